@@ -1,0 +1,72 @@
+"""The contract every connector fulfils, and the errors it may raise.
+
+Shaped after airbyte's source contract: a connector declares a pydantic `Config` (its
+spec), confirms reachability with `check`, and `fetch`es canonical records for a whole
+household. It receives the process-wide `httpx.AsyncClient`; it never creates one.
+"""
+
+from typing import ClassVar, Protocol, runtime_checkable
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.evidence import Evidence, HouseholdQuery
+
+
+class ConnectorConfig(BaseModel):
+    """Settings every connector accepts; a connector subclasses it to add its own."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_url: str = Field(description="Root URL of the partner agency's API, without trailing /")
+    timeout_s: float = Field(default=10.0, gt=0, description="Budget for one household fetch, retries included")
+    request_timeout_s: float = Field(default=5.0, gt=0, description="Budget for one HTTP request")
+    max_attempts: int = Field(default=3, ge=1, le=10, description="Attempts per request on transient errors")
+
+
+class CheckResult(BaseModel):
+    ok: bool
+    detail: str | None = None
+    latency_ms: float | None = None
+
+
+class ConnectorError(Exception):
+    """A partner answered in a way that yields no usable records.
+
+    Messages must never contain a full ID number, a name or a balance: they are stored
+    and shown to operators.
+    """
+
+    transient: ClassVar[bool] = False
+
+
+class PartnerUnavailable(ConnectorError):
+    """Transport failure, 429 or 5xx: worth retrying."""
+
+    transient = True
+
+
+class PartnerRejected(ConnectorError):
+    """A 4xx other than 429: our request or credentials are wrong; retrying will not help."""
+
+
+class MalformedResponse(ConnectorError):
+    """The partner answered, but the body does not follow its documented format."""
+
+
+@runtime_checkable
+class Connector(Protocol):
+    name: ClassVar[str]
+    title: ClassVar[str]
+    version: ClassVar[str]
+    Config: ClassVar[type[ConnectorConfig]]
+
+    async def check(self, config: ConnectorConfig, client: httpx.AsyncClient) -> CheckResult:
+        """Confirm the partner is reachable and accepts our credentials; fetch no household data."""
+        ...
+
+    async def fetch(
+        self, household: HouseholdQuery, config: ConnectorConfig, client: httpx.AsyncClient
+    ) -> Evidence:
+        """Return canonical records for every member of the household (empty = no record)."""
+        ...

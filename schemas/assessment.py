@@ -1,0 +1,51 @@
+"""What the scorer reads: stored facts about one household, never a live partner."""
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.evidence import Record
+from schemas.money import Money
+from schemas.verification import Area, Program, Relation, SourceStatus
+
+
+class HouseholdMember(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id_number: str
+    name: str
+    relation: Relation = "other"
+    declared_monthly_income: Money = Field(default=0)
+
+
+class SourceOutcome(BaseModel):
+    """One partner source's stored answer for the household."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: str
+    status: SourceStatus
+    records: tuple[Record, ...] = ()
+    fetched_at: datetime | None = None
+    detail: str | None = None
+
+
+class NearRelativeMatch(BaseModel):
+    """A member who appears in the near-relative registry (近亲属备案)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id_number: str
+    staff_position: str = Field(description="Role of the registered staff member, e.g. 村委会主任")
+    relationship: str = Field(description="How the member is related to the staff member")
+
+
+class AssessmentInput(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    program: Program
+    area: Area
+    as_of: date
+    members: tuple[HouseholdMember, ...]
+    sources: tuple[SourceOutcome, ...]
+    near_relatives: tuple[NearRelativeMatch, ...] = ()

@@ -1,0 +1,122 @@
+"""Canonical records a connector returns, whatever its partner's wire format.
+
+Every record names the household member it belongs to by full ID number: records stay
+inside hedui (database, scorer) and are masked whenever they are shown.
+"""
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.money import Money
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id_number: str
+
+
+class VehicleRecord(_Record):
+    kind: Literal["vehicle"] = "vehicle"
+    plate: str
+    type: Literal["car", "motorcycle", "truck", "disability", "other"]
+    registered_on: date | None = None
+    value: Money
+
+
+class PensionRecord(_Record):
+    kind: Literal["pension"] = "pension"
+    status: Literal["receiving", "contributing", "none"]
+    monthly_amount: Money
+
+
+class HousingFundRecord(_Record):
+    kind: Literal["housing_fund"] = "housing_fund"
+    status: Literal["active", "closed"]
+    balance: Money
+    monthly_deposit: Money
+
+
+class PropertyRecord(_Record):
+    kind: Literal["property"] = "property"
+    certificate: str
+    usage: Literal["residential", "commercial", "land"]
+    area_m2: Decimal = Field(ge=0)
+    region_code: str
+
+
+class PayrollRecord(_Record):
+    kind: Literal["payroll"] = "payroll"
+    employer: str
+    monthly_salary: Money
+
+
+class BankAccountRecord(_Record):
+    kind: Literal["bank_account"] = "bank_account"
+    bank: str
+    account: str = Field(description="Masked account number: last 4 digits only")
+    balance: Money
+
+
+class IncomeRecord(_Record):
+    """A monthly income of any other category (for plugin and declarative connectors)."""
+
+    kind: Literal["income"] = "income"
+    category: str
+    monthly_amount: Money
+
+
+class AssetRecord(_Record):
+    """An asset of any other category; `financial` ones count toward the asset limit."""
+
+    kind: Literal["asset"] = "asset"
+    category: str
+    value: Money
+    financial: bool = True
+
+
+Record = Annotated[
+    VehicleRecord
+    | PensionRecord
+    | HousingFundRecord
+    | PropertyRecord
+    | PayrollRecord
+    | BankAccountRecord
+    | IncomeRecord
+    | AssetRecord,
+    Field(discriminator="kind"),
+]
+
+
+class Evidence(BaseModel):
+    """What one partner source knows about a household; no records means `no_record`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    records: list[Record] = Field(default_factory=list)
+
+
+class MemberQuery(BaseModel):
+    """One household member as a connector sees it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id_number: str
+    name: str | None = None
+
+
+class HouseholdQuery(BaseModel):
+    """The whole household, so a connector can ask for all members in as few calls as possible."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    region_code: str
+    as_of: date
+    members: tuple[MemberQuery, ...]
+
+    @property
+    def id_numbers(self) -> list[str]:
+        return [member.id_number for member in self.members]

@@ -1,0 +1,32 @@
+"""Money on the wire: accepted as a number or decimal string, returned as "640.00"."""
+
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Annotated
+
+from pydantic import Field, PlainSerializer
+
+CENT = Decimal("0.01")
+
+
+def to_cents(value: Decimal) -> Decimal:
+    """Round half-up to whole fen, the way benefit amounts are paid out."""
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def format_money(value: Decimal) -> str:
+    return f"{to_cents(value):.2f}"
+
+
+Money = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=16, decimal_places=2),
+    PlainSerializer(format_money, return_type=str, when_used="json"),
+]
+"""A non-negative yuan amount with at most two decimal places."""
+
+SignedMoney = Annotated[
+    Decimal,
+    Field(max_digits=16),
+    PlainSerializer(format_money, return_type=str, when_used="json"),
+]
+"""A yuan amount that may be negative (deltas in simulations)."""

@@ -1,0 +1,161 @@
+"""Verification requests and their read models (API contract v1)."""
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from schemas.identity import IdNumber
+from schemas.money import Money
+
+Program = Literal["dibao", "tekun", "linshi"]
+Area = Literal["urban", "rural"]
+CountyCode = Annotated[
+    str, Field(pattern=r"^\d{6}$", description="6-digit GB/T 2260 county code", examples=["530102"])
+]
+
+
+class VerificationStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    completed = "completed"
+    failed = "failed"
+
+
+class SourceStatus(StrEnum):
+    pending = "pending"
+    ok = "ok"
+    no_record = "no_record"
+    error = "error"
+    timeout = "timeout"
+
+    @property
+    def settled(self) -> bool:
+        """A source whose answer can be relied on (ok, or a confirmed absence of records)."""
+        return self in (SourceStatus.ok, SourceStatus.no_record)
+
+
+Recommendation = Literal["eligible", "ineligible", "review"]
+Relation = Literal["applicant", "spouse", "child", "parent", "sibling", "grandparent",
+                   "grandchild", "other"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Consent(_Strict):
+    """The signed authorization (授权书) allowing the partner queries."""
+
+    document_id: str = Field(min_length=1, max_length=64, examples=["AUTH-0001"])
+    signed_on: date
+
+
+class MemberCreate(_Strict):
+    id_number: IdNumber
+    name: str = Field(min_length=1, max_length=64, examples=["张三"])
+    relation: Relation = "other"
+    declared_monthly_income: Money = Field(default=0, examples=[800])
+
+
+class VerificationCreate(_Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "reference": "case-2026-000123",
+                    "program": "dibao",
+                    "region_code": "530102",
+                    "area": "urban",
+                    "as_of": "2026-11-20",
+                    "consent": {"document_id": "AUTH-0001", "signed_on": "2026-11-20"},
+                    "members": [
+                        {"id_number": "11010519491231002X", "name": "张三",
+                         "relation": "applicant", "declared_monthly_income": 800}
+                    ],
+                }
+            ]
+        },
+    )
+
+    reference: str = Field(min_length=1, max_length=128, description="The caller's case reference")
+    program: Program
+    region_code: CountyCode
+    area: Area
+    as_of: date | None = Field(default=None, description="Date whose policy applies; default today")
+    consent: Consent
+    members: list[MemberCreate] = Field(min_length=1, max_length=30)
+
+    @field_validator("members")
+    @classmethod
+    def _members_are_distinct(cls, members: list[MemberCreate]) -> list[MemberCreate]:
+        seen: set[str] = set()
+        for member in members:
+            if member.id_number in seen:
+                raise ValueError("the same ID number appears twice in the household")
+            seen.add(member.id_number)
+        return members
+
+
+class VerificationAccepted(BaseModel):
+    id: str
+    reference: str
+    status: VerificationStatus
+    created_at: datetime
+
+
+class SourceState(BaseModel):
+    source: str
+    status: SourceStatus
+    detail: str | None = None
+    fetched_at: datetime | None = None
+    duration_ms: int | None = None
+    attempts: int | None = None
+
+
+class Member(BaseModel):
+    """A household member as shown to callers: always masked."""
+
+    id_number: str = Field(examples=["530102********123X"])
+    name: str = Field(examples=["张*"])
+    relation: Relation
+    declared_monthly_income: Money
+
+
+class DecisionCreate(_Strict):
+    decision: Literal["approve", "reject", "return"]
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class Decision(BaseModel):
+    id: str
+    verification_id: str
+    decision: Literal["approve", "reject", "return"]
+    reason: str
+    decided_by: str
+    decided_at: datetime
+    report_hash: str | None = None
+    policy_version: str | None = None
+
+
+class Verification(BaseModel):
+    id: str
+    reference: str
+    program: Program
+    region_code: str
+    area: Area
+    as_of: date
+    status: VerificationStatus
+    created_at: datetime
+    completed_at: datetime | None = None
+    members: list[Member]
+    sources: list[SourceState]
+    recommendation: Recommendation | None = None
+    decisions: list[Decision] = Field(default_factory=list)
+
+
+class VerificationPage(BaseModel):
+    items: list[Verification]
+    next_cursor: str | None = None
