@@ -1,0 +1,101 @@
+"""create_app(): the lifespan builds the engine, the HTTP client, the connector registry."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from connectors.registry import ConnectorRegistry, load_connectors
+from service import __version__
+from service.config import Settings, get_settings
+from service.db import create_engine, create_session_factory, migrate
+from service.errors import install_error_handlers
+from service.http import create_http_client
+from service.jobs.runner import VerificationRunner
+from service.logging import configure_logging
+from service.partners import build_configs
+from service.policy.catalog import PolicyCatalog
+from service.report.endpoints import router as report_router
+from service.state import State
+from service.verification.endpoints import router as verification_router
+from service.verification.fanout import FanOut
+
+DESCRIPTION = """
+Household economic-status verification (核对) for social-assistance programs
+(低保 dibao, 特困 tekun, 临时救助 linshi).
+
+A case-management system submits a household with its signed authorization; hedui asks
+every partner agency (vehicles, pensions, housing fund, real estate, public payroll, banks)
+concurrently and returns a scored, explainable report for the approval step.
+
+Every `/v1` call needs `Authorization: Bearer <token>` (`hedui apikey create`). Errors are
+RFC 9457 `application/problem+json`. ID numbers never appear unmasked in any response.
+"""
+
+
+def create_app(
+    settings: Settings | None = None, *, registry: ConnectorRegistry | None = None,
+    run_migrations: bool = True,
+) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[State]:
+        engine = create_engine(settings.database_url)
+        if run_migrations:
+            await migrate(engine)
+        session_factory = create_session_factory(engine)
+        connectors = registry or load_connectors()
+        catalog = PolicyCatalog.load()
+        client = create_http_client(settings)
+        fanout = FanOut(connectors, build_configs(connectors, settings), client)
+        runner = VerificationRunner(session_factory, fanout, catalog)
+        state: State = {
+            "settings": settings,
+            "engine": engine,
+            "session_factory": session_factory,
+            "http_client": client,
+            "registry": connectors,
+            "catalog": catalog,
+            "runner": runner,
+        }
+        await runner.resume_unfinished()
+        try:
+            yield state
+        finally:
+            await runner.close()
+            await client.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="hedui",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "verifications", "description": "Submit and follow household verifications"},
+            {"name": "reports", "description": "Scored reports and the approval decision"},
+            {"name": "health", "description": "Liveness for load balancers"},
+        ],
+    )
+    install_error_handlers(app)
+    app.include_router(verification_router)
+    app.include_router(report_router)
+
+    @app.get("/healthz", tags=["health"], summary="Service and database are up")
+    async def healthz(request: Request) -> JSONResponse:
+        try:
+            async with request.state.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception:  # any database failure means "not ready", whatever its type
+            return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
+        return JSONResponse({"status": "ok", "database": "up"})
+
+    if settings.sandbox == "on":
+        from sandbox.app import create_sandbox_app
+
+        app.mount("/sandbox", create_sandbox_app(settings.sandbox_data))
+    return app

@@ -1,0 +1,160 @@
+"""The `hedui` command line."""
+
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from service.auth.principal import Role
+from service.config import Settings
+
+app = typer.Typer(
+    help="hedui: household economic-status verification (核对) for social assistance.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
+apikey_app = typer.Typer(help="API keys for callers of the /v1 API.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(apikey_app, name="apikey")
+
+console = Console()
+
+HostOption = Annotated[str | None, typer.Option(help="Interface to bind [env: HEDUI_HOST]")]
+PortOption = Annotated[int | None, typer.Option(help="Port to listen on [env: HEDUI_PORT]")]
+
+
+def _settings(**overrides: Any) -> Settings:
+    return Settings(**{key: value for key, value in overrides.items() if value is not None})
+
+
+@app.command()
+def serve(host: HostOption = None, port: PortOption = None) -> None:
+    """Apply migrations and serve the API (and, unless HEDUI_SANDBOX=off, the sandbox agencies)."""
+    import uvicorn
+
+    from service.app import create_app
+
+    settings = _settings(host=host, port=port)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+@app.command()
+def sandbox(
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8100,
+    data: Annotated[Path | None, typer.Option(help="SQLite file for seeded people")] = None,
+) -> None:
+    """Run the sandbox partner agencies alone, as a separate process (see docs/partners.md)."""
+    from sandbox.server import run
+
+    run(host=host, port=port, data_path=str(data or _settings().sandbox_data))
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision")] = "head",
+) -> None:
+    """Apply alembic migrations to HEDUI_DATABASE_URL."""
+    from service.db import create_engine, migrate
+
+    async def run() -> None:
+        engine = create_engine(_settings().database_url)
+        try:
+            await migrate(engine, revision)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    console.print(f"database at revision {revision}")
+
+
+@apikey_app.command("create")
+def apikey_create(
+    role: Annotated[Role, typer.Option(help="What the key may do")],
+    region: Annotated[str, typer.Option(help="GB/T 2260 prefix (53, 5301, 530102); 00 or * = all")],
+    name: Annotated[str | None, typer.Option(help="Who holds the key (shown in audit)")] = None,
+) -> None:
+    """Create an API key; the token is printed alone on the last line (it is not stored)."""
+    from service.auth.principal import normalise_region_prefix
+    from service.auth.service import create_api_key
+    from service.db import create_engine, create_session_factory, migrate
+
+    try:
+        normalise_region_prefix(region)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--region") from exc
+
+    async def run() -> str:
+        engine = create_engine(_settings().database_url)
+        try:
+            await migrate(engine)
+            async with create_session_factory(engine)() as session:
+                key, token = await create_api_key(session, role=role, region=region, name=name)
+                await session.commit()
+                console.print(f"created key {key.id} ({key.role}, region {region})", highlight=False)
+                return token
+        finally:
+            await engine.dispose()
+
+    token = asyncio.run(run())
+    print(token)  # noqa: T201 - the last line of stdout is the contract
+
+
+@app.command()
+def verify(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Request body (JSON)")],
+    url: Annotated[str, typer.Option(envvar="HEDUI_URL", help="Service base URL")] = "http://127.0.0.1:8000",
+    token: Annotated[str | None, typer.Option(envvar="HEDUI_TOKEN", help="Caseworker API key")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the report")] = 60.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+) -> None:
+    """Submit a verification, wait for it, and print its report."""
+    from service.report.render import render_report
+
+    if not token:
+        raise typer.BadParameter("an API key is needed (--token or HEDUI_TOKEN)", param_hint="--token")
+    body = json.loads(file.read_text(encoding="utf-8"))
+    headers = {"Authorization": f"Bearer {token}", "Prefer": f"wait={int(min(timeout, 60))}"}
+    with httpx.Client(base_url=url, headers=headers, timeout=timeout + 5) as client:
+        response = client.post("/v1/verifications", json=body)
+        if response.status_code >= 400:
+            _fail(response)
+        verification_id = response.json()["id"]
+        deadline = time.monotonic() + timeout
+        report = client.get(f"/v1/verifications/{verification_id}/report")
+        while report.status_code == 409 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            report = client.get(f"/v1/verifications/{verification_id}/report")
+        if report.status_code >= 400:
+            _fail(report)
+    if as_json:
+        print(json.dumps(report.json(), ensure_ascii=False, indent=2))  # noqa: T201
+    else:
+        render_report(console, report.json())
+
+
+def _fail(response: httpx.Response) -> None:
+    try:
+        problem = response.json()
+    except ValueError:
+        problem = {"title": response.text}
+    table = Table(title=f"{response.status_code} {problem.get('title', '')}", show_header=False)
+    if problem.get("detail"):
+        table.add_row("detail", str(problem["detail"]))
+    for error in problem.get("errors", []):
+        table.add_row(".".join(map(str, error.get("loc", []))), error.get("msg", ""))
+    Console(stderr=True).print(table)
+    raise typer.Exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    app()

@@ -1,0 +1,73 @@
+"""Settings from `HEDUI_*` environment variables (and an optional `.env` file)."""
+
+from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="HEDUI_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///./hedui.db",
+        description="SQLAlchemy async URL; postgresql+asyncpg://... for scale-out",
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    sandbox: Literal["on", "off"] = Field(
+        default="on", description="Serve the fake partner agencies under /sandbox in-process"
+    )
+    sandbox_data: Path = Field(
+        default=Path("./hedui-sandbox.db"), description="Where seeded sandbox people are kept"
+    )
+    partner_base_url: str | None = Field(
+        default=None,
+        description="Root of the partner agencies; default: this server's own /sandbox",
+    )
+    connectors: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description='Per-connector config overrides, JSON: {"bank": {"timeout_s": 20}}',
+    )
+    connector_timeout_s: float = Field(default=10.0, gt=0)
+    http_max_connections: int = Field(default=200, ge=1)
+    log_level: str = "INFO"
+    log_format: Literal["console", "json"] = "console"
+    timezone: str = Field(
+        default="Asia/Shanghai", description="Whose calendar decides 'today' for policy dates"
+    )
+    max_wait_s: float = Field(default=60.0, ge=0, description="Upper bound for `Prefer: wait=N`")
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, url: str) -> str:
+        # Accept the plain forms people paste and pick the async driver for them.
+        if url.startswith("postgresql://") or url.startswith("postgres://"):
+            return "postgresql+asyncpg://" + url.split("://", 1)[1]
+        if url.startswith("sqlite:///"):
+            return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
+        return url
+
+    def today(self) -> date:
+        return datetime.now(ZoneInfo(self.timezone)).date()
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def resolved_partner_base_url(self) -> str:
+        if self.partner_base_url:
+            return self.partner_base_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104 - comparing, not binding
+        return f"http://{host}:{self.port}/sandbox"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

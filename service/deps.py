@@ -1,0 +1,86 @@
+"""FastAPI dependencies as Annotated aliases: handlers declare what they need by type."""
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from connectors.registry import ConnectorRegistry
+from service.auth.principal import Principal, Role
+from service.auth.service import authenticate
+from service.config import Settings
+from service.db import session_scope
+from service.errors import Forbidden, Unauthorized
+from service.jobs.runner import VerificationRunner
+from service.policy.catalog import PolicyCatalog
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.state.settings
+    return settings
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async for session in session_scope(request.state.session_factory):
+        yield session
+
+
+def get_registry(request: Request) -> ConnectorRegistry:
+    registry: ConnectorRegistry = request.state.registry
+    return registry
+
+
+def get_catalog(request: Request) -> PolicyCatalog:
+    catalog: PolicyCatalog = request.state.catalog
+    return catalog
+
+
+def get_runner(request: Request) -> VerificationRunner:
+    runner: VerificationRunner = request.state.runner
+    return runner
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+RegistryDep = Annotated[ConnectorRegistry, Depends(get_registry)]
+CatalogDep = Annotated[PolicyCatalog, Depends(get_catalog)]
+RunnerDep = Annotated[VerificationRunner, Depends(get_runner)]
+
+_bearer = HTTPBearer(auto_error=False, description="An API key from `hedui apikey create`")
+
+
+async def get_principal(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized()
+    principal = await authenticate(session, credentials.credentials)
+    if principal is None:
+        raise Unauthorized("The bearer token is unknown or revoked")
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require_role(*roles: Role) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:
+    """A dependency admitting the given roles (and admin, who may do everything)."""
+    allowed = {*roles, Role.admin}
+
+    async def check(principal: PrincipalDep) -> Principal:
+        if principal.role not in allowed:
+            names = ", ".join(sorted(role.value for role in allowed))
+            raise Forbidden(f"This needs one of the roles: {names}")
+        return principal
+
+    return check
+
+
+CaseworkerDep = Annotated[Principal, Depends(require_role(Role.caseworker))]
+ApproverDep = Annotated[Principal, Depends(require_role(Role.approver))]
+ReaderDep = Annotated[
+    Principal, Depends(require_role(Role.caseworker, Role.approver, Role.auditor))
+]

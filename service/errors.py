@@ -1,0 +1,143 @@
+"""The one error hierarchy, mapped to RFC 9457 problem+json in one place."""
+
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from schemas.problem import Problem, ProblemError
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_BASE = "https://hedui.readthedocs.io/problems/"
+
+
+class HeduiError(Exception):
+    """An error a caller can act on; carries its HTTP status and a stable problem type."""
+
+    status: int = 500
+    title: str = "Internal error"
+    slug: str = "internal"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: list[ProblemError] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers
+
+    def problem(self, instance: str | None = None) -> Problem:
+        return Problem(
+            type=PROBLEM_BASE + self.slug,
+            title=self.title,
+            status=self.status,
+            detail=self.detail,
+            instance=instance,
+            errors=self.errors,
+        )
+
+
+class Unauthorized(HeduiError):
+    status, title, slug = 401, "Unauthorized", "unauthorized"
+
+    def __init__(self, detail: str = "A valid bearer token is required") -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(HeduiError):
+    status, title, slug = 403, "Forbidden", "forbidden"
+
+
+class NotFound(HeduiError):
+    status, title, slug = 404, "Not found", "not-found"
+
+
+class Conflict(HeduiError):
+    status, title, slug = 409, "Conflict", "conflict"
+
+
+class InvalidRequest(HeduiError):
+    status, title, slug = 422, "Invalid request", "validation"
+
+    @classmethod
+    def at(cls, loc: list[str | int], msg: str) -> "InvalidRequest":
+        return cls(msg, errors=[ProblemError(loc=loc, msg=msg)])
+
+
+class VerificationNotFound(NotFound):
+    def __init__(self) -> None:
+        super().__init__("No such verification")
+
+
+class ReportNotReady(Conflict):
+    slug = "report-not-ready"
+
+    def __init__(self, status: str) -> None:
+        super().__init__(f"The verification is {status}; its report exists once it is completed")
+
+
+class DecisionExists(Conflict):
+    slug = "decision-exists"
+
+    def __init__(self) -> None:
+        super().__init__("This verification already has a decision")
+
+
+def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        problem.to_body(), status_code=problem.status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
+    )
+
+
+def _validation_errors(exc: RequestValidationError) -> list[ProblemError]:
+    # Only location and message: pydantic's `input` would echo ID numbers and names back.
+    return [ProblemError(loc=list(err.get("loc", ())), msg=str(err.get("msg", ""))) for err in exc.errors()]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(HeduiError)
+    async def _hedui_error(request: Request, exc: HeduiError) -> JSONResponse:
+        return problem_response(exc.problem(request.url.path), exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _validation_errors(exc)
+        first = errors[0] if errors else None
+        detail = f"{'.'.join(map(str, first.loc))}: {first.msg}" if first else None
+        return problem_response(
+            Problem(
+                type=PROBLEM_BASE + "validation",
+                title="Invalid request",
+                status=422,
+                detail=detail,
+                instance=request.url.path,
+                errors=errors,
+            )
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers: dict[str, Any] | None = getattr(exc, "headers", None)
+        return problem_response(
+            Problem(
+                title=_reason(exc.status_code),
+                status=exc.status_code,
+                detail=str(exc.detail) if exc.detail else None,
+                instance=request.url.path,
+            ),
+            headers,
+        )
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"

@@ -1,0 +1,1 @@
+"""Background work. Each job opens its own session; job arguments carry ids only, never personal data."""

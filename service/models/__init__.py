@@ -1,0 +1,17 @@
+"""ORM models. Wire models live in `schemas/`, never here."""
+
+from service.models.api_key import ApiKey
+from service.models.base import Base
+from service.models.report import Decision, Report
+from service.models.verification import IdempotencyKey, Member, SourceResult, Verification
+
+__all__ = [
+    "ApiKey",
+    "Base",
+    "Decision",
+    "IdempotencyKey",
+    "Member",
+    "Report",
+    "SourceResult",
+    "Verification",
+]

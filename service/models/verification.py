@@ -1,0 +1,108 @@
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from service.models.base import Base, UTCDateTime, new_id, utcnow
+
+
+class Verification(Base):
+    """One household verification request and where it stands."""
+
+    __tablename__ = "verifications"
+    __table_args__ = (
+        Index("ix_verifications_created", "created_at", "id"),
+        Index("ix_verifications_region_code", "region_code"),
+        Index("ix_verifications_reference", "reference"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    reference: Mapped[str] = mapped_column(String(128))
+    program: Mapped[str] = mapped_column(String(16))
+    region_code: Mapped[str] = mapped_column(String(6))
+    area: Mapped[str] = mapped_column(String(8))
+    as_of: Mapped[date] = mapped_column(Date)
+    consent_document_id: Mapped[str] = mapped_column(String(64))
+    consent_signed_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    recommendation: Mapped[str | None] = mapped_column(String(16), default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_by: Mapped[str] = mapped_column(ForeignKey("api_keys.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    members: Mapped[list["Member"]] = relationship(
+        back_populates="verification", lazy="raise", order_by="Member.position",
+        cascade="all, delete-orphan",
+    )
+    sources: Mapped[list["SourceResult"]] = relationship(
+        back_populates="verification", lazy="raise", order_by="SourceResult.source",
+        cascade="all, delete-orphan",
+    )
+
+
+class Member(Base):
+    """A household member. The full ID number lives here and nowhere else outside the DB."""
+
+    __tablename__ = "verification_members"
+    __table_args__ = (UniqueConstraint("verification_id", "id_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    verification_id: Mapped[str] = mapped_column(
+        ForeignKey("verifications.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    id_number: Mapped[str] = mapped_column(String(18))
+    name: Mapped[str] = mapped_column(String(64))
+    relation: Mapped[str] = mapped_column(String(16))
+    declared_monthly_income: Mapped[Decimal] = mapped_column(Numeric(16, 2))
+
+    verification: Mapped[Verification] = relationship(back_populates="members", lazy="raise")
+
+
+class SourceResult(Base):
+    """One partner source's answer, stored as soon as it arrives so a resumed run skips it."""
+
+    __tablename__ = "source_results"
+    __table_args__ = (UniqueConstraint("verification_id", "source"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    verification_id: Mapped[str] = mapped_column(
+        ForeignKey("verifications.id", ondelete="CASCADE"), index=True
+    )
+    source: Mapped[str] = mapped_column(String(64))
+    connector_version: Mapped[str | None] = mapped_column(String(32), default=None)
+    status: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(Text, default=None)
+    records: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    duration_ms: Mapped[int | None] = mapped_column(Integer, default=None)
+
+    verification: Mapped[Verification] = relationship(back_populates="sources", lazy="raise")
+
+
+class IdempotencyKey(Base):
+    """Remembers which verification an `Idempotency-Key` created, per caller."""
+
+    __tablename__ = "idempotency_keys"
+
+    api_key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    verification_id: Mapped[str] = mapped_column(ForeignKey("verifications.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,1 @@
+"""Scored reports: assembly from stored facts, storage, reading."""

@@ -1,0 +1,43 @@
+"""The approval step: a decision bound to the report it was made on."""
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas import verification as wire
+from service.auth.principal import Principal
+from service.errors import DecisionExists, Forbidden, ReportNotReady
+from service.models import Decision, Report, Verification
+from service.verification.service import decision_to_wire
+
+
+async def decide(
+    session: AsyncSession,
+    principal: Principal,
+    verification: Verification,
+    body: wire.DecisionCreate,
+) -> wire.Decision:
+    if verification.created_by == principal.key_id:
+        raise Forbidden("Whoever submitted a verification cannot decide it (separation of duties)")
+    if verification.status != wire.VerificationStatus.completed.value:
+        raise ReportNotReady(verification.status)
+    existing = await session.scalar(
+        select(Decision.id).where(Decision.verification_id == verification.id)
+    )
+    if existing is not None:
+        raise DecisionExists()
+    report = await session.get(Report, verification.id)
+    decision = Decision(
+        verification_id=verification.id,
+        decision=body.decision,
+        reason=body.reason,
+        decided_by=principal.key_id,
+        report_hash=report.report_hash if report else None,
+        policy_version=report.policy_version if report else None,
+    )
+    session.add(decision)
+    try:
+        await session.flush()
+    except IntegrityError as exc:  # a concurrent decision got there first
+        raise DecisionExists() from exc
+    return decision_to_wire(decision)

@@ -1,0 +1,118 @@
+"""Turning stored facts into the report the approver reads.
+
+Reads only what earlier steps stored (members, source rows) and the policy version; it
+never calls a partner, so a report can be rebuilt identically years later.
+"""
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import TypeAdapter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas import report as wire
+from schemas.assessment import AssessmentInput, HouseholdMember, NearRelativeMatch, SourceOutcome
+from schemas.evidence import Record
+from schemas.policy import ResolvedPolicy
+from schemas.verification import SourceStatus
+from service.errors import ReportNotReady
+from service.models import Report, Verification
+from service.policy.scoring import assess
+
+_records = TypeAdapter(list[Record])
+
+
+def assessment_input(
+    verification: Verification, near_relatives: tuple[NearRelativeMatch, ...] = ()
+) -> AssessmentInput:
+    return AssessmentInput(
+        program=verification.program,  # type: ignore[arg-type]
+        area=verification.area,  # type: ignore[arg-type]
+        as_of=verification.as_of,
+        members=tuple(
+            HouseholdMember(
+                id_number=member.id_number,
+                name=member.name,
+                relation=member.relation,  # type: ignore[arg-type]
+                declared_monthly_income=member.declared_monthly_income,
+            )
+            for member in verification.members
+        ),
+        sources=tuple(
+            SourceOutcome(
+                source=row.source,
+                status=SourceStatus(row.status),
+                records=tuple(_records.validate_python(row.records or [])),
+                fetched_at=row.fetched_at,
+                detail=row.detail,
+            )
+            for row in verification.sources
+        ),
+        near_relatives=near_relatives,
+    )
+
+
+def build_report(
+    verification: Verification,
+    policy: ResolvedPolicy,
+    *,
+    near_relatives: tuple[NearRelativeMatch, ...] = (),
+    language: str = "zh",
+    generated_at: datetime | None = None,
+) -> wire.Report:
+    inputs = assessment_input(verification, near_relatives)
+    assessment = assess(inputs, policy.parameters, language=language)
+    parameters = policy.parameters
+    report = wire.Report(
+        **assessment.model_dump(),
+        verification_id=verification.id,
+        policy=wire.PolicyRef(
+            region_code=verification.region_code,
+            program=parameters.program,
+            area=parameters.area,
+            version=parameters.version,
+            monthly_standard=parameters.monthly_standard,
+            content_hash=policy.content_hash,
+            effective_from=parameters.effective_from.isoformat(),
+        ),
+        sources=[
+            wire.ReportSource(
+                source=source.source,
+                status=source.status,
+                fetched_at=source.fetched_at,
+                detail=source.detail,
+            )
+            for source in inputs.sources
+        ],
+        generated_at=generated_at or datetime.now(UTC),
+    )
+    return report.model_copy(update={"report_hash": report_hash(report)})
+
+
+def report_hash(report: wire.Report) -> str:
+    """SHA-256 over the report's content, excluding when it was generated."""
+    content = report.model_dump(mode="json", exclude={"generated_at", "report_hash"})
+    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def to_row(report: wire.Report, policy: ResolvedPolicy) -> Report:
+    body: dict[str, Any] = report.model_dump(mode="json")
+    return Report(
+        verification_id=report.verification_id,
+        body=body,
+        report_hash=report.report_hash or report_hash(report),
+        policy_version=policy.parameters.version,
+        policy_hash=policy.content_hash,
+    )
+
+
+async def stored_report(session: AsyncSession, verification: Verification) -> wire.Report:
+    if verification.status != "completed":
+        raise ReportNotReady(verification.status)
+    row = await session.get(Report, verification.id)
+    if row is None:
+        raise ReportNotReady(verification.status)
+    return wire.Report.model_validate(row.body)

@@ -1,0 +1,21 @@
+"""Process-wide resources, built once in the app's lifespan and handed to handlers."""
+
+from typing import TypedDict
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from connectors.registry import ConnectorRegistry
+from service.config import Settings
+from service.jobs.runner import VerificationRunner
+from service.policy.catalog import PolicyCatalog
+
+
+class State(TypedDict):
+    settings: Settings
+    engine: AsyncEngine
+    session_factory: async_sessionmaker[AsyncSession]
+    http_client: httpx.AsyncClient
+    registry: ConnectorRegistry
+    catalog: PolicyCatalog
+    runner: VerificationRunner

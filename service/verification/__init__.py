@@ -1,0 +1,1 @@
+"""Verification requests: intake, listing, the fan-out to partner sources."""

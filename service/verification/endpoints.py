@@ -1,0 +1,135 @@
+"""`/v1/verifications`: intake, reading, listing."""
+
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response, status
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+
+from schemas import verification as wire
+from schemas.problem import Problem
+from service.deps import CaseworkerDep, CatalogDep, ReaderDep, RegistryDep, RunnerDep, SessionDep, SettingsDep
+from service.errors import InvalidRequest
+from service.partners import source_plan
+from service.verification.service import request_hash
+from service.verification.service import verification as verification_service
+
+router = APIRouter(prefix="/v1/verifications", tags=["verifications"])
+
+_PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+)", re.IGNORECASE)
+PROBLEMS: dict[int | str, dict[str, object]] = {
+    code: {"model": Problem, "content": {"application/problem+json": {}}}
+    for code in (401, 403, 404, 409, 422)
+}
+
+
+def _wait_seconds(prefer: str | None, cap: float) -> float:
+    match = _PREFER_WAIT.search(prefer or "")
+    return min(float(match.group(1)), cap) if match else 0.0
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=wire.VerificationAccepted,
+    responses={200: {"model": wire.Verification, "description": "Finished within `Prefer: wait`"},
+               **PROBLEMS},
+    summary="Submit a household for verification",
+)
+async def create_verification(
+    body: wire.VerificationCreate,
+    response: Response,
+    session: SessionDep,
+    principal: CaseworkerDep,
+    settings: SettingsDep,
+    catalog: CatalogDep,
+    registry: RegistryDep,
+    runner: RunnerDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(max_length=255, description="Repeat with the same key and body: same verification"),
+    ] = None,
+    prefer: Annotated[
+        str | None, Header(description="`wait=N`: hold the answer up to N seconds")
+    ] = None,
+) -> wire.VerificationAccepted | JSONResponse:
+    """Accepts the household and fans out to every partner source in the background.
+
+    Answers `202` at once, or, with `Prefer: wait=N`, `200` with the final state when the
+    verification finishes within N seconds.
+    """
+    if idempotency_key is not None and not idempotency_key.strip():
+        raise InvalidRequest.at(["header", "Idempotency-Key"], "must not be blank")
+    verification, created = await verification_service.create(
+        session,
+        principal=principal,
+        body=body,
+        catalog=catalog,
+        sources=source_plan(registry),
+        today=settings.today(),
+        idempotency_key=idempotency_key,
+    )
+    if created:
+        try:
+            await session.commit()
+        except IntegrityError:
+            # A concurrent request with the same Idempotency-Key won the race: answer with its result.
+            await session.rollback()
+            if idempotency_key is None:
+                raise
+            replayed = await verification_service.replay(
+                session, principal, idempotency_key, request_hash(body)
+            )
+            if replayed is None:
+                raise
+            verification, created = replayed, False
+        else:
+            runner.start(verification.id)
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
+
+    response.headers["Location"] = f"/v1/verifications/{verification.id}"
+    wait_s = _wait_seconds(prefer, settings.max_wait_s)
+    if wait_s > 0:
+        await runner.wait(verification.id, wait_s)
+        response.headers["Preference-Applied"] = f"wait={int(wait_s)}"
+        current = await verification_service.read(session, principal, verification.id)
+        if current.status in (wire.VerificationStatus.completed, wire.VerificationStatus.failed):
+            return JSONResponse(
+                current.model_dump(mode="json"), status_code=200, headers=dict(response.headers)
+            )
+        verification_status = current.status
+    else:
+        verification_status = wire.VerificationStatus(verification.status)
+    return wire.VerificationAccepted(
+        id=verification.id,
+        reference=verification.reference,
+        status=verification_status,
+        created_at=verification.created_at,
+    )
+
+
+@router.get("", response_model=wire.VerificationPage, responses=PROBLEMS,
+            summary="List verifications in the caller's region, newest first")
+async def list_verifications(
+    session: SessionDep,
+    principal: ReaderDep,
+    reference: Annotated[str | None, Query(max_length=128)] = None,
+    status: wire.VerificationStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> wire.VerificationPage:
+    return await verification_service.list(
+        session, principal, reference=reference, status=status, limit=limit, cursor=cursor
+    )
+
+
+@router.get("/{verification_id}", response_model=wire.Verification, responses=PROBLEMS,
+            summary="A verification and the state of each source")
+async def get_verification(
+    verification_id: str, session: SessionDep, principal: ReaderDep
+) -> wire.Verification:
+    return await verification_service.read(session, principal, verification_id)
+
+

@@ -1,0 +1,214 @@
+"""Verification intake and reading: the decisions; SQL lives in the repository."""
+
+import hashlib
+import json
+from datetime import date
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas import verification as wire
+from schemas.identity import mask_id_number, mask_name
+from schemas.problem import ProblemError
+from service.auth.principal import Principal
+from service.errors import Forbidden, InvalidRequest, VerificationNotFound
+from service.models import Decision, IdempotencyKey, Member, SourceResult, Verification
+from service.pagination import decode_cursor, encode_cursor
+from service.policy.catalog import PolicyCatalog
+from service.verification.repository import VerificationRepository
+
+MAX_PAGE = 200
+
+
+def request_hash(body: wire.VerificationCreate) -> str:
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class VerificationService:
+    async def create(
+        self,
+        session: AsyncSession,
+        *,
+        principal: Principal,
+        body: wire.VerificationCreate,
+        catalog: PolicyCatalog,
+        sources: list[tuple[str, str]],
+        today: date,
+        idempotency_key: str | None = None,
+    ) -> tuple[Verification, bool]:
+        """Store a new verification with one pending row per source.
+
+        Returns the verification and whether it was created now (False: an earlier request
+        with the same `Idempotency-Key` made it, and that one is returned unchanged).
+        """
+        repository = VerificationRepository.from_session(session)
+        fingerprint = request_hash(body)
+        if idempotency_key is not None:
+            earlier = await self.replay(session, principal, idempotency_key, fingerprint)
+            if earlier is not None:
+                return earlier, False
+
+        if not principal.covers(body.region_code):
+            raise Forbidden(
+                "region_code is outside the region of this API key",
+                errors=[ProblemError(loc=["body", "region_code"], msg="outside the key's region")],
+            )
+        if body.consent.signed_on > today:
+            raise InvalidRequest.at(["body", "consent", "signed_on"], "cannot be in the future")
+        as_of = body.as_of or today
+        if catalog.resolve(body.region_code, body.program, body.area, as_of) is None:
+            raise InvalidRequest.at(
+                ["body", "region_code"],
+                f"no {body.program}/{body.area} policy is in force for this region on {as_of}",
+            )
+
+        verification = Verification(
+            reference=body.reference,
+            program=body.program,
+            region_code=body.region_code,
+            area=body.area,
+            as_of=as_of,
+            consent_document_id=body.consent.document_id,
+            consent_signed_on=body.consent.signed_on,
+            created_by=principal.key_id,
+            status=wire.VerificationStatus.queued.value,
+            members=[
+                Member(
+                    position=position,
+                    id_number=member.id_number,
+                    name=member.name,
+                    relation=member.relation,
+                    declared_monthly_income=member.declared_monthly_income,
+                )
+                for position, member in enumerate(body.members)
+            ],
+            # The plan is fixed now: a connector registered later does not change this request.
+            sources=[
+                SourceResult(source=name, connector_version=version, status="pending", records=[])
+                for name, version in sources
+            ],
+        )
+        session.add(verification)
+        await session.flush()
+        if idempotency_key is not None:
+            session.add(
+                IdempotencyKey(
+                    api_key_id=principal.key_id,
+                    key=idempotency_key,
+                    request_hash=fingerprint,
+                    verification_id=verification.id,
+                )
+            )
+            await session.flush()
+        created = await repository.get(verification.id)
+        assert created is not None  # noqa: S101 - flushed just above in this transaction
+        return created, True
+
+    async def replay(
+        self, session: AsyncSession, principal: Principal, key: str, fingerprint: str
+    ) -> Verification | None:
+        """The verification an earlier request with this key created, if any."""
+        repository = VerificationRepository.from_session(session)
+        earlier = await repository.idempotency_key(principal.key_id, key)
+        if earlier is None:
+            return None
+        if earlier.request_hash != fingerprint:
+            raise InvalidRequest.at(
+                ["header", "Idempotency-Key"], "already used for a different request body"
+            )
+        return await repository.get(earlier.verification_id)
+
+    async def get(
+        self, session: AsyncSession, principal: Principal, verification_id: str
+    ) -> Verification:
+        repository = VerificationRepository.from_session(session)
+        verification = await repository.get(verification_id, region_prefix=principal.region_prefix)
+        if verification is None:
+            # Outside the caller's region looks exactly like absent (no existence oracle).
+            raise VerificationNotFound()
+        return verification
+
+    async def read(
+        self, session: AsyncSession, principal: Principal, verification_id: str
+    ) -> wire.Verification:
+        verification = await self.get(session, principal, verification_id)
+        decisions = await VerificationRepository.from_session(session).decisions([verification.id])
+        return to_wire(verification, decisions.get(verification.id, []))
+
+    async def list(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        *,
+        reference: str | None,
+        status: wire.VerificationStatus | None,
+        limit: int,
+        cursor: str | None,
+    ) -> wire.VerificationPage:
+        repository = VerificationRepository.from_session(session)
+        rows = await repository.list(
+            region_prefix=principal.region_prefix,
+            reference=reference,
+            status=status.value if status else None,
+            limit=limit + 1,
+            after=decode_cursor(cursor) if cursor else None,
+        )
+        page, more = rows[:limit], len(rows) > limit
+        decisions = await repository.decisions([row.id for row in page])
+        return wire.VerificationPage(
+            items=[to_wire(row, decisions.get(row.id, [])) for row in page],
+            next_cursor=encode_cursor(page[-1].created_at, page[-1].id) if more and page else None,
+        )
+
+
+def to_wire(verification: Verification, decisions: list[Decision]) -> wire.Verification:
+    """The caller's view: every member masked."""
+    return wire.Verification(
+        id=verification.id,
+        reference=verification.reference,
+        program=verification.program,  # type: ignore[arg-type]
+        region_code=verification.region_code,
+        area=verification.area,  # type: ignore[arg-type]
+        as_of=verification.as_of,
+        status=wire.VerificationStatus(verification.status),
+        created_at=verification.created_at,
+        completed_at=verification.completed_at,
+        members=[
+            wire.Member(
+                id_number=mask_id_number(member.id_number),
+                name=mask_name(member.name),
+                relation=member.relation,  # type: ignore[arg-type]
+                declared_monthly_income=member.declared_monthly_income,
+            )
+            for member in verification.members
+        ],
+        sources=[
+            wire.SourceState(
+                source=row.source,
+                status=wire.SourceStatus(row.status),
+                detail=row.detail,
+                fetched_at=row.fetched_at,
+                duration_ms=row.duration_ms,
+                attempts=row.attempts or None,
+            )
+            for row in verification.sources
+        ],
+        recommendation=verification.recommendation,  # type: ignore[arg-type]
+        decisions=[decision_to_wire(decision) for decision in decisions],
+    )
+
+
+def decision_to_wire(decision: Decision) -> wire.Decision:
+    return wire.Decision(
+        id=decision.id,
+        verification_id=decision.verification_id,
+        decision=decision.decision,  # type: ignore[arg-type]
+        reason=decision.reason,
+        decided_by=decision.decided_by,
+        decided_at=decision.decided_at,
+        report_hash=decision.report_hash,
+        policy_version=decision.policy_version,
+    )
+
+
+verification = VerificationService()

@@ -1,0 +1,186 @@
+"""Shared fixtures: one real database per dialect, one real server per database.
+
+The same suite runs on SQLite and PostgreSQL: every test that takes `database_url` (or a
+fixture built on it) runs once per dialect. PostgreSQL is found at HEDUI_TEST_POSTGRES_URL
+(default: the local `test` database); when it is unreachable those runs are skipped, unless
+HEDUI_TEST_REQUIRE_POSTGRES=1 (CI), which turns that into a failure.
+"""
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from connectors import http as connector_http
+from service.app import create_app
+from service.auth.principal import Role
+from service.auth.service import create_api_key
+from service.config import Settings
+from service.db import create_engine, create_session_factory, migrate
+
+POSTGRES_URL = os.environ.get(
+    "HEDUI_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+REQUIRE_POSTGRES = os.environ.get("HEDUI_TEST_REQUIRE_POSTGRES") == "1"
+
+
+def _postgres_reachable() -> bool:
+    url = httpx.URL(POSTGRES_URL.replace("postgresql+asyncpg", "http", 1))
+    try:
+        with socket.create_connection((url.host, url.port or 5432), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_retry_waits() -> None:
+    connector_http.set_testing(True)
+
+
+async def _create_postgres_database() -> tuple[str, Callable[[], Awaitable[None]]]:
+    import asyncpg
+
+    admin_dsn = POSTGRES_URL.replace("postgresql+asyncpg", "postgresql", 1)
+    name = f"hedui_test_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(admin_dsn)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(admin_dsn)
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.close()
+
+    return POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}", drop
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """A freshly migrated database of each dialect."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("db") / "hedui.db"
+        url = f"sqlite+aiosqlite:///{path}"
+        drop = None
+    else:
+        if not _postgres_reachable():
+            if REQUIRE_POSTGRES:
+                pytest.fail(f"PostgreSQL is required but unreachable at {POSTGRES_URL}")
+            pytest.skip("PostgreSQL is not reachable")
+        url, drop = await _create_postgres_database()
+    engine = create_engine(url)
+    await migrate(engine)
+    await engine.dispose()
+    yield url
+    if drop is not None:
+        await drop()
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return create_session_factory(engine)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LiveService:
+    """A running hedui (with its sandbox agencies) on a loopback port."""
+
+    def __init__(self, base_url: str, settings: Settings, app: object) -> None:
+        self.base_url = base_url
+        self.settings = settings
+        self.app = app
+
+
+@pytest.fixture(scope="session")
+async def live_service(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[LiveService]:
+    port = _free_port()
+    settings = Settings(
+        database_url=database_url,
+        port=port,
+        sandbox="on",
+        sandbox_data=Path(tmp_path_factory.mktemp("sandbox")) / "sandbox.db",
+        connector_timeout_s=1.5,
+        log_level="WARNING",
+    )
+    app = create_app(settings)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    for _ in range(200):
+        if server.started:
+            break
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    yield LiveService(f"http://127.0.0.1:{port}", settings, app)
+    server.should_exit = True
+    await task
+
+
+@pytest.fixture
+async def http(live_service: LiveService) -> AsyncIterator[httpx.AsyncClient]:
+    """A plain client for the running service (no credentials)."""
+    async with httpx.AsyncClient(base_url=live_service.base_url, timeout=30) as client:
+        yield client
+
+
+ClientFactory = Callable[..., Awaitable[httpx.AsyncClient]]
+
+
+@pytest.fixture
+async def api_client(
+    live_service: LiveService, session_factory: async_sessionmaker[AsyncSession]
+) -> AsyncIterator[ClientFactory]:
+    """`await api_client(role="caseworker", region="53")` → an authenticated client."""
+    clients: list[httpx.AsyncClient] = []
+
+    async def make(role: str = "caseworker", region: str = "53", name: str | None = None) -> httpx.AsyncClient:
+        async with session_factory() as session:
+            _, token = await create_api_key(session, role=Role(role), region=region, name=name)
+            await session.commit()
+        client = httpx.AsyncClient(
+            base_url=live_service.base_url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.aclose()
+
+
+@pytest.fixture(autouse=True)
+async def _reset_sandbox_faults(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Fault injection is global to the sandbox: every test starts and ends with none."""
+    yield
+    if "live_service" in request.fixturenames:
+        live: LiveService = request.getfixturevalue("live_service")
+        async with httpx.AsyncClient(base_url=live.base_url) as client:
+            for source in ("vehicles", "pensions", "housing_fund", "real_estate", "public_payroll", "bank"):
+                await client.delete(f"/sandbox/faults/{source}")

@@ -1,0 +1,232 @@
+"""A household verified end to end: real server, real database, sandbox agencies over HTTP."""
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import ClientFactory
+from tests.factories import make_id_number, member, verification_body
+
+WAIT = {"Prefer": "wait=10"}
+
+
+async def seed(http: httpx.AsyncClient, id_number: str, **sections: Any) -> None:
+    response = await http.post("/sandbox/people", json={"id_number": id_number, **sections})
+    assert response.status_code == 200, response.text
+
+
+async def submit(client: httpx.AsyncClient, body: dict[str, Any], **headers: str) -> httpx.Response:
+    return await client.post("/v1/verifications", json=body, headers={**WAIT, **headers})
+
+
+async def report_of(client: httpx.AsyncClient, verification_id: str) -> dict[str, Any]:
+    response = await client.get(f"/v1/verifications/{verification_id}/report")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_healthz_reports_database_up(http: httpx.AsyncClient) -> None:
+    response = await http.get("/healthz")
+    assert response.status_code == 200
+    assert response.json()["database"] == "up"
+
+
+async def test_poor_household_is_eligible_with_hand_computed_top_up(
+    http: httpx.AsyncClient, api_client: ClientFactory
+) -> None:
+    """Pension 300 + declared 200 for an uncovered member: 500 / 2 = 250 < 640 → (640-250)×2."""
+    applicant, spouse = make_id_number("530103"), make_id_number("530103")
+    await seed(http, applicant, pension={"status": "receiving", "monthly_amount": 300})
+    await seed(http, spouse)
+    caseworker = await api_client(role="caseworker", region="53")
+    body = verification_body(
+        [member(applicant, "张三", "applicant", 300), member(spouse, "李四", "spouse", 200)],
+        region_code="530103",
+    )
+
+    response = await submit(caseworker, body)
+
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "completed"
+    report = await report_of(caseworker, response.json()["id"])
+    assert report["complete"] is True
+    assert report["policy"]["monthly_standard"] == "640.00"
+    assert report["household"]["members"] == 2
+    assert report["household"]["monthly_income"] == "500.00"
+    assert report["household"]["per_capita_monthly_income"] == "250.00"
+    assert report["recommendation"] == "eligible"
+    assert report["benefit"]["monthly_amount"] == "780.00"
+    assert {source["status"] for source in report["sources"]} <= {"ok", "no_record"}
+    assert len(report["sources"]) == 6
+
+
+async def test_payroll_member_is_ineligible_with_evidence_naming_the_source(
+    http: httpx.AsyncClient, api_client: ClientFactory
+) -> None:
+    applicant = make_id_number("530103")
+    await seed(http, applicant, public_payroll={"employer": "某某局", "monthly_salary": 4500})
+    caseworker = await api_client()
+    response = await submit(caseworker, verification_body([member(applicant)], region_code="530103"))
+
+    report = await report_of(caseworker, response.json()["id"])
+
+    assert report["recommendation"] == "ineligible"
+    disqualifying = [f for f in report["findings"] if f["severity"] == "disqualifying"]
+    assert disqualifying
+    assert any(e["source"] == "public_payroll" for f in disqualifying for e in f["evidence"])
+
+
+async def test_source_down_makes_report_incomplete_and_never_eligible(
+    http: httpx.AsyncClient, api_client: ClientFactory
+) -> None:
+    applicant = make_id_number("530103")
+    await seed(http, applicant)  # nothing anywhere: would be eligible if all sources answered
+    await http.put("/sandbox/faults/bank", json={"mode": "down"})
+    caseworker = await api_client()
+
+    response = await submit(caseworker, verification_body([member(applicant)], region_code="530103"))
+
+    assert response.status_code == 200
+    report = await report_of(caseworker, response.json()["id"])
+    assert report["complete"] is False
+    assert report["recommendation"] == "review"
+    bank = next(source for source in report["sources"] if source["source"] == "bank")
+    assert bank["status"] == "error"
+
+
+@pytest.mark.parametrize("mode", ["garbage", "hang", "error"])
+async def test_misbehaving_source_is_never_eligible(
+    http: httpx.AsyncClient, api_client: ClientFactory, mode: str
+) -> None:
+    applicant = make_id_number("530103")
+    await seed(http, applicant)
+    await http.put("/sandbox/faults/pensions", json={"mode": mode, "error_rate": 1.0})
+    caseworker = await api_client()
+
+    response = await submit(caseworker, verification_body([member(applicant)], region_code="530103"))
+
+    verification = response.json()
+    assert verification["status"] == "completed"
+    pensions = next(s for s in verification["sources"] if s["source"] == "pensions")
+    assert pensions["status"] == ("timeout" if mode == "hang" else "error")
+    assert verification["recommendation"] == "review"
+
+
+async def test_invalid_id_number_is_422_and_nothing_is_stored(api_client: ClientFactory) -> None:
+    caseworker = await api_client()
+    good = make_id_number("530103")
+    bad = good[:-1] + ("0" if good[-1] != "0" else "1")
+    reference = "case-invalid-id"
+
+    response = await caseworker.post(
+        "/v1/verifications",
+        json=verification_body([member(good), member(bad, "李四", "spouse")], reference=reference),
+    )
+
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["status"] == 422
+    assert problem["errors"][0]["loc"] == ["body", "members", 1, "id_number"]
+    assert bad not in response.text
+    listed = await caseworker.get("/v1/verifications", params={"reference": reference})
+    assert listed.json()["items"] == []
+
+
+async def test_another_regions_key_gets_404(http: httpx.AsyncClient, api_client: ClientFactory) -> None:
+    applicant = make_id_number("530103")
+    await seed(http, applicant)
+    yunnan = await api_client(role="caseworker", region="53")
+    jiangxi = await api_client(role="caseworker", region="36")
+    created = await yunnan.post(
+        "/v1/verifications", json=verification_body([member(applicant)], region_code="530103")
+    )
+
+    seen_from_jiangxi = await jiangxi.get(f"/v1/verifications/{created.json()['id']}")
+    unknown = await jiangxi.get("/v1/verifications/no-such-id")
+
+    assert seen_from_jiangxi.status_code == 404
+    assert seen_from_jiangxi.json()["detail"] == unknown.json()["detail"]
+    report = await jiangxi.get(f"/v1/verifications/{created.json()['id']}/report")
+    assert report.status_code == 404
+
+
+async def test_repeated_idempotency_key_returns_the_first_verification(
+    api_client: ClientFactory,
+) -> None:
+    caseworker = await api_client()
+    body = verification_body([member(make_id_number("530103"))], region_code="530103",
+                             reference="case-idem")
+    headers = {"Idempotency-Key": "idem-key-1"}
+
+    first = await caseworker.post("/v1/verifications", json=body, headers=headers)
+    second = await caseworker.post("/v1/verifications", json=body, headers=headers)
+    changed = await caseworker.post(
+        "/v1/verifications", json={**body, "reference": "case-other"}, headers=headers
+    )
+
+    assert first.status_code == 202
+    assert second.json()["id"] == first.json()["id"]
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert changed.status_code == 422
+    listed = await caseworker.get("/v1/verifications", params={"reference": "case-idem"})
+    assert [item["id"] for item in listed.json()["items"]] == [first.json()["id"]]
+
+
+async def test_no_full_id_number_in_any_response_or_log_line(
+    http: httpx.AsyncClient, api_client: ClientFactory, capfd: pytest.CaptureFixture[str]
+) -> None:
+    applicant, child = make_id_number("530103"), make_id_number("530103", "20150301")
+    await seed(http, applicant, bank_accounts=[{"bank": "中国工商银行", "account": "6222020200112233",
+                                                "balance": 3000}],
+               vehicles=[{"plate": "云A12345", "type": "car", "registered_on": "2019-05-01",
+                          "value": 85000}])
+    await seed(http, child)
+    caseworker = await api_client()
+    body = verification_body([member(applicant), member(child, "张小", "child")], region_code="530103")
+
+    created = await submit(caseworker, body)
+    verification_id = created.json()["id"]
+    responses = [
+        created,
+        await caseworker.get(f"/v1/verifications/{verification_id}"),
+        await caseworker.get(f"/v1/verifications/{verification_id}/report"),
+        await caseworker.get("/v1/verifications"),
+    ]
+
+    texts = [response.text for response in responses] + list(capfd.readouterr())
+    for text in texts:
+        assert applicant not in text
+        assert child not in text
+        assert "6222020200112233" not in text
+    detail = responses[1].json()
+    assert detail["members"][0]["id_number"] == applicant[:6] + "********" + applicant[-4:]
+    assert detail["members"][0]["name"] == "张*"
+
+
+async def test_report_is_409_until_completed(http: httpx.AsyncClient, api_client: ClientFactory) -> None:
+    applicant = make_id_number("530103")
+    await seed(http, applicant)
+    await http.put("/sandbox/faults/vehicles", json={"mode": "slow", "latency_ms": 400})
+    caseworker = await api_client()
+
+    created = await caseworker.post(
+        "/v1/verifications", json=verification_body([member(applicant)], region_code="530103")
+    )
+    early = await caseworker.get(f"/v1/verifications/{created.json()['id']}/report")
+
+    assert created.status_code == 202
+    assert early.status_code == 409
+    assert early.headers["content-type"].startswith("application/problem+json")
+    verification_id = created.json()["id"]
+    for _ in range(100):
+        current = (await caseworker.get(f"/v1/verifications/{verification_id}")).json()
+        if current["status"] == "completed":
+            break
+        await asyncio.sleep(0.05)
+    vehicles = next(s for s in current["sources"] if s["source"] == "vehicles")
+    assert vehicles["duration_ms"] >= 400
+    late = await caseworker.get(f"/v1/verifications/{verification_id}/report")
+    assert late.status_code == 200

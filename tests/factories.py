@@ -1,0 +1,41 @@
+"""Test data builders: valid ID numbers and verification bodies."""
+
+import itertools
+from typing import Any
+
+from schemas.identity import check_character
+
+_sequence = itertools.count(100)
+
+
+def make_id_number(region: str = "530102", birth: str = "19900101", sequence: int | None = None) -> str:
+    """A valid GB 11643 ID number; each call without `sequence` gives a new person."""
+    number = next(_sequence) if sequence is None else sequence
+    first17 = f"{region}{birth}{number % 1000:03d}"
+    return first17 + check_character(first17)
+
+
+def verification_body(
+    members: list[dict[str, Any]],
+    *,
+    region_code: str = "530102",
+    program: str = "dibao",
+    area: str = "urban",
+    as_of: str | None = "2026-11-20",
+    reference: str = "case-test",
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "reference": reference,
+        "program": program,
+        "region_code": region_code,
+        "area": area,
+        "consent": {"document_id": "AUTH-0001", "signed_on": "2026-11-01"},
+        "members": members,
+    }
+    if as_of is not None:
+        body["as_of"] = as_of
+    return body
+
+
+def member(id_number: str, name: str = "张三", relation: str = "applicant", declared: Any = 0) -> dict[str, Any]:
+    return {"id_number": id_number, "name": name, "relation": relation, "declared_monthly_income": declared}

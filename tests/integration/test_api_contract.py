@@ -1,0 +1,178 @@
+"""The parts of the API contract that are about requests, not partner data."""
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import ClientFactory
+from tests.factories import make_id_number, member, verification_body
+
+WAIT = {"Prefer": "wait=10"}
+
+
+def body_for(*ids: str, **kwargs: Any) -> dict[str, Any]:
+    kwargs.setdefault("region_code", "530103")
+    return verification_body([member(id_number) for id_number in ids], **kwargs)
+
+
+class TestAuthentication:
+    async def test_missing_token_is_401_problem(self, http: httpx.AsyncClient) -> None:
+        response = await http.get("/v1/verifications")
+        assert response.status_code == 401
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.headers["www-authenticate"] == "Bearer"
+
+    async def test_unknown_token_is_401(self, http: httpx.AsyncClient) -> None:
+        response = await http.get("/v1/verifications", headers={"Authorization": "Bearer hd_nope"})
+        assert response.status_code == 401
+
+    async def test_wrong_role_is_403(self, api_client: ClientFactory) -> None:
+        operator = await api_client(role="operator", region="00")
+        response = await operator.post("/v1/verifications", json=body_for(make_id_number("530103")))
+        assert response.status_code == 403
+
+
+class TestValidation:
+    @pytest.mark.parametrize(
+        ("change", "loc"),
+        [
+            ({"members": []}, ["body", "members"]),
+            ({"consent": None}, ["body", "consent"]),
+            ({"program": "housing"}, ["body", "program"]),
+            ({"region_code": "5301"}, ["body", "region_code"]),
+            ({"colour": "blue"}, ["body", "colour"]),
+        ],
+    )
+    async def test_bad_body_names_the_field(
+        self, api_client: ClientFactory, change: dict[str, Any], loc: list[str]
+    ) -> None:
+        caseworker = await api_client()
+        response = await caseworker.post(
+            "/v1/verifications", json={**body_for(make_id_number("530103")), **change}
+        )
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["loc"] == loc
+
+    async def test_duplicate_member_is_rejected(self, api_client: ClientFactory) -> None:
+        caseworker = await api_client()
+        same = make_id_number("530103")
+        response = await caseworker.post("/v1/verifications", json=body_for(same, same))
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["loc"] == ["body", "members"]
+
+    async def test_lower_case_x_is_accepted(self, api_client: ClientFactory) -> None:
+        caseworker = await api_client(region="11")
+        response = await caseworker.post(
+            "/v1/verifications",
+            json=verification_body([member("11010519491231002x")], region_code="110105"),
+        )
+        assert response.status_code == 202, response.text
+
+    async def test_region_outside_the_keys_scope_is_403(self, api_client: ClientFactory) -> None:
+        caseworker = await api_client(region="36")
+        response = await caseworker.post("/v1/verifications", json=body_for(make_id_number("530103")))
+        assert response.status_code == 403
+        assert response.json()["errors"][0]["loc"] == ["body", "region_code"]
+
+    async def test_no_policy_in_force_is_422(self, api_client: ClientFactory) -> None:
+        caseworker = await api_client()
+        response = await caseworker.post(
+            "/v1/verifications", json=body_for(make_id_number("530103"), as_of="1990-01-01")
+        )
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["loc"] == ["body", "region_code"]
+
+    async def test_consent_signed_in_the_future_is_422(self, api_client: ClientFactory) -> None:
+        caseworker = await api_client()
+        body = body_for(make_id_number("530103"))
+        body["consent"]["signed_on"] = "2999-01-01"
+        response = await caseworker.post("/v1/verifications", json=body)
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["loc"] == ["body", "consent", "signed_on"]
+
+
+class TestListing:
+    async def test_pages_newest_first_without_gaps_or_repeats(self, api_client: ClientFactory) -> None:
+        caseworker = await api_client(region="530104")
+        created = []
+        for _ in range(5):
+            response = await caseworker.post(
+                "/v1/verifications",
+                json=body_for(make_id_number("530104"), region_code="530104", reference="case-page"),
+            )
+            created.append(response.json()["id"])
+
+        seen: list[str] = []
+        cursor = None
+        while True:
+            params: dict[str, Any] = {"limit": 2, "reference": "case-page"}
+            if cursor:
+                params["cursor"] = cursor
+            page = (await caseworker.get("/v1/verifications", params=params)).json()
+            seen += [item["id"] for item in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+
+        assert seen == list(reversed(created))
+
+    async def test_bad_cursor_is_422(self, api_client: ClientFactory) -> None:
+        caseworker = await api_client()
+        response = await caseworker.get("/v1/verifications", params={"cursor": "!!not-a-cursor"})
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["loc"] == ["query", "cursor"]
+
+    async def test_only_the_callers_region_is_listed(self, api_client: ClientFactory) -> None:
+        kunming = await api_client(region="530105")
+        await kunming.post(
+            "/v1/verifications", json=body_for(make_id_number("530105"), region_code="530105")
+        )
+        jiangxi = await api_client(region="36")
+        listed = (await jiangxi.get("/v1/verifications", params={"limit": 200})).json()
+        assert all(item["region_code"].startswith("36") for item in listed["items"])
+
+
+class TestDecision:
+    async def _completed(self, api_client: ClientFactory) -> tuple[httpx.AsyncClient, str]:
+        caseworker = await api_client()
+        response = await caseworker.post(
+            "/v1/verifications", json=body_for(make_id_number("530103")), headers=WAIT
+        )
+        assert response.status_code == 200
+        return caseworker, response.json()["id"]
+
+    async def test_approver_decides_once_and_decision_binds_the_report(
+        self, api_client: ClientFactory
+    ) -> None:
+        caseworker, verification_id = await self._completed(api_client)
+        approver = await api_client(role="approver", region="53")
+        decision = {"decision": "approve", "reason": "documents checked"}
+
+        first = await approver.post(f"/v1/verifications/{verification_id}/decision", json=decision)
+        second = await approver.post(f"/v1/verifications/{verification_id}/decision", json=decision)
+
+        assert first.status_code == 201
+        report = (await caseworker.get(f"/v1/verifications/{verification_id}/report")).json()
+        assert first.json()["report_hash"] == report["report_hash"]
+        assert second.status_code == 409
+        listed = (await approver.get(f"/v1/verifications/{verification_id}")).json()
+        assert [d["decision"] for d in listed["decisions"]] == ["approve"]
+
+    async def test_caseworker_cannot_decide(self, api_client: ClientFactory) -> None:
+        caseworker, verification_id = await self._completed(api_client)
+        response = await caseworker.post(
+            f"/v1/verifications/{verification_id}/decision", json={"decision": "approve", "reason": "x"}
+        )
+        assert response.status_code == 403
+
+    async def test_creator_cannot_decide_even_as_admin(self, api_client: ClientFactory) -> None:
+        admin = await api_client(role="admin", region="00")
+        response = await admin.post(
+            "/v1/verifications", json=body_for(make_id_number("530103")), headers=WAIT
+        )
+        decided = await admin.post(
+            f"/v1/verifications/{response.json()['id']}/decision",
+            json={"decision": "approve", "reason": "self"},
+        )
+        assert decided.status_code == 403
