@@ -8,7 +8,7 @@ household. It receives the process-wide `httpx.AsyncClient`; it never creates on
 from typing import ClassVar, Protocol, runtime_checkable
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from schemas.evidence import Evidence, HouseholdQuery
 
@@ -19,9 +19,21 @@ class ConnectorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     base_url: str = Field(description="Root URL of the partner agency's API, without trailing /")
-    timeout_s: float = Field(default=10.0, gt=0, description="Budget for one household fetch, retries included")
+    timeout_s: float = Field(
+        default=10.0, gt=0, description="Budget for one household fetch, retries included"
+    )
     request_timeout_s: float = Field(default=5.0, gt=0, description="Budget for one HTTP request")
-    max_attempts: int = Field(default=3, ge=1, le=10, description="Attempts per request on transient errors")
+    max_attempts: int = Field(
+        default=3, ge=1, le=10, description="Attempts per request on transient errors"
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        # Caught here, at startup, rather than as an obscure error on the first request.
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("base_url must start with http:// or https://")
+        return value.rstrip("/")
 
 
 class CheckResult(BaseModel):
@@ -44,6 +56,14 @@ class PartnerUnavailable(ConnectorError):
     """Transport failure, 429 or 5xx: worth retrying."""
 
     transient = True
+
+
+class PartnerTimeout(PartnerUnavailable, TimeoutError):
+    """No complete answer within the fetch's `timeout_s` budget.
+
+    Also a `TimeoutError`, so a caller that budgets time itself with `asyncio.timeout`
+    classifies it the same way as its own deadline.
+    """
 
 
 class PartnerRejected(ConnectorError):

@@ -1,0 +1,211 @@
+"""The one HTTP and retry layer every connector goes through.
+
+Retry defaults follow hynek/stamina's `retry()`: only named transient errors are retried
+(transport errors including a single request's timeout, 429, 5xx), with exponential
+backoff and jitter, and both the number of attempts (`max_attempts`) and the total time
+(`timeout_s`) are capped. `set_testing(True)` removes the waits for test suites.
+
+Attempts are counted in `attempts_var`, once per HTTP request sent. A caller resets it
+before `fetch` and reads it afterwards in the same task::
+
+    token = attempts_var.set(0)
+    async with asyncio.timeout(config.timeout_s):  # not asyncio.wait_for: a new task on 3.11
+        evidence = await connector.fetch(household, config, client)
+    attempts = attempts_var.get()
+    attempts_var.reset(token)
+
+Connectors that fan out over several tasks use `map_concurrently`, which folds each task's
+attempts back into the caller's count.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from typing import Any, TypeVar
+
+import httpx
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
+
+from connectors.base import (
+    ConnectorConfig,
+    ConnectorError,
+    MalformedResponse,
+    PartnerRejected,
+    PartnerTimeout,
+    PartnerUnavailable,
+)
+from connectors.wire import partner_error_code
+
+A = TypeVar("A")
+T = TypeVar("T")
+
+WAIT_INITIAL_S = 0.05
+WAIT_MAX_S = 1.0
+WAIT_JITTER_S = 0.05
+
+attempts_var: ContextVar[int] = ContextVar("hedui_connector_attempts", default=0)
+"""HTTP requests sent by connectors in the current task (retries included)."""
+
+# When the current fetch must be finished, on the event loop's clock; None outside a fetch.
+_deadline_var: ContextVar[float | None] = ContextVar("hedui_connector_deadline", default=None)
+
+_testing = False
+
+
+def set_testing(enabled: bool) -> None:
+    """Process-wide: retry without waiting between attempts (attempt caps still apply)."""
+    global _testing  # noqa: PLW0603 - a deliberate process-wide switch, as in stamina
+    _testing = enabled
+
+
+def is_testing() -> bool:
+    return _testing
+
+
+_backoff = wait_exponential_jitter(multiplier=WAIT_INITIAL_S, max=WAIT_MAX_S, jitter=WAIT_JITTER_S)
+
+
+def _wait(state: RetryCallState) -> float:
+    # Read at every retry, so flipping the switch affects retry loops already running.
+    return 0.0 if _testing else _backoff(state)
+
+
+def _is_transient(error: BaseException) -> bool:
+    return isinstance(error, ConnectorError) and error.transient
+
+
+def _stop(config: ConnectorConfig) -> Callable[[RetryCallState], bool]:
+    loop = asyncio.get_running_loop()
+    deadline = _deadline_var.get()
+    if deadline is None:  # a lone request outside `budget`: its own retries get the budget
+        deadline = loop.time() + config.timeout_s
+
+    def stop(state: RetryCallState) -> bool:
+        if state.attempt_number >= config.max_attempts:
+            return True
+        # Give up now rather than sleep into a deadline that would cut the next attempt short:
+        # the caller then sees the partner's real error instead of a bare timeout.
+        return loop.time() + state.upcoming_sleep >= deadline
+
+    return stop
+
+
+@asynccontextmanager
+async def budget(config: ConnectorConfig) -> AsyncIterator[None]:
+    """Bound everything inside (requests, retries, polling) by `config.timeout_s`."""
+    loop = asyncio.get_running_loop()
+    token = _deadline_var.set(loop.time() + config.timeout_s)
+    timeout = asyncio.timeout(config.timeout_s)
+    try:
+        async with timeout:
+            yield
+    except TimeoutError:
+        if not timeout.expired():
+            raise
+        raise PartnerTimeout(f"no complete answer within {config.timeout_s:g} s") from None
+    finally:
+        _deadline_var.reset(token)
+
+
+async def request(
+    client: httpx.AsyncClient,
+    config: ConnectorConfig,
+    method: str,
+    path: str,
+    parse: Callable[[httpx.Response], T],
+    **kwargs: Any,
+) -> T:
+    """Send `method {base_url}{path}`, retrying transient failures, and parse the answer.
+
+    `parse` turns a 2xx response into the partner's wire model and raises
+    `MalformedResponse` when the body does not follow the documented format; it runs
+    inside the retry loop but is never retried.
+    """
+    retrying = AsyncRetrying(
+        stop=_stop(config),
+        wait=_wait,
+        retry=retry_if_exception(_is_transient),
+        reraise=True,
+    )
+    url = f"{config.base_url}{path}"
+
+    async def attempt() -> T:
+        return parse(await _send(client, config, method, url, **kwargs))
+
+    result: T = await retrying(attempt)
+    return result
+
+
+async def _send(
+    client: httpx.AsyncClient, config: ConnectorConfig, method: str, url: str, **kwargs: Any
+) -> httpx.Response:
+    """One attempt: the request with its own timeout, then the status mapped to an error."""
+    attempts_var.set(attempts_var.get() + 1)
+    try:
+        response = await client.request(method, url, timeout=config.request_timeout_s, **kwargs)
+    except httpx.TimeoutException as error:
+        raise PartnerUnavailable(
+            f"no answer within {config.request_timeout_s:g} s ({type(error).__name__})"
+        ) from None
+    except httpx.TransportError as error:
+        # httpx messages may quote the URL; the error type says enough.
+        raise PartnerUnavailable(f"transport error ({type(error).__name__})") from None
+    except httpx.DecodingError:
+        raise MalformedResponse("body could not be decoded") from None
+    return _check_status(response)
+
+
+def _check_status(response: httpx.Response) -> httpx.Response:
+    status = response.status_code
+    if 200 <= status < 300:
+        return response
+    # Only the partner's short error code is quoted: its free text may name a person.
+    code = partner_error_code(response.content)
+    detail = f"HTTP {status}" + (f" (partner code {code})" if code else "")
+    if status == 429 or status >= 500:
+        raise PartnerUnavailable(detail)
+    if 400 <= status < 500:
+        raise PartnerRejected(detail)
+    raise MalformedResponse(f"unexpected {detail}")
+
+
+async def map_concurrently(
+    call: Callable[[A], Awaitable[T]], items: Iterable[A], *, limit: int = 10
+) -> list[T]:
+    """`call` each item concurrently (at most `limit` at a time); results in item order.
+
+    The first connector error wins and cancels the rest. Each task counts its attempts in
+    its own copy of the context, so the counts are added back to the caller's. Calls are
+    made inside their tasks, so a call cancelled before its turn is never even created.
+    """
+    semaphore = asyncio.Semaphore(limit)
+    counted: list[int] = []
+
+    async def run(item: A) -> T:
+        async with semaphore:
+            before = attempts_var.get()
+            try:
+                return await call(item)
+            finally:
+                counted.append(attempts_var.get() - before)
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(run(item)) for item in items]
+    except ExceptionGroup as failures:
+        # Callers handle single errors (a ValidationError becomes MalformedResponse upstream);
+        # a partner error explains the failure better than whatever it cancelled.
+        leaves = _leaves(failures)
+        first = next((e for e in leaves if isinstance(e, ConnectorError)), leaves[0])
+        raise first from None
+    finally:
+        attempts_var.set(attempts_var.get() + sum(counted))
+    return [task.result() for task in tasks]
+
+
+def _leaves(group: BaseExceptionGroup[Exception]) -> list[Exception]:
+    leaves: list[Exception] = []
+    for error in group.exceptions:
+        leaves += _leaves(error) if isinstance(error, BaseExceptionGroup) else [error]
+    return leaves

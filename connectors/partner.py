@@ -1,0 +1,87 @@
+"""What every HTTP partner connector shares, so each source module holds only its wire format.
+
+`PartnerConnector` implements the `Connector` protocol: it turns the service's config into
+the connector's own `Config`, bounds the whole fetch by `timeout_s`, maps invalid records
+to `MalformedResponse` and refuses records for ID numbers nobody asked about.
+"""
+
+import time
+from abc import ABC, abstractmethod
+from typing import ClassVar, Generic, TypeVar, cast
+
+import httpx
+from pydantic import ValidationError
+
+from connectors.base import CheckResult, ConnectorConfig, ConnectorError, MalformedResponse
+from connectors.http import budget, request
+from connectors.wire import WireModel, describe, parse_json
+from schemas.evidence import Evidence, HouseholdQuery, Record
+
+ConfigT = TypeVar("ConfigT", bound=ConnectorConfig)
+
+
+class PartnerConnector(ABC, Generic[ConfigT]):
+    """Base of the built-in connectors: a subclass names its endpoints and maps its records."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    version: ClassVar[str]
+    Config: ClassVar[type[ConnectorConfig]] = ConnectorConfig
+
+    health_path: ClassVar[str]
+    """GET endpoint that proves the partner is up, relative to `base_url`."""
+    health_model: ClassVar[type[WireModel]]
+    """The documented healthy answer of a JSON partner."""
+
+    @abstractmethod
+    async def fetch_records(
+        self, household: HouseholdQuery, config: ConfigT, client: httpx.AsyncClient
+    ) -> list[Record]:
+        """Ask the partner about every member; called with at least one member."""
+
+    def parse_health(self, response: httpx.Response) -> object:
+        return parse_json(response.content, self.health_model)
+
+    async def check(self, config: ConnectorConfig, client: httpx.AsyncClient) -> CheckResult:
+        own = self.own_config(config)
+        started = time.perf_counter()
+        try:
+            async with budget(own):
+                await request(client, own, "GET", self.health_path, self.parse_health)
+        except ConnectorError as error:
+            return CheckResult(ok=False, detail=str(error), latency_ms=_ms_since(started))
+        return CheckResult(ok=True, latency_ms=_ms_since(started))
+
+    async def fetch(
+        self, household: HouseholdQuery, config: ConnectorConfig, client: httpx.AsyncClient
+    ) -> Evidence:
+        own = self.own_config(config)
+        if not household.members:
+            return Evidence()
+        try:
+            async with budget(own):
+                records = await self.fetch_records(household, own, client)
+        except ValidationError as error:
+            # A partner value that is fine on the wire but not as a record (a negative
+            # balance, a third decimal place): the body is malformed all the same.
+            raise MalformedResponse(describe(error)) from None
+        _only_asked(records, household)
+        return Evidence(records=records)
+
+    def own_config(self, config: ConnectorConfig) -> ConfigT:
+        """The connector's own `Config`, also when a caller passed a plain `ConnectorConfig`."""
+        if not isinstance(config, self.Config):
+            config = self.Config.model_validate(config.model_dump())
+        return cast(ConfigT, config)
+
+
+def _only_asked(records: list[Record], household: HouseholdQuery) -> None:
+    # "x" and "X" are the same check character; partners may echo either.
+    asked = {id_number.upper() for id_number in household.id_numbers}
+    if any(record.id_number.upper() not in asked for record in records):
+        # A foreign record means the partner mixed up households: trust none of the answer.
+        raise MalformedResponse("record for an ID number that was not asked for")
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)

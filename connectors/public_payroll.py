@@ -1,0 +1,56 @@
+"""财政供养 public payroll: JSON with pinyin keys, the whole household per call.
+
+Only people on payroll appear in `rows`: an absent member simply has no record.
+"""
+
+from decimal import Decimal
+from typing import ClassVar, Literal
+
+import httpx
+from pydantic import Field
+
+from connectors.base import ConnectorConfig
+from connectors.http import request
+from connectors.partner import PartnerConnector
+from connectors.wire import PartnerIdNumber, WireModel, json_parser
+from schemas.evidence import HouseholdQuery, PayrollRecord, Record
+
+
+class _Row(WireModel):
+    sfzh: PartnerIdNumber  # 身份证号 ID number
+    gzdw: str = Field(min_length=1)  # 工作单位 employer
+    yfgz: Decimal  # 应发工资 monthly gross salary
+
+
+class _Answer(WireModel):
+    flag: Literal["1"]
+    rows: list[_Row]
+
+
+class _Health(WireModel):
+    flag: Literal["1"]
+
+
+class PublicPayrollConnector(PartnerConnector[ConnectorConfig]):
+    name: ClassVar[str] = "public_payroll"
+    title: ClassVar[str] = "财政供养 public payroll"
+    version: ClassVar[str] = "1.0.0"
+    Config: ClassVar[type[ConnectorConfig]] = ConnectorConfig
+    health_path: ClassVar[str] = "/ping"
+    health_model: ClassVar[type[WireModel]] = _Health
+
+    async def fetch_records(
+        self, household: HouseholdQuery, config: ConnectorConfig, client: httpx.AsyncClient
+    ) -> list[Record]:
+        answer = await request(
+            client,
+            config,
+            "POST",
+            "/verify",
+            json_parser(_Answer),
+            json={"sfzh_list": household.id_numbers},
+        )
+        return [
+            PayrollRecord(id_number=row.sfzh, employer=row.gzdw, monthly_salary=row.yfgz)
+            for row in answer.rows
+        ]

@@ -1,0 +1,91 @@
+"""不动产登记 real estate: paginated JSON, the whole household per search.
+
+The client repeats the same body with the partner's `next_page_token` until it is null.
+A partner that hands out the same token twice or never stops is malformed, not endless.
+"""
+
+from decimal import Decimal
+from typing import ClassVar, Literal
+
+import httpx
+from pydantic import Field
+
+from connectors.base import ConnectorConfig, MalformedResponse
+from connectors.http import request
+from connectors.partner import PartnerConnector
+from connectors.wire import PartnerIdNumber, WireModel, json_parser
+from schemas.evidence import HouseholdQuery, PropertyRecord, Record
+
+MAX_PAGE_SIZE = 20
+
+
+class RealEstateConfig(ConnectorConfig):
+    page_size: int = Field(default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
+    max_pages: int = Field(
+        default=100, ge=1, description="Guard against a partner that never stops"
+    )
+
+
+class _Item(WireModel):
+    owner_id_number: PartnerIdNumber
+    certificate: str = Field(min_length=1)
+    usage: Literal["residential", "commercial", "land"]
+    area_m2: Decimal
+    region_code: str
+
+
+class _Page(WireModel):
+    items: list[_Item]
+    next_page_token: str | None  # required: null marks the last page
+
+
+class _Health(WireModel):
+    status: Literal["up"]
+
+
+class RealEstateConnector(PartnerConnector[RealEstateConfig]):
+    name: ClassVar[str] = "real_estate"
+    title: ClassVar[str] = "不动产登记 real estate"
+    version: ClassVar[str] = "1.0.0"
+    Config: ClassVar[type[ConnectorConfig]] = RealEstateConfig
+    health_path: ClassVar[str] = "/health"
+    health_model: ClassVar[type[WireModel]] = _Health
+
+    async def fetch_records(
+        self, household: HouseholdQuery, config: RealEstateConfig, client: httpx.AsyncClient
+    ) -> list[Record]:
+        body = {"id_numbers": household.id_numbers}
+        records: list[Record] = []
+        token: str | None = None
+        seen: set[str] = set()
+        for _ in range(config.max_pages):
+            params: dict[str, str | int] = {"page_size": config.page_size}
+            if token is not None:
+                params["page_token"] = token
+            page = await request(
+                client,
+                config,
+                "POST",
+                "/registrations/search",
+                json_parser(_Page),
+                params=params,
+                json=body,
+            )
+            records += [_record(item) for item in page.items]
+            token = page.next_page_token
+            if token is None:
+                return records
+            if token in seen:
+                raise MalformedResponse("pagination token repeats")
+            seen.add(token)
+        raise MalformedResponse(f"more than {config.max_pages} pages")
+
+
+def _record(item: _Item) -> PropertyRecord:
+    return PropertyRecord(
+        id_number=item.owner_id_number,
+        certificate=item.certificate,
+        usage=item.usage,
+        area_m2=item.area_m2,
+        region_code=item.region_code,
+    )

@@ -1,0 +1,116 @@
+"""公安交管 vehicles: XML, the whole household in one call.
+
+Vehicle classes use the traffic-police codes; only the ones the rules care about are
+named, every other code is "other".
+"""
+
+from datetime import date
+from decimal import Decimal
+from typing import ClassVar, Literal
+from xml.etree.ElementTree import Element, SubElement, tostring
+
+import httpx
+from pydantic import Field
+
+from connectors.base import ConnectorConfig, MalformedResponse
+from connectors.http import request
+from connectors.partner import PartnerConnector
+from connectors.wire import PartnerIdNumber, WireModel, parse_xml, validate
+from schemas.evidence import HouseholdQuery, Record, VehicleRecord
+
+VehicleType = Literal["car", "motorcycle", "truck", "disability", "other"]
+
+VEHICLE_TYPES: dict[str, VehicleType] = {
+    "K33": "car",
+    "M22": "motorcycle",
+    "H11": "truck",
+    "T01": "disability",
+}
+
+
+def vehicle_type(code: str) -> VehicleType:
+    return VEHICLE_TYPES.get(code.strip().upper(), "other")
+
+
+class _Vehicle(WireModel):
+    plate: str = Field(min_length=1)
+    type: str
+    registered_on: date | None = Field(default=None, alias="registeredOn")
+    value: Decimal
+
+
+class _Person(WireModel):
+    id_number: PartnerIdNumber = Field(alias="idNumber")
+    vehicles: list[_Vehicle]
+
+
+class _Result(WireModel):
+    code: Literal["0"]
+    people: list[_Person]
+
+
+def _query_body(id_numbers: list[str]) -> bytes:
+    root = Element("VehicleQuery")
+    for id_number in id_numbers:
+        SubElement(root, "Person", idNumber=id_number)
+    return tostring(root, encoding="utf-8")
+
+
+def _root(response: httpx.Response, tag: str) -> Element:
+    root = parse_xml(response.content)
+    if root.tag != tag:
+        raise MalformedResponse(f"expected <{tag}> as the root element")
+    return root
+
+
+def _parse_result(response: httpx.Response) -> _Result:
+    root = _root(response, "VehicleQueryResult")
+    # Attributes become dicts so one pydantic model checks presence and types of all of them.
+    return validate(
+        _Result,
+        {
+            "code": root.get("code"),
+            "people": [
+                {
+                    "idNumber": person.get("idNumber"),
+                    "vehicles": [dict(vehicle.attrib) for vehicle in person.findall("Vehicle")],
+                }
+                for person in root.findall("Person")
+            ],
+        },
+    )
+
+
+class VehiclesConnector(PartnerConnector[ConnectorConfig]):
+    name: ClassVar[str] = "vehicles"
+    title: ClassVar[str] = "公安交管 vehicles"
+    version: ClassVar[str] = "1.0.0"
+    Config: ClassVar[type[ConnectorConfig]] = ConnectorConfig
+    health_path: ClassVar[str] = "/ping"
+
+    def parse_health(self, response: httpx.Response) -> object:
+        return _root(response, "Pong")
+
+    async def fetch_records(
+        self, household: HouseholdQuery, config: ConnectorConfig, client: httpx.AsyncClient
+    ) -> list[Record]:
+        result = await request(
+            client,
+            config,
+            "POST",
+            "/query",
+            _parse_result,
+            content=_query_body(household.id_numbers),
+            headers={"Content-Type": "application/xml"},
+        )
+        return [
+            VehicleRecord(
+                id_number=person.id_number,
+                plate=vehicle.plate,
+                type=vehicle_type(vehicle.type),
+                registered_on=vehicle.registered_on,
+                value=vehicle.value,
+            )
+            for person in result.people
+            for vehicle in person.vehicles
+        ]

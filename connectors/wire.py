@@ -1,0 +1,116 @@
+"""Reading partner bodies: every format failure becomes `MalformedResponse`.
+
+Each partner's wire format is described by small pydantic models (`WireModel`); a body
+that is not JSON or XML, or misses or mistypes a field, is malformed. Messages name
+field locations and error kinds only, never the offending values: they may be IDs,
+names or balances.
+"""
+
+import json
+import re
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Annotated, NoReturn, TypeVar
+from xml.etree.ElementTree import Element, ParseError
+
+import defusedxml.ElementTree
+import httpx
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+
+from connectors.base import MalformedResponse
+from schemas.identity import redact_id_numbers
+
+M = TypeVar("M", bound=BaseModel)
+
+_SHOWN_PROBLEMS = 3
+# Short codes such as "E500", "9999", "internal_server_error" are safe to quote; free text
+# is not, nor any long run of digits (ID, account or phone numbers).
+_ERROR_CODE = re.compile(r"^(?!.*\d{7})[A-Za-z0-9_.-]{1,32}$")
+
+
+class WireModel(BaseModel):
+    """A partner's body as documented; unknown extra fields are tolerated, not kept."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+PartnerIdNumber = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True)]
+"""An ID number as a partner writes it back; "x" and "X" are the same check character."""
+
+
+def safe_code(value: object) -> str:
+    """`value` if it looks like a short partner code, else "?": never quote free text."""
+    text = str(value)
+    return redact_id_numbers(text) if _ERROR_CODE.match(text) else "?"
+
+
+def describe(error: ValidationError) -> str:
+    problems = [
+        f"{'.'.join(str(part) for part in problem['loc']) or 'body'} ({problem['type']})"
+        for problem in error.errors(include_url=False, include_input=False, include_context=False)
+    ]
+    text = "; ".join(problems[:_SHOWN_PROBLEMS])
+    if len(problems) > _SHOWN_PROBLEMS:
+        text += f"; {len(problems) - _SHOWN_PROBLEMS} more"
+    return redact_id_numbers(f"unexpected body: {text}")
+
+
+def validate(model: type[M], data: object) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        # `from None`: a chained ValidationError would print the partner's values in tracebacks.
+        raise MalformedResponse(describe(error)) from None
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not a number")
+
+
+def load_json(content: bytes) -> object:
+    """JSON with every non-integer number as an exact `Decimal` (money is never a float)."""
+    try:
+        return json.loads(content, parse_float=Decimal, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        raise MalformedResponse("body is not JSON") from None
+
+
+def parse_json(content: bytes, model: type[M]) -> M:
+    return validate(model, load_json(content))
+
+
+def json_parser(model: type[M]) -> Callable[[httpx.Response], M]:
+    """A `parse` callback for `connectors.http.request`."""
+    return lambda response: parse_json(response.content, model)
+
+
+def parse_xml(content: bytes) -> Element:
+    """XML through defusedxml: entity expansion and external references are refused."""
+    try:
+        return defusedxml.ElementTree.fromstring(content)
+    except (ParseError, ValueError):  # DefusedXmlException is a ValueError
+        raise MalformedResponse("body is not well-formed XML") from None
+
+
+def partner_error_code(content: bytes) -> str | None:
+    """The partner's short error code from an error body, whatever its format, if any."""
+    candidates: list[object] = []
+    try:
+        data = json.loads(content)
+    except (ValueError, RecursionError):
+        try:
+            candidates.append(defusedxml.ElementTree.fromstring(content).get("code"))
+        except (ParseError, ValueError):
+            return None
+    else:
+        if isinstance(data, dict):
+            nested = data.get("error")
+            candidates += [data.get("code"), data.get("ret")]
+            if isinstance(nested, dict):
+                candidates.append(nested.get("code"))
+    for candidate in candidates:
+        if isinstance(candidate, str | int) and not isinstance(candidate, bool):
+            code = safe_code(candidate)
+            if code != "?":
+                return code
+    return None

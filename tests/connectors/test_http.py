@@ -1,0 +1,314 @@
+"""The shared HTTP and retry layer: which errors are retried, how long, and how it is counted."""
+
+import asyncio
+import json
+import socket
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+import httpx
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import BaseModel, ValidationError
+
+from connectors.base import (
+    ConnectorConfig,
+    MalformedResponse,
+    PartnerRejected,
+    PartnerTimeout,
+    PartnerUnavailable,
+)
+from connectors.http import attempts_var, budget, map_concurrently, request
+from connectors.testing import retry_testing
+from connectors.wire import describe, load_json, partner_error_code
+from schemas.identity import check_character
+
+BASE = "https://partner.test/x"
+
+
+def config(**values: object) -> ConnectorConfig:
+    return ConnectorConfig.model_validate({"base_url": BASE, **values})
+
+
+def answers(*responses: httpx.Response | type[Exception]) -> httpx.AsyncClient:
+    """A client whose successive requests get `responses` (the last one repeats)."""
+    queue = list(responses)
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        answer = queue.pop(0) if len(queue) > 1 else queue[0]
+        if isinstance(answer, type):
+            raise answer("injected")
+        return answer
+
+    return httpx.AsyncClient(transport=httpx.MockTransport(handle))
+
+
+def text(response: httpx.Response) -> str:
+    return response.text
+
+
+async def send(client: httpx.AsyncClient, cfg: ConnectorConfig | None = None) -> tuple[str, int]:
+    """`request` once, with the attempts it took."""
+    token = attempts_var.set(0)
+    try:
+        return await request(client, cfg or config(), "GET", "/ping", text), attempts_var.get()
+    finally:
+        attempts_var.reset(token)
+
+
+async def attempts_of(client: httpx.AsyncClient, cfg: ConnectorConfig | None = None) -> int:
+    token = attempts_var.set(0)
+    with suppress(PartnerUnavailable, PartnerRejected, MalformedResponse):
+        await request(client, cfg or config(), "GET", "/ping", text)
+    try:
+        return attempts_var.get()
+    finally:
+        attempts_var.reset(token)
+
+
+class TestStatusMapping:
+    @pytest.mark.parametrize("code", [200, 201, 202, 204])
+    async def test_2xx_is_an_answer(self, code: int) -> None:
+        async with answers(httpx.Response(code, text="ok" if code != 204 else "")) as client:
+            _, attempts = await send(client)
+        assert attempts == 1
+
+    @pytest.mark.parametrize("code", [400, 401, 403, 404, 409, 422])
+    async def test_4xx_is_rejected_once(self, code: int) -> None:
+        async with answers(httpx.Response(code)) as client:
+            with pytest.raises(PartnerRejected, match=f"HTTP {code}"):
+                await send(client)
+            assert await attempts_of(client) == 1
+
+    @pytest.mark.parametrize("code", [429, 500, 502, 503, 504])
+    async def test_429_and_5xx_are_retried_up_to_max_attempts(self, code: int) -> None:
+        async with answers(httpx.Response(code)) as client:
+            with pytest.raises(PartnerUnavailable, match=f"HTTP {code}"):
+                await send(client, config(max_attempts=4))
+            assert await attempts_of(client, config(max_attempts=4)) == 4
+
+    async def test_3xx_is_malformed(self) -> None:
+        async with answers(httpx.Response(302, headers={"Location": "/elsewhere"})) as client:
+            with pytest.raises(MalformedResponse, match="HTTP 302"):
+                await send(client)
+
+    @pytest.mark.parametrize("error", [httpx.ConnectError, httpx.ReadError, httpx.ConnectTimeout])
+    async def test_transport_errors_are_retried(self, error: type[Exception]) -> None:
+        async with answers(error, httpx.Response(200, text="ok")) as client:
+            body, attempts = await send(client)
+        assert (body, attempts) == ("ok", 2)
+
+    async def test_a_parse_failure_is_never_retried(self) -> None:
+        def refuse(response: httpx.Response) -> str:
+            raise MalformedResponse("bad")
+
+        async with answers(httpx.Response(200, text="?")) as client:
+            token = attempts_var.set(0)
+            with pytest.raises(MalformedResponse):
+                await request(client, config(), "GET", "/ping", refuse)
+            assert attempts_var.get() == 1
+            attempts_var.reset(token)
+
+
+@asynccontextmanager
+async def silent_server() -> AsyncIterator[str]:
+    """A loopback server that accepts connections and never answers."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+class TestRealTimeouts:
+    async def test_per_request_timeout_reaches_the_transport(self) -> None:
+        async with silent_server() as url, httpx.AsyncClient() as client:
+            cfg = ConnectorConfig(base_url=url, request_timeout_s=0.05, max_attempts=2)
+            token = attempts_var.set(0)
+            started = time.perf_counter()
+            with pytest.raises(
+                PartnerUnavailable, match=r"no answer within 0.05 s \(ReadTimeout\)"
+            ):
+                await request(client, cfg, "GET", "/ping", text)
+            assert attempts_var.get() == 2
+            attempts_var.reset(token)
+            assert time.perf_counter() - started < 1
+
+    async def test_refused_connection_is_unavailable(self) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        async with httpx.AsyncClient() as client:
+            cfg = ConnectorConfig(base_url=f"http://127.0.0.1:{port}", max_attempts=2)
+            with pytest.raises(PartnerUnavailable, match="ConnectError"):
+                await request(client, cfg, "GET", "/ping", text)
+
+
+class TestWaits:
+    async def test_retry_testing_removes_waits(self) -> None:
+        async with answers(httpx.Response(503)) as client:
+            started = time.perf_counter()
+            with pytest.raises(PartnerUnavailable):
+                await send(client, config(max_attempts=10))
+        assert time.perf_counter() - started < 0.1
+
+    async def test_backoff_starts_small_and_grows(self) -> None:
+        with retry_testing(False):
+            async with answers(
+                httpx.Response(503), httpx.Response(503), httpx.Response(200, text="ok")
+            ) as client:
+                started = time.perf_counter()
+                _, attempts = await send(client)
+        elapsed = time.perf_counter() - started
+        assert attempts == 3
+        # 0.05 s then 0.1 s, each plus up to 0.05 s of jitter.
+        assert 0.15 <= elapsed < 0.5
+
+    async def test_gives_up_rather_than_sleep_past_the_budget(self) -> None:
+        with retry_testing(False):
+            async with answers(httpx.Response(503)) as client:
+                started = time.perf_counter()
+                with pytest.raises(PartnerUnavailable, match="HTTP 503") as info:
+                    await send(client, config(max_attempts=10, timeout_s=0.2))
+        assert not isinstance(info.value, PartnerTimeout)
+        assert time.perf_counter() - started < 0.2 + 0.05  # no sleep past the deadline
+
+
+class TestBudget:
+    async def test_expiry_is_a_partner_timeout(self) -> None:
+        with pytest.raises(PartnerTimeout, match=r"within 0\.05 s") as info:
+            async with budget(config(timeout_s=0.05)):
+                await asyncio.sleep(1)
+        assert isinstance(info.value, TimeoutError)
+        assert isinstance(info.value, PartnerUnavailable)
+
+    async def test_other_timeout_errors_pass_unchanged(self) -> None:
+        with pytest.raises(TimeoutError) as info:
+            async with budget(config(timeout_s=5)):
+                raise TimeoutError("mine")
+        assert not isinstance(info.value, PartnerTimeout)
+
+
+class TestMapConcurrently:
+    async def test_results_in_order_and_attempts_folded_back(self) -> None:
+        async def call(n: int) -> int:
+            attempts_var.set(attempts_var.get() + n)
+            await asyncio.sleep(0.01 * (3 - n))
+            return n
+
+        token = attempts_var.set(0)
+        assert await map_concurrently(call, [1, 2, 3]) == [1, 2, 3]
+        assert attempts_var.get() == 6
+        attempts_var.reset(token)
+
+    async def test_first_connector_error_is_raised_bare(self) -> None:
+        async def call(fails: bool) -> None:
+            attempts_var.set(attempts_var.get() + 1)
+            if fails:
+                raise PartnerRejected("HTTP 400")
+            await asyncio.sleep(1)
+
+        token = attempts_var.set(0)
+        with pytest.raises(PartnerRejected):
+            await map_concurrently(call, [False, True])
+        assert attempts_var.get() == 2
+        attempts_var.reset(token)
+
+    async def test_calls_waiting_their_turn_are_not_made_after_a_failure(self) -> None:
+        made: list[int] = []
+
+        async def call(n: int) -> None:
+            made.append(n)
+            await asyncio.sleep(0)
+            raise PartnerRejected("HTTP 404")
+
+        with pytest.raises(PartnerRejected):
+            await map_concurrently(call, range(30), limit=3)
+        assert len(made) < 30
+
+    async def test_limit_bounds_concurrency(self) -> None:
+        running = peak = 0
+
+        async def call(_: int) -> None:
+            nonlocal running, peak
+            running += 1
+            peak = max(peak, running)
+            await asyncio.sleep(0.005)
+            running -= 1
+
+        await map_concurrently(call, range(12), limit=3)
+        assert peak == 3
+
+
+def id_numbers() -> st.SearchStrategy[str]:
+    return st.from_regex(
+        r"[1-6][0-9]{5}(19|20)[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|1[0-9]|2[0-8])[0-9]{3}", fullmatch=True
+    ).map(lambda first17: first17 + check_character(first17))
+
+
+class TestPartnerText:
+    @pytest.mark.parametrize(
+        ("body", "code"),
+        [
+            (b'<Error code="E500">internal</Error>', "E500"),
+            (b'{"code": 5000, "message": "x"}', "5000"),
+            (b'{"ret": "9999", "msg": "x"}', "9999"),
+            (b'{"error": {"code": "service_unavailable", "message": "x"}}', "service_unavailable"),
+            (b'{"code": "acct6222020200112233"}', None),
+            (b'{"code": "call 13800138000"}', None),
+            (b'{"flag": "0", "errmsg": "x"}', None),
+            (b'{"error": "unknown inquiry"}', None),
+            (b"plain text", None),
+            (b"", None),
+        ],
+    )
+    def test_error_code_of_each_partner_shape(self, body: bytes, code: str | None) -> None:
+        assert partner_error_code(body) == code
+
+    @given(id_number=id_numbers(), message=st.text(max_size=40))
+    def test_error_code_never_quotes_an_id_number(self, id_number: str, message: str) -> None:
+        for body in (
+            json.dumps({"code": id_number, "message": message}).encode(),
+            json.dumps({"error": {"code": f"{id_number}{message}"}}).encode(),
+            f'<Error code="{id_number}">{id_number}</Error>'.encode(),
+        ):
+            assert id_number not in (partner_error_code(body) or "")
+
+    def test_validation_message_names_fields_not_values(self) -> None:
+        class Wire(BaseModel):
+            balance: int
+
+        with pytest.raises(ValidationError) as info:
+            Wire.model_validate({"balance": "11010519491231002X 3000.00"})
+        message = describe(info.value)
+        assert message == "unexpected body: balance (int_parsing)"
+
+    def test_json_numbers_are_exact_decimals(self) -> None:
+        assert str(load_json(b'{"a": 0.10}')["a"]) == "0.10"  # type: ignore[index]
+
+    @pytest.mark.parametrize("body", [b'{"a": NaN}', b'{"a": Infinity}', b"{", b"\xff"])
+    def test_non_json_and_non_numbers_are_malformed(self, body: bytes) -> None:
+        with pytest.raises(MalformedResponse, match="not JSON"):
+            load_json(body)
+
+
+class TestConfig:
+    def test_base_url_loses_its_trailing_slash(self) -> None:
+        assert config().model_copy().base_url == BASE
+        assert ConnectorConfig(base_url=BASE + "/").base_url == BASE
+
+    @pytest.mark.parametrize("url", ["partner.test", "ftp://partner.test", ""])
+    def test_base_url_must_be_http(self, url: str) -> None:
+        with pytest.raises(ValidationError, match="http"):
+            ConnectorConfig(base_url=url)
