@@ -36,7 +36,9 @@ RFC 9457 `application/problem+json`. ID numbers never appear unmasked in any res
 
 
 def create_app(
-    settings: Settings | None = None, *, registry: ConnectorRegistry | None = None,
+    settings: Settings | None = None,
+    *,
+    registry: ConnectorRegistry | None = None,
     run_migrations: bool = True,
 ) -> FastAPI:
     settings = settings or get_settings()

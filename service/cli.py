@@ -99,20 +99,26 @@ def apikey_create(
             async with create_session_factory(engine)() as session:
                 key, token = await create_api_key(session, role=role, region=region, name=name)
                 await session.commit()
-                console.print(f"created key {key.id} ({key.role}, region {region})", highlight=False)
+                console.print(
+                    f"created key {key.id} ({key.role}, region {region})", highlight=False
+                )
                 return token
         finally:
             await engine.dispose()
 
     token = asyncio.run(run())
-    print(token)  # noqa: T201 - the last line of stdout is the contract
+    print(token)
 
 
 @app.command()
 def verify(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Request body (JSON)")],
-    url: Annotated[str, typer.Option(envvar="HEDUI_URL", help="Service base URL")] = "http://127.0.0.1:8000",
-    token: Annotated[str | None, typer.Option(envvar="HEDUI_TOKEN", help="Caseworker API key")] = None,
+    url: Annotated[
+        str, typer.Option(envvar="HEDUI_URL", help="Service base URL")
+    ] = "http://127.0.0.1:8000",
+    token: Annotated[
+        str | None, typer.Option(envvar="HEDUI_TOKEN", help="Caseworker API key")
+    ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the report")] = 60.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
 ) -> None:
@@ -120,7 +126,9 @@ def verify(
     from service.report.render import render_report
 
     if not token:
-        raise typer.BadParameter("an API key is needed (--token or HEDUI_TOKEN)", param_hint="--token")
+        raise typer.BadParameter(
+            "an API key is needed (--token or HEDUI_TOKEN)", param_hint="--token"
+        )
     body = json.loads(file.read_text(encoding="utf-8"))
     headers = {"Authorization": f"Bearer {token}", "Prefer": f"wait={int(min(timeout, 60))}"}
     with httpx.Client(base_url=url, headers=headers, timeout=timeout + 5) as client:
@@ -136,7 +144,7 @@ def verify(
         if report.status_code >= 400:
             _fail(report)
     if as_json:
-        print(json.dumps(report.json(), ensure_ascii=False, indent=2))  # noqa: T201
+        print(json.dumps(report.json(), ensure_ascii=False, indent=2))
     else:
         render_report(console, report.json())
 

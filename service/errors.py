@@ -92,13 +92,19 @@ class DecisionExists(Conflict):
 
 def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(
-        problem.to_body(), status_code=problem.status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
+        problem.to_body(),
+        status_code=problem.status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
     )
 
 
 def _validation_errors(exc: RequestValidationError) -> list[ProblemError]:
     # Only location and message: pydantic's `input` would echo ID numbers and names back.
-    return [ProblemError(loc=list(err.get("loc", ())), msg=str(err.get("msg", ""))) for err in exc.errors()]
+    return [
+        ProblemError(loc=list(err.get("loc", ())), msg=str(err.get("msg", "")))
+        for err in exc.errors()
+    ]
 
 
 def install_error_handlers(app: FastAPI) -> None:

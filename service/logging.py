@@ -14,7 +14,9 @@ import structlog
 from schemas.identity import redact_id_numbers
 
 
-def _redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+def _redact(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     for key, value in event.items():
         if isinstance(value, str):
             event[key] = redact_id_numbers(value)
@@ -22,14 +24,18 @@ def _redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Muta
 
 
 class _RedactingFilter(logging.Filter):
-    """The same rule for records from libraries that log through the stdlib (uvicorn, sqlalchemy)."""
+    """The same rule for stdlib log records (uvicorn, sqlalchemy, httpx)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = redact_id_numbers(str(record.msg))
         if record.args:
-            record.args = tuple(
-                redact_id_numbers(arg) if isinstance(arg, str) else arg for arg in record.args
-            ) if isinstance(record.args, tuple) else record.args
+            record.args = (
+                tuple(
+                    redact_id_numbers(arg) if isinstance(arg, str) else arg for arg in record.args
+                )
+                if isinstance(record.args, tuple)
+                else record.args
+            )
         return True
 
 

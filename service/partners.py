@@ -27,7 +27,9 @@ def build_configs(registry: ConnectorRegistry, settings: Settings) -> dict[str, 
         try:
             configs[name] = connector.Config(**values)
         except ValidationError as exc:
-            raise ConnectorConfigError(f"settings for connector {name!r} are invalid: {exc}") from exc
+            raise ConnectorConfigError(
+                f"settings for connector {name!r} are invalid: {exc}"
+            ) from exc
     unknown = set(settings.connectors) - set(configs)
     if unknown:
         raise ConnectorConfigError(f"settings name unknown connectors: {sorted(unknown)}")

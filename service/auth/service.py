@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.auth.principal import Principal, Role, normalise_region_prefix
 from service.models import ApiKey
 
-TOKEN_PREFIX = "hd_"
+TOKEN_PREFIX = "hd_"  # noqa: S105 - a visible prefix, not a secret
 
 
 def hash_token(token: str) -> str:
@@ -38,4 +38,6 @@ async def authenticate(session: AsyncSession, token: str) -> Principal | None:
     )
     if key is None:
         return None
-    return Principal(key_id=key.id, name=key.name, role=Role(key.role), region_prefix=key.region_prefix)
+    return Principal(
+        key_id=key.id, name=key.name, role=Role(key.role), region_prefix=key.region_prefix
+    )

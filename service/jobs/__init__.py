@@ -1,1 +1,4 @@
-"""Background work. Each job opens its own session; job arguments carry ids only, never personal data."""
+"""Background work.
+
+Each job opens its own session; job arguments carry ids only, never personal data.
+"""

@@ -48,7 +48,9 @@ class VerificationRunner:
         if verification_id in self._tasks:
             return
         self._done.setdefault(verification_id, asyncio.Event())
-        task = asyncio.create_task(self._run(verification_id), name=f"verification:{verification_id}")
+        task = asyncio.create_task(
+            self._run(verification_id), name=f"verification:{verification_id}"
+        )
         self._tasks[verification_id] = task
         task.add_done_callback(lambda _: self._finished(verification_id))
 
@@ -67,7 +69,7 @@ class VerificationRunner:
                     await event.wait()
                     return
                 # Not running here (another process, or already done): watch the database.
-                while not await self._is_finished(verification_id):
+                while not await self._is_finished(verification_id):  # noqa: ASYNC110 - no event crosses processes
                     await asyncio.sleep(self.poll_interval_s)
         except TimeoutError:
             return
@@ -162,7 +164,10 @@ class VerificationRunner:
             if verification is None:
                 return
             policy = self.catalog.resolve(
-                verification.region_code, verification.program, verification.area, verification.as_of
+                verification.region_code,
+                verification.program,
+                verification.area,
+                verification.as_of,
             )
             if policy is None:
                 # Checked at intake; only a policy file removed since then gets here.
@@ -187,5 +192,3 @@ class VerificationRunner:
             verification.error = error
             verification.completed_at = self.clock()
             await session.commit()
-
-

@@ -45,11 +45,15 @@ class Verification(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     members: Mapped[list["Member"]] = relationship(
-        back_populates="verification", lazy="raise", order_by="Member.position",
+        back_populates="verification",
+        lazy="raise",
+        order_by="Member.position",
         cascade="all, delete-orphan",
     )
     sources: Mapped[list["SourceResult"]] = relationship(
-        back_populates="verification", lazy="raise", order_by="SourceResult.source",
+        back_populates="verification",
+        lazy="raise",
+        order_by="SourceResult.source",
         cascade="all, delete-orphan",
     )
 

@@ -13,8 +13,12 @@ from service.verification.service import verification as verification_service
 router = APIRouter(prefix="/v1/verifications", tags=["reports"])
 
 
-@router.get("/{verification_id}/report", response_model=report_wire.Report, responses=PROBLEMS,
-            summary="The scored, explainable report (409 until completed)")
+@router.get(
+    "/{verification_id}/report",
+    response_model=report_wire.Report,
+    responses=PROBLEMS,
+    summary="The scored, explainable report (409 until completed)",
+)
 async def get_report(
     verification_id: str, session: SessionDep, principal: ReaderDep
 ) -> report_wire.Report:

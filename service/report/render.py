@@ -32,7 +32,9 @@ def render_report(console: Console, report: dict[str, Any]) -> None:
         sources.add_column(column)
     for source in report["sources"]:
         style = "green" if source["status"] in ("ok", "no_record") else "red"
-        sources.add_row(source["source"], f"[{style}]{source['status']}[/{style}]", source.get("detail") or "")
+        sources.add_row(
+            source["source"], f"[{style}]{source['status']}[/{style}]", source.get("detail") or ""
+        )
     console.print(sources)
 
     findings = Table(title="Findings")
@@ -44,5 +46,10 @@ def render_report(console: Console, report: dict[str, Any]) -> None:
             f"{item['source']}: {item.get('member') or ''} {item['fact']}".strip()
             for item in finding.get("evidence", [])
         )
-        findings.add_row(f"[{style}]{finding['severity']}[/{style}]", finding["code"], finding["message"], evidence)
+        findings.add_row(
+            f"[{style}]{finding['severity']}[/{style}]",
+            finding["code"],
+            finding["message"],
+            evidence,
+        )
     console.print(findings)

@@ -9,7 +9,15 @@ from sqlalchemy.exc import IntegrityError
 
 from schemas import verification as wire
 from schemas.problem import Problem
-from service.deps import CaseworkerDep, CatalogDep, ReaderDep, RegistryDep, RunnerDep, SessionDep, SettingsDep
+from service.deps import (
+    CaseworkerDep,
+    CatalogDep,
+    ReaderDep,
+    RegistryDep,
+    RunnerDep,
+    SessionDep,
+    SettingsDep,
+)
 from service.errors import InvalidRequest
 from service.partners import source_plan
 from service.verification.service import request_hash
@@ -33,8 +41,10 @@ def _wait_seconds(prefer: str | None, cap: float) -> float:
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=wire.VerificationAccepted,
-    responses={200: {"model": wire.Verification, "description": "Finished within `Prefer: wait`"},
-               **PROBLEMS},
+    responses={
+        200: {"model": wire.Verification, "description": "Finished within `Prefer: wait`"},
+        **PROBLEMS,
+    },
     summary="Submit a household for verification",
 )
 async def create_verification(
@@ -74,7 +84,8 @@ async def create_verification(
         try:
             await session.commit()
         except IntegrityError:
-            # A concurrent request with the same Idempotency-Key won the race: answer with its result.
+            # A concurrent request with the same Idempotency-Key won the race: answer with its
+            # verification.
             await session.rollback()
             if idempotency_key is None:
                 raise
@@ -110,8 +121,12 @@ async def create_verification(
     )
 
 
-@router.get("", response_model=wire.VerificationPage, responses=PROBLEMS,
-            summary="List verifications in the caller's region, newest first")
+@router.get(
+    "",
+    response_model=wire.VerificationPage,
+    responses=PROBLEMS,
+    summary="List verifications in the caller's region, newest first",
+)
 async def list_verifications(
     session: SessionDep,
     principal: ReaderDep,
@@ -120,16 +135,18 @@ async def list_verifications(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> wire.VerificationPage:
-    return await verification_service.list(
+    return await verification_service.page(
         session, principal, reference=reference, status=status, limit=limit, cursor=cursor
     )
 
 
-@router.get("/{verification_id}", response_model=wire.Verification, responses=PROBLEMS,
-            summary="A verification and the state of each source")
+@router.get(
+    "/{verification_id}",
+    response_model=wire.Verification,
+    responses=PROBLEMS,
+    summary="A verification and the state of each source",
+)
 async def get_verification(
     verification_id: str, session: SessionDep, principal: ReaderDep
 ) -> wire.Verification:
     return await verification_service.read(session, principal, verification_id)
-
-

@@ -32,7 +32,7 @@ class VerificationRepository:
         )
         return await self.session.scalar(statement)
 
-    async def list(
+    async def page(
         self,
         *,
         region_prefix: str,

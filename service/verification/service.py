@@ -135,7 +135,7 @@ class VerificationService:
         decisions = await VerificationRepository.from_session(session).decisions([verification.id])
         return to_wire(verification, decisions.get(verification.id, []))
 
-    async def list(
+    async def page(
         self,
         session: AsyncSession,
         principal: Principal,
@@ -146,7 +146,7 @@ class VerificationService:
         cursor: str | None,
     ) -> wire.VerificationPage:
         repository = VerificationRepository.from_session(session)
-        rows = await repository.list(
+        rows = await repository.page(
             region_prefix=principal.region_prefix,
             reference=reference,
             status=status.value if status else None,
