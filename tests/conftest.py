@@ -158,7 +158,9 @@ async def api_client(
     """`await api_client(role="caseworker", region="53")` → an authenticated client."""
     clients: list[httpx.AsyncClient] = []
 
-    async def make(role: str = "caseworker", region: str = "53", name: str | None = None) -> httpx.AsyncClient:
+    async def make(
+        role: str = "caseworker", region: str = "53", name: str | None = None
+    ) -> httpx.AsyncClient:
         async with session_factory() as session:
             _, token = await create_api_key(session, role=Role(role), region=region, name=name)
             await session.commit()
@@ -182,5 +184,12 @@ async def _reset_sandbox_faults(request: pytest.FixtureRequest) -> AsyncIterator
     if "live_service" in request.fixturenames:
         live: LiveService = request.getfixturevalue("live_service")
         async with httpx.AsyncClient(base_url=live.base_url) as client:
-            for source in ("vehicles", "pensions", "housing_fund", "real_estate", "public_payroll", "bank"):
+            for source in (
+                "vehicles",
+                "pensions",
+                "housing_fund",
+                "real_estate",
+                "public_payroll",
+                "bank",
+            ):
                 await client.delete(f"/sandbox/faults/{source}")

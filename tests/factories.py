@@ -8,7 +8,9 @@ from schemas.identity import check_character
 _sequence = itertools.count(100)
 
 
-def make_id_number(region: str = "530102", birth: str = "19900101", sequence: int | None = None) -> str:
+def make_id_number(
+    region: str = "530102", birth: str = "19900101", sequence: int | None = None
+) -> str:
     """A valid GB 11643 ID number; each call without `sequence` gives a new person."""
     number = next(_sequence) if sequence is None else sequence
     first17 = f"{region}{birth}{number % 1000:03d}"
@@ -37,5 +39,12 @@ def verification_body(
     return body
 
 
-def member(id_number: str, name: str = "张三", relation: str = "applicant", declared: Any = 0) -> dict[str, Any]:
-    return {"id_number": id_number, "name": name, "relation": relation, "declared_monthly_income": declared}
+def member(
+    id_number: str, name: str = "张三", relation: str = "applicant", declared: Any = 0
+) -> dict[str, Any]:
+    return {
+        "id_number": id_number,
+        "name": name,
+        "relation": relation,
+        "declared_monthly_income": declared,
+    }

@@ -68,7 +68,9 @@ async def test_payroll_member_is_ineligible_with_evidence_naming_the_source(
     applicant = make_id_number("530103")
     await seed(http, applicant, public_payroll={"employer": "某某局", "monthly_salary": 4500})
     caseworker = await api_client()
-    response = await submit(caseworker, verification_body([member(applicant)], region_code="530103"))
+    response = await submit(
+        caseworker, verification_body([member(applicant)], region_code="530103")
+    )
 
     report = await report_of(caseworker, response.json()["id"])
 
@@ -86,7 +88,9 @@ async def test_source_down_makes_report_incomplete_and_never_eligible(
     await http.put("/sandbox/faults/bank", json={"mode": "down"})
     caseworker = await api_client()
 
-    response = await submit(caseworker, verification_body([member(applicant)], region_code="530103"))
+    response = await submit(
+        caseworker, verification_body([member(applicant)], region_code="530103")
+    )
 
     assert response.status_code == 200
     report = await report_of(caseworker, response.json()["id"])
@@ -105,7 +109,9 @@ async def test_misbehaving_source_is_never_eligible(
     await http.put("/sandbox/faults/pensions", json={"mode": mode, "error_rate": 1.0})
     caseworker = await api_client()
 
-    response = await submit(caseworker, verification_body([member(applicant)], region_code="530103"))
+    response = await submit(
+        caseworker, verification_body([member(applicant)], region_code="530103")
+    )
 
     verification = response.json()
     assert verification["status"] == "completed"
@@ -135,7 +141,9 @@ async def test_invalid_id_number_is_422_and_nothing_is_stored(api_client: Client
     assert listed.json()["items"] == []
 
 
-async def test_another_regions_key_gets_404(http: httpx.AsyncClient, api_client: ClientFactory) -> None:
+async def test_another_regions_key_gets_404(
+    http: httpx.AsyncClient, api_client: ClientFactory
+) -> None:
     applicant = make_id_number("530103")
     await seed(http, applicant)
     yunnan = await api_client(role="caseworker", region="53")
@@ -157,8 +165,9 @@ async def test_repeated_idempotency_key_returns_the_first_verification(
     api_client: ClientFactory,
 ) -> None:
     caseworker = await api_client()
-    body = verification_body([member(make_id_number("530103"))], region_code="530103",
-                             reference="case-idem")
+    body = verification_body(
+        [member(make_id_number("530103"))], region_code="530103", reference="case-idem"
+    )
     headers = {"Idempotency-Key": "idem-key-1"}
 
     first = await caseworker.post("/v1/verifications", json=body, headers=headers)
@@ -179,13 +188,19 @@ async def test_no_full_id_number_in_any_response_or_log_line(
     http: httpx.AsyncClient, api_client: ClientFactory, capfd: pytest.CaptureFixture[str]
 ) -> None:
     applicant, child = make_id_number("530103"), make_id_number("530103", "20150301")
-    await seed(http, applicant, bank_accounts=[{"bank": "中国工商银行", "account": "6222020200112233",
-                                                "balance": 3000}],
-               vehicles=[{"plate": "云A12345", "type": "car", "registered_on": "2019-05-01",
-                          "value": 85000}])
+    await seed(
+        http,
+        applicant,
+        bank_accounts=[{"bank": "中国工商银行", "account": "6222020200112233", "balance": 3000}],
+        vehicles=[
+            {"plate": "云A12345", "type": "car", "registered_on": "2019-05-01", "value": 85000}
+        ],
+    )
     await seed(http, child)
     caseworker = await api_client()
-    body = verification_body([member(applicant), member(child, "张小", "child")], region_code="530103")
+    body = verification_body(
+        [member(applicant), member(child, "张小", "child")], region_code="530103"
+    )
 
     created = await submit(caseworker, body)
     verification_id = created.json()["id"]
@@ -206,7 +221,9 @@ async def test_no_full_id_number_in_any_response_or_log_line(
     assert detail["members"][0]["name"] == "张*"
 
 
-async def test_report_is_409_until_completed(http: httpx.AsyncClient, api_client: ClientFactory) -> None:
+async def test_report_is_409_until_completed(
+    http: httpx.AsyncClient, api_client: ClientFactory
+) -> None:
     applicant = make_id_number("530103")
     await seed(http, applicant)
     await http.put("/sandbox/faults/vehicles", json={"mode": "slow", "latency_ms": 400})

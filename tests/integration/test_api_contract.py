@@ -71,7 +71,9 @@ class TestValidation:
 
     async def test_region_outside_the_keys_scope_is_403(self, api_client: ClientFactory) -> None:
         caseworker = await api_client(region="36")
-        response = await caseworker.post("/v1/verifications", json=body_for(make_id_number("530103")))
+        response = await caseworker.post(
+            "/v1/verifications", json=body_for(make_id_number("530103"))
+        )
         assert response.status_code == 403
         assert response.json()["errors"][0]["loc"] == ["body", "region_code"]
 
@@ -93,13 +95,17 @@ class TestValidation:
 
 
 class TestListing:
-    async def test_pages_newest_first_without_gaps_or_repeats(self, api_client: ClientFactory) -> None:
+    async def test_pages_newest_first_without_gaps_or_repeats(
+        self, api_client: ClientFactory
+    ) -> None:
         caseworker = await api_client(region="530104")
         created = []
         for _ in range(5):
             response = await caseworker.post(
                 "/v1/verifications",
-                json=body_for(make_id_number("530104"), region_code="530104", reference="case-page"),
+                json=body_for(
+                    make_id_number("530104"), region_code="530104", reference="case-page"
+                ),
             )
             created.append(response.json()["id"])
 
@@ -162,7 +168,8 @@ class TestDecision:
     async def test_caseworker_cannot_decide(self, api_client: ClientFactory) -> None:
         caseworker, verification_id = await self._completed(api_client)
         response = await caseworker.post(
-            f"/v1/verifications/{verification_id}/decision", json={"decision": "approve", "reason": "x"}
+            f"/v1/verifications/{verification_id}/decision",
+            json={"decision": "approve", "reason": "x"},
         )
         assert response.status_code == 403
 
