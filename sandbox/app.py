@@ -1,0 +1,52 @@
+"""The sandbox as one ASGI app: control endpoints plus one router per agency.
+
+The service mounts it at `/sandbox`; `hedui sandbox` runs it alone. Everything it holds
+(seeded people, faults, bank inquiries) belongs to the app instance, so tests can build
+as many independent sandboxes as they like.
+"""
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from sandbox import bank, control, housing_fund, pensions, public_payroll, real_estate, vehicles
+from sandbox.faults import FaultBoard, FaultGate
+from sandbox.inquiries import Inquiries
+from sandbox.people import People
+from sandbox.state import SandboxState
+from sandbox.wire import WireFormat
+
+AGENCIES = (vehicles, pensions, housing_fund, real_estate, public_payroll, bank)
+WIRE_FORMATS: dict[str, WireFormat] = {agency.SOURCE: agency.WIRE for agency in AGENCIES}
+SOURCES = tuple(WIRE_FORMATS)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """422 without the `input` FastAPI would echo: a seeding body is full of personal data."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in errors]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+def create_sandbox_app(data_path: str | Path | None = None) -> FastAPI:
+    """A fresh sandbox; seeded people persist in SQLite at `data_path` (None: in memory)."""
+    app = FastAPI(
+        title="hedui sandbox agencies",
+        description="Fake partner agencies, each with its own wire format.",
+        version="1",
+    )
+    state = SandboxState(
+        people=People(Path(data_path) if data_path is not None else None),
+        faults=FaultBoard(SOURCES),
+        inquiries=Inquiries(),
+    )
+    app.state.sandbox = state
+    # Routes are matched in order: agencies first, as they take nearly all the traffic.
+    for agency in AGENCIES:
+        app.include_router(agency.router)
+    app.include_router(control.router)
+    app.add_middleware(FaultGate, board=state.faults, formats=WIRE_FORMATS)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    return app

@@ -1,0 +1,82 @@
+"""Control endpoints: seed people and inject faults. Never faulted, never logged in full."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, HTTPException, Request
+from fastapi.responses import JSONResponse
+
+from sandbox.faults import FaultBoard, FaultSetting
+from sandbox.records import Person
+from sandbox.state import sandbox_state
+from schemas.identity import mask_id_number
+
+router = APIRouter(tags=["control"])
+
+
+@router.post("/people")
+async def seed_person(request: Request, person: Person) -> dict[str, object]:
+    """Upsert one person; sections left out mean "no record" at that agency."""
+    sandbox_state(request).people.upsert(person)
+    return {"id_number": mask_id_number(person.id_number), "seeded": True}
+
+
+@router.delete("/people")
+async def forget_people(request: Request) -> dict[str, int]:
+    """Forget every seeded person: they fall back to synthetic records."""
+    return {"deleted": sandbox_state(request).people.clear()}
+
+
+def _faults(request: Request, source: str | None = None) -> FaultBoard:
+    """The fault board, after checking that `source` (when given) is an agency."""
+    faults = sandbox_state(request).faults
+    if source is not None and source not in faults:
+        raise HTTPException(404, f"unknown source; known: {', '.join(faults.sources)}")
+    return faults
+
+
+@router.get("/faults")
+async def list_faults(request: Request) -> dict[str, FaultSetting]:
+    return _faults(request).snapshot()
+
+
+@router.put("/faults", response_model=None)
+async def set_faults(
+    request: Request, settings: Annotated[dict[str, FaultSetting], Body()]
+) -> dict[str, FaultSetting] | JSONResponse:
+    """Set several sources at once (the shape `GET /faults` returns); others keep theirs."""
+    faults = _faults(request)
+    unknown = [
+        {"loc": ["body", source], "msg": "unknown source", "type": "value_error"}
+        for source in settings
+        if source not in faults
+    ]
+    if unknown:  # validate everything before changing anything
+        return JSONResponse({"detail": unknown}, status_code=422)
+    for source, setting in settings.items():
+        faults.set(source, setting)
+    return faults.snapshot()
+
+
+@router.delete("/faults")
+async def reset_faults(request: Request) -> dict[str, FaultSetting]:
+    faults = _faults(request)
+    faults.reset()
+    return faults.snapshot()
+
+
+@router.get("/faults/{source}")
+async def get_fault(request: Request, source: str) -> FaultSetting:
+    return _faults(request, source).get(source)
+
+
+@router.put("/faults/{source}")
+async def set_fault(request: Request, source: str, setting: FaultSetting) -> FaultSetting:
+    _faults(request, source).set(source, setting)
+    return setting
+
+
+@router.delete("/faults/{source}")
+async def reset_fault(request: Request, source: str) -> FaultSetting:
+    faults = _faults(request, source)
+    faults.reset(source)
+    return faults.get(source)

@@ -1,0 +1,161 @@
+"""Injected faults: per-source state, and the one gate every agency route passes through.
+
+The gate is ASGI middleware in front of the whole sandbox, so a fault reaches every call
+under an agency's root (queries, polls, health checks, even unknown paths) and fails in
+that agency's own wire format. Control endpoints (`/people`, `/faults`) are never faulted.
+"""
+
+import asyncio
+import logging
+import random
+from collections.abc import Iterable, Mapping
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from sandbox.wire import WireFormat
+
+logger = logging.getLogger(__name__)
+
+Mode = Literal["ok", "slow", "error", "hang", "garbage", "down"]
+
+SLOW_DEFAULT_MS = 1000
+"""`slow` without a `latency_ms` still has to be slow, yet answer within a 5 s client budget."""
+HANG_SECONDS = 3600.0
+
+
+class FaultSetting(BaseModel):
+    """One source's fault, as `PUT /faults/{source}` takes it and `GET /faults` lists it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Mode = "ok"
+    latency_ms: int = Field(default=0, ge=0, le=600_000)
+    error_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+
+    @property
+    def delay_s(self) -> float:
+        """Seconds every answer waits; `slow` alone gets a default delay."""
+        if self.mode == "slow" and self.latency_ms == 0:
+            return SLOW_DEFAULT_MS / 1000
+        return self.latency_ms / 1000
+
+    @property
+    def failure_rate(self) -> float:
+        """Chance that a call answers 500; `error` with no rate always fails."""
+        if self.mode == "error":
+            return self.error_rate or 1.0
+        # A flaky but otherwise healthy partner: `ok`/`slow` honour a given rate as well.
+        return self.error_rate if self.mode in ("ok", "slow") else 0.0
+
+
+NORMAL = FaultSetting()
+
+
+class FaultBoard:
+    """Current fault per source; everything starts healthy."""
+
+    def __init__(self, sources: Iterable[str]) -> None:
+        self.sources = tuple(sources)
+        self._settings: dict[str, FaultSetting] = dict.fromkeys(self.sources, NORMAL)
+        self.hanging = 0
+        """Calls currently held by `hang`: lets tests prove a hang ends with its client."""
+
+    def __contains__(self, source: object) -> bool:
+        return source in self._settings
+
+    def get(self, source: str) -> FaultSetting:
+        return self._settings[source]
+
+    def set(self, source: str, setting: FaultSetting) -> None:
+        # A setting equal to NORMAL is stored as NORMAL itself: the gate's fast path is `is`.
+        self._settings[source] = NORMAL if setting == NORMAL else setting
+        logger.info(
+            "fault on %s: mode=%s latency_ms=%d error_rate=%.2f",
+            source,
+            setting.mode,
+            setting.latency_ms,
+            setting.error_rate,
+        )
+
+    def reset(self, source: str | None = None) -> None:
+        for name in self.sources if source is None else (source,):
+            self.set(name, NORMAL)
+
+    def snapshot(self) -> dict[str, FaultSetting]:
+        return dict(self._settings)
+
+
+def _route_path(scope: Scope) -> str:
+    """The path below the mount point (same rule as Starlette's routing)."""
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if (
+        root_path
+        and path.startswith(root_path)
+        and path[len(root_path) : len(root_path) + 1] == "/"
+    ):
+        return path[len(root_path) :]
+    return path
+
+
+class FaultGate:
+    """ASGI middleware applying each source's fault before its agency sees the call."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        board: FaultBoard,
+        formats: Mapping[str, WireFormat],
+    ) -> None:
+        self.app = app
+        self.board = board
+        self.formats = formats
+        self.rng = random.Random()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        source = _route_path(scope).split("/", 2)[1:2]
+        setting = self.board.get(source[0]) if source and source[0] in self.board else NORMAL
+        if setting is NORMAL:  # the benchmark's hot path: no fault, nothing to do
+            await self.app(scope, receive, send)
+            return
+        wire = self.formats[source[0]]
+        if setting.mode == "hang":
+            if await self._hang(receive):
+                return  # the client gave up; there is nobody to answer
+            await wire.error(504)(scope, receive, send)
+            return
+        if setting.delay_s:
+            await asyncio.sleep(setting.delay_s)
+        if setting.mode == "down":
+            response = wire.error(503, retry_after=1)
+        elif setting.mode == "garbage":
+            response = wire.garbage_response()
+        elif setting.failure_rate and self.rng.random() < setting.failure_rate:
+            response = wire.error(500)
+        else:
+            await self.app(scope, receive, send)
+            return
+        await response(scope, receive, send)
+
+    async def _hang(self, receive: Receive) -> bool:
+        """Hold the call for an hour; True when the client disconnected first.
+
+        Waiting on `receive` rather than only sleeping matters: servers do not cancel a
+        handler when its client goes away, so a bare sleep would pin every abandoned call
+        (and a graceful shutdown) for the full hour. Cancellation also ends the wait.
+        """
+        self.board.hanging += 1
+        try:
+            async with asyncio.timeout(HANG_SECONDS):
+                while (await receive())["type"] != "http.disconnect":
+                    pass  # drain the request body; only the disconnect matters
+        except TimeoutError:
+            return False
+        finally:
+            self.board.hanging -= 1
+        return True
