@@ -1,6 +1,7 @@
 """What the scorer reads: stored facts about one household, never a live partner."""
 
 from datetime import date, datetime
+from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,7 +16,7 @@ class HouseholdMember(BaseModel):
     id_number: str
     name: str
     relation: Relation = "other"
-    declared_monthly_income: Money = Field(default=0)
+    declared_monthly_income: Money = Field(default=Decimal("0"))
 
 
 class SourceOutcome(BaseModel):

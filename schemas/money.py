@@ -8,12 +8,12 @@ from pydantic import Field, PlainSerializer
 CENT = Decimal("0.01")
 
 
-def to_cents(value: Decimal) -> Decimal:
+def to_cents(value: Decimal | int) -> Decimal:
     """Round half-up to whole fen, the way benefit amounts are paid out."""
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def format_money(value: Decimal) -> str:
+def format_money(value: Decimal | int) -> str:
     return f"{to_cents(value):.2f}"
 
 

@@ -1,6 +1,7 @@
 """Verification requests and their read models (API contract v1)."""
 
 from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -37,8 +38,9 @@ class SourceStatus(StrEnum):
 
 
 Recommendation = Literal["eligible", "ineligible", "review"]
-Relation = Literal["applicant", "spouse", "child", "parent", "sibling", "grandparent",
-                   "grandchild", "other"]
+Relation = Literal[
+    "applicant", "spouse", "child", "parent", "sibling", "grandparent", "grandchild", "other"
+]
 
 
 class _Strict(BaseModel):
@@ -56,7 +58,7 @@ class MemberCreate(_Strict):
     id_number: IdNumber
     name: str = Field(min_length=1, max_length=64, examples=["张三"])
     relation: Relation = "other"
-    declared_monthly_income: Money = Field(default=0, examples=[800])
+    declared_monthly_income: Money = Field(default=Decimal("0"), examples=[800])
 
 
 class VerificationCreate(_Strict):
@@ -72,8 +74,12 @@ class VerificationCreate(_Strict):
                     "as_of": "2026-11-20",
                     "consent": {"document_id": "AUTH-0001", "signed_on": "2026-11-20"},
                     "members": [
-                        {"id_number": "11010519491231002X", "name": "张三",
-                         "relation": "applicant", "declared_monthly_income": 800}
+                        {
+                            "id_number": "11010519491231002X",
+                            "name": "张三",
+                            "relation": "applicant",
+                            "declared_monthly_income": 800,
+                        }
                     ],
                 }
             ]

@@ -43,7 +43,14 @@ def serve(host: HostOption = None, port: PortOption = None) -> None:
     from service.app import create_app
 
     settings = _settings(host=host, port=port)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    # Bounded graceful shutdown: a partner call held open (sandbox "hang") must not stall exit.
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        timeout_graceful_shutdown=5,
+    )
 
 
 @app.command()

@@ -3,12 +3,15 @@
 from http import HTTPStatus
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from schemas.problem import Problem, ProblemError
+
+log = structlog.get_logger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://hedui.readthedocs.io/problems/"
@@ -125,6 +128,19 @@ def install_error_handlers(app: FastAPI) -> None:
                 detail=detail,
                 instance=request.url.path,
                 errors=errors,
+            )
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # The traceback goes to the log (redacted); the caller learns nothing of internals.
+        log.exception("unhandled_error", path=request.url.path, error_type=type(exc).__name__)
+        return problem_response(
+            Problem(
+                title="Internal error",
+                status=500,
+                instance=request.url.path,
+                detail="The service failed to handle this request; it has been logged",
             )
         )
 

@@ -56,7 +56,7 @@ async def test_poor_household_is_eligible_with_hand_computed_top_up(
     assert report["household"]["members"] == 2
     assert report["household"]["monthly_income"] == "500.00"
     assert report["household"]["per_capita_monthly_income"] == "250.00"
-    assert report["recommendation"] == "eligible"
+    assert report["recommendation"] == "eligible", report["findings"]
     assert report["benefit"]["monthly_amount"] == "780.00"
     assert {source["status"] for source in report["sources"]} <= {"ok", "no_record"}
     assert len(report["sources"]) == 6

@@ -69,6 +69,14 @@ class TestValidation:
         )
         assert response.status_code == 202, response.text
 
+    async def test_declared_income_is_optional(self, api_client: ClientFactory) -> None:
+        caseworker = await api_client()
+        body = body_for(make_id_number("530103"))
+        del body["members"][0]["declared_monthly_income"]
+        response = await caseworker.post("/v1/verifications", json=body, headers=WAIT)
+        assert response.status_code == 200, response.text
+        assert response.json()["members"][0]["declared_monthly_income"] == "0.00"
+
     async def test_region_outside_the_keys_scope_is_403(self, api_client: ClientFactory) -> None:
         caseworker = await api_client(region="36")
         response = await caseworker.post(
