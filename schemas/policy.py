@@ -21,13 +21,38 @@ class PolicyParameters(BaseModel):
     effective_from: date
     version: str
     monthly_standard: Money
-    asset_months: int = Field(default=24, ge=0, description="Financial assets per capita allowed, in months of the standard")
+    asset_months: int = Field(
+        default=24,
+        ge=0,
+        description="Financial assets per capita allowed, in months of the standard",
+    )
     vehicle_exempt_types: tuple[str, ...] = ("motorcycle", "disability")
     vehicle_value_threshold: Money = Decimal("0")
-    max_dwellings: int = 1
-    housing_fund_contribution_rate: Decimal = Field(default=Decimal("0.24"), gt=0, le=1)
-    income_gap_ratio: Decimal = Decimal("0.30")
-    special_aid_cap: Money | None = None
+    max_dwellings: int = Field(default=1, ge=0, description="Residential dwellings allowed")
+    housing_fund_contribution_rate: Decimal = Field(
+        default=Decimal("0.24"),
+        gt=0,
+        le=1,
+        description="Employee + employer rate: a monthly deposit ÷ this rate = the implied wage",
+    )
+    income_gap_ratio: Decimal = Field(
+        default=Decimal("0.30"),
+        ge=0,
+        description="Declared vs verified income gap (share of the larger) that needs review",
+    )
+    special_aid_cap: Money | None = Field(
+        default=None, description="Cap on a one-off linshi payment; None = no cap"
+    )
+    linshi_benefit_months: int = Field(
+        default=3,
+        ge=0,
+        description="A linshi one-off pays the household's monthly shortfall this many times",
+    )
+    standard_is_placeholder: bool = Field(
+        default=False,
+        description="The monthly standard is a placeholder, not a published figure (e.g. the "
+        "national defaults): every assessment under it needs review",
+    )
 
 
 class ResolvedPolicy(BaseModel):

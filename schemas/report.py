@@ -46,6 +46,9 @@ class HouseholdSummary(BaseModel):
 class Benefit(BaseModel):
     monthly_amount: Money
     basis: str | None = None
+    one_off_amount: Money | None = Field(
+        default=None, description="A one-off payment (linshi); monthly_amount is then 0"
+    )
 
 
 class Assessment(BaseModel):

@@ -1,0 +1,229 @@
+"""Facts derived from one household's stored source records: what the rules reason about.
+
+Pure: reads an AssessmentInput and the parameters, returns plain values. The order of
+everything here is fixed (members as given; then sources by name; then records as stored)
+so that findings come out in the same order on every run.
+
+Counting choices, each a deliberate policy decision:
+- Income per member: pensions being received, payroll salaries and any generic income
+  record count in full. A housing-fund deposit implies a wage (deposit ÷ contribution rate);
+  it is the same job's wage as a payroll or "wage"/"salary" record, so it only adds what it
+  exceeds those recorded wages by (never double-counted).
+- A member's declared income counts only when no source covers that member's income, i.e.
+  no pension being received, payroll, active housing fund or income record exists for them
+  (whatever the amount: coverage depends on which records exist, not on their size).
+- Financial assets: bank balances and generic assets marked financial. A housing-fund
+  balance is NOT a financial asset: it is locked until retirement, purchase or departure
+  and cannot pay for living costs; it is reported as information instead.
+- Records of people who are not household members are ignored: they belong to no one here.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TypeVar
+
+from schemas.assessment import (
+    AssessmentInput,
+    HouseholdMember,
+    NearRelativeMatch,
+    SourceOutcome,
+)
+from schemas.evidence import (
+    AssetRecord,
+    BankAccountRecord,
+    HousingFundRecord,
+    IncomeRecord,
+    PayrollRecord,
+    PensionRecord,
+    Record,
+)
+from schemas.identity import mask_account, mask_id_number, redact_id_numbers
+from schemas.money import format_money, to_cents
+from schemas.policy import PolicyParameters
+from schemas.report import EvidenceRef
+
+DECLARED = "declared"
+"""Pseudo-source name for income the household declared itself."""
+WAGE_CATEGORIES = frozenset({"wage", "salary"})
+
+_R = TypeVar("_R")
+
+
+@dataclass(frozen=True)
+class SourcedRecord:
+    source: str
+    member: int
+    """Index into the household's members."""
+    record: Record
+
+
+@dataclass(frozen=True)
+class IncomeLine:
+    member: int
+    source: str
+    category: str
+    amount: Decimal
+    fact: str
+
+
+@dataclass(frozen=True)
+class HouseholdFacts:
+    members: tuple[HouseholdMember, ...]
+    sources: tuple[SourceOutcome, ...]
+    """Sorted by source name."""
+    records: tuple[SourcedRecord, ...]
+    """Member order, then source name, then stored order."""
+    income_lines: tuple[IncomeLine, ...]
+    covered: frozenset[int]
+    """Members whose income some source covers (their declaration does not count)."""
+    near_relatives: tuple[NearRelativeMatch, ...] = ()
+
+    @property
+    def size(self) -> int:
+        return len(self.members)
+
+    @property
+    def complete(self) -> bool:
+        """Every source answered reliably (and there was at least one)."""
+        return bool(self.sources) and all(source.status.settled for source in self.sources)
+
+    @property
+    def monthly_income(self) -> Decimal:
+        return sum((line.amount for line in self.income_lines), Decimal(0))
+
+    @property
+    def financial_assets(self) -> Decimal:
+        return sum((value for _, value in self.financial_asset_items()), Decimal(0))
+
+    def masked(self, member: int) -> str:
+        return mask_id_number(self.members[member].id_number)
+
+    def of_type(self, kind: type[_R]) -> Iterator[tuple[SourcedRecord, _R]]:
+        for item in self.records:
+            if isinstance(item.record, kind):
+                yield item, item.record
+
+    def financial_asset_items(self) -> Iterator[tuple[SourcedRecord, Decimal]]:
+        for item in self.records:
+            record = item.record
+            if isinstance(record, BankAccountRecord):
+                yield item, record.balance
+            elif isinstance(record, AssetRecord) and record.financial:
+                yield item, record.value
+
+    def evidence(self, item: SourcedRecord, fact: str | None = None) -> EvidenceRef:
+        return EvidenceRef(
+            source=item.source,
+            member=self.masked(item.member),
+            fact=redact_id_numbers(fact if fact is not None else describe(item.record)),
+        )
+
+
+def derive_facts(inputs: AssessmentInput, policy: PolicyParameters) -> HouseholdFacts:
+    sources = tuple(sorted(inputs.sources, key=lambda source: source.source))
+    position = {member.id_number.upper(): index for index, member in enumerate(inputs.members)}
+    found = [
+        SourcedRecord(source.source, position[record.id_number.upper()], record)
+        for source in sources
+        for record in source.records
+        if record.id_number.upper() in position
+    ]
+    records = tuple(sorted(found, key=lambda item: item.member))  # stable: keeps source order
+    lines: list[IncomeLine] = []
+    covered: set[int] = set()
+    for index, member in enumerate(inputs.members):
+        own = [item for item in records if item.member == index]
+        member_lines = _sourced_income(index, own, policy)
+        if member_lines:
+            covered.add(index)
+            lines.extend(member_lines)
+        elif member.declared_monthly_income > 0:
+            amount = member.declared_monthly_income
+            lines.append(
+                IncomeLine(
+                    index,
+                    DECLARED,
+                    DECLARED,
+                    amount,
+                    f"declared monthly_income={format_money(amount)} "
+                    "(no source covers this member's income)",
+                )
+            )
+    return HouseholdFacts(
+        members=inputs.members,
+        sources=sources,
+        records=records,
+        income_lines=tuple(lines),
+        covered=frozenset(covered),
+        near_relatives=inputs.near_relatives,
+    )
+
+
+def _sourced_income(
+    member: int, own: list[SourcedRecord], policy: PolicyParameters
+) -> list[IncomeLine]:
+    lines: list[IncomeLine] = []
+    recorded_wages = Decimal(0)
+    deposits: list[SourcedRecord] = []
+    for item in own:
+        record = item.record
+        if isinstance(record, PensionRecord) and record.status == "receiving":
+            lines.append(
+                IncomeLine(member, item.source, "pension", record.monthly_amount, describe(record))
+            )
+        elif isinstance(record, PayrollRecord):
+            recorded_wages += record.monthly_salary
+            lines.append(
+                IncomeLine(member, item.source, "payroll", record.monthly_salary, describe(record))
+            )
+        elif isinstance(record, IncomeRecord):
+            if record.category.lower() in WAGE_CATEGORIES:
+                recorded_wages += record.monthly_amount
+            lines.append(
+                IncomeLine(
+                    member, item.source, record.category, record.monthly_amount, describe(record)
+                )
+            )
+        elif isinstance(record, HousingFundRecord) and record.status == "active":
+            deposits.append(item)
+    if deposits:
+        rate = policy.housing_fund_contribution_rate
+        total = sum((_deposit(item) for item in deposits), Decimal(0))
+        implied = to_cents(total / rate)
+        counted = max(Decimal(0), implied - recorded_wages)
+        fact = (
+            f"housing_fund monthly_deposit={format_money(total)} rate={rate} "
+            f"implied_wage={format_money(implied)} "
+            f"recorded_wages={format_money(recorded_wages)} counted={format_money(counted)}"
+        )
+        lines.append(IncomeLine(member, deposits[0].source, "housing_fund_wage", counted, fact))
+    return lines
+
+
+def _deposit(item: SourcedRecord) -> Decimal:
+    record = item.record
+    return record.monthly_deposit if isinstance(record, HousingFundRecord) else Decimal(0)
+
+
+def describe(record: Record) -> str:
+    """A compact, language-neutral statement of one stored record: `kind field=value ...`.
+
+    Amounts are written with two decimals; the owner's ID number is left out (the evidence
+    names the member masked) and account numbers keep their last four digits only.
+    """
+    parts: list[str] = [record.kind]
+    for name, value in record.model_dump(exclude={"id_number", "kind"}).items():
+        if value is not None:
+            parts.append(f"{name}={_fact_value(name, value)}")
+    return redact_id_numbers(" ".join(parts))
+
+
+def _fact_value(name: str, value: object) -> str:
+    if name == "account":
+        return mask_account(str(value))
+    if isinstance(value, Decimal):
+        return format_money(value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)

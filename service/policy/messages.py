@@ -1,0 +1,166 @@
+"""The message catalogue: finding codes and score lines in Chinese (default) and English.
+
+Only wording lives here. Rules and the scorer produce codes and formatted arguments; the
+language chosen changes message text, score reasons and the benefit's basis, nothing else.
+"""
+
+from collections.abc import Mapping
+
+from schemas.identity import redact_id_numbers
+from schemas.report import EvidenceRef, Finding
+from service.policy.findings import RuleFinding
+
+LANGUAGES = ("zh", "en")
+
+FINDINGS: Mapping[str, Mapping[str, str]] = {
+    "placeholder_standard": {
+        "zh": "所用标准 {standard} 元为系统默认占位值（{version}），并非本地公布的标准，"
+        "需人工按本地标准复核。",
+        "en": "The standard {standard} yuan is a placeholder default ({version}), not a "
+        "published local standard; review against the local standard.",
+    },
+    "source_incomplete": {
+        "zh": "数据来源“{source}”未返回可靠结果（状态：{status}），核对不完整，需人工复核。",
+        "en": "Source '{source}' gave no reliable answer (status: {status}); "
+        "the verification is incomplete and needs review.",
+    },
+    "no_sources": {
+        "zh": "未向任何数据来源核对，核对不完整，需人工复核。",
+        "en": "No partner source was checked; the verification is incomplete and needs review.",
+    },
+    "public_payroll_member": {
+        "zh": "成员 {member} 为财政供养人员（{employer}），月工资 {amount} 元。",
+        "en": "Member {member} is on public payroll ({employer}), monthly salary {amount} yuan.",
+    },
+    "tekun_working_member": {
+        "zh": "成员 {member} 有就业或社保缴费记录（{sources}），不符合特困供养“无劳动收入”的条件。",
+        "en": "Member {member} shows employment or contributions ({sources}); tekun support "
+        "requires a household without earned income.",
+    },
+    "vehicle_over_threshold": {
+        "zh": "成员 {member} 名下有机动车 {plate}（{type}），价值 {value} 元，"
+        "高于 {threshold} 元的限额。",
+        "en": "Member {member} owns vehicle {plate} ({type}) worth {value} yuan, "
+        "above the {threshold} yuan limit.",
+    },
+    "vehicle_under_threshold": {
+        "zh": "成员 {member} 名下有机动车 {plate}（{type}），价值 {value} 元，"
+        "未高于 {threshold} 元的限额。",
+        "en": "Member {member} owns vehicle {plate} ({type}) worth {value} yuan, "
+        "not above the {threshold} yuan limit.",
+    },
+    "vehicle_exempt": {
+        "zh": "成员 {member} 名下车辆 {plate}（{type}）属豁免类型，不影响认定。",
+        "en": "Member {member}'s vehicle {plate} ({type}) is of an exempt type.",
+    },
+    "dwellings_over_limit": {
+        "zh": "家庭名下有住宅 {count} 套，超过允许的 {limit} 套。",
+        "en": "The household owns {count} dwellings; {limit} allowed.",
+    },
+    "non_residential_property": {
+        "zh": "成员 {member} 名下有非住宅不动产（{usage}，{area_m2} 平方米），"
+        "需人工复核其用途与收益。",
+        "en": "Member {member} owns non-residential property ({usage}, {area_m2} m²); "
+        "its use and any income need review.",
+    },
+    "assets_over_limit": {
+        "zh": "家庭金融资产 {total} 元，人均 {per_capita} 元，"
+        "高于人均 {limit} 元（{months} 个月标准）的限额。",
+        "en": "Financial assets {total} yuan, {per_capita} per person, above the limit of "
+        "{limit} per person ({months} months of the standard).",
+    },
+    "assets_within_limit": {
+        "zh": "家庭金融资产 {total} 元，人均 {per_capita} 元，"
+        "未超过人均 {limit} 元（{months} 个月标准）的限额。",
+        "en": "Financial assets {total} yuan, {per_capita} per person, within the limit of "
+        "{limit} per person ({months} months of the standard).",
+    },
+    "housing_fund_balance_not_counted": {
+        "zh": "成员 {member} 的住房公积金余额 {balance} 元不计入金融资产（不能随时支取）。",
+        "en": "Member {member}'s housing-fund balance of {balance} yuan is not counted as a "
+        "financial asset (it is locked).",
+    },
+    "non_financial_asset": {
+        "zh": "成员 {member} 名下有非金融资产（{category}），价值 {value} 元，不计入金融资产限额。",
+        "en": "Member {member} holds a non-financial asset ({category}) worth {value} yuan, "
+        "not counted toward the financial-asset limit.",
+    },
+    "income_below_standard": {
+        "zh": "家庭月收入 {income} 元，{members} 人，人均 {per_capita} 元，"
+        "低于标准 {standard} 元。",
+        "en": "Household monthly income {income} yuan for {members} members, {per_capita} per "
+        "person, below the {standard} yuan standard.",
+    },
+    "income_above_standard": {
+        "zh": "家庭月收入 {income} 元，{members} 人，人均 {per_capita} 元，"
+        "不低于标准 {standard} 元。",
+        "en": "Household monthly income {income} yuan for {members} members, {per_capita} per "
+        "person, not below the {standard} yuan standard.",
+    },
+    "declared_income_gap": {
+        "zh": "成员 {member} 申报月收入 {declared} 元，核对所得 {verified} 元，"
+        "相差 {gap_percent}%，超过 {limit_percent}%，需人工复核。",
+        "en": "Member {member} declared {declared} yuan a month, records show {verified}: a "
+        "{gap_percent}% gap, above {limit_percent}%; needs review.",
+    },
+    "near_relative_registered": {
+        "zh": "成员 {member} 已在近亲属备案中登记（{position}的{relationship}），"
+        "审批人须知悉并复核。",
+        "en": "Member {member} is in the near-relative registry ({relationship} of a "
+        "{position}); the approver must see this and review.",
+    },
+}
+
+TEXTS: Mapping[str, Mapping[str, str]] = {
+    "score_base": {"zh": "起始分", "en": "starting point"},
+    "score_income_margin": {
+        "zh": "人均收入低于标准的幅度（标准的 {percent}%）",
+        "en": "margin below the standard ({percent}% of the standard)",
+    },
+    "score_clamp": {"zh": "分数限定在 0–100 之间", "en": "score kept within 0–100"},
+    "benefit_top_up": {
+        "zh": "{standard} 元 × {members} 人 − 家庭月收入 {income} 元 = {amount} 元",
+        "en": "{standard} × {members} members − household monthly income {income} = {amount} yuan",
+    },
+    "benefit_one_off": {
+        "zh": "一次性救助：({standard} 元 × {members} 人 − 家庭月收入 {income} 元) × {months} 个月"
+        " = {raw} 元，上限 {cap}，发放 {amount} 元",
+        "en": "One-off: ({standard} × {members} members − household monthly income {income})"
+        " × {months} months = {raw} yuan, cap {cap}, paid {amount} yuan",
+    },
+    "no_cap": {"zh": "无", "en": "none"},
+}
+
+
+def normalise_language(language: str) -> str:
+    """'zh', 'zh-CN', 'en_US' → 'zh' / 'en'; anything else is an error, not a silent default."""
+    primary = language.replace("_", "-").split("-", 1)[0].lower()
+    if primary not in LANGUAGES:
+        raise ValueError(f"unsupported language {language!r}; expected one of {LANGUAGES}")
+    return primary
+
+
+def text(key: str, language: str, **args: str) -> str:
+    return redact_id_numbers(TEXTS[key][language].format(**args))
+
+
+def render(finding: RuleFinding, language: str) -> Finding:
+    """The finding with its message written in `language`.
+
+    Every text is passed through the ID redactor once more: a full ID number must never
+    reach a report, whatever a partner put into a free-text field.
+    """
+    message = FINDINGS[finding.code][language].format(**finding.args)
+    return Finding(
+        code=finding.code,
+        severity=finding.severity,
+        message=redact_id_numbers(message),
+        evidence=[
+            EvidenceRef(
+                source=ref.source,
+                member=ref.member,
+                fact=redact_id_numbers(ref.fact),
+            )
+            for ref in finding.evidence
+        ],
+    )

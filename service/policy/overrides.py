@@ -1,0 +1,65 @@
+"""What-if variants of resolved policy figures, for simulations.
+
+A simulated policy must never be mistaken for a real one: its version gains the suffix
+"+sim" and its content hash is recomputed, so a report built on it names what it used.
+"""
+
+from collections.abc import Mapping
+
+from pydantic import ValidationError
+
+from schemas.policy import PolicyParameters, ResolvedPolicy
+from service.policy.files import NOT_FIGURES, VersionEntry
+from service.policy.hashing import content_hash
+
+SIM_SUFFIX = "+sim"
+
+
+class PolicyOverrideError(ValueError):
+    """An override that names an unknown or fixed field, or gives an invalid value."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{field}: {problem}")
+
+
+def apply_overrides(resolved: ResolvedPolicy, overrides: Mapping[str, object]) -> ResolvedPolicy:
+    """`resolved` with some figures replaced, e.g. {"monthly_standard": "700"}.
+
+    Only figures can change; region, program, area and effective date stay those of the
+    policy simulated. Values are validated like a parameter file's. Overriding the standard
+    clears `standard_is_placeholder`: the simulation names its own figure.
+    """
+    for field in overrides:
+        if field in NOT_FIGURES:
+            raise PolicyOverrideError(field, "is not a figure and cannot be overridden")
+        if field not in PolicyParameters.model_fields:
+            raise PolicyOverrideError(field, "is not a policy parameter")
+    base = resolved.parameters
+    try:
+        # The same checks a parameter file gets (a zero standard is refused, for one).
+        checked = VersionEntry.model_validate(
+            {
+                "program": base.program,
+                "area": base.area,
+                "effective_from": base.effective_from,
+                **overrides,
+            }
+        )
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise PolicyOverrideError(".".join(map(str, first["loc"])), first["msg"]) from error
+    figures = {field: getattr(checked, field) for field in overrides}
+    version = base.version if base.version.endswith(SIM_SUFFIX) else base.version + SIM_SUFFIX
+    if "monthly_standard" in figures:
+        # A standard chosen for the simulation is nobody's placeholder.
+        figures["standard_is_placeholder"] = False
+    parameters = PolicyParameters.model_validate(
+        {**base.model_dump(), **figures, "version": version}
+    )
+    return ResolvedPolicy(
+        parameters=parameters,
+        content_hash=content_hash(parameters),
+        source_files=resolved.source_files,
+    )

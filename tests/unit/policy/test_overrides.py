@@ -1,0 +1,85 @@
+"""What-if overrides: a new, clearly labelled policy; the original stays untouched."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from schemas.policy import ResolvedPolicy
+from service.policy import PolicyOverrideError, apply_overrides
+
+from .builders import CATALOG
+
+
+@pytest.fixture
+def base() -> ResolvedPolicy:
+    resolved = CATALOG.resolve("530103", "dibao", "urban", date(2026, 1, 1))
+    assert resolved is not None
+    return resolved
+
+
+def test_override_changes_figures_version_and_hash(base: ResolvedPolicy) -> None:
+    simulated = apply_overrides(base, {"monthly_standard": "700", "asset_months": 12})
+
+    assert simulated.parameters.monthly_standard == Decimal("700")
+    assert simulated.parameters.asset_months == 12
+    assert simulated.parameters.version == "53/dibao/urban@2020-06-01+sim"
+    assert simulated.content_hash != base.content_hash
+    assert simulated.source_files == base.source_files
+    assert base.parameters.monthly_standard == Decimal("640")
+
+
+def test_no_overrides_still_marks_a_simulation(base: ResolvedPolicy) -> None:
+    simulated = apply_overrides(base, {})
+    assert simulated.parameters.version.endswith("+sim")
+    assert simulated.content_hash != base.content_hash
+
+
+def test_suffix_is_not_repeated_and_result_is_deterministic(base: ResolvedPolicy) -> None:
+    once = apply_overrides(base, {"monthly_standard": 700})
+    twice = apply_overrides(once, {"monthly_standard": 700})
+    assert twice.parameters.version == once.parameters.version
+    assert twice.content_hash == once.content_hash
+
+
+def test_catalog_method_is_the_same_operation(base: ResolvedPolicy) -> None:
+    overrides = {"vehicle_value_threshold": "50000"}
+    assert CATALOG.with_overrides(base, overrides) == apply_overrides(base, overrides)
+
+
+def test_cap_can_be_removed(base: ResolvedPolicy) -> None:
+    jiangxi = CATALOG.resolve("360102", "linshi", "urban", date(2026, 1, 1))
+    assert jiangxi is not None
+    assert apply_overrides(jiangxi, {"special_aid_cap": None}).parameters.special_aid_cap is None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"monthly_standrad": 700}, "monthly_standrad"),
+        ({"region_code": "36"}, "region_code"),
+        ({"version": "mine"}, "version"),
+        ({"standard_is_placeholder": False}, "standard_is_placeholder"),
+        ({"effective_from": "2030-01-01"}, "effective_from"),
+        ({"monthly_standard": -1}, "monthly_standard"),
+        ({"monthly_standard": 0}, "monthly_standard"),
+        ({"monthly_standard": "6.401"}, "monthly_standard"),
+        ({"housing_fund_contribution_rate": 2}, "housing_fund_contribution_rate"),
+        ({"asset_months": "many"}, "asset_months"),
+    ],
+)
+def test_bad_override_names_the_field(
+    base: ResolvedPolicy, overrides: dict[str, object], field: str
+) -> None:
+    with pytest.raises(PolicyOverrideError) as caught:
+        apply_overrides(base, overrides)
+    assert caught.value.field == field
+
+
+def test_overriding_a_placeholder_standard_clears_the_flag() -> None:
+    placeholder = CATALOG.resolve("110105", "dibao", "urban", date(2026, 1, 1))
+    assert placeholder is not None
+    assert placeholder.parameters.standard_is_placeholder
+    assert apply_overrides(placeholder, {"asset_months": 12}).parameters.standard_is_placeholder
+    chosen = apply_overrides(placeholder, {"monthly_standard": "1000"})
+    assert chosen.parameters.standard_is_placeholder is False
