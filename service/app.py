@@ -10,7 +10,7 @@ from sqlalchemy import text
 from connectors.registry import ConnectorRegistry, load_connectors
 from service import __version__
 from service.config import Settings, get_settings
-from service.db import create_engine, create_session_factory, migrate
+from service.db import WriteGate, create_engine, create_session_factory, migrate
 from service.errors import install_error_handlers
 from service.http import create_http_client
 from service.jobs.runner import VerificationRunner
@@ -54,7 +54,7 @@ def create_app(
         catalog = PolicyCatalog.load()
         client = create_http_client(settings)
         fanout = FanOut(connectors, build_configs(connectors, settings), client)
-        runner = VerificationRunner(session_factory, fanout, catalog)
+        runner = VerificationRunner(session_factory, fanout, catalog, WriteGate(engine))
         state: State = {
             "settings": settings,
             "engine": engine,

@@ -1,5 +1,6 @@
 """Engine and session factories, and migrations applied from code."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,27 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+class WriteGate:
+    """Serialises this process's background write transactions on SQLite.
+
+    SQLite admits one writer; a second one waits in SQLite's busy handler, which sleeps in
+    steps of 1 to 100 ms. Six sources settling at once would pay those sleeps on the hot
+    path, so background writers queue here instead, which costs nothing. PostgreSQL takes
+    concurrent writers as they come, so there the gate is open.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+
+    async def __aenter__(self) -> None:
+        if self._lock is not None:
+            await self._lock.acquire()
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._lock is not None:
+            self._lock.release()
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

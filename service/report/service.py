@@ -55,21 +55,21 @@ def assessment_input(
 
 
 def build_report(
-    verification: Verification,
+    verification_id: str,
+    region_code: str,
+    inputs: AssessmentInput,
     policy: ResolvedPolicy,
     *,
-    near_relatives: tuple[NearRelativeMatch, ...] = (),
     language: str = "zh",
     generated_at: datetime | None = None,
 ) -> wire.Report:
-    inputs = assessment_input(verification, near_relatives)
     assessment = assess(inputs, policy.parameters, language=language)
     parameters = policy.parameters
     report = wire.Report(
         **assessment.model_dump(),
-        verification_id=verification.id,
+        verification_id=verification_id,
         policy=wire.PolicyRef(
-            region_code=verification.region_code,
+            region_code=region_code,
             program=parameters.program,
             area=parameters.area,
             version=parameters.version,

@@ -19,8 +19,9 @@ from service.deps import (
     SettingsDep,
 )
 from service.errors import InvalidRequest
+from service.jobs.runner import Job
 from service.partners import source_plan
-from service.verification.service import request_hash
+from service.verification.service import finished_view, request_hash
 from service.verification.service import verification as verification_service
 
 router = APIRouter(prefix="/v1/verifications", tags=["verifications"])
@@ -71,6 +72,7 @@ async def create_verification(
     """
     if idempotency_key is not None and not idempotency_key.strip():
         raise InvalidRequest.at(["header", "Idempotency-Key"], "must not be blank")
+    wait_s = _wait_seconds(prefer, settings.max_wait_s)
     verification, created = await verification_service.create(
         session,
         principal=principal,
@@ -96,16 +98,18 @@ async def create_verification(
                 raise
             verification, created = replayed, False
         else:
-            runner.start(verification.id)
+            runner.start(verification.id, Job.of(verification), awaited=wait_s > 0)
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
 
     response.headers["Location"] = f"/v1/verifications/{verification.id}"
-    wait_s = _wait_seconds(prefer, settings.max_wait_s)
     if wait_s > 0:
-        await runner.wait(verification.id, wait_s)
+        result = await runner.wait(verification.id, wait_s)
         response.headers["Preference-Applied"] = f"wait={int(wait_s)}"
-        current = await verification_service.read(session, principal, verification.id)
+        if result is not None and created:
+            current = finished_view(verification, result)
+        else:
+            current = await verification_service.read(session, principal, verification.id)
         if current.status in (wire.VerificationStatus.completed, wire.VerificationStatus.failed):
             return JSONResponse(
                 current.model_dump(mode="json"), status_code=200, headers=dict(response.headers)

@@ -8,6 +8,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import structlog
@@ -15,6 +16,7 @@ import structlog
 from connectors.base import ConnectorConfig, ConnectorError, MalformedResponse
 from connectors.http import attempts_var
 from connectors.registry import ConnectorRegistry
+from schemas.assessment import SourceOutcome as StoredOutcome
 from schemas.evidence import HouseholdQuery, Record
 from schemas.identity import redact_id_numbers
 from schemas.verification import SourceStatus
@@ -34,6 +36,29 @@ class SourceOutcome:
     started_at: datetime | None = None
     fetched_at: datetime | None = None
     duration_ms: int = 0
+
+    def row_values(self) -> dict[str, Any]:
+        """Column values of the stored source row."""
+        return {
+            "source": self.source,
+            "status": self.status.value,
+            "records": [record.model_dump(mode="json") for record in self.records],
+            "detail": self.detail,
+            "attempts": self.attempts,
+            "started_at": self.started_at,
+            "fetched_at": self.fetched_at,
+            "duration_ms": self.duration_ms,
+        }
+
+    def as_stored(self) -> StoredOutcome:
+        """The scorer's view of this outcome."""
+        return StoredOutcome(
+            source=self.source,
+            status=self.status,
+            records=tuple(self.records),
+            fetched_at=self.fetched_at,
+            detail=self.detail,
+        )
 
 
 class FanOut:

@@ -1,13 +1,13 @@
 """All SQL about verifications."""
 
 from datetime import datetime
-from typing import Self
+from typing import Any, Self
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from service.models import Decision, IdempotencyKey, SourceResult, Verification
+from service.models import Decision, IdempotencyKey, Member, SourceResult, Verification
 
 
 class VerificationRepository:
@@ -60,6 +60,47 @@ class VerificationRepository:
         statement = statement.order_by(Verification.created_at.desc(), Verification.id.desc())
         return list(await self.session.scalars(statement.limit(limit)))
 
+    async def insert(self, verification: Verification) -> None:
+        """Insert a new verification with its members and planned sources.
+
+        Three Core statements (two of them executemany) instead of the ORM unit of work,
+        which costs several milliseconds per request here; `verification` stays transient,
+        so it must carry its id and created_at already.
+        """
+        columns = Verification.__table__.columns.keys()
+        await self.session.execute(
+            insert(Verification),
+            [{name: getattr(verification, name) for name in columns if name != "error"}],
+        )
+        await self.session.execute(
+            insert(Member),
+            [
+                {
+                    "verification_id": verification.id,
+                    "position": member.position,
+                    "id_number": member.id_number,
+                    "name": member.name,
+                    "relation": member.relation,
+                    "declared_monthly_income": member.declared_monthly_income,
+                }
+                for member in verification.members
+            ],
+        )
+        await self.session.execute(
+            insert(SourceResult),
+            [
+                {
+                    "verification_id": verification.id,
+                    "source": row.source,
+                    "connector_version": row.connector_version,
+                    "status": row.status,
+                    "records": [],
+                    "attempts": 0,
+                }
+                for row in verification.sources
+            ],
+        )
+
     async def unfinished_ids(self) -> list[str]:
         statement = select(Verification.id).where(Verification.status.in_(("queued", "running")))
         return list(await self.session.scalars(statement.order_by(Verification.created_at)))
@@ -80,9 +121,15 @@ class VerificationRepository:
             grouped.setdefault(decision.verification_id, []).append(decision)
         return grouped
 
-    async def source_result(self, verification_id: str, source: str) -> SourceResult | None:
-        return await self.session.scalar(
-            select(SourceResult).where(
-                SourceResult.verification_id == verification_id, SourceResult.source == source
-            )
+    async def finish(self, verification_id: str, **values: Any) -> None:
+        await self.session.execute(
+            update(Verification).where(Verification.id == verification_id).values(**values)
+        )
+
+    async def settle_source(self, verification_id: str, *, source: str, **values: Any) -> None:
+        """Record a source's outcome on its planned row, in one statement."""
+        await self.session.execute(
+            update(SourceResult)
+            .where(SourceResult.verification_id == verification_id, SourceResult.source == source)
+            .values(**values)
         )

@@ -1,8 +1,11 @@
 """Verification intake and reading: the decisions; SQL lives in the repository."""
 
+from __future__ import annotations
+
 import hashlib
 import json
 from datetime import date
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -12,9 +15,13 @@ from schemas.problem import ProblemError
 from service.auth.principal import Principal
 from service.errors import Forbidden, InvalidRequest, VerificationNotFound
 from service.models import Decision, IdempotencyKey, Member, SourceResult, Verification
+from service.models.base import new_id, utcnow
 from service.pagination import decode_cursor, encode_cursor
 from service.policy.catalog import PolicyCatalog
 from service.verification.repository import VerificationRepository
+
+if TYPE_CHECKING:
+    from service.jobs.runner import RunResult
 
 MAX_PAGE = 200
 
@@ -41,7 +48,6 @@ class VerificationService:
         Returns the verification and whether it was created now (False: an earlier request
         with the same `Idempotency-Key` made it, and that one is returned unchanged).
         """
-        repository = VerificationRepository.from_session(session)
         fingerprint = request_hash(body)
         if idempotency_key is not None:
             earlier = await self.replay(session, principal, idempotency_key, fingerprint)
@@ -63,6 +69,8 @@ class VerificationService:
             )
 
         verification = Verification(
+            id=new_id(),
+            created_at=utcnow(),
             reference=body.reference,
             program=body.program,
             region_code=body.region_code,
@@ -88,8 +96,8 @@ class VerificationService:
                 for name, version in sources
             ],
         )
-        session.add(verification)
-        await session.flush()
+        repository = VerificationRepository.from_session(session)
+        await repository.insert(verification)
         if idempotency_key is not None:
             session.add(
                 IdempotencyKey(
@@ -100,9 +108,7 @@ class VerificationService:
                 )
             )
             await session.flush()
-        created = await repository.get(verification.id)
-        assert created is not None  # noqa: S101 - flushed just above in this transaction
-        return created, True
+        return verification, True
 
     async def replay(
         self, session: AsyncSession, principal: Principal, key: str, fingerprint: str
@@ -159,6 +165,22 @@ class VerificationService:
             items=[to_wire(row, decisions.get(row.id, [])) for row in page],
             next_cursor=encode_cursor(page[-1].created_at, page[-1].id) if more and page else None,
         )
+
+
+def finished_view(verification: Verification, result: RunResult) -> wire.Verification:
+    """The final state of a verification this request created and waited for.
+
+    `verification` is the transient object the request inserted; the run's result is what
+    the runner committed, so nothing needs to be read back.
+    """
+    verification.status = result.status
+    verification.recommendation = result.recommendation
+    verification.completed_at = result.completed_at
+    rows = {row.source: row for row in verification.sources}
+    for outcome in result.outcomes:
+        for column, value in outcome.row_values().items():
+            setattr(rows[outcome.source], column, value)
+    return to_wire(verification, [])
 
 
 def to_wire(verification: Verification, decisions: list[Decision]) -> wire.Verification:

@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that print tables and ratios. Never run as tests."""

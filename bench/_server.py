@@ -1,0 +1,125 @@
+"""Start `hedui serve` as its own process on a free port, for benchmarks."""
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def running_sandbox(directory: str) -> Iterator[str]:
+    """Yield the base URL of `hedui sandbox` running as its own process (the partners)."""
+    port = free_port()
+    process = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
+        [
+            sys.executable,
+            "-m",
+            "service.cli",
+            "sandbox",
+            "--port",
+            str(port),
+            "--data",
+            str(Path(directory) / "partners.db"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(f"{base_url}/pensions/health", process)
+        yield base_url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def running_service(*, separate_sandbox: bool = True, **env: str) -> Iterator[tuple[str, str, str]]:
+    """Yield (base_url, database_url, partners_url) of a fresh service.
+
+    By default the partner agencies run in their own process, as real partners do, so
+    that their CPU is not counted as hedui's; `separate_sandbox=False` measures the
+    all-in-one `hedui serve` default instead.
+    """
+    with contextlib.ExitStack() as stack:
+        directory = stack.enter_context(tempfile.TemporaryDirectory())
+        if separate_sandbox:
+            partners = stack.enter_context(running_sandbox(directory))
+            env = {"HEDUI_SANDBOX": "off", "HEDUI_PARTNER_BASE_URL": partners, **env}
+        service = stack.enter_context(_service(directory, **env))
+        yield service[0], service[1], partners if separate_sandbox else f"{service[0]}/sandbox"
+
+
+@contextlib.contextmanager
+def _service(directory: str, **env: str) -> Iterator[tuple[str, str]]:
+    port = free_port()
+    database_url = env.pop(
+        "HEDUI_DATABASE_URL", f"sqlite+aiosqlite:///{Path(directory) / 'bench.db'}"
+    )
+    environment = {
+        **os.environ,
+        "HEDUI_PORT": str(port),
+        "HEDUI_DATABASE_URL": database_url,
+        "HEDUI_SANDBOX_DATA": str(Path(directory) / "sandbox.db"),
+        "HEDUI_LOG_LEVEL": "WARNING",
+        **env,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "serve"],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(f"{base_url}/healthz", process)
+        yield base_url, database_url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the process serving {url} exited during start-up")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not become healthy within 30 s")
+
+
+def create_token(database_url: str, role: str = "caseworker", region: str = "00") -> str:
+    output = subprocess.run(  # noqa: S603 - our own CLI, fixed arguments
+        [
+            sys.executable,
+            "-m",
+            "service.cli",
+            "apikey",
+            "create",
+            "--role",
+            role,
+            "--region",
+            region,
+        ],
+        env={**os.environ, "HEDUI_DATABASE_URL": database_url},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return output.stdout.strip().splitlines()[-1]
