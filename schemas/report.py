@@ -1,11 +1,12 @@
 """The scored, explainable report (API contract v1) and what the scorer returns."""
 
-from datetime import datetime
-from typing import Literal
+from datetime import date, datetime
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.money import Money, SignedMoney
+from schemas.policy import PolicyParameters
 from schemas.verification import Area, Program, Recommendation, SourceStatus
 
 Severity = Literal["info", "warning", "disqualifying"]
@@ -71,6 +72,10 @@ class PolicyRef(BaseModel):
     monthly_standard: Money
     content_hash: str | None = None
     effective_from: str | None = None
+    parameters: PolicyParameters | None = Field(
+        default=None,
+        description="Every figure the rules used, so the decision can be reproduced years later",
+    )
 
 
 class ReportSource(BaseModel):
@@ -88,10 +93,60 @@ class Report(Assessment):
     report_hash: str | None = None
 
 
+class RescoreRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    as_of: date | None = Field(
+        default=None,
+        description="Score under the policy in force on this date; omitted: the stored policy "
+        "version exactly as it was used",
+    )
+
+
+class Rescore(BaseModel):
+    """A report rebuilt from stored facts only; no partner is asked again."""
+
+    report: Report
+    original_report_hash: str
+    identical: bool = Field(description="The rebuilt report equals the stored one")
+    changes: list[str] = Field(
+        default_factory=list, description="Top-level report fields that differ from the stored one"
+    )
+
+
+class SimulationRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "region_code": "53",
+                    "program": "dibao",
+                    "area": "urban",
+                    "overrides": {"monthly_standard": "700"},
+                }
+            ]
+        },
+    )
+
+    overrides: dict[str, Any] = Field(
+        min_length=1, description='Policy figures to replace, e.g. {"monthly_standard": 700}'
+    )
+    region_code: str = Field(
+        default="", pattern=r"^(\d{2}|\d{4}|\d{6})?$", description="Region prefix of verifications"
+    )
+    program: Program | None = None
+    area: Area | None = None
+    completed_from: date | None = Field(default=None, description="Completed on or after")
+    completed_to: date | None = Field(default=None, description="Completed on or before")
+    limit: int = Field(default=1000, ge=1, le=10000)
+
+
 class ImpactRow(BaseModel):
     """One verification in a what-if simulation."""
 
     verification_id: str
+    reference: str
     before: Recommendation
     after: Recommendation
     benefit_before: Money | None
@@ -101,5 +156,10 @@ class ImpactRow(BaseModel):
 class SimulationResult(BaseModel):
     verifications: int
     changed: int
+    newly_eligible: int
+    no_longer_eligible: int
+    monthly_benefit_before: Money
+    monthly_benefit_after: Money
     monthly_benefit_delta: SignedMoney
+    truncated: bool = Field(description="More verifications matched than `limit`")
     rows: list[ImpactRow]

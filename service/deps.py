@@ -84,3 +84,4 @@ ApproverDep = Annotated[Principal, Depends(require_role(Role.approver))]
 ReaderDep = Annotated[
     Principal, Depends(require_role(Role.caseworker, Role.approver, Role.auditor))
 ]
+PolicyAnalystDep = Annotated[Principal, Depends(require_role(Role.approver, Role.auditor))]

@@ -1,16 +1,40 @@
-"""`/v1/verifications/{id}/report` and `/decision`."""
+"""`/v1/verifications/{id}/report`, `/rescore` and `/decision`."""
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response, status
 
 from schemas import report as report_wire
 from schemas import verification as wire
-from service.deps import ApproverDep, ReaderDep, SessionDep
+from service.deps import ApproverDep, CatalogDep, ReaderDep, SessionDep
 from service.report.decision import decide
+from service.report.rescore import rebuild, rescore, stored_policy
 from service.report.service import stored_report
 from service.verification.endpoints import PROBLEMS
 from service.verification.service import verification as verification_service
 
 router = APIRouter(prefix="/v1/verifications", tags=["reports"])
+
+LANGUAGE_HEADER = Header(
+    description="`zh` (default) or `en`: the language of finding messages; figures are the same"
+)
+
+
+def preferred_language(accept_language: str | None) -> str:
+    """The best of zh/en by the header's q-values; zh when neither is asked for."""
+    best, best_q = "zh", 0.0
+    for part in (accept_language or "").split(","):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        language = tag.strip().lower().split("-")[0]
+        if language in ("zh", "en") and q > best_q:
+            best, best_q = language, q
+    return best
 
 
 @router.get(
@@ -20,10 +44,51 @@ router = APIRouter(prefix="/v1/verifications", tags=["reports"])
     summary="The scored, explainable report (409 until completed)",
 )
 async def get_report(
-    verification_id: str, session: SessionDep, principal: ReaderDep
+    verification_id: str,
+    response: Response,
+    session: SessionDep,
+    principal: ReaderDep,
+    accept_language: Annotated[str | None, LANGUAGE_HEADER] = None,
 ) -> report_wire.Report:
+    """The report as stored. With `Accept-Language: en` the messages are rendered in English
+    from the same stored facts and policy figures; `report_hash` still names the stored
+    report, which is what a decision is bound to."""
     verification = await verification_service.get(session, principal, verification_id)
-    return await stored_report(session, verification)
+    stored = await stored_report(session, verification)
+    language = preferred_language(accept_language)
+    response.headers["Content-Language"] = language
+    if language == "zh":
+        return stored
+    translated = rebuild(verification, stored, stored_policy(stored), language=language)
+    return translated.model_copy(update={"report_hash": stored.report_hash})
+
+
+@router.post(
+    "/{verification_id}/rescore",
+    response_model=report_wire.Rescore,
+    responses=PROBLEMS,
+    summary="Rebuild the report from stored facts, under the original or another policy",
+)
+async def rescore_verification(
+    verification_id: str,
+    session: SessionDep,
+    principal: ReaderDep,
+    catalog: CatalogDep,
+    body: report_wire.RescoreRequest | None = None,
+    accept_language: Annotated[str | None, LANGUAGE_HEADER] = None,
+) -> report_wire.Rescore:
+    """Without `as_of`, the stored policy figures are used and the rebuilt report is
+    identical to the stored one (a check that the decision can be reproduced). With
+    `as_of`, the policy in force on that date applies. Nothing is stored; no partner is
+    asked again."""
+    verification = await verification_service.get(session, principal, verification_id)
+    return await rescore(
+        session,
+        verification,
+        catalog,
+        as_of=body.as_of if body else None,
+        language=preferred_language(accept_language),
+    )
 
 
 @router.post(
@@ -36,5 +101,7 @@ async def get_report(
 async def create_decision(
     verification_id: str, body: wire.DecisionCreate, session: SessionDep, principal: ApproverDep
 ) -> wire.Decision:
+    """Binds the decision to the report's hash and policy version. Whoever submitted the
+    verification cannot decide it; a verification has one decision (a second is 409)."""
     verification = await verification_service.get(session, principal, verification_id)
     return await decide(session, principal, verification, body)

@@ -76,6 +76,7 @@ def build_report(
             monthly_standard=parameters.monthly_standard,
             content_hash=policy.content_hash,
             effective_from=parameters.effective_from.isoformat(),
+            parameters=parameters,
         ),
         sources=[
             wire.ReportSource(

@@ -1,0 +1,96 @@
+"""Re-scoring stored verifications: reproduction and what-if simulation.
+
+Both read only what was stored (members, source rows, the report's policy figures); no
+partner is asked again.
+"""
+
+from collections.abc import Mapping
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas import report as wire
+from schemas.policy import ResolvedPolicy
+from service.errors import InvalidRequest
+from service.models import Verification
+from service.policy.catalog import PolicyCatalog
+from service.policy.overrides import PolicyOverrideError, apply_overrides
+from service.report.service import assessment_input, build_report, stored_report
+
+_VOLATILE = {"generated_at", "report_hash"}
+
+
+def stored_policy(report: wire.Report) -> ResolvedPolicy:
+    """The exact figures a stored report was scored with."""
+    if report.policy.parameters is None or report.policy.content_hash is None:
+        raise InvalidRequest("This report predates stored policy figures and cannot be reproduced")
+    return ResolvedPolicy(
+        parameters=report.policy.parameters, content_hash=report.policy.content_hash
+    )
+
+
+def rebuild(
+    verification: Verification,
+    stored: wire.Report,
+    policy: ResolvedPolicy,
+    *,
+    language: str = "zh",
+) -> wire.Report:
+    """The report for `verification` under `policy`, dated like the stored one."""
+    return build_report(
+        verification.id,
+        verification.region_code,
+        assessment_input(verification),
+        policy,
+        language=language,
+        generated_at=stored.generated_at,
+    )
+
+
+async def rescore(
+    session: AsyncSession,
+    verification: Verification,
+    catalog: PolicyCatalog,
+    *,
+    as_of: date | None = None,
+    language: str = "zh",
+) -> wire.Rescore:
+    stored = await stored_report(session, verification)
+    if as_of is None:
+        policy = stored_policy(stored)
+    else:
+        resolved = catalog.resolve(
+            verification.region_code, verification.program, verification.area, as_of
+        )
+        if resolved is None:
+            raise InvalidRequest.at(["body", "as_of"], f"no policy in force on {as_of}")
+        policy = resolved
+    report = rebuild(verification, stored, policy, language=language)
+    changes = differences(stored, report)
+    return wire.Rescore(
+        report=report,
+        original_report_hash=stored.report_hash or "",
+        identical=not changes,
+        changes=changes,
+    )
+
+
+def differences(before: wire.Report, after: wire.Report) -> list[str]:
+    old, new = before.model_dump(mode="json"), after.model_dump(mode="json")
+    return sorted(
+        key
+        for key in old.keys() | new.keys()
+        if key not in _VOLATILE and old.get(key) != new.get(key)
+    )
+
+
+def simulated(stored: wire.Report, overrides: Mapping[str, object]) -> ResolvedPolicy:
+    try:
+        return apply_overrides(stored_policy(stored), overrides)
+    except PolicyOverrideError as error:
+        raise InvalidRequest.at(["body", "overrides", error.field], error.problem) from error
+
+
+def monthly_benefit(report: wire.Report) -> Decimal:
+    return report.benefit.monthly_amount if report.benefit else Decimal("0")

@@ -1,0 +1,1 @@
+"""What-if simulation of policy changes over stored verifications."""

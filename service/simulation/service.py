@@ -1,0 +1,85 @@
+"""Re-score stored verifications under changed policy figures and sum up the impact."""
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, time
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from schemas import report as wire
+from service.auth.principal import Principal
+from service.models import Report, Verification
+from service.report.rescore import monthly_benefit, rebuild, simulated
+
+
+async def simulate(
+    session: AsyncSession, principal: Principal, request: wire.SimulationRequest
+) -> wire.SimulationResult:
+    prefix = _narrower(principal.region_prefix, request.region_code)
+    statement = (
+        select(Verification, Report)
+        .join(Report, Report.verification_id == Verification.id)
+        .options(selectinload(Verification.members), selectinload(Verification.sources))
+        .where(Verification.status == "completed")
+        .where(Verification.region_code.startswith(prefix, autoescape=True))
+        .order_by(Verification.completed_at, Verification.id)
+        .limit(request.limit + 1)
+    )
+    if request.program:
+        statement = statement.where(Verification.program == request.program)
+    if request.area:
+        statement = statement.where(Verification.area == request.area)
+    if request.completed_from:
+        start = datetime.combine(request.completed_from, time.min, tzinfo=UTC)
+        statement = statement.where(Verification.completed_at >= start)
+    if request.completed_to:
+        end = datetime.combine(request.completed_to, time.max, tzinfo=UTC)
+        statement = statement.where(Verification.completed_at <= end)
+    found = (await session.execute(statement)).all()
+    rows = [
+        _impact(verification, report, request.overrides)
+        for verification, report in found[: request.limit]
+    ]
+
+    before = sum((row.benefit_before or Decimal(0) for row in rows), Decimal(0))
+    after = sum((row.benefit_after or Decimal(0) for row in rows), Decimal(0))
+    return wire.SimulationResult(
+        verifications=len(rows),
+        changed=sum(row.before != row.after for row in rows),
+        newly_eligible=sum(row.before != "eligible" and row.after == "eligible" for row in rows),
+        no_longer_eligible=sum(
+            row.before == "eligible" and row.after != "eligible" for row in rows
+        ),
+        monthly_benefit_before=before,
+        monthly_benefit_after=after,
+        monthly_benefit_delta=after - before,
+        truncated=len(found) > request.limit,
+        rows=rows,
+    )
+
+
+def _impact(
+    verification: Verification, row: Report, overrides: Mapping[str, object]
+) -> wire.ImpactRow:
+    stored = wire.Report.model_validate(row.body)
+    changed = rebuild(verification, stored, simulated(stored, overrides))
+    return wire.ImpactRow(
+        verification_id=verification.id,
+        reference=verification.reference,
+        before=stored.recommendation,
+        after=changed.recommendation,
+        benefit_before=monthly_benefit(stored),
+        benefit_after=monthly_benefit(changed),
+    )
+
+
+def _narrower(scope: str, requested: str) -> str:
+    """The requested region prefix, kept inside the caller's own scope."""
+    if requested.startswith(scope):
+        return requested
+    if scope.startswith(requested):
+        return scope
+    # Disjoint regions: a prefix nothing can match, so the caller sees an empty result.
+    return scope + "#"
