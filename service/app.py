@@ -15,6 +15,7 @@ from service.errors import install_error_handlers
 from service.http import create_http_client
 from service.jobs.runner import VerificationRunner
 from service.logging import configure_logging
+from service.near_relative.endpoints import router as near_relative_router
 from service.partners import build_configs
 from service.policy.catalog import PolicyCatalog
 from service.report.endpoints import router as report_router
@@ -80,12 +81,17 @@ def create_app(
         openapi_tags=[
             {"name": "verifications", "description": "Submit and follow household verifications"},
             {"name": "reports", "description": "Scored reports and the approval decision"},
+            {
+                "name": "near-relatives",
+                "description": "Near relatives of staff members (近亲属备案), flagged in reports",
+            },
             {"name": "health", "description": "Liveness for load balancers"},
         ],
     )
     install_error_handlers(app)
     app.include_router(verification_router)
     app.include_router(report_router)
+    app.include_router(near_relative_router)
 
     @app.get("/healthz", tags=["health"], summary="Service and database are up")
     async def healthz(request: Request) -> JSONResponse:

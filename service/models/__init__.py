@@ -2,6 +2,7 @@
 
 from service.models.api_key import ApiKey
 from service.models.base import Base
+from service.models.near_relative import NearRelative
 from service.models.report import Decision, Report
 from service.models.verification import IdempotencyKey, Member, SourceResult, Verification
 
@@ -11,6 +12,7 @@ __all__ = [
     "Decision",
     "IdempotencyKey",
     "Member",
+    "NearRelative",
     "Report",
     "SourceResult",
     "Verification",

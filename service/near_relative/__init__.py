@@ -1,0 +1,1 @@
+"""The near-relative registry (近亲属备案)."""

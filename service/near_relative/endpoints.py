@@ -1,0 +1,65 @@
+"""`/v1/near-relatives`: the near-relative registry (近亲属备案)."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, status
+
+from schemas import near_relative as wire
+from service.auth.principal import Principal, Role
+from service.deps import SessionDep, require_role
+from service.near_relative.service import near_relative as near_relative_service
+from service.verification.endpoints import PROBLEMS
+
+router = APIRouter(prefix="/v1/near-relatives", tags=["near-relatives"])
+
+RegistrarDep = Annotated[Principal, Depends(require_role(Role.auditor))]
+RegistryReaderDep = Annotated[Principal, Depends(require_role(Role.auditor, Role.approver))]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=wire.NearRelative,
+    responses=PROBLEMS,
+    summary="Register a staff member's near relative",
+)
+async def create_near_relative(
+    body: wire.NearRelativeCreate, session: SessionDep, principal: RegistrarDep
+) -> wire.NearRelative:
+    """Verifications whose household includes this person get a finding the approver sees.
+
+    `region_code` must lie inside the caller's region. The answer masks the ID number and
+    the names.
+    """
+    return await near_relative_service.create(session, principal, body)
+
+
+@router.get(
+    "",
+    response_model=wire.NearRelativePage,
+    responses=PROBLEMS,
+    summary="List registrations in the caller's region, newest first",
+)
+async def list_near_relatives(
+    session: SessionDep,
+    principal: RegistryReaderDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> wire.NearRelativePage:
+    return await near_relative_service.page(session, principal, limit=limit, cursor=cursor)
+
+
+@router.post(
+    "/{registration_id}/revoke",
+    response_model=wire.NearRelative,
+    responses=PROBLEMS,
+    summary="Revoke a registration (it is kept, with who revoked it, when and why)",
+)
+async def revoke_near_relative(
+    registration_id: str,
+    body: wire.NearRelativeRevoke,
+    session: SessionDep,
+    principal: RegistrarDep,
+) -> wire.NearRelative:
+    """A registration is never deleted; revoking it twice answers `409`."""
+    return await near_relative_service.revoke(session, principal, registration_id, body)

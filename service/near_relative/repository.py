@@ -1,0 +1,89 @@
+"""All SQL about the near-relative registry."""
+
+from datetime import datetime
+from typing import Self
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas.assessment import NearRelativeMatch
+from service.models import NearRelative
+
+
+class NearRelativeRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @classmethod
+    def from_session(cls, session: AsyncSession) -> Self:
+        return cls(session)
+
+    async def insert(self, registration: NearRelative) -> None:
+        self.session.add(registration)
+        await self.session.flush()
+
+    async def get(self, registration_id: str, *, region_prefix: str = "") -> NearRelative | None:
+        statement = (
+            select(NearRelative)
+            .where(NearRelative.id == registration_id)
+            .where(NearRelative.region_code.startswith(region_prefix, autoescape=True))
+            .execution_options(populate_existing=True)
+        )
+        return await self.session.scalar(statement)
+
+    async def page(
+        self, *, region_prefix: str, limit: int, after: tuple[datetime, str] | None
+    ) -> list[NearRelative]:
+        """Newest first; `after` is the (registered_at, id) of the last item already seen."""
+        statement = select(NearRelative).where(
+            NearRelative.region_code.startswith(region_prefix, autoescape=True)
+        )
+        if after is not None:
+            registered_at, last_id = after
+            statement = statement.where(
+                or_(
+                    NearRelative.registered_at < registered_at,
+                    and_(NearRelative.registered_at == registered_at, NearRelative.id < last_id),
+                )
+            )
+        statement = statement.order_by(NearRelative.registered_at.desc(), NearRelative.id.desc())
+        return list(await self.session.scalars(statement.limit(limit)))
+
+    async def revoke(
+        self, registration_id: str, *, revoked_at: datetime, revoked_by: str, reason: str
+    ) -> bool:
+        """Revoke an active registration; False when it was already revoked.
+
+        One conditional statement, so two concurrent revocations cannot both succeed.
+        """
+        result = await self.session.execute(
+            update(NearRelative)
+            .where(NearRelative.id == registration_id, NearRelative.revoked_at.is_(None))
+            .values(revoked_at=revoked_at, revoked_by=revoked_by, revoked_reason=reason)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def matches(self, id_numbers: list[str]) -> tuple[NearRelativeMatch, ...]:
+        """Active registrations of any of these ID numbers.
+
+        Identical matches (same person, position and relationship registered twice) count
+        once; the order is by code point, so it is the same on every database.
+        """
+        if not id_numbers:
+            return ()
+        statement = (
+            select(
+                NearRelative.relative_id_number,
+                NearRelative.staff_position,
+                NearRelative.relationship,
+            )
+            .distinct()
+            .where(NearRelative.relative_id_number.in_(id_numbers))
+            .where(NearRelative.revoked_at.is_(None))
+        )
+        rows = sorted(tuple(row) for row in await self.session.execute(statement))
+        return tuple(
+            NearRelativeMatch(id_number=id_number, staff_position=position, relationship=relation)
+            for id_number, position, relation in rows
+        )

@@ -1,0 +1,143 @@
+"""The near-relative registry: the decisions; SQL lives in the repository."""
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas import near_relative as wire
+from schemas.assessment import NearRelativeMatch
+from schemas.identity import mask_id_number, mask_name, redact_id_numbers
+from schemas.problem import ProblemError
+from service.auth.principal import Principal
+from service.errors import Conflict, Forbidden, NotFound
+from service.models import NearRelative
+from service.models.base import new_id, utcnow
+from service.near_relative.repository import NearRelativeRepository
+from service.pagination import decode_cursor, encode_cursor
+
+log = structlog.get_logger(__name__)
+
+
+class NearRelativeNotFound(NotFound):
+    def __init__(self) -> None:
+        super().__init__("No such near-relative registration")
+
+
+class NearRelativeRevoked(Conflict):
+    slug = "near-relative-revoked"
+
+    def __init__(self) -> None:
+        super().__init__("This registration is already revoked")
+
+
+class NearRelativeService:
+    async def create(
+        self, session: AsyncSession, principal: Principal, body: wire.NearRelativeCreate
+    ) -> wire.NearRelative:
+        if not principal.covers(body.region_code):
+            raise Forbidden(
+                "region_code is outside the region of this API key",
+                errors=[ProblemError(loc=["body", "region_code"], msg="outside the key's region")],
+            )
+        registration = NearRelative(
+            id=new_id(),
+            registered_at=utcnow(),
+            region_code=body.region_code,
+            staff_name=body.staff_name,
+            staff_position=body.staff_position,
+            relative_id_number=body.relative_id_number,
+            relative_name=body.relative_name,
+            relationship=body.relationship,
+            registered_by=principal.key_id,
+        )
+        await NearRelativeRepository.from_session(session).insert(registration)
+        log.info(
+            "near_relative_registered",
+            registration_id=registration.id,
+            region_code=registration.region_code,
+            registered_by=principal.key_id,
+        )
+        return to_wire(registration)
+
+    async def get(
+        self, session: AsyncSession, principal: Principal, registration_id: str
+    ) -> NearRelative:
+        repository = NearRelativeRepository.from_session(session)
+        registration = await repository.get(registration_id, region_prefix=principal.region_prefix)
+        if registration is None:
+            # Outside the caller's region looks exactly like absent (no existence oracle).
+            raise NearRelativeNotFound()
+        return registration
+
+    async def page(
+        self, session: AsyncSession, principal: Principal, *, limit: int, cursor: str | None
+    ) -> wire.NearRelativePage:
+        rows = await NearRelativeRepository.from_session(session).page(
+            region_prefix=principal.region_prefix,
+            limit=limit + 1,
+            after=decode_cursor(cursor) if cursor else None,
+        )
+        page, more = rows[:limit], len(rows) > limit
+        last = page[-1] if more and page else None
+        return wire.NearRelativePage(
+            items=[to_wire(row) for row in page],
+            next_cursor=encode_cursor(last.registered_at, last.id) if last else None,
+        )
+
+    async def revoke(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        registration_id: str,
+        body: wire.NearRelativeRevoke,
+    ) -> wire.NearRelative:
+        """Mark a registration revoked (who, when, why); registrations are never deleted."""
+        registration = await self.get(session, principal, registration_id)
+        if registration.revoked_at is not None:
+            raise NearRelativeRevoked()
+        repository = NearRelativeRepository.from_session(session)
+        revoked = await repository.revoke(
+            registration.id, revoked_at=utcnow(), revoked_by=principal.key_id, reason=body.reason
+        )
+        if not revoked:  # a concurrent revocation got there first
+            raise NearRelativeRevoked()
+        log.info(
+            "near_relative_revoked", registration_id=registration.id, revoked_by=principal.key_id
+        )
+        return to_wire(await self.get(session, principal, registration.id))
+
+
+async def near_relative_matches(
+    session: AsyncSession, id_numbers: list[str]
+) -> tuple[NearRelativeMatch, ...]:
+    """Active registrations of any of these household members, for the scorer.
+
+    Covers every region: a relative of an official elsewhere is still a relative. The
+    result carries full ID numbers, so it stays inside the service (the scorer masks).
+    """
+    normalised = sorted({id_number.strip().upper() for id_number in id_numbers})
+    return await NearRelativeRepository.from_session(session).matches(normalised)
+
+
+def to_wire(registration: NearRelative) -> wire.NearRelative:
+    """The caller's view: ID number and names masked, free text redacted."""
+    return wire.NearRelative(
+        id=registration.id,
+        region_code=registration.region_code,
+        staff_name=mask_name(registration.staff_name),
+        staff_position=redact_id_numbers(registration.staff_position),
+        relative_id_number=mask_id_number(registration.relative_id_number),
+        relative_name=mask_name(registration.relative_name),
+        relationship=registration.relationship,
+        registered_by=registration.registered_by,
+        registered_at=registration.registered_at,
+        revoked_at=registration.revoked_at,
+        revoked_by=registration.revoked_by,
+        revoked_reason=(
+            redact_id_numbers(registration.revoked_reason)
+            if registration.revoked_reason is not None
+            else None
+        ),
+    )
+
+
+near_relative = NearRelativeService()
