@@ -19,6 +19,7 @@ from service.near_relative.endpoints import router as near_relative_router
 from service.partners import build_configs
 from service.policy.catalog import PolicyCatalog
 from service.report.endpoints import router as report_router
+from service.simulation.endpoints import router as simulation_router
 from service.state import State
 from service.verification.endpoints import router as verification_router
 from service.verification.fanout import FanOut
@@ -85,6 +86,7 @@ def create_app(
                 "name": "near-relatives",
                 "description": "Near relatives of staff members (近亲属备案), flagged in reports",
             },
+            {"name": "policy", "description": "What-if simulation of policy figures"},
             {"name": "health", "description": "Liveness for load balancers"},
         ],
     )
@@ -92,6 +94,7 @@ def create_app(
     app.include_router(verification_router)
     app.include_router(report_router)
     app.include_router(near_relative_router)
+    app.include_router(simulation_router)
 
     @app.get("/healthz", tags=["health"], summary="Service and database are up")
     async def healthz(request: Request) -> JSONResponse:

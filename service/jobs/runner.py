@@ -21,6 +21,7 @@ from schemas.evidence import HouseholdQuery, MemberQuery
 from schemas.verification import SourceStatus, VerificationStatus
 from service.db import WriteGate
 from service.models import Verification
+from service.near_relative.service import near_relative_matches
 from service.policy.catalog import PolicyCatalog
 from service.report.service import assessment_input, build_report, to_row
 from service.verification.fanout import FanOut, SourceOutcome
@@ -215,6 +216,8 @@ class VerificationRunner:
         """Score the facts (all in hand already) and finish the verification."""
         repository = VerificationRepository.from_session(session)
         policy = self.catalog.resolve(job.region_code, inputs.program, inputs.area, inputs.as_of)
+        matches = await near_relative_matches(session, [m.id_number for m in inputs.members])
+        inputs = inputs.model_copy(update={"near_relatives": matches})
         now = self.clock()
         if policy is None:
             # Checked at intake; only a policy file removed since then gets here.
@@ -228,7 +231,7 @@ class VerificationRunner:
         report = build_report(
             job.verification_id, job.region_code, inputs, policy, generated_at=now
         )
-        session.add(to_row(report, policy))
+        session.add(to_row(report, policy, inputs))
         await repository.finish(
             job.verification_id,
             status=VerificationStatus.completed.value,

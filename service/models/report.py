@@ -19,6 +19,9 @@ class Report(Base):
     report_hash: Mapped[str] = mapped_column(String(64))
     policy_version: Mapped[str] = mapped_column(String(128))
     policy_hash: Mapped[str] = mapped_column(String(64))
+    near_relatives: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSON, default=list, server_default="[]", doc="Registry matches at scoring time (internal)"
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

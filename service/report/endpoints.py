@@ -9,7 +9,7 @@ from schemas import verification as wire
 from service.deps import ApproverDep, CatalogDep, ReaderDep, SessionDep
 from service.report.decision import decide
 from service.report.rescore import rebuild, rescore, stored_policy
-from service.report.service import stored_report
+from service.report.service import stored_report_with_inputs
 from service.verification.endpoints import PROBLEMS
 from service.verification.service import verification as verification_service
 
@@ -54,13 +54,13 @@ async def get_report(
     from the same stored facts and policy figures; `report_hash` still names the stored
     report, which is what a decision is bound to."""
     verification = await verification_service.get(session, principal, verification_id)
-    stored = await stored_report(session, verification)
+    stored = await stored_report_with_inputs(session, verification)
     language = preferred_language(accept_language)
     response.headers["Content-Language"] = language
     if language == "zh":
-        return stored
-    translated = rebuild(verification, stored, stored_policy(stored), language=language)
-    return translated.model_copy(update={"report_hash": stored.report_hash})
+        return stored.report
+    translated = rebuild(verification, stored, stored_policy(stored.report), language=language)
+    return translated.model_copy(update={"report_hash": stored.report.report_hash})
 
 
 @router.post(

@@ -16,7 +16,12 @@ from service.errors import InvalidRequest
 from service.models import Verification
 from service.policy.catalog import PolicyCatalog
 from service.policy.overrides import PolicyOverrideError, apply_overrides
-from service.report.service import assessment_input, build_report, stored_report
+from service.report.service import (
+    StoredReport,
+    assessment_input,
+    build_report,
+    stored_report_with_inputs,
+)
 
 _VOLATILE = {"generated_at", "report_hash"}
 
@@ -32,19 +37,19 @@ def stored_policy(report: wire.Report) -> ResolvedPolicy:
 
 def rebuild(
     verification: Verification,
-    stored: wire.Report,
+    stored: StoredReport,
     policy: ResolvedPolicy,
     *,
     language: str = "zh",
 ) -> wire.Report:
-    """The report for `verification` under `policy`, dated like the stored one."""
+    """The report for `verification` under `policy`, from the facts stored with `stored`."""
     return build_report(
         verification.id,
         verification.region_code,
-        assessment_input(verification),
+        assessment_input(verification, stored.near_relatives),
         policy,
         language=language,
-        generated_at=stored.generated_at,
+        generated_at=stored.report.generated_at,
     )
 
 
@@ -56,21 +61,20 @@ async def rescore(
     as_of: date | None = None,
     language: str = "zh",
 ) -> wire.Rescore:
-    stored = await stored_report(session, verification)
+    stored = await stored_report_with_inputs(session, verification)
     if as_of is None:
-        policy = stored_policy(stored)
+        policy = stored_policy(stored.report)
     else:
-        resolved = catalog.resolve(
-            verification.region_code, verification.program, verification.area, as_of
-        )
+        inputs = assessment_input(verification)  # typed program and area
+        resolved = catalog.resolve(verification.region_code, inputs.program, inputs.area, as_of)
         if resolved is None:
             raise InvalidRequest.at(["body", "as_of"], f"no policy in force on {as_of}")
         policy = resolved
     report = rebuild(verification, stored, policy, language=language)
-    changes = differences(stored, report)
+    changes = differences(stored.report, report)
     return wire.Rescore(
         report=report,
-        original_report_hash=stored.report_hash or "",
+        original_report_hash=stored.report.report_hash or "",
         identical=not changes,
         changes=changes,
     )

@@ -6,6 +6,7 @@ never calls a partner, so a report can be rebuilt identically years later.
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,14 +29,14 @@ def assessment_input(
     verification: Verification, near_relatives: tuple[NearRelativeMatch, ...] = ()
 ) -> AssessmentInput:
     return AssessmentInput(
-        program=verification.program,  # type: ignore[arg-type]
-        area=verification.area,  # type: ignore[arg-type]
+        program=verification.program,
+        area=verification.area,
         as_of=verification.as_of,
         members=tuple(
             HouseholdMember(
                 id_number=member.id_number,
                 name=member.name,
-                relation=member.relation,  # type: ignore[arg-type]
+                relation=member.relation,
                 declared_monthly_income=member.declared_monthly_income,
             )
             for member in verification.members
@@ -99,7 +100,7 @@ def report_hash(report: wire.Report) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def to_row(report: wire.Report, policy: ResolvedPolicy) -> Report:
+def to_row(report: wire.Report, policy: ResolvedPolicy, inputs: AssessmentInput) -> Report:
     body: dict[str, Any] = report.model_dump(mode="json")
     return Report(
         verification_id=report.verification_id,
@@ -107,13 +108,31 @@ def to_row(report: wire.Report, policy: ResolvedPolicy) -> Report:
         report_hash=report.report_hash or report_hash(report),
         policy_version=policy.parameters.version,
         policy_hash=policy.content_hash,
+        # The registry changes over time; what it said when this report was made is kept
+        # so that the report can be rebuilt identically.
+        near_relatives=[match.model_dump(mode="json") for match in inputs.near_relatives],
     )
 
 
-async def stored_report(session: AsyncSession, verification: Verification) -> wire.Report:
+@dataclass(frozen=True)
+class StoredReport:
+    report: wire.Report
+    near_relatives: tuple[NearRelativeMatch, ...]
+
+
+async def stored_report_with_inputs(
+    session: AsyncSession, verification: Verification
+) -> StoredReport:
     if verification.status != "completed":
         raise ReportNotReady(verification.status)
     row = await session.get(Report, verification.id)
     if row is None:
         raise ReportNotReady(verification.status)
-    return wire.Report.model_validate(row.body)
+    return StoredReport(
+        report=wire.Report.model_validate(row.body),
+        near_relatives=tuple(NearRelativeMatch.model_validate(m) for m in row.near_relatives or []),
+    )
+
+
+async def stored_report(session: AsyncSession, verification: Verification) -> wire.Report:
+    return (await stored_report_with_inputs(session, verification)).report

@@ -9,9 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from schemas import report as wire
+from schemas.assessment import NearRelativeMatch
 from service.auth.principal import Principal
 from service.models import Report, Verification
 from service.report.rescore import monthly_benefit, rebuild, simulated
+from service.report.service import StoredReport
 
 
 async def simulate(
@@ -63,14 +65,17 @@ async def simulate(
 def _impact(
     verification: Verification, row: Report, overrides: Mapping[str, object]
 ) -> wire.ImpactRow:
-    stored = wire.Report.model_validate(row.body)
-    changed = rebuild(verification, stored, simulated(stored, overrides))
+    stored = StoredReport(
+        report=wire.Report.model_validate(row.body),
+        near_relatives=tuple(NearRelativeMatch.model_validate(m) for m in row.near_relatives or []),
+    )
+    changed = rebuild(verification, stored, simulated(stored.report, overrides))
     return wire.ImpactRow(
         verification_id=verification.id,
         reference=verification.reference,
-        before=stored.recommendation,
+        before=stored.report.recommendation,
         after=changed.recommendation,
-        benefit_before=monthly_benefit(stored),
+        benefit_before=monthly_benefit(stored.report),
         benefit_after=monthly_benefit(changed),
     )
 

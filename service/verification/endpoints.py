@@ -103,6 +103,7 @@ async def create_verification(
         response.headers["Idempotent-Replayed"] = "true"
 
     response.headers["Location"] = f"/v1/verifications/{verification.id}"
+    verification_status = wire.VerificationStatus(verification.status)
     if wait_s > 0:
         result = await runner.wait(verification.id, wait_s)
         response.headers["Preference-Applied"] = f"wait={int(wait_s)}"
@@ -115,8 +116,6 @@ async def create_verification(
                 current.model_dump(mode="json"), status_code=200, headers=dict(response.headers)
             )
         verification_status = current.status
-    else:
-        verification_status = wire.VerificationStatus(verification.status)
     return wire.VerificationAccepted(
         id=verification.id,
         reference=verification.reference,

@@ -18,7 +18,7 @@ class VerificationRepository:
     def from_session(cls, session: AsyncSession) -> Self:
         return cls(session)
 
-    def _detailed(self) -> Select[tuple[Verification]]:
+    def _detailed(self) -> Select[Any]:
         return select(Verification).options(
             selectinload(Verification.members), selectinload(Verification.sources)
         )

@@ -188,9 +188,9 @@ def to_wire(verification: Verification, decisions: list[Decision]) -> wire.Verif
     return wire.Verification(
         id=verification.id,
         reference=verification.reference,
-        program=verification.program,  # type: ignore[arg-type]
+        program=verification.program,
         region_code=verification.region_code,
-        area=verification.area,  # type: ignore[arg-type]
+        area=verification.area,
         as_of=verification.as_of,
         status=wire.VerificationStatus(verification.status),
         created_at=verification.created_at,
@@ -199,7 +199,7 @@ def to_wire(verification: Verification, decisions: list[Decision]) -> wire.Verif
             wire.Member(
                 id_number=mask_id_number(member.id_number),
                 name=mask_name(member.name),
-                relation=member.relation,  # type: ignore[arg-type]
+                relation=member.relation,
                 declared_monthly_income=member.declared_monthly_income,
             )
             for member in verification.members
@@ -215,7 +215,7 @@ def to_wire(verification: Verification, decisions: list[Decision]) -> wire.Verif
             )
             for row in verification.sources
         ],
-        recommendation=verification.recommendation,  # type: ignore[arg-type]
+        recommendation=verification.recommendation,
         decisions=[decision_to_wire(decision) for decision in decisions],
     )
 
@@ -224,7 +224,7 @@ def decision_to_wire(decision: Decision) -> wire.Decision:
     return wire.Decision(
         id=decision.id,
         verification_id=decision.verification_id,
-        decision=decision.decision,  # type: ignore[arg-type]
+        decision=decision.decision,
         reason=decision.reason,
         decided_by=decision.decided_by,
         decided_at=decision.decided_at,

@@ -207,3 +207,35 @@ async def test_simulation_rejects_unknown_parameters(api_client: ClientFactory) 
     )
     assert response.status_code == 422
     assert response.json()["errors"][0]["loc"] == ["body", "overrides", "monthly_standrad"]
+
+
+async def test_registered_near_relative_needs_review_and_rescore_remembers_it(
+    http: httpx.AsyncClient, api_client: ClientFactory
+) -> None:
+    relative = make_id_number("530103")
+    auditor = await api_client(role="auditor", region="53")
+    registration = await auditor.post(
+        "/v1/near-relatives",
+        json={
+            "region_code": "530103",
+            "staff_name": "李四",
+            "staff_position": "村委会主任",
+            "relative_id_number": relative,
+            "relative_name": "张三",
+            "relationship": "sibling",
+        },
+    )
+    assert registration.status_code == 201, registration.text
+    caseworker = await api_client()
+
+    report = await verified(http, caseworker, [(relative, {}, 100)])
+
+    assert report["recommendation"] == "review"
+    finding = next(f for f in report["findings"] if f["code"] == "near_relative_registered")
+    assert finding["evidence"][0]["member"] == relative[:6] + "********" + relative[-4:]
+    revoked = await auditor.post(
+        f"/v1/near-relatives/{registration.json()['id']}/revoke", json={"reason": "moved away"}
+    )
+    assert revoked.status_code == 200
+    rescored = await caseworker.post(f"/v1/verifications/{report['verification_id']}/rescore")
+    assert rescored.json()["identical"] is True
