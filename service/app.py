@@ -53,7 +53,7 @@ def create_app(
             await migrate(engine)
         session_factory = create_session_factory(engine)
         connectors = registry or load_connectors()
-        catalog = PolicyCatalog.load()
+        catalog = PolicyCatalog.load(local=settings.policy_dir)
         client = create_http_client(settings)
         fanout = FanOut(connectors, build_configs(connectors, settings), client)
         runner = VerificationRunner(session_factory, fanout, catalog, WriteGate(engine))

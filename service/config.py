@@ -35,6 +35,10 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='Per-connector config overrides, JSON: {"bank": {"timeout_s": 20}}',
     )
+    policy_dir: Path | None = Field(
+        default=None,
+        description="A directory of this deployment's own policy files (added to the shipped ones)",
+    )
     connector_timeout_s: float = Field(default=10.0, gt=0)
     http_max_connections: int = Field(default=200, ge=1)
     log_level: str = "INFO"

@@ -56,17 +56,23 @@ class PolicyCatalog:
         self._codes = tuple(sorted({code for code, _, _ in self._index}, key=len))
 
     @classmethod
-    def load(cls, directory: Path | None = None) -> "PolicyCatalog":
+    def load(cls, directory: Path | None = None, *, local: Path | None = None) -> "PolicyCatalog":
         """Read and validate every `*.toml` file in `directory` (default: the shipped set).
 
+        `local` is a deployment's own directory (`HEDUI_POLICY_DIR`): its files add
+        regions, and a file named like a shipped one replaces it, so a county's published
+        figures need no change to hedui itself.
         Raises PolicyFileError naming the file (and field) of the first broken file.
         """
-        directory = directory or PARAMS_DIR
-        if not directory.is_dir():
-            raise PolicyFileError(directory.name, None, "no such policy directory")
+        directories = [directory or PARAMS_DIR, *([local] if local else [])]
+        files: dict[str, Path] = {}
+        for folder in directories:
+            if not folder.is_dir():
+                raise PolicyFileError(folder.name, None, "no such policy directory")
+            files.update({path.name: path for path in folder.glob("*.toml")})
         versions: list[FileVersion] = []
-        for path in sorted(directory.glob("*.toml")):
-            versions.extend(read_file(path))
+        for name in sorted(files):
+            versions.extend(read_file(files[name]))
         return cls(versions)
 
     def versions(self) -> list[str]:

@@ -3,6 +3,7 @@
 from collections.abc import Iterable, Mapping
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 from schemas.assessment import (
     AssessmentInput,
@@ -17,7 +18,10 @@ from schemas.verification import Area, Program, SourceStatus
 from service.policy.catalog import PolicyCatalog
 from service.policy.facts import HouseholdFacts, derive_facts
 
-CATALOG = PolicyCatalog.load()
+# The shipped files plus an illustrative county override (530111, urban dibao 700 from
+# 2024) that lives with the tests: hedui ships no invented figure for a real county.
+EXAMPLES = Path(__file__).parent / "examples"
+CATALOG = PolicyCatalog.load(local=EXAMPLES)
 AS_OF = date(2026, 11, 20)
 SOURCES = ("bank", "housing_fund", "pensions", "public_payroll", "real_estate", "vehicles")
 YUNNAN = "530103"  # a Yunnan county without a county file: the provincial figures apply

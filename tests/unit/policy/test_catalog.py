@@ -549,3 +549,28 @@ monthly_standard = 832
         write(tmp_path, "national.toml", NATIONAL)
         error = self.load_one(tmp_path, "5301.toml", "[[versions]]\nprogram = 'dibao'\n")
         assert error.file == "5301.toml"
+
+
+class TestLocalDirectory:
+    def test_local_file_named_like_a_shipped_one_replaces_it(self, tmp_path: Path) -> None:
+        (tmp_path / "53.toml").write_text(
+            'title = "local Yunnan"\n\n[[versions]]\nprogram = "dibao"\narea = "urban"\n'
+            "effective_from = 2020-06-01\nmonthly_standard = 650\n",
+            encoding="utf-8",
+        )
+        catalog = PolicyCatalog.load(local=tmp_path)
+
+        urban = catalog.resolve("530103", "dibao", "urban", date(2026, 1, 1))
+        rural = catalog.resolve("530103", "dibao", "rural", date(2026, 1, 1))
+
+        assert urban is not None
+        assert urban.parameters.monthly_standard == Decimal("650")
+        # The shipped 53.toml is gone, so rural falls back to the national placeholder.
+        assert rural is not None
+        assert rural.parameters.standard_is_placeholder
+
+    def test_shipped_catalog_has_no_illustrative_county(self) -> None:
+        shipped = PolicyCatalog.load()
+        county = shipped.resolve("530111", "dibao", "urban", date(2026, 1, 1))
+        assert county is not None
+        assert county.parameters.monthly_standard == Decimal("640")
