@@ -79,6 +79,13 @@ class VerificationRunner:
         if event is not None:
             event.set()
 
+    def abandon(self, verification_id: str) -> None:
+        """Cancel a run whose verification was never stored (its request failed)."""
+        self._awaited.discard(verification_id)
+        task = self._tasks.get(verification_id)
+        if task is not None:
+            task.cancel()
+
     async def wait(self, verification_id: str, timeout_s: float) -> RunResult | None:
         """Return when the verification finished or `timeout_s` passed, whichever is first.
 
@@ -180,6 +187,8 @@ class VerificationRunner:
         transaction, so six sources cost a few commits rather than six, and no outcome waits
         for a slower source before it is stored.
         """
+        if job.stored is not None:
+            await job.stored.wait()  # the request that created the verification has committed
         async with self.write_gate, self.session_factory() as session:
             await VerificationRepository.from_session(session).finish(
                 job.verification_id,
@@ -271,13 +280,16 @@ class Job:
     region_code: str
     inputs: AssessmentInput
     pending: tuple[str, ...]
+    stored: asyncio.Event | None = None
+    """Set once the verification's rows are committed; None when they already are."""
 
     @classmethod
-    def of(cls, verification: Verification) -> Job:
+    def of(cls, verification: Verification, stored: asyncio.Event | None = None) -> Job:
         inputs = assessment_input(verification)
         return cls(
             verification_id=verification.id,
             region_code=verification.region_code,
             inputs=inputs,
             pending=tuple(s.source for s in inputs.sources if s.status == SourceStatus.pending),
+            stored=stored,
         )

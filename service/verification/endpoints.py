@@ -1,5 +1,6 @@
 """`/v1/verifications`: intake, reading, listing."""
 
+import asyncio
 import re
 from typing import Annotated
 
@@ -73,7 +74,7 @@ async def create_verification(
     if idempotency_key is not None and not idempotency_key.strip():
         raise InvalidRequest.at(["header", "Idempotency-Key"], "must not be blank")
     wait_s = _wait_seconds(prefer, settings.max_wait_s)
-    verification, created = await verification_service.create(
+    verification, created = await verification_service.prepare(
         session,
         principal=principal,
         body=body,
@@ -83,11 +84,19 @@ async def create_verification(
         idempotency_key=idempotency_key,
     )
     if created:
+        # Partners are asked while the request is being stored: their answers are written
+        # only once `stored` is set, and an aborted request cancels the run.
+        stored = asyncio.Event()
+        runner.start(verification.id, Job.of(verification, stored), awaited=wait_s > 0)
         try:
+            await verification_service.store(
+                session, verification, body=body, idempotency_key=idempotency_key
+            )
             await session.commit()
         except IntegrityError:
             # A concurrent request with the same Idempotency-Key won the race: answer with its
             # verification.
+            runner.abandon(verification.id)
             await session.rollback()
             if idempotency_key is None:
                 raise
@@ -97,8 +106,11 @@ async def create_verification(
             if replayed is None:
                 raise
             verification, created = replayed, False
+        except BaseException:
+            runner.abandon(verification.id)
+            raise
         else:
-            runner.start(verification.id, Job.of(verification), awaited=wait_s > 0)
+            stored.set()
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
 

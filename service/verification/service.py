@@ -32,7 +32,7 @@ def request_hash(body: wire.VerificationCreate) -> str:
 
 
 class VerificationService:
-    async def create(
+    async def prepare(
         self,
         session: AsyncSession,
         *,
@@ -43,14 +43,14 @@ class VerificationService:
         today: date,
         idempotency_key: str | None = None,
     ) -> tuple[Verification, bool]:
-        """Store a new verification with one pending row per source.
+        """Check a request and build its verification, with one pending row per source.
 
-        Returns the verification and whether it was created now (False: an earlier request
-        with the same `Idempotency-Key` made it, and that one is returned unchanged).
+        Returns the verification and whether it is new (False: an earlier request with the
+        same `Idempotency-Key` made it, and that stored one is returned unchanged). A new
+        one is not stored yet: see `store`, which the caller runs while partners are asked.
         """
-        fingerprint = request_hash(body)
         if idempotency_key is not None:
-            earlier = await self.replay(session, principal, idempotency_key, fingerprint)
+            earlier = await self.replay(session, principal, idempotency_key, request_hash(body))
             if earlier is not None:
                 return earlier, False
 
@@ -96,19 +96,28 @@ class VerificationService:
                 for name, version in sources
             ],
         )
-        repository = VerificationRepository.from_session(session)
-        await repository.insert(verification)
+        return verification, True
+
+    async def store(
+        self,
+        session: AsyncSession,
+        verification: Verification,
+        *,
+        body: wire.VerificationCreate,
+        idempotency_key: str | None = None,
+    ) -> None:
+        """Insert a verification built by `prepare` (the caller commits)."""
+        await VerificationRepository.from_session(session).insert(verification)
         if idempotency_key is not None:
             session.add(
                 IdempotencyKey(
-                    api_key_id=principal.key_id,
+                    api_key_id=verification.created_by,
                     key=idempotency_key,
-                    request_hash=fingerprint,
+                    request_hash=request_hash(body),
                     verification_id=verification.id,
                 )
             )
             await session.flush()
-        return verification, True
 
     async def replay(
         self, session: AsyncSession, principal: Principal, key: str, fingerprint: str

@@ -247,3 +247,23 @@ async def test_report_is_409_until_completed(
     assert vehicles["duration_ms"] >= 400
     late = await caseworker.get(f"/v1/verifications/{verification_id}/report")
     assert late.status_code == 200
+
+
+async def test_concurrent_requests_with_one_idempotency_key_make_one_verification(
+    api_client: ClientFactory,
+) -> None:
+    caseworker = await api_client()
+    body = verification_body(
+        [member(make_id_number("530103"))], region_code="530103", reference="case-race"
+    )
+    headers = {"Idempotency-Key": "race-key", **WAIT}
+
+    responses = await asyncio.gather(
+        *(caseworker.post("/v1/verifications", json=body, headers=headers) for _ in range(5))
+    )
+
+    assert {response.status_code for response in responses} <= {200, 202}
+    assert len({response.json()["id"] for response in responses}) == 1
+    listed = await caseworker.get("/v1/verifications", params={"reference": "case-race"})
+    assert len(listed.json()["items"]) == 1
+    assert listed.json()["items"][0]["status"] == "completed"

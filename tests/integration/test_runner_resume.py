@@ -54,16 +54,18 @@ async def test_resume_asks_only_the_sources_still_pending(
     async with session_factory() as session:
         key, _ = await create_api_key(session, role=Role.caseworker, region="53")
         principal = Principal(key.id, key.name, Role.caseworker, "53")
-        created, _ = await verification_service.create(
+        body = VerificationCreate.model_validate(
+            verification_body([member(applicant, declared=100)], region_code="530103")
+        )
+        created, _ = await verification_service.prepare(
             session,
             principal=principal,
-            body=VerificationCreate.model_validate(
-                verification_body([member(applicant, declared=100)], region_code="530103")
-            ),
+            body=body,
             catalog=PolicyCatalog.load(),
             sources=[("answered_src", "1"), ("pending_src", "1")],
             today=date(2026, 11, 26),
         )
+        await verification_service.store(session, created, body=body)
         # As if the process died after the first source answered and was stored.
         record = PensionRecord(id_number=applicant, status="receiving", monthly_amount=300)
         await VerificationRepository.from_session(session).settle_source(
