@@ -7,8 +7,49 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from schemas.identity import IdNumber
+from schemas.identity import IdNumber, redact_id_numbers
 from schemas.money import Money
+
+# GB/T 2260 province-level codes (Hong Kong, Macao and Taiwan included). Prefectures and
+# counties are renamed and merged over the years, so only the province is checked.
+PROVINCE_CODES = frozenset(
+    {
+        "11",
+        "12",
+        "13",
+        "14",
+        "15",
+        "21",
+        "22",
+        "23",
+        "31",
+        "32",
+        "33",
+        "34",
+        "35",
+        "36",
+        "37",
+        "41",
+        "42",
+        "43",
+        "44",
+        "45",
+        "46",
+        "50",
+        "51",
+        "52",
+        "53",
+        "54",
+        "61",
+        "62",
+        "63",
+        "64",
+        "65",
+        "71",
+        "81",
+        "82",
+    }
+)
 
 Program = Literal["dibao", "tekun", "linshi"]
 Area = Literal["urban", "rural"]
@@ -86,13 +127,32 @@ class VerificationCreate(_Strict):
         },
     )
 
-    reference: str = Field(min_length=1, max_length=128, description="The caller's case reference")
+    reference: str = Field(
+        min_length=1,
+        max_length=128,
+        description="The caller's case reference; it is shown as given, so it must not "
+        "contain an ID number",
+    )
     program: Program
     region_code: CountyCode
     area: Area
     as_of: date | None = Field(default=None, description="Date whose policy applies; default today")
     consent: Consent
     members: list[MemberCreate] = Field(min_length=1, max_length=30)
+
+    @field_validator("reference")
+    @classmethod
+    def _reference_carries_no_id_number(cls, reference: str) -> str:
+        if redact_id_numbers(reference) != reference:
+            raise ValueError("must not contain an ID number (it is shown in every response)")
+        return reference
+
+    @field_validator("region_code")
+    @classmethod
+    def _known_province(cls, region_code: str) -> str:
+        if region_code[:2] not in PROVINCE_CODES:
+            raise ValueError("does not start with a GB/T 2260 province code")
+        return region_code
 
     @field_validator("members")
     @classmethod

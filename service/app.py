@@ -3,6 +3,7 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
@@ -45,6 +46,12 @@ def create_app(
 ) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_format)
+    if settings.sandbox == "off" and not settings.partner_base_url:
+        structlog.get_logger(__name__).warning(
+            "partners_unset",
+            hint="HEDUI_SANDBOX=off but HEDUI_PARTNER_BASE_URL is not set: every source will "
+            "fail until the partner agencies' URL is configured",
+        )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:

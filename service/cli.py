@@ -1,6 +1,7 @@
 """The `hedui` command line."""
 
 import asyncio
+import hashlib
 import json
 import os
 import time
@@ -138,20 +139,41 @@ def verify(
         raise typer.BadParameter(
             "an API key is needed (--token or HEDUI_TOKEN)", param_hint="--token"
         )
-    body = json.loads(file.read_text(encoding="utf-8"))
-    headers = {"Authorization": f"Bearer {token}", "Prefer": f"wait={int(min(timeout, 60))}"}
-    with httpx.Client(base_url=url, headers=headers, timeout=timeout + 5) as client:
-        response = client.post("/v1/verifications", json=body)
-        if response.status_code >= 400:
-            _fail(response)
-        verification_id = response.json()["id"]
-        deadline = time.monotonic() + timeout
-        report = client.get(f"/v1/verifications/{verification_id}/report")
-        while report.status_code == 409 and time.monotonic() < deadline:
-            time.sleep(0.5)
+    raw = file.read_bytes()
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{file} is not JSON: {exc}", param_hint="FILE") from exc
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Prefer": f"wait={int(min(timeout, 60))}",
+        # The same file sent again (a retry after a timeout) finds its first verification
+        # instead of asking every partner agency again.
+        "Idempotency-Key": "hedui-verify-" + hashlib.sha256(raw).hexdigest(),
+    }
+    deadline = time.monotonic() + timeout
+    try:
+        with httpx.Client(base_url=url, headers=headers, timeout=timeout + 5) as client:
+            response = client.post("/v1/verifications", json=body)
+            if response.status_code >= 400:
+                _fail(response)
+            verification_id = response.json()["id"]
             report = client.get(f"/v1/verifications/{verification_id}/report")
-        if report.status_code >= 400:
-            _fail(report)
+            while report.status_code == 409 and time.monotonic() < deadline:
+                time.sleep(0.5)
+                report = client.get(f"/v1/verifications/{verification_id}/report")
+    except httpx.TransportError as exc:
+        Console(stderr=True).print(f"cannot reach {url}: {exc} (is `hedui serve` running?)")
+        raise typer.Exit(2) from exc
+    if report.status_code == 409:
+        Console(stderr=True).print(
+            f"verification {verification_id} is still running; its report will be at "
+            f"{url}/v1/verifications/{verification_id}/report (running this again with the "
+            "same file continues with it)"
+        )
+        raise typer.Exit(3)
+    if report.status_code >= 400:
+        _fail(report)
     if as_json:
         print(json.dumps(report.json(), ensure_ascii=False, indent=2))
     else:

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from schemas.identity import redact_id_numbers
 from schemas.problem import Problem, ProblemError
 
 log = structlog.get_logger(__name__)
@@ -94,12 +95,24 @@ class DecisionExists(Conflict):
 
 
 def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
+    """Every problem leaves through here, so here is where echoed text is masked: a path,
+    an unknown field name or a message may carry an ID number the caller sent."""
     return JSONResponse(
-        problem.to_body(),
+        _redacted(problem.to_body()),
         status_code=problem.status,
         media_type=PROBLEM_MEDIA_TYPE,
         headers=headers,
     )
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_id_numbers(value)
+    if isinstance(value, list):
+        return [_redacted(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _redacted(item) for key, item in value.items()}
+    return value
 
 
 def _validation_errors(exc: RequestValidationError) -> list[ProblemError]:

@@ -64,7 +64,7 @@ class VerificationService:
         as_of = body.as_of or today
         if catalog.resolve(body.region_code, body.program, body.area, as_of) is None:
             raise InvalidRequest.at(
-                ["body", "region_code"],
+                ["body", "as_of" if body.as_of else "region_code"],
                 f"no {body.program}/{body.area} policy is in force for this region on {as_of}",
             )
 

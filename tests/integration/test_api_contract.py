@@ -91,7 +91,42 @@ class TestValidation:
             "/v1/verifications", json=body_for(make_id_number("530103"), as_of="1990-01-01")
         )
         assert response.status_code == 422
+        assert response.json()["errors"][0]["loc"] == ["body", "as_of"]
+
+    async def test_unknown_province_is_422(self, api_client: ClientFactory) -> None:
+        admin = await api_client(role="admin", region="00")
+        response = await admin.post(
+            "/v1/verifications", json=body_for(make_id_number("530103"), region_code="999999")
+        )
+        assert response.status_code == 422
         assert response.json()["errors"][0]["loc"] == ["body", "region_code"]
+
+    async def test_reference_holding_an_id_number_is_refused_and_not_echoed(
+        self, api_client: ClientFactory
+    ) -> None:
+        caseworker = await api_client()
+        id_number = make_id_number("530103")
+        response = await caseworker.post(
+            "/v1/verifications", json=body_for(id_number, reference=f"case-{id_number}")
+        )
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["loc"] == ["body", "reference"]
+        assert id_number not in response.text
+
+    async def test_id_numbers_in_paths_and_unknown_fields_are_masked(
+        self, api_client: ClientFactory
+    ) -> None:
+        caseworker = await api_client()
+        id_number = make_id_number("530103")
+        missing = await caseworker.get(f"/v1/verifications/{id_number}")
+        unknown = await caseworker.post(
+            "/v1/verifications", json={**body_for(make_id_number("530103")), id_number: 1}
+        )
+        assert missing.status_code == 404
+        assert unknown.status_code == 422
+        for response in (missing, unknown):
+            assert id_number not in response.text
+            assert id_number[:6] + "********" + id_number[-4:] in response.text
 
     async def test_consent_signed_in_the_future_is_422(self, api_client: ClientFactory) -> None:
         caseworker = await api_client()

@@ -32,6 +32,10 @@ def check_financial_assets(facts: HouseholdFacts, policy: PolicyParameters) -> l
     evidence = tuple(facts.evidence(item) for item, _ in facts.financial_asset_items())
     if total > asset_limit(facts, policy):
         return [RuleFinding("assets_over_limit", "disqualifying", args, evidence)]
+    if not facts.complete:
+        # A source that did not answer may hold the balances that would exceed the limit:
+        # say nothing reassuring (and score nothing) until every source has answered.
+        return []
     return [RuleFinding("assets_within_limit", "info", args, evidence)]
 
 

@@ -300,10 +300,14 @@ class TestScore:
         assert assessment.score_breakdown[-1].code == "clamp"
         assert sum(line.points for line in assessment.score_breakdown) == 0
 
-    def test_incomplete_source_costs_20(self) -> None:
+    def test_incomplete_source_costs_20_and_the_unconfirmed_asset_points(self) -> None:
         complete = assess(household([member(A)]), policy())
         incomplete = assess(household([member(A)], statuses={"bank": "timeout"}), policy())
-        assert incomplete.score == complete.score - 20
+        assert incomplete.score == complete.score - 20 - 10
+
+    def test_assets_are_not_called_within_limit_while_a_source_is_missing(self) -> None:
+        incomplete = assess(household([member(A)], statuses={"bank": "error"}), policy())
+        assert "assets_within_limit" not in [finding.code for finding in incomplete.findings]
 
 
 class TestLanguage:
@@ -361,7 +365,6 @@ class TestOutput:
             ("source_incomplete", None),
             ("income_below_standard", mask_id_number(A)),
             ("declared_income_gap", mask_id_number(A)),
-            ("assets_within_limit", None),
             ("vehicle_over_threshold", mask_id_number(A)),
             ("vehicle_over_threshold", mask_id_number(B)),
             ("public_payroll_member", mask_id_number(A)),

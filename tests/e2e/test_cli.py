@@ -1,0 +1,74 @@
+"""The command line as an operator uses it, against the running service."""
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import LiveService
+from tests.factories import make_id_number, member, verification_body
+
+
+async def hedui(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run the CLI in a thread, so that the service in this event loop keeps answering."""
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "service.cli", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_apikey_then_verify_prints_the_report(
+    live_service: LiveService, http: httpx.AsyncClient, database_url: str, tmp_path: Path
+) -> None:
+    created = await hedui(
+        "apikey",
+        "create",
+        "--role",
+        "caseworker",
+        "--region",
+        "53",
+        env={"HEDUI_DATABASE_URL": database_url},
+    )
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip().splitlines()[-1]
+    assert token.startswith("hd_")
+
+    applicant = make_id_number("530103")
+    await http.post("/sandbox/people", json={"id_number": applicant})
+    request = tmp_path / "household.json"
+    request.write_text(
+        json.dumps(verification_body([member(applicant, declared=100)], region_code="530103")),
+        encoding="utf-8",
+    )
+    env = {"HEDUI_URL": live_service.base_url, "HEDUI_TOKEN": token}
+
+    verified = await hedui("verify", str(request), "--json", env=env)
+    again = await hedui("verify", str(request), "--json", env=env)
+
+    assert verified.returncode == 0, verified.stderr
+    report = json.loads(verified.stdout)
+    assert report["recommendation"] == "eligible"
+    assert report["benefit"]["monthly_amount"] == "540.00"
+    # The same file again is the same verification (Idempotency-Key from its content).
+    assert json.loads(again.stdout)["verification_id"] == report["verification_id"]
+    assert applicant not in verified.stdout + verified.stderr
+
+
+async def test_verify_explains_an_unreachable_service(tmp_path: Path) -> None:
+    request = tmp_path / "household.json"
+    request.write_text(json.dumps(verification_body([member(make_id_number())])), encoding="utf-8")
+    result = await hedui(
+        "verify", str(request), env={"HEDUI_URL": "http://127.0.0.1:9", "HEDUI_TOKEN": "hd_x"}
+    )
+    assert result.returncode == 2
+    assert "cannot reach" in result.stderr
+    assert "Traceback" not in result.stderr
