@@ -6,54 +6,16 @@ queries through each client. Run: `python -m bench.transport [--calls N] [--conc
 
 import argparse
 import asyncio
-import contextlib
-import os
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 
-from bench._server import free_port
+from bench._server import running_sandbox
 from service.config import Settings
 from service.http import create_http_client
 
 ID_NUMBER = "11010519491231002X"
-
-
-@contextlib.contextmanager
-def sandbox_process() -> Iterator[str]:
-    with tempfile.TemporaryDirectory() as directory:
-        port = free_port()
-        process = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
-            [
-                sys.executable,
-                "-m",
-                "service.cli",
-                "sandbox",
-                "--port",
-                str(port),
-                "--data",
-                str(Path(directory) / "sandbox.db"),
-            ],
-            env=os.environ.copy(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base_url = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(300):
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{base_url}/pensions/health", timeout=1).status_code == 200:
-                        break
-                time.sleep(0.1)
-            yield base_url
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
 
 
 async def fire(
@@ -94,7 +56,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=100)
     args = parser.parse_args()
-    with sandbox_process() as base_url:
+    with tempfile.TemporaryDirectory() as directory, running_sandbox(directory) as base_url:
         results = asyncio.run(measure(base_url, args.calls, args.concurrency))
     print(f"{args.calls} partner calls, {args.concurrency} concurrent, sandbox in its own process")
     print(f"{'client':<36} {'calls/s':>9} {'client CPU ms/call':>19}")

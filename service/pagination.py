@@ -2,9 +2,16 @@
 
 import base64
 import json
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy.orm import InstrumentedAttribute
 
 from service.errors import InvalidRequest
+
+T = TypeVar("T")
 
 
 def encode_cursor(created_at: datetime, item_id: str) -> str:
@@ -19,3 +26,22 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         return datetime.fromisoformat(created_at), str(item_id)
     except (ValueError, TypeError) as exc:
         raise InvalidRequest.at(["query", "cursor"], "not a cursor this service issued") from exc
+
+
+def newer_first_after(
+    timestamp: InstrumentedAttribute[Any],
+    item_id: InstrumentedAttribute[Any],
+    after: tuple[datetime, str],
+) -> ColumnElement[bool]:
+    """Rows strictly after `after` in (timestamp, id) descending order: the keyset filter."""
+    last_timestamp, last_id = after
+    return or_(timestamp < last_timestamp, and_(timestamp == last_timestamp, item_id < last_id))
+
+
+def next_cursor(
+    rows: Sequence[T], limit: int, key: Callable[[T], tuple[datetime, str]]
+) -> str | None:
+    """The cursor after a page fetched with `limit + 1` rows, or None on the last page."""
+    if len(rows) <= limit or limit == 0:
+        return None
+    return encode_cursor(*key(rows[limit - 1]))

@@ -3,11 +3,12 @@
 from datetime import datetime
 from typing import Self
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.assessment import NearRelativeMatch
 from service.models import NearRelative
+from service.pagination import newer_first_after
 
 
 class NearRelativeRepository:
@@ -39,12 +40,8 @@ class NearRelativeRepository:
             NearRelative.region_code.startswith(region_prefix, autoescape=True)
         )
         if after is not None:
-            registered_at, last_id = after
             statement = statement.where(
-                or_(
-                    NearRelative.registered_at < registered_at,
-                    and_(NearRelative.registered_at == registered_at, NearRelative.id < last_id),
-                )
+                newer_first_after(NearRelative.registered_at, NearRelative.id, after)
             )
         statement = statement.order_by(NearRelative.registered_at.desc(), NearRelative.id.desc())
         return list(await self.session.scalars(statement.limit(limit)))

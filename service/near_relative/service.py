@@ -12,7 +12,7 @@ from service.errors import Conflict, Forbidden, NotFound
 from service.models import NearRelative
 from service.models.base import new_id, utcnow
 from service.near_relative.repository import NearRelativeRepository
-from service.pagination import decode_cursor, encode_cursor
+from service.pagination import decode_cursor, next_cursor
 
 log = structlog.get_logger(__name__)
 
@@ -76,11 +76,9 @@ class NearRelativeService:
             limit=limit + 1,
             after=decode_cursor(cursor) if cursor else None,
         )
-        page, more = rows[:limit], len(rows) > limit
-        last = page[-1] if more and page else None
         return wire.NearRelativePage(
-            items=[to_wire(row) for row in page],
-            next_cursor=encode_cursor(last.registered_at, last.id) if last else None,
+            items=[to_wire(row) for row in rows[:limit]],
+            next_cursor=next_cursor(rows, limit, lambda row: (row.registered_at, row.id)),
         )
 
     async def revoke(

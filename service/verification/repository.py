@@ -3,11 +3,12 @@
 from datetime import datetime
 from typing import Any, Self
 
-from sqlalchemy import Select, and_, insert, or_, select, update
+from sqlalchemy import Select, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from service.models import Decision, IdempotencyKey, Member, SourceResult, Verification
+from service.pagination import newer_first_after
 
 
 class VerificationRepository:
@@ -50,12 +51,8 @@ class VerificationRepository:
         if status is not None:
             statement = statement.where(Verification.status == status)
         if after is not None:
-            created_at, last_id = after
             statement = statement.where(
-                or_(
-                    Verification.created_at < created_at,
-                    and_(Verification.created_at == created_at, Verification.id < last_id),
-                )
+                newer_first_after(Verification.created_at, Verification.id, after)
             )
         statement = statement.order_by(Verification.created_at.desc(), Verification.id.desc())
         return list(await self.session.scalars(statement.limit(limit)))

@@ -16,7 +16,7 @@ from service.auth.principal import Principal
 from service.errors import Forbidden, InvalidRequest, VerificationNotFound
 from service.models import Decision, IdempotencyKey, Member, SourceResult, Verification
 from service.models.base import new_id, utcnow
-from service.pagination import decode_cursor, encode_cursor
+from service.pagination import decode_cursor, next_cursor
 from service.policy.catalog import PolicyCatalog
 from service.verification.repository import VerificationRepository
 
@@ -168,11 +168,11 @@ class VerificationService:
             limit=limit + 1,
             after=decode_cursor(cursor) if cursor else None,
         )
-        page, more = rows[:limit], len(rows) > limit
+        page = rows[:limit]
         decisions = await repository.decisions([row.id for row in page])
         return wire.VerificationPage(
             items=[to_wire(row, decisions.get(row.id, [])) for row in page],
-            next_cursor=encode_cursor(page[-1].created_at, page[-1].id) if more and page else None,
+            next_cursor=next_cursor(rows, limit, lambda row: (row.created_at, row.id)),
         )
 
 
