@@ -15,7 +15,7 @@ from bench._server import running_sandbox
 from service.config import Settings
 from service.http import create_http_client
 
-ID_NUMBER = "11010519491231002X"
+EXAMPLE_ID_NUMBER = "11010519491231002X"
 
 
 async def fire(
@@ -23,7 +23,7 @@ async def fire(
 ) -> tuple[float, float]:
     """(calls per second, client CPU ms per call)."""
     semaphore = asyncio.Semaphore(concurrency)
-    body = {"requests": [{"seq": 1, "sfzh": ID_NUMBER}]}
+    body = {"requests": [{"seq": 1, "sfzh": EXAMPLE_ID_NUMBER}]}
 
     async def one() -> None:
         async with semaphore:
