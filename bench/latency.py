@@ -74,8 +74,13 @@ def main() -> None:
         action="store_true",
         help="serve the partners inside hedui (the `hedui serve` default) instead of apart",
     )
+    parser.add_argument(
+        "--database-url",
+        help="e.g. postgresql+asyncpg://postgres@127.0.0.1/test (default: a fresh SQLite file)",
+    )
     args = parser.parse_args()
-    with running_service(separate_sandbox=not args.in_process_sandbox) as (
+    database = {"HEDUI_DATABASE_URL": args.database_url} if args.database_url else {}
+    with running_service(separate_sandbox=not args.in_process_sandbox, **database) as (
         base_url,
         database_url,
         partners,

@@ -195,6 +195,10 @@ class VerificationRunner:
                 status=VerificationStatus.running.value,
                 started_at=self.clock(),
             )
+            # Looked up while partners are still answering, not after the slowest one.
+            matches = await near_relative_matches(
+                session, [member.id_number for member in job.inputs.members]
+            )
             await session.commit()
         outcomes = {source.source: source for source in job.inputs.sources}
         fresh: list[SourceOutcome] = []
@@ -211,7 +215,9 @@ class VerificationRunner:
                     outcomes[outcome.source] = outcome.as_stored()
                     await repository.settle_source(job.verification_id, **outcome.row_values())
                 if not remaining:
-                    inputs = job.inputs.model_copy(update={"sources": tuple(outcomes.values())})
+                    inputs = job.inputs.model_copy(
+                        update={"sources": tuple(outcomes.values()), "near_relatives": matches}
+                    )
                     result = await self._complete(session, job, inputs, fresh)
                 await session.commit()
             if not remaining:
@@ -225,8 +231,6 @@ class VerificationRunner:
         """Score the facts (all in hand already) and finish the verification."""
         repository = VerificationRepository.from_session(session)
         policy = self.catalog.resolve(job.region_code, inputs.program, inputs.area, inputs.as_of)
-        matches = await near_relative_matches(session, [m.id_number for m in inputs.members])
-        inputs = inputs.model_copy(update={"near_relatives": matches})
         now = self.clock()
         if policy is None:
             # Checked at intake; only a policy file removed since then gets here.
