@@ -6,13 +6,14 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
 
 from connectors.registry import ConnectorRegistry, load_connectors
 from service import __version__
 from service.config import Settings, get_settings
 from service.db import WriteGate, create_engine, create_session_factory, migrate
-from service.errors import install_error_handlers
+from service.errors import PROBLEM_BASE, PROBLEM_TYPES, NotFound, install_error_handlers
 from service.http import create_http_client
 from service.jobs.runner import VerificationRunner
 from service.logging import configure_logging
@@ -81,7 +82,8 @@ def create_app(
             await client.aclose()
             await engine.dispose()
 
-    app = FastAPI(
+    # Docs assets are served by hedui itself: agency intranets often cannot reach a CDN.
+    app = FastAPIOffline(
         title="hedui",
         version=__version__,
         description=DESCRIPTION,
@@ -111,6 +113,12 @@ def create_app(
         except Exception:  # any database failure means "not ready", whatever its type
             return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
         return JSONResponse({"status": "ok", "database": "up"})
+
+    @app.get("/problems/{slug}", tags=["health"], summary="What a problem type means")
+    async def problem_type(slug: str) -> JSONResponse:
+        if slug not in PROBLEM_TYPES:
+            raise NotFound("No such problem type")
+        return JSONResponse({"type": PROBLEM_BASE + slug, "description": PROBLEM_TYPES[slug]})
 
     if settings.sandbox == "on":
         from sandbox.app import create_sandbox_app

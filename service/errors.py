@@ -15,7 +15,26 @@ from schemas.problem import Problem, ProblemError
 log = structlog.get_logger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-PROBLEM_BASE = "https://hedui.readthedocs.io/problems/"
+PROBLEM_BASE = "/problems/"
+"""Problem types are served by hedui itself (`GET /problems/{slug}`), so they resolve
+wherever the service runs, intranets included."""
+
+PROBLEM_TYPES: dict[str, str] = {
+    "internal": "The service failed to handle the request; the cause is in its log.",
+    "unauthorized": "No bearer token, or one that is unknown or revoked. Create keys with "
+    "`hedui apikey create`.",
+    "forbidden": "The key's role may not do this, the region is outside the key's region, "
+    "or separation of duties forbids it (whoever submitted a verification cannot decide it).",
+    "not-found": "No such resource in the caller's region. Resources of other regions are "
+    "reported exactly like absent ones.",
+    "conflict": "The resource is not in a state that allows this.",
+    "validation": "The request is malformed; `errors` lists each wrong field (`loc`) and why "
+    "(`msg`). Nothing was stored.",
+    "report-not-ready": "The verification has not completed yet; its report exists once it "
+    "has. Poll the verification or use `Prefer: wait=N`.",
+    "decision-exists": "The verification already has its decision; decisions are never changed.",
+    "near-relative-revoked": "The near-relative registration was already revoked.",
+}
 
 
 class HeduiError(Exception):

@@ -16,12 +16,29 @@ def body_for(*ids: str, **kwargs: Any) -> dict[str, Any]:
     return verification_body([member(id_number) for id_number in ids], **kwargs)
 
 
+class TestDocs:
+    async def test_docs_need_no_cdn(self, http: httpx.AsyncClient) -> None:
+        page = await http.get("/docs")
+        assert page.status_code == 200
+        assert "cdn." not in page.text
+        script = page.text.split('src="', 1)[1].split('"', 1)[0]
+        assert (await http.get(script)).status_code == 200
+
+    async def test_openapi_has_request_examples(self, http: httpx.AsyncClient) -> None:
+        schema = (await http.get("/openapi.json")).json()
+        create = schema["components"]["schemas"]["VerificationCreate"]
+        assert create["examples"][0]["program"] == "dibao"
+
+
 class TestAuthentication:
     async def test_missing_token_is_401_problem(self, http: httpx.AsyncClient) -> None:
         response = await http.get("/v1/verifications")
         assert response.status_code == 401
         assert response.headers["content-type"].startswith("application/problem+json")
         assert response.headers["www-authenticate"] == "Bearer"
+        described = await http.get(response.json()["type"])
+        assert described.status_code == 200
+        assert "apikey create" in described.json()["description"]
 
     async def test_unknown_token_is_401(self, http: httpx.AsyncClient) -> None:
         response = await http.get("/v1/verifications", headers={"Authorization": "Bearer hd_nope"})
