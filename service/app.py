@@ -75,6 +75,15 @@ def create_app(
             "runner": runner,
         }
         await runner.resume_unfinished()
+        structlog.get_logger(__name__).info(
+            "hedui_ready",
+            database=engine.url.render_as_string(hide_password=True),
+            sandbox=settings.sandbox,
+            partners=settings.resolved_partner_base_url(),
+            connectors=len(connectors.names()),
+            docs=f"http://{settings.host}:{settings.port}/docs",
+            first_key="hedui apikey create --role caseworker --region 53",
+        )
         try:
             yield state
         finally:

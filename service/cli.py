@@ -51,7 +51,8 @@ def serve(host: HostOption = None, port: PortOption = None) -> None:
         create_app(settings),
         host=settings.host,
         port=settings.port,
-        log_level="info",
+        log_level=settings.log_level.lower(),
+        log_config=None,  # hedui's own logging renders uvicorn's lines too
         timeout_graceful_shutdown=5,
     )
 

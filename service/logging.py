@@ -1,13 +1,15 @@
-"""Structured logs, with a last line of defence against personal data.
+"""Structured logs for hedui and the libraries it runs on, with a last line of defence
+against personal data.
 
-Code logs ids and masked values only; this processor still masks anything shaped like an
-ID number in every string it is handed, so one careless field cannot leak a full number.
+Code logs ids and masked values only; still, every line (ours, uvicorn's, SQLAlchemy's)
+passes `_redact`, which masks anything shaped like an ID number, so one careless field
+cannot leak a full number. One handler renders everything, as JSON or for the console.
 """
 
 import logging
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -23,23 +25,25 @@ def _redact(
     return event
 
 
-class _RedactingFilter(logging.Filter):
-    """The same rule for stdlib log records (uvicorn, sqlalchemy, httpx)."""
+class _StderrHandler(logging.StreamHandler[TextIO]):
+    """Writes to whatever `sys.stderr` is at the time (test capture replaces it)."""
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact_id_numbers(str(record.msg))
-        if record.args:
-            record.args = (
-                tuple(
-                    redact_id_numbers(arg) if isinstance(arg, str) else arg for arg in record.args
-                )
-                if isinstance(record.args, tuple)
-                else record.args
-            )
-        return True
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: TextIO) -> None:
+        pass
 
 
 def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
     renderer: Any = (
         structlog.processors.JSONRenderer(ensure_ascii=False)
         if fmt == "json"
@@ -47,20 +51,34 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     )
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.processors.format_exc_info,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        # Records from the standard library (uvicorn, sqlalchemy) get the same fields.
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
             _redact,
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
     )
-    logging.getLogger().setLevel(level.upper())
-    # Logger-level filters see every record created on that logger, whoever installs handlers.
-    for name in ("", "uvicorn", "uvicorn.error", "uvicorn.access", "sqlalchemy", "httpx"):
+    root = logging.getLogger()
+    root.setLevel(level.upper())
+    for handler in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
+        root.removeHandler(handler)
+    handler = _StderrHandler()
+    handler.setFormatter(formatter)
+    root.addHandler(handler)
+    # uvicorn's loggers propagate to ours instead of printing in their own format.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
-        if not any(isinstance(f, _RedactingFilter) for f in logger.filters):
-            logger.addFilter(_RedactingFilter())
+        logger.handlers.clear()
+        logger.propagate = True

@@ -123,7 +123,7 @@ async def live_service(
         sandbox="on",
         sandbox_data=Path(tmp_path_factory.mktemp("sandbox")) / "sandbox.db",
         connector_timeout_s=1.5,
-        log_level="WARNING",
+        log_level="INFO",  # the privacy tests read real log lines
     )
     app = create_app(settings)
     server = uvicorn.Server(
