@@ -30,8 +30,34 @@ app.add_typer(policy_app, name="policy")
 
 console = Console()
 
-HostOption = Annotated[str | None, typer.Option(help="Interface to bind [env: HEDUI_HOST]")]
-PortOption = Annotated[int | None, typer.Option(help="Port to listen on [env: HEDUI_PORT]")]
+HostOption = Annotated[
+    str, typer.Option(envvar="HEDUI_HOST", show_envvar=True, help="Interface to bind")
+]
+PortOption = Annotated[
+    int, typer.Option(envvar="HEDUI_PORT", show_envvar=True, help="Port to listen on")
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from service import __version__
+
+        print(f"hedui {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version"),
+    ] = False,
+) -> None:
+    """hedui: household economic-status verification (核对) for social assistance.
+
+    Settings come from HEDUI_* environment variables (see README); the database is
+    HEDUI_DATABASE_URL (default: ./hedui.db).
+    """
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -39,7 +65,7 @@ def _settings(**overrides: Any) -> Settings:
 
 
 @app.command()
-def serve(host: HostOption = None, port: PortOption = None) -> None:
+def serve(host: HostOption = "127.0.0.1", port: PortOption = 8000) -> None:
     """Apply migrations and serve the API (and, unless HEDUI_SANDBOX=off, the sandbox agencies)."""
     import uvicorn
 
