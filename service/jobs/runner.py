@@ -23,7 +23,7 @@ from service.db import WriteGate
 from service.models import Verification
 from service.near_relative.service import near_relative_matches
 from service.policy.catalog import PolicyCatalog
-from service.report.service import assessment_input, build_report, to_row
+from service.report.service import assessment_input, build_report, row_values
 from service.verification.fanout import FanOut, SourceOutcome
 from service.verification.repository import VerificationRepository
 
@@ -244,7 +244,7 @@ class VerificationRunner:
         report = build_report(
             job.verification_id, job.region_code, inputs, policy, generated_at=now
         )
-        session.add(to_row(report, policy, inputs))
+        await repository.insert_report(row_values(report, policy, inputs))
         await repository.finish(
             job.verification_id,
             status=VerificationStatus.completed.value,

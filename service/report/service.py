@@ -100,18 +100,21 @@ def report_hash(report: wire.Report) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def to_row(report: wire.Report, policy: ResolvedPolicy, inputs: AssessmentInput) -> Report:
-    body: dict[str, Any] = report.model_dump(mode="json")
-    return Report(
-        verification_id=report.verification_id,
-        body=body,
-        report_hash=report.report_hash or report_hash(report),
-        policy_version=policy.parameters.version,
-        policy_hash=policy.content_hash,
+def row_values(
+    report: wire.Report, policy: ResolvedPolicy, inputs: AssessmentInput
+) -> dict[str, Any]:
+    """Column values of the stored report."""
+    return {
+        "verification_id": report.verification_id,
+        "body": report.model_dump(mode="json"),
+        "report_hash": report.report_hash or report_hash(report),
+        "policy_version": policy.parameters.version,
+        "policy_hash": policy.content_hash,
         # The registry changes over time; what it said when this report was made is kept
         # so that the report can be rebuilt identically.
-        near_relatives=[match.model_dump(mode="json") for match in inputs.near_relatives],
-    )
+        "near_relatives": [match.model_dump(mode="json") for match in inputs.near_relatives],
+        "created_at": datetime.now(UTC),
+    }
 
 
 @dataclass(frozen=True)

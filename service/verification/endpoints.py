@@ -5,7 +5,6 @@ import re
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
-from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 
 from schemas import verification as wire
@@ -65,7 +64,7 @@ async def create_verification(
     prefer: Annotated[
         str | None, Header(description="`wait=N`: hold the answer up to N seconds")
     ] = None,
-) -> wire.VerificationAccepted | JSONResponse:
+) -> wire.VerificationAccepted | Response:
     """Accepts the household and fans out to every partner source in the background.
 
     Answers `202` at once, or, with `Prefer: wait=N`, `200` with the final state when the
@@ -124,8 +123,11 @@ async def create_verification(
         else:
             current = await verification_service.read(session, principal, verification.id)
         if current.status in (wire.VerificationStatus.completed, wire.VerificationStatus.failed):
-            return JSONResponse(
-                current.model_dump(mode="json"), status_code=200, headers=dict(response.headers)
+            return Response(
+                current.model_dump_json(),
+                status_code=200,
+                media_type="application/json",
+                headers=dict(response.headers),
             )
         verification_status = current.status
     return wire.VerificationAccepted(
