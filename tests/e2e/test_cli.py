@@ -72,3 +72,64 @@ async def test_verify_explains_an_unreachable_service(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "cannot reach" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_policy_simulate_reads_the_database(
+    live_service: LiveService, http: httpx.AsyncClient, database_url: str
+) -> None:
+    """Re-scores what the service stored; the region is this test's own, so counts are exact."""
+    region = "530113"
+    created = await hedui(
+        "apikey",
+        "create",
+        "--role",
+        "caseworker",
+        "--region",
+        region,
+        env={"HEDUI_DATABASE_URL": database_url},
+    )
+    token = created.stdout.strip().splitlines()[-1]
+    applicant = make_id_number(region)
+    await http.post("/sandbox/people", json={"id_number": applicant})
+    async with httpx.AsyncClient(
+        base_url=live_service.base_url, headers={"Authorization": f"Bearer {token}"}
+    ) as client:
+        response = await client.post(
+            "/v1/verifications",
+            json=verification_body([member(applicant, declared=100)], region_code=region),
+            headers={"Prefer": "wait=10"},
+        )
+    assert response.json()["recommendation"] == "eligible"
+
+    result = await hedui(
+        "policy",
+        "simulate",
+        "--region",
+        region,
+        "--program",
+        "dibao",
+        "--area",
+        "urban",
+        "--set",
+        "monthly_standard=700",
+        "--json",
+        env={"HEDUI_DATABASE_URL": database_url},
+    )
+
+    assert result.returncode == 0, result.stderr
+    simulation = json.loads(result.stdout)
+    assert simulation["verifications"] == 1
+    assert simulation["changed"] == 0
+    assert simulation["monthly_benefit_delta"] == "60.00"  # (700-100) - (640-100)
+
+
+async def test_policy_simulate_names_a_wrong_figure(database_url: str) -> None:
+    result = await hedui(
+        "policy",
+        "simulate",
+        "--set",
+        "monthly_standrad=700",
+        env={"HEDUI_DATABASE_URL": database_url},
+    )
+    assert result.returncode == 1
+    assert "monthly_standrad" in result.stderr
