@@ -96,15 +96,17 @@ class VerificationRunner:
             async with asyncio.timeout(timeout_s):
                 if event is not None:
                     await event.wait()
-                    return self._results.pop(verification_id, None)
-                # Not running here (another process, or already done): watch the database.
-                while not await self._is_finished(verification_id):  # noqa: ASYNC110 - no event crosses processes
-                    await asyncio.sleep(self.poll_interval_s)
+                else:
+                    # Not running here (another process, or already done): watch the database.
+                    while not await self._is_finished(verification_id):  # noqa: ASYNC110 - no event crosses processes
+                        await asyncio.sleep(self.poll_interval_s)
         except TimeoutError:
             pass
         finally:
             self._awaited.discard(verification_id)
-        return None
+        # Popped whatever happened, so a result that landed as the wait timed out cannot linger.
+        result = self._results.pop(verification_id, None)
+        return result if event is not None and event.is_set() else None
 
     async def _is_finished(self, verification_id: str) -> bool:
         async with self.session_factory() as session:
@@ -190,10 +192,8 @@ class VerificationRunner:
         if job.stored is not None:
             await job.stored.wait()  # the request that created the verification has committed
         async with self.write_gate, self.session_factory() as session:
-            await VerificationRepository.from_session(session).finish(
-                job.verification_id,
-                status=VerificationStatus.running.value,
-                started_at=self.clock(),
+            await VerificationRepository.from_session(session).mark_running(
+                job.verification_id, self.clock()
             )
             # Looked up while partners are still answering, not after the slowest one.
             matches = await near_relative_matches(

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any, Self, cast
 
-from sqlalchemy import Select, Table, insert, select, update
+from sqlalchemy import Select, Table, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -97,20 +97,21 @@ class VerificationRepository:
                 for member in verification.members
             ],
         )
-        await self.session.execute(
-            insert(SOURCE_RESULTS),
-            [
-                {
-                    "verification_id": verification.id,
-                    "source": row.source,
-                    "connector_version": row.connector_version,
-                    "status": row.status,
-                    "records": [],
-                    "attempts": 0,
-                }
-                for row in verification.sources
-            ],
-        )
+        if verification.sources:  # none when no connector is registered
+            await self.session.execute(
+                insert(SOURCE_RESULTS),
+                [
+                    {
+                        "verification_id": verification.id,
+                        "source": row.source,
+                        "connector_version": row.connector_version,
+                        "status": row.status,
+                        "records": [],
+                        "attempts": 0,
+                    }
+                    for row in verification.sources
+                ],
+            )
 
     async def unfinished_ids(self) -> list[str]:
         statement = select(Verification.id).where(Verification.status.in_(("queued", "running")))
@@ -134,6 +135,19 @@ class VerificationRepository:
 
     async def insert_report(self, values: dict[str, Any]) -> None:
         await self.session.execute(insert(REPORTS), [values])
+
+    async def mark_running(self, verification_id: str, now: datetime) -> None:
+        """Running from `now`, or still from the first start when a run resumes."""
+        await self.session.execute(
+            update(VERIFICATIONS)
+            .where(VERIFICATIONS.c.id == verification_id)
+            .values(
+                status="running",
+                started_at=func.coalesce(
+                    VERIFICATIONS.c.started_at, literal(now, VERIFICATIONS.c.started_at.type)
+                ),
+            )
+        )
 
     async def finish(self, verification_id: str, **values: Any) -> None:
         await self.session.execute(

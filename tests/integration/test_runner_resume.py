@@ -1,6 +1,6 @@
 """A run interrupted after some sources answered resumes without asking them again."""
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import ClassVar
 
 import httpx
@@ -103,3 +103,31 @@ async def test_resume_asks_only_the_sources_still_pending(
     assert report is not None
     # The stored pension (300) counted although its source was not asked again.
     assert report.body["household"]["monthly_income"] == "300.00"
+
+
+async def test_resumed_run_keeps_its_first_start_time(
+    engine: AsyncEngine, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    first_start = datetime(2026, 11, 26, 1, 2, 3, tzinfo=UTC)
+    async with session_factory() as session:
+        key, _ = await create_api_key(session, role=Role.caseworker, region="53")
+        body = VerificationCreate.model_validate(
+            verification_body([member(make_id_number("530103"))], region_code="530103")
+        )
+        created, _ = await verification_service.prepare(
+            session,
+            principal=Principal(key.id, key.name, Role.caseworker, "53"),
+            body=body,
+            catalog=PolicyCatalog.load(),
+            sources=[],
+            today=date(2026, 11, 26),
+        )
+        await verification_service.store(session, created, body=body)
+        repository = VerificationRepository.from_session(session)
+        await repository.mark_running(created.id, first_start)
+        await repository.mark_running(created.id, datetime(2026, 11, 27, tzinfo=UTC))
+        await session.commit()
+        stored = await session.get(Verification, created.id)
+    assert stored is not None
+    assert stored.started_at == first_start
+    assert stored.status == "running"
