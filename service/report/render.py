@@ -29,7 +29,7 @@ def render_report(console: Console, report: dict[str, Any]) -> None:
 
     sources = Table(title="Sources")
     for column in ("source", "status", "detail"):
-        sources.add_column(column)
+        sources.add_column(column, overflow="fold")
     for source in report["sources"]:
         style = "green" if source["status"] in ("ok", "no_record") else "red"
         sources.add_row(
@@ -39,7 +39,7 @@ def render_report(console: Console, report: dict[str, Any]) -> None:
 
     findings = Table(title="Findings")
     for column in ("severity", "code", "message", "evidence"):
-        findings.add_column(column)
+        findings.add_column(column, overflow="fold")
     for finding in report["findings"]:
         style = SEVERITY_STYLE.get(finding["severity"], "")
         evidence = "\n".join(
