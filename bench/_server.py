@@ -74,7 +74,7 @@ def _service(directory: str, **env: str) -> Iterator[tuple[str, str]]:
         "HEDUI_PORT": str(port),
         "HEDUI_DATABASE_URL": database_url,
         "HEDUI_SANDBOX_DATA": str(Path(directory) / "sandbox.db"),
-        "HEDUI_LOG_LEVEL": "WARNING",
+        "HEDUI_LOG_LEVEL": os.environ.get("HEDUI_LOG_LEVEL", "WARNING"),
         **env,
     }
     process = subprocess.Popen(

@@ -64,7 +64,8 @@ def create_app(
         catalog = PolicyCatalog.load(local=settings.policy_dir)
         client = create_http_client(settings)
         fanout = FanOut(connectors, build_configs(connectors, settings), client)
-        runner = VerificationRunner(session_factory, fanout, catalog, WriteGate(engine))
+        write_gate = WriteGate(engine)
+        runner = VerificationRunner(session_factory, fanout, catalog, write_gate)
         state: State = {
             "settings": settings,
             "engine": engine,
@@ -73,6 +74,7 @@ def create_app(
             "registry": connectors,
             "catalog": catalog,
             "runner": runner,
+            "write_gate": write_gate,
         }
         await runner.resume_unfinished()
         structlog.get_logger(__name__).info(

@@ -24,7 +24,10 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if url.startswith("sqlite"):
         # One writer at a time is SQLite's nature; WAL lets readers proceed and the busy
         # timeout makes concurrent source writers wait instead of failing.
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        # SQLite connections are cheap: a pool large enough for every waiting request and run.
+        engine = create_async_engine(
+            url, echo=echo, connect_args={"timeout": 30}, pool_size=20, max_overflow=80
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)
@@ -39,7 +42,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 class WriteGate:
-    """Serialises this process's background write transactions on SQLite.
+    """Serialises this process's write transactions on SQLite (runs and new verifications).
 
     SQLite admits one writer; a second one waits in SQLite's busy handler, which sleeps in
     steps of 1 to 100 ms. Six sources settling at once would pay those sleeps on the hot

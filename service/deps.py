@@ -11,7 +11,7 @@ from connectors.registry import ConnectorRegistry
 from service.auth.principal import Principal, Role
 from service.auth.service import authenticate
 from service.config import Settings
-from service.db import session_scope
+from service.db import WriteGate, session_scope
 from service.errors import Forbidden, Unauthorized
 from service.jobs.runner import VerificationRunner
 from service.policy.catalog import PolicyCatalog
@@ -42,7 +42,13 @@ def get_runner(request: Request) -> VerificationRunner:
     return runner
 
 
+def get_write_gate(request: Request) -> WriteGate:
+    gate: WriteGate = request.state.write_gate
+    return gate
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+WriteGateDep = Annotated[WriteGate, Depends(get_write_gate)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 RegistryDep = Annotated[ConnectorRegistry, Depends(get_registry)]
 CatalogDep = Annotated[PolicyCatalog, Depends(get_catalog)]

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from connectors.registry import ConnectorRegistry
 from service.config import Settings
+from service.db import WriteGate
 from service.jobs.runner import VerificationRunner
 from service.policy.catalog import PolicyCatalog
 
@@ -19,3 +20,4 @@ class State(TypedDict):
     registry: ConnectorRegistry
     catalog: PolicyCatalog
     runner: VerificationRunner
+    write_gate: WriteGate

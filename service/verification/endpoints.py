@@ -17,6 +17,7 @@ from service.deps import (
     RunnerDep,
     SessionDep,
     SettingsDep,
+    WriteGateDep,
 )
 from service.errors import InvalidRequest
 from service.jobs.runner import Job
@@ -57,6 +58,7 @@ async def create_verification(
     catalog: CatalogDep,
     registry: RegistryDep,
     runner: RunnerDep,
+    write_gate: WriteGateDep,
     idempotency_key: Annotated[
         str | None,
         Header(max_length=255, description="Repeat with the same key and body: same verification"),
@@ -87,11 +89,15 @@ async def create_verification(
         # only once `stored` is set, and an aborted request cancels the run.
         stored = asyncio.Event()
         runner.start(verification.id, Job.of(verification, stored), awaited=wait_s > 0)
+        # Give the pooled connection back before queueing at the write gate: holding one
+        # while waiting for runs that need one to finish would deadlock a busy pool.
+        await session.commit()
         try:
-            await verification_service.store(
-                session, verification, body=body, idempotency_key=idempotency_key
-            )
-            await session.commit()
+            async with write_gate:
+                await verification_service.store(
+                    session, verification, body=body, idempotency_key=idempotency_key
+                )
+                await session.commit()
         except IntegrityError:
             # A concurrent request with the same Idempotency-Key won the race: answer with its
             # verification.
