@@ -54,8 +54,10 @@ def main() -> None:
     parser.add_argument("--total", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--latency-ms", type=int, default=50)
+    parser.add_argument("--database-url", help="default: a fresh SQLite file")
     args = parser.parse_args()
-    with running_service() as (base_url, database_url, partners):
+    database = {"HEDUI_DATABASE_URL": args.database_url} if args.database_url else {}
+    with running_service(**database) as (base_url, database_url, partners):
         token = create_token(database_url)
         for source in SOURCES:
             httpx.put(
@@ -69,7 +71,8 @@ def main() -> None:
     slowest = [source for _, source in results]
     print(
         f"{args.total} verifications of 3 people, {args.concurrency} at a time, partners at "
-        f"{args.latency_ms} ms in their own process, SQLite"
+        f"{args.latency_ms} ms in their own process, "
+        f"{args.database_url.split(':', 1)[0] if args.database_url else 'sqlite'}"
     )
     print(
         f"throughput            {args.total / wall:8.1f} verifications/s "
