@@ -7,6 +7,7 @@ request); the aim is under 10 ms at the median. Run: `python -m bench.latency [-
 import argparse
 import statistics
 import time
+from typing import Any
 
 import httpx
 
@@ -29,23 +30,27 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def request_body(reference: str, index: int) -> dict[str, Any]:
+    """A 3-person dibao household in Kunming; each index is a different household."""
+    return {
+        "reference": reference,
+        "program": "dibao",
+        "region_code": "530103",
+        "area": "urban",
+        "consent": {"document_id": "AUTH-BENCH", "signed_on": "2026-01-01"},
+        "members": [
+            {"id_number": id_number, "name": "张三", "relation": "applicant" if i == 0 else "child"}
+            for i, id_number in enumerate(household(index))
+        ],
+    }
+
+
 def run(client: httpx.Client, partners: str, requests: int, latency_ms: int) -> dict[str, float]:
     for source in SOURCES:
         client.put(f"{partners}/faults/{source}", json={"mode": "ok", "latency_ms": latency_ms})
     e2e, slowest, overhead = [], [], []
     for index in range(requests):
-        members = [
-            {"id_number": id_number, "name": "张三", "relation": "applicant" if i == 0 else "child"}
-            for i, id_number in enumerate(household(index + latency_ms * 1000))
-        ]
-        body = {
-            "reference": f"bench-{latency_ms}-{index}",
-            "program": "dibao",
-            "region_code": "530103",
-            "area": "urban",
-            "consent": {"document_id": "AUTH-BENCH", "signed_on": "2026-01-01"},
-            "members": members,
-        }
+        body = request_body(f"bench-{latency_ms}-{index}", index + latency_ms * 1000)
         started = time.perf_counter()
         response = client.post("/v1/verifications", json=body, headers={"Prefer": "wait=30"})
         elapsed_ms = (time.perf_counter() - started) * 1000

@@ -12,7 +12,7 @@ import time
 import httpx
 
 from bench._server import create_token, running_service
-from bench.latency import SOURCES, household, percentile
+from bench.latency import SOURCES, percentile, request_body
 
 
 async def fire(base_url: str, token: str, total: int, concurrency: int) -> list[tuple[float, int]]:
@@ -24,17 +24,7 @@ async def fire(base_url: str, token: str, total: int, concurrency: int) -> list[
     ) as client:
 
         async def one(index: int) -> tuple[float, int]:
-            members = [
-                {"id_number": id_number, "name": "张三"} for id_number in household(index + 5000)
-            ]
-            body = {
-                "reference": f"throughput-{index}",
-                "program": "dibao",
-                "region_code": "530103",
-                "area": "urban",
-                "consent": {"document_id": "AUTH-BENCH", "signed_on": "2026-01-01"},
-                "members": members,
-            }
+            body = request_body(f"throughput-{index}", index + 5000)
             async with semaphore:
                 started = time.perf_counter()
                 response = await client.post(

@@ -26,20 +26,24 @@ async def hedui(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[
     )
 
 
-async def test_apikey_then_verify_prints_the_report(
-    live_service: LiveService, http: httpx.AsyncClient, database_url: str, tmp_path: Path
-) -> None:
+async def new_token(database_url: str, role: str, region: str) -> str:
     created = await hedui(
         "apikey",
         "create",
         "--role",
-        "caseworker",
+        role,
         "--region",
-        "53",
+        region,
         env={"HEDUI_DATABASE_URL": database_url},
     )
     assert created.returncode == 0, created.stderr
-    token = created.stdout.strip().splitlines()[-1]
+    return created.stdout.strip().splitlines()[-1]
+
+
+async def test_apikey_then_verify_prints_the_report(
+    live_service: LiveService, http: httpx.AsyncClient, database_url: str, tmp_path: Path
+) -> None:
+    token = await new_token(database_url, "caseworker", "53")
     assert token.startswith("hd_")
 
     applicant = make_id_number("530103")
@@ -79,16 +83,7 @@ async def test_policy_simulate_reads_the_database(
 ) -> None:
     """Re-scores what the service stored; the region is this test's own, so counts are exact."""
     region = "530113"
-    created = await hedui(
-        "apikey",
-        "create",
-        "--role",
-        "caseworker",
-        "--region",
-        region,
-        env={"HEDUI_DATABASE_URL": database_url},
-    )
-    token = created.stdout.strip().splitlines()[-1]
+    token = await new_token(database_url, "caseworker", region)
     applicant = make_id_number(region)
     await http.post("/sandbox/people", json={"id_number": applicant})
     async with httpx.AsyncClient(
