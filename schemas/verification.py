@@ -222,6 +222,25 @@ class Verification(BaseModel):
     decisions: list[Decision] = Field(default_factory=list)
 
 
+class VerificationFilter(BaseModel):
+    """Query parameters of `GET /v1/verifications`; all optional, combined with AND."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reference: str | None = Field(default=None, max_length=128)
+    status: VerificationStatus | None = None
+    program: Program | None = None
+    area: Area | None = None
+    recommendation: Recommendation | None = None
+    region_code: str | None = Field(
+        default=None,
+        pattern=r"^(\d{2}|\d{4}|\d{6})$",
+        description="Region prefix, within the caller's own region",
+    )
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = Field(default=None, max_length=512, description="`next_cursor` of a page")
+
+
 class VerificationPage(BaseModel):
     items: list[Verification]
     next_cursor: str | None = None

@@ -35,3 +35,12 @@ class Principal:
 
     def covers(self, region_code: str) -> bool:
         return region_code.startswith(self.region_prefix)
+
+    def narrowed(self, requested: str | None) -> str:
+        """The requested region prefix, kept inside this caller's own region."""
+        if not requested or self.region_prefix.startswith(requested):
+            return self.region_prefix
+        if requested.startswith(self.region_prefix):
+            return requested
+        # Disjoint regions: a prefix no region code can match, so nothing is found.
+        return self.region_prefix + "#"

@@ -19,7 +19,7 @@ from service.report.service import StoredReport
 async def simulate(
     session: AsyncSession, principal: Principal, request: wire.SimulationRequest
 ) -> wire.SimulationResult:
-    prefix = _narrower(principal.region_prefix, request.region_code)
+    prefix = principal.narrowed(request.region_code)
     statement = (
         select(Verification, Report)
         .join(Report, Report.verification_id == Verification.id)
@@ -78,13 +78,3 @@ def _impact(
         benefit_before=monthly_benefit(stored.report),
         benefit_after=monthly_benefit(changed),
     )
-
-
-def _narrower(scope: str, requested: str) -> str:
-    """The requested region prefix, kept inside the caller's own scope."""
-    if requested.startswith(scope):
-        return requested
-    if scope.startswith(requested):
-        return scope
-    # Disjoint regions: a prefix nothing can match, so the caller sees an empty result.
-    return scope + "#"

@@ -153,14 +153,11 @@ async def create_verification(
 async def list_verifications(
     session: SessionDep,
     principal: ReaderDep,
-    reference: Annotated[str | None, Query(max_length=128)] = None,
-    status: wire.VerificationStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    where: Annotated[wire.VerificationFilter, Query()],
 ) -> wire.VerificationPage:
-    return await verification_service.page(
-        session, principal, reference=reference, status=status, limit=limit, cursor=cursor
-    )
+    """Filters combine with AND; `region_code` narrows within the caller's own region.
+    Follow `next_cursor` until it is null."""
+    return await verification_service.page(session, principal, where)
 
 
 @router.get(

@@ -7,6 +7,7 @@ from sqlalchemy import Select, Table, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from schemas.verification import VerificationFilter
 from service.models import (
     Decision,
     IdempotencyKey,
@@ -51,8 +52,7 @@ class VerificationRepository:
         self,
         *,
         region_prefix: str,
-        reference: str | None,
-        status: str | None,
+        where: VerificationFilter,
         limit: int,
         after: tuple[datetime, str] | None,
     ) -> list[Verification]:
@@ -60,10 +60,15 @@ class VerificationRepository:
         statement = self._detailed().where(
             Verification.region_code.startswith(region_prefix, autoescape=True)
         )
-        if reference is not None:
-            statement = statement.where(Verification.reference == reference)
-        if status is not None:
-            statement = statement.where(Verification.status == status)
+        for column, value in (
+            (Verification.reference, where.reference),
+            (Verification.status, where.status),
+            (Verification.program, where.program),
+            (Verification.area, where.area),
+            (Verification.recommendation, where.recommendation),
+        ):
+            if value is not None:
+                statement = statement.where(column == value)
         if after is not None:
             statement = statement.where(
                 newer_first_after(Verification.created_at, Verification.id, after)

@@ -154,19 +154,15 @@ class VerificationService:
         self,
         session: AsyncSession,
         principal: Principal,
-        *,
-        reference: str | None,
-        status: wire.VerificationStatus | None,
-        limit: int,
-        cursor: str | None,
+        where: wire.VerificationFilter,
     ) -> wire.VerificationPage:
         repository = VerificationRepository.from_session(session)
+        limit = where.limit
         rows = await repository.page(
-            region_prefix=principal.region_prefix,
-            reference=reference,
-            status=status.value if status else None,
+            region_prefix=principal.narrowed(where.region_code),
+            where=where,
             limit=limit + 1,
-            after=decode_cursor(cursor) if cursor else None,
+            after=decode_cursor(where.cursor) if where.cursor else None,
         )
         page = rows[:limit]
         decisions = await repository.decisions([row.id for row in page])

@@ -183,6 +183,44 @@ class TestListing:
 
         assert seen == list(reversed(created))
 
+    async def test_filters_combine_and_region_narrows_within_scope(
+        self, api_client: ClientFactory
+    ) -> None:
+        yunnan = await api_client(region="53")
+        for region, program in (("530114", "dibao"), ("530114", "tekun"), ("530115", "dibao")):
+            await yunnan.post(
+                "/v1/verifications",
+                json=body_for(
+                    make_id_number(region),
+                    region_code=region,
+                    program=program,
+                    reference="case-filter",
+                ),
+                headers=WAIT,
+            )
+
+        def listed(response: httpx.Response) -> list[tuple[str, str]]:
+            return sorted((i["region_code"], i["program"]) for i in response.json()["items"])
+
+        narrowed = await yunnan.get(
+            "/v1/verifications",
+            params={"reference": "case-filter", "region_code": "530114", "program": "dibao"},
+        )
+        everything = await yunnan.get("/v1/verifications", params={"reference": "case-filter"})
+        jiangxi = await api_client(region="36")
+        escaped = await jiangxi.get(
+            "/v1/verifications", params={"reference": "case-filter", "region_code": "53"}
+        )
+
+        assert listed(narrowed) == [("530114", "dibao")]
+        assert len(listed(everything)) == 3
+        assert escaped.json()["items"] == []
+
+    async def test_unknown_query_parameter_is_422(self, api_client: ClientFactory) -> None:
+        caseworker = await api_client()
+        response = await caseworker.get("/v1/verifications", params={"colour": "blue"})
+        assert response.status_code == 422
+
     async def test_bad_cursor_is_422(self, api_client: ClientFactory) -> None:
         caseworker = await api_client()
         response = await caseworker.get("/v1/verifications", params={"cursor": "!!not-a-cursor"})
