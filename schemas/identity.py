@@ -53,7 +53,9 @@ def _validate(value: str) -> str:
 IdNumber = Annotated[
     str,
     BeforeValidator(_normalise),
-    Field(json_schema_extra={"examples": ["11010519491231002X"]}),
+    # The pattern documents the shape; the validator checks it, with a clearer message,
+    # together with the birth date and the check character.
+    Field(json_schema_extra={"examples": ["11010519491231002X"], "pattern": r"^\d{17}[\dXx]$"}),
     AfterValidator(_validate),
 ]
 """An 18-character GB 11643 resident ID number, upper-cased ("x" is accepted as "X")."""

@@ -1,10 +1,11 @@
 """The scored, explainable report (API contract v1) and what the scorer returns."""
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.dates import IsoDate
 from schemas.money import Money, SignedMoney
 from schemas.policy import PolicyParameters
 from schemas.verification import Area, Program, Recommendation, SourceStatus
@@ -96,7 +97,7 @@ class Report(Assessment):
 class RescoreRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    as_of: date | None = Field(
+    as_of: IsoDate | None = Field(
         default=None,
         description="Score under the policy in force on this date; omitted: the stored policy "
         "version exactly as it was used",
@@ -137,8 +138,8 @@ class SimulationRequest(BaseModel):
     )
     program: Program | None = None
     area: Area | None = None
-    completed_from: date | None = Field(default=None, description="Completed on or after")
-    completed_to: date | None = Field(default=None, description="Completed on or before")
+    completed_from: IsoDate | None = Field(default=None, description="Completed on or after")
+    completed_to: IsoDate | None = Field(default=None, description="Completed on or before")
     limit: int = Field(default=1000, ge=1, le=10000)
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from schemas.dates import IsoDate
 from schemas.identity import IdNumber, redact_id_numbers
 from schemas.money import Money
 
@@ -92,7 +93,7 @@ class Consent(_Strict):
     """The signed authorization (授权书) allowing the partner queries."""
 
     document_id: str = Field(min_length=1, max_length=64, examples=["AUTH-0001"])
-    signed_on: date
+    signed_on: IsoDate
 
 
 class MemberCreate(_Strict):
@@ -136,7 +137,9 @@ class VerificationCreate(_Strict):
     program: Program
     region_code: CountyCode
     area: Area
-    as_of: date | None = Field(default=None, description="Date whose policy applies; default today")
+    as_of: IsoDate | None = Field(
+        default=None, description="Date whose policy applies; default today"
+    )
     consent: Consent
     members: list[MemberCreate] = Field(min_length=1, max_length=30)
 

@@ -10,6 +10,7 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
 
 from connectors.registry import ConnectorRegistry, load_connectors
+from schemas.problem import Problem
 from service import __version__
 from service.config import Settings, get_settings
 from service.db import WriteGate, create_engine, create_session_factory, migrate
@@ -125,7 +126,12 @@ def create_app(
             return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
         return JSONResponse({"status": "ok", "database": "up"})
 
-    @app.get("/problems/{slug}", tags=["health"], summary="What a problem type means")
+    @app.get(
+        "/problems/{slug}",
+        tags=["health"],
+        summary="What a problem type means",
+        responses={404: {"model": Problem, "content": {"application/problem+json": {}}}},
+    )
     async def problem_type(slug: str) -> JSONResponse:
         if slug not in PROBLEM_TYPES:
             raise NotFound("No such problem type")

@@ -137,9 +137,14 @@ def _redacted(value: Any) -> Any:
 def _validation_errors(exc: RequestValidationError) -> list[ProblemError]:
     # Only location and message: pydantic's `input` would echo ID numbers and names back.
     return [
-        ProblemError(loc=list(err.get("loc", ())), msg=str(err.get("msg", "")))
+        ProblemError(loc=list(err.get("loc", ())), msg=_plain(str(err.get("msg", ""))))
         for err in exc.errors()
     ]
+
+
+def _plain(message: str) -> str:
+    # pydantic prefixes messages raised by our validators; the caller needs only the reason.
+    return message.removeprefix("Value error, ")
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -30,7 +30,7 @@ router = APIRouter(prefix="/v1/verifications", tags=["verifications"])
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+)", re.IGNORECASE)
 PROBLEMS: dict[int | str, dict[str, object]] = {
     code: {"model": Problem, "content": {"application/problem+json": {}}}
-    for code in (401, 403, 404, 409, 422)
+    for code in (400, 401, 403, 404, 409, 422)
 }
 
 

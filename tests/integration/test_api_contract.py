@@ -281,3 +281,20 @@ class TestDecision:
             json={"decision": "approve", "reason": "self"},
         )
         assert decided.status_code == 403
+
+
+async def test_validation_messages_carry_no_library_prefix(api_client: ClientFactory) -> None:
+    caseworker = await api_client()
+    response = await caseworker.post("/v1/verifications", json=body_for("12345"))
+    problem = response.json()
+    assert problem["errors"][0]["msg"] == "ID number must be 18 characters"
+    assert problem["detail"] == "body.members.0.id_number: ID number must be 18 characters"
+
+
+async def test_a_number_is_not_a_date(api_client: ClientFactory) -> None:
+    caseworker = await api_client()
+    body = body_for(make_id_number("530103"))
+    body["consent"]["signed_on"] = 0
+    response = await caseworker.post("/v1/verifications", json=body)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"] == ["body", "consent", "signed_on"]
