@@ -1,11 +1,9 @@
 """`/v1/verifications`: intake, reading, listing."""
 
-import asyncio
 import re
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
-from sqlalchemy.exc import IntegrityError
 
 from schemas import verification as wire
 from schemas.problem import Problem
@@ -20,9 +18,9 @@ from service.deps import (
     WriteGateDep,
 )
 from service.errors import InvalidRequest
-from service.jobs.runner import Job
 from service.partners import source_plan
-from service.verification.service import finished_view, request_hash
+from service.verification.intake import submit
+from service.verification.service import finished_view
 from service.verification.service import verification as verification_service
 
 router = APIRouter(prefix="/v1/verifications", tags=["verifications"])
@@ -75,47 +73,18 @@ async def create_verification(
     if idempotency_key is not None and not idempotency_key.strip():
         raise InvalidRequest.at(["header", "Idempotency-Key"], "must not be blank")
     wait_s = _wait_seconds(prefer, settings.max_wait_s)
-    verification, created = await verification_service.prepare(
+    verification, created = await submit(
         session,
         principal=principal,
         body=body,
         catalog=catalog,
         sources=source_plan(registry),
+        runner=runner,
+        write_gate=write_gate,
         today=settings.today(),
         idempotency_key=idempotency_key,
+        awaited=wait_s > 0,
     )
-    if created:
-        # Partners are asked while the request is being stored: their answers are written
-        # only once `stored` is set, and an aborted request cancels the run.
-        stored = asyncio.Event()
-        runner.start(verification.id, Job.of(verification, stored), awaited=wait_s > 0)
-        # Give the pooled connection back before queueing at the write gate: holding one
-        # while waiting for runs that need one to finish would deadlock a busy pool.
-        await session.commit()
-        try:
-            async with write_gate:
-                await verification_service.store(
-                    session, verification, body=body, idempotency_key=idempotency_key
-                )
-                await session.commit()
-        except IntegrityError:
-            # A concurrent request with the same Idempotency-Key won the race: answer with its
-            # verification.
-            runner.abandon(verification.id)
-            await session.rollback()
-            if idempotency_key is None:
-                raise
-            replayed = await verification_service.replay(
-                session, principal, idempotency_key, request_hash(body)
-            )
-            if replayed is None:
-                raise
-            verification, created = replayed, False
-        except BaseException:
-            runner.abandon(verification.id)
-            raise
-        else:
-            stored.set()
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
 
