@@ -37,6 +37,13 @@ PROBLEM_TYPES: dict[str, str] = {
 }
 
 
+# The problem responses every /v1 operation documents in OpenAPI.
+PROBLEMS: dict[int | str, dict[str, object]] = {
+    code: {"model": Problem, "content": {"application/problem+json": {}}}
+    for code in (400, 401, 403, 404, 409, 422)
+}
+
+
 class HeduiError(Exception):
     """An error a caller can act on; carries its HTTP status and a stable problem type."""
 

@@ -7,8 +7,8 @@ from fastapi import APIRouter, Depends, Query, status
 from schemas import near_relative as wire
 from service.auth.principal import Principal, Role
 from service.deps import SessionDep, require_role
+from service.errors import PROBLEMS
 from service.near_relative.service import near_relative as near_relative_service
-from service.verification.endpoints import PROBLEMS
 
 router = APIRouter(prefix="/v1/near-relatives", tags=["near-relatives"])
 

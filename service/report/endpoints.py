@@ -7,10 +7,10 @@ from fastapi import APIRouter, Header, Response, status
 from schemas import report as report_wire
 from schemas import verification as wire
 from service.deps import ApproverDep, CatalogDep, ReaderDep, SessionDep
+from service.errors import PROBLEMS
 from service.report.decision import decide
 from service.report.rescore import rebuild, rescore, stored_policy
 from service.report.service import stored_report_with_inputs
-from service.verification.endpoints import PROBLEMS
 from service.verification.service import verification as verification_service
 
 router = APIRouter(prefix="/v1/verifications", tags=["reports"])

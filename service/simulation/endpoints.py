@@ -4,8 +4,8 @@ from fastapi import APIRouter
 
 from schemas import report as wire
 from service.deps import PolicyAnalystDep, SessionDep
+from service.errors import PROBLEMS
 from service.simulation.service import simulate
-from service.verification.endpoints import PROBLEMS
 
 router = APIRouter(prefix="/v1/policy", tags=["policy"])
 

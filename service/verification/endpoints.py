@@ -6,7 +6,6 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response, status
 
 from schemas import verification as wire
-from schemas.problem import Problem
 from service.deps import (
     CaseworkerDep,
     CatalogDep,
@@ -17,7 +16,7 @@ from service.deps import (
     SettingsDep,
     WriteGateDep,
 )
-from service.errors import InvalidRequest
+from service.errors import PROBLEMS, InvalidRequest
 from service.partners import source_plan
 from service.verification.intake import submit
 from service.verification.service import finished_view
@@ -26,10 +25,6 @@ from service.verification.service import verification as verification_service
 router = APIRouter(prefix="/v1/verifications", tags=["verifications"])
 
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+)", re.IGNORECASE)
-PROBLEMS: dict[int | str, dict[str, object]] = {
-    code: {"model": Problem, "content": {"application/problem+json": {}}}
-    for code in (400, 401, 403, 404, 409, 422)
-}
 
 
 def _wait_seconds(prefer: str | None, cap: float) -> float:
