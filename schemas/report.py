@@ -136,8 +136,8 @@ class SimulationRequest(BaseModel):
     region_code: str = Field(
         default="", pattern=r"^(\d{2}|\d{4}|\d{6})?$", description="Region prefix of verifications"
     )
-    program: Program | None = None
-    area: Area | None = None
+    program: Program = Field(description="Figures belong to one program and area")
+    area: Area
     completed_from: IsoDate | None = Field(default=None, description="Completed on or after")
     completed_to: IsoDate | None = Field(default=None, description="Completed on or before")
     limit: int = Field(default=1000, ge=1, le=10000)

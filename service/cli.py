@@ -1,10 +1,10 @@
 """The `hedui` command line."""
 
 import asyncio
-import hashlib
 import json
 import os
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,6 +29,18 @@ app.add_typer(apikey_app, name="apikey")
 app.add_typer(policy_app, name="policy")
 
 console = Console()
+
+
+class ProgramChoice(StrEnum):
+    dibao = "dibao"
+    tekun = "tekun"
+    linshi = "linshi"
+
+
+class AreaChoice(StrEnum):
+    urban = "urban"
+    rural = "rural"
+
 
 HostOption = Annotated[
     str, typer.Option(envvar="HEDUI_HOST", show_envvar=True, help="Interface to bind")
@@ -158,8 +170,19 @@ def verify(
     ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the report")] = 60.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+    idempotency_key: Annotated[
+        str | None,
+        typer.Option(
+            help="Send this Idempotency-Key: a repeat with the same key and file returns the "
+            "first verification instead of asking every partner again"
+        ),
+    ] = None,
 ) -> None:
-    """Submit a verification, wait for it, and print its report."""
+    """Submit a verification, wait for it, and print its report.
+
+    Every run is a new verification (a re-check asks the partners again), unless
+    --idempotency-key names an earlier submission to continue.
+    """
     from service.report.render import render_report
 
     if not token:
@@ -171,13 +194,9 @@ def verify(
         body = json.loads(raw)
     except ValueError as exc:
         raise typer.BadParameter(f"{file} is not JSON: {exc}", param_hint="FILE") from exc
-    headers = {
-        "Authorization": f"Bearer {token}",
-        "Prefer": f"wait={int(min(timeout, 60))}",
-        # The same file sent again (a retry after a timeout) finds its first verification
-        # instead of asking every partner agency again.
-        "Idempotency-Key": "hedui-verify-" + hashlib.sha256(raw).hexdigest(),
-    }
+    headers = {"Authorization": f"Bearer {token}", "Prefer": f"wait={int(min(timeout, 60))}"}
+    if idempotency_key:
+        headers["Idempotency-Key"] = idempotency_key
     deadline = time.monotonic() + timeout
     try:
         with httpx.Client(base_url=url, headers=headers, timeout=timeout + 5) as client:
@@ -195,8 +214,8 @@ def verify(
     if report.status_code == 409:
         Console(stderr=True).print(
             f"verification {verification_id} is still running; its report will be at "
-            f"{url}/v1/verifications/{verification_id}/report (running this again with the "
-            "same file continues with it)"
+            f"{url}/v1/verifications/{verification_id}/report (with --idempotency-key, running "
+            "this again continues with it instead of starting anew)"
         )
         raise typer.Exit(3)
     if report.status_code >= 400:
@@ -209,6 +228,8 @@ def verify(
 
 @policy_app.command("simulate")
 def policy_simulate(
+    program: Annotated[ProgramChoice, typer.Option(help="The program whose figures change")],
+    area: Annotated[AreaChoice, typer.Option(help="The area whose figures change")],
     overrides: Annotated[
         list[str],
         typer.Option(
@@ -218,8 +239,6 @@ def policy_simulate(
     region: Annotated[
         str, typer.Option(help="Region prefix of the verifications (53, 5301, …)")
     ] = "",
-    program: Annotated[str | None, typer.Option(help="dibao, tekun or linshi")] = None,
-    area: Annotated[str | None, typer.Option(help="urban or rural")] = None,
     limit: Annotated[int, typer.Option(help="At most this many verifications")] = 1000,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
 ) -> None:
@@ -244,7 +263,11 @@ def policy_simulate(
         figures[name.strip()] = value.strip()
     try:
         request = SimulationRequest(
-            overrides=figures, region_code=region, program=program, area=area, limit=limit
+            overrides=figures,
+            region_code=region,
+            program=program.value,
+            area=area.value,
+            limit=limit,
         )
     except ValidationError as exc:
         raise typer.BadParameter(str(exc)) from exc
@@ -263,10 +286,8 @@ def policy_simulate(
     try:
         result = asyncio.run(run())
     except HeduiError as exc:
-        Console(stderr=True).print(
-            f"[red]{exc.detail}[/red]",
-            *(f"{'.'.join(map(str, e.loc))}: {e.msg}" for e in exc.errors or []),
-        )
+        lines = [f"{'.'.join(map(str, e.loc))}: {e.msg}" for e in exc.errors or []]
+        Console(stderr=True).print("\n".join(lines) or str(exc.detail), highlight=False)
         raise typer.Exit(1) from exc
     if as_json:
         print(result.model_dump_json(indent=2))

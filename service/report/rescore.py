@@ -70,8 +70,12 @@ async def rescore(
         if resolved is None:
             raise InvalidRequest.at(["body", "as_of"], f"no policy in force on {as_of}")
         policy = resolved
-    report = rebuild(verification, stored, policy, language=language)
-    changes = differences(stored.report, report)
+    # Stored reports are in Chinese: compare like with like, then answer in the language asked.
+    canonical = rebuild(verification, stored, policy)
+    changes = differences(stored.report, canonical)
+    report = (
+        canonical if language == "zh" else rebuild(verification, stored, policy, language=language)
+    )
     return wire.Rescore(
         report=report,
         original_report_hash=stored.report.report_hash or "",

@@ -29,10 +29,9 @@ async def simulate(
         .order_by(Verification.completed_at, Verification.id)
         .limit(request.limit + 1)
     )
-    if request.program:
-        statement = statement.where(Verification.program == request.program)
-    if request.area:
-        statement = statement.where(Verification.area == request.area)
+    statement = statement.where(
+        Verification.program == request.program, Verification.area == request.area
+    )
     if request.completed_from:
         start = datetime.combine(request.completed_from, time.min, tzinfo=UTC)
         statement = statement.where(Verification.completed_at >= start)

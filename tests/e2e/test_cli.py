@@ -55,15 +55,17 @@ async def test_apikey_then_verify_prints_the_report(
     )
     env = {"HEDUI_URL": live_service.base_url, "HEDUI_TOKEN": token}
 
-    verified = await hedui("verify", str(request), "--json", env=env)
-    again = await hedui("verify", str(request), "--json", env=env)
+    verified = await hedui("verify", str(request), "--json", "--idempotency-key", "k1", env=env)
+    again = await hedui("verify", str(request), "--json", "--idempotency-key", "k1", env=env)
+    recheck = await hedui("verify", str(request), "--json", env=env)
 
     assert verified.returncode == 0, verified.stderr
     report = json.loads(verified.stdout)
     assert report["recommendation"] == "eligible"
     assert report["benefit"]["monthly_amount"] == "540.00"
-    # The same file again is the same verification (Idempotency-Key from its content).
+    # The same key is the same verification; without one, a re-check is a new verification.
     assert json.loads(again.stdout)["verification_id"] == report["verification_id"]
+    assert json.loads(recheck.stdout)["verification_id"] != report["verification_id"]
     assert applicant not in verified.stdout + verified.stderr
 
 
@@ -122,6 +124,10 @@ async def test_policy_simulate_names_a_wrong_figure(database_url: str) -> None:
     result = await hedui(
         "policy",
         "simulate",
+        "--program",
+        "dibao",
+        "--area",
+        "urban",
         "--set",
         "monthly_standrad=700",
         env={"HEDUI_DATABASE_URL": database_url},

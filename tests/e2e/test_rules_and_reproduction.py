@@ -200,10 +200,38 @@ async def test_simulation_counts_changed_recommendations_and_benefit_delta(
     assert stored.json()["recommendation"] == "ineligible"  # a simulation stores nothing
 
 
+async def test_simulation_needs_program_and_area(api_client: ClientFactory) -> None:
+    """Figures belong to one program and area: a standard must not leak into another."""
+    analyst = await api_client(role="auditor", region="53")
+    response = await analyst.post(
+        "/v1/policy/simulate", json={"overrides": {"monthly_standard": 700}}
+    )
+    assert response.status_code == 422
+    assert {tuple(error["loc"]) for error in response.json()["errors"]} == {
+        ("body", "program"),
+        ("body", "area"),
+    }
+
+
+async def test_english_rescore_of_the_stored_policy_is_still_identical(
+    http: httpx.AsyncClient, api_client: ClientFactory
+) -> None:
+    caseworker = await api_client()
+    report = await verified(http, caseworker, [(make_id_number("530103"), {}, 100)])
+    response = await caseworker.post(
+        f"/v1/verifications/{report['verification_id']}/rescore",
+        headers={"Accept-Language": "en"},
+    )
+    result = response.json()
+    assert result["identical"] is True
+    assert result["report"]["findings"][0]["message"].startswith("Household monthly income")
+
+
 async def test_simulation_rejects_unknown_parameters(api_client: ClientFactory) -> None:
     analyst = await api_client(role="auditor", region="53")
     response = await analyst.post(
-        "/v1/policy/simulate", json={"overrides": {"monthly_standrad": 700}}
+        "/v1/policy/simulate",
+        json={"program": "dibao", "area": "urban", "overrides": {"monthly_standrad": 700}},
     )
     assert response.status_code == 422
     assert response.json()["errors"][0]["loc"] == ["body", "overrides", "monthly_standrad"]
