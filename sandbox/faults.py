@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox.wire import WireFormat
 
@@ -130,7 +130,9 @@ class FaultGate:
             await wire.error(504)(scope, receive, send)
             return
         if setting.delay_s:
-            await asyncio.sleep(setting.delay_s)
+            disconnected, receive = await self._delay(receive, setting.delay_s)
+            if disconnected:
+                return  # the client gave up while we were slow; nobody to answer
         if setting.mode == "down":
             response = wire.error(503, retry_after=1)
         elif setting.mode == "garbage":
@@ -141,6 +143,33 @@ class FaultGate:
             await self.app(scope, receive, send)
             return
         await response(scope, receive, send)
+
+    async def _delay(self, receive: Receive, seconds: float) -> tuple[bool, Receive]:
+        """Wait `seconds` unless the client disconnects first (True), keeping the request
+        body for the agency: the returned `receive` replays what was read meanwhile."""
+        buffered: list[Message] = []
+
+        async def watch() -> bool:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return True
+                buffered.append(message)
+                if not message.get("more_body", False):
+                    # The whole body is in; only a disconnect can come now.
+                    return (await receive())["type"] == "http.disconnect"
+
+        try:
+            async with asyncio.timeout(seconds):
+                if await watch():
+                    return True, receive
+        except TimeoutError:
+            pass
+
+        async def replay() -> Message:
+            return buffered.pop(0) if buffered else await receive()
+
+        return False, replay
 
     async def _hang(self, receive: Receive) -> bool:
         """Hold the call for an hour; True when the client disconnected first.
