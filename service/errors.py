@@ -34,12 +34,19 @@ PROBLEM_TYPES: dict[str, str] = {
     "has. Poll the verification or use `Prefer: wait=N`.",
     "decision-exists": "The verification already has its decision; decisions are never changed.",
     "near-relative-revoked": "The near-relative registration was already revoked.",
+    "near-relative-duplicate": "The same relative is already registered, and not revoked, for "
+    "the same staff member and region; `detail` names that registration.",
 }
 
 
 # The problem responses every /v1 operation documents in OpenAPI.
 PROBLEMS: dict[int | str, dict[str, object]] = {
-    code: {"model": Problem, "content": {"application/problem+json": {}}}
+    code: {
+        "model": Problem,
+        "content": {
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+        },
+    }
     for code in (400, 401, 403, 404, 409, 422)
 }
 
@@ -191,8 +198,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         headers: dict[str, Any] | None = getattr(exc, "headers", None)
+        slug = _SLUG_BY_STATUS.get(exc.status_code)
         return problem_response(
             Problem(
+                type=PROBLEM_BASE + slug if slug else "about:blank",
                 title=_reason(exc.status_code),
                 status=exc.status_code,
                 detail=str(exc.detail) if exc.detail else None,
@@ -200,6 +209,9 @@ def install_error_handlers(app: FastAPI) -> None:
             ),
             headers,
         )
+
+
+_SLUG_BY_STATUS = {401: "unauthorized", 403: "forbidden", 404: "not-found", 409: "conflict"}
 
 
 def _reason(status: int) -> str:

@@ -61,6 +61,18 @@ class NearRelativeRepository:
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
+    async def active_duplicate(self, registration: NearRelative) -> str | None:
+        """The id of an active registration of the same relative, staff member and region."""
+        return await self.session.scalar(
+            select(NearRelative.id).where(
+                NearRelative.relative_id_number == registration.relative_id_number,
+                NearRelative.staff_name == registration.staff_name,
+                NearRelative.staff_position == registration.staff_position,
+                NearRelative.region_code == registration.region_code,
+                NearRelative.revoked_at.is_(None),
+            )
+        )
+
     async def matches(self, id_numbers: list[str]) -> tuple[NearRelativeMatch, ...]:
         """Active registrations of any of these ID numbers.
 

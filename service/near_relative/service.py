@@ -29,6 +29,15 @@ class NearRelativeRevoked(Conflict):
         super().__init__("This registration is already revoked")
 
 
+class NearRelativeDuplicate(Conflict):
+    slug = "near-relative-duplicate"
+
+    def __init__(self, existing_id: str) -> None:
+        super().__init__(
+            f"This relative is already registered for this staff member ({existing_id})"
+        )
+
+
 class NearRelativeService:
     async def create(
         self, session: AsyncSession, principal: Principal, body: wire.NearRelativeCreate
@@ -49,7 +58,12 @@ class NearRelativeService:
             relationship=body.relationship,
             registered_by=principal.key_id,
         )
-        await NearRelativeRepository.from_session(session).insert(registration)
+        repository = NearRelativeRepository.from_session(session)
+        existing = await repository.active_duplicate(registration)
+        if existing is not None:
+            # A second active copy would survive the revocation of the first.
+            raise NearRelativeDuplicate(existing)
+        await repository.insert(registration)
         log.info(
             "near_relative_registered",
             registration_id=registration.id,

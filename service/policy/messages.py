@@ -88,14 +88,14 @@ FINDINGS: Mapping[str, Mapping[str, str]] = {
     "income_below_standard": {
         "zh": "家庭月收入 {income} 元，{members} 人，人均 {per_capita} 元，"
         "低于标准 {standard} 元。",
-        "en": "Household monthly income {income} yuan for {members} members, {per_capita} per "
-        "person, below the {standard} yuan standard.",
+        "en": "Household monthly income {income} yuan for a household of {members}, "
+        "{per_capita} per person, below the {standard} yuan standard.",
     },
     "income_above_standard": {
         "zh": "家庭月收入 {income} 元，{members} 人，人均 {per_capita} 元，"
         "不低于标准 {standard} 元。",
-        "en": "Household monthly income {income} yuan for {members} members, {per_capita} per "
-        "person, not below the {standard} yuan standard.",
+        "en": "Household monthly income {income} yuan for a household of {members}, "
+        "{per_capita} per person, not below the {standard} yuan standard.",
     },
     "declared_income_gap": {
         "zh": "成员 {member} 申报月收入 {declared} 元，核对所得 {verified} 元，"
@@ -120,16 +120,39 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
     "score_clamp": {"zh": "分数限定在 0–100 之间", "en": "score kept within 0–100"},
     "benefit_top_up": {
         "zh": "{standard} 元 × {members} 人 − 家庭月收入 {income} 元 = {amount} 元",
-        "en": "{standard} × {members} members − household monthly income {income} = {amount} yuan",
+        "en": "{standard} × {members} (household size) − household monthly income {income} "
+        "= {amount} yuan",
     },
     "benefit_one_off": {
         "zh": "一次性救助：({standard} 元 × {members} 人 − 家庭月收入 {income} 元) × {months} 个月"
         " = {raw} 元，上限 {cap}，发放 {amount} 元",
-        "en": "One-off: ({standard} × {members} members − household monthly income {income})"
-        " × {months} months = {raw} yuan, cap {cap}, paid {amount} yuan",
+        "en": "One-off: ({standard} × {members} (household size) − household monthly income "
+        "{income}) × {months} months = {raw} yuan, cap {cap}, paid {amount} yuan",
     },
     "no_cap": {"zh": "无", "en": "none"},
 }
+
+
+# Enumerated values that appear inside messages, in each language (English is the value).
+VALUE_LABELS: dict[str, dict[str, dict[str, str]]] = {
+    "zh": {
+        "relationship": {
+            "spouse": "配偶",
+            "parent": "父母",
+            "child": "子女",
+            "sibling": "兄弟姐妹",
+            "grandparent": "祖父母/外祖父母",
+            "grandchild": "孙子女/外孙子女",
+            "in_law": "姻亲",
+            "other": "其他亲属",
+        },
+    },
+}
+
+
+def _labelled(args: Mapping[str, str], language: str) -> dict[str, str]:
+    labels = VALUE_LABELS.get(language, {})
+    return {name: labels.get(name, {}).get(value, value) for name, value in args.items()}
 
 
 def normalise_language(language: str) -> str:
@@ -150,7 +173,7 @@ def render(finding: RuleFinding, language: str) -> Finding:
     Every text is passed through the ID redactor once more: a full ID number must never
     reach a report, whatever a partner put into a free-text field.
     """
-    message = FINDINGS[finding.code][language].format(**finding.args)
+    message = FINDINGS[finding.code][language].format(**_labelled(finding.args, language))
     return Finding(
         code=finding.code,
         severity=finding.severity,

@@ -298,3 +298,17 @@ async def test_a_number_is_not_a_date(api_client: ClientFactory) -> None:
     response = await caseworker.post("/v1/verifications", json=body)
     assert response.status_code == 422
     assert response.json()["errors"][0]["loc"] == ["body", "consent", "signed_on"]
+
+
+async def test_unknown_route_is_a_typed_404_problem(http: httpx.AsyncClient) -> None:
+    response = await http.get("/v1/no-such-thing")
+    assert response.status_code == 404
+    assert response.json()["type"] == "/problems/not-found"
+
+
+async def test_openapi_documents_problem_json(http: httpx.AsyncClient) -> None:
+    schema = (await http.get("/openapi.json")).json()
+    responses = schema["paths"]["/v1/verifications"]["post"]["responses"]
+    assert responses["422"]["content"]["application/problem+json"]["schema"] == {
+        "$ref": "#/components/schemas/Problem"
+    }

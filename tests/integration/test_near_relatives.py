@@ -89,6 +89,22 @@ class TestCreate:
         assert row is not None
         assert row.relative_id_number == "11010519491231002X"
 
+    async def test_the_same_relative_twice_is_409_until_revoked(
+        self, api_client: ClientFactory
+    ) -> None:
+        auditor = await api_client(role="auditor", region="53")
+        relative = make_id_number("530102")
+        first = await register(auditor, relative_id_number=relative)
+
+        again = await auditor.post(PATH, json=registration(relative_id_number=relative))
+        await auditor.post(f"{PATH}/{first['id']}/revoke", json={"reason": "ended"})
+        after_revoking = await auditor.post(PATH, json=registration(relative_id_number=relative))
+
+        assert again.status_code == 409
+        assert first["id"] in again.json()["detail"]
+        assert relative not in again.text
+        assert after_revoking.status_code == 201
+
     async def test_unknown_field_is_422(self, api_client: ClientFactory) -> None:
         auditor = await api_client(role="auditor", region="53")
         response = await auditor.post(

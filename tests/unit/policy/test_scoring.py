@@ -315,7 +315,7 @@ class TestLanguage:
         inputs = household([member(A, 500), member(B)])
         english = assess(inputs, policy(), language="en")
         assert english.findings[0].message == (
-            "Household monthly income 500.00 yuan for 2 members, 250.00 per person, "
+            "Household monthly income 500.00 yuan for a household of 2, 250.00 per person, "
             "below the 640.00 yuan standard."
         )
         assert english.score_breakdown[0].reason == "starting point"
@@ -391,3 +391,19 @@ class TestOutput:
             for id_number in (A, B, C, D):
                 assert id_number not in text
             assert "6222020200112233" not in text
+
+
+def test_near_relative_message_names_the_relationship_in_chinese() -> None:
+    inputs = household([member(A)]).model_copy(
+        update={
+            "near_relatives": (
+                NearRelativeMatch(id_number=A, staff_position="村委会主任", relationship="spouse"),
+            )
+        }
+    )
+    finding = next(
+        f for f in assess(inputs, policy()).findings if f.code == "near_relative_registered"
+    )
+    assert "村委会主任的配偶" in finding.message
+    english = assess(inputs, policy(), language="en").findings
+    assert any("spouse" in f.message for f in english)

@@ -89,3 +89,8 @@ def test_redaction_leaves_other_numbers_alone() -> None:
 )
 def test_names_keep_the_family_name(name: str, masked: str) -> None:
     assert mask_name(name) == masked
+
+
+def test_birth_in_the_future_is_invalid() -> None:
+    first17 = "11010520991231001"
+    assert id_number_problem(first17 + check_character(first17)) == "contains an invalid birth date"
