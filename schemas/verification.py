@@ -165,6 +165,8 @@ class VerificationCreate(_Strict):
             if member.id_number in seen:
                 raise ValueError("the same ID number appears twice in the household")
             seen.add(member.id_number)
+        if sum(member.relation == "applicant" for member in members) > 1:
+            raise ValueError("a household has one applicant at most")
         return members
 
 

@@ -78,6 +78,16 @@ class TestValidation:
         assert response.status_code == 422
         assert response.json()["errors"][0]["loc"] == ["body", "members"]
 
+    async def test_two_applicants_are_rejected(self, api_client: ClientFactory) -> None:
+        caseworker = await api_client()
+        body = verification_body(
+            [member(make_id_number("530103")), member(make_id_number("530103"), "李四")],
+            region_code="530103",
+        )
+        response = await caseworker.post("/v1/verifications", json=body)
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["loc"] == ["body", "members"]
+
     async def test_lower_case_x_is_accepted(self, api_client: ClientFactory) -> None:
         caseworker = await api_client(region="11")
         response = await caseworker.post(
