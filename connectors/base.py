@@ -57,6 +57,11 @@ class PartnerUnavailable(ConnectorError):
 
     transient = True
 
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+        """How long the partner asked us to wait (`Retry-After`), if it said."""
+
 
 class PartnerTimeout(PartnerUnavailable, TimeoutError):
     """No complete answer within the fetch's `timeout_s` budget.

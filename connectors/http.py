@@ -43,6 +43,7 @@ T = TypeVar("T")
 WAIT_INITIAL_S = 0.05
 WAIT_MAX_S = 1.0
 WAIT_JITTER_S = 0.05
+MAX_RETRY_AFTER_S = 30.0
 
 attempts_var: ContextVar[int] = ContextVar("hedui_connector_attempts", default=0)
 """HTTP requests sent by connectors in the current task (retries included)."""
@@ -68,7 +69,12 @@ _backoff = wait_exponential_jitter(multiplier=WAIT_INITIAL_S, max=WAIT_MAX_S, ji
 
 def _wait(state: RetryCallState) -> float:
     # Read at every retry, so flipping the switch affects retry loops already running.
-    return 0.0 if _testing else _backoff(state)
+    if _testing:
+        return 0.0
+    error = state.outcome.exception() if state.outcome else None
+    asked = getattr(error, "retry_after_s", None) or 0.0
+    # A partner that says when to come back is believed (the deadline still caps it).
+    return max(_backoff(state), min(asked, MAX_RETRY_AFTER_S))
 
 
 def _is_transient(error: BaseException) -> bool:
@@ -164,10 +170,16 @@ def _check_status(response: httpx.Response) -> httpx.Response:
     code = partner_error_code(response.content)
     detail = f"HTTP {status}" + (f" (partner code {code})" if code else "")
     if status == 429 or status >= 500:
-        raise PartnerUnavailable(detail)
+        raise PartnerUnavailable(detail, retry_after_s=_retry_after(response))
     if 400 <= status < 500:
         raise PartnerRejected(detail)
     raise MalformedResponse(f"unexpected {detail}")
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """`Retry-After` in seconds; the HTTP-date form is rare among partners and ignored."""
+    value = response.headers.get("retry-after", "").strip()
+    return float(value) if value.isdigit() else None
 
 
 async def map_concurrently(

@@ -184,6 +184,25 @@ class TestWaits:
         assert not isinstance(info.value, PartnerTimeout)
         assert time.perf_counter() - started < 0.2 + 0.05  # no sleep past the deadline
 
+    async def test_retry_after_is_believed(self) -> None:
+        busy = httpx.Response(503, headers={"Retry-After": "1"})
+        with retry_testing(False):
+            async with answers(busy, httpx.Response(200, text="ok")) as client:
+                started = time.perf_counter()
+                _, attempts = await send(client, config(timeout_s=3))
+        assert attempts == 2
+        assert time.perf_counter() - started >= 1.0
+
+    async def test_retry_after_beyond_the_budget_gives_up_at_once(self) -> None:
+        busy = httpx.Response(429, headers={"Retry-After": "5"})
+        with retry_testing(False):
+            async with answers(busy) as client:
+                started = time.perf_counter()
+                with pytest.raises(PartnerUnavailable, match="HTTP 429") as info:
+                    await send(client, config(max_attempts=5, timeout_s=1))
+        assert info.value.retry_after_s == 5
+        assert time.perf_counter() - started < 0.5
+
 
 class TestBudget:
     async def test_expiry_is_a_partner_timeout(self) -> None:
