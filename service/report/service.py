@@ -122,6 +122,15 @@ class StoredReport:
     report: wire.Report
     near_relatives: tuple[NearRelativeMatch, ...]
 
+    @classmethod
+    def of(cls, row: Report) -> "StoredReport":
+        return cls(
+            report=wire.Report.model_validate(row.body),
+            near_relatives=tuple(
+                NearRelativeMatch.model_validate(m) for m in row.near_relatives or []
+            ),
+        )
+
 
 async def stored_report_with_inputs(
     session: AsyncSession, verification: Verification
@@ -131,11 +140,4 @@ async def stored_report_with_inputs(
     row = await session.get(Report, verification.id)
     if row is None:
         raise ReportNotReady(verification.status)
-    return StoredReport(
-        report=wire.Report.model_validate(row.body),
-        near_relatives=tuple(NearRelativeMatch.model_validate(m) for m in row.near_relatives or []),
-    )
-
-
-async def stored_report(session: AsyncSession, verification: Verification) -> wire.Report:
-    return (await stored_report_with_inputs(session, verification)).report
+    return StoredReport.of(row)

@@ -9,7 +9,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from schemas import report as wire
-from schemas.assessment import NearRelativeMatch
 from service.auth.principal import Principal
 from service.models import Report, Verification
 from service.report.rescore import monthly_benefit, rebuild, simulated
@@ -64,10 +63,7 @@ async def simulate(
 def _impact(
     verification: Verification, row: Report, overrides: Mapping[str, object]
 ) -> wire.ImpactRow:
-    stored = StoredReport(
-        report=wire.Report.model_validate(row.body),
-        near_relatives=tuple(NearRelativeMatch.model_validate(m) for m in row.near_relatives or []),
-    )
+    stored = StoredReport.of(row)
     changed = rebuild(verification, stored, simulated(stored.report, overrides))
     return wire.ImpactRow(
         verification_id=verification.id,

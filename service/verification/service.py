@@ -23,8 +23,6 @@ from service.verification.repository import VerificationRepository
 if TYPE_CHECKING:
     from service.jobs.runner import RunResult
 
-MAX_PAGE = 200
-
 
 def request_hash(body: wire.VerificationCreate) -> str:
     canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
