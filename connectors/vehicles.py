@@ -36,7 +36,8 @@ class _Vehicle(WireModel):
     plate: str = Field(min_length=1)
     type: str
     registered_on: date | None = Field(default=None, alias="registeredOn")
-    value: Decimal
+    value: Decimal | None = None
+    """Absent when the traffic police hold no valuation: unknown, which the rules review."""
 
 
 class _Person(WireModel):

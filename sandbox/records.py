@@ -29,7 +29,7 @@ class Vehicle(_Section):
     plate: str = Field(min_length=1, max_length=16)
     type: VehicleType
     registered_on: date
-    value: Amount
+    value: Amount | None = Field(default=None, description="None: no valuation on record")
 
 
 class Pension(_Section):

@@ -39,7 +39,10 @@ def _person_xml(people: People, id_number: str) -> str:
         return f"<Person idNumber={owner}/>"
     vehicles = "".join(
         f'<Vehicle plate={quoteattr(vehicle.plate)} type="{TYPE_CODES[vehicle.type]}"'
-        f' registeredOn="{vehicle.registered_on.isoformat()}" value="{vehicle.value:.2f}"/>'
+        f' registeredOn="{vehicle.registered_on.isoformat()}"'
+        # No valuation on record: the attribute is left out, as the agency does.
+        + (f' value="{vehicle.value:.2f}"' if vehicle.value is not None else "")
+        + "/>"
         for vehicle in person.vehicles
     )
     return f"<Person idNumber={owner}>{vehicles}</Person>"

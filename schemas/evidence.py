@@ -24,7 +24,9 @@ class VehicleRecord(_Record):
     plate: str
     type: Literal["car", "motorcycle", "truck", "disability", "other"]
     registered_on: date | None = None
-    value: Money
+    value: Money | None = Field(
+        default=None, description="None: the partner recorded no value (unknown)"
+    )
 
 
 class PensionRecord(_Record):

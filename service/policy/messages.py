@@ -49,6 +49,12 @@ FINDINGS: Mapping[str, Mapping[str, str]] = {
         "en": "Member {member} owns vehicle {plate} ({type}) worth {value} yuan, "
         "not above the {threshold} yuan limit.",
     },
+    "vehicle_value_unknown": {
+        "zh": "成员 {member} 名下有机动车 {plate}（{type}），价值未知（未记录或记录为 0），"
+        "需人工核实其价值后再作认定。",
+        "en": "Member {member} owns vehicle {plate} ({type}) whose value is unknown (not "
+        "recorded, or recorded as 0); its value needs review before any decision.",
+    },
     "vehicle_exempt": {
         "zh": "成员 {member} 名下车辆 {plate}（{type}）属豁免类型，不影响认定。",
         "en": "Member {member}'s vehicle {plate} ({type}) is of an exempt type.",

@@ -7,7 +7,8 @@ Recommendation, in this order:
 1. any disqualifying finding → "ineligible";
 2. the verification is incomplete (a source not ok/no_record, or no source) → "review";
 3. a warning that needs a person (REVIEW_CODES: near relative, non-residential property,
-   public payroll outside dibao, large declared-vs-verified gap, placeholder standard)
+   public payroll outside dibao, large declared-vs-verified gap, placeholder standard,
+   a non-exempt vehicle of unknown value)
    → "review";
 4. otherwise the income test decides: per-capita income < standard → "eligible".
 It is never "eligible" while any source is missing. Income at or above the standard is a
@@ -70,6 +71,7 @@ REVIEW_CODES = frozenset(
         "non_residential_property",
         "public_payroll_member",
         "declared_income_gap",
+        "vehicle_value_unknown",
     }
 )
 """Warnings a person has to look at before the household can be found eligible."""

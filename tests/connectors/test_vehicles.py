@@ -79,10 +79,10 @@ class TestVehicles(ConnectorConformance):
             expected_error=MalformedResponse,
         ),
         ConnectorTestScenario(
-            id="vehicle without value",
+            id="vehicle without value is a vehicle of unknown value",
             household=household(A),
             partner=answer(result(person(A, '<Vehicle plate="云A1" type="K33"/>'))),
-            expected_error=MalformedResponse,
+            expected_records=(VehicleRecord(id_number=A, plate="云A1", type="car", value=None),),
         ),
         ConnectorTestScenario(
             id="value not a number",

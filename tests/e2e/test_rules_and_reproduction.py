@@ -82,6 +82,28 @@ async def test_disqualifying_facts_name_their_source(
     assert report["benefit"] is None
 
 
+@pytest.mark.parametrize("value", [0, None], ids=["recorded_as_0", "no_value_on_record"])
+async def test_a_car_of_unknown_value_sends_the_household_to_review(
+    http: httpx.AsyncClient, api_client: ClientFactory, value: int | None
+) -> None:
+    """Once "worth 0.00 yuan, not above the 0.00 limit" and eligible; now review, saying why."""
+    caseworker = await api_client()
+    car = {"plate": "云A54321", "type": "car", "registered_on": "2018-03-01", "value": value}
+    report = await verified(http, caseworker, [(make_id_number("530103"), {"vehicles": [car]}, 0)])
+
+    assert report["complete"] is True
+    assert report["recommendation"] == "review"
+    assert report["benefit"] is None
+    [finding] = [f for f in report["findings"] if f["code"].startswith("vehicle_")]
+    assert finding["code"] == "vehicle_value_unknown"
+    assert finding["severity"] == "warning"
+    assert "价值未知" in finding["message"]
+    assert "限额" not in finding["message"]
+    assert finding["evidence"][0]["source"] == "vehicles"
+    verification = await caseworker.get(f"/v1/verifications/{report['verification_id']}")
+    assert verification.json()["recommendation"] == "review"
+
+
 async def test_rescore_under_the_stored_policy_is_byte_for_byte_identical(
     http: httpx.AsyncClient, api_client: ClientFactory
 ) -> None:

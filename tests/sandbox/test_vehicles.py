@@ -48,6 +48,17 @@ class TestQuery:
         assert bob.get("idNumber") == BOB
         assert list(bob) == []  # no record: the person is listed without vehicles
 
+    async def test_a_vehicle_without_a_valuation_has_no_value_attribute(
+        self, client: httpx.AsyncClient, seed: Seed
+    ) -> None:
+        vehicle = {"plate": "云A1", "type": "car", "registered_on": "2019-05-01", "value": None}
+        await seed(ALICE, vehicles=[vehicle])
+
+        response = await client.post("/vehicles/query", content=query(ALICE), headers=XML)
+
+        attributes = fromstring(response.content).find("Person/Vehicle").attrib
+        assert attributes == {"plate": "云A1", "type": "K33", "registeredOn": "2019-05-01"}
+
     @pytest.mark.parametrize(
         ("kind", "code"),
         [("car", "K33"), ("motorcycle", "M22"), ("truck", "H11"), ("disability", "T01")],

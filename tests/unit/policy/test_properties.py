@@ -72,7 +72,7 @@ _RECORDS: dict[str, st.SearchStrategy[Any]] = {
         id_number=st.just(_OWNER),
         plate=st.just("云A12345"),
         type=st.sampled_from(["car", "motorcycle", "truck", "disability"]),
-        value=money(100_000),
+        value=st.one_of(st.none(), money(100_000)),  # None: no value on record
     ),
     "pensions": st.builds(
         PensionRecord,
@@ -245,7 +245,7 @@ def raise_amounts(
     for source in inputs.sources:
         records = tuple(
             record.model_copy(update={field: getattr(record, field) + extra})
-            if (field := fields.get(type(record)))
+            if (field := fields.get(type(record))) and getattr(record, field) is not None
             else record
             for record in source.records
         )
@@ -340,6 +340,22 @@ def test_assess_is_deterministic_and_ignores_source_order(
     shuffle.shuffle(sources)
     reordered = inputs.model_copy(update={"sources": tuple(sources)})
     assert assess(reordered, parameters).model_dump_json() == first
+
+
+@given(households(), st.data())
+@PROPERTY
+def test_a_vehicle_of_unknown_value_is_never_eligible(
+    case: tuple[AssessmentInput, PolicyParameters], data: st.DataObject
+) -> None:
+    """A non-exempt vehicle with no value, or 0, on record: review at best, never eligible."""
+    inputs, parameters = case
+    owner = data.draw(st.sampled_from([m.id_number for m in inputs.members]))
+    kind = data.draw(st.sampled_from(["car", "truck", "other"]))
+    value = data.draw(st.sampled_from([None, Decimal("0"), Decimal("0.00")]))
+    vehicle = VehicleRecord(id_number=owner, plate="云A00000", type=kind, value=value)
+    assessment = assess(add_record(inputs, "vehicles", vehicle), parameters)
+    assert assessment.recommendation != "eligible"
+    assert "vehicle_value_unknown" in [f.code for f in assessment.findings]
 
 
 def without_text(assessment: Assessment) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from schemas.evidence import (
 )
 from schemas.identity import mask_id_number
 from schemas.verification import Program
+from service.policy.messages import render
 from service.policy.rules.assets import (
     check_financial_assets,
     check_housing_fund_balance,
@@ -36,8 +37,10 @@ A, B = person(11), person(12)
 YUNNAN_URBAN = policy()  # standard 640, 24 months → 15360 per person
 
 
-def car(value: str, type_: str = "car", owner: str = A) -> VehicleRecord:
-    return VehicleRecord(id_number=owner, plate="云A12345", type=type_, value=Decimal(value))
+def car(value: str | None, type_: str = "car", owner: str = A) -> VehicleRecord:
+    """A vehicle; value None: the partner recorded no value."""
+    amount = Decimal(value) if value is not None else None
+    return VehicleRecord(id_number=owner, plate="云A12345", type=type_, value=amount)
 
 
 def bank(balance: str, owner: str = A) -> BankAccountRecord:
@@ -217,7 +220,12 @@ class TestVehicles:
         ("record", "threshold", "code", "severity"),
         [
             (car("85000"), "0", "vehicle_over_threshold", "disqualifying"),
-            (car("0"), "0", "vehicle_under_threshold", "warning"),
+            (car("0"), "0", "vehicle_value_unknown", "warning"),
+            (car("0"), "50000", "vehicle_value_unknown", "warning"),
+            (car(None), "0", "vehicle_value_unknown", "warning"),
+            (car(None, "truck"), "50000", "vehicle_value_unknown", "warning"),
+            (car(None, "motorcycle"), "0", "vehicle_exempt", "info"),
+            (car("0.01"), "0", "vehicle_over_threshold", "disqualifying"),
             (car("50000"), "50000", "vehicle_under_threshold", "warning"),
             (car("50000.01"), "50000", "vehicle_over_threshold", "disqualifying"),
             (car("9000", "motorcycle"), "0", "vehicle_exempt", "info"),
@@ -235,6 +243,16 @@ class TestVehicles:
         assert (finding.code, finding.severity) == (code, severity)
         assert finding.evidence[0].source == "vehicles"
         assert finding.evidence[0].member == mask_id_number(A)
+
+    @pytest.mark.parametrize("value", [None, "0"])
+    def test_unknown_value_says_so_in_both_languages(self, value: str | None) -> None:
+        inputs = household([member(A)], {"vehicles": [car(value)]})
+        [draft] = check_vehicles(facts_of(inputs), YUNNAN_URBAN)
+        zh, en = render(draft, "zh").message, render(draft, "en").message
+        assert "价值未知" in zh
+        assert "value is unknown" in en
+        assert "0.00 yuan" not in en
+        assert "limit" not in en
 
     def test_exempt_types_are_a_parameter(self) -> None:
         inputs = household([member(A)], {"vehicles": [car("9000", "motorcycle")]})

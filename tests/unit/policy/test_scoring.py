@@ -251,6 +251,18 @@ class TestRecommendation:
         assert with_car.recommendation == "eligible"
         assert with_car.score == plain.score - 10
 
+    @pytest.mark.parametrize("value", [None, Decimal("0")])
+    def test_vehicle_of_unknown_value_is_review_not_eligible(self, value: Decimal | None) -> None:
+        """Worth "0.00, not above the 0.00 limit" once passed; a missing value is not a fact."""
+        car = VehicleRecord(id_number=A, plate="云A1", type="car", value=value)
+        assessment = assess(household([member(A)], {"vehicles": [car]}), policy())
+        assert assessment.recommendation == "review"
+        assert assessment.benefit is None
+        [finding] = [f for f in assessment.findings if f.code.startswith("vehicle")]
+        assert (finding.code, finding.severity) == ("vehicle_value_unknown", "warning")
+        assert "价值未知" in finding.message
+        assert finding.evidence[0].source == "vehicles"
+
     def test_tekun_with_working_member_is_ineligible(self) -> None:
         inputs = household(
             [member(A, 0)],
