@@ -17,7 +17,7 @@ from connectors.base import ConnectorConfig, MalformedResponse
 from connectors.http import request
 from connectors.partner import PartnerConnector
 from connectors.wire import PartnerIdNumber, WireModel, json_parser
-from schemas.evidence import BankAccountRecord, HouseholdQuery, Record
+from schemas.evidence import BankAccountRecord, Evidence, HouseholdQuery
 from schemas.identity import mask_account
 
 
@@ -73,9 +73,9 @@ class BankConnector(PartnerConnector[BankConfig]):
     health_path: ClassVar[str] = "/health"
     health_model: ClassVar[type[WireModel]] = _Health
 
-    async def fetch_records(
+    async def ask(
         self, household: HouseholdQuery, config: BankConfig, client: httpx.AsyncClient
-    ) -> list[Record]:
+    ) -> Evidence:
         inquiry = await request(
             client,
             config,
@@ -93,12 +93,16 @@ class BankConnector(PartnerConnector[BankConfig]):
             if polled.inquiry_id != inquiry.inquiry_id:
                 raise MalformedResponse("poll answered for another inquiry")
             inquiry = polled
-        return [
-            BankAccountRecord(
-                id_number=account.id_number,
-                bank=account.bank,
-                account=mask_account(account.account),
-                balance=account.balance,
-            )
-            for account in inquiry.accounts or ()
-        ]
+        return Evidence(
+            records=[
+                BankAccountRecord(
+                    id_number=account.id_number,
+                    bank=account.bank,
+                    account=mask_account(account.account),
+                    balance=account.balance,
+                )
+                for account in inquiry.accounts or ()
+            ],
+            # Only accounts are listed: a DONE inquiry covers every customer it was asked about.
+            answered=household.id_numbers,
+        )

@@ -5,6 +5,7 @@ spec), confirms reachability with `check`, and `fetch`es canonical records for a
 household. It receives the process-wide `httpx.AsyncClient`; it never creates one.
 """
 
+from collections import Counter
 from typing import ClassVar, Protocol, runtime_checkable
 
 import httpx
@@ -93,5 +94,42 @@ class Connector(Protocol):
     async def fetch(
         self, household: HouseholdQuery, config: ConnectorConfig, client: httpx.AsyncClient
     ) -> Evidence:
-        """Return canonical records for every member of the household (empty = no record)."""
+        """Return canonical records for the household and account for every member asked.
+
+        `Evidence.answered` names each member the partner's answer covers; callers hold it
+        to the contract with `fetch_evidence`.
+        """
         ...
+
+
+async def fetch_evidence(
+    connector: Connector,
+    household: HouseholdQuery,
+    config: ConnectorConfig,
+    client: httpx.AsyncClient,
+) -> Evidence:
+    """`connector.fetch`, held to the contract: the one place every answer is checked.
+
+    Every member asked about is accounted for exactly once and every record belongs to one
+    of them; otherwise the answer is a `MalformedResponse`, never a "no record".
+    """
+    evidence = await connector.fetch(household, config, client)
+    account_for_members(household, evidence)
+    return evidence
+
+
+def account_for_members(household: HouseholdQuery, evidence: Evidence) -> None:
+    """Raise `MalformedResponse` unless `evidence` covers exactly the members asked about."""
+    # "x" and "X" are the same check character; partners may echo either.
+    asked = {id_number.upper() for id_number in household.id_numbers}
+    answered = Counter(id_number.upper() for id_number in evidence.answered)
+    if any(id_number not in asked for id_number in answered) or any(
+        record.id_number.upper() not in asked for record in evidence.records
+    ):
+        # A foreign ID means the partner mixed up households: trust none of the answer.
+        raise MalformedResponse("answer for an ID number that was not asked for")
+    if any(count > 1 for count in answered.values()):
+        raise MalformedResponse("answer covers a member more than once")
+    missing = len(asked) - len(answered)
+    if missing:
+        raise MalformedResponse(f"answer leaves out {missing} of {len(asked)} members asked about")

@@ -11,7 +11,7 @@ from connectors.base import ConnectorConfig, MalformedResponse
 from connectors.http import map_concurrently, request
 from connectors.partner import PartnerConnector
 from connectors.wire import WireModel, json_parser, safe_code
-from schemas.evidence import HouseholdQuery, HousingFundRecord, Record
+from schemas.evidence import Evidence, HouseholdQuery, HousingFundRecord
 
 FOUND = "0000"
 NO_ACCOUNT = "0404"
@@ -50,13 +50,15 @@ class HousingFundConnector(PartnerConnector[HousingFundConfig]):
     health_path: ClassVar[str] = "/status"
     health_model: ClassVar[type[WireModel]] = _Health
 
-    async def fetch_records(
+    async def ask(
         self, household: HouseholdQuery, config: HousingFundConfig, client: httpx.AsyncClient
-    ) -> list[Record]:
+    ) -> Evidence:
+        ids = household.id_numbers
         answers = await map_concurrently(
-            partial(_ask, client, config), household.id_numbers, limit=config.concurrency
+            partial(_ask, client, config), ids, limit=config.concurrency
         )
-        return [record for record in answers if record is not None]
+        # One call per member: each answer covers the member it was asked about.
+        return Evidence(records=[record for record in answers if record is not None], answered=ids)
 
 
 async def _ask(

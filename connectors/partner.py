@@ -1,8 +1,9 @@
 """What every HTTP partner connector shares, so each source module holds only its wire format.
 
 `PartnerConnector` implements the `Connector` protocol: it turns the service's config into
-the connector's own `Config`, bounds the whole fetch by `timeout_s`, maps invalid records
-to `MalformedResponse` and refuses records for ID numbers nobody asked about.
+the connector's own `Config`, bounds the whole fetch by `timeout_s` and maps invalid records
+to `MalformedResponse`. Whether an answer accounts for every member asked about is checked
+for every connector alike, by `connectors.base.fetch_evidence`.
 """
 
 import time
@@ -15,7 +16,7 @@ from pydantic import ValidationError
 from connectors.base import CheckResult, ConnectorConfig, ConnectorError, MalformedResponse
 from connectors.http import budget, request
 from connectors.wire import WireModel, describe, parse_json
-from schemas.evidence import Evidence, HouseholdQuery, Record
+from schemas.evidence import Evidence, HouseholdQuery
 
 ConfigT = TypeVar("ConfigT", bound=ConnectorConfig)
 
@@ -34,10 +35,14 @@ class PartnerConnector(ABC, Generic[ConfigT]):
     """The documented healthy answer of a JSON partner."""
 
     @abstractmethod
-    async def fetch_records(
+    async def ask(
         self, household: HouseholdQuery, config: ConfigT, client: httpx.AsyncClient
-    ) -> list[Record]:
-        """Ask the partner about every member; called with at least one member."""
+    ) -> Evidence:
+        """Ask the partner about every member (at least one) and say whom its answer covers.
+
+        `Evidence.answered` lists the members the partner's answer speaks of, as the
+        partner gave them: never the members asked about, unless the format lists only hits.
+        """
 
     def parse_health(self, response: httpx.Response) -> object:
         return parse_json(response.content, self.health_model)
@@ -57,30 +62,20 @@ class PartnerConnector(ABC, Generic[ConfigT]):
     ) -> Evidence:
         own = self.own_config(config)
         if not household.members:
-            return Evidence()
+            return Evidence(answered=[])
         try:
             async with budget(own):
-                records = await self.fetch_records(household, own, client)
+                return await self.ask(household, own, client)
         except ValidationError as error:
             # A partner value that is fine on the wire but not as a record (a negative
             # balance, a third decimal place): the body is malformed all the same.
             raise MalformedResponse(describe(error)) from None
-        _only_asked(records, household)
-        return Evidence(records=records)
 
     def own_config(self, config: ConnectorConfig) -> ConfigT:
         """The connector's own `Config`, also when a caller passed a plain `ConnectorConfig`."""
         if not isinstance(config, self.Config):
             config = self.Config.model_validate(config.model_dump())
         return cast(ConfigT, config)
-
-
-def _only_asked(records: list[Record], household: HouseholdQuery) -> None:
-    # "x" and "X" are the same check character; partners may echo either.
-    asked = {id_number.upper() for id_number in household.id_numbers}
-    if any(record.id_number.upper() not in asked for record in records):
-        # A foreign record means the partner mixed up households: trust none of the answer.
-        raise MalformedResponse("record for an ID number that was not asked for")
 
 
 def _ms_since(started: float) -> float:

@@ -11,7 +11,7 @@ from connectors.base import ConnectorConfig, MalformedResponse
 from connectors.http import map_concurrently, request
 from connectors.partner import PartnerConnector
 from connectors.wire import WireModel, json_parser
-from schemas.evidence import HouseholdQuery, PensionRecord, Record
+from schemas.evidence import Evidence, HouseholdQuery, PensionRecord
 
 BATCH_LIMIT = 50
 """The partner answers 400 to larger batches."""
@@ -51,19 +51,22 @@ class PensionsConnector(PartnerConnector[PensionsConfig]):
     health_path: ClassVar[str] = "/health"
     health_model: ClassVar[type[WireModel]] = _Health
 
-    async def fetch_records(
+    async def ask(
         self, household: HouseholdQuery, config: PensionsConfig, client: httpx.AsyncClient
-    ) -> list[Record]:
+    ) -> Evidence:
         ids = household.id_numbers
         chunks = [
             ids[start : start + config.batch_size]
             for start in range(0, len(ids), config.batch_size)
         ]
         answers = await map_concurrently(partial(_ask, client, config), chunks)
-        return [record for answer in answers for record in answer]
+        return Evidence(
+            records=[record for answer in answers for record in answer.records],
+            answered=[id_number for answer in answers for id_number in answer.answered],
+        )
 
 
-async def _ask(client: httpx.AsyncClient, config: PensionsConfig, ids: list[str]) -> list[Record]:
+async def _ask(client: httpx.AsyncClient, config: PensionsConfig, ids: list[str]) -> Evidence:
     # seq, not the ID number, ties an answer to its request: it is all the partner echoes.
     by_seq = dict(enumerate(ids, start=1))
     batch = await request(
@@ -74,10 +77,11 @@ async def _ask(client: httpx.AsyncClient, config: PensionsConfig, ids: list[str]
         json_parser(_Batch),
         json={"requests": [{"seq": seq, "sfzh": id_number} for seq, id_number in by_seq.items()]},
     )
-    records: list[Record] = []
+    records: list[PensionRecord] = []
     for result in batch.results:
         if result.seq not in by_seq:
             raise MalformedResponse("result for a seq that was not asked for")
+        # A missing or repeated seq is left to the contract check: `answered` says what came.
         # `_found_has_details` guarantees both values whenever `found` is true.
         if result.found and result.status is not None and result.monthly_amount is not None:
             records.append(
@@ -87,4 +91,4 @@ async def _ask(client: httpx.AsyncClient, config: PensionsConfig, ids: list[str]
                     monthly_amount=result.monthly_amount,
                 )
             )
-    return records
+    return Evidence(records=records, answered=[by_seq[result.seq] for result in batch.results])

@@ -13,7 +13,7 @@ from connectors.base import ConnectorConfig
 from connectors.http import request
 from connectors.partner import PartnerConnector
 from connectors.wire import PartnerIdNumber, WireModel, json_parser
-from schemas.evidence import HouseholdQuery, PayrollRecord, Record
+from schemas.evidence import Evidence, HouseholdQuery, PayrollRecord
 
 
 class _Row(WireModel):
@@ -39,9 +39,9 @@ class PublicPayrollConnector(PartnerConnector[ConnectorConfig]):
     health_path: ClassVar[str] = "/ping"
     health_model: ClassVar[type[WireModel]] = _Health
 
-    async def fetch_records(
+    async def ask(
         self, household: HouseholdQuery, config: ConnectorConfig, client: httpx.AsyncClient
-    ) -> list[Record]:
+    ) -> Evidence:
         answer = await request(
             client,
             config,
@@ -50,7 +50,11 @@ class PublicPayrollConnector(PartnerConnector[ConnectorConfig]):
             json_parser(_Answer),
             json={"sfzh_list": household.id_numbers},
         )
-        return [
-            PayrollRecord(id_number=row.sfzh, employer=row.gzdw, monthly_salary=row.yfgz)
-            for row in answer.rows
-        ]
+        return Evidence(
+            records=[
+                PayrollRecord(id_number=row.sfzh, employer=row.gzdw, monthly_salary=row.yfgz)
+                for row in answer.rows
+            ],
+            # Only hits are listed: the one answer covers everyone it was asked about.
+            answered=household.id_numbers,
+        )

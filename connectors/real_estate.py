@@ -14,7 +14,7 @@ from connectors.base import ConnectorConfig, MalformedResponse
 from connectors.http import request
 from connectors.partner import PartnerConnector
 from connectors.wire import PartnerIdNumber, WireModel, json_parser
-from schemas.evidence import HouseholdQuery, PropertyRecord, Record
+from schemas.evidence import Evidence, HouseholdQuery, PropertyRecord, Record
 
 MAX_PAGE_SIZE = 20
 
@@ -51,9 +51,9 @@ class RealEstateConnector(PartnerConnector[RealEstateConfig]):
     health_path: ClassVar[str] = "/health"
     health_model: ClassVar[type[WireModel]] = _Health
 
-    async def fetch_records(
+    async def ask(
         self, household: HouseholdQuery, config: RealEstateConfig, client: httpx.AsyncClient
-    ) -> list[Record]:
+    ) -> Evidence:
         body = {"id_numbers": household.id_numbers}
         records: list[Record] = []
         token: str | None = None
@@ -74,7 +74,9 @@ class RealEstateConnector(PartnerConnector[RealEstateConfig]):
             records += [_record(item) for item in page.items]
             token = page.next_page_token
             if token is None:
-                return records
+                # Only registrations are listed: the last page completes the answer about
+                # every owner searched for.
+                return Evidence(records=records, answered=household.id_numbers)
             if token in seen:
                 raise MalformedResponse("pagination token repeats")
             seen.add(token)

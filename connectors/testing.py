@@ -10,11 +10,13 @@ A connector's test module declares one class::
             router.get("/ping").respond(200, text="<Pong/>")
 
 Scenarios describe the partner's wire exchange (respx routes relative to the config's
-`base_url`) and the canonical records or the error expected. The suite then checks the
-contract around them: config validation, `check`, retries, time limits, error messages
-and the entry-point round trip. Faults are injected in front of the routes, so the
-scenarios stay plain happy paths. This base class is not collected; subclasses named
-`Test…` are.
+`base_url`) and the canonical records or the error expected. Every fetch is held to the
+contract as the service holds it (`fetch_evidence`: each member asked about accounted for
+exactly once), and `omits_a_member` / `duplicates_a_member` are answers that must be
+refused. The suite then checks the contract around them: config validation, `check`,
+retries, time limits, error messages and the entry-point round trip. Faults are injected
+in front of the routes, so the scenarios stay plain happy paths. This base class is not
+collected; subclasses named `Test…` are.
 """
 
 # This module is a test suite shipped for connector authors: asserts are its point.
@@ -41,6 +43,7 @@ from connectors.base import (
     MalformedResponse,
     PartnerRejected,
     PartnerUnavailable,
+    fetch_evidence,
 )
 from connectors.http import attempts_var, is_testing, set_testing
 from connectors.registry import GROUP, ConnectorRegistry
@@ -184,13 +187,13 @@ async def run_fetch(
     partner: PartnerDouble,
     config: ConnectorConfig,
 ) -> FetchRun:
-    """`fetch` against `partner`, counting attempts the way the service does."""
+    """`fetch` against `partner`, held to the contract and counting attempts as the service does."""
     evidence, error = None, None
     token = attempts_var.set(0)
     started = time.perf_counter()
     try:
         async with partner.client() as client:
-            evidence = await connector.fetch(household, config, client)
+            evidence = await fetch_evidence(connector, household, config, client)
     except ConnectorError as caught:
         error = caught
     finally:
@@ -219,6 +222,13 @@ class ConnectorConformance:
     scenarios: ClassVar[tuple[ConnectorTestScenario, ...]]
     config_values: ClassVar[dict[str, Any]] = {}
     """Fields beyond `base_url` the connector's tests configure (e.g. short poll intervals)."""
+    omits_a_member: ClassVar[ConnectorTestScenario | str]
+    """A partner answer that leaves out a member asked about, which must be a
+    `MalformedResponse`; or, when the partner's format cannot express one (it lists only
+    hits, or asks one member per call), the reason why not."""
+    duplicates_a_member: ClassVar[ConnectorTestScenario | str]
+    """A partner answer that covers one member twice (a `MalformedResponse`), or why the
+    partner's format cannot express one."""
 
     def partner_health(self, router: respx.MockRouter) -> None:
         """Register the partner's healthy answer to `check`."""
@@ -345,10 +355,24 @@ class ConnectorConformance:
         if scenario.expected_calls is not None:
             assert run.attempts == scenario.expected_calls
 
+    async def test_fetch_answer_omitting_a_member_is_malformed(self) -> None:
+        await self._assert_malformed(self.omits_a_member)
+
+    async def test_fetch_answer_duplicating_a_member_is_malformed(self) -> None:
+        await self._assert_malformed(self.duplicates_a_member)
+
+    async def _assert_malformed(self, scenario: ConnectorTestScenario | str) -> None:
+        if isinstance(scenario, str):
+            assert scenario.strip(), "say why the partner's format cannot express this"
+            pytest.skip(f"the partner's format cannot express it: {scenario}")
+        run = await self.run_fetch(scenario)
+        assert isinstance(run.error, MalformedResponse), run.error or run.evidence
+        assert "member" in str(run.error), run.error
+
     async def test_fetch_empty_household_asks_nothing(self) -> None:
         empty = self.primary.household.model_copy(update={"members": ()})
         run = await self.run_fetch(self.primary.model_copy(update={"household": empty}))
-        assert run.evidence == Evidence()
+        assert run.evidence == Evidence(answered=[])
         assert run.attempts == 0
 
     @pytest.mark.parametrize("body", GARBAGE_BODIES, ids=GARBAGE_IDS)

@@ -16,7 +16,7 @@ from connectors.base import ConnectorConfig, MalformedResponse
 from connectors.http import request
 from connectors.partner import PartnerConnector
 from connectors.wire import PartnerIdNumber, WireModel, parse_xml, validate
-from schemas.evidence import HouseholdQuery, Record, VehicleRecord
+from schemas.evidence import Evidence, HouseholdQuery, VehicleRecord
 
 VehicleType = Literal["car", "motorcycle", "truck", "disability", "other"]
 
@@ -92,9 +92,9 @@ class VehiclesConnector(PartnerConnector[ConnectorConfig]):
     def parse_health(self, response: httpx.Response) -> object:
         return _root(response, "Pong")
 
-    async def fetch_records(
+    async def ask(
         self, household: HouseholdQuery, config: ConnectorConfig, client: httpx.AsyncClient
-    ) -> list[Record]:
+    ) -> Evidence:
         result = await request(
             client,
             config,
@@ -104,14 +104,19 @@ class VehiclesConnector(PartnerConnector[ConnectorConfig]):
             content=_query_body(household.id_numbers),
             headers={"Content-Type": "application/xml"},
         )
-        return [
-            VehicleRecord(
-                id_number=person.id_number,
-                plate=vehicle.plate,
-                type=vehicle_type(vehicle.type),
-                registered_on=vehicle.registered_on,
-                value=vehicle.value,
-            )
-            for person in result.people
-            for vehicle in person.vehicles
-        ]
+        # Every queried <Person> comes back, with or without vehicles: one left out is not
+        # "no vehicle", it is an answer we do not have.
+        return Evidence(
+            records=[
+                VehicleRecord(
+                    id_number=person.id_number,
+                    plate=vehicle.plate,
+                    type=vehicle_type(vehicle.type),
+                    registered_on=vehicle.registered_on,
+                    value=vehicle.value,
+                )
+                for person in result.people
+                for vehicle in person.vehicles
+            ],
+            answered=[person.id_number for person in result.people],
+        )

@@ -94,11 +94,19 @@ Record = Annotated[
 
 
 class Evidence(BaseModel):
-    """What one partner source knows about a household; no records means `no_record`."""
+    """What one partner source knows about a household; no records means `no_record`.
+
+    `answered` accounts for the members: the ID number of each member the partner's answer
+    covers, once per answer it gave about them. A member the partner left out is missing
+    from it, one it answered for twice appears twice; either makes the whole answer
+    malformed, never "no record". When a partner's format lists only hits (an absent member
+    means no record), a complete answer covers every member it was asked about.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     records: list[Record] = Field(default_factory=list)
+    answered: list[str]
 
 
 class MemberQuery(BaseModel):

@@ -11,7 +11,9 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -112,22 +114,12 @@ class LiveService:
         self.app = app
 
 
-@pytest.fixture(scope="session")
-async def live_service(
-    database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[LiveService]:
-    port = _free_port()
-    settings = Settings(
-        database_url=database_url,
-        port=port,
-        sandbox="on",
-        sandbox_data=Path(tmp_path_factory.mktemp("sandbox")) / "sandbox.db",
-        connector_timeout_s=1.5,
-        log_level="INFO",  # the privacy tests read real log lines
-    )
-    app = create_app(settings)
+@asynccontextmanager
+async def serving(app: Any, port: int | None = None, *, lifespan: str = "on") -> AsyncIterator[str]:
+    """Serve an ASGI app with uvicorn on a loopback port; yield its base URL."""
+    port = port or _free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan)
     )
     task = asyncio.create_task(server.serve())
     for _ in range(200):
@@ -136,9 +128,40 @@ async def live_service(
         if task.done():
             task.result()
         await asyncio.sleep(0.02)
-    yield LiveService(f"http://127.0.0.1:{port}", settings, app)
-    server.should_exit = True
-    await task
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+def service_settings(database_url: str, sandbox_data: Path, **overrides: Any) -> Settings:
+    """Settings of a test service on a free port, with its sandbox agencies."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "port": _free_port(),
+        "sandbox": "on",
+        "sandbox_data": sandbox_data,
+        "connector_timeout_s": 1.5,
+        "log_level": "INFO",  # the privacy tests read real log lines
+    }
+    return Settings(**{**values, **overrides})
+
+
+@asynccontextmanager
+async def running_service(settings: Settings) -> AsyncIterator[LiveService]:
+    app = create_app(settings)
+    async with serving(app, settings.port) as base_url:
+        yield LiveService(base_url, settings, app)
+
+
+@pytest.fixture(scope="session")
+async def live_service(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[LiveService]:
+    sandbox_data = Path(tmp_path_factory.mktemp("sandbox")) / "sandbox.db"
+    async with running_service(service_settings(database_url, sandbox_data)) as service:
+        yield service
 
 
 @pytest.fixture

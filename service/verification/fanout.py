@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import structlog
 
-from connectors.base import ConnectorConfig, ConnectorError, MalformedResponse
+from connectors.base import ConnectorConfig, ConnectorError, MalformedResponse, fetch_evidence
 from connectors.http import attempts_var
 from connectors.registry import ConnectorRegistry
 from schemas.assessment import SourceOutcome as StoredOutcome
@@ -82,7 +82,7 @@ class FanOut:
             connector = self.registry.get(source)
             config = self.configs[source]
             async with asyncio.timeout(config.timeout_s):
-                evidence = await connector.fetch(household, config, self.client)
+                evidence = await fetch_evidence(connector, household, config, self.client)
             records = list(evidence.records)
             status = SourceStatus.ok if records else SourceStatus.no_record
         except TimeoutError:

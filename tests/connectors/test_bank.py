@@ -112,6 +112,9 @@ class TestBank(ConnectorConformance):
         ),
     )
 
+    omits_a_member = "only accounts are listed: an absent member has no record"
+    duplicates_a_member = "accounts are listed, not members: one person may hold several"
+
     def partner_health(self, router: respx.MockRouter) -> None:
         router.get("/health").respond(200, json={"state": "UP"})
 

@@ -96,6 +96,9 @@ class TestHousingFund(ConnectorConformance):
         ),
     )
 
+    omits_a_member = "one call per member, and its answer is about that member alone"
+    duplicates_a_member = omits_a_member
+
     def partner_health(self, router: respx.MockRouter) -> None:
         router.get("/status").respond(200, json={"ret": "0000"})
 

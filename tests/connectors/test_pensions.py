@@ -105,6 +105,28 @@ class TestPensions(ConnectorConformance):
         ),
     )
 
+    omits_a_member = ConnectorTestScenario(
+        id="a seq missing from the batch answer",
+        household=household(A, B),
+        partner=raw({"code": 0, "results": [{"seq": 2, "found": False}]}),
+        expected_error=MalformedResponse,
+    )
+    duplicates_a_member = ConnectorTestScenario(
+        id="a seq answered twice",
+        household=household(A, B),
+        partner=raw(
+            {
+                "code": 0,
+                "results": [
+                    {"seq": 1, "found": False},
+                    {"seq": 2, "found": False},
+                    {"seq": 1, "found": True, "status": "receiving", "monthly_amount": "900.00"},
+                ],
+            }
+        ),
+        expected_error=MalformedResponse,
+    )
+
     def partner_health(self, router: respx.MockRouter) -> None:
         router.get("/health").respond(200, json={"code": 0})
 

@@ -63,6 +63,11 @@ class TestPublicPayroll(ConnectorConformance):
         ),
     )
 
+    omits_a_member = "only people on payroll are listed: an absent member has no record"
+    duplicates_a_member = (
+        "rows are jobs on payroll, not answers per member: one person may hold two"
+    )
+
     def partner_health(self, router: respx.MockRouter) -> None:
         router.get("/ping").respond(200, json={"flag": "1"})
 

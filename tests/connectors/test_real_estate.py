@@ -111,6 +111,9 @@ class TestRealEstate(ConnectorConformance):
         ),
     )
 
+    omits_a_member = "only registrations are listed: an absent member has no record"
+    duplicates_a_member = "registrations are listed, not members: one person may own several"
+
     def partner_health(self, router: respx.MockRouter) -> None:
         router.get("/health").respond(200, json={"status": "up"})
 

@@ -36,7 +36,7 @@ class FakeConnector:
     async def fetch(
         self, household: HouseholdQuery, config: ConnectorConfig, client: httpx.AsyncClient
     ) -> Evidence:
-        return Evidence()
+        return Evidence(answered=household.id_numbers)
 
 
 class OtherFake(FakeConnector):
@@ -75,7 +75,7 @@ class SyncFetch(FakeConnector):
     name: ClassVar[str] = "sync_fetch"
 
     def fetch(self, *args: object) -> Evidence:  # type: ignore[override]
-        return Evidence()
+        return Evidence(answered=[])
 
 
 class NeedsArguments(FakeConnector):

@@ -62,9 +62,10 @@ class TestVehicles(ConnectorConformance):
             partner=answer(result(person(A), person(B))),
         ),
         ConnectorTestScenario(
-            id="people left out of the answer",
+            id="everyone left out of the answer",
             household=household(A, B),
             partner=answer(result()),
+            expected_error=MalformedResponse,
         ),
         ConnectorTestScenario(
             id="foreign ID number",
@@ -90,6 +91,19 @@ class TestVehicles(ConnectorConformance):
             partner=answer(result(person(A, vehicle(value="lots")))),
             expected_error=MalformedResponse,
         ),
+    )
+
+    omits_a_member = ConnectorTestScenario(
+        id="the car owner left out",
+        household=household(A, B),
+        partner=answer(result(person(B))),
+        expected_error=MalformedResponse,
+    )
+    duplicates_a_member = ConnectorTestScenario(
+        id="one person twice",
+        household=household(A, B),
+        partner=answer(result(person(A), person(B), person(A, vehicle()))),
+        expected_error=MalformedResponse,
     )
 
     def partner_health(self, router: respx.MockRouter) -> None:
@@ -134,7 +148,8 @@ class TestQuery:
         sent = []
 
         def setup(router: respx.MockRouter) -> None:
-            route = router.post("/query").respond(200, text=result(), headers=XML)
+            body = result(person(A), person(B))
+            route = router.post("/query").respond(200, text=body, headers=XML)
             sent.append(route)
 
         run = await fetch(VehiclesConnector(), household(A, B), setup)

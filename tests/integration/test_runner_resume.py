@@ -40,7 +40,7 @@ class CountingConnector:
         self, household: HouseholdQuery, config: ConnectorConfig, client: httpx.AsyncClient
     ) -> Evidence:
         self.calls += 1
-        return Evidence()
+        return Evidence(answered=household.id_numbers)
 
 
 async def test_resume_asks_only_the_sources_still_pending(
