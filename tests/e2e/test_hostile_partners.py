@@ -48,12 +48,10 @@ async def service(
 
 
 @pytest.fixture
-async def caseworker(
-    service: LiveService, api_client: ClientFactory
-) -> AsyncIterator[httpx.AsyncClient]:
+async def caseworker(service: LiveService, api_client: ClientFactory) -> httpx.AsyncClient:
     client = await api_client()
     client.base_url = httpx.URL(service.base_url)
-    yield client
+    return client
 
 
 @pytest.fixture
