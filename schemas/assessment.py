@@ -7,7 +7,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.evidence import Record
 from schemas.money import Money
-from schemas.verification import Area, Program, Relation, SourceStatus
+from schemas.verification import (
+    Area,
+    CareGrade,
+    Program,
+    Relation,
+    SourceStatus,
+    SupportMode,
+)
 
 
 class HouseholdMember(BaseModel):
@@ -50,3 +57,7 @@ class AssessmentInput(BaseModel):
     members: tuple[HouseholdMember, ...]
     sources: tuple[SourceOutcome, ...]
     near_relatives: tuple[NearRelativeMatch, ...] = ()
+    support_mode: SupportMode | None = None
+    """tekun: the support arrangement the request named (picks the standard)."""
+    care_grade: CareGrade | None = None
+    """tekun: the supported person's self-care grade (adds the care subsidy)."""

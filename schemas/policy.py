@@ -5,15 +5,25 @@ Rules read these and nothing else, so a decision can be reproduced from the stor
 
 from datetime import date
 from decimal import Decimal
+from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.additions import OmitWhenNone
 from schemas.money import Money
-from schemas.verification import Area, Program
+from schemas.verification import Area, Program, SupportMode
+
+GradeKey = Annotated[int, Field(ge=1, le=3)]
+"""A self-care grade as a key of `care_subsidies` (1 unable, 2 partly able, 3 able)."""
 
 
-class PolicyParameters(BaseModel):
+class PolicyParameters(OmitWhenNone):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    # Figures added after reports were first stored: absent, they leave the dump (and so the
+    # content hash of every older version) exactly as it was.
+    omit_when_none: ClassVar[frozenset[str]] = frozenset(
+        {"support_mode_standards", "care_subsidies"}
+    )
 
     region_code: str = Field(description="Region-code prefix the figures come from ('' = national)")
     program: Program
@@ -47,6 +57,19 @@ class PolicyParameters(BaseModel):
         default=3,
         ge=0,
         description="A linshi one-off pays the household's monthly shortfall this many times",
+    )
+    support_mode_standards: dict[SupportMode, Money] | None = Field(
+        default=None,
+        description="tekun: the monthly standard by support arrangement where the region sets "
+        "one per arrangement (Jiangxi rural: concentrated 505, dispersed 400). A request "
+        "naming an arrangement missing here is refused; None: monthly_standard applies to "
+        "every arrangement",
+    )
+    care_subsidies: dict[SupportMode, dict[GradeKey, Money]] | None = Field(
+        default=None,
+        description="tekun: the monthly care subsidy by support arrangement and self-care "
+        "grade (Yunnan concentrated: 1 → 835, 2 → 418, 3 → 251). A request naming an "
+        "arrangement and grade missing here is refused",
     )
     standard_is_placeholder: bool = Field(
         default=False,

@@ -1,14 +1,22 @@
 """The scored, explainable report (API contract v1) and what the scorer returns."""
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.additions import OmitWhenNone
 from schemas.dates import IsoDate
 from schemas.money import Money, SignedMoney
 from schemas.policy import PolicyParameters
-from schemas.verification import Area, Program, Recommendation, SourceStatus
+from schemas.verification import (
+    Area,
+    CareGrade,
+    Program,
+    Recommendation,
+    SourceStatus,
+    SupportMode,
+)
 
 Severity = Literal["info", "warning", "disqualifying"]
 
@@ -45,11 +53,24 @@ class HouseholdSummary(BaseModel):
     properties: int
 
 
-class Benefit(BaseModel):
-    monthly_amount: Money
-    basis: str | None = None
+class Benefit(OmitWhenNone):
+    omit_when_none: ClassVar[frozenset[str]] = frozenset({"care_subsidy"})
+
+    monthly_amount: Money = Field(
+        description="Paid every month: the top-up, plus the care subsidy when there is one"
+    )
+    basis: str | None = Field(
+        default=None,
+        description="How the amount was worked out, one line per part (top-up, care subsidy, "
+        "total)",
+    )
     one_off_amount: Money | None = Field(
         default=None, description="A one-off payment (linshi); monthly_amount is then 0"
+    )
+    care_subsidy: Money | None = Field(
+        default=None,
+        description="tekun: the care subsidy for the request's support arrangement and "
+        "self-care grade, included in monthly_amount; absent when none applies",
     )
 
 
@@ -65,12 +86,23 @@ class Assessment(BaseModel):
     benefit: Benefit | None = None
 
 
-class PolicyRef(BaseModel):
+class PolicyRef(OmitWhenNone):
+    omit_when_none: ClassVar[frozenset[str]] = frozenset({"support_mode", "care_grade"})
+
     region_code: str
     program: Program
     area: Area
     version: str
-    monthly_standard: Money
+    monthly_standard: Money = Field(
+        description="The standard applied: for tekun, the one for the request's support "
+        "arrangement when the region sets one per arrangement"
+    )
+    support_mode: SupportMode | None = Field(
+        default=None, description="tekun: the support arrangement the request named"
+    )
+    care_grade: CareGrade | None = Field(
+        default=None, description="tekun: the self-care grade the request named"
+    )
     content_hash: str | None = None
     effective_from: str | None = None
     parameters: PolicyParameters | None = Field(

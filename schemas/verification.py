@@ -3,10 +3,11 @@
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from schemas.additions import OmitWhenNone
 from schemas.dates import IsoDate
 from schemas.identity import IdNumber, redact_id_numbers
 from schemas.money import Money
@@ -54,6 +55,11 @@ PROVINCE_CODES = frozenset(
 
 Program = Literal["dibao", "tekun", "linshi"]
 Area = Literal["urban", "rural"]
+SupportMode = Literal["concentrated", "dispersed"]
+"""How a tekun (特困) person is supported: in an institution (集中供养) or at home (分散供养)."""
+CareGrade = Literal[1, 2, 3]
+"""Self-care grade of a tekun person: 1 unable to care for themselves (全失能), 2 partly
+able (半失能), 3 able (全自理). The care subsidy depends on it."""
 CountyCode = Annotated[
     str, Field(pattern=r"^\d{6}$", description="6-digit GB/T 2260 county code", examples=["530102"])
 ]
@@ -103,7 +109,11 @@ class MemberCreate(_Strict):
     declared_monthly_income: Money = Field(default=Decimal("0"), examples=[800])
 
 
-class VerificationCreate(_Strict):
+class VerificationCreate(_Strict, OmitWhenNone):
+    # Fields added later stay out of the idempotency fingerprint while unset, so a request
+    # repeated across an upgrade still matches the one it repeats.
+    omit_when_none: ClassVar[frozenset[str]] = frozenset({"support_mode", "care_grade"})
+
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -142,6 +152,20 @@ class VerificationCreate(_Strict):
     )
     consent: Consent
     members: list[MemberCreate] = Field(min_length=1, max_length=30)
+    support_mode: SupportMode | None = Field(
+        default=None,
+        description="tekun only: concentrated (in an institution) or dispersed (at home) "
+        "support; picks the standard where the region's policy sets one per arrangement "
+        "(Jiangxi rural: 505 concentrated, 400 dispersed). Omitted: the region's default "
+        "standard. A mode the region's policy does not define is 422.",
+    )
+    care_grade: CareGrade | None = Field(
+        default=None,
+        description="tekun only, with support_mode: the supported person's self-care grade "
+        "(1 unable to care for themselves, 2 partly able, 3 able). Adds the region's care "
+        "subsidy for that grade to the monthly benefit (Yunnan concentrated: 835 / 418 / "
+        "251). A grade the region's policy sets no subsidy for is 422.",
+    )
 
     @field_validator("reference")
     @classmethod
@@ -221,6 +245,8 @@ class Verification(BaseModel):
     status: VerificationStatus
     created_at: datetime
     completed_at: datetime | None = None
+    support_mode: SupportMode | None = None
+    care_grade: CareGrade | None = None
     members: list[Member]
     sources: list[SourceState]
     recommendation: Recommendation | None = None

@@ -36,6 +36,10 @@ class Verification(Base):
     as_of: Mapped[date] = mapped_column(Date)
     consent_document_id: Mapped[str] = mapped_column(String(64))
     consent_signed_on: Mapped[date] = mapped_column(Date)
+    # tekun only: the arrangement the standard and care subsidy were chosen for; kept so the
+    # report can be rebuilt identically.
+    support_mode: Mapped[str | None] = mapped_column(String(16), default=None)
+    care_grade: Mapped[int | None] = mapped_column(Integer, default=None)
     status: Mapped[str] = mapped_column(String(16), default="queued")
     recommendation: Mapped[str | None] = mapped_column(String(16), default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)

@@ -38,6 +38,7 @@ from pydantic import (
     ValidationError,
     create_model,
     field_validator,
+    model_validator,
 )
 from pydantic_core import ErrorDetails
 
@@ -50,6 +51,8 @@ IDENTITY_FIELDS = frozenset({"region_code", "program", "area", "effective_from",
 DERIVED_FIELDS = frozenset({"standard_is_placeholder"})
 """Fields the catalog works out (from the file-level flag), never set per version."""
 NOT_FIGURES = IDENTITY_FIELDS | DERIVED_FIELDS
+TEKUN_ONLY_FIGURES = ("support_mode_standards", "care_subsidies")
+"""Figures about tekun support arrangements; a version that sets one is for tekun alone."""
 
 _FILE_NAME = re.compile(r"^(national|\d{2,12})\.toml$")
 
@@ -91,6 +94,13 @@ class _VersionKeys(BaseModel):
     program: Annotated[tuple[Program, ...], BeforeValidator(_as_list), Field(min_length=1)]
     area: Annotated[tuple[Area, ...], BeforeValidator(_as_list), Field(min_length=1)]
     effective_from: date
+
+    @model_validator(mode="after")
+    def _arrangements_are_tekun_only(self) -> "_VersionKeys":
+        for name in TEKUN_ONLY_FIGURES:
+            if getattr(self, name, None) is not None and set(self.program) != {"tekun"}:
+                raise ValueError(f"{name} applies to tekun only; give it a tekun-only version")
+        return self
 
     @field_validator("monthly_standard", check_fields=False)
     @classmethod

@@ -33,9 +33,17 @@ FINDINGS: Mapping[str, Mapping[str, str]] = {
         "en": "Member {member} is on public payroll ({employer}), monthly salary {amount} yuan.",
     },
     "tekun_working_member": {
-        "zh": "成员 {member} 有就业或社保缴费记录（{sources}），不符合特困供养“无劳动收入”的条件。",
-        "en": "Member {member} shows employment or contributions ({sources}); tekun support "
-        "requires a household without earned income.",
+        "zh": "成员 {member} 有工作的记录（{sources}：工资、在缴住房公积金或财政供养），"
+        "即有劳动收入或赡养能力，不符合特困供养条件。",
+        "en": "Member {member} shows paid work ({sources}: a salary, an active housing fund or "
+        "a public payroll job), i.e. work income or a supporter; tekun support requires neither.",
+    },
+    "tekun_pension_contribution": {
+        "zh": "成员 {member} 处于养老保险缴费状态。缴费不是收入，特困人员的城乡居民养老保险费"
+        "常由地方政府代缴，不影响认定。",
+        "en": "Member {member} is contributing to a pension. A contribution is not income, and "
+        "local governments commonly pay the resident-pension contribution for destitute "
+        "people; this does not affect the decision.",
     },
     "vehicle_over_threshold": {
         "zh": "成员 {member} 名下有机动车 {plate}（{type}），价值 {value} 元，"
@@ -135,6 +143,16 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "en": "One-off: ({standard} × {members} (household size) − household monthly income "
         "{income}) × {months} months = {raw} yuan, cap {cap}, paid {amount} yuan",
     },
+    "benefit_care_subsidy": {
+        "zh": "照料护理补贴（{mode}，{grade} 档）{care} 元",
+        "en": "care subsidy ({mode}, grade {grade}) {care} yuan",
+    },
+    "benefit_total": {
+        "zh": "每月合计 {top_up} 元 + {care} 元 = {total} 元",
+        "en": "monthly total {top_up} + {care} = {total} yuan",
+    },
+    "support_concentrated": {"zh": "集中供养", "en": "concentrated support"},
+    "support_dispersed": {"zh": "分散供养", "en": "dispersed support"},
     "no_cap": {"zh": "无", "en": "none"},
 }
 

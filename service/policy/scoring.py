@@ -15,6 +15,14 @@ It is never "eligible" while any source is missing. Income at or above the stand
 disqualifying finding once the picture is complete (step 1), so a household whose income
 alone excludes it is not sent to review for a near-relative warning.
 
+特困 (tekun), in addition (rules/tekun.py, arrangement.py):
+- a member with paid work (a public payroll job, a wage or salary record, an active
+  housing fund) is a working member or supporter: disqualifying;
+- a pension status of `contributing` is not work and not income (local governments commonly
+  pay the resident-pension contribution for the destitute): a note, nothing more;
+- the standard is the one for the request's `support_mode` where the region sets one per
+  arrangement, and a `care_grade` adds the region's care subsidy to the benefit.
+
 Score: confidence (0–100) that the household is eligible; every line is in score_breakdown
 and the lines sum to the score:
     50                                 starting point ("base")
@@ -44,6 +52,7 @@ from schemas.report import (
     Severity,
 )
 from schemas.verification import Recommendation
+from service.policy.arrangement import Arrangement, arrangement
 from service.policy.benefit import compute_benefit
 from service.policy.facts import HouseholdFacts, derive_facts
 from service.policy.findings import RuleFinding
@@ -80,7 +89,12 @@ REVIEW_CODES = frozenset(
 def assess(
     inputs: AssessmentInput, policy: PolicyParameters, *, language: str = "zh"
 ) -> Assessment:
-    """Apply `policy` to the household in `inputs`; `language` ("zh"/"en") sets wording only."""
+    """Apply `policy` to the household in `inputs`; `language` ("zh"/"en") sets wording only.
+
+    For tekun, the standard is the one of the request's support arrangement and a care
+    grade adds its care subsidy to the benefit (see arrangement.py); a combination the
+    policy does not define raises ArrangementError (intake refuses it first).
+    """
     language = normalise_language(language)
     if not inputs.members:
         raise ValueError("a household needs at least one member")
@@ -89,11 +103,16 @@ def assess(
             f"policy {policy.version} is for {policy.program}/{policy.area}, "
             f"not {inputs.program}/{inputs.area}"
         )
+    found = arrangement(policy, inputs.support_mode, inputs.care_grade)
+    policy = applied_policy(policy, found)
     facts = derive_facts(inputs, policy)
     drafts = run_rules(facts, policy)
     findings = [render(draft, language) for draft in drafts]
     recommendation = recommend(drafts, facts, policy)
     score, breakdown = score_of(drafts, findings, facts, policy, language)
+    benefit = (
+        compute_benefit(facts, policy, language, found) if recommendation == "eligible" else None
+    )
     return Assessment(
         household=summarise(facts),
         findings=findings,
@@ -101,8 +120,15 @@ def assess(
         score=score,
         score_breakdown=breakdown,
         recommendation=recommendation,
-        benefit=compute_benefit(facts, policy, language) if recommendation == "eligible" else None,
+        benefit=benefit,
     )
+
+
+def applied_policy(policy: PolicyParameters, found: Arrangement) -> PolicyParameters:
+    """`policy` with the standard of the request's arrangement: what every rule applies."""
+    if found.monthly_standard == policy.monthly_standard:
+        return policy
+    return policy.model_copy(update={"monthly_standard": found.monthly_standard})
 
 
 def recommend(

@@ -14,12 +14,14 @@ from schemas import report as wire
 from schemas.policy import ResolvedPolicy
 from service.errors import InvalidRequest
 from service.models import Verification
+from service.policy.arrangement import ArrangementError, arrangement
 from service.policy.catalog import PolicyCatalog
 from service.policy.overrides import PolicyOverrideError, apply_overrides
 from service.report.service import (
     StoredReport,
     assessment_input,
     build_report,
+    requested_arrangement,
     stored_report_with_inputs,
 )
 
@@ -69,6 +71,12 @@ async def rescore(
         resolved = catalog.resolve(verification.region_code, inputs.program, inputs.area, as_of)
         if resolved is None:
             raise InvalidRequest.at(["body", "as_of"], f"no policy in force on {as_of}")
+        try:
+            arrangement(resolved.parameters, inputs.support_mode, inputs.care_grade)
+        except ArrangementError as error:
+            raise InvalidRequest.at(
+                ["body", "as_of"], f"the policy in force on {as_of}: {error}"
+            ) from error
         policy = resolved
     # Stored reports are in Chinese: compare like with like, then answer in the language asked.
     canonical = rebuild(verification, stored, policy)
@@ -93,11 +101,23 @@ def differences(before: wire.Report, after: wire.Report) -> list[str]:
     )
 
 
-def simulated(stored: wire.Report, overrides: Mapping[str, object]) -> ResolvedPolicy:
+def simulated(
+    verification: Verification, stored: wire.Report, overrides: Mapping[str, object]
+) -> ResolvedPolicy:
+    """The stored report's figures with `overrides`; 422 when they cannot score this case."""
     try:
-        return apply_overrides(stored_policy(stored), overrides)
+        policy = apply_overrides(stored_policy(stored), overrides)
     except PolicyOverrideError as error:
         raise InvalidRequest.at(["body", "overrides", error.field], error.problem) from error
+    try:
+        arrangement(policy.parameters, *requested_arrangement(verification))
+    except ArrangementError as error:
+        # Figures that drop an arrangement a stored tekun case relies on cannot score it.
+        field = "support_mode_standards" if error.field == "support_mode" else "care_subsidies"
+        raise InvalidRequest.at(
+            ["body", "overrides", field], f"verification {verification.id}: {error}"
+        ) from error
+    return policy
 
 
 def monthly_benefit(report: wire.Report) -> Decimal:

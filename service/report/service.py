@@ -17,17 +17,31 @@ from schemas import report as wire
 from schemas.assessment import AssessmentInput, HouseholdMember, NearRelativeMatch, SourceOutcome
 from schemas.evidence import Record
 from schemas.policy import ResolvedPolicy
-from schemas.verification import SourceStatus
+from schemas.verification import CareGrade, SourceStatus, SupportMode
 from service.errors import ReportNotReady
 from service.models import Report, Verification
+from service.policy.arrangement import arrangement
 from service.policy.scoring import assess
 
 _records = TypeAdapter(list[Record])
+_support_mode: TypeAdapter[SupportMode | None] = TypeAdapter(SupportMode | None)
+_care_grade: TypeAdapter[CareGrade | None] = TypeAdapter(CareGrade | None)
+
+
+def requested_arrangement(
+    verification: Verification,
+) -> tuple[SupportMode | None, CareGrade | None]:
+    """The tekun support mode and care grade stored with the request."""
+    return (
+        _support_mode.validate_python(verification.support_mode),
+        _care_grade.validate_python(verification.care_grade),
+    )
 
 
 def assessment_input(
     verification: Verification, near_relatives: tuple[NearRelativeMatch, ...] = ()
 ) -> AssessmentInput:
+    support_mode, care_grade = requested_arrangement(verification)
     return AssessmentInput(
         program=verification.program,
         area=verification.area,
@@ -52,6 +66,8 @@ def assessment_input(
             for row in verification.sources
         ),
         near_relatives=near_relatives,
+        support_mode=support_mode,
+        care_grade=care_grade,
     )
 
 
@@ -66,6 +82,7 @@ def build_report(
 ) -> wire.Report:
     assessment = assess(inputs, policy.parameters, language=language)
     parameters = policy.parameters
+    applied = arrangement(parameters, inputs.support_mode, inputs.care_grade)
     report = wire.Report(
         **assessment.model_dump(),
         verification_id=verification_id,
@@ -74,7 +91,9 @@ def build_report(
             program=parameters.program,
             area=parameters.area,
             version=parameters.version,
-            monthly_standard=parameters.monthly_standard,
+            monthly_standard=applied.monthly_standard,
+            support_mode=applied.support_mode,
+            care_grade=applied.care_grade,
             content_hash=policy.content_hash,
             effective_from=parameters.effective_from.isoformat(),
             parameters=parameters,

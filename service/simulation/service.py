@@ -64,7 +64,7 @@ def _impact(
     verification: Verification, row: Report, overrides: Mapping[str, object]
 ) -> wire.ImpactRow:
     stored = StoredReport.of(row)
-    changed = rebuild(verification, stored, simulated(stored.report, overrides))
+    changed = rebuild(verification, stored, simulated(verification, stored.report, overrides))
     return wire.ImpactRow(
         verification_id=verification.id,
         reference=verification.reference,

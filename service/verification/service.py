@@ -17,6 +17,7 @@ from service.errors import Forbidden, InvalidRequest, VerificationNotFound
 from service.models import Decision, IdempotencyKey, Member, SourceResult, Verification
 from service.models.base import new_id, utcnow
 from service.pagination import decode_cursor, next_cursor
+from service.policy.arrangement import ArrangementError, arrangement
 from service.policy.catalog import PolicyCatalog
 from service.verification.repository import VerificationRepository
 
@@ -60,11 +61,16 @@ class VerificationService:
         if body.consent.signed_on > today:
             raise InvalidRequest.at(["body", "consent", "signed_on"], "cannot be in the future")
         as_of = body.as_of or today
-        if catalog.resolve(body.region_code, body.program, body.area, as_of) is None:
+        resolved = catalog.resolve(body.region_code, body.program, body.area, as_of)
+        if resolved is None:
             raise InvalidRequest.at(
                 ["body", "as_of" if body.as_of else "region_code"],
                 f"no {body.program}/{body.area} policy is in force for this region on {as_of}",
             )
+        try:
+            arrangement(resolved.parameters, body.support_mode, body.care_grade)
+        except ArrangementError as error:
+            raise InvalidRequest.at(["body", error.field], error.problem) from error
 
         verification = Verification(
             id=new_id(),
@@ -76,6 +82,8 @@ class VerificationService:
             as_of=as_of,
             consent_document_id=body.consent.document_id,
             consent_signed_on=body.consent.signed_on,
+            support_mode=body.support_mode,
+            care_grade=body.care_grade,
             created_by=principal.key_id,
             status=wire.VerificationStatus.queued.value,
             members=[
@@ -198,6 +206,8 @@ def to_wire(verification: Verification, decisions: list[Decision]) -> wire.Verif
         status=wire.VerificationStatus(verification.status),
         created_at=verification.created_at,
         completed_at=verification.completed_at,
+        support_mode=verification.support_mode,
+        care_grade=verification.care_grade,
         members=[
             wire.Member(
                 id_number=mask_id_number(member.id_number),

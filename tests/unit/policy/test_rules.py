@@ -9,9 +9,11 @@ from schemas.evidence import (
     AssetRecord,
     BankAccountRecord,
     HousingFundRecord,
+    IncomeRecord,
     PayrollRecord,
     PensionRecord,
     PropertyRecord,
+    Record,
     VehicleRecord,
 )
 from schemas.identity import mask_id_number
@@ -332,8 +334,8 @@ class TestTekunWorkingMember:
                 PayrollRecord(id_number=A, employer="某局", monthly_salary=Decimal("100")),
             ),
             (
-                "pensions",
-                PensionRecord(id_number=A, status="contributing", monthly_amount=Decimal("0")),
+                "tax",
+                IncomeRecord(id_number=A, category="Salary", monthly_amount=Decimal("1800")),
             ),
             (
                 "housing_fund",
@@ -351,6 +353,41 @@ class TestTekunWorkingMember:
         [finding] = check_tekun_working_member(facts_of(inputs), policy(program="tekun"))
         assert (finding.code, finding.severity) == ("tekun_working_member", "disqualifying")
         assert finding.args["sources"] == source
+
+    def test_contributing_to_a_pension_is_a_note_not_work(self) -> None:
+        """A contribution is not income; the resident pension is often paid by the government."""
+        contributing = PensionRecord(id_number=A, status="contributing", monthly_amount=Decimal(0))
+        inputs = household([member(A)], {"pensions": [contributing]}, program="tekun")
+        [note] = check_tekun_working_member(facts_of(inputs), policy(program="tekun"))
+        assert (note.code, note.severity) == ("tekun_pension_contribution", "info")
+        assert note.args == {"member": mask_id_number(A)}
+        assert note.evidence[0].source == "pensions"
+        assert "代缴" in render(note, "zh").message
+
+    def test_contributing_beside_an_active_housing_fund_is_still_work(self) -> None:
+        records: dict[str, list[Record]] = {
+            "pensions": [
+                PensionRecord(id_number=A, status="contributing", monthly_amount=Decimal(0))
+            ],
+            "housing_fund": [
+                HousingFundRecord(
+                    id_number=A, status="active", balance=Decimal(0), monthly_deposit=Decimal(240)
+                )
+            ],
+        }
+        inputs = household([member(A)], records, program="tekun")
+        found = check_tekun_working_member(facts_of(inputs), policy(program="tekun"))
+        assert [(f.code, f.severity) for f in found] == [
+            ("tekun_working_member", "disqualifying"),
+            ("tekun_pension_contribution", "info"),
+        ]
+        assert found[0].args["sources"] == "housing_fund"
+
+    @pytest.mark.parametrize("category", ["rental", "business"])
+    def test_income_that_is_not_a_wage_is_not_work(self, category: str) -> None:
+        rent = IncomeRecord(id_number=A, category=category, monthly_amount=Decimal("100"))
+        inputs = household([member(A)], {"tax": [rent]}, program="tekun")
+        assert check_tekun_working_member(facts_of(inputs), policy(program="tekun")) == []
 
     def test_receiving_a_pension_is_not_work(self) -> None:
         inputs = household(

@@ -264,18 +264,25 @@ class TestRecommendation:
         assert finding.evidence[0].source == "vehicles"
 
     def test_tekun_with_working_member_is_ineligible(self) -> None:
+        salary = PayrollRecord(id_number=B, employer="某局", monthly_salary=Decimal("300"))
         inputs = household(
-            [member(A, 0)],
-            {
-                "pensions": [
-                    PensionRecord(id_number=A, status="contributing", monthly_amount=Decimal("0"))
-                ]
-            },
-            program="tekun",
+            [member(A, 0), member(B, 300)], {"public_payroll": [salary]}, program="tekun"
         )
         assessment = assess(inputs, policy(program="tekun"))
         assert assessment.recommendation == "ineligible"
         assert "tekun_working_member" in [f.code for f in assessment.findings]
+
+    def test_tekun_contributing_to_a_pension_alone_stays_eligible(self) -> None:
+        """Yunnan tekun 832, no income: a contribution is a note; benefit 832.00."""
+        contributing = PensionRecord(id_number=A, status="contributing", monthly_amount=Decimal(0))
+        inputs = household([member(A)], {"pensions": [contributing]}, program="tekun")
+        assessment = assess(inputs, policy(program="tekun"))
+        assert assessment.recommendation == "eligible"
+        assert assessment.benefit is not None
+        assert str(assessment.benefit.monthly_amount) == "832.00"
+        note = next(f for f in assessment.findings if f.code == "tekun_pension_contribution")
+        assert note.severity == "info"
+        assert assessment.score == 100  # 50 + 30 + 10 (margin) + 10 (assets); a note costs 0
 
     def test_assets_over_limit_is_ineligible(self) -> None:
         inputs = household(

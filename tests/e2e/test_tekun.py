@@ -1,0 +1,115 @@
+"""特困 over the API: support arrangements, care subsidies and the pension-contribution rule."""
+
+import json
+import uuid
+
+import httpx
+
+from tests.conftest import ClientFactory
+from tests.e2e.test_verification_flow import WAIT, report_of, seed
+from tests.factories import make_id_number, member, verification_body
+
+
+async def test_yunnan_concentrated_grade_1_pays_standard_plus_care_subsidy(
+    http: httpx.AsyncClient, api_client: ClientFactory
+) -> None:
+    """Yunnan rural, concentrated, grade 1, no income, contributing to the resident pension:
+    832.00 + 835.00 = 1667.00, and the report is reproduced byte for byte."""
+    caseworker = await api_client(region="53")
+    applicant = make_id_number("530103")
+    await seed(http, applicant, pension={"status": "contributing", "monthly_amount": 0})
+    body = verification_body(
+        [member(applicant)], region_code="530103", program="tekun", area="rural"
+    )
+    body |= {"support_mode": "concentrated", "care_grade": 1}
+
+    response = await caseworker.post("/v1/verifications", json=body, headers=WAIT)
+
+    assert response.status_code == 200, response.text
+    assert (response.json()["support_mode"], response.json()["care_grade"]) == ("concentrated", 1)
+    report = await report_of(caseworker, response.json()["id"])
+    assert report["recommendation"] == "eligible"
+    assert report["benefit"]["monthly_amount"] == "1667.00"
+    assert report["benefit"]["care_subsidy"] == "835.00"
+    assert report["benefit"]["basis"].split("\n") == [
+        "832.00 元 × 1 人 − 家庭月收入 0.00 元 = 832.00 元",
+        "照料护理补贴（集中供养，1 档）835.00 元",
+        "每月合计 832.00 元 + 835.00 元 = 1667.00 元",
+    ]
+    assert report["policy"]["monthly_standard"] == "832.00"
+    assert (report["policy"]["support_mode"], report["policy"]["care_grade"]) == (
+        "concentrated",
+        1,
+    )
+    codes = {finding["code"]: finding["severity"] for finding in report["findings"]}
+    assert codes["tekun_pension_contribution"] == "info"
+    assert "tekun_working_member" not in codes
+
+    rescored = await caseworker.post(f"/v1/verifications/{report['verification_id']}/rescore")
+    assert rescored.json()["identical"] is True
+    assert json.dumps(rescored.json()["report"], sort_keys=True) == json.dumps(
+        report, sort_keys=True
+    )
+    # Before June 2020 only the national placeholders were in force: no care subsidy to apply.
+    earlier = await caseworker.post(
+        f"/v1/verifications/{report['verification_id']}/rescore", json={"as_of": "2019-06-01"}
+    )
+    assert earlier.status_code == 422
+    assert earlier.json()["errors"][0]["loc"] == ["body", "as_of"]
+    assert "care subsidy" in earlier.json()["errors"][0]["msg"]
+
+
+async def test_jiangxi_rural_concentrated_applies_505(
+    http: httpx.AsyncClient, api_client: ClientFactory
+) -> None:
+    """Declared 450: below the 505 concentrated standard, top-up 55.00."""
+    caseworker = await api_client(region="36")
+    applicant = make_id_number("360102")
+    await seed(http, applicant)
+    body = verification_body(
+        [member(applicant, declared=450)], region_code="360102", program="tekun", area="rural"
+    )
+    body["support_mode"] = "concentrated"
+
+    response = await caseworker.post("/v1/verifications", json=body, headers=WAIT)
+
+    assert response.status_code == 200, response.text
+    report = await report_of(caseworker, response.json()["id"])
+    assert report["policy"]["monthly_standard"] == "505.00"
+    assert report["policy"]["support_mode"] == "concentrated"
+    assert "care_grade" not in report["policy"]
+    assert report["benefit"] == {
+        "monthly_amount": "55.00",
+        "basis": "505.00 元 × 1 人 − 家庭月收入 450.00 元 = 55.00 元",
+        "one_off_amount": None,
+    }
+
+
+async def test_undefined_combinations_are_422_naming_the_field_and_store_nothing(
+    api_client: ClientFactory,
+) -> None:
+    caseworker = await api_client(region="36")
+    reference = f"tekun-{uuid.uuid4().hex[:12]}"
+    cases = [
+        # Jiangxi has made no care arrangement for those who care for themselves (grade 3).
+        ({"program": "tekun", "support_mode": "concentrated", "care_grade": 3}, "care_grade"),
+        ({"program": "tekun", "support_mode": "dispersed", "care_grade": 1}, "care_grade"),
+        ({"program": "tekun", "care_grade": 1}, "care_grade"),
+        ({"program": "dibao", "support_mode": "concentrated"}, "support_mode"),
+        ({"program": "tekun", "support_mode": "institution"}, "support_mode"),
+        ({"program": "tekun", "support_mode": "concentrated", "care_grade": 4}, "care_grade"),
+    ]
+    for fields, field in cases:
+        body = verification_body(
+            [member(make_id_number("360102"))],
+            region_code="360102",
+            area="rural",
+            reference=reference,
+        )
+        response = await caseworker.post("/v1/verifications", json=body | fields)
+        assert response.status_code == 422, (fields, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.json()["errors"][0]["loc"] == ["body", field], fields
+
+    listed = await caseworker.get("/v1/verifications", params={"reference": reference})
+    assert listed.json()["items"] == []
