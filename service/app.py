@@ -1,4 +1,4 @@
-"""create_app(): the lifespan builds the engine, the HTTP client, the connector registry."""
+"""create_app(): the lifespan opens the runtime (service/runtime.py) and starts the runner."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,23 +9,19 @@ from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
 
-from connectors.registry import ConnectorRegistry, load_connectors
+from connectors.registry import ConnectorRegistry
 from schemas.problem import Problem
 from service import __version__
 from service.config import Settings, get_settings
-from service.db import WriteGate, create_engine, create_session_factory, migrate
 from service.errors import PROBLEM_BASE, PROBLEM_TYPES, NotFound, install_error_handlers
-from service.http import create_http_client
 from service.jobs.runner import VerificationRunner
 from service.logging import configure_logging
 from service.near_relative.endpoints import router as near_relative_router
-from service.partners import build_configs
-from service.policy.catalog import PolicyCatalog
 from service.report.endpoints import router as report_router
+from service.runtime import build_runtime
 from service.simulation.endpoints import router as simulation_router
 from service.state import State
 from service.verification.endpoints import router as verification_router
-from service.verification.fanout import FanOut
 
 DESCRIPTION = """
 Household economic-status verification (核对) for social-assistance programs
@@ -57,42 +53,36 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
-        engine = create_engine(settings.database_url)
-        if run_migrations:
-            await migrate(engine)
-        session_factory = create_session_factory(engine)
-        connectors = registry or load_connectors()
-        catalog = PolicyCatalog.load(local=settings.policy_dir)
-        client = create_http_client(settings)
-        fanout = FanOut(connectors, build_configs(connectors, settings), client)
-        write_gate = WriteGate(engine)
-        runner = VerificationRunner(session_factory, fanout, catalog, write_gate)
-        state: State = {
-            "settings": settings,
-            "engine": engine,
-            "session_factory": session_factory,
-            "http_client": client,
-            "registry": connectors,
-            "catalog": catalog,
-            "runner": runner,
-            "write_gate": write_gate,
-        }
-        await runner.resume_unfinished()
-        structlog.get_logger(__name__).info(
-            "hedui_ready",
-            database=engine.url.render_as_string(hide_password=True),
-            sandbox=settings.sandbox,
-            partners=settings.resolved_partner_base_url(),
-            connectors=len(connectors.names()),
-            docs=f"http://{settings.host}:{settings.port}/docs",
-            first_key="hedui apikey create --role caseworker --region 53",
-        )
-        try:
-            yield state
-        finally:
-            await runner.close()
-            await client.aclose()
-            await engine.dispose()
+        async with build_runtime(
+            settings, migrate_to="head" if run_migrations else None, registry=registry
+        ) as runtime:
+            runner = VerificationRunner(
+                runtime.session_factory, runtime.fanout, runtime.catalog, runtime.write_gate
+            )
+            state: State = {
+                "settings": settings,
+                "engine": runtime.engine,
+                "session_factory": runtime.session_factory,
+                "http_client": runtime.http_client,
+                "registry": runtime.registry,
+                "catalog": runtime.catalog,
+                "runner": runner,
+                "write_gate": runtime.write_gate,
+            }
+            try:
+                await runner.resume_unfinished()
+                structlog.get_logger(__name__).info(
+                    "hedui_ready",
+                    database=runtime.engine.url.render_as_string(hide_password=True),
+                    sandbox=settings.sandbox,
+                    partners=settings.resolved_partner_base_url(),
+                    connectors=len(runtime.registry.names()),
+                    docs=f"http://{settings.host}:{settings.port}/docs",
+                    first_key="hedui apikey create --role caseworker --region 53",
+                )
+                yield state
+            finally:
+                await runner.close()
 
     # Docs assets are served by hedui itself: agency intranets often cannot reach a CDN.
     app = FastAPIOffline(

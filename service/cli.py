@@ -4,9 +4,11 @@ import asyncio
 import json
 import os
 import time
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import httpx
 import typer
@@ -15,6 +17,9 @@ from rich.table import Table
 
 from service.auth.principal import Role
 from service.config import Settings
+
+if TYPE_CHECKING:
+    from service.runtime import Runtime
 
 app = typer.Typer(
     help="hedui: household economic-status verification (核对) for social assistance.",
@@ -29,6 +34,7 @@ app.add_typer(apikey_app, name="apikey")
 app.add_typer(policy_app, name="policy")
 
 console = Console()
+T = TypeVar("T")
 
 
 class ProgramChoice(StrEnum):
@@ -76,6 +82,26 @@ def _settings(**overrides: Any) -> Settings:
     return Settings(**{key: value for key, value in overrides.items() if value is not None})
 
 
+@asynccontextmanager
+async def _runtime(migrate_to: str | None = None) -> AsyncIterator["Runtime"]:
+    """A command's runtime; only `db upgrade` passes `migrate_to`, the others never migrate."""
+    from service.runtime import build_runtime
+
+    async with build_runtime(_settings(), migrate_to=migrate_to) as runtime:
+        yield runtime
+
+
+def _run(work: Coroutine[Any, Any, T]) -> T:
+    """Run a command's async body; a database that is not migrated is a one-line error."""
+    from service.db import SchemaNotCurrent
+
+    try:
+        return asyncio.run(work)
+    except SchemaNotCurrent as exc:
+        Console(stderr=True).print(f"hedui: {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from exc
+
+
 @app.command()
 def serve(host: HostOption = "127.0.0.1", port: PortOption = 8000) -> None:
     """Apply migrations and serve the API (and, unless HEDUI_SANDBOX=off, the sandbox agencies)."""
@@ -112,16 +138,12 @@ def db_upgrade(
     revision: Annotated[str, typer.Argument(help="Target revision")] = "head",
 ) -> None:
     """Apply alembic migrations to HEDUI_DATABASE_URL."""
-    from service.db import create_engine, migrate
 
     async def run() -> None:
-        engine = create_engine(_settings().database_url)
-        try:
-            await migrate(engine, revision)
-        finally:
-            await engine.dispose()
+        async with _runtime(migrate_to=revision):
+            pass
 
-    asyncio.run(run())
+    _run(run())
     console.print(f"database at revision {revision}")
 
 
@@ -134,7 +156,6 @@ def apikey_create(
     """Create an API key; the token is printed alone on the last line (it is not stored)."""
     from service.auth.principal import normalise_region_prefix
     from service.auth.service import create_api_key
-    from service.db import create_engine, create_session_factory, migrate
 
     try:
         normalise_region_prefix(region)
@@ -142,20 +163,13 @@ def apikey_create(
         raise typer.BadParameter(str(exc), param_hint="--region") from exc
 
     async def run() -> str:
-        engine = create_engine(_settings().database_url)
-        try:
-            await migrate(engine)
-            async with create_session_factory(engine)() as session:
-                key, token = await create_api_key(session, role=role, region=region, name=name)
-                await session.commit()
-                console.print(
-                    f"created key {key.id} ({key.role}, region {region})", highlight=False
-                )
-                return token
-        finally:
-            await engine.dispose()
+        async with _runtime() as runtime, runtime.session_factory() as session:
+            key, token = await create_api_key(session, role=role, region=region, name=name)
+            await session.commit()
+            console.print(f"created key {key.id} ({key.role}, region {region})", highlight=False)
+            return token
 
-    token = asyncio.run(run())
+    token = _run(run())
     print(token)
 
 
@@ -251,7 +265,6 @@ def policy_simulate(
 
     from schemas.report import SimulationRequest
     from service.auth.principal import Principal
-    from service.db import create_engine, create_session_factory, migrate
     from service.errors import HeduiError
     from service.simulation.service import simulate
 
@@ -275,16 +288,11 @@ def policy_simulate(
     operator = Principal(key_id="cli", name="cli", role=Role.admin, region_prefix="")
 
     async def run() -> Any:
-        engine = create_engine(_settings().database_url)
-        try:
-            await migrate(engine)
-            async with create_session_factory(engine)() as session:
-                return await simulate(session, operator, request)
-        finally:
-            await engine.dispose()
+        async with _runtime() as runtime, runtime.session_factory() as session:
+            return await simulate(session, operator, request)
 
     try:
-        result = asyncio.run(run())
+        result = _run(run())
     except HeduiError as exc:
         lines = [f"{'.'.join(map(str, e.loc))}: {e.msg}" for e in exc.errors or []]
         Console(stderr=True).print("\n".join(lines) or str(exc.detail), highlight=False)

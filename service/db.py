@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
@@ -87,6 +89,41 @@ async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
 
     async with engine.begin() as connection:
         await connection.run_sync(upgrade)
+
+
+class SchemaNotCurrent(RuntimeError):
+    """The database's schema is not the one this version of hedui was written for."""
+
+
+async def require_current_schema(engine: AsyncEngine) -> None:
+    """Refuse a database whose schema is not at this version's head (commands that only
+    read or write rows never migrate; `hedui serve` and `hedui db upgrade` do)."""
+
+    def current(connection: Connection) -> set[str]:
+        return set(MigrationContext.configure(connection).get_current_heads())
+
+    async with engine.connect() as connection:
+        revisions = await connection.run_sync(current)
+    script = ScriptDirectory.from_config(alembic_config())
+    heads = set(script.get_heads())
+    if revisions == heads:
+        return
+    where = engine.url.render_as_string(hide_password=True)
+    known = {revision.revision for revision in script.walk_revisions()}
+    if not revisions:
+        raise SchemaNotCurrent(
+            f"the database {where} has no hedui schema yet: run `hedui db upgrade` "
+            "(or `hedui serve`, which migrates) first"
+        )
+    if revisions - known:
+        raise SchemaNotCurrent(
+            f"the database {where} is at schema revision {', '.join(sorted(revisions))}, "
+            f"newer than this hedui knows ({', '.join(sorted(heads))}): upgrade hedui"
+        )
+    raise SchemaNotCurrent(
+        f"the database {where} is at schema revision {', '.join(sorted(revisions))}, "
+        f"behind this hedui's {', '.join(sorted(heads))}: run `hedui db upgrade` first"
+    )
 
 
 async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:

@@ -3,8 +3,10 @@
 import asyncio
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -134,3 +136,57 @@ async def test_policy_simulate_names_a_wrong_figure(database_url: str) -> None:
     )
     assert result.returncode == 1
     assert "monthly_standrad" in result.stderr
+
+
+class TestCommandsDoNotMigrate:
+    """Only `hedui serve` and `hedui db upgrade` change the schema; the others refuse."""
+
+    async def test_apikey_create_refuses_an_empty_database(self, tmp_path: Path) -> None:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+        result = await hedui(
+            "apikey", "create", "--role", "caseworker", "--region", "53",
+            env={"HEDUI_DATABASE_URL": url},
+        )  # fmt: skip
+        assert result.returncode == 1
+        assert "hedui db upgrade" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+        assert _tables(tmp_path / "fresh.db") == set()
+
+    async def test_commands_refuse_a_database_behind_and_work_after_db_upgrade(
+        self, tmp_path: Path
+    ) -> None:
+        path = tmp_path / "behind.db"
+        env = {"HEDUI_DATABASE_URL": f"sqlite+aiosqlite:///{path}"}
+        first = await hedui("db", "upgrade", "0001", env=env)
+        assert first.returncode == 0, first.stderr
+        simulate = ("policy", "simulate", "--program", "dibao", "--area", "urban")
+        new_key = ("apikey", "create", "--role", "auditor", "--region", "53")
+
+        refused_key = await hedui(*new_key, env=env)
+        refused_simulation = await hedui(*simulate, "--set", "monthly_standard=700", env=env)
+        revision_before = _revision(path)
+        upgraded = await hedui("db", "upgrade", env=env)
+        created = await hedui(*new_key, env=env)
+
+        for refused in (refused_key, refused_simulation):
+            assert refused.returncode == 1
+            assert "behind" in refused.stderr
+            assert "hedui db upgrade" in refused.stderr
+            assert "Traceback" not in refused.stderr
+        assert revision_before == "0001"
+        assert upgraded.returncode == 0, upgraded.stderr
+        assert created.returncode == 0, created.stderr
+        assert created.stdout.strip().splitlines()[-1].startswith("hd_")
+
+
+def _tables(path: Path) -> set[str]:
+    with closing(sqlite3.connect(path)) as connection:
+        rows = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        return {name for (name,) in rows}
+
+
+def _revision(path: Path) -> str:
+    with closing(sqlite3.connect(path)) as connection:
+        (revision,) = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+        return str(revision)
