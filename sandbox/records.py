@@ -16,7 +16,7 @@ from schemas.identity import IdNumber
 Amount = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
 """A yuan amount as the agencies keep it: non-negative, at most two decimals."""
 
-RegionCode = Annotated[str, Field(pattern=r"^\d{6}$")]
+RegionCode = Annotated[str, Field(pattern=r"^[0-9]{6}$")]
 VehicleType = Literal["car", "motorcycle", "truck", "disability"]
 Usage = Literal["residential", "commercial", "land"]
 
@@ -57,7 +57,7 @@ class Payroll(_Section):
 
 class BankAccount(_Section):
     bank: str = Field(min_length=1, max_length=64)
-    account: str = Field(pattern=r"^\d{8,32}$")
+    account: str = Field(pattern=r"^[0-9]{8,32}$")
     balance: Amount
 
 

@@ -8,7 +8,9 @@ from pydantic import AfterValidator, BeforeValidator, Field
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_CHARS = "10X98765432"
-_SHAPE = re.compile(r"^\d{17}[\dX]$")
+# ASCII only: `\d` and `int()` also accept full-width, Arabic-Indic and every other Unicode
+# digit, and a number written in those matches nobody at any partner.
+_SHAPE = re.compile(r"^[0-9]{17}[0-9X]$")
 
 
 def check_character(first17: str) -> str:
@@ -26,7 +28,7 @@ def id_number_problem(value: str) -> str | None:
     if len(value) != 18:
         return "must be 18 characters"
     if not _SHAPE.match(value):
-        return "must be 17 digits followed by a digit or X"
+        return "must be 17 ASCII digits (0-9) followed by a digit or X"
     try:
         birth = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
     except ValueError:
@@ -40,7 +42,12 @@ def id_number_problem(value: str) -> str | None:
 
 
 def _normalise(value: object) -> object:
-    return value.strip().upper() if isinstance(value, str) else value
+    """Trim, and accept a lower-case check character as X; nothing else is rewritten, so
+    that a number in other digits is refused rather than silently turned into another."""
+    if not isinstance(value, str):
+        return value
+    value = value.strip()
+    return value[:-1] + "X" if value.endswith("x") else value
 
 
 def _validate(value: str) -> str:
@@ -56,7 +63,7 @@ IdNumber = Annotated[
     BeforeValidator(_normalise),
     # The pattern documents the shape; the validator checks it, with a clearer message,
     # together with the birth date and the check character.
-    Field(json_schema_extra={"examples": ["11010519491231002X"], "pattern": r"^\d{17}[\dXx]$"}),
+    Field(json_schema_extra={"examples": ["11010519491231002X"], "pattern": r"^[0-9]{17}[0-9Xx]$"}),
     AfterValidator(_validate),
 ]
 """An 18-character GB 11643 resident ID number, upper-cased ("x" is accepted as "X")."""

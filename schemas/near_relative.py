@@ -31,7 +31,7 @@ class NearRelativeCreate(BaseModel):
     )
 
     region_code: str = Field(
-        pattern=r"^\d{2,6}$",
+        pattern=r"^[0-9]{2,6}$",
         description="GB/T 2260 code (or prefix) of where the staff member works",
         examples=["530102"],
     )

@@ -166,7 +166,9 @@ class SimulationRequest(BaseModel):
         min_length=1, description='Policy figures to replace, e.g. {"monthly_standard": 700}'
     )
     region_code: str = Field(
-        default="", pattern=r"^(\d{2}|\d{4}|\d{6})?$", description="Region prefix of verifications"
+        default="",
+        pattern=r"^([0-9]{2}|[0-9]{4}|[0-9]{6})?$",
+        description="Region prefix of verifications",
     )
     program: Program = Field(description="Figures belong to one program and area")
     area: Area

@@ -61,7 +61,8 @@ CareGrade = Literal[1, 2, 3]
 """Self-care grade of a tekun person: 1 unable to care for themselves (全失能), 2 partly
 able (半失能), 3 able (全自理). The care subsidy depends on it."""
 CountyCode = Annotated[
-    str, Field(pattern=r"^\d{6}$", description="6-digit GB/T 2260 county code", examples=["530102"])
+    str,
+    Field(pattern=r"^[0-9]{6}$", description="6-digit GB/T 2260 county code", examples=["530102"]),
 ]
 
 
@@ -265,7 +266,7 @@ class VerificationFilter(BaseModel):
     recommendation: Recommendation | None = None
     region_code: str | None = Field(
         default=None,
-        pattern=r"^(\d{2}|\d{4}|\d{6})$",
+        pattern=r"^([0-9]{2}|[0-9]{4}|[0-9]{6})$",
         description="Region prefix, within the caller's own region",
     )
     limit: int = Field(default=50, ge=1, le=200)

@@ -21,7 +21,7 @@ def normalise_region_prefix(value: str) -> str:
     value = value.strip()
     if value in ALL_REGIONS:
         return ""
-    if not value.isdigit() or len(value) not in (2, 4, 6):
+    if not (value.isascii() and value.isdigit()) or len(value) not in (2, 4, 6):
         raise ValueError("region must be a 2-, 4- or 6-digit code, or 00 / * for all regions")
     return value
 

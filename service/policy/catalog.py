@@ -87,7 +87,7 @@ class PolicyCatalog:
         self, region_code: str, program: Program, area: Area, as_of: date
     ) -> ResolvedPolicy | None:
         """The figures in force for this case, or None when no standard is in force."""
-        if not region_code.isdigit():
+        if not (region_code.isascii() and region_code.isdigit()):
             raise ValueError("region_code must be a GB/T 2260 code (digits only)")
         layers = [
             layer

@@ -54,7 +54,7 @@ NOT_FIGURES = IDENTITY_FIELDS | DERIVED_FIELDS
 TEKUN_ONLY_FIGURES = ("support_mode_standards", "care_subsidies")
 """Figures about tekun support arrangements; a version that sets one is for tekun alone."""
 
-_FILE_NAME = re.compile(r"^(national|\d{2,12})\.toml$")
+_FILE_NAME = re.compile(r"^(national|[0-9]{2,12})\.toml$")
 
 
 class PolicyFileError(ValueError):

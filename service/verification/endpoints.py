@@ -24,7 +24,7 @@ from service.verification.service import verification as verification_service
 
 router = APIRouter(prefix="/v1/verifications", tags=["verifications"])
 
-_PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+)", re.IGNORECASE)
+_PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*([0-9]+)", re.IGNORECASE)
 
 
 def _wait_seconds(prefer: str | None, cap: float) -> float:

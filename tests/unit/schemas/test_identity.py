@@ -3,7 +3,7 @@
 from datetime import date
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
@@ -40,7 +40,7 @@ def test_documented_examples_are_valid(valid: str) -> None:
     ("value", "problem"),
     [
         ("11010519491231002", "must be 18 characters"),
-        ("1101051949123100X2", "must be 17 digits followed by a digit or X"),
+        ("1101051949123100X2", "must be 17 ASCII digits (0-9) followed by a digit or X"),
         ("110105194913310028", "contains an invalid birth date"),
         ("110105194902300021", "contains an invalid birth date"),
         ("110105194912310021", "has a wrong check character"),
@@ -94,3 +94,61 @@ def test_names_keep_the_family_name(name: str, masked: str) -> None:
 def test_birth_in_the_future_is_invalid() -> None:
     first17 = "11010520991231001"
     assert id_number_problem(first17 + check_character(first17)) == "contains an invalid birth date"
+
+
+# Every decimal digit outside ASCII that Python's `\\d` and `int()` accept: full-width,
+# Arabic-Indic, Devanagari, mathematical bold, ...
+unicode_digits = st.characters(categories=["Nd"]).filter(lambda char: not char.isascii())
+# Look-alikes of digits and of X that are no digits at all, and anything else non-ASCII.
+CONFUSABLES = "OoIlZSBgqΟОΙΧХхⅩⅹＸｘ×¹²³⁰①⓪㊀〇一二"
+confusables = st.sampled_from(CONFUSABLES) | st.characters(
+    exclude_characters="0123456789Xx", exclude_categories=["Zs", "Cc"]
+)
+
+
+def _with_digit_in_script(value: str, position: int, script_digit: str) -> str:
+    """`value` with the digit at `position` written as the same digit of another script."""
+    zero = ord(script_digit) - int(script_digit)
+    return value[:position] + chr(zero + int(value[position])) + value[position + 1 :]
+
+
+@given(id_numbers(), st.lists(st.integers(0, 16), min_size=1, unique=True), unicode_digits)
+def test_digits_of_any_other_script_are_refused(
+    value: str, positions: list[int], script_digit: str
+) -> None:
+    """The same number with some digits written in another script is never valid."""
+    changed = value
+    for position in positions:
+        changed = _with_digit_in_script(changed, position, script_digit)
+    assert id_number_problem(changed) == "must be 17 ASCII digits (0-9) followed by a digit or X"
+    with pytest.raises(ValidationError):
+        Holder(id_number=changed)
+
+
+@given(id_numbers(), unicode_digits)
+def test_a_number_written_wholly_in_another_script_is_refused(
+    value: str, script_digit: str
+) -> None:
+    changed = value
+    for position in range(17 if value.endswith("X") else 18):
+        changed = _with_digit_in_script(changed, position, script_digit)
+    assert not changed.isascii()
+    with pytest.raises(ValidationError):
+        Holder(id_number=changed)
+
+
+@given(id_numbers(), st.integers(0, 17), confusables)
+def test_confusables_are_refused(value: str, position: int, char: str) -> None:
+    changed = value[:position] + char + value[position + 1 :]
+    assume(changed.strip() != value)
+    with pytest.raises(ValidationError):
+        Holder(id_number=changed)
+
+
+@given(id_numbers())
+def test_only_the_two_spellings_of_x_map_to_one_number(value: str) -> None:
+    """Upper and lower x are one person; the validated value is always plain ASCII."""
+    spelled = value[:-1] + value[-1].lower()
+    assert Holder(id_number=spelled).id_number == value
+    assert Holder(id_number=f" {value} ").id_number == value
+    assert Holder(id_number=value).id_number.isascii()
