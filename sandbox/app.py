@@ -17,6 +17,7 @@ from sandbox.inquiries import Inquiries
 from sandbox.people import People
 from sandbox.state import SandboxState
 from sandbox.wire import WireFormat
+from schemas.identity import redact_id_numbers
 
 AGENCIES = (vehicles, pensions, housing_fund, real_estate, public_payroll, bank)
 WIRE_FORMATS: dict[str, WireFormat] = {agency.SOURCE: agency.WIRE for agency in AGENCIES}
@@ -24,9 +25,17 @@ SOURCES = tuple(WIRE_FORMATS)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    """422 without the `input` FastAPI would echo: a seeding body is full of personal data."""
+    """422 without the `input` FastAPI would echo: a seeding body is full of personal data.
+    Unknown field names are echoed masked, as they may hold an ID number."""
     errors = exc.errors() if isinstance(exc, RequestValidationError) else []
-    detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in errors]
+    detail = [
+        {
+            "loc": [redact_id_numbers(p) if isinstance(p, str) else p for p in e["loc"]],
+            "msg": redact_id_numbers(e["msg"]),
+            "type": e["type"],
+        }
+        for e in errors
+    ]
     return JSONResponse({"detail": detail}, status_code=422)
 
 

@@ -88,9 +88,24 @@ def mask_account(value: str) -> str:
     return "*" * max(len(value) - 4, 0) + value[-4:]
 
 
-_ID_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9A-Za-z])")
+# Any run of 18 or more digits (the last may be X), wherever it stands: after a letter
+# (`A530102...`), inside a longer number, or written in non-ASCII digits (`\d` is Unicode
+# here on purpose).
+_ID_IN_TEXT = re.compile(r"\d{17,}[\dXx]")
+
+
+def _mask_run(match: re.Match[str]) -> str:
+    run = match.group()
+    # First 6 and last 4 of the whole run: every 18-character window of it loses at least
+    # 8 characters, so no ID number survives inside a longer run either.
+    return run[:6] + "*" * (len(run) - 10) + run[-4:]
+
+
+def contains_id_number(text: str) -> bool:
+    """Whether `text` holds anything shaped like an ID number (see `redact_id_numbers`)."""
+    return _ID_IN_TEXT.search(text) is not None
 
 
 def redact_id_numbers(text: str) -> str:
     """Mask every ID-number-shaped run inside free text (log lines, partner error bodies)."""
-    return _ID_IN_TEXT.sub(lambda m: m.group(1) + "*" * 8 + m.group(2), text)
+    return _ID_IN_TEXT.sub(_mask_run, text)

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from schemas.additions import OmitWhenNone
 from schemas.dates import IsoDate
-from schemas.identity import IdNumber, redact_id_numbers
+from schemas.identity import IdNumber, contains_id_number
 from schemas.money import Money
 
 # GB/T 2260 province-level codes (Hong Kong, Macao and Taiwan included). Prefectures and
@@ -171,8 +171,11 @@ class VerificationCreate(_Strict, OmitWhenNone):
     @field_validator("reference")
     @classmethod
     def _reference_carries_no_id_number(cls, reference: str) -> str:
-        if redact_id_numbers(reference) != reference:
-            raise ValueError("must not contain an ID number (it is shown in every response)")
+        if contains_id_number(reference):
+            raise ValueError(
+                "must not contain an ID number or any run of 18 digits (it is shown in every "
+                "response)"
+            )
         return reference
 
     @field_validator("region_code")

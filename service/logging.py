@@ -10,18 +10,39 @@ import logging
 import sys
 from collections.abc import MutableMapping
 from typing import Any, TextIO
+from urllib.parse import unquote
 
 import structlog
 
 from schemas.identity import redact_id_numbers
 
 
+def redact_line(text: str) -> str:
+    """`text` with every ID-number shape masked, percent-encoded ones included: an access
+    line quotes the path, so digits outside ASCII arrive as `%EF%BC%95...`."""
+    redacted = redact_id_numbers(text)
+    if "%" in text:
+        decoded = unquote(text)
+        if redact_id_numbers(decoded) != decoded:
+            return redact_id_numbers(decoded)
+    return redacted
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_line(value)
+    if isinstance(value, list | tuple):
+        return [_redact_value(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _redact_value(item) for key, item in value.items()}
+    return value
+
+
 def _redact(
     _logger: Any, _method: str, event: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     for key, value in event.items():
-        if isinstance(value, str):
-            event[key] = redact_id_numbers(value)
+        event[key] = _redact_value(value)
     return event
 
 

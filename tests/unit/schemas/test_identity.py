@@ -10,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 from schemas.identity import (
     IdNumber,
     check_character,
+    contains_id_number,
     id_number_problem,
     mask_id_number,
     mask_name,
@@ -152,3 +153,31 @@ def test_only_the_two_spellings_of_x_map_to_one_number(value: str) -> None:
     assert Holder(id_number=spelled).id_number == value
     assert Holder(id_number=f" {value} ").id_number == value
     assert Holder(id_number=value).id_number.isascii()
+
+
+text_around = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=30)
+
+
+@given(text_around, id_numbers(), text_around, st.one_of(st.none(), unicode_digits))
+def test_no_id_number_survives_redaction_wherever_it_stands(
+    before: str, value: str, after: str, script_digit: str | None
+) -> None:
+    """Next to letters (`A530102...`), inside longer digit runs, in any script of digits."""
+    if script_digit is not None:
+        for position in range(17):
+            value = _with_digit_in_script(value, position, script_digit)
+    redacted = redact_id_numbers(before + value + after)
+    assert value not in redacted
+    assert contains_id_number(before + value + after)
+
+
+@pytest.mark.parametrize(
+    ("text", "redacted"),
+    [
+        ("A530102199001011231", "A530102********1231"),
+        ("ref-53010219900101123Xb", "ref-530102********123Xb"),
+        ("5301021990010112311", "530102*********2311"),
+    ],
+)
+def test_redaction_needs_no_word_boundary(text: str, redacted: str) -> None:
+    assert redact_id_numbers(text) == redacted
