@@ -10,6 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 
 from sandbox import bank, control, housing_fund, pensions, public_payroll, real_estate, vehicles
 from sandbox.faults import FaultBoard, FaultGate
@@ -18,6 +19,16 @@ from sandbox.people import People
 from sandbox.state import SandboxState
 from sandbox.wire import WireFormat
 from schemas.identity import redact_id_numbers
+
+DESCRIPTION = """
+Fake partner agencies for trying and testing hedui, each with its own wire format (XML,
+JSON batches, form-encoded fen amounts, pinyin keys, asynchronous bank inquiries), as
+described in hedui's docs/partners.md. No authentication: never expose it.
+
+- `POST /people` seeds what every agency knows about one ID number (sections left out mean
+  "no record"); a person never seeded gets deterministic synthetic records.
+- `PUT /faults/{source}` makes one agency slow, failing, hanging, answering garbage or down.
+"""
 
 AGENCIES = (vehicles, pensions, housing_fund, real_estate, public_payroll, bank)
 WIRE_FORMATS: dict[str, WireFormat] = {agency.SOURCE: agency.WIRE for agency in AGENCIES}
@@ -41,10 +52,15 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 def create_sandbox_app(data_path: str | Path | None = None) -> FastAPI:
     """A fresh sandbox; seeded people persist in SQLite at `data_path` (None: in memory)."""
-    app = FastAPI(
+    # Docs assets are served by the sandbox itself, as by hedui: no CDN needed.
+    app = FastAPIOffline(
         title="hedui sandbox agencies",
-        description="Fake partner agencies, each with its own wire format.",
+        description=DESCRIPTION,
         version="1",
+        openapi_tags=[
+            {"name": "control", "description": "Seed people and inject faults (test set-up)"},
+            *({"name": agency.SOURCE, "description": agency.__doc__} for agency in AGENCIES),
+        ],
     )
     state = SandboxState(
         people=People(Path(data_path) if data_path is not None else None),
@@ -54,7 +70,7 @@ def create_sandbox_app(data_path: str | Path | None = None) -> FastAPI:
     app.state.sandbox = state
     # Routes are matched in order: agencies first, as they take nearly all the traffic.
     for agency in AGENCIES:
-        app.include_router(agency.router)
+        app.include_router(agency.router, tags=[agency.SOURCE])
     app.include_router(control.router)
     app.add_middleware(FaultGate, board=state.faults, formats=WIRE_FORMATS)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -17,6 +17,7 @@ from service.errors import PROBLEM_BASE, PROBLEM_TYPES, NotFound, install_error_
 from service.jobs.runner import VerificationRunner
 from service.logging import configure_logging
 from service.near_relative.endpoints import router as near_relative_router
+from service.openapi import install_openapi
 from service.report.endpoints import router as report_router
 from service.runtime import build_runtime
 from service.simulation.endpoints import router as simulation_router
@@ -131,4 +132,5 @@ def create_app(
         from sandbox.app import create_sandbox_app
 
         app.mount("/sandbox", create_sandbox_app(settings.sandbox_data))
+    install_openapi(app, sandbox_mounted=settings.sandbox == "on")
     return app

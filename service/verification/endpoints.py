@@ -32,12 +32,55 @@ def _wait_seconds(prefer: str | None, cap: float) -> float:
     return min(float(match.group(1)), cap) if match else 0.0
 
 
+LOCATION = {"description": "`/v1/verifications/{id}`", "schema": {"type": "string"}}
+REPLAYED = {
+    "description": "`true` when an earlier request with the same `Idempotency-Key` made this "
+    "verification",
+    "schema": {"type": "string", "enum": ["true"]},
+}
+APPLIED = {
+    "description": "`wait=N`: the wait honoured (N is capped by the server)",
+    "schema": {"type": "string"},
+}
+IDEMPOTENCY_KEY = Header(
+    alias="Idempotency-Key",
+    max_length=255,
+    description="Makes a retry safe. A repeat by the same API key with the same key and the "
+    "same body answers with the verification the first request made (same `id`, header "
+    "`Idempotent-Replayed: true`) and asks no partner again; the same key with a different "
+    "body is 422. At most 255 characters, not blank.",
+)
+PREFER = Header(
+    alias="Prefer",
+    description="`wait=N`: hold the answer up to N seconds (capped by the server). If the "
+    "verification finishes in time the answer is `200` with its final state, otherwise "
+    "`202` as without the header; `Preference-Applied` says which wait was honoured.",
+    examples=["wait=10"],
+)
+
+
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=wire.VerificationAccepted,
     responses={
-        200: {"model": wire.Verification, "description": "Finished within `Prefer: wait`"},
+        202: {
+            "description": "Accepted; follow `Location`",
+            "headers": {
+                "Location": LOCATION,
+                "Idempotent-Replayed": REPLAYED,
+                "Preference-Applied": APPLIED,
+            },
+        },
+        200: {
+            "model": wire.Verification,
+            "description": "Finished within `Prefer: wait=N`: the final state",
+            "headers": {
+                "Location": LOCATION,
+                "Idempotent-Replayed": REPLAYED,
+                "Preference-Applied": APPLIED,
+            },
+        },
         **PROBLEMS,
     },
     summary="Submit a household for verification",
@@ -52,18 +95,14 @@ async def create_verification(
     registry: RegistryDep,
     runner: RunnerDep,
     write_gate: WriteGateDep,
-    idempotency_key: Annotated[
-        str | None,
-        Header(max_length=255, description="Repeat with the same key and body: same verification"),
-    ] = None,
-    prefer: Annotated[
-        str | None, Header(description="`wait=N`: hold the answer up to N seconds")
-    ] = None,
+    idempotency_key: Annotated[str | None, IDEMPOTENCY_KEY] = None,
+    prefer: Annotated[str | None, PREFER] = None,
 ) -> wire.VerificationAccepted | Response:
     """Accepts the household and fans out to every partner source in the background.
 
     Answers `202` at once, or, with `Prefer: wait=N`, `200` with the final state when the
-    verification finishes within N seconds.
+    verification finishes within N seconds. With `Idempotency-Key`, a retry of the same
+    request returns the first verification instead of making a second one.
     """
     if idempotency_key is not None and not idempotency_key.strip():
         raise InvalidRequest.at(["header", "Idempotency-Key"], "must not be blank")

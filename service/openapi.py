@@ -1,0 +1,172 @@
+"""The OpenAPI document: response examples, and the link to the sandbox's own document.
+
+Examples are added when the document is first built (not at import): the report example is
+what hedui's own scorer makes of the documented household under the shipped policy files,
+so its figures cannot drift from the rules. Tests validate every example against the
+response model of its operation.
+"""
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from fastapi import FastAPI
+
+from schemas.assessment import AssessmentInput, HouseholdMember, SourceOutcome
+from schemas.evidence import PensionRecord
+from schemas.identity import mask_id_number
+from schemas.verification import SourceStatus
+from service.policy.catalog import PolicyCatalog
+from service.report.service import build_report
+
+EXAMPLE_ID = "5b0e3c1a-7f43-4d5e-9a51-2f9c7f1e8d20"
+APPLICANT = "530102199001011231"
+CHILD = "530102201001011223"
+SUBMITTED = datetime(2026, 11, 20, 8, 0, 11, tzinfo=UTC)
+FINISHED = datetime(2026, 11, 20, 8, 0, 12, tzinfo=UTC)
+SOURCES = ("bank", "housing_fund", "pensions", "public_payroll", "real_estate", "vehicles")
+
+SANDBOX_DOCS = """
+
+**Sandbox agencies.** This server also runs the fake partner agencies under `/sandbox`
+(seed people, inject faults, and each agency's own wire format). They have their own API
+document: [/sandbox/docs](/sandbox/docs) (`/sandbox/openapi.json`).
+"""
+
+
+def accepted_example() -> dict[str, Any]:
+    return {
+        "id": EXAMPLE_ID,
+        "reference": "case-2026-000123",
+        "status": "queued",
+        "created_at": _iso(SUBMITTED),
+    }
+
+
+def verification_example() -> dict[str, Any]:
+    """The documented household after its run: every member masked."""
+    return {
+        "id": EXAMPLE_ID,
+        "reference": "case-2026-000123",
+        "program": "dibao",
+        "region_code": "530102",
+        "area": "urban",
+        "as_of": "2026-11-20",
+        "status": "completed",
+        "created_at": _iso(SUBMITTED),
+        "completed_at": _iso(FINISHED),
+        "support_mode": None,
+        "care_grade": None,
+        "members": [
+            {
+                "id_number": mask_id_number(APPLICANT),
+                "name": "张*",
+                "relation": "applicant",
+                "declared_monthly_income": "300.00",
+            },
+            {
+                "id_number": mask_id_number(CHILD),
+                "name": "张**",
+                "relation": "child",
+                "declared_monthly_income": "200.00",
+            },
+        ],
+        "sources": [
+            {
+                "source": source,
+                "status": "ok" if source == "pensions" else "no_record",
+                "detail": None,
+                "fetched_at": _iso(FINISHED),
+                "duration_ms": 38,
+                "attempts": 1,
+            }
+            for source in SOURCES
+        ],
+        "recommendation": "eligible",
+        "decisions": [],
+    }
+
+
+def page_example() -> dict[str, Any]:
+    return {"items": [verification_example()], "next_cursor": None}
+
+
+def report_example() -> dict[str, Any]:
+    """The documented household scored by hedui itself: pension 300 received by the applicant
+    and 200 declared for the child, under Yunnan's urban dibao standard 640:
+    (640 − 250) × 2 = 780.00."""
+    inputs = AssessmentInput(
+        program="dibao",
+        area="urban",
+        as_of=date(2026, 11, 20),
+        members=(
+            HouseholdMember(
+                id_number=APPLICANT,
+                name="张三",
+                relation="applicant",
+                declared_monthly_income=Decimal(300),
+            ),
+            HouseholdMember(
+                id_number=CHILD,
+                name="张小明",
+                relation="child",
+                declared_monthly_income=Decimal(200),
+            ),
+        ),
+        sources=tuple(
+            SourceOutcome(
+                source=source,
+                status=SourceStatus.ok if source == "pensions" else SourceStatus.no_record,
+                records=(
+                    (
+                        PensionRecord(
+                            id_number=APPLICANT, status="receiving", monthly_amount=Decimal(300)
+                        ),
+                    )
+                    if source == "pensions"
+                    else ()
+                ),
+                fetched_at=FINISHED,
+            )
+            for source in SOURCES
+        ),
+    )
+    policy = PolicyCatalog.load().resolve("530102", "dibao", "urban", inputs.as_of)
+    if policy is None:
+        raise RuntimeError("the shipped policy files no longer cover the documented example")
+    report = build_report(EXAMPLE_ID, "530102", inputs, policy, generated_at=FINISHED)
+    return report.model_dump(mode="json")
+
+
+RESPONSE_EXAMPLES: dict[tuple[str, str, str], Callable[[], dict[str, Any]]] = {
+    ("/v1/verifications", "post", "202"): accepted_example,
+    ("/v1/verifications", "post", "200"): verification_example,
+    ("/v1/verifications", "get", "200"): page_example,
+    ("/v1/verifications/{verification_id}", "get", "200"): verification_example,
+    ("/v1/verifications/{verification_id}/report", "get", "200"): report_example,
+}
+"""(path, method, status) → its example, as `application/json` of that response."""
+
+
+def install_openapi(app: FastAPI, *, sandbox_mounted: bool) -> None:
+    """Build the document once, with response examples and (when mounted) the sandbox link."""
+    if sandbox_mounted:
+        app.description += SANDBOX_DOCS
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        for (path, method, status), example in RESPONSE_EXAMPLES.items():
+            response = schema["paths"][path][method]["responses"][status]
+            response.setdefault("content", {}).setdefault("application/json", {})
+            response["content"]["application/json"]["example"] = example()
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")

@@ -1,0 +1,162 @@
+"""The API documents: response examples, request headers, and the sandbox's own document."""
+
+import json
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import BaseModel
+
+from schemas import report as report_wire
+from schemas import verification as wire
+from service.app import create_app
+from service.config import Settings
+from service.openapi import APPLICANT, CHILD
+
+FULL_ID = re.compile(r"\d{17}[\dX]")
+
+
+def app_client(tmp_path: Path, sandbox: str) -> httpx.AsyncClient:
+    """The app without its lifespan: documents need neither database nor partners."""
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}",
+        sandbox=sandbox,  # type: ignore[arg-type]
+        sandbox_data=tmp_path / "sandbox.db",
+    )
+    app = create_app(settings, run_migrations=False)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://hedui.test")
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_client(tmp_path, "on") as client:
+        yield client
+
+
+@pytest.fixture
+async def document(client: httpx.AsyncClient) -> dict[str, Any]:
+    response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    return dict(response.json())
+
+
+def example_of(document: dict[str, Any], path: str, method: str, status: str) -> Any:
+    return document["paths"][path][method]["responses"][status]["content"]["application/json"][
+        "example"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "status", "model"),
+    [
+        ("/v1/verifications", "post", "202", wire.VerificationAccepted),
+        ("/v1/verifications", "post", "200", wire.Verification),
+        ("/v1/verifications", "get", "200", wire.VerificationPage),
+        ("/v1/verifications/{verification_id}", "get", "200", wire.Verification),
+        ("/v1/verifications/{verification_id}/report", "get", "200", report_wire.Report),
+    ],
+)
+def test_response_examples_are_valid_responses(
+    document: dict[str, Any], path: str, method: str, status: str, model: type[BaseModel]
+) -> None:
+    example = example_of(document, path, method, status)
+    assert example, f"{method.upper()} {path} {status} has no example"
+    parsed = model.model_validate(example)
+    # A valid example is also exactly what the service would send for it.
+    assert parsed.model_dump(mode="json") == example
+
+
+def test_the_report_example_is_what_the_scorer_computes(document: dict[str, Any]) -> None:
+    """Pension 300 received + 200 declared, two members, Yunnan urban 640: (640 − 250) × 2."""
+    report = example_of(document, "/v1/verifications/{verification_id}/report", "get", "200")
+    assert report["recommendation"] == "eligible"
+    assert report["household"]["per_capita_monthly_income"] == "250.00"
+    assert report["benefit"]["monthly_amount"] == "780.00"
+    assert report["score"] == 96
+    assert report["policy"]["version"] == "53/dibao/urban@2020-06-01"
+    assert [source["source"] for source in report["sources"]] == sorted(
+        source["source"] for source in report["sources"]
+    )
+
+
+def test_the_list_example_holds_a_verification(document: dict[str, Any]) -> None:
+    page = example_of(document, "/v1/verifications", "get", "200")
+    single = example_of(document, "/v1/verifications/{verification_id}", "get", "200")
+    assert page["items"] == [single]
+    assert page["next_cursor"] is None
+
+
+def test_no_document_carries_a_full_id_number(document: dict[str, Any]) -> None:
+    text = json.dumps(document, ensure_ascii=False)
+    for id_number in (APPLICANT, CHILD):
+        assert id_number not in text
+    assert "530102********1231" in text
+    # Only request examples (what a caller sends) hold a full ID number: the documented one.
+    assert set(FULL_ID.findall(text)) == {"11010519491231002X"}
+
+
+def test_idempotency_key_and_prefer_are_described_where_accepted(
+    document: dict[str, Any],
+) -> None:
+    post = document["paths"]["/v1/verifications"]["post"]
+    headers = {p["name"]: p for p in post["parameters"] if p["in"] == "header"}
+    assert set(headers) == {"Idempotency-Key", "Prefer"}
+    assert "same body" in headers["Idempotency-Key"]["description"]
+    assert "422" in headers["Idempotency-Key"]["description"]
+    assert headers["Idempotency-Key"]["schema"]["anyOf"][0]["maxLength"] == 255
+    assert "wait=N" in headers["Prefer"]["description"]
+    assert "200" in headers["Prefer"]["description"]
+    for status in ("200", "202"):
+        documented = post["responses"][status]["headers"]
+        assert {"Location", "Idempotent-Replayed", "Preference-Applied"} <= set(documented)
+    # Accepted nowhere else: no other operation documents them.
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            if (path, method) != ("/v1/verifications", "post"):
+                names = {p["name"] for p in operation.get("parameters", [])}
+                assert not names & {"Idempotency-Key", "Prefer"}, (method, path)
+
+
+async def test_docs_link_the_sandbox_document(client: httpx.AsyncClient) -> None:
+    description = (await client.get("/openapi.json")).json()["info"]["description"]
+    assert "[/sandbox/docs](/sandbox/docs)" in description
+
+    page = await client.get("/sandbox/docs")
+    assert page.status_code == 200
+    assert "cdn." not in page.text
+    script = page.text.split('<script src="', 1)[1].split('"', 1)[0]
+    assert script.startswith("/sandbox/")
+    assert (await client.get(script)).status_code == 200
+
+
+async def test_the_sandbox_document_tags_control_and_each_agency(
+    client: httpx.AsyncClient,
+) -> None:
+    sandbox = (await client.get("/sandbox/openapi.json")).json()
+    tags = {tag["name"]: tag["description"] for tag in sandbox["tags"]}
+    assert set(tags) == {
+        "control",
+        "vehicles",
+        "pensions",
+        "housing_fund",
+        "real_estate",
+        "public_payroll",
+        "bank",
+    }
+    assert all(tags.values())
+    paths = sandbox["paths"]
+    assert paths["/people"]["post"]["tags"] == ["control"]
+    assert paths["/faults/{source}"]["put"]["tags"] == ["control"]
+    assert paths["/vehicles/query"]["post"]["tags"] == ["vehicles"]
+    assert paths["/bank/inquiries/{inquiry_id}"]["get"]["tags"] == ["bank"]
+    assert sandbox["servers"] == [{"url": "/sandbox"}]
+
+
+async def test_without_the_sandbox_there_is_no_link(tmp_path: Path) -> None:
+    async with app_client(tmp_path, "off") as client:
+        description = (await client.get("/openapi.json")).json()["info"]["description"]
+        assert "/sandbox/docs" not in description
+        assert (await client.get("/sandbox/docs")).status_code == 404
