@@ -7,7 +7,7 @@ fewer sources than configured.
 
 import inspect
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Literal, Self
@@ -98,19 +98,8 @@ class ConnectorRegistry:
             raise UnknownConnectorError(name) from None
 
     def names(self) -> list[str]:
+        """Registered names in registration order; `get` gives each one's connector."""
         return list(self._registrations)
-
-    def as_dict(self) -> dict[str, Connector]:
-        return {name: entry.connector for name, entry in self._registrations.items()}
-
-    def __iter__(self) -> Iterator[Connector]:
-        return (entry.connector for entry in self._registrations.values())
-
-    def __len__(self) -> int:
-        return len(self._registrations)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._registrations
 
 
 def load_connectors(group: str = GROUP) -> ConnectorRegistry:

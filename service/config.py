@@ -61,10 +61,6 @@ class Settings(BaseSettings):
     def today(self) -> date:
         return datetime.now(ZoneInfo(self.timezone)).date()
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
     def resolved_partner_base_url(self) -> str:
         if self.partner_base_url:
             return self.partner_base_url.rstrip("/")

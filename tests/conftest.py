@@ -216,3 +216,19 @@ async def _reset_sandbox_faults(request: pytest.FixtureRequest) -> AsyncIterator
                 "bank",
             ):
                 await client.delete(f"/sandbox/faults/{source}")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`postgres_only` tests run with the PostgreSQL `database_url` alone.
+
+    The mark is only meaningful on a test that uses the `database_url` fixture (directly or
+    through `engine`, `session_factory`, ...); on any other test it is a mistake.
+    """
+    for item in items:
+        if item.get_closest_marker("postgres_only") is None:
+            continue
+        callspec = getattr(item, "callspec", None)
+        if callspec is None or "database_url" not in callspec.params:
+            raise pytest.UsageError(f"{item.nodeid}: postgres_only needs the database_url fixture")
+        if callspec.params["database_url"] != "postgresql":
+            item.add_marker(pytest.mark.skip(reason="needs PostgreSQL"))

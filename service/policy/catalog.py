@@ -23,7 +23,7 @@ themselves, so a report can be reproduced years later.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -33,7 +33,6 @@ from schemas.policy import PolicyParameters, ResolvedPolicy
 from schemas.verification import Area, Program
 from service.policy.files import NATIONAL, FileVersion, PolicyFileError, read_file
 from service.policy.hashing import content_hash
-from service.policy.overrides import apply_overrides
 
 PARAMS_DIR = Path(__file__).resolve().parent / "params"
 
@@ -75,14 +74,6 @@ class PolicyCatalog:
             versions.extend(read_file(files[name]))
         return cls(versions)
 
-    def versions(self) -> list[str]:
-        """Every version the files state, by name, in a stable order."""
-        return sorted(
-            version_name(v.code, v.program, v.area, v.effective_from)
-            for found in self._index.values()
-            for v in found
-        )
-
     def resolve(
         self, region_code: str, program: Program, area: Area, as_of: date
     ) -> ResolvedPolicy | None:
@@ -120,11 +111,6 @@ class PolicyCatalog:
             content_hash=content_hash(parameters),
             source_files=tuple(layer.file for layer in layers),
         )
-
-    @staticmethod
-    def with_overrides(resolved: ResolvedPolicy, overrides: Mapping[str, object]) -> ResolvedPolicy:
-        """A what-if variant of `resolved`; see `apply_overrides`."""
-        return apply_overrides(resolved, overrides)
 
     def _layer(self, code: str, program: str, area: str, as_of: date) -> FileVersion | None:
         """One level's figures on `as_of`: its versions in force, each amending the last."""

@@ -134,7 +134,7 @@ class TestLoadConnectors:
         assert all(registry.get(name).name == name for name in BUILTIN)
 
     def test_an_unknown_group_is_empty(self) -> None:
-        assert len(load_connectors("hedui.nothing_here")) == 0
+        assert load_connectors("hedui.nothing_here").names() == []
 
 
 class TestEntryPointValidation:
@@ -220,13 +220,9 @@ class TestExplicitRegistry:
         registry.add(OtherFake)
         assert registry.get("fake") is fake
         assert registry.names() == ["fake", "other"]
-        assert [c.name for c in registry] == ["fake", "other"]
-        assert len(registry) == 2
-        assert "fake" in registry
-        assert "missing" not in registry
+        assert [registry.get(name).name for name in registry.names()] == ["fake", "other"]
         assert registry.origin("fake") == "declarative"
         assert registry.origin("other") == "builtin"
-        assert set(registry.as_dict()) == {"fake", "other"}
 
     def test_unknown_name_is_a_key_error(self) -> None:
         with pytest.raises(KeyError):
@@ -238,7 +234,7 @@ class TestExplicitRegistry:
         registry = ConnectorRegistry()
         with pytest.raises(ConnectorRegistrationError, match="Config is not a pydantic model"):
             registry.add(NotPydanticConfig())
-        assert len(registry) == 0
+        assert registry.names() == []
 
     def test_add_refuses_a_second_connector_with_the_same_name(self) -> None:
         registry = ConnectorRegistry()

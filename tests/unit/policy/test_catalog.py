@@ -141,13 +141,6 @@ class TestShippedFiles:
         with pytest.raises(ValueError, match="digits"):
             CATALOG.resolve("53-01", "dibao", "urban", date(2026, 1, 1))
 
-    def test_versions_lists_every_file_version(self) -> None:
-        versions = CATALOG.versions()
-        assert "53/dibao/urban@2020-06-01" in versions
-        assert "530111/dibao/urban@2024-01-01" in versions
-        assert "national/tekun/rural@2019-01-01" in versions
-        assert versions == sorted(versions)
-
 
 class TestResolution:
     @pytest.fixture

@@ -42,11 +42,6 @@ def test_suffix_is_not_repeated_and_result_is_deterministic(base: ResolvedPolicy
     assert twice.content_hash == once.content_hash
 
 
-def test_catalog_method_is_the_same_operation(base: ResolvedPolicy) -> None:
-    overrides = {"vehicle_value_threshold": "50000"}
-    assert CATALOG.with_overrides(base, overrides) == apply_overrides(base, overrides)
-
-
 def test_cap_can_be_removed(base: ResolvedPolicy) -> None:
     jiangxi = CATALOG.resolve("360102", "linshi", "urban", date(2026, 1, 1))
     assert jiangxi is not None

@@ -345,9 +345,23 @@ class TestLanguage:
             "家庭月收入 500.00 元，2 人，人均 250.00 元，低于标准 640.00 元。"
         )
 
-    @pytest.mark.parametrize("language", ["zh-CN", "en_US", "EN"])
-    def test_regional_variants_are_accepted(self, language: str) -> None:
-        assess(household([member(A)]), policy(), language=language)
+    @pytest.mark.parametrize(
+        ("language", "starting_point"),
+        [
+            ("zh-CN", "起始分"),
+            ("zh_TW", "起始分"),
+            ("en_US", "starting point"),
+            ("EN", "starting point"),
+        ],
+    )
+    def test_regional_variants_choose_their_language(
+        self, language: str, starting_point: str
+    ) -> None:
+        inputs = household([member(A)])
+        assessment = assess(inputs, policy(), language=language)
+        assert assessment.score_breakdown[0].reason == starting_point
+        primary = language[:2].lower()
+        assert assessment == assess(inputs, policy(), language=primary)
 
     def test_unknown_language_is_an_error(self) -> None:
         with pytest.raises(ValueError, match="unsupported language"):
