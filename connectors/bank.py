@@ -16,8 +16,8 @@ from pydantic import Field, model_validator
 from connectors.base import ConnectorConfig, MalformedResponse
 from connectors.http import request
 from connectors.partner import PartnerConnector
-from connectors.wire import PartnerIdNumber, WireModel, json_parser
-from schemas.evidence import BankAccountRecord, Evidence, HouseholdQuery
+from connectors.wire import PartnerIdNumber, WireModel, parse_json
+from schemas.evidence import BankAccountRecord, Evidence, HouseholdQuery, Record
 from schemas.identity import mask_account
 
 
@@ -76,33 +76,37 @@ class BankConnector(PartnerConnector[BankConfig]):
     async def ask(
         self, household: HouseholdQuery, config: BankConfig, client: httpx.AsyncClient
     ) -> Evidence:
-        inquiry = await request(
+        inquiry, records = await request(
             client,
             config,
             "POST",
             "/inquiries",
-            json_parser(_Inquiry),
+            _answer,
             json={"customers": [{"id_number": id_number} for id_number in household.id_numbers]},
         )
         delays = poll_delays(config.poll_initial_s, config.poll_max_s)
         while inquiry.state != "DONE":
             await asyncio.sleep(next(delays))
-            polled = await request(
-                client, config, "GET", f"/inquiries/{inquiry.inquiry_id}", json_parser(_Inquiry)
+            polled, records = await request(
+                client, config, "GET", f"/inquiries/{inquiry.inquiry_id}", _answer
             )
             if polled.inquiry_id != inquiry.inquiry_id:
                 raise MalformedResponse("poll answered for another inquiry")
             inquiry = polled
-        return Evidence(
-            records=[
-                BankAccountRecord(
-                    id_number=account.id_number,
-                    bank=account.bank,
-                    account=mask_account(account.account),
-                    balance=account.balance,
-                )
-                for account in inquiry.accounts or ()
-            ],
-            # Only accounts are listed: a DONE inquiry covers every customer it was asked about.
-            answered=household.id_numbers,
+        # Only accounts are listed: a DONE inquiry covers every customer it was asked about.
+        return Evidence(records=records, answered=household.id_numbers)
+
+
+def _answer(body: bytes) -> tuple[_Inquiry, list[Record]]:
+    """The inquiry and, once it is DONE, its accounts as records."""
+    inquiry = parse_json(body, _Inquiry)
+    records: list[Record] = [
+        BankAccountRecord(
+            id_number=account.id_number,
+            bank=account.bank,
+            account=mask_account(account.account),
+            balance=account.balance,
         )
+        for account in inquiry.accounts or ()
+    ]
+    return inquiry, records

@@ -27,6 +27,16 @@ class ConnectorConfig(BaseModel):
     max_attempts: int = Field(
         default=3, ge=1, le=10, description="Attempts per request on transient errors"
     )
+    max_response_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest body one partner answer may have (decoded); beyond it the "
+        "source is an error, found while the body streams in, never after reading it all. "
+        "Parsing a full 1 MiB answer holds up the event loop for a few tens of ms at most",
+    )
+    max_records: int = Field(
+        default=5_000, ge=1, description="Most records one household fetch may return"
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -80,6 +90,18 @@ class MalformedResponse(ConnectorError):
     """The partner answered, but the body does not follow its documented format."""
 
 
+class ResponseTooLarge(ConnectorError):
+    """The partner's answer is larger than the connector's configured limits allow."""
+
+    @classmethod
+    def over_bytes(cls, limit: int) -> "ResponseTooLarge":
+        return cls(f"response too large (over {limit} bytes)")
+
+    @classmethod
+    def over_records(cls, limit: int) -> "ResponseTooLarge":
+        return cls(f"response too large (over {limit} records)")
+
+
 @runtime_checkable
 class Connector(Protocol):
     name: ClassVar[str]
@@ -111,9 +133,12 @@ async def fetch_evidence(
     """`connector.fetch`, held to the contract: the one place every answer is checked.
 
     Every member asked about is accounted for exactly once and every record belongs to one
-    of them; otherwise the answer is a `MalformedResponse`, never a "no record".
+    of them; otherwise the answer is a `MalformedResponse`, never a "no record". More
+    records than `config.max_records` is `ResponseTooLarge`.
     """
     evidence = await connector.fetch(household, config, client)
+    if len(evidence.records) > config.max_records:
+        raise ResponseTooLarge.over_records(config.max_records)
     account_for_members(household, evidence)
     return evidence
 

@@ -16,6 +16,11 @@ before `fetch` and reads it afterwards in the same task::
 
 Connectors that fan out over several tasks use `map_concurrently`, which folds each task's
 attempts back into the caller's count.
+
+Every answer is read as a stream and refused (`ResponseTooLarge`) as soon as it exceeds
+`max_response_bytes`: a partner cannot make hedui hold more than that per request. A body
+larger than `INLINE_PARSE_BYTES` is parsed in a worker thread, so parsing a few megabytes
+never holds up the event loop (and the time budget can still end the wait for it).
 """
 
 import asyncio
@@ -34,6 +39,7 @@ from connectors.base import (
     PartnerRejected,
     PartnerTimeout,
     PartnerUnavailable,
+    ResponseTooLarge,
 )
 from connectors.wire import partner_error_code
 
@@ -44,6 +50,10 @@ WAIT_INITIAL_S = 0.05
 WAIT_MAX_S = 1.0
 WAIT_JITTER_S = 0.05
 MAX_RETRY_AFTER_S = 30.0
+INLINE_PARSE_BYTES = 64 * 1024
+"""Bodies up to this size are parsed on the event loop (well under a millisecond)."""
+ERROR_BODY_BYTES = 16 * 1024
+"""How much of an error answer is read to find the partner's error code."""
 
 attempts_var: ContextVar[int] = ContextVar("hedui_connector_attempts", default=0)
 """HTTP requests sent by connectors in the current task (retries included)."""
@@ -119,14 +129,15 @@ async def request(
     config: ConnectorConfig,
     method: str,
     path: str,
-    parse: Callable[[httpx.Response], T],
+    parse: Callable[[bytes], T],
     **kwargs: Any,
 ) -> T:
     """Send `method {base_url}{path}`, retrying transient failures, and parse the answer.
 
-    `parse` turns a 2xx response into the partner's wire model and raises
-    `MalformedResponse` when the body does not follow the documented format; it runs
-    inside the retry loop but is never retried.
+    `parse` turns a 2xx body into the partner's wire model (or the records made of it) and
+    raises `MalformedResponse` when the body does not follow the documented format; it runs
+    inside the retry loop but is never retried. It must be a pure function of the body: a
+    large body is parsed in a worker thread.
     """
     retrying = AsyncRetrying(
         stop=_stop(config),
@@ -137,7 +148,10 @@ async def request(
     url = f"{config.base_url}{path}"
 
     async def attempt() -> T:
-        return parse(await _send(client, config, method, url, **kwargs))
+        body = await _send(client, config, method, url, **kwargs)
+        if len(body) <= INLINE_PARSE_BYTES:
+            return parse(body)
+        return await asyncio.to_thread(parse, body)
 
     result: T = await retrying(attempt)
     return result
@@ -145,11 +159,15 @@ async def request(
 
 async def _send(
     client: httpx.AsyncClient, config: ConnectorConfig, method: str, url: str, **kwargs: Any
-) -> httpx.Response:
-    """One attempt: the request with its own timeout, then the status mapped to an error."""
+) -> bytes:
+    """One attempt: the request with its own timeout, its status mapped to an error, its body."""
     attempts_var.set(attempts_var.get() + 1)
+    stream = client.stream(method, url, timeout=config.request_timeout_s, **kwargs)
     try:
-        response = await client.request(method, url, timeout=config.request_timeout_s, **kwargs)
+        async with stream as response:
+            if 200 <= response.status_code < 300:
+                return await _read(response, config.max_response_bytes)
+            raise _status_error(response, await _read(response, ERROR_BODY_BYTES, truncate=True))
     except httpx.TimeoutException as error:
         raise PartnerUnavailable(
             f"no answer within {config.request_timeout_s:g} s ({type(error).__name__})"
@@ -159,21 +177,37 @@ async def _send(
         raise PartnerUnavailable(f"transport error ({type(error).__name__})") from None
     except httpx.DecodingError:
         raise MalformedResponse("body could not be decoded") from None
-    return _check_status(response)
 
 
-def _check_status(response: httpx.Response) -> httpx.Response:
+async def _read(response: httpx.Response, limit: int, *, truncate: bool = False) -> bytes:
+    """The (decoded) body, chunk by chunk, never more than `limit` bytes of it.
+
+    Beyond `limit`: the first `limit` bytes when `truncate`, else `ResponseTooLarge` at once
+    (the rest is never read; closing the stream drops the connection).
+    """
+    declared = response.headers.get("content-length", "")
+    if not truncate and declared.isdigit() and int(declared) > limit:
+        raise ResponseTooLarge.over_bytes(limit)
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > limit:
+            if truncate:
+                return bytes(body[:limit])
+            raise ResponseTooLarge.over_bytes(limit)
+    return bytes(body)
+
+
+def _status_error(response: httpx.Response, body: bytes) -> ConnectorError:
     status = response.status_code
-    if 200 <= status < 300:
-        return response
     # Only the partner's short error code is quoted: its free text may name a person.
-    code = partner_error_code(response.content)
+    code = partner_error_code(body)
     detail = f"HTTP {status}" + (f" (partner code {code})" if code else "")
     if status == 429 or status >= 500:
-        raise PartnerUnavailable(detail, retry_after_s=_retry_after(response))
+        return PartnerUnavailable(detail, retry_after_s=_retry_after(response))
     if 400 <= status < 500:
-        raise PartnerRejected(detail)
-    raise MalformedResponse(f"unexpected {detail}")
+        return PartnerRejected(detail)
+    return MalformedResponse(f"unexpected {detail}")
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -44,8 +44,8 @@ class PartnerConnector(ABC, Generic[ConfigT]):
         partner gave them: never the members asked about, unless the format lists only hits.
         """
 
-    def parse_health(self, response: httpx.Response) -> object:
-        return parse_json(response.content, self.health_model)
+    def parse_health(self, body: bytes) -> object:
+        return parse_json(body, self.health_model)
 
     async def check(self, config: ConnectorConfig, client: httpx.AsyncClient) -> CheckResult:
         own = self.own_config(config)

@@ -10,7 +10,7 @@ from pydantic import Field, StrictBool, StrictInt, model_validator
 from connectors.base import ConnectorConfig, MalformedResponse
 from connectors.http import map_concurrently, request
 from connectors.partner import PartnerConnector
-from connectors.wire import WireModel, json_parser
+from connectors.wire import WireModel, parse_json
 from schemas.evidence import Evidence, HouseholdQuery, PensionRecord
 
 BATCH_LIMIT = 50
@@ -69,14 +69,18 @@ class PensionsConnector(PartnerConnector[PensionsConfig]):
 async def _ask(client: httpx.AsyncClient, config: PensionsConfig, ids: list[str]) -> Evidence:
     # seq, not the ID number, ties an answer to its request: it is all the partner echoes.
     by_seq = dict(enumerate(ids, start=1))
-    batch = await request(
+    return await request(
         client,
         config,
         "POST",
         "/batch",
-        json_parser(_Batch),
+        partial(_evidence, by_seq),
         json={"requests": [{"seq": seq, "sfzh": id_number} for seq, id_number in by_seq.items()]},
     )
+
+
+def _evidence(by_seq: dict[int, str], body: bytes) -> Evidence:
+    batch = parse_json(body, _Batch)
     records: list[PensionRecord] = []
     for result in batch.results:
         if result.seq not in by_seq:

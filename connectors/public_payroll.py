@@ -12,8 +12,8 @@ from pydantic import Field
 from connectors.base import ConnectorConfig
 from connectors.http import request
 from connectors.partner import PartnerConnector
-from connectors.wire import PartnerIdNumber, WireModel, json_parser
-from schemas.evidence import Evidence, HouseholdQuery, PayrollRecord
+from connectors.wire import PartnerIdNumber, WireModel, parse_json
+from schemas.evidence import Evidence, HouseholdQuery, PayrollRecord, Record
 
 
 class _Row(WireModel):
@@ -42,19 +42,20 @@ class PublicPayrollConnector(PartnerConnector[ConnectorConfig]):
     async def ask(
         self, household: HouseholdQuery, config: ConnectorConfig, client: httpx.AsyncClient
     ) -> Evidence:
-        answer = await request(
+        records = await request(
             client,
             config,
             "POST",
             "/verify",
-            json_parser(_Answer),
+            _records,
             json={"sfzh_list": household.id_numbers},
         )
-        return Evidence(
-            records=[
-                PayrollRecord(id_number=row.sfzh, employer=row.gzdw, monthly_salary=row.yfgz)
-                for row in answer.rows
-            ],
-            # Only hits are listed: the one answer covers everyone it was asked about.
-            answered=household.id_numbers,
-        )
+        # Only hits are listed: the one answer covers everyone it was asked about.
+        return Evidence(records=records, answered=household.id_numbers)
+
+
+def _records(body: bytes) -> list[Record]:
+    return [
+        PayrollRecord(id_number=row.sfzh, employer=row.gzdw, monthly_salary=row.yfgz)
+        for row in parse_json(body, _Answer).rows
+    ]

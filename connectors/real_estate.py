@@ -10,10 +10,10 @@ from typing import ClassVar, Literal
 import httpx
 from pydantic import Field
 
-from connectors.base import ConnectorConfig, MalformedResponse
+from connectors.base import ConnectorConfig, MalformedResponse, ResponseTooLarge
 from connectors.http import request
 from connectors.partner import PartnerConnector
-from connectors.wire import PartnerIdNumber, WireModel, json_parser
+from connectors.wire import PartnerIdNumber, WireModel, parse_json
 from schemas.evidence import Evidence, HouseholdQuery, PropertyRecord, Record
 
 MAX_PAGE_SIZE = 20
@@ -62,17 +62,18 @@ class RealEstateConnector(PartnerConnector[RealEstateConfig]):
             params: dict[str, str | int] = {"page_size": config.page_size}
             if token is not None:
                 params["page_token"] = token
-            page = await request(
+            page, token = await request(
                 client,
                 config,
                 "POST",
                 "/registrations/search",
-                json_parser(_Page),
+                _page,
                 params=params,
                 json=body,
             )
-            records += [_record(item) for item in page.items]
-            token = page.next_page_token
+            records += page
+            if len(records) > config.max_records:
+                raise ResponseTooLarge.over_records(config.max_records)
             if token is None:
                 # Only registrations are listed: the last page completes the answer about
                 # every owner searched for.
@@ -81,6 +82,11 @@ class RealEstateConnector(PartnerConnector[RealEstateConfig]):
                 raise MalformedResponse("pagination token repeats")
             seen.add(token)
         raise MalformedResponse(f"more than {config.max_pages} pages")
+
+
+def _page(body: bytes) -> tuple[list[Record], str | None]:
+    page = parse_json(body, _Page)
+    return [_record(item) for item in page.items], page.next_page_token
 
 
 def _record(item: _Item) -> PropertyRecord:

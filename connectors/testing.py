@@ -25,7 +25,7 @@ collected; subclasses named `Test…` are.
 import asyncio
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -43,6 +43,7 @@ from connectors.base import (
     MalformedResponse,
     PartnerRejected,
     PartnerUnavailable,
+    ResponseTooLarge,
     fetch_evidence,
 )
 from connectors.http import attempts_var, is_testing, set_testing
@@ -132,6 +133,29 @@ def garbage(body: bytes) -> Fault:
         return httpx.Response(real.status_code, content=body, headers=real.headers)
 
     return fault
+
+
+def oversized(size: int, *, declared: bool) -> Fault:
+    """The partner's status with a body of `size` bytes, streamed in chunks; its length is
+    announced in `Content-Length` only when `declared`."""
+
+    async def fault(request: httpx.Request, partner: Handler) -> httpx.Response:
+        real = await partner(request)
+        headers = {"Content-Type": real.headers.get("Content-Type", "application/json")}
+        if declared:
+            headers["Content-Length"] = str(size)
+        return httpx.Response(real.status_code, headers=headers, stream=_Spaces(size))
+
+    return fault
+
+
+class _Spaces(httpx.AsyncByteStream):
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for start in range(0, self.size, 1024):
+            yield b" " * min(1024, self.size - start)
 
 
 class PartnerDouble:
@@ -368,6 +392,23 @@ class ConnectorConformance:
         run = await self.run_fetch(scenario)
         assert isinstance(run.error, MalformedResponse), run.error or run.evidence
         assert "member" in str(run.error), run.error
+
+    @pytest.mark.parametrize("declared", [True, False], ids=["declared", "streamed"])
+    async def test_fetch_answer_over_the_byte_limit_is_too_large(self, declared: bool) -> None:
+        fault = oversized(64 * 1024, declared=declared)
+        run = await self.run_fetch(self.primary, fault, max_response_bytes=4096)
+        assert isinstance(run.error, ResponseTooLarge), run.error
+        assert "response too large" in str(run.error)
+        assert run.partner.sent()[signature(run.partner.requests[0])] == 1
+
+    async def test_fetch_more_records_than_the_limit_is_too_large(self) -> None:
+        largest = max(self.scenarios, key=lambda scenario: len(scenario.expected_records))
+        if len(largest.expected_records) < 2:
+            pytest.skip("no scenario with two records or more")
+        limit = len(largest.expected_records) - 1
+        run = await self.run_fetch(largest, max_records=limit)
+        assert isinstance(run.error, ResponseTooLarge), run.error
+        assert str(run.error) == f"response too large (over {limit} records)"
 
     async def test_fetch_empty_household_asks_nothing(self) -> None:
         empty = self.primary.household.model_copy(update={"members": ()})

@@ -57,15 +57,15 @@ def _query_body(id_numbers: list[str]) -> bytes:
     return tostring(root, encoding="utf-8")
 
 
-def _root(response: httpx.Response, tag: str) -> Element:
-    root = parse_xml(response.content)
+def _root(body: bytes, tag: str) -> Element:
+    root = parse_xml(body)
     if root.tag != tag:
         raise MalformedResponse(f"expected <{tag}> as the root element")
     return root
 
 
-def _parse_result(response: httpx.Response) -> _Result:
-    root = _root(response, "VehicleQueryResult")
+def _parse_result(body: bytes) -> _Result:
+    root = _root(body, "VehicleQueryResult")
     # Attributes become dicts so one pydantic model checks presence and types of all of them.
     return validate(
         _Result,
@@ -89,34 +89,38 @@ class VehiclesConnector(PartnerConnector[ConnectorConfig]):
     Config: ClassVar[type[ConnectorConfig]] = ConnectorConfig
     health_path: ClassVar[str] = "/ping"
 
-    def parse_health(self, response: httpx.Response) -> object:
-        return _root(response, "Pong")
+    def parse_health(self, body: bytes) -> object:
+        return _root(body, "Pong")
 
     async def ask(
         self, household: HouseholdQuery, config: ConnectorConfig, client: httpx.AsyncClient
     ) -> Evidence:
-        result = await request(
+        return await request(
             client,
             config,
             "POST",
             "/query",
-            _parse_result,
+            _evidence,
             content=_query_body(household.id_numbers),
             headers={"Content-Type": "application/xml"},
         )
-        # Every queried <Person> comes back, with or without vehicles: one left out is not
-        # "no vehicle", it is an answer we do not have.
-        return Evidence(
-            records=[
-                VehicleRecord(
-                    id_number=person.id_number,
-                    plate=vehicle.plate,
-                    type=vehicle_type(vehicle.type),
-                    registered_on=vehicle.registered_on,
-                    value=vehicle.value,
-                )
-                for person in result.people
-                for vehicle in person.vehicles
-            ],
-            answered=[person.id_number for person in result.people],
-        )
+
+
+def _evidence(body: bytes) -> Evidence:
+    result = _parse_result(body)
+    # Every queried <Person> comes back, with or without vehicles: one left out is not
+    # "no vehicle", it is an answer we do not have.
+    return Evidence(
+        records=[
+            VehicleRecord(
+                id_number=person.id_number,
+                plate=vehicle.plate,
+                type=vehicle_type(vehicle.type),
+                registered_on=vehicle.registered_on,
+                value=vehicle.value,
+            )
+            for person in result.people
+            for vehicle in person.vehicles
+        ],
+        answered=[person.id_number for person in result.people],
+    )

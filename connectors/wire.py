@@ -10,11 +10,10 @@ import json
 import re
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Annotated, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar, get_args, get_origin
 from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml.ElementTree
-import httpx
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
 from connectors.base import MalformedResponse
@@ -23,6 +22,9 @@ from schemas.identity import redact_id_numbers
 M = TypeVar("M", bound=BaseModel)
 
 _SHOWN_PROBLEMS = 3
+LONG_LIST = 256
+"""Lists of models at least this long are validated item by item (see `validate`)."""
+XML_FEED_BYTES = 64 * 1024
 # Short codes such as "E500", "9999", "internal_server_error" are safe to quote; free text
 # is not, nor any long run of digits (ID, account or phone numbers).
 _ERROR_CODE = re.compile(r"^(?!.*\d{7})[A-Za-z0-9_.-]{1,32}$")
@@ -44,10 +46,11 @@ def safe_code(value: object) -> str:
     return redact_id_numbers(text) if _ERROR_CODE.match(text) else "?"
 
 
-def describe(error: ValidationError) -> str:
+def describe(error: ValidationError, *, within: tuple[str | int, ...] = ()) -> str:
     problems = [
-        f"{'.'.join(str(part) for part in problem['loc']) or 'body'} ({problem['type']})"
+        f"{'.'.join(str(part) for part in (*within, *loc)) or 'body'} ({problem['type']})"
         for problem in error.errors(include_url=False, include_input=False, include_context=False)
+        for loc in [problem["loc"]]
     ]
     text = "; ".join(problems[:_SHOWN_PROBLEMS])
     if len(problems) > _SHOWN_PROBLEMS:
@@ -57,10 +60,45 @@ def describe(error: ValidationError) -> str:
 
 def validate(model: type[M], data: object) -> M:
     try:
+        if isinstance(data, dict):
+            data = _with_long_lists_validated(model, data)
         return model.model_validate(data)
     except ValidationError as error:
         # `from None`: a chained ValidationError would print the partner's values in tracebacks.
         raise MalformedResponse(describe(error)) from None
+
+
+def _with_long_lists_validated(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
+    """`data` with the items of its long lists of models validated one call each.
+
+    One validation call over a long list holds the GIL for its whole length, even in a
+    worker thread; one call per item lets the event loop run in between.
+    """
+    done = dict(data)
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        items = data.get(key)
+        item_model = _list_item_model(field.annotation)
+        if item_model is None or not isinstance(items, list) or len(items) < LONG_LIST:
+            continue
+        validated = []
+        for index, item in enumerate(items):
+            try:
+                validated.append(item_model.model_validate(item))
+            except ValidationError as error:
+                raise MalformedResponse(describe(error, within=(key, index))) from None
+        done[key] = validated
+    return done
+
+
+def _list_item_model(annotation: object) -> type[BaseModel] | None:
+    """`Item` when `annotation` is `list[Item]` (or `list[Item] | None`) of a pydantic model."""
+    for candidate in (annotation, *get_args(annotation)):
+        if get_origin(candidate) is list:
+            (item,) = get_args(candidate)
+            if isinstance(item, type) and issubclass(item, BaseModel):
+                return item
+    return None
 
 
 def _reject_constant(name: str) -> NoReturn:
@@ -79,17 +117,24 @@ def parse_json(content: bytes, model: type[M]) -> M:
     return validate(model, load_json(content))
 
 
-def json_parser(model: type[M]) -> Callable[[httpx.Response], M]:
+def json_parser(model: type[M]) -> Callable[[bytes], M]:
     """A `parse` callback for `connectors.http.request`."""
-    return lambda response: parse_json(response.content, model)
+    return lambda body: parse_json(body, model)
 
 
 def parse_xml(content: bytes) -> Element:
-    """XML through defusedxml: entity expansion and external references are refused."""
+    """XML through defusedxml: entity expansion and external references are refused.
+
+    Fed in slices: one parser call over a whole large body would hold the GIL throughout.
+    """
+    parser = defusedxml.ElementTree.XMLParser()
     try:
-        return defusedxml.ElementTree.fromstring(content)
+        for start in range(0, len(content), XML_FEED_BYTES):
+            parser.feed(content[start : start + XML_FEED_BYTES])
+        root: Element = parser.close()
     except (ParseError, ValueError):  # DefusedXmlException is a ValueError
         raise MalformedResponse("body is not well-formed XML") from None
+    return root
 
 
 def partner_error_code(content: bytes) -> str | None:

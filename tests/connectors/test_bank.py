@@ -66,6 +66,25 @@ class TestBank(ConnectorConformance):
             expected_calls=2,
         ),
         ConnectorTestScenario(
+            id="an account each",
+            household=household(A, B),
+            partner=bank(done(account(A), account(B, balance="10.00"))),
+            expected_records=(
+                BankAccountRecord(
+                    id_number=A,
+                    bank="中国工商银行",
+                    account="************2233",
+                    balance=Decimal("3000.00"),
+                ),
+                BankAccountRecord(
+                    id_number=B,
+                    bank="中国工商银行",
+                    account="************2233",
+                    balance=Decimal("10.00"),
+                ),
+            ),
+        ),
+        ConnectorTestScenario(
             id="no accounts", household=household(A, B), partner=bank(done()), expected_calls=2
         ),
         ConnectorTestScenario(

@@ -63,6 +63,25 @@ class TestHousingFund(ConnectorConformance):
             ),
             expected_calls=2,
         ),
+        ConnectorTestScenario(
+            id="an account each",
+            household=household(A, B),
+            partner=partner({A: account(), B: account(ye=0, yjce=0)}),
+            expected_records=(
+                HousingFundRecord(
+                    id_number=A,
+                    status="active",
+                    balance=Decimal("20000.00"),
+                    monthly_deposit=Decimal("600.00"),
+                ),
+                HousingFundRecord(
+                    id_number=B,
+                    status="active",
+                    balance=Decimal("0.00"),
+                    monthly_deposit=Decimal("0.00"),
+                ),
+            ),
+        ),
         ConnectorTestScenario(id="no account", household=household(A, B), partner=partner({})),
         ConnectorTestScenario(
             id="fen with a fraction",

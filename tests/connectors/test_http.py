@@ -3,6 +3,7 @@
 import asyncio
 import json
 import socket
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -19,8 +20,9 @@ from connectors.base import (
     PartnerRejected,
     PartnerTimeout,
     PartnerUnavailable,
+    ResponseTooLarge,
 )
-from connectors.http import attempts_var, budget, map_concurrently, request
+from connectors.http import INLINE_PARSE_BYTES, attempts_var, budget, map_concurrently, request
 from connectors.testing import retry_testing
 from connectors.wire import describe, load_json, partner_error_code
 from schemas.identity import check_character
@@ -45,8 +47,8 @@ def answers(*responses: httpx.Response | type[Exception]) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.MockTransport(handle))
 
 
-def text(response: httpx.Response) -> str:
-    return response.text
+def text(body: bytes) -> str:
+    return body.decode()
 
 
 async def send(client: httpx.AsyncClient, cfg: ConnectorConfig | None = None) -> tuple[str, int]:
@@ -101,7 +103,7 @@ class TestStatusMapping:
         assert (body, attempts) == ("ok", 2)
 
     async def test_a_parse_failure_is_never_retried(self) -> None:
-        def refuse(response: httpx.Response) -> str:
+        def refuse(body: bytes) -> str:
             raise MalformedResponse("bad")
 
         async with answers(httpx.Response(200, text="?")) as client:
@@ -153,6 +155,85 @@ class TestRealTimeouts:
             cfg = ConnectorConfig(base_url=f"http://127.0.0.1:{port}", max_attempts=2)
             with pytest.raises(PartnerUnavailable, match="ConnectError"):
                 await request(client, cfg, "GET", "/ping", text)
+
+
+async def chunks(total: int, size: int = 1024) -> AsyncIterator[bytes]:
+    """`total` bytes in `size` chunks, as a streamed body without Content-Length."""
+    sent = 0
+    while sent < total:
+        yield b"x" * min(size, total - sent)
+        sent += size
+
+
+class Streamed(httpx.AsyncByteStream):
+    """A response body produced chunk by chunk, recording how much was asked of it."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.produced = 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in chunks(self.total):
+            self.produced += len(chunk)
+            yield chunk
+
+
+class TestResponseLimits:
+    async def test_a_body_at_the_limit_is_read(self) -> None:
+        async with answers(httpx.Response(200, content=b"x" * 2048)) as client:
+            body, _ = await send(client, config(max_response_bytes=2048))
+        assert len(body) == 2048
+
+    async def test_a_declared_length_over_the_limit_is_refused_before_reading(self) -> None:
+        stream = Streamed(10_000)
+        response = httpx.Response(200, headers={"Content-Length": "10000"}, stream=stream)
+        async with answers(response) as client:
+            with pytest.raises(ResponseTooLarge, match=r"response too large \(over 2048 bytes\)"):
+                await send(client, config(max_response_bytes=2048))
+        assert stream.produced == 0
+
+    async def test_a_streamed_body_is_cut_off_just_past_the_limit(self) -> None:
+        stream = Streamed(10 * 1024 * 1024)
+        async with answers(httpx.Response(200, stream=stream)) as client:
+            with pytest.raises(ResponseTooLarge):
+                await send(client, config(max_response_bytes=4096))
+        assert stream.produced <= 4096 + 1024
+
+    async def test_too_large_is_not_retried(self) -> None:
+        async with answers(httpx.Response(200, content=b"x" * 4096)) as client:
+            token = attempts_var.set(0)
+            with pytest.raises(ResponseTooLarge):
+                await request(client, config(max_response_bytes=1024), "GET", "/ping", text)
+            assert attempts_var.get() == 1
+            attempts_var.reset(token)
+
+    async def test_an_error_body_is_read_only_in_part(self) -> None:
+        stream = Streamed(10 * 1024 * 1024)
+        async with answers(httpx.Response(503, stream=stream)) as client:
+            with pytest.raises(PartnerUnavailable, match="HTTP 503"):
+                await send(client, config(max_attempts=1))
+        assert stream.produced <= 16 * 1024 + 1024
+
+    async def test_a_large_body_is_parsed_off_the_event_loop(self) -> None:
+        threads: list[int] = []
+
+        def where(body: bytes) -> int:
+            threads.append(threading.get_ident())
+            return len(body)
+
+        for size in (INLINE_PARSE_BYTES, INLINE_PARSE_BYTES + 1):
+            async with answers(httpx.Response(200, content=b"x" * size)) as client:
+                await request(client, config(), "GET", "/ping", where)
+        assert threads[0] == threading.get_ident()
+        assert threads[1] != threading.get_ident()
+
+    def test_limits_have_defaults_and_floors(self) -> None:
+        assert config().max_response_bytes == 1024 * 1024
+        assert config().max_records == 5_000
+        with pytest.raises(ValidationError):
+            config(max_response_bytes=10)
+        with pytest.raises(ValidationError):
+            config(max_records=0)
 
 
 class TestWaits:

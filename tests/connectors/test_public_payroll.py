@@ -33,6 +33,15 @@ class TestPublicPayroll(ConnectorConformance):
             expected_calls=1,
         ),
         ConnectorTestScenario(
+            id="both on payroll",
+            household=household(A, B),
+            partner=answer({"flag": "1", "rows": [row(A), row(B)]}),
+            expected_records=(
+                PayrollRecord(id_number=A, employer="某某局", monthly_salary=Decimal("4500.00")),
+                PayrollRecord(id_number=B, employer="某某局", monthly_salary=Decimal("4500.00")),
+            ),
+        ),
+        ConnectorTestScenario(
             id="nobody on payroll",
             household=household(A, B),
             partner=answer({"flag": "1", "rows": []}),

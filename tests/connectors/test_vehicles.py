@@ -57,6 +57,12 @@ class TestVehicles(ConnectorConformance):
             expected_calls=1,
         ),
         ConnectorTestScenario(
+            id="a car each",
+            household=household(A, B),
+            partner=answer(result(person(A, vehicle()), person(B, vehicle(plate="云B1")))),
+            expected_records=(CAR, CAR.model_copy(update={"id_number": B, "plate": "云B1"})),
+        ),
+        ConnectorTestScenario(
             id="no vehicles",
             household=household(A, B),
             partner=answer(result(person(A), person(B))),

@@ -4,6 +4,7 @@ A bare ASGI app, so an answer can be streamed chunk by chunk as large as a test 
 without the server ever holding it. Each test sets `answer` to decide what comes back.
 """
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,12 +56,17 @@ class HostilePartner:
         if isinstance(answer.body, bytes):
             await send({"type": "http.response.body", "body": answer.body})
             return
+        # uvicorn drops writes to a receiver that hung up; stop producing when it does.
+        gone = asyncio.create_task(receive())
         try:
             async for chunk in answer.body:
+                if gone.done():
+                    self.disconnected += 1
+                    return
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b""})
-        except OSError:  # uvicorn raises when the receiver has gone (ClientDisconnected)
-            self.disconnected += 1
+        finally:
+            gone.cancel()
 
 
 def asked_people(body: bytes) -> list[str]:
@@ -71,3 +77,10 @@ def asked_people(body: bytes) -> list[str]:
 def vehicles_result(*id_numbers: str) -> bytes:
     people = "".join(f'<Person idNumber="{id_number}"/>' for id_number in id_numbers)
     return f'<VehicleQueryResult code="0">{people}</VehicleQueryResult>'.encode()
+
+
+async def streamed(chunk: bytes, total: int) -> AsyncIterator[bytes]:
+    """`total` bytes made of `chunk` repeated, produced one chunk at a time."""
+    for _ in range(total // len(chunk)):
+        yield chunk
+        await asyncio.sleep(0)

@@ -4,7 +4,11 @@ hedui runs for real (uvicorn, database of each dialect, the sandbox for the othe
 agencies) with its vehicles connector pointed at a hostile agency this module serves.
 """
 
+import asyncio
+import gc
+import os
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -17,7 +21,7 @@ from tests.conftest import (
     service_settings,
     serving,
 )
-from tests.e2e.hostile import Answer, HostilePartner, asked_people, vehicles_result
+from tests.e2e.hostile import Answer, HostilePartner, asked_people, streamed, vehicles_result
 from tests.e2e.test_verification_flow import report_of, seed, submit
 from tests.factories import make_id_number, member, verification_body
 
@@ -120,3 +124,60 @@ class TestAnswerThatDoesNotAccountForEveryMember:
         vehicles = _vehicles(report)
         assert vehicles["status"] == "error"
         assert "more than once" in vehicles["detail"]
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@asynccontextmanager
+async def _peak_rss_growth() -> AsyncIterator[list[int]]:
+    """Samples this process's resident memory while inside; yields [peak growth] after."""
+    gc.collect()
+    baseline, peak, result = _rss_bytes(), 0, []
+
+    async def sample() -> None:
+        nonlocal peak
+        while True:
+            peak = max(peak, _rss_bytes() - baseline)
+            await asyncio.sleep(0.005)
+
+    sampler = asyncio.create_task(sample())
+    try:
+        yield result
+    finally:
+        sampler.cancel()
+        result.append(max(peak, _rss_bytes() - baseline))
+
+
+class TestAnswerTooLarge:
+    @pytest.mark.parametrize("declared", [False, True], ids=["streamed", "declared"])
+    async def test_a_200_mb_answer_is_refused_in_bounded_memory(
+        self,
+        service: LiveService,
+        caseworker: httpx.AsyncClient,
+        partner: HostilePartner,
+        declared: bool,
+    ) -> None:
+        """A valid-looking vehicles answer of 200 MB: an error well within the time budget."""
+        total = 200 * 1024 * 1024
+        person = (
+            '<Person idNumber="530103199001010019"><Vehicle plate="云A12345" type="K33" '
+            'registeredOn="2019-05-01" value="85000.00"/></Person>'
+        ).encode()
+        chunk = person * (64 * 1024 // len(person))
+
+        async def flood(path: str, body: bytes) -> Answer:
+            headers = {"Content-Length": str(total)} if declared else {}
+            return Answer(body=streamed(chunk, total), content_type=XML, headers=headers)
+
+        partner.answer = flood
+        async with _peak_rss_growth() as growth:
+            report = await _verify_two_people(service, caseworker)
+        assert growth[0] < 50 * 1024 * 1024, f"resident memory grew by {growth[0]} bytes"
+        assert report["complete"] is False
+        assert report["recommendation"] == "review"
+        vehicles = _vehicles(report)
+        assert vehicles["status"] == "error"
+        assert "response too large" in vehicles["detail"]
