@@ -49,7 +49,9 @@ def get_write_gate(request: Request) -> WriteGate:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 WriteGateDep = Annotated[WriteGate, Depends(get_write_gate)]
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": the commit (or rollback) runs before the response is sent, so a client
+# never hears 2xx for a write that then fails to commit, and reads its own writes at once.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 RegistryDep = Annotated[ConnectorRegistry, Depends(get_registry)]
 CatalogDep = Annotated[PolicyCatalog, Depends(get_catalog)]
 RunnerDep = Annotated[VerificationRunner, Depends(get_runner)]
