@@ -12,8 +12,10 @@ from sqlalchemy import text
 from connectors.registry import ConnectorRegistry
 from schemas.problem import Problem
 from service import __version__
+from service.auth.middleware import AuthenticateFirst
 from service.config import Settings, get_settings
 from service.errors import PROBLEM_BASE, PROBLEM_TYPES, NotFound, install_error_handlers
+from service.guard import RequestGuard
 from service.jobs.runner import VerificationRunner
 from service.logging import configure_logging
 from service.near_relative.endpoints import router as near_relative_router
@@ -103,6 +105,10 @@ def create_app(
         ],
     )
     install_error_handlers(app)
+    # Added last is outermost: sizes and NUL characters first, then who is calling, and only
+    # then does anything read the body.
+    app.add_middleware(AuthenticateFirst)
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     app.include_router(verification_router)
     app.include_router(report_router)
     app.include_router(near_relative_router)

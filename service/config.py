@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     timezone: str = Field(
         default="Asia/Shanghai", description="Whose calendar decides 'today' for policy dates"
     )
+    max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        description="Largest request body accepted, in bytes; larger ones are 413 unread",
+    )
     max_wait_s: float = Field(default=60.0, ge=0, description="Upper bound for `Prefer: wait=N`")
 
     @field_validator("database_url")

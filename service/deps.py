@@ -8,6 +8,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.registry import ConnectorRegistry
+from service.auth.middleware import PRINCIPAL_STATE_KEY
 from service.auth.principal import Principal, Role
 from service.auth.service import authenticate
 from service.config import Settings
@@ -60,9 +61,15 @@ _bearer = HTTPBearer(auto_error=False, description="An API key from `hedui apike
 
 
 async def get_principal(
+    request: Request,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    # Resolved before the body was read (service/auth/middleware.py); the lookup below
+    # serves only when that could not happen.
+    resolved = getattr(request.state, PRINCIPAL_STATE_KEY, None)
+    if isinstance(resolved, Principal):
+        return resolved
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized()
     principal = await authenticate(session, credentials.credentials)

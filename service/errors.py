@@ -33,6 +33,8 @@ PROBLEM_TYPES: dict[str, str] = {
     "report-not-ready": "The verification has not completed yet; its report exists once it "
     "has. Poll the verification or use `Prefer: wait=N`.",
     "decision-exists": "The verification already has its decision; decisions are never changed.",
+    "too-large": "The request body is larger than this service accepts (HEDUI_MAX_BODY_BYTES, "
+    "1 MiB unless configured); nothing of it was read. Send less, or ask the operator.",
     "near-relative-revoked": "The near-relative registration was already revoked.",
     "near-relative-duplicate": "The same relative is already registered, and not revoked, for "
     "the same staff member and region; `detail` names that registration.",
@@ -211,7 +213,13 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
 
-_SLUG_BY_STATUS = {401: "unauthorized", 403: "forbidden", 404: "not-found", 409: "conflict"}
+_SLUG_BY_STATUS = {
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    409: "conflict",
+    413: "too-large",
+}
 
 
 def _reason(status: int) -> str:

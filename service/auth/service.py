@@ -4,7 +4,7 @@ import hashlib
 import secrets
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.auth.principal import Principal, Role, normalise_region_prefix
 from service.models import ApiKey
@@ -41,3 +41,22 @@ async def authenticate(session: AsyncSession, token: str) -> Principal | None:
     return Principal(
         key_id=key.id, name=key.name, role=Role(key.role), region_prefix=key.region_prefix
     )
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, or None."""
+    scheme, _, token = (authorization or "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+async def principal_for(
+    session_factory: async_sessionmaker[AsyncSession], authorization: str | None
+) -> Principal | None:
+    """Who sends this `Authorization` header, in a short session of its own; None when
+    nobody (no header, not a bearer token, unknown or revoked)."""
+    token = bearer_token(authorization)
+    if token is None:
+        return None
+    async with session_factory() as session:
+        return await authenticate(session, token)

@@ -310,8 +310,9 @@ async def test_a_number_is_not_a_date(api_client: ClientFactory) -> None:
     assert response.json()["errors"][0]["loc"] == ["body", "consent", "signed_on"]
 
 
-async def test_unknown_route_is_a_typed_404_problem(http: httpx.AsyncClient) -> None:
-    response = await http.get("/v1/no-such-thing")
+async def test_unknown_route_is_a_typed_404_problem(api_client: ClientFactory) -> None:
+    caseworker = await api_client()
+    response = await caseworker.get("/v1/no-such-thing")
     assert response.status_code == 404
     assert response.json()["type"] == "/problems/not-found"
 

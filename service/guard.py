@@ -1,0 +1,87 @@
+"""What a request must be before the app reads it: small enough.
+
+Pure ASGI, outside everything else, so that nothing of an oversized body is read or
+parsed: a declared `Content-Length` over the limit is answered `413` at once, and a body
+streamed without one (chunked) is cut off the moment it passes the limit.
+"""
+
+from http import HTTPStatus
+
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from schemas.problem import Problem
+from service.errors import PROBLEM_BASE, problem_response
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from `receive` when a streamed body passes the limit. An HTTPException, so
+    that FastAPI lets it through while reading the body and the one handler renders it."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, too_large_detail(limit))
+
+
+def too_large_detail(limit: int) -> str:
+    return f"The request body is larger than {limit} bytes (HEDUI_MAX_BODY_BYTES)"
+
+
+class RequestGuard:
+    """Refuses oversized bodies (413)."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        problem = self._declared_too_large(scope)
+        if problem is not None:
+            await problem_response(problem)(scope, receive, send)
+            return
+
+        limit = self.max_body_bytes
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyTooLarge:
+            # Read outside FastAPI's handlers (a raw `request.body()` in a mounted app):
+            # answer here, unless an answer has begun, which then stands.
+            if not started:
+                await problem_response(_too_large(scope, limit))(scope, receive, send)
+
+    def _declared_too_large(self, scope: Scope) -> Problem | None:
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            return _too_large(scope, self.max_body_bytes)
+        return None
+
+
+def _too_large(scope: Scope, limit: int) -> Problem:
+    return Problem(
+        type=PROBLEM_BASE + "too-large",
+        title=HTTPStatus(413).phrase,
+        status=413,
+        detail=too_large_detail(limit),
+        instance=scope["path"],
+    )

@@ -1,0 +1,171 @@
+"""What callers send is bounded, and nobody unauthenticated makes the service read a byte.
+
+Before, a 50 MB body was parsed before the token was looked at: ten concurrent
+unauthenticated 49 MB requests took the server to 811 MiB. These tests speak raw HTTP/1.1
+over a socket and send the headers alone: an answer proves the body was never waited for.
+"""
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from service.app import create_app
+from service.config import Settings
+from tests.conftest import ClientFactory, LiveService
+from tests.factories import make_id_number, member, verification_body
+
+FORTY_NINE_MB = 49 * 1024 * 1024
+
+
+async def exchange(base_url: str, head: str, *chunks: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send a request head (and any chunks) without completing the body; read the answer."""
+    url = httpx.URL(base_url)
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    try:
+        writer.write(head.encode("latin-1"))
+        for chunk in chunks:
+            try:
+                writer.write(chunk)
+                await writer.drain()
+            except ConnectionError:
+                break  # the service answered and closed while we were still sending
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), 20)
+        headers: dict[str, str] = {}
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        body = await reader.readexactly(int(headers.get("content-length", "0")))
+        return int(status_line.split()[1]), headers, body
+    finally:
+        writer.close()
+
+
+def post_head(path: str, token: str | None, **headers: str) -> str:
+    lines = [f"POST {path} HTTP/1.1", "Host: hedui", "Content-Type: application/json"]
+    if token:
+        lines.append(f"Authorization: Bearer {token}")
+    lines += [f"{name.replace('_', '-')}: {value}" for name, value in headers.items()]
+    return "\r\n".join(lines) + "\r\n\r\n"
+
+
+def bearer(client: httpx.AsyncClient) -> str:
+    return client.headers["Authorization"].removeprefix("Bearer ")
+
+
+async def test_a_declared_oversized_body_is_413_before_it_is_sent(
+    live_service: LiveService, api_client: ClientFactory
+) -> None:
+    caseworker = await api_client()
+    head = post_head("/v1/verifications", bearer(caseworker), Content_Length=str(FORTY_NINE_MB))
+
+    status, headers, body = await exchange(live_service.base_url, head)
+
+    assert status == 413
+    assert headers["content-type"].startswith("application/problem+json")
+    problem = json.loads(body)
+    assert problem["type"] == "/problems/too-large"
+    assert "HEDUI_MAX_BODY_BYTES" in problem["detail"]
+
+
+async def test_an_unauthenticated_body_is_refused_before_it_is_read(
+    live_service: LiveService,
+) -> None:
+    """Within the size limit, but nobody: 401 while the body has not even been sent."""
+    for token in (None, "hd_unknown"):
+        head = post_head("/v1/verifications", token, Content_Length="900000")
+        status, headers, body = await exchange(live_service.base_url, head)
+        assert status == 401
+        assert headers["www-authenticate"] == "Bearer"
+        assert json.loads(body)["type"] == "/problems/unauthorized"
+
+
+async def test_an_unauthenticated_oversized_body_is_refused_unread(
+    live_service: LiveService,
+) -> None:
+    head = post_head("/v1/near-relatives", None, Content_Length=str(FORTY_NINE_MB))
+    status, _, _ = await exchange(live_service.base_url, head)
+    assert status in (401, 413)
+
+
+async def test_a_chunked_body_is_cut_off_once_it_passes_the_limit(
+    live_service: LiveService, api_client: ClientFactory
+) -> None:
+    """No Content-Length to go by: the stream is counted and refused as it passes 1 MiB,
+    although the request never ends."""
+    caseworker = await api_client()
+    head = post_head("/v1/verifications", bearer(caseworker), Transfer_Encoding="chunked")
+    piece = b" " * 65536
+    chunks = [b"%x\r\n%s\r\n" % (len(piece), piece)] * 24  # 1.5 MiB, never terminated
+
+    status, headers, body = await exchange(live_service.base_url, head, *chunks)
+
+    assert status == 413
+    assert headers["content-type"].startswith("application/problem+json")
+    assert json.loads(body)["status"] == 413
+
+
+async def test_a_body_within_the_limit_is_served(api_client: ClientFactory) -> None:
+    caseworker = await api_client()
+    body = verification_body([member(make_id_number("530103"))], region_code="530103")
+    body["reference"] = "case-limit-" + "x" * 100
+    response = await caseworker.post("/v1/verifications", json=body)
+    assert response.status_code == 202, response.text
+
+
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[str]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_the_limit_is_configurable(
+    live_service: LiveService, api_client: ClientFactory, tmp_path: Path
+) -> None:
+    settings = live_service.settings.model_copy(
+        update={"max_body_bytes": 4096, "sandbox_data": tmp_path / "sandbox.db"}
+    )
+    caseworker = await api_client()
+    small = verification_body([member(make_id_number("530103"))], region_code="530103")
+    large = {**small, "members": [member(make_id_number("530103"), "张" + "三" * 60)] * 30}
+    async with serving(settings) as base_url:
+        headers = {"Authorization": caseworker.headers["Authorization"]}
+        async with httpx.AsyncClient(base_url=base_url, headers=headers) as client:
+            accepted = await client.post("/v1/verifications", json=small)
+            refused = await client.post("/v1/verifications", json=large)
+            seeding = await client.post(
+                "/sandbox/people", json={"id_number": make_id_number(), "x": "y" * 5000}
+            )
+    assert accepted.status_code == 202, accepted.text
+    assert refused.status_code == 413
+    assert "4096 bytes" in refused.json()["detail"]
+    assert seeding.status_code == 413
+
+
+@pytest.mark.parametrize("path", ["/v1/no-such-thing", "/v1"])
+async def test_every_v1_path_needs_a_token_first(http: httpx.AsyncClient, path: str) -> None:
+    response = await http.get(path)
+    assert response.status_code == 401
