@@ -7,13 +7,14 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.identity import IdNumber
+from schemas.request import RequestModel
 
 Relationship = Literal[
     "spouse", "parent", "child", "sibling", "grandparent", "grandchild", "in_law", "other"
 ]
 
 
-class NearRelativeCreate(BaseModel):
+class NearRelativeCreate(RequestModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -49,9 +50,7 @@ class NearRelativeCreate(BaseModel):
     )
 
 
-class NearRelativeRevoke(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class NearRelativeRevoke(RequestModel):
     reason: str = Field(min_length=1, max_length=2000, examples=["任职结束"])
 
 

@@ -9,6 +9,7 @@ from schemas.additions import OmitWhenNone
 from schemas.dates import IsoDate
 from schemas.money import Money, SignedMoney
 from schemas.policy import PolicyParameters
+from schemas.request import RequestModel
 from schemas.verification import (
     Area,
     CareGrade,
@@ -126,9 +127,7 @@ class Report(Assessment):
     report_hash: str | None = None
 
 
-class RescoreRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RescoreRequest(RequestModel):
     as_of: IsoDate | None = Field(
         default=None,
         description="Score under the policy in force on this date; omitted: the stored policy "
@@ -147,7 +146,7 @@ class Rescore(BaseModel):
     )
 
 
-class SimulationRequest(BaseModel):
+class SimulationRequest(RequestModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={

@@ -11,6 +11,7 @@ from schemas.additions import OmitWhenNone
 from schemas.dates import IsoDate
 from schemas.identity import IdNumber, contains_id_number
 from schemas.money import Money
+from schemas.request import RequestModel
 
 # GB/T 2260 province-level codes (Hong Kong, Macao and Taiwan included). Prefectures and
 # counties are renamed and merged over the years, so only the province is checked.
@@ -92,8 +93,8 @@ Relation = Literal[
 ]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Strict(RequestModel):
+    pass
 
 
 class Consent(_Strict):
@@ -257,10 +258,8 @@ class Verification(BaseModel):
     decisions: list[Decision] = Field(default_factory=list)
 
 
-class VerificationFilter(BaseModel):
+class VerificationFilter(RequestModel):
     """Query parameters of `GET /v1/verifications`; all optional, combined with AND."""
-
-    model_config = ConfigDict(extra="forbid")
 
     reference: str | None = Field(default=None, max_length=128)
     status: VerificationStatus | None = None

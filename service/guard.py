@@ -1,4 +1,4 @@
-"""What a request must be before the app reads it: small enough.
+"""What a request must be before the app reads it: small enough, and free of NUL characters.
 
 Pure ASGI, outside everything else, so that nothing of an oversized body is read or
 parsed: a declared `Content-Length` over the limit is answered `413` at once, and a body
@@ -6,13 +6,17 @@ streamed without one (chunked) is cut off the moment it passes the limit.
 """
 
 from http import HTTPStatus
+from urllib.parse import parse_qsl
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from schemas.problem import Problem
+from schemas.problem import Problem, ProblemError
 from service.errors import PROBLEM_BASE, problem_response
+
+NUL = "\x00"
+_NUL_MESSAGE = "must not contain a NUL character"
 
 
 class BodyTooLarge(HTTPException):
@@ -28,7 +32,7 @@ def too_large_detail(limit: int) -> str:
 
 
 class RequestGuard:
-    """Refuses oversized bodies (413)."""
+    """Refuses oversized bodies (413) and NUL characters in the path or query (422)."""
 
     def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
         self.app = app
@@ -38,7 +42,7 @@ class RequestGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        problem = self._declared_too_large(scope)
+        problem = _nul_problem(scope) or self._declared_too_large(scope)
         if problem is not None:
             await problem_response(problem)(scope, receive, send)
             return
@@ -84,4 +88,27 @@ def _too_large(scope: Scope, limit: int) -> Problem:
         status=413,
         detail=too_large_detail(limit),
         instance=scope["path"],
+    )
+
+
+def _nul_problem(scope: Scope) -> Problem | None:
+    """PostgreSQL refuses NUL in text (SQLite stores it): refused alike on both, up front."""
+    loc: list[str | int] | None = None
+    if NUL in scope["path"]:
+        loc = ["path"]
+    else:
+        query = scope.get("query_string", b"").decode("utf-8", "replace")
+        for name, value in parse_qsl(query, keep_blank_values=True):
+            if NUL in name or NUL in value:
+                loc = ["query", name.replace(NUL, "")]
+                break
+    if loc is None:
+        return None
+    return Problem(
+        type=PROBLEM_BASE + "validation",
+        title="Invalid request",
+        status=422,
+        detail=f"{'.'.join(map(str, loc))}: {_NUL_MESSAGE}",
+        instance=scope["path"].replace(NUL, ""),
+        errors=[ProblemError(loc=loc, msg=_NUL_MESSAGE)],
     )

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -13,6 +14,9 @@ from service.errors import InvalidRequest
 
 T = TypeVar("T")
 
+# Row ids are UUIDs; a cursor's id is compared in SQL, so it must look like one of ours.
+_ID = re.compile(r"[0-9A-Za-z_.:-]{1,128}")
+
 
 def encode_cursor(created_at: datetime, item_id: str) -> str:
     raw = json.dumps([created_at.isoformat(), item_id], separators=(",", ":")).encode()
@@ -20,12 +24,21 @@ def encode_cursor(created_at: datetime, item_id: str) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The position a cursor names; anything this service would not have issued is 422,
+    never a 500 from the database (a naive timestamp, a NUL character, a number)."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created_at, item_id = json.loads(raw)
-        return datetime.fromisoformat(created_at), str(item_id)
+        timestamp = datetime.fromisoformat(created_at)
     except (ValueError, TypeError) as exc:
-        raise InvalidRequest.at(["query", "cursor"], "not a cursor this service issued") from exc
+        raise _not_ours() from exc
+    if timestamp.tzinfo is None or not isinstance(item_id, str) or not _ID.fullmatch(item_id):
+        raise _not_ours()
+    return timestamp, item_id
+
+
+def _not_ours() -> InvalidRequest:
+    return InvalidRequest.at(["query", "cursor"], "not a cursor this service issued")
 
 
 def newer_first_after(
