@@ -80,3 +80,17 @@ async def reset_fault(request: Request, source: str) -> FaultSetting:
     faults = _faults(request, source)
     faults.reset(source)
     return faults.get(source)
+
+
+@router.get("/queries")
+async def count_queries(request: Request) -> dict[str, int]:
+    """Household queries (POSTs) each agency received since the last reset."""
+    return dict(_faults(request).queries)
+
+
+@router.delete("/queries")
+async def reset_queries(request: Request) -> dict[str, int]:
+    faults = _faults(request)
+    for source in faults.queries:
+        faults.queries[source] = 0
+    return dict(faults.queries)

@@ -61,6 +61,9 @@ class FaultBoard:
         self._settings: dict[str, FaultSetting] = dict.fromkeys(self.sources, NORMAL)
         self.hanging = 0
         """Calls currently held by `hang`: lets tests prove a hang ends with its client."""
+        self.queries: dict[str, int] = dict.fromkeys(self.sources, 0)
+        """Household queries (POSTs) each agency received, faulted or not: lets tests prove
+        that a partner was asked exactly once."""
 
     def __contains__(self, source: object) -> bool:
         return source in self._settings
@@ -119,7 +122,12 @@ class FaultGate:
             await self.app(scope, receive, send)
             return
         source = _route_path(scope).split("/", 2)[1:2]
-        setting = self.board.get(source[0]) if source and source[0] in self.board else NORMAL
+        if source and source[0] in self.board:
+            setting = self.board.get(source[0])
+            if scope["method"] == "POST":
+                self.board.queries[source[0]] += 1
+        else:
+            setting = NORMAL
         if setting is NORMAL:  # the benchmark's hot path: no fault, nothing to do
             await self.app(scope, receive, send)
             return
