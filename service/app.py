@@ -1,4 +1,4 @@
-"""create_app(): the lifespan opens the runtime (service/runtime.py) and starts the runner."""
+"""create_app(): the lifespan opens the runtime (service/runtime.py) and starts its runs."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,7 +16,6 @@ from service.auth.middleware import AuthenticateFirst
 from service.config import Settings, get_settings
 from service.errors import PROBLEM_BASE, PROBLEM_TYPES, NotFound, install_error_handlers
 from service.guard import RequestGuard
-from service.jobs.runner import VerificationRunner
 from service.logging import configure_logging
 from service.near_relative.endpoints import router as near_relative_router
 from service.openapi import install_openapi
@@ -59,9 +58,6 @@ def create_app(
         async with build_runtime(
             settings, migrate_to="head" if run_migrations else None, registry=registry
         ) as runtime:
-            runner = VerificationRunner(
-                runtime.session_factory, runtime.fanout, runtime.catalog, runtime.write_gate
-            )
             state: State = {
                 "settings": settings,
                 "engine": runtime.engine,
@@ -69,23 +65,22 @@ def create_app(
                 "http_client": runtime.http_client,
                 "registry": runtime.registry,
                 "catalog": runtime.catalog,
-                "runner": runner,
+                "queue": runtime.queue,
+                "completions": runtime.completions,
                 "write_gate": runtime.write_gate,
             }
-            try:
-                await runner.resume_unfinished()
-                structlog.get_logger(__name__).info(
-                    "hedui_ready",
-                    database=runtime.engine.url.render_as_string(hide_password=True),
-                    sandbox=settings.sandbox,
-                    partners=settings.resolved_partner_base_url(),
-                    connectors=len(runtime.registry.names()),
-                    docs=f"http://{settings.host}:{settings.port}/docs",
-                    first_key="hedui apikey create --role caseworker --region 53",
-                )
-                yield state
-            finally:
-                await runner.close()
+            await runtime.start_runs(here=settings.run_mode == "inline")
+            structlog.get_logger(__name__).info(
+                "hedui_ready",
+                database=runtime.engine.url.render_as_string(hide_password=True),
+                sandbox=settings.sandbox,
+                partners=settings.resolved_partner_base_url(),
+                connectors=len(runtime.registry.names()),
+                run_mode=settings.run_mode,
+                docs=f"http://{settings.host}:{settings.port}/docs",
+                first_key="hedui apikey create --role caseworker --region 53",
+            )
+            yield state
 
     # Docs assets are served by hedui itself: agency intranets often cannot reach a CDN.
     app = FastAPIOffline(

@@ -52,6 +52,23 @@ class Settings(BaseSettings):
         description="Largest request body accepted, in bytes; larger ones are 413 unread",
     )
     max_wait_s: float = Field(default=60.0, ge=0, description="Upper bound for `Prefer: wait=N`")
+    run_mode: Literal["inline", "queue"] = Field(
+        default="inline",
+        description="inline: the API process runs verifications too; queue: `hedui worker` "
+        "processes run them",
+    )
+    run_lease_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="A run's lease, renewed by its heartbeat; a crashed process's runs are "
+        "taken up by another once it expires",
+    )
+    run_sweep_s: float = Field(
+        default=5.0, gt=0, description="How often unfinished runs nobody holds are looked for"
+    )
+    run_concurrency: int = Field(
+        default=100, ge=1, description="Verifications one process runs at once at most"
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -1,14 +1,15 @@
 """Engine and session factories, and migrations applied from code."""
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import structlog
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import event
+from sqlalchemy import event, exc, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -20,6 +21,10 @@ from sqlalchemy.ext.asyncio import (
 from alembic import command
 
 ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
+MIGRATION_LOCK = 0x6865647569  # "hedui": PostgreSQL advisory lock taken while migrating
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
@@ -106,6 +111,12 @@ async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
     async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Several processes starting at once migrate one after the other; the later
+            # ones find the schema current and do nothing.
+            await connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
+            )
         await connection.run_sync(upgrade)
 
 
@@ -142,6 +153,70 @@ async def require_current_schema(engine: AsyncEngine) -> None:
         f"the database {where} is at schema revision {', '.join(sorted(revisions))}, "
         f"behind this hedui's {', '.join(sorted(heads))}: run `hedui db upgrade` first"
     )
+
+
+def is_database_unavailable(error: BaseException) -> bool:
+    """Whether `error` means the database cannot be reached right now (restart, outage,
+    exhausted pool), as opposed to a bug or a refused statement: worth retrying later."""
+    if isinstance(error, exc.DBAPIError):
+        if error.connection_invalidated or isinstance(
+            error, exc.OperationalError | exc.InterfaceError
+        ):
+            return True
+        cause = error.orig.__cause__ if error.orig is not None else None
+        return _is_connection_error(error.orig) or _is_connection_error(cause)
+    if isinstance(error, exc.TimeoutError):  # no pooled connection came free in time
+        return True
+    return _is_connection_error(error)
+
+
+def _is_connection_error(error: BaseException | None) -> bool:
+    if isinstance(error, OSError | ConnectionError):
+        return True
+    try:
+        import asyncpg
+    except ImportError:  # pragma: no cover - asyncpg is a dependency
+        return False
+    return isinstance(
+        error,
+        asyncpg.PostgresConnectionError
+        | asyncpg.InterfaceError
+        | asyncpg.CannotConnectNowError
+        | asyncpg.TooManyConnectionsError
+        | asyncpg.AdminShutdownError,
+    )
+
+
+async def retry_while_unavailable(
+    operation: Callable[[], Awaitable[T]],
+    *,
+    what: str,
+    initial_s: float = 0.1,
+    max_s: float = 5.0,
+) -> T:
+    """Run `operation` (one whole transaction) until it gets through the database.
+
+    Only "database unavailable" errors are retried, with exponential backoff and jitter
+    capped at `max_s`, for as long as it takes: a run must outlive a database restart.
+    Anything else is raised at once. The operation must be safe to repeat.
+    """
+    from tenacity import AsyncRetrying, retry_if_exception, wait_exponential, wait_random
+
+    attempts = AsyncRetrying(
+        retry=retry_if_exception(is_database_unavailable),
+        wait=wait_exponential(multiplier=initial_s, max=max_s) + wait_random(0, initial_s),
+        reraise=True,
+        before_sleep=lambda state: log.warning(
+            "database_unavailable",
+            operation=what,
+            attempt=state.attempt_number,
+            error_type=type(state.outcome.exception()).__name__ if state.outcome else None,
+        ),
+    )
+    async for attempt in attempts:
+        with attempt:
+            return await operation()
+    raise AssertionError("unreachable")  # pragma: no cover - tenacity re-raises
 
 
 async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:

@@ -14,7 +14,8 @@ from service.auth.service import authenticate
 from service.config import Settings
 from service.db import WriteGate, session_scope
 from service.errors import Forbidden, Unauthorized
-from service.jobs.runner import VerificationRunner
+from service.jobs.completion import Completions
+from service.jobs.queue import RunQueue
 from service.policy.catalog import PolicyCatalog
 
 
@@ -38,9 +39,14 @@ def get_catalog(request: Request) -> PolicyCatalog:
     return catalog
 
 
-def get_runner(request: Request) -> VerificationRunner:
-    runner: VerificationRunner = request.state.runner
-    return runner
+def get_queue(request: Request) -> RunQueue:
+    queue: RunQueue = request.state.queue
+    return queue
+
+
+def get_completions(request: Request) -> Completions:
+    completions: Completions = request.state.completions
+    return completions
 
 
 def get_write_gate(request: Request) -> WriteGate:
@@ -55,7 +61,8 @@ WriteGateDep = Annotated[WriteGate, Depends(get_write_gate)]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 RegistryDep = Annotated[ConnectorRegistry, Depends(get_registry)]
 CatalogDep = Annotated[PolicyCatalog, Depends(get_catalog)]
-RunnerDep = Annotated[VerificationRunner, Depends(get_runner)]
+QueueDep = Annotated[RunQueue, Depends(get_queue)]
+CompletionsDep = Annotated[Completions, Depends(get_completions)]
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from `hedui apikey create`")
 

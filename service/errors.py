@@ -7,10 +7,13 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from schemas.identity import redact_id_numbers
 from schemas.problem import Problem, ProblemError
+from service.db import is_database_unavailable
 
 log = structlog.get_logger(__name__)
 
@@ -28,6 +31,8 @@ PROBLEM_TYPES: dict[str, str] = {
     "not-found": "No such resource in the caller's region. Resources of other regions are "
     "reported exactly like absent ones.",
     "conflict": "The resource is not in a state that allows this.",
+    "unavailable": "The service cannot reach its database right now (a restart or an outage). "
+    "Nothing was changed by this request; try again after `Retry-After` seconds.",
     "validation": "The request is malformed; `errors` lists each wrong field (`loc`) and why "
     "(`msg`). Nothing was stored.",
     "report-not-ready": "The verification has not completed yet; its report exists once it "
@@ -129,6 +134,14 @@ class DecisionExists(Conflict):
         super().__init__("This verification already has a decision")
 
 
+class ServiceUnavailable(HeduiError):
+    status, title, slug = 503, "Service unavailable", "unavailable"
+    RETRY_AFTER_S = 5
+
+    def __init__(self, detail: str = "The database is unavailable; try again shortly") -> None:
+        super().__init__(detail, headers={"Retry-After": str(self.RETRY_AFTER_S)})
+
+
 def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
     """Every problem leaves through here, so here is where echoed text is masked: a path,
     an unknown field name or a message may carry an ID number the caller sent."""
@@ -183,6 +196,20 @@ def install_error_handlers(app: FastAPI) -> None:
                 errors=errors,
             )
         )
+
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        if is_database_unavailable(exc):
+            log.warning(
+                "database_unavailable", path=request.url.path, error_type=type(exc).__name__
+            )
+            unavailable = ServiceUnavailable()
+            return problem_response(unavailable.problem(request.url.path), unavailable.headers)
+        return await _unexpected(request, exc)
+
+    # Registered by type (not only as the catch-all) so that Starlette's exception
+    # middleware answers them, and an outage is an ordinary 503 rather than a crash.
+    for error_type in (DBAPIError, PoolTimeout, OSError):
+        app.add_exception_handler(error_type, _database)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

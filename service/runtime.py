@@ -1,8 +1,9 @@
 """build_runtime(): the process's shared resources, built and disposed of in one place.
 
 The API's lifespan and every command that touches the database open the same runtime:
-engine, session factory, write gate, outbound HTTP client, connector registry, fan-out and
-policy catalog. Only `hedui serve` and `hedui db upgrade` migrate (`migrate_to`); every
+engine, session factory, write gate, outbound HTTP client, connector registry, fan-out,
+policy catalog, and the run machinery (workflow, queue, completions; running verifications
+starts only when asked, `start_runs`). Only `hedui serve` and `hedui db upgrade` migrate (`migrate_to`); every
 other user refuses a database whose schema is not at this version's head, naming the
 command that brings it there.
 """
@@ -18,6 +19,10 @@ from connectors.registry import ConnectorRegistry, load_connectors
 from service import db
 from service.config import Settings
 from service.http import create_http_client
+from service.jobs.completion import Completions
+from service.jobs.lease import LeaseQueue
+from service.jobs.queue import RunQueue
+from service.jobs.workflow import Workflow
 from service.partners import build_configs
 from service.policy.catalog import PolicyCatalog
 from service.verification.fanout import FanOut
@@ -33,6 +38,48 @@ class Runtime:
     registry: ConnectorRegistry
     fanout: FanOut
     catalog: PolicyCatalog
+    workflow: Workflow
+    queue: RunQueue
+    completions: Completions
+
+    async def start_runs(self, *, here: bool) -> None:
+        """Learn of finished runs (for `Prefer: wait`) and, when `here`, run verifications
+        in this process (the API in inline mode, `hedui worker`)."""
+        await self.completions.listen(self.engine)
+        if here:
+            await self.queue.start()
+
+
+def _runs(
+    settings: Settings,
+    engine: AsyncEngine,
+    session_factory: async_sessionmaker[AsyncSession],
+    write_gate: db.WriteGate,
+    fanout: FanOut,
+    catalog: PolicyCatalog,
+    *,
+    runs_here: bool,
+) -> tuple[Workflow, RunQueue, Completions]:
+    completions = Completions(
+        session_factory, poll_interval_s=0.02 if engine.dialect.name == "sqlite" else 0.5
+    )
+    workflow = Workflow(
+        session_factory,
+        fanout,
+        catalog,
+        write_gate,
+        lease_s=settings.run_lease_s,
+        on_finished=completions.finished,
+    )
+    queue = LeaseQueue(
+        workflow,
+        session_factory,
+        runs_here=runs_here,
+        concurrency=settings.run_concurrency,
+        sweep_interval_s=settings.run_sweep_s,
+    )
+    completions.running_here = queue.running
+    return workflow, queue, completions
 
 
 @asynccontextmanager
@@ -41,12 +88,14 @@ async def build_runtime(
     *,
     migrate_to: str | None = None,
     registry: ConnectorRegistry | None = None,
+    runs_here: bool | None = None,
 ) -> AsyncIterator[Runtime]:
     """Open the runtime for `settings`; everything it opened is closed on the way out.
 
     With `migrate_to` (a revision, "head" for `hedui serve`), the schema is brought there
     first; without, a schema that is behind (or ahead) raises `SchemaNotCurrent` before
-    anything else is built.
+    anything else is built. `runs_here` (default: `HEDUI_RUN_MODE=inline`) says whether
+    verifications this process stores are run by this process.
     """
     engine = db.create_engine(settings.database_url)
     try:
@@ -58,18 +107,37 @@ async def build_runtime(
         configs = build_configs(connectors, settings)
         catalog = PolicyCatalog.load(local=settings.policy_dir)
         client = create_http_client(settings)
+        session_factory = db.create_session_factory(engine)
+        write_gate = db.WriteGate(engine)
+        fanout = FanOut(connectors, configs, client)
+        workflow, queue, completions = _runs(
+            settings,
+            engine,
+            session_factory,
+            write_gate,
+            fanout,
+            catalog,
+            runs_here=settings.run_mode == "inline" if runs_here is None else runs_here,
+        )
         try:
             yield Runtime(
                 settings=settings,
                 engine=engine,
-                session_factory=db.create_session_factory(engine),
-                write_gate=db.WriteGate(engine),
+                session_factory=session_factory,
+                write_gate=write_gate,
                 http_client=client,
                 registry=connectors,
-                fanout=FanOut(connectors, configs, client),
+                fanout=fanout,
                 catalog=catalog,
+                workflow=workflow,
+                queue=queue,
+                completions=completions,
             )
         finally:
-            await client.aclose()
+            try:
+                await queue.close()
+                await completions.close()
+            finally:
+                await client.aclose()
     finally:
         await engine.dispose()

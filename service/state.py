@@ -8,7 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from connectors.registry import ConnectorRegistry
 from service.config import Settings
 from service.db import WriteGate
-from service.jobs.runner import VerificationRunner
+from service.jobs.completion import Completions
+from service.jobs.queue import RunQueue
 from service.policy.catalog import PolicyCatalog
 
 
@@ -19,5 +20,6 @@ class State(TypedDict):
     http_client: httpx.AsyncClient
     registry: ConnectorRegistry
     catalog: PolicyCatalog
-    runner: VerificationRunner
+    queue: RunQueue
+    completions: Completions
     write_gate: WriteGate

@@ -26,6 +26,7 @@ class Verification(Base):
         Index("ix_verifications_created", "created_at", "id"),
         Index("ix_verifications_region_code", "region_code"),
         Index("ix_verifications_reference", "reference"),
+        Index("ix_verifications_status_lease", "status", "lease_expires_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -47,6 +48,9 @@ class Verification(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Who runs it now (a process's run owner id) and until when, unless it renews the lease.
+    lease_owner: Mapped[str | None] = mapped_column(String(64), default=None)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     members: Mapped[list["Member"]] = relationship(
         back_populates="verification",

@@ -9,9 +9,10 @@ from schemas import verification as wire
 from service.deps import (
     CaseworkerDep,
     CatalogDep,
+    CompletionsDep,
+    QueueDep,
     ReaderDep,
     RegistryDep,
-    RunnerDep,
     SessionDep,
     SettingsDep,
     WriteGateDep,
@@ -24,6 +25,7 @@ from service.verification.service import verification as verification_service
 
 router = APIRouter(prefix="/v1/verifications", tags=["verifications"])
 
+FINISHED = (wire.VerificationStatus.completed, wire.VerificationStatus.failed)
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*([0-9]+)", re.IGNORECASE)
 
 
@@ -93,7 +95,8 @@ async def create_verification(
     settings: SettingsDep,
     catalog: CatalogDep,
     registry: RegistryDep,
-    runner: RunnerDep,
+    queue: QueueDep,
+    completions: CompletionsDep,
     write_gate: WriteGateDep,
     idempotency_key: Annotated[str | None, IDEMPOTENCY_KEY] = None,
     prefer: Annotated[str | None, PREFER] = None,
@@ -113,11 +116,10 @@ async def create_verification(
         body=body,
         catalog=catalog,
         sources=source_plan(registry),
-        runner=runner,
+        queue=queue,
         write_gate=write_gate,
         today=settings.today(),
         idempotency_key=idempotency_key,
-        awaited=wait_s > 0,
     )
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
@@ -125,13 +127,18 @@ async def create_verification(
     response.headers["Location"] = f"/v1/verifications/{verification.id}"
     verification_status = wire.VerificationStatus(verification.status)
     if wait_s > 0:
-        result = await runner.wait(verification.id, wait_s)
         response.headers["Preference-Applied"] = f"wait={int(wait_s)}"
-        if result is not None and created:
-            current = finished_view(verification, result)
+        ended = None
+        if verification_status not in FINISHED:
+            # Nothing of the database is held while waiting: a crowd of waiting requests
+            # must not starve the pool the runs (and /healthz) need.
+            await session.commit()
+            ended = await completions.wait(verification.id, wait_s)
+        if ended is not None and ended.result is not None and created:
+            current = finished_view(verification, ended.result)
         else:
             current = await verification_service.read(session, principal, verification.id)
-        if current.status in (wire.VerificationStatus.completed, wire.VerificationStatus.failed):
+        if current.status in FINISHED:
             return Response(
                 current.model_dump_json(),
                 status_code=200,

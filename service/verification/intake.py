@@ -1,11 +1,11 @@
-"""Accepting a verification: store it and start its run, partners first.
+"""Accepting a verification: store it with its job, then let it run.
 
 This is the one place that commits inside a request rather than leaving it to the request
-dependency: the background run must see the stored verification, and a `Prefer: wait`
-caller waits for that run before the request ends.
+dependency: the verification, its idempotency key and its job commit together before any
+partner is asked, so a duplicate request (same `Idempotency-Key`) loses the race at the
+database and never reaches a partner, and a 202 never names a verification without a job.
 """
 
-import asyncio
 from datetime import date
 
 from sqlalchemy.exc import IntegrityError
@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from schemas import verification as wire
 from service.auth.principal import Principal
 from service.db import WriteGate
-from service.jobs.runner import Job, VerificationRunner
+from service.jobs.queue import RunQueue
 from service.models import Verification
 from service.policy.catalog import PolicyCatalog
 from service.verification.service import request_hash
@@ -28,11 +28,10 @@ async def submit(
     body: wire.VerificationCreate,
     catalog: PolicyCatalog,
     sources: list[tuple[str, str]],
-    runner: VerificationRunner,
+    queue: RunQueue,
     write_gate: WriteGate,
     today: date,
     idempotency_key: str | None,
-    awaited: bool,
 ) -> tuple[Verification, bool]:
     """The verification and whether this request created it (False: an idempotent replay)."""
     verification, created = await verification_service.prepare(
@@ -46,10 +45,6 @@ async def submit(
     )
     if not created:
         return verification, False
-    # Partners are asked while the request is being stored: their answers are written only
-    # once `stored` is set, and a request that fails to store cancels the run.
-    stored = asyncio.Event()
-    runner.start(verification.id, Job.of(verification, stored), awaited=awaited)
     # Give the pooled connection back before queueing at the write gate: holding one while
     # waiting for runs that need one to finish would deadlock a busy pool.
     await session.commit()
@@ -58,12 +53,12 @@ async def submit(
             await verification_service.store(
                 session, verification, body=body, idempotency_key=idempotency_key
             )
+            await queue.enqueue(session, verification.id)
             await session.commit()
     except IntegrityError:
-        runner.abandon(verification.id)
         await session.rollback()
         # A concurrent request with the same Idempotency-Key won the race: its verification
-        # is the answer.
+        # is the answer, and its run the only one.
         replayed = (
             await verification_service.replay(
                 session, principal, idempotency_key, request_hash(body)
@@ -74,8 +69,5 @@ async def submit(
         if replayed is None:
             raise
         return replayed, False
-    except BaseException:
-        runner.abandon(verification.id)
-        raise
-    stored.set()
+    queue.committed(verification.id)
     return verification, True

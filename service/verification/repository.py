@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any, Self, cast
 
-from sqlalchemy import Select, Table, func, insert, literal, select, update
+from sqlalchemy import Select, Table, and_, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -24,6 +24,8 @@ VERIFICATIONS = cast(Table, Verification.__table__)
 MEMBERS = cast(Table, Member.__table__)
 SOURCE_RESULTS = cast(Table, SourceResult.__table__)
 REPORTS = cast(Table, Report.__table__)
+
+UNFINISHED = ("queued", "running")
 
 
 class VerificationRepository:
@@ -118,9 +120,82 @@ class VerificationRepository:
                 ],
             )
 
-    async def unfinished_ids(self) -> list[str]:
-        statement = select(Verification.id).where(Verification.status.in_(("queued", "running")))
-        return list(await self.session.scalars(statement.order_by(Verification.created_at)))
+    async def due_ids(self, now: datetime, *, unclaimed_before: datetime, limit: int) -> list[str]:
+        """Unfinished verifications nobody runs: an expired lease, or never claimed and
+        older than `unclaimed_before` (a fresh one is about to be claimed by its process)."""
+        lease = VERIFICATIONS.c.lease_expires_at
+        statement = (
+            select(VERIFICATIONS.c.id)
+            .where(
+                VERIFICATIONS.c.status.in_(UNFINISHED),
+                or_(
+                    lease < literal(now, lease.type),
+                    and_(
+                        lease.is_(None),
+                        VERIFICATIONS.c.created_at
+                        < literal(unclaimed_before, VERIFICATIONS.c.created_at.type),
+                    ),
+                ),
+            )
+            .order_by(VERIFICATIONS.c.created_at)
+            .limit(limit)
+        )
+        return list(await self.session.scalars(statement))
+
+    async def claim(self, verification_id: str, owner: str, now: datetime, until: datetime) -> bool:
+        """Take the run of an unfinished verification that nobody else holds a live lease
+        on; it is `running` from then on (from its first start when a run resumes)."""
+        lease = VERIFICATIONS.c.lease_expires_at
+        result = await self.session.execute(
+            update(VERIFICATIONS)
+            .where(
+                VERIFICATIONS.c.id == verification_id,
+                VERIFICATIONS.c.status.in_(UNFINISHED),
+                or_(
+                    VERIFICATIONS.c.lease_owner.is_(None),
+                    VERIFICATIONS.c.lease_owner == owner,
+                    lease < literal(now, lease.type),
+                ),
+            )
+            .values(
+                status="running",
+                started_at=func.coalesce(
+                    VERIFICATIONS.c.started_at, literal(now, VERIFICATIONS.c.started_at.type)
+                ),
+                lease_owner=owner,
+                lease_expires_at=until,
+            )
+        )
+        return _rowcount(result) == 1
+
+    async def renew(self, verification_id: str, owner: str, until: datetime) -> bool:
+        """Extend our lease; False when it is no longer ours (or the run is over)."""
+        result = await self.session.execute(
+            update(VERIFICATIONS)
+            .where(
+                VERIFICATIONS.c.id == verification_id,
+                VERIFICATIONS.c.lease_owner == owner,
+                VERIFICATIONS.c.status.in_(UNFINISHED),
+            )
+            .values(lease_expires_at=until)
+        )
+        return _rowcount(result) == 1
+
+    async def release(self, verification_id: str, owner: str) -> None:
+        """Give an unfinished run back at once (shutting down), for anyone to resume."""
+        await self.session.execute(
+            update(VERIFICATIONS)
+            .where(VERIFICATIONS.c.id == verification_id, VERIFICATIONS.c.lease_owner == owner)
+            .values(lease_owner=None, lease_expires_at=None)
+        )
+
+    async def finished_ids(self, verification_ids: list[str]) -> list[str]:
+        """Those of `verification_ids` that are completed or failed (or do not exist)."""
+        statement = select(VERIFICATIONS.c.id).where(
+            VERIFICATIONS.c.id.in_(verification_ids), VERIFICATIONS.c.status.in_(UNFINISHED)
+        )
+        unfinished = set(await self.session.scalars(statement))
+        return [id_ for id_ in verification_ids if id_ not in unfinished]
 
     async def idempotency_key(self, api_key_id: str, key: str) -> IdempotencyKey | None:
         return await self.session.get(IdempotencyKey, (api_key_id, key))
@@ -154,18 +229,33 @@ class VerificationRepository:
             )
         )
 
-    async def finish(self, verification_id: str, **values: Any) -> None:
-        await self.session.execute(
-            update(VERIFICATIONS).where(VERIFICATIONS.c.id == verification_id).values(**values)
+    async def finish(self, verification_id: str, **values: Any) -> bool:
+        """End an unfinished verification (and its lease); False if it had already ended,
+        so a duplicate run changes nothing."""
+        result = await self.session.execute(
+            update(VERIFICATIONS)
+            .where(
+                VERIFICATIONS.c.id == verification_id,
+                VERIFICATIONS.c.status.in_(UNFINISHED),
+            )
+            .values(lease_owner=None, lease_expires_at=None, **values)
         )
+        return _rowcount(result) == 1
 
-    async def settle_source(self, verification_id: str, *, source: str, **values: Any) -> None:
-        """Record a source's outcome on its planned row, in one statement."""
-        await self.session.execute(
+    async def settle_source(self, verification_id: str, *, source: str, **values: Any) -> bool:
+        """Record a source's outcome on its planned row, unless one is stored already
+        (then False: a duplicate run's answer never replaces the stored one)."""
+        result = await self.session.execute(
             update(SOURCE_RESULTS)
             .where(
                 SOURCE_RESULTS.c.verification_id == verification_id,
                 SOURCE_RESULTS.c.source == source,
+                SOURCE_RESULTS.c.status == "pending",
             )
             .values(**values)
         )
+        return _rowcount(result) == 1
+
+
+def _rowcount(result: Any) -> int:
+    return int(result.rowcount)

@@ -22,7 +22,7 @@ from service.policy.catalog import PolicyCatalog
 from service.verification.repository import VerificationRepository
 
 if TYPE_CHECKING:
-    from service.jobs.runner import RunResult
+    from service.jobs.workflow import RunResult
 
 
 def request_hash(body: wire.VerificationCreate) -> str:

@@ -1,0 +1,129 @@
+"""The in-process scheduler: runs verifications in this process, over the verification
+rows themselves (their status and lease are the queue), so the embedded default needs
+nothing else running.
+
+A verification stored by this process starts at once (`committed`). A periodic sweep
+takes up any unfinished verification whose lease has expired or that nobody claimed:
+runs interrupted by a crash, a restart or a database outage, and those stored by a
+process that does not run verifications. Several processes may sweep one database: the
+claim decides who runs what.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from service.db import is_database_unavailable
+from service.jobs.workflow import Workflow
+from service.verification.repository import VerificationRepository
+
+log = structlog.get_logger(__name__)
+
+
+class LeaseQueue:
+    def __init__(
+        self,
+        workflow: Workflow,
+        session_factory: async_sessionmaker[AsyncSession],
+        *,
+        runs_here: bool = True,
+        concurrency: int = 100,
+        sweep_interval_s: float = 5.0,
+        fresh_grace_s: float | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.workflow = workflow
+        self.session_factory = session_factory
+        self.runs_here = runs_here
+        self.concurrency = concurrency
+        self.sweep_interval_s = sweep_interval_s
+        # A verification nobody has claimed yet is left this long to the process that
+        # stored it (which starts it at once); a worker alone takes it without waiting.
+        self.fresh_grace_s = sweep_interval_s if fresh_grace_s is None else fresh_grace_s
+        self.clock = clock
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def enqueue(self, session: AsyncSession, verification_id: str) -> None:
+        """Nothing to add: a stored `queued` verification is its own job."""
+
+    def committed(self, verification_id: str) -> None:
+        if self.runs_here:
+            self.run(verification_id)
+
+    def run(self, verification_id: str) -> None:
+        """Run the verification here in the background (once, however often asked)."""
+        if verification_id in self._tasks:
+            return
+        task = asyncio.create_task(
+            self._run(verification_id), name=f"verification:{verification_id}"
+        )
+        self._tasks[verification_id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(verification_id, None))
+
+    async def _run(self, verification_id: str) -> None:
+        try:
+            await self.workflow.run(verification_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the workflow handles its own failures; this is a last resort
+            log.exception("run_crashed", verification_id=verification_id)
+
+    async def start(self) -> None:
+        if self.runs_here and self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweep_forever(), name="runs:sweep")
+
+    async def sweep(self) -> int:
+        """Start every due verification this process has room for; how many it started."""
+        room = self.concurrency - len(self._tasks)
+        if room <= 0:
+            return 0
+        now = self.clock()
+        async with self.session_factory() as session:
+            due = await VerificationRepository.from_session(session).due_ids(
+                now,
+                unclaimed_before=now - timedelta(seconds=self.fresh_grace_s),
+                limit=room + len(self._tasks),
+            )
+        started = [id_ for id_ in due if id_ not in self._tasks][:room]
+        for verification_id in started:
+            self.run(verification_id)
+        if started:
+            log.info("verifications_resumed", count=len(started))
+        return len(started)
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except Exception as error:
+                if not is_database_unavailable(error):
+                    log.exception("sweep_failed")
+            await asyncio.sleep(self.sweep_interval_s)
+
+    async def wait_idle(self) -> None:
+        """Until every run started here has ended (tests, draining)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+        running = list(self._tasks)
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        # Hand the interrupted runs back at once rather than when their leases expire.
+        for verification_id in running:
+            with contextlib.suppress(Exception):
+                await self.workflow.release(verification_id)

@@ -1,0 +1,27 @@
+"""The one small interface between intake and whatever runs verifications.
+
+Intake stores a verification and, in the same transaction, its job (`enqueue`); after the
+commit it says so (`committed`). A job is a verification id and nothing else. Two
+implementations: `service.jobs.lease.LeaseQueue` (in-process, over the verification rows
+themselves: SQLite, and PostgreSQL without workers) and `service.jobs.pgqueue.PgQueue`
+(PostgreSQL, pgqueuer: `hedui worker` processes).
+"""
+
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+class RunQueue(Protocol):
+    async def enqueue(self, session: AsyncSession, verification_id: str) -> None:
+        """Add the verification's job within the caller's transaction: stored together,
+        or not at all."""
+
+    def committed(self, verification_id: str) -> None:
+        """The transaction that enqueued this verification has committed."""
+
+    async def start(self) -> None:
+        """Begin running jobs in this process (when it runs any)."""
+
+    async def close(self) -> None:
+        """Stop running jobs; unfinished runs are left for another process to resume."""

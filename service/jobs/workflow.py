@@ -1,0 +1,356 @@
+"""Running one verification, by id: claim → ask pending sources → settle each → score → report.
+
+This module knows nothing of how a run was scheduled (in-process, a PostgreSQL queue, a
+sweep resuming an abandoned run): any scheduler calls `Workflow.run(verification_id)`, as
+often as it likes. Every effect is conditional, so a duplicate or late run changes nothing:
+- the claim takes a lease on the verification row, renewed by a heartbeat while the run
+  lives; nobody else starts it while the lease is live, anyone may once it has expired;
+- a source already stored is never asked again, and storing an answer only fills a row
+  that is still `pending`;
+- finishing only ends a verification that has not ended.
+
+Every database write is retried with backoff while the database is unavailable, so a run
+outlives a database restart instead of dying half way (or while marking itself failed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import structlog
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from schemas.assessment import AssessmentInput, NearRelativeMatch
+from schemas.evidence import HouseholdQuery, MemberQuery
+from schemas.verification import SourceStatus, VerificationStatus
+from service.db import WriteGate, is_database_unavailable, retry_while_unavailable
+from service.near_relative.service import near_relative_matches
+from service.policy.catalog import PolicyCatalog
+from service.report.service import assessment_input, build_report, row_values
+from service.verification.fanout import FanOut, SourceOutcome
+from service.verification.repository import VerificationRepository
+
+log = structlog.get_logger(__name__)
+
+DONE_CHANNEL = "hedui_verification_done"
+"""PostgreSQL NOTIFY channel; the payload is the id of a verification that just ended."""
+
+
+def run_owner_id() -> str:
+    """Who holds a lease: host, process and a random part (a pid can be reused)."""
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a run ended, with the outcomes it gathered itself."""
+
+    status: str
+    recommendation: str | None
+    completed_at: datetime
+    outcomes: tuple[SourceOutcome, ...]
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A claimed verification, copied out of the ORM so no session is shared across tasks."""
+
+    verification_id: str
+    region_code: str
+    inputs: AssessmentInput
+    pending: tuple[str, ...]
+
+
+class LeaseLost(Exception):
+    """Another process took over this run (our lease expired): stop quietly."""
+
+
+class Workflow:
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        fanout: FanOut,
+        catalog: PolicyCatalog,
+        write_gate: WriteGate,
+        *,
+        owner: str | None = None,
+        lease_s: float = 30.0,
+        on_finished: Callable[[str, RunResult], None] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.session_factory = session_factory
+        self.fanout = fanout
+        self.catalog = catalog
+        self.write_gate = write_gate
+        self.owner = owner or run_owner_id()
+        self.lease = timedelta(seconds=lease_s)
+        self.on_finished = on_finished
+        self.clock = clock
+        self._notify = session_factory.kw["bind"].dialect.name == "postgresql"
+
+    async def run(self, verification_id: str) -> RunResult | None:
+        """Run the verification to its end; None when it is not ours to run (finished
+        already, or another process holds a live lease) or our lease was lost."""
+        claimed = await retry_while_unavailable(lambda: self._claim(verification_id), what="claim")
+        if claimed is None:
+            return None
+        heartbeat = asyncio.create_task(self._heartbeat(verification_id))
+        verify = asyncio.create_task(self._verify(claimed))
+        try:
+            await asyncio.wait((heartbeat, verify), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (heartbeat, verify):
+                task.cancel()
+        await asyncio.gather(heartbeat, verify, return_exceptions=True)
+        if not verify.cancelled() and verify.exception() is None:
+            result = verify.result()
+            if self.on_finished is not None and result is not None:
+                self.on_finished(verification_id, result)
+            return result
+        if verify.cancelled():
+            # The heartbeat ended first: the lease is another's now, or renewing it broke.
+            error = heartbeat.exception()
+            if isinstance(error, LeaseLost):
+                log.warning("run_lease_lost", verification_id=verification_id)
+                return None
+        else:
+            error = verify.exception()
+        while isinstance(error, BaseExceptionGroup):
+            error = error.exceptions[0]
+        # A bug, not the database (writes retry until it is back): the verification fails
+        # visibly rather than staying `running` for ever.
+        log.error(
+            "verification_failed",
+            verification_id=verification_id,
+            error_type=type(error).__name__,
+            exc_info=error,
+        )
+        reason = f"internal error ({type(error).__name__})"
+        return await retry_while_unavailable(
+            lambda: self._fail(verification_id, reason), what="mark failed"
+        )
+
+    async def release(self, verification_id: str) -> None:
+        """Give up our lease at once (shutting down), so another process resumes the run
+        without waiting for the lease to expire."""
+        async with self.write_gate, self.session_factory() as session:
+            await VerificationRepository.from_session(session).release(verification_id, self.owner)
+            await session.commit()
+
+    async def _claim(self, verification_id: str) -> Claimed | None:
+        now = self.clock()
+        async with self.write_gate, self.session_factory() as session:
+            repository = VerificationRepository.from_session(session)
+            if not await repository.claim(verification_id, self.owner, now, now + self.lease):
+                return None
+            verification = await repository.get(verification_id)
+            await session.commit()
+        if verification is None:  # pragma: no cover - claimed within the same transaction
+            raise LookupError(verification_id)
+        inputs = assessment_input(verification)
+        return Claimed(
+            verification_id=verification.id,
+            region_code=verification.region_code,
+            inputs=inputs,
+            pending=tuple(s.source for s in inputs.sources if s.status == SourceStatus.pending),
+        )
+
+    async def _heartbeat(self, verification_id: str) -> None:
+        interval = self.lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                async with self.write_gate, self.session_factory() as session:
+                    renewed = await VerificationRepository.from_session(session).renew(
+                        verification_id, self.owner, self.clock() + self.lease
+                    )
+                    await session.commit()
+            except Exception as error:
+                if not is_database_unavailable(error):
+                    raise
+                continue  # the lease may lapse meanwhile; the next renewal tells
+            if not renewed:
+                raise LeaseLost(verification_id)
+
+    async def _verify(self, claimed: Claimed) -> RunResult | None:
+        household = HouseholdQuery(
+            region_code=claimed.region_code,
+            as_of=claimed.inputs.as_of,
+            members=tuple(
+                MemberQuery(id_number=member.id_number, name=member.name)
+                for member in claimed.inputs.members
+            ),
+        )
+        settled: asyncio.Queue[SourceOutcome] = asyncio.Queue()
+        async with asyncio.TaskGroup() as group:
+            for source in claimed.pending:
+                group.create_task(self._fetch(claimed.verification_id, source, household, settled))
+            recording = group.create_task(self._record(claimed, settled))
+        return recording.result()
+
+    async def _fetch(
+        self,
+        verification_id: str,
+        source: str,
+        household: HouseholdQuery,
+        settled: asyncio.Queue[SourceOutcome],
+    ) -> None:
+        outcome = await self.fanout.fetch(source, household)
+        log.info(
+            "source_settled",
+            verification_id=verification_id,
+            source=source,
+            status=outcome.status.value,
+            duration_ms=outcome.duration_ms,
+            attempts=outcome.attempts,
+        )
+        settled.put_nowait(outcome)
+
+    async def _record(
+        self, claimed: Claimed, settled: asyncio.Queue[SourceOutcome]
+    ) -> RunResult | None:
+        """Commit outcomes as they arrive; the last batch commits together with the report.
+
+        Outcomes that arrive while a commit is in flight are written together in the next
+        transaction, so six sources cost a few commits rather than six, and no outcome waits
+        for a slower source before it is stored.
+        """
+        matches = await retry_while_unavailable(
+            lambda: self._near_relatives(claimed), what="near relatives"
+        )
+        fresh: list[SourceOutcome] = []
+        remaining = len(claimed.pending)
+        while True:
+            batch = [await settled.get()] if remaining else []
+            while not settled.empty():
+                batch.append(settled.get_nowait())
+            remaining -= len(batch)
+            fresh.extend(batch)
+            result = await retry_while_unavailable(
+                lambda batch=batch, last=not remaining: self._store(  # type: ignore[misc]
+                    claimed, batch, fresh, matches, last=last
+                ),
+                what="store outcomes",
+            )
+            if not remaining:
+                return result
+
+    async def _near_relatives(self, claimed: Claimed) -> tuple[NearRelativeMatch, ...]:
+        async with self.session_factory() as session:
+            return await near_relative_matches(
+                session, [member.id_number for member in claimed.inputs.members]
+            )
+
+    async def _store(
+        self,
+        claimed: Claimed,
+        batch: list[SourceOutcome],
+        fresh: list[SourceOutcome],
+        matches: tuple[NearRelativeMatch, ...],
+        *,
+        last: bool,
+    ) -> RunResult | None:
+        """One transaction: the batch's outcomes, and with the last batch the report."""
+        async with self.write_gate, self.session_factory() as session:
+            repository = VerificationRepository.from_session(session)
+            raced = False
+            for outcome in batch:
+                stored = await repository.settle_source(
+                    claimed.verification_id, **outcome.row_values()
+                )
+                raced = raced or not stored
+            result = None
+            if last:
+                if raced:
+                    # Another run stored some of these sources first: score what is stored.
+                    verification = await repository.get(claimed.verification_id)
+                    if verification is None:  # pragma: no cover - it was claimed
+                        raise LookupError(claimed.verification_id)
+                    sources = assessment_input(verification).sources
+                else:
+                    sources = tuple(
+                        {
+                            **{s.source: s for s in claimed.inputs.sources},
+                            **{o.source: o.as_stored() for o in fresh},
+                        }.values()
+                    )
+                inputs = claimed.inputs.model_copy(
+                    update={"sources": sources, "near_relatives": matches}
+                )
+                result = await self._complete(session, claimed, inputs, fresh)
+            await session.commit()
+        return result
+
+    async def _complete(
+        self,
+        session: AsyncSession,
+        claimed: Claimed,
+        inputs: AssessmentInput,
+        fresh: list[SourceOutcome],
+    ) -> RunResult | None:
+        """Score the facts (all in hand already) and finish the verification, unless it has
+        finished already (then None, and nothing is written)."""
+        repository = VerificationRepository.from_session(session)
+        policy = self.catalog.resolve(
+            claimed.region_code, inputs.program, inputs.area, inputs.as_of
+        )
+        now = self.clock()
+        if policy is None:
+            # Checked at intake; only a policy file removed since then gets here.
+            status, recommendation = VerificationStatus.failed.value, None
+            if not await repository.finish(
+                claimed.verification_id,
+                status=status,
+                error="no policy in force for this verification any more",
+                completed_at=now,
+            ):
+                return None
+        else:
+            report = build_report(
+                claimed.verification_id, claimed.region_code, inputs, policy, generated_at=now
+            )
+            status, recommendation = VerificationStatus.completed.value, report.recommendation
+            if not await repository.finish(
+                claimed.verification_id,
+                status=status,
+                recommendation=recommendation,
+                completed_at=now,
+            ):
+                return None
+            await repository.insert_report(row_values(report, policy, inputs))
+        await self._announce(session, claimed.verification_id)
+        return RunResult(status, recommendation, now, tuple(fresh))
+
+    async def _fail(self, verification_id: str, error: str) -> RunResult | None:
+        now = self.clock()
+        async with self.write_gate, self.session_factory() as session:
+            finished = await VerificationRepository.from_session(session).finish(
+                verification_id,
+                status=VerificationStatus.failed.value,
+                error=error,
+                completed_at=now,
+            )
+            if finished:
+                await self._announce(session, verification_id)
+            await session.commit()
+        if not finished:
+            return None
+        result = RunResult(VerificationStatus.failed.value, None, now, ())
+        if self.on_finished is not None:
+            self.on_finished(verification_id, result)
+        return result
+
+    async def _announce(self, session: AsyncSession, verification_id: str) -> None:
+        """Tell waiting API processes, when this transaction commits (PostgreSQL)."""
+        if self._notify:
+            await session.execute(
+                text("SELECT pg_notify(:channel, :id)"),
+                {"channel": DONE_CHANNEL, "id": verification_id},
+            )

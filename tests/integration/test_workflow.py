@@ -1,0 +1,260 @@
+"""Runs are claimed, resumed and finished exactly once, however often they are started."""
+
+from datetime import UTC, date, datetime, timedelta
+from typing import ClassVar
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from connectors.base import CheckResult, ConnectorConfig
+from connectors.registry import ConnectorRegistry
+from schemas.evidence import Evidence, HouseholdQuery, PensionRecord
+from schemas.verification import VerificationCreate
+from service.auth.principal import Principal, Role
+from service.auth.service import create_api_key
+from service.db import WriteGate
+from service.jobs.lease import LeaseQueue
+from service.jobs.workflow import Workflow
+from service.models import Report, Verification
+from service.policy.catalog import PolicyCatalog
+from service.verification.fanout import FanOut
+from service.verification.repository import VerificationRepository
+from service.verification.service import verification as verification_service
+from tests.factories import make_id_number, member, verification_body
+
+
+class CountingConnector:
+    """A fake partner source, registered explicitly, that counts how often it is asked."""
+
+    title: ClassVar[str] = "counting test source"
+    version: ClassVar[str] = "1"
+    Config: ClassVar[type[ConnectorConfig]] = ConnectorConfig
+
+    def __init__(self, name: str) -> None:
+        self.name = name  # type: ignore[misc]
+        self.calls = 0
+
+    async def check(self, config: ConnectorConfig, client: httpx.AsyncClient) -> CheckResult:
+        return CheckResult(ok=True)
+
+    async def fetch(
+        self, household: HouseholdQuery, config: ConnectorConfig, client: httpx.AsyncClient
+    ) -> Evidence:
+        self.calls += 1
+        return Evidence(answered=household.id_numbers)
+
+
+async def test_resume_asks_only_the_sources_still_pending(
+    engine: AsyncEngine, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    answered, pending = CountingConnector("answered_src"), CountingConnector("pending_src")
+    registry = ConnectorRegistry()
+    registry.add(answered, origin="plugin")
+    registry.add(pending, origin="plugin")
+    applicant = make_id_number("530103")
+    async with session_factory() as session:
+        key, _ = await create_api_key(session, role=Role.caseworker, region="53")
+        principal = Principal(key.id, key.name, Role.caseworker, "53")
+        body = VerificationCreate.model_validate(
+            verification_body([member(applicant, declared=100)], region_code="530103")
+        )
+        created, _ = await verification_service.prepare(
+            session,
+            principal=principal,
+            body=body,
+            catalog=PolicyCatalog.load(),
+            sources=[("answered_src", "1"), ("pending_src", "1")],
+            today=date(2026, 11, 26),
+        )
+        await verification_service.store(session, created, body=body)
+        # As if the process died after the first source answered and was stored.
+        record = PensionRecord(id_number=applicant, status="receiving", monthly_amount=300)
+        await VerificationRepository.from_session(session).settle_source(
+            created.id,
+            source="answered_src",
+            status="ok",
+            records=[record.model_dump(mode="json")],
+        )
+        await VerificationRepository.from_session(session).mark_running(
+            created.id, datetime.now(UTC)
+        )
+        await session.commit()
+
+    async with httpx.AsyncClient() as client:
+        configs = {
+            name: ConnectorConfig(base_url="http://127.0.0.1:9") for name in registry.names()
+        }
+        workflow = Workflow(
+            session_factory,
+            FanOut(registry, configs, client),
+            PolicyCatalog.load(),
+            WriteGate(engine),
+        )
+        # What the sweep does for each unfinished verification nobody runs (called for
+        # this one alone: the shared test database holds other tests' runs too).
+        result = await workflow.run(created.id)
+
+    assert result is not None
+
+    assert answered.calls == 0
+    assert pending.calls == 1
+    async with session_factory() as session:
+        finished = await session.get(Verification, created.id)
+        report = await session.get(Report, created.id)
+    assert finished is not None
+    assert finished.status == "completed"
+    assert report is not None
+    # The stored pension (300) counted although its source was not asked again.
+    assert report.body["household"]["monthly_income"] == "300.00"
+
+
+async def test_resumed_run_keeps_its_first_start_time(
+    engine: AsyncEngine, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    first_start = datetime(2026, 11, 26, 1, 2, 3, tzinfo=UTC)
+    async with session_factory() as session:
+        key, _ = await create_api_key(session, role=Role.caseworker, region="53")
+        body = VerificationCreate.model_validate(
+            verification_body([member(make_id_number("530103"))], region_code="530103")
+        )
+        created, _ = await verification_service.prepare(
+            session,
+            principal=Principal(key.id, key.name, Role.caseworker, "53"),
+            body=body,
+            catalog=PolicyCatalog.load(),
+            sources=[],
+            today=date(2026, 11, 26),
+        )
+        await verification_service.store(session, created, body=body)
+        repository = VerificationRepository.from_session(session)
+        later = datetime(2026, 11, 27, tzinfo=UTC)
+        assert await repository.claim(created.id, "first", first_start, first_start)
+        assert await repository.claim(created.id, "second", later, later)
+        await session.commit()
+        stored = await session.get(Verification, created.id)
+    assert stored is not None
+    assert stored.started_at == first_start
+    assert stored.status == "running"
+
+
+async def _stored(
+    session_factory: async_sessionmaker[AsyncSession], sources: list[tuple[str, str]]
+) -> str:
+    async with session_factory() as session:
+        key, _ = await create_api_key(session, role=Role.caseworker, region="53")
+        body = VerificationCreate.model_validate(
+            verification_body([member(make_id_number("530103"))], region_code="530103")
+        )
+        created, _ = await verification_service.prepare(
+            session,
+            principal=Principal(key.id, key.name, Role.caseworker, "53"),
+            body=body,
+            catalog=PolicyCatalog.load(),
+            sources=sources,
+            today=date(2026, 11, 26),
+        )
+        await verification_service.store(session, created, body=body)
+        await session.commit()
+    return created.id
+
+
+def _workflow(
+    engine: AsyncEngine,
+    session_factory: async_sessionmaker[AsyncSession],
+    registry: ConnectorRegistry,
+    client: httpx.AsyncClient,
+    owner: str,
+) -> Workflow:
+    configs = {name: ConnectorConfig(base_url="http://127.0.0.1:9") for name in registry.names()}
+    return Workflow(
+        session_factory,
+        FanOut(registry, configs, client),
+        PolicyCatalog.load(),
+        WriteGate(engine),
+        owner=owner,
+    )
+
+
+async def test_a_live_lease_keeps_other_runs_away_and_an_expired_one_does_not(
+    engine: AsyncEngine, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    source = CountingConnector("leased_src")
+    registry = ConnectorRegistry()
+    registry.add(source, origin="plugin")
+    verification_id = await _stored(session_factory, [("leased_src", "1")])
+    now = datetime.now(UTC)
+    async with session_factory() as session:
+        # A worker claimed it and died: its lease runs for another minute.
+        claimed = await VerificationRepository.from_session(session).claim(
+            verification_id, "dead-worker", now, now + timedelta(minutes=1)
+        )
+        await session.commit()
+    assert claimed
+
+    async with httpx.AsyncClient() as client:
+        other = _workflow(engine, session_factory, registry, client, "other")
+        while_live = await other.run(verification_id)
+        later = now + timedelta(minutes=2)
+        other.clock = lambda: later
+        after_expiry = await other.run(verification_id)
+        again = await other.run(verification_id)
+
+    assert while_live is None
+    assert after_expiry is not None
+    assert after_expiry.status == "completed"
+    assert again is None  # finished: a duplicate run does nothing
+    assert source.calls == 1
+
+
+async def test_the_sweep_resumes_a_run_whose_lease_expired(
+    engine: AsyncEngine, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    source = CountingConnector("swept_src")
+    registry = ConnectorRegistry()
+    registry.add(source, origin="plugin")
+    verification_id = await _stored(session_factory, [("swept_src", "1")])
+    now = datetime.now(UTC)
+    async with session_factory() as session:
+        # A worker claimed it and died; its lease ends in a minute. (Not in the past: the
+        # live test server sweeping this database would take the run first.)
+        await VerificationRepository.from_session(session).claim(
+            verification_id, "dead-worker", now, now + timedelta(minutes=1)
+        )
+        await session.commit()
+
+    async with httpx.AsyncClient() as client:
+        workflow = _workflow(engine, session_factory, registry, client, "sweeper")
+        later = now + timedelta(minutes=2)
+        workflow.clock = lambda: later
+        queue = LeaseQueue(workflow, session_factory, concurrency=1000, clock=lambda: later)
+        # Other tests' verifications share this database; sweeping them too is harmless
+        # (every run is claimed) but only this one is checked.
+        await queue.sweep()
+        await queue.wait_idle()
+        await queue.close()
+
+    async with session_factory() as session:
+        finished = await session.get(Verification, verification_id)
+    assert finished is not None
+    assert finished.status == "completed"
+    assert finished.lease_owner is None
+    assert source.calls == 1
+
+
+async def test_a_stored_answer_is_never_replaced(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    verification_id = await _stored(session_factory, [("kept_src", "1")])
+    async with session_factory() as session:
+        repository = VerificationRepository.from_session(session)
+        first = await repository.settle_source(verification_id, source="kept_src", status="ok")
+        second = await repository.settle_source(
+            verification_id, source="kept_src", status="error", detail="late duplicate"
+        )
+        done = await repository.finish(verification_id, status="completed")
+        undone = await repository.finish(verification_id, status="failed")
+        await session.commit()
+        row = await session.get(Verification, verification_id)
+    assert (first, second, done, undone) == (True, False, True, False)
+    assert row is not None
+    assert row.status == "completed"
