@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -42,6 +43,9 @@ class Completions:
     ) -> None:
         self.session_factory = session_factory
         self.poll_interval_s = poll_interval_s
+        self.running_here: Callable[[str], bool] = lambda _: False
+        """Whether this process runs the verification now: such a run reports its end
+        itself, so polling for it would only cost the database and the event loop."""
         self._waiters: dict[str, list[asyncio.Future[Ended]]] = {}
         self._poller: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
@@ -85,7 +89,10 @@ class Completions:
     async def _poll(self) -> None:
         # The first look is immediate: a replay may wait on a verification that has ended.
         while self._waiters:
-            ids = list(self._waiters)
+            ids = [id_ for id_ in self._waiters if not self.running_here(id_)]
+            if not ids:
+                await asyncio.sleep(self.poll_interval_s)
+                continue
             try:
                 async with self.session_factory() as session:
                     ended = await VerificationRepository.from_session(session).finished_ids(ids)

@@ -20,7 +20,8 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.db import is_database_unavailable
-from service.jobs.workflow import Workflow
+from service.jobs.workflow import Claimed, Workflow
+from service.models import Verification
 from service.verification.repository import VerificationRepository
 
 log = structlog.get_logger(__name__)
@@ -50,26 +51,32 @@ class LeaseQueue:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._sweeper: asyncio.Task[None] | None = None
 
-    async def enqueue(self, session: AsyncSession, verification_id: str) -> None:
-        """Nothing to add: a stored `queued` verification is its own job."""
-
-    def committed(self, verification_id: str) -> None:
+    async def enqueue(self, session: AsyncSession, verification: Verification) -> None:
+        """A stored `queued` verification is its own job. When it is to run here, it is
+        claimed in the same transaction, so its run starts without another round trip."""
         if self.runs_here:
-            self.run(verification_id)
+            await self.workflow.claim_new(session, verification)
 
-    def run(self, verification_id: str) -> None:
+    def committed(self, verification: Verification) -> None:
+        if self.runs_here:
+            self.run(verification.id, Claimed.of(verification))
+
+    def running(self, verification_id: str) -> bool:
+        return verification_id in self._tasks
+
+    def run(self, verification_id: str, claimed: Claimed | None = None) -> None:
         """Run the verification here in the background (once, however often asked)."""
         if verification_id in self._tasks:
             return
         task = asyncio.create_task(
-            self._run(verification_id), name=f"verification:{verification_id}"
+            self._run(verification_id, claimed), name=f"verification:{verification_id}"
         )
         self._tasks[verification_id] = task
         task.add_done_callback(lambda _: self._tasks.pop(verification_id, None))
 
-    async def _run(self, verification_id: str) -> None:
+    async def _run(self, verification_id: str, claimed: Claimed | None) -> None:
         try:
-            await self.workflow.run(verification_id)
+            await self.workflow.run(verification_id, claimed)
         except asyncio.CancelledError:
             raise
         except Exception:  # the workflow handles its own failures; this is a last resort

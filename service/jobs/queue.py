@@ -11,13 +11,15 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.models import Verification
+
 
 class RunQueue(Protocol):
-    async def enqueue(self, session: AsyncSession, verification_id: str) -> None:
-        """Add the verification's job within the caller's transaction: stored together,
-        or not at all."""
+    async def enqueue(self, session: AsyncSession, verification: Verification) -> None:
+        """Add the verification's job within the caller's transaction (which has just
+        inserted it): stored together, or not at all."""
 
-    def committed(self, verification_id: str) -> None:
+    def committed(self, verification: Verification) -> None:
         """The transaction that enqueued this verification has committed."""
 
     async def start(self) -> None:

@@ -31,6 +31,7 @@ from schemas.assessment import AssessmentInput, NearRelativeMatch
 from schemas.evidence import HouseholdQuery, MemberQuery
 from schemas.verification import SourceStatus, VerificationStatus
 from service.db import WriteGate, is_database_unavailable, retry_while_unavailable
+from service.models import Verification
 from service.near_relative.service import near_relative_matches
 from service.policy.catalog import PolicyCatalog
 from service.report.service import assessment_input, build_report, row_values
@@ -67,6 +68,16 @@ class Claimed:
     inputs: AssessmentInput
     pending: tuple[str, ...]
 
+    @classmethod
+    def of(cls, verification: Verification) -> Claimed:
+        inputs = assessment_input(verification)
+        return cls(
+            verification_id=verification.id,
+            region_code=verification.region_code,
+            inputs=inputs,
+            pending=tuple(s.source for s in inputs.sources if s.status == SourceStatus.pending),
+        )
+
 
 class LeaseLost(Exception):
     """Another process took over this run (our lease expired): stop quietly."""
@@ -95,12 +106,25 @@ class Workflow:
         self.clock = clock
         self._notify = session_factory.kw["bind"].dialect.name == "postgresql"
 
-    async def run(self, verification_id: str) -> RunResult | None:
+    async def claim_new(self, session: AsyncSession, verification: Verification) -> None:
+        """Claim a verification inside the transaction that stores it (the caller commits),
+        so its run can start without another round trip: `run(id, Claimed.of(it))`."""
+        now = self.clock()
+        await VerificationRepository.from_session(session).claim(
+            verification.id, self.owner, now, now + self.lease
+        )
+
+    async def run(self, verification_id: str, claimed: Claimed | None = None) -> RunResult | None:
         """Run the verification to its end; None when it is not ours to run (finished
-        already, or another process holds a live lease) or our lease was lost."""
-        claimed = await retry_while_unavailable(lambda: self._claim(verification_id), what="claim")
+        already, or another process holds a live lease) or our lease was lost.
+
+        `claimed` is what this process claimed and committed already (`claim_new`)."""
         if claimed is None:
-            return None
+            claimed = await retry_while_unavailable(
+                lambda: self._claim(verification_id), what="claim"
+            )
+            if claimed is None:
+                return None
         heartbeat = asyncio.create_task(self._heartbeat(verification_id))
         verify = asyncio.create_task(self._verify(claimed))
         try:
@@ -154,13 +178,7 @@ class Workflow:
             await session.commit()
         if verification is None:  # pragma: no cover - claimed within the same transaction
             raise LookupError(verification_id)
-        inputs = assessment_input(verification)
-        return Claimed(
-            verification_id=verification.id,
-            region_code=verification.region_code,
-            inputs=inputs,
-            pending=tuple(s.source for s in inputs.sources if s.status == SourceStatus.pending),
-        )
+        return Claimed.of(verification)
 
     async def _heartbeat(self, verification_id: str) -> None:
         interval = self.lease.total_seconds() / 3

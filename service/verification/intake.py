@@ -53,7 +53,7 @@ async def submit(
             await verification_service.store(
                 session, verification, body=body, idempotency_key=idempotency_key
             )
-            await queue.enqueue(session, verification.id)
+            await queue.enqueue(session, verification)
             await session.commit()
     except IntegrityError:
         await session.rollback()
@@ -69,5 +69,5 @@ async def submit(
         if replayed is None:
             raise
         return replayed, False
-    queue.committed(verification.id)
+    queue.committed(verification)
     return verification, True
