@@ -122,12 +122,7 @@ class FaultGate:
             await self.app(scope, receive, send)
             return
         source = _route_path(scope).split("/", 2)[1:2]
-        if source and source[0] in self.board:
-            setting = self.board.get(source[0])
-            if scope["method"] == "POST":
-                self.board.queries[source[0]] += 1
-        else:
-            setting = NORMAL
+        setting = self._setting(source[0] if source else "", scope["method"])
         if setting is NORMAL:  # the benchmark's hot path: no fault, nothing to do
             await self.app(scope, receive, send)
             return
@@ -151,6 +146,14 @@ class FaultGate:
             await self.app(scope, receive, send)
             return
         await response(scope, receive, send)
+
+    def _setting(self, source: str, method: str) -> FaultSetting:
+        """The fault of the agency called (counting its household queries), or NORMAL."""
+        if source not in self.board:
+            return NORMAL
+        if method == "POST":
+            self.board.queries[source] += 1
+        return self.board.get(source)
 
     async def _delay(self, receive: Receive, seconds: float) -> tuple[bool, Receive]:
         """Wait `seconds` unless the client disconnects first (True), keeping the request

@@ -2,10 +2,10 @@
 
 The API's lifespan and every command that touches the database open the same runtime:
 engine, session factory, write gate, outbound HTTP client, connector registry, fan-out,
-policy catalog, and the run machinery (workflow, queue, completions; running verifications
-starts only when asked, `start_runs`). Only `hedui serve` and `hedui db upgrade` migrate (`migrate_to`); every
-other user refuses a database whose schema is not at this version's head, naming the
-command that brings it there.
+policy catalog, and the run machinery (workflow, queue, completions; verifications run
+here only when asked, `start_runs`). Only `hedui serve` and `hedui db upgrade` migrate
+(`migrate_to`); every other user refuses a database whose schema is not at this version's
+head, naming the command that brings it there.
 """
 
 from collections.abc import AsyncIterator

@@ -7,7 +7,6 @@ HEDUI_TEST_REQUIRE_POSTGRES=1 (CI), which turns that into a failure.
 """
 
 import asyncio
-import contextlib
 import os
 import socket
 import uuid
@@ -104,27 +103,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-@contextlib.asynccontextmanager
-async def serving(app: Any, port: int | None = None) -> AsyncIterator[str]:
-    """Serve an ASGI app on a loopback port for the duration; yields its base URL."""
-    port = port or _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started:
-            break
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 class LiveService:
