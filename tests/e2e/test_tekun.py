@@ -58,6 +58,24 @@ async def test_yunnan_concentrated_grade_1_pays_standard_plus_care_subsidy(
     assert earlier.json()["errors"][0]["loc"] == ["body", "as_of"]
     assert "care subsidy" in earlier.json()["errors"][0]["msg"]
 
+    # What if the grade-1 subsidy were 900? 832 + 900 = 1732.00; figures without grade 1
+    # cannot score this case and are refused, naming the figure.
+    analyst = await api_client(role="approver", region="53")
+    what_if = {"region_code": "530103", "program": "tekun", "area": "rural"}
+    raised = await analyst.post(
+        "/v1/policy/simulate",
+        json=what_if | {"overrides": {"care_subsidies": {"concentrated": {"1": 900}}}},
+    )
+    assert raised.status_code == 200, raised.text
+    [row] = [r for r in raised.json()["rows"] if r["verification_id"] == report["verification_id"]]
+    assert (row["benefit_before"], row["benefit_after"]) == ("1667.00", "1732.00")
+    dropped = await analyst.post(
+        "/v1/policy/simulate",
+        json=what_if | {"overrides": {"care_subsidies": {"concentrated": {"2": 418}}}},
+    )
+    assert dropped.status_code == 422
+    assert dropped.json()["errors"][0]["loc"] == ["body", "overrides", "care_subsidies"]
+
 
 async def test_jiangxi_rural_concentrated_applies_505(
     http: httpx.AsyncClient, api_client: ClientFactory
