@@ -1,17 +1,25 @@
 # hedui service image: slim, non-root, runs `hedui serve` (SQLite in /data by default;
 # set HEDUI_DATABASE_URL=postgresql+asyncpg://... for PostgreSQL).
-FROM python:3.11-slim
-RUN useradd --create-home --uid 10001 hedui
-WORKDIR /app
-COPY pyproject.toml README.md alembic.ini ./
+
+# Build stage: the wheel, exactly as a release publishes it (migrations included).
+FROM python:3.11-slim AS build
+WORKDIR /src
+RUN pip install --no-cache-dir "build>=1.2"
+COPY pyproject.toml setup.py README.md ./
 COPY alembic ./alembic
 COPY schemas ./schemas
 COPY connectors ./connectors
 COPY sandbox ./sandbox
 COPY service ./service
-# Editable, so that the alembic/ migrations beside the packages are found at run time.
-RUN pip install --no-cache-dir -e . && mkdir -p /data && chown hedui /data
+RUN python -m build --wheel --outdir /dist
+
+# Run stage: the installed wheel and its dependencies, no source tree.
+FROM python:3.11-slim
+RUN useradd --create-home --uid 10001 hedui && mkdir -p /data && chown hedui /data
+COPY --from=build /dist/ /tmp/dist/
+RUN pip install --no-cache-dir /tmp/dist/*.whl && rm -rf /tmp/dist
 USER hedui
+WORKDIR /data
 ENV HEDUI_HOST=0.0.0.0 \
     HEDUI_PORT=8000 \
     HEDUI_DATABASE_URL=sqlite+aiosqlite:////data/hedui.db \

@@ -1,6 +1,7 @@
 """Engine and session factories, and migrations applied from code."""
 
 import asyncio
+import importlib.util
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,7 +21,8 @@ from sqlalchemy.ext.asyncio import (
 
 from alembic import command
 
-ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
+MIGRATIONS = "hedui_migrations"
+"""The installed name of the top-level `alembic/` directory (see setup.py)."""
 MIGRATION_LOCK = 0x6865647569  # "hedui": PostgreSQL advisory lock taken while migrating
 
 log = structlog.get_logger(__name__)
@@ -91,14 +93,21 @@ def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+def migrations_dir() -> Path:
+    """Where the installed migrations are: in the wheel, or the source tree's alembic/."""
+    spec = importlib.util.find_spec(MIGRATIONS)
+    for location in (spec and spec.submodule_search_locations) or ():
+        if (Path(location) / "env.py").is_file():
+            return Path(location)
+    raise RuntimeError(
+        f"hedui's migrations ({MIGRATIONS}) are not installed; reinstall hedui "
+        "(pip install . or its wheel)"
+    )
+
+
 def alembic_config() -> AlembicConfig:
-    if not (ALEMBIC_DIR / "env.py").is_file():
-        raise RuntimeError(
-            f"hedui's migrations are not at {ALEMBIC_DIR}; install hedui from its source tree "
-            "(pip install -e .) so that alembic/ stays beside the packages"
-        )
     config = AlembicConfig()
-    config.set_main_option("script_location", str(ALEMBIC_DIR))
+    config.set_main_option("script_location", str(migrations_dir()))
     return config
 
 
