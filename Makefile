@@ -3,33 +3,36 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEV_STAMP := $(VENV)/.installed-dev
+
+# One environment serves both commands, installed once, under a lock: `make run` and
+# `make test` started together on a fresh clone do not both build it; the second waits,
+# then finds it ready. (Python's own flock, so it works wherever Python does.)
+LOCKED = $(PYTHON) -c 'import fcntl, subprocess, sys; lock = open(sys.argv[1], "a"); \
+	fcntl.flock(lock, fcntl.LOCK_EX); sys.exit(subprocess.call(sys.argv[2:]))' $(VENV).lock sh -c
 
 .PHONY: install run test lint typecheck bench clean
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e .
-	touch $(STAMP)
-
-$(DEV_STAMP): $(STAMP)
-	$(BIN)/pip install --quiet -e ".[dev]"
-	touch $(DEV_STAMP)
+$(STAMP): pyproject.toml setup.py
+	@$(LOCKED) '[ $(STAMP) -nt pyproject.toml ] && [ $(STAMP) -nt setup.py ] || { \
+		echo "installing hedui and its dev tools into $(VENV)" && \
+		$(PYTHON) -m venv $(VENV) && \
+		$(BIN)/pip install --quiet --upgrade pip && \
+		$(BIN)/pip install --quiet -e ".[dev]" && \
+		touch $(STAMP); }'
 
 install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/hedui serve
 
-test: $(DEV_STAMP)
+test: $(STAMP)
 	$(BIN)/pytest
 
-lint: $(DEV_STAMP)
+lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(DEV_STAMP)
+typecheck: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
@@ -37,4 +40,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.transport
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis hedui.db* hedui-sandbox.db*
+	rm -rf $(VENV) $(VENV).lock .pytest_cache .ruff_cache .mypy_cache .hypothesis hedui.db* hedui-sandbox.db*
