@@ -1,14 +1,16 @@
 """The `hedui` command line."""
 
 import asyncio
+import errno
 import json
 import os
+import socket
 import time
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import httpx
 import typer
@@ -98,27 +100,63 @@ def _run(work: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(work)
     except SchemaNotCurrent as exc:
-        Console(stderr=True).print(f"hedui: {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from exc
+        _fatal(str(exc))
 
 
 @app.command()
 def serve(host: HostOption = "127.0.0.1", port: PortOption = 8000) -> None:
     """Apply migrations and serve the API (and, unless HEDUI_SANDBOX=off, the sandbox agencies)."""
+    settings = _settings(host=host, port=port)
+    # Bind before anything starts: a port in use is one line, not a "ready" then a failure.
+    listener = _listen(settings.host, settings.port)
+
     import uvicorn
 
     from service.app import create_app
 
-    settings = _settings(host=host, port=port)
-    # Bounded graceful shutdown: a partner call held open (sandbox "hang") must not stall exit.
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        log_config=None,  # hedui's own logging renders uvicorn's lines too
-        timeout_graceful_shutdown=5,
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level.lower(),
+            log_config=None,  # hedui's own logging renders uvicorn's lines too
+            # Bounded graceful shutdown: a partner call held open (sandbox "hang") must not
+            # stall exit.
+            timeout_graceful_shutdown=5,
+        )
     )
+    server.run(sockets=[listener])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port, or a one-line error naming what to change."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        listener = socket.socket(family, kind, proto)
+    except OSError as exc:
+        _fatal(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(address)
+        listener.listen(2048)
+    except OSError as exc:
+        listener.close()
+        if exc.errno == errno.EADDRINUSE:
+            _fatal(
+                f"cannot listen on {host}:{port}: the port is already in use (another "
+                "`hedui serve` or `make run`?); choose another with --port or HEDUI_PORT"
+            )
+        _fatal(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    listener.set_inheritable(True)
+    return listener
+
+
+def _fatal(message: str) -> NoReturn:
+    Console(stderr=True).print(f"hedui: {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
 
 
 @app.command()

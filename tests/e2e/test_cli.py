@@ -3,6 +3,7 @@
 import asyncio
 import json
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -190,3 +191,25 @@ def _revision(path: Path) -> str:
     with closing(sqlite3.connect(path)) as connection:
         (revision,) = connection.execute("SELECT version_num FROM alembic_version").fetchone()
         return str(revision)
+
+
+async def test_serve_on_a_port_in_use_fails_in_one_line_before_anything_starts(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "hedui.db"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = await hedui(
+            "serve", "--port", str(port),
+            env={"HEDUI_DATABASE_URL": f"sqlite+aiosqlite:///{database}"},
+        )  # fmt: skip
+
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert f"127.0.0.1:{port}" in line
+    assert "already in use" in line
+    assert "HEDUI_PORT" in line
+    assert "hedui_ready" not in result.stdout + result.stderr
+    assert not database.exists()  # nothing was started: no migration, no lifespan
