@@ -12,8 +12,14 @@ def main() -> None:
     parser.add_argument(
         "--data", dest="data_path", default=None, help="SQLite file for seeded people"
     )
+    parser.add_argument(
+        "--no-synthetic",
+        dest="synthetic",
+        action="store_false",
+        help="people nobody seeded have no records (default: synthetic records)",
+    )
     args = parser.parse_args()
-    run(host=args.host, port=args.port, data_path=args.data_path)
+    run(host=args.host, port=args.port, data_path=args.data_path, synthetic=args.synthetic)
 
 
 if __name__ == "__main__":

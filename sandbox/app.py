@@ -50,8 +50,12 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=422)
 
 
-def create_sandbox_app(data_path: str | Path | None = None) -> FastAPI:
-    """A fresh sandbox; seeded people persist in SQLite at `data_path` (None: in memory)."""
+def create_sandbox_app(data_path: str | Path | None = None, *, synthetic: bool = True) -> FastAPI:
+    """A fresh sandbox; seeded people persist in SQLite at `data_path` (None: in memory).
+
+    An ID number nobody seeded gets deterministic synthetic records, or, with
+    `synthetic=False`, none: every agency answers that it knows nothing about the person.
+    """
     # Docs assets are served by the sandbox itself, as by hedui: no CDN needed.
     app = FastAPIOffline(
         title="hedui sandbox agencies",
@@ -63,7 +67,7 @@ def create_sandbox_app(data_path: str | Path | None = None) -> FastAPI:
         ],
     )
     state = SandboxState(
-        people=People(Path(data_path) if data_path is not None else None),
+        people=People(Path(data_path) if data_path is not None else None, synthetic=synthetic),
         faults=FaultBoard(SOURCES),
         inquiries=Inquiries(),
     )

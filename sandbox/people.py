@@ -2,7 +2,9 @@
 
 Agencies answer thousands of queries a second, so a lookup never touches the disk: every
 seeded person is loaded once at start-up, and a person nobody seeded falls through to
-synthetic records. The cache assumes one process owns the file, as the in-memory bank
+synthetic records (load tests need a population), or, with synthetic people off, to no
+records at all (a hand-made household then shows only what was seeded).
+The cache assumes one process owns the file, as the in-memory bank
 inquiries do anyway.
 """
 
@@ -15,7 +17,7 @@ from pydantic import ValidationError
 
 from sandbox.records import Person
 from sandbox.synthetic import synthetic_person
-from schemas.identity import mask_id_number
+from schemas.identity import id_number_problem, mask_id_number
 
 logger = logging.getLogger(__name__)
 
@@ -39,10 +41,19 @@ def _open(data_path: Path) -> sqlite3.Connection:
     return connection
 
 
-class People:
-    """Who the agencies know: seeded people first, synthetic records for everyone else."""
+def _nobody(id_number: str) -> Person | None:
+    """A valid ID number no agency holds anything about; None when it is not valid."""
+    if id_number_problem(id_number) is not None:
+        return None
+    return Person.model_construct(id_number=id_number)
 
-    def __init__(self, data_path: Path | None) -> None:
+
+class People:
+    """Who the agencies know: seeded people first, then synthetic records for everyone else,
+    or (`synthetic=False`) no records for anyone else."""
+
+    def __init__(self, data_path: Path | None, *, synthetic: bool = True) -> None:
+        self.synthetic = synthetic
         self._seeded: dict[str, Person] = {}
         self._db: sqlite3.Connection | None = None
         if data_path is not None:
@@ -66,7 +77,11 @@ class People:
         """Records for an ID number as a partner received it; None when it is not valid."""
         key = id_number.upper()
         seeded = self._seeded.get(key)
-        return seeded if seeded is not None else synthetic_person(key)
+        if seeded is not None:
+            return seeded
+        if self.synthetic:
+            return synthetic_person(key)
+        return _nobody(key)
 
     def upsert(self, person: Person) -> None:
         if self._db is not None:

@@ -132,6 +132,9 @@ def create_app(
     if settings.sandbox == "on":
         from sandbox.app import create_sandbox_app
 
-        app.mount("/sandbox", create_sandbox_app(settings.sandbox_data))
+        app.mount(
+            "/sandbox",
+            create_sandbox_app(settings.sandbox_data, synthetic=settings.sandbox_synthetic),
+        )
     install_openapi(app, sandbox_mounted=settings.sandbox == "on")
     return app

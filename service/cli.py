@@ -164,11 +164,26 @@ def sandbox(
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8100,
     data: Annotated[Path | None, typer.Option(help="SQLite file for seeded people")] = None,
+    synthetic: Annotated[
+        bool | None,
+        typer.Option(
+            "--synthetic/--no-synthetic",
+            help="Give people nobody seeded synthetic records, or none "
+            "[default: HEDUI_SANDBOX_SYNTHETIC, on]",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the sandbox partner agencies alone, as a separate process (see docs/partners.md)."""
     from sandbox.server import run
 
-    run(host=host, port=port, data_path=str(data or _settings().sandbox_data))
+    settings = _settings()
+    run(
+        host=host,
+        port=port,
+        data_path=str(data or settings.sandbox_data),
+        synthetic=settings.sandbox_synthetic if synthetic is None else synthetic,
+    )
 
 
 @db_app.command("upgrade")

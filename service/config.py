@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     sandbox_data: Path = Field(
         default=Path("./hedui-sandbox.db"), description="Where seeded sandbox people are kept"
     )
+    sandbox_synthetic: bool = Field(
+        default=True,
+        description="Sandbox: synthetic records for people nobody seeded (off: no records)",
+    )
     partner_base_url: str | None = Field(
         default=None,
         description="Root of the partner agencies; default: this server's own /sandbox",

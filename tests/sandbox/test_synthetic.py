@@ -3,14 +3,21 @@
 import random
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from starlette.routing import Mount
+from typer.testing import CliRunner
 
-from sandbox import create_sandbox_app
+from sandbox import create_sandbox_app, server
 from sandbox.records import Person
 from sandbox.synthetic import synthetic_person
-from tests.sandbox.helpers import ALICE, valid_id
+from service import cli
+from service.app import create_app
+from service.config import Settings
+from tests.sandbox.helpers import ALICE, FindSynthetic, valid_id
 
 
 def sample(count: int) -> list[Person]:
@@ -130,3 +137,81 @@ class TestPlausibility:
         """Synthetic records skip validation for speed; they must still be valid."""
         for person in people[:300]:
             assert Person.model_validate(person.model_dump()) == person
+
+
+class TestWithoutSyntheticPeople:
+    """`synthetic=False`: a person nobody seeded has no records at any agency."""
+
+    @staticmethod
+    async def pension_and_vehicles(app: FastAPI, id_number: str) -> tuple[bool, str]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://s") as client:
+            pension = await client.post(
+                "/pensions/batch", json={"requests": [{"seq": 1, "sfzh": id_number}]}
+            )
+            vehicles = await client.post(
+                "/vehicles/query",
+                content=f'<VehicleQuery><Person idNumber="{id_number}"/></VehicleQuery>',
+                headers={"Content-Type": "application/xml"},
+            )
+        return pension.json()["results"][0]["found"], vehicles.text
+
+    async def test_an_unseeded_person_has_no_records(
+        self, synthetic_id: FindSynthetic, tmp_path: Path
+    ) -> None:
+        owner = synthetic_id(lambda person: bool(person.vehicles) and person.pension is not None)
+        plate = synthetic_person(owner).vehicles[0].plate  # type: ignore[union-attr,index]
+
+        with_synthetic = await self.pension_and_vehicles(create_sandbox_app(), owner)
+        without = await self.pension_and_vehicles(
+            create_sandbox_app(tmp_path / "s.db", synthetic=False), owner
+        )
+
+        assert with_synthetic[0] is True
+        assert plate in with_synthetic[1]
+        assert without[0] is False
+        assert plate not in without[1]
+
+    async def test_a_seeded_person_still_has_their_records(self, tmp_path: Path) -> None:
+        app = create_sandbox_app(tmp_path / "s.db", synthetic=False)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://s") as client:
+            seeded = await client.post(
+                "/people",
+                json={"id_number": ALICE, "pension": {"status": "receiving", "monthly_amount": 9}},
+            )
+            answer = await client.post(
+                "/pensions/batch", json={"requests": [{"seq": 1, "sfzh": ALICE}]}
+            )
+
+        assert seeded.status_code == 200
+        assert answer.json()["results"][0]["found"] is True
+
+    def test_the_service_setting_reaches_the_mounted_sandbox(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        monkeypatch.setenv("HEDUI_SANDBOX_SYNTHETIC", "off")
+        app = create_app(Settings(sandbox="on", sandbox_data=tmp_path / "s.db"))
+
+        (mounted,) = [r for r in app.routes if isinstance(r, Mount) and r.path == "/sandbox"]
+        assert mounted.app.state.sandbox.people.synthetic is False  # type: ignore[attr-defined]
+
+    @pytest.mark.parametrize(("flag", "synthetic"), [("--no-synthetic", False), (None, True)])
+    def test_hedui_sandbox_takes_the_flag(
+        self,
+        monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path,
+        flag: str | None,
+        synthetic: bool,
+    ) -> None:
+        served: dict[str, object] = {}
+        monkeypatch.setattr(
+            server.uvicorn, "run", lambda app, **options: served.update(app=app, **options)
+        )
+        monkeypatch.delenv("HEDUI_SANDBOX_SYNTHETIC", raising=False)
+        args = ["sandbox", "--data", str(tmp_path / "s.db"), *([flag] if flag else [])]
+
+        result = CliRunner().invoke(cli.app, args)
+
+        assert result.exit_code == 0, result.output
+        assert served["app"].state.sandbox.people.synthetic is synthetic  # type: ignore[attr-defined]
