@@ -27,6 +27,7 @@ app = typer.Typer(
     help="hedui: household economic-status verification (核对) for social assistance.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,
 )
 db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 apikey_app = typer.Typer(help="API keys for callers of the /v1 API.", no_args_is_help=True)
