@@ -1,7 +1,8 @@
 """create_app(): the lifespan opens the runtime (service/runtime.py) and starts its runs."""
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 import structlog
 from fastapi import FastAPI, Request
@@ -19,6 +20,7 @@ from service.guard import RequestGuard
 from service.logging import configure_logging
 from service.near_relative.endpoints import router as near_relative_router
 from service.openapi import install_openapi
+from service.partners import check_connectors_once_listening
 from service.report.endpoints import router as report_router
 from service.runtime import build_runtime
 from service.simulation.endpoints import router as simulation_router
@@ -69,18 +71,29 @@ def create_app(
                 "completions": runtime.completions,
                 "write_gate": runtime.write_gate,
             }
-            await runtime.start_runs(here=settings.run_mode == "inline")
-            structlog.get_logger(__name__).info(
-                "hedui_ready",
-                database=runtime.engine.url.render_as_string(hide_password=True),
-                sandbox=settings.sandbox,
-                partners=settings.resolved_partner_base_url(),
-                connectors=len(runtime.registry.names()),
-                run_mode=settings.run_mode,
-                docs=f"http://{settings.host}:{settings.port}/docs",
-                first_key="hedui apikey create --role caseworker --region 53",
+            # In the background: a partner that is down must not hold up start-up.
+            checks = asyncio.create_task(
+                check_connectors_once_listening(
+                    settings, runtime.registry, runtime.fanout.configs, runtime.http_client
+                )
             )
-            yield state
+            try:
+                await runtime.start_runs(here=settings.run_mode == "inline")
+                structlog.get_logger(__name__).info(
+                    "hedui_ready",
+                    database=runtime.engine.url.render_as_string(hide_password=True),
+                    sandbox=settings.sandbox,
+                    partners=settings.resolved_partner_base_url(),
+                    connectors=len(runtime.registry.names()),
+                    run_mode=settings.run_mode,
+                    docs=f"http://{settings.host}:{settings.port}/docs",
+                    first_key="hedui apikey create --role caseworker --region 53",
+                )
+                yield state
+            finally:
+                checks.cancel()
+                with suppress(asyncio.CancelledError):
+                    await checks
 
     # Docs assets are served by hedui itself: agency intranets often cannot reach a CDN.
     app = FastAPIOffline(

@@ -1,12 +1,23 @@
-"""Service-side wiring of connectors: their configs from settings, and the source plan."""
+"""Service-side wiring of connectors: their configs from settings, the source plan, and
+the start-up check that warns about partners hedui cannot reach."""
 
+import asyncio
 from typing import Any
 
+import httpx
+import structlog
 from pydantic import ValidationError
 
-from connectors.base import ConnectorConfig
+from connectors.base import CheckResult, ConnectorConfig
 from connectors.registry import ConnectorRegistry
 from service.config import Settings
+
+log = structlog.get_logger(__name__)
+
+STARTUP_CHECK_S = 3.0
+"""How long one connector's start-up check may take before it counts as unreachable."""
+LISTEN_WAIT_S = 5.0
+"""How long the checks wait for this server to listen when the sandbox is served in it."""
 
 
 class ConnectorConfigError(RuntimeError):
@@ -39,3 +50,80 @@ def build_configs(registry: ConnectorRegistry, settings: Settings) -> dict[str, 
 def source_plan(registry: ConnectorRegistry) -> list[tuple[str, str]]:
     """(source, connector version) for every source a new verification will ask."""
     return [(name, registry.get(name).version) for name in sorted(registry.names())]
+
+
+async def check_connectors(
+    registry: ConnectorRegistry,
+    configs: dict[str, ConnectorConfig],
+    client: httpx.AsyncClient,
+    *,
+    timeout_s: float = STARTUP_CHECK_S,
+) -> dict[str, CheckResult]:
+    """Every connector's `check`, concurrently, each cut off after `timeout_s`.
+
+    Logs a warning naming each connector that is not ok; never raises, so a partner that
+    is down (or a connector whose check is broken) never stops hedui from starting.
+    """
+    names = registry.names()
+    results = await asyncio.gather(
+        *(_check(name, registry, configs[name], client, timeout_s) for name in names)
+    )
+    outcome = dict(zip(names, results, strict=True))
+    for name, result in outcome.items():
+        if not result.ok:
+            log.warning(
+                "connector_unreachable",
+                connector=name,
+                detail=result.detail,
+                hint="every verification will be review until this partner answers",
+            )
+    log.info("connectors_checked", ok=sum(result.ok for result in results), total=len(results))
+    return outcome
+
+
+async def _check(
+    name: str,
+    registry: ConnectorRegistry,
+    config: ConnectorConfig,
+    client: httpx.AsyncClient,
+    timeout_s: float,
+) -> CheckResult:
+    connector = registry.get(name)
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await connector.check(config, client)
+    except TimeoutError:
+        return CheckResult(ok=False, detail=f"no answer within {timeout_s:g} s")
+    except Exception as error:  # a plugin's broken check must not stop start-up
+        return CheckResult(ok=False, detail=f"check failed ({type(error).__name__})")
+
+
+async def check_connectors_once_listening(
+    settings: Settings,
+    registry: ConnectorRegistry,
+    configs: dict[str, ConnectorConfig],
+    client: httpx.AsyncClient,
+) -> None:
+    """The start-up check, run in the background once this server accepts connections.
+
+    With the sandbox served by this very process, its agencies answer only once the server
+    listens, which is after the lifespan has started: so wait for that first.
+    """
+    if settings.sandbox == "on":
+        await _until_listening(settings)
+    await check_connectors(registry, configs, client)
+
+
+async def _until_listening(settings: Settings) -> None:
+    url = httpx.URL(settings.resolved_partner_base_url())
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + LISTEN_WAIT_S
+    while loop.time() < deadline:
+        try:
+            _, writer = await asyncio.open_connection(url.host, url.port)
+        except OSError:
+            await asyncio.sleep(0.02)
+            continue
+        writer.close()
+        await writer.wait_closed()
+        return
