@@ -17,19 +17,23 @@ refused. The suite then checks the contract around them: config validation, `che
 retries, time limits, error messages and the entry-point round trip. Faults are injected
 in front of the routes, so the scenarios stay plain happy paths. This base class is not
 collected; subclasses named `Test…` are.
+
+The suite needs nothing but pytest and respx: its async tests run their own event loop, so
+a plugin's pytest configuration needs no `asyncio_mode` nor any marker or fixture.
 """
 
 # This module is a test suite shipped for connector authors: asserts are its point.
 # ruff: noqa: S101
 
 import asyncio
+import functools
 import time
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, ParamSpec, Self
 
 import httpx
 import pytest
@@ -49,6 +53,8 @@ from connectors.base import (
 from connectors.http import attempts_var, is_testing, set_testing
 from connectors.registry import GROUP, ConnectorRegistry
 from schemas.evidence import Evidence, HouseholdQuery, Record
+
+P = ParamSpec("P")
 
 PartnerSetup = Callable[[respx.MockRouter], object]
 """Registers a partner's routes on a router whose base URL is the connector's `base_url`."""
@@ -238,6 +244,22 @@ def retry_testing(enabled: bool) -> Iterator[None]:
         set_testing(previous)
 
 
+def own_loop(test: Callable[P, Coroutine[Any, Any, None]]) -> Callable[P, None]:
+    """Run an async test on an event loop of its own.
+
+    The suite runs its coroutines itself, so a connector's test module needs no
+    pytest-asyncio, no `asyncio_mode` and no marker: plain pytest collects it.
+    """
+
+    @functools.wraps(test)
+    def run(*args: P.args, **kwargs: P.kwargs) -> None:
+        # A loop factory: the runner then leaves the thread's current event loop alone.
+        with asyncio.Runner(loop_factory=asyncio.new_event_loop) as runner:
+            runner.run(test(*args, **kwargs))
+
+    return run
+
+
 # The suite ---------------------------------------------------------------------------------
 
 
@@ -329,6 +351,7 @@ class ConnectorConformance:
 
     # check -----------------------------------------------------------------------------
 
+    @own_loop
     async def test_check_ok(self) -> None:
         partner = PartnerDouble(self.base_url, self.partner_health)
         async with partner.client() as client:
@@ -337,6 +360,7 @@ class ConnectorConformance:
         assert result.latency_ms is not None
         assert result.latency_ms >= 0
 
+    @own_loop
     async def test_check_sends_no_household_data(self) -> None:
         partner = PartnerDouble(self.base_url, self.partner_health)
         async with partner.client() as client:
@@ -344,6 +368,7 @@ class ConnectorConformance:
         assert partner.requests
         assert all(request.content == b"" for request in partner.requests)
 
+    @own_loop
     async def test_check_unreachable_is_not_ok(self) -> None:
         partner = PartnerDouble(self.base_url).fail_always(raises(httpx.ConnectError))
         async with partner.client() as client:
@@ -351,6 +376,7 @@ class ConnectorConformance:
         assert not result.ok
         assert result.detail
 
+    @own_loop
     async def test_check_partner_down_is_not_ok(self) -> None:
         partner = PartnerDouble(self.base_url, self.partner_health)
         partner.fail_always(status(503, b'{"code": "E503"}'))
@@ -359,6 +385,7 @@ class ConnectorConformance:
         assert not result.ok
         assert "503" in (result.detail or "")
 
+    @own_loop
     async def test_check_unexpected_body_is_not_ok(self) -> None:
         partner = PartnerDouble(self.base_url, self.partner_health)
         partner.fail_always(garbage(b'{"unexpected": true}'))
@@ -368,6 +395,7 @@ class ConnectorConformance:
 
     # fetch -----------------------------------------------------------------------------
 
+    @own_loop
     async def test_fetch_scenario(self, scenario: ConnectorTestScenario) -> None:
         run = await self.run_fetch(scenario)
         if scenario.expected_error is not None:
@@ -379,9 +407,11 @@ class ConnectorConformance:
         if scenario.expected_calls is not None:
             assert run.attempts == scenario.expected_calls
 
+    @own_loop
     async def test_fetch_answer_omitting_a_member_is_malformed(self) -> None:
         await self._assert_malformed(self.omits_a_member)
 
+    @own_loop
     async def test_fetch_answer_duplicating_a_member_is_malformed(self) -> None:
         await self._assert_malformed(self.duplicates_a_member)
 
@@ -394,6 +424,7 @@ class ConnectorConformance:
         assert "member" in str(run.error), run.error
 
     @pytest.mark.parametrize("declared", [True, False], ids=["declared", "streamed"])
+    @own_loop
     async def test_fetch_answer_over_the_byte_limit_is_too_large(self, declared: bool) -> None:
         fault = oversized(64 * 1024, declared=declared)
         run = await self.run_fetch(self.primary, fault, max_response_bytes=4096)
@@ -401,6 +432,7 @@ class ConnectorConformance:
         assert "response too large" in str(run.error)
         assert run.partner.sent()[signature(run.partner.requests[0])] == 1
 
+    @own_loop
     async def test_fetch_more_records_than_the_limit_is_too_large(self) -> None:
         largest = max(self.scenarios, key=lambda scenario: len(scenario.expected_records))
         if len(largest.expected_records) < 2:
@@ -410,6 +442,7 @@ class ConnectorConformance:
         assert isinstance(run.error, ResponseTooLarge), run.error
         assert str(run.error) == f"response too large (over {limit} records)"
 
+    @own_loop
     async def test_fetch_empty_household_asks_nothing(self) -> None:
         empty = self.primary.household.model_copy(update={"members": ()})
         run = await self.run_fetch(self.primary.model_copy(update={"household": empty}))
@@ -417,12 +450,14 @@ class ConnectorConformance:
         assert run.attempts == 0
 
     @pytest.mark.parametrize("body", GARBAGE_BODIES, ids=GARBAGE_IDS)
+    @own_loop
     async def test_fetch_garbage_is_malformed_and_not_retried(self, body: bytes) -> None:
         run = await self.run_fetch(self.primary, garbage(body))
         assert isinstance(run.error, MalformedResponse), run.error
         assert run.partner.sent()[signature(run.partner.requests[0])] == 1
 
     @pytest.mark.parametrize("code", [500, 502, 503, 429])
+    @own_loop
     async def test_fetch_retries_transient_status_then_succeeds(self, code: int) -> None:
         clean = await self.run_fetch(self.primary)
         run = await self.run_fetch(self.primary, status(code, b'{"code": 5000}'))
@@ -431,6 +466,7 @@ class ConnectorConformance:
         assert run.evidence.records == list(self.primary.expected_records)
         assert run.attempts == clean.attempts + 1
 
+    @own_loop
     async def test_fetch_retries_transport_error_then_succeeds(self) -> None:
         clean = await self.run_fetch(self.primary)
         run = await self.run_fetch(self.primary, raises(httpx.ConnectError))
@@ -438,29 +474,34 @@ class ConnectorConformance:
         assert run.attempts == clean.attempts + 1
 
     @pytest.mark.parametrize("code", [400, 401, 403, 404])
+    @own_loop
     async def test_fetch_does_not_retry_4xx(self, code: int) -> None:
         run = await self.run_fetch(self.primary, status(code, b'{"code": 4001}'))
         assert isinstance(run.error, PartnerRejected), run.error
         assert str(code) in str(run.error)
         assert run.partner.sent()[signature(run.partner.requests[0])] == 1
 
+    @own_loop
     async def test_fetch_request_timeout_exhausts_attempts(self) -> None:
         config = {"max_attempts": 3, "request_timeout_s": 0.25}
         run = await self.run_fetch(self.primary, always=request_timeout(0.25), **config)
         assert isinstance(run.error, PartnerUnavailable), run.error
         assert max(run.partner.sent().values()) == 3
 
+    @own_loop
     async def test_fetch_persistent_5xx_exhausts_attempts(self) -> None:
         run = await self.run_fetch(self.primary, always=status(503), max_attempts=4)
         assert isinstance(run.error, PartnerUnavailable), run.error
         assert max(run.partner.sent().values()) == 4
 
+    @own_loop
     async def test_fetch_total_time_is_capped_when_partner_hangs(self) -> None:
         run = await self.run_fetch(self.primary, always=hang(), timeout_s=0.2)
         assert isinstance(run.error, PartnerUnavailable), run.error
         assert isinstance(run.error, TimeoutError)
         assert run.elapsed_s < 1.0
 
+    @own_loop
     async def test_fetch_total_time_caps_retry_waits(self) -> None:
         with retry_testing(False):  # real backoff: the budget must end it, not the attempt cap
             run = await self.run_fetch(
@@ -470,6 +511,7 @@ class ConnectorConformance:
         assert run.elapsed_s < 0.25 + 0.5
         assert run.attempts < 10
 
+    @own_loop
     async def test_fetch_errors_carry_no_personal_data(self) -> None:
         id_number = self.primary.household.id_numbers[0]
         body = f'{{"code": 5000, "message": "{id_number} {PERSONAL_TEXT}"}}'.encode()
