@@ -398,3 +398,38 @@ def test_score_and_outcome_invariants(case: tuple[AssessmentInput, PolicyParamet
     text = assessment.model_dump_json()
     for household_member in inputs.members:
         assert household_member.id_number not in text
+
+
+CARE_REGIONS: list[tuple[str, Area]] = [
+    ("530103", "urban"),
+    ("530103", "rural"),
+    ("360102", "rural"),
+]
+TEKUN_WITH_CARE = [
+    resolved.parameters
+    for region, area in CARE_REGIONS
+    if (resolved := CATALOG.resolve(region, "tekun", area, AS_OF)) is not None
+]
+
+
+@given(households(), st.sampled_from(TEKUN_WITH_CARE), st.sampled_from([1, 2]))
+@PROPERTY
+def test_a_care_grade_adds_its_subsidy_and_changes_nothing_else(
+    case: tuple[AssessmentInput, PolicyParameters], parameters: PolicyParameters, grade: int
+) -> None:
+    """The care subsidy is paid on top: same findings, score and recommendation."""
+    inputs = case[0].model_copy(
+        update={"program": "tekun", "area": parameters.area, "support_mode": "concentrated"}
+    )
+    without = assess(inputs, parameters)
+    with_grade = assess(inputs.model_copy(update={"care_grade": grade}), parameters)
+    assert with_grade.findings == without.findings
+    assert with_grade.score_breakdown == without.score_breakdown
+    assert with_grade.recommendation == without.recommendation
+    if without.benefit is None:
+        assert with_grade.benefit is None
+        return
+    assert with_grade.benefit is not None
+    subsidy = (parameters.care_subsidies or {})["concentrated"][grade]
+    assert with_grade.benefit.care_subsidy == subsidy
+    assert with_grade.benefit.monthly_amount == without.benefit.monthly_amount + subsidy
