@@ -59,6 +59,9 @@ def running_service(*, separate_sandbox: bool = True, **env: str) -> Iterator[tu
         if separate_sandbox:
             partners = stack.enter_context(running_sandbox(directory))
             env = {"HEDUI_SANDBOX": "off", "HEDUI_PARTNER_BASE_URL": partners, **env}
+        else:
+            # Explicitly: with PostgreSQL, `auto` would leave the sandbox out.
+            env = {"HEDUI_SANDBOX": "on", **env}
         service = stack.enter_context(_service(directory, **env))
         yield service[0], service[1], partners if separate_sandbox else f"{service[0]}/sandbox"
 

@@ -48,11 +48,22 @@ def create_app(
 ) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_format)
-    if settings.sandbox == "off" and not settings.partner_base_url:
-        structlog.get_logger(__name__).warning(
+    log = structlog.get_logger(__name__)
+    if settings.sandbox_enabled:
+        log.warning(
+            "sandbox_mounted",
+            hint="the fake partner agencies are served under /sandbox without authentication: "
+            "anyone who can reach this port can plant partner data (POST /sandbox/people) and "
+            "inject faults. For trials and tests only; HEDUI_SANDBOX=off to remove them",
+            host=settings.host,
+        )
+    elif not settings.partner_base_url:
+        log.warning(
             "partners_unset",
-            hint="HEDUI_SANDBOX=off but HEDUI_PARTNER_BASE_URL is not set: every source will "
-            "fail until the partner agencies' URL is configured",
+            hint="the sandbox is not served (HEDUI_SANDBOX=auto serves it only on a loopback "
+            "address with SQLite; =on forces it) and HEDUI_PARTNER_BASE_URL is not set: every "
+            "source will fail until the partner agencies' URL is configured",
+            sandbox=settings.sandbox,
         )
 
     @asynccontextmanager
@@ -82,7 +93,7 @@ def create_app(
                 structlog.get_logger(__name__).info(
                     "hedui_ready",
                     database=runtime.engine.url.render_as_string(hide_password=True),
-                    sandbox=settings.sandbox,
+                    sandbox="mounted" if settings.sandbox_enabled else "off",
                     partners=settings.resolved_partner_base_url(),
                     connectors=len(runtime.registry.names()),
                     run_mode=settings.run_mode,
@@ -142,12 +153,12 @@ def create_app(
             raise NotFound("No such problem type")
         return JSONResponse({"type": PROBLEM_BASE + slug, "description": PROBLEM_TYPES[slug]})
 
-    if settings.sandbox == "on":
+    if settings.sandbox_enabled:
         from sandbox.app import create_sandbox_app
 
         app.mount(
             "/sandbox",
             create_sandbox_app(settings.sandbox_data, synthetic=settings.sandbox_synthetic),
         )
-    install_openapi(app, sandbox_mounted=settings.sandbox == "on")
+    install_openapi(app, sandbox_mounted=settings.sandbox_enabled)
     return app

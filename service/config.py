@@ -2,6 +2,7 @@
 
 from datetime import date, datetime
 from functools import lru_cache
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -21,8 +22,11 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8000
-    sandbox: Literal["on", "off"] = Field(
-        default="on", description="Serve the fake partner agencies under /sandbox in-process"
+    sandbox: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="Serve the fake partner agencies under /sandbox in-process. auto: only "
+        "when bound to a loopback address with a SQLite database; on: always (anyone who can "
+        "reach the port can plant partner data); off: never",
     )
     sandbox_data: Path = Field(
         default=Path("./hedui-sandbox.db"), description="Where seeded sandbox people are kept"
@@ -87,11 +91,29 @@ class Settings(BaseSettings):
     def today(self) -> date:
         return datetime.now(ZoneInfo(self.timezone)).date()
 
+    @property
+    def sandbox_enabled(self) -> bool:
+        """Whether the sandbox is mounted: `auto` keeps it to a local SQLite trial, so that a
+        server others can reach, or a PostgreSQL deployment, never has it by accident."""
+        if self.sandbox != "auto":
+            return self.sandbox == "on"
+        return is_loopback(self.host) and self.database_url.startswith("sqlite")
+
     def resolved_partner_base_url(self) -> str:
         if self.partner_base_url:
             return self.partner_base_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104 - comparing, not binding
         return f"http://{host}:{self.port}/sandbox"
+
+
+def is_loopback(host: str) -> bool:
+    """`localhost` or a loopback address (127.0.0.0/8, ::1); not `0.0.0.0`, not a name."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @lru_cache

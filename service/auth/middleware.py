@@ -26,13 +26,16 @@ class AuthenticateFirst:
         return path == self.prefix or path.startswith(self.prefix + "/")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        state = scope.get("state")
-        if scope["type"] != "http" or not self._guarded(scope["path"]) or state is None:
+        state = scope.get("state") or {}
+        session_factory = state.get("session_factory")
+        if scope["type"] != "http" or not self._guarded(scope["path"]) or session_factory is None:
+            # Without the lifespan's resources (an app driven without its lifespan), the
+            # dependency authenticates as before.
             await self.app(scope, receive, send)
             return
         authorization = Headers(scope=scope).get("authorization")
         try:
-            principal = await principal_for(state["session_factory"], authorization)
+            principal = await principal_for(session_factory, authorization)
         except (SQLAlchemyError, OSError):
             # The database is not answering: let the request through, so that the app's own
             # dependency meets the same failure and answers it the way it answers any other.

@@ -120,11 +120,16 @@ async def test_a_body_within_the_limit_is_served(api_client: ClientFactory) -> N
     assert response.status_code == 202, response.text
 
 
-@asynccontextmanager
-async def serving(settings: Settings) -> AsyncIterator[str]:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+        return int(sock.getsockname()[1])
+
+
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[str]:
+    """`create_app(settings)` served on a loopback port (whatever `settings.host` says)."""
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     )
