@@ -106,7 +106,7 @@ def _run(work: Coroutine[Any, Any, T]) -> T:
 
 @app.command()
 def serve(host: HostOption = "127.0.0.1", port: PortOption = 8000) -> None:
-    """Apply migrations and serve the API (and, unless HEDUI_SANDBOX=off, the sandbox agencies)."""
+    """Apply migrations and serve the API (and the sandbox: see HEDUI_SANDBOX in the README)."""
     settings = _settings(host=host, port=port)
     # Bind before anything starts: a port in use is one line, not a "ready" then a failure.
     listener = _listen(settings.host, settings.port)
