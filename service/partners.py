@@ -109,7 +109,7 @@ async def check_connectors_once_listening(
     With the sandbox served by this very process, its agencies answer only once the server
     listens, which is after the lifespan has started: so wait for that first.
     """
-    if settings.sandbox == "on":
+    if settings.sandbox_enabled:
         await _until_listening(settings)
     await check_connectors(registry, configs, client)
 
