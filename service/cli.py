@@ -6,7 +6,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -49,6 +49,21 @@ class ProgramChoice(StrEnum):
 class AreaChoice(StrEnum):
     urban = "urban"
     rural = "rural"
+
+
+class Language(StrEnum):
+    zh = "zh"
+    en = "en"
+
+
+def locale_language(environ: Mapping[str, str] = os.environ) -> Language:
+    """The reader's language from the locale (LC_ALL, LC_MESSAGES, LANG): Chinese for a
+    zh_* locale, English for any other."""
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = environ.get(name)
+        if value:
+            return Language.zh if value.lower().startswith("zh") else Language.en
+    return Language.en
 
 
 HostOption = Annotated[
@@ -238,6 +253,15 @@ def verify(
     ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the report")] = 60.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+    lang: Annotated[
+        Language | None,
+        typer.Option(
+            "--lang",
+            help="Language of headings and messages [default: from the locale, LC_ALL or "
+            "LANG: zh for zh_*, else en]",
+            show_default=False,
+        ),
+    ] = None,
     idempotency_key: Annotated[
         str | None,
         typer.Option(
@@ -262,7 +286,12 @@ def verify(
         body = json.loads(raw)
     except ValueError as exc:
         raise typer.BadParameter(f"{file} is not JSON: {exc}", param_hint="FILE") from exc
-    headers = {"Authorization": f"Bearer {token}", "Prefer": f"wait={int(min(timeout, 60))}"}
+    language = lang or locale_language()
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Prefer": f"wait={int(min(timeout, 60))}",
+        "Accept-Language": language.value,
+    }
     if idempotency_key:
         headers["Idempotency-Key"] = idempotency_key
     deadline = time.monotonic() + timeout
@@ -291,7 +320,7 @@ def verify(
     if as_json:
         print(json.dumps(report.json(), ensure_ascii=False, indent=2))
     else:
-        render_report(console, report.json())
+        render_report(console, report.json(), language.value)
 
 
 @policy_app.command("simulate")

@@ -213,3 +213,39 @@ async def test_serve_on_a_port_in_use_fails_in_one_line_before_anything_starts(
     assert "HEDUI_PORT" in line
     assert "hedui_ready" not in result.stdout + result.stderr
     assert not database.exists()  # nothing was started: no migration, no lifespan
+
+
+async def test_verify_shows_a_linshi_one_off_payment_at_80_columns_in_either_language(
+    live_service: LiveService, http: httpx.AsyncClient, database_url: str, tmp_path: Path
+) -> None:
+    """临时救助, 2 members, 200 income: (640 × 2 − 200) × 3 months = 3240.00, paid once."""
+    token = await new_token(database_url, "caseworker", "53")
+    applicant, spouse = make_id_number("530103"), make_id_number("530103")
+    for person in (applicant, spouse):
+        await http.post("/sandbox/people", json={"id_number": person})
+    members = [member(applicant, declared=200), member(spouse, "李四", "spouse", declared=0)]
+    request = tmp_path / "linshi.json"
+    request.write_text(
+        json.dumps(verification_body(members, region_code="530103", program="linshi")),
+        encoding="utf-8",
+    )
+    env = {"HEDUI_URL": live_service.base_url, "HEDUI_TOKEN": token, "COLUMNS": "80"}
+
+    english = await hedui("verify", str(request), "--lang", "en", "--idempotency-key", "l", env=env)
+    chinese = await hedui("verify", str(request), "--lang", "zh", "--idempotency-key", "l", env=env)
+    from_locale = await hedui(
+        "verify", str(request), "--idempotency-key", "l", env={**env, "LANG": "zh_CN.UTF-8"}
+    )
+
+    assert english.returncode == 0, english.stderr
+    lines = english.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert any(line.split()[:3] == ["one-off", "payment", "3240.00"] for line in lines)
+    assert "monthly benefit" not in english.stdout
+    assert "One-off: (640.00 × 2" in english.stdout  # the basis, in English
+    assert any(
+        line.split()[:2] == ["一次性救助金", "3240.00"] for line in chinese.stdout.splitlines()
+    )
+    assert "一次性救助：" in chinese.stdout
+    assert "每月救助金" not in chinese.stdout
+    assert "一次性救助金" in from_locale.stdout
