@@ -164,6 +164,19 @@ async def require_current_schema(engine: AsyncEngine) -> None:
     )
 
 
+# character_not_in_repertoire (a NUL character in text), untranslatable_character (a
+# `\u0000` escape in JSON): PostgreSQL refuses the value, SQLite would have stored it.
+_TEXT_REFUSED = frozenset({"22021", "22P05"})
+
+
+def is_text_refused(error: BaseException) -> bool:
+    """Whether PostgreSQL refused a text value it cannot store: the caller's input, which
+    request models refuse first; this is the net under a field they do not cover."""
+    return isinstance(error, exc.DBAPIError) and (
+        getattr(error.orig, "sqlstate", None) in _TEXT_REFUSED
+    )
+
+
 def is_database_unavailable(error: BaseException) -> bool:
     """Whether `error` means the database cannot be reached right now (restart, outage,
     exhausted pool), as opposed to a bug or a refused statement: worth retrying later."""

@@ -13,7 +13,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from schemas.identity import redact_id_numbers
 from schemas.problem import Problem, ProblemError
-from service.db import is_database_unavailable
+from schemas.request import NUL_MESSAGE
+from service.db import is_database_unavailable, is_text_refused
 
 log = structlog.get_logger(__name__)
 
@@ -204,6 +205,9 @@ def install_error_handlers(app: FastAPI) -> None:
             )
             unavailable = ServiceUnavailable()
             return problem_response(unavailable.problem(request.url.path), unavailable.headers)
+        if is_text_refused(exc):
+            refused = InvalidRequest.at(["body"], NUL_MESSAGE)
+            return problem_response(refused.problem(request.url.path))
         return await _unexpected(request, exc)
 
     # Registered by type (not only as the catch-all) so that Starlette's exception

@@ -9,10 +9,16 @@ import base64
 import json
 from typing import Any
 
+import httpx
 import pytest
+from fastapi import FastAPI, Request
+from sqlalchemy import text
 
+from service.db import create_engine
+from service.errors import install_error_handlers
 from tests.conftest import ClientFactory
 from tests.factories import make_id_number, member, verification_body
+from tests.integration.test_request_limits import serving_app
 
 NUL = "\x00"
 
@@ -119,3 +125,37 @@ async def test_a_cursor_the_service_never_issued_is_422(
     response = await admin.get(path, params={"cursor": bad})
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["loc"] == ["query", "cursor"]
+
+
+@pytest.mark.postgres_only
+async def test_text_postgresql_cannot_store_is_422_even_past_the_models(
+    database_url: str,
+) -> None:
+    """The net under any field a request model does not cover: the database's refusal of a
+    NUL character is the caller's 422, not a 500."""
+    engine = create_engine(database_url)
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.post("/store")
+    async def store(request: Request) -> dict[str, str]:
+        async with engine.connect() as connection:
+            await connection.execute(
+                text("SELECT CAST(:v AS text)"), {"v": (await request.json())["v"]}
+            )
+        return {"stored": "yes"}
+
+    try:
+        async with (
+            serving_app(app) as base_url,
+            httpx.AsyncClient(base_url=base_url) as client,
+        ):
+            refused = await client.post("/store", json={"v": f"a{NUL}b"})
+            stored = await client.post("/store", json={"v": "ab"})
+    finally:
+        await engine.dispose()
+    assert refused.status_code == 422
+    assert refused.json()["errors"] == [
+        {"loc": ["body"], "msg": "must not contain a NUL character"}
+    ]
+    assert stored.status_code == 200

@@ -9,12 +9,13 @@ import asyncio
 import json
 import socket
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 import uvicorn
+from starlette.types import ASGIApp
 
 from service.app import create_app
 from service.config import Settings
@@ -127,12 +128,10 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def serving(settings: Settings) -> AsyncIterator[str]:
-    """`create_app(settings)` served on a loopback port (whatever `settings.host` says)."""
+async def serving_app(app: ASGIApp) -> AsyncIterator[str]:
+    """`app` served by uvicorn on a loopback port, lifespan included."""
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
@@ -143,6 +142,11 @@ async def serving(settings: Settings) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+def serving(settings: Settings) -> AbstractAsyncContextManager[str]:
+    """`create_app(settings)` served on a loopback port (whatever `settings.host` says)."""
+    return serving_app(create_app(settings))
 
 
 async def test_the_limit_is_configurable(
