@@ -244,7 +244,12 @@ def apikey_create(
 
 @app.command()
 def verify(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Request body (JSON)")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, metavar="FILE.json", help="Request body (JSON)"
+        ),
+    ],
     url: Annotated[
         str, typer.Option(envvar="HEDUI_URL", help="Service base URL")
     ] = "http://127.0.0.1:8000",
@@ -330,7 +335,9 @@ def policy_simulate(
     overrides: Annotated[
         list[str],
         typer.Option(
-            "--set", help="A figure to change, NAME=VALUE (repeatable), e.g. monthly_standard=700"
+            "--set",
+            metavar="NAME=VALUE",
+            help="A figure to change (repeatable), e.g. monthly_standard=700",
         ),
     ],
     region: Annotated[
