@@ -1,5 +1,7 @@
 # hedui service image: slim, non-root, runs `hedui serve` (SQLite in /data by default;
-# set HEDUI_DATABASE_URL=postgresql+asyncpg://... for PostgreSQL).
+# set HEDUI_DATABASE_URL=postgresql+asyncpg://... for PostgreSQL). It listens on 0.0.0.0, so
+# the sandbox agencies are off unless HEDUI_SANDBOX=on; point HEDUI_PARTNER_BASE_URL at the
+# partner agencies.
 
 # Build stage: the wheel, exactly as a release publishes it (migrations included).
 FROM python:3.11-slim AS build
