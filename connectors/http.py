@@ -24,6 +24,7 @@ never holds up the event loop (and the time budget can still end the wait for it
 """
 
 import asyncio
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -53,6 +54,9 @@ MAX_RETRY_AFTER_S = 30.0
 INLINE_PARSE_BYTES = 64 * 1024
 """Bodies up to this size are parsed on the event loop (well under a millisecond)."""
 ERROR_BODY_BYTES = 16 * 1024
+ACCEPT_ENCODING = "gzip, deflate"
+"""The encodings `_read` can inflate within its limit (asked for explicitly: httpx would also
+offer brotli or zstd whenever their packages happen to be installed)."""
 """How much of an error answer is read to find the partner's error code."""
 
 attempts_var: ContextVar[int] = ContextVar("hedui_connector_attempts", default=0)
@@ -162,7 +166,8 @@ async def _send(
 ) -> bytes:
     """One attempt: the request with its own timeout, its status mapped to an error, its body."""
     attempts_var.set(attempts_var.get() + 1)
-    stream = client.stream(method, url, timeout=config.request_timeout_s, **kwargs)
+    headers = {"Accept-Encoding": ACCEPT_ENCODING, **(kwargs.pop("headers", None) or {})}
+    stream = client.stream(method, url, timeout=config.request_timeout_s, headers=headers, **kwargs)
     try:
         async with stream as response:
             if 200 <= response.status_code < 300:
@@ -180,22 +185,54 @@ async def _send(
 
 
 async def _read(response: httpx.Response, limit: int, *, truncate: bool = False) -> bytes:
-    """The (decoded) body, chunk by chunk, never more than `limit` bytes of it.
+    """The decoded body, chunk by chunk, never more than `limit` bytes of it.
 
     Beyond `limit`: the first `limit` bytes when `truncate`, else `ResponseTooLarge` at once
-    (the rest is never read; closing the stream drops the connection).
+    (the rest is never read; closing the stream drops the connection). A compressed body is
+    inflated here, a bounded piece at a time: a small gzip bomb never becomes a large buffer.
     """
     declared = response.headers.get("content-length", "")
     if not truncate and declared.isdigit() and int(declared) > limit:
         raise ResponseTooLarge.over_bytes(limit)
+    if response.is_stream_consumed:  # built in memory, by a test double: decoded already
+        raws, inflater = _once(response.content), None
+    else:
+        raws, inflater = (
+            response.aiter_raw(),
+            _inflater(response.headers.get("content-encoding", "")),
+        )
     body = bytearray()
-    async for chunk in response.aiter_bytes():
-        body += chunk
-        if len(body) > limit:
-            if truncate:
-                return bytes(body[:limit])
-            raise ResponseTooLarge.over_bytes(limit)
+    try:
+        async for raw in raws:
+            pending = raw
+            while pending:
+                if inflater is None:
+                    body += pending
+                    pending = b""
+                else:  # at most one byte past the limit, the rest kept for later
+                    body += inflater.decompress(pending, limit + 1 - len(body))
+                    pending = inflater.unconsumed_tail
+                if len(body) > limit:
+                    if truncate:
+                        return bytes(body[:limit])
+                    raise ResponseTooLarge.over_bytes(limit)
+    except zlib.error:
+        raise MalformedResponse("body could not be decoded") from None
     return bytes(body)
+
+
+async def _once(content: bytes) -> AsyncIterator[bytes]:
+    yield content
+
+
+def _inflater(encoding: str) -> "zlib._Decompress | None":
+    """A zlib decompressor for the body's `Content-Encoding`; None when it is not encoded."""
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return None
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        return zlib.decompressobj(zlib.MAX_WBITS | 32)  # a gzip or zlib header, either
+    raise MalformedResponse("body has an unsupported content encoding")
 
 
 def _status_error(response: httpx.Response, body: bytes) -> ConnectorError:

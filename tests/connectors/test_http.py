@@ -5,6 +5,8 @@ import json
 import socket
 import threading
 import time
+import tracemalloc
+import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
@@ -178,6 +180,17 @@ class Streamed(httpx.AsyncByteStream):
             yield chunk
 
 
+class Raw(httpx.AsyncByteStream):
+    """A body as it comes off the wire (still compressed), in 16 KiB pieces."""
+
+    def __init__(self, content: bytes) -> None:
+        self.content = content
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for start in range(0, len(self.content), 16 * 1024):
+            yield self.content[start : start + 16 * 1024]
+
+
 class TestResponseLimits:
     async def test_a_body_at_the_limit_is_read(self) -> None:
         async with answers(httpx.Response(200, content=b"x" * 2048)) as client:
@@ -213,6 +226,51 @@ class TestResponseLimits:
             with pytest.raises(PartnerUnavailable, match="HTTP 503"):
                 await send(client, config(max_attempts=1))
         assert stream.produced <= 16 * 1024 + 1024
+
+    async def test_a_gzip_bomb_is_refused_without_inflating_it(self) -> None:
+        """50 MB of zeros in 50 KB of gzip: refused with little more than the limit inflated."""
+        packer = zlib.compressobj(wbits=31)
+        bomb = b"".join(packer.compress(bytes(1024 * 1024)) for _ in range(50)) + packer.flush()
+        response = httpx.Response(200, headers={"Content-Encoding": "gzip"}, stream=Raw(bomb))
+        async with answers(response) as client:
+            tracemalloc.start()
+            try:
+                with pytest.raises(ResponseTooLarge):
+                    await send(client, config(max_response_bytes=1024 * 1024))
+                _, peak = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+        assert peak < 8 * 1024 * 1024
+
+    @pytest.mark.parametrize("wbits", [31, 15], ids=["gzip", "deflate"])
+    async def test_a_compressed_body_within_the_limit_is_inflated(self, wbits: int) -> None:
+        packer = zlib.compressobj(wbits=wbits)
+        packed = packer.compress(b"ok" * 1000) + packer.flush()
+        encoding = "gzip" if wbits == 31 else "deflate"
+        headers = {"Content-Encoding": encoding}
+        response = httpx.Response(200, headers=headers, stream=Raw(packed))
+        async with answers(response) as client:
+            body, _ = await send(client)
+        assert body == "ok" * 1000
+
+    async def test_an_unknown_encoding_or_a_corrupt_body_is_malformed(self) -> None:
+        for encoding, content in (("br", b"\x0b\x00"), ("gzip", b"not gzip at all")):
+            headers = {"Content-Encoding": encoding}
+            response = httpx.Response(200, headers=headers, stream=Raw(content))
+            async with answers(response) as client:
+                with pytest.raises(MalformedResponse):
+                    await send(client)
+
+    async def test_only_encodings_it_can_bound_are_asked_for(self) -> None:
+        seen: list[str] = []
+
+        def handle(request: httpx.Request) -> httpx.Response:
+            seen.append(request.headers["Accept-Encoding"])
+            return httpx.Response(200, text="ok")
+
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handle)) as client:
+            await request(client, config(), "GET", "/ping", text)
+        assert seen == ["gzip, deflate"]
 
     async def test_a_large_body_is_parsed_off_the_event_loop(self) -> None:
         threads: list[int] = []
