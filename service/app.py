@@ -15,6 +15,8 @@ from schemas.problem import Problem
 from service import __version__
 from service.auth.middleware import AuthenticateFirst
 from service.config import Settings, get_settings
+from service.connector.endpoints import metrics_router
+from service.connector.endpoints import router as connector_router
 from service.errors import PROBLEM_BASE, PROBLEM_TYPES, NotFound, install_error_handlers
 from service.guard import RequestGuard
 from service.logging import configure_logging
@@ -38,6 +40,16 @@ concurrently and returns a scored, explainable report for the approval step.
 Every `/v1` call needs `Authorization: Bearer <token>` (`hedui apikey create`). Errors are
 RFC 9457 `application/problem+json`. ID numbers never appear unmasked in any response.
 """
+
+
+ROUTERS = (
+    verification_router,
+    report_router,
+    near_relative_router,
+    simulation_router,
+    connector_router,
+    metrics_router,
+)
 
 
 def create_app(
@@ -81,6 +93,8 @@ def create_app(
                 "queue": runtime.queue,
                 "completions": runtime.completions,
                 "write_gate": runtime.write_gate,
+                "health": runtime.health,
+                "metrics": runtime.metrics,
             }
             # In the background: a partner that is down must not hold up start-up.
             checks = asyncio.create_task(
@@ -120,7 +134,11 @@ def create_app(
                 "description": "Near relatives of staff members (近亲属备案), flagged in reports",
             },
             {"name": "policy", "description": "What-if simulation of policy figures"},
-            {"name": "health", "description": "Liveness for load balancers"},
+            {
+                "name": "connectors",
+                "description": "Partner connectors: health, circuit breakers, pause and resume",
+            },
+            {"name": "health", "description": "Liveness for load balancers, Prometheus metrics"},
         ],
     )
     install_error_handlers(app)
@@ -128,10 +146,8 @@ def create_app(
     # then does anything read the body.
     app.add_middleware(AuthenticateFirst)
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
-    app.include_router(verification_router)
-    app.include_router(report_router)
-    app.include_router(near_relative_router)
-    app.include_router(simulation_router)
+    for router in ROUTERS:
+        app.include_router(router)
 
     @app.get("/healthz", tags=["health"], summary="Service and database are up")
     async def healthz(request: Request) -> JSONResponse:

@@ -78,6 +78,40 @@ class Settings(BaseSettings):
         default=100, ge=1, description="Verifications one process runs at once at most"
     )
 
+    # Connector health: circuit breaker (resilience4j semantics), probes, status thresholds.
+    breaker_window: int = Field(default=20, ge=1, description="Calls the failure rate covers")
+    breaker_min_calls: int = Field(default=10, ge=1, description="Calls before the rate counts")
+    breaker_failure_rate: float = Field(default=0.5, gt=0, le=1)
+    breaker_consecutive: int = Field(default=5, ge=1, description="Failures in a row that open")
+    breaker_open_s: float = Field(default=30.0, gt=0, description="First open period")
+    breaker_open_max_s: float = Field(default=300.0, gt=0, description="Open period doubles to")
+    breaker_half_open_calls: int = Field(default=3, ge=1, le=3, description="Trial calls at once")
+    health_sync_s: float = Field(
+        default=1.0, gt=0, description="How stale this process's copy of the shared state may be"
+    )
+    health_probe_interval_s: float = Field(
+        default=60.0, ge=0, description="Active check() of every connector; 0 turns probes off"
+    )
+    health_window_s: int = Field(default=300, ge=1, description="Window of the health status")
+    health_bucket_s: int = Field(default=60, ge=1, description="Width of the counted buckets")
+    health_min_calls: int = Field(
+        default=10, ge=1, description="Calls below which only probes count"
+    )
+    health_operational_rate: float = Field(default=0.95, gt=0, le=1)
+    health_degraded_rate: float = Field(default=0.5, ge=0, le=1)
+    connector_slo_p95_ms: float = Field(default=2000.0, gt=0, description="Default latency SLO")
+    connector_slos: dict[str, float] = Field(
+        default_factory=dict, description='Per-connector p95 SLO in ms, JSON: {"bank": 5000}'
+    )
+    dashboard_refresh_s: float = Field(default=5.0, gt=0, description="Dashboard polling period")
+    dashboard_session_hours: float = Field(default=8.0, gt=0)
+    dashboard_secure_cookie: bool = Field(
+        default=True, description="Mark the dashboard's session cookie Secure (HTTPS only)"
+    )
+
+    def slo_ms(self, connector: str) -> float:
+        return self.connector_slos.get(connector, self.connector_slo_p95_ms)
+
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, url: str) -> str:

@@ -12,6 +12,7 @@ from service.auth.middleware import PRINCIPAL_STATE_KEY
 from service.auth.principal import Principal, Role
 from service.auth.service import authenticate
 from service.config import Settings
+from service.connector.monitor import HealthMonitor
 from service.db import WriteGate, session_scope
 from service.errors import Forbidden, Unauthorized
 from service.jobs.completion import Completions
@@ -32,6 +33,11 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 def get_registry(request: Request) -> ConnectorRegistry:
     registry: ConnectorRegistry = request.state.registry
     return registry
+
+
+def get_health(request: Request) -> HealthMonitor:
+    health: HealthMonitor = request.state.health
+    return health
 
 
 def get_catalog(request: Request) -> PolicyCatalog:
@@ -60,6 +66,7 @@ WriteGateDep = Annotated[WriteGate, Depends(get_write_gate)]
 # never hears 2xx for a write that then fails to commit, and reads its own writes at once.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 RegistryDep = Annotated[ConnectorRegistry, Depends(get_registry)]
+HealthDep = Annotated[HealthMonitor, Depends(get_health)]
 CatalogDep = Annotated[PolicyCatalog, Depends(get_catalog)]
 QueueDep = Annotated[RunQueue, Depends(get_queue)]
 CompletionsDep = Annotated[Completions, Depends(get_completions)]

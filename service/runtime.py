@@ -8,7 +8,7 @@ here only when asked, `start_runs`). Only `hedui serve` and `hedui db upgrade` m
 head, naming the command that brings it there.
 """
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -18,11 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from connectors.registry import ConnectorRegistry, load_connectors
 from service import db
 from service.config import Settings
+from service.connector.metrics import Metrics
+from service.connector.monitor import HealthMonitor
 from service.http import create_http_client
 from service.jobs.completion import Completions
 from service.jobs.lease import LeaseQueue
 from service.jobs.queue import RunQueue
-from service.jobs.workflow import Workflow
+from service.jobs.workflow import RunResult, Workflow
 from service.partners import build_configs
 from service.policy.catalog import PolicyCatalog
 from service.verification.fanout import FanOut
@@ -41,10 +43,15 @@ class Runtime:
     workflow: Workflow
     queue: RunQueue
     completions: Completions
+    health: HealthMonitor
+    """Breakers and pauses every partner call passes (shared through the database)."""
+    metrics: Metrics
 
     async def start_runs(self, *, here: bool) -> None:
         """Learn of finished runs (for `Prefer: wait`) and, when `here`, run verifications
-        in this process (the API in inline mode, `hedui worker`)."""
+        in this process (the API in inline mode, `hedui worker`). Connector health (the
+        shared breaker state, the counts, active probes) is kept up to date either way."""
+        await self.health.start(self.registry, self.fanout.configs, self.http_client)
         await self.completions.listen(self.engine)
         if here:
             await self.queue.start()
@@ -57,6 +64,7 @@ def _runs(
     write_gate: db.WriteGate,
     fanout: FanOut,
     catalog: PolicyCatalog,
+    metrics: Metrics,
     *,
     runs_here: bool,
 ) -> tuple[Workflow, RunQueue, Completions]:
@@ -69,7 +77,7 @@ def _runs(
         catalog,
         write_gate,
         lease_s=settings.run_lease_s,
-        on_finished=completions.finished,
+        on_finished=_counted(completions, metrics),
     )
     queue = LeaseQueue(
         workflow,
@@ -79,7 +87,16 @@ def _runs(
         sweep_interval_s=settings.run_sweep_s,
     )
     completions.running_here = queue.running
+    metrics.runs_in_flight.set_function(queue.in_flight)
     return workflow, queue, completions
+
+
+def _counted(completions: Completions, metrics: Metrics) -> Callable[[str, RunResult], None]:
+    def finished(verification_id: str, result: RunResult) -> None:
+        metrics.verifications.labels(result.status, result.recommendation or "none").inc()
+        completions.finished(verification_id, result)
+
+    return finished
 
 
 @asynccontextmanager
@@ -109,7 +126,9 @@ async def build_runtime(
         client = create_http_client(settings)
         session_factory = db.create_session_factory(engine)
         write_gate = db.WriteGate(engine)
-        fanout = FanOut(connectors, configs, client)
+        metrics = Metrics()
+        health = HealthMonitor(connectors.names(), settings, session_factory, write_gate, metrics)
+        fanout = FanOut(connectors, configs, client, health)
         workflow, queue, completions = _runs(
             settings,
             engine,
@@ -117,6 +136,7 @@ async def build_runtime(
             write_gate,
             fanout,
             catalog,
+            metrics,
             runs_here=settings.run_mode == "inline" if runs_here is None else runs_here,
         )
         try:
@@ -132,9 +152,12 @@ async def build_runtime(
                 workflow=workflow,
                 queue=queue,
                 completions=completions,
+                health=health,
+                metrics=metrics,
             )
         finally:
             try:
+                await health.close()
                 await queue.close()
                 await completions.close()
             finally:

@@ -7,6 +7,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from connectors.registry import ConnectorRegistry
 from service.config import Settings
+from service.connector.metrics import Metrics
+from service.connector.monitor import HealthMonitor
 from service.db import WriteGate
 from service.jobs.completion import Completions
 from service.jobs.queue import RunQueue
@@ -23,3 +25,5 @@ class State(TypedDict):
     queue: RunQueue
     completions: Completions
     write_gate: WriteGate
+    health: HealthMonitor
+    metrics: Metrics

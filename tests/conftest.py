@@ -160,8 +160,36 @@ async def live_service(
     database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[LiveService]:
     sandbox_data = Path(tmp_path_factory.mktemp("sandbox")) / "sandbox.db"
-    async with running_service(service_settings(database_url, sandbox_data)) as service:
+    settings = service_settings(
+        database_url,
+        sandbox_data,
+        # Many tests break partners on this shared server: its breakers must not trip and
+        # turn a later test's call into "circuit open" (breakers are tested on their own).
+        breaker_consecutive=1_000_000,
+        breaker_window=1_000_000,
+        breaker_min_calls=1_000_000,
+    )
+    async with running_service(settings) as service:
         yield service
+
+
+@pytest.fixture(scope="module")
+async def fresh_database_url(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """A database of its own (same dialect as `database_url`), for state that is shared
+    by every process using a database, such as circuit breakers."""
+    if database_url.startswith("sqlite"):
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'own.db'}"
+        drop = None
+    else:
+        url, drop = await _create_postgres_database()
+    engine = create_engine(url)
+    await migrate(engine)
+    await engine.dispose()
+    yield url
+    if drop is not None:
+        await drop()
 
 
 @pytest.fixture

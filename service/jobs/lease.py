@@ -64,6 +64,10 @@ class LeaseQueue:
     def running(self, verification_id: str) -> bool:
         return verification_id in self._tasks
 
+    def in_flight(self) -> int:
+        """Runs going on in this process now."""
+        return len(self._tasks)
+
     def run(self, verification_id: str, claimed: Claimed | None = None) -> None:
         """Run the verification here in the background (once, however often asked)."""
         if verification_id in self._tasks:

@@ -2,6 +2,12 @@
 
 from service.models.api_key import ApiKey
 from service.models.base import Base
+from service.models.connector import (
+    ConnectorBucket,
+    ConnectorEvent,
+    ConnectorState,
+    DashboardSession,
+)
 from service.models.near_relative import NearRelative
 from service.models.report import Decision, Report
 from service.models.verification import IdempotencyKey, Member, SourceResult, Verification
@@ -9,6 +15,10 @@ from service.models.verification import IdempotencyKey, Member, SourceResult, Ve
 __all__ = [
     "ApiKey",
     "Base",
+    "ConnectorBucket",
+    "ConnectorEvent",
+    "ConnectorState",
+    "DashboardSession",
     "Decision",
     "IdempotencyKey",
     "Member",

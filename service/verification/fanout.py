@@ -1,7 +1,9 @@
 """Ask every planned partner source about a household, concurrently.
 
 Each source gets its own time budget; whatever happens to one (timeout, garbage, a bug in
-its connector) becomes that source's typed outcome and never disturbs the others.
+its connector) becomes that source's typed outcome and never disturbs the others. Each
+fetch passes the connector's health gate first (pause, circuit breaker) and is accounted
+for afterwards: attempts and latencies are counted by the fetch's own metered client.
 """
 
 import asyncio
@@ -13,13 +15,21 @@ from typing import Any
 import httpx
 import structlog
 
-from connectors.base import ConnectorConfig, ConnectorError, MalformedResponse, fetch_evidence
-from connectors.http import attempts_var
-from connectors.registry import ConnectorRegistry
+from connectors.base import (
+    ConnectorConfig,
+    ConnectorError,
+    MalformedResponse,
+    PartnerRejected,
+    fetch_evidence,
+)
+from connectors.registry import ConnectorRegistry, UnknownConnectorError
 from schemas.assessment import SourceOutcome as StoredOutcome
+from schemas.connector import CallOutcome
 from schemas.evidence import HouseholdQuery, Record
 from schemas.identity import redact_id_numbers
 from schemas.verification import SourceStatus
+from service.connector.meter import CallMeter
+from service.connector.monitor import HealthMonitor, Refusal
 
 log = structlog.get_logger(__name__)
 
@@ -67,51 +77,87 @@ class FanOut:
         registry: ConnectorRegistry,
         configs: dict[str, ConnectorConfig],
         client: httpx.AsyncClient,
+        health: HealthMonitor | None = None,
     ) -> None:
         self.registry = registry
         self.configs = configs
         self.client = client
+        self.health = health
 
     async def fetch(self, source: str, household: HouseholdQuery) -> SourceOutcome:
         """One source's outcome; never raises (cancellation aside)."""
         started_at = datetime.now(UTC)
         started = time.perf_counter()
-        attempts_token = attempts_var.set(0)
-        status, records, detail = SourceStatus.error, [], None
         try:
             connector = self.registry.get(source)
             config = self.configs[source]
-            async with asyncio.timeout(config.timeout_s):
-                evidence = await fetch_evidence(connector, household, config, self.client)
+        except (UnknownConnectorError, KeyError):
+            return SourceOutcome(
+                source=source,
+                status=SourceStatus.error,
+                detail="no connector is registered under this name",
+                started_at=started_at,
+                fetched_at=datetime.now(UTC),
+            )
+        grant = self.health.admit(source) if self.health is not None else None
+        if isinstance(grant, Refusal):
+            assert self.health is not None  # noqa: S101 - a refusal comes from the monitor
+            self.health.record(grant, grant.outcome)
+            return SourceOutcome(
+                source=source,
+                status=SourceStatus.error,
+                detail=grant.detail,
+                started_at=started_at,
+                fetched_at=datetime.now(UTC),
+            )
+        meter = CallMeter(self.client)
+        records: list[Record] = []
+        detail: str | None = None
+        try:
+            async with meter.client() as client, asyncio.timeout(config.timeout_s):
+                evidence = await fetch_evidence(connector, household, config, client)
             records = list(evidence.records)
-            status = SourceStatus.ok if records else SourceStatus.no_record
+            outcome = CallOutcome.ok if records else CallOutcome.no_record
+        except asyncio.CancelledError:
+            if self.health is not None and grant is not None:
+                self.health.cancelled(grant)
+            raise
         except TimeoutError:
-            status, detail = SourceStatus.timeout, "no answer within the source's time budget"
+            outcome, detail = CallOutcome.timeout, "no answer within the source's time budget"
         except MalformedResponse as exc:
-            detail = _detail("malformed response", exc)
+            outcome, detail = CallOutcome.malformed, _detail("malformed response", exc)
+        except PartnerRejected as exc:
+            outcome, detail = CallOutcome.rejected, _detail("partner error", exc)
         except ConnectorError as exc:
+            outcome = CallOutcome.unavailable if exc.transient else CallOutcome.malformed
             detail = _detail("partner error", exc)
-        except KeyError:
-            detail = "no connector is registered under this name"
         except Exception as exc:
-            # A connector bug must not turn into a 500 or a false answer; the message of an
-            # arbitrary exception may carry personal data, so only its type is kept.
+            # A connector bug (KeyError included) must not turn into a 500 or a false answer;
+            # the message of an arbitrary exception may carry personal data: only its type.
             log.exception("connector_crashed", source=source, error_type=type(exc).__name__)
-            detail = f"connector failed ({type(exc).__name__})"
-        finally:
-            attempts = attempts_var.get()
-            attempts_var.reset(attempts_token)
+            outcome, detail = CallOutcome.error, f"connector failed ({type(exc).__name__})"
         duration_ms = round((time.perf_counter() - started) * 1000)
+        if self.health is not None and grant is not None:
+            self.health.record(
+                grant, outcome, latency_ms=duration_ms, attempts=meter.attempts, detail=detail
+            )
         return SourceOutcome(
             source=source,
-            status=status,
+            status=_STATUS.get(outcome, SourceStatus.error),
             records=records,
             detail=detail,
-            attempts=attempts,
+            attempts=len(meter.attempts),
             started_at=started_at,
             fetched_at=datetime.now(UTC),
             duration_ms=duration_ms,
         )
+
+
+_STATUS = {
+    CallOutcome.ok: SourceStatus.ok,
+    CallOutcome.no_record: SourceStatus.no_record,
+    CallOutcome.timeout: SourceStatus.timeout,
+}
 
 
 def _detail(prefix: str, exc: Exception) -> str:

@@ -1,0 +1,1 @@
+"""Partner connectors as operators see them: health, circuit breakers, pause, dashboard."""

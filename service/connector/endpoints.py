@@ -1,0 +1,130 @@
+"""`/v1/connectors`: every connector with its health; pause and resume (operators)."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from schemas import connector as wire
+from service.auth.principal import Principal, Role
+from service.connector.service import connector as connector_service
+from service.deps import HealthDep, RegistryDep, SessionDep, SettingsDep, require_role
+from service.errors import PROBLEMS
+
+router = APIRouter(prefix="/v1/connectors", tags=["connectors"])
+metrics_router = APIRouter(tags=["health"])
+
+ConnectorReaderDep = Annotated[Principal, Depends(require_role(Role.operator, Role.integrator))]
+OperatorDep = Annotated[Principal, Depends(require_role(Role.operator))]
+
+
+@router.get(
+    "",
+    response_model=list[wire.ConnectorSummary],
+    responses=PROBLEMS,
+    summary="Every connector with its health status",
+)
+async def list_connectors(
+    session: SessionDep,
+    registry: RegistryDep,
+    health: HealthDep,
+    settings: SettingsDep,
+    _: ConnectorReaderDep,
+) -> list[wire.ConnectorSummary]:
+    """`health` is `unknown`, `operational`, `degraded` or `down` (see `/health` for why)."""
+    return await connector_service.summaries(session, registry, health, settings)
+
+
+@router.get(
+    "/{name}/health",
+    response_model=wire.ConnectorHealth,
+    responses=PROBLEMS,
+    summary="A connector's health model: success rate, latency, breaker, last error",
+)
+async def connector_health(
+    name: str,
+    session: SessionDep,
+    registry: RegistryDep,
+    health: HealthDep,
+    settings: SettingsDep,
+    _: ConnectorReaderDep,
+) -> wire.ConnectorHealth:
+    """Numbers cover the last `window_s` seconds (`HEDUI_HEALTH_WINDOW_S`), every process
+    together; partner-attributable failures only lower the success rate."""
+    return await connector_service.health(session, registry, health, settings, name)
+
+
+@router.get(
+    "/{name}/history",
+    response_model=wire.ConnectorHistory,
+    responses=PROBLEMS,
+    summary="Calls, error rate and p95 latency per time bucket over the last hour and day",
+)
+async def connector_history(
+    name: str,
+    session: SessionDep,
+    registry: RegistryDep,
+    settings: SettingsDep,
+    _: ConnectorReaderDep,
+) -> wire.ConnectorHistory:
+    return await connector_service.history(session, registry, settings, name)
+
+
+@router.get(
+    "/{name}/events",
+    response_model=list[wire.ConnectorEvent],
+    responses=PROBLEMS,
+    summary="Pauses, resumptions (who and why) and breaker transitions, newest first",
+)
+async def connector_events(
+    name: str, session: SessionDep, registry: RegistryDep, _: ConnectorReaderDep
+) -> list[wire.ConnectorEvent]:
+    return await connector_service.events(session, registry, name)
+
+
+@router.post(
+    "/{name}/pause",
+    response_model=wire.ConnectorSummary,
+    responses=PROBLEMS,
+    summary='Stop calling a partner: its sources become `error`, "paused by operator"',
+)
+async def pause_connector(
+    name: str,
+    body: wire.PauseRequest,
+    session: SessionDep,
+    registry: RegistryDep,
+    health: HealthDep,
+    principal: OperatorDep,
+) -> wire.ConnectorSummary:
+    """Every process stops calling it within `HEDUI_HEALTH_SYNC_S`; verifications asking it
+    meanwhile are incomplete and `review`, never `eligible`. 409 when already paused."""
+    return await connector_service.pause(session, registry, health, principal, name, body.reason)
+
+
+@router.post(
+    "/{name}/resume",
+    response_model=wire.ConnectorSummary,
+    responses=PROBLEMS,
+    summary="Call a paused partner again",
+)
+async def resume_connector(
+    name: str,
+    session: SessionDep,
+    registry: RegistryDep,
+    health: HealthDep,
+    principal: OperatorDep,
+    body: wire.ResumeRequest | None = None,
+) -> wire.ConnectorSummary:
+    reason = body.reason if body is not None else ""
+    return await connector_service.resume(session, registry, health, principal, name, reason)
+
+
+@metrics_router.get(
+    "/metrics", summary="Prometheus metrics of this process", response_class=PlainTextResponse
+)
+async def metrics(request: Request) -> Response:
+    """Per-connector calls by outcome, latency, retries, breaker state, in-flight runs and
+    verification outcomes. Labels hold connector names and outcome words only."""
+    registry = request.state.metrics.registry
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,86 @@
+"""Prometheus metrics of one process. Labels carry connector names and outcome words only:
+never an ID number, a name, an amount or a verification id."""
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from schemas.connector import BreakerState
+
+BREAKER_VALUE = {BreakerState.closed: 0, BreakerState.half_open: 1, BreakerState.open: 2}
+
+LATENCY_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 60.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.calls = Counter(
+            "hedui_connector_calls",
+            "Fetches of one source for one household, by how they ended",
+            ["connector", "outcome"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "hedui_connector_call_duration_seconds",
+            "Duration of a fetch that reached the partner, retries included",
+            ["connector"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.requests = Counter(
+            "hedui_connector_requests",
+            "HTTP requests sent to partners (attempts, retries and polls), by status class",
+            ["connector", "status"],
+            registry=r,
+        )
+        self.retries = Counter(
+            "hedui_connector_retries",
+            "Requests beyond the first within one fetch",
+            ["connector"],
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "hedui_connector_in_flight",
+            "Fetches waiting for the partner",
+            ["connector"],
+            registry=r,
+        )
+        self.breaker = Gauge(
+            "hedui_connector_breaker_state",
+            "Circuit breaker: 0 closed, 1 half-open, 2 open",
+            ["connector"],
+            registry=r,
+        )
+        self.paused = Gauge(
+            "hedui_connector_paused",
+            "1 while an operator has paused the connector",
+            ["connector"],
+            registry=r,
+        )
+        self.probes = Counter(
+            "hedui_connector_probes",
+            "Active health checks, by result",
+            ["connector", "result"],
+            registry=r,
+        )
+        self.runs_in_flight = Gauge(
+            "hedui_verification_runs_in_flight",
+            "Verifications being run by this process",
+            registry=r,
+        )
+        self.verifications = Counter(
+            "hedui_verifications",
+            "Finished verifications, by status and recommendation",
+            ["status", "recommendation"],
+            registry=r,
+        )
+
+    def connector(self, name: str) -> None:
+        """Make a connector's series exist (at zero) before its first call."""
+        self.breaker.labels(name).set(0)
+        self.paused.labels(name).set(0)
+        self.in_flight.labels(name)
+        self.retries.labels(name)
+
+    def set_breaker(self, name: str, state: BreakerState) -> None:
+        self.breaker.labels(name).set(BREAKER_VALUE[state])

@@ -1,0 +1,427 @@
+"""The connectors' health in this process: breakers, pauses, counts, probes.
+
+The hot path (`admit`, `record`) touches memory only. `sync` (every `health_sync_s`, in
+the background) writes what happened here to the database and reads what every other
+process wrote, so all processes (API, workers, the dashboard) agree within that period:
+
+- breaker transitions are written with a compare-and-set on a version; a process that
+  loses the race adopts the winner's state. Each process judges the failure window from the
+  calls it made itself; the open/half-open/closed state itself is shared.
+- pauses are written by the operator's request and read back by every process;
+- counts go to per-process rows of `connector_buckets`, summed by readers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import structlog
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from connectors.base import ConnectorConfig
+from connectors.registry import ConnectorRegistry
+from schemas.connector import BreakerState, CallOutcome, Pause
+from schemas.identity import redact_id_numbers
+from service.config import Settings
+from service.connector.breaker import Admission, Breaker, BreakerPolicy
+from service.connector.meter import Attempt
+from service.connector.metrics import Metrics
+from service.connector.repository import ConnectorRepository
+from service.connector.stats import BREAKER_FAILURES, BREAKER_NEUTRAL, REFUSED, Bucket
+from service.db import WriteGate
+from service.models import ConnectorState
+from service.models.base import new_id
+
+log = structlog.get_logger(__name__)
+
+CIRCUIT_OPEN = "circuit open"
+PAUSED = "paused by operator"
+DETAIL_LIMIT = 300
+ERRORS_KEPT_PER_SYNC = 3
+BUCKETS_KEPT = timedelta(hours=25)
+ERRORS_KEPT = timedelta(days=7)
+PAUSE_GRACE = timedelta(seconds=10)
+
+
+def breaker_policy(settings: Settings) -> BreakerPolicy:
+    return BreakerPolicy(
+        window=settings.breaker_window,
+        min_calls=min(settings.breaker_min_calls, settings.breaker_window),
+        failure_rate=settings.breaker_failure_rate,
+        consecutive=settings.breaker_consecutive,
+        open_s=settings.breaker_open_s,
+        open_max_s=max(settings.breaker_open_max_s, settings.breaker_open_s),
+        half_open_calls=settings.breaker_half_open_calls,
+    )
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """Permission to call a partner, handed back to `record` when the call is over."""
+
+    connector: str
+    admission: Admission
+
+
+@dataclass(frozen=True)
+class Refusal:
+    connector: str
+    outcome: CallOutcome
+    detail: str
+
+
+@dataclass
+class _Signals:
+    """What happened here since the last sync, per connector."""
+
+    last_success_at: datetime | None = None
+    errors: list[tuple[datetime, CallOutcome, str]] = field(default_factory=list)
+    probe: tuple[datetime, bool, float | None, str | None] | None = None
+
+
+class HealthMonitor:
+    def __init__(
+        self,
+        names: Sequence[str],
+        settings: Settings,
+        session_factory: async_sessionmaker[AsyncSession],
+        write_gate: WriteGate,
+        metrics: Metrics,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.names = list(names)
+        self.settings = settings
+        self.session_factory = session_factory
+        self.write_gate = write_gate
+        self.metrics = metrics
+        self.clock = clock
+        self.process = new_id()
+        policy = breaker_policy(settings)
+        self.breakers = {name: Breaker(policy) for name in self.names}
+        self.pauses: dict[str, Pause | None] = dict.fromkeys(self.names)
+        self._buckets: dict[tuple[str, datetime], Bucket] = {}
+        self._signals: dict[str, _Signals] = {name: _Signals() for name in self.names}
+        self._transitions: list[tuple[str, BreakerState, datetime]] = []
+        self._pause_pending: dict[str, datetime] = {}
+        self._loop: asyncio.Task[None] | None = None
+        self._last_prune = 0.0
+        self._lock = asyncio.Lock()
+        for name in self.names:
+            metrics.connector(name)
+
+    # -- the hot path: memory only ------------------------------------------------------
+
+    def admit(self, name: str) -> Ticket | Refusal:
+        """May `name`'s partner be called now? Never touches the database."""
+        if self.pauses.get(name) is not None:
+            return Refusal(name, CallOutcome.paused, PAUSED)
+        breaker = self.breakers[name]
+        before = breaker.state
+        admission = breaker.admit(self.clock())
+        self._noticed(name, before)
+        if admission is Admission.refused:
+            return Refusal(name, CallOutcome.circuit_open, CIRCUIT_OPEN)
+        self.metrics.in_flight.labels(name).inc()
+        return Ticket(name, admission)
+
+    def record(
+        self,
+        grant: Ticket | Refusal,
+        outcome: CallOutcome,
+        *,
+        latency_ms: float = 0.0,
+        attempts: Sequence[Attempt] = (),
+        detail: str | None = None,
+    ) -> None:
+        """Account for one fetch: breaker, counts, metrics, last signals."""
+        name = grant.connector
+        now = self.clock()
+        at = datetime.fromtimestamp(now, UTC)
+        self._bucket(name, now).add_call(outcome, latency_ms, len(attempts))
+        self.metrics.calls.labels(name, outcome.value).inc()
+        if isinstance(grant, Ticket):
+            self.metrics.in_flight.labels(name).dec()
+            self.metrics.latency.labels(name).observe(latency_ms / 1000)
+            for attempt in attempts:
+                self.metrics.requests.labels(name, _status_class(attempt)).inc()
+            if len(attempts) > 1:
+                self.metrics.retries.labels(name).inc(len(attempts) - 1)
+                log.debug("connector_retried", source=name, attempts=len(attempts))
+            breaker = self.breakers[name]
+            before = breaker.state
+            failed = None if outcome in BREAKER_NEUTRAL else outcome in BREAKER_FAILURES
+            breaker.record(grant.admission, failed=failed, now=now)
+            self._noticed(name, before)
+        signals = self._signals[name]
+        if outcome in (CallOutcome.ok, CallOutcome.no_record):
+            signals.last_success_at = at
+        elif outcome not in REFUSED:
+            signals.errors.append((at, outcome, _masked(detail or outcome.value)))
+            del signals.errors[:-ERRORS_KEPT_PER_SYNC]
+
+    def cancelled(self, grant: Ticket) -> None:
+        """The fetch was cancelled (shutdown, deadline of the whole run): free its slot."""
+        self.metrics.in_flight.labels(grant.connector).dec()
+        self.breakers[grant.connector].record(grant.admission, failed=None, now=self.clock())
+
+    def _bucket(self, name: str, now: float) -> Bucket:
+        width = self.settings.health_bucket_s
+        start = datetime.fromtimestamp(now - now % width, UTC)
+        return self._buckets.setdefault((name, start), Bucket())
+
+    def _noticed(self, name: str, before: BreakerState) -> None:
+        state = self.breakers[name].state
+        if state is not before:
+            self._transitions.append((name, state, datetime.fromtimestamp(self.clock(), UTC)))
+            self.metrics.set_breaker(name, state)
+            log.info("breaker_changed", source=name, state=state.value, was=before.value)
+
+    # -- probes ----------------------------------------------------------------------------
+
+    async def probe_all(
+        self,
+        registry: ConnectorRegistry,
+        configs: dict[str, ConnectorConfig],
+        client: httpx.AsyncClient,
+    ) -> None:
+        """Call every connector's `check()`; an open breaker whose time is up uses the probe
+        as its trial call, so a quiet connector recovers without waiting for traffic."""
+        await asyncio.gather(
+            *(self.probe(name, registry, configs[name], client) for name in self.names)
+        )
+
+    async def probe(
+        self,
+        name: str,
+        registry: ConnectorRegistry,
+        config: ConnectorConfig,
+        client: httpx.AsyncClient,
+    ) -> bool:
+        connector = registry.get(name)
+        breaker = self.breakers[name]
+        admission = None
+        if breaker.state is not BreakerState.closed:
+            before = breaker.state
+            admission = breaker.admit(self.clock())
+            self._noticed(name, before)
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(config.timeout_s):
+                result = await connector.check(config, client)
+            ok, detail = result.ok, result.detail
+        except TimeoutError:
+            ok, detail = False, "no answer within the source's time budget"
+        except Exception as error:  # a check that crashes is a failing check, never a crash here
+            log.warning("probe_crashed", source=name, error_type=type(error).__name__)
+            ok, detail = False, f"check failed ({type(error).__name__})"
+        latency_ms = round((time.perf_counter() - started) * 1000, 1)
+        now = self.clock()
+        if admission is Admission.trial:
+            was: BreakerState = breaker.state
+            breaker.record(admission, failed=not ok, now=now)
+            self._noticed(name, was)
+        self._bucket(name, now).add_probe(ok)
+        self.metrics.probes.labels(name, "ok" if ok else "failed").inc()
+        at = datetime.fromtimestamp(now, UTC)
+        self._signals[name].probe = (at, ok, latency_ms, _masked(detail) if detail else None)
+        return ok
+
+    # -- sharing with the other processes ---------------------------------------------------
+
+    async def sync(self) -> None:
+        """Write this process's news, read everyone's shared state."""
+        async with self._lock:
+            for attempt in range(2):
+                try:
+                    await self._sync()
+                    return
+                except IntegrityError:
+                    if attempt:  # two processes creating the same rows at once: retry once
+                        raise
+
+    async def _sync(self) -> None:
+        now = self.clock()
+        at = datetime.fromtimestamp(now, UTC)
+        buckets, self._buckets = self._buckets, {}
+        signals = self._signals
+        self._signals = {name: _Signals() for name in self.names}
+        transitions, self._transitions = self._transitions, []
+        try:
+            async with self.write_gate, self.session_factory() as session:
+                repository = ConnectorRepository.from_session(session)
+                rows = await repository.ensure(self.names, at)
+                for (name, start), delta in buckets.items():
+                    await repository.add_to_bucket(name, start, self.process, delta)
+                for name, news in signals.items():
+                    await self._write_signals(repository, name, news)
+                for name, state, when in transitions:
+                    await repository.add_event(name, f"breaker_{state.value}", when, None, None)
+                for name in self.names:
+                    await self._share_breaker(repository, name, rows[name], at)
+                if now - self._last_prune > 600:
+                    await repository.prune(at - BUCKETS_KEPT, at - ERRORS_KEPT)
+                    self._last_prune = now
+                await session.commit()
+        except BaseException:
+            # Nothing is lost: what was taken out goes back for the next attempt.
+            for key, delta in buckets.items():
+                self._buckets.setdefault(key, Bucket()).merge(delta)
+            self._transitions[:0] = transitions
+            for name, news in signals.items():
+                current = self._signals[name]
+                current.last_success_at = current.last_success_at or news.last_success_at
+                current.errors[:0] = news.errors
+                current.probe = current.probe or news.probe
+            raise
+
+    async def _write_signals(
+        self, repository: ConnectorRepository, name: str, news: _Signals
+    ) -> None:
+        values: dict[str, object] = {}
+        if news.last_success_at is not None:
+            values["last_success_at"] = news.last_success_at
+        if news.errors:
+            when, outcome, detail = news.errors[-1]
+            values.update(last_error_at=when, last_error_outcome=outcome.value, last_error=detail)
+            for when, outcome, detail in news.errors:
+                await repository.add_event(name, f"error:{outcome.value}", when, None, detail)
+        if news.probe is not None:
+            probed_at, ok, latency, probe_detail = news.probe
+            values.update(
+                last_probe_at=probed_at,
+                last_probe_ok=ok,
+                last_probe_latency_ms=latency,
+                last_probe_detail=probe_detail,
+            )
+        if values:
+            await repository.set_signals(name, values)
+
+    async def _share_breaker(
+        self, repository: ConnectorRepository, name: str, row: ConnectorState, at: datetime
+    ) -> None:
+        breaker = self.breakers[name]
+        if breaker.changed:
+            until = (
+                datetime.fromtimestamp(breaker.open_until, UTC)
+                if breaker.open_until is not None
+                else None
+            )
+            written = await repository.write_breaker(
+                name,
+                expected_version=breaker.version,
+                state=breaker.state,
+                until=until,
+                open_s=breaker.open_s,
+                now=at,
+            )
+            if written:
+                breaker.version += 1
+                breaker.changed = False
+            else:
+                await repository.session.refresh(row)
+                self._adopt(name, row)
+        elif row.breaker_version != breaker.version:
+            self._adopt(name, row)
+        pending = self._pause_pending.get(name)
+        if pending is not None:
+            # This process stored a pause or resume itself; a read older than that write
+            # must not undo it here (the write may commit just after this read).
+            if row.updated_at < pending and at - pending < PAUSE_GRACE:
+                return
+            del self._pause_pending[name]
+        self.pauses[name] = (
+            Pause(
+                paused_by=row.paused_by or "",
+                reason=row.paused_reason or "",
+                paused_at=row.paused_at or at,
+            )
+            if row.paused
+            else None
+        )
+        self.metrics.paused.labels(name).set(1 if row.paused else 0)
+
+    def _adopt(self, name: str, row: ConnectorState) -> None:
+        breaker = self.breakers[name]
+        before = breaker.state
+        until = row.breaker_until.timestamp() if row.breaker_until else None
+        breaker.adopt(BreakerState(row.breaker), until, row.breaker_open_s, row.breaker_version)
+        if breaker.state is not before:
+            self.metrics.set_breaker(name, breaker.state)
+            log.info("breaker_adopted", source=name, state=breaker.state.value)
+
+    def set_pause(self, name: str, pause: Pause | None, at: datetime) -> None:
+        """Apply a pause this process just stored (others see it at their next sync)."""
+        self.pauses[name] = pause
+        self._pause_pending[name] = at
+        self.metrics.paused.labels(name).set(0 if pause is None else 1)
+
+    async def reset(self) -> None:
+        """Close every breaker and forget this process's counts (tests, and a fresh start)."""
+        for breaker in self.breakers.values():
+            breaker.reset()
+        await self.sync()
+
+    # -- the background loop ------------------------------------------------------------
+
+    async def start(
+        self,
+        registry: ConnectorRegistry,
+        configs: dict[str, ConnectorConfig],
+        client: httpx.AsyncClient,
+    ) -> None:
+        """Read the shared state once, then keep it in sync in the background."""
+        if self._loop is not None:
+            return
+        await self.sync()
+        self._loop = asyncio.create_task(
+            self.run(registry, configs, client), name="connector-health"
+        )
+
+    async def close(self) -> None:
+        if self._loop is not None:
+            self._loop.cancel()
+            await asyncio.gather(self._loop, return_exceptions=True)
+            self._loop = None
+
+    async def run(
+        self,
+        registry: ConnectorRegistry,
+        configs: dict[str, ConnectorConfig],
+        client: httpx.AsyncClient,
+    ) -> None:
+        """Sync every `health_sync_s`, probe every `health_probe_interval_s`; until cancelled."""
+        interval = self.settings.health_probe_interval_s
+        next_probe = time.monotonic()
+        while True:
+            if interval > 0 and time.monotonic() >= next_probe:
+                next_probe = time.monotonic() + interval
+                probing = asyncio.create_task(self.probe_all(registry, configs, client))
+                probing.add_done_callback(_log_failure)
+            try:
+                await self.sync()
+            except Exception as error:  # the database may be away for a while; keep going
+                log.warning("health_sync_failed", error_type=type(error).__name__)
+            await asyncio.sleep(self.settings.health_sync_s)
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("probes_failed", error_type=type(task.exception()).__name__)
+
+
+def _status_class(attempt: Attempt) -> str:
+    if attempt.status_code is None:
+        return "transport_error"
+    return f"{attempt.status_code // 100}xx"
+
+
+def _masked(text: str) -> str:
+    text = redact_id_numbers(text)
+    return text if len(text) <= DETAIL_LIMIT else text[: DETAIL_LIMIT - 1] + "…"

@@ -1,0 +1,174 @@
+"""All SQL about connector state, events, call buckets and dashboard sessions."""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Self
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas.connector import BreakerState
+from service.connector.stats import Bucket
+from service.models import ConnectorBucket, ConnectorEvent, ConnectorState, DashboardSession
+
+
+class ConnectorRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @classmethod
+    def from_session(cls, session: AsyncSession) -> Self:
+        return cls(session)
+
+    async def states(self, names: Sequence[str]) -> dict[str, ConnectorState]:
+        rows = await self.session.scalars(
+            select(ConnectorState).where(ConnectorState.name.in_(names))
+        )
+        return {row.name: row for row in rows}
+
+    async def state(self, name: str) -> ConnectorState | None:
+        return await self.session.get(ConnectorState, name)
+
+    async def ensure(self, names: Sequence[str], now: datetime) -> dict[str, ConnectorState]:
+        """Every connector's row, created where missing (another process may race us: the
+        caller retries on an integrity error)."""
+        existing = await self.states(names)
+        for name in names:
+            if name not in existing:
+                row = ConnectorState(
+                    name=name,
+                    breaker=BreakerState.closed,
+                    breaker_open_s=0.0,
+                    breaker_version=0,
+                    paused=False,
+                    updated_at=now,
+                )
+                self.session.add(row)
+                existing[name] = row
+        await self.session.flush()
+        return existing
+
+    async def write_breaker(
+        self,
+        name: str,
+        *,
+        expected_version: int,
+        state: BreakerState,
+        until: datetime | None,
+        open_s: float,
+        now: datetime,
+    ) -> bool:
+        """Compare-and-set: False when another process changed the breaker first."""
+        result = await self.session.execute(
+            update(ConnectorState)
+            .where(ConnectorState.name == name, ConnectorState.breaker_version == expected_version)
+            .values(
+                breaker=state,
+                breaker_until=until,
+                breaker_open_s=open_s,
+                breaker_version=expected_version + 1,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def set_signals(self, name: str, values: dict[str, Any]) -> None:
+        await self.session.execute(
+            update(ConnectorState)
+            .where(ConnectorState.name == name)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def add_event(
+        self, connector: str, action: str, at: datetime, actor: str | None, reason: str | None
+    ) -> None:
+        self.session.add(
+            ConnectorEvent(connector=connector, action=action, at=at, actor=actor, reason=reason)
+        )
+        await self.session.flush()
+
+    async def events(
+        self, connector: str, *, actions: Sequence[str] | None = None, limit: int = 20
+    ) -> list[ConnectorEvent]:
+        statement = select(ConnectorEvent).where(ConnectorEvent.connector == connector)
+        if actions is not None:
+            statement = statement.where(ConnectorEvent.action.in_(actions))
+        statement = statement.order_by(ConnectorEvent.at.desc(), ConnectorEvent.id).limit(limit)
+        return list(await self.session.scalars(statement))
+
+    async def add_to_bucket(
+        self, connector: str, start: datetime, process: str, delta: Bucket
+    ) -> None:
+        """Add this process's counts to its own row (no other process writes it)."""
+        row = await self.session.get(ConnectorBucket, (connector, start, process))
+        if row is None:
+            row = ConnectorBucket(
+                connector=connector,
+                start=start,
+                process=process,
+                calls=0,
+                failures=0,
+                errors=0,
+                refused=0,
+                attempts=0,
+                latency_ms_sum=0.0,
+                latency=[],
+                probes=0,
+                probe_failures=0,
+            )
+            self.session.add(row)
+        total = to_bucket(row)
+        total.merge(delta)
+        row.calls, row.failures, row.errors = total.calls, total.failures, total.errors
+        row.refused, row.attempts = total.refused, total.attempts
+        row.latency_ms_sum, row.latency = total.latency_ms_sum, total.latency
+        row.probes, row.probe_failures = total.probes, total.probe_failures
+        await self.session.flush()
+
+    async def buckets(self, connector: str | None, since: datetime) -> list[ConnectorBucket]:
+        statement = select(ConnectorBucket).where(ConnectorBucket.start >= since)
+        if connector is not None:
+            statement = statement.where(ConnectorBucket.connector == connector)
+        return list(await self.session.scalars(statement.order_by(ConnectorBucket.start)))
+
+    async def prune(self, buckets_before: datetime, events_before: datetime) -> None:
+        await self.session.execute(
+            delete(ConnectorBucket).where(ConnectorBucket.start < buckets_before)
+        )
+        await self.session.execute(
+            delete(ConnectorEvent).where(
+                ConnectorEvent.at < events_before, ConnectorEvent.action.like("error%")
+            )
+        )
+        await self.session.execute(
+            delete(DashboardSession).where(DashboardSession.expires_at < buckets_before)
+        )
+
+    async def add_session(self, record: DashboardSession) -> None:
+        self.session.add(record)
+        await self.session.flush()
+
+    async def dashboard_session(self, token_hash: str) -> DashboardSession | None:
+        return await self.session.get(DashboardSession, token_hash)
+
+    async def drop_session(self, token_hash: str) -> None:
+        await self.session.execute(
+            delete(DashboardSession).where(DashboardSession.token_hash == token_hash)
+        )
+
+
+def to_bucket(row: ConnectorBucket) -> Bucket:
+    bucket = Bucket(
+        calls=row.calls or 0,
+        failures=row.failures or 0,
+        errors=row.errors or 0,
+        refused=row.refused or 0,
+        attempts=row.attempts or 0,
+        latency_ms_sum=row.latency_ms_sum or 0.0,
+        probes=row.probes or 0,
+        probe_failures=row.probe_failures or 0,
+    )
+    bucket.merge(Bucket(latency=list(row.latency or [])))
+    return bucket

@@ -1,0 +1,304 @@
+"""Connectors as operators see them: list, health model, history, pause and resume."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from connectors.registry import ConnectorRegistry
+from schemas import connector as wire
+from schemas.connector import BreakerState, CallOutcome, HealthStatus
+from service.auth.principal import Principal
+from service.config import Settings
+from service.connector.monitor import HealthMonitor
+from service.connector.repository import ConnectorRepository, to_bucket
+from service.connector.stats import Bucket, merged, percentile
+from service.connector.status import Signals, Thresholds, assess
+from service.errors import Conflict, NotFound
+from service.models import ConnectorBucket, ConnectorState
+
+RECENT_ERRORS = 10
+HOUR = timedelta(hours=1)
+DAY = timedelta(hours=24)
+DAY_STEP = timedelta(minutes=15)
+
+
+class ConnectorNotFound(NotFound):
+    def __init__(self) -> None:
+        super().__init__("No connector is registered under this name")
+
+
+class ConnectorService:
+    async def summaries(
+        self,
+        session: AsyncSession,
+        registry: ConnectorRegistry,
+        monitor: HealthMonitor,
+        settings: Settings,
+        now: datetime | None = None,
+    ) -> list[wire.ConnectorSummary]:
+        now = now or datetime.now(UTC)
+        repository = ConnectorRepository.from_session(session)
+        states = await repository.states(registry.names())
+        window: defaultdict[str, list[Bucket]] = defaultdict(list)
+        for row in await repository.buckets(None, _window_start(now, settings)):
+            window[row.connector].append(to_bucket(row))
+        summaries = []
+        for name in registry.names():
+            connector = registry.get(name)
+            status, _ = _assess(name, merged(window[name]), states.get(name), monitor, settings)
+            summaries.append(
+                wire.ConnectorSummary(
+                    name=name,
+                    title=connector.title,
+                    version=connector.version,
+                    origin=registry.origin(name),
+                    health=status,
+                    breaker=monitor.breakers[name].state,
+                    paused=monitor.pauses.get(name),
+                )
+            )
+        return summaries
+
+    async def health(
+        self,
+        session: AsyncSession,
+        registry: ConnectorRegistry,
+        monitor: HealthMonitor,
+        settings: Settings,
+        name: str,
+        now: datetime | None = None,
+    ) -> wire.ConnectorHealth:
+        _known(registry, name)
+        now = now or datetime.now(UTC)
+        repository = ConnectorRepository.from_session(session)
+        state = await repository.state(name)
+        rows = await repository.buckets(name, _window_start(now, settings))
+        window = merged(to_bucket(row) for row in rows)
+        status, reason = _assess(name, window, state, monitor, settings)
+        breaker = monitor.breakers[name]
+        errors = await repository.events(name, actions=_ERROR_ACTIONS, limit=RECENT_ERRORS)
+        recent = [
+            wire.RecentError(
+                at=event.at, outcome=CallOutcome(event.action.split(":", 1)[1]), detail=event.reason
+            )
+            for event in errors
+        ]
+        probe = None
+        if state is not None and state.last_probe_at is not None:
+            probe = wire.Probe(
+                at=state.last_probe_at,
+                ok=bool(state.last_probe_ok),
+                latency_ms=state.last_probe_latency_ms,
+                detail=state.last_probe_detail,
+            )
+        return wire.ConnectorHealth(
+            name=name,
+            status=status,
+            reason=reason,
+            window_s=settings.health_window_s,
+            calls=window.calls,
+            failures=window.failures,
+            refused=window.refused,
+            success_rate=_rate(window),
+            latency=wire.LatencySummary(
+                p50_ms=percentile(window.latency, 0.5),
+                p95_ms=percentile(window.latency, 0.95),
+                p99_ms=percentile(window.latency, 0.99),
+            ),
+            slo_p95_ms=settings.slo_ms(name),
+            breaker=breaker.state,
+            breaker_until=(
+                datetime.fromtimestamp(breaker.open_until, UTC)
+                if breaker.state is BreakerState.open and breaker.open_until is not None
+                else None
+            ),
+            paused=monitor.pauses.get(name),
+            last_success_at=state.last_success_at if state else None,
+            last_error=recent[0] if recent else None,
+            last_probe=probe,
+            recent_errors=recent,
+        )
+
+    async def history(
+        self,
+        session: AsyncSession,
+        registry: ConnectorRegistry,
+        settings: Settings,
+        name: str,
+        now: datetime | None = None,
+    ) -> wire.ConnectorHistory:
+        """Per-bucket series over the last hour, and per quarter hour over the last day."""
+        _known(registry, name)
+        now = now or datetime.now(UTC)
+        rows = await ConnectorRepository.from_session(session).buckets(name, now - DAY)
+        width = timedelta(seconds=settings.health_bucket_s)
+        return wire.ConnectorHistory(
+            name=name,
+            bucket_s=settings.health_bucket_s,
+            hour=_series(rows, now - HOUR, now, width),
+            day=_series(rows, now - DAY, now, max(width, DAY_STEP)),
+        )
+
+    async def pause(
+        self,
+        session: AsyncSession,
+        registry: ConnectorRegistry,
+        monitor: HealthMonitor,
+        principal: Principal,
+        name: str,
+        reason: str,
+    ) -> wire.ConnectorSummary:
+        _known(registry, name)
+        now = datetime.now(UTC)
+        repository = ConnectorRepository.from_session(session)
+        state = (await repository.ensure([name], now))[name]
+        if state.paused:
+            raise Conflict(
+                f"{name} is already paused (by {state.paused_by}: {state.paused_reason})"
+            )
+        state.paused, state.paused_by, state.paused_reason, state.paused_at = (
+            True,
+            principal.name,
+            reason,
+            now,
+        )
+        state.updated_at = now
+        await repository.add_event(name, "pause", now, principal.name, reason)
+        monitor.set_pause(
+            name, wire.Pause(paused_by=principal.name, reason=reason, paused_at=now), now
+        )
+        return await self._summary(session, registry, monitor, name)
+
+    async def resume(
+        self,
+        session: AsyncSession,
+        registry: ConnectorRegistry,
+        monitor: HealthMonitor,
+        principal: Principal,
+        name: str,
+        reason: str,
+    ) -> wire.ConnectorSummary:
+        _known(registry, name)
+        now = datetime.now(UTC)
+        repository = ConnectorRepository.from_session(session)
+        state = (await repository.ensure([name], now))[name]
+        if not state.paused:
+            raise Conflict(f"{name} is not paused")
+        state.paused, state.paused_by, state.paused_reason, state.paused_at = (
+            False,
+            None,
+            None,
+            None,
+        )
+        state.updated_at = now
+        await repository.add_event(name, "resume", now, principal.name, reason or None)
+        monitor.set_pause(name, None, now)
+        return await self._summary(session, registry, monitor, name)
+
+    async def events(
+        self, session: AsyncSession, registry: ConnectorRegistry, name: str
+    ) -> list[wire.ConnectorEvent]:
+        _known(registry, name)
+        rows = await ConnectorRepository.from_session(session).events(
+            name, actions=("pause", "resume", *_BREAKER_ACTIONS), limit=50
+        )
+        return [
+            wire.ConnectorEvent(
+                at=row.at,
+                connector=row.connector,
+                action=row.action,
+                actor=row.actor,
+                reason=row.reason,
+            )
+            for row in rows
+        ]
+
+    async def _summary(
+        self,
+        session: AsyncSession,
+        registry: ConnectorRegistry,
+        monitor: HealthMonitor,
+        name: str,
+    ) -> wire.ConnectorSummary:
+        summaries = await self.summaries(session, registry, monitor, monitor.settings)
+        return next(summary for summary in summaries if summary.name == name)
+
+
+_ERROR_ACTIONS = tuple(
+    f"error:{outcome.value}"
+    for outcome in CallOutcome
+    if outcome not in (CallOutcome.ok, CallOutcome.no_record)
+)
+_BREAKER_ACTIONS = tuple(f"breaker_{state.value}" for state in BreakerState)
+
+
+def _known(registry: ConnectorRegistry, name: str) -> None:
+    if name not in registry.names():
+        raise ConnectorNotFound()
+
+
+def _window_start(now: datetime, settings: Settings) -> datetime:
+    # Buckets that started within the window; the oldest may reach a little further back.
+    return now - timedelta(seconds=max(settings.health_window_s, settings.health_bucket_s))
+
+
+def _rate(bucket: Bucket) -> float | None:
+    return None if bucket.calls == 0 else round(1 - bucket.failures / bucket.calls, 4)
+
+
+def _assess(
+    name: str,
+    window: Bucket,
+    state: ConnectorState | None,
+    monitor: HealthMonitor,
+    settings: Settings,
+) -> tuple[HealthStatus, str]:
+    signals = Signals(
+        calls=window.calls,
+        failures=window.failures,
+        p95_ms=percentile(window.latency, 0.95),
+        slo_p95_ms=settings.slo_ms(name),
+        breaker=monitor.breakers[name].state,
+        last_probe_ok=state.last_probe_ok if state else None,
+        last_probe_at=state.last_probe_at if state else None,
+        last_success_at=state.last_success_at if state else None,
+    )
+    thresholds = Thresholds(
+        min_calls=settings.health_min_calls,
+        operational_rate=settings.health_operational_rate,
+        degraded_rate=settings.health_degraded_rate,
+    )
+    return assess(signals, thresholds)
+
+
+def _series(
+    rows: Sequence[ConnectorBucket], since: datetime, now: datetime, width: timedelta
+) -> list[wire.SeriesPoint]:
+    step = width.total_seconds()
+    first = datetime.fromtimestamp(since.timestamp() - since.timestamp() % step, UTC)
+    count = int((now - first).total_seconds() // step) + 1
+    buckets = [Bucket() for _ in range(count)]
+    for row in rows:
+        if row.start < first:
+            continue
+        index = int((row.start - first).total_seconds() // step)
+        if 0 <= index < count:
+            buckets[index].merge(to_bucket(row))
+    return [
+        wire.SeriesPoint(
+            start=first + index * width,
+            calls=bucket.calls,
+            failures=bucket.failures,
+            refused=bucket.refused,
+            error_rate=None if bucket.calls == 0 else round(bucket.failures / bucket.calls, 4),
+            p95_ms=percentile(bucket.latency, 0.95),
+        )
+        for index, bucket in enumerate(buckets)
+    ]
+
+
+connector = ConnectorService()

@@ -1,0 +1,70 @@
+"""A connector's status in Statuspage's words, from its recent numbers (pure; no clock).
+
+- `down`: the breaker is open, or the latest signal is a failed probe (a probe failed
+  and no call has succeeded since), or fewer than `degraded_rate` of the calls succeeded.
+- `degraded`: the breaker is half-open, or the success rate is below `operational_rate`,
+  or p95 latency is over the connector's SLO.
+- `operational`: at least `min_calls` calls with a success rate of at least
+  `operational_rate` and p95 within the SLO; or, with fewer calls, a successful latest probe.
+- `unknown`: fewer than `min_calls` calls and no probe yet.
+
+Success rate counts partner-attributable failures only (timeouts, transport errors,
+5xx, 429, malformed answers); our own 4xx and connector bugs do not lower it.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from schemas.connector import BreakerState, HealthStatus
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    min_calls: int = 10
+    operational_rate: float = 0.95
+    degraded_rate: float = 0.5
+
+
+@dataclass(frozen=True)
+class Signals:
+    calls: int
+    failures: int
+    p95_ms: float | None
+    slo_p95_ms: float
+    breaker: BreakerState
+    last_probe_ok: bool | None = None
+    last_probe_at: datetime | None = None
+    last_success_at: datetime | None = None
+
+
+def assess(signals: Signals, thresholds: Thresholds) -> tuple[HealthStatus, str]:  # noqa: PLR0911 - one return per rule, in the order they are documented
+    """The status and a short reason an operator can read."""
+    if signals.breaker is BreakerState.open:
+        return HealthStatus.down, "circuit open"
+    if signals.last_probe_ok is False and not _success_since_probe(signals):
+        return HealthStatus.down, "health check failing"
+    if signals.breaker is BreakerState.half_open:
+        return HealthStatus.degraded, "circuit half-open: trial calls"
+    if signals.calls < thresholds.min_calls:
+        if signals.last_probe_ok:
+            return HealthStatus.operational, "health check passing"
+        return HealthStatus.unknown, f"fewer than {thresholds.min_calls} calls and no check yet"
+    rate = 1 - signals.failures / signals.calls
+    if rate < thresholds.degraded_rate:
+        return HealthStatus.down, f"success rate {rate:.0%}"
+    if rate < thresholds.operational_rate:
+        return HealthStatus.degraded, f"success rate {rate:.0%}"
+    if signals.p95_ms is not None and signals.p95_ms > signals.slo_p95_ms:
+        return (
+            HealthStatus.degraded,
+            f"p95 {signals.p95_ms:g} ms over the {signals.slo_p95_ms:g} ms SLO",
+        )
+    return HealthStatus.operational, f"success rate {rate:.0%}"
+
+
+def _success_since_probe(signals: Signals) -> bool:
+    return (
+        signals.last_success_at is not None
+        and signals.last_probe_at is not None
+        and signals.last_success_at > signals.last_probe_at
+    )

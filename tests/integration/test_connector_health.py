@@ -1,0 +1,307 @@
+"""Connector health over real HTTP: breaker, pause, health model, metrics.
+
+The service runs on a database of its own (breaker state is shared through the database)
+with short breaker timings; the sandbox agencies count the household queries they receive,
+so the tests count what really arrives at the partner.
+"""
+
+import asyncio
+import itertools
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from service.auth.principal import Role
+from service.auth.service import create_api_key
+from service.config import Settings
+from service.db import create_engine, create_session_factory
+from tests.conftest import LiveService, _free_port, running_service
+from tests.factories import make_id_number, member, verification_body
+
+WAIT = {"Prefer": "wait=10"}
+_people = itertools.count(1)
+SOURCES = ("vehicles", "pensions", "housing_fund", "real_estate", "public_payroll", "bank")
+
+
+@dataclass
+class Setup:
+    service: LiveService
+    tokens: dict[str, str]
+
+    async def queries(self, agency: str) -> int:
+        """Household queries the agency itself received (the sandbox counts them)."""
+        async with httpx.AsyncClient(base_url=self.service.base_url) as plain:
+            counts: dict[str, int] = (await plain.get("/sandbox/queries")).json()
+        return counts[agency]
+
+    def client(self, role: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self.service.base_url,
+            headers={"Authorization": f"Bearer {self.tokens[role]}"},
+            timeout=30,
+        )
+
+
+@pytest.fixture(scope="module")
+async def setup(
+    fresh_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Setup]:
+    settings = Settings(
+        database_url=fresh_database_url,
+        port=_free_port(),
+        sandbox="on",
+        sandbox_data=Path(tmp_path_factory.mktemp("sandbox")) / "sandbox.db",
+        connector_timeout_s=1.5,
+        breaker_open_s=1.0,
+        breaker_open_max_s=2.0,
+        health_sync_s=0.05,
+        health_probe_interval_s=0,  # the breaker alone decides here
+        health_bucket_s=1,
+        health_window_s=2,
+        health_min_calls=3,
+    )
+    engine = create_engine(fresh_database_url)
+    tokens = {}
+    async with create_session_factory(engine)() as session:
+        for role in ("caseworker", "operator", "integrator", "auditor"):
+            _, tokens[role] = await create_api_key(session, role=Role(role), region="00")
+        await session.commit()
+    await engine.dispose()
+    async with running_service(settings) as service:
+        yield Setup(service, tokens)
+        async with httpx.AsyncClient(base_url=service.base_url) as plain:
+            for source in SOURCES:
+                await plain.delete(f"/sandbox/faults/{source}")
+
+
+@pytest.fixture
+async def caseworker(setup: Setup) -> AsyncIterator[httpx.AsyncClient]:
+    async with setup.client("caseworker") as client:
+        yield client
+
+
+@pytest.fixture
+async def operator(setup: Setup) -> AsyncIterator[httpx.AsyncClient]:
+    async with setup.client("operator") as client:
+        yield client
+
+
+async def fault(setup: Setup, source: str, mode: str | None) -> None:
+    async with httpx.AsyncClient(base_url=setup.service.base_url) as plain:
+        if mode is None:
+            response = await plain.delete(f"/sandbox/faults/{source}")
+        else:
+            response = await plain.put(f"/sandbox/faults/{source}", json={"mode": mode})
+        assert response.status_code == 200
+
+
+async def verify(caseworker: httpx.AsyncClient) -> dict[str, Any]:
+    """A household that would be eligible if every source answered: nothing anywhere."""
+    # People of their own (the shared counter of test ID numbers is left to other tests).
+    person = make_id_number("530103", birth="19660606", sequence=next(_people))
+    seeded = await caseworker.post("/sandbox/people", json={"id_number": person})
+    assert seeded.status_code == 200
+    body = verification_body([member(person)], region_code="530103")
+    response = await caseworker.post("/v1/verifications", json=body, headers=WAIT)
+    assert response.status_code == 200, response.text
+    verification: dict[str, Any] = response.json()
+    assert verification["status"] == "completed"
+    return verification
+
+
+def source(verification: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(s for s in verification["sources"] if s["source"] == name)
+
+
+async def eventually(check: Any, tries: int = 200, pause_s: float = 0.05) -> Any:
+    """Poll `check()` until it returns something truthy (bounded; never a timing assertion)."""
+    for _ in range(tries):
+        result = await check()
+        if result:
+            return result
+        await asyncio.sleep(pause_s)
+    raise AssertionError("condition never held")
+
+
+async def health(operator: httpx.AsyncClient, name: str) -> dict[str, Any]:
+    response = await operator.get(f"/v1/connectors/{name}/health")
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+class TestBreaker:
+    async def test_down_partner_opens_the_breaker_and_stops_being_called(
+        self, setup: Setup, caseworker: httpx.AsyncClient, operator: httpx.AsyncClient
+    ) -> None:
+        await fault(setup, "bank", "down")
+        details = []
+        for _ in range(5):  # 5 consecutive failures open it
+            verification = await verify(caseworker)
+            bank = source(verification, "bank")
+            details.append(bank["detail"])
+            assert bank["status"] == "error"
+            assert bank["attempts"] == 3  # counted by the fetch's own metered client
+            assert verification["recommendation"] == "review"
+        assert all(d.startswith("partner error: HTTP 503") for d in details)
+        reached = await setup.queries("bank")
+        assert reached == 15  # 5 fetches × 3 attempts
+
+        for _ in range(3):
+            verification = await verify(caseworker)
+            bank = source(verification, "bank")
+            assert (bank["status"], bank["detail"]) == ("error", "circuit open")
+            assert not bank.get("attempts")
+            assert verification["recommendation"] == "review"
+        assert await setup.queries("bank") == reached  # nothing reached the partner
+
+        state = await health(operator, "bank")
+        assert (state["status"], state["breaker"]) == ("down", "open")
+        assert state["breaker_until"] is not None
+        assert state["last_error"]["outcome"] == "unavailable"
+
+        # Recovery: once the open period is over a trial call goes through and closes it.
+        await fault(setup, "bank", None)
+
+        async def bank_answers() -> bool:
+            return source(await verify(caseworker), "bank")["status"] in ("ok", "no_record")
+
+        await eventually(bank_answers)
+        assert await setup.queries("bank") > reached
+
+        async def transitions() -> list[str]:
+            events = (await operator.get("/v1/connectors/bank/events")).json()
+            actions = [e["action"] for e in reversed(events)]
+            return actions if actions[-1:] == ["breaker_closed"] else []
+
+        assert (await eventually(transitions))[-3:] == [
+            "breaker_open",
+            "breaker_half_open",
+            "breaker_closed",
+        ]
+
+        async def operational() -> bool:
+            await verify(caseworker)
+            return (await health(operator, "bank"))["status"] == "operational"
+
+        await eventually(operational, tries=100)
+
+    async def test_garbage_is_a_source_error_never_a_500_and_no_breaker_failure(
+        self, setup: Setup, caseworker: httpx.AsyncClient, operator: httpx.AsyncClient
+    ) -> None:
+        await fault(setup, "pensions", "garbage")
+        for _ in range(6):
+            pensions = source(await verify(caseworker), "pensions")
+            assert pensions["status"] == "error"
+            assert pensions["detail"].startswith("malformed response")
+        state = await health(operator, "pensions")
+        assert state["breaker"] == "closed"  # garbage answers fast; only outages open it
+        assert state["failures"] >= 1  # but it does lower the success rate
+        await fault(setup, "pensions", None)
+
+
+class TestPause:
+    async def test_paused_source_is_skipped_and_the_pause_is_recorded(
+        self, setup: Setup, caseworker: httpx.AsyncClient, operator: httpx.AsyncClient
+    ) -> None:
+        response = await operator.post(
+            "/v1/connectors/vehicles/pause", json={"reason": "agency maintenance window"}
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["paused"]["reason"] == "agency maintenance window"
+        reached = await setup.queries("vehicles")
+
+        verification = await verify(caseworker)
+
+        vehicles = source(verification, "vehicles")
+        assert (vehicles["status"], vehicles["detail"]) == ("error", "paused by operator")
+        assert verification["recommendation"] == "review"
+        assert await setup.queries("vehicles") == reached
+        again = await operator.post("/v1/connectors/vehicles/pause", json={"reason": "x"})
+        assert again.status_code == 409
+
+        resumed = await operator.post("/v1/connectors/vehicles/resume", json={"reason": "done"})
+        assert resumed.status_code == 200
+        assert resumed.json()["paused"] is None
+        assert source(await verify(caseworker), "vehicles")["status"] in ("ok", "no_record")
+        assert await setup.queries("vehicles") > reached
+
+        events = (await operator.get("/v1/connectors/vehicles/events")).json()
+        pause, resume = (
+            next(e for e in events if e["action"] == action) for action in ("pause", "resume")
+        )
+        assert pause["actor"] == resume["actor"] == "operator-00"
+        assert (pause["reason"], resume["reason"]) == ("agency maintenance window", "done")
+
+    @pytest.mark.parametrize("role", ["caseworker", "integrator", "auditor"])
+    async def test_only_operators_pause(self, setup: Setup, role: str) -> None:
+        async with setup.client(role) as client:
+            response = await client.post("/v1/connectors/bank/pause", json={"reason": "no"})
+        assert response.status_code == 403
+        assert response.headers["content-type"] == "application/problem+json"
+
+    async def test_pause_needs_a_reason_and_a_known_connector(
+        self, operator: httpx.AsyncClient
+    ) -> None:
+        missing = await operator.post("/v1/connectors/bank/pause", json={})
+        assert missing.status_code == 422
+        assert missing.json()["errors"][0]["loc"] == ["body", "reason"]
+        unknown = await operator.post("/v1/connectors/nope/pause", json={"reason": "x"})
+        assert unknown.status_code == 404
+
+
+class TestReading:
+    @pytest.mark.parametrize("role", ["operator", "integrator"])
+    async def test_list_shows_every_connector_with_its_health(
+        self, setup: Setup, role: str
+    ) -> None:
+        async with setup.client(role) as client:
+            response = await client.get("/v1/connectors")
+        assert response.status_code == 200
+        listed = {item["name"]: item for item in response.json()}
+        assert set(listed) == set(SOURCES)
+        for item in listed.values():
+            assert item["origin"] == "builtin"
+            assert item["health"] in ("unknown", "operational", "degraded", "down")
+            assert item["title"]
+            assert item["version"]
+
+    async def test_caseworkers_do_not_see_connectors(self, caseworker: httpx.AsyncClient) -> None:
+        assert (await caseworker.get("/v1/connectors")).status_code == 403
+        assert (await caseworker.get("/v1/connectors/bank/health")).status_code == 403
+
+    async def test_unknown_connector_health_is_404(self, operator: httpx.AsyncClient) -> None:
+        response = await operator.get("/v1/connectors/nope/health")
+        assert response.status_code == 404
+
+    async def test_history_has_a_point_per_bucket(self, operator: httpx.AsyncClient) -> None:
+        response = await operator.get("/v1/connectors/bank/history")
+        assert response.status_code == 200
+        history = response.json()
+        assert history["bucket_s"] == 1
+        assert 3600 <= len(history["hour"]) <= 3602
+        assert len(history["day"]) in (96, 97, 98)
+
+    async def test_metrics_tell_the_same_story_without_personal_data(
+        self, setup: Setup, caseworker: httpx.AsyncClient
+    ) -> None:
+        await verify(caseworker)
+        async with httpx.AsyncClient(base_url=setup.service.base_url) as plain:
+            response = await plain.get("/metrics")
+        assert response.status_code == 200
+        text = response.text
+        assert 'hedui_connector_calls_total{connector="bank",outcome="circuit_open"}' in text
+        assert 'hedui_connector_breaker_state{connector="bank"}' in text
+        assert 'hedui_connector_retries_total{connector="bank"}' in text
+        assert "hedui_connector_call_duration_seconds_bucket" in text
+        assert 'hedui_verifications_total{recommendation="review",status="completed"}' in text
+        assert "hedui_verification_runs_in_flight" in text
+        assert not re.search(r"\d{17}[\dXx]", text)
+        retries = re.search(r'hedui_connector_retries_total\{connector="bank"\} (\d+)', text)
+        assert retries is not None
+        assert int(retries.group(1).split(".")[0]) >= 10  # 5 fetches × 2 retries each

@@ -1,0 +1,198 @@
+"""The health monitor on a real database: state shared between processes, probes against
+the sandbox over HTTP, and a connector's own bug kept to its source."""
+
+from collections.abc import AsyncIterator
+from datetime import date
+from typing import ClassVar
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from connectors.base import CheckResult, ConnectorConfig
+from connectors.registry import ConnectorRegistry, load_connectors
+from schemas.connector import BreakerState, CallOutcome
+from schemas.evidence import Evidence, HouseholdQuery, MemberQuery
+from schemas.verification import SourceStatus
+from service.config import Settings
+from service.connector.metrics import Metrics
+from service.connector.monitor import HealthMonitor, Refusal, Ticket
+from service.connector.service import connector as connector_service
+from service.db import WriteGate, create_engine, create_session_factory
+from service.partners import build_configs
+from service.verification.fanout import FanOut
+from tests.conftest import LiveService
+from tests.factories import make_id_number
+
+SETTINGS = Settings(health_sync_s=0.05, breaker_open_s=30.0)
+
+
+@pytest.fixture(scope="module")
+async def own_engine(fresh_database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(fresh_database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def factory(own_engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return create_session_factory(own_engine)
+
+
+def monitor(
+    factory: async_sessionmaker[AsyncSession], engine: AsyncEngine, names: list[str]
+) -> HealthMonitor:
+    """One process's monitor (each has its own memory and process id)."""
+    return HealthMonitor(names, SETTINGS, factory, WriteGate(engine), Metrics())
+
+
+def fail(process: HealthMonitor, name: str, times: int) -> None:
+    for _ in range(times):
+        grant = process.admit(name)
+        assert isinstance(grant, Ticket)
+        process.record(grant, CallOutcome.unavailable, latency_ms=20, detail="HTTP 503")
+
+
+class TestSharedState:
+    async def test_a_breaker_opened_by_one_process_is_open_in_the_others(
+        self, factory: async_sessionmaker[AsyncSession], own_engine: AsyncEngine
+    ) -> None:
+        api, worker = (monitor(factory, own_engine, ["shared_a"]) for _ in range(2))
+        await api.sync()
+        await worker.sync()
+
+        fail(worker, "shared_a", 5)
+        assert worker.breakers["shared_a"].state is BreakerState.open
+        assert isinstance(api.admit("shared_a"), Ticket)  # not synced yet
+        await worker.sync()
+        await api.sync()
+
+        refusal = api.admit("shared_a")
+        assert isinstance(refusal, Refusal)
+        assert refusal.detail == "circuit open"
+
+    async def test_counts_of_every_process_add_up(
+        self, factory: async_sessionmaker[AsyncSession], own_engine: AsyncEngine
+    ) -> None:
+        one, two = (monitor(factory, own_engine, ["shared_b"]) for _ in range(2))
+        fail(one, "shared_b", 2)
+        fail(two, "shared_b", 3)
+        await one.sync()
+        await two.sync()
+        registry = ConnectorRegistry()
+        registry.add(Quiet("shared_b"))
+        async with factory() as session:
+            health = await connector_service.health(session, registry, one, SETTINGS, "shared_b")
+        assert (health.calls, health.failures) == (5, 5)
+        assert health.last_error is not None
+        assert health.last_error.detail == "HTTP 503"
+
+    async def test_when_two_processes_change_a_breaker_at_once_one_wins(
+        self, factory: async_sessionmaker[AsyncSession], own_engine: AsyncEngine
+    ) -> None:
+        one, two = (monitor(factory, own_engine, ["shared_c"]) for _ in range(2))
+        await one.sync()
+        await two.sync()
+        fail(one, "shared_c", 5)
+        fail(two, "shared_c", 5)
+        await one.sync()
+        await two.sync()  # its write loses the compare-and-set: it adopts the winner's state
+        assert one.breakers["shared_c"].version == two.breakers["shared_c"].version
+        assert one.breakers["shared_c"].open_until == pytest.approx(
+            two.breakers["shared_c"].open_until, abs=1e-3
+        )
+        assert not two.breakers["shared_c"].changed
+
+
+class Quiet:
+    """A connector that is always healthy (a stand-in where only its name matters)."""
+
+    title: ClassVar[str] = "quiet"
+    version: ClassVar[str] = "1"
+    Config: ClassVar[type[ConnectorConfig]] = ConnectorConfig
+
+    def __init__(self, name: str) -> None:
+        self.name = name  # type: ignore[misc]
+
+    async def check(self, config: ConnectorConfig, client: httpx.AsyncClient) -> CheckResult:
+        return CheckResult(ok=True)
+
+    async def fetch(
+        self, household: HouseholdQuery, config: ConnectorConfig, client: httpx.AsyncClient
+    ) -> Evidence:
+        return Evidence()
+
+
+class Buggy(Quiet):
+    async def fetch(
+        self, household: HouseholdQuery, config: ConnectorConfig, client: httpx.AsyncClient
+    ) -> Evidence:
+        return {}["oops"]  # type: ignore[no-any-return]
+
+
+async def test_a_connector_bug_is_that_source_error_logged_with_its_type(
+    factory: async_sessionmaker[AsyncSession],
+    own_engine: AsyncEngine,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    registry = ConnectorRegistry()
+    registry.add(Buggy("buggy"))
+    health = monitor(factory, own_engine, ["buggy"])
+    config = ConnectorConfig(base_url="http://127.0.0.1:9")
+    household = HouseholdQuery(
+        region_code="530103",
+        as_of=date(2026, 11, 20),
+        members=(MemberQuery(id_number=make_id_number(birth="19660607", sequence=1), name="张三"),),
+    )
+    async with httpx.AsyncClient() as client:
+        fanout = FanOut(registry, {"buggy": config}, client, health)
+        outcome = await fanout.fetch("buggy", household)
+        unknown = await fanout.fetch("absent", household)
+
+    assert (outcome.status, outcome.detail) == (SourceStatus.error, "connector failed (KeyError)")
+    crash = next(r.msg for r in caplog.records if "connector_crashed" in str(r.msg))
+    assert isinstance(crash, dict)
+    assert crash["error_type"] == "KeyError"
+    assert unknown.detail == "no connector is registered under this name"
+    # A bug is ours, not the partner's: it does not count against the breaker.
+    assert health.breakers["buggy"].failure_rate() is None
+
+
+async def test_probes_give_a_quiet_connector_a_status_and_recover_an_open_breaker(
+    live_service: LiveService,
+    http: httpx.AsyncClient,
+    factory: async_sessionmaker[AsyncSession],
+    own_engine: AsyncEngine,
+) -> None:
+    registry = load_connectors()
+    settings = live_service.settings
+    configs = build_configs(registry, settings)
+    health = monitor(factory, own_engine, registry.names())
+    async with httpx.AsyncClient() as client:
+        await health.probe_all(registry, configs, client)
+        await health.sync()
+        async with factory() as session:
+            listed = await connector_service.summaries(session, registry, health, settings)
+        assert {item.health.value for item in listed} == {"operational"}
+
+        await http.put("/sandbox/faults/bank", json={"mode": "down"})
+        assert not await health.probe("bank", registry, configs["bank"], client)
+        await health.sync()
+        async with factory() as session:
+            bank = await connector_service.health(session, registry, health, settings, "bank")
+        assert (bank.status.value, bank.reason) == ("down", "health check failing")
+        assert bank.last_probe is not None
+        assert not bank.last_probe.ok
+
+        # An open breaker whose time is up takes a passing probe as its trial call.
+        fail(health, "bank", 5)
+        breaker = health.breakers["bank"]
+        assert breaker.state is BreakerState.open
+        breaker.open_until = 0.0  # as if its open period were over
+        await http.delete("/sandbox/faults/bank")
+        assert await health.probe("bank", registry, configs["bank"], client)
+        assert breaker.state is BreakerState.closed
+        await health.sync()
+        async with factory() as session:
+            bank = await connector_service.health(session, registry, health, settings, "bank")
+        assert bank.status.value == "operational"

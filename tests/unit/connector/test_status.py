@@ -1,0 +1,63 @@
+"""Statuspage words from a connector's numbers."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from schemas.connector import BreakerState, HealthStatus
+from service.connector.status import Signals, Thresholds, assess
+
+T0 = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def signals(**overrides: object) -> Signals:
+    values: dict[str, object] = {
+        "calls": 100,
+        "failures": 0,
+        "p95_ms": 200.0,
+        "slo_p95_ms": 2000.0,
+        "breaker": BreakerState.closed,
+    }
+    values.update(overrides)
+    return Signals(**values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({}, HealthStatus.operational),
+        ({"failures": 5}, HealthStatus.operational),  # 95 % exactly
+        ({"failures": 6}, HealthStatus.degraded),
+        ({"failures": 50}, HealthStatus.degraded),  # 50 % exactly
+        ({"failures": 51}, HealthStatus.down),
+        ({"p95_ms": 2500.0}, HealthStatus.degraded),
+        ({"breaker": BreakerState.half_open}, HealthStatus.degraded),
+        ({"breaker": BreakerState.open}, HealthStatus.down),
+        ({"calls": 9, "failures": 0}, HealthStatus.unknown),
+        ({"calls": 0, "last_probe_ok": True, "last_probe_at": T0}, HealthStatus.operational),
+        ({"calls": 0, "last_probe_ok": False, "last_probe_at": T0}, HealthStatus.down),
+    ],
+)
+def test_status(overrides: dict[str, object], expected: HealthStatus) -> None:
+    status, reason = assess(signals(**overrides), Thresholds())
+    assert status is expected, reason
+    assert reason
+
+
+def test_a_failing_probe_is_overruled_by_a_later_successful_call() -> None:
+    status, _ = assess(
+        signals(
+            last_probe_ok=False,
+            last_probe_at=T0,
+            last_success_at=T0 + timedelta(seconds=1),
+        ),
+        Thresholds(),
+    )
+    assert status is HealthStatus.operational
+
+
+def test_thresholds_are_configurable() -> None:
+    strict = Thresholds(min_calls=5, operational_rate=0.99, degraded_rate=0.9)
+    assert assess(signals(failures=2), strict)[0] is HealthStatus.degraded
+    assert assess(signals(failures=11), strict)[0] is HealthStatus.down
+    assert assess(signals(calls=5), strict)[0] is HealthStatus.operational
