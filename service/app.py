@@ -15,6 +15,7 @@ from schemas.problem import Problem
 from service import __version__
 from service.auth.middleware import AuthenticateFirst
 from service.config import Settings, get_settings
+from service.connector.dashboard import router as dashboard_router
 from service.connector.endpoints import metrics_router
 from service.connector.endpoints import router as connector_router
 from service.errors import PROBLEM_BASE, PROBLEM_TYPES, NotFound, install_error_handlers
@@ -48,6 +49,7 @@ ROUTERS = (
     near_relative_router,
     simulation_router,
     connector_router,
+    dashboard_router,
     metrics_router,
 )
 

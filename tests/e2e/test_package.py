@@ -140,6 +140,11 @@ def test_serve_from_the_wheel_migrates_and_answers(installed: Path, tmp_path: Pa
         )  # fmt: skip
         assert key.returncode == 0, key.stderr
         assert key.stdout.strip().splitlines()[-1].startswith("hd_")
+        # The dashboard's templates and script travel in the wheel too.
+        login = httpx.get(f"http://127.0.0.1:{port}/dashboard", timeout=5)
+        assert '<form class="login"' in login.text
+        script = httpx.get(f"http://127.0.0.1:{port}/dashboard/static/dashboard.js", timeout=5)
+        assert script.status_code == 200
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -1,0 +1,217 @@
+"""`/dashboard`: the operators' page, server-rendered, refreshed by a small script.
+
+People sign in with an operator or admin key through a form; the key is checked once and
+a random session token (stored hashed, expiring) goes into a Secure, HttpOnly, SameSite
+cookie. Scripts send the key as a bearer token instead. Actions from the page (pause,
+resume) are JSON POSTs, which a cross-site form cannot send.
+"""
+
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from typing import Annotated, Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from jinja2 import Environment, PackageLoader, select_autoescape
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas import connector as wire
+from service.auth.principal import Principal, Role
+from service.auth.service import authenticate
+from service.connector.repository import ConnectorRepository
+from service.connector.service import connector as connector_service
+from service.deps import HealthDep, RegistryDep, SessionDep, SettingsDep
+from service.errors import Forbidden, InvalidRequest, Unauthorized
+from service.models import ApiKey, DashboardSession
+
+router = APIRouter(prefix="/dashboard", tags=["connectors"], include_in_schema=False)
+
+COOKIE = "hedui_session"
+ALLOWED = (Role.operator, Role.admin)
+LOGIN_BODY_LIMIT = 4096
+
+_templates = Environment(
+    loader=PackageLoader("service.connector", "templates"),
+    autoescape=select_autoescape(["html"]),
+    enable_async=False,
+)
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def _principal(request: Request, session: AsyncSession) -> Principal | None:
+    header = request.headers.get("authorization", "")
+    if header[:7].lower() == "bearer ":
+        principal = await authenticate(session, header[7:].strip())
+        if principal is None:
+            raise Unauthorized("The bearer token is unknown or revoked")
+        return principal
+    token = request.cookies.get(COOKIE)
+    if not token:
+        return None
+    record = await ConnectorRepository.from_session(session).dashboard_session(_hash(token))
+    if record is None or record.expires_at <= datetime.now(UTC):
+        return None
+    key = await session.get(ApiKey, record.api_key_id)
+    if key is None or key.revoked_at is not None:
+        return None
+    return Principal(
+        key_id=key.id, name=key.name, role=Role(key.role), region_prefix=key.region_prefix
+    )
+
+
+async def _operator(request: Request, session: SessionDep) -> Principal:
+    principal = await _principal(request, session)
+    if principal is None:
+        raise Unauthorized("Sign in at /dashboard, or send an operator key as a bearer token")
+    if principal.role not in ALLOWED:
+        raise Forbidden("The dashboard needs an operator or admin key")
+    return principal
+
+
+DashboardUser = Annotated[Principal, Depends(_operator)]
+
+
+@router.get("", response_class=HTMLResponse)
+async def dashboard(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+    principal = await _principal(request, session)
+    if principal is None:
+        return _login_page()
+    if principal.role not in ALLOWED:
+        return _login_page("That key's role may not see the dashboard (operator or admin).", 403)
+    html = _templates.get_template("dashboard.html").render(
+        user=principal.name,
+        role=principal.role.value,
+        refresh_ms=int(settings.dashboard_refresh_s * 1000),
+    )
+    return HTMLResponse(html, headers=_NO_STORE)
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+    body = await request.body()
+    if len(body) > LOGIN_BODY_LIMIT:
+        return _login_page("The form is too large.", 413)
+    fields = parse_qs(body.decode("utf-8", "replace"))
+    key = (fields.get("key") or [""])[0].strip()
+    principal = await authenticate(session, key) if key else None
+    if principal is None:
+        return _login_page("That key is unknown or revoked.", 401)
+    if principal.role not in ALLOWED:
+        return _login_page("That key's role may not see the dashboard (operator or admin).", 403)
+    token = secrets.token_urlsafe(32)
+    now = datetime.now(UTC)
+    lifetime = timedelta(hours=settings.dashboard_session_hours)
+    await ConnectorRepository.from_session(session).add_session(
+        DashboardSession(
+            token_hash=_hash(token),
+            api_key_id=principal.key_id,
+            created_at=now,
+            expires_at=now + lifetime,
+        )
+    )
+    response = RedirectResponse("/dashboard", status_code=303)
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=int(lifetime.total_seconds()),
+        path="/dashboard",
+        secure=settings.dashboard_secure_cookie,
+        httponly=True,
+        samesite="strict",
+    )
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, session: SessionDep) -> Response:
+    token = request.cookies.get(COOKIE)
+    if token:
+        await ConnectorRepository.from_session(session).drop_session(_hash(token))
+    response = RedirectResponse("/dashboard", status_code=303)
+    response.delete_cookie(COOKIE, path="/dashboard")
+    return response
+
+
+@router.get("/static/dashboard.js")
+async def script() -> Response:
+    text = resources.files("service.connector").joinpath("static/dashboard.js").read_text()
+    return Response(text, media_type="text/javascript", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/data")
+async def data(
+    session: SessionDep,
+    registry: RegistryDep,
+    health: HealthDep,
+    settings: SettingsDep,
+    _: DashboardUser,
+) -> JSONResponse:
+    """Everything the page shows, in one answer."""
+    now = datetime.now(UTC)
+    summaries = await connector_service.summaries(session, registry, health, settings, now)
+    connectors: list[dict[str, Any]] = []
+    for summary in summaries:
+        detail = await connector_service.health(
+            session, registry, health, settings, summary.name, now
+        )
+        history = await connector_service.history(session, registry, settings, summary.name, now)
+        connectors.append(
+            {
+                "summary": summary.model_dump(mode="json"),
+                "health": detail.model_dump(mode="json"),
+                "history": history.model_dump(mode="json"),
+            }
+        )
+    return JSONResponse(
+        {"generated_at": now.isoformat(), "connectors": connectors}, headers=_NO_STORE
+    )
+
+
+async def _json_reason(request: Request) -> str:
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        raise InvalidRequest.at(["header", "content-type"], "must be application/json")
+    try:
+        body = wire.PauseRequest.model_validate_json(await request.body())
+    except ValueError:
+        raise InvalidRequest.at(["body", "reason"], "a reason of 1 to 500 characters") from None
+    return body.reason
+
+
+@router.post("/connectors/{name}/pause")
+async def pause(
+    name: str,
+    request: Request,
+    session: SessionDep,
+    registry: RegistryDep,
+    health: HealthDep,
+    principal: DashboardUser,
+) -> wire.ConnectorSummary:
+    reason = await _json_reason(request)
+    return await connector_service.pause(session, registry, health, principal, name, reason)
+
+
+@router.post("/connectors/{name}/resume")
+async def resume(
+    name: str,
+    request: Request,
+    session: SessionDep,
+    registry: RegistryDep,
+    health: HealthDep,
+    principal: DashboardUser,
+) -> wire.ConnectorSummary:
+    reason = await _json_reason(request)
+    return await connector_service.resume(session, registry, health, principal, name, reason)
+
+
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _login_page(error: str | None = None, status: int = 200) -> HTMLResponse:
+    html = _templates.get_template("login.html").render(error=error)
+    return HTMLResponse(html, status_code=status, headers=_NO_STORE)

@@ -1,0 +1,249 @@
+// hedui operators' dashboard: polls /dashboard/data and updates each card in place.
+(function () {
+  "use strict";
+  var grid = document.getElementById("grid");
+  var refreshMs = parseInt(grid.getAttribute("data-refresh-ms"), 10) || 5000;
+  var range = "hour";
+  var cards = {};
+  var last = null;
+
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+  function svgEl(tag, attrs) {
+    var node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+    Object.keys(attrs).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    return node;
+  }
+  function pct(v) { return v === null || v === undefined ? "–" : (v * 100).toFixed(v >= 0.999 || v === 0 ? 0 : 1) + "%"; }
+  function ms(v) { return v === null || v === undefined ? "–" : (v >= 1000 ? (v / 1000).toFixed(1) + " s" : Math.round(v) + " ms"); }
+  function ago(iso) {
+    if (!iso) return "never";
+    var s = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
+    if (s < 60) return Math.round(s) + " s ago";
+    if (s < 3600) return Math.round(s / 60) + " min ago";
+    return Math.round(s / 3600) + " h ago";
+  }
+  function clock(iso) { return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" }); }
+
+  function stat(label) {
+    var box = el("div", "stat");
+    var value = el("b", "", "–");
+    box.appendChild(value);
+    box.appendChild(el("small", "", label));
+    return { box: box, value: value };
+  }
+
+  function chart(label) {
+    var box = el("div", "chart");
+    var head = el("div", "chart-head");
+    var title = el("small", "", label);
+    var note = el("small", "note", "");
+    head.appendChild(title); head.appendChild(note);
+    var svg = svgEl("svg", { viewBox: "0 0 300 64", preserveAspectRatio: "none", role: "img", "aria-label": label });
+    box.appendChild(head);
+    box.appendChild(svg);
+    return { box: box, svg: svg, title: title, note: note, label: label };
+  }
+  // Draw in the chart's own pixels, so dots stay round and lines crisp at any card width.
+  function widthOf(svg) {
+    var w = Math.round(svg.getBoundingClientRect().width) || 300;
+    svg.setAttribute("viewBox", "0 0 " + w + " 64");
+    return w;
+  }
+
+  function build(name) {
+    var card = el("section", "card");
+    card.setAttribute("data-connector", name);
+    var top = el("div", "top");
+    var title = el("h2");
+    var code = el("span", "name", name);
+    var pill = el("span", "pill status", "unknown");
+    top.appendChild(title); top.appendChild(code); top.appendChild(pill);
+    var reason = el("div", "reason");
+    var badges = el("div", "badges");
+    var stats = el("div", "stats");
+    var s = { rate: stat("success rate"), p95: stat("p95 latency"), cpm: stat("calls / min"), ok: stat("last success") };
+    Object.keys(s).forEach(function (k) { stats.appendChild(s[k].box); });
+    var charts = el("div", "charts");
+    var lat = chart("p95 latency"), err = chart("error rate");
+    charts.appendChild(lat.box); charts.appendChild(err.box);
+    var errors = el("ul", "errors");
+    var actions = el("form", "actions");
+    var input = el("input", "reason-input");
+    input.placeholder = "Reason (kept in the record)";
+    input.maxLength = 500;
+    input.setAttribute("aria-label", "Reason for " + name);
+    var button = el("button", "toggle", "Pause");
+    button.type = "submit";
+    var msg = el("span", "msg");
+    actions.appendChild(input); actions.appendChild(button); actions.appendChild(msg);
+    actions.addEventListener("submit", function (event) {
+      event.preventDefault();
+      toggle(name, input, button, msg);
+    });
+    [top, reason, badges, stats, charts, errors, actions].forEach(function (n) { card.appendChild(n); });
+    grid.appendChild(card);
+    return { card: card, title: title, pill: pill, reason: reason, badges: badges, s: s, lat: lat, err: err,
+             errors: errors, button: button, input: input, msg: msg, paused: false };
+  }
+
+  function clear(svg) { while (svg.firstChild) svg.removeChild(svg.firstChild); }
+  function empty(svg, w) {
+    var t = svgEl("text", { x: w / 2, y: 37, "text-anchor": "middle", fill: "#9aa5b1", "font-size": 11 });
+    t.textContent = "no calls in this range";
+    svg.appendChild(t);
+  }
+
+  // p95 latency: a line through buckets with calls (gaps stay gaps), dots on lone points,
+  // and the connector's SLO as a dashed line.
+  function drawLatency(c, points, slo) {
+    var svg = c.svg;
+    clear(svg);
+    var W = widthOf(svg);
+    var n = points.length;
+    var values = points.map(function (p) { return p.p95_ms; });
+    var max = Math.max.apply(null, values.filter(function (v) { return v !== null; }).concat([slo]));
+    var x = function (i) { return n > 1 ? 3 + (i * (W - 6)) / (n - 1) : W / 2; };
+    var y = function (v) { return 60 - (Math.min(v, max) / max) * 50; };
+    svg.appendChild(svgEl("line", { x1: 0, y1: y(slo), x2: W, y2: y(slo), stroke: "#d0a53c", "stroke-dasharray": "4 3" }));
+    var any = false, path = "";
+    values.forEach(function (v, i) {
+      if (v === null) return;
+      any = true;
+      var joined = i > 0 && values[i - 1] !== null;
+      path += (joined ? " L" : " M") + x(i).toFixed(1) + " " + y(v).toFixed(1);
+      var lone = !joined && (i === n - 1 || values[i + 1] === null);
+      if (lone) svg.appendChild(svgEl("circle", { cx: x(i).toFixed(1), cy: y(v).toFixed(1), r: 2.2, fill: "#2457c5" }));
+    });
+    c.note.textContent = "max " + ms(max) + " · SLO " + ms(slo);
+    if (!any) { empty(svg, W); return; }
+    svg.appendChild(svgEl("path", { d: path.trim(), fill: "none", stroke: "#2457c5", "stroke-width": 1.8, "stroke-linejoin": "round" }));
+  }
+
+  // Error rate: one bar per bucket with calls; grey when every call succeeded.
+  function drawErrors(c, points) {
+    var svg = c.svg;
+    clear(svg);
+    var W = widthOf(svg);
+    var n = points.length, w = W / Math.max(1, n), any = false;
+    c.note.textContent = "0–100 %";
+    points.forEach(function (p, i) {
+      if (p.error_rate === null && !p.refused) return;
+      any = true;
+      var rate = p.error_rate === null ? 1 : p.error_rate;
+      var h = Math.max(2, rate * 50);
+      svg.appendChild(svgEl("rect", {
+        x: (i * w + w * 0.15).toFixed(2), y: (60 - h).toFixed(1), width: Math.max(0.8, w * 0.7).toFixed(2), height: h.toFixed(1),
+        fill: rate > 0 ? (p.refused && p.error_rate === null ? "#8c6bd1" : "#c62828") : "#cbd5e1"
+      }));
+    });
+    if (!any) empty(svg, W);
+  }
+
+  function render(item) {
+    var sum = item.summary, h = item.health, hist = item.history;
+    var c = cards[sum.name] || (cards[sum.name] = build(sum.name));
+    c.title.textContent = sum.title;
+    c.card.setAttribute("data-status", h.status);
+    c.pill.textContent = h.status;
+    c.pill.className = "pill status " + h.status;
+    c.reason.textContent = h.reason;
+    c.badges.textContent = "";
+    var breaker = el("span", "badge breaker " + h.breaker, "breaker " + h.breaker.replace("_", "-"));
+    if (h.breaker_until) breaker.textContent += " until " + clock(h.breaker_until);
+    c.badges.appendChild(breaker);
+    c.badges.appendChild(el("span", "badge", sum.origin + " · v" + sum.version));
+    if (h.last_probe) c.badges.appendChild(el("span", "badge" + (h.last_probe.ok ? "" : " open"), "check " + (h.last_probe.ok ? "ok" : "failing") + " " + ago(h.last_probe.at)));
+    c.paused = !!sum.paused;
+    if (sum.paused) c.badges.appendChild(el("span", "badge paused", "paused by " + sum.paused.paused_by + ": " + sum.paused.reason));
+    c.button.textContent = c.paused ? "Resume" : "Pause";
+    c.button.className = "toggle " + (c.paused ? "resume" : "pause");
+    c.s.rate.value.textContent = pct(h.success_rate);
+    c.s.p95.value.textContent = ms(h.latency.p95_ms);
+    var points = hist[range];
+    var perMin = (h.calls + h.refused) * 60 / h.window_s;
+    c.s.cpm.value.textContent = perMin >= 10 ? Math.round(perMin) : perMin.toFixed(1);
+    c.s.ok.value.textContent = ago(h.last_success_at);
+    var span = range === "hour" ? "last hour" : "last 24 h";
+    c.lat.title.textContent = "p95 latency · " + span;
+    c.err.title.textContent = "error rate · " + span + (range === "day" ? " (15 min bars)" : "");
+    drawLatency(c.lat, points, h.slo_p95_ms);
+    drawErrors(c.err, points);
+    c.errors.textContent = "";
+    if (!h.recent_errors.length) c.errors.appendChild(el("li", "none", "No recent errors"));
+    h.recent_errors.slice(0, 5).forEach(function (e) {
+      var li = el("li");
+      var t = el("time", "", clock(e.at));
+      li.appendChild(t);
+      li.appendChild(document.createTextNode(e.outcome + (e.detail ? ": " + e.detail : "")));
+      li.title = e.detail || e.outcome;
+      c.errors.appendChild(li);
+    });
+  }
+
+  function renderSummary(data) {
+    var counts = { operational: 0, degraded: 0, down: 0, unknown: 0 };
+    data.connectors.forEach(function (item) { counts[item.health.status] += 1; });
+    var box = document.getElementById("summary");
+    box.textContent = "";
+    Object.keys(counts).forEach(function (k) {
+      var chip = el("span", "chip", counts[k] + " " + k);
+      chip.setAttribute("data-count", k);
+      box.appendChild(chip);
+    });
+    var windowS = data.connectors.length ? data.connectors[0].health.window_s : 300;
+    var updated = el("span", "updated", "Rates over the last " + (windowS >= 120 ? Math.round(windowS / 60) + " min" : windowS + " s") +
+      " · updated " + clock(data.generated_at) + " · every " + Math.round(refreshMs / 1000) + " s");
+    updated.id = "updated";
+    box.appendChild(updated);
+  }
+
+  function refresh() {
+    fetch("/dashboard/data", { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) {
+        if (r.status === 401 || r.status === 403) { window.location.assign("/dashboard"); throw new Error("signed out"); }
+        return r.json();
+      })
+      .then(function (data) {
+        last = data;
+        data.connectors.forEach(render);
+        renderSummary(data);
+      })
+      .catch(function () { /* the next poll tries again */ })
+      .finally(function () { window.setTimeout(refresh, refreshMs); });
+  }
+
+  function toggle(name, input, button, msg) {
+    var c = cards[name];
+    var reason = input.value.trim();
+    if (!reason) { msg.textContent = "Give a reason"; input.focus(); return; }
+    msg.textContent = "";
+    button.disabled = true;
+    fetch("/dashboard/connectors/" + encodeURIComponent(name) + (c.paused ? "/resume" : "/pause"), {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify({ reason: reason })
+    }).then(function (r) {
+      return r.json().then(function (body) {
+        if (!r.ok) throw new Error(body.detail || "failed");
+        input.value = "";
+        c.paused = !!body.paused;
+        c.button.textContent = c.paused ? "Resume" : "Pause";
+      });
+    }).catch(function (e) { msg.textContent = e.message; })
+      .finally(function () { button.disabled = false; });
+  }
+
+  document.querySelectorAll(".range button").forEach(function (b) {
+    b.addEventListener("click", function () {
+      range = b.getAttribute("data-range");
+      document.querySelectorAll(".range button").forEach(function (o) { o.setAttribute("aria-pressed", String(o === b)); });
+      if (last) last.connectors.forEach(render);
+    });
+  });
+  refresh();
+})();

@@ -1,0 +1,119 @@
+"""The operators' dashboard over HTTP: signing in, the data it polls, actions from it."""
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from tests.conftest import ClientFactory, LiveService
+
+
+async def token_for(api_client: ClientFactory, role: str) -> str:
+    client = await api_client(role=role, region="00")
+    return client.headers["Authorization"].split(" ", 1)[1]
+
+
+@pytest.fixture
+async def browser(live_service: LiveService) -> AsyncIterator[httpx.AsyncClient]:
+    """A client that keeps cookies, as a browser does (the service runs on plain HTTP here,
+    so the Secure cookie is carried over by hand below)."""
+    async with httpx.AsyncClient(base_url=live_service.base_url, timeout=30) as client:
+        yield client
+
+
+async def sign_in(browser: httpx.AsyncClient, key: str) -> httpx.Response:
+    response = await browser.post(
+        "/dashboard/login",
+        content=f"key={key}",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    if "set-cookie" in response.headers:
+        token = response.cookies.get("hedui_session")
+        assert token
+        browser.headers["Cookie"] = f"hedui_session={token}"
+    return response
+
+
+async def test_without_a_session_the_page_is_a_sign_in_form(browser: httpx.AsyncClient) -> None:
+    response = await browser.get("/dashboard")
+    assert response.status_code == 200
+    assert '<form class="login"' in response.text
+    assert (await browser.get("/dashboard/data")).status_code == 401
+
+
+async def test_signing_in_sets_a_secure_http_only_session_cookie(
+    browser: httpx.AsyncClient, api_client: ClientFactory
+) -> None:
+    key = await token_for(api_client, "operator")
+    response = await sign_in(browser, key)
+    assert response.status_code == 303
+    cookie = response.headers["set-cookie"].lower()
+    for flag in ("httponly", "secure", "samesite=strict", "path=/dashboard"):
+        assert flag in cookie
+    assert key.lower() not in cookie  # the cookie carries a session token, not the key
+
+    page = await browser.get("/dashboard")
+    assert 'id="grid"' in page.text
+    data = (await browser.get("/dashboard/data")).json()
+    names = {item["summary"]["name"] for item in data["connectors"]}
+    assert names == {
+        "vehicles",
+        "pensions",
+        "housing_fund",
+        "real_estate",
+        "public_payroll",
+        "bank",
+    }
+    assert {"hour", "day"} <= set(data["connectors"][0]["history"])
+
+    logout = await browser.post("/dashboard/logout")
+    assert 'hedui_session=""' in logout.headers["set-cookie"]
+    # The session is gone on the server too: the old cookie opens nothing.
+    assert (await browser.get("/dashboard/data")).status_code == 401
+
+
+@pytest.mark.parametrize("role", ["caseworker", "integrator"])
+async def test_other_roles_cannot_sign_in(
+    browser: httpx.AsyncClient, api_client: ClientFactory, role: str
+) -> None:
+    response = await sign_in(browser, await token_for(api_client, role))
+    assert response.status_code == 403
+    assert "set-cookie" not in response.headers
+
+
+async def test_a_wrong_key_is_refused(browser: httpx.AsyncClient) -> None:
+    response = await sign_in(browser, "hd_not-a-key")
+    assert response.status_code == 401
+    assert "unknown or revoked" in response.text
+
+
+async def test_scripts_use_the_key_as_a_bearer_token(
+    http: httpx.AsyncClient, api_client: ClientFactory
+) -> None:
+    key = await token_for(api_client, "admin")
+    response = await http.get("/dashboard/data", headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 200
+    page = await http.get("/dashboard", headers={"Authorization": f"Bearer {key}"})
+    assert 'id="grid"' in page.text
+    script = await http.get("/dashboard/static/dashboard.js")
+    assert script.status_code == 200
+    assert "refresh" in script.text
+
+
+async def test_actions_from_the_page_must_be_json(
+    browser: httpx.AsyncClient, api_client: ClientFactory
+) -> None:
+    await sign_in(browser, await token_for(api_client, "operator"))
+    form = await browser.post(
+        "/dashboard/connectors/real_estate/pause",
+        content="reason=x",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert form.status_code == 422  # what a cross-site form could send is refused
+    paused = await browser.post("/dashboard/connectors/real_estate/pause", json={"reason": "test"})
+    assert paused.status_code == 200
+    assert paused.json()["paused"]["reason"] == "test"
+    resumed = await browser.post(
+        "/dashboard/connectors/real_estate/resume", json={"reason": "test over"}
+    )
+    assert resumed.json()["paused"] is None
