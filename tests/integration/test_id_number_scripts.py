@@ -152,3 +152,18 @@ async def test_cli_verify_reports_the_member_field(
     assert result.returncode == 1
     assert "members.0.id_number" in result.stderr
     assert "ASCII" in result.stderr
+
+
+async def test_cli_refuses_a_key_region_in_other_digits(database_url: str) -> None:
+    created = await hedui(
+        "apikey",
+        "create",
+        "--role",
+        "caseworker",
+        "--region",
+        "５３",
+        env={"HEDUI_DATABASE_URL": database_url},
+    )
+    assert created.returncode != 0
+    assert "region" in created.stderr
+    assert "hd_" not in created.stdout
