@@ -133,9 +133,24 @@ class SchemaNotCurrent(RuntimeError):
     """The database's schema is not the one this version of hedui was written for."""
 
 
+def _missing_sqlite_file(engine: AsyncEngine) -> str | None:
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database.startswith(":memory:"):
+        return None
+    return None if Path(database).exists() else database
+
+
 async def require_current_schema(engine: AsyncEngine) -> None:
     """Refuse a database whose schema is not at this version's head (commands that only
     read or write rows never migrate; `hedui serve` and `hedui db upgrade` do)."""
+
+    missing = _missing_sqlite_file(engine)
+    if missing is not None:
+        # Connecting would create an empty file, which a later `hedui serve` would then use.
+        raise SchemaNotCurrent(
+            f"there is no database at {missing}: run this where `hedui serve` runs, set "
+            "HEDUI_DATABASE_URL, or create it with `hedui db upgrade`"
+        )
 
     def current(connection: Connection) -> set[str]:
         return set(MigrationContext.configure(connection).get_current_heads())

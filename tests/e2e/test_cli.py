@@ -152,7 +152,19 @@ class TestCommandsDoNotMigrate:
         assert "hedui db upgrade" in result.stderr
         assert "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
-        assert _tables(tmp_path / "fresh.db") == set()
+        assert not (tmp_path / "fresh.db").exists()  # no empty file left for a later serve
+
+    async def test_apikey_create_refuses_an_unmigrated_database(self, tmp_path: Path) -> None:
+        (tmp_path / "empty.db").touch()
+        url = f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+        result = await hedui(
+            "apikey", "create", "--role", "caseworker", "--region", "53",
+            env={"HEDUI_DATABASE_URL": url},
+        )  # fmt: skip
+        assert result.returncode == 1
+        assert "no hedui schema yet" in result.stderr
+        assert "hedui db upgrade" in result.stderr
+        assert _tables(tmp_path / "empty.db") == set()
 
     async def test_commands_refuse_a_database_behind_and_work_after_db_upgrade(
         self, tmp_path: Path
