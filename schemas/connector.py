@@ -3,7 +3,9 @@
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from schemas.request import RequestModel
 
 
 class HealthStatus(StrEnum):
@@ -122,15 +124,11 @@ class ConnectorHistory(BaseModel):
     day: list[SeriesPoint]
 
 
-class PauseRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PauseRequest(RequestModel):
     reason: str = Field(min_length=1, max_length=500, description="Why; kept in the record")
 
 
-class ResumeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ResumeRequest(RequestModel):
     reason: str = Field(default="", max_length=500)
 
 

@@ -159,3 +159,10 @@ async def test_text_postgresql_cannot_store_is_422_even_past_the_models(
         {"loc": ["body"], "msg": "must not contain a NUL character"}
     ]
     assert stored.status_code == 200
+
+
+async def test_nul_in_an_operators_pause_reason_is_422(api_client: ClientFactory) -> None:
+    operator = await api_client(role="operator", region="00")
+    response = await operator.post("/v1/connectors/bank/pause", json={"reason": f"down{NUL}"})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"] == ["body", "reason"]
