@@ -12,7 +12,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
-from sandbox import bank, control, housing_fund, pensions, public_payroll, real_estate, vehicles
+from sandbox import (
+    bank,
+    business,
+    control,
+    housing_fund,
+    pensions,
+    public_payroll,
+    real_estate,
+    tax,
+    vehicles,
+)
 from sandbox.faults import FaultBoard, FaultGate
 from sandbox.inquiries import Inquiries
 from sandbox.people import People
@@ -30,7 +40,7 @@ described in hedui's docs/partners.md. No authentication: never expose it.
 - `PUT /faults/{source}` makes one agency slow, failing, hanging, answering garbage or down.
 """
 
-AGENCIES = (vehicles, pensions, housing_fund, real_estate, public_payroll, bank)
+AGENCIES = (vehicles, pensions, housing_fund, real_estate, public_payroll, bank, business, tax)
 WIRE_FORMATS: dict[str, WireFormat] = {agency.SOURCE: agency.WIRE for agency in AGENCIES}
 SOURCES = tuple(WIRE_FORMATS)
 

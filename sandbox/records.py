@@ -61,6 +61,27 @@ class BankAccount(_Section):
     balance: Amount
 
 
+class BusinessRole(_Section):
+    """One company a person is registered with at business registration (工商)."""
+
+    company: str = Field(min_length=1, max_length=128)
+    credit_code: str = Field(
+        pattern=r"^[0-9A-HJ-NP-RTUW-Y]{18}$", description="Unified social credit code"
+    )
+    role: Literal["legal_representative", "shareholder"]
+    registered_capital: Amount
+    share_ratio: Annotated[Decimal, Field(ge=0, le=1, decimal_places=4)] | None = Field(
+        default=None, description="Shareholders only: the share held, 0 to 1"
+    )
+
+
+class Tax(_Section):
+    """Individual income tax (个税): annual taxable income of one tax year."""
+
+    year: int = Field(ge=2000, le=2100)
+    annual_taxable_income: Amount
+
+
 class Person(_Section):
     """Everything every agency holds about one resident ID number."""
 
@@ -71,3 +92,5 @@ class Person(_Section):
     real_estate: list[Property] | None = None
     public_payroll: Payroll | None = None
     bank_accounts: list[BankAccount] | None = None
+    business: list[BusinessRole] | None = None
+    tax: Tax | None = None

@@ -14,11 +14,13 @@ from functools import lru_cache
 
 from sandbox.records import (
     BankAccount,
+    BusinessRole,
     HousingFund,
     Payroll,
     Pension,
     Person,
     Property,
+    Tax,
     Usage,
     Vehicle,
     VehicleType,
@@ -37,6 +39,10 @@ PROPERTY_RATE = 0.60
 SECOND_PROPERTY_RATE = 0.05
 NO_BANK_ACCOUNT_RATE = 0.12
 LARGE_BALANCE_RATE = 0.03
+LEGAL_REPRESENTATIVE_RATE = 0.04
+SHAREHOLDER_RATE = 0.07
+TAXED_INCOME_RATE = 0.25
+TAX_YEAR = 2025
 
 _PROVINCES = {
     "11": "京", "12": "津", "13": "冀", "14": "晋", "15": "蒙", "21": "辽", "22": "吉",
@@ -64,6 +70,14 @@ _EMPLOYERS = (
     "乡人民政府",
     "市疾病预防控制中心",
 )
+_COMPANY_KINDS = (
+    "商贸有限公司",
+    "农业专业合作社",
+    "建筑工程有限公司",
+    "餐饮管理有限公司",
+    "运输有限公司",
+)
+_CREDIT_CODE_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # GB 32100 skips I, O, S, V, Z
 _FIRST_REGISTRATION = date(2008, 1, 1).toordinal()
 _LAST_REGISTRATION = date(2025, 12, 31).toordinal()
 
@@ -172,6 +186,47 @@ def _bank_accounts(rng: random.Random) -> list[BankAccount] | None:
     return accounts
 
 
+def _company(rng: random.Random, id_number: str) -> tuple[str, str, Decimal]:
+    """A company name, its unified social credit code and registered capital (yuan)."""
+    name = f"{_province(id_number)}{rng.randrange(1000):03d}{rng.choice(_COMPANY_KINDS)}"
+    tail = "".join(rng.choice(_CREDIT_CODE_CHARS) for _ in range(10))
+    code = f"91{id_number[:6]}{tail}"
+    return name, code, Decimal(rng.choice((10, 30, 50, 100, 200, 500)) * 10_000).scaleb(0)
+
+
+def _business(rng: random.Random, id_number: str) -> list[BusinessRole] | None:
+    roles = []
+    if rng.random() < LEGAL_REPRESENTATIVE_RATE:
+        name, code, capital = _company(rng, id_number)
+        roles.append(
+            BusinessRole.model_construct(
+                company=name,
+                credit_code=code,
+                role="legal_representative",
+                registered_capital=capital.quantize(Decimal("0.01")),
+                share_ratio=None,
+            )
+        )
+    if rng.random() < SHAREHOLDER_RATE:
+        name, code, capital = _company(rng, id_number)
+        roles.append(
+            BusinessRole.model_construct(
+                company=name,
+                credit_code=code,
+                role="shareholder",
+                registered_capital=capital.quantize(Decimal("0.01")),
+                share_ratio=Decimal(rng.randint(5, 60)).scaleb(-2),
+            )
+        )
+    return roles or None
+
+
+def _tax(rng: random.Random) -> Tax | None:
+    if rng.random() >= TAXED_INCOME_RATE:
+        return None
+    return Tax.model_construct(year=TAX_YEAR, annual_taxable_income=_yuan(rng, 6_000, 240_000))
+
+
 @lru_cache(maxsize=8192)
 def synthetic_person(id_number: str) -> Person | None:
     """Records for an upper-cased ID number, or None when it is not a valid ID.
@@ -191,4 +246,7 @@ def synthetic_person(id_number: str) -> Person | None:
         vehicles=_vehicles(rng, id_number),
         real_estate=_real_estate(rng, id_number),
         bank_accounts=_bank_accounts(rng),
+        # Drawn last, so every earlier agency's records stay what they always were.
+        business=_business(rng, id_number),
+        tax=_tax(rng),
     )

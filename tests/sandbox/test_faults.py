@@ -91,6 +91,22 @@ AGENCIES = {
             json.loads,
             lambda body, status: _json_error(body, error=str),
         ),
+        Agency(
+            "business",
+            lambda c: c.post("/business/persons/search", json={"idNumbers": [ALICE]}),
+            "/business/health",
+            json.loads,
+            lambda body, status: _json_error(
+                body, success=False, errorCode=f"E{status}", errorMsg=str
+            ),
+        ),
+        Agency(
+            "tax",
+            lambda c: c.post("/tax/income/batch", json={"taxpayers": [{"sfzh": ALICE}]}),
+            "/tax/health",
+            json.loads,
+            lambda body, status: _json_error(body, retCode=f"{status}000", retMsg=str),
+        ),
     )
 }
 
@@ -275,11 +291,11 @@ class TestControl:
         self, client: httpx.AsyncClient
     ) -> None:
         response = await client.put(
-            "/faults", json={"bank": {"mode": "down"}, "tax": {"mode": "down"}}
+            "/faults", json={"bank": {"mode": "down"}, "securities": {"mode": "down"}}
         )
 
         assert response.status_code == 422
-        assert response.json()["detail"][0]["loc"] == ["body", "tax"]
+        assert response.json()["detail"][0]["loc"] == ["body", "securities"]
         assert (await client.get("/faults/bank")).json() == HEALTHY
 
     async def test_resetting_every_source(self, client: httpx.AsyncClient) -> None:
@@ -299,7 +315,7 @@ class TestControl:
 
     @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
     async def test_an_unknown_source_is_a_404(self, client: httpx.AsyncClient, method: str) -> None:
-        response = await client.request(method, "/faults/tax", json={"mode": "down"})
+        response = await client.request(method, "/faults/securities", json={"mode": "down"})
 
         assert response.status_code == 404
 

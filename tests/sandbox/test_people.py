@@ -75,7 +75,7 @@ class TestSeed:
         assert id_number not in response.text
 
     async def test_rejects_unknown_fields(self, client: httpx.AsyncClient) -> None:
-        response = await client.post("/people", json={**FULL_PERSON, "tax": {"owed": 1}})
+        response = await client.post("/people", json={**FULL_PERSON, "lottery": {"owed": 1}})
 
         assert response.status_code == 422
         assert response.json()["detail"][0]["type"] == "extra_forbidden"
