@@ -145,6 +145,8 @@ async def test_the_sandbox_document_tags_control_and_each_agency(
         "real_estate",
         "public_payroll",
         "bank",
+        "business",
+        "tax",
     }
     assert all(tags.values())
     paths = sandbox["paths"]
