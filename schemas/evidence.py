@@ -80,6 +80,27 @@ class AssetRecord(_Record):
     financial: bool = True
 
 
+class BusinessRecord(_Record):
+    """A company a member is registered with at business registration (工商)."""
+
+    kind: Literal["business"] = "business"
+    company: str = Field(min_length=1)
+    credit_code: str | None = None
+    role: Literal["legal_representative", "shareholder"]
+    registered_capital: Money
+    share_ratio: Decimal | None = Field(
+        default=None, ge=0, le=1, description="Shareholders: the share held, 0 to 1"
+    )
+
+
+class TaxedIncomeRecord(_Record):
+    """Annual taxable income a member was taxed on (个税), for one tax year."""
+
+    kind: Literal["taxed_income"] = "taxed_income"
+    year: int = Field(ge=2000, le=2100)
+    annual_amount: Money
+
+
 Record = Annotated[
     VehicleRecord
     | PensionRecord
@@ -88,7 +109,9 @@ Record = Annotated[
     | PayrollRecord
     | BankAccountRecord
     | IncomeRecord
-    | AssetRecord,
+    | AssetRecord
+    | BusinessRecord
+    | TaxedIncomeRecord,
     Field(discriminator="kind"),
 ]
 

@@ -1,0 +1,408 @@
+"""A connector built from a declarative spec: the same `Connector` protocol as the built-ins.
+
+Its requests go through `connectors.http` (retries, time budget, response byte limits) and
+its answers through `fetch_evidence` (member accounting, record limits), exactly as a
+hand-written connector's. Every jmespath expression is compiled once, when the connector is
+built; fetching runs no code from the spec, only those expressions.
+"""
+
+import base64
+import time
+from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
+from functools import partial
+from typing import Any, ClassVar
+from xml.etree.ElementTree import Element
+from xml.sax.saxutils import escape
+
+import httpx
+import jmespath
+from jmespath.parser import ParsedResult
+from pydantic import TypeAdapter, ValidationError
+
+from connectors.base import (
+    CheckResult,
+    ConnectorConfig,
+    ConnectorError,
+    MalformedResponse,
+    PartnerRejected,
+    ResponseTooLarge,
+)
+from connectors.declarative.spec import (
+    MONEY_FIELDS,
+    ApiKeyAuth,
+    BasicAuth,
+    Batch,
+    BearerAuth,
+    ConnectorSpec,
+    CursorPagination,
+    FormBody,
+    JsonBody,
+    OffsetPagination,
+    PagePagination,
+    XmlBody,
+)
+from connectors.declarative.template import fill, render_json, render_xml_members
+from connectors.http import budget, map_concurrently, request
+from connectors.wire import describe, load_json, parse_xml
+from schemas.evidence import Evidence, HouseholdQuery, MemberQuery, Record
+
+_RECORD: TypeAdapter[Record] = TypeAdapter(Record)
+_FEN = Decimal(100)
+
+
+class SecretMissing(PartnerRejected):
+    """A secret the spec refers to is not set in this process."""
+
+
+def xml_data(element: Element) -> dict[str, Any]:
+    """An XML element as jmespath sees it: `@attr` values, `#text`, child tags as lists."""
+    data: dict[str, Any] = {f"@{name}": value for name, value in element.attrib.items()}
+    text = (element.text or "").strip()
+    if text:
+        data["#text"] = text
+    for child in element:
+        data.setdefault(child.tag, []).append(xml_data(child))
+    return data
+
+
+class _Compiled:
+    """The spec's expressions, compiled once."""
+
+    def __init__(self, spec: ConnectorSpec) -> None:
+        response = spec.response
+        self.records = jmespath.compile(response.records)
+        self.answers = jmespath.compile(response.answers) if response.answers else None
+        self.not_found = jmespath.compile(response.not_found) if response.not_found else None
+        self.error = jmespath.compile(response.error) if response.error else None
+        self.member = jmespath.compile(spec.mode.member) if isinstance(spec.mode, Batch) else None
+        self.fields: list[tuple[str, ParsedResult | None, object, str | None]] = [
+            (
+                name,
+                jmespath.compile(mapping.expr) if mapping.expr is not None else None,
+                mapping.const,
+                (mapping.unit or "yuan") if name in MONEY_FIELDS else None,
+            )
+            for name, mapping in response.fields.items()
+        ]
+        pagination = spec.pagination
+        self.total_pages = (
+            jmespath.compile(pagination.total_pages)
+            if isinstance(pagination, PagePagination) and pagination.total_pages
+            else None
+        )
+        self.next_cursor = (
+            jmespath.compile(pagination.next) if isinstance(pagination, CursorPagination) else None
+        )
+        self.healthy = jmespath.compile(spec.health.expect) if spec.health.expect else None
+
+
+class DeclarativeConnector:
+    """Base of every connector built by `build_connector`; one subclass per spec version."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    version: ClassVar[str]
+    Config: ClassVar[type[ConnectorConfig]] = ConnectorConfig
+    spec: ClassVar[ConnectorSpec]
+    _compiled: ClassVar[_Compiled]
+
+    def default_config(self) -> ConnectorConfig:
+        """The config the spec itself describes (base URL and limits)."""
+        limits = self.spec.limits
+        return ConnectorConfig(
+            base_url=self.spec.base_url,
+            timeout_s=limits.timeout_s,
+            request_timeout_s=limits.request_timeout_s,
+            max_attempts=limits.max_attempts,
+        )
+
+    # check --------------------------------------------------------------------------------
+
+    async def check(self, config: ConnectorConfig, client: httpx.AsyncClient) -> CheckResult:
+        started = time.perf_counter()
+        values = {"region_code": "", "as_of": "", "as_of_year": ""}
+        try:
+            async with budget(config):
+                data = await request(
+                    client,
+                    config,
+                    "GET",
+                    fill(self.spec.health.path, values),
+                    self._decode,
+                    **self._auth({}, {}),
+                )
+            if self._compiled.healthy is not None and not self._compiled.healthy.search(data):
+                raise MalformedResponse("health answer does not match health.expect")
+        except ConnectorError as error:
+            return CheckResult(ok=False, detail=str(error), latency_ms=_ms_since(started))
+        return CheckResult(ok=True, latency_ms=_ms_since(started))
+
+    # fetch --------------------------------------------------------------------------------
+
+    async def fetch(
+        self, household: HouseholdQuery, config: ConnectorConfig, client: httpx.AsyncClient
+    ) -> Evidence:
+        if not household.members:
+            return Evidence(answered=[])
+        mode = self.spec.mode
+        groups: list[Sequence[MemberQuery]]
+        if isinstance(mode, Batch):
+            members = household.members
+            groups = [
+                members[start : start + mode.max_items]
+                for start in range(0, len(members), mode.max_items)
+            ]
+        else:
+            groups = [(member,) for member in household.members]
+        async with budget(config):
+            answers = await map_concurrently(partial(self._ask, client, config, household), groups)
+        return Evidence(
+            records=[record for answer in answers for record in answer.records],
+            answered=[id_number for answer in answers for id_number in answer.answered],
+        )
+
+    async def _ask(
+        self,
+        client: httpx.AsyncClient,
+        config: ConnectorConfig,
+        household: HouseholdQuery,
+        members: Sequence[MemberQuery],
+    ) -> Evidence:
+        """Ask about one group of members, page after page; say whom the answers cover."""
+        values = {
+            "region_code": household.region_code,
+            "as_of": household.as_of.isoformat(),
+            "as_of_year": str(household.as_of.year),
+        }
+        member_values = [
+            {"id_number": member.id_number, "name": member.name or ""} for member in members
+        ]
+        asked = {member.id_number.upper(): member.id_number for member in members}
+        lists_everyone = (
+            isinstance(self.spec.mode, Batch) and self.spec.mode.lists == "every_member"
+        )
+        records: list[Record] = []
+        answered: list[str] = []
+        pages = _Pages(self.spec, self._compiled)
+        while (query := pages.next_query()) is not None:
+            data = await self._send(client, config, values, member_values, query)
+            if self._compiled.error is not None and self._compiled.error.search(data):
+                raise MalformedResponse("partner reported an error in its answer (response.error)")
+            nothing = self._compiled.not_found is not None and bool(
+                self._compiled.not_found.search(data)
+            )
+            items = (
+                [] if nothing else _list(self._compiled.records.search(data), "response.records")
+            )
+            records += [self._record(item, index, members) for index, item in enumerate(items)]
+            if lists_everyone and nothing:
+                answered.extend(asked.values())
+            elif lists_everyone and self._compiled.answers is not None:
+                answers = _list(self._compiled.answers.search(data), "response.answers")
+                answered += [self._member_of(answer) for answer in answers]
+            pages.advance(data, len(items))
+        if not lists_everyone:
+            # One answer per member asked: per member, or a format that lists only hits.
+            answered.extend(asked.values())
+        return Evidence(records=records, answered=answered)
+
+    async def _send(
+        self,
+        client: httpx.AsyncClient,
+        config: ConnectorConfig,
+        values: dict[str, str],
+        members: list[dict[str, str]],
+        paging: dict[str, str],
+    ) -> object:
+        spec = self.spec.request
+        query = {key: fill(value, values) for key, value in spec.query.items()} | paging
+        headers = {key: fill(value, values) for key, value in spec.headers.items()}
+        if isinstance(spec.body, XmlBody):
+            headers.setdefault("Content-Type", "application/xml")
+        kwargs = self._auth(headers, query)
+        kwargs.update(self._body(values, members))
+        return await request(
+            client, config, spec.method, fill(spec.path, values), self._decode, **kwargs
+        )
+
+    def _member_of(self, item: object) -> str:
+        if self._compiled.member is None:
+            raise MalformedResponse("no member expression")  # pragma: no cover - by validation
+        value = self._compiled.member.search(item)
+        if not isinstance(value, str) or not value.strip():
+            raise MalformedResponse("mode.member found no ID number in an answer item")
+        return value.strip().upper()
+
+    def _record(
+        self,
+        item: object,
+        index: int,
+        members: Sequence[MemberQuery],
+    ) -> Record:
+        if self._compiled.member is not None:
+            id_number = self._member_of(item)
+        else:
+            id_number = members[0].id_number
+        values: dict[str, object] = {"kind": self.spec.response.kind, "id_number": id_number}
+        for name, expr, const, unit in self._compiled.fields:
+            value = expr.search(item) if expr is not None else const
+            if value is None:
+                continue
+            values[name] = _money(value, unit, name) if unit is not None else value
+        try:
+            return _RECORD.validate_python(values)
+        except ValidationError as error:
+            raise MalformedResponse(describe(error, within=("record", index))) from None
+
+    def _auth(self, headers: dict[str, str], query: dict[str, str]) -> dict[str, Any]:
+        auth = self.spec.auth
+        if isinstance(auth, ApiKeyAuth | BasicAuth | BearerAuth):
+            ref = (
+                auth.secret
+                if isinstance(auth, ApiKeyAuth)
+                else auth.password
+                if isinstance(auth, BasicAuth)
+                else auth.token
+            )
+            secret = ref.reveal()
+            if secret is None:
+                raise SecretMissing("a secret the connector's spec refers to is not set")
+            if isinstance(auth, ApiKeyAuth) and auth.in_ == "query":
+                query = {**query, auth.name: secret}
+            elif isinstance(auth, ApiKeyAuth):
+                headers = {**headers, auth.name: secret}
+            elif isinstance(auth, BasicAuth):
+                pair = base64.b64encode(f"{auth.username}:{secret}".encode()).decode()
+                headers = {**headers, "Authorization": f"Basic {pair}"}
+            else:
+                headers = {**headers, "Authorization": f"Bearer {secret}"}
+        kwargs: dict[str, Any] = {}
+        if headers:
+            kwargs["headers"] = headers
+        if query:
+            kwargs["params"] = query
+        return kwargs
+
+    def _body(self, values: dict[str, str], members: list[dict[str, str]]) -> dict[str, Any]:
+        body = self.spec.request.body
+        first = members[0] if members else {}
+        if isinstance(body, JsonBody):
+            return {"json": render_json(body.template, {**values, **first}, members)}
+        if isinstance(body, FormBody):
+            return {"data": {k: fill(v, {**values, **first}) for k, v in body.template.items()}}
+        if isinstance(body, XmlBody):
+            listed = (
+                "".join(render_xml_members(body.member_template, values, members))
+                if body.member_template is not None
+                else ""
+            )
+            escaped = {name: escape(value) for name, value in {**values, **first}.items()}
+            return {"content": fill(body.template, {**escaped, "members": listed}).encode()}
+        return {}
+
+    def _decode(self, body: bytes) -> object:
+        if self.spec.response.format == "xml":
+            root = parse_xml(body)
+            return {root.tag: xml_data(root)}
+        return load_json(body)
+
+
+class _Pages:
+    """Where the next page is, by the spec's pagination; at most `max_pages` of them."""
+
+    def __init__(self, spec: ConnectorSpec, compiled: _Compiled) -> None:
+        self.pagination = spec.pagination
+        self.compiled = compiled
+        self.max_pages = getattr(self.pagination, "max_pages", 1)
+        self.fetched = 0
+        self.page = self.pagination.start if isinstance(self.pagination, PagePagination) else 0
+        self.cursor: str | None = None
+        self.done = False
+
+    def next_query(self) -> dict[str, str] | None:
+        """Query parameters of the next page, or None when the last one was read."""
+        if self.done:
+            return None
+        if self.fetched == self.max_pages:
+            raise ResponseTooLarge(f"response too large (more than {self.max_pages} pages)")
+        pagination = self.pagination
+        query: dict[str, str] = {}
+        if isinstance(pagination, PagePagination):
+            query[pagination.param] = str(self.page)
+        elif isinstance(pagination, OffsetPagination):
+            query[pagination.param] = str(self.fetched * pagination.size)
+        elif isinstance(pagination, CursorPagination) and self.cursor is not None:
+            query[pagination.param] = self.cursor
+        size = getattr(pagination, "size", None)
+        size_param = getattr(pagination, "size_param", None)
+        if size_param and size:
+            query[size_param] = str(size)
+        return query
+
+    def advance(self, data: object, items: int) -> None:
+        self.fetched += 1
+        pagination = self.pagination
+        if isinstance(pagination, PagePagination):
+            total = self.compiled.total_pages.search(data) if self.compiled.total_pages else None
+            if total is None:
+                self.done = items == 0
+            elif isinstance(total, bool) or not isinstance(total, int | Decimal):
+                raise MalformedResponse("pagination.total_pages is not a number")
+            else:
+                self.done = self.page - pagination.start + 1 >= total
+            self.page += 1
+        elif isinstance(pagination, OffsetPagination):
+            self.done = items < pagination.size
+        elif isinstance(pagination, CursorPagination) and self.compiled.next_cursor is not None:
+            following = self.compiled.next_cursor.search(data)
+            if isinstance(following, bool) or not isinstance(following, str | int | None):
+                raise MalformedResponse("pagination.next is not a string")
+            self.done = following in (None, "")
+            self.cursor = None if self.done else str(following)
+        else:
+            self.done = True
+
+
+def _list(value: object, where: str) -> list[object]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise MalformedResponse(f"{where} did not select a list")
+    return value
+
+
+def _money(value: object, unit: str, name: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
+        raise MalformedResponse(f"field {name} is not an amount")
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise MalformedResponse(f"field {name} is not an amount") from None
+    if not amount.is_finite():
+        raise MalformedResponse(f"field {name} is not an amount")
+    if unit == "fen":
+        if amount != amount.to_integral_value():
+            raise MalformedResponse(f"field {name} is not a whole number of fen")
+        return amount / _FEN
+    return amount
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
+
+
+def build_connector(spec: ConnectorSpec, version: str) -> DeclarativeConnector:
+    """A connector instance for one version of a spec; its expressions compiled here, once."""
+    cls: type[DeclarativeConnector] = type(
+        f"Declarative_{spec.name}",
+        (DeclarativeConnector,),
+        {
+            "name": spec.name,
+            "title": spec.title,
+            "version": version,
+            "spec": spec,
+            "_compiled": _Compiled(spec),
+        },
+    )
+    return cls()

@@ -1,0 +1,546 @@
+"""The declarative connector spec: a partner's HTTP API described as data, validated fully.
+
+`validate_spec` checks a spec before anything is stored or built: its shape (pydantic), its
+jmespath expressions (compiled), its placeholders, its partner host (against the allow-list),
+its secret references and the record kind its fields map to. Every problem names the bad
+field with a JSON pointer into the submitted spec (`/response/fields/annual_amount/expr`).
+"""
+
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import defusedxml.ElementTree
+import jmespath
+from jmespath.exceptions import JMESPathError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from connectors.declarative.template import (
+    EACH_MEMBER,
+    HOUSEHOLD_NAMES,
+    MEMBER_NAMES,
+    TemplateProblem,
+    check_json_template,
+    check_names,
+    render_xml,
+)
+from schemas.evidence import (
+    AssetRecord,
+    BankAccountRecord,
+    BusinessRecord,
+    HousingFundRecord,
+    IncomeRecord,
+    PayrollRecord,
+    PensionRecord,
+    PropertyRecord,
+    TaxedIncomeRecord,
+    VehicleRecord,
+)
+
+DEFAULT_PARTNER_HOSTS = ("127.0.0.1", "localhost", "::1")
+"""Hosts a spec may call when `HEDUI_PARTNER_HOSTS` is not set: this machine (the sandbox)."""
+
+RECORD_KINDS: dict[str, type[BaseModel]] = {
+    model.model_fields["kind"].default: model
+    for model in (
+        IncomeRecord,
+        AssetRecord,
+        VehicleRecord,
+        PropertyRecord,
+        PayrollRecord,
+        PensionRecord,
+        HousingFundRecord,
+        BankAccountRecord,
+        BusinessRecord,
+        TaxedIncomeRecord,
+    )
+}
+MONEY_FIELDS = frozenset(
+    {
+        "monthly_amount",
+        "value",
+        "balance",
+        "monthly_deposit",
+        "monthly_salary",
+        "registered_capital",
+        "annual_amount",
+    }
+)
+"""Canonical fields that hold yuan; a spec says whether its partner sends yuan or fen."""
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_HEADER = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+_RESERVED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "authorization"})
+
+
+def _expression(value: str) -> str:
+    try:
+        jmespath.compile(value)
+    except JMESPathError as error:
+        raise ValueError(f"not a valid jmespath expression ({type(error).__name__})") from None
+    return value
+
+
+Expression = Annotated[str, Field(min_length=1, max_length=1000), AfterValidator(_expression)]
+"""A jmespath expression, compiled once when the spec is validated."""
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class SecretRef(_Spec):
+    """Where a secret is kept: an environment variable or a file. Never the secret itself."""
+
+    env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+    file: str | None = Field(default=None, min_length=1, max_length=1024)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "SecretRef":
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of env or file")
+        return self
+
+    def reveal(self) -> str | None:
+        """The secret's current value (read at every use, so rotation needs no restart)."""
+        if self.env is not None:
+            return os.environ.get(self.env)
+        try:
+            return Path(self.file or "").read_text(encoding="utf-8").strip() or None
+        except OSError:
+            return None
+
+
+class NoAuth(_Spec):
+    type: Literal["none"] = "none"
+
+
+class ApiKeyAuth(_Spec):
+    type: Literal["api_key"]
+    in_: Literal["header", "query"] = Field(alias="in")
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    secret: SecretRef
+
+
+class BasicAuth(_Spec):
+    type: Literal["basic"]
+    username: str = Field(min_length=1, max_length=128)
+    password: SecretRef
+
+
+class BearerAuth(_Spec):
+    type: Literal["bearer"]
+    token: SecretRef
+
+
+Auth = Annotated[NoAuth | ApiKeyAuth | BasicAuth | BearerAuth, Field(discriminator="type")]
+
+
+class JsonBody(_Spec):
+    type: Literal["json"]
+    template: Any = Field(
+        description='JSON with {placeholders}; {"$each_member": T} becomes one T per member'
+    )
+
+
+class FormBody(_Spec):
+    type: Literal["form"]
+    template: dict[str, str]
+
+
+class XmlBody(_Spec):
+    type: Literal["xml"]
+    template: str = Field(
+        min_length=1,
+        max_length=20_000,
+        description="XML with {placeholders}; {members} "
+        "is replaced by member_template once per member",
+    )
+    member_template: str | None = Field(default=None, max_length=5_000)
+
+
+Body = Annotated[JsonBody | FormBody | XmlBody, Field(discriminator="type")]
+
+
+class RequestSpec(_Spec):
+    method: Literal["GET", "POST"] = "POST"
+    path: str = Field(
+        max_length=500, description="Path below base_url; placeholders: region_code, as_of"
+    )
+    headers: dict[str, str] = Field(default_factory=dict, max_length=20)
+    query: dict[str, str] = Field(default_factory=dict, max_length=20)
+    body: Body | None = None
+
+
+class PerMember(_Spec):
+    type: Literal["per_member"]
+
+
+class Batch(_Spec):
+    type: Literal["batch"]
+    max_items: int = Field(ge=1, le=1000)
+    member: Expression = Field(
+        description="Evaluated on each record (and each answer): the member's ID number"
+    )
+    lists: Literal["every_member", "hits_only"] = Field(
+        description="every_member: the partner answers for each member asked (found or not), "
+        "listed by response.answers; hits_only: an absent member has no record"
+    )
+
+
+Mode = Annotated[PerMember | Batch, Field(discriminator="type")]
+
+
+class FieldMap(_Spec):
+    expr: Expression | None = None
+    const: str | int | Decimal | bool | None = None
+    unit: Literal["yuan", "fen"] | None = Field(
+        default=None, description="Money fields only: what the partner sends (default yuan)"
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "FieldMap":
+        if (self.expr is None) == (self.const is None):
+            raise ValueError("give exactly one of expr or const")
+        return self
+
+
+class ResponseSpec(_Spec):
+    format: Literal["json", "xml"] = "json"
+    records: Expression = Field(description="Evaluated on the body: the list of record items")
+    answers: Expression | None = Field(
+        default=None,
+        description="batch/every_member: the list of answer items, one per member asked",
+    )
+    kind: Literal[
+        "income",
+        "asset",
+        "vehicle",
+        "property",
+        "payroll",
+        "pension",
+        "housing_fund",
+        "bank_account",
+        "business",
+        "taxed_income",
+    ]
+    fields: dict[str, FieldMap] = Field(max_length=30)
+    not_found: Expression | None = Field(
+        default=None, description="True on the body: the partner holds nothing for the members"
+    )
+    error: Expression | None = Field(
+        default=None, description="True on the body: the partner reports an error (not retried)"
+    )
+
+
+class NoPagination(_Spec):
+    type: Literal["none"] = "none"
+
+
+class _Paged(_Spec):
+    param: str = Field(min_length=1, max_length=64, description="Query parameter")
+    size_param: str | None = Field(default=None, max_length=64)
+    size: int | None = Field(default=None, ge=1, le=1000)
+    max_pages: int = Field(default=20, ge=1, le=100)
+
+
+class PagePagination(_Paged):
+    type: Literal["page"]
+    start: int = Field(default=1, ge=0)
+    total_pages: Expression | None = Field(
+        default=None, description="On the body: how many pages there are (else: until empty)"
+    )
+
+
+class OffsetPagination(_Paged):
+    type: Literal["offset"]
+    size: int = Field(ge=1, le=1000)  # required for offsets
+
+
+class CursorPagination(_Spec):
+    type: Literal["cursor"]
+    param: str = Field(min_length=1, max_length=64)
+    next: Expression = Field(description="On the body: the next cursor; null on the last page")
+    max_pages: int = Field(default=20, ge=1, le=100)
+
+
+Pagination = Annotated[
+    NoPagination | PagePagination | OffsetPagination | CursorPagination,
+    Field(discriminator="type"),
+]
+
+
+class HealthSpec(_Spec):
+    path: str = Field(max_length=500)
+    expect: Expression | None = Field(default=None, description="True on a healthy body")
+
+
+class Limits(_Spec):
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+    request_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    max_attempts: int = Field(default=3, ge=1, le=10)
+
+
+class ConnectorSpec(_Spec):
+    """A declarative HTTP connector. Its JSON Schema is served at `/v1/connectors/schema`."""
+
+    name: str = Field(pattern=_NAME.pattern, description="Source name: lower-case identifier")
+    title: str = Field(min_length=1, max_length=200)
+    base_url: str = Field(max_length=500, description="Partner root URL, allow-listed host")
+    request: RequestSpec
+    mode: Mode
+    auth: Auth = Field(default_factory=NoAuth)
+    response: ResponseSpec
+    pagination: Pagination = Field(default_factory=NoPagination)
+    health: HealthSpec
+    limits: Limits = Field(default_factory=Limits)
+
+
+@dataclass(frozen=True)
+class Problem:
+    pointer: str
+    message: str
+
+
+class SpecInvalid(ValueError):
+    """The spec cannot be registered; `problems` name each bad field by JSON pointer."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        super().__init__("; ".join(f"{p.pointer}: {p.message}" for p in problems))
+        self.problems = list(problems)
+
+
+def validate_spec(
+    data: object,
+    *,
+    partner_hosts: Iterable[str] = DEFAULT_PARTNER_HOSTS,
+    check_secrets: bool = True,
+) -> ConnectorSpec:
+    """The spec, or `SpecInvalid` naming every problem found (nothing half-checked)."""
+    try:
+        spec = ConnectorSpec.model_validate(data)
+    except ValidationError as error:
+        raise SpecInvalid(_pydantic_problems(error, data)) from None
+    problems = [
+        *_template_problems(spec),
+        *_host_problems(spec, tuple(partner_hosts)),
+        *_field_problems(spec),
+        *_mode_problems(spec),
+    ]
+    if check_secrets:
+        problems += _secret_problems(spec)
+    if problems:
+        raise SpecInvalid(problems)
+    return spec
+
+
+def _pydantic_problems(error: ValidationError, data: object) -> list[Problem]:
+    problems = []
+    for item in error.errors(include_url=False, include_input=False, include_context=False):
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown field"
+        problems.append(Problem(_pointer(item["loc"], data), message))
+    return problems
+
+
+_ABSENT = object()
+
+
+def _child(data: object, part: int | str) -> object:
+    if isinstance(data, dict):
+        return data.get(part, _ABSENT)
+    if isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+        return data[part]
+    return _ABSENT
+
+
+def _pointer(loc: tuple[int | str, ...], data: object) -> str:
+    """The JSON pointer of a pydantic location in `data`, leaving out union tags."""
+    parts: list[str] = []
+    current = data
+    for index, part in enumerate(loc):
+        last = index == len(loc) - 1
+        child = _child(current, part)
+        if child is not _ABSENT:
+            current = child
+        elif not last:
+            continue  # a discriminated union's tag: not part of the submitted document
+        parts.append(str(part).replace("~", "~0").replace("/", "~1"))
+    return "/" + "/".join(parts)
+
+
+def _template_problems(spec: ConnectorSpec) -> list[Problem]:
+    member_level = isinstance(spec.mode, PerMember)
+    checks: list[tuple[str, str]] = [("/request/path", spec.request.path)]
+    checks += [(f"/request/headers/{k}", v) for k, v in spec.request.headers.items()]
+    checks += [(f"/request/query/{k}", v) for k, v in spec.request.query.items()]
+    checks.append(("/health/path", spec.health.path))
+    problems = []
+    for pointer, text in checks:
+        try:
+            check_names(text, pointer, HOUSEHOLD_NAMES)
+        except TemplateProblem as problem:
+            problems.append(Problem(problem.pointer, str(problem)))
+    for header in spec.request.headers:
+        if not _HEADER.match(header) or header.lower() in _RESERVED_HEADERS:
+            problems.append(Problem(f"/request/headers/{header}", "not a header a spec may set"))
+    body = spec.request.body
+    try:
+        if isinstance(body, JsonBody):
+            check_json_template(body.template, "/request/body/template", member_level=member_level)
+        elif isinstance(body, FormBody):
+            for key, value in body.template.items():
+                check_names(
+                    value,
+                    f"/request/body/template/{key}",
+                    HOUSEHOLD_NAMES | (MEMBER_NAMES if member_level else frozenset()),
+                )
+        elif isinstance(body, XmlBody):
+            problems += _xml_problems(body, member_level)
+    except TemplateProblem as problem:
+        problems.append(Problem(problem.pointer, str(problem)))
+    if body is not None and spec.request.method == "GET":
+        problems.append(Problem("/request/body", "a GET request carries no body"))
+    return problems
+
+
+def _xml_problems(body: XmlBody, member_level: bool) -> list[Problem]:
+    outer = HOUSEHOLD_NAMES | (MEMBER_NAMES if member_level else {"members"})
+    check_names(body.template, "/request/body/template", frozenset(outer))
+    dummy = dict.fromkeys(HOUSEHOLD_NAMES | MEMBER_NAMES, "0")
+    members = ""
+    if body.member_template is not None:
+        check_names(
+            body.member_template,
+            "/request/body/member_template",
+            HOUSEHOLD_NAMES | MEMBER_NAMES,
+        )
+        members = render_xml(body.member_template, dummy)
+    problems = []
+    for pointer, text in (
+        ("/request/body/template", render_xml(body.template, {**dummy, "members": members})),
+    ):
+        try:
+            defusedxml.ElementTree.fromstring(text, forbid_dtd=True)
+        except (defusedxml.DefusedXmlException, defusedxml.ElementTree.ParseError) as error:
+            reason = (
+                "DTDs and entities are not allowed"
+                if isinstance(error, defusedxml.DefusedXmlException)
+                else "not well-formed XML"
+            )
+            problems.append(Problem(pointer, reason))
+    return problems
+
+
+def host_allowed(host: str, allowed: Sequence[str]) -> bool:
+    host = host.lower().strip("[]")
+    for raw in allowed:
+        entry = raw.strip().lower().strip("[]")
+        if not entry:
+            continue
+        if entry.startswith("*.") and host.endswith(entry[1:]):
+            return True
+        if host == entry:
+            return True
+    return False
+
+
+def _host_problems(spec: ConnectorSpec, allowed: Sequence[str]) -> list[Problem]:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(spec.base_url)
+        host = parts.hostname or ""
+        _ = parts.port  # a malformed port raises here
+    except ValueError:
+        return [Problem("/base_url", "not a valid URL")]
+    if parts.scheme not in ("http", "https") or not host:
+        return [Problem("/base_url", "must be an http:// or https:// URL with a host")]
+    if parts.username or parts.password or parts.query or parts.fragment or "{" in spec.base_url:
+        return [Problem("/base_url", "no credentials, query, fragment or placeholders here")]
+    if not host_allowed(host, allowed):
+        return [Problem("/base_url", f"host {host} is not in the partner allow-list")]
+    return []
+
+
+def _field_problems(spec: ConnectorSpec) -> list[Problem]:
+    model = RECORD_KINDS[spec.response.kind]
+    known = set(model.model_fields) - {"kind", "id_number"}
+    problems = []
+    for name, mapping in spec.response.fields.items():
+        pointer = f"/response/fields/{name}"
+        if name not in known:
+            problems.append(
+                Problem(
+                    pointer,
+                    f"unknown field of kind {spec.response.kind} "
+                    f"(known: {', '.join(sorted(known))})",
+                )
+            )
+        elif mapping.unit is not None and name not in MONEY_FIELDS:
+            problems.append(Problem(f"{pointer}/unit", "only money fields have a unit"))
+    required = [
+        name
+        for name, field in model.model_fields.items()
+        if field.is_required() and name not in ("id_number",) and name not in spec.response.fields
+    ]
+    if required:
+        problems.append(
+            Problem("/response/fields", f"missing required fields: {', '.join(required)}")
+        )
+    return problems
+
+
+def _mode_problems(spec: ConnectorSpec) -> list[Problem]:
+    problems = []
+    batch = isinstance(spec.mode, Batch)
+    if (
+        batch
+        and isinstance(spec.mode, Batch)
+        and spec.mode.lists == "every_member"
+        and spec.response.answers is None
+    ):
+        problems.append(Problem("/response/answers", "required when mode.lists is every_member"))
+    body = spec.request.body
+    if batch and isinstance(body, JsonBody) and EACH_MEMBER not in str(body.template):
+        problems.append(
+            Problem("/request/body/template", f"a batch body lists members with {EACH_MEMBER}")
+        )
+    if batch and isinstance(body, XmlBody) and body.member_template is None:
+        problems.append(Problem("/request/body/member_template", "required in batch mode"))
+    if batch and isinstance(body, FormBody):
+        problems.append(
+            Problem("/request/body", "a form body asks about one member: use per_member")
+        )
+    if body is None:
+        problems.append(Problem("/request/body", "the members must travel in a body, never a URL"))
+    return problems
+
+
+def _secret_problems(spec: ConnectorSpec) -> list[Problem]:
+    auth = spec.auth
+    refs: list[tuple[str, SecretRef]] = []
+    if isinstance(auth, ApiKeyAuth):
+        refs.append(("/auth/secret", auth.secret))
+    elif isinstance(auth, BasicAuth):
+        refs.append(("/auth/password", auth.password))
+    elif isinstance(auth, BearerAuth):
+        refs.append(("/auth/token", auth.token))
+    problems = []
+    for pointer, ref in refs:
+        if ref.reveal() is None:
+            where = f"environment variable {ref.env}" if ref.env else "secret file"
+            problems.append(
+                Problem(f"{pointer}/{'env' if ref.env else 'file'}", f"{where} is not set or empty")
+            )
+    return problems
+
+
+def masked(spec: ConnectorSpec) -> dict[str, Any]:
+    """The spec as stored and shown: it holds only secret references, never secret values."""
+    return spec.model_dump(mode="json", by_alias=True, exclude_none=True)

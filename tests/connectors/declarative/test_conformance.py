@@ -1,0 +1,91 @@
+"""The declarative tax connector passes the same conformance suite as the built-ins."""
+
+import json
+from decimal import Decimal
+
+import httpx
+import respx
+
+from connectors.base import MalformedResponse
+from connectors.declarative import build_connector, validate_spec
+from connectors.testing import ConnectorConformance, ConnectorTestScenario, PartnerSetup
+from schemas.evidence import TaxedIncomeRecord
+from tests.connectors.declarative.specs import example
+from tests.connectors.support import FOREIGN, A, B, household
+
+
+def partner(known: dict[str, int], *, drop: int = 0, repeat: bool = False) -> PartnerSetup:
+    """A tax agency that knows `known` (fen); it can leave out or repeat a taxpayer."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked = [item["sfzh"] for item in json.loads(request.content)["taxpayers"]]
+        asked = asked[drop:] + (asked[:1] if repeat else [])
+        results = [
+            {"sfzh": sfzh, "found": True, "taxYear": 2025, "taxableIncome": known[sfzh]}
+            if sfzh in known
+            else {"sfzh": sfzh, "found": False}
+            for sfzh in asked
+        ]
+        return httpx.Response(200, json={"retCode": "000000", "results": results})
+
+    return lambda router: router.post("/income/batch").mock(side_effect=answer)
+
+
+def raw(body: object) -> PartnerSetup:
+    return lambda router: router.post("/income/batch").respond(200, json=body)
+
+
+class TestDeclarativeTax(ConnectorConformance):
+    connector = build_connector(validate_spec(example("tax")), "1")
+    scenarios = (
+        ConnectorTestScenario(
+            id="taxed and untaxed",
+            household=household(A, B),
+            partner=partner({A: 4_800_050, B: 1_200_000}),
+            expected_records=(
+                TaxedIncomeRecord(id_number=A, year=2025, annual_amount=Decimal("48000.50")),
+                TaxedIncomeRecord(id_number=B, year=2025, annual_amount=Decimal("12000.00")),
+            ),
+            expected_calls=1,
+        ),
+        ConnectorTestScenario(id="no record", household=household(A, B), partner=partner({})),
+        ConnectorTestScenario(
+            id="partner error code",
+            household=household(A),
+            partner=raw({"retCode": "500001", "results": []}),
+            expected_error=MalformedResponse,
+        ),
+        ConnectorTestScenario(
+            id="fractional fen",
+            household=household(A),
+            partner=raw(
+                {
+                    "retCode": "000000",
+                    "results": [{"sfzh": A, "found": True, "taxYear": 2025, "taxableIncome": 1.5}],
+                }
+            ),
+            expected_error=MalformedResponse,
+        ),
+        ConnectorTestScenario(
+            id="a foreign taxpayer",
+            household=household(A),
+            partner=raw({"retCode": "000000", "results": [{"sfzh": FOREIGN, "found": False}]}),
+            expected_error=MalformedResponse,
+        ),
+    )
+    omits_a_member = ConnectorTestScenario(
+        id="omits", household=household(A, B), partner=partner({}, drop=1)
+    )
+    duplicates_a_member = ConnectorTestScenario(
+        id="duplicates", household=household(A, B), partner=partner({}, repeat=True)
+    )
+
+    def partner_health(self, router: respx.MockRouter) -> None:
+        router.get("/health").respond(200, json={"retCode": "000000"})
+
+    def test_entry_point_round_trip(self) -> None:
+        """Declarative connectors have no entry point: the spec is their round trip."""
+        spec = self.connector.spec
+        again = build_connector(validate_spec(spec.model_dump(mode="json", by_alias=True)), "1")
+        assert again.spec == spec
+        assert again.name == self.connector.name

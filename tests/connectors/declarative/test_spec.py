@@ -1,0 +1,158 @@
+"""Validating a declarative spec: every problem named by a JSON pointer to the bad field."""
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.declarative import SpecInvalid, validate_spec
+from connectors.declarative.spec import ConnectorSpec
+from tests.connectors.declarative.specs import example
+
+
+def _problems(spec: dict[str, Any], **kwargs: Any) -> dict[str, str]:
+    with pytest.raises(SpecInvalid) as caught:
+        validate_spec(spec, **kwargs)
+    return {problem.pointer: problem.message for problem in caught.value.problems}
+
+
+def _with(spec: dict[str, Any], pointer: str, value: object) -> dict[str, Any]:
+    changed = copy.deepcopy(spec)
+    *parents, last = pointer.strip("/").split("/")
+    target = changed
+    for part in parents:
+        target = target[part]
+    target[last] = value
+    return changed
+
+
+TAX = example("tax")
+
+
+@pytest.mark.parametrize("name", ["tax", "business"])
+def test_the_examples_are_valid(name: str) -> None:
+    spec = validate_spec(example(name))
+
+    assert isinstance(spec, ConnectorSpec)
+    assert spec.name == name
+
+
+def test_an_unknown_field_is_named() -> None:
+    problems = _problems(_with(TAX, "/response/fields/annual_amount/exp", "x"))
+
+    assert problems == {"/response/fields/annual_amount/exp": "unknown field"}
+
+
+def test_a_field_the_record_kind_lacks_is_named() -> None:
+    problems = _problems(_with(TAX, "/response/fields/monthly_amount", {"expr": "x"}))
+
+    assert list(problems) == ["/response/fields/monthly_amount"]
+    assert "unknown field of kind taxed_income" in problems["/response/fields/monthly_amount"]
+
+
+def test_a_jmespath_syntax_error_is_named() -> None:
+    problems = _problems(_with(TAX, "/response/fields/annual_amount/expr", "taxableIncome[?"))
+
+    assert list(problems) == ["/response/fields/annual_amount/expr"]
+    assert "jmespath" in problems["/response/fields/annual_amount/expr"]
+
+
+def test_a_host_outside_the_allow_list_is_refused() -> None:
+    spec = _with(TAX, "/base_url", "http://169.254.169.254/latest")
+
+    problems = _problems(spec)
+
+    assert problems == {"/base_url": "host 169.254.169.254 is not in the partner allow-list"}
+
+
+def test_the_allow_list_admits_named_hosts_and_wildcards() -> None:
+    spec = _with(TAX, "/base_url", "https://api.tax.example.gov.cn/v1")
+
+    assert validate_spec(spec, partner_hosts=["*.example.gov.cn"]).base_url.startswith("https")
+    assert _problems(spec)  # not on the default list
+
+
+def test_a_missing_secret_reference_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HEDUI_TEST_TAX_KEY", raising=False)
+    spec = _with(
+        TAX,
+        "/auth",
+        {
+            "type": "api_key",
+            "in": "header",
+            "name": "X-Api-Key",
+            "secret": {"env": "HEDUI_TEST_TAX_KEY"},
+        },
+    )
+
+    problems = _problems(spec)
+
+    assert list(problems) == ["/auth/secret/env"]
+    monkeypatch.setenv("HEDUI_TEST_TAX_KEY", "k-123")
+    assert validate_spec(spec).auth.type == "api_key"
+
+
+def test_a_secret_file_must_exist(tmp_path: Path) -> None:
+    spec = _with(TAX, "/auth", {"type": "bearer", "token": {"file": str(tmp_path / "none")}})
+
+    assert list(_problems(spec)) == ["/auth/token/file"]
+
+
+def test_a_secret_given_in_clear_is_an_unknown_field() -> None:
+    spec = _with(TAX, "/auth", {"type": "bearer", "token": {"value": "s3cret"}})
+
+    problems = _problems(spec)
+
+    assert "/auth/token/value" in problems
+
+
+def test_an_xml_body_with_entities_is_refused() -> None:
+    body = {
+        "type": "xml",
+        "template": '<!DOCTYPE q [<!ENTITY x "y">]><Query>&x;{members}</Query>',
+        "member_template": '<P id="{id_number}"/>',
+    }
+
+    problems = _problems(_with(TAX, "/request/body", body))
+
+    assert problems == {"/request/body/template": "DTDs and entities are not allowed"}
+
+
+def test_an_id_number_placeholder_outside_the_body_is_refused() -> None:
+    problems = _problems(_with(TAX, "/request/path", "/income/{id_number}"))
+
+    assert list(problems) == ["/request/path"]
+    assert "unknown placeholder {id_number}" in problems["/request/path"]
+
+
+def test_stray_braces_are_refused() -> None:
+    problems = _problems(_with(TAX, "/request/query", {"q": "{{x}}"}))
+
+    assert list(problems) == ["/request/query/q"]
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    spec = _with(TAX, "/base_url", "http://10.0.0.1")
+    spec = _with(spec, "/response/fields/bogus", {"expr": "x"})
+
+    assert set(_problems(spec)) == {"/base_url", "/response/fields/bogus"}
+
+
+def test_a_missing_required_record_field_is_named() -> None:
+    spec = copy.deepcopy(TAX)
+    del spec["response"]["fields"]["year"]
+
+    assert _problems(spec) == {"/response/fields": "missing required fields: year"}
+
+
+def test_a_wrong_union_member_points_into_the_document() -> None:
+    problems = _problems(_with(TAX, "/mode/max_items", 0))
+
+    assert list(problems) == ["/mode/max_items"]
+
+
+def test_the_json_schema_describes_the_spec() -> None:
+    schema = ConnectorSpec.model_json_schema()
+
+    assert {"name", "base_url", "request", "mode", "response", "health"} <= set(schema["required"])
