@@ -51,6 +51,10 @@ class ConnectorRegistry:
 
     def __init__(self) -> None:
         self._registrations: dict[str, _Registration] = {}
+        self._declared: dict[str, Connector] = {}
+        """Declarative connectors in force (enabled, active version), by name."""
+        self._versions: dict[tuple[str, str], Connector] = {}
+        """Every known version of every declarative connector, for runs created earlier."""
 
     @classmethod
     def from_entry_points(cls, points: Iterable[EntryPoint]) -> Self:
@@ -86,20 +90,49 @@ class ConnectorRegistry:
         return instance
 
     def get(self, name: str) -> Connector:
+        registration = self._registrations.get(name)
+        if registration is not None:
+            return registration.connector
         try:
-            return self._registrations[name].connector
+            return self._declared[name]
+        except KeyError:
+            raise UnknownConnectorError(name) from None
+
+    def get_version(self, name: str, version: str | None) -> Connector:
+        """The connector a verification planned: a declarative one exactly at `version`."""
+        registration = self._registrations.get(name)
+        if registration is not None or version is None:
+            return self.get(name)
+        try:
+            return self._versions[name, version]
         except KeyError:
             raise UnknownConnectorError(name) from None
 
     def origin(self, name: str) -> Origin:
-        try:
-            return self._registrations[name].origin
-        except KeyError:
-            raise UnknownConnectorError(name) from None
+        registration = self._registrations.get(name)
+        if registration is not None:
+            return registration.origin
+        if name in self._declared or any(known == name for known, _ in self._versions):
+            return "declarative"
+        raise UnknownConnectorError(name)
 
     def names(self) -> list[str]:
-        """Registered names in registration order; `get` gives each one's connector."""
-        return list(self._registrations)
+        """Names in force, code connectors first; `get` gives each one's connector."""
+        return [*self._registrations, *self._declared]
+
+    def is_code(self, name: str) -> bool:
+        """Whether `name` belongs to a built-in or plugin connector (not declarative)."""
+        return name in self._registrations
+
+    def set_declared(
+        self, in_force: dict[str, Connector], versions: dict[tuple[str, str], Connector]
+    ) -> None:
+        """Replace the declarative connectors (in force, and every version known) at once."""
+        clashes = set(in_force) & set(self._registrations)
+        if clashes:
+            raise ConnectorRegistrationError(f"names taken by code connectors: {sorted(clashes)}")
+        self._versions = dict(versions)
+        self._declared = dict(in_force)
 
 
 def load_connectors(group: str = GROUP) -> ConnectorRegistry:

@@ -36,6 +36,8 @@ class SourceOutcome(BaseModel):
     records: tuple[Record, ...] = ()
     fetched_at: datetime | None = None
     detail: str | None = None
+    connector_version: str | None = None
+    """The version of the connector that produced these facts."""
 
 
 class NearRelativeMatch(BaseModel):

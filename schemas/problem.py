@@ -8,6 +8,9 @@ from pydantic import BaseModel, Field
 class ProblemError(BaseModel):
     loc: list[str | int]
     msg: str
+    pointer: str | None = Field(
+        default=None, description="JSON pointer to the bad field of a submitted document"
+    )
 
 
 class Problem(BaseModel):

@@ -117,6 +117,9 @@ class ReportSource(BaseModel):
     status: SourceStatus
     fetched_at: datetime | None = None
     detail: str | None = None
+    connector_version: str | None = Field(
+        default=None, description="The connector version that produced this source's facts"
+    )
 
 
 class Report(Assessment):

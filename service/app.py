@@ -18,6 +18,7 @@ from service.config import Settings, get_settings
 from service.connector.dashboard import router as dashboard_router
 from service.connector.endpoints import metrics_router
 from service.connector.endpoints import router as connector_router
+from service.connector.registration_endpoints import router as connector_registration_router
 from service.errors import PROBLEM_BASE, PROBLEM_TYPES, NotFound, install_error_handlers
 from service.guard import RequestGuard
 from service.logging import configure_logging
@@ -48,6 +49,7 @@ ROUTERS = (
     report_router,
     near_relative_router,
     simulation_router,
+    connector_registration_router,  # before `connector_router`: `/schema` is not a name
     connector_router,
     dashboard_router,
     metrics_router,

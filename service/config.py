@@ -48,6 +48,17 @@ class Settings(BaseSettings):
         description="A directory of this deployment's own policy files (added to the shipped ones)",
     )
     connector_timeout_s: float = Field(default=10.0, gt=0)
+    partner_hosts: str = Field(
+        default="127.0.0.1,localhost,::1",
+        description="Hosts a declarative connector may call, comma-separated; `*.example.cn` "
+        "admits subdomains. Default: this machine only (the sandbox)",
+    )
+    connector_refresh_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="How often each process looks for registered or changed declarative connectors",
+    )
     http_max_connections: int = Field(default=200, ge=1)
     log_level: str = "INFO"
     log_format: Literal["console", "json"] = "console"
@@ -132,6 +143,9 @@ class Settings(BaseSettings):
         if self.sandbox != "auto":
             return self.sandbox == "on"
         return is_loopback(self.host) and self.database_url.startswith("sqlite")
+
+    def partner_host_list(self) -> list[str]:
+        return [host.strip() for host in self.partner_hosts.split(",") if host.strip()]
 
     def resolved_partner_base_url(self) -> str:
         if self.partner_base_url:

@@ -20,6 +20,7 @@ from service import db
 from service.config import Settings
 from service.connector.metrics import Metrics
 from service.connector.monitor import HealthMonitor
+from service.connector.refresh import ConnectorRefresher
 from service.http import create_http_client
 from service.jobs.completion import Completions
 from service.jobs.lease import LeaseQueue
@@ -46,6 +47,7 @@ class Runtime:
     health: HealthMonitor
     """Breakers and pauses every partner call passes (shared through the database)."""
     metrics: Metrics
+    refresher: ConnectorRefresher
 
     async def start_runs(self, *, here: bool) -> None:
         """Learn of finished runs (for `Prefer: wait`) and, when `here`, run verifications
@@ -123,12 +125,17 @@ async def build_runtime(
         connectors = registry or load_connectors()
         configs = build_configs(connectors, settings)
         catalog = PolicyCatalog.load(local=settings.policy_dir)
-        client = create_http_client(settings)
         session_factory = db.create_session_factory(engine)
+        refresher = ConnectorRefresher(
+            connectors, session_factory, interval_s=settings.connector_refresh_s
+        )
+        await refresher.refresh()  # declarative connectors registered over the API
+        client = create_http_client(settings)
         write_gate = db.WriteGate(engine)
         metrics = Metrics()
         health = HealthMonitor(connectors.names(), settings, session_factory, write_gate, metrics)
         fanout = FanOut(connectors, configs, client, health)
+        refresher.start()
         workflow, queue, completions = _runs(
             settings,
             engine,
@@ -154,9 +161,11 @@ async def build_runtime(
                 completions=completions,
                 health=health,
                 metrics=metrics,
+                refresher=refresher,
             )
         finally:
             try:
+                await refresher.close()
                 await health.close()
                 await queue.close()
                 await completions.close()

@@ -143,6 +143,7 @@ def service_settings(database_url: str, sandbox_data: Path, **overrides: Any) ->
         "sandbox": "on",
         "sandbox_data": sandbox_data,
         "connector_timeout_s": 1.5,
+        "connector_refresh_s": 0.2,
         "log_level": "INFO",  # the privacy tests read real log lines
     }
     return Settings(**{**values, **overrides})

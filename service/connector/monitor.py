@@ -118,8 +118,19 @@ class HealthMonitor:
 
     # -- the hot path: memory only ------------------------------------------------------
 
+    def track(self, name: str) -> None:
+        """Account for a connector registered after start-up (a declarative one) too."""
+        if name in self.breakers:
+            return
+        self.names.append(name)
+        self.breakers[name] = Breaker(breaker_policy(self.settings))
+        self.pauses[name] = None
+        self._signals[name] = _Signals()
+        self.metrics.connector(name)
+
     def admit(self, name: str) -> Ticket | Refusal:
         """May `name`'s partner be called now? Never touches the database."""
+        self.track(name)
         if self.pauses.get(name) is not None:
             return Refusal(name, CallOutcome.paused, PAUSED)
         breaker = self.breakers[name]
@@ -194,7 +205,11 @@ class HealthMonitor:
         """Call every connector's `check()`; an open breaker whose time is up uses the probe
         as its trial call, so a quiet connector recovers without waiting for traffic."""
         await asyncio.gather(
-            *(self.probe(name, registry, configs[name], client) for name in self.names)
+            *(
+                self.probe(name, registry, configs[name], client)
+                for name in self.names
+                if name in configs  # declarative connectors carry their config in their spec
+            )
         )
 
     async def probe(

@@ -67,6 +67,8 @@ class Claimed:
     region_code: str
     inputs: AssessmentInput
     pending: tuple[str, ...]
+    versions: dict[str, str | None]
+    """The connector version each source was planned with when the verification was created."""
 
     @classmethod
     def of(cls, verification: Verification) -> Claimed:
@@ -76,6 +78,7 @@ class Claimed:
             region_code=verification.region_code,
             inputs=inputs,
             pending=tuple(s.source for s in inputs.sources if s.status == SourceStatus.pending),
+            versions={row.source: row.connector_version for row in verification.sources},
         )
 
 
@@ -209,7 +212,15 @@ class Workflow:
         settled: asyncio.Queue[SourceOutcome] = asyncio.Queue()
         async with asyncio.TaskGroup() as group:
             for source in claimed.pending:
-                group.create_task(self._fetch(claimed.verification_id, source, household, settled))
+                group.create_task(
+                    self._fetch(
+                        claimed.verification_id,
+                        source,
+                        claimed.versions.get(source),
+                        household,
+                        settled,
+                    )
+                )
             recording = group.create_task(self._record(claimed, settled))
         return recording.result()
 
@@ -217,10 +228,11 @@ class Workflow:
         self,
         verification_id: str,
         source: str,
+        version: str | None,
         household: HouseholdQuery,
         settled: asyncio.Queue[SourceOutcome],
     ) -> None:
-        outcome = await self.fanout.fetch(source, household)
+        outcome = await self.fanout.fetch(source, household, version)
         log.info(
             "source_settled",
             verification_id=verification_id,

@@ -8,6 +8,7 @@ from service.models.connector import (
     ConnectorState,
     DashboardSession,
 )
+from service.models.declarative_connector import StoredConnector, StoredConnectorVersion
 from service.models.near_relative import NearRelative
 from service.models.report import Decision, Report
 from service.models.verification import IdempotencyKey, Member, SourceResult, Verification
@@ -25,5 +26,7 @@ __all__ = [
     "NearRelative",
     "Report",
     "SourceResult",
+    "StoredConnector",
+    "StoredConnectorVersion",
     "Verification",
 ]

@@ -62,6 +62,7 @@ def assessment_input(
                 records=tuple(_records.validate_python(row.records or [])),
                 fetched_at=row.fetched_at,
                 detail=row.detail,
+                connector_version=row.connector_version,
             )
             for row in verification.sources
         ),
@@ -104,6 +105,7 @@ def build_report(
                 status=source.status,
                 fetched_at=source.fetched_at,
                 detail=source.detail,
+                connector_version=source.connector_version,
             )
             for source in inputs.sources
         ],

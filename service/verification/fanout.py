@@ -16,12 +16,14 @@ import httpx
 import structlog
 
 from connectors.base import (
+    Connector,
     ConnectorConfig,
     ConnectorError,
     MalformedResponse,
     PartnerRejected,
     fetch_evidence,
 )
+from connectors.declarative import DeclarativeConnector
 from connectors.registry import ConnectorRegistry, UnknownConnectorError
 from schemas.assessment import SourceOutcome as StoredOutcome
 from schemas.connector import CallOutcome
@@ -46,6 +48,7 @@ class SourceOutcome:
     started_at: datetime | None = None
     fetched_at: datetime | None = None
     duration_ms: int = 0
+    connector_version: str | None = None
 
     def row_values(self) -> dict[str, Any]:
         """Column values of the stored source row."""
@@ -68,6 +71,7 @@ class SourceOutcome:
             records=tuple(self.records),
             fetched_at=self.fetched_at,
             detail=self.detail,
+            connector_version=self.connector_version,
         )
 
 
@@ -84,13 +88,25 @@ class FanOut:
         self.client = client
         self.health = health
 
-    async def fetch(self, source: str, household: HouseholdQuery) -> SourceOutcome:
-        """One source's outcome; never raises (cancellation aside)."""
+    def resolve(self, source: str, version: str | None) -> tuple[Connector, ConnectorConfig]:
+        """The connector (at the planned version) and its config; `KeyError` when unknown."""
+        connector = self.registry.get_version(source, version)
+        if isinstance(connector, DeclarativeConnector):
+            return connector, connector.default_config()
+        return connector, self.configs[source]
+
+    async def fetch(
+        self, source: str, household: HouseholdQuery, version: str | None = None
+    ) -> SourceOutcome:
+        """One source's outcome; never raises (cancellation aside).
+
+        `version` pins a declarative connector to the version the verification planned.
+        """
         started_at = datetime.now(UTC)
         started = time.perf_counter()
         try:
-            connector = self.registry.get(source)
-            config = self.configs[source]
+            connector, config = self.resolve(source, version)
+            version = connector.version
         except (UnknownConnectorError, KeyError):
             return SourceOutcome(
                 source=source,
@@ -150,6 +166,7 @@ class FanOut:
             started_at=started_at,
             fetched_at=datetime.now(UTC),
             duration_ms=duration_ms,
+            connector_version=version,
         )
 
 

@@ -1,0 +1,85 @@
+"""Registering declarative connectors over the API: what integrators send and receive.
+
+The spec itself is `connectors.declarative.ConnectorSpec` (its JSON Schema is served at
+`GET /v1/connectors/schema`); these are the envelopes around it.
+"""
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from schemas.evidence import Record
+from schemas.identity import IdNumber
+from schemas.request import RequestModel
+
+TEST_MAX_PAGES = 5
+TEST_MAX_RECORDS = 100
+TEST_BODY_CHARS = 2000
+TEST_TIMEOUT_S = 10.0
+
+
+class ConnectorVersionInfo(BaseModel):
+    version: int
+    tested_ok: bool = Field(description="A test read of this version succeeded")
+    created_at: datetime
+
+
+class RegisteredConnector(BaseModel):
+    """A declarative connector with its latest spec (secrets appear as references only)."""
+
+    name: str
+    title: str
+    origin: Literal["declarative"] = "declarative"
+    enabled: bool
+    active_version: int | None = Field(description="The version new verifications use")
+    latest_version: int
+    versions: list[ConnectorVersionInfo]
+    spec: dict[str, Any]
+    updated_at: datetime
+
+
+class TestMember(RequestModel):
+    id_number: IdNumber
+    name: str | None = Field(default=None, max_length=64)
+
+
+class ConnectorTestRequest(RequestModel):
+    """A household to test-read the partner with; nothing about it is stored."""
+
+    region_code: str = Field(pattern=r"^[0-9]{6}$", examples=["530102"])
+    as_of: date | None = None
+    members: list[TestMember] = Field(min_length=1, max_length=20)
+    version: int | None = Field(default=None, ge=1, description="Default: the latest version")
+
+
+class Exchange(BaseModel):
+    """One HTTP request of the test read and its answer, ID numbers and secrets masked."""
+
+    method: str
+    url: str
+    request_headers: dict[str, str]
+    request_body: str | None
+    status: int | None
+    response_body: str | None
+    duration_ms: float
+
+
+class ConnectorTestResult(BaseModel):
+    name: str
+    version: int
+    ok: bool
+    elapsed_ms: float
+    records: list[Record]
+    answered: int = Field(description="Members the partner's answers accounted for")
+    exchanges: list[Exchange]
+    error: str | None = Field(default=None, description="Why the read failed, if it did")
+
+
+class ConnectorEnable(RequestModel):
+    version: int | None = Field(
+        default=None, ge=1, description="Version to put in force; default: the latest"
+    )
+    force: bool = Field(
+        default=False, description="Activate even though no test read of it succeeded"
+    )

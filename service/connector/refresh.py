@@ -1,0 +1,97 @@
+"""Every process learns of registered or changed declarative connectors by polling.
+
+The API, the workers and the CLI each keep the registry of their process in step with the
+`declarative_connectors` table: a cheap query every few seconds compares what is in force
+(versions, enabled, updated_at) with what was loaded, and only a change rebuilds anything.
+Each spec version is compiled once per process and kept, so a verification planned with an
+older version still runs with exactly that version.
+"""
+
+import asyncio
+import contextlib
+
+import structlog
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from connectors.base import Connector
+from connectors.declarative import ConnectorSpec, build_connector
+from connectors.registry import ConnectorRegistry
+from service.connector.registration_repository import RegistrationRepository
+
+log = structlog.get_logger(__name__)
+
+Fingerprint = tuple[tuple[str, int, int | None, bool, str], ...]
+
+
+class ConnectorRefresher:
+    def __init__(
+        self,
+        registry: ConnectorRegistry,
+        session_factory: async_sessionmaker[AsyncSession],
+        *,
+        interval_s: float,
+    ) -> None:
+        self.registry = registry
+        self.session_factory = session_factory
+        self.interval_s = interval_s
+        self._seen: Fingerprint | None = None
+        self._built: dict[tuple[str, int], Connector] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def refresh(self) -> bool:
+        """Load what changed since the last call; True when the registry changed."""
+        async with self.session_factory() as session:
+            repository = RegistrationRepository.from_session(session)
+            connectors = await repository.all_connectors()
+            fingerprint: Fingerprint = tuple(
+                (c.name, c.latest_version, c.active_version, c.enabled, c.updated_at.isoformat())
+                for c in connectors
+            )
+            if fingerprint == self._seen:
+                return False
+            for row in await repository.all_versions():
+                if (row.name, row.version) in self._built:
+                    continue
+                try:
+                    spec = ConnectorSpec.model_validate(row.spec)
+                except ValidationError:
+                    # Stored specs were validated when registered; one that no longer is
+                    # (a newer hedui) is left out and logged rather than stop the process.
+                    log.error("connector_spec_unreadable", connector=row.name, version=row.version)
+                    continue
+                self._built[row.name, row.version] = build_connector(spec, str(row.version))
+        in_force = {
+            c.name: self._built[c.name, c.active_version]
+            for c in connectors
+            if c.enabled
+            and c.active_version is not None
+            and (c.name, c.active_version) in self._built
+            and not self.registry.is_code(c.name)
+        }
+        self.registry.set_declared(
+            in_force,
+            {(name, str(version)): built for (name, version), built in self._built.items()},
+        )
+        self._seen = fingerprint
+        log.info("connectors_refreshed", declarative=len(in_force))
+        return True
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._poll(), name="connector-refresh")
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_s)
+            try:
+                await self.refresh()
+            except Exception as error:  # the database may be away for a moment
+                log.warning("connector_refresh_failed", error_type=type(error).__name__)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

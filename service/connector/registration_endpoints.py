@@ -1,0 +1,116 @@
+"""`/v1/connectors`: register declarative connectors, version, test-read and activate them."""
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, status
+
+from connectors.declarative import ConnectorSpec
+from schemas import connector_registration as wire
+from service.auth.principal import Principal, Role
+from service.connector.registration_service import registration as registration_service
+from service.deps import RegistryDep, SessionDep, SettingsDep, require_role
+from service.errors import PROBLEMS
+
+router = APIRouter(prefix="/v1/connectors", tags=["connectors"])
+
+IntegratorDep = Annotated[Principal, Depends(require_role(Role.integrator))]
+ReaderDep = Annotated[Principal, Depends(require_role(Role.operator, Role.integrator))]
+SpecBody = Annotated[
+    dict[str, Any],
+    Body(description="A declarative connector spec (see `GET /v1/connectors/schema`)"),
+]
+
+
+@router.get("/schema", summary="The declarative connector spec's JSON Schema")
+async def spec_schema(_: ReaderDep) -> dict[str, Any]:
+    return ConnectorSpec.model_json_schema(by_alias=True)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=wire.RegisteredConnector,
+    responses=PROBLEMS,
+    summary="Register a declarative HTTP connector (version 1, not yet in force)",
+)
+async def register_connector(
+    body: SpecBody,
+    session: SessionDep,
+    registry: RegistryDep,
+    settings: SettingsDep,
+    principal: IntegratorDep,
+) -> wire.RegisteredConnector:
+    """Validated fully before anything is stored: a bad spec is a 422 whose `errors` name
+    each bad field by JSON `pointer`. Test-read it, then enable it."""
+    return await registration_service.register(session, principal, body, registry, settings)
+
+
+@router.get(
+    "/{name}",
+    response_model=wire.RegisteredConnector,
+    responses=PROBLEMS,
+    summary="A declarative connector: its latest spec (secret references only) and versions",
+)
+async def read_connector(name: str, session: SessionDep, _: ReaderDep) -> wire.RegisteredConnector:
+    return await registration_service.read(session, name)
+
+
+@router.put(
+    "/{name}",
+    response_model=wire.RegisteredConnector,
+    responses=PROBLEMS,
+    summary="Store a new version of a declarative connector's spec",
+)
+async def new_connector_version(
+    name: str,
+    body: SpecBody,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: IntegratorDep,
+) -> wire.RegisteredConnector:
+    """The version in force stays until the new one is test-read and enabled; reports keep
+    naming the version that produced their facts."""
+    return await registration_service.new_version(session, principal, name, body, settings)
+
+
+@router.post(
+    "/{name}/test",
+    response_model=wire.ConnectorTestResult,
+    responses=PROBLEMS,
+    summary="Test-read the partner for a household (at most 5 pages, 100 records)",
+)
+async def read_partner_for_test(
+    name: str, body: wire.ConnectorTestRequest, session: SessionDep, _: IntegratorDep
+) -> wire.ConnectorTestResult:
+    """Nothing about the household is stored; a successful read lets the version be enabled.
+    Requests and answers come back with ID numbers, names and secrets masked."""
+    return await registration_service.test_read(session, name, body, datetime.now(UTC))
+
+
+@router.post(
+    "/{name}/enable",
+    response_model=wire.RegisteredConnector,
+    responses=PROBLEMS,
+    summary="Put a version in force (it needs a successful test read, or force)",
+)
+async def enable_connector(
+    name: str,
+    session: SessionDep,
+    _: IntegratorDep,
+    body: Annotated[wire.ConnectorEnable | None, Body()] = None,
+) -> wire.RegisteredConnector:
+    """Every process uses it for new verifications within a few seconds."""
+    return await registration_service.enable(session, name, body or wire.ConnectorEnable())
+
+
+@router.post(
+    "/{name}/disable",
+    response_model=wire.RegisteredConnector,
+    responses=PROBLEMS,
+    summary="Stop asking this partner in new verifications",
+)
+async def disable_connector(
+    name: str, session: SessionDep, _: IntegratorDep
+) -> wire.RegisteredConnector:
+    return await registration_service.disable(session, name)

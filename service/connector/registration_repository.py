@@ -1,0 +1,52 @@
+"""SQL for declarative connectors and their spec versions."""
+
+from collections.abc import Sequence
+from typing import Self
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.models.declarative_connector import StoredConnector, StoredConnectorVersion
+
+
+class RegistrationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @classmethod
+    def from_session(cls, session: AsyncSession) -> Self:
+        return cls(session)
+
+    async def get(self, name: str, *, for_update: bool = False) -> StoredConnector | None:
+        statement = select(StoredConnector).where(StoredConnector.name == name)
+        if for_update:
+            statement = statement.with_for_update()
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def versions(self, name: str) -> Sequence[StoredConnectorVersion]:
+        statement = (
+            select(StoredConnectorVersion)
+            .where(StoredConnectorVersion.name == name)
+            .order_by(StoredConnectorVersion.version)
+        )
+        return (await self.session.execute(statement)).scalars().all()
+
+    async def version(self, name: str, version: int) -> StoredConnectorVersion | None:
+        statement = select(StoredConnectorVersion).where(
+            StoredConnectorVersion.name == name, StoredConnectorVersion.version == version
+        )
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def all_connectors(self) -> Sequence[StoredConnector]:
+        statement = select(StoredConnector).order_by(StoredConnector.name)
+        return (await self.session.execute(statement)).scalars().all()
+
+    async def all_versions(self) -> Sequence[StoredConnectorVersion]:
+        statement = select(StoredConnectorVersion).order_by(
+            StoredConnectorVersion.name, StoredConnectorVersion.version
+        )
+        return (await self.session.execute(statement)).scalars().all()
+
+    async def add(self, *rows: StoredConnector | StoredConnectorVersion) -> None:
+        self.session.add_all(rows)
+        await self.session.flush()

@@ -1,0 +1,353 @@
+"""Registering, versioning, test-reading and activating declarative connectors.
+
+A spec is validated fully before anything is stored; each `PUT` stores a new version and
+never changes an older one; a version is put in force only after a successful test read of
+it (or with `force`). Processes pick changes up through `service.connector.refresh`.
+"""
+
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from connectors.base import ConnectorError, fetch_evidence
+from connectors.declarative import ConnectorSpec, SpecInvalid, build_connector, validate_spec
+from connectors.declarative.spec import ApiKeyAuth, BasicAuth, BearerAuth, Limits, SecretRef
+from connectors.http import attempts_var
+from connectors.registry import ConnectorRegistry
+from schemas import connector_registration as wire
+from schemas.evidence import HouseholdQuery, MemberQuery
+from schemas.identity import mask_id_number, mask_name, redact_id_numbers
+from schemas.problem import ProblemError
+from service.auth.principal import Principal
+from service.config import Settings
+from service.connector.registration_repository import RegistrationRepository
+from service.errors import Conflict, InvalidRequest, NotFound
+from service.models.base import utcnow
+from service.models.declarative_connector import StoredConnector, StoredConnectorVersion
+
+
+class ConnectorNotFound(NotFound):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"No declarative connector is registered as {name!r}")
+
+
+def _validated(body: object, settings: Settings) -> ConnectorSpec:
+    try:
+        return validate_spec(body, partner_hosts=settings.partner_host_list())
+    except SpecInvalid as invalid:
+        raise InvalidRequest(
+            f"The connector spec is invalid: {invalid.problems[0].pointer} "
+            f"{invalid.problems[0].message}",
+            errors=[
+                ProblemError(
+                    loc=["body", *_segments(problem.pointer)],
+                    msg=problem.message,
+                    pointer=problem.pointer,
+                )
+                for problem in invalid.problems
+            ],
+        ) from None
+
+
+def _segments(pointer: str) -> list[str | int]:
+    parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:]]
+    return [int(p) if p.isdigit() else p for p in parts if p]
+
+
+def _stored(spec: ConnectorSpec) -> dict[str, Any]:
+    return spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class ConnectorRegistration:
+    async def register(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        body: object,
+        registry: ConnectorRegistry,
+        settings: Settings,
+    ) -> wire.RegisteredConnector:
+        spec = _validated(body, settings)
+        if registry.is_code(spec.name):
+            raise Conflict(f"{spec.name!r} is a built-in or plugin connector's name")
+        repository = RegistrationRepository.from_session(session)
+        if await repository.get(spec.name) is not None:
+            raise Conflict(f"{spec.name!r} is registered already: PUT a new version instead")
+        now = utcnow()
+        connector = StoredConnector(
+            name=spec.name,
+            title=spec.title,
+            latest_version=1,
+            active_version=None,
+            enabled=False,
+            created_at=now,
+            updated_at=now,
+        )
+        await repository.add(connector)
+        await repository.add(self._version(spec, 1, principal, now))
+        return await self.read(session, spec.name)
+
+    async def new_version(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        name: str,
+        body: object,
+        settings: Settings,
+    ) -> wire.RegisteredConnector:
+        spec = _validated(body, settings)
+        if spec.name != name:
+            raise InvalidRequest(
+                "The spec's name must be the connector's name",
+                errors=[
+                    ProblemError(loc=["body", "name"], msg="differs from the URL", pointer="/name")
+                ],
+            )
+        repository = RegistrationRepository.from_session(session)
+        connector = await repository.get(name, for_update=True)
+        if connector is None:
+            raise ConnectorNotFound(name)
+        now = utcnow()
+        connector.latest_version += 1
+        connector.title = spec.title
+        connector.updated_at = now
+        await repository.add(self._version(spec, connector.latest_version, principal, now))
+        return await self.read(session, name)
+
+    @staticmethod
+    def _version(
+        spec: ConnectorSpec, version: int, principal: Principal, now: datetime
+    ) -> StoredConnectorVersion:
+        return StoredConnectorVersion(
+            name=spec.name,
+            version=version,
+            spec=_stored(spec),
+            tested_ok=False,
+            created_by=principal.key_id,
+            created_at=now,
+        )
+
+    async def read(self, session: AsyncSession, name: str) -> wire.RegisteredConnector:
+        repository = RegistrationRepository.from_session(session)
+        connector = await repository.get(name)
+        if connector is None:
+            raise ConnectorNotFound(name)
+        versions = await repository.versions(name)
+        return wire.RegisteredConnector(
+            name=connector.name,
+            title=connector.title,
+            enabled=connector.enabled,
+            active_version=connector.active_version,
+            latest_version=connector.latest_version,
+            versions=[
+                wire.ConnectorVersionInfo(
+                    version=row.version, tested_ok=row.tested_ok, created_at=row.created_at
+                )
+                for row in versions
+            ],
+            # Stored specs hold secret references only; there is nothing in clear to mask.
+            spec=versions[-1].spec,
+            updated_at=connector.updated_at,
+        )
+
+    async def enable(
+        self, session: AsyncSession, name: str, body: wire.ConnectorEnable
+    ) -> wire.RegisteredConnector:
+        repository = RegistrationRepository.from_session(session)
+        connector = await repository.get(name, for_update=True)
+        if connector is None:
+            raise ConnectorNotFound(name)
+        number = body.version or connector.latest_version
+        version = await repository.version(name, number)
+        if version is None:
+            raise InvalidRequest.at(["body", "version"], f"no version {number}")
+        if not version.tested_ok and not body.force:
+            raise Conflict(
+                f"Version {number} has no successful test read: POST "
+                f"/v1/connectors/{name}/test first, or enable with force"
+            )
+        connector.active_version = number
+        connector.enabled = True
+        connector.updated_at = utcnow()
+        await session.flush()
+        return await self.read(session, name)
+
+    async def disable(self, session: AsyncSession, name: str) -> wire.RegisteredConnector:
+        repository = RegistrationRepository.from_session(session)
+        connector = await repository.get(name, for_update=True)
+        if connector is None:
+            raise ConnectorNotFound(name)
+        connector.enabled = False
+        connector.updated_at = utcnow()
+        await session.flush()
+        return await self.read(session, name)
+
+    async def test_read(
+        self, session: AsyncSession, name: str, body: wire.ConnectorTestRequest, today: datetime
+    ) -> wire.ConnectorTestResult:
+        """Ask the partner about the household with one version; store only the verdict."""
+        repository = RegistrationRepository.from_session(session)
+        connector_row = await repository.get(name)
+        if connector_row is None:
+            raise ConnectorNotFound(name)
+        number = body.version or connector_row.latest_version
+        row = await repository.version(name, number)
+        if row is None:
+            raise InvalidRequest.at(["body", "version"], f"no version {number}")
+        spec = _capped(ConnectorSpec.model_validate(row.spec))
+        connector = build_connector(spec, str(number))
+        household = HouseholdQuery(
+            region_code=body.region_code,
+            as_of=body.as_of or today.date(),
+            members=tuple(MemberQuery(id_number=m.id_number, name=m.name) for m in body.members),
+        )
+        config = connector.default_config().model_copy(
+            update={"max_records": wire.TEST_MAX_RECORDS}
+        )
+        recorder = _Recorder(_secrets(spec), [m.name for m in body.members if m.name])
+        started = time.perf_counter()
+        error: str | None = None
+        records, answered = [], 0
+        token = attempts_var.set(0)
+        try:
+            async with httpx.AsyncClient(transport=recorder) as client:
+                evidence = await fetch_evidence(connector, household, config, client)
+            records = [
+                r.model_copy(update={"id_number": mask_id_number(r.id_number)})
+                for r in evidence.records
+            ]
+            answered = len(evidence.answered)
+        except ConnectorError as failure:
+            error = redact_id_numbers(f"{type(failure).__name__}: {failure}")
+        finally:
+            attempts_var.reset(token)
+        if error is None:
+            row.tested_ok = True
+            await session.flush()
+        return wire.ConnectorTestResult(
+            name=name,
+            version=number,
+            ok=error is None,
+            elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
+            records=records,
+            answered=answered,
+            exchanges=recorder.exchanges(),
+            error=error,
+        )
+
+
+def _capped(spec: ConnectorSpec) -> ConnectorSpec:
+    """The spec as a test read runs it: at most 5 pages and 10 s."""
+    pagination = spec.pagination
+    if hasattr(pagination, "max_pages"):
+        pagination = pagination.model_copy(
+            update={"max_pages": min(pagination.max_pages, wire.TEST_MAX_PAGES)}
+        )
+    limits = Limits(
+        timeout_s=min(spec.limits.timeout_s, wire.TEST_TIMEOUT_S),
+        request_timeout_s=min(spec.limits.request_timeout_s, wire.TEST_TIMEOUT_S),
+        max_attempts=spec.limits.max_attempts,
+    )
+    return spec.model_copy(update={"pagination": pagination, "limits": limits})
+
+
+def _secrets(spec: ConnectorSpec) -> list[str]:
+    auth = spec.auth
+    refs: list[SecretRef] = []
+    if isinstance(auth, ApiKeyAuth):
+        refs.append(auth.secret)
+    elif isinstance(auth, BasicAuth):
+        refs.append(auth.password)
+    elif isinstance(auth, BearerAuth):
+        refs.append(auth.token)
+    return [value for ref in refs if (value := ref.reveal())]
+
+
+class _Tee(httpx.AsyncByteStream):
+    """Passes a response body through, keeping its first bytes for the test-read report."""
+
+    def __init__(self, stream: httpx.AsyncByteStream, keep: bytearray) -> None:
+        self.stream = stream
+        self.keep = keep
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self.stream:
+            room = wire.TEST_BODY_CHARS - len(self.keep)
+            if room > 0:
+                self.keep += chunk[:room]
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self.stream.aclose()
+
+
+class _Recorder(httpx.AsyncBaseTransport):
+    """A transport that notes each exchange of a test read, masked as it is shown."""
+
+    _HIDDEN_HEADERS = frozenset({"authorization", "cookie"})
+
+    def __init__(self, secrets: list[str], names: list[str]) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.secrets = secrets
+        self.names = names
+        self._log: list[tuple[httpx.Request, int | None, bytearray, float]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        started = time.perf_counter()
+        keep = bytearray()
+        try:
+            response = await self.inner.handle_async_request(request)
+        except Exception:
+            self._log.append((request, None, keep, _ms(started)))
+            raise
+        self._log.append((request, response.status_code, keep, _ms(started)))
+        assert isinstance(response.stream, httpx.AsyncByteStream)  # noqa: S101 - async transport
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            stream=_Tee(response.stream, keep),
+            extensions=response.extensions,
+        )
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    def _mask(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        for name in self.names:
+            text = text.replace(name, mask_name(name))
+        text = redact_id_numbers(text)
+        return text if len(text) <= wire.TEST_BODY_CHARS else text[: wire.TEST_BODY_CHARS] + "…"
+
+    def exchanges(self) -> list[wire.Exchange]:
+        return [
+            wire.Exchange(
+                method=request.method,
+                url=self._mask(str(request.url)),
+                request_headers={
+                    key: "***" if key.lower() in self._HIDDEN_HEADERS else self._mask(value)
+                    for key, value in request.headers.items()
+                },
+                request_body=self._mask(request.content.decode("utf-8", "replace")) or None,
+                status=status,
+                response_body=self._mask(bytes(kept).decode("utf-8", "replace")) or None,
+                duration_ms=duration,
+            )
+            for request, status, kept, duration in self._log
+        ]
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+registration = ConnectorRegistration()

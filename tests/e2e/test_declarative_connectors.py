@@ -1,0 +1,185 @@
+"""Registering a declarative connector over the API and using it, against the sandbox."""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import ClientFactory, LiveService
+from tests.connectors.declarative.specs import example
+from tests.factories import make_id_number, member, verification_body
+
+TAX_SECRET_ENV = "HEDUI_TEST_E2E_TAX_KEY"
+
+
+async def _until(check: Callable[[], Awaitable[bool]], *, attempts: int = 100) -> None:
+    """Poll `check` until it holds (processes refresh their connectors every 0.2 s here)."""
+    for _ in range(attempts):
+        if await check():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("condition never held")
+
+
+def _tax_spec(live: LiveService, **changes: Any) -> dict[str, Any]:
+    spec = example("tax", f"{live.base_url}/sandbox")
+    spec.update(changes)
+    return spec
+
+
+async def _verification(client: httpx.AsyncClient, id_number: str) -> dict[str, Any]:
+    response = await client.post(
+        "/v1/verifications",
+        json=verification_body([member(id_number)]),
+        headers={"Prefer": "wait=20"},
+    )
+    assert response.status_code in (200, 202), response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_register_test_read_enable_and_use(
+    http: httpx.AsyncClient, api_client: ClientFactory, live_service: LiveService
+) -> None:
+    integrator = await api_client(role="integrator", region="00")
+    caseworker = await api_client(role="caseworker", region="53")
+    taxed = make_id_number()
+    await http.post(
+        "/sandbox/people",
+        json={"id_number": taxed, "tax": {"year": 2025, "annual_taxable_income": "96000.00"}},
+    )
+
+    created = await integrator.post("/v1/connectors", json=_tax_spec(live_service))
+    assert created.status_code == 201, created.text
+    assert (created.json()["latest_version"], created.json()["enabled"]) == (1, False)
+
+    refused = await integrator.post("/v1/connectors/tax/enable", json={})
+    assert refused.status_code == 409
+
+    tested = await integrator.post(
+        "/v1/connectors/tax/test",
+        json={"region_code": "530102", "members": [{"id_number": taxed, "name": "张三"}]},
+    )
+    assert tested.status_code == 200, tested.text
+    result = tested.json()
+    assert result["ok"] is True, result
+    assert result["records"] == [
+        {
+            "kind": "taxed_income",
+            "id_number": taxed[:6] + "********" + taxed[-4:],
+            "year": 2025,
+            "annual_amount": "96000.00",
+        }
+    ]
+    assert result["exchanges"][0]["status"] == 200
+    assert "9600000" in result["exchanges"][0]["response_body"]  # fen, as the partner sent
+    assert taxed not in tested.text
+
+    enabled = await integrator.post("/v1/connectors/tax/enable", json={})
+    assert enabled.status_code == 200, enabled.text
+    assert enabled.json()["active_version"] == 1
+
+    try:
+
+        async def uses_tax() -> bool:
+            verification = await _verification(caseworker, taxed)
+            return "tax" in {source["source"] for source in verification["sources"]}
+
+        await _until(uses_tax)
+        verification = await _verification(caseworker, taxed)
+        report = (await caseworker.get(f"/v1/verifications/{verification['id']}/report")).json()
+        (tax,) = [source for source in report["sources"] if source["source"] == "tax"]
+        assert (tax["status"], tax["connector_version"]) == ("ok", "1")
+
+        # A new version is stored, but version 1 stays in force until v2 is enabled.
+        changed = await integrator.put(
+            "/v1/connectors/tax", json=_tax_spec(live_service, title="个税 v2")
+        )
+        assert changed.status_code == 200, changed.text
+        assert (changed.json()["latest_version"], changed.json()["active_version"]) == (2, 1)
+        forced = await integrator.post("/v1/connectors/tax/enable", json={"force": True})
+        assert forced.json()["active_version"] == 2
+
+        async def on_version_2() -> bool:
+            verification = await _verification(caseworker, taxed)
+            report = await caseworker.get(f"/v1/verifications/{verification['id']}/report")
+            versions = {s["source"]: s["connector_version"] for s in report.json()["sources"]}
+            return versions.get("tax") == "2"
+
+        await _until(on_version_2)
+        # The earlier report still names the version that produced its facts.
+        again = (await caseworker.get(f"/v1/verifications/{verification['id']}/report")).json()
+        assert [s["connector_version"] for s in again["sources"] if s["source"] == "tax"] == ["1"]
+    finally:
+        disabled = await integrator.post("/v1/connectors/tax/disable")
+        assert disabled.status_code == 200
+
+        async def tax_gone() -> bool:
+            verification = await _verification(caseworker, make_id_number())
+            return "tax" not in {source["source"] for source in verification["sources"]}
+
+        await _until(tax_gone)
+
+
+@pytest.mark.parametrize(
+    ("change", "pointer"),
+    [
+        ({"response": {"fields": {"annual_amount": {"expr": "x", "surprise": 1}}}}, None),
+        (None, "/response/fields/annual_amount/expr"),
+        ({"base_url": "http://169.254.169.254/tax"}, "/base_url"),
+        (
+            {"auth": {"type": "bearer", "token": {"env": "HEDUI_TEST_UNSET_SECRET"}}},
+            "/auth/token/env",
+        ),
+    ],
+    ids=["unknown field", "jmespath syntax", "host outside allow-list", "missing secret"],
+)
+async def test_bad_specs_are_422_with_the_pointer_and_store_nothing(
+    api_client: ClientFactory,
+    live_service: LiveService,
+    change: dict[str, Any] | None,
+    pointer: str | None,
+) -> None:
+    integrator = await api_client(role="integrator", region="00")
+    spec = _tax_spec(live_service, name="bad_tax")
+    if change is None:
+        spec["response"]["fields"]["annual_amount"]["expr"] = "taxableIncome[?"
+    elif "response" in change:
+        spec["response"]["fields"]["annual_amount"]["surprise"] = 1
+        pointer = "/response/fields/annual_amount/surprise"
+    else:
+        spec.update(change)
+
+    response = await integrator.post("/v1/connectors", json=spec)
+
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert [error["pointer"] for error in response.json()["errors"]] == [pointer]
+    assert (await integrator.get("/v1/connectors/bad_tax")).status_code == 404
+
+
+async def test_only_integrators_register(
+    api_client: ClientFactory, live_service: LiveService
+) -> None:
+    caseworker = await api_client(role="caseworker")
+    operator = await api_client(role="operator", region="00")
+
+    assert (
+        await caseworker.post("/v1/connectors", json=_tax_spec(live_service))
+    ).status_code == 403
+    assert (await operator.post("/v1/connectors", json=_tax_spec(live_service))).status_code == 403
+    schema = await operator.get("/v1/connectors/schema")
+    assert schema.status_code == 200
+    assert "response" in schema.json()["properties"]
+
+
+async def test_a_built_in_name_is_taken(
+    api_client: ClientFactory, live_service: LiveService
+) -> None:
+    integrator = await api_client(role="integrator", region="00")
+
+    response = await integrator.post("/v1/connectors", json=_tax_spec(live_service, name="bank"))
+
+    assert response.status_code == 409
