@@ -129,13 +129,16 @@ async def build_runtime(
         refresher = ConnectorRefresher(
             connectors, session_factory, interval_s=settings.connector_refresh_s
         )
-        await refresher.refresh()  # declarative connectors registered over the API
+        at_head = migrate_to in (None, "head")
+        if at_head:  # `db upgrade REVISION` may stop before the connector tables exist
+            await refresher.refresh()  # declarative connectors registered over the API
         client = create_http_client(settings)
         write_gate = db.WriteGate(engine)
         metrics = Metrics()
         health = HealthMonitor(connectors.names(), settings, session_factory, write_gate, metrics)
         fanout = FanOut(connectors, configs, client, health)
-        refresher.start()
+        if at_head:
+            refresher.start()
         workflow, queue, completions = _runs(
             settings,
             engine,

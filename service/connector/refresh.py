@@ -73,8 +73,8 @@ class ConnectorRefresher:
             in_force,
             {(name, str(version)): built for (name, version), built in self._built.items()},
         )
+        # No log line: commands print their results on stdout, where logs go too.
         self._seen = fingerprint
-        log.info("connectors_refreshed", declarative=len(in_force))
         return True
 
     def start(self) -> None:
