@@ -22,7 +22,7 @@ class PolicyParameters(OmitWhenNone):
     # Figures added after reports were first stored: absent, they leave the dump (and so the
     # content hash of every older version) exactly as it was.
     omit_when_none: ClassVar[frozenset[str]] = frozenset(
-        {"support_mode_standards", "care_subsidies"}
+        {"support_mode_standards", "care_subsidies", "business_stake", "taxed_income_ratio"}
     )
 
     region_code: str = Field(description="Region-code prefix the figures come from ('' = national)")
@@ -71,6 +71,27 @@ class PolicyParameters(OmitWhenNone):
         "grade (Yunnan concentrated: 1 → 835, 2 → 418, 3 → 251). A request naming an "
         "arrangement and grade missing here is refused",
     )
+    business_stake: Money | None = Field(
+        default=None,
+        description="A member's stake in a company (registered capital × share) from which "
+        "it needs review; None: the default, 50,000 yuan",
+    )
+    taxed_income_ratio: Decimal | None = Field(
+        default=None,
+        gt=0,
+        description="Taxed income per month above this multiple of the monthly standard needs "
+        "review; None: the default, 1",
+    )
+
+    @property
+    def business_stake_threshold(self) -> Decimal:
+        return DEFAULT_BUSINESS_STAKE if self.business_stake is None else self.business_stake
+
+    @property
+    def taxed_income_review_ratio(self) -> Decimal:
+        ratio = self.taxed_income_ratio
+        return DEFAULT_TAXED_INCOME_RATIO if ratio is None else ratio
+
     standard_is_placeholder: bool = Field(
         default=False,
         description="The monthly standard is a placeholder, not a published figure (e.g. the "
@@ -86,3 +107,7 @@ class ResolvedPolicy(BaseModel):
     parameters: PolicyParameters
     content_hash: str
     source_files: tuple[str, ...] = ()
+
+
+DEFAULT_BUSINESS_STAKE = Decimal("50000")
+DEFAULT_TAXED_INCOME_RATIO = Decimal("1")

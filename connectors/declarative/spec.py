@@ -341,7 +341,7 @@ def validate_spec(
 def _pydantic_problems(error: ValidationError, data: object) -> list[Problem]:
     problems = []
     for item in error.errors(include_url=False, include_input=False, include_context=False):
-        message = item["msg"]
+        message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown field"
         problems.append(Problem(_pointer(item["loc"], data), message))

@@ -32,6 +32,35 @@ FINDINGS: Mapping[str, Mapping[str, str]] = {
         "zh": "成员 {member} 为财政供养人员（{employer}），月工资 {amount} 元。",
         "en": "Member {member} is on public payroll ({employer}), monthly salary {amount} yuan.",
     },
+    "business_legal_representative": {
+        "zh": "成员 {member} 为企业“{company}”的法定代表人（注册资本 {capital} 元），"
+        "可能有未申报的经营收入，需人工复核。",
+        "en": "Member {member} is the legal representative of '{company}' (registered capital "
+        "{capital} yuan) and may have undeclared business income; review.",
+    },
+    "business_shareholder": {
+        "zh": "成员 {member} 持有企业“{company}”的股份，按注册资本折合 {stake} 元，"
+        "不低于 {threshold} 元，需人工复核。",
+        "en": "Member {member} holds a stake in '{company}' worth {stake} yuan by registered "
+        "capital, at least the {threshold} yuan threshold; review.",
+    },
+    "business_minor_shareholder": {
+        "zh": "成员 {member} 持有企业“{company}”的股份，按注册资本折合 {stake} 元，"
+        "低于 {threshold} 元。",
+        "en": "Member {member} holds a stake in '{company}' worth {stake} yuan by registered "
+        "capital, below the {threshold} yuan threshold.",
+    },
+    "taxed_income_over_standard": {
+        "zh": "成员 {member} {year} 年度应纳税所得额 {annual} 元，折合每月 {monthly} 元，"
+        "高于 {limit} 元，需人工复核。",
+        "en": "Member {member} was taxed on {annual} yuan of income in {year}, {monthly} yuan "
+        "a month, above {limit} yuan; review.",
+    },
+    "taxed_income": {
+        "zh": "成员 {member} {year} 年度应纳税所得额 {annual} 元，折合每月 {monthly} 元。",
+        "en": "Member {member} was taxed on {annual} yuan of income in {year}, {monthly} yuan "
+        "a month.",
+    },
     "tekun_working_member": {
         "zh": "成员 {member} 有工作的记录（{sources}：工资、在缴住房公积金或财政供养），"
         "即有劳动收入或赡养能力，不符合特困供养条件。",

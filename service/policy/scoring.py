@@ -79,6 +79,9 @@ REVIEW_CODES = frozenset(
         "near_relative_registered",
         "non_residential_property",
         "public_payroll_member",
+        "business_legal_representative",
+        "business_shareholder",
+        "taxed_income_over_standard",
         "declared_income_gap",
         "vehicle_value_unknown",
     }

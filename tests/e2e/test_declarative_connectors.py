@@ -92,6 +92,10 @@ async def test_register_test_read_enable_and_use(
         report = (await caseworker.get(f"/v1/verifications/{verification['id']}/report")).json()
         (tax,) = [source for source in report["sources"] if source["source"] == "tax"]
         assert (tax["status"], tax["connector_version"]) == ("ok", "1")
+        (finding,) = [f for f in report["findings"] if f["code"] == "taxed_income_over_standard"]
+        assert finding["evidence"][0]["source"] == "tax"
+        assert "annual_amount=96000.00" in finding["evidence"][0]["fact"]
+        assert report["recommendation"] == "review"
 
         # A new version is stored, but version 1 stays in force until v2 is enabled.
         changed = await integrator.put(

@@ -14,12 +14,14 @@ from service.policy.rules.assets import (
     check_housing_fund_balance,
     check_other_assets,
 )
+from service.policy.rules.business import check_business
 from service.policy.rules.completeness import check_sources
 from service.policy.rules.income import check_declared_income_gap, check_income
 from service.policy.rules.payroll import check_public_payroll
 from service.policy.rules.real_estate import check_real_estate
 from service.policy.rules.relatives import check_near_relatives
 from service.policy.rules.standard import check_placeholder_standard
+from service.policy.rules.tax import check_taxed_income
 from service.policy.rules.tekun import check_tekun_working_member
 from service.policy.rules.vehicles import check_vehicles
 
@@ -36,6 +38,8 @@ RULES: tuple[Rule, ...] = (
     check_vehicles,
     check_real_estate,
     check_public_payroll,
+    check_business,
+    check_taxed_income,
     check_tekun_working_member,
     check_near_relatives,
 )
