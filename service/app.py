@@ -182,3 +182,9 @@ def create_app(
         )
     install_openapi(app, sandbox_mounted=settings.sandbox_enabled)
     return app
+
+
+def create_migrated_app() -> FastAPI:
+    """The app of one of several API processes (`hedui serve --workers N`): settings from
+    the environment, migrations already applied by the command that started them."""
+    return create_app(run_migrations=False)

@@ -120,29 +120,61 @@ def _run(work: Coroutine[Any, Any, T]) -> T:
 
 
 @app.command()
-def serve(host: HostOption = "127.0.0.1", port: PortOption = 8000) -> None:
-    """Apply migrations and serve the API (and the sandbox: see HEDUI_SANDBOX in the README)."""
+def serve(
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="API processes sharing the port (PostgreSQL; the sandbox must then run "
+            "apart: `hedui sandbox`, HEDUI_SANDBOX=off, HEDUI_PARTNER_BASE_URL)",
+        ),
+    ] = 1,
+) -> None:
+    """Apply migrations and serve the API (and the sandbox: see HEDUI_SANDBOX in the README).
+
+    With HEDUI_RUN_MODE=inline (the default) this process also runs the verifications it
+    accepts; with HEDUI_RUN_MODE=queue, `hedui worker` processes run them.
+    """
     settings = _settings(host=host, port=port)
+    if workers > 1 and settings.sandbox_enabled:
+        raise typer.BadParameter(
+            "the in-process sandbox keeps its state per process, so it cannot be served by "
+            "several: run `hedui sandbox` apart and set HEDUI_SANDBOX=off and "
+            "HEDUI_PARTNER_BASE_URL=http://127.0.0.1:8100",
+            param_hint="--workers",
+        )
     # Bind before anything starts: a port in use is one line, not a "ready" then a failure.
     listener = _listen(settings.host, settings.port)
+    # Migrations are one explicit step, taken once here (under an advisory lock on
+    # PostgreSQL, so several `hedui serve` starting together take turns).
+    _run(_migrate(settings, "head"))
 
     import uvicorn
 
-    from service.app import create_app
+    common: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level.lower(),
+        "log_config": None,  # hedui's own logging renders uvicorn's lines too
+        # Bounded graceful shutdown: a partner call held open (sandbox "hang") must not
+        # stall exit.
+        "timeout_graceful_shutdown": 5,
+    }
+    if workers == 1:
+        from service.app import create_app
 
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level.lower(),
-            log_config=None,  # hedui's own logging renders uvicorn's lines too
-            # Bounded graceful shutdown: a partner call held open (sandbox "hang") must not
-            # stall exit.
-            timeout_graceful_shutdown=5,
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(settings, run_migrations=False), **common)
         )
-    )
-    server.run(sockets=[listener])
+        server.run(sockets=[listener])
+        return
+    # Several processes: uvicorn binds the port itself (now known to be free) and each
+    # process builds its app from the same environment.
+    listener.close()
+    os.environ["HEDUI_HOST"], os.environ["HEDUI_PORT"] = settings.host, str(settings.port)
+    uvicorn.run("service.app:create_migrated_app", factory=True, workers=workers, **common)
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -173,6 +205,64 @@ def _listen(host: str, port: int) -> socket.socket:
 def _fatal(message: str) -> NoReturn:
     Console(stderr=True).print(f"hedui: {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(1)
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            envvar="HEDUI_RUN_CONCURRENCY",
+            show_envvar=True,
+            help="Verifications this worker runs at once (each asks every partner concurrently)",
+        ),
+    ] = 10,
+) -> None:
+    """Run verifications from the queue until stopped (Ctrl-C or SIGTERM).
+
+    Start as many workers as you like, on any machine that reaches the database
+    (HEDUI_DATABASE_URL) and the partner agencies (HEDUI_PARTNER_BASE_URL); the API
+    processes then run with HEDUI_RUN_MODE=queue. On PostgreSQL a worker takes jobs from
+    the queue the API fills in the transaction that stores each verification; on SQLite
+    it looks for new verifications in the database twice a second. A worker that dies
+    (even kill -9) leaves its runs to the others once its lease (HEDUI_RUN_LEASE_S, 30 s)
+    expires; no partner is asked again for a source whose answer is stored. The schema
+    must be current: `hedui db upgrade` first.
+    """
+    settings = _settings(run_concurrency=concurrency)
+    _run(_work(settings))
+
+
+async def _work(settings: Settings) -> None:
+    import signal
+
+    import structlog
+
+    from service.logging import configure_logging
+    from service.runtime import build_runtime
+
+    configure_logging(settings.log_level, settings.log_format)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with build_runtime(settings, runs_here=True, worker=True) as runtime:
+        await runtime.start_runs(here=True)
+        structlog.get_logger(__name__).info(
+            "worker_ready",
+            database=runtime.engine.url.render_as_string(hide_password=True),
+            partners=settings.resolved_partner_base_url(),
+            concurrency=settings.run_concurrency,
+        )
+        await stop.wait()
+
+
+async def _migrate(settings: Settings, revision: str) -> None:
+    from service.runtime import build_runtime
+
+    async with build_runtime(settings, migrate_to=revision, runs_here=False):
+        pass
 
 
 @app.command()

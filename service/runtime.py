@@ -24,6 +24,7 @@ from service.connector.refresh import ConnectorRefresher
 from service.http import create_http_client
 from service.jobs.completion import Completions
 from service.jobs.lease import LeaseQueue
+from service.jobs.pgqueue import PgQueue
 from service.jobs.queue import RunQueue
 from service.jobs.workflow import RunResult, Workflow
 from service.partners import build_configs
@@ -69,10 +70,11 @@ def _runs(
     metrics: Metrics,
     *,
     runs_here: bool,
+    worker: bool,
 ) -> tuple[Workflow, RunQueue, Completions]:
-    completions = Completions(
-        session_factory, poll_interval_s=0.02 if engine.dialect.name == "sqlite" else 0.5
-    )
+    """The run machinery: pgqueuer jobs on PostgreSQL, the verification rows on SQLite."""
+    sqlite = engine.dialect.name == "sqlite"
+    completions = Completions(session_factory, poll_interval_s=0.02 if sqlite else 0.5)
     workflow = Workflow(
         session_factory,
         fanout,
@@ -81,13 +83,34 @@ def _runs(
         lease_s=settings.run_lease_s,
         on_finished=_counted(completions, metrics),
     )
-    queue = LeaseQueue(
-        workflow,
-        session_factory,
-        runs_here=runs_here,
-        concurrency=settings.run_concurrency,
-        sweep_interval_s=settings.run_sweep_s,
-    )
+    queue: LeaseQueue | PgQueue
+    if sqlite:
+        queue = LeaseQueue(
+            workflow,
+            session_factory,
+            runs_here=runs_here and not worker,
+            concurrency=settings.run_concurrency,
+            # A worker stores nothing itself: it takes new verifications as soon as it
+            # sees them, and looks often.
+            sweep_interval_s=min(settings.run_sweep_s, 0.5) if worker else settings.run_sweep_s,
+            fresh_grace_s=0 if worker else None,
+        )
+    else:
+        sweeper = LeaseQueue(
+            workflow,
+            session_factory,
+            runs_here=False,
+            concurrency=settings.run_concurrency,
+            sweep_interval_s=settings.run_sweep_s,
+            sweep_unclaimed=False,
+        )
+        queue = PgQueue(
+            workflow,
+            engine,
+            sweeper,
+            concurrency=settings.run_concurrency,
+            heartbeat_s=settings.run_lease_s,
+        )
     completions.running_here = queue.running
     metrics.runs_in_flight.set_function(queue.in_flight)
     return workflow, queue, completions
@@ -108,13 +131,15 @@ async def build_runtime(
     migrate_to: str | None = None,
     registry: ConnectorRegistry | None = None,
     runs_here: bool | None = None,
+    worker: bool = False,
 ) -> AsyncIterator[Runtime]:
     """Open the runtime for `settings`; everything it opened is closed on the way out.
 
     With `migrate_to` (a revision, "head" for `hedui serve`), the schema is brought there
     first; without, a schema that is behind (or ahead) raises `SchemaNotCurrent` before
     anything else is built. `runs_here` (default: `HEDUI_RUN_MODE=inline`) says whether
-    verifications this process stores are run by this process.
+    verifications this process stores are run by this process; `worker` builds the runtime
+    of `hedui worker`, which runs what others stored.
     """
     engine = db.create_engine(settings.database_url)
     try:
@@ -148,6 +173,7 @@ async def build_runtime(
             catalog,
             metrics,
             runs_here=settings.run_mode == "inline" if runs_here is None else runs_here,
+            worker=worker,
         )
         try:
             yield Runtime(

@@ -64,21 +64,39 @@ async def _create_postgres_database() -> tuple[str, Callable[[], Awaitable[None]
     return POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}", drop
 
 
+async def _fresh_database(
+    dialect: str, directory: Path
+) -> tuple[str, Callable[[], Awaitable[None]] | None]:
+    if dialect == "sqlite":
+        return f"sqlite+aiosqlite:///{directory / 'hedui.db'}", None
+    if not _postgres_reachable():
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"PostgreSQL is required but unreachable at {POSTGRES_URL}")
+        pytest.skip("PostgreSQL is not reachable")
+    return await _create_postgres_database()
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 async def database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[str]:
     """A freshly migrated database of each dialect."""
-    if request.param == "sqlite":
-        path = tmp_path_factory.mktemp("db") / "hedui.db"
-        url = f"sqlite+aiosqlite:///{path}"
-        drop = None
-    else:
-        if not _postgres_reachable():
-            if REQUIRE_POSTGRES:
-                pytest.fail(f"PostgreSQL is required but unreachable at {POSTGRES_URL}")
-            pytest.skip("PostgreSQL is not reachable")
-        url, drop = await _create_postgres_database()
+    url, drop = await _fresh_database(request.param, tmp_path_factory.mktemp("db"))
+    engine = create_engine(url)
+    await migrate(engine)
+    await engine.dispose()
+    yield url
+    if drop is not None:
+        await drop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def own_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """A migrated database of each dialect for this test alone: no other process (the
+    session's live service) runs its verifications."""
+    url, drop = await _fresh_database(request.param, tmp_path_factory.mktemp("own"))
     engine = create_engine(url)
     await migrate(engine)
     await engine.dispose()

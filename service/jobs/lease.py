@@ -37,6 +37,7 @@ class LeaseQueue:
         concurrency: int = 100,
         sweep_interval_s: float = 5.0,
         fresh_grace_s: float | None = None,
+        sweep_unclaimed: bool = True,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.workflow = workflow
@@ -47,6 +48,9 @@ class LeaseQueue:
         # A verification nobody has claimed yet is left this long to the process that
         # stored it (which starts it at once); a worker alone takes it without waiting.
         self.fresh_grace_s = sweep_interval_s if fresh_grace_s is None else fresh_grace_s
+        # False where every stored verification has a job in a durable queue: then only
+        # runs whose lease expired need the sweep.
+        self.sweep_unclaimed = sweep_unclaimed
         self.clock = clock
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._sweeper: asyncio.Task[None] | None = None
@@ -78,6 +82,13 @@ class LeaseQueue:
         self._tasks[verification_id] = task
         task.add_done_callback(lambda _: self._tasks.pop(verification_id, None))
 
+    async def run_now(self, verification_id: str) -> None:
+        """Run the verification here and return when the run has ended."""
+        self.run(verification_id)
+        task = self._tasks.get(verification_id)
+        if task is not None:
+            await task
+
     async def _run(self, verification_id: str, claimed: Claimed | None) -> None:
         try:
             await self.workflow.run(verification_id, claimed)
@@ -99,7 +110,9 @@ class LeaseQueue:
         async with self.session_factory() as session:
             due = await VerificationRepository.from_session(session).due_ids(
                 now,
-                unclaimed_before=now - timedelta(seconds=self.fresh_grace_s),
+                unclaimed_before=(
+                    now - timedelta(seconds=self.fresh_grace_s) if self.sweep_unclaimed else None
+                ),
                 limit=room + len(self._tasks),
             )
         started = [id_ for id_ in due if id_ not in self._tasks][:room]

@@ -120,23 +120,26 @@ class VerificationRepository:
                 ],
             )
 
-    async def due_ids(self, now: datetime, *, unclaimed_before: datetime, limit: int) -> list[str]:
-        """Unfinished verifications nobody runs: an expired lease, or never claimed and
-        older than `unclaimed_before` (a fresh one is about to be claimed by its process)."""
+    async def due_ids(
+        self, now: datetime, *, unclaimed_before: datetime | None, limit: int
+    ) -> list[str]:
+        """Unfinished verifications nobody runs: an expired lease, or (unless
+        `unclaimed_before` is None) never claimed and created before then (a fresh one is
+        about to be claimed by the process that stored it)."""
         lease = VERIFICATIONS.c.lease_expires_at
-        statement = (
-            select(VERIFICATIONS.c.id)
-            .where(
-                VERIFICATIONS.c.status.in_(UNFINISHED),
-                or_(
-                    lease < literal(now, lease.type),
-                    and_(
-                        lease.is_(None),
-                        VERIFICATIONS.c.created_at
-                        < literal(unclaimed_before, VERIFICATIONS.c.created_at.type),
-                    ),
+        due = lease < literal(now, lease.type)
+        if unclaimed_before is not None:
+            due = or_(
+                due,
+                and_(
+                    lease.is_(None),
+                    VERIFICATIONS.c.created_at
+                    < literal(unclaimed_before, VERIFICATIONS.c.created_at.type),
                 ),
             )
+        statement = (
+            select(VERIFICATIONS.c.id)
+            .where(VERIFICATIONS.c.status.in_(UNFINISHED), due)
             .order_by(VERIFICATIONS.c.created_at)
             .limit(limit)
         )

@@ -90,9 +90,10 @@ def _settings(database_url: str, partners: str, tmp_path: Path) -> Settings:
 
 
 async def test_waiting_replays_hold_no_database_connection(
-    database_url: str, gate: tuple[GatePartner, str], tmp_path: Path
+    own_database_url: str, gate: tuple[GatePartner, str], tmp_path: Path
 ) -> None:
     """40 replays waiting under `Prefer: wait` leave the pool to everyone else."""
+    database_url = own_database_url
     partner, partners = gate
     app = create_app(_settings(database_url, partners, tmp_path), registry=gated_registry())
     token = await _token(database_url)
@@ -122,12 +123,12 @@ async def test_waiting_replays_hold_no_database_connection(
     assert partner.queries == 1
 
 
-@pytest.mark.postgres_only
 async def test_database_outage_is_503_and_runs_finish_once_it_is_back(
-    database_url: str, gate: tuple[GatePartner, str], tmp_path: Path
+    own_database_url: str, gate: tuple[GatePartner, str], tmp_path: Path
 ) -> None:
     """The database goes away mid-run: the API answers 503 with Retry-After, the run keeps
     its partner's answer and stores it once the database is back."""
+    database_url = own_database_url
     if not database_url.startswith("postgresql"):
         pytest.skip("cuts a PostgreSQL server's connections")
     partner, partners = gate

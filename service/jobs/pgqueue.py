@@ -1,0 +1,138 @@
+"""The PostgreSQL queue: pgqueuer jobs, consumed by `hedui worker` processes.
+
+A job is a verification id. It is inserted on the very connection and in the very
+transaction that stores the verification (pgqueuer speaks asyncpg, as our engine does), so
+a verification is stored with its job or not at all. pgqueuer's insert trigger notifies
+idle workers at commit, and its heartbeats re-pick the job of a worker that died.
+
+Whatever pgqueuer does, the workflow's own lease decides who runs a verification, and a
+sweep resumes any run whose lease expired (a job completed by a run that found the lease
+still held, a worker killed between two heartbeats): the queue only has to be roughly
+right, never exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from service.jobs.lease import LeaseQueue
+from service.jobs.workflow import Workflow
+from service.models import Verification
+
+if TYPE_CHECKING:
+    from pgqueuer.models import Job
+
+log = structlog.get_logger(__name__)
+
+ENTRYPOINT = "hedui.verify"
+
+
+class PgQueue:
+    def __init__(
+        self,
+        workflow: Workflow,
+        engine: AsyncEngine,
+        sweeper: LeaseQueue,
+        *,
+        concurrency: int = 10,
+        heartbeat_s: float = 30.0,
+    ) -> None:
+        from pgqueuer.adapters.persistence.qb import (
+            QueryBuilderEnvironment,
+            QueryQueueBuilder,
+            QuerySchedulerBuilder,
+        )
+
+        self.workflow = workflow
+        self.engine = engine
+        self.sweeper = sweeper
+        self.concurrency = concurrency
+        self.heartbeat = timedelta(seconds=heartbeat_s)
+        # Query builders are built once: they read their settings from the environment.
+        self._builders = (QueryBuilderEnvironment(), QueryQueueBuilder(), QuerySchedulerBuilder())
+        self._consumer: asyncio.Task[None] | None = None
+        self._manager: object | None = None
+
+    async def enqueue(self, session: AsyncSession, verification: Verification) -> None:
+        from pgqueuer import AsyncpgDriver, Queries
+
+        connection = await session.connection()
+        raw = await connection.get_raw_connection()
+        qbe, qbq, qbs = self._builders
+        queries = Queries(AsyncpgDriver(raw.driver_connection), qbe=qbe, qbq=qbq, qbs=qbs)
+        await queries.enqueue(ENTRYPOINT, verification.id.encode(), dedupe_key=verification.id)
+
+    def committed(self, verification: Verification) -> None:
+        """Nothing to do: the job's insert trigger wakes the workers at commit."""
+
+    def running(self, verification_id: str) -> bool:
+        return self.sweeper.running(verification_id)
+
+    async def start(self) -> None:
+        await self.sweeper.start()
+        if self._consumer is None:
+            self._consumer = asyncio.create_task(self._consume_forever(), name="runs:pgqueuer")
+
+    async def close(self) -> None:
+        if self._consumer is not None:
+            manager = self._manager
+            if manager is not None:
+                manager.shutdown.set()  # type: ignore[attr-defined]
+            self._consumer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._consumer
+            self._consumer = None
+        await self.sweeper.close()
+
+    async def _consume_forever(self) -> None:
+        """Consume jobs on one dedicated connection; after losing it (a database restart),
+        connect again and carry on."""
+        import asyncpg
+        from pgqueuer import AsyncpgDriver, Queries, QueueManager
+
+        url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        batch = max(1, self.concurrency // 4)
+        while True:
+            connection: asyncpg.Connection | None = None
+            try:
+                connection = await asyncpg.connect(url)
+                qbe, qbq, qbs = self._builders
+                manager = QueueManager(
+                    Queries(AsyncpgDriver(connection), qbe=qbe, qbq=qbq, qbs=qbs)
+                )
+                manager.entrypoint(ENTRYPOINT)(self._run_job)
+                self._manager = manager
+                log.info("queue_consuming", concurrency=self.concurrency)
+                await manager.run(
+                    dequeue_timeout=timedelta(seconds=5),
+                    batch_size=batch,
+                    max_concurrent_tasks=max(self.concurrency, 2 * batch),
+                    heartbeat_timeout=self.heartbeat,
+                    shutdown_on_listener_failure=True,
+                )
+                return  # shut down on purpose
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("queue_connection_lost", error_type=type(error).__name__)
+            finally:
+                self._manager = None
+                if connection is not None and not connection.is_closed():
+                    with contextlib.suppress(Exception):
+                        await connection.close()
+            await asyncio.sleep(1.0)
+
+    async def _run_job(self, job: Job) -> None:
+        if job.payload is None:
+            return
+        verification_id = job.payload.decode()
+        # Tracked with the sweeper's runs, so the two never run one verification at once.
+        if self.sweeper.running(verification_id):
+            return
+        await self.sweeper.run_now(verification_id)

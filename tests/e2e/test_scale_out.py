@@ -1,0 +1,222 @@
+"""Several processes on one PostgreSQL, as `hedui serve` and `hedui worker` run in
+production: the partner agencies (`hedui sandbox`) count every household query they get."""
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import IO
+
+import httpx
+import pytest
+
+from tests.conftest import (
+    POSTGRES_URL,
+    REQUIRE_POSTGRES,
+    _create_postgres_database,
+    _free_port,
+    _postgres_reachable,
+)
+from tests.factories import make_id_number, member, verification_body
+
+SOURCES = ("vehicles", "pensions", "housing_fund", "real_estate", "public_payroll", "bank")
+
+
+@pytest.fixture
+async def fresh_postgres() -> AsyncIterator[str]:
+    """A database of its own: no other test's unfinished verification can be swept here."""
+    if not _postgres_reachable():
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"PostgreSQL is required but unreachable at {POSTGRES_URL}")
+        pytest.skip("PostgreSQL is not reachable")
+    url, drop = await _create_postgres_database()
+    yield url
+    await drop()
+
+
+class Processes:
+    """hedui processes started by a test, each logging to its own file; all are ended."""
+
+    def __init__(self, directory: Path, env: dict[str, str]) -> None:
+        self.directory = directory
+        self.env = {**os.environ, "HEDUI_LOG_LEVEL": "WARNING", **env}
+        self.started: list[subprocess.Popen[bytes]] = []
+        self.logs: list[IO[bytes]] = []
+
+    def start(self, name: str, *args: str, **env: str) -> subprocess.Popen[bytes]:
+        log = (self.directory / f"{name}.log").open("wb")
+        self.logs.append(log)
+        process = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
+            [sys.executable, "-m", "service.cli", *args],
+            env={**self.env, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.started.append(process)
+        return process
+
+    def run(self, *args: str) -> str:
+        return subprocess.run(  # noqa: S603 - our own CLI, fixed arguments
+            [sys.executable, "-m", "service.cli", *args],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+
+    def end(self) -> None:
+        for process in self.started:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.started:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        for log in self.logs:
+            log.close()
+
+
+@contextlib.contextmanager
+def processes(directory: Path, env: dict[str, str]) -> Iterator[Processes]:
+    group = Processes(directory, env)
+    try:
+        yield group
+    finally:
+        group.end()
+
+
+async def healthy(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"the process for {url} exited: {process.returncode}")
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(url, timeout=2)).status_code == 200:
+                    return
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+async def start_sandbox(group: Processes) -> str:
+    port = _free_port()
+    process = group.start(
+        "sandbox", "sandbox", "--port", str(port), "--data", str(group.directory / "p.db")
+    )
+    url = f"http://127.0.0.1:{port}"
+    await healthy(f"{url}/pensions/health", process)
+    return url
+
+
+async def start_api(group: Processes, name: str) -> str:
+    port = _free_port()
+    process = group.start(name, "serve", "--port", str(port))
+    url = f"http://127.0.0.1:{port}"
+    await healthy(f"{url}/healthz", process)
+    return url
+
+
+def token(group: Processes) -> str:
+    return group.run("apikey", "create", "--role", "caseworker", "--region", "53").split()[-1]
+
+
+async def queries(sandbox: str) -> dict[str, int]:
+    async with httpx.AsyncClient() as client:
+        counts: dict[str, int] = (await client.get(f"{sandbox}/queries")).json()
+    return counts
+
+
+def household() -> dict[str, object]:
+    """One member: then every agency gets exactly one query per verification (some ask
+    per member)."""
+    return verification_body([member(make_id_number("530103"))], region_code="530103")
+
+
+async def test_two_apis_and_two_workers_ask_each_source_of_each_verification_once(
+    fresh_postgres: str, tmp_path: Path
+) -> None:
+    """50 verifications through two API processes (queue mode) and two workers: every one
+    completes, `Prefer: wait` hears of it across processes, each agency is asked 50 times."""
+    count = 50
+    with processes(tmp_path, {"HEDUI_DATABASE_URL": fresh_postgres}) as group:
+        group.run("db", "upgrade")
+        sandbox = await start_sandbox(group)
+        group.env.update(
+            HEDUI_SANDBOX="off", HEDUI_PARTNER_BASE_URL=sandbox, HEDUI_RUN_MODE="queue"
+        )
+        apis = [await start_api(group, f"api{n}") for n in range(2)]
+        for n in range(2):
+            group.start(f"worker{n}", "worker", "--concurrency", "8")
+        auth = {"Authorization": f"Bearer {token(group)}", "Prefer": "wait=60"}
+        limit = asyncio.Semaphore(10)
+
+        async def submit(client: httpx.AsyncClient, index: int) -> httpx.Response:
+            async with limit:
+                return await client.post(
+                    f"{apis[index % 2]}/v1/verifications", json=household(), headers=auth
+                )
+
+        async with httpx.AsyncClient(timeout=90) as client:
+            answers = await asyncio.gather(*(submit(client, n) for n in range(count)))
+        counted = await queries(sandbox)
+
+    assert [a.status_code for a in answers] == [200] * count, answers[0].text
+    assert {a.json()["status"] for a in answers} == {"completed"}
+    assert len({a.json()["id"] for a in answers}) == count
+    assert counted == dict.fromkeys(SOURCES, count)
+
+
+async def test_a_killed_worker_s_run_completes_on_another_without_asking_stored_sources_again(
+    fresh_postgres: str, tmp_path: Path
+) -> None:
+    """kill -9 a worker while the bank is slow: another worker resumes the run once the
+    lease expires, asks the bank again (its answer was never stored) and nobody else."""
+    env = {"HEDUI_DATABASE_URL": fresh_postgres, "HEDUI_RUN_LEASE_S": "3", "HEDUI_RUN_SWEEP_S": "1"}
+    with processes(tmp_path, env) as group:
+        group.run("db", "upgrade")
+        sandbox = await start_sandbox(group)
+        group.env.update(
+            HEDUI_SANDBOX="off", HEDUI_PARTNER_BASE_URL=sandbox, HEDUI_RUN_MODE="queue"
+        )
+        api = await start_api(group, "api")
+        auth = {"Authorization": f"Bearer {token(group)}"}
+        async with httpx.AsyncClient(timeout=30) as client:
+            await client.put(f"{sandbox}/faults/bank", json={"mode": "hang"})
+            first = group.start("worker1", "worker")
+            accepted = await client.post(f"{api}/v1/verifications", json=household(), headers=auth)
+            assert accepted.status_code == 202, accepted.text
+            location = f"{api}/v1/verifications/{accepted.json()['id']}"
+
+            async def sources() -> dict[str, str]:
+                body = (await client.get(location, headers=auth)).json()
+                return {s["source"]: s["status"] for s in body["sources"]}
+
+            for _ in range(300):  # every source but the bank answered and was stored
+                if [s for s, status in (await sources()).items() if status == "pending"] == [
+                    "bank"
+                ]:
+                    break
+                await asyncio.sleep(0.1)
+            assert (await queries(sandbox))["bank"] == 1
+
+            first.kill()  # SIGKILL: no goodbye, its lease simply stops being renewed
+            first.wait()
+            await client.put(f"{sandbox}/faults/bank", json={"mode": "ok"})
+            group.start("worker2", "worker")
+            status = None
+            for _ in range(600):
+                status = (await client.get(location, headers=auth)).json()["status"]
+                if status == "completed":
+                    break
+                await asyncio.sleep(0.1)
+            counted = await queries(sandbox)
+
+    assert status == "completed"
+    assert counted == {**dict.fromkeys(SOURCES, 1), "bank": 2}
