@@ -108,6 +108,7 @@ def _runs(
             workflow,
             engine,
             sweeper,
+            runs_here=runs_here and not worker,
             concurrency=settings.run_concurrency,
             heartbeat_s=settings.run_lease_s,
         )

@@ -98,7 +98,8 @@ class LeaseQueue:
             log.exception("run_crashed", verification_id=verification_id)
 
     async def start(self) -> None:
-        if self.runs_here and self._sweeper is None:
+        """Sweep from now on (only a process that runs verifications is started)."""
+        if self._sweeper is None:
             self._sweeper = asyncio.create_task(self._sweep_forever(), name="runs:sweep")
 
     async def sweep(self) -> int:
