@@ -72,7 +72,8 @@ def _runs(
     runs_here: bool,
     worker: bool,
 ) -> tuple[Workflow, RunQueue, Completions]:
-    """The run machinery: pgqueuer jobs on PostgreSQL, the verification rows on SQLite."""
+    """The run machinery: pgqueuer jobs between API processes and workers on PostgreSQL;
+    otherwise the verification rows themselves, with leases."""
     sqlite = engine.dialect.name == "sqlite"
     completions = Completions(session_factory, poll_interval_s=0.02 if sqlite else 0.5)
     workflow = Workflow(
@@ -84,7 +85,10 @@ def _runs(
         on_finished=_counted(completions, metrics),
     )
     queue: LeaseQueue | PgQueue
-    if sqlite:
+    if sqlite or (runs_here and not worker):
+        # The verification rows are the queue: a process claims what it stores in the same
+        # transaction and runs it at once; its sweep resumes whatever nobody runs (a dead
+        # process's expired leases, and anything stored unclaimed).
         queue = LeaseQueue(
             workflow,
             session_factory,
@@ -96,6 +100,8 @@ def _runs(
             fresh_grace_s=0 if worker else None,
         )
     else:
+        # PostgreSQL with workers: API processes (HEDUI_RUN_MODE=queue) enqueue pgqueuer
+        # jobs; workers consume them, and sweep for runs whose lease expired.
         sweeper = LeaseQueue(
             workflow,
             session_factory,
@@ -108,7 +114,6 @@ def _runs(
             workflow,
             engine,
             sweeper,
-            runs_here=runs_here and not worker,
             concurrency=settings.run_concurrency,
             heartbeat_s=settings.run_lease_s,
         )

@@ -49,6 +49,7 @@ class Completions:
         self._waiters: dict[str, list[asyncio.Future[Ended]]] = {}
         self._poller: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
+        self._listen_on: AsyncEngine | None = None
 
     def finished(self, verification_id: str, result: RunResult | None = None) -> None:
         """Wake everyone waiting on this verification (a run of this process ended)."""
@@ -60,6 +61,11 @@ class Completions:
         """The verification's end, or None if it has not ended within `timeout_s`."""
         future: asyncio.Future[Ended] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(verification_id, []).append(future)
+        if self._listen_on is not None and not self.running_here(verification_id):
+            # The first wait on a run elsewhere opens the LISTEN connection; meanwhile (and
+            # should it drop) the poll stands in.
+            engine, self._listen_on = self._listen_on, None
+            self._listener = asyncio.create_task(self._listen(engine), name="completions:listen")
         if self._poller is None or self._poller.done():
             self._poller = asyncio.create_task(self._poll(), name="completions:poll")
         try:
@@ -75,9 +81,10 @@ class Completions:
                     del self._waiters[verification_id]
 
     async def listen(self, engine: AsyncEngine) -> None:
-        """On PostgreSQL, also listen for ends announced by other processes."""
+        """On PostgreSQL, also listen for ends announced by other processes (from the first
+        wait on a run that is not this process's own)."""
         if engine.dialect.name == "postgresql":
-            self._listener = asyncio.create_task(self._listen(engine), name="completions:listen")
+            self._listen_on = engine
 
     async def close(self) -> None:
         for task in (self._poller, self._listener):

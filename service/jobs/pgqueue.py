@@ -22,7 +22,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from service.jobs.lease import LeaseQueue
-from service.jobs.workflow import Claimed, Workflow
+from service.jobs.workflow import Workflow
 from service.models import Verification
 
 if TYPE_CHECKING:
@@ -40,7 +40,6 @@ class PgQueue:
         engine: AsyncEngine,
         sweeper: LeaseQueue,
         *,
-        runs_here: bool = False,
         concurrency: int = 10,
         heartbeat_s: float = 30.0,
     ) -> None:
@@ -53,7 +52,6 @@ class PgQueue:
         self.workflow = workflow
         self.engine = engine
         self.sweeper = sweeper
-        self.runs_here = runs_here
         self.concurrency = concurrency
         self.heartbeat = timedelta(seconds=heartbeat_s)
         # Query builders are built once: they read their settings from the environment.
@@ -69,17 +67,9 @@ class PgQueue:
         qbe, qbq, qbs = self._builders
         queries = Queries(AsyncpgDriver(raw.driver_connection), qbe=qbe, qbq=qbq, qbs=qbs)
         await queries.enqueue(ENTRYPOINT, verification.id.encode(), dedupe_key=verification.id)
-        if self.runs_here:
-            # Inline: this process claims the run too and starts it at commit, without the
-            # round trip through the queue; the job stays as the safety net (whoever takes
-            # it finds the lease held, and if this process dies the lease expires).
-            await self.workflow.claim_new(session, verification)
 
     def committed(self, verification: Verification) -> None:
-        """Inline: start the run claimed at enqueue. Otherwise nothing: the job's insert
-        trigger wakes the workers at commit."""
-        if self.runs_here:
-            self.sweeper.run(verification.id, Claimed.of(verification))
+        """Nothing to do: the job's insert trigger wakes the workers at commit."""
 
     def running(self, verification_id: str) -> bool:
         return self.sweeper.running(verification_id)
