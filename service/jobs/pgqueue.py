@@ -74,6 +74,10 @@ class PgQueue:
     def running(self, verification_id: str) -> bool:
         return self.sweeper.running(verification_id)
 
+    def in_flight(self) -> int:
+        """Runs of this process now (its jobs run through the sweeper's bookkeeping)."""
+        return self.sweeper.in_flight()
+
     async def start(self) -> None:
         await self.sweeper.start()
         if self._consumer is None:
