@@ -1,7 +1,7 @@
 """the job queue of `hedui worker` on PostgreSQL (pgqueuer's tables)
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-04 07:45:00
 
 SQLite needs nothing: there the verification rows themselves are the queue.
@@ -13,8 +13,8 @@ from sqlalchemy.util import await_only
 
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | None = "0006"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
