@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from service.runtime import Runtime
 
 app = typer.Typer(
-    help="hedui: household economic-status verification (核对) for social assistance.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
@@ -91,8 +90,10 @@ def main(
 ) -> None:
     """hedui: household economic-status verification (核对) for social assistance.
 
-    Settings come from HEDUI_* environment variables (see README); the database is
-    HEDUI_DATABASE_URL (default: ./hedui.db).
+    Settings come from HEDUI_* environment variables (README, "Settings"); every command
+    that touches the database uses HEDUI_DATABASE_URL (default: ./hedui.db in the current
+    directory). Only `serve` and `db upgrade` change the schema; the others refuse a
+    database that is behind and say to run `hedui db upgrade`.
     """
 
 
@@ -135,7 +136,9 @@ def serve(
     """Apply migrations and serve the API (and the sandbox: see HEDUI_SANDBOX in the README).
 
     With HEDUI_RUN_MODE=inline (the default) this process also runs the verifications it
-    accepts; with HEDUI_RUN_MODE=queue, `hedui worker` processes run them.
+    accepts; with HEDUI_RUN_MODE=queue, `hedui worker` processes run them. The database is
+    HEDUI_DATABASE_URL (default: ./hedui.db). A port already in use is an error at once;
+    choose another with --port.
     """
     settings = _settings(host=host, port=port)
     if workers > 1 and settings.sandbox_enabled:
@@ -312,7 +315,11 @@ def apikey_create(
     region: Annotated[str, typer.Option(help="GB/T 2260 prefix (53, 5301, 530102); 00 or * = all")],
     name: Annotated[str | None, typer.Option(help="Who holds the key (shown in audit)")] = None,
 ) -> None:
-    """Create an API key; the token is printed alone on the last line (it is not stored)."""
+    """Create an API key; the token is printed alone on the last line (it is not stored).
+
+    The key is written to the database of HEDUI_DATABASE_URL (default: ./hedui.db): run
+    this where the server runs, with the same settings.
+    """
     from service.auth.principal import normalise_region_prefix
     from service.auth.service import create_api_key
 
@@ -431,12 +438,18 @@ def policy_simulate(
         ),
     ],
     region: Annotated[
-        str, typer.Option(help="Region prefix of the verifications (53, 5301, …)")
+        str,
+        typer.Option(
+            help="Region prefix of the verifications (53, 5301, …) [default: every region]",
+            show_default=False,
+        ),
     ] = "",
     limit: Annotated[int, typer.Option(help="At most this many verifications")] = 1000,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
 ) -> None:
     """Re-score stored verifications with changed figures; nothing is stored.
+
+    Reads the verifications in the database of HEDUI_DATABASE_URL (default: ./hedui.db).
 
     Example: hedui policy simulate --region 53 --program dibao --area urban
     --set monthly_standard=700

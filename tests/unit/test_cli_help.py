@@ -17,3 +17,22 @@ def test_flags_show_no_value_placeholder(command: list[str]) -> None:
     assert "--help" in result.output
     assert "<bool>" not in result.output
     assert "BOOLEAN" not in result.output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [[], ["serve"], ["apikey", "create"], ["policy", "simulate"], ["db", "upgrade"]],
+)
+def test_commands_that_use_the_database_name_its_setting(command: list[str]) -> None:
+    """A newcomer reading --help learns which database a command reads or writes."""
+    result = CliRunner().invoke(app, [*command, "--help"], terminal_width=80)
+
+    assert result.exit_code == 0, result.output
+    assert "HEDUI_DATABASE_URL" in result.output
+
+
+def test_top_level_help_says_which_commands_change_the_schema() -> None:
+    result = CliRunner().invoke(app, ["--help"], terminal_width=80)
+
+    assert "db upgrade" in result.output
+    assert "HEDUI_*" in result.output
