@@ -11,6 +11,7 @@ from contextlib import closing
 from pathlib import Path
 
 import httpx
+from rich.cells import cell_len
 
 from tests.conftest import LiveService
 from tests.factories import make_id_number, member, verification_body
@@ -255,6 +256,9 @@ async def test_verify_shows_a_linshi_one_off_payment_at_80_columns_in_either_lan
     assert any(line.split()[:3] == ["one-off", "payment", "3240.00"] for line in lines)
     assert "monthly benefit" not in english.stdout
     assert "One-off: (640.00 × 2" in english.stdout  # the basis, in English
+    assert chinese.returncode == 0, chinese.stderr
+    # A Chinese character takes two columns: the width is counted in terminal cells.
+    assert max(cell_len(line) for line in chinese.stdout.splitlines()) <= 80
     assert any(
         line.split()[:2] == ["一次性救助金", "3240.00"] for line in chinese.stdout.splitlines()
     )
