@@ -21,6 +21,7 @@ import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from connectors import http as connector_http
+from sandbox.app import SOURCES as SANDBOX_SOURCES
 from service.app import create_app
 from service.auth.principal import Role
 from service.auth.service import create_api_key
@@ -254,14 +255,7 @@ async def _reset_sandbox_faults(request: pytest.FixtureRequest) -> AsyncIterator
     if "live_service" in request.fixturenames:
         live: LiveService = request.getfixturevalue("live_service")
         async with httpx.AsyncClient(base_url=live.base_url) as client:
-            for source in (
-                "vehicles",
-                "pensions",
-                "housing_fund",
-                "real_estate",
-                "public_payroll",
-                "bank",
-            ):
+            for source in SANDBOX_SOURCES:
                 await client.delete(f"/sandbox/faults/{source}")
 
 
