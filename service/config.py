@@ -59,6 +59,12 @@ class Settings(BaseSettings):
         le=60,
         description="How often each process looks for registered or changed declarative connectors",
     )
+    verification_deadline_s: float = Field(
+        default=20.0,
+        gt=0,
+        description="Overall budget of one verification run: every source's budget is "
+        "capped by what remains of it; sources still open when it passes are `timeout`",
+    )
     http_max_connections: int = Field(default=200, ge=1)
     log_level: str = "INFO"
     log_format: Literal["console", "json"] = "console"

@@ -167,7 +167,9 @@ async def build_runtime(
         write_gate = db.WriteGate(engine)
         metrics = Metrics()
         health = HealthMonitor(connectors.names(), settings, session_factory, write_gate, metrics)
-        fanout = FanOut(connectors, configs, client, health)
+        fanout = FanOut(
+            connectors, configs, client, health, deadline_s=settings.verification_deadline_s
+        )
         if at_head:
             refresher.start()
         workflow, queue, completions = _runs(

@@ -210,6 +210,7 @@ class Workflow:
             ),
         )
         settled: asyncio.Queue[SourceOutcome] = asyncio.Queue()
+        deadline = self.fanout.run_deadline()
         async with asyncio.TaskGroup() as group:
             for source in claimed.pending:
                 group.create_task(
@@ -219,6 +220,7 @@ class Workflow:
                         claimed.versions.get(source),
                         household,
                         settled,
+                        deadline,
                     )
                 )
             recording = group.create_task(self._record(claimed, settled))
@@ -231,8 +233,9 @@ class Workflow:
         version: str | None,
         household: HouseholdQuery,
         settled: asyncio.Queue[SourceOutcome],
+        deadline: float,
     ) -> None:
-        outcome = await self.fanout.fetch(source, household, version)
+        outcome = await self.fanout.fetch(source, household, version, deadline)
         log.info(
             "source_settled",
             verification_id=verification_id,

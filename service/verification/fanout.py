@@ -36,6 +36,7 @@ from service.connector.monitor import HealthMonitor, Refusal
 log = structlog.get_logger(__name__)
 
 DETAIL_LIMIT = 300
+DEADLINE_DETAIL = "no answer within the verification's overall deadline"
 
 
 @dataclass(frozen=True)
@@ -82,11 +83,14 @@ class FanOut:
         configs: dict[str, ConnectorConfig],
         client: httpx.AsyncClient,
         health: HealthMonitor | None = None,
+        *,
+        deadline_s: float = 20.0,
     ) -> None:
         self.registry = registry
         self.configs = configs
         self.client = client
         self.health = health
+        self.deadline_s = deadline_s
 
     def resolve(self, source: str, version: str | None) -> tuple[Connector, ConnectorConfig]:
         """The connector (at the planned version) and its config; `KeyError` when unknown."""
@@ -95,12 +99,23 @@ class FanOut:
             return connector, connector.default_config()
         return connector, self.configs[source]
 
+    def run_deadline(self) -> float:
+        """When a run starting now must have settled every source, on the loop's clock."""
+        return asyncio.get_running_loop().time() + self.deadline_s
+
     async def fetch(
-        self, source: str, household: HouseholdQuery, version: str | None = None
+        self,
+        source: str,
+        household: HouseholdQuery,
+        version: str | None = None,
+        deadline: float | None = None,
     ) -> SourceOutcome:
         """One source's outcome; never raises (cancellation aside).
 
         `version` pins a declarative connector to the version the verification planned.
+        With `deadline` (the run's, on the loop's clock: `run_deadline()`), the source's
+        budget is the lesser of its own timeout and what remains; past it, the source is
+        settled as `timeout` without being asked.
         """
         started_at = datetime.now(UTC)
         started = time.perf_counter()
@@ -115,6 +130,21 @@ class FanOut:
                 started_at=started_at,
                 fetched_at=datetime.now(UTC),
             )
+        capped = False
+        if deadline is not None:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return SourceOutcome(
+                    source=source,
+                    status=SourceStatus.timeout,
+                    detail=DEADLINE_DETAIL,
+                    started_at=started_at,
+                    fetched_at=datetime.now(UTC),
+                    connector_version=version,
+                )
+            if remaining < config.timeout_s:
+                config = config.model_copy(update={"timeout_s": remaining})
+                capped = True
         grant = self.health.admit(source) if self.health is not None else None
         if isinstance(grant, Refusal):
             assert self.health is not None  # noqa: S101 - a refusal comes from the monitor
@@ -138,22 +168,16 @@ class FanOut:
             if self.health is not None and grant is not None:
                 self.health.cancelled(grant)
             raise
-        except TimeoutError:
-            outcome, detail = CallOutcome.timeout, "no answer within the source's time budget"
-        except MalformedResponse as exc:
-            outcome, detail = CallOutcome.malformed, _detail("malformed response", exc)
-        except PartnerRejected as exc:
-            outcome, detail = CallOutcome.rejected, _detail("partner error", exc)
-        except ConnectorError as exc:
-            outcome = CallOutcome.unavailable if exc.transient else CallOutcome.malformed
-            detail = _detail("partner error", exc)
         except Exception as exc:
-            # A connector bug (KeyError included) must not turn into a 500 or a false answer;
-            # the message of an arbitrary exception may carry personal data: only its type.
-            log.exception("connector_crashed", source=source, error_type=type(exc).__name__)
-            outcome, detail = CallOutcome.error, f"connector failed ({type(exc).__name__})"
+            outcome, detail = _classify(source, exc)
         duration_ms = round((time.perf_counter() - started) * 1000)
-        if self.health is not None and grant is not None:
+        if capped and outcome is CallOutcome.timeout:
+            # The run's deadline cut this call short, not the partner: its health is not
+            # charged with a timeout it might not have had within its own budget.
+            detail = DEADLINE_DETAIL
+            if self.health is not None and grant is not None:
+                self.health.cancelled(grant)
+        elif self.health is not None and grant is not None:
             self.health.record(
                 grant, outcome, latency_ms=duration_ms, attempts=meter.attempts, detail=detail
             )
@@ -175,6 +199,23 @@ _STATUS = {
     CallOutcome.no_record: SourceStatus.no_record,
     CallOutcome.timeout: SourceStatus.timeout,
 }
+
+
+def _classify(source: str, exc: Exception) -> tuple[CallOutcome, str]:
+    """The outcome and detail a failed fetch is recorded with."""
+    if isinstance(exc, TimeoutError):
+        return CallOutcome.timeout, "no answer within the source's time budget"
+    if isinstance(exc, MalformedResponse):
+        return CallOutcome.malformed, _detail("malformed response", exc)
+    if isinstance(exc, PartnerRejected):
+        return CallOutcome.rejected, _detail("partner error", exc)
+    if isinstance(exc, ConnectorError):
+        outcome = CallOutcome.unavailable if exc.transient else CallOutcome.malformed
+        return outcome, _detail("partner error", exc)
+    # A connector bug (KeyError included) must not turn into a 500 or a false answer;
+    # the message of an arbitrary exception may carry personal data: only its type.
+    log.exception("connector_crashed", source=source, error_type=type(exc).__name__)
+    return CallOutcome.error, f"connector failed ({type(exc).__name__})"
 
 
 def _detail(prefix: str, exc: Exception) -> str:
