@@ -13,6 +13,7 @@ from sqlalchemy import text
 from connectors.registry import ConnectorRegistry
 from schemas.problem import Problem
 from service import __version__
+from service.admission import RateLimiter
 from service.auth.middleware import AuthenticateFirst
 from service.config import Settings, get_settings
 from service.connector.dashboard import router as dashboard_router
@@ -99,6 +100,9 @@ def create_app(
                 "write_gate": runtime.write_gate,
                 "health": runtime.health,
                 "metrics": runtime.metrics,
+                "rate_limiter": RateLimiter(settings.rate_limit_per_minute)
+                if settings.rate_limit_per_minute
+                else None,
             }
             # In the background: a partner that is down must not hold up start-up.
             checks = asyncio.create_task(

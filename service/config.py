@@ -94,6 +94,18 @@ class Settings(BaseSettings):
     run_concurrency: int = Field(
         default=100, ge=1, description="Verifications one process runs at once at most"
     )
+    max_in_flight_runs: int = Field(
+        default=256,
+        ge=1,
+        description="Runs in flight in one process above which new verifications are shed "
+        "with 503 and Retry-After",
+    )
+    rate_limit_per_minute: int = Field(
+        default=0,
+        ge=0,
+        description="Verifications one API key may submit per minute to one process (429 "
+        "beyond it); 0: no limit",
+    )
 
     # Connector health: circuit breaker (resilience4j semantics), probes, status thresholds.
     breaker_window: int = Field(default=20, ge=1, description="Calls the failure rate covers")

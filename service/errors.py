@@ -34,6 +34,11 @@ PROBLEM_TYPES: dict[str, str] = {
     "conflict": "The resource is not in a state that allows this.",
     "unavailable": "The service cannot reach its database right now (a restart or an outage). "
     "Nothing was changed by this request; try again after `Retry-After` seconds.",
+    "overloaded": "This process runs as many verifications as it may at once "
+    "(HEDUI_MAX_IN_FLIGHT_RUNS); nothing was stored. Try again after `Retry-After` seconds.",
+    "rate-limited": "This API key has used its requests for the current minute "
+    "(HEDUI_RATE_LIMIT_PER_MINUTE, per process); nothing was stored. The `RateLimit` and "
+    "`RateLimit-Policy` headers say the quota; try again after `Retry-After` seconds.",
     "validation": "The request is malformed; `errors` lists each wrong field (`loc`) and why "
     "(`msg`). Nothing was stored.",
     "report-not-ready": "The verification has not completed yet; its report exists once it "
@@ -141,6 +146,27 @@ class ServiceUnavailable(HeduiError):
 
     def __init__(self, detail: str = "The database is unavailable; try again shortly") -> None:
         super().__init__(detail, headers={"Retry-After": str(self.RETRY_AFTER_S)})
+
+
+class Overloaded(HeduiError):
+    status, title, slug = 503, "Service overloaded", "overloaded"
+    RETRY_AFTER_S = 2
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Too many verifications are running; try again shortly",
+            headers={"Retry-After": str(self.RETRY_AFTER_S)},
+        )
+
+
+class RateLimited(HeduiError):
+    status, title, slug = 429, "Too many requests", "rate-limited"
+
+    def __init__(self, retry_after_s: int, headers: dict[str, str]) -> None:
+        super().__init__(
+            "This API key's request quota for the current minute is used up",
+            headers={"Retry-After": str(retry_after_s), **headers},
+        )
 
 
 def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:

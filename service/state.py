@@ -6,6 +6,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from connectors.registry import ConnectorRegistry
+from service.admission import RateLimiter
 from service.config import Settings
 from service.connector.metrics import Metrics
 from service.connector.monitor import HealthMonitor
@@ -27,3 +28,4 @@ class State(TypedDict):
     write_gate: WriteGate
     health: HealthMonitor
     metrics: Metrics
+    rate_limiter: RateLimiter | None

@@ -75,6 +75,16 @@ class Metrics:
             registry=r,
         )
 
+        self.shed = Counter(
+            "hedui_verification_requests_shed",
+            "Verification requests refused before anything was stored, by reason "
+            "(saturated: 503, rate_limited: 429)",
+            ["reason"],
+            registry=r,
+        )
+        self.shed.labels("saturated")
+        self.shed.labels("rate_limited")
+
     def connector(self, name: str) -> None:
         """Make a connector's series exist (at zero) before its first call."""
         self.breaker.labels(name).set(0)

@@ -22,6 +22,9 @@ class RunQueue(Protocol):
     def committed(self, verification: Verification) -> None:
         """The transaction that enqueued this verification has committed."""
 
+    def in_flight(self) -> int:
+        """Runs going on in this process now."""
+
     async def start(self) -> None:
         """Begin running jobs in this process (when it runs any)."""
 

@@ -6,8 +6,8 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response, status
 
 from schemas import verification as wire
+from service.admission import AdmittedCaseworkerDep
 from service.deps import (
-    CaseworkerDep,
     CatalogDep,
     CompletionsDep,
     QueueDep,
@@ -84,14 +84,23 @@ PREFER = Header(
             },
         },
         **PROBLEMS,
+        429: {
+            **PROBLEMS[422],
+            "description": "This API key's per-minute quota is used up (`Retry-After`)",
+        },
+        503: {
+            **PROBLEMS[422],
+            "description": "Too many verifications running, or the database is unavailable "
+            "(`Retry-After`); nothing was stored",
+        },
     },
     summary="Submit a household for verification",
 )
 async def create_verification(
     body: wire.VerificationCreate,
     response: Response,
+    principal: AdmittedCaseworkerDep,
     session: SessionDep,
-    principal: CaseworkerDep,
     settings: SettingsDep,
     catalog: CatalogDep,
     registry: RegistryDep,
