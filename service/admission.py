@@ -56,7 +56,7 @@ class RateLimiter:
             start, used = now, 0
             # Forget every key whose window is over, so memory stays bounded by active keys.
             self._windows = {k: w for k, w in self._windows.items() if now - w[0] < WINDOW_S}
-        reset_s = max(1, math.ceil(start + WINDOW_S - now))
+        reset_s = min(WINDOW_S, max(1, math.ceil(WINDOW_S - (now - start))))
         if used >= self.per_minute:
             return Quota(False, self.per_minute, 0, reset_s)
         self._windows[key_id] = (start, used + 1)

@@ -1,0 +1,46 @@
+"""The per-key rate limiter: a fixed one-minute window per key id."""
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from service.admission import WINDOW_S, RateLimiter
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_window_admits_the_quota_then_refuses_until_it_ends() -> None:
+    clock = Clock()
+    limiter = RateLimiter(2, clock=clock)
+    assert [limiter.take("k1").remaining for _ in range(2)] == [1, 0]
+    refused = limiter.take("k1")
+    assert not refused.allowed
+    assert refused.reset_s == WINDOW_S
+    assert limiter.take("k2").allowed  # each key its own quota
+    clock.now += 45.5
+    assert limiter.take("k1").reset_s == 15
+    clock.now += 14.5
+    fresh = limiter.take("k1")
+    assert fresh.allowed
+    assert fresh.remaining == 1
+
+
+@given(st.integers(1, 20), st.lists(st.floats(0, 30), max_size=60))
+def test_never_more_than_the_quota_in_one_window(quota: int, gaps: list[float]) -> None:
+    clock = Clock()
+    limiter = RateLimiter(quota, clock=clock)
+    start, admitted = None, 0
+    for gap in gaps:
+        clock.now += gap
+        if start is None or clock.now - start >= WINDOW_S:
+            start, admitted = clock.now, 0  # a window begins with the first take after one
+        taken = limiter.take("k")
+        assert 1 <= taken.reset_s <= WINDOW_S
+        admitted += taken.allowed
+        assert admitted <= quota
+        assert taken.remaining == max(0, quota - admitted)
