@@ -37,6 +37,13 @@ class ConnectorConfig(BaseModel):
     max_records: int = Field(
         default=5_000, ge=1, description="Most records one household fetch may return"
     )
+    max_concurrency: int = Field(
+        default=32,
+        ge=1,
+        le=1000,
+        description="Most fetches of this connector in flight at once in one process "
+        "(bulkhead); a fetch that finds no free slot within its budget is a timeout",
+    )
 
     @field_validator("base_url")
     @classmethod

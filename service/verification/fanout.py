@@ -37,6 +37,7 @@ log = structlog.get_logger(__name__)
 
 DETAIL_LIMIT = 300
 DEADLINE_DETAIL = "no answer within the verification's overall deadline"
+BULKHEAD_DETAIL = "no free slot for this source within its time budget (too many calls in flight)"
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ class FanOut:
         self.client = client
         self.health = health
         self.deadline_s = deadline_s
+        self._slots: dict[str, asyncio.Semaphore] = {}
 
     def resolve(self, source: str, version: str | None) -> tuple[Connector, ConnectorConfig]:
         """The connector (at the planned version) and its config; `KeyError` when unknown."""
@@ -145,6 +147,48 @@ class FanOut:
             if remaining < config.timeout_s:
                 config = config.model_copy(update={"timeout_s": remaining})
                 capped = True
+        semaphore = self._slots.setdefault(source, asyncio.Semaphore(config.max_concurrency))
+        loop = asyncio.get_running_loop()
+        waiting_since = loop.time()
+        try:
+            async with asyncio.timeout(config.timeout_s):
+                await semaphore.acquire()
+        except TimeoutError:
+            # Our own congestion, not the partner's fault: the breaker never hears of it.
+            return SourceOutcome(
+                source=source,
+                status=SourceStatus.timeout,
+                detail=BULKHEAD_DETAIL,
+                started_at=started_at,
+                fetched_at=datetime.now(UTC),
+                connector_version=version,
+            )
+        try:
+            # The wait for a slot comes out of the same budget.
+            waited = loop.time() - waiting_since
+            queued = waited > 0.001
+            if queued:
+                remaining = max(config.timeout_s - waited, 0.001)
+                config = config.model_copy(update={"timeout_s": remaining})
+            return await self._admitted(
+                source, household, connector, config, version, started_at, started, capped, queued
+            )
+        finally:
+            semaphore.release()
+
+    async def _admitted(
+        self,
+        source: str,
+        household: HouseholdQuery,
+        connector: Connector,
+        config: ConnectorConfig,
+        version: str | None,
+        started_at: datetime,
+        started: float,
+        capped: bool,
+        queued: bool,
+    ) -> SourceOutcome:
+        """The fetch itself, once the source holds a slot of its bulkhead."""
         grant = self.health.admit(source) if self.health is not None else None
         if isinstance(grant, Refusal):
             assert self.health is not None  # noqa: S101 - a refusal comes from the monitor
@@ -171,10 +215,12 @@ class FanOut:
         except Exception as exc:
             outcome, detail = _classify(source, exc)
         duration_ms = round((time.perf_counter() - started) * 1000)
-        if capped and outcome is CallOutcome.timeout:
-            # The run's deadline cut this call short, not the partner: its health is not
-            # charged with a timeout it might not have had within its own budget.
-            detail = DEADLINE_DETAIL
+        if (capped or queued) and outcome is CallOutcome.timeout:
+            # The run's deadline (or a wait for a bulkhead slot) cut this call short, not the
+            # partner: its health is not charged with a timeout it might not have had within
+            # its own budget.
+            if capped:
+                detail = DEADLINE_DETAIL
             if self.health is not None and grant is not None:
                 self.health.cancelled(grant)
         elif self.health is not None and grant is not None:
