@@ -152,26 +152,9 @@ class ConnectorService:
         name: str,
         reason: str,
     ) -> wire.ConnectorSummary:
-        _known(registry, name)
-        now = datetime.now(UTC)
-        repository = ConnectorRepository.from_session(session)
-        state = (await repository.ensure([name], now))[name]
-        if state.paused:
-            raise Conflict(
-                f"{name} is already paused (by {state.paused_by}: {state.paused_reason})"
-            )
-        state.paused, state.paused_by, state.paused_reason, state.paused_at = (
-            True,
-            principal.name,
-            reason,
-            now,
+        return await self._set_paused(
+            session, registry, monitor, principal, name, reason, paused=True
         )
-        state.updated_at = now
-        await repository.add_event(name, "pause", now, principal.name, reason)
-        monitor.set_pause(
-            name, wire.Pause(paused_by=principal.name, reason=reason, paused_at=now), now
-        )
-        return await self._summary(session, registry, monitor, name)
 
     async def resume(
         self,
@@ -182,21 +165,45 @@ class ConnectorService:
         name: str,
         reason: str,
     ) -> wire.ConnectorSummary:
+        return await self._set_paused(
+            session, registry, monitor, principal, name, reason, paused=False
+        )
+
+    async def _set_paused(
+        self,
+        session: AsyncSession,
+        registry: ConnectorRegistry,
+        monitor: HealthMonitor,
+        principal: Principal,
+        name: str,
+        reason: str,
+        *,
+        paused: bool,
+    ) -> wire.ConnectorSummary:
+        """Pause or resume `name`, recording who and why; asking for its current state is a
+        conflict."""
         _known(registry, name)
         now = datetime.now(UTC)
         repository = ConnectorRepository.from_session(session)
         state = (await repository.ensure([name], now))[name]
-        if not state.paused:
-            raise Conflict(f"{name} is not paused")
-        state.paused, state.paused_by, state.paused_reason, state.paused_at = (
-            False,
-            None,
-            None,
-            None,
+        if state.paused == paused:
+            raise Conflict(
+                f"{name} is already paused (by {state.paused_by}: {state.paused_reason})"
+                if paused
+                else f"{name} is not paused"
+            )
+        pause = (
+            wire.Pause(paused_by=principal.name, reason=reason, paused_at=now) if paused else None
         )
+        state.paused = paused
+        state.paused_by = pause.paused_by if pause else None
+        state.paused_reason = pause.reason if pause else None
+        state.paused_at = pause.paused_at if pause else None
         state.updated_at = now
-        await repository.add_event(name, "resume", now, principal.name, reason or None)
-        monitor.set_pause(name, None, now)
+        await repository.add_event(
+            name, "pause" if paused else "resume", now, principal.name, reason or None
+        )
+        monitor.set_pause(name, pause, now)
         return await self._summary(session, registry, monitor, name)
 
     async def events(
