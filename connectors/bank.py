@@ -69,6 +69,7 @@ class BankConnector(PartnerConnector[BankConfig]):
     name: ClassVar[str] = "bank"
     title: ClassVar[str] = "银行存款查询 bank balances"
     version: ClassVar[str] = "1.0.0"
+    kinds: ClassVar[tuple[str, ...]] = ("bank_account",)
     Config: ClassVar[type[ConnectorConfig]] = BankConfig
     health_path: ClassVar[str] = "/health"
     health_model: ClassVar[type[WireModel]] = _Health

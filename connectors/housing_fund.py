@@ -46,6 +46,7 @@ class HousingFundConnector(PartnerConnector[HousingFundConfig]):
     name: ClassVar[str] = "housing_fund"
     title: ClassVar[str] = "住房公积金 housing fund"
     version: ClassVar[str] = "1.0.0"
+    kinds: ClassVar[tuple[str, ...]] = ("housing_fund",)
     Config: ClassVar[type[ConnectorConfig]] = HousingFundConfig
     health_path: ClassVar[str] = "/status"
     health_model: ClassVar[type[WireModel]] = _Health

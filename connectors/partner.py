@@ -28,6 +28,8 @@ class PartnerConnector(ABC, Generic[ConfigT]):
     title: ClassVar[str]
     version: ClassVar[str]
     Config: ClassVar[type[ConnectorConfig]] = ConnectorConfig
+    kinds: ClassVar[tuple[str, ...]] = ()
+    """The canonical record kinds it yields (`schemas.evidence`), as listed by the API."""
 
     health_path: ClassVar[str]
     """GET endpoint that proves the partner is up, relative to `base_url`."""

@@ -47,6 +47,7 @@ class PensionsConnector(PartnerConnector[PensionsConfig]):
     name: ClassVar[str] = "pensions"
     title: ClassVar[str] = "社保 pensions"
     version: ClassVar[str] = "1.0.0"
+    kinds: ClassVar[tuple[str, ...]] = ("pension",)
     Config: ClassVar[type[ConnectorConfig]] = PensionsConfig
     health_path: ClassVar[str] = "/health"
     health_model: ClassVar[type[WireModel]] = _Health

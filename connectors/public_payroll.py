@@ -35,6 +35,7 @@ class PublicPayrollConnector(PartnerConnector[ConnectorConfig]):
     name: ClassVar[str] = "public_payroll"
     title: ClassVar[str] = "财政供养 public payroll"
     version: ClassVar[str] = "1.0.0"
+    kinds: ClassVar[tuple[str, ...]] = ("payroll",)
     Config: ClassVar[type[ConnectorConfig]] = ConnectorConfig
     health_path: ClassVar[str] = "/ping"
     health_model: ClassVar[type[WireModel]] = _Health

@@ -47,6 +47,7 @@ class RealEstateConnector(PartnerConnector[RealEstateConfig]):
     name: ClassVar[str] = "real_estate"
     title: ClassVar[str] = "不动产登记 real estate"
     version: ClassVar[str] = "1.0.0"
+    kinds: ClassVar[tuple[str, ...]] = ("property",)
     Config: ClassVar[type[ConnectorConfig]] = RealEstateConfig
     health_path: ClassVar[str] = "/health"
     health_model: ClassVar[type[WireModel]] = _Health

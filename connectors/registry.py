@@ -44,6 +44,7 @@ class UnknownConnectorError(KeyError):
 class _Registration:
     connector: Connector
     origin: Origin
+    package: str | None = None
 
 
 class ConnectorRegistry:
@@ -73,20 +74,27 @@ class ConnectorRegistry:
                     raise ConnectorRegistrationError(
                         f"connector is named {connector.name!r}; the names must be equal"
                     )
-                registry.add(connector, origin=_origin(point))
+                registry.add(
+                    connector,
+                    origin=_origin(point),
+                    package=point.dist.name if point.dist is not None else None,
+                )
             except ConnectorRegistrationError as error:
                 raise ConnectorRegistrationError(str(error), entry_point=point.name) from None
         return registry
 
-    def add(self, connector: object, origin: Origin = "builtin") -> Connector:
-        """Validate and register a connector (an instance, or a class taking no arguments)."""
+    def add(
+        self, connector: object, origin: Origin = "builtin", *, package: str | None = None
+    ) -> Connector:
+        """Validate and register a connector (an instance, or a class taking no arguments);
+        `package` names the distribution that provides it."""
         instance = validate_connector(connector)
         if instance.name in self._registrations:
             raise ConnectorRegistrationError(
                 f"name {instance.name!r} is already registered "
                 f"({self._registrations[instance.name].origin})"
             )
-        self._registrations[instance.name] = _Registration(instance, origin)
+        self._registrations[instance.name] = _Registration(instance, origin, package)
         return instance
 
     def get(self, name: str) -> Connector:
@@ -115,6 +123,11 @@ class ConnectorRegistry:
         if name in self._declared or any(known == name for known, _ in self._versions):
             return "declarative"
         raise UnknownConnectorError(name)
+
+    def package(self, name: str) -> str | None:
+        """The distribution a code connector came from (None: declarative, or added by hand)."""
+        registration = self._registrations.get(name)
+        return registration.package if registration is not None else None
 
     def names(self) -> list[str]:
         """Names in force, code connectors first; `get` gives each one's connector."""

@@ -86,6 +86,7 @@ class VehiclesConnector(PartnerConnector[ConnectorConfig]):
     name: ClassVar[str] = "vehicles"
     title: ClassVar[str] = "公安交管 vehicles"
     version: ClassVar[str] = "1.0.0"
+    kinds: ClassVar[tuple[str, ...]] = ("vehicle",)
     Config: ClassVar[type[ConnectorConfig]] = ConnectorConfig
     health_path: ClassVar[str] = "/ping"
 

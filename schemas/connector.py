@@ -2,6 +2,7 @@
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -63,10 +64,36 @@ class ConnectorSummary(BaseModel):
     title: str
     version: str
     origin: str = Field(description="builtin | plugin | declarative")
-    enabled: bool = True
+    enabled: bool = Field(
+        default=True,
+        description="Whether new verifications ask it (a declarative connector registered "
+        "but not yet enabled, or disabled, is listed with false)",
+    )
+    kinds: list[str] = Field(
+        default_factory=list, description="Canonical record kinds it yields (vehicle, pension…)"
+    )
     health: HealthStatus
     breaker: BreakerState
     paused: Pause | None = None
+
+
+class CodeConnector(BaseModel):
+    """`GET /v1/connectors/{name}` for a built-in or plugin connector: its config in force."""
+
+    name: str
+    title: str
+    version: str
+    origin: str = Field(description="builtin | plugin")
+    enabled: bool = True
+    kinds: list[str] = Field(default_factory=list)
+    package: str | None = Field(
+        default=None, description="The installed distribution that provides it (plugins)"
+    )
+    config: dict[str, Any] = Field(
+        description="Its settings in this process (defaults, `HEDUI_CONNECTORS` overrides); "
+        "secret values appear as ***"
+    )
+    config_schema: dict[str, Any] = Field(description="JSON Schema of its settings")
 
 
 class RecentError(BaseModel):

@@ -156,7 +156,10 @@ async def data(
     now = datetime.now(UTC)
     summaries = await connector_service.summaries(session, registry, health, settings, now)
     connectors: list[dict[str, Any]] = []
+    in_force = set(registry.names())
     for summary in summaries:
+        if summary.name not in in_force:  # registered but not enabled: nothing to chart
+            continue
         detail = await connector_service.health(
             session, registry, health, settings, summary.name, now
         )

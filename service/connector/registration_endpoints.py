@@ -7,8 +7,10 @@ from fastapi import APIRouter, Body, Depends, status
 
 from connectors.declarative import ConnectorSpec
 from schemas import connector_registration as wire
+from schemas.connector import CodeConnector
 from service.auth.principal import Principal, Role
 from service.connector.registration_service import registration as registration_service
+from service.connector.service import connector as connector_service
 from service.deps import RegistryDep, SessionDep, SettingsDep, require_role
 from service.errors import PROBLEMS
 
@@ -48,11 +50,22 @@ async def register_connector(
 
 @router.get(
     "/{name}",
-    response_model=wire.RegisteredConnector,
+    response_model=wire.RegisteredConnector | CodeConnector,
     responses=PROBLEMS,
-    summary="A declarative connector: its latest spec (secret references only) and versions",
+    summary="One connector: a declarative one's latest spec and versions, a built-in or "
+    "plugin one's config (secrets masked)",
 )
-async def read_connector(name: str, session: SessionDep, _: ReaderDep) -> wire.RegisteredConnector:
+async def read_connector(
+    name: str,
+    session: SessionDep,
+    registry: RegistryDep,
+    settings: SettingsDep,
+    _: ReaderDep,
+) -> wire.RegisteredConnector | CodeConnector:
+    """Declarative specs hold secret references only (`{"env": "TAX_API_KEY"}`); a code
+    connector's secret-like settings are shown as `***`."""
+    if registry.is_code(name):
+        return connector_service.detail(registry, settings, name)
     return await registration_service.read(session, name)
 
 

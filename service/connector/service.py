@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from connectors.base import ConnectorConfig
+from connectors.declarative import ConnectorSpec
 from connectors.registry import ConnectorRegistry
 from schemas import connector as wire
 from schemas.connector import BreakerState, CallOutcome, HealthStatus
 from service.auth.principal import Principal
 from service.config import Settings
 from service.connector.monitor import HealthMonitor
+from service.connector.registration_repository import RegistrationRepository
 from service.connector.repository import ConnectorRepository, to_bucket
 from service.connector.stats import Bucket, merged, percentile
 from service.connector.status import Signals, Thresholds, assess
 from service.errors import Conflict, NotFound
 from service.models import ConnectorBucket, ConnectorState
+from service.partners import build_configs
 
 RECENT_ERRORS = 10
 HOUR = timedelta(hours=1)
@@ -46,22 +53,61 @@ class ConnectorService:
         window: defaultdict[str, list[Bucket]] = defaultdict(list)
         for row in await repository.buckets(None, _window_start(now, settings)):
             window[row.connector].append(to_bucket(row))
+        stored = {
+            row.name: row
+            for row in await RegistrationRepository.from_session(session).all_connectors()
+        }
         summaries = []
         for name in registry.names():
             connector = registry.get(name)
             status, _ = _assess(name, merged(window[name]), states.get(name), monitor, settings)
+            record = stored.pop(name, None)
             summaries.append(
                 wire.ConnectorSummary(
                     name=name,
                     title=connector.title,
                     version=connector.version,
                     origin=registry.origin(name),
+                    # The table is the truth; this process may not have polled it yet.
+                    enabled=record.enabled if record is not None else True,
+                    kinds=list(_kinds(connector)),
                     health=status,
-                    breaker=monitor.breakers[name].state,
+                    breaker=_breaker(monitor, name),
                     paused=monitor.pauses.get(name),
                 )
             )
+        # Registered over the API but not in force (not yet enabled, or disabled).
+        for idle in stored.values():
+            summaries.append(
+                wire.ConnectorSummary(
+                    name=idle.name,
+                    title=idle.title,
+                    version=str(idle.active_version or idle.latest_version),
+                    origin="declarative",
+                    enabled=False,
+                    kinds=await _stored_kinds(session, idle.name, idle.latest_version),
+                    health=HealthStatus.unknown,
+                    breaker=BreakerState.closed,
+                )
+            )
         return summaries
+
+    def detail(
+        self, registry: ConnectorRegistry, settings: Settings, name: str
+    ) -> wire.CodeConnector:
+        """A built-in or plugin connector with the config this process gives it, masked."""
+        connector = registry.get(name)
+        config = build_configs(registry, settings)[name]
+        return wire.CodeConnector(
+            name=name,
+            title=connector.title,
+            version=connector.version,
+            origin=registry.origin(name),
+            kinds=list(_kinds(connector)),
+            package=registry.package(name),
+            config=masked_config(config),
+            config_schema=type(config).model_json_schema(),
+        )
 
     async def health(
         self,
@@ -241,6 +287,45 @@ _ERROR_ACTIONS = tuple(
     if outcome not in (CallOutcome.ok, CallOutcome.no_record)
 )
 _BREAKER_ACTIONS = tuple(f"breaker_{state.value}" for state in BreakerState)
+
+
+_SECRET_NAME = re.compile(r"secret|token|password|passwd|credential|api_?key", re.IGNORECASE)
+
+
+def masked_config(config: ConnectorConfig) -> dict[str, Any]:
+    """A config as shown to integrators: secret-like fields and URL credentials as ***."""
+    values = config.model_dump(mode="json")
+    for field_name, field in type(config).model_fields.items():
+        secret_type = "Secret" in repr(field.annotation)
+        if values.get(field_name) is not None and (secret_type or _SECRET_NAME.search(field_name)):
+            values[field_name] = "***"
+    for field_name, value in values.items():
+        if isinstance(value, str) and "://" in value:
+            parts = urlsplit(value)
+            if parts.password or parts.username:
+                host = parts.hostname or ""
+                port = f":{parts.port}" if parts.port else ""
+                values[field_name] = urlunsplit(parts._replace(netloc=f"***@{host}{port}"))
+    return values
+
+
+def _kinds(connector: object) -> tuple[str, ...]:
+    spec = getattr(connector, "spec", None)
+    if isinstance(spec, ConnectorSpec):
+        return (spec.response.kind,)
+    kinds = getattr(connector, "kinds", ())
+    return tuple(kinds) if isinstance(kinds, tuple | list) else ()
+
+
+async def _stored_kinds(session: AsyncSession, name: str, version: int) -> list[str]:
+    row = await RegistrationRepository.from_session(session).version(name, version)
+    kind = (row.spec.get("response") or {}).get("kind") if row is not None else None
+    return [kind] if isinstance(kind, str) else []
+
+
+def _breaker(monitor: HealthMonitor, name: str) -> BreakerState:
+    breaker = monitor.breakers.get(name)
+    return breaker.state if breaker is not None else BreakerState.closed
 
 
 def _known(registry: ConnectorRegistry, name: str) -> None:

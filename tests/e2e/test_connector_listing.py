@@ -1,0 +1,89 @@
+"""`GET /v1/connectors` and `GET /v1/connectors/{name}` for every origin, over real HTTP."""
+
+from typing import Any
+
+from pydantic import SecretStr
+
+from connectors.base import ConnectorConfig
+from service.connector.service import masked_config
+from tests.conftest import ClientFactory, LiveService
+from tests.connectors.declarative.specs import example
+
+
+async def test_the_list_has_builtin_and_registered_declarative_connectors(
+    api_client: ClientFactory, live_service: LiveService
+) -> None:
+    integrator = await api_client(role="integrator", region="00")
+    operator = await api_client(role="operator", region="00")
+    spec = example("business", f"{live_service.base_url}/sandbox")
+    spec["name"] = "listed_business"
+    created = await integrator.post("/v1/connectors", json=spec)
+    assert created.status_code == 201, created.text
+
+    response = await operator.get("/v1/connectors")
+
+    assert response.status_code == 200
+    listed: dict[str, dict[str, Any]] = {item["name"]: item for item in response.json()}
+    assert listed["bank"]["origin"] == "builtin"
+    assert listed["bank"]["kinds"] == ["bank_account"]
+    assert listed["bank"]["enabled"] is True
+    declared = listed["listed_business"]
+    assert declared["origin"] == "declarative"
+    assert (declared["enabled"], declared["health"], declared["version"]) == (
+        False,
+        "unknown",
+        "1",
+    )
+    assert declared["kinds"] == ["business"]
+    assert declared["title"] == spec["title"]
+
+
+async def test_a_builtin_connector_reads_with_its_config(
+    api_client: ClientFactory, live_service: LiveService
+) -> None:
+    integrator = await api_client(role="integrator", region="00")
+
+    response = await integrator.get("/v1/connectors/pensions")
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["name"], body["origin"], body["kinds"]) == ("pensions", "builtin", ["pension"])
+    assert body["config"]["base_url"].endswith("/sandbox/pensions")
+    assert "batch_size" in body["config"]
+    assert "batch_size" in body["config_schema"]["properties"]
+    assert body["package"] == "hedui"
+
+
+async def test_an_unknown_connector_is_404(
+    api_client: ClientFactory, live_service: LiveService
+) -> None:
+    operator = await api_client(role="operator", region="00")
+    response = await operator.get("/v1/connectors/nope")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_caseworkers_read_no_connector(
+    api_client: ClientFactory, live_service: LiveService
+) -> None:
+    caseworker = await api_client(role="caseworker")
+    assert (await caseworker.get("/v1/connectors/bank")).status_code == 403
+
+
+class _SecretConfig(ConnectorConfig):
+    api_key: SecretStr
+    client_token: str = "plain-looking"
+    page_size: int = 10
+
+
+def test_secret_like_settings_and_url_credentials_are_masked() -> None:
+    config = _SecretConfig(base_url="https://user:pw@partner.example:8443/x", api_key="k-123")
+
+    shown = masked_config(config)
+
+    assert shown["api_key"] == "***"
+    assert shown["client_token"] == "***"
+    assert shown["page_size"] == 10
+    assert shown["base_url"] == "https://***@partner.example:8443/x"
+    assert "k-123" not in str(shown)
+    assert "pw" not in shown["base_url"]
