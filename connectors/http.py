@@ -28,6 +28,7 @@ import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
@@ -134,14 +135,23 @@ async def request(
     method: str,
     path: str,
     parse: Callable[[bytes], T],
+    *,
+    on_error_status: Callable[[int, bytes], T | None] | None = None,
+    url: str | None = None,
+    pace: Callable[[], Awaitable[None]] | None = None,
     **kwargs: Any,
 ) -> T:
     """Send `method {base_url}{path}`, retrying transient failures, and parse the answer.
 
     `parse` turns a 2xx body into the partner's wire model (or the records made of it) and
     raises `MalformedResponse` when the body does not follow the documented format; it runs
-    inside the retry loop but is never retried. It must be a pure function of the body: a
-    large body is parsed in a worker thread.
+    inside the retry loop and is retried only when it raises a transient error itself. It
+    must be a pure function of the body: a large body is parsed in a worker thread.
+
+    `on_error_status` reads a non-2xx answer (status, first bytes of the body) first: it
+    may raise a `ConnectorError` of its choice or return a result; None leaves the usual
+    mapping (429 and 5xx transient, other 4xx rejected). `url` replaces base_url + path.
+    `pace` is awaited before every attempt (a rate limit's wait).
     """
     retrying = AsyncRetrying(
         stop=_stop(config),
@@ -149,22 +159,37 @@ async def request(
         retry=retry_if_exception(_is_transient),
         reraise=True,
     )
-    url = f"{config.base_url}{path}"
+    target = url or f"{config.base_url}{path}"
 
     async def attempt() -> T:
-        body = await _send(client, config, method, url, **kwargs)
-        if len(body) <= INLINE_PARSE_BYTES:
-            return parse(body)
-        return await asyncio.to_thread(parse, body)
+        if pace is not None:
+            await pace()
+        answer = await _send(client, config, method, target, **kwargs)
+        if isinstance(answer, _ErrorAnswer):
+            result = on_error_status(answer.status, answer.body) if on_error_status else None
+            if result is not None:
+                return result
+            raise answer.error
+        if len(answer) <= INLINE_PARSE_BYTES:
+            return parse(answer)
+        return await asyncio.to_thread(parse, answer)
 
     result: T = await retrying(attempt)
     return result
 
 
+@dataclass(frozen=True, slots=True)
+class _ErrorAnswer:
+    status: int
+    body: bytes
+    error: ConnectorError
+    """What the answer means when the caller has no reading of its own."""
+
+
 async def _send(
     client: httpx.AsyncClient, config: ConnectorConfig, method: str, url: str, **kwargs: Any
-) -> bytes:
-    """One attempt: the request with its own timeout, its status mapped to an error, its body."""
+) -> bytes | _ErrorAnswer:
+    """One attempt: the request with its own timeout; its body, or its error status."""
     attempts_var.set(attempts_var.get() + 1)
     headers = {"Accept-Encoding": ACCEPT_ENCODING, **(kwargs.pop("headers", None) or {})}
     stream = client.stream(method, url, timeout=config.request_timeout_s, headers=headers, **kwargs)
@@ -172,7 +197,8 @@ async def _send(
         async with stream as response:
             if 200 <= response.status_code < 300:
                 return await _read(response, config.max_response_bytes)
-            raise _status_error(response, await _read(response, ERROR_BODY_BYTES, truncate=True))
+            body = await _read(response, ERROR_BODY_BYTES, truncate=True)
+            return _ErrorAnswer(response.status_code, body, _status_error(response, body))
     except httpx.TimeoutException as error:
         raise PartnerUnavailable(
             f"no answer within {config.request_timeout_s:g} s ({type(error).__name__})"

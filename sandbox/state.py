@@ -1,21 +1,24 @@
 """What one sandbox instance holds, and how a handler finds it."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
 from sandbox.faults import FaultBoard
 from sandbox.inquiries import Inquiries
 from sandbox.people import People
+from sandbox.tokens import Tokens
 
 
 @dataclass(frozen=True)
 class SandboxState:
-    """Seeded people, faults and open bank inquiries of one app (`app.state.sandbox`)."""
+    """Seeded people, faults, open bank inquiries and issued tokens of one app
+    (`app.state.sandbox`)."""
 
     people: People
     faults: FaultBoard
     inquiries: Inquiries
+    tokens: Tokens = field(default_factory=Tokens)
 
 
 def sandbox_state(request: Request) -> SandboxState:

@@ -6,12 +6,15 @@ hand-written connector's. Every jmespath expression is compiled once, when the c
 built; fetching runs no code from the spec, only those expressions.
 """
 
+import asyncio
 import base64
 import time
+import weakref
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from functools import partial
 from typing import Any, ClassVar
+from urllib.parse import quote
 from xml.etree.ElementTree import Element
 from xml.sax.saxutils import escape
 
@@ -26,6 +29,7 @@ from connectors.base import (
     ConnectorError,
     MalformedResponse,
     PartnerRejected,
+    PartnerUnavailable,
     ResponseTooLarge,
 )
 from connectors.declarative.spec import (
@@ -38,6 +42,7 @@ from connectors.declarative.spec import (
     CursorPagination,
     FormBody,
     JsonBody,
+    OAuth2ClientCredentials,
     OffsetPagination,
     PagePagination,
     XmlBody,
@@ -50,9 +55,25 @@ from schemas.evidence import Evidence, HouseholdQuery, MemberQuery, Record
 _RECORD: TypeAdapter[Record] = TypeAdapter(Record)
 _FEN = Decimal(100)
 
+TOKEN_MARGIN_S = 30.0
+"""A token is fetched anew this long before it expires (or at half its life, if shorter)."""
+DEFAULT_TOKEN_LIFE_S = 300.0
+"""How long a token without `expires_in` is kept."""
+
 
 class SecretMissing(PartnerRejected):
     """A secret the spec refers to is not set in this process."""
+
+
+class _TokenRefused(PartnerRejected):
+    """The partner answered 401 to a request carrying our access token."""
+
+
+class _Nothing:
+    """An answer an error rule reads as "the partner holds nothing for these members"."""
+
+
+NOTHING = _Nothing()
 
 
 def xml_data(element: Element) -> dict[str, Any]:
@@ -95,6 +116,85 @@ class _Compiled:
             jmespath.compile(pagination.next) if isinstance(pagination, CursorPagination) else None
         )
         self.healthy = jmespath.compile(spec.health.expect) if spec.health.expect else None
+        self.rules = [
+            (
+                index,
+                frozenset(rule.status) if rule.status is not None else None,
+                jmespath.compile(rule.when) if rule.when is not None else None,
+                rule.action,
+            )
+            for index, rule in enumerate(spec.errors)
+        ]
+        self.error_statuses = frozenset(
+            code for _, codes, _, _ in self.rules if codes is not None for code in codes
+        )
+        self.body_rules = any(
+            when is not None and codes is None for _, codes, when, _ in self.rules
+        )
+
+    def match(self, status: int, data: object) -> tuple[int, str] | None:
+        """The first error rule that matches the answer: (its index, its action)."""
+        for index, codes, when, action in self.rules:
+            if codes is not None and status not in codes:
+                continue
+            if when is not None and (data is None or not when.search(data)):
+                continue
+            return index, action
+        return None
+
+
+class _RateGate:
+    """Spaces one process's requests to a partner at most `rate_per_s` a second."""
+
+    def __init__(self, rate_per_s: float) -> None:
+        self.interval = 1.0 / rate_per_s
+        self.next_slot = 0.0
+
+    async def wait(self) -> None:
+        now = time.monotonic()
+        slot = max(now, self.next_slot)
+        self.next_slot = slot + self.interval
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+
+class _Tokens:
+    """The access token of an OAuth 2.0 client, shared by the fetches of one process."""
+
+    def __init__(self) -> None:
+        self.token: str | None = None
+        self.expires_at = 0.0
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def lock(self) -> asyncio.Lock:
+        return self._locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+
+    def valid(self) -> str | None:
+        return self.token if self.token is not None and time.monotonic() < self.expires_at else None
+
+    def keep(self, token: str, life_s: float) -> None:
+        self.token = token
+        self.expires_at = time.monotonic() + max(min(life_s - TOKEN_MARGIN_S, life_s / 2), 0.0)
+
+    def drop(self, token: str) -> None:
+        if self.token == token:
+            self.token = None
+
+
+def _parse_token(body: bytes) -> tuple[str, float]:
+    data = load_json(body)
+    token = data.get("access_token") if isinstance(data, dict) else None
+    if not isinstance(token, str) or not token.strip() or len(token) > 4096:
+        raise MalformedResponse("token endpoint answer has no access_token")
+    kind = data.get("token_type", "bearer") if isinstance(data, dict) else "bearer"
+    if not isinstance(kind, str) or kind.lower() != "bearer":
+        raise MalformedResponse("token endpoint answer is not a bearer token")
+    life = data.get("expires_in", DEFAULT_TOKEN_LIFE_S) if isinstance(data, dict) else None
+    if isinstance(life, bool) or not isinstance(life, int | float | Decimal) or life <= 0:
+        raise MalformedResponse("token endpoint answer has no valid expires_in")
+    return token.strip(), float(life)
 
 
 class DeclarativeConnector:
@@ -106,6 +206,8 @@ class DeclarativeConnector:
     Config: ClassVar[type[ConnectorConfig]] = ConnectorConfig
     spec: ClassVar[ConnectorSpec]
     _compiled: ClassVar[_Compiled]
+    _gate: ClassVar[_RateGate | None]
+    _tokens: ClassVar[_Tokens]
 
     def default_config(self) -> ConnectorConfig:
         """The config the spec itself describes (base URL and limits)."""
@@ -115,6 +217,7 @@ class DeclarativeConnector:
             timeout_s=limits.timeout_s,
             request_timeout_s=limits.request_timeout_s,
             max_attempts=limits.max_attempts,
+            max_concurrency=limits.max_concurrency,
         )
 
     # check --------------------------------------------------------------------------------
@@ -124,14 +227,11 @@ class DeclarativeConnector:
         values = {"region_code": "", "as_of": "", "as_of_year": ""}
         try:
             async with budget(config):
-                data = await request(
-                    client,
-                    config,
-                    "GET",
-                    fill(self.spec.health.path, values),
-                    self._decode,
-                    **self._auth({}, {}),
+                data = await self._call(
+                    client, config, "GET", fill(self.spec.health.path, values), {}, {}, {}
                 )
+            if data is NOTHING:
+                data = None
             if self._compiled.healthy is not None and not self._compiled.healthy.search(data):
                 raise MalformedResponse("health answer does not match health.expect")
         except ConnectorError as error:
@@ -187,10 +287,12 @@ class DeclarativeConnector:
         pages = _Pages(self.spec, self._compiled)
         while (query := pages.next_query()) is not None:
             data = await self._send(client, config, values, member_values, query)
-            if self._compiled.error is not None and self._compiled.error.search(data):
+            if data is not NOTHING and (
+                self._compiled.error is not None and self._compiled.error.search(data)
+            ):
                 raise MalformedResponse("partner reported an error in its answer (response.error)")
-            nothing = self._compiled.not_found is not None and bool(
-                self._compiled.not_found.search(data)
+            nothing = data is NOTHING or (
+                self._compiled.not_found is not None and bool(self._compiled.not_found.search(data))
             )
             items = (
                 [] if nothing else _list(self._compiled.records.search(data), "response.records")
@@ -201,6 +303,8 @@ class DeclarativeConnector:
             elif lists_everyone and self._compiled.answers is not None:
                 answers = _list(self._compiled.answers.search(data), "response.answers")
                 answered += [self._member_of(answer) for answer in answers]
+            if data is NOTHING:
+                break
             pages.advance(data, len(items))
         if not lists_everyone:
             # One answer per member asked: per member, or a format that lists only hits.
@@ -220,11 +324,109 @@ class DeclarativeConnector:
         headers = {key: fill(value, values) for key, value in spec.headers.items()}
         if isinstance(spec.body, XmlBody):
             headers.setdefault("Content-Type", "application/xml")
-        kwargs = self._auth(headers, query)
-        kwargs.update(self._body(values, members))
-        return await request(
-            client, config, spec.method, fill(spec.path, values), self._decode, **kwargs
+        path = fill(spec.path, values)
+        return await self._call(
+            client, config, spec.method, path, headers, query, self._body(values, members)
         )
+
+    async def _call(
+        self,
+        client: httpx.AsyncClient,
+        config: ConnectorConfig,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        query: dict[str, str],
+        body: dict[str, Any],
+    ) -> object:
+        """One request with the spec's auth, pace and error rules; a refused access token
+        is fetched anew once."""
+        pace = self._gate.wait if self._gate is not None else None
+        if not isinstance(self.spec.auth, OAuth2ClientCredentials):
+            kwargs = self._auth(headers, query) | body
+            return await request(
+                client,
+                config,
+                method,
+                path,
+                self._decode,
+                on_error_status=self._on_error_status,
+                pace=pace,
+                **kwargs,
+            )
+        for fresh in (False, True):
+            token = await self._token(client, config, fresh=fresh)
+            kwargs = self._auth({**headers, "Authorization": f"Bearer {token}"}, query) | body
+            try:
+                return await request(
+                    client,
+                    config,
+                    method,
+                    path,
+                    self._decode,
+                    on_error_status=self._on_error_status,
+                    pace=pace,
+                    **kwargs,
+                )
+            except _TokenRefused:
+                self._tokens.drop(token)
+                if fresh:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _token(
+        self, client: httpx.AsyncClient, config: ConnectorConfig, *, fresh: bool
+    ) -> str:
+        """The cached access token, or a new one from the token endpoint."""
+        if not fresh and (token := self._tokens.valid()) is not None:
+            return token
+        async with self._tokens.lock():
+            if not fresh and (token := self._tokens.valid()) is not None:
+                return token  # another fetch got one while this one waited
+            auth = self.spec.auth
+            assert isinstance(auth, OAuth2ClientCredentials)  # noqa: S101 - only caller
+            client_id, secret = auth.client_id.reveal(), auth.client_secret.reveal()
+            if client_id is None or secret is None:
+                raise SecretMissing("a secret the connector's spec refers to is not set")
+            pair = f"{quote(client_id, safe='')}:{quote(secret, safe='')}"
+            form = {"grant_type": "client_credentials"}
+            if auth.scope:
+                form["scope"] = auth.scope
+            try:
+                issued, life = await request(
+                    client,
+                    config,
+                    "POST",
+                    "",
+                    _parse_token,
+                    url=auth.token_url,
+                    pace=self._gate.wait if self._gate is not None else None,
+                    data=form,
+                    headers={
+                        "Authorization": f"Basic {base64.b64encode(pair.encode()).decode()}",
+                        "Accept": "application/json",
+                    },
+                )
+            except PartnerRejected as error:
+                raise PartnerRejected(f"token endpoint refused the client ({error})") from None
+            self._tokens.keep(issued, life)
+            return issued
+
+    def _on_error_status(self, status: int, body: bytes) -> object | None:
+        """A non-2xx answer read by the error rules; None: the usual mapping."""
+        compiled = self._compiled
+        data: object = None
+        if status in compiled.error_statuses or compiled.body_rules:
+            try:
+                data = self._parse(body)
+            except ConnectorError:
+                data = None
+        matched = compiled.match(status, data)
+        if matched is not None:
+            return _act(*matched)
+        if status == 401 and isinstance(self.spec.auth, OAuth2ClientCredentials):
+            raise _TokenRefused("HTTP 401 (access token refused)")
+        return None
 
     def _member_of(self, item: object) -> str:
         if self._compiled.member is None:
@@ -302,10 +504,28 @@ class DeclarativeConnector:
         return {}
 
     def _decode(self, body: bytes) -> object:
+        """A 2xx body as jmespath sees it, read by the error rules (as status 200)."""
+        data = self._parse(body)
+        if self._compiled.rules:
+            matched = self._compiled.match(200, data)
+            if matched is not None:
+                return _act(*matched)
+        return data
+
+    def _parse(self, body: bytes) -> object:
         if self.spec.response.format == "xml":
             root = parse_xml(body)
             return {root.tag: xml_data(root)}
         return load_json(body)
+
+
+def _act(index: int, action: str) -> _Nothing:
+    """What an error rule's action means: nothing found, or an error raised."""
+    if action == "not_found":
+        return NOTHING
+    if action == "retry":
+        raise PartnerUnavailable(f"partner asked for a retry (errors/{index})")
+    raise MalformedResponse(f"partner reported an error (errors/{index})")
 
 
 class _Pages:
@@ -403,6 +623,8 @@ def build_connector(spec: ConnectorSpec, version: str) -> DeclarativeConnector:
             "version": version,
             "spec": spec,
             "_compiled": _Compiled(spec),
+            "_gate": _RateGate(spec.limits.rate_per_s) if spec.limits.rate_per_s else None,
+            "_tokens": _Tokens(),
         },
     )
     return cls()

@@ -137,7 +137,23 @@ class BearerAuth(_Spec):
     token: SecretRef
 
 
-Auth = Annotated[NoAuth | ApiKeyAuth | BasicAuth | BearerAuth, Field(discriminator="type")]
+class OAuth2ClientCredentials(_Spec):
+    """OAuth 2.0 client credentials (RFC 6749 §4.4): a token from `token_url`, sent as a
+    bearer token, kept until it expires and fetched anew when the partner answers 401."""
+
+    type: Literal["oauth2_client_credentials"]
+    token_url: str = Field(
+        max_length=500, description="Absolute URL of the token endpoint; allow-listed host"
+    )
+    client_id: SecretRef
+    client_secret: SecretRef
+    scope: str | None = Field(default=None, max_length=500, pattern=r"^[\x21-\x7e ]+$")
+
+
+Auth = Annotated[
+    NoAuth | ApiKeyAuth | BasicAuth | BearerAuth | OAuth2ClientCredentials,
+    Field(discriminator="type"),
+]
 
 
 class JsonBody(_Spec):
@@ -237,6 +253,28 @@ class ResponseSpec(_Spec):
     )
 
 
+class ErrorRule(_Spec):
+    """How to read one kind of partner answer: by status code, body predicate, or both."""
+
+    status: list[Annotated[int, Field(ge=200, le=599)]] | None = Field(
+        default=None, min_length=1, max_length=20, description="Matches these HTTP statuses"
+    )
+    when: Expression | None = Field(
+        default=None, description="True on the (decoded) body: matches this answer"
+    )
+    action: Literal["retry", "partner_error", "not_found"] = Field(
+        description="retry: a transient failure, retried within the budget; partner_error: "
+        "the partner reports an error, not retried (the source is `error`); not_found: "
+        "the partner holds nothing for the members asked (`no_record`)"
+    )
+
+    @model_validator(mode="after")
+    def _matches_something(self) -> "ErrorRule":
+        if self.status is None and self.when is None:
+            raise ValueError("give status, when or both")
+        return self
+
+
 class NoPagination(_Spec):
     type: Literal["none"] = "none"
 
@@ -283,6 +321,19 @@ class Limits(_Spec):
     timeout_s: float = Field(default=10.0, gt=0, le=120)
     request_timeout_s: float = Field(default=5.0, gt=0, le=60)
     max_attempts: int = Field(default=3, ge=1, le=10)
+    rate_per_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=1000,
+        description="Most requests per second to the partner from one process (pages, "
+        "retries and token requests included); null: no limit",
+    )
+    max_concurrency: int = Field(
+        default=32,
+        ge=1,
+        le=1000,
+        description="Most fetches of this connector in flight at once in one process",
+    )
 
 
 class ConnectorSpec(_Spec):
@@ -295,6 +346,12 @@ class ConnectorSpec(_Spec):
     mode: Mode
     auth: Auth = Field(default_factory=NoAuth)
     response: ResponseSpec
+    errors: list[ErrorRule] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Rules for reading the partner's answers, first match wins; answers "
+        "no rule matches: 2xx is data, 429/5xx retried, other 4xx a rejected request",
+    )
     pagination: Pagination = Field(default_factory=NoPagination)
     health: HealthSpec
     limits: Limits = Field(default_factory=Limits)
@@ -451,20 +508,27 @@ def host_allowed(host: str, allowed: Sequence[str]) -> bool:
 
 
 def _host_problems(spec: ConnectorSpec, allowed: Sequence[str]) -> list[Problem]:
+    problems = _url_problems("/base_url", spec.base_url, allowed)
+    if isinstance(spec.auth, OAuth2ClientCredentials):
+        problems += _url_problems("/auth/token_url", spec.auth.token_url, allowed)
+    return problems
+
+
+def _url_problems(pointer: str, url: str, allowed: Sequence[str]) -> list[Problem]:
     from urllib.parse import urlsplit
 
     try:
-        parts = urlsplit(spec.base_url)
+        parts = urlsplit(url)
         host = parts.hostname or ""
         _ = parts.port  # a malformed port raises here
     except ValueError:
-        return [Problem("/base_url", "not a valid URL")]
+        return [Problem(pointer, "not a valid URL")]
     if parts.scheme not in ("http", "https") or not host:
-        return [Problem("/base_url", "must be an http:// or https:// URL with a host")]
-    if parts.username or parts.password or parts.query or parts.fragment or "{" in spec.base_url:
-        return [Problem("/base_url", "no credentials, query, fragment or placeholders here")]
+        return [Problem(pointer, "must be an http:// or https:// URL with a host")]
+    if parts.username or parts.password or parts.query or parts.fragment or "{" in url:
+        return [Problem(pointer, "no credentials, query, fragment or placeholders here")]
     if not host_allowed(host, allowed):
-        return [Problem("/base_url", f"host {host} is not in the partner allow-list")]
+        return [Problem(pointer, f"host {host} is not in the partner allow-list")]
     return []
 
 
@@ -522,17 +586,23 @@ def _mode_problems(spec: ConnectorSpec) -> list[Problem]:
     return problems
 
 
-def _secret_problems(spec: ConnectorSpec) -> list[Problem]:
+def secret_refs(spec: ConnectorSpec) -> list[tuple[str, SecretRef]]:
+    """Every secret reference of the spec, with its JSON pointer."""
     auth = spec.auth
-    refs: list[tuple[str, SecretRef]] = []
     if isinstance(auth, ApiKeyAuth):
-        refs.append(("/auth/secret", auth.secret))
-    elif isinstance(auth, BasicAuth):
-        refs.append(("/auth/password", auth.password))
-    elif isinstance(auth, BearerAuth):
-        refs.append(("/auth/token", auth.token))
+        return [("/auth/secret", auth.secret)]
+    if isinstance(auth, BasicAuth):
+        return [("/auth/password", auth.password)]
+    if isinstance(auth, BearerAuth):
+        return [("/auth/token", auth.token)]
+    if isinstance(auth, OAuth2ClientCredentials):
+        return [("/auth/client_id", auth.client_id), ("/auth/client_secret", auth.client_secret)]
+    return []
+
+
+def _secret_problems(spec: ConnectorSpec) -> list[Problem]:
     problems = []
-    for pointer, ref in refs:
+    for pointer, ref in secret_refs(spec):
         if ref.reveal() is None:
             where = f"environment variable {ref.env}" if ref.env else "secret file"
             problems.append(

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.base import ConnectorError, fetch_evidence
 from connectors.declarative import ConnectorSpec, SpecInvalid, build_connector, validate_spec
-from connectors.declarative.spec import ApiKeyAuth, BasicAuth, BearerAuth, Limits, SecretRef
+from connectors.declarative.spec import secret_refs
 from connectors.http import attempts_var
 from connectors.registry import ConnectorRegistry
 from schemas import connector_registration as wire
@@ -247,24 +247,17 @@ def _capped(spec: ConnectorSpec) -> ConnectorSpec:
         pagination = pagination.model_copy(
             update={"max_pages": min(pagination.max_pages, wire.TEST_MAX_PAGES)}
         )
-    limits = Limits(
-        timeout_s=min(spec.limits.timeout_s, wire.TEST_TIMEOUT_S),
-        request_timeout_s=min(spec.limits.request_timeout_s, wire.TEST_TIMEOUT_S),
-        max_attempts=spec.limits.max_attempts,
+    limits = spec.limits.model_copy(
+        update={
+            "timeout_s": min(spec.limits.timeout_s, wire.TEST_TIMEOUT_S),
+            "request_timeout_s": min(spec.limits.request_timeout_s, wire.TEST_TIMEOUT_S),
+        }
     )
     return spec.model_copy(update={"pagination": pagination, "limits": limits})
 
 
 def _secrets(spec: ConnectorSpec) -> list[str]:
-    auth = spec.auth
-    refs: list[SecretRef] = []
-    if isinstance(auth, ApiKeyAuth):
-        refs.append(auth.secret)
-    elif isinstance(auth, BasicAuth):
-        refs.append(auth.password)
-    elif isinstance(auth, BearerAuth):
-        refs.append(auth.token)
-    return [value for ref in refs if (value := ref.reveal())]
+    return [value for _, ref in secret_refs(spec) if (value := ref.reveal())]
 
 
 class _Tee(httpx.AsyncByteStream):

@@ -137,8 +137,61 @@ async def test_register_test_read_enable_and_use(
             {"auth": {"type": "bearer", "token": {"env": "HEDUI_TEST_UNSET_SECRET"}}},
             "/auth/token/env",
         ),
+        (
+            {
+                "request": {
+                    "method": "POST",
+                    "path": "/income/batch",
+                    "body": {
+                        "type": "xml",
+                        "template": '<!DOCTYPE q [<!ENTITY e "x">]><q>&e;{members}</q>',
+                        "member_template": "<sfzh>{id_number}</sfzh>",
+                    },
+                }
+            },
+            "/request/body/template",
+        ),
+        (
+            {
+                "auth": {
+                    "type": "oauth2_client_credentials",
+                    "token_url": "http://10.0.0.1/token",
+                    "client_id": {"env": "PATH"},
+                    "client_secret": {"env": "PATH"},
+                }
+            },
+            "/auth/token_url",
+        ),
+        (
+            {
+                "auth": {
+                    "type": "oauth2_client_credentials",
+                    "token_url": "http://127.0.0.1/token",
+                    "client_id": {"env": "PATH"},
+                    "client_secret": {"file": "/nonexistent/hedui-test-secret"},
+                }
+            },
+            "/auth/client_secret/file",
+        ),
+        (
+            {"errors": [{"status": [503], "when": "retCode ==", "action": "retry"}]},
+            "/errors/0/when",
+        ),
+        ({"errors": [{"status": [503], "action": "ignore"}]}, "/errors/0/action"),
+        ({"limits": {"rate_per_s": 0}}, "/limits/rate_per_s"),
     ],
-    ids=["unknown field", "jmespath syntax", "host outside allow-list", "missing secret"],
+    ids=[
+        "unknown field",
+        "jmespath syntax",
+        "host outside allow-list",
+        "missing secret",
+        "xml with entities",
+        "token url outside allow-list",
+        "missing secret file",
+        "error rule jmespath",
+        "error rule action",
+        "rate limit",
+    ],
 )
 async def test_bad_specs_are_422_with_the_pointer_and_store_nothing(
     api_client: ClientFactory,
