@@ -20,6 +20,7 @@ from sandbox import (
     pensions,
     public_payroll,
     real_estate,
+    social_insurance,
     tax,
     vehicles,
 )
@@ -40,7 +41,17 @@ described in hedui's docs/partners.md. No authentication: never expose it.
 - `PUT /faults/{source}` makes one agency slow, failing, hanging, answering garbage or down.
 """
 
-AGENCIES = (vehicles, pensions, housing_fund, real_estate, public_payroll, bank, business, tax)
+AGENCIES = (
+    vehicles,
+    pensions,
+    housing_fund,
+    real_estate,
+    public_payroll,
+    bank,
+    business,
+    tax,
+    social_insurance,
+)
 WIRE_FORMATS: dict[str, WireFormat] = {agency.SOURCE: agency.WIRE for agency in AGENCIES}
 SOURCES = tuple(WIRE_FORMATS)
 

@@ -82,6 +82,14 @@ class Tax(_Section):
     annual_taxable_income: Amount
 
 
+class SocialInsurance(_Section):
+    """Social-insurance contributions (社保缴费) an employer pays for a person."""
+
+    employer: str = Field(min_length=1, max_length=128)
+    status: Literal["contributing", "suspended"] = "contributing"
+    monthly_base: Amount = Field(description="缴费基数: the monthly wage contributions are paid on")
+
+
 class Person(_Section):
     """Everything every agency holds about one resident ID number."""
 
@@ -94,3 +102,4 @@ class Person(_Section):
     bank_accounts: list[BankAccount] | None = None
     business: list[BusinessRole] | None = None
     tax: Tax | None = None
+    social_insurance: SocialInsurance | None = None

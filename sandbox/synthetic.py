@@ -20,6 +20,7 @@ from sandbox.records import (
     Pension,
     Person,
     Property,
+    SocialInsurance,
     Tax,
     Usage,
     Vehicle,
@@ -43,6 +44,7 @@ LEGAL_REPRESENTATIVE_RATE = 0.04
 SHAREHOLDER_RATE = 0.07
 TAXED_INCOME_RATE = 0.25
 TAX_YEAR = 2025
+SOCIAL_INSURANCE_RATE = 0.30
 
 _PROVINCES = {
     "11": "京", "12": "津", "13": "冀", "14": "晋", "15": "蒙", "21": "辽", "22": "吉",
@@ -227,6 +229,16 @@ def _tax(rng: random.Random) -> Tax | None:
     return Tax.model_construct(year=TAX_YEAR, annual_taxable_income=_yuan(rng, 6_000, 240_000))
 
 
+def _social_insurance(rng: random.Random) -> SocialInsurance | None:
+    if rng.random() >= SOCIAL_INSURANCE_RATE:
+        return None
+    return SocialInsurance.model_construct(
+        employer=rng.choice(_EMPLOYERS),
+        status="contributing" if rng.random() < 0.85 else "suspended",
+        monthly_base=_yuan(rng, 2_000, 12_000),
+    )
+
+
 @lru_cache(maxsize=8192)
 def synthetic_person(id_number: str) -> Person | None:
     """Records for an upper-cased ID number, or None when it is not a valid ID.
@@ -249,4 +261,5 @@ def synthetic_person(id_number: str) -> Person | None:
         # Drawn last, so every earlier agency's records stay what they always were.
         business=_business(rng, id_number),
         tax=_tax(rng),
+        social_insurance=_social_insurance(rng),
     )

@@ -101,6 +101,15 @@ class TaxedIncomeRecord(_Record):
     annual_amount: Money
 
 
+class SocialInsuranceRecord(_Record):
+    """Social-insurance contributions (社保缴费) paid for a member as an employee."""
+
+    kind: Literal["social_insurance"] = "social_insurance"
+    employer: str | None = None
+    status: Literal["contributing", "suspended"]
+    monthly_base: Money = Field(description="缴费基数: the monthly wage contributions are paid on")
+
+
 Record = Annotated[
     VehicleRecord
     | PensionRecord
@@ -111,7 +120,8 @@ Record = Annotated[
     | IncomeRecord
     | AssetRecord
     | BusinessRecord
-    | TaxedIncomeRecord,
+    | TaxedIncomeRecord
+    | SocialInsuranceRecord,
     Field(discriminator="kind"),
 ]
 

@@ -22,7 +22,13 @@ class PolicyParameters(OmitWhenNone):
     # Figures added after reports were first stored: absent, they leave the dump (and so the
     # content hash of every older version) exactly as it was.
     omit_when_none: ClassVar[frozenset[str]] = frozenset(
-        {"support_mode_standards", "care_subsidies", "business_stake", "taxed_income_ratio"}
+        {
+            "support_mode_standards",
+            "care_subsidies",
+            "business_stake",
+            "taxed_income_ratio",
+            "social_insurance_base_ratio",
+        }
     )
 
     region_code: str = Field(description="Region-code prefix the figures come from ('' = national)")
@@ -83,6 +89,18 @@ class PolicyParameters(OmitWhenNone):
         "review; None: the default, 1",
     )
 
+    social_insurance_base_ratio: Decimal | None = Field(
+        default=None,
+        gt=0,
+        description="A contribution base (缴费基数) above this multiple of the monthly "
+        "standard needs review; None: the default, 1",
+    )
+
+    @property
+    def social_insurance_review_ratio(self) -> Decimal:
+        ratio = self.social_insurance_base_ratio
+        return DEFAULT_SOCIAL_INSURANCE_BASE_RATIO if ratio is None else ratio
+
     @property
     def business_stake_threshold(self) -> Decimal:
         return DEFAULT_BUSINESS_STAKE if self.business_stake is None else self.business_stake
@@ -111,3 +129,4 @@ class ResolvedPolicy(BaseModel):
 
 DEFAULT_BUSINESS_STAKE = Decimal("50000")
 DEFAULT_TAXED_INCOME_RATIO = Decimal("1")
+DEFAULT_SOCIAL_INSURANCE_BASE_RATIO = Decimal("1")

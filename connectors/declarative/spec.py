@@ -37,6 +37,7 @@ from schemas.evidence import (
     PayrollRecord,
     PensionRecord,
     PropertyRecord,
+    SocialInsuranceRecord,
     TaxedIncomeRecord,
     VehicleRecord,
 )
@@ -57,6 +58,7 @@ RECORD_KINDS: dict[str, type[BaseModel]] = {
         BankAccountRecord,
         BusinessRecord,
         TaxedIncomeRecord,
+        SocialInsuranceRecord,
     )
 }
 MONEY_FIELDS = frozenset(
@@ -68,6 +70,7 @@ MONEY_FIELDS = frozenset(
         "monthly_salary",
         "registered_capital",
         "annual_amount",
+        "monthly_base",
     }
 )
 """Canonical fields that hold yuan; a spec says whether its partner sends yuan or fen."""
@@ -243,6 +246,7 @@ class ResponseSpec(_Spec):
         "bank_account",
         "business",
         "taxed_income",
+        "social_insurance",
     ]
     fields: dict[str, FieldMap] = Field(max_length=30)
     not_found: Expression | None = Field(

@@ -56,6 +56,17 @@ FINDINGS: Mapping[str, Mapping[str, str]] = {
         "en": "Member {member} was taxed on {annual} yuan of income in {year}, {monthly} yuan "
         "a month, above {limit} yuan; review.",
     },
+    "social_insurance_base_over_standard": {
+        "zh": "成员 {member} 正在缴纳社会保险（{employer}），缴费基数每月 {base} 元，"
+        "高于 {limit} 元，可能有未申报的工资收入，需人工复核。",
+        "en": "Member {member} is paying social-insurance contributions ({employer}) on a "
+        "monthly base of {base} yuan, above {limit} yuan, and may have undeclared wages; review.",
+    },
+    "social_insurance_contributing": {
+        "zh": "成员 {member} 正在缴纳社会保险（{employer}），缴费基数每月 {base} 元。",
+        "en": "Member {member} is paying social-insurance contributions ({employer}) on a "
+        "monthly base of {base} yuan.",
+    },
     "taxed_income": {
         "zh": "成员 {member} {year} 年度应纳税所得额 {annual} 元，折合每月 {monthly} 元。",
         "en": "Member {member} was taxed on {annual} yuan of income in {year}, {monthly} yuan "

@@ -82,6 +82,7 @@ REVIEW_CODES = frozenset(
         "business_legal_representative",
         "business_shareholder",
         "taxed_income_over_standard",
+        "social_insurance_base_over_standard",
         "declared_income_gap",
         "vehicle_value_unknown",
     }

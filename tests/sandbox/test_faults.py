@@ -107,6 +107,13 @@ AGENCIES = {
             json.loads,
             lambda body, status: _json_error(body, retCode=f"{status}000", retMsg=str),
         ),
+        Agency(
+            "social_insurance",
+            lambda c: c.post("/social_insurance/query", data={"aac002": ALICE}),
+            "/social_insurance/ping",
+            json.loads,
+            lambda body, status: _json_error(body, code=status, message=str),
+        ),
     )
 }
 

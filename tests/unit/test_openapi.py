@@ -147,6 +147,7 @@ async def test_the_sandbox_document_tags_control_and_each_agency(
         "bank",
         "business",
         "tax",
+        "social_insurance",
     }
     assert all(tags.values())
     paths = sandbox["paths"]

@@ -20,6 +20,7 @@ from service.policy.rules.income import check_declared_income_gap, check_income
 from service.policy.rules.payroll import check_public_payroll
 from service.policy.rules.real_estate import check_real_estate
 from service.policy.rules.relatives import check_near_relatives
+from service.policy.rules.social_insurance import check_social_insurance
 from service.policy.rules.standard import check_placeholder_standard
 from service.policy.rules.tax import check_taxed_income
 from service.policy.rules.tekun import check_tekun_working_member
@@ -40,6 +41,7 @@ RULES: tuple[Rule, ...] = (
     check_public_payroll,
     check_business,
     check_taxed_income,
+    check_social_insurance,
     check_tekun_working_member,
     check_near_relatives,
 )
