@@ -31,7 +31,11 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 apikey_app = typer.Typer(help="API keys for callers of the /v1 API.", no_args_is_help=True)
 policy_app = typer.Typer(help="Policy figures: what-if simulations.", no_args_is_help=True)
+connector_app = typer.Typer(
+    help="Partner connectors: conformance checks for any of them.", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
+app.add_typer(connector_app, name="connector")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(policy_app, name="policy")
 
@@ -307,6 +311,80 @@ def db_upgrade(
 
     _run(run())
     console.print(f"database at revision {revision}")
+
+
+@connector_app.command("test")
+def connector_test(
+    name: Annotated[str, typer.Argument(help="The connector's name (its source name), e.g. tax")],
+    spec: Annotated[
+        Path | None,
+        typer.Option(
+            help="A declarative spec file to check instead of the one registered under NAME",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    recording: Annotated[
+        Path | None,
+        typer.Option(
+            help="A recorded exchange (JSON: members, exchanges) to answer instead of the "
+            "sandbox agency",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    agency: Annotated[
+        str | None,
+        typer.Option(
+            help="The sandbox agency imitating the partner [default: from the base URL "
+            "(…/sandbox/tax → tax), else NAME]"
+        ),
+    ] = None,
+) -> None:
+    """Run the conformance checks against a built-in, plugin or declarative connector.
+
+    The connector is pointed at an in-process sandbox agency (nothing leaves this machine)
+    or at a recorded exchange, with faults injected in front of it: it must read the
+    answers, turn wire errors into a source error, hold its time limit, refuse garbage
+    without raising, answer for every member, keep personal data out of its messages and
+    survive cancellation. Declarative connectors come from --spec FILE or, registered over
+    the API, from HEDUI_DATABASE_URL (the version in force, else the latest). Exits 1 when
+    a check fails, with what to fix.
+    """
+    from connectors.declarative import SpecInvalid
+    from service.connector.conformance import TargetNotFound, load_subject, run_checks
+
+    async def run() -> list[Any]:
+        subject, partner = await load_subject(
+            name, _settings(), spec_file=spec, recording_file=recording, agency=agency
+        )
+        with console.status(f"checking {name}…"):
+            return await run_checks(subject, partner)
+
+    try:
+        checks = _run(run())
+    except SpecInvalid as invalid:
+        table = Table("Field", "Problem", title=f"{spec} is not a valid spec")
+        for problem in invalid.problems:
+            table.add_row(problem.pointer, problem.message)
+        console.print(table)
+        raise typer.Exit(1) from None
+    except TargetNotFound as missing:
+        _fatal(f"no connector is named {name!r}: it is not built in or installed, {missing}")
+    except ValueError as error:
+        _fatal(str(error))
+    table = Table("Check", "Result", "Detail", title=f"conformance of {name}")
+    style = {"pass": "green", "fail": "bold red", "skip": "yellow"}
+    for check in checks:
+        table.add_row(check.name, f"[{style[check.result]}]{check.result}[/]", check.detail)
+    console.print(table)
+    failed = [check for check in checks if check.result == "fail"]
+    if failed:
+        for check in failed:  # unwrapped, to read and search whatever the terminal's width
+            console.print(f"FAILED {check.name}: {check.detail}", soft_wrap=True, markup=False)
+        console.print(f"[bold red]{len(failed)} of {len(checks)} checks failed[/]")
+        raise typer.Exit(1)
+    console.print(f"[green]all {len(checks)} checks passed[/]")
 
 
 @apikey_app.command("create")

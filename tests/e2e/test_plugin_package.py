@@ -12,9 +12,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
 from service.auth.principal import Role
 from service.auth.service import create_api_key
+from service.cli import app
 from service.db import create_engine, create_session_factory
 from tests.conftest import LiveService, running_service, service_settings
 from tests.factories import make_id_number, member, verification_body
@@ -144,3 +146,14 @@ def test_the_plugin_passes_its_own_conformance_suite(plugin: Path) -> None:
     )
     assert result.returncode == 0, result.stdout[-3000:]
     assert " passed" in result.stdout
+
+
+def test_hedui_connector_test_passes_for_the_plugin(
+    plugin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HEDUI_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'none.db'}")
+
+    result = CliRunner().invoke(app, ["connector", "test", "social_insurance"])
+
+    assert result.exit_code == 0, result.output
+    assert "all 9 checks passed" in result.output

@@ -8,7 +8,15 @@ from service.cli import app
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["verify"], ["sandbox"], ["policy", "simulate"], ["apikey", "create"], ["serve"]],
+    [
+        [],
+        ["verify"],
+        ["sandbox"],
+        ["policy", "simulate"],
+        ["apikey", "create"],
+        ["serve"],
+        ["connector", "test"],
+    ],
 )
 def test_flags_show_no_value_placeholder(command: list[str]) -> None:
     result = CliRunner().invoke(app, [*command, "--help"], terminal_width=80)
