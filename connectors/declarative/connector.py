@@ -10,7 +10,7 @@ import asyncio
 import base64
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from functools import partial
 from typing import Any, ClassVar
@@ -20,8 +20,8 @@ from xml.sax.saxutils import escape
 
 import httpx
 import jmespath
-from jmespath.parser import ParsedResult
-from pydantic import TypeAdapter, ValidationError
+from jmespath.visitor import TreeInterpreter
+from pydantic import ValidationError
 
 from connectors.base import (
     CheckResult,
@@ -34,6 +34,7 @@ from connectors.base import (
 )
 from connectors.declarative.spec import (
     MONEY_FIELDS,
+    RECORD_KINDS,
     ApiKeyAuth,
     BasicAuth,
     Batch,
@@ -47,12 +48,11 @@ from connectors.declarative.spec import (
     PagePagination,
     XmlBody,
 )
-from connectors.declarative.template import fill, render_json, render_xml_members
+from connectors.declarative.template import compile_json, fill, render_xml_members
 from connectors.http import budget, map_concurrently, request
 from connectors.wire import describe, load_json, parse_xml
 from schemas.evidence import Evidence, HouseholdQuery, MemberQuery, Record
 
-_RECORD: TypeAdapter[Record] = TypeAdapter(Record)
 _FEN = Decimal(100)
 
 TOKEN_MARGIN_S = 30.0
@@ -87,20 +87,66 @@ def xml_data(element: Element) -> dict[str, Any]:
     return data
 
 
+_INTERPRETER = TreeInterpreter()
+"""One interpreter for every expression: `ParsedResult.search` would build one per call."""
+
+
+class _Expr:
+    """A jmespath expression compiled once; a plain field path (`result.records`) is read
+    without the interpreter, with the same result."""
+
+    __slots__ = ("search",)
+
+    def __init__(self, expression: str) -> None:
+        parsed = jmespath.compile(expression).parsed
+        path = _field_path(parsed)
+        if path is None:
+            visit = _INTERPRETER.visit
+            self.search: Callable[[object], Any] = lambda value: visit(parsed, value)
+        elif len(path) == 1:
+            (name,) = path
+            self.search = lambda value: value.get(name) if isinstance(value, dict) else None
+        else:
+            self.search = partial(_follow, path)
+
+
+def _field_path(node: dict[str, Any]) -> tuple[str, ...] | None:
+    """The field names of `a`, `a.b.c`; None for any other expression."""
+    if node["type"] == "field":
+        return (node["value"],)
+    if node["type"] == "subexpression":
+        names: list[str] = []
+        for child in node["children"]:
+            part = _field_path(child)
+            if part is None:
+                return None
+            names += part
+        return tuple(names)
+    return None
+
+
+def _follow(path: tuple[str, ...], value: object) -> Any:
+    for name in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(name)
+    return value
+
+
 class _Compiled:
     """The spec's expressions, compiled once."""
 
     def __init__(self, spec: ConnectorSpec) -> None:
         response = spec.response
-        self.records = jmespath.compile(response.records)
-        self.answers = jmespath.compile(response.answers) if response.answers else None
-        self.not_found = jmespath.compile(response.not_found) if response.not_found else None
-        self.error = jmespath.compile(response.error) if response.error else None
-        self.member = jmespath.compile(spec.mode.member) if isinstance(spec.mode, Batch) else None
-        self.fields: list[tuple[str, ParsedResult | None, object, str | None]] = [
+        self.records = _Expr(response.records)
+        self.answers = _Expr(response.answers) if response.answers else None
+        self.not_found = _Expr(response.not_found) if response.not_found else None
+        self.error = _Expr(response.error) if response.error else None
+        self.member = _Expr(spec.mode.member) if isinstance(spec.mode, Batch) else None
+        self.fields: list[tuple[str, _Expr | None, object, str | None]] = [
             (
                 name,
-                jmespath.compile(mapping.expr) if mapping.expr is not None else None,
+                _Expr(mapping.expr) if mapping.expr is not None else None,
                 mapping.const,
                 (mapping.unit or "yuan") if name in MONEY_FIELDS else None,
             )
@@ -108,19 +154,22 @@ class _Compiled:
         ]
         pagination = spec.pagination
         self.total_pages = (
-            jmespath.compile(pagination.total_pages)
+            _Expr(pagination.total_pages)
             if isinstance(pagination, PagePagination) and pagination.total_pages
             else None
         )
         self.next_cursor = (
-            jmespath.compile(pagination.next) if isinstance(pagination, CursorPagination) else None
+            _Expr(pagination.next) if isinstance(pagination, CursorPagination) else None
         )
-        self.healthy = jmespath.compile(spec.health.expect) if spec.health.expect else None
+        self.healthy = _Expr(spec.health.expect) if spec.health.expect else None
+        body = spec.request.body
+        self.json_body = compile_json(body.template) if isinstance(body, JsonBody) else None
+        self.record_model = RECORD_KINDS[response.kind]
         self.rules = [
             (
                 index,
                 frozenset(rule.status) if rule.status is not None else None,
-                jmespath.compile(rule.when) if rule.when is not None else None,
+                _Expr(rule.when) if rule.when is not None else None,
                 rule.action,
             )
             for index, rule in enumerate(spec.errors)
@@ -453,7 +502,8 @@ class DeclarativeConnector:
                 continue
             values[name] = _money(value, unit, name) if unit is not None else value
         try:
-            return _RECORD.validate_python(values)
+            record: Record = self._compiled.record_model.model_validate(values)  # type: ignore[assignment]
+            return record
         except ValidationError as error:
             raise MalformedResponse(describe(error, within=("record", index))) from None
 
@@ -490,7 +540,8 @@ class DeclarativeConnector:
         body = self.spec.request.body
         first = members[0] if members else {}
         if isinstance(body, JsonBody):
-            return {"json": render_json(body.template, {**values, **first}, members)}
+            assert self._compiled.json_body is not None  # noqa: S101 - compiled with the spec
+            return {"json": self._compiled.json_body({**values, **first}, members)}
         if isinstance(body, FormBody):
             return {"data": {k: fill(v, {**values, **first}) for k, v in body.template.items()}}
         if isinstance(body, XmlBody):

@@ -6,7 +6,7 @@ about. No expressions, filters or code: a spec cannot make hedui run anything.
 """
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -100,6 +100,47 @@ def render_json(
             ]
         return {key: render_json(item, values, members) for key, item in value.items()}
     return value
+
+
+Renderer = Callable[[Mapping[str, str], Sequence[Mapping[str, str]]], Any]
+
+
+def compile_text(text: str) -> Callable[[Mapping[str, str]], str]:
+    """`fill` for one string, split at its placeholders once: rendering only joins."""
+    parts = _PLACEHOLDER.split(text)  # literal, name, literal, name, ..., literal
+    if len(parts) == 1:
+        return lambda values: text
+    if len(parts) == 3 and parts[0] == parts[2] == "":
+        name = parts[1]
+        return lambda values: values[name]
+    literals, names = parts[0::2], parts[1::2]
+
+    def render(values: Mapping[str, str]) -> str:
+        out = [literals[0]]
+        for name, literal in zip(names, literals[1:], strict=True):
+            out += (values[name], literal)
+        return "".join(out)
+
+    return render
+
+
+def compile_json(value: object) -> Renderer:
+    """`render_json` for one template, its structure walked once: the same result, faster."""
+    if isinstance(value, str):
+        text = compile_text(value)
+        return lambda values, members: text(values)
+    if isinstance(value, list):
+        items = [compile_json(item) for item in value]
+        return lambda values, members: [item(values, members) for item in items]
+    if isinstance(value, dict):
+        if EACH_MEMBER in value:
+            each = compile_json(value[EACH_MEMBER])
+            return lambda values, members: [
+                each({**values, **member}, members) for member in members
+            ]
+        entries = [(key, compile_json(item)) for key, item in value.items()]
+        return lambda values, members: {key: item(values, members) for key, item in entries}
+    return lambda values, members: value
 
 
 def render_xml(text: str, values: Mapping[str, str]) -> str:
