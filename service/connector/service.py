@@ -60,6 +60,7 @@ class ConnectorService:
         summaries = []
         for name in registry.names():
             connector = registry.get(name)
+            monitor.track(name)  # a declarative connector nothing has asked yet
             status, _ = _assess(name, merged(window[name]), states.get(name), monitor, settings)
             record = stored.pop(name, None)
             summaries.append(
@@ -119,6 +120,7 @@ class ConnectorService:
         now: datetime | None = None,
     ) -> wire.ConnectorHealth:
         _known(registry, name)
+        monitor.track(name)
         now = now or datetime.now(UTC)
         repository = ConnectorRepository.from_session(session)
         state = await repository.state(name)
@@ -229,6 +231,7 @@ class ConnectorService:
         """Pause or resume `name`, recording who and why; asking for its current state is a
         conflict."""
         _known(registry, name)
+        monitor.track(name)
         now = datetime.now(UTC)
         repository = ConnectorRepository.from_session(session)
         state = (await repository.ensure([name], now))[name]

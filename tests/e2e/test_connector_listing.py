@@ -1,5 +1,6 @@
 """`GET /v1/connectors` and `GET /v1/connectors/{name}` for every origin, over real HTTP."""
 
+import asyncio
 from typing import Any
 
 from pydantic import SecretStr
@@ -36,6 +37,34 @@ async def test_the_list_has_builtin_and_registered_declarative_connectors(
     )
     assert declared["kinds"] == ["business"]
     assert declared["title"] == spec["title"]
+
+
+async def test_an_enabled_declarative_connector_nobody_asked_yet_is_listed_with_health(
+    api_client: ClientFactory, live_service: LiveService
+) -> None:
+    """Listed (and its health read) before any verification has called it: never a 500."""
+    integrator = await api_client(role="integrator", region="00")
+    spec = example("tax", f"{live_service.base_url}/sandbox")
+    spec["name"] = "listed_tax"
+    assert (await integrator.post("/v1/connectors", json=spec)).status_code == 201
+    enabled = await integrator.post("/v1/connectors/listed_tax/enable", json={"force": True})
+    assert enabled.status_code == 200, enabled.text
+    try:
+        for _ in range(100):  # processes pick it up within a refresh (0.2 s here)
+            listed = await integrator.get("/v1/connectors")
+            assert listed.status_code == 200, listed.text
+            entry = next(c for c in listed.json() if c["name"] == "listed_tax")
+            if entry["enabled"] and entry["breaker"] == "closed" and entry["version"] == "1":
+                health = await integrator.get("/v1/connectors/listed_tax/health")
+                if health.status_code == 200:
+                    break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("never listed as in force")
+        assert entry["origin"] == "declarative"
+        assert health.json()["status"] == "unknown"
+    finally:
+        await integrator.post("/v1/connectors/listed_tax/disable")
 
 
 async def test_a_builtin_connector_reads_with_its_config(
