@@ -50,6 +50,7 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.latency
 	$(BIN)/python -m bench.transport
+	$(BIN)/python -m bench.declarative
 
 clean:
 	rm -rf $(VENV) $(VENV).lock .pytest_cache .ruff_cache .mypy_cache .hypothesis hedui.db* hedui-sandbox.db* \
