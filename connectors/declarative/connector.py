@@ -192,6 +192,11 @@ class _Compiled:
         return None
 
 
+CONFIG_HAS_RATE = "rate_per_s" in ConnectorConfig.model_fields
+"""Whether connector configs carry `rate_per_s`, the per-partner rate every connector's
+calls are held to where they are made; else this connector spaces its own requests."""
+
+
 class _RateGate:
     """Spaces one process's requests to a partner at most `rate_per_s` a second."""
 
@@ -261,12 +266,14 @@ class DeclarativeConnector:
     def default_config(self) -> ConnectorConfig:
         """The config the spec itself describes (base URL and limits)."""
         limits = self.spec.limits
+        shared = {"rate_per_s": limits.rate_per_s} if CONFIG_HAS_RATE and limits.rate_per_s else {}
         return ConnectorConfig(
             base_url=self.spec.base_url,
             timeout_s=limits.timeout_s,
             request_timeout_s=limits.request_timeout_s,
             max_attempts=limits.max_attempts,
             max_concurrency=limits.max_concurrency,
+            **shared,
         )
 
     # check --------------------------------------------------------------------------------
@@ -674,7 +681,11 @@ def build_connector(spec: ConnectorSpec, version: str) -> DeclarativeConnector:
             "version": version,
             "spec": spec,
             "_compiled": _Compiled(spec),
-            "_gate": _RateGate(spec.limits.rate_per_s) if spec.limits.rate_per_s else None,
+            "_gate": (
+                _RateGate(spec.limits.rate_per_s)
+                if spec.limits.rate_per_s and not CONFIG_HAS_RATE
+                else None
+            ),
             "_tokens": _Tokens(),
         },
     )
