@@ -156,3 +156,23 @@ def test_the_json_schema_describes_the_spec() -> None:
     schema = ConnectorSpec.model_json_schema()
 
     assert {"name", "base_url", "request", "mode", "response", "health"} <= set(schema["required"])
+
+
+def test_the_json_schema_describes_oauth_error_rules_and_rate_limits() -> None:
+    schema = ConnectorSpec.model_json_schema(by_alias=True)
+    definitions = schema["$defs"]
+
+    assert "OAuth2ClientCredentials" in definitions
+    assert set(definitions["ErrorRule"]["properties"]) == {"status", "when", "action"}
+    assert {"rate_per_s", "max_concurrency"} <= set(definitions["Limits"]["properties"])
+    assert "errors" in schema["properties"]
+
+
+def test_an_error_rule_must_match_something() -> None:
+    spec = example("tax")
+    spec["errors"] = [{"action": "retry"}]
+
+    with pytest.raises(SpecInvalid) as invalid:
+        validate_spec(spec)
+
+    assert [p.pointer for p in invalid.value.problems] == ["/errors/0"]
