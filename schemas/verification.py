@@ -72,6 +72,8 @@ class VerificationStatus(StrEnum):
     running = "running"
     completed = "completed"
     failed = "failed"
+    cancelled = "cancelled"
+    """Only a verification of a batch, cancelled with its batch before it started."""
 
 
 class SourceStatus(StrEnum):

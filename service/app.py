@@ -1,6 +1,7 @@
 """create_app(): the lifespan opens the runtime (service/runtime.py) and starts its runs."""
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
@@ -15,13 +16,14 @@ from schemas.problem import Problem
 from service import __version__
 from service.admission import RateLimiter
 from service.auth.middleware import AuthenticateFirst
+from service.batch.endpoints import router as batch_router
 from service.config import Settings, get_settings
 from service.connector.dashboard import router as dashboard_router
 from service.connector.endpoints import metrics_router
 from service.connector.endpoints import router as connector_router
 from service.connector.registration_endpoints import router as connector_registration_router
 from service.errors import PROBLEM_BASE, PROBLEM_TYPES, NotFound, install_error_handlers
-from service.guard import RequestGuard
+from service.guard import BodyLimit, RequestGuard
 from service.logging import configure_logging
 from service.near_relative.endpoints import router as near_relative_router
 from service.openapi import install_openapi
@@ -45,8 +47,11 @@ RFC 9457 `application/problem+json`. ID numbers never appear unmasked in any res
 """
 
 
+BATCH_UPLOAD_PATHS = re.compile(r"/v1/batches(/[^/]+/households)?")
+
 ROUTERS = (
     verification_router,
+    batch_router,
     report_router,
     near_relative_router,
     simulation_router,
@@ -136,6 +141,10 @@ def create_app(
         lifespan=lifespan,
         openapi_tags=[
             {"name": "verifications", "description": "Submit and follow household verifications"},
+            {
+                "name": "batches",
+                "description": "Many households at once (re-checks): upload, progress, cancel",
+            },
             {"name": "reports", "description": "Scored reports and the approval decision"},
             {
                 "name": "near-relatives",
@@ -153,7 +162,12 @@ def create_app(
     # Added last is outermost: sizes and NUL characters first, then who is calling, and only
     # then does anything read the body.
     app.add_middleware(AuthenticateFirst)
-    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestGuard,
+        max_body_bytes=settings.max_body_bytes,
+        # Batches are read as streams, a chunk at a time: their bound is their own.
+        larger=(BodyLimit(BATCH_UPLOAD_PATHS, settings.max_batch_bytes, "HEDUI_MAX_BATCH_BYTES"),),
+    )
     for router in ROUTERS:
         app.include_router(router)
 

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from service.auth.principal import Role
+from service.batch.cli import batch_app
 from service.config import Settings
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(connector_app, name="connector")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(policy_app, name="policy")
+app.add_typer(batch_app, name="batch")
 
 console = Console()
 T = TypeVar("T")

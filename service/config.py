@@ -76,6 +76,21 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest request body accepted, in bytes; larger ones are 413 unread",
     )
+    max_batch_bytes: int = Field(
+        default=268_435_456,
+        ge=1024,
+        description="Largest body of one batch upload (POST /v1/batches and its appends), in "
+        "bytes; a household line is still bounded by max_body_bytes",
+    )
+    max_batch_households: int = Field(
+        default=100_000, ge=1, description="Lines (households) one batch may hold"
+    )
+    batch_chunk: int = Field(
+        default=500,
+        ge=1,
+        le=5000,
+        description="Households stored (with their jobs) per transaction while a batch uploads",
+    )
     max_wait_s: float = Field(default=60.0, ge=0, description="Upper bound for `Prefer: wait=N`")
     run_mode: Literal["inline", "queue"] = Field(
         default="inline",

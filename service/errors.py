@@ -46,6 +46,12 @@ PROBLEM_TYPES: dict[str, str] = {
     "decision-exists": "The verification already has its decision; decisions are never changed.",
     "too-large": "The request body is larger than this service accepts (HEDUI_MAX_BODY_BYTES, "
     "1 MiB unless configured); nothing of it was read. Send less, or ask the operator.",
+    "batch-closed": "The batch is closed or cancelled: it takes no more households.",
+    "batch-too-large": "The batch would hold more households than this service accepts in one "
+    "batch (HEDUI_MAX_BATCH_HOUSEHOLDS, 100,000 unless configured). The lines before the limit "
+    "were stored (the batch's `lines_received`); none after it. Start another batch.",
+    "unsupported-media-type": "The body's Content-Type is not one this operation reads; "
+    "batches take `application/json` or `application/x-ndjson`.",
     "near-relative-revoked": "The near-relative registration was already revoked.",
     "near-relative-duplicate": "The same relative is already registered, and not revoked, for "
     "the same staff member and region; `detail` names that registration.",
@@ -138,6 +144,32 @@ class DecisionExists(Conflict):
 
     def __init__(self) -> None:
         super().__init__("This verification already has a decision")
+
+
+class BatchNotFound(NotFound):
+    def __init__(self) -> None:
+        super().__init__("No such batch")
+
+
+class BatchClosed(Conflict):
+    slug = "batch-closed"
+
+    def __init__(self, status: str) -> None:
+        super().__init__(f"The batch is {status}; it takes no more households")
+
+
+class BatchTooLarge(HeduiError):
+    status, title, slug = 413, "Content too large", "batch-too-large"
+
+    def __init__(self, limit: int, stored_through: int) -> None:
+        super().__init__(
+            f"A batch holds at most {limit} lines (HEDUI_MAX_BATCH_HOUSEHOLDS); lines 1 to "
+            f"{stored_through} are stored, none after"
+        )
+
+
+class UnsupportedMediaType(HeduiError):
+    status, title, slug = 415, "Unsupported media type", "unsupported-media-type"
 
 
 class ServiceUnavailable(HeduiError):

@@ -5,6 +5,8 @@ parsed: a declared `Content-Length` over the limit is answered `413` at once, an
 streamed without one (chunked) is cut off the moment it passes the limit.
 """
 
+import re
+from dataclasses import dataclass
 from http import HTTPStatus
 from urllib.parse import parse_qsl
 
@@ -19,35 +21,53 @@ NUL = "\x00"
 _NUL_MESSAGE = "must not contain a NUL character"
 
 
+@dataclass(frozen=True, slots=True)
+class BodyLimit:
+    """A larger limit for the paths that take large bodies, read as streams (batches)."""
+
+    paths: re.Pattern[str]
+    max_bytes: int
+    setting: str
+
+
 class BodyTooLarge(HTTPException):
     """Raised from `receive` when a streamed body passes the limit. An HTTPException, so
     that FastAPI lets it through while reading the body and the one handler renders it."""
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, too_large_detail(limit))
+    def __init__(self, limit: int, setting: str = "HEDUI_MAX_BODY_BYTES") -> None:
+        super().__init__(413, too_large_detail(limit, setting))
 
 
-def too_large_detail(limit: int) -> str:
-    return f"The request body is larger than {limit} bytes (HEDUI_MAX_BODY_BYTES)"
+def too_large_detail(limit: int, setting: str = "HEDUI_MAX_BODY_BYTES") -> str:
+    return f"The request body is larger than {limit} bytes ({setting})"
 
 
 class RequestGuard:
     """Refuses oversized bodies (413) and NUL characters in the path or query (422)."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, larger: tuple[BodyLimit, ...] = ()
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.larger = larger
+
+    def _limit(self, scope: Scope) -> tuple[int, str]:
+        for limit in self.larger:
+            if scope.get("method") == "POST" and limit.paths.fullmatch(scope["path"]):
+                return limit.max_bytes, limit.setting
+        return self.max_body_bytes, "HEDUI_MAX_BODY_BYTES"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        problem = _nul_problem(scope) or self._declared_too_large(scope)
+        limit, setting = self._limit(scope)
+        problem = _nul_problem(scope) or self._declared_too_large(scope, limit, setting)
         if problem is not None:
             await problem_response(problem)(scope, receive, send)
             return
 
-        limit = self.max_body_bytes
         received = 0
         started = False
 
@@ -57,7 +77,7 @@ class RequestGuard:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise BodyTooLarge(limit)
+                    raise BodyTooLarge(limit, setting)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -72,21 +92,21 @@ class RequestGuard:
             # Read outside FastAPI's handlers (a raw `request.body()` in a mounted app):
             # answer here, unless an answer has begun, which then stands.
             if not started:
-                await problem_response(_too_large(scope, limit))(scope, receive, send)
+                await problem_response(_too_large(scope, limit, setting))(scope, receive, send)
 
-    def _declared_too_large(self, scope: Scope) -> Problem | None:
+    def _declared_too_large(self, scope: Scope, limit: int, setting: str) -> Problem | None:
         declared = Headers(scope=scope).get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            return _too_large(scope, self.max_body_bytes)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            return _too_large(scope, limit, setting)
         return None
 
 
-def _too_large(scope: Scope, limit: int) -> Problem:
+def _too_large(scope: Scope, limit: int, setting: str) -> Problem:
     return Problem(
         type=PROBLEM_BASE + "too-large",
         title=HTTPStatus(413).phrase,
         status=413,
-        detail=too_large_detail(limit),
+        detail=too_large_detail(limit, setting),
         instance=scope["path"],
     )
 

@@ -54,6 +54,11 @@ class LeaseQueue:
         self.clock = clock
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        # More due runs than room at the last sweep (a batch): sweep again as runs end,
+        # rather than waiting for the next period.
+        self._backlog = False
+        self._backlog_fresh = False  # the backlog is this process's own batch: no grace
+        self._refill: asyncio.Task[None] | None = None
 
     async def enqueue(self, session: AsyncSession, verification: Verification) -> None:
         """A stored `queued` verification is its own job. When it is to run here, it is
@@ -64,6 +69,36 @@ class LeaseQueue:
     def committed(self, verification: Verification) -> None:
         if self.runs_here:
             self.run(verification.id, Claimed.of(verification))
+
+    async def enqueue_many(self, session: AsyncSession, verifications: list[Verification]) -> None:
+        """Stored `queued` and unclaimed: the sweep takes them up as there is room."""
+
+    def committed_many(self, count: int) -> None:
+        if self.runs_here and count:
+            self._backlog = self._backlog_fresh = True
+            self._kick()
+
+    def _kick(self) -> None:
+        """Sweep now (once at a time), if this process sweeps at all."""
+        if self._sweeper is None or (self._refill is not None and not self._refill.done()):
+            return
+        self._refill = asyncio.create_task(
+            self._sweep_quietly(fresh=self._backlog_fresh), name="runs:refill"
+        )
+
+    async def _sweep_quietly(self, *, fresh: bool) -> None:
+        try:
+            await self.sweep(fresh=fresh)
+        except Exception as error:
+            if not is_database_unavailable(error):
+                log.exception("sweep_failed")
+
+    def _ended(self, verification_id: str) -> None:
+        self._tasks.pop(verification_id, None)
+        # Refill in steps of a quarter of the room, so a backlog costs one query per
+        # quarter rather than one per run.
+        if self._backlog and self.concurrency - len(self._tasks) >= max(1, self.concurrency // 4):
+            self._kick()
 
     def running(self, verification_id: str) -> bool:
         return verification_id in self._tasks
@@ -80,7 +115,7 @@ class LeaseQueue:
             self._run(verification_id, claimed), name=f"verification:{verification_id}"
         )
         self._tasks[verification_id] = task
-        task.add_done_callback(lambda _: self._tasks.pop(verification_id, None))
+        task.add_done_callback(lambda _: self._ended(verification_id))
 
     async def run_now(self, verification_id: str) -> None:
         """Run the verification here and return when the run has ended."""
@@ -102,24 +137,30 @@ class LeaseQueue:
         if self._sweeper is None:
             self._sweeper = asyncio.create_task(self._sweep_forever(), name="runs:sweep")
 
-    async def sweep(self) -> int:
-        """Start every due verification this process has room for; how many it started."""
+    async def sweep(self, *, fresh: bool = False) -> int:
+        """Start every due verification this process has room for; how many it started.
+
+        `fresh`: take unclaimed verifications however new (a batch this process stored)."""
         room = self.concurrency - len(self._tasks)
         if room <= 0:
             return 0
         now = self.clock()
+        grace = 0.0 if fresh else self.fresh_grace_s
         async with self.session_factory() as session:
             due = await VerificationRepository.from_session(session).due_ids(
                 now,
                 unclaimed_before=(
-                    now - timedelta(seconds=self.fresh_grace_s) if self.sweep_unclaimed else None
+                    now - timedelta(seconds=grace) if self.sweep_unclaimed or fresh else None
                 ),
                 limit=room + len(self._tasks),
             )
         started = [id_ for id_ in due if id_ not in self._tasks][:room]
+        # Room filled: there may be more (a batch); sweep again as runs end.
+        self._backlog = len(started) == room
+        self._backlog_fresh = self._backlog_fresh and self._backlog
         for verification_id in started:
             self.run(verification_id)
-        if started:
+        if started and not fresh:
             log.info("verifications_resumed", count=len(started))
         return len(started)
 
@@ -138,6 +179,12 @@ class LeaseQueue:
             await asyncio.gather(*self._tasks.values(), return_exceptions=True)
 
     async def close(self) -> None:
+        self._backlog = False
+        if self._refill is not None:
+            self._refill.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refill
+            self._refill = None
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):

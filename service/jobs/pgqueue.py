@@ -68,8 +68,28 @@ class PgQueue:
         queries = Queries(AsyncpgDriver(raw.driver_connection), qbe=qbe, qbq=qbq, qbs=qbs)
         await queries.enqueue(ENTRYPOINT, verification.id.encode(), dedupe_key=verification.id)
 
+    async def enqueue_many(self, session: AsyncSession, verifications: list[Verification]) -> None:
+        """One statement for the chunk's jobs (pgqueuer inserts the lists with unnest)."""
+        from pgqueuer import AsyncpgDriver, Queries
+
+        if not verifications:
+            return
+        connection = await session.connection()
+        raw = await connection.get_raw_connection()
+        qbe, qbq, qbs = self._builders
+        queries = Queries(AsyncpgDriver(raw.driver_connection), qbe=qbe, qbq=qbq, qbs=qbs)
+        await queries.enqueue(
+            [ENTRYPOINT] * len(verifications),
+            [verification.id.encode() for verification in verifications],
+            [0] * len(verifications),
+            dedupe_key=[verification.id for verification in verifications],
+        )
+
     def committed(self, verification: Verification) -> None:
         """Nothing to do: the job's insert trigger wakes the workers at commit."""
+
+    def committed_many(self, count: int) -> None:
+        """Nothing to do either: workers take the jobs as they have room."""
 
     def running(self, verification_id: str) -> bool:
         return self.sweeper.running(verification_id)

@@ -22,6 +22,14 @@ class RunQueue(Protocol):
     def committed(self, verification: Verification) -> None:
         """The transaction that enqueued this verification has committed."""
 
+    async def enqueue_many(self, session: AsyncSession, verifications: list[Verification]) -> None:
+        """Jobs for many verifications (a batch's chunk) within the caller's transaction.
+        They wait their turn: none is claimed here, so a large batch never starts at once."""
+
+    def committed_many(self, count: int) -> None:
+        """The transaction that enqueued `count` verifications with `enqueue_many` has
+        committed: start taking them up (a backlog, run at this process's concurrency)."""
+
     def in_flight(self) -> int:
         """Runs going on in this process now."""
 

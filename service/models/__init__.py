@@ -2,6 +2,7 @@
 
 from service.models.api_key import ApiKey
 from service.models.base import Base
+from service.models.batch import Batch, BatchLineError
 from service.models.connector import (
     ConnectorBucket,
     ConnectorEvent,
@@ -16,6 +17,8 @@ from service.models.verification import IdempotencyKey, Member, SourceResult, Ve
 __all__ = [
     "ApiKey",
     "Base",
+    "Batch",
+    "BatchLineError",
     "ConnectorBucket",
     "ConnectorEvent",
     "ConnectorState",

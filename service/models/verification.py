@@ -27,6 +27,9 @@ class Verification(Base):
         Index("ix_verifications_region_code", "region_code"),
         Index("ix_verifications_reference", "reference"),
         Index("ix_verifications_status_lease", "status", "lease_expires_at"),
+        # A batch's counts are one GROUP BY over this index; a line is stored once.
+        Index("ix_verifications_batch_status", "batch_id", "status", "recommendation"),
+        UniqueConstraint("batch_id", "batch_line", name="uq_verifications_batch_line"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -51,6 +54,11 @@ class Verification(Base):
     # Who runs it now (a process's run owner id) and until when, unless it renews the lease.
     lease_owner: Mapped[str | None] = mapped_column(String(64), default=None)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Set for a verification submitted in a batch: the batch and the line it came from.
+    batch_id: Mapped[str | None] = mapped_column(
+        ForeignKey("batches.id", ondelete="CASCADE"), default=None
+    )
+    batch_line: Mapped[int | None] = mapped_column(Integer, default=None)
 
     members: Mapped[list["Member"]] = relationship(
         back_populates="verification",

@@ -1,0 +1,347 @@
+"""`hedui batch`: submit a file of households as a batch and follow it, resumably.
+
+The upload goes a piece at a time (`POST /v1/batches/{id}/households`, each line numbered),
+and a small state file next to FILE records the batch and how far the upload got, so that
+running the same command again after a crash, a lost connection or Ctrl-C continues the
+same batch where the service says it stopped, never submitting a household twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+batch_app = typer.Typer(
+    help="Batches: many households at once (yearly and half-yearly re-checks).",
+    no_args_is_help=True,
+)
+console = Console()
+err = Console(stderr=True)
+
+STATE_SUFFIX = ".hedui-batch.json"
+NDJSON = "application/x-ndjson"
+
+Server = Annotated[
+    str,
+    typer.Option("--server", "--url", envvar="HEDUI_URL", help="Service base URL"),
+]
+ApiKey = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key", "--token", envvar="HEDUI_TOKEN", help="Caseworker API key (bearer token)"
+    ),
+]
+
+
+def _fingerprint(file: Path) -> dict[str, Any]:
+    """Enough to notice that FILE is not the file the state was written for."""
+    with file.open("rb") as handle:
+        head = hashlib.sha256(handle.read(1 << 20)).hexdigest()
+    return {"file": file.name, "size": file.stat().st_size, "head_sha256": head}
+
+
+def _load_state(path: Path, file: Path, restart: bool) -> dict[str, Any]:
+    fingerprint = _fingerprint(file)
+    if path.exists() and not restart:
+        state: dict[str, Any] = json.loads(path.read_text())
+        if state.get("fingerprint") != fingerprint:
+            err.print(
+                f"{path} belongs to another version of {file.name} (size or content differ); "
+                "--restart starts a new batch from this file"
+            )
+            raise typer.Exit(2)
+        return state
+    return {
+        "fingerprint": fingerprint,
+        "idempotency_key": f"hedui-batch-{uuid.uuid4()}",
+        "batch_id": None,
+        "lines_sent": 0,
+        "closed": False,
+    }
+
+
+def _save_state(path: Path, state: dict[str, Any]) -> None:
+    """Atomically: a crash while writing leaves the previous state."""
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary.write_text(json.dumps(state, indent=1))
+    temporary.replace(path)
+
+
+def _pieces(file: Path, after: int, lines_per_piece: int) -> Iterator[tuple[int, int, bytes]]:
+    """(first line, last line, body) of each piece after line `after`: bounded memory."""
+    piece: list[bytes] = []
+    first = after + 1
+    number = 0
+    with file.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if number <= after:
+                continue
+            piece.append(raw if raw.endswith(b"\n") else raw + b"\n")
+            if len(piece) == lines_per_piece:
+                yield first, number, b"".join(piece)
+                piece, first = [], number + 1
+    if piece:
+        yield first, number, b"".join(piece)
+
+
+def _count_lines(file: Path) -> int:
+    count = 0
+    last = b"\n"
+    with file.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            count += block.count(b"\n")
+            last = block[-1:]
+    return count + (last != b"\n")
+
+
+def _problem(response: httpx.Response) -> None:
+    try:
+        problem = response.json()
+    except ValueError:
+        problem = {"title": response.text}
+    table = Table(title=f"{response.status_code} {problem.get('title', '')}", show_header=False)
+    if problem.get("detail"):
+        table.add_row("detail", str(problem["detail"]))
+    for error in problem.get("errors") or []:
+        table.add_row(".".join(map(str, error.get("loc", []))), error.get("msg", ""))
+    err.print(table)
+    raise typer.Exit(1)
+
+
+def _client(server: str, api_key: str | None) -> httpx.Client:
+    if not api_key:
+        raise typer.BadParameter(
+            "an API key is needed (--api-key or HEDUI_TOKEN)", param_hint="--api-key"
+        )
+    return httpx.Client(
+        base_url=server, headers={"Authorization": f"Bearer {api_key}"}, timeout=300
+    )
+
+
+@batch_app.command("submit")
+def submit(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            metavar="FILE",
+            help="Households, one JSON object per line (NDJSON), each the body of POST "
+            "/v1/verifications",
+        ),
+    ],
+    server: Server = "http://127.0.0.1:8000",
+    api_key: ApiKey = None,
+    reference: Annotated[
+        str | None, typer.Option(help="The batch's reference [default: the file's name]")
+    ] = None,
+    state: Annotated[
+        Path | None,
+        typer.Option(help=f"Where progress is kept [default: FILE{STATE_SUFFIX}]"),
+    ] = None,
+    lines_per_request: Annotated[
+        int, typer.Option(min=1, max=20_000, help="Lines sent per request")
+    ] = 2000,
+    wait: Annotated[
+        bool, typer.Option(help="Follow the verifications until the batch has finished")
+    ] = True,
+    restart: Annotated[
+        bool, typer.Option(help="Forget the state file and start a new batch")
+    ] = False,
+) -> None:
+    """Submit FILE as one batch, with a progress bar for the upload, then for completion.
+
+    Safe to run again: the state file (next to FILE unless --state) records the batch and
+    how far the upload got; running the same command after an interruption continues that
+    batch from the line the service received last, so no household is submitted twice.
+    Refused lines are listed by line number at the end (hedui batch status ID shows them
+    again); the valid ones proceed.
+    """
+    state_path = state or file.with_name(file.name + STATE_SUFFIX)
+    progress_state = _load_state(state_path, file, restart)
+    total_lines = _count_lines(file)
+    with _client(server, api_key) as client:
+        try:
+            batch = _upload(
+                client, file, state_path, progress_state, total_lines, reference, lines_per_request
+            )
+            if wait:
+                batch = _follow(client, batch)
+        except httpx.TransportError as error:
+            err.print(
+                f"cannot reach {server}: {error}. Run the same command again to continue "
+                f"(progress is kept in {state_path})"
+            )
+            raise typer.Exit(2) from error
+        _summary(client, batch)
+
+
+def _upload(
+    client: httpx.Client,
+    file: Path,
+    state_path: Path,
+    state: dict[str, Any],
+    total_lines: int,
+    reference: str | None,
+    lines_per_request: int,
+) -> dict[str, Any]:
+    received = 0
+    batch: dict[str, Any] | None = None
+    if state["batch_id"] is not None:
+        answer = client.get(f"/v1/batches/{state['batch_id']}")
+        if answer.status_code >= 400:
+            _problem(answer)
+        batch = answer.json()
+        received = batch["lines_received"]
+        console.print(
+            f"resuming batch {state['batch_id']} after line {received} "
+            f"(this file was sent up to line {state['lines_sent']})"
+        )
+    if state["closed"] and batch is not None:
+        return batch
+    columns = (
+        TextColumn("upload"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("lines"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("upload", total=total_lines, completed=received)
+        for first, last, body in _pieces(file, received, lines_per_request):
+            if state["batch_id"] is None:
+                # The first piece makes the batch; its Idempotency-Key makes a repeat (after
+                # a crash before the answer arrived) continue it rather than make another.
+                answer = client.post(
+                    "/v1/batches",
+                    params={"close": "false", "reference": reference or file.name[:128]},
+                    content=body,
+                    headers={"content-type": NDJSON, "Idempotency-Key": state["idempotency_key"]},
+                )
+            else:
+                answer = client.post(
+                    f"/v1/batches/{state['batch_id']}/households",
+                    params={"first_line": first},
+                    content=body,
+                    headers={"content-type": NDJSON},
+                )
+            if answer.status_code >= 400:
+                _problem(answer)
+            batch = answer.json()
+            state["batch_id"] = batch["id"]
+            state["lines_sent"] = last
+            _save_state(state_path, state)
+            progress.update(task, completed=batch["lines_received"])
+        progress.update(task, completed=total_lines)
+    if state["batch_id"] is None:  # an empty file: an empty batch, closed at once
+        answer = client.post(
+            "/v1/batches",
+            params={"reference": reference or file.name[:128]},
+            content=b"",
+            headers={"content-type": NDJSON, "Idempotency-Key": state["idempotency_key"]},
+        )
+        if answer.status_code >= 400:
+            _problem(answer)
+        state["batch_id"] = answer.json()["id"]
+    answer = client.post(f"/v1/batches/{state['batch_id']}/close")
+    if answer.status_code >= 400:
+        _problem(answer)
+    state["closed"] = True
+    _save_state(state_path, state)
+    closed: dict[str, Any] = answer.json()
+    console.print(
+        f"batch {closed['id']}: {closed['households']} households accepted, "
+        f"{closed['invalid_lines']} lines refused"
+    )
+    return closed
+
+
+def _follow(client: httpx.Client, batch: dict[str, Any], interval_s: float = 1.0) -> dict[str, Any]:
+    columns = (
+        TextColumn("verified"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task(
+            "verify", total=batch["progress"]["total"], completed=batch["progress"]["done"], rate=""
+        )
+        while not batch["progress"]["finished"]:
+            time.sleep(interval_s)
+            answer = client.get(f"/v1/batches/{batch['id']}")
+            if answer.status_code >= 400:
+                _problem(answer)
+            batch = answer.json()
+            rate = batch["progress"]["rate_per_s"]
+            progress.update(
+                task,
+                total=batch["progress"]["total"],
+                completed=batch["progress"]["done"],
+                rate=f"{rate:.1f}/s" if rate else "",
+            )
+    return batch
+
+
+def _summary(client: httpx.Client, batch: dict[str, Any], errors_shown: int = 10) -> None:
+    table = Table(title=f"batch {batch['id']} ({batch['status']})", show_header=False)
+    table.add_row("households", str(batch["households"]))
+    table.add_row("lines refused", str(batch["invalid_lines"]))
+    for status, count in sorted(batch["by_status"].items()):
+        table.add_row(f"status {status}", str(count))
+    for recommendation, count in sorted(batch["by_recommendation"].items()):
+        table.add_row(f"recommendation {recommendation}", str(count))
+    progress = batch["progress"]
+    table.add_row("done", f"{progress['done']} of {progress['total']} ({progress['percent']}%)")
+    if progress.get("rate_per_s"):
+        table.add_row("rate", f"{progress['rate_per_s']} per second")
+    console.print(table)
+    if batch["invalid_lines"]:
+        answer = client.get(f"/v1/batches/{batch['id']}/errors", params={"limit": errors_shown})
+        if answer.status_code < 400:
+            errors = Table(title="refused lines (first ones)")
+            errors.add_column("line")
+            errors.add_column("field")
+            errors.add_column("why")
+            for item in answer.json()["items"]:
+                first = (item.get("errors") or [{}])[0]
+                errors.add_row(
+                    str(item["line"]),
+                    ".".join(map(str, first.get("loc", []))),
+                    first.get("msg") or item.get("detail") or item["title"],
+                )
+            console.print(errors)
+
+
+@batch_app.command("status")
+def status(
+    batch_id: Annotated[str, typer.Argument(metavar="ID", help="The batch's id")],
+    server: Server = "http://127.0.0.1:8000",
+    api_key: ApiKey = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the batch as JSON")] = False,
+) -> None:
+    """Counts per status and recommendation, progress, and the first refused lines."""
+    with _client(server, api_key) as client:
+        try:
+            answer = client.get(f"/v1/batches/{batch_id}")
+        except httpx.TransportError as error:
+            err.print(f"cannot reach {server}: {error}")
+            raise typer.Exit(2) from error
+        if answer.status_code >= 400:
+            _problem(answer)
+        if as_json:
+            print(json.dumps(answer.json(), ensure_ascii=False, indent=2))
+            return
+        _summary(client, answer.json())

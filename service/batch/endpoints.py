@@ -1,0 +1,369 @@
+"""`/v1/batches`: many households at once, read as a stream, one verification each."""
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import ClientDisconnect
+
+from connectors.registry import ConnectorRegistry
+from schemas import batch as wire
+from schemas.verification import VerificationCreate
+from service.auth.principal import Principal
+from service.batch.intake import Upload
+from service.batch.service import batch as batch_service
+from service.batch.service import check_reference
+from service.batch.stream import BodyMalformed, JsonHouseholds, Raw, ndjson_lines
+from service.config import Settings
+from service.db import WriteGate
+from service.deps import (
+    CaseworkerDep,
+    CatalogDep,
+    QueueDep,
+    ReaderDep,
+    RegistryDep,
+    SessionDep,
+    SettingsDep,
+    WriteGateDep,
+)
+from service.errors import (
+    PROBLEMS,
+    BatchClosed,
+    Forbidden,
+    HeduiError,
+    InvalidRequest,
+    UnsupportedMediaType,
+)
+from service.jobs.queue import RunQueue
+from service.models import Batch
+from service.partners import source_plan
+from service.policy.catalog import PolicyCatalog
+
+router = APIRouter(prefix="/v1/batches", tags=["batches"])
+
+NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/ndjson")
+_EXAMPLE: dict[str, Any] = VerificationCreate.model_config["json_schema_extra"]["examples"][0]  # type: ignore[index,assignment]
+_HOUSEHOLD_SCHEMA = {"$ref": "#/components/schemas/VerificationCreate"}
+UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "The households, read as a stream. NDJSON: one household (the body "
+        "of `POST /v1/verifications`) per line; `line` numbers count every line of the "
+        'body, blank ones included. JSON: `{"reference": ..., "households": [...]}`; '
+        "`line` is the position in `households` (from 1). At most HEDUI_MAX_BATCH_BYTES "
+        "per request and HEDUI_MAX_BATCH_HOUSEHOLDS lines per batch.",
+        "content": {
+            "application/x-ndjson": {
+                "schema": {"type": "string", "description": "one VerificationCreate per line"},
+                "example": "\n".join(
+                    json.dumps({**_EXAMPLE, "reference": f"recheck-{n}"}) for n in (1, 2)
+                )
+                + "\n",
+            },
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "reference": {"type": "string", "maxLength": 128},
+                        "households": {"type": "array", "items": _HOUSEHOLD_SCHEMA},
+                    },
+                    "required": ["households"],
+                },
+                "example": {
+                    "reference": "recheck-2026-h2",
+                    "households": [{**_EXAMPLE, "reference": "recheck-1"}],
+                },
+            },
+        },
+    }
+}
+IDEMPOTENCY_KEY = Header(
+    alias="Idempotency-Key",
+    max_length=255,
+    description="Names the batch for its creator: a repeat with the same key continues "
+    "the batch that key made (same `id`, `Idempotent-Replayed: true`); lines it has "
+    "received already are skipped, so an interrupted upload can simply be sent again.",
+)
+BATCH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **PROBLEMS,
+    413: {
+        **PROBLEMS[422],
+        "description": "Body over HEDUI_MAX_BATCH_BYTES, or the batch "
+        "over HEDUI_MAX_BATCH_HOUSEHOLDS lines (lines before the limit are stored)",
+    },
+    415: {**PROBLEMS[422], "description": "Neither JSON nor NDJSON"},
+}
+
+
+async def _lines(
+    request: Request, max_line_bytes: int
+) -> tuple[AsyncIterator[tuple[int, Raw]], JsonHouseholds | None]:
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type in NDJSON_TYPES:
+        return ndjson_lines(request.stream(), max_line_bytes=max_line_bytes), None
+    if media_type == "application/json":
+        reader = JsonHouseholds(max_line_bytes=max_line_bytes)
+        return reader.households(request.stream()), reader
+    raise UnsupportedMediaType(
+        "Send households as application/x-ndjson (one per line) or application/json"
+    )
+
+
+async def _receive(upload: Upload, lines: AsyncIterator[tuple[int, Raw]]) -> None:
+    try:
+        await upload.read(lines)
+        await upload.flush()
+    except BodyMalformed as error:
+        await upload.flush()  # the households before the fault stand, as `lines_received` says
+        loc: list[str | int] = (
+            ["body"] if error.line is None else ["body", "households", error.line - 1]
+        )
+        raise InvalidRequest.at(
+            loc, f"{error.message} (lines stored: {upload._received()})"
+        ) from error
+    except ClientDisconnect as error:
+        raise _Gone() from error
+
+
+class _Gone(HeduiError):
+    """The client went away mid-upload: what was committed stays; nobody hears an answer."""
+
+    status, title, slug = 400, "Client disconnected", "validation"
+
+
+def _upload(
+    session: AsyncSession,
+    principal: Principal,
+    settings: Settings,
+    catalog: PolicyCatalog,
+    registry: ConnectorRegistry,
+    queue: RunQueue,
+    write_gate: WriteGate,
+    batch: Batch | None,
+    make_batch: Callable[[], Awaitable[Batch]],
+    first_line: int = 1,
+) -> Upload:
+    return Upload(
+        session=session,
+        principal=principal,
+        catalog=catalog,
+        sources=source_plan(registry),
+        queue=queue,
+        write_gate=write_gate,
+        today=settings.today(),
+        chunk=settings.batch_chunk,
+        max_households=settings.max_batch_households,
+        max_line_bytes=settings.max_body_bytes,
+        batch=batch,
+        make_batch=make_batch,
+        first_line=first_line,
+    )
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=wire.BatchAccepted,
+    responses={
+        201: {"description": "Created; follow `Location`"},
+        200: {"model": wire.BatchAccepted, "description": "An `Idempotency-Key` repeat"},
+        **BATCH_RESPONSES,
+    },
+    openapi_extra=UPLOAD_BODY,
+    summary="Submit many households at once (JSON or NDJSON, streamed)",
+)
+async def create_batch(
+    request: Request,
+    response: Response,
+    principal: CaseworkerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    catalog: CatalogDep,
+    registry: RegistryDep,
+    queue: QueueDep,
+    write_gate: WriteGateDep,
+    reference: Annotated[
+        str | None,
+        Query(
+            max_length=128,
+            description="The batch's own reference (NDJSON; JSON may carry it in the body)",
+        ),
+    ] = None,
+    close: Annotated[
+        bool,
+        Query(description="false: keep the batch open for `POST /v1/batches/{id}/households`"),
+    ] = True,
+    idempotency_key: Annotated[str | None, IDEMPOTENCY_KEY] = None,
+) -> wire.BatchAccepted:
+    """Each valid household becomes one verification of the batch, stored with its job in
+    chunks as the body arrives; they run as workers have room. A refused line stores
+    nothing and is listed in `GET /v1/batches/{id}/errors` with its line number and
+    fields; the other lines proceed. Households must be in the key's region."""
+    if idempotency_key is not None and not idempotency_key.strip():
+        raise InvalidRequest.at(["header", "Idempotency-Key"], "must not be blank")
+    check_reference(reference)
+    lines, json_reader = await _lines(request, settings.max_body_bytes)
+
+    async def make_batch() -> Batch:
+        fields = json_reader.fields if json_reader is not None else {}
+        made, _ = await batch_service.create(
+            session,
+            principal,
+            reference=reference or check_reference(fields.get("reference")),
+            idempotency_key=idempotency_key,
+        )
+        return made
+
+    found = await batch_service.find(session, principal, idempotency_key)
+    upload = _upload(
+        session, principal, settings, catalog, registry, queue, write_gate, found, make_batch
+    )
+    await _receive(upload, lines)
+    batch = upload.batch or await make_batch()
+    if json_reader is not None and batch.reference is None and "reference" in json_reader.fields:
+        await batch_service.name(session, batch, check_reference(json_reader.fields["reference"]))
+    if close:
+        batch = await batch_service.close(session, principal, batch.id)
+    if found is not None:
+        response.status_code = status.HTTP_200_OK
+        response.headers["Idempotent-Replayed"] = "true"
+    response.headers["Location"] = f"/v1/batches/{batch.id}"
+    view = await batch_service.view(session, batch)
+    return wire.BatchAccepted(**view.model_dump(), upload=upload.summary())
+
+
+FIRST_LINE = Query(
+    ge=1,
+    description="The line number of this body's first line in the batch (default: the "
+    "next after `lines_received`). Lines the batch has already received are skipped; a "
+    "gap is 422.",
+)
+
+
+@router.post(
+    "/{batch_id}/households",
+    response_model=wire.BatchAccepted,
+    responses=BATCH_RESPONSES,
+    openapi_extra=UPLOAD_BODY,
+    summary="Add households to an open batch (resumable: lines are numbered)",
+)
+async def add_households(
+    batch_id: str,
+    request: Request,
+    principal: CaseworkerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    catalog: CatalogDep,
+    registry: RegistryDep,
+    queue: QueueDep,
+    write_gate: WriteGateDep,
+    first_line: Annotated[int | None, FIRST_LINE] = None,
+) -> wire.BatchAccepted:
+    """The way `hedui batch submit` uploads: a piece of the file per request, each line
+    numbered, so that a client that stopped half way resumes after `lines_received`."""
+    batch = await batch_service.get(session, principal, batch_id)
+    if batch.created_by != principal.key_id:
+        raise Forbidden("Only the key that created a batch adds households to it")
+    if batch.status != wire.BatchStatus.open.value:
+        raise BatchClosed(batch.status)
+    lines, _ = await _lines(request, settings.max_body_bytes)
+
+    async def made() -> Batch:
+        return batch
+
+    upload = _upload(
+        session,
+        principal,
+        settings,
+        catalog,
+        registry,
+        queue,
+        write_gate,
+        batch,
+        made,
+        first_line=first_line or batch.lines_received + 1,
+    )
+    await _receive(upload, lines)
+    view = await batch_service.view(session, batch)
+    return wire.BatchAccepted(**view.model_dump(), upload=upload.summary())
+
+
+@router.post(
+    "/{batch_id}/close",
+    response_model=wire.Batch,
+    responses=PROBLEMS,
+    summary="No more households: the batch's verifications run to the end",
+)
+async def close_batch(batch_id: str, principal: CaseworkerDep, session: SessionDep) -> wire.Batch:
+    batch = await batch_service.close(session, principal, batch_id)
+    return await batch_service.view(session, batch)
+
+
+@router.post(
+    "/{batch_id}/cancel",
+    response_model=wire.Batch,
+    responses=PROBLEMS,
+    summary="Cancel a batch: verifications not yet started become `cancelled`",
+)
+async def cancel_batch(batch_id: str, principal: CaseworkerDep, session: SessionDep) -> wire.Batch:
+    """Verifications still `queued` (no partner asked yet) become `cancelled` and never
+    run; those already `running` finish and keep their reports. The batch takes no more
+    households. Cancelling again changes nothing."""
+    batch, _ = await batch_service.cancel(session, principal, batch_id)
+    return await batch_service.view(session, batch)
+
+
+@router.get(
+    "",
+    response_model=wire.BatchPage,
+    responses=PROBLEMS,
+    summary="Batches of the caller's region, newest first",
+)
+async def list_batches(
+    session: SessionDep, principal: ReaderDep, where: Annotated[wire.BatchFilter, Query()]
+) -> wire.BatchPage:
+    return await batch_service.page(session, principal, where)
+
+
+@router.get(
+    "/{batch_id}",
+    response_model=wire.Batch,
+    responses=PROBLEMS,
+    summary="A batch: counts per status and recommendation, progress and ETA",
+)
+async def get_batch(batch_id: str, session: SessionDep, principal: ReaderDep) -> wire.Batch:
+    """Counts come from one grouped query over an index, however large the batch."""
+    return await batch_service.read(session, principal, batch_id)
+
+
+@router.get(
+    "/{batch_id}/errors",
+    response_model=wire.BatchErrorPage,
+    responses=PROBLEMS,
+    summary="The batch's refused lines, by line number",
+)
+async def batch_errors(
+    batch_id: str,
+    session: SessionDep,
+    principal: ReaderDep,
+    where: Annotated[wire.LinePage, Query()],
+) -> wire.BatchErrorPage:
+    return await batch_service.errors(session, principal, batch_id, where)
+
+
+@router.get(
+    "/{batch_id}/verifications",
+    response_model=wire.BatchVerificationPage,
+    responses=PROBLEMS,
+    summary="The batch's verifications by line, filterable by status and recommendation",
+)
+async def batch_verifications(
+    batch_id: str,
+    session: SessionDep,
+    principal: ReaderDep,
+    where: Annotated[wire.BatchVerificationFilter, Query()],
+) -> wire.BatchVerificationPage:
+    return await batch_service.verifications(session, principal, batch_id, where)

@@ -1,0 +1,168 @@
+"""All SQL about batches. Counts are GROUP BY queries over an index, never rows in Python."""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Self, cast
+
+from sqlalchemy import Table, func, insert, literal, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.models import Batch, BatchLineError, Verification
+from service.pagination import newer_first_after
+
+BATCHES = cast(Table, Batch.__table__)
+BATCH_ERRORS = cast(Table, BatchLineError.__table__)
+VERIFICATIONS = cast(Table, Verification.__table__)
+
+
+class BatchRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @classmethod
+    def from_session(cls, session: AsyncSession) -> Self:
+        return cls(session)
+
+    async def add(self, batch: Batch) -> None:
+        self.session.add(batch)
+        await self.session.flush()
+
+    async def get(self, batch_id: str, *, region_prefix: str) -> Batch | None:
+        statement = (
+            select(Batch)
+            .where(Batch.id == batch_id)
+            .where(Batch.region_prefix.startswith(region_prefix, autoescape=True))
+            .execution_options(populate_existing=True)
+        )
+        return await self.session.scalar(statement)
+
+    async def by_idempotency_key(self, created_by: str, key: str) -> Batch | None:
+        return await self.session.scalar(
+            select(Batch).where(Batch.created_by == created_by, Batch.idempotency_key == key)
+        )
+
+    async def page(
+        self,
+        *,
+        region_prefix: str,
+        status: str | None,
+        limit: int,
+        after: tuple[datetime, str] | None,
+    ) -> list[Batch]:
+        statement = select(Batch).where(
+            Batch.region_prefix.startswith(region_prefix, autoescape=True)
+        )
+        if status is not None:
+            statement = statement.where(Batch.status == status)
+        if after is not None:
+            statement = statement.where(newer_first_after(Batch.created_at, Batch.id, after))
+        statement = statement.order_by(Batch.created_at.desc(), Batch.id.desc()).limit(limit)
+        return list(await self.session.scalars(statement))
+
+    async def advance(
+        self,
+        batch_id: str,
+        *,
+        received: int,
+        to_line: int,
+        households: int,
+        invalid: int,
+    ) -> bool:
+        """Count a chunk of lines in, if the batch is still open and nobody else added lines
+        since `received` was read (False: then the caller rolls the chunk back)."""
+        result = await self.session.execute(
+            update(BATCHES)
+            .where(
+                BATCHES.c.id == batch_id,
+                BATCHES.c.status == "open",
+                BATCHES.c.lines_received == received,
+            )
+            .values(
+                lines_received=to_line,
+                households=BATCHES.c.households + households,
+                invalid_lines=BATCHES.c.invalid_lines + invalid,
+            )
+        )
+        return int(cast(Any, result).rowcount) == 1
+
+    async def insert_errors(
+        self, batch_id: str, problems: Sequence[tuple[int, dict[str, Any]]]
+    ) -> None:
+        if problems:
+            await self.session.execute(
+                insert(BATCH_ERRORS),
+                [
+                    {"batch_id": batch_id, "line": line, "problem": problem}
+                    for line, problem in problems
+                ],
+            )
+
+    async def set_status(self, batch_id: str, status: str, **values: Any) -> None:
+        await self.session.execute(
+            update(BATCHES).where(BATCHES.c.id == batch_id).values(status=status, **values)
+        )
+
+    async def set_reference(self, batch_id: str, reference: str) -> None:
+        await self.session.execute(
+            update(BATCHES).where(BATCHES.c.id == batch_id).values(reference=reference)
+        )
+
+    async def cancel_queued(self, batch_id: str, now: datetime) -> int:
+        """Cancel the batch's verifications nobody has started; how many."""
+        result = await self.session.execute(
+            update(VERIFICATIONS)
+            .where(VERIFICATIONS.c.batch_id == batch_id, VERIFICATIONS.c.status == "queued")
+            .values(
+                status="cancelled", completed_at=literal(now, VERIFICATIONS.c.completed_at.type)
+            )
+        )
+        return int(cast(Any, result).rowcount)
+
+    async def counts(self, batch_id: str) -> list[tuple[str, str | None, int]]:
+        """(status, recommendation, count) of the batch's verifications: one index scan."""
+        statement = (
+            select(VERIFICATIONS.c.status, VERIFICATIONS.c.recommendation, func.count())
+            .where(VERIFICATIONS.c.batch_id == batch_id)
+            .group_by(VERIFICATIONS.c.status, VERIFICATIONS.c.recommendation)
+        )
+        return [(row[0], row[1], int(row[2])) for row in await self.session.execute(statement)]
+
+    async def last_ended(self, batch_id: str) -> datetime | None:
+        """When the batch's last verification ended (max() keeps the column's type)."""
+        statement = select(func.max(VERIFICATIONS.c.completed_at)).where(
+            VERIFICATIONS.c.batch_id == batch_id
+        )
+        return cast(datetime | None, await self.session.scalar(statement))
+
+    async def errors(self, batch_id: str, *, after_line: int, limit: int) -> list[BatchLineError]:
+        statement = (
+            select(BatchLineError)
+            .where(BatchLineError.batch_id == batch_id, BatchLineError.line > after_line)
+            .order_by(BatchLineError.line)
+            .limit(limit)
+        )
+        return list(await self.session.scalars(statement))
+
+    async def verifications(
+        self,
+        batch_id: str,
+        *,
+        status: str | None,
+        recommendation: str | None,
+        after_line: int,
+        limit: int,
+    ) -> list[tuple[int, str, str, str, str | None]]:
+        """(line, id, reference, status, recommendation) in line order."""
+        v = VERIFICATIONS.c
+        statement = select(v.batch_line, v.id, v.reference, v.status, v.recommendation).where(
+            v.batch_id == batch_id, v.batch_line > after_line
+        )
+        if status is not None:
+            statement = statement.where(v.status == status)
+        if recommendation is not None:
+            statement = statement.where(v.recommendation == recommendation)
+        statement = statement.order_by(v.batch_line).limit(limit)
+        return [
+            (int(row[0]), row[1], row[2], row[3], row[4])
+            for row in await self.session.execute(statement)
+        ]

@@ -1,0 +1,329 @@
+"""Batches: the decisions (checking a line, counting, cancelling); SQL lives in the
+repository, and the chunked, committing upload in `service.batch.intake`."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+
+from schemas import batch as wire
+from schemas.identity import contains_id_number, redact_id_numbers
+from schemas.problem import ProblemError
+from schemas.verification import VerificationCreate, VerificationStatus
+from service.auth.principal import Principal
+from service.batch.repository import BatchRepository
+from service.batch.stream import Raw, TooLong
+from service.errors import BatchClosed, BatchNotFound, Conflict, HeduiError, InvalidRequest
+from service.models import Batch, Verification
+from service.models.base import new_id, utcnow
+from service.pagination import decode_cursor, next_cursor
+from service.policy.catalog import PolicyCatalog
+from service.verification.service import verification as verification_service
+
+ENDED = (
+    VerificationStatus.completed.value,
+    VerificationStatus.failed.value,
+    VerificationStatus.cancelled.value,
+)
+
+
+def line_problem(
+    status: int, title: str, detail: str | None, errors: list[ProblemError]
+) -> dict[str, Any]:
+    """A refused line's problem as stored: field names and reasons, any ID number masked
+    (a message may quote what was sent)."""
+    return {
+        "status": status,
+        "title": title,
+        "detail": redact_id_numbers(detail) if detail else None,
+        "errors": [
+            {
+                "loc": [redact_id_numbers(str(p)) if isinstance(p, str) else p for p in e.loc],
+                "msg": redact_id_numbers(e.msg),
+            }
+            for e in errors
+        ],
+    }
+
+
+def _validation_problem(error: ValidationError) -> dict[str, Any]:
+    # Only location and message: pydantic's `input` would carry ID numbers and names.
+    errors = [
+        ProblemError(
+            loc=["body", *err.get("loc", ())],
+            msg=str(err.get("msg", "")).removeprefix("Value error, "),
+        )
+        for err in error.errors(include_url=False, include_input=False)
+    ]
+    first = errors[0]
+    return line_problem(
+        422, "Invalid request", f"{'.'.join(map(str, first.loc))}: {first.msg}", errors
+    )
+
+
+def check_reference(reference: object) -> str | None:
+    if reference is None:
+        return None
+    if not isinstance(reference, str) or not 1 <= len(reference) <= 128:
+        raise InvalidRequest.at(["reference"], "must be a string of 1 to 128 characters")
+    if "\x00" in reference or contains_id_number(reference):
+        raise InvalidRequest.at(
+            ["reference"], "must not contain an ID number, a run of 18 digits or a NUL character"
+        )
+    return reference
+
+
+class BatchService:
+    async def create(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        *,
+        reference: str | None,
+        idempotency_key: str | None,
+    ) -> tuple[Batch, bool]:
+        """A new open batch, or the one this key's `Idempotency-Key` made before (False)."""
+        repository = BatchRepository.from_session(session)
+        if idempotency_key is not None:
+            earlier = await repository.by_idempotency_key(principal.key_id, idempotency_key)
+            if earlier is not None:
+                return earlier, False
+        batch = Batch(
+            id=new_id(),
+            reference=reference,
+            region_prefix=principal.region_prefix,
+            created_by=principal.key_id,
+            idempotency_key=idempotency_key,
+            status=wire.BatchStatus.open.value,
+            lines_received=0,
+            households=0,
+            invalid_lines=0,
+            created_at=utcnow(),
+        )
+        try:
+            await repository.add(batch)
+        except IntegrityError as error:
+            raise Conflict(
+                "Another request with this Idempotency-Key is creating its batch; repeat this "
+                "one to continue that batch"
+            ) from error
+        return batch, True
+
+    async def find(
+        self, session: AsyncSession, principal: Principal, idempotency_key: str | None
+    ) -> Batch | None:
+        """The batch this key's `Idempotency-Key` made before, if any."""
+        if idempotency_key is None:
+            return None
+        return await BatchRepository.from_session(session).by_idempotency_key(
+            principal.key_id, idempotency_key
+        )
+
+    async def name(self, session: AsyncSession, batch: Batch, reference: str | None) -> None:
+        if reference is not None:
+            await BatchRepository.from_session(session).set_reference(batch.id, reference)
+            set_committed_value(batch, "reference", reference)
+
+    def check_line(
+        self,
+        raw: Raw,
+        *,
+        max_line_bytes: int,
+    ) -> VerificationCreate | dict[str, Any]:
+        """The household of one line, or the problem that line alone would have been."""
+        if isinstance(raw, TooLong):
+            return line_problem(
+                413,
+                "Content too large",
+                f"The line is larger than {max_line_bytes} bytes (HEDUI_MAX_BODY_BYTES)",
+                [ProblemError(loc=["body"], msg=f"larger than {max_line_bytes} bytes")],
+            )
+        try:
+            return VerificationCreate.model_validate_json(raw)
+        except ValidationError as error:
+            return _validation_problem(error)
+
+    async def prepare(
+        self,
+        session: AsyncSession,
+        body: VerificationCreate,
+        *,
+        batch_id: str,
+        line: int,
+        principal: Principal,
+        catalog: PolicyCatalog,
+        sources: list[tuple[str, str]],
+        today: date,
+    ) -> Verification | dict[str, Any]:
+        """The verification of a valid line (not stored), or why the line is refused."""
+        try:
+            verification, _ = await verification_service.prepare(
+                session,
+                principal=principal,
+                body=body,
+                catalog=catalog,
+                sources=sources,
+                today=today,
+            )
+        except HeduiError as error:
+            return line_problem(error.status, error.title, error.detail, error.errors or [])
+        verification.batch_id = batch_id
+        verification.batch_line = line
+        return verification
+
+    async def get(self, session: AsyncSession, principal: Principal, batch_id: str) -> Batch:
+        batch = await BatchRepository.from_session(session).get(
+            batch_id, region_prefix=principal.region_prefix
+        )
+        if batch is None:
+            raise BatchNotFound()
+        return batch
+
+    async def read(self, session: AsyncSession, principal: Principal, batch_id: str) -> wire.Batch:
+        return await self.view(session, await self.get(session, principal, batch_id))
+
+    async def view(
+        self, session: AsyncSession, batch: Batch, *, now: datetime | None = None
+    ) -> wire.Batch:
+        repository = BatchRepository.from_session(session)
+        by_status: dict[VerificationStatus, int] = {}
+        by_recommendation: dict[Any, int] = {}
+        for status, recommendation, count in await repository.counts(batch.id):
+            key = VerificationStatus(status)
+            by_status[key] = by_status.get(key, 0) + count
+            if recommendation is not None:
+                by_recommendation[recommendation] = by_recommendation.get(recommendation, 0) + count
+        total = sum(by_status.values())
+        done = sum(count for status, count in by_status.items() if status.value in ENDED)
+        finished = batch.status != wire.BatchStatus.open.value and done == total
+        end = (await repository.last_ended(batch.id) if finished and done else None) or (
+            now or utcnow()
+        )
+        elapsed = (end - batch.created_at).total_seconds()
+        rate = done / elapsed if done and elapsed > 0 else None
+        return wire.Batch(
+            id=batch.id,
+            reference=batch.reference,
+            status=wire.BatchStatus(batch.status),
+            created_at=batch.created_at,
+            closed_at=batch.closed_at,
+            cancelled_at=batch.cancelled_at,
+            lines_received=batch.lines_received,
+            households=batch.households,
+            invalid_lines=batch.invalid_lines,
+            by_status=by_status,
+            by_recommendation=by_recommendation,
+            progress=wire.BatchProgress(
+                total=total,
+                done=done,
+                percent=round(100.0 * done / total, 1) if total else 100.0,
+                rate_per_s=round(rate, 2) if rate else None,
+                eta_s=round((total - done) / rate, 1) if rate and not finished else None,
+                finished=finished,
+            ),
+        )
+
+    async def page(
+        self, session: AsyncSession, principal: Principal, where: wire.BatchFilter
+    ) -> wire.BatchPage:
+        repository = BatchRepository.from_session(session)
+        rows = await repository.page(
+            region_prefix=principal.region_prefix,
+            status=where.status.value if where.status else None,
+            limit=where.limit + 1,
+            after=decode_cursor(where.cursor) if where.cursor else None,
+        )
+        page = rows[: where.limit]
+        return wire.BatchPage(
+            items=[await self.view(session, batch) for batch in page],
+            next_cursor=next_cursor(rows, where.limit, lambda row: (row.created_at, row.id)),
+        )
+
+    async def errors(
+        self, session: AsyncSession, principal: Principal, batch_id: str, where: wire.LinePage
+    ) -> wire.BatchErrorPage:
+        batch = await self.get(session, principal, batch_id)
+        rows = await BatchRepository.from_session(session).errors(
+            batch.id, after_line=_line_cursor(where.cursor), limit=where.limit + 1
+        )
+        return wire.BatchErrorPage(
+            items=[
+                wire.BatchLineError(line=row.line, **row.problem) for row in rows[: where.limit]
+            ],
+            next_cursor=str(rows[where.limit - 1].line) if len(rows) > where.limit else None,
+        )
+
+    async def verifications(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        batch_id: str,
+        where: wire.BatchVerificationFilter,
+    ) -> wire.BatchVerificationPage:
+        batch = await self.get(session, principal, batch_id)
+        rows = await BatchRepository.from_session(session).verifications(
+            batch.id,
+            status=where.status.value if where.status else None,
+            recommendation=where.recommendation,
+            after_line=_line_cursor(where.cursor),
+            limit=where.limit + 1,
+        )
+        return wire.BatchVerificationPage(
+            items=[
+                wire.BatchVerification(
+                    line=line,
+                    id=id_,
+                    reference=reference,
+                    status=VerificationStatus(status),
+                    recommendation=recommendation,
+                )
+                for line, id_, reference, status, recommendation in rows[: where.limit]
+            ],
+            next_cursor=str(rows[where.limit - 1][0]) if len(rows) > where.limit else None,
+        )
+
+    async def close(self, session: AsyncSession, principal: Principal, batch_id: str) -> Batch:
+        """No more households: its verifications run to the end. Closing twice is fine."""
+        batch = await self.get(session, principal, batch_id)
+        if batch.status == wire.BatchStatus.cancelled.value:
+            raise BatchClosed(batch.status)
+        if batch.status == wire.BatchStatus.open.value:
+            now = utcnow()
+            await BatchRepository.from_session(session).set_status(
+                batch.id, wire.BatchStatus.closed.value, closed_at=now
+            )
+            set_committed_value(batch, "status", wire.BatchStatus.closed.value)
+            set_committed_value(batch, "closed_at", now)
+        return batch
+
+    async def cancel(
+        self, session: AsyncSession, principal: Principal, batch_id: str
+    ) -> tuple[Batch, int]:
+        """Cancel the batch and its verifications nobody has started (how many); started
+        ones finish. Cancelling twice changes nothing more."""
+        batch = await self.get(session, principal, batch_id)
+        repository = BatchRepository.from_session(session)
+        now = utcnow()
+        if batch.status != wire.BatchStatus.cancelled.value:
+            await repository.set_status(
+                batch.id, wire.BatchStatus.cancelled.value, cancelled_at=now
+            )
+            set_committed_value(batch, "status", wire.BatchStatus.cancelled.value)
+            set_committed_value(batch, "cancelled_at", now)
+        return batch, await repository.cancel_queued(batch.id, now)
+
+
+def _line_cursor(cursor: str | None) -> int:
+    if cursor is None:
+        return 0
+    if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 9:
+        raise InvalidRequest.at(["query", "cursor"], "not a cursor this service issued")
+    return int(cursor)
+
+
+batch = BatchService()

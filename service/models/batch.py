@@ -1,0 +1,44 @@
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from service.models.base import Base, UTCDateTime, new_id, utcnow
+
+
+class Batch(Base):
+    """Many households submitted together; each valid one is a verification of the batch."""
+
+    __tablename__ = "batches"
+    __table_args__ = (
+        Index("ix_batches_created", "created_at", "id"),
+        UniqueConstraint("created_by", "idempotency_key", name="uq_batches_idempotency"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    reference: Mapped[str | None] = mapped_column(String(128), default=None)
+    # The submitting key's region: the batch is seen by keys whose region covers it.
+    region_prefix: Mapped[str] = mapped_column(String(9))
+    created_by: Mapped[str] = mapped_column(ForeignKey("api_keys.id"))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), default=None)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    # Every line up to this one has been read and stored (as a verification or an error).
+    lines_received: Mapped[int] = mapped_column(Integer, default=0)
+    households: Mapped[int] = mapped_column(Integer, default=0)
+    invalid_lines: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class BatchLineError(Base):
+    """A refused line: its problem (field names and reasons, never the values sent)."""
+
+    __tablename__ = "batch_errors"
+
+    batch_id: Mapped[str] = mapped_column(
+        ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True
+    )
+    line: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    problem: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -1,0 +1,105 @@
+"""`hedui batch submit` survives being killed mid-upload: run again, it continues the same
+batch and no household is submitted twice."""
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import httpx
+
+from service.auth.principal import Role
+from service.auth.service import create_api_key
+from service.db import create_engine, create_session_factory
+from tests.conftest import running_service, service_settings
+from tests.factories import make_id_number, member, verification_body
+
+LINES = 400
+
+
+async def _cli(*args: str, env: dict[str, str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "service.cli",
+        "batch",
+        *args,
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+
+
+async def test_submit_resumes_after_being_killed(own_database_url: str, tmp_path: Path) -> None:
+    settings = service_settings(own_database_url, tmp_path / "sandbox.db", run_mode="queue")
+    households = tmp_path / "recheck.ndjson"
+    with households.open("w") as out:
+        for n in range(LINES):
+            body = verification_body([member(make_id_number())], reference=f"k-{n}")
+            if n == 7:
+                body["program"] = "unknown"  # refused, reported as line 8
+            out.write(json.dumps(body, ensure_ascii=False) + "\n")
+    state = tmp_path / "recheck.ndjson.hedui-batch.json"
+
+    async with running_service(settings) as service:
+        engine = create_engine(own_database_url)
+        async with create_session_factory(engine)() as session:
+            _, token = await create_api_key(session, role=Role.caseworker, region="53")
+            await session.commit()
+        await engine.dispose()
+        env = {"HEDUI_URL": service.base_url, "HEDUI_TOKEN": token, "COLUMNS": "100"}
+        args = (str(households), "--lines-per-request", "5", "--no-wait")
+
+        first = await _cli("submit", *args, env=env)
+        # Killed (SIGKILL: no clean-up) as soon as a few pieces are acknowledged.
+        for _ in range(3000):
+            if state.exists() and json.loads(state.read_text())["lines_sent"] >= 10:
+                break
+            await asyncio.sleep(0.005)
+        first.send_signal(signal.SIGKILL)
+        await first.wait()
+        interrupted = json.loads(state.read_text())
+        assert 10 <= interrupted["lines_sent"] < LINES
+        assert interrupted["closed"] is False
+
+        second = await _cli("submit", *args, env=env)
+        output, _ = await second.communicate()
+        text = output.decode()
+        assert second.returncode == 0, text
+        assert f"resuming batch {interrupted['batch_id']}" in text
+
+        async with httpx.AsyncClient(
+            base_url=service.base_url, headers={"Authorization": f"Bearer {token}"}
+        ) as client:
+            batches = (await client.get("/v1/batches")).json()["items"]
+            assert [batch["id"] for batch in batches] == [interrupted["batch_id"]]
+            batch = batches[0]
+            assert batch["status"] == "closed"
+            assert (batch["lines_received"], batch["households"], batch["invalid_lines"]) == (
+                LINES,
+                LINES - 1,
+                1,
+            )
+            errors = (await client.get(f"/v1/batches/{batch['id']}/errors")).json()["items"]
+            assert [error["line"] for error in errors] == [8]
+            lines = []
+            cursor = None
+            while True:
+                page = (
+                    await client.get(
+                        f"/v1/batches/{batch['id']}/verifications",
+                        params={"limit": 1000, **({"cursor": cursor} if cursor else {})},
+                    )
+                ).json()
+                lines += [item["line"] for item in page["items"]]
+                if not (cursor := page["next_cursor"]):
+                    break
+            assert lines == [n for n in range(1, LINES + 1) if n != 8]
+
+        # A third run finds the batch closed and only reports it.
+        third = await _cli("submit", *args, env=env)
+        output, _ = await third.communicate()
+        assert third.returncode == 0, output.decode()
+        assert f"batch {interrupted['batch_id']}" in output.decode()
