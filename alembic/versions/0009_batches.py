@@ -62,9 +62,7 @@ def upgrade() -> None:
             ["id"],
             ondelete="CASCADE",
         )
-        batch_op.create_unique_constraint(
-            "uq_verifications_batch_line", ["batch_id", "batch_line"]
-        )
+        batch_op.create_unique_constraint("uq_verifications_batch_line", ["batch_id", "batch_line"])
         batch_op.create_index(
             "ix_verifications_batch_status",
             ["batch_id", "status", "recommendation"],
