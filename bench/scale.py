@@ -1,0 +1,297 @@
+"""A large batch end to end: households/s, memory of every process, database size, and the
+partner calls/s each agency saw.
+
+Runs `--households` 3-person households (default 100,000) as one NDJSON batch against the
+stand-alone sandbox's synthetic people (`hedui sandbox`, its own process, every agency at
+`--latency-ms`), in up to three set-ups:
+
+- SQLite: one `hedui serve` process that accepts the batch and runs it (inline);
+- PostgreSQL (`--database-url`, a server where a throw-away database may be created) with
+  one and with two `hedui worker` processes beside an `HEDUI_RUN_MODE=queue` API process.
+
+It prints households/s, peak RSS of each process after a tenth of the households and at
+the end (10k and 100k with the default), database bytes per household, and the household
+queries per second each agency received, beside the concurrency each connector may use
+(there is no agreed partner rate yet: see README). Run: `make bench-scale`, or
+`python -m bench.scale --households 2000 --database-url postgresql://postgres@127.0.0.1/test`.
+The upload is also timed against a bare client streaming the same bytes to a sink, so the
+ratio of the two says what reading and storing the batch costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from bench._server import _wait_healthy, create_token, free_port, running_sandbox
+from bench.latency import SOURCES, request_body
+
+MAX_CONCURRENCY = 32  # the connectors' default bulkhead (max_concurrency)
+
+
+@dataclass
+class Process:
+    name: str
+    popen: subprocess.Popen[bytes]
+    peaks: list[int] = field(default_factory=list)
+
+    def peak_rss_mb(self) -> float:
+        """High-water mark of resident memory so far (VmHWM), in MB."""
+        try:
+            for line in Path(f"/proc/{self.popen.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        return float("nan")
+
+
+def _spawn(name: str, args: list[str], env: dict[str, str]) -> Process:
+    popen = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
+        [sys.executable, "-m", "service.cli", *args],
+        env={**os.environ, "HEDUI_LOG_LEVEL": "WARNING", **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return Process(name, popen)
+
+
+@contextlib.contextmanager
+def processes(
+    database_url: str, partners: str, workers: int, directory: str
+) -> Iterator[tuple[str, list[Process]]]:
+    port = free_port()
+    env = {
+        "HEDUI_DATABASE_URL": database_url,
+        "HEDUI_SANDBOX": "off",
+        "HEDUI_PARTNER_BASE_URL": partners,
+        "HEDUI_PORT": str(port),
+        "HEDUI_SANDBOX_DATA": str(Path(directory) / "sandbox.db"),
+        "HEDUI_RUN_MODE": "queue" if workers else "inline",
+    }
+    started: list[Process] = []
+    try:
+        api = _spawn("api", ["serve"], env)
+        started.append(api)
+        base_url = f"http://127.0.0.1:{port}"
+        _wait_healthy(f"{base_url}/healthz", api.popen)
+        for n in range(workers):
+            started.append(
+                _spawn(f"worker {n + 1}", ["worker", "--concurrency", str(MAX_CONCURRENCY)], env)
+            )
+        yield base_url, started
+    finally:
+        for process in started:
+            process.popen.terminate()
+        for process in started:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.popen.wait(timeout=15)
+
+
+async def households(total: int, offset: int) -> AsyncIterator[bytes]:
+    """The batch as NDJSON, generated as it is sent (64 KiB pieces)."""
+    pending = bytearray()
+    for index in range(total):
+        body = request_body(f"scale-{index}", offset + index)
+        pending += json.dumps(body, ensure_ascii=False).encode() + b"\n"
+        if len(pending) >= 65536:
+            yield bytes(pending)
+            pending.clear()
+    if pending:
+        yield bytes(pending)
+
+
+def database_bytes(database_url: str, directory: str) -> int:
+    if database_url.startswith("sqlite"):
+        path = Path(database_url.split("///", 1)[1])
+        return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+
+    async def size() -> int:
+        import asyncpg
+
+        connection = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+        try:
+            return int(await connection.fetchval("SELECT pg_database_size(current_database())"))
+        finally:
+            await connection.close()
+
+    return asyncio.run(size())
+
+
+@contextlib.contextmanager
+def throwaway_postgres(url: str) -> Iterator[str]:
+    admin = url.replace("postgresql+asyncpg://", "postgresql://")
+    name = f"hedui_scale_{uuid.uuid4().hex[:8]}"
+
+    async def run(statement: str) -> None:
+        import asyncpg
+
+        connection = await asyncpg.connect(admin)
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def bare_upload(total: int) -> float:
+    """Seconds a bare client takes to stream the same NDJSON to a sink that discards it."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    async def sink(request: Request) -> Response:
+        async for _ in request.stream():
+            pass
+        return Response(status_code=204)
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            Starlette(routes=[Route("/", sink, methods=["POST"])]), port=port, log_level="warning"
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
+        await asyncio.sleep(0.02)
+    started = time.perf_counter()
+    async with httpx.AsyncClient(timeout=600) as client:
+        await client.post(f"http://127.0.0.1:{port}/", content=households(total, 0))
+    elapsed = time.perf_counter() - started
+    server.should_exit = True
+    await task
+    return elapsed
+
+
+async def run_batch(
+    base_url: str, token: str, total: int, offset: int, procs: list[Process]
+) -> dict[str, object]:
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=3600) as client:
+        started = time.perf_counter()
+        answer = await client.post(
+            "/v1/batches?reference=scale",
+            content=households(total, offset),
+            headers={"content-type": "application/x-ndjson"},
+        )
+        uploaded = time.perf_counter() - started
+        if answer.status_code != 201:
+            raise RuntimeError(f"upload failed: {answer.status_code} {answer.text[:300]}")
+        batch_id = answer.json()["id"]
+        checkpoint = max(1, total // 10)
+        at_checkpoint: dict[str, float] = {}
+        while True:
+            batch = (await client.get(f"/v1/batches/{batch_id}")).json()
+            done = batch["progress"]["done"]
+            if done >= checkpoint and not at_checkpoint:
+                at_checkpoint = {p.name: p.peak_rss_mb() for p in procs}
+            if batch["progress"]["finished"]:
+                break
+            await asyncio.sleep(0.5)
+        wall = time.perf_counter() - started
+    return {
+        "upload_s": uploaded,
+        "wall_s": wall,
+        "batch": batch,
+        "rss_checkpoint": at_checkpoint or {p.name: p.peak_rss_mb() for p in procs},
+        "rss_end": {p.name: p.peak_rss_mb() for p in procs},
+        "checkpoint": checkpoint,
+    }
+
+
+def one_setup(
+    label: str, database_url: str, partners: str, workers: int, total: int, offset: int
+) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        if database_url.startswith("sqlite"):
+            database_url = f"sqlite+aiosqlite:///{Path(directory) / 'scale.db'}"
+        with processes(database_url, partners, workers, directory) as (base_url, procs):
+            token = create_token(database_url)
+            httpx.delete(f"{partners}/queries")
+            result = asyncio.run(run_batch(base_url, token, total, offset, procs))
+            queries = httpx.get(f"{partners}/queries").json()
+            size = database_bytes(database_url, directory)
+    batch = result["batch"]
+    if not isinstance(batch, dict):
+        raise TypeError(batch)
+    wall = float(result["wall_s"])  # type: ignore[arg-type]
+    print(f"\n## {label}: {total} households, {batch['households']} verifications")
+    print(
+        f"upload {result['upload_s']:.1f} s, all done after {wall:.1f} s: "
+        f"{total / wall:.1f} households/s; by status {batch['by_status']}, "
+        f"by recommendation {batch['by_recommendation']}"
+    )
+    print(f"database: {size / total:.0f} bytes per household ({size / 1e6:.1f} MB)")
+    print(f"peak RSS (MB) after {result['checkpoint']} / after {total}:")
+    for name, mb in result["rss_checkpoint"].items():  # type: ignore[attr-defined]
+        print(f"  {name:10} {mb:8.1f} / {result['rss_end'][name]:8.1f}")  # type: ignore[index]
+    print(
+        "partner household queries per second (limit: connector concurrency "
+        f"{MAX_CONCURRENCY} per process, no agreed rate configured):"
+    )
+    for source in SOURCES:
+        calls = queries.get(source, 0)
+        print(f"  {source:15} {calls / wall:8.1f}/s  ({calls} calls)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--households", type=int, default=100_000)
+    parser.add_argument("--latency-ms", type=int, default=50)
+    parser.add_argument("--database-url", help="PostgreSQL server for the worker set-ups")
+    parser.add_argument("--skip-sqlite", action="store_true")
+    args = parser.parse_args()
+    os.environ.setdefault("HEDUI_MAX_BATCH_HOUSEHOLDS", str(max(100_000, args.households)))
+
+    bare_s = asyncio.run(bare_upload(args.households))
+    print(
+        f"bare client streaming the same {args.households}-line NDJSON to a sink: "
+        f"{bare_s:.2f} s ({args.households / bare_s:.0f} lines/s)"
+    )
+    with tempfile.TemporaryDirectory() as directory, running_sandbox(directory) as partners:
+        for source in SOURCES:
+            httpx.put(
+                f"{partners}/faults/{source}", json={"mode": "ok", "latency_ms": args.latency_ms}
+            )
+        offset = 0
+        if not args.skip_sqlite:
+            one_setup("SQLite, one inline process", "sqlite", partners, 0, args.households, offset)
+            offset += args.households
+        if args.database_url:
+            for workers in (1, 2):
+                with throwaway_postgres(args.database_url) as url:
+                    one_setup(
+                        f"PostgreSQL, API + {workers} worker(s)",
+                        url,
+                        partners,
+                        workers,
+                        args.households,
+                        offset,
+                    )
+                offset += args.households
+
+
+if __name__ == "__main__":
+    main()
