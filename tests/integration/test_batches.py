@@ -334,3 +334,21 @@ class TestResumeAndCancel:
             assert verification["status"] == "cancelled"
             report = await client.get(f"/v1/verifications/{one['id']}/report")
             assert report.status_code == 409
+
+
+class TestRunning:
+    async def test_an_inline_process_works_through_a_batch_larger_than_its_concurrency(
+        self, own_database_url: str, tmp_path: Path
+    ) -> None:
+        """Four runs at a time and no periodic sweep to help: each run that ends makes room
+        for the next of the batch, until all twelve are done."""
+        async with own_service(own_database_url, tmp_path, run_concurrency=4, run_sweep_s=3600) as (
+            _,
+            client,
+        ):
+            body = ndjson(*(household(f"q-{n}") for n in range(12)))
+            created = (await client.post("/v1/batches", content=body, headers=NDJSON)).json()
+            batch = await finished(client, created["id"])
+            assert batch["by_status"] == {"completed": 12}
+            assert batch["progress"]["done"] == 12
+            assert batch["progress"]["rate_per_s"] > 0
