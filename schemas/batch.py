@@ -8,7 +8,7 @@ alone as a `VerificationCreate`.
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.problem import ProblemError
 from schemas.request import RequestModel
@@ -38,6 +38,34 @@ class BatchProgress(BaseModel):
 
 
 class Batch(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "5f0c1a2e-8d7b-4c1e-9a53-0b6f1e2d3c4a",
+                    "reference": "recheck-2026-h2",
+                    "status": "closed",
+                    "created_at": "2026-12-04T02:00:00Z",
+                    "closed_at": "2026-12-04T02:01:10Z",
+                    "cancelled_at": None,
+                    "lines_received": 100000,
+                    "households": 99870,
+                    "invalid_lines": 130,
+                    "by_status": {"completed": 61200, "running": 40, "queued": 38630},
+                    "by_recommendation": {"eligible": 48100, "ineligible": 9800, "review": 3300},
+                    "progress": {
+                        "total": 99870,
+                        "done": 61200,
+                        "percent": 61.3,
+                        "rate_per_s": 41.5,
+                        "eta_s": 931.8,
+                        "finished": False,
+                    },
+                }
+            ]
+        }
+    )
+
     id: str
     reference: str | None = None
     status: BatchStatus
@@ -66,6 +94,23 @@ class BatchUpload(BaseModel):
 
 
 class BatchAccepted(Batch):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **Batch.model_config["json_schema_extra"]["examples"][0],  # type: ignore[index,dict-item]
+                    "upload": {
+                        "first_line": 1,
+                        "last_line": 100000,
+                        "accepted": 99870,
+                        "invalid": 130,
+                        "skipped": 0,
+                    },
+                }
+            ]
+        }
+    )
+
     upload: BatchUpload
 
 
