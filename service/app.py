@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
@@ -15,6 +15,8 @@ from connectors.registry import ConnectorRegistry
 from schemas.problem import Problem
 from service import __version__
 from service.admission import RateLimiter
+from service.audit.endpoints import router as audit_router
+from service.audit.recorder import audit_trail
 from service.auth.middleware import AuthenticateFirst
 from service.batch.endpoints import router as batch_router
 from service.config import Settings, get_settings
@@ -29,6 +31,7 @@ from service.near_relative.endpoints import router as near_relative_router
 from service.openapi import install_openapi
 from service.partners import check_connectors_once_listening
 from service.report.endpoints import router as report_router
+from service.request_id import RequestId
 from service.runtime import build_runtime
 from service.simulation.endpoints import router as simulation_router
 from service.state import State
@@ -59,6 +62,7 @@ ROUTERS = (
     connector_router,
     dashboard_router,
     metrics_router,
+    audit_router,
 )
 
 
@@ -139,6 +143,8 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Every route passes the audit trail; `service/audit/actions.py` says what each records.
+        dependencies=[Depends(audit_trail, scope="function")],
         openapi_tags=[
             {"name": "verifications", "description": "Submit and follow household verifications"},
             {
@@ -156,6 +162,7 @@ def create_app(
                 "description": "Partner connectors: health, circuit breakers, pause and resume",
             },
             {"name": "health", "description": "Liveness for load balancers, Prometheus metrics"},
+            {"name": "audit", "description": "The tamper-evident audit trail, for auditors"},
         ],
     )
     install_error_handlers(app)
@@ -168,6 +175,7 @@ def create_app(
         # Batches are read as streams, a chunk at a time: their bound is their own.
         larger=(BodyLimit(BATCH_UPLOAD_PATHS, settings.max_batch_bytes, "HEDUI_MAX_BATCH_BYTES"),),
     )
+    app.add_middleware(RequestId)
     for router in ROUTERS:
         app.include_router(router)
 

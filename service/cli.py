@@ -2,6 +2,7 @@
 
 import asyncio
 import errno
+import getpass
 import json
 import os
 import socket
@@ -17,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from service.audit.cli import audit_app
 from service.auth.principal import Role
 from service.batch.cli import batch_app
 from service.config import Settings
@@ -40,6 +42,7 @@ app.add_typer(connector_app, name="connector")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(policy_app, name="policy")
 app.add_typer(batch_app, name="batch")
+app.add_typer(audit_app, name="audit")
 
 console = Console()
 T = TypeVar("T")
@@ -400,6 +403,7 @@ def apikey_create(
     The key is written to the database of HEDUI_DATABASE_URL (default: ./hedui.db): run
     this where the server runs, with the same settings.
     """
+    from service.audit.service import Actor, audit
     from service.auth.principal import normalise_region_prefix
     from service.auth.service import create_api_key
 
@@ -411,6 +415,14 @@ def apikey_create(
     async def run() -> str:
         async with _runtime() as runtime, runtime.session_factory() as session:
             key, token = await create_api_key(session, role=role, region=region, name=name)
+            await audit.record(
+                session,
+                Actor.command_line(getpass.getuser()),
+                "apikey.create",
+                object_type="api_key",
+                object_id=key.id,
+                detail=f"role {key.role}, region {key.region_prefix or 'all'}",
+            )
             await session.commit()
             console.print(f"created key {key.id} ({key.role}, region {region})", highlight=False)
             return token

@@ -153,6 +153,23 @@ class Settings(BaseSettings):
         default=True, description="Mark the dashboard's session cookie Secure (HTTPS only)"
     )
 
+    # Audit trail (docs/audit.md).
+    audit_signing_key_file: Path | None = Field(
+        default=None,
+        description="Ed25519 key (PEM) that signs the audit chain's checkpoints, kept outside "
+        "the database; default with SQLite: hedui-audit-signing.key beside the database file, "
+        "created on first run",
+    )
+    audit_chain_interval_s: float = Field(
+        default=1.0, ge=0, description="How often recorded events are linked into the chain"
+    )
+    audit_checkpoint_links: int = Field(
+        default=1000, ge=1, description="A signed checkpoint at least every this many links"
+    )
+    audit_checkpoint_minutes: float = Field(
+        default=5.0, gt=0, description="... and at least this often while events arrive"
+    )
+
     def slo_ms(self, connector: str) -> float:
         return self.connector_slos.get(connector, self.connector_slo_p95_ms)
 

@@ -11,12 +11,15 @@ head, naming the command that brings it there.
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from connectors.registry import ConnectorRegistry, load_connectors
 from service import db
+from service.audit.chainer import AuditChainer, open_signer
+from service.audit.service import CheckpointPolicy
 from service.config import Settings
 from service.connector.metrics import Metrics
 from service.connector.monitor import HealthMonitor
@@ -49,6 +52,8 @@ class Runtime:
     """Breakers and pauses every partner call passes (shared through the database)."""
     metrics: Metrics
     refresher: ConnectorRefresher
+    chainer: AuditChainer
+    """Links recorded audit events into the hash chain (in API and worker processes)."""
 
     async def start_runs(self, *, here: bool) -> None:
         """Learn of finished runs (for `Prefer: wait`) and, when `here`, run verifications
@@ -56,6 +61,7 @@ class Runtime:
         shared breaker state, the counts, active probes) is kept up to date either way."""
         await self.health.start(self.registry, self.fanout.configs, self.http_client)
         await self.completions.listen(self.engine)
+        self.chainer.start()
         if here:
             await self.queue.start()
 
@@ -172,6 +178,15 @@ async def build_runtime(
         )
         if at_head:
             refresher.start()
+        chainer = AuditChainer(
+            session_factory,
+            open_signer(settings, create=migrate_to is not None),
+            interval_s=settings.audit_chain_interval_s,
+            policy=CheckpointPolicy(
+                every_links=settings.audit_checkpoint_links,
+                every=timedelta(minutes=settings.audit_checkpoint_minutes),
+            ),
+        )
         workflow, queue, completions = _runs(
             settings,
             engine,
@@ -199,9 +214,11 @@ async def build_runtime(
                 health=health,
                 metrics=metrics,
                 refresher=refresher,
+                chainer=chainer,
             )
         finally:
             try:
+                await chainer.close()
                 await refresher.close()
                 await health.close()
                 await queue.close()

@@ -19,6 +19,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas import connector as wire
+from service.auth.middleware import PRINCIPAL_STATE_KEY
 from service.auth.principal import Principal, Role
 from service.auth.service import authenticate
 from service.connector.repository import ConnectorRepository
@@ -71,6 +72,8 @@ async def _operator(request: Request, session: SessionDep) -> Principal:
         raise Unauthorized("Sign in at /dashboard, or send an operator key as a bearer token")
     if principal.role not in ALLOWED:
         raise Forbidden("The dashboard needs an operator or admin key")
+    # Where the audit trail finds who acted (as it does for /v1 callers).
+    setattr(request.state, PRINCIPAL_STATE_KEY, principal)
     return principal
 
 

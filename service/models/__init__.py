@@ -1,6 +1,7 @@
 """ORM models. Wire models live in `schemas/`, never here."""
 
 from service.models.api_key import ApiKey
+from service.models.audit import AuditChainLink, AuditCheckpoint, AuditEvent
 from service.models.base import Base
 from service.models.batch import Batch, BatchLineError
 from service.models.connector import (
@@ -16,6 +17,9 @@ from service.models.verification import IdempotencyKey, Member, SourceResult, Ve
 
 __all__ = [
     "ApiKey",
+    "AuditChainLink",
+    "AuditCheckpoint",
+    "AuditEvent",
     "Base",
     "Batch",
     "BatchLineError",

@@ -78,6 +78,17 @@ class VerificationRepository:
         statement = statement.order_by(Verification.created_at.desc(), Verification.id.desc())
         return list(await self.session.scalars(statement.limit(limit)))
 
+    async def ids_with_member(self, id_number: str, *, region_prefix: str) -> list[str]:
+        """Verifications in `region_prefix` whose household includes this person."""
+        statement = (
+            select(Member.verification_id)
+            .join(Verification, Verification.id == Member.verification_id)
+            .where(Member.id_number == id_number)
+            .where(Verification.region_code.startswith(region_prefix, autoescape=True))
+            .distinct()
+        )
+        return list(await self.session.scalars(statement))
+
     async def insert(self, verification: Verification) -> None:
         """Insert a new verification with its members and planned sources.
 

@@ -1,0 +1,81 @@
+"""What each route records in the audit trail: its action, the kind of object, and the
+path parameter naming the object.
+
+Every route of the app appears here, audited or explicitly not (`None`), so a new route
+cannot slip past the trail unnoticed: `tests/unit/test_audit_actions.py` fails for any route
+missing from this table. Reads of a household's data are audited as much as changes.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    name: str
+    object_type: str
+    object_param: str | None = None
+    """The path parameter that names the object; None: the object is created by the
+    request, and its id is taken from the `Location` the answer carries."""
+
+
+V = "verification"
+C = "connector"
+
+ACTIONS: dict[tuple[str, str], Action | None] = {
+    # Verifications and reports: every create and every read of a household's data.
+    ("POST", "/v1/verifications"): Action("verification.create", V),
+    ("GET", "/v1/verifications"): Action("verification.list", V),
+    ("GET", "/v1/verifications/{verification_id}"): Action(
+        "verification.read", V, "verification_id"
+    ),
+    ("GET", "/v1/verifications/{verification_id}/report"): Action(
+        "report.read", V, "verification_id"
+    ),
+    ("POST", "/v1/verifications/{verification_id}/rescore"): Action(
+        "report.rescore", V, "verification_id"
+    ),
+    ("POST", "/v1/verifications/{verification_id}/decision"): Action(
+        "decision.record", V, "verification_id"
+    ),
+    ("POST", "/v1/verifications/{verification_id}/withdraw"): Action(
+        "verification.withdraw", V, "verification_id"
+    ),
+    ("POST", "/v1/policy/simulate"): Action("policy.simulate", "simulation"),
+    # Near-relative registry.
+    ("POST", "/v1/near-relatives"): Action("near_relative.create", "near_relative"),
+    ("GET", "/v1/near-relatives"): Action("near_relative.list", "near_relative"),
+    ("POST", "/v1/near-relatives/{registration_id}/revoke"): Action(
+        "near_relative.revoke", "near_relative", "registration_id"
+    ),
+    # Connectors: changes are audited; health reads are not (no personal data).
+    ("GET", "/v1/connectors/schema"): None,
+    ("GET", "/v1/connectors"): None,
+    ("POST", "/v1/connectors"): Action("connector.register", C),
+    ("GET", "/v1/connectors/{name}"): None,
+    ("PUT", "/v1/connectors/{name}"): Action("connector.update", C, "name"),
+    ("POST", "/v1/connectors/{name}/test"): Action("connector.test", C, "name"),
+    ("POST", "/v1/connectors/{name}/enable"): Action("connector.enable", C, "name"),
+    ("POST", "/v1/connectors/{name}/disable"): Action("connector.disable", C, "name"),
+    ("GET", "/v1/connectors/{name}/health"): None,
+    ("GET", "/v1/connectors/{name}/history"): None,
+    ("GET", "/v1/connectors/{name}/events"): None,
+    ("POST", "/v1/connectors/{name}/pause"): Action("connector.pause", C, "name"),
+    ("POST", "/v1/connectors/{name}/resume"): Action("connector.resume", C, "name"),
+    ("POST", "/dashboard/connectors/{name}/pause"): Action("connector.pause", C, "name"),
+    ("POST", "/dashboard/connectors/{name}/resume"): Action("connector.resume", C, "name"),
+    # The trail itself: reading it is audited too.
+    ("GET", "/v1/audit"): Action("audit.read", "audit"),
+    ("POST", "/v1/audit/search"): Action("audit.search", "audit"),
+    # Not about anyone: health, metrics, documentation, the dashboard's own pages.
+    ("GET", "/healthz"): None,
+    ("GET", "/docs"): None,
+    ("GET", "/docs/oauth2-redirect"): None,
+    ("GET", "/redoc"): None,
+    ("GET", "/metrics"): None,
+    ("GET", "/problems/{slug}"): None,
+    ("GET", "/dashboard"): None,
+    ("POST", "/dashboard/login"): None,
+    ("POST", "/dashboard/logout"): None,
+    ("GET", "/dashboard/static/dashboard.js"): None,
+    ("GET", "/dashboard/data"): None,
+}

@@ -1,0 +1,108 @@
+"""Scheduling of the chain: every `HEDUI_AUDIT_CHAIN_INTERVAL_S`, link what was recorded
+since and sign a checkpoint when due. Runs in every API and worker process; on PostgreSQL
+an advisory lock makes one of them do each round (the others find nothing to do)."""
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+import structlog
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from service.audit.service import CheckpointPolicy
+from service.audit.service import audit as audit_service
+from service.audit.signing import Signer, SigningKeyError, create_key_file, load_signer
+from service.config import Settings
+from service.db import session_scope
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_KEY_NAME = "hedui-audit-signing.key"
+
+
+def signing_key_path(settings: Settings) -> Path | None:
+    """The configured key file; for a SQLite file database, one beside it by default."""
+    if settings.audit_signing_key_file is not None:
+        return settings.audit_signing_key_file
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return Path(url.database).resolve().parent / DEFAULT_KEY_NAME
+    return None
+
+
+def open_signer(settings: Settings, *, create: bool) -> Signer | None:
+    """The checkpoint signer, creating the embedded default's key file on first run."""
+    path = signing_key_path(settings)
+    if path is None:
+        log.warning(
+            "audit_checkpoints_unsigned",
+            hint="set HEDUI_AUDIT_SIGNING_KEY_FILE (create one with `hedui audit keygen FILE`) "
+            "so the audit chain gets signed checkpoints",
+        )
+        return None
+    if not path.exists() and create and settings.audit_signing_key_file is None:
+        signer = create_key_file(path)
+        log.warning(
+            "audit_signing_key_created",
+            path=str(path),
+            key_id=signer.key_id,
+            hint="back this file up and keep it away from the database: it signs the audit "
+            "trail's checkpoints; give auditors its public half (`hedui audit public-key`)",
+        )
+        return signer
+    try:
+        return load_signer(path)
+    except SigningKeyError as error:
+        raise SystemExit(str(error)) from None
+
+
+class AuditChainer:
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        signer: Signer | None,
+        *,
+        interval_s: float,
+        policy: CheckpointPolicy,
+    ) -> None:
+        self.session_factory = session_factory
+        self.signer = signer
+        self.interval_s = interval_s
+        self.policy = policy
+        self._task: asyncio.Task[None] | None = None
+
+    async def run_once(self) -> int:
+        """Chain everything pending now; the number of events linked."""
+        linked_total = 0
+        while True:
+            try:
+                async for session in session_scope(self.session_factory):
+                    linked = await audit_service.chain_pending(
+                        session, signer=self.signer, policy=self.policy
+                    )
+            except IntegrityError:
+                return linked_total  # another process linked the same events first
+            linked_total += linked
+            if linked < 1000:
+                return linked_total
+
+    def start(self) -> None:
+        if self._task is None and self.interval_s > 0:
+            self._task = asyncio.create_task(self._forever(), name="audit-chainer")
+
+    async def _forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_s)
+            try:
+                await self.run_once()
+            except (SQLAlchemyError, OSError) as error:
+                log.warning("audit_chain_round_failed", error=type(error).__name__)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

@@ -1,0 +1,145 @@
+"""`hedui audit ...`: check the chain, link what is pending, manage the signing key."""
+
+import asyncio
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from service.config import Settings
+
+audit_app = typer.Typer(
+    help="The tamper-evident audit trail: verify the hash chain and its signed checkpoints.",
+    no_args_is_help=True,
+)
+console = Console()
+err = Console(stderr=True)
+
+
+@asynccontextmanager
+async def _sessions() -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    from service import db
+
+    engine = db.create_engine(Settings().database_url)
+    try:
+        await db.require_current_schema(engine)
+        yield db.create_session_factory(engine)
+    finally:
+        await engine.dispose()
+
+
+def _run_sync(coroutine: Coroutine[Any, Any, int]) -> int:
+    from service.db import SchemaNotCurrent
+
+    try:
+        result = asyncio.run(coroutine)
+    except SchemaNotCurrent as error:
+        err.print(f"error: {error}", highlight=False)
+        raise typer.Exit(2) from None
+    return result
+
+
+@audit_app.command("verify")
+def verify(
+    public_key: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--public-key",
+            help="Public key (PEM) that signed checkpoints; repeat for rotated keys. "
+            "Default: the signing key file of this deployment",
+        ),
+    ] = None,
+    chain_first: Annotated[
+        bool,
+        typer.Option(help="Link pending events first (as the running service would)"),
+    ] = True,
+) -> None:
+    """Recompute the hash chain from every event and check every signed checkpoint.
+
+    Exits 0 when the trail is intact; otherwise exits 1 and names the first event or link
+    that was modified, deleted or reordered.
+    """
+    from service.audit.chainer import AuditChainer, open_signer, signing_key_path
+    from service.audit.service import CheckpointPolicy
+    from service.audit.service import audit as audit_service
+    from service.audit.signing import SigningKeyError, load_verifier
+
+    settings = Settings()
+    paths = public_key or [path for path in [signing_key_path(settings)] if path is not None]
+    try:
+        verifiers = [load_verifier(path) for path in paths if path.exists()]
+    except SigningKeyError as error:
+        err.print(f"error: {error}", highlight=False)
+        raise typer.Exit(2) from None
+    if not verifiers:
+        err.print("warning: no public key: checkpoint signatures cannot be checked", style="yellow")
+
+    async def run() -> int:
+        async with _sessions() as sessions:
+            if chain_first:
+                signer = open_signer(settings, create=False)
+                await AuditChainer(
+                    sessions, signer, interval_s=0, policy=CheckpointPolicy()
+                ).run_once()
+            async with sessions() as session:
+                report = await audit_service.verify(session, verifiers=verifiers)
+        if report.ok:
+            console.print(
+                f"audit trail intact: {report.links} links, {report.checkpoints} signed "
+                "checkpoints verified",
+                highlight=False,
+            )
+            return 0
+        err.print(f"audit trail BROKEN: {report.problems[0]}", style="bold red", highlight=False)
+        if report.first_bad_event is not None:
+            err.print(f"first bad event: {report.first_bad_event}", highlight=False)
+        if report.first_bad_seq is not None:
+            err.print(f"first bad link: {report.first_bad_seq}", highlight=False)
+        for problem in report.problems[1:5]:
+            err.print(f"  also: {problem}", highlight=False)
+        return 1
+
+    raise typer.Exit(_run_sync(run()))
+
+
+@audit_app.command("keygen")
+def keygen(
+    file: Annotated[Path, typer.Argument(help="Where to write the new private key (PEM, 0600)")],
+) -> None:
+    """Create a checkpoint signing key; set HEDUI_AUDIT_SIGNING_KEY_FILE to it.
+
+    Keep it outside the database and back it up. Give auditors the public half
+    (`hedui audit public-key`).
+    """
+    from service.audit.signing import create_key_file
+
+    if file.exists():
+        err.print(f"error: {file} exists; it is never overwritten", highlight=False)
+        raise typer.Exit(2)
+    signer = create_key_file(file)
+    console.print(f"created {file} (key id {signer.key_id})", highlight=False)
+
+
+@audit_app.command("public-key")
+def public_key(
+    file: Annotated[
+        Path | None, typer.Argument(help="The signing key file; default: this deployment's")
+    ] = None,
+) -> None:
+    """Print the public half of the signing key (PEM), for auditors' `--public-key`."""
+    from service.audit.chainer import signing_key_path
+    from service.audit.signing import SigningKeyError, load_verifier
+
+    path = file or signing_key_path(Settings())
+    if path is None:
+        err.print("error: no signing key is configured (HEDUI_AUDIT_SIGNING_KEY_FILE)")
+        raise typer.Exit(2)
+    try:
+        print(load_verifier(path).public_pem(), end="")
+    except SigningKeyError as error:
+        err.print(f"error: {error}", highlight=False)
+        raise typer.Exit(2) from None

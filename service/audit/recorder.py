@@ -1,0 +1,114 @@
+"""The audit dependency every route passes through (installed app-wide in `create_app`).
+
+It looks the route up in `service.audit.actions.ACTIONS` and records one event:
+- on success, in the request's own transaction, just before it commits: the change and its
+  record are stored together or not at all;
+- on refusal (403, 404, 409, ...), in a transaction of its own, since the request's is
+  rolled back: probing for another region's household leaves a trace too.
+"""
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import structlog
+from fastapi import Request, Response
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from service.audit.actions import ACTIONS, Action
+from service.audit.service import Actor
+from service.audit.service import audit as audit_service
+from service.auth.middleware import PRINCIPAL_STATE_KEY
+from service.auth.principal import Principal
+from service.db import session_scope
+from service.deps import SessionDep
+from service.models import Verification
+from service.request_id import STATE_KEY as REQUEST_ID_KEY
+
+log = structlog.get_logger(__name__)
+
+
+def route_template(request: Request) -> str | None:
+    route = request.scope.get("route")
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return template if isinstance(template, str) else None
+
+
+def action_for(request: Request) -> Action | None:
+    template = route_template(request)
+    if template is None:
+        return None
+    return ACTIONS.get((request.method, template))
+
+
+def _object_id(request: Request, action: Action, response: Response | None) -> str | None:
+    if action.object_param is not None:
+        value = request.path_params.get(action.object_param)
+        return str(value) if value is not None else None
+    location = response.headers.get("location") if response is not None else None
+    if location:
+        return location.rstrip("/").rsplit("/", 1)[-1]
+    return None
+
+
+async def audit_trail(
+    request: Request, response: Response, session: SessionDep
+) -> AsyncIterator[None]:
+    action = action_for(request)
+    if action is None:
+        yield
+        return
+    try:
+        yield
+    except Exception as error:
+        await _record_refusal(request, action, _status_of(error))
+        raise
+    principal = getattr(request.state, PRINCIPAL_STATE_KEY, None)
+    if not isinstance(principal, Principal):
+        return
+    object_id = _object_id(request, action, response)
+    await audit_service.record(
+        session,
+        Actor.of(principal),
+        action.name,
+        object_type=action.object_type,
+        object_id=object_id,
+        object_region=await _region_of(session, action, object_id),
+        request_id=getattr(request.state, REQUEST_ID_KEY, None),
+    )
+
+
+def _status_of(error: Exception) -> str:
+    status: Any = getattr(error, "status", None) or getattr(error, "status_code", None)
+    return str(status) if isinstance(status, int) else "error"
+
+
+async def _region_of(session: Any, action: Action, object_id: str | None) -> str | None:
+    if action.object_type != "verification" or object_id is None:
+        return None
+    region: str | None = await session.scalar(
+        select(Verification.region_code).where(Verification.id == object_id)
+    )
+    return region
+
+
+async def _record_refusal(request: Request, action: Action, outcome: str) -> None:
+    principal = getattr(request.state, PRINCIPAL_STATE_KEY, None)
+    factory = getattr(request.state, "session_factory", None)
+    if not isinstance(principal, Principal) or factory is None:
+        return  # nobody authenticated: nothing to attribute
+    try:
+        async for session in session_scope(factory):
+            await audit_service.record(
+                session,
+                Actor.of(principal),
+                action.name,
+                object_type=action.object_type,
+                object_id=_object_id(request, action, None),
+                request_id=getattr(request.state, REQUEST_ID_KEY, None),
+                outcome=outcome,
+            )
+    except (SQLAlchemyError, OSError) as error:
+        # The refusal stands; the database that could not store its record is the same
+        # one the health check reports on.
+        log.warning("audit_refusal_not_recorded", action=action.name, error=type(error).__name__)

@@ -1,0 +1,144 @@
+"""All SQL about the audit trail. Nothing here updates or deletes a row: the three tables
+are insert-only, and the database role of the application may be limited to that."""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Self
+
+from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.models import AuditChainLink, AuditCheckpoint, AuditEvent
+
+CHAIN_LOCK = 0x6865647561  # "hedua": one chainer at a time on PostgreSQL
+RECENT_WINDOW = 10_000
+"""Unchained events are looked for among ids above the newest chained one minus this: a
+transaction that commits its event late is still found, without scanning the whole table."""
+
+
+class AuditRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @classmethod
+    def from_session(cls, session: AsyncSession) -> Self:
+        return cls(session)
+
+    async def insert(self, event: AuditEvent) -> None:
+        self.session.add(event)
+        await self.session.flush()
+
+    async def try_chain_lock(self) -> bool:
+        """PostgreSQL: this transaction becomes the only chainer, or returns False. SQLite
+        has one writer at a time anyway; a link inserted twice fails on its primary key."""
+        if self.session.get_bind().dialect.name != "postgresql":
+            return True
+        locked = await self.session.scalar(
+            text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK}
+        )
+        return bool(locked)
+
+    async def head(self) -> AuditChainLink | None:
+        return await self.session.scalar(
+            select(AuditChainLink).order_by(AuditChainLink.seq.desc()).limit(1)
+        )
+
+    async def unchained(self, *, after_event_id: int, limit: int) -> Sequence[AuditEvent]:
+        statement = (
+            select(AuditEvent)
+            .outerjoin(AuditChainLink, AuditChainLink.event_id == AuditEvent.id)
+            .where(AuditChainLink.seq.is_(None), AuditEvent.id > after_event_id)
+            .order_by(AuditEvent.id)
+            .limit(limit)
+        )
+        return (await self.session.scalars(statement)).all()
+
+    async def add_links(self, links: list[AuditChainLink]) -> None:
+        self.session.add_all(links)
+        await self.session.flush()
+
+    async def last_checkpoint(self) -> AuditCheckpoint | None:
+        return await self.session.scalar(
+            select(AuditCheckpoint).order_by(AuditCheckpoint.seq.desc()).limit(1)
+        )
+
+    async def add_checkpoint(self, checkpoint: AuditCheckpoint) -> None:
+        self.session.add(checkpoint)
+        await self.session.flush()
+
+    async def links(self, *, after_seq: int, limit: int) -> Sequence[AuditChainLink]:
+        statement = (
+            select(AuditChainLink)
+            .where(AuditChainLink.seq > after_seq)
+            .order_by(AuditChainLink.seq)
+            .limit(limit)
+        )
+        return (await self.session.scalars(statement)).all()
+
+    async def events_by_id(self, ids: Sequence[int]) -> dict[int, AuditEvent]:
+        if not ids:
+            return {}
+        rows = await self.session.scalars(select(AuditEvent).where(AuditEvent.id.in_(ids)))
+        return {row.id: row for row in rows}
+
+    async def checkpoints(self) -> Sequence[AuditCheckpoint]:
+        return (
+            await self.session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.seq))
+        ).all()
+
+    async def stray_events(self, *, before: datetime, limit: int) -> Sequence[int]:
+        """Events older than `before` that no link covers: never chained, or unlinked."""
+        statement = (
+            select(AuditEvent.id)
+            .outerjoin(AuditChainLink, AuditChainLink.event_id == AuditEvent.id)
+            .where(AuditChainLink.seq.is_(None), AuditEvent.at < before)
+            .order_by(AuditEvent.id)
+            .limit(limit)
+        )
+        return (await self.session.scalars(statement)).all()
+
+    async def count_events(self) -> int:
+        return int(await self.session.scalar(select(func.count(AuditEvent.id))) or 0)
+
+    async def page(
+        self,
+        *,
+        region_prefix: str,
+        actor_key_id: str | None,
+        action: str | None,
+        object_ids: Sequence[str] | None,
+        object_id: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        before_id: int | None,
+        limit: int,
+    ) -> Sequence[AuditEvent]:
+        """Newest first; `before_id` is the last id already seen. In `region_prefix`: events
+        about a household there, and events of actors scoped there about nothing regional."""
+        statement = select(AuditEvent)
+        if region_prefix:
+            statement = statement.where(
+                or_(
+                    AuditEvent.object_region.startswith(region_prefix, autoescape=True),
+                    and_(
+                        AuditEvent.object_region.is_(None),
+                        AuditEvent.region.startswith(region_prefix, autoescape=True),
+                    ),
+                )
+            )
+        if actor_key_id is not None:
+            statement = statement.where(AuditEvent.actor_key_id == actor_key_id)
+        if action is not None:
+            statement = statement.where(AuditEvent.action == action)
+        if object_ids is not None:
+            statement = statement.where(AuditEvent.object_id.in_(object_ids))
+        if object_id is not None:
+            statement = statement.where(AuditEvent.object_id == object_id)
+        if since is not None:
+            statement = statement.where(AuditEvent.at >= since)
+        if until is not None:
+            statement = statement.where(AuditEvent.at < until)
+        if before_id is not None:
+            statement = statement.where(AuditEvent.id < before_id)
+        statement = statement.order_by(AuditEvent.id.desc()).limit(limit)
+        return (await self.session.scalars(statement)).all()
