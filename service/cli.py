@@ -22,6 +22,7 @@ from service.audit.cli import audit_app
 from service.auth.principal import Role
 from service.batch.cli import batch_app
 from service.config import Settings
+from service.retention.cli import retention_app
 
 if TYPE_CHECKING:
     from service.runtime import Runtime
@@ -43,6 +44,7 @@ app.add_typer(apikey_app, name="apikey")
 app.add_typer(policy_app, name="policy")
 app.add_typer(batch_app, name="batch")
 app.add_typer(audit_app, name="audit")
+app.add_typer(retention_app, name="retention")
 
 console = Console()
 T = TypeVar("T")

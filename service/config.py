@@ -170,6 +170,17 @@ class Settings(BaseSettings):
         default=5.0, gt=0, description="... and at least this often while events arrive"
     )
 
+    # Retention (docs/privacy.md).
+    retention_raw_days: int = Field(
+        default=180,
+        ge=1,
+        description="Raw partner records are purged this many days after their verification "
+        "finished; reports, decisions and the audit trail remain",
+    )
+    retention_interval_s: float = Field(
+        default=21_600.0, ge=0, description="How often the purge runs; 0 turns it off"
+    )
+
     def slo_ms(self, connector: str) -> float:
         return self.connector_slos.get(connector, self.connector_slo_p95_ms)
 

@@ -53,6 +53,9 @@ PROBLEM_TYPES: dict[str, str] = {
     "unsupported-media-type": "The body's Content-Type is not one this operation reads; "
     "batches take `application/json` or `application/x-ndjson`.",
     "near-relative-revoked": "The near-relative registration was already revoked.",
+    "records-purged": "The raw partner records behind this report were purged under the "
+    "retention policy (HEDUI_RETENTION_RAW_DAYS); the stored report and its decisions stand, "
+    "but it cannot be re-scored.",
     "near-relative-duplicate": "The same relative is already registered, and not revoked, for "
     "the same staff member and region; `detail` names that registration.",
 }

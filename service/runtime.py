@@ -32,6 +32,7 @@ from service.jobs.queue import RunQueue
 from service.jobs.workflow import RunResult, Workflow
 from service.partners import build_configs
 from service.policy.catalog import PolicyCatalog
+from service.retention.job import RetentionJob
 from service.verification.fanout import FanOut
 
 
@@ -54,6 +55,7 @@ class Runtime:
     refresher: ConnectorRefresher
     chainer: AuditChainer
     """Links recorded audit events into the hash chain (in API and worker processes)."""
+    retention: RetentionJob
 
     async def start_runs(self, *, here: bool) -> None:
         """Learn of finished runs (for `Prefer: wait`) and, when `here`, run verifications
@@ -62,6 +64,7 @@ class Runtime:
         await self.health.start(self.registry, self.fanout.configs, self.http_client)
         await self.completions.listen(self.engine)
         self.chainer.start()
+        self.retention.start()
         if here:
             await self.queue.start()
 
@@ -187,6 +190,11 @@ async def build_runtime(
                 every=timedelta(minutes=settings.audit_checkpoint_minutes),
             ),
         )
+        retention = RetentionJob(
+            session_factory,
+            days=settings.retention_raw_days,
+            interval_s=settings.retention_interval_s,
+        )
         workflow, queue, completions = _runs(
             settings,
             engine,
@@ -215,9 +223,11 @@ async def build_runtime(
                 metrics=metrics,
                 refresher=refresher,
                 chainer=chainer,
+                retention=retention,
             )
         finally:
             try:
+                await retention.close()
                 await chainer.close()
                 await refresher.close()
                 await health.close()

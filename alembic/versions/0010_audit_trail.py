@@ -1,4 +1,4 @@
-"""the audit trail: append-only events, their hash chain and signed checkpoints
+"""the audit trail (append-only events, their hash chain, signed checkpoints); retention
 
 Revision ID: 0010
 Revises: 0009
@@ -18,6 +18,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("verifications") as batch:
+        batch.add_column(sa.Column("records_purged_at", sa.DateTime(timezone=True), nullable=True))
     op.create_table(
         "audit_events",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -66,6 +68,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("verifications") as batch:
+        batch.drop_column("records_purged_at")
     op.drop_table("audit_checkpoints")
     op.drop_table("audit_chain")
     op.drop_index(op.f("ix_audit_events_object_id"), table_name="audit_events")

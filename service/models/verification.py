@@ -51,6 +51,11 @@ class Verification(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    records_purged_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime,
+        default=None,
+        doc="when the raw partner records were purged (retention); the report remains",
+    )
     # Who runs it now (a process's run owner id) and until when, unless it renews the lease.
     lease_owner: Mapped[str | None] = mapped_column(String(64), default=None)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

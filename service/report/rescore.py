@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas import report as wire
 from schemas.policy import ResolvedPolicy
-from service.errors import InvalidRequest
+from service.errors import Conflict, InvalidRequest
 from service.models import Verification
 from service.policy.arrangement import ArrangementError, arrangement
 from service.policy.catalog import PolicyCatalog
@@ -26,6 +26,16 @@ from service.report.service import (
 )
 
 _VOLATILE = {"generated_at", "report_hash"}
+
+
+class RecordsPurged(Conflict):
+    slug = "records-purged"
+
+    def __init__(self, on: str) -> None:
+        super().__init__(
+            f"The partner records behind this report were purged on {on} under the retention "
+            "policy; the stored report and its decisions stand, but it cannot be re-scored"
+        )
 
 
 def stored_policy(report: wire.Report) -> ResolvedPolicy:
@@ -45,6 +55,8 @@ def rebuild(
     language: str = "zh",
 ) -> wire.Report:
     """The report for `verification` under `policy`, from the facts stored with `stored`."""
+    if verification.records_purged_at is not None:
+        raise RecordsPurged(verification.records_purged_at.date().isoformat())
     return build_report(
         verification.id,
         verification.region_code,

@@ -29,7 +29,10 @@ async def simulate(
         .limit(request.limit + 1)
     )
     statement = statement.where(
-        Verification.program == request.program, Verification.area == request.area
+        Verification.program == request.program,
+        Verification.area == request.area,
+        # Purged records cannot be re-scored (retention): such reports are left out.
+        Verification.records_purged_at.is_(None),
     )
     if request.completed_from:
         start = datetime.combine(request.completed_from, time.min, tzinfo=UTC)
