@@ -63,7 +63,7 @@ class Runtime:
         shared breaker state, the counts, active probes) is kept up to date either way."""
         await self.health.start(self.registry, self.fanout.configs, self.http_client)
         await self.completions.listen(self.engine)
-        self.chainer.start()
+        self.chainer.start(open_signer(self.settings, create=True))
         self.retention.start()
         if here:
             await self.queue.start()
@@ -183,7 +183,6 @@ async def build_runtime(
             refresher.start()
         chainer = AuditChainer(
             session_factory,
-            open_signer(settings, create=migrate_to is not None),
             interval_s=settings.audit_chain_interval_s,
             policy=CheckpointPolicy(
                 every_links=settings.audit_checkpoint_links,

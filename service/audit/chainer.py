@@ -43,7 +43,10 @@ def open_signer(settings: Settings, *, create: bool) -> Signer | None:
         )
         return None
     if not path.exists() and create and settings.audit_signing_key_file is None:
-        signer = create_key_file(path)
+        try:
+            signer = create_key_file(path)
+        except FileExistsError:  # another process of this deployment made it just now
+            return load_signer(path)
         log.warning(
             "audit_signing_key_created",
             path=str(path),
@@ -62,7 +65,7 @@ class AuditChainer:
     def __init__(
         self,
         session_factory: async_sessionmaker[AsyncSession],
-        signer: Signer | None,
+        signer: Signer | None = None,
         *,
         interval_s: float,
         policy: CheckpointPolicy,
@@ -88,7 +91,9 @@ class AuditChainer:
             if linked < 1000:
                 return linked_total
 
-    def start(self) -> None:
+    def start(self, signer: Signer | None) -> None:
+        """Chain in the background from now on, signing checkpoints with `signer`."""
+        self.signer = signer
         if self._task is None and self.interval_s > 0:
             self._task = asyncio.create_task(self._forever(), name="audit-chainer")
 

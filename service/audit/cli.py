@@ -81,7 +81,7 @@ def verify(
     async def run() -> int:
         async with _sessions() as sessions:
             if chain_first:
-                signer = open_signer(settings, create=False)
+                signer = open_signer(settings, create=False) if signing_key_path(settings) else None
                 await AuditChainer(
                     sessions, signer, interval_s=0, policy=CheckpointPolicy()
                 ).run_once()

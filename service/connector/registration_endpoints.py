@@ -24,7 +24,7 @@ SpecBody = Annotated[
 ]
 
 
-@router.get("/schema", summary="The declarative connector spec's JSON Schema")
+@router.get("/schema", responses=PROBLEMS, summary="The declarative connector spec's JSON Schema")
 async def spec_schema(_: ReaderDep) -> dict[str, Any]:
     return ConnectorSpec.model_json_schema(by_alias=True)
 
