@@ -122,6 +122,11 @@ class Workflow:
         already, or another process holds a live lease) or our lease was lost.
 
         `claimed` is what this process claimed and committed already (`claim_new`)."""
+        # Every log line of the run (partner calls, retries, failures) names the verification.
+        with structlog.contextvars.bound_contextvars(verification_id=verification_id):
+            return await self._run(verification_id, claimed)
+
+    async def _run(self, verification_id: str, claimed: Claimed | None) -> RunResult | None:
         if claimed is None:
             claimed = await retry_while_unavailable(
                 lambda: self._claim(verification_id), what="claim"

@@ -367,3 +367,27 @@ async def test_application_role_may_only_insert_and_select_audit_rows(
             await connection.execute(text(f'DROP OWNED BY "{role}"'))
             await connection.execute(text(f'DROP ROLE "{role}"'))
         await engine.dispose()
+
+
+async def test_log_lines_carry_the_request_and_verification_ids(
+    http: httpx.AsyncClient, api_client: ClientFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    person = make_id_number("530104")
+    await http.post("/sandbox/people", json={"id_number": person})
+    await http.put("/sandbox/faults/pensions", json={"mode": "garbage", "error_rate": 1.0})
+    caseworker = await api_client(role="caseworker", region="53")
+    capsys.readouterr()
+
+    created = await caseworker.post(
+        "/v1/verifications",
+        json=verification_body([member(person)], region_code="530104"),
+        headers={**WAIT, "X-Request-ID": "trace-me-7"},
+    )
+
+    verification_id = created.json()["id"]
+    lines = capsys.readouterr().err.splitlines()
+    assert any("trace-me-7" in line for line in lines)  # the access line, at least
+    run_lines = [line for line in lines if f"verification_id={verification_id}" in line]
+    # The partner calls themselves (not only the lines that name it on purpose).
+    assert any("HTTP Request" in line and "/pensions/" in line for line in run_lines), run_lines
+    assert person not in "\n".join(lines)
