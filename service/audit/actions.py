@@ -41,6 +41,17 @@ ACTIONS: dict[tuple[str, str], Action | None] = {
         "verification.withdraw", V, "verification_id"
     ),
     ("POST", "/v1/policy/simulate"): Action("policy.simulate", "simulation"),
+    # Batches: each upload creates verifications; reads list households' outcomes.
+    ("POST", "/v1/batches"): Action("batch.create", "batch"),
+    ("GET", "/v1/batches"): Action("batch.list", "batch"),
+    ("GET", "/v1/batches/{batch_id}"): Action("batch.read", "batch", "batch_id"),
+    ("GET", "/v1/batches/{batch_id}/errors"): Action("batch.read_errors", "batch", "batch_id"),
+    ("GET", "/v1/batches/{batch_id}/verifications"): Action(
+        "batch.list_verifications", "batch", "batch_id"
+    ),
+    ("POST", "/v1/batches/{batch_id}/households"): Action("batch.append", "batch", "batch_id"),
+    ("POST", "/v1/batches/{batch_id}/close"): Action("batch.close", "batch", "batch_id"),
+    ("POST", "/v1/batches/{batch_id}/cancel"): Action("batch.cancel", "batch", "batch_id"),
     # Near-relative registry.
     ("POST", "/v1/near-relatives"): Action("near_relative.create", "near_relative"),
     ("GET", "/v1/near-relatives"): Action("near_relative.list", "near_relative"),
