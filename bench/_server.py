@@ -46,6 +46,12 @@ def running_sandbox(directory: str) -> Iterator[str]:
         process.wait(timeout=10)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far (Linux `/proc`)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
 def running_service(*, separate_sandbox: bool = True, **env: str) -> Iterator[tuple[str, str, str]]:
     """Yield (base_url, database_url, partners_url) of a fresh service.
@@ -67,7 +73,49 @@ def running_service(*, separate_sandbox: bool = True, **env: str) -> Iterator[tu
 
 
 @contextlib.contextmanager
-def _service(directory: str, **env: str) -> Iterator[tuple[str, str]]:
+def running_hedui(
+    partners: str, *, workers: int = 0, **env: str
+) -> Iterator[tuple[str, str, list[int]]]:
+    """Yield (base_url, database_url, pids) of `hedui serve` against `partners`, with
+    `workers` `hedui worker` processes (queue mode) when asked; pids: every hedui process."""
+    with contextlib.ExitStack() as stack:
+        directory = stack.enter_context(tempfile.TemporaryDirectory())
+        env = {"HEDUI_SANDBOX": "off", "HEDUI_PARTNER_BASE_URL": partners, **env}
+        if workers:
+            env["HEDUI_RUN_MODE"] = "queue"
+        pids: list[int] = []
+        base_url, database_url = stack.enter_context(_service(directory, pids=pids, **env))
+        for _ in range(workers):
+            stack.enter_context(_worker(database_url, pids, **env))
+        yield base_url, database_url, pids
+
+
+@contextlib.contextmanager
+def _worker(database_url: str, pids: list[int], **env: str) -> Iterator[None]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "worker"],
+        env={
+            **os.environ,
+            "HEDUI_DATABASE_URL": database_url,
+            "HEDUI_LOG_LEVEL": os.environ.get("HEDUI_LOG_LEVEL", "WARNING"),
+            **env,
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    pids.append(process.pid)
+    try:
+        time.sleep(1.5)  # connected and listening before the first job arrives
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def _service(
+    directory: str, *, pids: list[int] | None = None, **env: str
+) -> Iterator[tuple[str, str]]:
     port = free_port()
     database_url = env.pop(
         "HEDUI_DATABASE_URL", f"sqlite+aiosqlite:///{Path(directory) / 'bench.db'}"
@@ -87,6 +135,8 @@ def _service(directory: str, **env: str) -> Iterator[tuple[str, str]]:
         stderr=subprocess.DEVNULL,
     )
     base_url = f"http://127.0.0.1:{port}"
+    if pids is not None:
+        pids.append(process.pid)
     try:
         _wait_healthy(f"{base_url}/healthz", process)
         yield base_url, database_url

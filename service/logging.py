@@ -98,6 +98,11 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     handler = _StderrHandler()
     handler.setFormatter(formatter)
     root.addHandler(handler)
+    # One line per partner request is DEBUG detail: at INFO it would be ten lines per
+    # household, and their cost on the hot path (outcomes and latencies are in /metrics).
+    logging.getLogger("httpx").setLevel(
+        logging.DEBUG if level.upper() == "DEBUG" else logging.WARNING
+    )
     # uvicorn's loggers propagate to ours instead of printing in their own format.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)

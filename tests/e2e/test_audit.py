@@ -370,24 +370,49 @@ async def test_application_role_may_only_insert_and_select_audit_rows(
 
 
 async def test_log_lines_carry_the_request_and_verification_ids(
-    http: httpx.AsyncClient, api_client: ClientFactory, capsys: pytest.CaptureFixture[str]
+    own_database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    settings = service_settings(own_database_url, tmp_path / "sandbox.db", log_level="DEBUG")
+    engine = create_engine(own_database_url)
+    async with create_session_factory(engine)() as session:
+        _, token = await create_api_key(session, role=Role.caseworker, region="53")
+        await session.commit()
+    await engine.dispose()
     person = make_id_number("530104")
-    await http.post("/sandbox/people", json={"id_number": person})
-    await http.put("/sandbox/faults/pensions", json={"mode": "garbage", "error_rate": 1.0})
-    caseworker = await api_client(role="caseworker", region="53")
-    capsys.readouterr()
+    async with (
+        running_service(settings) as service,
+        httpx.AsyncClient(
+            base_url=service.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        ) as caseworker,
+    ):
+        await caseworker.put("/sandbox/faults/pensions", json={"mode": "garbage"})
+        capsys.readouterr()
+        created = await caseworker.post(
+            "/v1/verifications",
+            json=verification_body([member(person)], region_code="530104"),
+            headers={**WAIT, "X-Request-ID": "trace-me-7"},
+        )
+        verification_id = created.json()["id"]
+        lines = capsys.readouterr().err.splitlines()
 
-    created = await caseworker.post(
-        "/v1/verifications",
-        json=verification_body([member(person)], region_code="530104"),
-        headers={**WAIT, "X-Request-ID": "trace-me-7"},
-    )
-
-    verification_id = created.json()["id"]
-    lines = capsys.readouterr().err.splitlines()
     assert any("trace-me-7" in line for line in lines)  # the access line, at least
     run_lines = [line for line in lines if f"verification_id={verification_id}" in line]
     # The partner calls themselves (not only the lines that name it on purpose).
     assert any("HTTP Request" in line and "/pensions/" in line for line in run_lines), run_lines
     assert person not in "\n".join(lines)
+
+
+async def test_partner_requests_are_not_logged_at_info(
+    http: httpx.AsyncClient, api_client: ClientFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    person = make_id_number("530104")
+    caseworker = await api_client(role="caseworker", region="53")
+    capsys.readouterr()
+    await caseworker.post(
+        "/v1/verifications",
+        json=verification_body([member(person)], region_code="530104"),
+        headers=WAIT,
+    )
+    lines = capsys.readouterr().err.splitlines()
+    assert not [line for line in lines if "HTTP Request" in line and "/sandbox/" in line]
+    assert any("source_settled" in line for line in lines)

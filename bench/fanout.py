@@ -1,0 +1,259 @@
+"""hedui against a bare client making the same partner calls: the yardstick of hedui's cost.
+
+One standalone sandbox (`hedui sandbox`, its own process, every agency at `--latency-ms`)
+serves both. The bare client is aiohttp making exactly the calls hedui's six built-in
+connectors make for a 3-person household (vehicles XML batch, pensions JSON batch, housing
+fund once per member, real-estate pages until the last, public payroll, bank submit and
+poll), all at once, parsing each answer. hedui is driven over its API with `Prefer: wait`.
+Both run at concurrency 1 and `--concurrency` (32), on SQLite and, with `--database-url`, on
+PostgreSQL. Printed side by side: p50/p95 end to end, households/s, the ratios, and CPU
+milliseconds per household of the bare client and of every hedui process.
+
+Run: `python -m bench.fanout [--households 200] [--database-url postgresql+asyncpg://...]`.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from xml.etree.ElementTree import Element, SubElement, tostring
+
+import aiohttp
+import httpx
+from defusedxml.ElementTree import fromstring
+
+from bench._server import cpu_seconds, create_token, running_hedui, running_sandbox
+from bench.latency import SOURCES, household, percentile, request_body
+from connectors.bank import poll_delays
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    name: str
+    concurrency: int
+    households: int
+    e2e_ms: list[float]
+    wall_s: float
+    cpu_s: float
+
+    @property
+    def per_second(self) -> float:
+        return self.households / self.wall_s
+
+    @property
+    def cpu_ms_per_household(self) -> float:
+        return self.cpu_s * 1000 / self.households
+
+    def line(self) -> str:
+        return (
+            f"{self.name:<22} {self.concurrency:>4} {self.households:>6} "
+            f"{statistics.median(self.e2e_ms):>8.1f} {percentile(self.e2e_ms, 0.95):>8.1f} "
+            f"{self.per_second:>8.1f} {self.cpu_ms_per_household:>10.2f}"
+        )
+
+
+# The bare client: the same requests as the connectors, nothing else.
+
+
+def _vehicles_body(id_numbers: list[str]) -> bytes:
+    root = Element("VehicleQuery")
+    for id_number in id_numbers:
+        SubElement(root, "Person", idNumber=id_number)
+    return tostring(root, encoding="utf-8")
+
+
+async def bare_household(session: aiohttp.ClientSession, partners: str, ids: list[str]) -> None:
+    async def vehicles() -> None:
+        async with session.post(
+            f"{partners}/vehicles/query",
+            data=_vehicles_body(ids),
+            headers={"Content-Type": "application/xml"},
+        ) as response:
+            fromstring(await response.read())
+
+    async def pensions() -> None:
+        body = {"requests": [{"seq": seq, "sfzh": id_number} for seq, id_number in enumerate(ids)]}
+        async with session.post(f"{partners}/pensions/batch", json=body) as response:
+            json.loads(await response.read())
+
+    async def housing_fund(id_number: str) -> None:
+        async with session.post(
+            f"{partners}/housing_fund/account/query", data={"zjhm": id_number}
+        ) as response:
+            json.loads(await response.read())
+
+    async def real_estate() -> None:
+        token: str | None = None
+        while True:
+            params = {"page_size": "20", **({"page_token": token} if token else {})}
+            async with session.post(
+                f"{partners}/real_estate/registrations/search",
+                params=params,
+                json={"id_numbers": ids},
+            ) as response:
+                token = json.loads(await response.read()).get("next_page_token")
+            if token is None:
+                return
+
+    async def public_payroll() -> None:
+        async with session.post(
+            f"{partners}/public_payroll/verify", json={"sfzh_list": ids}
+        ) as response:
+            json.loads(await response.read())
+
+    async def bank() -> None:
+        async with session.post(
+            f"{partners}/bank/inquiries",
+            json={"customers": [{"id_number": id_number} for id_number in ids]},
+        ) as response:
+            inquiry = json.loads(await response.read())
+        delays = poll_delays(0.01, 0.5)
+        while inquiry.get("state") != "DONE":
+            await asyncio.sleep(next(delays))
+            async with session.get(
+                f"{partners}/bank/inquiries/{inquiry['inquiry_id']}"
+            ) as response:
+                inquiry = json.loads(await response.read())
+
+    await asyncio.gather(
+        vehicles(),
+        pensions(),
+        *(housing_fund(id_number) for id_number in ids),
+        real_estate(),
+        public_payroll(),
+        bank(),
+    )
+
+
+async def run_bare(partners: str, households: int, concurrency: int, offset: int) -> Row:
+    semaphore = asyncio.Semaphore(concurrency)
+    connector = aiohttp.TCPConnector(limit=200)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one(index: int) -> float:
+            async with semaphore:
+                started = time.perf_counter()
+                await bare_household(session, partners, household(offset + index))
+                return (time.perf_counter() - started) * 1000
+
+        await asyncio.gather(*(one(index) for index in range(min(concurrency, 8))))  # warm-up
+        cpu, started = time.process_time(), time.perf_counter()
+        e2e = await asyncio.gather(*(one(index) for index in range(households)))
+        wall, cpu_used = time.perf_counter() - started, time.process_time() - cpu
+    return Row("bare aiohttp", concurrency, households, list(e2e), wall, cpu_used)
+
+
+async def run_hedui(
+    name: str,
+    base_url: str,
+    token: str,
+    pids: list[int],
+    households: int,
+    concurrency: int,
+    offset: int,
+) -> Row:
+    semaphore = asyncio.Semaphore(concurrency)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(
+        base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=120, limits=limits
+    ) as client:
+
+        async def one(index: int) -> float:
+            body: dict[str, Any] = request_body(f"fanout-{offset + index}", offset + index)
+            async with semaphore:
+                started = time.perf_counter()
+                response = await client.post(
+                    "/v1/verifications", json=body, headers={"Prefer": "wait=60"}
+                )
+                elapsed = (time.perf_counter() - started) * 1000
+            if response.status_code != 200 or response.json().get("status") != "completed":
+                raise RuntimeError(f"verification did not complete: {response.text[:300]}")
+            return elapsed
+
+        await asyncio.gather(*(one(households + index) for index in range(min(concurrency, 8))))
+        cpu_before = sum(cpu_seconds(pid) for pid in pids)
+        started = time.perf_counter()
+        e2e = await asyncio.gather(*(one(index) for index in range(households)))
+        wall = time.perf_counter() - started
+        cpu_used = sum(cpu_seconds(pid) for pid in pids) - cpu_before
+    return Row(name, concurrency, households, list(e2e), wall, cpu_used)
+
+
+def set_latency(partners: str, latency_ms: int) -> None:
+    for source in SOURCES:
+        httpx.put(f"{partners}/faults/{source}", json={"mode": "ok", "latency_ms": latency_ms})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--households", type=int, default=200, help="per row at concurrency N")
+    parser.add_argument("--sequential", type=int, default=40, help="households at concurrency 1")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--latency-ms", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=0, help="hedui worker processes (queue)")
+    parser.add_argument(
+        "--database-url", help="also run on this PostgreSQL database (it gets hedui's tables)"
+    )
+    args = parser.parse_args()
+    databases: list[tuple[str, dict[str, str]]] = [("sqlite", {})]
+    if args.database_url:
+        databases.append(("postgresql", {"HEDUI_DATABASE_URL": args.database_url}))
+    rows: list[Row] = []
+    with running_sandbox_dir() as partners:
+        set_latency(partners, args.latency_ms)
+        bare = {
+            1: asyncio.run(run_bare(partners, args.sequential, 1, 100_000)),
+            args.concurrency: asyncio.run(
+                run_bare(partners, args.households, args.concurrency, 200_000)
+            ),
+        }
+        rows += bare.values()
+        for dialect, env in databases:
+            workers = args.workers if dialect == "postgresql" else 0
+            with running_hedui(partners, workers=workers, **env) as (base_url, database_url, pids):
+                token = create_token(database_url)
+                name = f"hedui {dialect}" + (f" +{workers}w" if workers else "")
+                for concurrency, count, offset in (
+                    (1, args.sequential, 300_000),
+                    (args.concurrency, args.households, 400_000),
+                ):
+                    row = asyncio.run(
+                        run_hedui(name, base_url, token, pids, count, concurrency, offset)
+                    )
+                    rows.append(row)
+    print(
+        f"3-person households, partners at {args.latency_ms} ms in their own process "
+        f"(hedui sandbox); CPU: the bare client's process, and every hedui process"
+    )
+    print(
+        f"{'':<22} {'conc':>4} {'hh':>6} {'p50 ms':>8} {'p95 ms':>8} {'hh/s':>8} {'CPU ms/hh':>10}"
+    )
+    for row in rows:
+        print(row.line())
+    for row in rows:
+        if row.name.startswith("hedui"):
+            base = bare[row.concurrency]
+            extra_ms = statistics.median(row.e2e_ms) - statistics.median(base.e2e_ms)
+            print(
+                f"{row.name} at {row.concurrency:>2}: p50 {extra_ms:+6.1f} ms, "
+                f"households/s {row.per_second / base.per_second:.2f}x bare, "
+                f"CPU/household {row.cpu_ms_per_household / base.cpu_ms_per_household:.1f}x bare"
+            )
+    print("targets: p50 within 5 ms at 1; >= 0.8x bare households/s at 32; <= 8 ms CPU/household")
+
+
+@contextlib.contextmanager
+def running_sandbox_dir() -> Iterator[str]:
+    """The standalone sandbox in a directory of its own."""
+    with tempfile.TemporaryDirectory() as directory, running_sandbox(directory) as partners:
+        yield partners
+
+
+if __name__ == "__main__":
+    main()
