@@ -29,12 +29,16 @@ def full_width(id_number: str) -> str:
 
 @pytest.fixture
 def access_log() -> Iterator[None]:
-    """Access lines on, as `hedui serve` writes them (the test server runs at warning)."""
-    logger = logging.getLogger("uvicorn.access")
-    level = logger.level
-    logger.setLevel(logging.INFO)
+    """Lines that quote request URLs on: uvicorn's access lines, as `hedui serve` writes
+    them, and httpx's request lines (DEBUG in hedui; on here, since the test's own client
+    logs the URLs it calls through the same handler)."""
+    loggers = [logging.getLogger(name) for name in ("uvicorn.access", "httpx")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.INFO)
     yield
-    logger.setLevel(level)
+    for logger, level in zip(loggers, levels, strict=True):
+        logger.setLevel(level)
 
 
 @pytest.mark.parametrize("attached", ["A{}", "{}B", "case-x{}y", "0{}"])
