@@ -75,10 +75,14 @@ class PartnerUnavailable(ConnectorError):
 
     transient = True
 
-    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, retry_after_s: float | None = None, reason: str | None = None
+    ) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
         """How long the partner asked us to wait (`Retry-After`), if it said."""
+        self.reason = reason
+        """The class of failure (`timeout`, `transport_error`, `http_429`, `http_5xx`)."""
 
 
 class PartnerTimeout(PartnerUnavailable, TimeoutError):

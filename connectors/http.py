@@ -17,6 +17,12 @@ before `fetch` and reads it afterwards in the same task::
 Connectors that fan out over several tasks use `map_concurrently`, which folds each task's
 attempts back into the caller's count.
 
+A fetch's client may carry its connector's `RetryBudget` (`PartnerClient`): every request
+then counts as a call, and each retry must be granted by the budget first; a refused retry
+is not sent and the last attempt's failure surfaces at once. A retry goes out tagged with
+a `Retry` request extension (`RETRY_EXTENSION`): which attempt it is and why, so whoever
+counts requests at the transport tells retries apart from first requests and polls.
+
 Every answer is read as a stream and refused (`ResponseTooLarge`) as soon as it exceeds
 `max_response_bytes`: a partner cannot make hedui hold more than that per request. A body
 larger than `INLINE_PARSE_BYTES` is parsed in a worker thread, so parsing a few megabytes
@@ -43,6 +49,7 @@ from connectors.base import (
     PartnerUnavailable,
     ResponseTooLarge,
 )
+from connectors.retry_budget import RetryBudget
 from connectors.wire import partner_error_code
 
 A = TypeVar("A")
@@ -66,7 +73,29 @@ attempts_var: ContextVar[int] = ContextVar("hedui_connector_attempts", default=0
 # When the current fetch must be finished, on the event loop's clock; None outside a fetch.
 _deadline_var: ContextVar[float | None] = ContextVar("hedui_connector_deadline", default=None)
 
+RETRY_EXTENSION = "hedui.retry"
+"""The httpx request extension a retry carries: a `Retry`."""
+
 _testing = False
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """What a retried request carries: its attempt number (2 for the first retry) and the
+    class of failure that caused it (`timeout`, `transport_error`, `http_429`, `http_5xx`);
+    never anything of the request itself."""
+
+    attempt: int
+    reason: str
+
+
+class PartnerClient(httpx.AsyncClient):
+    """The client one fetch is handed: an `httpx.AsyncClient` that also carries its
+    connector's retry budget, which `request` consults before every retry."""
+
+    def __init__(self, *, retry_budget: RetryBudget | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.retry_budget = retry_budget
 
 
 def set_testing(enabled: bool) -> None:
@@ -96,7 +125,9 @@ def _is_transient(error: BaseException) -> bool:
     return isinstance(error, ConnectorError) and error.transient
 
 
-def _stop(config: ConnectorConfig) -> Callable[[RetryCallState], bool]:
+def _stop(
+    config: ConnectorConfig, retry_budget: RetryBudget | None, granted: list[Retry]
+) -> Callable[[RetryCallState], bool]:
     loop = asyncio.get_running_loop()
     deadline = _deadline_var.get()
     if deadline is None:  # a lone request outside `budget`: its own retries get the budget
@@ -107,9 +138,23 @@ def _stop(config: ConnectorConfig) -> Callable[[RetryCallState], bool]:
             return True
         # Give up now rather than sleep into a deadline that would cut the next attempt short:
         # the caller then sees the partner's real error instead of a bare timeout.
-        return loop.time() + state.upcoming_sleep >= deadline
+        if loop.time() + state.upcoming_sleep >= deadline:
+            return True
+        # Asked last, so that a retry taken from the budget is a retry really sent.
+        if retry_budget is not None and not retry_budget.try_retry():
+            return True
+        error = state.outcome.exception() if state.outcome else None
+        granted.append(Retry(state.attempt_number + 1, retry_reason(error)))
+        return False
 
     return stop
+
+
+def retry_reason(error: BaseException | None) -> str:
+    """The class of a transient failure, as retries are labelled: no detail of the request."""
+    if isinstance(error, PartnerUnavailable) and error.reason:
+        return error.reason
+    return "unavailable"
 
 
 @asynccontextmanager
@@ -153,18 +198,23 @@ async def request(
     mapping (429 and 5xx transient, other 4xx rejected). `url` replaces base_url + path.
     `pace` is awaited before every attempt (a rate limit's wait).
     """
+    retry_budget = client.retry_budget if isinstance(client, PartnerClient) else None
+    granted: list[Retry] = []
     retrying = AsyncRetrying(
-        stop=_stop(config),
+        stop=_stop(config, retry_budget, granted),
         wait=_wait,
         retry=retry_if_exception(_is_transient),
         reraise=True,
     )
     target = url or f"{config.base_url}{path}"
+    if retry_budget is not None:
+        retry_budget.record_call()
 
     async def attempt() -> T:
         if pace is not None:
             await pace()
-        answer = await _send(client, config, method, target, **kwargs)
+        extensions = {RETRY_EXTENSION: granted[-1]} if granted else None
+        answer = await _send(client, config, method, target, extensions=extensions, **kwargs)
         if isinstance(answer, _ErrorAnswer):
             result = on_error_status(answer.status, answer.body) if on_error_status else None
             if result is not None:
@@ -201,11 +251,14 @@ async def _send(
             return _ErrorAnswer(response.status_code, body, _status_error(response, body))
     except httpx.TimeoutException as error:
         raise PartnerUnavailable(
-            f"no answer within {config.request_timeout_s:g} s ({type(error).__name__})"
+            f"no answer within {config.request_timeout_s:g} s ({type(error).__name__})",
+            reason="timeout",
         ) from None
     except httpx.TransportError as error:
         # httpx messages may quote the URL; the error type says enough.
-        raise PartnerUnavailable(f"transport error ({type(error).__name__})") from None
+        raise PartnerUnavailable(
+            f"transport error ({type(error).__name__})", reason="transport_error"
+        ) from None
     except httpx.DecodingError:
         raise MalformedResponse("body could not be decoded") from None
 
@@ -267,7 +320,8 @@ def _status_error(response: httpx.Response, body: bytes) -> ConnectorError:
     code = partner_error_code(body)
     detail = f"HTTP {status}" + (f" (partner code {code})" if code else "")
     if status == 429 or status >= 500:
-        return PartnerUnavailable(detail, retry_after_s=_retry_after(response))
+        reason = "http_429" if status == 429 else "http_5xx"
+        return PartnerUnavailable(detail, retry_after_s=_retry_after(response), reason=reason)
     if 400 <= status < 500:
         return PartnerRejected(detail)
     return MalformedResponse(f"unexpected {detail}")

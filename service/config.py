@@ -130,6 +130,22 @@ class Settings(BaseSettings):
     breaker_open_s: float = Field(default=30.0, gt=0, description="First open period")
     breaker_open_max_s: float = Field(default=300.0, gt=0, description="Open period doubles to")
     breaker_half_open_calls: int = Field(default=3, ge=1, le=3, description="Trial calls at once")
+    retry_budget_ratio: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="Retries to one partner at most this share of the calls made to it "
+        "within the retry-budget window (plus the allowance); beyond it failures surface "
+        "at once",
+    )
+    retry_budget_min_retries: int = Field(
+        default=3,
+        ge=0,
+        description="Retries per window always allowed, so a quiet connector can still retry",
+    )
+    retry_budget_window_s: int = Field(
+        default=60, ge=1, le=3600, description="Sliding window of the retry budget"
+    )
     health_sync_s: float = Field(
         default=1.0, gt=0, description="How stale this process's copy of the shared state may be"
     )

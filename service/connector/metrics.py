@@ -35,7 +35,8 @@ class Metrics:
         )
         self.retries = Counter(
             "hedui_connector_retries",
-            "Requests beyond the first within one fetch",
+            "Requests sent again after a transient failure (polls are not retries), as "
+            "granted by the connector's retry budget",
             ["connector"],
             registry=r,
         )

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from connectors.base import ConnectorConfig
 from connectors.registry import ConnectorRegistry
+from connectors.retry_budget import RetryBudget
 from schemas.connector import BreakerState, CallOutcome, Pause
 from schemas.identity import redact_id_numbers
 from service.config import Settings
@@ -105,6 +106,7 @@ class HealthMonitor:
         self.process = new_id()
         policy = breaker_policy(settings)
         self.breakers = {name: Breaker(policy) for name in self.names}
+        self.retry_budgets = {name: self._retry_budget(name) for name in self.names}
         self.pauses: dict[str, Pause | None] = dict.fromkeys(self.names)
         self._buckets: dict[tuple[str, datetime], Bucket] = {}
         self._signals: dict[str, _Signals] = {name: _Signals() for name in self.names}
@@ -124,9 +126,23 @@ class HealthMonitor:
             return
         self.names.append(name)
         self.breakers[name] = Breaker(breaker_policy(self.settings))
+        self.retry_budgets[name] = self._retry_budget(name)
         self.pauses[name] = None
         self._signals[name] = _Signals()
         self.metrics.connector(name)
+
+    def _retry_budget(self, name: str) -> RetryBudget:
+        return RetryBudget(
+            name,
+            ratio=self.settings.retry_budget_ratio,
+            min_retries=self.settings.retry_budget_min_retries,
+            window_s=self.settings.retry_budget_window_s,
+        )
+
+    def retry_budget(self, name: str) -> RetryBudget:
+        """The retry budget every fetch of `name` in this process draws on."""
+        self.track(name)
+        return self.retry_budgets[name]
 
     def admit(self, name: str) -> Ticket | Refusal:
         """May `name`'s partner be called now? Never touches the database."""
@@ -162,9 +178,7 @@ class HealthMonitor:
             self.metrics.latency.labels(name).observe(latency_ms / 1000)
             for attempt in attempts:
                 self.metrics.requests.labels(name, _status_class(attempt)).inc()
-            if len(attempts) > 1:
-                self.metrics.retries.labels(name).inc(len(attempts) - 1)
-                log.debug("connector_retried", source=name, attempts=len(attempts))
+            self._retried(name, attempts)
             breaker = self.breakers[name]
             before = breaker.state
             failed = None if outcome in BREAKER_NEUTRAL else outcome in BREAKER_FAILURES
@@ -177,10 +191,24 @@ class HealthMonitor:
             signals.errors.append((at, outcome, _masked(detail or outcome.value)))
             del signals.errors[:-ERRORS_KEPT_PER_SYNC]
 
-    def cancelled(self, grant: Ticket) -> None:
+    def cancelled(self, grant: Ticket, attempts: Sequence[Attempt] = ()) -> None:
         """The fetch was cancelled (shutdown, deadline of the whole run): free its slot."""
         self.metrics.in_flight.labels(grant.connector).dec()
+        self._retried(grant.connector, attempts)
         self.breakers[grant.connector].record(grant.admission, failed=None, now=self.clock())
+
+    def _retried(self, name: str, attempts: Sequence[Attempt]) -> None:
+        """Count and log each retry among `attempts` (polls and first requests are not)."""
+        for attempt in attempts:
+            if attempt.retry is None:
+                continue
+            self.metrics.retries.labels(name).inc()
+            log.debug(
+                "connector_retry",
+                source=name,
+                attempt=attempt.retry.attempt,
+                reason=attempt.retry.reason,
+            )
 
     def _bucket(self, name: str, now: float) -> Bucket:
         width = self.settings.health_bucket_s

@@ -200,7 +200,8 @@ class FanOut:
                 started_at=started_at,
                 fetched_at=datetime.now(UTC),
             )
-        meter = CallMeter(self.client)
+        retry_budget = self.health.retry_budget(source) if self.health is not None else None
+        meter = CallMeter(self.client, retry_budget=retry_budget)
         records: list[Record] = []
         detail: str | None = None
         try:
@@ -210,7 +211,7 @@ class FanOut:
             outcome = CallOutcome.ok if records else CallOutcome.no_record
         except asyncio.CancelledError:
             if self.health is not None and grant is not None:
-                self.health.cancelled(grant)
+                self.health.cancelled(grant, meter.attempts)
             raise
         except Exception as exc:
             outcome, detail = _classify(source, exc)
@@ -222,7 +223,7 @@ class FanOut:
             if capped:
                 detail = DEADLINE_DETAIL
             if self.health is not None and grant is not None:
-                self.health.cancelled(grant)
+                self.health.cancelled(grant, meter.attempts)
         elif self.health is not None and grant is not None:
             self.health.record(
                 grant, outcome, latency_ms=duration_ms, attempts=meter.attempts, detail=detail

@@ -140,17 +140,23 @@ class TestBreaker:
         self, setup: Setup, caseworker: httpx.AsyncClient, operator: httpx.AsyncClient
     ) -> None:
         await fault(setup, "bank", "down")
-        details = []
+        before = await setup.queries("bank")
+        details, attempts = [], []
         for _ in range(5):  # 5 consecutive failures open it
             verification = await verify(caseworker)
             bank = source(verification, "bank")
             details.append(bank["detail"])
+            attempts.append(bank["attempts"])  # counted by the fetch's own metered client
             assert bank["status"] == "error"
-            assert bank["attempts"] == 3  # counted by the fetch's own metered client
             assert verification["recommendation"] == "review"
         assert all(d.startswith("partner error: HTTP 503") for d in details)
         reached = await setup.queries("bank")
-        assert reached == 15  # 5 fetches × 3 attempts
+        assert reached - before == sum(attempts)
+        # The retry budget (10 % of the calls of the last minute, plus 3) is spent long
+        # before 5 fetches × 3 attempts: the later failures surface at once.
+        assert attempts == sorted(attempts, reverse=True)
+        assert attempts[0] <= 3
+        assert attempts[-1] == 1
 
         for _ in range(3):
             verification = await verify(caseworker)
@@ -302,6 +308,40 @@ class TestReading:
         assert 'hedui_verifications_total{recommendation="review",status="completed"}' in text
         assert "hedui_verification_runs_in_flight" in text
         assert not re.search(r"\d{17}[\dXx]", text)
-        retries = re.search(r'hedui_connector_retries_total\{connector="bank"\} (\d+)', text)
-        assert retries is not None
-        assert int(retries.group(1).split(".")[0]) >= 10  # 5 fetches × 2 retries each
+
+    async def test_every_retry_is_counted_and_polls_are_not_retries(
+        self, setup: Setup, caseworker: httpx.AsyncClient
+    ) -> None:
+        before = await retries(setup, "housing_fund")
+        await fault(setup, "housing_fund", "error")  # every answer a 500
+        try:
+            housing_fund = source(await verify(caseworker), "housing_fund")
+        finally:
+            await fault(setup, "housing_fund", None)
+        assert housing_fund["status"] == "error"
+        # One request per member; its two retries fit in the budget's allowance of 3.
+        assert housing_fund["attempts"] == 3
+        assert await retries(setup, "housing_fund") == before + 2
+
+        # A slow bank's inquiry is PROCESSING at first and polled until DONE: its polls are
+        # calls, not retries.
+        before = await retries(setup, "bank")
+        async with httpx.AsyncClient(base_url=setup.service.base_url) as plain:
+            slow = await plain.put("/sandbox/faults/bank", json={"mode": "slow", "latency_ms": 100})
+            assert slow.status_code == 200
+        try:
+            bank = source(await verify(caseworker), "bank")
+        finally:
+            await fault(setup, "bank", None)
+        assert bank["status"] in ("ok", "no_record")
+        assert bank["attempts"] >= 2  # the inquiry and at least one poll
+        assert await retries(setup, "bank") == before
+
+
+async def retries(setup: Setup, connector: str) -> int:
+    """`hedui_connector_retries_total` of one connector, from `/metrics`."""
+    async with httpx.AsyncClient(base_url=setup.service.base_url) as plain:
+        text = (await plain.get("/metrics")).text
+    found = re.search(rf'hedui_connector_retries_total\{{connector="{connector}"\}} (\S+)', text)
+    assert found is not None
+    return int(float(found.group(1)))

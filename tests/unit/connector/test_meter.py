@@ -1,10 +1,12 @@
-"""The per-fetch meter counts every request a connector sends, retries included."""
+"""The per-fetch meter counts every request a connector sends, retries included, and tells
+retries apart; its client carries the connector's retry budget to the retry layer."""
 
 import httpx
 import pytest
 
 from connectors.base import ConnectorConfig, PartnerUnavailable
-from connectors.http import request
+from connectors.http import Retry, request
+from connectors.retry_budget import RetryBudget
 from service.connector.meter import CallMeter
 
 CONFIG = ConnectorConfig(base_url="http://partner.test", max_attempts=3)
@@ -30,6 +32,47 @@ async def test_retries_are_counted_with_their_status() -> None:
     assert text == "ok"
     assert [attempt.status_code for attempt in meter.attempts] == [503, 200]
     assert all(attempt.latency_ms >= 0 for attempt in meter.attempts)
+    assert [attempt.retry for attempt in meter.attempts] == [None, Retry(2, "http_5xx")]
+
+
+async def test_requests_after_a_success_are_calls_not_retries() -> None:
+    """A connector that asks again (a poll, a next page) makes calls, not retries."""
+    async with shared(200, 200, 200) as client:
+        meter = CallMeter(client)
+        async with meter.client() as metered:
+            for _ in range(3):
+                await request(metered, CONFIG, "GET", "/poll", lambda body: body.decode())
+    assert len(meter.attempts) == 3
+    assert meter.retries == []
+
+
+async def test_a_spent_retry_budget_surfaces_the_failure_at_once() -> None:
+    """No allowance and too few calls for a share: the 503 is the answer, not retried."""
+    retry_budget = RetryBudget("bank", min_retries=0)
+    async with shared(503, 200) as client:
+        meter = CallMeter(client, retry_budget=retry_budget)
+        async with meter.client() as metered:
+            with pytest.raises(PartnerUnavailable, match="HTTP 503"):
+                await request(metered, CONFIG, "GET", "/ping", lambda body: body.decode())
+    assert [attempt.status_code for attempt in meter.attempts] == [503]
+    assert (retry_budget.calls, retry_budget.retries) == (1, 0)
+
+
+async def test_the_budget_is_shared_by_the_fetches_of_one_connector() -> None:
+    """Fetches draw on one budget: after the allowance is spent, later ones do not retry."""
+    retry_budget = RetryBudget("bank", min_retries=3)
+    error = httpx.ConnectError("refused")
+    tried = []
+    async with shared(*[error] * 20) as client:
+        for _ in range(4):
+            meter = CallMeter(client, retry_budget=retry_budget)
+            async with meter.client() as metered:
+                with pytest.raises(PartnerUnavailable, match="transport error"):
+                    await request(metered, CONFIG, "GET", "/ping", lambda body: body.decode())
+            tried.append(len(meter.attempts))
+            assert {a.retry.reason for a in meter.retries if a.retry} <= {"transport_error"}
+    assert tried == [3, 2, 1, 1]
+    assert retry_budget.retries == 3
 
 
 async def test_transport_errors_are_counted_by_type() -> None:
