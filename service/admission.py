@@ -1,14 +1,16 @@
 """Load shedding and per-API-key rate limits for `POST /v1/verifications`.
 
-Both are decided before anything is stored or any partner is asked. Both are per process:
-the in-flight bound counts the runs this process holds, and the rate limit counts the
-requests this process admitted (with N API processes a key may get N times its limit).
-Keys are known by their key id only; a token never reaches a log line or a metric.
+All are decided before anything is stored or any partner is asked. The in-flight bound
+counts the runs this process holds; in queue mode (`HEDUI_RUN_MODE=queue`, where workers
+run what API processes store) the queue-depth bound counts the verifications every
+process stored and no worker has claimed yet, read at most once a second; the rate limit
+counts the requests this process admitted (with N API processes a key may get N times its
+limit). Keys are known by their key id only; a token never reaches a log line or a metric.
 """
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -19,6 +21,7 @@ from service.auth.principal import Principal
 from service.connector.metrics import Metrics
 from service.deps import CaseworkerDep, QueueDep, SettingsDep
 from service.errors import Overloaded, RateLimited
+from service.jobs.depth import QueueDepth
 
 log = structlog.get_logger(__name__)
 
@@ -68,17 +71,71 @@ def get_rate_limiter(request: Request) -> RateLimiter | None:
     return limiter
 
 
+def get_queue_depth(request: Request) -> QueueDepth:
+    depth: QueueDepth = request.state.queue_depth
+    return depth
+
+
+class Intake:
+    """Requests admitted in this process whose run has not started yet.
+
+    They count against the in-flight bound with the runs themselves: a crowd arriving at
+    once would otherwise pass the check together, before any of its runs has started."""
+
+    def __init__(self) -> None:
+        self.pending = 0
+
+    def reserve(self) -> "Seat":
+        self.pending += 1
+        return Seat(self)
+
+
+class Seat:
+    """One admitted request's place until its run has started (or it failed)."""
+
+    def __init__(self, intake: Intake) -> None:
+        self._intake: Intake | None = intake
+
+    def release(self) -> None:
+        """The run has started (or is queued for a worker, or never will): idempotent."""
+        if self._intake is not None:
+            self._intake.pending -= 1
+            self._intake = None
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    principal: Principal
+    seat: Seat
+
+
+def get_intake(request: Request) -> Intake:
+    intake: Intake = request.state.intake
+    return intake
+
+
 async def admit(
     request: Request,
     response: Response,
     principal: CaseworkerDep,
     settings: SettingsDep,
     queue: QueueDep,
+    queue_depth: Annotated[QueueDepth, Depends(get_queue_depth)],
+    intake: Annotated[Intake, Depends(get_intake)],
     limiter: Annotated[RateLimiter | None, Depends(get_rate_limiter)],
-) -> Principal:
-    """Shed when saturated (503), then apply the caller's rate limit (429)."""
+) -> AsyncIterator[Admitted]:
+    """Shed when too many wait in queue mode or too many run here (503), then apply the
+    caller's rate limit (429). The request holds a seat until the endpoint says its run
+    has started (`seat.release()`), and at the latest until it ends."""
     metrics: Metrics = request.state.metrics
-    if queue.in_flight() >= settings.max_in_flight_runs:
+    if settings.run_mode == "queue":
+        depth = await queue_depth.read()
+        if depth is not None and depth >= settings.max_queue_depth:
+            metrics.shed.labels("queue_full").inc()
+            log.warning("request shed", reason="queue_full", key_id=principal.key_id)
+            raise Overloaded(Overloaded.QUEUED)
+    # Nothing awaits from the check to the seat: a crowd is counted one request at a time.
+    if queue.in_flight() + intake.pending >= settings.max_in_flight_runs:
         metrics.shed.labels("saturated").inc()
         log.warning("request shed", reason="saturated", key_id=principal.key_id)
         raise Overloaded()
@@ -89,7 +146,11 @@ async def admit(
             log.info("request rate limited", key_id=principal.key_id)
             raise RateLimited(quota.reset_s, quota.headers())
         response.headers.update(quota.headers())
-    return principal
+    seat = intake.reserve()
+    try:
+        yield Admitted(principal, seat)
+    finally:
+        seat.release()
 
 
-AdmittedCaseworkerDep = Annotated[Principal, Depends(admit)]
+AdmittedCaseworkerDep = Annotated[Admitted, Depends(admit, scope="function")]

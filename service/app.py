@@ -14,7 +14,7 @@ from sqlalchemy import text
 from connectors.registry import ConnectorRegistry
 from schemas.problem import Problem
 from service import __version__
-from service.admission import RateLimiter
+from service.admission import Intake, RateLimiter
 from service.audit.endpoints import router as audit_router
 from service.audit.recorder import audit_trail
 from service.auth.middleware import AuthenticateFirst
@@ -105,6 +105,7 @@ def create_app(
                 "registry": runtime.registry,
                 "catalog": runtime.catalog,
                 "queue": runtime.queue,
+                "queue_depth": runtime.queue_depth,
                 "completions": runtime.completions,
                 "write_gate": runtime.write_gate,
                 "health": runtime.health,
@@ -112,6 +113,7 @@ def create_app(
                 "rate_limiter": RateLimiter(settings.rate_limit_per_minute)
                 if settings.rate_limit_per_minute
                 else None,
+                "intake": Intake(),
             }
             # In the background: a partner that is down must not hold up start-up.
             checks = asyncio.create_task(

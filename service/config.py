@@ -115,6 +115,12 @@ class Settings(BaseSettings):
         description="Runs in flight in one process above which new verifications are shed "
         "with 503 and Retry-After",
     )
+    max_queue_depth: int = Field(
+        default=10_000,
+        ge=1,
+        description="With run_mode=queue: verifications waiting to run (stored, not yet "
+        "claimed by a worker) at which new ones are shed with 503 and Retry-After",
+    )
     rate_limit_per_minute: int = Field(
         default=0,
         ge=0,

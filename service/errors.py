@@ -187,11 +187,11 @@ class Overloaded(HeduiError):
     status, title, slug = 503, "Service overloaded", "overloaded"
     RETRY_AFTER_S = 2
 
-    def __init__(self) -> None:
-        super().__init__(
-            "Too many verifications are running; try again shortly",
-            headers={"Retry-After": str(self.RETRY_AFTER_S)},
-        )
+    RUNNING = "Too many verifications are running; try again shortly"
+    QUEUED = "Too many verifications are waiting to run; try again shortly"
+
+    def __init__(self, detail: str = RUNNING) -> None:
+        super().__init__(detail, headers={"Retry-After": str(self.RETRY_AFTER_S)})
 
 
 class RateLimited(HeduiError):

@@ -26,6 +26,7 @@ from service.connector.monitor import HealthMonitor
 from service.connector.refresh import ConnectorRefresher
 from service.http import create_http_client
 from service.jobs.completion import Completions
+from service.jobs.depth import QueueDepth
 from service.jobs.lease import LeaseQueue
 from service.jobs.pgqueue import PgQueue
 from service.jobs.queue import RunQueue
@@ -56,6 +57,8 @@ class Runtime:
     chainer: AuditChainer
     """Links recorded audit events into the hash chain (in API and worker processes)."""
     retention: RetentionJob
+    queue_depth: QueueDepth
+    """Verifications waiting to run, cached for a second (load shedding, `/metrics`)."""
 
     async def start_runs(self, *, here: bool) -> None:
         """Learn of finished runs (for `Prefer: wait`) and, when `here`, run verifications
@@ -194,6 +197,8 @@ async def build_runtime(
             days=settings.retention_raw_days,
             interval_s=settings.retention_interval_s,
         )
+        queue_depth = QueueDepth(session_factory)
+        metrics.queue_depth.set_function(lambda: queue_depth.last or 0)
         workflow, queue, completions = _runs(
             settings,
             engine,
@@ -223,6 +228,7 @@ async def build_runtime(
                 refresher=refresher,
                 chainer=chainer,
                 retention=retention,
+                queue_depth=queue_depth,
             )
         finally:
             try:

@@ -6,12 +6,13 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from connectors.registry import ConnectorRegistry
-from service.admission import RateLimiter
+from service.admission import Intake, RateLimiter
 from service.config import Settings
 from service.connector.metrics import Metrics
 from service.connector.monitor import HealthMonitor
 from service.db import WriteGate
 from service.jobs.completion import Completions
+from service.jobs.depth import QueueDepth
 from service.jobs.queue import RunQueue
 from service.policy.catalog import PolicyCatalog
 
@@ -24,8 +25,10 @@ class State(TypedDict):
     registry: ConnectorRegistry
     catalog: PolicyCatalog
     queue: RunQueue
+    queue_depth: QueueDepth
     completions: Completions
     write_gate: WriteGate
     health: HealthMonitor
     metrics: Metrics
     rate_limiter: RateLimiter | None
+    intake: Intake

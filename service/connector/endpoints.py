@@ -124,7 +124,9 @@ async def resume_connector(
     "/metrics", summary="Prometheus metrics of this process", response_class=PlainTextResponse
 )
 async def metrics(request: Request) -> Response:
-    """Per-connector calls by outcome, latency, retries, breaker state, in-flight runs and
-    verification outcomes. Labels hold connector names and outcome words only."""
+    """Per-connector calls by outcome, latency, retries, breaker state, in-flight runs,
+    queue depth and verification outcomes. Labels hold connector names and outcome words
+    only."""
+    await request.state.queue_depth.read()  # at most one count a second, shared
     registry = request.state.metrics.registry
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -69,6 +69,12 @@ class Metrics:
             "Verifications being run by this process",
             registry=r,
         )
+        self.queue_depth = Gauge(
+            "hedui_verification_queue_depth",
+            "Verifications stored and waiting to run (not yet claimed by any process), "
+            "read from the database at most once a second",
+            registry=r,
+        )
         self.verifications = Counter(
             "hedui_verifications",
             "Finished verifications, by status and recommendation",
@@ -79,11 +85,12 @@ class Metrics:
         self.shed = Counter(
             "hedui_verification_requests_shed",
             "Verification requests refused before anything was stored, by reason "
-            "(saturated: 503, rate_limited: 429)",
+            "(saturated, queue_full: 503; rate_limited: 429)",
             ["reason"],
             registry=r,
         )
         self.shed.labels("saturated")
+        self.shed.labels("queue_full")
         self.shed.labels("rate_limited")
 
     def connector(self, name: str) -> None:

@@ -90,8 +90,9 @@ PREFER = Header(
         },
         503: {
             **PROBLEMS[422],
-            "description": "Too many verifications running, or the database is unavailable "
-            "(`Retry-After`); nothing was stored",
+            "description": "Too many verifications running here, too many waiting for a "
+            "worker (queue mode), or the database is unavailable (`Retry-After`); nothing "
+            "was stored",
         },
     },
     summary="Submit a household for verification",
@@ -99,7 +100,7 @@ PREFER = Header(
 async def create_verification(
     body: wire.VerificationCreate,
     response: Response,
-    principal: AdmittedCaseworkerDep,
+    admitted: AdmittedCaseworkerDep,
     session: SessionDep,
     settings: SettingsDep,
     catalog: CatalogDep,
@@ -121,7 +122,7 @@ async def create_verification(
     wait_s = _wait_seconds(prefer, settings.max_wait_s)
     verification, created = await submit(
         session,
-        principal=principal,
+        principal=admitted.principal,
         body=body,
         catalog=catalog,
         sources=source_plan(registry),
@@ -130,6 +131,7 @@ async def create_verification(
         today=settings.today(),
         idempotency_key=idempotency_key,
     )
+    admitted.seat.release()  # its run counts as in flight from here (or waits in the queue)
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
 
@@ -146,7 +148,7 @@ async def create_verification(
         if ended is not None and ended.result is not None and created:
             current = finished_view(verification, ended.result)
         else:
-            current = await verification_service.read(session, principal, verification.id)
+            current = await verification_service.read(session, admitted.principal, verification.id)
         if current.status in FINISHED:
             return Response(
                 current.model_dump_json(),

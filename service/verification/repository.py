@@ -161,6 +161,16 @@ class VerificationRepository:
         )
         return list(await self.session.scalars(statement))
 
+    async def count_queued(self) -> int:
+        """Verifications stored and not yet claimed by any process (the queue's depth); one
+        count on the `(status, lease_expires_at)` index."""
+        statement = (
+            select(func.count())
+            .select_from(VERIFICATIONS)
+            .where(VERIFICATIONS.c.status == "queued")
+        )
+        return int(await self.session.scalar(statement) or 0)
+
     async def claim(self, verification_id: str, owner: str, now: datetime, until: datetime) -> bool:
         """Take the run of an unfinished verification that nobody else holds a live lease
         on; it is `running` from then on (from its first start when a run resumes)."""

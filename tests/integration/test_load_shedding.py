@@ -1,7 +1,10 @@
 """Load shedding and per-key rate limits over real HTTP: a saturated process answers 503
-with `Retry-After` and stores nothing; a key past its quota gets 429 with the IETF
-RateLimit fields, while another key is unaffected."""
+with `Retry-After` and stores nothing; a crowd arriving at once never gets more runs
+started than the bound; in queue mode a full queue answers 503 too; a key past its quota
+gets 429 with the IETF RateLimit fields, while another key is unaffected."""
 
+import asyncio
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,6 +18,8 @@ from tests.conftest import LiveService, running_service, service_settings
 from tests.factories import make_id_number, member, verification_body
 
 QUOTA = 2
+BOUND = 3
+CROWD = 40
 
 
 async def _tokens(database_url: str, count: int) -> list[str]:
@@ -72,6 +77,40 @@ async def saturating(
         yield live, token
         async with httpx.AsyncClient(base_url=live.base_url) as plain:
             await plain.delete("/sandbox/faults/bank")
+
+
+@pytest.fixture(scope="module")
+async def crowded(
+    fresh_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[tuple[LiveService, str]]:
+    settings = service_settings(
+        fresh_database_url,
+        Path(tmp_path_factory.mktemp("sandbox")) / "sandbox.db",
+        max_in_flight_runs=BOUND,
+        connector_timeout_s=30,
+        verification_deadline_s=30,
+    )
+    (token,) = await _tokens(fresh_database_url, 1)
+    async with running_service(settings) as live:
+        yield live, token
+        async with httpx.AsyncClient(base_url=live.base_url) as plain:
+            await plain.delete("/sandbox/faults/bank")
+
+
+@pytest.fixture(scope="module")
+async def queued(
+    fresh_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[tuple[LiveService, str]]:
+    """Queue mode with no worker: what is stored waits."""
+    settings = service_settings(
+        fresh_database_url,
+        Path(tmp_path_factory.mktemp("sandbox")) / "sandbox.db",
+        run_mode="queue",
+        max_queue_depth=BOUND,
+    )
+    (token,) = await _tokens(fresh_database_url, 1)
+    async with running_service(settings) as live:
+        yield live, token
 
 
 @pytest.fixture(scope="module")
@@ -144,3 +183,73 @@ async def test_a_key_past_its_quota_gets_429_with_ratelimit_fields(
         own = await other.post("/v1/verifications", json=_body(21))
         assert own.status_code == 202, own.text
         assert own.headers["RateLimit"].startswith(f'"default";r={QUOTA - 1};')
+
+
+async def test_a_crowd_never_starts_more_runs_than_the_bound(
+    crowded: tuple[LiveService, str],
+) -> None:
+    """40 requests at once against a bound of 3 runs, every run held by a hanging partner:
+    at most 3 are stored and run, every other one is 503, and nothing else is held."""
+    live, token = crowded
+    async with _client(live, token) as client:
+        assert (await client.put("/sandbox/faults/bank", json={"mode": "hang"})).status_code == 200
+        stored = await _stored(client)
+        shed_before = await _shed_count(live, "saturated")
+
+        answers = await asyncio.gather(
+            *(client.post("/v1/verifications", json=_body(100 + n)) for n in range(CROWD))
+        )
+
+        statuses = [answer.status_code for answer in answers]
+        accepted = statuses.count(202)
+        assert set(statuses) <= {202, 503}, statuses
+        assert 1 <= accepted <= BOUND
+        assert await _stored(client) == stored + accepted
+        assert await _metric(live, "hedui_verification_runs_in_flight") == accepted
+        assert await _shed_count(live, "saturated") == shed_before + CROWD - accepted
+        assert all(
+            int(answer.headers["Retry-After"]) >= 1
+            for answer in answers
+            if answer.status_code == 503
+        )
+        # A second crowd while the first runs hang: nothing more gets in.
+        again = await asyncio.gather(
+            *(client.post("/v1/verifications", json=_body(200 + n)) for n in range(CROWD))
+        )
+        assert {answer.status_code for answer in again} == {503}
+        assert await _metric(live, "hedui_verification_runs_in_flight") == accepted
+
+
+async def test_a_full_queue_sheds_with_503_in_queue_mode(
+    queued: tuple[LiveService, str],
+) -> None:
+    live, token = queued
+    async with _client(live, token) as client:
+        for sequence in range(BOUND):
+            accepted = await client.post("/v1/verifications", json=_body(300 + sequence))
+            assert accepted.status_code == 202, accepted.text
+            assert accepted.json()["status"] == "queued"
+
+        async def depth_reached() -> bool:
+            # /metrics reads the depth (at most once a second) and shows it.
+            return await _metric(live, "hedui_verification_queue_depth") >= BOUND
+
+        for _ in range(100):
+            if await depth_reached():
+                break
+            await asyncio.sleep(0.05)
+        assert await _metric(live, "hedui_verification_queue_depth") == BOUND
+        stored = await _stored(client)
+        shed_before = await _shed_count(live, "queue_full")
+
+        refused = await asyncio.gather(
+            *(client.post("/v1/verifications", json=_body(400 + n)) for n in range(10))
+        )
+
+        assert {answer.status_code for answer in refused} == {503}
+        problem = refused[0].json()
+        assert problem["type"] == "/problems/overloaded"
+        assert re.search("waiting to run", problem["detail"])
+        assert int(refused[0].headers["Retry-After"]) >= 1
+        assert await _stored(client) == stored
+        assert await _shed_count(live, "queue_full") == shed_before + 10
