@@ -188,6 +188,8 @@ async def live_service(
         breaker_consecutive=1_000_000,
         breaker_window=1_000_000,
         breaker_min_calls=1_000_000,
+        # Nor may one test's retries spend the next one's retry budget.
+        retry_budget_min_retries=1_000_000,
     )
     async with running_service(settings) as service:
         yield service
