@@ -26,6 +26,8 @@ from service.jobs.depth import QueueDepth
 log = structlog.get_logger(__name__)
 
 WINDOW_S = 60
+SHED_LOG_EVERY_S = 10.0
+"""A flood of refused requests leaves one log line per reason this often, with its count."""
 POLICY = "default"
 
 
@@ -80,10 +82,26 @@ class Intake:
     """Requests admitted in this process whose run has not started yet.
 
     They count against the in-flight bound with the runs themselves: a crowd arriving at
-    once would otherwise pass the check together, before any of its runs has started."""
+    once would otherwise pass the check together, before any of its runs has started.
+    Refusals are noted here too, so that a flood of them is one log line per reason and
+    period (the metric counts every one)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.pending = 0
+        self.clock = clock
+        self._shed: dict[str, tuple[float, int]] = {}
+
+    def note_shed(self, reason: str) -> int | None:
+        """Note one refused request; when a log line is due (the first refusal, then at
+        most one every `SHED_LOG_EVERY_S`), how many were refused since the last line."""
+        now = self.clock()
+        logged_at, count = self._shed.get(reason, (-SHED_LOG_EVERY_S, 0))
+        count += 1
+        if now - logged_at < SHED_LOG_EVERY_S:
+            self._shed[reason] = (logged_at, count)
+            return None
+        self._shed[reason] = (now, 0)
+        return count
 
     def reserve(self) -> "Seat":
         self.pending += 1
@@ -128,22 +146,26 @@ async def admit(
     caller's rate limit (429). The request holds a seat until the endpoint says its run
     has started (`seat.release()`), and at the latest until it ends."""
     metrics: Metrics = request.state.metrics
+
+    def refused(reason: str) -> None:
+        metrics.shed.labels(reason).inc()
+        count = intake.note_shed(reason)
+        if count is not None:
+            log.warning("requests shed", reason=reason, count=count, key_id=principal.key_id)
+
     if settings.run_mode == "queue":
         depth = await queue_depth.read()
         if depth is not None and depth >= settings.max_queue_depth:
-            metrics.shed.labels("queue_full").inc()
-            log.warning("request shed", reason="queue_full", key_id=principal.key_id)
+            refused("queue_full")
             raise Overloaded(Overloaded.QUEUED)
     # Nothing awaits from the check to the seat: a crowd is counted one request at a time.
     if queue.in_flight() + intake.pending >= settings.max_in_flight_runs:
-        metrics.shed.labels("saturated").inc()
-        log.warning("request shed", reason="saturated", key_id=principal.key_id)
+        refused("saturated")
         raise Overloaded()
     if limiter is not None:
         quota = limiter.take(principal.key_id)
         if not quota.allowed:
-            metrics.shed.labels("rate_limited").inc()
-            log.info("request rate limited", key_id=principal.key_id)
+            refused("rate_limited")
             raise RateLimited(quota.reset_s, quota.headers())
         response.headers.update(quota.headers())
     seat = intake.reserve()

@@ -3,7 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.admission import WINDOW_S, RateLimiter
+from service.admission import SHED_LOG_EVERY_S, WINDOW_S, Intake, RateLimiter
 
 
 class Clock:
@@ -44,3 +44,25 @@ def test_never_more_than_the_quota_in_one_window(quota: int, gaps: list[float]) 
         admitted += taken.allowed
         assert admitted <= quota
         assert taken.remaining == max(0, quota - admitted)
+
+
+class TestShedNotes:
+    def test_a_flood_of_refusals_is_one_line_per_period_with_its_count(self) -> None:
+        now = [0.0]
+        intake = Intake(clock=lambda: now[0])
+        assert intake.note_shed("saturated") == 1  # the first one is told at once
+        assert [intake.note_shed("saturated") for _ in range(99)] == [None] * 99
+        assert intake.note_shed("rate_limited") == 1  # each reason on its own
+        now[0] += SHED_LOG_EVERY_S
+        assert intake.note_shed("saturated") == 100  # the 99 held back, and this one
+
+    def test_seats_are_released_once(self) -> None:
+        intake = Intake()
+        seat = intake.reserve()
+        other = intake.reserve()
+        assert intake.pending == 2
+        seat.release()
+        seat.release()
+        assert intake.pending == 1
+        other.release()
+        assert intake.pending == 0
