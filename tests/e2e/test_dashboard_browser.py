@@ -31,6 +31,11 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(os.environ.get("HEDUI_TEST_ARTIFACTS", "test-artifacts"))
 WITHIN_MS = 30_000  # the issue's promise: a broken partner shows as down within 30 s
+CUT_OFF_TEXT = """() => [...document.querySelectorAll(
+    "section[data-connector] h2, .chart-title, .stat, .pill, .sub .name, .badge")]
+  .filter(e => e.scrollWidth > e.clientWidth + 1)
+  .map(e => e.className + ": " + e.textContent.trim())"""
+"""Card texts wider than their box (cut off, or hidden by an ellipsis)."""
 
 
 def _browser_or_skip() -> Any:
@@ -132,5 +137,19 @@ async def test_operator_watches_the_bank_go_down_and_come_back_and_pauses_a_sour
             )
             listed = await http.get("/v1/connectors", headers={"Authorization": f"Bearer {token}"})
             assert next(c for c in listed.json() if c["name"] == "vehicles")["paused"] is None
+
+            # A laptop screen: three cards a row, every title whole, nothing cut off.
+            await page.set_viewport_size({"width": 1366, "height": 768})
+            await page.click("button[data-range=day]")
+            for width in (1366, 1024):
+                await page.set_viewport_size({"width": width, "height": 768})
+                cut = await page.evaluate(CUT_OFF_TEXT)
+                assert cut == [], f"text cut off at {width} px: {cut}"
+            await page.set_viewport_size({"width": 1366, "height": 768})
+            tops = await page.eval_on_selector_all(
+                "section[data-connector]", "cards => cards.map(c => c.offsetTop)"
+            )
+            assert tops.count(tops[0]) == 3
+            await page.screenshot(path=str(artifacts / "dashboard-1366x768.png"))
         finally:
             await browser.close()

@@ -37,16 +37,20 @@
     return { box: box, value: value };
   }
 
+  // The title above the plot; the scale (and the SLO) is written inside it, as axis labels,
+  // so that the title has the whole width even in a narrow card.
   function chart(label) {
     var box = el("div", "chart");
-    var head = el("div", "chart-head");
-    var title = el("small", "", label);
-    var note = el("small", "note", "");
-    head.appendChild(title); head.appendChild(note);
+    var title = el("small", "chart-title", label);
     var svg = svgEl("svg", { viewBox: "0 0 300 64", preserveAspectRatio: "none", role: "img", "aria-label": label });
-    box.appendChild(head);
+    box.appendChild(title);
     box.appendChild(svg);
-    return { box: box, svg: svg, title: title, note: note, label: label };
+    return { box: box, svg: svg, title: title, label: label };
+  }
+  function axisLabel(svg, x, y, text, anchor, colour) {
+    var t = svgEl("text", { x: x, y: y, "text-anchor": anchor || "start", fill: colour || "#8a96a3", "font-size": 10 });
+    t.textContent = text;
+    svg.appendChild(t);
   }
   // Draw in the chart's own pixels, so dots stay round and lines crisp at any card width.
   function widthOf(svg) {
@@ -60,10 +64,12 @@
     card.setAttribute("data-connector", name);
     var top = el("div", "top");
     var title = el("h2");
-    var code = el("span", "name", name);
     var pill = el("span", "pill status", "unknown");
-    top.appendChild(title); top.appendChild(code); top.appendChild(pill);
-    var reason = el("div", "reason");
+    top.appendChild(title); top.appendChild(pill);
+    var sub = el("div", "sub");
+    var reason = el("span", "reason");
+    sub.appendChild(reason);
+    sub.appendChild(el("code", "name", name));
     var badges = el("div", "badges");
     var stats = el("div", "stats");
     var s = { rate: stat("success rate"), p95: stat("p95 latency"), cpm: stat("calls / min"), ok: stat("last success") };
@@ -85,7 +91,7 @@
       event.preventDefault();
       toggle(name, input, button, msg);
     });
-    [top, reason, badges, stats, charts, errors, actions].forEach(function (n) { card.appendChild(n); });
+    [top, sub, badges, stats, charts, errors, actions].forEach(function (n) { card.appendChild(n); });
     grid.appendChild(card);
     return { card: card, title: title, pill: pill, reason: reason, badges: badges, s: s, lat: lat, err: err,
              errors: errors, button: button, input: input, msg: msg, paused: false };
@@ -119,7 +125,10 @@
       var lone = !joined && (i === n - 1 || values[i + 1] === null);
       if (lone) svg.appendChild(svgEl("circle", { cx: x(i).toFixed(1), cy: y(v).toFixed(1), r: 2.2, fill: "#2457c5" }));
     });
-    c.note.textContent = "max " + ms(max) + " · SLO " + ms(slo);
+    axisLabel(svg, 4, 9, ms(max));
+    if (max > slo * 1.25) axisLabel(svg, W - 4, y(slo) - 3, "SLO " + ms(slo), "end", "#b08a2e");
+    else axisLabel(svg, W - 4, y(slo) + 11, "SLO " + ms(slo), "end", "#b08a2e");
+    c.svg.setAttribute("aria-label", c.title.textContent + ", scale up to " + ms(max) + ", SLO " + ms(slo));
     if (!any) { empty(svg, W); return; }
     svg.appendChild(svgEl("path", { d: path.trim(), fill: "none", stroke: "#2457c5", "stroke-width": 1.8, "stroke-linejoin": "round" }));
   }
@@ -130,7 +139,7 @@
     clear(svg);
     var W = widthOf(svg);
     var n = points.length, w = W / Math.max(1, n), any = false;
-    c.note.textContent = "0–100 %";
+    axisLabel(svg, 4, 9, "100 %");
     points.forEach(function (p, i) {
       if (p.error_rate === null && !p.refused) return;
       any = true;
@@ -168,9 +177,10 @@
     var perMin = (h.calls + h.refused) * 60 / h.window_s;
     c.s.cpm.value.textContent = perMin >= 10 ? Math.round(perMin) : perMin.toFixed(1);
     c.s.ok.value.textContent = ago(h.last_success_at);
-    var span = range === "hour" ? "last hour" : "last 24 h";
+    var span = range === "hour" ? "last hour" : "24 h";
     c.lat.title.textContent = "p95 latency · " + span;
-    c.err.title.textContent = "error rate · " + span + (range === "day" ? " (15 min bars)" : "");
+    c.err.title.textContent = "error rate · " + span + (range === "day" ? ", 15-min bars" : "");
+    c.err.svg.setAttribute("aria-label", c.err.title.textContent);
     drawLatency(c.lat, points, h.slo_p95_ms);
     drawErrors(c.err, points);
     c.errors.textContent = "";
