@@ -1,17 +1,29 @@
-"""The per-connector bulkhead over real HTTP: a hung partner fills only its own slots."""
+"""The per-connector bulkhead over real HTTP: a hung partner fills only its own slots, and
+the other sources of every verification answer while it hangs."""
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import date
+from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 
 from connectors.registry import load_connectors
 from schemas.evidence import HouseholdQuery, MemberQuery
 from schemas.verification import SourceStatus
+from service.auth.principal import Role
+from service.auth.service import create_api_key
+from service.db import create_engine, create_session_factory
 from service.partners import build_configs
 from service.verification.fanout import BULKHEAD_DETAIL, FanOut
-from tests.conftest import LiveService
-from tests.factories import make_id_number
+from tests.conftest import LiveService, running_service, service_settings
+from tests.factories import make_id_number, member, verification_body
+
+HUNG_BUDGET_S = 20.0  # far longer than the others take: the hung bank answers nothing meanwhile
+BANK_SLOTS = 2
+CROWD = 6
 
 
 async def test_a_hung_partner_fills_only_its_own_slots(
@@ -49,3 +61,78 @@ async def test_a_hung_partner_fills_only_its_own_slots(
     )
     assert sorted(o.source for o in rest) == others
     assert all(o.status in (SourceStatus.ok, SourceStatus.no_record) for o in rest)
+
+
+@pytest.fixture
+async def narrow_bank(
+    fresh_database_url: str, tmp_path: Path
+) -> AsyncIterator[tuple[LiveService, str]]:
+    settings = service_settings(
+        fresh_database_url,
+        tmp_path / "sandbox.db",
+        connectors={
+            "bank": {
+                "max_concurrency": BANK_SLOTS,
+                "timeout_s": HUNG_BUDGET_S,
+                "request_timeout_s": HUNG_BUDGET_S,
+            }
+        },
+        # Room for the others even on a busy machine: only the bank is meant to wait.
+        connector_timeout_s=30,
+        verification_deadline_s=HUNG_BUDGET_S,
+    )
+    engine = create_engine(fresh_database_url)
+    async with create_session_factory(engine)() as session:
+        _, token = await create_api_key(session, role=Role.caseworker, region="00")
+        await session.commit()
+    await engine.dispose()
+    async with running_service(settings) as live:
+        yield live, token
+        async with httpx.AsyncClient(base_url=live.base_url) as plain:
+            await plain.delete("/sandbox/faults/bank")
+
+
+async def test_the_other_sources_answer_while_a_hung_partner_holds_every_slot(
+    narrow_bank: tuple[LiveService, str],
+) -> None:
+    """Six verifications, a hung bank with two slots: every verification's five other
+    sources are answered and stored while all six bank fetches still wait (two on the
+    partner, four for a slot), so the hang costs the others nothing."""
+    live, token = narrow_bank
+    async with httpx.AsyncClient(
+        base_url=live.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ) as client:
+        assert (await client.put("/sandbox/faults/bank", json={"mode": "hang"})).status_code == 200
+        bodies = [
+            verification_body(
+                [member(make_id_number("530103", birth="19700303", sequence=n))],
+                region_code="530103",
+                reference=f"bulkhead-{n}",
+            )
+            for n in range(CROWD)
+        ]
+        accepted = await asyncio.gather(
+            *(client.post("/v1/verifications", json=body) for body in bodies)
+        )
+        assert [answer.status_code for answer in accepted] == [202] * CROWD
+        locations = [answer.headers["Location"] for answer in accepted]
+
+        async def sources() -> list[dict[str, Any]]:
+            views = await asyncio.gather(*(client.get(location) for location in locations))
+            return [{s["source"]: s for s in view.json()["sources"]} for view in views]
+
+        for _ in range(300):
+            views = await sources()
+            if all(
+                s["status"] in ("ok", "no_record")
+                for view in views
+                for name, s in view.items()
+                if name != "bank"
+            ):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError(f"the other sources did not all answer: {views}")
+        assert all(view["bank"]["status"] == "pending" for view in views)
+        # Only the bulkhead's two slots reached the partner; the rest wait their turn.
+        assert (await client.get("/sandbox/queries")).json()["bank"] == BANK_SLOTS
