@@ -1,6 +1,7 @@
 """The health monitor on a real database: state shared between processes, probes against
 the sandbox over HTTP, and a connector's own bug kept to its source."""
 
+import logging
 from collections.abc import AsyncIterator
 from datetime import date
 from typing import ClassVar
@@ -10,15 +11,18 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from connectors.base import CheckResult, ConnectorConfig
+from connectors.http import Retry
 from connectors.registry import ConnectorRegistry, load_connectors
 from schemas.connector import BreakerState, CallOutcome
 from schemas.evidence import Evidence, HouseholdQuery, MemberQuery
 from schemas.verification import SourceStatus
 from service.config import Settings
+from service.connector.meter import Attempt
 from service.connector.metrics import Metrics
 from service.connector.monitor import HealthMonitor, Refusal, Ticket
 from service.connector.service import connector as connector_service
 from service.db import WriteGate, create_engine, create_session_factory
+from service.logging import configure_logging
 from service.partners import build_configs
 from service.verification.fanout import FanOut
 from tests.conftest import LiveService
@@ -196,3 +200,32 @@ async def test_probes_give_a_quiet_connector_a_status_and_recover_an_open_breake
         async with factory() as session:
             bank = await connector_service.health(session, registry, health, settings, "bank")
         assert bank.status.value == "operational"
+
+
+class TestRetries:
+    async def test_each_retry_is_a_metric_and_a_debug_line_and_polls_are_neither(
+        self,
+        factory: async_sessionmaker[AsyncSession],
+        own_engine: AsyncEngine,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        configure_logging("INFO")  # as the service does: through the standard library
+        process = monitor(factory, own_engine, ["retrying"])
+        grant = process.admit("retrying")
+        assert isinstance(grant, Ticket)
+        attempts = [
+            Attempt(10, 503),
+            Attempt(10, None, "ConnectTimeout", Retry(2, "http_5xx")),
+            Attempt(10, 202, retry=Retry(3, "timeout")),
+            Attempt(10, 200),  # a poll
+        ]
+        with caplog.at_level(logging.DEBUG, logger="service.connector.monitor"):
+            process.record(grant, CallOutcome.ok, latency_ms=40, attempts=attempts)
+
+        assert process.metrics.retries.labels("retrying")._value.get() == 2
+        lines = [
+            (record.levelname, record.msg["source"], record.msg["attempt"], record.msg["reason"])
+            for record in caplog.records
+            if isinstance(record.msg, dict) and record.msg.get("event") == "connector_retry"
+        ]
+        assert lines == [("DEBUG", "retrying", 2, "http_5xx"), ("DEBUG", "retrying", 3, "timeout")]
