@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from service.auth.principal import Role
@@ -352,3 +353,27 @@ class TestRunning:
             assert batch["by_status"] == {"completed": 12}
             assert batch["progress"]["done"] == 12
             assert batch["progress"]["rate_per_s"] > 0
+
+
+class TestPrivacy:
+    async def test_no_log_line_carries_an_id_number_or_a_name(
+        self, api_client: ClientFactory, capfd: pytest.CaptureFixture[str]
+    ) -> None:
+        """A batch's upload, runs, refused lines and reads log nothing personal."""
+        client = await api_client(role="caseworker", region="53")
+        valid = household("priv-1")
+        valid["members"][0]["name"] = "欧阳修远"
+        refused = household("priv-2", region_code="360102")
+        ids = [valid["members"][0]["id_number"], refused["members"][0]["id_number"]]
+        capfd.readouterr()
+        created = (
+            await client.post("/v1/batches", content=ndjson(valid, refused), headers=NDJSON)
+        ).json()
+        await finished(client, created["id"])
+        await client.get(f"/v1/batches/{created['id']}/errors")
+        await client.get(f"/v1/batches/{created['id']}/verifications")
+        logged = "".join(capfd.readouterr())
+        assert "source_settled" in logged  # the run's log lines are there to check
+        for id_number in ids:
+            assert id_number not in logged
+        assert "欧阳修远" not in logged
