@@ -262,6 +262,9 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--database-url", help="PostgreSQL server for the worker set-ups")
     parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument(
+        "--workers", default="1,2", help="worker counts to run on PostgreSQL, comma-separated"
+    )
     args = parser.parse_args()
     os.environ.setdefault("HEDUI_MAX_BATCH_HOUSEHOLDS", str(max(100_000, args.households)))
 
@@ -280,7 +283,7 @@ def main() -> None:
             one_setup("SQLite, one inline process", "sqlite", partners, 0, args.households, offset)
             offset += args.households
         if args.database_url:
-            for workers in (1, 2):
+            for workers in (int(n) for n in args.workers.split(",")):
                 with throwaway_postgres(args.database_url) as url:
                     one_setup(
                         f"PostgreSQL, API + {workers} worker(s)",
