@@ -1,7 +1,7 @@
 """`/v1/batches`: many households at once, read as a stream, one verification each."""
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
@@ -143,7 +143,7 @@ def _upload(
     queue: RunQueue,
     write_gate: WriteGate,
     batch: Batch | None,
-    make_batch: Callable[[], Awaitable[Batch]],
+    make_batch: Callable[[], Batch],
     first_line: int = 1,
 ) -> Upload:
     return Upload(
@@ -207,22 +207,20 @@ async def create_batch(
     check_reference(reference)
     lines, json_reader = await _lines(request, settings.max_body_bytes)
 
-    async def make_batch() -> Batch:
+    def make_batch() -> Batch:
         fields = json_reader.fields if json_reader is not None else {}
-        made, _ = await batch_service.create(
-            session,
+        return batch_service.new(
             principal,
             reference=reference or check_reference(fields.get("reference")),
             idempotency_key=idempotency_key,
         )
-        return made
 
     found = await batch_service.find(session, principal, idempotency_key)
     upload = _upload(
         session, principal, settings, catalog, registry, queue, write_gate, found, make_batch
     )
     await _receive(upload, lines)
-    batch = upload.batch or await make_batch()
+    batch = await upload.ensure_batch()
     if json_reader is not None and batch.reference is None and "reference" in json_reader.fields:
         await batch_service.name(session, batch, check_reference(json_reader.fields["reference"]))
     if close:
@@ -271,9 +269,6 @@ async def add_households(
         raise BatchClosed(batch.status)
     lines, _ = await _lines(request, settings.max_body_bytes)
 
-    async def made() -> Batch:
-        return batch
-
     upload = _upload(
         session,
         principal,
@@ -283,7 +278,7 @@ async def add_households(
         queue,
         write_gate,
         batch,
-        made,
+        lambda: batch,
         first_line=first_line or batch.lines_received + 1,
     )
     await _receive(upload, lines)

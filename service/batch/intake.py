@@ -9,7 +9,7 @@ memory a batch takes is one chunk, whatever its size.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -47,7 +47,7 @@ class Upload:
     max_households: int
     max_line_bytes: int
     batch: Batch | None
-    make_batch: Callable[[], Awaitable[Batch]]
+    make_batch: Callable[[], Batch]
     first_line: int = 1
     accepted: int = 0
     invalid: int = 0
@@ -56,6 +56,7 @@ class Upload:
     _verifications: list[Verification] = field(default_factory=list)
     _problems: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     _pending_to: int = 0
+    _unsaved: bool = False  # `batch` is new: stored with the first flush
 
     async def read(self, lines: AsyncIterator[tuple[int, Raw]]) -> None:
         """Store every line of `lines` not received before; chunk by chunk."""
@@ -84,7 +85,8 @@ class Upload:
 
     async def _take(self, line: int, raw: Raw) -> None:
         if self.batch is None:
-            self.batch = await self.make_batch()
+            self.batch = self.make_batch()
+            self._unsaved = True
         elif self.batch.status != wire.BatchStatus.open.value and not self._pending_to:
             raise BatchClosed(self.batch.status)
         checked = batch_service.check_line(raw, max_line_bytes=self.max_line_bytes)
@@ -107,16 +109,33 @@ class Upload:
                 self._verifications.append(prepared)
         self._pending_to = line
 
+    async def ensure_batch(self) -> Batch:
+        """The batch, stored now if no line made it (an empty upload)."""
+        if self.batch is None:
+            self.batch = self.make_batch()
+            self._unsaved = True
+        await self.flush()
+        return self.batch
+
     async def flush(self) -> None:
         """One transaction: the chunk's verifications with their jobs, its refused lines,
-        and the batch's count of lines received."""
-        if self.batch is None or not self._pending_to:
+        and the batch's count of lines received (with the first, the batch itself)."""
+        if self.batch is None or not (self._pending_to or self._unsaved):
             return
         batch = self.batch
         verifications, problems = self._verifications, self._problems
         repository = BatchRepository.from_session(self.session)
+        # Nothing of the database is held while queueing at the write gate: a lock or a
+        # pooled connection held here could be what the writer inside is waiting for.
+        await self.session.commit()
         async with self.write_gate:
             try:
+                if self._unsaved:
+                    await repository.add(batch)
+                if not self._pending_to:
+                    await self.session.commit()
+                    self._unsaved = False
+                    return
                 # First, so that two uploads to one batch queue here and the second fails.
                 advanced = await repository.advance(
                     batch.id,
@@ -134,6 +153,8 @@ class Upload:
                     await self.session.commit()
             except IntegrityError as error:
                 await self.session.rollback()
+                # Another request with the same Idempotency-Key made the batch first, or
+                # another upload stored these lines first.
                 raise _concurrent() from error
             if not advanced:
                 await self.session.rollback()
@@ -141,6 +162,7 @@ class Upload:
                 if current is not None and current.status != wire.BatchStatus.open.value:
                     raise BatchClosed(current.status)
                 raise _concurrent()
+        self._unsaved = False
         self.queue.committed_many(len(verifications))
         # What was just committed, without making the object dirty (no write back).
         set_committed_value(batch, "lines_received", self._pending_to)

@@ -7,7 +7,6 @@ from datetime import date, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -18,7 +17,7 @@ from schemas.verification import VerificationCreate, VerificationStatus
 from service.auth.principal import Principal
 from service.batch.repository import BatchRepository
 from service.batch.stream import Raw, TooLong
-from service.errors import BatchClosed, BatchNotFound, Conflict, HeduiError, InvalidRequest
+from service.errors import BatchClosed, BatchNotFound, HeduiError, InvalidRequest
 from service.models import Batch, Verification
 from service.models.base import new_id, utcnow
 from service.pagination import decode_cursor, next_cursor
@@ -79,21 +78,12 @@ def check_reference(reference: object) -> str | None:
 
 
 class BatchService:
-    async def create(
-        self,
-        session: AsyncSession,
-        principal: Principal,
-        *,
-        reference: str | None,
-        idempotency_key: str | None,
-    ) -> tuple[Batch, bool]:
-        """A new open batch, or the one this key's `Idempotency-Key` made before (False)."""
-        repository = BatchRepository.from_session(session)
-        if idempotency_key is not None:
-            earlier = await repository.by_idempotency_key(principal.key_id, idempotency_key)
-            if earlier is not None:
-                return earlier, False
-        batch = Batch(
+    def new(
+        self, principal: Principal, *, reference: str | None, idempotency_key: str | None
+    ) -> Batch:
+        """A new open batch, not stored yet (`service.batch.intake` stores it with its
+        first chunk, or alone for an empty upload)."""
+        return Batch(
             id=new_id(),
             reference=reference,
             region_prefix=principal.region_prefix,
@@ -105,14 +95,6 @@ class BatchService:
             invalid_lines=0,
             created_at=utcnow(),
         )
-        try:
-            await repository.add(batch)
-        except IntegrityError as error:
-            raise Conflict(
-                "Another request with this Idempotency-Key is creating its batch; repeat this "
-                "one to continue that batch"
-            ) from error
-        return batch, True
 
     async def find(
         self, session: AsyncSession, principal: Principal, idempotency_key: str | None

@@ -101,6 +101,8 @@ class VerificationRepository:
     async def insert_many(self, verifications: list[Verification]) -> None:
         """`insert` for many verifications at once (a batch's chunk): still three
         statements, each executemany over every row of the chunk."""
+        if not verifications:  # a batch's chunk of refused lines alone
+            return
         columns = [column.name for column in VERIFICATIONS.columns if column.name != "error"]
         await self.session.execute(
             insert(VERIFICATIONS),

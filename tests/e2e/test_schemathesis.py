@@ -3,6 +3,7 @@ schema (a bounded, seeded run) against a real service, and no answer may be a se
 error, an undocumented status or a body of the wrong media type."""
 
 import asyncio
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from service.db import create_engine, create_session_factory
 from tests.conftest import running_service, service_settings
 
 EXAMPLES_PER_OPERATION = 3
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_fuzzed_requests_get_documented_answers_never_a_server_error(
@@ -50,6 +52,11 @@ async def test_fuzzed_requests_get_documented_answers_never_a_server_error(
                 "--no-color",
             ],
             cwd=tmp_path,
+            env={
+                **os.environ,
+                "SCHEMATHESIS_HOOKS": "tests.e2e.schemathesis_hooks",
+                "PYTHONPATH": str(ROOT),
+            },
             capture_output=True,
             text=True,
             timeout=600,
