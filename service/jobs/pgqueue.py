@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 ENTRYPOINT = "hedui.verify"
+BATCH_PRIORITY = -1
 
 
 class PgQueue:
@@ -81,7 +82,9 @@ class PgQueue:
         await queries.enqueue(
             [ENTRYPOINT] * len(verifications),
             [verification.id.encode() for verification in verifications],
-            [0] * len(verifications),
+            # Below single requests' 0: a household submitted alone is not queued behind a
+            # batch of a hundred thousand (pgqueuer takes higher priorities first).
+            [BATCH_PRIORITY] * len(verifications),
             dedupe_key=[verification.id for verification in verifications],
         )
 

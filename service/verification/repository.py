@@ -164,12 +164,15 @@ class VerificationRepository:
         return list(await self.session.scalars(statement))
 
     async def count_queued(self) -> int:
-        """Verifications stored and not yet claimed by any process (the queue's depth); one
-        count on the `(status, lease_expires_at)` index."""
+        """Verifications stored and not yet claimed by any process (the queue's depth),
+        batches' households aside; one count over an index."""
         statement = (
             select(func.count())
             .select_from(VERIFICATIONS)
             .where(VERIFICATIONS.c.status == "queued")
+            # A batch's households are a backlog by design, paced by the workers: they do
+            # not make single requests shed (and batch_id IS NULL keeps to an index).
+            .where(VERIFICATIONS.c.batch_id.is_(None))
         )
         return int(await self.session.scalar(statement) or 0)
 

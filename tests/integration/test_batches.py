@@ -377,3 +377,20 @@ class TestPrivacy:
         for id_number in ids:
             assert id_number not in logged
         assert "欧阳修远" not in logged
+
+
+class TestSingleRequestsBesideABatch:
+    async def test_a_queued_batch_does_not_make_single_requests_shed(
+        self, own_database_url: str, tmp_path: Path
+    ) -> None:
+        """Queue mode sheds new verifications past HEDUI_MAX_QUEUE_DEPTH waiting ones; a
+        batch's households wait by design and are not counted."""
+        async with own_service(own_database_url, tmp_path, run_mode="queue", max_queue_depth=2) as (
+            _,
+            client,
+        ):
+            body = ndjson(*(household(f"d-{n}") for n in range(5)))
+            created = await client.post("/v1/batches", content=body, headers=NDJSON)
+            assert created.json()["by_status"] == {"queued": 5}
+            single = await client.post("/v1/verifications", json=household("alone"))
+            assert single.status_code == 202, single.text
