@@ -61,6 +61,9 @@ async def audit_trail(
     try:
         yield
     except Exception as error:
+        # The request's transaction is going to be rolled back anyway: end it now, so that
+        # on SQLite its write lock does not block the refusal's own transaction.
+        await session.rollback()
         await _record_refusal(request, action, _status_of(error))
         raise
     principal = getattr(request.state, PRINCIPAL_STATE_KEY, None)
