@@ -28,6 +28,9 @@ class PolicyParameters(OmitWhenNone):
             "business_stake",
             "taxed_income_ratio",
             "social_insurance_base_ratio",
+            "recheck_regular_months",
+            "recheck_other_months",
+            "consent_valid_months",
         }
     )
 
@@ -101,6 +104,36 @@ class PolicyParameters(OmitWhenNone):
         ratio = self.social_insurance_base_ratio
         return DEFAULT_SOCIAL_INSURANCE_BASE_RATIO if ratio is None else ratio
 
+    recheck_regular_months: int | None = Field(
+        default=None,
+        ge=1,
+        le=60,
+        description="Months between re-checks of a household on regular support (常补对象); "
+        "None: the default, 12 (at least yearly)",
+    )
+    recheck_other_months: int | None = Field(
+        default=None,
+        ge=1,
+        le=60,
+        description="Months between re-checks of the other recipients (非常补对象); None: the "
+        "default, 6",
+    )
+    consent_valid_months: int | None = Field(
+        default=None,
+        ge=1,
+        le=240,
+        description="Months a signed authorization (授权书) allows queries for; None: as long "
+        "as the household receives the benefit",
+    )
+
+    def recheck_months(self, recheck_class: str) -> int:
+        """Months between re-checks of a recipient of this class (`regular` or `other`)."""
+        if recheck_class == "regular":
+            months = self.recheck_regular_months
+            return DEFAULT_RECHECK_REGULAR_MONTHS if months is None else months
+        months = self.recheck_other_months
+        return DEFAULT_RECHECK_OTHER_MONTHS if months is None else months
+
     @property
     def business_stake_threshold(self) -> Decimal:
         return DEFAULT_BUSINESS_STAKE if self.business_stake is None else self.business_stake
@@ -130,3 +163,8 @@ class ResolvedPolicy(BaseModel):
 DEFAULT_BUSINESS_STAKE = Decimal("50000")
 DEFAULT_TAXED_INCOME_RATIO = Decimal("1")
 DEFAULT_SOCIAL_INSURANCE_BASE_RATIO = Decimal("1")
+
+DEFAULT_RECHECK_REGULAR_MONTHS = 12
+"""Regular-support households (常补对象) are re-examined at least yearly (Jiangxi seed)."""
+DEFAULT_RECHECK_OTHER_MONTHS = 6
+"""The other recipients (非常补对象) every six months (Jiangxi seed)."""

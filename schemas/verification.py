@@ -229,6 +229,13 @@ class Member(BaseModel):
 class DecisionCreate(_Strict):
     decision: Literal["approve", "reject", "return"]
     reason: str = Field(min_length=1, max_length=2000)
+    recheck_class: Literal["regular", "other"] | None = Field(
+        default=None,
+        description="approve only: how often the recipient is re-checked. `regular` "
+        "(常补对象, yearly by default) or `other` (非常补对象, half-yearly by default); the "
+        "intervals are the region's policy figures. Omitted: `regular` for tekun, `other` "
+        "otherwise; on a re-check, the recipient's class so far",
+    )
 
 
 class Decision(BaseModel):

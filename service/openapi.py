@@ -7,7 +7,7 @@ response model of its operation.
 """
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -139,12 +139,46 @@ def report_example() -> dict[str, Any]:
     return report.model_dump(mode="json")
 
 
+RECIPIENT_ID = "0c6f2d8e-52b1-4f0a-8d59-7a4e1c3b9f10"
+
+
+def recipient_example() -> dict[str, Any]:
+    """The documented household on the roll, approved on 2026-11-21."""
+    return {
+        "id": RECIPIENT_ID,
+        "reference": "case-2026-000123",
+        "program": "dibao",
+        "area": "urban",
+        "region_code": "530102",
+        "township_code": None,
+        "status": "active",
+        "recheck_class": "other",
+        "monthly_benefit": "780.00",
+        "origin_verification_id": EXAMPLE_ID,
+        "approved_verification_id": EXAMPLE_ID,
+        "approved_on": "2026-11-21",
+        "next_recheck_on": "2027-05-21",
+        "consent": {"document_id": "AUTH-0001", "signed_on": "2026-11-20", "expires_on": None},
+        "needs_new_consent": False,
+        "members": verification_example()["members"],
+        "left_on": None,
+        "left_reason": None,
+        "created_at": _iso(FINISHED + timedelta(days=1)),
+    }
+
+
+def recipient_page_example() -> dict[str, Any]:
+    return {"items": [recipient_example()], "next_cursor": None}
+
+
 RESPONSE_EXAMPLES: dict[tuple[str, str, str], Callable[[], dict[str, Any]]] = {
     ("/v1/verifications", "post", "202"): accepted_example,
     ("/v1/verifications", "post", "200"): verification_example,
     ("/v1/verifications", "get", "200"): page_example,
     ("/v1/verifications/{verification_id}", "get", "200"): verification_example,
     ("/v1/verifications/{verification_id}/report", "get", "200"): report_example,
+    ("/v1/recipients", "get", "200"): recipient_page_example,
+    ("/v1/recipients/{recipient_id}", "get", "200"): recipient_example,
 }
 """(path, method, status) → its example, as `application/json` of that response."""
 

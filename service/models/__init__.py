@@ -12,6 +12,7 @@ from service.models.connector import (
 )
 from service.models.declarative_connector import StoredConnector, StoredConnectorVersion
 from service.models.near_relative import NearRelative
+from service.models.recipient import Recheck, Recipient
 from service.models.report import Decision, Report
 from service.models.verification import IdempotencyKey, Member, SourceResult, Verification
 
@@ -31,6 +32,8 @@ __all__ = [
     "IdempotencyKey",
     "Member",
     "NearRelative",
+    "Recheck",
+    "Recipient",
     "Report",
     "SourceResult",
     "StoredConnector",

@@ -1,5 +1,7 @@
 """The approval step: a decision bound to the report it was made on."""
 
+from datetime import date
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -8,6 +10,8 @@ from schemas import verification as wire
 from service.auth.principal import Principal
 from service.errors import DecisionExists, Forbidden, ReportNotReady
 from service.models import Decision, Report, Verification
+from service.policy.catalog import PolicyCatalog
+from service.recipient.service import recipient as recipient_service
 from service.verification.service import decision_to_wire
 
 
@@ -16,6 +20,9 @@ async def decide(
     principal: Principal,
     verification: Verification,
     body: wire.DecisionCreate,
+    *,
+    catalog: PolicyCatalog,
+    today: date,
 ) -> wire.Decision:
     if verification.created_by == principal.key_id:
         raise Forbidden("Whoever submitted a verification cannot decide it (separation of duties)")
@@ -40,4 +47,13 @@ async def decide(
         await session.flush()
     except IntegrityError as exc:  # a concurrent decision got there first
         raise DecisionExists() from exc
+    await recipient_service.record_decision(
+        session,
+        verification=verification,
+        decision=decision,
+        body=body,
+        report=report,
+        catalog=catalog,
+        today=today,
+    )
     return decision_to_wire(decision)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Header, Response, status
 
 from schemas import report as report_wire
 from schemas import verification as wire
-from service.deps import ApproverDep, CatalogDep, ReaderDep, SessionDep
+from service.deps import ApproverDep, CatalogDep, ReaderDep, SessionDep, SettingsDep
 from service.errors import PROBLEMS
 from service.report.decision import decide
 from service.report.rescore import rebuild, rescore, stored_policy
@@ -99,9 +99,21 @@ async def rescore_verification(
     summary="Record the approver's decision on a completed verification",
 )
 async def create_decision(
-    verification_id: str, body: wire.DecisionCreate, session: SessionDep, principal: ApproverDep
+    verification_id: str,
+    body: wire.DecisionCreate,
+    session: SessionDep,
+    principal: ApproverDep,
+    catalog: CatalogDep,
+    settings: SettingsDep,
 ) -> wire.Decision:
     """Binds the decision to the report's hash and policy version. Whoever submitted the
-    verification cannot decide it; a verification has one decision (a second is 409)."""
+    verification cannot decide it; a verification has one decision (a second is 409).
+
+    An approval of a dibao or tekun household puts it on the roll of recipients
+    (`GET /v1/recipients`) with its re-check class; on a re-check's verification, an
+    approval keeps the recipient with the new report's benefit and a rejection takes it off
+    the roll with the reason."""
     verification = await verification_service.get(session, principal, verification_id)
-    return await decide(session, principal, verification, body)
+    return await decide(
+        session, principal, verification, body, catalog=catalog, today=settings.today()
+    )

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
+from schemas import recipient as recipient_wire
 from schemas import report as report_wire
 from schemas import verification as wire
 from service.app import create_app
@@ -57,6 +58,8 @@ def example_of(document: dict[str, Any], path: str, method: str, status: str) ->
         ("/v1/verifications", "get", "200", wire.VerificationPage),
         ("/v1/verifications/{verification_id}", "get", "200", wire.Verification),
         ("/v1/verifications/{verification_id}/report", "get", "200", report_wire.Report),
+        ("/v1/recipients", "get", "200", recipient_wire.RecipientPage),
+        ("/v1/recipients/{recipient_id}", "get", "200", recipient_wire.Recipient),
     ],
 )
 def test_response_examples_are_valid_responses(

@@ -1,0 +1,129 @@
+"""Recipients (the roll of households receiving a benefit) and their re-checks."""
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from schemas.dates import IsoDate
+from schemas.money import Money
+from schemas.request import RequestModel
+from schemas.verification import Area, Consent, Member, Program
+
+
+class RecheckClass(StrEnum):
+    """How often a recipient is re-checked (intervals in the region's policy files)."""
+
+    regular = "regular"
+    """Regular support (常补对象): at least yearly by default."""
+    other = "other"
+    """Everyone else (非常补对象): every six months by default."""
+
+
+class RecipientStatus(StrEnum):
+    active = "active"
+    under_review = "under_review"
+    """A re-check found a change of eligibility; the approver decides on the new report."""
+    left = "left"
+    """Off the roll: rejected at a re-check, or stopped; `left_reason` says why."""
+
+
+class RecheckStatus(StrEnum):
+    queued = "queued"
+    """A verification was started for it."""
+    needs_consent = "needs_consent"
+    """The signed authorization had expired when it fell due: nobody was queried."""
+    completed = "completed"
+    failed = "failed"
+
+
+class RecipientConsent(BaseModel):
+    document_id: str
+    signed_on: date
+    expires_on: date | None = Field(
+        default=None, description="null: valid while the household receives the benefit"
+    )
+
+
+class Recipient(BaseModel):
+    id: str
+    reference: str
+    program: Program
+    area: Area
+    region_code: str
+    township_code: str | None = None
+    status: RecipientStatus
+    recheck_class: RecheckClass
+    monthly_benefit: Money | None = Field(
+        default=None, description="What the approved report's benefit is, per month"
+    )
+    origin_verification_id: str
+    approved_verification_id: str = Field(
+        description="The latest approved verification: the next re-check is compared with "
+        "its report"
+    )
+    approved_on: date
+    next_recheck_on: date
+    consent: RecipientConsent
+    needs_new_consent: bool = Field(
+        description="A re-check fell due after the authorization expired: record a new one"
+    )
+    members: list[Member] = Field(description="As approved, masked")
+    left_on: date | None = None
+    left_reason: str | None = None
+    created_at: datetime
+
+
+class RecipientFilter(RequestModel):
+    """Query parameters of `GET /v1/recipients`; all optional, combined with AND."""
+
+    region_code: str | None = Field(
+        default=None,
+        pattern=r"^([0-9]{2}|[0-9]{4}|[0-9]{6})$",
+        description="Region prefix, within the caller's own region",
+    )
+    program: Program | None = None
+    recheck_class: RecheckClass | None = None
+    status: RecipientStatus | None = None
+    due_before: IsoDate | None = Field(
+        default=None, description="Next re-check due on or before this date"
+    )
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = Field(default=None, max_length=512, description="`next_cursor` of a page")
+
+
+class RecipientPage(BaseModel):
+    items: list[Recipient]
+    next_cursor: str | None = None
+
+
+class RecipientStop(RequestModel):
+    """An approver takes a household off the roll."""
+
+    reason: str = Field(min_length=1, max_length=2000, examples=["moved out of the county"])
+
+
+class ConsentRenewal(Consent):
+    """A new signed authorization for a recipient's next re-checks."""
+
+
+class RecheckPlanItem(BaseModel):
+    """One due re-check: what a run did (or, previewing, would do) with it."""
+
+    recipient_id: str
+    region_code: str
+    due_on: date
+    outcome: str = Field(
+        description="`queued` (a verification started), `needs_consent` (authorization "
+        "expired: nobody queried), `already_scheduled` (another run enqueued it)"
+    )
+    verification_id: str | None = None
+
+
+class RecheckRun(BaseModel):
+    as_of: IsoDate
+    dry_run: bool
+    queued: int
+    needs_consent: int
+    already_scheduled: int
+    items: list[RecheckPlanItem]

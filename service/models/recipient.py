@@ -1,0 +1,76 @@
+"""The roll of recipients and their scheduled re-checks."""
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import Date, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from service.models.base import Base, UTCDateTime, new_id, utcnow
+
+
+class Recipient(Base):
+    """A household receiving a benefit: made by an approved decision, re-checked on a
+    schedule, and off the roll (with the reason) once rejected at a re-check or stopped."""
+
+    __tablename__ = "recipients"
+    __table_args__ = (
+        Index("ix_recipients_created", "created_at", "id"),
+        Index("ix_recipients_region_code", "region_code"),
+        Index("ix_recipients_status_next_recheck_on", "status", "next_recheck_on"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    reference: Mapped[str] = mapped_column(String(128))
+    program: Mapped[str] = mapped_column(String(16))
+    area: Mapped[str] = mapped_column(String(8))
+    region_code: Mapped[str] = mapped_column(String(6))
+    township_code: Mapped[str | None] = mapped_column(String(9), default=None)
+    recheck_class: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    monthly_benefit: Mapped[Decimal | None] = mapped_column(Numeric(16, 2), default=None)
+    origin_verification_id: Mapped[str] = mapped_column(
+        ForeignKey("verifications.id"),
+        unique=True,
+        doc="The verification whose approval put the household on the roll",
+    )
+    approved_verification_id: Mapped[str] = mapped_column(
+        ForeignKey("verifications.id"),
+        doc="The latest approved verification (its report is "
+        "what the next re-check is compared with)",
+    )
+    approved_on: Mapped[date] = mapped_column(Date)
+    next_recheck_on: Mapped[date] = mapped_column(Date)
+    consent_document_id: Mapped[str] = mapped_column(String(64))
+    consent_signed_on: Mapped[date] = mapped_column(Date)
+    consent_expires_on: Mapped[date | None] = mapped_column(Date, default=None)
+    left_on: Mapped[date | None] = mapped_column(Date, default=None)
+    left_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Recheck(Base):
+    """One scheduled re-check of one recipient: at most one per recipient and due date,
+    however many schedulers run (the unique constraint decides)."""
+
+    __tablename__ = "rechecks"
+    __table_args__ = (
+        UniqueConstraint("recipient_id", "due_on"),
+        Index("ix_rechecks_status", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    recipient_id: Mapped[str] = mapped_column(
+        ForeignKey("recipients.id", ondelete="CASCADE"), index=True
+    )
+    due_on: Mapped[date] = mapped_column(Date)
+    region_code: Mapped[str] = mapped_column(String(6))
+    status: Mapped[str] = mapped_column(String(16))
+    verification_id: Mapped[str | None] = mapped_column(
+        ForeignKey("verifications.id"), default=None, unique=True
+    )
+    batch_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

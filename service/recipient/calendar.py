@@ -1,0 +1,22 @@
+"""Calendar arithmetic for schedules (pure)."""
+
+import calendar
+from datetime import date
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day `months` later, clamped to the month's last day (31 Jan + 1 = 28/29 Feb)."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def next_after(due_on: date, months: int, today: date) -> date:
+    """The first date of the schedule `due_on, due_on + months, ...` that is after `today`:
+    a re-check run late catches up with one re-check, not one per missed period."""
+    step = 1
+    following = add_months(due_on, months)
+    while following <= today:
+        step += 1
+        following = add_months(due_on, months * step)
+    return following

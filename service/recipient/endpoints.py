@@ -1,0 +1,80 @@
+"""`/v1/recipients`: the roll, stopping a benefit, renewing an authorization."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from schemas import recipient as wire
+from service.deps import ApproverDep, CaseworkerDep, CatalogDep, ReaderDep, SessionDep, SettingsDep
+from service.errors import PROBLEMS
+from service.recipient.service import recipient as recipient_service
+
+router = APIRouter(prefix="/v1/recipients", tags=["recipients"])
+
+
+@router.get(
+    "",
+    response_model=wire.RecipientPage,
+    responses=PROBLEMS,
+    summary="The roll of recipients in the caller's region, newest first",
+)
+async def list_recipients(
+    session: SessionDep,
+    principal: ReaderDep,
+    where: Annotated[wire.RecipientFilter, Query()],
+) -> wire.RecipientPage:
+    """Households on (and off) the roll. `due_before=2027-12-31` lists those whose next
+    re-check falls due by then; `status=left` those taken off, with the reason. Follow
+    `next_cursor` until it is null."""
+    return await recipient_service.page(session, principal, where)
+
+
+@router.get(
+    "/{recipient_id}",
+    response_model=wire.Recipient,
+    responses=PROBLEMS,
+    summary="One recipient",
+)
+async def get_recipient(
+    recipient_id: str, session: SessionDep, principal: ReaderDep
+) -> wire.Recipient:
+    return await recipient_service.read(session, principal, recipient_id)
+
+
+@router.post(
+    "/{recipient_id}/stop",
+    response_model=wire.Recipient,
+    responses=PROBLEMS,
+    summary="Take a household off the roll, with the reason",
+)
+async def stop_recipient(
+    recipient_id: str,
+    body: wire.RecipientStop,
+    session: SessionDep,
+    principal: ApproverDep,
+    settings: SettingsDep,
+) -> wire.Recipient:
+    """An approver stops the benefit (a warning never does by itself). The household
+    leaves the roll and is not re-checked again; a second stop is 409."""
+    return await recipient_service.stop(session, principal, recipient_id, body, settings.today())
+
+
+@router.post(
+    "/{recipient_id}/consent",
+    response_model=wire.Recipient,
+    responses=PROBLEMS,
+    summary="Record a new signed authorization (授权书)",
+)
+async def renew_consent(
+    recipient_id: str,
+    body: wire.ConsentRenewal,
+    session: SessionDep,
+    principal: CaseworkerDep,
+    catalog: CatalogDep,
+    settings: SettingsDep,
+) -> wire.Recipient:
+    """A re-check held because the authorization had expired (`needs_new_consent`) runs
+    at the next re-check pass."""
+    return await recipient_service.renew_consent(
+        session, principal, recipient_id, body, catalog, settings.today()
+    )

@@ -1,0 +1,195 @@
+"""All SQL about recipients and their re-checks."""
+
+from datetime import date, datetime
+from typing import Any, Self
+
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from schemas.recipient import RecipientFilter
+from service.models import Member, Recheck, Recipient, Verification
+from service.pagination import newer_first_after
+
+
+class RecipientRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @classmethod
+    def from_session(cls, session: AsyncSession) -> Self:
+        return cls(session)
+
+    def _scoped(self, region_prefix: str) -> Select[Any]:
+        return select(Recipient).where(
+            Recipient.region_code.startswith(region_prefix, autoescape=True)
+        )
+
+    async def get(self, recipient_id: str, *, region_prefix: str = "") -> Recipient | None:
+        return await self.session.scalar(
+            self._scoped(region_prefix).where(Recipient.id == recipient_id)
+        )
+
+    async def by_origin(self, verification_id: str) -> Recipient | None:
+        return await self.session.scalar(
+            select(Recipient).where(Recipient.origin_verification_id == verification_id)
+        )
+
+    async def add(self, recipient: Recipient) -> None:
+        self.session.add(recipient)
+        await self.session.flush()
+
+    async def page(
+        self,
+        *,
+        region_prefix: str,
+        where: RecipientFilter,
+        limit: int,
+        after: tuple[datetime, str] | None,
+    ) -> list[Recipient]:
+        statement = self._scoped(region_prefix)
+        if where.program is not None:
+            statement = statement.where(Recipient.program == where.program)
+        if where.recheck_class is not None:
+            statement = statement.where(Recipient.recheck_class == where.recheck_class.value)
+        if where.status is not None:
+            statement = statement.where(Recipient.status == where.status.value)
+        if where.due_before is not None:
+            statement = statement.where(Recipient.next_recheck_on <= where.due_before)
+        if after is not None:
+            statement = statement.where(
+                newer_first_after(Recipient.created_at, Recipient.id, after)
+            )
+        statement = statement.order_by(Recipient.created_at.desc(), Recipient.id.desc())
+        return list((await self.session.scalars(statement.limit(limit))).all())
+
+    async def members(self, verification_ids: list[str]) -> dict[str, list[Member]]:
+        """The members of each verification, in their order."""
+        if not verification_ids:
+            return {}
+        rows = await self.session.scalars(
+            select(Member)
+            .where(Member.verification_id.in_(verification_ids))
+            .order_by(Member.verification_id, Member.position)
+        )
+        grouped: dict[str, list[Member]] = {}
+        for member in rows:
+            grouped.setdefault(member.verification_id, []).append(member)
+        return grouped
+
+    async def awaiting_consent(self, recipient_ids: list[str]) -> set[str]:
+        """Those of these recipients with a re-check held for a new authorization."""
+        if not recipient_ids:
+            return set()
+        rows = await self.session.scalars(
+            select(Recheck.recipient_id)
+            .where(Recheck.recipient_id.in_(recipient_ids))
+            .where(Recheck.status == "needs_consent")
+        )
+        return set(rows)
+
+    async def update(self, recipient_id: str, **values: Any) -> None:
+        await self.session.execute(
+            update(Recipient).where(Recipient.id == recipient_id).values(**values)
+        )
+
+    # Re-checks
+
+    async def due(
+        self, today: date, *, region_prefix: str, limit: int, after: str | None = None
+    ) -> list[Recipient]:
+        """Recipients on the roll whose re-check is due on or before `today`, by id."""
+        statement = (
+            self._scoped(region_prefix)
+            .where(Recipient.status != "left")
+            .where(Recipient.next_recheck_on <= today)
+        )
+        if after is not None:
+            statement = statement.where(Recipient.id > after)
+        return list(
+            (await self.session.scalars(statement.order_by(Recipient.id).limit(limit))).all()
+        )
+
+    async def count_due(self, today: date, *, region_prefix: str) -> int:
+        return int(
+            await self.session.scalar(
+                select(func.count())
+                .select_from(Recipient)
+                .where(Recipient.region_code.startswith(region_prefix, autoescape=True))
+                .where(Recipient.status != "left")
+                .where(Recipient.next_recheck_on <= today)
+            )
+            or 0
+        )
+
+    async def insert_recheck(self, values: dict[str, Any]) -> bool:
+        """Insert a re-check unless one exists for the recipient and due date; whether this
+        call inserted it. Concurrent callers wait for each other at the unique key."""
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = (
+            insert(Recheck)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["recipient_id", "due_on"])
+        )
+        result = await self.session.execute(statement)
+        return bool(getattr(result, "rowcount", 0))
+
+    async def recheck(self, recipient_id: str, due_on: date) -> Recheck | None:
+        return await self.session.scalar(
+            select(Recheck).where(Recheck.recipient_id == recipient_id, Recheck.due_on == due_on)
+        )
+
+    async def recheck_of(self, verification_id: str) -> Recheck | None:
+        return await self.session.scalar(
+            select(Recheck).where(Recheck.verification_id == verification_id)
+        )
+
+    async def start_recheck(
+        self, recheck_id: str, *, verification_id: str, now: datetime, held: bool
+    ) -> bool:
+        """Attach the verification to a re-check that has none yet (or was held for a
+        new authorization, when `held`); whether this call did it."""
+        statement = update(Recheck).where(Recheck.id == recheck_id)
+        if held:
+            statement = statement.where(Recheck.status == "needs_consent")
+        else:
+            statement = statement.where(Recheck.verification_id.is_(None))
+        result = await self.session.execute(
+            statement.values(status="queued", verification_id=verification_id, started_at=now)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def advance(self, recipient_id: str, due_on: date, next_on: date, now: datetime) -> None:
+        """Schedule the next re-check, unless another run did already."""
+        await self.session.execute(
+            update(Recipient)
+            .where(Recipient.id == recipient_id, Recipient.next_recheck_on == due_on)
+            .values(next_recheck_on=next_on, updated_at=now)
+        )
+
+    async def finish_recheck(self, recheck_id: str, status: str, now: datetime) -> None:
+        await self.session.execute(
+            update(Recheck)
+            .where(Recheck.id == recheck_id, Recheck.status == "queued")
+            .values(status=status, completed_at=now)
+        )
+
+    async def unfinished_rechecks(self, *, region_prefix: str = "") -> int:
+        return int(
+            await self.session.scalar(
+                select(func.count())
+                .select_from(Recheck)
+                .where(Recheck.status == "queued")
+                .where(Recheck.region_code.startswith(region_prefix, autoescape=True))
+            )
+            or 0
+        )
+
+    async def verification(self, verification_id: str) -> Verification | None:
+        return await self.session.scalar(
+            select(Verification)
+            .options(selectinload(Verification.members))
+            .where(Verification.id == verification_id)
+        )

@@ -1,0 +1,252 @@
+"""The roll: an approved decision puts a household on it, a re-check's decision keeps it
+there (with the new report's benefit) or takes it off, and an approver may stop it."""
+
+from datetime import date
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas import recipient as wire
+from schemas.identity import mask_id_number, mask_name
+from schemas.policy import ResolvedPolicy
+from schemas.verification import Area, DecisionCreate, Member, Program
+from service.auth.principal import Principal
+from service.errors import Conflict, InvalidRequest, NotFound
+from service.models import Decision, Recipient, Report, Verification
+from service.models.base import new_id, utcnow
+from service.pagination import decode_cursor, next_cursor
+from service.policy.catalog import PolicyCatalog
+from service.recipient.calendar import add_months
+from service.recipient.repository import RecipientRepository
+
+ROLL_PROGRAMS = frozenset({"dibao", "tekun"})
+"""Programs paid every month, so re-checked; linshi is a one-off and has no roll."""
+
+
+class RecipientNotFound(NotFound):
+    def __init__(self) -> None:
+        super().__init__("No such recipient")
+
+
+def default_class(program: str) -> wire.RecheckClass:
+    return wire.RecheckClass.regular if program == "tekun" else wire.RecheckClass.other
+
+
+def monthly_benefit(report: Report | None) -> Decimal | None:
+    benefit: dict[str, Any] | None = (report.body or {}).get("benefit") if report else None
+    return Decimal(str(benefit["monthly_amount"])) if benefit else None
+
+
+def policy_for(
+    catalog: PolicyCatalog, household: Verification | Recipient, day: date
+) -> ResolvedPolicy | None:
+    """The policy in force on `day` for the household's region, program and area."""
+    return catalog.resolve(
+        household.region_code, cast(Program, household.program), cast(Area, household.area), day
+    )
+
+
+class RecipientService:
+    async def record_decision(
+        self,
+        session: AsyncSession,
+        *,
+        verification: Verification,
+        decision: Decision,
+        body: DecisionCreate,
+        report: Report | None,
+        catalog: PolicyCatalog,
+        today: date,
+    ) -> Recipient | None:
+        """What a decision does to the roll (the caller's transaction; nothing commits).
+
+        A first approval puts the household on the roll. On a re-check's verification, an
+        approval confirms the recipient with the new report and benefit, a rejection takes
+        it off the roll with the reason; `return` changes nothing."""
+        repository = RecipientRepository.from_session(session)
+        recheck = await repository.recheck_of(verification.id)
+        if recheck is not None:
+            recipient = await repository.get(recheck.recipient_id)
+            if recipient is None or recipient.status == wire.RecipientStatus.left.value:
+                return recipient
+            now = utcnow()
+            if body.decision == "approve":
+                await repository.update(
+                    recipient.id,
+                    status=wire.RecipientStatus.active.value,
+                    approved_verification_id=verification.id,
+                    approved_on=today,
+                    monthly_benefit=monthly_benefit(report),
+                    recheck_class=body.recheck_class or recipient.recheck_class,
+                    updated_at=now,
+                )
+            elif body.decision == "reject":
+                await repository.update(
+                    recipient.id,
+                    status=wire.RecipientStatus.left.value,
+                    left_on=today,
+                    left_reason=f"rejected at the re-check due {recheck.due_on}: {body.reason}",
+                    updated_at=now,
+                )
+            return recipient
+        if body.decision != "approve" or verification.program not in ROLL_PROGRAMS:
+            return None
+        recheck_class = wire.RecheckClass(body.recheck_class or default_class(verification.program))
+        resolved = policy_for(catalog, verification, today) or policy_for(
+            catalog, verification, verification.as_of
+        )
+        months = resolved.parameters.recheck_months(recheck_class) if resolved else 12
+        consent_months = resolved.parameters.consent_valid_months if resolved else None
+        recipient = Recipient(
+            id=new_id(),
+            reference=verification.reference,
+            program=verification.program,
+            area=verification.area,
+            region_code=verification.region_code,
+            township_code=None,
+            recheck_class=recheck_class.value,
+            status=wire.RecipientStatus.active.value,
+            monthly_benefit=monthly_benefit(report),
+            origin_verification_id=verification.id,
+            approved_verification_id=verification.id,
+            approved_on=today,
+            next_recheck_on=add_months(today, months),
+            consent_document_id=verification.consent_document_id,
+            consent_signed_on=verification.consent_signed_on,
+            consent_expires_on=(
+                add_months(verification.consent_signed_on, consent_months)
+                if consent_months
+                else None
+            ),
+        )
+        await repository.add(recipient)
+        return recipient
+
+    async def page(
+        self, session: AsyncSession, principal: Principal, where: wire.RecipientFilter
+    ) -> wire.RecipientPage:
+        repository = RecipientRepository.from_session(session)
+        rows = await repository.page(
+            region_prefix=principal.narrowed(where.region_code),
+            where=where,
+            limit=where.limit + 1,
+            after=decode_cursor(where.cursor) if where.cursor else None,
+        )
+        page = rows[: where.limit]
+        return wire.RecipientPage(
+            items=await self._views(repository, page),
+            next_cursor=next_cursor(rows, where.limit, lambda row: (row.created_at, row.id)),
+        )
+
+    async def read(
+        self, session: AsyncSession, principal: Principal, recipient_id: str
+    ) -> wire.Recipient:
+        repository = RecipientRepository.from_session(session)
+        recipient = await self.get(session, principal, recipient_id)
+        return (await self._views(repository, [recipient]))[0]
+
+    async def get(
+        self, session: AsyncSession, principal: Principal, recipient_id: str
+    ) -> Recipient:
+        recipient = await RecipientRepository.from_session(session).get(
+            recipient_id, region_prefix=principal.region_prefix
+        )
+        if recipient is None:
+            raise RecipientNotFound()
+        return recipient
+
+    async def stop(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        recipient_id: str,
+        body: wire.RecipientStop,
+        today: date,
+    ) -> wire.Recipient:
+        recipient = await self.get(session, principal, recipient_id)
+        if recipient.status == wire.RecipientStatus.left.value:
+            raise Conflict("The household is off the roll already")
+        repository = RecipientRepository.from_session(session)
+        await repository.update(
+            recipient.id,
+            status=wire.RecipientStatus.left.value,
+            left_on=today,
+            left_reason=f"stopped: {body.reason}",
+            updated_at=utcnow(),
+        )
+        await session.refresh(recipient)
+        return (await self._views(repository, [recipient]))[0]
+
+    async def renew_consent(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        recipient_id: str,
+        body: wire.ConsentRenewal,
+        catalog: PolicyCatalog,
+        today: date,
+    ) -> wire.Recipient:
+        """Record a new authorization; a re-check held for one runs at the next pass."""
+        recipient = await self.get(session, principal, recipient_id)
+        if recipient.status == wire.RecipientStatus.left.value:
+            raise Conflict("The household is off the roll")
+        if body.signed_on > today:
+            raise InvalidRequest.at(["body", "signed_on"], "cannot be in the future")
+        resolved = policy_for(catalog, recipient, today)
+        months = resolved.parameters.consent_valid_months if resolved else None
+        repository = RecipientRepository.from_session(session)
+        await repository.update(
+            recipient.id,
+            consent_document_id=body.document_id,
+            consent_signed_on=body.signed_on,
+            consent_expires_on=add_months(body.signed_on, months) if months else None,
+            updated_at=utcnow(),
+        )
+        await session.refresh(recipient)
+        return (await self._views(repository, [recipient]))[0]
+
+    async def _views(
+        self, repository: RecipientRepository, recipients: list[Recipient]
+    ) -> list[wire.Recipient]:
+        members = await repository.members([r.approved_verification_id for r in recipients])
+        held = await repository.awaiting_consent([r.id for r in recipients])
+        return [
+            wire.Recipient(
+                id=r.id,
+                reference=r.reference,
+                program=r.program,
+                area=r.area,
+                region_code=r.region_code,
+                township_code=r.township_code,
+                status=wire.RecipientStatus(r.status),
+                recheck_class=wire.RecheckClass(r.recheck_class),
+                monthly_benefit=r.monthly_benefit,
+                origin_verification_id=r.origin_verification_id,
+                approved_verification_id=r.approved_verification_id,
+                approved_on=r.approved_on,
+                next_recheck_on=r.next_recheck_on,
+                consent=wire.RecipientConsent(
+                    document_id=r.consent_document_id,
+                    signed_on=r.consent_signed_on,
+                    expires_on=r.consent_expires_on,
+                ),
+                needs_new_consent=r.id in held,
+                members=[
+                    Member(
+                        id_number=mask_id_number(m.id_number),
+                        name=mask_name(m.name),
+                        relation=m.relation,
+                        declared_monthly_income=m.declared_monthly_income,
+                    )
+                    for m in members.get(r.approved_verification_id, [])
+                ],
+                left_on=r.left_on,
+                left_reason=r.left_reason,
+                created_at=r.created_at,
+            )
+            for r in recipients
+        ]
+
+
+recipient = RecipientService()

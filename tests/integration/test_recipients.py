@@ -1,0 +1,182 @@
+"""The roll: an approval puts a household on it; listing, filters, stopping, paging."""
+
+from datetime import date
+from typing import Any
+
+import httpx
+
+from service.recipient.calendar import add_months, next_after
+from tests.conftest import ClientFactory
+from tests.factories import make_id_number, member, verification_body
+
+WAIT = {"Prefer": "wait=15"}
+
+
+async def approved_household(
+    http: httpx.AsyncClient,
+    caseworker: httpx.AsyncClient,
+    approver: httpx.AsyncClient,
+    *,
+    region_code: str = "530102",
+    program: str = "dibao",
+    decision: dict[str, Any] | None = None,
+    people: int = 1,
+) -> tuple[str, list[str]]:
+    """A verified household (nothing on record at any agency) and the approval's response."""
+    ids = [make_id_number(region_code) for _ in range(people)]
+    for id_number in ids:
+        assert (await http.post("/sandbox/people", json={"id_number": id_number})).status_code < 300
+    body = verification_body(
+        [
+            member(id_number, relation="applicant" if i == 0 else "child")
+            for i, id_number in enumerate(ids)
+        ],
+        region_code=region_code,
+        program=program,
+        as_of=None,
+    )
+    created = await caseworker.post("/v1/verifications", json=body, headers=WAIT)
+    assert created.status_code == 200, created.text
+    verification_id = created.json()["id"]
+    assert created.json()["recommendation"] == "eligible"
+    decided = await approver.post(
+        f"/v1/verifications/{verification_id}/decision",
+        json=decision or {"decision": "approve", "reason": "documents checked"},
+    )
+    assert decided.status_code == 201, decided.text
+    return verification_id, ids
+
+
+async def roll(client: httpx.AsyncClient, **params: Any) -> list[dict[str, Any]]:
+    response = await client.get("/v1/recipients", params=params)
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+class TestApproval:
+    async def test_an_approval_puts_the_household_on_the_roll(
+        self, http: httpx.AsyncClient, api_client: ClientFactory
+    ) -> None:
+        caseworker = await api_client(role="caseworker", region="530102")
+        approver = await api_client(role="approver", region="530102")
+        verification_id, ids = await approved_household(http, caseworker, approver)
+        [recipient] = [
+            r for r in await roll(approver) if r["origin_verification_id"] == verification_id
+        ]
+        assert recipient["status"] == "active"
+        assert recipient["recheck_class"] == "other"  # dibao default: half-yearly
+        assert recipient["monthly_benefit"] == "640.00"
+        assert recipient["approved_verification_id"] == verification_id
+        approved_on = date.fromisoformat(recipient["approved_on"])
+        assert recipient["next_recheck_on"] == add_months(approved_on, 6).isoformat()
+        assert recipient["members"][0]["id_number"] == ids[0][:6] + "********" + ids[0][-4:]
+        assert ids[0] not in str(recipient)
+        assert recipient["consent"] == {
+            "document_id": "AUTH-0001",
+            "signed_on": "2026-11-01",
+            "expires_on": None,
+        }
+
+    async def test_the_approver_chooses_the_regular_class(
+        self, http: httpx.AsyncClient, api_client: ClientFactory
+    ) -> None:
+        caseworker = await api_client(role="caseworker", region="530102")
+        approver = await api_client(role="approver", region="530102")
+        verification_id, _ = await approved_household(
+            http,
+            caseworker,
+            approver,
+            decision={"decision": "approve", "reason": "ok", "recheck_class": "regular"},
+        )
+        [recipient] = [
+            r
+            for r in await roll(approver, recheck_class="regular")
+            if r["origin_verification_id"] == verification_id
+        ]
+        approved_on = date.fromisoformat(recipient["approved_on"])
+        assert recipient["next_recheck_on"] == add_months(approved_on, 12).isoformat()
+
+    async def test_a_rejection_puts_nobody_on_the_roll(
+        self, http: httpx.AsyncClient, api_client: ClientFactory
+    ) -> None:
+        caseworker = await api_client(role="caseworker", region="530102")
+        approver = await api_client(role="approver", region="530102")
+        verification_id, _ = await approved_household(
+            http, caseworker, approver, decision={"decision": "reject", "reason": "no"}
+        )
+        assert verification_id not in {
+            r["origin_verification_id"] for r in await roll(approver, limit=200)
+        }
+
+    async def test_an_unknown_class_is_422_naming_the_field(
+        self, api_client: ClientFactory
+    ) -> None:
+        approver = await api_client(role="approver", region="530102")
+        response = await approver.post(
+            "/v1/verifications/nope/decision",
+            json={"decision": "approve", "reason": "x", "recheck_class": "weekly"},
+        )
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["loc"] == ["body", "recheck_class"]
+
+
+class TestRoll:
+    async def test_filters_scope_and_paging(
+        self, http: httpx.AsyncClient, api_client: ClientFactory
+    ) -> None:
+        caseworker = await api_client(role="caseworker", region="530111")
+        approver = await api_client(role="approver", region="530111")
+        made = [
+            (await approved_household(http, caseworker, approver, region_code="530111"))[0]
+            for _ in range(3)
+        ]
+        first = await approver.get("/v1/recipients", params={"limit": 2})
+        assert first.status_code == 200
+        page = first.json()
+        second = await approver.get(
+            "/v1/recipients", params={"limit": 2, "cursor": page["next_cursor"]}
+        )
+        listed = [r["origin_verification_id"] for r in page["items"] + second.json()["items"]]
+        assert listed == list(reversed(made))
+        assert second.json()["next_cursor"] is None
+        # Another county's approver sees none of them, even when asking for this county.
+        elsewhere = await api_client(role="approver", region="530102")
+        assert made[0] not in {
+            r["origin_verification_id"] for r in await roll(elsewhere, region_code="530111")
+        }
+        assert await roll(approver, program="tekun") == []
+        assert len(await roll(approver, due_before="2099-01-01")) == 3
+        assert await roll(approver, due_before="2026-01-01") == []
+
+    async def test_bad_filters_are_422(self, api_client: ClientFactory) -> None:
+        approver = await api_client(role="approver", region="53")
+        for params in ({"due_before": "soon"}, {"recheck_class": "x"}, {"cursor": "zz"}):
+            response = await approver.get("/v1/recipients", params=params)
+            assert response.status_code == 422, params
+
+    async def test_a_stopped_household_leaves_the_roll_with_the_reason(
+        self, http: httpx.AsyncClient, api_client: ClientFactory
+    ) -> None:
+        caseworker = await api_client(role="caseworker", region="530102")
+        approver = await api_client(role="approver", region="530102")
+        verification_id, _ = await approved_household(http, caseworker, approver)
+        [recipient] = [
+            r
+            for r in await roll(approver, limit=200)
+            if r["origin_verification_id"] == verification_id
+        ]
+        stop = f"/v1/recipients/{recipient['id']}/stop"
+        assert (await caseworker.post(stop, json={"reason": "moved"})).status_code == 403
+        stopped = await approver.post(stop, json={"reason": "moved away"})
+        assert stopped.status_code == 200, stopped.text
+        assert stopped.json()["status"] == "left"
+        assert stopped.json()["left_reason"] == "stopped: moved away"
+        assert (await approver.post(stop, json={"reason": "again"})).status_code == 409
+        assert recipient["id"] in {r["id"] for r in await roll(approver, status="left")}
+
+
+def test_next_after_catches_up_with_one_step() -> None:
+    assert next_after(date(2027, 6, 4), 6, date(2027, 12, 4)) == date(2028, 6, 4)
+    assert next_after(date(2027, 6, 4), 6, date(2027, 12, 3)) == date(2027, 12, 4)
+    assert add_months(date(2027, 1, 31), 1) == date(2027, 2, 28)
