@@ -37,6 +37,7 @@ from service.runtime import build_runtime
 from service.simulation.endpoints import router as simulation_router
 from service.state import State
 from service.verification.endpoints import router as verification_router
+from service.warning.endpoints import router as warning_router
 
 DESCRIPTION = """
 Household economic-status verification (核对) for social-assistance programs
@@ -58,6 +59,7 @@ ROUTERS = (
     batch_router,
     report_router,
     recipient_router,
+    warning_router,
     near_relative_router,
     simulation_router,
     connector_registration_router,  # before `connector_router`: `/schema` is not a name

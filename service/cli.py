@@ -519,6 +519,105 @@ def verify(
         render_report(console, report.json(), language.value)
 
 
+@app.command()
+def recheck(
+    due: Annotated[
+        bool, typer.Option("--due", help="Start the re-checks that are due (required)")
+    ] = False,
+    region: Annotated[
+        str | None,
+        typer.Option(help="Only recipients in this region (GB/T 2260 prefix: 53, 5301, 530102)"),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            metavar="DATE",
+            help="Treat DATE (YYYY-MM-DD) as today: what is due then, under the policy in "
+            "force then (previews, trials, tests) [default: today in HEDUI_TIMEZONE]",
+            show_default=False,
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would be started; change nothing")
+    ] = False,
+) -> None:
+    """Re-check the recipients whose re-check is due, and wait for the results.
+
+    Each due recipient gets one new verification of the household as approved (each
+    re-check is started once, however often this runs, and alongside the periodic pass of
+    `hedui serve` and `hedui worker`). A recipient whose authorization has expired is not
+    queried: it is listed as needing new consent. Changes since the approved report become
+    warnings (GET /v1/warnings). Runs the verifications in this process, at most
+    HEDUI_RECHECK_MAX_IN_FLIGHT at once. The database is HEDUI_DATABASE_URL; the partners
+    are reached at HEDUI_PARTNER_BASE_URL (default: the sandbox of a local `hedui serve`).
+    """
+    from datetime import date
+
+    from service.auth.principal import normalise_region_prefix
+
+    if not due:
+        raise typer.BadParameter("say --due (start the re-checks that are due)", param_hint="--due")
+    try:
+        prefix = normalise_region_prefix(region) if region else ""
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--region") from exc
+    try:
+        today = date.fromisoformat(as_of) if as_of else _settings().today()
+    except ValueError as exc:
+        raise typer.BadParameter("must be a date, YYYY-MM-DD", param_hint="--as-of") from exc
+    _run(_recheck(today, prefix, dry_run=dry_run))
+
+
+async def _recheck(today: Any, prefix: str, *, dry_run: bool) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from service.recheck.drive import run_until_done
+    from service.runtime import build_runtime
+
+    settings = _settings()
+    async with build_runtime(settings, runs_here=True) as runtime:
+        scheduler = runtime.rechecks
+        where = f"region {prefix}" if prefix else "all regions"
+        if dry_run:
+            plan = await scheduler.preview(today, region_prefix=prefix)
+            table = Table(title=f"Re-checks due on {today} ({where}): dry run")
+            for column in ("recipient", "region", "due on", "would be"):
+                table.add_column(column)
+            for item in plan.items[:50]:
+                table.add_row(item.recipient_id, item.region_code, str(item.due_on), item.outcome)
+            console.print(table)
+            console.print(
+                f"{plan.queued} to start, {plan.needs_consent} need new consent, "
+                f"{plan.already_scheduled} already started; nothing was changed",
+                highlight=False,
+            )
+            return
+        await runtime.health.start(runtime.registry, runtime.fanout.configs, runtime.http_client)
+        total = await scheduler.count_due(today, region_prefix=prefix)
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress:
+            task = progress.add_task(f"re-checks due on {today}", total=total)
+            tally = await run_until_done(
+                scheduler,
+                today,
+                region_prefix=prefix,
+                progress=lambda n: progress.advance(task, n),
+            )
+    console.print(
+        f"{tally.count('queued')} re-checked, {tally.count('needs_consent')} need new consent "
+        f"(not queried), {tally.count('already_scheduled')} already started elsewhere, "
+        f"{tally.count('failed')} refused; {tally.warnings} warnings raised "
+        f"({where}, as of {today})",
+        highlight=False,
+    )
+
+
 @policy_app.command("simulate")
 def policy_simulate(
     program: Annotated[ProgramChoice, typer.Option(help="The program whose figures change")],

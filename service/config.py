@@ -121,6 +121,16 @@ class Settings(BaseSettings):
         description="With run_mode=queue: verifications waiting to run (stored, not yet "
         "claimed by a worker) at which new ones are shed with 503 and Retry-After",
     )
+    recheck_interval_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="How often a process that runs verifications starts the re-checks that "
+        "are due (each is started once, whichever process gets there first); 0: never "
+        "(then `hedui recheck --due` from cron)",
+    )
+    recheck_max_in_flight: int = Field(
+        default=200, ge=1, description="Re-checks running at once at most, across processes"
+    )
     rate_limit_per_minute: int = Field(
         default=0,
         ge=0,

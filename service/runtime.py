@@ -31,9 +31,12 @@ from service.jobs.lease import LeaseQueue
 from service.jobs.pgqueue import PgQueue
 from service.jobs.queue import RunQueue
 from service.jobs.workflow import RunResult, Workflow
-from service.partners import build_configs
+from service.partners import build_configs, source_plan
 from service.policy.catalog import PolicyCatalog
 from service.retention.job import RetentionJob
+from service.recheck.effects import RunEnded
+from service.recheck.loop import RecheckLoop
+from service.recheck.scheduler import RecheckScheduler
 from service.verification.fanout import FanOut
 
 
@@ -59,6 +62,8 @@ class Runtime:
     retention: RetentionJob
     queue_depth: QueueDepth
     """Verifications waiting to run, cached for a second (load shedding, `/metrics`)."""
+    rechecks: RecheckScheduler
+    recheck_loop: RecheckLoop
 
     async def start_runs(self, *, here: bool) -> None:
         """Learn of finished runs (for `Prefer: wait`) and, when `here`, run verifications
@@ -70,6 +75,7 @@ class Runtime:
         self.retention.start()
         if here:
             await self.queue.start()
+            self.recheck_loop.start()
 
 
 def _runs(
@@ -95,6 +101,7 @@ def _runs(
         write_gate,
         lease_s=settings.run_lease_s,
         on_finished=_counted(completions, metrics),
+        effects=RunEnded(),
     )
     queue: LeaseQueue | PgQueue
     if sqlite or (runs_here and not worker):
@@ -210,6 +217,15 @@ async def build_runtime(
             runs_here=settings.run_mode == "inline" if runs_here is None else runs_here,
             worker=worker,
         )
+        rechecks = RecheckScheduler(
+            session_factory,
+            catalog,
+            queue,
+            write_gate,
+            lambda: source_plan(connectors),
+            max_in_flight=settings.recheck_max_in_flight,
+        )
+        recheck_loop = RecheckLoop(rechecks, settings.today, interval_s=settings.recheck_interval_s)
         try:
             yield Runtime(
                 settings=settings,
@@ -229,9 +245,12 @@ async def build_runtime(
                 chainer=chainer,
                 retention=retention,
                 queue_depth=queue_depth,
+                rechecks=rechecks,
+                recheck_loop=recheck_loop,
             )
         finally:
             try:
+                await recheck_loop.close()
                 await retention.close()
                 await chainer.close()
                 await refresher.close()

@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 import structlog
 from sqlalchemy import text
@@ -29,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas.assessment import AssessmentInput, NearRelativeMatch
 from schemas.evidence import HouseholdQuery, MemberQuery
+from schemas.report import Report
 from schemas.verification import SourceStatus, VerificationStatus
 from service.db import WriteGate, is_database_unavailable, retry_while_unavailable
 from service.models import Verification
@@ -82,6 +84,21 @@ class Claimed:
         )
 
 
+class RunEffects(Protocol):
+    """What else a verification's end writes, in the transaction that ends it (so it
+    happens exactly once): change detection for a re-check, outbox events."""
+
+    async def ended(
+        self,
+        session: AsyncSession,
+        verification_id: str,
+        status: str,
+        *,
+        report: Report | None = None,
+        inputs: AssessmentInput | None = None,
+    ) -> None: ...
+
+
 class LeaseLost(Exception):
     """Another process took over this run (our lease expired): stop quietly."""
 
@@ -97,6 +114,7 @@ class Workflow:
         owner: str | None = None,
         lease_s: float = 30.0,
         on_finished: Callable[[str, RunResult], None] | None = None,
+        effects: RunEffects | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.session_factory = session_factory
@@ -106,6 +124,7 @@ class Workflow:
         self.owner = owner or run_owner_id()
         self.lease = timedelta(seconds=lease_s)
         self.on_finished = on_finished
+        self.effects = effects
         self.clock = clock
         self._notify = session_factory.kw["bind"].dialect.name == "postgresql"
 
@@ -350,6 +369,8 @@ class Workflow:
                 completed_at=now,
             ):
                 return None
+            if self.effects is not None:
+                await self.effects.ended(session, claimed.verification_id, status)
         else:
             report = build_report(
                 claimed.verification_id, claimed.region_code, inputs, policy, generated_at=now
@@ -363,6 +384,10 @@ class Workflow:
             ):
                 return None
             await repository.insert_report(row_values(report, policy, inputs))
+        if self.effects is not None:
+            await self.effects.ended(
+                session, claimed.verification_id, status, report=report, inputs=inputs
+            )
         await self._announce(session, claimed.verification_id)
         return RunResult(status, recommendation, now, tuple(fresh))
 
@@ -376,6 +401,10 @@ class Workflow:
                 completed_at=now,
             )
             if finished:
+                if self.effects is not None:
+                    await self.effects.ended(
+                        session, verification_id, VerificationStatus.failed.value
+                    )
                 await self._announce(session, verification_id)
             await session.commit()
         if not finished:

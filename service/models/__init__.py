@@ -15,6 +15,7 @@ from service.models.near_relative import NearRelative
 from service.models.recipient import Recheck, Recipient
 from service.models.report import Decision, Report
 from service.models.verification import IdempotencyKey, Member, SourceResult, Verification
+from service.models.warning import ChangeWarning
 
 __all__ = [
     "ApiKey",
@@ -24,6 +25,7 @@ __all__ = [
     "Base",
     "Batch",
     "BatchLineError",
+    "ChangeWarning",
     "ConnectorBucket",
     "ConnectorEvent",
     "ConnectorState",

@@ -1,0 +1,101 @@
+"""Early warnings: what a re-check found changed since the approved report."""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from schemas.money import Money
+from schemas.request import RequestModel
+
+WarningSeverity = Literal["low", "medium", "high"]
+ProposedAction = Literal["keep", "raise", "lower", "stop", "review"]
+
+
+class WarningStatus(StrEnum):
+    open = "open"
+    acknowledged = "acknowledged"
+    resolved = "resolved"
+
+
+class WarningEvidence(BaseModel):
+    source: str
+    member: str | None = Field(default=None, examples=["530102********1231"])
+    fact: str = Field(examples=["vehicle plate=云A12345 type=car value=85000.00"])
+
+
+class Warning(BaseModel):
+    id: str
+    code: str = Field(
+        description="new_vehicle, vehicle_gone, new_property, property_gone, payroll_job, "
+        "payroll_ended, pension_started, pension_ended, pension_rose, pension_fell, "
+        "income_above_standard, income_below_standard, assets_above_limit, "
+        "assets_below_limit, member_added, member_gone",
+        examples=["new_vehicle"],
+    )
+    severity: WarningSeverity
+    status: WarningStatus
+    recipient_id: str
+    region_code: str
+    township_code: str | None = None
+    source: str = Field(description="The partner source, or `household` for household totals")
+    member: str | None = Field(default=None, description="The member concerned, masked")
+    before: list[WarningEvidence] = Field(description="From the approved report")
+    after: list[WarningEvidence] = Field(description="From the re-check")
+    proposed_action: ProposedAction = Field(
+        description="What the re-check's report implies for the benefit; a proposal for the "
+        "caseworker and the approver, never applied by itself"
+    )
+    benefit_before: Money | None = None
+    benefit_after: Money | None = Field(
+        default=None, description="The monthly benefit the re-check's report implies"
+    )
+    changes_eligibility: bool
+    verification_id: str = Field(description="The re-check's verification (its report)")
+    previous_verification_id: str = Field(description="The approved verification compared with")
+    review_verification_id: str | None = Field(
+        default=None,
+        description="Set when the change needs the approval step: decide on this "
+        "verification (`POST /v1/verifications/{id}/decision`) to keep the recipient with "
+        "the new report or take it off the roll",
+    )
+    note: str | None = None
+    acknowledged_at: datetime | None = None
+    resolved_at: datetime | None = None
+    created_at: datetime
+
+
+class WarningFilter(RequestModel):
+    region_code: str | None = Field(
+        default=None,
+        pattern=r"^([0-9]{2}|[0-9]{4}|[0-9]{6})$",
+        description="Region prefix, within the caller's own region",
+    )
+    township_code: str | None = Field(default=None, pattern=r"^[0-9]{9}$")
+    severity: WarningSeverity | None = None
+    status: WarningStatus | None = None
+    recipient_id: str | None = Field(default=None, max_length=36)
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = Field(default=None, max_length=512, description="`next_cursor` of a page")
+
+
+class WarningPage(BaseModel):
+    items: list[Warning]
+    next_cursor: str | None = None
+
+
+class WarningNote(RequestModel):
+    note: str = Field(min_length=1, max_length=2000, examples=["visited; the car is a relative's"])
+
+
+class RegionCount(BaseModel):
+    region_code: str
+    open: int
+    acknowledged: int
+    resolved: int
+    high: int = Field(description="Open or acknowledged warnings of high severity")
+
+
+class WarningSummary(BaseModel):
+    regions: list[RegionCount]

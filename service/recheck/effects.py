@@ -1,0 +1,51 @@
+"""What a verification's end writes besides the report, in the same transaction: for a
+re-check, the change detection against the recipient's approved report."""
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas.assessment import AssessmentInput
+from schemas.recipient import RecheckStatus, RecipientStatus
+from schemas.report import Report
+from schemas.verification import VerificationStatus
+from service.models.base import utcnow
+from service.recipient.repository import RecipientRepository
+from service.warning.service import warning as warning_service
+
+
+class RunEnded:
+    """`Workflow`'s effects: called once per verification, when it ends."""
+
+    async def ended(
+        self,
+        session: AsyncSession,
+        verification_id: str,
+        status: str,
+        *,
+        report: Report | None = None,
+        inputs: AssessmentInput | None = None,
+    ) -> None:
+        repository = RecipientRepository.from_session(session)
+        recheck = await repository.recheck_of(verification_id)
+        if recheck is None:
+            return
+        now = utcnow()
+        completed = status == VerificationStatus.completed.value
+        await repository.finish_recheck(
+            recheck.id,
+            (RecheckStatus.completed if completed else RecheckStatus.failed).value,
+            now,
+        )
+        if report is None or inputs is None:
+            return
+        recipient = await repository.get(recheck.recipient_id)
+        if recipient is None or recipient.status == RecipientStatus.left.value:
+            return
+        await warning_service.raise_for_recheck(
+            session,
+            recheck=recheck,
+            recipient=recipient,
+            verification_id=verification_id,
+            report=report,
+            inputs=inputs,
+            now=now,
+        )

@@ -1,0 +1,1 @@
+"""Early warnings: what changed between a recipient's approved report and a re-check."""

@@ -1,0 +1,102 @@
+"""All SQL about warnings."""
+
+from datetime import datetime
+from typing import Any, Self
+
+from sqlalchemy import case, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas.warning import WarningFilter
+from service.models import ChangeWarning
+from service.pagination import newer_first_after
+
+
+class WarningRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @classmethod
+    def from_session(cls, session: AsyncSession) -> Self:
+        return cls(session)
+
+    async def add_all(self, warnings: list[ChangeWarning]) -> None:
+        self.session.add_all(warnings)
+        await self.session.flush()
+
+    async def get(self, warning_id: str, *, region_prefix: str) -> ChangeWarning | None:
+        return await self.session.scalar(
+            select(ChangeWarning)
+            .where(ChangeWarning.id == warning_id)
+            .where(ChangeWarning.region_code.startswith(region_prefix, autoescape=True))
+        )
+
+    async def page(
+        self,
+        *,
+        region_prefix: str,
+        where: WarningFilter,
+        limit: int,
+        after: tuple[datetime, str] | None,
+    ) -> list[ChangeWarning]:
+        statement = select(ChangeWarning).where(
+            ChangeWarning.region_code.startswith(region_prefix, autoescape=True)
+        )
+        if where.township_code is not None:
+            statement = statement.where(ChangeWarning.township_code == where.township_code)
+        if where.severity is not None:
+            statement = statement.where(ChangeWarning.severity == where.severity)
+        if where.status is not None:
+            statement = statement.where(ChangeWarning.status == where.status.value)
+        if where.recipient_id is not None:
+            statement = statement.where(ChangeWarning.recipient_id == where.recipient_id)
+        if after is not None:
+            statement = statement.where(
+                newer_first_after(ChangeWarning.created_at, ChangeWarning.id, after)
+            )
+        statement = statement.order_by(ChangeWarning.created_at.desc(), ChangeWarning.id.desc())
+        return list((await self.session.scalars(statement.limit(limit))).all())
+
+    async def count_for(self, verification_ids: list[str]) -> int:
+        """Warnings raised by these verifications."""
+        total = 0
+        for start in range(0, len(verification_ids), 500):
+            total += int(
+                await self.session.scalar(
+                    select(func.count())
+                    .select_from(ChangeWarning)
+                    .where(ChangeWarning.verification_id.in_(verification_ids[start : start + 500]))
+                )
+                or 0
+            )
+        return total
+
+    async def transition(
+        self, warning_id: str, *, from_statuses: tuple[str, ...], values: dict[str, Any]
+    ) -> bool:
+        result = await self.session.execute(
+            update(ChangeWarning)
+            .where(ChangeWarning.id == warning_id, ChangeWarning.status.in_(from_statuses))
+            .values(**values)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def summary(self, *, region_prefix: str) -> list[tuple[str, int, int, int, int]]:
+        def count(condition: Any) -> Any:
+            return func.sum(case((condition, 1), else_=0))
+
+        statement = (
+            select(
+                ChangeWarning.region_code,
+                count(ChangeWarning.status == "open"),
+                count(ChangeWarning.status == "acknowledged"),
+                count(ChangeWarning.status == "resolved"),
+                count((ChangeWarning.status != "resolved") & (ChangeWarning.severity == "high")),
+            )
+            .where(ChangeWarning.region_code.startswith(region_prefix, autoescape=True))
+            .group_by(ChangeWarning.region_code)
+            .order_by(ChangeWarning.region_code)
+        )
+        rows = await self.session.execute(statement)
+        return [
+            (r[0], int(r[1] or 0), int(r[2] or 0), int(r[3] or 0), int(r[4] or 0)) for r in rows
+        ]

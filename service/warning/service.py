@@ -1,0 +1,216 @@
+"""Raising warnings when a re-check ends, and the caseworkers' side of them."""
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas import warning as wire
+from schemas.assessment import AssessmentInput
+from schemas.recipient import RecipientStatus
+from schemas.report import Report as ReportDocument
+from service.auth.principal import Principal
+from service.errors import Conflict, NotFound
+from service.models import ChangeWarning, Recheck, Recipient, Report
+from service.models.base import utcnow
+from service.pagination import decode_cursor, next_cursor
+from service.recipient.repository import RecipientRepository
+from service.report.service import assessment_input
+from service.verification.repository import VerificationRepository
+from service.warning.changes import Side, changes_eligibility, detect, proposed_action
+from service.warning.repository import WarningRepository
+
+
+class WarningNotFound(NotFound):
+    def __init__(self) -> None:
+        super().__init__("No such warning")
+
+
+def _benefit(report: ReportDocument) -> Decimal | None:
+    return report.benefit.monthly_amount if report.benefit else None
+
+
+class WarningService:
+    async def raise_for_recheck(
+        self,
+        session: AsyncSession,
+        *,
+        recheck: Recheck,
+        recipient: Recipient,
+        verification_id: str,
+        report: ReportDocument,
+        inputs: AssessmentInput,
+        now: datetime,
+    ) -> list[ChangeWarning]:
+        """Compare the re-check with the recipient's approved report; store a warning per
+        change (the caller's transaction). A change that needs the approval step puts the
+        recipient under review, with the re-check's verification to decide on."""
+        previous_id = recipient.approved_verification_id
+        previous = await VerificationRepository.from_session(session).get(previous_id)
+        stored = await session.get(Report, previous_id)
+        if previous is None or stored is None:  # pragma: no cover - approved means reported
+            return []
+        before_report = ReportDocument.model_validate(stored.body)
+        before = Side.of(assessment_input(previous), before_report)
+        after = Side.of(inputs, report)
+        changes = detect(before, after)
+        if not changes:
+            return []
+        action = proposed_action(before_report, report)
+        eligibility = changes_eligibility(before_report, report)
+        needs_approval = action != "keep"
+        warnings = [
+            ChangeWarning(
+                recipient_id=recipient.id,
+                recheck_id=recheck.id,
+                verification_id=verification_id,
+                previous_verification_id=previous_id,
+                region_code=recipient.region_code,
+                township_code=recipient.township_code,
+                code=change.code,
+                severity=change.severity,
+                source=change.source,
+                member=change.member,
+                before=[e.as_json() for e in change.before],
+                after=[e.as_json() for e in change.after],
+                proposed_action=action,
+                benefit_before=_benefit(before_report),
+                benefit_after=_benefit(report),
+                changes_eligibility=eligibility,
+                review_verification_id=verification_id if needs_approval else None,
+                status=wire.WarningStatus.open.value,
+                created_at=now,
+            )
+            for change in changes
+        ]
+        await WarningRepository.from_session(session).add_all(warnings)
+        if needs_approval:
+            await RecipientRepository.from_session(session).update(
+                recipient.id, status=RecipientStatus.under_review.value, updated_at=now
+            )
+        return warnings
+
+    async def page(
+        self, session: AsyncSession, principal: Principal, where: wire.WarningFilter
+    ) -> wire.WarningPage:
+        region = principal.narrowed(where.region_code)
+        if where.township_code is not None:
+            region = principal.narrowed(where.township_code[:6])
+        rows = await WarningRepository.from_session(session).page(
+            region_prefix=region,
+            where=where,
+            limit=where.limit + 1,
+            after=decode_cursor(where.cursor) if where.cursor else None,
+        )
+        return wire.WarningPage(
+            items=[to_wire(row) for row in rows[: where.limit]],
+            next_cursor=next_cursor(rows, where.limit, lambda row: (row.created_at, row.id)),
+        )
+
+    async def read(
+        self, session: AsyncSession, principal: Principal, warning_id: str
+    ) -> wire.Warning:
+        return to_wire(await self._get(session, principal, warning_id))
+
+    async def acknowledge(
+        self, session: AsyncSession, principal: Principal, warning_id: str, note: str
+    ) -> wire.Warning:
+        return await self._move(
+            session,
+            principal,
+            warning_id,
+            from_statuses=(wire.WarningStatus.open.value,),
+            values={
+                "status": wire.WarningStatus.acknowledged.value,
+                "note": note,
+                "acknowledged_by": principal.key_id,
+                "acknowledged_at": utcnow(),
+            },
+        )
+
+    async def resolve(
+        self, session: AsyncSession, principal: Principal, warning_id: str, note: str
+    ) -> wire.Warning:
+        return await self._move(
+            session,
+            principal,
+            warning_id,
+            from_statuses=(wire.WarningStatus.open.value, wire.WarningStatus.acknowledged.value),
+            values={
+                "status": wire.WarningStatus.resolved.value,
+                "note": note,
+                "resolved_by": principal.key_id,
+                "resolved_at": utcnow(),
+            },
+        )
+
+    async def summary(self, session: AsyncSession, principal: Principal) -> wire.WarningSummary:
+        rows = await WarningRepository.from_session(session).summary(
+            region_prefix=principal.region_prefix
+        )
+        return wire.WarningSummary(
+            regions=[
+                wire.RegionCount(
+                    region_code=region, open=opened, acknowledged=seen, resolved=done, high=high
+                )
+                for region, opened, seen, done, high in rows
+            ]
+        )
+
+    async def _get(
+        self, session: AsyncSession, principal: Principal, warning_id: str
+    ) -> ChangeWarning:
+        warning = await WarningRepository.from_session(session).get(
+            warning_id, region_prefix=principal.region_prefix
+        )
+        if warning is None:
+            raise WarningNotFound()
+        return warning
+
+    async def _move(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        warning_id: str,
+        *,
+        from_statuses: tuple[str, ...],
+        values: dict[str, object],
+    ) -> wire.Warning:
+        warning = await self._get(session, principal, warning_id)
+        moved = await WarningRepository.from_session(session).transition(
+            warning.id, from_statuses=from_statuses, values=values
+        )
+        if not moved:
+            raise Conflict(f"The warning is {warning.status}")
+        await session.refresh(warning)
+        return to_wire(warning)
+
+
+def to_wire(warning: ChangeWarning) -> wire.Warning:
+    return wire.Warning(
+        id=warning.id,
+        code=warning.code,
+        severity=warning.severity,
+        status=wire.WarningStatus(warning.status),
+        recipient_id=warning.recipient_id,
+        region_code=warning.region_code,
+        township_code=warning.township_code,
+        source=warning.source,
+        member=warning.member,
+        before=[wire.WarningEvidence.model_validate(e) for e in warning.before],
+        after=[wire.WarningEvidence.model_validate(e) for e in warning.after],
+        proposed_action=warning.proposed_action,
+        benefit_before=warning.benefit_before,
+        benefit_after=warning.benefit_after,
+        changes_eligibility=warning.changes_eligibility,
+        verification_id=warning.verification_id,
+        previous_verification_id=warning.previous_verification_id,
+        review_verification_id=warning.review_verification_id,
+        note=warning.note,
+        acknowledged_at=warning.acknowledged_at,
+        resolved_at=warning.resolved_at,
+        created_at=warning.created_at,
+    )
+
+
+warning = WarningService()

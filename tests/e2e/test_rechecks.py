@@ -1,0 +1,233 @@
+"""Approve, wait a year, see the warnings: re-checks end to end, over real HTTP and the
+sandbox agencies, with `hedui recheck` as an operator runs it."""
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from service.auth.principal import Role
+from service.auth.service import create_api_key
+from service.db import create_engine, create_session_factory
+from service.recipient.calendar import add_months
+from service.runtime import build_runtime
+from tests.conftest import LiveService, running_service, service_settings
+from tests.factories import make_id_number, member, verification_body
+
+WAIT = {"Prefer": "wait=15"}
+CONSENT_LIMITED = "530125"
+"""A county whose (test) policy file limits an authorization to 12 months."""
+
+
+@dataclass
+class Office:
+    """A county office: its service, and a caseworker's and an approver's clients."""
+
+    service: LiveService
+    sandbox: httpx.AsyncClient
+    caseworker: httpx.AsyncClient
+    approver: httpx.AsyncClient
+    env: dict[str, str]
+
+    async def recheck(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "service.cli", "recheck", "--due", *args],
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    async def approve(self, region: str, *people: dict[str, Any]) -> str:
+        for person in people:
+            seeded = await self.sandbox.post("/sandbox/people", json=person)
+            assert seeded.status_code < 300, seeded.text
+        body = verification_body(
+            [
+                member(p["id_number"], relation="applicant" if i == 0 else "child")
+                for i, p in enumerate(people)
+            ],
+            region_code=region,
+            as_of=None,
+        )
+        created = await self.caseworker.post("/v1/verifications", json=body, headers=WAIT)
+        assert created.status_code == 200, created.text
+        assert created.json()["recommendation"] == "eligible"
+        verification_id: str = created.json()["id"]
+        decided = await self.approver.post(
+            f"/v1/verifications/{verification_id}/decision",
+            json={"decision": "approve", "reason": "documents checked"},
+        )
+        assert decided.status_code == 201, decided.text
+        return verification_id
+
+
+@pytest.fixture
+async def office(own_database_url: str, tmp_path: Path) -> AsyncIterator[Office]:
+    policies = tmp_path / "policy"
+    policies.mkdir()
+    (policies / f"{CONSENT_LIMITED}.toml").write_text(
+        '[[versions]]\nprogram = "dibao"\narea = "urban"\neffective_from = 2020-06-01\n'
+        "consent_valid_months = 12\n",
+        encoding="utf-8",
+    )
+    settings = service_settings(
+        own_database_url, tmp_path / "sandbox.db", policy_dir=policies, recheck_interval_s=0
+    )
+    engine = create_engine(own_database_url)
+    tokens = {}
+    async with create_session_factory(engine)() as session:
+        for role in ("caseworker", "approver"):
+            _, tokens[role] = await create_api_key(session, role=Role(role), region="53")
+        await session.commit()
+    await engine.dispose()
+    async with running_service(settings) as service:
+        env = {
+            "HEDUI_DATABASE_URL": own_database_url,
+            "HEDUI_PARTNER_BASE_URL": f"{service.base_url}/sandbox",
+            "HEDUI_POLICY_DIR": str(policies),
+            "HEDUI_CONNECTOR_TIMEOUT_S": "5",
+        }
+
+        def client(role: str) -> httpx.AsyncClient:
+            return httpx.AsyncClient(
+                base_url=service.base_url,
+                headers={"Authorization": f"Bearer {tokens[role]}"},
+                timeout=30,
+            )
+
+        async with (
+            httpx.AsyncClient(base_url=service.base_url, timeout=30) as sandbox,
+            client("caseworker") as caseworker,
+            client("approver") as approver,
+        ):
+            yield Office(service, sandbox, caseworker, approver, env)
+
+
+def a_year_on() -> date:
+    return add_months(date.today(), 12)
+
+
+async def test_a_new_car_a_year_on_raises_one_warning_and_opens_a_review(office: Office) -> None:
+    parent, child = make_id_number("530102"), make_id_number("530102", birth="20100101")
+    verification_id = await office.approve("530102", {"id_number": parent}, {"id_number": child})
+    car = {"plate": "云A8K123", "type": "car", "registered_on": "2027-03-01", "value": 85000}
+    await office.sandbox.post("/sandbox/people", json={"id_number": child, "vehicles": [car]})
+
+    ran = await office.recheck("--as-of", a_year_on().isoformat())
+    assert ran.returncode == 0, ran.stderr
+    assert "1 re-checked" in ran.stdout, ran.stdout
+    assert "1 warnings raised" in ran.stdout, ran.stdout
+
+    listed = await office.caseworker.get("/v1/warnings", params={"region_code": "530102"})
+    assert listed.status_code == 200, listed.text
+    [warning] = listed.json()["items"]
+    assert warning["code"] == "new_vehicle"
+    assert warning["severity"] == "high"
+    assert warning["member"] == child[:6] + "********" + child[-4:]
+    assert warning["before"] == []
+    assert warning["after"] == [
+        {
+            "source": "vehicles",
+            "member": warning["member"],
+            "fact": "vehicle plate=云A8K123 type=car registered_on=2027-03-01 value=85000.00",
+        }
+    ]
+    assert warning["proposed_action"] in ("stop", "review")
+    assert warning["changes_eligibility"] is True
+    assert warning["previous_verification_id"] == verification_id
+    assert warning["review_verification_id"] == warning["verification_id"]
+    assert parent not in listed.text
+    assert child not in listed.text
+
+    [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
+    assert recipient["status"] == "under_review"
+    assert date.fromisoformat(recipient["next_recheck_on"]) > a_year_on()
+
+    # Run again, and by a second "process": nothing more is started.
+    again = await office.recheck("--as-of", a_year_on().isoformat())
+    assert "0 re-checked" in again.stdout, again.stdout
+    assert len((await office.caseworker.get("/v1/warnings")).json()["items"]) == 1
+
+    summary = (await office.caseworker.get("/v1/warnings/summary")).json()
+    assert summary == {
+        "regions": [
+            {"region_code": "530102", "open": 1, "acknowledged": 0, "resolved": 0, "high": 1}
+        ]
+    }
+    acknowledged = await office.caseworker.post(
+        f"/v1/warnings/{warning['id']}/acknowledge", json={"note": "visiting on Monday"}
+    )
+    assert acknowledged.json()["status"] == "acknowledged"
+    assert (
+        await office.caseworker.post(
+            f"/v1/warnings/{warning['id']}/acknowledge", json={"note": "again"}
+        )
+    ).status_code == 409
+    resolved = await office.caseworker.post(
+        f"/v1/warnings/{warning['id']}/resolve", json={"note": "the car is the child's own"}
+    )
+    assert resolved.json()["status"] == "resolved"
+
+    # The approval step on the re-check's report: a rejection takes the household off.
+    decided = await office.approver.post(
+        f"/v1/verifications/{warning['review_verification_id']}/decision",
+        json={"decision": "reject", "reason": "owns a car"},
+    )
+    assert decided.status_code == 201, decided.text
+    [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
+    assert recipient["status"] == "left"
+    assert "owns a car" in recipient["left_reason"]
+
+
+async def test_an_unchanged_household_raises_nothing(office: Office) -> None:
+    await office.approve("530102", {"id_number": make_id_number("530102")})
+    preview = await office.recheck("--as-of", a_year_on().isoformat(), "--dry-run")
+    assert "1 to start" in preview.stdout, preview.stdout
+    ran = await office.recheck("--as-of", a_year_on().isoformat())
+    assert "1 re-checked" in ran.stdout, ran.stdout
+    assert "0 warnings raised" in ran.stdout, ran.stdout
+    [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
+    assert recipient["status"] == "active"
+
+
+async def test_an_expired_authorization_is_listed_not_queried(office: Office) -> None:
+    await office.approve(CONSENT_LIMITED, {"id_number": make_id_number(CONSENT_LIMITED)})
+    ran = await office.recheck("--as-of", a_year_on().isoformat())
+    assert "0 re-checked, 1 need new consent" in ran.stdout, ran.stdout
+    [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
+    assert recipient["needs_new_consent"] is True
+    renewed = await office.caseworker.post(
+        f"/v1/recipients/{recipient['id']}/consent",
+        json={"document_id": "AUTH-0002", "signed_on": date.today().isoformat()},
+    )
+    assert renewed.status_code == 200, renewed.text
+    ran = await office.recheck("--as-of", a_year_on().isoformat())
+    assert "1 re-checked" in ran.stdout, ran.stdout
+
+
+async def test_two_schedulers_at_once_start_each_recheck_once(office: Office) -> None:
+    for _ in range(3):
+        await office.approve("530102", {"id_number": make_id_number("530102")})
+    settings = office.service.settings.model_copy(
+        update={"partner_base_url": f"{office.service.base_url}/sandbox"}
+    )
+    async with (
+        build_runtime(settings, runs_here=False) as first,
+        build_runtime(settings, runs_here=False) as second,
+    ):
+        passes = await asyncio.gather(
+            first.rechecks.run_due(a_year_on()), second.rechecks.run_due(a_year_on())
+        )
+    started = [v.id for done in passes for v in done.started]
+    assert len(started) == len(set(started)) == 3

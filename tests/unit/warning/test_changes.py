@@ -1,0 +1,176 @@
+"""Change detection between an approved report and a re-check (pure)."""
+
+from collections import Counter
+from datetime import date
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from schemas.assessment import AssessmentInput
+from schemas.evidence import (
+    BankAccountRecord,
+    PayrollRecord,
+    PensionRecord,
+    PropertyRecord,
+    Record,
+    VehicleRecord,
+)
+from service.report.service import build_report
+from service.warning.changes import (
+    OPPOSITE,
+    Side,
+    changes_eligibility,
+    detect,
+    proposed_action,
+)
+from tests.unit.policy.builders import CATALOG, YUNNAN, household, member, person
+
+POLICY = CATALOG.resolve(YUNNAN, "dibao", "urban", date(2026, 11, 20))
+assert POLICY is not None
+PEOPLE = [person(sequence) for sequence in range(4)]
+
+
+def side(inputs: AssessmentInput) -> Side:
+    assert POLICY is not None
+    return Side.of(inputs, build_report("v", YUNNAN, inputs, POLICY))
+
+
+def car(owner: str, plate: str = "云A12345", value: int = 85000) -> VehicleRecord:
+    return VehicleRecord(id_number=owner, plate=plate, type="car", value=Decimal(value))
+
+
+class TestDetect:
+    def test_a_new_car_is_a_new_vehicle_with_both_sides_and_a_proposed_stop(self) -> None:
+        before = side(household([member(PEOPLE[0]), member(PEOPLE[1])]))
+        after = side(
+            household([member(PEOPLE[0]), member(PEOPLE[1])], {"vehicles": [car(PEOPLE[1])]})
+        )
+        [change] = detect(before, after)
+        assert change.code == "new_vehicle"
+        assert change.severity == "high"
+        assert change.member == PEOPLE[1][:6] + "********" + PEOPLE[1][-4:]
+        assert change.before == ()
+        assert [e.fact for e in change.after] == ["vehicle plate=云A12345 type=car value=85000.00"]
+        assert PEOPLE[1] not in str(change)
+        assert proposed_action(before.report, after.report) == "stop"
+        assert changes_eligibility(before.report, after.report)
+
+    def test_a_failed_source_reports_no_change_of_its_records(self) -> None:
+        before = side(household([member(PEOPLE[0])], {"vehicles": [car(PEOPLE[0])]}))
+        after = side(household([member(PEOPLE[0])], statuses={"vehicles": "timeout"}))
+        assert [c.code for c in detect(before, after)] == []
+        assert proposed_action(before.report, after.report) == "review"
+
+    def test_pension_starting_and_rising(self) -> None:
+        def with_pension(amount: int) -> Side:
+            records: list[Record] = (
+                [
+                    PensionRecord(
+                        id_number=PEOPLE[0], status="receiving", monthly_amount=Decimal(amount)
+                    )
+                ]
+                if amount
+                else []
+            )
+            return side(household([member(PEOPLE[0]), member(PEOPLE[1])], {"pensions": records}))
+
+        assert [c.code for c in detect(with_pension(0), with_pension(300))] == ["pension_started"]
+        rose = detect(with_pension(300), with_pension(500))
+        assert [c.code for c in rose] == ["pension_rose"]
+        assert rose[0].before[0].fact == "pension receiving=300.00"
+
+    def test_income_crossing_the_standard_and_a_payroll_job(self) -> None:
+        before = side(household([member(PEOPLE[0])]))
+        job = PayrollRecord(id_number=PEOPLE[0], employer="县教育局", monthly_salary=Decimal(4500))
+        after = side(household([member(PEOPLE[0])], {"public_payroll": [job]}))
+        assert sorted(c.code for c in detect(before, after)) == [
+            "income_above_standard",
+            "payroll_job",
+        ]
+
+    def test_members_gone_and_added(self) -> None:
+        before = side(household([member(PEOPLE[0]), member(PEOPLE[1])]))
+        after = side(household([member(PEOPLE[0]), member(PEOPLE[2])]))
+        assert sorted(c.code for c in detect(before, after)) == ["member_added", "member_gone"]
+
+
+def _household(data: dict[str, object]) -> AssessmentInput:
+    people = data["people"]
+    assert isinstance(people, list)
+    records: dict[str, list[Record]] = {}
+    for index in people:
+        owner = PEOPLE[index]
+        for plate in data["plates"][index]:  # type: ignore[index]
+            records.setdefault("vehicles", []).append(car(owner, plate))
+        for cert in data["certs"][index]:  # type: ignore[index]
+            records.setdefault("real_estate", []).append(
+                PropertyRecord(
+                    id_number=owner,
+                    certificate=cert,
+                    usage="residential",
+                    area_m2=Decimal(60),
+                    region_code=YUNNAN,
+                )
+            )
+        pension = data["pensions"][index]  # type: ignore[index]
+        if pension:
+            records.setdefault("pensions", []).append(
+                PensionRecord(id_number=owner, status="receiving", monthly_amount=Decimal(pension))
+            )
+        for employer in data["jobs"][index]:  # type: ignore[index]
+            records.setdefault("public_payroll", []).append(
+                PayrollRecord(id_number=owner, employer=employer, monthly_salary=Decimal(900))
+            )
+        balance = data["balances"][index]  # type: ignore[index]
+        if balance:
+            records.setdefault("bank", []).append(
+                BankAccountRecord(
+                    id_number=owner, bank="农行", account="****1234", balance=Decimal(balance)
+                )
+            )
+    return household([member(PEOPLE[i]) for i in people], records)
+
+
+def _per_person(values: st.SearchStrategy[object]) -> st.SearchStrategy[list[object]]:
+    return st.lists(values, min_size=len(PEOPLE), max_size=len(PEOPLE))
+
+
+households = st.fixed_dictionaries(
+    {
+        "people": st.lists(st.integers(0, 3), min_size=1, max_size=3, unique=True),
+        "plates": _per_person(st.sets(st.sampled_from(["云A1", "云A2"]))),
+        "certs": _per_person(st.sets(st.sampled_from(["C1", "C2"]))),
+        "pensions": _per_person(st.sampled_from([0, 200, 900])),
+        "jobs": _per_person(st.sets(st.sampled_from(["县医院"]))),
+        "balances": _per_person(st.sampled_from([0, 5000, 40000])),
+    }
+).map(_household)
+
+
+@settings(max_examples=60, deadline=None)
+@given(households)
+def test_identical_reports_raise_no_warning(inputs: AssessmentInput) -> None:
+    assert detect(side(inputs), side(inputs)) == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(households, households)
+def test_swapping_the_sides_turns_every_change_into_its_opposite(
+    first: AssessmentInput, second: AssessmentInput
+) -> None:
+    a, b = side(first), side(second)
+    forward = Counter((OPPOSITE[c.code], c.source, c.member) for c in detect(a, b))
+    backward = Counter((c.code, c.source, c.member) for c in detect(b, a))
+    assert forward == backward
+
+
+@settings(max_examples=60, deadline=None)
+@given(households, households)
+def test_every_change_has_evidence_and_no_full_id_number(
+    first: AssessmentInput, second: AssessmentInput
+) -> None:
+    for change in detect(side(first), side(second)):
+        assert change.before or change.after
+        text = str(change)
+        assert not any(person in text for person in PEOPLE)
