@@ -38,6 +38,7 @@ from service.simulation.endpoints import router as simulation_router
 from service.state import State
 from service.verification.endpoints import router as verification_router
 from service.warning.endpoints import router as warning_router
+from service.webhook.endpoints import router as webhook_router
 
 DESCRIPTION = """
 Household economic-status verification (核对) for social-assistance programs
@@ -60,6 +61,7 @@ ROUTERS = (
     report_router,
     recipient_router,
     warning_router,
+    webhook_router,
     near_relative_router,
     simulation_router,
     connector_registration_router,  # before `connector_router`: `/schema` is not a name

@@ -131,6 +131,21 @@ class Settings(BaseSettings):
     recheck_max_in_flight: int = Field(
         default=200, ge=1, description="Re-checks running at once at most, across processes"
     )
+    webhook_hosts: str = Field(
+        default="",
+        description="Hosts a webhook may be sent to, comma-separated; `*.example.cn` admits "
+        "subdomains. Default: none (no webhook can be registered until it is set)",
+    )
+    webhook_poll_s: float = Field(
+        default=1.0, gt=0, description="How often due webhook deliveries are looked for"
+    )
+    webhook_backoff_s: float = Field(
+        default=5.0, gt=0, description="Wait before the 2nd attempt; doubles each time (≤ 1 h)"
+    )
+    webhook_max_attempts: int = Field(
+        default=8, ge=1, le=50, description="Attempts after which a delivery is dead"
+    )
+    webhook_timeout_s: float = Field(default=10.0, gt=0, description="One attempt's timeout")
     rate_limit_per_minute: int = Field(
         default=0,
         ge=0,
@@ -236,6 +251,9 @@ class Settings(BaseSettings):
         if self.sandbox != "auto":
             return self.sandbox == "on"
         return is_loopback(self.host) and self.database_url.startswith("sqlite")
+
+    def webhook_host_list(self) -> list[str]:
+        return [host.strip() for host in self.webhook_hosts.split(",") if host.strip()]
 
     def partner_host_list(self) -> list[str]:
         return [host.strip() for host in self.partner_hosts.split(",") if host.strip()]

@@ -38,6 +38,7 @@ from service.recheck.effects import RunEnded
 from service.recheck.loop import RecheckLoop
 from service.recheck.scheduler import RecheckScheduler
 from service.verification.fanout import FanOut
+from service.webhook.delivery import WebhookDispatcher
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,7 @@ class Runtime:
     """Verifications waiting to run, cached for a second (load shedding, `/metrics`)."""
     rechecks: RecheckScheduler
     recheck_loop: RecheckLoop
+    webhooks: WebhookDispatcher
 
     async def start_runs(self, *, here: bool) -> None:
         """Learn of finished runs (for `Prefer: wait`) and, when `here`, run verifications
@@ -76,6 +78,7 @@ class Runtime:
         if here:
             await self.queue.start()
             self.recheck_loop.start()
+            self.webhooks.start()
 
 
 def _runs(
@@ -225,6 +228,14 @@ async def build_runtime(
             lambda: source_plan(connectors),
             max_in_flight=settings.recheck_max_in_flight,
         )
+        webhooks = WebhookDispatcher(
+            session_factory,
+            client,
+            poll_s=settings.webhook_poll_s,
+            backoff_s=settings.webhook_backoff_s,
+            max_attempts=settings.webhook_max_attempts,
+            timeout_s=settings.webhook_timeout_s,
+        )
         recheck_loop = RecheckLoop(rechecks, settings.today, interval_s=settings.recheck_interval_s)
         try:
             yield Runtime(
@@ -247,12 +258,14 @@ async def build_runtime(
                 queue_depth=queue_depth,
                 rechecks=rechecks,
                 recheck_loop=recheck_loop,
+                webhooks=webhooks,
             )
         finally:
             try:
                 await recheck_loop.close()
                 await retention.close()
                 await chainer.close()
+                await webhooks.close()
                 await refresher.close()
                 await health.close()
                 await queue.close()

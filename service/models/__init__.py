@@ -16,6 +16,7 @@ from service.models.recipient import Recheck, Recipient
 from service.models.report import Decision, Report
 from service.models.verification import IdempotencyKey, Member, SourceResult, Verification
 from service.models.warning import ChangeWarning
+from service.models.webhook import OutboxEvent, Webhook, WebhookDelivery
 
 __all__ = [
     "ApiKey",
@@ -34,6 +35,7 @@ __all__ = [
     "IdempotencyKey",
     "Member",
     "NearRelative",
+    "OutboxEvent",
     "Recheck",
     "Recipient",
     "Report",
@@ -41,4 +43,6 @@ __all__ = [
     "StoredConnector",
     "StoredConnectorVersion",
     "Verification",
+    "Webhook",
+    "WebhookDelivery",
 ]

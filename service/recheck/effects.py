@@ -1,5 +1,6 @@
-"""What a verification's end writes besides the report, in the same transaction: for a
-re-check, the change detection against the recipient's approved report."""
+"""What a verification's end writes besides the report, in the same transaction: the
+`verification.completed` event, and for a re-check the change detection against the
+recipient's approved report."""
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -7,9 +8,11 @@ from schemas.assessment import AssessmentInput
 from schemas.recipient import RecheckStatus, RecipientStatus
 from schemas.report import Report
 from schemas.verification import VerificationStatus
+from service.models import Verification
 from service.models.base import utcnow
 from service.recipient.repository import RecipientRepository
 from service.warning.service import warning as warning_service
+from service.webhook import outbox
 
 
 class RunEnded:
@@ -24,11 +27,26 @@ class RunEnded:
         report: Report | None = None,
         inputs: AssessmentInput | None = None,
     ) -> None:
+        now = utcnow()
+        verification = await session.get(Verification, verification_id)
+        if verification is not None:
+            await outbox.record(
+                session,
+                "verification.completed",
+                verification.region_code,
+                {
+                    "verification_id": verification_id,
+                    "reference": verification.reference,
+                    "region_code": verification.region_code,
+                    "status": status,
+                    "recommendation": report.recommendation if report else None,
+                },
+                now=now,
+            )
         repository = RecipientRepository.from_session(session)
         recheck = await repository.recheck_of(verification_id)
         if recheck is None:
             return
-        now = utcnow()
         completed = status == VerificationStatus.completed.value
         await repository.finish_recheck(
             recheck.id,

@@ -13,6 +13,7 @@ from service.models import Decision, Report, Verification
 from service.policy.catalog import PolicyCatalog
 from service.recipient.service import recipient as recipient_service
 from service.verification.service import decision_to_wire
+from service.webhook import outbox
 
 
 async def decide(
@@ -47,7 +48,7 @@ async def decide(
         await session.flush()
     except IntegrityError as exc:  # a concurrent decision got there first
         raise DecisionExists() from exc
-    await recipient_service.record_decision(
+    recipient = await recipient_service.record_decision(
         session,
         verification=verification,
         decision=decision,
@@ -55,5 +56,18 @@ async def decide(
         report=report,
         catalog=catalog,
         today=today,
+    )
+    await outbox.record(
+        session,
+        "decision.recorded",
+        verification.region_code,
+        {
+            "decision_id": decision.id,
+            "verification_id": verification.id,
+            "reference": verification.reference,
+            "region_code": verification.region_code,
+            "decision": decision.decision,
+            "recipient_id": recipient.id if recipient else None,
+        },
     )
     return decision_to_wire(decision)

@@ -19,6 +19,7 @@ from service.report.service import assessment_input
 from service.verification.repository import VerificationRepository
 from service.warning.changes import Side, changes_eligibility, detect, proposed_action
 from service.warning.repository import WarningRepository
+from service.webhook import outbox
 
 
 class WarningNotFound(NotFound):
@@ -84,6 +85,24 @@ class WarningService:
             for change in changes
         ]
         await WarningRepository.from_session(session).add_all(warnings)
+        for raised in warnings:
+            await outbox.record(
+                session,
+                "warning.raised",
+                raised.region_code,
+                {
+                    "warning_id": raised.id,
+                    "recipient_id": raised.recipient_id,
+                    "verification_id": raised.verification_id,
+                    "region_code": raised.region_code,
+                    "code": raised.code,
+                    "severity": raised.severity,
+                    "member": raised.member,
+                    "proposed_action": raised.proposed_action,
+                    "changes_eligibility": raised.changes_eligibility,
+                },
+                now=now,
+            )
         if needs_approval:
             await RecipientRepository.from_session(session).update(
                 recipient.id, status=RecipientStatus.under_review.value, updated_at=now

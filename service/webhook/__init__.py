@@ -1,0 +1,1 @@
+"""Webhooks: events recorded in a transactional outbox, delivered signed, at least once."""

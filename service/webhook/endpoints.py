@@ -1,0 +1,83 @@
+"""`/v1/webhooks`: subscribe, list, and see or retry deliveries."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, status
+
+from schemas import webhook as wire
+from service.auth.principal import Principal, Role
+from service.deps import SessionDep, SettingsDep, require_role
+from service.errors import PROBLEMS
+from service.webhook.service import to_wire
+from service.webhook.service import webhook as webhook_service
+
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+
+IntegratorDep = Annotated[Principal, Depends(require_role(Role.integrator))]
+
+SIGNING = """Every delivery is a `POST` of the event as JSON,
+`{"id": "<event id>", "type": "warning.raised", "created_at": "…", "data": {…}}`, with
+headers `Hedui-Event-Id`, `Hedui-Event-Type` and
+`Hedui-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>" keyed with the
+secret>`. Verify the signature (constant-time compare) and refuse a `t` more than 5
+minutes from your clock. Delivery is at least once: answer 2xx quickly and de-duplicate
+on the event id. Failed attempts are retried with exponential backoff, and end `dead`
+after HEDUI_WEBHOOK_MAX_ATTEMPTS. Bodies carry ids, codes and masked identifiers only."""
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=wire.Webhook,
+    responses=PROBLEMS,
+    summary="Subscribe a URL to events of the caller's region",
+    description=SIGNING,
+)
+async def create_webhook(
+    body: wire.WebhookCreate,
+    session: SessionDep,
+    principal: IntegratorDep,
+    settings: SettingsDep,
+) -> wire.Webhook:
+    return await webhook_service.create(session, principal, body, settings.webhook_host_list())
+
+
+@router.get("", response_model=list[wire.Webhook], responses=PROBLEMS, summary="Webhooks")
+async def list_webhooks(session: SessionDep, principal: IntegratorDep) -> list[wire.Webhook]:
+    return await webhook_service.listed(session, principal)
+
+
+@router.get("/{webhook_id}", response_model=wire.Webhook, responses=PROBLEMS, summary="One webhook")
+async def get_webhook(
+    webhook_id: str, session: SessionDep, principal: IntegratorDep
+) -> wire.Webhook:
+    return to_wire(await webhook_service.get(session, principal, webhook_id))
+
+
+@router.get(
+    "/{webhook_id}/deliveries",
+    response_model=wire.DeliveryPage,
+    responses=PROBLEMS,
+    summary="Deliveries of a webhook, newest first (filter `status=dead` for the failed)",
+)
+async def list_deliveries(
+    webhook_id: str,
+    session: SessionDep,
+    principal: IntegratorDep,
+    where: Annotated[wire.DeliveryFilter, Query()],
+) -> wire.DeliveryPage:
+    return await webhook_service.deliveries(session, principal, webhook_id, where)
+
+
+@router.post(
+    "/{webhook_id}/deliveries/{delivery_id}/redeliver",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=wire.WebhookDelivery,
+    responses=PROBLEMS,
+    summary="Send a delivery again (a dead one, or a delivered one the receiver lost)",
+)
+async def redeliver(
+    webhook_id: str, delivery_id: str, session: SessionDep, principal: IntegratorDep
+) -> wire.WebhookDelivery:
+    """The same event (same id) is sent again, with its attempts counted afresh."""
+    return await webhook_service.redeliver(session, principal, webhook_id, delivery_id)

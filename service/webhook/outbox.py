@@ -1,0 +1,56 @@
+"""Recording an event in the transaction of what it announces (the transactional outbox).
+
+The event row and one pending delivery per subscribed webhook are written with the
+change itself: if that transaction rolls back, no event exists; if it commits, the
+delivery loop will send it, at least once. Payloads carry ids, codes and masked
+identifiers only: never a full ID number, a name or a balance.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.models import OutboxEvent, WebhookDelivery
+from service.models.base import new_id, utcnow
+from service.webhook.repository import WebhookRepository
+
+
+async def record(
+    session: AsyncSession,
+    event_type: str,
+    region_code: str,
+    data: dict[str, Any],
+    *,
+    now: datetime | None = None,
+) -> str | None:
+    """Write the event and its deliveries (nothing when no webhook wants it); its id."""
+    repository = WebhookRepository.from_session(session)
+    receivers = [
+        hook
+        for hook in await repository.active()
+        if event_type in hook.events and region_code.startswith(hook.region_prefix)
+    ]
+    if not receivers:
+        return None
+    now = now or utcnow()
+    event_id = new_id()
+    payload = {"id": event_id, "type": event_type, "created_at": now.isoformat(), "data": data}
+    session.add(
+        OutboxEvent(
+            id=event_id, type=event_type, region_code=region_code, payload=payload, created_at=now
+        )
+    )
+    await session.flush()
+    session.add_all(
+        WebhookDelivery(
+            webhook_id=hook.id,
+            event_id=event_id,
+            status="pending",
+            next_attempt_at=now,
+            created_at=now,
+        )
+        for hook in receivers
+    )
+    await session.flush()
+    return event_id

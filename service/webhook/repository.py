@@ -1,0 +1,126 @@
+"""All SQL about webhooks, outbox events and deliveries."""
+
+from datetime import datetime
+from typing import Any, Self
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.models import OutboxEvent, Webhook, WebhookDelivery
+from service.pagination import newer_first_after
+
+
+class WebhookRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @classmethod
+    def from_session(cls, session: AsyncSession) -> Self:
+        return cls(session)
+
+    async def add(self, item: Webhook | OutboxEvent) -> None:
+        self.session.add(item)
+        await self.session.flush()
+
+    async def active(self) -> list[Webhook]:
+        return list(
+            (await self.session.scalars(select(Webhook).where(Webhook.active.is_(True)))).all()
+        )
+
+    async def get(self, webhook_id: str, *, region_prefix: str) -> Webhook | None:
+        return await self.session.scalar(
+            select(Webhook)
+            .where(Webhook.id == webhook_id)
+            .where(Webhook.region_prefix.startswith(region_prefix, autoescape=True))
+        )
+
+    async def listed(self, *, region_prefix: str) -> list[Webhook]:
+        return list(
+            (
+                await self.session.scalars(
+                    select(Webhook)
+                    .where(Webhook.region_prefix.startswith(region_prefix, autoescape=True))
+                    .order_by(Webhook.created_at.desc(), Webhook.id.desc())
+                )
+            ).all()
+        )
+
+    async def deliveries(
+        self,
+        webhook_id: str,
+        *,
+        status: str | None,
+        limit: int,
+        after: tuple[datetime, str] | None,
+    ) -> list[tuple[WebhookDelivery, str]]:
+        statement = (
+            select(WebhookDelivery, OutboxEvent.type)
+            .join(OutboxEvent, OutboxEvent.id == WebhookDelivery.event_id)
+            .where(WebhookDelivery.webhook_id == webhook_id)
+        )
+        if status is not None:
+            statement = statement.where(WebhookDelivery.status == status)
+        if after is not None:
+            statement = statement.where(
+                newer_first_after(WebhookDelivery.created_at, WebhookDelivery.id, after)
+            )
+        statement = statement.order_by(
+            WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc()
+        ).limit(limit)
+        return [(row[0], row[1]) for row in await self.session.execute(statement)]
+
+    async def delivery(
+        self, webhook_id: str, delivery_id: str
+    ) -> tuple[WebhookDelivery, str] | None:
+        row = (
+            await self.session.execute(
+                select(WebhookDelivery, OutboxEvent.type)
+                .join(OutboxEvent, OutboxEvent.id == WebhookDelivery.event_id)
+                .where(WebhookDelivery.webhook_id == webhook_id, WebhookDelivery.id == delivery_id)
+            )
+        ).first()
+        return (row[0], row[1]) if row else None
+
+    async def due(
+        self, now: datetime, limit: int
+    ) -> list[tuple[WebhookDelivery, Webhook, OutboxEvent]]:
+        rows = await self.session.execute(
+            select(WebhookDelivery, Webhook, OutboxEvent)
+            .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
+            .join(OutboxEvent, OutboxEvent.id == WebhookDelivery.event_id)
+            .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
+            .order_by(WebhookDelivery.next_attempt_at)
+            .limit(limit)
+        )
+        return [(row[0], row[1], row[2]) for row in rows]
+
+    async def claim(self, delivery_id: str, seen: datetime, until: datetime) -> bool:
+        """Take a due delivery for one attempt: only one process wins it."""
+        result = await self.session.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.id == delivery_id,
+                WebhookDelivery.status == "pending",
+                WebhookDelivery.next_attempt_at == seen,
+            )
+            .values(next_attempt_at=until)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def settle(self, delivery_id: str, claimed_until: datetime, **values: Any) -> None:
+        await self.session.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.id == delivery_id,
+                WebhookDelivery.status == "pending",
+                WebhookDelivery.next_attempt_at == claimed_until,
+            )
+            .values(**values)
+        )
+
+    async def redeliver(self, delivery_id: str, now: datetime) -> None:
+        await self.session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == delivery_id)
+            .values(status="pending", attempts=0, next_attempt_at=now, last_error=None)
+        )

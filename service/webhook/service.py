@@ -1,0 +1,134 @@
+"""Subscribing webhooks and looking at their deliveries."""
+
+from urllib.parse import urlsplit
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from connectors.declarative.spec import host_allowed
+from schemas import webhook as wire
+from service.auth.principal import Principal
+from service.errors import InvalidRequest, NotFound
+from service.models import Webhook, WebhookDelivery
+from service.models.base import utcnow
+from service.pagination import decode_cursor, next_cursor
+from service.webhook.repository import WebhookRepository
+
+
+class WebhookNotFound(NotFound):
+    def __init__(self, what: str = "webhook") -> None:
+        super().__init__(f"No such {what}")
+
+
+def checked_url(url: str, allowed: list[str]) -> str:
+    """An http(s) URL to a host in the allow-list, or 422 naming `url` (so hedui cannot be
+    pointed at internal addresses)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError as error:
+        raise InvalidRequest.at(["body", "url"], "not a URL") from error
+    if parts.scheme not in ("http", "https") or not host:
+        raise InvalidRequest.at(["body", "url"], "must be an http or https URL with a host")
+    if parts.username or parts.password:
+        raise InvalidRequest.at(["body", "url"], "must not carry credentials")
+    if not host_allowed(host, allowed):
+        raise InvalidRequest.at(
+            ["body", "url"], "host is not in the allow-list (HEDUI_WEBHOOK_HOSTS)"
+        )
+    return url
+
+
+class WebhookService:
+    async def create(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        body: wire.WebhookCreate,
+        allowed_hosts: list[str],
+    ) -> wire.Webhook:
+        hook = Webhook(
+            url=checked_url(body.url, allowed_hosts),
+            events=list(body.events),
+            secret=body.secret,
+            region_prefix=principal.region_prefix,
+            active=True,
+            created_by=principal.key_id,
+            created_at=utcnow(),
+        )
+        await WebhookRepository.from_session(session).add(hook)
+        return to_wire(hook)
+
+    async def listed(self, session: AsyncSession, principal: Principal) -> list[wire.Webhook]:
+        hooks = await WebhookRepository.from_session(session).listed(
+            region_prefix=principal.region_prefix
+        )
+        return [to_wire(hook) for hook in hooks]
+
+    async def get(self, session: AsyncSession, principal: Principal, webhook_id: str) -> Webhook:
+        hook = await WebhookRepository.from_session(session).get(
+            webhook_id, region_prefix=principal.region_prefix
+        )
+        if hook is None:
+            raise WebhookNotFound()
+        return hook
+
+    async def deliveries(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        webhook_id: str,
+        where: wire.DeliveryFilter,
+    ) -> wire.DeliveryPage:
+        hook = await self.get(session, principal, webhook_id)
+        rows = await WebhookRepository.from_session(session).deliveries(
+            hook.id,
+            status=where.status.value if where.status else None,
+            limit=where.limit + 1,
+            after=decode_cursor(where.cursor) if where.cursor else None,
+        )
+        return wire.DeliveryPage(
+            items=[delivery_to_wire(d, t) for d, t in rows[: where.limit]],
+            next_cursor=next_cursor(rows, where.limit, lambda r: (r[0].created_at, r[0].id)),
+        )
+
+    async def redeliver(
+        self, session: AsyncSession, principal: Principal, webhook_id: str, delivery_id: str
+    ) -> wire.WebhookDelivery:
+        hook = await self.get(session, principal, webhook_id)
+        repository = WebhookRepository.from_session(session)
+        found = await repository.delivery(hook.id, delivery_id)
+        if found is None:
+            raise WebhookNotFound("delivery")
+        await repository.redeliver(delivery_id, utcnow())
+        await session.refresh(found[0])
+        return delivery_to_wire(*found)
+
+
+def to_wire(hook: Webhook) -> wire.Webhook:
+    return wire.Webhook(
+        id=hook.id,
+        url=hook.url,
+        events=hook.events,
+        region_prefix=hook.region_prefix,
+        active=hook.active,
+        created_at=hook.created_at,
+    )
+
+
+def delivery_to_wire(delivery: WebhookDelivery, event_type: str) -> wire.WebhookDelivery:
+    return wire.WebhookDelivery(
+        id=delivery.id,
+        webhook_id=delivery.webhook_id,
+        event_id=delivery.event_id,
+        event_type=event_type,
+        status=wire.DeliveryStatus(delivery.status),
+        attempts=delivery.attempts,
+        next_attempt_at=delivery.next_attempt_at if delivery.status == "pending" else None,
+        last_status=delivery.last_status,
+        last_error=delivery.last_error,
+        delivered_at=delivery.delivered_at,
+        created_at=delivery.created_at,
+    )
+
+
+webhook = WebhookService()

@@ -1,0 +1,236 @@
+"""Webhooks end to end: a receiver served by the test, failing as told, over real HTTP."""
+
+import asyncio
+import json
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from service.auth.principal import Role
+from service.auth.service import create_api_key
+from service.db import create_engine, create_session_factory
+from service.webhook.signature import verify
+from tests.conftest import running_service, service_settings, serving
+from tests.factories import make_id_number, member, verification_body
+
+SECRET = "whsec_test_0123456789abcdef"
+MAX_ATTEMPTS = 3
+
+
+@dataclass
+class Receiver:
+    """A case-management system's endpoint: fails the first `failures` attempts of each
+    event (all of them when None), then answers 204."""
+
+    failures: int | None
+    attempts: Counter[str] = field(default_factory=Counter)
+    accepted: list[dict[str, Any]] = field(default_factory=list)
+    bad_signatures: int = 0
+
+    async def __call__(self, request: Request) -> Response:
+        body = await request.body()
+        if not verify(SECRET, request.headers["Hedui-Signature"], body, now=int(time.time())):
+            self.bad_signatures += 1
+        event = json.loads(body)
+        assert event["id"] == request.headers["Hedui-Event-Id"]
+        self.attempts[event["id"]] += 1
+        if self.failures is None or self.attempts[event["id"]] <= self.failures:
+            return Response(status_code=503)
+        self.accepted.append(event)
+        return Response(status_code=204)
+
+
+@dataclass
+class Setup:
+    base_url: str
+    receiver_url: str
+    receiver: Receiver
+    client: Callable[[str], httpx.AsyncClient]
+
+
+@pytest.fixture
+def setup_factory(own_database_url: str, tmp_path: Path) -> Callable[[int | None], Any]:
+    def make(failures: int | None) -> Any:
+        return _setup(own_database_url, tmp_path, Receiver(failures))
+
+    return make
+
+
+async def _tokens(database_url: str) -> dict[str, str]:
+    engine = create_engine(database_url)
+    tokens = {}
+    async with create_session_factory(engine)() as session:
+        for role in ("caseworker", "approver", "integrator"):
+            _, tokens[role] = await create_api_key(session, role=Role(role), region="53")
+        await session.commit()
+    await engine.dispose()
+    return tokens
+
+
+@asynccontextmanager
+async def _setup(database_url: str, tmp_path: Path, receiver: Receiver) -> AsyncIterator[Setup]:
+    tokens = await _tokens(database_url)
+    settings = service_settings(
+        database_url,
+        tmp_path / "sandbox.db",
+        webhook_hosts="127.0.0.1",
+        webhook_poll_s=0.05,
+        webhook_backoff_s=0.05,
+        webhook_max_attempts=MAX_ATTEMPTS,
+        recheck_interval_s=0,
+    )
+    receiver_app = Starlette(routes=[Route("/events", receiver.__call__, methods=["POST"])])
+    clients: list[httpx.AsyncClient] = []
+    async with serving(receiver_app) as receiver_base, running_service(settings) as service:
+
+        def client(role: str) -> httpx.AsyncClient:
+            made = httpx.AsyncClient(
+                base_url=service.base_url,
+                headers={"Authorization": f"Bearer {tokens[role]}"},
+                timeout=30,
+            )
+            clients.append(made)
+            return made
+
+        try:
+            yield Setup(service.base_url, f"{receiver_base}/events", receiver, client)
+        finally:
+            for made in clients:
+                await made.aclose()
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not await check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+async def approved_verification(setup: Setup) -> str:
+    person = make_id_number("530102")
+    async with httpx.AsyncClient(base_url=setup.base_url) as sandbox:
+        await sandbox.post("/sandbox/people", json={"id_number": person})
+    created = await setup.client("caseworker").post(
+        "/v1/verifications",
+        json=verification_body([member(person)], as_of=None),
+        headers={"Prefer": "wait=15"},
+    )
+    assert created.status_code == 200, created.text
+    decided = await setup.client("approver").post(
+        f"/v1/verifications/{created.json()['id']}/decision",
+        json={"decision": "approve", "reason": "ok"},
+    )
+    assert decided.status_code == 201, decided.text
+    verification_id: str = created.json()["id"]
+    return verification_id
+
+
+async def subscribe(setup: Setup) -> str:
+    created = await setup.client("integrator").post(
+        "/v1/webhooks",
+        json={
+            "url": setup.receiver_url,
+            "events": ["verification.completed", "decision.recorded"],
+            "secret": SECRET,
+        },
+    )
+    assert created.status_code == 201, created.text
+    assert "secret" not in created.json()
+    webhook_id: str = created.json()["id"]
+    return webhook_id
+
+
+async def test_a_receiver_failing_twice_gets_each_event_once_signed(
+    setup_factory: Callable[[int | None], Any],
+) -> None:
+    async with setup_factory(2) as setup:
+        webhook_id = await subscribe(setup)
+        verification_id = await approved_verification(setup)
+
+        async def both_accepted() -> bool:
+            return len(setup.receiver.accepted) >= 2
+
+        await eventually(both_accepted)
+        await asyncio.sleep(0.3)  # nothing more arrives
+        accepted = setup.receiver.accepted
+        assert sorted(e["type"] for e in accepted) == [
+            "decision.recorded",
+            "verification.completed",
+        ]
+        assert len({e["id"] for e in accepted}) == 2
+        assert all(setup.receiver.attempts[e["id"]] == 3 for e in accepted)
+        assert setup.receiver.bad_signatures == 0
+        completed = next(e for e in accepted if e["type"] == "verification.completed")
+        assert completed["data"]["verification_id"] == verification_id
+        assert completed["data"]["recommendation"] == "eligible"
+        decided = next(e for e in accepted if e["type"] == "decision.recorded")
+        assert decided["data"]["recipient_id"]
+        deliveries = await setup.client("integrator").get(f"/v1/webhooks/{webhook_id}/deliveries")
+        assert deliveries.status_code == 200, deliveries.text
+        assert [(d["status"], d["attempts"]) for d in deliveries.json()["items"]] == [
+            ("delivered", 3),
+            ("delivered", 3),
+        ]
+
+
+async def test_a_receiver_that_always_fails_ends_dead_and_can_be_retried(
+    setup_factory: Callable[[int | None], Any],
+) -> None:
+    async with setup_factory(None) as setup:
+        webhook_id = await subscribe(setup)
+        await approved_verification(setup)
+        integrator = setup.client("integrator")
+        path = f"/v1/webhooks/{webhook_id}/deliveries"
+
+        async def all_dead() -> bool:
+            items = (await integrator.get(path, params={"status": "dead"})).json()["items"]
+            return len(items) == 2
+
+        await eventually(all_dead)
+        dead = (await integrator.get(path, params={"status": "dead"})).json()["items"]
+        assert all(d["attempts"] == MAX_ATTEMPTS for d in dead)
+        assert all(d["last_status"] == 503 for d in dead)
+        assert sum(setup.receiver.attempts.values()) == 2 * MAX_ATTEMPTS
+
+        setup.receiver.failures = 0
+        retried = await integrator.post(f"{path}/{dead[0]['id']}/redeliver")
+        assert retried.status_code == 202, retried.text
+        assert retried.json()["status"] == "pending"
+
+        async def delivered() -> bool:
+            return len(setup.receiver.accepted) == 1
+
+        await eventually(delivered)
+        assert setup.receiver.accepted[0]["id"] == dead[0]["event_id"]
+
+
+async def test_a_url_outside_the_allow_list_is_422_naming_url(
+    setup_factory: Callable[[int | None], Any],
+) -> None:
+    async with setup_factory(0) as setup:
+        integrator = setup.client("integrator")
+        for url in ("http://169.254.169.254/latest", "ftp://127.0.0.1/x", "http://u:p@127.0.0.1/"):
+            response = await integrator.post(
+                "/v1/webhooks",
+                json={"url": url, "events": ["warning.raised"], "secret": SECRET},
+            )
+            assert response.status_code == 422, url
+            assert response.json()["errors"][0]["loc"] == ["body", "url"]
+        caseworker = setup.client("caseworker")
+        response = await caseworker.post(
+            "/v1/webhooks",
+            json={"url": setup.receiver_url, "events": ["warning.raised"], "secret": SECRET},
+        )
+        assert response.status_code == 403
+        assert (await integrator.get("/v1/webhooks")).json() == []

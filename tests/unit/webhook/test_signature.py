@@ -1,0 +1,49 @@
+"""The `Hedui-Signature` scheme: HMAC-SHA256 over `t.body`, Stripe style."""
+
+import hashlib
+import hmac
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from service.errors import InvalidRequest
+from service.webhook.service import checked_url
+from service.webhook.signature import sign, verify
+
+SECRET = "whsec_0123456789abcdef"
+
+
+def test_the_documented_recipe_checks_a_signature() -> None:
+    body = b'{"id":"e1","type":"warning.raised"}'
+    header = sign(SECRET, 1_780_000_000, body)
+    t, v1 = (part.split("=", 1)[1] for part in header.split(","))
+    expected = hmac.new(SECRET.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    assert v1 == expected
+
+
+@given(st.binary(max_size=512), st.integers(1_700_000_000, 1_900_000_000))
+def test_a_signature_verifies_and_any_change_breaks_it(body: bytes, timestamp: int) -> None:
+    header = sign(SECRET, timestamp, body)
+    assert verify(SECRET, header, body, now=timestamp)
+    assert not verify(SECRET, header, body + b" ", now=timestamp)
+    assert not verify("another-secret-0000", header, body, now=timestamp)
+    assert not verify(SECRET, header, body, now=timestamp + 301)
+    assert not verify(SECRET, "t=x,v1=00", body, now=timestamp)
+
+
+def test_urls_are_checked_against_the_allow_list() -> None:
+    allowed = ["cases.example.cn", "*.county.example.cn"]
+    assert checked_url("https://cases.example.cn/hook", allowed)
+    assert checked_url("https://a.county.example.cn/hook", allowed)
+    for url in (
+        "https://evil.example.com/",
+        "http://169.254.169.254/",
+        "file:///etc/passwd",
+        "https://user:pw@cases.example.cn/",
+        "https://cases.example.cn.evil.com/",
+    ):
+        with pytest.raises(InvalidRequest) as refused:
+            checked_url(url, allowed)
+        assert refused.value.errors is not None
+        assert refused.value.errors[0].loc == ["body", "url"]
