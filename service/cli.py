@@ -572,10 +572,13 @@ def recheck(
 async def _recheck(today: Any, prefix: str, *, dry_run: bool) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
+    from service.logging import configure_logging
     from service.recheck.drive import run_until_done
     from service.runtime import build_runtime
 
     settings = _settings()
+    # The progress bar is the output: only warnings and errors are logged meanwhile.
+    configure_logging("WARNING", settings.log_format)
     async with build_runtime(settings, runs_here=True) as runtime:
         scheduler = runtime.rechecks
         where = f"region {prefix}" if prefix else "all regions"

@@ -16,6 +16,7 @@ from service.cli import app
         ["apikey", "create"],
         ["serve"],
         ["connector", "test"],
+        ["recheck"],
     ],
 )
 def test_flags_show_no_value_placeholder(command: list[str]) -> None:
@@ -29,7 +30,7 @@ def test_flags_show_no_value_placeholder(command: list[str]) -> None:
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["serve"], ["apikey", "create"], ["policy", "simulate"], ["db", "upgrade"]],
+    [[], ["serve"], ["apikey", "create"], ["policy", "simulate"], ["db", "upgrade"], ["recheck"]],
 )
 def test_commands_that_use_the_database_name_its_setting(command: list[str]) -> None:
     """A newcomer reading --help learns which database a command reads or writes."""
