@@ -1,0 +1,259 @@
+"""Re-checks over many recipients: households/s, warnings raised, memory over the run.
+
+Puts `--recipients` households (1–3 synthetic people each, whom the sandbox answers for
+with deterministic synthetic records) on the roll as approved a year ago with a report
+that found nothing, then runs the due re-checks the way `hedui recheck --due` does, in
+this process, against the sandbox agencies in their own process. Prints households/s,
+warnings raised, and this process's RSS after 10 % and at the end (flat means memory
+does not grow with the number of recipients). For the ratio, a bare client asks the same
+partners for a sample of the same households through the connectors alone (no database,
+no scoring, no change detection) at the same concurrency.
+
+Run: `python -m bench.recheck --recipients 100000` (default), or fewer for a quick look.
+"""
+
+import argparse
+import asyncio
+import os
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert
+
+from bench._server import running_sandbox
+from schemas.assessment import AssessmentInput, HouseholdMember, SourceOutcome
+from schemas.evidence import HouseholdQuery, MemberQuery
+from schemas.identity import check_character
+from schemas.verification import SourceStatus
+from service.config import Settings
+from service.logging import configure_logging
+from service.models import Member, Recipient, Report, SourceResult, Verification
+from service.models.api_key import ApiKey
+from service.partners import source_plan
+from service.recheck.drive import run_until_done
+from service.report.service import build_report, row_values
+from service.runtime import build_runtime
+
+APPROVED = date(2025, 12, 1)
+AS_OF = date(2026, 12, 1)
+REGION = "530102"
+
+
+def person(index: int) -> str:
+    birth = (date(1950, 1, 1) + timedelta(days=index // 900)).strftime("%Y%m%d")
+    first17 = f"{REGION}{birth}{index % 900 + 100:03d}"
+    return first17 + check_character(first17)
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+async def populate(settings: Settings, total: int) -> None:
+    """The roll as a year of approvals would leave it (bulk inserts, not the API)."""
+    async with build_runtime(settings, migrate_to="head", runs_here=False) as runtime:
+        sources = [name for name, _ in source_plan(runtime.registry)]
+        policy = runtime.catalog.resolve(REGION, "dibao", "urban", APPROVED)
+        if policy is None:
+            raise RuntimeError(f"no dibao/urban policy for {REGION} on {APPROVED}")
+        now = datetime.now(UTC)
+        async with runtime.session_factory() as session:
+            session.add(
+                ApiKey(
+                    id="bench",
+                    name="bench",
+                    role="caseworker",
+                    region_prefix="",
+                    token_hash="bench",  # noqa: S106 - no token hashes to this
+                )
+            )
+            await session.commit()
+        sequence = 0
+        for start in range(0, total, 500):
+            verifications, members, results, reports, recipients = [], [], [], [], []
+            for index in range(start, min(start + 500, total)):
+                vid = f"00000000-0000-4000-8000-{index:012d}"
+                size = index % 3 + 1
+                people = [person(sequence + k) for k in range(size)]
+                sequence += size
+                verifications.append(
+                    {
+                        "id": vid,
+                        "reference": f"bench-{index}",
+                        "program": "dibao",
+                        "region_code": REGION,
+                        "area": "urban",
+                        "as_of": APPROVED,
+                        "consent_document_id": "AUTH-BENCH",
+                        "consent_signed_on": APPROVED,
+                        "status": "completed",
+                        "recommendation": "eligible",
+                        "created_by": "bench",
+                        "created_at": now,
+                        "completed_at": now,
+                    }
+                )
+                members += [
+                    {
+                        "verification_id": vid,
+                        "position": k,
+                        "id_number": p,
+                        "name": "张三",
+                        "relation": "applicant" if k == 0 else "child",
+                        "declared_monthly_income": Decimal(0),
+                    }
+                    for k, p in enumerate(people)
+                ]
+                results += [
+                    {
+                        "verification_id": vid,
+                        "source": s,
+                        "status": "no_record",
+                        "records": [],
+                        "attempts": 1,
+                        "fetched_at": now,
+                    }
+                    for s in sources
+                ]
+                inputs = AssessmentInput(
+                    program="dibao",
+                    area="urban",
+                    as_of=APPROVED,
+                    members=tuple(HouseholdMember(id_number=p, name="张三") for p in people),
+                    sources=tuple(
+                        SourceOutcome(source=s, status=SourceStatus.no_record) for s in sources
+                    ),
+                )
+                report = build_report(vid, REGION, inputs, policy, generated_at=now)
+                reports.append(row_values(report, policy, inputs))
+                recipients.append(
+                    {
+                        "id": f"10000000-0000-4000-8000-{index:012d}",
+                        "reference": f"bench-{index}",
+                        "program": "dibao",
+                        "area": "urban",
+                        "region_code": REGION,
+                        "recheck_class": "regular",
+                        "status": "active",
+                        "monthly_benefit": report.benefit.monthly_amount
+                        if report.benefit
+                        else None,
+                        "origin_verification_id": vid,
+                        "approved_verification_id": vid,
+                        "approved_on": APPROVED,
+                        "next_recheck_on": AS_OF,
+                        "consent_document_id": "AUTH-BENCH",
+                        "consent_signed_on": APPROVED,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
+            async with runtime.session_factory() as session:
+                for model, rows in (
+                    (Verification, verifications),
+                    (Member, members),
+                    (SourceResult, results),
+                    (Report, reports),
+                    (Recipient, recipients),
+                ):
+                    await session.execute(insert(model), rows)  # type: ignore[arg-type]
+                await session.commit()
+
+
+async def recheck(settings: Settings, total: int) -> dict[str, Any]:
+    samples: dict[str, float] = {}
+    done = 0
+    async with build_runtime(settings, runs_here=True) as runtime:
+        await runtime.health.start(runtime.registry, runtime.fanout.configs, runtime.http_client)
+
+        def progress(n: int) -> None:
+            nonlocal done
+            done += n
+            if "10%" not in samples and done >= total // 10:
+                samples["10%"] = rss_mb()
+
+        started = time.perf_counter()
+        tally = await run_until_done(runtime.rechecks, AS_OF, progress=progress, poll_s=0.05)
+        wall = time.perf_counter() - started
+        samples["end"] = rss_mb()
+        bare = await bare_client(runtime, min(total, 2000), settings.recheck_max_in_flight)
+    return {"wall": wall, "tally": tally, "rss": samples, "bare": bare}
+
+
+async def bare_client(runtime: Any, count: int, concurrency: int) -> float:
+    """Households/s when the connectors alone ask every partner for each household."""
+    semaphore = asyncio.Semaphore(concurrency)
+    plan = source_plan(runtime.registry)
+    sequence = 0
+    households = []
+    for index in range(count):
+        size = index % 3 + 1
+        households.append(
+            HouseholdQuery(
+                region_code=REGION,
+                as_of=AS_OF,
+                members=tuple(
+                    MemberQuery(id_number=person(sequence + k), name="张三") for k in range(size)
+                ),
+            )
+        )
+        sequence += size
+
+    async def one(household: HouseholdQuery) -> None:
+        async with semaphore:
+            deadline = runtime.fanout.run_deadline()
+            await asyncio.gather(
+                *(
+                    runtime.fanout.fetch(name, household, version, deadline)
+                    for name, version in plan
+                )
+            )
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(h) for h in households))
+    return count / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--recipients", type=int, default=100_000)
+    parser.add_argument("--in-flight", type=int, default=200, help="re-checks at once")
+    parser.add_argument("--database-url", help="default: a fresh SQLite file")
+    args = parser.parse_args()
+    configure_logging("WARNING", "console")
+    with tempfile.TemporaryDirectory() as directory, running_sandbox(directory) as partners:
+        settings = Settings(
+            database_url=args.database_url or f"sqlite+aiosqlite:///{Path(directory) / 'bench.db'}",
+            sandbox="off",
+            partner_base_url=partners,
+            recheck_max_in_flight=args.in_flight,
+            recheck_interval_s=0,
+            log_level="WARNING",
+        )
+        began = time.perf_counter()
+        asyncio.run(populate(settings, args.recipients))
+        populated = time.perf_counter() - began
+        result = asyncio.run(recheck(settings, args.recipients))
+    tally = result["tally"]
+    rate = tally.count("queued") / result["wall"]
+    print(
+        f"{args.recipients} recipients (1–3 people each), {args.in_flight} re-checks at once, "
+        f"{settings.database_url.split(':', 1)[0]}; roll written in {populated:.0f} s"
+    )
+    print(f"re-checked            {tally.count('queued'):8d} in {result['wall']:.0f} s")
+    print(f"households/s          {rate:8.1f}")
+    print(f"bare client           {result['bare']:8.1f} households/s (connectors alone)")
+    print(f"hedui / bare          {rate / result['bare']:8.2f}x")
+    print(f"warnings raised       {tally.warnings:8d}")
+    print(
+        f"RSS after 10% / end   {result['rss'].get('10%', 0):8.0f} / {result['rss']['end']:.0f} MB"
+    )
+
+
+if __name__ == "__main__":
+    main()
