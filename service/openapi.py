@@ -171,6 +171,60 @@ def recipient_page_example() -> dict[str, Any]:
     return {"items": [recipient_example()], "next_cursor": None}
 
 
+WARNING_ID = "7d3a9c52-1e84-4b6f-a0d2-5c9e8f714b33"
+RECHECK_ID = "e41b7f09-8c2d-4a35-b6e1-93f0d2a7c5e8"
+
+
+def warning_example() -> dict[str, Any]:
+    """A year on, the son of the documented household owns a car."""
+    child = mask_id_number(CHILD)
+    return {
+        "id": WARNING_ID,
+        "code": "new_vehicle",
+        "severity": "high",
+        "status": "open",
+        "recipient_id": RECIPIENT_ID,
+        "region_code": "530102",
+        "township_code": None,
+        "source": "vehicles",
+        "member": child,
+        "before": [],
+        "after": [
+            {
+                "source": "vehicles",
+                "member": child,
+                "fact": "vehicle plate=云A8K123 type=car registered_on=2027-03-01 value=85000.00",
+            }
+        ],
+        "proposed_action": "stop",
+        "benefit_before": "780.00",
+        "benefit_after": None,
+        "changes_eligibility": True,
+        "verification_id": RECHECK_ID,
+        "previous_verification_id": EXAMPLE_ID,
+        "review_verification_id": RECHECK_ID,
+        "note": None,
+        "acknowledged_at": None,
+        "resolved_at": None,
+        "created_at": _iso(FINISHED + timedelta(days=366)),
+    }
+
+
+def warning_page_example() -> dict[str, Any]:
+    return {"items": [warning_example()], "next_cursor": None}
+
+
+def webhook_example() -> dict[str, Any]:
+    return {
+        "id": "3f6b2a10-9d4e-4c7b-8e21-0a5d6c9b7f42",
+        "url": "https://cases.example.cn/hedui/events",
+        "events": ["warning.raised", "decision.recorded"],
+        "region_prefix": "5301",
+        "active": True,
+        "created_at": _iso(SUBMITTED),
+    }
+
+
 RESPONSE_EXAMPLES: dict[tuple[str, str, str], Callable[[], dict[str, Any]]] = {
     ("/v1/verifications", "post", "202"): accepted_example,
     ("/v1/verifications", "post", "200"): verification_example,
@@ -179,6 +233,9 @@ RESPONSE_EXAMPLES: dict[tuple[str, str, str], Callable[[], dict[str, Any]]] = {
     ("/v1/verifications/{verification_id}/report", "get", "200"): report_example,
     ("/v1/recipients", "get", "200"): recipient_page_example,
     ("/v1/recipients/{recipient_id}", "get", "200"): recipient_example,
+    ("/v1/warnings", "get", "200"): warning_page_example,
+    ("/v1/warnings/{warning_id}", "get", "200"): warning_example,
+    ("/v1/webhooks", "post", "201"): webhook_example,
 }
 """(path, method, status) → its example, as `application/json` of that response."""
 

@@ -13,6 +13,8 @@ from pydantic import BaseModel
 from schemas import recipient as recipient_wire
 from schemas import report as report_wire
 from schemas import verification as wire
+from schemas import warning as warning_wire
+from schemas import webhook as webhook_wire
 from service.app import create_app
 from service.config import Settings
 from service.openapi import APPLICANT, CHILD
@@ -60,6 +62,9 @@ def example_of(document: dict[str, Any], path: str, method: str, status: str) ->
         ("/v1/verifications/{verification_id}/report", "get", "200", report_wire.Report),
         ("/v1/recipients", "get", "200", recipient_wire.RecipientPage),
         ("/v1/recipients/{recipient_id}", "get", "200", recipient_wire.Recipient),
+        ("/v1/warnings", "get", "200", warning_wire.WarningPage),
+        ("/v1/warnings/{warning_id}", "get", "200", warning_wire.Warning),
+        ("/v1/webhooks", "post", "201", webhook_wire.Webhook),
     ],
 )
 def test_response_examples_are_valid_responses(
