@@ -33,10 +33,10 @@ from service.jobs.queue import RunQueue
 from service.jobs.workflow import RunResult, Workflow
 from service.partners import build_configs, source_plan
 from service.policy.catalog import PolicyCatalog
-from service.retention.job import RetentionJob
 from service.recheck.effects import RunEnded
 from service.recheck.loop import RecheckLoop
 from service.recheck.scheduler import RecheckScheduler
+from service.retention.job import RetentionJob
 from service.verification.fanout import FanOut
 from service.webhook.delivery import WebhookDispatcher
 

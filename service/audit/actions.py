@@ -52,6 +52,32 @@ ACTIONS: dict[tuple[str, str], Action | None] = {
     ("POST", "/v1/batches/{batch_id}/households"): Action("batch.append", "batch", "batch_id"),
     ("POST", "/v1/batches/{batch_id}/close"): Action("batch.close", "batch", "batch_id"),
     ("POST", "/v1/batches/{batch_id}/cancel"): Action("batch.cancel", "batch", "batch_id"),
+    # The roll of recipients and the warnings re-checks raise: households' data.
+    ("GET", "/v1/recipients"): Action("recipient.list", "recipient"),
+    ("GET", "/v1/recipients/{recipient_id}"): Action("recipient.read", "recipient", "recipient_id"),
+    ("POST", "/v1/recipients/{recipient_id}/stop"): Action(
+        "recipient.stop", "recipient", "recipient_id"
+    ),
+    ("POST", "/v1/recipients/{recipient_id}/consent"): Action(
+        "recipient.consent", "recipient", "recipient_id"
+    ),
+    ("GET", "/v1/warnings"): Action("warning.list", "warning"),
+    ("GET", "/v1/warnings/summary"): Action("warning.summary", "warning"),
+    ("GET", "/v1/warnings/{warning_id}"): Action("warning.read", "warning", "warning_id"),
+    ("POST", "/v1/warnings/{warning_id}/acknowledge"): Action(
+        "warning.acknowledge", "warning", "warning_id"
+    ),
+    ("POST", "/v1/warnings/{warning_id}/resolve"): Action(
+        "warning.resolve", "warning", "warning_id"
+    ),
+    # Webhooks: subscriptions and redeliveries change what leaves hedui.
+    ("POST", "/v1/webhooks"): Action("webhook.create", "webhook"),
+    ("GET", "/v1/webhooks"): None,
+    ("GET", "/v1/webhooks/{webhook_id}"): None,
+    ("GET", "/v1/webhooks/{webhook_id}/deliveries"): None,
+    ("POST", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): Action(
+        "webhook.redeliver", "webhook", "webhook_id"
+    ),
     # Near-relative registry.
     ("POST", "/v1/near-relatives"): Action("near_relative.create", "near_relative"),
     ("GET", "/v1/near-relatives"): Action("near_relative.list", "near_relative"),
