@@ -196,6 +196,10 @@ class WarningService:
         values: dict[str, object],
     ) -> wire.Warning:
         warning = await self._get(session, principal, warning_id)
+        # Refuse before writing anything: a refused request holds no write lock while its
+        # refusal is recorded (SQLite has one writer at a time).
+        if warning.status not in from_statuses:
+            raise Conflict(f"The warning is {warning.status}")
         moved = await WarningRepository.from_session(session).transition(
             warning.id, from_statuses=from_statuses, values=values
         )
