@@ -2,8 +2,6 @@
 since and sign a checkpoint when due. Runs in every API and worker process; on PostgreSQL
 an advisory lock makes one of them do each round (the others find nothing to do)."""
 
-import asyncio
-import contextlib
 from pathlib import Path
 
 import structlog
@@ -16,6 +14,7 @@ from service.audit.service import audit as audit_service
 from service.audit.signing import Signer, SigningKeyError, create_key_file, load_signer
 from service.config import Settings
 from service.db import session_scope
+from service.jobs.periodic import Periodic
 
 log = structlog.get_logger(__name__)
 
@@ -74,7 +73,9 @@ class AuditChainer:
         self.signer = signer
         self.interval_s = interval_s
         self.policy = policy
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic(
+            "audit_chain_round", interval_s, self.run_once, errors=(SQLAlchemyError, OSError)
+        )
 
     async def run_once(self) -> int:
         """Chain everything pending now; the number of events linked."""
@@ -94,20 +95,7 @@ class AuditChainer:
     def start(self, signer: Signer | None) -> None:
         """Chain in the background from now on, signing checkpoints with `signer`."""
         self.signer = signer
-        if self._task is None and self.interval_s > 0:
-            self._task = asyncio.create_task(self._forever(), name="audit-chainer")
-
-    async def _forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                await self.run_once()
-            except (SQLAlchemyError, OSError) as error:
-                log.warning("audit_chain_round_failed", error=type(error).__name__)
+        self._periodic.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._periodic.close()

@@ -7,9 +7,6 @@ Each spec version is compiled once per process and kept, so a verification plann
 older version still runs with exactly that version.
 """
 
-import asyncio
-import contextlib
-
 import structlog
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -18,6 +15,7 @@ from connectors.base import Connector
 from connectors.declarative import ConnectorSpec, build_connector
 from connectors.registry import ConnectorRegistry
 from service.connector.registration_repository import RegistrationRepository
+from service.jobs.periodic import Periodic
 
 log = structlog.get_logger(__name__)
 
@@ -37,7 +35,7 @@ class ConnectorRefresher:
         self.interval_s = interval_s
         self._seen: Fingerprint | None = None
         self._built: dict[tuple[str, int], Connector] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic("connector_refresh", interval_s, self.refresh)
 
     async def refresh(self) -> bool:
         """Load what changed since the last call; True when the registry changed."""
@@ -78,20 +76,8 @@ class ConnectorRefresher:
         return True
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._poll(), name="connector-refresh")
-
-    async def _poll(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                await self.refresh()
-            except Exception as error:  # the database may be away for a moment
-                log.warning("connector_refresh_failed", error_type=type(error).__name__)
+        # The database may be away for a moment: a failed round is logged, the next one runs.
+        self._periodic.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._periodic.close()

@@ -1,14 +1,12 @@
 """Scheduling of the purge: every `HEDUI_RETENTION_INTERVAL_S` in API and worker processes
 (on PostgreSQL, SKIP LOCKED keeps two processes from taking the same verifications)."""
 
-import asyncio
-import contextlib
-
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.db import session_scope
+from service.jobs.periodic import Periodic
 from service.retention.service import cutoff_for, retention
 
 log = structlog.get_logger(__name__)
@@ -34,27 +32,18 @@ class RetentionJob:
     ) -> None:
         self.session_factory = session_factory
         self.days = days
-        self.interval_s = interval_s
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic(
+            "retention_round", interval_s, self.run_once, errors=(SQLAlchemyError, OSError)
+        )
+
+    async def run_once(self) -> int:
+        purged = await purge_all(self.session_factory, self.days)
+        if purged:
+            log.info("retention_purged", verifications=purged, older_than_days=self.days)
+        return purged
 
     def start(self) -> None:
-        if self._task is None and self.interval_s > 0:
-            self._task = asyncio.create_task(self._forever(), name="retention")
-
-    async def _forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                purged = await purge_all(self.session_factory, self.days)
-            except (SQLAlchemyError, OSError) as error:
-                log.warning("retention_round_failed", error=type(error).__name__)
-                continue
-            if purged:
-                log.info("retention_purged", verifications=purged, older_than_days=self.days)
+        self._periodic.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._periodic.close()
