@@ -24,6 +24,7 @@ from sandbox import (
     tax,
     vehicles,
 )
+from sandbox.clock import SandboxClock
 from sandbox.faults import FaultBoard, FaultGate
 from sandbox.inquiries import Inquiries
 from sandbox.people import People
@@ -38,7 +39,10 @@ described in hedui's docs/partners.md. No authentication: never expose it.
 
 - `POST /people` seeds what every agency knows about one ID number (sections left out mean
   "no record"); a person never seeded gets deterministic synthetic records.
-- `PUT /faults/{source}` makes one agency slow, failing, hanging, answering garbage or down.
+- `PUT /faults/{source}` makes one agency slow, failing, hanging, answering garbage or down;
+  `PUT /faults/bank {"processing_ms": N}` makes bank inquiries take N ms to be done.
+- `POST /clock {"advance_s": N}` moves the agencies' time forward (`DELETE /clock` resets it),
+  so a bank that takes minutes to answer can be tested in seconds.
 """
 
 AGENCIES = (
@@ -87,10 +91,12 @@ def create_sandbox_app(data_path: str | Path | None = None, *, synthetic: bool =
             *({"name": agency.SOURCE, "description": agency.__doc__} for agency in AGENCIES),
         ],
     )
+    clock = SandboxClock()
     state = SandboxState(
         people=People(Path(data_path) if data_path is not None else None, synthetic=synthetic),
         faults=FaultBoard(SOURCES),
-        inquiries=Inquiries(),
+        inquiries=Inquiries(clock=clock.now),
+        clock=clock,
     )
     app.state.sandbox = state
     # Routes are matched in order: agencies first, as they take nearly all the traffic.

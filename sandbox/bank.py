@@ -1,9 +1,10 @@
 """Bank balance inquiry (银行存款查询): submit, then poll until the banks have answered.
 
-Real inquiries go out to many banks and come back later; the sandbox models that with
-inquiries held in memory that turn DONE `processing_ms` after submission, where
-`processing_ms` is the bank fault's delay at the time of submission (its `latency_ms`,
-or the `slow` default).
+Real inquiries go out to many banks and come back later (minutes, days); the sandbox
+models that with inquiries held in memory that turn DONE some time after submission: the
+bank fault's `processing_ms` at the time of submission, or, when that is unset, its delay
+(`latency_ms`, or the `slow` default). Processing time runs on the sandbox's clock, which
+`POST /clock` moves forward, so a five-minute bank can be tested in a second.
 """
 
 from fastapi import APIRouter, Request, Response
@@ -66,8 +67,8 @@ async def submit(request: Request) -> Response:
     if id_numbers is None:
         return WIRE.error(400, "customers must be a list of {id_number}")
     state = sandbox_state(request)
-    # A slow bank is slow to answer *and* slow to process: the same delay sets both.
-    inquiry_id = state.inquiries.submit(id_numbers, state.faults.get(SOURCE).delay_s)
+    # A slow bank is slow to answer *and* slow to process, unless processing is set apart.
+    inquiry_id = state.inquiries.submit(id_numbers, state.faults.get(SOURCE).processing_s)
     return json_response({"inquiry_id": inquiry_id, "state": "PROCESSING"}, status=202)
 
 

@@ -1,9 +1,11 @@
-"""Control endpoints: seed people and inject faults. Never faulted, never logged in full."""
+"""Control endpoints: seed people, inject faults, move the clock. Never faulted, never
+logged in full."""
 
 from typing import Annotated
 
 from fastapi import APIRouter, Body, HTTPException, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from sandbox.faults import FaultBoard, FaultSetting
 from sandbox.records import Person
@@ -94,3 +96,41 @@ async def reset_queries(request: Request) -> dict[str, int]:
     for source in faults.queries:
         faults.queries[source] = 0
     return dict(faults.queries)
+
+
+CLOCK_MAX_ADVANCE_S = 30 * 24 * 3600
+
+
+class ClockAdvance(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    advance_s: float = Field(
+        gt=0,
+        le=CLOCK_MAX_ADVANCE_S,
+        description="Seconds to move the agencies' time forward",
+        examples=[300],
+    )
+
+
+class ClockState(BaseModel):
+    offset_s: float = Field(description="How far the agencies' time is ahead of real time")
+
+
+@router.get("/clock")
+async def get_clock(request: Request) -> ClockState:
+    return ClockState(offset_s=sandbox_state(request).clock.offset_s)
+
+
+@router.post("/clock")
+async def advance_clock(request: Request, advance: ClockAdvance) -> ClockState:
+    """Move the agencies' time forward: a bank inquiry that was to take 5 minutes is done
+    after `{"advance_s": 300}`. hedui's own clock does not move."""
+    return ClockState(offset_s=sandbox_state(request).clock.advance(advance.advance_s))
+
+
+@router.delete("/clock")
+async def reset_clock(request: Request) -> ClockState:
+    """Back to real time."""
+    clock = sandbox_state(request).clock
+    clock.reset()
+    return ClockState(offset_s=clock.offset_s)

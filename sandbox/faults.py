@@ -23,6 +23,8 @@ Mode = Literal["ok", "slow", "error", "hang", "garbage", "down"]
 SLOW_DEFAULT_MS = 1000
 """`slow` without a `latency_ms` still has to be slow, yet answer within a 5 s client budget."""
 HANG_SECONDS = 3600.0
+PROCESSING_MAX_MS = 30 * 24 * 3600 * 1000
+"""A bank inquiry may take up to 30 days, as real asset verifications may."""
 
 
 class FaultSetting(BaseModel):
@@ -33,6 +35,14 @@ class FaultSetting(BaseModel):
     mode: Mode = "ok"
     latency_ms: int = Field(default=0, ge=0, le=600_000)
     error_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    processing_ms: int | None = Field(
+        default=None,
+        ge=0,
+        le=PROCESSING_MAX_MS,
+        description="Bank only: how long an inquiry submitted now takes to be DONE, on the "
+        "sandbox's clock; polls meanwhile answer at once with PROCESSING. Unset: the "
+        "answers' own delay (a slow bank is slow to process too)",
+    )
 
     @property
     def delay_s(self) -> float:
@@ -40,6 +50,13 @@ class FaultSetting(BaseModel):
         if self.mode == "slow" and self.latency_ms == 0:
             return SLOW_DEFAULT_MS / 1000
         return self.latency_ms / 1000
+
+    @property
+    def processing_s(self) -> float:
+        """Seconds a bank inquiry submitted now processes before it is DONE."""
+        if self.processing_ms is None:
+            return self.delay_s
+        return self.processing_ms / 1000
 
     @property
     def failure_rate(self) -> float:
@@ -75,11 +92,12 @@ class FaultBoard:
         # A setting equal to NORMAL is stored as NORMAL itself: the gate's fast path is `is`.
         self._settings[source] = NORMAL if setting == NORMAL else setting
         logger.info(
-            "fault on %s: mode=%s latency_ms=%d error_rate=%.2f",
+            "fault on %s: mode=%s latency_ms=%d error_rate=%.2f processing_ms=%s",
             source,
             setting.mode,
             setting.latency_ms,
             setting.error_rate,
+            setting.processing_ms,
         )
 
     def reset(self, source: str | None = None) -> None:

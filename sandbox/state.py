@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
+from sandbox.clock import SandboxClock
 from sandbox.faults import FaultBoard
 from sandbox.inquiries import Inquiries
 from sandbox.people import People
@@ -12,13 +13,15 @@ from sandbox.tokens import Tokens
 
 @dataclass(frozen=True)
 class SandboxState:
-    """Seeded people, faults, open bank inquiries and issued tokens of one app
+    """Seeded people, faults, open bank inquiries, issued tokens and the clock of one app
     (`app.state.sandbox`)."""
 
     people: People
     faults: FaultBoard
     inquiries: Inquiries
     tokens: Tokens = field(default_factory=Tokens)
+    clock: SandboxClock = field(default_factory=SandboxClock)
+    """The agencies' time (`POST /clock` moves it forward); the inquiries read it."""
 
 
 def sandbox_state(request: Request) -> SandboxState:

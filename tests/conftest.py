@@ -252,13 +252,15 @@ async def api_client(
 
 @pytest.fixture(autouse=True)
 async def _reset_sandbox_faults(request: pytest.FixtureRequest) -> AsyncIterator[None]:
-    """Fault injection is global to the sandbox: every test starts and ends with none."""
+    """Fault injection and the sandbox clock are global to the sandbox: every test starts and
+    ends with no fault, in real time."""
     yield
     if "live_service" in request.fixturenames:
         live: LiveService = request.getfixturevalue("live_service")
         async with httpx.AsyncClient(base_url=live.base_url) as client:
             for source in SANDBOX_SOURCES:
                 await client.delete(f"/sandbox/faults/{source}")
+            await client.delete("/sandbox/clock")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

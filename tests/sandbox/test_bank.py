@@ -1,4 +1,5 @@
-"""Bank: submit an inquiry, poll until DONE; processing time follows the bank's latency."""
+"""Bank: submit an inquiry, poll until DONE; processing time is the bank fault's
+`processing_ms` (else its latency), on the sandbox's clock."""
 
 import asyncio
 
@@ -66,6 +67,62 @@ async def test_an_inquiry_processes_for_the_latency_set_at_submission(
     assert processing.json() == {"inquiry_id": inquiry_id, "state": "PROCESSING"}
     assert done.json()["state"] == "DONE"
     assert [account["balance"] for account in done.json()["accounts"]] == ["3000.00"]
+
+
+async def test_processing_time_of_its_own_keeps_polls_fast_until_the_clock_passes_it(
+    client: httpx.AsyncClient, seed: Seed
+) -> None:
+    await seed(ALICE, bank_accounts=[ACCOUNT])
+    fault = await client.put("/faults/bank", json={"mode": "ok", "processing_ms": 300_000})
+    inquiry_id = await submit(client, ALICE)
+
+    processing = await client.get(f"/bank/inquiries/{inquiry_id}")
+    almost = await client.post("/clock", json={"advance_s": 299})
+    still = await client.get(f"/bank/inquiries/{inquiry_id}")
+    passed = await client.post("/clock", json={"advance_s": 1})
+    done = await client.get(f"/bank/inquiries/{inquiry_id}")
+
+    assert fault.json()["processing_ms"] == 300_000
+    assert processing.json() == {"inquiry_id": inquiry_id, "state": "PROCESSING"}
+    assert almost.json()["offset_s"] == 299
+    assert still.json()["state"] == "PROCESSING"
+    assert passed.json()["offset_s"] == 300
+    assert done.json()["state"] == "DONE"
+    assert [account["balance"] for account in done.json()["accounts"]] == ["3000.00"]
+
+
+async def test_processing_applies_to_inquiries_submitted_while_it_is_set(
+    client: httpx.AsyncClient, seed: Seed
+) -> None:
+    await seed(ALICE, bank_accounts=[ACCOUNT])
+    await client.put("/faults/bank", json={"processing_ms": 300_000})
+    parked = await submit(client, ALICE)
+    await client.put("/faults/bank", json={"processing_ms": 0})
+    instant = await submit(client, ALICE)
+
+    assert (await client.get(f"/bank/inquiries/{parked}")).json()["state"] == "PROCESSING"
+    assert (await client.get(f"/bank/inquiries/{instant}")).json()["state"] == "DONE"
+
+
+class TestClock:
+    async def test_it_starts_in_real_time_and_resets_to_it(self, client: httpx.AsyncClient) -> None:
+        start = await client.get("/clock")
+        await client.post("/clock", json={"advance_s": 60})
+        reset = await client.delete("/clock")
+
+        assert start.json() == {"offset_s": 0}
+        assert reset.json() == {"offset_s": 0}
+
+    @pytest.mark.parametrize(
+        "body", [{"advance_s": -1}, {"advance_s": 0}, {"advance_s": 1e12}, {}, {"back_s": 1}]
+    )
+    async def test_it_never_moves_back_nor_absurdly_far(
+        self, client: httpx.AsyncClient, body: dict[str, object]
+    ) -> None:
+        response = await client.post("/clock", json=body)
+
+        assert response.status_code == 422
+        assert (await client.get("/clock")).json() == {"offset_s": 0}
 
 
 async def test_nobody_with_accounts_is_done_with_no_accounts(

@@ -265,7 +265,7 @@ class TestIsolation:
         assert (await AGENCIES["housing_fund"].query(client)).status_code == 200
 
 
-HEALTHY = {"mode": "ok", "latency_ms": 0, "error_rate": 0.0}
+HEALTHY = {"mode": "ok", "latency_ms": 0, "error_rate": 0.0, "processing_ms": None}
 
 
 class TestControl:
@@ -275,7 +275,7 @@ class TestControl:
         assert response.json() == dict.fromkeys(AGENCIES, HEALTHY)
 
     async def test_a_fault_reads_back_as_set(self, client: httpx.AsyncClient) -> None:
-        setting = {"mode": "error", "latency_ms": 50, "error_rate": 0.2}
+        setting = {"mode": "error", "latency_ms": 50, "error_rate": 0.2, "processing_ms": 10}
 
         put = await client.put("/faults/bank", json=setting)
         one = await client.get("/faults/bank")
@@ -333,8 +333,10 @@ class TestControl:
             {"latency_ms": -1},
             {"error_rate": 1.5},
             {"mode": "ok", "retries": 2},
+            {"processing_ms": -1},
+            {"processing_ms": 31 * 24 * 3600 * 1000},
         ],
-        ids=["mode", "latency", "rate", "extra"],
+        ids=["mode", "latency", "rate", "extra", "processing", "processing-too-long"],
     )
     async def test_an_invalid_setting_is_a_422(
         self, client: httpx.AsyncClient, setting: dict[str, object]
