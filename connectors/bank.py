@@ -1,11 +1,15 @@
 """银行存款查询 bank balances: asynchronous, as real bank inquiries are.
 
 Submit one inquiry for the household, then poll it: once immediately, then backing off
-from `poll_initial_s` doubling up to `poll_max_s`, all within the fetch's `timeout_s`.
-Account numbers are masked to their last 4 digits before they enter a record.
+from `poll_initial_s` doubling up to `poll_max_s`. `fetch` polls within its `timeout_s`;
+the service calls `submit` instead, which polls for `park_after_s` at most and then parks
+the inquiry (its id is the token), and `collect`s it later with one poll at a time, so a
+bank that takes hours holds no run meanwhile. Account numbers are masked to their last 4
+digits before they enter a record.
 """
 
 import asyncio
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import ClassVar, Literal, Self
@@ -13,7 +17,7 @@ from typing import ClassVar, Literal, Self
 import httpx
 from pydantic import Field, model_validator
 
-from connectors.base import ConnectorConfig, MalformedResponse
+from connectors.base import ConnectorConfig, MalformedResponse, Parked, ParkingConfig
 from connectors.http import request
 from connectors.partner import PartnerConnector
 from connectors.wire import PartnerIdNumber, WireModel, parse_json
@@ -21,7 +25,7 @@ from schemas.evidence import BankAccountRecord, Evidence, HouseholdQuery, Record
 from schemas.identity import mask_account
 
 
-class BankConfig(ConnectorConfig):
+class BankConfig(ParkingConfig):
     poll_initial_s: float = Field(default=0.01, gt=0, description="Wait before the second poll")
     poll_max_s: float = Field(default=0.5, gt=0, description="Longest wait between polls")
 
@@ -39,9 +43,12 @@ class _Account(WireModel):
     balance: Decimal
 
 
+INQUIRY_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
 class _Inquiry(WireModel):
     # It goes into the polling URL: only a plain token may, never a path.
-    inquiry_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,128}$")
+    inquiry_id: str = Field(pattern=rf"^{INQUIRY_ID.pattern}$")
     state: Literal["PROCESSING", "DONE"]
     accounts: list[_Account] | None = None
 
@@ -77,6 +84,43 @@ class BankConnector(PartnerConnector[BankConfig]):
     async def ask(
         self, household: HouseholdQuery, config: BankConfig, client: httpx.AsyncClient
     ) -> Evidence:
+        answer = await self._inquire(household, config, client, park_at=None)
+        assert isinstance(answer, Evidence)  # noqa: S101 - never parked without park_at
+        return answer
+
+    async def submit(
+        self, household: HouseholdQuery, config: ConnectorConfig, client: httpx.AsyncClient
+    ) -> Evidence | Parked:
+        own = self.own_config(config)
+        if not household.members:
+            return Evidence(answered=[])
+        # Park in time to leave the run half of its budget (the deadline may have cut it).
+        wait_s = min(own.park_after_s or 0.0, own.timeout_s / 2)
+        park_at = asyncio.get_running_loop().time() + wait_s
+        return await self.within_budget(
+            own, lambda: self._inquire(household, own, client, park_at=park_at)
+        )
+
+    async def collect(
+        self,
+        token: str,
+        household: HouseholdQuery,
+        config: ConnectorConfig,
+        client: httpx.AsyncClient,
+    ) -> Evidence | Parked:
+        own = self.own_config(config)
+        return await self.within_budget(own, lambda: self._poll(token, household, own, client))
+
+    async def _inquire(
+        self,
+        household: HouseholdQuery,
+        config: BankConfig,
+        client: httpx.AsyncClient,
+        *,
+        park_at: float | None,
+    ) -> Evidence | Parked:
+        """Submit, then poll until DONE, or (with `park_at`) until the next poll would be
+        later than `park_at` (then the inquiry is parked)."""
         inquiry, records = await request(
             client,
             config,
@@ -85,9 +129,13 @@ class BankConnector(PartnerConnector[BankConfig]):
             _answer,
             json={"customers": [{"id_number": id_number} for id_number in household.id_numbers]},
         )
+        loop = asyncio.get_running_loop()
         delays = poll_delays(config.poll_initial_s, config.poll_max_s)
         while inquiry.state != "DONE":
-            await asyncio.sleep(next(delays))
+            delay = next(delays)
+            if park_at is not None and loop.time() + delay > park_at:
+                return Parked(token=inquiry.inquiry_id, collect_after_s=config.collect_interval_s)
+            await asyncio.sleep(delay)
             polled, records = await request(
                 client, config, "GET", f"/inquiries/{inquiry.inquiry_id}", _answer
             )
@@ -95,6 +143,18 @@ class BankConnector(PartnerConnector[BankConfig]):
                 raise MalformedResponse("poll answered for another inquiry")
             inquiry = polled
         # Only accounts are listed: a DONE inquiry covers every customer it was asked about.
+        return Evidence(records=records, answered=household.id_numbers)
+
+    async def _poll(
+        self, token: str, household: HouseholdQuery, config: BankConfig, client: httpx.AsyncClient
+    ) -> Evidence | Parked:
+        if not INQUIRY_ID.fullmatch(token):  # it goes into the URL: a plain token only
+            raise MalformedResponse("the parked token is not an inquiry id")
+        polled, records = await request(client, config, "GET", f"/inquiries/{token}", _answer)
+        if polled.inquiry_id != token:
+            raise MalformedResponse("poll answered for another inquiry")
+        if polled.state != "DONE":
+            return Parked(token=token, collect_after_s=config.collect_interval_s)
         return Evidence(records=records, answered=household.id_numbers)
 
 

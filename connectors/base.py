@@ -12,6 +12,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from schemas.evidence import Evidence, HouseholdQuery
+from schemas.identity import contains_id_number
 
 
 class ConnectorConfig(BaseModel):
@@ -52,6 +53,58 @@ class ConnectorConfig(BaseModel):
         if not value.startswith(("http://", "https://")):
             raise ValueError("base_url must start with http:// or https://")
         return value.rstrip("/")
+
+
+class ParkingConfig(ConnectorConfig):
+    """Settings of a connector whose partner may answer later (`ParkingConnector`)."""
+
+    park_after_s: float | None = Field(
+        default=2.0,
+        ge=0,
+        description="How long a run waits for the partner's answer (at most half of "
+        "timeout_s) before it parks the source and frees its slot; the answer is then "
+        "collected later. null: never park, wait within timeout_s as any other source",
+    )
+    collect_interval_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=86_400,
+        description="Wait before the first collect of a parked source; it doubles after "
+        "every collect that finds no answer yet",
+    )
+    collect_max_interval_s: float = Field(
+        default=900.0, gt=0, le=86_400, description="Longest wait between two collects"
+    )
+    collect_deadline_s: float = Field(
+        default=86_400.0,
+        gt=0,
+        le=90 * 86_400,
+        description="The partner's own deadline: a parked source still unanswered this long "
+        "after it was parked is settled as timeout (the report is then review)",
+    )
+
+
+class Parked(BaseModel):
+    """The partner accepted the question and will answer later: collect it with `token`.
+
+    The token is the partner's opaque reference for the question (a bank's inquiry id). It
+    is stored with the source and sent back to the partner, so it must never carry
+    personal data; one that looks like an ID number is refused.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    token: str = Field(pattern=r"^[A-Za-z0-9._:~-]{1,128}$")
+    collect_after_s: float = Field(
+        gt=0, le=86_400, description="When the partner suggests asking again"
+    )
+
+    @field_validator("token")
+    @classmethod
+    def _no_personal_data(cls, token: str) -> str:
+        if contains_id_number(token):
+            raise ValueError("a parked token must not carry an ID number")
+        return token
 
 
 class CheckResult(BaseModel):
@@ -135,6 +188,66 @@ class Connector(Protocol):
         ...
 
 
+@runtime_checkable
+class ParkingConnector(Connector, Protocol):
+    """A connector whose partner may answer "accepted, collect later" (submit, then poll).
+
+    `fetch` still returns the whole answer within `timeout_s` (so the connector works
+    wherever a plain one does); the service calls `submit` instead when the connector's
+    config is a `ParkingConfig` with `park_after_s` set, stores a `Parked` token, frees the
+    run and calls `collect` later, until the answer comes or the partner's deadline passes.
+    A plugin opts in by implementing both methods and taking a `ParkingConfig` subclass.
+    """
+
+    async def submit(
+        self, household: HouseholdQuery, config: ConnectorConfig, client: httpx.AsyncClient
+    ) -> Evidence | Parked:
+        """Ask the partner; the answer if it comes within `park_after_s`, else `Parked`."""
+        ...
+
+    async def collect(
+        self,
+        token: str,
+        household: HouseholdQuery,
+        config: ConnectorConfig,
+        client: httpx.AsyncClient,
+    ) -> Evidence | Parked:
+        """Ask once for the answer to a parked question: the answer, or `Parked` again."""
+        ...
+
+
+def parks(connector: Connector, config: ConnectorConfig) -> bool:
+    """Whether the service submits to this connector and collects its answer later."""
+    return (
+        isinstance(config, ParkingConfig)
+        and config.park_after_s is not None
+        and isinstance(connector, ParkingConnector)
+    )
+
+
+async def submit_evidence(
+    connector: ParkingConnector,
+    household: HouseholdQuery,
+    config: ConnectorConfig,
+    client: httpx.AsyncClient,
+) -> Evidence | Parked:
+    """`connector.submit`, an answer held to the contract as `fetch_evidence` holds it."""
+    answer = await connector.submit(household, config, client)
+    return answer if isinstance(answer, Parked) else held_to_contract(household, config, answer)
+
+
+async def collect_evidence(
+    connector: ParkingConnector,
+    token: str,
+    household: HouseholdQuery,
+    config: ConnectorConfig,
+    client: httpx.AsyncClient,
+) -> Evidence | Parked:
+    """`connector.collect`, an answer held to the contract as `fetch_evidence` holds it."""
+    answer = await connector.collect(token, household, config, client)
+    return answer if isinstance(answer, Parked) else held_to_contract(household, config, answer)
+
+
 async def fetch_evidence(
     connector: Connector,
     household: HouseholdQuery,
@@ -147,7 +260,13 @@ async def fetch_evidence(
     of them; otherwise the answer is a `MalformedResponse`, never a "no record". More
     records than `config.max_records` is `ResponseTooLarge`.
     """
-    evidence = await connector.fetch(household, config, client)
+    return held_to_contract(household, config, await connector.fetch(household, config, client))
+
+
+def held_to_contract(
+    household: HouseholdQuery, config: ConnectorConfig, evidence: Evidence
+) -> Evidence:
+    """`evidence`, once it is within `max_records` and accounts for every member asked."""
     if len(evidence.records) > config.max_records:
         raise ResponseTooLarge.over_records(config.max_records)
     account_for_members(household, evidence)

@@ -8,6 +8,7 @@ for every connector alike, by `connectors.base.fetch_evidence`.
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 from typing import ClassVar, Generic, TypeVar, cast
 
 import httpx
@@ -19,6 +20,7 @@ from connectors.wire import WireModel, describe, parse_json
 from schemas.evidence import Evidence, HouseholdQuery
 
 ConfigT = TypeVar("ConfigT", bound=ConnectorConfig)
+T = TypeVar("T")
 
 
 class PartnerConnector(ABC, Generic[ConfigT]):
@@ -65,9 +67,13 @@ class PartnerConnector(ABC, Generic[ConfigT]):
         own = self.own_config(config)
         if not household.members:
             return Evidence(answered=[])
+        return await self.within_budget(own, lambda: self.ask(household, own, client))
+
+    async def within_budget(self, config: ConfigT, call: Callable[[], Awaitable[T]]) -> T:
+        """`call()`, bounded by `config.timeout_s`, with invalid records as `MalformedResponse`."""
         try:
-            async with budget(own):
-                return await self.ask(household, own, client)
+            async with budget(config):
+                return await call()
         except ValidationError as error:
             # A partner value that is fine on the wire but not as a record (a negative
             # balance, a third decimal place): the body is malformed all the same.

@@ -1,6 +1,7 @@
 """The conformance suite every connector's tests subclass (after airbyte's standard tests).
 
-A connector's test module declares one class::
+A connector's test module declares one class (`ParkingConformance` for a connector whose
+partner may answer later, which adds `submit` and `collect`)::
 
     class TestVehicles(ConnectorConformance):
         connector = VehiclesConnector()
@@ -45,14 +46,20 @@ from connectors.base import (
     ConnectorConfig,
     ConnectorError,
     MalformedResponse,
+    Parked,
+    ParkingConfig,
+    ParkingConnector,
     PartnerRejected,
     PartnerUnavailable,
     ResponseTooLarge,
+    collect_evidence,
     fetch_evidence,
+    submit_evidence,
 )
 from connectors.http import attempts_var, is_testing, set_testing
 from connectors.registry import GROUP, ConnectorRegistry
 from schemas.evidence import Evidence, HouseholdQuery, Record
+from schemas.identity import contains_id_number
 
 P = ParamSpec("P")
 
@@ -520,3 +527,101 @@ class ConnectorConformance:
         assert isinstance(run.error, PartnerUnavailable)
         assert id_number not in message
         assert PERSONAL_TEXT not in message
+
+
+class ParkingConformance(ConnectorConformance):
+    """The suite for a `ParkingConnector` (its partner may answer "accepted, collect later"):
+    everything `ConnectorConformance` checks, and `submit`/`collect` besides."""
+
+    parks: ClassVar[ConnectorTestScenario]
+    """A partner that has accepted the question and not answered yet. `submit` must park
+    it, and `collect` with the token must park it again; `collect` with that token against
+    the first scenario with records (`primary`) must yield them."""
+
+    def _parking(self) -> tuple[ParkingConnector, ConnectorTestScenario]:
+        assert isinstance(self.connector, ParkingConnector), "needs submit() and collect()"
+        return self.connector, self.parks
+
+    async def _park(self, **config: Any) -> Parked:
+        connector, parks = self._parking()
+        partner = PartnerDouble(self.base_url, parks.partner)
+        async with partner.client() as client:
+            answer = await submit_evidence(
+                connector, parks.household, self.make_config(park_after_s=0, **config), client
+            )
+        assert isinstance(answer, Parked), answer
+        return answer
+
+    async def _collect(
+        self, scenario: ConnectorTestScenario, token: str, *faults: Fault, **config: Any
+    ) -> Evidence | Parked | ConnectorError:
+        connector, _ = self._parking()
+        partner = PartnerDouble(self.base_url, scenario.partner).fail_next(*faults)
+        try:
+            async with partner.client() as client:
+                return await collect_evidence(
+                    connector, token, scenario.household, self.make_config(**config), client
+                )
+        except ConnectorError as error:
+            return error
+
+    def test_implements_the_parking_protocol(self) -> None:
+        self._parking()
+        assert issubclass(self.connector.Config, ParkingConfig)
+
+    @own_loop
+    async def test_submit_scenario_answers_as_fetch_does(
+        self, scenario: ConnectorTestScenario
+    ) -> None:
+        connector, _ = self._parking()
+        partner = PartnerDouble(self.base_url, scenario.partner)
+        answer: Evidence | Parked | ConnectorError
+        try:
+            async with partner.client() as client:
+                answer = await submit_evidence(
+                    connector, scenario.household, self.make_config(), client
+                )
+        except ConnectorError as error:
+            answer = error
+        if scenario.expected_error is not None:
+            assert isinstance(answer, scenario.expected_error), answer
+            return
+        assert isinstance(answer, Evidence), answer
+        assert answer.records == list(scenario.expected_records)
+
+    @own_loop
+    async def test_submit_parks_an_answer_that_is_late(self) -> None:
+        parked = await self._park()
+        assert not contains_id_number(parked.token)
+        assert parked.collect_after_s > 0
+
+    @own_loop
+    async def test_collect_parks_again_while_there_is_no_answer(self) -> None:
+        parked = await self._park()
+        _, parks = self._parking()
+        again = await self._collect(parks, parked.token)
+        assert isinstance(again, Parked), again
+
+    @own_loop
+    async def test_collect_yields_the_answer_once_it_is_there(self) -> None:
+        parked = await self._park()
+        answer = await self._collect(self.primary, parked.token)
+        assert isinstance(answer, Evidence), answer
+        assert answer.records == list(self.primary.expected_records)
+
+    @pytest.mark.parametrize("body", GARBAGE_BODIES, ids=GARBAGE_IDS)
+    @own_loop
+    async def test_collect_garbage_is_malformed(self, body: bytes) -> None:
+        parked = await self._park()
+        answer = await self._collect(self.primary, parked.token, garbage(body))
+        assert isinstance(answer, MalformedResponse), answer
+
+    @own_loop
+    async def test_collect_partner_down_is_transient_and_carries_no_personal_data(self) -> None:
+        parked = await self._park()
+        id_number = self.primary.household.id_numbers[0]
+        body = f'{{"code": 5000, "message": "{id_number} {PERSONAL_TEXT}"}}'.encode()
+        answer = await self._collect(self.primary, parked.token, status(503, body), max_attempts=1)
+        assert isinstance(answer, PartnerUnavailable), answer
+        assert id_number not in str(answer)
+        assert PERSONAL_TEXT not in str(answer)

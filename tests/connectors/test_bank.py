@@ -11,7 +11,7 @@ import respx
 
 from connectors.bank import BankConnector, poll_delays
 from connectors.base import MalformedResponse, PartnerRejected, PartnerTimeout
-from connectors.testing import ConnectorConformance, ConnectorTestScenario, PartnerSetup
+from connectors.testing import ConnectorTestScenario, ParkingConformance, PartnerSetup
 from schemas.evidence import BankAccountRecord
 from tests.connectors.support import FOREIGN, A, B, fetch, household
 
@@ -47,7 +47,7 @@ def bank(*polls: dict[str, Any], submitted: dict[str, Any] = PROCESSING) -> Part
 FAST = {"poll_initial_s": 0.001, "poll_max_s": 0.004}
 
 
-class TestBank(ConnectorConformance):
+class TestBank(ParkingConformance):
     connector = BankConnector()
     config_values = FAST
     scenarios = (
@@ -131,6 +131,9 @@ class TestBank(ConnectorConformance):
         ),
     )
 
+    parks = ConnectorTestScenario(
+        id="still processing", household=household(A, B), partner=bank(PROCESSING)
+    )
     omits_a_member = "only accounts are listed: an absent member has no record"
     duplicates_a_member = "accounts are listed, not members: one person may hold several"
 
