@@ -16,12 +16,15 @@ from typing import Annotated
 
 import structlog
 from fastapi import Depends, Request, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.auth.principal import Principal
+from service.config import Settings
 from service.connector.metrics import Metrics
 from service.deps import CaseworkerDep, QueueDep, SettingsDep
-from service.errors import Overloaded, RateLimited
+from service.errors import Overloaded, RateLimited, problem_response
 from service.jobs.depth import QueueDepth
+from service.jobs.queue import RunQueue
 
 log = structlog.get_logger(__name__)
 
@@ -132,6 +135,34 @@ def get_intake(request: Request) -> Intake:
     return intake
 
 
+async def overload(
+    settings: Settings, queue: RunQueue, intake: Intake, queue_depth: QueueDepth
+) -> str | None:
+    """Why a new verification would be shed now (`queue_full`, `saturated`), or None.
+
+    The in-flight check comes last and awaits nothing: a caller that reserves a seat right
+    after it returns cannot be overtaken by another request in between."""
+    if settings.run_mode == "queue":
+        depth = await queue_depth.read()
+        if depth is not None and depth >= settings.max_queue_depth:
+            return "queue_full"
+    if queue.in_flight() + intake.pending >= settings.max_in_flight_runs:
+        return "saturated"
+    return None
+
+
+def refuse(reason: str, metrics: Metrics, intake: Intake, key_id: str | None = None) -> None:
+    """Count a refusal; log one line per reason and period, with how many it stands for."""
+    metrics.shed.labels(reason).inc()
+    count = intake.note_shed(reason)
+    if count is not None:
+        log.warning("requests shed", reason=reason, count=count, key_id=key_id)
+
+
+def overloaded(reason: str) -> Overloaded:
+    return Overloaded(Overloaded.QUEUED if reason == "queue_full" else Overloaded.RUNNING)
+
+
 async def admit(
     request: Request,
     response: Response,
@@ -146,28 +177,17 @@ async def admit(
     caller's rate limit (429). The request holds a seat until the endpoint says its run
     has started (`seat.release()`), and at the latest until it ends."""
     metrics: Metrics = request.state.metrics
-
-    def refused(reason: str) -> None:
-        metrics.shed.labels(reason).inc()
-        count = intake.note_shed(reason)
-        if count is not None:
-            log.warning("requests shed", reason=reason, count=count, key_id=principal.key_id)
-
-    if settings.run_mode == "queue":
-        depth = await queue_depth.read()
-        if depth is not None and depth >= settings.max_queue_depth:
-            refused("queue_full")
-            raise Overloaded(Overloaded.QUEUED)
-    # Nothing awaits from the check to the seat: a crowd is counted one request at a time.
-    if queue.in_flight() + intake.pending >= settings.max_in_flight_runs:
-        refused("saturated")
-        raise Overloaded()
+    reason = await overload(settings, queue, intake, queue_depth)
+    if reason is not None:
+        refuse(reason, metrics, intake, principal.key_id)
+        raise overloaded(reason)
     if limiter is not None:
         quota = limiter.take(principal.key_id)
         if not quota.allowed:
-            refused("rate_limited")
+            refuse("rate_limited", metrics, intake, principal.key_id)
             raise RateLimited(quota.reset_s, quota.headers())
         response.headers.update(quota.headers())
+    # Nothing has awaited since the in-flight check: a crowd is counted one at a time.
     seat = intake.reserve()
     try:
         yield Admitted(principal, seat)
@@ -176,3 +196,35 @@ async def admit(
 
 
 AdmittedCaseworkerDep = Annotated[Admitted, Depends(admit, scope="function")]
+
+
+class ShedFirst:
+    """Pure ASGI, before authentication: while the process is saturated (or, in queue mode,
+    the queue is full), `POST /v1/verifications` is refused without looking the caller up
+    in the database or reading a byte of the body. A refusal must cost next to nothing
+    when the process has no time to spare; it tells nobody anything but "busy". What gets
+    past is decided again, exactly, by `admit`."""
+
+    def __init__(self, app: ASGIApp, *, path: str = "/v1/verifications") -> None:
+        self.app = app
+        self.path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state = scope.get("state") or {}
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or scope["path"].rstrip("/") != self.path
+            or "intake" not in state
+        ):
+            await self.app(scope, receive, send)
+            return
+        reason = await overload(
+            state["settings"], state["queue"], state["intake"], state["queue_depth"]
+        )
+        if reason is None:
+            await self.app(scope, receive, send)
+            return
+        refuse(reason, state["metrics"], state["intake"])
+        error = overloaded(reason)
+        await problem_response(error.problem(scope["path"]), error.headers)(scope, receive, send)

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from connectors.registry import ConnectorRegistry
 from schemas.problem import Problem
 from service import __version__
-from service.admission import Intake, RateLimiter
+from service.admission import Intake, RateLimiter, ShedFirst
 from service.audit.endpoints import router as audit_router
 from service.audit.recorder import audit_trail
 from service.auth.middleware import AuthenticateFirst
@@ -177,6 +177,8 @@ def create_app(
     # Added last is outermost: sizes and NUL characters first, then who is calling, and only
     # then does anything read the body.
     app.add_middleware(AuthenticateFirst)
+    # Before the caller is looked up: an overloaded process refuses at the door.
+    app.add_middleware(ShedFirst)
     app.add_middleware(
         RequestGuard,
         max_body_bytes=settings.max_body_bytes,

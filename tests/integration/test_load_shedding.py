@@ -148,6 +148,11 @@ async def test_a_saturated_process_sheds_with_503_and_stores_nothing(
         assert int(second.headers["Retry-After"]) >= 1
         assert await _stored(client) == stored
         assert await _shed_count(live, "saturated") == shed_before + 1
+        # Refused at the door, before the caller is even looked up: it says only "busy".
+        async with httpx.AsyncClient(base_url=live.base_url) as anonymous:
+            unknown = await anonymous.post("/v1/verifications", json=_body(3))
+        assert unknown.status_code == 503
+        assert await _shed_count(live, "saturated") == shed_before + 2
         # Reading still works while saturated; no rate limit is set, so no RateLimit fields.
         assert (await client.get(first.headers["Location"])).status_code == 200
         assert "RateLimit" not in first.headers
