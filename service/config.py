@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -64,6 +64,21 @@ class Settings(BaseSettings):
         gt=0,
         description="Overall budget of one verification run: every source's budget is "
         "capped by what remains of it; sources still open when it passes are `timeout`",
+    )
+    key_file: Path | None = Field(
+        default=None,
+        description="The key-encryption key's file (`hedui keys init PATH` makes one); default "
+        "with SQLite: `<database>.key` beside the database, created on first run",
+    )
+    kek: SecretStr | None = Field(
+        default=None,
+        description="The key-encryption key itself, base64 (instead of a key file)",
+    )
+    key_refresh_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="How often each process learns of data keys added by `hedui keys rotate`",
     )
     http_max_connections: int = Field(default=200, ge=1)
     log_level: str = "INFO"

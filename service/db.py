@@ -20,6 +20,9 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from alembic import command
+from service.crypto.kek import Kek
+from service.crypto.keyring import Keyring
+from service.crypto.sealed import SESSION_KEYRING
 
 MIGRATIONS = "hedui_migrations"
 """The installed name of the top-level `alembic/` directory (see setup.py)."""
@@ -65,6 +68,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Freed pages are zeroed: a rewritten or deleted value (a rotation's old ciphertext, a
+    # row sealed by the migration) leaves no copy in the file.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
@@ -89,8 +95,13 @@ class WriteGate:
             self._lock.release()
 
 
-def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+def create_session_factory(
+    engine: AsyncEngine, keyring: Keyring | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions that seal and open sensitive columns with `keyring` (without one, a
+    sealed column raises when touched)."""
+    info = {} if keyring is None else {SESSION_KEYRING: keyring}
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info=info)
 
 
 def migrations_dir() -> Path:
@@ -111,12 +122,14 @@ def alembic_config() -> AlembicConfig:
     return config
 
 
-async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
-    """Bring the schema to `revision`, on the caller's event loop."""
+async def migrate(engine: AsyncEngine, revision: str = "head", *, kek: Kek | None = None) -> None:
+    """Bring the schema to `revision`, on the caller's event loop. `kek` seals the rows of
+    a database that predates encryption at rest (default: found as `hedui serve` would)."""
 
     def upgrade(connection: Connection) -> None:
         config = alembic_config()
         config.attributes["connection"] = connection
+        config.attributes["kek"] = kek
         command.upgrade(config, revision)
 
     async with engine.begin() as connection:

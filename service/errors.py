@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from schemas.identity import redact_id_numbers
 from schemas.problem import Problem, ProblemError
 from schemas.request import NUL_MESSAGE
+from service.crypto.keyring import KeyringError
 from service.db import is_database_unavailable, is_text_refused
 
 log = structlog.get_logger(__name__)
@@ -275,6 +276,20 @@ def install_error_handlers(app: FastAPI) -> None:
     # middleware answers them, and an outage is an ordinary 503 rather than a crash.
     for error_type in (DBAPIError, PoolTimeout, OSError):
         app.add_exception_handler(error_type, _database)
+
+    @app.exception_handler(KeyringError)
+    async def _sealed(request: Request, exc: KeyringError) -> JSONResponse:
+        # A sealed value that does not open where it was read was altered or moved: never
+        # answered as if it were fine. The message names table, column and row, no data.
+        log.error("sealed_value_rejected", path=request.url.path, error=str(exc))
+        return problem_response(
+            Problem(
+                title="Stored data failed its integrity check",
+                status=500,
+                instance=request.url.path,
+                detail="A stored value could not be verified; it has been logged",
+            )
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

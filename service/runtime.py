@@ -24,6 +24,10 @@ from service.config import Settings
 from service.connector.metrics import Metrics
 from service.connector.monitor import HealthMonitor
 from service.connector.refresh import ConnectorRefresher
+from service.crypto.kek import Kek, load_kek
+from service.crypto.keyring import Keyring
+from service.crypto.refresh import KeyRefresher
+from service.crypto.store import open_keyring
 from service.http import create_http_client
 from service.jobs.completion import Completions
 from service.jobs.depth import QueueDepth
@@ -66,6 +70,10 @@ class Runtime:
     rechecks: RecheckScheduler
     recheck_loop: RecheckLoop
     webhooks: WebhookDispatcher
+    keyring: Keyring | None
+    """Seals and opens sensitive columns; every session of `session_factory` carries it.
+    None only below the schema head (`db upgrade REVISION`)."""
+    kek: Kek
 
     async def start_runs(self, *, here: bool) -> None:
         """Learn of finished runs (for `Prefer: wait`) and, when `here`, run verifications
@@ -152,6 +160,15 @@ def _counted(completions: Completions, metrics: Metrics) -> Callable[[str, RunRe
     return finished
 
 
+def kek_of(settings: Settings) -> Kek:
+    """The key-encryption key `settings` name (see `service.crypto.kek`)."""
+    return load_kek(
+        kek=settings.kek.get_secret_value() if settings.kek is not None else None,
+        key_file=settings.key_file,
+        database_url=settings.database_url,
+    )
+
+
 @asynccontextmanager
 async def build_runtime(
     settings: Settings,
@@ -171,18 +188,24 @@ async def build_runtime(
     """
     engine = db.create_engine(settings.database_url)
     try:
+        kek = kek_of(settings)
         if migrate_to is not None:
-            await db.migrate(engine, migrate_to)
+            await db.migrate(engine, migrate_to, kek=kek)
         else:
             await db.require_current_schema(engine)
         connectors = registry or load_connectors()
         configs = build_configs(connectors, settings)
         catalog = PolicyCatalog.load(local=settings.policy_dir)
-        session_factory = db.create_session_factory(engine)
+        at_head = migrate_to in (None, "head")
+        # `db upgrade REVISION` may stop before the data keys exist: nothing is sealed then.
+        keyring = await open_keyring(engine, kek) if at_head else None
+        keys = (
+            None if keyring is None else KeyRefresher(engine, kek, keyring, settings.key_refresh_s)
+        )
+        session_factory = db.create_session_factory(engine, keyring)
         refresher = ConnectorRefresher(
             connectors, session_factory, interval_s=settings.connector_refresh_s
         )
-        at_head = migrate_to in (None, "head")
         if at_head:  # `db upgrade REVISION` may stop before the connector tables exist
             await refresher.refresh()  # declarative connectors registered over the API
         client = create_http_client(settings)
@@ -209,6 +232,8 @@ async def build_runtime(
         )
         queue_depth = QueueDepth(session_factory)
         metrics.queue_depth.set_function(lambda: queue_depth.last or 0)
+        if keys is not None:
+            keys.start()
         workflow, queue, completions = _runs(
             settings,
             engine,
@@ -259,9 +284,13 @@ async def build_runtime(
                 rechecks=rechecks,
                 recheck_loop=recheck_loop,
                 webhooks=webhooks,
+                keyring=keyring,
+                kek=kek,
             )
         finally:
             try:
+                if keys is not None:
+                    await keys.close()
                 await recheck_loop.close()
                 await retention.close()
                 await chainer.close()

@@ -9,6 +9,7 @@ HEDUI_TEST_REQUIRE_POSTGRES=1 (CI), which turns that into a failure.
 import asyncio
 import os
 import socket
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -26,12 +27,20 @@ from service.app import create_app
 from service.auth.principal import Role
 from service.auth.service import create_api_key
 from service.config import Settings
+from service.crypto.kek import read_key_file, write_key_file
+from service.crypto.store import open_keyring
 from service.db import create_engine, create_session_factory, migrate
 
 POSTGRES_URL = os.environ.get(
     "HEDUI_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
 REQUIRE_POSTGRES = os.environ.get("HEDUI_TEST_REQUIRE_POSTGRES") == "1"
+
+# One key-encryption key for the whole run, as a deployment has: every service, command and
+# fixture of the run (and the subprocesses they start) finds it through HEDUI_KEY_FILE.
+KEY_FILE = Path(tempfile.mkdtemp(prefix="hedui-keys-")) / "hedui.key"
+write_key_file(KEY_FILE)
+os.environ["HEDUI_KEY_FILE"] = str(KEY_FILE)
 
 
 def _postgres_reachable() -> bool:
@@ -113,9 +122,15 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
+async def keyed_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions that seal and open as the service does (the run's key file, the database's
+    data keys)."""
+    return create_session_factory(engine, await open_keyring(engine, read_key_file(KEY_FILE)))
+
+
 @pytest.fixture(scope="session")
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return create_session_factory(engine)
+async def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return await keyed_session_factory(engine)
 
 
 def _free_port() -> int:

@@ -10,6 +10,7 @@ from service.models.connector import (
     ConnectorState,
     DashboardSession,
 )
+from service.models.data_key import DataKey, KeyRotation
 from service.models.declarative_connector import StoredConnector, StoredConnectorVersion
 from service.models.near_relative import NearRelative
 from service.models.recipient import Recheck, Recipient
@@ -31,8 +32,10 @@ __all__ = [
     "ConnectorEvent",
     "ConnectorState",
     "DashboardSession",
+    "DataKey",
     "Decision",
     "IdempotencyKey",
+    "KeyRotation",
     "Member",
     "NearRelative",
     "OutboxEvent",

@@ -1,28 +1,34 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, Text
+from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from service.crypto.sealed import Sealed, SealedModel, SealedText
 from service.models.base import Base, UTCDateTime, new_id, utcnow
 
 
-class Report(Base):
-    """The scored report as handed to the approver; `body` is the API document."""
+class Report(SealedModel, Base):
+    """The scored report as handed to the approver; `body` is the API document. Body and
+    near-relative matches are sealed."""
 
     __tablename__ = "reports"
+    SEALED_ROW = ("verification_id",)
 
     verification_id: Mapped[str] = mapped_column(
         ForeignKey("verifications.id", ondelete="CASCADE"), primary_key=True
     )
-    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    body_sealed: Mapped[str] = mapped_column(SealedText)
     report_hash: Mapped[str] = mapped_column(String(64))
     policy_version: Mapped[str] = mapped_column(String(128))
     policy_hash: Mapped[str] = mapped_column(String(64))
-    near_relatives: Mapped[list[dict[str, Any]]] = mapped_column(
-        JSON, default=list, server_default="[]", doc="Registry matches at scoring time (internal)"
+    near_relatives_sealed: Mapped[str] = mapped_column(
+        SealedText, doc="Registry matches at scoring time (internal)"
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    body = Sealed[dict[str, Any]]("body_sealed", "json")
+    near_relatives = Sealed[list[dict[str, Any]]]("near_relatives_sealed", "json")
 
 
 class Decision(Base):

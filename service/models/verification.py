@@ -3,7 +3,6 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     Date,
     ForeignKey,
     Index,
@@ -15,6 +14,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from service.crypto.sealed import Sealed, SealedModel, SealedText
 from service.models.base import Base, UTCDateTime, new_id, utcnow
 
 
@@ -79,30 +79,41 @@ class Verification(Base):
     )
 
 
-class Member(Base):
-    """A household member. The full ID number lives here and nowhere else outside the DB."""
+class Member(SealedModel, Base):
+    """A household member. The full ID number lives here (sealed) and nowhere else outside
+    the DB; lookups by ID number go through its blind index."""
 
     __tablename__ = "verification_members"
-    __table_args__ = (UniqueConstraint("verification_id", "id_number"),)
+    __table_args__ = (
+        UniqueConstraint("verification_id", "id_number_blind"),
+        Index("ix_verification_members_id_number_blind", "id_number_blind"),
+    )
+    SEALED_ROW = ("verification_id", "position")
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     verification_id: Mapped[str] = mapped_column(
         ForeignKey("verifications.id", ondelete="CASCADE"), index=True
     )
     position: Mapped[int] = mapped_column(Integer)
-    id_number: Mapped[str] = mapped_column(String(18))
-    name: Mapped[str] = mapped_column(String(64))
+    id_number_sealed: Mapped[str] = mapped_column(SealedText)
+    id_number_blind: Mapped[str] = mapped_column(String(64))
+    name_sealed: Mapped[str] = mapped_column(SealedText)
     relation: Mapped[str] = mapped_column(String(16))
     declared_monthly_income: Mapped[Decimal] = mapped_column(Numeric(16, 2))
 
     verification: Mapped[Verification] = relationship(back_populates="members", lazy="raise")
 
+    id_number = Sealed[str]("id_number_sealed", blind="id_number_blind")
+    name = Sealed[str]("name_sealed")
 
-class SourceResult(Base):
-    """One partner source's answer, stored as soon as it arrives so a resumed run skips it."""
+
+class SourceResult(SealedModel, Base):
+    """One partner source's answer, stored as soon as it arrives so a resumed run skips it.
+    The raw records are sealed."""
 
     __tablename__ = "source_results"
     __table_args__ = (UniqueConstraint("verification_id", "source"),)
+    SEALED_ROW = ("verification_id", "source")
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     verification_id: Mapped[str] = mapped_column(
@@ -112,13 +123,15 @@ class SourceResult(Base):
     connector_version: Mapped[str | None] = mapped_column(String(32), default=None)
     status: Mapped[str] = mapped_column(String(16))
     detail: Mapped[str | None] = mapped_column(Text, default=None)
-    records: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    records_sealed: Mapped[str] = mapped_column(SealedText)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     duration_ms: Mapped[int | None] = mapped_column(Integer, default=None)
 
     verification: Mapped[Verification] = relationship(back_populates="sources", lazy="raise")
+
+    records = Sealed[list[dict[str, Any]]]("records_sealed", "json")
 
 
 class IdempotencyKey(Base):
@@ -128,6 +141,6 @@ class IdempotencyKey(Base):
 
     api_key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id"), primary_key=True)
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
-    request_hash: Mapped[str] = mapped_column(String(64))
+    request_hash: Mapped[str] = mapped_column(String(64), doc="HMAC-SHA256 of the request")
     verification_id: Mapped[str] = mapped_column(ForeignKey("verifications.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -7,6 +7,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.assessment import NearRelativeMatch
+from service.crypto.sealed import keyring_of
 from service.models import NearRelative
 from service.pagination import newer_first_after
 
@@ -62,16 +63,26 @@ class NearRelativeRepository:
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def active_duplicate(self, registration: NearRelative) -> str | None:
-        """The id of an active registration of the same relative, staff member and region."""
-        return await self.session.scalar(
-            select(NearRelative.id).where(
-                NearRelative.relative_id_number == registration.relative_id_number,
-                NearRelative.staff_name == registration.staff_name,
+        """The id of an active registration of the same relative, staff member and region.
+
+        The relative is found through the blind index; the staff member's name is sealed,
+        so it is compared here, among that relative's few registrations.
+        """
+        blind = keyring_of(self.session).blind(registration.relative_id_number)
+        candidates = await self.session.scalars(
+            select(NearRelative)
+            .where(
+                NearRelative.relative_id_number_blind == blind,
                 NearRelative.staff_position == registration.staff_position,
                 NearRelative.region_code == registration.region_code,
                 NearRelative.revoked_at.is_(None),
             )
+            .order_by(NearRelative.registered_at, NearRelative.id)
         )
+        for candidate in candidates:
+            if candidate.staff_name == registration.staff_name:
+                return candidate.id
+        return None
 
     async def matches(self, id_numbers: list[str]) -> tuple[NearRelativeMatch, ...]:
         """Active registrations of any of these ID numbers.
@@ -81,17 +92,22 @@ class NearRelativeRepository:
         """
         if not id_numbers:
             return ()
+        keyring = keyring_of(self.session)
+        by_blind = {keyring.blind(id_number): id_number for id_number in id_numbers}
         statement = (
             select(
-                NearRelative.relative_id_number,
+                NearRelative.relative_id_number_blind,
                 NearRelative.staff_position,
                 NearRelative.relationship,
             )
             .distinct()
-            .where(NearRelative.relative_id_number.in_(id_numbers))
+            .where(NearRelative.relative_id_number_blind.in_(list(by_blind)))
             .where(NearRelative.revoked_at.is_(None))
         )
-        rows = sorted(tuple(row) for row in await self.session.execute(statement))
+        rows = sorted(
+            (by_blind[blind], position, relation)
+            for blind, position, relation in await self.session.execute(statement)
+        )
         return tuple(
             NearRelativeMatch(id_number=id_number, staff_position=position, relationship=relation)
             for id_number, position, relation in rows

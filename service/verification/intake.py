@@ -61,7 +61,7 @@ async def submit(
         # is the answer, and its run the only one.
         replayed = (
             await verification_service.replay(
-                session, principal, idempotency_key, request_hash(body)
+                session, principal, idempotency_key, request_hash(session, body)
             )
             if idempotency_key is not None
             else None

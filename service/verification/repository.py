@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from schemas.verification import VerificationFilter
+from service.crypto.sealed import keyring_of, seal_in
 from service.models import (
     Decision,
     IdempotencyKey,
@@ -57,11 +58,19 @@ class VerificationRepository:
         where: VerificationFilter,
         limit: int,
         after: tuple[datetime, str] | None,
+        member_blind: str | None = None,
     ) -> list[Verification]:
-        """Newest first; `after` is the (created_at, id) of the last item already seen."""
+        """Newest first; `after` is the (created_at, id) of the last item already seen;
+        `member_blind`: only those with a member of this blind index (an ID number's)."""
         statement = self._detailed().where(
             Verification.region_code.startswith(region_prefix, autoescape=True)
         )
+        if member_blind is not None:
+            statement = statement.where(
+                Verification.id.in_(
+                    select(Member.verification_id).where(Member.id_number_blind == member_blind)
+                )
+            )
         for column, value in (
             (Verification.reference, where.reference),
             (Verification.status, where.status),
@@ -100,38 +109,42 @@ class VerificationRepository:
 
     async def insert_many(self, verifications: list[Verification]) -> None:
         """`insert` for many verifications at once (a batch's chunk): still three
-        statements, each executemany over every row of the chunk."""
+        statements, each executemany over every row of the chunk. Names and ID numbers
+        are sealed here, each bound to its row."""
         if not verifications:  # a batch's chunk of refused lines alone
             return
+        keyring = keyring_of(self.session)
         columns = [column.name for column in VERIFICATIONS.columns if column.name != "error"]
         await self.session.execute(
             insert(VERIFICATIONS),
             [{name: getattr(row, name) for name in columns} for row in verifications],
         )
-        await self.session.execute(
-            insert(MEMBERS),
-            [
-                {
-                    "verification_id": verification.id,
-                    "position": member.position,
+        members = []
+        for verification in verifications:
+            for member in verification.members:
+                row = {"verification_id": verification.id, "position": member.position}
+                values = {
                     "id_number": member.id_number,
                     "name": member.name,
                     "relation": member.relation,
                     "declared_monthly_income": member.declared_monthly_income,
                 }
-                for verification in verifications
-                for member in verification.members
-            ],
-        )
+                members.append(row | seal_in(Member, keyring, row, values))
+        await self.session.execute(insert(MEMBERS), members)
         sources: list[dict[str, Any]] = [
             {
                 "verification_id": verification.id,
                 "source": row.source,
                 "connector_version": row.connector_version,
                 "status": row.status,
-                "records": [],
                 "attempts": 0,
             }
+            | seal_in(
+                SourceResult,
+                keyring,
+                {"verification_id": verification.id, "source": row.source},
+                {"records": []},
+            )
             for verification in verifications
             for row in verification.sources
         ]
@@ -248,7 +261,9 @@ class VerificationRepository:
         return grouped
 
     async def insert_report(self, values: dict[str, Any]) -> None:
-        await self.session.execute(insert(REPORTS), [values])
+        """Insert a report's row (`body` and `near_relatives` are sealed here)."""
+        sealed = seal_in(Report, keyring_of(self.session), values, values)
+        await self.session.execute(insert(REPORTS), [sealed])
 
     async def mark_running(self, verification_id: str, now: datetime) -> None:
         """Running from `now`, or still from the first start when a run resumes."""
@@ -279,6 +294,7 @@ class VerificationRepository:
     async def settle_source(self, verification_id: str, *, source: str, **values: Any) -> bool:
         """Record a source's outcome on its planned row, unless one is stored already
         (then False: a duplicate run's answer never replaces the stored one)."""
+        row = {"verification_id": verification_id, "source": source}
         result = await self.session.execute(
             update(SOURCE_RESULTS)
             .where(
@@ -286,7 +302,7 @@ class VerificationRepository:
                 SOURCE_RESULTS.c.source == source,
                 SOURCE_RESULTS.c.status == "pending",
             )
-            .values(**values)
+            .values(**seal_in(SourceResult, keyring_of(self.session), row, values))
         )
         return _rowcount(result) == 1
 

@@ -13,6 +13,7 @@ from schemas import verification as wire
 from schemas.identity import mask_id_number, mask_name
 from schemas.problem import ProblemError
 from service.auth.principal import Principal
+from service.crypto.sealed import keyring_of
 from service.errors import Forbidden, InvalidRequest, VerificationNotFound
 from service.models import Decision, IdempotencyKey, Member, SourceResult, Verification
 from service.models.base import new_id, utcnow
@@ -25,9 +26,12 @@ if TYPE_CHECKING:
     from service.jobs.workflow import RunResult
 
 
-def request_hash(body: wire.VerificationCreate) -> str:
+def request_hash(session: AsyncSession, body: wire.VerificationCreate) -> str:
+    """The request's fingerprint, keyed: HMAC-SHA256 (blind-index key) of the SHA-256 of the
+    canonical body, so a stored fingerprint cannot be matched against guessed bodies."""
     canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    digest = hashlib.sha256(canonical.encode()).hexdigest()
+    return keyring_of(session).keyed_hash("request", digest.encode())
 
 
 class VerificationService:
@@ -49,7 +53,9 @@ class VerificationService:
         one is not stored yet: see `store`, which the caller runs while partners are asked.
         """
         if idempotency_key is not None:
-            earlier = await self.replay(session, principal, idempotency_key, request_hash(body))
+            earlier = await self.replay(
+                session, principal, idempotency_key, request_hash(session, body)
+            )
             if earlier is not None:
                 return earlier, False
 
@@ -119,7 +125,7 @@ class VerificationService:
                 IdempotencyKey(
                     api_key_id=verification.created_by,
                     key=idempotency_key,
-                    request_hash=request_hash(body),
+                    request_hash=request_hash(session, body),
                     verification_id=verification.id,
                 )
             )
