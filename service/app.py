@@ -30,6 +30,7 @@ from service.logging import configure_logging
 from service.near_relative.endpoints import router as near_relative_router
 from service.openapi import install_openapi
 from service.partners import check_connectors_once_listening
+from service.person.endpoints import router as person_router
 from service.recipient.endpoints import router as recipient_router
 from service.report.endpoints import router as report_router
 from service.request_id import RequestId
@@ -63,6 +64,7 @@ ROUTERS = (
     warning_router,
     webhook_router,
     near_relative_router,
+    person_router,
     simulation_router,
     connector_registration_router,  # before `connector_router`: `/schema` is not a name
     connector_router,

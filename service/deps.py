@@ -113,4 +113,5 @@ ApproverDep = Annotated[Principal, Depends(require_role(Role.approver))]
 ReaderDep = Annotated[
     Principal, Depends(require_role(Role.caseworker, Role.approver, Role.auditor))
 ]
+AuditorDep = Annotated[Principal, Depends(require_role(Role.auditor))]
 PolicyAnalystDep = Annotated[Principal, Depends(require_role(Role.approver, Role.auditor))]

@@ -1,0 +1,35 @@
+"""Finding the verifications a person appears in, through the blind index of the ID number."""
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas import person as wire
+from schemas import verification as verification_wire
+from service.auth.principal import Principal
+from service.crypto.sealed import keyring_of
+from service.pagination import decode_cursor, next_cursor
+from service.verification.repository import VerificationRepository
+from service.verification.service import to_wire
+
+
+class PersonService:
+    async def verifications(
+        self, session: AsyncSession, principal: Principal, body: wire.PersonSearch
+    ) -> verification_wire.VerificationPage:
+        """Newest first, within the caller's region, members masked as everywhere."""
+        repository = VerificationRepository.from_session(session)
+        rows = await repository.page(
+            region_prefix=principal.region_prefix,
+            where=verification_wire.VerificationFilter(),
+            limit=body.limit + 1,
+            after=decode_cursor(body.cursor) if body.cursor else None,
+            member_blind=keyring_of(session).blind(body.id_number),
+        )
+        page = rows[: body.limit]
+        decisions = await repository.decisions([row.id for row in page])
+        return verification_wire.VerificationPage(
+            items=[to_wire(row, decisions.get(row.id, [])) for row in page],
+            next_cursor=next_cursor(rows, body.limit, lambda row: (row.created_at, row.id)),
+        )
+
+
+person = PersonService()
