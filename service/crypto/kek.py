@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import os
+import secrets
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,12 +53,23 @@ def parse_kek(text: str, origin: str) -> Kek:
 
 
 def write_key_file(path: Path) -> Kek:
-    """Create a new key file readable by its owner alone (0600); never overwrites one."""
+    """Create a new key file readable by its owner alone (0600); never overwrites one.
+
+    Written aside and linked into place, so that a process starting at the same moment
+    finds either no file or a whole one (`FileExistsError` for the one that lost).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     secret = new_key()
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as file:
-        file.write(f"{FILE_HEADER}:{base64.b64encode(secret).decode()}\n")
+    aside = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    descriptor = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "w") as file:
+            file.write(f"{FILE_HEADER}:{base64.b64encode(secret).decode()}\n")
+            file.flush()
+            os.fsync(file.fileno())
+        os.link(aside, path)
+    finally:
+        aside.unlink()
     return Kek(secret, path.name)
 
 
