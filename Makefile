@@ -53,6 +53,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.declarative
 	$(BIN)/python -m bench.fanout
 	$(BIN)/python -m bench.shedding
+	$(BIN)/python -m bench.crypto
 
 # A 100,000-household batch on SQLite, and on PostgreSQL with 1 and 2 workers when
 # BENCH_DATABASE_URL names a server (a throw-away database is created there). Takes hours
