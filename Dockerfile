@@ -1,7 +1,10 @@
 # hedui service image: slim, non-root, runs `hedui serve` (SQLite in /data by default;
 # set HEDUI_DATABASE_URL=postgresql+asyncpg://... for PostgreSQL). It listens on 0.0.0.0, so
 # the sandbox agencies are off unless HEDUI_SANDBOX=on; point HEDUI_PARTNER_BASE_URL at the
-# partner agencies.
+# partner agencies. Personal data is sealed with a key-encryption key: by default
+# /data/hedui.db.key, created on first run beside the database; better mount it as a secret
+# and set HEDUI_KEY_FILE (or HEDUI_KEK), so that the key is not in the data volume's backups
+# (docs/privacy.md).
 
 # Build stage: the wheel, exactly as a release publishes it (migrations included).
 FROM python:3.11-slim AS build
