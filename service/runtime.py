@@ -160,6 +160,17 @@ def _counted(completions: Completions, metrics: Metrics) -> Callable[[str, RunRe
     return finished
 
 
+async def _keys(
+    settings: Settings, engine: AsyncEngine, kek: Kek, *, at_head: bool
+) -> tuple[Keyring | None, KeyRefresher | None]:
+    """The database's keyring and what keeps it current; `db upgrade REVISION` may stop
+    before the data keys exist: nothing is sealed then."""
+    if not at_head:
+        return None, None
+    keyring = await open_keyring(engine, kek)
+    return keyring, KeyRefresher(engine, kek, keyring, settings.key_refresh_s)
+
+
 def kek_of(settings: Settings) -> Kek:
     """The key-encryption key `settings` name (see `service.crypto.kek`)."""
     return load_kek(
@@ -197,11 +208,7 @@ async def build_runtime(
         configs = build_configs(connectors, settings)
         catalog = PolicyCatalog.load(local=settings.policy_dir)
         at_head = migrate_to in (None, "head")
-        # `db upgrade REVISION` may stop before the data keys exist: nothing is sealed then.
-        keyring = await open_keyring(engine, kek) if at_head else None
-        keys = (
-            None if keyring is None else KeyRefresher(engine, kek, keyring, settings.key_refresh_s)
-        )
+        keyring, keys = await _keys(settings, engine, kek, at_head=at_head)
         session_factory = db.create_session_factory(engine, keyring)
         refresher = ConnectorRefresher(
             connectors, session_factory, interval_s=settings.connector_refresh_s

@@ -2,12 +2,15 @@
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Self
+from typing import Self, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.crypto.sealed import keyring_of, sealed_values
 from service.models import SourceResult, Verification
+
+SOURCE_RESULTS = cast(Table, SourceResult.__table__)
 
 
 class RetentionRepository:
@@ -39,12 +42,27 @@ class RetentionRepository:
 
     async def purge(self, verification_ids: Sequence[str], now: datetime) -> None:
         """Empty the raw records of these verifications' sources and mark them purged."""
-        await self.session.execute(
-            update(SourceResult)
-            .where(SourceResult.verification_id.in_(verification_ids))
-            .values(records=[])
-            .execution_options(synchronize_session=False)
+        # Each source's empty list is sealed for its own row, like any stored records.
+        keyring = keyring_of(self.session)
+        sources = await self.session.execute(
+            select(
+                SOURCE_RESULTS.c.id, SOURCE_RESULTS.c.verification_id, SOURCE_RESULTS.c.source
+            ).where(SOURCE_RESULTS.c.verification_id.in_(verification_ids))
         )
+        emptied = [
+            {"row_id": row_id}
+            | sealed_values(
+                SourceResult, keyring, {"verification_id": owner, "source": source}, records=[]
+            )
+            for row_id, owner, source in sources
+        ]
+        if emptied:
+            await self.session.execute(
+                update(SOURCE_RESULTS)
+                .where(SOURCE_RESULTS.c.id == bindparam("row_id"))
+                .values(records_sealed=bindparam("records_sealed")),
+                emptied,
+            )
         await self.session.execute(
             update(Verification)
             .where(Verification.id.in_(verification_ids))

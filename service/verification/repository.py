@@ -88,11 +88,13 @@ class VerificationRepository:
         return list(await self.session.scalars(statement.limit(limit)))
 
     async def ids_with_member(self, id_number: str, *, region_prefix: str) -> list[str]:
-        """Verifications in `region_prefix` whose household includes this person."""
+        """Verifications in `region_prefix` whose household includes this person (found
+        through the blind index of the ID number)."""
+        blind = keyring_of(self.session).blind(id_number)
         statement = (
             select(Member.verification_id)
             .join(Verification, Verification.id == Member.verification_id)
-            .where(Member.id_number == id_number)
+            .where(Member.id_number_blind == blind)
             .where(Verification.region_code.startswith(region_prefix, autoescape=True))
             .distinct()
         )
