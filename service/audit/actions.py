@@ -84,6 +84,8 @@ ACTIONS: dict[tuple[str, str], Action | None] = {
     ("POST", "/v1/near-relatives/{registration_id}/revoke"): Action(
         "near_relative.revoke", "near_relative", "registration_id"
     ),
+    # Looking a person up (the ID number is in the body, never in the trail).
+    ("POST", "/v1/people/search"): Action("person.search", V),
     # Connectors: changes are audited; health reads are not (no personal data).
     ("GET", "/v1/connectors/schema"): None,
     ("GET", "/v1/connectors"): None,
