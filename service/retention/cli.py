@@ -40,7 +40,9 @@ def run(
     """
     from service import db
     from service.audit.service import Actor
+    from service.crypto.store import open_keyring
     from service.retention.service import cutoff_for, retention
+    from service.runtime import kek_of
 
     settings = Settings()
     days = older_than_days or settings.retention_raw_days
@@ -51,7 +53,8 @@ def run(
         engine = db.create_engine(settings.database_url)
         try:
             await db.require_current_schema(engine)
-            sessions = db.create_session_factory(engine)
+            keyring = await open_keyring(engine, kek_of(settings))  # purged lists are sealed
+            sessions = db.create_session_factory(engine, keyring)
             async with sessions() as session:
                 due = await retention.due(session, cutoff)
             if dry_run or not due:
@@ -77,11 +80,12 @@ def run(
         finally:
             await engine.dispose()
 
+    from service.crypto.keyring import KeyringError
     from service.db import SchemaNotCurrent
 
     try:
         count = asyncio.run(work())
-    except SchemaNotCurrent as error:
+    except (SchemaNotCurrent, KeyringError) as error:
         console.print(f"error: {error}", highlight=False)
         raise typer.Exit(2) from None
     verb = "would purge" if dry_run else "purged"
