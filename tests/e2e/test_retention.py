@@ -63,11 +63,12 @@ async def test_old_records_are_purged_and_the_report_stands(
     assert purged.returncode == 0, purged.stderr
     assert "purged the raw partner records of" in purged.stdout
     async with session_factory() as session:
-        records = (
-            await session.scalars(
-                select(SourceResult.records).where(SourceResult.verification_id == verification_id)
+        records = [
+            row.records  # sealed: opened through the ORM
+            for row in await session.scalars(
+                select(SourceResult).where(SourceResult.verification_id == verification_id)
             )
-        ).all()
+        ]
         purge_events = (
             await session.scalars(select(AuditEvent).where(AuditEvent.action == "retention.purge"))
         ).all()
