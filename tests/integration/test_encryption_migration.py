@@ -29,10 +29,10 @@ NOW = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def old_engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    """A database at the schema before encryption at rest (0010)."""
+    """A database at the schema before encryption at rest (0013)."""
     url, drop = await _fresh_database(request.param, tmp_path)
     engine = create_engine(url)
-    await migrate(engine, "0010")
+    await migrate(engine, "0013")
     yield engine
     await engine.dispose()
     if drop is not None:

@@ -4,8 +4,8 @@ Existing rows are sealed here, in the migration (it needs the key-encryption key
 `HEDUI_KEK`, `HEDUI_KEY_FILE` or default key file that `hedui serve` would use); on a
 database without rows nothing needs a key. The plaintext columns are dropped afterwards.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-04 10:30:00
 """
 
@@ -17,8 +17,8 @@ import sqlalchemy as sa
 
 from alembic import op
 
-revision: str = "0011"
-down_revision: str | None = "0010"
+revision: str = "0014"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
