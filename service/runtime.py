@@ -160,6 +160,17 @@ def _counted(completions: Completions, metrics: Metrics) -> Callable[[str, RunRe
     return finished
 
 
+async def _schema(settings: Settings, engine: AsyncEngine, migrate_to: str | None) -> Kek:
+    """Migrate to `migrate_to` (sealing older rows with the KEK), or refuse a schema that
+    is not current; the KEK either way."""
+    kek = kek_of(settings)
+    if migrate_to is not None:
+        await db.migrate(engine, migrate_to, kek=kek)
+    else:
+        await db.require_current_schema(engine)
+    return kek
+
+
 async def _keys(
     settings: Settings, engine: AsyncEngine, kek: Kek, *, at_head: bool
 ) -> tuple[Keyring | None, KeyRefresher | None]:
@@ -199,11 +210,7 @@ async def build_runtime(
     """
     engine = db.create_engine(settings.database_url)
     try:
-        kek = kek_of(settings)
-        if migrate_to is not None:
-            await db.migrate(engine, migrate_to, kek=kek)
-        else:
-            await db.require_current_schema(engine)
+        kek = await _schema(settings, engine, migrate_to)
         connectors = registry or load_connectors()
         configs = build_configs(connectors, settings)
         catalog = PolicyCatalog.load(local=settings.policy_dir)
