@@ -174,12 +174,14 @@ async def _schema(settings: Settings, engine: AsyncEngine, migrate_to: str | Non
 async def _keys(
     settings: Settings, engine: AsyncEngine, kek: Kek, *, at_head: bool
 ) -> tuple[Keyring | None, KeyRefresher | None]:
-    """The database's keyring and what keeps it current; `db upgrade REVISION` may stop
+    """The database's keyring and what keeps it current (started); `db upgrade REVISION` may stop
     before the data keys exist: nothing is sealed then."""
     if not at_head:
         return None, None
     keyring = await open_keyring(engine, kek)
-    return keyring, KeyRefresher(engine, kek, keyring, settings.key_refresh_s)
+    refresher = KeyRefresher(engine, kek, keyring, settings.key_refresh_s)
+    refresher.start()
+    return keyring, refresher
 
 
 def kek_of(settings: Settings) -> Kek:
@@ -246,8 +248,6 @@ async def build_runtime(
         )
         queue_depth = QueueDepth(session_factory)
         metrics.queue_depth.set_function(lambda: queue_depth.last or 0)
-        if keys is not None:
-            keys.start()
         workflow, queue, completions = _runs(
             settings,
             engine,
