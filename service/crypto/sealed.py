@@ -191,8 +191,9 @@ def _loaded(target: object, context: QueryContext) -> None:
     _adopt(target, context.session)
 
 
-def _refreshed(target: object, context: QueryContext, _attrs: Any) -> None:
-    _adopt(target, context.session)
+def _refreshed(target: object, context: QueryContext | None, _attrs: Any) -> None:
+    # An ORM UPDATE that synchronises the session refreshes without a query context.
+    _adopt(target, context.session if context is not None else object_session(target))
 
 
 def _seal_pending(_mapper: Mapper[Any], _connection: Any, target: object) -> None:
