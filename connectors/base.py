@@ -42,8 +42,18 @@ class ConnectorConfig(BaseModel):
         default=32,
         ge=1,
         le=1000,
-        description="Most fetches of this connector in flight at once in one process "
-        "(bulkhead); a fetch that finds no free slot within its budget is a timeout",
+        description="Most requests to this partner in flight at once, in total over every "
+        "hedui process sharing the database (the partner's agreed concurrency); also each "
+        "process's bulkhead of fetches. A call that finds no free slot within its budget "
+        "is a timeout",
+    )
+    rate_per_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=10_000,
+        description="Most requests to this partner per second, in total over every hedui "
+        "process sharing the database (the partner's agreed rate); calls beyond it wait "
+        "their turn within their budget. None: no agreed rate",
     )
 
     @field_validator("base_url")

@@ -24,6 +24,7 @@ from service.config import Settings
 from service.connector.metrics import Metrics
 from service.connector.monitor import HealthMonitor
 from service.connector.refresh import ConnectorRefresher
+from service.connector.throttle import LocalThrottle, SharedThrottle, Throttle
 from service.crypto.kek import Kek, load_kek
 from service.crypto.keyring import Keyring
 from service.crypto.refresh import KeyRefresher
@@ -228,8 +229,20 @@ async def build_runtime(
         write_gate = db.WriteGate(engine)
         metrics = Metrics()
         health = HealthMonitor(connectors.names(), settings, session_factory, write_gate, metrics)
+        # Partners' agreed limits hold in total over every process sharing PostgreSQL;
+        # SQLite deployments are one process.
+        throttle: Throttle = (
+            LocalThrottle(metrics)
+            if engine.dialect.name == "sqlite"
+            else SharedThrottle(engine, metrics)
+        )
         fanout = FanOut(
-            connectors, configs, client, health, deadline_s=settings.verification_deadline_s
+            connectors,
+            configs,
+            client,
+            health,
+            deadline_s=settings.verification_deadline_s,
+            throttle=throttle,
         )
         if at_head:
             refresher.start()

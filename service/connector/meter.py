@@ -6,15 +6,22 @@ process-wide client. The counts come back from the call that made them: no conte
 variable that a plugin's own task or client could bypass. A retry is told apart from a
 first request or a poll by the `Retry` extension the retry layer puts on it; the fetch's
 client carries its connector's retry budget to that layer.
+
+The same transport makes every request wait for its turn under the partner's agreed
+limits (`service/connector/throttle.py`) and hold a concurrency slot until its answer has
+been read, so no connector can reach its partner around them.
 """
 
+import asyncio
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
 
 from connectors.http import RETRY_EXTENSION, PartnerClient, Retry
 from connectors.retry_budget import RetryBudget
+from service.connector.throttle import Limits, Permit, Starved, Throttle
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,15 +34,36 @@ class Attempt:
     """Set when the request was a retry: its attempt number and the failure that caused it."""
 
 
+@dataclass(frozen=True, slots=True)
+class Turns:
+    """Where a fetch's requests take their turns: the throttle, the partner's limits and
+    the fetch's deadline (on the loop's clock)."""
+
+    throttle: Throttle
+    connector: str
+    limits: Limits
+    deadline: float
+
+
 class CallMeter(httpx.AsyncBaseTransport):
-    """Counts the requests of one fetch, then passes them to the shared client."""
+    """Counts the requests of one fetch, then passes them to the shared client (each in its
+    turn, when `turns` is given)."""
 
     def __init__(
-        self, shared: httpx.AsyncClient, *, retry_budget: RetryBudget | None = None
+        self,
+        shared: httpx.AsyncClient,
+        turns: Turns | None = None,
+        *,
+        retry_budget: RetryBudget | None = None,
     ) -> None:
         self.shared = shared
+        self.turns = turns
         self.retry_budget = retry_budget
         self.attempts: list[Attempt] = []
+        self.starved = False
+        """A request found no turn within the budget (or the budget ended while it waited):
+        hedui's own congestion, whatever error the connector made of it."""
+        self.waited_s = 0.0
 
     @property
     def retries(self) -> list[Attempt]:
@@ -55,17 +83,63 @@ class CallMeter(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         retry = request.extensions.get(RETRY_EXTENSION)
         retry = retry if isinstance(retry, Retry) else None
+        permit = await self._turn() if self.turns is not None else None
         started = time.perf_counter()
         try:
             response = await self.shared.send(request, stream=True, follow_redirects=False)
-        except Exception as error:
-            self.attempts.append(Attempt(_ms(started), None, type(error).__name__, retry))
+        except BaseException as error:
+            if permit is not None and self.turns is not None:
+                await self.turns.throttle.release(permit)
+            if isinstance(error, Exception):
+                self.attempts.append(Attempt(_ms(started), None, type(error).__name__, retry))
             raise
         self.attempts.append(Attempt(_ms(started), response.status_code, retry=retry))
+        if permit is not None and self.turns is not None:
+            # The slot is held until the answer has been read (or abandoned).
+            response.stream = _Releasing(response.stream, permit, self.turns.throttle.release)
         return response
+
+    async def _turn(self) -> Permit:
+        assert self.turns is not None  # noqa: S101 - only called with turns
+        turns = self.turns
+        try:
+            permit = await turns.throttle.acquire(turns.connector, turns.limits, turns.deadline)
+        except (Starved, asyncio.CancelledError):
+            # Given up, or the fetch's budget ended while this request waited for its turn.
+            self.starved = True
+            raise
+        self.waited_s += permit.waited_s
+        return permit
 
     async def aclose(self) -> None:
         """The shared client's pool outlives every fetch."""
+
+
+class _Releasing(httpx.AsyncByteStream):
+    """A response body that gives its throttle slot back once closed."""
+
+    def __init__(
+        self,
+        stream: httpx.AsyncByteStream | httpx.SyncByteStream,
+        permit: Permit,
+        release: Callable[[Permit], Awaitable[None]],
+    ) -> None:
+        assert isinstance(stream, httpx.AsyncByteStream)  # noqa: S101 - an async client's
+        self.stream = stream
+        self.permit: Permit | None = permit
+        self.release = release
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self.stream:
+            yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            await self.stream.aclose()
+        finally:
+            permit, self.permit = self.permit, None
+            if permit is not None:
+                await self.release(permit)
 
 
 def _ms(started: float) -> float:

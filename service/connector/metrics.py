@@ -7,6 +7,8 @@ from schemas.connector import BreakerState
 
 BREAKER_VALUE = {BreakerState.closed: 0, BreakerState.half_open: 1, BreakerState.open: 2}
 
+THROTTLE_BUCKETS_S = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
 LATENCY_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 60.0)
 
 
@@ -38,6 +40,27 @@ class Metrics:
             "Requests sent again after a transient failure (polls are not retries), as "
             "granted by the connector's retry budget",
             ["connector"],
+            registry=r,
+        )
+        self.throttle_waits = Counter(
+            "hedui_connector_throttle_waits",
+            "Partner requests that waited for their turn under the partner's agreed limits, "
+            "by the limit that held them (rate, concurrency)",
+            ["connector", "limit"],
+            registry=r,
+        )
+        self.throttle_wait = Histogram(
+            "hedui_connector_throttle_wait_seconds",
+            "Time each partner request waited for its turn (agreed rate and concurrency)",
+            ["connector"],
+            buckets=THROTTLE_BUCKETS_S,
+            registry=r,
+        )
+        self.throttle_starved = Counter(
+            "hedui_connector_throttle_starved",
+            "Partner requests given up because their turn would have come after their "
+            "budget (the source is then timeout), by the limit",
+            ["connector", "limit"],
             registry=r,
         )
         self.in_flight = Gauge(
@@ -99,6 +122,10 @@ class Metrics:
         self.paused.labels(name).set(0)
         self.in_flight.labels(name)
         self.retries.labels(name)
+        self.throttle_wait.labels(name)
+        for limit in ("rate", "concurrency"):
+            self.throttle_waits.labels(name, limit)
+            self.throttle_starved.labels(name, limit)
 
     def set_breaker(self, name: str, state: BreakerState) -> None:
         self.breaker.labels(name).set(BREAKER_VALUE[state])

@@ -30,14 +30,19 @@ from schemas.connector import CallOutcome
 from schemas.evidence import HouseholdQuery, Record
 from schemas.identity import redact_id_numbers
 from schemas.verification import SourceStatus
-from service.connector.meter import CallMeter
+from service.connector.meter import CallMeter, Turns
 from service.connector.monitor import HealthMonitor, Refusal
+from service.connector.throttle import Limits, LocalThrottle, Throttle
 
 log = structlog.get_logger(__name__)
 
 DETAIL_LIMIT = 300
 DEADLINE_DETAIL = "no answer within the verification's overall deadline"
 BULKHEAD_DETAIL = "no free slot for this source within its time budget (too many calls in flight)"
+THROTTLE_DETAIL = (
+    "no turn with this partner within the source's time budget (its agreed rate or "
+    "concurrency was used up)"
+)
 
 
 @dataclass(frozen=True)
@@ -86,12 +91,15 @@ class FanOut:
         health: HealthMonitor | None = None,
         *,
         deadline_s: float = 20.0,
+        throttle: Throttle | None = None,
     ) -> None:
         self.registry = registry
         self.configs = configs
         self.client = client
         self.health = health
         self.deadline_s = deadline_s
+        self.throttle: Throttle = throttle or LocalThrottle()
+        """Every request to a partner takes its turn here (the partner's agreed limits)."""
         self._slots: dict[str, asyncio.Semaphore] = {}
 
     def resolve(self, source: str, version: str | None) -> tuple[Connector, ConnectorConfig]:
@@ -201,7 +209,13 @@ class FanOut:
                 fetched_at=datetime.now(UTC),
             )
         retry_budget = self.health.retry_budget(source) if self.health is not None else None
-        meter = CallMeter(self.client, retry_budget=retry_budget)
+        turns = Turns(
+            self.throttle,
+            source,
+            Limits(config.max_concurrency, config.rate_per_s),
+            asyncio.get_running_loop().time() + config.timeout_s,
+        )
+        meter = CallMeter(self.client, turns, retry_budget=retry_budget)
         records: list[Record] = []
         detail: str | None = None
         try:
@@ -216,7 +230,14 @@ class FanOut:
         except Exception as exc:
             outcome, detail = _classify(source, exc)
         duration_ms = round((time.perf_counter() - started) * 1000)
-        if (capped or queued) and outcome is CallOutcome.timeout:
+        if meter.starved and outcome not in (CallOutcome.ok, CallOutcome.no_record):
+            # No turn with the partner came in time: hedui's own congestion under the
+            # partner's agreed limits, whatever the connector made of it. Not the partner's
+            # fault, so its health is not charged.
+            outcome, detail = CallOutcome.timeout, THROTTLE_DETAIL
+            if self.health is not None and grant is not None:
+                self.health.cancelled(grant)
+        elif (capped or queued) and outcome is CallOutcome.timeout:
             # The run's deadline (or a wait for a bulkhead slot) cut this call short, not the
             # partner: its health is not charged with a timeout it might not have had within
             # its own budget.

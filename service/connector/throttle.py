@@ -1,0 +1,327 @@
+"""Per-partner throttles: each partner's agreed concurrency and rate, held in total.
+
+A partner agrees to so many requests in flight at once (`max_concurrency`) and so many a
+second (`rate_per_s`); hedui must never exceed either, however many API processes and
+workers run. Every HTTP request to a partner (attempts, retries, polls) first takes its
+turn here, and holds a concurrency slot until its answer has been read; a request whose
+turn would come too late for its budget is given up (`Starved`), and its source is then
+`timeout`, never charged to the partner's health.
+
+Two implementations behind one interface:
+
+- `SharedThrottle` (PostgreSQL): the limits live in the database, as one row per slot of
+  the agreed concurrency and one row per partner holding when its next request may start.
+  Taking a turn is a single atomic statement (a free slot is taken with `FOR UPDATE SKIP
+  LOCKED`, and the rate's schedule is advanced by 1/rate in the same statement); giving a
+  slot back is another. A slot carries `held_until` (the request's budget plus a grace), so
+  the slots of a process killed mid-request come free by themselves.
+  Rejected alternative: a share of each limit per live process (limit/N, agreed through a
+  heartbeat table) costs nothing per call, but wastes the share of an idle process, gives
+  some processes no slot at all when N exceeds the agreed concurrency, and exceeds the
+  total while processes come and go. The database costs two short statements per request
+  (`python -m bench.throttle` measures them) against partner calls that take far longer.
+- `LocalThrottle` (SQLite, and whenever there is no database to share): the same rules in
+  this process's memory. SQLite deployments run one process; the limits hold per process.
+
+Rate is paced, not bursted: successive requests to one partner start at least 1/rate
+apart (by the database's clock), so any one-second window holds at most `rate_per_s` of
+them as hedui sends them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import socket
+from dataclasses import dataclass
+from typing import Protocol
+
+import structlog
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service import db
+from service.connector.metrics import Metrics
+
+log = structlog.get_logger(__name__)
+
+TURN_SHARE = 0.8
+"""A request waits for its turn at most this share of what remains of its budget; the rest
+is left for the request itself."""
+LEASE_GRACE_S = 5.0
+"""A slot outlives its request's budget by this much before others may take it."""
+POLL_S = 0.02
+"""How often a process waiting for a slot held elsewhere looks again."""
+
+
+class Starved(Exception):
+    """No turn came within the request's budget: hedui's own congestion, not the partner's."""
+
+    def __init__(self, limit: str) -> None:
+        super().__init__(f"no turn within the budget ({limit})")
+        self.limit = limit
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """A partner's agreement: requests in flight at once, and per second (None: no rate)."""
+
+    concurrency: int
+    rate_per_s: float | None = None
+
+    @property
+    def spacing_s(self) -> float:
+        """The least time between the starts of two requests."""
+        return 1.0 / self.rate_per_s if self.rate_per_s else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Permit:
+    connector: str
+    slot: int | None
+    """What is held: the shared slot's number (SharedThrottle) or the size of the local
+    semaphore (LocalThrottle); None: nothing."""
+    waited_s: float
+
+
+class Throttle(Protocol):
+    async def acquire(self, connector: str, limits: Limits, deadline: float) -> Permit:
+        """Wait for this request's turn; `deadline` is on the loop's clock. Raises `Starved`
+        when the turn would come too late."""
+        ...
+
+    async def release(self, permit: Permit) -> None:
+        """Give the slot back (the request's answer has been read, or it failed)."""
+        ...
+
+
+class _Accounting:
+    def __init__(self, metrics: Metrics | None) -> None:
+        self.metrics = metrics
+
+    def waited(self, connector: str, *, slot_s: float, turn_s: float) -> None:
+        if self.metrics is None:
+            return
+        self.metrics.throttle_wait.labels(connector).observe(slot_s + turn_s)
+        if slot_s > 0.001:
+            self.metrics.throttle_waits.labels(connector, "concurrency").inc()
+        if turn_s > 0.001:
+            self.metrics.throttle_waits.labels(connector, "rate").inc()
+
+    def starved(self, connector: str, limit: str) -> None:
+        log.info("partner_turn_starved", connector=connector, limit=limit)
+        if self.metrics is not None:
+            self.metrics.throttle_starved.labels(connector, limit).inc()
+
+
+def _max_wait(deadline: float, now: float) -> float:
+    return max(deadline - now, 0.0) * TURN_SHARE
+
+
+class LocalThrottle(_Accounting):
+    """The limits kept in this process's memory (one process per deployment)."""
+
+    def __init__(self, metrics: Metrics | None = None) -> None:
+        super().__init__(metrics)
+        self._slots: dict[tuple[str, int], asyncio.Semaphore] = {}
+        self._next_at: dict[str, float] = {}
+
+    async def acquire(self, connector: str, limits: Limits, deadline: float) -> Permit:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        semaphore = self._slots.setdefault(
+            (connector, limits.concurrency), asyncio.Semaphore(limits.concurrency)
+        )
+        try:
+            async with asyncio.timeout_at(started + _max_wait(deadline, started)):
+                await semaphore.acquire()
+        except TimeoutError:
+            self.starved(connector, "concurrency")
+            raise Starved("concurrency") from None
+        now = loop.time()
+        turn_s = 0.0
+        if limits.rate_per_s:
+            turn = max(self._next_at.get(connector, now), now)
+            if turn - now > _max_wait(deadline, now):
+                semaphore.release()
+                self.starved(connector, "rate")
+                raise Starved("rate")
+            self._next_at[connector] = turn + limits.spacing_s
+            turn_s = turn - now
+            if turn_s > 0:
+                try:
+                    await asyncio.sleep(turn_s)
+                except BaseException:
+                    semaphore.release()
+                    raise
+        self.waited(connector, slot_s=now - started, turn_s=turn_s)
+        return Permit(connector, limits.concurrency, loop.time() - started)
+
+    async def release(self, permit: Permit) -> None:
+        if permit.slot is not None:
+            self._slots[(permit.connector, permit.slot)].release()
+
+
+# A free slot and the rate's schedule are taken in one statement, or neither is: a request
+# whose turn would come too late takes no slot, and one that finds no slot moves no turn.
+_TAKE = text(
+    """
+WITH free AS (
+    SELECT slot FROM connector_throttle_slots
+    WHERE connector = :connector AND slot < :concurrency
+      AND (holder IS NULL OR held_until < clock_timestamp())
+    ORDER BY slot
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+), paced AS (
+    UPDATE connector_throttle_rates
+    SET next_at = GREATEST(next_at, clock_timestamp())
+        + CAST(:spacing AS double precision) * interval '1 second'
+    WHERE connector = :connector
+      AND CAST(:spacing AS double precision) > 0
+      AND EXISTS (SELECT 1 FROM free)
+      AND next_at <= clock_timestamp() + CAST(:max_wait AS double precision) * interval '1 second'
+    RETURNING next_at
+), taken AS (
+    UPDATE connector_throttle_slots AS s
+    SET holder = :holder,
+        held_until = clock_timestamp() + CAST(:lease AS double precision) * interval '1 second'
+    FROM free
+    WHERE s.connector = :connector AND s.slot = free.slot
+      AND (CAST(:spacing AS double precision) = 0 OR EXISTS (SELECT 1 FROM paced))
+    RETURNING s.slot
+)
+SELECT
+    (SELECT slot FROM taken) AS slot,
+    (SELECT CAST(EXTRACT(EPOCH FROM next_at - clock_timestamp()) AS double precision)
+     FROM paced) AS until_next,
+    EXISTS (SELECT 1 FROM free) AS any_free
+"""
+)
+_GIVE_BACK = text(
+    """
+UPDATE connector_throttle_slots SET holder = NULL, held_until = NULL
+WHERE connector = :connector AND slot = :slot AND holder = :holder
+"""
+)
+_ENSURE_SLOTS = text(
+    """
+INSERT INTO connector_throttle_slots (connector, slot)
+SELECT :connector, generate_series(0, :concurrency - 1)
+ON CONFLICT DO NOTHING
+"""
+)
+_ENSURE_RATE = text(
+    """
+INSERT INTO connector_throttle_rates (connector, next_at) VALUES (:connector, clock_timestamp())
+ON CONFLICT DO NOTHING
+"""
+)
+
+
+class SharedThrottle(_Accounting):
+    """The limits kept in PostgreSQL, shared by every process of the deployment."""
+
+    def __init__(self, engine: AsyncEngine, metrics: Metrics | None = None) -> None:
+        super().__init__(metrics)
+        # One statement is one transaction: no BEGIN/COMMIT round trips around it.
+        self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.holder = f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._ensured: set[tuple[str, int, bool]] = set()
+        self._queues: dict[str, asyncio.Lock] = {}
+        self._released: dict[str, asyncio.Event] = {}
+
+    async def acquire(self, connector: str, limits: Limits, deadline: float) -> Permit:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        released = self._released.setdefault(connector, asyncio.Event())
+        # One request per partner and process asks the database at a time; the others wait
+        # their turn here, in order.
+        async with self._queues.setdefault(connector, asyncio.Lock()):
+            backoff = POLL_S
+            while True:
+                now = loop.time()
+                try:
+                    slot, until_next, any_free = await self._take(
+                        connector, limits, _max_wait(deadline, now), deadline - now
+                    )
+                except Exception as error:
+                    if not db.is_database_unavailable(error):
+                        raise
+                    log.warning("throttle_unavailable", error_type=type(error).__name__)
+                    slot, until_next, any_free = None, None, False
+                    backoff = min(backoff * 2, 0.5)
+                else:
+                    backoff = POLL_S
+                if slot is not None:
+                    break
+                if any_free:  # a slot, but the rate's next turn is beyond this budget
+                    self.starved(connector, "rate")
+                    raise Starved("rate")
+                if loop.time() + backoff >= started + _max_wait(deadline, started):
+                    self.starved(connector, "concurrency")
+                    raise Starved("concurrency")
+                released.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(backoff):
+                        await released.wait()
+        slot_s = loop.time() - started
+        permit = Permit(connector, slot, 0.0)
+        turn_s = max((until_next or 0.0) - limits.spacing_s, 0.0)
+        if turn_s > 0:
+            try:
+                await asyncio.sleep(turn_s)
+            except BaseException:
+                await self.release(permit)
+                raise
+        self.waited(connector, slot_s=slot_s, turn_s=turn_s)
+        return Permit(connector, slot, loop.time() - started)
+
+    async def release(self, permit: Permit) -> None:
+        if permit.slot is None:
+            return
+        # Shielded: a request cancelled at its deadline still gives its slot back.
+        await asyncio.shield(self._give_back(permit.connector, permit.slot))
+
+    async def _give_back(self, connector: str, slot: int) -> None:
+        try:
+            async with self.engine.connect() as connection:
+                await connection.execute(
+                    _GIVE_BACK, {"connector": connector, "slot": slot, "holder": self.holder}
+                )
+        except Exception as error:
+            # The slot comes free when its `held_until` passes.
+            log.warning("throttle_release_failed", error_type=type(error).__name__)
+        finally:
+            released = self._released.get(connector)
+            if released is not None:
+                released.set()
+
+    async def _take(
+        self, connector: str, limits: Limits, max_wait: float, remaining: float
+    ) -> tuple[int | None, float | None, bool]:
+        async with self.engine.connect() as connection:
+            key = (connector, limits.concurrency, bool(limits.rate_per_s))
+            if key not in self._ensured:
+                await connection.execute(
+                    _ENSURE_SLOTS, {"connector": connector, "concurrency": limits.concurrency}
+                )
+                if limits.rate_per_s:
+                    await connection.execute(_ENSURE_RATE, {"connector": connector})
+                self._ensured.add(key)
+            row = (
+                await connection.execute(
+                    _TAKE,
+                    {
+                        "connector": connector,
+                        "concurrency": limits.concurrency,
+                        "spacing": limits.spacing_s,
+                        "max_wait": max_wait,
+                        "holder": self.holder,
+                        "lease": max(remaining, 0.0) + LEASE_GRACE_S,
+                    },
+                )
+            ).one()
+        return row.slot, row.until_next, bool(row.any_free)

@@ -1,0 +1,135 @@
+"""Per-partner throttles: the agreed concurrency and rate hold in total over several
+throttles sharing one PostgreSQL database (as several processes do); on SQLite, over the
+one process's own."""
+
+import asyncio
+import uuid
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.connector.metrics import Metrics
+from service.connector.throttle import (
+    Limits,
+    LocalThrottle,
+    SharedThrottle,
+    Starved,
+    Throttle,
+)
+
+
+def _throttles(engine: AsyncEngine, metrics: Metrics | None = None) -> tuple[Throttle, Throttle]:
+    """Two throttles as two processes have them: shared on PostgreSQL, one on SQLite."""
+    if engine.dialect.name == "sqlite":
+        local = LocalThrottle(metrics)
+        return local, local
+    return SharedThrottle(engine, metrics), SharedThrottle(engine, metrics)
+
+
+def _partner() -> str:
+    """A partner of this test alone (the session's database is shared by the tests)."""
+    return f"p{uuid.uuid4().hex[:12]}"
+
+
+async def test_concurrency_holds_in_total_over_two_processes(engine: AsyncEngine) -> None:
+    """40 requests from two processes, concurrency 2: never more than 2 in flight, all served."""
+    partner, limits = _partner(), Limits(concurrency=2)
+    in_flight = peak = served = 0
+
+    async def call(throttle: Throttle) -> None:
+        nonlocal in_flight, peak, served
+        loop = asyncio.get_running_loop()
+        permit = await throttle.acquire(partner, limits, loop.time() + 30)
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.005)
+        in_flight -= 1
+        served += 1
+        await throttle.release(permit)
+
+    first, second = _throttles(engine)
+    await asyncio.gather(*(call(first if n % 2 else second) for n in range(40)))
+
+    assert (peak, served) == (2, 40)
+
+
+async def test_rate_spaces_the_starts_of_requests_from_two_processes(engine: AsyncEngine) -> None:
+    """12 requests at 20/s: successive starts at least 50 ms apart, none refused."""
+    partner, limits = _partner(), Limits(concurrency=10, rate_per_s=20)
+    starts: list[float] = []
+    metrics = Metrics()
+
+    async def call(throttle: Throttle) -> None:
+        loop = asyncio.get_running_loop()
+        permit = await throttle.acquire(partner, limits, loop.time() + 30)
+        starts.append(loop.time())
+        await throttle.release(permit)
+
+    first, second = _throttles(engine, metrics)
+    await asyncio.gather(*(call(first if n % 2 else second) for n in range(12)))
+
+    gaps = [b - a for a, b in zip(sorted(starts), sorted(starts)[1:], strict=False)]
+    assert len(starts) == 12
+    # The database's clock paces them; this loop's clock sees the same gaps, give or take
+    # the wake-up of a sleep (a few ms, never earlier than asked).
+    assert min(gaps) >= 0.05 - 0.01, gaps
+    assert metrics.throttle_waits.labels(partner, "rate")._value.get() >= 10
+
+
+async def test_a_turn_beyond_the_budget_is_refused_without_taking_a_slot(
+    engine: AsyncEngine,
+) -> None:
+    """At 1/s the second request's turn is a second away: with 0.5 s of budget it is
+    `Starved` at once, takes no slot and moves no turn; the next one with time is served."""
+    partner, limits = _partner(), Limits(concurrency=1, rate_per_s=1)
+    first, second = _throttles(engine)
+    loop = asyncio.get_running_loop()
+    held = await first.acquire(partner, limits, loop.time() + 10)
+    await first.release(held)
+
+    with pytest.raises(Starved) as refused:
+        await second.acquire(partner, limits, loop.time() + 0.5)
+    started = loop.time()
+    later = await second.acquire(partner, limits, loop.time() + 10)
+    await second.release(later)
+
+    assert refused.value.limit == "rate"
+    assert loop.time() - started < 1.5  # its turn was not pushed back by the refused one
+
+
+async def test_no_free_slot_within_the_budget_is_starved(engine: AsyncEngine) -> None:
+    partner, limits = _partner(), Limits(concurrency=1)
+    first, second = _throttles(engine)
+    loop = asyncio.get_running_loop()
+    held = await first.acquire(partner, limits, loop.time() + 10)
+
+    with pytest.raises(Starved) as refused:
+        await second.acquire(partner, limits, loop.time() + 0.2)
+    await first.release(held)
+    after = await second.acquire(partner, limits, loop.time() + 1)
+    await second.release(after)
+
+    assert refused.value.limit == "concurrency"
+
+
+async def test_a_dead_process_s_slot_comes_free_when_its_lease_ends(engine: AsyncEngine) -> None:
+    """A process killed while holding a slot never gives it back: the slot is free again
+    once the request's budget and the grace have passed."""
+    if engine.dialect.name == "sqlite":
+        pytest.skip("one process on SQLite: a dead process takes its throttle with it")
+    import service.connector.throttle as throttle_module
+
+    partner, limits = _partner(), Limits(concurrency=1)
+    dead, alive = SharedThrottle(engine), SharedThrottle(engine)
+    loop = asyncio.get_running_loop()
+    grace = throttle_module.LEASE_GRACE_S
+    throttle_module.LEASE_GRACE_S = 0.3
+    try:
+        await dead.acquire(partner, limits, loop.time() + 0.2)  # never released
+        started = loop.time()
+        permit = await alive.acquire(partner, limits, loop.time() + 5)
+    finally:
+        throttle_module.LEASE_GRACE_S = grace
+    await alive.release(permit)
+
+    assert 0.3 <= loop.time() - started < 3
