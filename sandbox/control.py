@@ -134,3 +134,18 @@ async def reset_clock(request: Request) -> ClockState:
     clock = sandbox_state(request).clock
     clock.reset()
     return ClockState(offset_s=clock.offset_s)
+
+
+@router.get("/traffic")
+async def traffic(request: Request) -> dict[str, dict[str, int]]:
+    """Every call each agency received since the last reset, as a partner enforcing an
+    agreed rate and concurrency sees them: `calls`, `max_in_flight` (most handled at once)
+    and `max_per_second` (most arrived within any one second)."""
+    return {source: seen.summary() for source, seen in _faults(request).traffic.items()}
+
+
+@router.delete("/traffic")
+async def reset_traffic(request: Request) -> dict[str, dict[str, int]]:
+    faults = _faults(request)
+    faults.reset_traffic()
+    return {source: seen.summary() for source, seen in faults.traffic.items()}

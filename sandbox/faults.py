@@ -8,6 +8,8 @@ that agency's own wire format. Control endpoints (`/people`, `/faults`) are neve
 import asyncio
 import logging
 import random
+import time
+from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Literal
 
@@ -69,6 +71,43 @@ class FaultSetting(BaseModel):
 
 NORMAL = FaultSetting()
 
+WINDOW_S = 1.0
+"""The window of `Traffic.max_per_second`."""
+
+
+class Traffic:
+    """What one agency saw of its callers, as a partner enforcing an agreed rate and
+    concurrency would: every call under its root (queries, polls, health checks)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        """Most calls being handled at once (from arrival until the answer was sent)."""
+        self.max_per_second = 0
+        """Most calls that arrived within any one second (a sliding window)."""
+        self._recent: deque[float] = deque()
+
+    def arrived(self, now: float) -> None:
+        self.calls += 1
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        recent = self._recent
+        recent.append(now)
+        while recent[0] <= now - WINDOW_S:
+            recent.popleft()
+        self.max_per_second = max(self.max_per_second, len(recent))
+
+    def answered(self) -> None:
+        self.in_flight -= 1
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "calls": self.calls,
+            "max_in_flight": self.max_in_flight,
+            "max_per_second": self.max_per_second,
+        }
+
 
 class FaultBoard:
     """Current fault per source; everything starts healthy."""
@@ -81,6 +120,12 @@ class FaultBoard:
         self.queries: dict[str, int] = dict.fromkeys(self.sources, 0)
         """Household queries (POSTs) each agency received, faulted or not: lets tests prove
         that a partner was asked exactly once."""
+        self.traffic: dict[str, Traffic] = {source: Traffic() for source in self.sources}
+        """Every call each agency received: lets tests prove a partner's agreed rate and
+        concurrency were kept."""
+
+    def reset_traffic(self) -> None:
+        self.traffic = {source: Traffic() for source in self.sources}
 
     def __contains__(self, source: object) -> bool:
         return source in self._settings
@@ -140,6 +185,17 @@ class FaultGate:
             await self.app(scope, receive, send)
             return
         source = _route_path(scope).split("/", 2)[1:2]
+        traffic = self.board.traffic.get(source[0]) if source else None
+        if traffic is None:
+            await self._gate(scope, receive, send, source)
+            return
+        traffic.arrived(time.monotonic())
+        try:
+            await self._gate(scope, receive, send, source)
+        finally:
+            traffic.answered()
+
+    async def _gate(self, scope: Scope, receive: Receive, send: Send, source: list[str]) -> None:
         setting = self._setting(source[0] if source else "", scope["method"])
         if setting is NORMAL:  # the benchmark's hot path: no fault, nothing to do
             await self.app(scope, receive, send)

@@ -228,13 +228,15 @@ async def build_runtime(
         client = create_http_client(settings)
         write_gate = db.WriteGate(engine)
         metrics = Metrics()
-        health = HealthMonitor(connectors.names(), settings, session_factory, write_gate, metrics)
         # Partners' agreed limits hold in total over every process sharing PostgreSQL;
         # SQLite deployments are one process.
         throttle: Throttle = (
             LocalThrottle(metrics)
             if engine.dialect.name == "sqlite"
             else SharedThrottle(engine, metrics)
+        )
+        health = HealthMonitor(
+            connectors.names(), settings, session_factory, write_gate, metrics, throttle=throttle
         )
         fanout = FanOut(
             connectors,

@@ -31,10 +31,11 @@ from schemas.connector import BreakerState, CallOutcome, Pause
 from schemas.identity import redact_id_numbers
 from service.config import Settings
 from service.connector.breaker import Admission, Breaker, BreakerPolicy
-from service.connector.meter import Attempt
+from service.connector.meter import Attempt, CallMeter, Turns
 from service.connector.metrics import Metrics
 from service.connector.repository import ConnectorRepository
 from service.connector.stats import BREAKER_FAILURES, BREAKER_NEUTRAL, REFUSED, Bucket
+from service.connector.throttle import Limits, Throttle
 from service.db import WriteGate
 from service.models import ConnectorState
 from service.models.base import new_id
@@ -96,8 +97,11 @@ class HealthMonitor:
         metrics: Metrics,
         *,
         clock: Callable[[], float] = time.time,
+        throttle: Throttle | None = None,
     ) -> None:
         self.names = list(names)
+        self.throttle = throttle
+        """Probes take their turns under the partners' agreed limits too."""
         self.settings = settings
         self.session_factory = session_factory
         self.write_gate = write_gate
@@ -255,9 +259,18 @@ class HealthMonitor:
             admission = breaker.admit(self.clock())
             self._noticed(name, before)
         started = time.perf_counter()
+        meter: CallMeter | None = None
+        if self.throttle is not None:
+            limits = Limits(config.max_concurrency, config.rate_per_s)
+            deadline = asyncio.get_running_loop().time() + config.timeout_s
+            meter = CallMeter(client, Turns(self.throttle, name, limits, deadline))
         try:
             async with asyncio.timeout(config.timeout_s):
-                result = await connector.check(config, client)
+                if meter is None:
+                    result = await connector.check(config, client)
+                else:
+                    async with meter.client() as turned:
+                        result = await connector.check(config, turned)
             ok, detail = result.ok, result.detail
         except TimeoutError:
             ok, detail = False, "no answer within the source's time budget"
@@ -266,6 +279,12 @@ class HealthMonitor:
             ok, detail = False, f"check failed ({type(error).__name__})"
         latency_ms = round((time.perf_counter() - started) * 1000, 1)
         now = self.clock()
+        if meter is not None and meter.starved:
+            # The partner's agreed limits were used up by real calls: this probe says
+            # nothing of its health.
+            if admission is Admission.trial:
+                breaker.record(admission, failed=None, now=now)
+            return ok
         if admission is Admission.trial:
             was: BreakerState = breaker.state
             breaker.record(admission, failed=not ok, now=now)
