@@ -93,6 +93,7 @@ class TcpProxy:
         for writer in list(self._writers):
             writer.transport.abort()
         self._writers.clear()
+        await asyncio.sleep(0)  # let the aborted transports close their sockets
 
     async def restore(self) -> None:
         await self.start()
@@ -102,6 +103,10 @@ class TcpProxy:
             upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
         except OSError:
             writer.transport.abort()
+            return
+        if self._server is None:  # cut while this connection was being opened
+            writer.transport.abort()
+            upstream_writer.transport.abort()
             return
         self._writers.update((writer, upstream_writer))
         await asyncio.gather(

@@ -14,6 +14,7 @@ from typing import IO
 
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 
 from tests.conftest import (
     POSTGRES_URL,
@@ -22,9 +23,15 @@ from tests.conftest import (
     _free_port,
     _postgres_reachable,
 )
+from tests.e2e.gates import proxied
 from tests.factories import make_id_number, member, verification_body
 
 SOURCES = ("vehicles", "pensions", "housing_fund", "real_estate", "public_payroll", "bank")
+
+SCALE_OUT_COUNT = int(os.environ.get("HEDUI_TEST_SCALE_OUT_COUNT", "100"))
+"""Verifications of the two-APIs-two-workers test. Issue #9 asks for 500: that takes
+several minutes on a loaded two-core machine, so the everyday suite runs 100 (the same
+paths, five times fewer), and `HEDUI_TEST_SCALE_OUT_COUNT=500` runs the full count."""
 
 
 @pytest.fixture
@@ -142,9 +149,10 @@ def household() -> dict[str, object]:
 async def test_two_apis_and_two_workers_ask_each_source_of_each_verification_once(
     fresh_postgres: str, tmp_path: Path
 ) -> None:
-    """50 verifications through two API processes (queue mode) and two workers: every one
-    completes, `Prefer: wait` hears of it across processes, each agency is asked 50 times."""
-    count = 50
+    """Verifications (100; `HEDUI_TEST_SCALE_OUT_COUNT=500` for #9's full count) through two
+    API processes (queue mode) and two workers: every one completes, `Prefer: wait` hears of
+    it across processes, each agency is asked exactly once per verification."""
+    count = SCALE_OUT_COUNT
     with processes(tmp_path, {"HEDUI_DATABASE_URL": fresh_postgres}) as group:
         group.run("db", "upgrade")
         sandbox = await start_sandbox(group)
@@ -222,3 +230,67 @@ async def test_a_killed_worker_s_run_completes_on_another_without_asking_stored_
     assert status == "completed"
     expected = {source: int(source in SOURCES) for source in counted}
     assert counted == {**expected, "bank": 2}
+
+
+async def test_a_database_restart_under_load_is_survived_and_every_verification_completes(
+    fresh_postgres: str, tmp_path: Path
+) -> None:
+    """Two workers and an API reach PostgreSQL through a proxy the test owns; mid-run the
+    proxy drops every connection and refuses new ones for 3 s (what a restart looks like
+    from hedui's side). Nobody is restarted: every verification completes, and each agency
+    is still asked exactly once per verification."""
+    count = 60
+    url = make_url(fresh_postgres)
+    async with proxied(url.host or "127.0.0.1", url.port or 5432) as proxy:
+        through_proxy = url.set(host="127.0.0.1", port=proxy.port).render_as_string(
+            hide_password=False
+        )
+        with processes(tmp_path, {"HEDUI_DATABASE_URL": fresh_postgres}) as group:
+            group.run("db", "upgrade")
+            auth = {"Authorization": f"Bearer {token(group)}"}
+            sandbox = await start_sandbox(group)
+            group.env.update(
+                HEDUI_DATABASE_URL=through_proxy,
+                HEDUI_SANDBOX="off",
+                HEDUI_PARTNER_BASE_URL=sandbox,
+                HEDUI_RUN_MODE="queue",
+                HEDUI_RUN_SWEEP_S="1",
+            )
+            api = await start_api(group, "api")
+            for n in range(2):
+                group.start(f"worker{n}", "worker", "--concurrency", "4")
+            async with httpx.AsyncClient(timeout=30) as client:
+                await client.put(f"{sandbox}/faults/pensions", json={"latency_ms": 100})
+                accepted = [
+                    await client.post(f"{api}/v1/verifications", json=household(), headers=auth)
+                    for _ in range(count)
+                ]
+                assert {a.status_code for a in accepted} == {202}, accepted[0].text
+                for _ in range(600):  # under way: some answered, most still to come
+                    if (await queries(sandbox))["pensions"] >= 10:
+                        break
+                    await asyncio.sleep(0.05)
+                await proxy.cut()
+                await asyncio.sleep(3)
+                await proxy.restore()
+
+                ids = [a.json()["id"] for a in accepted]
+                statuses: dict[str, str] = {}
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline and len(statuses) < count:
+                    for verification_id in ids:
+                        if verification_id in statuses:
+                            continue
+                        answer = await client.get(
+                            f"{api}/v1/verifications/{verification_id}", headers=auth
+                        )
+                        if answer.status_code == 200 and answer.json()["status"] in (
+                            "completed",
+                            "failed",
+                        ):
+                            statuses[verification_id] = answer.json()["status"]
+                    await asyncio.sleep(0.2)
+                counted = await queries(sandbox)
+
+    assert list(statuses.values()) == ["completed"] * count, statuses
+    assert counted == {source: count if source in SOURCES else 0 for source in counted}
