@@ -248,8 +248,15 @@ def worker(
     the queue the API fills in the transaction that stores each verification; on SQLite
     it looks for new verifications in the database twice a second. A worker that dies
     (even kill -9) leaves its runs to the others once its lease (HEDUI_RUN_LEASE_S, 30 s)
-    expires; no partner is asked again for a source whose answer is stored. The schema
-    must be current: `hedui db upgrade` first.
+    expires; no partner is asked again for a source whose answer is stored. Each
+    partner's agreed rate and concurrency (HEDUI_CONNECTORS: rate_per_s, max_concurrency)
+    hold in total over all workers and API processes on PostgreSQL; on SQLite, per process.
+    The schema must be current: `hedui db upgrade` first.
+
+    Example, with the same HEDUI_DATABASE_URL, HEDUI_PARTNER_BASE_URL and
+    HEDUI_CONNECTORS as the API processes: `hedui worker --concurrency 20`. On Ctrl-C or
+    SIGTERM it interrupts its runs and hands them back at once for another process to
+    resume (answers already stored are kept).
     """
     settings = _settings(run_concurrency=concurrency)
     _run(_work(settings))
@@ -270,7 +277,15 @@ async def _work(settings: Settings) -> None:
         loop.add_signal_handler(signum, stop.set)
     async with build_runtime(settings, runs_here=True, worker=True) as runtime:
         await runtime.start_runs(here=True)
-        structlog.get_logger(__name__).info(
+        log = structlog.get_logger(__name__)
+        if runtime.engine.dialect.name == "sqlite":
+            log.warning(
+                "throttles_per_process",
+                hint="on SQLite each process keeps the partners' agreed rate and "
+                "concurrency (HEDUI_CONNECTORS) on its own: with several processes, divide "
+                "them, or use PostgreSQL, where they hold in total",
+            )
+        log.info(
             "worker_ready",
             database=runtime.engine.url.render_as_string(hide_password=True),
             partners=settings.resolved_partner_base_url(),

@@ -24,7 +24,7 @@ from service.config import Settings
 from service.connector.metrics import Metrics
 from service.connector.monitor import HealthMonitor
 from service.connector.refresh import ConnectorRefresher
-from service.connector.throttle import LocalThrottle, SharedThrottle, Throttle
+from service.connector.throttle import LocalThrottle, SharedThrottle
 from service.crypto.kek import Kek, load_kek
 from service.crypto.keyring import Keyring
 from service.crypto.refresh import KeyRefresher
@@ -230,10 +230,10 @@ async def build_runtime(
         metrics = Metrics()
         # Partners' agreed limits hold in total over every process sharing PostgreSQL;
         # SQLite deployments are one process.
-        throttle: Throttle = (
+        throttle: LocalThrottle | SharedThrottle = (
             LocalThrottle(metrics)
             if engine.dialect.name == "sqlite"
-            else SharedThrottle(engine, metrics)
+            else SharedThrottle.connect(engine.url, metrics)
         )
         health = HealthMonitor(
             connectors.names(), settings, session_factory, write_gate, metrics, throttle=throttle
@@ -330,5 +330,7 @@ async def build_runtime(
                 await completions.close()
             finally:
                 await client.aclose()
+                if isinstance(throttle, SharedThrottle):
+                    await throttle.aclose()
     finally:
         await engine.dispose()

@@ -39,8 +39,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import structlog
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import URL, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from service import db
 from service.connector.metrics import Metrics
@@ -228,45 +228,50 @@ class SharedThrottle(_Accounting):
         super().__init__(metrics)
         # One statement is one transaction: no BEGIN/COMMIT round trips around it.
         self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._own_engine: AsyncEngine | None = None
         self.holder = f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
         self._ensured: set[tuple[str, int, bool]] = set()
         self._queues: dict[str, asyncio.Lock] = {}
         self._released: dict[str, asyncio.Event] = {}
 
+    @classmethod
+    def connect(cls, url: URL, metrics: Metrics | None = None) -> SharedThrottle:
+        """A throttle with connections of its own, which commit without waiting for the
+        disk: a turn is worth nothing after a crash of the server, and waiting for each
+        commit to be flushed would cost far more than the statement itself."""
+        engine = create_async_engine(
+            url,
+            hide_parameters=True,
+            pool_size=5,
+            max_overflow=15,
+            connect_args={
+                "server_settings": {
+                    "synchronous_commit": "off",
+                    "application_name": "hedui throttle",
+                }
+            },
+        )
+        throttle = cls(engine, metrics)
+        throttle._own_engine = engine
+        return throttle
+
+    async def aclose(self) -> None:
+        if self._own_engine is not None:
+            await self._own_engine.dispose()
+
     async def acquire(self, connector: str, limits: Limits, deadline: float) -> Permit:
         loop = asyncio.get_running_loop()
         started = loop.time()
-        released = self._released.setdefault(connector, asyncio.Event())
-        # One request per partner and process asks the database at a time; the others wait
-        # their turn here, in order.
-        async with self._queues.setdefault(connector, asyncio.Lock()):
-            backoff = POLL_S
-            while True:
-                now = loop.time()
-                try:
-                    slot, until_next, any_free = await self._take(
-                        connector, limits, _max_wait(deadline, now), deadline - now
-                    )
-                except Exception as error:
-                    if not db.is_database_unavailable(error):
-                        raise
-                    log.warning("throttle_unavailable", error_type=type(error).__name__)
-                    slot, until_next, any_free = None, None, False
-                    backoff = min(backoff * 2, 0.5)
-                else:
-                    backoff = POLL_S
-                if slot is not None:
-                    break
-                if any_free:  # a slot, but the rate's next turn is beyond this budget
-                    self.starved(connector, "rate")
-                    raise Starved("rate")
-                if loop.time() + backoff >= started + _max_wait(deadline, started):
-                    self.starved(connector, "concurrency")
-                    raise Starved("concurrency")
-                released.clear()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(backoff):
-                        await released.wait()
+        queue = self._queues.setdefault(connector, asyncio.Lock())
+        taken: tuple[int | None, float | None, bool] | None = None
+        if not queue.locked():  # nobody of this process waits for this partner: try at once
+            taken = await self._try(connector, limits, deadline)
+        if taken is None or taken[0] is None:
+            # Wait in line: one request per partner and process asks the database again
+            # (whenever a slot comes free here, or every few ms), the others in order.
+            async with queue:
+                taken = await self._wait_for_slot(connector, limits, deadline, started)
+        slot, until_next, _ = taken
         slot_s = loop.time() - started
         permit = Permit(connector, slot, 0.0)
         turn_s = max((until_next or 0.0) - limits.spacing_s, 0.0)
@@ -278,6 +283,45 @@ class SharedThrottle(_Accounting):
                 raise
         self.waited(connector, slot_s=slot_s, turn_s=turn_s)
         return Permit(connector, slot, loop.time() - started)
+
+    async def _try(
+        self, connector: str, limits: Limits, deadline: float
+    ) -> tuple[int | None, float | None, bool] | None:
+        """One attempt: (slot, seconds until the schedule's next turn, whether a slot was
+        free), None while the database cannot be reached; `Starved` when a slot is free but
+        the rate's turn is beyond the budget."""
+        now = asyncio.get_running_loop().time()
+        try:
+            taken = await self._take(connector, limits, _max_wait(deadline, now), deadline - now)
+        except Exception as error:
+            if not db.is_database_unavailable(error):
+                raise
+            log.warning("throttle_unavailable", error_type=type(error).__name__)
+            return None
+        if taken[0] is None and taken[2]:
+            self.starved(connector, "rate")
+            raise Starved("rate")
+        return taken
+
+    async def _wait_for_slot(
+        self, connector: str, limits: Limits, deadline: float, started: float
+    ) -> tuple[int | None, float | None, bool]:
+        loop = asyncio.get_running_loop()
+        released = self._released.setdefault(connector, asyncio.Event())
+        backoff = POLL_S
+        while True:
+            released.clear()
+            taken = await self._try(connector, limits, deadline)
+            if taken is not None and taken[0] is not None:
+                return taken
+            # No slot free (or no database): wait for one to come free here, or look again.
+            backoff = POLL_S if taken is not None else min(backoff * 2, 0.5)
+            if loop.time() + backoff >= started + _max_wait(deadline, started):
+                self.starved(connector, "concurrency")
+                raise Starved("concurrency")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(backoff):
+                    await released.wait()
 
     async def release(self, permit: Permit) -> None:
         if permit.slot is None:
@@ -293,7 +337,12 @@ class SharedThrottle(_Accounting):
                 )
         except Exception as error:
             # The slot comes free when its `held_until` passes.
-            log.warning("throttle_release_failed", error_type=type(error).__name__)
+            cause = getattr(error, "orig", None)
+            log.warning(
+                "throttle_release_failed",
+                error_type=type(error).__name__,
+                cause_type=type(cause).__name__ if cause is not None else None,
+            )
         finally:
             released = self._released.get(connector)
             if released is not None:

@@ -294,3 +294,34 @@ async def test_a_database_restart_under_load_is_survived_and_every_verification_
 
     assert list(statuses.values()) == ["completed"] * count, statuses
     assert counted == {source: count if source in SOURCES else 0 for source in counted}
+
+
+async def test_an_api_and_two_workers_on_one_sqlite_file_ask_each_source_once(
+    tmp_path: Path,
+) -> None:
+    """SQLite in queue mode: one API process stores, two workers take the verifications
+    from the same file (the rows are the queue); each runs once, each agency asked once."""
+    count = 20
+    database = f"sqlite+aiosqlite:///{tmp_path / 'hedui.db'}"
+    with processes(tmp_path, {"HEDUI_DATABASE_URL": database}) as group:
+        group.run("db", "upgrade")
+        sandbox = await start_sandbox(group)
+        group.env.update(
+            HEDUI_SANDBOX="off", HEDUI_PARTNER_BASE_URL=sandbox, HEDUI_RUN_MODE="queue"
+        )
+        api = await start_api(group, "api")
+        for n in range(2):
+            group.start(f"worker{n}", "worker", "--concurrency", "4")
+        auth = {"Authorization": f"Bearer {token(group)}", "Prefer": "wait=60"}
+        async with httpx.AsyncClient(timeout=90) as client:
+            answers = await asyncio.gather(
+                *(
+                    client.post(f"{api}/v1/verifications", json=household(), headers=auth)
+                    for _ in range(count)
+                )
+            )
+        counted = await queries(sandbox)
+
+    assert [a.status_code for a in answers] == [200] * count, answers[0].text
+    assert {a.json()["status"] for a in answers} == {"completed"}
+    assert counted == {source: count if source in SOURCES else 0 for source in counted}
