@@ -329,14 +329,17 @@ class Limits(_Spec):
         default=None,
         gt=0,
         le=1000,
-        description="Most requests per second to the partner from one process (pages, "
-        "retries and token requests included); null: no limit",
+        description="Most requests per second to the partner (pages, retries and token "
+        "requests included), in total over every process sharing a PostgreSQL database, "
+        "per process on SQLite; null: no limit",
     )
     max_concurrency: int = Field(
         default=32,
         ge=1,
         le=1000,
-        description="Most fetches of this connector in flight at once in one process",
+        description="Most requests to the partner in flight at once, in total over every "
+        "process sharing a PostgreSQL database (per process on SQLite); also each "
+        "process's bound on fetches of this connector in flight",
     )
 
 

