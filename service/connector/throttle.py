@@ -84,6 +84,9 @@ class Permit:
     """What is held: the shared slot's number (SharedThrottle) or the size of the local
     semaphore (LocalThrottle); None: nothing."""
     waited_s: float
+    turn_at: float | None = None
+    """When the rate gave this request its turn (the database's epoch seconds, or the
+    loop's clock in memory); None without a rate."""
 
 
 class Throttle(Protocol):
@@ -101,13 +104,15 @@ class _Accounting:
     def __init__(self, metrics: Metrics | None) -> None:
         self.metrics = metrics
 
-    def waited(self, connector: str, *, slot_s: float, turn_s: float) -> None:
+    def waited(self, connector: str, *, slot_s: float, turn_s: float, queued: bool) -> None:
+        """Account for one request's wait: `slot_s` until it held a slot (`queued` when it
+        found none free at first), then `turn_s` until the rate's turn."""
         if self.metrics is None:
             return
         # In whole 1/1024ths of a second: their sums are exact binary fractions, so the
         # exposition never shows a long run of digits (which scanners take for ID numbers).
         self.metrics.throttle_wait.labels(connector).observe(round((slot_s + turn_s) * 1024) / 1024)
-        if slot_s > 0.001:
+        if queued:
             self.metrics.throttle_waits.labels(connector, "concurrency").inc()
         if turn_s > 0.001:
             self.metrics.throttle_waits.labels(connector, "rate").inc()
@@ -136,6 +141,7 @@ class LocalThrottle(_Accounting):
         semaphore = self._slots.setdefault(
             (connector, limits.concurrency), asyncio.Semaphore(limits.concurrency)
         )
+        queued = semaphore.locked()
         try:
             async with asyncio.timeout_at(started + _max_wait(deadline, started)):
                 await semaphore.acquire()
@@ -158,13 +164,18 @@ class LocalThrottle(_Accounting):
                 except BaseException:
                     semaphore.release()
                     raise
-        self.waited(connector, slot_s=now - started, turn_s=turn_s)
-        return Permit(connector, limits.concurrency, loop.time() - started)
+        self.waited(connector, slot_s=now - started, turn_s=turn_s, queued=queued)
+        turn_at = now + turn_s if limits.rate_per_s else None
+        return Permit(connector, limits.concurrency, loop.time() - started, turn_at)
 
     async def release(self, permit: Permit) -> None:
         if permit.slot is not None:
             self._slots[(permit.connector, permit.slot)].release()
 
+
+Taken = tuple[int | None, float | None, bool, float | None]
+"""(slot taken, seconds until the schedule's next turn, whether a slot was free, the next
+turn in epoch seconds)."""
 
 # A free slot and the rate's schedule are taken in one statement, or neither is: a request
 # whose turn would come too late takes no slot, and one that finds no slot moves no turn.
@@ -199,6 +210,7 @@ SELECT
     (SELECT slot FROM taken) AS slot,
     (SELECT CAST(EXTRACT(EPOCH FROM next_at - clock_timestamp()) AS double precision)
      FROM paced) AS until_next,
+    (SELECT CAST(EXTRACT(EPOCH FROM next_at) AS double precision) FROM paced) AS next_at,
     EXISTS (SELECT 1 FROM free) AS any_free
 """
 )
@@ -265,15 +277,18 @@ class SharedThrottle(_Accounting):
         loop = asyncio.get_running_loop()
         started = loop.time()
         queue = self._queues.setdefault(connector, asyncio.Lock())
-        taken: tuple[int | None, float | None, bool] | None = None
-        if not queue.locked():  # nobody of this process waits for this partner: try at once
-            taken = await self._try(connector, limits, deadline)
-        if taken is None or taken[0] is None:
+        # Nobody of this process waits for this partner: try at once.
+        first = None if queue.locked() else await self._try(connector, limits, deadline)
+        queued = first is None or first[0] is None
+        if first is not None and not queued:
+            slot, until_next, _, next_at = first
+        else:
             # Wait in line: one request per partner and process asks the database again
             # (whenever a slot comes free here, or every few ms), the others in order.
             async with queue:
-                taken = await self._wait_for_slot(connector, limits, deadline, started)
-        slot, until_next, _ = taken
+                slot, until_next, _, next_at = await self._wait_for_slot(
+                    connector, limits, deadline, started
+                )
         slot_s = loop.time() - started
         permit = Permit(connector, slot, 0.0)
         turn_s = max((until_next or 0.0) - limits.spacing_s, 0.0)
@@ -283,12 +298,11 @@ class SharedThrottle(_Accounting):
             except BaseException:
                 await self.release(permit)
                 raise
-        self.waited(connector, slot_s=slot_s, turn_s=turn_s)
-        return Permit(connector, slot, loop.time() - started)
+        self.waited(connector, slot_s=slot_s, turn_s=turn_s, queued=queued)
+        turn_at = next_at - limits.spacing_s if next_at is not None else None
+        return Permit(connector, slot, loop.time() - started, turn_at)
 
-    async def _try(
-        self, connector: str, limits: Limits, deadline: float
-    ) -> tuple[int | None, float | None, bool] | None:
+    async def _try(self, connector: str, limits: Limits, deadline: float) -> Taken | None:
         """One attempt: (slot, seconds until the schedule's next turn, whether a slot was
         free), None while the database cannot be reached; `Starved` when a slot is free but
         the rate's turn is beyond the budget."""
@@ -307,7 +321,7 @@ class SharedThrottle(_Accounting):
 
     async def _wait_for_slot(
         self, connector: str, limits: Limits, deadline: float, started: float
-    ) -> tuple[int | None, float | None, bool]:
+    ) -> Taken:
         loop = asyncio.get_running_loop()
         released = self._released.setdefault(connector, asyncio.Event())
         backoff = POLL_S
@@ -352,7 +366,7 @@ class SharedThrottle(_Accounting):
 
     async def _take(
         self, connector: str, limits: Limits, max_wait: float, remaining: float
-    ) -> tuple[int | None, float | None, bool]:
+    ) -> Taken:
         async with self.engine.connect() as connection:
             key = (connector, limits.concurrency, bool(limits.rate_per_s))
             if key not in self._ensured:
@@ -375,4 +389,4 @@ class SharedThrottle(_Accounting):
                     },
                 )
             ).one()
-        return row.slot, row.until_next, bool(row.any_free)
+        return row.slot, row.until_next, bool(row.any_free), row.next_at
