@@ -126,7 +126,11 @@ def create_app(
             # In the background: a partner that is down must not hold up start-up.
             checks = asyncio.create_task(
                 check_connectors_once_listening(
-                    settings, runtime.registry, runtime.fanout.configs, runtime.http_client
+                    settings,
+                    runtime.registry,
+                    runtime.fanout.configs,
+                    runtime.http_client,
+                    runtime.fanout.throttle,
                 )
             )
             try:

@@ -11,6 +11,8 @@ from pydantic import ValidationError
 from connectors.base import CheckResult, ConnectorConfig
 from connectors.registry import ConnectorRegistry
 from service.config import Settings
+from service.connector.meter import CallMeter, Turns
+from service.connector.throttle import Limits, Throttle
 
 log = structlog.get_logger(__name__)
 
@@ -58,6 +60,7 @@ async def check_connectors(
     client: httpx.AsyncClient,
     *,
     timeout_s: float = STARTUP_CHECK_S,
+    throttle: Throttle | None = None,
 ) -> dict[str, CheckResult]:
     """Every connector's `check`, concurrently, each cut off after `timeout_s`.
 
@@ -66,7 +69,7 @@ async def check_connectors(
     """
     names = registry.names()
     results = await asyncio.gather(
-        *(_check(name, registry, configs[name], client, timeout_s) for name in names)
+        *(_check(name, registry, configs[name], client, timeout_s, throttle) for name in names)
     )
     outcome = dict(zip(names, results, strict=True))
     for name, result in outcome.items():
@@ -87,11 +90,20 @@ async def _check(
     config: ConnectorConfig,
     client: httpx.AsyncClient,
     timeout_s: float,
+    throttle: Throttle | None = None,
 ) -> CheckResult:
     connector = registry.get(name)
     try:
         async with asyncio.timeout(timeout_s):
-            return await connector.check(config, client)
+            if throttle is None:
+                return await connector.check(config, client)
+            # The partner's agreed limits count the start-up check too.
+            deadline = asyncio.get_running_loop().time() + timeout_s
+            limits = Limits(config.max_concurrency, config.rate_per_s)
+            async with CallMeter(
+                client, Turns(throttle, name, limits, deadline)
+            ).client() as turned:
+                return await connector.check(config, turned)
     except TimeoutError:
         return CheckResult(ok=False, detail=f"no answer within {timeout_s:g} s")
     except Exception as error:  # a plugin's broken check must not stop start-up
@@ -103,6 +115,7 @@ async def check_connectors_once_listening(
     registry: ConnectorRegistry,
     configs: dict[str, ConnectorConfig],
     client: httpx.AsyncClient,
+    throttle: Throttle | None = None,
 ) -> None:
     """The start-up check, run in the background once this server accepts connections.
 
@@ -111,7 +124,7 @@ async def check_connectors_once_listening(
     """
     if settings.sandbox_enabled:
         await _until_listening(settings)
-    await check_connectors(registry, configs, client)
+    await check_connectors(registry, configs, client, throttle=throttle)
 
 
 async def _until_listening(settings: Settings) -> None:
