@@ -194,6 +194,14 @@ def kek_of(settings: Settings) -> Kek:
     )
 
 
+def _throttle(engine: AsyncEngine, metrics: Metrics) -> LocalThrottle | SharedThrottle:
+    """Partners' agreed limits, held in total over every process sharing PostgreSQL; SQLite
+    deployments are one process."""
+    if engine.dialect.name == "sqlite":
+        return LocalThrottle(metrics)
+    return SharedThrottle.connect(engine.url, metrics)
+
+
 @asynccontextmanager
 async def build_runtime(
     settings: Settings,
@@ -228,15 +236,13 @@ async def build_runtime(
         client = create_http_client(settings)
         write_gate = db.WriteGate(engine)
         metrics = Metrics()
-        # Partners' agreed limits hold in total over every process sharing PostgreSQL;
-        # SQLite deployments are one process.
-        throttle: LocalThrottle | SharedThrottle = (
-            LocalThrottle(metrics)
-            if engine.dialect.name == "sqlite"
-            else SharedThrottle.connect(engine.url, metrics)
-        )
         health = HealthMonitor(
-            connectors.names(), settings, session_factory, write_gate, metrics, throttle=throttle
+            connectors.names(),
+            settings,
+            session_factory,
+            write_gate,
+            metrics,
+            throttle=(throttle := _throttle(engine, metrics)),
         )
         fanout = FanOut(
             connectors,
@@ -330,7 +336,6 @@ async def build_runtime(
                 await completions.close()
             finally:
                 await client.aclose()
-                if isinstance(throttle, SharedThrottle):
-                    await throttle.aclose()
+                await throttle.aclose()
     finally:
         await engine.dispose()

@@ -172,6 +172,9 @@ class LocalThrottle(_Accounting):
         if permit.slot is not None:
             self._slots[(permit.connector, permit.slot)].release()
 
+    async def aclose(self) -> None:
+        """Nothing to close: the limits live in memory."""
+
 
 Taken = tuple[int | None, float | None, bool, float | None]
 """(slot taken, seconds until the schedule's next turn, whether a slot was free, the next
