@@ -80,6 +80,9 @@ async def narrow_bank(
         # Room for the others even on a busy machine: only the bank is meant to wait.
         connector_timeout_s=30,
         verification_deadline_s=HUNG_BUDGET_S,
+        # A health check of the hung bank would hold one of its two slots (the partner's
+        # concurrency counts every call): only the verifications' fetches are measured here.
+        health_probe_interval_s=0,
     )
     engine = create_engine(fresh_database_url)
     async with create_session_factory(engine)() as session:
