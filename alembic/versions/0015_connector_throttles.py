@@ -1,7 +1,7 @@
 """per-partner throttles shared by every process: concurrency slots and a rate schedule
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-04 10:30:00
 
 PostgreSQL only: on SQLite hedui runs in one process and keeps its throttles in memory.
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 
 from alembic import op
 
-revision: str = "0014"
-down_revision: str | None = "0013"
+revision: str = "0015"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
