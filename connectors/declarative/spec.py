@@ -185,9 +185,20 @@ class XmlBody(_Spec):
 Body = Annotated[JsonBody | FormBody | XmlBody, Field(discriminator="type")]
 
 
+def _below_base_url(path: str) -> str:
+    """A path is appended to base_url as text: without a leading `/`, `@evil.example/` or
+    `.evil.example/` would move the request to a host outside the allow-list."""
+    if not path.startswith("/"):
+        raise ValueError("must start with /")
+    return path
+
+
+PartnerPath = Annotated[str, AfterValidator(_below_base_url)]
+
+
 class RequestSpec(_Spec):
     method: Literal["GET", "POST"] = "POST"
-    path: str = Field(
+    path: PartnerPath = Field(
         max_length=500, description="Path below base_url; placeholders: region_code, as_of"
     )
     headers: dict[str, str] = Field(default_factory=dict, max_length=20)
@@ -317,7 +328,7 @@ Pagination = Annotated[
 
 
 class HealthSpec(_Spec):
-    path: str = Field(max_length=500)
+    path: PartnerPath = Field(max_length=500)
     expect: Expression | None = Field(default=None, description="True on a healthy body")
 
 
