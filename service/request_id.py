@@ -12,11 +12,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 HEADER = "x-request-id"
 STATE_KEY = "request_id"
 _SANE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+_ID_NUMBER_LIKE = re.compile(r"[0-9]{15}")
+"""A run of 15 digits: a (15- or 18-character) ID number a caller used as its request id."""
 
 
 def request_id_from(value: str | None) -> str:
-    """The caller's id when it is short and plain (it lands in logs), else a fresh one."""
-    if value is not None and _SANE.fullmatch(value):
+    """The caller's id when it is short and plain and holds no ID number (it lands in
+    logs, response headers and the audit trail), else a fresh one."""
+    if value is not None and _SANE.fullmatch(value) and not _ID_NUMBER_LIKE.search(value):
         return value
     return uuid.uuid4().hex
 

@@ -2,10 +2,12 @@
 
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.conftest import ClientFactory, LiveService
 from tests.connectors.declarative.specs import example
+from tests.factories import make_id_number, member, verification_body
 
 
 def _spec_on_bare_host(live: LiveService, name: str) -> dict[str, Any]:
@@ -52,3 +54,30 @@ async def test_a_spec_path_below_the_allowed_host_is_accepted(
     )
 
     assert response.status_code == 201, response.text
+
+
+async def test_an_id_number_sent_as_request_id_is_not_echoed_logged_or_audited(
+    api_client: ClientFactory, http: httpx.AsyncClient
+) -> None:
+    """A caller that correlates by ID number must not put it in every log line, response
+    header and audit record of the request: the service makes up an id instead."""
+    person = make_id_number("530104")
+    caseworker = await api_client(role="caseworker", region="53")
+
+    for sent in (person, f"case-{person}", person[:15]):
+        answer = await http.get("/healthz", headers={"X-Request-ID": sent})
+        assert person[:15] not in answer.headers["x-request-id"]
+        assert len(answer.headers["x-request-id"]) == 32
+    created = await caseworker.post(
+        "/v1/verifications",
+        json=verification_body([member(person)], region_code="530104"),
+        headers={"X-Request-ID": f"case-{person}"},
+    )
+    assert created.status_code in (200, 202), created.text
+    assert person not in created.headers["x-request-id"]
+
+    auditor = await api_client(role="auditor", region="53")
+    events = await auditor.post("/v1/audit/search", json={"id_number": person})
+    assert events.status_code == 200, events.text
+    assert events.json()["items"], "the submission is audited"
+    assert person[:15] not in events.text
