@@ -16,7 +16,6 @@ from functools import partial
 from typing import Any, ClassVar
 from urllib.parse import quote
 from xml.etree.ElementTree import Element
-from xml.sax.saxutils import escape
 
 import httpx
 import jmespath
@@ -48,7 +47,7 @@ from connectors.declarative.spec import (
     PagePagination,
     XmlBody,
 )
-from connectors.declarative.template import compile_json, fill, render_xml_members
+from connectors.declarative.template import compile_json, fill, render_xml_members, xml_escape
 from connectors.http import budget, map_concurrently, request
 from connectors.wire import describe, load_json, parse_xml
 from schemas.evidence import Evidence, HouseholdQuery, MemberQuery, Record
@@ -557,7 +556,7 @@ class DeclarativeConnector:
                 if body.member_template is not None
                 else ""
             )
-            escaped = {name: escape(value) for name, value in {**values, **first}.items()}
+            escaped = {name: xml_escape(value) for name, value in {**values, **first}.items()}
             return {"content": fill(body.template, {**escaped, "members": listed}).encode()}
         return {}
 

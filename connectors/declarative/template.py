@@ -143,8 +143,17 @@ def compile_json(value: object) -> Renderer:
     return lambda values, members: value
 
 
+_QUOTES = {'"': "&quot;", "'": "&apos;"}
+
+
+def xml_escape(value: str) -> str:
+    """`value` safe in XML text and in a quoted attribute: a name such as `x" admin="1`
+    must not add an attribute to the partner's request."""
+    return escape(value, _QUOTES)
+
+
 def render_xml(text: str, values: Mapping[str, str]) -> str:
-    return fill(text, {name: escape(value) for name, value in values.items()})
+    return fill(text, {name: xml_escape(value) for name, value in values.items()})
 
 
 def render_xml_members(
