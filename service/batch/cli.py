@@ -210,6 +210,10 @@ def _upload(
         )
     if state["closed"] and batch is not None:
         return batch
+    if state["batch_id"] is None:
+        # Before the first request: interrupted while it is under way, a re-run must send
+        # the same Idempotency-Key, which continues that batch instead of making another.
+        _save_state(state_path, state)
     columns = (
         TextColumn("upload"),
         BarColumn(),

@@ -103,3 +103,48 @@ async def test_submit_resumes_after_being_killed(own_database_url: str, tmp_path
         output, _ = await third.communicate()
         assert third.returncode == 0, output.decode()
         assert f"batch {interrupted['batch_id']}" in output.decode()
+
+
+async def test_submit_killed_during_its_first_request_sends_nothing_twice(
+    own_database_url: str, tmp_path: Path
+) -> None:
+    """The first request creates the batch: killed while the server is storing it (no
+    answer, so no batch id in the state file), a re-run continues that batch through the
+    Idempotency-Key saved before the request, never a second batch."""
+    settings = service_settings(
+        own_database_url, tmp_path / "sandbox.db", run_mode="queue", batch_chunk=20
+    )
+    households = tmp_path / "first.ndjson"
+    with households.open("w") as out:
+        for n in range(LINES):
+            body = verification_body([member(make_id_number())], reference=f"f-{n}")
+            out.write(json.dumps(body, ensure_ascii=False) + "\n")
+
+    async with running_service(settings) as service:
+        engine = create_engine(own_database_url)
+        async with create_session_factory(engine)() as session:
+            _, token = await create_api_key(session, role=Role.caseworker, region="53")
+            await session.commit()
+        await engine.dispose()
+        env = {"HEDUI_URL": service.base_url, "HEDUI_TOKEN": token, "COLUMNS": "100"}
+        args = (str(households), "--lines-per-request", str(LINES), "--no-wait")
+        async with httpx.AsyncClient(
+            base_url=service.base_url, headers={"Authorization": f"Bearer {token}"}
+        ) as client:
+            first = await _cli("submit", *args, env=env)
+            # Killed while the one request is under way: some chunks stored, no answer yet.
+            for _ in range(3000):
+                items = (await client.get("/v1/batches")).json()["items"]
+                if items and items[0]["lines_received"] > 0:
+                    break
+                await asyncio.sleep(0.005)
+            first.send_signal(signal.SIGKILL)
+            await first.wait()
+
+            second = await _cli("submit", *args, env=env)
+            output, _ = await second.communicate()
+            assert second.returncode == 0, output.decode()
+
+            batches = (await client.get("/v1/batches")).json()["items"]
+            assert len(batches) == 1, batches
+            assert (batches[0]["lines_received"], batches[0]["households"]) == (LINES, LINES)
