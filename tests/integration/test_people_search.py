@@ -87,7 +87,8 @@ async def test_only_auditors_and_admins(api_client: ClientFactory) -> None:
 
 async def test_bad_id_number_is_a_problem_naming_the_field(api_client: ClientFactory) -> None:
     auditor = await api_client(role="auditor")
-    bad = make_id_number()[:-1] + ("0" if not make_id_number().endswith("0") else "1")
+    good = make_id_number()
+    bad = good[:-1] + ("0" if not good.endswith("0") else "1")  # the wrong check character
     for body in (
         {"id_number": bad},
         {"id_number": "x" * 5000},
