@@ -1,17 +1,12 @@
 """Each process polls the data keys, so that a key added by `hedui keys rotate` elsewhere
 is known here (to open values sealed with it) and becomes the one new values use."""
 
-import asyncio
-import contextlib
-
-import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.crypto.kek import Kek
 from service.crypto.keyring import Keyring
 from service.crypto.store import refresh_keyring
-
-log = structlog.get_logger(__name__)
+from service.jobs.periodic import Periodic
 
 
 class KeyRefresher:
@@ -20,23 +15,14 @@ class KeyRefresher:
         self.kek = kek
         self.keyring = keyring
         self.interval_s = interval_s
-        self._task: asyncio.Task[None] | None = None
+        # The database may be away for a moment: a failed round is logged, the next one runs.
+        self._periodic = Periodic("key_refresh", interval_s, self.refresh)
+
+    async def refresh(self) -> None:
+        await refresh_keyring(self.engine, self.kek, self.keyring)
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._poll(), name="key-refresh")
-
-    async def _poll(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                await refresh_keyring(self.engine, self.kek, self.keyring)
-            except Exception as error:  # the database may be away for a moment
-                log.warning("key_refresh_failed", error_type=type(error).__name__)
+        self._periodic.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._periodic.close()
