@@ -25,6 +25,9 @@ from service.config import Settings
 from service.retention.cli import retention_app
 
 if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
+    from service.connector.metrics import Metrics
     from service.crypto.keyring import Keyring
     from service.runtime import Runtime
 
@@ -239,6 +242,25 @@ def worker(
             help="Verifications this worker runs at once (each asks every partner concurrently)",
         ),
     ] = 10,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65535,
+            envvar="HEDUI_WORKER_METRICS_PORT",
+            show_envvar=True,
+            help="Serve this worker's Prometheus metrics on http://HOST:PORT/metrics (one "
+            "scrape target per worker); off by default",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str,
+        typer.Option(
+            envvar="HEDUI_WORKER_METRICS_HOST",
+            show_envvar=True,
+            help="Address the metrics are served on (0.0.0.0: every interface)",
+        ),
+    ] = "127.0.0.1",
 ) -> None:
     """Run verifications from the queue until stopped (Ctrl-C or SIGTERM).
 
@@ -257,12 +279,16 @@ def worker(
     HEDUI_CONNECTORS as the API processes: `hedui worker --concurrency 20`. On Ctrl-C or
     SIGTERM it interrupts its runs and hands them back at once for another process to
     resume (answers already stored are kept).
+
+    With --metrics-port, the worker serves its own /metrics: its partner calls, retries,
+    breakers and runs in flight (`hedui_verification_runs_in_flight`). Fleet-wide figures
+    (connector status, queue depth) come from the API processes' /metrics.
     """
     settings = _settings(run_concurrency=concurrency)
-    _run(_work(settings))
+    _run(_work(settings, metrics_at=(metrics_host, metrics_port) if metrics_port else None))
 
 
-async def _work(settings: Settings) -> None:
+async def _work(settings: Settings, *, metrics_at: tuple[str, int] | None = None) -> None:
     import signal
 
     import structlog
@@ -276,6 +302,7 @@ async def _work(settings: Settings) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     async with build_runtime(settings, runs_here=True, worker=True) as runtime:
+        exporter = _serve_metrics(runtime.metrics, *metrics_at) if metrics_at else None
         await runtime.start_runs(here=True)
         log = structlog.get_logger(__name__)
         if runtime.engine.dialect.name == "sqlite":
@@ -290,8 +317,29 @@ async def _work(settings: Settings) -> None:
             database=runtime.engine.url.render_as_string(hide_password=True),
             partners=settings.resolved_partner_base_url(),
             concurrency=settings.run_concurrency,
+            metrics=f"http://{metrics_at[0]}:{metrics_at[1]}/metrics" if metrics_at else None,
         )
-        await stop.wait()
+        try:
+            await stop.wait()
+        finally:
+            if exporter is not None:
+                exporter.shutdown()
+                exporter.server_close()
+
+
+def _serve_metrics(metrics: "Metrics", host: str, port: int) -> "WSGIServer":
+    """A worker's /metrics, served from a thread (prometheus_client's own server). The
+    fleet-wide gauges are left to the API processes: a worker would only repeat them, or
+    (queue depth, which it never reads) report a stale zero."""
+    from prometheus_client import start_http_server
+
+    for fleet_wide in (metrics.status, metrics.queue_depth):
+        metrics.registry.unregister(fleet_wide)
+    try:
+        server, _ = start_http_server(port, addr=host, registry=metrics.registry)
+    except OSError as exc:
+        _fatal(f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}")
+    return server
 
 
 async def _migrate(settings: Settings, revision: str) -> None:

@@ -91,6 +91,7 @@ async def dashboard(request: Request, session: SessionDep, settings: SettingsDep
         user=principal.name,
         role=principal.role.value,
         refresh_ms=int(settings.dashboard_refresh_s * 1000),
+        min_calls=settings.health_min_calls,
     )
     return HTMLResponse(html, headers=_NO_STORE)
 

@@ -8,6 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from schemas import connector as wire
 from service.auth.principal import Principal, Role
+from service.connector.metrics import Metrics
 from service.connector.service import connector as connector_service
 from service.deps import HealthDep, RegistryDep, SessionDep, SettingsDep, require_role
 from service.errors import PROBLEMS
@@ -123,10 +124,19 @@ async def resume_connector(
 @metrics_router.get(
     "/metrics", summary="Prometheus metrics of this process", response_class=PlainTextResponse
 )
-async def metrics(request: Request) -> Response:
-    """Per-connector calls by outcome, latency, retries, breaker state, in-flight runs,
-    queue depth and verification outcomes. Labels hold connector names and outcome words
-    only."""
+async def metrics(
+    request: Request,
+    session: SessionDep,
+    registry: RegistryDep,
+    health: HealthDep,
+    settings: SettingsDep,
+) -> Response:
+    """Per-connector status (as on the dashboard), calls by outcome, latency, retries,
+    breaker state, in-flight runs, queue depth and verification outcomes. Labels hold
+    connector names and outcome words only."""
     await request.state.queue_depth.read()  # at most one count a second, shared
-    registry = request.state.metrics.registry
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    metrics: Metrics = request.state.metrics
+    statuses = await connector_service.statuses(session, registry, health, settings)
+    for name, status in statuses.items():
+        metrics.set_status(name, status)
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,9 +1,16 @@
 """Prometheus metrics of one process. Labels carry connector names and outcome words only:
-never an ID number, a name, an amount or a verification id."""
+never an ID number, a name, an amount or a verification id.
+
+No `_created` series: they double every counter's series for a timestamp Prometheus does
+not need (it sees resets itself).
+"""
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import disable_created_metrics as _disable_created_metrics
 
-from schemas.connector import BreakerState
+from schemas.connector import BreakerState, HealthStatus
+
+_disable_created_metrics()
 
 BREAKER_VALUE = {BreakerState.closed: 0, BreakerState.half_open: 1, BreakerState.open: 2}
 
@@ -75,6 +82,13 @@ class Metrics:
             ["connector"],
             registry=r,
         )
+        self.status = Gauge(
+            "hedui_connector_status",
+            "The connector's health status (1 for the current one, 0 for the others): "
+            "unknown, operational, degraded, down; every process's calls, as on the dashboard",
+            ["connector", "status"],
+            registry=r,
+        )
         self.paused = Gauge(
             "hedui_connector_paused",
             "1 while an operator has paused the connector",
@@ -129,3 +143,7 @@ class Metrics:
 
     def set_breaker(self, name: str, state: BreakerState) -> None:
         self.breaker.labels(name).set(BREAKER_VALUE[state])
+
+    def set_status(self, name: str, current: HealthStatus) -> None:
+        for status in HealthStatus:
+            self.status.labels(name, status.value).set(1 if status is current else 0)

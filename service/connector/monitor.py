@@ -49,6 +49,9 @@ ERRORS_KEPT_PER_SYNC = 3
 BUCKETS_KEPT = timedelta(hours=25)
 ERRORS_KEPT = timedelta(days=7)
 PAUSE_GRACE = timedelta(seconds=10)
+EARLY_PROBE_GAP_S = 10.0
+"""A connector whose real calls fail is probed at once, then at most this often; so is
+one whose last probe failed (a partner that is down is watched closely until it is back)."""
 
 
 def breaker_policy(settings: Settings) -> BreakerPolicy:
@@ -119,6 +122,12 @@ class HealthMonitor:
         self._loop: asyncio.Task[None] | None = None
         self._last_prune = 0.0
         self._lock = asyncio.Lock()
+        self._suspects: set[str] = set()
+        """Connectors whose real calls failed since their last probe, or whose last probe
+        failed."""
+        self._probing: set[str] = set()
+        self._probed_at: dict[str, float] = {}
+        self._probes: set[asyncio.Task[bool]] = set()
         for name in self.names:
             metrics.connector(name)
 
@@ -194,6 +203,8 @@ class HealthMonitor:
         elif outcome not in REFUSED:
             signals.errors.append((at, outcome, _masked(detail or outcome.value)))
             del signals.errors[:-ERRORS_KEPT_PER_SYNC]
+        if outcome in BREAKER_FAILURES:
+            self._suspects.add(name)
 
     def cancelled(self, grant: Ticket, attempts: Sequence[Attempt] = ()) -> None:
         """The fetch was cancelled (shutdown, deadline of the whole run): free its slot."""
@@ -240,11 +251,63 @@ class HealthMonitor:
             *(
                 self.probe(name, registry, configs[name], client)
                 for name in self.names
-                if name in configs  # declarative connectors carry their config in their spec
+                # Declarative connectors carry their config in their spec.
+                if name in configs and name not in self._probing
             )
         )
 
+    def early_probes(self) -> list[str]:
+        """Connectors to probe before their turn, so that their status follows what really
+        happens rather than the probe schedule: a breaker whose open period is over (the
+        probe is its trial call, so a partner that is back closes it without waiting for
+        traffic), and a connector whose real calls failed since its last probe (at most
+        every `EARLY_PROBE_GAP_S`), so a failing partner is confirmed down at once; a failed
+        probe is repeated as often, so it is seen to be back as soon."""
+        now = self.clock()
+        due = []
+        for name in self.names:
+            if name in self._probing:
+                continue
+            breaker = self.breakers[name]
+            if breaker.state is BreakerState.open:
+                if breaker.open_until is not None and now >= breaker.open_until:
+                    due.append(name)
+            elif (
+                name in self._suspects
+                and now - self._probed_at.get(name, -EARLY_PROBE_GAP_S) >= EARLY_PROBE_GAP_S
+            ):
+                due.append(name)
+        return due
+
+    def _probe_early(
+        self,
+        registry: ConnectorRegistry,
+        configs: dict[str, ConnectorConfig],
+        client: httpx.AsyncClient,
+    ) -> None:
+        for name in self.early_probes():
+            if name not in configs:
+                continue
+            task = asyncio.create_task(self.probe(name, registry, configs[name], client))
+            self._probes.add(task)
+            task.add_done_callback(self._probes.discard)
+
     async def probe(
+        self,
+        name: str,
+        registry: ConnectorRegistry,
+        config: ConnectorConfig,
+        client: httpx.AsyncClient,
+    ) -> bool:
+        self._probing.add(name)
+        self._probed_at[name] = self.clock()
+        self._suspects.discard(name)
+        try:
+            return await self._probe(name, registry, config, client)
+        finally:
+            self._probing.discard(name)
+
+    async def _probe(
         self,
         name: str,
         registry: ConnectorRegistry,
@@ -290,6 +353,8 @@ class HealthMonitor:
             breaker.record(admission, failed=not ok, now=now)
             self._noticed(name, was)
         self._bucket(name, now).add_probe(ok)
+        if not ok:
+            self._suspects.add(name)
         self.metrics.probes.labels(name, "ok" if ok else "failed").inc()
         at = datetime.fromtimestamp(now, UTC)
         self._signals[name].probe = (at, ok, latency_ms, _masked(detail) if detail else None)
@@ -451,6 +516,9 @@ class HealthMonitor:
             self._loop.cancel()
             await asyncio.gather(self._loop, return_exceptions=True)
             self._loop = None
+        for task in list(self._probes):
+            task.cancel()
+        await asyncio.gather(*self._probes, return_exceptions=True)
 
     async def run(
         self,
@@ -458,7 +526,8 @@ class HealthMonitor:
         configs: dict[str, ConnectorConfig],
         client: httpx.AsyncClient,
     ) -> None:
-        """Sync every `health_sync_s`, probe every `health_probe_interval_s`; until cancelled."""
+        """Sync every `health_sync_s`, probe every `health_probe_interval_s` (and early, see
+        `early_probes`); until cancelled. With probes off (interval 0), none at all."""
         interval = self.settings.health_probe_interval_s
         next_probe = time.monotonic()
         while True:
@@ -466,6 +535,8 @@ class HealthMonitor:
                 next_probe = time.monotonic() + interval
                 probing = asyncio.create_task(self.probe_all(registry, configs, client))
                 probing.add_done_callback(_log_failure)
+            elif interval > 0:
+                self._probe_early(registry, configs, client)
             try:
                 await self.sync()
             except Exception as error:  # the database may be away for a while; keep going

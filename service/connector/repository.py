@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Self
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.connector import BreakerState
@@ -97,6 +97,15 @@ class ConnectorRepository:
             statement = statement.where(ConnectorEvent.action.in_(actions))
         statement = statement.order_by(ConnectorEvent.at.desc(), ConnectorEvent.id).limit(limit)
         return list(await self.session.scalars(statement))
+
+    async def last_events(self, action: str, since: datetime) -> dict[str, datetime]:
+        """When each connector last had an event `action` (since `since`)."""
+        statement = (
+            select(ConnectorEvent.connector, func.max(ConnectorEvent.at))
+            .where(ConnectorEvent.action == action, ConnectorEvent.at >= since)
+            .group_by(ConnectorEvent.connector)
+        )
+        return {row[0]: row[1] for row in await self.session.execute(statement)}
 
     async def add_to_bucket(
         self, connector: str, start: datetime, process: str, delta: Bucket

@@ -21,7 +21,7 @@ from service.config import Settings
 from service.connector.monitor import HealthMonitor
 from service.connector.registration_repository import RegistrationRepository
 from service.connector.repository import ConnectorRepository, to_bucket
-from service.connector.stats import Bucket, merged, percentile
+from service.connector.stats import PARTNER_FAILURES, Bucket, percentile
 from service.connector.status import Signals, Thresholds, assess
 from service.errors import Conflict, NotFound
 from service.models import ConnectorBucket, ConnectorState
@@ -47,12 +47,7 @@ class ConnectorService:
         settings: Settings,
         now: datetime | None = None,
     ) -> list[wire.ConnectorSummary]:
-        now = now or datetime.now(UTC)
-        repository = ConnectorRepository.from_session(session)
-        states = await repository.states(registry.names())
-        window: defaultdict[str, list[Bucket]] = defaultdict(list)
-        for row in await repository.buckets(None, _window_start(now, settings)):
-            window[row.connector].append(to_bucket(row))
+        statuses = await self.statuses(session, registry, monitor, settings, now)
         stored = {
             row.name: row
             for row in await RegistrationRepository.from_session(session).all_connectors()
@@ -60,8 +55,7 @@ class ConnectorService:
         summaries = []
         for name in registry.names():
             connector = registry.get(name)
-            monitor.track(name)  # a declarative connector nothing has asked yet
-            status, _ = _assess(name, merged(window[name]), states.get(name), monitor, settings)
+            status = statuses[name]
             record = stored.pop(name, None)
             summaries.append(
                 wire.ConnectorSummary(
@@ -92,6 +86,25 @@ class ConnectorService:
                 )
             )
         return summaries
+
+    async def statuses(
+        self,
+        session: AsyncSession,
+        registry: ConnectorRegistry,
+        monitor: HealthMonitor,
+        settings: Settings,
+        now: datetime | None = None,
+    ) -> dict[str, HealthStatus]:
+        """Every connector's status now (every process's calls, the shared breaker)."""
+        now = now or datetime.now(UTC)
+        repository = ConnectorRepository.from_session(session)
+        states = await repository.states(registry.names())
+        window = await _windows(repository, None, now, settings)
+        statuses = {}
+        for name in registry.names():
+            monitor.track(name)  # a declarative connector nothing has asked yet
+            statuses[name], _ = _assess(name, window[name], states.get(name), monitor, settings)
+        return statuses
 
     def detail(
         self, registry: ConnectorRegistry, settings: Settings, name: str
@@ -124,8 +137,7 @@ class ConnectorService:
         now = now or datetime.now(UTC)
         repository = ConnectorRepository.from_session(session)
         state = await repository.state(name)
-        rows = await repository.buckets(name, _window_start(now, settings))
-        window = merged(to_bucket(row) for row in rows)
+        window = (await _windows(repository, name, now, settings))[name]
         status, reason = _assess(name, window, state, monitor, settings)
         breaker = monitor.breakers[name]
         errors = await repository.events(name, actions=_ERROR_ACTIONS, limit=RECENT_ERRORS)
@@ -341,6 +353,22 @@ def _window_start(now: datetime, settings: Settings) -> datetime:
     return now - timedelta(seconds=max(settings.health_window_s, settings.health_bucket_s))
 
 
+async def _windows(
+    repository: ConnectorRepository, name: str | None, now: datetime, settings: Settings
+) -> defaultdict[str, Bucket]:
+    """Each connector's counts over the status window, from the buckets that started after
+    its breaker last closed: once the partner is back, the outage's failures are history
+    (charts still show them), not a reason to keep it degraded for the rest of the window."""
+    since = _window_start(now, settings)
+    closed = await repository.last_events(f"breaker_{BreakerState.closed.value}", since)
+    window: defaultdict[str, Bucket] = defaultdict(Bucket)
+    for row in await repository.buckets(name, since):
+        closed_at = closed.get(row.connector)
+        if closed_at is None or row.start >= closed_at:
+            window[row.connector].merge(to_bucket(row))
+    return window
+
+
 def _rate(bucket: Bucket) -> float | None:
     return None if bucket.calls == 0 else round(1 - bucket.failures / bucket.calls, 4)
 
@@ -361,6 +389,7 @@ def _assess(
         last_probe_ok=state.last_probe_ok if state else None,
         last_probe_at=state.last_probe_at if state else None,
         last_success_at=state.last_success_at if state else None,
+        last_failure_at=_last_partner_failure(state),
     )
     thresholds = Thresholds(
         min_calls=settings.health_min_calls,
@@ -368,6 +397,15 @@ def _assess(
         degraded_rate=settings.health_degraded_rate,
     )
     return assess(signals, thresholds)
+
+
+def _last_partner_failure(state: ConnectorState | None) -> datetime | None:
+    if state is None or state.last_error_outcome not in _PARTNER_FAILURES:
+        return None
+    return state.last_error_at
+
+
+_PARTNER_FAILURES = frozenset(outcome.value for outcome in PARTNER_FAILURES)
 
 
 def _series(

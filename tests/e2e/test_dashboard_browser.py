@@ -7,7 +7,9 @@ test is skipped with a message, except in CI (CI=true), where that is a failure.
 """
 
 import os
+import re
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from service.auth.principal import Role
 from service.auth.service import create_api_key
 from service.db import create_engine, create_session_factory
 from tests.conftest import LiveService, running_service, service_settings
+from tests.factories import make_id_number, member, verification_body
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -58,33 +61,58 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
+@dataclass
+class Desk:
+    live: LiveService
+    token: str
+    """An operator's."""
+    caseworker: str
+
+
 @pytest.fixture
-async def service(
-    fresh_database_url: str, tmp_path: Path
-) -> AsyncIterator[tuple[LiveService, str]]:
+async def service(fresh_database_url: str, tmp_path: Path) -> AsyncIterator[Desk]:
     engine = create_engine(fresh_database_url)
     async with create_session_factory(engine)() as session:
         _, token = await create_api_key(session, role=Role.operator, region="00", name="ops-desk")
+        _, caseworker = await create_api_key(session, role=Role.caseworker, region="00")
         await session.commit()
     await engine.dispose()
     settings = service_settings(
         fresh_database_url,
         tmp_path / "sandbox.db",
-        health_probe_interval_s=0.5,
+        # Probes at their default interval (60 s): the status must follow the real calls
+        # and the breaker, not wait for the next probe.
         health_sync_s=0.1,
+        breaker_open_s=1.0,
         dashboard_refresh_s=0.5,
     )
+    assert settings.health_probe_interval_s == 60
     async with running_service(settings) as live:
-        yield live, token
+        yield Desk(live, token, caseworker)
         async with httpx.AsyncClient(base_url=live.base_url) as plain:
             await plain.delete("/sandbox/faults/bank")
 
 
+async def verify(http: httpx.AsyncClient, caseworker: str) -> dict[str, Any]:
+    """One verification of a household the sandbox knows, as a case worker submits it."""
+    person = make_id_number("530103", birth="19770707")
+    seeded = await http.post("/sandbox/people", json={"id_number": person})
+    assert seeded.status_code == 200
+    response = await http.post(
+        "/v1/verifications",
+        json=verification_body([member(person)], region_code="530103"),
+        headers={"Authorization": f"Bearer {caseworker}", "Prefer": "wait=20"},
+    )
+    assert response.status_code == 200, response.text
+    verification: dict[str, Any] = response.json()
+    return verification
+
+
 async def test_operator_watches_the_bank_go_down_and_come_back_and_pauses_a_source(
-    service: tuple[LiveService, str], artifacts: Path
+    service: Desk, artifacts: Path
 ) -> None:
     async_playwright = _browser_or_skip()
-    live, token = service
+    live, token = service.live, service.token
     # localhost, not 127.0.0.1: browsers keep Secure cookies on plain HTTP for localhost only.
     page_url = live.base_url.replace("127.0.0.1", "localhost") + "/dashboard"
     async with (
@@ -110,14 +138,25 @@ async def test_operator_watches_the_bank_go_down_and_come_back_and_pauses_a_sour
 
             bank = 'section[data-connector="bank"]'
             await page.wait_for_selector(f'{bank}[data-status="operational"]', timeout=WITHIN_MS)
+            # Operational on its health check alone: no rate of no calls.
+            assert await success_stat(page, bank) == ("—", "no calls yet")
 
+            # The bank goes down; a case worker's verification meets it, long before the
+            # next scheduled probe: the failed call has the bank probed at once.
             await http.put("/sandbox/faults/bank", json={"mode": "down"})
+            failed = await verify(http, service.caseworker)
+            bank_source = next(s for s in failed["sources"] if s["source"] == "bank")
+            assert (bank_source["status"], failed["recommendation"]) == ("error", "review")
             await page.wait_for_selector(f'{bank}[data-status="down"]', timeout=WITHIN_MS)
             assert "health check failing" in await page.inner_text(f"{bank} .reason")
+            assert await status_metric(http, "bank") == "down"  # `curl /metrics` agrees
+            assert await success_stat(page, bank) == ("0 of 1", "calls ok")  # too few for a rate
             await page.screenshot(path=str(artifacts / "dashboard-bank-down.png"), full_page=True)
 
+            # Mended: the failing check is repeated early, with no traffic needed.
             await http.delete("/sandbox/faults/bank")
             await page.wait_for_selector(f'{bank}[data-status="operational"]', timeout=WITHIN_MS)
+            assert await status_metric(http, "bank") == "operational"
 
             vehicles = 'section[data-connector="vehicles"]'
             await page.fill(f"{vehicles} input.reason-input", "partner maintenance 02:00-04:00")
@@ -138,18 +177,32 @@ async def test_operator_watches_the_bank_go_down_and_come_back_and_pauses_a_sour
             listed = await http.get("/v1/connectors", headers={"Authorization": f"Bearer {token}"})
             assert next(c for c in listed.json() if c["name"] == "vehicles")["paused"] is None
 
-            # A laptop screen: three cards a row, every title whole, nothing cut off.
-            await page.set_viewport_size({"width": 1366, "height": 768})
+            # Laptop screens: three cards a row, every title whole, nothing cut off.
             await page.click("button[data-range=day]")
-            for width in (1366, 1024):
-                await page.set_viewport_size({"width": width, "height": 768})
+            for width, height in ((1366, 768), (1280, 800), (1024, 768)):
+                await page.set_viewport_size({"width": width, "height": height})
                 cut = await page.evaluate(CUT_OFF_TEXT)
                 assert cut == [], f"text cut off at {width} px: {cut}"
-            await page.set_viewport_size({"width": 1366, "height": 768})
-            tops = await page.eval_on_selector_all(
-                "section[data-connector]", "cards => cards.map(c => c.offsetTop)"
-            )
-            assert tops.count(tops[0]) == 3
-            await page.screenshot(path=str(artifacts / "dashboard-1366x768.png"))
+                if width >= 1280:
+                    tops = await page.eval_on_selector_all(
+                        "section[data-connector]", "cards => cards.map(c => c.offsetTop)"
+                    )
+                    assert tops.count(tops[0]) == 3, f"not three cards a row at {width} px"
+                    await page.screenshot(path=str(artifacts / f"dashboard-{width}x{height}.png"))
         finally:
             await browser.close()
+
+
+async def status_metric(http: httpx.AsyncClient, connector: str) -> str:
+    """The status `hedui_connector_status` gives a connector (its series at 1)."""
+    text = (await http.get("/metrics")).text
+    pattern = rf'hedui_connector_status\{{connector="{connector}",status="(\w+)"\}} 1\.0'
+    [status] = re.findall(pattern, text)
+    return str(status)
+
+
+async def success_stat(page: Any, card: str) -> tuple[str, str]:
+    """The first figure of a card and its label."""
+    figure = await page.inner_text(f"{card} .stat b >> nth=0")
+    label = await page.inner_text(f"{card} .stat small >> nth=0")
+    return figure, label

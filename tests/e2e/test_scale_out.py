@@ -4,6 +4,7 @@ production: the partner agencies (`hedui sandbox`) count every household query t
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -160,8 +161,9 @@ async def test_two_apis_and_two_workers_ask_each_source_of_each_verification_onc
             HEDUI_SANDBOX="off", HEDUI_PARTNER_BASE_URL=sandbox, HEDUI_RUN_MODE="queue"
         )
         apis = [await start_api(group, f"api{n}") for n in range(2)]
-        for n in range(2):
-            group.start(f"worker{n}", "worker", "--concurrency", "8")
+        metrics_ports = [_free_port() for _ in range(2)]
+        for n, port in enumerate(metrics_ports):
+            group.start(f"worker{n}", "worker", "--concurrency", "8", "--metrics-port", str(port))
         auth = {"Authorization": f"Bearer {token(group)}", "Prefer": "wait=60"}
         limit = asyncio.Semaphore(10)
 
@@ -173,6 +175,10 @@ async def test_two_apis_and_two_workers_ask_each_source_of_each_verification_onc
 
         async with httpx.AsyncClient(timeout=90) as client:
             answers = await asyncio.gather(*(submit(client, n) for n in range(count)))
+            scraped = [
+                (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+                for port in metrics_ports
+            ]
         counted = await queries(sandbox)
 
     assert [a.status_code for a in answers] == [200] * count, answers[0].text
@@ -180,6 +186,20 @@ async def test_two_apis_and_two_workers_ask_each_source_of_each_verification_onc
     assert len({a.json()["id"] for a in answers}) == count
     # Agencies no connector serves (those left for declarative connectors) are never asked.
     assert counted == {source: count if source in SOURCES else 0 for source in counted}
+    # Each worker is a scrape target of its own; together they made every bank call. The
+    # fleet-wide gauges are the API's.
+    bank_calls = 0.0
+    for text in scraped:
+        assert "hedui_verification_runs_in_flight " in text
+        assert 'hedui_connector_breaker_state{connector="bank"} 0.0' in text
+        assert "hedui_connector_status" not in text
+        assert "hedui_verification_queue_depth" not in text
+        assert "_created" not in text
+        for outcome in ("ok", "no_record"):
+            pattern = rf'hedui_connector_calls_total{{connector="bank",outcome="{outcome}"}} (\S+)'
+            found = re.search(pattern, text)
+            bank_calls += float(found.group(1)) if found else 0
+    assert bank_calls == count
 
 
 async def test_a_killed_worker_s_run_completes_on_another_without_asking_stored_sources_again(

@@ -307,7 +307,24 @@ class TestReading:
         assert "hedui_connector_call_duration_seconds_bucket" in text
         assert 'hedui_verifications_total{recommendation="review",status="completed"}' in text
         assert "hedui_verification_runs_in_flight" in text
+        assert "hedui_verification_queue_depth" in text
+        assert 'hedui_connector_in_flight{connector="bank"}' in text
+        assert "_created" not in text
         assert not re.search(r"\d{17}[\dXx]", text)
+
+        # The status as an enum gauge: one 1 per connector, the status the API reports
+        # (asked again should a status change between the two reads).
+        async def same_story() -> bool:
+            async with (
+                setup.client("operator") as operator,
+                httpx.AsyncClient(base_url=setup.service.base_url) as plain,
+            ):
+                current = statuses((await plain.get("/metrics")).text)
+                listed = (await operator.get("/v1/connectors")).json()
+            assert set(current) == set(SOURCES)
+            return current == {c["name"]: c["health"] for c in listed}
+
+        assert await eventually(same_story, tries=20)
 
     async def test_every_retry_is_counted_and_polls_are_not_retries(
         self, setup: Setup, caseworker: httpx.AsyncClient
@@ -345,3 +362,15 @@ async def retries(setup: Setup, connector: str) -> int:
     found = re.search(rf'hedui_connector_retries_total\{{connector="{connector}"\}} (\S+)', text)
     assert found is not None
     return int(float(found.group(1)))
+
+
+def statuses(metrics: str) -> dict[str, str]:
+    """Each connector's current `hedui_connector_status` (the one series at 1)."""
+    found: dict[str, list[str]] = {}
+    pattern = r'hedui_connector_status\{connector="(\w+)",status="(\w+)"\} (\S+)'
+    for name, status, value in re.findall(pattern, metrics):
+        found.setdefault(name, [])
+        if float(value) == 1:
+            found[name].append(status)
+    assert all(len(current) == 1 for current in found.values()), found
+    return {name: current[0] for name, current in found.items()}

@@ -19,7 +19,7 @@ from schemas.verification import SourceStatus
 from service.config import Settings
 from service.connector.meter import Attempt
 from service.connector.metrics import Metrics
-from service.connector.monitor import HealthMonitor, Refusal, Ticket
+from service.connector.monitor import EARLY_PROBE_GAP_S, HealthMonitor, Refusal, Ticket
 from service.connector.service import connector as connector_service
 from service.db import WriteGate, create_engine, create_session_factory
 from service.logging import configure_logging
@@ -229,3 +229,68 @@ class TestRetries:
             if isinstance(record.msg, dict) and record.msg.get("event") == "connector_retry"
         ]
         assert lines == [("DEBUG", "retrying", 2, "http_5xx"), ("DEBUG", "retrying", 3, "timeout")]
+
+
+async def test_failing_calls_and_an_open_period_that_is_over_ask_for_a_probe_at_once(
+    factory: async_sessionmaker[AsyncSession], own_engine: AsyncEngine
+) -> None:
+    """Status follows real calls, not the probe schedule: a failing partner is probed at
+    once (then at most every EARLY_PROBE_GAP_S), an open breaker as soon as it may try."""
+    now = [1_000_000.0]
+    registry = ConnectorRegistry()
+    registry.add(Quiet("early"))
+    config = ConnectorConfig(base_url="http://127.0.0.1:9")
+    health = HealthMonitor(
+        ["early"], SETTINGS, factory, WriteGate(own_engine), Metrics(), clock=lambda: now[0]
+    )
+    assert health.early_probes() == []
+    fail(health, "early", 1)
+    assert health.early_probes() == ["early"]
+    async with httpx.AsyncClient() as client:
+        assert await health.probe("early", registry, config, client)
+        assert health.early_probes() == []  # answered by the probe
+        fail(health, "early", 1)
+        assert health.early_probes() == []  # the last probe was just now
+        now[0] += EARLY_PROBE_GAP_S
+        assert health.early_probes() == ["early"]
+
+        fail(health, "early", 3)  # five in a row: open
+        breaker = health.breakers["early"]
+        assert breaker.state is BreakerState.open
+        assert breaker.open_until is not None
+        now[0] = breaker.open_until - 1
+        assert health.early_probes() == []  # refused calls are no news
+        now[0] = breaker.open_until
+        assert health.early_probes() == ["early"]
+        assert await health.probe("early", registry, config, client)  # the trial call
+    assert breaker.state is BreakerState.closed
+    assert health.early_probes() == []
+
+
+async def test_once_the_breaker_closes_the_outage_no_longer_holds_the_status_down(
+    factory: async_sessionmaker[AsyncSession], own_engine: AsyncEngine
+) -> None:
+    registry = ConnectorRegistry()
+    registry.add(Quiet("mended"))
+    settings = SETTINGS.model_copy(update={"health_bucket_s": 1, "health_min_calls": 3})
+    health = HealthMonitor(["mended"], settings, factory, WriteGate(own_engine), Metrics())
+    fail(health, "mended", 5)
+    await health.sync()
+
+    async def status() -> tuple[str, str]:
+        async with factory() as session:
+            found = await connector_service.health(session, registry, health, settings, "mended")
+        return found.status.value, found.reason
+
+    assert await status() == ("down", "circuit open")
+    health.breakers["mended"].open_until = 0.0  # its open period is over
+    async with httpx.AsyncClient() as client:
+        config = ConnectorConfig(base_url="http://127.0.0.1:9")
+        assert await health.probe("mended", registry, config, client)
+    await health.sync()
+    # Five failures against no success in the window would be `down`; they were before
+    # the breaker closed.
+    assert await status() == ("operational", "health check passing")
+    fail(health, "mended", 1)
+    await health.sync()
+    assert await status() == ("degraded", "the latest call failed")

@@ -3,6 +3,9 @@
   "use strict";
   var grid = document.getElementById("grid");
   var refreshMs = parseInt(grid.getAttribute("data-refresh-ms"), 10) || 5000;
+  // Below this many calls in the window there is no rate to speak of (the status then
+  // follows the latest call or check): the card says how many calls went well instead.
+  var minCalls = parseInt(grid.getAttribute("data-min-calls"), 10) || 10;
   var range = "hour";
   var cards = {};
   var last = null;
@@ -18,8 +21,8 @@
     Object.keys(attrs).forEach(function (k) { node.setAttribute(k, attrs[k]); });
     return node;
   }
-  function pct(v) { return v === null || v === undefined ? "–" : (v * 100).toFixed(v >= 0.999 || v === 0 ? 0 : 1) + "%"; }
-  function ms(v) { return v === null || v === undefined ? "–" : (v >= 1000 ? (v / 1000).toFixed(1) + " s" : Math.round(v) + " ms"); }
+  function pct(v) { return v === null || v === undefined ? "—" : (v * 100).toFixed(v >= 0.999 || v === 0 ? 0 : 1) + " %"; }
+  function ms(v) { return v === null || v === undefined ? "—" : (v >= 1000 ? (v / 1000).toFixed(1) + " s" : Math.round(v) + " ms"); }
   function ago(iso) {
     if (!iso) return "never";
     var s = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
@@ -31,10 +34,27 @@
 
   function stat(label) {
     var box = el("div", "stat");
-    var value = el("b", "", "–");
+    var value = el("b", "", "—");
+    var small = el("small", "", label);
     box.appendChild(value);
-    box.appendChild(el("small", "", label));
-    return { box: box, value: value };
+    box.appendChild(small);
+    return { box: box, value: value, label: small };
+  }
+  // The success rate, or with too few calls for one, how many of them went well.
+  function success(s, h) {
+    if (h.calls === 0) {
+      s.value.textContent = "—";
+      s.label.textContent = "no calls yet";
+      s.box.title = "No calls to this partner in the last " + Math.round(h.window_s / 60) + " min";
+    } else if (h.calls < minCalls) {
+      s.value.textContent = (h.calls - h.failures) + " of " + h.calls;
+      s.label.textContent = "calls ok";
+      s.box.title = "Too few calls for a success rate (" + minCalls + " needed)";
+    } else {
+      s.value.textContent = pct(h.success_rate);
+      s.label.textContent = "success rate";
+      s.box.title = h.failures + " of " + h.calls + " calls failed";
+    }
   }
 
   // The title above the plot; the scale (and the SLO) is written inside it, as axis labels,
@@ -171,12 +191,12 @@
     if (sum.paused) c.badges.appendChild(el("span", "badge paused", "paused by " + sum.paused.paused_by + ": " + sum.paused.reason));
     c.button.textContent = c.paused ? "Resume" : "Pause";
     c.button.className = "toggle " + (c.paused ? "resume" : "pause");
-    c.s.rate.value.textContent = pct(h.success_rate);
+    success(c.s.rate, h);
     c.s.p95.value.textContent = ms(h.latency.p95_ms);
     var points = hist[range];
     var perMin = (h.calls + h.refused) * 60 / h.window_s;
     c.s.cpm.value.textContent = perMin >= 10 ? Math.round(perMin) : perMin.toFixed(1);
-    c.s.ok.value.textContent = ago(h.last_success_at);
+    c.s.ok.value.textContent = h.last_success_at ? ago(h.last_success_at) : "—";
     var span = range === "hour" ? "last hour" : "24 h";
     c.lat.title.textContent = "p95 latency · " + span;
     c.err.title.textContent = "error rate · " + span + (range === "day" ? ", 15-min bars" : "");

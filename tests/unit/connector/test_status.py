@@ -61,3 +61,55 @@ def test_thresholds_are_configurable() -> None:
     assert assess(signals(failures=2), strict)[0] is HealthStatus.degraded
     assert assess(signals(failures=11), strict)[0] is HealthStatus.down
     assert assess(signals(calls=5), strict)[0] is HealthStatus.operational
+
+
+@pytest.mark.parametrize(
+    ("moments", "expected"),
+    [
+        # With too few calls for a rate, the newest signal decides.
+        ({"last_success_at": T0}, (HealthStatus.operational, "the latest call succeeded")),
+        ({"last_failure_at": T0}, (HealthStatus.degraded, "the latest call failed")),
+        (
+            {"last_success_at": T0, "last_failure_at": T0 + timedelta(seconds=1)},
+            (HealthStatus.degraded, "the latest call failed"),
+        ),
+        (
+            {"last_failure_at": T0, "last_success_at": T0 + timedelta(seconds=1)},
+            (HealthStatus.operational, "the latest call succeeded"),
+        ),
+        (
+            {
+                "last_failure_at": T0,
+                "last_probe_ok": True,
+                "last_probe_at": T0 + timedelta(seconds=1),
+            },
+            (HealthStatus.operational, "health check passing"),
+        ),
+        (
+            {
+                "last_probe_ok": True,
+                "last_probe_at": T0,
+                "last_failure_at": T0 + timedelta(seconds=1),
+            },
+            (HealthStatus.degraded, "the latest call failed"),
+        ),
+    ],
+)
+def test_with_few_calls_the_latest_signal_decides(
+    moments: dict[str, object], expected: tuple[HealthStatus, str]
+) -> None:
+    assert assess(signals(calls=3, failures=1, **moments), Thresholds()) == expected
+
+
+def test_an_open_breaker_is_down_whatever_the_latest_signal() -> None:
+    later = T0 + timedelta(seconds=1)
+    status, reason = assess(
+        signals(
+            breaker=BreakerState.open,
+            last_success_at=later,
+            last_probe_ok=True,
+            last_probe_at=later,
+        ),
+        Thresholds(),
+    )
+    assert (status, reason) == (HealthStatus.down, "circuit open")
