@@ -6,8 +6,16 @@ run what API processes store) the queue-depth bound counts the verifications eve
 process stored and no worker has claimed yet, read at most once a second; the rate limit
 counts the requests this process admitted (with N API processes a key may get N times its
 limit). Keys are known by their key id only; a token never reaches a log line or a metric.
+
+A refusal must be cheap exactly when the process has no time to spare, so both are given
+at the door (`ShedFirst`, pure ASGI, before the caller is looked up in the database and
+before a byte of the body is read): a 503 from in-memory counts (and the cached queue
+depth), a 429 for a token whose key used up its quota this window (the limiter remembers
+which key a token's digest belongs to from that key's admitted requests). What gets past
+the door is decided again, exactly, by `admit`.
 """
 
+import hashlib
 import math
 import time
 from collections.abc import AsyncIterator, Callable
@@ -19,6 +27,7 @@ from fastapi import Depends, Request, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.auth.principal import Principal
+from service.auth.service import bearer_token
 from service.config import Settings
 from service.connector.metrics import Metrics
 from service.deps import CaseworkerDep, QueueDep, SettingsDep
@@ -56,6 +65,8 @@ class RateLimiter:
     per_minute: int
     clock: Callable[[], float] = time.monotonic
     _windows: dict[str, tuple[float, int]] = field(default_factory=dict)
+    _keys: dict[bytes, str] = field(default_factory=dict)
+    """Token digest → key id, of the keys admitted in a window still open."""
 
     def take(self, key_id: str) -> Quota:
         now = self.clock()
@@ -64,11 +75,40 @@ class RateLimiter:
             start, used = now, 0
             # Forget every key whose window is over, so memory stays bounded by active keys.
             self._windows = {k: w for k, w in self._windows.items() if now - w[0] < WINDOW_S}
-        reset_s = min(WINDOW_S, max(1, math.ceil(WINDOW_S - (now - start))))
+            self._keys = {t: k for t, k in self._keys.items() if k in self._windows}
+        reset_s = self._reset_s(now, start)
         if used >= self.per_minute:
             return Quota(False, self.per_minute, 0, reset_s)
         self._windows[key_id] = (start, used + 1)
         return Quota(True, self.per_minute, self.per_minute - used - 1, reset_s)
+
+    def learn(self, token: str, key_id: str) -> None:
+        """`token` belongs to `key_id` (just authenticated): its next requests can be
+        refused at the door once the key's quota is spent."""
+        if key_id in self._windows:
+            self._keys[token_digest(token)] = key_id
+
+    def spent(self, token: str) -> Quota | None:
+        """The 429 for a token whose key is known to have used up this window's quota, or
+        None: an unknown token, or quota left. Memory only; nothing is looked up."""
+        key_id = self._keys.get(token_digest(token))
+        window = self._windows.get(key_id) if key_id is not None else None
+        if window is None:
+            return None
+        now = self.clock()
+        start, used = window
+        if now - start >= WINDOW_S or used < self.per_minute:
+            return None
+        return Quota(False, self.per_minute, 0, self._reset_s(now, start))
+
+    @staticmethod
+    def _reset_s(now: float, start: float) -> int:
+        return min(WINDOW_S, max(1, math.ceil(WINDOW_S - (now - start))))
+
+
+def token_digest(token: str) -> bytes:
+    """A token as the limiter keeps it: its SHA-256, never the token itself."""
+    return hashlib.sha256(token.encode()).digest()
 
 
 def get_rate_limiter(request: Request) -> RateLimiter | None:
@@ -183,6 +223,9 @@ async def admit(
         raise overloaded(reason)
     if limiter is not None:
         quota = limiter.take(principal.key_id)
+        token = bearer_token(request.headers.get("authorization"))
+        if token is not None:
+            limiter.learn(token, principal.key_id)
         if not quota.allowed:
             refuse("rate_limited", metrics, intake, principal.key_id)
             raise RateLimited(quota.reset_s, quota.headers())
@@ -201,9 +244,13 @@ AdmittedCaseworkerDep = Annotated[Admitted, Depends(admit, scope="function")]
 class ShedFirst:
     """Pure ASGI, before authentication: while the process is saturated (or, in queue mode,
     the queue is full), `POST /v1/verifications` is refused without looking the caller up
-    in the database or reading a byte of the body. A refusal must cost next to nothing
-    when the process has no time to spare; it tells nobody anything but "busy". What gets
-    past is decided again, exactly, by `admit`."""
+    in the database or reading a byte of the body; so is a token whose key has used up its
+    quota this window (429, see `RateLimiter.spent`). A refusal must cost next to nothing
+    when the process has no time to spare; a 503 tells nobody anything but "busy", a 429
+    only what the key's owner was told at its last admitted request. What gets past is
+    decided again, exactly, by `admit`.
+
+    A key revoked after it spent its quota gets 429 until its window closes, then 401."""
 
     def __init__(self, app: ASGIApp, *, path: str = "/v1/verifications") -> None:
         self.app = app
@@ -222,9 +269,25 @@ class ShedFirst:
         reason = await overload(
             state["settings"], state["queue"], state["intake"], state["queue_depth"]
         )
-        if reason is None:
-            await self.app(scope, receive, send)
-            return
+        error: Overloaded | RateLimited
+        if reason is not None:
+            error = overloaded(reason)
+        else:
+            quota = self._spent(scope, state.get("rate_limiter"))
+            if quota is None:
+                await self.app(scope, receive, send)
+                return
+            reason = "rate_limited"
+            error = RateLimited(quota.reset_s, quota.headers())
         refuse(reason, state["metrics"], state["intake"])
-        error = overloaded(reason)
         await problem_response(error.problem(scope["path"]), error.headers)(scope, receive, send)
+
+    @staticmethod
+    def _spent(scope: Scope, limiter: RateLimiter | None) -> Quota | None:
+        if limiter is None:
+            return None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                token = bearer_token(value.decode("latin-1"))
+                return limiter.spent(token) if token is not None else None
+        return None

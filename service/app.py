@@ -190,6 +190,8 @@ def create_app(
         max_body_bytes=settings.max_body_bytes,
         # Batches are read as streams, a chunk at a time: their bound is their own.
         larger=(BodyLimit(BATCH_UPLOAD_PATHS, settings.max_batch_bytes, "HEDUI_MAX_BATCH_BYTES"),),
+        body_timeout_s=settings.body_timeout_s,
+        body_min_rate=settings.body_min_rate,
     )
     app.add_middleware(RequestId)
     for router in ROUTERS:

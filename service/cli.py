@@ -177,6 +177,8 @@ def serve(
 
     import uvicorn
 
+    from service.server import KEEP_ALIVE_S, TimedHeadersProtocol
+
     common: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -185,6 +187,10 @@ def serve(
         # Bounded graceful shutdown: a partner call held open (sandbox "hang") must not
         # stall exit.
         "timeout_graceful_shutdown": 5,
+        # Slow callers hold nothing for long: headers within HEDUI_HEADER_TIMEOUT_S, idle
+        # kept-alive connections closed after 5 s, bodies within HEDUI_BODY_TIMEOUT_S (408).
+        "http": TimedHeadersProtocol,
+        "timeout_keep_alive": KEEP_ALIVE_S,
     }
     if workers == 1:
         from service.app import create_app

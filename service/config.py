@@ -86,6 +86,25 @@ class Settings(BaseSettings):
     timezone: str = Field(
         default="Asia/Shanghai", description="Whose calendar decides 'today' for policy dates"
     )
+    header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Time a request's headers may take to arrive, from the connection opening "
+        "(or the request's first byte on a kept-alive connection); the connection is closed "
+        "beyond it (`hedui serve`)",
+    )
+    body_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Time a request's body may take to arrive, from the end of its headers "
+        "(408 beyond it, and the connection closed): slow callers (slowloris) cannot hold "
+        "connections; large bodies get a second more for every body_min_rate bytes received",
+    )
+    body_min_rate: int = Field(
+        default=500,
+        ge=1,
+        description="Bytes per second a large body must keep up to extend body_timeout_s",
+    )
     max_body_bytes: int = Field(
         default=1_048_576,
         ge=1024,

@@ -47,6 +47,9 @@ PROBLEM_TYPES: dict[str, str] = {
     "decision-exists": "The verification already has its decision; decisions are never changed.",
     "too-large": "The request body is larger than this service accepts (HEDUI_MAX_BODY_BYTES, "
     "1 MiB unless configured); nothing of it was read. Send less, or ask the operator.",
+    "body-timeout": "The request body did not arrive in time (HEDUI_BODY_TIMEOUT_S, 10 s unless "
+    "configured, plus a second for every HEDUI_BODY_MIN_RATE bytes received); nothing was "
+    "stored and the connection was closed. Send the body at once, or at a steady pace.",
     "batch-closed": "The batch is closed or cancelled: it takes no more households.",
     "batch-too-large": "The batch would hold more households than this service accepts in one "
     "batch (HEDUI_MAX_BATCH_HOUSEHOLDS, 100,000 unless configured). The lines before the limit "
@@ -325,6 +328,7 @@ _SLUG_BY_STATUS = {
     403: "forbidden",
     404: "not-found",
     409: "conflict",
+    408: "body-timeout",
     413: "too-large",
 }
 

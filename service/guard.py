@@ -1,10 +1,18 @@
-"""What a request must be before the app reads it: small enough, and free of NUL characters.
+"""What a request must be before the app reads it: small enough, quick enough, and free of
+NUL characters.
 
 Pure ASGI, outside everything else, so that nothing of an oversized body is read or
 parsed: a declared `Content-Length` over the limit is answered `413` at once, and a body
 streamed without one (chunked) is cut off the moment it passes the limit.
+
+A body must also arrive in time: `body_timeout_s` from the moment the request's headers
+are in, plus a second for every `body_min_rate` bytes received (Apache's `mod_reqtimeout`
+rule), so a large upload at any honest speed goes through while a caller trickling bytes
+(slowloris) is answered `408` and its connection closed, instead of holding a connection
+and a task for as long as it likes.
 """
 
+import asyncio
 import re
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -42,15 +50,42 @@ def too_large_detail(limit: int, setting: str = "HEDUI_MAX_BODY_BYTES") -> str:
     return f"The request body is larger than {limit} bytes ({setting})"
 
 
+class BodyTimeout(HTTPException):
+    """Raised from `receive` when the body is late; the connection is closed after the
+    answer (the rest of the body is never read)."""
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__(408, body_timeout_detail(timeout_s), headers=dict(CLOSE))
+
+
+CLOSE = (("Connection", "close"),)
+
+
+def body_timeout_detail(timeout_s: float) -> str:
+    return (
+        f"The request body did not arrive within {timeout_s:g} s (HEDUI_BODY_TIMEOUT_S, "
+        "longer for large bodies sent at a steady pace)"
+    )
+
+
 class RequestGuard:
-    """Refuses oversized bodies (413) and NUL characters in the path or query (422)."""
+    """Refuses oversized bodies (413), late ones (408) and NUL characters in the path or
+    query (422)."""
 
     def __init__(
-        self, app: ASGIApp, *, max_body_bytes: int, larger: tuple[BodyLimit, ...] = ()
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        larger: tuple[BodyLimit, ...] = (),
+        body_timeout_s: float = 10.0,
+        body_min_rate: int = 500,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.larger = larger
+        self.body_timeout_s = body_timeout_s
+        self.body_min_rate = body_min_rate
 
     def _limit(self, scope: Scope) -> tuple[int, str]:
         for limit in self.larger:
@@ -70,14 +105,31 @@ class RequestGuard:
 
         received = 0
         started = False
+        loop = asyncio.get_running_loop()
+        begun = loop.time()
+
+        complete = False
 
         async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, complete
+            if complete:
+                # The body is in: what is left to wait for is the caller going away
+                # (streamed answers, `Prefer: wait`), for as long as the answer takes.
+                return await receive()
+            # Until now, plus a second for every `body_min_rate` bytes that have come.
+            deadline = begun + self.body_timeout_s + received / self.body_min_rate
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyTimeout(self.body_timeout_s) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
                     raise BodyTooLarge(limit, setting)
+                complete = not message.get("more_body", False)
+            else:
+                complete = True
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -93,6 +145,10 @@ class RequestGuard:
             # answer here, unless an answer has begun, which then stands.
             if not started:
                 await problem_response(_too_large(scope, limit, setting))(scope, receive, send)
+        except BodyTimeout:
+            if not started:
+                problem = _late(scope, self.body_timeout_s)
+                await problem_response(problem, dict(CLOSE))(scope, receive, send)
 
     def _declared_too_large(self, scope: Scope, limit: int, setting: str) -> Problem | None:
         declared = Headers(scope=scope).get("content-length")
@@ -107,6 +163,16 @@ def _too_large(scope: Scope, limit: int, setting: str) -> Problem:
         title=HTTPStatus(413).phrase,
         status=413,
         detail=too_large_detail(limit, setting),
+        instance=scope["path"],
+    )
+
+
+def _late(scope: Scope, timeout_s: float) -> Problem:
+    return Problem(
+        type=PROBLEM_BASE + "body-timeout",
+        title=HTTPStatus(408).phrase,
+        status=408,
+        detail=body_timeout_detail(timeout_s),
         instance=scope["path"],
     )
 

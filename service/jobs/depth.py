@@ -3,9 +3,11 @@
 One `COUNT` over the `(status, lease_expires_at)` index, of the verifications still
 `queued` (stored, not yet claimed by any process): the same figure whichever queue runs
 them (pgqueuer jobs on PostgreSQL, the rows themselves on SQLite). It is read at most once
-per `ttl_s` per process, by one query however many requests ask at once; every caller in
-between gets the cached figure. A failed read keeps the last figure (or none): the database
-being away is answered elsewhere, not by shedding.
+per `ttl_s` per process, by one query however many requests ask at once. Once there is a
+figure, nobody waits for the database: a caller gets the last figure at once, and a figure
+older than `ttl_s` is read again in the background (a refusal under load must not queue
+behind a count). Only the very first read is waited for. A failed read keeps the last
+figure (or none): the database being away is answered elsewhere, not by shedding.
 """
 
 import asyncio
@@ -41,12 +43,15 @@ class QueueDepth:
         self._reading: asyncio.Task[int | None] | None = None
 
     async def read(self) -> int | None:
-        """Verifications waiting to run, at most `ttl_s` old; None when never read."""
+        """Verifications waiting to run: the last figure (read again in the background
+        when older than `ttl_s`), or, before there is one, the first; None when unread."""
         if self.clock() - self._read_at < self.ttl_s:
             return self.last
         if self._reading is None:
             self._reading = asyncio.create_task(self._count(), name="queue-depth")
             self._reading.add_done_callback(self._done)
+        if self.last is not None:
+            return self.last
         # Shielded: a caller that goes away does not cancel the read the others wait for.
         return await asyncio.shield(self._reading)
 

@@ -184,6 +184,15 @@ async def test_a_key_past_its_quota_gets_429_with_ratelimit_fields(
         assert refused.headers["RateLimit"].startswith('"default";r=0;t=')
         assert await _stored(client) == stored
         assert await _shed_count(live, "rate_limited") == limited_before + 1
+        # Refused at the door, before the key is looked up or the body read: even a
+        # malformed body is a 429 (past the door it would be a 422).
+        unread = await client.post(
+            "/v1/verifications", content=b"{not json", headers={"Content-Type": "application/json"}
+        )
+        assert unread.status_code == 429, unread.text
+        assert unread.headers["RateLimit"].startswith('"default";r=0;t=')
+        assert 1 <= int(unread.headers["Retry-After"]) <= 60
+        assert await _shed_count(live, "rate_limited") == limited_before + 2
         # Another key has its own quota.
         own = await other.post("/v1/verifications", json=_body(21))
         assert own.status_code == 202, own.text

@@ -34,7 +34,11 @@ async def test_a_crowd_of_readers_makes_one_count_per_second(
     assert await depth.read() == expected
     assert depth.reads == 1  # still fresh
     clock.now += 0.6
-    await depth.read()
+    # Stale: the last figure at once, and one count in the background for the next caller.
+    stale = await asyncio.gather(*(depth.read() for _ in range(50)))
+    assert set(stale) == {expected}
+    assert depth._reading is not None
+    await depth._reading
     assert depth.reads == 2
 
 
@@ -52,4 +56,7 @@ async def test_a_failed_read_keeps_the_last_figure(
     depth.session_factory = broken  # type: ignore[assignment]
     clock.now += 2
     assert await depth.read() == first
+    assert depth._reading is not None
+    await depth._reading
     assert depth.reads == 2
+    assert await depth.read() == first

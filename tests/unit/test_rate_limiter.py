@@ -46,6 +46,39 @@ def test_never_more_than_the_quota_in_one_window(quota: int, gaps: list[float]) 
         assert taken.remaining == max(0, quota - admitted)
 
 
+def test_a_spent_key_is_known_by_its_token_without_a_lookup() -> None:
+    clock = Clock()
+    limiter = RateLimiter(2, clock=clock)
+    assert limiter.spent("hd_one") is None  # never admitted: unknown, left to the lookup
+    limiter.take("k1")
+    limiter.learn("hd_one", "k1")
+    assert limiter.spent("hd_one") is None  # quota left
+    limiter.take("k1")
+    refused = limiter.spent("hd_one")
+    assert refused is not None
+    assert (refused.allowed, refused.remaining, refused.reset_s) == (False, 0, WINDOW_S)
+    assert limiter.spent("hd_two") is None  # another token, even of the same key
+    clock.now += WINDOW_S
+    assert limiter.spent("hd_one") is None  # a new window
+    limiter.take("k1")  # a window rolling over forgets every ended one, tokens too
+    assert limiter._keys == {}
+
+
+@given(st.integers(1, 5), st.lists(st.floats(0, 30), max_size=40))
+def test_the_door_never_refuses_what_take_would_admit(quota: int, gaps: list[float]) -> None:
+    """`spent` (at the door) says 429 only when `take` (past it) would say it too."""
+    clock = Clock()
+    limiter = RateLimiter(quota, clock=clock)
+    for gap in gaps:
+        clock.now += gap
+        door = limiter.spent("hd_token")
+        taken = limiter.take("k")
+        limiter.learn("hd_token", "k")
+        if door is not None:
+            assert not taken.allowed
+            assert door.reset_s == taken.reset_s
+
+
 class TestShedNotes:
     def test_a_flood_of_refusals_is_one_line_per_period_with_its_count(self) -> None:
         now = [0.0]
