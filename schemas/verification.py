@@ -77,7 +77,16 @@ class VerificationStatus(StrEnum):
 
 
 class SourceStatus(StrEnum):
+    """Where one partner source stands.
+
+    `pending`: not answered yet. `awaiting`: the partner accepted the question and answers
+    later (a bank inquiry); it is collected in the background until the partner's own
+    deadline, and the verification stays `running` meanwhile. `ok` / `no_record`: a
+    reliable answer. `error` / `timeout`: no usable answer (the report is `review`).
+    """
+
     pending = "pending"
+    awaiting = "awaiting"
     ok = "ok"
     no_record = "no_record"
     error = "error"

@@ -143,6 +143,20 @@ class Settings(BaseSettings):
     run_concurrency: int = Field(
         default=100, ge=1, description="Verifications one process runs at once at most"
     )
+    collect_sweep_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="How often a process that runs verifications looks for parked sources "
+        "(awaiting a partner's later answer) whose collect is due; 0: never (another "
+        "process collects)",
+    )
+    collect_max_failures: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        description="Collects of one parked source in a row that may fail on hedui's side "
+        "(a bug, a crash) before the source settles as error",
+    )
     max_in_flight_runs: int = Field(
         default=256,
         ge=1,

@@ -8,7 +8,7 @@ here only when asked, `start_runs`). Only `hedui serve` and `hedui db upgrade` m
 head, naming the command that brings it there.
 """
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -30,9 +30,11 @@ from service.crypto.keyring import Keyring
 from service.crypto.refresh import KeyRefresher
 from service.crypto.store import open_keyring
 from service.http import create_http_client
+from service.jobs.collect import Collector
 from service.jobs.completion import Completions
 from service.jobs.depth import QueueDepth
 from service.jobs.lease import LeaseQueue
+from service.jobs.periodic import Periodic
 from service.jobs.pgqueue import PgQueue
 from service.jobs.queue import RunQueue
 from service.jobs.workflow import RunResult, Workflow
@@ -58,6 +60,10 @@ class Runtime:
     catalog: PolicyCatalog
     workflow: Workflow
     queue: RunQueue
+    collector: Collector
+    """Collects parked sources' answers (every process that runs verifications, on
+    `collecting`'s schedule)."""
+    collecting: Periodic
     completions: Completions
     health: HealthMonitor
     """Breakers and pauses every partner call passes (shared through the database)."""
@@ -86,6 +92,7 @@ class Runtime:
         self.retention.start()
         if here:
             await self.queue.start()
+            self.collecting.start()
             self.recheck_loop.start()
             self.webhooks.start()
 
@@ -101,9 +108,10 @@ def _runs(
     *,
     runs_here: bool,
     worker: bool,
-) -> tuple[Workflow, RunQueue, Completions]:
+) -> tuple[Workflow, RunQueue, Completions, Collector, Periodic]:
     """The run machinery: pgqueuer jobs between API processes and workers on PostgreSQL;
-    otherwise the verification rows themselves, with leases."""
+    otherwise the verification rows themselves, with leases. Parked sources are collected
+    on the shared periodic scheduler by every process that runs verifications."""
     sqlite = engine.dialect.name == "sqlite"
     completions = Completions(session_factory, poll_interval_s=0.02 if sqlite else 0.5)
     workflow = Workflow(
@@ -113,6 +121,8 @@ def _runs(
         write_gate,
         lease_s=settings.run_lease_s,
         on_finished=_counted(completions, metrics),
+        # Its waiters answer with the running verification: the rest comes from collects.
+        on_parked=completions.finished,
         effects=RunEnded(),
     )
     queue: LeaseQueue | PgQueue
@@ -150,7 +160,9 @@ def _runs(
         )
     completions.running_here = queue.running
     metrics.runs_in_flight.set_function(queue.in_flight)
-    return workflow, queue, completions
+    collector = Collector(workflow, fanout, max_failures=settings.collect_max_failures)
+    collecting = Periodic("collect", settings.collect_sweep_s, collector.collect_due)
+    return workflow, queue, completions, collector, collecting
 
 
 def _counted(completions: Completions, metrics: Metrics) -> Callable[[str, RunResult], None]:
@@ -200,6 +212,12 @@ def _throttle(engine: AsyncEngine, metrics: Metrics) -> LocalThrottle | SharedTh
     if engine.dialect.name == "sqlite":
         return LocalThrottle(metrics)
     return SharedThrottle.connect(engine.url, metrics)
+
+
+async def _close_in_turn(*closes: Callable[[], Awaitable[object]]) -> None:
+    """Close each in this order, one after the other."""
+    for close in closes:
+        await close()
 
 
 @asynccontextmanager
@@ -269,7 +287,7 @@ async def build_runtime(
         )
         queue_depth = QueueDepth(session_factory)
         metrics.queue_depth.set_function(lambda: queue_depth.last or 0)
-        workflow, queue, completions = _runs(
+        workflow, queue, completions, collector, collecting = _runs(
             settings,
             engine,
             session_factory,
@@ -309,6 +327,8 @@ async def build_runtime(
                 catalog=catalog,
                 workflow=workflow,
                 queue=queue,
+                collector=collector,
+                collecting=collecting,
                 completions=completions,
                 health=health,
                 metrics=metrics,
@@ -326,14 +346,17 @@ async def build_runtime(
             try:
                 if keys is not None:
                     await keys.close()
-                await recheck_loop.close()
-                await retention.close()
-                await chainer.close()
-                await webhooks.close()
-                await refresher.close()
-                await health.close()
-                await queue.close()
-                await completions.close()
+                await _close_in_turn(
+                    recheck_loop.close,
+                    retention.close,
+                    chainer.close,
+                    webhooks.close,
+                    refresher.close,
+                    health.close,
+                    collecting.close,
+                    queue.close,
+                    completions.close,
+                )
             finally:
                 await client.aclose()
                 await throttle.aclose()

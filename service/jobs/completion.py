@@ -102,7 +102,7 @@ class Completions:
                 continue
             try:
                 async with self.session_factory() as session:
-                    ended = await VerificationRepository.from_session(session).finished_ids(ids)
+                    ended = await VerificationRepository.from_session(session).waiting_ids(ids)
             except (
                 Exception
             ) as error:  # the database is away: waiters time out or a later poll sees it

@@ -71,6 +71,9 @@ class Claimed:
     pending: tuple[str, ...]
     versions: dict[str, str | None]
     """The connector version each source was planned with when the verification was created."""
+    collected: bool = False
+    """Some sources were parked with the partner before this run: their answers come from
+    collects, so the report is scored from what is stored."""
 
     @classmethod
     def of(cls, verification: Verification) -> Claimed:
@@ -81,6 +84,7 @@ class Claimed:
             inputs=inputs,
             pending=tuple(s.source for s in inputs.sources if s.status == SourceStatus.pending),
             versions={row.source: row.connector_version for row in verification.sources},
+            collected=any(row.collects or row.token_sealed for row in verification.sources),
         )
 
 
@@ -114,6 +118,7 @@ class Workflow:
         owner: str | None = None,
         lease_s: float = 30.0,
         on_finished: Callable[[str, RunResult], None] | None = None,
+        on_parked: Callable[[str], None] | None = None,
         effects: RunEffects | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -124,6 +129,8 @@ class Workflow:
         self.owner = owner or run_owner_id()
         self.lease = timedelta(seconds=lease_s)
         self.on_finished = on_finished
+        self.on_parked = on_parked
+        """Called when a run ends with sources awaiting the partner (still `running`)."""
         self.effects = effects
         self.clock = clock
         self._notify = session_factory.kw["bind"].dialect.name == "postgresql"
@@ -192,7 +199,9 @@ class Workflow:
         """Give up our lease at once (shutting down), so another process resumes the run
         without waiting for the lease to expire."""
         async with self.write_gate, self.session_factory() as session:
-            await VerificationRepository.from_session(session).release(verification_id, self.owner)
+            await VerificationRepository.from_session(session).release(
+                verification_id, self.owner, self.clock()
+            )
             await session.commit()
 
     async def _claim(self, verification_id: str) -> Claimed | None:
@@ -314,18 +323,32 @@ class Workflow:
         *,
         last: bool,
     ) -> RunResult | None:
-        """One transaction: the batch's outcomes, and with the last batch the report."""
+        """One transaction: the batch's outcomes, and with the last batch the report, unless
+        sources await the partner: then the run gives up its lease and the collects finish
+        the verification."""
+        parked = False
         async with self.write_gate, self.session_factory() as session:
             repository = VerificationRepository.from_session(session)
+            if last:
+                # First: it takes the verification's row lock (see count_awaiting).
+                await repository.count_awaiting(claimed.verification_id)
             raced = False
+            awaiting = 0
             for outcome in batch:
                 stored = await repository.settle_source(
                     claimed.verification_id, **outcome.row_values()
                 )
                 raced = raced or not stored
+                awaiting += stored and outcome.status is SourceStatus.awaiting
+            if awaiting or last:
+                left = await repository.count_awaiting(claimed.verification_id, awaiting)
             result = None
-            if last:
-                if raced:
+            if last and left:
+                parked = await repository.park(claimed.verification_id, self.owner)
+                if parked:
+                    await self._announce(session, claimed.verification_id)
+            elif last:
+                if raced or claimed.collected or any(o.parked is not None for o in fresh):
                     # Another run stored some of these sources first: score what is stored.
                     verification = await repository.get(claimed.verification_id)
                     if verification is None:  # pragma: no cover - it was claimed
@@ -343,7 +366,32 @@ class Workflow:
                 )
                 result = await self._complete(session, claimed, inputs, fresh)
             await session.commit()
+        if parked:
+            log.info("verification_awaiting", verification_id=claimed.verification_id)
+            if self.on_parked is not None:
+                self.on_parked(claimed.verification_id)
         return result
+
+    async def finish_collected(
+        self, session: AsyncSession, verification_id: str
+    ) -> RunResult | None:
+        """Score what is stored and finish the verification (within the caller's
+        transaction, which has just settled its last awaiting source); None when it has
+        ended already. The caller commits, then calls `finished`."""
+        verification = await VerificationRepository.from_session(session).get(verification_id)
+        if verification is None:
+            return None
+        claimed = Claimed.of(verification)
+        matches = await near_relative_matches(
+            session, [member.id_number for member in claimed.inputs.members]
+        )
+        inputs = claimed.inputs.model_copy(update={"near_relatives": matches})
+        return await self._complete(session, claimed, inputs, [])
+
+    def finished(self, verification_id: str, result: RunResult) -> None:
+        """A verification finished outside a run (by a collect) and was committed."""
+        if self.on_finished is not None:
+            self.on_finished(verification_id, result)
 
     async def _complete(
         self,

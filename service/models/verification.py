@@ -64,6 +64,9 @@ class Verification(Base):
         ForeignKey("batches.id", ondelete="CASCADE"), default=None
     )
     batch_line: Mapped[int | None] = mapped_column(Integer, default=None)
+    # How many of its sources are `awaiting` (parked with the partner, collected later):
+    # a run that ends with some releases its lease; the last collect finishes it.
+    awaiting: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     members: Mapped[list["Member"]] = relationship(
         back_populates="verification",
@@ -109,10 +112,17 @@ class Member(SealedModel, Base):
 
 class SourceResult(SealedModel, Base):
     """One partner source's answer, stored as soon as it arrives so a resumed run skips it.
-    The raw records are sealed."""
+    The raw records are sealed.
+
+    An `awaiting` source (the partner accepted the question and answers later) keeps the
+    partner's token for it (sealed), when it is next collected, how many collects it had,
+    and the partner's deadline, after which it settles as `timeout`."""
 
     __tablename__ = "source_results"
-    __table_args__ = (UniqueConstraint("verification_id", "source"),)
+    __table_args__ = (
+        UniqueConstraint("verification_id", "source"),
+        Index("ix_source_results_status_collect_at", "status", "collect_at"),
+    )
     SEALED_ROW = ("verification_id", "source")
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -128,10 +138,17 @@ class SourceResult(SealedModel, Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     duration_ms: Mapped[int | None] = mapped_column(Integer, default=None)
+    token_sealed: Mapped[str | None] = mapped_column(SealedText, default=None)
+    collect_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    collect_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    collects: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Collects claimed in a row that did not end cleanly (a bug of ours, a crash): capped.
+    collect_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     verification: Mapped[Verification] = relationship(back_populates="sources", lazy="raise")
 
     records = Sealed[list[dict[str, Any]]]("records_sealed", "json")
+    token = Sealed[str]("token_sealed")
 
 
 class IdempotencyKey(Base):

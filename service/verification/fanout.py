@@ -8,8 +8,9 @@ for afterwards: attempts and latencies are counted by the fetch's own metered cl
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -20,14 +21,20 @@ from connectors.base import (
     ConnectorConfig,
     ConnectorError,
     MalformedResponse,
+    Parked,
+    ParkingConfig,
+    ParkingConnector,
     PartnerRejected,
+    collect_evidence,
     fetch_evidence,
+    parks,
+    submit_evidence,
 )
 from connectors.declarative import DeclarativeConnector
 from connectors.registry import ConnectorRegistry, UnknownConnectorError
 from schemas.assessment import SourceOutcome as StoredOutcome
 from schemas.connector import CallOutcome
-from schemas.evidence import HouseholdQuery, Record
+from schemas.evidence import Evidence, HouseholdQuery, Record
 from schemas.identity import redact_id_numbers
 from schemas.verification import SourceStatus
 from service.connector.meter import CallMeter, Turns
@@ -39,6 +46,7 @@ log = structlog.get_logger(__name__)
 DETAIL_LIMIT = 300
 DEADLINE_DETAIL = "no answer within the verification's overall deadline"
 BULKHEAD_DETAIL = "no free slot for this source within its time budget (too many calls in flight)"
+NOT_PARKING_DETAIL = "the connector can no longer collect a parked answer"
 THROTTLE_DETAIL = (
     "no turn with this partner within the source's time budget (its agreed rate or "
     "concurrency was used up)"
@@ -56,10 +64,18 @@ class SourceOutcome:
     fetched_at: datetime | None = None
     duration_ms: int = 0
     connector_version: str | None = None
+    parked: Parked | None = None
+    """With status `awaiting`: the partner's token for the question, to collect it with."""
+    collect_at: datetime | None = None
+    """With status `awaiting`: when to collect it first."""
+    collect_deadline: datetime | None = None
+    """With status `awaiting`: the partner's own deadline (past it: `timeout`)."""
+    call: CallOutcome | None = None
+    """How the call to the partner ended, when it was made (not kept with the row)."""
 
     def row_values(self) -> dict[str, Any]:
         """Column values of the stored source row."""
-        return {
+        values: dict[str, Any] = {
             "source": self.source,
             "status": self.status.value,
             "records": [record.model_dump(mode="json") for record in self.records],
@@ -69,6 +85,13 @@ class SourceOutcome:
             "fetched_at": self.fetched_at,
             "duration_ms": self.duration_ms,
         }
+        if self.parked is not None:
+            values |= {
+                "token": self.parked.token,
+                "collect_at": self.collect_at,
+                "collect_deadline": self.collect_deadline,
+            }
+        return values
 
     def as_stored(self) -> StoredOutcome:
         """The scorer's view of this outcome."""
@@ -155,6 +178,81 @@ class FanOut:
             if remaining < config.timeout_s:
                 config = config.model_copy(update={"timeout_s": remaining})
                 capped = True
+        if parks(connector, config):
+            assert isinstance(connector, ParkingConnector)  # noqa: S101 - parks() says so
+            parking = connector
+
+            def call(
+                client: httpx.AsyncClient, config: ConnectorConfig
+            ) -> Awaitable[Evidence | Parked]:
+                return submit_evidence(parking, household, config, client)
+
+        else:
+
+            def call(
+                client: httpx.AsyncClient, config: ConnectorConfig
+            ) -> Awaitable[Evidence | Parked]:
+                return fetch_evidence(connector, household, config, client)
+
+        return await self._slotted(
+            source, connector, config, version, call, started_at, started, capped
+        )
+
+    async def collect(
+        self, source: str, token: str, household: HouseholdQuery, version: str | None = None
+    ) -> SourceOutcome:
+        """Ask once for the answer to a parked question (`token`); never raises.
+
+        The answer settles the source (`ok`, `no_record`, or `error` for a broken answer);
+        `Parked` again comes back as an `awaiting` outcome; a partner that fails for now
+        (timeout, 5xx) comes back as `timeout` or `error` with `transient` detail, for the
+        collector to decide. The source's own budget applies, not a run's deadline.
+        """
+        started_at = datetime.now(UTC)
+        started = time.perf_counter()
+        try:
+            connector, config = self.resolve(source, version)
+            version = connector.version
+        except (UnknownConnectorError, KeyError):
+            return SourceOutcome(
+                source=source,
+                status=SourceStatus.error,
+                detail="no connector is registered under this name",
+                started_at=started_at,
+                fetched_at=datetime.now(UTC),
+            )
+        if not isinstance(connector, ParkingConnector):
+            return SourceOutcome(
+                source=source,
+                status=SourceStatus.error,
+                detail=NOT_PARKING_DETAIL,
+                started_at=started_at,
+                fetched_at=datetime.now(UTC),
+                connector_version=version,
+            )
+        parking = connector
+
+        def call(
+            client: httpx.AsyncClient, config: ConnectorConfig
+        ) -> Awaitable[Evidence | Parked]:
+            return collect_evidence(parking, token, household, config, client)
+
+        return await self._slotted(
+            source, connector, config, version, call, started_at, started, False
+        )
+
+    async def _slotted(
+        self,
+        source: str,
+        connector: Connector,
+        config: ConnectorConfig,
+        version: str | None,
+        call: Callable[[httpx.AsyncClient, ConnectorConfig], Awaitable[Evidence | Parked]],
+        started_at: datetime,
+        started: float,
+        capped: bool,
+    ) -> SourceOutcome:
+        """The call within the source's bulkhead: a slot first, out of the same budget."""
         semaphore = self._slots.setdefault(source, asyncio.Semaphore(config.max_concurrency))
         loop = asyncio.get_running_loop()
         waiting_since = loop.time()
@@ -179,7 +277,7 @@ class FanOut:
                 remaining = max(config.timeout_s - waited, 0.001)
                 config = config.model_copy(update={"timeout_s": remaining})
             return await self._admitted(
-                source, household, connector, config, version, started_at, started, capped, queued
+                source, call, config, version, started_at, started, capped, queued
             )
         finally:
             semaphore.release()
@@ -187,8 +285,7 @@ class FanOut:
     async def _admitted(
         self,
         source: str,
-        household: HouseholdQuery,
-        connector: Connector,
+        call: Callable[[httpx.AsyncClient, ConnectorConfig], Awaitable[Evidence | Parked]],
         config: ConnectorConfig,
         version: str | None,
         started_at: datetime,
@@ -218,11 +315,11 @@ class FanOut:
         meter = CallMeter(self.client, turns, retry_budget=retry_budget)
         records: list[Record] = []
         detail: str | None = None
+        parked: Parked | None = None
         try:
             async with meter.client() as client, asyncio.timeout(config.timeout_s):
-                evidence = await fetch_evidence(connector, household, config, client)
-            records = list(evidence.records)
-            outcome = CallOutcome.ok if records else CallOutcome.no_record
+                answer = await call(client, config)
+            outcome, records, parked = _answered(answer)
         except asyncio.CancelledError:
             if self.health is not None and grant is not None:
                 self.health.cancelled(grant, meter.attempts)
@@ -249,6 +346,25 @@ class FanOut:
             self.health.record(
                 grant, outcome, latency_ms=duration_ms, attempts=meter.attempts, detail=detail
             )
+        fetched_at = datetime.now(UTC)
+        if parked is not None:
+            deadline_s = (
+                config.collect_deadline_s
+                if isinstance(config, ParkingConfig)
+                else ParkingConfig.model_fields["collect_deadline_s"].default
+            )
+            return SourceOutcome(
+                source=source,
+                status=SourceStatus.awaiting,
+                attempts=len(meter.attempts),
+                started_at=started_at,
+                fetched_at=fetched_at,
+                duration_ms=duration_ms,
+                connector_version=version,
+                parked=parked,
+                collect_at=fetched_at + timedelta(seconds=parked.collect_after_s),
+                collect_deadline=fetched_at + timedelta(seconds=deadline_s),
+            )
         return SourceOutcome(
             source=source,
             status=_STATUS.get(outcome, SourceStatus.error),
@@ -256,9 +372,10 @@ class FanOut:
             detail=detail,
             attempts=len(meter.attempts),
             started_at=started_at,
-            fetched_at=datetime.now(UTC),
+            fetched_at=fetched_at,
             duration_ms=duration_ms,
             connector_version=version,
+            call=outcome,
         )
 
 
@@ -267,6 +384,15 @@ _STATUS = {
     CallOutcome.no_record: SourceStatus.no_record,
     CallOutcome.timeout: SourceStatus.timeout,
 }
+
+
+def _answered(answer: Evidence | Parked) -> tuple[CallOutcome, list[Record], Parked | None]:
+    """The outcome, records and parked question of an answer (a parked question is the
+    partner answering: it accepted the question)."""
+    if isinstance(answer, Parked):
+        return CallOutcome.ok, [], answer
+    records = list(answer.records)
+    return (CallOutcome.ok if records else CallOutcome.no_record), records, None
 
 
 def _classify(source: str, exc: Exception) -> tuple[CallOutcome, str]:

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any, Self, cast
 
-from sqlalchemy import Select, Table, and_, func, insert, literal, or_, select, update
+from sqlalchemy import Select, Table, and_, case, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -27,6 +27,7 @@ SOURCE_RESULTS = cast(Table, SourceResult.__table__)
 REPORTS = cast(Table, Report.__table__)
 
 UNFINISHED = ("queued", "running")
+_RUN_WRITTEN = frozenset({"error", "awaiting"})
 
 
 class VerificationRepository:
@@ -116,7 +117,10 @@ class VerificationRepository:
         if not verifications:  # a batch's chunk of refused lines alone
             return
         keyring = keyring_of(self.session)
-        columns = [column.name for column in VERIFICATIONS.columns if column.name != "error"]
+        # Left to their defaults: no run has written them yet.
+        columns = [
+            column.name for column in VERIFICATIONS.columns if column.name not in _RUN_WRITTEN
+        ]
         await self.session.execute(
             insert(VERIFICATIONS),
             [{name: getattr(row, name) for name in columns} for row in verifications],
@@ -168,6 +172,8 @@ class VerificationRepository:
                     lease.is_(None),
                     VERIFICATIONS.c.created_at
                     < literal(unclaimed_before, VERIFICATIONS.c.created_at.type),
+                    # Released with sources awaiting the partner: the collects finish it.
+                    VERIFICATIONS.c.awaiting == 0,
                 ),
             )
         statement = (
@@ -230,13 +236,132 @@ class VerificationRepository:
         )
         return _rowcount(result) == 1
 
-    async def release(self, verification_id: str, owner: str) -> None:
-        """Give an unfinished run back at once (shutting down), for anyone to resume."""
+    async def release(self, verification_id: str, owner: str, now: datetime) -> None:
+        """Give an unfinished run back at once (shutting down), for anyone to resume (a
+        run with awaiting sources as a lease that lapsed now, so the sweep resumes it)."""
+        lease = VERIFICATIONS.c.lease_expires_at
         await self.session.execute(
             update(VERIFICATIONS)
             .where(VERIFICATIONS.c.id == verification_id, VERIFICATIONS.c.lease_owner == owner)
+            .values(
+                lease_owner=None,
+                lease_expires_at=case(
+                    (VERIFICATIONS.c.awaiting > 0, literal(now, lease.type)), else_=None
+                ),
+            )
+        )
+
+    async def count_awaiting(self, verification_id: str, change: int = 0) -> int:
+        """Add `change` to the verification's count of awaiting sources; the new count.
+
+        Also the first statement of a transaction that may end the verification: on
+        PostgreSQL it locks the row, so the run that stores the last pending source and a
+        collect that settles the last awaiting one go one after the other, and the second
+        sees what the first stored (exactly one of them finishes)."""
+        await self.session.execute(
+            update(VERIFICATIONS)
+            .where(VERIFICATIONS.c.id == verification_id)
+            .values(awaiting=VERIFICATIONS.c.awaiting + change)
+        )
+        statement = select(VERIFICATIONS.c.awaiting).where(VERIFICATIONS.c.id == verification_id)
+        return int(await self.session.scalar(statement) or 0)
+
+    async def park(self, verification_id: str, owner: str) -> bool:
+        """End our run of a verification whose remaining sources await the partner: the
+        lease is given up (nobody runs it; collects finish it), it stays `running`."""
+        result = await self.session.execute(
+            update(VERIFICATIONS)
+            .where(
+                VERIFICATIONS.c.id == verification_id,
+                VERIFICATIONS.c.lease_owner == owner,
+                VERIFICATIONS.c.status.in_(UNFINISHED),
+            )
             .values(lease_owner=None, lease_expires_at=None)
         )
+        return _rowcount(result) == 1
+
+    async def has_pending(self, verification_id: str) -> bool:
+        """Whether a source of the verification is still to be asked."""
+        statement = select(SOURCE_RESULTS.c.id).where(
+            SOURCE_RESULTS.c.verification_id == verification_id,
+            SOURCE_RESULTS.c.status == "pending",
+        )
+        return (await self.session.scalar(statement.limit(1))) is not None
+
+    async def waiting_ids(self, verification_ids: list[str]) -> list[str]:
+        """Those of `verification_ids` a `Prefer: wait` stops waiting for: ended (or gone),
+        or run as far as it goes now (only sources awaiting the partner are left)."""
+        statement = select(VERIFICATIONS.c.id).where(
+            VERIFICATIONS.c.id.in_(verification_ids),
+            VERIFICATIONS.c.status.in_(UNFINISHED),
+            or_(VERIFICATIONS.c.awaiting == 0, VERIFICATIONS.c.lease_owner.is_not(None)),
+        )
+        going = set(await self.session.scalars(statement))
+        return [id_ for id_ in verification_ids if id_ not in going]
+
+    async def due_collects(self, now: datetime, limit: int) -> list[tuple[str, str]]:
+        """(verification id, source) of awaiting sources whose collect is due, oldest
+        first."""
+        due = SOURCE_RESULTS.c.collect_at
+        statement = (
+            select(SOURCE_RESULTS.c.verification_id, SOURCE_RESULTS.c.source)
+            .where(SOURCE_RESULTS.c.status == "awaiting", due <= literal(now, due.type))
+            .order_by(due)
+            .limit(limit)
+        )
+        return [(row[0], row[1]) for row in await self.session.execute(statement)]
+
+    async def claim_collect(
+        self, verification_id: str, source: str, now: datetime, until: datetime
+    ) -> bool:
+        """Take a due collect: nobody else collects this source before `until` (when a
+        collector that died lets it fall due again). Counted as a failure until it ends
+        cleanly (`reschedule_collect`), so a collect that always fails is not retried for
+        ever."""
+        due = SOURCE_RESULTS.c.collect_at
+        result = await self.session.execute(
+            update(SOURCE_RESULTS)
+            .where(
+                SOURCE_RESULTS.c.verification_id == verification_id,
+                SOURCE_RESULTS.c.source == source,
+                SOURCE_RESULTS.c.status == "awaiting",
+                due <= literal(now, due.type),
+            )
+            .values(
+                collect_at=until,
+                collects=SOURCE_RESULTS.c.collects + 1,
+                collect_failures=SOURCE_RESULTS.c.collect_failures + 1,
+            )
+        )
+        return _rowcount(result) == 1
+
+    async def awaiting_source(self, verification_id: str, source: str) -> SourceResult | None:
+        """The source row, while it is awaiting."""
+        statement = select(SourceResult).where(
+            SourceResult.verification_id == verification_id,
+            SourceResult.source == source,
+            SourceResult.status == "awaiting",
+        )
+        return await self.session.scalar(statement.execution_options(populate_existing=True))
+
+    async def reschedule_collect(
+        self, verification_id: str, source: str, at: datetime, *, failed: bool
+    ) -> bool:
+        """Collect an awaiting source again at `at`; unless the collect `failed` (our
+        side), it ended cleanly and the failures in a row start again from 0."""
+        values: dict[str, Any] = {"collect_at": at}
+        if not failed:
+            values["collect_failures"] = 0
+        result = await self.session.execute(
+            update(SOURCE_RESULTS)
+            .where(
+                SOURCE_RESULTS.c.verification_id == verification_id,
+                SOURCE_RESULTS.c.source == source,
+                SOURCE_RESULTS.c.status == "awaiting",
+            )
+            .values(**values)
+        )
+        return _rowcount(result) == 1
 
     async def finished_ids(self, verification_ids: list[str]) -> list[str]:
         """Those of `verification_ids` that are completed or failed (or do not exist)."""
@@ -293,16 +418,22 @@ class VerificationRepository:
         )
         return _rowcount(result) == 1
 
-    async def settle_source(self, verification_id: str, *, source: str, **values: Any) -> bool:
-        """Record a source's outcome on its planned row, unless one is stored already
-        (then False: a duplicate run's answer never replaces the stored one)."""
+    async def settle_source(
+        self, verification_id: str, *, source: str, was: str = "pending", **values: Any
+    ) -> bool:
+        """Record a source's outcome on its planned row while it is still `was` (pending,
+        or awaiting for a collect), unless one is stored already (then False: a duplicate
+        run's or collect's answer never replaces the stored one). An outcome that is no
+        longer awaiting clears the parked question (its token and collect times)."""
         row = {"verification_id": verification_id, "source": source}
+        if was == "awaiting" and values.get("status") != "awaiting":
+            values = values | {"token": None, "collect_at": None, "collect_deadline": None}
         result = await self.session.execute(
             update(SOURCE_RESULTS)
             .where(
                 SOURCE_RESULTS.c.verification_id == verification_id,
                 SOURCE_RESULTS.c.source == source,
-                SOURCE_RESULTS.c.status == "pending",
+                SOURCE_RESULTS.c.status == was,
             )
             .values(**seal_in(SourceResult, keyring_of(self.session), row, values))
         )
