@@ -93,6 +93,8 @@ async def _kids(database_url: str) -> set[str]:
                 for row in await session.scalars(select(model)):
                     for field in sealed_fields(model):
                         token = getattr(row, field.column)
+                        if token is None:  # a sealed column that may be empty (a parked token)
+                            continue
                         kids.add(key_id_of(token))
                         getattr(row, field.name)  # opens, or raises
     finally:
