@@ -119,8 +119,8 @@ class BankConnector(PartnerConnector[BankConfig]):
         *,
         park_at: float | None,
     ) -> Evidence | Parked:
-        """Submit, then poll until DONE, or (with `park_at`) until the next poll would be
-        later than `park_at` (then the inquiry is parked)."""
+        """Submit, then poll until DONE, or (with `park_at`) until a poll after the first
+        would be later than `park_at` (then the inquiry is parked)."""
         inquiry, records = await request(
             client,
             config,
@@ -133,7 +133,9 @@ class BankConnector(PartnerConnector[BankConfig]):
         delays = poll_delays(config.poll_initial_s, config.poll_max_s)
         while inquiry.state != "DONE":
             delay = next(delays)
-            if park_at is not None and loop.time() + delay > park_at:
+            # Asked at least once after the submission, however long that took (a loaded
+            # process must not park an inquiry the bank has answered already).
+            if park_at is not None and delay > 0 and loop.time() + delay > park_at:
                 return Parked(token=inquiry.inquiry_id, collect_after_s=config.collect_interval_s)
             await asyncio.sleep(delay)
             polled, records = await request(

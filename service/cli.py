@@ -279,6 +279,8 @@ def worker(
     expires; no partner is asked again for a source whose answer is stored. Each
     partner's agreed rate and concurrency (HEDUI_CONNECTORS: rate_per_s, max_concurrency)
     hold in total over all workers and API processes on PostgreSQL; on SQLite, per process.
+    Every worker also collects parked sources (a bank that answers later) when they are
+    due (HEDUI_COLLECT_SWEEP_S); a source is collected by one worker at a time.
     The schema must be current: `hedui db upgrade` first.
 
     Example, with the same HEDUI_DATABASE_URL, HEDUI_PARTNER_BASE_URL and

@@ -16,12 +16,12 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from service.auth.principal import Role
 from service.auth.service import create_api_key
 from service.config import Settings
-from service.jobs.collect import DEADLINE_DETAIL, Collector
+from service.jobs.collect import DEADLINE_DETAIL, FAILING_DETAIL, Collector
 from service.models import Report, SourceResult, Verification
 from service.runtime import Runtime, build_runtime
 from tests.conftest import LiveService, _free_port, running_service
@@ -206,3 +206,29 @@ async def test_two_collectors_at_once_collect_a_source_once(parked: Parked) -> N
     done = await _verification(parked, accepted["id"])
     assert done["status"] == "completed"
     assert (await _row(parked, accepted["id"]))[2] == 1
+
+
+async def test_a_collect_failing_on_our_side_stops_after_the_cap(parked: Parked) -> None:
+    accepted = await _submit_to_a_slow_bank(parked)
+    runtime = parked.runtime
+    # As if five collects in a row had crashed (each claim counts one until it ends well).
+    async with runtime.session_factory() as session:
+        await session.execute(
+            update(SourceResult)
+            .where(SourceResult.verification_id == accepted["id"], SourceResult.source == "bank")
+            .values(collect_failures=runtime.settings.collect_max_failures)
+        )
+        await session.commit()
+    await parked.client.delete("/sandbox/traffic")
+
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    assert await runtime.collector.collect_due(now=later) == 1
+
+    done = await _verification(parked, accepted["id"])
+    assert done["status"] == "completed"
+    assert done["recommendation"] == "review"
+    bank_state = next(s for s in done["sources"] if s["source"] == "bank")
+    assert bank_state["status"] == "error"
+    assert bank_state["detail"] == FAILING_DETAIL.format(failures=5)
+    traffic = await parked.client.get("/sandbox/traffic")
+    assert traffic.json()["bank"]["calls"] == 0  # given up without asking the bank again
