@@ -3,7 +3,9 @@
 Retry defaults follow hynek/stamina's `retry()`: only named transient errors are retried
 (transport errors including a single request's timeout, 429, 5xx), with exponential
 backoff and jitter, and both the number of attempts (`max_attempts`) and the total time
-(`timeout_s`) are capped. `set_testing(True)` removes the waits for test suites.
+(`timeout_s`) are capped. `set_testing(True)` removes the waits for test suites. A first
+attempt that succeeds costs no retry machinery: tenacity is built only after a transient
+failure, and is handed that failure as its own first attempt.
 
 Attempts are counted in `attempts_var`, once per HTTP request sent. A caller resets it
 before `fetch` and reads it afterwards in the same task::
@@ -35,6 +37,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, TypeVar
 
 import httpx
@@ -96,6 +99,19 @@ class PartnerClient(httpx.AsyncClient):
     def __init__(self, *, retry_budget: RetryBudget | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.retry_budget = retry_budget
+        # Partners are APIs, not browsers: a cookie one sets is never sent back, and no
+        # answer pays for being read into a cookie jar.
+        self._cookies = NoCookies()
+
+
+class NoCookies(httpx.Cookies):
+    """A cookie jar that stays empty."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        pass
+
+    def set_cookie_header(self, request: httpx.Request) -> None:
+        pass
 
 
 def set_testing(enabled: bool) -> None:
@@ -200,13 +216,7 @@ async def request(
     """
     retry_budget = client.retry_budget if isinstance(client, PartnerClient) else None
     granted: list[Retry] = []
-    retrying = AsyncRetrying(
-        stop=_stop(config, retry_budget, granted),
-        wait=_wait,
-        retry=retry_if_exception(_is_transient),
-        reraise=True,
-    )
-    target = url or f"{config.base_url}{path}"
+    target = _url(url or f"{config.base_url}{path}")
     if retry_budget is not None:
         retry_budget.record_call()
 
@@ -224,8 +234,39 @@ async def request(
             return parse(answer)
         return await asyncio.to_thread(parse, answer)
 
-    result: T = await retrying(attempt)
+    # The first attempt costs no retry machinery: almost every call succeeds at once.
+    try:
+        return await attempt()
+    except ConnectorError as error:
+        if not error.transient:
+            raise
+        first_failure: BaseException | None = error
+
+    async def again() -> T:
+        # Tenacity's first attempt is the one already made: its failure is given back as
+        # it came, so stopping, waiting and the retry budget see it exactly as before.
+        nonlocal first_failure
+        if first_failure is not None:
+            failure, first_failure = first_failure, None
+            raise failure
+        return await attempt()
+
+    retrying = AsyncRetrying(
+        stop=_stop(config, retry_budget, granted),
+        wait=_wait,
+        retry=retry_if_exception(_is_transient),
+        reraise=True,
+    )
+    result: T = await retrying(again)
     return result
+
+
+@lru_cache(maxsize=1024)
+def _url(url: str) -> httpx.URL:
+    """A partner URL parsed once: connectors ask the same few endpoints again and again.
+
+    (httpx URLs are immutable; a request built from one copies nothing of it.)"""
+    return httpx.URL(url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,7 +278,11 @@ class _ErrorAnswer:
 
 
 async def _send(
-    client: httpx.AsyncClient, config: ConnectorConfig, method: str, url: str, **kwargs: Any
+    client: httpx.AsyncClient,
+    config: ConnectorConfig,
+    method: str,
+    url: httpx.URL | str,
+    **kwargs: Any,
 ) -> bytes | _ErrorAnswer:
     """One attempt: the request with its own timeout; its body, or its error status."""
     attempts_var.set(attempts_var.get() + 1)

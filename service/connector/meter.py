@@ -57,6 +57,7 @@ class CallMeter(httpx.AsyncBaseTransport):
         retry_budget: RetryBudget | None = None,
     ) -> None:
         self.shared = shared
+        self.transport = shared._transport  # its pool, without the client layer
         self.turns = turns
         self.retry_budget = retry_budget
         self.attempts: list[Attempt] = []
@@ -86,7 +87,9 @@ class CallMeter(httpx.AsyncBaseTransport):
         permit = await self._turn() if self.turns is not None else None
         started = time.perf_counter()
         try:
-            response = await self.shared.send(request, stream=True, follow_redirects=False)
+            # Straight to the shared pool: the fetch's own client has built the request
+            # (timeouts included), and a second client layer would only repeat its work.
+            response = await self.transport.handle_async_request(request)
         except BaseException as error:
             if permit is not None and self.turns is not None:
                 await self.turns.throttle.release(permit)

@@ -7,7 +7,9 @@ import pytest
 from connectors.base import ConnectorConfig, PartnerUnavailable
 from connectors.http import Retry, request
 from connectors.retry_budget import RetryBudget
+from service.config import Settings
 from service.connector.meter import CallMeter
+from service.http import create_http_client
 
 CONFIG = ConnectorConfig(base_url="http://partner.test", max_attempts=3)
 
@@ -93,3 +95,23 @@ async def test_closing_a_fetch_client_leaves_the_shared_one_open() -> None:
             await metered.get("http://partner.test/a")
         assert not client.is_closed
         assert (await client.get("http://partner.test/b")).status_code == 200
+
+
+async def test_a_cookie_a_partner_sets_is_never_sent_back() -> None:
+    """Partners are APIs: neither the fetch's client nor the shared one keeps a cookie."""
+    sent: list[str | None] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers.get("cookie"))
+        return httpx.Response(200, text="ok", headers={"Set-Cookie": "session=abc; Path=/"})
+
+    settings = Settings(partner_base_url="http://partner.test")
+    async with create_http_client(settings) as client:
+        client._transport = httpx.MockTransport(handle)
+        for _ in range(2):
+            meter = CallMeter(client)
+            async with meter.client() as metered:
+                for _ in range(2):
+                    await request(metered, CONFIG, "GET", "/ping", lambda body: body.decode())
+    assert sent == [None] * 4
+    assert not client.cookies
