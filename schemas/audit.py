@@ -42,7 +42,9 @@ class AuditEvent(BaseModel):
     action: str = Field(description="e.g. verification.create, report.read, decision.record")
     object_type: str
     object_id: str | None
-    object_region: str | None = Field(description="The household's region, for a verification")
+    object_region: str | None = Field(
+        description="The household's township code, else its region code, for a verification"
+    )
     request_id: str | None = Field(description="`X-Request-ID` of the request, as in the logs")
     outcome: str = Field(description="`ok`, or the HTTP status of the refusal")
     detail: str | None

@@ -82,6 +82,11 @@ class RecipientFilter(RequestModel):
         pattern=r"^([0-9]{2}|[0-9]{4}|[0-9]{6})$",
         description="Region prefix, within the caller's own region",
     )
+    township_code: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{9}$",
+        description="Only households of this township, within the caller's own region",
+    )
     program: Program | None = None
     recheck_class: RecheckClass | None = None
     status: RecipientStatus | None = None

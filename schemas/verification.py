@@ -5,7 +5,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from schemas.additions import OmitWhenNone
 from schemas.dates import IsoDate
@@ -64,6 +64,15 @@ able (半失能), 3 able (全自理). The care subsidy depends on it."""
 CountyCode = Annotated[
     str,
     Field(pattern=r"^[0-9]{6}$", description="6-digit GB/T 2260 county code", examples=["530102"]),
+]
+TownshipCode = Annotated[
+    str,
+    Field(
+        pattern=r"^[0-9]{9}$",
+        description="9-digit township (乡镇/街道) statistical division code; its first 6 "
+        "digits are the county's region_code",
+        examples=["530102001"],
+    ),
 ]
 
 
@@ -125,7 +134,9 @@ class MemberCreate(_Strict):
 class VerificationCreate(_Strict, OmitWhenNone):
     # Fields added later stay out of the idempotency fingerprint while unset, so a request
     # repeated across an upgrade still matches the one it repeats.
-    omit_when_none: ClassVar[frozenset[str]] = frozenset({"support_mode", "care_grade"})
+    omit_when_none: ClassVar[frozenset[str]] = frozenset(
+        {"support_mode", "care_grade", "township_code"}
+    )
 
     model_config = ConfigDict(
         extra="forbid",
@@ -159,6 +170,11 @@ class VerificationCreate(_Strict, OmitWhenNone):
     )
     program: Program
     region_code: CountyCode
+    township_code: TownshipCode | None = Field(
+        default=None,
+        description="The household's township (乡镇/街道), inside region_code; keys of "
+        "that township see it, keys of other townships do not",
+    )
     area: Area
     as_of: IsoDate | None = Field(
         default=None, description="Date whose policy applies; default today"
@@ -196,6 +212,14 @@ class VerificationCreate(_Strict, OmitWhenNone):
         if region_code[:2] not in PROVINCE_CODES:
             raise ValueError("does not start with a GB/T 2260 province code")
         return region_code
+
+    @field_validator("township_code")
+    @classmethod
+    def _township_in_county(cls, township_code: str | None, info: ValidationInfo) -> str | None:
+        region_code = info.data.get("region_code")
+        if township_code is not None and region_code and township_code[:6] != region_code:
+            raise ValueError("its first 6 digits must be the region_code")
+        return township_code
 
     @field_validator("members")
     @classmethod
@@ -263,6 +287,7 @@ class Verification(BaseModel):
     reference: str
     program: Program
     region_code: str
+    township_code: str | None = None
     area: Area
     as_of: date
     status: VerificationStatus
@@ -288,6 +313,11 @@ class VerificationFilter(RequestModel):
         default=None,
         pattern=r"^([0-9]{2}|[0-9]{4}|[0-9]{6})$",
         description="Region prefix, within the caller's own region",
+    )
+    township_code: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{9}$",
+        description="Only households of this township, within the caller's own region",
     )
     limit: int = Field(default=50, ge=1, le=200)
     cursor: str | None = Field(default=None, max_length=512, description="`next_cursor` of a page")

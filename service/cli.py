@@ -475,7 +475,12 @@ def connector_test(
 @apikey_app.command("create")
 def apikey_create(
     role: Annotated[Role, typer.Option(help="What the key may do")],
-    region: Annotated[str, typer.Option(help="GB/T 2260 prefix (53, 5301, 530102); 00 or * = all")],
+    region: Annotated[
+        str,
+        typer.Option(
+            help="GB/T 2260 prefix (53, 5301, 530102) or a township code (530102001); 00 or * = all"
+        ),
+    ],
     name: Annotated[str | None, typer.Option(help="Who holds the key (shown in audit)")] = None,
 ) -> None:
     """Create an API key; the token is printed alone on the last line (it is not stored).

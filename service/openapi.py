@@ -51,6 +51,7 @@ def verification_example() -> dict[str, Any]:
         "reference": "case-2026-000123",
         "program": "dibao",
         "region_code": "530102",
+        "township_code": None,
         "area": "urban",
         "as_of": "2026-11-20",
         "status": "completed",

@@ -33,6 +33,7 @@ def verification_body(
     area: str = "urban",
     as_of: str | None = "2026-11-20",
     reference: str = "case-test",
+    township_code: str | None = None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "reference": reference,
@@ -44,6 +45,8 @@ def verification_body(
     }
     if as_of is not None:
         body["as_of"] = as_of
+    if township_code is not None:
+        body["township_code"] = township_code
     return body
 
 

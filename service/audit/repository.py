@@ -8,6 +8,7 @@ from typing import Self
 from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.auth.scope import condition
 from service.models import AuditChainLink, AuditCheckpoint, AuditEvent
 
 CHAIN_LOCK = 0x6865647561  # "hedua": one chainer at a time on PostgreSQL
@@ -114,17 +115,14 @@ class AuditRepository:
         limit: int,
     ) -> Sequence[AuditEvent]:
         """Newest first; `before_id` is the last id already seen. In `region_prefix`: events
-        about a household there, and events of actors scoped there about nothing regional."""
+        about a household there (`object_region` holds its township code, else its county's
+        region code), and events of actors scoped there about nothing regional."""
         statement = select(AuditEvent)
-        if region_prefix:
+        about_household = condition(region_prefix, AuditEvent.object_region)
+        by_actor = condition(region_prefix, AuditEvent.region)
+        if about_household is not None and by_actor is not None:
             statement = statement.where(
-                or_(
-                    AuditEvent.object_region.startswith(region_prefix, autoescape=True),
-                    and_(
-                        AuditEvent.object_region.is_(None),
-                        AuditEvent.region.startswith(region_prefix, autoescape=True),
-                    ),
-                )
+                or_(about_household, and_(AuditEvent.object_region.is_(None), by_actor))
             )
         if actor_key_id is not None:
             statement = statement.where(AuditEvent.actor_key_id == actor_key_id)

@@ -280,7 +280,7 @@ class AuditReader:
         object_ids: list[str] | None = None
         if isinstance(where, AuditSearch) and where.id_number is not None:
             object_ids = await VerificationRepository.from_session(session).ids_with_member(
-                where.id_number, region_prefix=principal.region_prefix
+                where.id_number, scope=principal
             )
             if not object_ids:
                 return wire.AuditPage(items=[])

@@ -17,12 +17,16 @@ ALL_REGIONS = ("", "00", "*")
 
 
 def normalise_region_prefix(value: str) -> str:
-    """'00' and '*' mean every region; otherwise a 2-, 4- or 6-digit GB/T 2260 prefix."""
+    """'00' and '*' mean every region; otherwise a 2-, 4- or 6-digit GB/T 2260 prefix, or a
+    9-digit township (乡镇/街道) code."""
     value = value.strip()
     if value in ALL_REGIONS:
         return ""
-    if not (value.isascii() and value.isdigit()) or len(value) not in (2, 4, 6):
-        raise ValueError("region must be a 2-, 4- or 6-digit code, or 00 / * for all regions")
+    if not (value.isascii() and value.isdigit()) or len(value) not in (2, 4, 6, 9):
+        raise ValueError(
+            "region must be a 2-, 4- or 6-digit code, a 9-digit township code, "
+            "or 00 / * for all regions"
+        )
     return value
 
 
@@ -33,14 +37,20 @@ class Principal:
     role: Role
     region_prefix: str
 
-    def covers(self, region_code: str) -> bool:
-        return region_code.startswith(self.region_prefix)
+    def covers(self, region_code: str, township_code: str | None = None) -> bool:
+        """Whether a household of this county (and township, if any) is in scope."""
+        return (township_code or region_code).startswith(self.region_prefix)
 
     def narrowed(self, requested: str | None) -> str:
         """The requested region prefix, kept inside this caller's own region."""
-        if not requested or self.region_prefix.startswith(requested):
-            return self.region_prefix
-        if requested.startswith(self.region_prefix):
-            return requested
-        # Disjoint regions: a prefix no region code can match, so nothing is found.
-        return self.region_prefix + "#"
+        return narrow(self.region_prefix, requested)
+
+
+def narrow(prefix: str, requested: str | None) -> str:
+    """`requested` (a filter's region or township code), kept inside `prefix`."""
+    if not requested or prefix.startswith(requested):
+        return prefix
+    if requested.startswith(prefix):
+        return requested
+    # Disjoint regions: a prefix no region or township code can match, so nothing is found.
+    return prefix + "#"

@@ -158,7 +158,7 @@ class Upload:
                 raise _concurrent() from error
             if not advanced:
                 await self.session.rollback()
-                current = await repository.get(batch.id, region_prefix="")
+                current = await repository.get(batch.id, scope="")
                 if current is not None and current.status != wire.BatchStatus.open.value:
                     raise BatchClosed(current.status)
                 raise _concurrent()

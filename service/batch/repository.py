@@ -7,6 +7,8 @@ from typing import Any, Self, cast
 from sqlalchemy import Table, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.auth.principal import Principal
+from service.auth.scope import scoped
 from service.models import Batch, BatchLineError, Verification
 from service.pagination import newer_first_after
 
@@ -27,12 +29,13 @@ class BatchRepository:
         self.session.add(batch)
         await self.session.flush()
 
-    async def get(self, batch_id: str, *, region_prefix: str) -> Batch | None:
-        statement = (
-            select(Batch)
-            .where(Batch.id == batch_id)
-            .where(Batch.region_prefix.startswith(region_prefix, autoescape=True))
-            .execution_options(populate_existing=True)
+    async def get(self, batch_id: str, *, scope: Principal | str) -> Batch | None:
+        """The batch, if its submitter's region lies inside `scope` ('' for the service's own
+        work): a township key sees its township's batches, a county key its county's."""
+        statement = scoped(
+            select(Batch).where(Batch.id == batch_id).execution_options(populate_existing=True),
+            scope,
+            Batch.region_prefix,
         )
         return await self.session.scalar(statement)
 
@@ -44,14 +47,12 @@ class BatchRepository:
     async def page(
         self,
         *,
-        region_prefix: str,
+        scope: Principal | str,
         status: str | None,
         limit: int,
         after: tuple[datetime, str] | None,
     ) -> list[Batch]:
-        statement = select(Batch).where(
-            Batch.region_prefix.startswith(region_prefix, autoescape=True)
-        )
+        statement = scoped(select(Batch), scope, Batch.region_prefix)
         if status is not None:
             statement = statement.where(Batch.status == status)
         if after is not None:
@@ -147,15 +148,22 @@ class BatchRepository:
         self,
         batch_id: str,
         *,
+        scope: Principal | str,
         status: str | None,
         recommendation: str | None,
         after_line: int,
         limit: int,
     ) -> list[tuple[int, str, str, str, str | None]]:
-        """(line, id, reference, status, recommendation) in line order."""
+        """(line, id, reference, status, recommendation) in line order, of the households
+        inside `scope`."""
         v = VERIFICATIONS.c
-        statement = select(v.batch_line, v.id, v.reference, v.status, v.recommendation).where(
-            v.batch_id == batch_id, v.batch_line > after_line
+        statement = scoped(
+            select(v.batch_line, v.id, v.reference, v.status, v.recommendation).where(
+                v.batch_id == batch_id, v.batch_line > after_line
+            ),
+            scope,
+            v.region_code,
+            v.township_code,
         )
         if status is not None:
             statement = statement.where(v.status == status)

@@ -159,9 +159,7 @@ class BatchService:
         return verification
 
     async def get(self, session: AsyncSession, principal: Principal, batch_id: str) -> Batch:
-        batch = await BatchRepository.from_session(session).get(
-            batch_id, region_prefix=principal.region_prefix
-        )
+        batch = await BatchRepository.from_session(session).get(batch_id, scope=principal)
         if batch is None:
             raise BatchNotFound()
         return batch
@@ -215,7 +213,7 @@ class BatchService:
     ) -> wire.BatchPage:
         repository = BatchRepository.from_session(session)
         rows = await repository.page(
-            region_prefix=principal.region_prefix,
+            scope=principal,
             status=where.status.value if where.status else None,
             limit=where.limit + 1,
             after=decode_cursor(where.cursor) if where.cursor else None,
@@ -250,6 +248,7 @@ class BatchService:
         batch = await self.get(session, principal, batch_id)
         rows = await BatchRepository.from_session(session).verifications(
             batch.id,
+            scope=principal,
             status=where.status.value if where.status else None,
             recommendation=where.recommendation,
             after_line=_line_cursor(where.cursor),

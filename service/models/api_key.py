@@ -14,7 +14,9 @@ class ApiKey(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(128))
     role: Mapped[str] = mapped_column(String(32))
-    region_prefix: Mapped[str] = mapped_column(String(6), doc="'' means every region")
+    region_prefix: Mapped[str] = mapped_column(
+        String(9), doc="'' means every region; 9 digits: one township"
+    )
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

@@ -25,6 +25,7 @@ class Verification(Base):
     __table_args__ = (
         Index("ix_verifications_created", "created_at", "id"),
         Index("ix_verifications_region_code", "region_code"),
+        Index("ix_verifications_township_code", "township_code"),
         Index("ix_verifications_reference", "reference"),
         Index("ix_verifications_status_lease", "status", "lease_expires_at"),
         # A batch's counts are one GROUP BY over this index; a line is stored once.
@@ -36,6 +37,8 @@ class Verification(Base):
     reference: Mapped[str] = mapped_column(String(128))
     program: Mapped[str] = mapped_column(String(16))
     region_code: Mapped[str] = mapped_column(String(6))
+    # The township (乡镇/街道, 9 digits starting with region_code), when the caller named it.
+    township_code: Mapped[str | None] = mapped_column(String(9), default=None)
     area: Mapped[str] = mapped_column(String(8))
     as_of: Mapped[date] = mapped_column(Date)
     consent_document_id: Mapped[str] = mapped_column(String(64))

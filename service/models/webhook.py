@@ -18,7 +18,9 @@ class Webhook(Base):
     url: Mapped[str] = mapped_column(Text)
     events: Mapped[list[str]] = mapped_column(JSON)
     secret: Mapped[str] = mapped_column(String(128), doc="Signs every delivery; never shown")
-    region_prefix: Mapped[str] = mapped_column(String(6), doc="'' means every region")
+    region_prefix: Mapped[str] = mapped_column(
+        String(9), doc="'' means every region; 9 digits: one township"
+    )
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_by: Mapped[str] = mapped_column(ForeignKey("api_keys.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -7,6 +7,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.assessment import NearRelativeMatch
+from service.auth.principal import Principal
+from service.auth.scope import scoped
 from service.crypto.sealed import keyring_of
 from service.models import NearRelative
 from service.pagination import newer_first_after
@@ -24,22 +26,24 @@ class NearRelativeRepository:
         self.session.add(registration)
         await self.session.flush()
 
-    async def get(self, registration_id: str, *, region_prefix: str = "") -> NearRelative | None:
-        statement = (
+    async def get(
+        self, registration_id: str, *, scope: Principal | str = ""
+    ) -> NearRelative | None:
+        # Registrations are kept per county: a township scope finds none (service/auth/scope.py).
+        statement = scoped(
             select(NearRelative)
             .where(NearRelative.id == registration_id)
-            .where(NearRelative.region_code.startswith(region_prefix, autoescape=True))
-            .execution_options(populate_existing=True)
+            .execution_options(populate_existing=True),
+            scope,
+            NearRelative.region_code,
         )
         return await self.session.scalar(statement)
 
     async def page(
-        self, *, region_prefix: str, limit: int, after: tuple[datetime, str] | None
+        self, *, scope: Principal | str, limit: int, after: tuple[datetime, str] | None
     ) -> list[NearRelative]:
         """Newest first; `after` is the (registered_at, id) of the last item already seen."""
-        statement = select(NearRelative).where(
-            NearRelative.region_code.startswith(region_prefix, autoescape=True)
-        )
+        statement = scoped(select(NearRelative), scope, NearRelative.region_code)
         if after is not None:
             statement = statement.where(
                 newer_first_after(NearRelative.registered_at, NearRelative.id, after)

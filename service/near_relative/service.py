@@ -76,7 +76,7 @@ class NearRelativeService:
         self, session: AsyncSession, principal: Principal, registration_id: str
     ) -> NearRelative:
         repository = NearRelativeRepository.from_session(session)
-        registration = await repository.get(registration_id, region_prefix=principal.region_prefix)
+        registration = await repository.get(registration_id, scope=principal)
         if registration is None:
             # Outside the caller's region looks exactly like absent (no existence oracle).
             raise NearRelativeNotFound()
@@ -86,7 +86,7 @@ class NearRelativeService:
         self, session: AsyncSession, principal: Principal, *, limit: int, cursor: str | None
     ) -> wire.NearRelativePage:
         rows = await NearRelativeRepository.from_session(session).page(
-            region_prefix=principal.region_prefix,
+            scope=principal,
             limit=limit + 1,
             after=decode_cursor(cursor) if cursor else None,
         )

@@ -18,7 +18,7 @@ class PersonService:
         """Newest first, within the caller's region, members masked as everywhere."""
         repository = VerificationRepository.from_session(session)
         rows = await repository.page(
-            region_prefix=principal.region_prefix,
+            scope=principal,
             where=verification_wire.VerificationFilter(),
             limit=body.limit + 1,
             after=decode_cursor(body.cursor) if body.cursor else None,

@@ -41,6 +41,7 @@ class RunEnded:
                     "status": status,
                     "recommendation": report.recommendation if report else None,
                 },
+                township_code=verification.township_code,
                 now=now,
             )
         repository = RecipientRepository.from_session(session)

@@ -186,6 +186,7 @@ class RecheckScheduler:
             reference=recipient.reference,
             program=cast(verification_wire.Program, recipient.program),
             region_code=recipient.region_code,
+            township_code=recipient.township_code,
             area=cast(verification_wire.Area, recipient.area),
             as_of=today,
             consent=verification_wire.Consent(

@@ -9,8 +9,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from schemas.recipient import RecipientFilter
+from service.auth.principal import Principal
+from service.auth.scope import Statement, scoped
 from service.models import Member, Recheck, Recipient, Verification
 from service.pagination import newer_first_after
+
+
+def in_scope(statement: Statement, scope: Principal | str) -> Statement:
+    """`statement` (over recipients) kept to `scope`'s households."""
+    return scoped(statement, scope, Recipient.region_code, Recipient.township_code)
 
 
 class RecipientRepository:
@@ -21,15 +28,11 @@ class RecipientRepository:
     def from_session(cls, session: AsyncSession) -> Self:
         return cls(session)
 
-    def _scoped(self, region_prefix: str) -> Select[Any]:
-        return select(Recipient).where(
-            Recipient.region_code.startswith(region_prefix, autoescape=True)
-        )
+    def _scoped(self, scope: Principal | str) -> Select[Any]:
+        return in_scope(select(Recipient), scope)
 
-    async def get(self, recipient_id: str, *, region_prefix: str = "") -> Recipient | None:
-        return await self.session.scalar(
-            self._scoped(region_prefix).where(Recipient.id == recipient_id)
-        )
+    async def get(self, recipient_id: str, *, scope: Principal | str = "") -> Recipient | None:
+        return await self.session.scalar(self._scoped(scope).where(Recipient.id == recipient_id))
 
     async def by_origin(self, verification_id: str) -> Recipient | None:
         return await self.session.scalar(
@@ -43,12 +46,12 @@ class RecipientRepository:
     async def page(
         self,
         *,
-        region_prefix: str,
+        scope: Principal | str,
         where: RecipientFilter,
         limit: int,
         after: tuple[datetime, str] | None,
     ) -> list[Recipient]:
-        statement = self._scoped(region_prefix)
+        statement = self._scoped(scope)
         if where.program is not None:
             statement = statement.where(Recipient.program == where.program)
         if where.recheck_class is not None:
@@ -114,9 +117,7 @@ class RecipientRepository:
     async def count_due(self, today: date, *, region_prefix: str) -> int:
         return int(
             await self.session.scalar(
-                select(func.count())
-                .select_from(Recipient)
-                .where(Recipient.region_code.startswith(region_prefix, autoescape=True))
+                in_scope(select(func.count()).select_from(Recipient), region_prefix)
                 .where(Recipient.status != "left")
                 .where(Recipient.next_recheck_on <= today)
             )
@@ -179,10 +180,11 @@ class RecipientRepository:
     async def unfinished_rechecks(self, *, region_prefix: str = "") -> int:
         return int(
             await self.session.scalar(
-                select(func.count())
-                .select_from(Recheck)
-                .where(Recheck.status == "queued")
-                .where(Recheck.region_code.startswith(region_prefix, autoescape=True))
+                scoped(
+                    select(func.count()).select_from(Recheck).where(Recheck.status == "queued"),
+                    region_prefix,
+                    Recheck.region_code,
+                )
             )
             or 0
         )

@@ -12,6 +12,7 @@ from schemas.identity import mask_id_number, mask_name
 from schemas.policy import ResolvedPolicy
 from schemas.verification import Area, DecisionCreate, Member, Program
 from service.auth.principal import Principal
+from service.auth.scope import narrow
 from service.errors import Conflict, InvalidRequest, NotFound
 from service.models import Decision, Recipient, Report, Verification
 from service.models.base import new_id, utcnow
@@ -104,7 +105,7 @@ class RecipientService:
             program=verification.program,
             area=verification.area,
             region_code=verification.region_code,
-            township_code=None,
+            township_code=verification.township_code,
             recheck_class=recheck_class.value,
             status=wire.RecipientStatus.active.value,
             monthly_benefit=monthly_benefit(report),
@@ -128,7 +129,7 @@ class RecipientService:
     ) -> wire.RecipientPage:
         repository = RecipientRepository.from_session(session)
         rows = await repository.page(
-            region_prefix=principal.narrowed(where.region_code),
+            scope=narrow(principal.narrowed(where.region_code), where.township_code),
             where=where,
             limit=where.limit + 1,
             after=decode_cursor(where.cursor) if where.cursor else None,
@@ -150,7 +151,7 @@ class RecipientService:
         self, session: AsyncSession, principal: Principal, recipient_id: str
     ) -> Recipient:
         recipient = await RecipientRepository.from_session(session).get(
-            recipient_id, region_prefix=principal.region_prefix
+            recipient_id, scope=principal
         )
         if recipient is None:
             raise RecipientNotFound()

@@ -69,5 +69,6 @@ async def decide(
             "decision": decision.decision,
             "recipient_id": recipient.id if recipient else None,
         },
+        township_code=verification.township_code,
     )
     return decision_to_wire(decision)

@@ -13,20 +13,21 @@ from service.auth.principal import Principal
 from service.models import Report, Verification
 from service.report.rescore import monthly_benefit, rebuild, simulated
 from service.report.service import StoredReport
+from service.verification.repository import in_scope
 
 
 async def simulate(
     session: AsyncSession, principal: Principal, request: wire.SimulationRequest
 ) -> wire.SimulationResult:
     prefix = principal.narrowed(request.region_code)
-    statement = (
+    statement = in_scope(
         select(Verification, Report)
         .join(Report, Report.verification_id == Verification.id)
         .options(selectinload(Verification.members), selectinload(Verification.sources))
         .where(Verification.status == "completed")
-        .where(Verification.region_code.startswith(prefix, autoescape=True))
         .order_by(Verification.completed_at, Verification.id)
-        .limit(request.limit + 1)
+        .limit(request.limit + 1),
+        prefix,
     )
     statement = statement.where(
         Verification.program == request.program,

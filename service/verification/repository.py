@@ -8,6 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from schemas.verification import VerificationFilter
+from service.auth.principal import Principal
+from service.auth.scope import Statement, scoped
 from service.crypto.sealed import keyring_of, seal_in
 from service.models import (
     Decision,
@@ -43,19 +45,35 @@ class VerificationRepository:
             selectinload(Verification.members), selectinload(Verification.sources)
         )
 
-    async def get(self, verification_id: str, *, region_prefix: str = "") -> Verification | None:
-        statement = (
+    async def get(
+        self, verification_id: str, *, scope: Principal | str = ""
+    ) -> Verification | None:
+        """The verification, if it lies inside `scope` (a caller, or a region prefix; ''
+        for the service's own work)."""
+        statement = in_scope(
             self._detailed()
             .where(Verification.id == verification_id)
-            .where(Verification.region_code.startswith(region_prefix, autoescape=True))
-            .execution_options(populate_existing=True)
+            .execution_options(populate_existing=True),
+            scope,
         )
         return await self.session.scalar(statement)
+
+    async def region_of(self, verification_id: str) -> tuple[str, str | None] | None:
+        """The (region_code, township_code) of a verification, unscoped: for records about
+        it (the audit trail, webhook events), never for an answer to a caller."""
+        row = (
+            await self.session.execute(
+                select(Verification.region_code, Verification.township_code).where(
+                    Verification.id == verification_id
+                )
+            )
+        ).first()
+        return None if row is None else (row[0], row[1])
 
     async def page(
         self,
         *,
-        region_prefix: str,
+        scope: Principal | str,
         where: VerificationFilter,
         limit: int,
         after: tuple[datetime, str] | None,
@@ -63,9 +81,7 @@ class VerificationRepository:
     ) -> list[Verification]:
         """Newest first; `after` is the (created_at, id) of the last item already seen;
         `member_blind`: only those with a member of this blind index (an ID number's)."""
-        statement = self._detailed().where(
-            Verification.region_code.startswith(region_prefix, autoescape=True)
-        )
+        statement = in_scope(self._detailed(), scope)
         if member_blind is not None:
             statement = statement.where(
                 Verification.id.in_(
@@ -88,16 +104,16 @@ class VerificationRepository:
         statement = statement.order_by(Verification.created_at.desc(), Verification.id.desc())
         return list(await self.session.scalars(statement.limit(limit)))
 
-    async def ids_with_member(self, id_number: str, *, region_prefix: str) -> list[str]:
-        """Verifications in `region_prefix` whose household includes this person (found
-        through the blind index of the ID number)."""
+    async def ids_with_member(self, id_number: str, *, scope: Principal | str) -> list[str]:
+        """Verifications in `scope` whose household includes this person (found through
+        the blind index of the ID number)."""
         blind = keyring_of(self.session).blind(id_number)
-        statement = (
+        statement = in_scope(
             select(Member.verification_id)
             .join(Verification, Verification.id == Member.verification_id)
             .where(Member.id_number_blind == blind)
-            .where(Verification.region_code.startswith(region_prefix, autoescape=True))
-            .distinct()
+            .distinct(),
+            scope,
         )
         return list(await self.session.scalars(statement))
 
@@ -438,6 +454,11 @@ class VerificationRepository:
             .values(**seal_in(SourceResult, keyring_of(self.session), row, values))
         )
         return _rowcount(result) == 1
+
+
+def in_scope(statement: Statement, scope: Principal | str) -> Statement:
+    """`statement` (over verifications) kept to `scope`'s households."""
+    return scoped(statement, scope, Verification.region_code, Verification.township_code)
 
 
 def _rowcount(result: Any) -> int:

@@ -13,6 +13,7 @@ from schemas import verification as wire
 from schemas.identity import mask_id_number, mask_name
 from schemas.problem import ProblemError
 from service.auth.principal import Principal
+from service.auth.scope import county_in_scope, narrow
 from service.crypto.sealed import keyring_of
 from service.errors import Forbidden, InvalidRequest, VerificationNotFound
 from service.models import Decision, IdempotencyKey, Member, SourceResult, Verification
@@ -59,10 +60,18 @@ class VerificationService:
             if earlier is not None:
                 return earlier, False
 
-        if not principal.covers(body.region_code):
+        if not county_in_scope(principal, body.region_code):
             raise Forbidden(
                 "region_code is outside the region of this API key",
                 errors=[ProblemError(loc=["body", "region_code"], msg="outside the key's region")],
+            )
+        if not principal.covers(body.region_code, body.township_code):
+            # A township key files for its own township only, and names it.
+            raise Forbidden(
+                "township_code is outside the township of this API key",
+                errors=[
+                    ProblemError(loc=["body", "township_code"], msg="outside the key's township")
+                ],
             )
         if body.consent.signed_on > today:
             raise InvalidRequest.at(["body", "consent", "signed_on"], "cannot be in the future")
@@ -84,6 +93,7 @@ class VerificationService:
             reference=body.reference,
             program=body.program,
             region_code=body.region_code,
+            township_code=body.township_code,
             area=body.area,
             as_of=as_of,
             consent_document_id=body.consent.document_id,
@@ -149,7 +159,7 @@ class VerificationService:
         self, session: AsyncSession, principal: Principal, verification_id: str
     ) -> Verification:
         repository = VerificationRepository.from_session(session)
-        verification = await repository.get(verification_id, region_prefix=principal.region_prefix)
+        verification = await repository.get(verification_id, scope=principal)
         if verification is None:
             # Outside the caller's region looks exactly like absent (no existence oracle).
             raise VerificationNotFound()
@@ -171,7 +181,7 @@ class VerificationService:
         repository = VerificationRepository.from_session(session)
         limit = where.limit
         rows = await repository.page(
-            region_prefix=principal.narrowed(where.region_code),
+            scope=narrow(principal.narrowed(where.region_code), where.township_code),
             where=where,
             limit=limit + 1,
             after=decode_cursor(where.cursor) if where.cursor else None,
@@ -207,6 +217,7 @@ def to_wire(verification: Verification, decisions: list[Decision]) -> wire.Verif
         reference=verification.reference,
         program=verification.program,
         region_code=verification.region_code,
+        township_code=verification.township_code,
         area=verification.area,
         as_of=verification.as_of,
         status=wire.VerificationStatus(verification.status),

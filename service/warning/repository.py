@@ -7,8 +7,15 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.warning import WarningFilter
+from service.auth.principal import Principal
+from service.auth.scope import Statement, scoped
 from service.models import ChangeWarning
 from service.pagination import newer_first_after
+
+
+def in_scope(statement: Statement, scope: Principal | str) -> Statement:
+    """`statement` (over warnings) kept to `scope`'s households."""
+    return scoped(statement, scope, ChangeWarning.region_code, ChangeWarning.township_code)
 
 
 class WarningRepository:
@@ -23,26 +30,21 @@ class WarningRepository:
         self.session.add_all(warnings)
         await self.session.flush()
 
-    async def get(self, warning_id: str, *, region_prefix: str) -> ChangeWarning | None:
+    async def get(self, warning_id: str, *, scope: Principal | str) -> ChangeWarning | None:
         return await self.session.scalar(
-            select(ChangeWarning)
-            .where(ChangeWarning.id == warning_id)
-            .where(ChangeWarning.region_code.startswith(region_prefix, autoescape=True))
+            in_scope(select(ChangeWarning).where(ChangeWarning.id == warning_id), scope)
         )
 
     async def page(
         self,
         *,
-        region_prefix: str,
+        scope: Principal | str,
         where: WarningFilter,
         limit: int,
         after: tuple[datetime, str] | None,
     ) -> list[ChangeWarning]:
-        statement = select(ChangeWarning).where(
-            ChangeWarning.region_code.startswith(region_prefix, autoescape=True)
-        )
-        if where.township_code is not None:
-            statement = statement.where(ChangeWarning.township_code == where.township_code)
+        """`scope` is the caller's, narrowed by the filter's region and township codes."""
+        statement = in_scope(select(ChangeWarning), scope)
         if where.severity is not None:
             statement = statement.where(ChangeWarning.severity == where.severity)
         if where.status is not None:
@@ -80,19 +82,23 @@ class WarningRepository:
         )
         return bool(getattr(result, "rowcount", 0))
 
-    async def summary(self, *, region_prefix: str) -> list[tuple[str, int, int, int, int]]:
+    async def summary(self, *, scope: Principal | str) -> list[tuple[str, int, int, int, int]]:
         def count(condition: Any) -> Any:
             return func.sum(case((condition, 1), else_=0))
 
         statement = (
-            select(
-                ChangeWarning.region_code,
-                count(ChangeWarning.status == "open"),
-                count(ChangeWarning.status == "acknowledged"),
-                count(ChangeWarning.status == "resolved"),
-                count((ChangeWarning.status != "resolved") & (ChangeWarning.severity == "high")),
+            in_scope(
+                select(
+                    ChangeWarning.region_code,
+                    count(ChangeWarning.status == "open"),
+                    count(ChangeWarning.status == "acknowledged"),
+                    count(ChangeWarning.status == "resolved"),
+                    count(
+                        (ChangeWarning.status != "resolved") & (ChangeWarning.severity == "high")
+                    ),
+                ),
+                scope,
             )
-            .where(ChangeWarning.region_code.startswith(region_prefix, autoescape=True))
             .group_by(ChangeWarning.region_code)
             .order_by(ChangeWarning.region_code)
         )

@@ -10,6 +10,7 @@ from schemas.assessment import AssessmentInput
 from schemas.recipient import RecipientStatus
 from schemas.report import Report as ReportDocument
 from service.auth.principal import Principal
+from service.auth.scope import narrow
 from service.errors import Conflict, NotFound
 from service.models import ChangeWarning, Recheck, Recipient, Report
 from service.models.base import utcnow
@@ -101,6 +102,7 @@ class WarningService:
                     "proposed_action": raised.proposed_action,
                     "changes_eligibility": raised.changes_eligibility,
                 },
+                township_code=raised.township_code,
                 now=now,
             )
         if needs_approval:
@@ -112,11 +114,8 @@ class WarningService:
     async def page(
         self, session: AsyncSession, principal: Principal, where: wire.WarningFilter
     ) -> wire.WarningPage:
-        region = principal.narrowed(where.region_code)
-        if where.township_code is not None:
-            region = principal.narrowed(where.township_code[:6])
         rows = await WarningRepository.from_session(session).page(
-            region_prefix=region,
+            scope=narrow(principal.narrowed(where.region_code), where.township_code),
             where=where,
             limit=where.limit + 1,
             after=decode_cursor(where.cursor) if where.cursor else None,
@@ -164,9 +163,7 @@ class WarningService:
         )
 
     async def summary(self, session: AsyncSession, principal: Principal) -> wire.WarningSummary:
-        rows = await WarningRepository.from_session(session).summary(
-            region_prefix=principal.region_prefix
-        )
+        rows = await WarningRepository.from_session(session).summary(scope=principal)
         return wire.WarningSummary(
             regions=[
                 wire.RegionCount(
@@ -179,9 +176,7 @@ class WarningService:
     async def _get(
         self, session: AsyncSession, principal: Principal, warning_id: str
     ) -> ChangeWarning:
-        warning = await WarningRepository.from_session(session).get(
-            warning_id, region_prefix=principal.region_prefix
-        )
+        warning = await WarningRepository.from_session(session).get(warning_id, scope=principal)
         if warning is None:
             raise WarningNotFound()
         return warning

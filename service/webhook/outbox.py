@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.auth.scope import place
 from service.models import OutboxEvent, WebhookDelivery
 from service.models.base import new_id, utcnow
 from service.webhook.repository import WebhookRepository
@@ -22,14 +23,18 @@ async def record(
     region_code: str,
     data: dict[str, Any],
     *,
+    township_code: str | None = None,
     now: datetime | None = None,
 ) -> str | None:
-    """Write the event and its deliveries (nothing when no webhook wants it); its id."""
+    """Write the event and its deliveries (nothing when no webhook wants it); its id. A
+    webhook receives the events of its creator's scope: a township key's, those of the
+    households of its township only."""
     repository = WebhookRepository.from_session(session)
+    where = place(region_code, township_code)
     receivers = [
         hook
         for hook in await repository.active()
-        if event_type in hook.events and region_code.startswith(hook.region_prefix)
+        if event_type in hook.events and where.startswith(hook.region_prefix)
     ]
     if not receivers:
         return None

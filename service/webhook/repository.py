@@ -6,6 +6,8 @@ from typing import Any, Self
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.auth.principal import Principal
+from service.auth.scope import scoped
 from service.models import OutboxEvent, Webhook, WebhookDelivery
 from service.pagination import newer_first_after
 
@@ -27,20 +29,18 @@ class WebhookRepository:
             (await self.session.scalars(select(Webhook).where(Webhook.active.is_(True)))).all()
         )
 
-    async def get(self, webhook_id: str, *, region_prefix: str) -> Webhook | None:
+    async def get(self, webhook_id: str, *, scope: Principal | str) -> Webhook | None:
+        """The webhook, if its creator's region lies inside `scope`."""
         return await self.session.scalar(
-            select(Webhook)
-            .where(Webhook.id == webhook_id)
-            .where(Webhook.region_prefix.startswith(region_prefix, autoescape=True))
+            scoped(select(Webhook).where(Webhook.id == webhook_id), scope, Webhook.region_prefix)
         )
 
-    async def listed(self, *, region_prefix: str) -> list[Webhook]:
+    async def listed(self, *, scope: Principal | str) -> list[Webhook]:
+        statement = scoped(select(Webhook), scope, Webhook.region_prefix)
         return list(
             (
                 await self.session.scalars(
-                    select(Webhook)
-                    .where(Webhook.region_prefix.startswith(region_prefix, autoescape=True))
-                    .order_by(Webhook.created_at.desc(), Webhook.id.desc())
+                    statement.order_by(Webhook.created_at.desc(), Webhook.id.desc())
                 )
             ).all()
         )

@@ -59,15 +59,11 @@ class WebhookService:
         return to_wire(hook)
 
     async def listed(self, session: AsyncSession, principal: Principal) -> list[wire.Webhook]:
-        hooks = await WebhookRepository.from_session(session).listed(
-            region_prefix=principal.region_prefix
-        )
+        hooks = await WebhookRepository.from_session(session).listed(scope=principal)
         return [to_wire(hook) for hook in hooks]
 
     async def get(self, session: AsyncSession, principal: Principal, webhook_id: str) -> Webhook:
-        hook = await WebhookRepository.from_session(session).get(
-            webhook_id, region_prefix=principal.region_prefix
-        )
+        hook = await WebhookRepository.from_session(session).get(webhook_id, scope=principal)
         if hook is None:
             raise WebhookNotFound()
         return hook
