@@ -7,10 +7,14 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.auth.principal import Role, normalise_region_prefix
 from service.auth.service import create_api_key
+from service.models import ApiKey, Webhook, WebhookDelivery
+from service.models.base import utcnow
+from service.webhook import outbox
 from tests.conftest import LiveService
 from tests.factories import make_id_number, member, verification_body
 
@@ -229,3 +233,63 @@ async def test_people_search_and_the_audit_trail_are_scoped(
     about_a = [event for event in items if event["object_region"] == TOWN_A]
     assert bool(about_a) == sees
     assert all(event["outcome"] != "ok" for event in items if event not in about_a)
+
+
+async def test_batch_lines_carry_their_township(world: World) -> None:
+    """A township key's batch: a line of its township is a household of that township; a
+    line of another township, or of none, is refused naming township_code."""
+    lines = [
+        verification_body([member(make_id_number())], township_code=TOWN_A),
+        verification_body([member(make_id_number())], township_code=TOWN_B),
+        verification_body([member(make_id_number())]),
+    ]
+    client = world.key("caseworker", TOWN_A)
+    created = await client.post("/v1/batches", json={"households": lines})
+    assert created.status_code == 201, created.text
+    batch = created.json()
+    assert (batch["households"], batch["invalid_lines"]) == (1, 2)
+    errors = (await client.get(f"/v1/batches/{batch['id']}/errors")).json()["items"]
+    assert [(e["line"], e["errors"][0]["loc"]) for e in errors] == [
+        (2, ["body", "township_code"]),
+        (3, ["body", "township_code"]),
+    ]
+    [line] = (await client.get(f"/v1/batches/{batch['id']}/verifications")).json()["items"]
+    stored = await client.get(f"/v1/verifications/{line['id']}")
+    assert stored.json()["township_code"] == TOWN_A
+    assert (
+        await world.key("caseworker", TOWN_B).get(f"/v1/batches/{batch['id']}")
+    ).status_code == 404
+
+
+async def test_webhook_events_reach_the_households_township_only(
+    world: World, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """An event about a township's household goes to the webhooks of that township, its
+    county and above; not to a neighbouring township's."""
+    async with session_factory() as session:
+        keys = await session.scalars(select(ApiKey.id).limit(1))
+        creator = keys.one()
+        hooks = {
+            scope: Webhook(
+                url="https://receiver.example.cn/hook",
+                events=["decision.recorded"],
+                secret="s" * 32,
+                region_prefix=scope,
+                active=True,
+                created_by=creator,
+                created_at=utcnow(),
+            )
+            for scope in (TOWN_A, TOWN_B, COUNTY, "36")
+        }
+        session.add_all(hooks.values())
+        await session.flush()
+        event = await outbox.record(
+            session, "decision.recorded", COUNTY, {"verification_id": "x"}, township_code=TOWN_A
+        )
+        receivers = set(
+            await session.scalars(
+                select(WebhookDelivery.webhook_id).where(WebhookDelivery.event_id == event)
+            )
+        )
+        await session.rollback()
+    assert receivers == {hooks[TOWN_A].id, hooks[COUNTY].id}
