@@ -24,9 +24,12 @@ def upgrade() -> None:
     with op.batch_alter_table("verifications", schema=None) as batch_op:
         batch_op.add_column(sa.Column("township_code", sa.String(length=9), nullable=True))
         batch_op.create_index("ix_verifications_township_code", ["township_code"], unique=False)
-    for table in ("api_keys", "webhooks"):
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.alter_column(
+    # SQLite does not enforce a VARCHAR's length, and rebuilding api_keys there would
+    # trip over the tables that refer to it: only PostgreSQL widens the column.
+    if op.get_bind().dialect.name == "postgresql":
+        for table in ("api_keys", "webhooks"):
+            op.alter_column(
+                table,
                 "region_prefix",
                 existing_type=sa.String(length=6),
                 type_=sa.String(length=9),
@@ -35,9 +38,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("webhooks", "api_keys"):
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.alter_column(
+    if op.get_bind().dialect.name == "postgresql":
+        for table in ("webhooks", "api_keys"):
+            op.alter_column(
+                table,
                 "region_prefix",
                 existing_type=sa.String(length=9),
                 type_=sa.String(length=6),
