@@ -276,7 +276,11 @@ class Decision(BaseModel):
     verification_id: str
     decision: Literal["approve", "reject", "return"]
     reason: str
-    decided_by: str
+    decided_by: str = Field(
+        description="Whom the deciding API key belongs to (its name), as it was when deciding",
+        examples=["王芳 (五华区民政局)"],
+    )
+    decided_by_key_id: str = Field(description="The API key that decided (its id)")
     decided_at: datetime
     report_hash: str | None = None
     policy_version: str | None = None

@@ -17,6 +17,8 @@ from service import __version__
 from service.admission import Intake, RateLimiter, ShedFirst
 from service.audit.endpoints import router as audit_router
 from service.audit.recorder import audit_trail
+from service.auth.cache import PrincipalCache
+from service.auth.endpoints import router as apikey_router
 from service.auth.middleware import AuthenticateFirst
 from service.batch.endpoints import router as batch_router
 from service.config import Settings, get_settings
@@ -71,6 +73,7 @@ ROUTERS = (
     dashboard_router,
     metrics_router,
     audit_router,
+    apikey_router,
 )
 
 
@@ -122,6 +125,13 @@ def create_app(
                 if settings.rate_limit_per_minute
                 else None,
                 "intake": Intake(),
+                "principals": (
+                    principals := PrincipalCache(
+                        runtime.session_factory,
+                        ttl_s=settings.principal_cache_s,
+                        write_gate=runtime.write_gate,
+                    )
+                ),
             }
             # In the background: a partner that is down must not hold up start-up.
             checks = asyncio.create_task(
@@ -150,6 +160,7 @@ def create_app(
                 checks.cancel()
                 with suppress(asyncio.CancelledError):
                     await checks
+                await principals.aclose()
 
     # Docs assets are served by hedui itself: agency intranets often cannot reach a CDN.
     app = FastAPIOffline(
@@ -177,6 +188,7 @@ def create_app(
             },
             {"name": "health", "description": "Liveness for load balancers, Prometheus metrics"},
             {"name": "audit", "description": "The tamper-evident audit trail, for auditors"},
+            {"name": "apikeys", "description": "API keys: list and revoke them (admin)"},
         ],
     )
     install_error_handlers(app)

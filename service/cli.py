@@ -2,7 +2,6 @@
 
 import asyncio
 import errno
-import getpass
 import json
 import os
 import socket
@@ -19,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from service.audit.cli import audit_app
+from service.auth.cli import apikey_app
 from service.auth.principal import Role
 from service.batch.cli import batch_app
 from service.config import Settings
@@ -37,7 +37,6 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
-apikey_app = typer.Typer(help="API keys for callers of the /v1 API.", no_args_is_help=True)
 policy_app = typer.Typer(help="Policy figures: what-if simulations.", no_args_is_help=True)
 connector_app = typer.Typer(
     help="Partner connectors: conformance checks for any of them.", no_args_is_help=True
@@ -470,50 +469,6 @@ def connector_test(
         console.print(f"[bold red]{len(failed)} of {len(checks)} checks failed[/]")
         raise typer.Exit(1)
     console.print(f"[green]all {len(checks)} checks passed[/]")
-
-
-@apikey_app.command("create")
-def apikey_create(
-    role: Annotated[Role, typer.Option(help="What the key may do")],
-    region: Annotated[
-        str,
-        typer.Option(
-            help="GB/T 2260 prefix (53, 5301, 530102) or a township code (530102001); 00 or * = all"
-        ),
-    ],
-    name: Annotated[str | None, typer.Option(help="Who holds the key (shown in audit)")] = None,
-) -> None:
-    """Create an API key; the token is printed alone on the last line (it is not stored).
-
-    The key is written to the database of HEDUI_DATABASE_URL (default: ./hedui.db): run
-    this where the server runs, with the same settings.
-    """
-    from service.audit.service import Actor, audit
-    from service.auth.principal import normalise_region_prefix
-    from service.auth.service import create_api_key
-
-    try:
-        normalise_region_prefix(region)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--region") from exc
-
-    async def run() -> str:
-        async with _runtime() as runtime, runtime.session_factory() as session:
-            key, token = await create_api_key(session, role=role, region=region, name=name)
-            await audit.record(
-                session,
-                Actor.command_line(getpass.getuser()),
-                "apikey.create",
-                object_type="api_key",
-                object_id=key.id,
-                detail=f"role {key.role}, region {key.region_prefix or 'all'}",
-            )
-            await session.commit()
-            console.print(f"created key {key.id} ({key.role}, region {region})", highlight=False)
-            return token
-
-    token = _run(run())
-    print(token)
 
 
 @app.command()

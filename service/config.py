@@ -200,6 +200,21 @@ class Settings(BaseSettings):
         description="Verifications one API key may submit per minute to one process (429 "
         "beyond it); 0: no limit",
     )
+    api_key_days: int = Field(
+        default=90,
+        ge=1,
+        le=3650,
+        description="How long a new API key is valid unless `hedui apikey create` says "
+        "otherwise (`--expires-in`, `--expires`)",
+    )
+    principal_cache_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=60,
+        description="How long each API process trusts what it read of an API key: a revoked "
+        "key is refused by every process within this time (expiry is exact). 0: read the "
+        "key on every request",
+    )
 
     # Connector health: circuit breaker (resilience4j semantics), probes, status thresholds.
     breaker_window: int = Field(default=20, ge=1, description="Calls the failure rate covers")

@@ -26,8 +26,9 @@ wherever the service runs, intranets included."""
 
 PROBLEM_TYPES: dict[str, str] = {
     "internal": "The service failed to handle the request; the cause is in its log.",
-    "unauthorized": "No bearer token, or one that is unknown or revoked. Create keys with "
-    "`hedui apikey create`.",
+    "unauthorized": "No bearer token, or one that is unknown, revoked or expired (`detail` "
+    "says which). Create keys with `hedui apikey create`; `hedui apikey list` shows each key's "
+    "expiry.",
     "forbidden": "The key's role may not do this, the region is outside the key's region, "
     "or separation of duties forbids it (whoever submitted a verification cannot decide it).",
     "not-found": "No such resource in the caller's region. Resources of other regions are "
@@ -57,6 +58,7 @@ PROBLEM_TYPES: dict[str, str] = {
     "unsupported-media-type": "The body's Content-Type is not one this operation reads; "
     "batches take `application/json` or `application/x-ndjson`.",
     "near-relative-revoked": "The near-relative registration was already revoked.",
+    "api-key-revoked": "The API key was already revoked; a revocation is never undone.",
     "records-purged": "The raw partner records behind this report were purged under the "
     "retention policy (HEDUI_RETENTION_RAW_DAYS); the stored report and its decisions stand, "
     "but it cannot be re-scored.",

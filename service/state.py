@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from connectors.registry import ConnectorRegistry
 from service.admission import Intake, RateLimiter
+from service.auth.cache import PrincipalCache
 from service.config import Settings
 from service.connector.metrics import Metrics
 from service.connector.monitor import HealthMonitor
@@ -32,3 +33,4 @@ class State(TypedDict):
     metrics: Metrics
     rate_limiter: RateLimiter | None
     intake: Intake
+    principals: PrincipalCache

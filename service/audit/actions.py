@@ -105,6 +105,9 @@ ACTIONS: dict[tuple[str, str], Action | None] = {
     # The trail itself: reading it is audited too.
     ("GET", "/v1/audit"): Action("audit.read", "audit"),
     ("POST", "/v1/audit/search"): Action("audit.search", "audit"),
+    # API keys: who may call hedui (created by `hedui apikey create`, audited there).
+    ("GET", "/v1/apikeys"): Action("apikey.list", "api_key"),
+    ("POST", "/v1/apikeys/{key_id}/revoke"): Action("apikey.revoke", "api_key", "key_id"),
     # Not about anyone: health, metrics, documentation, the dashboard's own pages.
     ("GET", "/healthz"): None,
     ("GET", "/docs"): None,

@@ -5,6 +5,10 @@ It looks the route up in `service.audit.actions.ACTIONS` and records one event:
   record are stored together or not at all;
 - on refusal (403, 404, 409, ...), in a transaction of its own, since the request's is
   rolled back: probing for another region's household leaves a trace too.
+
+Refusals for load (429 rate limited, 503 overloaded or unavailable) say nothing about who
+may see what, and must stay cheap while the service is busy: they are counted in the
+metrics (`hedui_verification_requests_shed_total`), not written to the trail.
 """
 
 from collections.abc import AsyncIterator
@@ -26,6 +30,8 @@ from service.request_id import STATE_KEY as REQUEST_ID_KEY
 from service.verification.repository import VerificationRepository
 
 log = structlog.get_logger(__name__)
+
+LOAD_REFUSALS = frozenset({"429", "503"})
 
 
 def route_template(request: Request) -> str | None:
@@ -64,7 +70,9 @@ async def audit_trail(
         # The request's transaction is going to be rolled back anyway: end it now, so that
         # on SQLite its write lock does not block the refusal's own transaction.
         await session.rollback()
-        await _record_refusal(request, action, _status_of(error))
+        outcome = _status_of(error)
+        if outcome not in LOAD_REFUSALS:
+            await _record_refusal(request, action, outcome)
         raise
     principal = getattr(request.state, PRINCIPAL_STATE_KEY, None)
     if not isinstance(principal, Principal):

@@ -5,13 +5,17 @@ FastAPI parses a request's body before it resolves dependencies, so a bearer-tok
 dependency alone lets anyone make the service parse up to the body limit. This middleware
 resolves the caller first and leaves the principal in the request state, where the
 `PrincipalDep` dependency takes it.
+
+Keys are looked up through the process's `PrincipalCache` (service/auth/cache.py): a
+request, and above all a refusal, costs no query while its key's entry is fresh.
 """
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.auth.service import bearer_token, principal_for
+from service.auth.cache import PrincipalCache
+from service.auth.service import Lookup, bearer_token, principal_for
 from service.errors import Unauthorized, problem_response
 
 PRINCIPAL_STATE_KEY = "principal"
@@ -33,23 +37,28 @@ class AuthenticateFirst:
             # dependency authenticates as before.
             await self.app(scope, receive, send)
             return
-        authorization = Headers(scope=scope).get("authorization")
+        token = bearer_token(Headers(scope=scope).get("authorization"))
+        if token is None:
+            await self._refuse(Unauthorized(), scope, receive, send)
+            return
+        cache: PrincipalCache | None = state.get("principals")
         try:
-            principal = await principal_for(session_factory, authorization)
+            if cache is not None:
+                found = await cache.lookup(token)
+            else:
+                found = Lookup(await principal_for(session_factory, f"Bearer {token}"))
         except (SQLAlchemyError, OSError):
             # The database is not answering: let the request through, so that the app's own
             # dependency meets the same failure and answers it the way it answers any other.
             await self.app(scope, receive, send)
             return
-        if principal is None:
-            error = (
-                Unauthorized()
-                if bearer_token(authorization) is None
-                else Unauthorized("The bearer token is unknown or revoked")
-            )
-            await problem_response(error.problem(scope["path"]), error.headers)(
-                scope, receive, send
-            )
+        if found.principal is None:
+            detail = found.refusal or "The bearer token is unknown, expired or revoked"
+            await self._refuse(Unauthorized(detail), scope, receive, send)
             return
-        state[PRINCIPAL_STATE_KEY] = principal
+        state[PRINCIPAL_STATE_KEY] = found.principal
         await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _refuse(error: Unauthorized, scope: Scope, receive: Receive, send: Send) -> None:
+        await problem_response(error.problem(scope["path"]), error.headers)(scope, receive, send)

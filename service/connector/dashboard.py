@@ -19,9 +19,10 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas import connector as wire
+from service.auth.cache import PrincipalCache
 from service.auth.middleware import PRINCIPAL_STATE_KEY
 from service.auth.principal import Principal, Role
-from service.auth.service import authenticate
+from service.auth.service import Lookup, authenticate, principal_of, refusal_of
 from service.connector.repository import ConnectorRepository
 from service.connector.service import connector as connector_service
 from service.deps import HealthDep, RegistryDep, SessionDep, SettingsDep
@@ -48,10 +49,12 @@ def _hash(token: str) -> str:
 async def _principal(request: Request, session: AsyncSession) -> Principal | None:
     header = request.headers.get("authorization", "")
     if header[:7].lower() == "bearer ":
-        principal = await authenticate(session, header[7:].strip())
-        if principal is None:
-            raise Unauthorized("The bearer token is unknown or revoked")
-        return principal
+        bearer = header[7:].strip()
+        cache: PrincipalCache | None = getattr(request.state, "principals", None)
+        found = await cache.lookup(bearer) if cache else Lookup(await authenticate(session, bearer))
+        if found.principal is None:
+            raise Unauthorized(found.refusal or "The bearer token is unknown, expired or revoked")
+        return found.principal
     token = request.cookies.get(COOKIE)
     if not token:
         return None
@@ -59,11 +62,9 @@ async def _principal(request: Request, session: AsyncSession) -> Principal | Non
     if record is None or record.expires_at <= datetime.now(UTC):
         return None
     key = await session.get(ApiKey, record.api_key_id)
-    if key is None or key.revoked_at is not None:
-        return None
-    return Principal(
-        key_id=key.id, name=key.name, role=Role(key.role), region_prefix=key.region_prefix
-    )
+    if key is None or refusal_of(key, datetime.now(UTC)) is not None:
+        return None  # revoked or expired since the sign-in
+    return principal_of(key)
 
 
 async def _operator(request: Request, session: SessionDep) -> Principal:
@@ -105,7 +106,7 @@ async def login(request: Request, session: SessionDep, settings: SettingsDep) ->
     key = (fields.get("key") or [""])[0].strip()
     principal = await authenticate(session, key) if key else None
     if principal is None:
-        return _login_page("That key is unknown or revoked.", 401)
+        return _login_page("That key is unknown or revoked, or it has expired.", 401)
     if principal.role not in ALLOWED:
         return _login_page("That key's role may not see the dashboard (operator or admin).", 403)
     token = secrets.token_urlsafe(32)

@@ -43,6 +43,9 @@ class Decision(Base):
     decision: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(Text)
     decided_by: Mapped[str] = mapped_column(ForeignKey("api_keys.id"))
+    decided_by_name: Mapped[str | None] = mapped_column(
+        String(128), default=None, doc="Whom the deciding key belonged to, when it decided"
+    )
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     report_hash: Mapped[str | None] = mapped_column(String(64))
     policy_version: Mapped[str | None] = mapped_column(String(128))

@@ -40,6 +40,7 @@ async def decide(
         decision=body.decision,
         reason=body.reason,
         decided_by=principal.key_id,
+        decided_by_name=principal.name,
         report_hash=report.report_hash if report else None,
         policy_version=report.policy_version if report else None,
     )

@@ -1,6 +1,7 @@
 """The command line as an operator uses it, against the running service."""
 
 import asyncio
+import datetime as dt
 import json
 import os
 import socket
@@ -71,6 +72,42 @@ async def test_apikey_then_verify_prints_the_report(
     assert json.loads(again.stdout)["verification_id"] == report["verification_id"]
     assert json.loads(recheck.stdout)["verification_id"] != report["verification_id"]
     assert applicant not in verified.stdout + verified.stderr
+
+
+async def test_apikey_lifecycle_create_list_revoke(
+    live_service: LiveService, database_url: str
+) -> None:
+    """A named key with its own expiry works; `revoke` takes the id prefix `list` shows;
+    `list` shows whose key it was and why it was revoked, never a token."""
+    env = {"HEDUI_DATABASE_URL": database_url, "COLUMNS": "160"}
+    holder = f"Zhang caseworker, Kunming Wuhua {os.getpid()}"
+    created = await hedui(
+        "apikey", "create", "--role", "caseworker", "--region", "530102",
+        "--name", holder, "--expires-in", "2w", env=env,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip().splitlines()[-1]
+    key_id = created.stdout.split()[2]
+    assert f"for '{holder}'" in created.stdout
+    async with httpx.AsyncClient(
+        base_url=live_service.base_url, headers={"Authorization": f"Bearer {token}"}
+    ) as client:
+        assert (await client.get("/v1/verifications")).status_code == 200
+
+    revoked = await hedui("apikey", "revoke", key_id[:8], "--reason", "left the office", env=env)
+    table = await hedui("apikey", "list", "--status", "revoked", "--name", holder, env=env)
+
+    assert revoked.returncode == 0, revoked.stderr
+    assert f"revoked key {key_id} ({holder})" in revoked.stdout
+    assert table.returncode == 0, table.stderr
+    row = next(line for line in table.stdout.splitlines() if line.startswith(key_id[:8]))
+    assert holder in row
+    assert "revoked" in row.split()[-1]
+    assert "left the office" in table.stdout
+    expires = dt.date.today() + dt.timedelta(weeks=2)
+    assert expires.isoformat() in row or (expires + dt.timedelta(days=1)).isoformat() in row
+    for output in (created.stdout.rsplit("\n", 2)[0], revoked.stdout, table.stdout):
+        assert token not in output
 
 
 async def test_verify_explains_an_unreachable_service(tmp_path: Path) -> None:

@@ -260,7 +260,7 @@ class TestDecision:
         self, api_client: ClientFactory
     ) -> None:
         caseworker, verification_id = await self._completed(api_client)
-        approver = await api_client(role="approver", region="53")
+        approver = await api_client(role="approver", region="53", name="李科长 (五华区民政局)")
         decision = {"decision": "approve", "reason": "documents checked"}
 
         first = await approver.post(f"/v1/verifications/{verification_id}/decision", json=decision)
@@ -272,6 +272,10 @@ class TestDecision:
         assert second.status_code == 409
         listed = (await approver.get(f"/v1/verifications/{verification_id}")).json()
         assert [d["decision"] for d in listed["decisions"]] == ["approve"]
+        # Whom the deciding key belongs to, not a key id (which is given apart).
+        assert first.json()["decided_by"] == "李科长 (五华区民政局)"
+        assert listed["decisions"][0]["decided_by"] == "李科长 (五华区民政局)"
+        assert len(listed["decisions"][0]["decided_by_key_id"]) == 36
 
     async def test_caseworker_cannot_decide(self, api_client: ClientFactory) -> None:
         caseworker, verification_id = await self._completed(api_client)

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
 from service.auth.principal import Role
 from service.auth.service import create_api_key
 from service.db import create_engine, create_session_factory
+from service.models import AuditEvent
 from tests.conftest import LiveService, running_service, service_settings
 from tests.factories import make_id_number, member, verification_body
 
@@ -55,6 +57,18 @@ async def _metric(live: LiveService, series: str) -> float:
     async with httpx.AsyncClient(base_url=live.base_url) as plain:
         text = (await plain.get("/metrics")).text
     return float(next(row for row in text.splitlines() if row.startswith(series + " ")).split()[-1])
+
+
+async def _load_refusals_audited(live: LiveService) -> int:
+    engine = create_engine(live.settings.database_url)
+    async with create_session_factory(engine)() as session:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.outcome.in_(["429", "503"]))
+        )
+    await engine.dispose()
+    return count or 0
 
 
 async def _shed_count(live: LiveService, reason: str) -> float:
@@ -193,6 +207,8 @@ async def test_a_key_past_its_quota_gets_429_with_ratelimit_fields(
         assert unread.headers["RateLimit"].startswith('"default";r=0;t=')
         assert 1 <= int(unread.headers["Retry-After"]) <= 60
         assert await _shed_count(live, "rate_limited") == limited_before + 2
+        # Counted, not written: a flood of 429s costs the database nothing.
+        assert await _load_refusals_audited(live) == 0
         # Another key has its own quota.
         own = await other.post("/v1/verifications", json=_body(21))
         assert own.status_code == 202, own.text

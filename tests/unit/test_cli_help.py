@@ -14,6 +14,8 @@ from service.cli import app
         ["sandbox"],
         ["policy", "simulate"],
         ["apikey", "create"],
+        ["apikey", "list"],
+        ["apikey", "revoke"],
         ["serve"],
         ["connector", "test"],
         ["recheck"],
@@ -30,7 +32,16 @@ def test_flags_show_no_value_placeholder(command: list[str]) -> None:
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["serve"], ["apikey", "create"], ["policy", "simulate"], ["db", "upgrade"], ["recheck"]],
+    [
+        [],
+        ["serve"],
+        ["apikey", "create"],
+        ["apikey", "list"],
+        ["apikey", "revoke"],
+        ["policy", "simulate"],
+        ["db", "upgrade"],
+        ["recheck"],
+    ],
 )
 def test_commands_that_use_the_database_name_its_setting(command: list[str]) -> None:
     """A newcomer reading --help learns which database a command reads or writes."""
