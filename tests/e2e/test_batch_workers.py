@@ -24,7 +24,7 @@ async def test_two_workers_run_a_batch_asking_each_source_once(
     tmp_path: Path,
 ) -> None:
     count = 40
-    with processes(tmp_path, {"HEDUI_DATABASE_URL": fresh_postgres}) as group:
+    async with processes(tmp_path, {"HEDUI_DATABASE_URL": fresh_postgres}) as group:
         group.run("db", "upgrade")
         sandbox = await start_sandbox(group)
         group.env.update(

@@ -45,7 +45,7 @@ async def test_two_workers_keep_a_partner_s_agreed_rate_and_concurrency(
     count = 10
     limits = {LIMITED: {"rate_per_s": RATE_PER_S, "max_concurrency": CONCURRENCY}}
     env = {"HEDUI_DATABASE_URL": fresh_postgres, "HEDUI_CONNECTORS": json.dumps(limits)}
-    with processes(tmp_path, env) as group:
+    async with processes(tmp_path, env) as group:
         group.run("db", "upgrade")
         sandbox = await start_sandbox(group)
         group.env.update(

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO
 
@@ -91,13 +91,15 @@ class Processes:
             log.close()
 
 
-@contextlib.contextmanager
-def processes(directory: Path, env: dict[str, str]) -> Iterator[Processes]:
+@contextlib.asynccontextmanager
+async def processes(directory: Path, env: dict[str, str]) -> AsyncIterator[Processes]:
     group = Processes(directory, env)
     try:
         yield group
     finally:
-        group.end()
+        # Waited for in a thread: the processes' shutdown may need what the test serves on
+        # its own event loop (the database proxy), which must keep running meanwhile.
+        await asyncio.to_thread(group.end)
 
 
 async def healthy(url: str, process: subprocess.Popen[bytes]) -> None:
@@ -154,7 +156,7 @@ async def test_two_apis_and_two_workers_ask_each_source_of_each_verification_onc
     API processes (queue mode) and two workers: every one completes, `Prefer: wait` hears of
     it across processes, each agency is asked exactly once per verification."""
     count = SCALE_OUT_COUNT
-    with processes(tmp_path, {"HEDUI_DATABASE_URL": fresh_postgres}) as group:
+    async with processes(tmp_path, {"HEDUI_DATABASE_URL": fresh_postgres}) as group:
         group.run("db", "upgrade")
         sandbox = await start_sandbox(group)
         group.env.update(
@@ -208,7 +210,7 @@ async def test_a_killed_worker_s_run_completes_on_another_without_asking_stored_
     """kill -9 a worker while the bank is slow: another worker resumes the run once the
     lease expires, asks the bank again (its answer was never stored) and nobody else."""
     env = {"HEDUI_DATABASE_URL": fresh_postgres, "HEDUI_RUN_LEASE_S": "3", "HEDUI_RUN_SWEEP_S": "1"}
-    with processes(tmp_path, env) as group:
+    async with processes(tmp_path, env) as group:
         group.run("db", "upgrade")
         sandbox = await start_sandbox(group)
         group.env.update(
@@ -265,7 +267,7 @@ async def test_a_database_restart_under_load_is_survived_and_every_verification_
         through_proxy = url.set(host="127.0.0.1", port=proxy.port).render_as_string(
             hide_password=False
         )
-        with processes(tmp_path, {"HEDUI_DATABASE_URL": fresh_postgres}) as group:
+        async with processes(tmp_path, {"HEDUI_DATABASE_URL": fresh_postgres}) as group:
             group.run("db", "upgrade")
             auth = {"Authorization": f"Bearer {token(group)}"}
             sandbox = await start_sandbox(group)
@@ -323,7 +325,7 @@ async def test_an_api_and_two_workers_on_one_sqlite_file_ask_each_source_once(
     from the same file (the rows are the queue); each runs once, each agency asked once."""
     count = 20
     database = f"sqlite+aiosqlite:///{tmp_path / 'hedui.db'}"
-    with processes(tmp_path, {"HEDUI_DATABASE_URL": database}) as group:
+    async with processes(tmp_path, {"HEDUI_DATABASE_URL": database}) as group:
         group.run("db", "upgrade")
         sandbox = await start_sandbox(group)
         group.env.update(
