@@ -153,7 +153,16 @@ async def serving(app: Any, port: int | None = None, *, lifespan: str = "on") ->
     """Serve an ASGI app with uvicorn on a loopback port; yield its base URL."""
     port = port or _free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan)
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan=lifespan,
+            # Bounded, as `hedui serve`'s: a call the sandbox holds open ("hang") would
+            # otherwise keep the server up until its caller's budget ran out.
+            timeout_graceful_shutdown=1,
+        )
     )
     task = asyncio.create_task(server.serve())
     for _ in range(200):
