@@ -18,6 +18,11 @@ log = structlog.get_logger(__name__)
 
 STARTUP_CHECK_S = 3.0
 """How long one connector's start-up check may take before it counts as unreachable."""
+NOT_CHECKED = (
+    "not checked: no turn came under the partner's agreed rate and concurrency within the "
+    "check's time (other calls were using them), so the partner was not asked"
+)
+"""The start-up check's detail when it found no turn: says nothing of the partner."""
 LISTEN_WAIT_S = 5.0
 """How long the checks wait for this server to listen when the sandbox is served in it."""
 
@@ -73,13 +78,23 @@ async def check_connectors(
     )
     outcome = dict(zip(names, results, strict=True))
     for name, result in outcome.items():
-        if not result.ok:
+        if result.ok:
+            continue
+        if result.detail == NOT_CHECKED:
             log.warning(
-                "connector_unreachable",
+                "connector_not_checked",
                 connector=name,
                 detail=result.detail,
-                hint="every verification will be review until this partner answers",
+                hint="hedui's own calls were using the partner's agreed rate and concurrency; "
+                "its health shows once real calls or the health probes reach it",
             )
+            continue
+        log.warning(
+            "connector_unreachable",
+            connector=name,
+            detail=result.detail,
+            hint="every verification will be review until this partner answers",
+        )
     log.info("connectors_checked", ok=sum(result.ok for result in results), total=len(results))
     return outcome
 
@@ -93,6 +108,7 @@ async def _check(
     throttle: Throttle | None = None,
 ) -> CheckResult:
     connector = registry.get(name)
+    meter: CallMeter | None = None
     try:
         async with asyncio.timeout(timeout_s):
             if throttle is None:
@@ -100,14 +116,18 @@ async def _check(
             # The partner's agreed limits count the start-up check too.
             deadline = asyncio.get_running_loop().time() + timeout_s
             limits = Limits(config.max_concurrency, config.rate_per_s)
-            async with CallMeter(
-                client, Turns(throttle, name, limits, deadline)
-            ).client() as turned:
-                return await connector.check(config, turned)
+            meter = CallMeter(client, Turns(throttle, name, limits, deadline))
+            async with meter.client() as turned:
+                result = await connector.check(config, turned)
     except TimeoutError:
-        return CheckResult(ok=False, detail=f"no answer within {timeout_s:g} s")
+        result = CheckResult(ok=False, detail=f"no answer within {timeout_s:g} s")
     except Exception as error:  # a plugin's broken check must not stop start-up
-        return CheckResult(ok=False, detail=f"check failed ({type(error).__name__})")
+        result = CheckResult(ok=False, detail=f"check failed ({type(error).__name__})")
+    if meter is not None and meter.starved:
+        # No turn came under the partner's limits: it was never asked, whatever error the
+        # connector made of that.
+        return CheckResult(ok=False, detail=NOT_CHECKED)
+    return result
 
 
 async def check_connectors_once_listening(

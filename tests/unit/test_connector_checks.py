@@ -10,8 +10,9 @@ import pytest
 from connectors.base import CheckResult, ConnectorConfig
 from connectors.registry import ConnectorRegistry
 from schemas.evidence import Evidence, HouseholdQuery
+from service.connector.throttle import Limits, LocalThrottle
 from service.logging import configure_logging
-from service.partners import check_connectors
+from service.partners import NOT_CHECKED, check_connectors
 
 
 class Probe:
@@ -32,6 +33,11 @@ class Probe:
             raise RuntimeError("a bug in the plugin")
         if self.behaviour == "down":
             return CheckResult(ok=False, detail="HTTP 503")
+        if self.behaviour == "asks":
+            try:
+                await client.get(f"{config.base_url}/health")
+            except Exception as error:  # as a connector would make an error of it
+                return CheckResult(ok=False, detail=str(error))
         return CheckResult(ok=True)
 
     async def fetch(
@@ -40,12 +46,14 @@ class Probe:
         return Evidence(answered=household.id_numbers)
 
 
-def warnings_about(caplog: pytest.LogCaptureFixture) -> dict[str, Any]:
+def warnings_about(
+    caplog: pytest.LogCaptureFixture, event: str = "connector_unreachable"
+) -> dict[str, Any]:
     return {
         record.msg["connector"]: record.msg["detail"]
         for record in caplog.records
         if isinstance(record.msg, dict)
-        and record.msg.get("event") == "connector_unreachable"
+        and record.msg.get("event") == event
         and record.levelno == logging.WARNING
     }
 
@@ -74,3 +82,29 @@ async def test_each_connector_that_is_not_ok_is_named_in_a_warning(
         "hangs": "no answer within 0.05 s",
         "crashes": "check failed (RuntimeError)",
     }
+
+
+async def test_a_check_that_gets_no_turn_says_it_did_not_ask_the_partner(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The partner's one slot is held by another call for the whole check: the check never
+    reaches the partner, and the warning says so rather than calling it unreachable."""
+    configure_logging("INFO")
+    registry = ConnectorRegistry()
+    registry.add(Probe("busy", "asks"), origin="plugin")
+    configs = {"busy": ConnectorConfig(base_url="http://partner.test", max_concurrency=1)}
+    throttle = LocalThrottle()
+    loop = asyncio.get_running_loop()
+    held = await throttle.acquire("busy", Limits(concurrency=1), loop.time() + 10)
+
+    async with httpx.AsyncClient() as client:
+        results = await check_connectors(
+            registry, configs, client, timeout_s=0.05, throttle=throttle
+        )
+    await throttle.release(held)
+
+    assert results["busy"].ok is False
+    assert results["busy"].detail == NOT_CHECKED
+    assert "Starved" not in NOT_CHECKED
+    assert warnings_about(caplog) == {}
+    assert warnings_about(caplog, "connector_not_checked") == {"busy": NOT_CHECKED}
