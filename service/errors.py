@@ -311,6 +311,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        unreadable = _unreadable_body(exc)
+        if unreadable is not None:
+            return problem_response(unreadable.problem(request.url.path))
         headers: dict[str, Any] | None = getattr(exc, "headers", None)
         slug = _SLUG_BY_STATUS.get(exc.status_code)
         return problem_response(
@@ -323,6 +326,27 @@ def install_error_handlers(app: FastAPI) -> None:
             ),
             headers,
         )
+
+
+def _unreadable_body(exc: StarletteHTTPException) -> InvalidRequest | None:
+    """FastAPI answers a JSON body it cannot even decode (bytes that are not UTF-8, nesting
+    deeper than the parser goes) with a bare 400 "error parsing the body". Such a body is
+    malformed like any other that is not JSON: a validation problem naming the body (and
+    the byte where decoding failed, when known), as `JSON decode error`s already are."""
+    cause = exc.__cause__
+    if exc.status_code != 400 or cause is None:
+        return None
+    loc: list[str | int] = ["body"]
+    if isinstance(cause, UnicodeDecodeError):
+        loc, msg = ["body", cause.start], "not UTF-8 encoded JSON"
+    elif isinstance(cause, RecursionError):
+        msg = "JSON nested too deeply"
+    else:
+        msg = "not valid JSON"
+    # Worded like the validation handler's detail: where, then why.
+    return InvalidRequest(
+        f"{'.'.join(map(str, loc))}: {msg}", errors=[ProblemError(loc=loc, msg=msg)]
+    )
 
 
 _SLUG_BY_STATUS = {

@@ -305,6 +305,30 @@ async def test_validation_messages_carry_no_library_prefix(api_client: ClientFac
     assert problem["detail"] == "body.members.0.id_number: ID number must be 18 characters"
 
 
+@pytest.mark.parametrize(
+    ("body", "loc", "msg"),
+    [
+        (b'{"reference": "case-\xff"}', ["body", 20], "not UTF-8 encoded JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, ["body"], "JSON nested too deeply"),
+        (b'{"reference": ', ["body", 14], "JSON decode error"),
+    ],
+    ids=["not-utf8", "too-deep", "cut-short"],
+)
+async def test_a_body_that_is_not_json_is_a_validation_problem_naming_the_body(
+    api_client: ClientFactory, body: bytes, loc: list[str | int], msg: str
+) -> None:
+    caseworker = await api_client()
+    response = await caseworker.post(
+        "/v1/verifications", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["type"] == "/problems/validation"
+    assert problem["errors"] == [{"loc": loc, "msg": msg}]
+    assert problem["detail"] == f"{'.'.join(map(str, loc))}: {msg}"
+
+
 async def test_a_number_is_not_a_date(api_client: ClientFactory) -> None:
     caseworker = await api_client()
     body = body_for(make_id_number("530103"))
