@@ -7,9 +7,7 @@ as many independent sandboxes as they like.
 
 from pathlib import Path
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from sandbox import (
@@ -28,9 +26,9 @@ from sandbox.clock import SandboxClock
 from sandbox.faults import FaultBoard, FaultGate
 from sandbox.inquiries import Inquiries
 from sandbox.people import People
+from sandbox.problems import install_problems
 from sandbox.state import SandboxState
 from sandbox.wire import WireFormat
-from schemas.identity import redact_id_numbers
 
 DESCRIPTION = """
 Fake partner agencies for trying and testing hedui, each with its own wire format (XML,
@@ -58,21 +56,6 @@ AGENCIES = (
 )
 WIRE_FORMATS: dict[str, WireFormat] = {agency.SOURCE: agency.WIRE for agency in AGENCIES}
 SOURCES = tuple(WIRE_FORMATS)
-
-
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    """422 without the `input` FastAPI would echo: a seeding body is full of personal data.
-    Unknown field names are echoed masked, as they may hold an ID number."""
-    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
-    detail = [
-        {
-            "loc": [redact_id_numbers(p) if isinstance(p, str) else p for p in e["loc"]],
-            "msg": redact_id_numbers(e["msg"]),
-            "type": e["type"],
-        }
-        for e in errors
-    ]
-    return JSONResponse({"detail": detail}, status_code=422)
 
 
 def create_sandbox_app(data_path: str | Path | None = None, *, synthetic: bool = True) -> FastAPI:
@@ -104,5 +87,5 @@ def create_sandbox_app(data_path: str | Path | None = None, *, synthetic: bool =
         app.include_router(agency.router, tags=[agency.SOURCE])
     app.include_router(control.router)
     app.add_middleware(FaultGate, board=state.faults, formats=WIRE_FORMATS)
-    app.add_exception_handler(RequestValidationError, _validation_error)
+    install_problems(app)
     return app

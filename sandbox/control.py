@@ -8,9 +8,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from sandbox.faults import FaultBoard, FaultSetting
+from sandbox.problems import validation_problem
 from sandbox.records import Person
 from sandbox.state import sandbox_state
 from schemas.identity import mask_id_number
+from schemas.problem import ProblemError
 
 router = APIRouter(tags=["control"])
 
@@ -48,12 +50,12 @@ async def set_faults(
     """Set several sources at once (the shape `GET /faults` returns); others keep theirs."""
     faults = _faults(request)
     unknown = [
-        {"loc": ["body", source], "msg": "unknown source", "type": "value_error"}
+        ProblemError(loc=["body", source], msg="unknown source")
         for source in settings
         if source not in faults
     ]
     if unknown:  # validate everything before changing anything
-        return JSONResponse({"detail": unknown}, status_code=422)
+        return validation_problem(request, unknown)
     for source, setting in settings.items():
         faults.set(source, setting)
     return faults.snapshot()

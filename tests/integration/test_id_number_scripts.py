@@ -121,7 +121,8 @@ async def test_sandbox_refuses_to_seed_other_digits(http: httpx.AsyncClient) -> 
         "/sandbox/people", json={"id_number": in_script(make_id_number("530102"), "０")}
     )
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["body", "id_number"]
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"][0]["loc"] == ["body", "id_number"]
 
 
 async def test_region_codes_in_other_digits_are_refused(api_client: ClientFactory) -> None:

@@ -302,7 +302,10 @@ class TestControl:
         )
 
         assert response.status_code == 422
-        assert response.json()["detail"][0]["loc"] == ["body", "securities"]
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["errors"] == [
+            {"loc": ["body", "securities"], "msg": "unknown source"}
+        ]
         assert (await client.get("/faults/bank")).json() == HEALTHY
 
     async def test_resetting_every_source(self, client: httpx.AsyncClient) -> None:

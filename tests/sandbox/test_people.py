@@ -71,14 +71,51 @@ class TestSeed:
         response = await client.post("/people", json={"id_number": id_number})
 
         assert response.status_code == 422
-        assert response.json()["detail"][0]["loc"] == ["body", "id_number"]
+        assert response.headers["content-type"] == "application/problem+json"
+        problem = response.json()
+        assert problem["type"] == "/problems/validation"
+        assert problem["errors"][0]["loc"] == ["body", "id_number"]
+        assert problem["detail"].startswith("body.id_number: ")
         assert id_number not in response.text
 
     async def test_rejects_unknown_fields(self, client: httpx.AsyncClient) -> None:
         response = await client.post("/people", json={**FULL_PERSON, "lottery": {"owed": 1}})
 
         assert response.status_code == 422
-        assert response.json()["detail"][0]["type"] == "extra_forbidden"
+        assert response.json()["errors"] == [
+            {"loc": ["body", "lottery"], "msg": "Extra inputs are not permitted"}
+        ]
+
+    async def test_an_unknown_field_holding_an_id_number_is_named_masked(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        response = await client.post("/people", json={**FULL_PERSON, ALICE: 1})
+
+        assert response.status_code == 422
+        (error,) = response.json()["errors"]
+        assert error["loc"][0] == "body"
+        assert ALICE not in response.text
+
+    @pytest.mark.parametrize(
+        ("body", "loc", "msg"),
+        [
+            (b'{"id_number": "\xff"}', ["body", 15], "not UTF-8 encoded JSON"),
+            (b'{"id_number": ', ["body", 14], "JSON decode error"),
+        ],
+        ids=["not-utf8", "cut-short"],
+    )
+    async def test_a_body_that_is_not_json_is_a_problem_naming_the_body(
+        self, client: httpx.AsyncClient, body: bytes, loc: list[str | int], msg: str
+    ) -> None:
+        response = await client.post(
+            "/people", content=body, headers={"content-type": "application/json"}
+        )
+
+        assert response.status_code == 422
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["errors"] == [{"loc": loc, "msg": msg}]
+        described = await client.get(response.json()["type"])
+        assert described.status_code == 200
 
     async def test_rejects_unknown_fields_inside_a_section(self, client: httpx.AsyncClient) -> None:
         body = {"id_number": ALICE, "pension": {"status": "receiving", "monthly_amount": 1, "x": 1}}
