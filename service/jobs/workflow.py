@@ -329,9 +329,10 @@ class Workflow:
         parked = False
         async with self.write_gate, self.session_factory() as session:
             repository = VerificationRepository.from_session(session)
+            left = 0
             if last:
                 # First: it takes the verification's row lock (see count_awaiting).
-                await repository.count_awaiting(claimed.verification_id)
+                left = await repository.count_awaiting(claimed.verification_id)
             raced = False
             awaiting = 0
             for outcome in batch:
@@ -340,7 +341,7 @@ class Workflow:
                 )
                 raced = raced or not stored
                 awaiting += stored and outcome.status is SourceStatus.awaiting
-            if awaiting or last:
+            if awaiting:
                 left = await repository.count_awaiting(claimed.verification_id, awaiting)
             result = None
             if last and left:

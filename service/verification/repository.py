@@ -274,13 +274,13 @@ class VerificationRepository:
         PostgreSQL it locks the row, so the run that stores the last pending source and a
         collect that settles the last awaiting one go one after the other, and the second
         sees what the first stored (exactly one of them finishes)."""
-        await self.session.execute(
+        result = await self.session.execute(
             update(VERIFICATIONS)
             .where(VERIFICATIONS.c.id == verification_id)
             .values(awaiting=VERIFICATIONS.c.awaiting + change)
+            .returning(VERIFICATIONS.c.awaiting)
         )
-        statement = select(VERIFICATIONS.c.awaiting).where(VERIFICATIONS.c.id == verification_id)
-        return int(await self.session.scalar(statement) or 0)
+        return int(result.scalar() or 0)
 
     async def park(self, verification_id: str, owner: str) -> bool:
         """End our run of a verification whose remaining sources await the partner: the
