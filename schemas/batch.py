@@ -24,6 +24,13 @@ class BatchStatus(StrEnum):
     """Cancelled: verifications not yet started are `cancelled`, started ones finish."""
 
 
+class BatchKind(StrEnum):
+    upload = "upload"
+    """Households sent by a caller (`POST /v1/batches`)."""
+    recheck = "recheck"
+    """The re-checks of one region that fell due on one day, started by the scheduler."""
+
+
 class BatchProgress(BaseModel):
     total: int = Field(description="Households accepted (verifications made)")
     done: int = Field(description="Verifications ended: completed, failed or cancelled")
@@ -44,6 +51,7 @@ class Batch(BaseModel):
                 {
                     "id": "5f0c1a2e-8d7b-4c1e-9a53-0b6f1e2d3c4a",
                     "reference": "recheck-2026-h2",
+                    "kind": "upload",
                     "status": "closed",
                     "created_at": "2026-12-04T02:00:00Z",
                     "closed_at": "2026-12-04T02:01:10Z",
@@ -68,10 +76,15 @@ class Batch(BaseModel):
 
     id: str
     reference: str | None = None
+    kind: BatchKind = BatchKind.upload
     status: BatchStatus
     created_at: datetime
     closed_at: datetime | None = None
     cancelled_at: datetime | None = None
+    completed_at: datetime | None = Field(
+        default=None,
+        description="When the batch was found finished and `batch.completed` was recorded",
+    )
     lines_received: int = Field(
         description="Lines (NDJSON) or households (JSON) received so far, valid or not; an "
         "upload that resumes starts after this one"

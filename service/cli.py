@@ -657,6 +657,8 @@ async def _recheck(today: Any, prefix: str, *, dry_run: bool) -> None:
         f"({where}, as of {today})",
         highlight=False,
     )
+    for batch_id in sorted(tally.batches):
+        console.print(f"batch {batch_id}: GET /v1/batches/{batch_id}", highlight=False)
 
 
 @policy_app.command("simulate")

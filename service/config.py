@@ -169,6 +169,12 @@ class Settings(BaseSettings):
         description="With run_mode=queue: verifications waiting to run (stored, not yet "
         "claimed by a worker) at which new ones are shed with 503 and Retry-After",
     )
+    batch_sweep_s: float = Field(
+        default=2.0,
+        ge=0,
+        description="How often a process that runs verifications looks for batches that "
+        "have ended, to mark them completed and send `batch.completed` (once each); 0: never",
+    )
     recheck_interval_s: float = Field(
         default=300.0,
         ge=0,

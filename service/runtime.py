@@ -20,6 +20,7 @@ from connectors.registry import ConnectorRegistry, load_connectors
 from service import db
 from service.audit.chainer import AuditChainer, open_signer
 from service.audit.service import CheckpointPolicy
+from service.batch.job import BatchCompletion
 from service.config import Settings
 from service.connector.metrics import Metrics
 from service.connector.monitor import HealthMonitor
@@ -77,6 +78,8 @@ class Runtime:
     rechecks: RecheckScheduler
     recheck_loop: RecheckLoop
     webhooks: WebhookDispatcher
+    batches: BatchCompletion
+    """Marks ended batches completed and records `batch.completed`."""
     keyring: Keyring | None
     """Seals and opens sensitive columns; every session of `session_factory` carries it.
     None only below the schema head (`db upgrade REVISION`)."""
@@ -95,6 +98,7 @@ class Runtime:
             self.collecting.start()
             self.recheck_loop.start()
             self.webhooks.start()
+            self.batches.start()
 
 
 def _runs(
@@ -315,6 +319,7 @@ async def build_runtime(
             timeout_s=settings.webhook_timeout_s,
         )
         recheck_loop = RecheckLoop(rechecks, settings.today, interval_s=settings.recheck_interval_s)
+        batches = BatchCompletion(session_factory, write_gate, interval_s=settings.batch_sweep_s)
         try:
             yield Runtime(
                 settings=settings,
@@ -339,6 +344,7 @@ async def build_runtime(
                 rechecks=rechecks,
                 recheck_loop=recheck_loop,
                 webhooks=webhooks,
+                batches=batches,
                 keyring=keyring,
                 kek=kek,
             )
@@ -348,6 +354,7 @@ async def build_runtime(
                     await keys.close()
                 await _close_in_turn(
                     recheck_loop.close,
+                    batches.close,
                     retention.close,
                     chainer.close,
                     webhooks.close,

@@ -4,13 +4,22 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Self, cast
 
-from sqlalchemy import Table, func, insert, literal, select, update
+from sqlalchemy import Table, exists, func, insert, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from schemas.verification import VerificationStatus
 from service.auth.principal import Principal
 from service.auth.scope import scoped
 from service.models import Batch, BatchLineError, Verification
 from service.pagination import newer_first_after
+
+ENDED = (
+    VerificationStatus.completed.value,
+    VerificationStatus.failed.value,
+    VerificationStatus.cancelled.value,
+)
+"""Statuses after which a verification runs no more."""
 
 BATCHES = cast(Table, Batch.__table__)
 BATCH_ERRORS = cast(Table, BatchLineError.__table__)
@@ -134,6 +143,83 @@ class BatchRepository:
             VERIFICATIONS.c.batch_id == batch_id
         )
         return cast(datetime | None, await self.session.scalar(statement))
+
+    async def get_or_add(self, values: dict[str, Any]) -> str:
+        """The id of the batch `values` would make, keyed by its creator and idempotency
+        key: inserted unless there is one (concurrent callers wait at the unique key)."""
+        dialect = self.session.get_bind().dialect.name
+        insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        await self.session.execute(
+            insert_(BATCHES)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["created_by", "idempotency_key"])
+        )
+        found = await self.session.scalar(
+            select(BATCHES.c.id).where(
+                BATCHES.c.created_by == values["created_by"],
+                BATCHES.c.idempotency_key == values["idempotency_key"],
+            )
+        )
+        return cast(str, found)
+
+    async def take_lines(self, batch_id: str, count: int) -> int:
+        """Count `count` more households in; the first of their line numbers."""
+        last = await self.session.scalar(
+            update(BATCHES)
+            .where(BATCHES.c.id == batch_id)
+            .values(
+                households=BATCHES.c.households + count,
+                lines_received=BATCHES.c.lines_received + count,
+            )
+            .returning(BATCHES.c.lines_received)
+        )
+        return int(cast(int, last)) - count + 1
+
+    async def close_open(
+        self, batch_ids: Sequence[str], now: datetime, *, status: str = "closed"
+    ) -> None:
+        if batch_ids:
+            await self.session.execute(
+                update(BATCHES)
+                .where(BATCHES.c.id.in_(batch_ids), BATCHES.c.status == "open")
+                .values(status=status, closed_at=literal(now, BATCHES.c.closed_at.type))
+            )
+
+    async def open_of(self, created_by: str, key_prefix: str, key_suffix: str) -> list[str]:
+        """Open batches of one creator whose idempotency key starts and ends so."""
+        statement = select(BATCHES.c.id).where(
+            BATCHES.c.created_by == created_by,
+            BATCHES.c.status == "open",
+            BATCHES.c.idempotency_key.startswith(key_prefix, autoescape=True),
+            BATCHES.c.idempotency_key.endswith(key_suffix, autoescape=True),
+        )
+        return list(await self.session.scalars(statement))
+
+    async def ended_uncompleted(self, *, limit: int) -> list[Batch]:
+        """Closed or cancelled batches not yet completed, with nothing of theirs still
+        to run: the ones to complete now."""
+        v = VERIFICATIONS.c
+        running = exists().where(v.batch_id == Batch.id, v.status.not_in(ENDED))
+        statement = (
+            select(Batch)
+            .where(
+                Batch.status.in_(("closed", "cancelled")),
+                Batch.completed_at.is_(None),
+                ~running,
+            )
+            .order_by(Batch.created_at)
+            .limit(limit)
+        )
+        return list(await self.session.scalars(statement))
+
+    async def mark_completed(self, batch_id: str, now: datetime) -> bool:
+        """Complete the batch unless someone did (True: this caller did)."""
+        result = await self.session.execute(
+            update(BATCHES)
+            .where(BATCHES.c.id == batch_id, BATCHES.c.completed_at.is_(None))
+            .values(completed_at=literal(now, BATCHES.c.completed_at.type))
+        )
+        return int(cast(Any, result).rowcount) == 1
 
     async def errors(self, batch_id: str, *, after_line: int, limit: int) -> list[BatchLineError]:
         statement = (

@@ -15,7 +15,7 @@ from schemas.identity import contains_id_number, redact_id_numbers
 from schemas.problem import ProblemError
 from schemas.verification import VerificationCreate, VerificationStatus
 from service.auth.principal import Principal
-from service.batch.repository import BatchRepository
+from service.batch.repository import ENDED, BatchRepository
 from service.batch.stream import Raw, TooLong
 from service.errors import BatchClosed, BatchNotFound, HeduiError, InvalidRequest
 from service.models import Batch, Verification
@@ -23,12 +23,7 @@ from service.models.base import new_id, utcnow
 from service.pagination import decode_cursor, next_cursor
 from service.policy.catalog import PolicyCatalog
 from service.verification.service import verification as verification_service
-
-ENDED = (
-    VerificationStatus.completed.value,
-    VerificationStatus.failed.value,
-    VerificationStatus.cancelled.value,
-)
+from service.webhook import outbox
 
 
 def line_problem(
@@ -189,10 +184,12 @@ class BatchService:
         return wire.Batch(
             id=batch.id,
             reference=batch.reference,
+            kind=wire.BatchKind(batch.kind),
             status=wire.BatchStatus(batch.status),
             created_at=batch.created_at,
             closed_at=batch.closed_at,
             cancelled_at=batch.cancelled_at,
+            completed_at=batch.completed_at,
             lines_received=batch.lines_received,
             households=batch.households,
             invalid_lines=batch.invalid_lines,
@@ -207,6 +204,36 @@ class BatchService:
                 finished=finished,
             ),
         )
+
+    async def complete_ended(self, session: AsyncSession, *, limit: int = 100) -> list[str]:
+        """Complete the closed or cancelled batches that have nothing left to run, each
+        once however many processes try, recording `batch.completed` with it (ids and
+        counts only). The ids completed here."""
+        repository = BatchRepository.from_session(session)
+        completed: list[str] = []
+        for batch in await repository.ended_uncompleted(limit=limit):
+            now = utcnow()
+            if not await repository.mark_completed(batch.id, now):
+                continue  # another process did
+            view = await self.view(session, batch, now=now)
+            await outbox.record(
+                session,
+                "batch.completed",
+                batch.region_prefix[:6],
+                {
+                    "batch_id": batch.id,
+                    "reference": batch.reference,
+                    "kind": batch.kind,
+                    "status": batch.status,
+                    "households": batch.households,
+                    "invalid_lines": batch.invalid_lines,
+                    "by_status": {str(k): n for k, n in view.by_status.items()},
+                    "by_recommendation": {str(k): n for k, n in view.by_recommendation.items()},
+                },
+                now=now,
+            )
+            completed.append(batch.id)
+        return completed
 
     async def page(
         self, session: AsyncSession, principal: Principal, where: wire.BatchFilter

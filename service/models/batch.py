@@ -13,6 +13,7 @@ class Batch(Base):
     __tablename__ = "batches"
     __table_args__ = (
         Index("ix_batches_created", "created_at", "id"),
+        Index("ix_batches_uncompleted", "status", "completed_at"),
         UniqueConstraint("created_by", "idempotency_key", name="uq_batches_idempotency"),
     )
 
@@ -23,6 +24,8 @@ class Batch(Base):
     created_by: Mapped[str] = mapped_column(ForeignKey("api_keys.id"))
     idempotency_key: Mapped[str | None] = mapped_column(String(255), default=None)
     status: Mapped[str] = mapped_column(String(16), default="open")
+    # `upload` (POST /v1/batches) or `recheck` (the due re-checks of one region and day).
+    kind: Mapped[str] = mapped_column(String(16), default="upload", server_default="upload")
     # Every line up to this one has been read and stored (as a verification or an error).
     lines_received: Mapped[int] = mapped_column(Integer, default=0)
     households: Mapped[int] = mapped_column(Integer, default=0)
@@ -30,6 +33,9 @@ class Batch(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Set once, with the `batch.completed` event, when closed (or cancelled) and nothing is
+    # left to run.
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
 
 class BatchLineError(Base):

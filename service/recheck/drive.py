@@ -16,6 +16,8 @@ class Tally:
 
     outcomes: dict[str, set[str]] = field(default_factory=dict)
     verifications: list[str] = field(default_factory=list)
+    batches: set[str] = field(default_factory=set)
+    """The re-check batches (one per region and day) the re-checks joined."""
     warnings: int = 0
 
     def note(self, outcome: str, recipient_id: str) -> bool:
@@ -45,6 +47,7 @@ async def run_until_done(
     session_factory = scheduler.session_factory
     while True:
         done = await scheduler.run_due(today, region_prefix=region_prefix)
+        tally.batches.update(done.batches)
         for item in done.items:
             if item.outcome != "queued" and tally.note(item.outcome, item.recipient_id):
                 progress(1)

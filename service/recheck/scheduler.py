@@ -10,6 +10,12 @@ a run that catches up after a pause makes one re-check, not one per missed perio
 
 Throttled: at most `max_in_flight` re-checks run at once (per-partner limits apply to each
 call as for every verification).
+
+Grouped: the re-checks of one region (county code) started for one day are one batch
+(`kind: recheck`, keyed by region and day, so every pass and every process adds to the same
+one), seen and followed like any batch (`GET /v1/batches/{id}`). A pass that has gone
+through everything due closes that day's batches; each is completed, with
+`batch.completed`, when its last re-check ends.
 """
 
 from collections.abc import Callable
@@ -21,9 +27,11 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from schemas import batch as batch_wire
 from schemas import verification as verification_wire
 from schemas.recipient import RecheckPlanItem, RecheckRun, RecheckStatus
 from service.auth.principal import Principal, Role
+from service.batch.repository import BatchRepository
 from service.db import WriteGate
 from service.errors import HeduiError
 from service.jobs.queue import RunQueue
@@ -47,6 +55,8 @@ class Pass:
 
     items: list[RecheckPlanItem] = field(default_factory=list)
     started: list[Verification] = field(default_factory=list)
+    batches: set[str] = field(default_factory=set)
+    """The re-check batches this pass added to."""
 
     def count(self, outcome: str) -> int:
         return sum(item.outcome == outcome for item in self.items)
@@ -109,6 +119,7 @@ class RecheckScheduler:
         if limit is not None:
             room = min(room, limit)
         after: str | None = None
+        exhausted = False
         while room > 0:
             async with self.write_gate, self.session_factory() as session:
                 repository = RecipientRepository.from_session(session)
@@ -116,6 +127,7 @@ class RecheckScheduler:
                     today, region_prefix=region_prefix, limit=min(self.chunk, room), after=after
                 )
                 if not due:
+                    exhausted = True
                     break
                 after = due[-1].id
                 started: list[Verification] = []
@@ -124,14 +136,49 @@ class RecheckScheduler:
                     done.items.append(item)
                     if verification is not None:
                         started.append(verification)
+                        if verification.batch_id is not None:
+                            done.batches.add(verification.batch_id)
                 await session.commit()
             for verification in started:
                 self.queue.committed(verification)
             done.started.extend(started)
             room -= len(started)
+        if exhausted:
+            await self._close_batches(today, region_prefix)
         if done.started:
             log.info("rechecks_started", count=len(done.started), as_of=today.isoformat())
         return done
+
+    async def _close_batches(self, today: date, region_prefix: str) -> None:
+        """Everything due on `today` in `region_prefix` has been through a pass: that
+        day's re-check batches there take no more, and complete when their runs end."""
+        async with self.write_gate, self.session_factory() as session:
+            scheduler = await self._scheduler(session)
+            repository = BatchRepository.from_session(session)
+            ids = await repository.open_of(
+                scheduler.key_id, f"recheck:{region_prefix}", f":{today.isoformat()}"
+            )
+            await repository.close_open(ids, utcnow())
+            await session.commit()
+
+    async def _batch(self, session: AsyncSession, region_code: str, today: date) -> str:
+        """The id of the re-check batch of `region_code` for `today` (made on first need)."""
+        scheduler = await self._scheduler(session)
+        return await BatchRepository.from_session(session).get_or_add(
+            {
+                "id": new_id(),
+                "reference": f"re-checks {region_code} {today.isoformat()}",
+                "kind": batch_wire.BatchKind.recheck.value,
+                "region_prefix": region_code,
+                "created_by": scheduler.key_id,
+                "idempotency_key": f"recheck:{region_code}:{today.isoformat()}",
+                "status": batch_wire.BatchStatus.open.value,
+                "lines_received": 0,
+                "households": 0,
+                "invalid_lines": 0,
+                "created_at": utcnow(),
+            }
+        )
 
     async def _start(
         self, session: AsyncSession, recipient: Recipient, today: date
@@ -163,7 +210,11 @@ class RecheckScheduler:
             await repository.finish_recheck(recheck_id, RecheckStatus.failed.value, utcnow())
             return _item(recipient, RecheckStatus.failed.value), None
         if not await repository.start_recheck(
-            recheck_id, verification_id=verification.id, now=utcnow(), held=held
+            recheck_id,
+            verification_id=verification.id,
+            now=utcnow(),
+            held=held,
+            batch_id=verification.batch_id,
         ):  # pragma: no cover - the insert (or the held row's update) decided already
             raise RuntimeError("re-check taken by another scheduler")
         await self.queue.enqueue(session, verification)
@@ -216,6 +267,10 @@ class RecheckScheduler:
         except HeduiError as error:
             log.warning("recheck_refused", recipient_id=recipient.id, problem=error.detail)
             return None
+        verification.batch_id = await self._batch(session, recipient.region_code, today)
+        verification.batch_line = await BatchRepository.from_session(session).take_lines(
+            verification.batch_id, 1
+        )
         await verification_service.store(session, verification, body=body)
         return verification
 

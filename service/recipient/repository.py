@@ -148,7 +148,13 @@ class RecipientRepository:
         )
 
     async def start_recheck(
-        self, recheck_id: str, *, verification_id: str, now: datetime, held: bool
+        self,
+        recheck_id: str,
+        *,
+        verification_id: str,
+        now: datetime,
+        held: bool,
+        batch_id: str | None = None,
     ) -> bool:
         """Attach the verification to a re-check that has none yet (or was held for a
         new authorization, when `held`); whether this call did it."""
@@ -158,7 +164,9 @@ class RecipientRepository:
         else:
             statement = statement.where(Recheck.verification_id.is_(None))
         result = await self.session.execute(
-            statement.values(status="queued", verification_id=verification_id, started_at=now)
+            statement.values(
+                status="queued", verification_id=verification_id, started_at=now, batch_id=batch_id
+            )
         )
         return bool(getattr(result, "rowcount", 0))
 

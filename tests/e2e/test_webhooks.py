@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,11 @@ from starlette.routing import Route
 
 from service.auth.principal import Role
 from service.auth.service import create_api_key
+from service.config import Settings
 from service.db import create_engine, create_session_factory
+from service.recheck.drive import run_until_done
+from service.recipient.calendar import add_months
+from service.runtime import build_runtime
 from service.webhook.signature import verify
 from tests.conftest import running_service, service_settings, serving
 from tests.factories import make_id_number, member, verification_body
@@ -57,6 +62,7 @@ class Setup:
     receiver_url: str
     receiver: Receiver
     client: Callable[[str], httpx.AsyncClient]
+    settings: Settings
 
 
 @pytest.fixture
@@ -89,6 +95,7 @@ async def _setup(database_url: str, tmp_path: Path, receiver: Receiver) -> Async
         webhook_backoff_s=0.05,
         webhook_max_attempts=MAX_ATTEMPTS,
         recheck_interval_s=0,
+        batch_sweep_s=0.1,
     )
     receiver_app = Starlette(routes=[Route("/events", receiver.__call__, methods=["POST"])])
     clients: list[httpx.AsyncClient] = []
@@ -104,7 +111,7 @@ async def _setup(database_url: str, tmp_path: Path, receiver: Receiver) -> Async
             return made
 
         try:
-            yield Setup(service.base_url, f"{receiver_base}/events", receiver, client)
+            yield Setup(service.base_url, f"{receiver_base}/events", receiver, client, settings)
         finally:
             for made in clients:
                 await made.aclose()
@@ -136,14 +143,12 @@ async def approved_verification(setup: Setup) -> str:
     return verification_id
 
 
-async def subscribe(setup: Setup) -> str:
+async def subscribe(
+    setup: Setup, events: tuple[str, ...] = ("verification.completed", "decision.recorded")
+) -> str:
     created = await setup.client("integrator").post(
         "/v1/webhooks",
-        json={
-            "url": setup.receiver_url,
-            "events": ["verification.completed", "decision.recorded"],
-            "secret": SECRET,
-        },
+        json={"url": setup.receiver_url, "events": list(events), "secret": SECRET},
     )
     assert created.status_code == 201, created.text
     assert "secret" not in created.json()
@@ -234,3 +239,66 @@ async def test_a_url_outside_the_allow_list_is_422_naming_url(
         )
         assert response.status_code == 403
         assert (await integrator.get("/v1/webhooks")).json() == []
+
+
+async def test_batch_completed_is_sent_once_for_an_upload_and_for_a_days_rechecks(
+    setup_factory: Callable[[int | None], Any],
+) -> None:
+    async with setup_factory(1) as setup:
+        await subscribe(setup, ("batch.completed",))
+        caseworker = setup.client("caseworker")
+        person = make_id_number("530102")
+        uploaded = await caseworker.post(
+            "/v1/batches",
+            json={
+                "households": [verification_body([member(person)], as_of=None)],
+                "reference": "h2-upload",
+            },
+        )
+        assert uploaded.status_code == 201, uploaded.text
+        upload_id = uploaded.json()["id"]
+
+        # Two approved households of one county, re-checked a year on: one batch.
+        approved = {await approved_verification(setup) for _ in range(2)}
+        settings = setup.settings.model_copy(
+            update={"partner_base_url": f"{setup.base_url}/sandbox", "batch_sweep_s": 0}
+        )
+        async with build_runtime(settings, runs_here=True) as runtime:
+            await runtime.health.start(
+                runtime.registry, runtime.fanout.configs, runtime.http_client
+            )
+            tally = await run_until_done(runtime.rechecks, add_months(date.today(), 12))
+        assert tally.count("queued") == 2
+        [recheck_id] = tally.batches
+
+        def completions() -> list[dict[str, Any]]:
+            return [e for e in setup.receiver.accepted if e["type"] == "batch.completed"]
+
+        async def both_completed() -> bool:
+            return len(completions()) >= 2
+
+        await eventually(both_completed)
+        await asyncio.sleep(0.3)  # nothing more arrives
+        by_batch = {e["data"]["batch_id"]: e for e in completions()}
+        assert len(completions()) == 2
+        assert set(by_batch) == {upload_id, recheck_id}
+        assert all(setup.receiver.attempts[e["id"]] == 2 for e in completions())
+        assert setup.receiver.bad_signatures == 0
+        assert by_batch[upload_id]["data"]["kind"] == "upload"
+        assert by_batch[upload_id]["data"]["households"] == 1
+        recheck = by_batch[recheck_id]["data"]
+        assert (recheck["kind"], recheck["status"], recheck["households"]) == (
+            "recheck",
+            "closed",
+            2,
+        )
+        assert recheck["by_status"] == {"completed": 2}
+        assert person not in json.dumps(completions())
+
+        view = (await caseworker.get(f"/v1/batches/{recheck_id}")).json()
+        assert (view["kind"], view["status"]) == ("recheck", "closed")
+        assert view["completed_at"] is not None
+        assert view["progress"]["finished"] is True
+        lines = (await caseworker.get(f"/v1/batches/{recheck_id}/verifications")).json()
+        assert [item["line"] for item in lines["items"]] == [1, 2]
+        assert not approved & {item["id"] for item in lines["items"]}
