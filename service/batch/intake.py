@@ -157,8 +157,9 @@ class Upload:
                 # another upload stored these lines first.
                 raise _concurrent() from error
             if not advanced:
+                batch_id = batch.id  # the rollback expires it; reading it then would load
                 await self.session.rollback()
-                current = await repository.get(batch.id, scope="")
+                current = await repository.get(batch_id, scope="")
                 if current is not None and current.status != wire.BatchStatus.open.value:
                     raise BatchClosed(current.status)
                 raise _concurrent()

@@ -54,6 +54,8 @@ class ConnectorService:
         }
         summaries = []
         for name in registry.names():
+            if name not in statuses:
+                continue  # registered while the statuses were read: listed next time
             connector = registry.get(name)
             status = statuses[name]
             record = stored.pop(name, None)
@@ -98,10 +100,13 @@ class ConnectorService:
         """Every connector's status now (every process's calls, the shared breaker)."""
         now = now or datetime.now(UTC)
         repository = ConnectorRepository.from_session(session)
-        states = await repository.states(registry.names())
+        # One list of names throughout: the registry may gain a declarative connector
+        # while this awaits the database.
+        names = registry.names()
+        states = await repository.states(names)
         window = await _windows(repository, None, now, settings)
         statuses = {}
-        for name in registry.names():
+        for name in names:
             monitor.track(name)  # a declarative connector nothing has asked yet
             statuses[name], _ = _assess(name, window[name], states.get(name), monitor, settings)
         return statuses

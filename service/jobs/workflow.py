@@ -433,10 +433,10 @@ class Workflow:
             ):
                 return None
             await repository.insert_report(row_values(report, policy, inputs))
-        if self.effects is not None:
-            await self.effects.ended(
-                session, claimed.verification_id, status, report=report, inputs=inputs
-            )
+            if self.effects is not None:
+                await self.effects.ended(
+                    session, claimed.verification_id, status, report=report, inputs=inputs
+                )
         await self._announce(session, claimed.verification_id)
         return RunResult(status, recommendation, now, tuple(fresh))
 

@@ -17,6 +17,7 @@ from service.jobs.lease import LeaseQueue
 from service.jobs.workflow import Workflow
 from service.models import Report, Verification
 from service.policy.catalog import PolicyCatalog
+from service.recheck.effects import RunEnded
 from service.verification.fanout import FanOut
 from service.verification.repository import VerificationRepository
 from service.verification.service import verification as verification_service
@@ -258,3 +259,27 @@ async def test_a_stored_answer_is_never_replaced(
     assert (first, second, done, undone) == (True, False, True, False)
     assert row is not None
     assert row.status == "completed"
+
+
+async def test_a_policy_removed_since_intake_fails_the_run_with_its_reason(
+    engine: AsyncEngine, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    verification_id = await _stored(session_factory, [])
+    async with httpx.AsyncClient() as client:
+        workflow = Workflow(
+            session_factory,
+            FanOut(ConnectorRegistry(), {}, client),
+            PolicyCatalog([]),  # the policy file is gone since the verification was stored
+            WriteGate(engine),
+            effects=RunEnded(),
+        )
+        result = await workflow.run(verification_id)
+    assert result is not None
+    assert result.status == "failed"
+    async with session_factory() as session:
+        stored = await session.get(Verification, verification_id)
+        report = await session.get(Report, verification_id)
+    assert stored is not None
+    assert stored.status == "failed"
+    assert stored.error == "no policy in force for this verification any more"
+    assert report is None
