@@ -44,7 +44,14 @@ async def test_two_workers_keep_a_partner_s_agreed_rate_and_concurrency(
     verification has its housing fund answer (the calls waited for their turn, none failed)."""
     count = 10
     limits = {LIMITED: {"rate_per_s": RATE_PER_S, "max_concurrency": CONCURRENCY}}
-    env = {"HEDUI_DATABASE_URL": fresh_postgres, "HEDUI_CONNECTORS": json.dumps(limits)}
+    env = {
+        "HEDUI_DATABASE_URL": fresh_postgres,
+        "HEDUI_CONNECTORS": json.dumps(limits),
+        # 80 calls at 9/s take about 9 s, and probes take turns too: the last household's
+        # calls must be let wait their turn, not time out at the default 10 s.
+        "HEDUI_CONNECTOR_TIMEOUT_S": "30",
+        "HEDUI_VERIFICATION_DEADLINE_S": "60",
+    }
     async with processes(tmp_path, env) as group:
         group.run("db", "upgrade")
         sandbox = await start_sandbox(group)
