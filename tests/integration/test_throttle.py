@@ -5,6 +5,7 @@ one process's own."""
 import asyncio
 import itertools
 import uuid
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,13 +19,26 @@ from service.connector.throttle import (
     Throttle,
 )
 
+Throttles = Callable[..., tuple[Throttle, Throttle]]
 
-def _throttles(engine: AsyncEngine, metrics: Metrics | None = None) -> tuple[Throttle, Throttle]:
-    """Two throttles as two processes have them: shared on PostgreSQL, one on SQLite."""
-    if engine.dialect.name == "sqlite":
-        local = LocalThrottle(metrics)
-        return local, local
-    return SharedThrottle(engine, metrics), SharedThrottle(engine, metrics)
+
+@pytest.fixture
+async def throttles(engine: AsyncEngine) -> AsyncIterator[Throttles]:
+    """Two throttles as two processes have them: shared on PostgreSQL (each with its own
+    connections, closed after the test), one on SQLite."""
+    opened: list[SharedThrottle] = []
+
+    def make(metrics: Metrics | None = None) -> tuple[Throttle, Throttle]:
+        if engine.dialect.name == "sqlite":
+            local = LocalThrottle(metrics)
+            return local, local
+        pair = SharedThrottle(engine.url, metrics), SharedThrottle(engine.url, metrics)
+        opened.extend(pair)
+        return pair
+
+    yield make
+    for throttle in opened:
+        await throttle.aclose()
 
 
 def _partner() -> str:
@@ -32,7 +46,9 @@ def _partner() -> str:
     return f"p{uuid.uuid4().hex[:12]}"
 
 
-async def test_concurrency_holds_in_total_over_two_processes(engine: AsyncEngine) -> None:
+async def test_concurrency_holds_in_total_over_two_processes(
+    engine: AsyncEngine, throttles: Throttles
+) -> None:
     """40 requests from two processes, concurrency 2: never more than 2 in flight, all served."""
     partner, limits = _partner(), Limits(concurrency=2)
     in_flight = peak = served = 0
@@ -48,13 +64,15 @@ async def test_concurrency_holds_in_total_over_two_processes(engine: AsyncEngine
         served += 1
         await throttle.release(permit)
 
-    first, second = _throttles(engine)
+    first, second = throttles()
     await asyncio.gather(*(call(first if n % 2 else second) for n in range(40)))
 
     assert (peak, served) == (2, 40)
 
 
-async def test_rate_spaces_the_starts_of_requests_from_two_processes(engine: AsyncEngine) -> None:
+async def test_rate_spaces_the_starts_of_requests_from_two_processes(
+    engine: AsyncEngine, throttles: Throttles
+) -> None:
     """12 requests at 20/s from two processes: their turns (by the database's clock) are
     at least 50 ms apart, and none was refused."""
     partner, limits = _partner(), Limits(concurrency=10, rate_per_s=20)
@@ -68,7 +86,7 @@ async def test_rate_spaces_the_starts_of_requests_from_two_processes(engine: Asy
         turns.append(permit.turn_at)
         await throttle.release(permit)
 
-    first, second = _throttles(engine, metrics)
+    first, second = throttles(metrics)
     await asyncio.gather(*(call(first if n % 2 else second) for n in range(12)))
 
     turns.sort()
@@ -79,12 +97,12 @@ async def test_rate_spaces_the_starts_of_requests_from_two_processes(engine: Asy
 
 
 async def test_a_turn_beyond_the_budget_is_refused_without_taking_a_slot(
-    engine: AsyncEngine,
+    engine: AsyncEngine, throttles: Throttles
 ) -> None:
     """At 1/s the second request's turn is a second away: with 0.5 s of budget it is
     `Starved` at once, takes no slot and moves no turn; the next one with time is served."""
     partner, limits = _partner(), Limits(concurrency=1, rate_per_s=1)
-    first, second = _throttles(engine)
+    first, second = throttles()
     loop = asyncio.get_running_loop()
     held = await first.acquire(partner, limits, loop.time() + 10)
     await first.release(held)
@@ -99,9 +117,11 @@ async def test_a_turn_beyond_the_budget_is_refused_without_taking_a_slot(
     assert loop.time() - started < 1.5  # its turn was not pushed back by the refused one
 
 
-async def test_no_free_slot_within_the_budget_is_starved(engine: AsyncEngine) -> None:
+async def test_no_free_slot_within_the_budget_is_starved(
+    engine: AsyncEngine, throttles: Throttles
+) -> None:
     partner, limits = _partner(), Limits(concurrency=1)
-    first, second = _throttles(engine)
+    first, second = throttles()
     loop = asyncio.get_running_loop()
     held = await first.acquire(partner, limits, loop.time() + 10)
 
@@ -114,7 +134,9 @@ async def test_no_free_slot_within_the_budget_is_starved(engine: AsyncEngine) ->
     assert refused.value.limit == "concurrency"
 
 
-async def test_a_dead_process_s_slot_comes_free_when_its_lease_ends(engine: AsyncEngine) -> None:
+async def test_a_dead_process_s_slot_comes_free_when_its_lease_ends(
+    engine: AsyncEngine, throttles: Throttles
+) -> None:
     """A process killed while holding a slot never gives it back: the slot is free again
     once the request's budget and the grace have passed."""
     if engine.dialect.name == "sqlite":
@@ -122,7 +144,7 @@ async def test_a_dead_process_s_slot_comes_free_when_its_lease_ends(engine: Asyn
     import service.connector.throttle as throttle_module
 
     partner, limits = _partner(), Limits(concurrency=1)
-    dead, alive = SharedThrottle(engine), SharedThrottle(engine)
+    dead, alive = throttles()
     loop = asyncio.get_running_loop()
     grace = throttle_module.LEASE_GRACE_S
     throttle_module.LEASE_GRACE_S = 0.3
