@@ -280,6 +280,7 @@ class SharedThrottle(_Accounting):
                         self.dsn,
                         min_size=0,
                         max_size=POOL_SIZE,
+                        reset=_nothing_to_reset,
                         server_settings={
                             "synchronous_commit": "off",
                             "application_name": "hedui throttle",
@@ -393,3 +394,9 @@ class SharedThrottle(_Accounting):
             )
         assert row is not None  # noqa: S101 - a SELECT without FROM returns one row
         return row["slot"], row["until_next"], bool(row["any_free"]), row["next_at"]
+
+
+async def _nothing_to_reset(_connection: asyncpg.Connection) -> None:
+    """The throttle's statements leave no session state behind (no locks held past the
+    statement, no LISTEN, no settings changed): a connection goes back to the pool as it
+    is, without the round trip of asyncpg's default reset."""
