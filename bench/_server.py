@@ -7,7 +7,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import httpx
@@ -53,13 +53,16 @@ def cpu_seconds(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def running_service(*, separate_sandbox: bool = True, **env: str) -> Iterator[tuple[str, str, str]]:
+def running_service(
+    env: Mapping[str, str] | None = None, *, separate_sandbox: bool = True
+) -> Iterator[tuple[str, str, str]]:
     """Yield (base_url, database_url, partners_url) of a fresh service.
 
     By default the partner agencies run in their own process, as real partners do, so
     that their CPU is not counted as hedui's; `separate_sandbox=False` measures the
-    all-in-one `hedui serve` default instead.
+    all-in-one `hedui serve` default instead. `env`: the service's own settings.
     """
+    env = dict(env or {})
     with contextlib.ExitStack() as stack:
         directory = stack.enter_context(tempfile.TemporaryDirectory())
         if separate_sandbox:
@@ -68,30 +71,30 @@ def running_service(*, separate_sandbox: bool = True, **env: str) -> Iterator[tu
         else:
             # Explicitly: with PostgreSQL, `auto` would leave the sandbox out.
             env = {"HEDUI_SANDBOX": "on", **env}
-        service = stack.enter_context(_service(directory, **env))
+        service = stack.enter_context(_service(directory, env))
         yield service[0], service[1], partners if separate_sandbox else f"{service[0]}/sandbox"
 
 
 @contextlib.contextmanager
 def running_hedui(
-    partners: str, *, workers: int = 0, **env: str
+    partners: str, env: Mapping[str, str] | None = None, *, workers: int = 0
 ) -> Iterator[tuple[str, str, list[int]]]:
     """Yield (base_url, database_url, pids) of `hedui serve` against `partners`, with
     `workers` `hedui worker` processes (queue mode) when asked; pids: every hedui process."""
     with contextlib.ExitStack() as stack:
         directory = stack.enter_context(tempfile.TemporaryDirectory())
-        env = {"HEDUI_SANDBOX": "off", "HEDUI_PARTNER_BASE_URL": partners, **env}
+        env = {"HEDUI_SANDBOX": "off", "HEDUI_PARTNER_BASE_URL": partners, **(env or {})}
         if workers:
             env["HEDUI_RUN_MODE"] = "queue"
         pids: list[int] = []
-        base_url, database_url = stack.enter_context(_service(directory, pids=pids, **env))
+        base_url, database_url = stack.enter_context(_service(directory, env, pids=pids))
         for _ in range(workers):
-            stack.enter_context(_worker(database_url, pids, **env))
+            stack.enter_context(_worker(database_url, pids, env))
         yield base_url, database_url, pids
 
 
 @contextlib.contextmanager
-def _worker(database_url: str, pids: list[int], **env: str) -> Iterator[None]:
+def _worker(database_url: str, pids: list[int], env: Mapping[str, str]) -> Iterator[None]:
     process = subprocess.Popen(
         [sys.executable, "-m", "service.cli", "worker"],
         env={
@@ -114,9 +117,10 @@ def _worker(database_url: str, pids: list[int], **env: str) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _service(
-    directory: str, *, pids: list[int] | None = None, **env: str
+    directory: str, env: Mapping[str, str], *, pids: list[int] | None = None
 ) -> Iterator[tuple[str, str]]:
     port = free_port()
+    env = dict(env)
     database_url = env.pop(
         "HEDUI_DATABASE_URL", f"sqlite+aiosqlite:///{Path(directory) / 'bench.db'}"
     )

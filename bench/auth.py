@@ -87,7 +87,7 @@ def _run(cache_s: str, requests: int, workers: int, database_url: str | None) ->
     env = {"HEDUI_PRINCIPAL_CACHE_S": cache_s}
     if database_url:
         env["HEDUI_DATABASE_URL"] = database_url
-    with running_service(**env) as (base_url, db_url, _partners):
+    with running_service(env) as (base_url, db_url, _partners):
         revoked = create_token(db_url)
         _revoke_newest(db_url)  # the key just created
         floods = [Flood("unknown token", "hd_" + "x" * 43), Flood("revoked key", revoked)]

@@ -219,7 +219,7 @@ def main() -> None:
         rows += bare.values()
         for dialect, env in databases:
             workers = args.workers if dialect == "postgresql" else 0
-            with running_hedui(partners, workers=workers, **env) as (base_url, database_url, pids):
+            with running_hedui(partners, env, workers=workers) as (base_url, database_url, pids):
                 token = create_token(database_url)
                 name = f"hedui {dialect}" + (f" +{workers}w" if workers else "")
                 for concurrency, count, offset in (

@@ -85,7 +85,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     database = {"HEDUI_DATABASE_URL": args.database_url} if args.database_url else {}
-    with running_service(separate_sandbox=not args.in_process_sandbox, **database) as (
+    with running_service(database, separate_sandbox=not args.in_process_sandbox) as (
         base_url,
         database_url,
         partners,

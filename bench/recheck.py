@@ -161,7 +161,7 @@ async def populate(settings: Settings, total: int) -> None:
                     (Report, reports),
                     (Recipient, recipients),
                 ):
-                    await session.execute(insert(model), rows)  # type: ignore[arg-type]
+                    await session.execute(insert(model), rows)
                 await session.commit()
 
 

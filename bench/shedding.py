@@ -153,7 +153,7 @@ async def _flood(base_url: str, token: str, phase: Phase, requests: int, workers
 
 
 def _run(phase: Phase, requests: int, workers: int) -> None:
-    with running_service(**phase.env) as (base_url, database_url, partners):
+    with running_service(phase.env) as (base_url, database_url, partners):
         token = create_token(database_url)
 
         async def go() -> None:

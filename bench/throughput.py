@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--database-url", help="default: a fresh SQLite file")
     args = parser.parse_args()
     database = {"HEDUI_DATABASE_URL": args.database_url} if args.database_url else {}
-    with running_service(**database) as (base_url, database_url, partners):
+    with running_service(database) as (base_url, database_url, partners):
         token = create_token(database_url)
         for source in SOURCES:
             httpx.put(
