@@ -5,8 +5,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-RETENTION_S = 300.0
-"""How long a finished inquiry can still be polled; load tests submit millions."""
+RETENTION_S = 86_400.0
+"""How long a finished inquiry can still be polled: a day, as a real bank keeps an answer
+until it is fetched, and at least as long as hedui's longest wait between two collects of
+a parked source (15 minutes by default), so a collect never finds the answer forgotten.
+Load tests submit millions: `CAPACITY` bounds what is held."""
 CAPACITY = 100_000
 """Hard cap on inquiries held; the oldest go first."""
 
