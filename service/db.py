@@ -235,18 +235,32 @@ def is_text_refused(error: BaseException) -> bool:
 
 
 def is_database_unavailable(error: BaseException) -> bool:
-    """Whether `error` means the database cannot be reached right now (restart, outage,
-    exhausted pool), as opposed to a bug or a refused statement: worth retrying later."""
+    """Whether `error` means the database cannot serve this transaction right now (restart,
+    outage, exhausted pool, or a transaction the server rolled back for a conflict: a
+    deadlock or a serialization failure), as opposed to a bug or a refused statement:
+    worth retrying later. Nothing of a rolled-back transaction was kept, so repeating it
+    whole is what PostgreSQL's documentation asks of a client."""
     if isinstance(error, exc.DBAPIError):
         if error.connection_invalidated or isinstance(
             error, exc.OperationalError | exc.InterfaceError
         ):
             return True
         cause = error.orig.__cause__ if error.orig is not None else None
-        return _is_connection_error(error.orig) or _is_connection_error(cause)
+        return (
+            _is_connection_error(error.orig) or _is_connection_error(cause) or _is_conflict(cause)
+        )
     if isinstance(error, exc.TimeoutError):  # no pooled connection came free in time
         return True
     return _is_connection_error(error)
+
+
+def _is_conflict(error: BaseException | None) -> bool:
+    try:
+        import asyncpg
+    except ImportError:  # pragma: no cover - asyncpg is a dependency
+        return False
+    # SQLSTATE class 40: deadlock_detected (40P01), serialization_failure (40001), ...
+    return isinstance(error, asyncpg.TransactionRollbackError)
 
 
 def _is_connection_error(error: BaseException | None) -> bool:
