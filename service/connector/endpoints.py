@@ -2,6 +2,7 @@
 
 from typing import Annotated
 
+import structlog
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -10,8 +11,11 @@ from schemas import connector as wire
 from service.auth.principal import Principal, Role
 from service.connector.metrics import Metrics
 from service.connector.service import connector as connector_service
+from service.db import is_database_unavailable
 from service.deps import HealthDep, RegistryDep, SessionDep, SettingsDep, require_role
 from service.errors import PROBLEMS
+
+log = structlog.get_logger(__name__)
 
 router = APIRouter(prefix="/v1/connectors", tags=["connectors"])
 metrics_router = APIRouter(tags=["health"])
@@ -136,7 +140,18 @@ async def metrics(
     connector names and outcome words only."""
     await request.state.queue_depth.read()  # at most one count a second, shared
     metrics: Metrics = request.state.metrics
-    statuses = await connector_service.statuses(session, registry, health, settings)
-    for name, status in statuses.items():
-        metrics.set_status(name, status)
+    try:
+        statuses = await connector_service.statuses(session, registry, health, settings)
+    except Exception as error:
+        # Scraped most of all while something is wrong: this process's own figures are
+        # served, the statuses keep their last values, and the outage shows.
+        if not is_database_unavailable(error):
+            raise
+        log.warning("metrics_database_unavailable", error_type=type(error).__name__)
+        await session.rollback()  # the request's unit of work ends without its commit
+        metrics.database_up.set(0)
+    else:
+        metrics.database_up.set(1)
+        for name, status in statuses.items():
+            metrics.set_status(name, status)
     return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -106,6 +106,12 @@ class Metrics:
             "Verifications being run by this process",
             registry=r,
         )
+        self.database_up = Gauge(
+            "hedui_database_up",
+            "1 when the last scrape read the connector statuses from the database, 0 when "
+            "the database could not be reached (the statuses then keep their last values)",
+            registry=r,
+        )
         self.queue_depth = Gauge(
             "hedui_verification_queue_depth",
             "Verifications stored and waiting to run (not yet claimed by any process), "

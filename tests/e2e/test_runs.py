@@ -150,9 +150,11 @@ async def test_database_outage_is_503_and_runs_finish_once_it_is_back(
             verification_id = accepted.json()["id"]
             await asyncio.wait_for(partner.arrived.wait(), 30)
 
+            before = await client.get("/metrics")
             await proxy.cut()
             during = await client.get(f"/v1/verifications/{verification_id}")
             submit_during = await client.post("/v1/verifications", json=body)
+            metrics_during = await client.get("/metrics")
             partner.open()  # the answer arrives while the database is away
             await asyncio.sleep(1)  # its first writes fail and back off
             await proxy.restore()
@@ -164,6 +166,7 @@ async def test_database_outage_is_503_and_runs_finish_once_it_is_back(
                 if response.status_code == 200 and status == "completed":
                     break
                 await asyncio.sleep(0.1)
+            metrics_after = await client.get("/metrics")
 
     for problem in (during, submit_during):
         assert problem.status_code == 503, problem.text
@@ -171,3 +174,9 @@ async def test_database_outage_is_503_and_runs_finish_once_it_is_back(
         assert int(problem.headers["Retry-After"]) > 0
     assert status == "completed"
     assert partner.queries == 1
+    # Operators still see this process's figures while the database is away, and the outage.
+    assert "hedui_database_up 1.0" in before.text
+    assert metrics_during.status_code == 200, metrics_during.text
+    assert "hedui_database_up 0.0" in metrics_during.text
+    assert 'hedui_connector_status{connector="gated",' in metrics_during.text  # last values
+    assert "hedui_database_up 1.0" in metrics_after.text
