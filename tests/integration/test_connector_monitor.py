@@ -139,6 +139,7 @@ async def test_a_connector_bug_is_that_source_error_logged_with_its_type(
     own_engine: AsyncEngine,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    configure_logging("INFO")  # as the service does: structlog's events reach caplog
     registry = ConnectorRegistry()
     registry.add(Buggy("buggy"))
     health = monitor(factory, own_engine, ["buggy"])
