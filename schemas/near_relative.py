@@ -64,10 +64,19 @@ class NearRelative(BaseModel):
     relative_id_number: str = Field(examples=["110105********002X"])
     relative_name: str = Field(examples=["张*"])
     relationship: Relationship
-    registered_by: str
+    registered_by: str = Field(
+        description="The person or system the registering key belongs to (its name)",
+        examples=["Wang Fang, Panlong civil affairs"],
+    )
+    registered_by_key_id: str = Field(description="The API key that registered (its id)")
     registered_at: datetime
     revoked_at: datetime | None = None
-    revoked_by: str | None = None
+    revoked_by: str | None = Field(
+        default=None, description="The person or system the revoking key belongs to (its name)"
+    )
+    revoked_by_key_id: str | None = Field(
+        default=None, description="The API key that revoked (its id)"
+    )
     revoked_reason: str | None = None
 
 

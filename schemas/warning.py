@@ -62,7 +62,21 @@ class Warning(BaseModel):
     )
     note: str | None = None
     acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = Field(
+        default=None,
+        description="The person or system the acknowledging key belongs to (its name)",
+        examples=["Wang Fang, Panlong civil affairs"],
+    )
+    acknowledged_by_key_id: str | None = Field(
+        default=None, description="The API key that acknowledged (its id)"
+    )
     resolved_at: datetime | None = None
+    resolved_by: str | None = Field(
+        default=None, description="The person or system the resolving key belongs to (its name)"
+    )
+    resolved_by_key_id: str | None = Field(
+        default=None, description="The API key that resolved (its id)"
+    )
     created_at: datetime
 
 

@@ -206,7 +206,11 @@ def warning_example() -> dict[str, Any]:
         "review_verification_id": RECHECK_ID,
         "note": None,
         "acknowledged_at": None,
+        "acknowledged_by": None,
+        "acknowledged_by_key_id": None,
         "resolved_at": None,
+        "resolved_by": None,
+        "resolved_by_key_id": None,
         "created_at": _iso(FINISHED + timedelta(days=366)),
     }
 

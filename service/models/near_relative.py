@@ -31,9 +31,13 @@ class NearRelative(SealedModel, Base):
     relative_name_sealed: Mapped[str] = mapped_column(SealedText)
     relationship: Mapped[str] = mapped_column(String(16))
     registered_by: Mapped[str] = mapped_column(ForeignKey("api_keys.id"))
+    registered_by_name: Mapped[str | None] = mapped_column(
+        String(128), default=None, doc="Whom the registering key belonged to, when it registered"
+    )
     registered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     revoked_by: Mapped[str | None] = mapped_column(ForeignKey("api_keys.id"), default=None)
+    revoked_by_name: Mapped[str | None] = mapped_column(String(128), default=None)
     revoked_reason: Mapped[str | None] = mapped_column(Text, default=None)
 
     staff_name = Sealed[str]("staff_name_sealed")

@@ -52,7 +52,13 @@ class NearRelativeRepository:
         return list(await self.session.scalars(statement.limit(limit)))
 
     async def revoke(
-        self, registration_id: str, *, revoked_at: datetime, revoked_by: str, reason: str
+        self,
+        registration_id: str,
+        *,
+        revoked_at: datetime,
+        revoked_by: str,
+        revoked_by_name: str | None,
+        reason: str,
     ) -> bool:
         """Revoke an active registration; False when it was already revoked.
 
@@ -61,7 +67,12 @@ class NearRelativeRepository:
         result = await self.session.execute(
             update(NearRelative)
             .where(NearRelative.id == registration_id, NearRelative.revoked_at.is_(None))
-            .values(revoked_at=revoked_at, revoked_by=revoked_by, revoked_reason=reason)
+            .values(
+                revoked_at=revoked_at,
+                revoked_by=revoked_by,
+                revoked_by_name=revoked_by_name,
+                revoked_reason=reason,
+            )
             .execution_options(synchronize_session=False)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -57,6 +57,7 @@ class NearRelativeService:
             relative_name=body.relative_name,
             relationship=body.relationship,
             registered_by=principal.key_id,
+            registered_by_name=principal.name,
         )
         repository = NearRelativeRepository.from_session(session)
         existing = await repository.active_duplicate(registration)
@@ -108,7 +109,11 @@ class NearRelativeService:
             raise NearRelativeRevoked()
         repository = NearRelativeRepository.from_session(session)
         revoked = await repository.revoke(
-            registration.id, revoked_at=utcnow(), revoked_by=principal.key_id, reason=body.reason
+            registration.id,
+            revoked_at=utcnow(),
+            revoked_by=principal.key_id,
+            revoked_by_name=principal.name,
+            reason=body.reason,
         )
         if not revoked:  # a concurrent revocation got there first
             raise NearRelativeRevoked()
@@ -140,10 +145,12 @@ def to_wire(registration: NearRelative) -> wire.NearRelative:
         relative_id_number=mask_id_number(registration.relative_id_number),
         relative_name=mask_name(registration.relative_name),
         relationship=registration.relationship,
-        registered_by=registration.registered_by,
+        registered_by=registration.registered_by_name or registration.registered_by,
+        registered_by_key_id=registration.registered_by,
         registered_at=registration.registered_at,
         revoked_at=registration.revoked_at,
-        revoked_by=registration.revoked_by,
+        revoked_by=registration.revoked_by_name or registration.revoked_by,
+        revoked_by_key_id=registration.revoked_by,
         revoked_reason=(
             redact_id_numbers(registration.revoked_reason)
             if registration.revoked_reason is not None

@@ -142,6 +142,7 @@ class WarningService:
                 "status": wire.WarningStatus.acknowledged.value,
                 "note": note,
                 "acknowledged_by": principal.key_id,
+                "acknowledged_by_name": principal.name,
                 "acknowledged_at": utcnow(),
             },
         )
@@ -158,6 +159,7 @@ class WarningService:
                 "status": wire.WarningStatus.resolved.value,
                 "note": note,
                 "resolved_by": principal.key_id,
+                "resolved_by_name": principal.name,
                 "resolved_at": utcnow(),
             },
         )
@@ -226,7 +228,11 @@ def to_wire(warning: ChangeWarning) -> wire.Warning:
         review_verification_id=warning.review_verification_id,
         note=warning.note,
         acknowledged_at=warning.acknowledged_at,
+        acknowledged_by=warning.acknowledged_by_name or warning.acknowledged_by,
+        acknowledged_by_key_id=warning.acknowledged_by,
         resolved_at=warning.resolved_at,
+        resolved_by=warning.resolved_by_name or warning.resolved_by,
+        resolved_by_key_id=warning.resolved_by,
         created_at=warning.created_at,
     )
 

@@ -88,7 +88,9 @@ async def office(own_database_url: str, tmp_path: Path) -> AsyncIterator[Office]
     tokens = {}
     async with create_session_factory(engine)() as session:
         for role in ("caseworker", "approver"):
-            _, tokens[role] = await create_api_key(session, role=Role(role), region="53")
+            _, tokens[role] = await create_api_key(
+                session, role=Role(role), region="53", name=f"Panlong {role}"
+            )
         await session.commit()
     await engine.dispose()
     async with running_service(settings) as service:
@@ -169,6 +171,7 @@ async def test_a_new_car_a_year_on_raises_one_warning_and_opens_a_review(office:
         f"/v1/warnings/{warning['id']}/acknowledge", json={"note": "visiting on Monday"}
     )
     assert acknowledged.json()["status"] == "acknowledged"
+    assert acknowledged.json()["acknowledged_by"] == "Panlong caseworker"  # a name, not a key
     assert (
         await office.caseworker.post(
             f"/v1/warnings/{warning['id']}/acknowledge", json={"note": "again"}
@@ -178,6 +181,8 @@ async def test_a_new_car_a_year_on_raises_one_warning_and_opens_a_review(office:
         f"/v1/warnings/{warning['id']}/resolve", json={"note": "the car is the child's own"}
     )
     assert resolved.json()["status"] == "resolved"
+    assert resolved.json()["resolved_by"] == "Panlong caseworker"
+    assert resolved.json()["resolved_by_key_id"] == acknowledged.json()["acknowledged_by_key_id"]
 
     # The approval step on the re-check's report: a rejection takes the household off.
     decided = await office.approver.post(

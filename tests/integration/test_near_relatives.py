@@ -222,7 +222,7 @@ class TestRevoke:
     async def test_revokes_once_then_409_and_the_registration_is_kept(
         self, api_client: ClientFactory
     ) -> None:
-        auditor = await api_client(role="auditor", region="530184")
+        auditor = await api_client(role="auditor", region="530184", name="Kunming audit office")
         created = await register(auditor, region_code="530184")
         url = f"{PATH}/{created['id']}/revoke"
 
@@ -234,7 +234,13 @@ class TestRevoke:
         assert revoked["id"] == created["id"]
         assert revoked["revoked_at"] is not None
         assert revoked["revoked_reason"] == "任职结束"
-        assert revoked["revoked_by"] is not None
+        # Who acted is named as on decisions: the key's name, and its id beside it.
+        assert revoked["revoked_by"] == revoked["registered_by"] == "Kunming audit office"
+        assert (
+            revoked["revoked_by_key_id"]
+            == revoked["registered_by_key_id"]
+            != "Kunming audit office"
+        )
         assert revoked["relative_id_number"] == created["relative_id_number"]
         assert second.status_code == 409
         assert second.json()["type"].endswith("/near-relative-revoked")
