@@ -20,9 +20,9 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 
 from bench._server import running_sandbox
 from schemas.assessment import AssessmentInput, HouseholdMember, SourceOutcome
@@ -30,6 +30,7 @@ from schemas.evidence import HouseholdQuery, MemberQuery
 from schemas.identity import check_character
 from schemas.verification import SourceStatus
 from service.config import Settings
+from service.crypto.sealed import keyring_of, seal_in
 from service.logging import configure_logging
 from service.models import Member, Recipient, Report, SourceResult, Verification
 from service.models.api_key import ApiKey
@@ -73,6 +74,8 @@ async def populate(settings: Settings, total: int) -> None:
                 )
             )
             await session.commit()
+        async with runtime.session_factory() as session:
+            keyring = keyring_of(session)
         sequence = 0
         for start in range(0, total, 500):
             verifications, members, results, reports, recipients = [], [], [], [], []
@@ -99,25 +102,28 @@ async def populate(settings: Settings, total: int) -> None:
                     }
                 )
                 members += [
-                    {
-                        "verification_id": vid,
-                        "position": k,
-                        "id_number": p,
-                        "name": "张三",
-                        "relation": "applicant" if k == 0 else "child",
-                        "declared_monthly_income": Decimal(0),
-                    }
+                    {"verification_id": vid, "position": k}
+                    | seal_in(
+                        Member,
+                        keyring,
+                        {"verification_id": vid, "position": k},
+                        {
+                            "id_number": p,
+                            "name": "张三",
+                            "relation": "applicant" if k == 0 else "child",
+                            "declared_monthly_income": Decimal(0),
+                        },
+                    )
                     for k, p in enumerate(people)
                 ]
                 results += [
-                    {
-                        "verification_id": vid,
-                        "source": s,
-                        "status": "no_record",
-                        "records": [],
-                        "attempts": 1,
-                        "fetched_at": now,
-                    }
+                    {"verification_id": vid, "source": s}
+                    | seal_in(
+                        SourceResult,
+                        keyring,
+                        {"verification_id": vid, "source": s},
+                        {"status": "no_record", "records": [], "attempts": 1, "fetched_at": now},
+                    )
                     for s in sources
                 ]
                 inputs = AssessmentInput(
@@ -130,7 +136,8 @@ async def populate(settings: Settings, total: int) -> None:
                     ),
                 )
                 report = build_report(vid, REGION, inputs, policy, generated_at=now)
-                reports.append(row_values(report, policy, inputs))
+                values = row_values(report, policy, inputs)
+                reports.append(seal_in(Report, keyring, values, values))
                 recipients.append(
                     {
                         "id": f"10000000-0000-4000-8000-{index:012d}",
@@ -161,7 +168,7 @@ async def populate(settings: Settings, total: int) -> None:
                     (Report, reports),
                     (Recipient, recipients),
                 ):
-                    await session.execute(insert(model), rows)
+                    await session.execute(insert(cast(Table, model.__table__)), rows)
                 await session.commit()
 
 
