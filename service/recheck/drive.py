@@ -1,10 +1,18 @@
-"""`hedui recheck --due`: passes of the scheduler until every due re-check has ended."""
+"""`hedui recheck --due`: passes of the scheduler until every due re-check has ended.
+
+Memory stays flat however long the roll: passes go through the due recipients once, by
+id, each from where the last stopped; what they did is kept as counts; only the
+verifications still running (at most the scheduler's `max_in_flight`) are held, and the
+warnings are counted in the database at the end, by the day's re-check batches.
+"""
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
+from service.models.base import utcnow
 from service.recheck.scheduler import RecheckScheduler
 from service.verification.repository import VerificationRepository
 from service.warning.repository import WarningRepository
@@ -14,22 +22,13 @@ from service.warning.repository import WarningRepository
 class Tally:
     """Recipients by what happened to their re-check, and the warnings raised."""
 
-    outcomes: dict[str, set[str]] = field(default_factory=dict)
-    verifications: list[str] = field(default_factory=list)
+    outcomes: Counter[str] = field(default_factory=Counter)
     batches: set[str] = field(default_factory=set)
     """The re-check batches (one per region and day) the re-checks joined."""
     warnings: int = 0
 
-    def note(self, outcome: str, recipient_id: str) -> bool:
-        """Record an outcome; whether it is new for this recipient."""
-        seen = self.outcomes.setdefault(outcome, set())
-        if recipient_id in seen:
-            return False
-        seen.add(recipient_id)
-        return True
-
     def count(self, outcome: str) -> int:
-        return len(self.outcomes.get(outcome, ()))
+        return self.outcomes[outcome]
 
 
 async def run_until_done(
@@ -44,18 +43,22 @@ async def run_until_done(
     end; `progress(n)` is told of every n recipients settled (ended, or not queried)."""
     tally = Tally()
     pending: set[str] = set()
+    """Verifications started by this run and not ended yet: at most `max_in_flight`."""
     session_factory = scheduler.session_factory
+    began = utcnow()
+    after: str | None = None
+    exhausted = False
     while True:
-        done = await scheduler.run_due(today, region_prefix=region_prefix)
-        tally.batches.update(done.batches)
-        for item in done.items:
-            if item.outcome != "queued" and tally.note(item.outcome, item.recipient_id):
-                progress(1)
-        for verification in done.started:
-            tally.note("queued", verification.id)
-            tally.verifications.append(verification.id)
-            pending.add(verification.id)
-        if not done.started and not pending:
+        if not exhausted:
+            done = await scheduler.run_due(today, region_prefix=region_prefix, after=after)
+            after, exhausted = done.after, done.exhausted
+            tally.batches.update(done.batches)
+            tally.outcomes.update(done.outcomes)
+            progress(sum(done.outcomes.values()) - len(done.started))
+            pending.update(verification.id for verification in done.started)
+            if not done.started and not pending and not exhausted:
+                break  # no room: others' re-checks fill it; the periodic pass goes on
+        if exhausted and not pending:
             break
         await asyncio.sleep(poll_s)
         if pending:
@@ -67,7 +70,7 @@ async def run_until_done(
             if ended:
                 progress(len(ended))
     async with session_factory() as session:
-        tally.warnings = await WarningRepository.from_session(session).count_for(
-            tally.verifications
+        tally.warnings = await WarningRepository.from_session(session).count_in_batches(
+            sorted(tally.batches), since=began
         )
     return tally

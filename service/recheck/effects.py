@@ -28,7 +28,10 @@ class RunEnded:
         inputs: AssessmentInput | None = None,
     ) -> None:
         now = utcnow()
-        verification = await session.get(Verification, verification_id)
+        # Read once for every event of this transaction; none (the usual case) spares
+        # reading the verification back for an event nobody receives.
+        webhooks = await outbox.subscribers(session)
+        verification = await session.get(Verification, verification_id) if webhooks else None
         if verification is not None:
             await outbox.record(
                 session,
@@ -43,11 +46,13 @@ class RunEnded:
                 },
                 township_code=verification.township_code,
                 now=now,
+                webhooks=webhooks,
             )
         repository = RecipientRepository.from_session(session)
-        recheck = await repository.recheck_of(verification_id)
-        if recheck is None:
+        found = await repository.recheck_of(verification_id)
+        if found is None:
             return
+        recheck, recipient = found
         completed = status == VerificationStatus.completed.value
         await repository.finish_recheck(
             recheck.id,
@@ -56,8 +61,7 @@ class RunEnded:
         )
         if report is None or inputs is None:
             return
-        recipient = await repository.get(recheck.recipient_id)
-        if recipient is None or recipient.status == RecipientStatus.left.value:
+        if recipient.status == RecipientStatus.left.value:
             return
         await warning_service.raise_for_recheck(
             session,
@@ -67,4 +71,5 @@ class RunEnded:
             report=report,
             inputs=inputs,
             now=now,
+            webhooks=webhooks,
         )

@@ -18,6 +18,7 @@ through everything due closes that day's batches; each is completed, with
 `batch.completed`, when its last re-check ends.
 """
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -51,15 +52,21 @@ SCHEDULER_KEY_NAME = "re-check scheduler"
 
 @dataclass
 class Pass:
-    """What one pass did; `started` are the verifications it created."""
+    """What one pass did, in counts: its size does not grow with the roll."""
 
-    items: list[RecheckPlanItem] = field(default_factory=list)
     started: list[Verification] = field(default_factory=list)
+    """The verifications it created (at most the pass's room, `max_in_flight`)."""
+    outcomes: Counter[str] = field(default_factory=Counter)
+    """Recipients gone through, by outcome (`queued`, `needs_consent`, ...)."""
     batches: set[str] = field(default_factory=set)
-    """The re-check batches this pass added to."""
+    """The re-check batches this pass added to (one per region and day)."""
+    after: str | None = None
+    """The last recipient (by id) this pass went through: where the next one goes on."""
+    exhausted: bool = False
+    """It went through every recipient due (after the one it started after)."""
 
     def count(self, outcome: str) -> int:
-        return sum(item.outcome == outcome for item in self.items)
+        return self.outcomes[outcome]
 
 
 class RecheckScheduler:
@@ -89,61 +96,82 @@ class RecheckScheduler:
                 today, region_prefix=region_prefix
             )
 
-    async def preview(
-        self, today: date, *, region_prefix: str = "", limit: int = 1000
-    ) -> RecheckRun:
-        """What a pass would do now; nothing is written."""
+    async def preview(self, today: date, *, region_prefix: str = "", limit: int = 50) -> RecheckRun:
+        """What a pass would do now, counted over every recipient due, with the first
+        `limit` of them listed; nothing is written. Read a chunk at a time."""
         items: list[RecheckPlanItem] = []
+        outcomes: Counter[str] = Counter()
+        after: str | None = None
         async with self.session_factory() as session:
             repository = RecipientRepository.from_session(session)
-            for recipient in await repository.due(today, region_prefix=region_prefix, limit=limit):
-                existing = await repository.recheck(recipient.id, recipient.next_recheck_on)
-                if _consent_expired(recipient, today):
-                    outcome = RecheckStatus.needs_consent.value
-                elif existing is not None and existing.status != RecheckStatus.needs_consent:
-                    outcome = "already_scheduled"
-                else:
-                    outcome = RecheckStatus.queued.value
-                items.append(_item(recipient, outcome))
-        return _run(today, items, dry_run=True)
+            while True:
+                due = await repository.due(
+                    today, region_prefix=region_prefix, limit=self.chunk, after=after
+                )
+                if not due:
+                    break
+                after = due[-1].id
+                existing = await repository.rechecks_of(
+                    [(recipient.id, recipient.next_recheck_on) for recipient in due]
+                )
+                for recipient in due:
+                    held = existing.get(recipient.id)
+                    if _consent_expired(recipient, today):
+                        outcome = RecheckStatus.needs_consent.value
+                    elif held is not None and held != RecheckStatus.needs_consent:
+                        outcome = "already_scheduled"
+                    else:
+                        outcome = RecheckStatus.queued.value
+                    outcomes[outcome] += 1
+                    if len(items) < limit:
+                        items.append(_item(recipient, outcome))
+                session.expunge_all()
+        return RecheckRun(
+            as_of=today,
+            dry_run=True,
+            queued=outcomes[RecheckStatus.queued.value],
+            needs_consent=outcomes[RecheckStatus.needs_consent.value],
+            already_scheduled=outcomes["already_scheduled"],
+            items=items,
+        )
 
     async def run_due(
-        self, today: date, *, region_prefix: str = "", limit: int | None = None
+        self,
+        today: date,
+        *,
+        region_prefix: str = "",
+        limit: int | None = None,
+        after: str | None = None,
     ) -> Pass:
         """Start the due re-checks this pass has room for (`max_in_flight` minus those
-        running); their runs start when each chunk has committed."""
-        done = Pass()
+        running), going through the due recipients by id from just after `after`; their
+        runs start when each chunk has committed. A pass that reaches the end of the
+        recipients due closes that day's batches."""
+        done = Pass(after=after)
         async with self.session_factory() as session:
             running = await RecipientRepository.from_session(session).unfinished_rechecks()
         room = max(0, self.max_in_flight - running)
         if limit is not None:
             room = min(room, limit)
-        after: str | None = None
-        exhausted = False
         while room > 0:
             async with self.write_gate, self.session_factory() as session:
-                repository = RecipientRepository.from_session(session)
-                due = await repository.due(
-                    today, region_prefix=region_prefix, limit=min(self.chunk, room), after=after
+                due = await RecipientRepository.from_session(session).due(
+                    today,
+                    region_prefix=region_prefix,
+                    limit=min(self.chunk, room),
+                    after=done.after,
                 )
                 if not due:
-                    exhausted = True
+                    done.exhausted = True
                     break
-                after = due[-1].id
-                started: list[Verification] = []
-                for recipient in due:
-                    item, verification = await self._start(session, recipient, today)
-                    done.items.append(item)
-                    if verification is not None:
-                        started.append(verification)
-                        if verification.batch_id is not None:
-                            done.batches.add(verification.batch_id)
+                done.after = due[-1].id
+                started = await self._start_chunk(session, due, today, done)
                 await session.commit()
             for verification in started:
                 self.queue.committed(verification)
             done.started.extend(started)
             room -= len(started)
-        if exhausted:
+        if done.exhausted:
             await self._close_batches(today, region_prefix)
         if done.started:
             log.info("rechecks_started", count=len(done.started), as_of=today.isoformat())
@@ -180,9 +208,70 @@ class RecheckScheduler:
             }
         )
 
-    async def _start(
+    async def _start_chunk(
+        self, session: AsyncSession, due: list[Recipient], today: date, done: Pass
+    ) -> list[Verification]:
+        """Start the re-checks of a chunk of due recipients (the caller commits): each
+        re-check row decides, then the chunk's verifications are stored together, each
+        region's joining its batch with one count."""
+        repository = RecipientRepository.from_session(session)
+        approved = await repository.verifications(
+            [r.approved_verification_id for r in due if not _consent_expired(r, today)]
+        )
+        starting: list[tuple[Recipient, str, bool, Verification]] = []
+        for recipient in due:
+            recheck_id, held, outcome = await self._claim(session, recipient, today)
+            if recheck_id is None:
+                done.outcomes[outcome] += 1
+                continue
+            verification = await self._verification(
+                session, recipient, approved.get(recipient.approved_verification_id), today
+            )
+            if verification is None:
+                await repository.finish_recheck(recheck_id, RecheckStatus.failed.value, utcnow())
+                done.outcomes[RecheckStatus.failed.value] += 1
+                continue
+            starting.append((recipient, recheck_id, held, verification))
+        if not starting:
+            return []
+        batches = BatchRepository.from_session(session)
+        by_region: dict[str, list[Verification]] = {}
+        for recipient, _, _, verification in starting:
+            by_region.setdefault(recipient.region_code, []).append(verification)
+        for region_code, verifications in by_region.items():
+            batch_id = await self._batch(session, region_code, today)
+            first = await batches.take_lines(batch_id, len(verifications))
+            for offset, verification in enumerate(verifications):
+                verification.batch_id, verification.batch_line = batch_id, first + offset
+            done.batches.add(batch_id)
+        started = [verification for _, _, _, verification in starting]
+        await verification_service.store_many(session, started)
+        for recipient, recheck_id, held, verification in starting:
+            if not await repository.start_recheck(
+                recheck_id,
+                verification_id=verification.id,
+                now=utcnow(),
+                held=held,
+                batch_id=verification.batch_id,
+            ):  # pragma: no cover - the insert (or the held row's update) decided already
+                raise RuntimeError("re-check taken by another scheduler")
+            await self.queue.enqueue(session, verification)
+            parameters = policy_for(self.catalog, recipient, today)
+            months = (
+                parameters.parameters.recheck_months(recipient.recheck_class) if parameters else 12
+            )
+            due_on = recipient.next_recheck_on
+            await repository.advance(
+                recipient.id, due_on, next_after(due_on, months, today), utcnow()
+            )
+        done.outcomes[RecheckStatus.queued.value] += len(started)
+        return started
+
+    async def _claim(
         self, session: AsyncSession, recipient: Recipient, today: date
-    ) -> tuple[RecheckPlanItem, Verification | None]:
+    ) -> tuple[str | None, bool, str]:
+        """Insert the recipient's re-check for its due date: (its id, whether it was held
+        for a new authorization, the outcome), the id None unless this call is to start it."""
         repository = RecipientRepository.from_session(session)
         due_on = recipient.next_recheck_on
         expired = _consent_expired(recipient, today)
@@ -198,42 +287,18 @@ class RecheckScheduler:
             }
         )
         if expired:
-            return _item(recipient, RecheckStatus.needs_consent.value), None
-        held = False
-        if not inserted:
-            existing = await repository.recheck(recipient.id, due_on)
-            if existing is None or existing.status != RecheckStatus.needs_consent:
-                return _item(recipient, "already_scheduled"), None
-            recheck_id, held = existing.id, True
-        verification = await self._verification(session, recipient, today)
-        if verification is None:
-            await repository.finish_recheck(recheck_id, RecheckStatus.failed.value, utcnow())
-            return _item(recipient, RecheckStatus.failed.value), None
-        if not await repository.start_recheck(
-            recheck_id,
-            verification_id=verification.id,
-            now=utcnow(),
-            held=held,
-            batch_id=verification.batch_id,
-        ):  # pragma: no cover - the insert (or the held row's update) decided already
-            raise RuntimeError("re-check taken by another scheduler")
-        await self.queue.enqueue(session, verification)
-        parameters = policy_for(self.catalog, recipient, today)
-        months = parameters.parameters.recheck_months(recipient.recheck_class) if parameters else 12
-        await repository.advance(recipient.id, due_on, next_after(due_on, months, today), utcnow())
-        return _item(recipient, RecheckStatus.queued.value, verification.id), verification
+            return None, False, RecheckStatus.needs_consent.value
+        if inserted:
+            return recheck_id, False, RecheckStatus.queued.value
+        existing = await repository.recheck(recipient.id, due_on)
+        if existing is None or existing.status != RecheckStatus.needs_consent:
+            return None, False, "already_scheduled"
+        return existing.id, True, RecheckStatus.queued.value
 
-    async def _verification(
-        self, session: AsyncSession, recipient: Recipient, today: date
-    ) -> Verification | None:
-        """A new verification of the household as approved, under today's policy, stored
-        (not yet committed)."""
-        approved = await RecipientRepository.from_session(session).verification(
-            recipient.approved_verification_id
-        )
-        if approved is None:  # pragma: no cover - a foreign key
-            return None
-        body = verification_wire.VerificationCreate(
+    def _verification_body(
+        self, recipient: Recipient, approved: Verification, today: date
+    ) -> verification_wire.VerificationCreate:
+        return verification_wire.VerificationCreate(
             reference=recipient.reference,
             program=cast(verification_wire.Program, recipient.program),
             region_code=recipient.region_code,
@@ -255,11 +320,23 @@ class RecheckScheduler:
             support_mode=cast(verification_wire.SupportMode | None, approved.support_mode),
             care_grade=cast(verification_wire.CareGrade | None, approved.care_grade),
         )
+
+    async def _verification(
+        self,
+        session: AsyncSession,
+        recipient: Recipient,
+        approved: Verification | None,
+        today: date,
+    ) -> Verification | None:
+        """A new verification of the household as approved, under today's policy (not
+        stored yet)."""
+        if approved is None:  # pragma: no cover - a foreign key
+            return None
         try:
             verification, _ = await verification_service.prepare(
                 session,
                 principal=await self._scheduler(session),
-                body=body,
+                body=self._verification_body(recipient, approved, today),
                 catalog=self.catalog,
                 sources=self.sources(),
                 today=today,
@@ -267,11 +344,6 @@ class RecheckScheduler:
         except HeduiError as error:
             log.warning("recheck_refused", recipient_id=recipient.id, problem=error.detail)
             return None
-        verification.batch_id = await self._batch(session, recipient.region_code, today)
-        verification.batch_line = await BatchRepository.from_session(session).take_lines(
-            verification.batch_id, 1
-        )
-        await verification_service.store(session, verification, body=body)
         return verification
 
     async def _scheduler(self, session: AsyncSession) -> Principal:
@@ -310,18 +382,4 @@ def _item(
         due_on=recipient.next_recheck_on,
         outcome=outcome,
         verification_id=verification_id,
-    )
-
-
-def _run(today: date, items: list[RecheckPlanItem], *, dry_run: bool) -> RecheckRun:
-    def count(outcome: str) -> int:
-        return sum(item.outcome == outcome for item in items)
-
-    return RecheckRun(
-        as_of=today,
-        dry_run=dry_run,
-        queued=count("queued"),
-        needs_consent=count("needs_consent"),
-        already_scheduled=count("already_scheduled"),
-        items=items,
     )

@@ -3,7 +3,7 @@
 from datetime import date, datetime
 from typing import Any, Self
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -142,10 +142,27 @@ class RecipientRepository:
             select(Recheck).where(Recheck.recipient_id == recipient_id, Recheck.due_on == due_on)
         )
 
-    async def recheck_of(self, verification_id: str) -> Recheck | None:
-        return await self.session.scalar(
-            select(Recheck).where(Recheck.verification_id == verification_id)
+    async def rechecks_of(self, due: list[tuple[str, date]]) -> dict[str, str]:
+        """The status of the re-check each (recipient, due date) has, for those that have one."""
+        if not due:
+            return {}
+        rows = await self.session.execute(
+            select(Recheck.recipient_id, Recheck.status).where(
+                tuple_(Recheck.recipient_id, Recheck.due_on).in_(due)
+            )
         )
+        return {str(row[0]): str(row[1]) for row in rows}
+
+    async def recheck_of(self, verification_id: str) -> tuple[Recheck, Recipient] | None:
+        """The re-check a verification runs, with its recipient (one statement)."""
+        row = (
+            await self.session.execute(
+                select(Recheck, Recipient)
+                .join(Recipient, Recipient.id == Recheck.recipient_id)
+                .where(Recheck.verification_id == verification_id)
+            )
+        ).first()
+        return None if row is None else (row[0], row[1])
 
     async def start_recheck(
         self,
@@ -197,9 +214,13 @@ class RecipientRepository:
             or 0
         )
 
-    async def verification(self, verification_id: str) -> Verification | None:
-        return await self.session.scalar(
+    async def verifications(self, verification_ids: list[str]) -> dict[str, Verification]:
+        """These verifications by id, with their members (two statements however many)."""
+        if not verification_ids:
+            return {}
+        rows = await self.session.scalars(
             select(Verification)
             .options(selectinload(Verification.members))
-            .where(Verification.id == verification_id)
+            .where(Verification.id.in_(verification_ids))
         )
+        return {row.id: row for row in rows}

@@ -66,10 +66,10 @@ class RecipientService:
         approval confirms the recipient with the new report and benefit, a rejection takes
         it off the roll with the reason; `return` changes nothing."""
         repository = RecipientRepository.from_session(session)
-        recheck = await repository.recheck_of(verification.id)
-        if recheck is not None:
-            recipient = await repository.get(recheck.recipient_id)
-            if recipient is None or recipient.status == wire.RecipientStatus.left.value:
+        found = await repository.recheck_of(verification.id)
+        if found is not None:
+            recheck, recipient = found
+            if recipient.status == wire.RecipientStatus.left.value:
                 return recipient
             now = utcnow()
             if body.decision == "approve":

@@ -141,6 +141,11 @@ class VerificationService:
             )
             await session.flush()
 
+    async def store_many(self, session: AsyncSession, verifications: list[Verification]) -> None:
+        """Insert verifications built by `prepare`, without idempotency keys, in three
+        statements however many (the caller commits)."""
+        await VerificationRepository.from_session(session).insert_many(verifications)
+
     async def replay(
         self, session: AsyncSession, principal: Principal, key: str, fingerprint: str
     ) -> Verification | None:

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from schemas.warning import WarningFilter
 from service.auth.principal import Principal
 from service.auth.scope import Statement, scoped
-from service.models import ChangeWarning
+from service.models import ChangeWarning, Recheck
 from service.pagination import newer_first_after
 
 
@@ -58,19 +58,19 @@ class WarningRepository:
         statement = statement.order_by(ChangeWarning.created_at.desc(), ChangeWarning.id.desc())
         return list((await self.session.scalars(statement.limit(limit))).all())
 
-    async def count_for(self, verification_ids: list[str]) -> int:
-        """Warnings raised by these verifications."""
-        total = 0
-        for start in range(0, len(verification_ids), 500):
-            total += int(
-                await self.session.scalar(
-                    select(func.count())
-                    .select_from(ChangeWarning)
-                    .where(ChangeWarning.verification_id.in_(verification_ids[start : start + 500]))
-                )
-                or 0
+    async def count_in_batches(self, batch_ids: list[str], *, since: datetime) -> int:
+        """Warnings raised since `since` by the re-checks of these (re-check) batches."""
+        if not batch_ids:
+            return 0
+        return int(
+            await self.session.scalar(
+                select(func.count())
+                .select_from(ChangeWarning)
+                .join(Recheck, Recheck.id == ChangeWarning.recheck_id)
+                .where(Recheck.batch_id.in_(batch_ids), ChangeWarning.created_at >= since)
             )
-        return total
+            or 0
+        )
 
     async def transition(
         self, warning_id: str, *, from_statuses: tuple[str, ...], values: dict[str, Any]

@@ -1,5 +1,6 @@
 """Raising warnings when a re-check ends, and the caseworkers' side of them."""
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -12,7 +13,7 @@ from schemas.report import Report as ReportDocument
 from service.auth.principal import Principal
 from service.auth.scope import narrow
 from service.errors import Conflict, NotFound
-from service.models import ChangeWarning, Recheck, Recipient, Report
+from service.models import ChangeWarning, Recheck, Recipient, Report, Webhook
 from service.models.base import utcnow
 from service.pagination import decode_cursor, next_cursor
 from service.recipient.repository import RecipientRepository
@@ -43,10 +44,12 @@ class WarningService:
         report: ReportDocument,
         inputs: AssessmentInput,
         now: datetime,
+        webhooks: Sequence[Webhook] | None = None,
     ) -> list[ChangeWarning]:
         """Compare the re-check with the recipient's approved report; store a warning per
         change (the caller's transaction). A change that needs the approval step puts the
-        recipient under review, with the re-check's verification to decide on."""
+        recipient under review, with the re-check's verification to decide on. `webhooks`:
+        the active ones, when the caller has read them in this transaction already."""
         previous_id = recipient.approved_verification_id
         previous = await VerificationRepository.from_session(session).get(previous_id)
         stored = await session.get(Report, previous_id)
@@ -104,6 +107,7 @@ class WarningService:
                 },
                 township_code=raised.township_code,
                 now=now,
+                webhooks=webhooks,
             )
         if needs_approval:
             await RecipientRepository.from_session(session).update(

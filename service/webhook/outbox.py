@@ -6,15 +6,22 @@ delivery loop will send it, at least once. Payloads carry ids, codes and masked
 identifiers only: never a full ID number, a name or a balance.
 """
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth.scope import place
-from service.models import OutboxEvent, WebhookDelivery
+from service.models import OutboxEvent, Webhook, WebhookDelivery
 from service.models.base import new_id, utcnow
 from service.webhook.repository import WebhookRepository
+
+
+async def subscribers(session: AsyncSession) -> list[Webhook]:
+    """The active webhooks, read once for several events of one transaction (`record`'s
+    `webhooks`)."""
+    return await WebhookRepository.from_session(session).active()
 
 
 async def record(
@@ -25,15 +32,18 @@ async def record(
     *,
     township_code: str | None = None,
     now: datetime | None = None,
+    webhooks: Sequence[Webhook] | None = None,
 ) -> str | None:
     """Write the event and its deliveries (nothing when no webhook wants it); its id. A
     webhook receives the events of its creator's scope: a township key's, those of the
-    households of its township only."""
-    repository = WebhookRepository.from_session(session)
+    households of its township only. `webhooks`: the active ones, when the caller has
+    read them in this transaction already (`subscribers`)."""
+    if webhooks is None:
+        webhooks = await subscribers(session)
     where = place(region_code, township_code)
     receivers = [
         hook
-        for hook in await repository.active()
+        for hook in webhooks
         if event_type in hook.events and where.startswith(hook.region_prefix)
     ]
     if not receivers:
