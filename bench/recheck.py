@@ -4,10 +4,13 @@ Puts `--recipients` households (1–3 synthetic people each, whom the sandbox an
 with deterministic synthetic records) on the roll as approved a year ago with a report
 that found nothing, then runs the due re-checks the way `hedui recheck --due` does, in
 this process, against the sandbox agencies in their own process. Prints households/s,
-warnings raised, and this process's RSS after 10 % and at the end (flat means memory
-does not grow with the number of recipients). For the ratio, a bare client asks the same
-partners for a sample of the same households through the connectors alone (no database,
-no scoring, no change detection) at the same concurrency.
+warnings raised, and this process's RSS after 10 %, at half way and at the end (flat
+means memory does not grow with the number of recipients). For the ratio, a bare client
+asks the same partners for a sample of the same households through the connectors alone
+(no database, no scoring, no change detection) at the same concurrency. Wall-clock rates
+move with whatever else the machine runs, so the CPU this process spends per household
+(hedui's, and the bare client's) is printed too, with the load average before and after:
+on a busy machine compare those.
 
 Run: `python -m bench.recheck --recipients 100000` (default), or fewer for a quick look.
 """
@@ -15,6 +18,7 @@ Run: `python -m bench.recheck --recipients 100000` (default), or fewer for a qui
 import argparse
 import asyncio
 import os
+import resource
 import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -48,6 +52,12 @@ def person(index: int) -> str:
     birth = (date(1950, 1, 1) + timedelta(days=index // 900)).strftime("%Y%m%d")
     first17 = f"{REGION}{birth}{index % 900 + 100:03d}"
     return first17 + check_character(first17)
+
+
+def cpu_s() -> float:
+    """CPU seconds this process has used (user and system, every thread)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def rss_mb() -> float:
@@ -181,19 +191,30 @@ async def recheck(settings: Settings, total: int) -> dict[str, Any]:
         def progress(n: int) -> None:
             nonlocal done
             done += n
-            if "10%" not in samples and done >= total // 10:
-                samples["10%"] = rss_mb()
+            for mark, share in (("10%", 10), ("50%", 2)):
+                if mark not in samples and done >= total // share:
+                    samples[mark] = rss_mb()
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_s()
         tally = await run_until_done(runtime.rechecks, AS_OF, progress=progress, poll_s=0.05)
-        wall = time.perf_counter() - started
+        wall, cpu = time.perf_counter() - started, cpu_s() - cpu
         samples["end"] = rss_mb()
-        bare = await bare_client(runtime, min(total, 2000), settings.recheck_max_in_flight)
-    return {"wall": wall, "tally": tally, "rss": samples, "bare": bare}
+        bare, bare_cpu = await bare_client(
+            runtime, min(total, 2000), settings.recheck_max_in_flight
+        )
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "tally": tally,
+        "rss": samples,
+        "bare": bare,
+        "bare_cpu": bare_cpu,
+    }
 
 
-async def bare_client(runtime: Any, count: int, concurrency: int) -> float:
-    """Households/s when the connectors alone ask every partner for each household."""
+async def bare_client(runtime: Any, count: int, concurrency: int) -> tuple[float, float]:
+    """Households/s when the connectors alone ask every partner for each household, and
+    the CPU seconds this process spent per household meanwhile."""
     semaphore = asyncio.Semaphore(concurrency)
     plan = source_plan(runtime.registry)
     sequence = 0
@@ -221,9 +242,9 @@ async def bare_client(runtime: Any, count: int, concurrency: int) -> float:
                 )
             )
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_s()
     await asyncio.gather(*(one(h) for h in households))
-    return count / (time.perf_counter() - started)
+    return count / (time.perf_counter() - started), (cpu_s() - cpu) / count
 
 
 def main() -> None:
@@ -242,12 +263,16 @@ def main() -> None:
             recheck_interval_s=0,
             log_level="WARNING",
         )
+        load_before = os.getloadavg()
         began = time.perf_counter()
         asyncio.run(populate(settings, args.recipients))
         populated = time.perf_counter() - began
         result = asyncio.run(recheck(settings, args.recipients))
+        load_after = os.getloadavg()
     tally = result["tally"]
     rate = tally.count("queued") / result["wall"]
+    cpu_ms = result["cpu"] / max(1, tally.count("queued")) * 1000
+    bare_ms = result["bare_cpu"] * 1000
     print(
         f"{args.recipients} recipients (1–3 people each), {args.in_flight} re-checks at once, "
         f"{settings.database_url.split(':', 1)[0]}; roll written in {populated:.0f} s"
@@ -256,9 +281,19 @@ def main() -> None:
     print(f"households/s          {rate:8.1f}")
     print(f"bare client           {result['bare']:8.1f} households/s (connectors alone)")
     print(f"hedui / bare          {rate / result['bare']:8.2f}x")
+    print(f"CPU per household     {cpu_ms:8.1f} ms (bare client {bare_ms:.1f} ms)")
     print(f"warnings raised       {tally.warnings:8d}")
+    rss = result["rss"]
     print(
-        f"RSS after 10% / end   {result['rss'].get('10%', 0):8.0f} / {result['rss']['end']:.0f} MB"
+        f"RSS 10% / 50% / end   {rss.get('10%', 0):8.0f} / {rss.get('50%', 0):.0f} / "
+        f"{rss['end']:.0f} MB"
+    )
+    print(
+        "load average          "
+        + " ".join(f"{v:.2f}" for v in load_before)
+        + " before, "
+        + " ".join(f"{v:.2f}" for v in load_after)
+        + " after"
     )
 
 
