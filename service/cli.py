@@ -560,42 +560,73 @@ def verify(
 @app.command()
 def recheck(
     due: Annotated[
-        bool, typer.Option("--due", help="Start the re-checks that are due (required)")
+        bool,
+        typer.Option(
+            "--due", help="Start the re-checks that are due (required: what this command does)"
+        ),
     ] = False,
     region: Annotated[
         str | None,
-        typer.Option(help="Only recipients in this region (GB/T 2260 prefix: 53, 5301, 530102)"),
+        typer.Option(
+            metavar="CODE",
+            help="Only recipients in this region: a GB/T 2260 prefix (53 a province, 5301 a "
+            "prefecture, 530102 a county) [default: every region]",
+            show_default=False,
+        ),
     ] = None,
     as_of: Annotated[
         str | None,
         typer.Option(
             "--as-of",
             metavar="DATE",
-            help="Treat DATE (YYYY-MM-DD) as today: what is due then, under the policy in "
-            "force then (previews, trials, tests) [default: today in HEDUI_TIMEZONE]",
+            help="Treat DATE (YYYY-MM-DD) as today: a recipient is due when its "
+            "next_recheck_on (GET /v1/recipients) is on or before DATE, and the policy in "
+            "force on DATE applies (previews, trials, tests) [default: today in "
+            "HEDUI_TIMEZONE]",
             show_default=False,
         ),
     ] = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="List what would be started; change nothing")
+        bool,
+        typer.Option(
+            "--dry-run", help="Count what would be started and list the first 50; change nothing"
+        ),
     ] = False,
 ) -> None:
     """Re-check the recipients whose re-check is due, and wait for the results.
 
-    Each due recipient gets one new verification of the household as approved (each
-    re-check is started once, however often this runs, and alongside the periodic pass of
-    `hedui serve` and `hedui worker`). A recipient whose authorization has expired is not
-    queried: it is listed as needing new consent. Changes since the approved report become
-    warnings (GET /v1/warnings). Runs the verifications in this process, at most
-    HEDUI_RECHECK_MAX_IN_FLIGHT at once. The database is HEDUI_DATABASE_URL; the partners
-    are reached at HEDUI_PARTNER_BASE_URL (default: the sandbox of a local `hedui serve`).
+    Each recipient due gets one new verification of the household as approved, under
+    the policy in force that day; when it ends, every change since the approved report
+    is a warning (GET /v1/warnings), and a change that calls for the approval step puts
+    the recipient under review. A re-check is started once, however often this runs and
+    alongside the periodic pass of `hedui serve` and `hedui worker`. A recipient whose
+    signed authorization has expired is not queried: it is counted as needing new
+    consent (POST /v1/recipients/{id}/consent records a new one).
+
+    Prints how many were re-checked, need new consent, were started elsewhere or could
+    not be started, how many warnings were raised, and each county's batch of the day
+    (GET /v1/batches/{id}). When nothing is due, says when the next re-check is.
+
+    Runs the verifications in this process, at most HEDUI_RECHECK_MAX_IN_FLIGHT at once.
+    Reads and writes the database of HEDUI_DATABASE_URL (default: ./hedui.db) and asks
+    the partners at HEDUI_PARTNER_BASE_URL (default: the sandbox of `hedui serve` on
+    HEDUI_PORT): run it where the server runs, with the same settings.
+
+    \b
+    Examples:
+      hedui recheck --due --dry-run         (what is due today, every region)
+      hedui recheck --due --region 530102   (run one county's re-checks)
+      hedui recheck --due --region 530102 --as-of 2027-12-05 --dry-run
     """
     from datetime import date
 
     from service.auth.principal import normalise_region_prefix
 
     if not due:
-        raise typer.BadParameter("say --due (start the re-checks that are due)", param_hint="--due")
+        raise typer.BadParameter(
+            "say --due (start the re-checks that are due; add --dry-run to preview)",
+            param_hint="--due",
+        )
     try:
         prefix = normalise_region_prefix(region) if region else ""
     except ValueError as exc:
@@ -605,6 +636,17 @@ def recheck(
     except ValueError as exc:
         raise typer.BadParameter("must be a date, YYYY-MM-DD", param_hint="--as-of") from exc
     _run(_recheck(today, prefix, dry_run=dry_run))
+
+
+_RECHECK_OUTCOMES = {
+    "queued": "to start",
+    "needs_consent": "needs new consent (not queried)",
+    "already_scheduled": "already started",
+}
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 async def _recheck(today: Any, prefix: str, *, dry_run: bool) -> None:
@@ -617,25 +659,49 @@ async def _recheck(today: Any, prefix: str, *, dry_run: bool) -> None:
     settings = _settings()
     # The progress bar is the output: only warnings and errors are logged meanwhile.
     configure_logging("WARNING", settings.log_format)
+    where = f"in region {prefix}" if prefix else "in every region"
     async with build_runtime(settings, runs_here=True) as runtime:
         scheduler = runtime.rechecks
-        where = f"region {prefix}" if prefix else "all regions"
+        total = await scheduler.count_due(today, region_prefix=prefix)
+        if not total:
+            following = await scheduler.next_due(today, region_prefix=prefix)
+            console.print(
+                f"Nothing is due on {today} {where if prefix else 'in any region'}; "
+                + (
+                    f"the next re-check is due on {following} (--as-of {following} "
+                    "to preview or run it now)."
+                    if following
+                    else "no recipient is on the roll there."
+                ),
+                highlight=False,
+                soft_wrap=True,
+            )
+            return
         if dry_run:
             plan = await scheduler.preview(today, region_prefix=prefix)
-            table = Table(title=f"Re-checks due on {today} ({where}): dry run")
+            console.print(
+                f"Re-checks due on {today} {where} (dry run):", highlight=False, soft_wrap=True
+            )
+            table = Table()
             for column in ("recipient", "region", "due on", "would be"):
                 table.add_column(column)
-            for item in plan.items[:50]:
-                table.add_row(item.recipient_id, item.region_code, str(item.due_on), item.outcome)
+            for item in plan.items:
+                table.add_row(
+                    item.recipient_id,
+                    item.region_code,
+                    str(item.due_on),
+                    _RECHECK_OUTCOMES.get(item.outcome, item.outcome),
+                )
             console.print(table)
+            shown = f" (the first {len(plan.items)} listed)" if len(plan.items) < total else ""
             console.print(
                 f"{plan.queued} to start, {plan.needs_consent} need new consent, "
-                f"{plan.already_scheduled} already started; nothing was changed",
+                f"{plan.already_scheduled} already started{shown}; nothing was changed",
                 highlight=False,
+                soft_wrap=True,
             )
             return
         await runtime.health.start(runtime.registry, runtime.fanout.configs, runtime.http_client)
-        total = await scheduler.count_due(today, region_prefix=prefix)
         with Progress(
             "[progress.description]{task.description}",
             BarColumn(),
@@ -653,12 +719,20 @@ async def _recheck(today: Any, prefix: str, *, dry_run: bool) -> None:
     console.print(
         f"{tally.count('queued')} re-checked, {tally.count('needs_consent')} need new consent "
         f"(not queried), {tally.count('already_scheduled')} already started elsewhere, "
-        f"{tally.count('failed')} refused; {tally.warnings} warnings raised "
+        f"{tally.count('failed')} could not be started (see the log); "
+        f"{_plural(tally.warnings, 'warning')} raised "
         f"({where}, as of {today})",
         highlight=False,
+        soft_wrap=True,
     )
     for batch_id in sorted(tally.batches):
-        console.print(f"batch {batch_id}: GET /v1/batches/{batch_id}", highlight=False)
+        console.print(f"batch: GET /v1/batches/{batch_id}", highlight=False, soft_wrap=True)
+    if tally.warnings:
+        console.print(
+            "warnings: GET /v1/warnings" + (f"?region_code={prefix}" if prefix else ""),
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @policy_app.command("simulate")

@@ -96,6 +96,13 @@ class RecheckScheduler:
                 today, region_prefix=region_prefix
             )
 
+    async def next_due(self, today: date, *, region_prefix: str = "") -> date | None:
+        """When the next re-check after `today` is due (None: nobody is on the roll)."""
+        async with self.session_factory() as session:
+            return await RecipientRepository.from_session(session).next_due(
+                today, region_prefix=region_prefix
+            )
+
     async def preview(self, today: date, *, region_prefix: str = "", limit: int = 50) -> RecheckRun:
         """What a pass would do now, counted over every recipient due, with the first
         `limit` of them listed; nothing is written. Read a chunk at a time."""

@@ -1,7 +1,7 @@
 """All SQL about recipients and their re-checks."""
 
 from datetime import date, datetime
-from typing import Any, Self
+from typing import Any, Self, cast
 
 from sqlalchemy import Select, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -123,6 +123,15 @@ class RecipientRepository:
             )
             or 0
         )
+
+    async def next_due(self, today: date, *, region_prefix: str) -> date | None:
+        """The earliest re-check due after `today` on the roll in `region_prefix`."""
+        found = await self.session.scalar(
+            in_scope(select(func.min(Recipient.next_recheck_on)), region_prefix)
+            .where(Recipient.status != "left")
+            .where(Recipient.next_recheck_on > today)
+        )
+        return cast(date | None, found)
 
     async def insert_recheck(self, values: dict[str, Any]) -> bool:
         """Insert a re-check unless one exists for the recipient and due date; whether this

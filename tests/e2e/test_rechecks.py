@@ -129,7 +129,8 @@ async def test_a_new_car_a_year_on_raises_one_warning_and_opens_a_review(office:
     ran = await office.recheck("--as-of", a_year_on().isoformat())
     assert ran.returncode == 0, ran.stderr
     assert "1 re-checked" in ran.stdout, ran.stdout
-    assert "1 warnings raised" in ran.stdout, ran.stdout
+    assert "1 warning raised" in ran.stdout, ran.stdout
+    assert "warnings: GET /v1/warnings\n" in ran.stdout, ran.stdout
 
     listed = await office.caseworker.get("/v1/warnings", params={"region_code": "530102"})
     assert listed.status_code == 200, listed.text
@@ -158,7 +159,8 @@ async def test_a_new_car_a_year_on_raises_one_warning_and_opens_a_review(office:
 
     # Run again, and by a second "process": nothing more is started.
     again = await office.recheck("--as-of", a_year_on().isoformat())
-    assert "0 re-checked" in again.stdout, again.stdout
+    assert f"Nothing is due on {a_year_on()} in any region" in again.stdout, again.stdout
+    assert f"the next re-check is due on {recipient['next_recheck_on']}" in again.stdout
     assert len((await office.caseworker.get("/v1/warnings")).json()["items"]) == 1
 
     summary = (await office.caseworker.get("/v1/warnings/summary")).json()

@@ -56,3 +56,21 @@ def test_top_level_help_says_which_commands_change_the_schema() -> None:
 
     assert "db upgrade" in result.output
     assert "HEDUI_*" in result.output
+
+
+def test_recheck_help_explains_itself() -> None:
+    """What is due, what it does, what it prints, where it reads and writes, examples."""
+    result = CliRunner().invoke(app, ["recheck", "--help"], terminal_width=80)
+
+    assert result.exit_code == 0, result.output
+    for phrase in (
+        "next_recheck_on",
+        "GET /v1/warnings",
+        "needing new",
+        "HEDUI_PARTNER_BASE_URL",
+        "HEDUI_TIMEZONE",
+        "Examples:",
+        "hedui recheck --due --dry-run",
+    ):
+        assert phrase in result.output, phrase
+    assert max(len(line) for line in result.output.splitlines()) <= 80
