@@ -671,7 +671,7 @@ async def _recheck(today: Any, prefix: str, *, dry_run: bool) -> None:
                     f"the next re-check is due on {following} (--as-of {following} "
                     "to preview or run it now)."
                     if following
-                    else "no recipient is on the roll there."
+                    else "nobody is on the roll " + ("there." if prefix else "yet.")
                 ),
                 highlight=False,
                 soft_wrap=True,
