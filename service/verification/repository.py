@@ -1,9 +1,23 @@
 """All SQL about verifications."""
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Self, cast
 
-from sqlalchemy import Select, Table, and_, case, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    Select,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -444,16 +458,33 @@ class VerificationRepository:
         row = {"verification_id": verification_id, "source": source}
         if was == "awaiting" and values.get("status") != "awaiting":
             values = values | {"token": None, "collect_at": None, "collect_deadline": None}
+        sealed = seal_in(SourceResult, keyring_of(self.session), row, values)
         result = await self.session.execute(
-            update(SOURCE_RESULTS)
-            .where(
-                SOURCE_RESULTS.c.verification_id == verification_id,
-                SOURCE_RESULTS.c.source == source,
-                SOURCE_RESULTS.c.status == was,
-            )
-            .values(**seal_in(SourceResult, keyring_of(self.session), row, values))
+            _settle_statement(tuple(sorted(sealed))),
+            {
+                "_verification_id": verification_id,
+                "_source": source,
+                "_was": was,
+                **{f"_set_{name}": value for name, value in sealed.items()},
+            },
         )
         return _rowcount(result) == 1
+
+
+@lru_cache(maxsize=16)
+def _settle_statement(columns: tuple[str, ...]) -> Update:
+    """The conditional UPDATE that settles a source, built once per set of columns (a few:
+    answered, failed, parked) and reused: building and keying a statement for each of a
+    verification's six sources cost about 3 % of its CPU."""
+    return (
+        update(SOURCE_RESULTS)
+        .where(
+            SOURCE_RESULTS.c.verification_id == bindparam("_verification_id"),
+            SOURCE_RESULTS.c.source == bindparam("_source"),
+            SOURCE_RESULTS.c.status == bindparam("_was"),
+        )
+        .values({name: bindparam(f"_set_{name}") for name in columns})
+    )
 
 
 def in_scope(statement: Statement, scope: Principal | str) -> Statement:
