@@ -23,6 +23,7 @@ from sandbox import (
     vehicles,
 )
 from sandbox.clock import SandboxClock
+from sandbox.consent import ConsentLog
 from sandbox.faults import FaultBoard, FaultGate
 from sandbox.inquiries import Inquiries
 from sandbox.people import People
@@ -39,6 +40,9 @@ described in hedui's docs/partners.md. No authentication: never expose it.
   "no record"); a person never seeded gets deterministic synthetic records.
 - `PUT /faults/{source}` makes one agency slow, failing, hanging, answering garbage or down;
   `PUT /faults/bank {"processing_ms": N}` makes bank inquiries take N ms to be done.
+- `GET /queries/consent` shows the consent document ids and purposes each agency was told
+  (`X-Hedui-Consent-Id`, `X-Hedui-Purpose`) and counts the household queries without them;
+  `PUT /queries/consent {"require": true}` makes the agencies refuse those.
 - `POST /clock {"advance_s": N}` moves the agencies' time forward (`DELETE /clock` resets it),
   so a bank that takes minutes to answer can be tested in seconds.
 """
@@ -79,6 +83,7 @@ def create_sandbox_app(data_path: str | Path | None = None, *, synthetic: bool =
         people=People(Path(data_path) if data_path is not None else None, synthetic=synthetic),
         faults=FaultBoard(SOURCES),
         inquiries=Inquiries(clock=clock.now),
+        consent=ConsentLog({agency.SOURCE: agency.QUERIES for agency in AGENCIES}),
         clock=clock,
     )
     app.state.sandbox = state
@@ -86,6 +91,6 @@ def create_sandbox_app(data_path: str | Path | None = None, *, synthetic: bool =
     for agency in AGENCIES:
         app.include_router(agency.router, tags=[agency.SOURCE])
     app.include_router(control.router)
-    app.add_middleware(FaultGate, board=state.faults, formats=WIRE_FORMATS)
+    app.add_middleware(FaultGate, board=state.faults, formats=WIRE_FORMATS, consent=state.consent)
     install_problems(app)
     return app

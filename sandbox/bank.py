@@ -15,6 +15,9 @@ from sandbox.wire import WireFormat, dump_json, json_response, read_json
 
 SOURCE = "bank"
 """The source name: the agency's root path and its key in `/faults`."""
+QUERIES = (("POST", "/inquiries"), ("GET", "/inquiries/"))
+"""The calls about a household (method, start of the path below the root): the ones
+that must say why they are asked (`sandbox/consent.py`): the submit and every poll."""
 
 
 def _error_body(status: int, message: str) -> bytes:

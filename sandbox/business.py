@@ -15,6 +15,9 @@ MAX_PEOPLE = 100
 
 SOURCE = "business"
 """The source name: the agency's root path and its key in `/faults`."""
+QUERIES = (("POST", "/persons/search"),)
+"""The calls about a household (method, start of the path below the root): the ones
+that must say why they are asked (`sandbox/consent.py`). Health checks are about nobody."""
 
 
 def _body(code: str, message: str) -> bytes:

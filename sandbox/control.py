@@ -7,6 +7,7 @@ from fastapi import APIRouter, Body, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from sandbox.consent import ConsentReport, ConsentSetting
 from sandbox.faults import FaultBoard, FaultSetting
 from sandbox.problems import validation_problem
 from sandbox.records import Person
@@ -98,6 +99,30 @@ async def reset_queries(request: Request) -> dict[str, int]:
     for source in faults.queries:
         faults.queries[source] = 0
     return dict(faults.queries)
+
+
+@router.get("/queries/consent")
+async def consent_seen(request: Request, consent_id: str | None = None) -> ConsentReport:
+    """Per agency: the household queries received, how many came without the consent
+    headers (`missing`) or were refused for it, and the consent document ids and purposes
+    received (the last 256 distinct pairs, most recent first; `consent_id` keeps one)."""
+    return sandbox_state(request).consent.report(consent_id)
+
+
+@router.put("/queries/consent")
+async def require_consent(request: Request, setting: ConsentSetting) -> ConsentReport:
+    """`{"require": true}`: agencies refuse (403) a household query without both headers."""
+    consent = sandbox_state(request).consent
+    consent.require = setting.require
+    return consent.report()
+
+
+@router.delete("/queries/consent")
+async def reset_consent(request: Request) -> ConsentReport:
+    """Forget what was received (the `require` setting stays)."""
+    consent = sandbox_state(request).consent
+    consent.reset()
+    return consent.report()
 
 
 CLOCK_MAX_ADVANCE_S = 30 * 24 * 3600

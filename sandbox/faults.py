@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sandbox.consent import ConsentLog
 from sandbox.wire import WireFormat
 
 logger = logging.getLogger(__name__)
@@ -174,26 +175,42 @@ class FaultGate:
         app: ASGIApp,
         board: FaultBoard,
         formats: Mapping[str, WireFormat],
+        consent: ConsentLog | None = None,
     ) -> None:
         self.app = app
         self.board = board
         self.formats = formats
+        self.consent = consent
         self.rng = random.Random()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        source = _route_path(scope).split("/", 2)[1:2]
+        parts = _route_path(scope).split("/", 2)
+        source = parts[1:2]
         traffic = self.board.traffic.get(source[0]) if source else None
         if traffic is None:
             await self._gate(scope, receive, send, source)
             return
         traffic.arrived(time.monotonic())
         try:
+            if not self._consented(scope, source[0], parts):
+                message = "X-Hedui-Consent-Id and X-Hedui-Purpose are required"
+                await self.formats[source[0]].error(403, message)(scope, receive, send)
+                return
             await self._gate(scope, receive, send, source)
         finally:
             traffic.answered()
+
+    def _consented(self, scope: Scope, source: str, parts: list[str]) -> bool:
+        """Note the consent headers of a household query; False when it must be refused."""
+        if self.consent is None:
+            return True
+        below = "/" + (parts[2] if len(parts) > 2 else "")
+        if not self.consent.is_query(source, scope["method"], below):
+            return True
+        return self.consent.record(source, scope["headers"])
 
     async def _gate(self, scope: Scope, receive: Receive, send: Send, source: list[str]) -> None:
         setting = self._setting(source[0] if source else "", scope["method"])

@@ -13,6 +13,9 @@ _STATUS_CODES = {"active": "01", "closed": "02"}
 
 SOURCE = "housing_fund"
 """The source name: the agency's root path and its key in `/faults`."""
+QUERIES = (("POST", "/account/query"),)
+"""The calls about a household (method, start of the path below the root): the ones
+that must say why they are asked (`sandbox/consent.py`). Health checks are about nobody."""
 
 
 def _error_body(status: int, message: str) -> bytes:

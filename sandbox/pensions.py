@@ -10,6 +10,9 @@ MAX_BATCH = 50
 
 SOURCE = "pensions"
 """The source name: the agency's root path and its key in `/faults`."""
+QUERIES = (("POST", "/batch"),)
+"""The calls about a household (method, start of the path below the root): the ones
+that must say why they are asked (`sandbox/consent.py`). Health checks are about nobody."""
 
 
 def _error_body(status: int, message: str) -> bytes:

@@ -7,6 +7,9 @@ from sandbox.wire import WireFormat, dump_json, json_response, read_json, string
 
 SOURCE = "public_payroll"
 """The source name: the agency's root path and its key in `/faults`."""
+QUERIES = (("POST", "/verify"),)
+"""The calls about a household (method, start of the path below the root): the ones
+that must say why they are asked (`sandbox/consent.py`). Health checks are about nobody."""
 
 
 def _error_body(status: int, message: str) -> bytes:

@@ -20,6 +20,9 @@ MAX_PAGE_SIZE = 20
 
 SOURCE = "real_estate"
 """The source name: the agency's root path and its key in `/faults`."""
+QUERIES = (("POST", "/registrations/search"),)
+"""The calls about a household (method, start of the path below the root): the ones
+that must say why they are asked (`sandbox/consent.py`). Health checks are about nobody."""
 
 
 def _body(status: int, code: str, message: str) -> bytes:

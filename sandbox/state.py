@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 
 from sandbox.clock import SandboxClock
+from sandbox.consent import ConsentLog
 from sandbox.faults import FaultBoard
 from sandbox.inquiries import Inquiries
 from sandbox.people import People
@@ -13,12 +14,13 @@ from sandbox.tokens import Tokens
 
 @dataclass(frozen=True)
 class SandboxState:
-    """Seeded people, faults, open bank inquiries, issued tokens and the clock of one app
-    (`app.state.sandbox`)."""
+    """Seeded people, faults, open bank inquiries, issued tokens, the consent each agency
+    was told and the clock of one app (`app.state.sandbox`)."""
 
     people: People
     faults: FaultBoard
     inquiries: Inquiries
+    consent: ConsentLog
     tokens: Tokens = field(default_factory=Tokens)
     clock: SandboxClock = field(default_factory=SandboxClock)
     """The agencies' time (`POST /clock` moves it forward); the inquiries read it."""

@@ -22,6 +22,9 @@ MAX_BATCH = 20
 
 SOURCE = "tax"
 """The source name: the agency's root path and its key in `/faults`."""
+QUERIES = (("POST", "/income/batch"),)
+"""The calls about a household (method, start of the path below the root): the ones
+that must say why they are asked (`sandbox/consent.py`). Token requests are about nobody."""
 
 
 def _error_body(status: int, message: str) -> bytes:

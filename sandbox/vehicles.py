@@ -18,6 +18,9 @@ TYPE_CODES = {"car": "K33", "motorcycle": "M22", "truck": "H11", "disability": "
 
 SOURCE = "vehicles"
 """The source name: the agency's root path and its key in `/faults`."""
+QUERIES = (("POST", "/query"),)
+"""The calls about a household (method, start of the path below the root): the ones
+that must say why they are asked (`sandbox/consent.py`). Health checks are about nobody."""
 
 
 def _error_body(status: int, message: str) -> bytes:
