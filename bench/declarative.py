@@ -34,7 +34,13 @@ from connectors.declarative import build_connector, validate_spec
 from connectors.http import request
 from connectors.partner import PartnerConnector
 from connectors.wire import PartnerIdNumber, WireModel, parse_json
-from schemas.evidence import Evidence, HouseholdQuery, MemberQuery, TaxedIncomeRecord
+from schemas.evidence import (
+    Evidence,
+    HouseholdQuery,
+    MemberQuery,
+    RequestContext,
+    TaxedIncomeRecord,
+)
 from schemas.identity import check_character
 from service.config import Settings
 from service.http import create_http_client
@@ -138,6 +144,7 @@ async def main(calls: int, members: int, rounds: int) -> None:
             region_code="530102",
             as_of=date(2026, 11, 20),
             members=tuple(MemberQuery(id_number=number) for number in _people(members)),
+            context=RequestContext(consent_id="AUTH-0001", purpose="dibao"),
         )
         spec = json.loads(SPEC.read_text(encoding="utf-8"))
         spec["base_url"] = base_url

@@ -17,7 +17,7 @@ from aiohttp import web
 from connectors import http as connector_http
 from connectors.base import ConnectorConfig, fetch_evidence
 from connectors.vehicles import VehiclesConnector
-from schemas.evidence import HouseholdQuery, MemberQuery
+from schemas.evidence import HouseholdQuery, MemberQuery, RequestContext
 from service.config import Settings
 from service.http import create_http_client
 
@@ -78,7 +78,10 @@ async def main(repeat: int) -> None:
         max_records=10**6,
     )
     household = HouseholdQuery(
-        region_code="530102", as_of=date(2026, 11, 20), members=(MemberQuery(id_number=MEMBER),)
+        region_code="530102",
+        as_of=date(2026, 11, 20),
+        members=(MemberQuery(id_number=MEMBER),),
+        context=RequestContext(consent_id="AUTH-BENCH", purpose="dibao"),
     )
     client = create_http_client(Settings())
     default_threshold = connector_http.INLINE_PARSE_BYTES

@@ -30,7 +30,7 @@ from sqlalchemy import Table, insert
 
 from bench._server import running_sandbox
 from schemas.assessment import AssessmentInput, HouseholdMember, SourceOutcome
-from schemas.evidence import HouseholdQuery, MemberQuery
+from schemas.evidence import HouseholdQuery, MemberQuery, RequestContext
 from schemas.identity import check_character
 from schemas.verification import SourceStatus
 from service.config import Settings
@@ -228,6 +228,7 @@ async def bare_client(runtime: Any, count: int, concurrency: int) -> tuple[float
                 members=tuple(
                     MemberQuery(id_number=person(sequence + k), name="张三") for k in range(size)
                 ),
+                context=RequestContext(consent_id="AUTH-0001", purpose="dibao"),
             )
         )
         sequence += size

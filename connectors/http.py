@@ -25,6 +25,13 @@ is not sent and the last attempt's failure surfaces at once. A retry goes out ta
 a `Retry` request extension (`RETRY_EXTENSION`): which attempt it is and why, so whoever
 counts requests at the transport tells retries apart from first requests and polls.
 
+Every request about a household says why it is made: the client a fetch is handed
+(`PartnerClient`, built with the household's `RequestContext`) adds `X-Hedui-Consent-Id`
+and `X-Hedui-Purpose` to each request it sends, whether the connector goes through
+`request` or calls the client itself, so no connector can forget them. A request that is
+not about anyone (an OAuth token request, a health check) is sent with `about_people=False`
+and carries neither: an access token is shared by the fetches of many households.
+
 Every answer is read as a stream and refused (`ResponseTooLarge`) as soon as it exceeds
 `max_response_bytes`: a partner cannot make hedui hold more than that per request. A body
 larger than `INLINE_PARSE_BYTES` is parsed in a worker thread, so parsing a few megabytes
@@ -54,6 +61,7 @@ from connectors.base import (
 )
 from connectors.retry_budget import RetryBudget
 from connectors.wire import partner_error_code
+from schemas.evidence import RequestContext
 
 A = TypeVar("A")
 T = TypeVar("T")
@@ -78,6 +86,19 @@ _deadline_var: ContextVar[float | None] = ContextVar("hedui_connector_deadline",
 
 RETRY_EXTENSION = "hedui.retry"
 """The httpx request extension a retry carries: a `Retry`."""
+IMPERSONAL_EXTENSION = "hedui.impersonal"
+"""The httpx request extension of a request about nobody (True): no consent headers."""
+CONSENT_HEADER = "X-Hedui-Consent-Id"
+"""The consent document (授权书) that allows a request about a household."""
+PURPOSE_HEADER = "X-Hedui-Purpose"
+"""What a request about a household is for: the verification's program (`dibao`, ...)."""
+CONTEXT_HEADERS = (CONSENT_HEADER, PURPOSE_HEADER)
+
+
+def context_headers(context: RequestContext) -> dict[str, str]:
+    """The headers that carry `context` (its values are printable ASCII by construction)."""
+    return {CONSENT_HEADER: context.consent_id, PURPOSE_HEADER: context.purpose}
+
 
 _testing = False
 
@@ -94,14 +115,35 @@ class Retry:
 
 class PartnerClient(httpx.AsyncClient):
     """The client one fetch is handed: an `httpx.AsyncClient` that also carries its
-    connector's retry budget, which `request` consults before every retry."""
+    connector's retry budget, which `request` consults before every retry, and the
+    household's `RequestContext`, which every request it sends carries as headers
+    (unless marked with `IMPERSONAL_EXTENSION`)."""
 
-    def __init__(self, *, retry_budget: RetryBudget | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        retry_budget: RetryBudget | None = None,
+        context: RequestContext | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.retry_budget = retry_budget
+        self.context = context
+        self._context_headers = context_headers(context) if context is not None else None
         # Partners are APIs, not browsers: a cookie one sets is never sent back, and no
         # answer pays for being read into a cookie jar.
         self._cookies = NoCookies()
+
+    async def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        # Every request goes out through here (`request`, `stream`, `get`, `post`, and a
+        # request the connector built itself): the one place the context is added, after
+        # whatever the connector set, so a header it names the same cannot replace it.
+        if request.extensions.get(IMPERSONAL_EXTENSION):
+            for name in CONTEXT_HEADERS:
+                request.headers.pop(name, None)
+        elif self._context_headers is not None:
+            request.headers.update(self._context_headers)
+        return await super().send(request, **kwargs)
 
 
 class NoCookies(httpx.Cookies):
@@ -200,6 +242,7 @@ async def request(
     on_error_status: Callable[[int, bytes], T | None] | None = None,
     url: str | None = None,
     pace: Callable[[], Awaitable[None]] | None = None,
+    about_people: bool = True,
     **kwargs: Any,
 ) -> T:
     """Send `method {base_url}{path}`, retrying transient failures, and parse the answer.
@@ -212,7 +255,8 @@ async def request(
     `on_error_status` reads a non-2xx answer (status, first bytes of the body) first: it
     may raise a `ConnectorError` of its choice or return a result; None leaves the usual
     mapping (429 and 5xx transient, other 4xx rejected). `url` replaces base_url + path.
-    `pace` is awaited before every attempt (a rate limit's wait).
+    `pace` is awaited before every attempt (a rate limit's wait). `about_people=False`
+    sends it without the consent headers (a token request: it is about nobody).
     """
     retry_budget = client.retry_budget if isinstance(client, PartnerClient) else None
     granted: list[Retry] = []
@@ -223,7 +267,9 @@ async def request(
     async def attempt() -> T:
         if pace is not None:
             await pace()
-        extensions = {RETRY_EXTENSION: granted[-1]} if granted else None
+        extensions: dict[str, object] | None = {RETRY_EXTENSION: granted[-1]} if granted else None
+        if not about_people:
+            extensions = {**(extensions or {}), IMPERSONAL_EXTENSION: True}
         answer = await _send(client, config, method, target, extensions=extensions, **kwargs)
         if isinstance(answer, _ErrorAnswer):
             result = on_error_status(answer.status, answer.body) if on_error_status else None

@@ -56,7 +56,9 @@ class PartnerConnector(ABC, Generic[ConfigT]):
         started = time.perf_counter()
         try:
             async with budget(own):
-                await request(client, own, "GET", self.health_path, self.parse_health)
+                await request(
+                    client, own, "GET", self.health_path, self.parse_health, about_people=False
+                )
         except ConnectorError as error:
             return CheckResult(ok=False, detail=str(error), latency_ms=_ms_since(started))
         return CheckResult(ok=True, latency_ms=_ms_since(started))

@@ -13,10 +13,12 @@ partner may answer later, which adds `submit` and `collect`)::
 Scenarios describe the partner's wire exchange (respx routes relative to the config's
 `base_url`) and the canonical records or the error expected. Every fetch is held to the
 contract as the service holds it (`fetch_evidence`: each member asked about accounted for
-exactly once), and `omits_a_member` / `duplicates_a_member` are answers that must be
-refused. The suite then checks the contract around them: config validation, `check`,
-retries, time limits, error messages and the entry-point round trip. Faults are injected
-in front of the routes, so the scenarios stay plain happy paths. This base class is not
+exactly once), through a client that sends the household's consent and purpose headers as
+the service's does (every request about the household must arrive with them). The
+scenarios `omits_a_member` / `duplicates_a_member` are answers that must be refused. The
+suite then checks the contract around them: config validation, `check`, retries, time
+limits, error messages and the entry-point round trip. Faults are injected in front of the
+routes, so the scenarios stay plain happy paths. This base class is not
 collected; subclasses named `Test…` are.
 
 The suite needs nothing but pytest and respx: its async tests run their own event loop, so
@@ -56,9 +58,17 @@ from connectors.base import (
     fetch_evidence,
     submit_evidence,
 )
-from connectors.http import attempts_var, is_testing, set_testing
+from connectors.http import (
+    CONSENT_HEADER,
+    IMPERSONAL_EXTENSION,
+    PURPOSE_HEADER,
+    PartnerClient,
+    attempts_var,
+    is_testing,
+    set_testing,
+)
 from connectors.registry import GROUP, ConnectorRegistry
-from schemas.evidence import Evidence, HouseholdQuery, Record
+from schemas.evidence import Evidence, HouseholdQuery, Record, RequestContext
 from schemas.identity import contains_id_number
 
 P = ParamSpec("P")
@@ -190,8 +200,14 @@ class PartnerDouble:
         self._always = fault
         return self
 
-    def client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(transport=httpx.MockTransport(self.handle))
+    def client(self, context: RequestContext | None = None) -> httpx.AsyncClient:
+        """A client as the service hands one: every request about the household carries
+        `context` (its consent and purpose headers)."""
+        return PartnerClient(transport=httpx.MockTransport(self.handle), context=context)
+
+    def about_people(self) -> list[httpx.Request]:
+        """The requests about the household (not marked `about_people=False`)."""
+        return [r for r in self.requests if not r.extensions.get(IMPERSONAL_EXTENSION)]
 
     async def handle(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
@@ -207,6 +223,21 @@ class PartnerDouble:
 
 def signature(request: httpx.Request) -> tuple[str, str, bytes]:
     return request.method, str(request.url), request.content
+
+
+def assert_context_sent(partner: PartnerDouble, context: RequestContext) -> None:
+    """Every request about the household carried `context`; none about nobody did."""
+    asked = partner.about_people()
+    assert asked, "no request about the household reached the partner"
+    for request in asked:
+        sent = (request.headers.get(CONSENT_HEADER), request.headers.get(PURPOSE_HEADER))
+        assert sent == (context.consent_id, context.purpose), (
+            f"{request.method} {request.url.path} carried {sent}: send every request through "
+            "the client fetch() is handed, never a client of your own"
+        )
+    for request in partner.requests:
+        if request not in asked:
+            assert CONSENT_HEADER not in request.headers, "a token request named a household"
 
 
 @dataclass
@@ -229,7 +260,7 @@ async def run_fetch(
     token = attempts_var.set(0)
     started = time.perf_counter()
     try:
-        async with partner.client() as client:
+        async with partner.client(household.context) as client:
             evidence = await fetch_evidence(connector, household, config, client)
     except ConnectorError as caught:
         error = caught
@@ -415,6 +446,14 @@ class ConnectorConformance:
             assert run.attempts == scenario.expected_calls
 
     @own_loop
+    async def test_fetch_requests_carry_the_consent_and_purpose(self) -> None:
+        context = RequestContext(consent_id="AUTH-CONFORMANCE-7", purpose="tekun")
+        household = self.primary.household.model_copy(update={"context": context})
+        run = await self.run_fetch(self.primary.model_copy(update={"household": household}))
+        assert run.error is None, run.error
+        assert_context_sent(run.partner, context)
+
+    @own_loop
     async def test_fetch_answer_omitting_a_member_is_malformed(self) -> None:
         await self._assert_malformed(self.omits_a_member)
 
@@ -533,6 +572,8 @@ class ParkingConformance(ConnectorConformance):
     """The suite for a `ParkingConnector` (its partner may answer "accepted, collect later"):
     everything `ConnectorConformance` checks, and `submit`/`collect` besides."""
 
+    collected: PartnerDouble
+    """The partner double of the last collect."""
     parks: ClassVar[ConnectorTestScenario]
     """A partner that has accepted the question and not answered yet. `submit` must park
     it, and `collect` with the token must park it again; `collect` with that token against
@@ -545,7 +586,7 @@ class ParkingConformance(ConnectorConformance):
     async def _park(self, **config: Any) -> Parked:
         connector, parks = self._parking()
         partner = PartnerDouble(self.base_url, parks.partner)
-        async with partner.client() as client:
+        async with partner.client(parks.household.context) as client:
             answer = await submit_evidence(
                 connector, parks.household, self.make_config(park_after_s=0, **config), client
             )
@@ -557,8 +598,9 @@ class ParkingConformance(ConnectorConformance):
     ) -> Evidence | Parked | ConnectorError:
         connector, _ = self._parking()
         partner = PartnerDouble(self.base_url, scenario.partner).fail_next(*faults)
+        self.collected = partner
         try:
-            async with partner.client() as client:
+            async with partner.client(scenario.household.context) as client:
                 return await collect_evidence(
                     connector, token, scenario.household, self.make_config(**config), client
                 )
@@ -577,7 +619,7 @@ class ParkingConformance(ConnectorConformance):
         partner = PartnerDouble(self.base_url, scenario.partner)
         answer: Evidence | Parked | ConnectorError
         try:
-            async with partner.client() as client:
+            async with partner.client(scenario.household.context) as client:
                 answer = await submit_evidence(
                     connector, scenario.household, self.make_config(), client
                 )
@@ -594,6 +636,14 @@ class ParkingConformance(ConnectorConformance):
         parked = await self._park()
         assert not contains_id_number(parked.token)
         assert parked.collect_after_s > 0
+
+    @own_loop
+    async def test_collect_carries_the_consent_and_purpose(self) -> None:
+        """A collect runs long after its submit, in another job: it sends the context too."""
+        parked = await self._park()
+        answer = await self._collect(self.primary, parked.token)
+        assert isinstance(answer, Evidence), answer
+        assert_context_sent(self.collected, self.primary.household.context)
 
     @own_loop
     async def test_collect_parks_again_while_there_is_no_answer(self) -> None:

@@ -7,16 +7,18 @@ The spec itself is `connectors.declarative.ConnectorSpec` (its JSON Schema is se
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
-from schemas.evidence import Record
-from schemas.identity import IdNumber
+from schemas.evidence import CONSENT_ID_MAX, CONSENT_ID_PATTERN, Record
+from schemas.identity import IdNumber, contains_id_number
 from schemas.request import RequestModel
 
 TEST_MAX_PAGES = 5
 TEST_MAX_RECORDS = 100
 TEST_BODY_CHARS = 2000
 TEST_TIMEOUT_S = 10.0
+TEST_CONSENT_ID = "test-read"
+"""The consent header of a test read that names no authorization."""
 
 
 class ConnectorVersionInfo(BaseModel):
@@ -51,6 +53,23 @@ class ConnectorTestRequest(RequestModel):
     as_of: date | None = None
     members: list[TestMember] = Field(min_length=1, max_length=20)
     version: int | None = Field(default=None, ge=1, description="Default: the latest version")
+    consent_document_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=CONSENT_ID_MAX,
+        pattern=CONSENT_ID_PATTERN,
+        description="The authorization the test read is made under, sent to the partner as "
+        f"`X-Hedui-Consent-Id` (default `{TEST_CONSENT_ID}`); the purpose sent is "
+        "`connector_test`",
+        examples=["AUTH-TEST-01"],
+    )
+
+    @field_validator("consent_document_id")
+    @classmethod
+    def _carries_no_id_number(cls, document_id: str | None) -> str | None:
+        if document_id is not None and contains_id_number(document_id):
+            raise ValueError("must not contain an ID number or any run of 18 digits")
+        return document_id
 
 
 class Exchange(BaseModel):

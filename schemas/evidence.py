@@ -4,12 +4,15 @@ Every record names the household member it belongs to by full ID number: records
 inside hedui (database, scorer) and are masked whenever they are shown.
 """
 
+import re
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.identity import redact_id_numbers
 from schemas.money import Money
 
 
@@ -151,14 +154,62 @@ class MemberQuery(BaseModel):
     name: str | None = None
 
 
+CONSENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$"
+"""What a consent document id (授权书编号) may be made of: it travels as an HTTP header."""
+CONSENT_ID_MAX = 64
+PURPOSE_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
+CONNECTOR_TEST_PURPOSE = "connector_test"
+"""The purpose of a test read of a connector (not a verification of any program)."""
+_CONSENT_ID = re.compile(CONSENT_ID_PATTERN)
+_HEADER_SAFE = "._:/-"
+
+
+class RequestContext(BaseModel):
+    """Why hedui asks a partner about a household: the signed authorization (授权书) that
+    allows the query and the purpose (the program) it serves.
+
+    Every partner request about a household carries both (`connectors.http` sends them as
+    `X-Hedui-Consent-Id` and `X-Hedui-Purpose`), as X-Road requests carry their user and
+    issue. Neither may carry an ID number or a name: they are headers, logged by partners.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    consent_id: str = Field(
+        min_length=1,
+        max_length=1024,
+        pattern=r"^[\x21-\x7e]+$",
+        description="The consent document's id, printable ASCII (see `of`)",
+    )
+    purpose: str = Field(pattern=PURPOSE_PATTERN, examples=["dibao"])
+
+    @classmethod
+    def of(cls, consent_document_id: str, purpose: str) -> "RequestContext":
+        """The context of a stored consent document id, made fit for a header.
+
+        Ids accepted today are sent as they are. One stored before ids were bounded (any
+        text up to 64 characters) is percent-encoded (UTF-8), so it still names its
+        document; anything shaped like an ID number in it is masked first.
+        """
+        consent_id = consent_document_id
+        if not (_CONSENT_ID.match(consent_id) and len(consent_id) <= CONSENT_ID_MAX):
+            consent_id = quote(redact_id_numbers(consent_id.strip()), safe=_HEADER_SAFE)
+        return cls(consent_id=consent_id or "%20", purpose=purpose)
+
+
 class HouseholdQuery(BaseModel):
-    """The whole household, so a connector can ask for all members in as few calls as possible."""
+    """The whole household, so a connector can ask for all members in as few calls as possible.
+
+    `context` is why it is asked: the client a connector is handed sends it with every
+    request (`connectors.http.PartnerClient`), so a connector need not pass it on itself.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     region_code: str
     as_of: date
     members: tuple[MemberQuery, ...]
+    context: RequestContext
 
     @property
     def id_numbers(self) -> list[str]:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from schemas.additions import OmitWhenNone
 from schemas.dates import IsoDate
+from schemas.evidence import CONSENT_ID_MAX, CONSENT_ID_PATTERN
 from schemas.identity import IdNumber, contains_id_number
 from schemas.money import Money
 from schemas.request import RequestModel
@@ -120,8 +121,25 @@ class _Strict(RequestModel):
 class Consent(_Strict):
     """The signed authorization (授权书) allowing the partner queries."""
 
-    document_id: str = Field(min_length=1, max_length=64, examples=["AUTH-0001"])
+    document_id: str = Field(
+        min_length=1,
+        max_length=CONSENT_ID_MAX,
+        pattern=CONSENT_ID_PATTERN,
+        description="The authorization's id, as the partners are told it (header "
+        "`X-Hedui-Consent-Id` of every partner request): ASCII letters and digits, then "
+        "also `.` `_` `:` `/` `-`; at most 64 characters; never an ID number",
+        examples=["AUTH-0001"],
+    )
     signed_on: IsoDate
+
+    @field_validator("document_id")
+    @classmethod
+    def _carries_no_id_number(cls, document_id: str) -> str:
+        if contains_id_number(document_id):
+            raise ValueError(
+                "must not contain an ID number or any run of 18 digits (every partner is told it)"
+            )
+        return document_id
 
 
 class MemberCreate(_Strict):

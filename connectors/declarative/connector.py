@@ -283,7 +283,14 @@ class DeclarativeConnector:
         try:
             async with budget(config):
                 data = await self._call(
-                    client, config, "GET", fill(self.spec.health.path, values), {}, {}, {}
+                    client,
+                    config,
+                    "GET",
+                    fill(self.spec.health.path, values),
+                    {},
+                    {},
+                    {},
+                    about_people=False,
                 )
             if data is NOTHING:
                 data = None
@@ -393,9 +400,11 @@ class DeclarativeConnector:
         headers: dict[str, str],
         query: dict[str, str],
         body: dict[str, Any],
+        *,
+        about_people: bool = True,
     ) -> object:
         """One request with the spec's auth, pace and error rules; a refused access token
-        is fetched anew once."""
+        is fetched anew once. `about_people=False`: a health check, without consent headers."""
         pace = self._gate.wait if self._gate is not None else None
         if not isinstance(self.spec.auth, OAuth2ClientCredentials):
             kwargs = self._auth(headers, query) | body
@@ -407,6 +416,7 @@ class DeclarativeConnector:
                 self._decode,
                 on_error_status=self._on_error_status,
                 pace=pace,
+                about_people=about_people,
                 **kwargs,
             )
         for fresh in (False, True):
@@ -421,6 +431,7 @@ class DeclarativeConnector:
                     self._decode,
                     on_error_status=self._on_error_status,
                     pace=pace,
+                    about_people=about_people,
                     **kwargs,
                 )
             except _TokenRefused:
@@ -456,6 +467,9 @@ class DeclarativeConnector:
                     _parse_token,
                     url=auth.token_url,
                     pace=self._gate.wait if self._gate is not None else None,
+                    # A token is about nobody, and serves the fetches of many households:
+                    # the token endpoint is told no household's consent or purpose.
+                    about_people=False,
                     data=form,
                     headers={
                         "Authorization": f"Basic {base64.b64encode(pair.encode()).decode()}",

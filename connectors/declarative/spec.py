@@ -77,7 +77,18 @@ MONEY_FIELDS = frozenset(
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _HEADER = re.compile(r"^[A-Za-z0-9-]{1,64}$")
-_RESERVED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "authorization"})
+_RESERVED_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "authorization",
+        # hedui sends these itself with every request about a household (the consent
+        # document and the purpose): a spec cannot replace them.
+        "x-hedui-consent-id",
+        "x-hedui-purpose",
+    }
+)
 
 
 def _expression(value: str) -> str:

@@ -4,8 +4,9 @@ Any connector, built-in, plugin or declarative, is run against the in-process sa
 agency that imitates its partner (or against a recorded exchange), with faults injected in
 front of it: the answers it must read, the wire errors it must turn into a source `error`,
 the time limit it must hold, the garbage it must refuse without raising anything else, the
-members a batch must account for, the personal data its messages must leave out, and the
-cancellation it must survive. Each check says what to fix when it fails.
+members a batch must account for, the personal data its messages must leave out, the
+cancellation it must survive, and the consent and purpose every request about a household
+must carry. Each check says what to fix when it fails.
 
 Unlike `connectors.testing` (a pytest suite with respx scenarios, for a connector's own test
 module) this needs neither pytest nor respx: it runs in any hedui installation.
@@ -34,9 +35,23 @@ from connectors.base import (
 )
 from connectors.declarative import ConnectorSpec, build_connector
 from connectors.declarative.spec import OAuth2ClientCredentials
-from connectors.http import is_testing, set_testing
+from connectors.http import (
+    CONSENT_HEADER,
+    IMPERSONAL_EXTENSION,
+    PURPOSE_HEADER,
+    PartnerClient,
+    is_testing,
+    set_testing,
+)
 from connectors.registry import ConnectorRegistrationError, validate_connector
-from schemas.evidence import Evidence, HouseholdQuery, MemberQuery, Record
+from schemas.evidence import (
+    CONNECTOR_TEST_PURPOSE,
+    Evidence,
+    HouseholdQuery,
+    MemberQuery,
+    Record,
+    RequestContext,
+)
 from schemas.identity import check_character, contains_id_number
 
 if TYPE_CHECKING:
@@ -59,6 +74,8 @@ GARBAGE = (
 )
 NAME = "张三丰"
 """A name sent with every member; no message may carry it."""
+CONTEXT = RequestContext(consent_id="conformance-check", purpose=CONNECTOR_TEST_PURPOSE)
+"""Why the checks ask: sent with every request about a household (see `check_consent`)."""
 
 Result = Literal["pass", "fail", "skip"]
 
@@ -85,9 +102,19 @@ class PartnerDouble(httpx.AsyncBaseTransport):
         self.fault: Fault | None = None
         self.garbage: bytes | None = None
         self.sent = 0
+        self.contexts: list[tuple[bool, str | None, str | None]] = []
+        """Per request: whether it was about nobody (a token request), and the consent
+        and purpose headers it carried."""
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.sent += 1
+        self.contexts.append(
+            (
+                bool(request.extensions.get(IMPERSONAL_EXTENSION)),
+                request.headers.get(CONSENT_HEADER),
+                request.headers.get(PURPOSE_HEADER),
+            )
+        )
         if self.fault is not None:
             answer = await self.fault(request)
             if answer is not None:
@@ -161,6 +188,7 @@ class Recording(BaseModel):
             region_code=self.region_code,
             as_of=self.as_of,
             members=tuple(MemberQuery(id_number=member) for member in self.members),
+            context=CONTEXT,
         )
 
 
@@ -259,6 +287,7 @@ def household(id_numbers: Sequence[str], region_code: str = REGION) -> Household
         region_code=region_code,
         as_of=AS_OF,
         members=tuple(MemberQuery(id_number=number, name=NAME) for number in id_numbers),
+        context=CONTEXT,
     )
 
 
@@ -288,7 +317,8 @@ class Conformance:
         started = time.perf_counter()
         run = Run()
         try:
-            async with httpx.AsyncClient(transport=self.double) as client:
+            # As the service hands it: a client that sends the household's context.
+            async with PartnerClient(transport=self.double, context=asked.context) as client:
                 run.evidence = await fetch_evidence(
                     self.subject.connector, asked, settings or self.subject.config, client
                 )
@@ -325,6 +355,7 @@ class Conformance:
             checks.append(await self.check_time_limit(asked))
             checks.append(await self.check_cancellation(asked))
             checks.append(self.check_privacy(asked))
+            checks.append(await self.check_consent(asked))
         finally:
             set_testing(previous)
             self.double.fault = None
@@ -533,6 +564,36 @@ class Conformance:
                 f"{len(leaks)} error messages quote the partner's text; quote codes only",
             )
         return Check(name, "pass", f"{len(self.messages)} error messages checked")
+
+    async def check_consent(self, asked: HouseholdQuery) -> Check:
+        name = "every request carries the consent and purpose"
+        context = RequestContext(consent_id="conformance-consent", purpose=asked.context.purpose)
+        start = len(self.double.contexts)
+        run = await self.fetch(asked.model_copy(update={"context": context}))
+        if run.crash is not None:
+            return Check(name, "fail", f"fetching the household: {run.describe()}")
+        seen = self.double.contexts[start:]
+        about = [(consent, purpose) for impersonal, consent, purpose in seen if not impersonal]
+        if not about:
+            return Check(name, "fail", "the fetch sent no request about the household")
+        wrong = sum(pair != (context.consent_id, context.purpose) for pair in about)
+        if wrong:
+            return Check(
+                name,
+                "fail",
+                f"{wrong} of {len(about)} requests without the household's {CONSENT_HEADER} "
+                f"and {PURPOSE_HEADER}: send every request through the client fetch() is "
+                "handed (never a client of your own), and mark only requests about nobody "
+                "(a token request) with about_people=False",
+            )
+        told = sum(
+            1 for impersonal, consent, purpose in seen if impersonal and (consent or purpose)
+        )
+        if told:
+            return Check(
+                name, "fail", f"{told} requests about nobody (token requests) carried them"
+            )
+        return Check(name, "pass", f"{len(about)} requests, each with both headers")
 
 
 def _key(record: Record) -> str:

@@ -21,6 +21,7 @@ import httpx
 
 from connectors.http import RETRY_EXTENSION, PartnerClient, Retry
 from connectors.retry_budget import RetryBudget
+from schemas.evidence import RequestContext
 from service.connector.throttle import Limits, Permit, Starved, Throttle
 
 
@@ -70,10 +71,12 @@ class CallMeter(httpx.AsyncBaseTransport):
     def retries(self) -> list[Attempt]:
         return [attempt for attempt in self.attempts if attempt.retry is not None]
 
-    def client(self) -> PartnerClient:
-        """A client for one fetch: the shared one's settings, counted by this meter."""
+    def client(self, context: RequestContext | None = None) -> PartnerClient:
+        """A client for one fetch: the shared one's settings, counted by this meter; every
+        request it sends about the household carries `context` (its consent headers)."""
         return PartnerClient(
             retry_budget=self.retry_budget,
+            context=context,
             transport=self,
             headers=self.shared.headers,
             timeout=self.shared.timeout,

@@ -16,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from connectors.base import ConnectorError, fetch_evidence
 from connectors.declarative import ConnectorSpec, SpecInvalid, build_connector, validate_spec
 from connectors.declarative.spec import secret_refs
-from connectors.http import attempts_var
+from connectors.http import PartnerClient, attempts_var
 from connectors.registry import ConnectorRegistry
 from schemas import connector_registration as wire
-from schemas.evidence import HouseholdQuery, MemberQuery
+from schemas.evidence import CONNECTOR_TEST_PURPOSE, HouseholdQuery, MemberQuery, RequestContext
 from schemas.identity import mask_id_number, mask_name, redact_id_numbers
 from schemas.problem import ProblemError
 from service.auth.principal import Principal
@@ -204,6 +204,10 @@ class ConnectorRegistration:
             region_code=body.region_code,
             as_of=body.as_of or today.date(),
             members=tuple(MemberQuery(id_number=m.id_number, name=m.name) for m in body.members),
+            context=RequestContext(
+                consent_id=body.consent_document_id or wire.TEST_CONSENT_ID,
+                purpose=CONNECTOR_TEST_PURPOSE,
+            ),
         )
         config = connector.default_config().model_copy(
             update={"max_records": wire.TEST_MAX_RECORDS}
@@ -214,7 +218,7 @@ class ConnectorRegistration:
         records, answered = [], 0
         token = attempts_var.set(0)
         try:
-            async with httpx.AsyncClient(transport=recorder) as client:
+            async with PartnerClient(transport=recorder, context=household.context) as client:
                 evidence = await fetch_evidence(connector, household, config, client)
             records = [
                 r.model_copy(update={"id_number": mask_id_number(r.id_number)})

@@ -32,11 +32,12 @@ import structlog
 
 from connectors.base import ConnectorConfig, ParkingConfig
 from schemas.connector import CallOutcome
-from schemas.evidence import HouseholdQuery, MemberQuery
+from schemas.evidence import HouseholdQuery
 from schemas.verification import SourceStatus
 from service.db import retry_while_unavailable
 from service.jobs.workflow import RunResult, Workflow
 from service.verification.fanout import FanOut, SourceOutcome
+from service.verification.household import household_query
 from service.verification.repository import VerificationRepository
 
 log = structlog.get_logger(__name__)
@@ -134,14 +135,8 @@ class Collector:
             deadline=row.collect_deadline or now,
             collects=row.collects,
             failures=row.collect_failures - 1,
-            household=HouseholdQuery(
-                region_code=verification.region_code,
-                as_of=verification.as_of,
-                members=tuple(
-                    MemberQuery(id_number=member.id_number, name=member.name)
-                    for member in verification.members
-                ),
-            ),
+            # The context (consent, purpose) is rebuilt from the stored verification too.
+            household=household_query(verification),
         )
 
     async def _collect(self, due: _Due, now: datetime) -> None:

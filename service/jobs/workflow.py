@@ -29,7 +29,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas.assessment import AssessmentInput, NearRelativeMatch
-from schemas.evidence import HouseholdQuery, MemberQuery
+from schemas.evidence import HouseholdQuery
 from schemas.report import Report
 from schemas.verification import SourceStatus, VerificationStatus
 from service.db import WriteGate, is_database_unavailable, retry_while_unavailable
@@ -38,6 +38,7 @@ from service.near_relative.service import near_relative_matches
 from service.policy.catalog import PolicyCatalog
 from service.report.service import assessment_input, build_report, row_values
 from service.verification.fanout import FanOut, SourceOutcome
+from service.verification.household import household_query
 from service.verification.repository import VerificationRepository
 
 log = structlog.get_logger(__name__)
@@ -71,6 +72,8 @@ class Claimed:
     pending: tuple[str, ...]
     versions: dict[str, str | None]
     """The connector version each source was planned with when the verification was created."""
+    household: HouseholdQuery
+    """What every partner is asked, with why (the consent document and the purpose)."""
     collected: bool = False
     """Some sources were parked with the partner before this run: their answers come from
     collects, so the report is scored from what is stored."""
@@ -84,6 +87,7 @@ class Claimed:
             inputs=inputs,
             pending=tuple(s.source for s in inputs.sources if s.status == SourceStatus.pending),
             versions={row.source: row.connector_version for row in verification.sources},
+            household=household_query(verification),
             collected=any(row.collects or row.token_sealed for row in verification.sources),
         )
 
@@ -234,14 +238,7 @@ class Workflow:
                 raise LeaseLost(verification_id)
 
     async def _verify(self, claimed: Claimed) -> RunResult | None:
-        household = HouseholdQuery(
-            region_code=claimed.region_code,
-            as_of=claimed.inputs.as_of,
-            members=tuple(
-                MemberQuery(id_number=member.id_number, name=member.name)
-                for member in claimed.inputs.members
-            ),
-        )
+        household = claimed.household
         settled: asyncio.Queue[SourceOutcome] = asyncio.Queue()
         deadline = self.fanout.run_deadline()
         async with asyncio.TaskGroup() as group:

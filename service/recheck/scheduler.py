@@ -312,7 +312,9 @@ class RecheckScheduler:
             township_code=recipient.township_code,
             area=cast(verification_wire.Area, recipient.area),
             as_of=today,
-            consent=verification_wire.Consent(
+            # The recipient's current authorization, as stored: one recorded before document
+            # ids were bounded is not refused here (its header is encoded when it is sent).
+            consent=verification_wire.Consent.model_construct(
                 document_id=recipient.consent_document_id, signed_on=recipient.consent_signed_on
             ),
             members=[

@@ -34,7 +34,7 @@ from connectors.declarative import DeclarativeConnector
 from connectors.registry import ConnectorRegistry, UnknownConnectorError
 from schemas.assessment import SourceOutcome as StoredOutcome
 from schemas.connector import CallOutcome
-from schemas.evidence import Evidence, HouseholdQuery, Record
+from schemas.evidence import Evidence, HouseholdQuery, Record, RequestContext
 from schemas.identity import redact_id_numbers
 from schemas.verification import SourceStatus
 from service.connector.meter import CallMeter, Turns
@@ -195,7 +195,15 @@ class FanOut:
                 return fetch_evidence(connector, household, config, client)
 
         return await self._slotted(
-            source, connector, config, version, call, started_at, started, capped
+            source,
+            connector,
+            config,
+            version,
+            call,
+            started_at,
+            started,
+            capped,
+            household.context,
         )
 
     async def collect(
@@ -238,7 +246,15 @@ class FanOut:
             return collect_evidence(parking, token, household, config, client)
 
         return await self._slotted(
-            source, connector, config, version, call, started_at, started, False
+            source,
+            connector,
+            config,
+            version,
+            call,
+            started_at,
+            started,
+            False,
+            household.context,
         )
 
     async def _slotted(
@@ -251,6 +267,7 @@ class FanOut:
         started_at: datetime,
         started: float,
         capped: bool,
+        context: RequestContext,
     ) -> SourceOutcome:
         """The call within the source's bulkhead: a slot first, out of the same budget."""
         semaphore = self._slots.setdefault(source, asyncio.Semaphore(config.max_concurrency))
@@ -277,7 +294,7 @@ class FanOut:
                 remaining = max(config.timeout_s - waited, 0.001)
                 config = config.model_copy(update={"timeout_s": remaining})
             return await self._admitted(
-                source, call, config, version, started_at, started, capped, queued
+                source, call, config, version, started_at, started, capped, queued, context
             )
         finally:
             semaphore.release()
@@ -292,8 +309,10 @@ class FanOut:
         started: float,
         capped: bool,
         queued: bool,
+        context: RequestContext,
     ) -> SourceOutcome:
-        """The fetch itself, once the source holds a slot of its bulkhead."""
+        """The fetch itself, once the source holds a slot of its bulkhead. Every request
+        it sends carries `context` (the household's consent and purpose headers)."""
         grant = self.health.admit(source) if self.health is not None else None
         if isinstance(grant, Refusal):
             assert self.health is not None  # noqa: S101 - a refusal comes from the monitor
@@ -317,7 +336,7 @@ class FanOut:
         detail: str | None = None
         parked: Parked | None = None
         try:
-            async with meter.client() as client, asyncio.timeout(config.timeout_s):
+            async with meter.client(context) as client, asyncio.timeout(config.timeout_s):
                 answer = await call(client, config)
             outcome, records, parked = _answered(answer)
         except asyncio.CancelledError:

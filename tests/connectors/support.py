@@ -4,7 +4,7 @@ from datetime import date
 
 from connectors.base import Connector, ConnectorConfig
 from connectors.testing import Fault, FetchRun, PartnerDouble, PartnerSetup, run_fetch
-from schemas.evidence import HouseholdQuery, MemberQuery
+from schemas.evidence import HouseholdQuery, MemberQuery, RequestContext
 from tests.factories import make_id_number
 
 A = "11010519491231002X"
@@ -17,6 +17,7 @@ def household(*id_numbers: str) -> HouseholdQuery:
         region_code="530102",
         as_of=date(2026, 11, 20),
         members=tuple(MemberQuery(id_number=id_number) for id_number in id_numbers),
+        context=RequestContext(consent_id="AUTH-0001", purpose="dibao"),
     )
 
 

@@ -31,7 +31,7 @@ def test_every_built_in_connector_passes(name: str) -> None:
     result = hedui("connector", "test", name)
 
     assert result.exit_code == 0, result.output
-    assert "all 9 checks passed" in result.output
+    assert "all 10 checks passed" in result.output
     assert "the time limit holds" in result.output
 
 
@@ -40,7 +40,7 @@ def test_the_example_declarative_specs_pass(name: str) -> None:
     result = hedui("connector", "test", name, "--spec", str(EXAMPLES / f"{name}.json"))
 
     assert result.exit_code == 0, result.output
-    assert "all 9 checks passed" in result.output
+    assert "all 10 checks passed" in result.output
 
 
 def test_a_broken_spec_fails_with_what_to_fix(tmp_path: Path) -> None:
@@ -131,4 +131,4 @@ async def test_a_registered_declarative_connector_is_read_from_the_database(
 
     assert result.exit_code == 0, result.output
     assert "business_cli 1" in result.output
-    assert "all 9 checks passed" in result.output
+    assert "all 10 checks passed" in result.output

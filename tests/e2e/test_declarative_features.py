@@ -19,7 +19,7 @@ from connectors.base import (
 from connectors.declarative import build_connector, validate_spec
 from connectors.declarative.connector import CONFIG_HAS_RATE
 from connectors.http import attempts_var
-from schemas.evidence import HouseholdQuery, MemberQuery
+from schemas.evidence import HouseholdQuery, MemberQuery, RequestContext
 from tests.conftest import ClientFactory, LiveService
 from tests.connectors.declarative.specs import example
 from tests.factories import make_id_number
@@ -58,6 +58,7 @@ def _household(*id_numbers: str) -> HouseholdQuery:
         region_code="530102",
         as_of=date(2026, 11, 20),
         members=tuple(MemberQuery(id_number=id_number) for id_number in id_numbers),
+        context=RequestContext(consent_id="AUTH-0001", purpose="dibao"),
     )
 
 
@@ -149,6 +150,32 @@ class TestOAuth2ClientCredentials:
         assert query["request_headers"]["authorization"] == "***"
         assert "sandbox-secret" not in tested.text
         assert "access_token" in (token_call["response_body"] or "")
+
+    async def test_the_token_request_is_told_no_consent_the_query_is(
+        self, api_client: ClientFactory, live_service: LiveService
+    ) -> None:
+        """A token serves the fetches of many households: it is about nobody."""
+        integrator = await api_client(role="integrator", region="00")
+        created = await integrator.post(
+            "/v1/connectors", json=_oauth_spec(live_service, name="tax_oauth_consent")
+        )
+        assert created.status_code == 201, created.text
+
+        tested = await integrator.post(
+            "/v1/connectors/tax_oauth_consent/test",
+            json={
+                "region_code": "530102",
+                "members": [{"id_number": make_id_number()}],
+                "consent_document_id": "AUTH-7-TEST",
+            },
+        )
+
+        assert tested.status_code == 200, tested.text
+        token_call, query = tested.json()["exchanges"]
+        assert "x-hedui-consent-id" not in token_call["request_headers"]
+        assert "x-hedui-purpose" not in token_call["request_headers"]
+        assert query["request_headers"]["x-hedui-consent-id"] == "AUTH-7-TEST"
+        assert query["request_headers"]["x-hedui-purpose"] == "connector_test"
 
     async def test_a_token_url_outside_the_allow_list_is_refused(
         self, live_service: LiveService

@@ -156,4 +156,4 @@ def test_hedui_connector_test_passes_for_the_plugin(
     result = CliRunner().invoke(app, ["connector", "test", "social_insurance"])
 
     assert result.exit_code == 0, result.output
-    assert "all 9 checks passed" in result.output
+    assert "all 10 checks passed" in result.output

@@ -219,8 +219,16 @@ async def test_an_expired_authorization_is_listed_not_queried(office: Office) ->
         json={"document_id": "AUTH-0002", "signed_on": date.today().isoformat()},
     )
     assert renewed.status_code == 200, renewed.text
+    await office.sandbox.delete("/sandbox/queries/consent")
     ran = await office.recheck("--as-of", a_year_on().isoformat())
     assert "1 re-checked" in ran.stdout, ran.stdout
+    # Every partner was told the authorization recorded last, not the one approved with.
+    told = (await office.sandbox.get("/sandbox/queries/consent")).json()["agencies"]
+    for source in ("vehicles", "pensions", "housing_fund", "real_estate", "public_payroll", "bank"):
+        assert told[source]["calls"] >= 1, (source, told[source])
+        assert told[source]["seen"] == [
+            {"consent_id": "AUTH-0002", "purpose": "dibao", "calls": told[source]["calls"]}
+        ], (source, told[source])
 
 
 async def test_two_schedulers_at_once_start_each_recheck_once(office: Office) -> None:

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from connectors.registry import load_connectors
-from schemas.evidence import HouseholdQuery, MemberQuery
+from schemas.evidence import HouseholdQuery, MemberQuery, RequestContext
 from schemas.verification import SourceStatus
 from service.auth.principal import Role
 from service.auth.service import create_api_key
@@ -36,6 +36,7 @@ async def test_a_hung_partner_fills_only_its_own_slots(
         region_code="530103",
         as_of=date(2026, 11, 20),
         members=(MemberQuery(id_number=make_id_number(birth="19660608", sequence=1), name="张三"),),
+        context=RequestContext(consent_id="AUTH-0001", purpose="dibao"),
     )
     assert (await http.put("/sandbox/faults/bank", json={"mode": "hang"})).status_code == 200
     others = sorted(name for name in registry.names() if name != "bank")

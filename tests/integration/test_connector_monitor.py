@@ -14,7 +14,7 @@ from connectors.base import CheckResult, ConnectorConfig
 from connectors.http import Retry
 from connectors.registry import ConnectorRegistry, load_connectors
 from schemas.connector import BreakerState, CallOutcome
-from schemas.evidence import Evidence, HouseholdQuery, MemberQuery
+from schemas.evidence import Evidence, HouseholdQuery, MemberQuery, RequestContext
 from schemas.verification import SourceStatus
 from service.config import Settings
 from service.connector.meter import Attempt
@@ -148,6 +148,7 @@ async def test_a_connector_bug_is_that_source_error_logged_with_its_type(
         region_code="530103",
         as_of=date(2026, 11, 20),
         members=(MemberQuery(id_number=make_id_number(birth="19660607", sequence=1), name="张三"),),
+        context=RequestContext(consent_id="AUTH-0001", purpose="dibao"),
     )
     async with httpx.AsyncClient() as client:
         fanout = FanOut(registry, {"buggy": config}, client, health)

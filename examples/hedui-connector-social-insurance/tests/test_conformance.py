@@ -11,7 +11,7 @@ from hedui_connector_social_insurance import SocialInsuranceConnector
 
 from connectors.base import MalformedResponse
 from connectors.testing import ConnectorConformance, ConnectorTestScenario, PartnerSetup
-from schemas.evidence import HouseholdQuery, MemberQuery, SocialInsuranceRecord
+from schemas.evidence import HouseholdQuery, MemberQuery, RequestContext, SocialInsuranceRecord
 
 A = "11010519491231002X"
 B = "440524188001010014"
@@ -25,6 +25,7 @@ def household(*id_numbers: str) -> HouseholdQuery:
         region_code="530102",
         as_of=date(2026, 11, 20),
         members=tuple(MemberQuery(id_number=id_number) for id_number in id_numbers),
+        context=RequestContext(consent_id="AUTH-0001", purpose="dibao"),
     )
 
 
