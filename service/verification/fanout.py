@@ -47,6 +47,7 @@ DETAIL_LIMIT = 300
 DEADLINE_DETAIL = "no answer within the verification's overall deadline"
 BULKHEAD_DETAIL = "no free slot for this source within its time budget (too many calls in flight)"
 NOT_PARKING_DETAIL = "the connector can no longer collect a parked answer"
+UNKNOWN_DETAIL = "no connector is registered under this name"
 THROTTLE_DETAIL = (
     "no turn with this partner within the source's time budget (its agreed rate or "
     "concurrency was used up)"
@@ -132,6 +133,15 @@ class FanOut:
             return connector, connector.default_config()
         return connector, self.configs[source]
 
+    def _resolved(
+        self, source: str, version: str | None, started_at: datetime
+    ) -> tuple[Connector, ConnectorConfig] | SourceOutcome:
+        """`resolve`, or the `error` outcome of a source no connector answers to."""
+        try:
+            return self.resolve(source, version)
+        except (UnknownConnectorError, KeyError):
+            return _unasked(source, SourceStatus.error, UNKNOWN_DETAIL, started_at)
+
     def run_deadline(self) -> float:
         """When a run starting now must have settled every source, on the loop's clock."""
         return asyncio.get_running_loop().time() + self.deadline_s
@@ -152,29 +162,16 @@ class FanOut:
         """
         started_at = datetime.now(UTC)
         started = time.perf_counter()
-        try:
-            connector, config = self.resolve(source, version)
-            version = connector.version
-        except (UnknownConnectorError, KeyError):
-            return SourceOutcome(
-                source=source,
-                status=SourceStatus.error,
-                detail="no connector is registered under this name",
-                started_at=started_at,
-                fetched_at=datetime.now(UTC),
-            )
+        resolved = self._resolved(source, version, started_at)
+        if isinstance(resolved, SourceOutcome):
+            return resolved
+        connector, config = resolved
+        version = connector.version
         capped = False
         if deadline is not None:
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
-                return SourceOutcome(
-                    source=source,
-                    status=SourceStatus.timeout,
-                    detail=DEADLINE_DETAIL,
-                    started_at=started_at,
-                    fetched_at=datetime.now(UTC),
-                    connector_version=version,
-                )
+                return _unasked(source, SourceStatus.timeout, DEADLINE_DETAIL, started_at, version)
             if remaining < config.timeout_s:
                 config = config.model_copy(update={"timeout_s": remaining})
                 capped = True
@@ -218,26 +215,13 @@ class FanOut:
         """
         started_at = datetime.now(UTC)
         started = time.perf_counter()
-        try:
-            connector, config = self.resolve(source, version)
-            version = connector.version
-        except (UnknownConnectorError, KeyError):
-            return SourceOutcome(
-                source=source,
-                status=SourceStatus.error,
-                detail="no connector is registered under this name",
-                started_at=started_at,
-                fetched_at=datetime.now(UTC),
-            )
+        resolved = self._resolved(source, version, started_at)
+        if isinstance(resolved, SourceOutcome):
+            return resolved
+        connector, config = resolved
+        version = connector.version
         if not isinstance(connector, ParkingConnector):
-            return SourceOutcome(
-                source=source,
-                status=SourceStatus.error,
-                detail=NOT_PARKING_DETAIL,
-                started_at=started_at,
-                fetched_at=datetime.now(UTC),
-                connector_version=version,
-            )
+            return _unasked(source, SourceStatus.error, NOT_PARKING_DETAIL, started_at, version)
         parking = connector
 
         def call(
@@ -434,3 +418,21 @@ def _classify(source: str, exc: Exception) -> tuple[CallOutcome, str]:
 def _detail(prefix: str, exc: Exception) -> str:
     text = redact_id_numbers(f"{prefix}: {exc}")
     return text if len(text) <= DETAIL_LIMIT else text[: DETAIL_LIMIT - 1] + "…"
+
+
+def _unasked(
+    source: str,
+    status: SourceStatus,
+    detail: str,
+    started_at: datetime,
+    version: str | None = None,
+) -> SourceOutcome:
+    """An outcome settled without asking the partner."""
+    return SourceOutcome(
+        source=source,
+        status=status,
+        detail=detail,
+        started_at=started_at,
+        fetched_at=datetime.now(UTC),
+        connector_version=version,
+    )
