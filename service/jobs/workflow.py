@@ -327,8 +327,9 @@ class Workflow:
         async with self.write_gate, self.session_factory() as session:
             repository = VerificationRepository.from_session(session)
             left = 0
-            if last:
-                # First: it takes the verification's row lock (see count_awaiting).
+            if last or any(o.status is SourceStatus.awaiting for o in batch):
+                # First: it takes the verification's row lock (see count_awaiting), before
+                # any source's row, as a withdrawal does.
                 left = await repository.count_awaiting(claimed.verification_id)
             raced = False
             awaiting = 0
