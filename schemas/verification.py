@@ -84,6 +84,10 @@ class VerificationStatus(StrEnum):
     failed = "failed"
     cancelled = "cancelled"
     """Only a verification of a batch, cancelled with its batch before it started."""
+    withdrawn = "withdrawn"
+    """The household withdrew its consent, or the caseworker the application
+    (`POST /v1/verifications/{id}/withdraw`): no partner is asked any more, the raw partner
+    records are purged; a report made before stays readable."""
 
 
 class SourceStatus(StrEnum):
@@ -93,6 +97,7 @@ class SourceStatus(StrEnum):
     later (a bank inquiry); it is collected in the background until the partner's own
     deadline, and the verification stays `running` meanwhile. `ok` / `no_record`: a
     reliable answer. `error` / `timeout`: no usable answer (the report is `review`).
+    `withdrawn`: the verification was withdrawn before the partner answered.
     """
 
     pending = "pending"
@@ -101,6 +106,9 @@ class SourceStatus(StrEnum):
     no_record = "no_record"
     error = "error"
     timeout = "timeout"
+    withdrawn = "withdrawn"
+    """The verification was withdrawn before this partner answered: it is not asked
+    again, and a late answer is not stored."""
 
     @property
     def settled(self) -> bool:
@@ -252,6 +260,47 @@ class VerificationCreate(_Strict, OmitWhenNone):
         return members
 
 
+class WithdrawalCreate(_Strict):
+    """The optional body of `POST /v1/verifications/{id}/withdraw`."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"reason": "授权已撤回 (consent withdrawn in writing)"}]},
+    )
+
+    reason: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=500,
+        description="Why, as the caseworker records it (the household withdrew its consent, "
+        "the application was withdrawn). Stored as given and shown with the verification: "
+        "write no names; an ID number is refused",
+    )
+
+    @field_validator("reason")
+    @classmethod
+    def _reason_carries_no_id_number(cls, reason: str | None) -> str | None:
+        if reason is not None and contains_id_number(reason):
+            raise ValueError("must not contain an ID number or any run of 18 digits")
+        return reason
+
+
+class Withdrawal(BaseModel):
+    """Who withdrew a verification, when, and why."""
+
+    withdrawn_at: datetime
+    withdrawn_by: str = Field(
+        description="Whom the withdrawing API key belongs to (its name), as it was then",
+        examples=["李娜 (五华区民政局)"],
+    )
+    withdrawn_by_key_id: str = Field(description="The API key that withdrew it (its id)")
+    reason: str | None = None
+    status_before: VerificationStatus = Field(
+        description="The status it had when withdrawn: `completed` (or `failed`) means its "
+        "report, if any, was made before, and stays readable"
+    )
+
+
 class VerificationAccepted(BaseModel):
     id: str
     reference: str
@@ -321,6 +370,9 @@ class Verification(BaseModel):
     sources: list[SourceState]
     recommendation: Recommendation | None = None
     decisions: list[Decision] = Field(default_factory=list)
+    withdrawal: Withdrawal | None = Field(
+        default=None, description="Set once the verification is `withdrawn`"
+    )
 
 
 class VerificationFilter(RequestModel):

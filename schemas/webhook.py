@@ -9,7 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from schemas.request import RequestModel
 
 EventType = Literal[
-    "verification.completed", "decision.recorded", "warning.raised", "batch.completed"
+    "verification.completed",
+    "verification.withdrawn",
+    "decision.recorded",
+    "warning.raised",
+    "batch.completed",
 ]
 
 
@@ -39,7 +43,7 @@ class WebhookCreate(RequestModel):
         max_length=2048,
         description="http(s) URL whose host is in HEDUI_WEBHOOK_HOSTS",
     )
-    events: list[EventType] = Field(min_length=1, max_length=4)
+    events: list[EventType] = Field(min_length=1, max_length=5)
     secret: str = Field(
         min_length=16,
         max_length=128,

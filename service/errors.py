@@ -62,6 +62,10 @@ PROBLEM_TYPES: dict[str, str] = {
     "records-purged": "The raw partner records behind this report were purged under the "
     "retention policy (HEDUI_RETENTION_RAW_DAYS); the stored report and its decisions stand, "
     "but it cannot be re-scored.",
+    "verification-withdrawn": "The verification was withdrawn (the household withdrew its "
+    "consent, or the caseworker the application): it is withdrawn once, cannot be decided or "
+    "re-scored, and its raw partner records are gone. A report made before the withdrawal "
+    "stays readable as it was stored.",
     "near-relative-duplicate": "The same relative is already registered, and not revoked, for "
     "the same staff member and region; `detail` names that registration.",
 }
@@ -153,6 +157,18 @@ class DecisionExists(Conflict):
 
     def __init__(self) -> None:
         super().__init__("This verification already has a decision")
+
+
+class VerificationWithdrawn(Conflict):
+    slug = "verification-withdrawn"
+
+    ALREADY = "The verification was withdrawn already"
+    NOT_DECIDED = "The verification was withdrawn; it cannot be decided"
+    NOT_RESCORED = (
+        "The verification was withdrawn and its partner records purged; it cannot be "
+        "re-scored (the report stored before the withdrawal stays readable)"
+    )
+    NO_REPORT = "The verification was withdrawn before it completed; it has no report"
 
 
 class BatchNotFound(NotFound):

@@ -86,6 +86,24 @@ def verification_example() -> dict[str, Any]:
         ],
         "recommendation": "eligible",
         "decisions": [],
+        "withdrawal": None,
+    }
+
+
+def withdrawn_example() -> dict[str, Any]:
+    """The documented household after its consent was withdrawn, a week after its report:
+    the report stays, the partner records are gone."""
+    withdrawn_at = _iso(FINISHED + timedelta(days=7))
+    return {
+        **verification_example(),
+        "status": "withdrawn",
+        "withdrawal": {
+            "withdrawn_at": withdrawn_at,
+            "withdrawn_by": "李娜 (五华区民政局)",
+            "withdrawn_by_key_id": "5b0e7c1a-6f2d-4e8b-9a13-2c4d6e8f0a21",
+            "reason": "授权已撤回 (consent withdrawn in writing)",
+            "status_before": "completed",
+        },
     }
 
 
@@ -236,6 +254,7 @@ RESPONSE_EXAMPLES: dict[tuple[str, str, str], Callable[[], dict[str, Any]]] = {
     ("/v1/verifications", "get", "200"): page_example,
     ("/v1/verifications/{verification_id}", "get", "200"): verification_example,
     ("/v1/verifications/{verification_id}/report", "get", "200"): report_example,
+    ("/v1/verifications/{verification_id}/withdraw", "post", "200"): withdrawn_example,
     ("/v1/recipients", "get", "200"): recipient_page_example,
     ("/v1/recipients/{recipient_id}", "get", "200"): recipient_example,
     ("/v1/warnings", "get", "200"): warning_page_example,

@@ -18,6 +18,7 @@ ENDED = (
     VerificationStatus.completed.value,
     VerificationStatus.failed.value,
     VerificationStatus.cancelled.value,
+    VerificationStatus.withdrawn.value,
 )
 """Statuses after which a verification runs no more."""
 

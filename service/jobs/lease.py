@@ -103,6 +103,14 @@ class LeaseQueue:
     def running(self, verification_id: str) -> bool:
         return verification_id in self._tasks
 
+    def stop(self, verification_id: str) -> None:
+        """Cancel the run of the verification here, if there is one (it was withdrawn):
+        its partner calls in flight are abandoned. Whatever it would still write is
+        conditional on a state the withdrawal has ended, so nothing needs handing back."""
+        task = self._tasks.get(verification_id)
+        if task is not None:
+            task.cancel()
+
     def in_flight(self) -> int:
         """Runs going on in this process now."""
         return len(self._tasks)
@@ -121,8 +129,16 @@ class LeaseQueue:
         """Run the verification here and return when the run has ended."""
         self.run(verification_id)
         task = self._tasks.get(verification_id)
-        if task is not None:
+        if task is None:
+            return
+        try:
             await task
+        except asyncio.CancelledError:
+            # The run alone was stopped (`stop`: withdrawn): it has ended. A cancellation
+            # of this caller goes on.
+            current = asyncio.current_task()
+            if not task.cancelled() or (current is not None and current.cancelling()):
+                raise
 
     async def _run(self, verification_id: str, claimed: Claimed | None) -> None:
         try:

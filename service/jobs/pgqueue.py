@@ -97,6 +97,9 @@ class PgQueue:
     def running(self, verification_id: str) -> bool:
         return self.sweeper.running(verification_id)
 
+    def stop(self, verification_id: str) -> None:
+        self.sweeper.stop(verification_id)
+
     def in_flight(self) -> int:
         """Runs of this process now (its jobs run through the sweeper's bookkeeping)."""
         return self.sweeper.in_flight()

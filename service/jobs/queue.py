@@ -30,6 +30,10 @@ class RunQueue(Protocol):
         """The transaction that enqueued `count` verifications with `enqueue_many` has
         committed: start taking them up (a backlog, run at this process's concurrency)."""
 
+    def stop(self, verification_id: str) -> None:
+        """Cancel this process's run of the verification, if it runs one (it was
+        withdrawn: its partner calls in flight are abandoned)."""
+
     def in_flight(self) -> int:
         """Runs going on in this process now."""
 

@@ -59,6 +59,13 @@ class Verification(Base):
         default=None,
         doc="when the raw partner records were purged (retention); the report remains",
     )
+    # Set when it was withdrawn (consent withdrawn, or the application): by whom (key id and
+    # the key holder's name then), why, and the status it had (`completed`: its report stays).
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    withdrawn_by: Mapped[str | None] = mapped_column(String(36), default=None)
+    withdrawn_by_name: Mapped[str | None] = mapped_column(String(128), default=None)
+    withdrawal_reason: Mapped[str | None] = mapped_column(String(500), default=None)
+    withdrawn_from: Mapped[str | None] = mapped_column(String(16), default=None)
     # Who runs it now (a process's run owner id) and until when, unless it renews the lease.
     lease_owner: Mapped[str | None] = mapped_column(String(64), default=None)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

@@ -8,10 +8,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas import verification as wire
 from service.auth.principal import Principal
-from service.errors import DecisionExists, Forbidden, ReportNotReady
+from service.errors import DecisionExists, Forbidden, ReportNotReady, VerificationWithdrawn
 from service.models import Decision, Report, Verification
 from service.policy.catalog import PolicyCatalog
 from service.recipient.service import recipient as recipient_service
+from service.verification.repository import VerificationRepository
 from service.verification.service import decision_to_wire
 from service.webhook import outbox
 
@@ -27,6 +28,8 @@ async def decide(
 ) -> wire.Decision:
     if verification.created_by == principal.key_id:
         raise Forbidden("Whoever submitted a verification cannot decide it (separation of duties)")
+    if verification.status == wire.VerificationStatus.withdrawn.value:
+        raise VerificationWithdrawn(VerificationWithdrawn.NOT_DECIDED)
     if verification.status != wire.VerificationStatus.completed.value:
         raise ReportNotReady(verification.status)
     existing = await session.scalar(
@@ -49,6 +52,9 @@ async def decide(
         await session.flush()
     except IntegrityError as exc:  # a concurrent decision got there first
         raise DecisionExists() from exc
+    if not await VerificationRepository.from_session(session).still_completed(verification.id):
+        # Withdrawn by a request that committed after this one read it.
+        raise VerificationWithdrawn(VerificationWithdrawn.NOT_DECIDED)
     recipient = await recipient_service.record_decision(
         session,
         verification=verification,

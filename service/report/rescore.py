@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas import report as wire
 from schemas.policy import ResolvedPolicy
-from service.errors import Conflict, InvalidRequest
+from schemas.verification import VerificationStatus
+from service.errors import Conflict, InvalidRequest, VerificationWithdrawn
 from service.models import Verification
 from service.policy.arrangement import ArrangementError, arrangement
 from service.policy.catalog import PolicyCatalog
@@ -55,6 +56,8 @@ def rebuild(
     language: str = "zh",
 ) -> wire.Report:
     """The report for `verification` under `policy`, from the facts stored with `stored`."""
+    if verification.status == VerificationStatus.withdrawn.value:
+        raise VerificationWithdrawn(VerificationWithdrawn.NOT_RESCORED)
     if verification.records_purged_at is not None:
         raise RecordsPurged(verification.records_purged_at.date().isoformat())
     return build_report(

@@ -17,8 +17,8 @@ from schemas import report as wire
 from schemas.assessment import AssessmentInput, HouseholdMember, NearRelativeMatch, SourceOutcome
 from schemas.evidence import Record
 from schemas.policy import ResolvedPolicy
-from schemas.verification import CareGrade, SourceStatus, SupportMode
-from service.errors import ReportNotReady
+from schemas.verification import CareGrade, SourceStatus, SupportMode, VerificationStatus
+from service.errors import ReportNotReady, VerificationWithdrawn
 from service.models import Report, Verification
 from service.policy.arrangement import arrangement
 from service.policy.scoring import assess
@@ -156,9 +156,13 @@ class StoredReport:
 async def stored_report_with_inputs(
     session: AsyncSession, verification: Verification
 ) -> StoredReport:
-    if verification.status != "completed":
+    withdrawn = verification.status == VerificationStatus.withdrawn.value
+    if verification.status != VerificationStatus.completed.value and not withdrawn:
         raise ReportNotReady(verification.status)
+    # A report made before a withdrawal stays readable, as it was stored.
     row = await session.get(Report, verification.id)
+    if row is None and withdrawn:
+        raise VerificationWithdrawn(VerificationWithdrawn.NO_REPORT)
     if row is None:
         raise ReportNotReady(verification.status)
     return StoredReport.of(row)

@@ -3,11 +3,12 @@
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, BackgroundTasks, Header, Query, Response, status
 
 from schemas import verification as wire
 from service.admission import AdmittedCaseworkerDep
 from service.deps import (
+    CaseworkerDep,
     CatalogDep,
     CompletionsDep,
     QueueDep,
@@ -18,14 +19,21 @@ from service.deps import (
     WriteGateDep,
 )
 from service.errors import PROBLEMS, InvalidRequest
+from service.jobs.completion import Completions
+from service.jobs.queue import RunQueue
 from service.partners import source_plan
 from service.verification.intake import submit
 from service.verification.service import finished_view
 from service.verification.service import verification as verification_service
+from service.verification.withdrawal import withdraw
 
 router = APIRouter(prefix="/v1/verifications", tags=["verifications"])
 
-FINISHED = (wire.VerificationStatus.completed, wire.VerificationStatus.failed)
+FINISHED = (
+    wire.VerificationStatus.completed,
+    wire.VerificationStatus.failed,
+    wire.VerificationStatus.withdrawn,
+)
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*([0-9]+)", re.IGNORECASE)
 
 
@@ -191,3 +199,43 @@ async def get_verification(
     verification_id: str, session: SessionDep, principal: ReaderDep
 ) -> wire.Verification:
     return await verification_service.read(session, principal, verification_id)
+
+
+@router.post(
+    "/{verification_id}/withdraw",
+    response_model=wire.Verification,
+    responses=PROBLEMS,
+    summary="Withdraw a verification: the household's consent, or the application",
+)
+async def withdraw_verification(
+    verification_id: str,
+    session: SessionDep,
+    principal: CaseworkerDep,
+    queue: QueueDep,
+    completions: CompletionsDep,
+    background: BackgroundTasks,
+    body: wire.WithdrawalCreate | None = None,
+) -> wire.Verification:
+    """The verification becomes `withdrawn`, whatever state it was in; the answer is its
+    new state.
+
+    - Queued or running: no partner is asked for it any more. Calls in flight in this
+      process are cancelled; a run in another process stops at its next heartbeat; a queued
+      job, or a parked source's collect, finds it withdrawn and does nothing. A partner
+      answer that still arrives is not stored, and no report is made.
+    - Completed (consent withdrawn after the report): the report and its decision stay
+      readable as stored, for accountability; it can no longer be decided or re-scored.
+    - Either way its raw partner records are purged at once, and `verification.withdrawn`
+      goes to webhooks.
+
+    Withdrawing a withdrawn verification is `409` (`/problems/verification-withdrawn`)."""
+    withdrawn = await withdraw(session, principal, verification_id, body or wire.WithdrawalCreate())
+    # After the commit (background tasks run once the answer is sent): a failed commit
+    # leaves the run going, as the verification it runs.
+    background.add_task(_stopped, queue, completions, verification_id)
+    return withdrawn
+
+
+def _stopped(queue: RunQueue, completions: Completions, verification_id: str) -> None:
+    queue.stop(verification_id)
+    completions.finished(verification_id)

@@ -43,7 +43,20 @@ SOURCE_RESULTS = cast(Table, SourceResult.__table__)
 REPORTS = cast(Table, Report.__table__)
 
 UNFINISHED = ("queued", "running")
-_RUN_WRITTEN = frozenset({"error", "awaiting"})
+WITHDRAWN = "withdrawn"
+WITHDRAWN_DETAIL = "the verification was withdrawn before the partner answered"
+# Written after intake (by a run, a withdrawal), never by the insert.
+_RUN_WRITTEN = frozenset(
+    {
+        "error",
+        "awaiting",
+        "withdrawn_at",
+        "withdrawn_by",
+        "withdrawn_by_name",
+        "withdrawal_reason",
+        "withdrawn_from",
+    }
+)
 
 
 class VerificationRepository:
@@ -445,6 +458,83 @@ class VerificationRepository:
                 VERIFICATIONS.c.status.in_(UNFINISHED),
             )
             .values(lease_owner=None, lease_expires_at=None, **values)
+        )
+        return _rowcount(result) == 1
+
+    async def withdraw(
+        self,
+        verification_id: str,
+        *,
+        now: datetime,
+        by: str,
+        by_name: str | None,
+        reason: str | None,
+    ) -> str | None:
+        """Withdraw the verification, unless it was withdrawn already (then None); the
+        status it had. No partner is asked for it from here on: its unanswered sources
+        become `withdrawn`, so that a run's or a collect's late answer stores nothing
+        (they settle only `WHERE status = 'pending'` / `'awaiting'`), and no run can claim,
+        park or finish it (those need it `queued` or `running`).
+
+        The statements go in the order every run and collect takes the same rows, so that
+        on PostgreSQL none of them can deadlock with it: awaiting sources first (a collect
+        settles its source, then updates the verification), then the verification (a run
+        updates it before its sources whenever it may update it at all), then the pending
+        sources. The raw records are purged by the caller, in the same transaction."""
+        parked = {
+            "status": WITHDRAWN,
+            "detail": WITHDRAWN_DETAIL,
+            "token_sealed": None,
+            "collect_at": None,
+            "collect_deadline": None,
+        }
+        await self.session.execute(
+            update(SOURCE_RESULTS)
+            .where(
+                SOURCE_RESULTS.c.verification_id == verification_id,
+                SOURCE_RESULTS.c.status == "awaiting",
+            )
+            .values(**parked)
+        )
+        ended = VERIFICATIONS.c.completed_at
+        was = await self.session.scalar(
+            update(VERIFICATIONS)
+            .where(VERIFICATIONS.c.id == verification_id, VERIFICATIONS.c.status != WITHDRAWN)
+            .values(
+                status=WITHDRAWN,
+                # The right-hand side is the row as it was: the status it is withdrawn from.
+                withdrawn_from=VERIFICATIONS.c.status,
+                withdrawn_at=now,
+                withdrawn_by=by,
+                withdrawn_by_name=by_name,
+                withdrawal_reason=reason,
+                completed_at=func.coalesce(ended, literal(now, ended.type)),
+                lease_owner=None,
+                lease_expires_at=None,
+                awaiting=0,
+            )
+            .returning(VERIFICATIONS.c.withdrawn_from)
+        )
+        if was is None:
+            return None
+        await self.session.execute(
+            update(SOURCE_RESULTS)
+            .where(
+                SOURCE_RESULTS.c.verification_id == verification_id,
+                SOURCE_RESULTS.c.status == "pending",
+            )
+            .values(status=WITHDRAWN, detail=WITHDRAWN_DETAIL)
+        )
+        return str(was)
+
+    async def still_completed(self, verification_id: str) -> bool:
+        """Whether the verification is still `completed`, holding its row (on PostgreSQL)
+        until the transaction ends: a decision recorded in this transaction and a
+        withdrawal of the same verification go one after the other, never both unseen."""
+        result = await self.session.execute(
+            update(VERIFICATIONS)
+            .where(VERIFICATIONS.c.id == verification_id, VERIFICATIONS.c.status == "completed")
+            .values(status=VERIFICATIONS.c.status)
         )
         return _rowcount(result) == 1
 

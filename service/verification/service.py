@@ -252,6 +252,19 @@ def to_wire(verification: Verification, decisions: list[Decision]) -> wire.Verif
         ],
         recommendation=verification.recommendation,
         decisions=[decision_to_wire(decision) for decision in decisions],
+        withdrawal=withdrawal_to_wire(verification),
+    )
+
+
+def withdrawal_to_wire(verification: Verification) -> wire.Withdrawal | None:
+    if verification.withdrawn_at is None or verification.withdrawn_by is None:
+        return None
+    return wire.Withdrawal(
+        withdrawn_at=verification.withdrawn_at,
+        withdrawn_by=verification.withdrawn_by_name or verification.withdrawn_by,
+        withdrawn_by_key_id=verification.withdrawn_by,
+        reason=verification.withdrawal_reason,
+        status_before=wire.VerificationStatus(verification.withdrawn_from or "queued"),
     )
 
 

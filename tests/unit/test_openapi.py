@@ -60,6 +60,7 @@ def example_of(document: dict[str, Any], path: str, method: str, status: str) ->
         ("/v1/verifications", "get", "200", wire.VerificationPage),
         ("/v1/verifications/{verification_id}", "get", "200", wire.Verification),
         ("/v1/verifications/{verification_id}/report", "get", "200", report_wire.Report),
+        ("/v1/verifications/{verification_id}/withdraw", "post", "200", wire.Verification),
         ("/v1/recipients", "get", "200", recipient_wire.RecipientPage),
         ("/v1/recipients/{recipient_id}", "get", "200", recipient_wire.Recipient),
         ("/v1/warnings", "get", "200", warning_wire.WarningPage),
