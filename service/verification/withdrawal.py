@@ -54,8 +54,9 @@ async def withdraw(
         raise VerificationWithdrawn(VerificationWithdrawn.ALREADY)
     await RetentionRepository.from_session(session).purge([verification.id], now)
     recipients = RecipientRepository.from_session(session)
-    recheck = await recipients.recheck_of(verification.id)
-    if recheck is not None:
+    found = await recipients.recheck_of(verification.id)
+    if found is not None:
+        recheck, _recipient = found
         await recipients.finish_recheck(recheck.id, "failed", now)
     await outbox.record(
         session,
