@@ -28,15 +28,33 @@ from service.crypto.kek import Kek
 from service.crypto.keyring import FORMAT, Keyring, KeyringError
 from service.crypto.sealed import Sealed, row_key_of, sealed_fields
 from service.crypto.store import DATA, KeyRepository, next_kid, refresh_keyring
-from service.models import KeyRotation, Member, NearRelative, Report, SourceResult
+from service.models import (
+    ChangeWarning,
+    KeyRotation,
+    Member,
+    NearRelative,
+    Recipient,
+    Report,
+    SourceResult,
+    Webhook,
+)
 
 log = structlog.get_logger(__name__)
 
 ADDING = "adding"
 REWRITING = "rewriting"
 DONE = "done"
-SEALED_MODELS: tuple[type, ...] = (Member, SourceResult, Report, NearRelative)
-"""Every model with sealed columns, in the order a rotation re-seals them."""
+SEALED_MODELS: tuple[type, ...] = (
+    Member,
+    SourceResult,
+    Report,
+    NearRelative,
+    Webhook,
+    ChangeWarning,
+    Recipient,
+)
+"""Every model with sealed columns, in the order a rotation re-seals them (new ones go at
+the end: a rotation under way stores its place as an index into this tuple)."""
 
 Progress = Callable[[int], None]
 

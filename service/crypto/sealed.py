@@ -14,13 +14,15 @@ type refuses anything that is not a sealed value, so plaintext never reaches the
 by mistake.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any, ClassVar, Generic, Literal, Self, TypeVar, overload
 
 from sqlalchemy import Text, TypeDecorator, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapper, QueryContext, Session, object_session
 
+from schemas.money import format_money
 from service.crypto.keyring import FORMAT, Keyring, KeyringError
 
 T = TypeVar("T")
@@ -66,16 +68,24 @@ def keyring_of(session: Session | Any) -> Keyring:
 class Sealed(Generic[T]):
     """A plaintext attribute over the ciphertext column `column` (see module docstring).
 
-    `codec` "text" stores a str, "json" any JSON value; `blind` names a column that keeps
-    the blind index of the (ID-number) value, for equality lookups.
+    `codec` "text" stores a str, "json" any JSON value, "money" a `Decimal` kept to two
+    places (as the `Numeric(16, 2)` column it replaces did); `blind` names a column that
+    keeps the blind index of the (ID-number) value, for equality lookups; `default` makes
+    the value of a row inserted without one (as a column default would).
     """
 
     def __init__(
-        self, column: str, codec: Literal["text", "json"] = "text", *, blind: str | None = None
+        self,
+        column: str,
+        codec: Literal["text", "json", "money"] = "text",
+        *,
+        blind: str | None = None,
+        default: Callable[[], T] | None = None,
     ) -> None:
         self.column = column
         self.codec = codec
         self.blind = blind
+        self.default = default
         self.name = column
 
     def __set_name__(self, owner: type, name: str) -> None:
@@ -114,13 +124,16 @@ class Sealed(Generic[T]):
     def seal(self, keyring: Keyring, table: str, row: str, value: Any) -> str:
         if self.codec == "json":
             return keyring.seal_json(value, table=table, column=self.name, row=row)
+        if self.codec == "money":
+            return keyring.seal_text(format_money(value), table=table, column=self.name, row=row)
         return keyring.seal_text(value, table=table, column=self.name, row=row)
 
     def open(self, keyring: Keyring, token: str, row: str, *, table: str | None = None) -> Any:
         where = table or self._owner_table
         if self.codec == "json":
             return keyring.open_json(token, table=where, column=self.name, row=row)
-        return keyring.open_text(token, table=where, column=self.name, row=row)
+        text = keyring.open_text(token, table=where, column=self.name, row=row)
+        return Decimal(text) if self.codec == "money" else text
 
     _owner_table: str = ""
 
@@ -196,6 +209,13 @@ def _refreshed(target: object, context: QueryContext | None, _attrs: Any) -> Non
     _adopt(target, context.session if context is not None else object_session(target))
 
 
+def _seal_new(mapper: Mapper[Any], connection: Any, target: object) -> None:
+    for field in sealed_fields(type(target)):
+        if field.default is not None and target.__dict__.get(field.column) is None:
+            field.__set__(target, field.default())
+    _seal_pending(mapper, connection, target)
+
+
 def _seal_pending(_mapper: Mapper[Any], _connection: Any, target: object) -> None:
     fields = sealed_fields(type(target))
     pending = [field for field in fields if isinstance(target.__dict__.get(field.column), Pending)]
@@ -231,5 +251,5 @@ def install(base: type) -> None:
     """Seal and open the sealed attributes of every model derived from `base`."""
     event.listen(base, "load", _loaded, propagate=True)
     event.listen(base, "refresh", _refreshed, propagate=True)
-    event.listen(base, "before_insert", _seal_pending, propagate=True)
+    event.listen(base, "before_insert", _seal_new, propagate=True)
     event.listen(base, "before_update", _seal_pending, propagate=True)

@@ -3,15 +3,17 @@
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Date, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from service.crypto.sealed import Sealed, SealedModel, SealedText
 from service.models.base import Base, UTCDateTime, new_id, utcnow
 
 
-class Recipient(Base):
+class Recipient(SealedModel, Base):
     """A household receiving a benefit: made by an approved decision, re-checked on a
-    schedule, and off the roll (with the reason) once rejected at a re-check or stopped."""
+    schedule, and off the roll (with the reason) once rejected at a re-check or stopped.
+    The benefit is sealed: with the standard it tells the household's income."""
 
     __tablename__ = "recipients"
     __table_args__ = (
@@ -28,7 +30,7 @@ class Recipient(Base):
     township_code: Mapped[str | None] = mapped_column(String(9), default=None)
     recheck_class: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), default="active")
-    monthly_benefit: Mapped[Decimal | None] = mapped_column(Numeric(16, 2), default=None)
+    monthly_benefit_sealed: Mapped[str | None] = mapped_column(SealedText, default=None)
     origin_verification_id: Mapped[str] = mapped_column(
         ForeignKey("verifications.id"),
         unique=True,
@@ -48,6 +50,8 @@ class Recipient(Base):
     left_reason: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    monthly_benefit = Sealed[Decimal | None]("monthly_benefit_sealed", "money")
 
 
 class Recheck(Base):

@@ -7,7 +7,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    Numeric,
     String,
     Text,
     UniqueConstraint,
@@ -94,7 +93,8 @@ class Verification(Base):
 
 class Member(SealedModel, Base):
     """A household member. The full ID number lives here (sealed) and nowhere else outside
-    the DB; lookups by ID number go through its blind index."""
+    the DB; lookups by ID number go through its blind index. Name and declared income are
+    sealed too."""
 
     __tablename__ = "verification_members"
     __table_args__ = (
@@ -112,12 +112,13 @@ class Member(SealedModel, Base):
     id_number_blind: Mapped[str] = mapped_column(String(64))
     name_sealed: Mapped[str] = mapped_column(SealedText)
     relation: Mapped[str] = mapped_column(String(16))
-    declared_monthly_income: Mapped[Decimal] = mapped_column(Numeric(16, 2))
+    declared_monthly_income_sealed: Mapped[str] = mapped_column(SealedText)
 
     verification: Mapped[Verification] = relationship(back_populates="members", lazy="raise")
 
     id_number = Sealed[str]("id_number_sealed", blind="id_number_blind")
     name = Sealed[str]("name_sealed")
+    declared_monthly_income = Sealed[Decimal]("declared_monthly_income_sealed", "money")
 
 
 class SourceResult(SealedModel, Base):

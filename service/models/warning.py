@@ -4,16 +4,20 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Numeric, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from service.crypto.sealed import Sealed, SealedModel, SealedText
 from service.models.base import Base, UTCDateTime, new_id, utcnow
 
 
-class ChangeWarning(Base):
+class ChangeWarning(SealedModel, Base):
     """One change a re-check found against the recipient's approved report. It never
     changes a benefit itself: a caseworker acknowledges and resolves it, and the approver
-    decides on the re-check's report."""
+    decides on the re-check's report.
+
+    The evidence (plates, amounts, assets, employers) and the benefits are sealed; the
+    member is stored masked."""
 
     __tablename__ = "warnings"
     __table_args__ = (
@@ -39,11 +43,11 @@ class ChangeWarning(Base):
     severity: Mapped[str] = mapped_column(String(8))
     source: Mapped[str] = mapped_column(String(64))
     member: Mapped[str | None] = mapped_column(String(18), default=None, doc="Masked")
-    before: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    after: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    before_sealed: Mapped[str] = mapped_column(SealedText)
+    after_sealed: Mapped[str] = mapped_column(SealedText)
     proposed_action: Mapped[str] = mapped_column(String(8))
-    benefit_before: Mapped[Decimal | None] = mapped_column(Numeric(16, 2), default=None)
-    benefit_after: Mapped[Decimal | None] = mapped_column(Numeric(16, 2), default=None)
+    benefit_before_sealed: Mapped[str | None] = mapped_column(SealedText, default=None)
+    benefit_after_sealed: Mapped[str | None] = mapped_column(SealedText, default=None)
     changes_eligibility: Mapped[bool] = mapped_column(Boolean, default=False)
     review_verification_id: Mapped[str | None] = mapped_column(
         ForeignKey("verifications.id"), default=None
@@ -57,3 +61,8 @@ class ChangeWarning(Base):
     resolved_by_name: Mapped[str | None] = mapped_column(String(128), default=None)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    before = Sealed[list[dict[str, Any]]]("before_sealed", "json", default=list)
+    after = Sealed[list[dict[str, Any]]]("after_sealed", "json", default=list)
+    benefit_before = Sealed[Decimal | None]("benefit_before_sealed", "money")
+    benefit_after = Sealed[Decimal | None]("benefit_after_sealed", "money")

@@ -6,24 +6,28 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from service.crypto.sealed import Sealed, SealedModel, SealedText
 from service.models.base import Base, UTCDateTime, new_id, utcnow
 
 
-class Webhook(Base):
-    """A receiver of events in its creator's region."""
+class Webhook(SealedModel, Base):
+    """A receiver of events in its creator's region. The signing secret is sealed: it
+    must be recoverable to sign each delivery, so it cannot be a one-way hash."""
 
     __tablename__ = "webhooks"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     url: Mapped[str] = mapped_column(Text)
     events: Mapped[list[str]] = mapped_column(JSON)
-    secret: Mapped[str] = mapped_column(String(128), doc="Signs every delivery; never shown")
+    secret_sealed: Mapped[str] = mapped_column(SealedText, doc="Signs every delivery; never shown")
     region_prefix: Mapped[str] = mapped_column(
         String(9), doc="'' means every region; 9 digits: one township"
     )
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_by: Mapped[str] = mapped_column(ForeignKey("api_keys.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    secret = Sealed[str]("secret_sealed")
 
 
 class OutboxEvent(Base):

@@ -11,6 +11,7 @@ from sqlalchemy.orm import selectinload
 from schemas.recipient import RecipientFilter
 from service.auth.principal import Principal
 from service.auth.scope import Statement, scoped
+from service.crypto.sealed import keyring_of, seal_in
 from service.models import Member, Recheck, Recipient, Verification
 from service.pagination import newer_first_after
 
@@ -93,6 +94,9 @@ class RecipientRepository:
         return set(rows)
 
     async def update(self, recipient_id: str, **values: Any) -> None:
+        """Change a recipient's columns; a new benefit is sealed to its row."""
+        if "monthly_benefit" in values:
+            values = seal_in(Recipient, keyring_of(self.session), {"id": recipient_id}, values)
         await self.session.execute(
             update(Recipient).where(Recipient.id == recipient_id).values(**values)
         )

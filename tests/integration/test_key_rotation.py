@@ -6,11 +6,13 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from service.auth.principal import Role
 from service.auth.service import create_api_key
@@ -20,6 +22,8 @@ from service.crypto.rotation import SEALED_MODELS, Rotation, remaining
 from service.crypto.sealed import sealed_fields
 from service.crypto.store import open_keyring
 from service.db import create_engine
+from service.models import ApiKey, ChangeWarning, Recheck, Recipient, Webhook
+from service.models.base import utcnow
 from tests.conftest import (
     KEY_FILE,
     LiveService,
@@ -82,6 +86,83 @@ async def _register_relative(client: httpx.AsyncClient) -> None:
     assert response.status_code == 201, response.text
 
 
+async def _recipient_warning_and_webhook(database_url: str, verification_id: str) -> None:
+    """A recipient (its benefit), a warning (its evidence) and a webhook (its secret): rows
+    a re-check a year on and an integrator would make, written directly."""
+    engine = create_engine(database_url)
+    factory = await keyed_session_factory(engine)
+    try:
+        async with factory() as session:
+            key_id = await session.scalar(select(ApiKey.id).limit(1))
+            assert key_id is not None
+            recipient = Recipient(
+                reference="rotation",
+                program="dibao",
+                area="urban",
+                region_code="530102",
+                recheck_class="regular",
+                status="under_review",
+                monthly_benefit=Decimal("512.00"),
+                origin_verification_id=verification_id,
+                approved_verification_id=verification_id,
+                approved_on=date(2026, 12, 4),
+                next_recheck_on=date(2027, 12, 4),
+                consent_document_id="AUTH-R",
+                consent_signed_on=date(2026, 12, 1),
+            )
+            session.add(recipient)
+            await session.flush()
+            recheck = Recheck(
+                recipient_id=recipient.id,
+                due_on=date(2027, 12, 4),
+                region_code="530102",
+                status="completed",
+            )
+            session.add(recheck)
+            await session.flush()
+            session.add_all(
+                [
+                    ChangeWarning(
+                        recipient_id=recipient.id,
+                        recheck_id=recheck.id,
+                        verification_id=verification_id,
+                        previous_verification_id=verification_id,
+                        region_code="530102",
+                        code="new_vehicle",
+                        severity="high",
+                        source="vehicles",
+                        after=[{"source": "vehicles", "member": None, "fact": "vehicle x"}],
+                        proposed_action="stop",
+                        benefit_before=Decimal("512.00"),
+                        status="open",
+                    ),
+                    Webhook(
+                        url="https://receiver.example.cn/hook",
+                        events=["warning.raised"],
+                        secret="whsec_rotation_0123456789",
+                        region_prefix="53",
+                        active=True,
+                        created_by=key_id,
+                        created_at=utcnow(),
+                    ),
+                ]
+            )
+            await session.commit()
+            for model in SEALED_MODELS:  # the rotation below has every kind to re-seal
+                assert await session.scalar(select(func.count()).select_from(model)), model
+    finally:
+        await engine.dispose()
+
+
+def test_every_model_with_sealed_columns_is_rotated() -> None:
+    """A model that seals a column but is missing from the rotation would keep values under
+    a retired key for ever."""
+    from service.models import Base
+
+    sealing = {mapper.class_ for mapper in Base.registry.mappers if sealed_fields(mapper.class_)}
+    assert sealing == set(SEALED_MODELS)
+
+
 async def _kids(database_url: str) -> set[str]:
     """The key ids of every sealed value in the database (opening each one)."""
     engine = create_engine(database_url)
@@ -107,6 +188,7 @@ async def test_rotation_completes_while_verifications_keep_flowing(service: Live
     async with client:
         await _register_relative(client)
         before = [await _verify(client) for _ in range(3)]
+        await _recipient_warning_and_webhook(service.settings.database_url, before[0])
         assert await _kids(service.settings.database_url) == {"k1"}
 
         flowing: list[str] = []
@@ -130,7 +212,8 @@ async def test_rotation_completes_while_verifications_keep_flowing(service: Live
             await engine.dispose()
 
         assert status.target_kid == "k2"
-        assert status.rewritten >= 3 * (1 + 3 + 6 + 1)  # members, sources and reports of before
+        # Members, sources and reports of before; the recipient, warning and webhook.
+        assert status.rewritten >= 3 * (1 + 3 + 6 + 1) + 3
         assert during >= 1, "no verification completed during the rotation"
         assert await _kids(service.settings.database_url) == {"k2"}
         # Every report, old and new, still reads.
