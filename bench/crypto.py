@@ -1,6 +1,7 @@
 """CPU that encryption at rest costs one verification: a three-person household's ID
-numbers and names, six sources' records, the report body and the near-relative matches
-are sealed once and opened once (plus three blind indexes and the keyed request hash).
+numbers, names and declared incomes, six sources' records, the report body and the
+near-relative matches are sealed once and opened once (plus three blind indexes and the
+keyed request hash).
 
 "bare" is the same values' JSON encoding and decoding alone (what storing them in JSON
 columns cost before); the ratio shows what sealing adds. CPU time (`process_time`), so
@@ -23,6 +24,7 @@ from schemas.evidence import (
     PropertyRecord,
     VehicleRecord,
 )
+from schemas.money import format_money
 from service.crypto.keyring import DataKey, Keyring, new_key
 from service.models import Member, SourceResult, Verification
 from service.policy.catalog import PolicyCatalog
@@ -110,7 +112,11 @@ def household() -> tuple[dict[str, str], dict[str, Any], dict[str, Any]]:
     texts = {
         f"{i}/{field}": value
         for i, (p, n) in enumerate(zip(PEOPLE, NAMES, strict=True))
-        for field, value in (("id_number", p), ("name", n))
+        for field, value in (
+            ("id_number", p),
+            ("name", n),
+            ("declared_monthly_income", format_money(Decimal("300"))),
+        )
     }
     blobs: dict[str, Any] = {s.source: s.records for s in verification.sources}
     blobs["report"] = report.model_dump(mode="json")
@@ -139,6 +145,41 @@ def bare_round(_: Keyring, texts: dict[str, str], blobs: dict[str, Any]) -> None
         json.loads(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
 
 
+WARNING_EVIDENCE = [
+    {
+        "source": "vehicles",
+        "member": "530102********1234",
+        "fact": "vehicle plate=云A8K123 type=car registered_on=2027-03-01 value=85000.00",
+    }
+]
+
+
+def warning_round(ring: Keyring) -> None:
+    """One warning raised and read back: its evidence before and after, two benefits."""
+    for column, value in (("before", []), ("after", WARNING_EVIDENCE)):
+        token = ring.seal_json(value, table="warnings", column=column, row="w")
+        ring.open_json(token, table="warnings", column=column, row="w")
+    for column in ("benefit_before", "benefit_after"):
+        token = ring.seal_text("504.09", table="warnings", column=column, row="w")
+        Decimal(ring.open_text(token, table="warnings", column=column, row="w"))
+
+
+def delivery_round(ring: Keyring, token: str) -> None:
+    """One webhook delivery: its secret opened to sign the body."""
+    ring.open_text(token, table="webhooks", column="secret", row="h")
+
+
+def cpu_per_call(work: Callable[[], None], rounds: int) -> float:
+    """CPU microseconds per call of `work`, best of 5 batches of `rounds`."""
+    results = []
+    for _ in range(5):
+        started = time.process_time()
+        for _ in range(rounds):
+            work()
+        results.append((time.process_time() - started) / rounds * 1e6)
+    return min(results)
+
+
 def cpu_per_round(
     work: Callable[[Keyring, dict[str, str], dict[str, Any]], None],
     ring: Keyring,
@@ -163,13 +204,19 @@ def main(rounds: int) -> None:
     bare = cpu_per_round(bare_round, ring, texts, blobs, rounds)
     sealed = cpu_per_round(sealed_round, ring, texts, blobs, rounds)
     print(
-        f"household: 3 members, 6 sources, report body "
+        f"household: 3 members ({len(texts)} sealed text values), 6 sources, report body "
         f"{len(json.dumps(report, ensure_ascii=False).encode())} B, {size} B of JSON in all"
     )
     print(f"{'':<28}{'CPU µs / verification':>24}")
     print(f"{'bare (JSON only)':<28}{bare:>24.1f}")
     print(f"{'sealed + opened':<28}{sealed:>24.1f}")
     print(f"{'encryption adds':<28}{sealed - bare:>24.1f}   (ratio {sealed / bare:.2f}× bare)")
+    secret = ring.seal_text("whsec_0123456789abcdef", table="webhooks", column="secret", row="h")
+    warning = cpu_per_call(lambda: warning_round(ring), rounds)
+    delivery = cpu_per_call(lambda: delivery_round(ring, secret), rounds)
+    print(f"{'':<28}{'CPU µs / event':>24}")
+    print(f"{'warning sealed + opened':<28}{warning:>24.1f}")
+    print(f"{'webhook secret opened':<28}{delivery:>24.1f}")
 
 
 if __name__ == "__main__":

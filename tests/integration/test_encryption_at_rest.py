@@ -1,11 +1,18 @@
 """Encryption at rest, as a deployment sees it: what lands in the database file (and in a
-`pg_dump`) carries no ID number, name or balance in the clear; a sealed value moved to
-another row is refused, never shown; the blind index keeps lookups working."""
+`pg_dump`) carries no ID number, name, balance, income, benefit, warning evidence or
+webhook secret in the clear, after a verification and after a re-check a year on that
+raises a warning and sends it to a webhook; a sealed value moved to another row is
+refused, never shown; the blind index keeps lookups working."""
 
+import asyncio
+import json
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -14,20 +21,43 @@ import pytest
 from sqlalchemy import text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import StatementError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from service.auth.principal import Role
 from service.auth.service import create_api_key
 from service.crypto.keyring import Tampered
 from service.db import create_engine
 from service.models import Member, Report, Verification
+from service.recheck.drive import run_until_done
+from service.recipient.calendar import add_months
+from service.runtime import build_runtime
 from service.verification.repository import VerificationRepository
-from tests.conftest import LiveService, keyed_session_factory, running_service, service_settings
+from service.webhook.signature import verify
+from tests.conftest import (
+    LiveService,
+    keyed_session_factory,
+    running_service,
+    service_settings,
+    serving,
+)
 from tests.factories import make_id_number, member, verification_body
 
 WAIT = {"Prefer": "wait=15"}
 BALANCE = "987654.31"
 NAMES = ("欧阳锦绣", "司马长风", "诸葛青云")
 STAFF = "上官飞燕"
+# The re-checked household: modest savings and declared income (so that it is approved),
+# then a car a year on.
+RECIPIENTS = ("东方明月", "慕容小雪")
+SAVINGS = "13579.24"
+DECLARED = "271.83"
+PLATE = "云A7Q246"
+CAR_VALUE = "86420.00"
+WEBHOOK_SECRET = "whsec_at_rest_5f1e0c9a7b3d2e4f"
+EVENTS = ("verification.completed", "decision.recorded", "warning.raised", "batch.completed")
 
 
 @pytest.fixture
@@ -113,6 +143,136 @@ def _secrets(people: list[str]) -> list[bytes]:
     return [value.encode() for value in values]
 
 
+@dataclass
+class Receiver:
+    """A case-management system's webhook endpoint: accepts every event it can verify."""
+
+    accepted: list[dict[str, Any]] = field(default_factory=list)
+    bodies: list[bytes] = field(default_factory=list)
+    bad_signatures: int = 0
+
+    async def __call__(self, request: Request) -> Response:
+        body = await request.body()
+        if not verify(
+            WEBHOOK_SECRET, request.headers["Hedui-Signature"], body, now=int(time.time())
+        ):
+            self.bad_signatures += 1
+            return Response(status_code=401)
+        self.bodies.append(body)
+        self.accepted.append(json.loads(body))
+        return Response(status_code=204)
+
+    def of(self, event_type: str) -> list[dict[str, Any]]:
+        return [event for event in self.accepted if event["type"] == event_type]
+
+
+@dataclass
+class Office:
+    service: LiveService
+    database_url: str
+    receiver: Receiver
+    receiver_url: str
+
+
+@pytest.fixture
+async def office(own_database_url: str, tmp_path: Path) -> AsyncIterator[Office]:
+    """A service whose webhooks may go to a receiver served by the test; re-checks only
+    when the test runs them."""
+    settings = service_settings(
+        own_database_url,
+        tmp_path / "sandbox.db",
+        webhook_hosts="127.0.0.1",
+        webhook_poll_s=0.05,
+        webhook_backoff_s=0.05,
+        recheck_interval_s=0,
+        batch_sweep_s=0.1,
+    )
+    receiver = Receiver()
+    app = Starlette(routes=[Route("/events", receiver.__call__, methods=["POST"])])
+    async with serving(app) as receiver_base, running_service(settings) as service:
+        yield Office(service, own_database_url, receiver, f"{receiver_base}/events")
+
+
+async def _eventually(check: Any, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+async def _rechecked_household(office: Office) -> tuple[list[str], list[str]]:
+    """Approve a two-person household, give the child a car in the sandbox, run the due
+    re-checks a year on: one warning, sent to the webhook. The household's ID numbers and
+    the other values that must not be stored in the clear (benefit included)."""
+    service, database_url = office.service, office.database_url
+    parent, child = make_id_number("530102"), make_id_number("530102", birth="20100101")
+    caseworker = await _client(service, database_url, Role.caseworker, "53")
+    approver = await _client(service, database_url, Role.approver, "53")
+    integrator = await _client(service, database_url, Role.integrator, "53")
+    async with (
+        caseworker,
+        approver,
+        integrator,
+        httpx.AsyncClient(base_url=service.base_url, timeout=30) as sandbox,
+    ):
+        subscribed = await integrator.post(
+            "/v1/webhooks",
+            json={"url": office.receiver_url, "events": list(EVENTS), "secret": WEBHOOK_SECRET},
+        )
+        assert subscribed.status_code == 201, subscribed.text
+        seeded = await sandbox.post(
+            "/sandbox/people",
+            json={
+                "id_number": parent,
+                "bank_accounts": [
+                    {"bank": "农业银行", "account": "6228480000002468", "balance": SAVINGS}
+                ],
+            },
+        )
+        assert seeded.status_code == 200, seeded.text
+        seeded = await sandbox.post("/sandbox/people", json={"id_number": child})
+        assert seeded.status_code == 200, seeded.text
+        body = verification_body(
+            [
+                member(parent, RECIPIENTS[0], "applicant", DECLARED),
+                member(child, RECIPIENTS[1], "child"),
+            ],
+            as_of=None,
+        )
+        created = await caseworker.post("/v1/verifications", json=body, headers=WAIT)
+        assert created.status_code == 200, created.text
+        assert created.json()["recommendation"] == "eligible", created.text
+        decided = await approver.post(
+            f"/v1/verifications/{created.json()['id']}/decision",
+            json={"decision": "approve", "reason": "documents checked"},
+        )
+        assert decided.status_code == 201, decided.text
+        [recipient] = (await approver.get("/v1/recipients")).json()["items"]
+        benefit = recipient["monthly_benefit"]
+        assert benefit not in (None, "0.00")
+
+        car = {"plate": PLATE, "type": "car", "registered_on": "2027-03-01", "value": CAR_VALUE}
+        added = await sandbox.post("/sandbox/people", json={"id_number": child, "vehicles": [car]})
+        assert added.status_code == 200, added.text
+        settings = service.settings.model_copy(
+            update={"partner_base_url": f"{service.base_url}/sandbox", "batch_sweep_s": 0}
+        )
+        async with build_runtime(settings, runs_here=True) as runtime:
+            await runtime.health.start(
+                runtime.registry, runtime.fanout.configs, runtime.http_client
+            )
+            tally = await run_until_done(runtime.rechecks, add_months(date.today(), 12))
+        assert (tally.count("queued"), tally.warnings) == (1, 1)
+
+        [warning] = (await caseworker.get("/v1/warnings")).json()["items"]
+        assert warning["code"] == "new_vehicle"
+        assert PLATE in json.dumps(warning["after"], ensure_ascii=False)  # read back, opened
+        assert warning["benefit_before"] == benefit
+        await _eventually(lambda: office.receiver.of("warning.raised"))
+        assert office.receiver.bad_signatures == 0
+    return [parent, child], [*RECIPIENTS, SAVINGS, DECLARED, benefit, PLATE, CAR_VALUE]
+
+
 def _dump(database_url: str) -> bytes:
     url = make_url(database_url)
     if url.drivername.startswith("sqlite"):
@@ -129,17 +289,22 @@ def _dump(database_url: str) -> bytes:
     ).stdout
 
 
-async def test_database_holds_no_id_number_name_or_balance_in_the_clear(
-    own_service: tuple[LiveService, str],
-) -> None:
-    service, database_url = own_service
-    people, _ = await _household(service, database_url)
+async def test_database_holds_no_id_number_name_or_balance_in_the_clear(office: Office) -> None:
+    people, _ = await _household(office.service, office.database_url)
+    household, values = await _rechecked_household(office)
+    secrets = [
+        *_secrets([*people, *household]),
+        *(value.encode() for value in (*values, WEBHOOK_SECRET)),
+    ]
     # Whatever the service wrote must be on disk (SQLite: file and WAL) or in the dump.
-    dump = _dump(database_url)
+    dump = _dump(office.database_url)
     assert len(dump) > 10_000
-    leaked = [secret.decode() for secret in _secrets(people) if secret in dump]
+    leaked = [secret.decode() for secret in secrets if secret in dump]
     assert leaked == []
     assert b"v1:k1:" in dump  # the values are there, sealed
+    # And what went to the webhook carried ids and masked identifiers only.
+    sent = b"".join(office.receiver.bodies)
+    assert [s.decode() for s in secrets if s in sent] == []
 
 
 async def test_value_moved_to_another_row_is_refused(own_service: tuple[LiveService, str]) -> None:
