@@ -1,8 +1,8 @@
 """seal what the later tables kept in the clear: declared incomes, benefits, warning
 evidence, webhook signing secrets
 
-Revision ID: 0020
-Revises: 0019
+Revision ID: 0022
+Revises: 0021
 Create Date: 2026-12-04 17:00:00
 
 An audit of every table after encryption at rest found these still in the clear:
@@ -37,8 +37,8 @@ import sqlalchemy as sa
 
 from alembic import op
 
-revision: str = "0020"
-down_revision: str | None = "0019"
+revision: str = "0022"
+down_revision: str | None = "0021"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
