@@ -48,7 +48,9 @@ async def old_engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
         await drop()
 
 
-def _plain_rows(connection: Connection, people: list[str]) -> None:
+def _key_and_verifications(connection: Connection, *verification_ids: str) -> dict[str, Table]:
+    """The database's tables as they are at its current revision, with the key `key-1`
+    and a completed verification for each id written into them."""
     metadata = MetaData()
     metadata.reflect(connection)
     tables: dict[str, Table] = metadata.tables  # type: ignore[assignment]
@@ -65,20 +67,28 @@ def _plain_rows(connection: Connection, people: list[str]) -> None:
     )
     connection.execute(
         insert(tables["verifications"]),
-        {
-            "id": "ver-1",
-            "reference": "old-case",
-            "program": "dibao",
-            "region_code": "530102",
-            "area": "urban",
-            "as_of": date(2026, 11, 20),
-            "consent_document_id": "AUTH-1",
-            "consent_signed_on": date(2026, 11, 1),
-            "status": "completed",
-            "created_by": "key-1",
-            "created_at": NOW,
-        },
+        [
+            {
+                "id": verification_id,
+                "reference": "old-case",
+                "program": "dibao",
+                "region_code": "530102",
+                "area": "urban",
+                "as_of": date(2026, 11, 20),
+                "consent_document_id": "AUTH-1",
+                "consent_signed_on": date(2026, 11, 1),
+                "status": "completed",
+                "created_by": "key-1",
+                "created_at": NOW,
+            }
+            for verification_id in verification_ids
+        ],
     )
+    return tables
+
+
+def _plain_rows(connection: Connection, people: list[str]) -> None:
+    tables = _key_and_verifications(connection, "ver-1")
     connection.execute(
         insert(tables["verification_members"]),
         [
@@ -242,41 +252,11 @@ EVIDENCE = "vehicle plate=云A9Z876 type=car registered_on=2027-03-01 value=9123
 
 
 def _rows_at_0019(connection: Connection, keyring: Any, person: str) -> None:
-    metadata = MetaData()
-    metadata.reflect(connection)
-    tables: dict[str, Table] = metadata.tables  # type: ignore[assignment]
+    tables = _key_and_verifications(connection, "ver-1", "ver-2")
 
     def sealed(table: str, column: str, row: str, value: str) -> str:
         return str(keyring.seal_text(value, table=table, column=column, row=row))
 
-    connection.execute(
-        insert(tables["api_keys"]),
-        {
-            "id": "key-1",
-            "name": "old",
-            "role": "caseworker",
-            "region_prefix": "53",
-            "token_hash": "0" * 64,
-            "created_at": NOW,
-        },
-    )
-    for verification_id in ("ver-1", "ver-2"):
-        connection.execute(
-            insert(tables["verifications"]),
-            {
-                "id": verification_id,
-                "reference": "old-case",
-                "program": "dibao",
-                "region_code": "530102",
-                "area": "urban",
-                "as_of": date(2026, 11, 20),
-                "consent_document_id": "AUTH-1",
-                "consent_signed_on": date(2026, 11, 1),
-                "status": "completed",
-                "created_by": "key-1",
-                "created_at": NOW,
-            },
-        )
     connection.execute(
         insert(tables["verification_members"]),
         {
