@@ -58,10 +58,12 @@ bench: $(STAMP)
 # A 100,000-household batch on SQLite, and on PostgreSQL with 1 and 2 workers when
 # BENCH_DATABASE_URL names a server (a throw-away database is created there). Takes hours
 # at the default size on two cores: HOUSEHOLDS=2000 make bench-scale for a quick look.
+# BENCH_LIMITS sets the partners' agreed limits, JSON as in HEDUI_CONNECTORS.
 HOUSEHOLDS ?= 100000
 bench-scale: $(STAMP)
 	$(BIN)/python -m bench.scale --households $(HOUSEHOLDS) \
-		$(if $(BENCH_DATABASE_URL),--database-url $(BENCH_DATABASE_URL))
+		$(if $(BENCH_DATABASE_URL),--database-url $(BENCH_DATABASE_URL)) \
+		$(if $(BENCH_LIMITS),--limits '$(BENCH_LIMITS)')
 
 clean:
 	rm -rf $(VENV) $(VENV).lock .pytest_cache .ruff_cache .mypy_cache .hypothesis hedui.db* hedui-sandbox.db* \

@@ -11,8 +11,11 @@ stand-alone sandbox's synthetic people (`hedui sandbox`, its own process, every 
 
 It prints households/s, peak RSS of each process after a tenth of the households and at
 the end (10k and 100k with the default), database bytes per household, and the household
-queries per second each agency received, beside the concurrency each connector may use
-(there is no agreed partner rate yet: see README). Run: `make bench-scale`, or
+queries each agency received per second, on average and at the peak (the most in any
+one-second window, sampled every second), beside each partner's agreed limits:
+`--limits '{"bank": {"rate_per_s": 40, "max_concurrency": 8}}'` sets them for every hedui
+process (`HEDUI_CONNECTORS`, see README, Throttles), held in total over all processes on
+PostgreSQL. Run: `make bench-scale`, or
 `python -m bench.scale --households 2000 --database-url postgresql://postgres@127.0.0.1/test`.
 The upload is also timed against a bare client streaming the same bytes to a sink, so the
 ratio of the two says what reading and storing the batch costs.
@@ -71,10 +74,11 @@ def _spawn(name: str, args: list[str], env: dict[str, str]) -> Process:
 
 @contextlib.contextmanager
 def processes(
-    database_url: str, partners: str, workers: int, directory: str
+    database_url: str, partners: str, workers: int, directory: str, limits: str
 ) -> Iterator[tuple[str, list[Process]]]:
     port = free_port()
     env = {
+        "HEDUI_CONNECTORS": limits,
         "HEDUI_DATABASE_URL": database_url,
         "HEDUI_SANDBOX": "off",
         "HEDUI_PARTNER_BASE_URL": partners,
@@ -183,11 +187,35 @@ async def bare_upload(total: int) -> float:
     return elapsed
 
 
+class PeakRate:
+    """The most household queries each agency received in any one-second window, from
+    the sandbox's running counts sampled about once a second."""
+
+    def __init__(self) -> None:
+        self.peaks: dict[str, float] = {}
+        self._last: tuple[float, dict[str, int]] | None = None
+
+    def sample(self, at: float, counts: dict[str, int]) -> None:
+        if self._last is not None:
+            then, before = self._last
+            span = at - then
+            if span < 1.0:
+                return
+            for source, calls in counts.items():
+                rate = (calls - before.get(source, 0)) / span
+                self.peaks[source] = max(self.peaks.get(source, 0.0), rate)
+        self._last = (at, dict(counts))
+
+
 async def run_batch(
-    base_url: str, token: str, total: int, offset: int, procs: list[Process]
+    base_url: str, token: str, total: int, offset: int, procs: list[Process], partners: str
 ) -> dict[str, object]:
     headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=3600) as client:
+    peak = PeakRate()
+    async with (
+        httpx.AsyncClient(base_url=base_url, headers=headers, timeout=3600) as client,
+        httpx.AsyncClient(base_url=partners, timeout=60) as sandbox,
+    ):
         started = time.perf_counter()
         answer = await client.post(
             "/v1/batches?reference=scale",
@@ -205,6 +233,7 @@ async def run_batch(
             done = batch["progress"]["done"]
             if done >= checkpoint and not at_checkpoint:
                 at_checkpoint = {p.name: p.peak_rss_mb() for p in procs}
+            peak.sample(time.perf_counter(), (await sandbox.get("/queries")).json())
             if batch["progress"]["finished"]:
                 break
             await asyncio.sleep(0.5)
@@ -216,19 +245,41 @@ async def run_batch(
         "rss_checkpoint": at_checkpoint or {p.name: p.peak_rss_mb() for p in procs},
         "rss_end": {p.name: p.peak_rss_mb() for p in procs},
         "checkpoint": checkpoint,
+        "peaks": peak.peaks,
     }
 
 
+def agreed(limits: dict[str, dict[str, float]], source: str) -> str:
+    mine = limits.get(source, {})
+    rate = mine.get("rate_per_s")
+    concurrency = mine.get("max_concurrency")
+    at_once = (
+        f"{concurrency:g} at once in total"
+        if concurrency
+        else f"{MAX_CONCURRENCY} at once per process"
+    )
+    return f"agreed {f'{rate:g}/s' if rate else 'no rate'}, {at_once}"
+
+
 def one_setup(
-    label: str, database_url: str, partners: str, workers: int, total: int, offset: int
+    label: str,
+    database_url: str,
+    partners: str,
+    workers: int,
+    total: int,
+    offset: int,
+    limits: dict[str, dict[str, float]],
 ) -> None:
     with tempfile.TemporaryDirectory() as directory:
         if database_url.startswith("sqlite"):
             database_url = f"sqlite+aiosqlite:///{Path(directory) / 'scale.db'}"
-        with processes(database_url, partners, workers, directory) as (base_url, procs):
+        with processes(database_url, partners, workers, directory, json.dumps(limits)) as (
+            base_url,
+            procs,
+        ):
             token = create_token(database_url)
             httpx.delete(f"{partners}/queries")
-            result = asyncio.run(run_batch(base_url, token, total, offset, procs))
+            result = asyncio.run(run_batch(base_url, token, total, offset, procs, partners))
             queries = httpx.get(f"{partners}/queries").json()
             size = database_bytes(database_url, directory)
     batch = result["batch"]
@@ -245,13 +296,16 @@ def one_setup(
     print(f"peak RSS (MB) after {result['checkpoint']} / after {total}:")
     for name, mb in result["rss_checkpoint"].items():  # type: ignore[attr-defined]
         print(f"  {name:10} {mb:8.1f} / {result['rss_end'][name]:8.1f}")  # type: ignore[index]
-    print(
-        "partner household queries per second (limit: connector concurrency "
-        f"{MAX_CONCURRENCY} per process, no agreed rate configured):"
-    )
+    peaks = result["peaks"]
+    if not isinstance(peaks, dict):
+        raise TypeError(peaks)
+    print("partner household queries per second: on average, at the peak (1 s), agreed limits:")
     for source in SOURCES:
         calls = queries.get(source, 0)
-        print(f"  {source:15} {calls / wall:8.1f}/s  ({calls} calls)")
+        print(
+            f"  {source:15} {calls / wall:8.1f}/s  peak {peaks.get(source, 0.0):6.1f}/s  "
+            f"({calls} calls; {agreed(limits, source)})"
+        )
 
 
 def main() -> None:
@@ -265,7 +319,13 @@ def main() -> None:
     parser.add_argument(
         "--workers", default="1,2", help="worker counts to run on PostgreSQL, comma-separated"
     )
+    parser.add_argument(
+        "--limits",
+        default="{}",
+        help='partners\' agreed limits, JSON as in HEDUI_CONNECTORS: {"bank": {"rate_per_s": 40}}',
+    )
     args = parser.parse_args()
+    limits = json.loads(args.limits)
     os.environ.setdefault("HEDUI_MAX_BATCH_HOUSEHOLDS", str(max(100_000, args.households)))
 
     bare_s = asyncio.run(bare_upload(args.households))
@@ -280,7 +340,15 @@ def main() -> None:
             )
         offset = 0
         if not args.skip_sqlite:
-            one_setup("SQLite, one inline process", "sqlite", partners, 0, args.households, offset)
+            one_setup(
+                "SQLite, one inline process",
+                "sqlite",
+                partners,
+                0,
+                args.households,
+                offset,
+                limits,
+            )
             offset += args.households
         if args.database_url:
             for workers in (int(n) for n in args.workers.split(",")):
@@ -292,6 +360,7 @@ def main() -> None:
                         workers,
                         args.households,
                         offset,
+                        limits,
                     )
                 offset += args.households
 
