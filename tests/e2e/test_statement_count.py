@@ -1,0 +1,129 @@
+"""How many SQL statements one verification costs, end to end, on each database.
+
+A 3-person household is submitted over HTTP with `Prefer: wait` to a service of its own
+(the sandbox agencies answer every source) and every statement the service sends while
+serving that request and running its verification is counted: the request's and the
+run's (the run is started by the request, so both carry its request id). The periodic
+work of the process (sweeps, refreshes) is left out, since it does not belong to a
+verification. Every statement costs SQLAlchemy's execution path and a round trip to the
+database (on SQLite, a hop to the driver's thread), so the bound here only goes down.
+
+Answers that arrive while an earlier one is being written are written together, so the
+count depends a little on how the answers are spread in time: the bound holds for the
+worst case, each source answering on its own.
+"""
+
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import structlog
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from service.auth.principal import Role
+from service.auth.service import create_api_key
+from service.db import create_engine, create_session_factory
+from tests.conftest import running_service, service_settings
+from tests.factories import make_id_number, member, verification_body
+
+STATEMENTS_PER_VERIFICATION = 19
+"""The most statements one verification of six sources may cost (request and run)."""
+
+
+@contextmanager
+def statements_of(request_id: str) -> Iterator[list[str]]:
+    """Every SQL statement sent, on any engine of this process, on behalf of the HTTP
+    request `request_id` (and the tasks it started), in order."""
+    seen: list[str] = []
+
+    def ours() -> bool:
+        return structlog.contextvars.get_contextvars().get("request_id") == request_id
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if ours():
+            seen.append(" ".join(statement.split()))
+
+    def begun(_conn: Any) -> None:
+        if ours():
+            seen.append("-- a transaction begins")
+
+    event.listen(Engine, "before_cursor_execute", note)
+    event.listen(Engine, "begin", begun)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "before_cursor_execute", note)
+        event.remove(Engine, "begin", begun)
+
+
+def kind(statement: str) -> str:
+    """'UPDATE source_results', 'SELECT near_relatives', ...: what a statement does to what."""
+    words = statement.replace('"', "").split()
+    verb = words[0].upper()
+    if verb in ("INSERT", "DELETE"):
+        table = words[2]
+    elif verb == "UPDATE":
+        table = words[1]
+    else:
+        table = words[words.index("FROM") + 1] if "FROM" in words else "-"
+    return f"{verb} {table}"
+
+
+async def _token(database_url: str) -> str:
+    engine = create_engine(database_url)
+    try:
+        async with create_session_factory(engine)() as session:
+            _, token = await create_api_key(session, role=Role.caseworker, region="53")
+            await session.commit()
+    finally:
+        await engine.dispose()
+    return token
+
+
+def _household(reference: str) -> dict[str, Any]:
+    return verification_body(
+        [
+            member(make_id_number("530103"), name="张三", relation="applicant"),
+            member(make_id_number("530103"), name="李四", relation="spouse"),
+            member(make_id_number("530103"), name="张小", relation="child"),
+        ],
+        region_code="530103",
+        reference=reference,
+    )
+
+
+async def test_one_verification_costs_few_statements(own_database_url: str, tmp_path: Path) -> None:
+    """A 3-person household, six sources: every statement listed, the total bounded."""
+    token = await _token(own_database_url)
+    settings = service_settings(own_database_url, tmp_path / "sandbox.db")
+    headers = {"Authorization": f"Bearer {token}", "Prefer": "wait=30"}
+    async with (
+        running_service(settings) as service,
+        httpx.AsyncClient(base_url=service.base_url, headers=headers, timeout=60) as client,
+    ):
+        # The first request reads the API key, the connectors' configuration, ...: caches
+        # every later request shares.
+        warm = await client.post("/v1/verifications", json=_household("warm-up"))
+        assert warm.status_code == 200, warm.text
+        with statements_of("counted-verification") as seen:
+            response = await client.post(
+                "/v1/verifications",
+                json=_household("counted"),
+                headers={"X-Request-ID": "counted-verification"},
+            )
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["status"] == "completed"
+    assert len(answer["sources"]) == 6
+    assert {source["status"] for source in answer["sources"]} <= {"ok", "no_record"}
+
+    statements = [line for line in seen if not line.startswith("--")]
+    listing = "\n".join(f"     {line[:160]}" for line in seen)
+    summary = ", ".join(f"{what} ×{n}" for what, n in Counter(map(kind, statements)).items())
+    print(f"\n{len(statements)} statements in {len(seen) - len(statements)} transactions")
+    print(f"{summary}\n{listing}")
+    assert len(statements) <= STATEMENTS_PER_VERIFICATION, f"{len(statements)}:\n{listing}"
