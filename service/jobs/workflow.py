@@ -282,8 +282,8 @@ class Workflow:
         """Commit outcomes as they arrive; the last batch commits together with the report.
 
         Outcomes that arrive while a commit is in flight are written together in the next
-        transaction, so six sources cost a few commits rather than six, and no outcome waits
-        for a slower source before it is stored.
+        transaction, in one statement, so six sources cost a few commits rather than six,
+        and no outcome waits for a slower source before it is stored.
         """
         matches = await retry_while_unavailable(
             lambda: self._near_relatives(claimed), what="near relatives"
@@ -331,14 +331,12 @@ class Workflow:
                 # First: it takes the verification's row lock (see count_awaiting), before
                 # any source's row, as a withdrawal does.
                 left = await repository.count_awaiting(claimed.verification_id)
-            raced = False
-            awaiting = 0
-            for outcome in batch:
-                stored = await repository.settle_source(
-                    claimed.verification_id, **outcome.row_values()
-                )
-                raced = raced or not stored
-                awaiting += stored and outcome.status is SourceStatus.awaiting
+            # The whole batch in one statement, which says which sources it stored.
+            stored = await repository.settle_sources(
+                claimed.verification_id, [outcome.row_values() for outcome in batch]
+            )
+            raced = len(stored) < len(batch)
+            awaiting = sum(o.source in stored and o.status is SourceStatus.awaiting for o in batch)
             if awaiting:
                 left = await repository.count_awaiting(claimed.verification_id, awaiting)
             result = None

@@ -1,0 +1,121 @@
+"""Outcomes that arrive together are stored in one statement, which knows row by row what
+it stored: a source stored already (by a duplicate run) keeps its answer and is not
+reported as stored."""
+
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from schemas.verification import VerificationCreate
+from service.auth.principal import Principal, Role
+from service.auth.service import create_api_key
+from service.models import SourceResult
+from service.policy.catalog import PolicyCatalog
+from service.verification.repository import VerificationRepository
+from service.verification.service import verification as verification_service
+from tests.factories import make_id_number, member, verification_body
+
+
+async def _planned(session: AsyncSession, sources: list[str]) -> str:
+    key, _ = await create_api_key(session, role=Role.caseworker, region="53")
+    body = VerificationCreate.model_validate(
+        verification_body([member(make_id_number("530103"))], region_code="530103")
+    )
+    created, _ = await verification_service.prepare(
+        session,
+        principal=Principal(key.id, key.name, Role.caseworker, "53"),
+        body=body,
+        catalog=PolicyCatalog.load(),
+        sources=[(name, "1") for name in sources],
+        today=date(2026, 11, 26),
+    )
+    await verification_service.store(session, created, body=body)
+    return created.id
+
+
+async def test_a_batch_stores_only_what_is_still_pending_and_says_which(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    at = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
+    record = {"id_number": "x", "status": "receiving"}
+    async with session_factory() as session:
+        verification_id = await _planned(session, ["answered", "raced", "parked", "untouched"])
+        repository = VerificationRepository.from_session(session)
+        # A duplicate run stored this one first.
+        assert await repository.settle_source(
+            verification_id, source="raced", status="no_record", records=[], attempts=1
+        )
+
+        stored = await repository.settle_sources(
+            verification_id,
+            [
+                {"source": "answered", "status": "ok", "records": [record], "attempts": 2},
+                {"source": "raced", "status": "error", "detail": "late", "attempts": 3},
+                {
+                    "source": "parked",
+                    "status": "awaiting",
+                    "records": [],
+                    "attempts": 1,
+                    "token": "partner-token",
+                    "collect_at": at,
+                    "collect_deadline": at + timedelta(hours=1),
+                },
+            ],
+        )
+        await session.commit()
+
+    assert stored == {"answered", "parked"}
+    async with session_factory() as session:
+        rows = {
+            row.source: row
+            for row in await session.scalars(
+                select(SourceResult).where(SourceResult.verification_id == verification_id)
+            )
+        }
+    answered, raced, parked, untouched = (
+        rows[name] for name in ("answered", "raced", "parked", "untouched")
+    )
+    assert (answered.status, answered.records, answered.attempts) == ("ok", [record], 2)
+    assert answered.token is None  # not its columns
+    assert answered.collect_at is None
+    assert (raced.status, raced.detail, raced.attempts) == ("no_record", None, 1)
+    assert (parked.status, parked.token, parked.collect_at) == ("awaiting", "partner-token", at)
+    assert parked.collect_deadline == at + timedelta(hours=1)
+    assert (untouched.status, untouched.attempts) == ("pending", 0)
+
+
+async def test_a_collect_settles_only_an_awaiting_source(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """`was`: the same statement settles a parked source, clearing its question."""
+    at = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
+    async with session_factory() as session:
+        verification_id = await _planned(session, ["bank", "pensions"])
+        repository = VerificationRepository.from_session(session)
+        parked = {"status": "awaiting", "token": "t", "collect_at": at, "collect_deadline": at}
+        assert await repository.settle_sources(verification_id, [{"source": "bank", **parked}]) == {
+            "bank"
+        }
+        collected = await repository.settle_sources(
+            verification_id,
+            [
+                {"source": "bank", "status": "ok", "records": []},
+                {"source": "pensions", "status": "ok", "records": []},
+            ],
+            was="awaiting",
+        )
+        await session.commit()
+        bank = await session.scalar(
+            select(SourceResult).where(
+                SourceResult.verification_id == verification_id, SourceResult.source == "bank"
+            )
+        )
+    assert collected == {"bank"}  # pensions is pending, not awaiting: untouched
+    assert bank is not None
+    assert (bank.status, bank.token, bank.collect_at, bank.collect_deadline) == (
+        "ok",
+        None,
+        None,
+        None,
+    )
