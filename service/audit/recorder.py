@@ -16,6 +16,7 @@ from typing import Any
 
 import structlog
 from fastapi import Request, Response
+from sqlalchemy import ColumnElement
 from sqlalchemy.exc import SQLAlchemyError
 
 from service.audit.actions import ACTIONS, Action
@@ -23,7 +24,6 @@ from service.audit.service import Actor
 from service.audit.service import audit as audit_service
 from service.auth.middleware import PRINCIPAL_STATE_KEY
 from service.auth.principal import Principal
-from service.auth.scope import place
 from service.db import session_scope
 from service.deps import SessionDep
 from service.request_id import STATE_KEY as REQUEST_ID_KEY
@@ -84,7 +84,7 @@ async def audit_trail(
         action.name,
         object_type=action.object_type,
         object_id=object_id,
-        object_region=await _region_of(session, action, object_id),
+        object_region=_region_of(action, object_id),
         request_id=getattr(request.state, REQUEST_ID_KEY, None),
     )
 
@@ -94,12 +94,12 @@ def _status_of(error: Exception) -> str:
     return str(status) if isinstance(status, int) else "error"
 
 
-async def _region_of(session: Any, action: Action, object_id: str | None) -> str | None:
+def _region_of(action: Action, object_id: str | None) -> ColumnElement[str] | None:
+    """The most precise code of the verification the event is about (a township key's
+    auditor finds its township's events by it), read within the record's own INSERT."""
     if action.object_type != "verification" or object_id is None:
         return None
-    found = await VerificationRepository.from_session(session).region_of(object_id)
-    # The most precise code: a township key's auditor finds its township's events by it.
-    return None if found is None else place(*found)
+    return VerificationRepository.place_of(object_id)
 
 
 async def _record_refusal(request: Request, action: Action, outcome: str) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas import audit as wire
@@ -82,7 +83,7 @@ class AuditService:
         *,
         object_type: str,
         object_id: str | None = None,
-        object_region: str | None = None,
+        object_region: str | ColumnElement[str] | None = None,
         request_id: str | None = None,
         outcome: str = "ok",
         detail: str | None = None,

@@ -5,6 +5,7 @@ from functools import lru_cache
 from typing import Any, Self, cast
 
 from sqlalchemy import (
+    ScalarSelect,
     Select,
     Table,
     Update,
@@ -96,6 +97,17 @@ class VerificationRepository:
             )
         ).first()
         return None if row is None else (row[0], row[1])
+
+    @staticmethod
+    def place_of(verification_id: str) -> ScalarSelect[str]:
+        """The place of a verification (its township's code, else its county's, as
+        `service.auth.scope.place`), as a subquery to write within another statement (an
+        audit record about it): no round trip of its own. NULL when there is none."""
+        return (
+            select(func.coalesce(Verification.township_code, Verification.region_code))
+            .where(Verification.id == verification_id)
+            .scalar_subquery()
+        )
 
     async def page(
         self,
