@@ -19,13 +19,13 @@ import asyncio
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import text
+from sqlalchemy import ColumnElement, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas.assessment import AssessmentInput, NearRelativeMatch
@@ -96,6 +96,11 @@ class RunEffects(Protocol):
     """What else a verification's end writes, in the transaction that ends it (so it
     happens exactly once): change detection for a re-check, outbox events."""
 
+    def lookups(self, verification_id: str) -> tuple[ColumnElement[Any], ...]:
+        """What `ended` needs to know first, read by the statement that ends the
+        verification (so it costs no round trip of its own)."""
+        ...
+
     async def ended(
         self,
         session: AsyncSession,
@@ -104,7 +109,10 @@ class RunEffects(Protocol):
         *,
         report: Report | None = None,
         inputs: AssessmentInput | None = None,
-    ) -> None: ...
+        looked_up: Sequence[Any] | None = None,
+    ) -> None:
+        """`looked_up`: the values of `lookups`, when the end read them."""
+        ...
 
 
 class LeaseLost(Exception):
@@ -407,31 +415,42 @@ class Workflow:
         if policy is None:
             # Checked at intake; only a policy file removed since then gets here.
             status, recommendation = VerificationStatus.failed.value, None
-            if not await repository.finish(
+            looked_up = await self._finish(
+                session,
                 claimed.verification_id,
                 status=status,
                 error="no policy in force for this verification any more",
                 completed_at=now,
-            ):
+            )
+            if looked_up is None:
                 return None
             if self.effects is not None:
-                await self.effects.ended(session, claimed.verification_id, status)
+                await self.effects.ended(
+                    session, claimed.verification_id, status, looked_up=looked_up
+                )
         else:
             report = build_report(
                 claimed.verification_id, claimed.region_code, inputs, policy, generated_at=now
             )
             status, recommendation = VerificationStatus.completed.value, report.recommendation
-            if not await repository.finish(
+            looked_up = await self._finish(
+                session,
                 claimed.verification_id,
                 status=status,
                 recommendation=recommendation,
                 completed_at=now,
-            ):
+            )
+            if looked_up is None:
                 return None
             await repository.insert_report(row_values(report, policy, inputs))
             if self.effects is not None:
                 await self.effects.ended(
-                    session, claimed.verification_id, status, report=report, inputs=inputs
+                    session,
+                    claimed.verification_id,
+                    status,
+                    report=report,
+                    inputs=inputs,
+                    looked_up=looked_up,
                 )
         await self._announce(session, claimed.verification_id)
         return RunResult(status, recommendation, now, tuple(fresh))
@@ -439,25 +458,39 @@ class Workflow:
     async def _fail(self, verification_id: str, error: str) -> RunResult | None:
         now = self.clock()
         async with self.write_gate, self.session_factory() as session:
-            finished = await VerificationRepository.from_session(session).finish(
+            looked_up = await self._finish(
+                session,
                 verification_id,
                 status=VerificationStatus.failed.value,
                 error=error,
                 completed_at=now,
             )
-            if finished:
+            if looked_up is not None:
                 if self.effects is not None:
                     await self.effects.ended(
-                        session, verification_id, VerificationStatus.failed.value
+                        session,
+                        verification_id,
+                        VerificationStatus.failed.value,
+                        looked_up=looked_up,
                     )
                 await self._announce(session, verification_id)
             await session.commit()
-        if not finished:
+        if looked_up is None:
             return None
         result = RunResult(VerificationStatus.failed.value, None, now, ())
         if self.on_finished is not None:
             self.on_finished(verification_id, result)
         return result
+
+    async def _finish(
+        self, session: AsyncSession, verification_id: str, **values: Any
+    ) -> Sequence[Any] | None:
+        """End the verification unless it has ended already (then None); what the effects
+        look up, read by the same statement."""
+        lookups = self.effects.lookups(verification_id) if self.effects is not None else ()
+        return await VerificationRepository.from_session(session).finish(
+            verification_id, reading=lookups, **values
+        )
 
     async def _announce(self, session: AsyncSession, verification_id: str) -> None:
         """Tell waiting API processes, when this transaction commits (PostgreSQL)."""

@@ -2,6 +2,10 @@
 `verification.completed` event, and for a re-check the change detection against the
 recipient's approved report."""
 
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.assessment import AssessmentInput
@@ -13,10 +17,20 @@ from service.models.base import utcnow
 from service.recipient.repository import RecipientRepository
 from service.warning.service import warning as warning_service
 from service.webhook import outbox
+from service.webhook.repository import WebhookRepository
 
 
 class RunEnded:
     """`Workflow`'s effects: called once per verification, when it ends."""
+
+    def lookups(self, verification_id: str) -> tuple[ColumnElement[Any], ...]:
+        """Whether any webhook is active, whether the verification runs a re-check: read by
+        the statement that ends it, so that ending one that is no re-check, with no webhook
+        (the usual case), costs no read of either."""
+        return (
+            WebhookRepository.any_active(),
+            RecipientRepository.runs_a_recheck(verification_id),
+        )
 
     async def ended(
         self,
@@ -26,11 +40,13 @@ class RunEnded:
         *,
         report: Report | None = None,
         inputs: AssessmentInput | None = None,
+        looked_up: Sequence[Any] | None = None,
     ) -> None:
         now = utcnow()
+        any_webhook, rechecked = looked_up if looked_up is not None else (True, True)
         # Read once for every event of this transaction; none (the usual case) spares
         # reading the verification back for an event nobody receives.
-        webhooks = await outbox.subscribers(session)
+        webhooks = await outbox.subscribers(session) if any_webhook else []
         verification = await session.get(Verification, verification_id) if webhooks else None
         if verification is not None:
             await outbox.record(
@@ -49,7 +65,7 @@ class RunEnded:
                 webhooks=webhooks,
             )
         repository = RecipientRepository.from_session(session)
-        found = await repository.recheck_of(verification_id)
+        found = await repository.recheck_of(verification_id) if rechecked else None
         if found is None:
             return
         recheck, recipient = found

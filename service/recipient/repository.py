@@ -3,7 +3,7 @@
 from datetime import date, datetime
 from typing import Any, Self, cast
 
-from sqlalchemy import Select, func, select, tuple_, update
+from sqlalchemy import ColumnElement, Select, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -165,6 +165,12 @@ class RecipientRepository:
             )
         )
         return {str(row[0]): str(row[1]) for row in rows}
+
+    @staticmethod
+    def runs_a_recheck(verification_id: str) -> ColumnElement[bool]:
+        """Whether the verification runs a re-check, as an expression to read within
+        another statement."""
+        return select(Recheck.id).where(Recheck.verification_id == verification_id).exists()
 
     async def recheck_of(self, verification_id: str) -> tuple[Recheck, Recipient] | None:
         """The re-check a verification runs, with its recipient (one statement)."""

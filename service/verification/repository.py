@@ -1,10 +1,12 @@
 """All SQL about verifications."""
 
+from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, Self, cast
 
 from sqlalchemy import (
+    ColumnElement,
     ScalarSelect,
     Select,
     Table,
@@ -460,9 +462,17 @@ class VerificationRepository:
             )
         )
 
-    async def finish(self, verification_id: str, **values: Any) -> bool:
-        """End an unfinished verification (and its lease); False if it had already ended,
-        so a duplicate run changes nothing."""
+    async def finish(
+        self,
+        verification_id: str,
+        *,
+        reading: Sequence[ColumnElement[Any]] = (),
+        **values: Any,
+    ) -> Sequence[Any] | None:
+        """End an unfinished verification (and its lease); None if it had already ended,
+        so a duplicate run changes nothing. Otherwise the values of `reading` (expressions
+        over other tables, say what the end's effects need to know), read by the same
+        statement."""
         result = await self.session.execute(
             update(VERIFICATIONS)
             .where(
@@ -470,8 +480,10 @@ class VerificationRepository:
                 VERIFICATIONS.c.status.in_(UNFINISHED),
             )
             .values(lease_owner=None, lease_expires_at=None, **values)
+            .returning(VERIFICATIONS.c.id, *reading)
         )
-        return _rowcount(result) == 1
+        row = result.first()
+        return None if row is None else tuple(row)[1:]
 
     async def withdraw(
         self,

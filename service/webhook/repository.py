@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any, Self
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth.principal import Principal
@@ -23,6 +23,12 @@ class WebhookRepository:
     async def add(self, item: Webhook | OutboxEvent) -> None:
         self.session.add(item)
         await self.session.flush()
+
+    @staticmethod
+    def any_active() -> ColumnElement[bool]:
+        """Whether some webhook is active, as an expression to read within another
+        statement."""
+        return select(Webhook.id).where(Webhook.active.is_(True)).exists()
 
     async def active(self) -> list[Webhook]:
         return list(
