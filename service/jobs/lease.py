@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -59,6 +60,9 @@ class LeaseQueue:
         self._backlog = False
         self._backlog_fresh = False  # the backlog is this process's own batch: no grace
         self._refill: asyncio.Task[None] | None = None
+
+    def claim_at_insert(self) -> Mapping[str, Any]:
+        return self.workflow.new_claim() if self.runs_here else {}
 
     async def enqueue(self, session: AsyncSession, verification: Verification) -> None:
         """A stored `queued` verification is its own job. When it is to run here, it is

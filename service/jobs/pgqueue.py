@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -59,6 +60,9 @@ class PgQueue:
         self._builders = (QueryBuilderEnvironment(), QueryQueueBuilder(), QuerySchedulerBuilder())
         self._consumer: asyncio.Task[None] | None = None
         self._manager: object | None = None
+
+    def claim_at_insert(self) -> Mapping[str, Any]:
+        return {}  # a worker claims it when it takes the job
 
     async def enqueue(self, session: AsyncSession, verification: Verification) -> None:
         from pgqueuer import AsyncpgDriver, Queries

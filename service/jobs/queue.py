@@ -7,7 +7,8 @@ themselves: SQLite, and PostgreSQL without workers) and `service.jobs.pgqueue.Pg
 (PostgreSQL, pgqueuer: `hedui worker` processes).
 """
 
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,6 +16,11 @@ from service.models import Verification
 
 
 class RunQueue(Protocol):
+    def claim_at_insert(self) -> Mapping[str, Any]:
+        """The columns that store a new verification claimed already, when this process
+        runs it at once: its insert is its claim, and `enqueue` is not called for it. Empty
+        when it is not run here: then `enqueue` follows its insert."""
+
     async def enqueue(self, session: AsyncSession, verification: Verification) -> None:
         """Add the verification's job within the caller's transaction (which has just
         inserted it): stored together, or not at all."""

@@ -155,6 +155,18 @@ class Workflow:
             verification.id, self.owner, now, now + self.lease
         )
 
+    def new_claim(self) -> dict[str, Any]:
+        """The columns of a verification claimed by this process, to insert it with: as
+        `claim_new`, without a statement of its own (nobody can hold a verification that
+        is not stored yet)."""
+        now = self.clock()
+        return {
+            "status": VerificationStatus.running.value,
+            "started_at": now,
+            "lease_owner": self.owner,
+            "lease_expires_at": now + self.lease,
+        }
+
     async def run(self, verification_id: str, claimed: Claimed | None = None) -> RunResult | None:
         """Run the verification to its end; None when it is not ours to run (finished
         already, or another process holds a live lease) or our lease was lost.

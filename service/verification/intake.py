@@ -50,10 +50,13 @@ async def submit(
     await session.commit()
     try:
         async with write_gate:
+            # Run here: inserted claimed, no statement more; otherwise queued after it.
+            claim = queue.claim_at_insert()
             await verification_service.store(
-                session, verification, body=body, idempotency_key=idempotency_key
+                session, verification, body=body, idempotency_key=idempotency_key, claim=claim
             )
-            await queue.enqueue(session, verification)
+            if not claim:
+                await queue.enqueue(session, verification)
             await session.commit()
     except IntegrityError:
         await session.rollback()

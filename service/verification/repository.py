@@ -1,6 +1,6 @@
 """All SQL about verifications."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, Self, cast
@@ -158,16 +158,22 @@ class VerificationRepository:
         )
         return list(await self.session.scalars(statement))
 
-    async def insert(self, verification: Verification) -> None:
+    async def insert(
+        self, verification: Verification, *, claim: Mapping[str, Any] | None = None
+    ) -> None:
         """Insert a new verification with its members and planned sources.
 
         Three Core statements (two of them executemany) instead of the ORM unit of work,
         which costs several milliseconds per request here; `verification` stays transient,
-        so it must carry its id and created_at already.
+        so it must carry its id and created_at already. `claim`: the columns of a run's
+        claim on it (`Workflow.new_claim`), stored by the insert itself, in place of the
+        values `verification` carries (which keeps them).
         """
-        await self.insert_many([verification])
+        await self.insert_many([verification], claim=claim)
 
-    async def insert_many(self, verifications: list[Verification]) -> None:
+    async def insert_many(
+        self, verifications: list[Verification], *, claim: Mapping[str, Any] | None = None
+    ) -> None:
         """`insert` for many verifications at once (a batch's chunk): still three
         statements, each executemany over every row of the chunk. Names and ID numbers
         are sealed here, each bound to its row."""
@@ -178,9 +184,10 @@ class VerificationRepository:
         columns = [
             column.name for column in VERIFICATIONS.columns if column.name not in _RUN_WRITTEN
         ]
+        claimed = dict(claim or {})
         await self.session.execute(
             insert(VERIFICATIONS),
-            [{name: getattr(row, name) for name in columns} for row in verifications],
+            [{name: getattr(row, name) for name in columns} | claimed for row in verifications],
         )
         members = []
         for verification in verifications:

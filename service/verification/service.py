@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -127,9 +128,11 @@ class VerificationService:
         *,
         body: wire.VerificationCreate,
         idempotency_key: str | None = None,
+        claim: Mapping[str, Any] | None = None,
     ) -> None:
-        """Insert a verification built by `prepare` (the caller commits)."""
-        await VerificationRepository.from_session(session).insert(verification)
+        """Insert a verification built by `prepare` (the caller commits); `claim`: as
+        `VerificationRepository.insert`."""
+        await VerificationRepository.from_session(session).insert(verification, claim=claim)
         if idempotency_key is not None:
             session.add(
                 IdempotencyKey(
