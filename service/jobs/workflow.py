@@ -28,13 +28,13 @@ import structlog
 from sqlalchemy import ColumnElement, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from schemas.assessment import AssessmentInput, NearRelativeMatch
+from schemas.assessment import AssessmentInput
 from schemas.evidence import HouseholdQuery
 from schemas.report import Report
 from schemas.verification import SourceStatus, VerificationStatus
 from service.db import WriteGate, is_database_unavailable, retry_while_unavailable
 from service.models import Verification
-from service.near_relative.service import near_relative_matches
+from service.near_relative.service import any_near_relative, near_relative_matches
 from service.policy.catalog import PolicyCatalog
 from service.report.service import assessment_input, build_report, row_values
 from service.verification.fanout import FanOut, SourceOutcome
@@ -305,9 +305,6 @@ class Workflow:
         transaction, in one statement, so six sources cost a few commits rather than six,
         and no outcome waits for a slower source before it is stored.
         """
-        matches = await retry_while_unavailable(
-            lambda: self._near_relatives(claimed), what="near relatives"
-        )
         fresh: list[SourceOutcome] = []
         remaining = len(claimed.pending)
         while True:
@@ -318,25 +315,18 @@ class Workflow:
             fresh.extend(batch)
             result = await retry_while_unavailable(
                 lambda batch=batch, last=not remaining: self._store(  # type: ignore[misc]
-                    claimed, batch, fresh, matches, last=last
+                    claimed, batch, fresh, last=last
                 ),
                 what="store outcomes",
             )
             if not remaining:
                 return result
 
-    async def _near_relatives(self, claimed: Claimed) -> tuple[NearRelativeMatch, ...]:
-        async with self.session_factory() as session:
-            return await near_relative_matches(
-                session, [member.id_number for member in claimed.inputs.members]
-            )
-
     async def _store(
         self,
         claimed: Claimed,
         batch: list[SourceOutcome],
         fresh: list[SourceOutcome],
-        matches: tuple[NearRelativeMatch, ...],
         *,
         last: bool,
     ) -> RunResult | None:
@@ -347,10 +337,17 @@ class Workflow:
         async with self.write_gate, self.session_factory() as session:
             repository = VerificationRepository.from_session(session)
             left = 0
+            members = [member.id_number for member in claimed.inputs.members]
+            near_relatives = False
             if last or any(o.status is SourceStatus.awaiting for o in batch):
                 # First: it takes the verification's row lock (see count_awaiting), before
-                # any source's row, as a withdrawal does.
-                left = await repository.count_awaiting(claimed.verification_id)
+                # any source's row, as a withdrawal does. With the last batch it also reads
+                # whether the registry holds a near relative of a member, for the report.
+                reading = (any_near_relative(session, members),) if last else ()
+                left, looked_up = await repository.count_awaiting_reading(
+                    claimed.verification_id, reading
+                )
+                near_relatives = bool(looked_up and looked_up[0])
             # The whole batch in one statement, which says which sources it stored.
             stored = await repository.settle_sources(
                 claimed.verification_id, [outcome.row_values() for outcome in batch]
@@ -378,6 +375,8 @@ class Workflow:
                             **{o.source: o.as_stored() for o in fresh},
                         }.values()
                     )
+                # Read in this transaction, as current as the report it goes into.
+                matches = await near_relative_matches(session, members) if near_relatives else ()
                 inputs = claimed.inputs.model_copy(
                     update={"sources": sources, "near_relatives": matches}
                 )

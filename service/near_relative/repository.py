@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Self
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.assessment import NearRelativeMatch
@@ -98,6 +98,21 @@ class NearRelativeRepository:
             if candidate.staff_name == registration.staff_name:
                 return candidate.id
         return None
+
+    def any_active(self, id_numbers: list[str]) -> ColumnElement[bool]:
+        """Whether any of these ID numbers has an active registration, as an expression
+        to read within another statement (no round trip of its own)."""
+        keyring = keyring_of(self.session)
+        return (
+            select(NearRelative.id)
+            .where(
+                NearRelative.relative_id_number_blind.in_(
+                    [keyring.blind(id_number) for id_number in id_numbers]
+                )
+            )
+            .where(NearRelative.revoked_at.is_(None))
+            .exists()
+        )
 
     async def matches(self, id_numbers: list[str]) -> tuple[NearRelativeMatch, ...]:
         """Active registrations of any of these ID numbers.

@@ -1,6 +1,7 @@
 """The near-relative registry: the decisions; SQL lives in the repository."""
 
 import structlog
+from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas import near_relative as wire
@@ -131,8 +132,18 @@ async def near_relative_matches(
     Covers every region: a relative of an official elsewhere is still a relative. The
     result carries full ID numbers, so it stays inside the service (the scorer masks).
     """
-    normalised = sorted({id_number.strip().upper() for id_number in id_numbers})
-    return await NearRelativeRepository.from_session(session).matches(normalised)
+    return await NearRelativeRepository.from_session(session).matches(_normalised(id_numbers))
+
+
+def any_near_relative(session: AsyncSession, id_numbers: list[str]) -> ColumnElement[bool]:
+    """Whether `near_relative_matches` would find any, as an expression to read within
+    another statement of the same transaction: a household with none (the usual case)
+    costs no statement of its own, and what it reads is as current as the statement."""
+    return NearRelativeRepository.from_session(session).any_active(_normalised(id_numbers))
+
+
+def _normalised(id_numbers: list[str]) -> list[str]:
+    return sorted({id_number.strip().upper() for id_number in id_numbers})
 
 
 def to_wire(registration: NearRelative) -> wire.NearRelative:

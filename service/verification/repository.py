@@ -322,13 +322,21 @@ class VerificationRepository:
         PostgreSQL it locks the row, so the run that stores the last pending source and a
         collect that settles the last awaiting one go one after the other, and the second
         sees what the first stored (exactly one of them finishes)."""
+        return (await self.count_awaiting_reading(verification_id, (), change))[0]
+
+    async def count_awaiting_reading(
+        self, verification_id: str, reading: Sequence[ColumnElement[Any]], change: int = 0
+    ) -> tuple[int, Sequence[Any]]:
+        """`count_awaiting`, and the values of `reading` (expressions over other tables)
+        read by the same statement."""
         result = await self.session.execute(
             update(VERIFICATIONS)
             .where(VERIFICATIONS.c.id == verification_id)
             .values(awaiting=VERIFICATIONS.c.awaiting + change)
-            .returning(VERIFICATIONS.c.awaiting)
+            .returning(VERIFICATIONS.c.awaiting, *reading)
         )
-        return int(result.scalar() or 0)
+        row = result.first()
+        return (0, (None,) * len(reading)) if row is None else (int(row[0]), tuple(row)[1:])
 
     async def park(self, verification_id: str, owner: str) -> bool:
         """End our run of a verification whose remaining sources await the partner: the
