@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import ColumnElement, text
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas.assessment import AssessmentInput
@@ -463,7 +463,6 @@ class Workflow:
                     inputs=inputs,
                     looked_up=looked_up,
                 )
-        await self._announce(session, claimed.verification_id)
         return RunResult(status, recommendation, now, tuple(fresh))
 
     async def _fail(self, verification_id: str, error: str) -> RunResult | None:
@@ -476,15 +475,13 @@ class Workflow:
                 error=error,
                 completed_at=now,
             )
-            if looked_up is not None:
-                if self.effects is not None:
-                    await self.effects.ended(
-                        session,
-                        verification_id,
-                        VerificationStatus.failed.value,
-                        looked_up=looked_up,
-                    )
-                await self._announce(session, verification_id)
+            if looked_up is not None and self.effects is not None:
+                await self.effects.ended(
+                    session,
+                    verification_id,
+                    VerificationStatus.failed.value,
+                    looked_up=looked_up,
+                )
             await session.commit()
         if looked_up is None:
             return None
@@ -497,16 +494,22 @@ class Workflow:
         self, session: AsyncSession, verification_id: str, **values: Any
     ) -> Sequence[Any] | None:
         """End the verification unless it has ended already (then None); what the effects
-        look up, read by the same statement."""
+        look up, read by the same statement. On PostgreSQL the same statement announces
+        the end to waiting API processes (`_announce`)."""
         lookups = self.effects.lookups(verification_id) if self.effects is not None else ()
-        return await VerificationRepository.from_session(session).finish(
-            verification_id, reading=lookups, **values
+        announce = (self._announcement(verification_id),) if self._notify else ()
+        looked_up = await VerificationRepository.from_session(session).finish(
+            verification_id, reading=(*lookups, *announce), **values
         )
+        return None if looked_up is None else looked_up[: len(lookups)]
 
     async def _announce(self, session: AsyncSession, verification_id: str) -> None:
         """Tell waiting API processes, when this transaction commits (PostgreSQL)."""
         if self._notify:
-            await session.execute(
-                text("SELECT pg_notify(:channel, :id)"),
-                {"channel": DONE_CHANNEL, "id": verification_id},
-            )
+            await session.execute(select(self._announcement(verification_id)))
+
+    @staticmethod
+    def _announcement(verification_id: str) -> ColumnElement[Any]:
+        """NOTIFY on `DONE_CHANNEL` with the verification's id: sent when the transaction
+        commits, and not at all if it rolls back."""
+        return func.pg_notify(DONE_CHANNEL, verification_id)

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import structlog
 from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
 from service.auth.principal import Role
 from service.auth.service import create_api_key
@@ -31,10 +31,9 @@ from service.db import create_engine, create_session_factory
 from tests.conftest import running_service, service_settings
 from tests.factories import make_id_number, member, verification_body
 
-STATEMENTS_BESIDES_SETTLING = {"sqlite": 7, "postgresql": 8}
+STATEMENTS_BESIDES_SETTLING = 7
 """The most statements one verification may cost (request and run), besides those that
-store its sources' answers. PostgreSQL's one more is the NOTIFY that tells API processes
-elsewhere that it ended."""
+store its sources' answers."""
 
 SETTLING = "UPDATE source_results"
 
@@ -133,8 +132,7 @@ async def test_one_verification_costs_few_statements(own_database_url: str, tmp_
     print(f"\n{len(statements)} statements in {len(seen) - len(statements)} transactions")
     print(f"{summary}\n{listing}")
     besides = len(statements) - len(settling)
-    bound = STATEMENTS_BESIDES_SETTLING[make_url(own_database_url).get_backend_name()]
-    assert besides <= bound, f"{besides} besides settling:\n{listing}"
+    assert besides <= STATEMENTS_BESIDES_SETTLING, f"{besides} besides settling:\n{listing}"
     assert 1 <= len(settling) <= 6
     transactions = "\n".join(seen).split("-- a transaction begins")
     assert all(part.count(SETTLING) <= 1 for part in transactions), listing

@@ -1,9 +1,12 @@
 """Runs are claimed, resumed and finished exactly once, however often they are started."""
 
+import asyncio
 from datetime import UTC, date, datetime, timedelta
 from typing import ClassVar
 
+import asyncpg
 import httpx
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from connectors.base import CheckResult, ConnectorConfig
@@ -14,7 +17,7 @@ from service.auth.principal import Principal, Role
 from service.auth.service import create_api_key
 from service.db import WriteGate
 from service.jobs.lease import LeaseQueue
-from service.jobs.workflow import Workflow
+from service.jobs.workflow import DONE_CHANNEL, Workflow
 from service.models import Report, Verification
 from service.policy.catalog import PolicyCatalog
 from service.recheck.effects import RunEnded
@@ -283,3 +286,29 @@ async def test_a_policy_removed_since_intake_fails_the_run_with_its_reason(
     assert stored.status == "failed"
     assert stored.error == "no policy in force for this verification any more"
     assert report is None
+
+
+@pytest.mark.postgres_only
+async def test_the_end_of_a_run_is_announced_once_on_postgresql(
+    engine: AsyncEngine, session_factory: async_sessionmaker[AsyncSession], database_url: str
+) -> None:
+    """API processes elsewhere waiting on it hear of it (NOTIFY when the end commits); a
+    second run, which finds it ended, announces nothing."""
+    verification_id = await _stored(session_factory, [])
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    listener = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql", 1))
+    await listener.add_listener(DONE_CHANNEL, lambda *args: heard.put_nowait(args[3]))
+    try:
+        async with httpx.AsyncClient() as client:
+            workflow = _workflow(engine, session_factory, ConnectorRegistry(), client, "one")
+            first = await workflow.run(verification_id)
+            assert await asyncio.wait_for(heard.get(), 5) == verification_id
+            async with session_factory() as session:
+                again = await workflow.finish_collected(session, verification_id)
+                await session.commit()
+        await asyncio.sleep(0.2)
+    finally:
+        await listener.close()
+    assert first is not None
+    assert again is None
+    assert heard.empty()
