@@ -252,7 +252,9 @@ class RecheckScheduler:
                 verification.batch_id, verification.batch_line = batch_id, first + offset
             done.batches.add(batch_id)
         started = [verification for _, _, _, verification in starting]
-        await verification_service.store_many(session, started)
+        # Run here: inserted claimed, no statement more each; otherwise queued after it.
+        claim = self.queue.claim_at_insert()
+        await verification_service.store_many(session, started, claim=claim)
         for recipient, recheck_id, held, verification in starting:
             if not await repository.start_recheck(
                 recheck_id,
@@ -262,7 +264,8 @@ class RecheckScheduler:
                 batch_id=verification.batch_id,
             ):  # pragma: no cover - the insert (or the held row's update) decided already
                 raise RuntimeError("re-check taken by another scheduler")
-            await self.queue.enqueue(session, verification)
+            if not claim:
+                await self.queue.enqueue(session, verification)
             parameters = policy_for(self.catalog, recipient, today)
             months = (
                 parameters.parameters.recheck_months(recipient.recheck_class) if parameters else 12

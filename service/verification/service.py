@@ -144,10 +144,17 @@ class VerificationService:
             )
             await session.flush()
 
-    async def store_many(self, session: AsyncSession, verifications: list[Verification]) -> None:
+    async def store_many(
+        self,
+        session: AsyncSession,
+        verifications: list[Verification],
+        *,
+        claim: Mapping[str, Any] | None = None,
+    ) -> None:
         """Insert verifications built by `prepare`, without idempotency keys, in three
-        statements however many (the caller commits)."""
-        await VerificationRepository.from_session(session).insert_many(verifications)
+        statements however many (the caller commits); `claim`: as
+        `VerificationRepository.insert`."""
+        await VerificationRepository.from_session(session).insert_many(verifications, claim=claim)
 
     async def replay(
         self, session: AsyncSession, principal: Principal, key: str, fingerprint: str
