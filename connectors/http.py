@@ -7,17 +7,13 @@ backoff and jitter, and both the number of attempts (`max_attempts`) and the tot
 attempt that succeeds costs no retry machinery: tenacity is built only after a transient
 failure, and is handed that failure as its own first attempt.
 
-Attempts are counted in `attempts_var`, once per HTTP request sent. A caller resets it
-before `fetch` and reads it afterwards in the same task::
+Attempts are counted by the client that sends them: a `PartnerClient` counts every HTTP
+request it sends (`requests_sent`, retries and polls included), whichever task sends it,
+so whoever made the client for a fetch reads the count from it afterwards::
 
-    token = attempts_var.set(0)
-    async with asyncio.timeout(config.timeout_s):  # not asyncio.wait_for: a new task on 3.11
+    async with PartnerClient(transport=..., context=household.context) as client:
         evidence = await connector.fetch(household, config, client)
-    attempts = attempts_var.get()
-    attempts_var.reset(token)
-
-Connectors that fan out over several tasks use `map_concurrently`, which folds each task's
-attempts back into the caller's count.
+    attempts = client.requests_sent
 
 A fetch's client may carry its connector's `RetryBudget` (`PartnerClient`): every request
 then counts as a call, and each retry must be granted by the budget first; a refused retry
@@ -78,9 +74,6 @@ ACCEPT_ENCODING = "gzip, deflate"
 offer brotli or zstd whenever their packages happen to be installed)."""
 """How much of an error answer is read to find the partner's error code."""
 
-attempts_var: ContextVar[int] = ContextVar("hedui_connector_attempts", default=0)
-"""HTTP requests sent by connectors in the current task (retries included)."""
-
 # When the current fetch must be finished, on the event loop's clock; None outside a fetch.
 _deadline_var: ContextVar[float | None] = ContextVar("hedui_connector_deadline", default=None)
 
@@ -130,6 +123,8 @@ class PartnerClient(httpx.AsyncClient):
         self.retry_budget = retry_budget
         self.context = context
         self._context_headers = context_headers(context) if context is not None else None
+        self.requests_sent = 0
+        """HTTP requests sent through this client so far (retries and polls included)."""
         # Partners are APIs, not browsers: a cookie one sets is never sent back, and no
         # answer pays for being read into a cookie jar.
         self._cookies = NoCookies()
@@ -143,6 +138,7 @@ class PartnerClient(httpx.AsyncClient):
                 request.headers.pop(name, None)
         elif self._context_headers is not None:
             request.headers.update(self._context_headers)
+        self.requests_sent += 1
         return await super().send(request, **kwargs)
 
 
@@ -331,7 +327,6 @@ async def _send(
     **kwargs: Any,
 ) -> bytes | _ErrorAnswer:
     """One attempt: the request with its own timeout; its body, or its error status."""
-    attempts_var.set(attempts_var.get() + 1)
     headers = {"Accept-Encoding": ACCEPT_ENCODING, **(kwargs.pop("headers", None) or {})}
     stream = client.stream(method, url, timeout=config.request_timeout_s, headers=headers, **kwargs)
     try:
@@ -429,20 +424,14 @@ async def map_concurrently(
 ) -> list[T]:
     """`call` each item concurrently (at most `limit` at a time); results in item order.
 
-    The first connector error wins and cancels the rest. Each task counts its attempts in
-    its own copy of the context, so the counts are added back to the caller's. Calls are
-    made inside their tasks, so a call cancelled before its turn is never even created.
+    The first connector error wins and cancels the rest. Calls are made inside their tasks,
+    so a call cancelled before its turn is never even created.
     """
     semaphore = asyncio.Semaphore(limit)
-    counted: list[int] = []
 
     async def run(item: A) -> T:
         async with semaphore:
-            before = attempts_var.get()
-            try:
-                return await call(item)
-            finally:
-                counted.append(attempts_var.get() - before)
+            return await call(item)
 
     try:
         async with asyncio.TaskGroup() as group:
@@ -453,8 +442,6 @@ async def map_concurrently(
         leaves = _leaves(failures)
         first = next((e for e in leaves if isinstance(e, ConnectorError)), leaves[0])
         raise first from None
-    finally:
-        attempts_var.set(attempts_var.get() + sum(counted))
     return [task.result() for task in tasks]
 
 

@@ -63,7 +63,6 @@ from connectors.http import (
     IMPERSONAL_EXTENSION,
     PURPOSE_HEADER,
     PartnerClient,
-    attempts_var,
     is_testing,
     set_testing,
 )
@@ -200,7 +199,7 @@ class PartnerDouble:
         self._always = fault
         return self
 
-    def client(self, context: RequestContext | None = None) -> httpx.AsyncClient:
+    def client(self, context: RequestContext | None = None) -> PartnerClient:
         """A client as the service hands one: every request about the household carries
         `context` (its consent and purpose headers)."""
         return PartnerClient(transport=httpx.MockTransport(self.handle), context=context)
@@ -257,16 +256,14 @@ async def run_fetch(
 ) -> FetchRun:
     """`fetch` against `partner`, held to the contract and counting attempts as the service does."""
     evidence, error = None, None
-    token = attempts_var.set(0)
     started = time.perf_counter()
+    client = partner.client(household.context)
     try:
-        async with partner.client(household.context) as client:
+        async with client:
             evidence = await fetch_evidence(connector, household, config, client)
     except ConnectorError as caught:
         error = caught
-    finally:
-        attempts = attempts_var.get()
-        attempts_var.reset(token)
+    attempts = client.requests_sent
     run = FetchRun(evidence, error, attempts, partner, time.perf_counter() - started)
     assert run.attempts == len(partner.requests), "every HTTP request counts as one attempt"
     return run

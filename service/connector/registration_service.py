@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from connectors.base import ConnectorError, fetch_evidence
 from connectors.declarative import ConnectorSpec, SpecInvalid, build_connector, validate_spec
 from connectors.declarative.spec import secret_refs
-from connectors.http import PartnerClient, attempts_var
+from connectors.http import PartnerClient
 from connectors.registry import ConnectorRegistry
 from schemas import connector_registration as wire
 from schemas.evidence import CONNECTOR_TEST_PURPOSE, HouseholdQuery, MemberQuery, RequestContext
@@ -216,7 +216,6 @@ class ConnectorRegistration:
         started = time.perf_counter()
         error: str | None = None
         records, answered = [], 0
-        token = attempts_var.set(0)
         try:
             async with PartnerClient(transport=recorder, context=household.context) as client:
                 evidence = await fetch_evidence(connector, household, config, client)
@@ -227,8 +226,6 @@ class ConnectorRegistration:
             answered = len(evidence.answered)
         except ConnectorError as failure:
             error = redact_id_numbers(f"{type(failure).__name__}: {failure}")
-        finally:
-            attempts_var.reset(token)
         if error is None:
             row.tested_ok = True
             await session.flush()

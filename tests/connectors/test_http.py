@@ -24,7 +24,13 @@ from connectors.base import (
     PartnerUnavailable,
     ResponseTooLarge,
 )
-from connectors.http import INLINE_PARSE_BYTES, attempts_var, budget, map_concurrently, request
+from connectors.http import (
+    INLINE_PARSE_BYTES,
+    PartnerClient,
+    budget,
+    map_concurrently,
+    request,
+)
 from connectors.testing import retry_testing
 from connectors.wire import describe, load_json, partner_error_code
 from schemas.identity import check_character
@@ -36,7 +42,7 @@ def config(**values: object) -> ConnectorConfig:
     return ConnectorConfig.model_validate({"base_url": BASE, **values})
 
 
-def answers(*responses: httpx.Response | type[Exception]) -> httpx.AsyncClient:
+def answers(*responses: httpx.Response | type[Exception]) -> PartnerClient:
     """A client whose successive requests get `responses` (the last one repeats)."""
     queue = list(responses)
 
@@ -46,30 +52,25 @@ def answers(*responses: httpx.Response | type[Exception]) -> httpx.AsyncClient:
             raise answer("injected")
         return answer
 
-    return httpx.AsyncClient(transport=httpx.MockTransport(handle))
+    return PartnerClient(transport=httpx.MockTransport(handle))
 
 
 def text(body: bytes) -> str:
     return body.decode()
 
 
-async def send(client: httpx.AsyncClient, cfg: ConnectorConfig | None = None) -> tuple[str, int]:
+async def send(client: PartnerClient, cfg: ConnectorConfig | None = None) -> tuple[str, int]:
     """`request` once, with the attempts it took."""
-    token = attempts_var.set(0)
-    try:
-        return await request(client, cfg or config(), "GET", "/ping", text), attempts_var.get()
-    finally:
-        attempts_var.reset(token)
+    before = client.requests_sent
+    body = await request(client, cfg or config(), "GET", "/ping", text)
+    return body, client.requests_sent - before
 
 
-async def attempts_of(client: httpx.AsyncClient, cfg: ConnectorConfig | None = None) -> int:
-    token = attempts_var.set(0)
+async def attempts_of(client: PartnerClient, cfg: ConnectorConfig | None = None) -> int:
+    before = client.requests_sent
     with suppress(PartnerUnavailable, PartnerRejected, MalformedResponse):
         await request(client, cfg or config(), "GET", "/ping", text)
-    try:
-        return attempts_var.get()
-    finally:
-        attempts_var.reset(token)
+    return client.requests_sent - before
 
 
 class TestStatusMapping:
@@ -109,11 +110,9 @@ class TestStatusMapping:
             raise MalformedResponse("bad")
 
         async with answers(httpx.Response(200, text="?")) as client:
-            token = attempts_var.set(0)
             with pytest.raises(MalformedResponse):
                 await request(client, config(), "GET", "/ping", refuse)
-            assert attempts_var.get() == 1
-            attempts_var.reset(token)
+            assert client.requests_sent == 1
 
 
 @asynccontextmanager
@@ -137,16 +136,14 @@ async def silent_server() -> AsyncIterator[str]:
 
 class TestRealTimeouts:
     async def test_per_request_timeout_reaches_the_transport(self) -> None:
-        async with silent_server() as url, httpx.AsyncClient() as client:
+        async with silent_server() as url, PartnerClient() as client:
             cfg = ConnectorConfig(base_url=url, request_timeout_s=0.05, max_attempts=2)
-            token = attempts_var.set(0)
             started = time.perf_counter()
             with pytest.raises(
                 PartnerUnavailable, match=r"no answer within 0.05 s \(ReadTimeout\)"
             ):
                 await request(client, cfg, "GET", "/ping", text)
-            assert attempts_var.get() == 2
-            attempts_var.reset(token)
+            assert client.requests_sent == 2
             assert time.perf_counter() - started < 1
 
     async def test_refused_connection_is_unavailable(self) -> None:
@@ -214,11 +211,9 @@ class TestResponseLimits:
 
     async def test_too_large_is_not_retried(self) -> None:
         async with answers(httpx.Response(200, content=b"x" * 4096)) as client:
-            token = attempts_var.set(0)
             with pytest.raises(ResponseTooLarge):
                 await request(client, config(max_response_bytes=1024), "GET", "/ping", text)
-            assert attempts_var.get() == 1
-            attempts_var.reset(token)
+            assert client.requests_sent == 1
 
     async def test_an_error_body_is_read_only_in_part(self) -> None:
         stream = Streamed(10 * 1024 * 1024)
@@ -359,29 +354,29 @@ class TestBudget:
 
 
 class TestMapConcurrently:
-    async def test_results_in_order_and_attempts_folded_back(self) -> None:
-        async def call(n: int) -> int:
-            attempts_var.set(attempts_var.get() + n)
-            await asyncio.sleep(0.01 * (3 - n))
-            return n
+    async def test_results_in_order_and_every_task_s_requests_counted(self) -> None:
+        async with answers(httpx.Response(200, text="ok")) as client:
 
-        token = attempts_var.set(0)
-        assert await map_concurrently(call, [1, 2, 3]) == [1, 2, 3]
-        assert attempts_var.get() == 6
-        attempts_var.reset(token)
+            async def call(n: int) -> int:
+                for _ in range(n):
+                    await request(client, config(), "GET", "/ping", text)
+                await asyncio.sleep(0.01 * (3 - n))
+                return n
+
+            assert await map_concurrently(call, [1, 2, 3]) == [1, 2, 3]
+            assert client.requests_sent == 6
 
     async def test_first_connector_error_is_raised_bare(self) -> None:
-        async def call(fails: bool) -> None:
-            attempts_var.set(attempts_var.get() + 1)
-            if fails:
-                raise PartnerRejected("HTTP 400")
-            await asyncio.sleep(1)
+        async with answers(httpx.Response(400)) as client:
 
-        token = attempts_var.set(0)
-        with pytest.raises(PartnerRejected):
-            await map_concurrently(call, [False, True])
-        assert attempts_var.get() == 2
-        attempts_var.reset(token)
+            async def call(fails: bool) -> None:
+                if fails:
+                    await request(client, config(), "GET", "/ping", text)
+                await asyncio.sleep(1)
+
+            with pytest.raises(PartnerRejected, match="HTTP 400"):
+                await map_concurrently(call, [False, True])
+            assert client.requests_sent == 1
 
     async def test_calls_waiting_their_turn_are_not_made_after_a_failure(self) -> None:
         made: list[int] = []

@@ -18,7 +18,7 @@ from connectors.base import (
 )
 from connectors.declarative import build_connector, validate_spec
 from connectors.declarative.connector import CONFIG_HAS_RATE
-from connectors.http import attempts_var
+from connectors.http import PartnerClient
 from schemas.evidence import HouseholdQuery, MemberQuery, RequestContext
 from tests.conftest import ClientFactory, LiveService
 from tests.connectors.declarative.specs import example
@@ -69,12 +69,8 @@ async def _fetch(spec: dict[str, Any], household: HouseholdQuery) -> tuple[Any, 
 
 async def _fetch_with(connector: Any, household: HouseholdQuery) -> tuple[Any, int]:
     config: ConnectorConfig = connector.default_config()
-    token = attempts_var.set(0)
-    try:
-        async with httpx.AsyncClient() as client:
-            return await fetch_evidence(connector, household, config, client), attempts_var.get()
-    finally:
-        attempts_var.reset(token)
+    async with PartnerClient(context=household.context) as client:
+        return await fetch_evidence(connector, household, config, client), client.requests_sent
 
 
 async def _issued(plain: httpx.AsyncClient) -> int:
