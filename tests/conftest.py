@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from hypothesis import settings
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from connectors import http as connector_http
@@ -32,6 +33,10 @@ from service.config import Settings
 from service.crypto.kek import read_key_file, write_key_file
 from service.crypto.store import open_keyring
 from service.db import create_engine, create_session_factory, migrate
+
+# Property tests assert rules, not speed: a loaded machine must not fail them on a clock.
+settings.register_profile("hedui", deadline=None)
+settings.load_profile("hedui")
 
 POSTGRES_URL = os.environ.get(
     "HEDUI_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
