@@ -69,12 +69,10 @@ class RunEnded:
         if found is None:
             return
         recheck, recipient = found
-        completed = status == VerificationStatus.completed.value
-        await repository.finish_recheck(
-            recheck.id,
-            (RecheckStatus.completed if completed else RecheckStatus.failed).value,
-            now,
-        )
+        if status != VerificationStatus.completed.value:
+            await repository.fail_recheck(recheck, now)
+            return
+        await repository.finish_recheck(recheck.id, RecheckStatus.completed.value, now)
         if report is None or inputs is None:
             return
         if recipient.status == RecipientStatus.left.value:

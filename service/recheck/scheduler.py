@@ -8,6 +8,12 @@ row). The re-check's verification is created through the same service intake use
 its job, in the same transaction, and the recipient's next due date moves past `today`, so
 a run that catches up after a pause makes one re-check, not one per missed period.
 
+A re-check that did not run is never left standing in the way: one held for a new
+authorization (`needs_consent`) or `failed` (refused here, or its verification ended
+failed or withdrawn, which puts the recipient's due date back where it was) is started
+again, on the same row, by the next pass that can; only a running one is "already
+scheduled".
+
 Throttled: at most `max_in_flight` re-checks run at once (per-partner limits apply to each
 call as for every verification).
 
@@ -40,7 +46,7 @@ from service.models import ApiKey, Recipient, Verification
 from service.models.base import new_id, utcnow
 from service.policy.catalog import PolicyCatalog
 from service.recipient.calendar import next_after
-from service.recipient.repository import RecipientRepository
+from service.recipient.repository import NOT_RUN, RecipientRepository
 from service.recipient.service import policy_for
 from service.verification.service import verification as verification_service
 
@@ -125,7 +131,7 @@ class RecheckScheduler:
                     held = existing.get(recipient.id)
                     if _consent_expired(recipient, today):
                         outcome = RecheckStatus.needs_consent.value
-                    elif held is not None and held != RecheckStatus.needs_consent:
+                    elif held is not None and held not in NOT_RUN:
                         outcome = "already_scheduled"
                     else:
                         outcome = RecheckStatus.queued.value
@@ -280,8 +286,9 @@ class RecheckScheduler:
     async def _claim(
         self, session: AsyncSession, recipient: Recipient, today: date
     ) -> tuple[str | None, bool, str]:
-        """Insert the recipient's re-check for its due date: (its id, whether it was held
-        for a new authorization, the outcome), the id None unless this call is to start it."""
+        """Insert the recipient's re-check for its due date: (its id, whether it is one
+        that did not run, held for a new authorization or failed, the outcome), the id
+        None unless this call is to start it."""
         repository = RecipientRepository.from_session(session)
         due_on = recipient.next_recheck_on
         expired = _consent_expired(recipient, today)
@@ -301,7 +308,7 @@ class RecheckScheduler:
         if inserted:
             return recheck_id, False, RecheckStatus.queued.value
         existing = await repository.recheck(recipient.id, due_on)
-        if existing is None or existing.status != RecheckStatus.needs_consent:
+        if existing is None or existing.status not in NOT_RUN:
             return None, False, "already_scheduled"
         return existing.id, True, RecheckStatus.queued.value
 

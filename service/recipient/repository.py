@@ -21,6 +21,10 @@ def in_scope(statement: Statement, scope: Principal | str) -> Statement:
     return scoped(statement, scope, Recipient.region_code, Recipient.township_code)
 
 
+NOT_RUN = ("needs_consent", "failed")
+"""The states of a re-check that did not run to its end: a pass starts it (again)."""
+
+
 class RecipientRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -192,11 +196,12 @@ class RecipientRepository:
         held: bool,
         batch_id: str | None = None,
     ) -> bool:
-        """Attach the verification to a re-check that has none yet (or was held for a
-        new authorization, when `held`); whether this call did it."""
+        """Attach the verification to a re-check that has none yet (or, when `held`, one
+        that did not run: held for a new authorization, or failed); whether this call did
+        it."""
         statement = update(Recheck).where(Recheck.id == recheck_id)
         if held:
-            statement = statement.where(Recheck.status == "needs_consent")
+            statement = statement.where(Recheck.status.in_(NOT_RUN))
         else:
             statement = statement.where(Recheck.verification_id.is_(None))
         result = await self.session.execute(
@@ -214,11 +219,28 @@ class RecipientRepository:
             .values(next_recheck_on=next_on, updated_at=now)
         )
 
-    async def finish_recheck(self, recheck_id: str, status: str, now: datetime) -> None:
-        await self.session.execute(
+    async def finish_recheck(self, recheck_id: str, status: str, now: datetime) -> bool:
+        """End a running re-check; whether this call did (not when it had ended)."""
+        result = await self.session.execute(
             update(Recheck)
             .where(Recheck.id == recheck_id, Recheck.status == "queued")
             .values(status=status, completed_at=now)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def fail_recheck(self, recheck: Recheck, now: datetime) -> None:
+        """A running re-check's verification ended without a report (failed, withdrawn):
+        the re-check fails, and its recipient is due again on the date it was due, so the
+        next pass starts a fresh one (the date had moved on when this one started)."""
+        if not await self.finish_recheck(recheck.id, "failed", now):
+            return
+        await self.session.execute(
+            update(Recipient)
+            .where(
+                Recipient.id == recheck.recipient_id,
+                Recipient.next_recheck_on > recheck.due_on,
+            )
+            .values(next_recheck_on=recheck.due_on, updated_at=now)
         )
 
     async def unfinished_rechecks(self, *, region_prefix: str = "") -> int:

@@ -10,7 +10,8 @@ One transaction, whatever the verification's state:
 - its raw partner records (and so the facts derived from them) are purged, as the
   retention purge does; a report made before (a `completed` verification) and its
   decision stay, for accountability;
-- a re-check it was running for ends as failed; `verification.withdrawn` is recorded for
+- a re-check it was running for ends as failed, and its recipient is due again (the next
+  pass starts a fresh re-check); `verification.withdrawn` is recorded for
   webhooks (ids and codes only: the reason is never sent).
 
 What still runs in this process is stopped by the caller after the commit (the run queue's
@@ -57,7 +58,7 @@ async def withdraw(
     found = await recipients.recheck_of(verification.id)
     if found is not None:
         recheck, _recipient = found
-        await recipients.finish_recheck(recheck.id, "failed", now)
+        await recipients.fail_recheck(recheck, now)
     await outbox.record(
         session,
         "verification.withdrawn",

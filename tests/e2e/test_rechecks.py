@@ -17,6 +17,7 @@ import pytest
 from service.auth.principal import Role
 from service.auth.service import create_api_key
 from service.db import create_engine, create_session_factory
+from service.policy.catalog import PolicyCatalog
 from service.recipient.calendar import add_months
 from service.runtime import build_runtime
 from tests.conftest import LiveService, running_service, service_settings
@@ -246,3 +247,60 @@ async def test_two_schedulers_at_once_start_each_recheck_once(office: Office) ->
         )
     started = [v.id for done in passes for v in done.started]
     assert len(started) == len(set(started)) == 3
+
+
+async def test_a_refused_recheck_is_reported_on_every_pass_and_started_once_it_can_be(
+    office: Office,
+) -> None:
+    """A re-check the intake refuses (here: no policy in force that day) starts nothing and
+    leaves the recipient due: every pass says it could not be started, not that it was
+    started already; once it can be, the next pass starts it."""
+    await office.approve("530102", {"id_number": make_id_number("530102")})
+    settings = office.service.settings.model_copy(
+        update={"partner_base_url": f"{office.service.base_url}/sandbox"}
+    )
+    async with build_runtime(settings, runs_here=False) as runtime:
+        scheduler = runtime.rechecks
+        catalog, scheduler.catalog = scheduler.catalog, PolicyCatalog([])
+        for _ in range(2):
+            refused = await scheduler.run_due(a_year_on())
+            assert (refused.started, dict(refused.outcomes)) == ([], {"failed": 1})
+            assert await scheduler.count_due(a_year_on()) == 1
+            plan = await scheduler.preview(a_year_on())
+            assert (plan.queued, plan.already_scheduled) == (1, 0)
+
+        scheduler.catalog = catalog
+        started = await scheduler.run_due(a_year_on())
+        assert (len(started.started), dict(started.outcomes)) == (1, {"queued": 1})
+        assert await scheduler.count_due(a_year_on()) == 0
+        again = await scheduler.preview(a_year_on())
+        assert (again.queued, again.already_scheduled) == (0, 0)
+
+
+async def test_a_withdrawn_recheck_makes_the_recipient_due_again(office: Office) -> None:
+    """The re-check's verification ends without a report (withdrawn; failed alike): the
+    recipient is due again on the date it was due, and the next pass starts a fresh one."""
+    await office.approve("530102", {"id_number": make_id_number("530102")})
+    await office.sandbox.put("/sandbox/faults/pensions", json={"mode": "hang"})
+    settings = office.service.settings.model_copy(
+        update={"partner_base_url": f"{office.service.base_url}/sandbox"}
+    )
+    async with build_runtime(settings, runs_here=False) as runtime:
+        scheduler = runtime.rechecks
+        [first] = (await scheduler.run_due(a_year_on())).started
+        [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
+        assert date.fromisoformat(recipient["next_recheck_on"]) > a_year_on()
+
+        withdrawn = await office.caseworker.post(f"/v1/verifications/{first.id}/withdraw")
+        assert withdrawn.status_code == 200, withdrawn.text
+        [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
+        assert date.fromisoformat(recipient["next_recheck_on"]) <= a_year_on()
+        assert await scheduler.count_due(a_year_on()) == 1
+
+        again = await scheduler.run_due(a_year_on())
+        assert dict(again.outcomes) == {"queued": 1}
+        [fresh] = again.started
+        assert fresh.id != first.id
+        assert await scheduler.count_due(a_year_on()) == 0
+        assert (await scheduler.run_due(a_year_on())).started == []
+    await office.sandbox.delete("/sandbox/faults/pensions")
