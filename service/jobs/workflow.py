@@ -190,7 +190,9 @@ class Workflow:
         finally:
             for task in (heartbeat, verify):
                 task.cancel()
-        await asyncio.gather(heartbeat, verify, return_exceptions=True)
+            # Awaited even when this run is cancelled (withdrawn here, shutting down): the
+            # partner calls and the heartbeat have ended when the run has.
+            await asyncio.gather(heartbeat, verify, return_exceptions=True)
         if not verify.cancelled() and verify.exception() is None:
             result = verify.result()
             if self.on_finished is not None and result is not None:

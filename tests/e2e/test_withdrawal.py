@@ -535,3 +535,62 @@ async def test_webhooks_hear_of_the_withdrawal(world: World) -> None:
     assert person not in text
     assert "撤回授权" not in text  # the reason is not sent
     assert not re.search(r"[0-9]{17}[0-9X]", text)
+
+
+def _run_tasks(verification_id: str) -> list[asyncio.Task[Any]]:
+    """The unfinished tasks of a run of the verification: its heartbeat, the task that
+    verifies, its partner calls and the one recording their answers."""
+    found = []
+    for task in asyncio.all_tasks():
+        frame = getattr(task.get_coro(), "cr_frame", None)
+        if task.done() or frame is None or task is asyncio.current_task():
+            continue
+        seen = frame.f_locals.get("verification_id")
+        claimed = frame.f_locals.get("claimed")
+        if verification_id in (seen, getattr(claimed, "verification_id", None)):
+            found.append(task)
+    return found
+
+
+async def test_withdrawing_while_answers_arrive_leaves_no_task_and_stores_nothing(
+    world: World,
+) -> None:
+    """Two partners are slow to answer (one in flight, one hanging) while the others
+    settle: the withdrawal cancels the run of this process, which ends with every task it
+    started; the answers still arriving are not stored, no records remain, no report."""
+    person = await _person(
+        world,
+        pension={"status": "receiving", "monthly_amount": 300},
+        vehicles=[{"plate": "云A1B234", "type": "car", "registered_on": "2025-01-01"}],
+    )
+    await world.sandbox.put("/sandbox/faults/pensions", json={"mode": "slow", "latency_ms": 700})
+    await world.sandbox.put("/sandbox/faults/vehicles", json={"mode": "hang"})
+    accepted = await world.caseworker.post(
+        "/v1/verifications", json=verification_body([member(person)], as_of=None)
+    )
+    assert accepted.status_code == 202, accepted.text
+    verification_id = accepted.json()["id"]
+
+    async def others_answered() -> bool:
+        state = (await world.caseworker.get(f"/v1/verifications/{verification_id}")).json()
+        statuses = _sources(state)
+        return [s for s, status in statuses.items() if status == "pending"] == [
+            s for s in statuses if s in ("pensions", "vehicles")
+        ]
+
+    await _until(others_answered, "every partner but the slow ones answered")
+    [run] = [t for t in asyncio.all_tasks() if t.get_name() == f"verification:{verification_id}"]
+    assert _run_tasks(verification_id)
+
+    response = await world.caseworker.post(f"/v1/verifications/{verification_id}/withdraw")
+    assert response.status_code == 200, response.text
+    await asyncio.wait_for(asyncio.wait([run]), timeout=5)
+    assert _run_tasks(verification_id) == []
+
+    await asyncio.sleep(1.0)  # the slow answer has arrived by now, to nobody
+    row, sources, reports = await _rows(world, verification_id)
+    assert (row.status, reports) == ("withdrawn", 0)
+    statuses = {source.source: source.status for source in sources}
+    assert (statuses["pensions"], statuses["vehicles"]) == ("withdrawn", "withdrawn")
+    assert all(source.records == [] for source in sources)
+    assert row.records_purged_at is not None
