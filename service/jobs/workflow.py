@@ -119,6 +119,11 @@ class LeaseLost(Exception):
     """Another process took over this run (our lease expired): stop quietly."""
 
 
+class RunStopped(Exception):
+    """A settle found the verification no longer this run's (withdrawn, ended, or its
+    lease taken over): stop quietly, before the next heartbeat would tell."""
+
+
 class Workflow:
     def __init__(
         self,
@@ -208,6 +213,9 @@ class Workflow:
             error = verify.exception()
         while isinstance(error, BaseExceptionGroup):
             error = error.exceptions[0]
+        if isinstance(error, RunStopped):
+            log.info("run_stopped", verification_id=verification_id, why=str(error))
+            return None
         # A bug, not the database (writes retry until it is back): the verification fails
         # visibly rather than staying `running` for ever.
         log.error(
@@ -355,6 +363,13 @@ class Workflow:
                 claimed.verification_id, [outcome.row_values() for outcome in batch]
             )
             raced = len(stored) < len(batch)
+            if raced:
+                # Sources this run was asking are not pending any more: the verification
+                # was withdrawn (or is another run's now). One read, only then, so the run
+                # stops at the first answer after a withdrawal, not at its next heartbeat.
+                why = await repository.still_ours(claimed.verification_id, self.owner)
+                if why is not None:
+                    raise RunStopped(why)
             awaiting = sum(o.source in stored and o.status is SourceStatus.awaiting for o in batch)
             if awaiting:
                 left = await repository.count_awaiting(claimed.verification_id, awaiting)

@@ -220,7 +220,8 @@ async def withdraw_verification(
     new state.
 
     - Queued or running: no partner is asked for it any more. Calls in flight in this
-      process are cancelled; a run in another process stops at its next heartbeat; a queued
+      process are cancelled; a run in another process stops at the first answer it gets
+      after this, at the latest at its next heartbeat (a third of its lease); a queued
       job, or a parked source's collect, finds it withdrawn and does nothing. A partner
       answer that still arrives is not stored, and no report is made.
     - Completed (consent withdrawn after the report): the report and its decision stay

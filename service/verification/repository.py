@@ -287,6 +287,20 @@ class VerificationRepository:
         )
         return _rowcount(result) == 1
 
+    async def still_ours(self, verification_id: str, owner: str) -> str | None:
+        """Whether a run may go on: None when the verification is unfinished and `owner`
+        holds its lease; otherwise why not (its status, or `lease lost`)."""
+        row = (
+            await self.session.execute(
+                select(VERIFICATIONS.c.status, VERIFICATIONS.c.lease_owner).where(
+                    VERIFICATIONS.c.id == verification_id
+                )
+            )
+        ).first()
+        if row is None or row[0] not in UNFINISHED:
+            return "gone" if row is None else str(row[0])
+        return None if row[1] == owner else "lease lost"
+
     async def renew(self, verification_id: str, owner: str, until: datetime) -> bool:
         """Extend our lease; False when it is no longer ours (or the run is over)."""
         result = await self.session.execute(

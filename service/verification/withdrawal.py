@@ -15,8 +15,9 @@ One transaction, whatever the verification's state:
   webhooks (ids and codes only: the reason is never sent).
 
 What still runs in this process is stopped by the caller after the commit (the run queue's
-`stop`); a run in another process stops at its next heartbeat, whose lease renewal a
-withdrawn verification refuses.
+`stop`); a run in another process stops at the first answer it settles after this (none
+is stored: `Workflow` then reads that the run is no longer its), at the latest at its next
+heartbeat, whose lease renewal a withdrawn verification refuses.
 """
 
 from sqlalchemy.ext.asyncio import AsyncSession

@@ -594,3 +594,34 @@ async def test_withdrawing_while_answers_arrive_leaves_no_task_and_stores_nothin
     assert (statuses["pensions"], statuses["vehicles"]) == ("withdrawn", "withdrawn")
     assert all(source.records == [] for source in sources)
     assert row.records_purged_at is not None
+
+
+async def test_a_run_in_another_process_stops_at_the_first_answer_after_a_withdrawal(
+    world: World,
+) -> None:
+    """A worker whose heartbeat is far off (30 s lease): the first answer it settles after
+    the withdrawal is refused by the database, and the run stops there, abandoning the
+    hanging call, instead of at its next lease renewal."""
+    person = await _person(world, pension={"status": "receiving", "monthly_amount": 300})
+    await world.sandbox.put("/sandbox/faults/pensions", json={"mode": "slow", "latency_ms": 700})
+    await world.sandbox.put("/sandbox/faults/vehicles", json={"mode": "hang"})
+    verification_id = await _stored_unclaimed(world, person)
+    await _reset_counts(world)
+    assert world.runtime.workflow.lease.total_seconds() >= 30
+    run = asyncio.create_task(world.runtime.workflow.run(verification_id))
+
+    async def asked() -> bool:
+        queries = (await _counts(world))[0]
+        return queries.get("pensions") == 1 and queries.get("vehicles") == 1
+
+    await _until(asked, "the slow and the hanging partner were asked")
+    response = await world.caseworker.post(f"/v1/verifications/{verification_id}/withdraw")
+    assert response.status_code == 200, response.text
+
+    assert await asyncio.wait_for(run, timeout=5) is None
+    assert _run_tasks(verification_id) == []
+    row, sources, reports = await _rows(world, verification_id)
+    assert (row.status, reports) == ("withdrawn", 0)
+    statuses = {source.source: source.status for source in sources}
+    assert (statuses["pensions"], statuses["vehicles"]) == ("withdrawn", "withdrawn")
+    assert all(source.records == [] for source in sources)
