@@ -287,6 +287,20 @@ class VerificationRepository:
         )
         return _rowcount(result) == 1
 
+    async def get_reported(self, verification_id: str) -> tuple[Verification, Report] | None:
+        """The verification (with its members and sources) and its report, the report read
+        by the verification's own statement; None unless it has one."""
+        row = (
+            await self.session.execute(
+                self._detailed()
+                .add_columns(Report)
+                .join(Report, Report.verification_id == Verification.id)
+                .where(Verification.id == verification_id)
+                .execution_options(populate_existing=True)
+            )
+        ).first()
+        return None if row is None else (row[0], row[1])
+
     async def still_ours(self, verification_id: str, owner: str) -> str | None:
         """Whether a run may go on: None when the verification is unfinished and `owner`
         holds its lease; otherwise why not (its status, or `lease lost`)."""

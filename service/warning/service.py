@@ -13,7 +13,7 @@ from schemas.report import Report as ReportDocument
 from service.auth.principal import Principal
 from service.auth.scope import narrow
 from service.errors import Conflict, NotFound
-from service.models import ChangeWarning, Recheck, Recipient, Report, Webhook
+from service.models import ChangeWarning, Recheck, Recipient, Webhook
 from service.models.base import utcnow
 from service.pagination import decode_cursor, next_cursor
 from service.recipient.repository import RecipientRepository
@@ -51,10 +51,12 @@ class WarningService:
         recipient under review, with the re-check's verification to decide on. `webhooks`:
         the active ones, when the caller has read them in this transaction already."""
         previous_id = recipient.approved_verification_id
-        previous = await VerificationRepository.from_session(session).get(previous_id)
-        stored = await session.get(Report, previous_id)
-        if previous is None or stored is None:  # pragma: no cover - approved means reported
+        # The approved verification and its report in one statement (its members and
+        # sources in one each).
+        found = await VerificationRepository.from_session(session).get_reported(previous_id)
+        if found is None:  # pragma: no cover - approved means reported
             return []
+        previous, stored = found
         before_report = ReportDocument.model_validate(stored.body)
         before = Side.of(assessment_input(previous), before_report)
         after = Side.of(inputs, report)

@@ -13,11 +13,14 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from service.auth.principal import Role
 from service.auth.service import create_api_key
 from service.db import create_engine, create_session_factory
 from service.policy.catalog import PolicyCatalog
+from service.recheck.drive import run_until_done
 from service.recipient.calendar import add_months
 from service.runtime import build_runtime
 from tests.conftest import LiveService, running_service, service_settings
@@ -304,3 +307,31 @@ async def test_a_withdrawn_recheck_makes_the_recipient_due_again(office: Office)
         assert await scheduler.count_due(a_year_on()) == 0
         assert (await scheduler.run_due(a_year_on())).started == []
     await office.sandbox.delete("/sandbox/faults/pensions")
+
+
+async def test_a_recheck_reads_the_approved_report_back_in_three_statements(
+    office: Office,
+) -> None:
+    """Change detection reads the approved verification, its members and its sources,
+    and its report: the report comes with the verification, in the same statement. (The
+    scheduler reads the approved verification and its members once more, at the start, to
+    build the re-check's household.)"""
+    approved = await office.approve("530102", {"id_number": make_id_number("530102")})
+    settings = office.service.settings.model_copy(
+        update={"partner_base_url": f"{office.service.base_url}/sandbox"}
+    )
+    reads: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        values = parameters.values() if isinstance(parameters, dict) else parameters or ()
+        if statement.lstrip().upper().startswith("SELECT") and approved in map(str, values):
+            reads.append(" ".join(statement.split()))
+
+    async with build_runtime(settings, runs_here=True) as runtime:
+        event.listen(Engine, "before_cursor_execute", note)
+        try:
+            tally = await run_until_done(runtime.rechecks, a_year_on(), poll_s=0.05)
+        finally:
+            event.remove(Engine, "before_cursor_execute", note)
+    assert tally.count("queued") == 1
+    assert len(reads) == 2 + 3, "\n".join(reads)
