@@ -9,10 +9,10 @@ its job, in the same transaction, and the recipient's next due date moves past `
 a run that catches up after a pause makes one re-check, not one per missed period.
 
 A re-check that did not run is never left standing in the way: one held for a new
-authorization (`needs_consent`) or `failed` (refused here, or its verification ended
-failed or withdrawn, which puts the recipient's due date back where it was) is started
-again, on the same row, by the next pass that can; only a running one is "already
-scheduled".
+authorization (`needs_consent`: it had expired, or the re-check was withdrawn) or
+`failed` (refused here, or its verification failed) is started again, on the same row, by
+the next pass that can (a withdrawn or failed one puts the recipient's due date back where
+it was); only a running one is "already scheduled".
 
 Throttled: at most `max_in_flight` re-checks run at once (per-partner limits apply to each
 call as for every verification).

@@ -1,9 +1,9 @@
 """All SQL about recipients and their re-checks."""
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Self, cast
 
-from sqlalchemy import ColumnElement, Select, func, select, tuple_, update
+from sqlalchemy import ColumnElement, Select, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -206,7 +206,11 @@ class RecipientRepository:
             statement = statement.where(Recheck.verification_id.is_(None))
         result = await self.session.execute(
             statement.values(
-                status="queued", verification_id=verification_id, started_at=now, batch_id=batch_id
+                status="queued",
+                verification_id=verification_id,
+                started_at=now,
+                completed_at=None,
+                batch_id=batch_id,
             )
         )
         return bool(getattr(result, "rowcount", 0))
@@ -229,11 +233,31 @@ class RecipientRepository:
         return bool(getattr(result, "rowcount", 0))
 
     async def fail_recheck(self, recheck: Recheck, now: datetime) -> None:
-        """A running re-check's verification ended without a report (failed, withdrawn):
-        the re-check fails, and its recipient is due again on the date it was due, so the
-        next pass starts a fresh one (the date had moved on when this one started)."""
-        if not await self.finish_recheck(recheck.id, "failed", now):
+        """A running re-check's verification failed: the re-check fails, and its recipient
+        is due again on the date it was due, so the next pass starts a fresh one (the date
+        had moved on when this one started)."""
+        if await self.finish_recheck(recheck.id, "failed", now):
+            await self._due_again(recheck, now)
+
+    async def withdraw_recheck(self, recheck: Recheck, now: datetime, today: date) -> None:
+        """A running re-check's verification was withdrawn, perhaps with the household's
+        consent: the recipient's authorization ends (it expired yesterday), the re-check
+        is held for a new one (`needs_consent`), and the recipient is due again on the
+        date it was due; the first pass after a new authorization is recorded starts it."""
+        if not await self.finish_recheck(recheck.id, "needs_consent", now):
             return
+        await self._due_again(recheck, now)
+        ended = today - timedelta(days=1)
+        await self.session.execute(
+            update(Recipient)
+            .where(Recipient.id == recheck.recipient_id)
+            .where(
+                or_(Recipient.consent_expires_on.is_(None), Recipient.consent_expires_on > ended)
+            )
+            .values(consent_expires_on=ended, updated_at=now)
+        )
+
+    async def _due_again(self, recheck: Recheck, now: datetime) -> None:
         await self.session.execute(
             update(Recipient)
             .where(

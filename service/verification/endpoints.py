@@ -214,6 +214,7 @@ async def withdraw_verification(
     queue: QueueDep,
     completions: CompletionsDep,
     background: BackgroundTasks,
+    settings: SettingsDep,
     body: wire.WithdrawalCreate | None = None,
 ) -> wire.Verification:
     """The verification becomes `withdrawn`, whatever state it was in; the answer is its
@@ -230,7 +231,9 @@ async def withdraw_verification(
       goes to webhooks.
 
     Withdrawing a withdrawn verification is `409` (`/problems/verification-withdrawn`)."""
-    withdrawn = await withdraw(session, principal, verification_id, body or wire.WithdrawalCreate())
+    withdrawn = await withdraw(
+        session, principal, verification_id, body or wire.WithdrawalCreate(), settings.today()
+    )
     # After the commit (background tasks run once the answer is sent): a failed commit
     # leaves the run going, as the verification it runs.
     background.add_task(_stopped, queue, completions, verification_id)

@@ -10,8 +10,9 @@ One transaction, whatever the verification's state:
 - its raw partner records (and so the facts derived from them) are purged, as the
   retention purge does; a report made before (a `completed` verification) and its
   decision stay, for accountability;
-- a re-check it was running for ends as failed, and its recipient is due again (the next
-  pass starts a fresh re-check); `verification.withdrawn` is recorded for
+- a re-check it was running for is held for a new authorization (`needs_consent`: the
+  withdrawal may be the household's consent's, so the recipient's authorization ends),
+  its recipient due again on the date it was due; `verification.withdrawn` is recorded for
   webhooks (ids and codes only: the reason is never sent).
 
 What still runs in this process is stopped by the caller after the commit (the run queue's
@@ -19,6 +20,8 @@ What still runs in this process is stopped by the caller after the commit (the r
 is stored: `Workflow` then reads that the run is no longer its), at the latest at its next
 heartbeat, whose lease renewal a withdrawn verification refuses.
 """
+
+from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,6 +41,7 @@ async def withdraw(
     principal: Principal,
     verification_id: str,
     body: wire.WithdrawalCreate,
+    today: date,
 ) -> wire.Verification:
     """Withdraw a verification inside the caller's scope (404 outside it); 409 when it
     was withdrawn already. The caller commits."""
@@ -59,7 +63,7 @@ async def withdraw(
     found = await recipients.recheck_of(verification.id)
     if found is not None:
         recheck, _recipient = found
-        await recipients.fail_recheck(recheck, now)
+        await recipients.withdraw_recheck(recheck, now, today)
     await outbox.record(
         session,
         "verification.withdrawn",

@@ -280,9 +280,10 @@ async def test_a_refused_recheck_is_reported_on_every_pass_and_started_once_it_c
         assert (again.queued, again.already_scheduled) == (0, 0)
 
 
-async def test_a_withdrawn_recheck_makes_the_recipient_due_again(office: Office) -> None:
-    """The re-check's verification ends without a report (withdrawn; failed alike): the
-    recipient is due again on the date it was due, and the next pass starts a fresh one."""
+async def test_a_withdrawn_recheck_waits_for_a_new_authorization(office: Office) -> None:
+    """The re-check's verification is withdrawn (perhaps the household's consent): the
+    recipient is due again on the date it was due, listed as needing new consent on every
+    pass, and the first pass after a new authorization starts a fresh re-check."""
     await office.approve("530102", {"id_number": make_id_number("530102")})
     await office.sandbox.put("/sandbox/faults/pensions", json={"mode": "hang"})
     settings = office.service.settings.model_copy(
@@ -298,8 +299,17 @@ async def test_a_withdrawn_recheck_makes_the_recipient_due_again(office: Office)
         assert withdrawn.status_code == 200, withdrawn.text
         [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
         assert date.fromisoformat(recipient["next_recheck_on"]) <= a_year_on()
-        assert await scheduler.count_due(a_year_on()) == 1
+        assert recipient["needs_new_consent"] is True
+        for _ in range(2):
+            held = await scheduler.run_due(a_year_on())
+            assert (held.started, dict(held.outcomes)) == ([], {"needs_consent": 1})
+        assert (await scheduler.preview(a_year_on())).needs_consent == 1
 
+        renewed = await office.caseworker.post(
+            f"/v1/recipients/{recipient['id']}/consent",
+            json={"document_id": "AUTH-0003", "signed_on": date.today().isoformat()},
+        )
+        assert renewed.status_code == 200, renewed.text
         again = await scheduler.run_due(a_year_on())
         assert dict(again.outcomes) == {"queued": 1}
         [fresh] = again.started
@@ -307,6 +317,30 @@ async def test_a_withdrawn_recheck_makes_the_recipient_due_again(office: Office)
         assert await scheduler.count_due(a_year_on()) == 0
         assert (await scheduler.run_due(a_year_on())).started == []
     await office.sandbox.delete("/sandbox/faults/pensions")
+
+
+async def test_a_failed_recheck_makes_the_recipient_due_again(office: Office) -> None:
+    """The re-check's verification fails (here: no policy in force any more when its
+    answers are in): the recipient is due again on the date it was due, and the next pass
+    starts a fresh re-check, which completes."""
+    await office.approve("530102", {"id_number": make_id_number("530102")})
+    settings = office.service.settings.model_copy(
+        update={"partner_base_url": f"{office.service.base_url}/sandbox"}
+    )
+    async with build_runtime(settings, runs_here=True) as runtime:
+        catalog, runtime.workflow.catalog = runtime.workflow.catalog, PolicyCatalog([])
+        failed = await run_until_done(runtime.rechecks, a_year_on(), poll_s=0.05)
+        assert dict(failed.outcomes) == {"queued": 1}
+        [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
+        assert date.fromisoformat(recipient["next_recheck_on"]) <= a_year_on()
+        assert recipient["needs_new_consent"] is False
+
+        runtime.workflow.catalog = catalog
+        again = await run_until_done(runtime.rechecks, a_year_on(), poll_s=0.05)
+        assert dict(again.outcomes) == {"queued": 1}
+        [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
+        assert date.fromisoformat(recipient["next_recheck_on"]) > a_year_on()
+        assert await runtime.rechecks.count_due(a_year_on()) == 0
 
 
 async def test_a_recheck_reads_the_approved_report_back_in_three_statements(
