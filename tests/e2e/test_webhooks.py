@@ -3,20 +3,15 @@
 import asyncio
 import json
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from service.auth.principal import Role
 from service.auth.service import create_api_key
@@ -25,35 +20,12 @@ from service.db import create_engine, create_session_factory
 from service.recheck.drive import run_until_done
 from service.recipient.calendar import add_months
 from service.runtime import build_runtime
-from service.webhook.signature import verify
-from tests.conftest import running_service, service_settings, serving
+from tests.conftest import running_service, service_settings
 from tests.factories import make_id_number, member, verification_body
+from tests.webhook_receiver import Receiver, receiving
 
 SECRET = "whsec_test_0123456789abcdef"
 MAX_ATTEMPTS = 3
-
-
-@dataclass
-class Receiver:
-    """A case-management system's endpoint: fails the first `failures` attempts of each
-    event (all of them when None), then answers 204."""
-
-    failures: int | None
-    attempts: Counter[str] = field(default_factory=Counter)
-    accepted: list[dict[str, Any]] = field(default_factory=list)
-    bad_signatures: int = 0
-
-    async def __call__(self, request: Request) -> Response:
-        body = await request.body()
-        if not verify(SECRET, request.headers["Hedui-Signature"], body, now=int(time.time())):
-            self.bad_signatures += 1
-        event = json.loads(body)
-        assert event["id"] == request.headers["Hedui-Event-Id"]
-        self.attempts[event["id"]] += 1
-        if self.failures is None or self.attempts[event["id"]] <= self.failures:
-            return Response(status_code=503)
-        self.accepted.append(event)
-        return Response(status_code=204)
 
 
 @dataclass
@@ -68,7 +40,7 @@ class Setup:
 @pytest.fixture
 def setup_factory(own_database_url: str, tmp_path: Path) -> Callable[[int | None], Any]:
     def make(failures: int | None) -> Any:
-        return _setup(own_database_url, tmp_path, Receiver(failures))
+        return _setup(own_database_url, tmp_path, Receiver(SECRET, failures))
 
     return make
 
@@ -97,9 +69,8 @@ async def _setup(database_url: str, tmp_path: Path, receiver: Receiver) -> Async
         recheck_interval_s=0,
         batch_sweep_s=0.1,
     )
-    receiver_app = Starlette(routes=[Route("/events", receiver.__call__, methods=["POST"])])
     clients: list[httpx.AsyncClient] = []
-    async with serving(receiver_app) as receiver_base, running_service(settings) as service:
+    async with receiving(receiver) as receiver_url, running_service(settings) as service:
 
         def client(role: str) -> httpx.AsyncClient:
             made = httpx.AsyncClient(
@@ -111,7 +82,7 @@ async def _setup(database_url: str, tmp_path: Path, receiver: Receiver) -> Async
             return made
 
         try:
-            yield Setup(service.base_url, f"{receiver_base}/events", receiver, client, settings)
+            yield Setup(service.base_url, receiver_url, receiver, client, settings)
         finally:
             for made in clients:
                 await made.aclose()

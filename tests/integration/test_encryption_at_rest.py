@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -21,10 +21,6 @@ import pytest
 from sqlalchemy import text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import StatementError
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from service.auth.principal import Role
 from service.auth.service import create_api_key
@@ -35,15 +31,14 @@ from service.recheck.drive import run_until_done
 from service.recipient.calendar import add_months
 from service.runtime import build_runtime
 from service.verification.repository import VerificationRepository
-from service.webhook.signature import verify
 from tests.conftest import (
     LiveService,
     keyed_session_factory,
     running_service,
     service_settings,
-    serving,
 )
 from tests.factories import make_id_number, member, verification_body
+from tests.webhook_receiver import Receiver, receiving
 
 WAIT = {"Prefer": "wait=15"}
 BALANCE = "987654.31"
@@ -144,29 +139,6 @@ def _secrets(people: list[str]) -> list[bytes]:
 
 
 @dataclass
-class Receiver:
-    """A case-management system's webhook endpoint: accepts every event it can verify."""
-
-    accepted: list[dict[str, Any]] = field(default_factory=list)
-    bodies: list[bytes] = field(default_factory=list)
-    bad_signatures: int = 0
-
-    async def __call__(self, request: Request) -> Response:
-        body = await request.body()
-        if not verify(
-            WEBHOOK_SECRET, request.headers["Hedui-Signature"], body, now=int(time.time())
-        ):
-            self.bad_signatures += 1
-            return Response(status_code=401)
-        self.bodies.append(body)
-        self.accepted.append(json.loads(body))
-        return Response(status_code=204)
-
-    def of(self, event_type: str) -> list[dict[str, Any]]:
-        return [event for event in self.accepted if event["type"] == event_type]
-
-
-@dataclass
 class Office:
     service: LiveService
     database_url: str
@@ -187,10 +159,9 @@ async def office(own_database_url: str, tmp_path: Path) -> AsyncIterator[Office]
         recheck_interval_s=0,
         batch_sweep_s=0.1,
     )
-    receiver = Receiver()
-    app = Starlette(routes=[Route("/events", receiver.__call__, methods=["POST"])])
-    async with serving(app) as receiver_base, running_service(settings) as service:
-        yield Office(service, own_database_url, receiver, f"{receiver_base}/events")
+    receiver = Receiver(WEBHOOK_SECRET)
+    async with receiving(receiver) as receiver_url, running_service(settings) as service:
+        yield Office(service, own_database_url, receiver, receiver_url)
 
 
 async def _eventually(check: Any, timeout_s: float = 30.0) -> None:
