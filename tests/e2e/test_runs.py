@@ -11,13 +11,11 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from service.app import create_app
-from service.auth.principal import Role
-from service.auth.service import create_api_key
 from service.config import Settings
-from service.db import create_engine, create_session_factory
 from tests.conftest import ClientFactory, _free_port, serving
 from tests.e2e.gates import GatePartner, gated_registry, proxied
 from tests.factories import make_id_number, member, verification_body
+from tests.stored import caseworker_token
 
 
 async def sandbox_queries(http: httpx.AsyncClient) -> dict[str, int]:
@@ -67,17 +65,6 @@ async def gate() -> AsyncIterator[tuple[GatePartner, str]]:
         partner.open()
 
 
-async def _token(database_url: str) -> str:
-    engine = create_engine(database_url)
-    try:
-        async with create_session_factory(engine)() as session:
-            _, token = await create_api_key(session, role=Role.caseworker, region="53")
-            await session.commit()
-    finally:
-        await engine.dispose()
-    return token
-
-
 def _settings(database_url: str, partners: str, tmp_path: Path) -> Settings:
     return Settings(
         database_url=database_url,
@@ -96,7 +83,7 @@ async def test_waiting_replays_hold_no_database_connection(
     database_url = own_database_url
     partner, partners = gate
     app = create_app(_settings(database_url, partners, tmp_path), registry=gated_registry())
-    token = await _token(database_url)
+    token = await caseworker_token(database_url)
     body = verification_body([member(make_id_number("530103"))], region_code="530103")
     headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "crowd", "Prefer": "wait=60"}
     async with serving(app) as url, httpx.AsyncClient(base_url=url, timeout=90) as client:
@@ -133,7 +120,7 @@ async def test_database_outage_is_503_and_runs_finish_once_it_is_back(
         pytest.skip("cuts a PostgreSQL server's connections")
     partner, partners = gate
     url = make_url(database_url)
-    token = await _token(database_url)
+    token = await caseworker_token(database_url)
     async with proxied(url.host or "127.0.0.1", url.port or 5432) as proxy:
         through_proxy = url.set(host="127.0.0.1", port=proxy.port).render_as_string(
             hide_password=False

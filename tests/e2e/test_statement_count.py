@@ -25,11 +25,9 @@ import structlog
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from service.auth.principal import Role
-from service.auth.service import create_api_key
-from service.db import create_engine, create_session_factory
 from tests.conftest import running_service, service_settings
 from tests.factories import make_id_number, member, verification_body
+from tests.stored import caseworker_token
 
 STATEMENTS_BESIDES_SETTLING = 7
 """The most statements one verification may cost (request and run), besides those that
@@ -77,17 +75,6 @@ def kind(statement: str) -> str:
     return f"{verb} {table}"
 
 
-async def _token(database_url: str) -> str:
-    engine = create_engine(database_url)
-    try:
-        async with create_session_factory(engine)() as session:
-            _, token = await create_api_key(session, role=Role.caseworker, region="53")
-            await session.commit()
-    finally:
-        await engine.dispose()
-    return token
-
-
 def _household(reference: str) -> dict[str, Any]:
     return verification_body(
         [
@@ -102,7 +89,7 @@ def _household(reference: str) -> dict[str, Any]:
 
 async def test_one_verification_costs_few_statements(own_database_url: str, tmp_path: Path) -> None:
     """A 3-person household, six sources: every statement listed, the total bounded."""
-    token = await _token(own_database_url)
+    token = await caseworker_token(own_database_url)
     settings = service_settings(own_database_url, tmp_path / "sandbox.db")
     headers = {"Authorization": f"Bearer {token}", "Prefer": "wait=30"}
     async with (

@@ -2,36 +2,18 @@
 it stored: a source stored already (by a duplicate run) keeps its answer and is not
 reported as stored."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from schemas.verification import VerificationCreate
-from service.auth.principal import Principal, Role
-from service.auth.service import create_api_key
 from service.models import SourceResult
-from service.policy.catalog import PolicyCatalog
 from service.verification.repository import VerificationRepository
-from service.verification.service import verification as verification_service
-from tests.factories import make_id_number, member, verification_body
+from tests.stored import store_verification
 
 
 async def _planned(session: AsyncSession, sources: list[str]) -> str:
-    key, _ = await create_api_key(session, role=Role.caseworker, region="53")
-    body = VerificationCreate.model_validate(
-        verification_body([member(make_id_number("530103"))], region_code="530103")
-    )
-    created, _ = await verification_service.prepare(
-        session,
-        principal=Principal(key.id, key.name, Role.caseworker, "53"),
-        body=body,
-        catalog=PolicyCatalog.load(),
-        sources=[(name, "1") for name in sources],
-        today=date(2026, 11, 26),
-    )
-    await verification_service.store(session, created, body=body)
-    return created.id
+    return await store_verification(session, [(name, "1") for name in sources])
 
 
 async def test_a_batch_stores_only_what_is_still_pending_and_says_which(

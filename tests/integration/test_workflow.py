@@ -25,6 +25,7 @@ from service.verification.fanout import FanOut
 from service.verification.repository import VerificationRepository
 from service.verification.service import verification as verification_service
 from tests.factories import make_id_number, member, verification_body
+from tests.stored import store_verification
 
 
 class CountingConnector:
@@ -117,25 +118,13 @@ async def test_resumed_run_keeps_its_first_start_time(
 ) -> None:
     first_start = datetime(2026, 11, 26, 1, 2, 3, tzinfo=UTC)
     async with session_factory() as session:
-        key, _ = await create_api_key(session, role=Role.caseworker, region="53")
-        body = VerificationCreate.model_validate(
-            verification_body([member(make_id_number("530103"))], region_code="530103")
-        )
-        created, _ = await verification_service.prepare(
-            session,
-            principal=Principal(key.id, key.name, Role.caseworker, "53"),
-            body=body,
-            catalog=PolicyCatalog.load(),
-            sources=[],
-            today=date(2026, 11, 26),
-        )
-        await verification_service.store(session, created, body=body)
+        verification_id = await store_verification(session, [])
         repository = VerificationRepository.from_session(session)
         later = datetime(2026, 11, 27, tzinfo=UTC)
-        assert await repository.claim(created.id, "first", first_start, first_start)
-        assert await repository.claim(created.id, "second", later, later)
+        assert await repository.claim(verification_id, "first", first_start, first_start)
+        assert await repository.claim(verification_id, "second", later, later)
         await session.commit()
-        stored = await session.get(Verification, created.id)
+        stored = await session.get(Verification, verification_id)
     assert stored is not None
     assert stored.started_at == first_start
     assert stored.status == "running"
@@ -145,21 +134,9 @@ async def _stored(
     session_factory: async_sessionmaker[AsyncSession], sources: list[tuple[str, str]]
 ) -> str:
     async with session_factory() as session:
-        key, _ = await create_api_key(session, role=Role.caseworker, region="53")
-        body = VerificationCreate.model_validate(
-            verification_body([member(make_id_number("530103"))], region_code="530103")
-        )
-        created, _ = await verification_service.prepare(
-            session,
-            principal=Principal(key.id, key.name, Role.caseworker, "53"),
-            body=body,
-            catalog=PolicyCatalog.load(),
-            sources=sources,
-            today=date(2026, 11, 26),
-        )
-        await verification_service.store(session, created, body=body)
+        verification_id = await store_verification(session, sources)
         await session.commit()
-    return created.id
+    return verification_id
 
 
 def _workflow(

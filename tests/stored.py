@@ -1,0 +1,51 @@
+"""Rows a test needs in the database before it starts: a caseworker's key, a stored
+verification (through the service, as an API request would store it)."""
+
+from collections.abc import Sequence
+from datetime import date
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas.verification import VerificationCreate
+from service.auth.principal import Principal, Role
+from service.auth.service import create_api_key
+from service.db import create_engine, create_session_factory
+from service.policy.catalog import PolicyCatalog
+from service.verification.service import verification as verification_service
+from tests.factories import make_id_number, member, verification_body
+
+
+async def caseworker_token(database_url: str) -> str:
+    """A new caseworker key for province 53, committed in the database at `database_url`."""
+    engine = create_engine(database_url)
+    try:
+        async with create_session_factory(engine)() as session:
+            _, token = await create_api_key(session, role=Role.caseworker, region="53")
+            await session.commit()
+    finally:
+        await engine.dispose()
+    return token
+
+
+async def store_verification(
+    session: AsyncSession,
+    sources: Sequence[tuple[str, str]],
+    *,
+    today: date = date(2026, 11, 26),
+) -> str:
+    """A one-member verification in Kunming (530103) with `sources` (name, version) pending,
+    stored in `session` (not committed); its id."""
+    key, _ = await create_api_key(session, role=Role.caseworker, region="53")
+    body = VerificationCreate.model_validate(
+        verification_body([member(make_id_number("530103"))], region_code="530103")
+    )
+    created, _ = await verification_service.prepare(
+        session,
+        principal=Principal(key.id, key.name, Role.caseworker, "53"),
+        body=body,
+        catalog=PolicyCatalog.load(),
+        sources=list(sources),
+        today=today,
+    )
+    await verification_service.store(session, created, body=body)
+    return created.id
