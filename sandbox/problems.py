@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from schemas.identity import redact_id_numbers
-from schemas.problem import Problem, ProblemError
+from schemas.problem import Problem, ProblemError, field_errors, summary, unreadable_body_error
 
 VALIDATION_TYPE = "/problems/validation"
 """Relative, so it resolves where the sandbox answers: hedui's own description when the
@@ -31,12 +31,11 @@ def validation_problem(request: Request, errors: list[ProblemError]) -> JSONResp
         )
         for e in errors
     ]
-    first = masked[0] if masked else None
     problem = Problem(
         type=VALIDATION_TYPE,
         title="Invalid request",
         status=422,
-        detail=f"{'.'.join(map(str, first.loc))}: {first.msg}" if first else None,
+        detail=summary(masked),
         instance=request.url.path,
         errors=masked,
     )
@@ -46,16 +45,7 @@ def validation_problem(request: Request, errors: list[ProblemError]) -> JSONResp
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     """Only location and message: pydantic's `input` would echo the body back."""
     errors = exc.errors() if isinstance(exc, RequestValidationError) else []
-    return validation_problem(
-        request,
-        [
-            ProblemError(
-                loc=list(e.get("loc", ())),
-                msg=str(e.get("msg", "")).removeprefix("Value error, "),
-            )
-            for e in errors
-        ],
-    )
+    return validation_problem(request, field_errors(errors))
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -64,14 +54,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)  # noqa: S101 - registered for it alone
     cause = exc.__cause__
     if exc.status_code == 400 and cause is not None:
-        loc: list[str | int] = ["body"]
-        if isinstance(cause, UnicodeDecodeError):
-            loc, msg = ["body", cause.start], "not UTF-8 encoded JSON"
-        elif isinstance(cause, RecursionError):
-            msg = "JSON nested too deeply"
-        else:
-            msg = "not valid JSON"
-        return validation_problem(request, [ProblemError(loc=loc, msg=msg)])
+        return validation_problem(request, [unreadable_body_error(cause)])
     return await http_exception_handler(request, exc)
 
 

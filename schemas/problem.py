@@ -1,5 +1,6 @@
 """RFC 9457 problem details."""
 
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -23,3 +24,34 @@ class Problem(BaseModel):
 
     def to_body(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)
+
+
+def field_errors(errors: Iterable[Mapping[str, Any]]) -> list[ProblemError]:
+    """pydantic's validation errors as problem errors: only location and message (its
+    `input` would echo the ID numbers and names the caller sent), without the prefix
+    pydantic puts before the messages our own validators raise."""
+    return [
+        ProblemError(
+            loc=list(error.get("loc", ())),
+            msg=str(error.get("msg", "")).removeprefix("Value error, "),
+        )
+        for error in errors
+    ]
+
+
+def unreadable_body_error(cause: BaseException) -> ProblemError:
+    """Why a JSON body could not even be decoded (`cause`: what the decoder raised), named
+    at the body (and at the byte where decoding failed, when known)."""
+    if isinstance(cause, UnicodeDecodeError):
+        return ProblemError(loc=["body", cause.start], msg="not UTF-8 encoded JSON")
+    if isinstance(cause, RecursionError):
+        return ProblemError(loc=["body"], msg="JSON nested too deeply")
+    return ProblemError(loc=["body"], msg="not valid JSON")
+
+
+def summary(errors: Sequence[ProblemError]) -> str | None:
+    """A validation problem's `detail`: where the first error is, then why."""
+    if not errors:
+        return None
+    first = errors[0]
+    return f"{'.'.join(map(str, first.loc))}: {first.msg}"

@@ -12,7 +12,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from schemas.identity import redact_id_numbers
-from schemas.problem import Problem, ProblemError
+from schemas.problem import Problem, ProblemError, field_errors, summary, unreadable_body_error
 from schemas.request import NUL_MESSAGE
 from service.crypto.keyring import KeyringError
 from service.db import is_database_unavailable, is_text_refused
@@ -247,19 +247,6 @@ def _redacted(value: Any) -> Any:
     return value
 
 
-def _validation_errors(exc: RequestValidationError) -> list[ProblemError]:
-    # Only location and message: pydantic's `input` would echo ID numbers and names back.
-    return [
-        ProblemError(loc=list(err.get("loc", ())), msg=_plain(str(err.get("msg", ""))))
-        for err in exc.errors()
-    ]
-
-
-def _plain(message: str) -> str:
-    # pydantic prefixes messages raised by our validators; the caller needs only the reason.
-    return message.removeprefix("Value error, ")
-
-
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HeduiError)
     async def _hedui_error(request: Request, exc: HeduiError) -> JSONResponse:
@@ -267,15 +254,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = _validation_errors(exc)
-        first = errors[0] if errors else None
-        detail = f"{'.'.join(map(str, first.loc))}: {first.msg}" if first else None
+        errors = field_errors(exc.errors())
         return problem_response(
             Problem(
                 type=PROBLEM_BASE + "validation",
                 title="Invalid request",
                 status=422,
-                detail=detail,
+                detail=summary(errors),
                 instance=request.url.path,
                 errors=errors,
             )
@@ -352,17 +337,9 @@ def _unreadable_body(exc: StarletteHTTPException) -> InvalidRequest | None:
     cause = exc.__cause__
     if exc.status_code != 400 or cause is None:
         return None
-    loc: list[str | int] = ["body"]
-    if isinstance(cause, UnicodeDecodeError):
-        loc, msg = ["body", cause.start], "not UTF-8 encoded JSON"
-    elif isinstance(cause, RecursionError):
-        msg = "JSON nested too deeply"
-    else:
-        msg = "not valid JSON"
+    errors = [unreadable_body_error(cause)]
     # Worded like the validation handler's detail: where, then why.
-    return InvalidRequest(
-        f"{'.'.join(map(str, loc))}: {msg}", errors=[ProblemError(loc=loc, msg=msg)]
-    )
+    return InvalidRequest(summary(errors) or "", errors=errors)
 
 
 _SLUG_BY_STATUS = {
