@@ -12,11 +12,30 @@ from pathlib import Path
 
 import httpx
 
+from service.crypto.kek import write_key_file
+
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def key_file() -> Iterator[None]:
+    """A key-encryption key for this run, unless one is named already: a PostgreSQL
+    deployment must name its key (a SQLite one gets one beside its database)."""
+    if os.environ.get("HEDUI_KEY_FILE") or os.environ.get("HEDUI_KEK"):
+        yield
+        return
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "hedui.key"
+        write_key_file(path)
+        os.environ["HEDUI_KEY_FILE"] = str(path)
+        try:
+            yield
+        finally:
+            del os.environ["HEDUI_KEY_FILE"]
 
 
 @contextlib.contextmanager

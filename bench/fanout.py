@@ -16,13 +16,11 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import statistics
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import Element, SubElement, tostring
 
@@ -30,10 +28,9 @@ import aiohttp
 import httpx
 from defusedxml.ElementTree import fromstring
 
-from bench._server import cpu_seconds, create_token, running_hedui, running_sandbox
+from bench._server import cpu_seconds, create_token, key_file, running_hedui, running_sandbox
 from bench.latency import SOURCES, household, percentile, request_body
 from connectors.bank import poll_delays
-from service.crypto.kek import write_key_file
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,23 +246,6 @@ def main() -> None:
                 f"CPU/household {row.cpu_ms_per_household / base.cpu_ms_per_household:.1f}x bare"
             )
     print("targets: p50 within 5 ms at 1; >= 0.8x bare households/s at 32; <= 8 ms CPU/household")
-
-
-@contextlib.contextmanager
-def key_file() -> Iterator[None]:
-    """A key-encryption key for this run, unless one is named already: a PostgreSQL
-    deployment must name its key (a SQLite one gets one beside its database)."""
-    if os.environ.get("HEDUI_KEY_FILE") or os.environ.get("HEDUI_KEK"):
-        yield
-        return
-    with tempfile.TemporaryDirectory() as directory:
-        path = Path(directory) / "hedui.key"
-        write_key_file(path)
-        os.environ["HEDUI_KEY_FILE"] = str(path)
-        try:
-            yield
-        finally:
-            del os.environ["HEDUI_KEY_FILE"]
 
 
 @contextlib.contextmanager

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import httpx
 
-from bench._server import _wait_healthy, create_token, free_port, running_sandbox
+from bench._server import _wait_healthy, create_token, free_port, key_file, running_sandbox
 from bench.latency import SOURCES, request_body
 
 MAX_CONCURRENCY = 32  # the connectors' default bulkhead (max_concurrency)
@@ -333,7 +333,11 @@ def main() -> None:
         f"bare client streaming the same {args.households}-line NDJSON to a sink: "
         f"{bare_s:.2f} s ({args.households / bare_s:.0f} lines/s)"
     )
-    with tempfile.TemporaryDirectory() as directory, running_sandbox(directory) as partners:
+    with (
+        tempfile.TemporaryDirectory() as directory,
+        running_sandbox(directory) as partners,
+        key_file(),
+    ):
         for source in SOURCES:
             httpx.put(
                 f"{partners}/faults/{source}", json={"mode": "ok", "latency_ms": args.latency_ms}
