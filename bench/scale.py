@@ -11,8 +11,9 @@ stand-alone sandbox's synthetic people (`hedui sandbox`, its own process, every 
 
 It prints households/s, peak RSS of each process after a tenth of the households and at
 the end (10k and 100k with the default), database bytes per household, and the household
-queries each agency received per second, on average and at the peak (the most in any
-one-second window, sampled every second), beside each partner's agreed limits:
+queries each agency received per second on average, and the most calls of any kind (queries,
+polls) it received within any one second and at once, as the agency itself counted them on
+arrival (the sandbox's `/traffic`), beside each partner's agreed limits:
 `--limits '{"bank": {"rate_per_s": 40, "max_concurrency": 8}}'` sets them for every hedui
 process (`HEDUI_CONNECTORS`, see README, Throttles), held in total over all processes on
 PostgreSQL. Run: `make bench-scale`, or
@@ -187,35 +188,11 @@ async def bare_upload(total: int) -> float:
     return elapsed
 
 
-class PeakRate:
-    """The most household queries each agency received in any one-second window, from
-    the sandbox's running counts sampled about once a second."""
-
-    def __init__(self) -> None:
-        self.peaks: dict[str, float] = {}
-        self._last: tuple[float, dict[str, int]] | None = None
-
-    def sample(self, at: float, counts: dict[str, int]) -> None:
-        if self._last is not None:
-            then, before = self._last
-            span = at - then
-            if span < 1.0:
-                return
-            for source, calls in counts.items():
-                rate = (calls - before.get(source, 0)) / span
-                self.peaks[source] = max(self.peaks.get(source, 0.0), rate)
-        self._last = (at, dict(counts))
-
-
 async def run_batch(
-    base_url: str, token: str, total: int, offset: int, procs: list[Process], partners: str
+    base_url: str, token: str, total: int, offset: int, procs: list[Process]
 ) -> dict[str, object]:
     headers = {"Authorization": f"Bearer {token}"}
-    peak = PeakRate()
-    async with (
-        httpx.AsyncClient(base_url=base_url, headers=headers, timeout=3600) as client,
-        httpx.AsyncClient(base_url=partners, timeout=60) as sandbox,
-    ):
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=3600) as client:
         started = time.perf_counter()
         answer = await client.post(
             "/v1/batches?reference=scale",
@@ -233,7 +210,6 @@ async def run_batch(
             done = batch["progress"]["done"]
             if done >= checkpoint and not at_checkpoint:
                 at_checkpoint = {p.name: p.peak_rss_mb() for p in procs}
-            peak.sample(time.perf_counter(), (await sandbox.get("/queries")).json())
             if batch["progress"]["finished"]:
                 break
             await asyncio.sleep(0.5)
@@ -245,7 +221,6 @@ async def run_batch(
         "rss_checkpoint": at_checkpoint or {p.name: p.peak_rss_mb() for p in procs},
         "rss_end": {p.name: p.peak_rss_mb() for p in procs},
         "checkpoint": checkpoint,
-        "peaks": peak.peaks,
     }
 
 
@@ -279,8 +254,10 @@ def one_setup(
         ):
             token = create_token(database_url)
             httpx.delete(f"{partners}/queries")
-            result = asyncio.run(run_batch(base_url, token, total, offset, procs, partners))
+            httpx.delete(f"{partners}/traffic")
+            result = asyncio.run(run_batch(base_url, token, total, offset, procs))
             queries = httpx.get(f"{partners}/queries").json()
+            traffic = httpx.get(f"{partners}/traffic").json()
             size = database_bytes(database_url, directory)
     batch = result["batch"]
     if not isinstance(batch, dict):
@@ -296,15 +273,18 @@ def one_setup(
     print(f"peak RSS (MB) after {result['checkpoint']} / after {total}:")
     for name, mb in result["rss_checkpoint"].items():  # type: ignore[attr-defined]
         print(f"  {name:10} {mb:8.1f} / {result['rss_end'][name]:8.1f}")  # type: ignore[index]
-    peaks = result["peaks"]
-    if not isinstance(peaks, dict):
-        raise TypeError(peaks)
-    print("partner household queries per second: on average, at the peak (1 s), agreed limits:")
+    print(
+        "partner calls as each agency counted them on arrival: household queries per second "
+        "on average; every call (queries, polls) at the peak, in any one second and at once; "
+        "agreed limits:"
+    )
     for source in SOURCES:
         calls = queries.get(source, 0)
+        seen = traffic.get(source, {})
         print(
-            f"  {source:15} {calls / wall:8.1f}/s  peak {peaks.get(source, 0.0):6.1f}/s  "
-            f"({calls} calls; {agreed(limits, source)})"
+            f"  {source:15} {calls / wall:8.1f}/s  peak {seen.get('max_per_second', 0):5}/s "
+            f"{seen.get('max_in_flight', 0):4} at once  ({calls} queries, "
+            f"{seen.get('calls', 0)} calls; {agreed(limits, source)})"
         )
 
 
