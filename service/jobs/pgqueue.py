@@ -33,6 +33,11 @@ log = structlog.get_logger(__name__)
 
 ENTRYPOINT = "hedui.verify"
 BATCH_PRIORITY = -1
+ANALYZE_EVERY = 5_000
+"""Jobs enqueued by batches between two ANALYZEs of the queue table: a batch fills it by
+tens of thousands in minutes, long before autovacuum (when it runs at all) notices, and
+while its statistics still say "empty" the workers' dequeue sorts the whole backlog on
+every pick (measured: 54 ms per dequeue at 89,000 queued jobs, 2 ms after ANALYZE)."""
 
 
 class PgQueue:
@@ -44,6 +49,7 @@ class PgQueue:
         *,
         concurrency: int = 10,
         heartbeat_s: float = 30.0,
+        analyze_every: int = ANALYZE_EVERY,
     ) -> None:
         from pgqueuer.adapters.persistence.qb import (
             QueryBuilderEnvironment,
@@ -60,6 +66,8 @@ class PgQueue:
         self._builders = (QueryBuilderEnvironment(), QueryQueueBuilder(), QuerySchedulerBuilder())
         self._consumer: asyncio.Task[None] | None = None
         self._manager: object | None = None
+        self.analyze_every = analyze_every
+        self._since_analyze = 0
 
     def claim_at_insert(self) -> Mapping[str, Any]:
         return {}  # a worker claims it when it takes the job
@@ -74,7 +82,9 @@ class PgQueue:
         await queries.enqueue(ENTRYPOINT, verification.id.encode(), dedupe_key=verification.id)
 
     async def enqueue_many(self, session: AsyncSession, verifications: list[Verification]) -> None:
-        """One statement for the chunk's jobs (pgqueuer inserts the lists with unnest)."""
+        """One statement for the chunk's jobs (pgqueuer inserts the lists with unnest), and
+        every `analyze_every` jobs an ANALYZE of the queue table, in the same transaction
+        (it takes a lock that only another ANALYZE or VACUUM waits for)."""
         from pgqueuer import AsyncpgDriver, Queries
 
         if not verifications:
@@ -91,6 +101,10 @@ class PgQueue:
             [BATCH_PRIORITY] * len(verifications),
             dedupe_key=[verification.id for verification in verifications],
         )
+        self._since_analyze += len(verifications)
+        if self._since_analyze >= self.analyze_every:
+            self._since_analyze = 0
+            await raw.driver_connection.execute(f"ANALYZE {qbq.qualified.queue_table}")
 
     def committed(self, verification: Verification) -> None:
         """Nothing to do: the job's insert trigger wakes the workers at commit."""
