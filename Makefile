@@ -37,8 +37,11 @@ browser:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei; \
 	fi
 
+# The suite on every core (pytest-xdist); a file's tests run on one worker, in order, sharing
+# its fixtures. `make test TEST_JOBS=0` runs it in this process alone.
+TEST_JOBS ?= auto
 test: $(STAMP) browser
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_JOBS) --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
