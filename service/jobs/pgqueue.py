@@ -20,6 +20,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from service.jobs.lease import LeaseQueue
@@ -104,7 +105,7 @@ class PgQueue:
         self._since_analyze += len(verifications)
         if self._since_analyze >= self.analyze_every:
             self._since_analyze = 0
-            await raw.driver_connection.execute(f"ANALYZE {qbq.qualified.queue_table}")
+            await session.execute(text(f"ANALYZE {qbq.qualified.queue_table}"))
 
     def committed(self, verification: Verification) -> None:
         """Nothing to do: the job's insert trigger wakes the workers at commit."""
