@@ -212,7 +212,7 @@ async def run_batch(
                 at_checkpoint = {p.name: p.peak_rss_mb() for p in procs}
             if batch["progress"]["finished"]:
                 break
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(2.0)  # the progress count reads every row of the batch
         wall = time.perf_counter() - started
     return {
         "upload_s": uploaded,

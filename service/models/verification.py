@@ -10,6 +10,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -132,7 +133,14 @@ class SourceResult(SealedModel, Base):
     __tablename__ = "source_results"
     __table_args__ = (
         UniqueConstraint("verification_id", "source"),
-        Index("ix_source_results_status_collect_at", "status", "collect_at"),
+        # The collectors' index: awaiting sources only, so that no settle of a pending
+        # source is ever planned through it (migration 0023).
+        Index(
+            "ix_source_results_awaiting_collect_at",
+            "collect_at",
+            postgresql_where=text("status = 'awaiting'"),
+            sqlite_where=text("status = 'awaiting'"),
+        ),
     )
     SEALED_ROW = ("verification_id", "source")
 
