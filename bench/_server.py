@@ -1,5 +1,6 @@
 """Start `hedui serve` as its own process on a free port, for benchmarks."""
 
+import asyncio
 import contextlib
 import os
 import socket
@@ -7,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -36,6 +38,29 @@ def key_file() -> Iterator[None]:
             yield
         finally:
             del os.environ["HEDUI_KEY_FILE"]
+
+
+@contextlib.contextmanager
+def throwaway_postgres(url: str) -> Iterator[str]:
+    """A database of its own on the server of `url`, dropped afterwards: a run never meets
+    an earlier run's rows (sealed with another run's key)."""
+    admin = url.replace("postgresql+asyncpg://", "postgresql://")
+    name = f"hedui_bench_{uuid.uuid4().hex[:8]}"
+
+    async def run(statement: str) -> None:
+        import asyncpg
+
+        connection = await asyncpg.connect(admin)
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @contextlib.contextmanager

@@ -28,7 +28,14 @@ import aiohttp
 import httpx
 from defusedxml.ElementTree import fromstring
 
-from bench._server import cpu_seconds, create_token, key_file, running_hedui, running_sandbox
+from bench._server import (
+    cpu_seconds,
+    create_token,
+    key_file,
+    running_hedui,
+    running_sandbox,
+    throwaway_postgres,
+)
 from bench.latency import SOURCES, household, percentile, request_body
 from connectors.bank import poll_delays
 
@@ -202,10 +209,13 @@ def main() -> None:
     )
     args = parser.parse_args()
     databases: list[tuple[str, dict[str, str]]] = [("sqlite", {})]
-    if args.database_url:
-        databases.append(("postgresql", {"HEDUI_DATABASE_URL": args.database_url}))
     rows: list[Row] = []
-    with running_sandbox_dir() as partners, key_file():
+    with contextlib.ExitStack() as stack:
+        if args.database_url:
+            url = stack.enter_context(throwaway_postgres(args.database_url))
+            databases.append(("postgresql", {"HEDUI_DATABASE_URL": url}))
+        partners = stack.enter_context(running_sandbox_dir())
+        stack.enter_context(key_file())
         set_latency(partners, args.latency_ms)
         bare = {
             1: asyncio.run(run_bare(partners, args.sequential, 1, 100_000)),

@@ -33,14 +33,20 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-from bench._server import _wait_healthy, create_token, free_port, key_file, running_sandbox
+from bench._server import (
+    _wait_healthy,
+    create_token,
+    free_port,
+    key_file,
+    running_sandbox,
+    throwaway_postgres,
+)
 from bench.latency import SOURCES, request_body
 
 MAX_CONCURRENCY = 32  # the connectors' default bulkhead (max_concurrency)
@@ -134,27 +140,6 @@ def database_bytes(database_url: str, directory: str) -> int:
             await connection.close()
 
     return asyncio.run(size())
-
-
-@contextlib.contextmanager
-def throwaway_postgres(url: str) -> Iterator[str]:
-    admin = url.replace("postgresql+asyncpg://", "postgresql://")
-    name = f"hedui_scale_{uuid.uuid4().hex[:8]}"
-
-    async def run(statement: str) -> None:
-        import asyncpg
-
-        connection = await asyncpg.connect(admin)
-        try:
-            await connection.execute(statement)
-        finally:
-            await connection.close()
-
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def bare_upload(total: int) -> float:
