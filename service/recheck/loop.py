@@ -27,7 +27,6 @@ class RecheckLoop:
     ) -> None:
         self.scheduler = scheduler
         self.today = today
-        self.interval_s = interval_s
         self._periodic = Periodic(
             "rechecks:schedule",
             interval_s,

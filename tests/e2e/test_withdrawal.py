@@ -146,6 +146,23 @@ def _sources(verification: dict[str, Any]) -> dict[str, str]:
     return {source["source"]: source["status"] for source in verification["sources"]}
 
 
+async def _accepted(world: World, person: str, *, prefer: str | None = None) -> str:
+    """A caseworker's one-person verification, accepted (202): its id."""
+    accepted = await world.caseworker.post(
+        "/v1/verifications",
+        json=verification_body([member(person)], as_of=None),
+        headers={"Prefer": prefer} if prefer else None,
+    )
+    assert accepted.status_code == 202, accepted.text
+    return str(accepted.json()["id"])
+
+
+async def _statuses(world: World, verification_id: str) -> dict[str, str]:
+    """Each source's status, as the caseworker reads the verification now."""
+    state = (await world.caseworker.get(f"/v1/verifications/{verification_id}")).json()
+    return _sources(state)
+
+
 async def _metric(world: World, line_start: str) -> float:
     text = (await world.sandbox.get("/metrics")).text
     for line in text.splitlines():
@@ -217,15 +234,10 @@ async def test_withdrawing_while_a_partner_hangs_stops_asking_it(world: World) -
     person = await _person(world, pension={"status": "receiving", "monthly_amount": 300})
     await world.sandbox.put("/sandbox/faults/pensions", json={"mode": "hang"})
     await _reset_counts(world)
-    accepted = await world.caseworker.post(
-        "/v1/verifications", json=verification_body([member(person)], as_of=None)
-    )
-    assert accepted.status_code == 202, accepted.text
-    verification_id = accepted.json()["id"]
+    verification_id = await _accepted(world, person)
 
     async def only_pensions_left() -> bool:
-        state = (await world.caseworker.get(f"/v1/verifications/{verification_id}")).json()
-        statuses = _sources(state)
+        statuses = await _statuses(world, verification_id)
         return statuses.pop("pensions") == "pending" and "pending" not in statuses.values()
 
     await _until(only_pensions_left, "every partner but the hanging one answered")
@@ -323,15 +335,8 @@ async def test_withdrawing_stops_collecting_a_parked_bank_answer(world: World) -
         "/sandbox/faults/bank", json={"mode": "ok", "processing_ms": FIVE_MINUTES_MS}
     )
     await _reset_counts(world)
-    accepted = await world.caseworker.post(
-        "/v1/verifications",
-        json=verification_body([member(person)], as_of=None),
-        headers={"Prefer": "wait=20"},
-    )
-    assert accepted.status_code == 202, accepted.text
-    verification_id = accepted.json()["id"]
-    state = (await world.caseworker.get(f"/v1/verifications/{verification_id}")).json()
-    assert _sources(state)["bank"] == "awaiting"
+    verification_id = await _accepted(world, person, prefer="wait=20")
+    assert (await _statuses(world, verification_id))["bank"] == "awaiting"
     submitted = (await _counts(world))[1]["bank"]
 
     response = await world.caseworker.post(f"/v1/verifications/{verification_id}/withdraw")
@@ -358,12 +363,7 @@ async def test_a_collect_under_way_when_withdrawn_stores_nothing(world: World) -
     await world.sandbox.put(
         "/sandbox/faults/bank", json={"mode": "ok", "processing_ms": FIVE_MINUTES_MS}
     )
-    accepted = await world.caseworker.post(
-        "/v1/verifications",
-        json=verification_body([member(person)], as_of=None),
-        headers={"Prefer": "wait=20"},
-    )
-    verification_id = accepted.json()["id"]
+    verification_id = await _accepted(world, person, prefer="wait=20")
     await world.sandbox.post("/sandbox/clock", json={"advance_s": 300})
     collector = world.runtime.collector
     later = datetime.now(UTC) + timedelta(minutes=6)
@@ -565,15 +565,10 @@ async def test_withdrawing_while_answers_arrive_leaves_no_task_and_stores_nothin
     )
     await world.sandbox.put("/sandbox/faults/pensions", json={"mode": "slow", "latency_ms": 700})
     await world.sandbox.put("/sandbox/faults/vehicles", json={"mode": "hang"})
-    accepted = await world.caseworker.post(
-        "/v1/verifications", json=verification_body([member(person)], as_of=None)
-    )
-    assert accepted.status_code == 202, accepted.text
-    verification_id = accepted.json()["id"]
+    verification_id = await _accepted(world, person)
 
     async def others_answered() -> bool:
-        state = (await world.caseworker.get(f"/v1/verifications/{verification_id}")).json()
-        statuses = _sources(state)
+        statuses = await _statuses(world, verification_id)
         return [s for s, status in statuses.items() if status == "pending"] == [
             s for s in statuses if s in ("pensions", "vehicles")
         ]
