@@ -56,6 +56,13 @@ class Metrics:
             ["connector", "limit"],
             registry=r,
         )
+        self.throttle_late_turns = Counter(
+            "hedui_connector_throttle_late_turns",
+            "Partner requests that woke too late for their turn under the agreed rate (a "
+            "busy process) and took a new turn instead of going late, bunched with the next",
+            ["connector"],
+            registry=r,
+        )
         self.throttle_wait = Histogram(
             "hedui_connector_throttle_wait_seconds",
             "Time each partner request waited for its turn (agreed rate and concurrency)",
@@ -143,6 +150,7 @@ class Metrics:
         self.in_flight.labels(name)
         self.retries.labels(name)
         self.throttle_wait.labels(name)
+        self.throttle_late_turns.labels(name)
         for limit in ("rate", "concurrency"):
             self.throttle_waits.labels(name, limit)
             self.throttle_starved.labels(name, limit)

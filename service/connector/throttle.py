@@ -23,21 +23,29 @@ Two implementations behind one interface:
 - `LocalThrottle` (SQLite, and whenever there is no database to share): the same rules in
   this process's memory. SQLite deployments run one process; the limits hold per process.
 
-Rate is paced, not bursted: successive requests to one partner start at least 1/rate
-apart (by the database's clock), so any one-second window holds at most `rate_per_s` of
-them as hedui sends them.
+Rate is paced, not bursted: successive turns for one partner are `(1 + TURN_TOLERANCE_S) /
+rate` apart (by the database's clock), and a request goes only within `TURN_TOLERANCE_S`
+of its turn. One that wakes later (its process was busy, its event loop late) does not go
+late, bunched with the turns after it: it takes a new turn. So the requests hedui sends
+within any one second are never more than `rate_per_s`, however late its processes run:
+k + 1 requests span at least k spacings less the tolerance, and `rate_per_s` spacings are
+one second plus the tolerance. Each process reads the database's clock through the
+quickest of its recent round trips (as NTP does), so its error is at most half that round
+trip.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import secrets
 import socket
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import asyncpg
 import structlog
@@ -55,6 +63,10 @@ LEASE_GRACE_S = 5.0
 """A slot outlives its request's budget by this much before others may take it."""
 POLL_S = 0.02
 """How often a process waiting for a slot held elsewhere looks again."""
+TURN_TOLERANCE_S = 0.01
+"""A request goes at most this long after its turn; one that wakes later takes a new
+turn. Turns are spaced by this much more than 1/rate, so that a second of sends never
+holds more than the rate."""
 
 
 class Starved(Exception):
@@ -74,8 +86,9 @@ class Limits:
 
     @property
     def spacing_s(self) -> float:
-        """The least time between the starts of two requests."""
-        return 1.0 / self.rate_per_s if self.rate_per_s else 0.0
+        """The time between two turns: 1/rate, and the tolerance of a late wake-up on top
+        (see the module's docstring)."""
+        return (1.0 + TURN_TOLERANCE_S) / self.rate_per_s if self.rate_per_s else 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +131,11 @@ class _Accounting:
         if turn_s > 0.001:
             self.metrics.throttle_waits.labels(connector, "rate").inc()
 
+    def late(self, connector: str) -> None:
+        """A request woke too late for its turn and takes another."""
+        if self.metrics is not None:
+            self.metrics.throttle_late_turns.labels(connector).inc()
+
     def starved(self, connector: str, limit: str) -> None:
         log.info("partner_turn_starved", connector=connector, limit=limit)
         if self.metrics is not None:
@@ -150,24 +168,34 @@ class LocalThrottle(_Accounting):
             self.starved(connector, "concurrency")
             raise Starved("concurrency") from None
         now = loop.time()
-        turn_s = 0.0
+        turn_s, turn = 0.0, now
         if limits.rate_per_s:
+            try:
+                turn = await self._keep_turn(connector, limits, deadline)
+            except BaseException:
+                semaphore.release()
+                raise
+            turn_s = max(turn - now, 0.0)
+        self.waited(connector, slot_s=now - started, turn_s=turn_s, queued=queued)
+        turn_at = turn if limits.rate_per_s else None
+        return Permit(connector, limits.concurrency, loop.time() - started, turn_at)
+
+    async def _keep_turn(self, connector: str, limits: Limits, deadline: float) -> float:
+        """Take the rate's next turn and sleep until it; a wake-up later than the tolerance
+        takes a new turn (on the loop's clock). Returns the turn kept."""
+        loop = asyncio.get_running_loop()
+        while True:
+            now = loop.time()
             turn = max(self._next_at.get(connector, now), now)
             if turn - now > _max_wait(deadline, now):
-                semaphore.release()
                 self.starved(connector, "rate")
                 raise Starved("rate")
             self._next_at[connector] = turn + limits.spacing_s
-            turn_s = turn - now
-            if turn_s > 0:
-                try:
-                    await asyncio.sleep(turn_s)
-                except BaseException:
-                    semaphore.release()
-                    raise
-        self.waited(connector, slot_s=now - started, turn_s=turn_s, queued=queued)
-        turn_at = now + turn_s if limits.rate_per_s else None
-        return Permit(connector, limits.concurrency, loop.time() - started, turn_at)
+            if turn > now:
+                await asyncio.sleep(turn - now)
+            if loop.time() - turn <= TURN_TOLERANCE_S:
+                return turn
+            self.late(connector)
 
     async def release(self, permit: Permit) -> None:
         if permit.slot is not None:
@@ -177,9 +205,15 @@ class LocalThrottle(_Accounting):
         """Nothing to close: the limits live in memory."""
 
 
-Taken = tuple[int | None, float | None, bool, float | None]
-"""(slot taken, seconds until the schedule's next turn, whether a slot was free, the next
-turn in epoch seconds)."""
+class Taken(NamedTuple):
+    """One attempt at a slot and a turn."""
+
+    slot: int | None
+    """The slot taken; None when none was free, or the rate's turn was beyond the budget."""
+    any_free: bool
+    turn_at: float | None
+    """The rate's turn, in the database's epoch seconds (None without a rate)."""
+
 
 # A free slot and the rate's schedule are taken in one statement, or neither is: a request
 # whose turn would come too late takes no slot, and one that finds no slot moves no turn.
@@ -213,10 +247,24 @@ WITH free AS (
 )
 SELECT
     (SELECT slot FROM taken) AS slot,
-    (SELECT CAST(EXTRACT(EPOCH FROM next_at - clock_timestamp()) AS double precision)
-     FROM paced) AS until_next,
+    EXISTS (SELECT 1 FROM free) AS any_free,
     (SELECT CAST(EXTRACT(EPOCH FROM next_at) AS double precision) FROM paced) AS next_at,
-    EXISTS (SELECT 1 FROM free) AS any_free
+    CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS double precision) AS db_now
+"""
+# A new turn for a request that holds its slot but woke too late for its turn.
+# $1 connector, $2 spacing (s), $3 longest wait for the turn (s).
+_RETAKE = """
+WITH paced AS (
+    UPDATE connector_throttle_rates
+    SET next_at = GREATEST(next_at, clock_timestamp())
+        + CAST($2 AS double precision) * interval '1 second'
+    WHERE connector = $1
+      AND next_at <= clock_timestamp() + CAST($3 AS double precision) * interval '1 second'
+    RETURNING next_at
+)
+SELECT
+    (SELECT CAST(EXTRACT(EPOCH FROM next_at) AS double precision) FROM paced) AS next_at,
+    CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS double precision) AS db_now
 """
 # $1 connector, $2 slot, $3 holder.
 _GIVE_BACK = """
@@ -236,6 +284,49 @@ ON CONFLICT DO NOTHING
 """
 POOL_SIZE = 20
 """Connections of the throttle's own pool, per process."""
+CLOCK_EPOCH_S = 30.0
+"""How long a reading of the database's clock is trusted: the clocks of two machines
+drift apart, so each process reads the offset afresh from its round trips of the last
+one or two such periods."""
+
+
+class DatabaseClock:
+    """The database's clock as this process sees it: `database - time.time()`.
+
+    Every statement of the throttle reads `clock_timestamp()`; the statement ran somewhere
+    between sending it and reading its answer, so each round trip bounds the offset from
+    both sides, and the tightest bounds of recent round trips give it (NTP's way). A busy
+    event loop that reads an answer late widens that round trip's bounds, and the quicker
+    round trips keep the estimate; its error is at most half the quickest one."""
+
+    def __init__(self) -> None:
+        self._high = math.inf
+        self._low = -math.inf
+        self._since: float | None = None
+        self._previous: tuple[float, float] | None = None
+
+    def observe(self, sent: float, received: float, database_now: float) -> None:
+        """One round trip: the statement was sent at `sent` and answered by `received`
+        (both `time.time()`), and read `database_now` on the database's clock."""
+        high, low = database_now - sent, database_now - received
+        if self._since is None or received - self._since > CLOCK_EPOCH_S:
+            recent = self._since is not None and received - self._since <= 2 * CLOCK_EPOCH_S
+            self._previous = (self._high, self._low) if recent else None
+            self._high, self._low, self._since = math.inf, -math.inf, received
+        if low > self._high or high < self._low:
+            # Bounds that cannot both hold: a clock was stepped. Start again from this one.
+            self._high, self._low, self._previous = high, low, None
+            return
+        self._high, self._low = min(self._high, high), max(self._low, low)
+
+    @property
+    def offset(self) -> float:
+        high, low = self._high, self._low
+        if self._previous is not None:
+            both = min(high, self._previous[0]), max(low, self._previous[1])
+            if both[1] <= both[0]:
+                high, low = both
+        return (high + low) / 2
 
 
 class SharedThrottle(_Accounting):
@@ -246,6 +337,7 @@ class SharedThrottle(_Accounting):
         # The driver's own DSN: the throttle talks to asyncpg directly (see `_connection`).
         self.dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
         self.holder = f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.clock = DatabaseClock()
         self._pool: asyncpg.Pool | None = None
         self._opening = asyncio.Lock()
         self._ensured: set[tuple[str, int, bool]] = set()
@@ -289,39 +381,85 @@ class SharedThrottle(_Accounting):
         async with self._pool.acquire() as connection:
             yield connection
 
+    async def _fetch(self, statement: str, *arguments: object) -> asyncpg.Record:
+        """One statement's row, its round trip read into the clock."""
+        async with self._connection() as connection:
+            sent = time.time()
+            row = await connection.fetchrow(statement, *arguments)
+            received = time.time()
+        assert row is not None  # noqa: S101 - both statements select one row without FROM
+        self.clock.observe(sent, received, row["db_now"])
+        return row
+
     async def acquire(self, connector: str, limits: Limits, deadline: float) -> Permit:
         loop = asyncio.get_running_loop()
         started = loop.time()
         queue = self._queues.setdefault(connector, asyncio.Lock())
         # Nobody of this process waits for this partner: try at once.
         first = None if queue.locked() else await self._try(connector, limits, deadline)
-        queued = first is None or first[0] is None
-        if first is not None and not queued:
-            slot, until_next, _, next_at = first
+        queued = first is None or first.slot is None
+        if first is not None and first.slot is not None:
+            taken = first
         else:
             # Wait in line: one request per partner and process asks the database again
             # (whenever a slot comes free here, or every few ms), the others in order.
             async with queue:
-                slot, until_next, _, next_at = await self._wait_for_slot(
-                    connector, limits, deadline, started
-                )
+                taken = await self._wait_for_slot(connector, limits, deadline, started)
         slot_s = loop.time() - started
-        permit = Permit(connector, slot, 0.0)
-        turn_s = max((until_next or 0.0) - limits.spacing_s, 0.0)
-        if turn_s > 0:
+        permit = Permit(connector, taken.slot, 0.0)
+        turn_at = taken.turn_at
+        if turn_at is not None:
             try:
-                await asyncio.sleep(turn_s)
+                turn_at = await self._keep_turn(connector, limits, deadline, turn_at)
             except BaseException:
                 await self.release(permit)
                 raise
+        turn_s = loop.time() - started - slot_s
         self.waited(connector, slot_s=slot_s, turn_s=turn_s, queued=queued)
-        turn_at = next_at - limits.spacing_s if next_at is not None else None
-        return Permit(connector, slot, loop.time() - started, turn_at)
+        return Permit(connector, taken.slot, loop.time() - started, turn_at)
+
+    async def _keep_turn(
+        self, connector: str, limits: Limits, deadline: float, turn_at: float
+    ) -> float:
+        """Sleep until the turn (on this process's reading of the database's clock); a
+        wake-up later than the tolerance takes a new turn. Returns the turn kept."""
+        while True:
+            delay = turn_at - self.clock.offset - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if time.time() + self.clock.offset - turn_at <= TURN_TOLERANCE_S:
+                return turn_at
+            self.late(connector)
+            turn_at = await self._retake(connector, limits, deadline)
+
+    async def _retake(self, connector: str, limits: Limits, deadline: float) -> float:
+        """A new turn for a request that holds its slot; `Starved` when it would come after
+        the budget (or the database cannot be reached within it)."""
+        loop = asyncio.get_running_loop()
+        backoff = POLL_S
+        while True:
+            now = loop.time()
+            try:
+                row = await self._fetch(
+                    _RETAKE, connector, limits.spacing_s, _max_wait(deadline, now)
+                )
+            except Exception as error:
+                if not db.is_database_unavailable(error):
+                    raise
+                log.warning("throttle_unavailable", error_type=type(error).__name__)
+                backoff = min(backoff * 2, 0.5)
+                if loop.time() + backoff < now + _max_wait(deadline, now):
+                    await asyncio.sleep(backoff)
+                    continue
+                row = None
+            if row is None or row["next_at"] is None:
+                self.starved(connector, "rate")
+                raise Starved("rate")
+            return float(row["next_at"]) - limits.spacing_s
 
     async def _try(self, connector: str, limits: Limits, deadline: float) -> Taken | None:
-        """One attempt: (slot, seconds until the schedule's next turn, whether a slot was
-        free), None while the database cannot be reached; `Starved` when a slot is free but
-        the rate's turn is beyond the budget."""
+        """One attempt (see `Taken`), None while the database cannot be reached; `Starved`
+        when a slot is free but the rate's turn is beyond the budget."""
         now = asyncio.get_running_loop().time()
         try:
             taken = await self._take(connector, limits, _max_wait(deadline, now), deadline - now)
@@ -330,7 +468,7 @@ class SharedThrottle(_Accounting):
                 raise
             log.warning("throttle_unavailable", error_type=type(error).__name__)
             return None
-        if taken[0] is None and taken[2]:
+        if taken.slot is None and taken.any_free:
             self.starved(connector, "rate")
             raise Starved("rate")
         return taken
@@ -344,7 +482,7 @@ class SharedThrottle(_Accounting):
         while True:
             released.clear()
             taken = await self._try(connector, limits, deadline)
-            if taken is not None and taken[0] is not None:
+            if taken is not None and taken.slot is not None:
                 return taken
             # No slot free (or no database): wait for one to come free here, or look again.
             backoff = POLL_S if taken is not None else min(backoff * 2, 0.5)
@@ -376,24 +514,25 @@ class SharedThrottle(_Accounting):
     async def _take(
         self, connector: str, limits: Limits, max_wait: float, remaining: float
     ) -> Taken:
-        async with self._connection() as connection:
-            key = (connector, limits.concurrency, bool(limits.rate_per_s))
-            if key not in self._ensured:
+        key = (connector, limits.concurrency, bool(limits.rate_per_s))
+        if key not in self._ensured:
+            async with self._connection() as connection:
                 await connection.execute(_ENSURE_SLOTS, connector, limits.concurrency)
                 if limits.rate_per_s:
                     await connection.execute(_ENSURE_RATE, connector)
-                self._ensured.add(key)
-            row = await connection.fetchrow(
-                _TAKE,
-                connector,
-                limits.concurrency,
-                limits.spacing_s,
-                max_wait,
-                self.holder,
-                max(remaining, 0.0) + LEASE_GRACE_S,
-            )
-        assert row is not None  # noqa: S101 - a SELECT without FROM returns one row
-        return row["slot"], row["until_next"], bool(row["any_free"]), row["next_at"]
+            self._ensured.add(key)
+        row = await self._fetch(
+            _TAKE,
+            connector,
+            limits.concurrency,
+            limits.spacing_s,
+            max_wait,
+            self.holder,
+            max(remaining, 0.0) + LEASE_GRACE_S,
+        )
+        next_at = row["next_at"]
+        turn_at = float(next_at) - limits.spacing_s if next_at is not None else None
+        return Taken(row["slot"], bool(row["any_free"]), turn_at)
 
 
 async def _nothing_to_reset(_connection: asyncpg.Connection) -> None:
