@@ -23,15 +23,16 @@ Two implementations behind one interface:
 - `LocalThrottle` (SQLite, and whenever there is no database to share): the same rules in
   this process's memory. SQLite deployments run one process; the limits hold per process.
 
-Rate is paced, not bursted: successive turns for one partner are `(1 + TURN_TOLERANCE_S) /
-rate` apart (by the database's clock), and a request goes only within `TURN_TOLERANCE_S`
-of its turn. One that wakes later (its process was busy, its event loop late) does not go
-late, bunched with the turns after it: it takes a new turn. So the requests hedui sends
-within any one second are never more than `rate_per_s`, however late its processes run:
-k + 1 requests span at least k spacings less the tolerance, and `rate_per_s` spacings are
-one second plus the tolerance. Each process reads the database's clock through the
-quickest of its recent round trips (as NTP does), so its error is at most half that round
-trip.
+Rate is paced, not bursted: successive turns for one partner are `(1 + TURN_TOLERANCE_S +
+ARRIVAL_SLACK_S) / rate` apart (by the database's clock), and a request goes only within
+`TURN_TOLERANCE_S` of its turn. One that wakes later (its process was busy, its event loop
+late) does not go late, bunched with the turns after it: it takes a new turn. So the
+requests hedui sends within any one second are never more than `rate_per_s`, however late
+its processes run: k + 1 requests span at least k spacings less the tolerance, and
+`rate_per_s` spacings are one second plus the tolerance plus the slack; the slack is left
+for the network and the partner's server, which shift arrivals a little each way. Each
+process reads the database's clock through the quickest of its recent round trips (as NTP
+does), so its error is at most half that round trip.
 """
 
 from __future__ import annotations
@@ -67,6 +68,10 @@ TURN_TOLERANCE_S = 0.01
 """A request goes at most this long after its turn; one that wakes later takes a new
 turn. Turns are spaced by this much more than 1/rate, so that a second of sends never
 holds more than the rate."""
+ARRIVAL_SLACK_S = 0.01
+"""And by this much more again, for the network and the partner's own server, which shift
+each arrival by a few milliseconds: a second of arrivals holds no more than the rate
+either, unless two arrivals a second apart are shifted towards each other by more."""
 
 
 class Starved(Exception):
@@ -86,9 +91,11 @@ class Limits:
 
     @property
     def spacing_s(self) -> float:
-        """The time between two turns: 1/rate, and the tolerance of a late wake-up on top
-        (see the module's docstring)."""
-        return (1.0 + TURN_TOLERANCE_S) / self.rate_per_s if self.rate_per_s else 0.0
+        """The time between two turns: 1/rate, and the tolerance of a late wake-up and the
+        slack for the network on top (see the module's docstring): 1.02/rate."""
+        if not self.rate_per_s:
+            return 0.0
+        return (1.0 + TURN_TOLERANCE_S + ARRIVAL_SLACK_S) / self.rate_per_s
 
 
 @dataclass(frozen=True, slots=True)
