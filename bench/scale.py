@@ -16,7 +16,9 @@ polls) it received within any one second and at once, as the agency itself count
 arrival (the sandbox's `/traffic`), beside each partner's agreed limits:
 `--limits '{"bank": {"rate_per_s": 40, "max_concurrency": 8}}'` sets them for every hedui
 process (`HEDUI_CONNECTORS`, see README, Throttles), held in total over all processes on
-PostgreSQL. Run: `make bench-scale`, or
+PostgreSQL. The agencies with agreed limits are served by a sandbox process of their own, as
+a real partner has its own servers: in the one sandbox of every agency, a limited agency's
+arrivals waited behind the others' work and were counted bunched. Run: `make bench-scale`, or
 `python -m bench.scale --households 2000 --database-url postgresql://postgres@127.0.0.1/test`.
 The upload is also timed against a bare client streaming the same bytes to a sink, so the
 ratio of the two says what reading and storing the batch costs.
@@ -221,10 +223,46 @@ def agreed(limits: dict[str, dict[str, float]], source: str) -> str:
     return f"agreed {f'{rate:g}/s' if rate else 'no rate'}, {at_once}"
 
 
+@dataclass(frozen=True)
+class Partners:
+    """The sandbox of every agency, and the one of the agencies with agreed limits."""
+
+    everyone: str
+    limited: str | None
+    limits: dict[str, dict[str, object]]
+
+    def of(self, source: str) -> str:
+        """The sandbox that serves `source`."""
+        return self.limited if self.limited and source in self.limits else self.everyone
+
+    def sandboxes(self) -> list[str]:
+        return [self.everyone] + ([self.limited] if self.limited else [])
+
+    def connectors(self) -> str:
+        """`HEDUI_CONNECTORS`: the agreed limits, and where the limited agencies are."""
+        settings = {
+            source: {**agreed, "base_url": f"{self.of(source)}/{source}"}
+            for source, agreed in self.limits.items()
+        }
+        return json.dumps(settings)
+
+    def reset(self) -> None:
+        for sandbox in self.sandboxes():
+            httpx.delete(f"{sandbox}/queries")
+            httpx.delete(f"{sandbox}/traffic")
+
+    def counted(self, what: str) -> dict[str, object]:
+        """Each agency's `/queries` or `/traffic`, as its own sandbox counted them."""
+        by_sandbox = {
+            sandbox: httpx.get(f"{sandbox}/{what}").json() for sandbox in self.sandboxes()
+        }
+        return {source: by_sandbox[self.of(source)].get(source) for source in SOURCES}
+
+
 def one_setup(
     label: str,
     database_url: str,
-    partners: str,
+    partners: Partners,
     workers: int,
     total: int,
     offset: int,
@@ -233,16 +271,14 @@ def one_setup(
     with tempfile.TemporaryDirectory() as directory:
         if database_url.startswith("sqlite"):
             database_url = f"sqlite+aiosqlite:///{Path(directory) / 'scale.db'}"
-        with processes(database_url, partners, workers, directory, json.dumps(limits)) as (
-            base_url,
-            procs,
-        ):
+        with processes(
+            database_url, partners.everyone, workers, directory, partners.connectors()
+        ) as (base_url, procs):
             token = create_token(database_url)
-            httpx.delete(f"{partners}/queries")
-            httpx.delete(f"{partners}/traffic")
+            partners.reset()
             result = asyncio.run(run_batch(base_url, token, total, offset, procs))
-            queries = httpx.get(f"{partners}/queries").json()
-            traffic = httpx.get(f"{partners}/traffic").json()
+            queries = partners.counted("queries")
+            traffic = partners.counted("traffic")
             size = database_bytes(database_url, directory)
     batch = result["batch"]
     if not isinstance(batch, dict):
@@ -264,8 +300,8 @@ def one_setup(
         "agreed limits:"
     )
     for source in SOURCES:
-        calls = queries.get(source, 0)
-        seen = traffic.get(source, {})
+        calls = int(queries.get(source) or 0)  # type: ignore[call-overload]
+        seen: dict[str, int] = traffic.get(source) or {}  # type: ignore[assignment]
         print(
             f"  {source:15} {calls / wall:8.1f}/s  peak {seen.get('max_per_second', 0):5}/s "
             f"{seen.get('max_in_flight', 0):4} at once  ({calls} queries, "
@@ -298,15 +334,23 @@ def main() -> None:
         f"bare client streaming the same {args.households}-line NDJSON to a sink: "
         f"{bare_s:.2f} s ({args.households / bare_s:.0f} lines/s)"
     )
+    limited = any(
+        agreed.get("rate_per_s") or agreed.get("max_concurrency") for agreed in limits.values()
+    )
     with (
         tempfile.TemporaryDirectory() as directory,
-        running_sandbox(directory) as partners,
+        tempfile.TemporaryDirectory() as own,
+        running_sandbox(directory) as everyone,
+        running_sandbox(own) if limited else contextlib.nullcontext() as alone,
         key_file(),
     ):
-        for source in SOURCES:
-            httpx.put(
-                f"{partners}/faults/{source}", json={"mode": "ok", "latency_ms": args.latency_ms}
-            )
+        partners = Partners(everyone, alone, limits)
+        for sandbox in partners.sandboxes():
+            for source in SOURCES:
+                httpx.put(
+                    f"{sandbox}/faults/{source}",
+                    json={"mode": "ok", "latency_ms": args.latency_ms},
+                )
         offset = 0
         if not args.skip_sqlite:
             one_setup(
