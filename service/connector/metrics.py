@@ -8,7 +8,7 @@ not need (it sees resets itself).
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import disable_created_metrics as _disable_created_metrics
 
-from schemas.connector import BreakerState, HealthStatus
+from schemas.connector import BreakerState, CallOutcome, HealthStatus
 
 _disable_created_metrics()
 
@@ -151,6 +151,8 @@ class Metrics:
         self.retries.labels(name)
         self.throttle_wait.labels(name)
         self.throttle_late_turns.labels(name)
+        for outcome in CallOutcome:
+            self.calls.labels(name, outcome.value)
         for limit in ("rate", "concurrency"):
             self.throttle_waits.labels(name, limit)
             self.throttle_starved.labels(name, limit)

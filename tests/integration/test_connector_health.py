@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from schemas.connector import CallOutcome
 from service.auth.principal import Role
 from service.auth.service import create_api_key
 from service.config import Settings
@@ -165,6 +166,13 @@ class TestBreaker:
             assert not bank.get("attempts")
             assert verification["recommendation"] == "review"
         assert await setup.queries("bank") == reached  # nothing reached the partner
+        async with httpx.AsyncClient(base_url=setup.service.base_url) as plain:
+            text = (await plain.get("/metrics")).text
+        refused = re.search(
+            r'hedui_connector_calls_total\{connector="bank",outcome="circuit_open"\} (\S+)', text
+        )
+        assert refused is not None
+        assert float(refused.group(1)) >= 3
 
         state = await health(operator, "bank")
         assert (state["status"], state["breaker"]) == ("down", "open")
@@ -301,7 +309,9 @@ class TestReading:
             response = await plain.get("/metrics")
         assert response.status_code == 200
         text = response.text
-        assert 'hedui_connector_calls_total{connector="bank",outcome="circuit_open"}' in text
+        # Every outcome's series exists from the start (at zero until it happens).
+        for outcome in CallOutcome:
+            assert f'hedui_connector_calls_total{{connector="bank",outcome="{outcome}"}}' in text
         assert 'hedui_connector_breaker_state{connector="bank"}' in text
         assert 'hedui_connector_retries_total{connector="bank"}' in text
         assert "hedui_connector_call_duration_seconds_bucket" in text
