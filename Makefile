@@ -38,10 +38,11 @@ browser:
 	fi
 
 # The suite on every core (pytest-xdist); a file's tests run on one worker, in order, sharing
-# its fixtures. `make test TEST_JOBS=0` runs it in this process alone.
+# its fixtures. `make test TEST_JOBS=0` runs it in this process alone. The slowest tests are
+# listed at the end, so a run that took longer than usual says where the time went.
 TEST_JOBS ?= auto
 test: $(STAMP) browser
-	$(BIN)/pytest -n $(TEST_JOBS) --dist loadfile
+	$(BIN)/pytest -n $(TEST_JOBS) --dist loadfile --durations=20
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
