@@ -12,7 +12,7 @@ Two implementations behind one interface:
 - `SharedThrottle` (PostgreSQL): the limits live in the database, as one row per slot of
   the agreed concurrency and one row per partner holding when its next request may start.
   Taking a turn is a single atomic statement (a free slot is taken with `FOR UPDATE SKIP
-  LOCKED`, and the rate's schedule is advanced by 1/rate in the same statement); giving a
+  LOCKED`, and the rate's schedule is advanced by one spacing in the same statement); giving a
   slot back is another. A slot carries `held_until` (the request's budget plus a grace), so
   the slots of a process killed mid-request come free by themselves.
   Rejected alternative: a share of each limit per live process (limit/N, agreed through a
