@@ -22,8 +22,10 @@ LIMITED = "housing_fund"
 CEILING_PER_S = 10
 """The partner's own limit, counted over any one second of arrivals."""
 RATE_PER_S = 9
-"""hedui's pace, 10 % below the ceiling as the README advises: calls start 1/9 s apart as
-hedui sends them, and their arrivals may be shifted by a few ms each way."""
+"""hedui's pace, 10 % below the ceiling: hedui sends at most 9 in any second (that a busy
+process does not bunch its turns is `tests/integration/test_throttle.py`'s), and on a test
+machine loaded past its cores the partner's own count of arrivals can be shifted by tens
+of ms (at 10 against 10, one run in three under four CPU hogs counted 11)."""
 CONCURRENCY = 2
 MEMBERS = 8
 
