@@ -106,7 +106,10 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
         async with build_runtime(
-            settings, migrate_to="head" if run_migrations else None, registry=registry
+            settings,
+            migrate_to="head" if run_migrations else None,
+            registry=registry,
+            serving=True,
         ) as runtime:
             state: State = {
                 "settings": settings,

@@ -226,6 +226,17 @@ async def require_current_schema(engine: AsyncEngine) -> None:
 _TEXT_REFUSED = frozenset({"22021", "22P05"})
 
 
+async def autovacuum_off(engine: AsyncEngine) -> bool:
+    """Whether PostgreSQL's autovacuum is off on `engine`'s server (never on SQLite, which
+    has none). The job queue's table gains a dead row per job: without autovacuum it only
+    grows, and its statistics go stale (every dequeue then sorts the whole backlog)."""
+    if engine.dialect.name != "postgresql":
+        return False
+    async with engine.connect() as connection:
+        setting = (await connection.execute(text("SHOW autovacuum"))).scalar_one()
+    return str(setting).lower() not in ("on", "true", "1")
+
+
 def is_text_refused(error: BaseException) -> bool:
     """Whether PostgreSQL refused a text value it cannot store: the caller's input, which
     request models refuse first; this is the net under a field they do not cover."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import httpx
+import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from connectors.registry import ConnectorRegistry, load_connectors
@@ -47,6 +48,8 @@ from service.recheck.scheduler import RecheckScheduler
 from service.retention.job import RetentionJob
 from service.verification.fanout import FanOut
 from service.webhook.delivery import WebhookDispatcher
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +235,7 @@ async def build_runtime(
     registry: ConnectorRegistry | None = None,
     runs_here: bool | None = None,
     worker: bool = False,
+    serving: bool = False,
 ) -> AsyncIterator[Runtime]:
     """Open the runtime for `settings`; everything it opened is closed on the way out.
 
@@ -239,11 +243,19 @@ async def build_runtime(
     first; without, a schema that is behind (or ahead) raises `SchemaNotCurrent` before
     anything else is built. `runs_here` (default: `HEDUI_RUN_MODE=inline`) says whether
     verifications this process stores are run by this process; `worker` builds the runtime
-    of `hedui worker`, which runs what others stored.
+    of `hedui worker`, which runs what others stored. `serving`: the runtime of an API
+    process; it and a worker's warn about the database's upkeep (the commands do not).
     """
     engine = db.create_engine(settings.database_url)
     try:
         kek = await _schema(settings, engine, migrate_to)
+        if (worker or serving) and await db.autovacuum_off(engine):
+            log.warning(
+                "autovacuum_off",
+                hint="PostgreSQL's autovacuum is off: the job queue's table keeps a dead row "
+                "per job and its statistics go stale, so picking jobs slows as it grows; "
+                "turn autovacuum on (README, Scaling out)",
+            )
         connectors = registry or load_connectors()
         configs = build_configs(connectors, settings)
         catalog = PolicyCatalog.load(local=settings.policy_dir)

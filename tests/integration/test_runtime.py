@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 
 from service.config import Settings
-from service.db import SchemaNotCurrent
+from service.db import SchemaNotCurrent, autovacuum_off, create_engine
 from service.runtime import build_runtime
 
 
@@ -29,3 +29,22 @@ async def test_refuses_an_unmigrated_database_unless_asked_to_migrate(tmp_path: 
         pass
     async with build_runtime(settings):
         pass
+
+
+async def test_autovacuum_off_is_read_from_the_server(database_url: str) -> None:
+    """PostgreSQL's autovacuum as the server has it (`hedui serve` and `hedui worker` warn
+    when it is off); SQLite has none, so never off."""
+    engine = create_engine(database_url)
+    try:
+        found = await autovacuum_off(engine)
+        if engine.dialect.name == "sqlite":
+            expected = False
+        else:
+            async with engine.connect() as connection:
+                setting = await connection.execute(
+                    text("SELECT setting FROM pg_settings WHERE name = 'autovacuum'")
+                )
+                expected = setting.scalar_one() == "off"
+    finally:
+        await engine.dispose()
+    assert found is expected
