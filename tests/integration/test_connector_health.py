@@ -304,7 +304,7 @@ class TestReading:
     async def test_metrics_tell_the_same_story_without_personal_data(
         self, setup: Setup, caseworker: httpx.AsyncClient
     ) -> None:
-        await verify(caseworker)
+        verification = await verify(caseworker)
         async with httpx.AsyncClient(base_url=setup.service.base_url) as plain:
             response = await plain.get("/metrics")
         assert response.status_code == 200
@@ -315,7 +315,11 @@ class TestReading:
         assert 'hedui_connector_breaker_state{connector="bank"}' in text
         assert 'hedui_connector_retries_total{connector="bank"}' in text
         assert "hedui_connector_call_duration_seconds_bucket" in text
-        assert 'hedui_verifications_total{recommendation="review",status="completed"}' in text
+        recommendation = verification["recommendation"]
+        assert (
+            f'hedui_verifications_total{{recommendation="{recommendation}",status="completed"}}'
+            in text
+        )
         assert "hedui_verification_runs_in_flight" in text
         assert "hedui_verification_queue_depth" in text
         assert 'hedui_connector_in_flight{connector="bank"}' in text
