@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import sqlite3
+import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -243,7 +244,18 @@ async def serving(app: Any, port: int | None = None, *, lifespan: str = "on") ->
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        await task
+        try:
+            await asyncio.wait_for(task, SHUTDOWN_BOUND_S)
+        except TimeoutError:
+            # Seen once in CI: a shutdown that had not ended after 9 minutes. Not hidden:
+            # the run's output says so, past pytest's capture; the next test need not wait.
+            print(
+                f"\nthe service on port {port} did not shut down within {SHUTDOWN_BOUND_S} s",
+                file=sys.__stderr__,
+            )
+
+
+SHUTDOWN_BOUND_S = 60
 
 
 def service_settings(database_url: str, sandbox_data: Path, **overrides: Any) -> Settings:
