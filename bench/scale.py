@@ -38,6 +38,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -211,7 +212,7 @@ async def run_batch(
     }
 
 
-def agreed(limits: dict[str, dict[str, float]], source: str) -> str:
+def agreed(limits: dict[str, dict[str, Any]], source: str) -> str:
     mine = limits.get(source, {})
     rate = mine.get("rate_per_s")
     concurrency = mine.get("max_concurrency")
@@ -229,11 +230,22 @@ class Partners:
 
     everyone: str
     limited: str | None
-    limits: dict[str, dict[str, object]]
+    limits: dict[str, dict[str, Any]]
+
+    @staticmethod
+    def agreed_with(limits: dict[str, dict[str, Any]]) -> set[str]:
+        """The agencies with an agreed rate or concurrency (not merely other settings)."""
+        return {
+            source
+            for source, agreed in limits.items()
+            if agreed.get("rate_per_s") or agreed.get("max_concurrency")
+        }
 
     def of(self, source: str) -> str:
         """The sandbox that serves `source`."""
-        return self.limited if self.limited and source in self.limits else self.everyone
+        if self.limited is not None and source in self.agreed_with(self.limits):
+            return self.limited
+        return self.everyone
 
     def sandboxes(self) -> list[str]:
         return [self.everyone] + ([self.limited] if self.limited else [])
@@ -251,7 +263,7 @@ class Partners:
             httpx.delete(f"{sandbox}/queries")
             httpx.delete(f"{sandbox}/traffic")
 
-    def counted(self, what: str) -> dict[str, object]:
+    def counted(self, what: str) -> dict[str, Any]:
         """Each agency's `/queries` or `/traffic`, as its own sandbox counted them."""
         by_sandbox = {
             sandbox: httpx.get(f"{sandbox}/{what}").json() for sandbox in self.sandboxes()
@@ -266,7 +278,6 @@ def one_setup(
     workers: int,
     total: int,
     offset: int,
-    limits: dict[str, dict[str, float]],
 ) -> None:
     with tempfile.TemporaryDirectory() as directory:
         if database_url.startswith("sqlite"):
@@ -300,12 +311,12 @@ def one_setup(
         "agreed limits:"
     )
     for source in SOURCES:
-        calls = int(queries.get(source) or 0)  # type: ignore[call-overload]
-        seen: dict[str, int] = traffic.get(source) or {}  # type: ignore[assignment]
+        calls = int(queries.get(source) or 0)
+        seen: dict[str, int] = traffic.get(source) or {}
         print(
             f"  {source:15} {calls / wall:8.1f}/s  peak {seen.get('max_per_second', 0):5}/s "
             f"{seen.get('max_in_flight', 0):4} at once  ({calls} queries, "
-            f"{seen.get('calls', 0)} calls; {agreed(limits, source)})"
+            f"{seen.get('calls', 0)} calls; {agreed(partners.limits, source)})"
         )
 
 
@@ -334,9 +345,7 @@ def main() -> None:
         f"bare client streaming the same {args.households}-line NDJSON to a sink: "
         f"{bare_s:.2f} s ({args.households / bare_s:.0f} lines/s)"
     )
-    limited = any(
-        agreed.get("rate_per_s") or agreed.get("max_concurrency") for agreed in limits.values()
-    )
+    limited = bool(Partners.agreed_with(limits))
     with (
         tempfile.TemporaryDirectory() as directory,
         tempfile.TemporaryDirectory() as own,
@@ -360,7 +369,6 @@ def main() -> None:
                 0,
                 args.households,
                 offset,
-                limits,
             )
             offset += args.households
         if args.database_url:
@@ -373,7 +381,6 @@ def main() -> None:
                         workers,
                         args.households,
                         offset,
-                        limits,
                     )
                 offset += args.households
 
