@@ -54,6 +54,7 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.latency
 	$(BIN)/python -m bench.transport
+	$(BIN)/python -m bench.sqlite_driver
 	$(BIN)/python -m bench.declarative
 	$(BIN)/python -m bench.fanout
 	$(BIN)/python -m bench.shedding

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from alembic import command
+from service import sqlite_driver
 from service.crypto.kek import Kek
 from service.crypto.keyring import Keyring
 from service.crypto.sealed import SESSION_KEYRING
@@ -49,6 +50,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             echo=echo,
             hide_parameters=True,
             connect_args={"timeout": 30},
+            module=sqlite_driver.dbapi(),
             pool_size=20,
             max_overflow=80,
         )
