@@ -111,12 +111,12 @@ def token_digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-def get_rate_limiter(request: Request) -> RateLimiter | None:
+async def get_rate_limiter(request: Request) -> RateLimiter | None:
     limiter: RateLimiter | None = request.state.rate_limiter
     return limiter
 
 
-def get_queue_depth(request: Request) -> QueueDepth:
+async def get_queue_depth(request: Request) -> QueueDepth:
     depth: QueueDepth = request.state.queue_depth
     return depth
 
@@ -170,7 +170,7 @@ class Admitted:
     seat: Seat
 
 
-def get_intake(request: Request) -> Intake:
+async def get_intake(request: Request) -> Intake:
     intake: Intake = request.state.intake
     return intake
 
