@@ -20,6 +20,14 @@ Two implementations behind one interface:
   some processes no slot at all when N exceeds the agreed concurrency, and exceeds the
   total while processes come and go. The database costs two short statements per request
   (`python -m bench.throttle` measures them) against partner calls that take far longer.
+  A slot a request gives back is kept by its process for `KEEP_S`, still held in the
+  database under its lease: the process's next request to that partner takes it without
+  a statement (and, with a rate, takes only its turn). Under load most requests then cost
+  no statement for their slot; the total stays within the agreed concurrency, since a
+  kept slot is a held slot. A slot is kept only when other slots were free as it was
+  taken (so nobody was waiting for it then), for at most `KEEP_FOR_S` after it was taken
+  (so a process that keeps slots cannot shut others out for longer), and serves only a
+  request its lease outlasts.
 - `LocalThrottle` (SQLite, and whenever there is no database to share): the same rules in
   this process's memory. SQLite deployments run one process; the limits hold per process.
 
@@ -64,6 +72,15 @@ LEASE_GRACE_S = 5.0
 """A slot outlives its request's budget by this much before others may take it."""
 POLL_S = 0.02
 """How often a process waiting for a slot held elsewhere looks again."""
+KEEP_S = 0.05
+"""How long a process keeps a slot its request has given back, for its next request to
+the same partner, before it gives the slot back to the database."""
+KEEP_FOR_S = 0.25
+"""How long after taking a slot from the database a process may keep serving its own
+requests with it: the longest another process waits for it because it was kept."""
+KEEP_MARGIN_S = 1.0
+"""A kept slot serves a new request only if its lease outlasts that request's budget by
+this much."""
 TURN_TOLERANCE_S = 0.01
 """A request goes at most this long after its turn; one that wakes later takes a new
 turn. Turns are spaced by this much more than 1/rate, so that a second of sends never
@@ -220,6 +237,8 @@ class Taken(NamedTuple):
     any_free: bool
     turn_at: float | None
     """The rate's turn, in the database's epoch seconds (None without a rate)."""
+    kept: bool = False
+    """The slot was one this process kept (see `KEEP_S`): no turn was taken with it."""
 
 
 # A free slot and the rate's schedule are taken in one statement, or neither is: a request
@@ -255,6 +274,9 @@ WITH free AS (
 SELECT
     (SELECT slot FROM taken) AS slot,
     EXISTS (SELECT 1 FROM free) AS any_free,
+    (SELECT count(*) FROM connector_throttle_slots
+     WHERE connector = $1 AND slot < $2
+       AND (holder IS NULL OR held_until < clock_timestamp())) AS free_before,
     (SELECT CAST(EXTRACT(EPOCH FROM next_at) AS double precision) FROM paced) AS next_at,
     CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS double precision) AS db_now
 """
@@ -350,6 +372,12 @@ class SharedThrottle(_Accounting):
         self._ensured: set[tuple[str, int, bool]] = set()
         self._queues: dict[str, asyncio.Lock] = {}
         self._released: dict[str, asyncio.Event] = {}
+        self._leases: dict[tuple[str, int], tuple[float, float]] = {}
+        """Slots this process may keep (see `KEEP_S`): until when (loop clock) their lease
+        surely lasts, and until when they may be kept."""
+        self._kept: dict[str, dict[int, asyncio.TimerHandle]] = {}
+        """Slots given back by their request and kept here a moment (see `KEEP_S`)."""
+        self._giving_back: set[asyncio.Task[None]] = set()
 
     @classmethod
     def connect(cls, url: URL, metrics: Metrics | None = None) -> SharedThrottle:
@@ -358,7 +386,14 @@ class SharedThrottle(_Accounting):
         return cls(url, metrics)
 
     async def aclose(self) -> None:
+        kept = [(connector, slot) for connector, slots in self._kept.items() for slot in slots]
+        for connector, slot in kept:
+            self._unkeep(connector, slot).cancel()
         if self._pool is not None:
+            await asyncio.gather(
+                *self._giving_back,
+                *(self._give_back(connector, slot) for connector, slot in kept),
+            )
             await self._pool.close()
             self._pool = None
 
@@ -403,7 +438,7 @@ class SharedThrottle(_Accounting):
         started = loop.time()
         queue = self._queues.setdefault(connector, asyncio.Lock())
         # Nobody of this process waits for this partner: try at once.
-        first = None if queue.locked() else await self._try(connector, limits, deadline)
+        first = None if queue.locked() else await self._reuse_or_try(connector, limits, deadline)
         queued = first is None or first.slot is None
         if first is not None and first.slot is not None:
             taken = first
@@ -412,9 +447,16 @@ class SharedThrottle(_Accounting):
             # (whenever a slot comes free here, or every few ms), the others in order.
             async with queue:
                 taken = await self._wait_for_slot(connector, limits, deadline, started)
+        assert taken.slot is not None  # noqa: S101 - both ways end with a slot
         slot_s = loop.time() - started
         permit = Permit(connector, taken.slot, 0.0)
         turn_at = taken.turn_at
+        if taken.kept and limits.rate_per_s:
+            try:
+                turn_at = await self._retake(connector, limits, deadline)
+            except BaseException:
+                await self.release(permit)
+                raise
         if turn_at is not None:
             try:
                 turn_at = await self._keep_turn(connector, limits, deadline, turn_at)
@@ -488,7 +530,7 @@ class SharedThrottle(_Accounting):
         backoff = POLL_S
         while True:
             released.clear()
-            taken = await self._try(connector, limits, deadline)
+            taken = await self._reuse_or_try(connector, limits, deadline)
             if taken is not None and taken.slot is not None:
                 return taken
             # No slot free (or no database): wait for one to come free here, or look again.
@@ -503,10 +545,54 @@ class SharedThrottle(_Accounting):
     async def release(self, permit: Permit) -> None:
         if permit.slot is None:
             return
+        connector, slot = permit.connector, permit.slot
+        loop = asyncio.get_running_loop()
+        _, keep_until = self._leases.get((connector, slot), (0.0, 0.0))
+        if self._pool is not None and keep_until > loop.time():
+            # Kept a moment for this process's next request (still held in the database).
+            kept = self._kept.setdefault(connector, {})
+            kept[slot] = loop.call_later(KEEP_S, self._let_go, connector, slot)
+            released = self._released.get(connector)
+            if released is not None:
+                released.set()
+            return
         # Shielded: a request cancelled at its deadline still gives its slot back.
-        await asyncio.shield(self._give_back(permit.connector, permit.slot))
+        await asyncio.shield(self._give_back(connector, slot))
+
+    def _reuse(self, connector: str, limits: Limits, deadline: float) -> Taken | None:
+        """A slot this process keeps whose lease outlasts this request's budget."""
+        kept = self._kept.get(connector)
+        if not kept:
+            return None
+        now = asyncio.get_running_loop().time()
+        for slot in list(kept):
+            lease_until, keep_until = self._leases.get((connector, slot), (0.0, 0.0))
+            if (
+                slot < limits.concurrency
+                and keep_until > now
+                and lease_until >= deadline + KEEP_MARGIN_S
+            ):
+                self._unkeep(connector, slot).cancel()
+                return Taken(slot, True, None, kept=True)
+        return None
+
+    async def _reuse_or_try(self, connector: str, limits: Limits, deadline: float) -> Taken | None:
+        return self._reuse(connector, limits, deadline) or await self._try(
+            connector, limits, deadline
+        )
+
+    def _unkeep(self, connector: str, slot: int) -> asyncio.TimerHandle:
+        return self._kept[connector].pop(slot)
+
+    def _let_go(self, connector: str, slot: int) -> None:
+        """A kept slot nobody here took in time goes back to the database."""
+        self._unkeep(connector, slot)
+        task = asyncio.get_running_loop().create_task(self._give_back(connector, slot))
+        self._giving_back.add(task)
+        task.add_done_callback(self._giving_back.discard)
 
     async def _give_back(self, connector: str, slot: int) -> None:
+        self._leases.pop((connector, slot), None)
         try:
             async with self._connection() as connection:
                 await connection.execute(_GIVE_BACK, connector, slot, self.holder)
@@ -528,6 +614,7 @@ class SharedThrottle(_Accounting):
                 if limits.rate_per_s:
                     await connection.execute(_ENSURE_RATE, connector)
             self._ensured.add(key)
+        sent = asyncio.get_running_loop().time()
         row = await self._fetch(
             _TAKE,
             connector,
@@ -539,6 +626,14 @@ class SharedThrottle(_Accounting):
         )
         next_at = row["next_at"]
         turn_at = float(next_at) - limits.spacing_s if next_at is not None else None
+        if row["slot"] is not None and row["free_before"] > 1:
+            # Another slot was free too: this one may be kept for this process's next
+            # requests. Its lease began after this statement was sent: it lasts at least
+            # this long.
+            self._leases[(connector, row["slot"])] = (
+                sent + max(remaining, 0.0) + LEASE_GRACE_S,
+                sent + KEEP_FOR_S,
+            )
         return Taken(row["slot"], bool(row["any_free"]), turn_at)
 
 

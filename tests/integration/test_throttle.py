@@ -7,10 +7,13 @@ import itertools
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import service.connector.throttle as throttle_module
 from service.connector.metrics import Metrics
 from service.connector.throttle import (
     Limits,
@@ -197,3 +200,118 @@ async def test_turns_a_stalled_process_woke_late_for_are_taken_again_not_bunched
     assert len(sent) == 90
     assert _most_in_one_second(sent) <= 50
     assert metrics.throttle_late_turns.labels(partner)._value.get() >= 5
+
+
+@pytest.mark.postgres_only
+class TestKeptSlots:
+    """A process keeps a slot its request gave back for a moment, for its next request to
+    the same partner, without a statement: only while the slot is still held in the
+    database, only when other slots were free as it was taken, and never for long."""
+
+    @pytest.fixture
+    def shared(self, throttles: Throttles) -> SharedThrottle:
+        throttle, _ = throttles()
+        assert isinstance(throttle, SharedThrottle)
+        return throttle
+
+    @staticmethod
+    async def holders(engine: AsyncEngine, partner: str) -> dict[int, str | None]:
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                text("SELECT slot, holder FROM connector_throttle_slots WHERE connector = :c"),
+                {"c": partner},
+            )
+            return {row.slot: row.holder for row in rows}
+
+    @staticmethod
+    def statements(monkeypatch: pytest.MonkeyPatch, throttle: SharedThrottle) -> list[str]:
+        sent: list[str] = []
+        fetch = throttle._fetch
+
+        async def counting(statement: str, *arguments: object) -> Any:
+            sent.append(statement)
+            return await fetch(statement, *arguments)
+
+        monkeypatch.setattr(throttle, "_fetch", counting)
+        return sent
+
+    async def test_the_next_request_takes_the_kept_slot_without_a_statement(
+        self, engine: AsyncEngine, shared: SharedThrottle, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        partner, limits = _partner(), Limits(concurrency=4)
+        loop = asyncio.get_running_loop()
+        first = await shared.acquire(partner, limits, loop.time() + 10)
+        await shared.release(first)
+        assert first.slot is not None
+        assert (await self.holders(engine, partner))[first.slot] == shared.holder  # kept
+
+        sent = self.statements(monkeypatch, shared)
+        second = await shared.acquire(partner, limits, loop.time() + 10)
+        await shared.release(second)
+
+        assert (second.slot, sent) == (first.slot, [])
+        await asyncio.sleep(throttle_module.KEEP_S + 0.2)  # unused: back in the database
+        assert set((await self.holders(engine, partner)).values()) == {None}
+
+    async def test_with_a_rate_the_kept_slot_still_takes_its_turn(
+        self, shared: SharedThrottle, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        partner, limits = _partner(), Limits(concurrency=4, rate_per_s=20)
+        loop = asyncio.get_running_loop()
+        first = await shared.acquire(partner, limits, loop.time() + 10)
+        await shared.release(first)
+        sent = self.statements(monkeypatch, shared)
+        second = await shared.acquire(partner, limits, loop.time() + 10)
+        await shared.release(second)
+
+        assert second.slot == first.slot
+        assert first.turn_at is not None
+        assert second.turn_at is not None
+        assert second.turn_at - first.turn_at >= limits.spacing_s - 1e-6
+        assert len(sent) == 1  # the turn alone
+
+    async def test_a_slot_that_was_the_last_free_one_goes_back_at_once(
+        self, engine: AsyncEngine, shared: SharedThrottle
+    ) -> None:
+        partner, limits = _partner(), Limits(concurrency=1)
+        loop = asyncio.get_running_loop()
+        permit = await shared.acquire(partner, limits, loop.time() + 10)
+        await shared.release(permit)
+        assert (await self.holders(engine, partner)) == {0: None}
+
+    async def test_a_slot_is_not_kept_long_after_it_was_taken(
+        self, engine: AsyncEngine, shared: SharedThrottle, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(throttle_module, "KEEP_FOR_S", 0.1)
+        partner, limits = _partner(), Limits(concurrency=4)
+        loop = asyncio.get_running_loop()
+        permit = await shared.acquire(partner, limits, loop.time() + 10)
+        await asyncio.sleep(0.15)  # a request longer than the slot may be kept
+        await shared.release(permit)
+        assert set((await self.holders(engine, partner)).values()) == {None}
+
+    async def test_a_kept_slot_serves_only_a_request_its_lease_outlasts(
+        self, shared: SharedThrottle, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        partner, limits = _partner(), Limits(concurrency=4)
+        loop = asyncio.get_running_loop()
+        first = await shared.acquire(partner, limits, loop.time() + 1)
+        await shared.release(first)
+        sent = self.statements(monkeypatch, shared)
+        # Its lease: about 1 s of budget and the grace; this budget ends later than that.
+        later = loop.time() + 1 + throttle_module.LEASE_GRACE_S
+        second = await shared.acquire(partner, limits, later)
+        await shared.release(second)
+        assert second.slot != first.slot
+        assert len(sent) == 1
+
+    async def test_closing_gives_the_kept_slots_back(
+        self, engine: AsyncEngine, shared: SharedThrottle
+    ) -> None:
+        partner, limits = _partner(), Limits(concurrency=4)
+        loop = asyncio.get_running_loop()
+        permits = [await shared.acquire(partner, limits, loop.time() + 10) for _ in range(2)]
+        for permit in permits:
+            await shared.release(permit)
+        await shared.aclose()
+        assert set((await self.holders(engine, partner)).values()) == {None}
