@@ -22,6 +22,7 @@ this exact combination of figures is in force). Its content hash identifies the 
 themselves, so a report can be reproduced years later.
 """
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import replace
@@ -41,6 +42,10 @@ def version_name(code: str, program: str, area: str, effective_from: date) -> st
     return f"{code or NATIONAL}/{program}/{area}@{effective_from.isoformat()}"
 
 
+RESOLVED_CACHE = 4096
+"""Cases (county, programme, area, day) whose resolved policy a catalog remembers."""
+
+
 class PolicyCatalog:
     """All loaded parameter versions, indexed by (code, program, area), oldest first."""
 
@@ -53,6 +58,9 @@ class PolicyCatalog:
             for key, found in index.items()
         }
         self._codes = tuple(sorted({code for code, _, _ in self._index}, key=len))
+        # The catalog never changes once loaded, and what it resolves is frozen: each case's
+        # answer is worked out once (intake and scoring both ask, for every verification).
+        self._resolved = functools.lru_cache(maxsize=RESOLVED_CACHE)(self._resolve)
 
     @classmethod
     def load(cls, directory: Path | None = None, *, local: Path | None = None) -> "PolicyCatalog":
@@ -78,6 +86,11 @@ class PolicyCatalog:
         self, region_code: str, program: Program, area: Area, as_of: date
     ) -> ResolvedPolicy | None:
         """The figures in force for this case, or None when no standard is in force."""
+        return self._resolved(region_code, program, area, as_of)
+
+    def _resolve(
+        self, region_code: str, program: Program, area: Area, as_of: date
+    ) -> ResolvedPolicy | None:
         if not (region_code.isascii() and region_code.isdigit()):
             raise ValueError("region_code must be a GB/T 2260 code (digits only)")
         layers = [

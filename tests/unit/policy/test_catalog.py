@@ -89,6 +89,16 @@ class TestShippedFiles:
         assert before.parameters.version == "53/dibao/urban@2020-06-01"
         assert rural.parameters.monthly_standard == Decimal("375")
 
+    def test_a_case_is_resolved_once_and_each_day_on_its_own(self) -> None:
+        """Intake and scoring both resolve every verification's case: the catalog answers a
+        case it has seen with the same (frozen) answer, and a day across a version's start
+        with that day's own."""
+        first = resolve(CATALOG, "530111", "dibao", "urban", date(2024, 1, 1))
+        again = resolve(CATALOG, "530111", "dibao", "urban", date(2024, 1, 1))
+        earlier = resolve(CATALOG, "530111", "dibao", "urban", date(2023, 12, 31))
+        assert again is first
+        assert earlier.parameters.monthly_standard != first.parameters.monthly_standard
+
     def test_other_counties_keep_the_provincial_standard(self) -> None:
         """530102 (the API contract's example county) stays at the provincial 640."""
         parameters = resolve(CATALOG, "530102", "dibao", "urban", date(2026, 11, 20)).parameters
