@@ -14,6 +14,7 @@ been read, so no connector can reach its partner around them.
 
 import asyncio
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
@@ -74,14 +75,8 @@ class CallMeter(httpx.AsyncBaseTransport):
     def client(self, context: RequestContext | None = None) -> PartnerClient:
         """A client for one fetch: the shared one's settings, counted by this meter; every
         request it sends about the household carries `context` (its consent headers)."""
-        return PartnerClient(
-            retry_budget=self.retry_budget,
-            context=context,
-            transport=self,
-            headers=self.shared.headers,
-            timeout=self.shared.timeout,
-            follow_redirects=False,
-            trust_env=False,
+        return _template(self.shared).fork(
+            transport=self, retry_budget=self.retry_budget, context=context
         )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -146,6 +141,25 @@ class _Releasing(httpx.AsyncByteStream):
             permit, self.permit = self.permit, None
             if permit is not None:
                 await self.release(permit)
+
+
+_templates: "weakref.WeakKeyDictionary[httpx.AsyncClient, PartnerClient]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _template(shared: httpx.AsyncClient) -> PartnerClient:
+    """The client every fetch's client is forked from: `shared`'s settings, never sent on."""
+    template = _templates.get(shared)
+    if template is None:
+        template = _templates[shared] = PartnerClient(
+            transport=shared._transport,  # replaced in every fork
+            headers=shared.headers,
+            timeout=shared.timeout,
+            follow_redirects=False,
+            trust_env=False,
+        )
+    return template
 
 
 def _ms(started: float) -> float:

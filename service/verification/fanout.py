@@ -258,7 +258,10 @@ class FanOut:
         loop = asyncio.get_running_loop()
         waiting_since = loop.time()
         try:
-            async with asyncio.timeout(config.timeout_s):
+            if semaphore.locked():  # a free slot is taken at once, with no timer to set
+                async with asyncio.timeout(config.timeout_s):
+                    await semaphore.acquire()
+            else:
                 await semaphore.acquire()
         except TimeoutError:
             # Our own congestion, not the partner's fault: the breaker never hears of it.

@@ -33,9 +33,11 @@ from connectors.http import (
 )
 from connectors.testing import retry_testing
 from connectors.wire import describe, load_json, partner_error_code
+from schemas.evidence import RequestContext
 from schemas.identity import check_character
 
 BASE = "https://partner.test/x"
+CONTEXT = RequestContext(consent_id="consent-1", purpose="dibao")
 
 
 def config(**values: object) -> ConnectorConfig:
@@ -404,6 +406,102 @@ class TestMapConcurrently:
 
         await map_concurrently(call, range(12), limit=3)
         assert peak == 3
+
+
+class TestOneItem:
+    async def test_one_item_is_called_as_is_and_its_error_comes_bare(self) -> None:
+        """A single batch (most households) is called without a task group: the same
+        result, and the same error as with several items."""
+        assert await map_concurrently(lambda n: asyncio.sleep(0, n * 2), [21]) == [42]
+        assert await map_concurrently(lambda n: asyncio.sleep(0, n), []) == []
+
+        async def fails(_: int) -> None:
+            raise PartnerRejected("HTTP 404")
+
+        with pytest.raises(PartnerRejected, match="HTTP 404"):
+            await map_concurrently(fails, iter([1]))
+
+
+def recording(seen: list[httpx.Request], status: int = 200, **headers: str) -> httpx.MockTransport:
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(status, headers=headers, text="ok")
+
+    return httpx.MockTransport(handle)
+
+
+class TestClient:
+    """What every fetch's client does, whether httpx's own `send` runs or not."""
+
+    async def test_forks_share_settings_but_not_headers_context_or_counts(self) -> None:
+        seen: list[httpx.Request] = []
+        template = PartnerClient(
+            transport=recording([]), headers={"User-Agent": "hedui/test"}, timeout=7
+        )
+        first = template.fork(transport=recording(seen), context=CONTEXT)
+        second = template.fork(transport=recording(seen))
+        first.headers["X-Own"] = "1"
+        async with first, second:
+            await request(first, config(), "GET", "/a", text)
+            await second.get(f"{BASE}/b")
+        assert [r.headers.get("X-Own") for r in seen] == ["1", None]
+        assert "X-Own" not in template.headers
+        assert [r.headers["User-Agent"] for r in seen] == ["hedui/test"] * 2
+        assert seen[0].headers["X-Hedui-Consent-Id"] == CONTEXT.consent_id
+        assert "X-Hedui-Consent-Id" not in seen[1].headers
+        assert (first.requests_sent, second.requests_sent, template.requests_sent) == (1, 1, 0)
+        assert seen[1].extensions["timeout"]["read"] == 7
+        assert first.is_closed
+        assert not template.is_closed
+        with pytest.raises(RuntimeError, match="closed"):
+            await first.get(f"{BASE}/c")
+
+    async def test_a_redirect_is_an_answer_not_followed(self) -> None:
+        seen: list[httpx.Request] = []
+
+        def handle(request: httpx.Request) -> httpx.Response:
+            seen.append(request)
+            if request.url.path == "/x/a":
+                return httpx.Response(302, headers={"location": f"{BASE}/elsewhere"})
+            return httpx.Response(200, text="there")
+
+        async with PartnerClient(transport=httpx.MockTransport(handle)) as client:
+            response = await client.get(f"{BASE}/a")
+            assert response.status_code == 302
+            followed = await client.get(f"{BASE}/a", follow_redirects=True)
+            assert (followed.status_code, followed.text) == (200, "there")
+        assert [r.url.path for r in seen] == ["/x/a", "/x/a", "/x/elsewhere"]
+
+    async def test_hooks_and_auth_still_run_when_set(self) -> None:
+        seen: list[httpx.Request] = []
+        hooked: list[str] = []
+
+        async def hook(request: httpx.Request) -> None:
+            hooked.append(request.url.path)
+
+        async with PartnerClient(
+            transport=recording(seen), event_hooks={"request": [hook]}, context=CONTEXT
+        ) as client:
+            await client.get(f"{BASE}/a", auth=("user", "secret"))
+            await client.get("https://user:secret@partner.test/b")
+        assert hooked == ["/x/a", "/b"]
+        assert all(r.headers["Authorization"].startswith("Basic ") for r in seen)
+        assert all(r.headers["X-Hedui-Purpose"] == "dibao" for r in seen)
+        async with PartnerClient(transport=recording(seen)) as client:
+            await client.get("https://user:secret@partner.test/c")
+        assert seen[-1].headers["Authorization"].startswith("Basic ")
+
+    async def test_a_plain_send_reads_the_body_unless_streamed(self) -> None:
+        def handle(_: httpx.Request) -> httpx.Response:
+            return httpx.Response(200, stream=Raw(b"ok" * 10_000))
+
+        async with PartnerClient(transport=httpx.MockTransport(handle)) as client:
+            response = await client.get(f"{BASE}/a")
+            assert response.is_stream_consumed
+            assert response.content == b"ok" * 10_000
+            async with client.stream("GET", f"{BASE}/a") as streamed:
+                assert not streamed.is_stream_consumed
+                assert await streamed.aread() == b"ok" * 10_000
 
 
 def id_numbers() -> st.SearchStrategy[str]:
