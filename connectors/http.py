@@ -35,6 +35,7 @@ never holds up the event loop (and the time budget can still end the wait for it
 """
 
 import asyncio
+import logging
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -97,6 +98,7 @@ def context_headers(context: RequestContext) -> dict[str, str]:
 
 
 _testing = False
+_httpx_log = logging.getLogger("httpx")
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +187,15 @@ class PartnerClient(httpx.AsyncClient):
         response = await self._transport_for_url(request.url).handle_async_request(request)
         response.request = request
         response.default_encoding = self._default_encoding
+        if _httpx_log.isEnabledFor(logging.INFO):  # httpx's own line (DEBUG in hedui)
+            _httpx_log.info(
+                'HTTP Request: %s %s "%s %d %s"',
+                request.method,
+                request.url,
+                response.http_version,
+                response.status_code,
+                response.reason_phrase,
+            )
         if not stream:
             try:
                 await response.aread()
