@@ -125,6 +125,10 @@ class PartnerClient(httpx.AsyncClient):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self._own(retry_budget, context)
+
+    def _own(self, retry_budget: RetryBudget | None, context: RequestContext | None) -> None:
+        """What is this client's alone, built or forked: its budget, context, count, jar."""
         self.retry_budget = retry_budget
         self.context = context
         self._context_headers = context_headers(context) if context is not None else None
@@ -224,11 +228,7 @@ class PartnerClient(httpx.AsyncClient):
         client._headers = self._headers.copy()
         client._event_hooks = {name: list(hooks) for name, hooks in self._event_hooks.items()}
         client._state = ClientState.UNOPENED
-        client._cookies = NoCookies()
-        client.retry_budget = retry_budget
-        client.context = context
-        client._context_headers = context_headers(context) if context is not None else None
-        client.requests_sent = 0
+        client._own(retry_budget, context)
         return client
 
 
