@@ -49,7 +49,9 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             url,
             echo=echo,
             hide_parameters=True,
-            connect_args={"timeout": 30},
+            # Statements run in the event loop's thread; SQLite never sleeps in its busy
+            # handler there (a busy statement is awaited: sqlite_driver.BUSY_WAIT_S).
+            connect_args={"timeout": 0, "check_same_thread": False},
             module=sqlite_driver.dbapi(),
             pool_size=20,
             max_overflow=80,

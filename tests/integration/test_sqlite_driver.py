@@ -1,7 +1,9 @@
-"""The one-trip SQLite adapter: a statement is one trip to SQLite's thread, a commit or a
-rollback with nothing to end is none, and everything SQLAlchemy reads of a cursor (rows,
-row counts, inserted ids, errors) is what SQLite said. On a real database file."""
+"""hedui's SQLite adapter: statements, commits and rollbacks run in the event loop's thread
+(no trip to aiosqlite's), a busy database is waited for without blocking the loop, and
+everything SQLAlchemy reads of a cursor (rows, row counts, inserted ids, errors) is what
+SQLite said. On a real database file."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,8 +13,9 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, exc, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service import sqlite_driver
 from service.db import create_engine
-from service.sqlite_driver import OneTripConnection
+from service.sqlite_driver import LoopConnection
 
 metadata = MetaData()
 people = Table(
@@ -46,13 +49,13 @@ def trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return sent
 
 
-async def test_hedui_engines_use_the_one_trip_adapter(engine: AsyncEngine) -> None:
+async def test_hedui_engines_use_the_loop_adapter(engine: AsyncEngine) -> None:
     async with engine.connect() as connection:
         raw = await connection.get_raw_connection()
-        assert isinstance(raw.dbapi_connection, OneTripConnection)
+        assert isinstance(raw.dbapi_connection, LoopConnection)
 
 
-async def test_a_write_transaction_is_one_trip_per_statement_and_one_for_the_commit(
+async def test_statements_commits_and_rollbacks_make_no_trip_to_sqlites_thread(
     engine: AsyncEngine, trips: list[str]
 ) -> None:
     async with engine.connect() as connection:  # a connection from the pool, checked out
@@ -62,20 +65,58 @@ async def test_a_write_transaction_is_one_trip_per_statement_and_one_for_the_com
     async with engine.begin() as connection:
         await connection.execute(insert(people).values(name="a"))
         await connection.execute(insert(people).values(name="b"))
-    # Two statements and the commit; the pool's reset on return finds nothing to end.
-    assert trips == ["_run", "_run", "commit"]
+    async with engine.connect() as connection:
+        await connection.execute(insert(people).values(name="c"))
+        await connection.rollback()
+        rows = (await connection.execute(select(people.c.name).order_by(people.c.id))).all()
+    assert trips == []
+    assert [name for (name,) in rows] == ["a", "b"]
 
 
-async def test_a_read_makes_no_trip_to_end_its_transaction(
-    engine: AsyncEngine, trips: list[str]
+async def test_a_busy_database_is_waited_for_while_the_loop_runs_on(engine: AsyncEngine) -> None:
+    """Another connection holds the write lock: the second writer waits (the loop serves
+    everything else meanwhile) and writes once the first has committed."""
+    ticks = 0
+    holding = await engine.connect()
+    await holding.execute(insert(people).values(name="first"))  # the write lock, held
+
+    async def second() -> None:
+        async with engine.begin() as connection:
+            await connection.execute(insert(people).values(name="second"))
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.005)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    waiting = asyncio.create_task(second())
+    await asyncio.sleep(0.2)
+    assert not waiting.done()  # still refused: the first transaction is open
+    assert ticks >= 10  # the loop was never held by the waiting writer
+    await holding.commit()
+    await holding.close()
+    await asyncio.wait_for(waiting, 5)
+    ticker.cancel()
+    async with engine.connect() as connection:
+        names = (await connection.execute(select(people.c.name).order_by(people.c.id))).all()
+    assert [name for (name,) in names] == ["first", "second"]
+
+
+async def test_a_writer_that_never_ends_fails_the_waiting_one_after_the_busy_wait(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with engine.connect() as connection:
-        await connection.execute(text("SELECT 1"))
-    trips.clear()
-    async with engine.connect() as connection:
-        rows = (await connection.execute(select(people.c.name))).all()
-    assert rows == []
-    assert trips == ["_run"]  # no rollback: a SELECT opens no SQLite transaction
+    monkeypatch.setattr(sqlite_driver, "BUSY_WAIT_S", 0.1)
+    holding = await engine.connect()
+    await holding.execute(insert(people).values(name="first"))
+    try:
+        with pytest.raises(exc.OperationalError, match="database is locked"):
+            async with engine.begin() as connection:
+                await connection.execute(insert(people).values(name="second"))
+    finally:
+        await holding.rollback()
+        await holding.close()
 
 
 async def test_rows_counts_and_inserted_ids_are_what_sqlite_said(engine: AsyncEngine) -> None:
