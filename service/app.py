@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from connectors.registry import ConnectorRegistry
 from schemas.problem import Problem
-from service import __version__
+from service import __version__, heap
 from service.admission import Intake, RateLimiter, ShedFirst
 from service.audit.endpoints import router as audit_router
 from service.audit.recorder import audit_trail
@@ -82,7 +82,10 @@ def create_app(
     *,
     registry: ConnectorRegistry | None = None,
     run_migrations: bool = True,
+    settle_heap: bool = False,
 ) -> FastAPI:
+    """`settle_heap`: the app is its process's whole life (`hedui serve`): once started,
+    tune the garbage collector for a long-running server (service/heap.py)."""
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_format)
     log = structlog.get_logger(__name__)
@@ -148,6 +151,8 @@ def create_app(
             )
             try:
                 await runtime.start_runs(here=settings.run_mode == "inline")
+                if settle_heap:
+                    heap.settle(settings.gc_threshold)
                 structlog.get_logger(__name__).info(
                     "hedui_ready",
                     database=runtime.engine.url.render_as_string(hide_password=True),
@@ -246,4 +251,4 @@ def create_app(
 def create_migrated_app() -> FastAPI:
     """The app of one of several API processes (`hedui serve --workers N`): settings from
     the environment, migrations already applied by the command that started them."""
-    return create_app(run_migrations=False)
+    return create_app(run_migrations=False, settle_heap=True)

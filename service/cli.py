@@ -195,7 +195,7 @@ def serve(
         from service.app import create_app
 
         server = uvicorn.Server(
-            uvicorn.Config(create_app(settings, run_migrations=False), **common)
+            uvicorn.Config(create_app(settings, run_migrations=False, settle_heap=True), **common)
         )
         server.run(sockets=[listener])
         return
@@ -300,6 +300,7 @@ async def _work(settings: Settings, *, metrics_at: tuple[str, int] | None = None
 
     import structlog
 
+    from service import heap
     from service.logging import configure_logging
     from service.runtime import build_runtime
 
@@ -311,6 +312,7 @@ async def _work(settings: Settings, *, metrics_at: tuple[str, int] | None = None
     async with build_runtime(settings, runs_here=True, worker=True) as runtime:
         exporter = _serve_metrics(runtime.metrics, *metrics_at) if metrics_at else None
         await runtime.start_runs(here=True)
+        heap.settle(settings.gc_threshold)
         log = structlog.get_logger(__name__)
         if runtime.engine.dialect.name == "sqlite":
             log.warning(

@@ -222,6 +222,16 @@ class Settings(BaseSettings):
         "key on every request",
     )
 
+    gc_threshold: int = Field(
+        default=20_000,
+        ge=0,
+        le=10_000_000,
+        description="`hedui serve` and `hedui worker`: once started, what the process holds "
+        "is frozen out of the garbage collector's sight and young collections run every "
+        "this many allocations (Python's default: 700); 0 leaves the collector as Python "
+        "sets it (service/heap.py)",
+    )
+
     # Connector health: circuit breaker (resilience4j semantics), probes, status thresholds.
     breaker_window: int = Field(default=20, ge=1, description="Calls the failure rate covers")
     breaker_min_calls: int = Field(default=10, ge=1, description="Calls before the rate counts")
