@@ -220,8 +220,14 @@ def finished_view(verification: Verification, result: RunResult) -> wire.Verific
     verification.completed_at = result.completed_at
     rows = {row.source: row for row in verification.sources}
     for outcome in result.outcomes:
-        for column, value in outcome.row_values().items():
-            setattr(rows[outcome.source], column, value)
+        # Only what the caller's view shows: the records (sealed when set) and a parked
+        # question's token are stored already, and are not part of it.
+        row = rows[outcome.source]
+        row.status = outcome.status.value
+        row.detail = outcome.detail
+        row.attempts = outcome.attempts
+        row.fetched_at = outcome.fetched_at
+        row.duration_ms = outcome.duration_ms
     return to_wire(verification, [])
 
 

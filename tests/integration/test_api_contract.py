@@ -247,6 +247,21 @@ class TestListing:
         assert all(item["region_code"].startswith("36") for item in listed["items"])
 
 
+class TestWaiting:
+    async def test_the_waited_answer_is_what_is_stored(self, api_client: ClientFactory) -> None:
+        """`Prefer: wait` answers from what the run handed back, without reading it back:
+        it must say exactly what a later read of the stored verification says."""
+        caseworker = await api_client()
+        body = body_for(make_id_number("530103"))
+        waited = await caseworker.post("/v1/verifications", json=body, headers=WAIT)
+        assert waited.status_code == 200
+        assert waited.json()["status"] == "completed"
+        stored = await caseworker.get(f"/v1/verifications/{waited.json()['id']}")
+        assert waited.json() == stored.json()
+        assert {source["status"] for source in waited.json()["sources"]} <= {"ok", "no_record"}
+        assert all(source["duration_ms"] is not None for source in waited.json()["sources"])
+
+
 class TestDecision:
     async def _completed(self, api_client: ClientFactory) -> tuple[httpx.AsyncClient, str]:
         caseworker = await api_client()
