@@ -220,8 +220,8 @@ def finished_view(verification: Verification, result: RunResult) -> wire.Verific
     verification.completed_at = result.completed_at
     rows = {row.source: row for row in verification.sources}
     for outcome in result.outcomes:
-        # Only what the caller's view shows: the records (sealed when set) and a parked
-        # question's token are stored already, and are not part of it.
+        # Only what the caller's view shows: the records and a parked question's token are
+        # stored already and are not part of it (serialising the records cost more).
         row = rows[outcome.source]
         row.status = outcome.status.value
         row.detail = outcome.detail
