@@ -43,6 +43,11 @@ from service.verification.repository import VerificationRepository
 
 log = structlog.get_logger(__name__)
 
+SETTLE_WINDOW_S = 0.01
+"""How long a run waits, after an answer that is not the last, for others to store with it:
+one transaction instead of several when partners answer a few ms apart (a transaction is a
+BEGIN, a statement and a COMMIT, each a round trip on PostgreSQL)."""
+
 DONE_CHANNEL = "hedui_verification_done"
 """PostgreSQL NOTIFY channel; the payload is the id of a verification that just ended."""
 
@@ -138,6 +143,7 @@ class Workflow:
         on_parked: Callable[[str], None] | None = None,
         effects: RunEffects | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        settle_window_s: float = SETTLE_WINDOW_S,
     ) -> None:
         self.session_factory = session_factory
         self.fanout = fanout
@@ -150,6 +156,7 @@ class Workflow:
         """Called when a run ends with sources awaiting the partner (still `running`)."""
         self.effects = effects
         self.clock = clock
+        self.settle_window_s = settle_window_s
         self._notify = session_factory.kw["bind"].dialect.name == "postgresql"
 
     async def claim_new(self, session: AsyncSession, verification: Verification) -> None:
@@ -311,14 +318,19 @@ class Workflow:
     ) -> RunResult | None:
         """Commit outcomes as they arrive; the last batch commits together with the report.
 
-        Outcomes that arrive while a commit is in flight are written together in the next
-        transaction, in one statement, so six sources cost a few commits rather than six,
-        and no outcome waits for a slower source before it is stored.
+        Outcomes that arrive within `settle_window_s` of each other, or while a commit is
+        in flight, are written together in the next transaction, in one statement, so six
+        sources cost a commit or two rather than six; no outcome waits for a slower source
+        longer than that window before it is stored, and the last one waits for nothing.
         """
         fresh: list[SourceOutcome] = []
         remaining = len(claimed.pending)
         while True:
             batch = [await settled.get()] if remaining else []
+            if remaining > 1 + settled.qsize() and self.settle_window_s > 0:
+                # More are coming: partners asked together mostly answer within a few ms
+                # of each other, so wait that long for them and store them together.
+                await asyncio.sleep(self.settle_window_s)
             while not settled.empty():
                 batch.append(settled.get_nowait())
             remaining -= len(batch)

@@ -7,6 +7,7 @@ from typing import ClassVar
 import asyncpg
 import httpx
 import pytest
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from connectors.base import CheckResult, ConnectorConfig
@@ -289,3 +290,68 @@ async def test_the_end_of_a_run_is_announced_once_on_postgresql(
     assert first is not None
     assert again is None
     assert heard.empty()
+
+
+class TimedConnector(CountingConnector):
+    """Answers when its gate opens."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.gate = asyncio.Event()
+
+    async def fetch(
+        self, household: HouseholdQuery, config: ConnectorConfig, client: httpx.AsyncClient
+    ) -> Evidence:
+        await self.gate.wait()
+        return await super().fetch(household, config, client)
+
+
+async def test_answers_a_few_ms_apart_are_stored_together_and_none_waits_for_a_slow_one(
+    engine: AsyncEngine, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    first, second, slow = (TimedConnector(f"timed_{n}") for n in ("first", "second", "slow"))
+    registry = ConnectorRegistry()
+    for connector in (first, second, slow):
+        registry.add(connector, origin="plugin")
+    verification_id = await _stored(session_factory, [(c.name, "1") for c in (first, second, slow)])
+    settles: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.startswith("UPDATE source_results"):
+            settles.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    try:
+        async with httpx.AsyncClient() as client:
+            configs = {
+                name: ConnectorConfig(base_url="http://127.0.0.1:9") for name in registry.names()
+            }
+            workflow = Workflow(
+                session_factory,
+                FanOut(registry, configs, client),
+                PolicyCatalog.load(),
+                WriteGate(engine),
+                settle_window_s=0.05,
+            )
+            run = asyncio.create_task(workflow.run(verification_id))
+            await asyncio.sleep(0.05)
+            first.gate.set()
+            await asyncio.sleep(0.01)  # within the window: stored with the first
+            second.gate.set()
+            for _ in range(100):  # both stored, while the slow source has not answered
+                await asyncio.sleep(0.01)
+                async with session_factory() as session:
+                    row = await VerificationRepository.from_session(session).get(verification_id)
+                    assert row is not None
+                    states = {source.source: source.status for source in row.sources}
+                if states[first.name] == states[second.name] == "ok":
+                    break
+            assert states[slow.name] == "pending"
+            assert len(settles) == 1  # one statement for both answers
+            slow.gate.set()
+            result = await asyncio.wait_for(run, 10)
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
+    assert result is not None
+    assert result.status == "completed"
+    assert len(settles) == 2  # and one more for the last, with the report
