@@ -17,12 +17,14 @@ Two things the thread used to absorb are handled here instead:
   wait for a transaction of this very process that cannot end while the loop sleeps. The
   connections have no busy timeout (`timeout=0`); a statement SQLite refuses as busy is
   tried again after an `asyncio.sleep` of 1 ms, doubling up to 50 ms, for `BUSY_WAIT_S`.
-- **Long work.** A statement holds the loop while it runs. hedui's statements are indexed
-  one-row or one-page reads and writes (tens of µs); the occasional WAL checkpoint at a
-  commit takes a few ms (`bench/sqlite_driver.py` prints the longest commit).
+- **Long work.** A statement holds the loop while it runs. Most of hedui's are indexed
+  one-row or one-page reads and writes (tens of µs); a batch's chunk of inserts or a
+  retention purge of 500 verifications takes longer, and so does the occasional WAL
+  checkpoint at a commit (up to 7-9 ms seen; `bench/sqlite_driver.py` prints the longest).
+  Serving many callers at once is PostgreSQL's part (README, Scaling out).
 
-Transactions, errors and their translation and the pool are SQLAlchemy's. `bench/sqlite_driver.py`
-measures it; `create_engine` uses it for every SQLite URL.
+Transactions, errors and their translation and the pool are SQLAlchemy's.
+`bench/sqlite_driver.py` measures it; `create_engine` uses it for every SQLite URL.
 """
 
 import asyncio
