@@ -331,7 +331,7 @@ async def test_answers_a_few_ms_apart_are_stored_together_and_none_waits_for_a_s
                 FanOut(registry, configs, client),
                 PolicyCatalog.load(),
                 WriteGate(engine),
-                settle_window_s=0.05,
+                settle_window_s=0.3,
             )
             run = asyncio.create_task(workflow.run(verification_id))
             await asyncio.sleep(0.05)
