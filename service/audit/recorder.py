@@ -2,7 +2,9 @@
 
 It looks the route up in `service.audit.actions.ACTIONS` and records one event:
 - on success, in the request's own transaction, just before it commits: the change and its
-  record are stored together or not at all;
+  record are stored together or not at all. A route that commits its change before it
+  answers (accepting a verification, `Prefer: wait`) records the event in that commit
+  itself (`record_with_change`), and nothing is recorded again at the end;
 - on refusal (403, 404, 409, ...), in a transaction of its own, since the request's is
   rolled back: probing for another region's household leaves a trace too.
 
@@ -18,6 +20,7 @@ import structlog
 from fastapi import Request, Response
 from sqlalchemy import ColumnElement
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.actions import ACTIONS, Action
 from service.audit.service import Actor
@@ -32,6 +35,7 @@ from service.verification.repository import VerificationRepository
 log = structlog.get_logger(__name__)
 
 LOAD_REFUSALS = frozenset({"429", "503"})
+RECORDED_STATE_KEY = "audit_recorded"
 
 
 def route_template(request: Request) -> str | None:
@@ -75,7 +79,7 @@ async def audit_trail(
             await _record_refusal(request, action, outcome)
         raise
     principal = getattr(request.state, PRINCIPAL_STATE_KEY, None)
-    if not isinstance(principal, Principal):
+    if not isinstance(principal, Principal) or getattr(request.state, RECORDED_STATE_KEY, False):
         return
     object_id = _object_id(request, action, response)
     await audit_service.record(
@@ -87,6 +91,32 @@ async def audit_trail(
         object_region=_region_of(action, object_id),
         request_id=getattr(request.state, REQUEST_ID_KEY, None),
     )
+
+
+async def record_with_change(
+    request: Request, session: AsyncSession, *, object_id: str, object_region: str
+) -> None:
+    """Record the route's event now, in `session`'s transaction, which the route is about
+    to commit with its change; once that commit has succeeded the route calls
+    `recorded_with_change`, and the end of the request records nothing more."""
+    action = action_for(request)
+    principal = getattr(request.state, PRINCIPAL_STATE_KEY, None)
+    if action is None or not isinstance(principal, Principal):
+        return
+    await audit_service.record(
+        session,
+        Actor.of(principal),
+        action.name,
+        object_type=action.object_type,
+        object_id=object_id,
+        object_region=object_region,
+        request_id=getattr(request.state, REQUEST_ID_KEY, None),
+    )
+
+
+def recorded_with_change(request: Request) -> None:
+    """The event `record_with_change` wrote has been committed with the change."""
+    setattr(request.state, RECORDED_STATE_KEY, True)
 
 
 def _status_of(error: Exception) -> str:

@@ -3,10 +3,12 @@
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Header, Query, Response, status
+from fastapi import APIRouter, BackgroundTasks, Header, Query, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas import verification as wire
 from service.admission import AdmittedCaseworkerDep
+from service.audit.recorder import record_with_change, recorded_with_change
 from service.deps import (
     CaseworkerDep,
     CatalogDep,
@@ -21,6 +23,7 @@ from service.deps import (
 from service.errors import PROBLEMS, InvalidRequest
 from service.jobs.completion import Completions
 from service.jobs.queue import RunQueue
+from service.models import Verification
 from service.partners import source_plan
 from service.verification.intake import submit
 from service.verification.service import finished_view
@@ -107,6 +110,7 @@ PREFER = Header(
 )
 async def create_verification(
     body: wire.VerificationCreate,
+    request: Request,
     response: Response,
     admitted: AdmittedCaseworkerDep,
     session: SessionDep,
@@ -128,6 +132,16 @@ async def create_verification(
     if idempotency_key is not None and not idempotency_key.strip():
         raise InvalidRequest.at(["header", "Idempotency-Key"], "must not be blank")
     wait_s = _wait_seconds(prefer, settings.max_wait_s)
+
+    async def audited(session: AsyncSession, verification: Verification) -> None:
+        # In the commit that stores it: the request may wait for its run long after.
+        await record_with_change(
+            request,
+            session,
+            object_id=verification.id,
+            object_region=verification.township_code or verification.region_code,
+        )
+
     verification, created = await submit(
         session,
         principal=admitted.principal,
@@ -138,9 +152,12 @@ async def create_verification(
         write_gate=write_gate,
         today=settings.today(),
         idempotency_key=idempotency_key,
+        with_change=audited,
     )
     admitted.seat.release()  # its run counts as in flight from here (or waits in the queue)
-    if not created:
+    if created:
+        recorded_with_change(request)
+    else:
         response.headers["Idempotent-Replayed"] = "true"
 
     response.headers["Location"] = f"/v1/verifications/{verification.id}"

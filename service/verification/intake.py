@@ -6,6 +6,7 @@ partner is asked, so a duplicate request (same `Idempotency-Key`) loses the race
 database and never reaches a partner, and a 202 never names a verification without a job.
 """
 
+from collections.abc import Awaitable, Callable
 from datetime import date
 
 from sqlalchemy.exc import IntegrityError
@@ -32,8 +33,12 @@ async def submit(
     write_gate: WriteGate,
     today: date,
     idempotency_key: str | None,
+    with_change: Callable[[AsyncSession, Verification], Awaitable[None]] | None = None,
 ) -> tuple[Verification, bool]:
-    """The verification and whether this request created it (False: an idempotent replay)."""
+    """The verification and whether this request created it (False: an idempotent replay).
+
+    `with_change`: what else the transaction that stores a new verification writes (the
+    request's audit record), so that both commit together or neither does."""
     verification, created = await verification_service.prepare(
         session,
         principal=principal,
@@ -57,6 +62,8 @@ async def submit(
             )
             if not claim:
                 await queue.enqueue(session, verification)
+            if with_change is not None:
+                await with_change(session, verification)
             await session.commit()
     except IntegrityError:
         await session.rollback()
