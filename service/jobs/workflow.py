@@ -16,6 +16,7 @@ outlives a database restart instead of dying half way (or while marking itself f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import uuid
@@ -321,7 +322,8 @@ class Workflow:
         Outcomes that arrive within `settle_window_s` of each other, or while a commit is
         in flight, are written together in the next transaction, in one statement, so six
         sources cost a commit or two rather than six; no outcome waits for a slower source
-        longer than that window before it is stored, and the last one waits for nothing.
+        longer than that window before it is stored, and the window ends when the last
+        one arrives.
         """
         fresh: list[SourceOutcome] = []
         remaining = len(claimed.pending)
@@ -329,8 +331,12 @@ class Workflow:
             batch = [await settled.get()] if remaining else []
             if remaining > 1 + settled.qsize() and self.settle_window_s > 0:
                 # More are coming: partners asked together mostly answer within a few ms
-                # of each other, so wait that long for them and store them together.
-                await asyncio.sleep(self.settle_window_s)
+                # of each other, so wait that long for them and store them together; the
+                # wait ends as soon as every answer is in (the last one never waits).
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.settle_window_s):
+                        while len(batch) + settled.qsize() < remaining:
+                            batch.append(await settled.get())
             while not settled.empty():
                 batch.append(settled.get_nowait())
             remaining -= len(batch)

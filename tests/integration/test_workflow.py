@@ -355,3 +355,33 @@ async def test_answers_a_few_ms_apart_are_stored_together_and_none_waits_for_a_s
     assert result is not None
     assert result.status == "completed"
     assert len(settles) == 2  # and one more for the last, with the report
+
+
+async def test_the_window_ends_when_the_last_answer_arrives(
+    engine: AsyncEngine, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    first, last = TimedConnector("window_first"), TimedConnector("window_last")
+    registry = ConnectorRegistry()
+    for connector in (first, last):
+        registry.add(connector, origin="plugin")
+    verification_id = await _stored(session_factory, [(c.name, "1") for c in (first, last)])
+    async with httpx.AsyncClient() as client:
+        configs = {
+            name: ConnectorConfig(base_url="http://127.0.0.1:9") for name in registry.names()
+        }
+        workflow = Workflow(
+            session_factory,
+            FanOut(registry, configs, client),
+            PolicyCatalog.load(),
+            WriteGate(engine),
+            settle_window_s=30.0,
+        )
+        run = asyncio.create_task(workflow.run(verification_id))
+        await asyncio.sleep(0.05)
+        first.gate.set()
+        await asyncio.sleep(0.02)
+        last.gate.set()
+        # Both answers in: the run ends now, not when the 30 s window would have.
+        result = await asyncio.wait_for(run, 5)
+    assert result is not None
+    assert result.status == "completed"
