@@ -78,19 +78,10 @@ async def audit_trail(
         if outcome not in LOAD_REFUSALS:
             await _record_refusal(request, action, outcome)
         raise
-    principal = getattr(request.state, PRINCIPAL_STATE_KEY, None)
-    if not isinstance(principal, Principal) or getattr(request.state, RECORDED_STATE_KEY, False):
+    if getattr(request.state, RECORDED_STATE_KEY, False):
         return
     object_id = _object_id(request, action, response)
-    await audit_service.record(
-        session,
-        Actor.of(principal),
-        action.name,
-        object_type=action.object_type,
-        object_id=object_id,
-        object_region=_region_of(action, object_id),
-        request_id=getattr(request.state, REQUEST_ID_KEY, None),
-    )
+    await _record_success(request, session, action, object_id, _region_of(action, object_id))
 
 
 async def record_with_change(
@@ -100,8 +91,21 @@ async def record_with_change(
     to commit with its change; once that commit has succeeded the route calls
     `recorded_with_change`, and the end of the request records nothing more."""
     action = action_for(request)
+    if action is not None:
+        await _record_success(request, session, action, object_id, object_region)
+
+
+async def _record_success(
+    request: Request,
+    session: AsyncSession,
+    action: Action,
+    object_id: str | None,
+    object_region: str | ColumnElement[str] | None,
+) -> None:
+    """The event of a route that did what it was asked, by whoever authenticated (nothing
+    without a principal: nobody to attribute it to)."""
     principal = getattr(request.state, PRINCIPAL_STATE_KEY, None)
-    if action is None or not isinstance(principal, Principal):
+    if not isinstance(principal, Principal):
         return
     await audit_service.record(
         session,

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from schemas import verification as wire
 from service.admission import AdmittedCaseworkerDep
 from service.audit.recorder import record_with_change, recorded_with_change
+from service.auth.scope import place
 from service.deps import (
     CaseworkerDep,
     CatalogDep,
@@ -139,7 +140,7 @@ async def create_verification(
             request,
             session,
             object_id=verification.id,
-            object_region=verification.township_code or verification.region_code,
+            object_region=place(verification.region_code, verification.township_code),
         )
 
     verification, created = await submit(
