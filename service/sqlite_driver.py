@@ -126,10 +126,10 @@ class LoopCursor(AsyncAdapt_aiosqlite_cursor):
 def _is_busy(error: sqlite3.OperationalError) -> bool:
     """SQLite refused for now: another connection holds the write lock (or is recovering
     the WAL). Not SQLITE_BUSY_SNAPSHOT: a read transaction that must start over."""
-    return getattr(error, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, _BUSY_RECOVERY)
+    busy = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_BUSY_RECOVERY)
+    return getattr(error, "sqlite_errorcode", None) in busy
 
 
-_BUSY_RECOVERY = 261
 BUSY_WAIT_S = 30.0
 """How long a statement waits for another connection's write transaction to end."""
 
