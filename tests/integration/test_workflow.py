@@ -18,7 +18,7 @@ from service.auth.principal import Principal, Role
 from service.auth.service import create_api_key
 from service.db import WriteGate
 from service.jobs.lease import LeaseQueue
-from service.jobs.workflow import DONE_CHANNEL, Workflow
+from service.jobs.workflow import DONE_CHANNEL, SETTLE_WINDOW_S, Workflow
 from service.models import Report, Verification
 from service.policy.catalog import PolicyCatalog
 from service.recheck.effects import RunEnded
@@ -145,7 +145,8 @@ def _workflow(
     session_factory: async_sessionmaker[AsyncSession],
     registry: ConnectorRegistry,
     client: httpx.AsyncClient,
-    owner: str,
+    owner: str | None = None,
+    settle_window_s: float = SETTLE_WINDOW_S,
 ) -> Workflow:
     configs = {name: ConnectorConfig(base_url="http://127.0.0.1:9") for name in registry.names()}
     return Workflow(
@@ -154,6 +155,7 @@ def _workflow(
         PolicyCatalog.load(),
         WriteGate(engine),
         owner=owner,
+        settle_window_s=settle_window_s,
     )
 
 
@@ -306,14 +308,21 @@ class TimedConnector(CountingConnector):
         return await super().fetch(household, config, client)
 
 
+async def _timed(
+    session_factory: async_sessionmaker[AsyncSession], *connectors: TimedConnector
+) -> tuple[ConnectorRegistry, str]:
+    """A registry of `connectors` and a stored verification that asks each of them."""
+    registry = ConnectorRegistry()
+    for connector in connectors:
+        registry.add(connector, origin="plugin")
+    return registry, await _stored(session_factory, [(c.name, "1") for c in connectors])
+
+
 async def test_answers_a_few_ms_apart_are_stored_together_and_none_waits_for_a_slow_one(
     engine: AsyncEngine, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
     first, second, slow = (TimedConnector(f"timed_{n}") for n in ("first", "second", "slow"))
-    registry = ConnectorRegistry()
-    for connector in (first, second, slow):
-        registry.add(connector, origin="plugin")
-    verification_id = await _stored(session_factory, [(c.name, "1") for c in (first, second, slow)])
+    registry, verification_id = await _timed(session_factory, first, second, slow)
     settles: list[str] = []
 
     def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
@@ -323,16 +332,7 @@ async def test_answers_a_few_ms_apart_are_stored_together_and_none_waits_for_a_s
     event.listen(engine.sync_engine, "before_cursor_execute", count)
     try:
         async with httpx.AsyncClient() as client:
-            configs = {
-                name: ConnectorConfig(base_url="http://127.0.0.1:9") for name in registry.names()
-            }
-            workflow = Workflow(
-                session_factory,
-                FanOut(registry, configs, client),
-                PolicyCatalog.load(),
-                WriteGate(engine),
-                settle_window_s=0.3,
-            )
+            workflow = _workflow(engine, session_factory, registry, client, settle_window_s=0.3)
             run = asyncio.create_task(workflow.run(verification_id))
             await asyncio.sleep(0.05)
             first.gate.set()
@@ -361,21 +361,9 @@ async def test_the_window_ends_when_the_last_answer_arrives(
     engine: AsyncEngine, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
     first, last = TimedConnector("window_first"), TimedConnector("window_last")
-    registry = ConnectorRegistry()
-    for connector in (first, last):
-        registry.add(connector, origin="plugin")
-    verification_id = await _stored(session_factory, [(c.name, "1") for c in (first, last)])
+    registry, verification_id = await _timed(session_factory, first, last)
     async with httpx.AsyncClient() as client:
-        configs = {
-            name: ConnectorConfig(base_url="http://127.0.0.1:9") for name in registry.names()
-        }
-        workflow = Workflow(
-            session_factory,
-            FanOut(registry, configs, client),
-            PolicyCatalog.load(),
-            WriteGate(engine),
-            settle_window_s=30.0,
-        )
+        workflow = _workflow(engine, session_factory, registry, client, settle_window_s=30.0)
         run = asyncio.create_task(workflow.run(verification_id))
         await asyncio.sleep(0.05)
         first.gate.set()
