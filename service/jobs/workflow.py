@@ -329,7 +329,7 @@ class Workflow:
         remaining = len(claimed.pending)
         while True:
             batch = [await settled.get()] if remaining else []
-            if remaining > 1 + settled.qsize() and self.settle_window_s > 0:
+            if self.settle_window_s > 0 and len(batch) + settled.qsize() < remaining:
                 # More are coming: partners asked together mostly answer within a few ms
                 # of each other, so wait that long for them and store them together; the
                 # wait ends as soon as every answer is in (the last one never waits).
