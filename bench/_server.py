@@ -96,6 +96,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and every process below it (`hedui serve --workers N`: the N API processes
+    under the one that started them), from Linux `/proc`."""
+    pids = [pid]
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError):
+            for child in Path(f"/proc/{pid}/task/{task}/children").read_text().split():
+                pids += process_tree(int(child))
+    return pids
+
+
 @contextlib.contextmanager
 def running_service(
     env: Mapping[str, str] | None = None, *, separate_sandbox: bool = True
@@ -121,17 +132,24 @@ def running_service(
 
 @contextlib.contextmanager
 def running_hedui(
-    partners: str, env: Mapping[str, str] | None = None, *, workers: int = 0
+    partners: str,
+    env: Mapping[str, str] | None = None,
+    *,
+    workers: int = 0,
+    api_processes: int = 1,
 ) -> Iterator[tuple[str, str, list[int]]]:
-    """Yield (base_url, database_url, pids) of `hedui serve` against `partners`, with
-    `workers` `hedui worker` processes (queue mode) when asked; pids: every hedui process."""
+    """Yield (base_url, database_url, pids) of `hedui serve --workers api_processes`
+    against `partners`, with `workers` `hedui worker` processes (queue mode) when asked;
+    pids: every hedui process."""
     with contextlib.ExitStack() as stack:
         directory = stack.enter_context(tempfile.TemporaryDirectory())
         env = {"HEDUI_SANDBOX": "off", "HEDUI_PARTNER_BASE_URL": partners, **(env or {})}
         if workers:
             env["HEDUI_RUN_MODE"] = "queue"
         pids: list[int] = []
-        base_url, database_url = stack.enter_context(_service(directory, env, pids=pids))
+        base_url, database_url = stack.enter_context(
+            _service(directory, env, pids=pids, api_processes=api_processes)
+        )
         for _ in range(workers):
             stack.enter_context(_worker(database_url, pids, env))
         yield base_url, database_url, pids
@@ -161,7 +179,11 @@ def _worker(database_url: str, pids: list[int], env: Mapping[str, str]) -> Itera
 
 @contextlib.contextmanager
 def _service(
-    directory: str, env: Mapping[str, str], *, pids: list[int] | None = None
+    directory: str,
+    env: Mapping[str, str],
+    *,
+    pids: list[int] | None = None,
+    api_processes: int = 1,
 ) -> Iterator[tuple[str, str]]:
     port = free_port()
     env = dict(env)
@@ -176,17 +198,21 @@ def _service(
         "HEDUI_LOG_LEVEL": os.environ.get("HEDUI_LOG_LEVEL", "WARNING"),
         **env,
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve"],
+    process = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
+        [sys.executable, "-m", "service.cli", "serve", "--workers", str(api_processes)],
         env=environment,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     base_url = f"http://127.0.0.1:{port}"
-    if pids is not None:
-        pids.append(process.pid)
     try:
         _wait_healthy(f"{base_url}/healthz", process)
+        if api_processes > 1:
+            # Every process answers /healthz once it is up; the first to answer says
+            # nothing of the others, so give them the time they take to start.
+            time.sleep(2)
+        if pids is not None:
+            pids += process_tree(process.pid)
         yield base_url, database_url
     finally:
         process.terminate()

@@ -6,10 +6,13 @@ connectors make for a 3-person household (vehicles XML batch, pensions JSON batc
 fund once per member, real-estate pages until the last, public payroll, bank submit and
 poll), all at once, parsing each answer. hedui is driven over its API with `Prefer: wait`.
 Both run at concurrency 1 and `--concurrency` (32), on SQLite and, with `--database-url`, on
-PostgreSQL. Printed side by side: p50/p95 end to end, households/s, the ratios, and CPU
-milliseconds per household of the bare client and of every hedui process.
+PostgreSQL; hedui also with more API processes (`--processes 1,2`: `hedui serve --workers
+N`, each running the verifications it accepts) at `--concurrency`. Printed side by side:
+p50/p95 end to end, households/s, the ratios, and CPU milliseconds per household of the
+bare client and of every hedui process.
 
-Run: `python -m bench.fanout [--households 200] [--database-url postgresql+asyncpg://...]`.
+Run: `python -m bench.fanout [--households 200] [--processes 1,2]
+[--database-url postgresql+asyncpg://...]`.
 """
 
 import argparse
@@ -59,7 +62,7 @@ class Row:
 
     def line(self) -> str:
         return (
-            f"{self.name:<22} {self.concurrency:>4} {self.households:>6} "
+            f"{self.name:<24} {self.concurrency:>4} {self.households:>6} "
             f"{statistics.median(self.e2e_ms):>8.1f} {percentile(self.e2e_ms, 0.95):>8.1f} "
             f"{self.per_second:>8.1f} {self.cpu_ms_per_household:>10.2f}"
         )
@@ -164,7 +167,11 @@ async def run_hedui(
     households: int,
     concurrency: int,
     offset: int,
+    *,
+    warm_up: int = 8,
 ) -> Row:
+    """`households` households over hedui's API, `concurrency` at a time, after
+    `warm_up` (every process's caches filled and connections open)."""
     semaphore = asyncio.Semaphore(concurrency)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(
@@ -183,7 +190,7 @@ async def run_hedui(
                 raise RuntimeError(f"verification did not complete: {response.text[:300]}")
             return elapsed
 
-        await asyncio.gather(*(one(households + index) for index in range(min(concurrency, 8))))
+        await asyncio.gather(*(one(households + index) for index in range(warm_up)))
         cpu_before = sum(cpu_seconds(pid) for pid in pids)
         started = time.perf_counter()
         e2e = await asyncio.gather(*(one(index) for index in range(households)))
@@ -203,7 +210,14 @@ def main() -> None:
     parser.add_argument("--sequential", type=int, default=40, help="households at concurrency 1")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--latency-ms", type=int, default=50)
-    parser.add_argument("--workers", type=int, default=0, help="hedui worker processes (queue)")
+    parser.add_argument(
+        "--processes",
+        default="1,2",
+        help="hedui API processes, comma-separated (`hedui serve --workers N`, inline runs)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=0, help="hedui worker processes (queue, PostgreSQL)"
+    )
     parser.add_argument(
         "--database-url", help="also run on this PostgreSQL database (it gets hedui's tables)"
     )
@@ -224,25 +238,48 @@ def main() -> None:
             ),
         }
         rows += bare.values()
+        processes = [int(count) for count in args.processes.split(",")]
+        offset = 300_000
         for dialect, env in databases:
             workers = args.workers if dialect == "postgresql" else 0
-            with running_hedui(partners, env, workers=workers) as (base_url, database_url, pids):
-                token = create_token(database_url)
-                name = f"hedui {dialect}" + (f" +{workers}w" if workers else "")
-                for concurrency, count, offset in (
-                    (1, args.sequential, 300_000),
-                    (args.concurrency, args.households, 400_000),
+            for count in processes:
+                with running_hedui(partners, env, workers=workers, api_processes=count) as (
+                    base_url,
+                    database_url,
+                    pids,
                 ):
-                    row = asyncio.run(
-                        run_hedui(name, base_url, token, pids, count, concurrency, offset)
+                    token = create_token(database_url)
+                    name = (
+                        f"hedui {dialect}"
+                        + (f" x{count}" if count > 1 else "")
+                        + (f" +{workers}w" if workers else "")
                     )
-                    rows.append(row)
+                    # One process's latency alone is the sequential yardstick; more
+                    # processes are for throughput.
+                    sizes = [(args.concurrency, args.households)]
+                    if count == processes[0]:
+                        sizes.insert(0, (1, args.sequential))
+                    for concurrency, households in sizes:
+                        offset += 100_000
+                        row = asyncio.run(
+                            run_hedui(
+                                name,
+                                base_url,
+                                token,
+                                pids,
+                                households,
+                                concurrency,
+                                offset,
+                                warm_up=8 * count,
+                            )
+                        )
+                        rows.append(row)
     print(
         f"3-person households, partners at {args.latency_ms} ms in their own process "
         f"(hedui sandbox); CPU: the bare client's process, and every hedui process"
     )
     print(
-        f"{'':<22} {'conc':>4} {'hh':>6} {'p50 ms':>8} {'p95 ms':>8} {'hh/s':>8} {'CPU ms/hh':>10}"
+        f"{'':<24} {'conc':>4} {'hh':>6} {'p50 ms':>8} {'p95 ms':>8} {'hh/s':>8} {'CPU ms/hh':>10}"
     )
     for row in rows:
         print(row.line())

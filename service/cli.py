@@ -148,8 +148,9 @@ def serve(
         int,
         typer.Option(
             min=1,
-            help="API processes sharing the port (PostgreSQL; the sandbox must then run "
-            "apart: `hedui sandbox`, HEDUI_SANDBOX=off, HEDUI_PARTNER_BASE_URL)",
+            help="API processes sharing the port, one per core at most (SQLite or "
+            "PostgreSQL; the sandbox must then run apart: `hedui sandbox`, "
+            "HEDUI_SANDBOX=off, HEDUI_PARTNER_BASE_URL)",
         ),
     ] = 1,
 ) -> None:
