@@ -19,7 +19,7 @@ from service.audit.repository import RECENT_WINDOW, AuditRepository
 from service.audit.signing import Signer, Verifier
 from service.auth.principal import Principal
 from service.errors import InvalidRequest
-from service.models import AuditChainLink, AuditCheckpoint, AuditEvent
+from service.models import AuditChainLink, AuditCheckpoint
 from service.models.base import utcnow
 from service.verification.repository import VerificationRepository
 
@@ -87,8 +87,8 @@ class AuditService:
         request_id: str | None = None,
         outcome: str = "ok",
         detail: str | None = None,
-    ) -> AuditEvent:
-        event = AuditEvent(
+    ) -> None:
+        await AuditRepository.from_session(session).insert(
             at=utcnow(),
             actor_key_id=actor.key_id,
             actor_name=actor.name[:128],
@@ -102,8 +102,6 @@ class AuditService:
             outcome=outcome,
             detail=detail,
         )
-        await AuditRepository.from_session(session).insert(event)
-        return event
 
     async def chain_pending(
         self,
