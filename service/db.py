@@ -311,9 +311,26 @@ async def retry_while_unavailable(
 
     Only "database unavailable" errors are retried, with exponential backoff and jitter
     capped at `max_s`, for as long as it takes: a run must outlive a database restart.
-    Anything else is raised at once. The operation must be safe to repeat.
+    Anything else is raised at once. The operation must be safe to repeat. The first
+    attempt costs no retry machinery (a run stores its answers through here twice).
     """
+    try:
+        return await operation()
+    except Exception as error:
+        if not is_database_unavailable(error):
+            raise
+        first_failure: Exception | None = error
+
     from tenacity import AsyncRetrying, retry_if_exception, wait_exponential, wait_random
+
+    async def again() -> T:
+        # Tenacity's first attempt is the one already made: its failure is given back
+        # as it came, so the wait and the warning see it as before.
+        nonlocal first_failure
+        if first_failure is not None:
+            failure, first_failure = first_failure, None
+            raise failure
+        return await operation()
 
     attempts = AsyncRetrying(
         retry=retry_if_exception(is_database_unavailable),
@@ -326,10 +343,16 @@ async def retry_while_unavailable(
             error_type=type(state.outcome.exception()).__name__ if state.outcome else None,
         ),
     )
-    async for attempt in attempts:
-        with attempt:
-            return await operation()
-    raise AssertionError("unreachable")  # pragma: no cover - tenacity re-raises
+    result: T = await attempts(again)
+    return result
+
+
+async def commit_begun(session: AsyncSession) -> None:
+    """Commit what `session` has begun; nothing when it has begun nothing (a request that
+    only read from the cache, or whose work another session did): an empty commit still
+    costs a greenlet and the session's bookkeeping, three times per verification."""
+    if session.in_transaction():
+        await session.commit()
 
 
 async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
@@ -337,7 +360,7 @@ async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncItera
     async with factory() as session:
         try:
             yield session
-            await session.commit()
+            await commit_begun(session)
         except BaseException:
             await session.rollback()
             raise

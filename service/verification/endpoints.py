@@ -10,6 +10,7 @@ from schemas import verification as wire
 from service.admission import AdmittedCaseworkerDep
 from service.audit.recorder import record_with_change, recorded_with_change
 from service.auth.scope import place
+from service.db import commit_begun
 from service.deps import (
     CaseworkerDep,
     CatalogDep,
@@ -169,7 +170,7 @@ async def create_verification(
         if verification_status not in FINISHED:
             # Nothing of the database is held while waiting: a crowd of waiting requests
             # must not starve the pool the runs (and /healthz) need.
-            await session.commit()
+            await commit_begun(session)
             ended = await completions.wait(verification.id, wait_s)
         if ended is not None and ended.result is not None and created:
             current = finished_view(verification, ended.result)

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas import verification as wire
 from service.auth.principal import Principal
-from service.db import WriteGate
+from service.db import WriteGate, commit_begun
 from service.jobs.queue import RunQueue
 from service.models import Verification
 from service.policy.catalog import PolicyCatalog
@@ -52,7 +52,7 @@ async def submit(
         return verification, False
     # Give the pooled connection back before queueing at the write gate: holding one while
     # waiting for runs that need one to finish would deadlock a busy pool.
-    await session.commit()
+    await commit_begun(session)
     try:
         async with write_gate:
             # Run here: inserted claimed, no statement more; otherwise queued after it.
