@@ -35,12 +35,16 @@ from schemas.report import Report
 from schemas.verification import SourceStatus, VerificationStatus
 from service.db import WriteGate, is_database_unavailable, retry_while_unavailable
 from service.models import Verification
-from service.near_relative.service import any_near_relative, near_relative_matches
+from service.near_relative.service import (
+    ANY_NEAR_RELATIVE,
+    any_near_relative_parameters,
+    near_relative_matches,
+)
 from service.policy.catalog import PolicyCatalog
 from service.report.service import assessment_input, build_report, row_values
 from service.verification.fanout import FanOut, SourceOutcome
 from service.verification.household import household_query
-from service.verification.repository import VerificationRepository
+from service.verification.repository import THIS_VERIFICATION, VerificationRepository
 
 log = structlog.get_logger(__name__)
 
@@ -102,9 +106,10 @@ class RunEffects(Protocol):
     """What else a verification's end writes, in the transaction that ends it (so it
     happens exactly once): change detection for a re-check, outbox events."""
 
-    def lookups(self, verification_id: str) -> tuple[ColumnElement[Any], ...]:
+    def lookups(self, verification_id: str | ColumnElement[str]) -> tuple[ColumnElement[Any], ...]:
         """What `ended` needs to know first, read by the statement that ends the
-        verification (so it costs no round trip of its own)."""
+        verification (so it costs no round trip of its own). Asked once, with
+        `THIS_VERIFICATION` for the verification: the statement is built once."""
         ...
 
     async def ended(
@@ -159,6 +164,10 @@ class Workflow:
         self.clock = clock
         self.settle_window_s = settle_window_s
         self._notify = session_factory.kw["bind"].dialect.name == "postgresql"
+        # What the end of a verification reads: built once, so its statement is too.
+        self._lookups = effects.lookups(THIS_VERIFICATION) if effects is not None else ()
+        announce = (self._announcement(THIS_VERIFICATION),) if self._notify else ()
+        self._end_reading = (*self._lookups, *announce)
 
     async def claim_new(self, session: AsyncSession, verification: Verification) -> None:
         """Claim a verification inside the transaction that stores it (the caller commits),
@@ -371,9 +380,10 @@ class Workflow:
                 # First: it takes the verification's row lock (see count_awaiting), before
                 # any source's row, as a withdrawal does. With the last batch it also reads
                 # whether the registry holds a near relative of a member, for the report.
-                reading = (any_near_relative(session, members),) if last else ()
                 left, looked_up = await repository.count_awaiting_reading(
-                    claimed.verification_id, reading
+                    claimed.verification_id,
+                    (ANY_NEAR_RELATIVE,) if last else (),
+                    parameters=any_near_relative_parameters(session, members) if last else None,
                 )
                 near_relatives = bool(looked_up and looked_up[0])
             # The whole batch in one statement, which says which sources it stored.
@@ -531,12 +541,10 @@ class Workflow:
         """End the verification unless it has ended already (then None); what the effects
         look up, read by the same statement. On PostgreSQL the same statement announces
         the end to waiting API processes (`_announce`)."""
-        lookups = self.effects.lookups(verification_id) if self.effects is not None else ()
-        announce = (self._announcement(verification_id),) if self._notify else ()
         looked_up = await VerificationRepository.from_session(session).finish(
-            verification_id, reading=(*lookups, *announce), **values
+            verification_id, reading=self._end_reading, **values
         )
-        return None if looked_up is None else looked_up[: len(lookups)]
+        return None if looked_up is None else looked_up[: len(self._lookups)]
 
     async def _announce(self, session: AsyncSession, verification_id: str) -> None:
         """Tell waiting API processes, when this transaction commits (PostgreSQL)."""
@@ -544,7 +552,7 @@ class Workflow:
             await session.execute(select(self._announcement(verification_id)))
 
     @staticmethod
-    def _announcement(verification_id: str) -> ColumnElement[Any]:
+    def _announcement(verification_id: str | ColumnElement[str]) -> ColumnElement[Any]:
         """NOTIFY on `DONE_CHANNEL` with the verification's id: sent when the transaction
         commits, and not at all if it rolls back."""
         return func.pg_notify(DONE_CHANNEL, verification_id)

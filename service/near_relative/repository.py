@@ -1,9 +1,9 @@
 """All SQL about the near-relative registry."""
 
 from datetime import datetime
-from typing import Self
+from typing import Any, ClassVar, Self
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.assessment import NearRelativeMatch
@@ -12,6 +12,9 @@ from service.auth.scope import scoped
 from service.crypto.sealed import keyring_of
 from service.models import NearRelative
 from service.pagination import newer_first_after
+
+BLINDS = "_near_relative_blinds"
+"""The parameter of `NearRelativeRepository.ANY_ACTIVE`: blind indexes of ID numbers."""
 
 
 class NearRelativeRepository:
@@ -99,20 +102,20 @@ class NearRelativeRepository:
                 return candidate.id
         return None
 
-    def any_active(self, id_numbers: list[str]) -> ColumnElement[bool]:
-        """Whether any of these ID numbers has an active registration, as an expression
-        to read within another statement (no round trip of its own)."""
+    ANY_ACTIVE: ClassVar[ColumnElement[bool]] = (
+        select(NearRelative.id)
+        .where(NearRelative.relative_id_number_blind.in_(bindparam(BLINDS, expanding=True)))
+        .where(NearRelative.revoked_at.is_(None))
+        .exists()
+    )
+    """Whether any of some ID numbers has an active registration, as an expression to
+    read within another statement (no round trip of its own), built once: the numbers'
+    blind indexes are its parameters (`any_active_parameters`)."""
+
+    def any_active_parameters(self, id_numbers: list[str]) -> dict[str, Any]:
+        """The parameters of `ANY_ACTIVE` for these ID numbers."""
         keyring = keyring_of(self.session)
-        return (
-            select(NearRelative.id)
-            .where(
-                NearRelative.relative_id_number_blind.in_(
-                    [keyring.blind(id_number) for id_number in id_numbers]
-                )
-            )
-            .where(NearRelative.revoked_at.is_(None))
-            .exists()
-        )
+        return {BLINDS: [keyring.blind(id_number) for id_number in id_numbers]}
 
     async def matches(self, id_numbers: list[str]) -> tuple[NearRelativeMatch, ...]:
         """Active registrations of any of these ID numbers.

@@ -1,5 +1,7 @@
 """The near-relative registry: the decisions; SQL lives in the repository."""
 
+from typing import Any
+
 import structlog
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -135,11 +137,18 @@ async def near_relative_matches(
     return await NearRelativeRepository.from_session(session).matches(_normalised(id_numbers))
 
 
-def any_near_relative(session: AsyncSession, id_numbers: list[str]) -> ColumnElement[bool]:
-    """Whether `near_relative_matches` would find any, as an expression to read within
-    another statement of the same transaction: a household with none (the usual case)
-    costs no statement of its own, and what it reads is as current as the statement."""
-    return NearRelativeRepository.from_session(session).any_active(_normalised(id_numbers))
+ANY_NEAR_RELATIVE: ColumnElement[bool] = NearRelativeRepository.ANY_ACTIVE
+"""Whether `near_relative_matches` would find any, as an expression to read within another
+statement of the same transaction, with `any_near_relative_parameters`: a household with
+none (the usual case) costs no statement of its own, and what it reads is as current as
+the statement. One expression for every household, so the statement is built once."""
+
+
+def any_near_relative_parameters(session: AsyncSession, id_numbers: list[str]) -> dict[str, Any]:
+    """The parameters of `ANY_NEAR_RELATIVE` for these household members."""
+    return NearRelativeRepository.from_session(session).any_active_parameters(
+        _normalised(id_numbers)
+    )
 
 
 def _normalised(id_numbers: list[str]) -> list[str]:

@@ -23,7 +23,7 @@ from service.webhook.repository import WebhookRepository
 class RunEnded:
     """`Workflow`'s effects: called once per verification, when it ends."""
 
-    def lookups(self, verification_id: str) -> tuple[ColumnElement[Any], ...]:
+    def lookups(self, verification_id: str | ColumnElement[str]) -> tuple[ColumnElement[Any], ...]:
         """Whether any webhook is active, whether the verification runs a re-check: read by
         the statement that ends it, so that ending one that is no re-check, with no webhook
         (the usual case), costs no read of either."""

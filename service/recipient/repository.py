@@ -171,7 +171,7 @@ class RecipientRepository:
         return {str(row[0]): str(row[1]) for row in rows}
 
     @staticmethod
-    def runs_a_recheck(verification_id: str) -> ColumnElement[bool]:
+    def runs_a_recheck(verification_id: str | ColumnElement[str]) -> ColumnElement[bool]:
         """Whether the verification runs a re-check, as an expression to read within
         another statement."""
         return select(Recheck.id).where(Recheck.verification_id == verification_id).exists()
