@@ -274,26 +274,14 @@ class VerificationRepository:
     async def claim(self, verification_id: str, owner: str, now: datetime, until: datetime) -> bool:
         """Take the run of an unfinished verification that nobody else holds a live lease
         on; it is `running` from then on (from its first start when a run resumes)."""
-        lease = VERIFICATIONS.c.lease_expires_at
         result = await self.session.execute(
-            update(VERIFICATIONS)
-            .where(
-                VERIFICATIONS.c.id == verification_id,
-                VERIFICATIONS.c.status.in_(UNFINISHED),
-                or_(
-                    VERIFICATIONS.c.lease_owner.is_(None),
-                    VERIFICATIONS.c.lease_owner == owner,
-                    lease < literal(now, lease.type),
-                ),
-            )
-            .values(
-                status="running",
-                started_at=func.coalesce(
-                    VERIFICATIONS.c.started_at, literal(now, VERIFICATIONS.c.started_at.type)
-                ),
-                lease_owner=owner,
-                lease_expires_at=until,
-            )
+            _CLAIM,
+            {
+                THIS_VERIFICATION.key: verification_id,
+                "_claim_owner": owner,
+                "_claim_now": now,
+                "_claim_until": until,
+            },
         )
         return _rowcount(result) == 1
 
@@ -657,6 +645,35 @@ class VerificationRepository:
             shape.append(tuple(sorted(sealed)))
         result = await self.session.execute(_settle_statement(tuple(shape)), parameters)
         return set(result.scalars())
+
+
+def _claim_statement() -> Update:
+    lease = VERIFICATIONS.c.lease_expires_at
+    started = VERIFICATIONS.c.started_at
+    owner = bindparam("_claim_owner", type_=VERIFICATIONS.c.lease_owner.type)
+    now = bindparam("_claim_now", type_=lease.type)
+    return (
+        update(VERIFICATIONS)
+        .where(
+            VERIFICATIONS.c.id == THIS_VERIFICATION,
+            VERIFICATIONS.c.status.in_(UNFINISHED),
+            or_(
+                VERIFICATIONS.c.lease_owner.is_(None),
+                VERIFICATIONS.c.lease_owner == owner,
+                lease < now,
+            ),
+        )
+        .values(
+            status="running",
+            started_at=func.coalesce(started, bindparam("_claim_now", type_=started.type)),
+            lease_owner=owner,
+            lease_expires_at=bindparam("_claim_until", type_=lease.type),
+        )
+    )
+
+
+_CLAIM = _claim_statement()
+"""`claim`'s statement, built once (a worker claims every household it runs)."""
 
 
 @lru_cache(maxsize=64)
