@@ -28,7 +28,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from schemas.verification import VerificationFilter
 from service.auth.principal import Principal
-from service.auth.scope import Statement, scoped
+from service.auth.scope import Statement, prefix_of, scoped
 from service.crypto.sealed import keyring_of, seal_in
 from service.models import (
     Decision,
@@ -88,15 +88,11 @@ class VerificationRepository:
         """The verification, if it lies inside `scope` (a caller, or a region prefix; ''
         for the service's own work)."""
         # One statement: the members and sources joined to their verification (a few rows
-        # each), not a SELECT for each collection after it.
-        statement = in_scope(
-            select(Verification)
-            .options(joinedload(Verification.members), joinedload(Verification.sources))
-            .where(Verification.id == verification_id)
-            .execution_options(populate_existing=True),
-            scope,
-        )
-        return (await self.session.execute(statement)).unique().scalar_one_or_none()
+        # each), not a SELECT for each collection after it. Built once for the service's
+        # own reads (a worker reads each household it claims).
+        statement = _GET if not prefix_of(scope) else in_scope(_GET, scope)
+        result = await self.session.execute(statement, {THIS_VERIFICATION.key: verification_id})
+        return result.unique().scalar_one_or_none()
 
     async def region_of(self, verification_id: str) -> tuple[str, str | None] | None:
         """The (region_code, township_code) of a verification, unscoped: for records about
@@ -671,6 +667,14 @@ def _claim_statement() -> Update:
         )
     )
 
+
+_GET = (
+    select(Verification)
+    .options(joinedload(Verification.members), joinedload(Verification.sources))
+    .where(Verification.id == THIS_VERIFICATION)
+    .execution_options(populate_existing=True)
+)
+"""`get`'s statement, the scope aside."""
 
 _CLAIM = _claim_statement()
 """`claim`'s statement, built once (a worker claims every household it runs)."""
