@@ -38,6 +38,7 @@ from service.models import (
     SourceResult,
     Verification,
 )
+from service.models.base import utcnow
 from service.pagination import newer_first_after
 
 # Writes on the hot path go through the tables (Core), not the ORM's bulk statements: those
@@ -478,6 +479,23 @@ class VerificationRepository:
     async def idempotency_key(self, api_key_id: str, key: str) -> IdempotencyKey | None:
         return await self.session.get(IdempotencyKey, (api_key_id, key))
 
+    async def insert_idempotency_key(
+        self, *, api_key_id: str, key: str, request_hash: str, verification_id: str
+    ) -> None:
+        """Remember which verification `key` created for this caller: one INSERT built
+        once, not the unit of work (a second request with the key that races this one
+        fails on the primary key, at this statement)."""
+        await self.session.execute(
+            _INSERT_IDEMPOTENCY_KEY,
+            {
+                "api_key_id": api_key_id,
+                "key": key,
+                "request_hash": request_hash,
+                "verification_id": verification_id,
+                "created_at": utcnow(),
+            },
+        )
+
     async def decisions(self, verification_ids: list[str]) -> dict[str, list[Decision]]:
         if not verification_ids:
             return {}
@@ -675,6 +693,8 @@ _GET = (
     .execution_options(populate_existing=True)
 )
 """`get`'s statement, the scope aside."""
+
+_INSERT_IDEMPOTENCY_KEY = insert(cast(Table, IdempotencyKey.__table__))
 
 _CLAIM = _claim_statement()
 """`claim`'s statement, built once (a worker claims every household it runs)."""

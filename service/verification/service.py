@@ -17,7 +17,7 @@ from service.auth.principal import Principal
 from service.auth.scope import county_in_scope, narrow
 from service.crypto.sealed import keyring_of
 from service.errors import Forbidden, InvalidRequest, VerificationNotFound
-from service.models import Decision, IdempotencyKey, Member, SourceResult, Verification
+from service.models import Decision, Member, SourceResult, Verification
 from service.models.base import new_id, utcnow
 from service.pagination import decode_cursor, next_cursor
 from service.policy.arrangement import ArrangementError, arrangement
@@ -132,17 +132,15 @@ class VerificationService:
     ) -> None:
         """Insert a verification built by `prepare` (the caller commits); `claim`: as
         `VerificationRepository.insert`."""
-        await VerificationRepository.from_session(session).insert(verification, claim=claim)
+        repository = VerificationRepository.from_session(session)
+        await repository.insert(verification, claim=claim)
         if idempotency_key is not None:
-            session.add(
-                IdempotencyKey(
-                    api_key_id=verification.created_by,
-                    key=idempotency_key,
-                    request_hash=request_hash(session, body),
-                    verification_id=verification.id,
-                )
+            await repository.insert_idempotency_key(
+                api_key_id=verification.created_by,
+                key=idempotency_key,
+                request_hash=request_hash(session, body),
+                verification_id=verification.id,
             )
-            await session.flush()
 
     async def store_many(
         self,
