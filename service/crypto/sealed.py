@@ -16,6 +16,7 @@ by mistake.
 
 from collections.abc import Callable, Mapping
 from decimal import Decimal
+from functools import cache
 from typing import Any, ClassVar, Generic, Literal, Self, TypeVar, overload
 
 from sqlalchemy import Text, TypeDecorator, event
@@ -152,7 +153,19 @@ class SealedModel:
 
 
 def sealed_fields(cls: type) -> list[Sealed[Any]]:
-    return [value for value in vars(cls).values() if isinstance(value, Sealed)]
+    return list(_sealed_fields(cls))
+
+
+@cache
+def _sealed_fields(cls: type) -> tuple[Sealed[Any], ...]:
+    """A class's sealed attributes, looked up once (every Core statement that writes a
+    sealed column asks, several times per verification)."""
+    return tuple(value for value in vars(cls).values() if isinstance(value, Sealed))
+
+
+@cache
+def _fields_by_name(cls: type) -> dict[str, Sealed[Any]]:
+    return {field.name: field for field in _sealed_fields(cls)}
 
 
 def row_key(obj: object) -> str:
@@ -171,7 +184,7 @@ def sealed_values(
 ) -> dict[str, Any]:
     """Column values for a Core INSERT or UPDATE of `cls`: each plaintext sealed into its
     column (and its blind index), bound to the row that `row` identifies."""
-    fields = {field.name: field for field in sealed_fields(cls)}
+    fields = _fields_by_name(cls)
     key = row_key_of(cls, row)
     table = str(cls.__tablename__)  # type: ignore[attr-defined]
     values: dict[str, Any] = {}
@@ -188,7 +201,7 @@ def seal_in(
 ) -> dict[str, Any]:
     """`values` (column values for a Core statement on `cls`) with every sealed attribute's
     plaintext replaced by its sealed column (and blind index)."""
-    names = {field.name for field in sealed_fields(cls)}
+    names = _fields_by_name(cls)
     plain = {name: value for name, value in values.items() if name in names}
     kept = {name: value for name, value in values.items() if name not in names}
     return kept | sealed_values(cls, keyring, row, **plain) if plain else kept
