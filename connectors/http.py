@@ -44,6 +44,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import httpx
 from httpx import USE_CLIENT_DEFAULT
@@ -178,24 +179,26 @@ class PartnerClient(httpx.AsyncClient):
         extensions: Any = None,
     ) -> httpx.Request:
         """httpx's `build_request`, built directly for what connectors send: an absolute
-        URL (parsed once, `_url`), bytes or JSON or no body, headers as a mapping of ASCII
-        text. httpx's own merges the client's headers into a new `Headers`, then looks
-        each automatic header up in it one by one: two fifths of what a partner call cost
-        above a bare aiohttp client (bench/transport.py). The request is the same, header
-        for header in the same order (`tests/connectors/test_build_request.py`);
-        anything else (params, cookies, form data, files, a relative URL, a non-ASCII
-        header) goes to httpx's own."""
+        URL (parsed once, `_url`) with or without query parameters, a body of bytes, JSON
+        or a form of text fields, or none, headers as a mapping of ASCII text. httpx's own
+        merges the client's headers into a new `Headers`, then looks each automatic
+        header up in it one by one: two fifths of what a partner call cost above a bare
+        aiohttp client (bench/transport.py). The request is the same, header for header
+        in the same order (`tests/connectors/test_build_request.py`); anything else
+        (cookies, files, other form values, a relative URL, a non-ASCII header) goes to
+        httpx's own."""
         target = _url(url) if isinstance(url, str) else url
+        bodies = (content is not None) + bool(data) + (json is not None)
         if (
-            data is not None
-            or files is not None
-            or params is not None
+            files is not None
             or cookies is not None
             or self._cookies
             or self.params
+            or bodies > 1
+            or (data is not None and not _is_text_form(data))
+            or (content is not None and not isinstance(content, bytes))
             or not isinstance(target, httpx.URL)
             or not target.is_absolute_url
-            or (content is not None and (json is not None or not isinstance(content, bytes)))
             or (headers is not None and not isinstance(headers, Mapping))
         ):
             return super().build_request(
@@ -211,18 +214,28 @@ class PartnerClient(httpx.AsyncClient):
                 timeout=timeout,
                 extensions=extensions,
             )
-        body = content if json is None else _json_body(json)
-        raw = _merged_headers(self._headers.raw, headers or {}, target, method, body, json)
+        if data:
+            body: bytes | None = urlencode(list(data.items()), doseq=True).encode()
+            kind: bytes | None = b"application/x-www-form-urlencoded"
+        elif json is not None:
+            body, kind = _json_body(json), b"application/json"
+        else:
+            body, kind = content, None
+        raw = _merged_headers(self._headers.raw, headers or {}, target, method, body, kind)
         if raw is None:  # a header httpx would encode in its own way
             return super().build_request(
                 method,
                 url,
                 content=content,
+                data=data,
                 json=json,
+                params=params,
                 headers=headers,
                 timeout=timeout,
                 extensions=extensions,
             )
+        if params is not None:
+            target = httpx.URL(target, params=params)
         extensions = {} if extensions is None else dict(extensions)
         if "timeout" not in extensions:
             extensions["timeout"] = (
@@ -500,13 +513,20 @@ def _timeout(timeout: Any) -> dict[str, float | None]:
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
+def _is_text_form(data: Any) -> bool:
+    """Form data whose fields are all text, as connectors send it."""
+    return isinstance(data, Mapping) and all(
+        isinstance(name, str) and isinstance(value, str) for name, value in data.items()
+    )
+
+
 def _merged_headers(
     defaults: list[tuple[bytes, bytes]],
     given: Mapping[str, str],
     url: httpx.URL,
     method: str,
     content: bytes | None,
-    json: Any,
+    content_type: bytes | None,
 ) -> list[tuple[bytes, bytes]] | None:
     """The headers httpx's `build_request` gives a request, in its order: Host, the
     client's that none given replaces, the given ones, then Content-Length and
@@ -526,8 +546,8 @@ def _merged_headers(
         if b"content-length" not in names:
             merged.append((b"Content-Length", str(len(content)).encode()))
             names.add(b"content-length")
-        if json is not None and b"content-type" not in names:
-            merged.append((b"Content-Type", b"application/json"))
+        if content_type is not None and b"content-type" not in names:
+            merged.append((b"Content-Type", content_type))
     auto: list[tuple[bytes, bytes]] = []
     if b"host" not in names and url.host:
         auto.append((b"Host", url.netloc))

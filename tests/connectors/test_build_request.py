@@ -38,17 +38,31 @@ json_values = st.recursive(
 )
 
 
+forms = st.one_of(
+    st.dictionaries(st.text(max_size=6), st.text(max_size=12), max_size=3),
+    st.sampled_from([{"zjhm": "11010519491231002X"}, {"n": 1, "ok": True}, {"a": ["1", "2"]}]),
+)
+query_params = st.one_of(
+    st.dictionaries(st.text(max_size=6), st.text(max_size=8), max_size=3),
+    st.sampled_from([{}, {"page": 2}, {"a": ["1", "2"]}, [("x", "1"), ("x", "2")]]),
+)
+
+
 @st.composite
 def requests(draw: st.DrawFn) -> dict[str, Any]:
     arguments: dict[str, Any] = {
         "method": draw(st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE", "post"])),
         "url": draw(st.sampled_from(URLS)),
     }
-    body = draw(st.sampled_from(["none", "bytes", "json"]))
-    if body == "bytes":
-        arguments["content"] = draw(st.binary(max_size=64))
-    elif body == "json":
-        arguments["json"] = draw(json_values.filter(lambda value: value is not None))
+    for body in draw(st.lists(st.sampled_from(["bytes", "json", "form"]), max_size=2)):
+        if body == "bytes":
+            arguments["content"] = draw(st.binary(max_size=64))
+        elif body == "json":
+            arguments["json"] = draw(json_values.filter(lambda value: value is not None))
+        else:
+            arguments["data"] = draw(forms)
+    if draw(st.booleans()):
+        arguments["params"] = draw(query_params)
     if draw(st.booleans()):
         arguments["headers"] = draw(
             st.dictionaries(st.sampled_from(HEADER_NAMES), header_values, max_size=4)
@@ -90,7 +104,7 @@ def test_what_it_does_not_build_itself_is_httpx_s_own() -> None:
     client = PartnerClient(base_url="https://partner.test/api/")
     for arguments in (
         {"method": "GET", "url": "items", "params": {"page": 2}},
-        {"method": "POST", "url": "https://partner.test/x", "data": {"a": "b"}},
+        {"method": "POST", "url": "https://partner.test/x", "data": {"n": 1, "ok": True}},
         {"method": "POST", "url": "https://partner.test/x", "content": "文本"},
         {"method": "GET", "url": "https://partner.test/x", "cookies": {"a": "b"}},
     ):
