@@ -189,18 +189,29 @@ class PartnerClient(httpx.AsyncClient):
         httpx's own."""
         target = _url(url) if isinstance(url, str) else url
         bodies = (content is not None) + bool(data) + (json is not None)
+        raw = None
         if (
-            files is not None
-            or cookies is not None
-            or self._cookies
-            or self.params
-            or bodies > 1
-            or (data is not None and not _is_text_form(data))
-            or (content is not None and not isinstance(content, bytes))
-            or not isinstance(target, httpx.URL)
-            or not target.is_absolute_url
-            or (headers is not None and not isinstance(headers, Mapping))
+            files is None
+            and cookies is None
+            and not self._cookies
+            and not self.params
+            and bodies <= 1
+            and (data is None or _is_text_form(data))
+            and (content is None or isinstance(content, bytes))
+            and isinstance(target, httpx.URL)
+            and target.is_absolute_url
+            and (headers is None or isinstance(headers, Mapping))
         ):
+            if data:
+                body: bytes | None = urlencode(list(data.items()), doseq=True).encode()
+                kind: bytes | None = b"application/x-www-form-urlencoded"
+            elif json is not None:
+                body, kind = _json_body(json), b"application/json"
+            else:
+                body, kind = content, None
+            # None when a header is one httpx would encode in its own way.
+            raw = _merged_headers(self._headers.raw, headers or {}, target, method, body, kind)
+        if raw is None:
             return super().build_request(
                 method,
                 url,
@@ -211,26 +222,6 @@ class PartnerClient(httpx.AsyncClient):
                 params=params,
                 headers=headers,
                 cookies=cookies,
-                timeout=timeout,
-                extensions=extensions,
-            )
-        if data:
-            body: bytes | None = urlencode(list(data.items()), doseq=True).encode()
-            kind: bytes | None = b"application/x-www-form-urlencoded"
-        elif json is not None:
-            body, kind = _json_body(json), b"application/json"
-        else:
-            body, kind = content, None
-        raw = _merged_headers(self._headers.raw, headers or {}, target, method, body, kind)
-        if raw is None:  # a header httpx would encode in its own way
-            return super().build_request(
-                method,
-                url,
-                content=content,
-                data=data,
-                json=json,
-                params=params,
-                headers=headers,
                 timeout=timeout,
                 extensions=extensions,
             )
@@ -459,29 +450,44 @@ async def request(
         return await asyncio.to_thread(parse, answer)
 
     # The first attempt costs no retry machinery: almost every call succeeds at once.
+    return await retried_after_first(
+        attempt,
+        retryable=_is_transient,
+        retrying=lambda: AsyncRetrying(
+            stop=_stop(config, retry_budget, granted),
+            wait=_wait,
+            retry=retry_if_exception(_is_transient),
+            reraise=True,
+        ),
+    )
+
+
+async def retried_after_first(
+    attempt: Callable[[], Awaitable[T]],
+    *,
+    retryable: Callable[[BaseException], bool],
+    retrying: Callable[[], AsyncRetrying],
+) -> T:
+    """`attempt()`, and only when it fails with a `retryable` error, again under the
+    tenacity object `retrying()` builds then: a first attempt that succeeds (almost every
+    one) costs no retry machinery. Tenacity's first attempt is the one already made: its
+    failure is given back as it came, so stopping, waiting and whatever counts retries
+    see it exactly as if tenacity had made it. Anything not retryable is raised at once."""
     try:
         return await attempt()
-    except ConnectorError as error:
-        if not error.transient:
+    except Exception as error:
+        if not retryable(error):
             raise
         first_failure: BaseException | None = error
 
     async def again() -> T:
-        # Tenacity's first attempt is the one already made: its failure is given back as
-        # it came, so stopping, waiting and the retry budget see it exactly as before.
         nonlocal first_failure
         if first_failure is not None:
             failure, first_failure = first_failure, None
             raise failure
         return await attempt()
 
-    retrying = AsyncRetrying(
-        stop=_stop(config, retry_budget, granted),
-        wait=_wait,
-        retry=retry_if_exception(_is_transient),
-        reraise=True,
-    )
-    result: T = await retrying(again)
+    result: T = await retrying()(again)
     return result
 
 

@@ -19,8 +19,10 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from tenacity import AsyncRetrying, retry_if_exception, wait_exponential, wait_random
 
 from alembic import command
+from connectors.http import retried_after_first
 from service import sqlite_driver
 from service.crypto.kek import Kek
 from service.crypto.keyring import Keyring
@@ -314,37 +316,21 @@ async def retry_while_unavailable(
     Anything else is raised at once. The operation must be safe to repeat. The first
     attempt costs no retry machinery (a run stores its answers through here twice).
     """
-    try:
-        return await operation()
-    except Exception as error:
-        if not is_database_unavailable(error):
-            raise
-        first_failure: Exception | None = error
-
-    from tenacity import AsyncRetrying, retry_if_exception, wait_exponential, wait_random
-
-    async def again() -> T:
-        # Tenacity's first attempt is the one already made: its failure is given back
-        # as it came, so the wait and the warning see it as before.
-        nonlocal first_failure
-        if first_failure is not None:
-            failure, first_failure = first_failure, None
-            raise failure
-        return await operation()
-
-    attempts = AsyncRetrying(
-        retry=retry_if_exception(is_database_unavailable),
-        wait=wait_exponential(multiplier=initial_s, max=max_s) + wait_random(0, initial_s),
-        reraise=True,
-        before_sleep=lambda state: log.warning(
-            "database_unavailable",
-            operation=what,
-            attempt=state.attempt_number,
-            error_type=type(state.outcome.exception()).__name__ if state.outcome else None,
+    return await retried_after_first(
+        operation,
+        retryable=is_database_unavailable,
+        retrying=lambda: AsyncRetrying(
+            retry=retry_if_exception(is_database_unavailable),
+            wait=wait_exponential(multiplier=initial_s, max=max_s) + wait_random(0, initial_s),
+            reraise=True,
+            before_sleep=lambda state: log.warning(
+                "database_unavailable",
+                operation=what,
+                attempt=state.attempt_number,
+                error_type=type(state.outcome.exception()).__name__ if state.outcome else None,
+            ),
         ),
     )
-    result: T = await attempts(again)
-    return result
 
 
 async def commit_begun(session: AsyncSession) -> None:
