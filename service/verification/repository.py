@@ -46,12 +46,13 @@ from service.pagination import newer_first_after
 VERIFICATIONS = cast(Table, Verification.__table__)
 MEMBERS = cast(Table, Member.__table__)
 SOURCE_RESULTS = cast(Table, SourceResult.__table__)
+REPORTS = cast(Table, Report.__table__)
 THIS_VERIFICATION: BindParameter[str] = bindparam(
     "_this_verification", type_=VERIFICATIONS.c.id.type
 )
-"""The verification a statement is about, as a bind parameter: expressions read within
-`finish` and `count_awaiting_reading` name it so, and those statements are built once."""
-REPORTS = cast(Table, Report.__table__)
+"""The verification a statement is about, as a bind parameter: the statements built once
+(`claim`, `get`, `finish`, `count_awaiting_reading`) and the expressions read within the
+last two name it so."""
 
 UNFINISHED = ("queued", "running")
 WITHDRAWN = "withdrawn"
@@ -663,7 +664,6 @@ class VerificationRepository:
 
 def _claim_statement() -> Update:
     lease = VERIFICATIONS.c.lease_expires_at
-    started = VERIFICATIONS.c.started_at
     owner = bindparam("_claim_owner", type_=VERIFICATIONS.c.lease_owner.type)
     now = bindparam("_claim_now", type_=lease.type)
     return (
@@ -679,7 +679,7 @@ def _claim_statement() -> Update:
         )
         .values(
             status="running",
-            started_at=func.coalesce(started, bindparam("_claim_now", type_=started.type)),
+            started_at=func.coalesce(VERIFICATIONS.c.started_at, now),
             lease_owner=owner,
             lease_expires_at=bindparam("_claim_until", type_=lease.type),
         )
