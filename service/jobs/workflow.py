@@ -41,7 +41,7 @@ from service.near_relative.service import (
     near_relative_matches,
 )
 from service.policy.catalog import PolicyCatalog
-from service.report.service import assessment_input, build_report, row_values
+from service.report.service import assessment_input, built_report, row_values
 from service.verification.fanout import FanOut, SourceOutcome
 from service.verification.household import household_query
 from service.verification.repository import THIS_VERIFICATION, VerificationRepository
@@ -485,9 +485,10 @@ class Workflow:
                     session, claimed.verification_id, status, looked_up=looked_up
                 )
         else:
-            report = build_report(
+            built = built_report(
                 claimed.verification_id, claimed.region_code, inputs, policy, generated_at=now
             )
+            report = built.report
             status, recommendation = VerificationStatus.completed.value, report.recommendation
             looked_up = await self._finish(
                 session,
@@ -498,7 +499,7 @@ class Workflow:
             )
             if looked_up is None:
                 return None
-            await repository.insert_report(row_values(report, policy, inputs))
+            await repository.insert_report(row_values(built, policy, inputs))
             if self.effects is not None:
                 await self.effects.ended(
                     session,

@@ -81,11 +81,44 @@ def build_report(
     language: str = "zh",
     generated_at: datetime | None = None,
 ) -> wire.Report:
+    return built_report(
+        verification_id,
+        region_code,
+        inputs,
+        policy,
+        language=language,
+        generated_at=generated_at,
+    ).report
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltReport:
+    """A report and its JSON form (`report.model_dump(mode="json")`), dumped once for both
+    its hash and its stored body."""
+
+    report: wire.Report
+    body: dict[str, Any]
+
+
+_ASSESSMENT_FIELDS = tuple(wire.Assessment.model_fields)
+
+
+def built_report(
+    verification_id: str,
+    region_code: str,
+    inputs: AssessmentInput,
+    policy: ResolvedPolicy,
+    *,
+    language: str = "zh",
+    generated_at: datetime | None = None,
+) -> BuiltReport:
+    """`build_report`, with the body that `row_values` stores."""
     assessment = assess(inputs, policy.parameters, language=language)
     parameters = policy.parameters
     applied = arrangement(parameters, inputs.support_mode, inputs.care_grade)
     report = wire.Report(
-        **assessment.model_dump(),
+        # The assessment's validated parts as they are (not dumped and validated again).
+        **{name: getattr(assessment, name) for name in _ASSESSMENT_FIELDS},
         verification_id=verification_id,
         policy=wire.PolicyRef(
             region_code=region_code,
@@ -111,23 +144,34 @@ def build_report(
         ],
         generated_at=generated_at or datetime.now(UTC),
     )
-    return report.model_copy(update={"report_hash": report_hash(report)})
+    # `report_hash` is the last field: the body with it appended is the model's dump.
+    body = report.model_dump(mode="json", exclude={"report_hash"})
+    digest = _content_hash({name: value for name, value in body.items() if name != "generated_at"})
+    body["report_hash"] = digest
+    return BuiltReport(report.model_copy(update={"report_hash": digest}), body)
 
 
 def report_hash(report: wire.Report) -> str:
     """SHA-256 over the report's content, excluding when it was generated."""
-    content = report.model_dump(mode="json", exclude={"generated_at", "report_hash"})
+    return _content_hash(report.model_dump(mode="json", exclude={"generated_at", "report_hash"}))
+
+
+def _content_hash(content: dict[str, Any]) -> str:
     canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def row_values(
-    report: wire.Report, policy: ResolvedPolicy, inputs: AssessmentInput
+    built: wire.Report | BuiltReport, policy: ResolvedPolicy, inputs: AssessmentInput
 ) -> dict[str, Any]:
-    """Column values of the stored report."""
+    """Column values of the stored report (a `BuiltReport`'s body as it was dumped)."""
+    if isinstance(built, BuiltReport):
+        report, body = built.report, built.body
+    else:
+        report, body = built, built.model_dump(mode="json")
     return {
         "verification_id": report.verification_id,
-        "body": report.model_dump(mode="json"),
+        "body": body,
         "report_hash": report.report_hash or report_hash(report),
         "policy_version": policy.parameters.version,
         "policy_hash": policy.content_hash,

@@ -1,6 +1,7 @@
 """The keyring: AES-256-GCM with associated data, key ids, the blind index, the KEK."""
 
 import base64
+import json
 import os
 import stat
 from pathlib import Path
@@ -110,6 +111,28 @@ class TestSeal:
             "balance": "1234.50",
             "rows": [1, "二"],
         }
+
+    @given(
+        st.recursive(
+            st.none()
+            | st.booleans()
+            | st.integers(-(2**63), 2**63 - 1)
+            | st.text(max_size=20)
+            | st.decimals(allow_nan=False, allow_infinity=False, places=2),
+            lambda children: (
+                st.lists(children, max_size=4)
+                | st.dictionaries(st.text(max_size=8) | st.integers(0, 99), children, max_size=4)
+            ),
+            max_leaves=12,
+        )
+    )
+    def test_any_json_value_round_trips_as_the_standard_library_reads_it(
+        self, value: object
+    ) -> None:
+        """What is sealed reads back as `json` itself would have written and read it
+        (decimals as text, keys as text)."""
+        expected = json.loads(json.dumps(value, default=str))
+        assert _RING.open_json(_RING.seal_json(value, **AT), **AT) == expected
 
     @given(st.text(max_size=200))
     def test_any_text_round_trips(self, text: str) -> None:

@@ -1,7 +1,7 @@
 """Properties of the scorer over generated households (hypothesis)."""
 
 import random
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -21,11 +21,12 @@ from schemas.evidence import (
     VehicleRecord,
 )
 from schemas.money import CENT
-from schemas.policy import PolicyParameters
+from schemas.policy import PolicyParameters, ResolvedPolicy
 from schemas.report import Assessment
 from schemas.verification import Area, Program, SourceStatus
 from service.policy import assess
 from service.policy.facts import derive_facts
+from service.report.service import build_report, built_report, report_hash, row_values
 
 from .builders import AS_OF, CATALOG, person
 
@@ -47,6 +48,7 @@ POLICIES = [
     for region, program, area in CASES
     if (resolved := CATALOG.resolve(region, program, area, AS_OF)) is not None
 ]
+GENERATED = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 UNSETTLED = [SourceStatus.error, SourceStatus.timeout, SourceStatus.pending]
 
 
@@ -433,3 +435,23 @@ def test_a_care_grade_adds_its_subsidy_and_changes_nothing_else(
     subsidy = (parameters.care_subsidies or {})["concentrated"][grade]
     assert with_grade.benefit.care_subsidy == subsidy
     assert with_grade.benefit.monthly_amount == without.benefit.monthly_amount + subsidy
+
+
+@given(households())
+@PROPERTY
+def test_the_stored_body_and_hash_are_the_report_as_dumped(
+    case: tuple[AssessmentInput, PolicyParameters],
+) -> None:
+    """`built_report` dumps the report once for its hash and its stored body: the same as
+    dumping the report it returns, and the hash the report's own content gives."""
+    inputs, parameters = case
+    policy = ResolvedPolicy(parameters=parameters, content_hash="sha256:test")
+    built = built_report("v-1", "530103", inputs, policy, generated_at=GENERATED)
+    assert built.body == built.report.model_dump(mode="json")
+    assert list(built.body) == list(built.report.model_dump(mode="json"))
+    assert built.report.report_hash == report_hash(built.report)
+    assert built.report == build_report("v-1", "530103", inputs, policy, generated_at=GENERATED)
+    assert (
+        row_values(built, policy, inputs)["body"]
+        == row_values(built.report, policy, inputs)["body"]
+    )
