@@ -6,7 +6,7 @@ household. It receives the process-wide `httpx.AsyncClient`; it never creates on
 """
 
 from collections import Counter
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import ClassVar, Protocol, TypeGuard, runtime_checkable
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -226,13 +226,28 @@ class ParkingConnector(Connector, Protocol):
         ...
 
 
-def parks(connector: Connector, config: ConnectorConfig) -> bool:
+def parks(connector: Connector, config: ConnectorConfig) -> TypeGuard[ParkingConnector]:
     """Whether the service submits to this connector and collects its answer later."""
     return (
         isinstance(config, ParkingConfig)
         and config.park_after_s is not None
-        and isinstance(connector, ParkingConnector)
+        and is_parking(connector)
     )
+
+
+_parking: dict[type, bool] = {}
+
+
+def is_parking(connector: Connector) -> TypeGuard[ParkingConnector]:
+    """`isinstance(connector, ParkingConnector)`, answered once per class: a runtime
+    protocol check looks up each of the protocol's eight members on the object (some
+    10 µs, for every source of every household), and what makes a connector a parking
+    one, its `submit` and `collect`, are methods of its class."""
+    cls = type(connector)
+    known = _parking.get(cls)
+    if known is None:
+        known = _parking[cls] = isinstance(connector, ParkingConnector)
+    return known
 
 
 async def submit_evidence(

@@ -23,10 +23,10 @@ from connectors.base import (
     MalformedResponse,
     Parked,
     ParkingConfig,
-    ParkingConnector,
     PartnerRejected,
     collect_evidence,
     fetch_evidence,
+    is_parking,
     parks,
     submit_evidence,
 )
@@ -176,7 +176,6 @@ class FanOut:
                 config = config.model_copy(update={"timeout_s": remaining})
                 capped = True
         if parks(connector, config):
-            assert isinstance(connector, ParkingConnector)  # noqa: S101 - parks() says so
             parking = connector
 
             def call(
@@ -220,7 +219,7 @@ class FanOut:
             return resolved
         connector, config = resolved
         version = connector.version
-        if not isinstance(connector, ParkingConnector):
+        if not is_parking(connector):
             return _unasked(source, SourceStatus.error, NOT_PARKING_DETAIL, started_at, version)
         parking = connector
 
