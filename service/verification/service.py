@@ -9,6 +9,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from schemas import verification as wire
 from schemas.identity import mask_id_number, mask_name
@@ -103,7 +104,14 @@ class VerificationService:
             care_grade=body.care_grade,
             created_by=principal.key_id,
             status=wire.VerificationStatus.queued.value,
-            members=[
+        )
+        # The verification is never added to a session (`store` inserts it with Core
+        # statements), so its rows are handed over as they are, without the collection and
+        # back-reference events of an ORM append: half of building it.
+        set_committed_value(
+            verification,
+            "members",
+            [
                 Member(
                     position=position,
                     id_number=member.id_number,
@@ -113,8 +121,12 @@ class VerificationService:
                 )
                 for position, member in enumerate(body.members)
             ],
-            # The plan is fixed now: a connector registered later does not change this request.
-            sources=[
+        )
+        # The plan is fixed now: a connector registered later does not change this request.
+        set_committed_value(
+            verification,
+            "sources",
+            [
                 SourceResult(source=name, connector_version=version, status="pending", records=[])
                 for name, version in sources
             ],
