@@ -105,9 +105,8 @@ class Member(SealedModel, Base):
     SEALED_ROW = ("verification_id", "position")
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    verification_id: Mapped[str] = mapped_column(
-        ForeignKey("verifications.id", ondelete="CASCADE"), index=True
-    )
+    # Looked up through the unique constraint, which leads with it (migration 0024).
+    verification_id: Mapped[str] = mapped_column(ForeignKey("verifications.id", ondelete="CASCADE"))
     position: Mapped[int] = mapped_column(Integer)
     id_number_sealed: Mapped[str] = mapped_column(SealedText)
     id_number_blind: Mapped[str] = mapped_column(String(64))
@@ -145,9 +144,8 @@ class SourceResult(SealedModel, Base):
     SEALED_ROW = ("verification_id", "source")
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    verification_id: Mapped[str] = mapped_column(
-        ForeignKey("verifications.id", ondelete="CASCADE"), index=True
-    )
+    # Looked up through the unique constraint, which leads with it (migration 0024).
+    verification_id: Mapped[str] = mapped_column(ForeignKey("verifications.id", ondelete="CASCADE"))
     source: Mapped[str] = mapped_column(String(64))
     connector_version: Mapped[str | None] = mapped_column(String(32), default=None)
     status: Mapped[str] = mapped_column(String(16))
