@@ -9,8 +9,8 @@ import functools
 from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client import disable_created_metrics as _disable_created_metrics
+from prometheus_client.metrics import MetricWrapperBase
 
 from schemas.connector import BreakerState, CallOutcome, HealthStatus
 
