@@ -14,6 +14,7 @@ process wrote, so all processes (API, workers, the dashboard) agree within that 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -116,6 +117,7 @@ class HealthMonitor:
         self.retry_budgets = {name: self._retry_budget(name) for name in self.names}
         self.pauses: dict[str, Pause | None] = dict.fromkeys(self.names)
         self._buckets: dict[tuple[str, datetime], Bucket] = {}
+        self._bucket_start: tuple[float, datetime] = (math.nan, datetime.min.replace(tzinfo=UTC))
         self._signals: dict[str, _Signals] = {name: _Signals() for name in self.names}
         self._transitions: list[tuple[str, BreakerState, datetime]] = []
         self._pause_pending: dict[str, datetime] = {}
@@ -227,8 +229,15 @@ class HealthMonitor:
 
     def _bucket(self, name: str, now: float) -> Bucket:
         width = self.settings.health_bucket_s
-        start = datetime.fromtimestamp(now - now % width, UTC)
-        return self._buckets.setdefault((name, start), Bucket())
+        start_s = now - now % width
+        if start_s != self._bucket_start[0]:
+            # Every call of the same bucket has the same start: converted once per bucket.
+            self._bucket_start = (start_s, datetime.fromtimestamp(start_s, UTC))
+        key = (name, self._bucket_start[1])
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = Bucket()
+        return bucket
 
     def _noticed(self, name: str, before: BreakerState) -> None:
         state = self.breakers[name].state
