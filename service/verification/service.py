@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -223,26 +223,61 @@ def finished_view(verification: Verification, result: RunResult) -> wire.Verific
     """The final state of a verification this request created and waited for.
 
     `verification` is the transient object the request inserted; the run's result is what
-    the runner committed, so nothing needs to be read back.
+    the runner committed, so nothing needs to be read back. The view is built from both,
+    the object left as it is (setting its attributes cost more than the view itself).
     """
-    verification.status = result.status
-    verification.recommendation = result.recommendation
-    verification.completed_at = result.completed_at
-    rows = {row.source: row for row in verification.sources}
-    for outcome in result.outcomes:
+    outcomes = {outcome.source: outcome for outcome in result.outcomes}
+    sources = []
+    for row in verification.sources:
         # Only what the caller's view shows: the records and a parked question's token are
         # stored already and are not part of it (serialising the records cost more).
-        row = rows[outcome.source]
-        row.status = outcome.status.value
-        row.detail = outcome.detail
-        row.attempts = outcome.attempts
-        row.fetched_at = outcome.fetched_at
-        row.duration_ms = outcome.duration_ms
-    return to_wire(verification, [])
+        outcome = outcomes.get(row.source)
+        sources.append(
+            _source_state(row)
+            if outcome is None
+            else wire.SourceState(
+                source=outcome.source,
+                status=wire.SourceStatus(outcome.status.value),
+                detail=outcome.detail,
+                fetched_at=outcome.fetched_at,
+                duration_ms=outcome.duration_ms,
+                attempts=outcome.attempts or None,
+            )
+        )
+    return _view(
+        verification,
+        status=result.status,
+        completed_at=result.completed_at,
+        recommendation=result.recommendation,
+        sources=sources,
+        decisions=[],
+        withdrawal=None,
+    )
 
 
 def to_wire(verification: Verification, decisions: list[Decision]) -> wire.Verification:
     """The caller's view: every member masked."""
+    return _view(
+        verification,
+        status=verification.status,
+        completed_at=verification.completed_at,
+        recommendation=verification.recommendation,
+        sources=[_source_state(row) for row in verification.sources],
+        decisions=[decision_to_wire(decision) for decision in decisions],
+        withdrawal=withdrawal_to_wire(verification),
+    )
+
+
+def _view(
+    verification: Verification,
+    *,
+    status: str,
+    completed_at: datetime | None,
+    recommendation: str | None,
+    sources: list[wire.SourceState],
+    decisions: list[wire.Decision],
+    withdrawal: wire.Withdrawal | None,
+) -> wire.Verification:
     return wire.Verification(
         id=verification.id,
         reference=verification.reference,
@@ -251,9 +286,9 @@ def to_wire(verification: Verification, decisions: list[Decision]) -> wire.Verif
         township_code=verification.township_code,
         area=verification.area,
         as_of=verification.as_of,
-        status=wire.VerificationStatus(verification.status),
+        status=wire.VerificationStatus(status),
         created_at=verification.created_at,
-        completed_at=verification.completed_at,
+        completed_at=completed_at,
         support_mode=verification.support_mode,
         care_grade=verification.care_grade,
         members=[
@@ -265,20 +300,21 @@ def to_wire(verification: Verification, decisions: list[Decision]) -> wire.Verif
             )
             for member in verification.members
         ],
-        sources=[
-            wire.SourceState(
-                source=row.source,
-                status=wire.SourceStatus(row.status),
-                detail=row.detail,
-                fetched_at=row.fetched_at,
-                duration_ms=row.duration_ms,
-                attempts=row.attempts or None,
-            )
-            for row in verification.sources
-        ],
-        recommendation=verification.recommendation,
-        decisions=[decision_to_wire(decision) for decision in decisions],
-        withdrawal=withdrawal_to_wire(verification),
+        sources=sources,
+        recommendation=recommendation,
+        decisions=decisions,
+        withdrawal=withdrawal,
+    )
+
+
+def _source_state(row: SourceResult) -> wire.SourceState:
+    return wire.SourceState(
+        source=row.source,
+        status=wire.SourceStatus(row.status),
+        detail=row.detail,
+        fetched_at=row.fetched_at,
+        duration_ms=row.duration_ms,
+        attempts=row.attempts or None,
     )
 
 
