@@ -71,8 +71,9 @@ class LeaseQueue:
             await self.workflow.claim_new(session, verification)
 
     def committed(self, verification: Verification) -> None:
+        """`verification`, just built for intake and stored, runs here if runs do."""
         if self.runs_here:
-            self.run(verification.id, Claimed.of(verification))
+            self.run(verification.id, Claimed.fresh(verification))
 
     async def enqueue_many(self, session: AsyncSession, verifications: list[Verification]) -> None:
         """Stored `queued` and unclaimed: the sweep takes them up as there is room."""

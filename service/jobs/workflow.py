@@ -30,6 +30,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas.assessment import AssessmentInput
+from schemas.assessment import SourceOutcome as StoredOutcome
 from schemas.evidence import HouseholdQuery
 from schemas.report import Report
 from schemas.verification import SourceStatus, VerificationStatus
@@ -99,6 +100,29 @@ class Claimed:
             versions={row.source: row.connector_version for row in verification.sources},
             household=household_query(verification),
             collected=any(row.collects or row.token_sealed for row in verification.sources),
+        )
+
+    @classmethod
+    def fresh(cls, verification: Verification) -> Claimed:
+        """`of` a verification just built for intake (`VerificationService.prepare`) and
+        stored: every source pending, nothing collected yet. What `of` would read back of
+        its rows is known, and reading it back from attributes never set costs more than
+        the rest of the claim."""
+        pending = tuple(
+            StoredOutcome(
+                source=row.source,
+                status=SourceStatus.pending,
+                connector_version=row.connector_version,
+            )
+            for row in verification.sources
+        )
+        return cls(
+            verification_id=verification.id,
+            region_code=verification.region_code,
+            inputs=assessment_input(verification, sources=pending),
+            pending=tuple(outcome.source for outcome in pending),
+            versions={outcome.source: outcome.connector_version for outcome in pending},
+            household=household_query(verification),
         )
 
 

@@ -39,8 +39,13 @@ def requested_arrangement(
 
 
 def assessment_input(
-    verification: Verification, near_relatives: tuple[NearRelativeMatch, ...] = ()
+    verification: Verification,
+    near_relatives: tuple[NearRelativeMatch, ...] = (),
+    *,
+    sources: tuple[SourceOutcome, ...] | None = None,
 ) -> AssessmentInput:
+    """The scorer's input from a verification and its stored rows; `sources`: the
+    outcomes to score instead of the stored source rows."""
     support_mode, care_grade = requested_arrangement(verification)
     return AssessmentInput(
         program=verification.program,
@@ -65,7 +70,9 @@ def assessment_input(
                 connector_version=row.connector_version,
             )
             for row in verification.sources
-        ),
+        )
+        if sources is None
+        else sources,
         near_relatives=near_relatives,
         support_mode=support_mode,
         care_grade=care_grade,

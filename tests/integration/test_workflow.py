@@ -18,7 +18,7 @@ from service.auth.principal import Principal, Role
 from service.auth.service import create_api_key
 from service.db import WriteGate
 from service.jobs.lease import LeaseQueue
-from service.jobs.workflow import DONE_CHANNEL, SETTLE_WINDOW_S, Workflow
+from service.jobs.workflow import DONE_CHANNEL, SETTLE_WINDOW_S, Claimed, Workflow
 from service.models import Report, Verification
 from service.policy.catalog import PolicyCatalog
 from service.recheck.effects import RunEnded
@@ -373,3 +373,39 @@ async def test_the_window_ends_when_the_last_answer_arrives(
         result = await asyncio.wait_for(run, 5)
     assert result is not None
     assert result.status == "completed"
+
+
+async def test_a_fresh_claim_is_the_claim_read_from_the_stored_rows(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """`Claimed.fresh` (the new verification, as intake built it) says what `Claimed.of`
+    says of it, and of the same verification read back from the database."""
+    async with session_factory() as session:
+        key, _ = await create_api_key(session, role=Role.caseworker, region="53")
+        body = VerificationCreate.model_validate(
+            verification_body(
+                [
+                    member(make_id_number("530103"), declared=100),
+                    member(make_id_number("530103"), declared=250, relation="spouse"),
+                ],
+                region_code="530103",
+            )
+        )
+        created, _ = await verification_service.prepare(
+            session,
+            principal=Principal(key.id, key.name, Role.caseworker, "53"),
+            body=body,
+            catalog=PolicyCatalog.load(),
+            # In the order the stored rows are read back in (by name).
+            sources=[("bank", "1.0"), ("pensions", "1.0"), ("vehicles", "2.1")],
+            today=date(2026, 11, 26),
+        )
+        await verification_service.store(session, created, body=body)
+        await session.commit()
+        fresh = Claimed.fresh(created)
+        assert fresh == Claimed.of(created)
+        stored = await VerificationRepository.from_session(session).get(created.id)
+        assert stored is not None
+        assert fresh == Claimed.of(stored)
+        assert fresh.pending == ("bank", "pensions", "vehicles")
+        assert not fresh.collected
