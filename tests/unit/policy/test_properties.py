@@ -1,5 +1,7 @@
 """Properties of the scorer over generated households (hypothesis)."""
 
+import hashlib
+import json
 import random
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -26,7 +28,13 @@ from schemas.report import Assessment
 from schemas.verification import Area, Program, SourceStatus
 from service.policy import assess
 from service.policy.facts import derive_facts
-from service.report.service import build_report, built_report, report_hash, row_values
+from service.report.service import (
+    build_report,
+    built_report,
+    canonical_json,
+    report_hash,
+    row_values,
+)
 
 from .builders import AS_OF, CATALOG, person
 
@@ -455,3 +463,43 @@ def test_the_stored_body_and_hash_are_the_report_as_dumped(
         row_values(built, policy, inputs)["body"]
         == row_values(built.report, policy, inputs)["body"]
     )
+
+
+def standard_canonical(content: object) -> bytes:
+    text = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return text.encode()
+
+
+@given(households())
+@PROPERTY
+def test_the_hash_is_taken_over_the_standard_librarys_canonical_form(
+    case: tuple[AssessmentInput, PolicyParameters],
+) -> None:
+    """Stored reports were hashed over `json.dumps(sort_keys=True)`: the faster form must
+    be byte for byte the same, or a rescore would call an unchanged report changed."""
+    inputs, parameters = case
+    policy = ResolvedPolicy(parameters=parameters, content_hash="sha256:test")
+    report = build_report("v-1", "530103", inputs, policy, generated_at=GENERATED)
+    content = report.model_dump(mode="json", exclude={"generated_at", "report_hash"})
+    assert canonical_json(content) == standard_canonical(content)
+    assert report.report_hash == hashlib.sha256(standard_canonical(content)).hexdigest()
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(JSON_VALUES)
+@settings(max_examples=500, deadline=None)
+def test_the_canonical_form_is_the_standard_librarys_for_any_json_value(value: object) -> None:
+    """Beyond what reports hold today: text with any character, integers of any size."""
+    try:
+        expected = standard_canonical(value)
+    except UnicodeEncodeError:  # a lone surrogate: neither form can hash it
+        return
+    assert canonical_json(value) == expected
