@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import httpx
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -957,6 +958,23 @@ def keys_rotate(
     _run(run())
 
 
+def run_cli() -> None:
+    """The `hedui` command. A setting that is not valid (`HEDUI_*`, `.env`) is one line per
+    setting naming it and what is wrong, and exit status 2, not a traceback; its value is
+    never echoed (settings hold secrets)."""
+    try:
+        app()
+    except ValidationError as error:
+        if error.title != Settings.__name__:
+            raise
+        console = Console(stderr=True)
+        for problem in error.errors(include_input=False, include_url=False):
+            loc = problem["loc"]
+            name = "HEDUI_" + "_".join(str(part) for part in loc).upper() if loc else "settings"
+            console.print(f"hedui: {name}: {problem['msg']}", highlight=False, soft_wrap=True)
+        raise SystemExit(2) from None
+
+
 if __name__ == "__main__":  # pragma: no cover
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    app()
+    run_cli()

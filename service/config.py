@@ -140,6 +140,15 @@ class Settings(BaseSettings):
     run_sweep_s: float = Field(
         default=5.0, gt=0, description="How often unfinished runs nobody holds are looked for"
     )
+    settle_window_s: float = Field(
+        default=0.01,
+        ge=0,
+        le=5,
+        description="How long a run waits for more partner answers before storing those in "
+        "hand in one transaction (never past the last answer): longer means fewer "
+        "transactions per verification, and answers held that much longer before they are "
+        "stored (a crash in between asks those partners again)",
+    )
     run_concurrency: int = Field(
         default=100, ge=1, description="Verifications one process runs at once at most"
     )

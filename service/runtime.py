@@ -127,6 +127,7 @@ def _runs(
         catalog,
         write_gate,
         lease_s=settings.run_lease_s,
+        settle_window_s=settings.settle_window_s,
         on_finished=_counted(completions, metrics),
         # Its waiters answer with the running verification: the rest comes from collects.
         on_parked=completions.finished,

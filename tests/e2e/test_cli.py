@@ -121,6 +121,30 @@ async def test_verify_explains_an_unreachable_service(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+async def test_a_setting_out_of_bounds_is_one_line_naming_it_not_a_traceback(
+    tmp_path: Path,
+) -> None:
+    secret = "not-a-valid-kek-but-secret"
+    for command in (["serve"], ["apikey", "list"]):
+        done = await hedui(
+            *command,
+            env={
+                "HEDUI_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
+                "HEDUI_SETTLE_WINDOW_S": "9",
+                "HEDUI_RUN_LEASE_S": "soon",
+                "HEDUI_KEK": secret,
+            },
+        )
+        assert done.returncode == 2
+        assert "Traceback" not in done.stderr
+        assert (
+            "hedui: HEDUI_SETTLE_WINDOW_S: Input should be less than or equal to 5" in done.stderr
+        )
+        assert "hedui: HEDUI_RUN_LEASE_S: Input should be a valid number" in done.stderr
+        assert "soon" not in done.stderr
+        assert secret not in done.stderr + done.stdout
+
+
 async def test_policy_simulate_reads_the_database(
     live_service: LiveService, http: httpx.AsyncClient, database_url: str
 ) -> None:

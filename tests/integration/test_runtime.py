@@ -20,6 +20,13 @@ async def test_opens_on_a_current_schema_and_closes_what_it_opened(database_url:
     assert client.is_closed
 
 
+async def test_the_settle_window_is_the_settings(database_url: str) -> None:
+    async with build_runtime(Settings(database_url=database_url)) as runtime:
+        assert runtime.workflow.settle_window_s == 0.01
+    async with build_runtime(Settings(database_url=database_url, settle_window_s=0.25)) as runtime:
+        assert runtime.workflow.settle_window_s == 0.25
+
+
 async def test_refuses_an_unmigrated_database_unless_asked_to_migrate(tmp_path: Path) -> None:
     settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'new.db'}")
     with pytest.raises(SchemaNotCurrent, match="hedui db upgrade"):
