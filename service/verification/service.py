@@ -27,6 +27,7 @@ from service.verification.repository import VerificationRepository
 
 if TYPE_CHECKING:
     from service.jobs.workflow import RunResult
+    from service.verification.fanout import SourceOutcome
 
 
 def request_hash(session: AsyncSession, body: wire.VerificationCreate) -> str:
@@ -227,23 +228,9 @@ def finished_view(verification: Verification, result: RunResult) -> wire.Verific
     the object left as it is (setting its attributes cost more than the view itself).
     """
     outcomes = {outcome.source: outcome for outcome in result.outcomes}
-    sources = []
-    for row in verification.sources:
-        # Only what the caller's view shows: the records and a parked question's token are
-        # stored already and are not part of it (serialising the records cost more).
-        outcome = outcomes.get(row.source)
-        sources.append(
-            _source_state(row)
-            if outcome is None
-            else wire.SourceState(
-                source=outcome.source,
-                status=wire.SourceStatus(outcome.status.value),
-                detail=outcome.detail,
-                fetched_at=outcome.fetched_at,
-                duration_ms=outcome.duration_ms,
-                attempts=outcome.attempts or None,
-            )
-        )
+    # Only what the caller's view shows: the records and a parked question's token are
+    # stored already and are not part of it (serialising the records cost more).
+    sources = [_source_state(outcomes.get(row.source, row)) for row in verification.sources]
     return _view(
         verification,
         status=result.status,
@@ -307,7 +294,8 @@ def _view(
     )
 
 
-def _source_state(row: SourceResult) -> wire.SourceState:
+def _source_state(row: SourceResult | SourceOutcome) -> wire.SourceState:
+    """A source's state as stored, or as a run's outcome says it was stored."""
     return wire.SourceState(
         source=row.source,
         status=wire.SourceStatus(row.status),
