@@ -108,7 +108,7 @@ def household() -> tuple[dict[str, str], dict[str, Any], dict[str, Any]]:
     policy = PolicyCatalog.load().resolve("530102", "dibao", "urban", date(2026, 11, 20))
     if policy is None:
         raise SystemExit("no dibao policy for 530102 in the shipped policy files")
-    report = build_report(verification.id, "530102", inputs, policy)
+    report = build_report(verification.id, "530102", inputs, policy).report
     texts = {
         f"{i}/{field}": value
         for i, (p, n) in enumerate(zip(PEOPLE, NAMES, strict=True))

@@ -145,8 +145,9 @@ async def populate(settings: Settings, total: int) -> None:
                         SourceOutcome(source=s, status=SourceStatus.no_record) for s in sources
                     ),
                 )
-                report = build_report(vid, REGION, inputs, policy, generated_at=now)
-                values = row_values(report, policy, inputs)
+                built = build_report(vid, REGION, inputs, policy, generated_at=now)
+                report = built.report
+                values = row_values(built, policy, inputs)
                 reports.append(seal_in(Report, keyring, values, values))
                 recipients.append(
                     {

@@ -154,7 +154,7 @@ def report_example() -> dict[str, Any]:
     policy = PolicyCatalog.load().resolve("530102", "dibao", "urban", inputs.as_of)
     if policy is None:
         raise RuntimeError("the shipped policy files no longer cover the documented example")
-    report = build_report(EXAMPLE_ID, "530102", inputs, policy, generated_at=FINISHED)
+    report = build_report(EXAMPLE_ID, "530102", inputs, policy, generated_at=FINISHED).report
     return report.model_dump(mode="json")
 
 

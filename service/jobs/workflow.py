@@ -42,7 +42,7 @@ from service.near_relative.service import (
     near_relative_matches,
 )
 from service.policy.catalog import PolicyCatalog
-from service.report.service import assessment_input, built_report, row_values
+from service.report.service import assessment_input, build_report, row_values
 from service.verification.fanout import FanOut, SourceOutcome
 from service.verification.household import household_query
 from service.verification.repository import THIS_VERIFICATION, VerificationRepository
@@ -509,7 +509,7 @@ class Workflow:
                     session, claimed.verification_id, status, looked_up=looked_up
                 )
         else:
-            built = built_report(
+            built = build_report(
                 claimed.verification_id, claimed.region_code, inputs, policy, generated_at=now
             )
             report = built.report

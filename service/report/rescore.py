@@ -67,7 +67,7 @@ def rebuild(
         policy,
         language=language,
         generated_at=stored.report.generated_at,
-    )
+    ).report
 
 
 async def rescore(

@@ -80,25 +80,6 @@ def assessment_input(
     )
 
 
-def build_report(
-    verification_id: str,
-    region_code: str,
-    inputs: AssessmentInput,
-    policy: ResolvedPolicy,
-    *,
-    language: str = "zh",
-    generated_at: datetime | None = None,
-) -> wire.Report:
-    return built_report(
-        verification_id,
-        region_code,
-        inputs,
-        policy,
-        language=language,
-        generated_at=generated_at,
-    ).report
-
-
 @dataclass(frozen=True, slots=True)
 class BuiltReport:
     """A report and its JSON form (`report.model_dump(mode="json")`), dumped once for both
@@ -111,7 +92,7 @@ class BuiltReport:
 _ASSESSMENT_FIELDS = tuple(wire.Assessment.model_fields)
 
 
-def built_report(
+def build_report(
     verification_id: str,
     region_code: str,
     inputs: AssessmentInput,
@@ -120,7 +101,8 @@ def built_report(
     language: str = "zh",
     generated_at: datetime | None = None,
 ) -> BuiltReport:
-    """`build_report`, with the body that `row_values` stores."""
+    """The report of `inputs` under `policy`, with its hash, and the body `row_values`
+    stores."""
     assessment = assess(inputs, policy.parameters, language=language)
     parameters = policy.parameters
     applied = arrangement(parameters, inputs.support_mode, inputs.care_grade)
@@ -182,17 +164,13 @@ def canonical_json(content: Any) -> bytes:
 
 
 def row_values(
-    built: wire.Report | BuiltReport, policy: ResolvedPolicy, inputs: AssessmentInput
+    built: BuiltReport, policy: ResolvedPolicy, inputs: AssessmentInput
 ) -> dict[str, Any]:
-    """Column values of the stored report (a `BuiltReport`'s body as it was dumped)."""
-    if isinstance(built, BuiltReport):
-        report, body = built.report, built.body
-    else:
-        report, body = built, built.model_dump(mode="json")
+    """Column values of the stored report: its body as it was dumped for its hash."""
     return {
-        "verification_id": report.verification_id,
-        "body": body,
-        "report_hash": report.report_hash or report_hash(report),
+        "verification_id": built.report.verification_id,
+        "body": built.body,
+        "report_hash": built.report.report_hash,
         "policy_version": policy.parameters.version,
         "policy_hash": policy.content_hash,
         # The registry changes over time; what it said when this report was made is kept

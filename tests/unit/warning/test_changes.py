@@ -33,7 +33,7 @@ PEOPLE = [person(sequence) for sequence in range(4)]
 
 def side(inputs: AssessmentInput) -> Side:
     assert POLICY is not None
-    return Side.of(inputs, build_report("v", YUNNAN, inputs, POLICY))
+    return Side.of(inputs, build_report("v", YUNNAN, inputs, POLICY).report)
 
 
 def car(owner: str, plate: str = "云A12345", value: int = 85000) -> VehicleRecord:
