@@ -6,7 +6,6 @@ not need (it sees resets itself).
 """
 
 import functools
-from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import disable_created_metrics as _disable_created_metrics
@@ -23,132 +22,102 @@ THROTTLE_BUCKETS_S = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 1
 LATENCY_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 60.0)
 
 
-M = TypeVar("M", bound=MetricWrapperBase)
-
-
-def _children_kept(metric: M) -> M:
-    """`metric`, whose `labels(...)` answers from a dict after its first call with the
-    same values: prometheus_client's own checks the values and takes a lock every time
-    (about 0.7 µs, some forty times per household). Correct as long as no child is
-    removed, and none is: a series, once made, stays."""
+def _keep_children(metric: MetricWrapperBase) -> None:
+    """`metric.labels(...)` answers from a dict after its first call with the same values:
+    prometheus_client's own checks the values and takes a lock every time (about 0.7 µs,
+    some forty times per household). Correct as long as no child is removed, and none is:
+    a series, once made, stays. (A metric without labels never calls it.)"""
     metric.labels = functools.cache(metric.labels)  # type: ignore[method-assign]
-    return metric
 
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.calls = _children_kept(
-            Counter(
-                "hedui_connector_calls",
-                "Fetches of one source for one household, by how they ended",
-                ["connector", "outcome"],
-                registry=r,
-            )
+        self.calls = Counter(
+            "hedui_connector_calls",
+            "Fetches of one source for one household, by how they ended",
+            ["connector", "outcome"],
+            registry=r,
         )
-        self.latency = _children_kept(
-            Histogram(
-                "hedui_connector_call_duration_seconds",
-                "Duration of a fetch that reached the partner, retries included",
-                ["connector"],
-                buckets=LATENCY_BUCKETS_S,
-                registry=r,
-            )
+        self.latency = Histogram(
+            "hedui_connector_call_duration_seconds",
+            "Duration of a fetch that reached the partner, retries included",
+            ["connector"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
         )
-        self.requests = _children_kept(
-            Counter(
-                "hedui_connector_requests",
-                "HTTP requests sent to partners (attempts, retries and polls), by status class",
-                ["connector", "status"],
-                registry=r,
-            )
+        self.requests = Counter(
+            "hedui_connector_requests",
+            "HTTP requests sent to partners (attempts, retries and polls), by status class",
+            ["connector", "status"],
+            registry=r,
         )
-        self.retries = _children_kept(
-            Counter(
-                "hedui_connector_retries",
-                "Requests sent again after a transient failure (polls are not retries), as "
-                "granted by the connector's retry budget",
-                ["connector"],
-                registry=r,
-            )
+        self.retries = Counter(
+            "hedui_connector_retries",
+            "Requests sent again after a transient failure (polls are not retries), as "
+            "granted by the connector's retry budget",
+            ["connector"],
+            registry=r,
         )
-        self.throttle_waits = _children_kept(
-            Counter(
-                "hedui_connector_throttle_waits",
-                "Partner requests that waited for their turn under the partner's agreed limits, "
-                "by the limit that held them (rate, concurrency)",
-                ["connector", "limit"],
-                registry=r,
-            )
+        self.throttle_waits = Counter(
+            "hedui_connector_throttle_waits",
+            "Partner requests that waited for their turn under the partner's agreed limits, "
+            "by the limit that held them (rate, concurrency)",
+            ["connector", "limit"],
+            registry=r,
         )
-        self.throttle_late_turns = _children_kept(
-            Counter(
-                "hedui_connector_throttle_late_turns",
-                "Partner requests that woke too late for their turn under the agreed rate (a "
-                "busy process) and took a new turn instead of going late, bunched with the next",
-                ["connector"],
-                registry=r,
-            )
+        self.throttle_late_turns = Counter(
+            "hedui_connector_throttle_late_turns",
+            "Partner requests that woke too late for their turn under the agreed rate (a "
+            "busy process) and took a new turn instead of going late, bunched with the next",
+            ["connector"],
+            registry=r,
         )
-        self.throttle_wait = _children_kept(
-            Histogram(
-                "hedui_connector_throttle_wait_seconds",
-                "Time each partner request waited for its turn (agreed rate and concurrency)",
-                ["connector"],
-                buckets=THROTTLE_BUCKETS_S,
-                registry=r,
-            )
+        self.throttle_wait = Histogram(
+            "hedui_connector_throttle_wait_seconds",
+            "Time each partner request waited for its turn (agreed rate and concurrency)",
+            ["connector"],
+            buckets=THROTTLE_BUCKETS_S,
+            registry=r,
         )
-        self.throttle_starved = _children_kept(
-            Counter(
-                "hedui_connector_throttle_starved",
-                "Partner requests given up because their turn would have come after their "
-                "budget (the source is then timeout), by the limit",
-                ["connector", "limit"],
-                registry=r,
-            )
+        self.throttle_starved = Counter(
+            "hedui_connector_throttle_starved",
+            "Partner requests given up because their turn would have come after their "
+            "budget (the source is then timeout), by the limit",
+            ["connector", "limit"],
+            registry=r,
         )
-        self.in_flight = _children_kept(
-            Gauge(
-                "hedui_connector_in_flight",
-                "Fetches waiting for the partner",
-                ["connector"],
-                registry=r,
-            )
+        self.in_flight = Gauge(
+            "hedui_connector_in_flight",
+            "Fetches waiting for the partner",
+            ["connector"],
+            registry=r,
         )
-        self.breaker = _children_kept(
-            Gauge(
-                "hedui_connector_breaker_state",
-                "Circuit breaker: 0 closed, 1 half-open, 2 open",
-                ["connector"],
-                registry=r,
-            )
+        self.breaker = Gauge(
+            "hedui_connector_breaker_state",
+            "Circuit breaker: 0 closed, 1 half-open, 2 open",
+            ["connector"],
+            registry=r,
         )
-        self.status = _children_kept(
-            Gauge(
-                "hedui_connector_status",
-                "The connector's health status (1 for the current one, 0 for the others): "
-                "unknown, operational, degraded, down; every process's calls, as on the dashboard",
-                ["connector", "status"],
-                registry=r,
-            )
+        self.status = Gauge(
+            "hedui_connector_status",
+            "The connector's health status (1 for the current one, 0 for the others): "
+            "unknown, operational, degraded, down; every process's calls, as on the dashboard",
+            ["connector", "status"],
+            registry=r,
         )
-        self.paused = _children_kept(
-            Gauge(
-                "hedui_connector_paused",
-                "1 while an operator has paused the connector",
-                ["connector"],
-                registry=r,
-            )
+        self.paused = Gauge(
+            "hedui_connector_paused",
+            "1 while an operator has paused the connector",
+            ["connector"],
+            registry=r,
         )
-        self.probes = _children_kept(
-            Counter(
-                "hedui_connector_probes",
-                "Active health checks, by result",
-                ["connector", "result"],
-                registry=r,
-            )
+        self.probes = Counter(
+            "hedui_connector_probes",
+            "Active health checks, by result",
+            ["connector", "result"],
+            registry=r,
         )
         self.runs_in_flight = Gauge(
             "hedui_verification_runs_in_flight",
@@ -167,24 +136,23 @@ class Metrics:
             "read from the database at most once a second",
             registry=r,
         )
-        self.verifications = _children_kept(
-            Counter(
-                "hedui_verifications",
-                "Finished verifications, by status and recommendation",
-                ["status", "recommendation"],
-                registry=r,
-            )
+        self.verifications = Counter(
+            "hedui_verifications",
+            "Finished verifications, by status and recommendation",
+            ["status", "recommendation"],
+            registry=r,
         )
 
-        self.shed = _children_kept(
-            Counter(
-                "hedui_verification_requests_shed",
-                "Verification requests refused before anything was stored, by reason "
-                "(saturated, queue_full: 503; rate_limited: 429)",
-                ["reason"],
-                registry=r,
-            )
+        self.shed = Counter(
+            "hedui_verification_requests_shed",
+            "Verification requests refused before anything was stored, by reason "
+            "(saturated, queue_full: 503; rate_limited: 429)",
+            ["reason"],
+            registry=r,
         )
+        for metric in vars(self).values():
+            if isinstance(metric, MetricWrapperBase):
+                _keep_children(metric)
         self.shed.labels("saturated")
         self.shed.labels("queue_full")
         self.shed.labels("rate_limited")
