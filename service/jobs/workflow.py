@@ -91,14 +91,9 @@ class Claimed:
 
     @classmethod
     def of(cls, verification: Verification) -> Claimed:
-        inputs = assessment_input(verification)
-        return cls(
-            verification_id=verification.id,
-            region_code=verification.region_code,
-            inputs=inputs,
-            pending=tuple(s.source for s in inputs.sources if s.status == SourceStatus.pending),
-            versions={row.source: row.connector_version for row in verification.sources},
-            household=household_query(verification),
+        return cls._with(
+            verification,
+            assessment_input(verification),
             collected=any(row.collects or row.token_sealed for row in verification.sources),
         )
 
@@ -116,13 +111,23 @@ class Claimed:
             )
             for row in verification.sources
         )
+        return cls._with(
+            verification, assessment_input(verification, sources=pending), collected=False
+        )
+
+    @classmethod
+    def _with(
+        cls, verification: Verification, inputs: AssessmentInput, *, collected: bool
+    ) -> Claimed:
         return cls(
             verification_id=verification.id,
             region_code=verification.region_code,
-            inputs=assessment_input(verification, sources=pending),
-            pending=tuple(outcome.source for outcome in pending),
-            versions={outcome.source: outcome.connector_version for outcome in pending},
+            inputs=inputs,
+            pending=tuple(s.source for s in inputs.sources if s.status == SourceStatus.pending),
+            # The version each source row was planned with (`inputs` carries it over).
+            versions={s.source: s.connector_version for s in inputs.sources},
             household=household_query(verification),
+            collected=collected,
         )
 
 
