@@ -72,6 +72,10 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         pool_size=20,
         max_overflow=10,
     )
+    # An executemany INSERT (a verification's members and source rows, a batch's chunk)
+    # as one multi-row statement, as SQLAlchemy does with RETURNING: asyncpg would bind
+    # and execute each row on its own, each a statement for the server.
+    engine.dialect.use_insertmanyvalues_wo_returning = True
     # A connection is pinged before use only when it has sat idle in the pool for a while
     # (a server restart is likeliest to have broken it then); one handed back a moment ago
     # is used at once. SQLAlchemy's `pool_pre_ping` would ping at every checkout: three
