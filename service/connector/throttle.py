@@ -72,12 +72,14 @@ LEASE_GRACE_S = 5.0
 """A slot outlives its request's budget by this much before others may take it."""
 POLL_S = 0.02
 """How often a process waiting for a slot held elsewhere looks again."""
-KEEP_S = 0.05
+KEEP_S = 0.2
 """How long a process keeps a slot its request has given back, for its next request to
 the same partner, before it gives the slot back to the database."""
-KEEP_FOR_S = 0.25
+KEEP_FOR_S = 1.0
 """How long after taking a slot from the database a process may keep serving its own
-requests with it: the longest another process waits for it because it was kept."""
+requests with it: the longest another process waits for it because it was kept. At 0.05
+and 0.25 s a slot served two or three 50 ms requests before going back, and the throttle
+was eight statements per household; at 0.2 and 1 s, four (`bench/RESULTS.md`)."""
 KEEP_MARGIN_S = 1.0
 """A kept slot serves a new request only if its lease outlasts that request's budget by
 this much."""
