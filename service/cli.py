@@ -132,11 +132,17 @@ async def _runtime(migrate_to: str | None = None) -> AsyncIterator["Runtime"]:
 
 def _run(work: Coroutine[Any, Any, T]) -> T:
     """Run a command's async body; a database that is not migrated is a one-line error."""
+    import uvloop
+
     from service.crypto.keyring import KeyringError
     from service.db import SchemaNotCurrent
 
+    # uvloop, as `hedui serve` runs on (uvicorn's choice): a worker's partner calls and
+    # statements on the standard library's loop spent a quarter of its CPU in the loop
+    # itself (`bench/RESULTS.md`).
     try:
-        return asyncio.run(work)
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(work)
     except (SchemaNotCurrent, KeyringError) as exc:
         _fatal(str(exc))
 
