@@ -141,7 +141,7 @@ class Settings(BaseSettings):
         default=5.0, gt=0, description="How often unfinished runs nobody holds are looked for"
     )
     settle_window_s: float = Field(
-        default=0.01,
+        default=0.1,
         ge=0,
         le=5,
         description="How long a run waits for more partner answers before storing those in "

@@ -22,7 +22,7 @@ async def test_opens_on_a_current_schema_and_closes_what_it_opened(database_url:
 
 async def test_the_settle_window_is_the_settings(database_url: str) -> None:
     async with build_runtime(Settings(database_url=database_url)) as runtime:
-        assert runtime.workflow.settle_window_s == 0.01
+        assert runtime.workflow.settle_window_s == 0.1
     async with build_runtime(Settings(database_url=database_url, settle_window_s=0.25)) as runtime:
         assert runtime.workflow.settle_window_s == 0.25
 
