@@ -24,10 +24,12 @@ Two implementations behind one interface:
   database under its lease: the process's next request to that partner takes it without
   a statement (and, with a rate, takes only its turn). Under load most requests then cost
   no statement for their slot; the total stays within the agreed concurrency, since a
-  kept slot is a held slot. A slot is kept only when other slots were free as it was
-  taken (so nobody was waiting for it then), for at most `KEEP_FOR_S` after it was taken
-  (so a process that keeps slots cannot shut others out for longer), and serves only a
-  request its lease outlasts.
+  kept slot is a held slot. A slot is kept idle only when other slots were free as it was
+  taken (so nobody was waiting for it then); when none was, it is handed straight to a
+  request of this process that is waiting for that partner, if there is one, and goes
+  back to the database otherwise. Either way only for `KEEP_FOR_S` after it was taken (so
+  a process that keeps slots cannot shut others out for longer), and only to a request
+  its lease outlasts.
 - `LocalThrottle` (SQLite, and whenever there is no database to share): the same rules in
   this process's memory. SQLite deployments run one process; the limits hold per process.
 
@@ -231,6 +233,18 @@ class LocalThrottle(_Accounting):
         """Nothing to close: the limits live in memory."""
 
 
+class Lease(NamedTuple):
+    """A slot this process took from the database (loop clock)."""
+
+    until: float
+    """Its lease lasts at least until then."""
+    keep_until: float
+    """It may serve this process's requests without a statement until then."""
+    idle: bool
+    """It may wait, kept, for this process's next request (other slots were free as it was
+    taken); otherwise it only goes to a request already waiting."""
+
+
 class Taken(NamedTuple):
     """One attempt at a slot and a turn."""
 
@@ -374,9 +388,9 @@ class SharedThrottle(_Accounting):
         self._ensured: set[tuple[str, int, bool]] = set()
         self._queues: dict[str, asyncio.Lock] = {}
         self._released: dict[str, asyncio.Event] = {}
-        self._leases: dict[tuple[str, int], tuple[float, float]] = {}
-        """Slots this process may keep (see `KEEP_S`): until when (loop clock) their lease
-        surely lasts, and until when they may be kept."""
+        self._leases: dict[tuple[str, int], Lease] = {}
+        """Slots this process holds (see `KEEP_S`): until when their lease surely lasts,
+        until when they may be kept, and whether idle."""
         self._kept: dict[str, dict[int, asyncio.TimerHandle]] = {}
         """Slots given back by their request and kept here a moment (see `KEEP_S`)."""
         self._giving_back: set[asyncio.Task[None]] = set()
@@ -549,11 +563,21 @@ class SharedThrottle(_Accounting):
             return
         connector, slot = permit.connector, permit.slot
         loop = asyncio.get_running_loop()
-        _, keep_until = self._leases.get((connector, slot), (0.0, 0.0))
-        if self._pool is not None and keep_until > loop.time():
-            # Kept a moment for this process's next request (still held in the database).
+        lease = self._leases.get((connector, slot))
+        queue = self._queues.get(connector)
+        waiting = queue is not None and queue.locked()
+        if (
+            self._pool is not None
+            and lease is not None
+            and lease.keep_until > loop.time()
+            and (lease.idle or waiting)
+        ):
+            # Kept a moment for this process's next request (still held in the database),
+            # or handed to the one waiting, which the event below wakes.
             kept = self._kept.setdefault(connector, {})
-            kept[slot] = loop.call_later(KEEP_S, self._let_go, connector, slot)
+            kept[slot] = loop.call_later(
+                KEEP_S if lease.idle else POLL_S, self._let_go, connector, slot
+            )
             released = self._released.get(connector)
             if released is not None:
                 released.set()
@@ -568,11 +592,12 @@ class SharedThrottle(_Accounting):
             return None
         now = asyncio.get_running_loop().time()
         for slot in list(kept):
-            lease_until, keep_until = self._leases.get((connector, slot), (0.0, 0.0))
+            lease = self._leases.get((connector, slot))
             if (
                 slot < limits.concurrency
-                and keep_until > now
-                and lease_until >= deadline + KEEP_MARGIN_S
+                and lease is not None
+                and lease.keep_until > now
+                and lease.until >= deadline + KEEP_MARGIN_S
             ):
                 self._unkeep(connector, slot).cancel()
                 return Taken(slot, True, None, kept=True)
@@ -628,13 +653,14 @@ class SharedThrottle(_Accounting):
         )
         next_at = row["next_at"]
         turn_at = float(next_at) - limits.spacing_s if next_at is not None else None
-        if row["slot"] is not None and row["free_before"] > 1:
-            # Another slot was free too: this one may be kept for this process's next
-            # requests. Its lease began after this statement was sent: it lasts at least
-            # this long.
-            self._leases[(connector, row["slot"])] = (
+        if row["slot"] is not None:
+            # Its lease began after this statement was sent: it lasts at least this long.
+            # Another slot was free too: this one may be kept idle for this process's next
+            # requests; otherwise only handed to one already waiting.
+            self._leases[(connector, row["slot"])] = Lease(
                 sent + max(remaining, 0.0) + LEASE_GRACE_S,
                 sent + KEEP_FOR_S,
+                idle=row["free_before"] > 1,
             )
         return Taken(row["slot"], bool(row["any_free"]), turn_at)
 

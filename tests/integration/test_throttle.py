@@ -279,6 +279,47 @@ class TestKeptSlots:
         await shared.release(permit)
         assert (await self.holders(engine, partner)) == {0: None}
 
+    async def test_the_last_free_slot_goes_to_a_request_of_this_process_waiting_for_it(
+        self, engine: AsyncEngine, throttles: Throttles, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        shared, other = throttles()
+        assert isinstance(shared, SharedThrottle)
+        partner, limits = _partner(), Limits(concurrency=1)
+        loop = asyncio.get_running_loop()
+        first = await shared.acquire(partner, limits, loop.time() + 10)
+        waiting = asyncio.create_task(shared.acquire(partner, limits, loop.time() + 10))
+        elsewhere = asyncio.create_task(other.acquire(partner, limits, loop.time() + 10))
+        await asyncio.sleep(0.05)  # both have asked the database and found no slot
+        sent = self.statements(monkeypatch, shared)
+        await shared.release(first)
+        second = await waiting
+
+        assert (second.slot, sent) == (first.slot, [])  # handed over, no statement
+        assert not elsewhere.done()  # the slot never went back to the database
+        await shared.release(second)  # nobody of this process waits: back at once
+        third = await elsewhere
+        assert third.slot == first.slot
+        await other.release(third)
+        assert (await self.holders(engine, partner)) == {0: None}
+
+    async def test_a_slot_goes_to_a_waiting_request_only_soon_after_it_was_taken(
+        self, throttles: Throttles, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(throttle_module, "KEEP_FOR_S", 0.1)
+        shared, _ = throttles()
+        assert isinstance(shared, SharedThrottle)
+        partner, limits = _partner(), Limits(concurrency=1)
+        loop = asyncio.get_running_loop()
+        first = await shared.acquire(partner, limits, loop.time() + 10)
+        waiting = asyncio.create_task(shared.acquire(partner, limits, loop.time() + 10))
+        await asyncio.sleep(0.15)  # past the keep: the next process in line may have it
+        sent = self.statements(monkeypatch, shared)
+        await shared.release(first)
+        second = await waiting
+        await shared.release(second)
+        assert second.slot == first.slot
+        assert sent  # it went back to the database and was taken from there
+
     async def test_a_slot_is_not_kept_long_after_it_was_taken(
         self, engine: AsyncEngine, shared: SharedThrottle, monkeypatch: pytest.MonkeyPatch
     ) -> None:
