@@ -81,7 +81,7 @@ KEEP_FOR_S = 1.0
 """How long after taking a slot from the database a process may keep serving its own
 requests with it: the longest another process waits for it because it was kept. At 0.05
 and 0.25 s a slot served two or three 50 ms requests before going back, and the throttle
-was eight statements per household; at 0.2 and 1 s, four (`bench/RESULTS.md`)."""
+was eight statements per household; at 0.2 and 1 s, three or four (`bench/RESULTS.md`)."""
 KEEP_MARGIN_S = 1.0
 """A kept slot serves a new request only if its lease outlasts that request's budget by
 this much."""
