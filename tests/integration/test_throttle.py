@@ -18,6 +18,7 @@ from service.connector.metrics import Metrics
 from service.connector.throttle import (
     Limits,
     LocalThrottle,
+    Permit,
     SharedThrottle,
     Starved,
     Throttle,
@@ -279,15 +280,25 @@ class TestKeptSlots:
         await shared.release(permit)
         assert (await self.holders(engine, partner)) == {0: None}
 
+    @staticmethod
+    async def taken_and_awaited(
+        shared: SharedThrottle,
+    ) -> tuple[str, Limits, Permit, asyncio.Task[Permit]]:
+        """A partner with one slot, taken by a request that holds it, and a second request
+        of the same process waiting for it."""
+        partner, limits = _partner(), Limits(concurrency=1)
+        loop = asyncio.get_running_loop()
+        first = await shared.acquire(partner, limits, loop.time() + 10)
+        waiting = asyncio.create_task(shared.acquire(partner, limits, loop.time() + 10))
+        return partner, limits, first, waiting
+
     async def test_the_last_free_slot_goes_to_a_request_of_this_process_waiting_for_it(
         self, engine: AsyncEngine, throttles: Throttles, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         shared, other = throttles()
         assert isinstance(shared, SharedThrottle)
-        partner, limits = _partner(), Limits(concurrency=1)
+        partner, limits, first, waiting = await self.taken_and_awaited(shared)
         loop = asyncio.get_running_loop()
-        first = await shared.acquire(partner, limits, loop.time() + 10)
-        waiting = asyncio.create_task(shared.acquire(partner, limits, loop.time() + 10))
         elsewhere = asyncio.create_task(other.acquire(partner, limits, loop.time() + 10))
         await asyncio.sleep(0.05)  # both have asked the database and found no slot
         sent = self.statements(monkeypatch, shared)
@@ -303,15 +314,10 @@ class TestKeptSlots:
         assert (await self.holders(engine, partner)) == {0: None}
 
     async def test_a_slot_goes_to_a_waiting_request_only_soon_after_it_was_taken(
-        self, throttles: Throttles, monkeypatch: pytest.MonkeyPatch
+        self, shared: SharedThrottle, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         monkeypatch.setattr(throttle_module, "KEEP_FOR_S", 0.1)
-        shared, _ = throttles()
-        assert isinstance(shared, SharedThrottle)
-        partner, limits = _partner(), Limits(concurrency=1)
-        loop = asyncio.get_running_loop()
-        first = await shared.acquire(partner, limits, loop.time() + 10)
-        waiting = asyncio.create_task(shared.acquire(partner, limits, loop.time() + 10))
+        _, _, first, waiting = await self.taken_and_awaited(shared)
         await asyncio.sleep(0.15)  # past the keep: the next process in line may have it
         sent = self.statements(monkeypatch, shared)
         await shared.release(first)
