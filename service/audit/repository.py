@@ -39,6 +39,17 @@ class AuditRepository:
         else:
             await self.session.execute(_INSERT, values)
 
+    async def read_one_moment(self) -> None:
+        """Every read of this transaction from here on sees the trail as of one moment
+        (call it first): chaining commits links with their checkpoint, and a reader whose
+        statements each saw the latest commit could read the links and miss the checkpoint.
+        PostgreSQL: REPEATABLE READ. SQLite: a read outside a transaction is its own, so one
+        is begun (WAL gives it a snapshot from its first read)."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            await self.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        else:
+            await self.session.execute(text("BEGIN"))
+
     async def try_chain_lock(self) -> bool:
         """PostgreSQL: this transaction becomes the only chainer, or returns False. SQLite
         has one writer at a time anyway; a link inserted twice fails on its primary key."""

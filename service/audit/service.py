@@ -160,6 +160,7 @@ class AuditService:
         """Recompute every link from its event, check every checkpoint's signature and
         hash, and look for events no link covers. Names the first link that fails."""
         repository = AuditRepository.from_session(session)
+        await repository.read_one_moment()
         report = ChainReport()
         checkpoints = {checkpoint.seq: checkpoint for checkpoint in await repository.checkpoints()}
         by_key = {verifier.key_id: verifier for verifier in verifiers}

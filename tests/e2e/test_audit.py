@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from service.audit.chainer import AuditChainer
 from service.audit.service import Actor, CheckpointPolicy, audit
-from service.audit.signing import create_key_file, load_verifier
+from service.audit.repository import AuditRepository
+from service.audit.signing import create_key_file, load_signer, load_verifier
 from service.auth.principal import Role
 from service.auth.service import create_api_key
 from service.db import create_engine, create_session_factory
@@ -235,6 +236,44 @@ async def test_verify_names_the_first_tampered_event(
     else:
         assert broken.first_bad_event == seventh
         assert f"event {seventh}" in broken.problems[0]
+
+
+async def test_verify_reads_the_trail_as_of_one_moment(
+    engine_of: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chaining goes on while an auditor verifies: links and their checkpoint committed
+    between two of verify's reads must not show as links without their checkpoint."""
+    key_file = tmp_path / "audit.key"
+    sessions = await _recorded_trail(engine_of, key_file, count=10, checkpoint_every=5)
+    async with sessions() as session:
+        key, _ = await create_api_key(session, role=Role.caseworker, region="5301", name="乙")
+        actor = Actor(key_id=key.id, name="乙", role="caseworker", region="5301")
+        for index in range(5):
+            await audit.record(
+                session, actor, "report.read", object_type="verification", object_id=f"w-{index}"
+            )
+        await session.commit()
+    chainer = AuditChainer(
+        sessions,
+        load_signer(key_file),
+        interval_s=0,
+        policy=CheckpointPolicy(every_links=5),
+    )
+    read_checkpoints = AuditRepository.checkpoints
+
+    async def then_chain(repository: AuditRepository) -> Any:
+        checkpoints = await read_checkpoints(repository)
+        assert await chainer.run_once() == 5
+        return checkpoints
+
+    monkeypatch.setattr(AuditRepository, "checkpoints", then_chain)
+    during = await _verify(sessions, key_file)
+    monkeypatch.undo()
+    after = await _verify(sessions, key_file)
+
+    assert during.ok, during.problems
+    assert (during.links, during.checkpoints) == (10, 2)  # as before the round
+    assert (after.links, after.checkpoints) == (15, 3)
 
 
 async def test_forged_checkpoint_and_foreign_key_are_found(
