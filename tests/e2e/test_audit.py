@@ -16,8 +16,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from service.audit.chainer import AuditChainer
-from service.audit.service import Actor, CheckpointPolicy, audit
 from service.audit.repository import AuditRepository
+from service.audit.service import Actor, CheckpointPolicy, audit
 from service.audit.signing import create_key_file, load_signer, load_verifier
 from service.auth.principal import Role
 from service.auth.service import create_api_key
