@@ -4,7 +4,7 @@ It looks the route up in `service.audit.actions.ACTIONS` and records one event:
 - on success, in the request's own transaction, just before it commits: the change and its
   record are stored together or not at all. A route that commits its change before it
   answers (accepting a verification, `Prefer: wait`) records the event in that commit
-  itself (`record_with_change`), and nothing is recorded again at the end;
+  itself (`change_event`), and nothing is recorded again at the end;
 - on refusal (403, 404, 409, ...), in a transaction of its own, since the request's is
   rolled back: probing for another region's household leaves a trace too.
 
@@ -27,6 +27,7 @@ from service.audit.service import Actor
 from service.audit.service import audit as audit_service
 from service.auth.middleware import PRINCIPAL_STATE_KEY
 from service.auth.principal import Principal
+from service.bulk import Rows
 from service.db import session_scope
 from service.deps import SessionDep
 from service.request_id import STATE_KEY as REQUEST_ID_KEY
@@ -84,15 +85,25 @@ async def audit_trail(
     await _record_success(request, session, action, object_id, _region_of(action, object_id))
 
 
-async def record_with_change(
-    request: Request, session: AsyncSession, *, object_id: str, object_region: str
-) -> None:
-    """Record the route's event now, in `session`'s transaction, which the route is about
-    to commit with its change; once that commit has succeeded the route calls
-    `recorded_with_change`, and the end of the request records nothing more."""
+def change_event(request: Request, *, object_id: str, object_region: str) -> list[Rows]:
+    """The route's event as a row for the route to insert with its change, in the
+    transaction it is about to commit (none when the route records nothing, or nobody
+    authenticated); once that commit has succeeded the route calls `recorded_with_change`,
+    and the end of the request records nothing more."""
     action = action_for(request)
-    if action is not None:
-        await _record_success(request, session, action, object_id, object_region)
+    principal = getattr(request.state, PRINCIPAL_STATE_KEY, None)
+    if action is None or not isinstance(principal, Principal):
+        return []
+    return [
+        audit_service.event_rows(
+            Actor.of(principal),
+            action.name,
+            object_type=action.object_type,
+            object_id=object_id,
+            object_region=object_region,
+            request_id=getattr(request.state, REQUEST_ID_KEY, None),
+        )
+    ]
 
 
 async def _record_success(
@@ -119,7 +130,7 @@ async def _record_success(
 
 
 def recorded_with_change(request: Request) -> None:
-    """The event `record_with_change` wrote has been committed with the change."""
+    """The event `change_event` gave has been committed with the change."""
     setattr(request.state, RECORDED_STATE_KEY, True)
 
 

@@ -13,7 +13,8 @@ from service.auth.scope import condition
 from service.models import AuditChainLink, AuditCheckpoint, AuditEvent
 
 CHAIN_LOCK = 0x6865647561  # "hedua": one chainer at a time on PostgreSQL
-_INSERT = insert(cast(Table, AuditEvent.__table__))
+AUDIT_EVENTS = cast(Table, AuditEvent.__table__)
+_INSERT = insert(AUDIT_EVENTS)
 """An event with plain values: one statement, built once."""
 RECENT_WINDOW = 10_000
 """Unchained events are looked for among ids above the newest chained one minus this: a

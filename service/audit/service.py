@@ -8,6 +8,7 @@ transaction of its own.
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,9 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from schemas import audit as wire
 from schemas.audit import AuditQuery, AuditSearch
 from service.audit.chain import GENESIS, checkpoint_message, link_hash
-from service.audit.repository import RECENT_WINDOW, AuditRepository
+from service.audit.repository import AUDIT_EVENTS, RECENT_WINDOW, AuditRepository
 from service.audit.signing import Signer, Verifier
 from service.auth.principal import Principal
+from service.bulk import Rows
 from service.errors import InvalidRequest
 from service.models import AuditChainLink, AuditCheckpoint
 from service.models.base import utcnow
@@ -89,19 +91,70 @@ class AuditService:
         detail: str | None = None,
     ) -> None:
         await AuditRepository.from_session(session).insert(
-            at=utcnow(),
-            actor_key_id=actor.key_id,
-            actor_name=actor.name[:128],
-            role=actor.role,
-            region=actor.region,
-            action=action,
-            object_type=object_type,
-            object_id=object_id[:64] if object_id else None,
-            object_region=object_region,
-            request_id=request_id,
-            outcome=outcome,
-            detail=detail,
+            **self._values(
+                actor,
+                action,
+                object_type=object_type,
+                object_id=object_id,
+                object_region=object_region,
+                request_id=request_id,
+                outcome=outcome,
+                detail=detail,
+            )
         )
+
+    def event_rows(
+        self,
+        actor: Actor,
+        action: str,
+        *,
+        object_type: str,
+        object_id: str | None,
+        object_region: str | None,
+        request_id: str | None,
+    ) -> Rows:
+        """The event `record` would insert, as a row for a caller that inserts it together
+        with its change (`service.bulk.insert_together`)."""
+        return Rows(
+            AUDIT_EVENTS,
+            [
+                self._values(
+                    actor,
+                    action,
+                    object_type=object_type,
+                    object_id=object_id,
+                    object_region=object_region,
+                    request_id=request_id,
+                )
+            ],
+        )
+
+    @staticmethod
+    def _values(
+        actor: Actor,
+        action: str,
+        *,
+        object_type: str,
+        object_id: str | None,
+        object_region: str | ColumnElement[str] | None,
+        request_id: str | None,
+        outcome: str = "ok",
+        detail: str | None = None,
+    ) -> dict[str, Any]:
+        return {
+            "at": utcnow(),
+            "actor_key_id": actor.key_id,
+            "actor_name": actor.name[:128],
+            "role": actor.role,
+            "region": actor.region,
+            "action": action,
+            "object_type": object_type,
+            "object_id": object_id[:64] if object_id else None,
+            "object_region": object_region,
+            "request_id": request_id,
+            "outcome": outcome,
+            "detail": detail,
+        }
 
     async def chain_pending(
         self,

@@ -495,7 +495,6 @@ class Workflow:
     ) -> RunResult | None:
         """Score the facts (all in hand already) and finish the verification, unless it has
         finished already (then None, and nothing is written)."""
-        repository = VerificationRepository.from_session(session)
         policy = self.catalog.resolve(
             claimed.region_code, inputs.program, inputs.area, inputs.as_of
         )
@@ -528,10 +527,10 @@ class Workflow:
                 status=status,
                 recommendation=recommendation,
                 completed_at=now,
+                report=row_values(built, policy, inputs),
             )
             if looked_up is None:
                 return None
-            await repository.insert_report(row_values(built, policy, inputs))
             if self.effects is not None:
                 await self.effects.ended(
                     session,
@@ -571,9 +570,10 @@ class Workflow:
     async def _finish(
         self, session: AsyncSession, verification_id: str, **values: Any
     ) -> Sequence[Any] | None:
-        """End the verification unless it has ended already (then None); what the effects
-        look up, read by the same statement. On PostgreSQL the same statement announces
-        the end to waiting API processes (`_announce`)."""
+        """End the verification unless it has ended already (then None; its report, if
+        given as `report`, is not stored); what the effects look up, read by the same
+        statement. On PostgreSQL the same statement announces the end to waiting API
+        processes (`_announce`) and stores the report."""
         looked_up = await VerificationRepository.from_session(session).finish(
             verification_id, reading=self._end_reading, **values
         )

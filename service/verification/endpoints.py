@@ -4,12 +4,12 @@ import re
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Header, Query, Request, Response, status
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas import verification as wire
 from service.admission import AdmittedCaseworkerDep
-from service.audit.recorder import record_with_change, recorded_with_change
+from service.audit.recorder import change_event, recorded_with_change
 from service.auth.scope import place
+from service.bulk import Rows
 from service.db import commit_begun
 from service.deps import (
     CaseworkerDep,
@@ -135,11 +135,10 @@ async def create_verification(
         raise InvalidRequest.at(["header", "Idempotency-Key"], "must not be blank")
     wait_s = _wait_seconds(prefer, settings.max_wait_s)
 
-    async def audited(session: AsyncSession, verification: Verification) -> None:
+    def audited(verification: Verification) -> list[Rows]:
         # In the commit that stores it: the request may wait for its run long after.
-        await record_with_change(
+        return change_event(
             request,
-            session,
             object_id=verification.id,
             object_region=place(verification.region_code, verification.township_code),
         )

@@ -6,7 +6,7 @@ partner is asked, so a duplicate request (same `Idempotency-Key`) loses the race
 database and never reaches a partner, and a 202 never names a verification without a job.
 """
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 
 from sqlalchemy.exc import IntegrityError
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas import verification as wire
 from service.auth.principal import Principal
+from service.bulk import Rows, insert_together
 from service.db import WriteGate, commit_begun
 from service.jobs.queue import RunQueue
 from service.models import Verification
@@ -33,12 +34,14 @@ async def submit(
     write_gate: WriteGate,
     today: date,
     idempotency_key: str | None,
-    with_change: Callable[[AsyncSession, Verification], Awaitable[None]] | None = None,
+    with_change: Callable[[Verification], Sequence[Rows]] | None = None,
 ) -> tuple[Verification, bool]:
     """The verification and whether this request created it (False: an idempotent replay).
 
-    `with_change`: what else the transaction that stores a new verification writes (the
-    request's audit record), so that both commit together or neither does."""
+    `with_change`: what else the transaction that stores a new verification inserts (the
+    request's audit record), so that both commit together or neither does. With the run
+    claimed at the insert, the rows are the whole transaction: on PostgreSQL one statement
+    and one round trip (`service.bulk`)."""
     verification, created = await verification_service.prepare(
         session,
         principal=principal,
@@ -57,14 +60,17 @@ async def submit(
         async with write_gate:
             # Run here: inserted claimed, no statement more; otherwise queued after it.
             claim = queue.claim_at_insert()
-            await verification_service.store(
+            rows = verification_service.rows_to_store(
                 session, verification, body=body, idempotency_key=idempotency_key, claim=claim
             )
-            if not claim:
-                await queue.enqueue(session, verification)
             if with_change is not None:
-                await with_change(session, verification)
-            await session.commit()
+                rows += with_change(verification)
+            if claim:
+                await insert_together(session, rows, commit=True)
+            else:
+                await insert_together(session, rows)
+                await queue.enqueue(session, verification)
+                await session.commit()
     except IntegrityError:
         await session.rollback()
         # A concurrent request with the same Idempotency-Key won the race: its verification

@@ -8,6 +8,7 @@ from typing import Any, Self, cast
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
+    Executable,
     Integer,
     ScalarSelect,
     Select,
@@ -29,6 +30,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from schemas.verification import VerificationFilter
 from service.auth.principal import Principal
 from service.auth.scope import Statement, prefix_of, scoped
+from service.bulk import Rows, insert_together
 from service.crypto.sealed import keyring_of, seal_in
 from service.models import (
     Decision,
@@ -171,32 +173,35 @@ class VerificationRepository:
     ) -> None:
         """Insert a new verification with its members and planned sources.
 
-        Three Core statements (two of them executemany) instead of the ORM unit of work,
-        which costs several milliseconds per request here; `verification` stays transient,
-        so it must carry its id and created_at already. `claim`: the columns of a run's
-        claim on it (`Workflow.new_claim`), stored by the insert itself, in place of the
-        values `verification` carries (which keeps them).
+        Core statements instead of the ORM unit of work, which costs several milliseconds
+        per request here; `verification` stays transient, so it must carry its id and
+        created_at already. `claim`: the columns of a run's claim on it
+        (`Workflow.new_claim`), stored by the insert itself, in place of the values
+        `verification` carries (which keeps them).
         """
         await self.insert_many([verification], claim=claim)
 
     async def insert_many(
         self, verifications: list[Verification], *, claim: Mapping[str, Any] | None = None
     ) -> None:
-        """`insert` for many verifications at once (a batch's chunk): still three
-        statements, each executemany over every row of the chunk. Names and ID numbers
-        are sealed here, each bound to its row."""
+        """`insert` for many verifications at once (a batch's chunk): one statement on
+        PostgreSQL, one executemany per table on SQLite (`service.bulk`)."""
+        await insert_together(self.session, self.rows_of(verifications, claim=claim))
+
+    def rows_of(
+        self, verifications: list[Verification], *, claim: Mapping[str, Any] | None = None
+    ) -> list[Rows]:
+        """The rows `insert_many` inserts, for a caller that inserts them together with
+        others (`service.bulk.insert_together`). Names and ID numbers are sealed here,
+        each bound to its row."""
         if not verifications:  # a batch's chunk of refused lines alone
-            return
+            return []
         keyring = keyring_of(self.session)
         # Left to their defaults: no run has written them yet.
         columns = [
             column.name for column in VERIFICATIONS.columns if column.name not in _RUN_WRITTEN
         ]
         claimed = dict(claim or {})
-        await self.session.execute(
-            insert(VERIFICATIONS),
-            [{name: getattr(row, name) for name in columns} | claimed for row in verifications],
-        )
         members = []
         for verification in verifications:
             for member in verification.members:
@@ -208,7 +213,6 @@ class VerificationRepository:
                     "declared_monthly_income": member.declared_monthly_income,
                 }
                 members.append(row | seal_in(Member, keyring, row, values))
-        await self.session.execute(insert(MEMBERS), members)
         sources: list[dict[str, Any]] = [
             {
                 "verification_id": verification.id,
@@ -226,8 +230,15 @@ class VerificationRepository:
             for verification in verifications
             for row in verification.sources
         ]
-        if sources:  # none when no connector is registered
-            await self.session.execute(insert(SOURCE_RESULTS), sources)
+        return [
+            Rows(
+                VERIFICATIONS,
+                [{name: getattr(row, name) for name in columns} | claimed for row in verifications],
+            ),
+            Rows(MEMBERS, members),
+            # None when no connector is registered.
+            Rows(SOURCE_RESULTS, sources),
+        ]
 
     async def due_ids(
         self, now: datetime, *, unclaimed_before: datetime | None, limit: int
@@ -480,21 +491,24 @@ class VerificationRepository:
     async def idempotency_key(self, api_key_id: str, key: str) -> IdempotencyKey | None:
         return await self.session.get(IdempotencyKey, (api_key_id, key))
 
-    async def insert_idempotency_key(
-        self, *, api_key_id: str, key: str, request_hash: str, verification_id: str
-    ) -> None:
-        """Remember which verification `key` created for this caller: one INSERT built
-        once, not the unit of work (a second request with the key that races this one
-        fails on the primary key, at this statement)."""
-        await self.session.execute(
-            _INSERT_IDEMPOTENCY_KEY,
-            {
-                "api_key_id": api_key_id,
-                "key": key,
-                "request_hash": request_hash,
-                "verification_id": verification_id,
-                "created_at": utcnow(),
-            },
+    @staticmethod
+    def idempotency_key_rows(
+        *, api_key_id: str, key: str, request_hash: str, verification_id: str
+    ) -> Rows:
+        """Which verification `key` created for this caller, as a row to insert with the
+        verification (a second request with the key that races this one fails on the
+        primary key, at that insert)."""
+        return Rows(
+            IDEMPOTENCY_KEYS,
+            [
+                {
+                    "api_key_id": api_key_id,
+                    "key": key,
+                    "request_hash": request_hash,
+                    "verification_id": verification_id,
+                    "created_at": utcnow(),
+                }
+            ],
         )
 
     async def decisions(self, verification_ids: list[str]) -> dict[str, list[Decision]]:
@@ -533,22 +547,37 @@ class VerificationRepository:
         verification_id: str,
         *,
         reading: Sequence[ColumnElement[Any]] = (),
+        report: dict[str, Any] | None = None,
         **values: Any,
     ) -> Sequence[Any] | None:
         """End an unfinished verification (and its lease); None if it had already ended,
         so a duplicate run changes nothing. Otherwise the values of `reading` (expressions
         over other tables, say what the end's effects need to know), read by the same
         statement. As `count_awaiting_reading`, the statement is built once per `reading`
-        and set of columns."""
-        result = await self.session.execute(
-            _finish_statement(tuple(sorted(values)), tuple(reading)),
-            {
-                THIS_VERIFICATION.key: verification_id,
-                **{f"_finish_{name}": value for name, value in values.items()},
-            },
-        )
-        row = result.first()
-        return None if row is None else tuple(row)[1:]
+        and set of columns.
+
+        `report`: the report's row (as `insert_report`), inserted only if the verification
+        ends here. On PostgreSQL by the same statement (a round trip fewer at the end of
+        every run); on SQLite, which has no INSERT in a WITH, by a second."""
+        postgresql = report is not None and self.session.get_bind().dialect.name == "postgresql"
+        parameters = {
+            THIS_VERIFICATION.key: verification_id,
+            **{f"_finish_{name}": value for name, value in values.items()},
+        }
+        if postgresql and report is not None:
+            sealed = seal_in(Report, keyring_of(self.session), report, report)
+            statement: Executable = _finish_reporting_statement(
+                tuple(sorted(values)), tuple(reading), tuple(sorted(sealed))
+            )
+            parameters |= {f"_report_{name}": value for name, value in sealed.items()}
+        else:
+            statement = _finish_statement(tuple(sorted(values)), tuple(reading))
+        row = (await self.session.execute(statement, parameters)).first()
+        if row is None:
+            return None
+        if report is not None and not postgresql:
+            await self.insert_report(report)
+        return tuple(row)[1:]
 
     async def withdraw(
         self,
@@ -694,7 +723,7 @@ _GET = (
 )
 """`get`'s statement, the scope aside."""
 
-_INSERT_IDEMPOTENCY_KEY = insert(cast(Table, IdempotencyKey.__table__))
+IDEMPOTENCY_KEYS = cast(Table, IdempotencyKey.__table__)
 
 _CLAIM = _claim_statement()
 """`claim`'s statement, built once (a worker claims every household it runs)."""
@@ -716,6 +745,10 @@ def _awaiting_statement(reading: tuple[ColumnElement[Any], ...]) -> Update:
 def _finish_statement(columns: tuple[str, ...], reading: tuple[ColumnElement[Any], ...]) -> Update:
     """`finish`'s statement, setting `columns` (and ending the lease): about 150 µs a
     verification to build and key, when built for each."""
+    return _finish_update(columns).returning(VERIFICATIONS.c.id, *reading)
+
+
+def _finish_update(columns: tuple[str, ...]) -> Update:
     return (
         update(VERIFICATIONS)
         .where(VERIFICATIONS.c.id == THIS_VERIFICATION, VERIFICATIONS.c.status.in_(UNFINISHED))
@@ -727,8 +760,40 @@ def _finish_statement(columns: tuple[str, ...], reading: tuple[ColumnElement[Any
                 for name in columns
             },
         )
-        .returning(VERIFICATIONS.c.id, *reading)
     )
+
+
+@lru_cache(maxsize=64)
+def _finish_reporting_statement(
+    columns: tuple[str, ...],
+    reading: tuple[ColumnElement[Any], ...],
+    report_columns: tuple[str, ...],
+) -> Select[Any]:
+    """`finish`'s statement with the report's INSERT (PostgreSQL): the UPDATE in a CTE, the
+    INSERT in another that selects its parameters from the first's row, so that a
+    verification that had ended already gets no report."""
+    finished = (
+        _finish_update(columns)
+        .returning(
+            VERIFICATIONS.c.id,
+            *(expression.label(f"_read_{index}") for index, expression in enumerate(reading)),
+        )
+        .cte("finished")
+    )
+    report = (
+        insert(REPORTS)
+        .from_select(
+            list(report_columns),
+            select(
+                *(
+                    bindparam(f"_report_{name}", type_=REPORTS.c[name].type)
+                    for name in report_columns
+                )
+            ).select_from(finished),
+        )
+        .cte("report")
+    )
+    return select(finished).add_cte(report)
 
 
 @lru_cache(maxsize=64)

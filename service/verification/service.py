@@ -16,6 +16,7 @@ from schemas.identity import mask_id_number, mask_name
 from schemas.problem import ProblemError
 from service.auth.principal import Principal
 from service.auth.scope import county_in_scope, narrow
+from service.bulk import Rows, insert_together
 from service.crypto.sealed import keyring_of
 from service.errors import Forbidden, InvalidRequest, VerificationNotFound
 from service.models import Decision, Member, SourceResult, Verification
@@ -145,15 +146,36 @@ class VerificationService:
     ) -> None:
         """Insert a verification built by `prepare` (the caller commits); `claim`: as
         `VerificationRepository.insert`."""
+        await insert_together(
+            session,
+            self.rows_to_store(
+                session, verification, body=body, idempotency_key=idempotency_key, claim=claim
+            ),
+        )
+
+    def rows_to_store(
+        self,
+        session: AsyncSession,
+        verification: Verification,
+        *,
+        body: wire.VerificationCreate,
+        idempotency_key: str | None = None,
+        claim: Mapping[str, Any] | None = None,
+    ) -> list[Rows]:
+        """What `store` inserts, for a caller that inserts it together with other rows
+        (`service.bulk.insert_together`)."""
         repository = VerificationRepository.from_session(session)
-        await repository.insert(verification, claim=claim)
+        rows = repository.rows_of([verification], claim=claim)
         if idempotency_key is not None:
-            await repository.insert_idempotency_key(
-                api_key_id=verification.created_by,
-                key=idempotency_key,
-                request_hash=request_hash(session, body),
-                verification_id=verification.id,
+            rows.append(
+                repository.idempotency_key_rows(
+                    api_key_id=verification.created_by,
+                    key=idempotency_key,
+                    request_hash=request_hash(session, body),
+                    verification_id=verification.id,
+                )
             )
+        return rows
 
     async def store_many(
         self,

@@ -1,0 +1,125 @@
+"""Rows for several tables inserted together, in as few round trips as the database allows.
+
+A new verification is four tables' rows (the verification, its members, its planned
+sources, the request's audit event) that commit together. Inserted one table at a time,
+PostgreSQL costs a round trip for each INSERT and two more for BEGIN and COMMIT: six,
+before the first partner is asked. Here, on PostgreSQL, they are one statement: each
+table's rows go as one array per column (`unnest`), every table but the last in a
+data-modifying CTE. One statement is atomic by itself, so a transaction that is only this
+statement needs no BEGIN or COMMIT either (`commit=True`): one round trip in all. The
+statement's text depends only on the tables and columns, so it is built once per shape and
+prepared once per connection; and arrays keep it at one parameter per column, however many
+rows (a batch's chunk of thousands included). Foreign keys hold as for separate statements:
+PostgreSQL checks them at the end of the statement, when every CTE has inserted.
+
+SQLite, which has no round trips to save, runs one executemany per table, in order.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+from sqlalchemy import Table, insert
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+class Rows(NamedTuple):
+    """Rows of one table, every row with the same columns."""
+
+    table: Table
+    rows: Sequence[Mapping[str, Any]]
+
+
+async def insert_together(
+    session: AsyncSession, parts: Sequence[Rows], *, commit: bool = False
+) -> None:
+    """Insert every part's rows, in order, in `session`'s transaction.
+
+    `commit=True`: these rows are the whole transaction; it is committed here (on
+    PostgreSQL the statement commits by itself when no transaction has begun: one round
+    trip). Any error leaves nothing inserted, as a failed transaction would."""
+    parts = [part for part in parts if part.rows]
+    shape = tuple((part.table, _columns(part)) for part in parts)
+    dialect = session.get_bind().dialect
+    if dialect.name != "postgresql" or not parts:
+        for part in parts:
+            await session.execute(insert(part.table), list(part.rows))
+        if commit:
+            await session.commit()
+        return
+    statement = _statement(dialect, shape)
+    options = {"isolation_level": "AUTOCOMMIT"} if commit and not session.in_transaction() else {}
+    connection = await session.connection(execution_options=options)
+    await connection.exec_driver_sql(statement.sql, statement.parameters(parts))
+    if commit:
+        await session.commit()
+
+
+def _columns(part: Rows) -> tuple[str, ...]:
+    """The part's columns; a programming error (ValueError) when its rows differ in their
+    columns or name one the table does not have."""
+    columns = tuple(part.rows[0])
+    if any(row.keys() != part.rows[0].keys() for row in part.rows):
+        raise ValueError(f"rows of {part.table.name} with different columns")
+    unknown = set(columns) - set(part.table.columns.keys())
+    if unknown:
+        raise ValueError(f"{part.table.name} has no column {sorted(unknown)[0]}")
+    return columns
+
+
+class _Statement(NamedTuple):
+    sql: str
+    columns: tuple[tuple[tuple[str, Callable[[Any], Any] | None, Any], ...], ...]
+    """Per part, per column of the statement: the row's key (or "" for a default), the
+    type's bind processor, and the default's value or callable."""
+
+    def parameters(self, parts: Sequence[Rows]) -> tuple[list[Any], ...]:
+        arrays: list[list[Any]] = []
+        for part, columns in zip(parts, self.columns, strict=True):
+            rows = part.rows
+            for key, process, default in columns:
+                if key:
+                    values = [row[key] for row in rows]
+                else:
+                    values = [default() if callable(default) else default for _ in rows]
+                arrays.append([process(value) for value in values] if process else values)
+        return tuple(arrays)
+
+
+@functools.lru_cache(maxsize=64)
+def _statement(dialect: Dialect, shape: tuple[tuple[Table, tuple[str, ...]], ...]) -> _Statement:
+    quote = dialect.identifier_preparer.quote
+    inserts: list[str] = []
+    columns: list[tuple[tuple[str, Callable[[Any], Any] | None, Any], ...]] = []
+    number = 0
+    for table, given in shape:
+        names: list[str] = []
+        casts: list[str] = []
+        part: list[tuple[str, Callable[[Any], Any] | None, Any]] = []
+        for column in table.columns:
+            default = column.default
+            if column.name in given:
+                key, value = column.name, None
+            elif default is not None and (default.is_scalar or default.is_callable):
+                # The Python-side default SQLAlchemy's INSERT would have applied.
+                arg = default.arg  # type: ignore[attr-defined]
+                key, value = "", (functools.partial(arg, None) if default.is_callable else arg)
+            else:
+                continue  # the database's default, or NULL
+            number += 1
+            names.append(quote(column.name))
+            casts.append(f"${number}::{column.type.compile(dialect=dialect)}[]")
+            part.append((key, column.type.bind_processor(dialect), value))
+        # Names and types from hedui's own tables; every value is a bound parameter.
+        inserts.append(
+            f"INSERT INTO {quote(table.name)} ({', '.join(names)}) "  # noqa: S608
+            f"SELECT * FROM unnest({', '.join(casts)})"
+        )
+        columns.append(tuple(part))
+    *first, last = inserts
+    ctes = ", ".join(f"i{index} AS ({sql})" for index, sql in enumerate(first))
+    sql = f"WITH {ctes} {last}" if ctes else last
+    return _Statement(sql, tuple(columns))
