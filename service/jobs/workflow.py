@@ -408,20 +408,21 @@ class Workflow:
             left = 0
             members = [member.id_number for member in claimed.inputs.members]
             near_relatives = False
+            outcomes = [outcome.row_values() for outcome in batch]
             if last or any(o.status is SourceStatus.awaiting for o in batch):
-                # First: it takes the verification's row lock (see count_awaiting), before
-                # any source's row, as a withdrawal does. With the last batch it also reads
-                # whether the registry holds a near relative of a member, for the report.
-                left, looked_up = await repository.count_awaiting_reading(
+                # The verification's row lock first (see count_awaiting), before any
+                # source's row, as a withdrawal takes them. With the last batch it also
+                # reads whether the registry holds a near relative of a member, for the
+                # report. Then the whole batch, saying which sources it stored.
+                left, looked_up, stored = await repository.count_awaiting_and_settle(
                     claimed.verification_id,
                     (ANY_NEAR_RELATIVE,) if last else (),
+                    outcomes,
                     parameters=any_near_relative_parameters(session, members) if last else None,
                 )
                 near_relatives = bool(looked_up and looked_up[0])
-            # The whole batch in one statement, which says which sources it stored.
-            stored = await repository.settle_sources(
-                claimed.verification_id, [outcome.row_values() for outcome in batch]
-            )
+            else:
+                stored = await repository.settle_sources(claimed.verification_id, outcomes)
             raced = len(stored) < len(batch)
             if raced:
                 # Sources this run was asking are not pending any more: the verification
@@ -439,19 +440,7 @@ class Workflow:
                 if parked:
                     await self._announce(session, claimed.verification_id)
             elif last:
-                if raced or claimed.collected or any(o.parked is not None for o in fresh):
-                    # Another run stored some of these sources first: score what is stored.
-                    verification = await repository.get(claimed.verification_id)
-                    if verification is None:  # pragma: no cover - it was claimed
-                        raise LookupError(claimed.verification_id)
-                    sources = assessment_input(verification).sources
-                else:
-                    sources = tuple(
-                        {
-                            **{s.source: s for s in claimed.inputs.sources},
-                            **{o.source: o.as_stored() for o in fresh},
-                        }.values()
-                    )
+                sources = await self._to_score(repository, claimed, fresh, raced=raced)
                 # Read in this transaction, as current as the report it goes into.
                 matches = await near_relative_matches(session, members) if near_relatives else ()
                 inputs = claimed.inputs.model_copy(
@@ -464,6 +453,28 @@ class Workflow:
             if self.on_parked is not None:
                 self.on_parked(claimed.verification_id)
         return result
+
+    @staticmethod
+    async def _to_score(
+        repository: VerificationRepository,
+        claimed: Claimed,
+        fresh: list[SourceOutcome],
+        *,
+        raced: bool,
+    ) -> tuple[StoredOutcome, ...]:
+        """The sources the report scores: those in hand, unless another run stored some of
+        them first (then what is stored)."""
+        if raced or claimed.collected or any(o.parked is not None for o in fresh):
+            verification = await repository.get(claimed.verification_id)
+            if verification is None:  # pragma: no cover - it was claimed
+                raise LookupError(claimed.verification_id)
+            return tuple(assessment_input(verification).sources)
+        return tuple(
+            {
+                **{s.source: s for s in claimed.inputs.sources},
+                **{o.source: o.as_stored() for o in fresh},
+            }.values()
+        )
 
     async def finish_collected(
         self, session: AsyncSession, verification_id: str

@@ -674,6 +674,14 @@ class VerificationRepository:
         stored already."""
         if not outcomes:
             return set()
+        shape, parameters = self._settling(verification_id, outcomes, was=was)
+        result = await self.session.execute(_settle_statement(shape), parameters)
+        return set(result.scalars())
+
+    def _settling(
+        self, verification_id: str, outcomes: list[dict[str, Any]], *, was: str
+    ) -> tuple[tuple[tuple[str, ...], ...], dict[str, Any]]:
+        """The shape of `settle_sources`'s statement and its parameters."""
         keyring = keyring_of(self.session)
         parameters: dict[str, Any] = {"_verification_id": verification_id, "_was": was}
         shape = []
@@ -687,8 +695,38 @@ class VerificationRepository:
             parameters[f"_source_{index}"] = source
             parameters |= {f"_set_{index}_{name}": value for name, value in sealed.items()}
             shape.append(tuple(sorted(sealed)))
-        result = await self.session.execute(_settle_statement(tuple(shape)), parameters)
-        return set(result.scalars())
+        return tuple(shape), parameters
+
+    async def count_awaiting_and_settle(
+        self,
+        verification_id: str,
+        reading: Sequence[ColumnElement[Any]],
+        outcomes: list[dict[str, Any]],
+        *,
+        parameters: Mapping[str, Any] | None = None,
+    ) -> tuple[int, Sequence[Any], set[str]]:
+        """`count_awaiting_reading` (with no change), then `settle_sources`: the count, the
+        values read, and the sources stored. On PostgreSQL one statement, a round trip
+        fewer at the end of every run."""
+        if not outcomes or self.session.get_bind().dialect.name != "postgresql":
+            left, looked_up = await self.count_awaiting_reading(
+                verification_id, reading, parameters=parameters
+            )
+            return left, looked_up, await self.settle_sources(verification_id, outcomes)
+        shape, settling = self._settling(verification_id, outcomes, was="pending")
+        result = await self.session.execute(
+            _awaiting_settle_statement(tuple(reading), shape),
+            {
+                **(parameters or {}),
+                **settling,
+                THIS_VERIFICATION.key: verification_id,
+                "_awaiting_change": 0,
+            },
+        )
+        row = result.first()
+        if row is None:  # pragma: no cover - a verification being run exists
+            return 0, (None,) * len(reading), set()
+        return int(row[0]), tuple(row)[1:-1], set(row[-1] or ())
 
 
 def _claim_statement() -> Update:
@@ -733,11 +771,14 @@ _CLAIM = _claim_statement()
 def _awaiting_statement(reading: tuple[ColumnElement[Any], ...]) -> Update:
     """`count_awaiting_reading`'s statement: building and keying it for every run cost
     about 120 µs."""
+    return _awaiting_update().returning(VERIFICATIONS.c.awaiting, *reading)
+
+
+def _awaiting_update() -> Update:
     return (
         update(VERIFICATIONS)
         .where(VERIFICATIONS.c.id == THIS_VERIFICATION)
         .values(awaiting=VERIFICATIONS.c.awaiting + bindparam("_awaiting_change", type_=Integer))
-        .returning(VERIFICATIONS.c.awaiting, *reading)
     )
 
 
@@ -798,6 +839,11 @@ def _finish_reporting_statement(
 
 @lru_cache(maxsize=64)
 def _settle_statement(shape: tuple[tuple[str, ...], ...]) -> Update:
+    """`settle_sources`'s statement (see `_settle_update`)."""
+    return _settle_update(shape).returning(SOURCE_RESULTS.c.source)
+
+
+def _settle_update(shape: tuple[tuple[str, ...], ...]) -> Update:
     """The conditional UPDATE that settles sources, one row per item of `shape` (the
     columns each sets), in one statement that returns the sources it stored: `UPDATE ...
     SET column = CASE source WHEN ... END ... WHERE source IN (...) AND status = ...
@@ -835,7 +881,36 @@ def _settle_statement(shape: tuple[tuple[str, ...], ...]) -> Update:
             table.c.status == bindparam("_was"),
         )
         .values(values)
-        .returning(table.c.source)
+    )
+
+
+@lru_cache(maxsize=64)
+def _awaiting_settle_statement(
+    reading: tuple[ColumnElement[Any], ...], shape: tuple[tuple[str, ...], ...]
+) -> Select[Any]:
+    """`count_awaiting_reading` and `settle_sources` in one statement (PostgreSQL): the
+    verification's UPDATE in a CTE, the sources' UPDATE in another joined to its row, so
+    that no source's row is locked before the verification's (the order every run,
+    collect and withdrawal keeps; see `withdraw`)."""
+    counted = (
+        _awaiting_update()
+        .returning(
+            VERIFICATIONS.c.id,
+            VERIFICATIONS.c.awaiting,
+            *(expression.label(f"_read_{index}") for index, expression in enumerate(reading)),
+        )
+        .cte("counted")
+    )
+    settled = (
+        _settle_update(shape)
+        .where(SOURCE_RESULTS.c.verification_id == counted.c.id)
+        .returning(SOURCE_RESULTS.c.source)
+        .cte("settled")
+    )
+    return select(
+        counted.c.awaiting,
+        *(counted.c[f"_read_{index}"] for index in range(len(reading))),
+        select(func.array_agg(settled.c.source)).scalar_subquery(),
     )
 
 

@@ -326,7 +326,9 @@ async def test_answers_a_few_ms_apart_are_stored_together_and_none_waits_for_a_s
     settles: list[str] = []
 
     def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        if statement.startswith("UPDATE source_results"):
+        # On PostgreSQL the last settle is part of the statement that counts the sources
+        # still awaiting the partner.
+        if "UPDATE source_results" in statement:
             settles.append(statement)
 
     event.listen(engine.sync_engine, "before_cursor_execute", count)
