@@ -184,9 +184,9 @@ class VerificationService:
         *,
         claim: Mapping[str, Any] | None = None,
     ) -> None:
-        """Insert verifications built by `prepare`, without idempotency keys, in three
-        statements however many (the caller commits); `claim`: as
-        `VerificationRepository.insert`."""
+        """Insert verifications built by `prepare`, without idempotency keys, in one
+        statement on PostgreSQL and three on SQLite however many (the caller commits);
+        `claim`: as `VerificationRepository.insert`."""
         await VerificationRepository.from_session(session).insert_many(verifications, claim=claim)
 
     async def replay(
