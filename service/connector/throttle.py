@@ -29,7 +29,9 @@ Two implementations behind one interface:
   request of this process that is waiting for that partner, if there is one, and goes
   back to the database otherwise. Either way only for `KEEP_FOR_S` after it was taken (so
   a process that keeps slots cannot shut others out for longer), and only to a request
-  its lease outlasts.
+  its lease outlasts. A process that holds every slot of a partner (in flight, kept,
+  being given back, or about to be taken by a statement on its way) does not ask the
+  database for one: none can be free there. Its requests wait for one of its own.
 - `LocalThrottle` (SQLite, and whenever there is no database to share): the same rules in
   this process's memory. SQLite deployments run one process; the limits hold per process.
 
@@ -394,6 +396,10 @@ class SharedThrottle(_Accounting):
         self._kept: dict[str, dict[int, asyncio.TimerHandle]] = {}
         """Slots given back by their request and kept here a moment (see `KEEP_S`)."""
         self._giving_back: set[asyncio.Task[None]] = set()
+        self._returning: dict[str, dict[int, Lease]] = {}
+        """Slots being given back: held in the database until their statement has run."""
+        self._taking: dict[str, int] = {}
+        """Takes on their way to the database, per partner."""
 
     @classmethod
     def connect(cls, url: URL, metrics: Metrics | None = None) -> SharedThrottle:
@@ -604,9 +610,29 @@ class SharedThrottle(_Accounting):
         return None
 
     async def _reuse_or_try(self, connector: str, limits: Limits, deadline: float) -> Taken | None:
-        return self._reuse(connector, limits, deadline) or await self._try(
-            connector, limits, deadline
+        reused = self._reuse(connector, limits, deadline)
+        if reused is not None:
+            return reused
+        if self._holds_all(connector, limits):
+            # Every slot is this process's (in flight or kept): none can be free in the
+            # database, and asking would only cost a statement. One comes free here.
+            return Taken(None, False, None)
+        return await self._try(connector, limits, deadline)
+
+    def _holds_all(self, connector: str, limits: Limits) -> bool:
+        """Whether this process holds every slot of the partner's concurrency, each under
+        a lease still running (a lease run out is free for others in the database)."""
+        now = asyncio.get_running_loop().time()
+        held = sum(
+            1
+            for (name, slot), lease in self._leases.items()
+            if name == connector and slot < limits.concurrency and lease.until > now
         )
+        returning = self._returning.get(connector, {})
+        held += sum(1 for slot in returning if slot < limits.concurrency)
+        # A take on its way may get the last free one.
+        held += self._taking.get(connector, 0)
+        return held >= limits.concurrency
 
     def _unkeep(self, connector: str, slot: int) -> asyncio.TimerHandle:
         return self._kept[connector].pop(slot)
@@ -619,7 +645,11 @@ class SharedThrottle(_Accounting):
         task.add_done_callback(self._giving_back.discard)
 
     async def _give_back(self, connector: str, slot: int) -> None:
-        self._leases.pop((connector, slot), None)
+        lease = self._leases.pop((connector, slot), None)
+        returning = self._returning.setdefault(connector, {})
+        if lease is not None:
+            # Still held in the database until the statement below has run.
+            returning[slot] = lease
         try:
             async with self._connection() as connection:
                 await connection.execute(_GIVE_BACK, connector, slot, self.holder)
@@ -627,6 +657,7 @@ class SharedThrottle(_Accounting):
             # The slot comes free when its `held_until` passes.
             log.warning("throttle_release_failed", error_type=type(error).__name__)
         finally:
+            returning.pop(slot, None)
             released = self._released.get(connector)
             if released is not None:
                 released.set()
@@ -642,15 +673,19 @@ class SharedThrottle(_Accounting):
                     await connection.execute(_ENSURE_RATE, connector)
             self._ensured.add(key)
         sent = asyncio.get_running_loop().time()
-        row = await self._fetch(
-            _TAKE,
-            connector,
-            limits.concurrency,
-            limits.spacing_s,
-            max_wait,
-            self.holder,
-            max(remaining, 0.0) + LEASE_GRACE_S,
-        )
+        self._taking[connector] = self._taking.get(connector, 0) + 1
+        try:
+            row = await self._fetch(
+                _TAKE,
+                connector,
+                limits.concurrency,
+                limits.spacing_s,
+                max_wait,
+                self.holder,
+                max(remaining, 0.0) + LEASE_GRACE_S,
+            )
+        finally:
+            self._taking[connector] -= 1
         next_at = row["next_at"]
         turn_at = float(next_at) - limits.spacing_s if next_at is not None else None
         if row["slot"] is not None:

@@ -313,6 +313,45 @@ class TestKeptSlots:
         await other.release(third)
         assert (await self.holders(engine, partner)) == {0: None}
 
+    async def test_a_process_holding_every_slot_waits_for_one_without_asking_the_database(
+        self, shared: SharedThrottle, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        partner, limits = _partner(), Limits(concurrency=2)
+        loop = asyncio.get_running_loop()
+        held = [await shared.acquire(partner, limits, loop.time() + 10) for _ in range(2)]
+        sent = self.statements(monkeypatch, shared)
+        waiting = asyncio.create_task(shared.acquire(partner, limits, loop.time() + 10))
+        await asyncio.sleep(0.1)  # five polls' worth: none can be free in the database
+        assert not waiting.done()
+        assert sent == []
+        await shared.release(held[0])
+        got = await waiting
+        assert got.slot == held[0].slot
+        assert sent == []
+        for permit in (got, held[1]):
+            await shared.release(permit)
+
+    async def test_requests_arriving_together_ask_only_for_the_slots_there_are(
+        self, engine: AsyncEngine, shared: SharedThrottle, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        partner, limits = _partner(), Limits(concurrency=2)
+        loop = asyncio.get_running_loop()
+        await shared.release(await shared.acquire(partner, limits, loop.time() + 10))
+        await asyncio.sleep(throttle_module.KEEP_S + 0.2)  # back in the database
+        sent = self.statements(monkeypatch, shared)
+
+        async def one() -> int | None:
+            permit = await shared.acquire(partner, limits, loop.time() + 10)
+            await asyncio.sleep(0.01)
+            await shared.release(permit)
+            return permit.slot
+
+        slots = await asyncio.gather(*(one() for _ in range(6)))
+        # Two takes on their way cover both slots: the other four wait for them here
+        # instead of asking the database for a slot it cannot have.
+        assert len(sent) == 2
+        assert set(slots) == {0, 1}
+
     async def test_a_slot_goes_to_a_waiting_request_only_soon_after_it_was_taken(
         self, shared: SharedThrottle, monkeypatch: pytest.MonkeyPatch
     ) -> None:
