@@ -25,6 +25,8 @@ from sqlalchemy import Table, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.db import each_statement_commits
+
 
 class Rows(NamedTuple):
     """Rows of one table, every row with the same columns."""
@@ -51,8 +53,9 @@ async def insert_together(
             await session.commit()
         return
     statement = _statement(dialect, shape)
-    options = {"isolation_level": "AUTOCOMMIT"} if commit and not session.in_transaction() else {}
-    connection = await session.connection(execution_options=options)
+    if commit:
+        await each_statement_commits(session)
+    connection = await session.connection()
     await connection.exec_driver_sql(statement.sql, statement.parameters(parts))
     if commit:
         await session.commit()
