@@ -9,6 +9,7 @@ import tracemalloc
 import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from typing import Any
 
 import httpx
 import pytest
@@ -16,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
+from connectors import http as http_module
 from connectors.base import (
     ConnectorConfig,
     MalformedResponse,
@@ -301,7 +303,15 @@ class TestWaits:
         # leaves room for a loaded machine without letting a single real wait through.
         assert time.perf_counter() - started < 1.0
 
-    async def test_backoff_starts_small_and_grows(self) -> None:
+    async def test_backoff_starts_small_and_grows(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        waits: list[float] = []
+        wait = http_module._wait
+
+        def recorded(state: Any) -> float:
+            waits.append(wait(state))
+            return waits[-1]
+
+        monkeypatch.setattr(http_module, "_wait", recorded)
         with retry_testing(False):
             async with answers(
                 httpx.Response(503), httpx.Response(503), httpx.Response(200, text="ok")
@@ -310,8 +320,12 @@ class TestWaits:
                 _, attempts = await send(client)
         elapsed = time.perf_counter() - started
         assert attempts == 3
-        # 0.05 s then 0.1 s, each plus up to 0.05 s of jitter.
-        assert 0.15 <= elapsed < 0.5
+        # 0.05 s then 0.1 s, each plus up to 0.05 s of jitter, and really slept (the
+        # waits asked for, not the wall clock's upper end, which a loaded machine moves).
+        assert len(waits) == 2
+        assert 0.05 <= waits[0] <= 0.1
+        assert 0.1 <= waits[1] <= 0.15
+        assert elapsed >= sum(waits)
 
     async def test_gives_up_rather_than_sleep_past_the_budget(self) -> None:
         with retry_testing(False):
