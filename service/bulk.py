@@ -42,7 +42,7 @@ async def insert_together(
 
     `commit=True`: these rows are the whole transaction; it is committed here (on
     PostgreSQL the statement commits by itself when no transaction has begun: one round
-    trip). Any error leaves nothing inserted, as a failed transaction would."""
+    trip). On an error nothing is committed; the caller rolls the session back."""
     parts = [part for part in parts if part.rows]
     shape = tuple((part.table, _columns(part)) for part in parts)
     dialect = session.get_bind().dialect
