@@ -31,7 +31,9 @@ Two implementations behind one interface:
   a process that keeps slots cannot shut others out for longer), and only to a request
   its lease outlasts. A process that holds every slot of a partner (in flight, kept,
   being given back, or about to be taken by a statement on its way) does not ask the
-  database for one: none can be free there. Its requests wait for one of its own.
+  database for one: none can be free there. Its requests wait for one of its own. And an
+  answer that no slot was free stands for `POLL_S`, until a slot of this process goes
+  back: the requests that arrive meanwhile wait in line without asking again.
 - `LocalThrottle` (SQLite, and whenever there is no database to share): the same rules in
   this process's memory. SQLite deployments run one process; the limits hold per process.
 
@@ -399,6 +401,8 @@ class SharedThrottle(_Accounting):
         self._returning: dict[str, dict[int, Lease]] = {}
         """Slots being given back: held in the database until their statement has run."""
         self._taking: dict[str, int] = {}
+        self._found_none: dict[str, float] = {}
+        """When a take last found no free slot, per partner (loop clock)."""
         """Takes on their way to the database, per partner."""
 
     @classmethod
@@ -617,7 +621,17 @@ class SharedThrottle(_Accounting):
             # Every slot is this process's (in flight or kept): none can be free in the
             # database, and asking would only cost a statement. One comes free here.
             return Taken(None, False, None)
-        return await self._try(connector, limits, deadline)
+        found_none = self._found_none.get(connector)
+        if found_none is not None and asyncio.get_running_loop().time() - found_none < POLL_S:
+            # The database said a moment ago that no slot was free, and no slot of this
+            # process has gone back since: the answer stands for the polling interval.
+            return Taken(None, False, None)
+        taken = await self._try(connector, limits, deadline)
+        if taken is not None and taken.slot is None:
+            self._found_none[connector] = asyncio.get_running_loop().time()
+        elif taken is not None:
+            self._found_none.pop(connector, None)
+        return taken
 
     def _holds_all(self, connector: str, limits: Limits) -> bool:
         """Whether this process holds every slot of the partner's concurrency, each under
@@ -658,6 +672,7 @@ class SharedThrottle(_Accounting):
             log.warning("throttle_release_failed", error_type=type(error).__name__)
         finally:
             returning.pop(slot, None)
+            self._found_none.pop(connector, None)
             released = self._released.get(connector)
             if released is not None:
                 released.set()

@@ -352,6 +352,25 @@ class TestKeptSlots:
         assert len(sent) == 2
         assert set(slots) == {0, 1}
 
+    async def test_that_no_slot_was_free_stands_for_the_polling_interval(
+        self, throttles: Throttles, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        shared, other = throttles()
+        assert isinstance(shared, SharedThrottle)
+        partner, limits = _partner(), Limits(concurrency=1)
+        loop = asyncio.get_running_loop()
+        held = await other.acquire(partner, limits, loop.time() + 10)
+        sent = self.statements(monkeypatch, shared)
+        waiting = asyncio.create_task(shared.acquire(partner, limits, loop.time() + 10))
+        await asyncio.sleep(throttle_module.POLL_S / 2)
+        # Its first look found the slot held elsewhere; waiting in line it does not ask
+        # again at once, only when the interval is over.
+        assert len(sent) == 1
+        await other.release(held)
+        permit = await asyncio.wait_for(waiting, 2)
+        assert permit.slot == held.slot
+        await shared.release(permit)
+
     async def test_a_slot_goes_to_a_waiting_request_only_soon_after_it_was_taken(
         self, shared: SharedThrottle, monkeypatch: pytest.MonkeyPatch
     ) -> None:
