@@ -91,19 +91,8 @@ def change_event(request: Request, *, object_id: str, object_region: str) -> lis
     authenticated); once that commit has succeeded the route calls `recorded_with_change`,
     and the end of the request records nothing more."""
     action = action_for(request)
-    principal = getattr(request.state, PRINCIPAL_STATE_KEY, None)
-    if action is None or not isinstance(principal, Principal):
-        return []
-    return [
-        audit_service.event_rows(
-            Actor.of(principal),
-            action.name,
-            object_type=action.object_type,
-            object_id=object_id,
-            object_region=object_region,
-            request_id=getattr(request.state, REQUEST_ID_KEY, None),
-        )
-    ]
+    event = None if action is None else _success(request, action, object_id, object_region)
+    return [] if event is None else [audit_service.event_rows(**event)]
 
 
 async def _record_success(
@@ -115,18 +104,29 @@ async def _record_success(
 ) -> None:
     """The event of a route that did what it was asked, by whoever authenticated (nothing
     without a principal: nobody to attribute it to)."""
+    event = _success(request, action, object_id, object_region)
+    if event is not None:
+        await audit_service.record(session, **event)
+
+
+def _success(
+    request: Request,
+    action: Action,
+    object_id: str | None,
+    object_region: str | ColumnElement[str] | None,
+) -> dict[str, Any] | None:
+    """What a route's success event says, None without a principal."""
     principal = getattr(request.state, PRINCIPAL_STATE_KEY, None)
     if not isinstance(principal, Principal):
-        return
-    await audit_service.record(
-        session,
-        Actor.of(principal),
-        action.name,
-        object_type=action.object_type,
-        object_id=object_id,
-        object_region=object_region,
-        request_id=getattr(request.state, REQUEST_ID_KEY, None),
-    )
+        return None
+    return {
+        "actor": Actor.of(principal),
+        "action": action.name,
+        "object_type": action.object_type,
+        "object_id": object_id,
+        "object_region": object_region,
+        "request_id": getattr(request.state, REQUEST_ID_KEY, None),
+    }
 
 
 def recorded_with_change(request: Request) -> None:
