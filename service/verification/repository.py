@@ -559,24 +559,26 @@ class VerificationRepository:
         `report`: the report's row (as `insert_report`), inserted only if the verification
         ends here. On PostgreSQL by the same statement (a round trip fewer at the end of
         every run); on SQLite, which has no INSERT in a WITH, by a second."""
-        postgresql = report is not None and self.session.get_bind().dialect.name == "postgresql"
         parameters = {
             THIS_VERIFICATION.key: verification_id,
             **{f"_finish_{name}": value for name, value in values.items()},
         }
-        if postgresql and report is not None:
+        later = report  # inserted after the statement, unless by it
+        statement: Executable
+        if report is not None and self.session.get_bind().dialect.name == "postgresql":
             sealed = seal_in(Report, keyring_of(self.session), report, report)
-            statement: Executable = _finish_reporting_statement(
+            statement = _finish_reporting_statement(
                 tuple(sorted(values)), tuple(reading), tuple(sorted(sealed))
             )
             parameters |= {f"_report_{name}": value for name, value in sealed.items()}
+            later = None
         else:
             statement = _finish_statement(tuple(sorted(values)), tuple(reading))
         row = (await self.session.execute(statement, parameters)).first()
         if row is None:
             return None
-        if report is not None and not postgresql:
-            await self.insert_report(report)
+        if later is not None:
+            await self.insert_report(later)
         return tuple(row)[1:]
 
     async def withdraw(
