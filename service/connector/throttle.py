@@ -398,12 +398,12 @@ class SharedThrottle(_Accounting):
         self._kept: dict[str, dict[int, asyncio.TimerHandle]] = {}
         """Slots given back by their request and kept here a moment (see `KEEP_S`)."""
         self._giving_back: set[asyncio.Task[None]] = set()
-        self._returning: dict[str, dict[int, Lease]] = {}
+        self._returning: dict[str, set[int]] = {}
         """Slots being given back: held in the database until their statement has run."""
         self._taking: dict[str, int] = {}
+        """Takes on their way to the database, per partner."""
         self._found_none: dict[str, float] = {}
         """When a take last found no free slot, per partner (loop clock)."""
-        """Takes on their way to the database, per partner."""
 
     @classmethod
     def connect(cls, url: URL, metrics: Metrics | None = None) -> SharedThrottle:
@@ -642,8 +642,7 @@ class SharedThrottle(_Accounting):
             for (name, slot), lease in self._leases.items()
             if name == connector and slot < limits.concurrency and lease.until > now
         )
-        returning = self._returning.get(connector, {})
-        held += sum(1 for slot in returning if slot < limits.concurrency)
+        held += sum(1 for slot in self._returning.get(connector, ()) if slot < limits.concurrency)
         # A take on its way may get the last free one.
         held += self._taking.get(connector, 0)
         return held >= limits.concurrency
@@ -659,11 +658,10 @@ class SharedThrottle(_Accounting):
         task.add_done_callback(self._giving_back.discard)
 
     async def _give_back(self, connector: str, slot: int) -> None:
-        lease = self._leases.pop((connector, slot), None)
-        returning = self._returning.setdefault(connector, {})
-        if lease is not None:
+        returning = self._returning.setdefault(connector, set())
+        if self._leases.pop((connector, slot), None) is not None:
             # Still held in the database until the statement below has run.
-            returning[slot] = lease
+            returning.add(slot)
         try:
             async with self._connection() as connection:
                 await connection.execute(_GIVE_BACK, connector, slot, self.holder)
@@ -671,7 +669,7 @@ class SharedThrottle(_Accounting):
             # The slot comes free when its `held_until` passes.
             log.warning("throttle_release_failed", error_type=type(error).__name__)
         finally:
-            returning.pop(slot, None)
+            returning.discard(slot)
             self._found_none.pop(connector, None)
             released = self._released.get(connector)
             if released is not None:
