@@ -47,5 +47,5 @@ async def store_verification(
         sources=list(sources),
         today=today,
     )
-    await verification_service.store(session, created, body=body)
+    await verification_service.store(session, created)
     return created.id

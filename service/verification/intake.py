@@ -19,7 +19,7 @@ from service.db import WriteGate, commit_begun
 from service.jobs.queue import RunQueue
 from service.models import Verification
 from service.policy.catalog import PolicyCatalog
-from service.verification.service import request_hash
+from service.verification.service import Idempotency
 from service.verification.service import verification as verification_service
 
 
@@ -42,6 +42,7 @@ async def submit(
     request's audit record), so that both commit together or neither does. With the run
     claimed at the insert, the rows are the whole transaction: on PostgreSQL one statement
     and one round trip (`service.bulk`)."""
+    idempotency = Idempotency.of(session, idempotency_key, body)
     verification, created = await verification_service.prepare(
         session,
         principal=principal,
@@ -49,7 +50,7 @@ async def submit(
         catalog=catalog,
         sources=sources,
         today=today,
-        idempotency_key=idempotency_key,
+        idempotency=idempotency,
     )
     if not created:
         return verification, False
@@ -61,7 +62,7 @@ async def submit(
             # Run here: inserted claimed, no statement more; otherwise queued after it.
             claim = queue.claim_at_insert()
             rows = verification_service.rows_to_store(
-                session, verification, body=body, idempotency_key=idempotency_key, claim=claim
+                session, verification, idempotency=idempotency, claim=claim
             )
             if with_change is not None:
                 rows += with_change(verification)
@@ -76,10 +77,8 @@ async def submit(
         # A concurrent request with the same Idempotency-Key won the race: its verification
         # is the answer, and its run the only one.
         replayed = (
-            await verification_service.replay(
-                session, principal, idempotency_key, request_hash(session, body)
-            )
-            if idempotency_key is not None
+            await verification_service.replay(session, principal, idempotency)
+            if idempotency is not None
             else None
         )
         if replayed is None:

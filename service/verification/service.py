@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,21 @@ def request_hash(session: AsyncSession, body: wire.VerificationCreate) -> str:
     return keyring_of(session).keyed_hash("request", digest.encode())
 
 
+@dataclass(frozen=True, slots=True)
+class Idempotency:
+    """A request's `Idempotency-Key` and its body's fingerprint (`request_hash`), computed
+    once for the lookup of an earlier request and the row stored for later ones."""
+
+    key: str
+    fingerprint: str
+
+    @classmethod
+    def of(
+        cls, session: AsyncSession, key: str | None, body: wire.VerificationCreate
+    ) -> Idempotency | None:
+        return None if key is None else cls(key, request_hash(session, body))
+
+
 class VerificationService:
     async def prepare(
         self,
@@ -49,7 +65,7 @@ class VerificationService:
         catalog: PolicyCatalog,
         sources: list[tuple[str, str]],
         today: date,
-        idempotency_key: str | None = None,
+        idempotency: Idempotency | None = None,
     ) -> tuple[Verification, bool]:
         """Check a request and build its verification, with one pending row per source.
 
@@ -57,10 +73,8 @@ class VerificationService:
         same `Idempotency-Key` made it, and that stored one is returned unchanged). A new
         one is not stored yet: see `store`, which the caller runs while partners are asked.
         """
-        if idempotency_key is not None:
-            earlier = await self.replay(
-                session, principal, idempotency_key, request_hash(session, body)
-            )
+        if idempotency is not None:
+            earlier = await self.replay(session, principal, idempotency)
             if earlier is not None:
                 return earlier, False
 
@@ -140,17 +154,14 @@ class VerificationService:
         session: AsyncSession,
         verification: Verification,
         *,
-        body: wire.VerificationCreate,
-        idempotency_key: str | None = None,
+        idempotency: Idempotency | None = None,
         claim: Mapping[str, Any] | None = None,
     ) -> None:
         """Insert a verification built by `prepare` (the caller commits); `claim`: as
         `VerificationRepository.insert`."""
         await insert_together(
             session,
-            self.rows_to_store(
-                session, verification, body=body, idempotency_key=idempotency_key, claim=claim
-            ),
+            self.rows_to_store(session, verification, idempotency=idempotency, claim=claim),
         )
 
     def rows_to_store(
@@ -158,20 +169,19 @@ class VerificationService:
         session: AsyncSession,
         verification: Verification,
         *,
-        body: wire.VerificationCreate,
-        idempotency_key: str | None = None,
+        idempotency: Idempotency | None = None,
         claim: Mapping[str, Any] | None = None,
     ) -> list[Rows]:
         """What `store` inserts, for a caller that inserts it together with other rows
         (`service.bulk.insert_together`)."""
         repository = VerificationRepository.from_session(session)
         rows = repository.rows_of([verification], claim=claim)
-        if idempotency_key is not None:
+        if idempotency is not None:
             rows.append(
                 repository.idempotency_key_rows(
                     api_key_id=verification.created_by,
-                    key=idempotency_key,
-                    request_hash=request_hash(session, body),
+                    key=idempotency.key,
+                    request_hash=idempotency.fingerprint,
                     verification_id=verification.id,
                 )
             )
@@ -190,14 +200,14 @@ class VerificationService:
         await VerificationRepository.from_session(session).insert_many(verifications, claim=claim)
 
     async def replay(
-        self, session: AsyncSession, principal: Principal, key: str, fingerprint: str
+        self, session: AsyncSession, principal: Principal, idempotency: Idempotency
     ) -> Verification | None:
         """The verification an earlier request with this key created, if any."""
         repository = VerificationRepository.from_session(session)
-        earlier = await repository.idempotency_key(principal.key_id, key)
+        earlier = await repository.idempotency_key(principal.key_id, idempotency.key)
         if earlier is None:
             return None
-        if earlier.request_hash != fingerprint:
+        if earlier.request_hash != idempotency.fingerprint:
             raise InvalidRequest.at(
                 ["header", "Idempotency-Key"], "already used for a different request body"
             )

@@ -223,7 +223,7 @@ async def _stored_unclaimed(world: World, person: str) -> str:
             today=runtime.settings.today(),
         )
         assert created
-        await verification_service.store(session, verification, body=body)
+        await verification_service.store(session, verification)
         await session.commit()
     return verification.id
 

@@ -72,7 +72,7 @@ async def test_resume_asks_only_the_sources_still_pending(
             sources=[("answered_src", "1"), ("pending_src", "1")],
             today=date(2026, 11, 26),
         )
-        await verification_service.store(session, created, body=body)
+        await verification_service.store(session, created)
         # As if the process died after the first source answered and was stored.
         record = PensionRecord(id_number=applicant, status="receiving", monthly_amount=300)
         await VerificationRepository.from_session(session).settle_source(
@@ -402,7 +402,7 @@ async def test_a_fresh_claim_is_the_claim_read_from_the_stored_rows(
             sources=[("bank", "1.0"), ("pensions", "1.0"), ("vehicles", "2.1")],
             today=date(2026, 11, 26),
         )
-        await verification_service.store(session, created, body=body)
+        await verification_service.store(session, created)
         await session.commit()
         fresh = Claimed.fresh(created)
         assert fresh == Claimed.of(created)
