@@ -46,6 +46,7 @@ from connectors.declarative.spec import (
     OffsetPagination,
     PagePagination,
     XmlBody,
+    is_unavailable,
 )
 from connectors.declarative.template import compile_json, fill, render_xml_members, xml_escape
 from connectors.http import budget, map_concurrently, request
@@ -491,7 +492,9 @@ class DeclarativeConnector:
             except ConnectorError:
                 data = None
         matched = compiled.match(status, data)
-        if matched is not None:
+        # A spec stored before not_found was refused on such statuses (or a body-only rule
+        # matching an outage's body) cannot make an unavailable partner's answer "no record".
+        if matched is not None and not (matched[1] == "not_found" and is_unavailable(status)):
             return _act(*matched)
         if status == 401 and isinstance(self.spec.auth, OAuth2ClientCredentials):
             raise _TokenRefused("HTTP 401 (access token refused)")

@@ -298,7 +298,18 @@ class ErrorRule(_Spec):
     def _matches_something(self) -> "ErrorRule":
         if self.status is None and self.when is None:
             raise ValueError("give status, when or both")
+        if self.action == "not_found" and any(map(is_unavailable, self.status or ())):
+            raise ValueError(
+                "not_found cannot match a status that says the partner is unavailable "
+                "(408, 429, 5xx): an outage is never 'no record' (use retry or partner_error)"
+            )
         return self
+
+
+def is_unavailable(status: int) -> bool:
+    """An HTTP status that says the partner could not answer (timed out, throttled, failed):
+    never read as 'nothing found', whatever a spec's rule says."""
+    return status in (408, 429) or status >= 500
 
 
 class NoPagination(_Spec):

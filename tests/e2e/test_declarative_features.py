@@ -220,11 +220,25 @@ class TestErrorRules:
     ) -> None:
         await plain.put("/sandbox/faults/tax", json={"mode": "error"})
         spec = example("tax", f"{live_service.base_url}/sandbox")
+        spec["errors"] = [
+            {"when": "starts_with(retCode, '4')", "action": "retry"},
+            {"when": "starts_with(retCode, '5')", "action": "partner_error"},
+        ]
+
+        with pytest.raises(MalformedResponse, match=r"partner reported an error \(errors/1\)"):
+            await _fetch(spec, _household(make_id_number()))
+
+    async def test_an_unavailable_partner_is_never_no_record_whatever_a_rule_says(
+        self, live_service: LiveService, plain: httpx.AsyncClient
+    ) -> None:
+        # A body rule matches an answer of any status: the partner's outage (500 here,
+        # with a body the rule matches) stays a failed source.
+        await plain.put("/sandbox/faults/tax", json={"mode": "error"})
+        spec = example("tax", f"{live_service.base_url}/sandbox")
         spec["errors"] = [{"when": "starts_with(retCode, '5')", "action": "not_found"}]
 
-        evidence, _ = await _fetch(spec, _household(make_id_number()))
-
-        assert evidence.records == []
+        with pytest.raises(PartnerUnavailable):
+            await _fetch(spec, _household(make_id_number()))
 
 
 class TestRateLimit:

@@ -176,3 +176,23 @@ def test_an_error_rule_must_match_something() -> None:
         validate_spec(spec)
 
     assert [p.pointer for p in invalid.value.problems] == ["/errors/0"]
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 503, 599])
+def test_an_unavailable_partner_cannot_be_read_as_no_record(status: int) -> None:
+    spec = example("tax")
+    spec["errors"] = [{"status": [404, status], "action": "not_found"}]
+
+    with pytest.raises(SpecInvalid) as invalid:
+        validate_spec(spec)
+
+    assert [p.pointer for p in invalid.value.problems] == ["/errors/0"]
+    assert "never 'no record'" in str(invalid.value.problems[0].message)
+
+
+@pytest.mark.parametrize("action", ["retry", "partner_error"])
+def test_an_unavailable_status_may_be_retried_or_an_error(action: str) -> None:
+    spec = example("tax")
+    spec["errors"] = [{"status": [404], "action": "not_found"}, {"status": [503], "action": action}]
+
+    assert validate_spec(spec).errors[1].status == [503]
