@@ -107,8 +107,21 @@ class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+SECRET_ENV_PREFIX = "HEDUI_SECRET_"  # noqa: S105 - a name prefix, not a secret
+"""The environment variables a spec may name: the ones the operator set for connectors, not
+the service's own (its database URL, its key-encryption key, ...)."""
+
+SECRETS_DIR_ENV = "HEDUI_CONNECTOR_SECRETS_DIR"
+"""The directory a spec's secret files must be in (none set: no secret files)."""
+
+
 class SecretRef(_Spec):
-    """Where a secret is kept: an environment variable or a file. Never the secret itself."""
+    """Where a secret is kept: an environment variable or a file. Never the secret itself.
+
+    Only where the operator keeps secrets for connectors: a variable named
+    `HEDUI_SECRET_*`, or a file in `HEDUI_CONNECTOR_SECRETS_DIR`. Anything else (the
+    service's own settings, its key files, any other file of the machine) is never read,
+    whoever registered the spec, so an integrator cannot have it sent to a partner."""
 
     env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
     file: str | None = Field(default=None, min_length=1, max_length=1024)
@@ -119,14 +132,39 @@ class SecretRef(_Spec):
             raise ValueError("give exactly one of env or file")
         return self
 
+    def refused(self) -> str | None:
+        """Why this reference may not be read, or None."""
+        if self.env is not None:
+            if not self.env.startswith(SECRET_ENV_PREFIX):
+                return f"a secret's environment variable must be named {SECRET_ENV_PREFIX}*"
+            return None
+        directory = os.environ.get(SECRETS_DIR_ENV, "").strip()
+        if not directory:
+            return f"secret files are read only from {SECRETS_DIR_ENV}, which is not set"
+        path = Path(self.file or "")
+        inside = Path(directory).resolve()
+        if not path.is_absolute() or inside not in path.resolve().parents:
+            return f"a secret file must be in {SECRETS_DIR_ENV}"
+        return None
+
     def reveal(self) -> str | None:
-        """The secret's current value (read at every use, so rotation needs no restart)."""
+        """The secret's current value (read at every use, so rotation needs no restart);
+        None when it is not set, or may not be read (`refused`)."""
+        if self.refused() is not None:
+            return None
         if self.env is not None:
             return os.environ.get(self.env)
         try:
-            return Path(self.file or "").read_text(encoding="utf-8").strip() or None
-        except OSError:
+            value = Path(self.file or "").read_text(encoding="utf-8").strip() or None
+        except (OSError, UnicodeDecodeError):
             return None
+        return None if value is None or _is_own_key(value) else value
+
+
+def _is_own_key(value: str) -> bool:
+    """hedui's key-encryption key or a private key (the audit chain's signing key): never a
+    partner's secret, whatever directory it was put in."""
+    return value.startswith("hedui-kek-") or "PRIVATE KEY-----" in value
 
 
 class NoAuth(_Spec):
@@ -643,7 +681,9 @@ def secret_refs(spec: ConnectorSpec) -> list[tuple[str, SecretRef]]:
 def _secret_problems(spec: ConnectorSpec) -> list[Problem]:
     problems = []
     for pointer, ref in secret_refs(spec):
-        if ref.reveal() is None:
+        if (refused := ref.refused()) is not None:
+            problems.append(Problem(f"{pointer}/{'env' if ref.env else 'file'}", refused))
+        elif ref.reveal() is None:
             where = f"environment variable {ref.env}" if ref.env else "secret file"
             problems.append(
                 Problem(f"{pointer}/{'env' if ref.env else 'file'}", f"{where} is not set or empty")

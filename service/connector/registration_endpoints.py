@@ -62,7 +62,7 @@ async def read_connector(
     settings: SettingsDep,
     _: ReaderDep,
 ) -> wire.RegisteredConnector | CodeConnector:
-    """Declarative specs hold secret references only (`{"env": "TAX_API_KEY"}`); a code
+    """Declarative specs hold secret references only (`{"env": "HEDUI_SECRET_TAX_API_KEY"}`); a code
     connector's secret-like settings are shown as `***`."""
     if registry.is_code(name):
         return connector_service.detail(registry, settings, name)

@@ -5,17 +5,19 @@ never changes an older one; a version is put in force only after a successful te
 it (or with `force`). Processes pick changes up through `service.connector.refresh`.
 """
 
+import base64
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.base import ConnectorError, fetch_evidence
 from connectors.declarative import ConnectorSpec, SpecInvalid, build_connector, validate_spec
-from connectors.declarative.spec import secret_refs
+from connectors.declarative.spec import BasicAuth, secret_refs
 from connectors.http import PartnerClient
 from connectors.registry import ConnectorRegistry
 from schemas import connector_registration as wire
@@ -258,7 +260,14 @@ def _capped(spec: ConnectorSpec) -> ConnectorSpec:
 
 
 def _secrets(spec: ConnectorSpec) -> list[str]:
-    return [value for _, ref in secret_refs(spec) if (value := ref.reveal())]
+    """Every form in which the spec's secrets may appear in what a test read shows: as is,
+    URL-encoded (a query parameter), and Base64 in a Basic pair."""
+    values = [value for _, ref in secret_refs(spec) if (value := ref.reveal())]
+    if isinstance(spec.auth, BasicAuth) and values:
+        pair = f"{spec.auth.username}:{values[0]}".encode()
+        values.append(base64.b64encode(pair).decode())
+    forms = {form for value in values for form in (value, quote(value, safe=""), quote_plus(value))}
+    return sorted(forms, key=len, reverse=True)  # the longest first: none hides in another
 
 
 class _Tee(httpx.AsyncByteStream):

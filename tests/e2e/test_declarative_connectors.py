@@ -11,7 +11,7 @@ from tests.conftest import ClientFactory, LiveService
 from tests.connectors.declarative.specs import example
 from tests.factories import make_id_number, member, verification_body
 
-TAX_SECRET_ENV = "HEDUI_TEST_E2E_TAX_KEY"
+TAX_SECRET_ENV = "HEDUI_SECRET_TEST_E2E_TAX_KEY"
 
 
 async def _until(check: Callable[[], Awaitable[bool]], *, attempts: int = 100) -> None:
@@ -134,7 +134,7 @@ async def test_register_test_read_enable_and_use(
         (None, "/response/fields/annual_amount/expr"),
         ({"base_url": "http://169.254.169.254/tax"}, "/base_url"),
         (
-            {"auth": {"type": "bearer", "token": {"env": "HEDUI_TEST_UNSET_SECRET"}}},
+            {"auth": {"type": "bearer", "token": {"env": "HEDUI_SECRET_TEST_UNSET"}}},
             "/auth/token/env",
         ),
         (
@@ -156,8 +156,8 @@ async def test_register_test_read_enable_and_use(
                 "auth": {
                     "type": "oauth2_client_credentials",
                     "token_url": "http://10.0.0.1/token",
-                    "client_id": {"env": "PATH"},
-                    "client_secret": {"env": "PATH"},
+                    "client_id": {"env": TAX_SECRET_ENV},
+                    "client_secret": {"env": TAX_SECRET_ENV},
                 }
             },
             "/auth/token_url",
@@ -167,7 +167,7 @@ async def test_register_test_read_enable_and_use(
                 "auth": {
                     "type": "oauth2_client_credentials",
                     "token_url": "http://127.0.0.1/token",
-                    "client_id": {"env": "PATH"},
+                    "client_id": {"env": TAX_SECRET_ENV},
                     "client_secret": {"file": "/nonexistent/hedui-test-secret"},
                 }
             },
@@ -198,7 +198,9 @@ async def test_bad_specs_are_422_with_the_pointer_and_store_nothing(
     live_service: LiveService,
     change: dict[str, Any] | None,
     pointer: str | None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv(TAX_SECRET_ENV, "sandbox-key")
     integrator = await api_client(role="integrator", region="00")
     spec = _tax_spec(live_service, name="bad_tax")
     if change is None:

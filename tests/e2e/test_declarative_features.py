@@ -5,6 +5,7 @@ import time
 from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import httpx
 import pytest
@@ -24,8 +25,8 @@ from tests.conftest import ClientFactory, LiveService
 from tests.connectors.declarative.specs import example
 from tests.factories import make_id_number
 
-CLIENT_ID_ENV = "HEDUI_TEST_TAX_CLIENT_ID"
-CLIENT_SECRET_ENV = "HEDUI_TEST_TAX_CLIENT_SECRET"
+CLIENT_ID_ENV = "HEDUI_SECRET_TEST_TAX_CLIENT_ID"
+CLIENT_SECRET_ENV = "HEDUI_SECRET_TEST_TAX_CLIENT_SECRET"
 
 
 @pytest.fixture(autouse=True)
@@ -146,6 +147,36 @@ class TestOAuth2ClientCredentials:
         assert query["request_headers"]["authorization"] == "***"
         assert "sandbox-secret" not in tested.text
         assert "access_token" in (token_call["response_body"] or "")
+
+    async def test_a_secret_sent_in_the_query_is_masked_in_every_form(
+        self,
+        api_client: ClientFactory,
+        live_service: LiveService,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        secret = "k+ey/=:1 密"
+        monkeypatch.setenv("HEDUI_SECRET_TEST_QUERY_KEY", secret)
+        spec = example("tax", f"{live_service.base_url}/sandbox")
+        spec["name"] = "tax_query_key"
+        spec["auth"] = {
+            "type": "api_key",
+            "in": "query",
+            "name": "k",
+            "secret": {"env": "HEDUI_SECRET_TEST_QUERY_KEY"},
+        }
+        integrator = await api_client(role="integrator", region="00")
+        assert (await integrator.post("/v1/connectors", json=spec)).status_code == 201
+
+        tested = await integrator.post(
+            "/v1/connectors/tax_query_key/test",
+            json={"region_code": "530102", "members": [{"id_number": make_id_number()}]},
+        )
+
+        assert tested.status_code == 200, tested.text
+        (query,) = tested.json()["exchanges"]
+        assert "k=***" in query["url"]
+        for form in (secret, quote(secret, safe=""), quote_plus(secret), quote(secret)):
+            assert form not in tested.text
 
     async def test_the_token_request_is_told_no_consent_the_query_is(
         self, api_client: ClientFactory, live_service: LiveService

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from connectors.declarative import SpecInvalid, validate_spec
-from connectors.declarative.spec import ConnectorSpec
+from connectors.declarative.spec import SECRETS_DIR_ENV, ConnectorSpec, SecretRef
 from tests.connectors.declarative.specs import example
 
 
@@ -74,7 +74,7 @@ def test_the_allow_list_admits_named_hosts_and_wildcards() -> None:
 
 
 def test_a_missing_secret_reference_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("HEDUI_TEST_TAX_KEY", raising=False)
+    monkeypatch.delenv("HEDUI_SECRET_TEST_TAX_KEY", raising=False)
     spec = _with(
         TAX,
         "/auth",
@@ -82,21 +82,84 @@ def test_a_missing_secret_reference_is_named(monkeypatch: pytest.MonkeyPatch) ->
             "type": "api_key",
             "in": "header",
             "name": "X-Api-Key",
-            "secret": {"env": "HEDUI_TEST_TAX_KEY"},
+            "secret": {"env": "HEDUI_SECRET_TEST_TAX_KEY"},
         },
     )
 
     problems = _problems(spec)
 
     assert list(problems) == ["/auth/secret/env"]
-    monkeypatch.setenv("HEDUI_TEST_TAX_KEY", "k-123")
+    monkeypatch.setenv("HEDUI_SECRET_TEST_TAX_KEY", "k-123")
     assert validate_spec(spec).auth.type == "api_key"
 
 
-def test_a_secret_file_must_exist(tmp_path: Path) -> None:
+def test_a_secret_file_must_exist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SECRETS_DIR_ENV, str(tmp_path))
     spec = _with(TAX, "/auth", {"type": "bearer", "token": {"file": str(tmp_path / "none")}})
 
-    assert list(_problems(spec)) == ["/auth/token/file"]
+    assert _problems(spec) == {"/auth/token/file": "secret file is not set or empty"}
+    (tmp_path / "none").write_text("partner-token\n")
+    assert validate_spec(spec).auth.type == "bearer"
+
+
+def _bearer(reference: dict[str, str]) -> dict[str, Any]:
+    return _with(TAX, "/auth", {"type": "bearer", "token": reference})
+
+
+@pytest.mark.parametrize("variable", ["HEDUI_DATABASE_URL", "HEDUI_KEK", "PATH", "HOME"])
+def test_only_variables_set_for_connectors_are_secrets(
+    variable: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(variable, "the service's own")
+
+    problems = _problems(_bearer({"env": variable}))
+
+    assert problems == {
+        "/auth/token/env": "a secret's environment variable must be named HEDUI_SECRET_*"
+    }
+    assert SecretRef(env=variable).reveal() is None  # nor read at use, if stored earlier
+
+
+def test_secret_files_are_read_only_from_the_operators_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secrets, elsewhere = tmp_path / "secrets", tmp_path / "elsewhere"
+    secrets.mkdir()
+    elsewhere.mkdir()
+    (elsewhere / "db.key").write_text("not a partner's")
+    (secrets / "escape").symlink_to(elsewhere / "db.key")
+    outside = [
+        str(elsewhere / "db.key"),
+        str(secrets / ".." / "elsewhere" / "db.key"),
+        str(secrets / "escape"),
+        "relative/token",
+    ]
+    monkeypatch.delenv(SECRETS_DIR_ENV, raising=False)
+    assert list(_problems(_bearer({"file": str(secrets / "tax")}))) == ["/auth/token/file"]
+
+    monkeypatch.setenv(SECRETS_DIR_ENV, str(secrets))
+    for path in outside:
+        problems = _problems(_bearer({"file": path}))
+        assert problems == {"/auth/token/file": f"a secret file must be in {SECRETS_DIR_ENV}"}
+        assert SecretRef(file=path).reveal() is None
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "hedui-kek-v1:0+mgCz9zhZKKQw==",
+        "-----BEGIN PRIVATE KEY-----\nMC4CAQAw\n-----END PRIVATE KEY-----",
+    ],
+)
+def test_hedui_s_own_keys_are_never_a_partner_secret(
+    content: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(SECRETS_DIR_ENV, str(tmp_path))
+    (tmp_path / "hedui.key").write_text(content)
+
+    problems = _problems(_bearer({"file": str(tmp_path / "hedui.key")}))
+
+    assert problems == {"/auth/token/file": "secret file is not set or empty"}
 
 
 def test_a_secret_given_in_clear_is_an_unknown_field() -> None:
