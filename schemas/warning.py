@@ -31,7 +31,9 @@ class Warning(BaseModel):
         description="new_vehicle, vehicle_gone, new_property, property_gone, payroll_job, "
         "payroll_ended, pension_started, pension_ended, pension_rose, pension_fell, "
         "income_above_standard, income_below_standard, assets_above_limit, "
-        "assets_below_limit, member_added, member_gone",
+        "assets_below_limit, member_added, member_gone; recheck_incomplete: the re-check "
+        "could not see a source (it failed, timed out or left a member out), so the "
+        "household is reviewed rather than kept unchanged",
         examples=["new_vehicle"],
     )
     severity: WarningSeverity

@@ -50,6 +50,7 @@ SEVERITY = {
     "pension_rose": "medium",
     "member_added": "medium",
     "member_gone": "medium",
+    "recheck_incomplete": "high",
 }
 """Changes that can end or cut a benefit weigh most; those in the household's favour least."""
 
@@ -149,6 +150,33 @@ def detect(before: Side, after: Side) -> list[Change]:
         strict=True,
     )
     return changes
+
+
+def unanswered(after: Side) -> list[Change]:
+    """What a re-check could not look at: its report is incomplete (a partner failed, timed
+    out, or left a member out), so nothing it did not see can be taken as unchanged. One
+    change per source without a reliable answer (or one for the household, when every source
+    answered but not for every member); never part of `detect`, as it has no opposite."""
+    if after.report.complete:
+        return []
+    missing = [outcome for outcome in after.inputs.sources if not outcome.status.settled]
+    if not missing:
+        fact = "a source answered for some members only"
+        return [
+            Change(
+                "recheck_incomplete", "household", None, (), (Evidence("household", None, fact),)
+            )
+        ]
+    return [
+        Change(
+            "recheck_incomplete",
+            outcome.source,
+            None,
+            (),
+            (Evidence(outcome.source, None, f"status={outcome.status.value}"),),
+        )
+        for outcome in missing
+    ]
 
 
 def _members(before: Side, after: Side) -> list[Change]:

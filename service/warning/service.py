@@ -19,7 +19,13 @@ from service.pagination import decode_cursor, next_cursor
 from service.recipient.repository import RecipientRepository
 from service.report.service import assessment_input
 from service.verification.repository import VerificationRepository
-from service.warning.changes import Side, changes_eligibility, detect, proposed_action
+from service.warning.changes import (
+    Side,
+    changes_eligibility,
+    detect,
+    proposed_action,
+    unanswered,
+)
 from service.warning.repository import WarningRepository
 from service.webhook import outbox
 
@@ -60,7 +66,9 @@ class WarningService:
         before_report = ReportDocument.model_validate(stored.body)
         before = Side.of(assessment_input(previous), before_report)
         after = Side.of(inputs, report)
-        changes = detect(before, after)
+        # What changed, and what could not be seen: a partner that failed today is no
+        # evidence that nothing changed, so the household is reviewed, not kept.
+        changes = detect(before, after) + unanswered(after)
         if not changes:
             return []
         action = proposed_action(before_report, report)

@@ -212,6 +212,32 @@ async def test_an_unchanged_household_raises_nothing(office: Office) -> None:
     assert recipient["status"] == "active"
 
 
+async def test_a_partner_down_at_the_recheck_opens_a_review_not_another_year(
+    office: Office,
+) -> None:
+    parent, child = make_id_number("530102"), make_id_number("530102", birth="20100101")
+    await office.approve("530102", {"id_number": parent}, {"id_number": child})
+    car = {"plate": "云A8K124", "type": "car", "registered_on": "2027-03-01", "value": 85000}
+    await office.sandbox.post("/sandbox/people", json={"id_number": child, "vehicles": [car]})
+    await office.sandbox.put("/sandbox/faults/vehicles", json={"mode": "down"})
+    try:
+        ran = await office.recheck("--as-of", a_year_on().isoformat())
+    finally:
+        await office.sandbox.delete("/sandbox/faults/vehicles")
+    assert ran.returncode == 0, ran.stderr
+    assert "1 warning raised" in ran.stdout, ran.stdout
+
+    [warning] = (await office.caseworker.get("/v1/warnings")).json()["items"]
+    assert warning["code"] == "recheck_incomplete"
+    assert warning["severity"] == "high"
+    assert warning["source"] == "vehicles"
+    assert warning["after"] == [{"source": "vehicles", "member": None, "fact": "status=error"}]
+    assert warning["proposed_action"] == "review"
+    assert warning["review_verification_id"] == warning["verification_id"]
+    [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
+    assert recipient["status"] == "under_review"
+
+
 async def test_an_expired_authorization_is_listed_not_queried(office: Office) -> None:
     await office.approve(CONSENT_LIMITED, {"id_number": make_id_number(CONSENT_LIMITED)})
     ran = await office.recheck("--as-of", a_year_on().isoformat())

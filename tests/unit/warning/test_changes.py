@@ -23,6 +23,7 @@ from service.warning.changes import (
     changes_eligibility,
     detect,
     proposed_action,
+    unanswered,
 )
 from tests.unit.policy.builders import CATALOG, YUNNAN, household, member, person
 
@@ -61,6 +62,22 @@ class TestDetect:
         after = side(household([member(PEOPLE[0])], statuses={"vehicles": "timeout"}))
         assert [c.code for c in detect(before, after)] == []
         assert proposed_action(before.report, after.report) == "review"
+
+    def test_a_source_the_recheck_could_not_see_is_a_change_to_review(self) -> None:
+        before = side(household([member(PEOPLE[0])]))
+        after = side(
+            household([member(PEOPLE[0])], statuses={"vehicles": "error", "bank": "timeout"})
+        )
+        changes = unanswered(after)
+        assert {(c.code, c.source, c.severity) for c in changes} == {
+            ("recheck_incomplete", "vehicles", "high"),
+            ("recheck_incomplete", "bank", "high"),
+        }
+        assert {e.fact for c in changes for e in c.after} == {"status=error", "status=timeout"}
+        assert proposed_action(before.report, after.report) == "review"
+
+    def test_a_complete_recheck_has_nothing_unanswered(self) -> None:
+        assert unanswered(side(household([member(PEOPLE[0])]))) == []
 
     def test_pension_starting_and_rising(self) -> None:
         def with_pension(amount: int) -> Side:
