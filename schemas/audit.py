@@ -3,8 +3,9 @@ outcome. Events name objects by id and never carry personal data."""
 
 from datetime import datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.dates import IsoDateTime
 from schemas.identity import IdNumber
 from schemas.request import RequestModel
 
@@ -65,8 +66,8 @@ class AuditQuery(RequestModel):
     actor_key_id: str | None = Field(default=None, max_length=36, description="Who acted")
     action: str | None = Field(default=None, max_length=64, examples=["report.read"])
     object_id: str | None = Field(default=None, max_length=64, description="e.g. a verification id")
-    since: AwareDatetime | None = Field(default=None, description="From this time (inclusive)")
-    until: AwareDatetime | None = Field(default=None, description="Before this time")
+    since: IsoDateTime | None = Field(default=None, description="From this time (inclusive)")
+    until: IsoDateTime | None = Field(default=None, description="Before this time")
     limit: int = Field(default=50, ge=1, le=500)
     cursor: str | None = Field(default=None, max_length=32, description="`next_cursor` of a page")
 

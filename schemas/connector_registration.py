@@ -21,6 +21,10 @@ TEST_CONSENT_ID = "test-read"
 """The consent header of a test read that names no authorization."""
 
 
+MAX_VERSION = 2**31 - 1
+"""Versions are numbered 1, 2, ...: a 32-bit integer on every database."""
+
+
 class ConnectorVersionInfo(BaseModel):
     version: int
     tested_ok: bool = Field(description="A test read of this version succeeded")
@@ -52,7 +56,9 @@ class ConnectorTestRequest(RequestModel):
     region_code: str = Field(pattern=r"^[0-9]{6}$", examples=["530102"])
     as_of: date | None = None
     members: list[TestMember] = Field(min_length=1, max_length=20)
-    version: int | None = Field(default=None, ge=1, description="Default: the latest version")
+    version: int | None = Field(
+        default=None, ge=1, le=MAX_VERSION, description="Default: the latest version"
+    )
     consent_document_id: str | None = Field(
         default=None,
         min_length=1,
@@ -97,7 +103,10 @@ class ConnectorTestResult(BaseModel):
 
 class ConnectorEnable(RequestModel):
     version: int | None = Field(
-        default=None, ge=1, description="Version to put in force; default: the latest"
+        default=None,
+        ge=1,
+        le=MAX_VERSION,
+        description="Version to put in force; default: the latest",
     )
     force: bool = Field(
         default=False, description="Activate even though no test read of it succeeded"

@@ -1,9 +1,15 @@
-"""Dates on the wire: ISO 8601 strings only."""
+"""Dates on the wire: ISO 8601 strings only, within the years a case can concern."""
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated
 
-from pydantic import BeforeValidator
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator
+
+EARLIEST = date(1900, 1, 1)
+LATEST = date(2199, 12, 31)
+"""The dates a caller may send: a household's facts, its consent and the filters over them
+all fall here. Far beyond, a date is a mistake (year 9999, year 1), and one that cannot
+even be stored or compared in every time zone."""
 
 
 def _iso_only(value: object) -> object:
@@ -14,4 +20,20 @@ def _iso_only(value: object) -> object:
     return value
 
 
-IsoDate = Annotated[date, BeforeValidator(_iso_only)]
+def _within_years(value: date) -> date:
+    day = value.astimezone(UTC).date() if isinstance(value, datetime) else value
+    if not EARLIEST <= day <= LATEST:
+        raise ValueError(f"must be between {EARLIEST} and {LATEST}")
+    return value
+
+
+def _utc_within_years(value: datetime) -> datetime:
+    try:
+        return _within_years(value)  # type: ignore[return-value]  # a datetime in, the same out
+    except OverflowError:  # 9999-12-31T23:59-14:00 is in year 10000 in UTC
+        raise ValueError(f"must be between {EARLIEST} and {LATEST}") from None
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_only), AfterValidator(_within_years)]
+IsoDateTime = Annotated[AwareDatetime, AfterValidator(_utc_within_years)]
+"""A moment with its offset, between `EARLIEST` and `LATEST` in UTC."""

@@ -43,11 +43,12 @@ class PolicyParameters(OmitWhenNone):
     asset_months: int = Field(
         default=24,
         ge=0,
+        le=1200,
         description="Financial assets per capita allowed, in months of the standard",
     )
     vehicle_exempt_types: tuple[str, ...] = ("motorcycle", "disability")
     vehicle_value_threshold: Money = Decimal("0")
-    max_dwellings: int = Field(default=1, ge=0, description="Residential dwellings allowed")
+    max_dwellings: int = Field(default=1, ge=0, le=100, description="Residential dwellings allowed")
     housing_fund_contribution_rate: Decimal = Field(
         default=Decimal("0.24"),
         gt=0,
@@ -57,6 +58,7 @@ class PolicyParameters(OmitWhenNone):
     income_gap_ratio: Decimal = Field(
         default=Decimal("0.30"),
         ge=0,
+        le=1,
         description="Declared vs verified income gap (share of the larger) that needs review",
     )
     special_aid_cap: Money | None = Field(
@@ -65,6 +67,7 @@ class PolicyParameters(OmitWhenNone):
     linshi_benefit_months: int = Field(
         default=3,
         ge=0,
+        le=120,
         description="A linshi one-off pays the household's monthly shortfall this many times",
     )
     support_mode_standards: dict[SupportMode, Money] | None = Field(
@@ -88,6 +91,7 @@ class PolicyParameters(OmitWhenNone):
     taxed_income_ratio: Decimal | None = Field(
         default=None,
         gt=0,
+        le=1000,
         description="Taxed income per month above this multiple of the monthly standard needs "
         "review; None: the default, 1",
     )
@@ -95,6 +99,7 @@ class PolicyParameters(OmitWhenNone):
     social_insurance_base_ratio: Decimal | None = Field(
         default=None,
         gt=0,
+        le=1000,
         description="A contribution base (缴费基数) above this multiple of the monthly "
         "standard needs review; None: the default, 1",
     )

@@ -4,7 +4,7 @@ import base64
 import json
 import re
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, and_, or_
@@ -30,11 +30,14 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created_at, item_id = json.loads(raw)
         timestamp = datetime.fromisoformat(created_at)
-    except (ValueError, TypeError) as exc:
+        # In UTC, as issued: an offset that pushes it past year 9999 (or before year 1)
+        # is no timestamp of ours, and one the database could not take.
+        utc = timestamp.astimezone(UTC) if timestamp.tzinfo is not None else None
+    except (ValueError, TypeError, OverflowError) as exc:
         raise _not_ours() from exc
-    if timestamp.tzinfo is None or not isinstance(item_id, str) or not _ID.fullmatch(item_id):
+    if utc is None or not isinstance(item_id, str) or not _ID.fullmatch(item_id):
         raise _not_ours()
-    return timestamp, item_id
+    return utc, item_id
 
 
 def _not_ours() -> InvalidRequest:

@@ -239,7 +239,14 @@ def _below_base_url(path: str) -> str:
     `.evil.example/` would move the request to a host outside the allow-list."""
     if not path.startswith("/"):
         raise ValueError("must start with /")
+    if not _URL_TEXT.fullmatch(path):
+        raise ValueError("must be printable ASCII without spaces (percent-encode the rest)")
     return path
+
+
+_URL_TEXT = re.compile(r"[\x21-\x7e]*")
+_HEADER_VALUE = re.compile(r"[\x20-\x7e\t]*")
+"""What HTTP carries as a header value as is: visible ASCII, spaces and tabs, no line break."""
 
 
 PartnerPath = Annotated[str, AfterValidator(_below_base_url)]
@@ -521,9 +528,13 @@ def _template_problems(spec: ConnectorSpec) -> list[Problem]:
             check_names(text, pointer, HOUSEHOLD_NAMES)
         except TemplateProblem as problem:
             problems.append(Problem(problem.pointer, str(problem)))
-    for header in spec.request.headers:
+    for header, value in spec.request.headers.items():
         if not _HEADER.match(header) or header.lower() in _RESERVED_HEADERS:
             problems.append(Problem(f"/request/headers/{header}", "not a header a spec may set"))
+        elif not _HEADER_VALUE.fullmatch(value):
+            problems.append(
+                Problem(f"/request/headers/{header}", "must be ASCII text without line breaks")
+            )
     body = spec.request.body
     try:
         if isinstance(body, JsonBody):

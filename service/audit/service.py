@@ -356,7 +356,8 @@ class AuditReader:
 def _decode_cursor(cursor: str | None) -> int | None:
     if cursor is None:
         return None
-    if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:
+    # An event's id is a 32-bit integer on every database.
+    if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 10 or int(cursor) >= 2**31:
         raise InvalidRequest.at(["cursor"], "not a cursor this service issued")
     return int(cursor)
 

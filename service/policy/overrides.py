@@ -36,6 +36,10 @@ def apply_overrides(resolved: ResolvedPolicy, overrides: Mapping[str, object]) -
             raise PolicyOverrideError(field, "is not a figure and cannot be overridden")
         if field not in PolicyParameters.model_fields:
             raise PolicyOverrideError(field, "is not a policy parameter")
+        if overrides[field] is None and PolicyParameters.model_fields[field].default is not None:
+            # null takes a figure away where it may be absent (a cap); the others always
+            # have a value.
+            raise PolicyOverrideError(field, "must be a value, not null")
     base = resolved.parameters
     try:
         # The same checks a parameter file gets (a zero standard is refused, for one).
@@ -55,9 +59,13 @@ def apply_overrides(resolved: ResolvedPolicy, overrides: Mapping[str, object]) -
     if "monthly_standard" in figures:
         # A standard chosen for the simulation is nobody's placeholder.
         figures["standard_is_placeholder"] = False
-    parameters = PolicyParameters.model_validate(
-        {**base.model_dump(), **figures, "version": version}
-    )
+    try:
+        parameters = PolicyParameters.model_validate(
+            {**base.model_dump(), **figures, "version": version}
+        )
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise PolicyOverrideError(".".join(map(str, first["loc"])), first["msg"]) from error
     return ResolvedPolicy(
         parameters=parameters,
         content_hash=content_hash(parameters),

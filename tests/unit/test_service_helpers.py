@@ -1,12 +1,15 @@
 """Small pure pieces of the service layer."""
 
-from datetime import UTC, datetime
+import base64
+import json
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import service.near_relative.service  # noqa: F401 - registers its error types
+from service.audit.service import _decode_cursor as _decode_audit_cursor
 from service.errors import PROBLEM_TYPES, HeduiError, InvalidRequest
 from service.pagination import decode_cursor, encode_cursor
 from service.report.endpoints import preferred_language
@@ -73,3 +76,30 @@ def test_foreign_cursor_is_a_422(cursor: str) -> None:
         decode_cursor(cursor)
     assert raised.value.errors is not None
     assert raised.value.errors[0].loc == ["query", "cursor"]
+
+
+@pytest.mark.parametrize(
+    "timestamp", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "2026-01-01T00:00:00"]
+)
+def test_a_cursor_with_a_timestamp_of_no_database_is_a_422(timestamp: str) -> None:
+    raw = json.dumps([timestamp, "f325e0e6-15e6-40e7-ad64-5f2e8e950282"]).encode()
+    cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    with pytest.raises(InvalidRequest):
+        decode_cursor(cursor)
+
+
+def test_a_cursor_names_its_position_in_utc() -> None:
+    shanghai = datetime(2026, 12, 5, 8, 0, tzinfo=timezone(timedelta(hours=8)))
+
+    decoded, _ = decode_cursor(encode_cursor(shanghai, "a"))
+
+    assert decoded == shanghai
+    assert decoded.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize("cursor", ["2147483648", "99999999999", "-1", "1e3"])
+def test_an_audit_cursor_beyond_an_event_id_is_a_422(cursor: str) -> None:
+    with pytest.raises(InvalidRequest):
+        _decode_audit_cursor(cursor)
+    assert _decode_audit_cursor("2147483647") == 2147483647

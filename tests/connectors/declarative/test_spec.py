@@ -259,3 +259,15 @@ def test_an_unavailable_status_may_be_retried_or_an_error(action: str) -> None:
     spec["errors"] = [{"status": [404], "action": "not_found"}, {"status": [503], "action": action}]
 
     assert validate_spec(spec).errors[1].status == [503]
+
+
+@pytest.mark.parametrize("value", ["李梅", "a\r\nX-Injected: 1", "a\nb"])
+def test_a_header_value_http_cannot_carry_as_is_is_refused(value: str) -> None:
+    problems = _problems(_with(TAX, "/request/headers", {"X-Agency": value}))
+
+    assert problems == {"/request/headers/X-Agency": "must be ASCII text without line breaks"}
+
+
+@pytest.mark.parametrize("path", ["/income\r\n/batch", "/income batch", "/收入"])
+def test_a_path_with_spaces_controls_or_unencoded_text_is_refused(path: str) -> None:
+    assert list(_problems(_with(TAX, "/request/path", path))) == ["/request/path"]

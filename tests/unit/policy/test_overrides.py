@@ -61,6 +61,13 @@ def test_cap_can_be_removed(base: ResolvedPolicy) -> None:
         ({"monthly_standard": "6.401"}, "monthly_standard"),
         ({"housing_fund_contribution_rate": 2}, "housing_fund_contribution_rate"),
         ({"asset_months": "many"}, "asset_months"),
+        ({"monthly_standard": None}, "monthly_standard"),
+        ({"asset_months": None}, "asset_months"),
+        ({"vehicle_exempt_types": None}, "vehicle_exempt_types"),
+        ({"income_gap_ratio": None}, "income_gap_ratio"),
+        ({"asset_months": 10**30}, "asset_months"),
+        ({"taxed_income_ratio": 10**30}, "taxed_income_ratio"),
+        ({"income_gap_ratio": 2}, "income_gap_ratio"),
     ],
 )
 def test_bad_override_names_the_field(
