@@ -46,6 +46,9 @@ PROBLEM_TYPES: dict[str, str] = {
     "report-not-ready": "The verification has not completed yet; its report exists once it "
     "has. Poll the verification or use `Prefer: wait=N`.",
     "decision-exists": "The verification already has its decision; decisions are never changed.",
+    "already-on-the-roll": "A member of this household is on the roll of the same program "
+    "already (active or under review), with another household: a person is paid once. "
+    "Stop that recipient first (`POST /v1/recipients/{id}/stop`), or return this one.",
     "too-large": "The request body is larger than this service accepts (HEDUI_MAX_BODY_BYTES, "
     "1 MiB unless configured); nothing of it was read. Send less, or ask the operator.",
     "body-timeout": "The request body did not arrive in time (HEDUI_BODY_TIMEOUT_S, 10 s unless "
@@ -157,6 +160,16 @@ class DecisionExists(Conflict):
 
     def __init__(self) -> None:
         super().__init__("This verification already has a decision")
+
+
+class AlreadyOnTheRoll(Conflict):
+    slug = "already-on-the-roll"
+
+    def __init__(self, member: str, program: str) -> None:
+        super().__init__(
+            f"Member {member} is on the {program} roll already, with another household: "
+            "a person is paid once"
+        )
 
 
 class VerificationWithdrawn(Conflict):

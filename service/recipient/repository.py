@@ -6,7 +6,7 @@ from typing import Any, Self, cast
 from sqlalchemy import ColumnElement, Select, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import aliased, selectinload
 
 from schemas.recipient import RecipientFilter
 from service.auth.principal import Principal
@@ -42,6 +42,23 @@ class RecipientRepository:
     async def by_origin(self, verification_id: str) -> Recipient | None:
         return await self.session.scalar(
             select(Recipient).where(Recipient.origin_verification_id == verification_id)
+        )
+
+    async def member_on_the_roll(self, verification_id: str, program: str) -> Member | None:
+        """A member of `verification_id` who is in the approved household of a recipient of
+        `program` still on the roll (active or under review), in any region; None if none
+        is (the usual case: one indexed lookup per member)."""
+        ours, theirs = aliased(Member), aliased(Member)
+        return await self.session.scalar(
+            select(ours)
+            .join(theirs, theirs.id_number_blind == ours.id_number_blind)
+            .join(Recipient, Recipient.approved_verification_id == theirs.verification_id)
+            .where(
+                ours.verification_id == verification_id,
+                Recipient.program == program,
+                Recipient.status != "left",
+            )
+            .limit(1)
         )
 
     async def add(self, recipient: Recipient) -> None:

@@ -13,7 +13,7 @@ from schemas.policy import ResolvedPolicy
 from schemas.verification import Area, DecisionCreate, Member, Program
 from service.auth.principal import Principal
 from service.auth.scope import narrow
-from service.errors import Conflict, InvalidRequest, NotFound
+from service.errors import AlreadyOnTheRoll, Conflict, InvalidRequest, NotFound
 from service.models import Decision, Recipient, Report, Verification
 from service.models.base import new_id, utcnow
 from service.pagination import decode_cursor, next_cursor
@@ -93,6 +93,9 @@ class RecipientService:
             return recipient
         if body.decision != "approve" or verification.program not in ROLL_PROGRAMS:
             return None
+        paid = await repository.member_on_the_roll(verification.id, verification.program)
+        if paid is not None:
+            raise AlreadyOnTheRoll(mask_id_number(paid.id_number), verification.program)
         recheck_class = wire.RecheckClass(body.recheck_class or default_class(verification.program))
         resolved = policy_for(catalog, verification, today) or policy_for(
             catalog, verification, verification.as_of

@@ -78,6 +78,50 @@ class TestApproval:
             "expires_on": None,
         }
 
+    async def test_a_person_on_the_roll_is_not_approved_onto_it_again(
+        self, http: httpx.AsyncClient, api_client: ClientFactory
+    ) -> None:
+        caseworker = await api_client(role="caseworker", region="530102")
+        approver = await api_client(role="approver", region="530102")
+        first, ids = await approved_household(http, caseworker, approver, people=2)
+        # The same child files again, with a new applicant, in another county.
+        other = make_id_number("530103")
+        assert (await http.post("/sandbox/people", json={"id_number": other})).status_code < 300
+        body = verification_body(
+            [member(other, relation="applicant"), member(ids[1], relation="child")],
+            region_code="530103",
+            as_of=None,
+        )
+        elsewhere = await api_client(role="caseworker", region="53")
+        created = await elsewhere.post("/v1/verifications", json=body, headers=WAIT)
+        assert created.json()["recommendation"] == "eligible", created.text
+        county_approver = await api_client(role="approver", region="53")
+
+        refused = await county_approver.post(
+            f"/v1/verifications/{created.json()['id']}/decision",
+            json={"decision": "approve", "reason": "documents checked"},
+        )
+
+        assert refused.status_code == 409, refused.text
+        problem = refused.json()
+        assert problem["type"].endswith("/already-on-the-roll")
+        assert ids[1][:6] + "********" + ids[1][-4:] in problem["detail"]  # masked
+        assert ids[1] not in refused.text
+        # Nothing was written: no decision, no second recipient; returning it still works.
+        masked = ids[1][:6] + "********" + ids[1][-4:]
+        on_roll = [
+            r["origin_verification_id"]
+            for r in await roll(county_approver)
+            if masked in [m["id_number"] for m in r["members"]]
+        ]
+        assert first in on_roll
+        assert created.json()["id"] not in on_roll
+        returned = await county_approver.post(
+            f"/v1/verifications/{created.json()['id']}/decision",
+            json={"decision": "return", "reason": "already receives dibao"},
+        )
+        assert returned.status_code == 201, returned.text
+
     async def test_the_approver_chooses_the_regular_class(
         self, http: httpx.AsyncClient, api_client: ClientFactory
     ) -> None:
