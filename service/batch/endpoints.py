@@ -10,6 +10,7 @@ from starlette.requests import ClientDisconnect
 
 from connectors.registry import ConnectorRegistry
 from schemas import batch as wire
+from schemas.problem import ProblemError
 from schemas.verification import VerificationCreate
 from service.auth.principal import Principal
 from service.batch.intake import Upload
@@ -121,8 +122,19 @@ async def _receive(upload: Upload, lines: AsyncIterator[tuple[int, Raw]]) -> Non
         loc: list[str | int] = (
             ["body"] if error.line is None else ["body", "households", error.line - 1]
         )
-        raise InvalidRequest.at(
-            loc, f"{error.message} (lines stored: {upload._received()})"
+        stored, batch = upload._received(), upload.batch
+        if not stored or batch is None:
+            raise InvalidRequest.at(loc, f"{error.message} (lines stored: 0)") from error
+        # The lines before the fault are stored and run: say where, so that the caller can
+        # follow them, add the rest and close the batch (it stays open until then).
+        message = (
+            f"{error.message} (lines stored: {stored}, in batch {batch.id}, left open: add "
+            f"the rest with POST /v1/batches/{batch.id}/households, then close it)"
+        )
+        raise InvalidRequest(
+            message,
+            errors=[ProblemError(loc=loc, msg=error.message)],
+            headers={"Location": f"/v1/batches/{batch.id}"},
         ) from error
     except ClientDisconnect as error:
         raise _Gone() from error
