@@ -22,7 +22,7 @@ from service.audit.cli import audit_app
 from service.auth.cli import apikey_app
 from service.auth.principal import Role
 from service.batch.cli import batch_app
-from service.config import Settings
+from service.config import Settings, service_url
 from service.retention.cli import retention_app
 
 if TYPE_CHECKING:
@@ -490,8 +490,14 @@ def verify(
         ),
     ],
     url: Annotated[
-        str, typer.Option(envvar="HEDUI_URL", help="Service base URL")
-    ] = "http://127.0.0.1:8000",
+        str | None,
+        typer.Option(
+            envvar="HEDUI_URL",
+            help="Service base URL [default: http://HEDUI_HOST:HEDUI_PORT, so "
+            "http://127.0.0.1:8000 unless they are set]",
+            show_default=False,
+        ),
+    ] = None,
     token: Annotated[
         str | None, typer.Option(envvar="HEDUI_TOKEN", help="Caseworker API key")
     ] = None,
@@ -531,6 +537,7 @@ def verify(
     except ValueError as exc:
         raise typer.BadParameter(f"{file} is not JSON: {exc}", param_hint="FILE") from exc
     language = lang or locale_language()
+    url = service_url(url)
     headers = {
         "Authorization": f"Bearer {token}",
         "Prefer": f"wait={int(min(timeout, 60))}",
@@ -550,7 +557,11 @@ def verify(
                 time.sleep(0.5)
                 report = client.get(f"/v1/verifications/{verification_id}/report")
     except httpx.TransportError as exc:
-        Console(stderr=True).print(f"cannot reach {url}: {exc} (is `hedui serve` running?)")
+        Console(stderr=True).print(
+            f"cannot reach {url}: {exc} (is `hedui serve` running there? Name the service "
+            "with --url or HEDUI_URL, or its port with HEDUI_PORT)",
+            soft_wrap=True,
+        )
         raise typer.Exit(2) from exc
     if report.status_code == 409:
         Console(stderr=True).print(

@@ -349,8 +349,18 @@ class Settings(BaseSettings):
     def resolved_partner_base_url(self) -> str:
         if self.partner_base_url:
             return self.partner_base_url.rstrip("/")
+        return f"{self.local_service_url()}/sandbox"
+
+    def local_service_url(self) -> str:
+        """Where `hedui serve` with these settings is reached from this machine: what the
+        CLI's client commands call when HEDUI_URL is not set."""
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104 - comparing, not binding
-        return f"http://{host}:{self.port}/sandbox"
+        return f"http://{host}:{self.port}"
+
+
+def service_url(explicit: str | None) -> str:
+    """`explicit` (--url, HEDUI_URL), else the local service HEDUI_HOST and HEDUI_PORT name."""
+    return explicit.rstrip("/") if explicit else Settings().local_service_url()
 
 
 def is_loopback(host: str) -> bool:

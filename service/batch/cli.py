@@ -22,6 +22,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from service.config import service_url
+
 batch_app = typer.Typer(
     help="Batches: many households at once (yearly and half-yearly re-checks).",
     no_args_is_help=True,
@@ -33,8 +35,15 @@ STATE_SUFFIX = ".hedui-batch.json"
 NDJSON = "application/x-ndjson"
 
 Server = Annotated[
-    str,
-    typer.Option("--server", "--url", envvar="HEDUI_URL", help="Service base URL"),
+    str | None,
+    typer.Option(
+        "--server",
+        "--url",
+        envvar="HEDUI_URL",
+        help="Service base URL [default: http://HEDUI_HOST:HEDUI_PORT, so "
+        "http://127.0.0.1:8000 unless they are set]",
+        show_default=False,
+    ),
 ]
 ApiKey = Annotated[
     str | None,
@@ -141,7 +150,7 @@ def submit(
             "/v1/verifications",
         ),
     ],
-    server: Server = "http://127.0.0.1:8000",
+    server: Server = None,
     api_key: ApiKey = None,
     reference: Annotated[
         str | None, typer.Option(help="The batch's reference [default: the file's name]")
@@ -171,6 +180,7 @@ def submit(
     state_path = state or file.with_name(file.name + STATE_SUFFIX)
     progress_state = _load_state(state_path, file, restart)
     total_lines = _count_lines(file)
+    server = service_url(server)
     with _client(server, api_key) as client:
         try:
             batch = _upload(
@@ -332,11 +342,12 @@ def _summary(client: httpx.Client, batch: dict[str, Any], errors_shown: int = 10
 @batch_app.command("status")
 def status(
     batch_id: Annotated[str, typer.Argument(metavar="ID", help="The batch's id")],
-    server: Server = "http://127.0.0.1:8000",
+    server: Server = None,
     api_key: ApiKey = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the batch as JSON")] = False,
 ) -> None:
     """Counts per status and recommendation, progress, and the first refused lines."""
+    server = service_url(server)
     with _client(server, api_key) as client:
         try:
             answer = client.get(f"/v1/batches/{batch_id}")

@@ -12,6 +12,7 @@ from contextlib import closing
 from pathlib import Path
 
 import httpx
+import pytest
 from rich.cells import cell_len
 
 from tests.conftest import LiveService
@@ -118,6 +119,21 @@ async def test_verify_explains_an_unreachable_service(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "cannot reach" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [("verify",), ("batch", "submit")])
+async def test_without_hedui_url_the_client_commands_call_hedui_port(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    request = tmp_path / "household.json"
+    request.write_text(json.dumps(verification_body([member(make_id_number())])), encoding="utf-8")
+    env = {"HEDUI_PORT": "9", "HEDUI_TOKEN": "hd_x", "HEDUI_URL": ""}
+
+    result = await hedui(*command, str(request), env=env)
+
+    assert result.returncode != 0
+    assert "cannot reach http://127.0.0.1:9" in " ".join(result.stderr.split())
     assert "Traceback" not in result.stderr
 
 
