@@ -31,3 +31,23 @@ def test_at_the_level_lines_are_written_and_redacted(capsys: pytest.CaptureFixtu
     assert ID_NUMBER not in err
     assert isinstance(structlog.get_logger("hedui.test").bind(), LevelFirstLogger)
     configure_logging("INFO")
+
+
+def test_a_made_up_request_id_is_never_cut_by_the_id_number_masking(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from uuid import UUID
+
+    from schemas.identity import redact_id_numbers
+    from service import request_id
+
+    # The first random id drawn has 18 digits in a row; the next one is taken instead.
+    drawn = iter(
+        [UUID("a1884b71f27d40448312345678908303"), UUID("abcdefab1234abcd5678abcdef901234")]
+    )
+    monkeypatch.setattr(request_id.uuid, "uuid4", lambda: next(drawn))
+
+    made = request_id.request_id_from(None)
+
+    assert made == UUID("abcdefab1234abcd5678abcdef901234").hex
+    assert redact_id_numbers(made) == made
