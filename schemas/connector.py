@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from schemas.identity import FreeText
 from schemas.request import RequestModel
 
 
@@ -152,11 +153,11 @@ class ConnectorHistory(BaseModel):
 
 
 class PauseRequest(RequestModel):
-    reason: str = Field(min_length=1, max_length=500, description="Why; kept in the record")
+    reason: FreeText = Field(min_length=1, max_length=500, description="Why; kept in the record")
 
 
 class ResumeRequest(RequestModel):
-    reason: str = Field(default="", max_length=500)
+    reason: FreeText = Field(default="", max_length=500)
 
 
 class ConnectorEvent(BaseModel):

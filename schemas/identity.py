@@ -106,6 +106,17 @@ def contains_id_number(text: str) -> bool:
     return _ID_IN_TEXT.search(text) is not None
 
 
+def _no_id_number(text: str) -> str:
+    if contains_id_number(text):
+        raise ValueError("must not contain an ID number or any run of 18 digits")
+    return text
+
+
+FreeText = Annotated[str, AfterValidator(_no_id_number)]
+"""Text a person writes that is stored, shown and sent as is (a reason, a note): refused
+when it holds an ID number, which belongs in a sealed column, never in free text."""
+
+
 def redact_id_numbers(text: str) -> str:
     """Mask every ID-number-shaped run inside free text (log lines, partner error bodies)."""
     return _ID_IN_TEXT.sub(_mask_run, text)

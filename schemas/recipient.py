@@ -6,6 +6,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from schemas.dates import IsoDate
+from schemas.identity import FreeText
 from schemas.money import Money
 from schemas.request import RequestModel
 from schemas.verification import Area, Consent, Member, Program
@@ -105,7 +106,7 @@ class RecipientPage(BaseModel):
 class RecipientStop(RequestModel):
     """An approver takes a household off the roll."""
 
-    reason: str = Field(min_length=1, max_length=2000, examples=["moved out of the county"])
+    reason: FreeText = Field(min_length=1, max_length=2000, examples=["moved out of the county"])
 
 
 class ConsentRenewal(Consent):

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from schemas.additions import OmitWhenNone
 from schemas.dates import IsoDate
 from schemas.evidence import CONSENT_ID_MAX, CONSENT_ID_PATTERN
-from schemas.identity import IdNumber, contains_id_number
+from schemas.identity import FreeText, IdNumber, contains_id_number
 from schemas.money import Money
 from schemas.request import RequestModel
 
@@ -328,7 +328,7 @@ class Member(BaseModel):
 
 class DecisionCreate(_Strict):
     decision: Literal["approve", "reject", "return"]
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: FreeText = Field(min_length=1, max_length=2000)
     recheck_class: Literal["regular", "other"] | None = Field(
         default=None,
         description="approve only: how often the recipient is re-checked. `regular` "

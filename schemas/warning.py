@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from schemas.identity import FreeText
 from schemas.money import Money
 from schemas.request import RequestModel
 
@@ -102,7 +103,9 @@ class WarningPage(BaseModel):
 
 
 class WarningNote(RequestModel):
-    note: str = Field(min_length=1, max_length=2000, examples=["visited; the car is a relative's"])
+    note: FreeText = Field(
+        min_length=1, max_length=2000, examples=["visited; the car is a relative's"]
+    )
 
 
 class RegionCount(BaseModel):

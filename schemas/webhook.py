@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from schemas.identity import FreeText
 from schemas.request import RequestModel
 
 EventType = Literal[
@@ -38,10 +39,10 @@ class WebhookCreate(RequestModel):
         },
     )
 
-    url: str = Field(
+    url: FreeText = Field(
         min_length=8,
         max_length=2048,
-        description="http(s) URL whose host is in HEDUI_WEBHOOK_HOSTS",
+        description="http(s) URL whose host is in HEDUI_WEBHOOK_HOSTS (no ID number in it)",
     )
     events: list[EventType] = Field(min_length=1, max_length=5)
     secret: str = Field(

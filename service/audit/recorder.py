@@ -22,6 +22,7 @@ from sqlalchemy import ColumnElement
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from schemas.identity import redact_id_numbers
 from service.audit.actions import ACTIONS, Action
 from service.audit.service import Actor
 from service.audit.service import audit as audit_service
@@ -55,7 +56,10 @@ def action_for(request: Request) -> Action | None:
 def _object_id(request: Request, action: Action, response: Response | None) -> str | None:
     if action.object_param is not None:
         value = request.path_params.get(action.object_param)
-        return str(value) if value is not None else None
+        # A path names an object by its id; a caller who put an ID number there (looking a
+        # person up by it, say) gets the 404 an unknown id gets, and the trail keeps it
+        # masked, as the logs do.
+        return redact_id_numbers(str(value))[:64] if value is not None else None
     location = response.headers.get("location") if response is not None else None
     if location:
         return location.rstrip("/").rsplit("/", 1)[-1]

@@ -36,6 +36,7 @@ from service.errors import (
     HeduiError,
     InvalidRequest,
     UnsupportedMediaType,
+    check_idempotency_key,
 )
 from service.jobs.queue import RunQueue
 from service.models import Batch
@@ -214,8 +215,7 @@ async def create_batch(
     chunks as the body arrives; they run as workers have room. A refused line stores
     nothing and is listed in `GET /v1/batches/{id}/errors` with its line number and
     fields; the other lines proceed. Households must be in the key's region."""
-    if idempotency_key is not None and not idempotency_key.strip():
-        raise InvalidRequest.at(["header", "Idempotency-Key"], "must not be blank")
+    check_idempotency_key(idempotency_key)
     check_reference(reference)
     lines, json_reader = await _lines(request, settings.max_body_bytes)
 

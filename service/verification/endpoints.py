@@ -22,7 +22,7 @@ from service.deps import (
     SettingsDep,
     WriteGateDep,
 )
-from service.errors import PROBLEMS, InvalidRequest
+from service.errors import PROBLEMS, check_idempotency_key
 from service.jobs.completion import Completions
 from service.jobs.queue import RunQueue
 from service.models import Verification
@@ -131,8 +131,7 @@ async def create_verification(
     verification finishes within N seconds. With `Idempotency-Key`, a retry of the same
     request returns the first verification instead of making a second one.
     """
-    if idempotency_key is not None and not idempotency_key.strip():
-        raise InvalidRequest.at(["header", "Idempotency-Key"], "must not be blank")
+    check_idempotency_key(idempotency_key)
     wait_s = _wait_seconds(prefer, settings.max_wait_s)
 
     def audited(verification: Verification) -> list[Rows]:
