@@ -17,7 +17,15 @@ from typing import Annotated, Any, Literal
 import defusedxml.ElementTree
 import jmespath
 from jmespath.exceptions import JMESPathError
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from connectors.declarative.template import (
     EACH_MEMBER,
@@ -41,6 +49,7 @@ from schemas.evidence import (
     TaxedIncomeRecord,
     VehicleRecord,
 )
+from schemas.identity import contains_id_number
 
 DEFAULT_PARTNER_HOSTS = ("127.0.0.1", "localhost", "::1")
 """Hosts a spec may call when `HEDUI_PARTNER_HOSTS` is not set: this machine (the sandbox)."""
@@ -424,8 +433,20 @@ class Limits(_Spec):
 class ConnectorSpec(_Spec):
     """A declarative HTTP connector. Its JSON Schema is served at `/v1/connectors/schema`."""
 
-    name: str = Field(pattern=_NAME.pattern, description="Source name: lower-case identifier")
+    name: str = Field(
+        pattern=_NAME.pattern,
+        description="Source name: lower-case identifier (in every report, metric and log line, "
+        "so never an ID number)",
+    )
     title: str = Field(min_length=1, max_length=200)
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_no_id_number(cls, name: str) -> str:
+        if contains_id_number(name):
+            raise ValueError("must not contain an ID number or any run of 18 digits")
+        return name
+
     base_url: str = Field(max_length=500, description="Partner root URL, allow-listed host")
     request: RequestSpec
     mode: Mode

@@ -271,3 +271,10 @@ def test_a_header_value_http_cannot_carry_as_is_is_refused(value: str) -> None:
 @pytest.mark.parametrize("path", ["/income\r\n/batch", "/income batch", "/收入"])
 def test_a_path_with_spaces_controls_or_unencoded_text_is_refused(path: str) -> None:
     assert list(_problems(_with(TAX, "/request/path", path))) == ["/request/path"]
+
+
+def test_a_name_holding_an_id_number_is_refused() -> None:
+    # A source's name is in every report, metric label and log line.
+    problems = _problems(_with(TAX, "/name", "p530102199001011231"))
+
+    assert problems == {"/name": "must not contain an ID number or any run of 18 digits"}
