@@ -45,6 +45,8 @@ PROBLEM_TYPES: dict[str, str] = {
     "(`msg`). Nothing was stored.",
     "report-not-ready": "The verification has not completed yet; its report exists once it "
     "has. Poll the verification or use `Prefer: wait=N`.",
+    "headers-too-large": "The request's line and headers took more than 64 KiB, or it had "
+    "more than 100 header lines; the connection was closed. Send the data in the body.",
     "decision-exists": "The verification already has its decision; decisions are never changed.",
     "already-on-the-roll": "A member of this household is on the roll of the same program "
     "already (active or under review), with another household: a person is paid once. "

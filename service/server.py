@@ -6,14 +6,36 @@ headers a byte at a time (slowloris), holds a connection for as long as it likes
 headers of every request must be in within `header_timeout_s` of the connection opening
 (or of the request's first byte, on a kept-alive connection), or the connection is closed.
 The body's own timeout is the request guard's (`service/guard.py`, 408).
+
+Nor does uvicorn bound a request's headers in size: a caller could send megabytes of one
+header, or a hundred thousand of them, and the parser would keep them all. Here a request
+head over `MAX_HEAD_BYTES`, or with more than `MAX_HEADERS` header lines, is answered
+`431` problem+json and its connection closed.
 """
 
 import asyncio
+import json
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from service.config import get_settings
+from service.errors import PROBLEM_BASE
+
+MAX_HEAD_BYTES = 64 * 1024
+"""The most a request line and its headers may take (nginx's is 32 KiB, Node's 16)."""
+MAX_HEADERS = 100
+"""The most header lines a request may have."""
+
+_TOO_LARGE = json.dumps(
+    {
+        "type": PROBLEM_BASE + "headers-too-large",
+        "title": "Request header fields too large",
+        "status": 431,
+        "detail": f"A request's line and headers may take {MAX_HEAD_BYTES} bytes and "
+        f"{MAX_HEADERS} header lines at most",
+    }
+).encode()
 
 KEEP_ALIVE_S = 5
 """Idle time between two requests on one connection (uvicorn's default, made explicit)."""
@@ -31,6 +53,50 @@ class TimedHeadersProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._headers_due: asyncio.TimerHandle | None = None
         self._timeout_s = self.header_timeout_s or get_settings().header_timeout_s
+        self._head_open = False
+        """A request has begun and its headers are not all in."""
+        self._head_begun_now = False
+        """It began in the bytes being read (which may hold the previous request's body)."""
+        self._head_bytes = 0
+        self._refused = False
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return  # answered 431 and closing: nothing more is read
+        self._head_begun_now = False
+        super().data_received(data)
+        # Bytes read while a head is still incomplete are head bytes; those of the read in
+        # which it began are left out (they may be the body before it), which bounds what a
+        # head can hold to one read more than the limit.
+        if self._head_open and not self._head_begun_now and not self._refused:
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._refuse_head()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if len(self.headers) >= MAX_HEADERS:
+            self._refused = True
+            raise ValueError("too many header lines")  # stops the parser: send_400_response
+        super().on_header(name, value)
+
+    def send_400_response(self, msg: str) -> None:
+        if self._refused:
+            self._refuse_head()  # the parser stopped for us, not for a malformed request
+        else:
+            super().send_400_response(msg)
+
+    def _refuse_head(self) -> None:
+        self._refused = True
+        self._headers_in()
+        if self.transport.is_closing():
+            return
+        self.transport.write(
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+            b"content-type: application/problem+json\r\n"
+            b"content-length: " + str(len(_TOO_LARGE)).encode() + b"\r\n"
+            b"connection: close\r\n\r\n" + _TOO_LARGE
+        )
+        self.transport.close()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -39,9 +105,11 @@ class TimedHeadersProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._expect_headers()
+        self._head_open, self._head_begun_now, self._head_bytes = True, True, 0
 
     def on_headers_complete(self) -> None:
         self._headers_in()
+        self._head_open = False
         super().on_headers_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:

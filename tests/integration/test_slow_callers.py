@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from service.errors import install_error_handlers
 from service.guard import RequestGuard
-from service.server import TimedHeadersProtocol
+from service.server import MAX_HEAD_BYTES, TimedHeadersProtocol
 from tests.conftest import _free_port
 
 TIMEOUT_S = 0.3
@@ -197,5 +197,53 @@ async def test_a_prompt_caller_keeps_its_connection_for_the_next_request(base_ur
             status, _, body = await _response(reader)
             assert (status, json.loads(body)) == (200, {"received": 2})
             await asyncio.sleep(TIMEOUT_S * 2)
+    finally:
+        writer.close()
+
+
+async def test_a_huge_header_is_431_and_the_connection_closed(base_url: str) -> None:
+    reader, writer = await _connect(base_url)
+    try:
+        writer.write(b"POST /echo HTTP/1.1\r\nHost: test\r\nX-Junk: ")
+        await writer.drain()
+        await asyncio.sleep(0.05)  # read by the server: the request has begun
+        writer.write(b"a" * (MAX_HEAD_BYTES + 1))  # one header over the limit, and no end
+        await writer.drain()
+        status, headers, body = await _response(reader)
+        assert status == 431
+        assert headers["content-type"] == "application/problem+json"
+        assert headers["connection"] == "close"
+        assert json.loads(body)["status"] == 431
+        assert await let_go(reader)
+    finally:
+        writer.close()
+
+
+async def test_too_many_header_lines_are_431(base_url: str) -> None:
+    reader, writer = await _connect(base_url)
+    try:
+        lines = b"".join(b"X-N%d: 1\r\n" % n for n in range(150))
+        writer.write(
+            b"POST /echo HTTP/1.1\r\nHost: test\r\n" + lines + b"Content-Length: 0\r\n\r\n"
+        )
+        await writer.drain()
+        status, _, body = await _response(reader)
+        assert status == 431
+        assert json.loads(body)["type"].endswith("/headers-too-large")
+    finally:
+        writer.close()
+
+
+async def test_headers_within_the_limits_are_served(base_url: str) -> None:
+    reader, writer = await _connect(base_url)
+    try:
+        lines = b"".join(b"X-N%d: %s\r\n" % (n, b"v" * 500) for n in range(90))
+        writer.write(
+            b"POST /echo HTTP/1.1\r\nHost: test\r\n" + lines + b"Content-Length: 2\r\n\r\n{}"
+        )
+        await writer.drain()
+        status, _, body = await _response(reader)
+        assert status == 200
+        assert json.loads(body) == {"received": 2}
     finally:
         writer.close()
