@@ -47,6 +47,31 @@ class Turns:
     deadline: float
 
 
+class Stalls:
+    """How long a fetch stood still for its turns: the wall time during which a request of
+    it waited for a turn and none of its requests was with the partner. Not the sum of the
+    waits: requests of one fetch that wait side by side stall it once."""
+
+    __slots__ = ("_since", "in_flight", "total_s", "waiting")
+
+    def __init__(self) -> None:
+        self.waiting = 0
+        self.in_flight = 0
+        self.total_s = 0.0
+        self._since: float | None = None
+
+    def change(self, waiting: int = 0, in_flight: int = 0) -> None:
+        self.waiting += waiting
+        self.in_flight += in_flight
+        now = time.perf_counter()
+        stalled = self.waiting > 0 and self.in_flight == 0
+        if stalled and self._since is None:
+            self._since = now
+        elif not stalled and self._since is not None:
+            self.total_s += now - self._since
+            self._since = None
+
+
 class CallMeter(httpx.AsyncBaseTransport):
     """Counts the requests of one fetch, then passes them to the shared client (each in its
     turn, when `turns` is given)."""
@@ -67,6 +92,7 @@ class CallMeter(httpx.AsyncBaseTransport):
         """A request found no turn within the budget (or the budget ended while it waited):
         hedui's own congestion, whatever error the connector made of it."""
         self.waited_s = 0.0
+        self.stalls = Stalls()
 
     @property
     def retries(self) -> list[Attempt]:
@@ -89,26 +115,37 @@ class CallMeter(httpx.AsyncBaseTransport):
             # (timeouts included), and a second client layer would only repeat its work.
             response = await self.transport.handle_async_request(request)
         except BaseException as error:
-            if permit is not None and self.turns is not None:
-                await self.turns.throttle.release(permit)
+            if permit is not None:
+                await self._release(permit)
             if isinstance(error, Exception):
                 self.attempts.append(Attempt(_ms(started), None, type(error).__name__, retry))
             raise
         self.attempts.append(Attempt(_ms(started), response.status_code, retry=retry))
-        if permit is not None and self.turns is not None:
+        if permit is not None:
             # The slot is held until the answer has been read (or abandoned).
-            response.stream = _Releasing(response.stream, permit, self.turns.throttle.release)
+            response.stream = _Releasing(response.stream, permit, self._release)
         return response
+
+    async def _release(self, permit: Permit) -> None:
+        assert self.turns is not None  # noqa: S101 - a permit comes from the turns
+        self.stalls.change(in_flight=-1)
+        await self.turns.throttle.release(permit)
 
     async def _turn(self) -> Permit:
         assert self.turns is not None  # noqa: S101 - only called with turns
         turns = self.turns
+        self.stalls.change(waiting=1)
         try:
             permit = await turns.throttle.acquire(turns.connector, turns.limits, turns.deadline)
         except (Starved, asyncio.CancelledError):
             # Given up, or the fetch's budget ended while this request waited for its turn.
+            self.stalls.change(waiting=-1)
             self.starved = True
             raise
+        except BaseException:
+            self.stalls.change(waiting=-1)
+            raise
+        self.stalls.change(waiting=-1, in_flight=1)
         self.waited_s += permit.waited_s
         return permit
 

@@ -348,8 +348,12 @@ class FanOut:
             if self.health is not None and grant is not None:
                 self.health.cancelled(grant, meter.attempts)
         elif self.health is not None and grant is not None:
+            # The partner's latency is its own time: waits for a turn under its agreed rate
+            # and concurrency are hedui's queueing, and must not make a healthy partner
+            # look slow (the throttle's metrics count them).
+            latency_ms = max(duration_ms - round(meter.stalls.total_s * 1000), 0)
             self.health.record(
-                grant, outcome, latency_ms=duration_ms, attempts=meter.attempts, detail=detail
+                grant, outcome, latency_ms=latency_ms, attempts=meter.attempts, detail=detail
             )
         fetched_at = datetime.now(UTC)
         if parked is not None:

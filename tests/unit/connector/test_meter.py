@@ -8,7 +8,7 @@ from connectors.base import ConnectorConfig, PartnerUnavailable
 from connectors.http import Retry, request
 from connectors.retry_budget import RetryBudget
 from service.config import Settings
-from service.connector.meter import CallMeter
+from service.connector.meter import CallMeter, Stalls
 from service.http import create_http_client
 
 CONFIG = ConnectorConfig(base_url="http://partner.test", max_attempts=3)
@@ -115,3 +115,38 @@ async def test_a_cookie_a_partner_sets_is_never_sent_back() -> None:
                     await request(metered, CONFIG, "GET", "/ping", lambda body: body.decode())
     assert sent == [None] * 4
     assert not client.cookies
+
+
+class TestStalls:
+    """How long a fetch stood still for its turns: what is not the partner's latency."""
+
+    @pytest.fixture
+    def clock(self, monkeypatch: pytest.MonkeyPatch) -> list[float]:
+        now = [0.0]
+        monkeypatch.setattr("service.connector.meter.time.perf_counter", lambda: now[0])
+        return now
+
+    def test_requests_waiting_side_by_side_stall_the_fetch_once(self, clock: list[float]) -> None:
+        stalls = Stalls()
+        stalls.change(waiting=1)
+        stalls.change(waiting=1)  # two requests of the fetch wait together
+        clock[0] = 0.4
+        stalls.change(waiting=-1, in_flight=1)  # one has its turn: the fetch moves
+        clock[0] = 0.6
+        stalls.change(waiting=-1, in_flight=1)
+        assert stalls.total_s == pytest.approx(0.4)
+
+    def test_a_wait_while_another_request_is_with_the_partner_is_no_stall(
+        self, clock: list[float]
+    ) -> None:
+        stalls = Stalls()
+        stalls.change(waiting=1)
+        stalls.change(waiting=-1, in_flight=1)
+        stalls.change(waiting=1)  # the second waits while the first is answered
+        clock[0] = 0.15
+        stalls.change(in_flight=-1)  # the first is answered: now the fetch stands still
+        clock[0] = 0.5
+        stalls.change(waiting=-1, in_flight=1)
+        clock[0] = 0.65
+        stalls.change(in_flight=-1)
+        assert stalls.total_s == pytest.approx(0.35)
