@@ -175,7 +175,7 @@ def submit(
     how far the upload got; running the same command after an interruption continues that
     batch from the line the service received last, so no household is submitted twice.
     Refused lines are listed by line number at the end (hedui batch status ID shows them
-    again); the valid ones proceed.
+    again); the valid ones proceed. Exits 1 when every line was refused.
     """
     state_path = state or file.with_name(file.name + STATE_SUFFIX)
     progress_state = _load_state(state_path, file, restart)
@@ -195,6 +195,12 @@ def submit(
             )
             raise typer.Exit(2) from error
         _summary(client, batch)
+    if batch["households"] == 0 and batch["invalid_lines"]:
+        err.print(
+            f"every line of {file} was refused: nothing is verified (one JSON object per "
+            "line, each the body of POST /v1/verifications)"
+        )
+        raise typer.Exit(1)
 
 
 def _upload(

@@ -148,3 +148,24 @@ async def test_submit_killed_during_its_first_request_sends_nothing_twice(
             batches = (await client.get("/v1/batches")).json()["items"]
             assert len(batches) == 1, batches
             assert (batches[0]["lines_received"], batches[0]["households"]) == (LINES, LINES)
+
+
+async def test_a_file_whose_every_line_is_refused_exits_1(
+    own_database_url: str, tmp_path: Path
+) -> None:
+    settings = service_settings(own_database_url, tmp_path / "sandbox.db")
+    pretty = tmp_path / "household.json"  # pretty-printed: no line is a household
+    pretty.write_text(json.dumps(verification_body([member(make_id_number())]), indent=2))
+    async with running_service(settings) as service:
+        engine = create_engine(own_database_url)
+        async with create_session_factory(engine)() as session:
+            _, token = await create_api_key(session, role=Role.caseworker, region="53")
+            await session.commit()
+        await engine.dispose()
+        env = {"HEDUI_URL": service.base_url, "HEDUI_TOKEN": token, "COLUMNS": "100"}
+
+        run = await _cli("submit", str(pretty), "--no-wait", env=env)
+        output, _ = await run.communicate()
+
+    assert run.returncode == 1, output.decode()
+    assert "every line of" in " ".join(output.decode().split())
