@@ -978,9 +978,17 @@ def keys_rotate(
 def run_cli() -> None:
     """The `hedui` command. A setting that is not valid (`HEDUI_*`, `.env`) is one line per
     setting naming it and what is wrong, and exit status 2, not a traceback; its value is
-    never echoed (settings hold secrets)."""
+    never echoed (settings hold secrets). So is a policy file of HEDUI_POLICY_DIR that does
+    not validate."""
+    from service.policy.files import PolicyFileError
+
     try:
         app()
+    except PolicyFileError as error:
+        # A deployment's own policy file (HEDUI_POLICY_DIR) that does not validate: the
+        # file and the field, as the policy docs promise, not a traceback.
+        Console(stderr=True).print(f"hedui: policy file {error}", highlight=False, soft_wrap=True)
+        raise SystemExit(2) from None
     except ValidationError as error:
         if error.title != Settings.__name__:
             raise

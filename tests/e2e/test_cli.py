@@ -15,7 +15,7 @@ import httpx
 import pytest
 from rich.cells import cell_len
 
-from tests.conftest import LiveService
+from tests.conftest import LiveService, _free_port
 from tests.factories import make_id_number, member, verification_body
 
 
@@ -159,6 +159,41 @@ async def test_a_setting_out_of_bounds_is_one_line_naming_it_not_a_traceback(
         assert "hedui: HEDUI_RUN_LEASE_S: Input should be a valid number" in done.stderr
         assert "soon" not in done.stderr
         assert secret not in done.stderr + done.stdout
+
+
+async def test_a_bad_policy_file_is_one_line_naming_file_and_field(tmp_path: Path) -> None:
+    policies = tmp_path / "policy"
+    policies.mkdir()
+    (policies / "530102.toml").write_text(
+        '[[versions]]\nprogram = "dibao"\narea = "urban"\neffective_from = 2020-06-01\n'
+        'monthly_standard = "abc"\n',
+        encoding="utf-8",
+    )
+    env = {
+        "HEDUI_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
+        "HEDUI_POLICY_DIR": str(policies),
+        "HEDUI_PORT": str(_free_port()),
+    }
+    for command in (
+        ["serve"],
+        [
+            "policy",
+            "simulate",
+            "--program",
+            "dibao",
+            "--area",
+            "urban",
+            "--set",
+            "monthly_standard=700",
+        ],
+    ):
+        done = await hedui(*command, env=env)
+        assert done.returncode == 2, done.stderr
+        assert "Traceback" not in done.stderr
+        assert done.stderr.strip().splitlines() == [
+            "hedui: policy file 530102.toml: versions[0].monthly_standard: Input should be a "
+            "valid decimal"
+        ]
 
 
 async def test_policy_simulate_reads_the_database(
