@@ -393,6 +393,11 @@ class VerificationFilter(RequestModel):
         pattern=r"^[0-9]{9}$",
         description="Only households of this township, within the caller's own region",
     )
+    decided: bool | None = Field(
+        default=None,
+        description="false: only verifications that have no decision yet (with "
+        "`status=completed`, what awaits the approval step); true: only decided ones",
+    )
     limit: int = Field(default=50, ge=1, le=200)
     cursor: str | None = Field(default=None, max_length=512, description="`next_cursor` of a page")
 

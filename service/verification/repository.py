@@ -148,6 +148,9 @@ class VerificationRepository:
         ):
             if value is not None:
                 statement = statement.where(column == value)
+        if where.decided is not None:
+            decided = select(Decision.id).where(Decision.verification_id == Verification.id)
+            statement = statement.where(decided.exists() if where.decided else ~decided.exists())
         if after is not None:
             statement = statement.where(
                 newer_first_after(Verification.created_at, Verification.id, after)

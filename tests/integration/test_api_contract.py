@@ -226,6 +226,34 @@ class TestListing:
         assert len(listed(everything)) == 3
         assert escaped.json()["items"] == []
 
+    async def test_what_awaits_the_approval_step_is_listed(self, api_client: ClientFactory) -> None:
+        caseworker = await api_client(region="53")
+        approver = await api_client(role="approver", region="53")
+        made = []
+        for _ in range(2):
+            created = await caseworker.post(
+                "/v1/verifications",
+                json=body_for(make_id_number("530114"), reference="case-awaiting"),
+                headers=WAIT,
+            )
+            made.append(created.json()["id"])
+        decided = await approver.post(
+            f"/v1/verifications/{made[0]}/decision",
+            json={"decision": "return", "reason": "documents missing"},
+        )
+        assert decided.status_code == 201, decided.text
+
+        pending = await approver.get(
+            "/v1/verifications",
+            params={"reference": "case-awaiting", "status": "completed", "decided": "false"},
+        )
+        done = await approver.get(
+            "/v1/verifications", params={"reference": "case-awaiting", "decided": "true"}
+        )
+
+        assert [i["id"] for i in pending.json()["items"]] == [made[1]]
+        assert [i["id"] for i in done.json()["items"]] == [made[0]]
+
     async def test_unknown_query_parameter_is_422(self, api_client: ClientFactory) -> None:
         caseworker = await api_client()
         response = await caseworker.get("/v1/verifications", params={"colour": "blue"})
