@@ -74,6 +74,7 @@ ACTIONS: dict[tuple[str, str], Action | None] = {
     ("POST", "/v1/webhooks"): Action("webhook.create", "webhook"),
     ("GET", "/v1/webhooks"): None,
     ("GET", "/v1/webhooks/{webhook_id}"): None,
+    ("DELETE", "/v1/webhooks/{webhook_id}"): Action("webhook.remove", "webhook", "webhook_id"),
     ("GET", "/v1/webhooks/{webhook_id}/deliveries"): None,
     ("POST", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): Action(
         "webhook.redeliver", "webhook", "webhook_id"

@@ -30,7 +30,7 @@ after HEDUI_WEBHOOK_MAX_ATTEMPTS. Bodies carry ids, codes and masked identifiers
     status_code=status.HTTP_201_CREATED,
     response_model=wire.Webhook,
     responses=PROBLEMS,
-    summary="Subscribe a URL to events of the caller's region",
+    summary="Subscribe a URL to events of the caller's region (at most 20 active per region)",
     description=SIGNING,
 )
 async def create_webhook(
@@ -52,6 +52,18 @@ async def get_webhook(
     webhook_id: str, session: SessionDep, principal: IntegratorDep
 ) -> wire.Webhook:
     return to_wire(await webhook_service.get(session, principal, webhook_id))
+
+
+@router.delete(
+    "/{webhook_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=PROBLEMS,
+    summary="Remove a webhook: no event is sent to it any more",
+)
+async def remove_webhook(webhook_id: str, session: SessionDep, principal: IntegratorDep) -> None:
+    """It stays listed, `active: false`, with its deliveries; those still waiting end
+    `dead`. Removing it again changes nothing."""
+    await webhook_service.remove(session, principal, webhook_id)
 
 
 @router.get(

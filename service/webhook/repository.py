@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any, Self
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth.principal import Principal
@@ -39,6 +39,26 @@ class WebhookRepository:
         """The webhook, if its creator's region lies inside `scope`."""
         return await self.session.scalar(
             scoped(select(Webhook).where(Webhook.id == webhook_id), scope, Webhook.region_prefix)
+        )
+
+    async def active_count(self, region_prefix: str) -> int:
+        """Active webhooks subscribed by keys of exactly this region."""
+        count = await self.session.scalar(
+            select(func.count())
+            .select_from(Webhook)
+            .where(Webhook.region_prefix == region_prefix, Webhook.active.is_(True))
+        )
+        return int(count or 0)
+
+    async def deactivate(self, webhook_id: str, now: datetime) -> None:
+        """No event reaches it any more; what was waiting to be sent to it ends `dead`."""
+        await self.session.execute(
+            update(Webhook).where(Webhook.id == webhook_id).values(active=False)
+        )
+        await self.session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.webhook_id == webhook_id, WebhookDelivery.status == "pending")
+            .values(status="dead", last_error="the webhook was removed", next_attempt_at=now)
         )
 
     async def listed(self, *, scope: Principal | str) -> list[Webhook]:
@@ -94,7 +114,11 @@ class WebhookRepository:
             select(WebhookDelivery, Webhook, OutboxEvent)
             .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
             .join(OutboxEvent, OutboxEvent.id == WebhookDelivery.event_id)
-            .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
+            .where(
+                WebhookDelivery.status == "pending",
+                WebhookDelivery.next_attempt_at <= now,
+                Webhook.active.is_(True),
+            )
             .order_by(WebhookDelivery.next_attempt_at)
             .limit(limit)
         )

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from connectors.declarative.spec import host_allowed
 from schemas import webhook as wire
 from service.auth.principal import Principal
-from service.errors import InvalidRequest, NotFound
+from service.errors import Conflict, InvalidRequest, NotFound
 from service.models import Webhook, WebhookDelivery
 from service.models.base import utcnow
 from service.pagination import decode_cursor, next_cursor
@@ -38,6 +38,10 @@ def checked_url(url: str, allowed: list[str]) -> str:
     return url
 
 
+MAX_ACTIVE_PER_REGION = 20
+"""Active webhooks the keys of one region may have: every event is sent to each of them."""
+
+
 class WebhookService:
     async def create(
         self,
@@ -46,6 +50,12 @@ class WebhookService:
         body: wire.WebhookCreate,
         allowed_hosts: list[str],
     ) -> wire.Webhook:
+        repository = WebhookRepository.from_session(session)
+        if await repository.active_count(principal.region_prefix) >= MAX_ACTIVE_PER_REGION:
+            raise Conflict(
+                f"The region has {MAX_ACTIVE_PER_REGION} active webhooks, the most it may: "
+                "remove one (DELETE /v1/webhooks/{id}) first"
+            )
         hook = Webhook(
             url=checked_url(body.url, allowed_hosts),
             events=list(body.events),
@@ -55,8 +65,15 @@ class WebhookService:
             created_by=principal.key_id,
             created_at=utcnow(),
         )
-        await WebhookRepository.from_session(session).add(hook)
+        await repository.add(hook)
         return to_wire(hook)
+
+    async def remove(self, session: AsyncSession, principal: Principal, webhook_id: str) -> None:
+        """Unsubscribe: no event is sent to it any more (its deliveries stay listed). Removing
+        a removed one changes nothing."""
+        hook = await self.get(session, principal, webhook_id)
+        if hook.active:
+            await WebhookRepository.from_session(session).deactivate(hook.id, utcnow())
 
     async def listed(self, session: AsyncSession, principal: Principal) -> list[wire.Webhook]:
         hooks = await WebhookRepository.from_session(session).listed(scope=principal)
@@ -95,6 +112,8 @@ class WebhookService:
         found = await repository.delivery(hook.id, delivery_id)
         if found is None:
             raise WebhookNotFound("delivery")
+        if not hook.active:
+            raise Conflict("The webhook was removed: nothing is sent to it any more")
         await repository.redeliver(delivery_id, utcnow())
         await session.refresh(found[0])
         return delivery_to_wire(*found)

@@ -191,6 +191,40 @@ async def test_a_receiver_that_always_fails_ends_dead_and_can_be_retried(
         assert setup.receiver.accepted[0]["id"] == dead[0]["event_id"]
 
 
+async def test_a_removed_webhook_gets_nothing_more_and_a_region_has_at_most_twenty(
+    setup_factory: Callable[[int | None], Any],
+) -> None:
+    async with setup_factory(None) as setup:  # the receiver fails: deliveries stay pending
+        webhook_id = await subscribe(setup)
+        integrator = setup.client("integrator")
+        await approved_verification(setup)
+
+        removed = await integrator.delete(f"/v1/webhooks/{webhook_id}")
+        again = await integrator.delete(f"/v1/webhooks/{webhook_id}")
+
+        assert (removed.status_code, again.status_code) == (204, 204)
+        assert (await integrator.get(f"/v1/webhooks/{webhook_id}")).json()["active"] is False
+        deliveries = f"/v1/webhooks/{webhook_id}/deliveries"
+        items = (await integrator.get(deliveries)).json()["items"]
+        assert {d["status"] for d in items} <= {"dead", "delivered"}
+        attempts = sum(setup.receiver.attempts.values())
+        await approved_verification(setup)
+        await asyncio.sleep(0.5)  # several polling rounds
+        assert sum(setup.receiver.attempts.values()) == attempts
+        assert len((await integrator.get(deliveries)).json()["items"]) == len(items)
+        redelivered = await integrator.post(f"{deliveries}/{items[0]['id']}/redeliver")
+        assert redelivered.status_code == 409
+
+        for _ in range(20):
+            await subscribe(setup, ("warning.raised",))
+        refused = await integrator.post(
+            "/v1/webhooks",
+            json={"url": setup.receiver_url, "events": ["warning.raised"], "secret": SECRET},
+        )
+        assert refused.status_code == 409, refused.text
+        assert "DELETE /v1/webhooks/{id}" in refused.json()["detail"]
+
+
 async def test_a_url_outside_the_allow_list_is_422_naming_url(
     setup_factory: Callable[[int | None], Any],
 ) -> None:
