@@ -327,7 +327,12 @@ class Member(BaseModel):
 
 
 class DecisionCreate(_Strict):
-    decision: Literal["approve", "reject", "return"]
+    decision: Literal["approve", "reject", "return"] = Field(
+        description="approve: the household is granted the benefit (dibao and tekun join the "
+        "roll); reject: it is refused; return: sent back to the caseworker without a ruling "
+        "(documents missing, say). Each is the verification's one decision, never changed: "
+        "after a return, the caseworker submits a new verification when the case is ready"
+    )
     reason: FreeText = Field(min_length=1, max_length=2000)
     recheck_class: Literal["regular", "other"] | None = Field(
         default=None,
@@ -336,6 +341,15 @@ class DecisionCreate(_Strict):
         "intervals are the region's policy figures. Omitted: `regular` for tekun, `other` "
         "otherwise; on a re-check, the recipient's class so far",
     )
+
+    @field_validator("recheck_class")
+    @classmethod
+    def _class_with_an_approval_only(
+        cls, recheck_class: str | None, info: ValidationInfo
+    ) -> str | None:
+        if recheck_class is not None and info.data.get("decision") != "approve":
+            raise ValueError("only an approval puts a household on the roll, with its class")
+        return recheck_class
 
 
 class Decision(BaseModel):

@@ -54,6 +54,8 @@ from connectors.wire import describe, load_json, parse_xml
 from schemas.evidence import Evidence, HouseholdQuery, MemberQuery, Record
 
 _FEN = Decimal(100)
+_LARGEST_DIGITS = 15
+"""An amount has at most 16 digits before the point (what hedui stores)."""
 
 TOKEN_MARGIN_S = 30.0
 """A token is fetched anew this long before it expires (or at half its life, if shorter)."""
@@ -673,7 +675,9 @@ def _money(value: object, unit: str, name: str) -> Decimal:
         amount = Decimal(value)
     except InvalidOperation:
         raise MalformedResponse(f"field {name} is not an amount") from None
-    if not amount.is_finite():
+    if not amount.is_finite() or (amount and amount.adjusted() > _LARGEST_DIGITS):
+        # Beyond any household's money (and beyond what decimal arithmetic takes in its
+        # default context): the partner's answer is wrong, not hedui.
         raise MalformedResponse(f"field {name} is not an amount")
     if unit == "fen":
         if amount != amount.to_integral_value():

@@ -67,6 +67,36 @@ class TestDeclarativeTax(ConnectorConformance):
             expected_error=MalformedResponse,
         ),
         ConnectorTestScenario(
+            id="an amount beyond any household's",
+            household=household(A),
+            partner=lambda router: router.post("/income/batch").respond(
+                200,
+                content=(
+                    json.dumps(
+                        {"retCode": "000000", "results": [{"sfzh": A, "found": True}]}
+                    ).replace(
+                        '"found": true',
+                        '"found": true, "taxYear": 2025, "taxableIncome": 1e999999999',
+                    )
+                ).encode(),
+                headers={"content-type": "application/json"},
+            ),
+            expected_error=MalformedResponse,
+        ),
+        ConnectorTestScenario(
+            id="an amount of 10^20 fen",
+            household=household(A),
+            partner=raw(
+                {
+                    "retCode": "000000",
+                    "results": [
+                        {"sfzh": A, "found": True, "taxYear": 2025, "taxableIncome": 10**20}
+                    ],
+                }
+            ),
+            expected_error=MalformedResponse,
+        ),
+        ConnectorTestScenario(
             id="a foreign taxpayer",
             household=household(A),
             partner=raw({"retCode": "000000", "results": [{"sfzh": FOREIGN, "found": False}]}),
