@@ -957,7 +957,8 @@ def keys_rotate(
                 total = await remaining(session, started.target_kid)
             console.print(
                 f"rotating to data key {started.target_kid}: {total} rows to re-seal "
-                f"(first {grace:g} s twice while every process learns of the key)",
+                f"(after two waits of {grace:g} s: every process learns of the key, then seals "
+                "with it)",
                 highlight=False,
             )
             with Progress(

@@ -184,12 +184,14 @@ def _counted(completions: Completions, metrics: Metrics) -> Callable[[str, RunRe
 async def _schema(settings: Settings, engine: AsyncEngine, migrate_to: str | None) -> Kek:
     """Migrate to `migrate_to` (sealing older rows with the KEK), or refuse a schema that
     is not current; the KEK either way."""
-    kek = kek_of(settings)
     if migrate_to is not None:
+        kek = kek_of(settings)
         await db.migrate(engine, migrate_to, kek=kek)
-    else:
-        await db.require_current_schema(engine)
-    return kek
+        return kek
+    # Refused before the key is looked for: a command run where there is no database
+    # leaves no new key file behind.
+    await db.require_current_schema(engine)
+    return kek_of(settings)
 
 
 async def _keys(

@@ -24,13 +24,10 @@ class PolicyOverrideError(ValueError):
         super().__init__(f"{field}: {problem}")
 
 
-def apply_overrides(resolved: ResolvedPolicy, overrides: Mapping[str, object]) -> ResolvedPolicy:
-    """`resolved` with some figures replaced, e.g. {"monthly_standard": "700"}.
-
-    Only figures can change; region, program, area and effective date stay those of the
-    policy simulated. Values are validated like a parameter file's. Overriding the standard
-    clears `standard_is_placeholder`: the simulation names its own figure.
-    """
+def check_overrides(overrides: Mapping[str, object]) -> None:
+    """What can be told of overrides before any policy they apply to: each names a figure,
+    and gives a value unless the figure may be absent. (Values are checked against each
+    policy they are applied to.)"""
     for field in overrides:
         if field in NOT_FIGURES:
             raise PolicyOverrideError(field, "is not a figure and cannot be overridden")
@@ -40,6 +37,16 @@ def apply_overrides(resolved: ResolvedPolicy, overrides: Mapping[str, object]) -
             # null takes a figure away where it may be absent (a cap); the others always
             # have a value.
             raise PolicyOverrideError(field, "must be a value, not null")
+
+
+def apply_overrides(resolved: ResolvedPolicy, overrides: Mapping[str, object]) -> ResolvedPolicy:
+    """`resolved` with some figures replaced, e.g. {"monthly_standard": "700"}.
+
+    Only figures can change; region, program, area and effective date stay those of the
+    policy simulated. Values are validated like a parameter file's. Overriding the standard
+    clears `standard_is_placeholder`: the simulation names its own figure.
+    """
+    check_overrides(overrides)
     base = resolved.parameters
     try:
         # The same checks a parameter file gets (a zero standard is refused, for one).

@@ -10,7 +10,9 @@ from sqlalchemy.orm import selectinload
 
 from schemas import report as wire
 from service.auth.principal import Principal
+from service.errors import InvalidRequest
 from service.models import Report, Verification
+from service.policy.overrides import PolicyOverrideError, check_overrides
 from service.report.rescore import monthly_benefit, rebuild, simulated
 from service.report.service import StoredReport
 from service.verification.repository import in_scope
@@ -19,6 +21,11 @@ from service.verification.repository import in_scope
 async def simulate(
     session: AsyncSession, principal: Principal, request: wire.SimulationRequest
 ) -> wire.SimulationResult:
+    try:
+        # Refused as such even where no verification would be re-scored with them.
+        check_overrides(request.overrides)
+    except PolicyOverrideError as error:
+        raise InvalidRequest.at(["body", "overrides", error.field], error.problem) from error
     prefix = principal.narrowed(request.region_code)
     statement = in_scope(
         select(Verification, Report)

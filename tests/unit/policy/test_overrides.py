@@ -7,6 +7,7 @@ import pytest
 
 from schemas.policy import ResolvedPolicy
 from service.policy import PolicyOverrideError, apply_overrides
+from service.policy.overrides import check_overrides
 
 from .builders import CATALOG
 
@@ -85,3 +86,14 @@ def test_overriding_a_placeholder_standard_clears_the_flag() -> None:
     assert apply_overrides(placeholder, {"asset_months": 12}).parameters.standard_is_placeholder
     chosen = apply_overrides(placeholder, {"monthly_standard": "1000"})
     assert chosen.parameters.standard_is_placeholder is False
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [({"monthly_standrad": 700}, "monthly_standrad"), ({"asset_months": None}, "asset_months")],
+)
+def test_overrides_are_checked_before_any_policy(overrides: dict[str, object], field: str) -> None:
+    with pytest.raises(PolicyOverrideError) as caught:
+        check_overrides(overrides)
+    assert caught.value.field == field
+    check_overrides({"special_aid_cap": None, "monthly_standard": 700})  # these are fine
