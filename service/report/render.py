@@ -14,6 +14,10 @@ from rich.text import Text
 
 SEVERITY_STYLE = {"disqualifying": "bold red", "warning": "yellow", "info": "green"}
 RECOMMENDATION_STYLE = {"eligible": "bold green", "ineligible": "bold red", "review": "bold yellow"}
+RECOMMENDATION_WORDS = {
+    "zh": {"eligible": "符合条件", "ineligible": "不符合条件", "review": "需人工复核"}
+}
+"""The recommendation in words, before its code (which scripts and the API use)."""
 
 LABELS: dict[str, dict[str, str]] = {
     "en": {
@@ -133,7 +137,9 @@ def render_report(console: Console, report: dict[str, Any], language: str = "zh"
 
     out.title(f"{labels['verification']} {report['verification_id']}")
     recommendation = report["recommendation"]
-    out.field("recommendation", recommendation, RECOMMENDATION_STYLE.get(recommendation, ""))
+    words = RECOMMENDATION_WORDS.get(language, {}).get(recommendation)
+    shown = f"{words} ({recommendation})" if words else recommendation
+    out.field("recommendation", shown, RECOMMENDATION_STYLE.get(recommendation, ""))
     out.field("score", str(report["score"]))
     out.field("complete", labels["yes"] if report["complete"] else labels["no"])
     out.field(

@@ -116,6 +116,8 @@ class TestRenderReport:
         assert "recommendation" in english
         assert "Findings" in english
         assert "建议" in chinese
+        recommendation = linshi_report()["recommendation"]
+        assert re.search(rf"建议 +\S+ \({recommendation}\)", chinese)  # in words, then its code
         assert "核对发现" in chinese
         assert "recommendation" not in chinese
 
