@@ -174,5 +174,10 @@ class BatchVerificationFilter(LinePage):
 
 class BatchFilter(RequestModel):
     status: BatchStatus | None = None
+    completed: bool | None = Field(
+        default=None,
+        description="true: only batches found finished (`completed_at` set, "
+        "`batch.completed` sent); false: only those still going",
+    )
     limit: int = Field(default=50, ge=1, le=200)
     cursor: str | None = Field(default=None, max_length=512, description="`next_cursor`")

@@ -61,10 +61,14 @@ class BatchRepository:
         status: str | None,
         limit: int,
         after: tuple[datetime, str] | None,
+        completed: bool | None = None,
     ) -> list[Batch]:
         statement = scoped(select(Batch), scope, Batch.region_prefix)
         if status is not None:
             statement = statement.where(Batch.status == status)
+        if completed is not None:
+            done = Batch.completed_at.is_not(None)
+            statement = statement.where(done if completed else ~done)
         if after is not None:
             statement = statement.where(newer_first_after(Batch.created_at, Batch.id, after))
         statement = statement.order_by(Batch.created_at.desc(), Batch.id.desc()).limit(limit)

@@ -242,6 +242,7 @@ class BatchService:
         rows = await repository.page(
             scope=principal,
             status=where.status.value if where.status else None,
+            completed=where.completed,
             limit=where.limit + 1,
             after=decode_cursor(where.cursor) if where.cursor else None,
         )

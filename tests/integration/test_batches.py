@@ -130,6 +130,24 @@ class TestUpload:
         batch = await finished(client, created["id"])
         assert batch["by_status"] == {"completed": 2}
 
+    async def test_completed_batches_are_listed_apart(self, api_client: ClientFactory) -> None:
+        client = await api_client(role="caseworker", region="53", name="completed lists")
+        answer = await client.post("/v1/batches", content=ndjson(household("c-1")), headers=NDJSON)
+        batch_id = answer.json()["id"]
+        await finished(client, batch_id)
+        for _ in range(200):  # the sweep marks it completed
+            if (await client.get(f"/v1/batches/{batch_id}")).json()["completed_at"]:
+                break
+            await asyncio.sleep(0.05)
+
+        def ids(page: httpx.Response) -> set[str]:
+            return {item["id"] for item in page.json()["items"]}
+
+        done = await client.get("/v1/batches", params={"completed": "true", "limit": 200})
+        going = await client.get("/v1/batches", params={"completed": "false", "limit": 200})
+        assert batch_id in ids(done)
+        assert batch_id not in ids(going)
+
     async def test_filters_and_pages_of_verifications(self, api_client: ClientFactory) -> None:
         client = await api_client(role="caseworker", region="53")
         body = ndjson(*(household(f"p-{n}") for n in range(5)))
