@@ -362,6 +362,10 @@ class DeclarativeConnector:
             items = (
                 [] if nothing else _list(self._compiled.records.search(data), "response.records")
             )
+            if len(records) + len(items) > config.max_records:
+                # Checked as pages come, not once they are all in: a partner that pages on
+                # and on must not fill the process's memory first.
+                raise ResponseTooLarge.over_records(config.max_records)
             records += [self._record(item, index, members) for index, item in enumerate(items)]
             if lists_everyone and nothing:
                 answered.extend(asked.values())
@@ -662,7 +666,9 @@ class _Pages:
 
 def _list(value: object, where: str) -> list[object]:
     if value is None:
-        return []
+        # The answer has no such list at all ({}, null, a maintenance notice): that is not
+        # "nothing found", which a partner says with an empty list (or a not_found rule).
+        raise MalformedResponse(f"{where} selected nothing: the answer has no such list")
     if not isinstance(value, list):
         raise MalformedResponse(f"{where} did not select a list")
     return value

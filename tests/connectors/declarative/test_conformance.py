@@ -4,10 +4,12 @@ import json
 from decimal import Decimal
 
 import httpx
+import pytest
 import respx
 
-from connectors.base import MalformedResponse
+from connectors.base import MalformedResponse, ResponseTooLarge, fetch_evidence
 from connectors.declarative import build_connector, validate_spec
+from connectors.http import PartnerClient
 from connectors.testing import ConnectorConformance, ConnectorTestScenario, PartnerSetup
 from schemas.evidence import TaxedIncomeRecord
 from tests.connectors.declarative.specs import example
@@ -119,3 +121,43 @@ class TestDeclarativeTax(ConnectorConformance):
         again = build_connector(validate_spec(spec.model_dump(mode="json", by_alias=True)), "1")
         assert again.spec == spec
         assert again.name == self.connector.name
+
+
+@pytest.mark.parametrize("answer", [{"retCode": "000000"}, {"retCode": "000000", "results": None}])
+@pytest.mark.parametrize("lists", ["hits_only", "every_member"])
+async def test_an_answer_without_its_list_is_malformed_not_no_record(
+    answer: dict[str, object], lists: str
+) -> None:
+    """A maintenance notice, `{}`: no list at all is no answer, whatever the mode (a partner
+    that found nothing says so with an empty list)."""
+    spec = example("tax")
+    spec["mode"]["lists"] = lists
+    if lists == "hits_only":
+        del spec["response"]["answers"]
+    connector = build_connector(validate_spec(spec), "1")
+    config = connector.default_config()
+    with respx.mock(base_url=config.base_url) as router:
+        router.post("/income/batch").respond(200, json=answer)
+        async with PartnerClient() as client:
+            with pytest.raises(MalformedResponse, match="selected nothing"):
+                await fetch_evidence(connector, household(A), config, client)
+
+
+async def test_pages_past_max_records_stop_as_they_come() -> None:
+    """A partner that pages on and on: the fetch stops once the records gathered pass
+    `max_records`, not after every page has been read into memory."""
+    spec = example("tax")
+    spec["mode"]["lists"] = "hits_only"
+    del spec["response"]["answers"]
+    spec["pagination"] = {"type": "cursor", "param": "c", "next": "next", "max_pages": 100}
+    connector = build_connector(validate_spec(spec), "1")
+    config = connector.default_config().model_copy(update={"max_records": 25})
+    hit = {"sfzh": A, "found": True, "taxYear": 2025, "taxableIncome": 100}
+    with respx.mock(base_url=config.base_url) as router:
+        route = router.post("/income/batch").respond(
+            200, json={"retCode": "000000", "results": [hit] * 10, "next": "more"}
+        )
+        async with PartnerClient() as client:
+            with pytest.raises(ResponseTooLarge, match="over 25 records"):
+                await fetch_evidence(connector, household(A), config, client)
+    assert route.call_count == 3  # 10, 20, then 30 > 25: no fourth page
