@@ -123,7 +123,10 @@ class WebhookDispatcher:
             response = await self.client.post(
                 hook.url, content=body, headers=headers, timeout=self.timeout_s
             )
-        except httpx.HTTPError as error:
+        except Exception as error:
+            # Whatever sending to this receiver raised (a transport error, a URL the client
+            # will not send to) is a failed attempt of this delivery alone: the others of
+            # the pass are settled as they went.
             return None, type(error).__name__
         if 200 <= response.status_code < 300:
             return response.status_code, None

@@ -12,15 +12,17 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from service.auth.principal import Role
 from service.auth.service import create_api_key
 from service.config import Settings
 from service.db import create_engine, create_session_factory
+from service.models import ApiKey, Webhook
 from service.recheck.drive import run_until_done
 from service.recipient.calendar import add_months
 from service.runtime import build_runtime
-from tests.conftest import running_service, service_settings
+from tests.conftest import keyed_session_factory, running_service, service_settings
 from tests.factories import make_id_number, member, verification_body
 from tests.webhook_receiver import Receiver, receiving
 
@@ -225,12 +227,63 @@ async def test_a_removed_webhook_gets_nothing_more_and_a_region_has_at_most_twen
         assert "DELETE /v1/webhooks/{id}" in refused.json()["detail"]
 
 
+async def test_a_receiver_the_client_cannot_send_to_fails_alone(
+    setup_factory: Callable[[int | None], Any],
+) -> None:
+    """A webhook stored with a URL the HTTP client refuses (one registered before URLs were
+    checked as they are now): its deliveries fail as attempts of their own, and every other
+    receiver gets each event once."""
+    async with setup_factory(0) as setup:
+        good = await subscribe(setup)
+        engine = create_engine(setup.settings.database_url)
+        try:
+            sessions = await keyed_session_factory(engine)
+            async with sessions() as session:
+                creator = (await session.scalars(select(ApiKey.id).limit(1))).first()
+                session.add(
+                    Webhook(
+                        url="http://127.0.0.1\t:9/",
+                        events=["verification.completed", "decision.recorded"],
+                        secret=SECRET,
+                        region_prefix="53",
+                        active=True,
+                        created_by=creator,
+                    )
+                )
+                await session.commit()
+        finally:
+            await engine.dispose()
+
+        await approved_verification(setup)
+
+        async def both_accepted() -> bool:
+            return len(setup.receiver.accepted) >= 2
+
+        await eventually(both_accepted)
+        integrator = setup.client("integrator")
+
+        async def settled() -> bool:
+            items = (await integrator.get(f"/v1/webhooks/{good}/deliveries")).json()["items"]
+            return [d["status"] for d in items] == ["delivered", "delivered"]
+
+        await eventually(settled, timeout_s=5)  # not left claimed, to be sent again
+        assert len(setup.receiver.accepted) == 2
+        assert all(count == 1 for count in setup.receiver.attempts.values())
+
+
 async def test_a_url_outside_the_allow_list_is_422_naming_url(
     setup_factory: Callable[[int | None], Any],
 ) -> None:
     async with setup_factory(0) as setup:
         integrator = setup.client("integrator")
-        for url in ("http://169.254.169.254/latest", "ftp://127.0.0.1/x", "http://u:p@127.0.0.1/"):
+        for url in (
+            "http://169.254.169.254/latest",
+            "ftp://127.0.0.1/x",
+            "http://u:p@127.0.0.1/",
+            "http://127.0.0.1\t:9901/",
+            "http://127.0.0.1:99999/",
+            "http://127.0.0.1:0/",
+        ):
             response = await integrator.post(
                 "/v1/webhooks",
                 json={"url": url, "events": ["warning.raised"], "secret": SECRET},
