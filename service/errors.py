@@ -201,10 +201,19 @@ class BatchClosed(Conflict):
 class BatchTooLarge(HeduiError):
     status, title, slug = 413, "Content too large", "batch-too-large"
 
-    def __init__(self, limit: int, stored_through: int) -> None:
-        super().__init__(
+    def __init__(self, limit: int, stored_through: int, *, batch_id: str | None = None) -> None:
+        self.limit, self.stored_through = limit, stored_through
+        detail = (
             f"A batch holds at most {limit} lines (HEDUI_MAX_BATCH_HOUSEHOLDS); lines 1 to "
             f"{stored_through} are stored, none after"
+        )
+        if batch_id is None:
+            super().__init__(detail)
+            return
+        super().__init__(
+            f"{detail}, in batch {batch_id}: close it (POST /v1/batches/{batch_id}/close) to "
+            "have it complete, and send the rest as another batch",
+            headers={"Location": f"/v1/batches/{batch_id}"},
         )
 
 

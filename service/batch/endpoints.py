@@ -32,6 +32,7 @@ from service.deps import (
 from service.errors import (
     PROBLEMS,
     BatchClosed,
+    BatchTooLarge,
     Forbidden,
     HeduiError,
     InvalidRequest,
@@ -136,6 +137,17 @@ async def _receive(upload: Upload, lines: AsyncIterator[tuple[int, Raw]]) -> Non
             message,
             errors=[ProblemError(loc=loc, msg=error.message)],
             headers={"Location": f"/v1/batches/{batch.id}"},
+        ) from error
+    except BatchTooLarge as error:
+        batch = upload.batch
+        if batch is None or not upload._received():
+            raise
+        # Full: no line more can join it. Name it, so that the caller can close it (and
+        # hear `batch.completed`) and follow what it holds.
+        raise BatchTooLarge(
+            error.limit,
+            error.stored_through,
+            batch_id=batch.id,
         ) from error
     except ClientDisconnect as error:
         raise _Gone() from error

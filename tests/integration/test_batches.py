@@ -282,6 +282,11 @@ class TestLimits:
             assert answer.json()["type"] == "/problems/batch-too-large"
             listed = (await client.get("/v1/batches")).json()["items"]
             assert [(b["lines_received"], b["households"]) for b in listed] == [(3, 3)]
+            # The full batch is named, so that it can be closed and complete.
+            assert answer.headers["location"] == f"/v1/batches/{listed[0]['id']}"
+            assert listed[0]["id"] in answer.json()["detail"]
+            closed = await client.post(f"/v1/batches/{listed[0]['id']}/close")
+            assert closed.json()["status"] == "closed", closed.text
 
             engine = create_engine(own_database_url)
             async with create_session_factory(engine)() as session:
