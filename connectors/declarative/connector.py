@@ -78,14 +78,21 @@ class _Nothing:
 NOTHING = _Nothing()
 
 
-def xml_data(element: Element) -> dict[str, Any]:
+XML_MAX_DEPTH = 64
+"""How deep an answer's elements may nest: far beyond any partner's format, far short of
+Python's recursion limit."""
+
+
+def xml_data(element: Element, depth: int = 0) -> dict[str, Any]:
     """An XML element as jmespath sees it: `@attr` values, `#text`, child tags as lists."""
+    if depth > XML_MAX_DEPTH:
+        raise MalformedResponse(f"XML nested deeper than {XML_MAX_DEPTH} elements")
     data: dict[str, Any] = {f"@{name}": value for name, value in element.attrib.items()}
     text = (element.text or "").strip()
     if text:
         data["#text"] = text
     for child in element:
-        data.setdefault(child.tag, []).append(xml_data(child))
+        data.setdefault(child.tag, []).append(xml_data(child, depth + 1))
     return data
 
 

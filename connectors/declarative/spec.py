@@ -537,6 +537,17 @@ def _pointer(loc: tuple[int | str, ...], data: object) -> str:
     return "/" + "/".join(parts)
 
 
+def _auth_header_problems(spec: ConnectorSpec) -> list[Problem]:
+    """An API key sent as a header may be sent as `Authorization`, never as a header HTTP
+    or hedui sets itself (`Host`, the length, the consent headers)."""
+    if not isinstance(spec.auth, ApiKeyAuth) or spec.auth.in_ != "header":
+        return []
+    name = spec.auth.name.lower()
+    if not _HEADER.match(name) or (name in _RESERVED_HEADERS and name != "authorization"):
+        return [Problem("/auth/name", "not a header a spec may set")]
+    return []
+
+
 def _template_problems(spec: ConnectorSpec) -> list[Problem]:
     member_level = isinstance(spec.mode, PerMember)
     checks: list[tuple[str, str]] = [("/request/path", spec.request.path)]
@@ -549,6 +560,7 @@ def _template_problems(spec: ConnectorSpec) -> list[Problem]:
             check_names(text, pointer, HOUSEHOLD_NAMES)
         except TemplateProblem as problem:
             problems.append(Problem(problem.pointer, str(problem)))
+    problems += _auth_header_problems(spec)
     for header, value in spec.request.headers.items():
         if not _HEADER.match(header) or header.lower() in _RESERVED_HEADERS:
             problems.append(Problem(f"/request/headers/{header}", "not a header a spec may set"))
@@ -627,6 +639,8 @@ def _host_problems(spec: ConnectorSpec, allowed: Sequence[str]) -> list[Problem]
 def _url_problems(pointer: str, url: str, allowed: Sequence[str]) -> list[Problem]:
     from urllib.parse import urlsplit
 
+    if not _URL_TEXT.fullmatch(url):
+        return [Problem(pointer, "must be printable ASCII without spaces (percent-encode)")]
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""

@@ -278,3 +278,28 @@ def test_a_name_holding_an_id_number_is_refused() -> None:
     problems = _problems(_with(TAX, "/name", "p530102199001011231"))
 
     assert problems == {"/name": "must not contain an ID number or any run of 18 digits"}
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1\t:9901/tax", "http://127.0.0.1/ta x"])
+def test_a_base_url_http_cannot_carry_as_is_is_refused(url: str) -> None:
+    assert list(_problems(_with(TAX, "/base_url", url))) == ["/base_url"]
+
+
+@pytest.mark.parametrize(
+    "name", ["Host", "Content-Length", "Transfer-Encoding", "X-Hedui-Consent-Id"]
+)
+def test_an_api_key_cannot_be_sent_as_a_header_http_or_hedui_sets(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HEDUI_SECRET_TEST_KEY", "k")
+    auth = {
+        "type": "api_key",
+        "in": "header",
+        "name": name,
+        "secret": {"env": "HEDUI_SECRET_TEST_KEY"},
+    }
+
+    assert _problems(_with(TAX, "/auth", auth)) == {"/auth/name": "not a header a spec may set"}
+
+    auth["name"] = "Authorization"  # what an API key may well be sent as
+    assert validate_spec(_with(TAX, "/auth", auth)).auth.type == "api_key"

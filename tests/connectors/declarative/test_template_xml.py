@@ -1,5 +1,6 @@
 """Household values put into an XML request body stay values: in text and in attributes."""
 
+import pytest
 from defusedxml.ElementTree import fromstring
 from hypothesis import given
 from hypothesis import strategies as st
@@ -34,3 +35,16 @@ def test_an_attribute_injection_stays_in_its_attribute() -> None:
 
     query = fromstring(f"<Q>{''.join(members)}</Q>")
     assert [p.attrib for p in query] == [{"n": name}]
+
+
+def test_an_answer_nested_past_any_format_is_malformed_not_a_crash() -> None:
+    from connectors.base import MalformedResponse
+    from connectors.declarative.connector import XML_MAX_DEPTH, xml_data
+    from connectors.wire import parse_xml
+
+    depth = 50_000
+    nested = b"<r>" + b"<a>" * depth + b"</a>" * depth + b"</r>"
+    with pytest.raises(MalformedResponse, match="nested deeper"):
+        xml_data(parse_xml(nested))
+    fine = b"<r>" + b"<a>" * XML_MAX_DEPTH + b"</a>" * XML_MAX_DEPTH + b"</r>"
+    assert "a" in xml_data(parse_xml(fine))
