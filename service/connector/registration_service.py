@@ -7,7 +7,7 @@ it (or with `force`). Processes pick changes up through `service.connector.refre
 
 import base64
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -21,7 +21,13 @@ from connectors.declarative.spec import BasicAuth, secret_refs
 from connectors.http import PartnerClient
 from connectors.registry import ConnectorRegistry
 from schemas import connector_registration as wire
-from schemas.evidence import CONNECTOR_TEST_PURPOSE, HouseholdQuery, MemberQuery, RequestContext
+from schemas.evidence import (
+    CONNECTOR_TEST_PURPOSE,
+    HouseholdQuery,
+    MemberQuery,
+    Record,
+    RequestContext,
+)
 from schemas.identity import mask_id_number, mask_name, redact_id_numbers
 from schemas.problem import ProblemError
 from service.auth.principal import Principal
@@ -221,10 +227,7 @@ class ConnectorRegistration:
         try:
             async with PartnerClient(transport=recorder, context=household.context) as client:
                 evidence = await fetch_evidence(connector, household, config, client)
-            records = [
-                r.model_copy(update={"id_number": mask_id_number(r.id_number)})
-                for r in evidence.records
-            ]
+            records = [_shown(record, recorder.mask) for record in evidence.records]
             answered = len(evidence.answered)
         except ConnectorError as failure:
             error = redact_id_numbers(f"{type(failure).__name__}: {failure}")
@@ -241,6 +244,17 @@ class ConnectorRegistration:
             exchanges=recorder.exchanges(),
             error=error,
         )
+
+
+def _shown(record: Record, mask: Callable[[str], str]) -> Record:
+    """A record as a test read shows it: the member masked, and every text the partner
+    wrote (an employer, an address) masked as the exchanges are: ID numbers, the members'
+    names, the spec's secrets."""
+    update: dict[str, object] = {"id_number": mask_id_number(record.id_number)}
+    for field, value in record:
+        if isinstance(value, str) and field not in ("id_number", "kind"):
+            update[field] = mask(value)
+    return record.model_copy(update=update)
 
 
 def _capped(spec: ConnectorSpec) -> ConnectorSpec:
@@ -319,7 +333,7 @@ class _Recorder(httpx.AsyncBaseTransport):
     async def aclose(self) -> None:
         await self.inner.aclose()
 
-    def _mask(self, text: str) -> str:
+    def mask(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, "***")
         for name in self.names:
@@ -331,14 +345,14 @@ class _Recorder(httpx.AsyncBaseTransport):
         return [
             wire.Exchange(
                 method=request.method,
-                url=self._mask(str(request.url)),
+                url=self.mask(str(request.url)),
                 request_headers={
-                    key: "***" if key.lower() in self._HIDDEN_HEADERS else self._mask(value)
+                    key: "***" if key.lower() in self._HIDDEN_HEADERS else self.mask(value)
                     for key, value in request.headers.items()
                 },
-                request_body=self._mask(request.content.decode("utf-8", "replace")) or None,
+                request_body=self.mask(request.content.decode("utf-8", "replace")) or None,
                 status=status,
-                response_body=self._mask(bytes(kept).decode("utf-8", "replace")) or None,
+                response_body=self.mask(bytes(kept).decode("utf-8", "replace")) or None,
                 duration_ms=duration,
             )
             for request, status, kept, duration in self._log
