@@ -49,7 +49,7 @@ class PropertyRecord(_Record):
     kind: Literal["property"] = "property"
     certificate: str
     usage: Literal["residential", "commercial", "land"]
-    area_m2: Decimal = Field(ge=0)
+    area_m2: Decimal = Field(ge=0, le=10_000_000, description="Floor area, m² (at most 10 km²)")
     region_code: str
 
 
