@@ -49,7 +49,7 @@ from schemas.evidence import (
     TaxedIncomeRecord,
     VehicleRecord,
 )
-from schemas.identity import contains_id_number
+from schemas.identity import FreeText, contains_id_number
 
 DEFAULT_PARTNER_HOSTS = ("127.0.0.1", "localhost", "::1")
 """Hosts a spec may call when `HEDUI_PARTNER_HOSTS` is not set: this machine (the sandbox)."""
@@ -438,7 +438,7 @@ class ConnectorSpec(_Spec):
         description="Source name: lower-case identifier (in every report, metric and log line, "
         "so never an ID number)",
     )
-    title: str = Field(min_length=1, max_length=200)
+    title: FreeText = Field(min_length=1, max_length=200)
 
     @field_validator("name")
     @classmethod

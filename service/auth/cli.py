@@ -149,7 +149,7 @@ def create(
     """
     from service.audit.service import Actor, audit
     from service.auth.principal import normalise_region_prefix
-    from service.auth.service import clean_name, create_api_key
+    from service.auth.service import LONGEST_LIFETIME, clean_name, create_api_key
     from service.models.base import utcnow
 
     settings = Settings()
@@ -180,6 +180,11 @@ def create(
         raise typer.BadParameter(str(exc), param_hint=hint) from exc
     if expires_at <= now:
         raise typer.BadParameter("that moment has passed", param_hint="--expires")
+    if expires_at > now + LONGEST_LIFETIME:
+        raise typer.BadParameter(
+            f"a key is valid for {LONGEST_LIFETIME.days // 365} years at most",
+            param_hint="--expires" if expires is not None else "--expires-in",
+        )
 
     async def run() -> str:
         async with _sessions(settings) as sessions, sessions() as session:

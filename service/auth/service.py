@@ -82,6 +82,11 @@ def expired(at: datetime) -> str:
     return f"This API key expired at {at.isoformat(timespec='seconds')}"
 
 
+LONGEST_LIFETIME = timedelta(days=5 * 365)
+"""The longest a key may be valid: long enough for a system's key, short enough that a
+forgotten one ends."""
+
+
 async def create_api_key(
     session: AsyncSession,
     *,
@@ -97,6 +102,11 @@ async def create_api_key(
     expires_at = expires_at or now + DEFAULT_LIFETIME
     if expires_at <= now:
         raise ValueError("the expiry must be in the future")
+    if expires_at > now + LONGEST_LIFETIME:
+        raise ValueError(
+            f"a key is valid for {LONGEST_LIFETIME.days // 365} years at most: no key stays "
+            "valid forever (create a new one before it expires)"
+        )
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     region_prefix = normalise_region_prefix(region)
     key = ApiKey(

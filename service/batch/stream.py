@@ -39,6 +39,26 @@ class TooLong:
 Raw = bytes | TooLong
 
 
+BOM = b"\xef\xbb\xbf"
+
+
+async def _without_bom(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    """The body without the UTF-8 byte-order mark a Windows editor puts first (it would make
+    line 1 invalid JSON), however the first bytes are cut into chunks."""
+    head: bytes | None = b""
+    async for chunk in chunks:
+        if head is None:
+            yield chunk
+            continue
+        head += chunk
+        if len(head) < len(BOM) and BOM.startswith(head):
+            continue  # too short yet to tell
+        yield head.removeprefix(BOM)
+        head = None
+    if head:
+        yield head
+
+
 async def ndjson_lines(
     chunks: AsyncIterable[bytes], *, max_line_bytes: int
 ) -> AsyncIterator[tuple[int, Raw]]:
@@ -46,7 +66,7 @@ async def ndjson_lines(
     buffer = bytearray()
     line = 0
     skipping = 0  # > 0: inside a line already known to be too long, this many bytes so far
-    async for chunk in chunks:
+    async for chunk in _without_bom(chunks):
         start = 0
         while True:
             newline = chunk.find(b"\n", start)

@@ -197,6 +197,12 @@ class RecipientService:
             raise Conflict("The household is off the roll")
         if body.signed_on > today:
             raise InvalidRequest.at(["body", "signed_on"], "cannot be in the future")
+        if recipient.consent_signed_on is not None and body.signed_on < recipient.consent_signed_on:
+            raise InvalidRequest.at(
+                ["body", "signed_on"],
+                f"is before the authorization on record (signed {recipient.consent_signed_on}): "
+                "a renewal is a newer one",
+            )
         resolved = policy_for(catalog, recipient, today)
         months = resolved.parameters.consent_valid_months if resolved else None
         repository = RecipientRepository.from_session(session)

@@ -244,6 +244,12 @@ async def test_an_expired_authorization_is_listed_not_queried(office: Office) ->
     assert "0 re-checked, 1 need new consent" in ran.stdout, ran.stdout
     [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
     assert recipient["needs_new_consent"] is True
+    older = await office.caseworker.post(
+        f"/v1/recipients/{recipient['id']}/consent",
+        json={"document_id": "AUTH-OLD", "signed_on": "2000-01-01"},
+    )
+    assert older.status_code == 422, older.text  # not newer than the one on record
+    assert older.json()["errors"][0]["loc"] == ["body", "signed_on"]
     renewed = await office.caseworker.post(
         f"/v1/recipients/{recipient['id']}/consent",
         json={"document_id": "AUTH-0002", "signed_on": date.today().isoformat()},

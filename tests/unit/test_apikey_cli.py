@@ -58,6 +58,8 @@ def test_names_are_trimmed_and_must_say_something() -> None:
         (["--expires", "2001-01-01"], "has passed"),
         (["--expires-in", "3d", "--expires", "2099-01-01"], "not both"),
         (["--name", "   "], "--name"),
+        (["--expires", "9999-12-31"], "5 years at most"),
+        (["--expires-in", "2000d"], "5 years at most"),
     ],
 )
 def test_create_refuses_a_wrong_option_before_opening_the_database(

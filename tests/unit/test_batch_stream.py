@@ -55,6 +55,21 @@ def test_json_reader_finds_what_json_loads_finds(
 
 
 @given(
+    lines=st.lists(st.text(alphabet='ab{}" ', min_size=1, max_size=10), min_size=1, max_size=5),
+    size=st.integers(min_value=1, max_value=8),
+)
+@settings(max_examples=100, deadline=None)
+def test_a_leading_byte_order_mark_is_not_part_of_line_1(lines: list[str], size: int) -> None:
+    """However the body is cut into chunks; a BOM anywhere else is left alone."""
+    body = "\n".join(lines).encode()
+    plain = asyncio.run(collect(ndjson_lines(chunked(body, size), max_line_bytes=20)))
+    marked = asyncio.run(
+        collect(ndjson_lines(chunked(b"\xef\xbb\xbf" + body, size), max_line_bytes=20))
+    )
+    assert marked == plain
+
+
+@given(
     lines=st.lists(st.text(alphabet='ab{}" ', max_size=30), max_size=10),
     size=st.integers(min_value=1, max_value=16),
 )
