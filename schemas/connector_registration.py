@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator
 
 from schemas.evidence import CONSENT_ID_MAX, CONSENT_ID_PATTERN, Record
-from schemas.identity import IdNumber, contains_id_number
+from schemas.identity import IdNumber, hides_id_number
 from schemas.request import RequestModel
 
 TEST_MAX_PAGES = 5
@@ -73,7 +73,7 @@ class ConnectorTestRequest(RequestModel):
     @field_validator("consent_document_id")
     @classmethod
     def _carries_no_id_number(cls, document_id: str | None) -> str | None:
-        if document_id is not None and contains_id_number(document_id):
+        if document_id is not None and hides_id_number(document_id):
             raise ValueError("must not contain an ID number or any run of 18 digits")
         return document_id
 

@@ -3,6 +3,7 @@
 import re
 from datetime import date, timedelta
 from typing import Annotated
+from urllib.parse import unquote
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
@@ -106,8 +107,30 @@ def contains_id_number(text: str) -> bool:
     return _ID_IN_TEXT.search(text) is not None
 
 
-def _no_id_number(text: str) -> str:
+# Between two digits of an ID number written apart: spaces (any, zero-width included),
+# dashes, underscores, dots or slashes, a few at a time.
+_GLUE = re.compile(r"(?<=[0-9])[\s\u200b-\u200d\u2060\ufeff\-_./]{1,3}(?=[0-9Xx])")
+_RUN = re.compile(r"[0-9]{17,}[0-9Xx]")
+
+
+def hides_id_number(text: str) -> bool:
+    """Whether `text` holds an ID number, as is (`contains_id_number`) or written apart or
+    percent-encoded (`5301 0219 9001 0112 31`, `%35%33...`). Written apart, only a valid
+    number counts (its check character and birth date), so that dates and phone numbers
+    side by side are not taken for one."""
     if contains_id_number(text):
+        return True
+    joined = _GLUE.sub("", unquote(text))
+    if contains_id_number(joined) and joined != text:
+        for run in _RUN.findall(joined):
+            for start in range(len(run) - 17):
+                if id_number_problem(run[start : start + 17] + run[start + 17].upper()) is None:
+                    return True
+    return False
+
+
+def _no_id_number(text: str) -> str:
+    if hides_id_number(text):
         raise ValueError("must not contain an ID number or any run of 18 digits")
     return text
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.identity import IdNumber
+from schemas.identity import FreeText, IdNumber
 from schemas.request import RequestModel
 
 Relationship = Literal[
@@ -37,7 +37,7 @@ class NearRelativeCreate(RequestModel):
         examples=["530102"],
     )
     staff_name: str = Field(min_length=1, max_length=64, examples=["李四"])
-    staff_position: str = Field(
+    staff_position: FreeText = Field(
         min_length=1,
         max_length=64,
         description="e.g. 村委会主任, 民政专干",

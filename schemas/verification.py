@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from schemas.additions import OmitWhenNone
 from schemas.dates import IsoDate
 from schemas.evidence import CONSENT_ID_MAX, CONSENT_ID_PATTERN
-from schemas.identity import FreeText, IdNumber, contains_id_number
+from schemas.identity import FreeText, IdNumber, hides_id_number
 from schemas.money import Money
 from schemas.request import RequestModel
 
@@ -143,7 +143,7 @@ class Consent(_Strict):
     @field_validator("document_id")
     @classmethod
     def _carries_no_id_number(cls, document_id: str) -> str:
-        if contains_id_number(document_id):
+        if hides_id_number(document_id):
             raise ValueError(
                 "must not contain an ID number or any run of 18 digits (every partner is told it)"
             )
@@ -225,7 +225,7 @@ class VerificationCreate(_Strict, OmitWhenNone):
     @field_validator("reference")
     @classmethod
     def _reference_carries_no_id_number(cls, reference: str) -> str:
-        if contains_id_number(reference):
+        if hides_id_number(reference):
             raise ValueError(
                 "must not contain an ID number or any run of 18 digits (it is shown in every "
                 "response)"
@@ -280,7 +280,7 @@ class WithdrawalCreate(_Strict):
     @field_validator("reason")
     @classmethod
     def _reason_carries_no_id_number(cls, reason: str | None) -> str | None:
-        if reason is not None and contains_id_number(reason):
+        if reason is not None and hides_id_number(reason):
             raise ValueError("must not contain an ID number or any run of 18 digits")
         return reason
 

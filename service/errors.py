@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from schemas.identity import contains_id_number, redact_id_numbers
+from schemas.identity import hides_id_number, redact_id_numbers
 from schemas.problem import Problem, ProblemError, field_errors, summary, unreadable_body_error
 from schemas.request import NUL_MESSAGE
 from service.crypto.keyring import KeyringError
@@ -389,7 +389,7 @@ def check_idempotency_key(key: str | None) -> None:
         return
     if not key.strip():
         raise InvalidRequest.at(["header", "Idempotency-Key"], "must not be blank")
-    if contains_id_number(key):
+    if hides_id_number(key):
         raise InvalidRequest.at(
             ["header", "Idempotency-Key"], "must not contain an ID number or any run of 18 digits"
         )

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from schemas import batch as wire
-from schemas.identity import contains_id_number, redact_id_numbers
+from schemas.identity import hides_id_number, redact_id_numbers
 from schemas.problem import ProblemError
 from schemas.verification import VerificationCreate, VerificationStatus
 from service.auth.principal import Principal
@@ -65,7 +65,7 @@ def check_reference(reference: object) -> str | None:
         return None
     if not isinstance(reference, str) or not 1 <= len(reference) <= 128:
         raise InvalidRequest.at(["reference"], "must be a string of 1 to 128 characters")
-    if "\x00" in reference or contains_id_number(reference):
+    if "\x00" in reference or hides_id_number(reference):
         raise InvalidRequest.at(
             ["reference"], "must not contain an ID number, a run of 18 digits or a NUL character"
         )

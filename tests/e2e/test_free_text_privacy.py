@@ -26,6 +26,8 @@ PERSON = make_id_number("530102")
         (WarningNote, {"note": f"visited {PERSON.lower()}"}, "note"),
         (PauseRequest, {"reason": f"complaint about {PERSON}"}, "reason"),
         (ResumeRequest, {"reason": PERSON}, "reason"),
+        (PauseRequest, {"reason": f"see {PERSON[:6]}\u200b{PERSON[6:]}"}, "reason"),
+        (WarningNote, {"note": f"{PERSON[:6]} {PERSON[6:14]} {PERSON[14:]}"}, "note"),
         (
             WebhookCreate,
             {

@@ -11,6 +11,7 @@ from schemas.identity import (
     IdNumber,
     check_character,
     contains_id_number,
+    hides_id_number,
     id_number_problem,
     mask_id_number,
     mask_name,
@@ -181,3 +182,34 @@ def test_no_id_number_survives_redaction_wherever_it_stands(
 )
 def test_redaction_needs_no_word_boundary(text: str, redacted: str) -> None:
     assert redact_id_numbers(text) == redacted
+
+
+VALID = "530102199001011231"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"see {VALID[:6]}\u200b{VALID[6:]}",  # a zero-width space inside
+        f"see {VALID[:6]} {VALID[6:14]} {VALID[14:]}",  # written in groups
+        f"{VALID[:6]}-{VALID[6:14]}-{VALID[14:]}",
+        "A530102199_001011231",
+        "".join(f"%{ord(c):02X}" for c in VALID),  # percent-encoded, as in a URL
+    ],
+)
+def test_an_id_number_written_apart_or_encoded_is_found(text: str) -> None:
+    assert id_number_problem(VALID) is None
+    assert hides_id_number(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "visited 2026-11-20, 2026-12-05 and 2026-12-06",
+        "call 138 0013 8000 or 0871 6543 2109",
+        "1.5 2.5 3.25 4.125 5.0625 6.03125",
+        "case 2026-001234 of 2026-11-20",
+    ],
+)
+def test_dates_and_phone_numbers_side_by_side_are_not_taken_for_one(text: str) -> None:
+    assert not hides_id_number(text)
