@@ -23,7 +23,6 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
-    field_validator,
     model_validator,
 )
 
@@ -49,7 +48,7 @@ from schemas.evidence import (
     TaxedIncomeRecord,
     VehicleRecord,
 )
-from schemas.identity import FreeText, contains_id_number
+from schemas.identity import FreeText
 
 DEFAULT_PARTNER_HOSTS = ("127.0.0.1", "localhost", "::1")
 """Hosts a spec may call when `HEDUI_PARTNER_HOSTS` is not set: this machine (the sandbox)."""
@@ -248,12 +247,13 @@ def _below_base_url(path: str) -> str:
     `.evil.example/` would move the request to a host outside the allow-list."""
     if not path.startswith("/"):
         raise ValueError("must start with /")
-    if not _URL_TEXT.fullmatch(path):
+    if not URL_TEXT.fullmatch(path):
         raise ValueError("must be printable ASCII without spaces (percent-encode the rest)")
     return path
 
 
-_URL_TEXT = re.compile(r"[\x21-\x7e]*")
+URL_TEXT = re.compile(r"[\x21-\x7e]*")
+"""What a URL holds as is: visible ASCII, no space (the rest percent-encoded)."""
 _HEADER_VALUE = re.compile(r"[\x20-\x7e\t]*")
 """What HTTP carries as a header value as is: visible ASCII, spaces and tabs, no line break."""
 
@@ -433,19 +433,12 @@ class Limits(_Spec):
 class ConnectorSpec(_Spec):
     """A declarative HTTP connector. Its JSON Schema is served at `/v1/connectors/schema`."""
 
-    name: str = Field(
+    name: FreeText = Field(
         pattern=_NAME.pattern,
         description="Source name: lower-case identifier (in every report, metric and log line, "
         "so never an ID number)",
     )
     title: FreeText = Field(min_length=1, max_length=200)
-
-    @field_validator("name")
-    @classmethod
-    def _name_is_no_id_number(cls, name: str) -> str:
-        if contains_id_number(name):
-            raise ValueError("must not contain an ID number or any run of 18 digits")
-        return name
 
     base_url: str = Field(max_length=500, description="Partner root URL, allow-listed host")
     request: RequestSpec
@@ -639,7 +632,7 @@ def _host_problems(spec: ConnectorSpec, allowed: Sequence[str]) -> list[Problem]
 def _url_problems(pointer: str, url: str, allowed: Sequence[str]) -> list[Problem]:
     from urllib.parse import urlsplit
 
-    if not _URL_TEXT.fullmatch(url):
+    if not URL_TEXT.fullmatch(url):
         return [Problem(pointer, "must be printable ASCII without spaces (percent-encode)")]
     try:
         parts = urlsplit(url)

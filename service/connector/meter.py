@@ -91,7 +91,6 @@ class CallMeter(httpx.AsyncBaseTransport):
         self.starved = False
         """A request found no turn within the budget (or the budget ended while it waited):
         hedui's own congestion, whatever error the connector made of it."""
-        self.waited_s = 0.0
         self.stalls = Stalls()
 
     @property
@@ -146,7 +145,6 @@ class CallMeter(httpx.AsyncBaseTransport):
             self.stalls.change(waiting=-1)
             raise
         self.stalls.change(waiting=-1, in_flight=1)
-        self.waited_s += permit.waited_s
         return permit
 
     async def aclose(self) -> None:

@@ -1,12 +1,11 @@
 """Subscribing webhooks and looking at their deliveries."""
 
-import re
 from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from connectors.declarative.spec import host_allowed
+from connectors.declarative.spec import URL_TEXT, host_allowed
 from schemas import webhook as wire
 from service.auth.principal import Principal
 from service.errors import Conflict, InvalidRequest, NotFound
@@ -21,13 +20,10 @@ class WebhookNotFound(NotFound):
         super().__init__(f"No such {what}")
 
 
-_URL_TEXT = re.compile(r"[\x21-\x7e]+")
-
-
 def checked_url(url: str, allowed: list[str]) -> str:
     """An http(s) URL to a host in the allow-list, or 422 naming `url` (so hedui cannot be
     pointed at internal addresses)."""
-    if not _URL_TEXT.fullmatch(url):
+    if not URL_TEXT.fullmatch(url):
         # A space, a tab or any other character a URL cannot hold as is: refused here, not
         # found out at every delivery.
         raise InvalidRequest.at(
