@@ -12,7 +12,8 @@ prepared once per connection; and arrays keep it at one parameter per column, ho
 rows (a batch's chunk of thousands included). Foreign keys hold as for separate statements:
 PostgreSQL checks them at the end of the statement, when every CTE has inserted.
 
-SQLite, which has no round trips to save, runs one executemany per table, in order.
+SQLite, which has no round trips to save, runs one executemany per table, in order, its
+text too built once per shape.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -46,9 +47,14 @@ async def insert_together(
     parts = [part for part in parts if part.rows]
     shape = tuple((part.table, _columns(part)) for part in parts)
     dialect = session.get_bind().dialect
-    if dialect.name != "postgresql" or not parts:
-        for part in parts:
-            await session.execute(insert(part.table), list(part.rows))
+    if not parts:
+        if commit:
+            await session.commit()
+        return
+    if dialect.name != "postgresql":
+        connection = await session.connection()
+        for part, statement in zip(parts, _each_statements(dialect, shape), strict=True):
+            await connection.exec_driver_sql(statement.sql, statement.rows(part))
         if commit:
             await session.commit()
         return
@@ -79,6 +85,15 @@ class _Statement(NamedTuple):
     """Per part, per column of the statement: the row's key (or "" for a default), the
     type's bind processor, and the default's value or callable."""
 
+    def rows(self, part: Rows) -> list[tuple[Any, ...]]:
+        """The part's rows as the statement's positional parameters (one statement per
+        part: `_each_statements`)."""
+        (columns,) = self.columns
+        return [
+            tuple(_value(row, key, process, default) for key, process, default in columns)
+            for row in part.rows
+        ]
+
     def parameters(self, parts: Sequence[Rows]) -> tuple[list[Any], ...]:
         arrays: list[list[Any]] = []
         for part, columns in zip(parts, self.columns, strict=True):
@@ -92,6 +107,53 @@ class _Statement(NamedTuple):
         return tuple(arrays)
 
 
+def _value(
+    row: Mapping[str, Any], key: str, process: Callable[[Any], Any] | None, default: Any
+) -> Any:
+    value = row[key] if key else (default() if callable(default) else default)
+    return process(value) if process is not None and value is not None else value
+
+
+@functools.lru_cache(maxsize=64)
+def _each_statements(
+    dialect: Dialect, shape: tuple[tuple[Table, tuple[str, ...]], ...]
+) -> tuple[_Statement, ...]:
+    """One INSERT per table, with a row's values as positional parameters (SQLite's
+    `?`), compiled once per shape: SQLAlchemy's `insert(table)` with a list of dicts
+    builds its cache key and every row's parameters anew for every verification."""
+    quote = dialect.identifier_preparer.quote
+    statements: list[_Statement] = []
+    for table, given in shape:
+        part = _column_values(dialect, table, given)
+        names = ", ".join(quote(name) for name, _ in part)
+        marks = ", ".join("?" for _ in part)
+        # Names from hedui's own tables; every value is a bound parameter.
+        sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})"  # noqa: S608
+        statements.append(_Statement(sql, (tuple(value for _, value in part),)))
+    return tuple(statements)
+
+
+def _column_values(
+    dialect: Dialect, table: Table, given: tuple[str, ...]
+) -> list[tuple[str, tuple[str, Callable[[Any], Any] | None, Any]]]:
+    """The columns an INSERT of rows with the `given` columns names, in the table's order:
+    each with the row's key (or "" for a default), the type's bind processor, and the
+    Python-side default's value or callable (what SQLAlchemy's INSERT would have applied).
+    Columns with neither are left to the database's default, or NULL."""
+    part: list[tuple[str, tuple[str, Callable[[Any], Any] | None, Any]]] = []
+    for column in table.columns:
+        default = column.default
+        if column.name in given:
+            key, value = column.name, None
+        elif default is not None and (default.is_scalar or default.is_callable):
+            arg = default.arg  # type: ignore[attr-defined]
+            key, value = "", (functools.partial(arg, None) if default.is_callable else arg)
+        else:
+            continue
+        part.append((column.name, (key, column.type.bind_processor(dialect), value)))
+    return part
+
+
 @functools.lru_cache(maxsize=64)
 def _statement(dialect: Dialect, shape: tuple[tuple[Table, tuple[str, ...]], ...]) -> _Statement:
     quote = dialect.identifier_preparer.quote
@@ -102,20 +164,11 @@ def _statement(dialect: Dialect, shape: tuple[tuple[Table, tuple[str, ...]], ...
         names: list[str] = []
         casts: list[str] = []
         part: list[tuple[str, Callable[[Any], Any] | None, Any]] = []
-        for column in table.columns:
-            default = column.default
-            if column.name in given:
-                key, value = column.name, None
-            elif default is not None and (default.is_scalar or default.is_callable):
-                # The Python-side default SQLAlchemy's INSERT would have applied.
-                arg = default.arg  # type: ignore[attr-defined]
-                key, value = "", (functools.partial(arg, None) if default.is_callable else arg)
-            else:
-                continue  # the database's default, or NULL
+        for name, value in _column_values(dialect, table, given):
             number += 1
-            names.append(quote(column.name))
-            casts.append(f"${number}::{column.type.compile(dialect=dialect)}[]")
-            part.append((key, column.type.bind_processor(dialect), value))
+            names.append(quote(name))
+            casts.append(f"${number}::{table.c[name].type.compile(dialect=dialect)}[]")
+            part.append(value)
         # Names and types from hedui's own tables; every value is a bound parameter.
         inserts.append(
             f"INSERT INTO {quote(table.name)} ({', '.join(names)}) "  # noqa: S608
