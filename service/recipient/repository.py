@@ -1,9 +1,10 @@
 """All SQL about recipients and their re-checks."""
 
+import zlib
 from datetime import date, datetime, timedelta
 from typing import Any, Self, cast
 
-from sqlalchemy import ColumnElement, Select, func, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Select, func, or_, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, selectinload
@@ -20,6 +21,8 @@ def in_scope(statement: Statement, scope: Principal | str) -> Statement:
     """`statement` (over recipients) kept to `scope`'s households."""
     return scoped(statement, scope, Recipient.region_code, Recipient.township_code)
 
+
+ROLL_LOCK = 0x68656475  # "hedu": with a program's hash, PostgreSQL's lock on its roll
 
 NOT_RUN = ("needs_consent", "failed")
 """The states of a re-check that did not run to its end: a pass starts it (again)."""
@@ -43,6 +46,19 @@ class RecipientRepository:
         return await self.session.scalar(
             select(Recipient).where(Recipient.origin_verification_id == verification_id)
         )
+
+    async def hold_the_roll(self, program: str) -> None:
+        """Until this transaction ends, no other can put a household on `program`'s roll:
+        the look for a member on it (`member_on_the_roll`) and the new recipient are one
+        step. On PostgreSQL a transaction-scoped advisory lock per program (approvals are
+        people's decisions, a few a minute: waiting for one another costs nothing); on
+        SQLite the decision's own insert, before the look, holds the database's only
+        write lock already."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            await self.session.execute(
+                text("SELECT pg_advisory_xact_lock(:kind, :program)"),
+                {"kind": ROLL_LOCK, "program": zlib.crc32(program.encode()) - 2**31},
+            )
 
     async def member_on_the_roll(self, verification_id: str, program: str) -> Member | None:
         """A member of `verification_id` who is in the approved household of a recipient of

@@ -93,6 +93,7 @@ class RecipientService:
             return recipient
         if body.decision != "approve" or verification.program not in ROLL_PROGRAMS:
             return None
+        await repository.hold_the_roll(verification.program)
         paid = await repository.member_on_the_roll(verification.id, verification.program)
         if paid is not None:
             raise AlreadyOnTheRoll(mask_id_number(paid.id_number), verification.program)

@@ -1,5 +1,6 @@
 """The roll: an approval puts a household on it; listing, filters, stopping, paging."""
 
+import asyncio
 from datetime import date
 from typing import Any
 
@@ -121,6 +122,51 @@ class TestApproval:
             json={"decision": "return", "reason": "already receives dibao"},
         )
         assert returned.status_code == 201, returned.text
+
+    async def test_two_approvals_at_once_put_a_shared_member_on_the_roll_once(
+        self, http: httpx.AsyncClient, api_client: ClientFactory
+    ) -> None:
+        """The check for a member on the roll and the new recipient are one step: two
+        approvals deciding together cannot both find the roll without the other's."""
+        caseworker = await api_client(role="caseworker", region="530102")
+        approvers = [await api_client(role="approver", region="530102") for _ in range(2)]
+        for _ in range(3):
+            shared = make_id_number("530102")
+            ids = [shared, make_id_number("530102"), make_id_number("530102")]
+            for id_number in ids:
+                created = await http.post("/sandbox/people", json={"id_number": id_number})
+                assert created.status_code < 300
+            verification_ids = []
+            for applicant in ids[1:]:
+                body = verification_body(
+                    [member(applicant, relation="applicant"), member(shared, relation="child")],
+                    region_code="530102",
+                    as_of=None,
+                )
+                created = await caseworker.post("/v1/verifications", json=body, headers=WAIT)
+                assert created.json()["recommendation"] == "eligible", created.text
+                verification_ids.append(created.json()["id"])
+
+            decided = await asyncio.gather(
+                *(
+                    approver.post(
+                        f"/v1/verifications/{verification_id}/decision",
+                        json={"decision": "approve", "reason": "documents checked"},
+                    )
+                    for approver, verification_id in zip(approvers, verification_ids, strict=True)
+                )
+            )
+
+            assert sorted(response.status_code for response in decided) == [201, 409], [
+                response.text for response in decided
+            ]
+            masked = shared[:6] + "********" + shared[-4:]
+            holding = [
+                r
+                for r in await roll(approvers[0], status="active")
+                if masked in [m["id_number"] for m in r["members"]]
+            ]
+            assert len(holding) == 1
 
     async def test_the_approver_chooses_the_regular_class(
         self, http: httpx.AsyncClient, api_client: ClientFactory
