@@ -342,13 +342,25 @@ class DecisionCreate(_Strict):
         "otherwise; on a re-check, the recipient's class so far",
     )
 
-    @field_validator("recheck_class")
+    monthly_benefit: Money | None = Field(
+        default=None,
+        description="approve only, in yuan: the monthly benefit granted when the report "
+        "computed none (its recommendation `review` or `ineligible`, approved on the "
+        "approver's own findings: a source checked by hand, a documented exception). "
+        "Required then for dibao and tekun, which pay it every month; refused when the "
+        "report computed the benefit and this differs (the report's is granted), and for "
+        "linshi, which puts nobody on the roll",
+        examples=["640.00"],
+    )
+
+    @field_validator("recheck_class", "monthly_benefit")
     @classmethod
     def _class_with_an_approval_only(
-        cls, recheck_class: str | None, info: ValidationInfo
-    ) -> str | None:
+        cls, recheck_class: str | Decimal | None, info: ValidationInfo
+    ) -> str | Decimal | None:
         if recheck_class is not None and info.data.get("decision") != "approve":
-            raise ValueError("only an approval puts a household on the roll, with its class")
+            what = "class" if info.field_name == "recheck_class" else "benefit"
+            raise ValueError(f"only an approval puts a household on the roll, with its {what}")
         return recheck_class
 
 

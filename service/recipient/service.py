@@ -39,6 +39,43 @@ def monthly_benefit(report: Report | None) -> Decimal | None:
     return Decimal(str(benefit["monthly_amount"])) if benefit else None
 
 
+def granted_benefit(
+    verification: Verification, report: Report | None, body: DecisionCreate
+) -> Decimal | None:
+    """The monthly benefit an approval grants: the report's when it computed one, else
+    the approver's (`monthly_benefit`), which a roll program's approval must then give.
+    None for what is not an approval onto a roll. InvalidRequest naming the field when
+    the decision and the report disagree."""
+    if body.decision != "approve":
+        return None
+    computed = monthly_benefit(report)
+    given = body.monthly_benefit
+    if verification.program not in ROLL_PROGRAMS:
+        if given is not None:
+            raise InvalidRequest.at(
+                ["body", "monthly_benefit"],
+                f"{verification.program} is paid once and puts nobody on the roll: "
+                "an approval grants no monthly benefit",
+            )
+        return None
+    if computed is not None:
+        if given is not None and given != computed:
+            raise InvalidRequest.at(
+                ["body", "monthly_benefit"],
+                f"the report computed the monthly benefit ({computed:.2f}): "
+                "an approval grants that amount",
+            )
+        return computed
+    if given is None:
+        recommendation = (report.body or {}).get("recommendation") if report else None
+        raise InvalidRequest.at(
+            ["body", "monthly_benefit"],
+            f"the report computed no benefit (its recommendation is {recommendation}): "
+            "an approval states the monthly benefit granted, in yuan",
+        )
+    return given
+
+
 def policy_for(
     catalog: PolicyCatalog, household: Verification | Recipient, day: date
 ) -> ResolvedPolicy | None:
@@ -78,7 +115,7 @@ class RecipientService:
                     status=wire.RecipientStatus.active.value,
                     approved_verification_id=verification.id,
                     approved_on=today,
-                    monthly_benefit=monthly_benefit(report),
+                    monthly_benefit=granted_benefit(verification, report, body),
                     recheck_class=body.recheck_class or recipient.recheck_class,
                     updated_at=now,
                 )
@@ -112,7 +149,7 @@ class RecipientService:
             township_code=verification.township_code,
             recheck_class=recheck_class.value,
             status=wire.RecipientStatus.active.value,
-            monthly_benefit=monthly_benefit(report),
+            monthly_benefit=granted_benefit(verification, report, body),
             origin_verification_id=verification.id,
             approved_verification_id=verification.id,
             approved_on=today,

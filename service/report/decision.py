@@ -11,6 +11,7 @@ from service.auth.principal import Principal
 from service.errors import DecisionExists, Forbidden, ReportNotReady, VerificationWithdrawn
 from service.models import Decision, Report, Verification
 from service.policy.catalog import PolicyCatalog
+from service.recipient.service import granted_benefit
 from service.recipient.service import recipient as recipient_service
 from service.verification.repository import VerificationRepository
 from service.verification.service import decision_to_wire
@@ -38,6 +39,7 @@ async def decide(
     if existing is not None:
         raise DecisionExists()
     report = await session.get(Report, verification.id)
+    granted_benefit(verification, report, body)  # refused before anything is written
     decision = Decision(
         verification_id=verification.id,
         decision=body.decision,

@@ -390,7 +390,12 @@ async def test_withdrawing_a_completed_verification_keeps_its_report_and_decisio
     report = (await world.caseworker.get(f"/v1/verifications/{verification_id}/report")).json()
     decided = await world.approver.post(
         f"/v1/verifications/{verification_id}/decision",
-        json={"decision": "approve", "reason": "核对无误"},
+        json={
+            "decision": "approve",
+            "reason": "核对无误",
+            # A review report computes no benefit: the approver states it.
+            **({} if report.get("benefit") else {"monthly_benefit": "500.00"}),
+        },
     )
     assert decided.status_code == 201, decided.text
     _, sources, _ = await _rows(world, verification_id)

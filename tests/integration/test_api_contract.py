@@ -304,7 +304,10 @@ class TestDecision:
     ) -> None:
         caseworker, verification_id = await self._completed(api_client)
         approver = await api_client(role="approver", region="53", name="李科长 (五华区民政局)")
+        computed = (await caseworker.get(f"/v1/verifications/{verification_id}/report")).json()
         decision = {"decision": "approve", "reason": "documents checked"}
+        if not computed.get("benefit"):  # approved on the approver's own findings
+            decision["monthly_benefit"] = "80.00"
 
         first = await approver.post(f"/v1/verifications/{verification_id}/decision", json=decision)
         second = await approver.post(f"/v1/verifications/{verification_id}/decision", json=decision)

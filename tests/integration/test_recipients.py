@@ -168,6 +168,94 @@ class TestApproval:
             ]
             assert len(holding) == 1
 
+    async def test_a_report_without_a_benefit_is_approved_with_the_one_granted(
+        self, http: httpx.AsyncClient, api_client: ClientFactory
+    ) -> None:
+        caseworker = await api_client(role="caseworker", region="530102")
+        approver = await api_client(role="approver", region="530102")
+        id_number = make_id_number("530102")
+        assert (await http.post("/sandbox/people", json={"id_number": id_number})).status_code < 300
+        body = verification_body([member(id_number)], region_code="530102", as_of=None)
+        assert (await http.put("/sandbox/faults/vehicles", json={"mode": "garbage"})).is_success
+        try:  # a source that answered garbage: review
+            created = await caseworker.post("/v1/verifications", json=body, headers=WAIT)
+        finally:
+            await http.delete("/sandbox/faults/vehicles")
+        assert created.json()["recommendation"] == "review", created.text
+        verification_id = created.json()["id"]
+        url = f"/v1/verifications/{verification_id}/decision"
+
+        refused = await approver.post(url, json={"decision": "approve", "reason": "查验无误"})
+
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"][0]["loc"] == ["body", "monthly_benefit"]
+        assert "review" in refused.json()["detail"]
+        # Nothing written: no decision, nobody on the roll.
+        read = await approver.get(f"/v1/verifications/{verification_id}")
+        assert read.json()["decisions"] == []
+        assert verification_id not in [r["origin_verification_id"] for r in await roll(approver)]
+
+        approved = await approver.post(
+            url, json={"decision": "approve", "reason": "查验无误", "monthly_benefit": "412.5"}
+        )
+
+        assert approved.status_code == 201, approved.text
+        [recipient] = [
+            r for r in await roll(approver) if r["origin_verification_id"] == verification_id
+        ]
+        assert recipient["monthly_benefit"] == "412.50"
+
+    async def test_a_computed_benefit_is_the_one_granted(
+        self, http: httpx.AsyncClient, api_client: ClientFactory
+    ) -> None:
+        caseworker = await api_client(role="caseworker", region="530102")
+        approver = await api_client(role="approver", region="530102")
+        id_number = make_id_number("530102")
+        assert (await http.post("/sandbox/people", json={"id_number": id_number})).status_code < 300
+        body = verification_body([member(id_number)], region_code="530102", as_of=None)
+        created = await caseworker.post("/v1/verifications", json=body, headers=WAIT)
+        assert created.json()["recommendation"] == "eligible", created.text
+        url = f"/v1/verifications/{created.json()['id']}/decision"
+
+        other = await approver.post(
+            url, json={"decision": "approve", "reason": "ok", "monthly_benefit": "999.00"}
+        )
+        rejected_with_one = await approver.post(
+            url, json={"decision": "reject", "reason": "no", "monthly_benefit": "640.00"}
+        )
+        same = await approver.post(
+            url, json={"decision": "approve", "reason": "ok", "monthly_benefit": "640.00"}
+        )
+
+        assert other.status_code == 422, other.text
+        assert other.json()["errors"][0]["loc"] == ["body", "monthly_benefit"]
+        assert "640.00" in other.json()["detail"]
+        assert rejected_with_one.status_code == 422, rejected_with_one.text
+        assert rejected_with_one.json()["errors"][0]["loc"] == ["body", "monthly_benefit"]
+        assert same.status_code == 201, same.text
+
+    async def test_linshi_grants_no_monthly_benefit(
+        self, http: httpx.AsyncClient, api_client: ClientFactory
+    ) -> None:
+        caseworker = await api_client(role="caseworker", region="530102")
+        approver = await api_client(role="approver", region="530102")
+        id_number = make_id_number("530102")
+        assert (await http.post("/sandbox/people", json={"id_number": id_number})).status_code < 300
+        body = verification_body(
+            [member(id_number)], region_code="530102", program="linshi", as_of=None
+        )
+        created = await caseworker.post("/v1/verifications", json=body, headers=WAIT)
+        assert created.status_code == 200, created.text
+        url = f"/v1/verifications/{created.json()['id']}/decision"
+
+        refused = await approver.post(
+            url, json={"decision": "approve", "reason": "ok", "monthly_benefit": "100.00"}
+        )
+
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"][0]["loc"] == ["body", "monthly_benefit"]
+        assert "linshi" in refused.json()["detail"]
+
     async def test_the_approver_chooses_the_regular_class(
         self, http: httpx.AsyncClient, api_client: ClientFactory
     ) -> None:
