@@ -121,7 +121,9 @@ class RecheckPlanItem(BaseModel):
     due_on: date
     outcome: str = Field(
         description="`queued` (a verification started), `needs_consent` (authorization "
-        "expired: nobody queried), `already_scheduled` (another run enqueued it)"
+        "expired: nobody queried), `already_scheduled` (another run enqueued it), "
+        "`retry_later` (its verification failed, and it waits before it is started "
+        "again: 5 minutes after the first failure, doubling, at most a day)"
     )
     verification_id: str | None = None
 
@@ -132,4 +134,7 @@ class RecheckRun(BaseModel):
     queued: int
     needs_consent: int
     already_scheduled: int
+    retry_later: int = Field(
+        default=0, description="Failed re-checks waiting before they are started again"
+    )
     items: list[RecheckPlanItem]

@@ -663,6 +663,7 @@ _RECHECK_OUTCOMES = {
     "queued": "to start",
     "needs_consent": "needs new consent (not queried)",
     "already_scheduled": "already started",
+    "retry_later": "failed before: waits to retry",
 }
 
 
@@ -717,7 +718,13 @@ async def _recheck(today: Any, prefix: str, *, dry_run: bool) -> None:
             shown = f" (the first {len(plan.items)} listed)" if len(plan.items) < total else ""
             console.print(
                 f"{plan.queued} to start, {plan.needs_consent} need new consent, "
-                f"{plan.already_scheduled} already started{shown}; nothing was changed",
+                f"{plan.already_scheduled} already started"
+                + (
+                    f", {plan.retry_later} waiting to retry after a failure"
+                    if plan.retry_later
+                    else ""
+                )
+                + f"{shown}; nothing was changed",
                 highlight=False,
                 soft_wrap=True,
             )
@@ -740,7 +747,13 @@ async def _recheck(today: Any, prefix: str, *, dry_run: bool) -> None:
     console.print(
         f"{tally.count('queued')} re-checked, {tally.count('needs_consent')} need new consent "
         f"(not queried), {tally.count('already_scheduled')} already started elsewhere, "
-        f"{tally.count('failed')} could not be started (see the log); "
+        f"{tally.count('failed')} could not be started (see the log)"
+        + (
+            f", {tally.count('retry_later')} failed before and wait to retry"
+            if tally.count("retry_later")
+            else ""
+        )
+        + "; "
         f"{_plural(tally.warnings, 'warning')} raised "
         f"({where}, as of {today})",
         highlight=False,

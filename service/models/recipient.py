@@ -3,7 +3,7 @@
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.crypto.sealed import Sealed, SealedModel, SealedText
@@ -78,3 +78,7 @@ class Recheck(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """How often its verification failed."""
+    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    """When a failed one may be started again (`service.recipient.repository.retry_delay`)."""

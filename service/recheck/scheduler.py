@@ -46,7 +46,7 @@ from service.models import ApiKey, Recipient, Verification
 from service.models.base import new_id, utcnow
 from service.policy.catalog import PolicyCatalog
 from service.recipient.calendar import next_after
-from service.recipient.repository import NOT_RUN, RecipientRepository
+from service.recipient.repository import NOT_RUN, RETRY_LATER, RecipientRepository, waits
 from service.recipient.service import policy_for
 from service.verification.service import verification as verification_service
 
@@ -125,12 +125,14 @@ class RecheckScheduler:
                     break
                 after = due[-1].id
                 existing = await repository.rechecks_of(
-                    [(recipient.id, recipient.next_recheck_on) for recipient in due]
+                    [(recipient.id, recipient.next_recheck_on) for recipient in due], utcnow()
                 )
                 for recipient in due:
                     held = existing.get(recipient.id)
                     if _consent_expired(recipient, today):
                         outcome = RecheckStatus.needs_consent.value
+                    elif held == RETRY_LATER:
+                        outcome = RETRY_LATER
                     elif held is not None and held not in NOT_RUN:
                         outcome = "already_scheduled"
                     else:
@@ -145,6 +147,7 @@ class RecheckScheduler:
             queued=outcomes[RecheckStatus.queued.value],
             needs_consent=outcomes[RecheckStatus.needs_consent.value],
             already_scheduled=outcomes["already_scheduled"],
+            retry_later=outcomes[RETRY_LATER],
             items=items,
         )
 
@@ -241,6 +244,8 @@ class RecheckScheduler:
                 session, recipient, approved.get(recipient.approved_verification_id), today
             )
             if verification is None:
+                # Refused at intake: nobody was asked, so the next pass tries again at once
+                # (a policy file put back takes effect there); only a failed run waits.
                 await repository.finish_recheck(recheck_id, RecheckStatus.failed.value, utcnow())
                 done.outcomes[RecheckStatus.failed.value] += 1
                 continue
@@ -310,6 +315,8 @@ class RecheckScheduler:
         existing = await repository.recheck(recipient.id, due_on)
         if existing is None or existing.status not in NOT_RUN:
             return None, False, "already_scheduled"
+        if waits(existing.status, existing.retry_at, utcnow()):
+            return None, False, RETRY_LATER
         return existing.id, True, RecheckStatus.queued.value
 
     def _verification_body(

@@ -17,6 +17,11 @@ from service.models import Member, Recheck, Recipient, Verification
 from service.pagination import newer_first_after
 
 
+def waits(status: str, retry_at: datetime | None, now: datetime) -> bool:
+    """Whether a re-check in `status` is failed and waits for `retry_at` still."""
+    return status == "failed" and retry_at is not None and retry_at > now
+
+
 def in_scope(statement: Statement, scope: Principal | str) -> Statement:
     """`statement` (over recipients) kept to `scope`'s households."""
     return scoped(statement, scope, Recipient.region_code, Recipient.township_code)
@@ -25,7 +30,23 @@ def in_scope(statement: Statement, scope: Principal | str) -> Statement:
 ROLL_LOCK = 0x68656475  # "hedu": with a program's hash, PostgreSQL's lock on its roll
 
 NOT_RUN = ("needs_consent", "failed")
-"""The states of a re-check that did not run to its end: a pass starts it (again)."""
+"""The states of a re-check that did not run to its end: a pass starts it (again), a
+failed one once its `retry_at` has come."""
+
+RETRY_LATER = "retry_later"
+"""What `rechecks_of` says of a failed re-check whose wait before a retry has not ended."""
+
+RETRY_FIRST = timedelta(minutes=5)
+RETRY_MAX = timedelta(days=1)
+
+
+def retry_delay(failures: int) -> timedelta:
+    """How long a re-check that has failed `failures` times waits before a pass starts it
+    again: 5 minutes after the first failure, doubling, at most a day. A failure is a
+    bug or a policy missing, not a partner's (those make a `review` report): asking the
+    partners again every pass would only repeat it. (One refused at intake asked nobody:
+    it is tried again at every pass.)"""
+    return min(RETRY_FIRST * 2 ** min(max(failures - 1, 0), 16), RETRY_MAX)
 
 
 class RecipientRepository:
@@ -192,16 +213,20 @@ class RecipientRepository:
             select(Recheck).where(Recheck.recipient_id == recipient_id, Recheck.due_on == due_on)
         )
 
-    async def rechecks_of(self, due: list[tuple[str, date]]) -> dict[str, str]:
-        """The status of the re-check each (recipient, due date) has, for those that have one."""
+    async def rechecks_of(self, due: list[tuple[str, date]], now: datetime) -> dict[str, str]:
+        """The status of the re-check each (recipient, due date) has, for those that have
+        one; `RETRY_LATER` for a failed one whose `retry_at` is after `now`."""
         if not due:
             return {}
         rows = await self.session.execute(
-            select(Recheck.recipient_id, Recheck.status).where(
+            select(Recheck.recipient_id, Recheck.status, Recheck.retry_at).where(
                 tuple_(Recheck.recipient_id, Recheck.due_on).in_(due)
             )
         )
-        return {str(row[0]): str(row[1]) for row in rows}
+        return {
+            str(recipient_id): RETRY_LATER if waits(status, retry_at, now) else str(status)
+            for recipient_id, status, retry_at in rows
+        }
 
     @staticmethod
     def runs_a_recheck(verification_id: str | ColumnElement[str]) -> ColumnElement[bool]:
@@ -267,10 +292,28 @@ class RecipientRepository:
 
     async def fail_recheck(self, recheck: Recheck, now: datetime) -> None:
         """A running re-check's verification failed: the re-check fails, and its recipient
-        is due again on the date it was due, so the next pass starts a fresh one (the date
-        had moved on when this one started)."""
-        if await self.finish_recheck(recheck.id, "failed", now):
+        is due again on the date it was due, so a pass starts it again (the date had moved
+        on when this one started) once its wait (`retry_delay`) has ended."""
+        if await self.recheck_failed(recheck.id, now):
             await self._due_again(recheck, now)
+
+    async def recheck_failed(self, recheck_id: str, now: datetime) -> bool:
+        """End a running re-check as failed, counting the failure and setting when it may
+        be started again; whether this call did (not when it had ended)."""
+        failures = await self.session.scalar(
+            update(Recheck)
+            .where(Recheck.id == recheck_id, Recheck.status == "queued")
+            .values(status="failed", completed_at=now, failures=Recheck.failures + 1)
+            .returning(Recheck.failures)
+        )
+        if failures is None:
+            return False
+        await self.session.execute(
+            update(Recheck)
+            .where(Recheck.id == recheck_id)
+            .values(retry_at=now + retry_delay(int(failures)))
+        )
+        return True
 
     async def withdraw_recheck(self, recheck: Recheck, now: datetime, today: date) -> None:
         """A running re-check's verification was withdrawn, perhaps with the household's

@@ -7,18 +7,20 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select, update
 from sqlalchemy.engine import Engine
 
 from service.auth.principal import Role
 from service.auth.service import create_api_key
 from service.db import create_engine, create_session_factory
+from service.models import Recheck
+from service.models.base import utcnow
 from service.policy.catalog import PolicyCatalog
 from service.recheck.drive import run_until_done
 from service.recipient.calendar import add_months
@@ -353,12 +355,26 @@ async def test_a_withdrawn_recheck_waits_for_a_new_authorization(office: Office)
 
 async def test_a_failed_recheck_makes_the_recipient_due_again(office: Office) -> None:
     """The re-check's verification fails (here: no policy in force any more when its
-    answers are in): the recipient is due again on the date it was due, and the next pass
-    starts a fresh re-check, which completes."""
+    answers are in): the recipient is due again on the date it was due, and a pass starts
+    the re-check again once its wait has ended (5 minutes, then 10, ...): the passes in
+    between ask no partner. Once the policy is back, it completes."""
     await office.approve("530102", {"id_number": make_id_number("530102")})
     settings = office.service.settings.model_copy(
         update={"partner_base_url": f"{office.service.base_url}/sandbox"}
     )
+    engine = create_engine(office.env["HEDUI_DATABASE_URL"])
+    sessions = create_session_factory(engine)
+
+    async def the_recheck() -> Recheck:
+        async with sessions() as session:
+            [recheck] = (await session.scalars(select(Recheck))).all()
+            return recheck
+
+    async def wait_ends() -> None:
+        async with sessions() as session:
+            await session.execute(update(Recheck).values(retry_at=utcnow() - timedelta(seconds=1)))
+            await session.commit()
+
     async with build_runtime(settings, runs_here=True) as runtime:
         catalog, runtime.workflow.catalog = runtime.workflow.catalog, PolicyCatalog([])
         failed = await run_until_done(runtime.rechecks, a_year_on(), poll_s=0.05)
@@ -366,13 +382,36 @@ async def test_a_failed_recheck_makes_the_recipient_due_again(office: Office) ->
         [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
         assert date.fromisoformat(recipient["next_recheck_on"]) <= a_year_on()
         assert recipient["needs_new_consent"] is False
+        recheck = await the_recheck()
+        assert (recheck.status, recheck.failures) == ("failed", 1)
+        assert recheck.retry_at is not None
+        assert recheck.completed_at is not None
+        assert recheck.retry_at - recheck.completed_at == timedelta(minutes=5)
 
-        runtime.workflow.catalog = catalog
+        waiting = await runtime.rechecks.run_due(a_year_on())
+        assert (dict(waiting.outcomes), waiting.started) == ({"retry_later": 1}, [])
+        preview = await runtime.rechecks.preview(a_year_on())
+        assert (preview.queued, preview.retry_later) == (0, 1)
+        assert [item.outcome for item in preview.items] == ["retry_later"]
+
+        await wait_ends()
         again = await run_until_done(runtime.rechecks, a_year_on(), poll_s=0.05)
         assert dict(again.outcomes) == {"queued": 1}
+        recheck = await the_recheck()
+        assert (recheck.status, recheck.failures) == ("failed", 2)
+        assert recheck.retry_at is not None
+        assert recheck.completed_at is not None
+        assert recheck.retry_at - recheck.completed_at == timedelta(minutes=10)
+
+        runtime.workflow.catalog = catalog
+        await wait_ends()
+        done = await run_until_done(runtime.rechecks, a_year_on(), poll_s=0.05)
+        assert dict(done.outcomes) == {"queued": 1}
         [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
         assert date.fromisoformat(recipient["next_recheck_on"]) > a_year_on()
         assert await runtime.rechecks.count_due(a_year_on()) == 0
+        assert (await the_recheck()).status == "completed"
+    await engine.dispose()
 
 
 async def test_a_recheck_reads_the_approved_report_back_in_three_statements(
