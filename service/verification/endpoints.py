@@ -13,14 +13,12 @@ from service.bulk import Rows
 from service.db import commit_begun
 from service.deps import (
     CaseworkerDep,
-    CatalogDep,
     CompletionsDep,
+    IntakeDep,
     QueueDep,
     ReaderDep,
-    RegistryDep,
     SessionDep,
     SettingsDep,
-    WriteGateDep,
 )
 from service.errors import PROBLEMS, check_idempotency_key
 from service.jobs.completion import Completions
@@ -116,12 +114,7 @@ async def create_verification(
     response: Response,
     admitted: AdmittedCaseworkerDep,
     session: SessionDep,
-    settings: SettingsDep,
-    catalog: CatalogDep,
-    registry: RegistryDep,
-    queue: QueueDep,
-    completions: CompletionsDep,
-    write_gate: WriteGateDep,
+    parts: IntakeDep,
     idempotency_key: Annotated[str | None, IDEMPOTENCY_KEY] = None,
     prefer: Annotated[str | None, PREFER] = None,
 ) -> wire.VerificationAccepted | Response:
@@ -132,7 +125,7 @@ async def create_verification(
     request returns the first verification instead of making a second one.
     """
     check_idempotency_key(idempotency_key)
-    wait_s = _wait_seconds(prefer, settings.max_wait_s)
+    wait_s = _wait_seconds(prefer, parts.settings.max_wait_s)
 
     def audited(verification: Verification) -> list[Rows]:
         # In the commit that stores it: the request may wait for its run long after.
@@ -146,11 +139,11 @@ async def create_verification(
         session,
         principal=admitted.principal,
         body=body,
-        catalog=catalog,
-        sources=source_plan(registry),
-        queue=queue,
-        write_gate=write_gate,
-        today=settings.today(),
+        catalog=parts.catalog,
+        sources=source_plan(parts.registry),
+        queue=parts.queue,
+        write_gate=parts.write_gate,
+        today=parts.settings.today(),
         idempotency_key=idempotency_key,
         with_change=audited,
     )
@@ -169,7 +162,7 @@ async def create_verification(
             # Nothing of the database is held while waiting: a crowd of waiting requests
             # must not starve the pool the runs (and /healthz) need.
             await commit_begun(session)
-            ended = await completions.wait(verification.id, wait_s)
+            ended = await parts.completions.wait(verification.id, wait_s)
         if ended is not None and ended.result is not None and created:
             current = finished_view(verification, ended.result)
         else:
