@@ -63,7 +63,15 @@ class Warning(BaseModel):
         "verification (`POST /v1/verifications/{id}/decision`) to keep the recipient with "
         "the new report or take it off the roll",
     )
-    note: str | None = None
+    note: str | None = Field(
+        default=None, description="The latest note: the resolution's, else the acknowledgement's"
+    )
+    acknowledged_note: str | None = Field(
+        default=None, description="What was written when the warning was acknowledged"
+    )
+    resolved_note: str | None = Field(
+        default=None, description="What was written when it was resolved: what was done"
+    )
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = Field(
         default=None,

@@ -223,6 +223,8 @@ def warning_example() -> dict[str, Any]:
         "previous_verification_id": EXAMPLE_ID,
         "review_verification_id": RECHECK_ID,
         "note": None,
+        "acknowledged_note": None,
+        "resolved_note": None,
         "acknowledged_at": None,
         "acknowledged_by": None,
         "acknowledged_by_key_id": None,

@@ -54,6 +54,9 @@ class ChangeWarning(SealedModel, Base):
     )
     status: Mapped[str] = mapped_column(String(16), default="open")
     note: Mapped[str | None] = mapped_column(Text, default=None)
+    """The latest note: the resolution's, else the acknowledgement's."""
+    acknowledged_note: Mapped[str | None] = mapped_column(Text, default=None)
+    resolved_note: Mapped[str | None] = mapped_column(Text, default=None)
     acknowledged_by: Mapped[str | None] = mapped_column(ForeignKey("api_keys.id"), default=None)
     acknowledged_by_name: Mapped[str | None] = mapped_column(String(128), default=None)
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

@@ -155,6 +155,7 @@ class WarningService:
             values={
                 "status": wire.WarningStatus.acknowledged.value,
                 "note": note,
+                "acknowledged_note": note,
                 "acknowledged_by": principal.key_id,
                 "acknowledged_by_name": principal.name,
                 "acknowledged_at": utcnow(),
@@ -172,6 +173,7 @@ class WarningService:
             values={
                 "status": wire.WarningStatus.resolved.value,
                 "note": note,
+                "resolved_note": note,
                 "resolved_by": principal.key_id,
                 "resolved_by_name": principal.name,
                 "resolved_at": utcnow(),
@@ -241,6 +243,8 @@ def to_wire(warning: ChangeWarning) -> wire.Warning:
         previous_verification_id=warning.previous_verification_id,
         review_verification_id=warning.review_verification_id,
         note=warning.note,
+        acknowledged_note=warning.acknowledged_note,
+        resolved_note=warning.resolved_note,
         acknowledged_at=warning.acknowledged_at,
         acknowledged_by=warning.acknowledged_by_name or warning.acknowledged_by,
         acknowledged_by_key_id=warning.acknowledged_by,

@@ -191,6 +191,16 @@ async def test_a_new_car_a_year_on_raises_one_warning_and_opens_a_review(office:
     assert resolved.json()["status"] == "resolved"
     assert resolved.json()["resolved_by"] == "Panlong caseworker"
     assert resolved.json()["resolved_by_key_id"] == acknowledged.json()["acknowledged_by_key_id"]
+    # Both notes are kept; `note` is the latest.
+    assert acknowledged.json()["acknowledged_note"] == "visiting on Monday"
+    assert resolved.json()["acknowledged_note"] == "visiting on Monday"
+    assert resolved.json()["resolved_note"] == "the car is the child's own"
+    assert resolved.json()["note"] == "the car is the child's own"
+    read = (await office.caseworker.get(f"/v1/warnings/{warning['id']}")).json()
+    assert (read["acknowledged_note"], read["resolved_note"]) == (
+        "visiting on Monday",
+        "the car is the child's own",
+    )
 
     # The approval step on the re-check's report: a rejection takes the household off.
     decided = await office.approver.post(
