@@ -64,7 +64,9 @@ class Recipient(BaseModel):
         "its report"
     )
     approved_on: date
-    next_recheck_on: date
+    next_recheck_on: date | None = Field(
+        description="When the next re-check is due; null once the recipient has left the roll"
+    )
     consent: RecipientConsent
     needs_new_consent: bool = Field(
         description="A re-check fell due after the authorization expired: record a new one"
@@ -92,7 +94,8 @@ class RecipientFilter(RequestModel):
     recheck_class: RecheckClass | None = None
     status: RecipientStatus | None = None
     due_before: IsoDate | None = Field(
-        default=None, description="Next re-check due on or before this date"
+        default=None,
+        description="Next re-check due on or before this date (those still on the roll)",
     )
     limit: int = Field(default=50, ge=1, le=200)
     cursor: str | None = Field(default=None, max_length=512, description="`next_cursor` of a page")

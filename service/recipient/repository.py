@@ -118,7 +118,10 @@ class RecipientRepository:
         if where.status is not None:
             statement = statement.where(Recipient.status == where.status.value)
         if where.due_before is not None:
-            statement = statement.where(Recipient.next_recheck_on <= where.due_before)
+            # One who left is re-checked no more, whatever date was last planned.
+            statement = statement.where(
+                Recipient.next_recheck_on <= where.due_before, Recipient.status != "left"
+            )
         if after is not None:
             statement = statement.where(
                 newer_first_after(Recipient.created_at, Recipient.id, after)

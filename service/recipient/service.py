@@ -273,7 +273,9 @@ class RecipientService:
                 origin_verification_id=r.origin_verification_id,
                 approved_verification_id=r.approved_verification_id,
                 approved_on=r.approved_on,
-                next_recheck_on=r.next_recheck_on,
+                next_recheck_on=(
+                    None if r.status == wire.RecipientStatus.left.value else r.next_recheck_on
+                ),
                 consent=wire.RecipientConsent(
                     document_id=r.consent_document_id,
                     signed_on=r.consent_signed_on,

@@ -350,6 +350,9 @@ class TestRoll:
         assert stopped.status_code == 200, stopped.text
         assert stopped.json()["status"] == "left"
         assert stopped.json()["left_reason"] == "stopped: moved away"
+        assert stopped.json()["next_recheck_on"] is None  # re-checked no more
+        due_soon = await roll(approver, due_before="2099-12-31")
+        assert recipient["id"] not in {r["id"] for r in due_soon}
         assert (await approver.post(stop, json={"reason": "again"})).status_code == 409
         assert recipient["id"] in {r["id"] for r in await roll(approver, status="left")}
 
