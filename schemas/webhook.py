@@ -83,6 +83,19 @@ class WebhookDelivery(BaseModel):
     created_at: datetime
 
 
+class WebhookFilter(RequestModel):
+    active: bool | None = Field(
+        default=None, description="`true`: those events are sent to; `false`: removed ones"
+    )
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = Field(default=None, max_length=512, description="`next_cursor` of a page")
+
+
+class WebhookPage(BaseModel):
+    items: list[Webhook]
+    next_cursor: str | None = None
+
+
 class DeliveryFilter(RequestModel):
     status: DeliveryStatus | None = None
     limit: int = Field(default=50, ge=1, le=200)

@@ -42,9 +42,18 @@ async def create_webhook(
     return await webhook_service.create(session, principal, body, settings.webhook_host_list())
 
 
-@router.get("", response_model=list[wire.Webhook], responses=PROBLEMS, summary="Webhooks")
-async def list_webhooks(session: SessionDep, principal: IntegratorDep) -> list[wire.Webhook]:
-    return await webhook_service.listed(session, principal)
+@router.get(
+    "",
+    response_model=wire.WebhookPage,
+    responses=PROBLEMS,
+    summary="Webhooks, newest first (`active=true` for those events are sent to)",
+)
+async def list_webhooks(
+    session: SessionDep,
+    principal: IntegratorDep,
+    where: Annotated[wire.WebhookFilter, Query()],
+) -> wire.WebhookPage:
+    return await webhook_service.listed(session, principal, where)
 
 
 @router.get("/{webhook_id}", response_model=wire.Webhook, responses=PROBLEMS, summary="One webhook")

@@ -61,15 +61,22 @@ class WebhookRepository:
             .values(status="dead", last_error="the webhook was removed", next_attempt_at=now)
         )
 
-    async def listed(self, *, scope: Principal | str) -> list[Webhook]:
+    async def listed(
+        self,
+        *,
+        scope: Principal | str,
+        active: bool | None,
+        limit: int,
+        after: tuple[datetime, str] | None,
+    ) -> list[Webhook]:
+        """A page of the webhooks in `scope`, newest first."""
         statement = scoped(select(Webhook), scope, Webhook.region_prefix)
-        return list(
-            (
-                await self.session.scalars(
-                    statement.order_by(Webhook.created_at.desc(), Webhook.id.desc())
-                )
-            ).all()
-        )
+        if active is not None:
+            statement = statement.where(Webhook.active.is_(active))
+        if after is not None:
+            statement = statement.where(newer_first_after(Webhook.created_at, Webhook.id, after))
+        statement = statement.order_by(Webhook.created_at.desc(), Webhook.id.desc()).limit(limit)
+        return list((await self.session.scalars(statement)).all())
 
     async def deliveries(
         self,

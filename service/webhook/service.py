@@ -86,9 +86,19 @@ class WebhookService:
         if hook.active:
             await WebhookRepository.from_session(session).deactivate(hook.id, utcnow())
 
-    async def listed(self, session: AsyncSession, principal: Principal) -> list[wire.Webhook]:
-        hooks = await WebhookRepository.from_session(session).listed(scope=principal)
-        return [to_wire(hook) for hook in hooks]
+    async def listed(
+        self, session: AsyncSession, principal: Principal, where: wire.WebhookFilter
+    ) -> wire.WebhookPage:
+        hooks = await WebhookRepository.from_session(session).listed(
+            scope=principal,
+            active=where.active,
+            limit=where.limit + 1,
+            after=decode_cursor(where.cursor) if where.cursor else None,
+        )
+        return wire.WebhookPage(
+            items=[to_wire(hook) for hook in hooks[: where.limit]],
+            next_cursor=next_cursor(hooks, where.limit, lambda hook: (hook.created_at, hook.id)),
+        )
 
     async def get(self, session: AsyncSession, principal: Principal, webhook_id: str) -> Webhook:
         hook = await WebhookRepository.from_session(session).get(webhook_id, scope=principal)

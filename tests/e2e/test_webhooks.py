@@ -224,6 +224,28 @@ async def test_a_removed_webhook_gets_nothing_more_and_a_region_has_at_most_twen
             json={"url": setup.receiver_url, "events": ["warning.raised"], "secret": SECRET},
         )
         assert refused.status_code == 409, refused.text
+
+        # Listed a page at a time, newest first; the removed one apart.
+        pages, cursor = [], None
+        while True:
+            page = (
+                await integrator.get(
+                    "/v1/webhooks", params={"limit": 8, **({"cursor": cursor} if cursor else {})}
+                )
+            ).json()
+            pages.append([hook["id"] for hook in page["items"]])
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert [len(ids) for ids in pages] == [8, 8, 5]
+        listed = [hook_id for ids in pages for hook_id in ids]
+        assert len(set(listed)) == 21
+        assert listed[-1] == webhook_id  # the oldest
+        removed_only = (await integrator.get("/v1/webhooks", params={"active": "false"})).json()
+        assert [hook["id"] for hook in removed_only["items"]] == [webhook_id]
+        active = (await integrator.get("/v1/webhooks", params={"active": "true"})).json()
+        assert len(active["items"]) == 20
+        assert webhook_id not in {hook["id"] for hook in active["items"]}
         assert "DELETE /v1/webhooks/{id}" in refused.json()["detail"]
 
 
@@ -296,7 +318,7 @@ async def test_a_url_outside_the_allow_list_is_422_naming_url(
             json={"url": setup.receiver_url, "events": ["warning.raised"], "secret": SECRET},
         )
         assert response.status_code == 403
-        assert (await integrator.get("/v1/webhooks")).json() == []
+        assert (await integrator.get("/v1/webhooks")).json() == {"items": [], "next_cursor": None}
 
 
 async def test_batch_completed_is_sent_once_for_an_upload_and_for_a_days_rechecks(
