@@ -1,9 +1,10 @@
 """Money on the wire: accepted as a number or decimal string, returned as "640.00"."""
 
+import re
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated
 
-from pydantic import Field, PlainSerializer
+from pydantic import BeforeValidator, Field, PlainSerializer
 
 CENT = Decimal("0.01")
 
@@ -33,3 +34,28 @@ SignedMoney = Annotated[
     PlainSerializer(format_money, return_type=str, when_used="json"),
 ]
 """A yuan amount that may be negative (deltas in simulations)."""
+
+
+GRANT_MAX = Decimal("1000000")
+_PLAIN_AMOUNT = re.compile(r"[0-9]{1,7}(?:\.[0-9]{1,2})?")
+
+
+def _plain_amount(value: object) -> object:
+    """A string amount is plain ASCII digits with at most two decimals (`412.50`), as an
+    office writes it: no exponent, sign, spaces, underscores or other scripts' digits,
+    which Python's Decimal would read."""
+    if isinstance(value, str) and not _PLAIN_AMOUNT.fullmatch(value):
+        raise ValueError("an amount in yuan, digits with at most two decimals: 412.50")
+    if isinstance(value, bool):
+        raise ValueError("an amount in yuan, not a boolean")
+    return value
+
+
+GrantedMoney = Annotated[
+    Decimal,
+    BeforeValidator(_plain_amount),
+    Field(gt=0, le=GRANT_MAX, decimal_places=2),
+    PlainSerializer(format_money, return_type=str, when_used="json"),
+]
+"""A monthly amount an approver grants: more than nothing, at most a million yuan, written
+plainly (a string of digits, or a JSON number)."""

@@ -56,7 +56,9 @@ class Recipient(BaseModel):
     status: RecipientStatus
     recheck_class: RecheckClass
     monthly_benefit: Money | None = Field(
-        default=None, description="What the approved report's benefit is, per month"
+        default=None,
+        description="The monthly benefit granted by the latest approval: the approved "
+        "report's, or the approver's when that report computed none",
     )
     origin_verification_id: str
     approved_verification_id: str = Field(

@@ -11,7 +11,7 @@ from schemas.additions import OmitWhenNone
 from schemas.dates import IsoDate
 from schemas.evidence import CONSENT_ID_MAX, CONSENT_ID_PATTERN
 from schemas.identity import FreeText, IdNumber, hides_id_number
-from schemas.money import Money
+from schemas.money import GrantedMoney, Money
 from schemas.request import RequestModel
 
 # GB/T 2260 province-level codes (Hong Kong, Macao and Taiwan included). Prefectures and
@@ -342,7 +342,7 @@ class DecisionCreate(_Strict):
         "otherwise; on a re-check, the recipient's class so far",
     )
 
-    monthly_benefit: Money | None = Field(
+    monthly_benefit: GrantedMoney | None = Field(
         default=None,
         description="approve only, in yuan: the monthly benefit granted when the report "
         "computed none (its recommendation `review` or `ineligible`, approved on the "
@@ -358,7 +358,9 @@ class DecisionCreate(_Strict):
     def _class_with_an_approval_only(
         cls, recheck_class: str | Decimal | None, info: ValidationInfo
     ) -> str | Decimal | None:
-        if recheck_class is not None and info.data.get("decision") != "approve":
+        # A decision that failed its own check is the one error to report.
+        decision = info.data.get("decision")
+        if recheck_class is not None and decision is not None and decision != "approve":
             what = "class" if info.field_name == "recheck_class" else "benefit"
             raise ValueError(f"only an approval puts a household on the roll, with its {what}")
         return recheck_class
@@ -377,6 +379,12 @@ class Decision(BaseModel):
     decided_at: datetime
     report_hash: str | None = None
     policy_version: str | None = None
+    monthly_benefit: Money | None = Field(
+        default=None,
+        description="An approval onto the roll (dibao, tekun): the monthly benefit it "
+        "granted, the report's or, when the report computed none, the approver's",
+        examples=["640.00"],
+    )
 
 
 class Verification(BaseModel):

@@ -34,7 +34,9 @@ class Warning(BaseModel):
         "income_above_standard, income_below_standard, assets_above_limit, "
         "assets_below_limit, member_added, member_gone; recheck_incomplete: the re-check "
         "could not see a source (it failed, timed out or left a member out), so the "
-        "household is reviewed rather than kept unchanged",
+        "household is reviewed rather than kept unchanged; benefit_differs: the amount on "
+        "the roll was granted by the approver (the approved report computed none) and the "
+        "re-check computes another, or none",
         examples=["new_vehicle"],
     )
     severity: WarningSeverity

@@ -625,8 +625,10 @@ def recheck(
     consent (POST /v1/recipients/{id}/consent records a new one).
 
     Prints how many were re-checked, need new consent, were started elsewhere or could
-    not be started, how many warnings were raised, and each county's batch of the day
-    (GET /v1/batches/{id}). When nothing is due, says when the next re-check is.
+    not be started, how many wait to retry (a re-check whose verification failed waits 5
+    minutes, doubling up to a day, by the clock rather than --as-of), how many warnings
+    were raised, and each county's batch of the day (GET /v1/batches/{id}). When nothing
+    is due, says when the next re-check is.
 
     Runs the verifications in this process, at most HEDUI_RECHECK_MAX_IN_FLIGHT at once.
     Reads and writes the database of HEDUI_DATABASE_URL (default: ./hedui.db) and asks
@@ -663,7 +665,7 @@ _RECHECK_OUTCOMES = {
     "queued": "to start",
     "needs_consent": "needs new consent (not queried)",
     "already_scheduled": "already started",
-    "retry_later": "failed before: waits to retry",
+    "retry_later": "waits to retry",
 }
 
 

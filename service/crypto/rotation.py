@@ -30,6 +30,7 @@ from service.crypto.sealed import Sealed, row_key_of, sealed_fields
 from service.crypto.store import DATA, KeyRepository, next_kid, refresh_keyring
 from service.models import (
     ChangeWarning,
+    Decision,
     KeyRotation,
     Member,
     NearRelative,
@@ -52,6 +53,7 @@ SEALED_MODELS: tuple[type, ...] = (
     Webhook,
     ChangeWarning,
     Recipient,
+    Decision,
 )
 """Every model with sealed columns, in the order a rotation re-seals them (new ones go at
 the end: a rotation under way stores its place as an index into this tuple)."""

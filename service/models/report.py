@@ -1,4 +1,5 @@
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ForeignKey, String, Text
@@ -31,8 +32,9 @@ class Report(SealedModel, Base):
     near_relatives = Sealed[list[dict[str, Any]]]("near_relatives_sealed", "json")
 
 
-class Decision(Base):
-    """An approver's decision; append-only, bound to the report it was made on."""
+class Decision(SealedModel, Base):
+    """An approver's decision; append-only, bound to the report it was made on. An
+    approval onto the roll keeps the monthly benefit it granted, sealed."""
 
     __tablename__ = "decisions"
 
@@ -49,3 +51,6 @@ class Decision(Base):
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     report_hash: Mapped[str | None] = mapped_column(String(64))
     policy_version: Mapped[str | None] = mapped_column(String(128))
+    monthly_benefit_sealed: Mapped[str | None] = mapped_column(SealedText, default=None)
+
+    monthly_benefit = Sealed[Decimal | None]("monthly_benefit_sealed", "money")

@@ -62,8 +62,8 @@ def granted_benefit(
         if given is not None and given != computed:
             raise InvalidRequest.at(
                 ["body", "monthly_benefit"],
-                f"the report computed the monthly benefit ({computed:.2f}): "
-                "an approval grants that amount",
+                "differs from the monthly benefit the report computed: an approval grants "
+                "the report's (leave this out)",
             )
         return computed
     if given is None:

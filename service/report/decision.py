@@ -10,6 +10,7 @@ from schemas import verification as wire
 from service.auth.principal import Principal
 from service.errors import DecisionExists, Forbidden, ReportNotReady, VerificationWithdrawn
 from service.models import Decision, Report, Verification
+from service.models.base import new_id
 from service.policy.catalog import PolicyCatalog
 from service.recipient.service import granted_benefit
 from service.recipient.service import recipient as recipient_service
@@ -39,8 +40,10 @@ async def decide(
     if existing is not None:
         raise DecisionExists()
     report = await session.get(Report, verification.id)
-    granted_benefit(verification, report, body)  # refused before anything is written
+    # Refused before anything is written.
+    granted = granted_benefit(verification, report, body)
     decision = Decision(
+        id=new_id(),  # names the row its sealed amount is bound to, before the insert
         verification_id=verification.id,
         decision=body.decision,
         reason=body.reason,
@@ -49,6 +52,8 @@ async def decide(
         report_hash=report.report_hash if report else None,
         policy_version=report.policy_version if report else None,
     )
+    if granted is not None:
+        decision.monthly_benefit = granted
     session.add(decision)
     try:
         await session.flush()

@@ -110,9 +110,11 @@ async def create_decision(
     verification cannot decide it; a verification has one decision (a second is 409).
 
     An approval of a dibao or tekun household puts it on the roll of recipients
-    (`GET /v1/recipients`) with its re-check class; on a re-check's verification, an
-    approval keeps the recipient with the new report's benefit and a rejection takes it off
-    the roll with the reason."""
+    (`GET /v1/recipients`) with its re-check class and the monthly benefit it grants: the
+    report's, or, when the report computed none (`review`, `ineligible`), the one the
+    approver states (`monthly_benefit`, required then). On a re-check's verification, an
+    approval keeps the recipient with that benefit and a rejection takes it off the roll
+    with the reason. The decision records the benefit granted."""
     verification = await verification_service.get(session, principal, verification_id)
     return await decide(
         session, principal, verification, body, catalog=catalog, today=settings.today()

@@ -361,6 +361,7 @@ def decision_to_wire(decision: Decision) -> wire.Decision:
         decided_at=decision.decided_at,
         report_hash=decision.report_hash,
         policy_version=decision.policy_version,
+        monthly_benefit=decision.monthly_benefit,
     )
 
 

@@ -51,6 +51,7 @@ SEVERITY = {
     "member_added": "medium",
     "member_gone": "medium",
     "recheck_incomplete": "high",
+    "benefit_differs": "medium",
 }
 """Changes that can end or cut a benefit weigh most; those in the household's favour least."""
 
@@ -311,13 +312,45 @@ def _crossing(
     return [Change(code, source, None, evidence(before), evidence(after))]
 
 
-def proposed_action(before: Report, after: Report) -> Action:
-    """What the new report implies for the benefit (a caseworker and the approver decide)."""
+def granted_apart(paid: Decimal | None, before: Report, after: Report) -> list[Change]:
+    """The amount on the roll was granted by the approver, the approved report having
+    computed none (`review`, `ineligible`): a re-check that computes another amount (or
+    none) is a change, whatever its facts, so the approver looks at it."""
+    if paid is None or before.benefit is not None:
+        return []
+    computed = after.benefit.monthly_amount if after.benefit else None
+    if computed == paid:
+        return []
+    return [
+        Change(
+            "benefit_differs",
+            "report",
+            None,
+            (Evidence("report", None, f"granted by the approver: {format_money(paid)}"),),
+            (
+                Evidence(
+                    "report",
+                    None,
+                    f"computed: {format_money(computed)}"
+                    if computed is not None
+                    else f"computed: none ({after.recommendation})",
+                ),
+            ),
+        )
+    ]
+
+
+def proposed_action(before: Report, after: Report, paid: Decimal | None = None) -> Action:
+    """What the new report implies for the benefit (a caseworker and the approver decide),
+    against `paid`, the amount on the roll, when known (else the approved report's)."""
     if after.recommendation == "ineligible":
         return "stop"
     if after.recommendation == "review":
         return "review"
-    was = before.benefit.monthly_amount if before.benefit else Decimal(0)
+    if paid is not None:
+        was = paid
+    else:
+        was = before.benefit.monthly_amount if before.benefit else Decimal(0)
     now = after.benefit.monthly_amount if after.benefit else Decimal(0)
     if now > was:
         return "raise"

@@ -23,6 +23,7 @@ from service.warning.changes import (
     Side,
     changes_eligibility,
     detect,
+    granted_apart,
     proposed_action,
     unanswered,
 )
@@ -68,10 +69,13 @@ class WarningService:
         after = Side.of(inputs, report)
         # What changed, and what could not be seen: a partner that failed today is no
         # evidence that nothing changed, so the household is reviewed, not kept.
-        changes = detect(before, after) + unanswered(after)
+        paid = recipient.monthly_benefit
+        changes = (
+            detect(before, after) + unanswered(after) + granted_apart(paid, before_report, report)
+        )
         if not changes:
             return []
-        action = proposed_action(before_report, report)
+        action = proposed_action(before_report, report, paid)
         eligibility = changes_eligibility(before_report, report)
         needs_approval = action != "keep"
         warnings = [
@@ -89,7 +93,7 @@ class WarningService:
                 before=[e.as_json() for e in change.before],
                 after=[e.as_json() for e in change.after],
                 proposed_action=action,
-                benefit_before=_benefit(before_report),
+                benefit_before=paid if paid is not None else _benefit(before_report),
                 benefit_after=_benefit(report),
                 changes_eligibility=eligibility,
                 review_verification_id=verification_id if needs_approval else None,

@@ -363,6 +363,42 @@ async def test_a_withdrawn_recheck_waits_for_a_new_authorization(office: Office)
     await office.sandbox.delete("/sandbox/faults/pensions")
 
 
+async def test_a_benefit_granted_by_hand_is_what_a_recheck_compares_with(
+    office: Office,
+) -> None:
+    """A review report approved with the approver's amount: a year on, the re-check
+    computes the benefit itself, and another amount is a warning against what is paid."""
+    id_number = make_id_number("530102")
+    assert (await office.sandbox.post("/sandbox/people", json={"id_number": id_number})).is_success
+    body = verification_body([member(id_number)], region_code="530102", as_of=None)
+    await office.sandbox.put("/sandbox/faults/vehicles", json={"mode": "garbage"})
+    try:
+        created = await office.caseworker.post("/v1/verifications", json=body, headers=WAIT)
+    finally:
+        await office.sandbox.delete("/sandbox/faults/vehicles")
+    assert created.json()["recommendation"] == "review", created.text
+    decided = await office.approver.post(
+        f"/v1/verifications/{created.json()['id']}/decision",
+        json={"decision": "approve", "reason": "车辆已核实", "monthly_benefit": "1000.00"},
+    )
+    assert decided.status_code == 201, decided.text
+
+    ran = await office.recheck("--as-of", a_year_on().isoformat())
+    assert ran.returncode == 0, ran.stderr
+    assert "1 warning raised" in ran.stdout, ran.stdout
+
+    [warning] = (await office.caseworker.get("/v1/warnings")).json()["items"]
+    assert warning["code"] == "benefit_differs"
+    assert warning["severity"] == "medium"
+    assert warning["benefit_before"] == "1000.00"  # what is paid, not the report's none
+    assert warning["benefit_after"] == "640.00"
+    assert warning["proposed_action"] == "lower"
+    assert warning["before"][0]["fact"] == "granted by the approver: 1000.00"
+    assert warning["after"][0]["fact"] == "computed: 640.00"
+    [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
+    assert recipient["status"] == "under_review"
+
+
 async def test_a_failed_recheck_makes_the_recipient_due_again(office: Office) -> None:
     """The re-check's verification fails (here: no policy in force any more when its
     answers are in): the recipient is due again on the date it was due, and a pass starts

@@ -22,7 +22,7 @@ from service.crypto.rotation import SEALED_MODELS, Rotation, remaining
 from service.crypto.sealed import sealed_fields
 from service.crypto.store import open_keyring
 from service.db import create_engine
-from service.models import ApiKey, ChangeWarning, Recheck, Recipient, Webhook
+from service.models import ApiKey, ChangeWarning, Decision, Recheck, Recipient, Webhook
 from service.models.base import utcnow
 from tests.conftest import (
     KEY_FILE,
@@ -135,6 +135,14 @@ async def _recipient_warning_and_webhook(database_url: str, verification_id: str
                         proposed_action="stop",
                         benefit_before=Decimal("512.00"),
                         status="open",
+                    ),
+                    Decision(
+                        id="decision-rotation",
+                        verification_id=verification_id,
+                        decision="approve",
+                        reason="documents checked",
+                        decided_by=key_id,
+                        monthly_benefit=Decimal("512.00"),
                     ),
                     Webhook(
                         url="https://receiver.example.cn/hook",

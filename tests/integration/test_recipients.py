@@ -186,7 +186,15 @@ class TestApproval:
         url = f"/v1/verifications/{verification_id}/decision"
 
         refused = await approver.post(url, json={"decision": "approve", "reason": "查验无误"})
+        odd = [
+            await approver.post(
+                url, json={"decision": "approve", "reason": "查验无误", "monthly_benefit": amount}
+            )
+            for amount in ("0", 0, "-0", "1e3", "1_000", "３００", " 12 ", "+5", ".5", "1000000.01")
+        ]
 
+        assert [response.status_code for response in odd] == [422] * len(odd)
+        assert {tuple(r.json()["errors"][0]["loc"]) for r in odd} == {("body", "monthly_benefit")}
         assert refused.status_code == 422, refused.text
         assert refused.json()["errors"][0]["loc"] == ["body", "monthly_benefit"]
         assert "review" in refused.json()["detail"]
@@ -200,10 +208,13 @@ class TestApproval:
         )
 
         assert approved.status_code == 201, approved.text
+        assert approved.json()["monthly_benefit"] == "412.50"
         [recipient] = [
             r for r in await roll(approver) if r["origin_verification_id"] == verification_id
         ]
         assert recipient["monthly_benefit"] == "412.50"
+        read = (await approver.get(f"/v1/verifications/{verification_id}")).json()
+        assert read["decisions"][0]["monthly_benefit"] == "412.50"
 
     async def test_a_computed_benefit_is_the_one_granted(
         self, http: httpx.AsyncClient, api_client: ClientFactory
@@ -229,10 +240,12 @@ class TestApproval:
 
         assert other.status_code == 422, other.text
         assert other.json()["errors"][0]["loc"] == ["body", "monthly_benefit"]
-        assert "640.00" in other.json()["detail"]
+        assert "640" not in other.text  # no amount in an error message
+        assert "999" not in other.text
         assert rejected_with_one.status_code == 422, rejected_with_one.text
         assert rejected_with_one.json()["errors"][0]["loc"] == ["body", "monthly_benefit"]
         assert same.status_code == 201, same.text
+        assert same.json()["monthly_benefit"] == "640.00"  # the decision records it
 
     async def test_linshi_grants_no_monthly_benefit(
         self, http: httpx.AsyncClient, api_client: ClientFactory
