@@ -18,6 +18,7 @@ from typing import Any
 
 import structlog
 from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy import ColumnElement
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -139,6 +140,9 @@ def recorded_with_change(request: Request) -> None:
 
 
 def _status_of(error: Exception) -> str:
+    """The HTTP status a refusal is answered with; `error` for anything else (a 500)."""
+    if isinstance(error, RequestValidationError):
+        return "422"  # the body or a parameter failed its model: answered 422
     status: Any = getattr(error, "status", None) or getattr(error, "status_code", None)
     return str(status) if isinstance(status, int) else "error"
 

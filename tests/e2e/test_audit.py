@@ -95,6 +95,32 @@ async def test_refused_read_of_another_regions_household_is_recorded(
     ]
 
 
+async def test_a_body_refused_by_its_model_is_recorded_as_422(
+    http: httpx.AsyncClient, api_client: ClientFactory
+) -> None:
+    person = make_id_number("530104")
+    await http.post("/sandbox/people", json={"id_number": person})
+    caseworker = await api_client(role="caseworker", region="5301")
+    created = await caseworker.post(
+        "/v1/verifications",
+        json=verification_body([member(person)], region_code="530104"),
+        headers=WAIT,
+    )
+    verification_id = created.json()["id"]
+    approver = await api_client(role="approver", region="5301", name="审批 probe")
+
+    refused = await approver.post(
+        f"/v1/verifications/{verification_id}/decision",
+        json={"decision": "approve", "reason": "x", "monthly_benefit": "-1"},
+    )
+
+    assert refused.status_code == 422
+    auditor = await api_client(role="auditor", region="")
+    response = await auditor.get("/v1/audit", params={"object_id": verification_id})
+    decisions = [e for e in response.json()["items"] if e["action"] == "decision.record"]
+    assert [(e["actor_name"], e["outcome"]) for e in decisions] == [("审批 probe", "422")]
+
+
 async def test_auditor_sees_only_events_about_their_region(
     http: httpx.AsyncClient, api_client: ClientFactory
 ) -> None:
