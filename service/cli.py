@@ -747,7 +747,13 @@ async def _recheck(today: Any, prefix: str, *, dry_run: bool) -> None:
                 progress=lambda n: progress.advance(task, n),
             )
     console.print(
-        f"{tally.count('queued')} re-checked, {tally.count('needs_consent')} need new consent "
+        f"{tally.count('queued') - tally.count('failed_run')} re-checked, "
+        + (
+            f"{tally.count('failed_run')} failed (started again after a wait; see the log), "
+            if tally.count("failed_run")
+            else ""
+        )
+        + f"{tally.count('needs_consent')} need new consent "
         f"(not queried), {tally.count('already_scheduled')} already started elsewhere, "
         f"{tally.count('failed')} could not be started (see the log)"
         + (

@@ -17,6 +17,9 @@ from service.recheck.scheduler import RecheckScheduler
 from service.verification.repository import VerificationRepository
 from service.warning.repository import WarningRepository
 
+FAILED_RUN = "failed_run"
+"""A re-check started by the run whose verification then failed."""
+
 
 @dataclass
 class Tally:
@@ -63,9 +66,12 @@ async def run_until_done(
         await asyncio.sleep(poll_s)
         if pending:
             async with session_factory() as session:
-                ended = await VerificationRepository.from_session(session).finished_ids(
-                    list(pending)
-                )
+                repository = VerificationRepository.from_session(session)
+                ended = await repository.finished_ids(list(pending))
+                # Started, then failed: counted apart, as a pass will start them again.
+                failed = await repository.count_failed(ended)
+            if failed:
+                tally.outcomes[FAILED_RUN] += failed
             pending.difference_update(ended)
             if ended:
                 progress(len(ended))

@@ -491,6 +491,15 @@ class VerificationRepository:
         unfinished = set(await self.session.scalars(statement))
         return [id_ for id_ in verification_ids if id_ not in unfinished]
 
+    async def count_failed(self, verification_ids: list[str]) -> int:
+        """How many of `verification_ids` failed."""
+        if not verification_ids:
+            return 0
+        statement = select(func.count()).where(
+            VERIFICATIONS.c.id.in_(verification_ids), VERIFICATIONS.c.status == "failed"
+        )
+        return int(await self.session.scalar(statement) or 0)
+
     async def idempotency_key(self, api_key_id: str, key: str) -> IdempotencyKey | None:
         return await self.session.get(IdempotencyKey, (api_key_id, key))
 

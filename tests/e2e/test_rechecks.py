@@ -424,7 +424,7 @@ async def test_a_failed_recheck_makes_the_recipient_due_again(office: Office) ->
     async with build_runtime(settings, runs_here=True) as runtime:
         catalog, runtime.workflow.catalog = runtime.workflow.catalog, PolicyCatalog([])
         failed = await run_until_done(runtime.rechecks, a_year_on(), poll_s=0.05)
-        assert dict(failed.outcomes) == {"queued": 1}
+        assert dict(failed.outcomes) == {"queued": 1, "failed_run": 1}
         [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
         assert date.fromisoformat(recipient["next_recheck_on"]) <= a_year_on()
         assert recipient["needs_new_consent"] is False
@@ -442,7 +442,7 @@ async def test_a_failed_recheck_makes_the_recipient_due_again(office: Office) ->
 
         await wait_ends()
         again = await run_until_done(runtime.rechecks, a_year_on(), poll_s=0.05)
-        assert dict(again.outcomes) == {"queued": 1}
+        assert dict(again.outcomes) == {"queued": 1, "failed_run": 1}
         recheck = await the_recheck()
         assert (recheck.status, recheck.failures) == ("failed", 2)
         assert recheck.retry_at is not None
