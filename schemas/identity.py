@@ -1,6 +1,7 @@
 """Resident ID numbers (GB 11643) and the one place that masks personal data."""
 
 import re
+import unicodedata
 from datetime import date, timedelta
 from typing import Annotated
 from urllib.parse import unquote
@@ -108,8 +109,10 @@ def contains_id_number(text: str) -> bool:
 
 
 # Between two digits of an ID number written apart: spaces (any, zero-width included),
-# dashes, underscores, dots or slashes, a few at a time.
-_GLUE = re.compile(r"(?<=[0-9])[\s\u200b-\u200d\u2060\ufeff\-_./]{1,3}(?=[0-9Xx])")
+# soft hyphens, dashes of every width, underscores, dots or slashes, several at a time.
+_GLUE = re.compile(
+    r"(?<=[0-9])[\s\u00ad\u200b-\u200d\u2060\ufeff\u2010-\u2015\u2212\-_./]{1,8}(?=[0-9Xx])"
+)
 _RUN = re.compile(r"[0-9]{17,}[0-9Xx]")
 
 
@@ -120,7 +123,11 @@ def hides_id_number(text: str) -> bool:
     side by side are not taken for one."""
     if contains_id_number(text):
         return True
-    joined = _GLUE.sub("", unquote(text))
+    # Full-width digits, letters and dashes read as their plain forms (`Ｘ`, `－`).
+    plain = unicodedata.normalize("NFKC", unquote(text))
+    if contains_id_number(plain):
+        return True
+    joined = _GLUE.sub("", plain)
     if contains_id_number(joined) and joined != text:
         for run in _RUN.findall(joined):
             for start in range(len(run) - 17):
@@ -129,7 +136,17 @@ def hides_id_number(text: str) -> bool:
     return False
 
 
+_LINE_BREAKS = frozenset("\t\n\r")
+
+
 def _no_id_number(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be blank")
+    for character in text:
+        # Control and format characters (escape sequences, direction overrides, invisible
+        # hyphens) change how the text reads where it is shown; line breaks and tabs stay.
+        if unicodedata.category(character) in ("Cc", "Cf") and character not in _LINE_BREAKS:
+            raise ValueError(f"must not contain control characters (U+{ord(character):04X})")
     if hides_id_number(text):
         raise ValueError("must not contain an ID number or any run of 18 digits")
     return text
@@ -137,7 +154,8 @@ def _no_id_number(text: str) -> str:
 
 FreeText = Annotated[str, AfterValidator(_no_id_number)]
 """Text a person writes that is stored, shown and sent as is (a reason, a note): refused
-when it holds an ID number, which belongs in a sealed column, never in free text."""
+when it is blank, holds control or format characters (line breaks and tabs aside), or
+holds an ID number, which belongs in a sealed column, never in free text."""
 
 
 def redact_id_numbers(text: str) -> str:

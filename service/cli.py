@@ -747,10 +747,16 @@ async def _recheck(today: Any, prefix: str, *, dry_run: bool) -> None:
                 progress=lambda n: progress.advance(task, n),
             )
     console.print(
-        f"{tally.count('queued') - tally.count('failed_run')} re-checked, "
+        f"{tally.count('queued') - tally.count('failed_run') - tally.count('withdrawn_run')}"
+        " re-checked, "
         + (
             f"{tally.count('failed_run')} failed (started again after a wait; see the log), "
             if tally.count("failed_run")
+            else ""
+        )
+        + (
+            f"{tally.count('withdrawn_run')} withdrawn while running (they need new consent), "
+            if tally.count("withdrawn_run")
             else ""
         )
         + f"{tally.count('needs_consent')} need new consent "

@@ -19,6 +19,8 @@ from service.warning.repository import WarningRepository
 
 FAILED_RUN = "failed_run"
 """A re-check started by the run whose verification then failed."""
+WITHDRAWN_RUN = "withdrawn_run"
+"""A re-check started by the run whose verification was then withdrawn."""
 
 
 @dataclass
@@ -68,10 +70,13 @@ async def run_until_done(
             async with session_factory() as session:
                 repository = VerificationRepository.from_session(session)
                 ended = await repository.finished_ids(list(pending))
-                # Started, then failed: counted apart, as a pass will start them again.
-                failed = await repository.count_failed(ended)
-            if failed:
-                tally.outcomes[FAILED_RUN] += failed
+                # Started, then failed or withdrawn: counted apart, as a pass will start
+                # them again (a withdrawn one once a new authorization is recorded).
+                unfinished = await repository.count_unfinished_runs(ended)
+            if unfinished.get("failed"):
+                tally.outcomes[FAILED_RUN] += unfinished["failed"]
+            if unfinished.get("withdrawn"):
+                tally.outcomes[WITHDRAWN_RUN] += unfinished["withdrawn"]
             pending.difference_update(ended)
             if ended:
                 progress(len(ended))

@@ -281,7 +281,8 @@ class RecipientService:
                     signed_on=r.consent_signed_on,
                     expires_on=r.consent_expires_on,
                 ),
-                needs_new_consent=r.id in held,
+                # One who left is asked nothing more, a new authorization included.
+                needs_new_consent=r.id in held and r.status != wire.RecipientStatus.left.value,
                 members=[
                     Member(
                         id_number=mask_id_number(m.id_number),

@@ -491,14 +491,18 @@ class VerificationRepository:
         unfinished = set(await self.session.scalars(statement))
         return [id_ for id_ in verification_ids if id_ not in unfinished]
 
-    async def count_failed(self, verification_ids: list[str]) -> int:
-        """How many of `verification_ids` failed."""
+    async def count_unfinished_runs(self, verification_ids: list[str]) -> dict[str, int]:
+        """How many of `verification_ids` failed, and how many were withdrawn: the runs
+        that ended without a report to go by."""
         if not verification_ids:
-            return 0
-        statement = select(func.count()).where(
-            VERIFICATIONS.c.id.in_(verification_ids), VERIFICATIONS.c.status == "failed"
+            return {}
+        ended = ("failed", "withdrawn")
+        statement = (
+            select(VERIFICATIONS.c.status, func.count())
+            .where(VERIFICATIONS.c.id.in_(verification_ids), VERIFICATIONS.c.status.in_(ended))
+            .group_by(VERIFICATIONS.c.status)
         )
-        return int(await self.session.scalar(statement) or 0)
+        return {str(status): int(count) for status, count in await self.session.execute(statement)}
 
     async def idempotency_key(self, api_key_id: str, key: str) -> IdempotencyKey | None:
         return await self.session.get(IdempotencyKey, (api_key_id, key))

@@ -363,6 +363,35 @@ async def test_a_withdrawn_recheck_waits_for_a_new_authorization(office: Office)
     await office.sandbox.delete("/sandbox/faults/pensions")
 
 
+async def test_a_recipient_who_left_needs_no_new_authorization(office: Office) -> None:
+    """A re-check withdrawn with the household's consent holds the recipient for a new
+    authorization; once the approver takes it off the roll, nothing is pending any more."""
+    await office.approve("530102", {"id_number": make_id_number("530102")})
+    await office.sandbox.put("/sandbox/faults/pensions", json={"mode": "hang"})
+    settings = office.service.settings.model_copy(
+        update={"partner_base_url": f"{office.service.base_url}/sandbox"}
+    )
+    try:
+        async with build_runtime(settings, runs_here=False) as runtime:
+            [first] = (await runtime.rechecks.run_due(a_year_on())).started
+        withdrawn = await office.caseworker.post(f"/v1/verifications/{first.id}/withdraw")
+        assert withdrawn.status_code == 200, withdrawn.text
+        [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
+        assert recipient["needs_new_consent"] is True
+
+        stopped = await office.approver.post(
+            f"/v1/recipients/{recipient['id']}/stop", json={"reason": "moved away"}
+        )
+
+        assert stopped.status_code == 200, stopped.text
+        assert (stopped.json()["needs_new_consent"], stopped.json()["next_recheck_on"]) == (
+            False,
+            None,
+        )
+    finally:
+        await office.sandbox.delete("/sandbox/faults/pensions")
+
+
 async def test_a_benefit_granted_by_hand_is_what_a_recheck_compares_with(
     office: Office,
 ) -> None:

@@ -5,9 +5,10 @@ from datetime import date
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from schemas.identity import (
+    FreeText,
     IdNumber,
     check_character,
     contains_id_number,
@@ -195,6 +196,11 @@ VALID = "530102199001011231"
         f"{VALID[:6]}-{VALID[6:14]}-{VALID[14:]}",
         "A530102199_001011231",
         "".join(f"%{ord(c):02X}" for c in VALID),  # percent-encoded, as in a URL
+        "53010219900101124Ｘ",  # a full-width check character
+        "530102－19900101－124X",  # full-width hyphens
+        "530102—19900101—124X",  # em dashes
+        "530102    19900101    124X",  # wide gaps
+        "５３０１０２１９９００１０１１２４X",  # full-width digits
     ],
 )
 def test_an_id_number_written_apart_or_encoded_is_found(text: str) -> None:
@@ -213,3 +219,23 @@ def test_an_id_number_written_apart_or_encoded_is_found(text: str) -> None:
 )
 def test_dates_and_phone_numbers_side_by_side_are_not_taken_for_one(text: str) -> None:
     assert not hides_id_number(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "   ",
+        "visit\u0007\u001b[31mred",  # a bell and an escape sequence
+        "a\u0085b",  # a C1 control
+        "abc\u202edcba",  # a right-to-left override
+        "530102\u00ad19900101\u00ad124X",  # soft hyphens, invisible
+    ],
+)
+def test_free_text_refuses_blank_and_control_characters(text: str) -> None:
+    with pytest.raises(ValidationError):
+        TypeAdapter(FreeText).validate_python(text)
+
+
+def test_free_text_keeps_line_breaks_and_tabs() -> None:
+    text = "visited on Monday\n\tthe car is the child's own"
+    assert TypeAdapter(FreeText).validate_python(text) == text
