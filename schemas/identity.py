@@ -142,13 +142,14 @@ _LINE_BREAKS = frozenset("\t\n\r")
 def _no_id_number(text: str) -> str:
     if not text.strip():
         raise ValueError("must not be blank")
+    # An ID number first: written apart with invisible characters, it is what to say.
+    if hides_id_number(text):
+        raise ValueError("must not contain an ID number or any run of 18 digits")
     for character in text:
         # Control and format characters (escape sequences, direction overrides, invisible
         # hyphens) change how the text reads where it is shown; line breaks and tabs stay.
         if unicodedata.category(character) in ("Cc", "Cf") and character not in _LINE_BREAKS:
             raise ValueError(f"must not contain control characters (U+{ord(character):04X})")
-    if hides_id_number(text):
-        raise ValueError("must not contain an ID number or any run of 18 digits")
     return text
 
 
