@@ -221,6 +221,19 @@ class UnsupportedMediaType(HeduiError):
     status, title, slug = 415, "Unsupported media type", "unsupported-media-type"
 
 
+NOT_JSON = "The body must be JSON, sent with Content-Type: application/json"
+
+
+def not_json(content_type: str | None, error: RequestValidationError) -> bool:
+    """A body that failed as a whole, sent as something other than JSON (a form, plain
+    text, or with no Content-Type at all: `curl -d` without a header), which is not read
+    as JSON: the answer is 415 naming the header, not a 422 about the body's shape."""
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type == "application/json" or media_type.endswith("+json"):
+        return False
+    return any(tuple(item.get("loc", ())) == ("body",) for item in error.errors())
+
+
 class ServiceUnavailable(HeduiError):
     status, title, slug = 503, "Service unavailable", "unavailable"
     RETRY_AFTER_S = 5
@@ -278,6 +291,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if not_json(request.headers.get("content-type"), exc):
+            refused = UnsupportedMediaType(
+                NOT_JSON,
+                errors=[ProblemError(loc=["header", "content-type"], msg=NOT_JSON)],
+            )
+            return problem_response(refused.problem(request.url.path))
         errors = field_errors(exc.errors())
         return problem_response(
             Problem(

@@ -32,6 +32,7 @@ from service.auth.principal import Principal
 from service.bulk import Rows
 from service.db import session_scope
 from service.deps import SessionDep
+from service.errors import not_json
 from service.request_id import STATE_KEY as REQUEST_ID_KEY
 from service.verification.repository import VerificationRepository
 
@@ -80,7 +81,7 @@ async def audit_trail(
         # The request's transaction is going to be rolled back anyway: end it now, so that
         # on SQLite its write lock does not block the refusal's own transaction.
         await session.rollback()
-        outcome = _status_of(error)
+        outcome = _status_of(request, error)
         if outcome not in LOAD_REFUSALS:
             await _record_refusal(request, action, outcome)
         raise
@@ -139,10 +140,11 @@ def recorded_with_change(request: Request) -> None:
     setattr(request.state, RECORDED_STATE_KEY, True)
 
 
-def _status_of(error: Exception) -> str:
+def _status_of(request: Request, error: Exception) -> str:
     """The HTTP status a refusal is answered with; `error` for anything else (a 500)."""
     if isinstance(error, RequestValidationError):
-        return "422"  # the body or a parameter failed its model: answered 422
+        # The body or a parameter failed its model: 422, or 415 for a body not sent as JSON.
+        return "415" if not_json(request.headers.get("content-type"), error) else "422"
     status: Any = getattr(error, "status", None) or getattr(error, "status_code", None)
     return str(status) if isinstance(status, int) else "error"
 

@@ -176,3 +176,34 @@ async def test_the_limit_is_configurable(
 async def test_every_v1_path_needs_a_token_first(http: httpx.AsyncClient, path: str) -> None:
     response = await http.get(path)
     assert response.status_code == 401
+
+
+async def test_a_body_not_sent_as_json_is_415_naming_the_header(
+    api_client: ClientFactory,
+) -> None:
+    """`curl -d` without a header sends a form: the answer says what to send, not that the
+    body is the wrong shape; so does a body with no Content-Type (not read as JSON)."""
+    caseworker = await api_client(role="caseworker", region="53")
+    body = json.dumps(verification_body([member(make_id_number("530103"))], region_code="530103"))
+    answers = [
+        await caseworker.post(
+            "/v1/verifications", content=body, headers={"Content-Type": content_type}
+        )
+        for content_type in ("application/x-www-form-urlencoded", "text/plain")
+    ]
+    for answer in answers:
+        assert answer.status_code == 415, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.json()["errors"][0]["loc"] == ["header", "content-type"]
+    bare = await caseworker.post("/v1/verifications", content=body)
+    assert bare.status_code == 415, bare.text
+    sent = await caseworker.post(
+        "/v1/verifications", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert sent.status_code == 202, sent.text
+    suffixed = await caseworker.post(
+        "/v1/verifications",
+        content=json.dumps({"program": "dibao"}),
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert suffixed.status_code == 422, suffixed.text  # read as JSON: its fields are missing
