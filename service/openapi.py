@@ -266,6 +266,12 @@ RESPONSE_EXAMPLES: dict[tuple[str, str, str], Callable[[], dict[str, Any]]] = {
 """(path, method, status) → its example, as `application/json` of that response."""
 
 
+UNSUPPORTED_MEDIA_TYPE: dict[str, Any] = {
+    "description": "The body was not sent as JSON (Content-Type: application/json)",
+    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
+
+
 def install_openapi(app: FastAPI, *, sandbox_mounted: bool) -> None:
     """Build the document once, with response examples and (when mounted) the sandbox link."""
     if sandbox_mounted:
@@ -280,6 +286,12 @@ def install_openapi(app: FastAPI, *, sandbox_mounted: bool) -> None:
             response = schema["paths"][path][method]["responses"][status]
             response.setdefault("content", {}).setdefault("application/json", {})
             response["content"]["application/json"]["example"] = example()
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                # A JSON body sent as something else is 415 (`service.errors.not_json`).
+                content = operation.get("requestBody", {}).get("content", {})
+                if "application/json" in content:
+                    operation["responses"].setdefault("415", UNSUPPORTED_MEDIA_TYPE)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
