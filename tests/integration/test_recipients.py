@@ -55,6 +55,30 @@ async def roll(client: httpx.AsyncClient, **params: Any) -> list[dict[str, Any]]
     return items
 
 
+async def submitted(
+    http: httpx.AsyncClient,
+    caseworker: httpx.AsyncClient,
+    *,
+    program: str = "dibao",
+    fault: str | None = None,
+) -> dict[str, Any]:
+    """A one-member household in 530102, verified to the end; with `fault`, the vehicles
+    source answers so meanwhile (`garbage`: a review report)."""
+    id_number = make_id_number("530102")
+    assert (await http.post("/sandbox/people", json={"id_number": id_number})).status_code < 300
+    body = verification_body([member(id_number)], region_code="530102", program=program, as_of=None)
+    if fault is not None:
+        assert (await http.put("/sandbox/faults/vehicles", json={"mode": fault})).is_success
+    try:
+        created = await caseworker.post("/v1/verifications", json=body, headers=WAIT)
+    finally:
+        if fault is not None:
+            await http.delete("/sandbox/faults/vehicles")
+    assert created.status_code == 200, created.text
+    verification: dict[str, Any] = created.json()
+    return verification
+
+
 class TestApproval:
     async def test_an_approval_puts_the_household_on_the_roll(
         self, http: httpx.AsyncClient, api_client: ClientFactory
@@ -173,16 +197,9 @@ class TestApproval:
     ) -> None:
         caseworker = await api_client(role="caseworker", region="530102")
         approver = await api_client(role="approver", region="530102")
-        id_number = make_id_number("530102")
-        assert (await http.post("/sandbox/people", json={"id_number": id_number})).status_code < 300
-        body = verification_body([member(id_number)], region_code="530102", as_of=None)
-        assert (await http.put("/sandbox/faults/vehicles", json={"mode": "garbage"})).is_success
-        try:  # a source that answered garbage: review
-            created = await caseworker.post("/v1/verifications", json=body, headers=WAIT)
-        finally:
-            await http.delete("/sandbox/faults/vehicles")
-        assert created.json()["recommendation"] == "review", created.text
-        verification_id = created.json()["id"]
+        created = await submitted(http, caseworker, fault="garbage")  # a source's garbage
+        assert created["recommendation"] == "review", created
+        verification_id = created["id"]
         url = f"/v1/verifications/{verification_id}/decision"
 
         refused = await approver.post(url, json={"decision": "approve", "reason": "查验无误"})
@@ -221,12 +238,9 @@ class TestApproval:
     ) -> None:
         caseworker = await api_client(role="caseworker", region="530102")
         approver = await api_client(role="approver", region="530102")
-        id_number = make_id_number("530102")
-        assert (await http.post("/sandbox/people", json={"id_number": id_number})).status_code < 300
-        body = verification_body([member(id_number)], region_code="530102", as_of=None)
-        created = await caseworker.post("/v1/verifications", json=body, headers=WAIT)
-        assert created.json()["recommendation"] == "eligible", created.text
-        url = f"/v1/verifications/{created.json()['id']}/decision"
+        created = await submitted(http, caseworker)
+        assert created["recommendation"] == "eligible", created
+        url = f"/v1/verifications/{created['id']}/decision"
 
         other = await approver.post(
             url, json={"decision": "approve", "reason": "ok", "monthly_benefit": "999.00"}
@@ -252,14 +266,8 @@ class TestApproval:
     ) -> None:
         caseworker = await api_client(role="caseworker", region="530102")
         approver = await api_client(role="approver", region="530102")
-        id_number = make_id_number("530102")
-        assert (await http.post("/sandbox/people", json={"id_number": id_number})).status_code < 300
-        body = verification_body(
-            [member(id_number)], region_code="530102", program="linshi", as_of=None
-        )
-        created = await caseworker.post("/v1/verifications", json=body, headers=WAIT)
-        assert created.status_code == 200, created.text
-        url = f"/v1/verifications/{created.json()['id']}/decision"
+        created = await submitted(http, caseworker, program="linshi")
+        url = f"/v1/verifications/{created['id']}/decision"
 
         refused = await approver.post(
             url, json={"decision": "approve", "reason": "ok", "monthly_benefit": "100.00"}
