@@ -121,14 +121,13 @@ def hides_id_number(text: str) -> bool:
     percent-encoded (`5301 0219 9001 0112 31`, `%35%33...`). Written apart, only a valid
     number counts (its check character and birth date), so that dates and phone numbers
     side by side are not taken for one."""
-    if contains_id_number(text):
-        return True
-    # Full-width digits, letters and dashes read as their plain forms (`Ｘ`, `－`).
+    # Full-width digits, letters and dashes read as their plain forms (`Ｘ`, `－`); an ID
+    # number as is stays one (unquoting and NFKC leave a run of digits alone).
     plain = unicodedata.normalize("NFKC", unquote(text))
     if contains_id_number(plain):
         return True
     joined = _GLUE.sub("", plain)
-    if contains_id_number(joined) and joined != text:
+    if contains_id_number(joined):  # only what the glue hid: check it is a real number
         for run in _RUN.findall(joined):
             for start in range(len(run) - 17):
                 if id_number_problem(run[start : start + 17] + run[start + 17].upper()) is None:

@@ -355,15 +355,15 @@ class DecisionCreate(_Strict):
 
     @field_validator("recheck_class", "monthly_benefit")
     @classmethod
-    def _class_with_an_approval_only(
-        cls, recheck_class: str | Decimal | None, info: ValidationInfo
+    def _with_an_approval_only(
+        cls, value: str | Decimal | None, info: ValidationInfo
     ) -> str | Decimal | None:
         # A decision that failed its own check is the one error to report.
         decision = info.data.get("decision")
-        if recheck_class is not None and decision is not None and decision != "approve":
+        if value is not None and decision is not None and decision != "approve":
             what = "class" if info.field_name == "recheck_class" else "benefit"
             raise ValueError(f"only an approval puts a household on the roll, with its {what}")
-        return recheck_class
+        return value
 
 
 class Decision(BaseModel):

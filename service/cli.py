@@ -677,7 +677,7 @@ async def _recheck(today: Any, prefix: str, *, dry_run: bool) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from service.logging import configure_logging
-    from service.recheck.drive import run_until_done
+    from service.recheck.drive import FAILED_RUN, WITHDRAWN_RUN, run_until_done
     from service.runtime import build_runtime
 
     settings = _settings()
@@ -746,19 +746,11 @@ async def _recheck(today: Any, prefix: str, *, dry_run: bool) -> None:
                 region_prefix=prefix,
                 progress=lambda n: progress.advance(task, n),
             )
+    failed, withdrawn = tally.count(FAILED_RUN), tally.count(WITHDRAWN_RUN)
     console.print(
-        f"{tally.count('queued') - tally.count('failed_run') - tally.count('withdrawn_run')}"
-        " re-checked, "
-        + (
-            f"{tally.count('failed_run')} failed (started again after a wait; see the log), "
-            if tally.count("failed_run")
-            else ""
-        )
-        + (
-            f"{tally.count('withdrawn_run')} withdrawn while running (they need new consent), "
-            if tally.count("withdrawn_run")
-            else ""
-        )
+        f"{tally.count('queued') - failed - withdrawn} re-checked, "
+        + (f"{failed} failed (started again after a wait; see the log), " if failed else "")
+        + (f"{withdrawn} withdrawn while running (they need new consent), " if withdrawn else "")
         + f"{tally.count('needs_consent')} need new consent "
         f"(not queried), {tally.count('already_scheduled')} already started elsewhere, "
         f"{tally.count('failed')} could not be started (see the log)"

@@ -294,29 +294,23 @@ class RecipientRepository:
         return bool(getattr(result, "rowcount", 0))
 
     async def fail_recheck(self, recheck: Recheck, now: datetime) -> None:
-        """A running re-check's verification failed: the re-check fails, and its recipient
-        is due again on the date it was due, so a pass starts it again (the date had moved
-        on when this one started) once its wait (`retry_delay`) has ended."""
-        if await self.recheck_failed(recheck.id, now):
+        """A running re-check's verification failed: the re-check fails, its failure counted
+        and when it may be started again set (`retry_delay`), and its recipient is due
+        again on the date it was due, so a pass starts it again (the date had moved on when
+        this one started) once that wait has ended."""
+        failures = recheck.failures + 1  # only the run holding it, `queued`, changes it
+        result = await self.session.execute(
+            update(Recheck)
+            .where(Recheck.id == recheck.id, Recheck.status == "queued")
+            .values(
+                status="failed",
+                completed_at=now,
+                failures=failures,
+                retry_at=now + retry_delay(failures),
+            )
+        )
+        if getattr(result, "rowcount", 0):
             await self._due_again(recheck, now)
-
-    async def recheck_failed(self, recheck_id: str, now: datetime) -> bool:
-        """End a running re-check as failed, counting the failure and setting when it may
-        be started again; whether this call did (not when it had ended)."""
-        failures = await self.session.scalar(
-            update(Recheck)
-            .where(Recheck.id == recheck_id, Recheck.status == "queued")
-            .values(status="failed", completed_at=now, failures=Recheck.failures + 1)
-            .returning(Recheck.failures)
-        )
-        if failures is None:
-            return False
-        await self.session.execute(
-            update(Recheck)
-            .where(Recheck.id == recheck_id)
-            .values(retry_at=now + retry_delay(int(failures)))
-        )
-        return True
 
     async def withdraw_recheck(self, recheck: Recheck, now: datetime, today: date) -> None:
         """A running re-check's verification was withdrawn, perhaps with the household's
