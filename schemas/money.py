@@ -21,8 +21,23 @@ def format_money(value: Decimal | int) -> str:
     return str(to_cents(value))
 
 
+_DECIMAL_STRING = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
+def _plain_decimal(value: object) -> object:
+    """A string amount is ASCII digits with a decimal point at most (`412.50`), as an office
+    or a partner writes it: no exponent (`1e3`), sign, spaces, underscores (`1_000`) or
+    other scripts' digits (`１０００`), all of which Python's Decimal would read."""
+    if isinstance(value, str) and not _DECIMAL_STRING.fullmatch(value):
+        raise ValueError("an amount in yuan, digits with at most two decimals: 412.50")
+    if isinstance(value, bool):
+        raise ValueError("an amount in yuan, not a boolean")
+    return value
+
+
 Money = Annotated[
     Decimal,
+    BeforeValidator(_plain_decimal),
     Field(ge=0, max_digits=16, decimal_places=2),
     PlainSerializer(format_money, return_type=str, when_used="json"),
 ]

@@ -8,6 +8,7 @@ built; fetching runs no code from the spec, only those expressions.
 
 import asyncio
 import base64
+import re
 import time
 import weakref
 from collections.abc import Callable, Sequence
@@ -55,6 +56,10 @@ from schemas.evidence import Evidence, HouseholdQuery, MemberQuery, Record
 
 _FEN = Decimal(100)
 _LARGEST_DIGITS = 15
+# An amount sent as a string: ASCII digits, a sign and a decimal point at most. Decimal would
+# also read "1e3", "1_000", " 12 " and other scripts' digits ("１２"), none of which a
+# partner's schema means by an amount.
+_AMOUNT_STRING = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 """An amount has at most 16 digits before the point (what hedui stores)."""
 
 TOKEN_MARGIN_S = 30.0
@@ -683,6 +688,8 @@ def _list(value: object, where: str) -> list[object]:
 
 def _money(value: object, unit: str, name: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
+        raise MalformedResponse(f"field {name} is not an amount")
+    if isinstance(value, str) and not _AMOUNT_STRING.fullmatch(value):
         raise MalformedResponse(f"field {name} is not an amount")
     try:
         amount = Decimal(value)

@@ -104,6 +104,27 @@ class TestValidation:
         assert response.status_code == 200, response.text
         assert response.json()["members"][0]["declared_monthly_income"] == "0.00"
 
+    @pytest.mark.parametrize("written", ["1e3", "1_000", "\uff18\uff10\uff10"])
+    async def test_declared_income_python_would_read_is_422(
+        self, api_client: ClientFactory, written: str
+    ) -> None:
+        caseworker = await api_client()
+        body = body_for(make_id_number("530103"))
+        body["members"][0]["declared_monthly_income"] = written
+        response = await caseworker.post("/v1/verifications", json=body)
+        assert response.status_code == 422, response.text
+        error = response.json()["errors"][0]
+        assert error["loc"] == ["body", "members", 0, "declared_monthly_income"]
+        assert written not in response.text
+
+    async def test_declared_income_as_a_plain_string(self, api_client: ClientFactory) -> None:
+        caseworker = await api_client()
+        body = body_for(make_id_number("530103"))
+        body["members"][0]["declared_monthly_income"] = "812.5"
+        response = await caseworker.post("/v1/verifications", json=body, headers=WAIT)
+        assert response.status_code == 200, response.text
+        assert response.json()["members"][0]["declared_monthly_income"] == "812.50"
+
     async def test_region_outside_the_keys_scope_is_403(self, api_client: ClientFactory) -> None:
         caseworker = await api_client(region="36")
         response = await caseworker.post(

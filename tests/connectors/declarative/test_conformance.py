@@ -99,6 +99,38 @@ class TestDeclarativeTax(ConnectorConformance):
             expected_error=MalformedResponse,
         ),
         ConnectorTestScenario(
+            id="an amount written as a plain string",
+            household=household(A),
+            partner=raw(
+                {
+                    "retCode": "000000",
+                    "results": [
+                        {"sfzh": A, "found": True, "taxYear": 2025, "taxableIncome": "4800050"}
+                    ],
+                }
+            ),
+            expected_records=(
+                TaxedIncomeRecord(id_number=A, year=2025, annual_amount=Decimal("48000.50")),
+            ),
+            expected_calls=1,
+        ),
+        *(
+            ConnectorTestScenario(
+                id=f"an amount written {written!r}",
+                household=household(A),
+                partner=raw(
+                    {
+                        "retCode": "000000",
+                        "results": [
+                            {"sfzh": A, "found": True, "taxYear": 2025, "taxableIncome": written}
+                        ],
+                    }
+                ),
+                expected_error=MalformedResponse,
+            )
+            for written in ("1e3", "1_000", "\uff11\uff10\uff10\uff10", " 1000", "")
+        ),
+        ConnectorTestScenario(
             id="a foreign taxpayer",
             household=household(A),
             partner=raw({"retCode": "000000", "results": [{"sfzh": FOREIGN, "found": False}]}),
