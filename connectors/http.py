@@ -614,6 +614,9 @@ async def _read(response: httpx.Response, limit: int, *, truncate: bool = False)
     declared = response.headers.get("content-length", "")
     if not truncate and declared.isdigit() and int(declared) > limit:
         raise ResponseTooLarge.over_bytes(limit)
+    whole = await _read_whole(response, declared, limit)
+    if whole is not None:
+        return whole
     if response.is_stream_consumed:  # built in memory, by a test double: decoded already
         raws, inflater = _once(response.content), None
     else:
@@ -639,6 +642,34 @@ async def _read(response: httpx.Response, limit: int, *, truncate: bool = False)
     except zlib.error:
         raise MalformedResponse("body could not be decoded") from None
     return bytes(body)
+
+
+async def _read_whole(response: httpx.Response, declared: str, limit: int) -> bytes | None:
+    """A body framed by its declared length, not compressed, from a transport that reads
+    it in one call: read so, without a chunk iterator per layer (the HTTP parser reads no
+    further than that length). None when the body must be read chunk by chunk."""
+    stream, headers = response.stream, response.headers
+    if not (
+        isinstance(stream, WholeBody)
+        and declared.isdigit()
+        and int(declared) <= limit
+        and "transfer-encoding" not in headers
+        and headers.get("content-encoding", "identity").strip().lower() == "identity"
+    ):
+        return None
+    whole = await stream.read_whole()
+    if whole is not None and len(whole) > limit:  # pragma: no cover - the parser stops there
+        raise ResponseTooLarge.over_bytes(limit)
+    return whole
+
+
+class WholeBody(httpx.AsyncByteStream):
+    """A response body that may also be read in one call, when its headers declare its
+    length: from a transport whose HTTP parser reads no further than that length."""
+
+    async def read_whole(self) -> bytes | None:
+        """The whole body, or None when it can only be read chunk by chunk (nothing read)."""
+        return None
 
 
 async def _once(content: bytes) -> AsyncIterator[bytes]:

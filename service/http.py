@@ -5,16 +5,26 @@ several milliseconds of CPU per call here, aiohttp's a fraction of one (see benc
 Neither layer keeps cookies: partners are APIs, and a jar costs every request a lookup.
 """
 
+from collections.abc import AsyncIterator
+from functools import lru_cache
+
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
+from httpx_aiohttp.transport import map_aiohttp_exceptions
+from multidict import CIMultiDict
+from yarl import URL
 
-from connectors.http import NoCookies
+from connectors.http import NoCookies, WholeBody
 from service.config import Settings
+
+_CHUNK_BYTES = 16 * 1024
 
 
 class PartnerTransport(AiohttpTransport):
-    """aiohttp's pool, with a session that keeps no cookies."""
+    """aiohttp's pool, with a session that keeps no cookies; requests passed on without
+    rebuilding what does not change between them (the URL, the timeouts), answers whose
+    body can be read in one call."""
 
     def get_client(self) -> aiohttp.ClientSession:
         # Called once, on the first request (inside the event loop, as aiohttp wants).
@@ -24,6 +34,79 @@ class PartnerTransport(AiohttpTransport):
             ssl=self.ssl_context,
         )
         return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.proxy is not None or "sni_hostname" in request.extensions:
+            return await super().handle_async_request(request)
+        try:
+            content = request.content
+        except httpx.RequestNotRead:  # a streamed body: httpx-aiohttp's own way
+            return await super().handle_async_request(request)
+        client = self.client
+        if not isinstance(client, aiohttp.ClientSession):
+            client = self.client = self.get_client()
+        timeout = request.extensions.get("timeout") or {}
+        with map_aiohttp_exceptions():
+            answer = await client.request(
+                request.method,
+                _yarl(str(request.url)),
+                headers=CIMultiDict(
+                    (name.decode("latin-1"), value.decode("latin-1"))
+                    for name, value in request.headers.raw
+                ),
+                data=content or None,
+                allow_redirects=False,
+                auto_decompress=False,
+                compress=False,
+                timeout=_client_timeout(
+                    timeout.get("connect"), timeout.get("read"), timeout.get("pool")
+                ),
+            ).__aenter__()
+        extensions: dict[str, object] = {"http_version": b"HTTP/1.1"}
+        if answer.reason:
+            extensions["reason_phrase"] = answer.reason.encode()
+        return httpx.Response(
+            status_code=answer.status,
+            headers=answer.raw_headers,
+            stream=_Body(answer),
+            request=request,
+            extensions=extensions,
+        )
+
+
+class _Body(WholeBody):
+    """aiohttp's answer as httpx's stream; whole in one read when its length is declared."""
+
+    __slots__ = ("_answer",)
+
+    def __init__(self, answer: aiohttp.ClientResponse) -> None:
+        self._answer = answer
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        with map_aiohttp_exceptions():
+            async for chunk in self._answer.content.iter_chunked(_CHUNK_BYTES):
+                yield chunk
+
+    async def read_whole(self) -> bytes | None:
+        with map_aiohttp_exceptions():
+            return await self._answer.read()
+
+    async def aclose(self) -> None:
+        with map_aiohttp_exceptions():
+            await self._answer.__aexit__(None, None, None)
+
+
+@lru_cache(maxsize=1024)
+def _yarl(url: str) -> URL:
+    """A partner URL parsed once by yarl too: connectors ask the same few endpoints."""
+    return URL(url, encoded=True)
+
+
+@lru_cache(maxsize=64)
+def _client_timeout(
+    connect: float | None, read: float | None, pool: float | None
+) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(sock_connect=connect, sock_read=read, connect=pool)
 
 
 def create_http_client(settings: Settings) -> httpx.AsyncClient:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from connectors.http import RETRY_EXTENSION, PartnerClient, Retry
+from connectors.http import RETRY_EXTENSION, PartnerClient, Retry, WholeBody
 from connectors.retry_budget import RetryBudget
 from schemas.evidence import RequestContext
 from service.connector.throttle import Limits, Permit, Starved, Throttle
@@ -151,7 +151,7 @@ class CallMeter(httpx.AsyncBaseTransport):
         """The shared client's pool outlives every fetch."""
 
 
-class _Releasing(httpx.AsyncByteStream):
+class _Releasing(WholeBody):
     """A response body that gives its throttle slot back once closed."""
 
     def __init__(
@@ -168,6 +168,9 @@ class _Releasing(httpx.AsyncByteStream):
     async def __aiter__(self) -> AsyncIterator[bytes]:
         async for chunk in self.stream:
             yield chunk
+
+    async def read_whole(self) -> bytes | None:
+        return await self.stream.read_whole() if isinstance(self.stream, WholeBody) else None
 
     async def aclose(self) -> None:
         try:

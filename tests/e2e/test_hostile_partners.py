@@ -6,6 +6,7 @@ agencies) with its vehicles connector pointed at a hostile agency this module se
 
 import asyncio
 import gc
+import gzip
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -181,3 +182,49 @@ class TestAnswerTooLarge:
         vehicles = _vehicles(report)
         assert vehicles["status"] == "error"
         assert "response too large" in vehicles["detail"]
+
+
+class TestAnswerFramedByItsLength:
+    async def test_a_compressed_answer_of_declared_length_is_read_whole(
+        self, service: LiveService, caseworker: httpx.AsyncClient, partner: HostilePartner
+    ) -> None:
+        """gzip with a Content-Length: inflated, not taken as the body itself."""
+
+        async def compressed(path: str, body: bytes) -> Answer:
+            packed = gzip.compress(vehicles_result(*asked_people(body)))
+            return Answer(
+                body=packed,
+                content_type=XML,
+                headers={"Content-Encoding": "gzip", "Content-Length": str(len(packed))},
+            )
+
+        partner.answer = compressed
+        report = await _verify_two_people(service, caseworker)
+        assert _vehicles(report)["status"] == "no_record"
+        assert report["recommendation"] == "eligible", report["findings"]
+
+    async def test_an_answer_shorter_than_its_declared_length_is_an_error(
+        self, service: LiveService, caseworker: httpx.AsyncClient, partner: HostilePartner
+    ) -> None:
+        """The partner declares more than it sends and hangs up: whatever came is no
+        answer, even when it parses (here: every person asked, complete XML)."""
+
+        async def cut_short(path: str, body: bytes) -> Answer:
+            whole = vehicles_result(*asked_people(body))
+
+            async def then_hang_up() -> AsyncIterator[bytes]:
+                yield whole
+
+            return Answer(
+                body=then_hang_up(),
+                content_type=XML,
+                headers={"Content-Length": str(len(whole) + 100)},
+            )
+
+        partner.answer = cut_short
+        report = await _verify_two_people(service, caseworker)
+        assert report["complete"] is False
+        assert report["recommendation"] == "review"
+        vehicles = _vehicles(report)
+        assert vehicles["status"] == "error"
+        assert "transport error" in vehicles["detail"]
