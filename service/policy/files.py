@@ -193,7 +193,9 @@ def _validated(
     except ValidationError as error:
         first = error.errors()[0]
         more = error.error_count() - 1
-        problem = first["msg"] + (f" (and {more} more problem(s))" if more else "")
+        problem = first["msg"].removeprefix("Value error, ")
+        if more:
+            problem += f" (and {more} more problem(s))"
         raise PolicyFileError(file, _field_path(prefix, first), problem) from error
 
 

@@ -191,8 +191,8 @@ async def test_a_bad_policy_file_is_one_line_naming_file_and_field(tmp_path: Pat
         assert done.returncode == 2, done.stderr
         assert "Traceback" not in done.stderr
         assert done.stderr.strip().splitlines() == [
-            "hedui: policy file 530102.toml: versions[0].monthly_standard: Input should be a "
-            "valid decimal"
+            "hedui: policy file 530102.toml: versions[0].monthly_standard: an amount in yuan, "
+            "digits with at most two decimals: 412.50"
         ]
 
 

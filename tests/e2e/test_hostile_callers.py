@@ -44,6 +44,27 @@ async def test_a_spec_path_cannot_move_the_request_off_the_allowed_host(
     assert (await integrator.get("/v1/connectors/ssrf_path")).status_code == 404
 
 
+@pytest.mark.parametrize(
+    "expression",
+    ["(" * 490 + "results" + ")" * 490, "!" * 998 + "a", "[" * 330 + "people" + "]" * 330],
+    ids=["parentheses", "negations", "brackets"],
+)
+async def test_an_expression_nested_hundreds_deep_is_422_not_a_crash(
+    api_client: ClientFactory, live_service: LiveService, expression: str
+) -> None:
+    """jmespath parses recursively: hundreds of levels exhausted the stack (a 500, and the
+    connection dropped). Refused by its depth, nothing stored, the connection still good."""
+    integrator = await api_client(role="integrator", region="00")
+    spec = _spec_on_bare_host(live_service, "deep_expression")
+    spec["response"]["records"] = expression
+
+    response = await integrator.post("/v1/connectors", json=spec)
+
+    assert response.status_code == 422, response.text
+    assert [error["pointer"] for error in response.json()["errors"]] == ["/response/records"]
+    assert (await integrator.get("/v1/connectors/deep_expression")).status_code == 404
+
+
 async def test_a_spec_path_below_the_allowed_host_is_accepted(
     api_client: ClientFactory, live_service: LiveService
 ) -> None:

@@ -303,3 +303,19 @@ def test_an_api_key_cannot_be_sent_as_a_header_http_or_hedui_sets(
 
     auth["name"] = "Authorization"  # what an API key may well be sent as
     assert validate_spec(_with(TAX, "/auth", auth)).auth.type == "api_key"
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["(" * 490 + "x" + ")" * 490, "!" * 998 + "x", "[" * 330 + "x" + "]" * 330, "!" * 40 + "x"],
+    ids=["parentheses", "negations", "brackets", "forty negations"],
+)
+def test_an_expression_nested_too_deep_is_named(expression: str) -> None:
+    """The parser and the interpreter recurse: a deep expression is refused, not a crash."""
+    problems = _problems(_with(TAX, "/response/records", expression))
+
+    assert problems == {"/response/records": "a jmespath expression nested more than 32 deep"}
+
+
+def test_an_expression_nested_32_deep_is_accepted() -> None:
+    validate_spec(_with(TAX, "/response/records", "!" * 31 + "results"))
