@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.identity import FreeText
 from schemas.request import RequestModel
 
 KeyStatus = Literal["active", "expired", "revoked"]
@@ -62,7 +63,7 @@ class ApiKeyQuery(RequestModel):
 
 
 class ApiKeyRevoke(RequestModel):
-    reason: str | None = Field(
+    reason: FreeText | None = Field(
         default=None,
         min_length=1,
         max_length=500,

@@ -1,5 +1,6 @@
 """Resident ID numbers (GB 11643) and the one place that masks personal data."""
 
+import html
 import re
 import unicodedata
 from datetime import date, timedelta
@@ -108,11 +109,11 @@ def contains_id_number(text: str) -> bool:
     return _ID_IN_TEXT.search(text) is not None
 
 
-# Between two digits of an ID number written apart: spaces (any, zero-width included),
-# soft hyphens, dashes of every width, underscores, dots or slashes, several at a time.
-_GLUE = re.compile(
-    r"(?<=[0-9])[\s\u00ad\u200b-\u200d\u2060\ufeff\u2010-\u2015\u2212\-_./]{1,8}(?=[0-9Xx])"
-)
+# Between two digits of an ID number written apart: anything but a digit, up to 12
+# characters of it (spaces of every kind, dashes, dots, commas, brackets, a word or two:
+# `530102 born 19800101 seq 1231`). Only a valid number counts once joined (its birth date
+# and check character), so numbers that merely stand near each other are not taken for one.
+_GLUE = re.compile(r"(?<=[0-9])[^0-9]{1,12}(?=[0-9Xx])")
 _RUN = re.compile(r"[0-9]{17,}[0-9Xx]")
 
 
@@ -122,8 +123,8 @@ def hides_id_number(text: str) -> bool:
     number counts (its check character and birth date), so that dates and phone numbers
     side by side are not taken for one."""
     # Full-width digits, letters and dashes read as their plain forms (`Ｘ`, `－`); an ID
-    # number as is stays one (unquoting and NFKC leave a run of digits alone).
-    plain = unicodedata.normalize("NFKC", unquote(text))
+    # number as is stays one (decoding and NFKC leave a run of digits alone).
+    plain = unicodedata.normalize("NFKC", _decoded(text))
     if contains_id_number(plain):
         return True
     joined = _GLUE.sub("", plain)
@@ -133,6 +134,17 @@ def hides_id_number(text: str) -> bool:
                 if id_number_problem(run[start : start + 17] + run[start + 17].upper()) is None:
                     return True
     return False
+
+
+def _decoded(text: str) -> str:
+    """`text` with percent-encoding (once, twice, thrice: `%2535`) and HTML character
+    references (`&#53;`) read, as a browser or a second decoder would."""
+    for _ in range(3):
+        decoded = html.unescape(unquote(text))
+        if decoded == text:
+            break
+        text = decoded
+    return text
 
 
 _LINE_BREAKS = frozenset("\t\n\r")
@@ -152,10 +164,19 @@ def _no_id_number(text: str) -> str:
     return text
 
 
+def _one_line(text: str) -> str:
+    if any(character in _LINE_BREAKS for character in text):
+        raise ValueError("must be one line, without tabs or line breaks")
+    return _no_id_number(text)
+
+
 FreeText = Annotated[str, AfterValidator(_no_id_number)]
 """Text a person writes that is stored, shown and sent as is (a reason, a note): refused
 when it is blank, holds control or format characters (line breaks and tabs aside), or
 holds an ID number, which belongs in a sealed column, never in free text."""
+
+OneLine = Annotated[str, AfterValidator(_one_line)]
+"""A name, a reference, a title: `FreeText` on one line (no tabs or line breaks either)."""
 
 
 def redact_id_numbers(text: str) -> str:

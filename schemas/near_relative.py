@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.identity import FreeText, IdNumber
+from schemas.identity import FreeText, IdNumber, OneLine
 from schemas.request import RequestModel
 
 Relationship = Literal[
@@ -36,7 +36,7 @@ class NearRelativeCreate(RequestModel):
         description="GB/T 2260 code (or prefix) of where the staff member works",
         examples=["530102"],
     )
-    staff_name: str = Field(min_length=1, max_length=64, examples=["李四"])
+    staff_name: OneLine = Field(min_length=1, max_length=64, examples=["李四"])
     staff_position: FreeText = Field(
         min_length=1,
         max_length=64,
@@ -44,14 +44,14 @@ class NearRelativeCreate(RequestModel):
         examples=["村委会主任"],
     )
     relative_id_number: IdNumber
-    relative_name: str = Field(min_length=1, max_length=64, examples=["张三"])
+    relative_name: OneLine = Field(min_length=1, max_length=64, examples=["张三"])
     relationship: Relationship = Field(
         description="How the relative is related to the staff member"
     )
 
 
 class NearRelativeRevoke(RequestModel):
-    reason: str = Field(min_length=1, max_length=2000, examples=["任职结束"])
+    reason: FreeText = Field(min_length=1, max_length=2000, examples=["任职结束"])
 
 
 class NearRelative(BaseModel):

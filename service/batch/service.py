@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from schemas import batch as wire
-from schemas.identity import hides_id_number, redact_id_numbers
+from schemas.identity import OneLine, redact_id_numbers
 from schemas.problem import ProblemError
 from schemas.verification import VerificationCreate, VerificationStatus
 from service.auth.principal import Principal
@@ -60,16 +60,19 @@ def _validation_problem(error: ValidationError) -> dict[str, Any]:
     )
 
 
+_ONE_LINE: TypeAdapter[str] = TypeAdapter(OneLine)
+
+
 def check_reference(reference: object) -> str | None:
     if reference is None:
         return None
     if not isinstance(reference, str) or not 1 <= len(reference) <= 128:
         raise InvalidRequest.at(["reference"], "must be a string of 1 to 128 characters")
-    if "\x00" in reference or hides_id_number(reference):
-        raise InvalidRequest.at(
-            ["reference"], "must not contain an ID number, a run of 18 digits or a NUL character"
-        )
-    return reference
+    try:
+        return _ONE_LINE.validate_python(reference)
+    except ValidationError as error:
+        message = str(error.errors()[0]["msg"]).removeprefix("Value error, ")
+        raise InvalidRequest.at(["reference"], message) from None
 
 
 class BatchService:

@@ -1,5 +1,6 @@
 """GB 11643 ID numbers and the one place that masks personal data."""
 
+import unicodedata
 from datetime import date
 
 import pytest
@@ -10,6 +11,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from schemas.identity import (
     FreeText,
     IdNumber,
+    OneLine,
     check_character,
     contains_id_number,
     hides_id_number,
@@ -201,6 +203,17 @@ VALID = "530102199001011231"
         "530102—19900101—124X",  # em dashes
         "530102    19900101    124X",  # wide gaps
         "５３０１０２１９９００１０１１２４X",  # full-width digits
+        "530102·19900101·124X",  # middle dots
+        "530102,19900101,124X",
+        "530102，19900101，124X",  # full-width commas
+        "(530102)1990010112 4X",
+        "530102:19900101+124X*",
+        "530102---------19900101124X",  # nine dashes
+        "530102" + "\u00a0" * 9 + "19900101124X",  # nine no-break spaces
+        "ID 530102 born 19900101 seq 124X",
+        "身份证530102，生于19900101，尾号124X",
+        "".join(f"%25{ord(c):02X}" for c in VALID),  # percent-encoded twice
+        "".join(f"&#{ord(c)};" for c in VALID),  # HTML character references
     ],
 )
 def test_an_id_number_written_apart_or_encoded_is_found(text: str) -> None:
@@ -215,6 +228,8 @@ def test_an_id_number_written_apart_or_encoded_is_found(text: str) -> None:
         "call 138 0013 8000 or 0871 6543 2109",
         "1.5 2.5 3.25 4.125 5.0625 6.03125",
         "case 2026-001234 of 2026-11-20",
+        "income 640 yuan since 2026-03, rent 1200, 3 people, car worth 85000 (2019)",
+        "批次 2026-H2，第 12 户，户主 1949 年生，月收入 300 元",
     ],
 )
 def test_dates_and_phone_numbers_side_by_side_are_not_taken_for_one(text: str) -> None:
@@ -234,8 +249,46 @@ def test_dates_and_phone_numbers_side_by_side_are_not_taken_for_one(text: str) -
 def test_free_text_refuses_blank_and_control_characters(text: str) -> None:
     with pytest.raises(ValidationError):
         TypeAdapter(FreeText).validate_python(text)
+    with pytest.raises(ValidationError):
+        TypeAdapter(OneLine).validate_python(text)
+
+
+@pytest.mark.parametrize("text", ["张\n三", "a\tb", "case\r1"])
+def test_one_line_refuses_line_breaks_and_tabs(text: str) -> None:
+    with pytest.raises(ValidationError, match="must be one line"):
+        TypeAdapter(OneLine).validate_python(text)
+
+
+@pytest.mark.parametrize("text", ["张三", "阿卜杜·热合曼", "case-2026-000123", "Zhang San"])
+def test_one_line_keeps_names_and_references(text: str) -> None:
+    assert TypeAdapter(OneLine).validate_python(text) == text
 
 
 def test_free_text_keeps_line_breaks_and_tabs() -> None:
     text = "visited on Monday\n\tthe car is the child's own"
     assert TypeAdapter(FreeText).validate_python(text) == text
+
+
+def _is_glue(text: str) -> bool:
+    """No digit, no X, and at most 12 characters, as read (NFKC: `¹` is a 1, `㍱` three
+    letters); no `%` or `&`, which would start an escape with the digits after them."""
+    plain = unicodedata.normalize("NFKC", text)
+    return len(plain) <= 12 and not any(c.isdigit() or c in "Xx%&" for c in plain)
+
+
+_GLUE_TEXT = st.text(min_size=1, max_size=12).filter(_is_glue)
+
+
+@given(
+    id_numbers(),
+    st.lists(st.tuples(st.integers(1, 17), _GLUE_TEXT), max_size=4, unique_by=lambda c: c[0]),
+)
+def test_a_number_split_anywhere_by_anything_but_digits_is_found(
+    value: str, cuts: list[tuple[int, str]]
+) -> None:
+    """However an ID number is cut apart (up to 12 characters that are not digits at each
+    cut, a few cuts), free text holding it is refused."""
+    text = value
+    for at, glue in sorted(cuts, reverse=True):
+        text = text[:at] + glue + text[at:]
+    assert hides_id_number(f"note: {text} end")
