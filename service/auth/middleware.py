@@ -11,7 +11,6 @@ request, and above all a refusal, costs no query while its key's entry is fresh.
 """
 
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.auth.cache import PrincipalCache
@@ -19,6 +18,7 @@ from service.auth.service import Lookup, bearer_token, principal_for
 from service.errors import Unauthorized, problem_response
 
 PRINCIPAL_STATE_KEY = "principal"
+ONE_AUTHORIZATION = "Send one Authorization header, not several"
 
 
 class AuthenticateFirst:
@@ -37,7 +37,13 @@ class AuthenticateFirst:
             # dependency authenticates as before.
             await self.app(scope, receive, send)
             return
-        token = bearer_token(Headers(scope=scope).get("authorization"))
+        sent = [value for name, value in scope["headers"] if name == b"authorization"]
+        if len(sent) > 1:
+            # Which one counts would be up to each layer a request passes (a proxy may read
+            # the first, an app the last): none does.
+            await self._refuse(Unauthorized(ONE_AUTHORIZATION), scope, receive, send)
+            return
+        token = bearer_token(sent[0].decode("latin-1") if sent else None)
         if token is None:
             await self._refuse(Unauthorized(), scope, receive, send)
             return

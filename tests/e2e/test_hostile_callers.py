@@ -102,3 +102,23 @@ async def test_an_id_number_sent_as_request_id_is_not_echoed_logged_or_audited(
     assert events.status_code == 200, events.text
     assert events.json()["items"], "the submission is audited"
     assert person[:15] not in events.text
+
+
+@pytest.mark.parametrize("order", ["admin first", "caseworker first"])
+async def test_two_authorization_headers_are_401_whatever_their_order(
+    live_service: LiveService, api_client: ClientFactory, order: str
+) -> None:
+    """A proxy may read the first header and the app the last: a request carrying two
+    credentials is nobody's, whichever comes first and even when both are valid."""
+    admin = await api_client(role="admin", region="00")
+    caseworker = await api_client(role="caseworker", region="53")
+    tokens = [admin.headers["Authorization"], caseworker.headers["Authorization"]]
+    if order != "admin first":
+        tokens.reverse()
+    async with httpx.AsyncClient(base_url=live_service.base_url) as anyone:
+        response = await anyone.get(
+            "/v1/apikeys", headers=[("Authorization", token) for token in tokens]
+        )
+    assert response.status_code == 401, response.text
+    assert response.json()["detail"] == "Send one Authorization header, not several"
+    assert response.headers["WWW-Authenticate"] == "Bearer"
