@@ -26,17 +26,36 @@ class Problem(BaseModel):
         return self.model_dump(mode="json", exclude_none=True)
 
 
+DUPLICATE_MEMBER = "a member named twice: "
+"""How a JSON body naming a member twice is refused (the name follows)."""
+
+
 def field_errors(errors: Iterable[Mapping[str, Any]]) -> list[ProblemError]:
     """pydantic's validation errors as problem errors: only location and message (its
     `input` would echo the ID numbers and names the caller sent), without the prefix
     pydantic puts before the messages our own validators raise."""
-    return [
-        ProblemError(
-            loc=list(error.get("loc", ())),
-            msg=str(error.get("msg", "")).removeprefix("Value error, "),
+    problems = []
+    for error in errors:
+        duplicate = _duplicate_member(error)
+        if duplicate is not None:
+            problems.append(ProblemError(loc=["body"], msg=duplicate))
+            continue
+        problems.append(
+            ProblemError(
+                loc=list(error.get("loc", ())),
+                msg=str(error.get("msg", "")).removeprefix("Value error, "),
+            )
         )
-        for error in errors
-    ]
+    return problems
+
+
+def _duplicate_member(error: Mapping[str, Any]) -> str | None:
+    """A body that decodes but names a member twice: which (FastAPI's own message for every
+    decoding error is "JSON decode error", at a byte the decoder did not know here)."""
+    if error.get("type") != "json_invalid":
+        return None
+    why = str((error.get("ctx") or {}).get("error", ""))
+    return why if why.startswith(DUPLICATE_MEMBER) else None
 
 
 def unreadable_body_error(cause: BaseException) -> ProblemError:

@@ -9,8 +9,9 @@ from service.audit.service import audit_reader
 from service.auth.principal import Principal, Role
 from service.deps import SessionDep, require_role
 from service.errors import PROBLEMS
+from service.routing import JSONRoute
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=JSONRoute)
 
 AuditorDep = Annotated[Principal, Depends(require_role(Role.auditor))]
 

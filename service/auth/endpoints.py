@@ -12,8 +12,9 @@ from service.auth.service import page_api_keys, revoke_api_key, to_wire
 from service.deps import SessionDep, require_role
 from service.errors import PROBLEMS
 from service.models.base import utcnow
+from service.routing import JSONRoute
 
-router = APIRouter(prefix="/v1/apikeys", tags=["apikeys"])
+router = APIRouter(prefix="/v1/apikeys", tags=["apikeys"], route_class=JSONRoute)
 
 AdminDep = Annotated[Principal, Depends(require_role(Role.admin))]
 

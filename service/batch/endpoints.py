@@ -43,8 +43,9 @@ from service.jobs.queue import RunQueue
 from service.models import Batch
 from service.partners import source_plan
 from service.policy.catalog import PolicyCatalog
+from service.routing import JSONRoute
 
-router = APIRouter(prefix="/v1/batches", tags=["batches"])
+router = APIRouter(prefix="/v1/batches", tags=["batches"], route_class=JSONRoute)
 
 NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/ndjson")
 _EXAMPLE: dict[str, Any] = VerificationCreate.model_config["json_schema_extra"]["examples"][0]  # type: ignore[index,assignment]

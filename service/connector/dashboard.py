@@ -28,8 +28,11 @@ from service.connector.service import connector as connector_service
 from service.deps import HealthDep, RegistryDep, SessionDep, SettingsDep
 from service.errors import Forbidden, InvalidRequest, Unauthorized
 from service.models import ApiKey, DashboardSession
+from service.routing import JSONRoute
 
-router = APIRouter(prefix="/dashboard", tags=["connectors"], include_in_schema=False)
+router = APIRouter(
+    prefix="/dashboard", tags=["connectors"], include_in_schema=False, route_class=JSONRoute
+)
 
 COOKIE = "hedui_session"
 ALLOWED = (Role.operator, Role.admin)

@@ -14,11 +14,12 @@ from service.connector.service import connector as connector_service
 from service.db import is_database_unavailable
 from service.deps import HealthDep, RegistryDep, SessionDep, SettingsDep, require_role
 from service.errors import PROBLEMS
+from service.routing import JSONRoute
 
 log = structlog.get_logger(__name__)
 
-router = APIRouter(prefix="/v1/connectors", tags=["connectors"])
-metrics_router = APIRouter(tags=["health"])
+router = APIRouter(prefix="/v1/connectors", tags=["connectors"], route_class=JSONRoute)
+metrics_router = APIRouter(tags=["health"], route_class=JSONRoute)
 
 ConnectorReaderDep = Annotated[Principal, Depends(require_role(Role.operator, Role.integrator))]
 OperatorDep = Annotated[Principal, Depends(require_role(Role.operator))]

@@ -13,8 +13,9 @@ from service.connector.registration_service import registration as registration_
 from service.connector.service import connector as connector_service
 from service.deps import RegistryDep, SessionDep, SettingsDep, require_role
 from service.errors import PROBLEMS
+from service.routing import JSONRoute
 
-router = APIRouter(prefix="/v1/connectors", tags=["connectors"])
+router = APIRouter(prefix="/v1/connectors", tags=["connectors"], route_class=JSONRoute)
 
 IntegratorDep = Annotated[Principal, Depends(require_role(Role.integrator))]
 ReaderDep = Annotated[Principal, Depends(require_role(Role.operator, Role.integrator))]

@@ -9,8 +9,9 @@ from service.auth.principal import Principal, Role
 from service.deps import SessionDep, require_role
 from service.errors import PROBLEMS
 from service.near_relative.service import near_relative as near_relative_service
+from service.routing import JSONRoute
 
-router = APIRouter(prefix="/v1/near-relatives", tags=["near-relatives"])
+router = APIRouter(prefix="/v1/near-relatives", tags=["near-relatives"], route_class=JSONRoute)
 
 RegistrarDep = Annotated[Principal, Depends(require_role(Role.auditor))]
 RegistryReaderDep = Annotated[Principal, Depends(require_role(Role.auditor, Role.approver))]

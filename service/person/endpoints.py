@@ -7,8 +7,9 @@ from schemas import verification as verification_wire
 from service.deps import AuditorDep, SessionDep
 from service.errors import PROBLEMS
 from service.person.service import person as person_service
+from service.routing import JSONRoute
 
-router = APIRouter(prefix="/v1/people", tags=["people"])
+router = APIRouter(prefix="/v1/people", tags=["people"], route_class=JSONRoute)
 
 
 @router.post(

@@ -8,8 +8,9 @@ from schemas import recipient as wire
 from service.deps import ApproverDep, CaseworkerDep, CatalogDep, ReaderDep, SessionDep, SettingsDep
 from service.errors import PROBLEMS
 from service.recipient.service import recipient as recipient_service
+from service.routing import JSONRoute
 
-router = APIRouter(prefix="/v1/recipients", tags=["recipients"])
+router = APIRouter(prefix="/v1/recipients", tags=["recipients"], route_class=JSONRoute)
 
 
 @router.get(

@@ -11,9 +11,10 @@ from service.errors import PROBLEMS
 from service.report.decision import decide
 from service.report.rescore import rebuild, rescore, stored_policy
 from service.report.service import stored_report_with_inputs
+from service.routing import JSONRoute
 from service.verification.service import verification as verification_service
 
-router = APIRouter(prefix="/v1/verifications", tags=["reports"])
+router = APIRouter(prefix="/v1/verifications", tags=["reports"], route_class=JSONRoute)
 
 LANGUAGE_HEADER = Header(
     description="`zh` (default) or `en`: the language of finding messages; figures are the same"

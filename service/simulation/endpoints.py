@@ -5,9 +5,10 @@ from fastapi import APIRouter
 from schemas import report as wire
 from service.deps import PolicyAnalystDep, SessionDep
 from service.errors import PROBLEMS
+from service.routing import JSONRoute
 from service.simulation.service import simulate
 
-router = APIRouter(prefix="/v1/policy", tags=["policy"])
+router = APIRouter(prefix="/v1/policy", tags=["policy"], route_class=JSONRoute)
 
 
 @router.post(

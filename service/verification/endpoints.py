@@ -25,12 +25,13 @@ from service.jobs.completion import Completions
 from service.jobs.queue import RunQueue
 from service.models import Verification
 from service.partners import source_plan
+from service.routing import JSONRoute
 from service.verification.intake import submit
 from service.verification.service import finished_view
 from service.verification.service import verification as verification_service
 from service.verification.withdrawal import withdraw
 
-router = APIRouter(prefix="/v1/verifications", tags=["verifications"])
+router = APIRouter(prefix="/v1/verifications", tags=["verifications"], route_class=JSONRoute)
 
 FINISHED = (
     wire.VerificationStatus.completed,

@@ -7,9 +7,10 @@ from fastapi import APIRouter, Query
 from schemas import warning as wire
 from service.deps import ReaderDep, SessionDep
 from service.errors import PROBLEMS
+from service.routing import JSONRoute
 from service.warning.service import warning as warning_service
 
-router = APIRouter(prefix="/v1/warnings", tags=["warnings"])
+router = APIRouter(prefix="/v1/warnings", tags=["warnings"], route_class=JSONRoute)
 
 
 @router.get(

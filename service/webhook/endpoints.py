@@ -8,10 +8,11 @@ from schemas import webhook as wire
 from service.auth.principal import Principal, Role
 from service.deps import SessionDep, SettingsDep, require_role
 from service.errors import PROBLEMS
+from service.routing import JSONRoute
 from service.webhook.service import to_wire
 from service.webhook.service import webhook as webhook_service
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], route_class=JSONRoute)
 
 IntegratorDep = Annotated[Principal, Depends(require_role(Role.integrator))]
 

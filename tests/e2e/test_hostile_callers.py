@@ -122,3 +122,45 @@ async def test_two_authorization_headers_are_401_whatever_their_order(
     assert response.status_code == 401, response.text
     assert response.json()["detail"] == "Send one Authorization header, not several"
     assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+async def _visible_ids(client: httpx.AsyncClient) -> set[str]:
+    page = await client.get("/v1/verifications", params={"limit": 200})
+    return {item["id"] for item in page.json()["items"]}
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ('{"reference": "a", "program": "dibao", "program": "tekun"}', "'program'"),
+        ('{"members": [{"name": "张三", "name": "李四"}]}', "'name'"),
+    ],
+    ids=["top level", "nested"],
+)
+async def test_a_member_named_twice_in_a_body_is_422(
+    api_client: ClientFactory, body: str, named: str
+) -> None:
+    """Python keeps the last of two members with one name, a proxy or an audit layer may
+    read the first: `{"decision": "reject", ..., "decision": "approve"}` must not be an
+    approval to one and a refusal to the other."""
+    caseworker = await api_client()
+    before = await _visible_ids(caseworker)
+    response = await caseworker.post(
+        "/v1/verifications", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"] == [{"loc": ["body"], "msg": f"a member named twice: {named}"}]
+    assert await _visible_ids(caseworker) == before
+
+
+async def test_a_decision_naming_its_decision_twice_is_not_recorded(
+    api_client: ClientFactory,
+) -> None:
+    approver = await api_client(role="approver")
+    response = await approver.post(
+        "/v1/verifications/no-such-verification/decision",
+        content='{"decision": "reject", "reason": "not eligible", "decision": "approve"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == "body: a member named twice: 'decision'"
