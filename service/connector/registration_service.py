@@ -6,6 +6,7 @@ it (or with `force`). Processes pick changes up through `service.connector.refre
 """
 
 import base64
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -284,6 +285,29 @@ def _secrets(spec: ConnectorSpec) -> list[str]:
     return sorted(forms, key=len, reverse=True)  # the longest first: none hides in another
 
 
+_CREDENTIAL_NAMES = (
+    "access_token|refresh_token|id_token|subject_token|actor_token"
+    "|client_secret|client_assertion|assertion|password"
+)
+"""The OAuth 2.0 (RFC 6749, 7523, 8693) and OpenID parameters that carry a credential: a
+token endpoint answers with a token it issued, which no spec secret names."""
+_CREDENTIAL_MEMBER = re.compile(
+    rf'("(?:{_CREDENTIAL_NAMES})"\s*:\s*)"(?:[^"\\]|\\.)*(?:"|\\?\Z)', re.IGNORECASE
+)
+"""A credential as a JSON string member; its value may be cut off where the kept text ends."""
+_CREDENTIAL_PARAMETER = re.compile(
+    rf"(?:^|(?<=[?&]))((?:{_CREDENTIAL_NAMES})=)[^&#\s]*", re.IGNORECASE
+)
+"""A credential as a form or query parameter."""
+
+
+def _hide_credentials(text: str) -> str:
+    """The text with the value of every credential-bearing JSON member or form parameter as
+    ***, the name kept: `{"access_token":"***","expires_in":600}`."""
+    text = _CREDENTIAL_MEMBER.sub(r'\1"***"', text)
+    return _CREDENTIAL_PARAMETER.sub(r"\1***", text)
+
+
 class _Tee(httpx.AsyncByteStream):
     """Passes a response body through, keeping its first bytes for the test-read report."""
 
@@ -334,6 +358,7 @@ class _Recorder(httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
     def mask(self, text: str) -> str:
+        text = _hide_credentials(text)
         for secret in self.secrets:
             text = text.replace(secret, "***")
         for name in self.names:

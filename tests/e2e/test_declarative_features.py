@@ -1,6 +1,7 @@
 """OAuth 2.0 client credentials, error rules and rate limits of declarative connectors, over
 real HTTP against the sandbox tax agency (its token endpoint included)."""
 
+import json
 import time
 from collections.abc import AsyncIterator
 from datetime import date
@@ -20,6 +21,7 @@ from connectors.base import (
 from connectors.declarative import build_connector, validate_spec
 from connectors.declarative.connector import CONFIG_HAS_RATE
 from connectors.http import PartnerClient
+from sandbox.tokens import TOKEN_LIFE_S
 from schemas.evidence import HouseholdQuery, MemberQuery, RequestContext
 from tests.conftest import ClientFactory, LiveService
 from tests.connectors.declarative.specs import example
@@ -145,8 +147,13 @@ class TestOAuth2ClientCredentials:
         assert token_call["url"].endswith("/sandbox/tax/oauth/token")
         assert token_call["request_headers"]["authorization"] == "***"
         assert query["request_headers"]["authorization"] == "***"
+        assert token_call["request_body"] == "grant_type=client_credentials&scope=income.read"
+        assert json.loads(token_call["response_body"]) == {
+            "access_token": "***",  # the token issued, as its Authorization header is
+            "token_type": "Bearer",
+            "expires_in": TOKEN_LIFE_S,
+        }
         assert "sandbox-secret" not in tested.text
-        assert "access_token" in (token_call["response_body"] or "")
 
     async def test_a_secret_sent_in_the_query_is_masked_in_every_form(
         self,

@@ -1,9 +1,19 @@
 """What a connector's test read shows of the records it got: masked as its exchanges are."""
 
+import json
+from datetime import date
 from decimal import Decimal
+from urllib.parse import quote
 
-from schemas.evidence import PayrollRecord
-from service.connector.registration_service import _Recorder, _shown
+import pytest
+import respx
+
+from connectors.base import fetch_evidence
+from connectors.declarative import ConnectorSpec, build_connector, validate_spec
+from connectors.http import PartnerClient
+from schemas.evidence import HouseholdQuery, MemberQuery, PayrollRecord, RequestContext
+from service.connector.registration_service import _Recorder, _secrets, _shown
+from tests.connectors.declarative.specs import example
 from tests.factories import make_id_number
 
 
@@ -23,3 +33,125 @@ def test_text_a_partner_wrote_is_masked_in_the_records_shown() -> None:
     assert "张三丰" not in shown.employer
     assert "key-s3cret" not in shown.employer
     assert shown.monthly_salary == Decimal("3000.00")
+
+
+TOKEN = "eyJhbGciOi.J9-x_y+z/w=="
+
+
+class TestCredentialsInBodies:
+    """A token endpoint's answer holds a credential no spec secret names: the token it
+    issued. A test read shows such members and parameters by name, their values as ***."""
+
+    def mask(self, text: str) -> str:
+        return _Recorder(secrets=[], names=[]).mask(text)
+
+    def test_the_issued_token_is_masked_and_the_rest_of_the_answer_kept(self) -> None:
+        body = json.dumps({"access_token": TOKEN, "token_type": "Bearer", "expires_in": 600})
+
+        shown = json.loads(self.mask(body))
+
+        assert shown == {"access_token": "***", "token_type": "Bearer", "expires_in": 600}
+
+    def test_every_credential_member_is_masked_whatever_its_spacing_case_or_escapes(
+        self,
+    ) -> None:
+        body = (
+            '{"data": {"Access_Token" : "a\\"b\\\\c", "refresh_token":"r1",\n'
+            '  "id_token": "i1", "client_secret": "s1", "password": "p1", "code": "000000"}}'
+        )
+
+        shown = self.mask(body)
+
+        assert json.loads(shown) == {
+            "data": {
+                "Access_Token": "***",
+                "refresh_token": "***",
+                "id_token": "***",
+                "client_secret": "***",
+                "password": "***",
+                "code": "000000",  # a partner's status code is no credential
+            }
+        }
+
+    @pytest.mark.parametrize("cut", [len('{"access_token":"'), 20, 24, len(TOKEN) + 16])
+    def test_a_token_cut_off_where_the_kept_body_ends_is_masked(self, cut: int) -> None:
+        body = f'{{"access_token":"{TOKEN}","expires_in":600}}'[:cut]
+
+        shown = self.mask(body)
+
+        assert shown == '{"access_token":"***"'
+        assert TOKEN[:2] not in shown
+
+    def test_a_token_cut_off_in_an_escape_is_masked(self) -> None:
+        assert self.mask('{"access_token":"ab\\') == '{"access_token":"***"'
+
+    def test_credentials_in_a_form_or_query_are_masked(self) -> None:
+        shown = self.mask("grant_type=password&username=u&password=p%2B1&client_secret=s+1&scope=a")
+
+        assert shown == "grant_type=password&username=u&password=***&client_secret=***&scope=a"
+        assert (
+            self.mask("https://p.example/a?access_token=t1&b=2#f")
+            == "https://p.example/a?access_token=***&b=2#f"
+        )
+
+    def test_names_that_merely_contain_a_credential_name_are_kept(self) -> None:
+        shown = self.mask('{"next_page_token_hint":"n1"}&my_password=x')
+
+        assert shown == '{"next_page_token_hint":"n1"}&my_password=x'
+
+
+CLIENT_ID, CLIENT_SECRET = "client id", "c:s3cret+/"
+
+
+@pytest.fixture
+def oauth_spec(monkeypatch: pytest.MonkeyPatch) -> ConnectorSpec:
+    monkeypatch.setenv("HEDUI_SECRET_TEST_MASK_ID", CLIENT_ID)
+    monkeypatch.setenv("HEDUI_SECRET_TEST_MASK_SECRET", CLIENT_SECRET)
+    spec = example("tax", "https://tax.example")
+    spec["auth"] = {
+        "type": "oauth2_client_credentials",
+        "token_url": "https://tax.example/oauth/token",
+        "client_id": {"env": "HEDUI_SECRET_TEST_MASK_ID"},
+        "client_secret": {"env": "HEDUI_SECRET_TEST_MASK_SECRET"},
+    }
+    return validate_spec(spec, partner_hosts=["tax.example"])
+
+
+class TestTokenExchange:
+    @respx.mock
+    async def test_neither_the_client_credentials_nor_the_issued_token_are_shown(
+        self, oauth_spec: ConnectorSpec
+    ) -> None:
+        """A fetch as a test read records it: the token request, its answer, the query."""
+        person = make_id_number()
+        respx.post("https://tax.example/oauth/token").respond(
+            json={"access_token": TOKEN, "token_type": "Bearer", "expires_in": 600}
+        )
+        respx.post("https://tax.example/tax/income/batch").respond(
+            json={"retCode": "000000", "results": [{"sfzh": person, "found": False}]}
+        )
+        connector = build_connector(oauth_spec, "1")
+        household = HouseholdQuery(
+            region_code="530102",
+            as_of=date(2026, 11, 20),
+            members=(MemberQuery(id_number=person),),
+            context=RequestContext(consent_id="test-read", purpose="connector_test"),
+        )
+        recorder = _Recorder(_secrets(oauth_spec), names=[])
+
+        async with PartnerClient(transport=recorder, context=household.context) as client:
+            await fetch_evidence(connector, household, connector.default_config(), client)
+
+        token_call, query = recorder.exchanges()
+        assert token_call.url == "https://tax.example/oauth/token"
+        assert token_call.request_headers["authorization"] == "***"
+        assert token_call.request_body == "grant_type=client_credentials"
+        assert json.loads(token_call.response_body or "") == {
+            "access_token": "***",
+            "token_type": "Bearer",
+            "expires_in": 600,
+        }
+        assert query.request_headers["authorization"] == "***"
+        shown = json.dumps([exchange.model_dump() for exchange in (token_call, query)])
+        for credential in (TOKEN, CLIENT_ID, CLIENT_SECRET, quote(CLIENT_SECRET, safe="")):
+            assert credential not in shown
