@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.base import ConnectorError, fetch_evidence
 from connectors.declarative import ConnectorSpec, SpecInvalid, build_connector, validate_spec
-from connectors.declarative.spec import BasicAuth, secret_refs
+from connectors.declarative.spec import BasicAuth, OAuth2ClientCredentials, secret_refs
 from connectors.http import PartnerClient
 from connectors.registry import ConnectorRegistry
 from schemas import connector_registration as wire
@@ -280,6 +280,10 @@ def _secrets(spec: ConnectorSpec) -> list[str]:
     values = [value for _, ref in secret_refs(spec) if (value := ref.reveal())]
     if isinstance(spec.auth, BasicAuth) and values:
         pair = f"{spec.auth.username}:{values[0]}".encode()
+        values.append(base64.b64encode(pair).decode())
+    if isinstance(spec.auth, OAuth2ClientCredentials) and len(values) == 2:
+        # The client authenticates to the token endpoint with its URL-encoded id and secret.
+        pair = ":".join(quote(value, safe="") for value in values).encode()
         values.append(base64.b64encode(pair).decode())
     forms = {form for value in values for form in (value, quote(value, safe=""), quote_plus(value))}
     return sorted(forms, key=len, reverse=True)  # the longest first: none hides in another

@@ -1,5 +1,6 @@
 """What a connector's test read shows of the records it got: masked as its exchanges are."""
 
+import base64
 import json
 from datetime import date
 from decimal import Decimal
@@ -155,3 +156,14 @@ class TestTokenExchange:
         shown = json.dumps([exchange.model_dump() for exchange in (token_call, query)])
         for credential in (TOKEN, CLIENT_ID, CLIENT_SECRET, quote(CLIENT_SECRET, safe="")):
             assert credential not in shown
+
+    def test_the_client_credentials_are_masked_in_their_basic_pair(
+        self, oauth_spec: ConnectorSpec
+    ) -> None:
+        """As the connector sends them to the token endpoint: each URL-encoded."""
+        pair = f"{quote(CLIENT_ID, safe='')}:{quote(CLIENT_SECRET, safe='')}"
+        basic = base64.b64encode(pair.encode()).decode()
+
+        shown = _Recorder(_secrets(oauth_spec), names=[]).mask(f"echo: Basic {basic}")
+
+        assert shown == "echo: Basic ***"
