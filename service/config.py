@@ -20,8 +20,16 @@ class Settings(BaseSettings):
         default="sqlite+aiosqlite:///./hedui.db",
         description="SQLAlchemy async URL; postgresql+asyncpg://... for scale-out",
     )
-    host: str = "127.0.0.1"
-    port: int = 8000
+    host: str = Field(
+        default="127.0.0.1",
+        description="Interface `hedui serve` binds; the CLI's client commands call this host "
+        "when HEDUI_URL is not set (0.0.0.0 or :: as 127.0.0.1)",
+    )
+    port: int = Field(
+        default=8000,
+        description="Port `hedui serve` listens on; the CLI's client commands call it when "
+        "HEDUI_URL is not set",
+    )
     sandbox: Literal["auto", "on", "off"] = Field(
         default="auto",
         description="Serve the fake partner agencies under /sandbox in-process. auto: only "
@@ -47,7 +55,12 @@ class Settings(BaseSettings):
         default=None,
         description="A directory of this deployment's own policy files (added to the shipped ones)",
     )
-    connector_timeout_s: float = Field(default=10.0, gt=0)
+    connector_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Time budget of one source for one household, retries included (a "
+        "connector's own timeout_s in HEDUI_CONNECTORS overrides it)",
+    )
     partner_hosts: str = Field(
         default="127.0.0.1,localhost,::1",
         description="Hosts a declarative connector may call, comma-separated; `*.example.cn` "
@@ -80,9 +93,19 @@ class Settings(BaseSettings):
         le=60,
         description="How often each process learns of data keys added by `hedui keys rotate`",
     )
-    http_max_connections: int = Field(default=200, ge=1)
-    log_level: str = "INFO"
-    log_format: Literal["console", "json"] = "console"
+    http_max_connections: int = Field(
+        default=200,
+        ge=1,
+        description="Connections to partners one process holds open at once, all partners "
+        "together; a request beyond it waits for a free one",
+    )
+    log_level: str = Field(
+        default="INFO", description="Least severe level logged: DEBUG, INFO, WARNING or ERROR"
+    )
+    log_format: Literal["console", "json"] = Field(
+        default="console",
+        description="console: lines for people; json: one JSON object a line, for machines",
+    )
     timezone: str = Field(
         default="Asia/Shanghai", description="Whose calendar decides 'today' for policy dates"
     )
@@ -125,7 +148,12 @@ class Settings(BaseSettings):
         le=5000,
         description="Households stored (with their jobs) per transaction while a batch uploads",
     )
-    max_wait_s: float = Field(default=60.0, ge=0, description="Upper bound for `Prefer: wait=N`")
+    max_wait_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="Longest wait a `Prefer: wait=N` request gets: a larger N is cut to it "
+        "(`Preference-Applied` says the wait honoured)",
+    )
     run_mode: Literal["inline", "queue"] = Field(
         default="inline",
         description="inline: the API process runs verifications too; queue: `hedui worker` "
@@ -244,7 +272,9 @@ class Settings(BaseSettings):
     # Connector health: circuit breaker (resilience4j semantics), probes, status thresholds.
     breaker_window: int = Field(default=20, ge=1, description="Calls the failure rate covers")
     breaker_min_calls: int = Field(default=10, ge=1, description="Calls before the rate counts")
-    breaker_failure_rate: float = Field(default=0.5, gt=0, le=1)
+    breaker_failure_rate: float = Field(
+        default=0.5, gt=0, le=1, description="Share of the window's calls failing that opens"
+    )
     breaker_consecutive: int = Field(default=5, ge=1, description="Failures in a row that open")
     breaker_open_s: float = Field(default=30.0, gt=0, description="First open period")
     breaker_open_max_s: float = Field(default=300.0, gt=0, description="Open period doubles to")
@@ -272,18 +302,38 @@ class Settings(BaseSettings):
         default=60.0, ge=0, description="Active check() of every connector; 0 turns probes off"
     )
     health_window_s: int = Field(default=300, ge=1, description="Window of the health status")
-    health_bucket_s: int = Field(default=60, ge=1, description="Width of the counted buckets")
-    health_min_calls: int = Field(
-        default=10, ge=1, description="Calls below which only probes count"
+    health_bucket_s: int = Field(
+        default=60, ge=1, description="Width of the buckets calls are counted in (and charted)"
     )
-    health_operational_rate: float = Field(default=0.95, gt=0, le=1)
-    health_degraded_rate: float = Field(default=0.5, ge=0, le=1)
-    connector_slo_p95_ms: float = Field(default=2000.0, gt=0, description="Default latency SLO")
+    health_min_calls: int = Field(
+        default=10,
+        ge=1,
+        description="Calls in the window below which the latest call or probe decides the "
+        "status rather than the success rate",
+    )
+    health_operational_rate: float = Field(
+        default=0.95,
+        gt=0,
+        le=1,
+        description="Success rate below which a connector is degraded (at or above it, with "
+        "p95 within its SLO: operational)",
+    )
+    health_degraded_rate: float = Field(
+        default=0.5, ge=0, le=1, description="Success rate below which a connector is down"
+    )
+    connector_slo_p95_ms: float = Field(
+        default=2000.0,
+        gt=0,
+        description="p95 latency in ms over which a connector is degraded, unless "
+        "connector_slos names its own",
+    )
     connector_slos: dict[str, float] = Field(
         default_factory=dict, description='Per-connector p95 SLO in ms, JSON: {"bank": 5000}'
     )
     dashboard_refresh_s: float = Field(default=5.0, gt=0, description="Dashboard polling period")
-    dashboard_session_hours: float = Field(default=8.0, gt=0)
+    dashboard_session_hours: float = Field(
+        default=8.0, gt=0, description="How long a dashboard sign-in lasts"
+    )
     dashboard_secure_cookie: bool = Field(
         default=True, description="Mark the dashboard's session cookie Secure (HTTPS only)"
     )
