@@ -85,12 +85,16 @@ class VerificationService:
             )
         if not principal.covers(body.region_code, body.township_code):
             # A township key files for its own township only, and names it.
-            raise Forbidden(
-                "township_code is outside the township of this API key",
-                errors=[
-                    ProblemError(loc=["body", "township_code"], msg="outside the key's township")
-                ],
-            )
+            if body.township_code is None:
+                detail = (
+                    "township_code is required: this API key files for township "
+                    f"{principal.region_prefix} only"
+                )
+                why = f"required for a key of township {principal.region_prefix}"
+            else:
+                detail = "township_code is outside the township of this API key"
+                why = "outside the key's township"
+            raise Forbidden(detail, errors=[ProblemError(loc=["body", "township_code"], msg=why)])
         if body.consent.signed_on > today:
             raise InvalidRequest.at(["body", "consent", "signed_on"], "cannot be in the future")
         as_of = body.as_of or today

@@ -133,7 +133,13 @@ class TestCreate:
         body = verification_body([member(make_id_number())], township_code=township)
         response = await world.key("caseworker", TOWN_A).post("/v1/verifications", json=body)
         assert response.status_code == 403, response.text
-        assert response.json()["errors"][0]["loc"] == ["body", "township_code"]
+        [error] = response.json()["errors"]
+        assert error["loc"] == ["body", "township_code"]
+        if township is None:  # not "outside": the caller never sent one
+            assert error["msg"] == f"required for a key of township {TOWN_A}"
+            assert response.json()["detail"].startswith("township_code is required")
+        else:
+            assert error["msg"] == "outside the key's township"
 
 
 class TestRead:
