@@ -7,7 +7,7 @@ The spec itself is `connectors.declarative.ConnectorSpec` (its JSON Schema is se
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, StrictBool, StrictInt, field_validator
 
 from schemas.evidence import CONSENT_ID_MAX, CONSENT_ID_PATTERN, Record
 from schemas.identity import IdNumber, hides_id_number
@@ -56,7 +56,7 @@ class ConnectorTestRequest(RequestModel):
     region_code: str = Field(pattern=r"^[0-9]{6}$", examples=["530102"])
     as_of: date | None = None
     members: list[TestMember] = Field(min_length=1, max_length=20)
-    version: int | None = Field(
+    version: StrictInt | None = Field(
         default=None, ge=1, le=MAX_VERSION, description="Default: the latest version"
     )
     consent_document_id: str | None = Field(
@@ -102,12 +102,12 @@ class ConnectorTestResult(BaseModel):
 
 
 class ConnectorEnable(RequestModel):
-    version: int | None = Field(
+    version: StrictInt | None = Field(
         default=None,
         ge=1,
         le=MAX_VERSION,
         description="Version to put in force; default: the latest",
     )
-    force: bool = Field(
+    force: StrictBool = Field(
         default=False, description="Activate even though no test read of it succeeded"
     )

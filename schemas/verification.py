@@ -5,7 +5,14 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 from schemas.additions import OmitWhenNone
 from schemas.dates import IsoDate
@@ -59,7 +66,16 @@ Program = Literal["dibao", "tekun", "linshi"]
 Area = Literal["urban", "rural"]
 SupportMode = Literal["concentrated", "dispersed"]
 """How a tekun (特困) person is supported: in an institution (集中供养) or at home (分散供养)."""
-CareGrade = Literal[1, 2, 3]
+
+
+def _not_a_boolean(value: object) -> object:
+    # JSON's true equals 1 to Python: a grade given as true is not grade 1.
+    if isinstance(value, bool):
+        raise ValueError("a grade is 1, 2 or 3, not a boolean")
+    return value
+
+
+CareGrade = Annotated[Literal[1, 2, 3], BeforeValidator(_not_a_boolean)]
 """Self-care grade of a tekun person: 1 unable to care for themselves (全失能), 2 partly
 able (半失能), 3 able (全自理). The care subsidy depends on it."""
 CountyCode = Annotated[

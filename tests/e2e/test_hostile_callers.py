@@ -164,3 +164,29 @@ async def test_a_decision_naming_its_decision_twice_is_not_recorded(
     )
     assert response.status_code == 422, response.text
     assert response.json()["detail"] == "body: a member named twice: 'decision'"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [({"force": "yes"}, "force"), ({"force": 1}, "force"), ({"version": True}, "version")],
+)
+async def test_enabling_takes_a_boolean_and_a_number_as_such(
+    api_client: ClientFactory, body: dict[str, Any], field: str
+) -> None:
+    """`"yes"` and `1` are not `true` (nor `true` version 1) where forcing an untested
+    version into use is at stake."""
+    integrator = await api_client(role="integrator", region="00")
+    response = await integrator.post("/v1/connectors/tax/enable", json=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["loc"] == ["body", field]
+
+
+async def test_a_care_grade_of_true_is_not_grade_1(api_client: ClientFactory) -> None:
+    caseworker = await api_client()
+    body = verification_body(
+        [member(make_id_number("530102"))], program="tekun", reference="care-grade-true"
+    )
+    body.update(support_mode="concentrated", care_grade=True)
+    response = await caseworker.post("/v1/verifications", json=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["loc"] == ["body", "care_grade"]
