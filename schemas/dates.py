@@ -1,5 +1,6 @@
 """Dates on the wire: ISO 8601 strings only, within the years a case can concern."""
 
+import re
 from datetime import UTC, date, datetime
 from typing import Annotated
 
@@ -12,10 +13,15 @@ all fall here. Far beyond, a date is a mistake (year 9999, year 1), and one that
 even be stored or compared in every time zone."""
 
 
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def _iso_only(value: object) -> object:
-    # pydantic would read a number as seconds since 1970: a caller who sends 0 means a
-    # mistake, not 1970-01-01.
-    if isinstance(value, int | float):
+    # pydantic would read a number as seconds since 1970, and a string of digits too
+    # ("20261120" is a moment in 1970 to it): a caller who sends one means a date.
+    if isinstance(value, int | float) or (
+        isinstance(value, str) and not _ISO_DATE.fullmatch(value)
+    ):
         raise ValueError("must be an ISO 8601 date (YYYY-MM-DD)")
     return value
 

@@ -32,3 +32,11 @@ def test_an_audit_filter_beyond_them_is_refused_naming_the_field(moment: str) ->
 
 def test_an_audit_filter_within_them_is_taken() -> None:
     assert AuditQuery.model_validate({"until": "2026-12-05T08:00:00+08:00"}).until is not None
+
+
+@pytest.mark.parametrize("value", ["20261120", "1732060800", "2026-1-20", "2026-11-20T00:00:00"])
+def test_a_date_not_written_yyyy_mm_dd_is_refused_saying_so(value: str) -> None:
+    """pydantic reads a string of digits as seconds since 1970, and answered "Datetimes
+    provided to dates should have zero time" about "20261120"."""
+    with pytest.raises(ValidationError, match="must be an ISO 8601 date"):
+        DATES.validate_python(value)
