@@ -1,14 +1,17 @@
-"""Service-side wiring of connectors: their configs from settings, the source plan, and
-the start-up check that warns about partners hedui cannot reach."""
+"""Service-side wiring of connectors: their configs (from settings, or a declarative
+connector's spec), the source plan, and the start-up check that warns about partners hedui
+cannot reach."""
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
 import structlog
 from pydantic import ValidationError
 
-from connectors.base import CheckResult, ConnectorConfig
+from connectors.base import CheckResult, Connector, ConnectorConfig
+from connectors.declarative import DeclarativeConnector
 from connectors.registry import ConnectorRegistry
 from service.config import Settings
 from service.connector.meter import CallMeter, Turns
@@ -52,6 +55,15 @@ def build_configs(registry: ConnectorRegistry, settings: Settings) -> dict[str, 
     if unknown:
         raise ConnectorConfigError(f"settings name unknown connectors: {sorted(unknown)}")
     return configs
+
+
+def config_of(connector: Connector, configs: Mapping[str, ConnectorConfig]) -> ConnectorConfig:
+    """The config calls to `connector` are made with: a declarative connector's comes from
+    its spec (base URL and limits), a built-in or plugin connector's from the settings
+    (`configs`, see `build_configs`); `KeyError` when the settings have none for it."""
+    if isinstance(connector, DeclarativeConnector):
+        return connector.default_config()
+    return configs[connector.name]
 
 
 def source_plan(registry: ConnectorRegistry) -> list[tuple[str, str]]:

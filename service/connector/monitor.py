@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -25,7 +25,7 @@ import structlog
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from connectors.base import ConnectorConfig
+from connectors.base import Connector, ConnectorConfig
 from connectors.registry import ConnectorRegistry
 from connectors.retry_budget import RetryBudget
 from schemas.connector import BreakerState, CallOutcome, Pause
@@ -40,6 +40,7 @@ from service.connector.throttle import Limits, Throttle
 from service.db import WriteGate
 from service.models import ConnectorState
 from service.models.base import new_id
+from service.partners import config_of
 
 log = structlog.get_logger(__name__)
 
@@ -145,6 +146,12 @@ class HealthMonitor:
         self.pauses[name] = None
         self._signals[name] = _Signals()
         self.metrics.connector(name)
+
+    def follow(self, registry: ConnectorRegistry) -> None:
+        """Account for every connector in force in `registry`, one enabled since start-up
+        included, so its shared state is read and written from now on."""
+        for name in registry.names():
+            self.track(name)
 
     def _retry_budget(self, name: str) -> RetryBudget:
         return RetryBudget(
@@ -254,14 +261,15 @@ class HealthMonitor:
         configs: dict[str, ConnectorConfig],
         client: httpx.AsyncClient,
     ) -> None:
-        """Call every connector's `check()`; an open breaker whose time is up uses the probe
+        """Call the `check()` of every connector in force: built-in, plugin and enabled
+        declarative alike, as `registry` holds them now (one enabled since start-up is
+        probed, one disabled since is not). An open breaker whose time is up uses the probe
         as its trial call, so a quiet connector recovers without waiting for traffic."""
         await asyncio.gather(
             *(
-                self.probe(name, registry, configs[name], client)
-                for name in self.names
-                # Declarative connectors carry their config in their spec.
-                if name in configs and name not in self._probing
+                self.probe(connector, config, client)
+                for connector, config in _in_force(registry, configs, registry.names())
+                if connector.name not in self._probing
             )
         )
 
@@ -294,36 +302,31 @@ class HealthMonitor:
         configs: dict[str, ConnectorConfig],
         client: httpx.AsyncClient,
     ) -> None:
-        for name in self.early_probes():
-            if name not in configs:
-                continue
-            task = asyncio.create_task(self.probe(name, registry, configs[name], client))
+        # A declarative connector disabled since keeps its breaker here, but is not probed.
+        for connector, config in _in_force(registry, configs, self.early_probes()):
+            task = asyncio.create_task(self.probe(connector, config, client))
             self._probes.add(task)
             task.add_done_callback(self._probes.discard)
 
     async def probe(
-        self,
-        name: str,
-        registry: ConnectorRegistry,
-        config: ConnectorConfig,
-        client: httpx.AsyncClient,
+        self, connector: Connector, config: ConnectorConfig, client: httpx.AsyncClient
     ) -> bool:
+        """Call `connector`'s `check()` with `config` and account for it (counts, breaker,
+        last probe); True when the check passed."""
+        name = connector.name
+        self.track(name)
         self._probing.add(name)
         self._probed_at[name] = self.clock()
         self._suspects.discard(name)
         try:
-            return await self._probe(name, registry, config, client)
+            return await self._probe(connector, config, client)
         finally:
             self._probing.discard(name)
 
     async def _probe(
-        self,
-        name: str,
-        registry: ConnectorRegistry,
-        config: ConnectorConfig,
-        client: httpx.AsyncClient,
+        self, connector: Connector, config: ConnectorConfig, client: httpx.AsyncClient
     ) -> bool:
-        connector = registry.get(name)
+        name = connector.name
         breaker = self.breakers[name]
         admission = None
         if breaker.state is not BreakerState.closed:
@@ -385,21 +388,24 @@ class HealthMonitor:
     async def _sync(self) -> None:
         now = self.clock()
         at = datetime.fromtimestamp(now, UTC)
+        # The names of now: a connector tracked while this awaits the database is synced
+        # next time (its row is not among those read here).
+        names = list(self.names)
         buckets, self._buckets = self._buckets, {}
         signals = self._signals
-        self._signals = {name: _Signals() for name in self.names}
+        self._signals = {name: _Signals() for name in names}
         transitions, self._transitions = self._transitions, []
         try:
             async with self.write_gate, self.session_factory() as session:
                 repository = ConnectorRepository.from_session(session)
-                rows = await repository.ensure(self.names, at)
+                rows = await repository.ensure(names, at)
                 for (name, start), delta in buckets.items():
                     await repository.add_to_bucket(name, start, self.process, delta)
                 for name, news in signals.items():
                     await self._write_signals(repository, name, news)
                 for name, state, when in transitions:
                     await repository.add_event(name, f"breaker_{state.value}", when, None, None)
-                for name in self.names:
+                for name in names:
                     await self._share_breaker(repository, name, rows[name], at)
                 if now - self._last_prune > 600:
                     await repository.prune(at - BUCKETS_KEPT, at - ERRORS_KEPT)
@@ -540,6 +546,7 @@ class HealthMonitor:
         interval = self.settings.health_probe_interval_s
         next_probe = time.monotonic()
         while True:
+            self.follow(registry)  # declarative connectors enabled since the last round
             if interval > 0 and time.monotonic() >= next_probe:
                 next_probe = time.monotonic() + interval
                 probing = asyncio.create_task(self.probe_all(registry, configs, client))
@@ -551,6 +558,23 @@ class HealthMonitor:
             except Exception as error:  # the database may be away for a while; keep going
                 log.warning("health_sync_failed", error_type=type(error).__name__)
             await asyncio.sleep(self.settings.health_sync_s)
+
+
+def _in_force(
+    registry: ConnectorRegistry, configs: dict[str, ConnectorConfig], names: Iterable[str]
+) -> list[tuple[Connector, ConnectorConfig]]:
+    """Each of `names` still in force, with the connector and config a verification would
+    call it with now; a name no longer in force (a declarative connector disabled since)
+    is left out."""
+    found = []
+    for name in names:
+        try:
+            connector = registry.get(name)
+            config = config_of(connector, configs)
+        except KeyError:  # not in force (UnknownConnectorError), or no settings for it
+            continue
+        found.append((connector, config))
+    return found
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

@@ -30,7 +30,6 @@ from connectors.base import (
     parks,
     submit_evidence,
 )
-from connectors.declarative import DeclarativeConnector
 from connectors.registry import ConnectorRegistry, UnknownConnectorError
 from schemas.assessment import SourceOutcome as StoredOutcome
 from schemas.connector import CallOutcome
@@ -40,6 +39,7 @@ from schemas.verification import SourceStatus
 from service.connector.meter import CallMeter, Turns
 from service.connector.monitor import HealthMonitor, Refusal
 from service.connector.throttle import Limits, LocalThrottle, Throttle
+from service.partners import config_of
 
 log = structlog.get_logger(__name__)
 
@@ -129,9 +129,7 @@ class FanOut:
     def resolve(self, source: str, version: str | None) -> tuple[Connector, ConnectorConfig]:
         """The connector (at the planned version) and its config; `KeyError` when unknown."""
         connector = self.registry.get_version(source, version)
-        if isinstance(connector, DeclarativeConnector):
-            return connector, connector.default_config()
-        return connector, self.configs[source]
+        return connector, config_of(connector, self.configs)
 
     def _resolved(
         self, source: str, version: str | None, started_at: datetime

@@ -1,8 +1,9 @@
 """The health monitor on a real database: state shared between processes, probes against
 the sandbox over HTTP, and a connector's own bug kept to its source."""
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import date
 from typing import ClassVar
 
@@ -10,7 +11,8 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from connectors.base import CheckResult, ConnectorConfig
+from connectors.base import CheckResult, Connector, ConnectorConfig
+from connectors.declarative import build_connector, validate_spec
 from connectors.http import Retry
 from connectors.registry import ConnectorRegistry, load_connectors
 from schemas.connector import BreakerState, CallOutcome
@@ -26,6 +28,7 @@ from service.logging import configure_logging
 from service.partners import build_configs
 from service.verification.fanout import FanOut
 from tests.conftest import LiveService
+from tests.connectors.declarative.specs import example
 from tests.factories import make_id_number
 
 SETTINGS = Settings(health_sync_s=0.05, breaker_open_s=30.0)
@@ -182,7 +185,7 @@ async def test_probes_give_a_quiet_connector_a_status_and_recover_an_open_breake
         assert {item.health.value for item in listed} == {"operational"}
 
         await http.put("/sandbox/faults/bank", json={"mode": "down"})
-        assert not await health.probe("bank", registry, configs["bank"], client)
+        assert not await health.probe(registry.get("bank"), configs["bank"], client)
         await health.sync()
         async with factory() as session:
             bank = await connector_service.health(session, registry, health, settings, "bank")
@@ -196,7 +199,7 @@ async def test_probes_give_a_quiet_connector_a_status_and_recover_an_open_breake
         assert breaker.state is BreakerState.open
         breaker.open_until = 0.0  # as if its open period were over
         await http.delete("/sandbox/faults/bank")
-        assert await health.probe("bank", registry, configs["bank"], client)
+        assert await health.probe(registry.get("bank"), configs["bank"], client)
         assert breaker.state is BreakerState.closed
         await health.sync()
         async with factory() as session:
@@ -249,7 +252,7 @@ async def test_failing_calls_and_an_open_period_that_is_over_ask_for_a_probe_at_
     fail(health, "early", 1)
     assert health.early_probes() == ["early"]
     async with httpx.AsyncClient() as client:
-        assert await health.probe("early", registry, config, client)
+        assert await health.probe(registry.get("early"), config, client)
         assert health.early_probes() == []  # answered by the probe
         fail(health, "early", 1)
         assert health.early_probes() == []  # the last probe was just now
@@ -264,7 +267,7 @@ async def test_failing_calls_and_an_open_period_that_is_over_ask_for_a_probe_at_
         assert health.early_probes() == []  # refused calls are no news
         now[0] = breaker.open_until
         assert health.early_probes() == ["early"]
-        assert await health.probe("early", registry, config, client)  # the trial call
+        assert await health.probe(registry.get("early"), config, client)  # the trial call
     assert breaker.state is BreakerState.closed
     assert health.early_probes() == []
 
@@ -288,7 +291,7 @@ async def test_once_the_breaker_closes_the_outage_no_longer_holds_the_status_dow
     health.breakers["mended"].open_until = 0.0  # its open period is over
     async with httpx.AsyncClient() as client:
         config = ConnectorConfig(base_url="http://127.0.0.1:9")
-        assert await health.probe("mended", registry, config, client)
+        assert await health.probe(registry.get("mended"), config, client)
     await health.sync()
     # Five failures against no success in the window would be `down`; they were before
     # the breaker closed.
@@ -296,3 +299,136 @@ async def test_once_the_breaker_closes_the_outage_no_longer_holds_the_status_dow
     fail(health, "mended", 1)
     await health.sync()
     assert await status() == ("degraded", "the latest call failed")
+
+
+# -- declarative connectors ------------------------------------------------------------------
+
+
+def enable_tax(registry: ConnectorRegistry, live: LiveService) -> dict[tuple[str, str], Connector]:
+    """Put the example `tax` spec (the live sandbox's tax agency) in force in `registry`, as
+    the connector refresher does once it is enabled over the API; its versions, to disable
+    it again with `registry.set_declared({}, versions)`."""
+    tax = build_connector(validate_spec(example("tax", f"{live.base_url}/sandbox")), "1")
+    versions: dict[tuple[str, str], Connector] = {("tax", "1"): tax}
+    registry.set_declared({"tax": tax}, versions)
+    return versions
+
+
+def probes(health: HealthMonitor, name: str, result: str) -> float:
+    """`hedui_connector_probes_total` of `name` with `result` in this process."""
+    value = health.metrics.registry.get_sample_value(
+        "hedui_connector_probes_total", {"connector": name, "result": result}
+    )
+    return value or 0.0
+
+
+async def tax_queries(http: httpx.AsyncClient) -> int:
+    """Household queries the sandbox's tax agency received (its health path is not one)."""
+    counts: dict[str, int] = (await http.get("/sandbox/queries")).json()
+    return counts.get("tax", 0)
+
+
+async def until(check: Callable[[], bool], tries: int = 400) -> None:
+    """Poll `check` until it holds (bounded; never a timing assertion)."""
+    for _ in range(tries):
+        if check():
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError("condition never held")
+
+
+def tax_household() -> HouseholdQuery:
+    return HouseholdQuery(
+        region_code="530103",
+        as_of=date(2026, 11, 20),
+        members=(MemberQuery(id_number=make_id_number(birth="19700101"), name="李四"),),
+        context=RequestContext(consent_id="AUTH-0001", purpose="dibao"),
+    )
+
+
+async def test_probes_check_every_declarative_connector_in_force_and_no_other(
+    live_service: LiveService,
+    http: httpx.AsyncClient,
+    factory: async_sessionmaker[AsyncSession],
+    own_engine: AsyncEngine,
+) -> None:
+    """A declarative connector enabled after start-up is probed like a built-in one: a
+    partner that is down shows `down` without any verification asking it, and `operational`
+    again once it is back; once disabled, it is no longer probed."""
+    registry = load_connectors()
+    settings = live_service.settings
+    configs = build_configs(registry, settings)
+    health = monitor(factory, own_engine, registry.names())  # before `tax` was enabled
+    versions = enable_tax(registry, live_service)
+    queries = await tax_queries(http)
+
+    async def tax_health() -> tuple[str, str, bool | None]:
+        await health.sync()
+        async with factory() as session:
+            tax = await connector_service.health(session, registry, health, settings, "tax")
+        return tax.status.value, tax.reason, tax.last_probe.ok if tax.last_probe else None
+
+    async with httpx.AsyncClient() as client:
+        await http.put("/sandbox/faults/tax", json={"mode": "down"})
+        await health.probe_all(registry, configs, client)
+        assert await tax_health() == ("down", "health check failing", False)
+        assert probes(health, "tax", "failed") == 1
+
+        await http.delete("/sandbox/faults/tax")
+        await health.probe_all(registry, configs, client)
+        assert await tax_health() == ("operational", "health check passing", True)
+        assert probes(health, "tax", "ok") == 1
+        assert await tax_queries(http) == queries  # no household was asked about
+
+        registry.set_declared({}, versions)  # disabled
+        await health.probe_all(registry, configs, client)
+    assert (probes(health, "tax", "ok"), probes(health, "tax", "failed")) == (1, 1)
+    assert probes(health, "bank", "ok") == 3  # the round did run
+
+
+async def test_an_open_breaker_of_a_declarative_connector_is_tried_by_an_early_probe(
+    live_service: LiveService,
+    http: httpx.AsyncClient,
+    factory: async_sessionmaker[AsyncSession],
+    own_engine: AsyncEngine,
+) -> None:
+    """The background loop, with no probe round due: a declarative connector whose calls
+    opened its breaker is probed as soon as the open period is over, so a partner that is
+    back closes it without a verification calling it; a disabled one is not."""
+    settings = SETTINGS.model_copy(
+        update={"health_probe_interval_s": 3600, "breaker_open_s": 0.2, "breaker_open_max_s": 0.2}
+    )
+    registry = ConnectorRegistry()
+    registry.add(Quiet("steady"))
+    configs = {"steady": ConnectorConfig(base_url="http://127.0.0.1:9")}
+    health = HealthMonitor(["steady"], settings, factory, WriteGate(own_engine), Metrics())
+    async with httpx.AsyncClient() as client:
+        await health.start(registry, configs, client)  # its probe round: before `tax` existed
+        try:
+            versions = enable_tax(registry, live_service)
+            await http.put("/sandbox/faults/tax", json={"mode": "down"})
+            fanout = FanOut(registry, configs, client, health)
+            for _ in range(settings.breaker_consecutive):
+                outcome = await fanout.fetch("tax", tax_household())
+                assert outcome.call is CallOutcome.unavailable
+            breaker = health.breakers["tax"]
+            assert breaker.state is BreakerState.open
+            await http.delete("/sandbox/faults/tax")
+            queries = await tax_queries(http)
+
+            await until(lambda: breaker.state is BreakerState.closed)
+            assert probes(health, "tax", "ok") >= 1
+            assert await tax_queries(http) == queries  # closed by the probe, not by a call
+
+            registry.set_declared({}, versions)  # disabled
+            steady = health.breakers["steady"]
+            for name, opened in (("tax", breaker), ("steady", steady)):
+                fail(health, name, settings.breaker_consecutive)
+                assert opened.state is BreakerState.open
+                opened.open_until = 0.0  # its open period is over: a trial is due
+            await until(lambda: steady.state is BreakerState.closed)  # tried in that round
+            assert breaker.state is BreakerState.open  # `tax` was not
+            assert "tax" in health.early_probes()
+        finally:
+            await health.reset()  # no open breaker left in the module's database
+            await health.close()
