@@ -79,14 +79,19 @@ async def check_connectors(
     timeout_s: float = STARTUP_CHECK_S,
     throttle: Throttle | None = None,
 ) -> dict[str, CheckResult]:
-    """Every connector's `check`, concurrently, each cut off after `timeout_s`.
+    """The `check` of every connector in force (declarative ones with their spec's own
+    config), concurrently, each cut off after `timeout_s`.
 
     Logs a warning naming each connector that is not ok; never raises, so a partner that
     is down (or a connector whose check is broken) never stops hedui from starting.
     """
     names = registry.names()
+    connectors = [registry.get(name) for name in names]
     results = await asyncio.gather(
-        *(_check(name, registry, configs[name], client, timeout_s, throttle) for name in names)
+        *(
+            _check(connector, config_of(connector, configs), client, timeout_s, throttle)
+            for connector in connectors
+        )
     )
     outcome = dict(zip(names, results, strict=True))
     for name, result in outcome.items():
@@ -112,14 +117,12 @@ async def check_connectors(
 
 
 async def _check(
-    name: str,
-    registry: ConnectorRegistry,
+    connector: Connector,
     config: ConnectorConfig,
     client: httpx.AsyncClient,
     timeout_s: float,
     throttle: Throttle | None = None,
 ) -> CheckResult:
-    connector = registry.get(name)
     meter: CallMeter | None = None
     try:
         async with asyncio.timeout(timeout_s):
@@ -128,7 +131,7 @@ async def _check(
             # The partner's agreed limits count the start-up check too.
             deadline = asyncio.get_running_loop().time() + timeout_s
             limits = Limits(config.max_concurrency, config.rate_per_s)
-            meter = CallMeter(client, Turns(throttle, name, limits, deadline))
+            meter = CallMeter(client, Turns(throttle, connector.name, limits, deadline))
             async with meter.client() as turned:
                 result = await connector.check(config, turned)
     except TimeoutError:

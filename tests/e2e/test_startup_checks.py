@@ -8,7 +8,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from connectors.registry import load_connectors
+from service.auth.principal import Role
+from service.auth.service import create_api_key
+from service.db import create_engine, create_session_factory
 from tests.conftest import running_service, service_settings
+from tests.connectors.declarative.specs import example
 
 
 def closed_port() -> int:
@@ -52,3 +57,43 @@ async def test_an_unreachable_connector_is_named_and_hedui_starts_anyway(
     assert checked(caplog)
     # The sandbox agencies this very server serves were reached: only pensions is named.
     assert unreachable(caplog) == ["pensions"]
+
+
+async def test_an_enabled_declarative_connector_is_checked_too(
+    own_database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A declarative connector in force when hedui starts is checked with its spec's own
+    base URL and limits, alongside the built-in ones."""
+    engine = create_engine(own_database_url)
+    async with create_session_factory(engine)() as session:
+        _, token = await create_api_key(session, role=Role.integrator, region="00")
+        await session.commit()
+    await engine.dispose()
+    settings = service_settings(own_database_url, tmp_path / "sandbox.db")
+    async with (
+        running_service(settings) as service,
+        httpx.AsyncClient(
+            base_url=service.base_url, headers={"Authorization": f"Bearer {token}"}
+        ) as integrator,
+    ):
+        spec = example("tax", f"{service.base_url}/sandbox")
+        # The next start's server listens on the same port: the spec's URL holds.
+        assert (await integrator.post("/v1/connectors", json=spec)).status_code == 201
+        enabled = await integrator.post("/v1/connectors/tax/enable", json={"force": True})
+        assert enabled.status_code == 200, enabled.text
+    caplog.clear()
+
+    async with running_service(settings):
+        for _ in range(500):  # the checks run in the background; wait for their summary
+            if checked(caplog):
+                break
+            await asyncio.sleep(0.02)
+    summary = next(
+        record.msg
+        for record in caplog.records
+        if isinstance(record.msg, dict) and record.msg.get("event") == "connectors_checked"
+    )
+    assert isinstance(summary, dict)
+    assert summary["total"] == len(load_connectors().names()) + 1
+    assert summary["ok"] == summary["total"]
+    assert unreachable(caplog) == []
