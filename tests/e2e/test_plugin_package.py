@@ -3,11 +3,11 @@ discovered through its entry point, listed with origin `plugin`, asked in a veri
 against its sandbox agency, and its records become findings."""
 
 import importlib
+import os
 import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
-from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
 import httpx
@@ -25,14 +25,6 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hedui-connector-so
 DISTRIBUTION = "hedui-connector-social-insurance"
 
 
-def _installed() -> bool:
-    try:
-        distribution(DISTRIBUTION)
-    except PackageNotFoundError:
-        return False
-    return True
-
-
 def _pip(*args: str) -> None:
     subprocess.run(  # noqa: S603 - this interpreter's own pip, fixed arguments
         [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet", *args],
@@ -42,21 +34,29 @@ def _pip(*args: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def plugin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The example installed (built from a copy, so the checkout gains no build files), and
-    uninstalled afterwards unless it was installed before."""
-    already = _installed()
-    if not already:
-        source = tmp_path_factory.mktemp("plugin") / EXAMPLE.name
-        shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
-        _pip("install", "--no-deps", "--no-build-isolation", str(source))
-        importlib.invalidate_caches()
+def plugin_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The example installed by pip (built from a copy, so the checkout gains no build
+    files) into a directory of its own, on this test process's path for the module.
+
+    Not into the shared environment: the suite runs on several processes at once, and any
+    of them starting a service meanwhile would find the plugin and ask its partner too."""
+    source = tmp_path_factory.mktemp("plugin") / EXAMPLE.name
+    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
+    target = tmp_path_factory.mktemp("site-packages")
+    _pip("install", "--no-deps", "--no-build-isolation", "--target", str(target), str(source))
+    sys.path.insert(0, str(target))
+    importlib.invalidate_caches()
     try:
-        yield EXAMPLE
+        yield target
     finally:
-        if not already:
-            _pip("uninstall", "--yes", DISTRIBUTION)
-            importlib.invalidate_caches()
+        sys.path.remove(str(target))
+        importlib.invalidate_caches()
+
+
+@pytest.fixture(scope="module")
+def plugin(plugin_path: Path) -> Path:
+    """The example's source tree, with the plugin installed."""
+    return EXAMPLE
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +135,7 @@ async def test_a_verification_asks_it_and_its_records_become_findings(
     assert report["recommendation"] == "review"
 
 
-def test_the_plugin_passes_its_own_conformance_suite(plugin: Path) -> None:
+def test_the_plugin_passes_its_own_conformance_suite(plugin: Path, plugin_path: Path) -> None:
     """Its tests import `connectors.testing` and nothing of hedui's test tree."""
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
@@ -143,6 +143,7 @@ def test_the_plugin_passes_its_own_conformance_suite(plugin: Path) -> None:
         capture_output=True,
         text=True,
         check=False,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(plugin_path), *sys.path])},
     )
     assert result.returncode == 0, result.stdout[-3000:]
     assert " passed" in result.stdout
