@@ -2,7 +2,7 @@
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -160,11 +160,27 @@ class ResumeRequest(RequestModel):
     reason: FreeText = Field(default="", max_length=500)
 
 
+EventAction = Literal["pause", "resume", "breaker_closed", "breaker_open", "breaker_half_open"]
+
+
 class ConnectorEvent(BaseModel):
     """An operator action or breaker transition, with who did it and why."""
 
     at: datetime
     connector: str
-    action: str
+    action: EventAction
     actor: str | None
     reason: str | None
+
+
+class ConnectorEventFilter(RequestModel):
+    action: EventAction | None = Field(default=None, description="Only events of this action")
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = Field(default=None, max_length=512)
+
+
+class ConnectorEventPage(BaseModel):
+    items: list[ConnectorEvent]
+    next_cursor: str | None = Field(
+        default=None, description="Pass back as `cursor` for the next, older page"
+    )

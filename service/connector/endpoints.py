@@ -3,7 +3,7 @@
 from typing import Annotated
 
 import structlog
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -79,14 +79,21 @@ async def connector_history(
 
 @router.get(
     "/{name}/events",
-    response_model=list[wire.ConnectorEvent],
+    response_model=wire.ConnectorEventPage,
     responses=PROBLEMS,
     summary="Pauses, resumptions (who and why) and breaker transitions, newest first",
 )
 async def connector_events(
-    name: str, session: SessionDep, registry: RegistryDep, _: ConnectorReaderDep
-) -> list[wire.ConnectorEvent]:
-    return await connector_service.events(session, registry, name)
+    name: str,
+    session: SessionDep,
+    registry: RegistryDep,
+    _: ConnectorReaderDep,
+    where: Annotated[wire.ConnectorEventFilter, Query()],
+) -> wire.ConnectorEventPage:
+    """Kept as long as the database is: who paused a partner and why, years on. A page at
+    a time (`limit`, default 50), `next_cursor` for the older ones; `action` picks one
+    kind."""
+    return await connector_service.events(session, registry, name, where)
 
 
 @router.post(

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from schemas.connector import BreakerState
 from service.connector.stats import Bucket
 from service.models import ConnectorBucket, ConnectorEvent, ConnectorState, DashboardSession
+from service.pagination import newer_first_after
 
 
 class ConnectorRepository:
@@ -90,13 +91,23 @@ class ConnectorRepository:
         await self.session.flush()
 
     async def events(
-        self, connector: str, *, actions: Sequence[str] | None = None, limit: int = 20
+        self,
+        connector: str,
+        *,
+        actions: Sequence[str] | None = None,
+        limit: int = 20,
+        after: tuple[datetime, str] | None = None,
     ) -> list[ConnectorEvent]:
+        """A connector's events, newest first (those after the keyset position `after`)."""
         statement = select(ConnectorEvent).where(ConnectorEvent.connector == connector)
         if actions is not None:
             statement = statement.where(ConnectorEvent.action.in_(actions))
-        statement = statement.order_by(ConnectorEvent.at.desc(), ConnectorEvent.id).limit(limit)
-        return list(await self.session.scalars(statement))
+        if after is not None:
+            statement = statement.where(
+                newer_first_after(ConnectorEvent.at, ConnectorEvent.id, after)
+            )
+        statement = statement.order_by(ConnectorEvent.at.desc(), ConnectorEvent.id.desc())
+        return list(await self.session.scalars(statement.limit(limit)))
 
     async def last_events(self, action: str, since: datetime) -> dict[str, datetime]:
         """When each connector last had an event `action` (since `since`)."""

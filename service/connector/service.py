@@ -6,7 +6,7 @@ import re
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +25,7 @@ from service.connector.stats import PARTNER_FAILURES, Bucket, percentile
 from service.connector.status import Signals, Thresholds, assess
 from service.errors import Conflict, NotFound
 from service.models import ConnectorBucket, ConnectorState
+from service.pagination import decode_cursor, next_cursor
 from service.partners import build_configs
 
 RECENT_ERRORS = 10
@@ -273,22 +274,32 @@ class ConnectorService:
         return await self._summary(session, registry, monitor, name)
 
     async def events(
-        self, session: AsyncSession, registry: ConnectorRegistry, name: str
-    ) -> list[wire.ConnectorEvent]:
+        self,
+        session: AsyncSession,
+        registry: ConnectorRegistry,
+        name: str,
+        where: wire.ConnectorEventFilter,
+    ) -> wire.ConnectorEventPage:
         _known(registry, name)
         rows = await ConnectorRepository.from_session(session).events(
-            name, actions=("pause", "resume", *_BREAKER_ACTIONS), limit=50
+            name,
+            actions=(where.action,) if where.action else ("pause", "resume", *_BREAKER_ACTIONS),
+            limit=where.limit + 1,
+            after=decode_cursor(where.cursor) if where.cursor else None,
         )
-        return [
-            wire.ConnectorEvent(
-                at=row.at,
-                connector=row.connector,
-                action=row.action,
-                actor=row.actor,
-                reason=row.reason,
-            )
-            for row in rows
-        ]
+        return wire.ConnectorEventPage(
+            items=[
+                wire.ConnectorEvent(
+                    at=row.at,
+                    connector=row.connector,
+                    action=cast(wire.EventAction, row.action),
+                    actor=row.actor,
+                    reason=row.reason,
+                )
+                for row in rows[: where.limit]
+            ],
+            next_cursor=next_cursor(rows, where.limit, lambda row: (row.at, row.id)),
+        )
 
     async def _summary(
         self,

@@ -189,7 +189,7 @@ class TestBreaker:
         assert await setup.queries("bank") > reached
 
         async def transitions() -> list[str]:
-            events = (await operator.get("/v1/connectors/bank/events")).json()
+            events = (await operator.get("/v1/connectors/bank/events")).json()["items"]
             actions = [e["action"] for e in reversed(events)]
             return actions if actions[-1:] == ["breaker_closed"] else []
 
@@ -245,7 +245,7 @@ class TestPause:
         assert source(await verify(caseworker), "vehicles")["status"] in ("ok", "no_record")
         assert await setup.queries("vehicles") > reached
 
-        events = (await operator.get("/v1/connectors/vehicles/events")).json()
+        events = (await operator.get("/v1/connectors/vehicles/events")).json()["items"]
         pause, resume = (
             next(e for e in events if e["action"] == action) for action in ("pause", "resume")
         )
@@ -267,6 +267,55 @@ class TestPause:
         assert missing.json()["errors"][0]["loc"] == ["body", "reason"]
         unknown = await operator.post("/v1/connectors/nope/pause", json={"reason": "x"})
         assert unknown.status_code == 404
+
+
+class TestEvents:
+    async def test_every_pause_and_resume_is_kept_and_paged_newest_first(
+        self, operator: httpx.AsyncClient
+    ) -> None:
+        for cycle in range(3):
+            paused = await operator.post(
+                "/v1/connectors/housing_fund/pause", json={"reason": f"window {cycle}"}
+            )
+            assert paused.status_code == 200, paused.text
+            resumed = await operator.post(
+                "/v1/connectors/housing_fund/resume", json={"reason": f"done {cycle}"}
+            )
+            assert resumed.status_code == 200, resumed.text
+
+        seen: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+            page = (await operator.get("/v1/connectors/housing_fund/events", params=params)).json()
+            assert len(page["items"]) <= 2
+            seen += page["items"]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        reasons = [event["reason"] for event in seen if event["reason"]]
+        assert reasons[:6] == ["done 2", "window 2", "done 1", "window 1", "done 0", "window 0"]
+        assert [event["at"] for event in seen] == sorted(
+            (event["at"] for event in seen), reverse=True
+        )
+
+        pauses = await operator.get(
+            "/v1/connectors/housing_fund/events", params={"action": "pause", "limit": 200}
+        )
+        assert {event["action"] for event in pauses.json()["items"]} == {"pause"}
+        assert len(pauses.json()["items"]) >= 3
+
+    @pytest.mark.parametrize(
+        "params",
+        [{"cursor": "not-ours"}, {"limit": 0}, {"limit": 201}, {"action": "delete"}],
+        ids=["cursor", "limit 0", "limit 201", "action"],
+    )
+    async def test_a_bad_page_request_is_422_naming_the_parameter(
+        self, operator: httpx.AsyncClient, params: dict[str, Any]
+    ) -> None:
+        response = await operator.get("/v1/connectors/housing_fund/events", params=params)
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"][0]["loc"] == ["query", next(iter(params))]
 
 
 class TestReading:
