@@ -15,7 +15,7 @@ from pydantic import (
 )
 
 from schemas.additions import OmitWhenNone
-from schemas.dates import IsoDate
+from schemas.dates import IsoDate, IsoDateTime
 from schemas.evidence import CONSENT_ID_MAX, CONSENT_ID_PATTERN
 from schemas.identity import FreeText, IdNumber, OneLine, hides_id_number
 from schemas.money import GrantedMoney, Money
@@ -430,6 +430,15 @@ class VerificationFilter(RequestModel):
         default=None,
         description="false: only verifications that have no decision yet (with "
         "`status=completed`, what awaits the approval step); true: only decided ones",
+    )
+    created_from: IsoDateTime | None = Field(
+        default=None,
+        description="Only those created at or after this moment (with its offset): a case "
+        "system's sync since its last run",
+        examples=["2026-11-20T00:00:00+08:00"],
+    )
+    created_before: IsoDateTime | None = Field(
+        default=None, description="Only those created before this moment (with its offset)"
     )
     limit: int = Field(default=50, ge=1, le=200)
     cursor: str | None = Field(default=None, max_length=512, description="`next_cursor` of a page")

@@ -151,6 +151,10 @@ class VerificationRepository:
         if where.decided is not None:
             decided = select(Decision.id).where(Decision.verification_id == Verification.id)
             statement = statement.where(decided.exists() if where.decided else ~decided.exists())
+        if where.created_from is not None:
+            statement = statement.where(Verification.created_at >= where.created_from)
+        if where.created_before is not None:
+            statement = statement.where(Verification.created_at < where.created_before)
         if after is not None:
             statement = statement.where(
                 newer_first_after(Verification.created_at, Verification.id, after)

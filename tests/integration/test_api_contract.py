@@ -275,6 +275,50 @@ class TestListing:
         assert [i["id"] for i in pending.json()["items"]] == [made[1]]
         assert [i["id"] for i in done.json()["items"]] == [made[0]]
 
+    async def test_created_since_a_moment_for_a_sync(self, api_client: ClientFactory) -> None:
+        caseworker = await api_client(region="53")
+
+        async def created() -> dict[str, Any]:
+            answer = await caseworker.post(
+                "/v1/verifications",
+                json=body_for(make_id_number("530114"), reference="case-sync"),
+            )
+            assert answer.status_code == 202, answer.text
+            return (await caseworker.get(f"/v1/verifications/{answer.json()['id']}")).json()
+
+        first, second, third = [await created() for _ in range(3)]
+
+        def ids(**params: str) -> list[str]:
+            return [item["id"] for item in pages[tuple(params.items())]]
+
+        pages = {}
+        for params in (
+            {"created_from": second["created_at"]},
+            {"created_before": second["created_at"]},
+            {"created_from": first["created_at"], "created_before": third["created_at"]},
+        ):
+            page = await caseworker.get(
+                "/v1/verifications", params={"reference": "case-sync", **params}
+            )
+            assert page.status_code == 200, page.text
+            pages[tuple(params.items())] = page.json()["items"]
+
+        assert ids(created_from=second["created_at"]) == [third["id"], second["id"]]
+        assert ids(created_before=second["created_at"]) == [first["id"]]
+        assert ids(created_from=first["created_at"], created_before=third["created_at"]) == [
+            second["id"],
+            first["id"],
+        ]
+
+    @pytest.mark.parametrize("moment", ["2026-11-20", "2026-11-20T00:00:00", "yesterday"])
+    async def test_a_moment_without_its_offset_is_422(
+        self, api_client: ClientFactory, moment: str
+    ) -> None:
+        caseworker = await api_client()
+        response = await caseworker.get("/v1/verifications", params={"created_from": moment})
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"][0]["loc"] == ["query", "created_from"]
+
     async def test_unknown_query_parameter_is_422(self, api_client: ClientFactory) -> None:
         caseworker = await api_client()
         response = await caseworker.get("/v1/verifications", params={"colour": "blue"})
