@@ -351,8 +351,16 @@ class DecisionCreate(_Strict):
         "linshi, which puts nobody on the roll",
         examples=["640.00"],
     )
+    one_off_amount: GrantedMoney | None = Field(
+        default=None,
+        description="approve only, linshi only, in yuan: the one-off amount of temporary aid "
+        "granted when the report computed none (approved on the approver's own findings). "
+        "Required then; refused when the report computed it and this differs (the report's "
+        "is granted), and for dibao and tekun, which pay a monthly benefit",
+        examples=["1920.00"],
+    )
 
-    @field_validator("recheck_class", "monthly_benefit")
+    @field_validator("recheck_class", "monthly_benefit", "one_off_amount")
     @classmethod
     def _with_an_approval_only(
         cls, value: str | Decimal | None, info: ValidationInfo
@@ -360,6 +368,8 @@ class DecisionCreate(_Strict):
         # A decision that failed its own check is the one error to report.
         decision = info.data.get("decision")
         if value is not None and decision is not None and decision != "approve":
+            if info.field_name == "one_off_amount":
+                raise ValueError("only an approval grants temporary aid")
             what = "class" if info.field_name == "recheck_class" else "benefit"
             raise ValueError(f"only an approval puts a household on the roll, with its {what}")
         return value
@@ -383,6 +393,12 @@ class Decision(BaseModel):
         description="An approval onto the roll (dibao, tekun): the monthly benefit it "
         "granted, the report's or, when the report computed none, the approver's",
         examples=["640.00"],
+    )
+    one_off_amount: Money | None = Field(
+        default=None,
+        description="A linshi approval: the one-off amount of temporary aid it granted, the "
+        "report's or, when the report computed none, the approver's",
+        examples=["1920.00"],
     )
 
 

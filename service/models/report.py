@@ -34,7 +34,8 @@ class Report(SealedModel, Base):
 
 class Decision(SealedModel, Base):
     """An approver's decision; append-only, bound to the report it was made on. An
-    approval onto the roll keeps the monthly benefit it granted, sealed."""
+    approval onto the roll keeps the monthly benefit it granted, a linshi approval the
+    one-off amount, sealed."""
 
     __tablename__ = "decisions"
 
@@ -52,5 +53,7 @@ class Decision(SealedModel, Base):
     report_hash: Mapped[str | None] = mapped_column(String(64))
     policy_version: Mapped[str | None] = mapped_column(String(128))
     monthly_benefit_sealed: Mapped[str | None] = mapped_column(SealedText, default=None)
+    one_off_amount_sealed: Mapped[str | None] = mapped_column(SealedText, default=None)
 
     monthly_benefit = Sealed[Decimal | None]("monthly_benefit_sealed", "money")
+    one_off_amount = Sealed[Decimal | None]("one_off_amount_sealed", "money")

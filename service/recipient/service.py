@@ -55,7 +55,7 @@ def granted_benefit(
             raise InvalidRequest.at(
                 ["body", "monthly_benefit"],
                 f"{verification.program} is paid once and puts nobody on the roll: "
-                "an approval grants no monthly benefit",
+                "an approval grants no monthly benefit (its one-off amount is one_off_amount)",
             )
         return None
     if computed is not None:

@@ -1,6 +1,8 @@
 """The approval step: a decision bound to the report it was made on."""
 
 from datetime import date
+from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -8,7 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas import verification as wire
 from service.auth.principal import Principal
-from service.errors import DecisionExists, Forbidden, ReportNotReady, VerificationWithdrawn
+from service.errors import (
+    DecisionExists,
+    Forbidden,
+    InvalidRequest,
+    ReportNotReady,
+    VerificationWithdrawn,
+)
 from service.models import Decision, Report, Verification
 from service.models.base import new_id
 from service.policy.catalog import PolicyCatalog
@@ -17,6 +25,44 @@ from service.recipient.service import recipient as recipient_service
 from service.verification.repository import VerificationRepository
 from service.verification.service import decision_to_wire
 from service.webhook import outbox
+
+
+def granted_one_off(
+    verification: Verification, report: Report | None, body: wire.DecisionCreate
+) -> Decimal | None:
+    """The one-off amount a linshi approval grants: the report's when it computed one, else
+    the approver's (`one_off_amount`), which is then required. None for anything else.
+    InvalidRequest naming the field when the decision and the report disagree."""
+    given = body.one_off_amount
+    if verification.program != "linshi":
+        if given is not None:
+            raise InvalidRequest.at(
+                ["body", "one_off_amount"],
+                f"{verification.program} pays a monthly benefit, not a one-off amount "
+                "(monthly_benefit)",
+            )
+        return None
+    if body.decision != "approve":
+        return None
+    benefit: dict[str, Any] | None = (report.body or {}).get("benefit") if report else None
+    computed = benefit.get("one_off_amount") if benefit else None
+    if computed is not None:
+        amount = Decimal(str(computed))
+        if given is not None and given != amount:
+            raise InvalidRequest.at(
+                ["body", "one_off_amount"],
+                "differs from the one-off amount the report computed: an approval grants "
+                "the report's (leave this out)",
+            )
+        return amount
+    if given is None:
+        recommendation = (report.body or {}).get("recommendation") if report else None
+        raise InvalidRequest.at(
+            ["body", "one_off_amount"],
+            f"the report computed no amount (its recommendation is {recommendation}): "
+            "an approval of temporary aid states the one-off amount granted, in yuan",
+        )
+    return given
 
 
 async def decide(
@@ -42,6 +88,7 @@ async def decide(
     report = await session.get(Report, verification.id)
     # Refused before anything is written.
     granted = granted_benefit(verification, report, body)
+    one_off = granted_one_off(verification, report, body)
     decision = Decision(
         id=new_id(),  # names the row its sealed amount is bound to, before the insert
         verification_id=verification.id,
@@ -54,6 +101,8 @@ async def decide(
     )
     if granted is not None:
         decision.monthly_benefit = granted
+    if one_off is not None:
+        decision.one_off_amount = one_off
     session.add(decision)
     try:
         await session.flush()

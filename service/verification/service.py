@@ -366,6 +366,7 @@ def decision_to_wire(decision: Decision) -> wire.Decision:
         report_hash=decision.report_hash,
         policy_version=decision.policy_version,
         monthly_benefit=decision.monthly_benefit,
+        one_off_amount=decision.one_off_amount,
     )
 
 

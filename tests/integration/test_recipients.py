@@ -277,6 +277,78 @@ class TestApproval:
         assert refused.json()["errors"][0]["loc"] == ["body", "monthly_benefit"]
         assert "linshi" in refused.json()["detail"]
 
+    async def test_a_linshi_approval_grants_the_reports_one_off_amount(
+        self, http: httpx.AsyncClient, api_client: ClientFactory
+    ) -> None:
+        caseworker = await api_client(role="caseworker", region="530102")
+        approver = await api_client(role="approver", region="530102")
+        created = await submitted(http, caseworker, program="linshi")
+        assert created["recommendation"] == "eligible", created
+        report = (await approver.get(f"/v1/verifications/{created['id']}/report")).json()
+        computed = report["benefit"]["one_off_amount"]
+        assert computed not in (None, "0.00")
+        url = f"/v1/verifications/{created['id']}/decision"
+
+        other = await approver.post(
+            url, json={"decision": "approve", "reason": "ok", "one_off_amount": "1.00"}
+        )
+        same = await approver.post(url, json={"decision": "approve", "reason": "ok"})
+
+        assert other.status_code == 422, other.text
+        assert other.json()["errors"][0]["loc"] == ["body", "one_off_amount"]
+        assert computed not in other.text
+        assert same.status_code == 201, same.text
+        assert (same.json()["one_off_amount"], same.json()["monthly_benefit"]) == (computed, None)
+        read = (await approver.get(f"/v1/verifications/{created['id']}")).json()
+        assert read["decisions"][0]["one_off_amount"] == computed
+        assert created["id"] not in [r["origin_verification_id"] for r in await roll(approver)]
+
+    async def test_a_linshi_report_without_an_amount_is_approved_with_the_one_granted(
+        self, http: httpx.AsyncClient, api_client: ClientFactory
+    ) -> None:
+        caseworker = await api_client(role="caseworker", region="530102")
+        approver = await api_client(role="approver", region="530102")
+        created = await submitted(http, caseworker, program="linshi", fault="garbage")
+        assert created["recommendation"] == "review", created
+        url = f"/v1/verifications/{created['id']}/decision"
+
+        refused = await approver.post(url, json={"decision": "approve", "reason": "查验无误"})
+        rejected_with_one = await approver.post(
+            url, json={"decision": "reject", "reason": "no", "one_off_amount": "1500"}
+        )
+        odd = await approver.post(
+            url, json={"decision": "approve", "reason": "ok", "one_off_amount": "1e3"}
+        )
+
+        for response in (refused, rejected_with_one, odd):
+            assert response.status_code == 422, response.text
+            assert response.json()["errors"][0]["loc"] == ["body", "one_off_amount"]
+        assert "review" in refused.json()["detail"]
+        assert (await approver.get(f"/v1/verifications/{created['id']}")).json()["decisions"] == []
+
+        approved = await approver.post(
+            url, json={"decision": "approve", "reason": "查验无误", "one_off_amount": "1500"}
+        )
+
+        assert approved.status_code == 201, approved.text
+        assert approved.json()["one_off_amount"] == "1500.00"
+
+    async def test_dibao_grants_no_one_off_amount(
+        self, http: httpx.AsyncClient, api_client: ClientFactory
+    ) -> None:
+        caseworker = await api_client(role="caseworker", region="530102")
+        approver = await api_client(role="approver", region="530102")
+        created = await submitted(http, caseworker)
+        url = f"/v1/verifications/{created['id']}/decision"
+
+        refused = await approver.post(
+            url, json={"decision": "approve", "reason": "ok", "one_off_amount": "100.00"}
+        )
+
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"][0]["loc"] == ["body", "one_off_amount"]
+        assert "monthly" in refused.json()["detail"]
+
     async def test_the_approver_chooses_the_regular_class(
         self, http: httpx.AsyncClient, api_client: ClientFactory
     ) -> None:
