@@ -114,6 +114,28 @@ def contains_id_number(text: str) -> bool:
 # `530102 born 19800101 seq 1231`). Only a valid number counts once joined (its birth date
 # and check character), so numbers that merely stand near each other are not taken for one.
 _GLUE = re.compile(r"(?<=[0-9])[^0-9]{1,12}(?=[0-9Xx])")
+_CHINESE_NUMERALS = {"〇": "0", "零": "0", "一": "1", "二": "2", "三": "3", "四": "4"}
+_CHINESE_NUMERALS |= {"五": "5", "六": "6", "七": "7", "八": "8", "九": "9"}
+
+
+class _AsciiDigits(dict[int, str]):
+    """`str.translate` table: any decimal digit, and a Chinese numeral, as its ASCII digit.
+    Only digits are kept once found (a few hundred at most); any other character is left
+    as it is (KeyError), never stored, so no text can grow the table."""
+
+    def __missing__(self, code: int) -> str:
+        character = chr(code)
+        digit = _CHINESE_NUMERALS.get(character)
+        if digit is None:
+            value = unicodedata.decimal(character, None)
+            if value is None:
+                raise KeyError(code)
+            digit = str(value)
+        self[code] = digit
+        return digit
+
+
+_AS_ASCII_DIGITS = _AsciiDigits()
 _RUN = re.compile(r"[0-9]{17,}[0-9Xx]")
 
 
@@ -127,7 +149,9 @@ def hides_id_number(text: str) -> bool:
     plain = unicodedata.normalize("NFKC", _decoded(text))
     if contains_id_number(plain):
         return True
-    joined = _GLUE.sub("", plain)
+    # Digits of every script (`٥٣٠`, `५३०`) and Chinese numerals (`五三〇`) as ASCII, so
+    # that a number written in them and apart is joined like one written in 0-9.
+    joined = _GLUE.sub("", plain.translate(_AS_ASCII_DIGITS))
     if contains_id_number(joined):  # only what the glue hid: check it is a real number
         for run in _RUN.findall(joined):
             for start in range(len(run) - 17):
@@ -165,7 +189,10 @@ def _no_id_number(text: str) -> str:
 
 
 def _one_line(text: str) -> str:
-    if any(character in _LINE_BREAKS for character in text):
+    if any(
+        character in _LINE_BREAKS or unicodedata.category(character) in ("Zl", "Zp")
+        for character in text
+    ):
         raise ValueError("must be one line, without tabs or line breaks")
     return _no_id_number(text)
 

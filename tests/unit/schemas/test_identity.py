@@ -214,6 +214,9 @@ VALID = "530102199001011231"
         "身份证530102，生于19900101，尾号124X",
         "".join(f"%25{ord(c):02X}" for c in VALID),  # percent-encoded twice
         "".join(f"&#{ord(c)};" for c in VALID),  # HTML character references
+        "五三〇一〇二一九九〇〇一〇一一二三一",  # Chinese numerals
+        "٥٣٠١٠٢ ١٩٩٠٠١٠١ ١٢٣١",  # Arabic-Indic digits, apart
+        "५३०१०२-१९९००१०१-१२३१",  # Devanagari digits, apart
     ],
 )
 def test_an_id_number_written_apart_or_encoded_is_found(text: str) -> None:
@@ -230,6 +233,7 @@ def test_an_id_number_written_apart_or_encoded_is_found(text: str) -> None:
         "case 2026-001234 of 2026-11-20",
         "income 640 yuan since 2026-03, rent 1200, 3 people, car worth 85000 (2019)",
         "批次 2026-H2，第 12 户，户主 1949 年生，月收入 300 元",
+        "二〇二六年十一月二十日走访，第一户三人，月收入三百元",
     ],
 )
 def test_dates_and_phone_numbers_side_by_side_are_not_taken_for_one(text: str) -> None:
@@ -253,7 +257,7 @@ def test_free_text_refuses_blank_and_control_characters(text: str) -> None:
         TypeAdapter(OneLine).validate_python(text)
 
 
-@pytest.mark.parametrize("text", ["张\n三", "a\tb", "case\r1"])
+@pytest.mark.parametrize("text", ["张\n三", "a\tb", "case\r1", "a\u2028b", "a\u2029b"])
 def test_one_line_refuses_line_breaks_and_tabs(text: str) -> None:
     with pytest.raises(ValidationError, match="must be one line"):
         TypeAdapter(OneLine).validate_python(text)
