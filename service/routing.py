@@ -37,10 +37,16 @@ def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return members
 
 
+def load_json(body: bytes) -> Any:
+    """A JSON body as the API routes read it: `DuplicateMember` for a member named twice
+    (a `json.JSONDecodeError`, as for any body that is not JSON)."""
+    return json.loads(body, object_pairs_hook=_unique_members)
+
+
 class JSONRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            self._json = json.loads(await self.body(), object_pairs_hook=_unique_members)
+            self._json = load_json(await self.body())
         return self._json
 
 

@@ -7,6 +7,7 @@ resume) are JSON POSTs, which a cross-site form cannot send.
 """
 
 import hashlib
+import json
 import secrets
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -16,11 +17,14 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas import connector as wire
+from schemas.problem import field_errors
+from schemas.problem import summary as problem_summary
 from service.auth.cache import PrincipalCache
-from service.auth.middleware import PRINCIPAL_STATE_KEY
+from service.auth.middleware import ONE_AUTHORIZATION, PRINCIPAL_STATE_KEY
 from service.auth.principal import Principal, Role
 from service.auth.service import Lookup, authenticate, principal_of, refusal_of
 from service.connector.repository import ConnectorRepository
@@ -28,7 +32,7 @@ from service.connector.service import connector as connector_service
 from service.deps import HealthDep, RegistryDep, SessionDep, SettingsDep
 from service.errors import Forbidden, InvalidRequest, Unauthorized
 from service.models import ApiKey, DashboardSession
-from service.routing import JSONRoute
+from service.routing import DuplicateMember, JSONRoute, load_json
 
 router = APIRouter(
     prefix="/dashboard", tags=["connectors"], include_in_schema=False, route_class=JSONRoute
@@ -50,7 +54,10 @@ def _hash(token: str) -> str:
 
 
 async def _principal(request: Request, session: AsyncSession) -> Principal | None:
-    header = request.headers.get("authorization", "")
+    sent = request.headers.getlist("authorization")
+    if len(sent) > 1:
+        raise Unauthorized(ONE_AUTHORIZATION)
+    header = sent[0] if sent else ""
     if header[:7].lower() == "bearer ":
         bearer = header[7:].strip()
         cache: PrincipalCache | None = getattr(request.state, "principals", None)
@@ -188,9 +195,17 @@ async def _json_reason(request: Request) -> str:
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         raise InvalidRequest.at(["header", "content-type"], "must be application/json")
     try:
-        body = wire.PauseRequest.model_validate_json(await request.body())
-    except ValueError:
-        raise InvalidRequest.at(["body", "reason"], "a reason of 1 to 500 characters") from None
+        body = wire.PauseRequest.model_validate(load_json(await request.body()))
+    except json.JSONDecodeError as error:
+        why = str(error.msg) if isinstance(error, DuplicateMember) else "not valid JSON"
+        raise InvalidRequest.at(["body"], why) from None
+    except UnicodeDecodeError:
+        raise InvalidRequest.at(["body"], "not UTF-8 encoded JSON") from None
+    except ValidationError as error:
+        errors = field_errors(error.errors(include_input=False))
+        for problem in errors:
+            problem.loc = ["body", *problem.loc]
+        raise InvalidRequest(problem_summary(errors) or "", errors=errors) from None
     return body.reason
 
 

@@ -117,3 +117,55 @@ async def test_actions_from_the_page_must_be_json(
         "/dashboard/connectors/real_estate/resume", json={"reason": "test over"}
     )
     assert resumed.json()["paused"] is None
+
+
+async def test_two_authorization_headers_are_refused(
+    http: httpx.AsyncClient, api_client: ClientFactory
+) -> None:
+    """As on /v1: whichever came first, a request with two credentials is nobody's."""
+    operator = await token_for(api_client, "operator")
+    caseworker = await token_for(api_client, "caseworker")
+    for first, second in ((operator, caseworker), (caseworker, operator)):
+        response = await http.get(
+            "/dashboard/data",
+            headers=[("Authorization", f"Bearer {first}"), ("Authorization", f"Bearer {second}")],
+        )
+        assert response.status_code == 401, response.text
+        assert response.json()["detail"] == "Send one Authorization header, not several"
+
+
+@pytest.mark.parametrize(
+    ("body", "loc", "msg"),
+    [
+        ('{"reason": "a", "reason": "b"}', ["body"], "a member named twice: 'reason'"),
+        ('{"reason": "a", "colour": 1}', ["body", "colour"], "Extra inputs are not permitted"),
+        ('{"reason": ""}', ["body", "reason"], None),
+        ("{", ["body"], "not valid JSON"),
+    ],
+    ids=["duplicate", "stray field", "blank", "not json"],
+)
+async def test_a_pause_from_the_page_names_what_is_wrong(
+    browser: httpx.AsyncClient,
+    api_client: ClientFactory,
+    body: str,
+    loc: list[str],
+    msg: str | None,
+) -> None:
+    await sign_in(browser, await token_for(api_client, "operator"))
+    response = await browser.post(
+        "/dashboard/connectors/public_payroll/pause",
+        content=body,
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    error = response.json()["errors"][0]
+    assert error["loc"] == loc
+    if msg is not None:
+        assert error["msg"] == msg
+    health = await browser.get("/dashboard/data")
+    [payroll] = [
+        c["summary"]
+        for c in health.json()["connectors"]
+        if c["summary"]["name"] == "public_payroll"
+    ]
+    assert payroll["paused"] is None
