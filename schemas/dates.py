@@ -41,5 +41,19 @@ def _utc_within_years(value: datetime) -> datetime:
 
 
 IsoDate = Annotated[date, BeforeValidator(_iso_only), AfterValidator(_within_years)]
-IsoDateTime = Annotated[AwareDatetime, AfterValidator(_utc_within_years)]
+_ISO_MOMENT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ].*", re.DOTALL)
+
+
+def _iso_moment_only(value: object) -> object:
+    # As for dates: pydantic reads a number, or a string of digits, as seconds since 1970.
+    if isinstance(value, int | float) or (
+        isinstance(value, str) and not _ISO_MOMENT.fullmatch(value)
+    ):
+        raise ValueError("must be an ISO 8601 moment with its offset (2026-11-20T09:00:00+08:00)")
+    return value
+
+
+IsoDateTime = Annotated[
+    AwareDatetime, BeforeValidator(_iso_moment_only), AfterValidator(_utc_within_years)
+]
 """A moment with its offset, between `EARLIEST` and `LATEST` in UTC."""

@@ -190,3 +190,32 @@ async def test_a_care_grade_of_true_is_not_grade_1(api_client: ClientFactory) ->
     response = await caseworker.post("/v1/verifications", json=body)
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["loc"] == ["body", "care_grade"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/v1/people/search", {"id_number": "11010519491231002X", "limit": True}, "limit"),
+        ("/v1/audit/search", {"limit": True}, "limit"),
+    ],
+    ids=["people", "audit"],
+)
+async def test_a_boolean_is_not_a_number(
+    api_client: ClientFactory, path: str, body: dict[str, Any], field: str
+) -> None:
+    """JSON's true equals 1 to Python: `"limit": true` was a page of one."""
+    auditor = await api_client(role="auditor", region="53")
+    response = await auditor.post(path, json=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["loc"] == ["body", field]
+    assert response.json()["errors"][0]["msg"] == "a number, not a boolean"
+
+
+@pytest.mark.parametrize("moment", ["1733443200", "-1"])
+async def test_a_moment_in_seconds_since_1970_is_422(
+    api_client: ClientFactory, moment: str
+) -> None:
+    caseworker = await api_client()
+    response = await caseworker.get("/v1/verifications", params={"created_from": moment})
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["loc"] == ["query", "created_from"]

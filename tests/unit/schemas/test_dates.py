@@ -4,7 +4,7 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from schemas.audit import AuditQuery
-from schemas.dates import IsoDate
+from schemas.dates import IsoDate, IsoDateTime
 
 DATES = TypeAdapter(IsoDate)
 
@@ -40,3 +40,14 @@ def test_a_date_not_written_yyyy_mm_dd_is_refused_saying_so(value: str) -> None:
     provided to dates should have zero time" about "20261120"."""
     with pytest.raises(ValidationError, match="must be an ISO 8601 date"):
         DATES.validate_python(value)
+
+
+@pytest.mark.parametrize("value", [1733443200, -1, "1733443200", "-1", "2026-11-20", True])
+def test_a_moment_as_seconds_since_1970_or_without_its_time_is_refused(value: object) -> None:
+    with pytest.raises(ValidationError, match="ISO 8601 moment with its offset"):
+        TypeAdapter(IsoDateTime).validate_python(value)
+
+
+def test_a_moment_with_its_offset_is_taken() -> None:
+    moment = TypeAdapter(IsoDateTime).validate_python("2026-11-20T09:00:00+08:00")
+    assert moment.isoformat() == "2026-11-20T09:00:00+08:00"
