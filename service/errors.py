@@ -174,6 +174,17 @@ class AlreadyOnTheRoll(Conflict):
         )
 
 
+class RecipientLeft(Conflict):
+    slug = "recipient-left"
+
+    def __init__(self, left_on: object) -> None:
+        super().__init__(
+            f"The recipient this re-check is about left the roll on {left_on}: an approval "
+            "cannot put them back (submit a new verification for a new application); a "
+            "rejection or a return is still recorded"
+        )
+
+
 class VerificationWithdrawn(Conflict):
     slug = "verification-withdrawn"
 

@@ -13,7 +13,7 @@ from schemas.policy import ResolvedPolicy
 from schemas.verification import Area, DecisionCreate, Member, Program
 from service.auth.principal import Principal
 from service.auth.scope import narrow
-from service.errors import AlreadyOnTheRoll, Conflict, InvalidRequest, NotFound
+from service.errors import AlreadyOnTheRoll, Conflict, InvalidRequest, NotFound, RecipientLeft
 from service.models import Decision, Recipient, Report, Verification
 from service.models.base import new_id, utcnow
 from service.pagination import decode_cursor, next_cursor
@@ -107,6 +107,10 @@ class RecipientService:
         if found is not None:
             recheck, recipient = found
             if recipient.status == wire.RecipientStatus.left.value:
+                # Stopped (or rejected) since the re-check began: an approval would say the
+                # household is paid while the roll says it is not.
+                if body.decision == "approve":
+                    raise RecipientLeft(recipient.left_on)
                 return recipient
             now = utcnow()
             if body.decision == "approve":

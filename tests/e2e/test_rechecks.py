@@ -515,3 +515,38 @@ async def test_a_recheck_reads_the_approved_report_back_in_three_statements(
             event.remove(Engine, "before_cursor_execute", note)
     assert tally.count("queued") == 1
     assert len(reads) == 2 + 3, "\n".join(reads)
+
+
+async def test_a_recheck_of_a_recipient_stopped_meanwhile_cannot_be_approved(
+    office: Office,
+) -> None:
+    """Stopped while its re-check ran: an approval would record a benefit granted to a
+    household the roll no longer pays. It is 409 and nothing is recorded; a rejection is
+    still recorded (and changes nothing more)."""
+    await office.approve("530102", {"id_number": make_id_number("530102")})
+    ran = await office.recheck("--as-of", a_year_on().isoformat())
+    assert ran.returncode == 0, ran.stderr
+    [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
+    [recheck] = [
+        item
+        for item in (await office.caseworker.get("/v1/verifications")).json()["items"]
+        if item["id"] != recipient["origin_verification_id"]
+    ]
+    stopped = await office.approver.post(
+        f"/v1/recipients/{recipient['id']}/stop", json={"reason": "moved away"}
+    )
+    assert stopped.status_code == 200, stopped.text
+    decision = f"/v1/verifications/{recheck['id']}/decision"
+
+    approved = await office.approver.post(decision, json={"decision": "approve", "reason": "keep"})
+
+    assert approved.status_code == 409, approved.text
+    assert approved.json()["type"].endswith("/recipient-left")
+    read = (await office.approver.get(f"/v1/verifications/{recheck['id']}")).json()
+    assert read["decisions"] == []
+    after = (await office.approver.get(f"/v1/recipients/{recipient['id']}")).json()
+    assert (after["status"], after["monthly_benefit"]) == ("left", recipient["monthly_benefit"])
+    rejected = await office.approver.post(
+        decision, json={"decision": "reject", "reason": "left the county"}
+    )
+    assert rejected.status_code == 201, rejected.text
