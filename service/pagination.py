@@ -23,9 +23,10 @@ def encode_cursor(created_at: datetime, item_id: str) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """The position a cursor names; anything this service would not have issued is 422,
-    never a 500 from the database (a naive timestamp, a NUL character, a number)."""
+def decode_cursor(cursor: str, sent_in: str = "query") -> tuple[datetime, str]:
+    """The position a cursor names; anything this service would not have issued is 422
+    naming it where it was sent (`query`, or `body` for a search), never a 500 from the
+    database (a naive timestamp, a NUL character, a number)."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created_at, item_id = json.loads(raw)
@@ -34,14 +35,14 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         # is no timestamp of ours, and one the database could not take.
         utc = timestamp.astimezone(UTC) if timestamp.tzinfo is not None else None
     except (ValueError, TypeError, OverflowError) as exc:
-        raise _not_ours() from exc
+        raise not_ours(sent_in) from exc
     if utc is None or not isinstance(item_id, str) or not _ID.fullmatch(item_id):
-        raise _not_ours()
+        raise not_ours(sent_in)
     return utc, item_id
 
 
-def _not_ours() -> InvalidRequest:
-    return InvalidRequest.at(["query", "cursor"], "not a cursor this service issued")
+def not_ours(sent_in: str = "query") -> InvalidRequest:
+    return InvalidRequest.at([sent_in, "cursor"], "not a cursor this service issued")
 
 
 def newer_first_after(

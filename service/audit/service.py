@@ -20,9 +20,9 @@ from service.audit.repository import AUDIT_EVENTS, RECENT_WINDOW, AuditRepositor
 from service.audit.signing import Signer, Verifier
 from service.auth.principal import Principal
 from service.bulk import Rows
-from service.errors import InvalidRequest
 from service.models import AuditChainLink, AuditCheckpoint
 from service.models.base import utcnow
+from service.pagination import not_ours
 from service.verification.repository import VerificationRepository
 
 
@@ -345,7 +345,9 @@ class AuditReader:
             object_id=where.object_id,
             since=where.since,
             until=where.until,
-            before_id=_decode_cursor(where.cursor),
+            before_id=_decode_cursor(
+                where.cursor, "body" if isinstance(where, wire.AuditSearch) else "query"
+            ),
             limit=where.limit + 1,
         )
         items = [wire.AuditEvent.model_validate(row) for row in rows[: where.limit]]
@@ -353,12 +355,12 @@ class AuditReader:
         return wire.AuditPage(items=items, next_cursor=str(items[-1].id) if more else None)
 
 
-def _decode_cursor(cursor: str | None) -> int | None:
+def _decode_cursor(cursor: str | None, sent_in: str) -> int | None:
     if cursor is None:
         return None
     # An event's id is a 32-bit integer on every database.
     if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 10 or int(cursor) >= 2**31:
-        raise InvalidRequest.at(["cursor"], "not a cursor this service issued")
+        raise not_ours(sent_in)
     return int(cursor)
 
 

@@ -21,7 +21,7 @@ class PersonService:
             scope=principal,
             where=verification_wire.VerificationFilter(),
             limit=body.limit + 1,
-            after=decode_cursor(body.cursor) if body.cursor else None,
+            after=decode_cursor(body.cursor, "body") if body.cursor else None,
             member_blind=keyring_of(session).blind(body.id_number),
         )
         page = rows[: body.limit]

@@ -219,3 +219,27 @@ async def test_a_moment_in_seconds_since_1970_is_422(
     response = await caseworker.get("/v1/verifications", params={"created_from": moment})
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["loc"] == ["query", "created_from"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "sent_in"),
+    [
+        ("POST", "/v1/people/search", "body"),
+        ("POST", "/v1/audit/search", "body"),
+        ("GET", "/v1/audit", "query"),
+        ("GET", "/v1/verifications", "query"),
+    ],
+)
+async def test_a_forged_cursor_is_named_where_it_was_sent(
+    api_client: ClientFactory, method: str, path: str, sent_in: str
+) -> None:
+    auditor = await api_client(role="auditor", region="53")
+    if method == "POST":
+        body = {"cursor": "forged"}
+        if path == "/v1/people/search":
+            body["id_number"] = "11010519491231002X"
+        response = await auditor.post(path, json=body)
+    else:
+        response = await auditor.get(path, params={"cursor": "forged"})
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["loc"] == [sent_in, "cursor"]
