@@ -51,6 +51,9 @@ PROBLEM_TYPES: dict[str, str] = {
     "already-on-the-roll": "A member of this household is on the roll of the same program "
     "already (active or under review), with another household: a person is paid once. "
     "Stop that recipient first (`POST /v1/recipients/{id}/stop`), or return this one.",
+    "recipient-left": "The recipient this re-check is about has left the roll (stopped, or "
+    "rejected) since the re-check began: approving it would record a benefit the roll does not "
+    "pay. Reject or return it; a household applying again is a new verification.",
     "too-large": "The request body is larger than this service accepts (HEDUI_MAX_BODY_BYTES, "
     "1 MiB unless configured); nothing of it was read. Send less, or ask the operator.",
     "body-timeout": "The request body did not arrive in time (HEDUI_BODY_TIMEOUT_S, 10 s unless "

@@ -101,5 +101,5 @@ def test_a_cursor_names_its_position_in_utc() -> None:
 @pytest.mark.parametrize("cursor", ["2147483648", "99999999999", "-1", "1e3"])
 def test_an_audit_cursor_beyond_an_event_id_is_a_422(cursor: str) -> None:
     with pytest.raises(InvalidRequest):
-        _decode_audit_cursor(cursor)
-    assert _decode_audit_cursor("2147483647") == 2147483647
+        _decode_audit_cursor(cursor, "query")
+    assert _decode_audit_cursor("2147483647", "query") == 2147483647
