@@ -93,6 +93,14 @@ def verify(
                 "checkpoints verified",
                 highlight=False,
             )
+            unsigned = report.links - report.signed_through
+            if unsigned:
+                console.print(
+                    f"the newest {unsigned} links ({report.signed_through + 1}-{report.links}) "
+                    "come after the last signed checkpoint: until the next one signs them, "
+                    "deleting them together with their events would leave no trace",
+                    highlight=False,
+                )
             return 0
         err.print(f"audit trail BROKEN: {report.problems[0]}", style="bold red", highlight=False)
         if report.first_bad_event is not None:

@@ -62,6 +62,9 @@ class ChainReport:
     links: int = 0
     checkpoints: int = 0
     unchained: int = 0
+    signed_through: int = 0
+    """The length of the chain the newest checkpoint signs: links after it could be deleted
+    (the newest events with them) without a trace, until the next checkpoint."""
     problems: list[str] = field(default_factory=list)
     first_bad_seq: int | None = None
     first_bad_event: int | None = None
@@ -266,6 +269,7 @@ class AuditService:
                 checkpoint = checkpoints.get(link.seq)
                 if checkpoint is not None:
                     report.checkpoints += 1
+                    report.signed_through = link.seq
                     _check_checkpoint(report, checkpoint, computed, by_key)
                 prev, expected_seq = computed, expected_seq + 1
                 previous_event = link.event_id

@@ -481,3 +481,25 @@ async def test_partner_requests_are_not_logged_at_info(
     lines = capsys.readouterr().err.splitlines()
     assert not [line for line in lines if "HTTP Request" in line and "/sandbox/" in line]
     assert any("source_settled" in line for line in lines)
+
+
+async def test_verify_says_how_many_of_the_newest_links_no_checkpoint_signs_yet(
+    own_database_url: str, engine_of: AsyncEngine, tmp_path: Path
+) -> None:
+    """A chain cannot show its own tail cut off: the links after the last signed
+    checkpoint are named, so that an operator knows what is not yet protected."""
+    key_file = tmp_path / "audit.key"
+    sessions = await _recorded_trail(engine_of, key_file, count=12, checkpoint_every=5)
+    report = await _verify(sessions, key_file)
+    assert report.ok, report.problems
+    assert report.links == 12
+    assert report.signed_through == 10, report.signed_through  # checkpoints at 5 and 10
+    env = {
+        **os.environ,
+        "HEDUI_DATABASE_URL": own_database_url,
+        "HEDUI_AUDIT_SIGNING_KEY_FILE": str(key_file),
+    }
+    command = [sys.executable, "-m", "service.cli", "audit", "verify"]
+    done = await asyncio.to_thread(subprocess.run, command, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "the newest 2 links (11-12) come after the last signed checkpoint" in done.stdout
