@@ -489,11 +489,27 @@ async def test_verify_says_how_many_of_the_newest_links_no_checkpoint_signs_yet(
     """A chain cannot show its own tail cut off: the links after the last signed
     checkpoint are named, so that an operator knows what is not yet protected."""
     key_file = tmp_path / "audit.key"
-    sessions = await _recorded_trail(engine_of, key_file, count=12, checkpoint_every=5)
+    sessions = await _recorded_trail(engine_of, key_file, count=10, checkpoint_every=5)
+    async with sessions() as session:
+        key, _ = await create_api_key(session, role=Role.caseworker, region="5301", name="乙")
+        actor = Actor(key_id=key.id, name="乙", role="caseworker", region="5301")
+        for index in range(2):
+            await audit.record(
+                session,
+                actor,
+                "report.read",
+                object_type="verification",
+                object_id=f"w-{index}",
+                object_region="530102",
+            )
+        await session.commit()
+    # Chained, with no checkpoint due yet (none for another 1,000 links or 5 minutes).
+    await AuditChainer(
+        sessions, load_signer(key_file), interval_s=0, policy=CheckpointPolicy()
+    ).run_once()
     report = await _verify(sessions, key_file)
     assert report.ok, report.problems
-    assert report.links == 12
-    assert report.signed_through == 10, report.signed_through  # checkpoints at 5 and 10
+    assert (report.links, report.signed_through) == (12, 10)
     env = {
         **os.environ,
         "HEDUI_DATABASE_URL": own_database_url,
