@@ -16,6 +16,24 @@ from schemas.verification import Area, Program, SupportMode
 GradeKey = Annotated[int, Field(ge=1, le=3)]
 """A self-care grade as a key of `care_subsidies` (1 unable, 2 partly able, 3 able)."""
 
+FIGURE_MAX = 1_000_000
+"""The most a monthly standard, a care subsidy or a one-off cap may be: a million yuan, far
+above any published figure (standards of a few hundred yuan, one-off caps of 30,000). The
+rules multiply a standard by members (30 at most), months (1,200) and ratios (1,000);
+bounded so, every amount they work out stays far inside the 16 digits an amount has,
+whatever figures a file or a simulation sets."""
+
+RATE_MIN = Decimal("0.01")
+"""The least housing-fund contribution rate (employee + employer): a deposit ÷ the rate is
+the implied wage, so a rate near 0 would imply a wage no amount can hold. Real combined
+rates are 10% to 24%."""
+
+Figure = Annotated[Money, Field(le=FIGURE_MAX)]
+"""A monthly standard, care subsidy or cap: a non-negative amount of a million yuan at most."""
+
+Ratio = Annotated[Decimal, Field(max_digits=12, decimal_places=6)]
+"""A rate or a multiple, written with six decimals at most (no `1E-30`)."""
+
 
 class PolicyParameters(OmitWhenNone):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -39,7 +57,7 @@ class PolicyParameters(OmitWhenNone):
     area: Area
     effective_from: date
     version: str
-    monthly_standard: Money
+    monthly_standard: Figure
     asset_months: int = Field(
         default=24,
         ge=0,
@@ -49,19 +67,19 @@ class PolicyParameters(OmitWhenNone):
     vehicle_exempt_types: tuple[str, ...] = ("motorcycle", "disability")
     vehicle_value_threshold: Money = Decimal("0")
     max_dwellings: int = Field(default=1, ge=0, le=100, description="Residential dwellings allowed")
-    housing_fund_contribution_rate: Decimal = Field(
+    housing_fund_contribution_rate: Ratio = Field(
         default=Decimal("0.24"),
-        gt=0,
+        ge=RATE_MIN,
         le=1,
         description="Employee + employer rate: a monthly deposit ÷ this rate = the implied wage",
     )
-    income_gap_ratio: Decimal = Field(
+    income_gap_ratio: Ratio = Field(
         default=Decimal("0.30"),
         ge=0,
         le=1,
         description="Declared vs verified income gap (share of the larger) that needs review",
     )
-    special_aid_cap: Money | None = Field(
+    special_aid_cap: Figure | None = Field(
         default=None, description="Cap on a one-off linshi payment; None = no cap"
     )
     linshi_benefit_months: int = Field(
@@ -70,14 +88,14 @@ class PolicyParameters(OmitWhenNone):
         le=120,
         description="A linshi one-off pays the household's monthly shortfall this many times",
     )
-    support_mode_standards: dict[SupportMode, Money] | None = Field(
+    support_mode_standards: dict[SupportMode, Figure] | None = Field(
         default=None,
         description="tekun: the monthly standard by support arrangement where the region sets "
         "one per arrangement (Jiangxi rural: concentrated 505, dispersed 400). A request "
         "naming an arrangement missing here is refused; None: monthly_standard applies to "
         "every arrangement",
     )
-    care_subsidies: dict[SupportMode, dict[GradeKey, Money]] | None = Field(
+    care_subsidies: dict[SupportMode, dict[GradeKey, Figure]] | None = Field(
         default=None,
         description="tekun: the monthly care subsidy by support arrangement and self-care "
         "grade (Yunnan concentrated: 1 → 835, 2 → 418, 3 → 251). A request naming an "
@@ -88,7 +106,7 @@ class PolicyParameters(OmitWhenNone):
         description="A member's stake in a company (registered capital × share) from which "
         "it needs review; None: the default, 50,000 yuan",
     )
-    taxed_income_ratio: Decimal | None = Field(
+    taxed_income_ratio: Ratio | None = Field(
         default=None,
         gt=0,
         le=1000,
@@ -96,7 +114,7 @@ class PolicyParameters(OmitWhenNone):
         "review; None: the default, 1",
     )
 
-    social_insurance_base_ratio: Decimal | None = Field(
+    social_insurance_base_ratio: Ratio | None = Field(
         default=None,
         gt=0,
         le=1000,

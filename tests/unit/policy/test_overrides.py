@@ -69,6 +69,20 @@ def test_cap_can_be_removed(base: ResolvedPolicy) -> None:
         ({"asset_months": 10**30}, "asset_months"),
         ({"taxed_income_ratio": 10**30}, "taxed_income_ratio"),
         ({"income_gap_ratio": 2}, "income_gap_ratio"),
+        # Figures whose arithmetic would leave the range an amount has.
+        ({"monthly_standard": "99999999999999.99"}, "monthly_standard"),
+        ({"monthly_standard": "1000000.01"}, "monthly_standard"),
+        ({"special_aid_cap": 10**7}, "special_aid_cap"),
+        ({"support_mode_standards": {"dispersed": 10**7}}, "support_mode_standards.dispersed"),
+        (
+            {"care_subsidies": {"concentrated": {"1": 10**7}}},
+            "care_subsidies.concentrated.1",
+        ),
+        ({"housing_fund_contribution_rate": "1E-30"}, "housing_fund_contribution_rate"),
+        ({"housing_fund_contribution_rate": 1e-30}, "housing_fund_contribution_rate"),
+        ({"housing_fund_contribution_rate": "0.0099"}, "housing_fund_contribution_rate"),
+        ({"income_gap_ratio": "1E-999999999"}, "income_gap_ratio"),
+        ({"taxed_income_ratio": "0.0000001"}, "taxed_income_ratio"),
     ],
 )
 def test_bad_override_names_the_field(
@@ -77,6 +91,19 @@ def test_bad_override_names_the_field(
     with pytest.raises(PolicyOverrideError) as caught:
         apply_overrides(base, overrides)
     assert caught.value.field == field
+
+
+def test_figures_at_their_bounds_are_accepted(base: ResolvedPolicy) -> None:
+    simulated = apply_overrides(
+        base,
+        {
+            "monthly_standard": "1000000.00",
+            "housing_fund_contribution_rate": "0.01",
+            "taxed_income_ratio": "0.000001",
+        },
+    )
+    assert simulated.parameters.monthly_standard == Decimal("1000000")
+    assert simulated.parameters.housing_fund_contribution_rate == Decimal("0.01")
 
 
 def test_overriding_a_placeholder_standard_clears_the_flag() -> None:

@@ -1,0 +1,91 @@
+"""Overrides a hostile analyst sends to `POST /v1/policy/simulate`, against the running
+service: each is a 422 naming the override, never a 500, and no household's figures reach
+the log."""
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import ClientFactory
+from tests.e2e.test_rules_and_reproduction import verified
+from tests.factories import make_id_number
+
+REGION = "530114"  # used by this module alone
+PENSION = "1234.58"
+DEPOSIT = "321.09"
+
+
+async def simulate(client: httpx.AsyncClient, overrides: object) -> httpx.Response:
+    """Sent as ASCII JSON, so a lone surrogate travels as the `\\ud800` escape it is."""
+    body = {"region_code": REGION, "program": "dibao", "area": "urban", "overrides": overrides}
+    return await client.post(
+        "/v1/policy/simulate",
+        content=json.dumps(body),
+        headers={"Content-Type": "application/json"},
+    )
+
+
+@pytest.fixture
+async def analyst(http: httpx.AsyncClient, api_client: ClientFactory) -> httpx.AsyncClient:
+    """An approver of the region, which holds two completed two-member households: one with
+    a pension and housing-fund deposits, one with no income at all."""
+    caseworker = await api_client(region=REGION)
+    pensioner = {
+        "pension": {"status": "receiving", "monthly_amount": PENSION},
+        "housing_fund": {"status": "active", "balance": 1000, "monthly_deposit": DEPOSIT},
+    }
+    for sections in (pensioner, {}):
+        await verified(
+            http,
+            caseworker,
+            [
+                (make_id_number(REGION), sections, PENSION if sections else 0),
+                (make_id_number(REGION, "20150301"), {}, 0),
+            ],
+            REGION,
+        )
+    return await api_client(role="approver", region=REGION)
+
+
+def assert_refused(response: httpx.Response, loc: list[str | int]) -> None:
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["errors"][0]["loc"] == loc
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        # (standard − per-capita income) × 2 no longer fits an amount's 16 digits.
+        ({"monthly_standard": "99999999999999.99"}, "monthly_standard"),
+        # A deposit ÷ 1E-30: an implied wage of 33 digits.
+        ({"housing_fund_contribution_rate": "1E-30"}, "housing_fund_contribution_rate"),
+        ({"housing_fund_contribution_rate": 1e-30}, "housing_fund_contribution_rate"),
+        ({"special_aid_cap": "99999999999999.99"}, "special_aid_cap"),
+    ],
+)
+async def test_figures_out_of_range_are_422_and_no_amount_is_logged(
+    analyst: httpx.AsyncClient,
+    capfd: pytest.CaptureFixture[str],
+    overrides: dict[str, Any],
+    field: str,
+) -> None:
+    capfd.readouterr()
+
+    response = await simulate(analyst, overrides)
+
+    assert_refused(response, ["body", "overrides", field])
+    logged = "".join(capfd.readouterr())
+    for text in (PENSION, DEPOSIT, "input_value", "unhandled_error", "Traceback"):
+        assert text not in logged
+
+
+async def test_figures_at_their_bounds_are_simulated(analyst: httpx.AsyncClient) -> None:
+    response = await simulate(
+        analyst, {"monthly_standard": "1000000", "housing_fund_contribution_rate": "0.01"}
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json()["verifications"] >= 2
