@@ -7,13 +7,24 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from schemas.additions import OmitWhenNone
 from schemas.money import Money
 from schemas.verification import Area, Program, SupportMode
 
-GradeKey = Annotated[int, Field(ge=1, le=3)]
+
+def _not_a_boolean(value: object) -> object:
+    """JSON's `true` is not the count 1 (nor TOML's): pydantic would read it as one."""
+    if isinstance(value, bool):
+        raise ValueError("must be a whole number, not a boolean")
+    return value
+
+
+Count = Annotated[int, BeforeValidator(_not_a_boolean)]
+"""A whole number of months, dwellings or a grade: `12` or `"12"`, never `true`."""
+
+GradeKey = Annotated[Count, Field(ge=1, le=3)]
 """A self-care grade as a key of `care_subsidies` (1 unable, 2 partly able, 3 able)."""
 
 FIGURE_MAX = 1_000_000
@@ -58,7 +69,7 @@ class PolicyParameters(OmitWhenNone):
     effective_from: date
     version: str
     monthly_standard: Figure
-    asset_months: int = Field(
+    asset_months: Count = Field(
         default=24,
         ge=0,
         le=1200,
@@ -66,7 +77,9 @@ class PolicyParameters(OmitWhenNone):
     )
     vehicle_exempt_types: tuple[str, ...] = ("motorcycle", "disability")
     vehicle_value_threshold: Money = Decimal("0")
-    max_dwellings: int = Field(default=1, ge=0, le=100, description="Residential dwellings allowed")
+    max_dwellings: Count = Field(
+        default=1, ge=0, le=100, description="Residential dwellings allowed"
+    )
     housing_fund_contribution_rate: Ratio = Field(
         default=Decimal("0.24"),
         ge=RATE_MIN,
@@ -82,7 +95,7 @@ class PolicyParameters(OmitWhenNone):
     special_aid_cap: Figure | None = Field(
         default=None, description="Cap on a one-off linshi payment; None = no cap"
     )
-    linshi_benefit_months: int = Field(
+    linshi_benefit_months: Count = Field(
         default=3,
         ge=0,
         le=120,
@@ -127,21 +140,21 @@ class PolicyParameters(OmitWhenNone):
         ratio = self.social_insurance_base_ratio
         return DEFAULT_SOCIAL_INSURANCE_BASE_RATIO if ratio is None else ratio
 
-    recheck_regular_months: int | None = Field(
+    recheck_regular_months: Count | None = Field(
         default=None,
         ge=1,
         le=60,
         description="Months between re-checks of a household on regular support (常补对象); "
         "None: the default, 12 (at least yearly)",
     )
-    recheck_other_months: int | None = Field(
+    recheck_other_months: Count | None = Field(
         default=None,
         ge=1,
         le=60,
         description="Months between re-checks of the other recipients (非常补对象); None: the "
         "default, 6",
     )
-    consent_valid_months: int | None = Field(
+    consent_valid_months: Count | None = Field(
         default=None,
         ge=1,
         le=240,

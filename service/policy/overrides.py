@@ -39,6 +39,14 @@ def check_overrides(overrides: Mapping[str, object]) -> None:
             raise PolicyOverrideError(field, "must be a value, not null")
 
 
+def _refused(error: ValidationError) -> PolicyOverrideError:
+    """The first thing wrong, at its dotted place; our own validators' messages without the
+    prefix pydantic puts before them."""
+    first = error.errors()[0]
+    field = ".".join(map(str, first["loc"]))
+    return PolicyOverrideError(field, first["msg"].removeprefix("Value error, "))
+
+
 def apply_overrides(resolved: ResolvedPolicy, overrides: Mapping[str, object]) -> ResolvedPolicy:
     """`resolved` with some figures replaced, e.g. {"monthly_standard": "700"}.
 
@@ -59,8 +67,7 @@ def apply_overrides(resolved: ResolvedPolicy, overrides: Mapping[str, object]) -
             }
         )
     except ValidationError as error:
-        first = error.errors()[0]
-        raise PolicyOverrideError(".".join(map(str, first["loc"])), first["msg"]) from error
+        raise _refused(error) from error
     figures = {field: getattr(checked, field) for field in overrides}
     version = base.version if base.version.endswith(SIM_SUFFIX) else base.version + SIM_SUFFIX
     if "monthly_standard" in figures:
@@ -71,8 +78,7 @@ def apply_overrides(resolved: ResolvedPolicy, overrides: Mapping[str, object]) -
             {**base.model_dump(), **figures, "version": version}
         )
     except ValidationError as error:
-        first = error.errors()[0]
-        raise PolicyOverrideError(".".join(map(str, first["loc"])), first["msg"]) from error
+        raise _refused(error) from error
     return ResolvedPolicy(
         parameters=parameters,
         content_hash=content_hash(parameters),

@@ -89,3 +89,34 @@ async def test_figures_at_their_bounds_are_simulated(analyst: httpx.AsyncClient)
 
     assert response.status_code == 200, response.text
     assert response.json()["verifications"] >= 2
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        "asset_months",
+        "max_dwellings",
+        "linshi_benefit_months",
+        "recheck_regular_months",
+        "recheck_other_months",
+        "consent_valid_months",
+        "housing_fund_contribution_rate",
+        "income_gap_ratio",
+        "taxed_income_ratio",
+        "social_insurance_base_ratio",
+        "monthly_standard",
+        "vehicle_value_threshold",
+        "business_stake",
+    ],
+)
+async def test_true_is_not_the_number_1(analyst: httpx.AsyncClient, field: str) -> None:
+    """`{"asset_months": true}` was simulated as 1 month (and flipped households)."""
+    response = await simulate(analyst, {field: True})
+
+    assert_refused(response, ["body", "overrides", field])
+
+
+async def test_counts_given_as_json_numbers_are_simulated(analyst: httpx.AsyncClient) -> None:
+    response = await simulate(analyst, {"asset_months": 1, "max_dwellings": 1})
+
+    assert response.status_code == 200, response.text

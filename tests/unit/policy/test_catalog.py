@@ -518,6 +518,23 @@ housing_fund_contribution_rate = 24
         assert error.file == "national.toml"
         assert error.field == "versions[0].housing_fund_contribution_rate"
 
+    @pytest.mark.parametrize("field", ["asset_months", "max_dwellings", "linshi_benefit_months"])
+    def test_a_boolean_count_is_named(self, tmp_path: Path, field: str) -> None:
+        """TOML's `true` is not the count 1."""
+        error = self.load_one(
+            tmp_path,
+            "53.toml",
+            f"""
+[[versions]]
+program = "dibao"
+area = "urban"
+effective_from = 2019-01-01
+{field} = true
+""",
+        )
+        assert error.field == f"versions[0].{field}"
+        assert error.problem.endswith("must be a whole number, not a boolean")
+
     def test_figure_set_twice_for_the_same_version_is_named(self, tmp_path: Path) -> None:
         error = self.load_one(
             tmp_path,

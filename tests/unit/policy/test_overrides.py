@@ -83,6 +83,25 @@ def test_cap_can_be_removed(base: ResolvedPolicy) -> None:
         ({"housing_fund_contribution_rate": "0.0099"}, "housing_fund_contribution_rate"),
         ({"income_gap_ratio": "1E-999999999"}, "income_gap_ratio"),
         ({"taxed_income_ratio": "0.0000001"}, "taxed_income_ratio"),
+        # true is not the count 1, nor false 0.
+        ({"asset_months": True}, "asset_months"),
+        ({"max_dwellings": True}, "max_dwellings"),
+        ({"max_dwellings": False}, "max_dwellings"),
+        ({"linshi_benefit_months": True}, "linshi_benefit_months"),
+        ({"recheck_regular_months": True}, "recheck_regular_months"),
+        ({"recheck_other_months": True}, "recheck_other_months"),
+        ({"consent_valid_months": True}, "consent_valid_months"),
+        ({"housing_fund_contribution_rate": True}, "housing_fund_contribution_rate"),
+        ({"income_gap_ratio": False}, "income_gap_ratio"),
+        ({"taxed_income_ratio": True}, "taxed_income_ratio"),
+        ({"social_insurance_base_ratio": True}, "social_insurance_base_ratio"),
+        ({"monthly_standard": True}, "monthly_standard"),
+        ({"vehicle_value_threshold": True}, "vehicle_value_threshold"),
+        ({"special_aid_cap": True}, "special_aid_cap"),
+        ({"business_stake": True}, "business_stake"),
+        ({"vehicle_exempt_types": [True]}, "vehicle_exempt_types.0"),
+        ({"care_subsidies": {"concentrated": {"1": True}}}, "care_subsidies.concentrated.1"),
+        ({"support_mode_standards": {"dispersed": True}}, "support_mode_standards.dispersed"),
     ],
 )
 def test_bad_override_names_the_field(
@@ -91,6 +110,18 @@ def test_bad_override_names_the_field(
     with pytest.raises(PolicyOverrideError) as caught:
         apply_overrides(base, overrides)
     assert caught.value.field == field
+
+
+def test_a_boolean_count_is_refused_in_so_many_words(base: ResolvedPolicy) -> None:
+    with pytest.raises(PolicyOverrideError) as caught:
+        apply_overrides(base, {"asset_months": True})
+    assert caught.value.problem == "must be a whole number, not a boolean"
+
+
+def test_counts_are_read_from_numbers_and_digit_strings(base: ResolvedPolicy) -> None:
+    """The command line sends every figure as text."""
+    simulated = apply_overrides(base, {"asset_months": "12", "max_dwellings": 2})
+    assert (simulated.parameters.asset_months, simulated.parameters.max_dwellings) == (12, 2)
 
 
 def test_figures_at_their_bounds_are_accepted(base: ResolvedPolicy) -> None:
