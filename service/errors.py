@@ -1,5 +1,6 @@
 """The one error hierarchy, mapped to RFC 9457 problem+json in one place."""
 
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -288,9 +289,14 @@ def problem_response(problem: Problem, headers: dict[str, str] | None = None) ->
     )
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _redacted(value: Any) -> Any:
     if isinstance(value, str):
-        return redact_id_numbers(value)
+        # A lone surrogate the caller sent (`"\\ud800"` in JSON) and a message echoes
+        # cannot be encoded: the answer would fail and the connection drop. U+FFFD instead.
+        return redact_id_numbers(_LONE_SURROGATE.sub("\ufffd", value))
     if isinstance(value, list):
         return [_redacted(item) for item in value]
     if isinstance(value, dict):

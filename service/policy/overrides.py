@@ -15,20 +15,37 @@ from service.policy.hashing import content_hash
 SIM_SUFFIX = "+sim"
 
 
-class PolicyOverrideError(ValueError):
-    """An override that names an unknown or fixed field, or gives an invalid value."""
+LONE_SURROGATE = "holds a lone surrogate (U+D800 to U+DFFF), which is not text"
 
-    def __init__(self, field: str, problem: str) -> None:
+
+class PolicyOverrideError(ValueError):
+    """An override that names an unknown or fixed field, or gives an invalid value.
+
+    `field` is None when the overrides cannot be told apart by name (a name that is not
+    text)."""
+
+    def __init__(self, field: str | None, problem: str) -> None:
         self.field = field
         self.problem = problem
-        super().__init__(f"{field}: {problem}")
+        super().__init__(f"{field or 'overrides'}: {problem}")
+
+    @property
+    def loc(self) -> list[str | int]:
+        """Where the error is in a request: `overrides`, then the override, if known."""
+        return ["overrides"] if self.field is None else ["overrides", self.field]
 
 
 def check_overrides(overrides: Mapping[str, object]) -> None:
     """What can be told of overrides before any policy they apply to: each names a figure,
-    and gives a value unless the figure may be absent. (Values are checked against each
-    policy they are applied to.)"""
+    and gives a value unless the figure may be absent, with text alone in names and values.
+    (Values are checked against each policy they are applied to.)"""
     for field in overrides:
+        if not _is_text(field):
+            # Not a figure's name, and not to be echoed: no UTF-8 answer can carry it.
+            raise PolicyOverrideError(None, f"a figure's name {LONE_SURROGATE}")
+        if _holds_non_text(overrides[field]):
+            # A type of vehicle, an arrangement: text that could be neither hashed nor shown.
+            raise PolicyOverrideError(field, LONE_SURROGATE)
         if field in NOT_FIGURES:
             raise PolicyOverrideError(field, "is not a figure and cannot be overridden")
         if field not in PolicyParameters.model_fields:
@@ -37,6 +54,33 @@ def check_overrides(overrides: Mapping[str, object]) -> None:
             # null takes a figure away where it may be absent (a cap); the others always
             # have a value.
             raise PolicyOverrideError(field, "must be a value, not null")
+
+
+def _is_text(value: str) -> bool:
+    """Whether `value` encodes as UTF-8: JSON's escapes (and Python) allow a lone
+    surrogate such as `\\ud800`, which no UTF-8 body or content hash can carry."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _holds_non_text(value: object) -> bool:
+    """Whether any string in `value` (keys of mappings included, at any depth) is not text;
+    walked without recursion, however deep the body nests."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if not _is_text(item):
+                return True
+        elif isinstance(item, Mapping):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
+    return False
 
 
 def _refused(error: ValidationError) -> PolicyOverrideError:

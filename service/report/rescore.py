@@ -123,7 +123,7 @@ def simulated(
     try:
         policy = apply_overrides(stored_policy(stored), overrides)
     except PolicyOverrideError as error:
-        raise InvalidRequest.at(["body", "overrides", error.field], error.problem) from error
+        raise InvalidRequest.at(["body", *error.loc], error.problem) from error
     try:
         arrangement(policy.parameters, *requested_arrangement(verification))
     except ArrangementError as error:

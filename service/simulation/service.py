@@ -25,7 +25,7 @@ async def simulate(
         # Refused as such even where no verification would be re-scored with them.
         check_overrides(request.overrides)
     except PolicyOverrideError as error:
-        raise InvalidRequest.at(["body", "overrides", error.field], error.problem) from error
+        raise InvalidRequest.at(["body", *error.loc], error.problem) from error
     prefix = principal.narrowed(request.region_code)
     statement = in_scope(
         select(Verification, Report)

@@ -120,3 +120,32 @@ async def test_counts_given_as_json_numbers_are_simulated(analyst: httpx.AsyncCl
     response = await simulate(analyst, {"asset_months": 1, "max_dwellings": 1})
 
     assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    ("overrides", "loc"),
+    [
+        ({"\ud800": 1}, ["body", "overrides"]),
+        ({"monthly_standard": 700, "\udfff": 1}, ["body", "overrides"]),
+        ({"vehicle_exempt_types": ["\ud800"]}, ["body", "overrides", "vehicle_exempt_types"]),
+        (
+            {"support_mode_standards": {"\ud800": 1}},
+            ["body", "overrides", "support_mode_standards"],
+        ),
+        (
+            {"care_subsidies": {"concentrated": {"\ud800": 1}}},
+            ["body", "overrides", "care_subsidies"],
+        ),
+        ({"monthly_standard": "\ud800"}, ["body", "overrides", "monthly_standard"]),
+    ],
+)
+async def test_a_lone_surrogate_is_422_and_the_connection_stays_good(
+    analyst: httpx.AsyncClient, overrides: dict[str, Any], loc: list[str]
+) -> None:
+    """Sent as the JSON escape `\\ud800`, which decodes to text no UTF-8 answer or content
+    hash can carry: the answer failed (a 500, the connection dropped)."""
+    response = await simulate(analyst, overrides)
+
+    assert_refused(response, loc)
+    assert "lone surrogate" in response.json()["errors"][0]["msg"]
+    assert (await simulate(analyst, {"asset_months": 12})).status_code == 200

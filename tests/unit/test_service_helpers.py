@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import service.near_relative.service  # noqa: F401 - registers its error types
 from service.audit.service import _decode_cursor as _decode_audit_cursor
-from service.errors import PROBLEM_TYPES, HeduiError, InvalidRequest
+from service.errors import PROBLEM_TYPES, HeduiError, InvalidRequest, problem_response
 from service.pagination import decode_cursor, encode_cursor
 from service.report.endpoints import preferred_language
 from service.verification.endpoints import _wait_seconds
@@ -103,3 +103,14 @@ def test_an_audit_cursor_beyond_an_event_id_is_a_422(cursor: str) -> None:
     with pytest.raises(InvalidRequest):
         _decode_audit_cursor(cursor, "query")
     assert _decode_audit_cursor("2147483647", "query") == 2147483647
+
+
+def test_a_problem_echoing_a_lone_surrogate_is_still_sent() -> None:
+    """Such text cannot be encoded as UTF-8: the answer failed and the connection dropped."""
+    refused = InvalidRequest.at(["body", "overrides", "car\ud800"], "unknown: \udfff")
+
+    response = problem_response(refused.problem("/v1/policy/simulate"))
+
+    body = json.loads(response.body)
+    assert body["errors"][0]["loc"] == ["body", "overrides", "car\ufffd"]
+    assert body["detail"] == "unknown: \ufffd"

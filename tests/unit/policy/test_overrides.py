@@ -148,10 +148,35 @@ def test_overriding_a_placeholder_standard_clears_the_flag() -> None:
 
 @pytest.mark.parametrize(
     ("overrides", "field"),
-    [({"monthly_standrad": 700}, "monthly_standrad"), ({"asset_months": None}, "asset_months")],
+    [
+        ({"monthly_standrad": 700}, "monthly_standrad"),
+        ({"asset_months": None}, "asset_months"),
+        # Lone surrogates (JSON's "\ud800"), wherever text goes: no hash or answer carries them.
+        ({"vehicle_exempt_types": ["car", "\ud800"]}, "vehicle_exempt_types"),
+        ({"support_mode_standards": {"\udc00": 1}}, "support_mode_standards"),
+        ({"care_subsidies": {"concentrated": {"1\ud800": 1}}}, "care_subsidies"),
+        ({"monthly_standard": "7\ud800"}, "monthly_standard"),
+        ({"vehicle_exempt_types": [[[["\ud800"]]]]}, "vehicle_exempt_types"),
+    ],
 )
 def test_overrides_are_checked_before_any_policy(overrides: dict[str, object], field: str) -> None:
     with pytest.raises(PolicyOverrideError) as caught:
         check_overrides(overrides)
     assert caught.value.field == field
     check_overrides({"special_aid_cap": None, "monthly_standard": 700})  # these are fine
+
+
+def test_a_name_that_is_not_text_is_refused_without_naming_it() -> None:
+    with pytest.raises(PolicyOverrideError) as caught:
+        check_overrides({"monthly_standard": 700, "\ud800": 1})
+    assert caught.value.field is None
+    assert caught.value.loc == ["overrides"]
+    assert "lone surrogate" in caught.value.problem
+
+
+def test_text_values_pass_however_deep() -> None:
+    check_overrides({"vehicle_exempt_types": ["摩托车", "car"]})
+    deep: object = "car"
+    for _ in range(5000):
+        deep = [deep]
+    check_overrides({"vehicle_exempt_types": deep})  # refused later, by its type, not a crash
