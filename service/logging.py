@@ -4,15 +4,24 @@ against personal data.
 Code logs ids and masked values only; still, every line (ours, uvicorn's, SQLAlchemy's)
 passes `_redact`, which masks anything shaped like an ID number, so one careless field
 cannot leak a full number. One handler renders everything, as JSON or for the console.
+
+An exception is logged as its traceback (where it happened) and its type, never its
+message: the message of a pydantic ValidationError quotes every input it refused
+(`input_value=Decimal('199999999998765.42')`, a household's income worked backwards), and
+any other exception may quote an amount, a name or an ID number that no mask recognises.
 """
 
 import logging
+import re
 import sys
+import traceback
 from collections.abc import MutableMapping
+from types import TracebackType
 from typing import Any, TextIO
 from urllib.parse import unquote
 
 import structlog
+from pydantic import ValidationError
 
 from schemas.identity import redact_id_numbers
 
@@ -28,9 +37,115 @@ def redact_line(text: str) -> str:
     return redacted
 
 
+_INPUT_VALUE = re.compile(r"input_value=.*?(?=, input_type=)", re.DOTALL)
+
+
+def _withheld_inputs(text: str) -> str:
+    """`text` with the inputs a pydantic error's text quotes (`input_value=...`) withheld,
+    wherever such text turns up: a library's message, the repr of a failed task."""
+    if "input_value=" not in text:
+        return text
+    return _INPUT_VALUE.sub("input_value=<withheld>", text)
+
+
+def describe_exception(error: BaseException) -> str:
+    """What a log line may say of an exception: its type and, for a validation error, the
+    place and kind of each error (`monthly_standard: less_than_equal`). Never the message."""
+    kind = type(error)
+    name = (
+        kind.__qualname__
+        if kind.__module__ == "builtins"
+        else f"{kind.__module__}.{kind.__qualname__}"
+    )
+    if isinstance(error, ValidationError):
+        details = "; ".join(
+            f"{'.'.join(map(str, detail['loc'])) or '(root)'}: {detail['type']}"
+            for detail in error.errors(
+                include_url=False, include_context=False, include_input=False
+            )
+        )
+        return f"{name}: {error.error_count()} error(s) for {error.title}: {details}"
+    return f"{name} (message withheld)"
+
+
+_MAX_GROUP_DEPTH = 10
+
+
+def format_exception(error: BaseException) -> str:
+    """The traceback Python would print for `error`, causes and contexts first, with every
+    exception's message replaced by `describe_exception`: the frames (file, line, function,
+    source line) say where it happened, nothing says what the values were."""
+    return "".join(_chain_lines(error, set(), 0))
+
+
+def _chain_lines(error: BaseException, seen: set[int], depth: int) -> list[str]:
+    chain: list[tuple[BaseException, str]] = []
+    link = ""
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        chain.append((current, link))
+        if current.__cause__ is not None:
+            current, link = current.__cause__, _CAUSE
+        elif current.__context__ is not None and not current.__suppress_context__:
+            current, link = current.__context__, _CONTEXT
+        else:
+            current = None
+    lines: list[str] = []
+    for exception, following in reversed(chain):
+        lines.extend(_exception_lines(exception, seen, depth))
+        if following:
+            lines.append(following)
+    return lines
+
+
+_CAUSE = "\nThe above exception was the direct cause of the following exception:\n\n"
+_CONTEXT = "\nDuring handling of the above exception, another exception occurred:\n\n"
+
+
+def _exception_lines(error: BaseException, seen: set[int], depth: int) -> list[str]:
+    lines: list[str] = []
+    tb: TracebackType | None = error.__traceback__
+    if tb is not None:
+        lines.append("Traceback (most recent call last):\n")
+        lines.extend(traceback.format_tb(tb))
+    lines.append(describe_exception(error) + "\n")
+    if isinstance(error, BaseExceptionGroup):
+        if depth >= _MAX_GROUP_DEPTH:
+            lines.append("  (exceptions nested deeper left out)\n")
+            return lines
+        for index, inner in enumerate(error.exceptions, 1):
+            lines.append(f"  +---------------- {index} ----------------\n")
+            nested = "".join(_chain_lines(inner, seen, depth + 1))
+            lines.extend("  | " + line + "\n" for line in nested.splitlines())
+    return lines
+
+
+def _exception_of(exc_info: Any) -> BaseException | None:
+    """The exception an `exc_info` names, as structlog and the standard library take it: an
+    exception, a `sys.exc_info()` triple, or true for the one being handled."""
+    if isinstance(exc_info, BaseException):
+        return exc_info
+    if isinstance(exc_info, tuple):
+        return exc_info[1] if len(exc_info) == 3 else None
+    if exc_info:
+        return sys.exc_info()[1]
+    return None
+
+
+def _format_exception_info(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog's `format_exc_info`, with messages withheld (`format_exception`)."""
+    error = _exception_of(event.pop("exc_info", None))
+    if error is not None:
+        event["exception"] = format_exception(error)
+    return event
+
+
 def _redact_value(value: Any) -> Any:
     if isinstance(value, str):
-        return redact_line(value)
+        return redact_line(_withheld_inputs(value))
     if isinstance(value, list | tuple):
         return [_redact_value(item) for item in value]
     if isinstance(value, dict):
@@ -91,7 +206,7 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
         processors=[
             structlog.stdlib.filter_by_level,
             *shared,
-            structlog.processors.format_exc_info,
+            _format_exception_info,
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
         logger_factory=structlog.stdlib.LoggerFactory(),
@@ -103,7 +218,7 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
         foreign_pre_chain=shared,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info,
+            _format_exception_info,
             _redact,
             renderer,
         ],

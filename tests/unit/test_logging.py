@@ -1,8 +1,17 @@
-"""The service's logger: levels asked first, every line still redacted."""
+"""The service's logger: levels asked first, every line still redacted, exceptions logged
+by type and place, never by what their messages quote."""
 
+import logging
+from decimal import Decimal
+from typing import Annotated
+
+import httpx
 import pytest
 import structlog
+from fastapi import FastAPI
+from pydantic import BaseModel, Field, ValidationError
 
+from service.errors import install_error_handlers
 from service.logging import LevelFirstLogger, configure_logging
 
 ID_NUMBER = "11010519491231002X"
@@ -51,3 +60,114 @@ def test_a_made_up_request_id_is_never_cut_by_the_id_number_masking(
 
     assert made == UUID("abcdefab1234abcd5678abcdef901234").hex
     assert redact_id_numbers(made) == made
+
+
+AMOUNT = "199999999998765.42"
+NAME = "张三丰"
+
+
+class Income(BaseModel):
+    monthly_amount: Annotated[Decimal, Field(max_digits=16, decimal_places=2)]
+
+
+def _validation_error() -> ValidationError:
+    """What building a report raised when an amount left the 16 digits an amount has."""
+    with pytest.raises(ValidationError) as refused:
+        Income(monthly_amount=Decimal(AMOUNT) * 10)
+    assert "input_value=Decimal('1999999999987654.20')" in str(refused.value)
+    return refused.value
+
+
+def _leaky_bug() -> None:
+    """An unexpected error whose chain carries an ID number, a name and an amount."""
+    try:
+        {"applicant": ID_NUMBER}[NAME]
+    except KeyError as missing:
+        raise ValueError(f"{ID_NUMBER} {NAME} earns {AMOUNT}") from missing
+
+
+def _assert_nothing_personal(logged: str) -> None:
+    for text in (ID_NUMBER, NAME, AMOUNT, AMOUNT.replace(".", ""), "1999999999987654"):
+        assert text not in logged
+    assert "input_value" not in logged or "input_value=<withheld>" in logged
+
+
+@pytest.mark.parametrize("fmt", ["console", "json"])
+def test_an_unexpected_error_is_logged_by_type_and_place_not_its_values(
+    capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    configure_logging("INFO", fmt)
+    log = structlog.get_logger("hedui.test")
+    try:
+        _leaky_bug()
+    except ValueError:
+        log.exception("unhandled_error", error_type="ValueError")
+    try:
+        raise _validation_error()
+    except ValidationError:
+        log.exception("unhandled_error", error_type="ValidationError")
+
+    err = capsys.readouterr().err
+    configure_logging("INFO")
+
+    _assert_nothing_personal(err)
+    assert err.count("unhandled_error") == 2
+    # Where it happened stays: the frames, the types, the place and kind of a refused field.
+    assert "_leaky_bug" in err
+    assert "KeyError (message withheld)" in err
+    assert "ValueError (message withheld)" in err
+    assert "direct cause" in err
+    assert "ValidationError: 1 error(s) for Income: monthly_amount: decimal_max_digits" in err
+
+
+def test_an_error_handed_over_or_logged_by_a_library_is_withheld_alike(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`exc_info=error` after the handler ended (a failed run), and the standard library's
+    loggers (uvicorn's "Exception in ASGI application"), inside a task group."""
+    configure_logging("INFO", "json")
+    try:
+        _leaky_bug()
+    except ValueError as error:
+        failed = error
+    group = ExceptionGroup("run", [failed, _validation_error()])
+    structlog.get_logger("hedui.test").error("verification_failed", exc_info=group)
+    logging.getLogger("uvicorn.error").error(
+        "Exception in ASGI application", exc_info=(type(failed), failed, failed.__traceback__)
+    )
+    # A message that quotes a validation error's text, as an unretrieved task's does.
+    logging.getLogger("asyncio").error(
+        "Task exception was never retrieved: %s", str(group.exceptions[1])
+    )
+
+    err = capsys.readouterr().err
+    configure_logging("INFO")
+
+    _assert_nothing_personal(err)
+    assert "ExceptionGroup (message withheld)" in err
+    assert "Exception in ASGI application" in err
+    assert "input_value=<withheld>" in err
+
+
+async def test_the_500_handler_logs_no_value_of_the_request(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Through the app's own handler: the caller gets a bare 500, the log the place."""
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        _leaky_bug()
+
+    configure_logging("INFO", "json")
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://hedui") as client:
+        response = await client.get("/boom")
+    err = capsys.readouterr().err
+    configure_logging("INFO")
+
+    assert response.status_code == 500
+    _assert_nothing_personal(err + response.text)
+    assert '"event": "unhandled_error"' in err
+    assert "ValueError (message withheld)" in err
