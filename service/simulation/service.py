@@ -2,8 +2,9 @@
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, time
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation, Overflow
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -75,7 +76,22 @@ def _impact(
     verification: Verification, row: Report, overrides: Mapping[str, object]
 ) -> wire.ImpactRow:
     stored = StoredReport.of(row)
-    changed = rebuild(verification, stored, simulated(verification, stored.report, overrides))
+    policy = simulated(verification, stored.report, overrides)
+    try:
+        changed = rebuild(verification, stored, policy)
+    except (InvalidOperation, Overflow, ValidationError) as error:
+        if isinstance(error, ValidationError) and not _beyond_an_amount(error):
+            raise
+        # Figures in bounds may still carry a stored household's own figures out of range
+        # (a huge deposit ÷ a lower housing-fund rate): the figures cannot score it.
+        where: list[str | int] = ["body", "overrides"]
+        if len(overrides) == 1:
+            where.extend(overrides)  # the one figure that did it
+        raise InvalidRequest.at(
+            where,
+            f"verification {verification.id}: under these figures an amount it works out "
+            "has more than the 16 digits an amount may have",
+        ) from error
     return wire.ImpactRow(
         verification_id=verification.id,
         reference=verification.reference,
@@ -84,3 +100,11 @@ def _impact(
         benefit_before=monthly_benefit(stored.report),
         benefit_after=monthly_benefit(changed),
     )
+
+
+_OUT_OF_RANGE = frozenset({"decimal_max_digits", "decimal_whole_digits"})
+
+
+def _beyond_an_amount(error: ValidationError) -> bool:
+    """Whether every error is an amount with more digits than an amount may have."""
+    return all(detail["type"] in _OUT_OF_RANGE for detail in error.errors())

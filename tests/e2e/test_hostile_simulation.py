@@ -7,7 +7,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from service.models import SourceResult
 from tests.conftest import ClientFactory
 from tests.e2e.test_rules_and_reproduction import verified
 from tests.factories import make_id_number
@@ -15,6 +18,7 @@ from tests.factories import make_id_number
 REGION = "530114"  # used by this module alone
 PENSION = "1234.58"
 DEPOSIT = "321.09"
+HUGE_DEPOSIT = "20000000000000.00"
 
 
 async def simulate(client: httpx.AsyncClient, overrides: object) -> httpx.Response:
@@ -149,3 +153,48 @@ async def test_a_lone_surrogate_is_422_and_the_connection_stays_good(
     assert_refused(response, loc)
     assert "lone surrogate" in response.json()["errors"][0]["msg"]
     assert (await simulate(analyst, {"asset_months": 12})).status_code == 200
+
+
+async def test_figures_in_bounds_that_carry_a_household_out_of_range_are_422(
+    http: httpx.AsyncClient,
+    api_client: ClientFactory,
+    session_factory: async_sessionmaker[AsyncSession],
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """A partner may report a deposit of 20,000,000,000,000.00 (an amount like any other):
+    at 24% its implied wage fits an amount, at the lowest rate, 1%, it does not."""
+    region = "530115"  # this household alone, so no other test meets it
+    caseworker = await api_client(region=region)
+    fund = {"status": "active", "balance": 1000, "monthly_deposit": DEPOSIT}
+    report = await verified(
+        http, caseworker, [(make_id_number(region), {"housing_fund": fund}, 0)], region
+    )
+    async with session_factory() as session:
+        result = await session.scalar(
+            select(SourceResult).where(
+                SourceResult.verification_id == report["verification_id"],
+                SourceResult.source == "housing_fund",
+            )
+        )
+        assert result is not None
+        result.records = [record | {"monthly_deposit": HUGE_DEPOSIT} for record in result.records]
+        await session.commit()
+    analyst = await api_client(role="approver", region=region)
+    what_if = {"region_code": region, "program": "dibao", "area": "urban"}
+    assert (
+        await analyst.post(
+            "/v1/policy/simulate", json=what_if | {"overrides": {"asset_months": 12}}
+        )
+    ).status_code == 200
+    capfd.readouterr()
+
+    response = await analyst.post(
+        "/v1/policy/simulate",
+        json=what_if | {"overrides": {"housing_fund_contribution_rate": "0.01"}},
+    )
+
+    assert_refused(response, ["body", "overrides", "housing_fund_contribution_rate"])
+    assert report["verification_id"] in response.json()["errors"][0]["msg"]
+    logged = "".join(capfd.readouterr())
+    for text in (HUGE_DEPOSIT, "2000000000000000", "input_value", "Traceback"):
+        assert text not in logged + response.text
