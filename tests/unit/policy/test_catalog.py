@@ -518,6 +518,32 @@ housing_fund_contribution_rate = 24
         assert error.file == "national.toml"
         assert error.field == "versions[0].housing_fund_contribution_rate"
 
+    @pytest.mark.parametrize(
+        ("line", "field"),
+        [
+            ("monthly_standard = 1000000.01", "monthly_standard"),
+            ("housing_fund_contribution_rate = 1e-30", "housing_fund_contribution_rate"),
+            ("housing_fund_contribution_rate = 0.009", "housing_fund_contribution_rate"),
+            ("income_gap_ratio = 0.1234567", "income_gap_ratio"),
+        ],
+    )
+    def test_a_figure_beyond_its_bounds_is_named(
+        self, tmp_path: Path, line: str, field: str
+    ) -> None:
+        """Beyond them, the rules' amounts would not fit an amount's 16 digits."""
+        error = self.load_one(
+            tmp_path,
+            "53.toml",
+            f"""
+[[versions]]
+program = "dibao"
+area = "urban"
+effective_from = 2019-01-01
+{line}
+""",
+        )
+        assert error.field == f"versions[0].{field}"
+
     @pytest.mark.parametrize("field", ["asset_months", "max_dwellings", "linshi_benefit_months"])
     def test_a_boolean_count_is_named(self, tmp_path: Path, field: str) -> None:
         """TOML's `true` is not the count 1."""
