@@ -1,5 +1,5 @@
-"""What a request must be before the app reads it: small enough, quick enough, and free of
-NUL characters.
+"""What a request must be before the app reads it: small enough, quick enough, free of
+NUL characters, and with a query that is UTF-8.
 
 Pure ASGI, outside everything else, so that nothing of an oversized body is read or
 parsed: a declared `Content-Length` over the limit is answered `413` at once, and a body
@@ -27,6 +27,7 @@ from service.errors import PROBLEM_BASE, problem_response
 
 NUL = "\x00"
 _NUL_MESSAGE = "must not contain a NUL character"
+_NOT_UTF8_MESSAGE = "must be UTF-8 text (percent-encoded)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +70,8 @@ def body_timeout_detail(timeout_s: float) -> str:
 
 
 class RequestGuard:
-    """Refuses oversized bodies (413), late ones (408) and NUL characters in the path or
-    query (422)."""
+    """Refuses oversized bodies (413), late ones (408), NUL characters in the path or query
+    and query values that are not UTF-8 (422)."""
 
     def __init__(
         self,
@@ -98,7 +99,7 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         limit, setting = self._limit(scope)
-        problem = _nul_problem(scope) or self._declared_too_large(scope, limit, setting)
+        problem = _text_problem(scope) or self._declared_too_large(scope, limit, setting)
         if problem is not None:
             await problem_response(problem)(scope, receive, send)
             return
@@ -177,15 +178,24 @@ def _late(scope: Scope, timeout_s: float) -> Problem:
     )
 
 
-def _nul_problem(scope: Scope) -> Problem | None:
-    """PostgreSQL refuses NUL in text (SQLite stores it): refused alike on both, up front."""
+def _text_problem(scope: Scope) -> Problem | None:
+    """PostgreSQL refuses NUL in text (SQLite stores it): refused alike on both, up front.
+    So is a query value that is not UTF-8 once percent-decoded (`%ED%A0%80`, `%FF`), which
+    would otherwise be read with replacement characters and stored so."""
     loc: list[str | int] | None = None
+    message = _NUL_MESSAGE
     if NUL in scope["path"]:
         loc = ["path"]
     else:
-        query = scope.get("query_string", b"").decode("utf-8", "replace")
-        for name, value in parse_qsl(query, keep_blank_values=True):
-            if NUL in name or NUL in value:
+        query = scope.get("query_string", b"").decode("latin-1")
+        for raw_name, raw_value in parse_qsl(query, keep_blank_values=True, encoding="latin-1"):
+            name = raw_name.encode("latin-1").decode("utf-8", "replace")
+            try:
+                text = [raw.encode("latin-1").decode("utf-8") for raw in (raw_name, raw_value)]
+            except UnicodeDecodeError:
+                loc, message = ["query", name.replace(NUL, "")], _NOT_UTF8_MESSAGE
+                break
+            if any(NUL in part for part in text):
                 loc = ["query", name.replace(NUL, "")]
                 break
     if loc is None:
@@ -194,7 +204,7 @@ def _nul_problem(scope: Scope) -> Problem | None:
         type=PROBLEM_BASE + "validation",
         title="Invalid request",
         status=422,
-        detail=f"{'.'.join(map(str, loc))}: {_NUL_MESSAGE}",
+        detail=f"{'.'.join(map(str, loc))}: {message}",
         instance=scope["path"].replace(NUL, ""),
-        errors=[ProblemError(loc=loc, msg=_NUL_MESSAGE)],
+        errors=[ProblemError(loc=loc, msg=message)],
     )

@@ -106,6 +106,27 @@ async def test_nul_in_a_query_or_path_is_422(
 
 
 @pytest.mark.parametrize(
+    ("query", "loc"),
+    [
+        ("reference=%ED%A0%80", ["query", "reference"]),
+        ("limit=10&reference=case-%FF", ["query", "reference"]),
+        ("%C3=1", ["query", "\ufffd"]),
+    ],
+    ids=["encoded-surrogate", "invalid-byte", "name"],
+)
+async def test_a_query_that_is_not_utf8_is_422(
+    api_client: ClientFactory, query: str, loc: list[str]
+) -> None:
+    """Not read with replacement characters (and stored so, by the operations that keep a
+    query value): refused before the app reads it."""
+    admin = await api_client(role="admin", region="00")
+    response = await admin.get(f"/v1/verifications?{query}")
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["errors"][0]["loc"] == loc
+
+
+@pytest.mark.parametrize(
     "bad",
     [
         cursor("2026-11-20T10:00:00", "00000000-0000-0000-0000-000000000000"),
