@@ -181,9 +181,14 @@ def _no_id_number(text: str) -> str:
     if hides_id_number(text):
         raise ValueError("must not contain an ID number or any run of 18 digits")
     for character in text:
+        category = unicodedata.category(character)
+        # A lone surrogate (JSON's "\ud800" escape) is no character at all: it cannot be
+        # written as UTF-8, so neither database stores it.
+        if category == "Cs":
+            raise ValueError(f"must not contain a lone surrogate (U+{ord(character):04X})")
         # Control and format characters (escape sequences, direction overrides, invisible
         # hyphens) change how the text reads where it is shown; line breaks and tabs stay.
-        if unicodedata.category(character) in ("Cc", "Cf") and character not in _LINE_BREAKS:
+        if category in ("Cc", "Cf") and character not in _LINE_BREAKS:
             raise ValueError(f"must not contain control characters (U+{ord(character):04X})")
     return text
 
@@ -199,8 +204,9 @@ def _one_line(text: str) -> str:
 
 FreeText = Annotated[str, AfterValidator(_no_id_number)]
 """Text a person writes that is stored, shown and sent as is (a reason, a note): refused
-when it is blank, holds control or format characters (line breaks and tabs aside), or
-holds an ID number, which belongs in a sealed column, never in free text."""
+when it is blank, holds control or format characters (line breaks and tabs aside) or a
+lone surrogate, or holds an ID number, which belongs in a sealed column, never in free
+text."""
 
 OneLine = Annotated[str, AfterValidator(_one_line)]
 """A name, a reference, a title: `FreeText` on one line (no tabs or line breaks either)."""

@@ -47,6 +47,8 @@ from service.routing import JSONRoute
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"], route_class=JSONRoute)
 
+QUERY_REFERENCE: list[str | int] = ["query", "reference"]
+BODY_REFERENCE: list[str | int] = ["body", "reference"]
 NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/ndjson")
 _EXAMPLE: dict[str, Any] = VerificationCreate.model_config["json_schema_extra"]["examples"][0]  # type: ignore[index,assignment]
 _HOUSEHOLD_SCHEMA = {"$ref": "#/components/schemas/VerificationCreate"}
@@ -229,14 +231,14 @@ async def create_batch(
     nothing and is listed in `GET /v1/batches/{id}/errors` with its line number and
     fields; the other lines proceed. Households must be in the key's region."""
     check_idempotency_key(idempotency_key)
-    check_reference(reference)
+    check_reference(reference, QUERY_REFERENCE)
     lines, json_reader = await _lines(request, settings.max_body_bytes)
 
     def make_batch() -> Batch:
         fields = json_reader.fields if json_reader is not None else {}
         return batch_service.new(
             principal,
-            reference=reference or check_reference(fields.get("reference")),
+            reference=reference or check_reference(fields.get("reference"), BODY_REFERENCE),
             idempotency_key=idempotency_key,
         )
 
@@ -247,7 +249,9 @@ async def create_batch(
     await _receive(upload, lines)
     batch = await upload.ensure_batch()
     if json_reader is not None and batch.reference is None and "reference" in json_reader.fields:
-        await batch_service.name(session, batch, check_reference(json_reader.fields["reference"]))
+        await batch_service.name(
+            session, batch, check_reference(json_reader.fields["reference"], BODY_REFERENCE)
+        )
     if close:
         batch = await batch_service.close(session, principal, batch.id)
     if found is not None:

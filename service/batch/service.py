@@ -63,16 +63,17 @@ def _validation_problem(error: ValidationError) -> dict[str, Any]:
 _ONE_LINE: TypeAdapter[str] = TypeAdapter(OneLine)
 
 
-def check_reference(reference: object) -> str | None:
+def check_reference(reference: object, loc: list[str | int]) -> str | None:
+    """A batch's reference as given at `loc` (the query's, or the JSON body's), or why not."""
     if reference is None:
         return None
     if not isinstance(reference, str) or not 1 <= len(reference) <= 128:
-        raise InvalidRequest.at(["reference"], "must be a string of 1 to 128 characters")
+        raise InvalidRequest.at(loc, "must be a string of 1 to 128 characters")
     try:
         return _ONE_LINE.validate_python(reference)
     except ValidationError as error:
         message = str(error.errors()[0]["msg"]).removeprefix("Value error, ")
-        raise InvalidRequest.at(["reference"], message) from None
+        raise InvalidRequest.at(loc, message) from None
 
 
 class BatchService:

@@ -127,7 +127,7 @@ class JsonHouseholds:
             key_raw = await scanner.value(MAX_FIELD_BYTES)
             if isinstance(key_raw, TooLong) or not key_raw.startswith(b'"'):
                 raise BodyMalformed("expected a member name")
-            key = json.loads(key_raw)
+            key = _decoded(key_raw, "a member name")
             await scanner.expect(b":", "expected ':' after a member name")
             if key == "households":
                 if seen_households:
@@ -141,10 +141,7 @@ class JsonHouseholds:
                 value = await scanner.value(MAX_FIELD_BYTES)
                 if isinstance(value, TooLong):
                     raise BodyMalformed(f"{key} is longer than {MAX_FIELD_BYTES} bytes")
-                try:
-                    self.fields[key] = json.loads(value)
-                except ValueError as error:
-                    raise BodyMalformed(f"{key} is not valid JSON") from error
+                self.fields[key] = _decoded(value, key)
             if await scanner.peek_nonblank() == b"}":
                 scanner.take(1)
                 break
@@ -169,6 +166,15 @@ class JsonHouseholds:
                 return
             if byte != b",":
                 raise BodyMalformed("expected ',' or ']' after a household", position)
+
+
+def _decoded(raw: bytes, what: str) -> Any:
+    """One JSON value cut out of the envelope, decoded (an invalid escape such as `"\\x"`,
+    bytes that are not UTF-8, or nesting too deep for the decoder is a malformed body)."""
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as error:
+        raise BodyMalformed(f"{what} is not valid JSON") from error
 
 
 class _Scanner:

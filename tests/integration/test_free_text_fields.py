@@ -64,7 +64,7 @@ async def test_a_batchs_reference(api_client: ClientFactory, text: str) -> None:
         headers={"Content-Type": "application/x-ndjson"},
     )
     assert response.status_code == 422, response.text
-    assert response.json()["errors"][0]["loc"] == ["reference"]
+    assert response.json()["errors"][0]["loc"] == ["query", "reference"]
     after = (await caseworker.get("/v1/batches", params={"limit": 200})).json()["items"]
     assert [batch["id"] for batch in after] == [batch["id"] for batch in before]
 

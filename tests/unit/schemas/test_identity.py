@@ -268,6 +268,15 @@ def test_one_line_keeps_names_and_references(text: str) -> None:
     assert TypeAdapter(OneLine).validate_python(text) == text
 
 
+@pytest.mark.parametrize("text", ["\ud800", "case-\udfff", "\udc00\ud800"])
+def test_a_lone_surrogate_is_refused(text: str) -> None:
+    """JSON may escape one ("\\ud800"), json.loads reads it, but it is no character: it
+    cannot be written as UTF-8, and a database asked to store it fails."""
+    for kind in (FreeText, OneLine):
+        with pytest.raises(ValidationError, match="lone surrogate"):
+            TypeAdapter(kind).validate_python(text)
+
+
 def test_free_text_keeps_line_breaks_and_tabs() -> None:
     text = "visited on Monday\n\tthe car is the child's own"
     assert TypeAdapter(FreeText).validate_python(text) == text

@@ -1,0 +1,148 @@
+"""Batch uploads refused as a whole, over real HTTP on SQLite and PostgreSQL: each is a 422
+naming the field, never a 500, and stores nothing at all (no batch, no verification).
+A refused household line, by contrast, is listed in the batch's errors and the other
+lines go on."""
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import ClientFactory
+from tests.factories import make_id_number, member, verification_body
+
+JSON = {"content-type": "application/json"}
+NDJSON = {"content-type": "application/x-ndjson"}
+
+
+def household(reference: str, **changes: Any) -> dict[str, Any]:
+    body = verification_body([member(make_id_number())], reference=reference)
+    body.update(changes)
+    return body
+
+
+def text(value: dict[str, Any]) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+async def batch_ids(client: httpx.AsyncClient) -> list[str]:
+    page = await client.get("/v1/batches", params={"limit": 200})
+    assert page.status_code == 200, page.text
+    return [batch["id"] for batch in page.json()["items"]]
+
+
+async def verifications_named(client: httpx.AsyncClient, reference: str) -> list[Any]:
+    listed = await client.get("/v1/verifications", params={"reference": reference})
+    assert listed.status_code == 200, listed.text
+    items: list[Any] = listed.json()["items"]
+    return items
+
+
+async def refused(
+    client: httpx.AsyncClient,
+    body: bytes,
+    loc: list[str | int],
+    *,
+    url: str = "/v1/batches",
+    headers: dict[str, str] = JSON,
+    stored_nothing_of: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """POST `body`: a 422 at `loc`, and no batch (nor verification of `stored_nothing_of`)."""
+    before = await batch_ids(client)
+    answer = await client.post(url, content=body, headers=headers)
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    problem: dict[str, Any] = answer.json()
+    assert problem["errors"][0]["loc"] == loc, problem
+    assert "location" not in answer.headers
+    assert await batch_ids(client) == before
+    for reference in stored_nothing_of:
+        assert await verifications_named(client, reference) == []
+    return problem
+
+
+class TestUndecodableText:
+    @pytest.mark.parametrize(
+        ("body", "loc"),
+        [
+            (rb'{"\x": 1, "households": []}', ["body"]),
+            (rb'{"households": [], "\x": 1}', ["body"]),
+            (b'{"\xff": 1, "households": []}', ["body"]),
+            (rb'{"reference": "a\x", "households": []}', ["body"]),
+            (rb'{"reference": "\ud800", "households": []}', ["body", "reference"]),
+            (rb'{"reference": "ok-\udfff", "households": []}', ["body", "reference"]),
+        ],
+        ids=[
+            "invalid escape in a member name",
+            "invalid escape in a member name after the households",
+            "a member name not UTF-8",
+            "invalid escape in the reference",
+            "a lone surrogate as the reference",
+            "a lone surrogate in the reference",
+        ],
+    )
+    async def test_a_json_envelope_that_does_not_decode_is_422(
+        self, api_client: ClientFactory, body: bytes, loc: list[str | int]
+    ) -> None:
+        client = await api_client(role="caseworker", region="53")
+        await refused(client, body, loc)
+
+    async def test_a_lone_surrogate_reference_before_households_stores_none_of_them(
+        self, api_client: ClientFactory
+    ) -> None:
+        client = await api_client(role="caseworker", region="53")
+        body = (
+            rb'{"reference": "\ud800", "households": [' + text(household("sur-1")).encode() + b"]}"
+        )
+        await refused(client, body, ["body", "reference"], stored_nothing_of=("sur-1",))
+
+    @pytest.mark.parametrize("query", ["reference=%ED%A0%80", "reference=%FF", "reference=a%C3"])
+    async def test_a_query_reference_that_is_not_utf8_is_422(
+        self, api_client: ClientFactory, query: str
+    ) -> None:
+        """Not read with replacement characters and stored so."""
+        client = await api_client(role="caseworker", region="53")
+        body = (text(household("q-1")) + "\n").encode()
+        problem = await refused(
+            client,
+            body,
+            ["query", "reference"],
+            url=f"/v1/batches?{query}",
+            headers=NDJSON,
+            stored_nothing_of=("q-1",),
+        )
+        assert "UTF-8" in problem["errors"][0]["msg"]
+
+    async def test_ndjson_lines_that_do_not_decode_are_refused_lines(
+        self, api_client: ClientFactory
+    ) -> None:
+        """A lone surrogate, an invalid escape or bytes that are not UTF-8 in one line: that
+        line is refused (422 at the body, listed by number), the others are stored."""
+        client = await api_client(role="caseworker", region="53")
+        good = text(household("nd-ok")).encode()
+        lines = [
+            good,
+            text(household("nd-1")).replace('"nd-1"', r'"\ud800"').encode(),
+            text(household("nd-2")).replace('"nd-2"', r'"nd-\x"').encode(),
+            text(household("nd-3"))
+            .replace('"nd-3"', '"nd-3"')
+            .encode()
+            .replace(b"nd-3", b"\xed\xa0\x80"),
+            text(household("nd-4")).replace('"program"', r'"\ud800"').encode(),
+        ]
+        answer = await client.post("/v1/batches", content=b"\n".join(lines) + b"\n", headers=NDJSON)
+        assert answer.status_code == 201, answer.text
+        batch = answer.json()
+        assert (batch["households"], batch["invalid_lines"]) == (1, 4)
+        errors = (await client.get(f"/v1/batches/{batch['id']}/errors")).json()["items"]
+        assert [(error["line"], error["status"]) for error in errors] == [
+            (2, 422),
+            (3, 422),
+            (4, 422),
+            (5, 422),
+        ]
+        assert all(error["errors"][0]["loc"][0] == "body" for error in errors)
+        assert [item["reference"] for item in await verifications_named(client, "nd-ok")] == [
+            "nd-ok"
+        ]
