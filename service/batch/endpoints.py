@@ -2,6 +2,8 @@
 
 import json
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
@@ -10,13 +12,12 @@ from starlette.requests import ClientDisconnect
 
 from connectors.registry import ConnectorRegistry
 from schemas import batch as wire
-from schemas.problem import ProblemError
 from schemas.verification import VerificationCreate
 from service.auth.principal import Principal
 from service.batch.intake import Upload
 from service.batch.service import batch as batch_service
 from service.batch.service import check_reference
-from service.batch.stream import BodyMalformed, JsonHouseholds, Raw, ndjson_lines
+from service.batch.stream import BodyMalformed, JsonHouseholds, Raw, Spool, ndjson_lines
 from service.config import Settings
 from service.db import WriteGate
 from service.deps import (
@@ -55,11 +56,13 @@ _HOUSEHOLD_SCHEMA = {"$ref": "#/components/schemas/VerificationCreate"}
 UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "description": "The households, read as a stream. NDJSON: one household (the body "
+        "description": "The households. NDJSON, read as a stream: one household (the body "
         "of `POST /v1/verifications`) per line; `line` numbers count every line of the "
-        'body, blank ones included. JSON: `{"reference": ..., "households": [...]}`; '
-        "`line` is the position in `households` (from 1). At most HEDUI_MAX_BATCH_BYTES "
-        "per request and HEDUI_MAX_BATCH_HOUSEHOLDS lines per batch.",
+        'body, blank ones included. JSON: `{"reference": ..., "households": [...]}`, '
+        "received whole and checked to its end before any household is stored (a fault "
+        "anywhere is 422, nothing stored); `line` is the position in `households` (from "
+        "1). At most HEDUI_MAX_BATCH_BYTES per request and HEDUI_MAX_BATCH_HOUSEHOLDS "
+        "lines per batch.",
         "content": {
             "application/x-ndjson": {
                 "schema": {"type": "string", "description": "one VerificationCreate per line"},
@@ -104,43 +107,45 @@ BATCH_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _lines(
-    request: Request, max_line_bytes: int
-) -> tuple[AsyncIterator[tuple[int, Raw]], JsonHouseholds | None]:
+@dataclass(frozen=True, slots=True)
+class _Body:
+    lines: AsyncIterator[tuple[int, Raw]]
+    fields: dict[str, Any]
+    """The JSON shape's members other than `households` (none for NDJSON)."""
+
+
+@asynccontextmanager
+async def _body(request: Request, max_line_bytes: int) -> AsyncIterator[_Body]:
+    """The body's households. NDJSON is read as it arrives, line by line. A JSON body is
+    one document, refused whole for a fault anywhere in it (trailing text, a member named
+    twice, a bad reference after the households): it is kept as it arrives and its
+    envelope checked to the end before a single household is handed on."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type in NDJSON_TYPES:
-        return ndjson_lines(request.stream(), max_line_bytes=max_line_bytes), None
-    if media_type == "application/json":
-        reader = JsonHouseholds(max_line_bytes=max_line_bytes)
-        return reader.households(request.stream()), reader
-    raise UnsupportedMediaType(
-        "Send households as application/x-ndjson (one per line) or application/json"
-    )
+        yield _Body(ndjson_lines(request.stream(), max_line_bytes=max_line_bytes), {})
+        return
+    if media_type != "application/json":
+        raise UnsupportedMediaType(
+            "Send households as application/x-ndjson (one per line) or application/json"
+        )
+    reader = JsonHouseholds(max_line_bytes=max_line_bytes)
+    with Spool() as spool:
+        try:
+            await reader.check(spool.keep(request.stream()))
+        except BodyMalformed as error:
+            loc: list[str | int] = (
+                ["body"] if error.line is None else ["body", "households", error.line - 1]
+            )
+            raise InvalidRequest.at(loc, error.message) from error
+        except ClientDisconnect as error:
+            raise _Gone() from error
+        yield _Body(reader.households(spool.chunks()), dict(reader.fields))
 
 
 async def _receive(upload: Upload, lines: AsyncIterator[tuple[int, Raw]]) -> None:
     try:
         await upload.read(lines)
         await upload.flush()
-    except BodyMalformed as error:
-        await upload.flush()  # the households before the fault stand, as `lines_received` says
-        loc: list[str | int] = (
-            ["body"] if error.line is None else ["body", "households", error.line - 1]
-        )
-        stored, batch = upload._received(), upload.batch
-        if not stored or batch is None:
-            raise InvalidRequest.at(loc, f"{error.message} (lines stored: 0)") from error
-        # The lines before the fault are stored and run: say where, so that the caller can
-        # follow them, add the rest and close the batch (it stays open until then).
-        message = (
-            f"{error.message} (lines stored: {stored}, in batch {batch.id}, left open: add "
-            f"the rest with POST /v1/batches/{batch.id}/households, then close it)"
-        )
-        raise InvalidRequest(
-            message,
-            errors=[ProblemError(loc=loc, msg=error.message)],
-            headers={"Location": f"/v1/batches/{batch.id}"},
-        ) from error
     except BatchTooLarge as error:
         batch = upload.batch
         if batch is None or not upload._received():
@@ -227,31 +232,32 @@ async def create_batch(
     idempotency_key: Annotated[str | None, IDEMPOTENCY_KEY] = None,
 ) -> wire.BatchAccepted:
     """Each valid household becomes one verification of the batch, stored with its job in
-    chunks as the body arrives; they run as workers have room. A refused line stores
-    nothing and is listed in `GET /v1/batches/{id}/errors` with its line number and
-    fields; the other lines proceed. Households must be in the key's region."""
+    chunks as the body arrives (JSON: once the whole body has arrived and is sound); they
+    run as workers have room. A refused line stores nothing and is listed in `GET
+    /v1/batches/{id}/errors` with its line number and fields; the other lines proceed.
+    Households must be in the key's region."""
     check_idempotency_key(idempotency_key)
-    check_reference(reference, QUERY_REFERENCE)
-    lines, json_reader = await _lines(request, settings.max_body_bytes)
-
-    def make_batch() -> Batch:
-        fields = json_reader.fields if json_reader is not None else {}
-        return batch_service.new(
+    query_reference = check_reference(reference, QUERY_REFERENCE)
+    async with _body(request, settings.max_body_bytes) as body:
+        # Checked before anything is stored, wherever in the body it stands.
+        body_reference = check_reference(body.fields.get("reference"), BODY_REFERENCE)
+        if None not in (query_reference, body_reference) and query_reference != body_reference:
+            raise InvalidRequest.at(BODY_REFERENCE, "differs from the query's reference")
+        named = query_reference or body_reference
+        found = await batch_service.find(session, principal, idempotency_key)
+        upload = _upload(
+            session,
             principal,
-            reference=reference or check_reference(fields.get("reference"), BODY_REFERENCE),
-            idempotency_key=idempotency_key,
+            settings,
+            catalog,
+            registry,
+            queue,
+            write_gate,
+            found,
+            lambda: batch_service.new(principal, reference=named, idempotency_key=idempotency_key),
         )
-
-    found = await batch_service.find(session, principal, idempotency_key)
-    upload = _upload(
-        session, principal, settings, catalog, registry, queue, write_gate, found, make_batch
-    )
-    await _receive(upload, lines)
+        await _receive(upload, body.lines)
     batch = await upload.ensure_batch()
-    if json_reader is not None and batch.reference is None and "reference" in json_reader.fields:
-        await batch_service.name(
-            session, batch, check_reference(json_reader.fields["reference"], BODY_REFERENCE)
-        )
     if close:
         batch = await batch_service.close(session, principal, batch.id)
     if found is not None:
@@ -296,21 +302,20 @@ async def add_households(
         raise Forbidden("Only the key that created a batch adds households to it")
     if batch.status != wire.BatchStatus.open.value:
         raise BatchClosed(batch.status)
-    lines, _ = await _lines(request, settings.max_body_bytes)
-
-    upload = _upload(
-        session,
-        principal,
-        settings,
-        catalog,
-        registry,
-        queue,
-        write_gate,
-        batch,
-        lambda: batch,
-        first_line=first_line or batch.lines_received + 1,
-    )
-    await _receive(upload, lines)
+    async with _body(request, settings.max_body_bytes) as body:
+        upload = _upload(
+            session,
+            principal,
+            settings,
+            catalog,
+            registry,
+            queue,
+            write_gate,
+            batch,
+            lambda: batch,
+            first_line=first_line or batch.lines_received + 1,
+        )
+        await _receive(upload, body.lines)
     view = await batch_service.view(session, batch)
     return wire.BatchAccepted(**view.model_dump(), upload=upload.summary())
 

@@ -117,11 +117,6 @@ class BatchRepository:
             update(BATCHES).where(BATCHES.c.id == batch_id).values(status=status, **values)
         )
 
-    async def set_reference(self, batch_id: str, reference: str) -> None:
-        await self.session.execute(
-            update(BATCHES).where(BATCHES.c.id == batch_id).values(reference=reference)
-        )
-
     async def cancel_queued(self, batch_id: str, now: datetime) -> int:
         """Cancel the batch's verifications nobody has started; how many."""
         result = await self.session.execute(

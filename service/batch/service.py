@@ -105,11 +105,6 @@ class BatchService:
             principal.key_id, idempotency_key
         )
 
-    async def name(self, session: AsyncSession, batch: Batch, reference: str | None) -> None:
-        if reference is not None:
-            await BatchRepository.from_session(session).set_reference(batch.id, reference)
-            set_committed_value(batch, "reference", reference)
-
     def check_line(
         self,
         raw: Raw,

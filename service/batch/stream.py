@@ -8,18 +8,30 @@ Two shapes, both yielding `(line, raw)` pairs where `raw` is one household's JSO
 - JSON (`application/json`): `{"reference": "...", "households": [{...}, ...]}`; `line`
   is the 1-based position in `households`. Other top-level members are collected (small,
   bounded) into `JsonHouseholds.fields`; they may come before or after `households`.
+
+A JSON body is one document: a fault after its households (a bad reference, trailing
+text) refuses all of it. So it is kept as it arrives (`Spool`: in memory, then in a
+temporary file, bounded by the body's own limit) and read twice, first to check the whole
+envelope (`JsonHouseholds.check`), then, once it is sound, for its households.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
-from collections.abc import AsyncIterable, AsyncIterator
+import tempfile
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 MAX_FIELD_BYTES = 4096
 """Largest value of a top-level member other than `households` (JSON shape)."""
+
+SPOOL_MEMORY_BYTES = 1 << 20
+"""How much of a JSON body a `Spool` keeps in memory; the rest goes to a temporary file."""
+
+_READ_BYTES = 1 << 16
 
 
 class BodyMalformed(Exception):
@@ -150,6 +162,12 @@ class JsonHouseholds:
         if not seen_households:
             raise BodyMalformed("households is missing")
 
+    async def check(self, chunks: AsyncIterable[bytes]) -> None:
+        """Read the whole body once, households cut out and dropped: `BodyMalformed` for a
+        fault anywhere in the envelope; `fields` hold its other members after."""
+        async for _ in self.households(chunks):
+            pass
+
     async def _array(self, scanner: _Scanner) -> AsyncIterator[tuple[int, Raw]]:
         await scanner.expect(b"[", "households must be an array")
         position = 0
@@ -166,6 +184,44 @@ class JsonHouseholds:
                 return
             if byte != b",":
                 raise BodyMalformed("expected ',' or ']' after a household", position)
+
+
+_T = TypeVar("_T")
+
+
+class Spool:
+    """A body kept as it arrives, to be read again (`chunks`): in memory up to
+    `SPOOL_MEMORY_BYTES`, beyond that in a temporary file, written and read off the event
+    loop. Its size is bounded by the limit the request guard puts on the body."""
+
+    def __init__(self) -> None:
+        # Not a `with` here: the file outlives this call; leaving `with Spool()` closes it.
+        self._file = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115
+        self._size = 0
+
+    async def keep(self, chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+        """`chunks`, passed on as each is kept."""
+        async for chunk in chunks:
+            await self._io(self._file.write, chunk)
+            self._size += len(chunk)
+            yield chunk
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """What was kept, from its start."""
+        self._file.seek(0)
+        while chunk := await self._io(self._file.read, _READ_BYTES):
+            yield chunk
+
+    def __enter__(self) -> Spool:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._file.close()
+
+    async def _io(self, call: Callable[[Any], _T], argument: Any) -> _T:
+        if self._size <= SPOOL_MEMORY_BYTES:
+            return call(argument)
+        return await asyncio.to_thread(call, argument)
 
 
 def _decoded(raw: bytes, what: str) -> Any:

@@ -146,3 +146,84 @@ class TestUndecodableText:
         assert [item["reference"] for item in await verifications_named(client, "nd-ok")] == [
             "nd-ok"
         ]
+
+
+class TestAJsonBodyIsOneDocument:
+    """The JSON shape is checked to its last byte before any household is stored: a fault
+    after the households refuses them too (nothing stored, nothing run)."""
+
+    @pytest.mark.parametrize(
+        ("reference", "loc"),
+        [
+            ("530102199001011231", ["body", "reference"]),  # an ID number
+            (5, ["body", "reference"]),
+            ("", ["body", "reference"]),
+            ("two\nlines", ["body", "reference"]),
+        ],
+        ids=["an ID number", "a number", "empty", "a line break"],
+    )
+    async def test_a_bad_reference_after_the_households_stores_none_of_them(
+        self, api_client: ClientFactory, reference: object, loc: list[str | int]
+    ) -> None:
+        client = await api_client(role="caseworker", region="53")
+        name = f"after-{make_id_number()[-6:]}"
+        body = json.dumps({"households": [household(name)], "reference": reference}).encode()
+        problem = await refused(client, body, loc, stored_nothing_of=(name,))
+        assert "530102199001011231" not in json.dumps(problem)
+
+    @pytest.mark.parametrize(
+        "tail",
+        [b', "extra": {}}', b"} trailing", b", }", b"}}", b', "reference": "x"'],
+        ids=["an unknown member", "trailing text", "a trailing comma", "two ends", "no end"],
+    )
+    async def test_a_fault_after_the_households_stores_none_of_them(
+        self, api_client: ClientFactory, tail: bytes
+    ) -> None:
+        client = await api_client(role="caseworker", region="53")
+        name = f"tail-{make_id_number()[-6:]}"
+        body = b'{"households": [' + text(household(name)).encode() + b"]" + tail
+        await refused(client, body, ["body"], stored_nothing_of=(name,))
+
+    async def test_a_reference_in_the_query_and_another_in_the_body_is_422(
+        self, api_client: ClientFactory
+    ) -> None:
+        client = await api_client(role="caseworker", region="53")
+        body = json.dumps({"reference": "body-ref", "households": [household("two-refs")]})
+        await refused(
+            client,
+            body.encode(),
+            ["body", "reference"],
+            url="/v1/batches?reference=query-ref",
+            stored_nothing_of=("two-refs",),
+        )
+        same = await client.post(
+            "/v1/batches?reference=same-ref",
+            content=json.dumps({"reference": "same-ref", "households": []}).encode(),
+            headers=JSON,
+        )
+        assert same.status_code == 201, same.text
+        assert same.json()["reference"] == "same-ref"
+
+    async def test_a_body_larger_than_memory_keeps_is_read_from_disk(
+        self, api_client: ClientFactory
+    ) -> None:
+        """Two households 3 MiB of blanks apart: the body is kept in a temporary file,
+        read back whole, and both households are stored, the reference after them too."""
+        client = await api_client(role="caseworker", region="53")
+        blanks = b" \n" * (3 << 19)
+        body = (
+            b'{"households": ['
+            + text(household("disk-1")).encode()
+            + b","
+            + blanks
+            + text(household("disk-2")).encode()
+            + b'], "reference": "from-disk"}'
+        )
+        answer = await client.post("/v1/batches", content=body, headers=JSON)
+        assert answer.status_code == 201, answer.text
+        batch = answer.json()
+        assert (batch["reference"], batch["households"], batch["invalid_lines"]) == (
+            "from-disk",
+            2,
+            0,
+        )

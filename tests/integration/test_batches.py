@@ -208,27 +208,6 @@ class TestRefusedBodies:
         after = (await client.get("/v1/batches", params={"limit": 200})).json()["items"]
         assert len(after) == len(before)
 
-    async def test_a_fault_after_households_names_the_batch_they_are_stored_in(
-        self, api_client: ClientFactory
-    ) -> None:
-        client = await api_client(role="caseworker", region="53")
-        body = {"reference": "trailing-fault", "households": [household("t-1")], "extra": {}}
-
-        answer = await client.post("/v1/batches", json=body)
-
-        assert answer.status_code == 422, answer.text
-        problem = answer.json()
-        batch_url = answer.headers["location"]
-        batch_id = batch_url.rsplit("/", 1)[1]
-        assert "lines stored: 1" in problem["detail"]
-        assert batch_id in problem["detail"]
-        assert problem["errors"][0]["loc"] == ["body"]
-        stored = (await client.get(batch_url)).json()
-        assert (stored["households"], stored["status"]) == (1, "open")
-        closed = await client.post(f"{batch_url}/close")
-        assert closed.status_code == 200, closed.text
-        assert (await finished(client, batch_id))["by_status"] == {"completed": 1}
-
     async def test_an_ndjson_body_over_the_household_limit_is_a_refused_line(
         self, api_client: ClientFactory, live_service: LiveService
     ) -> None:

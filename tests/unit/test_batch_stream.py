@@ -11,7 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.batch.stream import BodyMalformed, JsonHouseholds, TooLong, ndjson_lines
+from service.batch.stream import (
+    SPOOL_MEMORY_BYTES,
+    BodyMalformed,
+    JsonHouseholds,
+    Spool,
+    TooLong,
+    ndjson_lines,
+)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=8),
@@ -99,6 +106,35 @@ def test_ndjson_lines_keep_their_numbers(lines: list[str], size: int) -> None:
 def test_broken_envelopes_are_refused(body: bytes) -> None:
     with pytest.raises(BodyMalformed):
         asyncio.run(collect(JsonHouseholds(max_line_bytes=100).households(chunked(body, 3))))
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [b', "reference": "ok"} x', b', "other": 1}', b', "reference": "\\x"}', b"", b"]}"],
+)
+def test_a_fault_after_the_households_fails_the_check(tail: bytes) -> None:
+    """`check` reads to the end: what follows the households counts as much as they do."""
+    body = b'{"households": [{"a": 1}, {"b": 2}]' + tail
+    with pytest.raises(BodyMalformed):
+        asyncio.run(JsonHouseholds(max_line_bytes=100).check(chunked(body, 7)))
+
+
+@pytest.mark.parametrize("size", [SPOOL_MEMORY_BYTES // 2, 3 * SPOOL_MEMORY_BYTES])
+def test_a_spooled_body_reads_back_as_it_came(size: int) -> None:
+    """Checked once as it arrives, then read again from memory or from a temporary file:
+    the same households, the same fields."""
+    households = [{"n": n, "pad": "x" * 1000} for n in range(size // 1000)]
+    body = json.dumps({"households": households, "reference": "r"}).encode()
+
+    async def twice() -> tuple[list[tuple[int, Any]], dict[str, Any]]:
+        reader = JsonHouseholds(max_line_bytes=1 << 20)
+        with Spool() as spool:
+            await reader.check(spool.keep(chunked(body, 65536 - 7)))
+            return await collect(reader.households(spool.chunks())), dict(reader.fields)
+
+    found, fields = asyncio.run(twice())
+    assert [json.loads(raw) for _, raw in found] == households
+    assert fields == {"reference": "r"}
 
 
 def _household(n: int) -> dict[str, Any]:
