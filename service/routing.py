@@ -23,16 +23,19 @@ class DuplicateMember(json.JSONDecodeError):
     body, whose `ctx.error` is this message."""
 
 
+def named_twice(name: str) -> str:
+    """Why a JSON object is refused that names `name` twice (a long name shortened)."""
+    shown = name[:_SHOWN_NAME_CHARACTERS] + ("…" if len(name) > _SHOWN_NAME_CHARACTERS else "")
+    return f"{DUPLICATE_MEMBER}{shown!r}"
+
+
 def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     members = dict(pairs)
     if len(members) != len(pairs):
         seen: set[str] = set()
         for name, _ in pairs:
             if name in seen:
-                shown = name[:_SHOWN_NAME_CHARACTERS] + (
-                    "…" if len(name) > _SHOWN_NAME_CHARACTERS else ""
-                )
-                raise DuplicateMember(f"{DUPLICATE_MEMBER}{shown!r}", "", 0)
+                raise DuplicateMember(named_twice(name), "", 0)
             seen.add(name)
     return members
 

@@ -22,6 +22,7 @@ from service.models import Batch, Verification
 from service.models.base import new_id, utcnow
 from service.pagination import decode_cursor, next_cursor
 from service.policy.catalog import PolicyCatalog
+from service.routing import DuplicateMember, load_json
 from service.verification.service import verification as verification_service
 from service.webhook import outbox
 
@@ -119,6 +120,19 @@ class BatchService:
                 f"The line is larger than {max_line_bytes} bytes (HEDUI_MAX_BODY_BYTES)",
                 [ProblemError(loc=["body"], msg=f"larger than {max_line_bytes} bytes")],
             )
+        try:
+            # Decoded as a single request's body is, for one thing pydantic's own JSON
+            # reading lets through: a member named twice (it keeps the last).
+            load_json(raw)
+        except DuplicateMember as error:
+            return line_problem(
+                422,
+                "Invalid request",
+                f"body: {error.msg}",
+                [ProblemError(loc=["body"], msg=error.msg)],
+            )
+        except (ValueError, RecursionError):
+            pass  # not JSON: pydantic says where, below
         try:
             return VerificationCreate.model_validate_json(raw)
         except ValidationError as error:

@@ -18,12 +18,13 @@ envelope (`JsonHouseholds.check`), then, once it is sound, for its households.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import tempfile
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+
+from service.routing import DuplicateMember, load_json, named_twice
 
 MAX_FIELD_BYTES = 4096
 """Largest value of a top-level member other than `households` (JSON shape)."""
@@ -123,6 +124,7 @@ class JsonHouseholds:
     async def households(  # noqa: PLR0912 - one branch per state of the envelope
         self, chunks: AsyncIterable[bytes]
     ) -> AsyncIterator[tuple[int, Raw]]:
+        self.fields = {}  # read afresh: the same body may be read twice (`check`, then this)
         scanner = _Scanner(chunks)
         await scanner.expect(b"{", "the body must be a JSON object")
         seen_households = False
@@ -140,10 +142,10 @@ class JsonHouseholds:
             if isinstance(key_raw, TooLong) or not key_raw.startswith(b'"'):
                 raise BodyMalformed("expected a member name")
             key = _decoded(key_raw, "a member name")
+            if key in self.fields or (key == "households" and seen_households):
+                raise BodyMalformed(named_twice(key))
             await scanner.expect(b":", "expected ':' after a member name")
             if key == "households":
-                if seen_households:
-                    raise BodyMalformed("households appears twice")
                 seen_households = True
                 async for item in self._array(scanner):
                     yield item
@@ -225,10 +227,13 @@ class Spool:
 
 
 def _decoded(raw: bytes, what: str) -> Any:
-    """One JSON value cut out of the envelope, decoded (an invalid escape such as `"\\x"`,
-    bytes that are not UTF-8, or nesting too deep for the decoder is a malformed body)."""
+    """One JSON value cut out of the envelope, decoded as every API body is (an object
+    naming a member twice, an invalid escape such as `"\\x"`, bytes that are not UTF-8, or
+    nesting too deep for the decoder is a malformed body)."""
     try:
-        return json.loads(raw)
+        return load_json(raw)
+    except DuplicateMember as error:
+        raise BodyMalformed(error.msg) from error
     except (ValueError, RecursionError) as error:
         raise BodyMalformed(f"{what} is not valid JSON") from error
 

@@ -227,3 +227,62 @@ class TestAJsonBodyIsOneDocument:
             2,
             0,
         )
+
+
+class TestAMemberNamedTwice:
+    """As for a single request: a member named twice is refused, never read as its last
+    value (a proxy or an audit log before hedui may have read the first)."""
+
+    async def test_in_an_ndjson_line_that_line_is_refused(self, api_client: ClientFactory) -> None:
+        client = await api_client(role="caseworker", region="53")
+        twice = '{"program": "tekun", ' + text(household("dup-1"))[1:]
+        nested = text(household("dup-2")).replace('"name": ', '"name": "李四", "name": ', 1)
+        body = "\n".join([text(household("dup-ok")), twice, nested]) + "\n"
+        answer = await client.post("/v1/batches", content=body.encode(), headers=NDJSON)
+        assert answer.status_code == 201, answer.text
+        batch = answer.json()
+        assert (batch["households"], batch["invalid_lines"]) == (1, 2)
+        errors = (await client.get(f"/v1/batches/{batch['id']}/errors")).json()["items"]
+        assert [
+            (error["line"], error["status"], [(e["loc"], e["msg"]) for e in error["errors"]])
+            for error in errors
+        ] == [
+            (2, 422, [(["body"], "a member named twice: 'program'")]),
+            (3, 422, [(["body"], "a member named twice: 'name'")]),
+        ]
+        for reference in ("dup-1", "dup-2"):
+            assert await verifications_named(client, reference) == []
+
+    async def test_in_a_json_batchs_household_that_household_is_refused(
+        self, api_client: ClientFactory
+    ) -> None:
+        client = await api_client(role="caseworker", region="53")
+        twice = '{"area": "urban", ' + text(household("dup-3", area="rural"))[1:]
+        body = '{"reference": "dup-json", "households": [' + twice + "]}"
+        answer = await client.post("/v1/batches", content=body.encode(), headers=JSON)
+        assert answer.status_code == 201, answer.text
+        assert (answer.json()["households"], answer.json()["invalid_lines"]) == (0, 1)
+        errors = (await client.get(f"/v1/batches/{answer.json()['id']}/errors")).json()["items"]
+        assert [(e["loc"], e["msg"]) for e in errors[0]["errors"]] == [
+            (["body"], "a member named twice: 'area'")
+        ]
+        assert await verifications_named(client, "dup-3") == []
+
+    @pytest.mark.parametrize(
+        ("envelope", "name"),
+        [
+            ('{"reference": "a", "reference": "b", "households": [%s]}', "reference"),
+            ('{"households": [%s], "reference": "a", "reference": "b"}', "reference"),
+            ('{"households": [%s], "households": []}', "households"),
+            ('{"reference": {"x": 1, "x": 2}, "households": [%s]}', "x"),
+        ],
+        ids=["reference", "reference after the households", "households", "inside a member"],
+    )
+    async def test_in_the_json_envelope_nothing_is_stored(
+        self, api_client: ClientFactory, envelope: str, name: str
+    ) -> None:
+        client = await api_client(role="caseworker", region="53")
+        reference = f"env-{make_id_number()[-6:]}"
+        body = (envelope % text(household(reference))).encode()
+        problem = await refused(client, body, ["body"], stored_nothing_of=(reference,))
+        assert problem["errors"][0]["msg"] == f"a member named twice: {name!r}"

@@ -101,6 +101,11 @@ def test_ndjson_lines_keep_their_numbers(lines: list[str], size: int) -> None:
         b"{}",
         b'{"households": []} x',
         b'{"other": 1, "households": []}',
+        b'{"reference": "a", "reference": "b", "households": []}',
+        b'{"households": [], "reference": "a", "reference": "b"}',
+        b'{"households": [], "households": []}',
+        b'{"reference": {"x": 1, "x": 2}, "households": []}',
+        b'{"\\x": 1, "households": []}',
     ],
 )
 def test_broken_envelopes_are_refused(body: bytes) -> None:
