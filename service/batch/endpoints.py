@@ -94,7 +94,9 @@ IDEMPOTENCY_KEY = Header(
     max_length=255,
     description="Names the batch for its creator: a repeat with the same key continues "
     "the batch that key made (same `id`, `Idempotent-Replayed: true`); lines it has "
-    "received already are skipped, so an interrupted upload can simply be sent again.",
+    "received already are skipped, so an interrupted upload can simply be sent again. A "
+    "repeat must resend that upload: the same reference and, unchanged, the lines the "
+    "batch received under the key, before any new ones; otherwise 422.",
 )
 BATCH_RESPONSES: dict[int | str, dict[str, Any]] = {
     **PROBLEMS,
@@ -178,6 +180,8 @@ def _upload(
     batch: Batch | None,
     make_batch: Callable[[], Batch],
     first_line: int = 1,
+    *,
+    keyed: bool = False,
 ) -> Upload:
     return Upload(
         session=session,
@@ -193,6 +197,7 @@ def _upload(
         batch=batch,
         make_batch=make_batch,
         first_line=first_line,
+        keyed=keyed,
     )
 
 
@@ -244,7 +249,7 @@ async def create_batch(
         if None not in (query_reference, body_reference) and query_reference != body_reference:
             raise InvalidRequest.at(BODY_REFERENCE, "differs from the query's reference")
         named = query_reference or body_reference
-        found = await batch_service.find(session, principal, idempotency_key)
+        found = await batch_service.find(session, principal, idempotency_key, reference=named)
         upload = _upload(
             session,
             principal,
@@ -255,6 +260,7 @@ async def create_batch(
             write_gate,
             found,
             lambda: batch_service.new(principal, reference=named, idempotency_key=idempotency_key),
+            keyed=idempotency_key is not None,
         )
         await _receive(upload, body.lines)
     batch = await upload.ensure_batch()

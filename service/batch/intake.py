@@ -21,8 +21,11 @@ from sqlalchemy.orm.attributes import set_committed_value
 from schemas import batch as wire
 from service.auth.principal import Principal
 from service.batch.repository import BatchRepository
+from service.batch.service import NO_LINES, different_body, line_digest
 from service.batch.service import batch as batch_service
 from service.batch.stream import Raw
+from service.crypto.keyring import Keyring
+from service.crypto.sealed import keyring_of
 from service.db import WriteGate
 from service.errors import BatchClosed, BatchTooLarge, Conflict, InvalidRequest
 from service.jobs.queue import RunQueue
@@ -49,6 +52,9 @@ class Upload:
     batch: Batch | None
     make_batch: Callable[[], Batch]
     first_line: int = 1
+    keyed: bool = False
+    """`POST /v1/batches` with an Idempotency-Key: the upload keeps the key's digest of
+    what it stores, and a repeat (`batch` found by the key) is held to it."""
     accepted: int = 0
     invalid: int = 0
     skipped: int = 0
@@ -57,9 +63,13 @@ class Upload:
     _problems: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     _pending_to: int = 0
     _unsaved: bool = False  # `batch` is new: stored with the first flush
+    _chain: str | None = None  # the key's digest through the last line taken (None: not kept)
 
     async def read(self, lines: AsyncIterator[tuple[int, Raw]]) -> None:
-        """Store every line of `lines` not received before; chunk by chunk."""
+        """Store every line of `lines` not received before; chunk by chunk. A repeat under
+        the Idempotency-Key that made the batch must first resend, unchanged, the lines
+        the batch received from that key's uploads (422 otherwise, before anything of it
+        is stored); it may go on past them."""
         self.last_line = self.first_line - 1
         received = self.batch.lines_received if self.batch is not None else 0
         if self.first_line > received + 1:
@@ -67,18 +77,56 @@ class Upload:
                 ["query", "first_line"],
                 f"the batch has received {received} lines; the next is {received + 1}",
             )
+        repeated, prefix = self._repeated(), NO_LINES
+        self._chain = self._chain_start()
         async for position, raw in lines:
             line = self.first_line - 1 + position
             self.last_line = line
+            if repeated is not None:
+                if line <= repeated:
+                    prefix = line_digest(self._keyring, prefix, line, raw)
+                else:
+                    self._hold_to_key(prefix)
+                    repeated = None
             if line <= received:
                 self.skipped += 1
                 continue
             if line > self.max_households:
                 await self.flush()
                 raise BatchTooLarge(self.max_households, self._received())
+            if self._chain is not None:
+                self._chain = line_digest(self._keyring, self._chain, line, raw)
             await self._take(line, raw)
             if len(self._verifications) + len(self._problems) >= self.chunk:
                 await self.flush()
+        if repeated is not None:
+            self._hold_to_key(prefix)
+
+    def _repeated(self) -> int | None:
+        """How many lines this repeat must resend as the key's uploads sent them (None:
+        not a repeat, or a batch older than the key's digest)."""
+        if not self.keyed or self.batch is None or self.batch.idempotent_digest is None:
+            return None
+        return self.batch.idempotent_lines
+
+    def _hold_to_key(self, prefix: str) -> None:
+        if self.batch is None or prefix != self.batch.idempotent_digest:
+            raise different_body()
+
+    def _chain_start(self) -> str | None:
+        """Where the key's digest goes on from, if this upload carries it on: a new keyed
+        batch, or a repeat of one that has received nothing but the key's uploads."""
+        if not self.keyed:
+            return None
+        if self.batch is None:
+            return NO_LINES
+        if self.batch.idempotent_lines != self.batch.lines_received:
+            return None  # lines added since by `POST /v1/batches/{id}/households`
+        return self.batch.idempotent_digest
+
+    @property
+    def _keyring(self) -> Keyring:
+        return keyring_of(self.session)
 
     def _received(self) -> int:
         return self.batch.lines_received if self.batch is not None else 0
@@ -143,6 +191,7 @@ class Upload:
                     to_line=self._pending_to,
                     households=len(verifications),
                     invalid=len(problems),
+                    digest=self._chain,
                 )
                 if advanced:
                     await VerificationRepository.from_session(self.session).insert_many(
@@ -169,6 +218,9 @@ class Upload:
         set_committed_value(batch, "lines_received", self._pending_to)
         set_committed_value(batch, "households", batch.households + len(verifications))
         set_committed_value(batch, "invalid_lines", batch.invalid_lines + len(problems))
+        if self._chain is not None:
+            set_committed_value(batch, "idempotent_lines", self._pending_to)
+            set_committed_value(batch, "idempotent_digest", self._chain)
         self.accepted += len(verifications)
         self.invalid += len(problems)
         self._verifications, self._problems, self._pending_to = [], [], 0

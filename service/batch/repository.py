@@ -82,9 +82,12 @@ class BatchRepository:
         to_line: int,
         households: int,
         invalid: int,
+        digest: str | None = None,
     ) -> bool:
         """Count a chunk of lines in, if the batch is still open and nobody else added lines
-        since `received` was read (False: then the caller rolls the chunk back)."""
+        since `received` was read (False: then the caller rolls the chunk back); with
+        `digest`, the Idempotency-Key's digest now covers every line through `to_line`."""
+        kept = {} if digest is None else {"idempotent_lines": to_line, "idempotent_digest": digest}
         result = await self.session.execute(
             update(BATCHES)
             .where(
@@ -96,6 +99,7 @@ class BatchRepository:
                 lines_received=to_line,
                 households=BATCHES.c.households + households,
                 invalid_lines=BATCHES.c.invalid_lines + invalid,
+                **kept,
             )
         )
         return int(cast(Any, result).rowcount) == 1

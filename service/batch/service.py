@@ -3,6 +3,7 @@ repository, and the chunked, committing upload in `service.batch.intake`."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from schemas.verification import VerificationCreate, VerificationStatus
 from service.auth.principal import Principal
 from service.batch.repository import ENDED, BatchRepository
 from service.batch.stream import Raw, TooLong
+from service.crypto.keyring import Keyring
 from service.errors import BatchClosed, BatchNotFound, HeduiError, InvalidRequest
 from service.models import Batch, Verification
 from service.models.base import new_id, utcnow
@@ -77,6 +79,33 @@ def check_reference(reference: object, loc: list[str | int]) -> str | None:
         raise InvalidRequest.at(loc, message) from None
 
 
+NO_LINES = "0" * 64
+"""The digest of no lines at all: where the chain of an Idempotency-Key's upload starts."""
+
+
+def line_digest(keyring: Keyring, digest: str, line: int, raw: Raw) -> str:
+    """The chain `digest` (of the lines before `line`) carried over line `line`: a keyed
+    hash, so that a stored digest cannot be matched against guessed households. A line
+    over the size limit, never read whole, counts by its size."""
+    content = hashlib.sha256(raw).digest() if isinstance(raw, bytes) else b"%d" % raw.size
+    return keyring.keyed_hash("batch-line", digest.encode() + line.to_bytes(8, "big") + content)
+
+
+def different_body() -> InvalidRequest:
+    """A repeat under an Idempotency-Key that is not a resend of the upload it named."""
+    return InvalidRequest(
+        "Idempotency-Key already used for a different request body: a repeat continues the "
+        "batch that key made only when it resends that upload (the same reference, and the "
+        "lines the batch received from it, unchanged, before any new ones); use a new key "
+        "for another upload",
+        errors=[
+            ProblemError(
+                loc=["header", "Idempotency-Key"], msg="already used for a different request body"
+            )
+        ],
+    )
+
+
 class BatchService:
     def new(
         self, principal: Principal, *, reference: str | None, idempotency_key: str | None
@@ -89,6 +118,8 @@ class BatchService:
             region_prefix=principal.region_prefix,
             created_by=principal.key_id,
             idempotency_key=idempotency_key,
+            idempotent_lines=0,
+            idempotent_digest=None if idempotency_key is None else NO_LINES,
             status=wire.BatchStatus.open.value,
             lines_received=0,
             households=0,
@@ -97,14 +128,23 @@ class BatchService:
         )
 
     async def find(
-        self, session: AsyncSession, principal: Principal, idempotency_key: str | None
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        idempotency_key: str | None,
+        *,
+        reference: str | None,
     ) -> Batch | None:
-        """The batch this key's `Idempotency-Key` made before, if any."""
+        """The batch this key's `Idempotency-Key` made before, if any; a repeat must name
+        it as the upload that made it did (its lines are held to it as they are read)."""
         if idempotency_key is None:
             return None
-        return await BatchRepository.from_session(session).by_idempotency_key(
+        found = await BatchRepository.from_session(session).by_idempotency_key(
             principal.key_id, idempotency_key
         )
+        if found is not None and found.reference != reference:
+            raise different_body()
+        return found
 
     def check_line(
         self,

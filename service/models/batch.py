@@ -23,6 +23,11 @@ class Batch(Base):
     region_prefix: Mapped[str] = mapped_column(String(9))
     created_by: Mapped[str] = mapped_column(ForeignKey("api_keys.id"))
     idempotency_key: Mapped[str | None] = mapped_column(String(255), default=None)
+    # What the uploads under `idempotency_key` stored: lines 1 to `idempotent_lines`, and a
+    # keyed hash chained over them line by line, to which a repeat of the upload is held.
+    # None: not kept (no key, or a batch older than the digest).
+    idempotent_lines: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    idempotent_digest: Mapped[str | None] = mapped_column(String(64), default=None)
     status: Mapped[str] = mapped_column(String(16), default="open")
     # `upload` (POST /v1/batches) or `recheck` (the due re-checks of one region and day).
     kind: Mapped[str] = mapped_column(String(16), default="upload", server_default="upload")

@@ -329,6 +329,77 @@ class TestResumeAndCancel:
             assert (batch["lines_received"], batch["households"]) == (6, 6)
             assert batch["by_status"] == {"queued": 6}
 
+    async def test_a_repeat_under_the_same_key_must_resend_the_same_upload(
+        self, api_client: ClientFactory
+    ) -> None:
+        """A different first line, or another reference, under a key already used is 422
+        and changes nothing; a resend (which may go on past what the batch received)
+        continues the batch, as after a dropped connection."""
+        client = await api_client(role="caseworker", region="53", name="idempotent repeats")
+        lines = [household("bi-1"), household("bi-2"), household("bi-3")]
+        key = {**NDJSON, "Idempotency-Key": "bk-1"}
+        # Blank lines and CRLF line ends are part of the upload, sent again as they were.
+        first_body = ndjson(lines[0]).replace(b"\n", b"\r\n") + b"\n"
+        first = await client.post(
+            "/v1/batches?close=false&reference=bk", content=first_body, headers=key
+        )
+        assert first.status_code == 201, first.text
+        batch_id = first.json()["id"]
+
+        async def refused(body: bytes, reference: str = "bk") -> None:
+            answer = await client.post(
+                f"/v1/batches?close=false&reference={reference}", content=body, headers=key
+            )
+            assert answer.status_code == 422, answer.text
+            problem = answer.json()
+            assert problem["errors"] == [
+                {
+                    "loc": ["header", "Idempotency-Key"],
+                    "msg": "already used for a different request body",
+                }
+            ]
+            assert "idempotent-replayed" not in answer.headers
+
+        other = household("bi-other")
+        await refused(ndjson(other, lines[1]))  # another first line
+        await refused(first_body, reference="other")  # another reference
+        await refused(ndjson(lines[0]) + ndjson(lines[1]))  # the first line, ended otherwise
+        await refused(b"")  # none of the lines the batch received
+        batch = (await client.get(f"/v1/batches/{batch_id}")).json()
+        assert (batch["lines_received"], batch["households"], batch["reference"]) == (1, 1, "bk")
+        listed = await client.get("/v1/verifications", params={"reference": "bi-other"})
+        assert listed.json()["items"] == []
+
+        again = await client.post(
+            "/v1/batches?close=false&reference=bk", content=first_body, headers=key
+        )
+        assert again.status_code == 200, again.text
+        assert again.headers["idempotent-replayed"] == "true"
+        assert again.json()["upload"]["skipped"] == 1
+
+        longer = first_body + ndjson(lines[1])
+        more = await client.post(
+            "/v1/batches?close=false&reference=bk", content=longer, headers=key
+        )
+        assert more.status_code == 200, more.text
+        assert (more.json()["upload"]["skipped"], more.json()["upload"]["accepted"]) == (1, 1)
+        # Line 2 came with the key too: a repeat must resend it as well, unchanged.
+        await refused(first_body + ndjson(other))
+        await refused(first_body)
+
+        # A line added by number is not the key's: the key's upload, resent, still holds.
+        added = await client.post(
+            f"/v1/batches/{batch_id}/households?first_line=4",
+            content=ndjson(lines[2]),
+            headers=NDJSON,
+        )
+        assert added.status_code == 200, added.text
+        last = await client.post("/v1/batches?reference=bk", content=longer, headers=key)
+        assert last.status_code == 200, last.text
+        assert last.json()["status"] == "closed"
+        assert (last.json()["lines_received"], last.json()["households"]) == (4, 3)
+        await finished(client, batch_id)
+
     async def test_cancel_stops_what_has_not_started(
         self, own_database_url: str, tmp_path: Path
     ) -> None:
