@@ -166,18 +166,32 @@ class BatchRepository:
         )
         return cast(str, found)
 
-    async def take_lines(self, batch_id: str, count: int) -> int:
-        """Count `count` more households in; the first of their line numbers."""
+    async def take_lines(self, batch_id: str, count: int) -> int | None:
+        """Count `count` more households in, if the batch is still open; the first of their
+        line numbers (None: closed or cancelled meanwhile, it takes no more)."""
         last = await self.session.scalar(
             update(BATCHES)
-            .where(BATCHES.c.id == batch_id)
+            .where(BATCHES.c.id == batch_id, BATCHES.c.status == "open")
             .values(
                 households=BATCHES.c.households + count,
                 lines_received=BATCHES.c.lines_received + count,
             )
             .returning(BATCHES.c.lines_received)
         )
-        return int(cast(int, last)) - count + 1
+        return None if last is None else int(last) - count + 1
+
+    async def keyed_like(
+        self, created_by: str, key: str, *, prefix: str, suffix: str
+    ) -> list[tuple[str, str]]:
+        """(id, status) of one creator's batches keyed `key`, or by a key that starts with
+        `prefix` and ends with `suffix`."""
+        k = BATCHES.c.idempotency_key
+        statement = select(BATCHES.c.id, BATCHES.c.status).where(
+            BATCHES.c.created_by == created_by,
+            (k == key)
+            | (k.startswith(prefix, autoescape=True) & k.endswith(suffix, autoescape=True)),
+        )
+        return [(row[0], row[1]) for row in await self.session.execute(statement)]
 
     async def close_open(
         self, batch_ids: Sequence[str], now: datetime, *, status: str = "closed"

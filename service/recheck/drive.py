@@ -29,7 +29,7 @@ class Tally:
 
     outcomes: Counter[str] = field(default_factory=Counter)
     batches: set[str] = field(default_factory=set)
-    """The re-check batches (one per region and day) the re-checks joined."""
+    """The re-check batches (one per region and day while open) the re-checks joined."""
     warnings: int = 0
 
     def count(self, outcome: str) -> int:

@@ -19,9 +19,11 @@ call as for every verification).
 
 Grouped: the re-checks of one region (county code) started for one day are one batch
 (`kind: recheck`, keyed by region and day, so every pass and every process adds to the same
-one), seen and followed like any batch (`GET /v1/batches/{id}`). A pass that has gone
-through everything due closes that day's batches; each is completed, with
-`batch.completed`, when its last re-check ends.
+one while it is open), seen and followed like any batch (`GET /v1/batches/{id}`). A pass
+that has gone through everything due closes that day's batches; each is completed, with
+`batch.completed`, when its last re-check ends. A batch closed or cancelled takes no more:
+a later pass of that day (a re-check started again, a recipient approved since) starts
+the day's next batch.
 """
 
 from collections import Counter
@@ -55,6 +57,16 @@ log = structlog.get_logger(__name__)
 SCHEDULER_KEY_NAME = "re-check scheduler"
 """The API key re-check verifications are created under (it has no usable token)."""
 
+_JOIN_ATTEMPTS = 5
+"""How often a chunk looks again for an open batch of its day, when the one it found was
+closed or cancelled before it could join (each time by another process or a caller)."""
+
+
+def _batch_key(region_code: str, day: str, before: int) -> str:
+    """The idempotency key of the re-check batch of `region_code` for `day` that follows
+    `before` others of that region and day (the first keeps the key it always had)."""
+    return f"recheck:{region_code}:{day}" if not before else f"recheck:{region_code}+{before}:{day}"
+
 
 @dataclass
 class Pass:
@@ -65,7 +77,7 @@ class Pass:
     outcomes: Counter[str] = field(default_factory=Counter)
     """Recipients gone through, by outcome (`queued`, `needs_consent`, ...)."""
     batches: set[str] = field(default_factory=set)
-    """The re-check batches this pass added to (one per region and day)."""
+    """The re-check batches this pass added to (one open at a time per region and day)."""
     after: str | None = None
     """The last recipient (by id) this pass went through: where the next one goes on."""
     exhausted: bool = False
@@ -205,17 +217,51 @@ class RecheckScheduler:
             await repository.close_open(ids, utcnow())
             await session.commit()
 
-    async def _batch(self, session: AsyncSession, region_code: str, today: date) -> str:
-        """The id of the re-check batch of `region_code` for `today` (made on first need)."""
+    async def _join_batch(
+        self, session: AsyncSession, region_code: str, today: date, count: int
+    ) -> tuple[str, int]:
+        """A re-check batch of `region_code` for `today` that takes `count` more re-checks,
+        and the first of their line numbers: the day's open batch, or, once the day's
+        batches are all closed, cancelled or completed, a new one. Each is keyed by region,
+        day and how many that day had before it, so every process makes the same next one
+        (the unique key decides who inserts it)."""
         scheduler = await self._scheduler(session)
+        repository = BatchRepository.from_session(session)
+        day = today.isoformat()
+        for _ in range(_JOIN_ATTEMPTS):
+            batches = await repository.keyed_like(
+                scheduler.key_id,
+                _batch_key(region_code, day, 0),
+                prefix=f"recheck:{region_code}+",
+                suffix=f":{day}",
+            )
+            open_ids = [i for i, status in batches if status == batch_wire.BatchStatus.open.value]
+            batch_id = (
+                open_ids[0]
+                if open_ids
+                else await self._new_batch(
+                    session, scheduler.key_id, region_code, day, len(batches)
+                )
+            )
+            first = await repository.take_lines(batch_id, count)
+            if first is not None:
+                return batch_id, first
+            # Closed or cancelled since it was read: the next attempt finds or makes another.
+        raise RuntimeError(f"no open re-check batch of {region_code} for {day}")
+
+    async def _new_batch(
+        self, session: AsyncSession, created_by: str, region_code: str, day: str, before: int
+    ) -> str:
+        """The id of the day's batch after `before` others (made unless another process did)."""
         return await BatchRepository.from_session(session).get_or_add(
             {
                 "id": new_id(),
-                "reference": f"re-checks {region_code} {today.isoformat()}",
+                "reference": f"re-checks {region_code} {day}"
+                + (f" ({before + 1})" if before else ""),
                 "kind": batch_wire.BatchKind.recheck.value,
                 "region_prefix": region_code,
-                "created_by": scheduler.key_id,
-                "idempotency_key": f"recheck:{region_code}:{today.isoformat()}",
+                "created_by": created_by,
+                "idempotency_key": _batch_key(region_code, day, before),
                 "status": batch_wire.BatchStatus.open.value,
                 "lines_received": 0,
                 "households": 0,
@@ -252,13 +298,13 @@ class RecheckScheduler:
             starting.append((recipient, recheck_id, held, verification))
         if not starting:
             return []
-        batches = BatchRepository.from_session(session)
         by_region: dict[str, list[Verification]] = {}
         for recipient, _, _, verification in starting:
             by_region.setdefault(recipient.region_code, []).append(verification)
         for region_code, verifications in by_region.items():
-            batch_id = await self._batch(session, region_code, today)
-            first = await batches.take_lines(batch_id, len(verifications))
+            batch_id, first = await self._join_batch(
+                session, region_code, today, len(verifications)
+            )
             for offset, verification in enumerate(verifications):
                 verification.batch_id, verification.batch_line = batch_id, first + offset
             done.batches.add(batch_id)

@@ -296,6 +296,48 @@ async def test_two_schedulers_at_once_start_each_recheck_once(office: Office) ->
     assert len(started) == len(set(started)) == 3
 
 
+async def test_a_pass_never_adds_to_a_batch_that_is_cancelled_or_closed(office: Office) -> None:
+    """The day's batch takes re-checks while it is open. Cancelled by a caseworker, or
+    closed by a pass that went through everything due, it takes no more: a later pass of
+    the same day (recipients approved since) starts the day's next batch."""
+    for _ in range(2):
+        await office.approve("530102", {"id_number": make_id_number("530102")})
+    settings = office.service.settings.model_copy(
+        update={"partner_base_url": f"{office.service.base_url}/sandbox"}
+    )
+
+    async def batch(batch_id: str) -> tuple[str, int, int, str]:
+        view = (await office.caseworker.get(f"/v1/batches/{batch_id}")).json()
+        return view["status"], view["lines_received"], view["households"], view["reference"]
+
+    async with build_runtime(settings, runs_here=False) as runtime:
+        scheduler = runtime.rechecks
+        first = await scheduler.run_due(a_year_on(), limit=1)
+        assert (len(first.started), first.exhausted) == (1, False)
+        [cancelled] = first.batches
+        assert (await batch(cancelled))[:3] == ("open", 1, 1)
+        answer = await office.caseworker.post(f"/v1/batches/{cancelled}/cancel")
+        assert answer.status_code == 200, answer.text
+
+        second = await scheduler.run_due(a_year_on())
+        assert (len(second.started), second.exhausted) == (1, True)
+        [closed] = second.batches
+        assert closed != cancelled
+        assert (await batch(cancelled))[:3] == ("cancelled", 1, 1)
+        day = a_year_on().isoformat()
+        assert await batch(closed) == ("closed", 1, 1, f"re-checks 530102 {day} (2)")
+
+        await office.approve("530102", {"id_number": make_id_number("530102")})
+        third = await scheduler.run_due(a_year_on())
+        assert len(third.started) == 1
+        [latest] = third.batches
+        assert latest not in (cancelled, closed)
+        assert (await batch(closed))[:3] == ("closed", 1, 1)
+        assert await batch(latest) == ("closed", 1, 1, f"re-checks 530102 {day} (3)")
+        lines = (await office.caseworker.get(f"/v1/batches/{latest}/verifications")).json()
+        assert [item["line"] for item in lines["items"]] == [1]
+
+
 async def test_a_refused_recheck_is_reported_on_every_pass_and_started_once_it_can_be(
     office: Office,
 ) -> None:
