@@ -3,7 +3,8 @@
 Its requests go through `connectors.http` (retries, time budget, response byte limits) and
 its answers through `fetch_evidence` (member accounting, record limits), exactly as a
 hand-written connector's. Every jmespath expression is compiled once, when the connector is
-built; fetching runs no code from the spec, only those expressions.
+built; fetching runs no code from the spec, only those expressions, and those within a
+budget of steps scaled to the answer they read (`connectors.declarative.expression`).
 """
 
 import asyncio
@@ -11,7 +12,8 @@ import base64
 import re
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import partial
 from typing import Any, ClassVar
@@ -19,8 +21,7 @@ from urllib.parse import quote
 from xml.etree.ElementTree import Element
 
 import httpx
-import jmespath
-from jmespath.visitor import TreeInterpreter
+from jmespath.exceptions import JMESPathError
 from pydantic import ValidationError
 
 from connectors.base import (
@@ -32,6 +33,7 @@ from connectors.base import (
     PartnerUnavailable,
     ResponseTooLarge,
 )
+from connectors.declarative.expression import AnswerInterpreter, Expression, OverBudget
 from connectors.declarative.spec import (
     MONEY_FIELDS,
     RECORD_KINDS,
@@ -101,50 +103,43 @@ def xml_data(element: Element, depth: int = 0) -> dict[str, Any]:
     return data
 
 
-_INTERPRETER = TreeInterpreter()
-"""One interpreter for every expression: `ParsedResult.search` would build one per call."""
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """A partner's answer as jmespath sees it, with the interpreter every expression
+    evaluated on it shares: its budget of steps is scaled to the answer's size."""
+
+    data: object
+    interpreter: AnswerInterpreter
+
+    @classmethod
+    def of(cls, data: object, size: int) -> "_Answer":
+        return cls(data, AnswerInterpreter(size))
 
 
 class _Expr:
-    """A jmespath expression compiled once; a plain field path (`result.records`) is read
-    without the interpreter, with the same result."""
+    """One of the spec's expressions, compiled once, and where it is in the spec: an answer
+    it cannot be evaluated on (the answer's budget spent, a function given a value of the
+    wrong type) is a malformed answer that names it."""
 
-    __slots__ = ("search",)
+    __slots__ = ("expression", "where")
 
-    def __init__(self, expression: str) -> None:
-        parsed = jmespath.compile(expression).parsed
-        path = _field_path(parsed)
-        if path is None:
-            visit = _INTERPRETER.visit
-            self.search: Callable[[object], Any] = lambda value: visit(parsed, value)
-        elif len(path) == 1:
-            (name,) = path
-            self.search = lambda value: value.get(name) if isinstance(value, dict) else None
-        else:
-            self.search = partial(_follow, path)
+    def __init__(self, expression: str, where: str) -> None:
+        self.expression = Expression(expression)
+        self.where = where
 
-
-def _field_path(node: dict[str, Any]) -> tuple[str, ...] | None:
-    """The field names of `a`, `a.b.c`; None for any other expression."""
-    if node["type"] == "field":
-        return (node["value"],)
-    if node["type"] == "subexpression":
-        names: list[str] = []
-        for child in node["children"]:
-            part = _field_path(child)
-            if part is None:
-                return None
-            names += part
-        return tuple(names)
-    return None
-
-
-def _follow(path: tuple[str, ...], value: object) -> Any:
-    for name in path:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(name)
-    return value
+    def search(self, value: object, answer: _Answer) -> Any:
+        try:
+            return self.expression.search(value, answer.interpreter)
+        except OverBudget:
+            raise MalformedResponse(
+                f"{self.where}: evaluating the spec's expressions on this answer took more "
+                f"than {answer.interpreter.budget} steps"
+            ) from None
+        except (JMESPathError, RecursionError) as error:
+            # Never the error's text: jmespath puts the value it was given in it.
+            raise MalformedResponse(
+                f"{self.where} cannot be evaluated on this answer ({type(error).__name__})"
+            ) from None
 
 
 class _Compiled:
@@ -152,15 +147,23 @@ class _Compiled:
 
     def __init__(self, spec: ConnectorSpec) -> None:
         response = spec.response
-        self.records = _Expr(response.records)
-        self.answers = _Expr(response.answers) if response.answers else None
-        self.not_found = _Expr(response.not_found) if response.not_found else None
-        self.error = _Expr(response.error) if response.error else None
-        self.member = _Expr(spec.mode.member) if isinstance(spec.mode, Batch) else None
+        self.records = _Expr(response.records, "response.records")
+        self.answers = _Expr(response.answers, "response.answers") if response.answers else None
+        self.not_found = (
+            _Expr(response.not_found, "response.not_found") if response.not_found else None
+        )
+        self.error = _Expr(response.error, "response.error") if response.error else None
+        self.member = (
+            _Expr(spec.mode.member, "mode.member") if isinstance(spec.mode, Batch) else None
+        )
         self.fields: list[tuple[str, _Expr | None, object, str | None]] = [
             (
                 name,
-                _Expr(mapping.expr) if mapping.expr is not None else None,
+                (
+                    _Expr(mapping.expr, f"response.fields.{name}")
+                    if mapping.expr is not None
+                    else None
+                ),
                 mapping.const,
                 (mapping.unit or "yuan") if name in MONEY_FIELDS else None,
             )
@@ -168,14 +171,16 @@ class _Compiled:
         ]
         pagination = spec.pagination
         self.total_pages = (
-            _Expr(pagination.total_pages)
+            _Expr(pagination.total_pages, "pagination.total_pages")
             if isinstance(pagination, PagePagination) and pagination.total_pages
             else None
         )
         self.next_cursor = (
-            _Expr(pagination.next) if isinstance(pagination, CursorPagination) else None
+            _Expr(pagination.next, "pagination.next")
+            if isinstance(pagination, CursorPagination)
+            else None
         )
-        self.healthy = _Expr(spec.health.expect) if spec.health.expect else None
+        self.healthy = _Expr(spec.health.expect, "health.expect") if spec.health.expect else None
         body = spec.request.body
         self.json_body = compile_json(body.template) if isinstance(body, JsonBody) else None
         self.record_model = RECORD_KINDS[response.kind]
@@ -183,7 +188,7 @@ class _Compiled:
             (
                 index,
                 frozenset(rule.status) if rule.status is not None else None,
-                _Expr(rule.when) if rule.when is not None else None,
+                _Expr(rule.when, f"errors[{index}].when") if rule.when is not None else None,
                 rule.action,
             )
             for index, rule in enumerate(spec.errors)
@@ -195,12 +200,12 @@ class _Compiled:
             when is not None and codes is None for _, codes, when, _ in self.rules
         )
 
-    def match(self, status: int, data: object) -> tuple[int, str] | None:
+    def match(self, status: int, answer: _Answer | None) -> tuple[int, str] | None:
         """The first error rule that matches the answer: (its index, its action)."""
         for index, codes, when, action in self.rules:
             if codes is not None and status not in codes:
                 continue
-            if when is not None and (data is None or not when.search(data)):
+            if when is not None and (answer is None or not when.search(answer.data, answer)):
                 continue
             return index, action
         return None
@@ -297,7 +302,7 @@ class DeclarativeConnector:
         values = {"region_code": "", "as_of": "", "as_of_year": ""}
         try:
             async with budget(config):
-                data = await self._call(
+                reply = await self._call(
                     client,
                     config,
                     "GET",
@@ -307,9 +312,9 @@ class DeclarativeConnector:
                     {},
                     about_people=False,
                 )
-            if data is NOTHING:
-                data = None
-            if self._compiled.healthy is not None and not self._compiled.healthy.search(data):
+            answer = reply if isinstance(reply, _Answer) else _Answer.of(None, 0)
+            healthy = self._compiled.healthy
+            if healthy is not None and not healthy.search(answer.data, answer):
                 raise MalformedResponse("health answer does not match health.expect")
         except ConnectorError as error:
             return CheckResult(ok=False, detail=str(error), latency_ms=_ms_since(started))
@@ -363,30 +368,39 @@ class DeclarativeConnector:
         answered: list[str] = []
         pages = _Pages(self.spec, self._compiled)
         while (query := pages.next_query()) is not None:
-            data = await self._send(client, config, values, member_values, query)
-            if data is not NOTHING and (
-                self._compiled.error is not None and self._compiled.error.search(data)
-            ):
-                raise MalformedResponse("partner reported an error in its answer (response.error)")
-            nothing = data is NOTHING or (
-                self._compiled.not_found is not None and bool(self._compiled.not_found.search(data))
-            )
-            items = (
-                [] if nothing else _list(self._compiled.records.search(data), "response.records")
-            )
+            reply = await self._send(client, config, values, member_values, query)
+            compiled = self._compiled
+            answer = reply if isinstance(reply, _Answer) else None
+            items: list[object] = []
+            nothing = answer is None
+            if answer is not None:
+                if compiled.error is not None and compiled.error.search(answer.data, answer):
+                    raise MalformedResponse(
+                        "partner reported an error in its answer (response.error)"
+                    )
+                nothing = compiled.not_found is not None and bool(
+                    compiled.not_found.search(answer.data, answer)
+                )
+                if not nothing:
+                    items = _list(compiled.records.search(answer.data, answer), "response.records")
             if len(records) + len(items) > config.max_records:
                 # Checked as pages come, not once they are all in: a partner that pages on
                 # and on must not fill the process's memory first.
                 raise ResponseTooLarge.over_records(config.max_records)
-            records += [self._record(item, index, members) for index, item in enumerate(items)]
+            if answer is None:
+                # The error rules read the answer as "nothing for these members".
+                if lists_everyone:
+                    answered.extend(asked.values())
+                break
+            records += [
+                self._record(item, index, members, answer) for index, item in enumerate(items)
+            ]
             if lists_everyone and nothing:
                 answered.extend(asked.values())
-            elif lists_everyone and self._compiled.answers is not None:
-                answers = _list(self._compiled.answers.search(data), "response.answers")
-                answered += [self._member_of(answer) for answer in answers]
-            if data is NOTHING:
-                break
-            pages.advance(data, len(items))
+            elif lists_everyone and compiled.answers is not None:
+                listed = _list(compiled.answers.search(answer.data, answer), "response.answers")
+                answered += [self._member_of(item, answer) for item in listed]
+            pages.advance(answer, len(items))
         if not lists_everyone:
             # One answer per member asked: per member, or a format that lists only hits.
             answered.extend(asked.values())
@@ -399,7 +413,7 @@ class DeclarativeConnector:
         values: dict[str, str],
         members: list[dict[str, str]],
         paging: dict[str, str],
-    ) -> object:
+    ) -> _Answer | _Nothing:
         spec = self.spec.request
         query = {key: fill(value, values) for key, value in spec.query.items()} | paging
         headers = {key: fill(value, values) for key, value in spec.headers.items()}
@@ -421,7 +435,7 @@ class DeclarativeConnector:
         body: dict[str, Any],
         *,
         about_people: bool = True,
-    ) -> object:
+    ) -> _Answer | _Nothing:
         """One request with the spec's auth, pace and error rules; a refused access token
         is fetched anew once. `about_people=False`: a health check, without consent headers."""
         pace = self._gate.wait if self._gate is not None else None
@@ -500,16 +514,16 @@ class DeclarativeConnector:
             self._tokens.keep(issued, life)
             return issued
 
-    def _on_error_status(self, status: int, body: bytes) -> object | None:
+    def _on_error_status(self, status: int, body: bytes) -> _Nothing | None:
         """A non-2xx answer read by the error rules; None: the usual mapping."""
         compiled = self._compiled
-        data: object = None
+        answer: _Answer | None = None
         if status in compiled.error_statuses or compiled.body_rules:
             try:
-                data = self._parse(body)
+                answer = _Answer.of(self._parse(body), len(body))
             except ConnectorError:
-                data = None
-        matched = compiled.match(status, data)
+                answer = None
+        matched = compiled.match(status, answer)
         # A spec stored before not_found was refused on such statuses (or a body-only rule
         # matching an outage's body) cannot make an unavailable partner's answer "no record".
         if matched is not None and not (matched[1] == "not_found" and is_unavailable(status)):
@@ -518,10 +532,10 @@ class DeclarativeConnector:
             raise _TokenRefused("HTTP 401 (access token refused)")
         return None
 
-    def _member_of(self, item: object) -> str:
+    def _member_of(self, item: object, answer: _Answer) -> str:
         if self._compiled.member is None:
             raise MalformedResponse("no member expression")  # pragma: no cover - by validation
-        value = self._compiled.member.search(item)
+        value = self._compiled.member.search(item, answer)
         if not isinstance(value, str) or not value.strip():
             raise MalformedResponse("mode.member found no ID number in an answer item")
         return value.strip().upper()
@@ -531,14 +545,15 @@ class DeclarativeConnector:
         item: object,
         index: int,
         members: Sequence[MemberQuery],
+        answer: _Answer,
     ) -> Record:
         if self._compiled.member is not None:
-            id_number = self._member_of(item)
+            id_number = self._member_of(item, answer)
         else:
             id_number = members[0].id_number
         values: dict[str, object] = {"kind": self.spec.response.kind, "id_number": id_number}
         for name, expr, const, unit in self._compiled.fields:
-            value = expr.search(item) if expr is not None else const
+            value = expr.search(item, answer) if expr is not None else const
             if value is None:
                 continue
             values[name] = _money(value, unit, name) if unit is not None else value
@@ -595,14 +610,14 @@ class DeclarativeConnector:
             return {"content": fill(body.template, {**escaped, "members": listed}).encode()}
         return {}
 
-    def _decode(self, body: bytes) -> object:
+    def _decode(self, body: bytes) -> _Answer | _Nothing:
         """A 2xx body as jmespath sees it, read by the error rules (as status 200)."""
-        data = self._parse(body)
+        answer = _Answer.of(self._parse(body), len(body))
         if self._compiled.rules:
-            matched = self._compiled.match(200, data)
+            matched = self._compiled.match(200, answer)
             if matched is not None:
                 return _act(*matched)
-        return data
+        return answer
 
     def _parse(self, body: bytes) -> object:
         if self.spec.response.format == "xml":
@@ -652,11 +667,15 @@ class _Pages:
             query[size_param] = str(size)
         return query
 
-    def advance(self, data: object, items: int) -> None:
+    def advance(self, answer: _Answer, items: int) -> None:
         self.fetched += 1
         pagination = self.pagination
         if isinstance(pagination, PagePagination):
-            total = self.compiled.total_pages.search(data) if self.compiled.total_pages else None
+            total = (
+                self.compiled.total_pages.search(answer.data, answer)
+                if self.compiled.total_pages
+                else None
+            )
             if total is None:
                 self.done = items == 0
             elif isinstance(total, bool) or not isinstance(total, int | Decimal):
@@ -667,7 +686,7 @@ class _Pages:
         elif isinstance(pagination, OffsetPagination):
             self.done = items < pagination.size
         elif isinstance(pagination, CursorPagination) and self.compiled.next_cursor is not None:
-            following = self.compiled.next_cursor.search(data)
+            following = self.compiled.next_cursor.search(answer.data, answer)
             if isinstance(following, bool) or not isinstance(following, str | int | None):
                 raise MalformedResponse("pagination.next is not a string")
             self.done = following in (None, "")

@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import defusedxml.ElementTree
-import jmespath
-from jmespath.exceptions import JMESPathError
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -26,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from connectors.declarative.expression import check_expression
 from connectors.declarative.template import (
     EACH_MEMBER,
     HOUSEHOLD_NAMES,
@@ -99,52 +98,8 @@ _RESERVED_HEADERS = frozenset(
 )
 
 
-MAX_EXPRESSION_DEPTH = 32
-"""How deeply a jmespath expression may nest: a partner's answer needs a handful of levels;
-hundreds would exhaust the interpreter's stack (jmespath parses and evaluates recursively)."""
-
-
-def _expression(value: str) -> str:
-    if _bracket_depth(value) > MAX_EXPRESSION_DEPTH:
-        raise ValueError(f"a jmespath expression nested more than {MAX_EXPRESSION_DEPTH} deep")
-    try:
-        parsed = jmespath.compile(value).parsed
-    except JMESPathError as error:
-        raise ValueError(f"not a valid jmespath expression ({type(error).__name__})") from None
-    except RecursionError:
-        parsed = None
-    if parsed is None or _depth(parsed) > MAX_EXPRESSION_DEPTH:
-        raise ValueError(f"a jmespath expression nested more than {MAX_EXPRESSION_DEPTH} deep")
-    return value
-
-
-def _bracket_depth(text: str) -> int:
-    """How deeply brackets nest in `text` (quotes not told apart: a literal with dozens of
-    open brackets is no expression a partner's answer needs)."""
-    deepest = level = 0
-    for character in text:
-        if character in "([{":
-            level += 1
-            deepest = max(deepest, level)
-        elif character in ")]}":
-            level -= 1
-    return deepest
-
-
-def _depth(tree: dict[str, Any]) -> int:
-    """The deepest level of a parsed expression (counted without recursion)."""
-    deepest, pending = 0, [(tree, 1)]
-    while pending:
-        node, level = pending.pop()
-        deepest = max(deepest, level)
-        pending.extend(
-            (child, level + 1) for child in node.get("children", ()) if isinstance(child, dict)
-        )
-    return deepest
-
-
-Expression = Annotated[str, Field(min_length=1, max_length=1000), AfterValidator(_expression)]
-"""A jmespath expression, compiled once when the spec is validated."""
+Expression = Annotated[str, Field(min_length=1, max_length=1000), AfterValidator(check_expression)]
+"""A jmespath expression, compiled once when the spec is validated (`check_expression`)."""
 
 
 class _Spec(BaseModel):

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 import httpx
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.base import ConnectorError, fetch_evidence
@@ -207,7 +208,15 @@ class ConnectorRegistration:
         row = await repository.version(name, number)
         if row is None:
             raise InvalidRequest.at(["body", "version"], f"no version {number}")
-        spec = _capped(ConnectorSpec.model_validate(row.spec))
+        try:
+            stored = ConnectorSpec.model_validate(row.spec)
+        except ValidationError:
+            # Stored when the checks were laxer (an expression that multiplies what it
+            # reads, a path with dot-segments): never run again, whoever asks.
+            raise Conflict(
+                f"Version {number}'s spec no longer passes validation: PUT a corrected version"
+            ) from None
+        spec = _capped(stored)
         connector = build_connector(spec, str(number))
         household = HouseholdQuery(
             region_code=body.region_code,

@@ -1,14 +1,20 @@
 """Registering a declarative connector over the API and using it, against the sandbox."""
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.conftest import ClientFactory, LiveService
+from service.models.declarative_connector import StoredConnectorVersion
+from tests.conftest import ClientFactory, LiveService, serving
 from tests.connectors.declarative.specs import example
+from tests.e2e.hostile import Answer, HostilePartner
 from tests.factories import make_id_number, member, verification_body
 
 TAX_SECRET_ENV = "HEDUI_SECRET_TEST_E2E_TAX_KEY"
@@ -242,3 +248,76 @@ async def test_a_built_in_name_is_taken(
     response = await integrator.post("/v1/connectors", json=_tax_spec(live_service, name="bank"))
 
     assert response.status_code == 409
+
+
+@pytest.fixture(scope="module")
+async def hostile() -> AsyncIterator[tuple[HostilePartner, str]]:
+    partner = HostilePartner()
+    async with serving(partner, lifespan="off") as base_url:
+        yield partner, base_url
+
+
+async def test_an_answer_the_spec_would_copy_without_end_is_malformed_quickly(
+    api_client: ClientFactory, live_service: LiveService, hostile: tuple[HostilePartner, str]
+) -> None:
+    """400 copies of each item pass registration; a partner answering with thousands of
+    items makes them cost more than the answer's budget: the test read says the answer is
+    malformed, at once, instead of building millions of values."""
+    partner, base_url = hostile
+    integrator = await api_client(role="integrator", region="00")
+    person = make_id_number()
+    hit = {"sfzh": person, "found": True, "taxYear": 2025, "taxableIncome": 100}
+
+    async def thousands(path: str, body: bytes) -> Answer:
+        return Answer(body=json.dumps({"retCode": "000000", "results": [hit] * 5000}).encode())
+
+    partner.answer = thousands
+    twenty = "[" + ",".join(["@"] * 20) + "]"
+    spec = _tax_spec(live_service, name="copying_tax")
+    spec["base_url"] = f"{base_url}/tax"
+    spec["response"]["records"] = f"results[].{twenty}[].{twenty}[] | [?found]"
+    created = await integrator.post("/v1/connectors", json=spec)
+    assert created.status_code == 201, created.text
+
+    started = time.perf_counter()
+    tested = await integrator.post(
+        "/v1/connectors/copying_tax/test",
+        json={"region_code": "530102", "members": [{"id_number": person}]},
+    )
+
+    assert time.perf_counter() - started < 10
+    assert tested.status_code == 200, tested.text
+    result = tested.json()
+    assert (result["ok"], result["records"]) == (False, [])
+    assert result["error"].startswith("MalformedResponse: response.records: evaluating")
+
+
+async def test_a_stored_spec_the_checks_now_refuse_is_never_test_read(
+    api_client: ClientFactory,
+    live_service: LiveService,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """A version stored before an expression was checked for the copies it makes: a test
+    read of it is a 409 asking for a corrected version, not a 500 and not a read."""
+    integrator = await api_client(role="integrator", region="00")
+    created = await integrator.post("/v1/connectors", json=_tax_spec(live_service, name="old_tax"))
+    assert created.status_code == 201, created.text
+    spec = created.json()["spec"]
+    spec["response"]["records"] = "results" + ("[].[" + ",".join(["@"] * 20) + "][]") * 7
+    async with session_factory() as session:
+        await session.execute(
+            update(StoredConnectorVersion)
+            .where(StoredConnectorVersion.name == "old_tax")
+            .values(spec=spec)
+        )
+        await session.commit()
+
+    tested = await integrator.post(
+        "/v1/connectors/old_tax/test",
+        json={"region_code": "530102", "members": [{"id_number": make_id_number()}]},
+    )
+
+    assert tested.status_code == 409, tested.text
+    assert tested.json()["detail"] == (
+        "Version 1's spec no longer passes validation: PUT a corrected version"
+    )

@@ -65,6 +65,23 @@ async def test_an_expression_nested_hundreds_deep_is_422_not_a_crash(
     assert (await integrator.get("/v1/connectors/deep_expression")).status_code == 404
 
 
+async def test_an_expression_that_multiplies_what_it_reads_is_422(
+    api_client: ClientFactory, live_service: LiveService
+) -> None:
+    """`results[].[@,@,…20…][]` seven times over: 29 deep (within the depth limit), and
+    20**7 copies of every item a partner sends. Refused at registration, nothing stored."""
+    integrator = await api_client(role="integrator", region="00")
+    spec = _spec_on_bare_host(live_service, "copying_expression")
+    spec["response"]["records"] = "results" + ("[].[" + ",".join(["@"] * 20) + "][]") * 7
+
+    response = await integrator.post("/v1/connectors", json=spec)
+
+    assert response.status_code == 422, response.text
+    assert [error["pointer"] for error in response.json()["errors"]] == ["/response/records"]
+    assert "more than 1000 values" in response.json()["errors"][0]["msg"]
+    assert (await integrator.get("/v1/connectors/copying_expression")).status_code == 404
+
+
 async def test_a_spec_path_below_the_allowed_host_is_accepted(
     api_client: ClientFactory, live_service: LiveService
 ) -> None:
