@@ -6,6 +6,7 @@ its secret references and the record kind its fields map to. Every problem names
 field with a JSON pointer into the submitted spec (`/response/fields/annual_amount/expr`).
 """
 
+import math
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -48,6 +49,7 @@ from schemas.evidence import (
     VehicleRecord,
 )
 from schemas.identity import FreeText
+from schemas.request import NUL, NUL_MESSAGE
 
 DEFAULT_PARTNER_HOSTS = ("127.0.0.1", "localhost", "::1")
 """Hosts a spec may call when `HEDUI_PARTNER_HOSTS` is not set: this machine (the sandbox)."""
@@ -468,6 +470,11 @@ def validate_spec(
     check_secrets: bool = True,
 ) -> ConnectorSpec:
     """The spec, or `SpecInvalid` naming every problem found (nothing half-checked)."""
+    problems = _document_problems(data)
+    if problems:
+        # Nothing more is read of a document whose text cannot be stored or sent as is: a
+        # pointer naming one of its members would hold the same character.
+        raise SpecInvalid(problems)
     try:
         spec = ConnectorSpec.model_validate(data)
     except ValidationError as error:
@@ -483,6 +490,62 @@ def validate_spec(
     if problems:
         raise SpecInvalid(problems)
     return spec
+
+
+MAX_TEXT = 20_000
+"""The longest text a spec holds anywhere (an XML body template's limit)."""
+MAX_MEMBER_NAME = 256
+
+
+def _document_problems(data: object) -> list[Problem]:
+    """What the submitted JSON holds that can be neither stored nor sent as it was written,
+    in every value and every member name, the JSON body template's included: a lone
+    surrogate (`"\\ud800"`: no UTF-8 encodes it), a NUL character (PostgreSQL refuses it in
+    text, SQLite would store it), NaN, Infinity or a number beyond a float's range (`1e400`,
+    which JSON has no value for: stored as null), and text past its size."""
+    problems: list[Problem] = []
+    pending: list[tuple[str, object]] = [("", data)]
+    while pending:
+        pointer, value = pending.pop()
+        if isinstance(value, str):
+            if (why := _text_problem(value, MAX_TEXT)) is not None:
+                problems.append(Problem(pointer or "/", why))
+        elif isinstance(value, float) and not math.isfinite(value):
+            problems.append(
+                Problem(pointer or "/", "must be a finite number (JSON has no NaN or Infinity)")
+            )
+        elif isinstance(value, dict):
+            children = []
+            for key, item in value.items():
+                child = f"{pointer}/{pointer_token(str(key))}"
+                if (why := _text_problem(str(key), MAX_MEMBER_NAME)) is not None:
+                    problems.append(Problem(child, f"its name {why}"))
+                children.append((child, item))
+            pending.extend(reversed(children))  # in the document's order
+        elif isinstance(value, list):
+            pending.extend(reversed([(f"{pointer}/{i}", item) for i, item in enumerate(value)]))
+    return problems
+
+
+def _text_problem(text: str, longest: int) -> str | None:
+    if len(text) > longest:
+        return f"must be at most {longest} characters"
+    if NUL in text:
+        return NUL_MESSAGE
+    if any(_is_surrogate(character) for character in text):
+        return "must be valid Unicode: a lone surrogate (U+D800 to U+DFFF) cannot be encoded"
+    return None
+
+
+def _is_surrogate(character: str) -> bool:
+    return "\ud800" <= character <= "\udfff"
+
+
+def pointer_token(name: str) -> str:
+    """`name` as a JSON pointer token: `~` and `/` escaped, and a character no answer can
+    carry (a lone surrogate, a NUL) shown as U+FFFD."""
+    name = "".join("\ufffd" if c == NUL or _is_surrogate(c) else c for c in name)
+    return name.replace("~", "~0").replace("/", "~1")
 
 
 def _pydantic_problems(error: ValidationError, data: object) -> list[Problem]:
@@ -535,8 +598,8 @@ def _auth_header_problems(spec: ConnectorSpec) -> list[Problem]:
 def _template_problems(spec: ConnectorSpec) -> list[Problem]:
     member_level = isinstance(spec.mode, PerMember)
     checks: list[tuple[str, str]] = [("/request/path", spec.request.path)]
-    checks += [(f"/request/headers/{k}", v) for k, v in spec.request.headers.items()]
-    checks += [(f"/request/query/{k}", v) for k, v in spec.request.query.items()]
+    checks += [(f"/request/headers/{pointer_token(k)}", v) for k, v in spec.request.headers.items()]
+    checks += [(f"/request/query/{pointer_token(k)}", v) for k, v in spec.request.query.items()]
     checks.append(("/health/path", spec.health.path))
     problems = []
     for pointer, text in checks:
@@ -546,12 +609,11 @@ def _template_problems(spec: ConnectorSpec) -> list[Problem]:
             problems.append(Problem(problem.pointer, str(problem)))
     problems += _auth_header_problems(spec)
     for header, value in spec.request.headers.items():
+        pointer = f"/request/headers/{pointer_token(header)}"
         if not _HEADER.match(header) or header.lower() in _RESERVED_HEADERS:
-            problems.append(Problem(f"/request/headers/{header}", "not a header a spec may set"))
+            problems.append(Problem(pointer, "not a header a spec may set"))
         elif not _HEADER_VALUE.fullmatch(value):
-            problems.append(
-                Problem(f"/request/headers/{header}", "must be ASCII text without line breaks")
-            )
+            problems.append(Problem(pointer, "must be ASCII text without line breaks"))
     body = spec.request.body
     try:
         if isinstance(body, JsonBody):
@@ -560,7 +622,7 @@ def _template_problems(spec: ConnectorSpec) -> list[Problem]:
             for key, value in body.template.items():
                 check_names(
                     value,
-                    f"/request/body/template/{key}",
+                    f"/request/body/template/{pointer_token(key)}",
                     HOUSEHOLD_NAMES | (MEMBER_NAMES if member_level else frozenset()),
                 )
         elif isinstance(body, XmlBody):
@@ -645,7 +707,7 @@ def _field_problems(spec: ConnectorSpec) -> list[Problem]:
     known = set(model.model_fields) - {"kind", "id_number"}
     problems = []
     for name, mapping in spec.response.fields.items():
-        pointer = f"/response/fields/{name}"
+        pointer = f"/response/fields/{pointer_token(name)}"
         if name not in known:
             problems.append(
                 Problem(

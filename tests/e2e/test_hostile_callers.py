@@ -1,5 +1,6 @@
 """Attacks a hostile API caller would try, each held by the running service over real HTTP."""
 
+import json
 from typing import Any
 
 import httpx
@@ -80,6 +81,85 @@ async def test_an_expression_that_multiplies_what_it_reads_is_422(
     assert [error["pointer"] for error in response.json()["errors"]] == ["/response/records"]
     assert "more than 1000 values" in response.json()["errors"][0]["msg"]
     assert (await integrator.get("/v1/connectors/copying_expression")).status_code == 404
+
+
+def _with_raw(spec: dict[str, Any], where: str, member: str) -> str:
+    """The spec as JSON text, with `member` (raw JSON text) added first to the object at
+    `where`: escapes and constants a JSON encoder would never write."""
+    text = json.dumps(spec, ensure_ascii=False)
+    target: Any = spec
+    for part in where.strip("/").split("/"):
+        target = target[part]
+    old = json.dumps(target, ensure_ascii=False)
+    assert text.count(old) == 1
+    return text.replace(old, "{" + member + ", " + old[1:], 1)
+
+
+@pytest.mark.parametrize(
+    ("where", "member", "pointer"),
+    [
+        ("/request/body/template", '"x": "a\\ud800"', "/request/body/template/x"),
+        ("/request/body/template", '"\\ud800": "a"', "/request/body/template/\ufffd"),
+        ("/request", '"headers": {"\\ud800": "v"}', "/request/headers/\ufffd"),
+        ("/request", '"query": {"\\ud800": "v"}', "/request/query/\ufffd"),
+        ("/response/fields", '"\\ud800": {"expr": "x"}', "/response/fields/\ufffd"),
+        ("/request/body/template", '"x": NaN', "/request/body/template/x"),
+        ("/request/body/template", '"x": [Infinity]', "/request/body/template/x/0"),
+        ("/request/body/template", '"x": -1e400', "/request/body/template/x"),
+        ("/request/body/template", '"x": "a\\u0000"', "/request/body/template/x"),
+        ("/request/body/template", '"\\u0000": "a"', "/request/body/template/\ufffd"),
+    ],
+    ids=[
+        "surrogate in template value",
+        "surrogate in template key",
+        "surrogate in header name",
+        "surrogate in query name",
+        "surrogate in field name",
+        "NaN",
+        "Infinity",
+        "1e400",
+        "NUL in template value",
+        "NUL in template key",
+    ],
+)
+@pytest.mark.parametrize("method", ["POST", "PUT"])
+async def test_spec_text_that_cannot_be_stored_or_sent_as_is_is_422(
+    api_client: ClientFactory,
+    live_service: LiveService,
+    method: str,
+    where: str,
+    member: str,
+    pointer: str,
+) -> None:
+    """A lone surrogate was a 500 with the connection dropped (or stored as U+FFFD and sent
+    to the partner), NaN, Infinity and 1e400 were stored as null, a NUL was stored on both
+    databases: each a 422 naming the field, nothing stored, the connection still good."""
+    integrator = await api_client(role="integrator", region="00")
+    name = f"raw_{method.lower()}"
+    if method == "PUT":
+        created = await integrator.post(
+            "/v1/connectors", json=_spec_on_bare_host(live_service, name)
+        )
+        assert created.status_code in (201, 409), created.text
+    spec = _spec_on_bare_host(live_service, name)
+    spec["title"] = "first"
+    text = _with_raw(spec, where, member)
+
+    response = await integrator.request(
+        method,
+        "/v1/connectors" if method == "POST" else f"/v1/connectors/{name}",
+        content=text.encode(),
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert [error["pointer"] for error in response.json()["errors"]] == [pointer]
+    stored = await integrator.get(f"/v1/connectors/{name}")
+    if method == "POST":
+        assert stored.status_code == 404
+    else:
+        assert stored.json()["spec"]["title"] != "first"
 
 
 async def test_a_spec_path_below_the_allowed_host_is_accepted(

@@ -319,3 +319,96 @@ def test_an_expression_nested_too_deep_is_named(expression: str) -> None:
 
 def test_an_expression_nested_32_deep_is_accepted() -> None:
     validate_spec(_with(TAX, "/response/records", "!" * 31 + "results"))
+
+
+def _template(extra: dict[str, Any]) -> dict[str, Any]:
+    """The tax example's JSON body template with `extra` members beside its own."""
+    template = {**extra, **TAX["request"]["body"]["template"]}
+    return _with(TAX, "/request/body/template", template)
+
+
+def _request(part: str, extra: dict[str, str]) -> dict[str, Any]:
+    return _with(TAX, f"/request/{part}", extra)
+
+
+SURROGATE = "\ud800"
+UNENCODABLE = "must be valid Unicode: a lone surrogate (U+D800 to U+DFFF) cannot be encoded"
+NAMED_UNENCODABLE = f"its name {UNENCODABLE}"
+
+
+@pytest.mark.parametrize(
+    ("spec", "pointer", "message"),
+    [
+        (_template({"x": f"a{SURROGATE}"}), "/request/body/template/x", UNENCODABLE),
+        (_template({SURROGATE: "a"}), "/request/body/template/\ufffd", NAMED_UNENCODABLE),
+        (_template({"x": [{"y": SURROGATE}]}), "/request/body/template/x/0/y", UNENCODABLE),
+        (_request("headers", {SURROGATE: "v"}), "/request/headers/\ufffd", NAMED_UNENCODABLE),
+        (_request("query", {f"q{SURROGATE}": "v"}), "/request/query/q\ufffd", NAMED_UNENCODABLE),
+        (_request("query", {"q": SURROGATE}), "/request/query/q", UNENCODABLE),
+        (
+            _with(TAX, f"/response/fields/year{SURROGATE}", {"expr": "taxYear"}),
+            "/response/fields/year\ufffd",
+            NAMED_UNENCODABLE,
+        ),
+        (_with(TAX, "/title", f"个税{SURROGATE}"), "/title", UNENCODABLE),
+    ],
+    ids=[
+        "template value",
+        "template key",
+        "template list",
+        "header name",
+        "query name",
+        "query value",
+        "field name",
+        "title",
+    ],
+)
+def test_a_lone_surrogate_is_named_where_it_is(
+    spec: dict[str, Any], pointer: str, message: str
+) -> None:
+    """No UTF-8 encodes `\\ud800`: it could be neither stored nor sent (nor named in an
+    answer as it is: the pointer shows it as U+FFFD)."""
+    assert _problems(spec) == {pointer: message}
+
+
+@pytest.mark.parametrize(
+    ("spec", "pointer", "message"),
+    [
+        (
+            _template({"x": "a\x00b"}),
+            "/request/body/template/x",
+            "must not contain a NUL character",
+        ),
+        (
+            _template({"x\x00": "a"}),
+            "/request/body/template/x\ufffd",
+            "its name must not contain a NUL character",
+        ),
+        (_request("query", {"q": "\x00"}), "/request/query/q", "must not contain a NUL character"),
+    ],
+    ids=["template value", "template key", "query value"],
+)
+def test_a_nul_character_is_named_on_every_database(
+    spec: dict[str, Any], pointer: str, message: str
+) -> None:
+    """PostgreSQL refuses NUL in text and SQLite stores it: refused alike, before either."""
+    assert _problems(spec) == {pointer: message}
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), float("-inf")])
+def test_a_number_json_has_no_value_for_is_named(number: float) -> None:
+    """NaN, Infinity and 1e400 (read as infinity) were stored as null, silently."""
+    problems = _problems(_template({"x": {"y": [1, number]}}))
+
+    assert problems == {
+        "/request/body/template/x/y/1": "must be a finite number (JSON has no NaN or Infinity)"
+    }
+
+
+def test_text_past_its_size_is_named() -> None:
+    problems = _problems(_request("query", {"q": "v" * 20_001, "r" * 257: "v"}))
+
+    assert problems == {
+        "/request/query/q": "must be at most 20000 characters",
+        f"/request/query/{'r' * 257}": "its name must be at most 256 characters",
+    }
