@@ -209,16 +209,37 @@ Auth = Annotated[
 ]
 
 
+MAX_TEMPLATE_DEPTH = 16
+MAX_TEMPLATE_VALUES = 1000
+
+
+def _bounded_template(template: Any) -> Any:
+    """A JSON body template a partner's request needs: a few levels, a few dozen values."""
+    count, pending = 0, [(template, 1)]
+    while pending:
+        value, depth = pending.pop()
+        count += 1
+        if depth > MAX_TEMPLATE_DEPTH:
+            raise ValueError(f"nested more than {MAX_TEMPLATE_DEPTH} deep")
+        if count > MAX_TEMPLATE_VALUES:
+            raise ValueError(f"more than {MAX_TEMPLATE_VALUES} values")
+        children = value.values() if isinstance(value, dict) else value
+        if isinstance(value, dict | list):
+            pending.extend((child, depth + 1) for child in children)
+    return template
+
+
 class JsonBody(_Spec):
     type: Literal["json"]
-    template: Any = Field(
-        description='JSON with {placeholders}; {"$each_member": T} becomes one T per member'
+    template: Annotated[Any, AfterValidator(_bounded_template)] = Field(
+        description='JSON with {placeholders}; {"$each_member": T} becomes one T per member '
+        f"(at most {MAX_TEMPLATE_DEPTH} deep, {MAX_TEMPLATE_VALUES} values)"
     )
 
 
 class FormBody(_Spec):
     type: Literal["form"]
-    template: dict[str, str]
+    template: dict[str, str] = Field(max_length=50)
 
 
 class XmlBody(_Spec):

@@ -162,6 +162,28 @@ async def test_spec_text_that_cannot_be_stored_or_sent_as_is_is_422(
         assert stored.json()["spec"]["title"] != "first"
 
 
+async def test_a_json_body_template_nested_hundreds_deep_is_422(
+    api_client: ClientFactory, live_service: LiveService
+) -> None:
+    """Templates are checked, compiled and rendered recursively: bounded at 16 levels."""
+    integrator = await api_client(role="integrator", region="00")
+    spec = _spec_on_bare_host(live_service, "deep_template")
+    text = _with_raw(spec, "/request/body/template", '"x": ' + '{"a": ' * 900 + "1" + "}" * 900)
+
+    response = await integrator.post(
+        "/v1/connectors", content=text.encode(), headers={"Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"] == [
+        {
+            "loc": ["body", "request", "body", "template"],
+            "msg": "nested more than 16 deep",
+            "pointer": "/request/body/template",
+        }
+    ]
+
+
 async def test_a_spec_path_below_the_allowed_host_is_accepted(
     api_client: ClientFactory, live_service: LiveService
 ) -> None:

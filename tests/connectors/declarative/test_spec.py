@@ -1,6 +1,7 @@
 """Validating a declarative spec: every problem named by a JSON pointer to the bad field."""
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -412,3 +413,27 @@ def test_text_past_its_size_is_named() -> None:
         "/request/query/q": "must be at most 20000 characters",
         f"/request/query/{'r' * 257}": "its name must be at most 256 characters",
     }
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        (json.loads('{"a":' * 17 + '"x"' + "}" * 17), "nested more than 16 deep"),
+        ({f"k{index}": "v" for index in range(1000)}, "more than 1000 values"),
+    ],
+    ids=["deep", "wide"],
+)
+def test_a_json_body_template_is_bounded(template: dict[str, Any], message: str) -> None:
+    template["taxpayers"] = TAX["request"]["body"]["template"]["taxpayers"]
+
+    problems = _problems(_with(TAX, "/request/body/template", template))
+
+    assert problems == {"/request/body/template": message}
+
+
+def test_a_form_body_template_is_bounded() -> None:
+    spec = _with(TAX, "/mode", {"type": "per_member"})
+    spec["request"]["body"] = {"type": "form", "template": {f"k{i}": "v" for i in range(51)}}
+    spec["response"].pop("answers")
+
+    assert list(_problems(spec)) == ["/request/body/template"]
