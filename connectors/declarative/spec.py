@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote, urlsplit
 
 import defusedxml.ElementTree
 from pydantic import (
@@ -258,12 +259,38 @@ Body = Annotated[JsonBody | FormBody | XmlBody, Field(discriminator="type")]
 
 def _below_base_url(path: str) -> str:
     """A path is appended to base_url as text: without a leading `/`, `@evil.example/` or
-    `.evil.example/` would move the request to a host outside the allow-list."""
+    `.evil.example/` would move the request to a host outside the allow-list; with a `..`
+    segment, to a path of the host outside base_url's (`/../../v1/verifications`)."""
     if not path.startswith("/"):
         raise ValueError("must start with /")
     if not URL_TEXT.fullmatch(path):
         raise ValueError("must be printable ASCII without spaces (percent-encode the rest)")
+    if leaves_its_path(path):
+        raise ValueError(f"must hold {_NO_DOT_SEGMENTS}: it stays below base_url")
     return path
+
+
+_NO_DOT_SEGMENTS = "no dot-segment (. or .., percent-encoded or not) and no backslash"
+
+
+def leaves_its_path(url_path: str) -> bool:
+    """Whether a URL's path holds a `.` or `..` segment, or a backslash, as written or
+    once percent-decoded (up to three times: `%2e%2e`, `%252e%252e`), as a client, a
+    proxy or the partner's server would read it (a backslash is a slash to some)."""
+    text = url_path
+    for _ in range(3):
+        decoded = unquote(text)
+        if decoded == text:
+            break
+        text = decoded
+    if "\\" in text:
+        return True
+    for written in (url_path, text):
+        path = written.split("?", 1)[0].split("#", 1)[0]
+        # `..;x` is `..` to servers that drop a segment's parameters.
+        if any(segment.split(";", 1)[0] in (".", "..") for segment in path.split("/")):
+            return True
+    return False
 
 
 URL_TEXT = re.compile(r"[\x21-\x7e]*")
@@ -703,9 +730,9 @@ def _host_problems(spec: ConnectorSpec, allowed: Sequence[str]) -> list[Problem]
     return problems
 
 
-def _url_problems(pointer: str, url: str, allowed: Sequence[str]) -> list[Problem]:
-    from urllib.parse import urlsplit
-
+def _url_problems(  # noqa: PLR0911 - one refusal per way a URL can be wrong
+    pointer: str, url: str, allowed: Sequence[str]
+) -> list[Problem]:
     if not URL_TEXT.fullmatch(url):
         return [Problem(pointer, "must be printable ASCII without spaces (percent-encode)")]
     try:
@@ -720,6 +747,8 @@ def _url_problems(pointer: str, url: str, allowed: Sequence[str]) -> list[Proble
         return [Problem(pointer, "no credentials, query, fragment or placeholders here")]
     if not host_allowed(host, allowed):
         return [Problem(pointer, f"host {host} is not in the partner allow-list")]
+    if leaves_its_path(parts.path):
+        return [Problem(pointer, f"its path must hold {_NO_DOT_SEGMENTS}")]
     return []
 
 

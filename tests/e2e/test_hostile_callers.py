@@ -46,6 +46,35 @@ async def test_a_spec_path_cannot_move_the_request_off_the_allowed_host(
 
 
 @pytest.mark.parametrize(
+    "path",
+    [
+        "/../../../v1/verifications",
+        "/%2e%2e/%2E%2E/%2e%2e/v1/verifications",
+        "/..%5c..%5cv1/verifications",
+        "/sandbox\\..\\v1",
+    ],
+    ids=["dot-segments", "percent-encoded", "encoded backslashes", "backslashes"],
+)
+@pytest.mark.parametrize("field", ["request", "health"])
+async def test_a_spec_path_cannot_climb_out_of_base_url_s_path(
+    api_client: ClientFactory, live_service: LiveService, field: str, path: str
+) -> None:
+    """base_url `…/sandbox/tax` + `/../../../v1/verifications` was the partner host's own
+    `/v1/verifications` (hedui's, here), read at the next test read."""
+    integrator = await api_client(role="integrator", region="00")
+    spec = example("tax", f"{live_service.base_url}/sandbox")
+    spec["name"] = "climbing_path"
+    spec[field]["path"] = path
+
+    response = await integrator.post("/v1/connectors", json=spec)
+
+    assert response.status_code == 422, response.text
+    assert [error["pointer"] for error in response.json()["errors"]] == [f"/{field}/path"]
+    assert "no dot-segment" in response.json()["errors"][0]["msg"]
+    assert (await integrator.get("/v1/connectors/climbing_path")).status_code == 404
+
+
+@pytest.mark.parametrize(
     "expression",
     ["(" * 490 + "results" + ")" * 490, "!" * 998 + "a", "[" * 330 + "people" + "]" * 330],
     ids=["parentheses", "negations", "brackets"],

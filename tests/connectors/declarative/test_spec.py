@@ -274,6 +274,49 @@ def test_a_path_with_spaces_controls_or_unencoded_text_is_refused(path: str) -> 
     assert list(_problems(_with(TAX, "/request/path", path))) == ["/request/path"]
 
 
+LEAVING_PATHS = [
+    "/../../../v1/verifications",
+    "/income/../../v1/verifications",
+    "/./income",
+    "/income/..",
+    "/%2e%2e/%2E%2e/v1/verifications",
+    "/.%2e/v1",
+    "/%252e%252e/v1",
+    "/income/..;x/v1",
+    "/income%2f..%2fv1",
+    "/income\\..\\v1",
+    "/income%5c..%5cv1",
+    "/income\\batch",
+]
+
+
+@pytest.mark.parametrize("field", ["request", "health"])
+@pytest.mark.parametrize("path", LEAVING_PATHS)
+def test_a_path_that_can_leave_base_url_s_path_is_refused(field: str, path: str) -> None:
+    """base_url + `/../../v1/verifications` is the partner host's `/v1/verifications`,
+    outside the path the spec was allowed: dot-segments, percent-encoded or not, and
+    backslashes (a slash to some servers) are refused."""
+    problems = _problems(_with(TAX, f"/{field}/path", path))
+
+    assert problems == {
+        f"/{field}/path": "must hold no dot-segment (. or .., percent-encoded or not) and no "
+        "backslash: it stays below base_url"
+    }
+
+
+@pytest.mark.parametrize("path", ["/income/batch.json", "/v1..2/x", "/.../x", "/x?from=.."])
+def test_dots_that_are_no_dot_segment_are_accepted(path: str) -> None:
+    assert validate_spec(_with(TAX, "/request/path", path)).request.path == path
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1/a/../tax", "http://127.0.0.1/a/%2e%2e/tax"])
+def test_a_base_url_with_dot_segments_is_refused(url: str) -> None:
+    assert _problems(_with(TAX, "/base_url", url)) == {
+        "/base_url": "its path must hold no dot-segment (. or .., percent-encoded or not) and "
+        "no backslash"
+    }
+
+
 def test_a_name_holding_an_id_number_is_refused() -> None:
     # A source's name is in every report, metric label and log line.
     problems = _problems(_with(TAX, "/name", "p530102199001011231"))
