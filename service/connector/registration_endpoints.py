@@ -92,14 +92,19 @@ async def new_connector_version(
     "/{name}/test",
     response_model=wire.ConnectorTestResult,
     responses=PROBLEMS,
-    summary="Test-read the partner for a household (at most 5 pages, 100 records)",
+    summary="Test-read the partner for a household of the key's region (at most 5 pages, "
+    "100 records)",
 )
 async def read_partner_for_test(
-    name: str, body: wire.ConnectorTestRequest, session: SessionDep, _: IntegratorDep
+    name: str,
+    body: wire.ConnectorTestRequest,
+    session: SessionDep,
+    principal: IntegratorDep,
 ) -> wire.ConnectorTestResult:
-    """Nothing about the household is stored; a successful read lets the version be enabled.
-    Requests and answers come back with ID numbers, names and secrets masked."""
-    return await registration_service.test_read(session, name, body, datetime.now(UTC))
+    """The household's `region_code` must lie inside the key's region (403 naming it
+    otherwise). Nothing about the household is stored; a successful read lets the version be
+    enabled. Requests and answers come back with ID numbers, names and secrets masked."""
+    return await registration_service.test_read(session, principal, name, body, datetime.now(UTC))
 
 
 @router.post(

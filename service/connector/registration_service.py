@@ -35,7 +35,7 @@ from schemas.problem import ProblemError
 from service.auth.principal import Principal
 from service.config import Settings
 from service.connector.registration_repository import RegistrationRepository
-from service.errors import Conflict, InvalidRequest, NotFound
+from service.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from service.models.base import utcnow
 from service.models.declarative_connector import StoredConnector, StoredConnectorVersion
 
@@ -197,9 +197,24 @@ class ConnectorRegistration:
         return await self.read(session, name)
 
     async def test_read(
-        self, session: AsyncSession, name: str, body: wire.ConnectorTestRequest, today: datetime
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        name: str,
+        body: wire.ConnectorTestRequest,
+        today: datetime,
     ) -> wire.ConnectorTestResult:
-        """Ask the partner about the household with one version; store only the verdict."""
+        """Ask the partner about the household with one version; store only the verdict.
+
+        Only about a household of the key's own region: a test read shows what the partner
+        holds about people (their records, amounts included), as a verification does."""
+        if not principal.covers(body.region_code):
+            # A township key names no township here: it test-reads nobody (as it registers
+            # no near relative), rather than anyone of its county.
+            raise Forbidden(
+                "region_code is outside the region of this API key",
+                errors=[ProblemError(loc=["body", "region_code"], msg="outside the key's region")],
+            )
         repository = RegistrationRepository.from_session(session)
         connector_row = await repository.get(name)
         if connector_row is None:

@@ -3,6 +3,7 @@
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -321,3 +322,79 @@ async def test_a_stored_spec_the_checks_now_refuse_is_never_test_read(
     assert tested.json()["detail"] == (
         "Version 1's spec no longer passes validation: PUT a corrected version"
     )
+
+
+class TestTestReadScope:
+    """A test read shows what a partner holds about people, amounts included: only about a
+    household of the key's region."""
+
+    @pytest.fixture
+    async def connector(self, api_client: ClientFactory, live_service: LiveService) -> str:
+        name = f"scoped_tax_{uuid.uuid4().hex[:8]}"
+        integrator = await api_client(role="integrator", region="00")
+        created = await integrator.post("/v1/connectors", json=_tax_spec(live_service, name=name))
+        assert created.status_code == 201, created.text
+        return name
+
+    async def test_another_region_s_person_is_403(
+        self, http: httpx.AsyncClient, api_client: ClientFactory, connector: str
+    ) -> None:
+        person = make_id_number("110105")
+        await http.post(
+            "/sandbox/people",
+            json={"id_number": person, "tax": {"year": 2025, "annual_taxable_income": "1.00"}},
+        )
+        integrator = await api_client(role="integrator", region="530103")
+
+        response = await integrator.post(
+            f"/v1/connectors/{connector}/test",
+            json={
+                "region_code": "110105",
+                "members": [{"id_number": person}],
+                "consent_document_id": "MADE-UP-1",
+            },
+        )
+
+        assert response.status_code == 403, response.text
+        assert response.json()["type"] == "/problems/forbidden"
+        assert response.json()["errors"] == [
+            {"loc": ["body", "region_code"], "msg": "outside the key's region"}
+        ]
+        assert "records" not in response.text
+
+    async def test_a_person_of_the_key_s_region_is_read(
+        self, http: httpx.AsyncClient, api_client: ClientFactory, connector: str
+    ) -> None:
+        first, second = make_id_number("530103"), make_id_number("530103")
+        await http.post(
+            "/sandbox/people",
+            json={"id_number": first, "tax": {"year": 2025, "annual_taxable_income": "1.00"}},
+        )
+        integrator = await api_client(role="integrator", region="530103")
+
+        response = await integrator.post(
+            f"/v1/connectors/{connector}/test",
+            json={
+                "region_code": "530103",
+                "members": [{"id_number": first, "name": "张三"}, {"id_number": second}],
+            },
+        )
+
+        assert response.status_code == 200, response.text
+        assert response.json()["ok"] is True, response.text
+        assert len(response.json()["records"]) == 1
+
+    async def test_a_township_key_test_reads_nobody(
+        self, api_client: ClientFactory, connector: str
+    ) -> None:
+        """A test read names a county, never a township: a township key would reach every
+        township of its county."""
+        integrator = await api_client(role="integrator", region="530103001")
+
+        response = await integrator.post(
+            f"/v1/connectors/{connector}/test",
+            json={"region_code": "530103", "members": [{"id_number": make_id_number("530103")}]},
+        )
+
+        assert response.status_code == 403, response.text
+        assert response.json()["errors"][0]["loc"] == ["body", "region_code"]
