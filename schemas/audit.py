@@ -44,11 +44,15 @@ class AuditEvent(BaseModel):
     object_type: str
     object_id: str | None
     object_region: str | None = Field(
-        description="The household's township code, else its region code, for a verification"
+        description="The household's township code, else its region code, for a verification; "
+        "the region code of the household a connector test read asked about"
     )
     request_id: str | None = Field(description="`X-Request-ID` of the request, as in the logs")
     outcome: str = Field(description="`ok`, or the HTTP status of the refusal")
-    detail: str | None
+    detail: str | None = Field(
+        description="What the action and object leave out, never personal data in clear: "
+        "a connector test read names the members it read by their ID numbers masked"
+    )
 
 
 class AuditPage(BaseModel):

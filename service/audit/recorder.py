@@ -11,9 +11,14 @@ It looks the route up in `service.audit.actions.ACTIONS` and records one event:
 Refusals for load (429 rate limited, 503 overloaded or unavailable) say nothing about who
 may see what, and must stay cheap while the service is busy: they are counted in the
 metrics (`hedui_verification_requests_shed_total`), not written to the trail.
+
+A route that reads people no verification names (a connector's test read) says whom with
+`about` before it acts: its event then carries their household's region and their ID
+numbers masked, refused or not.
 """
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -40,6 +45,27 @@ log = structlog.get_logger(__name__)
 
 LOAD_REFUSALS = frozenset({"429", "503"})
 RECORDED_STATE_KEY = "audit_recorded"
+SUBJECT_STATE_KEY = "audit_subject"
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """Whom a request reads when no verification names them."""
+
+    region: str
+    """Their household's region: the auditors of that region find the event."""
+    detail: str
+    """Who they are, ID numbers masked (`mask_id_number`), never a name or an amount."""
+
+
+def about(request: Request, *, region: str, detail: str) -> None:
+    """The request reads these people: its event, success or refusal, names them."""
+    setattr(request.state, SUBJECT_STATE_KEY, Subject(region, detail))
+
+
+def _subject(request: Request) -> Subject | None:
+    subject = getattr(request.state, SUBJECT_STATE_KEY, None)
+    return subject if isinstance(subject, Subject) else None
 
 
 def route_template(request: Request) -> str | None:
@@ -88,7 +114,13 @@ async def audit_trail(
     if getattr(request.state, RECORDED_STATE_KEY, False):
         return
     object_id = _object_id(request, action, response)
-    await _record_success(request, session, action, object_id, _region_of(action, object_id))
+    subject = _subject(request)
+    if subject is not None:
+        await _record_success(
+            request, session, action, object_id, subject.region, detail=subject.detail
+        )
+    else:
+        await _record_success(request, session, action, object_id, _region_of(action, object_id))
 
 
 def change_event(request: Request, *, object_id: str, object_region: str) -> list[Rows]:
@@ -107,12 +139,14 @@ async def _record_success(
     action: Action,
     object_id: str | None,
     object_region: str | ColumnElement[str] | None,
+    *,
+    detail: str | None = None,
 ) -> None:
     """The event of a route that did what it was asked, by whoever authenticated (nothing
     without a principal: nobody to attribute it to)."""
     event = _success(request, action, object_id, object_region)
     if event is not None:
-        await audit_service.record(session, **event)
+        await audit_service.record(session, **event, detail=detail)
 
 
 def _success(
@@ -172,6 +206,9 @@ async def _record_refusal(request: Request, action: Action, outcome: str) -> Non
                 object_id=_object_id(request, action, None),
                 request_id=getattr(request.state, REQUEST_ID_KEY, None),
                 outcome=outcome,
+                # Whom a refused read named (a probe of another region's person): the
+                # event stays the actor's region's, as every refusal's.
+                detail=subject.detail if (subject := _subject(request)) is not None else None,
             )
     except (SQLAlchemyError, OSError) as error:
         # The refusal stands; the database that could not store its record is the same

@@ -3,11 +3,13 @@
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, status
+from fastapi import APIRouter, Body, Depends, Request, status
 
 from connectors.declarative import ConnectorSpec
 from schemas import connector_registration as wire
 from schemas.connector import CodeConnector
+from schemas.identity import mask_id_number
+from service.audit.recorder import about
 from service.auth.principal import Principal, Role
 from service.connector.registration_service import registration as registration_service
 from service.connector.service import connector as connector_service
@@ -98,12 +100,19 @@ async def new_connector_version(
 async def read_partner_for_test(
     name: str,
     body: wire.ConnectorTestRequest,
+    request: Request,
     session: SessionDep,
     principal: IntegratorDep,
 ) -> wire.ConnectorTestResult:
     """The household's `region_code` must lie inside the key's region (403 naming it
     otherwise). Nothing about the household is stored; a successful read lets the version be
-    enabled. Requests and answers come back with ID numbers, names and secrets masked."""
+    enabled. Requests and answers come back with ID numbers, names and secrets masked; the
+    audit trail records the read with the household's region and the ID numbers, masked."""
+    about(
+        request,
+        region=body.region_code,
+        detail="members " + ", ".join(mask_id_number(m.id_number) for m in body.members),
+    )
     return await registration_service.test_read(session, principal, name, body, datetime.now(UTC))
 
 

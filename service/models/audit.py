@@ -38,7 +38,9 @@ class AuditEvent(Base):
     )
     request_id: Mapped[str | None] = mapped_column(String(64), default=None)
     outcome: Mapped[str] = mapped_column(String(32), doc="ok, or the refusal's HTTP status")
-    detail: Mapped[str | None] = mapped_column(Text, default=None, doc="never personal data")
+    detail: Mapped[str | None] = mapped_column(
+        Text, default=None, doc="never personal data in clear (ID numbers masked)"
+    )
 
 
 class AuditChainLink(Base):

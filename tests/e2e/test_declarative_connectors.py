@@ -324,9 +324,16 @@ async def test_a_stored_spec_the_checks_now_refuse_is_never_test_read(
     )
 
 
+async def _trail(auditor: httpx.AsyncClient, name: str) -> list[dict[str, Any]]:
+    page = await auditor.get("/v1/audit", params={"action": "connector.test", "object_id": name})
+    assert page.status_code == 200, page.text
+    items: list[dict[str, Any]] = page.json()["items"]
+    return items
+
+
 class TestTestReadScope:
     """A test read shows what a partner holds about people, amounts included: only about a
-    household of the key's region."""
+    household of the key's region, and the trail names whom it read (masked)."""
 
     @pytest.fixture
     async def connector(self, api_client: ClientFactory, live_service: LiveService) -> str:
@@ -336,7 +343,7 @@ class TestTestReadScope:
         assert created.status_code == 201, created.text
         return name
 
-    async def test_another_region_s_person_is_403(
+    async def test_another_region_s_person_is_403_and_the_probe_is_recorded(
         self, http: httpx.AsyncClient, api_client: ClientFactory, connector: str
     ) -> None:
         person = make_id_number("110105")
@@ -361,8 +368,12 @@ class TestTestReadScope:
             {"loc": ["body", "region_code"], "msg": "outside the key's region"}
         ]
         assert "records" not in response.text
+        (event,) = await _trail(await api_client(role="auditor", region="530103"), connector)
+        assert (event["outcome"], event["object_region"]) == ("403", None)
+        assert event["detail"] == f"members {person[:6]}********{person[-4:]}"
+        assert person not in str(event)
 
-    async def test_a_person_of_the_key_s_region_is_read(
+    async def test_a_person_of_the_key_s_region_is_read_and_named_masked(
         self, http: httpx.AsyncClient, api_client: ClientFactory, connector: str
     ) -> None:
         first, second = make_id_number("530103"), make_id_number("530103")
@@ -382,7 +393,16 @@ class TestTestReadScope:
 
         assert response.status_code == 200, response.text
         assert response.json()["ok"] is True, response.text
-        assert len(response.json()["records"]) == 1
+        (event,) = await _trail(await api_client(role="auditor", region="530103"), connector)
+        assert (event["outcome"], event["object_region"]) == ("ok", "530103")
+        assert event["detail"] == (
+            f"members {first[:6]}********{first[-4:]}, {second[:6]}********{second[-4:]}"
+        )
+        assert first not in str(event)
+        assert second not in str(event)
+        assert "张三" not in str(event)
+        # The read is about a household of 530103: not another region's auditors' business.
+        assert await _trail(await api_client(role="auditor", region="530102"), connector) == []
 
     async def test_a_township_key_test_reads_nobody(
         self, api_client: ClientFactory, connector: str
