@@ -283,10 +283,14 @@ def test_free_text_keeps_line_breaks_and_tabs() -> None:
 
 
 def _is_glue(text: str) -> bool:
-    """No digit, no X, and at most 12 characters, as read (NFKC: `¹` is a 1, `㍱` three
-    letters); no `%` or `&`, which would start an escape with the digits after them."""
+    """No digit (of any script, Chinese numerals included), no X, and at most 12 characters,
+    as read (NFKC: `¹` is a 1, `㍱` three letters); no `%` or `&`, which would start an
+    escape with the digits after them."""
     plain = unicodedata.normalize("NFKC", text)
-    return len(plain) <= 12 and not any(c.isdigit() or c in "Xx%&" for c in plain)
+    return len(plain) <= 12 and not any(c.isdigit() or c in NOT_GLUE for c in plain)
+
+
+NOT_GLUE = "〇零一二三四五六七八九Xx%&"  # read as digits, a check character, escapes
 
 
 _GLUE_TEXT = st.text(min_size=1, max_size=12).filter(_is_glue)
