@@ -168,7 +168,28 @@ _ALLOCATING = frozenset(
 """Nodes whose result is a new list, object or string: each element costs a step."""
 _DEEP_FUNCTIONS = frozenset({"to_string", "contains", "join"})
 """Functions whose work grows with the full size of their arguments, not their length."""
-_SHARED_FUNCTIONS = functions.Functions()
+
+
+class _DecimalFunctions(functions.Functions):
+    """jmespath's functions, taking a partner's amounts as numbers: answers are parsed with
+    their numbers as Decimal (never a binary float near money), which jmespath's own type
+    check, by type name, knows only as `float` and `int` (`sum(items[].amount)` failed)."""
+
+    def _get_allowed_pytypes(self, types: Any) -> tuple[list[str], list[list[str]]]:
+        allowed, subtypes = super()._get_allowed_pytypes(types)
+        return _with_decimal(allowed), [_with_decimal(names) for names in subtypes]
+
+    def _convert_to_jmespath_type(self, pyobject: str) -> str:
+        return (
+            "number" if pyobject == "Decimal" else str(super()._convert_to_jmespath_type(pyobject))
+        )
+
+
+def _with_decimal(names: Any) -> list[str]:
+    return [*names, "Decimal"] if "float" in names else list(names)
+
+
+_SHARED_FUNCTIONS = _DecimalFunctions()
 
 
 class AnswerInterpreter(TreeInterpreter):

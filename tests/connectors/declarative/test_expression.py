@@ -4,6 +4,7 @@ when they run, so no answer makes hedui build billions of values before anything
 import json
 import time
 import tracemalloc
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -222,3 +223,26 @@ class TestFetch:
         evidence = await _fetch(spec, _hits(1))
 
         assert [(record.id_number, record.year) for record in evidence.records] == [(A, 2025)]
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("sum(items[].amount)", Decimal("1000.75")),
+        ("max(items[].amount)", Decimal("900.50")),
+        ("abs(items[0].amount)", Decimal("100.25")),
+        ("avg(items[].amount)", Decimal("500.375")),
+        ("max_by(items, &amount).name", "b"),
+        ("sort_by(items, &amount)[0].name", "a"),
+        ("items[?amount > `500`].name", ["b"]),
+    ],
+)
+def test_a_partners_amounts_are_numbers_to_jmespaths_functions(
+    expression: str, expected: object
+) -> None:
+    """Answers are parsed with their numbers as Decimal: the numeric functions take them."""
+    data = json.loads(
+        '{"items": [{"name": "a", "amount": 100.25}, {"name": "b", "amount": 900.50}]}',
+        parse_float=Decimal,
+    )
+    assert Expression(expression).search(data, AnswerInterpreter(100)) == expected
