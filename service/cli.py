@@ -540,7 +540,6 @@ def verify(
     url = service_url(url)
     headers = {
         "Authorization": f"Bearer {token}",
-        "Prefer": f"wait={int(min(timeout, 60))}",
         "Accept-Language": language.value,
     }
     if idempotency_key:
@@ -553,9 +552,8 @@ def verify(
                 _fail(response)
             verification_id = response.json()["id"]
             report = client.get(f"/v1/verifications/{verification_id}/report")
-            while report.status_code == 409 and time.monotonic() < deadline:
-                time.sleep(0.5)
-                report = client.get(f"/v1/verifications/{verification_id}/report")
+            if report.status_code == 409:
+                report = _wait_for_report(client, verification_id, deadline)
     except httpx.TransportError as exc:
         Console(stderr=True).print(
             f"cannot reach {url}: {exc} (is `hedui serve` running there? Name the service "
@@ -576,6 +574,27 @@ def verify(
         print(json.dumps(report.json(), ensure_ascii=False, indent=2))
     else:
         render_report(console, report.json(), language.value)
+
+
+def _wait_for_report(client: httpx.Client, verification_id: str, deadline: float) -> httpx.Response:
+    """Poll until the report is there or `deadline`, saying on standard error which
+    partners have answered meanwhile (a slow partner, a parked bank answer that takes a
+    minute): the submission does not wait, so that there is something to say."""
+    status = Console(stderr=True).status("waiting for the partners")
+    with status:
+        while True:
+            read = client.get(f"/v1/verifications/{verification_id}")
+            if read.status_code == 200:
+                sources = read.json().get("sources") or []
+                waiting = [s["source"] for s in sources if s["status"] in ("pending", "awaiting")]
+                status.update(
+                    f"{len(sources) - len(waiting)} of {len(sources)} partners answered; "
+                    f"waiting for {', '.join(waiting) or 'the report'}"
+                )
+            report = client.get(f"/v1/verifications/{verification_id}/report")
+            if report.status_code != 409 or time.monotonic() >= deadline:
+                return report
+            time.sleep(0.2)
 
 
 @app.command()

@@ -4,6 +4,7 @@ import asyncio
 import datetime as dt
 import json
 import os
+import re
 import socket
 import sqlite3
 import subprocess
@@ -377,3 +378,36 @@ async def test_verify_shows_a_linshi_one_off_payment_at_80_columns_in_either_lan
     assert "一次性救助：" in chinese.stdout
     assert "每月救助金" not in chinese.stdout
     assert "一次性救助金" in from_locale.stdout
+
+
+async def test_verify_says_which_partners_it_waits_for(
+    live_service: LiveService, http: httpx.AsyncClient, database_url: str, tmp_path: Path
+) -> None:
+    """A slow partner: while the report is not there, standard error says who has answered
+    and whom it waits for (the report itself still goes to standard output)."""
+    token = await new_token(database_url, "caseworker", "53")
+    applicant = make_id_number("530103")
+    await http.post("/sandbox/people", json={"id_number": applicant})
+    request = tmp_path / "household.json"
+    request.write_text(
+        json.dumps(verification_body([member(applicant)], region_code="530103")),
+        encoding="utf-8",
+    )
+    env = {
+        "HEDUI_URL": live_service.base_url,
+        "HEDUI_TOKEN": token,
+        "TTY_INTERACTIVE": "1",  # rich shows its status line as on a terminal
+        "TTY_COMPATIBLE": "1",
+        "COLUMNS": "200",
+    }
+    await http.put("/sandbox/faults/pensions", json={"mode": "ok", "latency_ms": 1000})
+    try:
+        verified = await hedui("verify", str(request), "--json", env=env)
+    finally:
+        await http.delete("/sandbox/faults/pensions")
+
+    assert verified.returncode == 0, verified.stderr
+    assert json.loads(verified.stdout)["complete"] is True
+    # Each status line as rich redraws it (a spinner, then the text).
+    assert re.search(r"\d of 6 partners answered; waiting for [a-z_, ]*pensions", verified.stderr)
+    assert applicant not in verified.stderr
