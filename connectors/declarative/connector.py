@@ -135,8 +135,10 @@ class _Expr:
                 f"{self.where}: evaluating the spec's expressions on this answer took more "
                 f"than {answer.interpreter.budget} steps"
             ) from None
-        except (JMESPathError, RecursionError) as error:
-            # Never the error's text: jmespath puts the value it was given in it.
+        except (JMESPathError, RecursionError, ArithmeticError, ValueError, TypeError) as error:
+            # A function given what it cannot take (`ceil` of infinity, of NaN; a number
+            # too large to convert), or jmespath's own type errors. Never the error's
+            # text: it carries the value it was given.
             raise MalformedResponse(
                 f"{self.where} cannot be evaluated on this answer ({type(error).__name__})"
             ) from None

@@ -246,3 +246,27 @@ def test_a_partners_amounts_are_numbers_to_jmespaths_functions(
         parse_float=Decimal,
     )
     assert Expression(expression).search(data, AnswerInterpreter(100)) == expected
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["ceil(to_number('1e999'))", "floor(to_number('nan'))", "ceil(to_number(amount))"],
+)
+async def test_a_function_given_infinity_or_nan_makes_the_answer_malformed(
+    expression: str,
+) -> None:
+    """`ceil` of infinity raised OverflowError, of NaN ValueError: a 500 on a test read."""
+    spec = example("tax")
+    spec["response"]["fields"]["year"] = {"expr": expression}
+    connector = build_connector(validate_spec(spec), "1")
+    config = connector.default_config()
+    answer = {
+        "retCode": "000000",
+        "results": [{"sfzh": A, "found": True, "taxYear": 2025, "taxableIncome": 100}],
+    }
+    answer["results"][0]["amount"] = "1e999"
+    with respx.mock(base_url=config.base_url) as router:
+        router.post("/income/batch").respond(200, json=answer)
+        async with PartnerClient() as client:
+            with pytest.raises(MalformedResponse, match="cannot be evaluated"):
+                await fetch_evidence(connector, household(A), config, client)
