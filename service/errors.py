@@ -216,11 +216,21 @@ class BatchClosed(Conflict):
 class BatchTooLarge(HeduiError):
     status, title, slug = 413, "Content too large", "batch-too-large"
 
-    def __init__(self, limit: int, stored_through: int, *, batch_id: str | None = None) -> None:
+    def __init__(
+        self,
+        limit: int,
+        stored_through: int,
+        *,
+        batch_id: str | None = None,
+        sent: int | None = None,
+    ) -> None:
         self.limit, self.stored_through = limit, stored_through
         detail = (
             f"A batch holds at most {limit} lines (HEDUI_MAX_BATCH_HOUSEHOLDS); lines 1 to "
             f"{stored_through} are stored, none after"
+            if sent is None
+            else f"A batch holds at most {limit} lines (HEDUI_MAX_BATCH_HOUSEHOLDS) and this "
+            f"JSON body holds {sent}: nothing of it is stored"
         )
         if batch_id is None:
             super().__init__(detail)

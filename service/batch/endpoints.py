@@ -117,7 +117,7 @@ class _Body:
 
 
 @asynccontextmanager
-async def _body(request: Request, max_line_bytes: int) -> AsyncIterator[_Body]:
+async def _body(request: Request, max_line_bytes: int, max_households: int) -> AsyncIterator[_Body]:
     """The body's households. NDJSON is read as it arrives, line by line. A JSON body is
     one document, refused whole for a fault anywhere in it (trailing text, a member named
     twice, a bad reference after the households): it is kept as it arrives and its
@@ -141,6 +141,9 @@ async def _body(request: Request, max_line_bytes: int) -> AsyncIterator[_Body]:
             raise InvalidRequest.at(loc, error.message) from error
         except ClientDisconnect as error:
             raise _Gone() from error
+        if reader.count > max_households:
+            # Known before anything is stored: refused whole, like any other fault in it.
+            raise BatchTooLarge(max_households, 0, sent=reader.count)
         yield _Body(reader.households(spool.chunks()), dict(reader.fields))
 
 
@@ -243,7 +246,7 @@ async def create_batch(
     Households must be in the key's region."""
     check_idempotency_key(idempotency_key)
     query_reference = check_reference(reference, QUERY_REFERENCE)
-    async with _body(request, settings.max_body_bytes) as body:
+    async with _body(request, settings.max_body_bytes, settings.max_batch_households) as body:
         # Checked before anything is stored, wherever in the body it stands.
         body_reference = check_reference(body.fields.get("reference"), BODY_REFERENCE)
         if None not in (query_reference, body_reference) and query_reference != body_reference:
@@ -308,7 +311,13 @@ async def add_households(
         raise Forbidden("Only the key that created a batch adds households to it")
     if batch.status != wire.BatchStatus.open.value:
         raise BatchClosed(batch.status)
-    async with _body(request, settings.max_body_bytes) as body:
+    async with _body(request, settings.max_body_bytes, settings.max_batch_households) as body:
+        if "reference" in body.fields and body.fields["reference"] != batch.reference:
+            # The batch's reference was given when it was made; a body naming another (or
+            # one the batch has not got) would be silently ignored.
+            raise InvalidRequest.at(
+                ["body", "reference"], "differs from the batch's own reference (leave it out)"
+            )
         upload = _upload(
             session,
             principal,

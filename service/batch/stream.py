@@ -120,11 +120,14 @@ class JsonHouseholds:
     allowed: frozenset[str] = frozenset({"reference"})
     """Top-level members other than `households` that may appear; others are refused."""
     fields: dict[str, Any] = field(default_factory=dict)
+    count: int = 0
+    """How many households the body holds (once read to its end)."""
 
     async def households(  # noqa: PLR0912 - one branch per state of the envelope
         self, chunks: AsyncIterable[bytes]
     ) -> AsyncIterator[tuple[int, Raw]]:
         self.fields = {}  # read afresh: the same body may be read twice (`check`, then this)
+        self.count = 0
         scanner = _Scanner(chunks)
         await scanner.expect(b"{", "the body must be a JSON object")
         seen_households = False
@@ -178,6 +181,7 @@ class JsonHouseholds:
             return
         while True:
             position += 1
+            self.count = position
             await scanner.peek_nonblank()
             yield position, await scanner.value(self.max_line_bytes, line=position)
             byte = await scanner.peek_nonblank()
@@ -238,6 +242,9 @@ def _decoded(raw: bytes, what: str) -> Any:
         raise BodyMalformed(f"{what} is not valid JSON") from error
 
 
+_CLOSING = {b"{": b"}", b"[": b"]"}
+
+
 class _Scanner:
     """Bytes of a JSON text as they arrive, with just enough structure to cut out values."""
 
@@ -289,7 +296,7 @@ class _Scanner:
             raise BodyMalformed("the body ends where a value was expected", line)
         if self._buffer[self._position] not in b'{["':
             return await self._scalar(limit, line)
-        depth = 0
+        opened: list[bytes] = []  # the brackets open here, innermost last
         in_string = False
         escaped = False  # a backslash ended the bytes so far: skip the next one
         dropped = 0
@@ -313,15 +320,17 @@ class _Scanner:
                             escaped = True
                     elif char == b'"':
                         in_string = False
-                        if depth == 0:
+                        if not opened:
                             return self._cut(scan, dropped, limit)
                 elif char == b'"':
                     in_string = True
                 elif char in (b"{", b"["):
-                    depth += 1
+                    opened.append(_CLOSING[char])
                 elif char in (b"}", b"]"):
-                    depth -= 1
-                    if depth == 0:
+                    if opened.pop() != char:
+                        # `{]`: counting brackets alone would take it for a value.
+                        raise BodyMalformed("a bracket closed by the other kind", line)
+                    if not opened:
                         return self._cut(scan, dropped, limit)
                 else:
                     raise BodyMalformed("a backslash outside a string", line)

@@ -184,6 +184,17 @@ class TestAJsonBodyIsOneDocument:
         body = b'{"households": [' + text(household(name)).encode() + b"]" + tail
         await refused(client, body, ["body"], stored_nothing_of=(name,))
 
+    @pytest.mark.parametrize(
+        "households", [b"[{]]", b'[{"a": [1}]]', b"[[}]"], ids=["{]", "[1}", "[}"]
+    )
+    async def test_brackets_closed_by_the_other_kind_are_422(
+        self, api_client: ClientFactory, households: bytes
+    ) -> None:
+        """Not JSON at all: counting brackets alone took `{]` for a household (a refused
+        line in a stored batch)."""
+        client = await api_client(role="caseworker", region="53")
+        await refused(client, b'{"households": ' + households + b"}", ["body", "households", 0])
+
     async def test_a_reference_in_the_query_and_another_in_the_body_is_422(
         self, api_client: ClientFactory
     ) -> None:
@@ -286,3 +297,31 @@ class TestAMemberNamedTwice:
         body = (envelope % text(household(reference))).encode()
         problem = await refused(client, body, ["body"], stored_nothing_of=(reference,))
         assert problem["errors"][0]["msg"] == f"a member named twice: {name!r}"
+
+
+async def test_appending_with_another_reference_is_422_and_adds_nothing(
+    api_client: ClientFactory,
+) -> None:
+    """A JSON body sent to an open batch may repeat the batch's reference, not name
+    another: it was silently ignored, an ID number in it too."""
+    client = await api_client(role="caseworker", region="53")
+    created = await client.post(
+        "/v1/batches?close=false&reference=append-ref",
+        content=text(household("append-1")).encode(),
+        headers=NDJSON,
+    )
+    assert created.status_code == 201, created.text
+    url = f"/v1/batches/{created.json()['id']}/households"
+    for reference in ("DIFFERENT", "x 530102199001011231"):
+        answer = await client.post(
+            url, json={"reference": reference, "households": [household("append-2")]}
+        )
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["errors"][0]["loc"] == ["body", "reference"]
+        assert "530102199001011231" not in answer.text
+    assert await verifications_named(client, "append-2") == []
+    same = await client.post(
+        url, json={"reference": "append-ref", "households": [household("append-3")]}
+    )
+    assert same.status_code == 200, same.text
+    assert same.json()["upload"]["accepted"] == 1

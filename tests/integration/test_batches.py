@@ -267,6 +267,15 @@ class TestLimits:
             closed = await client.post(f"/v1/batches/{listed[0]['id']}/close")
             assert closed.json()["status"] == "closed", closed.text
 
+            # A JSON body is one document, checked whole before anything is stored: one
+            # with more households than a batch holds is refused whole.
+            body = {"reference": "json-five", "households": [household(f"j-{n}") for n in range(5)]}
+            answer = await client.post("/v1/batches", json=body)
+            assert answer.status_code == 413, answer.text
+            assert "this JSON body holds 5: nothing of it is stored" in answer.json()["detail"]
+            assert "location" not in answer.headers
+            assert len((await client.get("/v1/batches")).json()["items"]) == 1
+
             engine = create_engine(own_database_url)
             async with create_session_factory(engine)() as session:
                 stored = await session.scalar(select(func.count()).select_from(Verification))
