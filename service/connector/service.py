@@ -280,7 +280,11 @@ class ConnectorService:
         name: str,
         where: wire.ConnectorEventFilter,
     ) -> wire.ConnectorEventPage:
-        _known(registry, name)
+        # A declarative connector disabled since keeps its history (who paused it, why).
+        if name not in registry.names() and (
+            await RegistrationRepository.from_session(session).get(name) is None
+        ):
+            raise ConnectorNotFound()
         rows = await ConnectorRepository.from_session(session).events(
             name,
             actions=(where.action,) if where.action else ("pause", "resume", *_BREAKER_ACTIONS),

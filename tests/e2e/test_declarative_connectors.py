@@ -132,6 +132,12 @@ async def test_register_test_read_enable_and_use(
             return "tax" not in {source["source"] for source in verification["sources"]}
 
         await _until(tax_gone)
+        # Disabled, it is still registered: its history can be read.
+        history = await integrator.get("/v1/connectors/tax/events")
+        assert history.status_code == 200, history.text
+        assert isinstance(history.json()["items"], list)
+        unknown = await integrator.get("/v1/connectors/never_registered/events")
+        assert unknown.status_code == 404
 
 
 @pytest.mark.parametrize(
