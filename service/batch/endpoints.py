@@ -103,7 +103,8 @@ BATCH_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: {
         **PROBLEMS[422],
         "description": "Body over HEDUI_MAX_BATCH_BYTES, or the batch "
-        "over HEDUI_MAX_BATCH_HOUSEHOLDS lines (lines before the limit are stored)",
+        "over HEDUI_MAX_BATCH_HOUSEHOLDS lines (NDJSON: the lines before the limit are "
+        "stored; JSON: nothing is)",
     },
     415: {**PROBLEMS[422], "description": "Neither JSON nor NDJSON"},
 }
