@@ -55,6 +55,9 @@ PROBLEM_TYPES: dict[str, str] = {
     "recipient-left": "The recipient this re-check is about has left the roll (stopped, or "
     "rejected) since the re-check began: approving it would record a benefit the roll does not "
     "pay. Reject or return it; a household applying again is a new verification.",
+    "recheck-superseded": "A later re-check of the same recipient has started since this one: "
+    "an approval or rejection of the older report would overwrite what the newer one decides. "
+    "Decide the newer re-check; this one can only be returned.",
     "too-large": "The request body is larger than this service accepts (HEDUI_MAX_BODY_BYTES, "
     "1 MiB unless configured); nothing of it was read. Send less, or ask the operator.",
     "body-timeout": "The request body did not arrive in time (HEDUI_BODY_TIMEOUT_S, 10 s unless "
@@ -186,6 +189,16 @@ class RecipientLeft(Conflict):
             f"The recipient this re-check is about left the roll on {left_on}: an approval "
             "cannot put them back (submit a new verification for a new application); a "
             "rejection or a return is still recorded"
+        )
+
+
+class RecheckSuperseded(Conflict):
+    slug = "recheck-superseded"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "A later re-check of this recipient has started: its decision, not this one's, "
+            "says what the roll pays (return this one)"
         )
 
 

@@ -248,6 +248,15 @@ class RecipientRepository:
         ).first()
         return None if row is None else (row[0], row[1])
 
+    async def later_recheck_started(self, recipient_id: str, due_on: date) -> bool:
+        """Whether a re-check of this recipient due after `due_on` has started."""
+        later = select(Recheck.id).where(
+            Recheck.recipient_id == recipient_id,
+            Recheck.due_on > due_on,
+            Recheck.verification_id.is_not(None),
+        )
+        return bool(await self.session.scalar(select(later.exists())))
+
     async def start_recheck(
         self,
         recheck_id: str,

@@ -13,12 +13,19 @@ from schemas.policy import ResolvedPolicy
 from schemas.verification import Area, DecisionCreate, Member, Program
 from service.auth.principal import Principal
 from service.auth.scope import narrow
-from service.errors import AlreadyOnTheRoll, Conflict, InvalidRequest, NotFound, RecipientLeft
+from service.errors import (
+    AlreadyOnTheRoll,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    RecheckSuperseded,
+    RecipientLeft,
+)
 from service.models import Decision, Recipient, Report, Verification
 from service.models.base import new_id, utcnow
 from service.pagination import decode_cursor, next_cursor
 from service.policy.catalog import PolicyCatalog
-from service.recipient.calendar import add_months
+from service.recipient.calendar import add_months, next_after
 from service.recipient.repository import RecipientRepository
 
 ROLL_PROGRAMS = frozenset({"dibao", "tekun"})
@@ -51,6 +58,12 @@ def granted_benefit(
     computed = monthly_benefit(report)
     given = body.monthly_benefit
     if verification.program not in ROLL_PROGRAMS:
+        if body.recheck_class is not None:
+            raise InvalidRequest.at(
+                ["body", "recheck_class"],
+                f"{verification.program} is paid once and puts nobody on the roll: "
+                "nobody is re-checked",
+            )
         if given is not None:
             raise InvalidRequest.at(
                 ["body", "monthly_benefit"],
@@ -112,8 +125,23 @@ class RecipientService:
                 if body.decision == "approve":
                     raise RecipientLeft(recipient.left_on)
                 return recipient
+            if body.decision != "return" and await repository.later_recheck_started(
+                recipient.id, recheck.due_on
+            ):
+                raise RecheckSuperseded()
             now = utcnow()
             if body.decision == "approve":
+                changes: dict[str, Any] = {}
+                if body.recheck_class and body.recheck_class != recipient.recheck_class:
+                    # Another class, another interval: the schedule from this re-check's due
+                    # date on, as the scheduler set the one it replaces.
+                    resolved = policy_for(catalog, recipient, today)
+                    months = (
+                        resolved.parameters.recheck_months(wire.RecheckClass(body.recheck_class))
+                        if resolved
+                        else 12
+                    )
+                    changes["next_recheck_on"] = next_after(recheck.due_on, months, today)
                 await repository.update(
                     recipient.id,
                     status=wire.RecipientStatus.active.value,
@@ -122,6 +150,7 @@ class RecipientService:
                     monthly_benefit=granted_benefit(verification, report, body),
                     recheck_class=body.recheck_class or recipient.recheck_class,
                     updated_at=now,
+                    **changes,
                 )
             elif body.decision == "reject":
                 await repository.update(

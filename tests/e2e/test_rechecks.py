@@ -592,3 +592,64 @@ async def test_a_recheck_of_a_recipient_stopped_meanwhile_cannot_be_approved(
         decision, json={"decision": "reject", "reason": "left the county"}
     )
     assert rejected.status_code == 201, rejected.text
+
+
+async def _rechecks_of(office: Office, origin: str) -> list[dict[str, Any]]:
+    """The re-check verifications of the household first verified as `origin`, oldest first."""
+    listed = (await office.caseworker.get("/v1/verifications", params={"limit": 200})).json()
+    ids = [item["id"] for item in listed["items"] if item["id"] != origin]
+    read = [(await office.caseworker.get(f"/v1/verifications/{i}")).json() for i in ids]
+    return sorted(read, key=lambda verification: verification["created_at"])
+
+
+async def test_a_recheck_a_later_one_superseded_is_decided_no_more(office: Office) -> None:
+    """Two re-checks started, the older undecided: deciding it after the newer one would
+    put the older report's benefit back (or take off a household the newer one kept)."""
+    origin = await office.approve("530102", {"id_number": make_id_number("530102")})
+    for as_of in (a_year_on(), add_months(a_year_on(), 12)):
+        ran = await office.recheck("--as-of", as_of.isoformat())
+        assert ran.returncode == 0, ran.stderr
+    older, newer = await _rechecks_of(office, origin)
+
+    kept = await office.approver.post(
+        f"/v1/verifications/{newer['id']}/decision", json={"decision": "approve", "reason": "ok"}
+    )
+    assert kept.status_code == 201, kept.text
+    [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
+    for decision in ("approve", "reject"):
+        stale = await office.approver.post(
+            f"/v1/verifications/{older['id']}/decision",
+            json={"decision": decision, "reason": "stale"},
+        )
+        assert stale.status_code == 409, stale.text
+        assert stale.json()["type"].endswith("/recheck-superseded")
+    after = (await office.approver.get(f"/v1/recipients/{recipient['id']}")).json()
+    assert (after["status"], after["approved_verification_id"]) == ("active", newer["id"])
+    returned = await office.approver.post(
+        f"/v1/verifications/{older['id']}/decision", json={"decision": "return", "reason": "old"}
+    )
+    assert returned.status_code == 201, returned.text
+
+
+async def test_approving_a_recheck_in_another_class_reschedules_the_next(office: Office) -> None:
+    """From half-yearly (other, dibao's default) to yearly (regular): the next re-check is
+    a year after this one's due date, not half a year."""
+    origin = await office.approve("530102", {"id_number": make_id_number("530102")})
+    [approved] = (await office.approver.get("/v1/recipients")).json()["items"]
+    due = date.fromisoformat(approved["next_recheck_on"])
+    ran = await office.recheck("--as-of", due.isoformat())
+    assert ran.returncode == 0, ran.stderr
+    [recheck] = await _rechecks_of(office, origin)
+    [before] = (await office.approver.get("/v1/recipients")).json()["items"]
+    assert before["recheck_class"] == "other"
+    assert before["next_recheck_on"] == add_months(due, 6).isoformat()
+
+    decided = await office.approver.post(
+        f"/v1/verifications/{recheck['id']}/decision",
+        json={"decision": "approve", "reason": "ok", "recheck_class": "regular"},
+    )
+
+    assert decided.status_code == 201, decided.text
+    after = (await office.approver.get(f"/v1/recipients/{before['id']}")).json()
+    assert after["recheck_class"] == "regular"
+    assert after["next_recheck_on"] == add_months(due, 12).isoformat()

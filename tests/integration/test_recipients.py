@@ -276,6 +276,11 @@ class TestApproval:
         assert refused.status_code == 422, refused.text
         assert refused.json()["errors"][0]["loc"] == ["body", "monthly_benefit"]
         assert "linshi" in refused.json()["detail"]
+        classed = await approver.post(
+            url, json={"decision": "approve", "reason": "ok", "recheck_class": "regular"}
+        )
+        assert classed.status_code == 422, classed.text
+        assert classed.json()["errors"][0]["loc"] == ["body", "recheck_class"]
 
     async def test_a_linshi_approval_grants_the_reports_one_off_amount(
         self, http: httpx.AsyncClient, api_client: ClientFactory
