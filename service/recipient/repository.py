@@ -339,6 +339,26 @@ class RecipientRepository:
             .values(consent_expires_on=ended, updated_at=now)
         )
 
+    async def end_consent_of(self, verification_id: str, now: datetime, today: date) -> None:
+        """A finished verification was withdrawn, perhaps with the household's consent: the
+        authorization of the recipient it made, confirmed or re-checked ends (it expired
+        yesterday), so that no re-check asks a partner until a new one is recorded."""
+        ended = today - timedelta(days=1)
+        rechecked = select(Recheck.recipient_id).where(Recheck.verification_id == verification_id)
+        await self.session.execute(
+            update(Recipient)
+            .where(
+                or_(
+                    Recipient.origin_verification_id == verification_id,
+                    Recipient.approved_verification_id == verification_id,
+                    Recipient.id.in_(rechecked),
+                ),
+                Recipient.status != "left",
+                or_(Recipient.consent_expires_on.is_(None), Recipient.consent_expires_on > ended),
+            )
+            .values(consent_expires_on=ended, updated_at=now)
+        )
+
     async def _due_again(self, recheck: Recheck, now: datetime) -> None:
         await self.session.execute(
             update(Recipient)

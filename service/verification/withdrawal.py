@@ -12,8 +12,11 @@ One transaction, whatever the verification's state:
   decision stay, for accountability;
 - a re-check it was running for is held for a new authorization (`needs_consent`: the
   withdrawal may be the household's consent's, so the recipient's authorization ends),
-  its recipient due again on the date it was due; `verification.withdrawn` is recorded for
-  webhooks (ids and codes only: the reason is never sent).
+  its recipient due again on the date it was due; a finished one that made, confirmed or
+  re-checked a recipient ends that recipient's authorization too, so that no re-check
+  asks a partner under a consent the household may have taken back;
+  `verification.withdrawn` is recorded for webhooks (ids and codes only: the reason is
+  never sent).
 
 What still runs in this process is stopped by the caller after the commit (the run queue's
 `stop`); a run in another process stops at the first answer it settles after this (none
@@ -64,6 +67,8 @@ async def withdraw(
     if found is not None:
         recheck, _recipient = found
         await recipients.withdraw_recheck(recheck, now, today)
+    if was == wire.VerificationStatus.completed.value:
+        await recipients.end_consent_of(verification.id, now, today)
     await outbox.record(
         session,
         "verification.withdrawn",

@@ -653,3 +653,34 @@ async def test_approving_a_recheck_in_another_class_reschedules_the_next(office:
     after = (await office.approver.get(f"/v1/recipients/{before['id']}")).json()
     assert after["recheck_class"] == "regular"
     assert after["next_recheck_on"] == add_months(due, 12).isoformat()
+
+
+@pytest.mark.parametrize("which", ["the approved application", "a finished re-check"])
+async def test_withdrawing_a_finished_verification_ends_the_recipients_authorization(
+    office: Office, which: str
+) -> None:
+    """The household takes its consent back after the report: no re-check may ask a
+    partner under it. The recipient needs a new authorization; passes start nothing."""
+    origin = await office.approve("530102", {"id_number": make_id_number("530102")})
+    withdrawn_id = origin
+    if which == "a finished re-check":
+        ran = await office.recheck("--as-of", a_year_on().isoformat())
+        assert ran.returncode == 0, ran.stderr
+        [recheck] = await _rechecks_of(office, origin)
+        withdrawn_id = recheck["id"]
+
+    withdrawn = await office.caseworker.post(
+        f"/v1/verifications/{withdrawn_id}/withdraw", json={"reason": "授权已撤回"}
+    )
+
+    assert withdrawn.status_code == 200, withdrawn.text
+    [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
+    assert recipient["consent"]["expires_on"] == (date.today() - timedelta(days=1)).isoformat()
+    settings = office.service.settings.model_copy(
+        update={"partner_base_url": f"{office.service.base_url}/sandbox"}
+    )
+    async with build_runtime(settings, runs_here=False) as runtime:
+        held = await runtime.rechecks.run_due(add_months(a_year_on(), 12))
+    assert (held.started, dict(held.outcomes)) == ([], {"needs_consent": 1})
+    [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
+    assert recipient["needs_new_consent"] is True
