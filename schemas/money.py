@@ -1,6 +1,7 @@
 """Money on the wire: accepted as a number or decimal string, returned as "640.00"."""
 
 import re
+from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated
 
@@ -24,20 +25,25 @@ def format_money(value: Decimal | int) -> str:
 _DECIMAL_STRING = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
-def _plain_decimal(value: object) -> object:
-    """A string amount is ASCII digits with a decimal point at most (`412.50`), as an office
-    or a partner writes it: no exponent (`1e3`), sign, spaces, underscores (`1_000`) or
-    other scripts' digits (`１０００`), all of which Python's Decimal would read."""
-    if isinstance(value, str) and not _DECIMAL_STRING.fullmatch(value):
-        raise ValueError("an amount in yuan, digits with at most two decimals: 412.50")
-    if isinstance(value, bool):
-        raise ValueError("an amount in yuan, not a boolean")
-    return value
+def _written_plainly(pattern: re.Pattern[str]) -> Callable[[object], object]:
+    """A validator taking a string amount only as `pattern` writes it: ASCII digits with a
+    decimal point at most (`412.50`), as an office or a partner writes it; no exponent
+    (`1e3`), sign, spaces, underscores (`1_000`) or other scripts' digits (`１０００`), all
+    of which Python's Decimal would read. Never a boolean."""
+
+    def check(value: object) -> object:
+        if isinstance(value, str) and not pattern.fullmatch(value):
+            raise ValueError("an amount in yuan, digits with at most two decimals: 412.50")
+        if isinstance(value, bool):
+            raise ValueError("an amount in yuan, not a boolean")
+        return value
+
+    return check
 
 
 Money = Annotated[
     Decimal,
-    BeforeValidator(_plain_decimal),
+    BeforeValidator(_written_plainly(_DECIMAL_STRING)),
     Field(ge=0, max_digits=16, decimal_places=2),
     PlainSerializer(format_money, return_type=str, when_used="json"),
 ]
@@ -55,20 +61,9 @@ GRANT_MAX = Decimal("1000000")
 _PLAIN_AMOUNT = re.compile(r"[0-9]{1,7}(?:\.[0-9]{1,2})?")
 
 
-def _plain_amount(value: object) -> object:
-    """A string amount is plain ASCII digits with at most two decimals (`412.50`), as an
-    office writes it: no exponent, sign, spaces, underscores or other scripts' digits,
-    which Python's Decimal would read."""
-    if isinstance(value, str) and not _PLAIN_AMOUNT.fullmatch(value):
-        raise ValueError("an amount in yuan, digits with at most two decimals: 412.50")
-    if isinstance(value, bool):
-        raise ValueError("an amount in yuan, not a boolean")
-    return value
-
-
 GrantedMoney = Annotated[
     Decimal,
-    BeforeValidator(_plain_amount),
+    BeforeValidator(_written_plainly(_PLAIN_AMOUNT)),
     Field(gt=0, le=GRANT_MAX, decimal_places=2),
     PlainSerializer(format_money, return_type=str, when_used="json"),
 ]

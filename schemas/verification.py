@@ -7,7 +7,6 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationInfo,
@@ -68,14 +67,7 @@ SupportMode = Literal["concentrated", "dispersed"]
 """How a tekun (特困) person is supported: in an institution (集中供养) or at home (分散供养)."""
 
 
-def _not_a_boolean(value: object) -> object:
-    # JSON's true equals 1 to Python: a grade given as true is not grade 1.
-    if isinstance(value, bool):
-        raise ValueError("a grade is 1, 2 or 3, not a boolean")
-    return value
-
-
-CareGrade = Annotated[Literal[1, 2, 3], BeforeValidator(_not_a_boolean)]
+CareGrade = Literal[1, 2, 3]
 """Self-care grade of a tekun person: 1 unable to care for themselves (全失能), 2 partly
 able (半失能), 3 able (全自理). The care subsidy depends on it."""
 CountyCode = Annotated[

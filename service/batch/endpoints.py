@@ -317,7 +317,7 @@ async def add_households(
             # The batch's reference was given when it was made; a body naming another (or
             # one the batch has not got) would be silently ignored.
             raise InvalidRequest.at(
-                ["body", "reference"], "differs from the batch's own reference (leave it out)"
+                BODY_REFERENCE, "differs from the batch's own reference (leave it out)"
             )
         upload = _upload(
             session,
