@@ -66,6 +66,13 @@ def throwaway_postgres(url: str) -> Iterator[str]:
 @contextlib.contextmanager
 def running_sandbox(directory: str) -> Iterator[str]:
     """Yield the base URL of `hedui sandbox` running as its own process (the partners)."""
+    with running_sandbox_process(directory) as (base_url, _):
+        yield base_url
+
+
+@contextlib.contextmanager
+def running_sandbox_process(directory: str) -> Iterator[tuple[str, int]]:
+    """`running_sandbox`, with the process id (to count the partners' CPU)."""
     port = free_port()
     process = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
         [
@@ -84,7 +91,7 @@ def running_sandbox(directory: str) -> Iterator[str]:
     base_url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(f"{base_url}/pensions/health", process)
-        yield base_url
+        yield base_url, process.pid
     finally:
         process.terminate()
         process.wait(timeout=10)
