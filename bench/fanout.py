@@ -9,7 +9,10 @@ Both run at concurrency 1 and `--concurrency` (32), on SQLite and, with `--datab
 PostgreSQL; hedui also with more API processes (`--processes 1,2`: `hedui serve --workers
 N`, each running the verifications it accepts) at `--concurrency`. Printed side by side:
 p50/p95 end to end, households/s, the ratios, and CPU milliseconds per household of the
-bare client and of every hedui process.
+bare client and of every hedui process, of the partners (the sandbox's process) and of
+everything together, with the households/s the machine's cores could carry at that cost.
+The cores are shared: the last line says how much CPU per household 0.8x the bare
+client's rate leaves hedui once the partners and the driving client have had theirs.
 
 Run: `python -m bench.fanout [--households 200] [--processes 1,2]
 [--database-url postgresql+asyncpg://...]`.
