@@ -36,7 +36,9 @@ class Warning(BaseModel):
         "could not see a source (it failed, timed out or left a member out), so the "
         "household is reviewed rather than kept unchanged; benefit_differs: the amount on "
         "the roll was granted by the approver (the approved report computed none) and the "
-        "re-check computes another, or none",
+        "re-check computes another, or none; baseline_purged: the approved verification's "
+        "records were purged since (a withdrawal), so the re-check was compared with what "
+        "the reports say",
         examples=["new_vehicle"],
     )
     severity: WarningSeverity

@@ -4,11 +4,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Self, cast
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from schemas.recipient import RecipientStatus
 from service.crypto.sealed import keyring_of, sealed_values
-from service.models import SourceResult, Verification
+from service.models import Recipient, SourceResult, Verification
 
 SOURCE_RESULTS = cast(Table, SourceResult.__table__)
 
@@ -22,17 +23,16 @@ class RetentionRepository:
         return cls(session)
 
     async def count_due(self, cutoff: datetime) -> int:
-        statement = select(func.count(Verification.id)).where(
-            Verification.completed_at < cutoff, Verification.records_purged_at.is_(None)
-        )
+        statement = select(func.count(Verification.id)).where(*_due(cutoff))
         return int(await self.session.scalar(statement) or 0)
 
     async def due_ids(self, cutoff: datetime, limit: int) -> Sequence[str]:
-        """Finished verifications older than `cutoff` whose records are still kept. With
-        SKIP LOCKED on PostgreSQL, two purges at once take different verifications."""
+        """Finished verifications older than `cutoff` whose records are still kept and
+        serve no household on the roll. With SKIP LOCKED on PostgreSQL, two purges at once
+        take different verifications."""
         statement = (
             select(Verification.id)
-            .where(Verification.completed_at < cutoff, Verification.records_purged_at.is_(None))
+            .where(*_due(cutoff))
             .order_by(Verification.completed_at)
             .limit(limit)
         )
@@ -69,3 +69,18 @@ class RetentionRepository:
             .values(records_purged_at=now)
             .execution_options(synchronize_session=False)
         )
+
+
+def _due(cutoff: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Whose records the purge takes: finished before `cutoff`, kept so far, and not what
+    a household on the roll is re-checked against (its approved verification: a re-check
+    compares its records with that one's, record by record, for as long as the household
+    is on the roll; once it has left, or a later approval has taken that place, they go)."""
+    return (
+        Verification.completed_at < cutoff,
+        Verification.records_purged_at.is_(None),
+        ~exists().where(
+            Recipient.approved_verification_id == Verification.id,
+            Recipient.status != RecipientStatus.left.value,
+        ),
+    )

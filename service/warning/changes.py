@@ -11,6 +11,7 @@ turns every change into its opposite (`new_vehicle` ↔ `vehicle_gone`, ...).
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from typing import Literal
 
@@ -52,6 +53,7 @@ SEVERITY = {
     "member_gone": "medium",
     "recheck_incomplete": "high",
     "benefit_differs": "medium",
+    "baseline_purged": "medium",
 }
 """Changes that can end or cut a benefit weigh most; those in the household's favour least."""
 
@@ -130,6 +132,27 @@ def detect(before: Side, after: Side) -> list[Change]:
     changes += _keyed(before, after, PropertyRecord, "new_property", lambda r: r.certificate)
     changes += _keyed(before, after, PayrollRecord, "payroll_job", lambda r: r.employer)
     changes += _pensions(before, after)
+    return changes + _reported(before, after)
+
+
+def detect_without_records(before: Side, after: Side, purged_on: date) -> list[Change]:
+    """What can be told when the approved verification's raw partner records were purged
+    on `purged_on` (its household withdrew its consent, or they outlived the retention
+    period): the members and the reports' own figures still compare, the records do not.
+    Comparing them with nothing would call every car and pension of the household new, and
+    saying nothing would pass for "nothing changed": a `baseline_purged` change says which
+    it is, and the re-check's own report is what the action follows."""
+    purged = Evidence("household", None, f"approved verification's records purged={purged_on}")
+    return [
+        *_members(before, after),
+        *_reported(before, after),
+        Change("baseline_purged", "household", None, (purged,), ()),
+    ]
+
+
+def _reported(before: Side, after: Side) -> list[Change]:
+    """The changes the two reports' own figures tell, whatever became of their records."""
+    changes: list[Change] = []
     changes += _crossing(
         before,
         after,

@@ -23,6 +23,7 @@ from service.warning.changes import (
     Side,
     changes_eligibility,
     detect,
+    detect_without_records,
     granted_apart,
     proposed_action,
     unanswered,
@@ -70,9 +71,13 @@ class WarningService:
         # What changed, and what could not be seen: a partner that failed today is no
         # evidence that nothing changed, so the household is reviewed, not kept.
         paid = recipient.monthly_benefit
-        changes = (
-            detect(before, after) + unanswered(after) + granted_apart(paid, before_report, report)
+        purged_at = previous.records_purged_at
+        compared = (
+            detect(before, after)
+            if purged_at is None
+            else detect_without_records(before, after, purged_at.date())
         )
+        changes = compared + unanswered(after) + granted_apart(paid, before_report, report)
         if not changes:
             return []
         action = proposed_action(before_report, report, paid)

@@ -19,11 +19,12 @@ from sqlalchemy.engine import Engine
 from service.auth.principal import Role
 from service.auth.service import create_api_key
 from service.db import create_engine, create_session_factory
-from service.models import Recheck
+from service.models import Recheck, Verification
 from service.models.base import utcnow
 from service.policy.catalog import PolicyCatalog
 from service.recheck.drive import run_until_done
 from service.recipient.calendar import add_months
+from service.retention.service import RetentionService
 from service.runtime import build_runtime
 from tests.conftest import LiveService, running_service, service_settings
 from tests.factories import make_id_number, member, verification_body
@@ -55,12 +56,19 @@ class Office:
         )
 
     async def approve(self, region: str, *people: dict[str, Any]) -> str:
+        """Seed `people` with the partners (a person's `declared` income is the
+        application's, not a partner's) and approve their household, found eligible."""
         for person in people:
-            seeded = await self.sandbox.post("/sandbox/people", json=person)
+            partners_know = {key: value for key, value in person.items() if key != "declared"}
+            seeded = await self.sandbox.post("/sandbox/people", json=partners_know)
             assert seeded.status_code < 300, seeded.text
         body = verification_body(
             [
-                member(p["id_number"], relation="applicant" if i == 0 else "child")
+                member(
+                    p["id_number"],
+                    relation="applicant" if i == 0 else "child",
+                    declared=p.get("declared", 0),
+                )
                 for i, p in enumerate(people)
             ],
             region_code=region,
@@ -684,3 +692,100 @@ async def test_withdrawing_a_finished_verification_ends_the_recipients_authoriza
     assert (held.started, dict(held.outcomes)) == ([], {"needs_consent": 1})
     [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
     assert recipient["needs_new_consent"] is True
+
+
+PENSIONER = {"status": "receiving", "monthly_amount": 300}
+"""A pension well under the standard: eligible, and a record a re-check compares."""
+
+
+async def _purge_older_than(office: Office, days: int) -> int:
+    """The retention purge, as the service runs it, of what finished `days` days ago."""
+    async with (
+        build_runtime(office.service.settings, runs_here=False) as runtime,
+        runtime.session_factory() as session,
+    ):
+        purged = await RetentionService().purge_batch(session, utcnow() - timedelta(days=days))
+        await session.commit()
+    return purged
+
+
+async def _finished_days_ago(office: Office, verification_id: str, days: int) -> None:
+    engine = create_engine(office.env["HEDUI_DATABASE_URL"])
+    try:
+        async with create_session_factory(engine)() as session:
+            await session.execute(
+                update(Verification)
+                .where(Verification.id == verification_id)
+                .values(completed_at=utcnow() - timedelta(days=days))
+            )
+            await session.commit()
+    finally:
+        await engine.dispose()
+
+
+async def test_the_approved_records_outlive_the_retention_period_while_on_the_roll(
+    office: Office,
+) -> None:
+    """A re-check compares records with the approved verification's: purged after 180 days
+    while the household is re-checked every 6 or 12 months, they would make every pension
+    and car of the household look new at every re-check."""
+    person = make_id_number("530102")
+    origin = await office.approve(
+        "530102", {"id_number": person, "pension": PENSIONER, "declared": 300}
+    )
+    await _finished_days_ago(office, origin, 200)
+
+    assert await _purge_older_than(office, 180) == 0
+
+    ran = await office.recheck("--as-of", a_year_on().isoformat())
+    assert "1 re-checked" in ran.stdout, ran.stdout
+    assert "0 warnings raised" in ran.stdout, ran.stdout
+    [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
+    stopped = await office.approver.post(
+        f"/v1/recipients/{recipient['id']}/stop", json={"reason": "moved out of the county"}
+    )
+    assert stopped.status_code == 200, stopped.text
+    # Off the roll, they go the way of any other; the re-check's own are not due yet.
+    assert await _purge_older_than(office, 180) == 1
+
+
+async def test_a_recheck_against_purged_records_compares_the_reports_and_says_so(
+    office: Office,
+) -> None:
+    """The household withdrew its consent after the approval (the records are purged),
+    then signed a new authorization: its re-check has nothing to compare record by record
+    with. Not a warning per pension and car it has, not silence either."""
+    person = make_id_number("530102")
+    origin = await office.approve(
+        "530102", {"id_number": person, "pension": PENSIONER, "declared": 300}
+    )
+    withdrawn = await office.caseworker.post(
+        f"/v1/verifications/{origin}/withdraw", json={"reason": "授权已撤回"}
+    )
+    assert withdrawn.status_code == 200, withdrawn.text
+    [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
+    renewed = await office.caseworker.post(
+        f"/v1/recipients/{recipient['id']}/consent",
+        json={"document_id": "AUTH-RENEWED-1", "signed_on": date.today().isoformat()},
+    )
+    assert renewed.status_code == 200, renewed.text
+
+    ran = await office.recheck("--as-of", a_year_on().isoformat())
+
+    assert "1 re-checked" in ran.stdout, ran.stdout
+    [warning] = (await office.caseworker.get("/v1/warnings")).json()["items"]
+    assert warning["code"] == "baseline_purged"
+    assert warning["severity"] == "medium"
+    assert warning["previous_verification_id"] == origin
+    assert warning["before"] == [
+        {
+            "source": "household",
+            "member": None,
+            "fact": f"approved verification's records purged={date.today().isoformat()}",
+        }
+    ]
+    # The re-check's own report finds the household as approved: it stays on the roll.
+    assert warning["proposed_action"] == "keep"
+    assert warning["review_verification_id"] is None
+    [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
+    assert recipient["status"] == "active"

@@ -22,6 +22,7 @@ from service.warning.changes import (
     Side,
     changes_eligibility,
     detect,
+    detect_without_records,
     proposed_action,
     unanswered,
 )
@@ -112,6 +113,59 @@ class TestDetect:
         assert sorted(c.code for c in detect(before, after)) == ["member_added", "member_gone"]
 
 
+def purged(inputs: AssessmentInput) -> Side:
+    """The side of an approved verification whose raw records were purged since: its
+    report as it was, its sources as they settled, their records gone."""
+    assert POLICY is not None
+    report = build_report("v", YUNNAN, inputs, POLICY).report
+    emptied = [outcome.model_copy(update={"records": []}) for outcome in inputs.sources]
+    return Side.of(inputs.model_copy(update={"sources": emptied}), report)
+
+
+PURGED_ON = date(2026, 6, 1)
+REPORTED = {
+    "member_added",
+    "member_gone",
+    "income_above_standard",
+    "income_below_standard",
+    "assets_above_limit",
+    "assets_below_limit",
+}
+"""What the members and the reports' own figures tell, records or not."""
+
+
+class TestPurgedBaseline:
+    def test_records_purged_since_are_not_read_as_everything_being_new(self) -> None:
+        pension = PensionRecord(
+            id_number=PEOPLE[0], status="receiving", monthly_amount=Decimal(300)
+        )
+        inputs = household(
+            [member(PEOPLE[0])], {"vehicles": [car(PEOPLE[0])], "pensions": [pension]}
+        )
+        before, after = purged(inputs), side(inputs)
+        # What comparing the records would say: everything the household has is new.
+        assert sorted(c.code for c in detect(before, after)) == ["new_vehicle", "pension_started"]
+        [change] = detect_without_records(before, after, PURGED_ON)
+        assert change.code == "baseline_purged"
+        assert change.severity == "medium"
+        assert [e.fact for e in change.before] == [
+            "approved verification's records purged=2026-06-01"
+        ]
+        assert proposed_action(before.report, after.report) == proposed_action(
+            side(inputs).report, after.report
+        )
+
+    def test_income_crossing_the_standard_is_still_told_by_the_reports(self) -> None:
+        job = PayrollRecord(id_number=PEOPLE[0], employer="县教育局", monthly_salary=Decimal(4500))
+        before = purged(household([member(PEOPLE[0])]))
+        after = side(household([member(PEOPLE[0]), member(PEOPLE[1])], {"public_payroll": [job]}))
+        assert sorted(c.code for c in detect_without_records(before, after, PURGED_ON)) == [
+            "baseline_purged",
+            "income_above_standard",
+            "member_added",
+        ]
+
+
 def _household(data: dict[str, object]) -> AssessmentInput:
     people = data["people"]
     assert isinstance(people, list)
@@ -191,3 +245,19 @@ def test_every_change_has_evidence_and_no_full_id_number(
         assert change.before or change.after
         text = str(change)
         assert not any(person in text for person in PEOPLE)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_a_purged_baseline_tells_what_its_report_and_members_tell_and_says_so(
+    data: st.DataObject,
+) -> None:
+    first, second = data.draw(households), data.draw(households)
+    full = Counter((c.code, c.source, c.member) for c in detect(side(first), side(second)))
+    without = Counter(
+        (c.code, c.source, c.member)
+        for c in detect_without_records(purged(first), side(second), PURGED_ON)
+    )
+    assert without[("baseline_purged", "household", None)] == 1
+    del without[("baseline_purged", "household", None)]
+    assert without == Counter({key: n for key, n in full.items() if key[0] in REPORTED})
