@@ -38,7 +38,9 @@ class Warning(BaseModel):
         "the roll was granted by the approver (the approved report computed none) and the "
         "re-check computes another, or none; baseline_purged: the approved verification's "
         "records were purged since (a withdrawal), so the re-check was compared with what "
-        "the reports say",
+        "the reports say; report_changed: nothing in the records or figures changed, but the "
+        "re-check's own report calls for something other than keep (a near relative "
+        "registered since, a standard raised, a policy figure changed)",
         examples=["new_vehicle"],
     )
     severity: WarningSeverity

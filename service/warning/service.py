@@ -25,7 +25,9 @@ from service.warning.changes import (
     detect,
     detect_without_records,
     granted_apart,
+    not_asked,
     proposed_action,
+    report_changed,
     unanswered,
 )
 from service.warning.repository import WarningRepository
@@ -77,9 +79,20 @@ class WarningService:
             if purged_at is None
             else detect_without_records(before, after, purged_at.date())
         )
-        changes = compared + unanswered(after) + granted_apart(paid, before_report, report)
+        changes = (
+            compared
+            + not_asked(before, after)
+            + unanswered(after)
+            + granted_apart(paid, before_report, report)
+        )
         if not changes:
-            return []
+            # Nothing the records or figures show, yet the report may still call for the
+            # approver (a near relative registered since, a standard raised): then the
+            # report is the change, never a silent `keep`.
+            changed = report_changed(before_report, report, paid)
+            if changed is None:
+                return []
+            changes = [changed]
         action = proposed_action(before_report, report, paid)
         eligibility = changes_eligibility(before_report, report)
         needs_approval = action != "keep"

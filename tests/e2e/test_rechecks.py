@@ -789,3 +789,86 @@ async def test_a_recheck_against_purged_records_compares_the_reports_and_says_so
     assert warning["review_verification_id"] is None
     [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
     assert recipient["status"] == "active"
+
+
+async def _auditor(office: Office) -> httpx.AsyncClient:
+    engine = create_engine(office.env["HEDUI_DATABASE_URL"])
+    try:
+        async with create_session_factory(engine)() as session:
+            _, token = await create_api_key(
+                session, role=Role.auditor, region="53", name="Panlong auditor"
+            )
+            await session.commit()
+    finally:
+        await engine.dispose()
+    return httpx.AsyncClient(
+        base_url=office.service.base_url,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+
+
+async def test_a_near_relative_registered_since_the_approval_is_a_warning(
+    office: Office,
+) -> None:
+    """After the approval, the household's member is registered as the spouse of the
+    village committee's director (近亲属备案). Nothing in the partners' records changed,
+    but the re-check's own report is `review`: the roll must hear of it."""
+    person = make_id_number("530102")
+    await office.approve("530102", {"id_number": person})
+    async with await _auditor(office) as auditor:
+        registered = await auditor.post(
+            "/v1/near-relatives",
+            json={
+                "region_code": "530102",
+                "staff_name": "李四",
+                "staff_position": "村委会主任",
+                "relative_id_number": person,
+                "relative_name": "张三",
+                "relationship": "spouse",
+            },
+        )
+        assert registered.status_code == 201, registered.text
+
+    ran = await office.recheck("--as-of", a_year_on().isoformat())
+
+    assert "1 warning raised" in ran.stdout, ran.stdout
+    [warning] = (await office.caseworker.get("/v1/warnings")).json()["items"]
+    assert (warning["code"], warning["severity"], warning["proposed_action"]) == (
+        "report_changed",
+        "high",
+        "review",
+    )
+    assert {"source": "report", "member": None, "fact": "finding=near_relative_registered"} in (
+        warning["after"]
+    )
+    [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
+    assert recipient["status"] == "under_review"
+    assert person not in str(warning)
+
+
+async def test_a_standard_raised_since_the_approval_is_a_warning_to_raise(office: Office) -> None:
+    """The county raises its dibao standard from 640 to 700 after the approval: the
+    re-check, under the policy in force that day, computes 700.00 where the roll pays
+    640.00. The approver hears of it rather than the roll paying the old amount on."""
+    await office.approve("530102", {"id_number": make_id_number("530102")})
+    policies = Path(office.env["HEDUI_POLICY_DIR"])
+    (policies / "530102.toml").write_text(
+        '[[versions]]\nprogram = "dibao"\narea = "urban"\n'
+        f"effective_from = {(date.today() + timedelta(days=1)).isoformat()}\n"
+        "monthly_standard = 700\n",
+        encoding="utf-8",
+    )
+
+    ran = await office.recheck("--as-of", a_year_on().isoformat())
+
+    assert "1 warning raised" in ran.stdout, ran.stdout
+    [warning] = (await office.caseworker.get("/v1/warnings")).json()["items"]
+    assert (warning["code"], warning["severity"], warning["proposed_action"]) == (
+        "report_changed",
+        "medium",
+        "raise",
+    )
+    assert (warning["benefit_before"], warning["benefit_after"]) == ("640.00", "700.00")
+    [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
+    assert recipient["status"] == "under_review"

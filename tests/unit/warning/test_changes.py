@@ -23,10 +23,12 @@ from service.warning.changes import (
     changes_eligibility,
     detect,
     detect_without_records,
+    not_asked,
     proposed_action,
+    report_changed,
     unanswered,
 )
-from tests.unit.policy.builders import CATALOG, YUNNAN, household, member, person
+from tests.unit.policy.builders import CATALOG, SOURCES, YUNNAN, household, member, person
 
 POLICY = CATALOG.resolve(YUNNAN, "dibao", "urban", date(2026, 11, 20))
 assert POLICY is not None
@@ -111,6 +113,63 @@ class TestDetect:
         before = side(household([member(PEOPLE[0]), member(PEOPLE[1])]))
         after = side(household([member(PEOPLE[0]), member(PEOPLE[2])]))
         assert sorted(c.code for c in detect(before, after)) == ["member_added", "member_gone"]
+
+
+def pensioned(amount: str, members: int = 3) -> Side:
+    """A household of `members` living on the first one's pension, declared as such."""
+    pension = PensionRecord(id_number=PEOPLE[0], status="receiving", monthly_amount=Decimal(amount))
+    return side(
+        household(
+            [member(PEOPLE[0], declared=amount), *(member(p) for p in PEOPLE[1:members])],
+            {"pensions": [pension]},
+        )
+    )
+
+
+class TestAsTheReportDecides:
+    def test_income_still_under_the_standard_is_not_reported_as_crossing_it(self) -> None:
+        """1,919.99 among three is 639.9966 a head, shown as 640.00: under a standard of
+        640 all the same, as the report itself decides (eligible, 0.01 a month)."""
+        before, after = pensioned("1800.00"), pensioned("1919.99")
+        assert after.report.household.per_capita_monthly_income == Decimal("640.00")
+        assert after.report.recommendation == "eligible"
+        assert [c.code for c in detect(before, after)] == ["pension_rose"]
+        crossed = detect(before, pensioned("1920.00"))
+        assert [c.code for c in crossed] == ["pension_rose", "income_above_standard"]
+
+    def test_a_source_the_recheck_did_not_ask_is_not_taken_as_unchanged(self) -> None:
+        before = side(household([member(PEOPLE[0])]))
+        after = side(
+            household([member(PEOPLE[0])], sources=[s for s in SOURCES if s != "vehicles"])
+        )
+        assert detect(before, after) == []
+        [change] = not_asked(before, after)
+        assert (change.code, change.source, change.severity) == (
+            "recheck_incomplete",
+            "vehicles",
+            "high",
+        )
+        assert [e.fact for e in change.after] == ["not asked"]
+        assert not_asked(after, before) == []  # a source added since is not missing
+
+    def test_the_report_is_the_change_when_nothing_else_explains_its_action(self) -> None:
+        before = pensioned("300.00", members=1)
+        same = pensioned("300.00", members=1)
+        assert report_changed(before.report, same.report) is None
+        # The amount on the roll differs from what the re-check computes: a standard
+        # raised since, say (the figures and records are the same).
+        change = report_changed(before.report, same.report, paid=Decimal("250.00"))
+        assert change is not None
+        assert (change.code, change.severity) == ("report_changed", "medium")
+        assert [e.fact for e in change.before] == [
+            f"recommendation=eligible benefit=250.00 policy={before.report.policy.version}"
+        ]
+        assert change.after[0].fact.startswith("recommendation=eligible benefit=340.00")
+        review = side(household([member(PEOPLE[0])], statuses={"bank": "timeout"}))
+        stopped = report_changed(before.report, review.report)
+        assert stopped is not None
+        assert stopped.severity == "high"
+        assert any(e.fact.startswith("finding=") for e in stopped.after)
 
 
 def purged(inputs: AssessmentInput) -> Side:
