@@ -356,7 +356,8 @@ async def close_batch(batch_id: str, principal: CaseworkerDep, session: SessionD
 async def cancel_batch(batch_id: str, principal: CaseworkerDep, session: SessionDep) -> wire.Batch:
     """Verifications still `queued` (no partner asked yet) become `cancelled` and never
     run; those already `running` finish and keep their reports. The batch takes no more
-    households. Cancelling again changes nothing."""
+    households. A re-check cancelled so is due again: the next pass starts it in the day's
+    next re-check batch. Cancelling again changes nothing."""
     batch, _ = await batch_service.cancel(session, principal, batch_id)
     return await batch_service.view(session, batch)
 

@@ -24,6 +24,7 @@ from service.models import Batch, Verification
 from service.models.base import new_id, utcnow
 from service.pagination import decode_cursor, next_cursor
 from service.policy.catalog import PolicyCatalog
+from service.recipient.repository import RecipientRepository
 from service.routing import DuplicateMember, load_json
 from service.verification.service import verification as verification_service
 from service.webhook import outbox
@@ -367,7 +368,9 @@ class BatchService:
         self, session: AsyncSession, principal: Principal, batch_id: str
     ) -> tuple[Batch, int]:
         """Cancel the batch and its verifications nobody has started (how many); started
-        ones finish. Cancelling twice changes nothing more."""
+        ones finish. A re-check whose verification is cancelled so ends with it, its
+        recipient due again (the next pass starts it in the day's next batch). Cancelling
+        twice changes nothing more."""
         batch = await self.get(session, principal, batch_id)
         repository = BatchRepository.from_session(session)
         now = utcnow()
@@ -377,7 +380,11 @@ class BatchService:
             )
             set_committed_value(batch, "status", wire.BatchStatus.cancelled.value)
             set_committed_value(batch, "cancelled_at", now)
-        return batch, await repository.cancel_queued(batch.id, now)
+        cancelled = await repository.cancel_queued(batch.id, now)
+        # No run ends these (`RunEnded` never sees them): a re-check one of them ran ends
+        # here, in the same transaction (an uploaded batch has none).
+        await RecipientRepository.from_session(session).end_cancelled_rechecks(batch.id, now)
+        return batch, cancelled
 
 
 def _line_cursor(cursor: str | None) -> int:

@@ -10,9 +10,10 @@ a run that catches up after a pause makes one re-check, not one per missed perio
 
 A re-check that did not run is never left standing in the way: one held for a new
 authorization (`needs_consent`: it had expired, or the re-check was withdrawn) or
-`failed` (refused here, or its verification failed) is started again, on the same row, by
-the next pass that can (a withdrawn or failed one puts the recipient's due date back where
-it was); only a running one is "already scheduled".
+`failed` (refused here, its verification failed, or was cancelled with its batch) is
+started again, on the same row, by the next pass that can (a withdrawn, failed or
+cancelled one puts the recipient's due date back where it was); only a running one is
+"already scheduled".
 
 Throttled: at most `max_in_flight` re-checks run at once (per-partner limits apply to each
 call as for every verification).

@@ -359,6 +359,37 @@ class RecipientRepository:
             .values(consent_expires_on=ended, updated_at=now)
         )
 
+    async def end_cancelled_rechecks(self, batch_id: str, now: datetime) -> int:
+        """The batch was cancelled: each re-check whose verification was cancelled with it
+        (nobody had started it) ends `failed` with no failure counted and no wait (nobody
+        was asked, as for one refused at intake), and its recipient is due again on the
+        date it was due, so the next pass starts it again; how many. A re-check running
+        when its batch was cancelled ends with its run. Two statements however many."""
+        cancelled = select(Verification.id).where(
+            Verification.batch_id == batch_id, Verification.status == "cancelled"
+        )
+        stranded = (Recheck.status == "queued", Recheck.verification_id.in_(cancelled))
+        due_on = (
+            select(func.min(Recheck.due_on))
+            .where(Recheck.recipient_id == Recipient.id, *stranded)
+            .correlate(Recipient)
+            .scalar_subquery()
+        )
+        await self.session.execute(
+            update(Recipient)
+            .where(
+                Recipient.id.in_(select(Recheck.recipient_id).where(*stranded)),
+                Recipient.next_recheck_on > due_on,
+            )
+            .values(next_recheck_on=due_on, updated_at=now)
+        )
+        result = await self.session.execute(
+            update(Recheck)
+            .where(*stranded)
+            .values(status="failed", completed_at=now, retry_at=None)
+        )
+        return int(getattr(result, "rowcount", 0))
+
     async def _due_again(self, recheck: Recheck, now: datetime) -> None:
         await self.session.execute(
             update(Recipient)

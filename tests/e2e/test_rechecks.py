@@ -24,6 +24,7 @@ from service.models.base import utcnow
 from service.policy.catalog import PolicyCatalog
 from service.recheck.drive import run_until_done
 from service.recipient.calendar import add_months
+from service.recipient.repository import RecipientRepository
 from service.retention.service import RetentionService
 from service.runtime import build_runtime
 from tests.conftest import LiveService, running_service, service_settings
@@ -307,7 +308,8 @@ async def test_two_schedulers_at_once_start_each_recheck_once(office: Office) ->
 async def test_a_pass_never_adds_to_a_batch_that_is_cancelled_or_closed(office: Office) -> None:
     """The day's batch takes re-checks while it is open. Cancelled by a caseworker, or
     closed by a pass that went through everything due, it takes no more: a later pass of
-    the same day (recipients approved since) starts the day's next batch."""
+    the same day (its re-check started again, recipients approved since) starts the day's
+    next batch."""
     for _ in range(2):
         await office.approve("530102", {"id_number": make_id_number("530102")})
     settings = office.service.settings.model_copy(
@@ -328,22 +330,102 @@ async def test_a_pass_never_adds_to_a_batch_that_is_cancelled_or_closed(office: 
         assert answer.status_code == 200, answer.text
 
         second = await scheduler.run_due(a_year_on())
-        assert (len(second.started), second.exhausted) == (1, True)
+        assert (len(second.started), second.exhausted) == (2, True)
         [closed] = second.batches
         assert closed != cancelled
         assert (await batch(cancelled))[:3] == ("cancelled", 1, 1)
         day = a_year_on().isoformat()
-        assert await batch(closed) == ("closed", 1, 1, f"re-checks 530102 {day} (2)")
+        assert await batch(closed) == ("closed", 2, 2, f"re-checks 530102 {day} (2)")
 
         await office.approve("530102", {"id_number": make_id_number("530102")})
         third = await scheduler.run_due(a_year_on())
         assert len(third.started) == 1
         [latest] = third.batches
         assert latest not in (cancelled, closed)
-        assert (await batch(closed))[:3] == ("closed", 1, 1)
+        assert (await batch(closed))[:3] == ("closed", 2, 2)
         assert await batch(latest) == ("closed", 1, 1, f"re-checks 530102 {day} (3)")
         lines = (await office.caseworker.get(f"/v1/batches/{latest}/verifications")).json()
         assert [item["line"] for item in lines["items"]] == [1]
+
+
+async def test_a_recheck_cancelled_with_its_batch_is_started_again(office: Office) -> None:
+    """A caseworker cancels the day's re-check batch before its re-check has started: the
+    re-check ends with it, the recipient is due again on the date it was due, and the next
+    pass starts a fresh re-check in the day's next batch (the cancelled one takes no more),
+    instead of counting the cancelled one as running for ever while the recipient waits a
+    whole period."""
+    await office.approve("530102", {"id_number": make_id_number("530102")})
+    settings = office.service.settings.model_copy(
+        update={"partner_base_url": f"{office.service.base_url}/sandbox"}
+    )
+    async with build_runtime(settings, runs_here=False) as runtime:
+        scheduler = runtime.rechecks
+
+        async def running() -> int:
+            async with runtime.session_factory() as session:
+                return await RecipientRepository.from_session(session).unfinished_rechecks()
+
+        first = await scheduler.run_due(a_year_on())
+        [started] = first.started
+        [cancelled] = first.batches
+        answer = await office.caseworker.post(f"/v1/batches/{cancelled}/cancel")
+        assert answer.status_code == 200, answer.text
+        read = (await office.caseworker.get(f"/v1/verifications/{started.id}")).json()
+        assert read["status"] == "cancelled"
+        [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
+        assert date.fromisoformat(recipient["next_recheck_on"]) <= a_year_on()
+        assert await running() == 0
+        assert (await scheduler.preview(a_year_on())).queued == 1
+
+        again = await scheduler.run_due(a_year_on())
+        assert (dict(again.outcomes), await running()) == ({"queued": 1}, 1)
+        [fresh] = again.started
+        [batch_id] = again.batches
+        assert (fresh.id != started.id, batch_id != cancelled) == (True, True)
+        batch = (await office.caseworker.get(f"/v1/batches/{batch_id}")).json()
+        day = a_year_on().isoformat()
+        assert (batch["reference"], batch["households"]) == (f"re-checks 530102 {day} (2)", 1)
+        [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
+        assert date.fromisoformat(recipient["next_recheck_on"]) > a_year_on()
+        assert (await scheduler.run_due(a_year_on())).started == []
+
+
+async def test_a_recheck_running_when_its_batch_is_cancelled_runs_to_its_end(
+    office: Office,
+) -> None:
+    """A partner had been asked already when the caseworker cancelled the day's re-check
+    batch: the re-check runs to its end like any started verification and counts as done,
+    so the recipient is next due a period on and no pass starts it again."""
+    await office.approve("530102", {"id_number": make_id_number("530102")})
+    settings = office.service.settings.model_copy(
+        update={"partner_base_url": f"{office.service.base_url}/sandbox"}
+    )
+    await office.sandbox.put("/sandbox/faults/pensions", json={"mode": "slow", "latency_ms": 500})
+    try:
+        async with build_runtime(settings, runs_here=True) as runtime:
+            first = await runtime.rechecks.run_due(a_year_on())
+            [started] = first.started
+            [cancelled] = first.batches
+            answer = await office.caseworker.post(f"/v1/batches/{cancelled}/cancel")
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["by_status"] == {"running": 1}
+
+            for _ in range(200):
+                read = (await office.caseworker.get(f"/v1/verifications/{started.id}")).json()
+                if read["status"] not in ("queued", "running"):
+                    break
+                await asyncio.sleep(0.05)
+            assert read["status"] == "completed"
+            async with runtime.session_factory() as session:
+                recipients = RecipientRepository.from_session(session)
+                assert await recipients.unfinished_rechecks() == 0
+                [recheck] = (await session.scalars(select(Recheck))).all()
+            assert (recheck.status, recheck.verification_id) == ("completed", started.id)
+            [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
+            assert date.fromisoformat(recipient["next_recheck_on"]) > a_year_on()
+            assert (await runtime.rechecks.run_due(a_year_on())).started == []
+    finally:
+        await office.sandbox.delete("/sandbox/faults/pensions")
 
 
 async def test_a_refused_recheck_is_reported_on_every_pass_and_started_once_it_can_be(
