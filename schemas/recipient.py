@@ -24,7 +24,8 @@ class RecheckClass(StrEnum):
 class RecipientStatus(StrEnum):
     active = "active"
     under_review = "under_review"
-    """A re-check found a change of eligibility; the approver decides on the new report."""
+    """A re-check found a change of eligibility; the approver decides on the new report
+    (one returned: on the report of the re-check the next pass starts again)."""
     left = "left"
     """Off the roll: rejected at a re-check, or stopped; `left_reason` says why."""
 
@@ -36,6 +37,9 @@ class RecheckStatus(StrEnum):
     """The signed authorization had expired when it fell due: nobody was queried."""
     completed = "completed"
     failed = "failed"
+    returned = "returned"
+    """Its report was returned by the approver without a ruling: the next pass starts it
+    again, with a new verification, for the approver to decide on."""
 
 
 class RecipientConsent(BaseModel):

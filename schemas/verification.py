@@ -322,7 +322,9 @@ class DecisionCreate(_Strict):
         description="approve: the household is granted the benefit (dibao and tekun join the "
         "roll); reject: it is refused; return: sent back to the caseworker without a ruling "
         "(documents missing, say). Each is the verification's one decision, never changed: "
-        "after a return, the caseworker submits a new verification when the case is ready"
+        "after a return, the caseworker submits a new verification when the case is ready; "
+        "a re-check's report returned is started again by the next re-check pass instead (a "
+        "household on the roll is not verified anew), and its new verification is decided"
     )
     reason: FreeText = Field(min_length=1, max_length=2000)
     recheck_class: Literal["regular", "other"] | None = Field(

@@ -50,8 +50,12 @@ PROBLEM_TYPES: dict[str, str] = {
     "more than 100 header lines; the connection was closed. Send the data in the body.",
     "decision-exists": "The verification already has its decision; decisions are never changed.",
     "already-on-the-roll": "A member of this household is on the roll of the same program "
-    "already (active or under review), with another household: a person is paid once. "
-    "Stop that recipient first (`POST /v1/recipients/{id}/stop`), or return this one.",
+    "already (active or under review): a person is paid once. With another household: stop "
+    "that recipient first (`POST /v1/recipients/{id}/stop`), or return this one. A household "
+    "on the roll is re-checked, not verified anew: under review, it is decided on its "
+    "re-check's verification (`review_verification_id` of its warnings); a re-check returned "
+    "is started again by the next re-check pass, and its new verification is the one to "
+    "decide. Return this one.",
     "recipient-left": "The recipient this re-check is about has left the roll (stopped, or "
     "rejected) since the re-check began: approving it would record a benefit the roll does not "
     "pay. Reject or return it; a household applying again is a new verification.",
@@ -174,11 +178,21 @@ class DecisionExists(Conflict):
 class AlreadyOnTheRoll(Conflict):
     slug = "already-on-the-roll"
 
-    def __init__(self, member: str, program: str) -> None:
-        super().__init__(
-            f"Member {member} is on the {program} roll already, with another household: "
-            "a person is paid once"
-        )
+    def __init__(self, member: str, program: str, *, under_review: bool = False) -> None:
+        if under_review:
+            super().__init__(
+                f"Member {member} is on the {program} roll already, in a household under "
+                "review: a person is paid once, and a household on the roll is re-checked, "
+                "not verified anew. The approver decides on its re-check's verification (the "
+                "`review_verification_id` of its warnings); a re-check returned is started "
+                "again by the next re-check pass (the recipient's `next_recheck_on`), and its "
+                "new verification is the one to decide. Return this one"
+            )
+        else:
+            super().__init__(
+                f"Member {member} is on the {program} roll already, with another household: "
+                "a person is paid once"
+            )
 
 
 class RecipientLeft(Conflict):

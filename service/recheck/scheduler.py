@@ -12,8 +12,9 @@ A re-check that did not run is never left standing in the way: one held for a ne
 authorization (`needs_consent`: it had expired, or the re-check was withdrawn) or
 `failed` (refused here, its verification failed, or was cancelled with its batch) is
 started again, on the same row, by the next pass that can (a withdrawn, failed or
-cancelled one puts the recipient's due date back where it was); only a running one is
-"already scheduled".
+cancelled one puts the recipient's due date back where it was); so is one whose report
+the approver returned without a ruling (`returned`, its due date put back likewise). Only
+a running one is "already scheduled".
 
 Throttled: at most `max_in_flight` re-checks run at once (per-partner limits apply to each
 call as for every verification).
@@ -339,8 +340,8 @@ class RecheckScheduler:
         self, session: AsyncSession, recipient: Recipient, today: date
     ) -> tuple[str | None, bool, str]:
         """Insert the recipient's re-check for its due date: (its id, whether it is one
-        that did not run, held for a new authorization or failed, the outcome), the id
-        None unless this call is to start it."""
+        that did not run, held for a new authorization or failed, or was returned, the
+        outcome), the id None unless this call is to start it."""
         repository = RecipientRepository.from_session(session)
         due_on = recipient.next_recheck_on
         expired = _consent_expired(recipient, today)

@@ -29,9 +29,9 @@ def in_scope(statement: Statement, scope: Principal | str) -> Statement:
 
 ROLL_LOCK = 0x68656475  # "hedu": with a program's hash, PostgreSQL's lock on its roll
 
-NOT_RUN = ("needs_consent", "failed")
-"""The states of a re-check that did not run to its end: a pass starts it (again), a
-failed one once its `retry_at` has come."""
+NOT_RUN = ("needs_consent", "failed", "returned")
+"""The states of a re-check that did not run to its end, or whose report the approver
+returned: a pass starts it (again), a failed one once its `retry_at` has come."""
 
 RETRY_LATER = "retry_later"
 """What `rechecks_of` says of a failed re-check whose wait before a retry has not ended."""
@@ -81,22 +81,27 @@ class RecipientRepository:
                 {"kind": ROLL_LOCK, "program": zlib.crc32(program.encode()) - 2**31},
             )
 
-    async def member_on_the_roll(self, verification_id: str, program: str) -> Member | None:
+    async def member_on_the_roll(
+        self, verification_id: str, program: str
+    ) -> tuple[Member, Recipient] | None:
         """A member of `verification_id` who is in the approved household of a recipient of
-        `program` still on the roll (active or under review), in any region; None if none
-        is (the usual case: one indexed lookup per member)."""
+        `program` still on the roll (active or under review), in any region, with that
+        recipient; None if none is (the usual case: one indexed lookup per member)."""
         ours, theirs = aliased(Member), aliased(Member)
-        return await self.session.scalar(
-            select(ours)
-            .join(theirs, theirs.id_number_blind == ours.id_number_blind)
-            .join(Recipient, Recipient.approved_verification_id == theirs.verification_id)
-            .where(
-                ours.verification_id == verification_id,
-                Recipient.program == program,
-                Recipient.status != "left",
+        row = (
+            await self.session.execute(
+                select(ours, Recipient)
+                .join(theirs, theirs.id_number_blind == ours.id_number_blind)
+                .join(Recipient, Recipient.approved_verification_id == theirs.verification_id)
+                .where(
+                    ours.verification_id == verification_id,
+                    Recipient.program == program,
+                    Recipient.status != "left",
+                )
+                .limit(1)
             )
-            .limit(1)
-        )
+        ).first()
+        return None if row is None else (row[0], row[1])
 
     async def add(self, recipient: Recipient) -> None:
         self.session.add(recipient)
@@ -267,8 +272,8 @@ class RecipientRepository:
         batch_id: str | None = None,
     ) -> bool:
         """Attach the verification to a re-check that has none yet (or, when `held`, one
-        that did not run: held for a new authorization, or failed); whether this call did
-        it."""
+        that did not run, held for a new authorization or failed, or whose report was
+        returned); whether this call did it."""
         statement = update(Recheck).where(Recheck.id == recheck_id)
         if held:
             statement = statement.where(Recheck.status.in_(NOT_RUN))
@@ -337,6 +342,37 @@ class RecipientRepository:
                 or_(Recipient.consent_expires_on.is_(None), Recipient.consent_expires_on > ended)
             )
             .values(consent_expires_on=ended, updated_at=now)
+        )
+
+    async def return_recheck(self, recheck: Recheck, now: datetime) -> None:
+        """The approver returned a finished re-check's report without a ruling: the
+        re-check is `returned`, and its recipient is due again on the date it was due, so
+        the next pass starts it again (a new verification, on the same row) for the
+        approver to decide on."""
+        result = await self.session.execute(
+            update(Recheck)
+            .where(Recheck.id == recheck.id, Recheck.status == "completed")
+            .values(status="returned")
+        )
+        if getattr(result, "rowcount", 0):
+            await self._due_again(recheck, now)
+
+    async def end_review(self, recheck: Recheck, now: datetime) -> None:
+        """A re-check ended needing no approval: its recipient, if under review, is active
+        again, unless a later re-check has started since (its report decides)."""
+        later = select(Recheck.id).where(
+            Recheck.recipient_id == recheck.recipient_id,
+            Recheck.due_on > recheck.due_on,
+            Recheck.verification_id.is_not(None),
+        )
+        await self.session.execute(
+            update(Recipient)
+            .where(
+                Recipient.id == recheck.recipient_id,
+                Recipient.status == "under_review",
+                ~later.exists(),
+            )
+            .values(status="active", updated_at=now)
         )
 
     async def end_consent_of(self, verification_id: str, now: datetime, today: date) -> None:

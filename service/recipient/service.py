@@ -114,7 +114,11 @@ class RecipientService:
 
         A first approval puts the household on the roll. On a re-check's verification, an
         approval confirms the recipient with the new report and benefit, a rejection takes
-        it off the roll with the reason; `return` changes nothing."""
+        it off the roll with the reason; `return` sends the re-check back: its recipient
+        (under review still, if it was) is due again on the date it was due, and the next
+        pass starts the re-check again, whose report the approver then decides on. (A
+        household on the roll is re-checked, not verified anew: a new verification of it
+        cannot be approved, `AlreadyOnTheRoll`.)"""
         repository = RecipientRepository.from_session(session)
         found = await repository.recheck_of(verification.id)
         if found is not None:
@@ -125,11 +129,15 @@ class RecipientService:
                 if body.decision == "approve":
                     raise RecipientLeft(recipient.left_on)
                 return recipient
-            if body.decision != "return" and await repository.later_recheck_started(
-                recipient.id, recheck.due_on
-            ):
-                raise RecheckSuperseded()
+            later = await repository.later_recheck_started(recipient.id, recheck.due_on)
             now = utcnow()
+            if body.decision == "return":
+                # Superseded, it is not started again: the later re-check's report decides.
+                if not later:
+                    await repository.return_recheck(recheck, now)
+                return recipient
+            if later:
+                raise RecheckSuperseded()
             if body.decision == "approve":
                 changes: dict[str, Any] = {}
                 if body.recheck_class and body.recheck_class != recipient.recheck_class:
@@ -166,7 +174,14 @@ class RecipientService:
         await repository.hold_the_roll(verification.program)
         paid = await repository.member_on_the_roll(verification.id, verification.program)
         if paid is not None:
-            raise AlreadyOnTheRoll(mask_id_number(paid.id_number), verification.program)
+            member, on_the_roll = paid
+            raise AlreadyOnTheRoll(
+                mask_id_number(member.id_number),
+                verification.program,
+                # Said of a household of the verification's own county only.
+                under_review=on_the_roll.region_code == verification.region_code
+                and on_the_roll.status == wire.RecipientStatus.under_review.value,
+            )
         recheck_class = wire.RecheckClass(body.recheck_class or default_class(verification.program))
         resolved = policy_for(catalog, verification, today) or policy_for(
             catalog, verification, verification.as_of

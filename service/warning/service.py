@@ -58,8 +58,10 @@ class WarningService:
     ) -> list[ChangeWarning]:
         """Compare the re-check with the recipient's approved report; store a warning per
         change (the caller's transaction). A change that needs the approval step puts the
-        recipient under review, with the re-check's verification to decide on. `webhooks`:
-        the active ones, when the caller has read them in this transaction already."""
+        recipient under review, with the re-check's verification to decide on; a re-check
+        that needs none ends a review (one returned, started again, found nothing to
+        decide), unless a later re-check has started. `webhooks`: the active ones, when the
+        caller has read them in this transaction already."""
         previous_id = recipient.approved_verification_id
         # The approved verification and its report in one statement (its members and
         # sources in one each).
@@ -91,6 +93,7 @@ class WarningService:
             # report is the change, never a silent `keep`.
             changed = report_changed(before_report, report, paid)
             if changed is None:
+                await self._no_approval_needed(session, recheck, recipient, now)
                 return []
             changes = [changed]
         action = proposed_action(before_report, report, paid)
@@ -145,7 +148,18 @@ class WarningService:
             await RecipientRepository.from_session(session).update(
                 recipient.id, status=RecipientStatus.under_review.value, updated_at=now
             )
+        else:
+            await self._no_approval_needed(session, recheck, recipient, now)
         return warnings
+
+    @staticmethod
+    async def _no_approval_needed(
+        session: AsyncSession, recheck: Recheck, recipient: Recipient, now: datetime
+    ) -> None:
+        """The re-check needs no approval: a review of its recipient ends (not one a later
+        re-check opened). Nothing to write for one not under review, the usual case."""
+        if recipient.status == RecipientStatus.under_review.value:
+            await RecipientRepository.from_session(session).end_review(recheck, now)
 
     async def page(
         self, session: AsyncSession, principal: Principal, where: wire.WarningFilter

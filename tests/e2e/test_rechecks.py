@@ -719,6 +719,8 @@ async def test_a_recheck_a_later_one_superseded_is_decided_no_more(office: Offic
         f"/v1/verifications/{older['id']}/decision", json={"decision": "return", "reason": "old"}
     )
     assert returned.status_code == 201, returned.text
+    # Not started again: the newer re-check's decision stands, and the schedule with it.
+    assert (await office.approver.get(f"/v1/recipients/{recipient['id']}")).json() == after
 
 
 async def test_approving_a_recheck_in_another_class_reschedules_the_next(office: Office) -> None:
@@ -954,3 +956,120 @@ async def test_a_standard_raised_since_the_approval_is_a_warning_to_raise(office
     assert (warning["benefit_before"], warning["benefit_after"]) == ("640.00", "700.00")
     [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
     assert recipient["status"] == "under_review"
+
+
+CAR = {"plate": "云A8K125", "type": "car", "registered_on": "2027-03-01", "value": 85000}
+
+
+async def _returned_review(office: Office) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """A household approved, found with a car a year on and put under review, and that
+    re-check's report returned by the approver: (the member, the warning, the recipient
+    as it was before the return)."""
+    parent = make_id_number("530102")
+    await office.approve("530102", {"id_number": parent})
+    await office.sandbox.post("/sandbox/people", json={"id_number": parent, "vehicles": [CAR]})
+    ran = await office.recheck("--as-of", a_year_on().isoformat())
+    assert "1 warning raised" in ran.stdout, ran.stdout
+    [warning] = (await office.caseworker.get("/v1/warnings")).json()["items"]
+    [before] = (await office.approver.get("/v1/recipients")).json()["items"]
+    assert before["status"] == "under_review"
+    returned = await office.approver.post(
+        f"/v1/verifications/{warning['review_verification_id']}/decision",
+        json={"decision": "return", "reason": "vehicle documents missing"},
+    )
+    assert returned.status_code == 201, returned.text
+    return parent, warning, before
+
+
+async def test_a_returned_recheck_is_started_again_and_its_decision_ends_the_review(
+    office: Office,
+) -> None:
+    """The approver returns a re-check's report (documents missing): the household stays
+    under review, due again on the date its re-check was due. A new verification of it is
+    no way forward (409 already-on-the-roll, saying what is); the next pass starts a fresh
+    re-check, and its approval ends the review."""
+    parent, warning, before = await _returned_review(office)
+    [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
+    assert recipient["status"] == "under_review"
+    due = date.fromisoformat(recipient["next_recheck_on"])
+    assert due <= a_year_on() < date.fromisoformat(before["next_recheck_on"])
+
+    body = verification_body([member(parent)], region_code="530102", as_of=None)
+    created = await office.caseworker.post("/v1/verifications", json=body, headers=WAIT)
+    assert created.status_code == 200, created.text
+    refused = await office.approver.post(
+        f"/v1/verifications/{created.json()['id']}/decision",
+        json={
+            "decision": "approve",
+            "reason": "documents now complete",
+            "monthly_benefit": "640.00",
+        },
+    )
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["type"].endswith("/already-on-the-roll")
+    assert "under review" in refused.json()["detail"]
+    assert "next re-check pass" in refused.json()["detail"]
+
+    ran = await office.recheck("--as-of", a_year_on().isoformat())
+    assert "1 re-checked" in ran.stdout, ran.stdout
+    assert "1 warning raised" in ran.stdout, ran.stdout
+    [fresh] = [
+        item
+        for item in (await office.caseworker.get("/v1/warnings")).json()["items"]
+        if item["id"] != warning["id"]
+    ]
+    assert fresh["code"] == "new_vehicle"
+    assert fresh["verification_id"] != warning["verification_id"]
+    assert fresh["review_verification_id"] == fresh["verification_id"]
+    decided = await office.approver.post(
+        f"/v1/verifications/{fresh['review_verification_id']}/decision",
+        json={
+            "decision": "approve",
+            "reason": "documents now complete",
+            "monthly_benefit": "640.00",
+        },
+    )
+    assert decided.status_code == 201, decided.text
+    [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
+    assert recipient["status"] == "active"
+    assert recipient["approved_verification_id"] == fresh["verification_id"]
+    assert recipient["next_recheck_on"] == before["next_recheck_on"]
+    again = await office.recheck("--as-of", a_year_on().isoformat())
+    assert f"Nothing is due on {a_year_on()} in any region" in again.stdout, again.stdout
+
+
+async def test_a_returned_recheck_that_finds_nothing_ends_the_review(office: Office) -> None:
+    """Returned, and the car is gone when the re-check is started again: the fresh
+    re-check raises nothing, and the household is active again, not left under review
+    with nothing to decide."""
+    parent, _, _ = await _returned_review(office)
+    await office.sandbox.post("/sandbox/people", json={"id_number": parent})
+
+    ran = await office.recheck("--as-of", a_year_on().isoformat())
+
+    assert "1 re-checked" in ran.stdout, ran.stdout
+    assert "0 warnings raised" in ran.stdout, ran.stdout
+    [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
+    assert recipient["status"] == "active"
+    assert date.fromisoformat(recipient["next_recheck_on"]) > a_year_on()
+
+
+async def test_a_later_recheck_that_finds_nothing_ends_a_review_left_undecided(
+    office: Office,
+) -> None:
+    """Under review since a re-check found a car, undecided when the next one is due, and
+    the car gone by then: the later re-check finds nothing to decide, and the household is
+    active again (the older re-check, superseded, can only be returned)."""
+    parent = make_id_number("530102")
+    await office.approve("530102", {"id_number": parent})
+    await office.sandbox.post("/sandbox/people", json={"id_number": parent, "vehicles": [CAR]})
+    ran = await office.recheck("--as-of", a_year_on().isoformat())
+    assert "1 warning raised" in ran.stdout, ran.stdout
+    await office.sandbox.post("/sandbox/people", json={"id_number": parent})
+
+    later = await office.recheck("--as-of", add_months(a_year_on(), 12).isoformat())
+
+    assert "1 re-checked" in later.stdout, later.stdout
+    assert "0 warnings raised" in later.stdout, later.stdout
+    [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
+    assert recipient["status"] == "active"
