@@ -170,19 +170,28 @@ class SimulationRequest(RequestModel):
     region_code: str = Field(
         default="",
         pattern=r"^([0-9]{2}|[0-9]{4}|[0-9]{6})?$",
-        description="Region prefix of verifications",
+        description="Region prefix of the households",
     )
     program: Program = Field(description="Figures belong to one program and area")
     area: Area
-    completed_from: IsoDate | None = Field(default=None, description="Completed on or after")
-    completed_to: IsoDate | None = Field(default=None, description="Completed on or before")
-    limit: int = Field(default=1000, ge=1, le=10000)
+    completed_from: IsoDate | None = Field(
+        default=None,
+        description="The households whose verification re-scored (see `SimulationResult`) "
+        "completed on or after",
+    )
+    completed_to: IsoDate | None = Field(
+        default=None,
+        description="The households whose verification re-scored completed on or before",
+    )
+    limit: int = Field(default=1000, ge=1, le=10000, description="At most this many households")
 
 
 class ImpactRow(BaseModel):
-    """One verification in a what-if simulation."""
+    """One household in a what-if simulation, by the verification that stands for it."""
 
-    verification_id: str
+    verification_id: str = Field(
+        description="The verification re-scored for the household (see `SimulationResult`)"
+    )
     reference: str
     before: Recommendation
     after: Recommendation
@@ -191,12 +200,23 @@ class ImpactRow(BaseModel):
 
 
 class SimulationResult(BaseModel):
-    verifications: int
-    changed: int
+    """What changed figures would do, counting each household once, by one completed
+    verification: a household on the roll (active or under review) by its approved
+    verification, the one its benefit is paid on, and no other verification naming one of
+    its members (the one that first put it on the roll, its re-checks, its earlier
+    applications); a dibao or tekun household not on the roll by its latest verification
+    with the same members (one whose members changed counts once per composition); linshi,
+    paid per application, by every verification. Households whose verification that
+    stands for them had its records purged cannot be re-scored and are left out."""
+
+    verifications: int = Field(description="Households re-scored, one verification each")
+    changed: int = Field(description="Of them, those whose recommendation changes")
     newly_eligible: int
     no_longer_eligible: int
-    monthly_benefit_before: Money
-    monthly_benefit_after: Money
+    monthly_benefit_before: Money = Field(
+        description="The monthly benefits the households' stored reports compute, summed"
+    )
+    monthly_benefit_after: Money = Field(description="The same under the changed figures")
     monthly_benefit_delta: SignedMoney
-    truncated: bool = Field(description="More verifications matched than `limit`")
-    rows: list[ImpactRow]
+    truncated: bool = Field(description="More households matched than `limit`")
+    rows: list[ImpactRow] = Field(description="One per household, oldest verification first")

@@ -809,16 +809,18 @@ def policy_simulate(
     region: Annotated[
         str,
         typer.Option(
-            help="Region prefix of the verifications (53, 5301, …) [default: every region]",
+            help="Region prefix of the households (53, 5301, …) [default: every region]",
             show_default=False,
         ),
     ] = "",
-    limit: Annotated[int, typer.Option(help="At most this many verifications")] = 1000,
+    limit: Annotated[int, typer.Option(help="At most this many households")] = 1000,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
 ) -> None:
-    """Re-score stored verifications with changed figures; nothing is stored.
+    """Re-score stored households with changed figures; nothing is stored.
 
-    Reads the verifications in the database of HEDUI_DATABASE_URL (default: ./hedui.db).
+    Reads the verifications in the database of HEDUI_DATABASE_URL (default: ./hedui.db),
+    one per household: a household on the roll by its approved verification, another by
+    its latest with the same members, linshi by every application.
 
     Example: hedui policy simulate --region 53 --program dibao --area urban
     --set monthly_standard=700
@@ -864,7 +866,7 @@ def policy_simulate(
         return
     table = Table(title="Policy simulation", show_header=False)
     table.add_row(
-        "verifications re-scored",
+        "households re-scored",
         str(result.verifications) + (" (limit reached)" if result.truncated else ""),
     )
     table.add_row("recommendation changed", str(result.changed))

@@ -15,13 +15,16 @@ router = APIRouter(prefix="/v1/policy", tags=["policy"], route_class=JSONRoute)
     "/simulate",
     response_model=wire.SimulationResult,
     responses=PROBLEMS,
-    summary="Re-score stored verifications under changed policy figures",
+    summary="Re-score stored households under changed policy figures",
 )
 async def simulate_policy(
     body: wire.SimulationRequest, session: SessionDep, principal: PolicyAnalystDep
 ) -> wire.SimulationResult:
     """E.g. raise Yunnan's urban dibao standard to 700: how many households change
     recommendation, and what does it cost per month? Nothing is stored and no partner is
-    asked again: each verification is re-scored from its stored facts under its stored
-    policy figures with the overrides applied (the version gains "+sim")."""
+    asked again: each household is re-scored once, from the stored facts of one
+    verification under its stored policy figures with the overrides applied (the version
+    gains "+sim"). A household on the roll by its approved verification (not again for
+    each re-check or earlier application); one not on the roll by its latest verification
+    with the same members; linshi by every application."""
     return await simulate(session, principal, body)

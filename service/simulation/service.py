@@ -1,22 +1,22 @@
-"""Re-score stored verifications under changed policy figures and sum up the impact."""
+"""Re-score stored verifications under changed policy figures and sum up the impact: one
+verification per household (`service.simulation.repository`)."""
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, time
 from decimal import Decimal, InvalidOperation, Overflow
 
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
 from schemas import report as wire
 from service.auth.principal import Principal
 from service.errors import InvalidRequest
 from service.models import Report, Verification
 from service.policy.overrides import PolicyOverrideError, check_overrides
+from service.recipient.service import ROLL_PROGRAMS
 from service.report.rescore import monthly_benefit, rebuild, simulated
 from service.report.service import StoredReport
-from service.verification.repository import in_scope
+from service.simulation.repository import SimulationRepository
 
 
 async def simulate(
@@ -27,29 +27,21 @@ async def simulate(
         check_overrides(request.overrides)
     except PolicyOverrideError as error:
         raise InvalidRequest.at(["body", *error.loc], error.problem) from error
-    prefix = principal.narrowed(request.region_code)
-    statement = in_scope(
-        select(Verification, Report)
-        .join(Report, Report.verification_id == Verification.id)
-        .options(selectinload(Verification.members), selectinload(Verification.sources))
-        .where(Verification.status == "completed")
-        .order_by(Verification.completed_at, Verification.id)
-        .limit(request.limit + 1),
-        prefix,
-    )
-    statement = statement.where(
-        Verification.program == request.program,
-        Verification.area == request.area,
-        # Purged records cannot be re-scored (retention): such reports are left out.
-        Verification.records_purged_at.is_(None),
-    )
+    start = end = None
     if request.completed_from:
         start = datetime.combine(request.completed_from, time.min, tzinfo=UTC)
-        statement = statement.where(Verification.completed_at >= start)
     if request.completed_to:
         end = datetime.combine(request.completed_to, time.max, tzinfo=UTC)
-        statement = statement.where(Verification.completed_at <= end)
-    found = (await session.execute(statement)).all()
+    found = await SimulationRepository.from_session(session).households(
+        scope=principal.narrowed(request.region_code),
+        program=request.program,
+        area=request.area,
+        completed_from=start,
+        completed_to=end,
+        limit=request.limit + 1,
+        # A linshi one-off is paid per application: a household's every one counts.
+        same_people_once=request.program in ROLL_PROGRAMS,
+    )
     rows = [
         _impact(verification, report, request.overrides)
         for verification, report in found[: request.limit]

@@ -57,8 +57,15 @@ class Office:
         )
 
     async def approve(self, region: str, *people: dict[str, Any]) -> str:
+        """Verify `people`'s household (see `verify`) and approve it."""
+        verification_id = await self.verify(region, *people)
+        decided = await self.decide(verification_id, "approve")
+        assert decided.status_code == 201, decided.text
+        return verification_id
+
+    async def verify(self, region: str, *people: dict[str, Any], program: str = "dibao") -> str:
         """Seed `people` with the partners (a person's `declared` income is the
-        application's, not a partner's) and approve their household, found eligible."""
+        application's, not a partner's) and verify their household, found eligible."""
         for person in people:
             partners_know = {key: value for key, value in person.items() if key != "declared"}
             seeded = await self.sandbox.post("/sandbox/people", json=partners_know)
@@ -73,18 +80,21 @@ class Office:
                 for i, p in enumerate(people)
             ],
             region_code=region,
+            program=program,
             as_of=None,
         )
         created = await self.caseworker.post("/v1/verifications", json=body, headers=WAIT)
         assert created.status_code == 200, created.text
         assert created.json()["recommendation"] == "eligible"
         verification_id: str = created.json()["id"]
-        decided = await self.approver.post(
-            f"/v1/verifications/{verification_id}/decision",
-            json={"decision": "approve", "reason": "documents checked"},
-        )
-        assert decided.status_code == 201, decided.text
         return verification_id
+
+    async def decide(self, verification_id: str, decision: str) -> httpx.Response:
+        """The approver's `decision` (approve, reject, return) on the verification."""
+        return await self.approver.post(
+            f"/v1/verifications/{verification_id}/decision",
+            json={"decision": decision, "reason": "documents checked"},
+        )
 
 
 @pytest.fixture

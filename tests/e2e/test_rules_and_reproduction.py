@@ -7,6 +7,11 @@ import httpx
 import pytest
 
 from tests.conftest import ClientFactory
+from tests.e2e.test_rechecks import (
+    Office,
+    a_year_on,
+    office,  # noqa: F401 - a fixture, used by name
+)
 from tests.e2e.test_verification_flow import WAIT, report_of, seed
 from tests.factories import make_id_number, member, verification_body
 
@@ -289,3 +294,99 @@ async def test_registered_near_relative_needs_review_and_rescore_remembers_it(
     assert revoked.status_code == 200
     rescored = await caseworker.post(f"/v1/verifications/{report['verification_id']}/rescore")
     assert rescored.json()["identical"] is True
+
+
+# What a simulation counts: one row per household, whatever its history.
+
+
+async def _simulated(client: httpx.AsyncClient, program: str = "dibao") -> dict[str, Any]:
+    """Yunnan's urban standard raised from 640 to 700, over the office's households."""
+    response = await client.post(
+        "/v1/policy/simulate",
+        json={"program": program, "area": "urban", "overrides": {"monthly_standard": "700"}},
+    )
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def _rechecked(county: Office, *known: str) -> str:
+    """Re-check the roll a year on; the one re-check's verification (not one of `known`)."""
+    ran = await county.recheck("--as-of", a_year_on().isoformat())
+    assert "1 re-checked" in ran.stdout, ran.stdout
+    listed = await county.caseworker.get("/v1/verifications", params={"limit": 200})
+    [recheck] = [item["id"] for item in listed.json()["items"] if item["id"] not in known]
+    return str(recheck)
+
+
+async def test_a_household_rechecked_is_simulated_once(
+    office: Office,  # noqa: F811 - the fixture imported above
+) -> None:
+    """On the roll, re-checked once with nothing changed: the approver reads the cost of
+    one household, 640.00 → 700.00, not of one per verification stored (1280.00, +120.00)."""
+    origin = await office.approve("530102", {"id_number": make_id_number("530102")})
+    await _rechecked(office, origin)
+
+    result = await _simulated(office.approver)
+
+    assert (
+        result["verifications"],
+        result["monthly_benefit_before"],
+        result["monthly_benefit_delta"],
+    ) == (1, "640.00", "60.00"), result
+    assert [row["verification_id"] for row in result["rows"]] == [origin]
+
+
+async def test_a_household_on_the_roll_counts_by_its_approved_verification(
+    office: Office,  # noqa: F811 - the fixture imported above
+) -> None:
+    """Its earlier applications (returned with a member fewer, rejected) and the
+    verification that first put it on the roll are no further households: only the
+    re-check approved since counts."""
+    parent, child = make_id_number("530102"), make_id_number("530102", birth="20100101")
+    returned = await office.verify("530102", {"id_number": parent})
+    assert (await office.decide(returned, "return")).status_code == 201
+    rejected = await office.verify("530102", {"id_number": parent}, {"id_number": child})
+    assert (await office.decide(rejected, "reject")).status_code == 201
+    origin = await office.approve("530102", {"id_number": parent}, {"id_number": child})
+    recheck = await _rechecked(office, returned, rejected, origin)
+    assert (await office.decide(recheck, "approve")).status_code == 201
+
+    result = await _simulated(office.approver)
+
+    assert [row["verification_id"] for row in result["rows"]] == [recheck], result
+    assert (result["monthly_benefit_before"], result["monthly_benefit_delta"]) == (
+        "1280.00",
+        "120.00",
+    )
+
+
+async def test_a_household_off_the_roll_counts_by_its_latest_verification(
+    office: Office,  # noqa: F811 - the fixture imported above
+) -> None:
+    """Verified again with the same members (an application sent again; a household
+    rejected at its re-check), a household counts once, by its latest verification. One
+    whose members changed counts once per composition; a linshi one-off is paid per
+    application, and each counts."""
+    single, child = make_id_number("530102"), make_id_number("530102", birth="20100101")
+    left = make_id_number("530102")
+    sent = await office.verify("530102", {"id_number": single})
+    assert (await office.decide(sent, "return")).status_code == 201
+    sent_again = await office.verify("530102", {"id_number": single})
+    origin = await office.approve("530102", {"id_number": left})
+    recheck = await _rechecked(office, sent, sent_again, origin)
+    assert (await office.decide(recheck, "reject")).status_code == 201
+    both = await office.verify("530102", {"id_number": single}, {"id_number": child})
+    linshi = [await office.verify("530102", {"id_number": single}, program="linshi")]
+    linshi.append(await office.verify("530102", {"id_number": single}, program="linshi"))
+
+    result = await _simulated(office.approver)
+
+    counted = {row["verification_id"] for row in result["rows"]}
+    assert counted == {sent_again, recheck, both}, result
+    assert (result["monthly_benefit_before"], result["monthly_benefit_delta"]) == (
+        "2560.00",
+        "240.00",
+    )
+    one_offs = await _simulated(office.approver, program="linshi")
+    assert {row["verification_id"] for row in one_offs["rows"]} == set(linshi), one_offs
