@@ -339,6 +339,11 @@ drift apart, so each process reads the offset afresh from its round trips of the
 one or two such periods."""
 
 
+ROUNDING_S = 1e-9
+"""How far two clock readings' bounds may miss each other by floating-point rounding alone
+(a nanosecond: far below any round trip) and still be taken as agreeing."""
+
+
 class DatabaseClock:
     """The database's clock as this process sees it: `database - time.time()`.
 
@@ -362,8 +367,10 @@ class DatabaseClock:
             recent = self._since is not None and received - self._since <= 2 * CLOCK_EPOCH_S
             self._previous = (self._high, self._low) if recent else None
             self._high, self._low, self._since = math.inf, -math.inf, received
-        if low > self._high or high < self._low:
+        if low > self._high + ROUNDING_S or high < self._low - ROUNDING_S:
             # Bounds that cannot both hold: a clock was stepped. Start again from this one.
+            # (Not bounds that miss by a rounding of the subtractions above: two round
+            # trips that took no time at all give the same offset, give or take 1e-16.)
             self._high, self._low, self._previous = high, low, None
             return
         self._high, self._low = min(self._high, high), max(self._low, low)
@@ -373,7 +380,7 @@ class DatabaseClock:
         high, low = self._high, self._low
         if self._previous is not None:
             both = min(high, self._previous[0]), max(low, self._previous[1])
-            if both[1] <= both[0]:
+            if both[1] <= both[0] + ROUNDING_S:
                 high, low = both
         return (high + low) / 2
 

@@ -48,3 +48,19 @@ def test_readings_older_than_two_periods_are_forgotten() -> None:
     clock.observe(later, later + 0.01, later + 0.005 + 1.004)  # slower, offset 1.004
     clock.observe(later + 1, later + 1.01, later + 1.005 + 1.004)
     assert abs(clock.offset - 1.004) <= 0.0001
+
+
+def test_round_trips_that_took_no_time_are_not_a_stepped_clock() -> None:
+    """Two round trips of no time at all give the same offset, give or take a rounding of
+    the subtractions: that is agreement, not a stepped clock (which would start again from
+    the next, slower round trip and lose the exact reading)."""
+    offset = 0.8083525681309425
+    trips = [(0, 0), (0.00914403778033373, 0), (0, 0), (0, 0.008179680066450234)]
+    trips.append((0.009197374451640306, 0))
+    clock = DatabaseClock()
+    now = 1_000.0
+    for before, after in trips:
+        ran = now + before
+        clock.observe(now, ran + after, ran + offset)
+        now += 0.1
+    assert abs(clock.offset - offset) <= 1e-9
