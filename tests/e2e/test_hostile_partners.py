@@ -47,9 +47,6 @@ async def service(
         database_url,
         Path(tmp_path_factory.mktemp("sandbox")) / "sandbox.db",
         connectors={"vehicles": {"base_url": f"{base_url}/vehicles"}},
-        # What is at stake is how an answer is judged: a busy machine is no reason for a
-        # source to time out before the hostile partner's answer is read.
-        connector_timeout_s=15,
     )
     async with running_service(settings) as running:
         yield running

@@ -57,7 +57,6 @@ async def setup(
         port=_free_port(),
         sandbox="on",
         sandbox_data=Path(tmp_path_factory.mktemp("sandbox")) / "sandbox.db",
-        connector_timeout_s=1.5,
         breaker_open_s=4.0,  # long enough for the three refused calls, even on a busy machine
         breaker_open_max_s=8.0,
         health_sync_s=0.05,

@@ -226,13 +226,7 @@ async def _rechecked_household(office: Office) -> tuple[list[str], list[str]]:
         added = await sandbox.post("/sandbox/people", json={"id_number": child, "vehicles": [car]})
         assert added.status_code == 200, added.text
         settings = service.settings.model_copy(
-            update={
-                "partner_base_url": f"{service.base_url}/sandbox",
-                "batch_sweep_s": 0,
-                # The re-check must reach every partner: a busy machine is no reason for a
-                # source to time out here (what is at stake is what lands in the database).
-                "connector_timeout_s": 15,
-            }
+            update={"partner_base_url": f"{service.base_url}/sandbox", "batch_sweep_s": 0}
         )
         async with build_runtime(settings, runs_here=True) as runtime:
             await runtime.health.start(

@@ -16,7 +16,7 @@ from service.db import create_engine, create_session_factory
 from tests.conftest import LiveService, _free_port, running_service
 from tests.factories import make_id_number, member, verification_body
 
-DEADLINE_S = 1.0
+DEADLINE_S = 3.0  # room for the others to answer on a busy machine: only the bank must reach it
 SOURCE_TIMEOUT_S = 60.0  # far beyond the deadline: only the deadline can end a hung call
 
 
