@@ -16,6 +16,11 @@ Counting choices, each a deliberate policy decision:
   balance is NOT a financial asset: it is locked until retirement, purchase or departure
   and cannot pay for living costs; it is reported as information instead.
 - Records of people who are not household members are ignored: they belong to no one here.
+- A property is counted once however many members own it: the real-estate registry answers
+  per person, so a flat a couple own together (共同共有) comes back once for each, with the
+  same certificate. Records with the same certificate number in the same region are one
+  property (every co-owner's record stays its evidence); a record without a certificate
+  number is a property of its own (never merged by a guess: two flats are never one).
 """
 
 from collections.abc import Iterator
@@ -36,6 +41,7 @@ from schemas.evidence import (
     IncomeRecord,
     PayrollRecord,
     PensionRecord,
+    PropertyRecord,
     Record,
 )
 from schemas.identity import mask_account, mask_id_number, redact_id_numbers
@@ -103,6 +109,16 @@ class HouseholdFacts:
         for item in self.records:
             if isinstance(item.record, kind):
                 yield item, item.record
+
+    def properties(self) -> list[list[tuple[SourcedRecord, PropertyRecord]]]:
+        """The household's properties, each with the records of every member who owns it
+        (see the module: one certificate, one property), in the order first seen."""
+        grouped: dict[object, list[tuple[SourcedRecord, PropertyRecord]]] = {}
+        for item, record in self.of_type(PropertyRecord):
+            number = record.certificate.strip()
+            key: object = (number, record.region_code) if number else object()
+            grouped.setdefault(key, []).append((item, record))
+        return list(grouped.values())
 
     def financial_asset_items(self) -> Iterator[tuple[SourcedRecord, Decimal]]:
         for item in self.records:

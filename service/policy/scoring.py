@@ -41,7 +41,7 @@ An eligible household without warnings scores 90–100; each warning lowers it.
 from decimal import ROUND_HALF_UP, Decimal
 
 from schemas.assessment import AssessmentInput
-from schemas.evidence import PropertyRecord, VehicleRecord
+from schemas.evidence import VehicleRecord
 from schemas.money import to_cents
 from schemas.policy import PolicyParameters
 from schemas.report import (
@@ -190,5 +190,5 @@ def summarise(facts: HouseholdFacts) -> HouseholdSummary:
         per_capita_monthly_income=to_cents(income / facts.size),
         financial_assets=to_cents(facts.financial_assets),
         vehicles=sum(1 for _ in facts.of_type(VehicleRecord)),
-        properties=sum(1 for _ in facts.of_type(PropertyRecord)),
+        properties=len(facts.properties()),
     )

@@ -1,19 +1,24 @@
 """Real estate: more dwellings than allowed, or property that is not a dwelling.
 
 Residential properties are counted over the whole household: more than `max_dwellings` is
-disqualifying. Commercial property and land are each a warning needing review: whether
-they yield income (a shop let out) or are the family's farmland is for a person to judge.
+disqualifying. A property several members own is one property (`HouseholdFacts.properties`:
+the registry answers per person). Commercial property and land are each a warning needing
+review: whether they yield income (a shop let out) or are the family's farmland is for a
+person to judge.
 """
 
-from schemas.evidence import PropertyRecord
 from schemas.policy import PolicyParameters
 from service.policy.facts import HouseholdFacts
 from service.policy.findings import RuleFinding
 
 
 def check_real_estate(facts: HouseholdFacts, policy: PolicyParameters) -> list[RuleFinding]:
-    properties = list(facts.of_type(PropertyRecord))
-    dwellings = [item for item, record in properties if record.usage == "residential"]
+    properties = facts.properties()
+    dwellings = [
+        owners
+        for owners in properties
+        if any(record.usage == "residential" for _, record in owners)
+    ]
     findings = []
     if len(dwellings) > policy.max_dwellings:
         findings.append(
@@ -21,21 +26,26 @@ def check_real_estate(facts: HouseholdFacts, policy: PolicyParameters) -> list[R
                 "dwellings_over_limit",
                 "disqualifying",
                 {"count": str(len(dwellings)), "limit": str(policy.max_dwellings)},
-                tuple(facts.evidence(item) for item in dwellings),
+                tuple(facts.evidence(item) for owners in dwellings for item, _ in owners),
             )
         )
-    findings.extend(
-        RuleFinding(
-            "non_residential_property",
-            "warning",
-            {
-                "member": facts.masked(item.member),
-                "usage": record.usage,
-                "area_m2": str(record.area_m2),
-            },
-            (facts.evidence(item),),
+    for owners in properties:
+        others = [(item, record) for item, record in owners if record.usage != "residential"]
+        if not others:
+            continue
+        record = others[0][1]
+        findings.append(
+            RuleFinding(
+                "non_residential_property",
+                "warning",
+                {
+                    "member": ", ".join(
+                        dict.fromkeys(facts.masked(item.member) for item, _ in others)
+                    ),
+                    "usage": record.usage,
+                    "area_m2": str(record.area_m2),
+                },
+                tuple(facts.evidence(item) for item, _ in others),
+            )
         )
-        for item, record in properties
-        if record.usage != "residential"
-    )
     return findings

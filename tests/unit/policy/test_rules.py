@@ -32,6 +32,7 @@ from service.policy.rules.relatives import check_near_relatives
 from service.policy.rules.standard import check_placeholder_standard
 from service.policy.rules.tekun import check_tekun_working_member
 from service.policy.rules.vehicles import check_vehicles
+from service.policy.scoring import assess
 
 from .builders import facts_of, household, member, person, policy
 
@@ -291,6 +292,46 @@ class TestRealEstate:
     def test_max_dwellings_is_a_parameter(self) -> None:
         inputs = household([member(A)], {"real_estate": [home(), home(certificate="C2")]})
         assert check_real_estate(facts_of(inputs), policy(max_dwellings=2)) == []
+
+    def test_a_flat_two_members_own_together_is_one_dwelling(self) -> None:
+        """The registry answers per person: a flat a couple own together (共同共有) comes
+        back once for each, with one certificate. One dwelling, whose evidence names both."""
+        inputs = household([member(A), member(B)], {"real_estate": [home(), home(owner=B)]})
+        assert check_real_estate(facts_of(inputs), YUNNAN_URBAN) == []
+        report = assess(inputs, YUNNAN_URBAN)
+        assert report.household.properties == 1
+        assert report.recommendation == "eligible"
+        second = household(
+            [member(A), member(B)],
+            {"real_estate": [home(), home(owner=B), home(owner=B, certificate="C2")]},
+        )
+        [finding] = check_real_estate(facts_of(second), YUNNAN_URBAN)
+        assert finding.args == {"count": "2", "limit": "1"}
+        assert len(finding.evidence) == 3  # every owner's record of each
+
+    def test_the_same_certificate_number_in_another_region_is_another_property(self) -> None:
+        elsewhere = home(owner=B).model_copy(update={"region_code": "530102"})
+        inputs = household([member(A), member(B)], {"real_estate": [home(), elsewhere]})
+        [finding] = check_real_estate(facts_of(inputs), YUNNAN_URBAN)
+        assert finding.code == "dwellings_over_limit"
+
+    def test_records_without_a_certificate_number_are_never_merged(self) -> None:
+        """Two flats are never taken for one by a guess: a missing fact is no good fact."""
+        inputs = household(
+            [member(A)], {"real_estate": [home(certificate=""), home(certificate=" ")]}
+        )
+        [finding] = check_real_estate(facts_of(inputs), YUNNAN_URBAN)
+        assert finding.args == {"count": "2", "limit": "1"}
+
+    def test_a_shop_two_members_own_together_is_one_warning_naming_both(self) -> None:
+        inputs = household(
+            [member(A), member(B)],
+            {"real_estate": [home("commercial"), home("commercial", owner=B)]},
+        )
+        [finding] = check_real_estate(facts_of(inputs), YUNNAN_URBAN)
+        assert finding.code == "non_residential_property"
+        assert finding.args["member"] == f"{mask_id_number(A)}, {mask_id_number(B)}"
+        assert len(finding.evidence) == 2
 
     @pytest.mark.parametrize("usage", ["commercial", "land"])
     def test_non_residential_property_needs_review(self, usage: str) -> None:
