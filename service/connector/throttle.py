@@ -189,9 +189,10 @@ class LocalThrottle(_Accounting):
     async def acquire(self, connector: str, limits: Limits, deadline: float) -> Permit:
         loop = asyncio.get_running_loop()
         started = loop.time()
-        semaphore = self._slots.setdefault(
-            (connector, limits.concurrency), asyncio.Semaphore(limits.concurrency)
-        )
+        key = (connector, limits.concurrency)
+        semaphore = self._slots.get(key)
+        if semaphore is None:  # not made on every call only to be thrown away
+            semaphore = self._slots[key] = asyncio.Semaphore(limits.concurrency)
         queued = semaphore.locked()
         try:
             async with asyncio.timeout_at(started + _max_wait(deadline, started)):

@@ -124,7 +124,10 @@ class FanOut:
         self.deadline_s = deadline_s
         self.throttle: Throttle = throttle or LocalThrottle()
         """Every request to a partner takes its turn here (the partner's agreed limits)."""
-        self._slots: dict[str, asyncio.Semaphore] = {}
+        self._slots: dict[tuple[str, int], asyncio.Semaphore] = {}
+        """Each source's bulkhead, by its bound: a new version of a declarative connector
+        with another `max_concurrency` gets a bulkhead of that size (fetches still in the
+        old one finish there)."""
 
     def resolve(self, source: str, version: str | None) -> tuple[Connector, ConnectorConfig]:
         """The connector (at the planned version) and its config; `KeyError` when unknown."""
@@ -251,7 +254,10 @@ class FanOut:
         context: RequestContext,
     ) -> SourceOutcome:
         """The call within the source's bulkhead: a slot first, out of the same budget."""
-        semaphore = self._slots.setdefault(source, asyncio.Semaphore(config.max_concurrency))
+        bound = (source, config.max_concurrency)
+        semaphore = self._slots.get(bound)
+        if semaphore is None:
+            semaphore = self._slots[bound] = asyncio.Semaphore(config.max_concurrency)
         loop = asyncio.get_running_loop()
         waiting_since = loop.time()
         try:

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from connectors.declarative import ConnectorSpec, build_connector
 from connectors.registry import load_connectors
 from schemas.evidence import HouseholdQuery, MemberQuery, RequestContext
 from schemas.verification import SourceStatus
@@ -19,6 +20,7 @@ from service.db import create_engine, create_session_factory
 from service.partners import build_configs
 from service.verification.fanout import BULKHEAD_DETAIL, FanOut
 from tests.conftest import LiveService, running_service, service_settings
+from tests.connectors.declarative.specs import example
 from tests.factories import make_id_number, member, verification_body
 
 HUNG_BUDGET_S = 20.0  # far longer than the others take: the hung bank answers nothing meanwhile
@@ -146,3 +148,44 @@ async def test_the_other_sources_answer_while_a_hung_partner_holds_every_slot(
                 break
             await asyncio.sleep(0.05)
         assert (await client.get("/sandbox/queries")).json()["bank"] == BANK_SLOTS
+
+
+def _tax_version(base_url: str, number: int, max_concurrency: int) -> Any:
+    spec = example("tax", f"{base_url}/sandbox")
+    spec["limits"] = {"max_concurrency": max_concurrency, "timeout_s": 1.5}
+    return build_connector(ConnectorSpec.model_validate(spec), str(number))
+
+
+async def test_a_new_version_with_more_concurrency_gets_its_slots(
+    live_service: LiveService, http: httpx.AsyncClient
+) -> None:
+    """The partner agrees to 8 at once where it allowed 1: the integrator enables version 2
+    of the spec. A process that fetched with version 1 kept a bulkhead of one slot, and
+    fetches at version 2 timed out waiting for slots the partner never limited."""
+    registry = load_connectors()
+    v1 = _tax_version(live_service.base_url, 1, max_concurrency=1)
+    v2 = _tax_version(live_service.base_url, 2, max_concurrency=8)
+    registry.set_declared({"tax": v1}, {("tax", "1"): v1, ("tax", "2"): v2})
+    household = HouseholdQuery(
+        region_code="530103",
+        as_of=date(2026, 11, 20),
+        members=(MemberQuery(id_number=make_id_number(birth="19660609", sequence=7)),),
+        context=RequestContext(consent_id="AUTH-0001", purpose="dibao"),
+    )
+    async with httpx.AsyncClient() as client:
+        fanout = FanOut(registry, {}, client)
+        first = await fanout.fetch("tax", household, "1")  # a verification planned with v1
+        assert first.status in (SourceStatus.ok, SourceStatus.no_record), first
+
+        registry.set_declared({"tax": v2}, {("tax", "1"): v1, ("tax", "2"): v2})
+        slow = {"mode": "slow", "latency_ms": 600}
+        assert (await http.put("/sandbox/faults/tax", json=slow)).status_code == 200
+        try:
+            outcomes = await asyncio.gather(
+                *(fanout.fetch("tax", household, "2") for _ in range(4))
+            )
+        finally:
+            await http.delete("/sandbox/faults/tax")
+    details = [outcome.detail for outcome in outcomes]
+    assert BULKHEAD_DETAIL not in details, details
+    assert all(o.status in (SourceStatus.ok, SourceStatus.no_record) for o in outcomes), details
