@@ -53,10 +53,17 @@ async def get_report(
 ) -> report_wire.Report:
     """The report as stored. With `Accept-Language: en` the messages are rendered in English
     from the same stored facts and policy figures; `report_hash` still names the stored
-    report, which is what a decision is bound to."""
+    report, which is what a decision is bound to. Once the facts are purged (the
+    verification withdrawn, or its records past retention) nothing can be rendered anew:
+    the report comes as stored, in Chinese (`Content-Language: zh`)."""
     verification = await verification_service.get(session, principal, verification_id)
     stored = await stored_report_with_inputs(session, verification)
     language = preferred_language(accept_language)
+    if (
+        verification.status == wire.VerificationStatus.withdrawn.value
+        or verification.records_purged_at is not None
+    ):
+        language = "zh"
     response.headers["Content-Language"] = language
     if language == "zh":
         return stored.report

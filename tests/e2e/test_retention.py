@@ -78,6 +78,12 @@ async def test_old_records_are_purged_and_the_report_stands(
     assert purge_events[-1].actor_name.startswith("cli:")
     after = await caseworker.get(f"/v1/verifications/{verification_id}/report")
     assert after.status_code == 200
+    english = await caseworker.get(
+        f"/v1/verifications/{verification_id}/report", headers={"Accept-Language": "en"}
+    )
+    assert english.status_code == 200, english.text  # as stored: its facts are gone
+    assert english.headers["content-language"] == "zh"
+    assert english.json() == after.json()
     assert after.json()["report_hash"] == before["report_hash"]
     rescore = await caseworker.post(f"/v1/verifications/{verification_id}/rescore", json={})
     assert rescore.status_code == 409

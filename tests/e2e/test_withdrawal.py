@@ -417,6 +417,14 @@ async def test_withdrawing_a_completed_verification_keeps_its_report_and_decisio
     kept = await world.approver.get(f"/v1/verifications/{verification_id}/report")
     assert kept.status_code == 200, kept.text
     assert kept.json()["report_hash"] == report["report_hash"]
+    # Asked for in English, it cannot be rendered anew from facts that are gone: it comes
+    # as stored, and says in which language (it was a 409 for `en`).
+    english = await world.approver.get(
+        f"/v1/verifications/{verification_id}/report", headers={"Accept-Language": "en"}
+    )
+    assert english.status_code == 200, english.text
+    assert english.headers["content-language"] == "zh"
+    assert english.json() == kept.json()
     row, sources, reports = await _rows(world, verification_id)
     assert reports == 1
     assert row.records_purged_at is not None
