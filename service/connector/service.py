@@ -324,7 +324,10 @@ _ERROR_ACTIONS = tuple(
 _BREAKER_ACTIONS = tuple(f"breaker_{state.value}" for state in BreakerState)
 
 
-_SECRET_NAME = re.compile(r"secret|token|password|passwd|credential|api_?key", re.IGNORECASE)
+_SECRET_NAME = re.compile(r"secret|token|passw|pwd|credential|key|private|cert|salt", re.IGNORECASE)
+"""Names of settings shown as ***: whatever may be a secret under any spelling a plugin's
+author chose (`sm4_key`, `access_key`, `private_pem`, `client_cert`): hiding a harmless
+value costs an integrator a look at the settings, showing a key costs the key."""
 
 
 def masked_config(config: ConnectorConfig) -> dict[str, Any]:

@@ -102,6 +102,9 @@ async def test_caseworkers_read_no_connector(
 class _SecretConfig(ConnectorConfig):
     api_key: SecretStr
     client_token: str = "plain-looking"
+    sm4_key: str = "0123456789abcdef"
+    access_key: str = "AK-plain"
+    private_pem: str = "-----BEGIN PRIVATE KEY-----"
     page_size: int = 10
 
 
@@ -112,6 +115,7 @@ def test_secret_like_settings_and_url_credentials_are_masked() -> None:
 
     assert shown["api_key"] == "***"
     assert shown["client_token"] == "***"
+    assert shown["sm4_key"] == shown["access_key"] == shown["private_pem"] == "***"
     assert shown["page_size"] == 10
     assert shown["base_url"] == "https://***@partner.example:8443/x"
     assert "k-123" not in str(shown)
