@@ -313,6 +313,7 @@ class FanOut:
                 detail=grant.detail,
                 started_at=started_at,
                 fetched_at=datetime.now(UTC),
+                connector_version=version,
             )
         retry_budget = self.health.retry_budget(source) if self.health is not None else None
         turns = Turns(

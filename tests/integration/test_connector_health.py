@@ -234,6 +234,9 @@ class TestPause:
         vehicles = source(verification, "vehicles")
         assert (vehicles["status"], vehicles["detail"]) == ("error", "paused by operator")
         assert verification["recommendation"] == "review"
+        report = (await caseworker.get(f"/v1/verifications/{verification['id']}/report")).json()
+        # Which connector was not asked, at which version: the report still says.
+        assert source(report, "vehicles")["connector_version"] == "1.0.0"
         assert await setup.queries("vehicles") == reached
         again = await operator.post("/v1/connectors/vehicles/pause", json={"reason": "x"})
         assert again.status_code == 409
