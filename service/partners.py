@@ -16,6 +16,7 @@ from connectors.registry import ConnectorRegistry
 from service.config import Settings
 from service.connector.meter import CallMeter, Turns
 from service.connector.throttle import Limits, Throttle
+from service.connector.unloadable import UnloadableConnector
 
 log = structlog.get_logger(__name__)
 
@@ -60,8 +61,9 @@ def build_configs(registry: ConnectorRegistry, settings: Settings) -> dict[str, 
 def config_of(connector: Connector, configs: Mapping[str, ConnectorConfig]) -> ConnectorConfig:
     """The config calls to `connector` are made with: a declarative connector's comes from
     its spec (base URL and limits), a built-in or plugin connector's from the settings
-    (`configs`, see `build_configs`); `KeyError` when the settings have none for it."""
-    if isinstance(connector, DeclarativeConnector):
+    (`configs`, see `build_configs`); `KeyError` when the settings have none for it. The
+    stand-in for a spec that no longer loads has a config that is never used to call."""
+    if isinstance(connector, DeclarativeConnector | UnloadableConnector):
         return connector.default_config()
     return configs[connector.name]
 

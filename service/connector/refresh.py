@@ -4,7 +4,9 @@ The API, the workers and the CLI each keep the registry of their process in step
 `declarative_connectors` table: a cheap query every few seconds compares what is in force
 (versions, enabled, updated_at) with what was loaded, and only a change rebuilds anything.
 Each spec version is compiled once per process and kept, so a verification planned with an
-older version still runs with exactly that version.
+older version still runs with exactly that version. A version whose stored spec no longer
+loads is kept as a stand-in that fails its source at once: an enabled connector is never
+silently left out of new verifications.
 """
 
 import structlog
@@ -15,6 +17,7 @@ from connectors.base import Connector
 from connectors.declarative import ConnectorSpec, build_connector
 from connectors.registry import ConnectorRegistry
 from service.connector.registration_repository import RegistrationRepository
+from service.connector.unloadable import unloadable_connector
 from service.jobs.periodic import Periodic
 
 log = structlog.get_logger(__name__)
@@ -48,6 +51,8 @@ class ConnectorRefresher:
             )
             if fingerprint == self._seen:
                 return False
+            titles = {c.name: c.title for c in connectors}
+            unloadable: dict[tuple[str, int], Connector] = {}
             for row in await repository.all_versions():
                 if (row.name, row.version) in self._built:
                     continue
@@ -55,21 +60,31 @@ class ConnectorRefresher:
                     spec = ConnectorSpec.model_validate(row.spec)
                 except ValidationError:
                     # Stored specs were validated when registered; one that no longer is
-                    # (a newer hedui) is left out and logged rather than stop the process.
+                    # (a newer hedui) must not stop the process, nor drop the connector from
+                    # new verifications: a stand-in fails its source at once (`review`).
                     log.error("connector_spec_unreadable", connector=row.name, version=row.version)
+                    stored = row.spec if isinstance(row.spec, dict) else {}
+                    response = stored.get("response")
+                    unloadable[row.name, row.version] = unloadable_connector(
+                        row.name,
+                        titles.get(row.name, row.name),
+                        row.version,
+                        response.get("kind") if isinstance(response, dict) else None,
+                    )
                     continue
                 self._built[row.name, row.version] = build_connector(spec, str(row.version))
+        known = {**unloadable, **self._built}
         in_force = {
-            c.name: self._built[c.name, c.active_version]
+            c.name: known[c.name, c.active_version]
             for c in connectors
             if c.enabled
             and c.active_version is not None
-            and (c.name, c.active_version) in self._built
+            and (c.name, c.active_version) in known
             and not self.registry.is_code(c.name)
         }
         self.registry.set_declared(
             in_force,
-            {(name, str(version)): built for (name, version), built in self._built.items()},
+            {(name, str(version)): built for (name, version), built in known.items()},
         )
         # No log line: commands print their results on stdout, where logs go too.
         self._seen = fingerprint

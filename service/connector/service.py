@@ -23,6 +23,7 @@ from service.connector.registration_repository import RegistrationRepository
 from service.connector.repository import ConnectorRepository, to_bucket
 from service.connector.stats import PARTNER_FAILURES, Bucket, percentile
 from service.connector.status import Signals, Thresholds, assess
+from service.connector.unloadable import UnloadableConnector
 from service.errors import Conflict, NotFound
 from service.models import ConnectorBucket, ConnectorState
 from service.pagination import decode_cursor, next_cursor
@@ -74,7 +75,8 @@ class ConnectorService:
                     paused=monitor.pauses.get(name),
                 )
             )
-        # Registered over the API but not in force (not yet enabled, or disabled).
+        # Registered over the API but not in force here (not yet enabled, or disabled, or
+        # enabled since and this process has not polled yet).
         for idle in stored.values():
             summaries.append(
                 wire.ConnectorSummary(
@@ -82,7 +84,7 @@ class ConnectorService:
                     title=idle.title,
                     version=str(idle.active_version or idle.latest_version),
                     origin="declarative",
-                    enabled=False,
+                    enabled=idle.enabled,
                     kinds=await _stored_kinds(session, idle.name, idle.latest_version),
                     health=HealthStatus.unknown,
                     breaker=BreakerState.closed,
@@ -104,12 +106,15 @@ class ConnectorService:
         # One list of names throughout: the registry may gain a declarative connector
         # while this awaits the database.
         names = registry.names()
+        unloadable = {name for name in names if isinstance(registry.get(name), UnloadableConnector)}
         states = await repository.states(names)
         window = await _windows(repository, None, now, settings)
         statuses = {}
         for name in names:
             monitor.track(name)  # a declarative connector nothing has asked yet
             statuses[name], _ = _assess(name, window[name], states.get(name), monitor, settings)
+            if name in unloadable:
+                statuses[name] = HealthStatus.down  # its spec no longer loads: never asked
         return statuses
 
     def detail(
@@ -139,12 +144,15 @@ class ConnectorService:
         now: datetime | None = None,
     ) -> wire.ConnectorHealth:
         _known(registry, name)
+        connector = registry.get(name)
         monitor.track(name)
         now = now or datetime.now(UTC)
         repository = ConnectorRepository.from_session(session)
         state = await repository.state(name)
         window = (await _windows(repository, name, now, settings))[name]
         status, reason = _assess(name, window, state, monitor, settings)
+        if isinstance(connector, UnloadableConnector):
+            status, reason = HealthStatus.down, connector.detail
         breaker = monitor.breakers[name]
         errors = await repository.events(name, actions=_ERROR_ACTIONS, limit=RECENT_ERRORS)
         recent = [

@@ -39,6 +39,7 @@ from schemas.verification import SourceStatus
 from service.connector.meter import CallMeter, Turns
 from service.connector.monitor import HealthMonitor, Refusal
 from service.connector.throttle import Limits, LocalThrottle, Throttle
+from service.connector.unloadable import UnloadableConnector
 from service.partners import config_of
 
 log = structlog.get_logger(__name__)
@@ -137,11 +138,18 @@ class FanOut:
     def _resolved(
         self, source: str, version: str | None, started_at: datetime
     ) -> tuple[Connector, ConnectorConfig] | SourceOutcome:
-        """`resolve`, or the `error` outcome of a source no connector answers to."""
+        """`resolve`, or the `error` outcome of a source no connector answers to (or whose
+        stored spec no longer loads: the partner is not asked)."""
         try:
-            return self.resolve(source, version)
+            resolved = self.resolve(source, version)
         except (UnknownConnectorError, KeyError):
             return _unasked(source, SourceStatus.error, UNKNOWN_DETAIL, started_at)
+        connector, _ = resolved
+        if isinstance(connector, UnloadableConnector):
+            return _unasked(
+                source, SourceStatus.error, connector.detail, started_at, connector.version
+            )
+        return resolved
 
     def run_deadline(self) -> float:
         """When a run starting now must have settled every source, on the loop's clock."""
