@@ -139,18 +139,21 @@ def create_app(
                     )
                 ),
             }
-            # In the background: a partner that is down must not hold up start-up.
-            checks = asyncio.create_task(
-                check_connectors_once_listening(
-                    settings,
-                    runtime.registry,
-                    runtime.fanout.configs,
-                    runtime.http_client,
-                    runtime.fanout.throttle,
-                )
-            )
+            checks: asyncio.Task[None] | None = None
             try:
                 await runtime.start_runs(here=settings.run_mode == "inline")
+                # In the background: a partner that is down must not hold up start-up.
+                # After `start_runs`, which has read the pauses: a paused one is not checked.
+                checks = asyncio.create_task(
+                    check_connectors_once_listening(
+                        settings,
+                        runtime.registry,
+                        runtime.fanout.configs,
+                        runtime.http_client,
+                        runtime.fanout.throttle,
+                        runtime.health.paused,
+                    )
+                )
                 if settle_heap:
                     heap.settle(settings.gc_threshold)
                 structlog.get_logger(__name__).info(
@@ -165,9 +168,10 @@ def create_app(
                 )
                 yield state
             finally:
-                checks.cancel()
-                with suppress(asyncio.CancelledError):
-                    await checks
+                if checks is not None:
+                    checks.cancel()
+                    with suppress(asyncio.CancelledError):
+                        await checks
                 await principals.aclose()
 
     # Docs assets are served by hedui itself: agency intranets often cannot reach a CDN.

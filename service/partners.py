@@ -3,7 +3,7 @@ connector's spec), the source plan, and the start-up check that warns about part
 cannot reach."""
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -80,14 +80,21 @@ async def check_connectors(
     *,
     timeout_s: float = STARTUP_CHECK_S,
     throttle: Throttle | None = None,
+    paused: Callable[[str], bool] = lambda _name: False,
 ) -> dict[str, CheckResult]:
     """The `check` of every connector in force (declarative ones with their spec's own
-    config), concurrently, each cut off after `timeout_s`.
+    config), concurrently, each cut off after `timeout_s`; a connector for which `paused`
+    is true is left out (an operator's pause stops every call to its partner).
 
     Logs a warning naming each connector that is not ok; never raises, so a partner that
     is down (or a connector whose check is broken) never stops hedui from starting.
     """
-    names = registry.names()
+    names = []
+    for name in registry.names():
+        if paused(name):
+            log.info("connector_not_checked_paused", connector=name)
+        else:
+            names.append(name)
     connectors = [registry.get(name) for name in names]
     results = await asyncio.gather(
         *(
@@ -153,15 +160,17 @@ async def check_connectors_once_listening(
     configs: dict[str, ConnectorConfig],
     client: httpx.AsyncClient,
     throttle: Throttle | None = None,
+    paused: Callable[[str], bool] = lambda _name: False,
 ) -> None:
-    """The start-up check, run in the background once this server accepts connections.
+    """The start-up check, run in the background once this server accepts connections;
+    a connector for which `paused` is true then is not checked.
 
     With the sandbox served by this very process, its agencies answer only once the server
     listens, which is after the lifespan has started: so wait for that first.
     """
     if settings.sandbox_enabled:
         await _until_listening(settings)
-    await check_connectors(registry, configs, client, throttle=throttle)
+    await check_connectors(registry, configs, client, throttle=throttle, paused=paused)
 
 
 async def _until_listening(settings: Settings) -> None:

@@ -169,7 +169,7 @@ class HealthMonitor:
     def admit(self, name: str) -> Ticket | Refusal:
         """May `name`'s partner be called now? Never touches the database."""
         self.track(name)
-        if self.pauses.get(name) is not None:
+        if self.paused(name):
             return Refusal(name, CallOutcome.paused, PAUSED)
         breaker = self.breakers[name]
         before = breaker.state
@@ -264,14 +264,20 @@ class HealthMonitor:
         """Call the `check()` of every connector in force: built-in, plugin and enabled
         declarative alike, as `registry` holds them now (one enabled since start-up is
         probed, one disabled since is not). An open breaker whose time is up uses the probe
-        as its trial call, so a quiet connector recovers without waiting for traffic."""
+        as its trial call, so a quiet connector recovers without waiting for traffic. A
+        paused connector is not probed: a pause stops every call to its partner, health
+        checks included."""
         await asyncio.gather(
             *(
                 self.probe(connector, config, client)
                 for connector, config in _in_force(registry, configs, registry.names())
-                if connector.name not in self._probing
+                if connector.name not in self._probing and not self.paused(connector.name)
             )
         )
+
+    def paused(self, name: str) -> bool:
+        """Has an operator paused `name` (as this process last read it)?"""
+        return self.pauses.get(name) is not None
 
     def early_probes(self) -> list[str]:
         """Connectors to probe before their turn, so that their status follows what really
@@ -279,11 +285,11 @@ class HealthMonitor:
         probe is its trial call, so a partner that is back closes it without waiting for
         traffic), and a connector whose real calls failed since its last probe (at most
         every `EARLY_PROBE_GAP_S`), so a failing partner is confirmed down at once; a failed
-        probe is repeated as often, so it is seen to be back as soon."""
+        probe is repeated as often, so it is seen to be back as soon. Never a paused one."""
         now = self.clock()
         due = []
         for name in self.names:
-            if name in self._probing:
+            if name in self._probing or self.paused(name):
                 continue
             breaker = self.breakers[name]
             if breaker.state is BreakerState.open:
@@ -312,9 +318,12 @@ class HealthMonitor:
         self, connector: Connector, config: ConnectorConfig, client: httpx.AsyncClient
     ) -> bool:
         """Call `connector`'s `check()` with `config` and account for it (counts, breaker,
-        last probe); True when the check passed."""
+        last probe); True when the check passed. A paused connector's partner is not
+        called and nothing of it changes: False at once."""
         name = connector.name
         self.track(name)
+        if self.paused(name):
+            return False
         self._probing.add(name)
         self._probed_at[name] = self.clock()
         self._suspects.discard(name)

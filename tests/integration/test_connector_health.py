@@ -21,7 +21,7 @@ from service.auth.principal import Role
 from service.auth.service import create_api_key
 from service.config import Settings
 from service.db import create_engine, create_session_factory
-from tests.conftest import LiveService, _free_port, running_service
+from tests.conftest import LiveService, MigratedTemplates, _free_port, running_service
 from tests.factories import make_id_number, member, verification_body
 
 WAIT = {"Prefer": "wait=10"}
@@ -269,6 +269,79 @@ class TestPause:
         assert missing.json()["errors"][0]["loc"] == ["body", "reason"]
         unknown = await operator.post("/v1/connectors/nope/pause", json={"reason": "x"})
         assert unknown.status_code == 404
+
+
+@dataclass
+class Probed:
+    """A service of its own whose health probes run (every 0.2 s) and an operator's key."""
+
+    service: LiveService
+    operator: str
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self.service.base_url,
+            headers={"Authorization": f"Bearer {self.operator}"},
+            timeout=30,
+        )
+
+
+@pytest.fixture(scope="module")
+async def probed(
+    database_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    migrated_templates: MigratedTemplates,
+) -> AsyncIterator[Probed]:
+    # A database of its own: the shared breakers and pauses of `setup` are left alone.
+    dialect = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+    url, drop = await migrated_templates.copy(dialect, tmp_path_factory.mktemp("db"))
+    settings = Settings(
+        database_url=url,
+        port=_free_port(),
+        sandbox="on",
+        sandbox_data=Path(tmp_path_factory.mktemp("sandbox")) / "sandbox.db",
+        health_sync_s=0.05,
+        health_probe_interval_s=0.2,
+    )
+    engine = create_engine(url)
+    async with create_session_factory(engine)() as session:
+        _, token = await create_api_key(session, role=Role.operator, region="00")
+        await session.commit()
+    await engine.dispose()
+    async with running_service(settings) as service:
+        yield Probed(service, token)
+    if drop is not None:
+        await drop()
+
+
+class TestPauseStopsProbes:
+    async def test_a_paused_partner_is_not_called_by_health_probes(self, probed: Probed) -> None:
+        async with probed.client() as client:
+
+            async def calls() -> dict[str, int]:
+                traffic = (await client.get("/sandbox/traffic")).json()
+                return {source: seen["calls"] for source, seen in traffic.items()}
+
+            paused = await client.post(
+                "/v1/connectors/vehicles/pause", json={"reason": "the agency asked us to stop"}
+            )
+            assert paused.status_code == 200, paused.text
+            await asyncio.sleep(0.5)  # a probe already under way when it was paused ends
+            await client.delete("/sandbox/traffic")
+            await asyncio.sleep(2.0)  # ten rounds of probes
+            seen = await calls()
+            assert seen["pensions"] > 0  # the others are still probed
+            assert seen["vehicles"] == 0, seen
+
+            resumed = await client.post(
+                "/v1/connectors/vehicles/resume", json={"reason": "the agency is ready"}
+            )
+            assert resumed.status_code == 200, resumed.text
+
+            async def called_again() -> bool:
+                return (await calls())["vehicles"] > 0
+
+            await eventually(called_again)
 
 
 class TestEvents:

@@ -108,3 +108,26 @@ async def test_a_check_that_gets_no_turn_says_it_did_not_ask_the_partner(
     assert "Starved" not in NOT_CHECKED
     assert warnings_about(caplog) == {}
     assert warnings_about(caplog, "connector_not_checked") == {"busy": NOT_CHECKED}
+
+
+async def test_a_paused_connector_is_not_checked(caplog: pytest.LogCaptureFixture) -> None:
+    """An operator's pause stops every call to the partner, the start-up check's too."""
+    configure_logging("INFO")
+    registry = ConnectorRegistry()
+    registry.add(Probe("fine", "fine"), origin="plugin")
+    registry.add(Probe("paused", "asks"), origin="plugin")
+    configs = {name: ConnectorConfig(base_url="http://partner.test") for name in registry.names()}
+    asked: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.host)
+        return httpx.Response(200)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+        results = await check_connectors(
+            registry, configs, client, timeout_s=1, paused=lambda name: name == "paused"
+        )
+
+    assert {name: result.ok for name, result in results.items()} == {"fine": True}
+    assert asked == []
+    assert warnings_about(caplog) == {}
