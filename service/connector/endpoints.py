@@ -161,5 +161,8 @@ async def metrics(
     else:
         metrics.database_up.set(1)
         for name, status in statuses.items():
-            metrics.set_status(name, status)
+            metrics.show(name, status, health.breakers[name].state, health.paused(name))
+    # A connector disabled since (its card is gone from the dashboard) has no status,
+    # breaker or pause any more: its gauges go, whether or not the database answered.
+    metrics.keep_only(registry.names())
     return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

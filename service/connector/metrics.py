@@ -6,6 +6,7 @@ not need (it sees resets itself).
 """
 
 import functools
+from collections.abc import Collection
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import disable_created_metrics as _disable_created_metrics
@@ -25,9 +26,16 @@ LATENCY_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.
 def _keep_children(metric: MetricWrapperBase) -> None:
     """`metric.labels(...)` answers from a dict after its first call with the same values:
     prometheus_client's own checks the values and takes a lock every time (about 0.7 µs,
-    some forty times per household). Correct as long as no child is removed, and none is:
-    a series, once made, stays. (A metric without labels never calls it.)"""
+    some forty times per household). Correct as long as a child removed is forgotten here
+    too: `_remove` does both. (A metric without labels never calls it.)"""
     metric.labels = functools.cache(metric.labels)  # type: ignore[method-assign]
+
+
+def _remove(metric: MetricWrapperBase, *labels: str) -> None:
+    """Remove one series of `metric`, and the child `_keep_children` remembers for it (the
+    whole memory: removals are rare, one connector disabled)."""
+    metric.remove(*labels)
+    metric.labels.cache_clear()  # type: ignore[attr-defined]
 
 
 class Metrics:
@@ -150,6 +158,8 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.shown: set[str] = set()
+        """Connectors whose gauges (status, breaker, paused, in-flight) are published."""
         for metric in vars(self).values():
             if isinstance(metric, MetricWrapperBase):
                 _keep_children(metric)
@@ -159,6 +169,7 @@ class Metrics:
 
     def connector(self, name: str) -> None:
         """Make a connector's series exist (at zero) before its first call."""
+        self.shown.add(name)
         self.breaker.labels(name).set(0)
         self.paused.labels(name).set(0)
         self.in_flight.labels(name)
@@ -172,8 +183,48 @@ class Metrics:
             self.throttle_starved.labels(name, limit)
 
     def set_breaker(self, name: str, state: BreakerState) -> None:
+        self.shown.add(name)
         self.breaker.labels(name).set(BREAKER_VALUE[state])
 
+    def set_paused(self, name: str, paused: bool) -> None:
+        self.shown.add(name)
+        self.paused.labels(name).set(1 if paused else 0)
+
     def set_status(self, name: str, current: HealthStatus) -> None:
+        self.shown.add(name)
         for status in HealthStatus:
             self.status.labels(name, status.value).set(1 if status is current else 0)
+
+    def show(self, name: str, status: HealthStatus, breaker: BreakerState, paused: bool) -> None:
+        """Publish every gauge of a connector in force (again, after it was disabled and
+        enabled: its series were removed)."""
+        self.set_status(name, status)
+        self.set_breaker(name, breaker)
+        self.set_paused(name, paused)
+        self.in_flight.labels(name)
+
+    def keep_only(self, in_force: Collection[str]) -> None:
+        """Remove the gauges of every connector no longer in force (a declarative connector
+        disabled since): a status, breaker or pause that is no longer anyone's must not be
+        served, or the alert on `status="down"` would fire until a restart. Its in-flight
+        gauge goes once its last fetch has ended (one still under way decrements it).
+
+        Counters and histograms stay: they count calls that did happen, and a series
+        removed then made again (the connector enabled again) would look like a reset and
+        lose what was counted in between; with no more calls, their rates fall to zero."""
+        for name in self.shown - set(in_force):
+            for status in HealthStatus:
+                _remove(self.status, name, status.value)
+            _remove(self.breaker, name)
+            _remove(self.paused, name)
+            if self._in_flight(name):
+                continue  # removed at a later scrape
+            _remove(self.in_flight, name)
+            self.shown.discard(name)
+
+    def _in_flight(self, name: str) -> float:
+        for metric in self.in_flight.collect():
+            for sample in metric.samples:
+                if sample.labels.get("connector") == name:
+                    return sample.value
+        return 0.0

@@ -496,7 +496,7 @@ class HealthMonitor:
             if row.paused
             else None
         )
-        self.metrics.paused.labels(name).set(1 if row.paused else 0)
+        self.metrics.set_paused(name, row.paused)
 
     def _adopt(self, name: str, row: ConnectorState) -> None:
         breaker = self.breakers[name]
@@ -511,7 +511,7 @@ class HealthMonitor:
         """Apply a pause this process just stored (others see it at their next sync)."""
         self.pauses[name] = pause
         self._pause_pending[name] = at
-        self.metrics.paused.labels(name).set(0 if pause is None else 1)
+        self.metrics.set_paused(name, pause is not None)
 
     async def reset(self) -> None:
         """Close every breaker and forget this process's counts (tests, and a fresh start)."""

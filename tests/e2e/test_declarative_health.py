@@ -156,3 +156,52 @@ async def test_an_enabled_declarative_connector_is_probed_and_a_disabled_one_is_
 
 async def _at_least(count: Awaitable[int], least: int) -> bool:
     return await count >= least
+
+
+async def test_a_disabled_connector_does_not_stay_down_in_metrics(office: Office) -> None:
+    """Its gauges go with its card on the dashboard (the alert on `status="down"` stops),
+    and come back when it is enabled again; its counts of past calls and probes stay."""
+    await register_and_enable_tax(office)
+    fault = await office.plain.put("/sandbox/faults/tax", json={"mode": "down"})
+    assert fault.status_code == 200
+
+    async def down() -> bool:
+        response = await office.operator.get("/v1/connectors/tax/health")
+        return response.status_code == 200 and response.json()["status"] == "down"
+
+    await until(down)
+    down_series = r'hedui_connector_status\{connector="tax",status="down"\} 1\.0'
+    assert re.search(down_series, (await office.plain.get("/metrics")).text)
+
+    disabled = await office.integrator.post("/v1/connectors/tax/disable")
+    assert disabled.status_code == 200, disabled.text
+
+    async def gone_from_dashboard() -> bool:
+        response = await office.operator.get("/dashboard/data")
+        if response.status_code == 404:  # disabled while the dashboard read its cards
+            return False
+        assert response.status_code == 200, response.text
+        return all(card["summary"]["name"] != "tax" for card in response.json()["connectors"])
+
+    await until(gone_from_dashboard)
+    for _ in range(3):  # scrape after scrape, while the probes and syncs go on
+        metrics = (await office.plain.get("/metrics")).text
+        assert not re.search(down_series, metrics), "disabled connector still reported down"
+        await asyncio.sleep(PROBE_INTERVAL_S)
+    for gauge in ("status", "breaker_state", "paused", "in_flight"):
+        assert not re.search(rf'hedui_connector_{gauge}\{{connector="tax"', metrics), gauge
+    assert re.search(r'hedui_connector_probes_total\{connector="tax",result="failed"\}', metrics)
+    assert re.search(r'hedui_connector_status\{connector="bank",status="\w+"\} 1\.0', metrics)
+
+    await office.plain.delete("/sandbox/faults/tax")
+    enabled = await office.integrator.post("/v1/connectors/tax/enable", json={})
+    assert enabled.status_code == 200, enabled.text
+
+    async def shown_again() -> bool:
+        text = (await office.plain.get("/metrics")).text
+        return all(
+            re.search(rf'hedui_connector_{gauge}\{{connector="tax"[^}}]*\}} 0\.0', text)
+            for gauge in ("breaker_state", "paused", "in_flight")
+        ) and bool(re.search(r'hedui_connector_status\{connector="tax",status="\w+"\} 1\.0', text))
+
+    await until(shown_again)
