@@ -28,6 +28,7 @@ from service.auth.middleware import ONE_AUTHORIZATION, PRINCIPAL_STATE_KEY
 from service.auth.principal import Principal, Role
 from service.auth.service import Lookup, authenticate, principal_of, refusal_of
 from service.connector.repository import ConnectorRepository
+from service.connector.service import ConnectorNotFound
 from service.connector.service import connector as connector_service
 from service.deps import HealthDep, RegistryDep, SessionDep, SettingsDep
 from service.errors import Forbidden, InvalidRequest, Unauthorized
@@ -175,10 +176,15 @@ async def data(
     for summary in summaries:
         if summary.name not in in_force:  # registered but not enabled: nothing to chart
             continue
-        detail = await connector_service.health(
-            session, registry, health, settings, summary.name, now
-        )
-        history = await connector_service.history(session, registry, settings, summary.name, now)
+        try:
+            detail = await connector_service.health(
+                session, registry, health, settings, summary.name, now
+            )
+            history = await connector_service.history(
+                session, registry, settings, summary.name, now
+            )
+        except ConnectorNotFound:
+            continue  # disabled while this answer was being put together: gone from the page
         connectors.append(
             {
                 "summary": summary.model_dump(mode="json"),
