@@ -7,7 +7,8 @@ so that findings come out in the same order on every run.
 Counting choices, each a deliberate policy decision:
 - Income per member: pensions being received, payroll salaries and any generic income
   record count in full. A housing-fund deposit implies a wage (deposit ÷ contribution rate);
-  it is the same job's wage as a payroll or "wage"/"salary" record, so it only adds what it
+  it is the same job's wage as a payroll or wage record ("wage", "salary", "工资", ...:
+  `WAGE_CATEGORIES`), so it only adds what it
   exceeds those recorded wages by (never double-counted).
 - A member's declared income counts only when no source covers that member's income, i.e.
   no pension being received, payroll, active housing fund or income record exists for them
@@ -51,7 +52,16 @@ from schemas.report import EvidenceRef
 
 DECLARED = "declared"
 """Pseudo-source name for income the household declared itself."""
-WAGE_CATEGORIES = frozenset({"wage", "salary"})
+WAGE_CATEGORIES = frozenset(
+    {"wage", "wages", "salary", "工资", "薪金", "薪酬", "工资薪金", "劳动报酬"}
+)
+"""Income categories that are a job's wage, in the words a partner may use (a declarative
+connector passes its partner's category through): compared trimmed and lower-cased."""
+
+
+def is_wage(category: str) -> bool:
+    return category.strip().lower() in WAGE_CATEGORIES
+
 
 _R = TypeVar("_R")
 
@@ -194,7 +204,7 @@ def _sourced_income(
                 IncomeLine(member, item.source, "payroll", record.monthly_salary, describe(record))
             )
         elif isinstance(record, IncomeRecord):
-            if record.category.lower() in WAGE_CATEGORIES:
+            if is_wage(record.category):
                 recorded_wages += record.monthly_amount
             lines.append(
                 IncomeLine(

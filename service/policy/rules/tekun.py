@@ -17,7 +17,7 @@ income in the income test like any other income.
 
 from schemas.evidence import HousingFundRecord, IncomeRecord, PayrollRecord, PensionRecord, Record
 from schemas.policy import PolicyParameters
-from service.policy.facts import WAGE_CATEGORIES, HouseholdFacts
+from service.policy.facts import HouseholdFacts, is_wage
 from service.policy.findings import RuleFinding
 
 
@@ -25,7 +25,7 @@ def is_work_evidence(record: Record) -> bool:
     if isinstance(record, HousingFundRecord):
         return record.status == "active"
     if isinstance(record, IncomeRecord):
-        return record.category.lower() in WAGE_CATEGORIES
+        return is_wage(record.category)
     return isinstance(record, PayrollRecord)
 
 

@@ -2,6 +2,8 @@
 
 from decimal import Decimal
 
+import pytest
+
 from schemas.evidence import (
     AssetRecord,
     BankAccountRecord,
@@ -141,13 +143,16 @@ class TestIncome:
         )
         assert facts.monthly_income == Decimal("2500.00")
 
-    def test_implied_wage_below_recorded_wages_adds_nothing(self) -> None:
+    @pytest.mark.parametrize("category", ["wage", "Salary", "工资", " 工资薪金 "])
+    def test_implied_wage_below_recorded_wages_adds_nothing(self, category: str) -> None:
+        """A partner that calls a wage 工资 (a declarative connector passes its words on)
+        records the same job's wage the housing-fund deposit implies: not counted twice."""
         facts = facts_of(
             household(
                 [member(A)],
                 {
                     "tax": [
-                        IncomeRecord(id_number=A, category="wage", monthly_amount=Decimal("3000"))
+                        IncomeRecord(id_number=A, category=category, monthly_amount=Decimal("3000"))
                     ],
                     "housing_fund": [
                         HousingFundRecord(
