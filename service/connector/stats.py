@@ -84,7 +84,9 @@ def merged(buckets: Iterable[Bucket]) -> Bucket:
 
 
 def percentile(counts: Sequence[int], q: float) -> float | None:
-    """The q-quantile (0 < q ≤ 1) of a latency histogram, as its bucket's upper bound."""
+    """The q-quantile (0 < q ≤ 1) of a latency histogram, as its bucket's upper bound; in
+    the bucket above the last bound, that bound (60 s or more: a number JSON can carry,
+    over any SLO all the same)."""
     total = sum(counts)
     if total == 0:
         return None
