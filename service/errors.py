@@ -59,7 +59,8 @@ PROBLEM_TYPES: dict[str, str] = {
     "recipient-left": "The recipient this re-check is about has left the roll (stopped, or "
     "rejected) since the re-check began: approving it would record a benefit the roll does not "
     "pay. Reject or return it; a household applying again is a new verification.",
-    "recheck-superseded": "A later re-check of the same recipient has started since this one: "
+    "recheck-superseded": "A later re-check of the same recipient has its report since this one "
+    "(one that failed, or waits for a new authorization, has none and supersedes nothing): "
     "an approval or rejection of the older report would overwrite what the newer one decides. "
     "Decide the newer re-check; this one can only be returned.",
     "too-large": "The request body is larger than this service accepts (HEDUI_MAX_BODY_BYTES, "
@@ -211,7 +212,7 @@ class RecheckSuperseded(Conflict):
 
     def __init__(self) -> None:
         super().__init__(
-            "A later re-check of this recipient has started: its decision, not this one's, "
+            "A later re-check of this recipient has its report: its decision, not this one's, "
             "says what the roll pays (return this one)"
         )
 

@@ -253,13 +253,21 @@ class RecipientRepository:
         ).first()
         return None if row is None else (row[0], row[1])
 
-    async def later_recheck_started(self, recipient_id: str, due_on: date) -> bool:
-        """Whether a re-check of this recipient due after `due_on` has started."""
+    async def later_recheck_started(
+        self, recipient_id: str, due_on: date, *, reported: bool = False
+    ) -> bool:
+        """Whether a re-check of this recipient due after `due_on` has started; with
+        `reported`, only one whose verification has completed (it has a report to decide:
+        one that failed, or was withdrawn and waits for a new authorization, has none)."""
         later = select(Recheck.id).where(
             Recheck.recipient_id == recipient_id,
             Recheck.due_on > due_on,
             Recheck.verification_id.is_not(None),
         )
+        if reported:
+            later = later.join(Verification, Verification.id == Recheck.verification_id).where(
+                Verification.status == "completed"
+            )
         return bool(await self.session.scalar(select(later.exists())))
 
     async def start_recheck(

@@ -136,7 +136,11 @@ class RecipientService:
                 if not later:
                     await repository.return_recheck(recheck, now)
                 return recipient
-            if later:
+            # Only a later report supersedes this one: a later re-check that failed, or
+            # waits for a new authorization, has nothing for the approver to decide instead.
+            if later and await repository.later_recheck_started(
+                recipient.id, recheck.due_on, reported=True
+            ):
                 raise RecheckSuperseded()
             if body.decision == "approve":
                 changes: dict[str, Any] = {}

@@ -1083,3 +1083,33 @@ async def test_a_later_recheck_that_finds_nothing_ends_a_review_left_undecided(
     assert "0 warnings raised" in later.stdout, later.stdout
     [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
     assert recipient["status"] == "active"
+
+
+async def test_a_later_recheck_withdrawn_before_its_decision_supersedes_nothing(
+    office: Office,
+) -> None:
+    """A re-check finds a car and waits for the approver; the next one runs, and the
+    household withdraws its consent to it. That later re-check has no report to decide:
+    the older one's decision was refused as superseded, and the household stayed on the
+    roll under review with nothing the approver could decide."""
+    parent = make_id_number("530102")
+    origin = await office.approve("530102", {"id_number": parent})
+    car = {"plate": "云A8K126", "type": "car", "registered_on": "2027-03-01", "value": 85000}
+    await office.sandbox.post("/sandbox/people", json={"id_number": parent, "vehicles": [car]})
+    for as_of in (a_year_on(), add_months(a_year_on(), 12)):
+        ran = await office.recheck("--as-of", as_of.isoformat())
+        assert ran.returncode == 0, ran.stderr
+    older, newer = await _rechecks_of(office, origin)
+    withdrawn = await office.caseworker.post(
+        f"/v1/verifications/{newer['id']}/withdraw", json={"reason": "授权已撤回"}
+    )
+    assert withdrawn.status_code == 200, withdrawn.text
+
+    decided = await office.approver.post(
+        f"/v1/verifications/{older['id']}/decision",
+        json={"decision": "reject", "reason": "owns a car"},
+    )
+
+    assert decided.status_code == 201, decided.text
+    [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
+    assert recipient["status"] == "left"
