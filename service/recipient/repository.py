@@ -259,11 +259,7 @@ class RecipientRepository:
         """Whether a re-check of this recipient due after `due_on` has started; with
         `reported`, only one whose verification has completed (it has a report to decide:
         one that failed, or was withdrawn and waits for a new authorization, has none)."""
-        later = select(Recheck.id).where(
-            Recheck.recipient_id == recipient_id,
-            Recheck.due_on > due_on,
-            Recheck.verification_id.is_not(None),
-        )
+        later = _later_started(recipient_id, due_on)
         if reported:
             later = later.join(Verification, Verification.id == Recheck.verification_id).where(
                 Verification.status == "completed"
@@ -368,17 +364,12 @@ class RecipientRepository:
     async def end_review(self, recheck: Recheck, now: datetime) -> None:
         """A re-check ended needing no approval: its recipient, if under review, is active
         again, unless a later re-check has started since (its report decides)."""
-        later = select(Recheck.id).where(
-            Recheck.recipient_id == recheck.recipient_id,
-            Recheck.due_on > recheck.due_on,
-            Recheck.verification_id.is_not(None),
-        )
         await self.session.execute(
             update(Recipient)
             .where(
                 Recipient.id == recheck.recipient_id,
                 Recipient.status == "under_review",
-                ~later.exists(),
+                ~_later_started(recheck.recipient_id, recheck.due_on).exists(),
             )
             .values(status="active", updated_at=now)
         )
@@ -466,3 +457,12 @@ class RecipientRepository:
             .where(Verification.id.in_(verification_ids))
         )
         return {row.id: row for row in rows}
+
+
+def _later_started(recipient_id: str, due_on: date) -> Select[str]:
+    """The re-checks of this recipient due after `due_on` that have started."""
+    return select(Recheck.id).where(
+        Recheck.recipient_id == recipient_id,
+        Recheck.due_on > due_on,
+        Recheck.verification_id.is_not(None),
+    )

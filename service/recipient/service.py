@@ -129,18 +129,15 @@ class RecipientService:
                 if body.decision == "approve":
                     raise RecipientLeft(recipient.left_on)
                 return recipient
-            later = await repository.later_recheck_started(recipient.id, recheck.due_on)
             now = utcnow()
             if body.decision == "return":
                 # Superseded, it is not started again: the later re-check's report decides.
-                if not later:
+                if not await repository.later_recheck_started(recipient.id, recheck.due_on):
                     await repository.return_recheck(recheck, now)
                 return recipient
             # Only a later report supersedes this one: a later re-check that failed, or
             # waits for a new authorization, has nothing for the approver to decide instead.
-            if later and await repository.later_recheck_started(
-                recipient.id, recheck.due_on, reported=True
-            ):
+            if await repository.later_recheck_started(recipient.id, recheck.due_on, reported=True):
                 raise RecheckSuperseded()
             if body.decision == "approve":
                 changes: dict[str, Any] = {}
