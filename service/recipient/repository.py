@@ -4,10 +4,10 @@ import zlib
 from datetime import date, datetime, timedelta
 from typing import Any, Self, cast
 
-from sqlalchemy import ColumnElement, Select, func, or_, select, text, tuple_, update
+from sqlalchemy import ColumnElement, Select, exists, func, or_, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased, selectinload
+from sqlalchemy.orm import InstrumentedAttribute, aliased, selectinload
 
 from schemas.recipient import RecipientFilter
 from service.auth.principal import Principal
@@ -87,19 +87,8 @@ class RecipientRepository:
         """A member of `verification_id` who is in the approved household of a recipient of
         `program` still on the roll (active or under review), in any region, with that
         recipient; None if none is (the usual case: one indexed lookup per member)."""
-        ours, theirs = aliased(Member), aliased(Member)
         row = (
-            await self.session.execute(
-                select(ours, Recipient)
-                .join(theirs, theirs.id_number_blind == ours.id_number_blind)
-                .join(Recipient, Recipient.approved_verification_id == theirs.verification_id)
-                .where(
-                    ours.verification_id == verification_id,
-                    Recipient.program == program,
-                    Recipient.status != "left",
-                )
-                .limit(1)
-            )
+            await self.session.execute(members_on_the_roll(verification_id, program).limit(1))
         ).first()
         return None if row is None else (row[0], row[1])
 
@@ -465,4 +454,35 @@ def _later_started(recipient_id: str, due_on: date) -> Select[str]:
         Recheck.recipient_id == recipient_id,
         Recheck.due_on > due_on,
         Recheck.verification_id.is_not(None),
+    )
+
+
+def members_on_the_roll(
+    verification_id: str | ColumnElement[str] | InstrumentedAttribute[str], program: str
+) -> Select[Member, Recipient]:
+    """The members of the verification who are in the approved household of a recipient
+    of `program` still on the roll, in any region, with that recipient: one indexed lookup
+    per member (blind index, then `approved_verification_id`). `verification_id` may be a
+    column of an enclosing statement (correlated)."""
+    ours, theirs = aliased(Member), aliased(Member)
+    return (
+        select(ours, Recipient)
+        .join(theirs, theirs.id_number_blind == ours.id_number_blind)
+        .join(Recipient, Recipient.approved_verification_id == theirs.verification_id)
+        .where(
+            ours.verification_id == verification_id,
+            Recipient.program == program,
+            Recipient.status != "left",
+        )
+    )
+
+
+def approved_on_the_roll(
+    verification_id: ColumnElement[str] | InstrumentedAttribute[str],
+) -> ColumnElement[bool]:
+    """The verification (a column of the enclosing statement) is the approved one of a
+    household on the roll: what its re-checks compare with (a lookup on
+    `ix_recipients_approved_verification_id`)."""
+    return exists().where(
+        Recipient.approved_verification_id == verification_id, Recipient.status != "left"
     )

@@ -4,12 +4,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Self, cast
 
-from sqlalchemy import ColumnElement, Table, bindparam, exists, func, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schemas.recipient import RecipientStatus
 from service.crypto.sealed import keyring_of, sealed_values
-from service.models import Recipient, SourceResult, Verification
+from service.models import SourceResult, Verification
+from service.recipient.repository import approved_on_the_roll
 
 SOURCE_RESULTS = cast(Table, SourceResult.__table__)
 
@@ -79,8 +79,5 @@ def _due(cutoff: datetime) -> tuple[ColumnElement[bool], ...]:
     return (
         Verification.completed_at < cutoff,
         Verification.records_purged_at.is_(None),
-        ~exists().where(
-            Recipient.approved_verification_id == Verification.id,
-            Recipient.status != RecipientStatus.left.value,
-        ),
+        ~approved_on_the_roll(Verification.id),
     )

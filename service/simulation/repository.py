@@ -29,13 +29,12 @@ from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased, selectinload
 
-from schemas.recipient import RecipientStatus
 from service.auth.scope import scoped
-from service.models import Member, Recipient, Report, Verification
+from service.models import Member, Report, Verification
+from service.recipient.repository import approved_on_the_roll, members_on_the_roll
 from service.verification.repository import in_scope
 
 COMPLETED = "completed"
-LEFT = RecipientStatus.left.value
 
 
 class SimulationRepository:
@@ -80,41 +79,15 @@ class SimulationRepository:
             statement = statement.where(Verification.completed_at >= completed_from)
         if completed_to is not None:
             statement = statement.where(Verification.completed_at <= completed_to)
-        off_the_roll = ~_names_someone_on_the_roll(program)
+        off_the_roll = ~exists(members_on_the_roll(Verification.id, program))
         if same_people_once:
             off_the_roll = and_(off_the_roll, ~_same_people_later(scope))
         statement = (
-            statement.where(or_(_approved_on_the_roll(), off_the_roll))
+            statement.where(or_(approved_on_the_roll(Verification.id), off_the_roll))
             .order_by(Verification.completed_at, Verification.id)
             .limit(limit)
         )
         return [(row[0], row[1]) for row in (await self.session.execute(statement)).all()]
-
-
-def _approved_on_the_roll() -> ColumnElement[bool]:
-    """The verification is the approved one of a household on the roll (a lookup on
-    `ix_recipients_approved_verification_id`)."""
-    return exists().where(
-        Recipient.approved_verification_id == Verification.id, Recipient.status != LEFT
-    )
-
-
-def _names_someone_on_the_roll(program: str) -> ColumnElement[bool]:
-    """A member of the verification is in the approved household of a recipient of
-    `program` on the roll, in any area or county: the look the approval makes (indexed
-    lookups per member: blind index, then `approved_verification_id`)."""
-    ours, theirs = aliased(Member), aliased(Member)
-    return exists(
-        select(1)
-        .select_from(ours)
-        .join(theirs, theirs.id_number_blind == ours.id_number_blind)
-        .join(Recipient, Recipient.approved_verification_id == theirs.verification_id)
-        .where(
-            ours.verification_id == Verification.id,
-            Recipient.program == program,
-            Recipient.status != LEFT,
-        )
-    )
 
 
 def _same_people_later(scope: str) -> ColumnElement[bool]:
