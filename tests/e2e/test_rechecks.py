@@ -109,15 +109,7 @@ async def office(own_database_url: str, tmp_path: Path) -> AsyncIterator[Office]
     settings = service_settings(
         own_database_url, tmp_path / "sandbox.db", policy_dir=policies, recheck_interval_s=0
     )
-    engine = create_engine(own_database_url)
-    tokens = {}
-    async with create_session_factory(engine)() as session:
-        for role in ("caseworker", "approver"):
-            _, tokens[role] = await create_api_key(
-                session, role=Role(role), region="53", name=f"Panlong {role}"
-            )
-        await session.commit()
-    await engine.dispose()
+    tokens = await _tokens(own_database_url, "caseworker", "approver")
     async with running_service(settings) as service:
         env = {
             "HEDUI_DATABASE_URL": own_database_url,
@@ -126,19 +118,34 @@ async def office(own_database_url: str, tmp_path: Path) -> AsyncIterator[Office]
             "HEDUI_CONNECTOR_TIMEOUT_S": "5",
         }
 
-        def client(role: str) -> httpx.AsyncClient:
-            return httpx.AsyncClient(
-                base_url=service.base_url,
-                headers={"Authorization": f"Bearer {tokens[role]}"},
-                timeout=30,
-            )
-
         async with (
             httpx.AsyncClient(base_url=service.base_url, timeout=30) as sandbox,
-            client("caseworker") as caseworker,
-            client("approver") as approver,
+            _client(service.base_url, tokens["caseworker"]) as caseworker,
+            _client(service.base_url, tokens["approver"]) as approver,
         ):
             yield Office(service, sandbox, caseworker, approver, env)
+
+
+async def _tokens(database_url: str, *roles: str) -> dict[str, str]:
+    """An API key of the county office (region 53) for each role, by role."""
+    engine = create_engine(database_url)
+    tokens = {}
+    try:
+        async with create_session_factory(engine)() as session:
+            for role in roles:
+                _, tokens[role] = await create_api_key(
+                    session, role=Role(role), region="53", name=f"Panlong {role}"
+                )
+            await session.commit()
+    finally:
+        await engine.dispose()
+    return tokens
+
+
+def _client(base_url: str, token: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    )
 
 
 def a_year_on() -> date:
@@ -886,20 +893,8 @@ async def test_a_recheck_against_purged_records_compares_the_reports_and_says_so
 
 
 async def _auditor(office: Office) -> httpx.AsyncClient:
-    engine = create_engine(office.env["HEDUI_DATABASE_URL"])
-    try:
-        async with create_session_factory(engine)() as session:
-            _, token = await create_api_key(
-                session, role=Role.auditor, region="53", name="Panlong auditor"
-            )
-            await session.commit()
-    finally:
-        await engine.dispose()
-    return httpx.AsyncClient(
-        base_url=office.service.base_url,
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=30,
-    )
+    tokens = await _tokens(office.env["HEDUI_DATABASE_URL"], "auditor")
+    return _client(office.service.base_url, tokens["auditor"])
 
 
 async def test_a_near_relative_registered_since_the_approval_is_a_warning(
@@ -1094,8 +1089,7 @@ async def test_a_later_recheck_withdrawn_before_its_decision_supersedes_nothing(
     roll under review with nothing the approver could decide."""
     parent = make_id_number("530102")
     origin = await office.approve("530102", {"id_number": parent})
-    car = {"plate": "云A8K126", "type": "car", "registered_on": "2027-03-01", "value": 85000}
-    await office.sandbox.post("/sandbox/people", json={"id_number": parent, "vehicles": [car]})
+    await office.sandbox.post("/sandbox/people", json={"id_number": parent, "vehicles": [CAR]})
     for as_of in (a_year_on(), add_months(a_year_on(), 12)):
         ran = await office.recheck("--as-of", as_of.isoformat())
         assert ran.returncode == 0, ran.stderr
