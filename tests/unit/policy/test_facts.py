@@ -1,19 +1,27 @@
 """What counts as income and as financial assets."""
 
+from datetime import date
 from decimal import Decimal
+from typing import get_args
 
 import pytest
 
 from schemas.evidence import (
     AssetRecord,
     BankAccountRecord,
+    BusinessRecord,
     HousingFundRecord,
     IncomeRecord,
     PayrollRecord,
     PensionRecord,
+    PropertyRecord,
+    Record,
+    SocialInsuranceRecord,
+    TaxedIncomeRecord,
     VehicleRecord,
 )
-from service.policy.facts import describe
+from schemas.identity import redact_id_numbers
+from service.policy.facts import _fact_value, describe
 
 from .builders import facts_of, household, member, person, policy
 
@@ -335,3 +343,62 @@ class TestDescribe:
     def test_vehicle_fact(self) -> None:
         record = VehicleRecord(id_number=A, plate="云A12345", type="car", value=Decimal("85000"))
         assert describe(record) == "vehicle plate=云A12345 type=car value=85000.00"
+
+
+def _dumped_description(record: Record) -> str:
+    """`describe` as it was first written, over the record's `model_dump`."""
+    parts: list[str] = [record.kind]
+    for name, value in record.model_dump(exclude={"id_number", "kind"}).items():
+        if value is not None:
+            parts.append(f"{name}={_fact_value(name, value)}")
+    return redact_id_numbers(" ".join(parts))
+
+
+EVERY_KIND: list[Record] = [
+    VehicleRecord(
+        id_number=A, plate="云A12345", type="car", registered_on=date(2020, 5, 1), value=Decimal(1)
+    ),
+    VehicleRecord(id_number=A, plate="云A12345", type="motorcycle"),
+    PensionRecord(id_number=A, status="receiving", monthly_amount=Decimal("1200.5")),
+    HousingFundRecord(
+        id_number=A, status="active", balance=Decimal("9000"), monthly_deposit=Decimal("300")
+    ),
+    PropertyRecord(
+        id_number=A,
+        certificate="云(2022)不动产权第3341427号",
+        usage="residential",
+        area_m2=Decimal("59.8"),
+        region_code="530103",
+    ),
+    PayrollRecord(id_number=A, employer="县人民医院", monthly_salary=Decimal("5100.00")),
+    BankAccountRecord(id_number=A, bank="某银行", account="6222020200112233", balance=Decimal(0)),
+    IncomeRecord(id_number=A, category=f"rent from {B}", monthly_amount=Decimal("800")),
+    AssetRecord(id_number=A, category="livestock", value=Decimal("3000"), financial=False),
+    BusinessRecord(
+        id_number=A,
+        company="某商贸有限公司",
+        credit_code="91530103MA6K0000X1",
+        role="shareholder",
+        registered_capital=Decimal("100000"),
+        share_ratio=Decimal("0.25"),
+    ),
+    BusinessRecord(
+        id_number=A, company="某合作社", role="legal_representative", registered_capital=Decimal(0)
+    ),
+    TaxedIncomeRecord(id_number=A, year=2025, annual_amount=Decimal("36000")),
+    SocialInsuranceRecord(
+        id_number=A, employer="县第一中学", status="contributing", monthly_base=Decimal("4500")
+    ),
+    SocialInsuranceRecord(id_number=A, status="suspended", monthly_base=Decimal("0")),
+]
+
+
+class TestDescribeReadsFields:
+    def test_every_kind_of_record_is_covered(self) -> None:
+        kinds = {type(record) for record in EVERY_KIND}
+        assert kinds == set(get_args(get_args(Record)[0]))
+
+    @pytest.mark.parametrize("record", EVERY_KIND, ids=lambda record: record.kind)
+    def test_same_fact_as_the_records_dump(self, record: Record) -> None:
+        """The fields read one by one give the text the record's dump gave."""
+        assert describe(record) == _dumped_description(record)
