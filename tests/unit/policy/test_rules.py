@@ -17,7 +17,9 @@ from schemas.evidence import (
     VehicleRecord,
 )
 from schemas.identity import mask_id_number
+from schemas.report import EvidenceRef
 from schemas.verification import Program
+from service.policy.findings import RuleFinding
 from service.policy.messages import render
 from service.policy.rules.assets import (
     check_financial_assets,
@@ -513,3 +515,15 @@ class TestPlaceholderStandard:
 
     def test_published_standard_gives_nothing(self) -> None:
         assert check_placeholder_standard(facts_of(household([member(A)])), YUNNAN_URBAN) == []
+
+
+class TestRenderedEvidence:
+    def test_a_fact_holding_an_id_number_is_redacted_once_more(self) -> None:
+        owner = person(1)
+        leaked = EvidenceRef(source="bank", member=mask_id_number(owner), fact=f"note {owner}")
+        clean = EvidenceRef(source="bank", member=mask_id_number(owner), fact="balance=1.00")
+        args = {"member": mask_id_number(owner), "balance": "1.00"}
+        draft = RuleFinding("housing_fund_balance_not_counted", "info", args, (leaked, clean))
+        rendered = render(draft, "en").evidence
+        assert [ref.fact for ref in rendered] == [f"note {mask_id_number(owner)}", "balance=1.00"]
+        assert rendered[1] == clean
