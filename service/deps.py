@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from connectors.registry import ConnectorRegistry
 from service.auth.middleware import PRINCIPAL_STATE_KEY
 from service.auth.principal import Principal, Role
-from service.auth.service import authenticate
+from service.auth.service import principal_for
 from service.config import Settings
 from service.connector.monitor import HealthMonitor
 from service.db import WriteGate, session_scope
@@ -67,9 +67,10 @@ async def get_write_gate(request: Request) -> WriteGate:
 
 @dataclass(frozen=True, slots=True)
 class IntakeParts:
-    """What a verification's intake uses of the app, read from its state by one
-    dependency: FastAPI spends about 14 µs resolving each dependency of a request, and
-    intake used six (the settings, policies, connectors, run queue, completions, gate)."""
+    """What a verification's intake uses of the app, read from its state by the intake's
+    admission (`service.admission.admit`) rather than by dependencies of their own:
+    FastAPI spends about 14 µs resolving each dependency of a request, and intake used
+    six (the settings, policies, connectors, run queue, completions, gate)."""
 
     settings: Settings
     catalog: PolicyCatalog
@@ -79,20 +80,7 @@ class IntakeParts:
     write_gate: WriteGate
 
 
-async def get_intake_parts(request: Request) -> IntakeParts:
-    state = request.state
-    return IntakeParts(
-        state.settings,
-        state.catalog,
-        state.registry,
-        state.queue,
-        state.completions,
-        state.write_gate,
-    )
-
-
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-IntakeDep = Annotated[IntakeParts, Depends(get_intake_parts)]
 WriteGateDep = Annotated[WriteGate, Depends(get_write_gate)]
 # scope="function": the commit (or rollback) runs before the response is sent, so a client
 # never hears 2xx for a write that then fails to commit, and reads its own writes at once.
@@ -108,17 +96,19 @@ _bearer = HTTPBearer(auto_error=False, description="An API key from `hedui apike
 
 async def get_principal(
     request: Request,
-    session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     # Resolved before the body was read (service/auth/middleware.py); the lookup below
-    # serves only when that could not happen.
+    # serves only when that could not happen, in a short session of its own: no request
+    # session among this dependency's own (each costs FastAPI's resolution per request).
     resolved = getattr(request.state, PRINCIPAL_STATE_KEY, None)
     if isinstance(resolved, Principal):
         return resolved
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized()
-    principal = await authenticate(session, credentials.credentials)
+    principal = await principal_for(
+        request.state.session_factory, f"Bearer {credentials.credentials}"
+    )
     if principal is None:
         raise Unauthorized("The bearer token is unknown or revoked")
     return principal
@@ -127,15 +117,25 @@ async def get_principal(
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
+def check_role(principal: Principal, allowed: frozenset[Role]) -> Principal:
+    """`principal`, if its role is one of `allowed` (see `require_role`); else 403."""
+    if principal.role not in allowed:
+        names = ", ".join(sorted(role.value for role in allowed))
+        raise Forbidden(f"This needs one of the roles: {names}")
+    return principal
+
+
+def allowed_roles(*roles: Role) -> frozenset[Role]:
+    """The given roles and admin, who may do everything."""
+    return frozenset({*roles, Role.admin})
+
+
 def require_role(*roles: Role) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:
     """A dependency admitting the given roles (and admin, who may do everything)."""
-    allowed = {*roles, Role.admin}
+    allowed = allowed_roles(*roles)
 
     async def check(principal: PrincipalDep) -> Principal:
-        if principal.role not in allowed:
-            names = ", ".join(sorted(role.value for role in allowed))
-            raise Forbidden(f"This needs one of the roles: {names}")
-        return principal
+        return check_role(principal, allowed)
 
     return check
 

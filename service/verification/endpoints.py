@@ -14,7 +14,6 @@ from service.db import commit_begun
 from service.deps import (
     CaseworkerDep,
     CompletionsDep,
-    IntakeDep,
     QueueDep,
     ReaderDep,
     SessionDep,
@@ -115,7 +114,6 @@ async def create_verification(
     response: Response,
     admitted: AdmittedCaseworkerDep,
     session: SessionDep,
-    parts: IntakeDep,
     idempotency_key: Annotated[str | None, IDEMPOTENCY_KEY] = None,
     prefer: Annotated[str | None, PREFER] = None,
 ) -> wire.VerificationAccepted | Response:
@@ -126,6 +124,7 @@ async def create_verification(
     request returns the first verification instead of making a second one.
     """
     check_idempotency_key(idempotency_key)
+    parts = admitted.parts
     wait_s = _wait_seconds(prefer, parts.settings.max_wait_s)
 
     def audited(verification: Verification) -> list[Rows]:
