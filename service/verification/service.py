@@ -21,7 +21,7 @@ from service.bulk import Rows, insert_together
 from service.crypto.sealed import keyring_of
 from service.errors import Forbidden, InvalidRequest, VerificationNotFound
 from service.models import Decision, Member, SourceResult, Verification
-from service.models.base import new_id, utcnow
+from service.models.base import new_id, transient, utcnow
 from service.pagination import decode_cursor, next_cursor
 from service.policy.arrangement import ArrangementError, arrangement
 from service.policy.catalog import PolicyCatalog
@@ -109,7 +109,8 @@ class VerificationService:
         except ArrangementError as error:
             raise InvalidRequest.at(["body", error.field], error.problem) from error
 
-        verification = Verification(
+        verification = transient(
+            Verification,
             id=new_id(),
             created_at=utcnow(),
             reference=body.reference,
@@ -131,25 +132,13 @@ class VerificationService:
         set_committed_value(
             verification,
             "members",
-            [
-                Member(
-                    position=position,
-                    id_number=member.id_number,
-                    name=member.name,
-                    relation=member.relation,
-                    declared_monthly_income=member.declared_monthly_income,
-                )
-                for position, member in enumerate(body.members)
-            ],
+            [_member(position, member) for position, member in enumerate(body.members)],
         )
         # The plan is fixed now: a connector registered later does not change this request.
         set_committed_value(
             verification,
             "sources",
-            [
-                SourceResult(source=name, connector_version=version, status="pending", records=[])
-                for name, version in sources
-            ],
+            [_pending_source(name, version) for name, version in sources],
         )
         return verification, True
 
@@ -254,6 +243,20 @@ class VerificationService:
             items=[to_wire(row, decisions.get(row.id, [])) for row in page],
             next_cursor=next_cursor(rows, limit, lambda row: (row.created_at, row.id)),
         )
+
+
+def _member(position: int, given: wire.MemberCreate) -> Member:
+    member = transient(Member, position=position, relation=given.relation)
+    member.id_number = given.id_number
+    member.name = given.name
+    member.declared_monthly_income = given.declared_monthly_income
+    return member
+
+
+def _pending_source(name: str, version: str) -> SourceResult:
+    source = transient(SourceResult, source=name, connector_version=version, status="pending")
+    source.records = []
+    return source
 
 
 def finished_view(verification: Verification, result: RunResult) -> wire.Verification:
