@@ -98,6 +98,11 @@ def test_the_request_is_the_one_httpx_builds(arguments: dict[str, Any]) -> None:
         return
     ours = client.build_request(**arguments)
     assert described(ours) == described(theirs)
+    # Built without `httpx.Request.__init__`: every attribute it sets is set, no other.
+    assert vars(ours).keys() == vars(theirs).keys()
+    assert type(ours.stream) is type(theirs.stream)
+    assert ours.headers._list == theirs.headers._list  # lowercased names included
+    assert ours.headers.encoding == theirs.headers.encoding
 
 
 def test_what_it_does_not_build_itself_is_httpx_s_own() -> None:

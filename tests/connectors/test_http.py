@@ -29,6 +29,7 @@ from connectors.base import (
 from connectors.http import (
     INLINE_PARSE_BYTES,
     PartnerClient,
+    _Framing,
     budget,
     map_concurrently,
     request,
@@ -579,3 +580,27 @@ class TestConfig:
     def test_base_url_must_be_http(self, url: str) -> None:
         with pytest.raises(ValidationError, match="http"):
             ConnectorConfig(base_url=url)
+
+
+_FRAMING_NAMES = [
+    "Content-Length",
+    "content-length",
+    "Content-Encoding",
+    "Transfer-Encoding",
+    "X-A",
+]
+_FRAMING_VALUES = [b"12", b"", b" gzip ", b"identity", b"chunked", b"\xef\xbc\x91", b"\xe9"]
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(_FRAMING_NAMES), st.sampled_from(_FRAMING_VALUES)), max_size=5
+    )
+)
+def test_framing_is_read_as_headers_get_reads_it(raw: list[tuple[str, bytes]]) -> None:
+    """One pass over the headers finds what `get` and `in` would."""
+    headers = httpx.Headers([(name.encode(), value) for name, value in raw])
+    framing = _Framing.of(headers)
+    assert framing.length == headers.get("content-length", "")
+    assert framing.encoding == headers.get("content-encoding")
+    assert framing.chunked == ("transfer-encoding" in headers)
