@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Callable
 from decimal import Decimal
+from functools import lru_cache
 from typing import Annotated, Any, NoReturn, TypeVar, get_args, get_origin
 from xml.etree.ElementTree import Element, ParseError
 
@@ -74,13 +75,13 @@ def _with_long_lists_validated(model: type[BaseModel], data: dict[str, Any]) -> 
     One validation call over a long list holds the GIL for its whole length, even in a
     worker thread; one call per item lets the event loop run in between.
     """
-    done = dict(data)
-    for name, field in model.model_fields.items():
-        key = field.alias or name
+    done = data
+    for key, item_model in _list_fields(model):
         items = data.get(key)
-        item_model = _list_item_model(field.annotation)
-        if item_model is None or not isinstance(items, list) or len(items) < LONG_LIST:
+        if not isinstance(items, list) or len(items) < LONG_LIST:
             continue
+        if done is data:
+            done = dict(data)
         validated = []
         for index, item in enumerate(items):
             try:
@@ -89,6 +90,18 @@ def _with_long_lists_validated(model: type[BaseModel], data: dict[str, Any]) -> 
                 raise MalformedResponse(describe(error, within=(key, index))) from None
         done[key] = validated
     return done
+
+
+@lru_cache(maxsize=256)
+def _list_fields(model: type[BaseModel]) -> tuple[tuple[str, type[BaseModel]], ...]:
+    """The (key, item model) of each field of `model` that is a list of models: looked up
+    once per model, not at every body (1 µs of a small body's validation)."""
+    found = []
+    for name, field in model.model_fields.items():
+        item_model = _list_item_model(field.annotation)
+        if item_model is not None:
+            found.append((field.alias or name, item_model))
+    return tuple(found)
 
 
 def _list_item_model(annotation: object) -> type[BaseModel] | None:
