@@ -625,13 +625,23 @@ async def _send(
 ) -> bytes | _ErrorAnswer:
     """One attempt: the request with its own timeout; its body, or its error status."""
     headers = {"Accept-Encoding": ACCEPT_ENCODING, **(kwargs.pop("headers", None) or {})}
-    stream = client.stream(method, url, timeout=config.request_timeout_s, headers=headers, **kwargs)
+    # `client.stream(...)` as httpx writes it, without its generator-based context manager.
+    auth = kwargs.pop("auth", USE_CLIENT_DEFAULT)
+    follow_redirects = kwargs.pop("follow_redirects", USE_CLIENT_DEFAULT)
     try:
-        async with stream as response:
+        request = client.build_request(
+            method, url, timeout=config.request_timeout_s, headers=headers, **kwargs
+        )
+        response = await client.send(
+            request, auth=auth, follow_redirects=follow_redirects, stream=True
+        )
+        try:
             if 200 <= response.status_code < 300:
                 return await _read(response, config.max_response_bytes)
             body = await _read(response, ERROR_BODY_BYTES, truncate=True)
             return _ErrorAnswer(response.status_code, body, _status_error(response, body))
+        finally:
+            await response.aclose()
     except httpx.TimeoutException as error:
         raise PartnerUnavailable(
             f"no answer within {config.request_timeout_s:g} s ({type(error).__name__})",
