@@ -2,14 +2,17 @@
 
 from datetime import date
 from decimal import Decimal
+from xml.etree.ElementTree import Element, SubElement, tostring
 
 import pytest
 import respx
 from defusedxml.ElementTree import fromstring
+from hypothesis import given
+from hypothesis import strategies as st
 
 from connectors.base import MalformedResponse
 from connectors.testing import ConnectorConformance, ConnectorTestScenario, PartnerSetup
-from connectors.vehicles import VehiclesConnector, vehicle_type
+from connectors.vehicles import VehiclesConnector, _query_body, vehicle_type
 from schemas.evidence import VehicleRecord
 from tests.connectors.support import FOREIGN, A, B, fetch, household
 
@@ -187,3 +190,11 @@ class TestHostileXml:
         body = f'<Error code="E500">查询 {A} 张三 失败</Error>'
         run = await fetch(VehiclesConnector(), household(A), answer(body, status=500))
         assert str(run.error) == "HTTP 500 (partner code E500)"
+
+
+@given(st.lists(st.text(), max_size=4))
+def test_the_query_body_is_the_one_elementtree_writes(id_numbers: list[str]) -> None:
+    root = Element("VehicleQuery")
+    for id_number in id_numbers:
+        SubElement(root, "Person", idNumber=id_number)
+    assert _query_body(id_numbers) == tostring(root, encoding="utf-8")
