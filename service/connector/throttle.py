@@ -194,12 +194,15 @@ class LocalThrottle(_Accounting):
         if semaphore is None:  # not made on every call only to be thrown away
             semaphore = self._slots[key] = asyncio.Semaphore(limits.concurrency)
         queued = semaphore.locked()
-        try:
-            async with asyncio.timeout_at(started + _max_wait(deadline, started)):
-                await semaphore.acquire()
-        except TimeoutError:
-            self.starved(connector, "concurrency")
-            raise Starved("concurrency") from None
+        if queued:
+            try:
+                async with asyncio.timeout_at(started + _max_wait(deadline, started)):
+                    await semaphore.acquire()
+            except TimeoutError:
+                self.starved(connector, "concurrency")
+                raise Starved("concurrency") from None
+        else:  # a free slot is taken at once, without a timer to arm and cancel
+            await semaphore.acquire()
         now = loop.time()
         turn_s, turn = 0.0, now
         if limits.rate_per_s:
