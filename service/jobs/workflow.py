@@ -421,9 +421,10 @@ class Workflow:
             outcomes = [outcome.row_values() for outcome in batch]
             if last or any(o.status is SourceStatus.awaiting for o in batch):
                 # The verification's row lock first (see count_awaiting), before any
-                # source's row, as a withdrawal takes them. With the last batch it also
-                # reads whether the registry holds a near relative of a member, for the
-                # report. Then the whole batch, saying which sources it stored.
+                # source's row, as a withdrawal takes them (on PostgreSQL; SQLite takes the
+                # whole database). With the last batch it also reads whether the registry
+                # holds a near relative of a member, for the report. Then the whole batch,
+                # saying which sources it stored.
                 left, looked_up, stored = await repository.count_awaiting_and_settle(
                     claimed.verification_id,
                     (ANY_NEAR_RELATIVE,) if last else (),

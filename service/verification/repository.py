@@ -728,14 +728,29 @@ class VerificationRepository:
         parameters: Mapping[str, Any] | None = None,
     ) -> tuple[int, Sequence[Any], set[str]]:
         """`count_awaiting_reading` (with no change), then `settle_sources`: the count, the
-        values read, and the sources stored. On PostgreSQL one statement, a round trip
-        fewer at the end of every run."""
-        if not outcomes or self.session.get_bind().dialect.name != "postgresql":
+        values read, and the sources stored, in one statement: on PostgreSQL a round trip
+        fewer at the end of every run, on SQLite a statement fewer (about 100 µs of CPU)."""
+        if not outcomes:
             left, looked_up = await self.count_awaiting_reading(
                 verification_id, reading, parameters=parameters
             )
-            return left, looked_up, await self.settle_sources(verification_id, outcomes)
+            return left, looked_up, set()
         shape, settling = self._settling(verification_id, outcomes, was="pending")
+        if self.session.get_bind().dialect.name != "postgresql":
+            # SQLite takes the whole database at the first write, so the order of the rows
+            # does not matter there: the sources' UPDATE reads the count and `reading`.
+            rows = (
+                await self.session.execute(
+                    _settle_reading_statement(tuple(reading), shape),
+                    {**(parameters or {}), **settling, THIS_VERIFICATION.key: verification_id},
+                )
+            ).all()
+            if not rows:  # every source stored already (a withdrawal, another run)
+                left, looked_up = await self.count_awaiting_reading(
+                    verification_id, reading, parameters=parameters
+                )
+                return left, looked_up, set()
+            return int(rows[0][1]), tuple(rows[0])[2:], {row[0] for row in rows}
         result = await self.session.execute(
             _awaiting_settle_statement(tuple(reading), shape),
             {
@@ -904,6 +919,21 @@ def _settle_update(shape: tuple[tuple[str, ...], ...]) -> Update:
         )
         .values(values)
     )
+
+
+@lru_cache(maxsize=64)
+def _settle_reading_statement(
+    reading: tuple[ColumnElement[Any], ...], shape: tuple[tuple[str, ...], ...]
+) -> Update:
+    """`count_awaiting_reading` and `settle_sources` in one statement (SQLite): the
+    sources' UPDATE returns, with each source it stored, the verification's count of
+    awaiting sources and the values of `reading`."""
+    awaiting = (
+        select(VERIFICATIONS.c.awaiting)
+        .where(VERIFICATIONS.c.id == THIS_VERIFICATION)
+        .scalar_subquery()
+    )
+    return _settle_update(shape).returning(SOURCE_RESULTS.c.source, awaiting, *reading)
 
 
 @lru_cache(maxsize=64)

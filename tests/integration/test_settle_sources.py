@@ -4,7 +4,7 @@ reported as stored."""
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Integer, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.models import SourceResult
@@ -101,3 +101,36 @@ async def test_a_collect_settles_only_an_awaiting_source(
         None,
         None,
     )
+
+
+_PROBE = bindparam("_probe", type_=Integer) * 2
+"""An expression read by the settle (built once, as the run's near-relative check is)."""
+
+
+async def test_the_last_settle_reads_the_count_and_its_expressions_stored_or_not(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """`count_awaiting_and_settle` answers as `count_awaiting_reading` then `settle_sources`
+    would, whether it stores some sources or none (every one stored already)."""
+    at = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
+    async with session_factory() as session:
+        verification_id = await _planned(session, ["bank", "pensions", "vehicles"])
+        repository = VerificationRepository.from_session(session)
+        parked = {"status": "awaiting", "token": "t", "collect_at": at, "collect_deadline": at}
+        assert await repository.settle_sources(verification_id, [{"source": "bank", **parked}])
+        assert await repository.count_awaiting(verification_id, 1) == 1
+        answers = [
+            {"source": "pensions", "status": "ok", "records": [], "attempts": 1},
+            {"source": "vehicles", "status": "no_record", "records": [], "attempts": 1},
+        ]
+
+        first = await repository.count_awaiting_and_settle(
+            verification_id, (_PROBE,), answers, parameters={"_probe": 21}
+        )
+        again = await repository.count_awaiting_and_settle(
+            verification_id, (_PROBE,), answers, parameters={"_probe": 4}
+        )
+        await session.commit()
+
+    assert first == (1, (42,), {"pensions", "vehicles"})
+    assert again == (1, (8,), set())
