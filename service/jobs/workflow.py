@@ -42,8 +42,7 @@ from service.db import (
 )
 from service.models import Verification
 from service.near_relative.service import (
-    ANY_NEAR_RELATIVE,
-    any_near_relative_parameters,
+    any_near_relative,
     near_relative_matches,
 )
 from service.policy.catalog import PolicyCatalog
@@ -425,11 +424,12 @@ class Workflow:
                 # whole database). With the last batch it also reads whether the registry
                 # holds a near relative of a member, for the report. Then the whole batch,
                 # saying which sources it stored.
+                reading, parameters = any_near_relative(session, members) if last else (None, None)
                 left, looked_up, stored = await repository.count_awaiting_and_settle(
                     claimed.verification_id,
-                    (ANY_NEAR_RELATIVE,) if last else (),
+                    (reading,) if reading is not None else (),
                     outcomes,
-                    parameters=any_near_relative_parameters(session, members) if last else None,
+                    parameters=parameters,
                 )
                 near_relatives = bool(looked_up and looked_up[0])
             else:

@@ -137,18 +137,17 @@ async def near_relative_matches(
     return await NearRelativeRepository.from_session(session).matches(_normalised(id_numbers))
 
 
-ANY_NEAR_RELATIVE: ColumnElement[bool] = NearRelativeRepository.ANY_ACTIVE
-"""Whether `near_relative_matches` would find any, as an expression to read within another
-statement of the same transaction, with `any_near_relative_parameters`: a household with
-none (the usual case) costs no statement of its own, and what it reads is as current as
-the statement. One expression for every household, so the statement is built once."""
-
-
-def any_near_relative_parameters(session: AsyncSession, id_numbers: list[str]) -> dict[str, Any]:
-    """The parameters of `ANY_NEAR_RELATIVE` for these household members."""
-    return NearRelativeRepository.from_session(session).any_active_parameters(
-        _normalised(id_numbers)
-    )
+def any_near_relative(
+    session: AsyncSession, id_numbers: list[str]
+) -> tuple[ColumnElement[bool], dict[str, Any]]:
+    """Whether `near_relative_matches` would find any, as an expression to read within
+    another statement of the same transaction, and its parameters: a household with none
+    (the usual case) costs no statement of its own, and what it reads is as current as the
+    statement. One expression for every household of as many members, so the statement
+    is built once."""
+    normalised = _normalised(id_numbers)
+    repository = NearRelativeRepository.from_session(session)
+    return repository.any_active(len(normalised)), repository.any_active_parameters(normalised)
 
 
 def _normalised(id_numbers: list[str]) -> list[str]:

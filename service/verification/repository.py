@@ -766,6 +766,14 @@ class VerificationRepository:
         return int(row[0]), tuple(row)[1:-1], set(row[-1] or ())
 
 
+def _unfinished() -> ColumnElement[bool]:
+    """The verification is unfinished, for a statement built once: its values bound one by
+    one, as `in_(UNFINISHED)` would not (an expanding parameter, which SQLAlchemy renders
+    into the statement anew at every execution)."""
+    status = VERIFICATIONS.c.status
+    return status.in_([literal(value, status.type) for value in UNFINISHED])
+
+
 def _claim_statement() -> Update:
     lease = VERIFICATIONS.c.lease_expires_at
     owner = bindparam("_claim_owner", type_=VERIFICATIONS.c.lease_owner.type)
@@ -774,7 +782,7 @@ def _claim_statement() -> Update:
         update(VERIFICATIONS)
         .where(
             VERIFICATIONS.c.id == THIS_VERIFICATION,
-            VERIFICATIONS.c.status.in_(UNFINISHED),
+            _unfinished(),
             or_(
                 VERIFICATIONS.c.lease_owner.is_(None),
                 VERIFICATIONS.c.lease_owner == owner,
@@ -829,7 +837,7 @@ def _finish_statement(columns: tuple[str, ...], reading: tuple[ColumnElement[Any
 def _finish_update(columns: tuple[str, ...]) -> Update:
     return (
         update(VERIFICATIONS)
-        .where(VERIFICATIONS.c.id == THIS_VERIFICATION, VERIFICATIONS.c.status.in_(UNFINISHED))
+        .where(VERIFICATIONS.c.id == THIS_VERIFICATION, _unfinished())
         .values(
             lease_owner=None,
             lease_expires_at=None,
