@@ -42,6 +42,7 @@ from service.models import (
 )
 from service.models.base import utcnow
 from service.pagination import newer_first_after
+from service.prepared import execute_prepared
 
 # Writes on the hot path go through the tables (Core), not the ORM's bulk statements: those
 # evaluate criteria against the session and cost several times more CPU per statement.
@@ -379,7 +380,8 @@ class VerificationRepository:
         expressions, by identity: build them once, naming the verification with
         `THIS_VERIFICATION` and their other values with bind parameters, given here in
         `parameters`)."""
-        result = await self.session.execute(
+        result = await execute_prepared(
+            self.session,
             _awaiting_statement(tuple(reading)),
             {
                 **(parameters or {}),
@@ -594,7 +596,7 @@ class VerificationRepository:
             later = None
         else:
             statement = _finish_statement(tuple(sorted(values)), tuple(reading))
-        row = (await self.session.execute(statement, parameters)).first()
+        row = (await execute_prepared(self.session, statement, parameters)).first()
         if row is None:
             return None
         if later is not None:
@@ -697,7 +699,7 @@ class VerificationRepository:
         if not outcomes:
             return set()
         shape, parameters = self._settling(verification_id, outcomes, was=was)
-        result = await self.session.execute(_settle_statement(shape), parameters)
+        result = await execute_prepared(self.session, _settle_statement(shape), parameters)
         return set(result.scalars())
 
     def _settling(
@@ -740,7 +742,8 @@ class VerificationRepository:
             # SQLite takes the whole database at the first write, so the order of the rows
             # does not matter there: the sources' UPDATE reads the count and `reading`.
             rows = (
-                await self.session.execute(
+                await execute_prepared(
+                    self.session,
                     _settle_reading_statement(tuple(reading), shape),
                     {**(parameters or {}), **settling, THIS_VERIFICATION.key: verification_id},
                 )
@@ -751,7 +754,8 @@ class VerificationRepository:
                 )
                 return left, looked_up, set()
             return int(rows[0][1]), tuple(rows[0])[2:], {row[0] for row in rows}
-        result = await self.session.execute(
+        result = await execute_prepared(
+            self.session,
             _awaiting_settle_statement(tuple(reading), shape),
             {
                 **(parameters or {}),
