@@ -1,13 +1,17 @@
 """Money formatting: "640.00" for every amount, as the wire and the sealed records hold it."""
 
+import json
+import math
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Annotated
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError
 
-from schemas.money import CENT, Money, format_money, to_cents
+from schemas.money import _DECIMAL_STRING, CENT, Money, _written_plainly, format_money, to_cents
+from schemas.policy import FIGURE_MAX, Figure
 
 MONEY = TypeAdapter(Money)
 
@@ -49,3 +53,100 @@ def test_an_amount_string_python_reads_but_no_office_writes_is_refused(written: 
 def test_a_boolean_is_not_an_amount() -> None:
     with pytest.raises(ValidationError, match="not a boolean"):
         MONEY.validate_python(True)
+
+
+# Money as it was first written: the limits applied by pydantic's Python validators after the
+# Decimal is made. Money applies them as pydantic reads the Decimal, with the sign checked
+# first, as these did; every amount must be taken or refused alike, with the same error.
+AS_FIRST_WRITTEN = TypeAdapter(
+    Annotated[
+        Decimal,
+        BeforeValidator(_written_plainly(_DECIMAL_STRING)),
+        Field(ge=0, max_digits=16, decimal_places=2),
+    ]
+)
+AS_FIRST_WRITTEN_FIGURE = TypeAdapter(
+    Annotated[
+        Decimal,
+        BeforeValidator(_written_plainly(_DECIMAL_STRING)),
+        Field(ge=0, max_digits=16, decimal_places=2),
+        Field(le=FIGURE_MAX),
+    ]
+)
+FIGURE = TypeAdapter(Figure)
+
+TRICKY: list[object] = [
+    "412.500", "412.50", "0.000", "0", "00012.30", "1e3", "1E+3", "-0", "-0.00", "-1",
+    "1234567890123456", "12345678901234567", "12345678901234.56", "123456789012345.6",
+    "99999999999999.999", "1.0000000000000000000001", " 1", "1 ", "1_000", "\uff11\uff10",
+    "", ".5", "5.", "NaN", "inf", "1000000", "1000000.01",
+    1.5, 0.1, 1e3, -0.0, -1.5, 1e20, 1.005, 1e-9, -1e-9, math.nan, math.inf, -math.inf,
+    True, False, None, 0, -1, 10**16, 10**15, -(10**17), 1000000,
+    Decimal("1E+3"), Decimal("-0"), Decimal("-0.000"), Decimal("1.230"), Decimal("1.235"),
+    Decimal("NaN"), Decimal("-NaN"), Decimal("sNaN"), Decimal("Infinity"), Decimal("-Infinity"),
+    Decimal("-1.234"), Decimal("-12345678901234567.123"), Decimal("12345678901234567.1"),
+    Decimal("1E+20"), Decimal("1E-20"), Decimal("-1E-20"), Decimal("1000000.000"),
+    [], {}, b"1.5", "１２",
+]  # fmt: skip
+JSON_NUMBERS = ["1e3", "1E3", "-0", "-0.0", "412.500", "1.234", "-1.234", "1.0e-2", "1" * 30]
+
+
+def outcome(adapter: TypeAdapter[Decimal], value: object, *, json: bool = False) -> object:
+    """What validation makes of `value`: the amount, or each error as a caller sees it."""
+    try:
+        if json:
+            assert isinstance(value, str)
+            result = adapter.validate_json(value)
+        else:
+            result = adapter.validate_python(value)
+    except ValidationError as error:
+        return [(e["type"], e["loc"], e["msg"], repr(e.get("ctx"))) for e in error.errors()]
+    return repr(result)
+
+
+def same_as_first_written(value: object) -> None:
+    assert outcome(MONEY, value) == outcome(AS_FIRST_WRITTEN, value)
+    assert outcome(FIGURE, value) == outcome(AS_FIRST_WRITTEN_FIGURE, value)
+    try:
+        written = json.dumps(value)
+    except (TypeError, ValueError):
+        return
+    for adapter, first in ((MONEY, AS_FIRST_WRITTEN), (FIGURE, AS_FIRST_WRITTEN_FIGURE)):
+        assert outcome(adapter, written, json=True) == outcome(first, written, json=True)
+
+
+@pytest.mark.parametrize("value", TRICKY, ids=repr)
+def test_an_amount_is_taken_or_refused_as_it_always_was(value: object) -> None:
+    same_as_first_written(value)
+
+
+@pytest.mark.parametrize("written", JSON_NUMBERS)
+def test_a_json_number_is_taken_or_refused_as_it_always_was(written: str) -> None:
+    assert outcome(MONEY, written, json=True) == outcome(AS_FIRST_WRITTEN, written, json=True)
+
+
+AMOUNT_TEXT = st.text(alphabet="0123456789.-+eE _", max_size=22)
+
+
+@given(
+    st.decimals()
+    | st.decimals(min_value=-(10**18), max_value=10**18)
+    | st.integers(-(10**18), 10**18)
+    | st.floats()
+    | AMOUNT_TEXT
+    | st.decimals(allow_nan=False, allow_infinity=False).map(str)
+    | st.booleans()
+)
+def test_any_amount_is_taken_or_refused_as_it_always_was(value: object) -> None:
+    same_as_first_written(value)
+
+
+def test_the_api_document_gives_money_as_it_always_did() -> None:
+    assert MONEY.json_schema() == {
+        "anyOf": [{"type": "number"}, {"type": "string"}],
+        "ge": 0,
+        "max_digits": 16,
+        "decimal_places": 2,
+    }
+    assert MONEY.json_schema(mode="serialization") == {"type": "string", "decimal_places": 2}
+    assert FIGURE.json_schema() == AS_FIRST_WRITTEN_FIGURE.json_schema()
