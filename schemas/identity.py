@@ -118,24 +118,18 @@ _CHINESE_NUMERALS = {"〇": "0", "零": "0", "一": "1", "二": "2", "三": "3",
 _CHINESE_NUMERALS |= {"五": "5", "六": "6", "七": "7", "八": "8", "九": "9"}
 
 
-class _AsciiDigits(dict[int, str]):
-    """`str.translate` table: any decimal digit, and a Chinese numeral, as its ASCII digit.
-    Only digits are kept once found (a few hundred at most); any other character is left
-    as it is (KeyError), never stored, so no text can grow the table."""
-
-    def __missing__(self, code: int) -> str:
-        character = chr(code)
-        digit = _CHINESE_NUMERALS.get(character)
-        if digit is None:
-            value = unicodedata.decimal(character, None)
-            if value is None:
-                raise KeyError(code)
-            digit = str(value)
-        self[code] = digit
-        return digit
+# A digit of another script (`\d` is any Unicode decimal digit here) or a Chinese numeral.
+# Most text has none: one regex pass finds them, with no Python call per character (a
+# `str.translate` table resolving characters as they came raised a KeyError in Python for
+# every character that is not a digit: 3.8 µs a text field, now 1.0).
+_OTHER_DIGIT = re.compile(f"(?![0-9])\\d|[{''.join(_CHINESE_NUMERALS)}]")
 
 
-_AS_ASCII_DIGITS = _AsciiDigits()
+def _as_ascii_digit(match: re.Match[str]) -> str:
+    character = match.group()
+    return _CHINESE_NUMERALS.get(character) or str(unicodedata.decimal(character))
+
+
 _RUN = re.compile(r"[0-9]{17,}[0-9Xx]")
 
 
@@ -151,7 +145,7 @@ def hides_id_number(text: str) -> bool:
         return True
     # Digits of every script (`٥٣٠`, `५३०`) and Chinese numerals (`五三〇`) as ASCII, so
     # that a number written in them and apart is joined like one written in 0-9.
-    joined = _GLUE.sub("", plain.translate(_AS_ASCII_DIGITS))
+    joined = _GLUE.sub("", _OTHER_DIGIT.sub(_as_ascii_digit, plain))
     if contains_id_number(joined):  # only what the glue hid: check it is a real number
         for run in _RUN.findall(joined):
             for start in range(len(run) - 17):

@@ -1,5 +1,6 @@
 """GB 11643 ID numbers and the one place that masks personal data."""
 
+import sys
 import unicodedata
 from datetime import date
 
@@ -9,9 +10,12 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from schemas.identity import (
+    _CHINESE_NUMERALS,
+    _OTHER_DIGIT,
     FreeText,
     IdNumber,
     OneLine,
+    _as_ascii_digit,
     check_character,
     contains_id_number,
     hides_id_number,
@@ -320,3 +324,15 @@ def test_a_number_split_anywhere_by_anything_but_digits_is_found(
     for at, glue in sorted(cuts, reverse=True):
         text = text[:at] + glue + text[at:]
     assert hides_id_number(f"note: {text} end")
+
+
+def test_every_digit_of_every_script_and_every_chinese_numeral_reads_as_its_ascii_digit() -> None:
+    everything = "".join(map(chr, range(sys.maxunicode + 1)))
+    expected = "".join(
+        _CHINESE_NUMERALS.get(character)
+        or (
+            str(digit) if (digit := unicodedata.decimal(character, None)) is not None else character
+        )
+        for character in everything
+    )
+    assert _OTHER_DIGIT.sub(_as_ascii_digit, everything) == expected
