@@ -232,7 +232,7 @@ class PartnerClient(httpx.AsyncClient):
                 extensions=extensions,
             )
         if params is not None:
-            target = httpx.URL(target, params=params)
+            target = _with_params(target, params)
         extensions = {} if extensions is None else dict(extensions)
         if "timeout" not in extensions:
             extensions["timeout"] = (
@@ -524,6 +524,23 @@ def _url(url: str) -> httpx.URL:
 
     (httpx URLs are immutable; a request built from one copies nothing of it.)"""
     return httpx.URL(url)
+
+
+def _with_params(url: httpx.URL, params: Any) -> httpx.URL:
+    """`url` with `params` as its query, as httpx makes it. The same few (a first page's
+    size) are made once: httpx parses the whole URL again for them (44 µs a page, 3.6 from
+    the cache). Only text or integer values are cached: their equality fixes their query
+    text (`50.0 == 50` and `True == 1`, yet each is written differently)."""
+    if isinstance(params, dict) and all(
+        type(value) is str or type(value) is int for value in params.values()
+    ):
+        return _with_query(str(url), tuple(params.items()))
+    return httpx.URL(url, params=params)
+
+
+@lru_cache(maxsize=256)
+def _with_query(url: str, params: tuple[tuple[str, str | int], ...]) -> httpx.URL:
+    return httpx.URL(_url(url), params=dict(params))
 
 
 _JSON = jsonlib.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)

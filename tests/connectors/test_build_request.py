@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.http import PartnerClient
+from connectors.http import PartnerClient, _with_params
 
 URLS = [
     "https://partner.test/x",
@@ -126,3 +126,25 @@ def test_a_cookie_the_connector_set_on_its_client_is_sent_as_httpx_sends_it() ->
     assert described(ours) == described(
         httpx.AsyncClient.build_request(client, "GET", "https://partner.test/x")
     )
+
+
+QUERY_VALUES = (
+    st.text(max_size=8)
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.booleans()
+    | st.none()
+    | st.lists(st.text(max_size=4) | st.integers(), max_size=3)
+)
+
+
+@given(st.dictionaries(st.text(max_size=8), QUERY_VALUES, max_size=4))
+def test_a_url_with_query_parameters_is_the_one_httpx_makes(params: dict[str, Any]) -> None:
+    url = httpx.URL("https://partner.test/registrations/search")
+    for _ in range(2):  # made, then from the cache
+        made = _with_params(url, params)
+        assert str(made) == str(httpx.URL(url, params=params))
+        # Equal values written apart (50 and 50.0, 1 and True) never share a query.
+        assert str(_with_params(url, {"n": 1})) == str(httpx.URL(url, params={"n": 1}))
+        assert str(_with_params(url, {"n": True})) == str(httpx.URL(url, params={"n": True}))
+        assert str(_with_params(url, {"n": 1.0})) == str(httpx.URL(url, params={"n": 1.0}))
