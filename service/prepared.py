@@ -12,7 +12,9 @@ SQLAlchemy's).
 For statements whose text does not depend on their parameters: no expanding parameter (an
 `in_` of a list given at execution; `in_` of literal values is one too: bind them one by
 one). Result rows come as the driver returns them, unprocessed (SQLite's 0 or 1 for a
-boolean): for counts, keys and flags read for their truth.
+boolean): for counts, keys and flags read for their truth; `rows_prepared` passes each
+value through its column type's result processor, as `session.execute` would (SQLite's
+dates are text until then).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-from sqlalchemy import CursorResult, Executable
+from sqlalchemy import Connection, CursorResult, Executable, Row
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -45,10 +47,50 @@ async def execute_prepared(
     return await session.run_sync(_execute, statement, parameters)
 
 
+async def rows_prepared(
+    session: AsyncSession, statement: Executable, parameters: Mapping[str, Any]
+) -> list[tuple[Any, ...]]:
+    """All the rows of `statement` (built once; a SELECT, or a statement RETURNING rows),
+    executed as `execute_prepared` does, each value as its column's type reads it."""
+    return await session.run_sync(_rows, statement, parameters)
+
+
+def _rows(
+    session: Session, statement: Executable, parameters: Mapping[str, Any]
+) -> list[tuple[Any, ...]]:
+    connection = session.connection()
+    rows: list[Row[Any]] = list(_execute_on(connection, statement, parameters))
+    processors = _result_processors(connection.dialect, statement)
+    if not any(processors):
+        return [tuple(row) for row in rows]
+    return [
+        tuple(
+            value if process is None else process(value)
+            for process, value in zip(processors, row, strict=True)
+        )
+        for row in rows
+    ]
+
+
+@functools.lru_cache(maxsize=64)
+def _result_processors(
+    dialect: Dialect, statement: Executable
+) -> tuple[Callable[[Any], Any] | None, ...]:
+    columns = statement.exported_columns  # type: ignore[attr-defined]
+    return tuple(
+        column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
+    )
+
+
 def _execute(
     session: Session, statement: Executable, parameters: Mapping[str, Any]
 ) -> CursorResult[*tuple[Any, ...]]:
-    connection = session.connection()
+    return _execute_on(session.connection(), statement, parameters)
+
+
+def _execute_on(
+    connection: Connection, statement: Executable, parameters: Mapping[str, Any]
+) -> CursorResult[*tuple[Any, ...]]:
     prepared = _prepare(connection.dialect, statement)
     values = []
     for name, process, bound in prepared.parameters:

@@ -50,6 +50,7 @@ from service.report.service import assessment_input, build_report, row_values
 from service.verification.fanout import FanOut, SourceOutcome
 from service.verification.household import household_query
 from service.verification.repository import THIS_VERIFICATION, VerificationRepository
+from service.verification.stored import StoredVerification
 
 log = structlog.get_logger(__name__)
 
@@ -97,7 +98,8 @@ class Claimed:
     collects, so the report is scored from what is stored."""
 
     @classmethod
-    def of(cls, verification: Verification) -> Claimed:
+    def of(cls, verification: StoredVerification) -> Claimed:
+        """What a run needs of a verification (ORM objects, or the rows its claim read)."""
         return cls._with(
             verification,
             assessment_input(verification),
@@ -124,7 +126,7 @@ class Claimed:
 
     @classmethod
     def _with(
-        cls, verification: Verification, inputs: AssessmentInput, *, collected: bool
+        cls, verification: StoredVerification, inputs: AssessmentInput, *, collected: bool
     ) -> Claimed:
         return cls(
             verification_id=verification.id,
@@ -294,19 +296,17 @@ class Workflow:
     async def _claim(self, verification_id: str) -> Claimed | None:
         now = self.clock()
         async with self.write_gate, self.session_factory() as session:
-            # The claim commits by itself, and the read after it needs no transaction of
-            # its own: on PostgreSQL two round trips fewer for every job a worker takes.
-            # A withdrawal that lands in between is seen by the read, and the run finds
-            # nothing left to ask.
+            # The claim and its read commit by themselves: on PostgreSQL one statement, with
+            # no BEGIN and COMMIT round trips around it, for every job a worker takes; on
+            # SQLite one transaction, which holds the database from the claim on. No
+            # withdrawal lands between them; one after them is seen by the run's first
+            # settle, and the run stops.
             await each_statement_commits(session)
-            repository = VerificationRepository.from_session(session)
-            if not await repository.claim(verification_id, self.owner, now, now + self.lease):
-                return None
-            verification = await repository.get(verification_id)
+            verification = await VerificationRepository.from_session(session).claim_reading(
+                verification_id, self.owner, now, now + self.lease
+            )
             await session.commit()
-        if verification is None:  # pragma: no cover - claimed within the same transaction
-            raise LookupError(verification_id)
-        return Claimed.of(verification)
+        return None if verification is None else Claimed.of(verification)
 
     async def _heartbeat(self, verification_id: str) -> None:
         interval = self.lease.total_seconds() / 3

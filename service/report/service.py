@@ -23,6 +23,7 @@ from service.errors import ReportNotReady, VerificationWithdrawn
 from service.models import Report, Verification
 from service.policy.arrangement import arrangement
 from service.policy.scoring import assess
+from service.verification.stored import StoredVerification
 
 _records = TypeAdapter(list[Record])
 _support_mode: TypeAdapter[SupportMode | None] = TypeAdapter(SupportMode | None)
@@ -30,7 +31,7 @@ _care_grade: TypeAdapter[CareGrade | None] = TypeAdapter(CareGrade | None)
 
 
 def requested_arrangement(
-    verification: Verification,
+    verification: StoredVerification,
 ) -> tuple[SupportMode | None, CareGrade | None]:
     """The tekun support mode and care grade stored with the request."""
     return (
@@ -40,13 +41,14 @@ def requested_arrangement(
 
 
 def assessment_input(
-    verification: Verification,
+    verification: StoredVerification,
     near_relatives: tuple[NearRelativeMatch, ...] = (),
     *,
     sources: tuple[SourceOutcome, ...] | None = None,
 ) -> AssessmentInput:
-    """The scorer's input from a verification and its stored rows; `sources`: the
-    outcomes to score instead of the stored source rows."""
+    """The scorer's input from a verification and its stored rows (ORM objects, or the
+    rows a claim reads); `sources`: the outcomes to score instead of the stored source
+    rows."""
     support_mode, care_grade = requested_arrangement(verification)
     return AssessmentInput(
         program=verification.program,

@@ -1,12 +1,13 @@
 """What connectors are asked about a stored verification: its household and why."""
 
 from schemas.evidence import HouseholdQuery, MemberQuery, RequestContext
-from service.models import Verification
+from service.verification.stored import StoredVerification
 
 
-def household_query(verification: Verification) -> HouseholdQuery:
-    """The household of `verification` (members loaded) with its request context: the
-    consent document it was submitted with and its program as the purpose.
+def household_query(verification: StoredVerification) -> HouseholdQuery:
+    """The household of `verification` (members loaded, or the rows a claim reads) with
+    its request context: the consent document it was submitted with and its program as
+    the purpose.
 
     Built from the stored row wherever a partner is asked: a run, and a collect of a
     parked source long after the run ended, alike.

