@@ -53,7 +53,7 @@ def _total(path: str) -> int:
 
 
 def _dumps(out: Path, pid: int) -> list[int]:
-    files = sorted(glob.glob(f"{out}.{pid}*"), key=lambda name: int(name.rsplit(".", 1)[1]))
+    files = sorted(glob.glob(f"{out}.{pid}.*"), key=lambda name: int(name.rsplit(".", 1)[1]))
     return [_total(name) for name in files if name.rsplit(".", 1)[1].isdigit()]
 
 
