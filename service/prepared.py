@@ -20,7 +20,7 @@ dates are text until then).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, CursorResult, Executable, Row
@@ -45,6 +45,15 @@ async def execute_prepared(
     # One greenlet for the connection and the statement: `session.connection()` and then
     # `AsyncConnection.exec_driver_sql` would each take one, more than the text saves.
     return await session.run_sync(_execute, statement, parameters)
+
+
+async def execute_prepared_many(
+    session: AsyncSession, statement: Executable, rows: Sequence[Mapping[str, Any]]
+) -> int:
+    """Execute `statement` (built once, returning nothing) once for each of `rows` (its
+    parameters by name) in one call to the driver (`executemany`); the number of rows it
+    changed in all."""
+    return await session.run_sync(_execute_many, statement, rows)
 
 
 async def rows_prepared(
@@ -88,15 +97,29 @@ def _execute(
     return _execute_on(session.connection(), statement, parameters)
 
 
+def _execute_many(
+    session: Session, statement: Executable, rows: Sequence[Mapping[str, Any]]
+) -> int:
+    connection = session.connection()
+    prepared = _prepare(connection.dialect, statement)
+    result = connection.exec_driver_sql(prepared.sql, [_values(prepared, row) for row in rows])
+    return int(result.rowcount)
+
+
 def _execute_on(
     connection: Connection, statement: Executable, parameters: Mapping[str, Any]
 ) -> CursorResult[*tuple[Any, ...]]:
     prepared = _prepare(connection.dialect, statement)
+    return connection.exec_driver_sql(prepared.sql, _values(prepared, parameters))
+
+
+def _values(prepared: _Prepared, parameters: Mapping[str, Any]) -> tuple[Any, ...]:
+    """`parameters` by position, each through its type's bind processor."""
     values = []
     for name, process, bound in prepared.parameters:
         value = parameters.get(name, bound)
         values.append(value if process is None or value is None else process(value))
-    return connection.exec_driver_sql(prepared.sql, tuple(values))
+    return tuple(values)
 
 
 @functools.lru_cache(maxsize=256)
