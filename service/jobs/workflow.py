@@ -413,6 +413,14 @@ class Workflow:
         the verification."""
         parked = False
         async with self.write_gate, self.session_factory() as session:
+            if not last and not any(o.status is SourceStatus.awaiting for o in batch):
+                # The batch is one statement (`settle_sources`), atomic by itself: on
+                # PostgreSQL no BEGIN and COMMIT round trips around it, for the first
+                # answers of most runs. Should the run stop after it (the verification was
+                # withdrawn, or is another's), what it stored stays: answers to sources
+                # that were still to be asked, which a withdrawal leaves none of and a run
+                # that took over does not ask again.
+                await each_statement_commits(session)
             repository = VerificationRepository.from_session(session)
             left = 0
             members = [member.id_number for member in claimed.inputs.members]

@@ -7,7 +7,7 @@ from typing import ClassVar
 import asyncpg
 import httpx
 import pytest
-from sqlalchemy import event, update
+from sqlalchemy import Connection, event, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from connectors.base import CheckResult, ConnectorConfig
@@ -324,12 +324,14 @@ async def test_answers_a_few_ms_apart_are_stored_together_and_none_waits_for_a_s
     first, second, slow = (TimedConnector(f"timed_{n}") for n in ("first", "second", "slow"))
     registry, verification_id = await _timed(session_factory, first, second, slow)
     settles: list[str] = []
+    isolation: list[str | None] = []
 
-    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+    def count(conn: Connection, _cursor: object, statement: str, *_: object) -> None:
         # On PostgreSQL the last settle is part of the statement that counts the sources
         # still awaiting the partner.
         if "UPDATE source_results" in statement:
             settles.append(statement)
+            isolation.append(conn.get_execution_options().get("isolation_level"))
 
     event.listen(engine.sync_engine, "before_cursor_execute", count)
     try:
@@ -357,6 +359,10 @@ async def test_answers_a_few_ms_apart_are_stored_together_and_none_waits_for_a_s
     assert result is not None
     assert result.status == "completed"
     assert len(settles) == 2  # and one more for the last, with the report
+    # The first is a statement by itself (on PostgreSQL no BEGIN and COMMIT around it);
+    # the last commits with the report.
+    postgresql = engine.dialect.name == "postgresql"
+    assert isolation == (["AUTOCOMMIT", None] if postgresql else [None, None])
 
 
 async def test_the_window_ends_when_the_last_answer_arrives(
