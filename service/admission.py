@@ -31,7 +31,8 @@ from service.auth.service import bearer_token
 from service.config import Settings
 from service.connector.metrics import Metrics
 from service.deps import IntakeParts, PrincipalDep, allowed_roles, check_role
-from service.errors import Overloaded, RateLimited, problem_response
+from service.error_handlers import problem_response
+from service.errors import Overloaded, RateLimited
 from service.jobs.depth import QueueDepth
 from service.jobs.queue import RunQueue
 

@@ -26,7 +26,8 @@ from service.connector.dashboard import router as dashboard_router
 from service.connector.endpoints import metrics_router
 from service.connector.endpoints import router as connector_router
 from service.connector.registration_endpoints import router as connector_registration_router
-from service.errors import PROBLEM_BASE, PROBLEM_TYPES, NotFound, install_error_handlers
+from service.error_handlers import install_error_handlers
+from service.errors import PROBLEM_BASE, PROBLEM_TYPES, NotFound
 from service.guard import BodyLimit, RequestGuard
 from service.logging import configure_logging
 from service.near_relative.endpoints import router as near_relative_router

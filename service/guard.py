@@ -23,7 +23,8 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from schemas.problem import Problem, ProblemError
-from service.errors import PROBLEM_BASE, problem_response
+from service.error_handlers import problem_response
+from service.errors import PROBLEM_BASE
 
 NUL = "\x00"
 _NUL_MESSAGE = "must not contain a NUL character"

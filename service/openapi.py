@@ -288,7 +288,7 @@ def install_openapi(app: FastAPI, *, sandbox_mounted: bool) -> None:
             response["content"]["application/json"]["example"] = example()
         for operations in schema["paths"].values():
             for operation in operations.values():
-                # A JSON body sent as something else is 415 (`service.errors.not_json`).
+                # A JSON body sent as something else is 415 (`service.error_handlers.not_json`).
                 content = operation.get("requestBody", {}).get("content", {})
                 if "application/json" in content:
                     operation["responses"].setdefault("415", UNSUPPORTED_MEDIA_TYPE)

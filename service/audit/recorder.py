@@ -37,7 +37,7 @@ from service.auth.principal import Principal
 from service.bulk import Rows
 from service.db import session_scope
 from service.deps import SessionDep
-from service.errors import not_json
+from service.error_handlers import not_json
 from service.request_id import STATE_KEY as REQUEST_ID_KEY
 from service.verification.repository import VerificationRepository
 

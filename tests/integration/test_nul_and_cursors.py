@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from sqlalchemy import text
 
 from service.db import create_engine
-from service.errors import install_error_handlers
+from service.error_handlers import install_error_handlers
 from tests.conftest import ClientFactory
 from tests.factories import make_id_number, member, verification_body
 from tests.integration.test_request_limits import serving_app

@@ -11,7 +11,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from service.errors import install_error_handlers
+from service.error_handlers import install_error_handlers
 from service.guard import RequestGuard
 from service.server import MAX_HEAD_BYTES, TimedHeadersProtocol
 from tests.conftest import _free_port

@@ -11,7 +11,7 @@ import structlog
 from fastapi import FastAPI
 from pydantic import BaseModel, Field, ValidationError
 
-from service.errors import install_error_handlers
+from service.error_handlers import install_error_handlers
 from service.logging import LevelFirstLogger, configure_logging
 
 ID_NUMBER = "11010519491231002X"

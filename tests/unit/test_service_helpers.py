@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 import service.near_relative.service  # noqa: F401 - registers its error types
 from service.audit.service import _decode_cursor as _decode_audit_cursor
-from service.errors import PROBLEM_TYPES, HeduiError, InvalidRequest, problem_response
+from service.error_handlers import problem_response
+from service.errors import PROBLEM_TYPES, HeduiError, InvalidRequest
 from service.pagination import decode_cursor, encode_cursor
 from service.report.endpoints import preferred_language
 from service.verification.endpoints import _wait_seconds
