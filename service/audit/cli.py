@@ -4,13 +4,15 @@ import asyncio
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.config import Settings
+
+if TYPE_CHECKING:  # SQLAlchemy loads when a command opens the database, not at start-up
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 audit_app = typer.Typer(
     help="The tamper-evident audit trail: verify the hash chain and its signed checkpoints.",
@@ -21,7 +23,7 @@ err = Console(stderr=True)
 
 
 @asynccontextmanager
-async def _sessions() -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+async def _sessions() -> AsyncIterator["async_sessionmaker[AsyncSession]"]:
     from service import db
 
     engine = db.create_engine(Settings().database_url)

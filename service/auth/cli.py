@@ -12,19 +12,20 @@ from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
 
 import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas import apikey as wire
 from service.auth.principal import Role
-from service.auth.repository import KeyStatus
 from service.config import Settings
+
+if TYPE_CHECKING:  # SQLAlchemy loads when a command opens the database, not at start-up
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 apikey_app = typer.Typer(
     help="API keys for callers of the /v1 API: create, list, revoke (HEDUI_DATABASE_URL).",
@@ -47,7 +48,7 @@ class StatusChoice(StrEnum):
     all = "all"
 
 
-KEY_STATUSES: dict[StatusChoice, KeyStatus] = {
+KEY_STATUSES: dict[StatusChoice, wire.KeyStatus] = {
     StatusChoice.active: "active",
     StatusChoice.expired: "expired",
     StatusChoice.revoked: "revoked",
@@ -60,7 +61,7 @@ def _fatal(message: str) -> NoReturn:
 
 
 @asynccontextmanager
-async def _sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+async def _sessions(settings: Settings) -> AsyncIterator["async_sessionmaker[AsyncSession]"]:
     from service import db
 
     engine = db.create_engine(settings.database_url)
