@@ -20,12 +20,12 @@ from service.batch.repository import ENDED, BatchRepository
 from service.batch.stream import Raw, TooLong
 from service.crypto.keyring import Keyring
 from service.errors import BatchClosed, BatchNotFound, HeduiError, InvalidRequest
+from service.json_body import DuplicateMember, load_json
 from service.models import Batch, Verification
 from service.models.base import new_id, utcnow
 from service.pagination import decode_cursor, next_cursor
 from service.policy.catalog import PolicyCatalog
 from service.recipient.repository import RecipientRepository
-from service.routing import DuplicateMember, load_json
 from service.verification.service import verification as verification_service
 from service.webhook import outbox
 

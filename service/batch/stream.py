@@ -24,7 +24,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from service.routing import DuplicateMember, load_json, named_twice
+from service.json_body import DuplicateMember, load_json, named_twice
 
 MAX_FIELD_BYTES = 4096
 """Largest value of a top-level member other than `households` (JSON shape)."""

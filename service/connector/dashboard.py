@@ -32,8 +32,9 @@ from service.connector.service import ConnectorNotFound
 from service.connector.service import connector as connector_service
 from service.deps import HealthDep, RegistryDep, SessionDep, SettingsDep
 from service.errors import Forbidden, InvalidRequest, Unauthorized
+from service.json_body import DuplicateMember, load_json
 from service.models import ApiKey, DashboardSession
-from service.routing import DuplicateMember, JSONRoute, load_json
+from service.routing import JSONRoute
 
 router = APIRouter(
     prefix="/dashboard", tags=["connectors"], include_in_schema=False, route_class=JSONRoute

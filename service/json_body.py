@@ -1,0 +1,42 @@
+"""JSON bodies read with each member named once, by the API's routes and the batch reader.
+
+Python's `json` keeps the last of two members with the same name (`{"decision": "reject",
+..., "decision": "approve"}` is an approval), while a proxy, a log or an audit layer
+before hedui may read the first. A body that names a member twice is refused (422 at the
+body, naming the member), as a batch's `households` given twice already is.
+"""
+
+import json
+from typing import Any
+
+from schemas.problem import DUPLICATE_MEMBER
+
+_SHOWN_NAME_CHARACTERS = 64
+
+
+class DuplicateMember(json.JSONDecodeError):
+    """Raised while decoding: FastAPI answers a decoding error as a validation error at the
+    body, whose `ctx.error` is this message."""
+
+
+def named_twice(name: str) -> str:
+    """Why a JSON object is refused that names `name` twice (a long name shortened)."""
+    shown = name[:_SHOWN_NAME_CHARACTERS] + ("…" if len(name) > _SHOWN_NAME_CHARACTERS else "")
+    return f"{DUPLICATE_MEMBER}{shown!r}"
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise DuplicateMember(named_twice(name), "", 0)
+            seen.add(name)
+    return members
+
+
+def load_json(body: bytes) -> Any:
+    """A JSON body as the API routes read it: `DuplicateMember` for a member named twice
+    (a `json.JSONDecodeError`, as for any body that is not JSON)."""
+    return json.loads(body, object_pairs_hook=_unique_members)
