@@ -131,11 +131,14 @@ async def _runtime(migrate_to: str | None = None) -> AsyncIterator["Runtime"]:
 
 
 def _run(work: Coroutine[Any, Any, T]) -> T:
-    """Run a command's async body; a database that is not migrated is a one-line error."""
+    """Run a command's async body; a database that is not migrated is a one-line error, and
+    so is a policy file of HEDUI_POLICY_DIR that does not validate (exit status 2; the
+    policy is read where the body builds its runtime)."""
     import uvloop
 
     from service.crypto.keyring import KeyringError
     from service.db import SchemaNotCurrent
+    from service.policy.files import PolicyFileError
 
     # uvloop, as `hedui serve` runs on (uvicorn's choice): a worker's partner calls and
     # statements on the standard library's loop spent a quarter of its CPU in the loop
@@ -145,6 +148,11 @@ def _run(work: Coroutine[Any, Any, T]) -> T:
             return runner.run(work)
     except (SchemaNotCurrent, KeyringError) as exc:
         _fatal(str(exc))
+    except PolicyFileError as error:
+        # A deployment's own policy file (HEDUI_POLICY_DIR) that does not validate: the
+        # file and the field, as the policy docs promise, not a traceback.
+        Console(stderr=True).print(f"hedui: policy file {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -1019,17 +1027,10 @@ def keys_rotate(
 def run_cli() -> None:
     """The `hedui` command. A setting that is not valid (`HEDUI_*`, `.env`) is one line per
     setting naming it and what is wrong, and exit status 2, not a traceback; its value is
-    never echoed (settings hold secrets). So is a policy file of HEDUI_POLICY_DIR that does
-    not validate."""
-    from service.policy.files import PolicyFileError
-
+    never echoed (settings hold secrets). A policy file that does not validate is one line
+    too (`_run`, where the commands read the policy)."""
     try:
         app()
-    except PolicyFileError as error:
-        # A deployment's own policy file (HEDUI_POLICY_DIR) that does not validate: the
-        # file and the field, as the policy docs promise, not a traceback.
-        Console(stderr=True).print(f"hedui: policy file {error}", highlight=False, soft_wrap=True)
-        raise SystemExit(2) from None
     except ValidationError as error:
         if error.title != Settings.__name__:
             raise
