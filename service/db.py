@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import (
 from tenacity import AsyncRetrying, retry_if_exception, wait_exponential, wait_random
 
 from alembic import command
-from connectors.http import retried_after_first
+from connectors.retrying import retried_after_first
 from service import sqlite_driver
 from service.crypto.kek import Kek
 from service.crypto.keyring import Keyring
