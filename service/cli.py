@@ -12,7 +12,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
-import httpx
 import typer
 from pydantic import ValidationError
 from rich.console import Console
@@ -27,6 +26,8 @@ from service.retention.cli import retention_app
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
+
+    import httpx
 
     from service.connector.metrics import Metrics
     from service.crypto.keyring import Keyring
@@ -533,6 +534,9 @@ def verify(
     Every run is a new verification (a re-check asks the partners again), unless
     --idempotency-key names an earlier submission to continue.
     """
+    # Imported by the commands that call the API, not by every command at start-up.
+    import httpx
+
     from service.report.render import render_report
 
     if not token:
@@ -584,7 +588,9 @@ def verify(
         render_report(console, report.json(), language.value)
 
 
-def _wait_for_report(client: httpx.Client, verification_id: str, deadline: float) -> httpx.Response:
+def _wait_for_report(
+    client: "httpx.Client", verification_id: str, deadline: float
+) -> "httpx.Response":
     """Poll until the report is there or `deadline`, saying on standard error which
     partners have answered meanwhile (a slow partner, a parked bank answer that takes a
     minute): the submission does not wait, so that there is something to say."""
@@ -886,7 +892,7 @@ def policy_simulate(
     console.print(table)
 
 
-def _fail(response: httpx.Response) -> None:
+def _fail(response: "httpx.Response") -> None:
     try:
         problem = response.json()
     except ValueError:

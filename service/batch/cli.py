@@ -14,15 +14,17 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from service.config import service_url
+
+if TYPE_CHECKING:
+    import httpx
 
 batch_app = typer.Typer(
     help="Batches: many households at once (yearly and half-yearly re-checks).",
@@ -129,6 +131,9 @@ def _problem(response: httpx.Response) -> None:
 
 
 def _client(server: str, api_key: str | None) -> httpx.Client:
+    # httpx is imported by the commands that call the API, not by every command at start-up.
+    import httpx
+
     if not api_key:
         raise typer.BadParameter(
             "an API key is needed (--api-key or HEDUI_TOKEN)", param_hint="--api-key"
@@ -177,6 +182,8 @@ def submit(
     Refused lines are listed by line number at the end (hedui batch status ID shows them
     again); the valid ones proceed. Exits 1 when every line was refused.
     """
+    import httpx
+
     state_path = state or file.with_name(file.name + STATE_SUFFIX)
     progress_state = _load_state(state_path, file, restart)
     total_lines = _count_lines(file)
@@ -353,6 +360,8 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the batch as JSON")] = False,
 ) -> None:
     """Counts per status and recommendation, progress, and the first refused lines."""
+    import httpx
+
     server = service_url(server)
     with _client(server, api_key) as client:
         try:
