@@ -759,30 +759,16 @@ class VerificationRepository:
         (another run or a withdrawal stored some first; rare), the sources stored here are
         those whose row holds the records sealed here, a sealing being unique (a random
         nonce each). So every outcome gives its `records` (a run's always do)."""
-        keyring = keyring_of(self.session)
-        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        by_shape: dict[tuple[tuple[str, ...], ...], list[dict[str, Any]]] = {}
         sealed_records: dict[str, str] = {}
         for outcome in outcomes:
-            values = dict(outcome)
-            source = values.pop("source")
-            if was == "awaiting" and values.get("status") != "awaiting":
-                values |= {"token": None, "collect_at": None, "collect_deadline": None}
-            row = {"verification_id": verification_id, "source": source}
-            sealed = seal_in(SourceResult, keyring, row, values)
-            sealed_records[source] = sealed["records_sealed"]
-            by_columns.setdefault(tuple(sorted(sealed)), []).append(
-                {
-                    "_verification_id": verification_id,
-                    "_was": was,
-                    "_source_0": source,
-                    **{f"_set_0_{name}": value for name, value in sealed.items()},
-                }
-            )
+            # Each outcome as `settle_sources` would store it alone: one row's statement.
+            shape, parameters = self._settling(verification_id, [outcome], was=was)
+            sealed_records[parameters["_source_0"]] = parameters["_set_0_records_sealed"]
+            by_shape.setdefault(shape, []).append(parameters)
         changed = 0
-        for columns, rows in by_columns.items():
-            changed += await execute_prepared_many(
-                self.session, _settle_one_statement(columns), rows
-            )
+        for shape, rows in by_shape.items():
+            changed += await execute_prepared_many(self.session, _settle_one_statement(shape), rows)
         if changed == len(outcomes):
             return set(sealed_records)
         stored = await self.session.execute(
@@ -1127,10 +1113,10 @@ def _finish_reporting_statement(
 
 
 @lru_cache(maxsize=64)
-def _settle_one_statement(columns: tuple[str, ...]) -> Update:
-    """`_settle_update` of one source setting `columns`, returning nothing (SQLite's
-    `executemany`)."""
-    return _settle_update((columns,))
+def _settle_one_statement(shape: tuple[tuple[str, ...], ...]) -> Update:
+    """`_settle_update` of one source (`shape`: the columns it sets), returning nothing
+    (SQLite's `executemany`)."""
+    return _settle_update(shape)
 
 
 @lru_cache(maxsize=64)
