@@ -324,6 +324,10 @@ _GIVE_BACK = """
 UPDATE connector_throttle_slots SET holder = NULL, held_until = NULL
 WHERE connector = $1 AND slot = $2 AND holder = $3
 """
+# $1 holder: every slot a closing process still holds.
+_GIVE_BACK_ALL = """
+UPDATE connector_throttle_slots SET holder = NULL, held_until = NULL WHERE holder = $1
+"""
 # $1 connector, $2 concurrency.
 _ENSURE_SLOTS = """
 INSERT INTO connector_throttle_slots (connector, slot)
@@ -431,6 +435,16 @@ class SharedThrottle(_Accounting):
                 *self._giving_back,
                 *(self._give_back(connector, slot) for connector, slot in kept),
             )
+            # Whatever this process still holds in the database (a request cancelled as
+            # the server stopped, whose give-back had not run): nothing of this process
+            # calls a partner any more, and a server started next should not wait for
+            # these leases to run out (its start-up check would find no slot).
+            try:
+                async with self._connection() as connection:
+                    await connection.execute(_GIVE_BACK_ALL, self.holder)
+            except Exception as error:
+                log.warning("throttle_release_failed", error_type=type(error).__name__)
+            self._leases.clear()
             await self._pool.close()
             self._pool = None
 
