@@ -357,6 +357,9 @@ class RecheckScheduler:
             }
         )
         if expired:
+            if not inserted:
+                # One that did not run, failed or was returned is held the same way.
+                await repository.hold_for_consent(recipient.id, due_on)
             return None, False, RecheckStatus.needs_consent.value
         if inserted:
             return recheck_id, False, RecheckStatus.queued.value

@@ -205,6 +205,21 @@ class RecipientRepository:
         result = await self.session.execute(statement)
         return bool(getattr(result, "rowcount", 0))
 
+    async def hold_for_consent(self, recipient_id: str, due_on: date) -> None:
+        """The recipient's re-check for `due_on`, if it did not run, failed or was
+        returned, is held for a new authorization (`needs_consent`): the one on record has
+        expired. A running or finished one is left as it is."""
+        await self.session.execute(
+            update(Recheck)
+            .where(
+                Recheck.recipient_id == recipient_id,
+                Recheck.due_on == due_on,
+                Recheck.status.in_(NOT_RUN),
+                Recheck.status != "needs_consent",
+            )
+            .values(status="needs_consent", retry_at=None)
+        )
+
     async def recheck(self, recipient_id: str, due_on: date) -> Recheck | None:
         return await self.session.scalar(
             select(Recheck).where(Recheck.recipient_id == recipient_id, Recheck.due_on == due_on)

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from service.auth.principal import Role
 from service.auth.service import create_api_key
 from service.db import create_engine, create_session_factory
-from service.models import Recheck, Verification
+from service.models import Recheck, Recipient, Verification
 from service.models.base import utcnow
 from service.policy.catalog import PolicyCatalog
 from service.recheck.drive import run_until_done
@@ -1057,6 +1057,37 @@ async def test_a_returned_recheck_that_finds_nothing_ends_the_review(office: Off
     [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
     assert recipient["status"] == "active"
     assert date.fromisoformat(recipient["next_recheck_on"]) > a_year_on()
+
+
+async def test_a_returned_recheck_whose_authorization_ran_out_waits_for_a_new_one(
+    office: Office,
+) -> None:
+    """Returned, and the household's authorization runs out before the re-check is due
+    again: the next pass asks no partner, and the household is listed as needing a new
+    authorization (as a re-check that fell due after it expired is), not left looking as
+    if the pass had merely passed it by. Once a new one is recorded, the re-check runs."""
+    await _returned_review(office)
+    engine = create_engine(office.env["HEDUI_DATABASE_URL"])
+    async with create_session_factory(engine)() as session:
+        await session.execute(update(Recipient).values(consent_expires_on=date.today()))
+        await session.commit()
+    await engine.dispose()
+
+    held = await office.recheck("--as-of", a_year_on().isoformat())
+
+    assert "0 re-checked, 1 need new consent" in held.stdout, held.stdout
+    [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
+    assert (recipient["status"], recipient["needs_new_consent"]) == ("under_review", True)
+    renewed = await office.caseworker.post(
+        f"/v1/recipients/{recipient['id']}/consent",
+        json={"document_id": "AUTH-0003", "signed_on": date.today().isoformat()},
+    )
+    assert renewed.status_code == 200, renewed.text
+    assert renewed.json()["needs_new_consent"] is True  # until the re-check has run
+    ran = await office.recheck("--as-of", a_year_on().isoformat())
+    assert "1 re-checked" in ran.stdout, ran.stdout
+    [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
+    assert recipient["needs_new_consent"] is False
 
 
 async def test_a_later_recheck_that_finds_nothing_ends_a_review_left_undecided(
