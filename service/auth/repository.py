@@ -2,15 +2,14 @@
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal, Self
+from typing import Self
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from schemas.apikey import KeyStatus
 from service.models import ApiKey
 from service.pagination import newer_first_after
-
-KeyStatus = Literal["active", "expired", "revoked"]
 
 
 @dataclass(frozen=True, slots=True)

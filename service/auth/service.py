@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas import apikey as wire
 from service.auth.principal import Principal, Role, normalise_region_prefix
-from service.auth.repository import ApiKeyRepository, KeyFilter, KeyStatus
+from service.auth.repository import ApiKeyRepository, KeyFilter
 from service.errors import Conflict, NotFound
 from service.models import ApiKey
 from service.models.base import utcnow
@@ -52,7 +52,7 @@ def clean_name(name: str) -> str:
     return name
 
 
-def key_status(key: ApiKey, now: datetime) -> KeyStatus:
+def key_status(key: ApiKey, now: datetime) -> wire.KeyStatus:
     if key.revoked_at is not None:
         return "revoked"
     if key.expires_at is not None and key.expires_at <= now:
