@@ -406,14 +406,48 @@ def sandbox(
 def db_upgrade(
     revision: Annotated[str, typer.Argument(help="Target revision")] = "head",
 ) -> None:
-    """Apply alembic migrations to HEDUI_DATABASE_URL."""
+    """Apply alembic migrations to HEDUI_DATABASE_URL (never down: a database ahead of
+    the target stays where it is, and says so)."""
+    from alembic.util import CommandError
 
-    async def run() -> None:
-        async with _runtime(migrate_to=revision):
-            pass
+    from service import db
 
-    _run(run())
-    console.print(f"database at revision {revision}")
+    async def run() -> db.SchemaState:
+        async with _runtime(migrate_to=revision) as runtime:
+            return await db.schema_state(runtime.engine)
+
+    try:
+        state = _run(run())
+    except CommandError as error:
+        _fatal(f"cannot upgrade to {revision!r}: {error} (`hedui db current` shows where it is)")
+    at = ", ".join(sorted(state.revisions))
+    if revision in state.known and revision not in state.revisions:
+        _fatal(f"the database is at revision {at}, past {revision}: `db upgrade` never goes down")
+    console.print(f"database at revision {at}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the schema revision HEDUI_DATABASE_URL is at and this hedui's; exit status 1
+    when they differ (behind: run `hedui db upgrade`), so a deployment script can check
+    before it starts the new version's processes."""
+    from service import db
+
+    async def run() -> db.SchemaState:
+        engine = db.create_engine(_settings().database_url)
+        try:
+            return await db.schema_state(engine)
+        finally:
+            await engine.dispose()
+
+    state = _run(run())
+    console.print(f"database: {state.where}", highlight=False, soft_wrap=True)
+    console.print(f"at:       {', '.join(sorted(state.revisions)) or '(no hedui schema)'}")
+    console.print(f"hedui:    {', '.join(sorted(state.heads))}")
+    problem = state.problem()
+    if problem is not None:
+        _fatal(problem)
+    console.print("current")
 
 
 @connector_app.command("test")

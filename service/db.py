@@ -4,6 +4,7 @@ import asyncio
 import importlib.util
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -197,10 +198,48 @@ def _missing_sqlite_file(engine: AsyncEngine) -> str | None:
     return None if Path(database).exists() else database
 
 
-async def require_current_schema(engine: AsyncEngine) -> None:
-    """Refuse a database whose schema is not at this version's head (commands that only
-    read or write rows never migrate; `hedui serve` and `hedui db upgrade` do)."""
+@dataclass(frozen=True, slots=True)
+class SchemaState:
+    """Where a database's schema stands against this version of hedui."""
 
+    where: str
+    """The database, its password hidden."""
+    revisions: frozenset[str]
+    """The revisions the database is at (none: no hedui schema yet)."""
+    heads: frozenset[str]
+    """The revisions this version of hedui was written for."""
+    known: frozenset[str]
+    """Every revision this version of hedui has a migration for."""
+
+    @property
+    def current(self) -> bool:
+        return self.revisions == self.heads
+
+    def problem(self) -> str | None:
+        """What is wrong, and what to do about it; None when the schema is current."""
+        if self.current:
+            return None
+        if not self.revisions:
+            return (
+                f"the database {self.where} has no hedui schema yet: run `hedui db upgrade` "
+                "(or `hedui serve`, which migrates) first"
+            )
+        at = ", ".join(sorted(self.revisions))
+        heads = ", ".join(sorted(self.heads))
+        if self.revisions - self.known:
+            return (
+                f"the database {self.where} is at schema revision {at}, newer than this "
+                f"hedui knows ({heads}): upgrade hedui"
+            )
+        return (
+            f"the database {self.where} is at schema revision {at}, behind this hedui's "
+            f"{heads}: run `hedui db upgrade` first"
+        )
+
+
+async def schema_state(engine: AsyncEngine) -> SchemaState:
+    """The database's schema revisions against this version's (`SchemaNotCurrent` when
+    `engine` is a SQLite file that does not exist: connecting would create it)."""
     missing = _missing_sqlite_file(engine)
     if missing is not None:
         # Connecting would create an empty file, which a later `hedui serve` would then use.
@@ -215,25 +254,20 @@ async def require_current_schema(engine: AsyncEngine) -> None:
     async with engine.connect() as connection:
         revisions = await connection.run_sync(current)
     script = ScriptDirectory.from_config(alembic_config())
-    heads = set(script.get_heads())
-    if revisions == heads:
-        return
-    where = engine.url.render_as_string(hide_password=True)
-    known = {revision.revision for revision in script.walk_revisions()}
-    if not revisions:
-        raise SchemaNotCurrent(
-            f"the database {where} has no hedui schema yet: run `hedui db upgrade` "
-            "(or `hedui serve`, which migrates) first"
-        )
-    if revisions - known:
-        raise SchemaNotCurrent(
-            f"the database {where} is at schema revision {', '.join(sorted(revisions))}, "
-            f"newer than this hedui knows ({', '.join(sorted(heads))}): upgrade hedui"
-        )
-    raise SchemaNotCurrent(
-        f"the database {where} is at schema revision {', '.join(sorted(revisions))}, "
-        f"behind this hedui's {', '.join(sorted(heads))}: run `hedui db upgrade` first"
+    return SchemaState(
+        where=engine.url.render_as_string(hide_password=True),
+        revisions=frozenset(revisions),
+        heads=frozenset(script.get_heads()),
+        known=frozenset(revision.revision for revision in script.walk_revisions()),
     )
+
+
+async def require_current_schema(engine: AsyncEngine) -> None:
+    """Refuse a database whose schema is not at this version's head (commands that only
+    read or write rows never migrate; `hedui serve` and `hedui db upgrade` do)."""
+    problem = (await schema_state(engine)).problem()
+    if problem is not None:
+        raise SchemaNotCurrent(problem)
 
 
 # character_not_in_repertoire (a NUL character in text), untranslatable_character (a

@@ -307,6 +307,52 @@ class TestCommandsDoNotMigrate:
         assert created.stdout.strip().splitlines()[-1].startswith("hd_")
 
 
+class TestDbCurrent:
+    """`hedui db current` says where the schema stands, for a deployment script to check."""
+
+    async def test_behind_then_current(self, tmp_path: Path) -> None:
+        env = {"HEDUI_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'hedui.db'}"}
+        assert (await hedui("db", "upgrade", "0001", env=env)).returncode == 0
+        behind = await hedui("db", "current", env=env)
+        upgraded = await hedui("db", "upgrade", env=env)
+        current = await hedui("db", "current", env=env)
+
+        assert behind.returncode == 1
+        assert "at:       0001" in behind.stdout
+        assert "behind" in behind.stderr
+        assert "hedui db upgrade" in behind.stderr
+        head = current.stdout.split("hedui:")[1].split()[0]
+        assert upgraded.stdout.strip() == f"database at revision {head}"
+        assert current.returncode == 0, current.stderr
+        assert f"at:       {head}" in current.stdout
+        assert current.stdout.strip().endswith("current")
+
+    async def test_no_database_is_an_error_and_creates_none(self, tmp_path: Path) -> None:
+        env = {"HEDUI_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'none.db'}"}
+        result = await hedui("db", "current", env=env)
+        assert result.returncode == 1
+        assert "there is no database" in result.stderr
+        assert not (tmp_path / "none.db").exists()
+
+    async def test_db_upgrade_refuses_to_go_down_or_to_an_unknown_revision(
+        self, tmp_path: Path
+    ) -> None:
+        path = tmp_path / "hedui.db"
+        env = {"HEDUI_DATABASE_URL": f"sqlite+aiosqlite:///{path}"}
+        assert (await hedui("db", "upgrade", "0002", env=env)).returncode == 0
+        down = await hedui("db", "upgrade", "0001", env=env)
+        unknown = await hedui("db", "upgrade", "nosuch", env=env)
+
+        assert down.returncode == 1
+        assert "past 0001" in down.stderr
+        assert unknown.returncode == 1
+        assert "cannot upgrade to 'nosuch'" in unknown.stderr
+        for refused in (down, unknown):
+            assert "Traceback" not in refused.stderr
+            assert len(refused.stderr.strip().splitlines()) == 1
+        assert _revision(path) == "0002"
+
+
 def _tables(path: Path) -> set[str]:
     with closing(sqlite3.connect(path)) as connection:
         rows = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
