@@ -30,6 +30,22 @@ class WarningRepository:
         self.session.add_all(warnings)
         await self.session.flush()
 
+    async def raised_against(
+        self, recipient_id: str, previous_verification_id: str
+    ) -> list[ChangeWarning]:
+        """The warnings earlier re-checks of the recipient raised against this approved
+        verification."""
+        return list(
+            (
+                await self.session.scalars(
+                    select(ChangeWarning).where(
+                        ChangeWarning.recipient_id == recipient_id,
+                        ChangeWarning.previous_verification_id == previous_verification_id,
+                    )
+                )
+            ).all()
+        )
+
     async def get(self, warning_id: str, *, scope: Principal | str) -> ChangeWarning | None:
         return await self.session.scalar(
             in_scope(select(ChangeWarning).where(ChangeWarning.id == warning_id), scope)

@@ -1,8 +1,10 @@
 """Raising warnings when a re-check ends, and the caseworkers' side of them."""
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,6 +39,12 @@ from service.webhook import outbox
 class WarningNotFound(NotFound):
     def __init__(self) -> None:
         super().__init__("No such warning")
+
+
+def _seen(code: str, source: str, member: str | None, after: list[dict[str, Any]]) -> str:
+    """A change's identity for telling whether it was raised before: what changed, where,
+    for whom, and what the re-check found."""
+    return json.dumps([code, source, member, after], sort_keys=True, ensure_ascii=False)
 
 
 def _benefit(report: ReportDocument) -> Decimal | None:
@@ -99,6 +107,29 @@ class WarningService:
         action = proposed_action(before_report, report, paid)
         eligibility = changes_eligibility(before_report, report)
         needs_approval = action != "keep"
+        if not needs_approval:
+            # The approved report stays the baseline while nothing needs approval: a change
+            # an earlier re-check raised against it, with the same evidence today (the same
+            # motorcycle, the same pension), is the caseworker's already, not news at every
+            # re-check. One whose evidence moved (the pension rose again) is raised.
+            earlier = await WarningRepository.from_session(session).raised_against(
+                recipient.id, previous_id
+            )
+            seen = {_seen(w.code, w.source, w.member, w.after) for w in earlier}
+            changes = [
+                change
+                for change in changes
+                if _seen(
+                    change.code,
+                    change.source,
+                    change.member,
+                    [evidence.as_json() for evidence in change.after],
+                )
+                not in seen
+            ]
+            if not changes:
+                await self._no_approval_needed(session, recheck, recipient, now)
+                return []
         warnings = [
             ChangeWarning(
                 recipient_id=recipient.id,

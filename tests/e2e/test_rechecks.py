@@ -966,6 +966,52 @@ async def test_a_standard_raised_since_the_approval_is_a_warning_to_raise(office
 CAR = {"plate": "云A8K125", "type": "car", "registered_on": "2027-03-01", "value": 85000}
 
 
+MOTORCYCLE = {
+    "plate": "云A3M901",
+    "type": "motorcycle",
+    "registered_on": "2027-03-01",
+    "value": 4000,
+}
+"""An exempt vehicle: a change a re-check reports that needs no approval (`keep`)."""
+
+
+async def test_a_change_that_needs_no_approval_is_raised_once_not_at_every_recheck(
+    office: Office,
+) -> None:
+    """A motorcycle bought after the approval changes nothing the approver decides: the
+    first re-check raises it (`keep`) and the household stays active. The approved report
+    stays the baseline, so the next re-check finds the same motorcycle again; the
+    caseworker has it already, and it is not raised again. A second one is."""
+    parent = make_id_number("530102")
+    await office.approve("530102", {"id_number": parent})
+    await office.sandbox.post(
+        "/sandbox/people", json={"id_number": parent, "vehicles": [MOTORCYCLE]}
+    )
+    first = await office.recheck("--as-of", a_year_on().isoformat())
+    assert "1 warning raised" in first.stdout, first.stdout
+    [warning] = (await office.caseworker.get("/v1/warnings")).json()["items"]
+    assert (warning["code"], warning["proposed_action"]) == ("new_vehicle", "keep")
+
+    two_years_on = add_months(date.today(), 24)
+    second = await office.recheck("--as-of", two_years_on.isoformat())
+
+    assert "1 re-checked" in second.stdout, second.stdout
+    assert "0 warnings raised" in second.stdout, second.stdout
+    assert len((await office.caseworker.get("/v1/warnings")).json()["items"]) == 1
+    [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
+    assert recipient["status"] == "active"
+
+    another = {**MOTORCYCLE, "plate": "云A3M902", "registered_on": "2028-06-01"}
+    await office.sandbox.post(
+        "/sandbox/people", json={"id_number": parent, "vehicles": [MOTORCYCLE, another]}
+    )
+    third = await office.recheck("--as-of", add_months(date.today(), 36).isoformat())
+    assert "1 warning raised" in third.stdout, third.stdout
+    newest = (await office.caseworker.get("/v1/warnings")).json()["items"][0]
+    assert newest["code"] == "new_vehicle"
+    assert "云A3M902" in str(newest["after"]), newest["after"]
+
+
 async def _returned_review(office: Office) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """A household approved, found with a car a year on and put under review, and that
     re-check's report returned by the approver: (the member, the warning, the recipient
