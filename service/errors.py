@@ -44,6 +44,11 @@ PROBLEM_TYPES: dict[str, str] = {
     "re-check's verification (`review_verification_id` of its warnings); a re-check returned "
     "is started again by the next re-check pass, and its new verification is the one to "
     "decide. Return this one.",
+    "near-relative-registered-since": "A member of the household was registered in the "
+    "near-relative registry (近亲属备案) after the report was made, and the report does not show "
+    "it: the approver must see it, so the approval is refused. Return or reject the "
+    "verification, and verify the household again (a re-check: return it; the next pass starts "
+    "it again) for a report that shows the registration.",
     "recipient-left": "The recipient this re-check is about has left the roll (stopped, or "
     "rejected) since the re-check began: approving it would record a benefit the roll does not "
     "pay. Reject or return it; a household applying again is a new verification.",
@@ -162,6 +167,20 @@ class DecisionExists(Conflict):
 
     def __init__(self) -> None:
         super().__init__("This verification already has a decision")
+
+
+class NearRelativeRegisteredSince(Conflict):
+    slug = "near-relative-registered-since"
+
+    def __init__(self, member: str, more: int) -> None:
+        others = f" (and {more} more)" if more else ""
+        super().__init__(
+            f"Member {member}{others} was registered in the near-relative registry after this "
+            "report was made, which does not show it: an approval must see it. Return or "
+            "reject this verification; verify the household again for a report that shows "
+            "it (a household on the roll: return its re-check, and the next pass starts it "
+            "again)"
+        )
 
 
 class AlreadyOnTheRoll(Conflict):

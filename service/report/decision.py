@@ -9,16 +9,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas import verification as wire
+from schemas.assessment import NearRelativeMatch
+from schemas.identity import mask_id_number
 from service.auth.principal import Principal
 from service.errors import (
     DecisionExists,
     Forbidden,
     InvalidRequest,
+    NearRelativeRegisteredSince,
     ReportNotReady,
     VerificationWithdrawn,
 )
 from service.models import Decision, Report, Verification
 from service.models.base import new_id
+from service.near_relative.service import near_relative_matches
 from service.policy.catalog import PolicyCatalog
 from service.recipient.service import granted_benefit
 from service.recipient.service import recipient as recipient_service
@@ -65,6 +69,25 @@ def granted_one_off(
     return given
 
 
+async def _no_near_relative_unseen(
+    session: AsyncSession, verification: Verification, report: Report | None
+) -> None:
+    """Refuse an approval when the registry now holds a near relative among the members
+    that the report, made earlier, does not show (a registration since): the approver must
+    see it (近亲属备案, against 人情保). One statement; the usual household has none."""
+    found = await near_relative_matches(session, [m.id_number for m in verification.members])
+    if not found:
+        return
+    shown = {
+        NearRelativeMatch.model_validate(match)
+        for match in ((report.near_relatives or []) if report is not None else [])
+    }
+    unseen = [match for match in found if match not in shown]
+    if unseen:
+        members = sorted({match.id_number for match in unseen})
+        raise NearRelativeRegisteredSince(mask_id_number(members[0]), len(members) - 1)
+
+
 async def decide(
     session: AsyncSession,
     principal: Principal,
@@ -89,6 +112,8 @@ async def decide(
     # Refused before anything is written.
     granted = granted_benefit(verification, report, body)
     one_off = granted_one_off(verification, report, body)
+    if body.decision == "approve":
+        await _no_near_relative_unseen(session, verification, report)
     decision = Decision(
         id=new_id(),  # names the row its sealed amount is bound to, before the insert
         verification_id=verification.id,

@@ -296,6 +296,54 @@ async def test_registered_near_relative_needs_review_and_rescore_remembers_it(
     assert rescored.json()["identical"] is True
 
 
+async def test_a_near_relative_registered_after_the_report_stops_its_approval(
+    http: httpx.AsyncClient, api_client: ClientFactory
+) -> None:
+    """The report found no near relative; one is registered before the approver decides.
+    The approval would not have seen it (人情保): refused, naming the member masked and what
+    to do, and nothing is written. Returning it is still possible; a new verification of
+    the household shows the registration, and that report can be approved."""
+    relative = make_id_number("530103")
+    caseworker = await api_client()
+    approver = await api_client(role="approver")
+    auditor = await api_client(role="auditor", region="53")
+    report = await verified(http, caseworker, [(relative, {}, 100)])
+    assert report["recommendation"] == "eligible"
+    registration = await auditor.post(
+        "/v1/near-relatives",
+        json={
+            "region_code": "530103",
+            "staff_name": "李四",
+            "staff_position": "村委会主任",
+            "relative_id_number": relative,
+            "relative_name": "张三",
+            "relationship": "sibling",
+        },
+    )
+    assert registration.status_code == 201, registration.text
+    decision = f"/v1/verifications/{report['verification_id']}/decision"
+
+    refused = await approver.post(decision, json={"decision": "approve", "reason": "符合条件"})
+
+    assert refused.status_code == 409, refused.text
+    problem = refused.json()
+    assert problem["type"].endswith("/near-relative-registered-since")
+    assert relative[:6] + "********" + relative[-4:] in problem["detail"]
+    assert relative not in refused.text
+    assert (await approver.get("/v1/recipients")).json()["items"] == []
+    verification = await approver.get(f"/v1/verifications/{report['verification_id']}")
+    assert verification.json()["decisions"] == []
+    again = await verified(http, caseworker, [(relative, {}, 100)])
+    assert again["recommendation"] == "review"
+    approved = await approver.post(
+        f"/v1/verifications/{again['verification_id']}/decision",
+        json={"decision": "approve", "reason": "亲属关系已核实", "monthly_benefit": "540.00"},
+    )
+    assert approved.status_code == 201, approved.text
+    returned = await approver.post(decision, json={"decision": "return", "reason": "重新核对"})
+    assert returned.status_code == 201, returned.text
+
+
 # What a simulation counts: one row per household, whatever its history.
 
 
