@@ -25,7 +25,7 @@ from service.connector.stats import PARTNER_FAILURES, Bucket, percentile
 from service.connector.status import Signals, Thresholds, assess
 from service.connector.unloadable import UnloadableConnector
 from service.errors import Conflict, NotFound
-from service.models import ConnectorBucket, ConnectorState
+from service.models import ConnectorBucket, ConnectorState, StoredConnector
 from service.pagination import decode_cursor, next_cursor
 from service.partners import build_configs
 
@@ -143,17 +143,29 @@ class ConnectorService:
         name: str,
         now: datetime | None = None,
     ) -> wire.ConnectorHealth:
-        _known(registry, name)
-        connector = registry.get(name)
-        monitor.track(name)
+        idle = await _idle(session, registry, name)
         now = now or datetime.now(UTC)
         repository = ConnectorRepository.from_session(session)
         state = await repository.state(name)
         window = (await _windows(repository, name, now, settings))[name]
-        status, reason = _assess(name, window, state, monitor, settings)
-        if isinstance(connector, UnloadableConnector):
-            status, reason = HealthStatus.down, connector.detail
-        breaker = monitor.breakers[name]
+        if idle is not None:
+            # Registered over the API, not in force: nothing calls it, so nothing to assess
+            # (what it did while it was in force is still counted above and below).
+            status, reason = HealthStatus.unknown, _IDLE_REASON[idle.enabled]
+            breaker_state, breaker_until = BreakerState.closed, None
+        else:
+            connector = registry.get(name)
+            monitor.track(name)
+            status, reason = _assess(name, window, state, monitor, settings)
+            if isinstance(connector, UnloadableConnector):
+                status, reason = HealthStatus.down, connector.detail
+            breaker = monitor.breakers[name]
+            breaker_state = breaker.state
+            breaker_until = (
+                datetime.fromtimestamp(breaker.open_until, UTC)
+                if breaker.state is BreakerState.open and breaker.open_until is not None
+                else None
+            )
         errors = await repository.events(name, actions=_ERROR_ACTIONS, limit=RECENT_ERRORS)
         recent = [
             wire.RecentError(
@@ -184,12 +196,8 @@ class ConnectorService:
                 p99_ms=percentile(window.latency, 0.99),
             ),
             slo_p95_ms=settings.slo_ms(name),
-            breaker=breaker.state,
-            breaker_until=(
-                datetime.fromtimestamp(breaker.open_until, UTC)
-                if breaker.state is BreakerState.open and breaker.open_until is not None
-                else None
-            ),
+            breaker=breaker_state,
+            breaker_until=breaker_until,
             paused=monitor.pauses.get(name),
             last_success_at=state.last_success_at if state else None,
             last_error=recent[0] if recent else None,
@@ -206,7 +214,7 @@ class ConnectorService:
         now: datetime | None = None,
     ) -> wire.ConnectorHistory:
         """Per-bucket series over the last hour, and per quarter hour over the last day."""
-        _known(registry, name)
+        await _idle(session, registry, name)
         now = now or datetime.now(UTC)
         rows = await ConnectorRepository.from_session(session).buckets(name, now - DAY)
         width = timedelta(seconds=settings.health_bucket_s)
@@ -256,7 +264,13 @@ class ConnectorService:
     ) -> wire.ConnectorSummary:
         """Pause or resume `name`, recording who and why; asking for its current state is a
         conflict."""
-        _known(registry, name)
+        idle = await _idle(session, registry, name)
+        if idle is not None:
+            raise Conflict(
+                f"{name} is not in force ({_IDLE_REASON[idle.enabled]}): nothing calls it, so "
+                "there is nothing to pause or resume; an integrator enables it "
+                f"(POST /v1/connectors/{name}/enable), then it can be paused"
+            )
         monitor.track(name)
         now = datetime.now(UTC)
         repository = ConnectorRepository.from_session(session)
@@ -374,9 +388,26 @@ def _breaker(monitor: HealthMonitor, name: str) -> BreakerState:
     return breaker.state if breaker is not None else BreakerState.closed
 
 
-def _known(registry: ConnectorRegistry, name: str) -> None:
-    if name not in registry.names():
+_IDLE_REASON = {
+    False: "registered, not enabled",
+    True: "enabled, not yet in force in this process",
+}
+"""Why a connector registered over the API is not asked, by whether it is enabled (the
+table says so before this process has polled it)."""
+
+
+async def _idle(
+    session: AsyncSession, registry: ConnectorRegistry, name: str
+) -> StoredConnector | None:
+    """None for a connector in force here; the registration of one registered over the
+    API and not in force (not enabled, disabled, or enabled and not polled yet);
+    `ConnectorNotFound` for any other name."""
+    if name in registry.names():
+        return None
+    stored = await RegistrationRepository.from_session(session).get(name)
+    if stored is None:
         raise ConnectorNotFound()
+    return stored
 
 
 def _window_start(now: datetime, settings: Settings) -> datetime:

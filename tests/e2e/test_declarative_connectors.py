@@ -262,6 +262,41 @@ async def test_a_built_in_name_is_taken(
     assert response.status_code == 409
 
 
+async def test_a_registered_connector_not_in_force_has_health_and_history_but_no_pause(
+    api_client: ClientFactory, live_service: LiveService
+) -> None:
+    """Listed with health `unknown` before it is enabled, so its own pages answer too (the
+    listing links them): its health says why it is not assessed, its history is empty,
+    and a pause is a conflict that says what to do, not a 404 denying it exists."""
+    integrator = await api_client(role="integrator", region="00")
+    operator = await api_client(role="operator", region="00")
+    name = f"idle_{uuid.uuid4().hex[:8]}"
+    registered = await integrator.post("/v1/connectors", json=_tax_spec(live_service, name=name))
+    assert registered.status_code == 201, registered.text
+
+    health = await operator.get(f"/v1/connectors/{name}/health")
+    history = await operator.get(f"/v1/connectors/{name}/history")
+    paused = await operator.post(f"/v1/connectors/{name}/pause", json={"reason": "maintenance"})
+    resumed = await operator.post(f"/v1/connectors/{name}/resume")
+
+    assert health.status_code == 200, health.text
+    assert (health.json()["status"], health.json()["reason"]) == (
+        "unknown",
+        "registered, not enabled",
+    )
+    assert (health.json()["calls"], health.json()["breaker"]) == (0, "closed")
+    assert history.status_code == 200, history.text
+    assert all(point["calls"] == 0 for point in history.json()["hour"])
+    for refused in (paused, resumed):
+        assert refused.status_code == 409, refused.text
+        assert "not in force" in refused.json()["detail"]
+        assert f"/v1/connectors/{name}/enable" in refused.json()["detail"]
+    events = await operator.get(f"/v1/connectors/{name}/events")
+    assert events.json()["items"] == []
+    assert (await operator.get("/v1/connectors/no_such/health")).status_code == 404
+    assert (await operator.get("/v1/connectors/no_such/history")).status_code == 404
+
+
 @pytest.fixture(scope="module")
 async def hostile() -> AsyncIterator[tuple[HostilePartner, str]]:
     partner = HostilePartner()
