@@ -5,6 +5,7 @@ A simulated policy must never be mistaken for a real one: its version gains the 
 """
 
 from collections.abc import Mapping
+from datetime import date
 
 from pydantic import ValidationError
 
@@ -89,6 +90,23 @@ def _refused(error: ValidationError) -> PolicyOverrideError:
     first = error.errors()[0]
     field = ".".join(map(str, first["loc"]))
     return PolicyOverrideError(field, first["msg"].removeprefix("Value error, "))
+
+
+def check_override_values(program: str, area: str, overrides: Mapping[str, object]) -> None:
+    """`check_overrides`, and each value as a parameter file of `program` and `area` would
+    have to give it (a zero or negative standard, months beyond the bound): what can be
+    refused before, and whether or not, any stored case is scored with them."""
+    check_overrides(overrides)
+    try:
+        VersionEntry.model_validate(
+            {"program": program, "area": area, "effective_from": _ANY_DAY, **overrides}
+        )
+    except ValidationError as error:
+        raise _refused(error) from error
+
+
+_ANY_DAY = date(2000, 1, 1)
+"""A date for `check_override_values`'s entry: the checks of a value do not depend on it."""
 
 
 def apply_overrides(resolved: ResolvedPolicy, overrides: Mapping[str, object]) -> ResolvedPolicy:

@@ -12,7 +12,7 @@ from schemas import report as wire
 from service.auth.principal import Principal
 from service.errors import InvalidRequest
 from service.models import Report, Verification
-from service.policy.overrides import PolicyOverrideError, check_overrides
+from service.policy.overrides import PolicyOverrideError, check_override_values
 from service.recipient.service import ROLL_PROGRAMS
 from service.report.rescore import monthly_benefit, rebuild, simulated
 from service.report.service import StoredReport
@@ -24,7 +24,7 @@ async def simulate(
 ) -> wire.SimulationResult:
     try:
         # Refused as such even where no verification would be re-scored with them.
-        check_overrides(request.overrides)
+        check_override_values(request.program, request.area, request.overrides)
     except PolicyOverrideError as error:
         raise InvalidRequest.at(["body", *error.loc], error.problem) from error
     start = end = None

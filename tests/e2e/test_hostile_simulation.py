@@ -198,3 +198,25 @@ async def test_figures_in_bounds_that_carry_a_household_out_of_range_are_422(
     logged = "".join(capfd.readouterr())
     for text in (HUGE_DEPOSIT, "2000000000000000", "input_value", "Traceback"):
         assert text not in logged + response.text
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"monthly_standard": -1}, "monthly_standard"),
+        ({"monthly_standard": "0"}, "monthly_standard"),
+        ({"asset_months": 100000}, "asset_months"),
+    ],
+)
+async def test_figures_no_policy_file_could_give_are_422_where_no_household_is(
+    api_client: ClientFactory, overrides: dict[str, Any], field: str
+) -> None:
+    """Whether a request is valid does not depend on what is stored: the same figures are
+    refused in a region with no verification of the program as in one with many."""
+    empty = await api_client(role="approver", region="11")
+    response = await empty.post(
+        "/v1/policy/simulate",
+        json={"region_code": "11", "program": "tekun", "area": "rural", "overrides": overrides},
+    )
+
+    assert_refused(response, ["body", "overrides", field])
