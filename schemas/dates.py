@@ -50,7 +50,19 @@ def _iso_moment_only(value: object) -> object:
         isinstance(value, str) and not _ISO_MOMENT.fullmatch(value)
     ):
         raise ValueError("must be an ISO 8601 moment with its offset (2026-11-20T09:00:00+08:00)")
+    if isinstance(value, str) and _SPACED_OFFSET.fullmatch(value):
+        # 2026-11-20T09:00:00+08:00 pasted into a URL's query: its + arrives as a space.
+        raise ValueError(
+            "has a space where its offset's sign should be: a + in a URL's query string "
+            "arrives as a space, so write it %2B (2026-11-20T09:00:00%2B08:00), or give the "
+            "moment in UTC (2026-11-20T01:00:00Z)"
+        )
     return value
+
+
+_SPACED_OFFSET = re.compile(
+    r".*[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)? [0-9]{2}(:?[0-9]{2})?"
+)
 
 
 IsoDateTime = Annotated[

@@ -162,7 +162,13 @@ class MemberCreate(_Strict):
     id_number: IdNumber
     name: OneLine = Field(min_length=1, max_length=64, examples=["张三"])
     relation: Relation = "other"
-    declared_monthly_income: Money = Field(default=Decimal("0"), examples=[800])
+    declared_monthly_income: Money = Field(
+        default=Decimal("0"),
+        examples=[800],
+        description="What the application declares the member earns a month, in yuan. "
+        "Omitted: 0.00, a declaration of no income, so income the partners' records show is "
+        "a gap to review, never ignored",
+    )
 
 
 class VerificationCreate(_Strict, OmitWhenNone):

@@ -23,6 +23,7 @@ from service.auth.principal import Role
 from service.batch.cli import batch_app
 from service.config import Settings, service_url
 from service.retention.cli import retention_app
+from service.wording import plural
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
@@ -542,7 +543,10 @@ def verify(
         ),
     ] = None,
     token: Annotated[
-        str | None, typer.Option(envvar="HEDUI_TOKEN", help="Caseworker API key")
+        str | None,
+        typer.Option(
+            "--token", "--api-key", envvar="HEDUI_TOKEN", help="Caseworker API key (bearer token)"
+        ),
     ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the report")] = 60.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
@@ -736,10 +740,6 @@ _RECHECK_OUTCOMES = {
 }
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
 async def _recheck(today: Any, prefix: str, *, dry_run: bool) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
@@ -827,7 +827,7 @@ async def _recheck(today: Any, prefix: str, *, dry_run: bool) -> None:
             else ""
         )
         + "; "
-        f"{_plural(tally.warnings, 'warning')} raised "
+        f"{plural(tally.warnings, 'warning')} raised "
         f"({where}, as of {today})",
         highlight=False,
         soft_wrap=True,

@@ -6,7 +6,7 @@ them without loading one.
 """
 
 from schemas.identity import hides_id_number
-from schemas.problem import Problem, ProblemError
+from schemas.problem import Problem, ProblemError, summary
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "/problems/"
@@ -147,7 +147,10 @@ class InvalidRequest(HeduiError):
 
     @classmethod
     def at(cls, loc: list[str | int], msg: str) -> "InvalidRequest":
-        return cls(msg, errors=[ProblemError(loc=loc, msg=msg)])
+        """The request is wrong at `loc`: `detail` says where, then why, as a validation
+        error's does."""
+        error = ProblemError(loc=loc, msg=msg)
+        return cls(summary([error]), errors=[error])
 
 
 class VerificationNotFound(NotFound):

@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from service.config import service_url
+from service.wording import plural
 
 if TYPE_CHECKING:
     import httpx
@@ -50,7 +51,11 @@ Server = Annotated[
 ApiKey = Annotated[
     str | None,
     typer.Option(
-        "--api-key", "--token", envvar="HEDUI_TOKEN", help="Caseworker API key (bearer token)"
+        "--api-key",
+        "--token",
+        envvar="HEDUI_TOKEN",
+        help="API key (bearer token): a caseworker's submits; a caseworker's, approver's or "
+        "auditor's reads a batch's status",
     ),
 ]
 
@@ -288,8 +293,8 @@ def _upload(
     _save_state(state_path, state)
     closed: dict[str, Any] = answer.json()
     console.print(
-        f"batch {closed['id']}: {closed['households']} households accepted, "
-        f"{closed['invalid_lines']} lines refused"
+        f"batch {closed['id']}: {plural(closed['households'], 'household')} accepted, "
+        f"{plural(closed['invalid_lines'], 'line')} refused"
     )
     return closed
 

@@ -53,6 +53,7 @@ from schemas.evidence import (
     RequestContext,
 )
 from schemas.identity import check_character, contains_id_number
+from service.wording import plural
 
 if TYPE_CHECKING:
     from service.config import Settings
@@ -581,19 +582,18 @@ class Conformance:
             return Check(
                 name,
                 "fail",
-                f"{wrong} of {len(about)} requests without the household's {CONSENT_HEADER} "
-                f"and {PURPOSE_HEADER}: send every request through the client fetch() is "
-                "handed (never a client of your own), and mark only requests about nobody "
-                "(a token request) with about_people=False",
+                f"{wrong} of {plural(len(about), 'request')} without the household's "
+                f"{CONSENT_HEADER} and {PURPOSE_HEADER}: send every request through the client "
+                "fetch() is handed (never a client of your own), and mark only requests about "
+                "nobody (a token request) with about_people=False",
             )
         told = sum(
             1 for impersonal, consent, purpose in seen if impersonal and (consent or purpose)
         )
         if told:
-            return Check(
-                name, "fail", f"{told} requests about nobody (token requests) carried them"
-            )
-        return Check(name, "pass", f"{len(about)} requests, each with both headers")
+            carried = f"{plural(told, 'request')} about nobody (token requests) carried them"
+            return Check(name, "fail", carried)
+        return Check(name, "pass", f"{plural(len(about), 'request')}, each with both headers")
 
 
 def _key(record: Record) -> str:

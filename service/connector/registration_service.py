@@ -178,7 +178,8 @@ class ConnectorRegistration:
         if not version.tested_ok and not body.force:
             raise Conflict(
                 f"Version {number} has no successful test read: POST "
-                f"/v1/connectors/{name}/test first, or enable with force"
+                f"/v1/connectors/{name}/test first, or enable it untested with the body "
+                '{"force": true}'
             )
         connector.active_version = number
         connector.enabled = True

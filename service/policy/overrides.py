@@ -16,6 +16,9 @@ from service.policy.hashing import content_hash
 SIM_SUFFIX = "+sim"
 
 
+FIGURES = tuple(sorted(set(PolicyParameters.model_fields) - set(NOT_FIGURES)))
+"""The names a simulation may override."""
+
 LONE_SURROGATE = "holds a lone surrogate (U+D800 to U+DFFF), which is not text"
 
 
@@ -50,7 +53,9 @@ def check_overrides(overrides: Mapping[str, object]) -> None:
         if field in NOT_FIGURES:
             raise PolicyOverrideError(field, "is not a figure and cannot be overridden")
         if field not in PolicyParameters.model_fields:
-            raise PolicyOverrideError(field, "is not a policy parameter")
+            raise PolicyOverrideError(
+                field, f"is not a policy parameter; the figures are {', '.join(FIGURES)}"
+            )
         if overrides[field] is None and PolicyParameters.model_fields[field].default is not None:
             # null takes a figure away where it may be absent (a cap); the others always
             # have a value.

@@ -319,6 +319,19 @@ class TestListing:
         assert response.status_code == 422, response.text
         assert response.json()["errors"][0]["loc"] == ["query", "created_from"]
 
+    async def test_an_offset_whose_plus_arrived_as_a_space_says_to_write_it_2b(
+        self, api_client: ClientFactory
+    ) -> None:
+        """2026-11-20T09:00:00+08:00 pasted into a URL unencoded: its + is a space there."""
+        caseworker = await api_client()
+        response = await caseworker.get("/v1/verifications?created_from=2026-11-20T09:00:00+08:00")
+        assert response.status_code == 422, response.text
+        [error] = response.json()["errors"]
+        assert error["loc"] == ["query", "created_from"]
+        assert "%2B" in error["msg"]
+        encoded = await caseworker.get("/v1/verifications?created_from=2026-11-20T09:00:00%2B08:00")
+        assert encoded.status_code == 200, encoded.text
+
     async def test_unknown_query_parameter_is_422(self, api_client: ClientFactory) -> None:
         caseworker = await api_client()
         response = await caseworker.get("/v1/verifications", params={"colour": "blue"})

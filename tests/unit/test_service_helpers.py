@@ -114,4 +114,4 @@ def test_a_problem_echoing_a_lone_surrogate_is_still_sent() -> None:
 
     body = json.loads(response.body)
     assert body["errors"][0]["loc"] == ["body", "overrides", "car\ufffd"]
-    assert body["detail"] == "unknown: \ufffd"
+    assert body["detail"] == "body.overrides.car\ufffd: unknown: \ufffd"
