@@ -1,13 +1,28 @@
 """The route class every API router uses: JSON bodies read with each member named once
-(`service.json_body`), a body that names a member twice refused with 422 at the body."""
+(`service.json_body`), a body that names a member twice refused with 422 at the body; and
+the query string held to what the endpoint takes: a parameter it does not take, or one it
+takes once given twice, is 422 naming it (as an unknown body member is), never ignored or
+decided by whichever came last."""
 
+import types
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Annotated, Any, Union, get_args, get_origin
+from urllib.parse import parse_qsl
 
 from fastapi import Request, Response
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 
+from schemas.identity import redact_id_numbers
+from service.errors import InvalidRequest
 from service.json_body import load_json
+
+SHOWN_NAME = 64
+"""The most of an unknown parameter's name an error repeats."""
+STRICT_QUERY_PREFIX = "/v1/"
+"""Routes whose query strings are checked: the API's. (`/metrics` and `/healthz` are read
+by scrapers and load balancers, some of which add parameters of their own.)"""
 
 
 class JSONRequest(Request):
@@ -20,8 +35,68 @@ class JSONRequest(Request):
 class JSONRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        strict = self.path.startswith(STRICT_QUERY_PREFIX)
+        taken = query_parameters(self.dependant) if strict else None
 
         async def route(request: Request) -> Response:
+            if taken is not None and request.scope.get("query_string"):
+                check_query(request.scope["query_string"], taken)
             return await handler(JSONRequest(request.scope, request.receive))
 
         return route
+
+
+def check_query(query_string: bytes, taken: dict[str, bool]) -> None:
+    """`InvalidRequest` at the first parameter `taken` does not name, or names as taken
+    once (`taken`: each parameter's name, and whether it may be repeated) given twice."""
+    seen: set[str] = set()
+    for name, _ in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+        if name not in taken:
+            accepted = ", ".join(sorted(taken)) or "none"
+            # Named as sent, but never an ID number, and not at any length.
+            shown = redact_id_numbers(name)[:SHOWN_NAME]
+            raise InvalidRequest.at(
+                ["query", shown], f"is not a parameter of this endpoint (it takes: {accepted})"
+            )
+        if name in seen and not taken[name]:
+            raise InvalidRequest.at(["query", name], "is given more than once; give it once")
+        seen.add(name)
+
+
+def query_parameters(dependant: Dependant) -> dict[str, bool]:
+    """The query parameters an endpoint takes (its own and its dependencies', a query
+    model's fields one by one), each with whether it may be repeated (a list)."""
+    taken: dict[str, bool] = {}
+    pending = [dependant]
+    while pending:
+        current = pending.pop()
+        for field in current.query_params:
+            annotation = field.field_info.annotation
+            model = _model(annotation)
+            if model is None:
+                taken[field.alias] = _repeated(annotation)
+                continue
+            for name, info in model.model_fields.items():
+                taken[info.alias or name] = _repeated(info.annotation)
+        pending.extend(current.dependencies)
+    return taken
+
+
+def _bare(annotation: Any) -> Any:
+    """`annotation` without `Annotated[...]` and without `None` in a union of two."""
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = [arg for arg in get_args(annotation) if arg is not type(None)]
+        if len(args) == 1:
+            return _bare(args[0])
+    return annotation
+
+
+def _model(annotation: Any) -> type[BaseModel] | None:
+    bare = _bare(annotation)
+    return bare if isinstance(bare, type) and issubclass(bare, BaseModel) else None
+
+
+def _repeated(annotation: Any) -> bool:
+    return get_origin(_bare(annotation)) in (list, tuple, set, frozenset)

@@ -337,6 +337,45 @@ class TestListing:
         response = await caseworker.get("/v1/verifications", params={"colour": "blue"})
         assert response.status_code == 422
 
+    @pytest.mark.parametrize(
+        "path",
+        [
+            "/v1/warnings/summary?region_code=11",
+            "/v1/connectors?colour=blue",
+            "/v1/verifications/x?a=1",
+        ],
+    )
+    async def test_a_parameter_an_endpoint_does_not_take_is_422_not_ignored(
+        self, api_client: ClientFactory, path: str
+    ) -> None:
+        """Not silently left out: a caller who thinks it filtered would read unfiltered
+        figures as filtered ones."""
+        admin = await api_client(role="admin", region="00")
+        response = await admin.get(path)
+        assert response.status_code == 422, response.text
+        [error] = response.json()["errors"]
+        name = path.split("?")[1].split("=", maxsplit=1)[0]
+        assert error["loc"] == ["query", name]
+        assert "is not a parameter of this endpoint" in error["msg"]
+
+    async def test_a_parameter_given_twice_is_422_not_the_last_one(
+        self, api_client: ClientFactory
+    ) -> None:
+        caseworker = await api_client()
+        response = await caseworker.get("/v1/verifications?limit=1&limit=2")
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"][0]["loc"] == ["query", "limit"]
+        assert "more than once" in response.json()["errors"][0]["msg"]
+
+    async def test_an_unknown_parameter_named_by_an_id_number_is_not_echoed(
+        self, api_client: ClientFactory
+    ) -> None:
+        caseworker = await api_client()
+        person = make_id_number("530102")
+        response = await caseworker.get(f"/v1/verifications?{person}=1")
+        assert response.status_code == 422, response.text
+        assert person not in response.text
+
     async def test_bad_cursor_is_422(self, api_client: ClientFactory) -> None:
         caseworker = await api_client()
         response = await caseworker.get("/v1/verifications", params={"cursor": "!!not-a-cursor"})
