@@ -784,7 +784,8 @@ async def test_withdrawing_a_finished_verification_ends_the_recipients_authoriza
 
     assert withdrawn.status_code == 200, withdrawn.text
     [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
-    assert recipient["consent"]["expires_on"] == (date.today() - timedelta(days=1)).isoformat()
+    today = office.service.settings.today()  # the service's day (its time zone), not UTC's
+    assert recipient["consent"]["expires_on"] == (today - timedelta(days=1)).isoformat()
     settings = office.service.settings.model_copy(
         update={"partner_base_url": f"{office.service.base_url}/sandbox"}
     )
