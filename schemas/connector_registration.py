@@ -4,11 +4,12 @@ The spec itself is `connectors.declarative.ConnectorSpec` (its JSON Schema is se
 `GET /v1/connectors/schema`); these are the envelopes around it.
 """
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, StrictBool, StrictInt, field_validator
 
+from schemas.dates import IsoDate
 from schemas.evidence import CONSENT_ID_MAX, CONSENT_ID_PATTERN, Record
 from schemas.identity import IdNumber, hides_id_number
 from schemas.request import RequestModel
@@ -54,7 +55,9 @@ class ConnectorTestRequest(RequestModel):
     """A household to test-read the partner with; nothing about it is stored."""
 
     region_code: str = Field(pattern=r"^[0-9]{6}$", examples=["530102"])
-    as_of: date | None = None
+    as_of: IsoDate | None = Field(
+        default=None, description="The day the test read is as of; default today"
+    )
     members: list[TestMember] = Field(min_length=1, max_length=20)
     version: StrictInt | None = Field(
         default=None, ge=1, le=MAX_VERSION, description="Default: the latest version"

@@ -1,6 +1,6 @@
 """Looking a person up by ID number: the number travels in a request body, never a URL."""
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, StrictInt
 
 from schemas.identity import IdNumber
 from schemas.request import RequestModel
@@ -15,5 +15,5 @@ class PersonSearch(RequestModel):
     )
 
     id_number: IdNumber
-    limit: int = Field(default=50, ge=1, le=200)
+    limit: StrictInt = Field(default=50, ge=1, le=200)
     cursor: str | None = Field(default=None, max_length=512, description="`next_cursor` of a page")

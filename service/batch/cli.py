@@ -328,7 +328,13 @@ def _follow(client: httpx.Client, batch: dict[str, Any], interval_s: float = 1.0
 
 
 def _summary(client: httpx.Client, batch: dict[str, Any], errors_shown: int = 10) -> None:
-    table = Table(title=f"batch {batch['id']} ({batch['status']})", show_header=False)
+    # A closed batch whose verifications have all ended has finished: say so, not "closed".
+    state = batch["status"]
+    if state == "closed" and batch["progress"]["finished"]:
+        state = "closed, finished"
+    elif state == "closed":
+        state = "closed, running"
+    table = Table(title=f"batch {batch['id']} ({state})", show_header=False)
     table.add_row("households", str(batch["households"]))
     table.add_row("lines refused", str(batch["invalid_lines"]))
     for status, count in sorted(batch["by_status"].items()):

@@ -295,6 +295,15 @@ async def test_a_registered_connector_not_in_force_has_health_and_history_but_no
     assert events.json()["items"] == []
     assert (await operator.get("/v1/connectors/no_such/health")).status_code == 404
     assert (await operator.get("/v1/connectors/no_such/history")).status_code == 404
+    # Its test read's date is a date as everywhere else: ISO, within the years hedui knows.
+    for as_of in ("9999-12-31", "0001-01-01", "2026-01-20T00:00:00Z", 20260120):
+        tested = await integrator.post(
+            f"/v1/connectors/{name}/test",
+            json={"region_code": "530102", "members": [{"id_number": make_id_number()}],
+                  "as_of": as_of},
+        )  # fmt: skip
+        assert tested.status_code == 422, (as_of, tested.text)
+        assert tested.json()["errors"][0]["loc"] == ["body", "as_of"]
 
 
 @pytest.fixture(scope="module")

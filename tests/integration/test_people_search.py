@@ -4,6 +4,7 @@ index; the ID number travels in the body, results are scoped and masked like any
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.conftest import ClientFactory
 from tests.factories import make_id_number, member, verification_body
@@ -100,6 +101,17 @@ async def test_bad_id_number_is_a_problem_naming_the_field(api_client: ClientFac
         assert response.headers["content-type"].startswith("application/problem+json")
         assert response.json()["errors"][0]["loc"][0] == "body"
         assert str(body.get("id_number", "")) not in response.text or not body.get("id_number")
+
+
+@pytest.mark.parametrize("limit", ["5", True, 5.5])
+async def test_a_limit_that_is_not_a_json_number_is_422(
+    api_client: ClientFactory, limit: object
+) -> None:
+    """As everywhere else in the API: a number is a JSON number, not text or a boolean."""
+    auditor = await api_client(role="auditor")
+    response = await auditor.post(PATH, json={"id_number": make_id_number(), "limit": limit})
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["loc"] == ["body", "limit"]
 
 
 async def test_no_person_route_takes_an_id_number_in_the_url(http: httpx.AsyncClient) -> None:
