@@ -13,7 +13,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from schemas import batch as wire
 from schemas.identity import OneLine, redact_id_numbers
-from schemas.problem import ProblemError
+from schemas.problem import ProblemError, unreadable_body_error
 from schemas.verification import VerificationCreate, VerificationStatus
 from service.auth.principal import Principal
 from service.batch.repository import ENDED, BatchRepository
@@ -162,9 +162,11 @@ class BatchService:
                 [ProblemError(loc=["body"], msg=f"larger than {max_line_bytes} bytes")],
             )
         try:
-            # Decoded as a single request's body is, for one thing pydantic's own JSON
-            # reading lets through: a member named twice (it keeps the last).
-            load_json(raw)
+            # Decoded as a single request's body is, and checked as one is (so a refusal
+            # names the same field): for one thing pydantic's own JSON reading lets
+            # through, a member named twice (it keeps the last); for one it refuses
+            # without saying where, a lone surrogate (text no UTF-8 can carry).
+            loaded = load_json(raw)
         except DuplicateMember as error:
             return line_problem(
                 422,
@@ -172,10 +174,16 @@ class BatchService:
                 f"body: {error.msg}",
                 [ProblemError(loc=["body"], msg=error.msg)],
             )
-        except (ValueError, RecursionError):
-            pass  # not JSON: pydantic says where, below
+        except (ValueError, RecursionError) as unreadable:
+            try:
+                VerificationCreate.model_validate_json(raw)  # not JSON: pydantic says where
+            except ValidationError as error:
+                return _validation_problem(error)
+            # What the decoder refuses and pydantic would read (a constant such as NaN).
+            problem = unreadable_body_error(unreadable)
+            return line_problem(422, "Invalid request", f"body: {problem.msg}", [problem])
         try:
-            return VerificationCreate.model_validate_json(raw)
+            return VerificationCreate.model_validate(loaded)
         except ValidationError as error:
             return _validation_problem(error)
 

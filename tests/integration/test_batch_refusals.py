@@ -325,3 +325,26 @@ async def test_appending_with_another_reference_is_422_and_adds_nothing(
     )
     assert same.status_code == 200, same.text
     assert same.json()["upload"]["accepted"] == 1
+
+
+class TestALoneSurrogate:
+    """As for a single request: a name that is no text (`\\ud800` in JSON) is refused at
+    the name, not at the body with the decoder's words."""
+
+    async def test_in_an_ndjson_line_and_in_a_json_batch_it_is_named(
+        self, api_client: ClientFactory
+    ) -> None:
+        client = await api_client(role="caseworker", region="53")
+        line = text(household("surrogate-1")).replace('"name": "', '"name": "\\ud800', 1)
+        envelope = '{"reference": "surrogate-json", "households": [' + line + "]}"
+        answers = [
+            await client.post("/v1/batches", content=(line + "\n").encode(), headers=NDJSON),
+            await client.post("/v1/batches", content=envelope.encode(), headers=JSON),
+        ]
+        for answer in answers:
+            assert answer.status_code == 201, answer.text
+            assert (answer.json()["households"], answer.json()["invalid_lines"]) == (0, 1)
+            path = f"/v1/batches/{answer.json()['id']}/errors"
+            [error] = (await client.get(path)).json()["items"]
+            assert error["errors"][0]["loc"] == ["body", "members", 0, "name"], error
+        assert await verifications_named(client, "surrogate-1") == []
