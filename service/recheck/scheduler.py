@@ -354,12 +354,11 @@ class RecheckScheduler:
                 "region_code": recipient.region_code,
                 "status": (RecheckStatus.needs_consent if expired else RecheckStatus.queued).value,
                 "created_at": utcnow(),
-            }
+            },
+            # One that failed or was returned is held the same way.
+            hold=expired,
         )
         if expired:
-            if not inserted:
-                # One that did not run, failed or was returned is held the same way.
-                await repository.hold_for_consent(recipient.id, due_on)
             return None, False, RecheckStatus.needs_consent.value
         if inserted:
             return recheck_id, False, RecheckStatus.queued.value

@@ -192,33 +192,27 @@ class RecipientRepository:
         )
         return cast(date | None, found)
 
-    async def insert_recheck(self, values: dict[str, Any]) -> bool:
+    async def insert_recheck(self, values: dict[str, Any], *, hold: bool = False) -> bool:
         """Insert a re-check unless one exists for the recipient and due date; whether this
-        call inserted it. Concurrent callers wait for each other at the unique key."""
+        call inserted it. Concurrent callers wait for each other at the unique key. With
+        `hold` (the authorization on record has expired), an existing one that failed or
+        was returned is held for a new one (`needs_consent`) by the same statement; a
+        running or finished one is left as it is."""
         dialect = self.session.get_bind().dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = (
-            insert(Recheck)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["recipient_id", "due_on"])
-        )
-        result = await self.session.execute(statement)
-        return bool(getattr(result, "rowcount", 0))
-
-    async def hold_for_consent(self, recipient_id: str, due_on: date) -> None:
-        """The recipient's re-check for `due_on`, if it did not run, failed or was
-        returned, is held for a new authorization (`needs_consent`): the one on record has
-        expired. A running or finished one is left as it is."""
-        await self.session.execute(
-            update(Recheck)
-            .where(
-                Recheck.recipient_id == recipient_id,
-                Recheck.due_on == due_on,
-                Recheck.status.in_(NOT_RUN),
-                Recheck.status != "needs_consent",
+        statement = insert(Recheck).values(**values)
+        keys = ["recipient_id", "due_on"]
+        if hold:
+            upsert = statement.on_conflict_do_update(
+                index_elements=keys,
+                set_={"status": "needs_consent", "retry_at": None},
+                where=Recheck.status.in_(("failed", "returned")),
             )
-            .values(status="needs_consent", retry_at=None)
-        )
+            result = await self.session.execute(upsert)
+        else:
+            quiet = statement.on_conflict_do_nothing(index_elements=keys)
+            result = await self.session.execute(quiet)
+        return bool(getattr(result, "rowcount", 0))
 
     async def recheck(self, recipient_id: str, due_on: date) -> Recheck | None:
         return await self.session.scalar(
