@@ -1,4 +1,5 @@
-"""Test data builders: valid ID numbers and verification bodies."""
+"""Test data builders: valid ID numbers, verification bodies and near-relative
+registrations."""
 
 import itertools
 from datetime import date, timedelta
@@ -59,3 +60,17 @@ def member(
         "relation": relation,
         "declared_monthly_income": declared,
     }
+
+
+def near_relative_body(relative_id_number: str, **changes: Any) -> dict[str, Any]:
+    """A registration for `POST /v1/near-relatives` (the spouse of a village committee's
+    director in county 530102), with `changes`."""
+    body = {
+        "region_code": "530102",
+        "staff_name": "李建国",
+        "staff_position": "村委会主任",
+        "relative_id_number": relative_id_number,
+        "relative_name": "张三丰",
+        "relationship": "spouse",
+    }
+    return {**body, **changes}

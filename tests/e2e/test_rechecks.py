@@ -28,7 +28,7 @@ from service.recipient.repository import RecipientRepository
 from service.retention.service import RetentionService
 from service.runtime import build_runtime
 from tests.conftest import LiveService, running_service, service_settings
-from tests.factories import make_id_number, member, verification_body
+from tests.factories import make_id_number, member, near_relative_body, verification_body
 
 WAIT = {"Prefer": "wait=15"}
 CONSENT_LIMITED = "530125"
@@ -907,17 +907,7 @@ async def test_a_near_relative_registered_since_the_approval_is_a_warning(
     person = make_id_number("530102")
     await office.approve("530102", {"id_number": person})
     async with await _auditor(office) as auditor:
-        registered = await auditor.post(
-            "/v1/near-relatives",
-            json={
-                "region_code": "530102",
-                "staff_name": "李四",
-                "staff_position": "村委会主任",
-                "relative_id_number": person,
-                "relative_name": "张三",
-                "relationship": "spouse",
-            },
-        )
+        registered = await auditor.post("/v1/near-relatives", json=near_relative_body(person))
         assert registered.status_code == 201, registered.text
 
     ran = await office.recheck("--as-of", a_year_on().isoformat())

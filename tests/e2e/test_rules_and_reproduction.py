@@ -13,7 +13,7 @@ from tests.e2e.test_rechecks import (
     office,  # noqa: F401 - a fixture, used by name
 )
 from tests.e2e.test_verification_flow import WAIT, report_of, seed
-from tests.factories import make_id_number, member, verification_body
+from tests.factories import make_id_number, member, near_relative_body, verification_body
 
 
 async def verified(
@@ -271,14 +271,7 @@ async def test_registered_near_relative_needs_review_and_rescore_remembers_it(
     auditor = await api_client(role="auditor", region="53")
     registration = await auditor.post(
         "/v1/near-relatives",
-        json={
-            "region_code": "530103",
-            "staff_name": "李四",
-            "staff_position": "村委会主任",
-            "relative_id_number": relative,
-            "relative_name": "张三",
-            "relationship": "sibling",
-        },
+        json=near_relative_body(relative, region_code="530103", relationship="sibling"),
     )
     assert registration.status_code == 201, registration.text
     caseworker = await api_client()
@@ -311,14 +304,7 @@ async def test_a_near_relative_registered_after_the_report_stops_its_approval(
     assert report["recommendation"] == "eligible"
     registration = await auditor.post(
         "/v1/near-relatives",
-        json={
-            "region_code": "530103",
-            "staff_name": "李四",
-            "staff_position": "村委会主任",
-            "relative_id_number": relative,
-            "relative_name": "张三",
-            "relationship": "sibling",
-        },
+        json=near_relative_body(relative, region_code="530103", relationship="sibling"),
     )
     assert registration.status_code == 201, registration.text
     decision = f"/v1/verifications/{report['verification_id']}/decision"

@@ -13,26 +13,14 @@ from service.auth.service import create_api_key
 from service.models import NearRelative
 from service.near_relative.service import near_relative_matches
 from tests.conftest import ClientFactory
-from tests.factories import make_id_number
+from tests.factories import make_id_number, near_relative_body
 
 PATH = "/v1/near-relatives"
 
 
-def registration(relative_id_number: str, **changes: Any) -> dict[str, Any]:
-    body = {
-        "region_code": "530102",
-        "staff_name": "李建国",
-        "staff_position": "村委会主任",
-        "relative_id_number": relative_id_number,
-        "relative_name": "张三丰",
-        "relationship": "spouse",
-    }
-    return {**body, **changes}
-
-
 async def register(client: httpx.AsyncClient, **changes: Any) -> dict[str, Any]:
     changes.setdefault("relative_id_number", make_id_number("530102"))
-    response = await client.post(PATH, json=registration(**changes))
+    response = await client.post(PATH, json=near_relative_body(**changes))
     assert response.status_code == 201, response.text
     created: dict[str, Any] = response.json()
     return created
@@ -60,7 +48,7 @@ class TestCreate:
         auditor = await api_client(role="auditor", region="53")
         relative = make_id_number("530102")
 
-        response = await auditor.post(PATH, json=registration(relative))
+        response = await auditor.post(PATH, json=near_relative_body(relative))
 
         assert response.status_code == 201, response.text
         body = response.json()
@@ -96,9 +84,11 @@ class TestCreate:
         relative = make_id_number("530102")
         first = await register(auditor, relative_id_number=relative)
 
-        again = await auditor.post(PATH, json=registration(relative_id_number=relative))
+        again = await auditor.post(PATH, json=near_relative_body(relative_id_number=relative))
         await auditor.post(f"{PATH}/{first['id']}/revoke", json={"reason": "ended"})
-        after_revoking = await auditor.post(PATH, json=registration(relative_id_number=relative))
+        after_revoking = await auditor.post(
+            PATH, json=near_relative_body(relative_id_number=relative)
+        )
 
         assert again.status_code == 409
         assert first["id"] in again.json()["detail"]
@@ -108,7 +98,7 @@ class TestCreate:
     async def test_unknown_field_is_422(self, api_client: ClientFactory) -> None:
         auditor = await api_client(role="auditor", region="53")
         response = await auditor.post(
-            PATH, json={**registration(make_id_number("530102")), "colour": "blue"}
+            PATH, json={**near_relative_body(make_id_number("530102")), "colour": "blue"}
         )
         assert response.status_code == 422
         assert response.json()["errors"][0]["loc"] == ["body", "colour"]
@@ -125,7 +115,7 @@ class TestCreate:
         self, api_client: ClientFactory, bad_id: str
     ) -> None:
         auditor = await api_client(role="auditor", region="53")
-        response = await auditor.post(PATH, json=registration(bad_id))
+        response = await auditor.post(PATH, json=near_relative_body(bad_id))
         assert response.status_code == 422
         assert response.headers["content-type"].startswith("application/problem+json")
         assert response.json()["errors"][0]["loc"] == ["body", "relative_id_number"]
@@ -144,19 +134,20 @@ class TestCreate:
         self, api_client: ClientFactory, change: dict[str, Any], loc: list[str]
     ) -> None:
         auditor = await api_client(role="auditor", region="53")
-        response = await auditor.post(PATH, json=registration(make_id_number("530102"), **change))
+        body = near_relative_body(make_id_number("530102"), **change)
+        response = await auditor.post(PATH, json=body)
         assert response.status_code == 422
         assert response.json()["errors"][0]["loc"] == loc
 
     @pytest.mark.parametrize("role", ["caseworker", "approver", "operator"])
     async def test_other_roles_cannot_register(self, api_client: ClientFactory, role: str) -> None:
         client = await api_client(role=role, region="53")
-        response = await client.post(PATH, json=registration(make_id_number("530102")))
+        response = await client.post(PATH, json=near_relative_body(make_id_number("530102")))
         assert response.status_code == 403
 
     async def test_region_outside_the_keys_scope_is_403(self, api_client: ClientFactory) -> None:
         auditor = await api_client(role="auditor", region="36")
-        response = await auditor.post(PATH, json=registration(make_id_number("530102")))
+        response = await auditor.post(PATH, json=near_relative_body(make_id_number("530102")))
         assert response.status_code == 403
         assert response.json()["errors"][0]["loc"] == ["body", "region_code"]
 
@@ -165,7 +156,7 @@ class TestCreate:
     ) -> None:
         auditor = await api_client(role="auditor", region="530102")
         response = await auditor.post(
-            PATH, json=registration(make_id_number("530102"), region_code="53")
+            PATH, json=near_relative_body(make_id_number("530102"), region_code="53")
         )
         assert response.status_code == 403
 
