@@ -164,9 +164,8 @@ def _unreadable_body(exc: StarletteHTTPException) -> InvalidRequest | None:
     cause = exc.__cause__
     if exc.status_code != 400 or cause is None:
         return None
-    errors = [unreadable_body_error(cause)]
-    # Worded like the validation handler's detail: where, then why.
-    return InvalidRequest(summary(errors) or "", errors=errors)
+    error = unreadable_body_error(cause)
+    return InvalidRequest.at(error.loc, error.msg)
 
 
 _SLUG_BY_STATUS = {

@@ -19,10 +19,14 @@ class DuplicateMember(json.JSONDecodeError):
     body, whose `ctx.error` is this message."""
 
 
+def shown_name(name: str) -> str:
+    """A name the caller sent, as an answer repeats it: a long one shortened."""
+    return name[:_SHOWN_NAME_CHARACTERS] + ("…" if len(name) > _SHOWN_NAME_CHARACTERS else "")
+
+
 def named_twice(name: str) -> str:
     """Why a JSON object is refused that names `name` twice (a long name shortened)."""
-    shown = name[:_SHOWN_NAME_CHARACTERS] + ("…" if len(name) > _SHOWN_NAME_CHARACTERS else "")
-    return f"{DUPLICATE_MEMBER}{shown!r}"
+    return f"{DUPLICATE_MEMBER}{shown_name(name)!r}"
 
 
 def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -16,10 +16,8 @@ from pydantic import BaseModel
 
 from schemas.identity import redact_id_numbers
 from service.errors import InvalidRequest
-from service.json_body import load_json
+from service.json_body import load_json, shown_name
 
-SHOWN_NAME = 64
-"""The most of an unknown parameter's name an error repeats."""
 STRICT_QUERY_PREFIX = "/v1/"
 """Routes whose query strings are checked: the API's. (`/metrics` and `/healthz` are read
 by scrapers and load balancers, some of which add parameters of their own.)"""
@@ -54,7 +52,7 @@ def check_query(query_string: bytes, taken: dict[str, bool]) -> None:
         if name not in taken:
             accepted = ", ".join(sorted(taken)) or "none"
             # Named as sent, but never an ID number, and not at any length.
-            shown = redact_id_numbers(name)[:SHOWN_NAME]
+            shown = shown_name(redact_id_numbers(name))
             raise InvalidRequest.at(
                 ["query", shown], f"is not a parameter of this endpoint (it takes: {accepted})"
             )

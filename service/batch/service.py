@@ -13,7 +13,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from schemas import batch as wire
 from schemas.identity import OneLine, redact_id_numbers
-from schemas.problem import ProblemError, unreadable_body_error
+from schemas.problem import ProblemError, summary, unreadable_body_error
 from schemas.verification import VerificationCreate, VerificationStatus
 from service.auth.principal import Principal
 from service.batch.repository import ENDED, BatchRepository
@@ -58,10 +58,7 @@ def _validation_problem(error: ValidationError) -> dict[str, Any]:
         )
         for err in error.errors(include_url=False, include_input=False)
     ]
-    first = errors[0]
-    return line_problem(
-        422, "Invalid request", f"{'.'.join(map(str, first.loc))}: {first.msg}", errors
-    )
+    return line_problem(422, "Invalid request", summary(errors), errors)
 
 
 _ONE_LINE: TypeAdapter[str] = TypeAdapter(OneLine)
@@ -168,20 +165,16 @@ class BatchService:
             # without saying where, a lone surrogate (text no UTF-8 can carry).
             loaded = load_json(raw)
         except DuplicateMember as error:
-            return line_problem(
-                422,
-                "Invalid request",
-                f"body: {error.msg}",
-                [ProblemError(loc=["body"], msg=error.msg)],
-            )
+            duplicate = [ProblemError(loc=["body"], msg=error.msg)]
+            return line_problem(422, "Invalid request", summary(duplicate), duplicate)
         except (ValueError, RecursionError) as unreadable:
             try:
                 VerificationCreate.model_validate_json(raw)  # not JSON: pydantic says where
             except ValidationError as error:
                 return _validation_problem(error)
             # What the decoder refuses and pydantic would read (a constant such as NaN).
-            problem = unreadable_body_error(unreadable)
-            return line_problem(422, "Invalid request", f"body: {problem.msg}", [problem])
+            problems = [unreadable_body_error(unreadable)]
+            return line_problem(422, "Invalid request", summary(problems), problems)
         try:
             return VerificationCreate.model_validate(loaded)
         except ValidationError as error:

@@ -206,7 +206,7 @@ class RecipientRepository:
             upsert = statement.on_conflict_do_update(
                 index_elements=keys,
                 set_={"status": "needs_consent", "retry_at": None},
-                where=Recheck.status.in_(("failed", "returned")),
+                where=Recheck.status.in_([s for s in NOT_RUN if s != "needs_consent"]),
             )
             result = await self.session.execute(upsert)
         else:
