@@ -9,8 +9,7 @@ import httpx
 import pytest
 
 from tests.conftest import ClientFactory
-from tests.factories import make_id_number, member, verification_body
-from tests.integration.test_near_relatives import registration
+from tests.factories import make_id_number, member, near_relative_body, verification_body
 
 ID_NUMBER = "530102198001013152"
 ESCAPE = "\u001b[2J\u001b[31mPWNED"
@@ -98,7 +97,7 @@ async def test_a_near_relatives_revocation_reason(api_client: ClientFactory, tex
 @pytest.mark.parametrize("text", **_ids(HOSTILE_LINE))
 async def test_a_near_relatives_names(api_client: ClientFactory, field: str, text: str) -> None:
     auditor = await api_client(role="auditor", region="53")
-    body = registration(make_id_number("530102"), **{field: text})
+    body = near_relative_body(make_id_number("530102"), **{field: text})
     await _refused(await auditor.post("/v1/near-relatives", json=body), ["body", field])
 
 

@@ -11,8 +11,8 @@ from service.app import create_app
 from service.auth.principal import Role
 from service.auth.service import create_api_key
 from service.config import Settings
-from tests.factories import make_id_number
-from tests.integration.test_near_relatives import PATH, registration
+from tests.factories import make_id_number, near_relative_body
+from tests.integration.test_near_relatives import PATH
 
 
 class _CommitFails(AsyncSession):
@@ -43,7 +43,7 @@ async def test_a_write_that_fails_to_commit_is_never_answered_2xx(
     transport = httpx.ASGITransport(served, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://hedui.test") as client:
         response = await client.post(
-            PATH, json=registration(relative), headers={"Authorization": f"Bearer {token}"}
+            PATH, json=near_relative_body(relative), headers={"Authorization": f"Bearer {token}"}
         )
 
     assert response.status_code >= 500
