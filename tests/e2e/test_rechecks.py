@@ -2,10 +2,12 @@
 sandbox agencies, with `hedui recheck` as an operator runs it."""
 
 import asyncio
+import contextlib
+import logging
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -13,9 +15,12 @@ from typing import Any
 
 import httpx
 import pytest
+import structlog
 from sqlalchemy import event, select, update
 from sqlalchemy.engine import Engine
+from typer.testing import CliRunner
 
+from service import cli
 from service.auth.principal import Role
 from service.auth.service import create_api_key
 from service.db import create_engine, create_session_factory
@@ -35,6 +40,29 @@ CONSENT_LIMITED = "530125"
 """A county whose (test) policy file limits an authorization to 12 months."""
 
 
+@dataclass(frozen=True)
+class Ran:
+    """What a run of the command line ended with and printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@contextlib.contextmanager
+def _logging_kept() -> Iterator[None]:
+    """The logging of this process as it was before: a command configures its own (warnings
+    only, meanwhile), and the service under test goes on in this process."""
+    root = logging.getLogger()
+    level, handlers, config = root.level, list(root.handlers), structlog.get_config()
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+        root.handlers[:] = handlers
+        structlog.configure(**config)
+
+
 @dataclass
 class Office:
     """A county office: its service, and a caseworker's and an approver's clients."""
@@ -45,16 +73,27 @@ class Office:
     approver: httpx.AsyncClient
     env: dict[str, str]
 
-    async def recheck(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return await asyncio.to_thread(
-            subprocess.run,
-            [sys.executable, "-m", "service.cli", "recheck", "--due", *args],
-            env={**os.environ, **self.env},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+    async def recheck(self, *args: str, own_process: bool = False) -> Ran:
+        """`hedui recheck --due *args` with the office's settings: in a process of its own
+        when `own_process`, else through the same command-line app in a thread of this one
+        (its own event loop; a second of start-up less a call), as the operator's output."""
+        command = ["recheck", "--due", *args]
+        if own_process:
+            done = await asyncio.to_thread(
+                subprocess.run,
+                [sys.executable, "-m", "service.cli", *command],
+                env={**os.environ, **self.env},
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            return Ran(done.returncode, done.stdout, done.stderr)
+        with _logging_kept():
+            result = await asyncio.to_thread(
+                CliRunner().invoke, cli.app, command, env=self.env, catch_exceptions=False
+            )
+        return Ran(result.exit_code, result.stdout, result.stderr)
 
     async def approve(self, region: str, *people: dict[str, Any]) -> str:
         """Verify `people`'s household (see `verify`) and approve it."""
@@ -158,7 +197,7 @@ async def test_a_new_car_a_year_on_raises_one_warning_and_opens_a_review(office:
     car = {"plate": "云A8K123", "type": "car", "registered_on": "2027-03-01", "value": 85000}
     await office.sandbox.post("/sandbox/people", json={"id_number": child, "vehicles": [car]})
 
-    ran = await office.recheck("--as-of", a_year_on().isoformat())
+    ran = await office.recheck("--as-of", a_year_on().isoformat(), own_process=True)
     assert ran.returncode == 0, ran.stderr
     assert "1 re-checked" in ran.stdout, ran.stdout
     assert "1 warning raised" in ran.stdout, ran.stdout
@@ -189,8 +228,8 @@ async def test_a_new_car_a_year_on_raises_one_warning_and_opens_a_review(office:
     assert recipient["status"] == "under_review"
     assert date.fromisoformat(recipient["next_recheck_on"]) > a_year_on()
 
-    # Run again, and by a second "process": nothing more is started.
-    again = await office.recheck("--as-of", a_year_on().isoformat())
+    # Run again, and by a second process: nothing more is started.
+    again = await office.recheck("--as-of", a_year_on().isoformat(), own_process=True)
     assert f"Nothing is due on {a_year_on()} in any region" in again.stdout, again.stdout
     assert f"the next re-check is due on {recipient['next_recheck_on']}" in again.stdout
     assert len((await office.caseworker.get("/v1/warnings")).json()["items"]) == 1
