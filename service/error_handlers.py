@@ -115,26 +115,20 @@ def install_error_handlers(app: FastAPI) -> None:
         # A sealed value that does not open where it was read was altered or moved: never
         # answered as if it were fine. The message names table, column and row, no data.
         log.error("sealed_value_rejected", path=request.url.path, error=str(exc))
-        return problem_response(
-            Problem(
-                title="Stored data failed its integrity check",
-                status=500,
-                instance=request.url.path,
-                detail="A stored value could not be verified; it has been logged",
-            )
+        return _server_error(
+            request,
+            "Stored data failed its integrity check",
+            "A stored value could not be verified; it has been logged",
         )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # The traceback goes to the log (redacted); the caller learns nothing of internals.
         log.exception("unhandled_error", path=request.url.path, error_type=type(exc).__name__)
-        return problem_response(
-            Problem(
-                title="Internal error",
-                status=500,
-                instance=request.url.path,
-                detail="The service failed to handle this request; it has been logged",
-            )
+        return _server_error(
+            request,
+            "Internal error",
+            "The service failed to handle this request; it has been logged",
         )
 
     @app.exception_handler(StarletteHTTPException)
@@ -154,6 +148,13 @@ def install_error_handlers(app: FastAPI) -> None:
             ),
             headers,
         )
+
+
+def _server_error(request: Request, title: str, detail: str) -> JSONResponse:
+    """A 500 problem: what failed, in words, and that it was logged; nothing of internals."""
+    return problem_response(
+        Problem(title=title, status=500, instance=request.url.path, detail=detail)
+    )
 
 
 def _unreadable_body(exc: StarletteHTTPException) -> InvalidRequest | None:

@@ -101,10 +101,18 @@ def check_override_values(program: str, area: str, overrides: Mapping[str, objec
     """`check_overrides`, and each value as a parameter file of `program` and `area` would
     have to give it (a zero or negative standard, months beyond the bound): what can be
     refused before, and whether or not, any stored case is scored with them."""
+    _checked_entry(program, area, _ANY_DAY, overrides)
+
+
+def _checked_entry(
+    program: str, area: str, effective_from: date, overrides: Mapping[str, object]
+) -> VersionEntry:
+    """`overrides` checked by name (`check_overrides`), then as the figures of a parameter
+    file's entry of `program` and `area` (a zero standard is refused, for one)."""
     check_overrides(overrides)
     try:
-        VersionEntry.model_validate(
-            {"program": program, "area": area, "effective_from": _ANY_DAY, **overrides}
+        return VersionEntry.model_validate(
+            {"program": program, "area": area, "effective_from": effective_from, **overrides}
         )
     except ValidationError as error:
         raise _refused(error) from error
@@ -121,20 +129,8 @@ def apply_overrides(resolved: ResolvedPolicy, overrides: Mapping[str, object]) -
     policy simulated. Values are validated like a parameter file's. Overriding the standard
     clears `standard_is_placeholder`: the simulation names its own figure.
     """
-    check_overrides(overrides)
     base = resolved.parameters
-    try:
-        # The same checks a parameter file gets (a zero standard is refused, for one).
-        checked = VersionEntry.model_validate(
-            {
-                "program": base.program,
-                "area": base.area,
-                "effective_from": base.effective_from,
-                **overrides,
-            }
-        )
-    except ValidationError as error:
-        raise _refused(error) from error
+    checked = _checked_entry(base.program, base.area, base.effective_from, overrides)
     figures = {field: getattr(checked, field) for field in overrides}
     version = base.version if base.version.endswith(SIM_SUFFIX) else base.version + SIM_SUFFIX
     if "monthly_standard" in figures:

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from schemas import webhook as wire
 from service.auth.principal import Principal, Role
@@ -67,6 +67,8 @@ async def get_webhook(
 @router.delete(
     "/{webhook_id}",
     status_code=status.HTTP_204_NO_CONTENT,
+    # No body, so no Content-Type: not the JSON response class of the other routes.
+    response_class=Response,
     responses=PROBLEMS,
     summary="Remove a webhook: no event is sent to it any more",
 )

@@ -205,6 +205,7 @@ async def test_a_removed_webhook_gets_nothing_more_and_a_region_has_at_most_twen
         again = await integrator.delete(f"/v1/webhooks/{webhook_id}")
 
         assert (removed.status_code, again.status_code) == (204, 204)
+        assert (removed.content, removed.headers.get("content-type")) == (b"", None)
         assert (await integrator.get(f"/v1/webhooks/{webhook_id}")).json()["active"] is False
         deliveries = f"/v1/webhooks/{webhook_id}/deliveries"
         items = (await integrator.get(deliveries)).json()["items"]
