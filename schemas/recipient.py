@@ -75,7 +75,10 @@ class Recipient(BaseModel):
     )
     consent: RecipientConsent
     needs_new_consent: bool = Field(
-        description="A re-check fell due after the authorization expired: record a new one"
+        description="The authorization on record has ended (it expired, or a withdrawal "
+        "ended it): record a new one (`POST /v1/recipients/{id}/consent`). Also while a "
+        "re-check held for want of one waits for the next pass, which runs it under the "
+        "new one. Never for a household off the roll"
     )
     members: list[Member] = Field(description="As approved, masked")
     left_on: date | None = None
@@ -96,9 +99,19 @@ class RecipientFilter(RequestModel):
         pattern=r"^[0-9]{9}$",
         description="Only households of this township, within the caller's own region",
     )
+    reference: str | None = Field(
+        default=None,
+        max_length=128,
+        description="The case reference the household was approved under, exactly",
+    )
     program: Program | None = None
     recheck_class: RecheckClass | None = None
     status: RecipientStatus | None = None
+    needs_new_consent: bool | None = Field(
+        default=None,
+        description="`true`: those a caseworker must get a new authorization from (see "
+        "`needs_new_consent`); `false`: the others",
+    )
     due_before: IsoDate | None = Field(
         default=None,
         description="Next re-check due on or before this date (those still on the roll)",

@@ -19,6 +19,7 @@ class Recipient(SealedModel, Base):
     __table_args__ = (
         Index("ix_recipients_created", "created_at", "id"),
         Index("ix_recipients_region_code", "region_code"),
+        Index("ix_recipients_reference", "reference"),
         Index("ix_recipients_status_next_recheck_on", "status", "next_recheck_on"),
         # The retention purge skips what a household on the roll is re-checked against.
         Index("ix_recipients_approved_verification_id", "approved_verification_id"),

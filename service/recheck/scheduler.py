@@ -49,7 +49,7 @@ from service.jobs.queue import RunQueue
 from service.models import ApiKey, Recipient, Verification
 from service.models.base import new_id, utcnow
 from service.policy.catalog import PolicyCatalog
-from service.recipient.calendar import next_after
+from service.recipient.calendar import authorization_expired, next_after
 from service.recipient.repository import NOT_RUN, RETRY_LATER, RecipientRepository, waits
 from service.recipient.service import policy_for
 from service.verification.service import verification as verification_service
@@ -446,7 +446,7 @@ class RecheckScheduler:
 
 
 def _consent_expired(recipient: Recipient, today: date) -> bool:
-    return recipient.consent_expires_on is not None and recipient.consent_expires_on < today
+    return authorization_expired(recipient.consent_expires_on, today)
 
 
 def _item(

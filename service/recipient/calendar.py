@@ -11,6 +11,12 @@ def add_months(day: date, months: int) -> date:
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
+def authorization_expired(expires_on: date | None, today: date) -> bool:
+    """Has an authorization that runs until `expires_on` (None: as long as the benefit)
+    ended by `today`? It is good on its last day; a withdrawal ends it the day before."""
+    return expires_on is not None and expires_on < today
+
+
 def next_after(due_on: date, months: int, today: date) -> date:
     """The first date of the schedule `due_on, due_on + months, ...` that is after `today`:
     a re-check run late catches up with one re-check, not one per missed period."""

@@ -23,11 +23,12 @@ async def list_recipients(
     session: SessionDep,
     principal: ReaderDep,
     where: Annotated[wire.RecipientFilter, Query()],
+    settings: SettingsDep,
 ) -> wire.RecipientPage:
     """Households on (and off) the roll. `due_before=2027-12-31` lists those whose next
     re-check falls due by then; `status=left` those taken off, with the reason. Follow
     `next_cursor` until it is null."""
-    return await recipient_service.page(session, principal, where)
+    return await recipient_service.page(session, principal, where, settings.today())
 
 
 @router.get(
@@ -37,9 +38,9 @@ async def list_recipients(
     summary="One recipient",
 )
 async def get_recipient(
-    recipient_id: str, session: SessionDep, principal: ReaderDep
+    recipient_id: str, session: SessionDep, principal: ReaderDep, settings: SettingsDep
 ) -> wire.Recipient:
-    return await recipient_service.read(session, principal, recipient_id)
+    return await recipient_service.read(session, principal, recipient_id, settings.today())
 
 
 @router.post(

@@ -103,8 +103,14 @@ class RecipientRepository:
         where: RecipientFilter,
         limit: int,
         after: tuple[datetime, str] | None,
+        today: date,
     ) -> list[Recipient]:
         statement = self._scoped(scope)
+        if where.reference is not None:
+            statement = statement.where(Recipient.reference == where.reference)
+        if where.needs_new_consent is not None:
+            needs = _needs_new_consent(today)
+            statement = statement.where(needs if where.needs_new_consent else ~needs)
         if where.program is not None:
             statement = statement.where(Recipient.program == where.program)
         if where.recheck_class is not None:
@@ -495,3 +501,11 @@ def approved_on_the_roll(
     return exists().where(
         Recipient.approved_verification_id == verification_id, Recipient.status != "left"
     )
+
+
+def _needs_new_consent(today: date) -> ColumnElement[bool]:
+    """`needs_new_consent` of the recipients' views, as SQL: on the roll, and the
+    authorization ended (`authorization_expired`) or a re-check held for one."""
+    held = exists().where(Recheck.recipient_id == Recipient.id, Recheck.status == "needs_consent")
+    ended = Recipient.consent_expires_on.is_not(None) & (Recipient.consent_expires_on < today)
+    return (Recipient.status != "left") & or_(ended, held)

@@ -25,7 +25,7 @@ from service.models import Decision, Recipient, Report, Verification
 from service.models.base import new_id, utcnow
 from service.pagination import decode_cursor, next_cursor
 from service.policy.catalog import PolicyCatalog
-from service.recipient.calendar import add_months, next_after
+from service.recipient.calendar import add_months, authorization_expired, next_after
 from service.recipient.repository import RecipientRepository
 
 ROLL_PROGRAMS = frozenset({"dibao", "tekun"})
@@ -215,7 +215,11 @@ class RecipientService:
         return recipient
 
     async def page(
-        self, session: AsyncSession, principal: Principal, where: wire.RecipientFilter
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        where: wire.RecipientFilter,
+        today: date,
     ) -> wire.RecipientPage:
         repository = RecipientRepository.from_session(session)
         rows = await repository.page(
@@ -223,19 +227,20 @@ class RecipientService:
             where=where,
             limit=where.limit + 1,
             after=decode_cursor(where.cursor) if where.cursor else None,
+            today=today,
         )
         page = rows[: where.limit]
         return wire.RecipientPage(
-            items=await self._views(repository, page),
+            items=await self._views(repository, page, today),
             next_cursor=next_cursor(rows, where.limit, lambda row: (row.created_at, row.id)),
         )
 
     async def read(
-        self, session: AsyncSession, principal: Principal, recipient_id: str
+        self, session: AsyncSession, principal: Principal, recipient_id: str, today: date
     ) -> wire.Recipient:
         repository = RecipientRepository.from_session(session)
         recipient = await self.get(session, principal, recipient_id)
-        return (await self._views(repository, [recipient]))[0]
+        return (await self._views(repository, [recipient], today))[0]
 
     async def get(
         self, session: AsyncSession, principal: Principal, recipient_id: str
@@ -267,7 +272,7 @@ class RecipientService:
             updated_at=utcnow(),
         )
         await session.refresh(recipient)
-        return (await self._views(repository, [recipient]))[0]
+        return (await self._views(repository, [recipient], today))[0]
 
     async def renew_consent(
         self,
@@ -301,10 +306,10 @@ class RecipientService:
             updated_at=utcnow(),
         )
         await session.refresh(recipient)
-        return (await self._views(repository, [recipient]))[0]
+        return (await self._views(repository, [recipient], today))[0]
 
     async def _views(
-        self, repository: RecipientRepository, recipients: list[Recipient]
+        self, repository: RecipientRepository, recipients: list[Recipient], today: date
     ) -> list[wire.Recipient]:
         members = await repository.members([r.approved_verification_id for r in recipients])
         held = await repository.awaiting_consent([r.id for r in recipients])
@@ -331,7 +336,8 @@ class RecipientService:
                     expires_on=r.consent_expires_on,
                 ),
                 # One who left is asked nothing more, a new authorization included.
-                needs_new_consent=r.id in held and r.status != wire.RecipientStatus.left.value,
+                needs_new_consent=r.status != wire.RecipientStatus.left.value
+                and (r.id in held or authorization_expired(r.consent_expires_on, today)),
                 members=[
                     Member(
                         id_number=mask_id_number(m.id_number),

@@ -2,7 +2,7 @@
 
 import asyncio
 import json
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -23,6 +23,7 @@ async def approved_household(
     program: str = "dibao",
     decision: dict[str, Any] | None = None,
     people: int = 1,
+    reference: str = "case-test",
 ) -> tuple[str, list[str]]:
     """A verified household (nothing on record at any agency) and the approval's response."""
     ids = [make_id_number(region_code) for _ in range(people)]
@@ -36,6 +37,7 @@ async def approved_household(
         region_code=region_code,
         program=program,
         as_of=None,
+        reference=reference,
     )
     created = await caseworker.post("/v1/verifications", json=body, headers=WAIT)
     assert created.status_code == 200, created.text
@@ -429,9 +431,58 @@ class TestRoll:
         assert len(await roll(approver, due_before="2099-01-01")) == 3
         assert await roll(approver, due_before="2026-01-01") == []
 
+    async def test_a_case_reference_finds_its_household_and_a_withdrawal_asks_for_consent(
+        self, http: httpx.AsyncClient, api_client: ClientFactory
+    ) -> None:
+        caseworker = await api_client(role="caseworker", region="530112")
+        approver = await api_client(role="approver", region="530112")
+        kept, _ = await approved_household(
+            http, caseworker, approver, region_code="530112", reference="case-kept"
+        )
+        gone, _ = await approved_household(
+            http, caseworker, approver, region_code="530112", reference="case-gone"
+        )
+        [found] = await roll(approver, reference="case-gone")
+        assert (found["origin_verification_id"], found["needs_new_consent"]) == (gone, False)
+        assert await roll(approver, reference="case-none") == []
+        assert await roll(approver, needs_new_consent="true") == []
+
+        withdrawn = await caseworker.post(
+            f"/v1/verifications/{gone}/withdraw", json={"reason": "授权已撤回"}
+        )
+        assert withdrawn.status_code == 200, withdrawn.text
+
+        # Listed as needing a new authorization at once, not at its next re-check.
+        [found] = await roll(approver, reference="case-gone")
+        assert found["needs_new_consent"] is True
+        one = await approver.get(f"/v1/recipients/{found['id']}")
+        assert one.json()["needs_new_consent"] is True
+        assert [r["id"] for r in await roll(approver, needs_new_consent="true")] == [found["id"]]
+        others = await roll(approver, needs_new_consent="false")
+        assert [r["origin_verification_id"] for r in others] == [kept]
+
+        renewed = await caseworker.post(
+            f"/v1/recipients/{found['id']}/consent",
+            json={"document_id": "AUTH-0009", "signed_on": str(date.today() - timedelta(days=1))},
+        )
+        assert renewed.status_code == 200, renewed.text
+        assert renewed.json()["needs_new_consent"] is False
+        assert await roll(approver, needs_new_consent="true") == []
+
+        stopped = await approver.post(
+            f"/v1/recipients/{found['id']}/stop", json={"reason": "moved away"}
+        )
+        assert (stopped.status_code, stopped.json()["needs_new_consent"]) == (200, False)
+
     async def test_bad_filters_are_422(self, api_client: ClientFactory) -> None:
         approver = await api_client(role="approver", region="53")
-        for params in ({"due_before": "soon"}, {"recheck_class": "x"}, {"cursor": "zz"}):
+        for params in (
+            {"due_before": "soon"},
+            {"recheck_class": "x"},
+            {"cursor": "zz"},
+            {"needs_new_consent": "maybe"},
+            {"reference": "x" * 129},
+        ):
             response = await approver.get("/v1/recipients", params=params)
             assert response.status_code == 422, params
 
