@@ -49,7 +49,7 @@ from schemas.evidence import (
     TaxedIncomeRecord,
     VehicleRecord,
 )
-from schemas.identity import FreeText
+from schemas.identity import FreeText, hides_id_number
 from schemas.request import NUL, NUL_MESSAGE
 
 DEFAULT_PARTNER_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -523,11 +523,22 @@ def validate_spec(
         # Nothing more is read of a document whose text cannot be stored or sent as is: a
         # pointer naming one of its members would hold the same character.
         raise SpecInvalid(problems)
+    leaks = _id_number_problems(data)
     try:
         spec = ConnectorSpec.model_validate(data)
     except ValidationError as error:
-        raise SpecInvalid(_pydantic_problems(error, data)) from None
+        # Every bad field at once, each once: the URLs are checked as written too, where
+        # their shape let them be read.
+        found = list(leaks)
+        for problem in [
+            *_pydantic_problems(error, data),
+            *_written_url_problems(data, partner_hosts),
+        ]:
+            if problem.pointer not in {known.pointer for known in found}:
+                found.append(problem)
+        raise SpecInvalid(found) from None
     problems = [
+        *leaks,
         *_template_problems(spec),
         *_host_problems(spec, tuple(partner_hosts)),
         *_field_problems(spec),
@@ -572,6 +583,56 @@ def _document_problems(data: object) -> list[Problem]:
             pending.extend(reversed(children))  # in the document's order
         elif isinstance(value, list):
             pending.extend(reversed([(f"{pointer}/{i}", item) for i, item in enumerate(value)]))
+    return problems
+
+
+ID_NUMBER_IN_SPEC = (
+    "must not contain an ID number or any run of 18 digits: a spec is stored, shown and "
+    "sent as written (a member's number goes through the {id_number} placeholder)"
+)
+
+
+def _id_number_problems(data: object) -> list[Problem]:
+    """Every text of the spec, member names included, that holds an ID number (as is or
+    written apart or encoded, `hides_id_number`): a URL, header or template would send it
+    to the partner with every call, and the registry shows the spec to whoever reads it.
+    A member name that holds one is not repeated in its pointer."""
+    problems: list[Problem] = []
+    pending: list[tuple[str, object]] = [("", data)]
+    while pending:
+        pointer, value = pending.pop()
+        if isinstance(value, str):
+            if hides_id_number(value):
+                problems.append(Problem(pointer or "/", ID_NUMBER_IN_SPEC))
+        elif isinstance(value, dict):
+            children = []
+            for key, item in value.items():
+                name = str(key)
+                if hides_id_number(name):
+                    problems.append(Problem(f"{pointer}/{_HIDDEN}", f"a name {ID_NUMBER_IN_SPEC}"))
+                    continue
+                children.append((f"{pointer}/{pointer_token(name)}", item))
+            pending.extend(reversed(children))
+        elif isinstance(value, list):
+            pending.extend(reversed([(f"{pointer}/{i}", item) for i, item in enumerate(value)]))
+    return problems
+
+
+_HIDDEN = "(a name holding an ID number)"
+
+
+def _written_url_problems(data: object, allowed: Iterable[str]) -> list[Problem]:
+    """`_host_problems` of a document that is not a valid spec, for the URLs it holds as
+    text where a spec holds them."""
+    if not isinstance(data, dict):
+        return []
+    hosts = tuple(allowed)
+    problems = []
+    if isinstance(base_url := data.get("base_url"), str):
+        problems += _url_problems("/base_url", base_url, hosts)
+    auth = data.get("auth")
+    if isinstance(auth, dict) and isinstance(token_url := auth.get("token_url"), str):
+        problems += _url_problems("/auth/token_url", token_url, hosts)
     return problems
 
 

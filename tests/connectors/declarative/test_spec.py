@@ -67,6 +67,51 @@ def test_a_host_outside_the_allow_list_is_refused() -> None:
     assert problems == {"/base_url": "host 169.254.169.254 is not in the partner allow-list"}
 
 
+ID = "530102199001011231"  # a valid ID number (check character and birth date)
+
+
+@pytest.mark.parametrize(
+    ("pointer", "value"),
+    [
+        ("/base_url", f"http://127.0.0.1:9000/{ID}"),
+        ("/request/path", f"/q/{ID}"),
+        ("/request/query", {"who": ID}),
+        ("/request/headers", {"X-Who": ID}),
+        ("/request/headers", {"X-Who": "5301 0219 9001 0112 31"}),  # written apart
+        ("/title", f"tax of {ID}"),
+    ],
+)
+def test_an_id_number_anywhere_in_a_spec_is_refused_without_repeating_it(
+    pointer: str, value: object
+) -> None:
+    """A spec is stored and shown as written, and its URL, query and headers go to the
+    partner with every call: an ID number in it would be in every one."""
+    problems = _problems(_with(TAX, pointer, value))
+
+    [(where, why)] = [(p, m) for p, m in problems.items() if "ID number" in m]
+    assert where.startswith(pointer)
+    assert "{id_number} placeholder" in why
+    assert ID not in json.dumps(problems)
+
+
+def test_a_member_name_holding_an_id_number_is_not_repeated_in_its_pointer() -> None:
+    problems = _problems(_with(TAX, "/request/headers", {f"X-{ID}": "1"}))
+
+    assert ID not in json.dumps(problems)
+    assert any(p.startswith("/request/headers/") and "ID number" in m for p, m in problems.items())
+
+
+def test_a_spec_of_the_wrong_shape_names_its_url_problems_too() -> None:
+    spec = _with(_with(TAX, "/bogus", 1), "/base_url", "http://evil.example.com/x")
+
+    problems = _problems(spec)
+
+    assert problems == {
+        "/bogus": "unknown field",
+        "/base_url": "host evil.example.com is not in the partner allow-list",
+    }
+
+
 def test_the_allow_list_admits_named_hosts_and_wildcards() -> None:
     spec = _with(TAX, "/base_url", "https://api.tax.example.gov.cn/v1")
 
@@ -321,7 +366,8 @@ def test_a_name_holding_an_id_number_is_refused() -> None:
     # A source's name is in every report, metric label and log line.
     problems = _problems(_with(TAX, "/name", "p530102199001011231"))
 
-    assert problems == {"/name": "must not contain an ID number or any run of 18 digits"}
+    assert list(problems) == ["/name"]
+    assert problems["/name"].startswith("must not contain an ID number or any run of 18 digits")
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1\t:9901/tax", "http://127.0.0.1/ta x"])
