@@ -45,16 +45,19 @@ def id_number_problem(value: str) -> str | None:
 
 
 def _normalise(value: object) -> object:
-    """Trim, and accept a lower-case check character as X; nothing else is rewritten, so
-    that a number in other digits is refused rather than silently turned into another."""
+    """Accept a lower-case check character as X; nothing else is rewritten (not even white
+    space around it trimmed: ASCII 0-9 and X only), so that a number in other digits, or
+    with something beside it, is refused rather than silently taken for another."""
     if not isinstance(value, str):
         return value
-    value = value.strip()
     return value[:-1] + "X" if value.endswith("x") else value
 
 
+_SURROUNDED = "must be the 18 characters alone, without spaces or line breaks around them"
+
+
 def _validate(value: str) -> str:
-    problem = id_number_problem(value)
+    problem = _SURROUNDED if value != value.strip() else id_number_problem(value)
     if problem:
         # The message never echoes the number itself: it would land in logs and responses.
         raise ValueError(f"ID number {problem}")

@@ -313,8 +313,14 @@ class RateLimited(HeduiError):
         )
 
 
-def check_idempotency_key(key: str | None) -> None:
-    """An `Idempotency-Key` is stored and logged as sent: not blank, and no ID number."""
+def check_idempotency_key(key: str | None, sent: int = 1) -> None:
+    """An `Idempotency-Key` is stored and logged as sent: one (`sent`: how many such headers
+    the request carried; with two, a retry carrying either would decide differently), not
+    blank, and no ID number."""
+    if sent > 1:
+        raise InvalidRequest.at(
+            ["header", "Idempotency-Key"], "is given more than once; give it once"
+        )
     if key is None:
         return
     if not key.strip():

@@ -2,7 +2,9 @@
 (`service.json_body`), a body that names a member twice refused with 422 at the body; and
 the query string held to what the endpoint takes: a parameter it does not take, or one it
 takes once given twice, is 422 naming it (as an unknown body member is), never ignored or
-decided by whichever came last."""
+decided by whichever came last. An action that takes no body (closing a batch, disabling a
+connector) refuses one that says anything (`{}` says nothing), rather than acting as if
+it had not been sent."""
 
 import types
 from collections.abc import Callable, Coroutine
@@ -35,13 +37,39 @@ class JSONRoute(APIRoute):
         handler = super().get_route_handler()
         strict = self.path.startswith(STRICT_QUERY_PREFIX)
         taken = query_parameters(self.dependant) if strict else None
+        # An endpoint that reads its body as a stream itself (a batch upload) says so in
+        # its OpenAPI extra; the others with no body parameter take none.
+        bodiless = (
+            strict
+            and bool((self.methods or set()) & _BODY_METHODS)
+            and not self.dependant.body_params
+            and "requestBody" not in (self.openapi_extra or {})
+        )
 
         async def route(request: Request) -> Response:
             if taken is not None and request.scope.get("query_string"):
                 check_query(request.scope["query_string"], taken)
-            return await handler(JSONRequest(request.scope, request.receive))
+            request = JSONRequest(request.scope, request.receive)
+            if bodiless and _may_carry_a_body(request):
+                check_no_body(await request.body())
+            return await handler(request)
 
         return route
+
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _may_carry_a_body(request: Request) -> bool:
+    headers = request.headers
+    return "transfer-encoding" in headers or headers.get("content-length", "0") != "0"
+
+
+def check_no_body(body: bytes) -> None:
+    """`InvalidRequest` at the body unless it says nothing: empty, white space, or `{}`."""
+    if body.strip() in (b"", b"{}"):
+        return
+    raise InvalidRequest.at(["body"], "this endpoint takes no body: send none (or {})")
 
 
 def check_query(query_string: bytes, taken: dict[str, bool]) -> None:

@@ -237,6 +237,28 @@ async def test_repeated_idempotency_key_returns_the_first_verification(
     assert [item["id"] for item in listed.json()["items"]] == [first.json()["id"]]
 
 
+async def test_two_idempotency_keys_are_refused_and_nothing_is_stored(
+    api_client: ClientFactory,
+) -> None:
+    """A retry carrying either key would otherwise decide whether it is a retry."""
+    caseworker = await api_client()
+    body = verification_body(
+        [member(make_id_number("530103"))], region_code="530103", reference="case-two-keys"
+    )
+    headers = [("Idempotency-Key", "key-a"), ("Idempotency-Key", "key-b")]
+
+    answer = await caseworker.post("/v1/verifications", json=body, headers=headers)
+
+    assert answer.status_code == 422, answer.text
+    [error] = answer.json()["errors"]
+    assert (error["loc"], error["msg"]) == (
+        ["header", "Idempotency-Key"],
+        "is given more than once; give it once",
+    )
+    listed = await caseworker.get("/v1/verifications", params={"reference": "case-two-keys"})
+    assert listed.json()["items"] == []
+
+
 async def test_no_full_id_number_in_any_response_or_log_line(
     http: httpx.AsyncClient, api_client: ClientFactory, capfd: pytest.CaptureFixture[str]
 ) -> None:

@@ -186,6 +186,37 @@ class TestUpload:
 
 
 class TestRefusedBodies:
+    @pytest.mark.parametrize("action", ["cancel", "close"])
+    async def test_an_action_that_takes_no_body_refuses_one_and_does_nothing(
+        self, api_client: ClientFactory, action: str
+    ) -> None:
+        """A body that says something is not ignored while the action goes ahead: the
+        caller meant something by it. Nothing, or `{}`, is the action."""
+        client = await api_client(role="caseworker", region="530102", name="bodiless")
+        created = (
+            await client.post(
+                "/v1/batches",
+                content=ndjson(household("b-1")),
+                headers=NDJSON,
+                params={"close": "false"},
+            )
+        ).json()
+        path = f"/v1/batches/{created['id']}/{action}"
+        for body, kind in (
+            (b'{"reason": "x"}', "application/json"),
+            (b'{"x": 1, "id": "53010', "application/json"),
+            (b"\xff\xfe not json", "text/plain"),
+        ):
+            refused = await client.post(path, content=body, headers={"content-type": kind})
+            assert refused.status_code == 422, refused.text
+            assert refused.json()["errors"][0]["loc"] == ["body"]
+            assert "takes no body" in refused.json()["errors"][0]["msg"]
+        unchanged = (await client.get(f"/v1/batches/{created['id']}")).json()
+        assert unchanged["status"] == "open"
+        done = await client.post(path, json={})
+        assert done.status_code == 200, done.text
+        assert done.json()["status"] != "open"
+
     async def test_other_media_types_are_415(self, api_client: ClientFactory) -> None:
         client = await api_client()
         answer = await client.post(

@@ -159,8 +159,19 @@ def test_only_the_two_spellings_of_x_map_to_one_number(value: str) -> None:
     """Upper and lower x are one person; the validated value is always plain ASCII."""
     spelled = value[:-1] + value[-1].lower()
     assert Holder(id_number=spelled).id_number == value
-    assert Holder(id_number=f" {value} ").id_number == value
     assert Holder(id_number=value).id_number.isascii()
+
+
+@given(id_numbers(), st.sampled_from([" ", "\n", "\t", "\u3000", "\u00a0"]), st.booleans())
+def test_white_space_around_a_number_is_refused_not_trimmed(
+    value: str, space: str, before: bool
+) -> None:
+    """ASCII 0-9 and X only: what else a field carries says it was not copied as written."""
+    with pytest.raises(ValidationError) as refused:
+        Holder(id_number=space + value if before else value + space)
+    [error] = refused.value.errors(include_input=False)
+    assert "without spaces" in error["msg"]
+    assert value not in str(error)
 
 
 text_around = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=30)
