@@ -28,7 +28,9 @@ if TYPE_CHECKING:
     import httpx
 
 batch_app = typer.Typer(
-    help="Batches: many households at once (yearly and half-yearly re-checks).",
+    help="Submit households in bulk and follow a batch. An NDJSON file of households "
+    "becomes one batch (a campaign, a yearly review); re-checks of the roll are `hedui "
+    "recheck`.",
     no_args_is_help=True,
 )
 console = Console()

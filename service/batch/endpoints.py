@@ -357,7 +357,8 @@ async def cancel_batch(batch_id: str, principal: CaseworkerDep, session: Session
     """Verifications still `queued` (no partner asked yet) become `cancelled` and never
     run; those already `running` finish and keep their reports. The batch takes no more
     households. A re-check cancelled so is due again: the next pass starts it in the day's
-    next re-check batch. Cancelling again changes nothing."""
+    next re-check batch. Cancelling again changes nothing; a batch that has finished (every
+    verification ended, `completed_at` set) is `409`."""
     batch, _ = await batch_service.cancel(session, principal, batch_id)
     return await batch_service.view(session, batch)
 

@@ -19,7 +19,7 @@ from service.auth.principal import Principal
 from service.batch.repository import ENDED, BatchRepository
 from service.batch.stream import Raw, TooLong
 from service.crypto.keyring import Keyring
-from service.errors import BatchClosed, BatchNotFound, HeduiError, InvalidRequest
+from service.errors import BatchClosed, BatchNotFound, Conflict, HeduiError, InvalidRequest
 from service.json_body import DuplicateMember, load_json
 from service.models import Batch, Verification
 from service.models.base import new_id, utcnow
@@ -371,8 +371,14 @@ class BatchService:
         """Cancel the batch and its verifications nobody has started (how many); started
         ones finish. A re-check whose verification is cancelled so ends with it, its
         recipient due again (the next pass starts it in the day's next batch). Cancelling
-        twice changes nothing more."""
+        twice changes nothing more; a batch that has finished cannot be (409)."""
         batch = await self.get(session, principal, batch_id)
+        if batch.status != wire.BatchStatus.cancelled.value and batch.completed_at is not None:
+            # Its `batch.completed` event went out: a cancelled one now would say otherwise.
+            raise Conflict(
+                "The batch has finished: every verification in it has ended, so nothing is "
+                "left to cancel"
+            )
         repository = BatchRepository.from_session(session)
         now = utcnow()
         if batch.status != wire.BatchStatus.cancelled.value:

@@ -186,6 +186,27 @@ class TestUpload:
 
 
 class TestRefusedBodies:
+    async def test_a_finished_batch_cannot_be_cancelled(self, api_client: ClientFactory) -> None:
+        """Its verifications have all ended and `batch.completed` went out: relabelled
+        `cancelled` now, it would say what did not happen."""
+        client = await api_client(role="caseworker", region="530102", name="finished")
+        created = (
+            await client.post("/v1/batches", content=ndjson(household("f-1")), headers=NDJSON)
+        ).json()
+        batch = await finished(client, created["id"])
+        for _ in range(100):
+            if batch["completed_at"] is not None:
+                break
+            await asyncio.sleep(0.1)
+            batch = (await client.get(f"/v1/batches/{created['id']}")).json()
+
+        refused = await client.post(f"/v1/batches/{created['id']}/cancel")
+
+        assert refused.status_code == 409, refused.text
+        assert "nothing is left to cancel" in refused.json()["detail"]
+        after = (await client.get(f"/v1/batches/{created['id']}")).json()
+        assert (after["status"], after["completed_at"]) == ("closed", batch["completed_at"])
+
     @pytest.mark.parametrize("action", ["cancel", "close"])
     async def test_an_action_that_takes_no_body_refuses_one_and_does_nothing(
         self, api_client: ClientFactory, action: str
