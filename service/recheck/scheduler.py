@@ -58,6 +58,9 @@ log = structlog.get_logger(__name__)
 
 SCHEDULER_KEY_NAME = "re-check scheduler"
 """The API key re-check verifications are created under (it has no usable token)."""
+SCHEDULER_KEY_REASON = (
+    "internal: the identity re-checks are started under; it has no token and never had one"
+)
 
 _JOIN_ATTEMPTS = 5
 """How often a chunk looks again for an open batch of its day, when the one it found was
@@ -429,13 +432,17 @@ class RecheckScheduler:
                 select(ApiKey).where(ApiKey.name == SCHEDULER_KEY_NAME).order_by(ApiKey.id)
             )
             if key is None:
+                now = utcnow()
                 key = ApiKey(
                     name=SCHEDULER_KEY_NAME,
                     role=Role.caseworker.value,
                     region_prefix="",
                     # No token hashes to this: the key cannot be used to call the API.
                     token_hash=f"scheduler:{new_id()}"[:64],
-                    revoked_at=utcnow(),
+                    created_at=now,
+                    revoked_at=now,
+                    # What an admin listing the keys reads beside it.
+                    revoked_reason=SCHEDULER_KEY_REASON,
                 )
                 session.add(key)
                 await session.flush()

@@ -24,7 +24,7 @@ from service import cli
 from service.auth.principal import Role
 from service.auth.service import create_api_key
 from service.db import create_engine, create_session_factory
-from service.models import Recheck, Recipient, Verification
+from service.models import ApiKey, Recheck, Recipient, Verification
 from service.models.base import utcnow
 from service.policy.catalog import PolicyCatalog
 from service.recheck.drive import run_until_done
@@ -287,6 +287,17 @@ async def test_an_unchanged_household_raises_nothing(office: Office) -> None:
     assert "0 warnings raised" in ran.stdout, ran.stdout
     [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
     assert recipient["status"] == "active"
+
+    # The scheduler's own identity, as an admin listing the keys finds it: never usable,
+    # and saying why.
+    engine = create_engine(office.env["HEDUI_DATABASE_URL"])
+    async with create_session_factory(engine)() as session:
+        [key] = (
+            await session.scalars(select(ApiKey).where(ApiKey.token_hash.like("scheduler:%")))
+        ).all()
+    await engine.dispose()
+    assert key.revoked_at == key.created_at
+    assert (key.revoked_reason or "").startswith("internal:")
 
 
 async def test_a_partner_down_at_the_recheck_opens_a_review_not_another_year(
