@@ -174,6 +174,12 @@ class BatchVerificationFilter(LinePage):
 
 class BatchFilter(RequestModel):
     status: BatchStatus | None = None
+    kind: BatchKind | None = Field(
+        default=None, description="upload: sent by a caller; recheck: the scheduler's"
+    )
+    reference: str | None = Field(
+        default=None, max_length=128, description="The batch's own reference, exactly"
+    )
     completed: bool | None = Field(
         default=None,
         description="true: only batches found finished (`completed_at` set, "

@@ -104,6 +104,11 @@ class WarningFilter(RequestModel):
         description="Region prefix, within the caller's own region",
     )
     township_code: str | None = Field(default=None, pattern=r"^[0-9]{9}$")
+    code: str | None = Field(
+        default=None,
+        pattern=r"^[a-z_]{1,40}$",
+        description="Only warnings of this code (`new_vehicle`, `recheck_incomplete`, ...)",
+    )
     severity: WarningSeverity | None = None
     status: WarningStatus | None = None
     recipient_id: str | None = Field(default=None, max_length=36)

@@ -62,10 +62,16 @@ class BatchRepository:
         limit: int,
         after: tuple[datetime, str] | None,
         completed: bool | None = None,
+        kind: str | None = None,
+        reference: str | None = None,
     ) -> list[Batch]:
         statement = scoped(select(Batch), scope, Batch.region_prefix)
         if status is not None:
             statement = statement.where(Batch.status == status)
+        if kind is not None:
+            statement = statement.where(Batch.kind == kind)
+        if reference is not None:
+            statement = statement.where(Batch.reference == reference)
         if completed is not None:
             done = Batch.completed_at.is_not(None)
             statement = statement.where(done if completed else ~done)

@@ -298,6 +298,8 @@ class BatchService:
             scope=principal,
             status=where.status.value if where.status else None,
             completed=where.completed,
+            kind=where.kind.value if where.kind else None,
+            reference=where.reference,
             limit=where.limit + 1,
             after=decode_cursor(where.cursor) if where.cursor else None,
         )

@@ -61,6 +61,8 @@ class WarningRepository:
     ) -> list[ChangeWarning]:
         """`scope` is the caller's, narrowed by the filter's region and township codes."""
         statement = in_scope(select(ChangeWarning), scope)
+        if where.code is not None:
+            statement = statement.where(ChangeWarning.code == where.code)
         if where.severity is not None:
             statement = statement.where(ChangeWarning.severity == where.severity)
         if where.status is not None:

@@ -207,6 +207,11 @@ async def test_a_new_car_a_year_on_raises_one_warning_and_opens_a_review(office:
     assert listed.status_code == 200, listed.text
     [warning] = listed.json()["items"]
     assert warning["code"] == "new_vehicle"
+    by_code = await office.caseworker.get("/v1/warnings", params={"code": "new_vehicle"})
+    assert [item["id"] for item in by_code.json()["items"]] == [warning["id"]]
+    other = await office.caseworker.get("/v1/warnings", params={"code": "vehicle_gone"})
+    assert other.json()["items"] == []
+    assert (await office.caseworker.get("/v1/warnings?code=NEW")).status_code == 422
     assert warning["severity"] == "high"
     assert warning["member"] == child[:6] + "********" + child[-4:]
     assert warning["before"] == []

@@ -173,6 +173,30 @@ class TestUpload:
         listed = (await client.get("/v1/batches", params={"limit": 200})).json()
         assert created["id"] in {item["id"] for item in listed["items"]}
 
+    async def test_a_batch_is_found_by_its_reference_and_kind(
+        self, api_client: ClientFactory
+    ) -> None:
+        client = await api_client(role="caseworker", region="530102", name="references")
+        made = {}
+        for reference in ("campaign-a", "campaign-b"):
+            answer = await client.post(
+                "/v1/batches",
+                content=ndjson(household(f"{reference}-1")),
+                headers=NDJSON,
+                params={"reference": reference},
+            )
+            made[reference] = answer.json()["id"]
+
+        found = (await client.get("/v1/batches", params={"reference": "campaign-b"})).json()
+        uploads = (await client.get("/v1/batches", params={"kind": "upload", "limit": 200})).json()
+        rechecks = (await client.get("/v1/batches", params={"kind": "recheck"})).json()
+
+        assert [item["id"] for item in found["items"]] == [made["campaign-b"]]
+        assert set(made.values()) <= {item["id"] for item in uploads["items"]}
+        assert rechecks["items"] == []
+        for params in ({"kind": "yearly"}, {"reference": "r" * 129}):
+            assert (await client.get("/v1/batches", params=params)).status_code == 422
+
     async def test_other_regions_do_not_see_the_batch(self, api_client: ClientFactory) -> None:
         owner = await api_client(role="caseworker", region="5301")
         created = (
