@@ -234,6 +234,16 @@ class HealthMonitor:
                 reason=attempt.retry.reason,
             )
 
+    def unsynced(self, name: str | None, since: datetime) -> list[tuple[str, datetime, Bucket]]:
+        """This process's counts not yet written to the database (`_sync` every few
+        seconds), of buckets that started at `since` or later: `name`'s, or everyone's.
+        A reader adds them to the rows it reads, so the calls just made count at once."""
+        return [
+            (connector, start, bucket)
+            for (connector, start), bucket in self._buckets.items()
+            if (name is None or connector == name) and start >= since
+        ]
+
     def _bucket(self, name: str, now: float) -> Bucket:
         width = self.settings.health_bucket_s
         start_s = now - now % width

@@ -108,7 +108,7 @@ class ConnectorService:
         names = registry.names()
         unloadable = {name for name in names if isinstance(registry.get(name), UnloadableConnector)}
         states = await repository.states(names)
-        window = await _windows(repository, None, now, settings)
+        window = await _windows(repository, monitor, None, now, settings)
         statuses = {}
         for name in names:
             monitor.track(name)  # a declarative connector nothing has asked yet
@@ -147,7 +147,7 @@ class ConnectorService:
         now = now or datetime.now(UTC)
         repository = ConnectorRepository.from_session(session)
         state = await repository.state(name)
-        window = (await _windows(repository, name, now, settings))[name]
+        window = (await _windows(repository, monitor, name, now, settings))[name]
         if idle is not None:
             # Registered over the API, not in force: nothing calls it, so nothing to assess
             # (what it did while it was in force is still counted above and below).
@@ -416,18 +416,26 @@ def _window_start(now: datetime, settings: Settings) -> datetime:
 
 
 async def _windows(
-    repository: ConnectorRepository, name: str | None, now: datetime, settings: Settings
+    repository: ConnectorRepository,
+    monitor: HealthMonitor,
+    name: str | None,
+    now: datetime,
+    settings: Settings,
 ) -> defaultdict[str, Bucket]:
     """Each connector's counts over the status window, from the buckets that started after
     its breaker last closed: once the partner is back, the outage's failures are history
-    (charts still show them), not a reason to keep it degraded for the rest of the window."""
+    (charts still show them), not a reason to keep it degraded for the rest of the window.
+    Every process's stored counts, and this one's not stored yet: a failure just seen here
+    shows at once, not at the next sync."""
     since = _window_start(now, settings)
     closed = await repository.last_events(f"breaker_{BreakerState.closed.value}", since)
     window: defaultdict[str, Bucket] = defaultdict(Bucket)
-    for row in await repository.buckets(name, since):
-        closed_at = closed.get(row.connector)
-        if closed_at is None or row.start >= closed_at:
-            window[row.connector].merge(to_bucket(row))
+    stored = await repository.buckets(name, since)
+    counted = [(row.connector, row.start, to_bucket(row)) for row in stored]
+    for connector, start, bucket in [*counted, *monitor.unsynced(name, since)]:
+        closed_at = closed.get(connector)
+        if closed_at is None or start >= closed_at:
+            window[connector].merge(bucket)
     return window
 
 

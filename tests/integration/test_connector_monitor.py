@@ -94,6 +94,31 @@ class TestSharedState:
         assert health.last_error is not None
         assert health.last_error.detail == "HTTP 503"
 
+    async def test_this_process_s_calls_count_before_they_are_stored(
+        self, factory: async_sessionmaker[AsyncSession], own_engine: AsyncEngine
+    ) -> None:
+        """An operator who looks right after a failure sees it, not the last sync's view;
+        and once stored it is counted once, not twice."""
+        one, two = (monitor(factory, own_engine, ["shared_d"]) for _ in range(2))
+        fail(two, "shared_d", 2)
+        await two.sync()
+        fail(one, "shared_d", 1)  # not stored yet
+        registry = ConnectorRegistry()
+        registry.add(Quiet("shared_d"))
+
+        async def counted(process: HealthMonitor) -> tuple[int, int]:
+            async with factory() as session:
+                health = await connector_service.health(
+                    session, registry, process, SETTINGS, "shared_d"
+                )
+            return health.calls, health.failures
+
+        assert await counted(one) == (3, 3)
+        assert await counted(two) == (2, 2)  # another process's unstored calls: not yet
+        await one.sync()
+        assert await counted(one) == (3, 3)
+        assert await counted(two) == (3, 3)
+
     async def test_when_two_processes_change_a_breaker_at_once_one_wins(
         self, factory: async_sessionmaker[AsyncSession], own_engine: AsyncEngine
     ) -> None:
