@@ -36,8 +36,18 @@ async def list_warnings(
     responses=PROBLEMS,
     summary="Counts of warnings per county, for a county-level overview",
 )
-async def warning_summary(session: SessionDep, principal: ReaderDep) -> wire.WarningSummary:
-    return await warning_service.summary(session, principal)
+async def warning_summary(
+    session: SessionDep,
+    principal: ReaderDep,
+    region_code: Annotated[
+        str | None,
+        Query(
+            pattern=r"^([0-9]{2}|[0-9]{4}|[0-9]{6})$",
+            description="Region prefix, within the caller's own region: its counties only",
+        ),
+    ] = None,
+) -> wire.WarningSummary:
+    return await warning_service.summary(session, principal, region_code)
 
 
 @router.get("/{warning_id}", response_model=wire.Warning, responses=PROBLEMS, summary="One warning")

@@ -247,8 +247,12 @@ class WarningService:
             },
         )
 
-    async def summary(self, session: AsyncSession, principal: Principal) -> wire.WarningSummary:
-        rows = await WarningRepository.from_session(session).summary(scope=principal)
+    async def summary(
+        self, session: AsyncSession, principal: Principal, region_code: str | None = None
+    ) -> wire.WarningSummary:
+        rows = await WarningRepository.from_session(session).summary(
+            scope=principal.narrowed(region_code)
+        )
         return wire.WarningSummary(
             regions=[
                 wire.RegionCount(

@@ -245,6 +245,10 @@ async def test_a_new_car_a_year_on_raises_one_warning_and_opens_a_review(office:
             {"region_code": "530102", "open": 1, "acknowledged": 0, "resolved": 0, "high": 1}
         ]
     }
+    county = await office.caseworker.get("/v1/warnings/summary", params={"region_code": "5301"})
+    assert county.json() == summary
+    elsewhere = await office.caseworker.get("/v1/warnings/summary?region_code=530103")
+    assert elsewhere.json() == {"regions": []}
     acknowledged = await office.caseworker.post(
         f"/v1/warnings/{warning['id']}/acknowledge", json={"note": "visiting on Monday"}
     )

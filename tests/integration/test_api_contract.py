@@ -340,7 +340,7 @@ class TestListing:
     @pytest.mark.parametrize(
         "path",
         [
-            "/v1/warnings/summary?region_code=11",
+            "/v1/warnings/summary?severity=high",
             "/v1/connectors?colour=blue",
             "/v1/verifications/x?a=1",
         ],
