@@ -55,6 +55,12 @@ class ApiKeyPage(BaseModel):
 class ApiKeyQuery(RequestModel):
     status: KeyStatus | None = Field(default=None, description="Only keys in this state")
     role: KeyRole | None = Field(default=None, description="Only keys of this role")
+    region: str | None = Field(
+        default=None,
+        pattern=r"^([0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9})$",
+        description="Only keys inside this region prefix (53 lists 53, 5301, ...), within "
+        "the caller's own region",
+    )
     name: str | None = Field(
         default=None, min_length=1, max_length=128, description="Name contains (any case)"
     )

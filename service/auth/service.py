@@ -168,7 +168,7 @@ async def page_api_keys(
     now = utcnow()
     after = decode_cursor(query.cursor) if query.cursor else None
     where = KeyFilter(
-        region_prefix=principal.region_prefix,
+        region_prefix=principal.narrowed(query.region),
         status=query.status,
         role=query.role,
         name_contains=query.name,

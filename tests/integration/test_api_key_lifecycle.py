@@ -140,6 +140,12 @@ async def test_admins_list_and_revoke_keys_of_their_region(
         assert hash_token(held_token) not in listed.text
         named = await admin.get("/v1/apikeys", params={"name": "zhang", "role": "caseworker"})
         assert [item["id"] for item in named.json()["items"]] == [held_id]
+        prefecture = await admin.get("/v1/apikeys", params={"region": "5301", "limit": 200})
+        assert held_id in {item["id"] for item in prefecture.json()["items"]}
+        assert all(item["region"].startswith("5301") for item in prefecture.json()["items"])
+        outside = await admin.get("/v1/apikeys", params={"region": "44"})
+        assert outside.json()["items"] == []  # another province's: never widened to it
+        assert (await admin.get("/v1/apikeys", params={"region": "5"})).status_code == 422
         assert (await held.get("/v1/apikeys")).status_code == 403
 
         revoked = await admin.post(
