@@ -44,10 +44,23 @@ async def create_near_relative(
 async def list_near_relatives(
     session: SessionDep,
     principal: RegistryReaderDep,
+    region_code: Annotated[
+        str | None,
+        Query(
+            pattern=r"^([0-9]{2}|[0-9]{4}|[0-9]{6})$",
+            description="Region prefix, within the caller's own region",
+        ),
+    ] = None,
+    revoked: Annotated[
+        bool | None,
+        Query(description="true: only revoked registrations; false: only those in force"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> wire.NearRelativePage:
-    return await near_relative_service.page(session, principal, limit=limit, cursor=cursor)
+    return await near_relative_service.page(
+        session, principal, region_code=region_code, revoked=revoked, limit=limit, cursor=cursor
+    )
 
 
 @router.post(

@@ -45,10 +45,19 @@ class NearRelativeRepository:
         return await self.session.scalar(statement)
 
     async def page(
-        self, *, scope: Principal | str, limit: int, after: tuple[datetime, str] | None
+        self,
+        *,
+        scope: Principal | str,
+        limit: int,
+        after: tuple[datetime, str] | None,
+        revoked: bool | None = None,
     ) -> list[NearRelative]:
-        """Newest first; `after` is the (registered_at, id) of the last item already seen."""
+        """Newest first; `after` is the (registered_at, id) of the last item already seen;
+        `revoked`: only the revoked (True) or those in force (False)."""
         statement = scoped(select(NearRelative), scope, NearRelative.region_code)
+        if revoked is not None:
+            gone = NearRelative.revoked_at.is_not(None)
+            statement = statement.where(gone if revoked else ~gone)
         if after is not None:
             statement = statement.where(
                 newer_first_after(NearRelative.registered_at, NearRelative.id, after)

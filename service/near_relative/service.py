@@ -87,10 +87,18 @@ class NearRelativeService:
         return registration
 
     async def page(
-        self, session: AsyncSession, principal: Principal, *, limit: int, cursor: str | None
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        *,
+        limit: int,
+        cursor: str | None,
+        region_code: str | None = None,
+        revoked: bool | None = None,
     ) -> wire.NearRelativePage:
         rows = await NearRelativeRepository.from_session(session).page(
-            scope=principal,
+            scope=principal.narrowed(region_code),
+            revoked=revoked,
             limit=limit + 1,
             after=decode_cursor(cursor) if cursor else None,
         )

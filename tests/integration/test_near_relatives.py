@@ -239,6 +239,28 @@ class TestRevoke:
         [kept] = [item for item in listed if item["id"] == created["id"]]
         assert kept["revoked_reason"] == "任职结束"
 
+    async def test_the_list_filters_by_region_and_by_whether_revoked(
+        self, api_client: ClientFactory
+    ) -> None:
+        auditor = await api_client(role="auditor", region="5301")
+        here = await register(auditor, region_code="530191")
+        there = await register(auditor, region_code="530192")
+        gone = await register(auditor, region_code="530191")
+        revoked = await auditor.post(f"{PATH}/{gone['id']}/revoke", json={"reason": "任职结束"})
+        assert revoked.status_code == 200, revoked.text
+
+        county = await listed_ids(auditor, region_code="530191", limit=200)
+        in_force = await listed_ids(auditor, region_code="530191", revoked="false", limit=200)
+        ended = await listed_ids(auditor, region_code="530191", revoked="true", limit=200)
+        elsewhere = await listed_ids(auditor, region_code="36", limit=200)
+
+        assert set(county) == {here["id"], gone["id"]}
+        assert there["id"] not in county
+        assert (in_force, ended) == ([here["id"]], [gone["id"]])
+        assert elsewhere == []  # outside the key's region: never widened to it
+        for params in ({"region_code": "5"}, {"revoked": "maybe"}):
+            assert (await auditor.get(PATH, params=params)).status_code == 422
+
     async def test_another_regions_registration_is_404(self, api_client: ClientFactory) -> None:
         kunming = await api_client(role="auditor", region="530185")
         created = await register(kunming, region_code="530185")
