@@ -9,7 +9,7 @@ field with a JSON pointer into the submitted spec (`/response/fields/annual_amou
 import math
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -563,27 +563,37 @@ def _document_problems(data: object) -> list[Problem]:
     text, SQLite would store it), NaN, Infinity or a number beyond a float's range (`1e400`,
     which JSON has no value for: stored as null), and text past its size."""
     problems: list[Problem] = []
-    pending: list[tuple[str, object]] = [("", data)]
-    while pending:
-        pointer, value = pending.pop()
+    for pointer, value, is_name in _document(data):
         if isinstance(value, str):
-            if (why := _text_problem(value, MAX_TEXT)) is not None:
-                problems.append(Problem(pointer or "/", why))
+            why = _text_problem(value, MAX_MEMBER_NAME if is_name else MAX_TEXT)
+            if why is not None:
+                problems.append(Problem(pointer or "/", f"its name {why}" if is_name else why))
         elif isinstance(value, float) and not math.isfinite(value):
             problems.append(
                 Problem(pointer or "/", "must be a finite number (JSON has no NaN or Infinity)")
             )
-        elif isinstance(value, dict):
+    return problems
+
+
+def _document(data: object) -> Iterator[tuple[str, object, bool]]:
+    """Every value of a JSON document with its pointer, in the document's order, as
+    (pointer, value, False); before an object's members, each member's name with the
+    member's pointer, as (pointer, name, True). A name that holds an ID number is never in
+    a pointer: `_HIDDEN` stands for it."""
+    pending: list[tuple[str, object]] = [("", data)]
+    while pending:
+        pointer, value = pending.pop()
+        yield pointer, value, False
+        if isinstance(value, dict):
             children = []
             for key, item in value.items():
-                child = f"{pointer}/{pointer_token(str(key))}"
-                if (why := _text_problem(str(key), MAX_MEMBER_NAME)) is not None:
-                    problems.append(Problem(child, f"its name {why}"))
+                name = str(key)
+                child = f"{pointer}/{_HIDDEN if hides_id_number(name) else pointer_token(name)}"
+                yield child, name, True
                 children.append((child, item))
             pending.extend(reversed(children))  # in the document's order
         elif isinstance(value, list):
             pending.extend(reversed([(f"{pointer}/{i}", item) for i, item in enumerate(value)]))
-    return problems
 
 
 ID_NUMBER_IN_SPEC = (
@@ -596,26 +606,12 @@ def _id_number_problems(data: object) -> list[Problem]:
     """Every text of the spec, member names included, that holds an ID number (as is or
     written apart or encoded, `hides_id_number`): a URL, header or template would send it
     to the partner with every call, and the registry shows the spec to whoever reads it.
-    A member name that holds one is not repeated in its pointer."""
-    problems: list[Problem] = []
-    pending: list[tuple[str, object]] = [("", data)]
-    while pending:
-        pointer, value = pending.pop()
-        if isinstance(value, str):
-            if hides_id_number(value):
-                problems.append(Problem(pointer or "/", ID_NUMBER_IN_SPEC))
-        elif isinstance(value, dict):
-            children = []
-            for key, item in value.items():
-                name = str(key)
-                if hides_id_number(name):
-                    problems.append(Problem(f"{pointer}/{_HIDDEN}", f"a name {ID_NUMBER_IN_SPEC}"))
-                    continue
-                children.append((f"{pointer}/{pointer_token(name)}", item))
-            pending.extend(reversed(children))
-        elif isinstance(value, list):
-            pending.extend(reversed([(f"{pointer}/{i}", item) for i, item in enumerate(value)]))
-    return problems
+    A member name that holds one is not repeated in its pointer (`_document`)."""
+    return [
+        Problem(pointer or "/", f"a name {ID_NUMBER_IN_SPEC}" if is_name else ID_NUMBER_IN_SPEC)
+        for pointer, value, is_name in _document(data)
+        if isinstance(value, str) and hides_id_number(value)
+    ]
 
 
 _HIDDEN = "(a name holding an ID number)"
