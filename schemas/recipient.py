@@ -9,7 +9,7 @@ from schemas.dates import IsoDate
 from schemas.identity import FreeText
 from schemas.money import Money
 from schemas.request import RequestModel
-from schemas.verification import Area, Consent, Member, Program
+from schemas.verification import REGION_PREFIX, Area, Consent, Member, Program
 
 
 class RecheckClass(StrEnum):
@@ -91,7 +91,7 @@ class RecipientFilter(RequestModel):
 
     region_code: str | None = Field(
         default=None,
-        pattern=r"^([0-9]{2}|[0-9]{4}|[0-9]{6})$",
+        pattern=REGION_PREFIX,
         description="Region prefix, within the caller's own region",
     )
     township_code: str | None = Field(

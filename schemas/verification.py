@@ -70,6 +70,8 @@ SupportMode = Literal["concentrated", "dispersed"]
 CareGrade = Literal[1, 2, 3]
 """Self-care grade of a tekun person: 1 unable to care for themselves (全失能), 2 partly
 able (半失能), 3 able (全自理). The care subsidy depends on it."""
+REGION_PREFIX = r"^([0-9]{2}|[0-9]{4}|[0-9]{6})$"
+"""A region filter's pattern: a province (2 digits), prefecture (4) or county (6)."""
 CountyCode = Annotated[
     str,
     Field(pattern=r"^[0-9]{6}$", description="6-digit GB/T 2260 county code", examples=["530102"]),
@@ -434,7 +436,7 @@ class VerificationFilter(RequestModel):
     recommendation: Recommendation | None = None
     region_code: str | None = Field(
         default=None,
-        pattern=r"^([0-9]{2}|[0-9]{4}|[0-9]{6})$",
+        pattern=REGION_PREFIX,
         description="Region prefix, within the caller's own region",
     )
     township_code: str | None = Field(

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from schemas.identity import FreeText
 from schemas.money import Money
 from schemas.request import RequestModel
+from schemas.verification import REGION_PREFIX
 
 WarningSeverity = Literal["low", "medium", "high"]
 ProposedAction = Literal["keep", "raise", "lower", "stop", "review"]
@@ -100,7 +101,7 @@ class Warning(BaseModel):
 class WarningFilter(RequestModel):
     region_code: str | None = Field(
         default=None,
-        pattern=r"^([0-9]{2}|[0-9]{4}|[0-9]{6})$",
+        pattern=REGION_PREFIX,
         description="Region prefix, within the caller's own region",
     )
     township_code: str | None = Field(default=None, pattern=r"^[0-9]{9}$")

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, status
 
 from schemas import near_relative as wire
+from schemas.verification import REGION_PREFIX
 from service.auth.principal import Principal, Role
 from service.deps import SessionDep, require_role
 from service.errors import PROBLEMS
@@ -47,7 +48,7 @@ async def list_near_relatives(
     region_code: Annotated[
         str | None,
         Query(
-            pattern=r"^([0-9]{2}|[0-9]{4}|[0-9]{6})$",
+            pattern=REGION_PREFIX,
             description="Region prefix, within the caller's own region",
         ),
     ] = None,

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from schemas import warning as wire
+from schemas.verification import REGION_PREFIX
 from service.deps import ReaderDep, SessionDep
 from service.errors import PROBLEMS
 from service.routing import JSONRoute
@@ -42,7 +43,7 @@ async def warning_summary(
     region_code: Annotated[
         str | None,
         Query(
-            pattern=r"^([0-9]{2}|[0-9]{4}|[0-9]{6})$",
+            pattern=REGION_PREFIX,
             description="Region prefix, within the caller's own region: its counties only",
         ),
     ] = None,
