@@ -181,6 +181,10 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # FastAPI's own OpenTelemetry spans, metrics and logs stay off: hedui says what it
+        # records (structlog, Prometheus, the audit trail) and exports nothing else about a
+        # request, and the check for a configured provider cost every request 10 µs.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         # Every route passes the audit trail; `service/audit/actions.py` says what each records.
         dependencies=[Depends(audit_trail, scope="function")],
         openapi_tags=[
