@@ -58,6 +58,9 @@ class TimedHeadersProtocol(HttpToolsProtocol):
         self._head_begun_now = False
         """It began in the bytes being read (which may hold the previous request's body)."""
         self._head_bytes = 0
+        """Bytes read since the head began (a bound on what the parser buffers)."""
+        self._head_parsed = 0
+        """Bytes of the head the parser has handed over: the URL and each header line."""
         self._refused = False
 
     def data_received(self, data: bytes) -> None:
@@ -66,18 +69,31 @@ class TimedHeadersProtocol(HttpToolsProtocol):
         self._head_begun_now = False
         super().data_received(data)
         # Bytes read while a head is still incomplete are head bytes; those of the read in
-        # which it began are left out (they may be the body before it), which bounds what a
-        # head can hold to one read more than the limit.
+        # which it began are left out (they may be the body before it). This bounds what the
+        # parser holds of a header not yet complete; the parsed parts are counted exactly
+        # (`_parsed`).
         if self._head_open and not self._head_begun_now and not self._refused:
             self._head_bytes += len(data)
             if self._head_bytes > MAX_HEAD_BYTES:
                 self._refuse_head()
 
+    def on_url(self, url: bytes) -> None:
+        self._parsed(len(url))
+        super().on_url(url)
+
     def on_header(self, name: bytes, value: bytes) -> None:
         if len(self.headers) >= MAX_HEADERS:
             self._refused = True
             raise ValueError("too many header lines")  # stops the parser: send_400_response
+        self._parsed(len(name) + len(value) + 4)  # "name: value\r\n"
         super().on_header(name, value)
+
+    def _parsed(self, size: int) -> None:
+        """The exact count: a head that came in one read, however large, is refused too."""
+        self._head_parsed += size
+        if self._head_parsed > MAX_HEAD_BYTES:
+            self._refused = True
+            raise ValueError("request head too large")  # stops the parser: send_400_response
 
     def send_400_response(self, msg: str) -> None:
         if self._refused:
@@ -106,6 +122,7 @@ class TimedHeadersProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._expect_headers()
         self._head_open, self._head_begun_now, self._head_bytes = True, True, 0
+        self._head_parsed = 0
 
     def on_headers_complete(self) -> None:
         self._headers_in()

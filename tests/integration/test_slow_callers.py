@@ -219,6 +219,30 @@ async def test_a_huge_header_is_431_and_the_connection_closed(base_url: str) -> 
         writer.close()
 
 
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET /echo HTTP/1.1\r\nHost: test\r\nX-Junk: " + b"a" * (MAX_HEAD_BYTES + 1) + b"\r\n",
+        b"GET /echo HTTP/1.1\r\nHost: test\r\n"
+        + b"".join(b"X-%d: " % n + b"a" * (MAX_HEAD_BYTES // 2) + b"\r\n" for n in range(2)),
+        b"GET /echo?" + b"a" * (MAX_HEAD_BYTES + 1) + b" HTTP/1.1\r\nHost: test\r\n",
+    ],
+    ids=["one-header", "two-headers", "url"],
+)
+async def test_a_head_over_the_limit_sent_at_once_is_431(base_url: str, head: bytes) -> None:
+    """The whole head in one write, so one read: counted as parsed, not as read."""
+    reader, writer = await _connect(base_url)
+    try:
+        writer.write(head + b"Content-Length: 0\r\n\r\n")
+        await writer.drain()
+        status, headers, body = await _response(reader)
+        assert status == 431
+        assert headers["content-type"] == "application/problem+json"
+        assert json.loads(body)["type"].endswith("/headers-too-large")
+    finally:
+        writer.close()
+
+
 async def test_too_many_header_lines_are_431(base_url: str) -> None:
     reader, writer = await _connect(base_url)
     try:
