@@ -313,14 +313,10 @@ class RateLimited(HeduiError):
         )
 
 
-def check_idempotency_key(key: str | None, sent: int = 1) -> None:
-    """An `Idempotency-Key` is stored and logged as sent: one (`sent`: how many such headers
-    the request carried; with two, a retry carrying either would decide differently), not
-    blank, and no ID number."""
-    if sent > 1:
-        raise InvalidRequest.at(
-            ["header", "Idempotency-Key"], "is given more than once; give it once"
-        )
+def check_idempotency_key(key: str | None) -> None:
+    """An `Idempotency-Key` is stored and logged as sent: not blank, and no ID number (the
+    request guard has refused a second one: a retry carrying either would decide
+    differently)."""
     if key is None:
         return
     if not key.strip():

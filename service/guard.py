@@ -1,5 +1,5 @@
 """What a request must be before the app reads it: small enough, quick enough, free of
-NUL characters, and with a query that is UTF-8.
+NUL characters, with a query that is UTF-8, and each header that says one thing sent once.
 
 Pure ASGI, outside everything else, so that nothing of an oversized body is read or
 parsed: a declared `Content-Length` over the limit is answered `413` at once, and a body
@@ -29,6 +29,15 @@ from service.errors import PROBLEM_BASE
 NUL = "\x00"
 _NUL_MESSAGE = "must not contain a NUL character"
 _NOT_UTF8_MESSAGE = "must be UTF-8 text (percent-encoded)"
+_REPEATED_MESSAGE = "is given more than once; give it once"
+
+SINGLE_HEADERS = {
+    b"authorization": "Authorization",
+    b"content-type": "Content-Type",
+    b"idempotency-key": "Idempotency-Key",
+}
+"""Headers that say one thing: sent twice, the app would read the first and a proxy or a
+retry might act on the second (two keys, two media types, two callers)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +109,11 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         limit, setting = self._limit(scope)
-        problem = _text_problem(scope) or self._declared_too_large(scope, limit, setting)
+        problem = (
+            _text_problem(scope)
+            or _repeated_header(scope)
+            or self._declared_too_large(scope, limit, setting)
+        )
         if problem is not None:
             await problem_response(problem)(scope, receive, send)
             return
@@ -209,3 +222,21 @@ def _text_problem(scope: Scope) -> Problem | None:
         instance=scope["path"].replace(NUL, ""),
         errors=[ProblemError(loc=loc, msg=message)],
     )
+
+
+def _repeated_header(scope: Scope) -> Problem | None:
+    seen: set[bytes] = set()
+    for name, _ in scope["headers"]:
+        if name in SINGLE_HEADERS:
+            if name in seen:
+                loc: list[str | int] = ["header", SINGLE_HEADERS[name]]
+                return Problem(
+                    type=PROBLEM_BASE + "validation",
+                    title="Invalid request",
+                    status=422,
+                    detail=f"header.{SINGLE_HEADERS[name]}: {_REPEATED_MESSAGE}",
+                    instance=scope["path"],
+                    errors=[ProblemError(loc=loc, msg=_REPEATED_MESSAGE)],
+                )
+            seen.add(name)
+    return None

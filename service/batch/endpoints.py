@@ -245,7 +245,7 @@ async def create_batch(
     run as workers have room. A refused line stores nothing and is listed in `GET
     /v1/batches/{id}/errors` with its line number and fields; the other lines proceed.
     Households must be in the key's region."""
-    check_idempotency_key(idempotency_key, len(request.headers.getlist("idempotency-key")))
+    check_idempotency_key(idempotency_key)
     query_reference = check_reference(reference, QUERY_REFERENCE)
     async with _body(request, settings.max_body_bytes, settings.max_batch_households) as body:
         # Checked before anything is stored, wherever in the body it stands.

@@ -123,7 +123,7 @@ async def create_verification(
     verification finishes within N seconds. With `Idempotency-Key`, a retry of the same
     request returns the first verification instead of making a second one.
     """
-    check_idempotency_key(idempotency_key, len(request.headers.getlist("idempotency-key")))
+    check_idempotency_key(idempotency_key)
     parts = admitted.parts
     wait_s = _wait_seconds(prefer, parts.settings.max_wait_s)
 

@@ -1,6 +1,7 @@
 """A household verified end to end: real server, real database, sandbox agencies over HTTP."""
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -237,25 +238,43 @@ async def test_repeated_idempotency_key_returns_the_first_verification(
     assert [item["id"] for item in listed.json()["items"]] == [first.json()["id"]]
 
 
-async def test_two_idempotency_keys_are_refused_and_nothing_is_stored(
-    api_client: ClientFactory,
+@pytest.mark.parametrize(
+    ("name", "values"),
+    [
+        ("Idempotency-Key", ["key-a", "key-b"]),
+        ("Content-Type", ["application/json", "text/plain"]),
+        ("Content-Type", ["text/plain", "application/json"]),
+        ("Authorization", ["Bearer not-a-key", None]),
+    ],
+    ids=["two-keys", "json-then-text", "text-then-json", "two-callers"],
+)
+async def test_a_header_that_says_one_thing_sent_twice_is_refused_and_nothing_is_stored(
+    api_client: ClientFactory, name: str, values: list[str | None]
 ) -> None:
-    """A retry carrying either key would otherwise decide whether it is a retry."""
+    """A retry carrying either key would otherwise decide whether it is a retry; the first
+    of two media types or two callers would be read, and a proxy might act on the other."""
     caseworker = await api_client()
+    reference = f"case-twice-{name.lower()}-{values[0]!s:.4}"
     body = verification_body(
-        [member(make_id_number("530103"))], region_code="530103", reference="case-two-keys"
+        [member(make_id_number("530103"))], region_code="530103", reference=reference
     )
-    headers = [("Idempotency-Key", "key-a"), ("Idempotency-Key", "key-b")]
+    # None: the caller's own key, sent as the other of the two.
+    sent = [v if v is not None else caseworker.headers["Authorization"] for v in values]
+    headers = [(name, value) for value in sent]
+    if name != "Content-Type":
+        headers.append(("Content-Type", "application/json"))
+    request = caseworker.build_request("POST", "/v1/verifications", content=json.dumps(body))
+    raw = [(k, v) for k, v in request.headers.multi_items() if k.lower() != name.lower()]
+    request.headers = httpx.Headers(raw + headers)
 
-    answer = await caseworker.post("/v1/verifications", json=body, headers=headers)
+    answer = await caseworker.send(request)
 
     assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
     [error] = answer.json()["errors"]
-    assert (error["loc"], error["msg"]) == (
-        ["header", "Idempotency-Key"],
-        "is given more than once; give it once",
-    )
-    listed = await caseworker.get("/v1/verifications", params={"reference": "case-two-keys"})
+    assert error["loc"] == ["header", name]
+    assert error["msg"] == "is given more than once; give it once"
+    listed = await caseworker.get("/v1/verifications", params={"reference": reference})
     assert listed.json()["items"] == []
 
 
