@@ -97,8 +97,23 @@ _RESERVED_HEADERS = frozenset(
         # document and the purpose): a spec cannot replace them.
         "x-hedui-consent-id",
         "x-hedui-purpose",
+        # Hop-by-hop: about one connection, not the request. `Connection` could name the
+        # consent headers as its own, and a proxy on the way would drop them.
+        "connection",
+        "keep-alive",
+        "proxy-authorization",
+        "proxy-authenticate",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "upgrade",
+        # A credential written into the spec in clear: the partner's is sent by `auth`,
+        # from a secret reference, and never shown.
+        "cookie",
     }
 )
+RESERVED_NAMES = frozenset({"schema"})
+"""Names a connector cannot take: `/v1/connectors/schema` is the spec's JSON Schema."""
 
 
 Expression = Annotated[str, Field(min_length=1, max_length=1000), AfterValidator(check_expression)]
@@ -477,7 +492,7 @@ class ConnectorSpec(_Spec):
     name: FreeText = Field(
         pattern=_NAME.pattern,
         description="Source name: lower-case identifier (in every report, metric and log line, "
-        "so never an ID number)",
+        "so never an ID number); not `schema`",
     )
     title: FreeText = Field(min_length=1, max_length=200)
 
@@ -539,6 +554,7 @@ def validate_spec(
         raise SpecInvalid(found) from None
     problems = [
         *leaks,
+        *([Problem("/name", "is a path of hedui's own")] if spec.name in RESERVED_NAMES else []),
         *_template_problems(spec),
         *_host_problems(spec, tuple(partner_hosts)),
         *_field_problems(spec),

@@ -396,6 +396,29 @@ def test_an_api_key_cannot_be_sent_as_a_header_http_or_hedui_sets(
 
 
 @pytest.mark.parametrize(
+    "name",
+    ["Connection", "Proxy-Authorization", "Keep-Alive", "TE", "Upgrade", "Cookie", "Host"],
+)
+def test_a_hop_by_hop_or_credential_header_is_not_a_request_header_a_spec_may_set(
+    name: str,
+) -> None:
+    """`Connection: close, X-Hedui-Consent-Id` would have a proxy drop the consent header;
+    a credential written in clear would be shown in every test read."""
+    headers = {**TAX["request"].get("headers", {}), name: "close, X-Hedui-Consent-Id"}
+    pointer = f"/request/headers/{name}"
+    assert _problems(_with(TAX, "/request/headers", headers)) == {
+        pointer: "not a header a spec may set"
+    }
+
+
+def test_a_connector_cannot_be_named_as_a_path_of_hedui_s_own() -> None:
+    """`GET /v1/connectors/schema` is the spec's JSON Schema: such a connector could never
+    be read back."""
+    assert _problems(_with(TAX, "/name", "schema")) == {"/name": "is a path of hedui's own"}
+    assert validate_spec(_with(TAX, "/name", "schemas")).name == "schemas"
+
+
+@pytest.mark.parametrize(
     "expression",
     ["(" * 490 + "x" + ")" * 490, "!" * 998 + "x", "[" * 330 + "x" + "]" * 330, "!" * 40 + "x"],
     ids=["parentheses", "negations", "brackets", "forty negations"],
