@@ -6,6 +6,7 @@ its secret references and the record kind its fields map to. Every problem names
 field with a JSON pointer into the submitted spec (`/response/fields/annual_amount/expr`).
 """
 
+import ipaddress
 import math
 import os
 import re
@@ -783,6 +784,22 @@ def _xml_problems(body: XmlBody, member_level: bool) -> list[Problem]:
     return problems
 
 
+_LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
+
+
+def well_formed_host(host: str) -> bool:
+    """An IP address, or a name of labels of letters, digits, `_` and inner hyphens: what
+    could be looked up. `127.0.0.1\\.example.cn`, `x..example.cn` or `%2e.example.cn`
+    end in an allowed suffix and can never be reached."""
+    bare = host.lower().strip("[]")
+    try:
+        ipaddress.ip_address(bare)
+    except ValueError:
+        name = bare.removesuffix(".")
+        return 0 < len(name) <= 253 and all(_LABEL.fullmatch(part) for part in name.split("."))
+    return True
+
+
 def host_allowed(host: str, allowed: Sequence[str]) -> bool:
     host = host.lower().strip("[]")
     for raw in allowed:
@@ -818,8 +835,12 @@ def _url_problems(  # noqa: PLR0911 - one refusal per way a URL can be wrong
         return [Problem(pointer, "must be an http:// or https:// URL with a host")]
     if parts.username or parts.password or parts.query or parts.fragment or "{" in url:
         return [Problem(pointer, "no credentials, query, fragment or placeholders here")]
+    if not well_formed_host(host):
+        return [Problem(pointer, "its host is not a name or an address")]
     if not host_allowed(host, allowed):
-        return [Problem(pointer, f"host {host} is not in the partner allow-list")]
+        return [
+            Problem(pointer, f"host {host} is not in the partner allow-list (HEDUI_PARTNER_HOSTS)")
+        ]
     if leaves_its_path(parts.path):
         return [Problem(pointer, f"its path must hold {_NO_DOT_SEGMENTS}")]
     return []

@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from connectors.declarative.spec import URL_TEXT, host_allowed
+from connectors.declarative.spec import URL_TEXT, host_allowed, well_formed_host
 from schemas import webhook as wire
 from service.auth.principal import Principal
 from service.errors import Conflict, InvalidRequest, NotFound
@@ -42,6 +42,8 @@ def checked_url(url: str, allowed: list[str]) -> str:
         raise InvalidRequest.at(["body", "url"], "must be an http or https URL with a host")
     if parts.username or parts.password:
         raise InvalidRequest.at(["body", "url"], "must not carry credentials")
+    if not well_formed_host(host):
+        raise InvalidRequest.at(["body", "url"], "its host is not a name or an address")
     if not host_allowed(host, allowed):
         raise InvalidRequest.at(
             ["body", "url"], "host is not in the allow-list (HEDUI_WEBHOOK_HOSTS)"

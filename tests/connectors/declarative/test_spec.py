@@ -64,7 +64,9 @@ def test_a_host_outside_the_allow_list_is_refused() -> None:
 
     problems = _problems(spec)
 
-    assert problems == {"/base_url": "host 169.254.169.254 is not in the partner allow-list"}
+    assert problems == {
+        "/base_url": "host 169.254.169.254 is not in the partner allow-list (HEDUI_PARTNER_HOSTS)"
+    }
 
 
 ID = "530102199001011231"  # a valid ID number (check character and birth date)
@@ -108,7 +110,7 @@ def test_a_spec_of_the_wrong_shape_names_its_url_problems_too() -> None:
 
     assert problems == {
         "/bogus": "unknown field",
-        "/base_url": "host evil.example.com is not in the partner allow-list",
+        "/base_url": "host evil.example.com is not in the partner allow-list (HEDUI_PARTNER_HOSTS)",
     }
 
 
@@ -549,3 +551,13 @@ def test_a_form_body_template_is_bounded() -> None:
     spec["response"].pop("answers")
 
     assert list(_problems(spec)) == ["/request/body/template"]
+
+
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1\\.partners.example.cn", "x..partners.example.cn", "%2e.partners.example.cn"]
+)
+def test_a_base_url_whose_host_is_no_name_is_refused(host: str) -> None:
+    problems = _problems(
+        _with(TAX, "/base_url", f"http://{host}/tax"), partner_hosts=["*.partners.example.cn"]
+    )
+    assert problems == {"/base_url": "its host is not a name or an address"}

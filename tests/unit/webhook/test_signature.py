@@ -47,3 +47,35 @@ def test_urls_are_checked_against_the_allow_list() -> None:
             checked_url(url, allowed)
         assert refused.value.errors is not None
         assert refused.value.errors[0].loc == ["body", "url"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1\\.county.example.cn/",
+        "https://.county.example.cn/",
+        "https://x..county.example.cn/",
+        "https://%2e.county.example.cn/",
+        "https://-x.county.example.cn/",
+        "https://" + "a" * 64 + ".county.example.cn/",
+    ],
+)
+def test_a_host_that_ends_in_an_allowed_suffix_but_is_no_name_is_refused(url: str) -> None:
+    """It could never be delivered to, and would take one of the region's webhooks."""
+    with pytest.raises(InvalidRequest) as refused:
+        checked_url(url, ["*.county.example.cn"])
+    assert refused.value.errors is not None
+    assert refused.value.errors[0].msg == "its host is not a name or an address"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://a-b.county.example.cn/",
+        "https://svc_1.county.example.cn/hook",
+        "http://[::1]:8080/",
+        "http://10.0.0.7/",
+    ],
+)
+def test_names_and_addresses_are_well_formed(url: str) -> None:
+    assert checked_url(url, ["*.county.example.cn", "::1", "10.0.0.7"]) == url
