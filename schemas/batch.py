@@ -10,6 +10,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.identity import OneLine
 from schemas.problem import ProblemError
 from schemas.request import RequestModel
 from schemas.verification import Recommendation, VerificationStatus
@@ -177,7 +178,7 @@ class BatchFilter(RequestModel):
     kind: BatchKind | None = Field(
         default=None, description="upload: sent by a caller; recheck: the scheduler's"
     )
-    reference: str | None = Field(
+    reference: OneLine | None = Field(
         default=None, max_length=128, description="The batch's own reference, exactly"
     )
     completed: bool | None = Field(

@@ -6,7 +6,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from schemas.dates import IsoDate
-from schemas.identity import FreeText
+from schemas.identity import FreeText, OneLine
 from schemas.money import Money
 from schemas.request import RequestModel
 from schemas.verification import REGION_PREFIX, Area, Consent, Member, Program
@@ -99,7 +99,7 @@ class RecipientFilter(RequestModel):
         pattern=r"^[0-9]{9}$",
         description="Only households of this township, within the caller's own region",
     )
-    reference: str | None = Field(
+    reference: OneLine | None = Field(
         default=None,
         max_length=128,
         description="The case reference the household was approved under, exactly",

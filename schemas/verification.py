@@ -429,7 +429,7 @@ class Verification(BaseModel):
 class VerificationFilter(RequestModel):
     """Query parameters of `GET /v1/verifications`; all optional, combined with AND."""
 
-    reference: str | None = Field(default=None, max_length=128)
+    reference: OneLine | None = Field(default=None, max_length=128)
     status: VerificationStatus | None = None
     program: Program | None = None
     area: Area | None = None

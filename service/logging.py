@@ -23,17 +23,24 @@ from urllib.parse import unquote
 import structlog
 from pydantic import ValidationError
 
-from schemas.identity import redact_id_numbers
+from schemas.identity import hides_id_number, redact_id_numbers
+
+_DIGITS_APART = re.compile(r"\d(?:[^\w]*\d){16}")
+"""Seventeen digits or more with nothing but separators between them: the shape of an ID
+number written apart (`530102-1990-0101-1231`), checked further by `hides_id_number`."""
+_DIGIT = re.compile(r"\d")
 
 
 def redact_line(text: str) -> str:
     """`text` with every ID-number shape masked, percent-encoded ones included: an access
-    line quotes the path, so digits outside ASCII arrive as `%EF%BC%95...`."""
+    line quotes the path, so digits outside ASCII arrive as `%EF%BC%95...`. One written
+    apart has no run to mask: every digit of the text is."""
     redacted = redact_id_numbers(text)
-    if "%" in text:
-        decoded = unquote(text)
-        if redact_id_numbers(decoded) != decoded:
-            return redact_id_numbers(decoded)
+    decoded = unquote(text) if "%" in text else text
+    if decoded is not text and redact_id_numbers(decoded) != decoded:
+        redacted = redact_id_numbers(decoded)
+    if _DIGITS_APART.search(decoded) and hides_id_number(decoded):
+        return _DIGIT.sub("*", decoded)
     return redacted
 
 

@@ -358,6 +358,24 @@ class TestListing:
         assert error["loc"] == ["query", name]
         assert "is not a parameter of this endpoint" in error["msg"]
 
+    @pytest.mark.parametrize("path", ["/v1/verifications", "/v1/batches", "/v1/recipients"])
+    async def test_a_reference_filter_holding_an_id_number_is_422_as_a_reference_is(
+        self, api_client: ClientFactory, path: str
+    ) -> None:
+        """No reference can hold one (each is refused when given), so the filter would
+        find nothing: it says why instead, and the number written apart is refused too."""
+        caseworker = await api_client()
+        person = make_id_number("530102")
+        apart = "-".join((person[:6], person[6:10], person[10:14], person[14:]))
+        for reference in (person, apart):
+            response = await caseworker.get(path, params={"reference": f"case {reference}"})
+            assert response.status_code == 422, response.text
+            [error] = response.json()["errors"]
+            assert error["loc"] == ["query", "reference"]
+            assert "ID number" in error["msg"]
+            assert person not in response.text
+            assert apart not in response.text
+
     async def test_a_parameter_given_twice_is_422_not_the_last_one(
         self, api_client: ClientFactory
     ) -> None:

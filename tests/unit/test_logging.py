@@ -1,9 +1,12 @@
 """The service's logger: levels asked first, every line still redacted, exceptions logged
 by type and place, never by what their messages quote."""
 
+import json
 import logging
+import re
 from decimal import Decimal
 from typing import Annotated
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -39,6 +42,27 @@ def test_at_the_level_lines_are_written_and_redacted(capsys: pytest.CaptureFixtu
     assert '"event": "source_settled"' in err
     assert ID_NUMBER not in err
     assert isinstance(structlog.get_logger("hedui.test").bind(), LevelFirstLogger)
+    configure_logging("INFO")
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["5301-0219-9001-0112-31", "530102 1990 0101 1231", "530102%2D1990%2D0101%2D1231"],
+)
+def test_an_id_number_written_apart_leaves_no_digit_of_it_in_a_line(
+    written: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No run of digits to mask (a filter in a URL, say): every digit of the value is."""
+    configure_logging("INFO", "json")
+    log = structlog.get_logger("hedui.test")
+    log.info("access", line=f"GET /v1/verifications?reference={written} HTTP/1.1")
+    log.info("access", line="GET /v1/verifications?as_of=2026-12-04&limit=50 HTTP/1.1")
+    first, second = (json.loads(line)["line"] for line in capsys.readouterr().err.splitlines())
+    assert (
+        first
+        == "GET /v*/verifications?reference=" + re.sub(r"\d", "*", unquote(written)) + " HTTP/*.*"
+    )
+    assert "2026-12-04" in second  # dates and counts side by side are left alone
     configure_logging("INFO")
 
 
