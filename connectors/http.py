@@ -114,6 +114,10 @@ class Retry:
     reason: str
 
 
+USER_AGENT = "hedui/0.1"
+"""What every partner request says it comes from."""
+
+
 class PartnerClient(httpx.AsyncClient):
     """The client one fetch is handed: an `httpx.AsyncClient` that also carries its
     connector's retry budget, which `request` consults before every retry, and the
@@ -128,6 +132,9 @@ class PartnerClient(httpx.AsyncClient):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if "headers" not in kwargs:
+            # Partners see who calls (httpx's own would say `python-httpx`).
+            self.headers["User-Agent"] = USER_AGENT
         self._own(retry_budget, context)
 
     def _own(self, retry_budget: RetryBudget | None, context: RequestContext | None) -> None:

@@ -15,7 +15,7 @@ from httpx_aiohttp.transport import map_aiohttp_exceptions
 from multidict import CIMultiDict
 from yarl import URL
 
-from connectors.http import NoCookies, WholeBody, headers_of
+from connectors.http import USER_AGENT, NoCookies, WholeBody, headers_of
 from service.config import Settings
 
 _CHUNK_BYTES = 16 * 1024
@@ -123,7 +123,7 @@ def create_http_client(settings: Settings) -> httpx.AsyncClient:
     client = httpx.AsyncClient(
         transport=PartnerTransport(limits=limits, trust_env=False),
         timeout=httpx.Timeout(settings.connector_timeout_s),
-        headers={"User-Agent": "hedui/0.1"},
+        headers={"User-Agent": USER_AGENT},
         follow_redirects=False,
         trust_env=False,
     )

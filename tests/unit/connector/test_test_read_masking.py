@@ -11,7 +11,7 @@ import respx
 
 from connectors.base import fetch_evidence
 from connectors.declarative import ConnectorSpec, build_connector, validate_spec
-from connectors.http import PartnerClient
+from connectors.http import USER_AGENT, PartnerClient
 from schemas.evidence import HouseholdQuery, MemberQuery, PayrollRecord, RequestContext
 from service.connector.registration_service import _Recorder, _secrets, _shown
 from tests.connectors.declarative.specs import example
@@ -153,6 +153,8 @@ class TestTokenExchange:
             "expires_in": 600,
         }
         assert query.request_headers["authorization"] == "***"
+        # The partner sees hedui calling, in a test read as in a verification.
+        assert {call.request_headers["user-agent"] for call in (token_call, query)} == {USER_AGENT}
         shown = json.dumps([exchange.model_dump() for exchange in (token_call, query)])
         for credential in (TOKEN, CLIENT_ID, CLIENT_SECRET, quote(CLIENT_SECRET, safe="")):
             assert credential not in shown
