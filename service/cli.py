@@ -684,6 +684,14 @@ def recheck(
             "--dry-run", help="Count what would be started and list the first 50; change nothing"
         ),
     ] = False,
+    even_if_partners_down: Annotated[
+        bool,
+        typer.Option(
+            "--even-if-partners-down",
+            help="Start even when no partner answers its health check (every report would "
+            "be incomplete, every household under review)",
+        ),
+    ] = False,
 ) -> None:
     """Re-check the recipients whose re-check is due, and wait for the results.
 
@@ -704,7 +712,10 @@ def recheck(
     Runs the verifications in this process, at most HEDUI_RECHECK_MAX_IN_FLIGHT at once.
     Reads and writes the database of HEDUI_DATABASE_URL (default: ./hedui.db) and asks
     the partners at HEDUI_PARTNER_BASE_URL (default: the sandbox of `hedui serve` on
-    HEDUI_PORT): run it where the server runs, with the same settings.
+    HEDUI_PORT): run it where the server runs, with the same settings. Each partner's
+    health check is called first: when none answers (settings other than the server's,
+    or no network), nothing is started; one that does not is named, and its re-checks
+    end incomplete and under review, as they would in the server's own pass.
 
     \b
     Examples:
@@ -729,7 +740,7 @@ def recheck(
         today = date.fromisoformat(as_of) if as_of else _settings().today()
     except ValueError as exc:
         raise typer.BadParameter("must be a date, YYYY-MM-DD", param_hint="--as-of") from exc
-    _run(_recheck(today, prefix, dry_run=dry_run))
+    _run(_recheck(today, prefix, dry_run=dry_run, even_if_partners_down=even_if_partners_down))
 
 
 _RECHECK_OUTCOMES = {
@@ -740,7 +751,9 @@ _RECHECK_OUTCOMES = {
 }
 
 
-async def _recheck(today: Any, prefix: str, *, dry_run: bool) -> None:
+async def _recheck(
+    today: Any, prefix: str, *, dry_run: bool, even_if_partners_down: bool = False
+) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from service.logging import configure_logging
@@ -799,6 +812,27 @@ async def _recheck(today: Any, prefix: str, *, dry_run: bool) -> None:
             )
             return
         await runtime.health.start(runtime.registry, runtime.fanout.configs, runtime.http_client)
+        down, asked = await runtime.health.unanswered(
+            runtime.registry, runtime.fanout.configs, runtime.http_client
+        )
+        if down and len(down) == asked and not even_if_partners_down:
+            console.print(
+                f"Nothing was started: no partner answered its health check ({', '.join(down)}; "
+                f"the built-in ones asked at {settings.resolved_partner_base_url()}), so every "
+                "re-check would end incomplete and under review. Run this where the server "
+                "runs, with its settings (HEDUI_PARTNER_BASE_URL, or HEDUI_PORT for the "
+                "sandbox of `hedui serve`), or add --even-if-partners-down.",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(1)
+        if down:
+            console.print(
+                f"Not answering its health check: {', '.join(down)}; their re-checks will be "
+                "incomplete and under review.",
+                highlight=False,
+                soft_wrap=True,
+            )
         with Progress(
             "[progress.description]{task.description}",
             BarColumn(),

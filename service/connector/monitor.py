@@ -285,6 +285,34 @@ class HealthMonitor:
             )
         )
 
+    async def unanswered(
+        self,
+        registry: ConnectorRegistry,
+        configs: dict[str, ConnectorConfig],
+        client: httpx.AsyncClient,
+    ) -> tuple[list[str], int]:
+        """Which connectors in force (not paused) fail their health check now, within their
+        timeout, and how many were asked: a look before a run that would store every
+        household's report incomplete. Nothing of it is recorded (counts, breakers)."""
+        asked = [
+            (connector, config)
+            for connector, config in _in_force(registry, configs, registry.names())
+            if not self.paused(connector.name)
+        ]
+
+        async def passes(connector: Connector, config: ConnectorConfig) -> bool:
+            try:
+                async with asyncio.timeout(config.timeout_s):
+                    return (await connector.check(config, client)).ok
+            except Exception:
+                return False
+
+        passed = await asyncio.gather(*(passes(c, config) for c, config in asked))
+        failed = sorted(
+            connector.name for (connector, _), ok in zip(asked, passed, strict=True) if not ok
+        )
+        return failed, len(asked)
+
     def paused(self, name: str) -> bool:
         """Has an operator paused `name` (as this process last read it)?"""
         return self.pauses.get(name) is not None

@@ -32,7 +32,7 @@ from service.recipient.calendar import add_months
 from service.recipient.repository import RecipientRepository
 from service.retention.service import RetentionService
 from service.runtime import build_runtime
-from tests.conftest import LiveService, running_service, service_settings
+from tests.conftest import LiveService, _free_port, running_service, service_settings
 from tests.factories import make_id_number, member, near_relative_body, verification_body
 
 WAIT = {"Prefer": "wait=15"}
@@ -73,7 +73,9 @@ class Office:
     approver: httpx.AsyncClient
     env: dict[str, str]
 
-    async def recheck(self, *args: str, own_process: bool = False) -> Ran:
+    async def recheck(
+        self, *args: str, own_process: bool = False, env: dict[str, str] | None = None
+    ) -> Ran:
         """`hedui recheck --due *args` with the office's settings: in a process of its own
         when `own_process`, else through the same command-line app in a thread of this one
         (its own event loop; a second of start-up less a call), as the operator's output."""
@@ -82,7 +84,7 @@ class Office:
             done = await asyncio.to_thread(
                 subprocess.run,
                 [sys.executable, "-m", "service.cli", *command],
-                env={**os.environ, **self.env},
+                env={**os.environ, **self.env, **(env or {})},
                 capture_output=True,
                 text=True,
                 timeout=120,
@@ -91,7 +93,11 @@ class Office:
             return Ran(done.returncode, done.stdout, done.stderr)
         with _logging_kept():
             result = await asyncio.to_thread(
-                CliRunner().invoke, cli.app, command, env=self.env, catch_exceptions=False
+                CliRunner().invoke,
+                cli.app,
+                command,
+                env={**self.env, **(env or {})},
+                catch_exceptions=False,
             )
         return Ran(result.exit_code, result.stdout, result.stderr)
 
@@ -309,6 +315,31 @@ async def test_an_unchanged_household_raises_nothing(office: Office) -> None:
     assert (key.revoked_reason or "").startswith("internal:")
 
 
+async def test_with_no_partner_answering_nothing_is_started_and_the_roll_is_untouched(
+    office: Office,
+) -> None:
+    """A shell whose settings are not the server's (another port) reaches no partner:
+    re-checking the roll then would put every household under review for nothing."""
+    await office.approve("530102", {"id_number": make_id_number("530102")})
+    [before] = (await office.caseworker.get("/v1/recipients")).json()["items"]
+    nowhere = {"HEDUI_PARTNER_BASE_URL": f"http://127.0.0.1:{_free_port()}/sandbox"}
+
+    ran = await office.recheck("--as-of", a_year_on().isoformat(), env=nowhere)
+
+    assert ran.returncode == 1, ran.stdout
+    assert "Nothing was started: no partner answered its health check" in ran.stdout
+    assert "--even-if-partners-down" in ran.stdout
+    [after] = (await office.caseworker.get("/v1/recipients")).json()["items"]
+    assert after == before
+    assert (await office.caseworker.get("/v1/warnings")).json()["items"] == []
+    engine = create_engine(office.env["HEDUI_DATABASE_URL"])
+    try:
+        async with create_session_factory(engine)() as session:
+            assert (await session.scalars(select(Recheck))).all() == []
+    finally:
+        await engine.dispose()
+
+
 async def test_a_partner_down_at_the_recheck_opens_a_review_not_another_year(
     office: Office,
 ) -> None:
@@ -322,6 +353,7 @@ async def test_a_partner_down_at_the_recheck_opens_a_review_not_another_year(
     finally:
         await office.sandbox.delete("/sandbox/faults/vehicles")
     assert ran.returncode == 0, ran.stderr
+    assert "Not answering its health check: vehicles;" in ran.stdout, ran.stdout
     assert "1 warning raised" in ran.stdout, ran.stdout
 
     [warning] = (await office.caseworker.get("/v1/warnings")).json()["items"]
