@@ -29,6 +29,7 @@ from service.connector.registration_endpoints import router as connector_registr
 from service.error_handlers import install_error_handlers
 from service.errors import PROBLEM_BASE, PROBLEM_TYPES, NotFound
 from service.guard import BodyLimit, RequestGuard
+from service.head import HeadAsGet
 from service.logging import configure_logging
 from service.near_relative.endpoints import router as near_relative_router
 from service.openapi import install_openapi
@@ -223,6 +224,7 @@ def create_app(
         body_min_rate=settings.body_min_rate,
     )
     app.add_middleware(RequestId)
+    app.add_middleware(HeadAsGet)
     for router in ROUTERS:
         app.include_router(router)
 

@@ -25,6 +25,7 @@ from service.errors import (
     ServiceUnavailable,
     UnsupportedMediaType,
 )
+from service.routing import allowed_methods
 
 log = structlog.get_logger(__name__)
 
@@ -137,6 +138,9 @@ def install_error_handlers(app: FastAPI) -> None:
         if unreadable is not None:
             return problem_response(unreadable.problem(request.url.path))
         headers: dict[str, Any] | None = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            allowed = allowed_methods(request.app.router.routes, request.scope)
+            headers = {**(headers or {}), "Allow": ", ".join(allowed)}
         slug = _SLUG_BY_STATUS.get(exc.status_code)
         return problem_response(
             Problem(

@@ -7,7 +7,7 @@ connector) refuses one that says anything (`{}` says nothing), rather than actin
 it had not been sent."""
 
 import types
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Annotated, Any, Union, get_args, get_origin
 from urllib.parse import parse_qsl
 
@@ -15,6 +15,8 @@ from fastapi import Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
+from starlette.routing import BaseRoute, Match
+from starlette.types import Scope
 
 from schemas.identity import redact_id_numbers
 from service.errors import InvalidRequest
@@ -126,3 +128,20 @@ def _model(annotation: Any) -> type[BaseModel] | None:
 
 def _repeated(annotation: Any) -> bool:
     return get_origin(_bare(annotation)) in (list, tuple, set, frozenset)
+
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(routes: Sequence[BaseRoute], scope: Scope) -> list[str]:
+    """The methods some route answers at the request's path (a 405's `Allow`): Starlette's
+    names only those of the first route matching the path, which for `/v1/verifications`
+    left out GET. HEAD wherever GET is (`service.head`)."""
+    found = []
+    for method in METHODS:
+        asked = {**scope, "method": method}
+        if any(route.matches(asked)[0] is Match.FULL for route in routes):
+            found.append(method)
+    if "GET" in found:
+        found.insert(1, "HEAD")
+    return found

@@ -526,6 +526,47 @@ async def test_unknown_route_is_a_typed_404_problem(api_client: ClientFactory) -
     assert response.json()["type"] == "/problems/not-found"
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PUT", "/v1/verifications", "GET, HEAD, POST"),
+        ("DELETE", "/healthz", "GET, HEAD"),
+        ("POST", "/v1/connectors/bank", "GET, HEAD, PUT"),
+        ("GET", "/v1/batches/x/close", "POST"),
+    ],
+)
+async def test_a_method_a_path_does_not_take_is_405_naming_every_one_it_does(
+    api_client: ClientFactory, method: str, path: str, allowed: str
+) -> None:
+    """Not only those of the first route found for the path (GET was left out for
+    /v1/verifications, whose POST is another route)."""
+    admin = await api_client(role="admin", region="00")
+    response = await admin.request(method, path)
+    assert response.status_code == 405, response.text
+    assert response.headers["allow"] == allowed
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_head_is_answered_wherever_get_is_without_a_body(
+    http: httpx.AsyncClient, api_client: ClientFactory
+) -> None:
+    """Load balancers probe `/healthz` with HEAD."""
+    got, headed = await http.get("/healthz"), await http.head("/healthz")
+    assert (headed.status_code, headed.content) == (200, b"")
+    assert headed.headers["content-length"] == got.headers["content-length"]
+    assert headed.headers["content-type"] == got.headers["content-type"]
+    caseworker = await api_client()
+    listed, headed = (
+        await caseworker.get("/v1/verifications"),
+        await caseworker.head("/v1/verifications"),
+    )
+    assert (headed.status_code, headed.content) == (200, b"")
+    assert headed.headers["content-length"] == listed.headers["content-length"]
+    refused = await http.head("/v1/verifications")  # no key: the GET's answer, bodiless
+    assert (refused.status_code, refused.content) == (401, b"")
+    assert refused.headers["content-type"] == "application/problem+json"
+
+
 async def test_openapi_documents_problem_json(http: httpx.AsyncClient) -> None:
     schema = (await http.get("/openapi.json")).json()
     responses = schema["paths"]["/v1/verifications"]["post"]["responses"]
