@@ -167,6 +167,10 @@ async def test_operator_watches_the_bank_go_down_and_come_back_and_pauses_a_sour
             paused = next(c for c in listed.json() if c["name"] == "vehicles")["paused"]
             assert paused["paused_by"] == "ops-desk"
             assert paused["reason"] == "partner maintenance 02:00-04:00"
+            # Counted as paused, not among the operational ones, whatever its last health.
+            chip = "#summary .chip.paused"
+            await page.wait_for_selector(chip, timeout=WITHIN_MS)
+            assert await page.inner_text(chip) == "1 paused"
             await page.screenshot(path=str(artifacts / "dashboard.png"), full_page=True)
 
             await page.fill(f"{vehicles} input.reason-input", "maintenance over")
@@ -174,6 +178,7 @@ async def test_operator_watches_the_bank_go_down_and_come_back_and_pauses_a_sour
             await page.wait_for_selector(
                 f"{vehicles} .badge.paused", state="detached", timeout=WITHIN_MS
             )
+            await page.wait_for_selector(chip, state="detached", timeout=WITHIN_MS)
             listed = await http.get("/v1/connectors", headers={"Authorization": f"Bearer {token}"})
             assert next(c for c in listed.json() if c["name"] == "vehicles")["paused"] is None
 

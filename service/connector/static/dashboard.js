@@ -216,12 +216,16 @@
   }
 
   function renderSummary(data) {
-    var counts = { operational: 0, degraded: 0, down: 0, unknown: 0 };
-    data.connectors.forEach(function (item) { counts[item.health.status] += 1; });
+    // A paused partner is counted as paused, whatever its last health: no report uses it.
+    var counts = { operational: 0, degraded: 0, down: 0, unknown: 0, paused: 0 };
+    data.connectors.forEach(function (item) {
+      counts[item.summary.paused ? "paused" : item.health.status] += 1;
+    });
     var box = document.getElementById("summary");
     box.textContent = "";
     Object.keys(counts).forEach(function (k) {
-      var chip = el("span", "chip", counts[k] + " " + k);
+      if (k === "paused" && !counts[k]) return;
+      var chip = el("span", "chip" + (k === "paused" ? " paused" : ""), counts[k] + " " + k);
       chip.setAttribute("data-count", k);
       box.appendChild(chip);
     });
@@ -243,7 +247,15 @@
         data.connectors.forEach(render);
         renderSummary(data);
       })
-      .catch(function () { /* the next poll tries again */ })
+      .catch(function () {
+        // The next poll tries again; meanwhile the page says its figures are not fresh.
+        var updated = document.getElementById("updated");
+        if (updated) {
+          updated.textContent = "Could not refresh at " + clock(new Date().toISOString()) +
+            (last ? " · showing " + clock(last.generated_at) : "") + " · trying again";
+          updated.className = "updated stale";
+        }
+      })
       .finally(function () { window.setTimeout(refresh, refreshMs); });
   }
 
