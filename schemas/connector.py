@@ -153,11 +153,21 @@ class ConnectorHistory(BaseModel):
 
 
 class PauseRequest(RequestModel):
-    reason: FreeText = Field(min_length=1, max_length=500, description="Why; kept in the record")
+    reason: FreeText = Field(
+        min_length=1,
+        max_length=500,
+        description="Why; kept in the record",
+        examples=["partner maintenance 02:00-04:00"],
+    )
 
 
 class ResumeRequest(RequestModel):
-    reason: FreeText = Field(default="", max_length=500)
+    reason: FreeText = Field(
+        default="",
+        max_length=500,
+        description="Why; kept in the record",
+        examples=["maintenance over"],
+    )
 
 
 EventAction = Literal["pause", "resume", "breaker_closed", "breaker_open", "breaker_half_open"]

@@ -7,7 +7,7 @@ The spec itself is `connectors.declarative.ConnectorSpec` (its JSON Schema is se
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, StrictBool, StrictInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
 from schemas.dates import IsoDate
 from schemas.evidence import CONSENT_ID_MAX, CONSENT_ID_PATTERN, Record
@@ -51,8 +51,51 @@ class TestMember(RequestModel):
     name: str | None = Field(default=None, max_length=64)
 
 
+SPEC_EXAMPLE: dict[str, Any] = {
+    "name": "tax",
+    "title": "个税 annual taxable income",
+    "base_url": "http://127.0.0.1:8000/sandbox/tax",
+    "request": {
+        "method": "POST",
+        "path": "/income/batch",
+        "body": {
+            "type": "json",
+            "template": {"taxpayers": {"$each_member": {"sfzh": "{id_number}"}}},
+        },
+    },
+    "mode": {"type": "batch", "max_items": 20, "member": "sfzh", "lists": "every_member"},
+    "response": {
+        "format": "json",
+        "error": "retCode != '000000'",
+        "records": "results[?found]",
+        "answers": "results",
+        "kind": "taxed_income",
+        "fields": {
+            "year": {"expr": "taxYear"},
+            "annual_amount": {"expr": "taxableIncome", "unit": "fen"},
+        },
+    },
+    "health": {"path": "/health", "expect": "retCode == '000000'"},
+}
+"""The sandbox tax agency's spec (`examples/connectors/tax.json`, docs/connectors.md): the
+example of `POST /v1/connectors` and `PUT /v1/connectors/{name}`."""
+
+
 class ConnectorTestRequest(RequestModel):
     """A household to test-read the partner with; nothing about it is stored."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "region_code": "530102",
+                    "members": [{"id_number": "11010519491231002X", "name": "张三"}],
+                    "consent_document_id": "AUTH-TEST-01",
+                }
+            ]
+        },
+    )
 
     region_code: str = Field(pattern=r"^[0-9]{6}$", examples=["530102"])
     as_of: IsoDate | None = Field(
@@ -105,6 +148,8 @@ class ConnectorTestResult(BaseModel):
 
 
 class ConnectorEnable(RequestModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"version": 2}]})
+
     version: StrictInt | None = Field(
         default=None,
         ge=1,

@@ -3,7 +3,7 @@
 from datetime import date, datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.dates import IsoDate
 from schemas.identity import FreeText, OneLine
@@ -133,6 +133,11 @@ class RecipientStop(RequestModel):
 
 class ConsentRenewal(Consent):
     """A new signed authorization for a recipient's next re-checks."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"document_id": "AUTH-0200-2", "signed_on": "2027-11-28"}]},
+    )
 
 
 class RecheckPlanItem(BaseModel):

@@ -131,6 +131,10 @@ class Report(Assessment):
 
 
 class RescoreRequest(RequestModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"as_of": "2027-01-01"}]}
+    )
+
     as_of: IsoDate | None = Field(
         default=None,
         description="Score under the policy in force on this date; omitted: the stored policy "

@@ -326,6 +326,16 @@ class Member(BaseModel):
 
 
 class DecisionCreate(_Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"decision": "approve", "reason": "documents checked", "recheck_class": "regular"},
+                {"decision": "return", "reason": "the household register page is missing"},
+            ]
+        },
+    )
+
     decision: Literal["approve", "reject", "return"] = Field(
         description="approve: the household is granted the benefit (dibao and tekun join the "
         "roll); reject: it is refused; return: sent back to the caseworker without a ruling "

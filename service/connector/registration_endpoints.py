@@ -23,7 +23,15 @@ IntegratorDep = Annotated[Principal, Depends(require_role(Role.integrator))]
 ReaderDep = Annotated[Principal, Depends(require_role(Role.operator, Role.integrator))]
 SpecBody = Annotated[
     dict[str, Any],
-    Body(description="A declarative connector spec (see `GET /v1/connectors/schema`)"),
+    Body(
+        description="A declarative connector spec (see `GET /v1/connectors/schema`)",
+        openapi_examples={
+            "tax": {
+                "summary": "The sandbox tax agency: a JSON batch API, amounts in fen",
+                "value": wire.SPEC_EXAMPLE,
+            }
+        },
+    ),
 ]
 
 

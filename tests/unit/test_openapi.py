@@ -175,3 +175,60 @@ async def test_without_the_sandbox_there_is_no_link(tmp_path: Path) -> None:
         description = (await client.get("/openapi.json")).json()["info"]["description"]
         assert "/sandbox/docs" not in description
         assert (await client.get("/sandbox/docs")).status_code == 404
+
+
+def _body_models() -> dict[str, type[BaseModel]]:
+    """Every request model of the schemas package, by the name the document gives it."""
+    import importlib
+    import pkgutil
+
+    import schemas
+
+    found: dict[str, type[BaseModel]] = {}
+    for info in pkgutil.iter_modules(schemas.__path__):
+        module = importlib.import_module(f"schemas.{info.name}")
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, BaseModel):
+                found.setdefault(value.__name__, value)
+    return found
+
+
+def test_every_request_body_has_an_example_that_is_a_valid_request(
+    document: dict[str, Any],
+) -> None:
+    """What Swagger fills the body with is a request hedui accepts, for every operation:
+    a model's own examples, or its fields' when each required one has one."""
+    from connectors.declarative import validate_spec
+
+    components, models = document["components"]["schemas"], _body_models()
+    missing, checked = [], 0
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+            if body is None:
+                continue
+            schema = body["schema"]
+            ref = next((s["$ref"] for s in [schema, *schema.get("anyOf", [])] if "$ref" in s), None)
+            if ref is None:  # the media type's own examples: a batch, a declarative spec
+                examples = [e["value"] for e in body.get("examples", {}).values()]
+                if path.startswith("/v1/connectors"):
+                    for example in examples:
+                        assert validate_spec(example, partner_hosts=["127.0.0.1"]).name
+                        checked += 1
+                if not examples and "example" not in body:
+                    missing.append(f"{method.upper()} {path}")
+                continue
+            name = ref.rsplit("/", 1)[1]
+            component, model = components[name], models[name]
+            examples = list(component.get("examples", []))
+            if not examples:
+                fields = component.get("properties", {})
+                required = component.get("required", [])
+                if any("examples" not in fields[field] for field in required):
+                    missing.append(f"{method.upper()} {path} ({name})")
+                continue
+            for example in examples:
+                model.model_validate(example)
+                checked += 1
+    assert missing == [], missing
+    assert checked >= 10

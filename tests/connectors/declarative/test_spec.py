@@ -561,3 +561,9 @@ def test_a_base_url_whose_host_is_no_name_is_refused(host: str) -> None:
         _with(TAX, "/base_url", f"http://{host}/tax"), partner_hosts=["*.partners.example.cn"]
     )
     assert problems == {"/base_url": "its host is not a name or an address"}
+
+
+def test_the_api_documents_example_is_the_tax_example_of_the_walk_through() -> None:
+    from schemas.connector_registration import SPEC_EXAMPLE
+
+    assert SPEC_EXAMPLE == TAX
