@@ -49,6 +49,7 @@ app.add_typer(connector_app, name="connector")
 app.add_typer(apikey_app, name="apikey")
 keys_app = typer.Typer(
     help="Encryption keys: the key-encryption key's file, data keys, rotation (docs/privacy.md).",
+    short_help="Encryption keys: the key file, data keys, rotation.",
     no_args_is_help=True,
 )
 app.add_typer(policy_app, name="policy")
@@ -157,7 +158,7 @@ def _run(work: Coroutine[Any, Any, T]) -> T:
         raise typer.Exit(2) from None
 
 
-@app.command()
+@app.command(short_help="Apply migrations and serve the API (and the sandbox).")
 def serve(
     host: HostOption = "127.0.0.1",
     port: PortOption = 8000,
@@ -254,7 +255,7 @@ def _fatal(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
-@app.command()
+@app.command(short_help="Run verifications from the queue until stopped (scale-out).")
 def worker(
     concurrency: Annotated[
         int,
@@ -376,7 +377,7 @@ async def _migrate(settings: Settings, revision: str) -> None:
         pass
 
 
-@app.command()
+@app.command(short_help="Run the sandbox partner agencies alone, in their own process.")
 def sandbox(
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8100,
@@ -403,7 +404,7 @@ def sandbox(
     )
 
 
-@db_app.command("upgrade")
+@db_app.command("upgrade", short_help="Apply the migrations (never down).")
 def db_upgrade(
     revision: Annotated[str, typer.Argument(help="Target revision")] = "head",
 ) -> None:
@@ -427,7 +428,7 @@ def db_upgrade(
     console.print(f"database at revision {at}")
 
 
-@db_app.command("current")
+@db_app.command("current", short_help="Print the schema revision and whether it is current.")
 def db_current() -> None:
     """Print the schema revision HEDUI_DATABASE_URL is at and this hedui's; exit status 1
     when they differ (behind: run `hedui db upgrade`), so a deployment script can check
@@ -451,7 +452,7 @@ def db_current() -> None:
     console.print("current")
 
 
-@connector_app.command("test")
+@connector_app.command("test", short_help="Run the conformance checks against a connector.")
 def connector_test(
     name: Annotated[str, typer.Argument(help="The connector's name (its source name), e.g. tax")],
     spec: Annotated[
@@ -649,7 +650,7 @@ def _wait_for_report(
             time.sleep(0.2)
 
 
-@app.command()
+@app.command(short_help="Start the re-checks that are due and wait for their results.")
 def recheck(
     due: Annotated[
         bool,
@@ -876,7 +877,7 @@ async def _recheck(
         )
 
 
-@policy_app.command("simulate")
+@policy_app.command("simulate", short_help="Re-score stored households with changed figures.")
 def policy_simulate(
     program: Annotated[ProgramChoice, typer.Option(help="The program whose figures change")],
     area: Annotated[AreaChoice, typer.Option(help="The area whose figures change")],
@@ -980,7 +981,7 @@ def _keyring(runtime: "Runtime") -> "Keyring":
     return runtime.keyring
 
 
-@keys_app.command("init")
+@keys_app.command("init", short_help="Create a key-encryption key file (never overwrites).")
 def keys_init(
     path: Annotated[
         Path | None,
@@ -1014,7 +1015,7 @@ def keys_init(
     )
 
 
-@keys_app.command("status")
+@keys_app.command("status", short_help="List the data keys and the latest rotation.")
 def keys_status() -> None:
     """List the data keys (no key material) and the latest rotation's progress."""
     from service.crypto.rotation import Rotation
@@ -1041,7 +1042,7 @@ def keys_status() -> None:
     _run(run())
 
 
-@keys_app.command("rotate")
+@keys_app.command("rotate", short_help="Seal with a new data key; re-seal stored values.")
 def keys_rotate(
     batch_size: Annotated[
         int, typer.Option(min=1, max=10_000, help="Rows re-sealed per transaction")

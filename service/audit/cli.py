@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # SQLAlchemy loads when a command opens the database, not at 
 
 audit_app = typer.Typer(
     help="The tamper-evident audit trail: verify the hash chain and its signed checkpoints.",
+    short_help="The audit trail: verify its hash chain and checkpoints.",
     no_args_is_help=True,
 )
 console = Console()
@@ -45,7 +46,7 @@ def _run_sync(coroutine: Coroutine[Any, Any, int]) -> int:
     return result
 
 
-@audit_app.command("verify")
+@audit_app.command("verify", short_help="Check the hash chain and the signed checkpoints.")
 def verify(
     public_key: Annotated[
         list[Path] | None,
@@ -116,7 +117,7 @@ def verify(
     raise typer.Exit(_run_sync(run()))
 
 
-@audit_app.command("keygen")
+@audit_app.command("keygen", short_help="Create a checkpoint signing key.")
 def keygen(
     file: Annotated[Path, typer.Argument(help="Where to write the new private key (PEM, 0600)")],
 ) -> None:
@@ -134,7 +135,7 @@ def keygen(
     console.print(f"created {file} (key id {signer.key_id})", highlight=False)
 
 
-@audit_app.command("public-key")
+@audit_app.command("public-key", short_help="Print the signing key's public half (PEM).")
 def public_key(
     file: Annotated[
         Path | None, typer.Argument(help="The signing key file; default: this deployment's")

@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # SQLAlchemy loads when a command opens the database, not at 
 
 apikey_app = typer.Typer(
     help="API keys for callers of the /v1 API: create, list, revoke (HEDUI_DATABASE_URL).",
+    short_help="API keys for callers of the /v1 API: create, list, revoke.",
     no_args_is_help=True,
 )
 console = Console()
@@ -111,7 +112,7 @@ def _local(moment: datetime | None, zone: ZoneInfo, empty: str = "") -> str:
     return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else empty
 
 
-@apikey_app.command("create")
+@apikey_app.command("create", short_help="Create an API key (the token on the last line).")
 def create(
     role: Annotated[Role, typer.Option(help="What the key may do")],
     region: Annotated[
@@ -223,7 +224,7 @@ def create(
     print(token)
 
 
-@apikey_app.command("list")
+@apikey_app.command("list", short_help="List the keys, newest first; never a token.")
 def list_keys(
     status: Annotated[
         StatusChoice, typer.Option(help="Only keys in this state")
@@ -313,7 +314,7 @@ def _escape(text: str) -> str:
     return escape(text)
 
 
-@apikey_app.command("revoke")
+@apikey_app.command("revoke", short_help="Revoke a key (refused everywhere within seconds).")
 def revoke(
     key_id: Annotated[
         str, typer.Argument(metavar="ID", help="The key's id, or its first 4+ characters")

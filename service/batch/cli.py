@@ -150,7 +150,7 @@ def _client(server: str, api_key: str | None) -> httpx.Client:
     )
 
 
-@batch_app.command("submit")
+@batch_app.command("submit", short_help="Submit a file of households as one batch.")
 def submit(
     file: Annotated[
         Path,
@@ -365,7 +365,7 @@ def _summary(client: httpx.Client, batch: dict[str, Any], errors_shown: int = 10
             console.print(errors)
 
 
-@batch_app.command("status")
+@batch_app.command("status", short_help="Show a batch's progress and counts.")
 def status(
     batch_id: Annotated[str, typer.Argument(metavar="ID", help="The batch's id")],
     server: Server = None,

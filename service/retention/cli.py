@@ -12,12 +12,13 @@ from service.config import Settings
 
 retention_app = typer.Typer(
     help="Retention of raw partner records (reports, decisions and the audit trail remain).",
+    short_help="Purge raw partner records past their retention period.",
     no_args_is_help=True,
 )
 console = Console()
 
 
-@retention_app.command("run")
+@retention_app.command("run", short_help="Purge old raw partner records now.")
 def run(
     older_than_days: Annotated[
         int | None,
