@@ -40,13 +40,30 @@ def field_errors(errors: Iterable[Mapping[str, Any]]) -> list[ProblemError]:
         if duplicate is not None:
             problems.append(ProblemError(loc=["body"], msg=duplicate))
             continue
-        problems.append(
-            ProblemError(
-                loc=list(error.get("loc", ())),
-                msg=str(error.get("msg", "")).removeprefix("Value error, "),
-            )
-        )
+        problems.append(ProblemError(loc=list(error.get("loc", ())), msg=_message(error)))
     return problems
+
+
+_PATTERN_MESSAGES = {
+    "^[0-9]{6}$": "must be 6 digits: a GB/T 2260 county code, such as 530102",
+    "^[0-9]{9}$": "must be 9 digits: a township code, its county's 6 and 3 more, such as 530102001",
+}
+"""What the codes' patterns mean, said instead of the pattern itself."""
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    """pydantic's message, or, where it only names a regular expression or a type's
+    internals, what the caller should send."""
+    kind, loc = error.get("type"), tuple(error.get("loc", ()))
+    if kind == "missing" and loc == ("body",):
+        return "a JSON body is required (Content-Type: application/json)"
+    if kind == "timezone_aware":
+        return "must give its UTC offset: 2026-12-04T10:00:00+08:00, or Z for UTC"
+    if kind == "string_pattern_mismatch":
+        known = _PATTERN_MESSAGES.get(str((error.get("ctx") or {}).get("pattern", "")))
+        if known is not None:
+            return known
+    return str(error.get("msg", "")).removeprefix("Value error, ")
 
 
 def _duplicate_member(error: Mapping[str, Any]) -> str | None:

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from schemas.identity import redact_id_numbers
@@ -33,14 +34,16 @@ log = structlog.get_logger(__name__)
 NOT_JSON = "The body must be JSON, sent with Content-Type: application/json"
 
 
-def not_json(content_type: str | None, error: RequestValidationError) -> bool:
+def not_json(headers: Headers, error: RequestValidationError) -> bool:
     """A body that failed as a whole, sent as something other than JSON (a form, plain
     text, or with no Content-Type at all: `curl -d` without a header), which is not read
-    as JSON: the answer is 415 naming the header, not a 422 about the body's shape."""
-    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    as JSON: the answer is 415 naming the header, not a 422 about the body's shape. No
+    body at all is a body missing (422 at `body`), whatever the headers say."""
+    media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type == "application/json" or media_type.endswith("+json"):
         return False
-    return any(tuple(item.get("loc", ())) == ("body",) for item in error.errors())
+    sent = headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
+    return sent and any(tuple(item.get("loc", ())) == ("body",) for item in error.errors())
 
 
 def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -76,7 +79,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        if not_json(request.headers.get("content-type"), exc):
+        if not_json(request.headers, exc):
             refused = UnsupportedMediaType(
                 NOT_JSON,
                 errors=[ProblemError(loc=["header", "content-type"], msg=NOT_JSON)],

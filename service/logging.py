@@ -37,10 +37,12 @@ def redact_line(text: str) -> str:
     apart has no run to mask: every digit of the text is."""
     redacted = redact_id_numbers(text)
     decoded = unquote(text) if "%" in text else text
-    if decoded is not text and redact_id_numbers(decoded) != decoded:
-        redacted = redact_id_numbers(decoded)
-    if _DIGITS_APART.search(decoded) and hides_id_number(decoded):
-        return _DIGIT.sub("*", decoded)
+    plain = redacted if decoded is text else redact_id_numbers(decoded)
+    if decoded is not text and plain != decoded:
+        redacted = plain
+    # What is left once every run is masked may still hide one, written apart.
+    if _DIGITS_APART.search(plain) and hides_id_number(plain):
+        return _DIGIT.sub("*", plain)
     return redacted
 
 

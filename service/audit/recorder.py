@@ -178,7 +178,7 @@ def _status_of(request: Request, error: Exception) -> str:
     """The HTTP status a refusal is answered with; `error` for anything else (a 500)."""
     if isinstance(error, RequestValidationError):
         # The body or a parameter failed its model: 422, or 415 for a body not sent as JSON.
-        return "415" if not_json(request.headers.get("content-type"), error) else "422"
+        return "415" if not_json(request.headers, error) else "422"
     status: Any = getattr(error, "status", None) or getattr(error, "status_code", None)
     return str(status) if isinstance(status, int) else "error"
 

@@ -178,6 +178,46 @@ async def test_every_v1_path_needs_a_token_first(http: httpx.AsyncClient, path: 
     assert response.status_code == 401
 
 
+async def test_no_body_where_one_is_required_is_422_saying_so_not_415(
+    api_client: ClientFactory,
+) -> None:
+    """`curl -X POST` with nothing: the body is missing, not in the wrong format."""
+    approver = await api_client(role="approver", region="53")
+    answer = await approver.post("/v1/verifications/nonexistent/decision")
+    assert answer.status_code == 422, answer.text
+    [error] = answer.json()["errors"]
+    assert error == {
+        "loc": ["body"],
+        "msg": "a JSON body is required (Content-Type: application/json)",
+    }
+
+
+async def test_a_moment_without_its_offset_or_a_malformed_code_says_what_to_send(
+    api_client: ClientFactory,
+) -> None:
+    caseworker = await api_client(role="caseworker", region="53")
+    listed = await caseworker.get(
+        "/v1/verifications", params={"created_from": "2026-12-06T21:47:45"}
+    )
+    assert listed.status_code == 422, listed.text
+    assert listed.json()["errors"] == [
+        {
+            "loc": ["query", "created_from"],
+            "msg": "must give its UTC offset: 2026-12-04T10:00:00+08:00, or Z for UTC",
+        }
+    ]
+    body = verification_body([member(make_id_number("530103"))], region_code="530103")
+    body["region_code"] = "53"
+    refused = await caseworker.post("/v1/verifications", json=body)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"] == [
+        {
+            "loc": ["body", "region_code"],
+            "msg": "must be 6 digits: a GB/T 2260 county code, such as 530102",
+        }
+    ]
+
+
 async def test_a_body_not_sent_as_json_is_415_naming_the_header(
     api_client: ClientFactory,
 ) -> None:

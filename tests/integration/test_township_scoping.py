@@ -112,8 +112,8 @@ class TestCreate:
         ("township", "message"),
         [
             ("530103001", "first 6 digits must be the region_code"),
-            ("53010200", "pattern"),
-            ("５３０１０２００１", "pattern"),
+            ("53010200", "must be 9 digits"),
+            ("５３０１０２００１", "must be 9 digits"),
         ],
     )
     async def test_a_township_outside_region_code_is_422_naming_the_field(
