@@ -161,8 +161,19 @@ class VerificationNotFound(NotFound):
 class ReportNotReady(Conflict):
     slug = "report-not-ready"
 
+    RETRY_AFTER_S = 1
+    """While its verification runs: partners answer within seconds, and `Prefer: wait` on
+    the submission saves the polling altogether."""
+
     def __init__(self, status: str) -> None:
-        super().__init__(f"The verification is {status}; its report exists once it is completed")
+        if status in ("failed", "cancelled"):
+            # It never will: asking again does not help, so no Retry-After.
+            super().__init__(f"The verification is {status}; it has no report")
+            return
+        super().__init__(
+            f"The verification is {status}; its report exists once it is completed",
+            headers={"Retry-After": str(self.RETRY_AFTER_S)},
+        )
 
 
 class DecisionExists(Conflict):

@@ -333,6 +333,7 @@ async def test_report_is_409_until_completed(
     assert created.status_code == 202
     assert early.status_code == 409
     assert early.headers["content-type"].startswith("application/problem+json")
+    assert early.headers["retry-after"] == "1"  # when to look again
     verification_id = created.json()["id"]
     for _ in range(100):
         current = (await caseworker.get(f"/v1/verifications/{verification_id}")).json()

@@ -115,3 +115,13 @@ def test_a_problem_echoing_a_lone_surrogate_is_still_sent() -> None:
     body = json.loads(response.body)
     assert body["errors"][0]["loc"] == ["body", "overrides", "car\ufffd"]
     assert body["detail"] == "body.overrides.car\ufffd: unknown: \ufffd"
+
+
+def test_a_report_that_will_come_says_when_to_look_again_and_one_that_never_will_does_not() -> None:
+    from service.errors import ReportNotReady
+
+    running = ReportNotReady("running")
+    assert running.headers == {"Retry-After": "1"}
+    failed = ReportNotReady("failed")
+    assert not failed.headers
+    assert failed.detail == "The verification is failed; it has no report"
