@@ -126,7 +126,9 @@ class HeduiError(Exception):
 class Unauthorized(HeduiError):
     status, title, slug = 401, "Unauthorized", "unauthorized"
 
-    def __init__(self, detail: str = "A valid bearer token is required") -> None:
+    def __init__(
+        self, detail: str = "An API key is required: send Authorization: Bearer <token>"
+    ) -> None:
         super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
 
 

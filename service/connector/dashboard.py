@@ -116,7 +116,9 @@ async def login(request: Request, session: SessionDep, settings: SettingsDep) ->
         return _login_page("The form is too large.", 413)
     fields = parse_qs(body.decode("utf-8", "replace"))
     key = (fields.get("key") or [""])[0].strip()
-    principal = await authenticate(session, key) if key else None
+    if not key:
+        return _login_page("Paste an API key (hedui apikey create --role operator).", 422)
+    principal = await authenticate(session, key)
     if principal is None:
         return _login_page("That key is unknown or revoked, or it has expired.", 401)
     if principal.role not in ALLOWED:

@@ -42,7 +42,11 @@ from service.models.declarative_connector import StoredConnector, StoredConnecto
 
 class ConnectorNotFound(NotFound):
     def __init__(self, name: str) -> None:
-        super().__init__(f"No declarative connector is registered as {name!r}")
+        super().__init__(
+            f"No declarative connector is registered as {name!r} (built-in and plugin "
+            "connectors are not changed over the API: pause and resume apply to every "
+            "connector, and `hedui connector test NAME` checks any)"
+        )
 
 
 def _validated(body: object, settings: Settings) -> ConnectorSpec:

@@ -169,3 +169,12 @@ async def test_a_pause_from_the_page_names_what_is_wrong(
         if c["summary"]["name"] == "public_payroll"
     ]
     assert payroll["paused"] is None
+
+
+async def test_an_empty_or_unknown_key_is_told_apart(browser: httpx.AsyncClient) -> None:
+    empty = await sign_in(browser, "  ")
+    assert empty.status_code == 422
+    assert "Paste an API key" in empty.text
+    unknown = await sign_in(browser, "not-a-key")
+    assert unknown.status_code == 401
+    assert "unknown or revoked" in unknown.text
