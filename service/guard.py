@@ -32,12 +32,12 @@ _NOT_UTF8_MESSAGE = "must be UTF-8 text (percent-encoded)"
 _REPEATED_MESSAGE = "is given more than once; give it once"
 
 SINGLE_HEADERS = {
-    b"authorization": "Authorization",
     b"content-type": "Content-Type",
     b"idempotency-key": "Idempotency-Key",
 }
 """Headers that say one thing: sent twice, the app would read the first and a proxy or a
-retry might act on the second (two keys, two media types, two callers)."""
+retry might act on the second (two keys, two media types). Two `Authorization` headers
+are the caller's authentication failing: 401 (`service.auth.middleware`)."""
 
 
 @dataclass(frozen=True, slots=True)
