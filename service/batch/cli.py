@@ -234,12 +234,17 @@ def _upload(
             _problem(answer)
         batch = answer.json()
         received = batch["lines_received"]
+        if state["closed"]:
+            # Sent whole and closed before: nothing is sent again; its progress is followed.
+            console.print(
+                f"batch {state['batch_id']} was sent whole before ({received} lines, "
+                "closed): following it"
+            )
+            return batch
         console.print(
             f"resuming batch {state['batch_id']} after line {received} "
             f"(this file was sent up to line {state['lines_sent']})"
         )
-    if state["closed"] and batch is not None:
-        return batch
     if state["batch_id"] is None:
         # Before the first request: interrupted while it is under way, a re-run must send
         # the same Idempotency-Key, which continues that batch instead of making another.

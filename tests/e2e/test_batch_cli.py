@@ -102,7 +102,9 @@ async def test_submit_resumes_after_being_killed(own_database_url: str, tmp_path
         third = await _cli("submit", *args, env=env)
         output, _ = await third.communicate()
         assert third.returncode == 0, output.decode()
-        assert f"batch {interrupted['batch_id']}" in output.decode()
+        said = output.decode()
+        assert f"batch {interrupted['batch_id']} was sent whole before" in said
+        assert "resuming" not in said
 
 
 async def test_submit_killed_during_its_first_request_sends_nothing_twice(

@@ -19,7 +19,7 @@ import pytest
 from service.auth.principal import Role
 from service.auth.service import create_api_key
 from service.db import create_engine, create_session_factory
-from tests.conftest import LiveService, running_service, service_settings
+from tests.conftest import LiveService, MigratedTemplates, running_service, service_settings
 from tests.factories import make_id_number, member, verification_body
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -70,7 +70,13 @@ class Desk:
 
 
 @pytest.fixture
-async def service(fresh_database_url: str, tmp_path: Path) -> AsyncIterator[Desk]:
+async def service(migrated_templates: MigratedTemplates, tmp_path: Path) -> AsyncIterator[Desk]:
+    """On SQLite alone, `make run`'s database: what the page shows is read through the
+    same endpoints on either database, and those are tested on both
+    (tests/integration/test_connector_health.py, tests/e2e/test_dashboard.py); a browser
+    run costs 25 s."""
+    (tmp_path / "db").mkdir()
+    fresh_database_url, _ = await migrated_templates.copy("sqlite", tmp_path / "db")
     engine = create_engine(fresh_database_url)
     async with create_session_factory(engine)() as session:
         _, token = await create_api_key(session, role=Role.operator, region="00", name="ops-desk")
