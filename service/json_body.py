@@ -42,5 +42,8 @@ def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def load_json(body: bytes) -> Any:
     """A JSON body as the API routes read it: `DuplicateMember` for a member named twice
-    (a `json.JSONDecodeError`, as for any body that is not JSON)."""
-    return json.loads(body, object_pairs_hook=_unique_members)
+    (a `json.JSONDecodeError`, as for any body that is not JSON). UTF-8 only (RFC 8259
+    §8.1): `json.loads` of bytes would take UTF-16 and UTF-32 too, guessing from the NUL
+    bytes, and an NDJSON upload in UTF-16, split at its newline bytes, would be read in
+    part. `UnicodeDecodeError` for bytes that are not UTF-8."""
+    return json.loads(body.decode("utf-8"), object_pairs_hook=_unique_members)

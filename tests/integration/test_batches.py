@@ -262,6 +262,23 @@ class TestRefusedBodies:
         assert done.status_code == 200, done.text
         assert done.json()["status"] != "open"
 
+    async def test_an_upload_not_in_utf8_has_no_line_read_as_a_household(
+        self, api_client: ClientFactory
+    ) -> None:
+        """UTF-16 split at its newline bytes: read in part before (a household made from
+        the second line, the first refused); JSON is UTF-8, so every line is refused."""
+        client = await api_client(role="caseworker", region="53")
+        text = ndjson(household("u16-1"), household("u16-2")).decode()
+        answer = await client.post(
+            "/v1/batches?reference=utf16", content=text.encode("utf-16"), headers=NDJSON
+        )
+        assert answer.status_code == 201, answer.text
+        upload = answer.json()
+        assert (upload["households"], upload["invalid_lines"]) == (0, upload["lines_received"])
+        errors = (await client.get(f"/v1/batches/{upload['id']}/errors")).json()["items"]
+        assert len(errors) == upload["lines_received"]
+        assert all(error["errors"][0]["loc"][0] == "body" for error in errors), errors
+
     async def test_other_media_types_are_415(self, api_client: ClientFactory) -> None:
         client = await api_client()
         answer = await client.post(
