@@ -334,6 +334,10 @@ def check_idempotency_key(key: str | None) -> None:
         return
     if not key.strip():
         raise InvalidRequest.at(["header", "Idempotency-Key"], "must not be blank")
+    if not (key.isascii() and key.isprintable()):
+        # A header's bytes beyond ASCII arrive as Latin-1 guesses: stored and compared as
+        # such, a retry from another client library could send the same key differently.
+        raise InvalidRequest.at(["header", "Idempotency-Key"], "must be printable ASCII")
     if hides_id_number(key):
         raise InvalidRequest.at(
             ["header", "Idempotency-Key"], "must not contain an ID number or any run of 18 digits"

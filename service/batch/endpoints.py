@@ -96,7 +96,8 @@ IDEMPOTENCY_KEY = Header(
     "the batch that key made (same `id`, `Idempotent-Replayed: true`); lines it has "
     "received already are skipped, so an interrupted upload can simply be sent again. A "
     "repeat must resend that upload: the same reference and, unchanged, the lines the "
-    "batch received under the key, before any new ones; otherwise 422.",
+    "batch received under the key, before any new ones; otherwise 422. At most 255 "
+    "characters of printable ASCII, not blank.",
 )
 BATCH_RESPONSES: dict[int | str, dict[str, Any]] = {
     **PROBLEMS,

@@ -61,7 +61,7 @@ IDEMPOTENCY_KEY = Header(
     description="Makes a retry safe. A repeat by the same API key with the same key and the "
     "same body answers with the verification the first request made (same `id`, header "
     "`Idempotent-Replayed: true`) and asks no partner again; the same key with a different "
-    "body is 422. At most 255 characters, not blank.",
+    "body is 422. At most 255 characters of printable ASCII, not blank.",
 )
 PREFER = Header(
     alias="Prefer",

@@ -63,6 +63,24 @@ async def test_an_idempotency_key_with_an_id_number_is_refused(api_client: Clien
     assert PERSON not in answer.text
 
 
+async def test_an_idempotency_key_of_bytes_beyond_ascii_is_refused(
+    api_client: ClientFactory,
+) -> None:
+    """Read as Latin-1 guesses, stored so: another client's retry could send it otherwise."""
+    caseworker = await api_client(role="caseworker", region="53")
+    body = verification_body([member(make_id_number("530102"))], region_code="530102")
+
+    answer = await caseworker.post(
+        "/v1/verifications",
+        json=body,
+        headers=[("Idempotency-Key", "案件-0001".encode())],
+    )
+
+    assert answer.status_code == 422, answer.text
+    [error] = answer.json()["errors"]
+    assert error == {"loc": ["header", "Idempotency-Key"], "msg": "must be printable ASCII"}
+
+
 async def test_a_person_named_in_a_path_is_masked_in_the_audit_trail(
     api_client: ClientFactory,
 ) -> None:
