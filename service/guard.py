@@ -22,9 +22,9 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from schemas.problem import Problem, ProblemError
+from schemas.problem import Problem
 from service.error_handlers import problem_response
-from service.errors import PROBLEM_BASE
+from service.errors import PROBLEM_BASE, InvalidRequest
 
 NUL = "\x00"
 _NUL_MESSAGE = "must not contain a NUL character"
@@ -214,14 +214,7 @@ def _text_problem(scope: Scope) -> Problem | None:
                 break
     if loc is None:
         return None
-    return Problem(
-        type=PROBLEM_BASE + "validation",
-        title="Invalid request",
-        status=422,
-        detail=f"{'.'.join(map(str, loc))}: {message}",
-        instance=scope["path"].replace(NUL, ""),
-        errors=[ProblemError(loc=loc, msg=message)],
-    )
+    return InvalidRequest.at(loc, message).problem(scope["path"].replace(NUL, ""))
 
 
 def _repeated_header(scope: Scope) -> Problem | None:
@@ -229,14 +222,7 @@ def _repeated_header(scope: Scope) -> Problem | None:
     for name, _ in scope["headers"]:
         if name in SINGLE_HEADERS:
             if name in seen:
-                loc: list[str | int] = ["header", SINGLE_HEADERS[name]]
-                return Problem(
-                    type=PROBLEM_BASE + "validation",
-                    title="Invalid request",
-                    status=422,
-                    detail=f"header.{SINGLE_HEADERS[name]}: {_REPEATED_MESSAGE}",
-                    instance=scope["path"],
-                    errors=[ProblemError(loc=loc, msg=_REPEATED_MESSAGE)],
-                )
+                refused = InvalidRequest.at(["header", SINGLE_HEADERS[name]], _REPEATED_MESSAGE)
+                return refused.problem(scope["path"])
             seen.add(name)
     return None
