@@ -293,23 +293,18 @@ class HealthMonitor:
     ) -> tuple[list[str], int]:
         """Which connectors in force (not paused) fail their health check now, within their
         timeout, and how many were asked: a look before a run that would store every
-        household's report incomplete. Nothing of it is recorded (counts, breakers)."""
+        household's report incomplete. Each check goes through the partner's throttle, as
+        a probe does (`_check`); nothing of it is recorded (counts, breakers)."""
         asked = [
             (connector, config)
             for connector, config in _in_force(registry, configs, registry.names())
             if not self.paused(connector.name)
         ]
-
-        async def passes(connector: Connector, config: ConnectorConfig) -> bool:
-            try:
-                async with asyncio.timeout(config.timeout_s):
-                    return (await connector.check(config, client)).ok
-            except Exception:
-                return False
-
-        passed = await asyncio.gather(*(passes(c, config) for c, config in asked))
+        checked = await asyncio.gather(*(self._check(c, config, client) for c, config in asked))
         failed = sorted(
-            connector.name for (connector, _), ok in zip(asked, passed, strict=True) if not ok
+            connector.name
+            for (connector, _), (ok, _, _) in zip(asked, checked, strict=True)
+            if not ok
         )
         return failed, len(asked)
 
@@ -370,6 +365,31 @@ class HealthMonitor:
         finally:
             self._probing.discard(name)
 
+    async def _check(
+        self, connector: Connector, config: ConnectorConfig, client: httpx.AsyncClient
+    ) -> tuple[bool, str | None, CallMeter | None]:
+        """`connector`'s `check()` within its time budget and through the partner's shared
+        throttle, as every call to it is: whether it passed, why not, and the meter it went
+        through (None without a throttle). Nothing is recorded here."""
+        meter: CallMeter | None = None
+        if self.throttle is not None:
+            limits = Limits(config.max_concurrency, config.rate_per_s)
+            deadline = asyncio.get_running_loop().time() + config.timeout_s
+            meter = CallMeter(client, Turns(self.throttle, connector.name, limits, deadline))
+        try:
+            async with asyncio.timeout(config.timeout_s):
+                if meter is None:
+                    result = await connector.check(config, client)
+                else:
+                    async with meter.client() as turned:
+                        result = await connector.check(config, turned)
+            return result.ok, result.detail, meter
+        except TimeoutError:
+            return False, "no answer within the source's time budget", meter
+        except Exception as error:  # a check that crashes is a failing check, never a crash here
+            log.warning("probe_crashed", source=connector.name, error_type=type(error).__name__)
+            return False, f"check failed ({type(error).__name__})", meter
+
     async def _probe(
         self, connector: Connector, config: ConnectorConfig, client: httpx.AsyncClient
     ) -> bool:
@@ -381,24 +401,7 @@ class HealthMonitor:
             admission = breaker.admit(self.clock())
             self._noticed(name, before)
         started = time.perf_counter()
-        meter: CallMeter | None = None
-        if self.throttle is not None:
-            limits = Limits(config.max_concurrency, config.rate_per_s)
-            deadline = asyncio.get_running_loop().time() + config.timeout_s
-            meter = CallMeter(client, Turns(self.throttle, name, limits, deadline))
-        try:
-            async with asyncio.timeout(config.timeout_s):
-                if meter is None:
-                    result = await connector.check(config, client)
-                else:
-                    async with meter.client() as turned:
-                        result = await connector.check(config, turned)
-            ok, detail = result.ok, result.detail
-        except TimeoutError:
-            ok, detail = False, "no answer within the source's time budget"
-        except Exception as error:  # a check that crashes is a failing check, never a crash here
-            log.warning("probe_crashed", source=name, error_type=type(error).__name__)
-            ok, detail = False, f"check failed ({type(error).__name__})"
+        ok, detail, meter = await self._check(connector, config, client)
         latency_ms = round((time.perf_counter() - started) * 1000, 1)
         now = self.clock()
         if meter is not None and meter.starved:
