@@ -11,7 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from connectors.base import ConnectorConfig
+from connectors.base import Connector, ConnectorConfig
 from connectors.declarative import ConnectorSpec
 from connectors.registry import ConnectorRegistry
 from schemas import connector as wire
@@ -143,18 +143,17 @@ class ConnectorService:
         name: str,
         now: datetime | None = None,
     ) -> wire.ConnectorHealth:
-        idle = await _idle(session, registry, name)
+        connector = await _held(session, registry, name)
         now = now or datetime.now(UTC)
         repository = ConnectorRepository.from_session(session)
         state = await repository.state(name)
         window = (await _windows(repository, monitor, name, now, settings))[name]
-        if idle is not None:
+        if isinstance(connector, StoredConnector):
             # Registered over the API, not in force: nothing calls it, so nothing to assess
             # (what it did while it was in force is still counted above and below).
-            status, reason = HealthStatus.unknown, _IDLE_REASON[idle.enabled]
+            status, reason = HealthStatus.unknown, _IDLE_REASON[connector.enabled]
             breaker_state, breaker_until = BreakerState.closed, None
         else:
-            connector = registry.get(name)
             monitor.track(name)
             status, reason = _assess(name, window, state, monitor, settings)
             if isinstance(connector, UnloadableConnector):
@@ -396,18 +395,28 @@ _IDLE_REASON = {
 table says so before this process has polled it)."""
 
 
-async def _idle(
+async def _held(
     session: AsyncSession, registry: ConnectorRegistry, name: str
-) -> StoredConnector | None:
-    """None for a connector in force here; the registration of one registered over the
-    API and not in force (not enabled, disabled, or enabled and not polled yet);
-    `ConnectorNotFound` for any other name."""
+) -> Connector | StoredConnector:
+    """The connector in force here, taken from the registry before anything is awaited (a
+    refresh may take a disabled one out meanwhile, and a later `registry.get` would
+    fail); else the registration of one registered over the API and not in force (not
+    enabled, disabled, or enabled and not polled yet); `ConnectorNotFound` for any other
+    name."""
     if name in registry.names():
-        return None
+        return registry.get(name)
     stored = await RegistrationRepository.from_session(session).get(name)
     if stored is None:
         raise ConnectorNotFound()
     return stored
+
+
+async def _idle(
+    session: AsyncSession, registry: ConnectorRegistry, name: str
+) -> StoredConnector | None:
+    """None for a connector in force here; else as `_held`."""
+    held = await _held(session, registry, name)
+    return held if isinstance(held, StoredConnector) else None
 
 
 def _window_start(now: datetime, settings: Settings) -> datetime:

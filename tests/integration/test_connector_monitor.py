@@ -457,3 +457,29 @@ async def test_an_open_breaker_of_a_declarative_connector_is_tried_by_an_early_p
         finally:
             await health.reset()  # no open breaker left in the module's database
             await health.close()
+
+
+async def test_a_connector_disabled_while_its_health_is_read_is_answered_as_it_was(
+    factory: async_sessionmaker[AsyncSession],
+    own_engine: AsyncEngine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The refresher may take a disabled declarative connector out of the registry while
+    a health read awaits the database: the read answers with the connector it started
+    with (the dashboard drops it at the next refresh), never a 500 from a later lookup."""
+    from service.connector.repository import ConnectorRepository
+
+    registry = ConnectorRegistry()
+    registry.set_declared({"fleeting": Quiet("fleeting")}, {})
+    health = HealthMonitor(["fleeting"], SETTINGS, factory, WriteGate(own_engine), Metrics())
+    read_state = ConnectorRepository.state
+
+    async def disabled_meanwhile(self: ConnectorRepository, name: str) -> object:
+        registry.set_declared({}, {})
+        return await read_state(self, name)
+
+    monkeypatch.setattr(ConnectorRepository, "state", disabled_meanwhile)
+    async with factory() as session:
+        found = await connector_service.health(session, registry, health, SETTINGS, "fleeting")
+    assert found.name == "fleeting"
+    assert registry.names() == []  # it was indeed taken out during the read
