@@ -36,6 +36,9 @@ PROBLEM_TYPES: dict[str, str] = {
     "has. Poll the verification or use `Prefer: wait=N`.",
     "headers-too-large": "The request's line and headers took more than 64 KiB, or it had "
     "more than 100 header lines; the connection was closed. Send the data in the body.",
+    "malformed-request": "The request was not well-formed HTTP/1.1: its request line, a "
+    "header line or its chunked framing could not be read. Nothing was read of it and the "
+    "connection was closed. Fix the client, or the proxy in front of it.",
     "decision-exists": "The verification already has its decision; decisions are never changed.",
     "already-on-the-roll": "A member of this household is on the roll of the same program "
     "already (active or under review): a person is paid once. With another household: stop "

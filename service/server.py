@@ -11,6 +11,10 @@ Nor does uvicorn bound a request's headers in size: a caller could send megabyte
 header, or a hundred thousand of them, and the parser would keep them all. Here a request
 head over `MAX_HEAD_BYTES`, or with more than `MAX_HEADERS` header lines, is answered
 `431` problem+json and its connection closed.
+
+A request the HTTP parser cannot read at all (a garbled request line, a bad header line,
+a chunk size that is not hex) is answered `400` problem+json, as every other refusal is,
+not with uvicorn's plain-text line.
 """
 
 import asyncio
@@ -34,6 +38,16 @@ _TOO_LARGE = json.dumps(
         "status": 431,
         "detail": f"A request's line and headers may take {MAX_HEAD_BYTES} bytes and "
         f"{MAX_HEADERS} header lines at most",
+    }
+).encode()
+
+_MALFORMED = json.dumps(
+    {
+        "type": PROBLEM_BASE + "malformed-request",
+        "title": "Malformed HTTP request",
+        "status": 400,
+        "detail": "The request is not well-formed HTTP/1.1 (its request line, a header line "
+        "or its chunked framing); the connection was closed",
     }
 ).encode()
 
@@ -99,18 +113,23 @@ class TimedHeadersProtocol(HttpToolsProtocol):
         if self._refused:
             self._refuse_head()  # the parser stopped for us, not for a malformed request
         else:
-            super().send_400_response(msg)
+            self._refused = True
+            self._headers_in()
+            self._answer_and_close(b"400 Bad Request", _MALFORMED)
 
     def _refuse_head(self) -> None:
         self._refused = True
         self._headers_in()
+        self._answer_and_close(b"431 Request Header Fields Too Large", _TOO_LARGE)
+
+    def _answer_and_close(self, status: bytes, problem: bytes) -> None:
         if self.transport.is_closing():
             return
         self.transport.write(
-            b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+            b"HTTP/1.1 " + status + b"\r\n"
             b"content-type: application/problem+json\r\n"
-            b"content-length: " + str(len(_TOO_LARGE)).encode() + b"\r\n"
-            b"connection: close\r\n\r\n" + _TOO_LARGE
+            b"content-length: " + str(len(problem)).encode() + b"\r\n"
+            b"connection: close\r\n\r\n" + problem
         )
         self.transport.close()
 

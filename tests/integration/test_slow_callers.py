@@ -271,3 +271,32 @@ async def test_headers_within_the_limits_are_served(base_url: str) -> None:
         assert json.loads(body) == {"received": 2}
     finally:
         writer.close()
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        b"GARBAGE\r\n\r\n",
+        b"POST /echo HTTP/1.1\r\nHost: test\r\nNo colon here\r\n\r\n",
+        b"POST /echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    ],
+    ids=["request-line", "header-line", "chunk-size"],
+)
+async def test_a_malformed_request_is_400_problem_json_and_the_connection_closed(
+    base_url: str, request_: bytes
+) -> None:
+    """Not uvicorn's plain-text line: the same problem+json every other refusal is."""
+    reader, writer = await _connect(base_url)
+    try:
+        writer.write(request_)
+        await writer.drain()
+        status, headers, body = await _response(reader)
+        assert status == 400
+        assert headers["content-type"] == "application/problem+json"
+        assert headers["connection"] == "close"
+        problem = json.loads(body)
+        assert problem["type"] == "/problems/malformed-request"
+        assert problem["status"] == 400
+        assert await reader.read() == b""  # closed, nothing more
+    finally:
+        writer.close()
