@@ -4,6 +4,7 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from functools import partial
 
 import structlog
 from fastapi import Depends, FastAPI, Request
@@ -143,7 +144,11 @@ def create_app(
             }
             checks: asyncio.Task[None] | None = None
             try:
-                await runtime.start_runs(here=settings.run_mode == "inline")
+                # With probes on, the start-up check is the health monitor's first round.
+                probing = settings.health_probe_interval_s > 0
+                await runtime.start_runs(
+                    here=settings.run_mode == "inline", first_probes_here=not probing
+                )
                 # In the background: a partner that is down must not hold up start-up.
                 # After `start_runs`, which has read the pauses: a paused one is not checked.
                 checks = asyncio.create_task(
@@ -154,6 +159,14 @@ def create_app(
                         runtime.http_client,
                         runtime.fanout.throttle,
                         runtime.health.paused,
+                        probe_all=partial(
+                            runtime.health.probe_all,
+                            runtime.registry,
+                            runtime.fanout.configs,
+                            runtime.http_client,
+                        )
+                        if probing
+                        else None,
                     )
                 )
                 if settle_heap:

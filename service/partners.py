@@ -3,7 +3,7 @@ connector's spec), the source plan, and the start-up check that warns about part
 cannot reach."""
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -89,12 +89,7 @@ async def check_connectors(
     Logs a warning naming each connector that is not ok; never raises, so a partner that
     is down (or a connector whose check is broken) never stops hedui from starting.
     """
-    names = []
-    for name in registry.names():
-        if paused(name):
-            log.info("connector_not_checked_paused", connector=name)
-        else:
-            names.append(name)
+    names = _unpaused(registry, paused)
     connectors = [registry.get(name) for name in names]
     results = await asyncio.gather(
         *(
@@ -103,6 +98,23 @@ async def check_connectors(
         )
     )
     outcome = dict(zip(names, results, strict=True))
+    report_checks(outcome)
+    return outcome
+
+
+def _unpaused(registry: ConnectorRegistry, paused: Callable[[str], bool]) -> list[str]:
+    names = []
+    for name in registry.names():
+        if paused(name):
+            log.info("connector_not_checked_paused", connector=name)
+        else:
+            names.append(name)
+    return names
+
+
+def report_checks(outcome: Mapping[str, CheckResult]) -> None:
+    """Log a warning naming each connector whose check failed, then the count of those
+    that passed."""
     for name, result in outcome.items():
         if result.ok:
             continue
@@ -121,8 +133,8 @@ async def check_connectors(
             detail=result.detail,
             hint="every verification will be review until this partner answers",
         )
-    log.info("connectors_checked", ok=sum(result.ok for result in results), total=len(results))
-    return outcome
+    ok = sum(result.ok for result in outcome.values())
+    log.info("connectors_checked", ok=ok, total=len(outcome))
 
 
 async def _check(
@@ -161,16 +173,23 @@ async def check_connectors_once_listening(
     client: httpx.AsyncClient,
     throttle: Throttle | None = None,
     paused: Callable[[str], bool] = lambda _name: False,
+    probe_all: Callable[[], Awaitable[dict[str, CheckResult]]] | None = None,
 ) -> None:
     """The start-up check, run in the background once this server accepts connections;
-    a connector for which `paused` is true then is not checked.
+    a connector for which `paused` is true then is not checked. With `probe_all` (the
+    connector health monitor's round of probes, recorded as probes are), that round is the
+    check, and the monitor's own first round is left to it: a partner is asked once.
 
     With the sandbox served by this very process, its agencies answer only once the server
     listens, which is after the lifespan has started: so wait for that first.
     """
     if settings.sandbox_enabled:
         await _until_listening(settings)
-    await check_connectors(registry, configs, client, throttle=throttle, paused=paused)
+    if probe_all is None:
+        await check_connectors(registry, configs, client, throttle=throttle, paused=paused)
+    else:
+        _unpaused(registry, paused)  # logs the paused ones, which the probes leave out
+        report_checks(await probe_all())
 
 
 async def _until_listening(settings: Settings) -> None:

@@ -88,11 +88,17 @@ class Runtime:
     None only below the schema head (`db upgrade REVISION`)."""
     kek: Kek
 
-    async def start_runs(self, *, here: bool) -> None:
+    async def start_runs(self, *, here: bool, first_probes_here: bool = True) -> None:
         """Learn of finished runs (for `Prefer: wait`) and, when `here`, run verifications
         in this process (the API in inline mode, `hedui worker`). Connector health (the
-        shared breaker state, the counts, active probes) is kept up to date either way."""
-        await self.health.start(self.registry, self.fanout.configs, self.http_client)
+        shared breaker state, the counts, active probes) is kept up to date either way;
+        without `first_probes_here`, its first round of probes is the caller's."""
+        await self.health.start(
+            self.registry,
+            self.fanout.configs,
+            self.http_client,
+            first_probes_here=first_probes_here,
+        )
         await self.completions.listen(self.engine)
         self.chainer.start(open_signer(self.settings, create=True))
         self.retention.start()

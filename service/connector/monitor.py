@@ -19,13 +19,14 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import structlog
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from connectors.base import Connector, ConnectorConfig
+from connectors.base import CheckResult, Connector, ConnectorConfig
 from connectors.registry import ConnectorRegistry
 from connectors.retry_budget import RetryBudget
 from schemas.connector import BreakerState, CallOutcome, Pause
@@ -40,7 +41,7 @@ from service.connector.throttle import Limits, Throttle
 from service.db import WriteGate
 from service.models import ConnectorState
 from service.models.base import new_id
-from service.partners import config_of
+from service.partners import NOT_CHECKED, config_of
 
 log = structlog.get_logger(__name__)
 
@@ -270,20 +271,22 @@ class HealthMonitor:
         registry: ConnectorRegistry,
         configs: dict[str, ConnectorConfig],
         client: httpx.AsyncClient,
-    ) -> None:
+    ) -> dict[str, CheckResult]:
         """Call the `check()` of every connector in force: built-in, plugin and enabled
         declarative alike, as `registry` holds them now (one enabled since start-up is
         probed, one disabled since is not). An open breaker whose time is up uses the probe
         as its trial call, so a quiet connector recovers without waiting for traffic. A
         paused connector is not probed: a pause stops every call to its partner, health
-        checks included."""
-        await asyncio.gather(
-            *(
-                self.probe(connector, config, client)
-                for connector, config in _in_force(registry, configs, registry.names())
-                if connector.name not in self._probing and not self.paused(connector.name)
-            )
-        )
+        checks included. What each probed connector's check found, by name."""
+        probed = [
+            (connector, config)
+            for connector, config in _in_force(registry, configs, registry.names())
+            if connector.name not in self._probing and not self.paused(connector.name)
+        ]
+        found = await asyncio.gather(*(self._probed(c, config, client) for c, config in probed))
+        return {
+            connector.name: result for (connector, _), result in zip(probed, found, strict=True)
+        }
 
     async def unanswered(
         self,
@@ -353,10 +356,15 @@ class HealthMonitor:
         """Call `connector`'s `check()` with `config` and account for it (counts, breaker,
         last probe); True when the check passed. A paused connector's partner is not
         called and nothing of it changes: False at once."""
+        return (await self._probed(connector, config, client)).ok
+
+    async def _probed(
+        self, connector: Connector, config: ConnectorConfig, client: httpx.AsyncClient
+    ) -> CheckResult:
         name = connector.name
         self.track(name)
         if self.paused(name):
-            return False
+            return CheckResult(ok=False, detail="paused by operator: not called")
         self._probing.add(name)
         self._probed_at[name] = self.clock()
         self._suspects.discard(name)
@@ -392,7 +400,7 @@ class HealthMonitor:
 
     async def _probe(
         self, connector: Connector, config: ConnectorConfig, client: httpx.AsyncClient
-    ) -> bool:
+    ) -> CheckResult:
         name = connector.name
         breaker = self.breakers[name]
         admission = None
@@ -409,7 +417,7 @@ class HealthMonitor:
             # nothing of its health.
             if admission is Admission.trial:
                 breaker.record(admission, failed=None, now=now)
-            return ok
+            return CheckResult(ok=False, detail=NOT_CHECKED)
         if admission is Admission.trial:
             was: BreakerState = breaker.state
             breaker.record(admission, failed=not ok, now=now)
@@ -420,7 +428,7 @@ class HealthMonitor:
         self.metrics.probes.labels(name, "ok" if ok else "failed").inc()
         at = datetime.fromtimestamp(now, UTC)
         self._signals[name].probe = (at, ok, latency_ms, _masked(detail) if detail else None)
-        return ok
+        return CheckResult(ok=ok, detail=detail)
 
     # -- sharing with the other processes ---------------------------------------------------
 
@@ -567,13 +575,19 @@ class HealthMonitor:
         registry: ConnectorRegistry,
         configs: dict[str, ConnectorConfig],
         client: httpx.AsyncClient,
+        *,
+        first_probes_here: bool = True,
     ) -> None:
-        """Read the shared state once, then keep it in sync in the background."""
+        """Read the shared state once, then keep it in sync in the background. Without
+        `first_probes_here`, the first round of probes is the caller's (`hedui serve`'s
+        start-up check, which waits for its server to listen): the loop's first is one
+        interval later, so a partner is not asked twice at start-up."""
         if self._loop is not None:
             return
         await self.sync()
         self._loop = asyncio.create_task(
-            self.run(registry, configs, client), name="connector-health"
+            self.run(registry, configs, client, first_probes_here=first_probes_here),
+            name="connector-health",
         )
 
     async def close(self) -> None:
@@ -590,11 +604,14 @@ class HealthMonitor:
         registry: ConnectorRegistry,
         configs: dict[str, ConnectorConfig],
         client: httpx.AsyncClient,
+        *,
+        first_probes_here: bool = True,
     ) -> None:
         """Sync every `health_sync_s`, probe every `health_probe_interval_s` (and early, see
-        `early_probes`); until cancelled. With probes off (interval 0), none at all."""
+        `early_probes`), the first round at once unless not `first_probes_here`; until
+        cancelled. With probes off (interval 0), none at all."""
         interval = self.settings.health_probe_interval_s
-        next_probe = time.monotonic()
+        next_probe = time.monotonic() + (0 if first_probes_here else interval)
         while True:
             self.follow(registry)  # declarative connectors enabled since the last round
             if interval > 0 and time.monotonic() >= next_probe:
@@ -627,7 +644,7 @@ def _in_force(
     return found
 
 
-def _log_failure(task: asyncio.Task[None]) -> None:
+def _log_failure(task: asyncio.Task[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.warning("probes_failed", error_type=type(task.exception()).__name__)
 

@@ -97,3 +97,27 @@ async def test_an_enabled_declarative_connector_is_checked_too(
     assert summary["total"] == len(load_connectors().names()) + 1
     assert summary["ok"] == summary["total"]
     assert unreachable(caplog) == []
+
+
+async def test_at_start_up_each_partner_is_asked_once_and_the_check_counts_as_a_probe(
+    database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The start-up check is the health monitor's first round of probes, not a second
+    round beside it: each agency counts one call, and the probes' metric counts it."""
+    settings = service_settings(database_url, tmp_path / "sandbox.db", health_sync_s=0.05)
+    async with (
+        running_service(settings) as service,
+        httpx.AsyncClient(base_url=service.base_url) as client,
+    ):
+        for _ in range(500):
+            if checked(caplog):
+                break
+            await asyncio.sleep(0.02)
+        assert checked(caplog)
+        await asyncio.sleep(0.3)  # several rounds of the monitor's loop: none probes again
+        traffic = (await client.get("/sandbox/traffic")).json()
+        metrics = (await client.get("/metrics")).text
+    built_in = load_connectors().names()
+    assert {name: traffic[name]["calls"] for name in built_in} == dict.fromkeys(built_in, 1)
+    for name in built_in:
+        assert f'hedui_connector_probes_total{{connector="{name}",result="ok"}} 1.0' in metrics
