@@ -308,12 +308,31 @@ class VerificationAccepted(BaseModel):
 
 
 class SourceState(BaseModel):
-    source: str
+    """One partner source of a verification, as it stands."""
+
+    source: str = Field(description="The connector asked", examples=["bank"])
     status: SourceStatus
-    detail: str | None = None
-    fetched_at: datetime | None = None
-    duration_ms: int | None = None
-    attempts: int | None = None
+    detail: str | None = Field(
+        default=None,
+        description="Why the source is not `ok` (or what it found), in words; never a "
+        "person's data",
+        examples=["no answer within the source's time budget"],
+    )
+    fetched_at: datetime | None = Field(
+        default=None, description="When its answer was in (or when it was given up)"
+    )
+    duration_ms: int | None = Field(
+        default=None,
+        description="How long the exchange that settled the source took, in milliseconds: "
+        "the first fetch, or for an answer given later, the collect that brought it",
+    )
+    attempts: int | None = Field(
+        default=None,
+        description="HTTP requests made to the partner in that exchange: every page of a "
+        "paged answer, each poll (a bank's submit and its poll are 2) and each retry count. "
+        "Not a count of failures",
+        examples=[2],
+    )
 
 
 class Member(BaseModel):
