@@ -1,18 +1,19 @@
 """Control endpoints: seed people, inject faults, move the clock. Never faulted, never
 logged in full."""
 
+from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Body, HTTPException, Request
+from fastapi import APIRouter, Body, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from sandbox.consent import ConsentReport, ConsentSetting
 from sandbox.faults import FaultBoard, FaultSetting
 from sandbox.problems import validation_problem
 from sandbox.records import Person
 from sandbox.state import sandbox_state
-from schemas.identity import mask_id_number
+from schemas.identity import check_character, mask_id_number
 from schemas.problem import ProblemError
 
 router = APIRouter(tags=["control"])
@@ -23,6 +24,44 @@ async def seed_person(request: Request, person: Person) -> dict[str, object]:
     """Upsert one person; sections left out mean "no record" at that agency."""
     sandbox_state(request).people.upsert(person)
     return {"id_number": mask_id_number(person.id_number), "seeded": True}
+
+
+def _plausible_birth(born: date) -> date:
+    if born.year < 1850 or born > date.today():
+        raise ValueError("must be a date from 1850 until today")
+    return born
+
+
+class SampleIdNumbers(BaseModel):
+    id_numbers: list[str] = Field(
+        description="Valid GB 11643 numbers: region, birth date, sequence, check character",
+        examples=[["530102198005010013", "530102198005010021"]],
+    )
+
+
+@router.get("/id-numbers")
+async def sample_id_numbers(
+    region_code: Annotated[
+        str, Query(pattern=r"^[0-9]{6}$", description="The 6-digit region the people are from")
+    ] = "530102",
+    born: Annotated[
+        date, AfterValidator(_plausible_birth), Query(description="Their birth date")
+    ] = date(1980, 5, 1),
+    first: Annotated[
+        int, Query(ge=1, le=999, description="The first sequence number (3 digits)")
+    ] = 1,
+    count: Annotated[int, Query(ge=1, le=100)] = 3,
+) -> SampleIdNumbers:
+    """ID numbers to make test households with: hedui refuses a number whose last
+    character is not its check character (ISO 7064 MOD 11-2 of the first 17 digits), so a
+    made-up one seldom passes. Numbers nobody seeded get synthetic records at every
+    agency; seed them (`POST /sandbox/people`) for records of your own."""
+    last = min(first + count, 1000)
+    numbers = []
+    for sequence in range(first, last):
+        first17 = f"{region_code}{born:%Y%m%d}{sequence:03d}"
+        numbers.append(first17 + check_character(first17))
+    return SampleIdNumbers(id_numbers=numbers)
 
 
 @router.delete("/people")

@@ -69,7 +69,14 @@ IdNumber = Annotated[
     BeforeValidator(_normalise),
     # The pattern documents the shape; the validator checks it, with a clearer message,
     # together with the birth date and the check character.
-    Field(json_schema_extra={"examples": ["11010519491231002X"], "pattern": r"^[0-9]{17}[0-9Xx]$"}),
+    Field(
+        description="An 18-character resident ID number (GB 11643): the 6-digit region of "
+        "birth, the birth date (YYYYMMDD), a 3-digit sequence and the check character, ISO "
+        "7064 MOD 11-2 of the first 17 digits (0-9 or X). A wrong check character or an "
+        "impossible birth date is 422; the sandbox's `GET /sandbox/id-numbers` hands out "
+        "valid ones for tests",
+        json_schema_extra={"examples": ["11010519491231002X"], "pattern": r"^[0-9]{17}[0-9Xx]$"},
+    ),
     AfterValidator(_validate),
 ]
 """An 18-character GB 11643 resident ID number, upper-cased ("x" is accepted as "X")."""

@@ -46,7 +46,11 @@ def checked_url(url: str, allowed: list[str]) -> str:
         raise InvalidRequest.at(["body", "url"], "its host is not a name or an address")
     if not host_allowed(host, allowed):
         raise InvalidRequest.at(
-            ["body", "url"], "host is not in the allow-list (HEDUI_WEBHOOK_HOSTS)"
+            ["body", "url"],
+            "host is not in the allow-list (HEDUI_WEBHOOK_HOSTS)"
+            if allowed
+            else "no webhook host is allowed yet: the operator sets HEDUI_WEBHOOK_HOSTS "
+            "(comma-separated hosts) and restarts hedui",
         )
     return url
 

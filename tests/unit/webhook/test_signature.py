@@ -49,6 +49,14 @@ def test_urls_are_checked_against_the_allow_list() -> None:
         assert refused.value.errors[0].loc == ["body", "url"]
 
 
+def test_with_no_host_allowed_the_refusal_says_how_to_allow_one() -> None:
+    for allowed, words in (([], "sets HEDUI_WEBHOOK_HOSTS"), (["x.example.cn"], "allow-list")):
+        with pytest.raises(InvalidRequest) as refused:
+            checked_url("https://cases.example.cn/hook", allowed)
+        assert refused.value.errors is not None
+        assert words in refused.value.errors[0].msg
+
+
 @pytest.mark.parametrize(
     "url",
     [
