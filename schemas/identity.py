@@ -124,6 +124,10 @@ def contains_id_number(text: str) -> bool:
 # `530102 born 19800101 seq 1231`). Only a valid number counts once joined (its birth date
 # and check character), so numbers that merely stand near each other are not taken for one.
 _GLUE = re.compile(r"(?<=[0-9])[^0-9]{1,12}(?=[0-9Xx])")
+# The same, but never across an X: the glue above takes a check character X for the text
+# between two numbers (`... 002X 1` would join as `...0021`), so text with an X is joined
+# both ways.
+_GLUE_KEEPING_X = re.compile(r"(?<=[0-9])[^0-9Xx]{1,12}(?=[0-9Xx])")
 _CHINESE_NUMERALS = {"〇": "0", "零": "0", "一": "1", "二": "2", "三": "3", "四": "4"}
 _CHINESE_NUMERALS |= {"五": "5", "六": "6", "七": "7", "八": "8", "九": "9"}
 
@@ -155,12 +159,22 @@ def hides_id_number(text: str) -> bool:
         return True
     # Digits of every script (`٥٣٠`, `५३०`) and Chinese numerals (`五三〇`) as ASCII, so
     # that a number written in them and apart is joined like one written in 0-9.
-    joined = _GLUE.sub("", _OTHER_DIGIT.sub(_as_ascii_digit, plain))
-    if contains_id_number(joined):  # only what the glue hid: check it is a real number
-        for run in _RUN.findall(joined):
-            for start in range(len(run) - 17):
-                if id_number_problem(run[start : start + 17] + run[start + 17].upper()) is None:
-                    return True
+    digits = _OTHER_DIGIT.sub(_as_ascii_digit, plain)
+    glues = (_GLUE, _GLUE_KEEPING_X) if "X" in digits or "x" in digits else (_GLUE,)
+    for glue in glues:
+        joined = glue.sub("", digits)
+        if contains_id_number(joined) and _holds_valid(joined):
+            return True
+    return False
+
+
+def _holds_valid(joined: str) -> bool:
+    """Whether a run of `joined` holds a valid ID number: only what a glue hid counts once
+    it is checked to be a real number (its birth date and check character)."""
+    for run in _RUN.findall(joined):
+        for start in range(len(run) - 17):
+            if id_number_problem(run[start : start + 17] + run[start + 17].upper()) is None:
+                return True
     return False
 
 

@@ -13,7 +13,6 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from schemas.identity import redact_id_numbers
 from schemas.problem import Problem, ProblemError, field_errors, summary, unreadable_body_error
 from schemas.request import NUL_MESSAGE
 from service.crypto.keyring import KeyringError
@@ -26,6 +25,7 @@ from service.errors import (
     ServiceUnavailable,
     UnsupportedMediaType,
 )
+from service.logging import redact_line
 from service.routing import allowed_methods
 
 log = structlog.get_logger(__name__)
@@ -64,7 +64,8 @@ def _redacted(value: Any) -> Any:
     if isinstance(value, str):
         # A lone surrogate the caller sent (`"\\ud800"` in JSON) and a message echoes
         # cannot be encoded: the answer would fail and the connection drop. U+FFFD instead.
-        return redact_id_numbers(_LONE_SURROGATE.sub("\ufffd", value))
+        # An ID number written apart (`/v1/verifications/530102-19800101-123X`) too.
+        return redact_line(_LONE_SURROGATE.sub("\ufffd", value))
     if isinstance(value, list):
         return [_redacted(item) for item in value]
     if isinstance(value, dict):

@@ -6,6 +6,7 @@ lines; and exception tracebacks carried SQL parameters (names, incomes, balances
 """
 
 import logging
+import re
 from collections.abc import Iterator
 from urllib.parse import quote
 
@@ -83,6 +84,27 @@ async def test_path_values_and_unknown_fields_never_echo_an_attached_id_number(
     for response in (missing, unrouted, unknown, wide):
         assert id_number not in response.text
         assert full_width(id_number) not in response.text
+
+
+@pytest.mark.parametrize("separator", ["-", ".", " "])
+async def test_path_values_never_echo_an_id_number_written_apart(
+    api_client: ClientFactory, separator: str
+) -> None:
+    """`530102-19800101-123X`: no run of digits to mask, so every digit is."""
+    caseworker = await api_client()
+    id_number = make_id_number("530103")
+    apart = separator.join((id_number[:6], id_number[6:14], id_number[14:]))
+
+    missing = await caseworker.get(f"/v1/verifications/{apart}")
+    unknown = await caseworker.get(f"/v1/connectors/{apart}")
+
+    assert missing.status_code == 404
+    assert unknown.status_code in (403, 404)
+    for response in (missing, unknown):
+        assert response.headers["content-type"] == "application/problem+json"
+        body = response.json()
+        echoed = " ".join(str(body.get(field, "")) for field in ("instance", "detail"))
+        assert not re.search(r"\d{4}", echoed), echoed
 
 
 async def test_access_log_lines_never_carry_an_id_number(

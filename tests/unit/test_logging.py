@@ -47,7 +47,12 @@ def test_at_the_level_lines_are_written_and_redacted(capsys: pytest.CaptureFixtu
 
 @pytest.mark.parametrize(
     "written",
-    ["5301-0219-9001-0112-31", "530102 1990 0101 1231", "530102%2D1990%2D0101%2D1231"],
+    [
+        "5301-0219-9001-0112-31",
+        "530102 1990 0101 1231",
+        "530102%2D1990%2D0101%2D1231",
+        "530102-19900101-124X-1",  # a check character X, a digit after it
+    ],
 )
 def test_an_id_number_written_apart_leaves_no_digit_of_it_in_a_line(
     written: str, capsys: pytest.CaptureFixture[str]

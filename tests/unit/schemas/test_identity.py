@@ -243,6 +243,14 @@ VALID = "530102199001011231"
         "五三〇一〇二一九九〇〇一〇一一二三一",  # Chinese numerals
         "٥٣٠١٠٢ ١٩٩٠٠١٠١ ١٢٣١",  # Arabic-Indic digits, apart
         "५३०१०२-१९९००१०१-१२३१",  # Devanagari digits, apart
+        # A check character X, and a digit not far after it: the X is no glue.
+        "申请人 530102 19900101 124X 住1栋",
+        "530102 19900101 124X 1",
+        "A-530102-19900101-124X-1",
+        "/h/530102-19900101-124X/1",
+        "GET /v1/verifications/530102.19900101.124X HTTP/1.1",
+        "5 3 0 1 0 2 1 9 9 0 0 1 0 1 1 2 4 X 7",
+        "53010219-900101124X 2",
     ],
 )
 def test_an_id_number_written_apart_or_encoded_is_found(text: str) -> None:
