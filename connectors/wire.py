@@ -18,7 +18,7 @@ import defusedxml.ElementTree
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
 from connectors.base import MalformedResponse
-from schemas.identity import redact_id_numbers
+from schemas.identity import hides_id_number, redact_id_numbers
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -44,7 +44,8 @@ PartnerIdNumber = Annotated[str, StringConstraints(strip_whitespace=True, to_upp
 def safe_code(value: object) -> str:
     """`value` if it looks like a short partner code, else "?": never quote free text."""
     text = str(value)
-    return redact_id_numbers(text) if _ERROR_CODE.match(text) else "?"
+    # A code may hold dashes and dots, so an ID number written apart fits its shape.
+    return text if _ERROR_CODE.match(text) and not hides_id_number(text) else "?"
 
 
 def describe(error: ValidationError, *, within: tuple[str | int, ...] = ()) -> str:
@@ -119,11 +120,33 @@ def _reject_constant(name: str) -> NoReturn:
 
 
 def load_json(content: bytes) -> object:
-    """JSON with every non-integer number as an exact `Decimal` (money is never a float)."""
+    """JSON with every non-integer number as an exact `Decimal` (money is never a float).
+
+    An object with a member named twice is refused: which of the two the partner meant
+    (`"income": 99999, "income": 0`) nobody can say, and taking the last would make an
+    ambiguous answer a fact."""
     try:
-        return json.loads(content, parse_float=Decimal, parse_constant=_reject_constant)
+        return json.loads(
+            content,
+            parse_float=Decimal,
+            parse_constant=_reject_constant,
+            object_pairs_hook=_unique_members,
+        )
+    except _RepeatedMember:
+        raise MalformedResponse("body is ambiguous JSON: an object names a member twice") from None
     except (ValueError, RecursionError):
         raise MalformedResponse("body is not JSON") from None
+
+
+class _RepeatedMember(Exception):
+    pass
+
+
+def _unique_members(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        raise _RepeatedMember
+    return members
 
 
 def parse_json(content: bytes, model: type[M]) -> M:

@@ -35,7 +35,7 @@ from connectors.http import (
     request,
 )
 from connectors.testing import retry_testing
-from connectors.wire import describe, load_json, partner_error_code
+from connectors.wire import describe, load_json, partner_error_code, safe_code
 from schemas.evidence import RequestContext
 from schemas.identity import check_character
 
@@ -569,6 +569,40 @@ class TestPartnerText:
     def test_non_json_and_non_numbers_are_malformed(self, body: bytes) -> None:
         with pytest.raises(MalformedResponse, match="not JSON"):
             load_json(body)
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            b'{"code": 0, "code": 1}',
+            b'{"people": [{"id": "1", "income": 99999, "income": 0}]}',
+            b'{"a": {"b": {"c": 1, "c": 1}}}',  # even the same value twice
+        ],
+    )
+    def test_an_object_naming_a_member_twice_is_malformed(self, body: bytes) -> None:
+        """Which one the partner meant nobody can say: never the last one taken as fact."""
+        with pytest.raises(MalformedResponse, match="names a member twice"):
+            load_json(body)
+
+    def test_the_same_name_in_different_objects_is_fine(self) -> None:
+        assert load_json(b'[{"a": 1}, {"a": 2}, {"b": {"a": 3}}]') == [
+            {"a": 1},
+            {"a": 2},
+            {"b": {"a": 3}},
+        ]
+
+    @pytest.mark.parametrize(
+        ("code", "quoted"),
+        [
+            ("E500", "E500"),
+            ("internal_server_error", "internal_server_error"),
+            ("440524-188001-010014", "?"),  # an ID number written apart
+            ("110105.19491231.002X", "?"),
+            ("1234567", "?"),  # a long run of digits
+            ("no such person", "?"),  # free text
+        ],
+    )
+    def test_only_short_codes_are_quoted(self, code: str, quoted: str) -> None:
+        assert safe_code(code) == quoted
 
 
 class TestConfig:
