@@ -55,6 +55,7 @@ from connectors.declarative.template import compile_json, fill, render_xml_membe
 from connectors.http import budget, map_concurrently, request
 from connectors.wire import describe, load_json, parse_xml
 from schemas.evidence import Evidence, HouseholdQuery, MemberQuery, Record
+from schemas.identity import hides_id_number
 
 _FEN = Decimal(100)
 _LARGEST_DIGITS = 15
@@ -692,7 +693,14 @@ class _Pages:
             if isinstance(following, bool) or not isinstance(following, str | int | None):
                 raise MalformedResponse("pagination.next is not a string")
             self.done = following in (None, "")
-            self.cursor = None if self.done else str(following)
+            cursor = None if self.done else str(following)
+            if cursor is not None and hides_id_number(cursor):
+                # The cursor goes in the next page's URL, where an ID number never goes (a
+                # partner that pages by the last person's number must do it in the body).
+                raise MalformedResponse(
+                    "pagination.next holds an ID number: it is never sent in a URL"
+                )
+            self.cursor = cursor
         else:
             self.done = True
 

@@ -193,3 +193,27 @@ async def test_pages_past_max_records_stop_as_they_come() -> None:
             with pytest.raises(ResponseTooLarge, match="over 25 records"):
                 await fetch_evidence(connector, household(A), config, client)
     assert route.call_count == 3  # 10, 20, then 30 > 25: no fourth page
+
+
+@pytest.mark.parametrize("cursor", ["{A}", "after-{A}", "{A_apart}"])
+async def test_a_cursor_that_holds_an_id_number_is_never_sent_in_a_url(cursor: str) -> None:
+    """The cursor goes in the next page's query string: a partner that pages by the last
+    person's ID number makes the answer malformed (source error, report review), and the
+    number never reaches a URL."""
+    spec = example("tax")
+    spec["mode"]["lists"] = "hits_only"
+    del spec["response"]["answers"]
+    spec["pagination"] = {"type": "cursor", "param": "c", "next": "next", "max_pages": 5}
+    connector = build_connector(validate_spec(spec), "1")
+    config = connector.default_config()
+    hit = {"sfzh": A, "found": True, "taxYear": 2025, "taxableIncome": 100}
+    following = cursor.format(A=A, A_apart=f"{A[:6]}-{A[6:14]}-{A[14:]}")
+    with respx.mock(base_url=config.base_url) as router:
+        route = router.post("/income/batch").respond(
+            200, json={"retCode": "000000", "results": [hit], "next": following}
+        )
+        async with PartnerClient() as client:
+            with pytest.raises(MalformedResponse, match="never sent in a URL"):
+                await fetch_evidence(connector, household(A), config, client)
+    assert route.call_count == 1
+    assert all("?" not in str(call.request.url) for call in route.calls)
