@@ -411,16 +411,24 @@ class ErrorRule(_Spec):
             raise ValueError("give status, when or both")
         if self.action == "not_found" and any(map(is_unavailable, self.status or ())):
             raise ValueError(
-                "not_found cannot match a status that says the partner is unavailable "
-                "(408, 429, 5xx): an outage is never 'no record' (use retry or partner_error)"
+                "not_found cannot match a status that says the partner did not look (3xx, "
+                "401, 403, 407, 408, 413, 414, 429, 431, 5xx): an outage, a redirect or a "
+                "refused request is never 'no record' (use retry or partner_error)"
             )
         return self
 
 
+_REFUSED_UNREAD = frozenset((401, 403, 407, 408, 413, 414, 429, 431))
+"""Statuses of a request the partner did not read for what it asked: not authorised, too
+large, too slow, too many."""
+
+
 def is_unavailable(status: int) -> bool:
-    """An HTTP status that says the partner could not answer (timed out, throttled, failed):
-    never read as 'nothing found', whatever a spec's rule says."""
-    return status in (408, 429) or status >= 500
+    """An HTTP status that says the partner did not look for the members asked: it could
+    not answer (timed out, throttled, failed), the answer is elsewhere (a redirect, which is
+    never followed), or the request was refused unread (credentials, size). Never read as
+    'nothing found', whatever a spec's rule says."""
+    return 300 <= status < 400 or status in _REFUSED_UNREAD or status >= 500
 
 
 class NoPagination(_Spec):

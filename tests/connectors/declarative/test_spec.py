@@ -289,8 +289,11 @@ def test_an_error_rule_must_match_something() -> None:
     assert [p.pointer for p in invalid.value.problems] == ["/errors/0"]
 
 
-@pytest.mark.parametrize("status", [408, 429, 500, 503, 599])
+@pytest.mark.parametrize(
+    "status", [301, 302, 307, 401, 403, 407, 408, 413, 414, 429, 431, 500, 503, 599]
+)
 def test_an_unavailable_partner_cannot_be_read_as_no_record(status: int) -> None:
+    """Down, elsewhere (a redirect), or our request refused unread: it did not look."""
     spec = example("tax")
     spec["errors"] = [{"status": [404, status], "action": "not_found"}]
 
