@@ -6,6 +6,7 @@ it (or with `force`). Processes pick changes up through `service.connector.refre
 """
 
 import base64
+import html
 import re
 import time
 from collections.abc import AsyncIterator, Callable
@@ -30,12 +31,13 @@ from schemas.evidence import (
     Record,
     RequestContext,
 )
-from schemas.identity import mask_id_number, mask_name, redact_id_numbers
+from schemas.identity import hides_id_number, mask_id_number, mask_name, redact_id_numbers
 from schemas.problem import ProblemError
 from service.auth.principal import Principal
 from service.config import Settings
 from service.connector.registration_repository import RegistrationRepository
 from service.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from service.logging import redact_line
 from service.models.base import utcnow
 from service.models.declarative_connector import StoredConnector, StoredConnectorVersion
 
@@ -394,9 +396,15 @@ class _Recorder(httpx.AsyncBaseTransport):
         text = _hide_credentials(text)
         for secret in self.secrets:
             text = text.replace(secret, "***")
+        # A name or an ID number escaped (`"\u5f20\u4e09"`, as Python's and Jackson's JSON
+        # write them, or `&#24352;`) is shown unescaped, so that it is masked like any other.
+        plain = _unescaped(text)
+        if plain != text and (any(name in plain for name in self.names) or hides_id_number(plain)):
+            text = plain
         for name in self.names:
             text = text.replace(name, mask_name(name))
-        text = redact_id_numbers(text)
+        # Every ID-number run masked; one written apart leaves no digit of the text.
+        text = redact_line(text)
         return text if len(text) <= wire.TEST_BODY_CHARS else text[: wire.TEST_BODY_CHARS] + "…"
 
     def exchanges(self) -> list[wire.Exchange]:
@@ -415,6 +423,18 @@ class _Recorder(httpx.AsyncBaseTransport):
             )
             for request, status, kept, duration in self._log
         ]
+
+
+_JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+
+
+def _unescaped(text: str) -> str:
+    """`text` with JSON's `\\uXXXX` escapes and XML's or HTML's character references read."""
+    if "\\u" in text:
+        text = _JSON_ESCAPE.sub(lambda escape: chr(int(escape.group(1), 16)), text)
+        # A character outside the BMP comes as two escapes (a surrogate pair): join them.
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return html.unescape(text) if "&" in text else text
 
 
 def _ms(started: float) -> float:

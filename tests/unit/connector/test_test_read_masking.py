@@ -169,3 +169,38 @@ class TestTokenExchange:
         shown = _Recorder(_secrets(oauth_spec), names=[]).mask(f"echo: Basic {basic}")
 
         assert shown == "echo: Basic ***"
+
+
+class TestEscapedAndApart:
+    """A partner's JSON writer escapes what is not ASCII (`\\u5f20`), a number may be written
+    apart: the text shown masks them as it masks them written plainly."""
+
+    PERSON = "11010519491231002X"
+
+    def mask(self, text: str) -> str:
+        return _Recorder(secrets=[], names=["张三"]).mask(text)
+
+    def test_an_escaped_name_is_masked(self) -> None:
+        shown = self.mask(json.dumps({"name_esc": "张三", "n": 1}))  # ensure_ascii: escaped
+        assert "\\u5f20\\u4e09" not in shown
+        assert "张三" not in shown
+        assert json.loads(shown)["name_esc"] == "张*"
+
+    @pytest.mark.parametrize(
+        "written",
+        [
+            "".join(f"\\u{ord(c):04x}" for c in PERSON),  # every character escaped
+            " ".join(PERSON),  # a space between every character
+            PERSON[:9] + "-" + PERSON[9:],
+            "".join(f"&#{ord(c)};" for c in PERSON),
+        ],
+    )
+    def test_an_id_number_escaped_or_apart_leaves_no_digit_of_it(self, written: str) -> None:
+        shown = self.mask('{"id": "' + written + '", "ok": true}')
+        digits = "".join(c for c in shown if c.isdigit())
+        assert "19491231" not in digits  # masked as a run (first 6, last 4) or digit by digit
+        assert self.PERSON not in shown
+
+    def test_an_answer_with_nothing_hidden_is_shown_as_sent(self) -> None:
+        body = '{"title": "\\u5e74\\u62a5", "amount": 1200, "date": "2026-11-20"}'
+        assert self.mask(body) == body
