@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import httpx
+from sqlalchemy import make_url
 
 from service.crypto.kek import write_key_file
 
@@ -46,6 +47,9 @@ def throwaway_postgres(url: str) -> Iterator[str]:
     an earlier run's rows (sealed with another run's key)."""
     admin = url.replace("postgresql+asyncpg://", "postgresql://")
     name = f"hedui_bench_{uuid.uuid4().hex[:8]}"
+    # By the URL's parts: a server reached over its Unix socket is named in the query
+    # (`postgresql://postgres@/test?host=/var/run/postgresql`), after the database.
+    own = make_url(admin).set(database=name).render_as_string(hide_password=False)
 
     async def run(statement: str) -> None:
         import asyncpg
@@ -58,7 +62,7 @@ def throwaway_postgres(url: str) -> Iterator[str]:
 
     asyncio.run(run(f'CREATE DATABASE "{name}"'))
     try:
-        yield admin.rsplit("/", 1)[0] + f"/{name}"
+        yield own
     finally:
         asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
