@@ -63,8 +63,9 @@ def verify(
 ) -> None:
     """Recompute the hash chain from every event and check every signed checkpoint.
 
-    Exits 0 when the trail is intact; otherwise exits 1 and names the first event or link
-    that was modified, deleted or reordered.
+    Exits 0 when the trail is intact; 1 naming the first event or link that was modified,
+    deleted or reordered; 2 when the links are intact but no public key was given to check
+    the checkpoints' signatures with.
     """
     from service.audit.chainer import AuditChainer, open_signer, signing_key_path
     from service.audit.service import CheckpointPolicy
@@ -83,13 +84,32 @@ def verify(
 
     async def run() -> int:
         async with _sessions() as sessions:
-            if chain_first:
-                signer = open_signer(settings, create=False) if signing_key_path(settings) else None
+            key = signing_key_path(settings)
+            if chain_first and key is not None and not key.exists():
+                # An auditor's machine has no signing key: the running service links and
+                # signs pending events; what is linked already is checked.
+                err.print(
+                    f"note: no signing key at {key}: events not yet linked are left to the "
+                    "running service (--no-chain-first to say so)",
+                    highlight=False,
+                )
+            elif chain_first:
+                signer = open_signer(settings, create=False) if key else None
                 await AuditChainer(
                     sessions, signer, interval_s=0, policy=CheckpointPolicy()
                 ).run_once()
             async with sessions() as session:
                 report = await audit_service.verify(session, verifiers=verifiers)
+        if report.ok and report.unverified:
+            err.print(
+                f"audit trail links intact ({report.links} links), but its {report.unverified} "
+                "signed checkpoints were not checked: no public key. Give --public-key "
+                "(`hedui audit public-key` prints it where the signing key is) or set "
+                "HEDUI_AUDIT_SIGNING_KEY_FILE",
+                style="yellow",
+                highlight=False,
+            )
+            return 2
         if report.ok:
             console.print(
                 f"audit trail intact: {report.links} links, {report.checkpoints} signed "

@@ -65,6 +65,8 @@ class ChainReport:
     signed_through: int = 0
     """The length of the chain the newest checkpoint signs: links after it could be deleted
     (the newest events with them) without a trace, until the next checkpoint."""
+    unverified: int = 0
+    """Checkpoints whose signature was not checked: no public key at all was given."""
     problems: list[str] = field(default_factory=list)
     first_bad_seq: int | None = None
     first_bad_event: int | None = None
@@ -315,6 +317,9 @@ def _check_checkpoint(
         report.fail(
             checkpoint.seq, None, f"checkpoint {checkpoint.seq} does not match the chain there"
         )
+    elif not by_key:
+        # No key at all: the signature is not checked, which says nothing of tampering.
+        report.unverified += 1
     elif verifier is None:
         report.fail(
             checkpoint.seq,

@@ -323,6 +323,38 @@ async def test_forged_checkpoint_and_foreign_key_are_found(
     assert "not given" in unknown.problems[0]
 
 
+async def test_with_no_key_at_all_the_links_are_checked_and_the_signatures_not(
+    own_database_url: str, engine_of: AsyncEngine, tmp_path: Path
+) -> None:
+    """No public key is no tampering: exit 2 saying what to give, not "BROKEN" (1); a
+    modified event is still found without a key."""
+    key_file = tmp_path / "audit.key"
+    sessions = await _recorded_trail(engine_of, key_file)
+    async with sessions() as session:
+        unkeyed = await audit.verify(session, verifiers=[])
+    assert unkeyed.ok, unkeyed.problems
+    assert unkeyed.unverified == unkeyed.checkpoints > 0
+
+    env = {**os.environ, "HEDUI_DATABASE_URL": own_database_url}
+    env.pop("HEDUI_AUDIT_SIGNING_KEY_FILE", None)
+    command = [sys.executable, "-m", "service.cli", "audit", "verify"]
+    run = await asyncio.to_thread(subprocess.run, command, env=env, capture_output=True, text=True)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "BROKEN" not in run.stderr
+    assert "--public-key" in run.stderr
+
+    async with sessions() as session:
+        first = await session.scalar(text("SELECT min(id) FROM audit_events"))
+        await session.execute(
+            update(AuditEvent).where(AuditEvent.id == first).values(action="report.delete")
+        )
+        await session.commit()
+    async with sessions() as session:
+        tampered = await audit.verify(session, verifiers=[])
+    assert not tampered.ok
+    assert "modified" in tampered.problems[0]
+
+
 async def test_cli_verify_fails_and_names_the_row(
     own_database_url: str, engine_of: AsyncEngine, tmp_path: Path
 ) -> None:
