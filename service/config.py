@@ -236,7 +236,12 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(
         default=8, ge=1, le=50, description="Attempts after which a delivery is dead"
     )
-    webhook_timeout_s: float = Field(default=10.0, gt=0, description="One attempt's timeout")
+    webhook_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="One attempt's timeout, the whole of it: connecting, sending, and the "
+        "answer's status line and headers (its body is never read)",
+    )
     rate_limit_per_minute: int = Field(
         default=0,
         ge=0,

@@ -54,6 +54,7 @@ class WebhookDispatcher:
         self.timeout_s = timeout_s
         self.batch = batch
         self._task: asyncio.Task[None] | None = None
+        self._sending: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         if self._task is None:
@@ -65,69 +66,107 @@ class WebhookDispatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        for attempt in list(self._sending):
+            attempt.cancel()  # its claim lapses and the delivery is sent again
+        await asyncio.gather(*self._sending, return_exceptions=True)
 
     async def _forever(self) -> None:
         while True:
             try:
-                sent = await self.deliver_due()
+                sent = await self.deliver_due(wait=False)
             except Exception as error:
                 sent = 0
                 if not is_database_unavailable(error):
                     log.exception("webhook_pass_failed")
-            if sent < self.batch:
+            if sent == 0 or len(self._sending) >= self.batch:
                 await asyncio.sleep(self.poll_s)
 
-    async def deliver_due(self) -> int:
-        """One pass: claim what is due, send it, settle each attempt; how many were sent."""
+    async def deliver_due(self, *, wait: bool = True) -> int:
+        """One pass: claim what is due and send each, settling each attempt as it ends; how
+        many were claimed. Each attempt is bounded as a whole (`timeout_s`), and one
+        receiver's slowness holds up no other delivery: without `wait`, the pass returns
+        once they are sent off, and the next pass claims more while they run (at most
+        `batch` at once)."""
         now = datetime.now(UTC)
         until = now + timedelta(seconds=CLAIM_S)
+        room = self.batch - len(self._sending)
+        if room <= 0:
+            return 0
         claimed: list[tuple[WebhookDelivery, Webhook, OutboxEvent]] = []
         async with self.session_factory() as session:
             repository = WebhookRepository.from_session(session)
-            for delivery, hook, event in await repository.due(now, self.batch):
+            for delivery, hook, event in await repository.due(now, room):
                 if await repository.claim(delivery.id, delivery.next_attempt_at, until):
                     claimed.append((delivery, hook, event))
             await session.commit()
-        outcomes = await asyncio.gather(*(self._send(hook, event) for _, hook, event in claimed))
-        async with self.session_factory() as session:
-            repository = WebhookRepository.from_session(session)
-            for (delivery, _, event), (status, error) in zip(claimed, outcomes, strict=True):
-                attempts = delivery.attempts + 1
-                finished = datetime.now(UTC)
-                if status is not None and 200 <= status < 300:
-                    values = {"status": "delivered", "delivered_at": finished, "last_error": None}
-                elif attempts >= self.max_attempts:
-                    values = {"status": "dead", "last_error": error}
-                    log.warning("webhook_dead", delivery_id=delivery.id, event_type=event.type)
-                else:
-                    wait = min(self.backoff_s * 2 ** (attempts - 1), MAX_BACKOFF_S)
-                    values = {
-                        "next_attempt_at": finished + timedelta(seconds=wait),
-                        "last_error": error,
-                    }
-                await repository.settle(
-                    delivery.id, until, attempts=attempts, last_status=status, **values
-                )
-            await session.commit()
+        attempts = [
+            asyncio.create_task(self._attempt(delivery, hook, event, until))
+            for delivery, hook, event in claimed
+        ]
+        for attempt in attempts:
+            self._sending.add(attempt)
+            attempt.add_done_callback(self._sent)
+        if wait:
+            await asyncio.gather(*attempts, return_exceptions=True)
         return len(claimed)
+
+    def _sent(self, attempt: asyncio.Task[None]) -> None:
+        self._sending.discard(attempt)
+        if not attempt.cancelled() and attempt.exception() is not None:
+            log.warning("webhook_settle_failed", error_type=type(attempt.exception()).__name__)
+
+    async def _attempt(
+        self, delivery: WebhookDelivery, hook: Webhook, event: OutboxEvent, until: datetime
+    ) -> None:
+        status, error = await self._send(hook, event)
+        attempts = delivery.attempts + 1
+        finished = datetime.now(UTC)
+        if status is not None and 200 <= status < 300:
+            values: dict[str, object] = {
+                "status": "delivered",
+                "delivered_at": finished,
+                "last_error": None,
+            }
+        elif attempts >= self.max_attempts:
+            values = {"status": "dead", "last_error": error}
+            log.warning("webhook_dead", delivery_id=delivery.id, event_type=event.type)
+        else:
+            wait = min(self.backoff_s * 2 ** (attempts - 1), MAX_BACKOFF_S)
+            values = {"next_attempt_at": finished + timedelta(seconds=wait), "last_error": error}
+        async with self.session_factory() as session:
+            await WebhookRepository.from_session(session).settle(
+                delivery.id, until, attempts=attempts, last_status=status, **values
+            )
+            await session.commit()
 
     async def _send(self, hook: Webhook, event: OutboxEvent) -> tuple[int | None, str | None]:
         body = body_of(event)
         headers = {
             "Content-Type": "application/json",
+            # The receiver's answer is never read: nothing of it is decompressed either.
+            "Accept-Encoding": "identity",
             "Hedui-Event-Id": event.id,
             "Hedui-Event-Type": event.type,
             "Hedui-Signature": sign(hook.secret, int(time.time()), body),
         }
         try:
-            response = await self.client.post(
-                hook.url, content=body, headers=headers, timeout=self.timeout_s
-            )
+            # The whole attempt within the timeout, however the receiver trickles; only its
+            # status line and headers are read, never its body (a receiver answering
+            # megabytes, or never ending, costs nothing).
+            async with (
+                asyncio.timeout(self.timeout_s),
+                self.client.stream(
+                    "POST", hook.url, content=body, headers=headers, timeout=self.timeout_s
+                ) as response,
+            ):
+                status = response.status_code
+        except TimeoutError:
+            return None, f"no answer within {self.timeout_s:g} s"
         except Exception as error:
             # Whatever sending to this receiver raised (a transport error, a URL the client
             # will not send to) is a failed attempt of this delivery alone: the others of
             # the pass are settled as they went.
             return None, type(error).__name__
-        if 200 <= response.status_code < 300:
-            return response.status_code, None
-        return response.status_code, f"HTTP {response.status_code}"
+        if 200 <= status < 300:
+            return status, None
+        return status, f"HTTP {status}"

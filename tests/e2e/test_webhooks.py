@@ -41,8 +41,8 @@ class Setup:
 
 @pytest.fixture
 def setup_factory(own_database_url: str, tmp_path: Path) -> Callable[[int | None], Any]:
-    def make(failures: int | None) -> Any:
-        return _setup(own_database_url, tmp_path, Receiver(SECRET, failures))
+    def make(failures: int | None, **settings: Any) -> Any:
+        return _setup(own_database_url, tmp_path, Receiver(SECRET, failures), **settings)
 
     return make
 
@@ -59,7 +59,9 @@ async def _tokens(database_url: str) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def _setup(database_url: str, tmp_path: Path, receiver: Receiver) -> AsyncIterator[Setup]:
+async def _setup(
+    database_url: str, tmp_path: Path, receiver: Receiver, **overrides: Any
+) -> AsyncIterator[Setup]:
     tokens = await _tokens(database_url)
     settings = service_settings(
         database_url,
@@ -70,6 +72,7 @@ async def _setup(database_url: str, tmp_path: Path, receiver: Receiver) -> Async
         webhook_max_attempts=MAX_ATTEMPTS,
         recheck_interval_s=0,
         batch_sweep_s=0.1,
+        **overrides,
     )
     clients: list[httpx.AsyncClient] = []
     async with receiving(receiver) as receiver_url, running_service(settings) as service:
@@ -383,3 +386,83 @@ async def test_batch_completed_is_sent_once_for_an_upload_and_for_a_days_recheck
         lines = (await caseworker.get(f"/v1/batches/{recheck_id}/verifications")).json()
         assert [item["line"] for item in lines["items"]] == [1, 2]
         assert not approved & {item["id"] for item in lines["items"]}
+
+
+@asynccontextmanager
+async def hostile_receiver(answer: str) -> AsyncIterator[tuple[str, list[int]]]:
+    """A receiver that reads the request, then answers 200 with a body that never ends:
+    `trickle` (a byte a second) or `flood` (as fast as the socket takes it); or, `silent`,
+    never answers at all. Yields its URL
+    and how many body bytes it managed to send on each connection."""
+    sent: list[int] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        count = 0
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            if answer == "silent":
+                await asyncio.sleep(60)  # never a status line
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n")
+            writer.write(b"Transfer-Encoding: chunked\r\n\r\n")
+            chunk = b"x" * (1 if answer == "trickle" else 65536)
+            while count < 500_000_000:
+                writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                await writer.drain()
+                count += len(chunk)
+                if answer == "trickle":
+                    await asyncio.sleep(1)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            sent.append(count)
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/hook", sent
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("answer", ["trickle", "flood", "silent"])
+async def test_a_hostile_receiver_holds_up_no_other_delivery_and_its_body_is_never_read(
+    setup_factory: Callable[..., Any], answer: str
+) -> None:
+    """Deliveries to one receiver that trickles its answer (or floods it) end within the
+    attempt's timeout, or at its status line; meanwhile every other receiver gets its
+    events at once. Before, one pass waited for every attempt, and the answer's body was
+    read whole (a trickle held every webhook of every region; a flood filled memory)."""
+    async with (
+        hostile_receiver(answer) as (hostile_url, sent),
+        setup_factory(0, webhook_timeout_s=2.0) as setup,
+    ):
+        integrator = setup.client("integrator")
+        hostile = await integrator.post(
+            "/v1/webhooks",
+            json={"url": hostile_url, "events": ["verification.completed"], "secret": SECRET},
+        )
+        assert hostile.status_code == 201, hostile.text
+        await subscribe(setup, ("verification.completed",))
+        started = time.monotonic()
+        await approved_verification(setup)
+
+        async def honest_delivered() -> bool:
+            return len(setup.receiver.of("verification.completed")) == 1
+
+        await eventually(honest_delivered, timeout_s=10)
+        assert time.monotonic() - started < 6  # not after the hostile attempts' timeouts
+
+        async def hostile_settled() -> bool:
+            listed = await integrator.get(f"/v1/webhooks/{hostile.json()['id']}/deliveries")
+            items = listed.json()["items"]
+            return bool(items) and items[0]["attempts"] >= 1
+
+        await eventually(hostile_settled, timeout_s=15)
+        listed = await integrator.get(f"/v1/webhooks/{hostile.json()['id']}/deliveries")
+        item = listed.json()["items"][0]
+        if answer == "silent":
+            assert item["status"] == "pending"  # failed within the timeout, retried later
+        else:
+            assert item["status"] == "delivered"  # its 200 counts; its body is never read
+    assert sum(sent) < 50_000_000, sent  # the flood was cut off, not read to its end
