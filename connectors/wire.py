@@ -168,7 +168,9 @@ def parse_xml(content: bytes) -> Element:
         for start in range(0, len(content), XML_FEED_BYTES):
             parser.feed(content[start : start + XML_FEED_BYTES])
         root: Element = parser.close()
-    except (ParseError, ValueError):  # DefusedXmlException is a ValueError
+    # DefusedXmlException is a ValueError; a prolog naming an encoding Python does not know
+    # (`encoding="bogus"`) is a LookupError.
+    except (ParseError, ValueError, LookupError):
         raise MalformedResponse("body is not well-formed XML") from None
     return root
 
@@ -181,7 +183,7 @@ def partner_error_code(content: bytes) -> str | None:
     except (ValueError, RecursionError):
         try:
             candidates.append(defusedxml.ElementTree.fromstring(content).get("code"))
-        except (ParseError, ValueError):
+        except (ParseError, ValueError, LookupError):
             return None
     else:
         if isinstance(data, dict):

@@ -264,13 +264,21 @@ def _parse_token(body: bytes) -> tuple[str, float]:
     token = data.get("access_token") if isinstance(data, dict) else None
     if not isinstance(token, str) or not token.strip() or len(token) > 4096:
         raise MalformedResponse("token endpoint answer has no access_token")
+    if not _TOKEN_TEXT.fullmatch(token.strip()):
+        # It goes into an Authorization header: printable ASCII without spaces only.
+        raise MalformedResponse("token endpoint answer's access_token is not header text")
     kind = data.get("token_type", "bearer") if isinstance(data, dict) else "bearer"
     if not isinstance(kind, str) or kind.lower() != "bearer":
         raise MalformedResponse("token endpoint answer is not a bearer token")
     life = data.get("expires_in", DEFAULT_TOKEN_LIFE_S) if isinstance(data, dict) else None
     if isinstance(life, bool) or not isinstance(life, int | float | Decimal) or life <= 0:
         raise MalformedResponse("token endpoint answer has no valid expires_in")
-    return token.strip(), float(life)
+    # A lifetime of a year or more is kept a year (a 400-digit one is no float at all).
+    return token.strip(), float(min(life, MAX_TOKEN_LIFE_S))
+
+
+MAX_TOKEN_LIFE_S = 365 * 24 * 3600
+_TOKEN_TEXT = re.compile(r"[!-~]+")
 
 
 class DeclarativeConnector:

@@ -780,9 +780,20 @@ def _xml_problems(body: XmlBody, member_level: bool) -> list[Problem]:
     for pointer, text in (
         ("/request/body/template", render_xml(body.template, {**dummy, "members": members})),
     ):
+        declared = _XML_ENCODING.match(text)
+        if declared and declared.group(1).lower().replace("_", "-") not in ("utf-8", "utf8"):
+            problems.append(
+                Problem(pointer, "the XML declaration may name UTF-8 only: the body is sent so")
+            )
+            continue
         try:
             defusedxml.ElementTree.fromstring(text, forbid_dtd=True)
-        except (defusedxml.DefusedXmlException, defusedxml.ElementTree.ParseError) as error:
+        except (
+            defusedxml.DefusedXmlException,
+            defusedxml.ElementTree.ParseError,
+            LookupError,  # a prolog naming an encoding Python does not know
+            ValueError,
+        ) as error:
             reason = (
                 "DTDs and entities are not allowed"
                 if isinstance(error, defusedxml.DefusedXmlException)
@@ -792,6 +803,7 @@ def _xml_problems(body: XmlBody, member_level: bool) -> list[Problem]:
     return problems
 
 
+_XML_ENCODING = re.compile(r"""\s*<\?xml[^>]*?\bencoding\s*=\s*["']([^"']*)["']""")
 _LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
 
 

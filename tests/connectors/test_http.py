@@ -35,7 +35,7 @@ from connectors.http import (
     request,
 )
 from connectors.testing import retry_testing
-from connectors.wire import describe, load_json, partner_error_code, safe_code
+from connectors.wire import describe, load_json, parse_xml, partner_error_code, safe_code
 from schemas.evidence import RequestContext
 from schemas.identity import check_character
 
@@ -582,6 +582,13 @@ class TestPartnerText:
         """Which one the partner meant nobody can say: never the last one taken as fact."""
         with pytest.raises(MalformedResponse, match="names a member twice"):
             load_json(body)
+
+    @pytest.mark.parametrize("encoding", ["bogus-enc", "rot13", "hex"])
+    def test_xml_declaring_an_unknown_encoding_is_malformed(self, encoding: str) -> None:
+        body = f'<?xml version="1.0" encoding="{encoding}"?><e code="E1"/>'.encode()
+        with pytest.raises(MalformedResponse, match="not well-formed XML"):
+            parse_xml(body)
+        assert partner_error_code(body) is None  # an error body: no code, no crash
 
     def test_the_same_name_in_different_objects_is_fine(self) -> None:
         assert load_json(b'[{"a": 1}, {"a": 2}, {"b": {"a": 3}}]') == [

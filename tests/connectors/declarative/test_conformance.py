@@ -217,3 +217,25 @@ async def test_a_cursor_that_holds_an_id_number_is_never_sent_in_a_url(cursor: s
                 await fetch_evidence(connector, household(A), config, client)
     assert route.call_count == 1
     assert all("?" not in str(call.request.url) for call in route.calls)
+
+
+@pytest.mark.parametrize(
+    ("answer", "why"),
+    [
+        ({"access_token": "abc", "expires_in": 10**400}, None),  # kept a year, no crash
+        ({"access_token": "абв", "expires_in": 600}, "not header text"),
+        ({"access_token": "a b", "expires_in": 600}, "not header text"),
+        ({"access_token": "abc", "expires_in": -5}, "no valid expires_in"),
+    ],
+)
+def test_a_token_endpoints_odd_answers_are_malformed_or_bounded(
+    answer: dict[str, object], why: str | None
+) -> None:
+    from connectors.declarative.connector import MAX_TOKEN_LIFE_S, _parse_token
+
+    body = json.dumps(answer).encode()
+    if why is None:
+        assert _parse_token(body) == ("abc", float(MAX_TOKEN_LIFE_S))
+    else:
+        with pytest.raises(MalformedResponse, match=why):
+            _parse_token(body)

@@ -218,6 +218,21 @@ def test_a_secret_given_in_clear_is_an_unknown_field() -> None:
     assert "/auth/token/value" in problems
 
 
+@pytest.mark.parametrize("encoding", ["bogus-enc", "rot13", "hex"])
+def test_an_xml_body_declaring_an_unknown_encoding_is_refused(encoding: str) -> None:
+    body = {
+        "type": "xml",
+        "template": f'<?xml version="1.0" encoding="{encoding}"?><Query>{{members}}</Query>',
+        "member_template": '<P id="{id_number}"/>',
+    }
+
+    problems = _problems(_with(TAX, "/request/body", body))
+
+    assert problems == {
+        "/request/body/template": "the XML declaration may name UTF-8 only: the body is sent so"
+    }
+
+
 def test_an_xml_body_with_entities_is_refused() -> None:
     body = {
         "type": "xml",
