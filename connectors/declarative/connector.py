@@ -104,6 +104,12 @@ def xml_data(element: Element, depth: int = 0) -> dict[str, Any]:
     return data
 
 
+OFF_LOOP_BYTES = 64 * 1024
+"""Answers at least this large have the spec's expressions evaluated in a thread: their
+budget of steps (`STEPS_PER_BYTE` per byte) may take seconds at its end, and the event
+loop must go on serving everyone else."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Answer:
     """A partner's answer as jmespath sees it, with the interpreter every expression
@@ -111,10 +117,12 @@ class _Answer:
 
     data: object
     interpreter: AnswerInterpreter
+    size: int = 0
+    """The answer's bytes."""
 
     @classmethod
     def of(cls, data: object, size: int) -> "_Answer":
-        return cls(data, AnswerInterpreter(size))
+        return cls(data, AnswerInterpreter(size), size)
 
 
 class _Expr:
@@ -380,42 +388,65 @@ class DeclarativeConnector:
         pages = _Pages(self.spec, self._compiled)
         while (query := pages.next_query()) is not None:
             reply = await self._send(client, config, values, member_values, query)
-            compiled = self._compiled
-            answer = reply if isinstance(reply, _Answer) else None
-            items: list[object] = []
-            nothing = answer is None
-            if answer is not None:
-                if compiled.error is not None and compiled.error.search(answer.data, answer):
-                    raise MalformedResponse(
-                        "partner reported an error in its answer (response.error)"
-                    )
-                nothing = compiled.not_found is not None and bool(
-                    compiled.not_found.search(answer.data, answer)
-                )
-                if not nothing:
-                    items = _list(compiled.records.search(answer.data, answer), "response.records")
-            if len(records) + len(items) > config.max_records:
-                # Checked as pages come, not once they are all in: a partner that pages on
-                # and on must not fill the process's memory first.
-                raise ResponseTooLarge.over_records(config.max_records)
-            if answer is None:
+            if not isinstance(reply, _Answer):
                 # The error rules read the answer as "nothing for these members".
                 if lists_everyone:
                     answered.extend(asked.values())
                 break
-            records += [
-                self._record(item, index, members, answer) for index, item in enumerate(items)
-            ]
-            if lists_everyone and nothing:
-                answered.extend(asked.values())
-            elif lists_everyone and compiled.answers is not None:
-                listed = _list(compiled.answers.search(answer.data, answer), "response.answers")
-                answered += [self._member_of(item, answer) for item in listed]
-            pages.advance(answer, len(items))
+            read = partial(
+                self._read_page,
+                reply,
+                members,
+                asked,
+                lists_everyone,
+                len(records),
+                config.max_records,
+                pages,
+            )
+            # A large answer's expressions run in a thread: within their budget, they may
+            # take a second or more, and the event loop serves everyone else meanwhile.
+            page, listed = await asyncio.to_thread(read) if reply.size > OFF_LOOP_BYTES else read()
+            records += page
+            answered += listed
         if not lists_everyone:
             # One answer per member asked: per member, or a format that lists only hits.
             answered.extend(asked.values())
         return Evidence(records=records, answered=answered)
+
+    def _read_page(
+        self,
+        answer: "_Answer",
+        members: Sequence[MemberQuery],
+        asked: dict[str, str],
+        lists_everyone: bool,
+        held: int,
+        max_records: int,
+        pages: "_Pages",
+    ) -> tuple[list[Record], list[str]]:
+        """One page's records and the members it answers for; moves `pages` on. Only
+        evaluates the spec's expressions on `answer` (no I/O): it may run in a thread."""
+        compiled = self._compiled
+        if compiled.error is not None and compiled.error.search(answer.data, answer):
+            raise MalformedResponse("partner reported an error in its answer (response.error)")
+        nothing = compiled.not_found is not None and bool(
+            compiled.not_found.search(answer.data, answer)
+        )
+        items: list[object] = []
+        if not nothing:
+            items = _list(compiled.records.search(answer.data, answer), "response.records")
+        if held + len(items) > max_records:
+            # Checked as pages come, not once they are all in: a partner that pages on and
+            # on must not fill the process's memory first.
+            raise ResponseTooLarge.over_records(max_records)
+        records = [self._record(item, index, members, answer) for index, item in enumerate(items)]
+        answered: list[str] = []
+        if lists_everyone and nothing:
+            answered = list(asked.values())
+        elif lists_everyone and compiled.answers is not None:
+            listed = _list(compiled.answers.search(answer.data, answer), "response.answers")
+            answered = [self._member_of(item, answer) for item in listed]
+        pages.advance(answer, len(items))
+        return records, answered
 
     async def _send(
         self,

@@ -239,3 +239,34 @@ def test_a_token_endpoints_odd_answers_are_malformed_or_bounded(
     else:
         with pytest.raises(MalformedResponse, match=why):
             _parse_token(body)
+
+
+@pytest.mark.parametrize(("padding", "off_loop"), [(0, False), (100_000, True)])
+async def test_a_large_answers_expressions_run_off_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch, padding: int, off_loop: bool
+) -> None:
+    """Within their budget, a large answer's expressions may take seconds: in a thread, the
+    event loop serves every other request meanwhile."""
+    import threading
+
+    from connectors.declarative.connector import OFF_LOOP_BYTES, DeclarativeConnector
+
+    connector = build_connector(validate_spec(example("tax")), "1")
+    config = connector.default_config()
+    threads: list[int] = []
+    read_page = DeclarativeConnector._read_page
+
+    def recording(self: DeclarativeConnector, *args: object) -> object:
+        threads.append(threading.get_ident())
+        return read_page(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(DeclarativeConnector, "_read_page", recording)
+    hit = {"sfzh": A, "found": True, "taxYear": 2025, "taxableIncome": 100}
+    answer = {"retCode": "000000", "results": [hit], "pad": "x" * padding}
+    assert (len(json.dumps(answer)) > OFF_LOOP_BYTES) is off_loop
+    with respx.mock(base_url=config.base_url) as router:
+        router.post("/income/batch").respond(200, json=answer)
+        async with PartnerClient() as client:
+            evidence = await fetch_evidence(connector, household(A), config, client)
+    assert len(evidence.records) == 1
+    assert (threads[0] != threading.get_ident()) is off_loop
