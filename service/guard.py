@@ -22,9 +22,9 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from schemas.problem import Problem
+from schemas.problem import Problem, ProblemError
 from service.error_handlers import problem_response
-from service.errors import PROBLEM_BASE, InvalidRequest
+from service.errors import PROBLEM_BASE, InvalidRequest, UnsupportedMediaType
 
 NUL = "\x00"
 _NUL_MESSAGE = "must not contain a NUL character"
@@ -217,9 +217,20 @@ def _text_problem(scope: Scope) -> Problem | None:
     return InvalidRequest.at(loc, message).problem(scope["path"].replace(NUL, ""))
 
 
+_ENCODED_MESSAGE = "Send the body as it is: a Content-Encoding (gzip, deflate, br) is not read"
+
+
 def _repeated_header(scope: Scope) -> Problem | None:
+    """A header that may come once, sent twice; or a body sent compressed (read as it came,
+    it would be taken for malformed JSON, or a batch's lines for invalid ones)."""
     seen: set[bytes] = set()
-    for name, _ in scope["headers"]:
+    for name, value in scope["headers"]:
+        if name == b"content-encoding" and value.strip().lower() not in (b"", b"identity"):
+            encoded = UnsupportedMediaType(
+                _ENCODED_MESSAGE,
+                errors=[ProblemError(loc=["header", "content-encoding"], msg=_ENCODED_MESSAGE)],
+            )
+            return encoded.problem(scope["path"])
         if name in SINGLE_HEADERS:
             if name in seen:
                 refused = InvalidRequest.at(["header", SINGLE_HEADERS[name]], _REPEATED_MESSAGE)

@@ -1,6 +1,7 @@
 """A household verified end to end: real server, real database, sandbox agencies over HTTP."""
 
 import asyncio
+import gzip
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -273,6 +274,28 @@ async def test_a_header_that_says_one_thing_sent_twice_is_refused_and_nothing_is
     assert error["loc"] == ["header", name]
     assert error["msg"] == "is given more than once; give it once"
     listed = await caseworker.get("/v1/verifications", params={"reference": reference})
+    assert listed.json()["items"] == []
+
+
+@pytest.mark.parametrize("path", ["/v1/verifications", "/v1/batches?reference=gz"])
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br"])
+async def test_a_compressed_body_is_415_naming_content_encoding_and_nothing_is_stored(
+    api_client: ClientFactory, path: str, encoding: str
+) -> None:
+    """Read as it came, a gzipped body was a 422 at `body.1` or a batch of invalid lines."""
+    caseworker = await api_client()
+    body = verification_body([member(make_id_number("530103"))], region_code="530103")
+    answer = await caseworker.post(
+        path,
+        content=gzip.compress(json.dumps(body).encode()),
+        headers={"Content-Type": "application/json", "Content-Encoding": encoding},
+    )
+
+    assert answer.status_code == 415, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["errors"][0]["loc"] == ["header", "content-encoding"]
+    assert (await caseworker.get("/v1/batches")).json()["items"] == []
+    listed = await caseworker.get("/v1/verifications", params={"reference": body["reference"]})
     assert listed.json()["items"] == []
 
 
