@@ -40,8 +40,20 @@ def field_errors(errors: Iterable[Mapping[str, Any]]) -> list[ProblemError]:
         if duplicate is not None:
             problems.append(ProblemError(loc=["body"], msg=duplicate))
             continue
-        problems.append(ProblemError(loc=list(error.get("loc", ())), msg=_message(error)))
+        problems.append(ProblemError(loc=_location(error), msg=_message(error)))
     return problems
+
+
+def _location(error: Mapping[str, Any]) -> list[str | int]:
+    """pydantic's location; the name of a member that is not one of ours is the caller's
+    text and may be anything, a person's name too: one in other than ASCII is masked as a
+    name is (`张*`)."""
+    loc = list(error.get("loc", ()))
+    if error.get("type") == "extra_forbidden" and loc:
+        last = loc[-1]
+        if isinstance(last, str) and not last.isascii():
+            loc[-1] = last[0] + "*" * max(len(last) - 1, 1)
+    return loc
 
 
 _PATTERN_MESSAGES = {

@@ -13,7 +13,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from schemas import batch as wire
 from schemas.identity import OneLine, redact_id_numbers
-from schemas.problem import ProblemError, summary, unreadable_body_error
+from schemas.problem import ProblemError, field_errors, summary, unreadable_body_error
 from schemas.verification import VerificationCreate, VerificationStatus
 from service.auth.principal import Principal
 from service.batch.repository import ENDED, BatchRepository
@@ -52,11 +52,8 @@ def line_problem(
 def _validation_problem(error: ValidationError) -> dict[str, Any]:
     # Only location and message: pydantic's `input` would carry ID numbers and names.
     errors = [
-        ProblemError(
-            loc=["body", *err.get("loc", ())],
-            msg=str(err.get("msg", "")).removeprefix("Value error, "),
-        )
-        for err in error.errors(include_url=False, include_input=False)
+        ProblemError(loc=["body", *problem.loc], msg=problem.msg)
+        for problem in field_errors(error.errors(include_url=False, include_input=False))
     ]
     return line_problem(422, "Invalid request", summary(errors), errors)
 

@@ -125,3 +125,19 @@ def test_a_report_that_will_come_says_when_to_look_again_and_one_that_never_will
     failed = ReportNotReady("failed")
     assert not failed.headers
     assert failed.detail == "The verification is failed; it has no report"
+
+
+def test_a_member_name_not_in_ascii_is_masked_in_the_location_of_an_unknown_field() -> None:
+    """`{"张三丰": 1}` as an unknown member: the caller's text, perhaps a person's name."""
+    from pydantic import BaseModel, ConfigDict, ValidationError
+
+    from schemas.problem import field_errors
+
+    class Strict(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        a: int = 0
+
+    with pytest.raises(ValidationError) as refused:
+        Strict.model_validate({"张三丰李四": 1, "typo": 2})
+    locations = [problem.loc for problem in field_errors(refused.value.errors())]
+    assert locations == [["张****"], ["typo"]]
