@@ -12,7 +12,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Annotated, Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -111,6 +111,10 @@ async def dashboard(request: Request, session: SessionDep, settings: SettingsDep
 
 @router.post("/login", response_class=HTMLResponse)
 async def login(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+    if _cross_site(request):
+        # Login CSRF: another site's page posting its own key would sign this browser in
+        # as that site's operator. The form is this page's own, sent from this origin.
+        return _login_page("Sign in from the dashboard's own page.", 403)
     body = await request.body()
     if len(body) > LOGIN_BODY_LIMIT:
         return _login_page("The form is too large.", 413)
@@ -245,6 +249,18 @@ async def resume(
 
 
 _NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _cross_site(request: Request) -> bool:
+    """Sent by a page of another site: the browser says so (`Sec-Fetch-Site`), or its
+    `Origin` is not this server's. A script (curl) sends neither and is not refused."""
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        return True
+    origin = request.headers.get("origin")
+    if origin is None:
+        return False
+    host = request.headers.get("host", "")
+    return urlsplit(origin).netloc.lower() != host.lower()
 
 
 def _login_page(error: str | None = None, status: int = 200) -> HTMLResponse:

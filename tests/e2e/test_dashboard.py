@@ -81,6 +81,41 @@ async def test_other_roles_cannot_sign_in(
     assert "set-cookie" not in response.headers
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "http://evil.example"},
+        {"Origin": "null"},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site", "Origin": "http://other.local:8000"},
+    ],
+)
+async def test_a_sign_in_posted_from_another_site_is_refused(
+    browser: httpx.AsyncClient, api_client: ClientFactory, headers: dict[str, str]
+) -> None:
+    """Login CSRF: another site's page posting its own key would sign the browser in as
+    that site's operator."""
+    key = await token_for(api_client, "operator")
+    response = await browser.post(
+        "/dashboard/login",
+        content=f"key={key}",
+        headers={"content-type": "application/x-www-form-urlencoded", **headers},
+    )
+    assert response.status_code == 403
+    assert "set-cookie" not in response.headers
+    own = browser.base_url.netloc.decode()
+    same = await browser.post(
+        "/dashboard/login",
+        content=f"key={key}",
+        headers={
+            "content-type": "application/x-www-form-urlencoded",
+            "Origin": f"http://{own}",
+            "Sec-Fetch-Site": "same-origin",
+        },
+    )
+    assert same.status_code == 303  # the dashboard's own form, as a browser sends it
+
+
 async def test_a_wrong_key_is_refused(browser: httpx.AsyncClient) -> None:
     response = await sign_in(browser, "hd_not-a-key")
     assert response.status_code == 401
