@@ -69,10 +69,26 @@ def _fingerprint(file: Path) -> dict[str, Any]:
     return {"file": file.name, "size": file.stat().st_size, "head_sha256": head}
 
 
+_STATE_KEYS = {"fingerprint", "idempotency_key", "batch_id", "lines_sent", "closed"}
+
+
 def _load_state(path: Path, file: Path, restart: bool) -> dict[str, Any]:
+    if not file.is_file():
+        # A device or a pipe (`/dev/zero`) has no end to count to and no fingerprint.
+        err.print(f"{file} is not a regular file: save the households to a file first")
+        raise typer.Exit(2)
     fingerprint = _fingerprint(file)
     if path.exists() and not restart:
-        state: dict[str, Any] = json.loads(path.read_text())
+        try:
+            state: dict[str, Any] = json.loads(path.read_text())
+            if not isinstance(state, dict) or not state.keys() >= _STATE_KEYS:
+                raise ValueError("not a state file")
+        except (ValueError, UnicodeDecodeError):
+            err.print(
+                f"{path} is not a state file hedui wrote (damaged?): --restart starts a new "
+                f"batch from {file.name}, or --state names another file"
+            )
+            raise typer.Exit(2) from None
         if state.get("fingerprint") != fingerprint:
             err.print(
                 f"{path} belongs to another version of {file.name} (size or content differ); "

@@ -177,3 +177,27 @@ async def test_a_file_whose_every_line_is_refused_exits_1(
 
     assert run.returncode == 1, output.decode()
     assert "every line of" in " ".join(output.decode().split())
+
+
+async def test_a_file_that_is_no_regular_file_is_refused_at_once(tmp_path: Path) -> None:
+    """`/dev/zero` has no end: counting its lines spun for ever."""
+    env = {"HEDUI_URL": "http://127.0.0.1:9", "HEDUI_TOKEN": "hd_unused"}
+    run = await _cli("submit", "/dev/zero", "--no-wait", env=env)
+    output, _ = await asyncio.wait_for(run.communicate(), timeout=60)
+    assert run.returncode == 2, output.decode()
+    assert "not a regular file" in " ".join(output.decode().split())
+
+
+async def test_a_damaged_state_file_says_what_to_do(tmp_path: Path) -> None:
+    households = tmp_path / "households.ndjson"
+    households.write_text(json.dumps(verification_body([member(make_id_number())])) + "\n")
+    env = {"HEDUI_URL": "http://127.0.0.1:9", "HEDUI_TOKEN": "hd_unused", "COLUMNS": "200"}
+    for damaged in ("garbage{", "[]", '{"batch_id": 1}', "\udcff"):
+        state = tmp_path / "households.ndjson.hedui-batch.json"
+        state.write_bytes(damaged.encode("utf-8", "surrogateescape"))
+        run = await _cli("submit", str(households), "--no-wait", env=env)
+        output, _ = await asyncio.wait_for(run.communicate(), timeout=60)
+        text = " ".join(output.decode().split())
+        assert run.returncode == 2, text
+        assert "--restart" in text
+        assert "Traceback" not in text
