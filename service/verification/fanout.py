@@ -287,12 +287,11 @@ class FanOut:
         try:
             # The wait for a slot comes out of the same budget.
             waited = loop.time() - waiting_since
-            queued = waited > 0.001
-            if queued:
+            if waited > 0.001:
                 remaining = max(config.timeout_s - waited, 0.001)
                 config = config.model_copy(update={"timeout_s": remaining})
             return await self._admitted(
-                source, call, config, version, started_at, started, capped, queued, context
+                source, call, config, version, started_at, started, capped, waited, context
             )
         finally:
             semaphore.release()
@@ -306,7 +305,7 @@ class FanOut:
         started_at: datetime,
         started: float,
         capped: bool,
-        queued: bool,
+        queued_s: float,
         context: RequestContext,
     ) -> SourceOutcome:
         """The fetch itself, once the source holds a slot of its bulkhead. Every request
@@ -352,7 +351,7 @@ class FanOut:
             outcome, detail = CallOutcome.timeout, THROTTLE_DETAIL
             if self.health is not None and grant is not None:
                 self.health.cancelled(grant)
-        elif (capped or queued) and outcome is CallOutcome.timeout:
+        elif (capped or queued_s > 0.001) and outcome is CallOutcome.timeout:
             # The run's deadline (or a wait for a bulkhead slot) cut this call short, not the
             # partner: its health is not charged with a timeout it might not have had within
             # its own budget.
@@ -362,9 +361,11 @@ class FanOut:
                 self.health.cancelled(grant, meter.attempts)
         elif self.health is not None and grant is not None:
             # The partner's latency is its own time: waits for a turn under its agreed rate
-            # and concurrency are hedui's queueing, and must not make a healthy partner
-            # look slow (the throttle's metrics count them).
-            latency_ms = max(duration_ms - round(meter.stalls.total_s * 1000), 0)
+            # and concurrency, and for a slot of this process's bulkhead of fetches, are
+            # hedui's queueing, and must not make a healthy partner look slow (the
+            # throttle's metrics count them).
+            queueing_s = meter.stalls.total_s + queued_s
+            latency_ms = max(duration_ms - round(queueing_s * 1000), 0)
             self.health.record(
                 grant, outcome, latency_ms=latency_ms, attempts=meter.attempts, detail=detail
             )

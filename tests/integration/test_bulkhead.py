@@ -189,3 +189,60 @@ async def test_a_new_version_with_more_concurrency_gets_its_slots(
     details = [outcome.detail for outcome in outcomes]
     assert BULKHEAD_DETAIL not in details, details
     assert all(o.status in (SourceStatus.ok, SourceStatus.no_record) for o in outcomes), details
+
+
+async def test_a_wait_for_a_bulkhead_slot_is_not_the_partners_latency(
+    fresh_database_url: str, tmp_path: Path
+) -> None:
+    """Four fetches through a bulkhead of one, against a partner answering in 300 ms: the
+    last waits about 900 ms for its slot. The partner's latency is its own 300 ms or so,
+    not the 1.2 s the last caller waited: queueing in hedui never makes a healthy partner
+    look slow (an operator chased a "degraded" bank that was fine)."""
+    settings = service_settings(
+        fresh_database_url,
+        tmp_path / "sandbox.db",
+        connectors={"pensions": {"max_concurrency": 1}},
+        health_probe_interval_s=0,
+    )
+    engine = create_engine(fresh_database_url)
+    async with create_session_factory(engine)() as session:
+        _, caseworker = await create_api_key(session, role=Role.caseworker, region="00")
+        _, operator = await create_api_key(session, role=Role.operator, region="00")
+        await session.commit()
+    await engine.dispose()
+    async with (
+        running_service(settings) as live,
+        httpx.AsyncClient(base_url=live.base_url, timeout=30) as client,
+    ):
+        slow = {"mode": "slow", "latency_ms": 300}
+        assert (await client.put("/sandbox/faults/pensions", json=slow)).status_code == 200
+        bodies = [
+            verification_body(
+                [member(make_id_number("530103", birth="19700404", sequence=n))],
+                region_code="530103",
+                reference=f"queued-{n}",
+            )
+            for n in range(4)
+        ]
+        answers = await asyncio.gather(
+            *(
+                client.post(
+                    "/v1/verifications",
+                    json=body,
+                    headers={"Authorization": f"Bearer {caseworker}", "Prefer": "wait=20"},
+                )
+                for body in bodies
+            )
+        )
+        assert [answer.status_code for answer in answers] == [200] * 4
+        durations = sorted(
+            next(s["duration_ms"] for s in answer.json()["sources"] if s["source"] == "pensions")
+            for answer in answers
+        )
+        assert durations[-1] >= 900  # the last one did wait for the slot
+        health = await client.get(
+            "/v1/connectors/pensions/health", headers={"Authorization": f"Bearer {operator}"}
+        )
+        latency = health.json()["latency"]
+        assert latency["p95_ms"] is not None
+        assert latency["p95_ms"] < 800, latency  # the partner's own time, not the queue's
