@@ -32,5 +32,7 @@ ENV HEDUI_HOST=0.0.0.0 \
     HEDUI_LOG_FORMAT=json \
     PYTHONUNBUFFERED=1
 EXPOSE 8000
-HEALTHCHECK CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz')"
+# The API's own port, whatever HEDUI_PORT says. A container of this image running
+# `hedui worker` serves no API: run it with --no-healthcheck (or its --metrics-port).
+HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('HEDUI_PORT', '8000'), timeout=4)"
 CMD ["hedui", "serve"]

@@ -189,6 +189,13 @@ def serve(
         )
     # Bind before anything starts: a port in use is one line, not a "ready" then a failure.
     listener = _listen(settings.host, settings.port)
+    # In the configured format from the first line on (a key file created by the migration
+    # below is logged, and a log pipeline reading JSON must not meet console text).
+    from service.logging import configure_logging
+
+    # Warnings only until the app takes over (its own level then): the migration's steps
+    # stay quiet, as before; a key file it creates is said, in the configured format.
+    configure_logging("WARNING", settings.log_format)
     # Migrations are one explicit step, taken once here (under an advisory lock on
     # PostgreSQL, so several `hedui serve` starting together take turns).
     _run(_migrate(settings, "head"))

@@ -244,6 +244,8 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     logging.getLogger("httpx").setLevel(
         logging.DEBUG if level.upper() == "DEBUG" else logging.WARNING
     )
+    # alembic's plugin set-up says nothing an operator acts on (its migrations it runs do).
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     # uvicorn's loggers propagate to ours instead of printing in their own format.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)

@@ -457,3 +457,39 @@ async def test_verify_says_which_partners_it_waits_for(
     # Each status line as rich redraws it (a spinner, then the text).
     assert re.search(r"\d of 6 partners answered; waiting for [a-z_, ]*pensions", verified.stderr)
     assert applicant not in verified.stderr
+
+
+async def test_with_json_logs_every_line_of_a_first_start_is_json(tmp_path: Path) -> None:
+    """The key file created on first start was logged before logging was set up: one line
+    of console text ahead of the JSON that a log pipeline reads."""
+    env = {
+        **os.environ,
+        "HEDUI_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'first.db'}",
+        "HEDUI_LOG_FORMAT": "json",
+        "HEDUI_PORT": str(_free_port()),
+    }
+    env.pop("HEDUI_KEY_FILE")  # the key file beside a new database: created, and said so
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "service.cli",
+        "serve",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    lines: list[str] = []
+    try:
+        assert process.stdout is not None
+        async with asyncio.timeout(60):
+            while line := (await process.stdout.readline()).decode():
+                lines.append(line)
+                if "hedui_ready" in line:
+                    break
+    finally:
+        process.terminate()
+        await process.wait()
+    assert any("hedui_ready" in line for line in lines), lines
+    assert any("key_file_created" in line for line in lines), lines
+    for line in lines:
+        assert isinstance(json.loads(line), dict), line
