@@ -19,6 +19,12 @@ from schemas.problem import ProblemError
 router = APIRouter(tags=["control"])
 
 
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The sandbox is up (a script waiting for `hedui sandbox` to start asks this)."""
+    return {"status": "ok"}
+
+
 @router.post("/people")
 async def seed_person(request: Request, person: Person) -> dict[str, object]:
     """Upsert one person; sections left out mean "no record" at that agency."""

@@ -53,3 +53,8 @@ async def test_bad_parameters_are_a_problem_naming_the_field(
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
     assert field in response.text
+
+
+async def test_the_sandbox_says_it_is_up(client: httpx.AsyncClient) -> None:
+    answer = await client.get("/healthz")
+    assert (answer.status_code, answer.json()) == (200, {"status": "ok"})
