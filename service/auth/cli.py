@@ -236,7 +236,12 @@ def list_keys(
     ] = None,
     name: Annotated[str | None, typer.Option(help="Only keys whose name contains this")] = None,
     as_json: Annotated[
-        bool, typer.Option("--json", help="One JSON object per key (full ids), for scripts")
+        bool,
+        typer.Option(
+            "--json",
+            help="One JSON object per line, one line per key (full ids): JSON Lines, for "
+            "scripts (`jq -s` makes an array)",
+        ),
     ] = False,
 ) -> None:
     """The keys of HEDUI_DATABASE_URL, newest first: whom each belongs to, what it may do,
