@@ -819,7 +819,14 @@ async def _recheck(
                 soft_wrap=True,
             )
             return
-        await runtime.health.start(runtime.registry, runtime.fanout.configs, runtime.http_client)
+        # The look below is the first round: the monitor's own comes an interval later (it
+        # would ask every partner twice, and could still be asking as this command ends).
+        await runtime.health.start(
+            runtime.registry,
+            runtime.fanout.configs,
+            runtime.http_client,
+            first_probes_here=False,
+        )
         down, asked = await runtime.health.unanswered(
             runtime.registry, runtime.fanout.configs, runtime.http_client
         )

@@ -132,6 +132,7 @@ class HealthMonitor:
         self._probing: set[str] = set()
         self._probed_at: dict[str, float] = {}
         self._probes: set[asyncio.Task[bool]] = set()
+        self._rounds: set[asyncio.Task[dict[str, CheckResult]]] = set()
         for name in self.names:
             metrics.connector(name)
 
@@ -595,9 +596,9 @@ class HealthMonitor:
             self._loop.cancel()
             await asyncio.gather(self._loop, return_exceptions=True)
             self._loop = None
-        for task in list(self._probes):
+        for task in [*self._probes, *self._rounds]:
             task.cancel()
-        await asyncio.gather(*self._probes, return_exceptions=True)
+        await asyncio.gather(*self._probes, *self._rounds, return_exceptions=True)
 
     async def run(
         self,
@@ -618,6 +619,10 @@ class HealthMonitor:
                 next_probe = time.monotonic() + interval
                 probing = asyncio.create_task(self.probe_all(registry, configs, client))
                 probing.add_done_callback(_log_failure)
+                # Cancelled with the monitor (`close`), as early probes are: a round still
+                # asking as the process ends would call through a closed client.
+                self._rounds.add(probing)
+                probing.add_done_callback(self._rounds.discard)
             elif interval > 0:
                 self._probe_early(registry, configs, client)
             try:

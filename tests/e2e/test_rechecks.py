@@ -329,6 +329,9 @@ async def test_with_no_partner_answering_nothing_is_started_and_the_roll_is_unto
     assert ran.returncode == 1, ran.stdout
     assert "Nothing was started: no partner answered its health check" in ran.stdout
     assert "--even-if-partners-down" in ran.stdout
+    # Nothing asked on after the answer: no check crashing through a closed client.
+    for noise in ("probe_crashed", "throttle_unavailable", "Traceback"):
+        assert noise not in ran.stdout + ran.stderr
     [after] = (await office.caseworker.get("/v1/recipients")).json()["items"]
     assert after == before
     assert (await office.caseworker.get("/v1/warnings")).json()["items"] == []
