@@ -129,15 +129,18 @@ class PgQueue:
             self._consumer = asyncio.create_task(self._consume_forever(), name="runs:pgqueuer")
 
     async def close(self) -> None:
+        """Take no more jobs, interrupt the runs in flight and hand them back at once (the
+        sweeper's close), then stop the consumer. In the other order, the queue's own
+        shutdown waited for every run in flight to finish first."""
+        manager = self._manager
+        if manager is not None:
+            manager.shutdown.set()  # type: ignore[attr-defined]
+        await self.sweeper.close()
         if self._consumer is not None:
-            manager = self._manager
-            if manager is not None:
-                manager.shutdown.set()  # type: ignore[attr-defined]
             self._consumer.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._consumer
             self._consumer = None
-        await self.sweeper.close()
 
     async def _consume_forever(self) -> None:
         """Consume jobs on one dedicated connection; after losing it (a database restart),

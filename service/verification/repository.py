@@ -383,18 +383,15 @@ class VerificationRepository:
         return _rowcount(result) == 1
 
     async def release(self, verification_id: str, owner: str, now: datetime) -> None:
-        """Give an unfinished run back at once (shutting down), for anyone to resume (a
-        run with awaiting sources as a lease that lapsed now, so the sweep resumes it)."""
+        """Give an unfinished run back at once (shutting down), for anyone to resume: as a
+        lease that lapsed now, which every process's sweep resumes (the workers' on
+        PostgreSQL too, which look only for lapsed leases: a lease cleared instead left the
+        run unfinished for good once its queue job had ended)."""
         lease = VERIFICATIONS.c.lease_expires_at
         await self.session.execute(
             update(VERIFICATIONS)
             .where(VERIFICATIONS.c.id == verification_id, VERIFICATIONS.c.lease_owner == owner)
-            .values(
-                lease_owner=None,
-                lease_expires_at=case(
-                    (VERIFICATIONS.c.awaiting > 0, literal(now, lease.type)), else_=None
-                ),
-            )
+            .values(lease_owner=None, lease_expires_at=literal(now, lease.type))
         )
 
     async def count_awaiting(self, verification_id: str, change: int = 0) -> int:

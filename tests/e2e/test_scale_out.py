@@ -254,6 +254,52 @@ async def test_a_killed_worker_s_run_completes_on_another_without_asking_stored_
     assert counted == {**expected, "bank": 2}
 
 
+async def test_a_worker_stopped_with_sigterm_hands_its_run_back_at_once(
+    fresh_postgres: str, tmp_path: Path
+) -> None:
+    """SIGTERM while the bank hangs: the worker interrupts the run and exits at once (it
+    waited for the run to end), handing it back, so another worker resumes it long before
+    its lease (60 s here) would have run out."""
+    env = {
+        "HEDUI_DATABASE_URL": fresh_postgres,
+        "HEDUI_RUN_LEASE_S": "60",
+        "HEDUI_RUN_SWEEP_S": "1",
+    }
+    async with processes(tmp_path, env) as group:
+        group.run("db", "upgrade")
+        sandbox = await start_sandbox(group)
+        group.env.update(
+            HEDUI_SANDBOX="off", HEDUI_PARTNER_BASE_URL=sandbox, HEDUI_RUN_MODE="queue"
+        )
+        api = await start_api(group, "api")
+        auth = {"Authorization": f"Bearer {token(group)}"}
+        async with httpx.AsyncClient(timeout=30) as client:
+            await client.put(f"{sandbox}/faults/bank", json={"mode": "hang"})
+            first = group.start("worker1", "worker")
+            accepted = await client.post(f"{api}/v1/verifications", json=household(), headers=auth)
+            assert accepted.status_code == 202, accepted.text
+            location = f"{api}/v1/verifications/{accepted.json()['id']}"
+            for _ in range(300):  # the worker is waiting on the bank
+                if (await queries(sandbox))["bank"] == 1:
+                    break
+                await asyncio.sleep(0.1)
+            assert (await queries(sandbox))["bank"] == 1
+
+            stopped = time.monotonic()
+            first.send_signal(signal.SIGTERM)
+            await asyncio.to_thread(first.wait, 30)
+            assert time.monotonic() - stopped < 10  # not the bank's budget, nor the lease
+            await client.put(f"{sandbox}/faults/bank", json={"mode": "ok"})
+            group.start("worker2", "worker")
+            status = None
+            for _ in range(300):  # 30 s: well inside the 60 s lease
+                status = (await client.get(location, headers=auth)).json()["status"]
+                if status == "completed":
+                    break
+                await asyncio.sleep(0.1)
+    assert status == "completed"
+
+
 async def test_a_database_restart_under_load_is_survived_and_every_verification_completes(
     fresh_postgres: str, tmp_path: Path
 ) -> None:
