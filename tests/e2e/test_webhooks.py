@@ -425,6 +425,8 @@ async def hostile_receiver(answer: str) -> AsyncIterator[tuple[str, list[int]]]:
         server.close()
 
 
+# The delivery loop is the same on both databases: once, on SQLite.
+@pytest.mark.parametrize("own_database_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("answer", ["trickle", "flood", "silent"])
 async def test_a_hostile_receiver_holds_up_no_other_delivery_and_its_body_is_never_read(
     setup_factory: Callable[..., Any], answer: str
