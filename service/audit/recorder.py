@@ -38,8 +38,10 @@ from service.bulk import Rows
 from service.db import session_scope
 from service.deps import SessionDep
 from service.error_handlers import not_json
+from service.recipient.repository import RecipientRepository
 from service.request_id import STATE_KEY as REQUEST_ID_KEY
 from service.verification.repository import VerificationRepository
+from service.warning.repository import WarningRepository
 
 log = structlog.get_logger(__name__)
 
@@ -183,12 +185,22 @@ def _status_of(request: Request, error: Exception) -> str:
     return str(status) if isinstance(status, int) else "error"
 
 
+_PLACE_OF = {
+    "verification": VerificationRepository.place_of,
+    "recipient": RecipientRepository.place_of,
+    "warning": WarningRepository.place_of,
+}
+"""The objects that are about a household, and how to read its place."""
+
+
 def _region_of(action: Action, object_id: str | None) -> ColumnElement[str] | None:
-    """The most precise code of the verification the event is about (a township key's
-    auditor finds its township's events by it), read within the record's own INSERT."""
-    if action.object_type != "verification" or object_id is None:
+    """The most precise code of the household the event is about (a verification, a
+    recipient, a warning), so that the auditors of its region, county or township, find
+    the event; read within the record's own INSERT."""
+    place_of = _PLACE_OF.get(action.object_type)
+    if place_of is None or object_id is None:
         return None
-    return VerificationRepository.place_of(object_id)
+    return place_of(object_id)
 
 
 async def _record_refusal(request: Request, action: Action, outcome: str) -> None:

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any, Self
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import ScalarSelect, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.warning import WarningFilter
@@ -25,6 +25,16 @@ class WarningRepository:
     @classmethod
     def from_session(cls, session: AsyncSession) -> Self:
         return cls(session)
+
+    @staticmethod
+    def place_of(warning_id: str) -> ScalarSelect[str]:
+        """The place of a warning's household, as a subquery to write within an audit record
+        about it (see `RecipientRepository.place_of`)."""
+        return (
+            select(func.coalesce(ChangeWarning.township_code, ChangeWarning.region_code))
+            .where(ChangeWarning.id == warning_id)
+            .scalar_subquery()
+        )
 
     async def add_all(self, warnings: list[ChangeWarning]) -> None:
         self.session.add_all(warnings)

@@ -143,6 +143,48 @@ async def test_auditor_sees_only_events_about_their_region(
     assert [event["action"] for event in ours.json()["items"]] == ["verification.create"]
 
 
+async def test_auditors_of_the_households_region_see_what_is_done_to_its_recipient(
+    http: httpx.AsyncClient, api_client: ClientFactory
+) -> None:
+    """A recipient's events carry its household's place, as a verification's do: a stop by
+    a province's admin is seen by the county's auditors (it was stored with no region, so
+    only the actor's own region's auditors saw it)."""
+    person = make_id_number("530104")
+    await http.post("/sandbox/people", json={"id_number": person})
+    caseworker = await api_client(role="caseworker", region="53")
+    created = await caseworker.post(
+        "/v1/verifications",
+        json=verification_body([member(person)], region_code="530104"),
+        headers=WAIT,
+    )
+    assert created.json()["recommendation"] == "eligible", created.text
+    approver = await api_client(role="approver", region="53")
+    decided = await approver.post(
+        f"/v1/verifications/{created.json()['id']}/decision",
+        json={"decision": "approve", "reason": "ok"},
+    )
+    assert decided.status_code == 201, decided.text
+    listed = await approver.get("/v1/recipients", params={"region_code": "530104"})
+    [recipient] = [
+        item
+        for item in listed.json()["items"]
+        if item["origin_verification_id"] == created.json()["id"]
+    ]
+    admin = await api_client(role="admin", region="00")
+    stopped = await admin.post(
+        f"/v1/recipients/{recipient['id']}/stop", json={"reason": "moved away"}
+    )
+    assert stopped.status_code == 200, stopped.text
+    county = await api_client(role="auditor", region="530104")
+    elsewhere = await api_client(role="auditor", region="5302")
+
+    ours = await county.get("/v1/audit", params={"object_id": recipient["id"]})
+    theirs = await elsewhere.get("/v1/audit", params={"object_id": recipient["id"]})
+
+    assert "recipient.stop" in [event["action"] for event in ours.json()["items"]]
+    assert theirs.json()["items"] == []
+
+
 async def test_only_auditors_read_the_trail(api_client: ClientFactory) -> None:
     caseworker = await api_client(role="caseworker", region="53")
     response = await caseworker.get("/v1/audit")
