@@ -355,12 +355,23 @@ class RecipientRepository:
         if getattr(result, "rowcount", 0):
             await self._due_again(recheck, now)
 
-    async def withdraw_recheck(self, recheck: Recheck, now: datetime, today: date) -> None:
-        """A running re-check's verification was withdrawn, perhaps with the household's
-        consent: the recipient's authorization ends (it expired yesterday), the re-check
-        is held for a new one (`needs_consent`), and the recipient is due again on the
-        date it was due; the first pass after a new authorization is recorded starts it."""
-        if not await self.finish_recheck(recheck.id, "needs_consent", now):
+    async def withdraw_recheck(
+        self, recheck: Recheck, now: datetime, today: date, *, undecided: bool = False
+    ) -> None:
+        """A running re-check's verification (or, `undecided`, a finished one that no
+        decision has ruled on) was withdrawn, perhaps with the household's consent: the
+        recipient's authorization ends (it expired yesterday), the re-check is held for a
+        new one (`needs_consent`), and the recipient is due again on the date it was due;
+        the first pass after a new authorization is recorded starts it."""
+        held = await self.finish_recheck(recheck.id, "needs_consent", now)
+        if not held and undecided:
+            result = await self.session.execute(
+                update(Recheck)
+                .where(Recheck.id == recheck.id, Recheck.status == "completed")
+                .values(status="needs_consent")
+            )
+            held = bool(getattr(result, "rowcount", 0))
+        if not held:
             return
         await self._due_again(recheck, now)
         ended = today - timedelta(days=1)

@@ -10,10 +10,11 @@ One transaction, whatever the verification's state:
 - its raw partner records (and so the facts derived from them) are purged, as the
   retention purge does; a report made before (a `completed` verification) and its
   decision stay, for accountability;
-- a re-check it was running for is held for a new authorization (`needs_consent`: the
-  withdrawal may be the household's consent's, so the recipient's authorization ends),
-  its recipient due again on the date it was due; a finished one that made, confirmed or
-  re-checked a recipient ends that recipient's authorization too, so that no re-check
+- a re-check it was running for, or had finished without a decision yet, is held for a new
+  authorization (`needs_consent`: the withdrawal may be the household's consent's, so the
+  recipient's authorization ends), its recipient due again on the date it was due; a
+  finished one that made, confirmed or re-checked a recipient ends that recipient's
+  authorization too, so that no re-check
   asks a partner under a consent the household may have taken back;
   `verification.withdrawn` is recorded for webhooks (ids and codes only: the reason is
   never sent).
@@ -66,7 +67,15 @@ async def withdraw(
     found = await recipients.recheck_of(verification.id)
     if found is not None:
         recheck, _recipient = found
-        await recipients.withdraw_recheck(recheck, now, today)
+        # A finished re-check nobody has decided yet (its report awaited an approver, its
+        # recipient under review) is held as a running one is: decided it cannot be any
+        # more, so the household would wait under review with nothing to decide.
+        decided = bool(
+            (await VerificationRepository.from_session(session).decisions([verification.id])).get(
+                verification.id
+            )
+        )
+        await recipients.withdraw_recheck(recheck, now, today, undecided=not decided)
     if was == wire.VerificationStatus.completed.value:
         await recipients.end_consent_of(verification.id, now, today)
     await outbox.record(

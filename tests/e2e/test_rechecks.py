@@ -894,6 +894,45 @@ PENSIONER = {"status": "receiving", "monthly_amount": 300}
 """A pension well under the standard: eligible, and a record a re-check compares."""
 
 
+async def test_withdrawing_a_finished_recheck_nobody_decided_makes_it_due_again(
+    office: Office,
+) -> None:
+    """Its report awaited an approver, the recipient under review: withdrawn, it can be
+    decided no more, so the re-check is held for a new authorization and the recipient is
+    due again on the date it was due, as for a re-check withdrawn while it ran (it stayed
+    under review half a year with nothing to decide)."""
+    person = make_id_number("530102")
+    origin = await office.approve("530102", {"id_number": person})
+    await office.sandbox.post("/sandbox/people", json={"id_number": person, "pension": PENSIONER})
+    ran = await office.recheck("--as-of", a_year_on().isoformat())
+    assert ran.returncode == 0, ran.stderr
+    [recheck] = await _rechecks_of(office, origin)
+    [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
+    assert recipient["status"] == "under_review"
+    assert date.fromisoformat(recipient["next_recheck_on"]) > a_year_on()
+
+    withdrawn = await office.caseworker.post(
+        f"/v1/verifications/{recheck['id']}/withdraw", json={"reason": "授权已撤回"}
+    )
+
+    assert withdrawn.status_code == 200, withdrawn.text
+    [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
+    assert date.fromisoformat(recipient["next_recheck_on"]) <= a_year_on()
+    assert recipient["needs_new_consent"] is True
+    renewed = await office.caseworker.post(
+        f"/v1/recipients/{recipient['id']}/consent",
+        json={"document_id": "AUTH-0004", "signed_on": date.today().isoformat()},
+    )
+    assert renewed.status_code == 200, renewed.text
+    settings = office.service.settings.model_copy(
+        update={"partner_base_url": f"{office.service.base_url}/sandbox"}
+    )
+    async with build_runtime(settings, runs_here=False) as runtime:
+        again = await runtime.rechecks.run_due(a_year_on())
+    assert dict(again.outcomes) == {"queued": 1}
+    assert [fresh.id for fresh in again.started] != [recheck["id"]]
+
+
 async def _purge_older_than(office: Office, days: int) -> int:
     """The retention purge, as the service runs it, of what finished `days` days ago."""
     async with (
