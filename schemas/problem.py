@@ -59,6 +59,8 @@ def _location(error: Mapping[str, Any]) -> list[str | int]:
 _PATTERN_MESSAGES = {
     "^[0-9]{6}$": "must be 6 digits: a GB/T 2260 county code, such as 530102",
     "^[0-9]{9}$": "must be 9 digits: a township code, its county's 6 and 3 more, such as 530102001",
+    "^([0-9]{2}|[0-9]{4}|[0-9]{6})?$": "must be a region prefix of 2, 4 or 6 digits (53, 5301, "
+    "530102), or empty for every region",
 }
 """What the codes' patterns mean, said instead of the pattern itself."""
 

@@ -924,6 +924,7 @@ def policy_simulate(
     """
     from pydantic import ValidationError
 
+    from schemas.problem import field_errors
     from schemas.report import SimulationRequest
     from service.auth.principal import Principal
     from service.errors import HeduiError
@@ -934,6 +935,9 @@ def policy_simulate(
         name, separator, value = item.partition("=")
         if not separator or not name.strip():
             raise typer.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--set")
+        if name.strip() in figures:
+            # Which of the two was meant nobody can say (the API refuses it too).
+            raise typer.BadParameter(f"{name.strip()} is given more than once", param_hint="--set")
         figures[name.strip()] = value.strip()
     try:
         request = SimulationRequest(
@@ -944,7 +948,14 @@ def policy_simulate(
             limit=limit,
         )
     except ValidationError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+        # Each wrong field by the option that gave it, in words; no pydantic dump.
+        hints = {"region_code": "--region", "limit": "--limit", "overrides": "--set"}
+        problem = field_errors(exc.errors(include_url=False, include_input=False))[0]
+        hint = hints.get(str(problem.loc[0]), "--set") if problem.loc else None
+        where = ".".join(map(str, problem.loc[1:])) if hint == "--set" else ""
+        raise typer.BadParameter(
+            f"{where + ': ' if where else ''}{problem.msg}", param_hint=hint
+        ) from exc
     # The command line speaks for whoever holds the database: every region.
     operator = Principal(key_id="cli", name="cli", role=Role.admin, region_prefix="")
 

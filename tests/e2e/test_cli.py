@@ -253,6 +253,28 @@ async def test_policy_simulate_names_a_wrong_figure(database_url: str) -> None:
     assert "monthly_standrad" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("arguments", "said"),
+    [
+        (["--set", "monthly_standard=700", "--set", "monthly_standard=800"], "more than once"),
+        (["--region", "5", "--set", "monthly_standard=700"], "2, 4 or 6 digits"),
+    ],
+    ids=["figure-twice", "region"],
+)
+async def test_policy_simulate_refuses_a_figure_twice_and_names_the_option(
+    tmp_path: Path, arguments: list[str], said: str
+) -> None:
+    """Refused before the database is opened, naming the option, with no pydantic dump."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'none.db'}"
+    result = await hedui(
+        "policy", "simulate", "--program", "dibao", "--area", "urban", *arguments,
+        env={"HEDUI_DATABASE_URL": url, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert said in result.stderr
+    assert "pydantic" not in result.stderr
+
+
 class TestCommandsDoNotMigrate:
     """Only `hedui serve` and `hedui db upgrade` change the schema; the others refuse."""
 
