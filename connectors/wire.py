@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
 from connectors.base import MalformedResponse
 from schemas.identity import hides_id_number, redact_id_numbers
+from schemas.json_members import RepeatedMember, unique_members
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -130,23 +131,12 @@ def load_json(content: bytes) -> object:
             content,
             parse_float=Decimal,
             parse_constant=_reject_constant,
-            object_pairs_hook=_unique_members,
+            object_pairs_hook=unique_members,
         )
-    except _RepeatedMember:
+    except RepeatedMember:
         raise MalformedResponse("body is ambiguous JSON: an object names a member twice") from None
     except (ValueError, RecursionError):
         raise MalformedResponse("body is not JSON") from None
-
-
-class _RepeatedMember(Exception):
-    pass
-
-
-def _unique_members(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    members = dict(pairs)
-    if len(members) != len(pairs):
-        raise _RepeatedMember
-    return members
 
 
 def parse_json(content: bytes, model: type[M]) -> M:

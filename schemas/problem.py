@@ -5,6 +5,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from schemas.identity import mask_name
+
 
 class ProblemError(BaseModel):
     loc: list[str | int]
@@ -52,7 +54,7 @@ def _location(error: Mapping[str, Any]) -> list[str | int]:
     if error.get("type") == "extra_forbidden" and loc:
         last = loc[-1]
         if isinstance(last, str) and not last.isascii():
-            loc[-1] = last[0] + "*" * max(len(last) - 1, 1)
+            loc[-1] = mask_name(last)
     return loc
 
 

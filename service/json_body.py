@@ -9,6 +9,7 @@ body, naming the member), as a batch's `households` given twice already is.
 import json
 from typing import Any
 
+from schemas.json_members import RepeatedMember, unique_members
 from schemas.problem import DUPLICATE_MEMBER
 
 _SHOWN_NAME_CHARACTERS = 64
@@ -29,21 +30,14 @@ def named_twice(name: str) -> str:
     return f"{DUPLICATE_MEMBER}{shown_name(name)!r}"
 
 
-def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    members = dict(pairs)
-    if len(members) != len(pairs):
-        seen: set[str] = set()
-        for name, _ in pairs:
-            if name in seen:
-                raise DuplicateMember(named_twice(name), "", 0)
-            seen.add(name)
-    return members
-
-
 def load_json(body: bytes) -> Any:
     """A JSON body as the API routes read it: `DuplicateMember` for a member named twice
     (a `json.JSONDecodeError`, as for any body that is not JSON). UTF-8 only (RFC 8259
     §8.1): `json.loads` of bytes would take UTF-16 and UTF-32 too, guessing from the NUL
     bytes, and an NDJSON upload in UTF-16, split at its newline bytes, would be read in
     part. `UnicodeDecodeError` for bytes that are not UTF-8."""
-    return json.loads(body.decode("utf-8"), object_pairs_hook=_unique_members)
+    text = body.decode("utf-8")
+    try:
+        return json.loads(text, object_pairs_hook=unique_members)
+    except RepeatedMember as repeated:
+        raise DuplicateMember(named_twice(repeated.name), "", 0) from None
