@@ -11,8 +11,8 @@ import httpx
 from tests.e2e.test_scale_out import (
     fresh_postgres,  # noqa: F401 - a fixture
     processes,
+    queue_mode_with_partners,
     start_api,
-    start_sandbox,
     token,
 )
 from tests.factories import make_id_number, member, verification_body
@@ -55,11 +55,7 @@ async def test_two_workers_keep_a_partner_s_agreed_rate_and_concurrency(
         "HEDUI_VERIFICATION_DEADLINE_S": "60",
     }
     async with processes(tmp_path, env) as group:
-        group.run("db", "upgrade")
-        sandbox = await start_sandbox(group)
-        group.env.update(
-            HEDUI_SANDBOX="off", HEDUI_PARTNER_BASE_URL=sandbox, HEDUI_RUN_MODE="queue"
-        )
+        sandbox = await queue_mode_with_partners(group)
         api = await start_api(group, "api")
         for n in range(2):
             group.start(f"worker{n}", "worker", "--concurrency", "2")

@@ -125,6 +125,15 @@ async def start_sandbox(group: Processes) -> str:
     return url
 
 
+async def queue_mode_with_partners(group: Processes) -> str:
+    """Migrate, start the partners (the sandbox, a process of its own) and set every
+    hedui process started from now on to queue mode against them; the sandbox's URL."""
+    group.run("db", "upgrade")
+    sandbox = await start_sandbox(group)
+    group.env.update(HEDUI_SANDBOX="off", HEDUI_PARTNER_BASE_URL=sandbox, HEDUI_RUN_MODE="queue")
+    return sandbox
+
+
 async def start_api(group: Processes, name: str) -> str:
     port = _free_port()
     process = group.start(name, "serve", "--port", str(port))
@@ -143,6 +152,32 @@ async def queries(sandbox: str) -> dict[str, int]:
     return counts
 
 
+async def held_by_a_hanging_bank(
+    client: httpx.AsyncClient, group: Processes, sandbox: str, api: str, auth: dict[str, str]
+) -> tuple[subprocess.Popen[bytes], str]:
+    """A worker (`worker1`) running one household whose bank hangs: the worker, and the
+    verification's URL."""
+    await client.put(f"{sandbox}/faults/bank", json={"mode": "hang"})
+    worker = group.start("worker1", "worker")
+    accepted = await client.post(f"{api}/v1/verifications", json=household(), headers=auth)
+    assert accepted.status_code == 202, accepted.text
+    return worker, f"{api}/v1/verifications/{accepted.json()['id']}"
+
+
+async def status_after(
+    client: httpx.AsyncClient, location: str, auth: dict[str, str], *, tries: int
+) -> str | None:
+    """The verification's status once `completed`, or as it is after `tries` looks 0.1 s
+    apart."""
+    status = None
+    for _ in range(tries):
+        status = (await client.get(location, headers=auth)).json()["status"]
+        if status == "completed":
+            break
+        await asyncio.sleep(0.1)
+    return status
+
+
 def household() -> dict[str, object]:
     """One member: then every agency gets exactly one query per verification (some ask
     per member)."""
@@ -157,11 +192,7 @@ async def test_two_apis_and_two_workers_ask_each_source_of_each_verification_onc
     it across processes, each agency is asked exactly once per verification."""
     count = SCALE_OUT_COUNT
     async with processes(tmp_path, {"HEDUI_DATABASE_URL": fresh_postgres}) as group:
-        group.run("db", "upgrade")
-        sandbox = await start_sandbox(group)
-        group.env.update(
-            HEDUI_SANDBOX="off", HEDUI_PARTNER_BASE_URL=sandbox, HEDUI_RUN_MODE="queue"
-        )
+        sandbox = await queue_mode_with_partners(group)
         apis = [await start_api(group, f"api{n}") for n in range(2)]
         metrics_ports = [_free_port() for _ in range(2)]
         for n, port in enumerate(metrics_ports):
@@ -211,19 +242,11 @@ async def test_a_killed_worker_s_run_completes_on_another_without_asking_stored_
     lease expires, asks the bank again (its answer was never stored) and nobody else."""
     env = {"HEDUI_DATABASE_URL": fresh_postgres, "HEDUI_RUN_LEASE_S": "3", "HEDUI_RUN_SWEEP_S": "1"}
     async with processes(tmp_path, env) as group:
-        group.run("db", "upgrade")
-        sandbox = await start_sandbox(group)
-        group.env.update(
-            HEDUI_SANDBOX="off", HEDUI_PARTNER_BASE_URL=sandbox, HEDUI_RUN_MODE="queue"
-        )
+        sandbox = await queue_mode_with_partners(group)
         api = await start_api(group, "api")
         auth = {"Authorization": f"Bearer {token(group)}"}
         async with httpx.AsyncClient(timeout=30) as client:
-            await client.put(f"{sandbox}/faults/bank", json={"mode": "hang"})
-            first = group.start("worker1", "worker")
-            accepted = await client.post(f"{api}/v1/verifications", json=household(), headers=auth)
-            assert accepted.status_code == 202, accepted.text
-            location = f"{api}/v1/verifications/{accepted.json()['id']}"
+            first, location = await held_by_a_hanging_bank(client, group, sandbox, api, auth)
 
             async def sources() -> dict[str, str]:
                 body = (await client.get(location, headers=auth)).json()
@@ -241,12 +264,7 @@ async def test_a_killed_worker_s_run_completes_on_another_without_asking_stored_
             first.wait()
             await client.put(f"{sandbox}/faults/bank", json={"mode": "ok"})
             group.start("worker2", "worker")
-            status = None
-            for _ in range(600):
-                status = (await client.get(location, headers=auth)).json()["status"]
-                if status == "completed":
-                    break
-                await asyncio.sleep(0.1)
+            status = await status_after(client, location, auth, tries=600)
             counted = await queries(sandbox)
 
     assert status == "completed"
@@ -266,19 +284,11 @@ async def test_a_worker_stopped_with_sigterm_hands_its_run_back_at_once(
         "HEDUI_RUN_SWEEP_S": "1",
     }
     async with processes(tmp_path, env) as group:
-        group.run("db", "upgrade")
-        sandbox = await start_sandbox(group)
-        group.env.update(
-            HEDUI_SANDBOX="off", HEDUI_PARTNER_BASE_URL=sandbox, HEDUI_RUN_MODE="queue"
-        )
+        sandbox = await queue_mode_with_partners(group)
         api = await start_api(group, "api")
         auth = {"Authorization": f"Bearer {token(group)}"}
         async with httpx.AsyncClient(timeout=30) as client:
-            await client.put(f"{sandbox}/faults/bank", json={"mode": "hang"})
-            first = group.start("worker1", "worker")
-            accepted = await client.post(f"{api}/v1/verifications", json=household(), headers=auth)
-            assert accepted.status_code == 202, accepted.text
-            location = f"{api}/v1/verifications/{accepted.json()['id']}"
+            first, location = await held_by_a_hanging_bank(client, group, sandbox, api, auth)
             for _ in range(300):  # the worker is waiting on the bank
                 if (await queries(sandbox))["bank"] == 1:
                     break
@@ -291,12 +301,8 @@ async def test_a_worker_stopped_with_sigterm_hands_its_run_back_at_once(
             assert time.monotonic() - stopped < 10  # not the bank's budget, nor the lease
             await client.put(f"{sandbox}/faults/bank", json={"mode": "ok"})
             group.start("worker2", "worker")
-            status = None
-            for _ in range(300):  # 30 s: well inside the 60 s lease
-                status = (await client.get(location, headers=auth)).json()["status"]
-                if status == "completed":
-                    break
-                await asyncio.sleep(0.1)
+            # 30 s: well inside the 60 s lease
+            status = await status_after(client, location, auth, tries=300)
     assert status == "completed"
 
 
@@ -372,11 +378,7 @@ async def test_an_api_and_two_workers_on_one_sqlite_file_ask_each_source_once(
     count = 20
     database = f"sqlite+aiosqlite:///{tmp_path / 'hedui.db'}"
     async with processes(tmp_path, {"HEDUI_DATABASE_URL": database}) as group:
-        group.run("db", "upgrade")
-        sandbox = await start_sandbox(group)
-        group.env.update(
-            HEDUI_SANDBOX="off", HEDUI_PARTNER_BASE_URL=sandbox, HEDUI_RUN_MODE="queue"
-        )
+        sandbox = await queue_mode_with_partners(group)
         api = await start_api(group, "api")
         for n in range(2):
             group.start(f"worker{n}", "worker", "--concurrency", "4")
