@@ -365,6 +365,28 @@ async def test_forged_checkpoint_and_foreign_key_are_found(
     assert "not given" in unknown.problems[0]
 
 
+async def _cli_verify(database_url: str, key_file: Path | None) -> Any:
+    """`hedui audit verify` in a process of its own, with the deployment's signing key
+    file (None: without one)."""
+    env = {**os.environ, "HEDUI_DATABASE_URL": database_url}
+    env.pop("HEDUI_AUDIT_SIGNING_KEY_FILE", None)
+    if key_file is not None:
+        env["HEDUI_AUDIT_SIGNING_KEY_FILE"] = str(key_file)
+    command = [sys.executable, "-m", "service.cli", "audit", "verify"]
+    return await asyncio.to_thread(subprocess.run, command, env=env, capture_output=True, text=True)
+
+
+async def _modify_first_event(sessions: async_sessionmaker[AsyncSession]) -> int:
+    """Rewrite the oldest event's action behind the trail's back; its id."""
+    async with sessions() as session:
+        first = await session.scalar(text("SELECT min(id) FROM audit_events"))
+        await session.execute(
+            update(AuditEvent).where(AuditEvent.id == first).values(action="report.delete")
+        )
+        await session.commit()
+    return int(first)
+
+
 async def test_with_no_key_at_all_the_links_are_checked_and_the_signatures_not(
     own_database_url: str, engine_of: AsyncEngine, tmp_path: Path
 ) -> None:
@@ -377,20 +399,12 @@ async def test_with_no_key_at_all_the_links_are_checked_and_the_signatures_not(
     assert unkeyed.ok, unkeyed.problems
     assert unkeyed.unverified == unkeyed.checkpoints > 0
 
-    env = {**os.environ, "HEDUI_DATABASE_URL": own_database_url}
-    env.pop("HEDUI_AUDIT_SIGNING_KEY_FILE", None)
-    command = [sys.executable, "-m", "service.cli", "audit", "verify"]
-    run = await asyncio.to_thread(subprocess.run, command, env=env, capture_output=True, text=True)
+    run = await _cli_verify(own_database_url, None)
     assert run.returncode == 2, run.stdout + run.stderr
     assert "BROKEN" not in run.stderr
     assert "--public-key" in run.stderr
 
-    async with sessions() as session:
-        first = await session.scalar(text("SELECT min(id) FROM audit_events"))
-        await session.execute(
-            update(AuditEvent).where(AuditEvent.id == first).values(action="report.delete")
-        )
-        await session.commit()
+    await _modify_first_event(sessions)
     async with sessions() as session:
         tampered = await audit.verify(session, verifiers=[])
     assert not tampered.ok
@@ -402,27 +416,12 @@ async def test_cli_verify_fails_and_names_the_row(
 ) -> None:
     key_file = tmp_path / "audit.key"
     sessions = await _recorded_trail(engine_of, key_file, count=3)
-    env = {
-        **os.environ,
-        "HEDUI_DATABASE_URL": own_database_url,
-        "HEDUI_AUDIT_SIGNING_KEY_FILE": str(key_file),
-    }
-    command = [sys.executable, "-m", "service.cli", "audit", "verify"]
-    intact = await asyncio.to_thread(
-        subprocess.run, command, env=env, capture_output=True, text=True
-    )
+    intact = await _cli_verify(own_database_url, key_file)
     assert intact.returncode == 0, intact.stderr
     assert "audit trail intact: 3 links" in intact.stdout
-    async with sessions() as session:
-        first = await session.scalar(text("SELECT min(id) FROM audit_events"))
-        await session.execute(
-            update(AuditEvent).where(AuditEvent.id == first).values(action="report.delete")
-        )
-        await session.commit()
+    first = await _modify_first_event(sessions)
 
-    broken = await asyncio.to_thread(
-        subprocess.run, command, env=env, capture_output=True, text=True
-    )
+    broken = await _cli_verify(own_database_url, key_file)
 
     assert broken.returncode == 1
     assert f"event {first}" in broken.stderr
@@ -584,12 +583,6 @@ async def test_verify_says_how_many_of_the_newest_links_no_checkpoint_signs_yet(
     report = await _verify(sessions, key_file)
     assert report.ok, report.problems
     assert (report.links, report.signed_through) == (12, 10)
-    env = {
-        **os.environ,
-        "HEDUI_DATABASE_URL": own_database_url,
-        "HEDUI_AUDIT_SIGNING_KEY_FILE": str(key_file),
-    }
-    command = [sys.executable, "-m", "service.cli", "audit", "verify"]
-    done = await asyncio.to_thread(subprocess.run, command, env=env, capture_output=True, text=True)
+    done = await _cli_verify(own_database_url, key_file)
     assert done.returncode == 0, done.stderr
     assert "the newest 2 links (11-12) come after the last signed checkpoint" in done.stdout
