@@ -41,7 +41,7 @@ def _plausible_birth(born: date) -> date:
 class SampleIdNumbers(BaseModel):
     id_numbers: list[str] = Field(
         description="Valid GB 11643 numbers: region, birth date, sequence, check character",
-        examples=[["530102198005010013", "530102198005010021"]],
+        examples=[["530102198005010012", "530102198005010020"]],
     )
 
 

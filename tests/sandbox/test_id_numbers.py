@@ -58,3 +58,11 @@ async def test_bad_parameters_are_a_problem_naming_the_field(
 async def test_the_sandbox_says_it_is_up(client: httpx.AsyncClient) -> None:
     answer = await client.get("/healthz")
     assert (answer.status_code, answer.json()) == (200, {"status": "ok"})
+
+
+async def test_the_documented_example_is_what_the_defaults_give(client: httpx.AsyncClient) -> None:
+    """The OpenAPI example of the answer is real: valid numbers, the defaults' first two."""
+    schema = (await client.get("/openapi.json")).json()["components"]["schemas"]
+    [example] = schema["SampleIdNumbers"]["properties"]["id_numbers"]["examples"]
+    numbers = (await client.get("/id-numbers")).json()["id_numbers"]
+    assert example == numbers[:2]
