@@ -93,11 +93,11 @@ async def check_connectors(
     connectors = [registry.get(name) for name in names]
     results = await asyncio.gather(
         *(
-            _check(connector, config_of(connector, configs), client, timeout_s, throttle)
+            ask_check(connector, config_of(connector, configs), client, timeout_s, throttle)
             for connector in connectors
         )
     )
-    outcome = dict(zip(names, results, strict=True))
+    outcome = {name: result for name, (result, _) in zip(names, results, strict=True)}
     report_checks(outcome)
     return outcome
 
@@ -137,33 +137,40 @@ def report_checks(outcome: Mapping[str, CheckResult]) -> None:
     log.info("connectors_checked", ok=ok, total=len(outcome))
 
 
-async def _check(
+async def ask_check(
     connector: Connector,
     config: ConnectorConfig,
     client: httpx.AsyncClient,
     timeout_s: float,
     throttle: Throttle | None = None,
-) -> CheckResult:
+) -> tuple[CheckResult, bool]:
+    """`connector`'s `check()`, cut off after `timeout_s` and, with `throttle`, through
+    the partner's agreed limits as every call to it is: its result, and whether no turn
+    under those limits came in time (then the partner was never asked, and the result is
+    `NOT_CHECKED`). Never raises: a check that crashes is a failing check. What the
+    start-up check and the health monitor's probes both ask; neither records anything
+    here."""
     meter: CallMeter | None = None
     try:
         async with asyncio.timeout(timeout_s):
             if throttle is None:
-                return await connector.check(config, client)
-            # The partner's agreed limits count the start-up check too.
-            deadline = asyncio.get_running_loop().time() + timeout_s
-            limits = Limits(config.max_concurrency, config.rate_per_s)
-            meter = CallMeter(client, Turns(throttle, connector.name, limits, deadline))
-            async with meter.client() as turned:
-                result = await connector.check(config, turned)
+                result = await connector.check(config, client)
+            else:
+                deadline = asyncio.get_running_loop().time() + timeout_s
+                limits = Limits(config.max_concurrency, config.rate_per_s)
+                meter = CallMeter(client, Turns(throttle, connector.name, limits, deadline))
+                async with meter.client() as turned:
+                    result = await connector.check(config, turned)
     except TimeoutError:
         result = CheckResult(ok=False, detail=f"no answer within {timeout_s:g} s")
-    except Exception as error:  # a plugin's broken check must not stop start-up
+    except Exception as error:  # a plugin's broken check must not stop start-up or probes
+        log.warning("probe_crashed", source=connector.name, error_type=type(error).__name__)
         result = CheckResult(ok=False, detail=f"check failed ({type(error).__name__})")
     if meter is not None and meter.starved:
         # No turn came under the partner's limits: it was never asked, whatever error the
         # connector made of that.
-        return CheckResult(ok=False, detail=NOT_CHECKED)
-    return result
+        return CheckResult(ok=False, detail=NOT_CHECKED), True
+    return result, False
 
 
 async def check_connectors_once_listening(

@@ -33,15 +33,15 @@ from schemas.connector import BreakerState, CallOutcome, Pause
 from schemas.identity import redact_id_numbers
 from service.config import Settings
 from service.connector.breaker import Admission, Breaker, BreakerPolicy
-from service.connector.meter import Attempt, CallMeter, Turns
+from service.connector.meter import Attempt
 from service.connector.metrics import Metrics
 from service.connector.repository import ConnectorRepository
 from service.connector.stats import BREAKER_FAILURES, BREAKER_NEUTRAL, REFUSED, Bucket
-from service.connector.throttle import Limits, Throttle
+from service.connector.throttle import Throttle
 from service.db import WriteGate
 from service.models import ConnectorState
 from service.models.base import new_id
-from service.partners import NOT_CHECKED, config_of
+from service.partners import NOT_CHECKED, ask_check, config_of
 
 log = structlog.get_logger(__name__)
 
@@ -307,8 +307,8 @@ class HealthMonitor:
         checked = await asyncio.gather(*(self._check(c, config, client) for c, config in asked))
         failed = sorted(
             connector.name
-            for (connector, _), (ok, _, _) in zip(asked, checked, strict=True)
-            if not ok
+            for (connector, _), (result, _) in zip(asked, checked, strict=True)
+            if not result.ok
         )
         return failed, len(asked)
 
@@ -376,28 +376,10 @@ class HealthMonitor:
 
     async def _check(
         self, connector: Connector, config: ConnectorConfig, client: httpx.AsyncClient
-    ) -> tuple[bool, str | None, CallMeter | None]:
+    ) -> tuple[CheckResult, bool]:
         """`connector`'s `check()` within its time budget and through the partner's shared
-        throttle, as every call to it is: whether it passed, why not, and the meter it went
-        through (None without a throttle). Nothing is recorded here."""
-        meter: CallMeter | None = None
-        if self.throttle is not None:
-            limits = Limits(config.max_concurrency, config.rate_per_s)
-            deadline = asyncio.get_running_loop().time() + config.timeout_s
-            meter = CallMeter(client, Turns(self.throttle, connector.name, limits, deadline))
-        try:
-            async with asyncio.timeout(config.timeout_s):
-                if meter is None:
-                    result = await connector.check(config, client)
-                else:
-                    async with meter.client() as turned:
-                        result = await connector.check(config, turned)
-            return result.ok, result.detail, meter
-        except TimeoutError:
-            return False, "no answer within the source's time budget", meter
-        except Exception as error:  # a check that crashes is a failing check, never a crash here
-            log.warning("probe_crashed", source=connector.name, error_type=type(error).__name__)
-            return False, f"check failed ({type(error).__name__})", meter
+        throttle, as every call to it is (`ask_check`). Nothing is recorded here."""
+        return await ask_check(connector, config, client, config.timeout_s, self.throttle)
 
     async def _probe(
         self, connector: Connector, config: ConnectorConfig, client: httpx.AsyncClient
@@ -410,10 +392,11 @@ class HealthMonitor:
             admission = breaker.admit(self.clock())
             self._noticed(name, before)
         started = time.perf_counter()
-        ok, detail, meter = await self._check(connector, config, client)
+        result, starved = await self._check(connector, config, client)
+        ok, detail = result.ok, result.detail
         latency_ms = round((time.perf_counter() - started) * 1000, 1)
         now = self.clock()
-        if meter is not None and meter.starved:
+        if starved:
             # The partner's agreed limits were used up by real calls: this probe says
             # nothing of its health.
             if admission is Admission.trial:

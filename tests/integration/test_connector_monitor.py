@@ -25,7 +25,7 @@ from service.connector.monitor import EARLY_PROBE_GAP_S, HealthMonitor, Refusal,
 from service.connector.service import connector as connector_service
 from service.db import WriteGate, create_engine, create_session_factory
 from service.logging import configure_logging
-from service.partners import build_configs
+from service.partners import build_configs, check_connectors
 from service.verification.fanout import FanOut
 from tests.conftest import LiveService
 from tests.connectors.declarative.specs import example
@@ -190,6 +190,60 @@ async def test_a_connector_bug_is_that_source_error_logged_with_its_type(
     assert unknown.detail == "no connector is registered under this name"
     # A bug is ours, not the partner's: it does not count against the breaker.
     assert health.breakers["buggy"].failure_rate() is None
+
+
+class Misbehaving:
+    """A plugin whose `check` hangs or raises."""
+
+    title: ClassVar[str] = "misbehaving"
+    version: ClassVar[str] = "1"
+    Config: ClassVar[type[ConnectorConfig]] = ConnectorConfig
+
+    def __init__(self, name: str) -> None:
+        self.name = name  # type: ignore[misc]
+
+    async def check(self, config: ConnectorConfig, client: httpx.AsyncClient) -> CheckResult:
+        if self.name == "hangs":
+            await asyncio.sleep(3600)
+        raise RuntimeError("a bug in the plugin")
+
+    async def fetch(
+        self, household: HouseholdQuery, config: ConnectorConfig, client: httpx.AsyncClient
+    ) -> Evidence:
+        return Evidence(answered=household.id_numbers)
+
+
+async def test_a_probe_and_the_start_up_check_say_the_same_of_a_bad_check(
+    factory: async_sessionmaker[AsyncSession],
+    own_engine: AsyncEngine,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A check that hangs past the source's budget or raises is a failing check, in the
+    same words whichever asks: the probes (and the look before a re-check run) or the
+    start-up check; and a crash is logged with its type."""
+    configure_logging("INFO")
+    registry = ConnectorRegistry()
+    for name in ("hangs", "crashes"):
+        registry.add(Misbehaving(name), origin="plugin")
+    configs = {
+        name: ConnectorConfig(base_url="http://127.0.0.1:9", timeout_s=0.05)
+        for name in registry.names()
+    }
+    health = monitor(factory, own_engine, registry.names())
+    async with httpx.AsyncClient() as client:
+        probed = await health.probe_all(registry, configs, client)
+        failing, asked = await health.unanswered(registry, configs, client)
+        started = await check_connectors(registry, configs, client, timeout_s=0.05)
+
+    expected = {
+        "hangs": CheckResult(ok=False, detail="no answer within 0.05 s"),
+        "crashes": CheckResult(ok=False, detail="check failed (RuntimeError)"),
+    }
+    assert probed == started == expected
+    assert (failing, asked) == (["crashes", "hangs"], 2)
+    crashes = [r.msg for r in caplog.records if "probe_crashed" in str(r.msg)]
+    assert crashes
+    assert all(isinstance(c, dict) and c["error_type"] == "RuntimeError" for c in crashes)
 
 
 async def test_probes_give_a_quiet_connector_a_status_and_recover_an_open_breaker(
