@@ -46,15 +46,30 @@ def field_errors(errors: Iterable[Mapping[str, Any]]) -> list[ProblemError]:
     return problems
 
 
+SHOWN_NAME_CHARACTERS = 64
+"""The most of a caller's member or parameter name an answer repeats."""
+
+
+def shown_name(name: str) -> str:
+    """A member or parameter name the caller sent, as an answer repeats it. It is the
+    caller's text and may be anything, a person's name too: one in other than ASCII is
+    masked as a name is (`张*`), and a long one shortened. (ID numbers in it are redacted
+    with every answer's text.)"""
+    if not name.isascii():
+        name = mask_name(name)
+    if len(name) > SHOWN_NAME_CHARACTERS:
+        return name[:SHOWN_NAME_CHARACTERS] + "…"
+    return name
+
+
 def _location(error: Mapping[str, Any]) -> list[str | int]:
-    """pydantic's location; the name of a member that is not one of ours is the caller's
-    text and may be anything, a person's name too: one in other than ASCII is masked as a
-    name is (`张*`)."""
+    """pydantic's location; the name of a member that is not one of ours is shown as
+    `shown_name` says."""
     loc = list(error.get("loc", ()))
     if error.get("type") == "extra_forbidden" and loc:
         last = loc[-1]
-        if isinstance(last, str) and not last.isascii():
-            loc[-1] = mask_name(last)
+        if isinstance(last, str):
+            loc[-1] = shown_name(last)
     return loc
 
 

@@ -10,9 +10,7 @@ import json
 from typing import Any
 
 from schemas.json_members import RepeatedMember, unique_members
-from schemas.problem import DUPLICATE_MEMBER
-
-_SHOWN_NAME_CHARACTERS = 64
+from schemas.problem import DUPLICATE_MEMBER, shown_name
 
 
 class DuplicateMember(json.JSONDecodeError):
@@ -20,13 +18,8 @@ class DuplicateMember(json.JSONDecodeError):
     body, whose `ctx.error` is this message."""
 
 
-def shown_name(name: str) -> str:
-    """A name the caller sent, as an answer repeats it: a long one shortened."""
-    return name[:_SHOWN_NAME_CHARACTERS] + ("…" if len(name) > _SHOWN_NAME_CHARACTERS else "")
-
-
 def named_twice(name: str) -> str:
-    """Why a JSON object is refused that names `name` twice (a long name shortened)."""
+    """Why a JSON object is refused that names `name` twice (shown as `shown_name` says)."""
     return f"{DUPLICATE_MEMBER}{shown_name(name)!r}"
 
 

@@ -19,8 +19,9 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
 
 from schemas.identity import redact_id_numbers
+from schemas.problem import shown_name
 from service.errors import InvalidRequest
-from service.json_body import load_json, shown_name
+from service.json_body import load_json
 
 STRICT_QUERY_PREFIX = "/v1/"
 """Routes whose query strings are checked: the API's. (`/metrics` and `/healthz` are read

@@ -24,6 +24,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from schemas.problem import shown_name
 from service.json_body import DuplicateMember, load_json, named_twice
 
 MAX_FIELD_BYTES = 4096
@@ -153,7 +154,7 @@ class JsonHouseholds:
                 async for item in self._array(scanner):
                     yield item
             elif key not in self.allowed:
-                raise BodyMalformed(f"unknown member {key!r}")
+                raise BodyMalformed(f"unknown member {shown_name(key)!r}")
             else:
                 value = await scanner.value(MAX_FIELD_BYTES)
                 if isinstance(value, TooLong):

@@ -282,8 +282,9 @@ async def _visible_ids(client: httpx.AsyncClient) -> set[str]:
     [
         ('{"reference": "a", "program": "dibao", "program": "tekun"}', "'program'"),
         ('{"members": [{"name": "张三", "name": "李四"}]}', "'name'"),
+        ('{"members": [{"张三丰": 1, "张三丰": 2}]}', "'张**'"),
     ],
-    ids=["top level", "nested"],
+    ids=["top level", "nested", "a person's name"],
 )
 async def test_a_member_named_twice_in_a_body_is_422(
     api_client: ClientFactory, body: str, named: str

@@ -114,6 +114,27 @@ def test_broken_envelopes_are_refused(body: bytes) -> None:
 
 
 @pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        ('{"张三丰": 1, "households": []}', "unknown member '张**'"),
+        ('{"households": [], "李四": 1}', "unknown member '李*'"),
+        (
+            '{"reference": "a", "households": [], "reference": "b"}',
+            "a member named twice: 'reference'",
+        ),
+        ('{"%s": 1, "households": []}' % ("x" * 100), "unknown member '%s…'" % ("x" * 64)),
+    ],
+    ids=["a name before", "a name after", "ascii", "long"],
+)
+def test_a_member_name_is_repeated_masked_and_short(body: str, said: str) -> None:
+    """The envelope's member names are the caller's text, a person's name perhaps: an
+    answer masks one in other than ASCII, as a name is, and shortens a long one."""
+    with pytest.raises(BodyMalformed) as refused:
+        asyncio.run(JsonHouseholds(max_line_bytes=100).check(chunked(body.encode(), 5)))
+    assert str(refused.value) == said
+
+
+@pytest.mark.parametrize(
     "tail",
     [b', "reference": "ok"} x', b', "other": 1}', b', "reference": "\\x"}', b"", b"]}"],
 )
