@@ -3,14 +3,14 @@ are insert-only, and the database role of the application may be limited to that
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Self, cast
+from typing import Any, cast
 
 from sqlalchemy import Table, and_, func, insert, or_, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ClauseElement
 
 from service.auth.scope import condition
 from service.models import AuditChainLink, AuditCheckpoint, AuditEvent
+from service.repository import Repository
 
 CHAIN_LOCK = 0x6865647561  # "hedua": one chainer at a time on PostgreSQL
 AUDIT_EVENTS = cast(Table, AuditEvent.__table__)
@@ -21,14 +21,7 @@ RECENT_WINDOW = 10_000
 transaction that commits its event late is still found, without scanning the whole table."""
 
 
-class AuditRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @classmethod
-    def from_session(cls, session: AsyncSession) -> Self:
-        return cls(session)
-
+class AuditRepository(Repository):
     async def insert(self, **values: Any) -> None:
         """One event, by a Core INSERT: the trail is insert-only and nothing reads the row
         back, so the ORM's unit of work (a third of a recorded request's database cost)

@@ -2,14 +2,13 @@
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Self
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.apikey import KeyStatus
 from service.models import ApiKey
 from service.pagination import newer_first_after
+from service.repository import Repository
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,14 +31,7 @@ def status_condition(status: KeyStatus, now: datetime) -> ColumnElement[bool]:
     return and_(ApiKey.revoked_at.is_(None), usable_until)
 
 
-class ApiKeyRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @classmethod
-    def from_session(cls, session: AsyncSession) -> Self:
-        return cls(session)
-
+class ApiKeyRepository(Repository):
     async def insert(self, key: ApiKey) -> None:
         self.session.add(key)
         await self.session.flush()

@@ -2,17 +2,17 @@
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Self, cast
+from typing import Any, cast
 
 from sqlalchemy import Table, exists, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.verification import VerificationStatus
 from service.auth.principal import Principal
 from service.auth.scope import scoped
 from service.models import Batch, BatchLineError, Verification
 from service.pagination import newer_first_after
+from service.repository import Repository
 
 ENDED = (
     VerificationStatus.completed.value,
@@ -27,14 +27,7 @@ BATCH_ERRORS = cast(Table, BatchLineError.__table__)
 VERIFICATIONS = cast(Table, Verification.__table__)
 
 
-class BatchRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @classmethod
-    def from_session(cls, session: AsyncSession) -> Self:
-        return cls(session)
-
+class BatchRepository(Repository):
     async def add(self, batch: Batch) -> None:
         self.session.add(batch)
         await self.session.flush()

@@ -1,22 +1,14 @@
 """SQL for declarative connectors and their spec versions."""
 
 from collections.abc import Sequence
-from typing import Self
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.models.declarative_connector import StoredConnector, StoredConnectorVersion
+from service.repository import Repository
 
 
-class RegistrationRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @classmethod
-    def from_session(cls, session: AsyncSession) -> Self:
-        return cls(session)
-
+class RegistrationRepository(Repository):
     async def get(self, name: str, *, for_update: bool = False) -> StoredConnector | None:
         statement = select(StoredConnector).where(StoredConnector.name == name)
         if for_update:

@@ -2,25 +2,18 @@
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Self
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.connector import BreakerState
 from service.connector.stats import Bucket
 from service.models import ConnectorBucket, ConnectorEvent, ConnectorState, DashboardSession
 from service.pagination import newer_first_after
+from service.repository import Repository
 
 
-class ConnectorRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @classmethod
-    def from_session(cls, session: AsyncSession) -> Self:
-        return cls(session)
-
+class ConnectorRepository(Repository):
     async def states(self, names: Sequence[str]) -> dict[str, ConnectorState]:
         rows = await self.session.scalars(
             select(ConnectorState).where(ConnectorState.name.in_(names))

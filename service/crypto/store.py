@@ -4,16 +4,16 @@ first ones, add a new primary (rotation)."""
 import base64
 import os
 from datetime import UTC, datetime
-from typing import Self
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import exc, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from service.crypto.kek import Kek
 from service.crypto.keyring import NONCE_BYTES, DataKey, Keyring, KeyringError, new_key
 from service.models.data_key import DataKey as StoredKey
+from service.repository import Repository
 
 DATA = "data"
 INDEX = "index"
@@ -47,14 +47,7 @@ def unwrap(kek: Kek, row: StoredKey) -> bytes:
         raise KeyringError(f"data key {row.kid} does not unwrap: it was altered") from None
 
 
-class KeyRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @classmethod
-    def from_session(cls, session: AsyncSession) -> Self:
-        return cls(session)
-
+class KeyRepository(Repository):
     async def all(self) -> list[StoredKey]:
         return list(await self.session.scalars(select(StoredKey).order_by(StoredKey.created_at)))
 

@@ -2,10 +2,9 @@
 
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Self
+from typing import Any
 
 from sqlalchemy import ColumnElement, bindparam, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.assessment import NearRelativeMatch
 from service.auth.principal import Principal
@@ -13,20 +12,14 @@ from service.auth.scope import scoped
 from service.crypto.sealed import keyring_of
 from service.models import NearRelative
 from service.pagination import newer_first_after
+from service.repository import Repository
 
 BLINDS = "_near_relative_blind"
 """The parameters of `NearRelativeRepository.any_active`, numbered: blind indexes of ID
 numbers."""
 
 
-class NearRelativeRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @classmethod
-    def from_session(cls, session: AsyncSession) -> Self:
-        return cls(session)
-
+class NearRelativeRepository(Repository):
     async def insert(self, registration: NearRelative) -> None:
         self.session.add(registration)
         await self.session.flush()

@@ -2,7 +2,7 @@
 
 import zlib
 from datetime import date, datetime, timedelta
-from typing import Any, Self, cast
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -17,7 +17,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased, selectinload
 
 from schemas.recipient import RecipientFilter
@@ -26,6 +25,7 @@ from service.auth.scope import Statement, scoped
 from service.crypto.sealed import keyring_of, seal_in
 from service.models import Member, Recheck, Recipient, Verification
 from service.pagination import newer_first_after
+from service.repository import Repository
 
 
 def waits(status: str, retry_at: datetime | None, now: datetime) -> bool:
@@ -60,14 +60,7 @@ def retry_delay(failures: int) -> timedelta:
     return min(RETRY_FIRST * 2 ** min(max(failures - 1, 0), 16), RETRY_MAX)
 
 
-class RecipientRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @classmethod
-    def from_session(cls, session: AsyncSession) -> Self:
-        return cls(session)
-
+class RecipientRepository(Repository):
     @staticmethod
     def place_of(recipient_id: str) -> ScalarSelect[str]:
         """The place of a recipient's household (its township's code, else its county's),

@@ -2,26 +2,19 @@
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Self, cast
+from typing import cast
 
 from sqlalchemy import ColumnElement, Table, bindparam, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.crypto.sealed import keyring_of, sealed_values
 from service.models import SourceResult, Verification
 from service.recipient.repository import approved_on_the_roll
+from service.repository import Repository
 
 SOURCE_RESULTS = cast(Table, SourceResult.__table__)
 
 
-class RetentionRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @classmethod
-    def from_session(cls, session: AsyncSession) -> Self:
-        return cls(session)
-
+class RetentionRepository(Repository):
     async def count_due(self, cutoff: datetime) -> int:
         statement = select(func.count(Verification.id)).where(*_due(cutoff))
         return int(await self.session.scalar(statement) or 0)

@@ -23,28 +23,21 @@ household counts when the verification that stands for it completed in the windo
 """
 
 from datetime import datetime
-from typing import Any, Self
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased, selectinload
 
 from service.auth.scope import scoped
 from service.models import Member, Report, Verification
 from service.recipient.repository import approved_on_the_roll, members_on_the_roll
+from service.repository import Repository
 from service.verification.repository import in_scope
 
 COMPLETED = "completed"
 
 
-class SimulationRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @classmethod
-    def from_session(cls, session: AsyncSession) -> Self:
-        return cls(session)
-
+class SimulationRepository(Repository):
     async def households(
         self,
         *,

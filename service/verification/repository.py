@@ -3,7 +3,7 @@
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Self, cast
+from typing import Any, cast
 
 from sqlalchemy import (
     CTE,
@@ -30,7 +30,6 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
 from schemas.verification import VerificationFilter
@@ -50,6 +49,7 @@ from service.models import (
 from service.models.base import utcnow
 from service.pagination import newer_first_after
 from service.prepared import execute_prepared, execute_prepared_many, rows_prepared
+from service.repository import Repository
 from service.verification.stored import MemberRow, SourceRow, VerificationRow
 
 # Writes on the hot path go through the tables (Core), not the ORM's bulk statements: those
@@ -82,14 +82,7 @@ _RUN_WRITTEN = frozenset(
 )
 
 
-class VerificationRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @classmethod
-    def from_session(cls, session: AsyncSession) -> Self:
-        return cls(session)
-
+class VerificationRepository(Repository):
     def _detailed(self) -> Select[Any]:
         return select(Verification).options(
             selectinload(Verification.members), selectinload(Verification.sources)

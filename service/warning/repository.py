@@ -1,16 +1,16 @@
 """All SQL about warnings."""
 
 from datetime import datetime
-from typing import Any, Self
+from typing import Any
 
 from sqlalchemy import ScalarSelect, case, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.warning import WarningFilter
 from service.auth.principal import Principal
 from service.auth.scope import Statement, scoped
 from service.models import ChangeWarning, Recheck
 from service.pagination import newer_first_after
+from service.repository import Repository
 
 
 def in_scope(statement: Statement, scope: Principal | str) -> Statement:
@@ -18,14 +18,7 @@ def in_scope(statement: Statement, scope: Principal | str) -> Statement:
     return scoped(statement, scope, ChangeWarning.region_code, ChangeWarning.township_code)
 
 
-class WarningRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @classmethod
-    def from_session(cls, session: AsyncSession) -> Self:
-        return cls(session)
-
+class WarningRepository(Repository):
     @staticmethod
     def place_of(warning_id: str) -> ScalarSelect[str]:
         """The place of a warning's household, as a subquery to write within an audit record

@@ -1,25 +1,18 @@
 """All SQL about webhooks, outbox events and deliveries."""
 
 from datetime import datetime
-from typing import Any, Self
+from typing import Any
 
 from sqlalchemy import ColumnElement, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth.principal import Principal
 from service.auth.scope import scoped
 from service.models import OutboxEvent, Webhook, WebhookDelivery
 from service.pagination import newer_first_after
+from service.repository import Repository
 
 
-class WebhookRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @classmethod
-    def from_session(cls, session: AsyncSession) -> Self:
-        return cls(session)
-
+class WebhookRepository(Repository):
     async def add(self, item: Webhook | OutboxEvent) -> None:
         self.session.add(item)
         await self.session.flush()
