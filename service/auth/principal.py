@@ -39,11 +39,18 @@ class Principal:
 
     def covers(self, region_code: str, township_code: str | None = None) -> bool:
         """Whether a household of this county (and township, if any) is in scope."""
-        return (township_code or region_code).startswith(self.region_prefix)
+        return covers(self.region_prefix, region_code, township_code)
 
     def narrowed(self, requested: str | None) -> str:
         """The requested region prefix, kept inside this caller's own region."""
         return narrow(self.region_prefix, requested)
+
+
+def covers(prefix: str, region_code: str, township_code: str | None = None) -> bool:
+    """Whether a scope of `prefix` (a key's, or the creator's of a webhook) covers a
+    household of this county (and township, if any): in memory, what `scoped` asks of
+    the rows."""
+    return (township_code or region_code).startswith(prefix)
 
 
 def narrow(prefix: str, requested: str | None) -> str:

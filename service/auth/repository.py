@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 
 from schemas.apikey import KeyStatus
+from service.auth.scope import scoped
 from service.models import ApiKey
 from service.pagination import newer_first_after
 from service.repository import Repository
@@ -41,11 +42,13 @@ class ApiKeyRepository(Repository):
         return await self.session.scalar(select(ApiKey).where(ApiKey.token_hash == token_hash))
 
     async def get(self, key_id: str, *, region_prefix: str = "") -> ApiKey | None:
+        # A key's region is its creator's scope column: a key is in the scope of
+        # `region_prefix` when its own prefix starts with it.
+        statement = select(ApiKey).where(ApiKey.id == key_id)
         return await self.session.scalar(
-            select(ApiKey)
-            .where(ApiKey.id == key_id)
-            .where(ApiKey.region_prefix.startswith(region_prefix, autoescape=True))
-            .execution_options(populate_existing=True)
+            scoped(statement, region_prefix, ApiKey.region_prefix).execution_options(
+                populate_existing=True
+            )
         )
 
     async def with_id_prefix(self, prefix: str, *, limit: int = 2) -> list[ApiKey]:
@@ -67,9 +70,7 @@ class ApiKeyRepository(Repository):
         after: tuple[datetime, str] | None = None,
     ) -> list[ApiKey]:
         """Newest first; `after` is the (created_at, id) of the last key already seen."""
-        statement = select(ApiKey).where(
-            ApiKey.region_prefix.startswith(where.region_prefix, autoescape=True)
-        )
+        statement = scoped(select(ApiKey), where.region_prefix, ApiKey.region_prefix)
         if where.status is not None:
             statement = statement.where(status_condition(where.status, now))
         if where.role is not None:

@@ -20,12 +20,13 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, Select, and_
 from sqlalchemy.orm import InstrumentedAttribute
 
-from service.auth.principal import Principal, narrow
+from service.auth.principal import Principal, covers, narrow
 
 __all__ = [
     "Statement",
     "condition",
     "county_in_scope",
+    "covers",
     "narrow",
     "place",
     "prefix_of",

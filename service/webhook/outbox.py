@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.auth.scope import place
+from service.auth.scope import covers
 from service.models import OutboxEvent, Webhook, WebhookDelivery
 from service.models.base import new_id, utcnow
 from service.webhook.repository import WebhookRepository
@@ -40,11 +40,10 @@ async def record(
     read them in this transaction already (`subscribers`)."""
     if webhooks is None:
         webhooks = await subscribers(session)
-    where = place(region_code, township_code)
     receivers = [
         hook
         for hook in webhooks
-        if event_type in hook.events and where.startswith(hook.region_prefix)
+        if event_type in hook.events and covers(hook.region_prefix, region_code, township_code)
     ]
     if not receivers:
         return None
