@@ -6,7 +6,6 @@ cookie. Scripts send the key as a bearer token instead. Actions from the page (p
 resume) are JSON POSTs, which a cross-site form cannot send.
 """
 
-import hashlib
 import json
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -26,7 +25,14 @@ from schemas.problem import summary as problem_summary
 from service.auth.cache import PrincipalCache
 from service.auth.middleware import ONE_AUTHORIZATION, PRINCIPAL_STATE_KEY
 from service.auth.principal import Principal, Role
-from service.auth.service import Lookup, authenticate, principal_of, refusal_of
+from service.auth.service import (
+    Lookup,
+    authenticate,
+    bearer_token,
+    hash_token,
+    principal_of,
+    refusal_of,
+)
 from service.connector.repository import ConnectorRepository
 from service.connector.service import ConnectorNotFound
 from service.connector.service import connector as connector_service
@@ -51,17 +57,12 @@ _templates = Environment(
 )
 
 
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 async def _principal(request: Request, session: AsyncSession) -> Principal | None:
     sent = request.headers.getlist("authorization")
     if len(sent) > 1:
         raise Unauthorized(ONE_AUTHORIZATION)
-    header = sent[0] if sent else ""
-    if header[:7].lower() == "bearer ":
-        bearer = header[7:].strip()
+    bearer = bearer_token(sent[0] if sent else None)
+    if bearer is not None:
         cache: PrincipalCache | None = getattr(request.state, "principals", None)
         found = await cache.lookup(bearer) if cache else Lookup(await authenticate(session, bearer))
         if found.principal is None:
@@ -70,7 +71,7 @@ async def _principal(request: Request, session: AsyncSession) -> Principal | Non
     token = request.cookies.get(COOKIE)
     if not token:
         return None
-    record = await ConnectorRepository.from_session(session).dashboard_session(_hash(token))
+    record = await ConnectorRepository.from_session(session).dashboard_session(hash_token(token))
     if record is None or record.expires_at <= datetime.now(UTC):
         return None
     key = await session.get(ApiKey, record.api_key_id)
@@ -132,7 +133,7 @@ async def login(request: Request, session: SessionDep, settings: SettingsDep) ->
     lifetime = timedelta(hours=settings.dashboard_session_hours)
     await ConnectorRepository.from_session(session).add_session(
         DashboardSession(
-            token_hash=_hash(token),
+            token_hash=hash_token(token),
             api_key_id=principal.key_id,
             created_at=now,
             expires_at=now + lifetime,
@@ -155,7 +156,7 @@ async def login(request: Request, session: SessionDep, settings: SettingsDep) ->
 async def logout(request: Request, session: SessionDep) -> Response:
     token = request.cookies.get(COOKIE)
     if token:
-        await ConnectorRepository.from_session(session).drop_session(_hash(token))
+        await ConnectorRepository.from_session(session).drop_session(hash_token(token))
     response = RedirectResponse("/dashboard", status_code=303)
     response.delete_cookie(COOKIE, path="/dashboard")
     return response
