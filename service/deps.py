@@ -147,3 +147,11 @@ ReaderDep = Annotated[
 ]
 AuditorDep = Annotated[Principal, Depends(require_role(Role.auditor))]
 PolicyAnalystDep = Annotated[Principal, Depends(require_role(Role.approver, Role.auditor))]
+AdminDep = Annotated[Principal, Depends(require_role(Role.admin))]
+IntegratorDep = Annotated[Principal, Depends(require_role(Role.integrator))]
+OperatorDep = Annotated[Principal, Depends(require_role(Role.operator))]
+ConnectorReaderDep = Annotated[Principal, Depends(require_role(Role.operator, Role.integrator))]
+"""Who reads connectors, their health and their specs: operators and integrators."""
+RegistrarDep = Annotated[Principal, Depends(require_role(Role.auditor))]
+"""Who registers near relatives (the registry's keepers are auditors)."""
+RegistryReaderDep = Annotated[Principal, Depends(require_role(Role.auditor, Role.approver))]

@@ -2,18 +2,15 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
 from schemas import audit as wire
 from service.audit.service import audit_reader
-from service.auth.principal import Principal, Role
-from service.deps import SessionDep, require_role
+from service.deps import AuditorDep, SessionDep
 from service.errors import PROBLEMS
 from service.routing import JSONRoute
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=JSONRoute)
-
-AuditorDep = Annotated[Principal, Depends(require_role(Role.auditor))]
 
 
 @router.get(

@@ -3,20 +3,17 @@ with `hedui apikey create`, which prints the token once."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Body, Depends, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Body, Query, Request
 
 from schemas import apikey as wire
 from service.auth.cache import PrincipalCache
-from service.auth.principal import Principal, Role
 from service.auth.service import page_api_keys, revoke_api_key, to_wire
-from service.deps import SessionDep, require_role
+from service.deps import AdminDep, SessionDep
 from service.errors import PROBLEMS
 from service.models.base import utcnow
 from service.routing import JSONRoute
 
 router = APIRouter(prefix="/v1/apikeys", tags=["apikeys"], route_class=JSONRoute)
-
-AdminDep = Annotated[Principal, Depends(require_role(Role.admin))]
 
 
 @router.get(

@@ -3,16 +3,22 @@
 from typing import Annotated
 
 import structlog
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from schemas import connector as wire
-from service.auth.principal import Principal, Role
 from service.connector.metrics import Metrics
 from service.connector.service import connector as connector_service
 from service.db import is_database_unavailable
-from service.deps import HealthDep, RegistryDep, SessionDep, SettingsDep, require_role
+from service.deps import (
+    ConnectorReaderDep,
+    HealthDep,
+    OperatorDep,
+    RegistryDep,
+    SessionDep,
+    SettingsDep,
+)
 from service.errors import PROBLEMS
 from service.routing import JSONRoute
 
@@ -20,9 +26,6 @@ log = structlog.get_logger(__name__)
 
 router = APIRouter(prefix="/v1/connectors", tags=["connectors"], route_class=JSONRoute)
 metrics_router = APIRouter(tags=["health"], route_class=JSONRoute)
-
-ConnectorReaderDep = Annotated[Principal, Depends(require_role(Role.operator, Role.integrator))]
-OperatorDep = Annotated[Principal, Depends(require_role(Role.operator))]
 
 
 @router.get(

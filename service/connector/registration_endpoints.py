@@ -3,24 +3,27 @@
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Request, status
+from fastapi import APIRouter, Body, Request, status
 
 from connectors.declarative import ConnectorSpec
 from schemas import connector_registration as wire
 from schemas.connector import CodeConnector
 from schemas.identity import mask_id_number
 from service.audit.recorder import about
-from service.auth.principal import Principal, Role
 from service.connector.registration_service import registration as registration_service
 from service.connector.service import connector as connector_service
-from service.deps import RegistryDep, SessionDep, SettingsDep, require_role
+from service.deps import (
+    ConnectorReaderDep,
+    IntegratorDep,
+    RegistryDep,
+    SessionDep,
+    SettingsDep,
+)
 from service.errors import PROBLEMS
 from service.routing import JSONRoute
 
 router = APIRouter(prefix="/v1/connectors", tags=["connectors"], route_class=JSONRoute)
 
-IntegratorDep = Annotated[Principal, Depends(require_role(Role.integrator))]
-ReaderDep = Annotated[Principal, Depends(require_role(Role.operator, Role.integrator))]
 SpecBody = Annotated[
     dict[str, Any],
     Body(
@@ -36,7 +39,7 @@ SpecBody = Annotated[
 
 
 @router.get("/schema", responses=PROBLEMS, summary="The declarative connector spec's JSON Schema")
-async def spec_schema(_: ReaderDep) -> dict[str, Any]:
+async def spec_schema(_: ConnectorReaderDep) -> dict[str, Any]:
     return ConnectorSpec.model_json_schema(by_alias=True)
 
 
@@ -71,7 +74,7 @@ async def read_connector(
     session: SessionDep,
     registry: RegistryDep,
     settings: SettingsDep,
-    _: ReaderDep,
+    _: ConnectorReaderDep,
 ) -> wire.RegisteredConnector | CodeConnector:
     """Declarative specs hold secret references only (`{"env": "HEDUI_SECRET_TAX_API_KEY"}`); a code
     connector's secret-like settings are shown as `***`."""

@@ -2,20 +2,16 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Query, status
 
 from schemas import near_relative as wire
 from schemas.verification import REGION_PREFIX
-from service.auth.principal import Principal, Role
-from service.deps import SessionDep, require_role
+from service.deps import RegistrarDep, RegistryReaderDep, SessionDep
 from service.errors import PROBLEMS
 from service.near_relative.service import near_relative as near_relative_service
 from service.routing import JSONRoute
 
 router = APIRouter(prefix="/v1/near-relatives", tags=["near-relatives"], route_class=JSONRoute)
-
-RegistrarDep = Annotated[Principal, Depends(require_role(Role.auditor))]
-RegistryReaderDep = Annotated[Principal, Depends(require_role(Role.auditor, Role.approver))]
 
 
 @router.post(

@@ -2,11 +2,10 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from schemas import webhook as wire
-from service.auth.principal import Principal, Role
-from service.deps import SessionDep, SettingsDep, require_role
+from service.deps import IntegratorDep, SessionDep, SettingsDep
 from service.errors import PROBLEMS
 from service.routing import JSONRoute
 from service.webhook.service import to_wire
@@ -14,7 +13,6 @@ from service.webhook.service import webhook as webhook_service
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], route_class=JSONRoute)
 
-IntegratorDep = Annotated[Principal, Depends(require_role(Role.integrator))]
 
 SIGNING = """Every delivery is a `POST` of the event as JSON,
 `{"id": "<event id>", "type": "warning.raised", "created_at": "…", "data": {…}}`, with
