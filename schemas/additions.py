@@ -16,7 +16,7 @@ class OmitWhenNone(BaseModel):
 
     # No return annotation: one would replace the model's own JSON schema in OpenAPI.
     @model_serializer(mode="wrap")
-    def _omit_unset_additions(self, handler: SerializerFunctionWrapHandler):
+    def _omit_unset_additions(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
         data = handler(self)
         if isinstance(data, dict):
             for name in self.omit_when_none:
