@@ -4,7 +4,6 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,6 +25,7 @@ from service.near_relative.service import near_relative_matches
 from service.policy.catalog import PolicyCatalog
 from service.recipient.service import granted_benefit
 from service.recipient.service import recipient as recipient_service
+from service.report.repository import ReportRepository
 from service.verification.repository import VerificationRepository
 from service.verification.service import decision_to_wire
 from service.webhook import outbox
@@ -103,12 +103,10 @@ async def decide(
         raise VerificationWithdrawn(VerificationWithdrawn.NOT_DECIDED)
     if verification.status != wire.VerificationStatus.completed.value:
         raise ReportNotReady(verification.status)
-    existing = await session.scalar(
-        select(Decision.id).where(Decision.verification_id == verification.id)
-    )
-    if existing is not None:
+    reports = ReportRepository.from_session(session)
+    if await reports.decision_id(verification.id) is not None:
         raise DecisionExists()
-    report = await session.get(Report, verification.id)
+    report = await reports.get(verification.id)
     # Refused before anything is written.
     granted = granted_benefit(verification, report, body)
     one_off = granted_one_off(verification, report, body)

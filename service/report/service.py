@@ -23,6 +23,7 @@ from service.errors import ReportNotReady, VerificationWithdrawn
 from service.models import Report, Verification
 from service.policy.arrangement import arrangement
 from service.policy.scoring import assess
+from service.report.repository import ReportRepository
 from service.verification.stored import StoredVerification
 
 _records = TypeAdapter(list[Record])
@@ -209,7 +210,7 @@ async def stored_report_with_inputs(
     if verification.status != VerificationStatus.completed.value and not withdrawn:
         raise ReportNotReady(verification.status)
     # A report made before a withdrawal stays readable, as it was stored.
-    row = await session.get(Report, verification.id)
+    row = await ReportRepository.from_session(session).get(verification.id)
     if row is None and withdrawn:
         raise VerificationWithdrawn(VerificationWithdrawn.NO_REPORT)
     if row is None:
