@@ -57,6 +57,17 @@ EARLY_PROBE_GAP_S = 10.0
 one whose last probe failed (a partner that is down is watched closely until it is back)."""
 
 
+def pause_of(row: ConnectorState, read_at: datetime) -> Pause | None:
+    """The operator's pause a connector's stored state holds, if any."""
+    if not row.paused:
+        return None
+    return Pause(
+        paused_by=row.paused_by or "",
+        reason=row.paused_reason or "",
+        paused_at=row.paused_at or read_at,
+    )
+
+
 def breaker_policy(settings: Settings) -> BreakerPolicy:
     return BreakerPolicy(
         window=settings.breaker_window,
@@ -520,15 +531,7 @@ class HealthMonitor:
             if row.updated_at < pending and at - pending < PAUSE_GRACE:
                 return
             del self._pause_pending[name]
-        self.pauses[name] = (
-            Pause(
-                paused_by=row.paused_by or "",
-                reason=row.paused_reason or "",
-                paused_at=row.paused_at or at,
-            )
-            if row.paused
-            else None
-        )
+        self.pauses[name] = pause_of(row, at)
         self.metrics.set_paused(name, row.paused)
 
     def _adopt(self, name: str, row: ConnectorState) -> None:

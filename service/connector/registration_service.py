@@ -37,6 +37,7 @@ from schemas.problem import ProblemError
 from service.auth.principal import Principal
 from service.config import Settings
 from service.connector.registration_repository import RegistrationRepository
+from service.connector.repository import ConnectorRepository
 from service.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from service.logging import redact_line
 from service.models.base import utcnow
@@ -229,6 +230,15 @@ class ConnectorRegistration:
         connector_row = await repository.get(name)
         if connector_row is None:
             raise ConnectorNotFound(name)
+        state = await ConnectorRepository.from_session(session).state(name)
+        if state is not None and state.paused:
+            # An operator's pause stops every call to the partner: a test read too, of any
+            # version (read from the database, not this process's last look at it).
+            raise Conflict(
+                f"{name} is paused by an operator ({state.paused_by}: {state.paused_reason}): "
+                "a test read would call its partner; an operator resumes it first "
+                f"(POST /v1/connectors/{name}/resume)"
+            )
         number = body.version or connector_row.latest_version
         row = await repository.version(name, number)
         if row is None:

@@ -18,7 +18,7 @@ from schemas import connector as wire
 from schemas.connector import BreakerState, CallOutcome, HealthStatus
 from service.auth.principal import Principal
 from service.config import Settings
-from service.connector.monitor import HealthMonitor
+from service.connector.monitor import HealthMonitor, pause_of
 from service.connector.registration_repository import RegistrationRepository
 from service.connector.repository import ConnectorRepository, to_bucket
 from service.connector.stats import PARTNER_FAILURES, Bucket, percentile
@@ -76,7 +76,11 @@ class ConnectorService:
                 )
             )
         # Registered over the API but not in force here (not yet enabled, or disabled, or
-        # enabled since and this process has not polled yet).
+        # enabled since and this process has not polled yet). A pause it kept from when it
+        # was in force shows: it holds again the moment it is enabled.
+        repository = ConnectorRepository.from_session(session)
+        kept = await repository.states(list(stored)) if stored else {}
+        read_at = datetime.now(UTC)
         for idle in stored.values():
             summaries.append(
                 wire.ConnectorSummary(
@@ -88,6 +92,7 @@ class ConnectorService:
                     kinds=await _stored_kinds(session, idle.name, idle.latest_version),
                     health=HealthStatus.unknown,
                     breaker=BreakerState.closed,
+                    paused=pause_of(kept[idle.name], read_at) if idle.name in kept else None,
                 )
             )
         return summaries
@@ -264,15 +269,19 @@ class ConnectorService:
         """Pause or resume `name`, recording who and why; asking for its current state is a
         conflict."""
         idle = await _idle(session, registry, name)
+        repository = ConnectorRepository.from_session(session)
         if idle is not None:
-            raise Conflict(
-                f"{name} is not in force ({_IDLE_REASON[idle.enabled]}): nothing calls it, so "
-                "there is nothing to pause or resume; an integrator enables it "
-                f"(POST /v1/connectors/{name}/enable), then it can be paused"
-            )
+            # A connector paused, then disabled, keeps its pause: it can be resumed (or
+            # it would be paused again the moment it is enabled), never newly paused.
+            kept = await repository.state(name)
+            if paused or kept is None or not kept.paused:
+                raise Conflict(
+                    f"{name} is not in force ({_IDLE_REASON[idle.enabled]}): nothing calls "
+                    "it, so there is nothing to pause or resume; an integrator enables it "
+                    f"(POST /v1/connectors/{name}/enable), then it can be paused"
+                )
         monitor.track(name)
         now = datetime.now(UTC)
-        repository = ConnectorRepository.from_session(session)
         state = (await repository.ensure([name], now))[name]
         if state.paused == paused:
             raise Conflict(

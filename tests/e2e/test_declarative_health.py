@@ -213,3 +213,53 @@ async def test_a_disabled_connector_does_not_stay_down_in_metrics(office: Office
         ) and bool(re.search(r'hedui_connector_status\{connector="tax",status="\w+"\} 1\.0', text))
 
     await until(shown_again)
+
+
+async def test_a_paused_partner_gets_no_test_read_and_its_pause_outlives_a_disable(
+    office: Office,
+) -> None:
+    """An operator's pause stops every call to the partner, an integrator's test read
+    too; a connector paused then disabled keeps its pause (listed, and held again when it
+    is enabled), and the operator can lift it while it is out of force."""
+    await register_and_enable_tax(office)
+    await until(lambda: _listed_in_force(office))
+    paused = await office.operator.post("/v1/connectors/tax/pause", json={"reason": "asked to"})
+    assert paused.status_code == 200, paused.text
+    queries = await tax_queries(office)
+
+    person = {"id_number": make_id_number(), "name": "张三"}
+    tested = await office.integrator.post(
+        "/v1/connectors/tax/test", json={"region_code": "530102", "members": [person]}
+    )
+    assert tested.status_code == 409, tested.text
+    assert "paused by an operator" in tested.json()["detail"]
+    assert "/v1/connectors/tax/resume" in tested.json()["detail"]
+    assert await tax_queries(office) == queries
+
+    disabled = await office.integrator.post("/v1/connectors/tax/disable")
+    assert disabled.status_code == 200, disabled.text
+    listed = await _tax_listed(office)
+    assert listed["enabled"] is False
+    assert listed["paused"]["reason"] == "asked to"
+    again = await office.operator.post("/v1/connectors/tax/pause", json={"reason": "twice"})
+    assert again.status_code == 409, again.text
+
+    resumed = await office.operator.post("/v1/connectors/tax/resume", json={"reason": "done"})
+    assert resumed.status_code == 200, resumed.text
+    assert resumed.json()["paused"] is None
+    assert (await _tax_listed(office))["paused"] is None
+    tested = await office.integrator.post(
+        "/v1/connectors/tax/test", json={"region_code": "530102", "members": [person]}
+    )
+    assert tested.json()["ok"] is True, tested.text
+    assert await tax_queries(office) == queries + 1
+
+
+async def _tax_listed(office: Office) -> dict[str, Any]:
+    listed = (await office.operator.get("/v1/connectors")).json()
+    (tax,) = [item for item in listed if item["name"] == "tax"]
+    return tax  # type: ignore[no-any-return]
+
+
+async def _listed_in_force(office: Office) -> bool:
+    return (await _tax_listed(office))["health"] != "unknown"
