@@ -276,6 +276,15 @@ async def build_runtime(
         )
         if at_head:  # `db upgrade REVISION` may stop before the connector tables exist
             await refresher.refresh()  # declarative connectors registered over the API
+        for name in refresher.shadowed if serving or worker else ():
+            log.warning(
+                "declarative_connector_shadowed",
+                connector=name,
+                origin=connectors.origin(name),
+                hint="a built-in or plugin connector holds this name: the declarative "
+                "connector registered under it is not in force (uninstall the plugin to use "
+                "it again)",
+            )
         client = create_http_client(settings)
         write_gate = db.WriteGate(engine)
         metrics = Metrics()

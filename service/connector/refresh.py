@@ -38,6 +38,9 @@ class ConnectorRefresher:
         self.interval_s = interval_s
         self._seen: Fingerprint | None = None
         self._built: dict[tuple[str, int], Connector] = {}
+        self.shadowed: list[str] = []
+        """Enabled registrations whose name a built-in or plugin connector holds (a plugin
+        installed after the registration): not in force, the plugin answers under it."""
         self._periodic = Periodic("connector_refresh", interval_s, self.refresh)
 
     async def refresh(self) -> bool:
@@ -73,6 +76,9 @@ class ConnectorRefresher:
                     )
                     continue
                 self._built[row.name, row.version] = build_connector(spec, str(row.version))
+        self.shadowed = sorted(
+            row.name for row in connectors if row.enabled and self.registry.is_code(row.name)
+        )
         known = {**unloadable, **self._built}
         in_force = {
             c.name: known[c.name, c.active_version]

@@ -137,10 +137,15 @@ async def enable_connector(
     name: str,
     session: SessionDep,
     _: IntegratorDep,
+    registry: RegistryDep,
     body: Annotated[wire.ConnectorEnable | None, Body()] = None,
 ) -> wire.RegisteredConnector:
-    """Every process uses it for new verifications within a few seconds."""
-    return await registration_service.enable(session, name, body or wire.ConnectorEnable())
+    """Every process uses it for new verifications within a few seconds. A name that a
+    plugin installed since the registration holds is refused (409): the plugin answers
+    under it."""
+    return await registration_service.enable(
+        session, name, body or wire.ConnectorEnable(), registry
+    )
 
 
 @router.post(

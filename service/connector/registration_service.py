@@ -175,12 +175,24 @@ class ConnectorRegistration:
         )
 
     async def enable(
-        self, session: AsyncSession, name: str, body: wire.ConnectorEnable
+        self,
+        session: AsyncSession,
+        name: str,
+        body: wire.ConnectorEnable,
+        registry: ConnectorRegistry,
     ) -> wire.RegisteredConnector:
         repository = RegistrationRepository.from_session(session)
         connector = await repository.get(name, for_update=True)
         if connector is None:
             raise ConnectorNotFound(name)
+        if registry.is_code(name):
+            # A plugin installed since the registration took its name: the plugin answers
+            # under it, and enabling the declarative one would put nothing in force.
+            raise Conflict(
+                f"{name!r} is a built-in or plugin connector's name now (its package was "
+                "installed after this registration): the plugin answers under it; uninstall "
+                "the plugin to use this declarative connector again"
+            )
         number = body.version or connector.latest_version
         version = await repository.version(name, number)
         if version is None:
