@@ -23,6 +23,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     model_validator,
 )
@@ -882,6 +883,10 @@ def _field_problems(spec: ConnectorSpec) -> list[Problem]:
             )
         elif mapping.unit is not None and name not in MONEY_FIELDS:
             problems.append(Problem(f"{pointer}/unit", "only money fields have a unit"))
+        elif mapping.const is not None:
+            refused = _const_problem(model, name, mapping)
+            if refused is not None:
+                problems.append(Problem(f"{pointer}/const", refused))
     required = [
         name
         for name, field in model.model_fields.items()
@@ -892,6 +897,22 @@ def _field_problems(spec: ConnectorSpec) -> list[Problem]:
             Problem("/response/fields", f"missing required fields: {', '.join(required)}")
         )
     return problems
+
+
+def _const_problem(model: type[BaseModel], name: str, mapping: FieldMap) -> str | None:
+    """Why a constant cannot be the field's value in any record (None when it can): found
+    at registration, it would fail every record the partner sends, and be counted as the
+    partner's malformed answers."""
+    field = model.model_fields[name]
+    value: object = mapping.const
+    if mapping.unit == "fen" and isinstance(value, int | Decimal) and not isinstance(value, bool):
+        value = Decimal(value) / 100
+    try:
+        adapter: TypeAdapter[Any] = TypeAdapter(Annotated[field.annotation, field])  # type: ignore[arg-type]
+        adapter.validate_python(value)
+    except ValidationError as error:
+        return f"not a value of {name}: {error.errors()[0]['msg']}"
+    return None
 
 
 def _mode_problems(spec: ConnectorSpec) -> list[Problem]:

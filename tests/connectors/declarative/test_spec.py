@@ -52,6 +52,38 @@ def test_a_field_the_record_kind_lacks_is_named() -> None:
     assert "unknown field of kind taxed_income" in problems["/response/fields/monthly_amount"]
 
 
+@pytest.mark.parametrize(
+    ("field", "const", "unit", "said"),
+    [
+        ("year", "二〇二五", None, "valid integer"),
+        ("annual_amount", -5, "fen", "greater than or equal to 0"),
+        ("annual_amount", True, None, "not a boolean"),
+    ],
+    ids=["text for a year", "a negative amount", "a boolean amount"],
+)
+def test_a_constant_no_record_could_hold_is_refused(
+    field: str, const: object, unit: str | None, said: str
+) -> None:
+    """It would fail every record the partner sends, counted as the partner's malformed
+    answers: refused at registration instead, at the constant."""
+    mapping = {"const": const} if unit is None else {"const": const, "unit": unit}
+    problems = _problems(_with(TAX, f"/response/fields/{field}", mapping))
+
+    assert list(problems) == [f"/response/fields/{field}/const"]
+    assert problems[f"/response/fields/{field}/const"].startswith(f"not a value of {field}: ")
+    assert said in problems[f"/response/fields/{field}/const"]
+
+
+@pytest.mark.parametrize(
+    ("field", "mapping"),
+    [("year", {"const": 2025}), ("annual_amount", {"const": 120000, "unit": "fen"})],
+)
+def test_a_constant_a_record_can_hold_is_taken(field: str, mapping: dict[str, Any]) -> None:
+    spec = validate_spec(_with(TAX, f"/response/fields/{field}", mapping))
+
+    assert spec.response.fields[field].const == mapping["const"]
+
+
 def test_a_jmespath_syntax_error_is_named() -> None:
     problems = _problems(_with(TAX, "/response/fields/annual_amount/expr", "taxableIncome[?"))
 
