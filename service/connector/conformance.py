@@ -657,6 +657,19 @@ async def load_subject(
             where = agency or sandbox_agency(spec.base_url, name)
             subject = declarative_subject(spec, version, where)
     subject.recording = recording
+    if recording is None:
+        from sandbox.app import SOURCES
+
+        if where not in SOURCES:
+            # Run anyway, every check would fail on the sandbox's 404s with advice about
+            # the connector, which is not what is wrong.
+            raise ValueError(
+                f"no sandbox agency is named {where!r} (taken from a base URL under "
+                "/sandbox/, else the connector's name, or --agency): name one of "
+                f"{', '.join(SOURCES)} with --agency, "
+                "or check the connector against a recorded exchange with its own partner "
+                "(--recording FILE)"
+            )
     partner: httpx.AsyncBaseTransport = (
         RecordedPartner(recording, f"/{where}") if recording is not None else SandboxPartner()
     )

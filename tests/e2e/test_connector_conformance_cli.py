@@ -111,6 +111,30 @@ def test_a_recorded_exchange_stands_in_for_the_partner(tmp_path: Path) -> None:
     assert "skip" in result.output  # comparing per-member answers needs the sandbox
 
 
+@pytest.mark.parametrize(
+    ("name", "flags"),
+    [("county_cars", ()), ("tax", ("--agency", "nosuch"))],
+    ids=["named after its own partner", "a mistyped --agency"],
+)
+def test_no_sandbox_agency_to_run_against_is_said_before_any_check(
+    tmp_path: Path, name: str, flags: tuple[str, ...]
+) -> None:
+    """Its own partner's connector (or a mistyped agency) has no sandbox double: say so and
+    how to check it instead, rather than fail every check on the sandbox's 404s."""
+    spec = example("tax")
+    spec["name"] = name
+    spec["base_url"] = f"http://127.0.0.1:9/{name}"
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(spec), encoding="utf-8")
+
+    result = hedui("connector", "test", name, "--spec", str(path), *flags)
+
+    assert result.exit_code == 1, result.output
+    assert "no sandbox agency is named" in result.output
+    assert "--recording FILE" in result.output
+    assert "checks failed" not in result.output
+
+
 def test_an_unknown_connector_is_an_error() -> None:
     result = hedui("connector", "test", "nope")
 
