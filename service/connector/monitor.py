@@ -274,7 +274,10 @@ class HealthMonitor:
         if state is not before:
             self._transitions.append((name, state, datetime.fromtimestamp(self.clock(), UTC)))
             self.metrics.set_breaker(name, state)
-            log.info("breaker_changed", source=name, state=state.value, was=before.value)
+            # An opening is an outage an operator should see whatever the log level (a
+            # warning); the breaker closing again is news, not trouble.
+            level = log.info if state is BreakerState.closed else log.warning
+            level("breaker_changed", source=name, state=state.value, was=before.value)
 
     # -- probes ----------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.base import Connector, ConnectorConfig
@@ -28,6 +29,8 @@ from service.errors import Conflict, NotFound
 from service.models import ConnectorBucket, ConnectorState, StoredConnector
 from service.pagination import decode_cursor, next_cursor
 from service.partners import build_configs
+
+log = structlog.get_logger(__name__)
 
 RECENT_ERRORS = 10
 HOUR = timedelta(hours=1)
@@ -301,6 +304,13 @@ class ConnectorService:
             name, "pause" if paused else "resume", now, principal.name, reason or None
         )
         monitor.set_pause(name, pause, now)
+        # Every call to the partner stops or starts again: seen whatever the log level. The
+        # key, not its holder's name (a person's, perhaps); the reason is in the events.
+        log.warning(
+            "connector_paused" if paused else "connector_resumed",
+            connector=name,
+            key_id=principal.key_id,
+        )
         return await self._summary(session, registry, monitor, name)
 
     async def events(

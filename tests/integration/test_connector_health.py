@@ -7,6 +7,7 @@ so the tests count what really arrives at the partner.
 
 import asyncio
 import itertools
+import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -220,7 +221,11 @@ class TestBreaker:
 
 class TestPause:
     async def test_paused_source_is_skipped_and_the_pause_is_recorded(
-        self, setup: Setup, caseworker: httpx.AsyncClient, operator: httpx.AsyncClient
+        self,
+        setup: Setup,
+        caseworker: httpx.AsyncClient,
+        operator: httpx.AsyncClient,
+        caplog: pytest.LogCaptureFixture,
     ) -> None:
         response = await operator.post(
             "/v1/connectors/vehicles/pause", json={"reason": "agency maintenance window"}
@@ -253,6 +258,18 @@ class TestPause:
         )
         assert pause["actor"] == resume["actor"] == "operator-00"
         assert (pause["reason"], resume["reason"]) == ("agency maintenance window", "done")
+        # Seen in a log kept at WARNING: which connector and which key, not the holder's name.
+        logged = [
+            (record.msg["event"], record.msg["connector"], record.levelno)
+            for record in caplog.records
+            if isinstance(record.msg, dict)
+            and record.msg.get("event") in ("connector_paused", "connector_resumed")
+        ]
+        assert logged == [
+            ("connector_paused", "vehicles", logging.WARNING),
+            ("connector_resumed", "vehicles", logging.WARNING),
+        ]
+        assert "operator-00" not in caplog.text
 
     @pytest.mark.parametrize("role", ["caseworker", "integrator", "auditor"])
     async def test_only_operators_pause(self, setup: Setup, role: str) -> None:

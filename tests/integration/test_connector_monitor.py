@@ -60,6 +60,35 @@ def fail(process: HealthMonitor, name: str, times: int) -> None:
         process.record(grant, CallOutcome.unavailable, latency_ms=20, detail="HTTP 503")
 
 
+def test_a_breaker_that_opens_is_a_warning_and_one_that_closes_is_not(
+    factory: async_sessionmaker[AsyncSession],
+    own_engine: AsyncEngine,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An outage shows in a log kept at WARNING; the partner's return is news at INFO."""
+    configure_logging("INFO")
+    health = monitor(factory, own_engine, ["flaky"])
+    fail(health, "flaky", 5)
+    breaker = health.breakers["flaky"]
+    assert breaker.state is BreakerState.open
+    breaker.open_until = 0.0  # its open period is over: the next call is a trial
+    grant = health.admit("flaky")
+    assert isinstance(grant, Ticket)
+    health.record(grant, CallOutcome.ok, latency_ms=20)
+    assert breaker.state is BreakerState.closed
+
+    changes = [
+        (record.msg["state"], record.levelno)
+        for record in caplog.records
+        if isinstance(record.msg, dict) and record.msg.get("event") == "breaker_changed"
+    ]
+    assert changes == [
+        ("open", logging.WARNING),
+        ("half_open", logging.WARNING),
+        ("closed", logging.INFO),
+    ]
+
+
 class TestSharedState:
     async def test_a_breaker_opened_by_one_process_is_open_in_the_others(
         self, factory: async_sessionmaker[AsyncSession], own_engine: AsyncEngine
