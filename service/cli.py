@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -21,6 +21,7 @@ from service.audit.cli import audit_app
 from service.auth.cli import apikey_app
 from service.auth.principal import Role
 from service.batch.cli import batch_app
+from service.command import fatal
 from service.config import Settings, service_url
 from service.retention.cli import retention_app
 from service.wording import plural
@@ -150,7 +151,7 @@ def _run(work: Coroutine[Any, Any, T]) -> T:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             return runner.run(work)
     except (SchemaNotCurrent, KeyringError) as exc:
-        _fatal(str(exc))
+        fatal(str(exc))
     except PolicyFileError as error:
         # A deployment's own policy file (HEDUI_POLICY_DIR) that does not validate: the
         # file and the field, as the policy docs promise, not a traceback.
@@ -240,7 +241,7 @@ def _listen(host: str, port: int) -> socket.socket:
         )[0]
         listener = socket.socket(family, kind, proto)
     except OSError as exc:
-        _fatal(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+        fatal(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
     try:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(address)
@@ -248,18 +249,13 @@ def _listen(host: str, port: int) -> socket.socket:
     except OSError as exc:
         listener.close()
         if exc.errno == errno.EADDRINUSE:
-            _fatal(
+            fatal(
                 f"cannot listen on {host}:{port}: the port is already in use (another "
                 "`hedui serve` or `make run`?); choose another with --port or HEDUI_PORT"
             )
-        _fatal(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+        fatal(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
     listener.set_inheritable(True)
     return listener
-
-
-def _fatal(message: str) -> NoReturn:
-    Console(stderr=True).print(f"hedui: {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
 
 
 @app.command(short_help="Run verifications from the queue until stopped (scale-out).")
@@ -373,7 +369,7 @@ def _serve_metrics(metrics: "Metrics", host: str, port: int) -> "WSGIServer":
     try:
         server, _ = start_http_server(port, addr=host, registry=metrics.registry)
     except OSError as exc:
-        _fatal(f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}")
+        fatal(f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}")
     return server
 
 
@@ -428,10 +424,10 @@ def db_upgrade(
     try:
         state = _run(run())
     except CommandError as error:
-        _fatal(f"cannot upgrade to {revision!r}: {error} (`hedui db current` shows where it is)")
+        fatal(f"cannot upgrade to {revision!r}: {error} (`hedui db current` shows where it is)")
     at = ", ".join(sorted(state.revisions))
     if revision in state.known and revision not in state.revisions:
-        _fatal(f"the database is at revision {at}, past {revision}: `db upgrade` never goes down")
+        fatal(f"the database is at revision {at}, past {revision}: `db upgrade` never goes down")
     console.print(f"database at revision {at}")
 
 
@@ -455,7 +451,7 @@ def db_current() -> None:
     console.print(f"hedui:    {', '.join(sorted(state.heads))}")
     problem = state.problem()
     if problem is not None:
-        _fatal(problem)
+        fatal(problem)
     console.print("current")
 
 
@@ -516,9 +512,9 @@ def connector_test(
         console.print(table)
         raise typer.Exit(1) from None
     except TargetNotFound as missing:
-        _fatal(f"no connector is named {name!r}: it is not built in or installed, {missing}")
+        fatal(f"no connector is named {name!r}: it is not built in or installed, {missing}")
     except ValueError as error:
-        _fatal(str(error))
+        fatal(str(error))
     table = Table("Check", "Result", "Detail", title=f"conformance of {name}")
     style = {"pass": "green", "fail": "bold red", "skip": "yellow"}
     for check in checks:
@@ -1002,7 +998,7 @@ def _fail(response: "httpx.Response") -> None:
 
 def _keyring(runtime: "Runtime") -> "Keyring":
     if runtime.keyring is None:  # only below the schema head, which commands refuse
-        _fatal("the database has no data keys yet: run `hedui db upgrade`")
+        fatal("the database has no data keys yet: run `hedui db upgrade`")
     return runtime.keyring
 
 
@@ -1031,7 +1027,7 @@ def keys_init(
     try:
         write_key_file(target)
     except FileExistsError:
-        _fatal(f"{target} exists already; a key file is never overwritten")
+        fatal(f"{target} exists already; a key file is never overwritten")
     console.print(f"created key file {target} (mode 0600)", highlight=False)
     console.print(
         "BACK IT UP now, apart from the database's backups: without it the sealed data "

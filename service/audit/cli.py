@@ -1,18 +1,17 @@
 """`hedui audit ...`: check the chain, link what is pending, manage the signing key."""
 
-import asyncio
-from collections.abc import AsyncIterator, Coroutine
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
+from service.command import run as run_command
+from service.command import sessions
 from service.config import Settings
 
 if TYPE_CHECKING:  # SQLAlchemy loads when a command opens the database, not at start-up
-    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+    pass
 
 audit_app = typer.Typer(
     help="The tamper-evident audit trail: verify the hash chain and its signed checkpoints.",
@@ -21,29 +20,6 @@ audit_app = typer.Typer(
 )
 console = Console()
 err = Console(stderr=True)
-
-
-@asynccontextmanager
-async def _sessions() -> AsyncIterator["async_sessionmaker[AsyncSession]"]:
-    from service import db
-
-    engine = db.create_engine(Settings().database_url)
-    try:
-        await db.require_current_schema(engine)
-        yield db.create_session_factory(engine)
-    finally:
-        await engine.dispose()
-
-
-def _run_sync(coroutine: Coroutine[Any, Any, int]) -> int:
-    from service.db import SchemaNotCurrent
-
-    try:
-        result = asyncio.run(coroutine)
-    except SchemaNotCurrent as error:
-        err.print(f"error: {error}", highlight=False)
-        raise typer.Exit(2) from None
-    return result
 
 
 @audit_app.command("verify", short_help="Check the hash chain and the signed checkpoints.")
@@ -83,7 +59,7 @@ def verify(
         err.print("warning: no public key: checkpoint signatures cannot be checked", style="yellow")
 
     async def run() -> int:
-        async with _sessions() as sessions:
+        async with sessions(settings.database_url) as factory:
             key = signing_key_path(settings)
             if chain_first and key is not None and not key.exists():
                 # An auditor's machine has no signing key: the running service links and
@@ -96,9 +72,9 @@ def verify(
             elif chain_first:
                 signer = open_signer(settings, create=False) if key else None
                 await AuditChainer(
-                    sessions, signer, interval_s=0, policy=CheckpointPolicy()
+                    factory, signer, interval_s=0, policy=CheckpointPolicy()
                 ).run_once()
-            async with sessions() as session:
+            async with factory() as session:
                 report = await audit_service.verify(session, verifiers=verifiers)
         if report.ok and report.unverified:
             err.print(
@@ -134,7 +110,7 @@ def verify(
             err.print(f"  also: {problem}", highlight=False)
         return 1
 
-    raise typer.Exit(_run_sync(run()))
+    raise typer.Exit(run_command(run(), status=2))
 
 
 @audit_app.command("keygen", short_help="Create a checkpoint signing key.")

@@ -5,14 +5,11 @@ HEDUI_DATABASE_URL (default: ./hedui.db). A token is printed once, by `create`; 
 else ever shows it (only its SHA-256 is stored).
 """
 
-import asyncio
 import getpass
 import re
-from collections.abc import AsyncIterator, Coroutine
-from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 import typer
@@ -22,10 +19,12 @@ from rich.table import Table
 
 from schemas import apikey as wire
 from service.auth.principal import Role
+from service.command import fatal, sessions
+from service.command import run as run_command
 from service.config import Settings
 
 if TYPE_CHECKING:  # SQLAlchemy loads when a command opens the database, not at start-up
-    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+    pass
 
 apikey_app = typer.Typer(
     help="API keys for callers of the /v1 API: create, list, revoke (HEDUI_DATABASE_URL).",
@@ -33,7 +32,6 @@ apikey_app = typer.Typer(
     no_args_is_help=True,
 )
 console = Console()
-T = TypeVar("T")
 
 ID_PREFIX = 8
 """How much of a key's id `list` shows; `revoke` takes it (or more, or the whole id)."""
@@ -54,33 +52,6 @@ KEY_STATUSES: dict[StatusChoice, wire.KeyStatus] = {
     StatusChoice.expired: "expired",
     StatusChoice.revoked: "revoked",
 }
-
-
-def _fatal(message: str) -> NoReturn:
-    Console(stderr=True).print(f"hedui: {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
-
-
-@asynccontextmanager
-async def _sessions(settings: Settings) -> AsyncIterator["async_sessionmaker[AsyncSession]"]:
-    from service import db
-
-    engine = db.create_engine(settings.database_url)
-    try:
-        await db.require_current_schema(engine)
-        # API keys and audit events are not sealed: no keyring is needed here.
-        yield db.create_session_factory(engine)
-    finally:
-        await engine.dispose()
-
-
-def _run(work: Coroutine[Any, Any, T]) -> T:
-    from service.db import SchemaNotCurrent
-
-    try:
-        return asyncio.run(work)
-    except SchemaNotCurrent as error:
-        _fatal(str(error))
 
 
 def parse_duration(text: str) -> timedelta:
@@ -189,7 +160,7 @@ def create(
         )
 
     async def run() -> str:
-        async with _sessions(settings) as sessions, sessions() as session:
+        async with sessions(settings.database_url) as factory, factory() as session:
             key, token = await create_api_key(
                 session, role=role, region=prefix or "00", name=holder, expires_at=expires_at
             )
@@ -220,7 +191,7 @@ def create(
             )
         return token
 
-    token = _run(run())
+    token = run_command(run())
     print(token)
 
 
@@ -266,11 +237,11 @@ def list_keys(
     now = utcnow()
 
     async def run() -> list[wire.ApiKey]:
-        async with _sessions(settings) as sessions, sessions() as session:
+        async with sessions(settings.database_url) as factory, factory() as session:
             keys = await ApiKeyRepository.from_session(session).page(where, now=now, limit=None)
         return [to_wire(key, now) for key in keys]
 
-    keys = _run(run())
+    keys = run_command(run())
     if as_json:
         for key in keys:
             print(key.model_dump_json())
@@ -347,16 +318,16 @@ def revoke(
     settings = Settings()
 
     async def run() -> str:
-        async with _sessions(settings) as sessions, sessions() as session:
+        async with sessions(settings.database_url) as factory, factory() as session:
             matches = await ApiKeyRepository.from_session(session).with_id_prefix(key_id)
             if not matches:
-                _fatal(f"no API key has an id starting with {key_id}")
+                fatal(f"no API key has an id starting with {key_id}")
             if len(matches) > 1:
-                _fatal(f"more than one key's id starts with {key_id}: give more of it")
+                fatal(f"more than one key's id starts with {key_id}: give more of it")
             try:
                 key = await revoke_api_key(session, matches[0].id, reason=reason)
             except ApiKeyRevoked as error:
-                _fatal(f"{matches[0].id} ({matches[0].name}): {error.detail}")
+                fatal(f"{matches[0].id} ({matches[0].name}): {error.detail}")
             await audit.record(
                 session,
                 Actor.command_line(getpass.getuser()),
@@ -369,7 +340,7 @@ def revoke(
             await session.commit()
             return f"revoked key {key.id} ({key.name})"
 
-    console.print(_run(run()), highlight=False, markup=False, soft_wrap=True)
+    console.print(run_command(run()), highlight=False, markup=False, soft_wrap=True)
     console.print(
         f"servers refuse it within {settings.principal_cache_s:g} s (HEDUI_PRINCIPAL_CACHE_S)",
         style="dim",
