@@ -51,6 +51,12 @@ class ApiKeyRepository(Repository):
             )
         )
 
+    async def named(self, name: str) -> ApiKey | None:
+        """The first key (by id) held under `name`."""
+        return await self.session.scalar(
+            select(ApiKey).where(ApiKey.name == name).order_by(ApiKey.id).limit(1)
+        )
+
     async def with_id_prefix(self, prefix: str, *, limit: int = 2) -> list[ApiKey]:
         """Keys whose id starts with `prefix` (as `hedui apikey list` shows them)."""
         statement = (

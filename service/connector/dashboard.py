@@ -25,6 +25,7 @@ from schemas.problem import summary as problem_summary
 from service.auth.cache import PrincipalCache
 from service.auth.middleware import ONE_AUTHORIZATION, PRINCIPAL_STATE_KEY
 from service.auth.principal import Principal, Role
+from service.auth.repository import ApiKeyRepository
 from service.auth.service import (
     Lookup,
     authenticate,
@@ -39,7 +40,7 @@ from service.connector.service import connector as connector_service
 from service.deps import HealthDep, RegistryDep, SessionDep, SettingsDep
 from service.errors import Forbidden, InvalidRequest, Unauthorized
 from service.json_body import DuplicateMember, load_json
-from service.models import ApiKey, DashboardSession
+from service.models import DashboardSession
 from service.routing import JSONRoute
 
 router = APIRouter(
@@ -74,7 +75,7 @@ async def _principal(request: Request, session: AsyncSession) -> Principal | Non
     record = await ConnectorRepository.from_session(session).dashboard_session(hash_token(token))
     if record is None or record.expires_at <= datetime.now(UTC):
         return None
-    key = await session.get(ApiKey, record.api_key_id)
+    key = await ApiKeyRepository.from_session(session).get(record.api_key_id)
     if key is None or refusal_of(key, datetime.now(UTC)) is not None:
         return None  # revoked or expired since the sign-in
     return principal_of(key)

@@ -12,9 +12,9 @@ from schemas.assessment import AssessmentInput
 from schemas.recipient import RecheckStatus, RecipientStatus
 from schemas.report import Report
 from schemas.verification import VerificationStatus
-from service.models import Verification
 from service.models.base import utcnow
 from service.recipient.repository import RecipientRepository
+from service.verification.repository import VerificationRepository
 from service.warning.service import warning as warning_service
 from service.webhook import outbox
 from service.webhook.repository import WebhookRepository
@@ -47,7 +47,11 @@ class RunEnded:
         # Read once for every event of this transaction; none (the usual case) spares
         # reading the verification back for an event nobody receives.
         webhooks = await outbox.subscribers(session) if any_webhook else []
-        verification = await session.get(Verification, verification_id) if webhooks else None
+        verification = (
+            await VerificationRepository.from_session(session).row(verification_id)
+            if webhooks
+            else None
+        )
         if verification is not None:
             await outbox.record(
                 session,

@@ -35,13 +35,13 @@ from datetime import date
 from typing import cast
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas import batch as batch_wire
 from schemas import verification as verification_wire
 from schemas.recipient import RecheckPlanItem, RecheckRun, RecheckStatus
 from service.auth.principal import Principal, Role
+from service.auth.repository import ApiKeyRepository
 from service.batch.repository import BatchRepository
 from service.db import WriteGate
 from service.errors import HeduiError
@@ -428,9 +428,8 @@ class RecheckScheduler:
     async def _scheduler(self, session: AsyncSession) -> Principal:
         """The principal re-check verifications are created by (made on first need)."""
         if self._principal is None:
-            key = await session.scalar(
-                select(ApiKey).where(ApiKey.name == SCHEDULER_KEY_NAME).order_by(ApiKey.id)
-            )
+            keys = ApiKeyRepository.from_session(session)
+            key = await keys.named(SCHEDULER_KEY_NAME)
             if key is None:
                 now = utcnow()
                 key = ApiKey(
@@ -444,8 +443,7 @@ class RecheckScheduler:
                     # What an admin listing the keys reads beside it.
                     revoked_reason=SCHEDULER_KEY_REASON,
                 )
-                session.add(key)
-                await session.flush()
+                await keys.insert(key)
             self._principal = Principal(
                 key_id=key.id, name=key.name, role=Role.caseworker, region_prefix=""
             )

@@ -83,6 +83,11 @@ _RUN_WRITTEN = frozenset(
 
 
 class VerificationRepository(Repository):
+    async def row(self, verification_id: str) -> Verification | None:
+        """The verification's own row, unscoped and without its members or sources (those
+        stay unloaded): for what reads its columns alone, in a transaction that writes."""
+        return await self.session.get(Verification, verification_id)
+
     def _detailed(self) -> Select[Any]:
         return select(Verification).options(
             selectinload(Verification.members), selectinload(Verification.sources)
