@@ -18,14 +18,14 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import structlog
-from sqlalchemy import Table, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from service.crypto.kek import Kek
 from service.crypto.keyring import FORMAT, Keyring, KeyringError
+from service.crypto.rotation_repository import RotationRepository, primary_key_of, table_of
 from service.crypto.sealed import Sealed, row_key_of, sealed_fields
 from service.crypto.store import DATA, KeyRepository, next_kid, refresh_keyring
 from service.models import (
@@ -69,36 +69,9 @@ class RotationStatus:
     remaining: int
 
 
-def _table(model: type) -> Table:
-    return cast(Table, model.__table__)  # type: ignore[attr-defined]
-
-
-def _primary_key(model: type) -> Any:
-    columns = list(_table(model).primary_key.columns)
-    if len(columns) != 1:
-        raise RuntimeError(f"{model.__name__}: a rotation orders by a one-column primary key")
-    return columns[0]
-
-
-def _stale(model: type, kid: str) -> Any:
-    """Rows of `model` with a sealed value under another key than `kid`."""
-    table = _table(model)
-    prefix = f"{FORMAT}:{kid}:%"
-    return or_(
-        *(
-            and_(table.c[field.column].is_not(None), ~table.c[field.column].like(prefix))
-            for field in sealed_fields(model)
-        )
-    )
-
-
 async def remaining(session: AsyncSession, kid: str) -> int:
     """How many rows still hold a value sealed with another key than `kid`."""
-    total = 0
-    for model in SEALED_MODELS:
-        statement = select(func.count()).select_from(_table(model)).where(_stale(model, kid))
-        total += int(await session.scalar(statement) or 0)
-    return total
+    return await RotationRepository.from_session(session).stale_count(SEALED_MODELS, kid)
 
 
 async def _batch(
@@ -106,21 +79,14 @@ async def _batch(
 ) -> tuple[int, Any]:
     """Re-seal up to `size` stale rows of `model` after primary key `after`; the number
     re-sealed and the last primary key seen (None: nothing left after `after`)."""
-    table = _table(model)
-    key = _primary_key(model)
-    fields: list[Sealed[Any]] = sealed_fields(model)
-    row_columns = [table.c[name] for name in model.SEALED_ROW]  # type: ignore[attr-defined]
-    statement = (
-        select(key, *row_columns, *(table.c[field.column] for field in fields))
-        .where(_stale(model, kid))
-        .order_by(key)
-        .limit(size)
-    )
-    if after is not None:
-        statement = statement.where(key > after)
-    rows = (await session.execute(statement)).all()
+    repository = RotationRepository.from_session(session)
+    rows = await repository.stale_rows(model, kid, after, size)
     if not rows:
         return 0, None
+    table = table_of(model)
+    key = primary_key_of(model)
+    fields: list[Sealed[Any]] = sealed_fields(model)
+    row_columns = [table.c[name] for name in model.SEALED_ROW]  # type: ignore[attr-defined]
     name = str(model.__tablename__)  # type: ignore[attr-defined]
     done = 0
     for row in rows:
@@ -136,12 +102,7 @@ async def _batch(
                 if fresh
                 else keyring.reseal(token, table=name, column=field.name, row=identity)
             )
-        result = await session.execute(
-            update(table)
-            .where(key == mapping[key], *(table.c[c] == v for c, v in old.items() if v is not None))
-            .values(**new)
-        )
-        done += int(result.rowcount)  # type: ignore[attr-defined]
+        done += await repository.reseal(model, mapping[key], old, new)
     return done, rows[-1]._mapping[key]
 
 
@@ -168,12 +129,7 @@ class Rotation:
 
     async def current(self) -> KeyRotation | None:
         async with self.factory() as session:
-            return await session.scalar(
-                select(KeyRotation)
-                .where(KeyRotation.state != DONE)
-                .order_by(KeyRotation.started_at)
-                .limit(1)
-            )
+            return await RotationRepository.from_session(session).unfinished(DONE)
 
     async def begin(self) -> KeyRotation:
         """The unfinished rotation, or a new one with a new data key (not yet primary)."""
@@ -193,17 +149,15 @@ class Rotation:
                 started_at=_now(),
                 updated_at=_now(),
             )
-            session.add(rotation)
+            await RotationRepository.from_session(session).add(rotation)
             await session.commit()
         log.info("key_rotation_started", target_kid=kid)
         return rotation
 
     async def _save(self, kid: str, **values: Any) -> None:
         async with self.factory() as session:
-            await session.execute(
-                update(KeyRotation)
-                .where(KeyRotation.target_kid == kid)
-                .values(updated_at=_now(), **values)
+            await RotationRepository.from_session(session).save(
+                kid, {"updated_at": _now(), **values}
             )
             await session.commit()
 
@@ -254,9 +208,7 @@ class Rotation:
 
     async def status(self) -> RotationStatus | None:
         async with self.factory() as session:
-            latest = await session.scalar(
-                select(KeyRotation).order_by(KeyRotation.started_at.desc()).limit(1)
-            )
+            latest = await RotationRepository.from_session(session).latest()
             if latest is None:
                 return None
             left = await remaining(session, latest.target_kid)
@@ -266,7 +218,7 @@ class Rotation:
 def _decode_after(model: type, after: str | None) -> Any:
     if after is None:
         return None
-    key = _primary_key(model)
+    key = primary_key_of(model)
     return int(after) if key.type.python_type is int else after
 
 
