@@ -9,8 +9,7 @@ from schemas import verification as wire
 from service.deps import ApproverDep, CatalogDep, ReaderDep, SessionDep, SettingsDep
 from service.errors import PROBLEMS
 from service.report.decision import decide
-from service.report.rescore import rebuild, rescore, stored_policy
-from service.report.service import stored_report_with_inputs
+from service.report.rescore import rendered, rescore
 from service.routing import JSONRoute
 from service.verification.service import verification as verification_service
 
@@ -57,18 +56,9 @@ async def get_report(
     verification withdrawn, or its records past retention) nothing can be rendered anew:
     the report comes as stored, in Chinese (`Content-Language: zh`)."""
     verification = await verification_service.get(session, principal, verification_id)
-    stored = await stored_report_with_inputs(session, verification)
-    language = preferred_language(accept_language)
-    if (
-        verification.status == wire.VerificationStatus.withdrawn.value
-        or verification.records_purged_at is not None
-    ):
-        language = "zh"
+    report, language = await rendered(session, verification, preferred_language(accept_language))
     response.headers["Content-Language"] = language
-    if language == "zh":
-        return stored.report
-    translated = rebuild(verification, stored, stored_policy(stored.report), language=language)
-    return translated.model_copy(update={"report_hash": stored.report.report_hash})
+    return report
 
 
 @router.post(

@@ -70,6 +70,25 @@ def rebuild(
     ).report
 
 
+async def rendered(
+    session: AsyncSession, verification: Verification, language: str
+) -> tuple[wire.Report, str]:
+    """The stored report and the language it comes in: as stored (Chinese), or rendered
+    anew in `language` from the same stored facts and policy figures, its `report_hash`
+    still the stored report's (what a decision is bound to). A report whose facts are gone
+    (the verification withdrawn, or its records purged) comes as stored, in Chinese."""
+    stored = await stored_report_with_inputs(session, verification)
+    if (
+        verification.status == VerificationStatus.withdrawn.value
+        or verification.records_purged_at is not None
+    ):
+        language = "zh"
+    if language == "zh":
+        return stored.report, language
+    translated = rebuild(verification, stored, stored_policy(stored.report), language=language)
+    return translated.model_copy(update={"report_hash": stored.report.report_hash}), language
+
+
 async def rescore(
     session: AsyncSession,
     verification: Verification,
