@@ -21,6 +21,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.db import is_database_unavailable
+from service.jobs.periodic import Periodic
 from service.jobs.workflow import Claimed, Workflow
 from service.models import Verification
 from service.verification.repository import VerificationRepository
@@ -54,7 +55,10 @@ class LeaseQueue:
         self.sweep_unclaimed = sweep_unclaimed
         self.clock = clock
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._sweeper: asyncio.Task[None] | None = None
+        self._sweeper = Periodic(
+            "runs_sweep", sweep_interval_s, self.sweep, on_error=_sweep_failed, immediately=True
+        )
+        self._sweeping = False
         # More due runs than room at the last sweep (a batch): sweep again as runs end,
         # rather than waiting for the next period.
         self._backlog = False
@@ -85,7 +89,7 @@ class LeaseQueue:
 
     def _kick(self) -> None:
         """Sweep now (once at a time), if this process sweeps at all."""
-        if self._sweeper is None or (self._refill is not None and not self._refill.done()):
+        if not self._sweeping or (self._refill is not None and not self._refill.done()):
             return
         self._refill = asyncio.create_task(
             self._sweep_quietly(fresh=self._backlog_fresh), name="runs:refill"
@@ -155,8 +159,9 @@ class LeaseQueue:
 
     async def start(self) -> None:
         """Sweep from now on (only a process that runs verifications is started)."""
-        if self._sweeper is None:
-            self._sweeper = asyncio.create_task(self._sweep_forever(), name="runs:sweep")
+        if not self._sweeping:
+            self._sweeping = True
+            self._sweeper.start()
 
     async def sweep(self, *, fresh: bool = False) -> int:
         """Start every due verification this process has room for; how many it started.
@@ -185,15 +190,6 @@ class LeaseQueue:
             log.info("verifications_resumed", count=len(started))
         return len(started)
 
-    async def _sweep_forever(self) -> None:
-        while True:
-            try:
-                await self.sweep()
-            except Exception as error:
-                if not is_database_unavailable(error):
-                    log.exception("sweep_failed")
-            await asyncio.sleep(self.sweep_interval_s)
-
     async def wait_idle(self) -> None:
         """Until every run started here has ended (tests, draining)."""
         while self._tasks:
@@ -206,11 +202,8 @@ class LeaseQueue:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._refill
             self._refill = None
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-            self._sweeper = None
+        await self._sweeper.close()
+        self._sweeping = False
         running = list(self._tasks)
         tasks = list(self._tasks.values())
         for task in tasks:
@@ -220,3 +213,10 @@ class LeaseQueue:
         for verification_id in running:
             with contextlib.suppress(Exception):
                 await self.workflow.release(verification_id)
+
+
+def _sweep_failed(error: BaseException) -> None:
+    """A sweep that failed: the database away for a moment is quiet (the next sweep tries
+    again), anything else is logged with its traceback."""
+    if not is_database_unavailable(error):
+        log.error("sweep_failed", exc_info=error)
