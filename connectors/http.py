@@ -146,6 +146,9 @@ class PartnerClient(httpx.AsyncClient):
         """`_context_headers` as httpx's `Headers` holds them, made at the first request."""
         self.requests_sent = 0
         """HTTP requests sent through this client so far (retries and polls included)."""
+        self.retry_wait_s = 0.0
+        """Seconds its requests slept between a failed attempt and its retry (the backoff,
+        or a partner's `Retry-After`): hedui's waiting, not the partner's time."""
         # Partners are APIs, not browsers: a cookie one sets is never sent back, and no
         # answer pays for being read into a cookie jar.
         self._cookies = NoCookies()
@@ -484,11 +487,17 @@ async def request(
             return parse(answer)
         return await asyncio.to_thread(parse, answer)
 
+    async def sleep(seconds: float) -> None:
+        if isinstance(client, PartnerClient):
+            client.retry_wait_s += seconds
+        await asyncio.sleep(seconds)
+
     # The first attempt costs no retry machinery: almost every call succeeds at once.
     return await retried_after_first(
         attempt,
         retryable=_is_transient,
         retrying=lambda: AsyncRetrying(
+            sleep=sleep,
             stop=_stop(config, retry_budget, granted),
             wait=_wait,
             retry=retry_if_exception(_is_transient),

@@ -333,9 +333,13 @@ class FanOut:
         records: list[Record] = []
         detail: str | None = None
         parked: Parked | None = None
+        retry_wait_s = 0.0
         try:
             async with meter.client(context) as client, asyncio.timeout(config.timeout_s):
-                answer = await call(client, config)
+                try:
+                    answer = await call(client, config)
+                finally:
+                    retry_wait_s = client.retry_wait_s
             outcome, records, parked = _answered(answer)
         except asyncio.CancelledError:
             if self.health is not None and grant is not None:
@@ -361,10 +365,11 @@ class FanOut:
                 self.health.cancelled(grant, meter.attempts)
         elif self.health is not None and grant is not None:
             # The partner's latency is its own time: waits for a turn under its agreed rate
-            # and concurrency, and for a slot of this process's bulkhead of fetches, are
-            # hedui's queueing, and must not make a healthy partner look slow (the
-            # throttle's metrics count them).
-            queueing_s = meter.stalls.total_s + queued_s
+            # and concurrency, for a slot of this process's bulkhead of fetches, and
+            # between a failed attempt and its retry, are hedui's waiting, and must not
+            # make a partner look slow (the throttle's metrics count the turns; a failing
+            # partner is seen in its failures, not in the backoff hedui chose).
+            queueing_s = meter.stalls.total_s + queued_s + retry_wait_s
             latency_ms = max(duration_ms - round(queueing_s * 1000), 0)
             self.health.record(
                 grant, outcome, latency_ms=latency_ms, attempts=meter.attempts, detail=detail

@@ -327,6 +327,9 @@ class TestWaits:
         assert 0.05 <= waits[0] <= 0.1
         assert 0.1 <= waits[1] <= 0.15
         assert elapsed >= sum(waits)
+        # The client that sent them says how long it slept between attempts (hedui's
+        # waiting, which the partner's latency leaves out).
+        assert client.retry_wait_s == pytest.approx(sum(waits))
 
     async def test_gives_up_rather_than_sleep_past_the_budget(self) -> None:
         with retry_testing(False):

@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from connectors.base import CheckResult, Connector, ConnectorConfig
 from connectors.declarative import build_connector, validate_spec
-from connectors.http import Retry
+from connectors.http import Retry, request
 from connectors.registry import ConnectorRegistry, load_connectors
+from connectors.testing import retry_testing
 from schemas.connector import BreakerState, CallOutcome
 from schemas.evidence import Evidence, HouseholdQuery, MemberQuery, RequestContext
 from schemas.verification import SourceStatus
@@ -87,6 +88,56 @@ def test_a_breaker_that_opens_is_a_warning_and_one_that_closes_is_not(
         ("half_open", logging.WARNING),
         ("closed", logging.INFO),
     ]
+
+
+class Busy:
+    """A plugin whose partner is busy once (503, `Retry-After: 1`), then answers at once."""
+
+    name: ClassVar[str] = "busy"
+    title: ClassVar[str] = "busy"
+    version: ClassVar[str] = "1"
+    Config: ClassVar[type[ConnectorConfig]] = ConnectorConfig
+
+    async def check(self, config: ConnectorConfig, client: httpx.AsyncClient) -> CheckResult:
+        return CheckResult(ok=True)
+
+    async def fetch(
+        self, household: HouseholdQuery, config: ConnectorConfig, client: httpx.AsyncClient
+    ) -> Evidence:
+        await request(client, config, "GET", "/records", lambda body: body)
+        return Evidence(answered=household.id_numbers)
+
+
+async def test_a_retry_s_wait_is_not_the_partner_s_latency(
+    factory: async_sessionmaker[AsyncSession], own_engine: AsyncEngine
+) -> None:
+    """The partner said to come back in a second and then answered at once: the source
+    took over a second, the partner's latency is its two quick answers (a partner that
+    failed is seen in its failures, not in the backoff hedui chose)."""
+    answers = [httpx.Response(503, headers={"Retry-After": "1"}), httpx.Response(200)]
+    partner = httpx.MockTransport(lambda request: answers.pop(0))
+    registry = ConnectorRegistry()
+    registry.add(Busy(), origin="plugin")
+    health = monitor(factory, own_engine, ["busy"])
+    config = ConnectorConfig(base_url="http://partner.test", timeout_s=5)
+    household = HouseholdQuery(
+        region_code="530103",
+        as_of=date(2026, 11, 20),
+        members=(MemberQuery(id_number=make_id_number(birth="19660607", sequence=2)),),
+        context=RequestContext(consent_id="AUTH-0001", purpose="dibao"),
+    )
+    with retry_testing(False):
+        async with httpx.AsyncClient(transport=partner) as client:
+            outcome = await FanOut(registry, {"busy": config}, client, health).fetch(
+                "busy", household
+            )
+
+    assert (outcome.status, outcome.attempts) == (SourceStatus.no_record, 2)
+    assert outcome.duration_ms is not None
+    assert outcome.duration_ms >= 1000
+    (bucket,) = [b for (name, _), b in health._buckets.items() if name == "busy"]
+    assert bucket.calls == 1
+    assert bucket.latency_ms_sum < 500, bucket
 
 
 class TestSharedState:
