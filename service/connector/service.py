@@ -85,14 +85,18 @@ class ConnectorService:
         kept = await repository.states(list(stored)) if stored else {}
         read_at = datetime.now(UTC)
         for idle in stored.values():
+            # The version it would be asked at (the one last in force, else the latest),
+            # with that version's own title and kind.
+            shown = idle.active_version or idle.latest_version
+            title, kinds = await _stored_title_and_kinds(session, idle.name, shown, idle.title)
             summaries.append(
                 wire.ConnectorSummary(
                     name=idle.name,
-                    title=idle.title,
-                    version=str(idle.active_version or idle.latest_version),
+                    title=title,
+                    version=str(shown),
                     origin="declarative",
                     enabled=idle.enabled,
-                    kinds=await _stored_kinds(session, idle.name, idle.latest_version),
+                    kinds=kinds,
                     health=HealthStatus.unknown,
                     breaker=BreakerState.closed,
                     paused=pause_of(kept[idle.name], read_at) if idle.name in kept else None,
@@ -395,10 +399,18 @@ def _kinds(connector: object) -> tuple[str, ...]:
     return tuple(kinds) if isinstance(kinds, tuple | list) else ()
 
 
-async def _stored_kinds(session: AsyncSession, name: str, version: int) -> list[str]:
+async def _stored_title_and_kinds(
+    session: AsyncSession, name: str, version: int, fallback_title: str
+) -> tuple[str, list[str]]:
+    """A stored version's title and record kind, as its spec says."""
     row = await RegistrationRepository.from_session(session).version(name, version)
-    kind = (row.spec.get("response") or {}).get("kind") if row is not None else None
-    return [kind] if isinstance(kind, str) else []
+    spec = row.spec if row is not None and isinstance(row.spec, dict) else {}
+    title = spec.get("title")
+    kind = (spec.get("response") or {}).get("kind")
+    return (
+        title if isinstance(title, str) else fallback_title,
+        [kind] if isinstance(kind, str) else [],
+    )
 
 
 def _breaker(monitor: HealthMonitor, name: str) -> BreakerState:

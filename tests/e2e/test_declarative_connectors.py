@@ -586,3 +586,32 @@ class TestTestReadScope:
 
         assert response.status_code == 403, response.text
         assert response.json()["errors"][0]["loc"] == ["body", "region_code"]
+
+
+async def test_a_connector_out_of_force_is_listed_as_the_version_it_would_be_asked_at(
+    api_client: ClientFactory, live_service: LiveService
+) -> None:
+    """Enabled at version 1, given a version 2 with another title, then disabled: listed
+    with version 1's title and kind beside version 1, not version 2's title beside it."""
+    integrator = await api_client(role="integrator", region="00")
+    name = f"shown_{uuid.uuid4().hex[:8]}"
+    first = await integrator.post(
+        "/v1/connectors", json=_tax_spec(live_service, name=name, title="县税务 v1")
+    )
+    assert first.status_code == 201, first.text
+    enabled = await integrator.post(f"/v1/connectors/{name}/enable", json={"force": True})
+    assert enabled.status_code == 200, enabled.text
+    second = await integrator.put(
+        f"/v1/connectors/{name}", json=_tax_spec(live_service, name=name, title="县税务 v2")
+    )
+    assert second.status_code == 200, second.text
+    disabled = await integrator.post(f"/v1/connectors/{name}/disable")
+    assert disabled.status_code == 200, disabled.text
+
+    listed = (await integrator.get("/v1/connectors")).json()
+    (shown,) = [item for item in listed if item["name"] == name]
+    assert (shown["title"], shown["version"], shown["kinds"]) == (
+        "县税务 v1",
+        "1",
+        ["taxed_income"],
+    )
