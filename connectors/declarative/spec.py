@@ -899,6 +899,25 @@ def _field_problems(spec: ConnectorSpec) -> list[Problem]:
     return problems
 
 
+def record_kinds_schema() -> dict[str, Any]:
+    """What `response.fields` may map for each record kind: the fields a spec must map,
+    those it may, and which of them are amounts (they take `unit`), from the records'
+    own models. Published beside the spec's JSON Schema (`x-record-kinds`)."""
+    kinds: dict[str, Any] = {}
+    for kind, model in RECORD_KINDS.items():
+        fields = {
+            name: field
+            for name, field in model.model_fields.items()
+            if name not in ("kind", "id_number")
+        }
+        kinds[kind] = {
+            "required": sorted(name for name, field in fields.items() if field.is_required()),
+            "optional": sorted(name for name, field in fields.items() if not field.is_required()),
+            "amounts": sorted(name for name in fields if name in MONEY_FIELDS),
+        }
+    return kinds
+
+
 def _const_problem(model: type[BaseModel], name: str, mapping: FieldMap) -> str | None:
     """Why a constant cannot be the field's value in any record (None when it can): found
     at registration, it would fail every record the partner sends, and be counted as the

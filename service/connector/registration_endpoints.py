@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Request, status
 
 from connectors.declarative import ConnectorSpec
+from connectors.declarative.spec import record_kinds_schema
 from schemas import connector_registration as wire
 from schemas.connector import CodeConnector
 from schemas.identity import mask_id_number
@@ -40,7 +41,12 @@ SpecBody = Annotated[
 
 @router.get("/schema", responses=PROBLEMS, summary="The declarative connector spec's JSON Schema")
 async def spec_schema(_: ConnectorReaderDep) -> dict[str, Any]:
-    return ConnectorSpec.model_json_schema(by_alias=True)
+    """With `x-record-kinds`: for each `response.kind`, the fields `response.fields` must
+    map (`required`), may map (`optional`), and which are amounts (they take `unit`)."""
+    return {
+        **ConnectorSpec.model_json_schema(by_alias=True),
+        "x-record-kinds": record_kinds_schema(),
+    }
 
 
 @router.post(

@@ -250,6 +250,12 @@ async def test_only_integrators_register(
     schema = await operator.get("/v1/connectors/schema")
     assert schema.status_code == 200
     assert "response" in schema.json()["properties"]
+    # What each record kind's fields are, so a spec can be written without a 422 to learn it.
+    assert schema.json()["x-record-kinds"]["vehicle"] == {
+        "required": ["plate", "type"],
+        "optional": ["registered_on", "value"],
+        "amounts": ["value"],
+    }
 
 
 async def test_a_built_in_name_is_taken(
