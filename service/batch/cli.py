@@ -69,7 +69,19 @@ def _fingerprint(file: Path) -> dict[str, Any]:
     return {"file": file.name, "size": file.stat().st_size, "head_sha256": head}
 
 
-_STATE_KEYS = {"fingerprint", "idempotency_key", "batch_id", "lines_sent", "closed"}
+def _fresh_state(fingerprint: dict[str, Any]) -> dict[str, Any]:
+    """What a new batch's state file holds before anything is sent."""
+    return {
+        "fingerprint": fingerprint,
+        "idempotency_key": f"hedui-batch-{uuid.uuid4()}",
+        "batch_id": None,
+        "lines_sent": 0,
+        "closed": False,
+    }
+
+
+_STATE_KEYS = frozenset(_fresh_state({}))
+"""What a state file hedui wrote holds (one written by hand, or damaged, lacks some)."""
 
 
 def _load_state(path: Path, file: Path, restart: bool) -> dict[str, Any]:
@@ -96,13 +108,7 @@ def _load_state(path: Path, file: Path, restart: bool) -> dict[str, Any]:
             )
             raise typer.Exit(2)
         return state
-    return {
-        "fingerprint": fingerprint,
-        "idempotency_key": f"hedui-batch-{uuid.uuid4()}",
-        "batch_id": None,
-        "lines_sent": 0,
-        "closed": False,
-    }
+    return _fresh_state(fingerprint)
 
 
 def _save_state(path: Path, state: dict[str, Any]) -> None:
