@@ -107,7 +107,8 @@ async def test_a_turn_beyond_the_budget_is_refused_without_taking_a_slot(
     """At 1/s the second request's turn is a second away: with 0.5 s of budget it is
     `Starved` at once, takes no slot and moves no turn; the next one with time is served."""
     partner, limits = _partner(), Limits(concurrency=1, rate_per_s=1)
-    first, second = throttles()
+    metrics = Metrics()
+    first, second = throttles(metrics)
     loop = asyncio.get_running_loop()
     held = await first.acquire(partner, limits, loop.time() + 10)
     await first.release(held)
@@ -119,7 +120,11 @@ async def test_a_turn_beyond_the_budget_is_refused_without_taking_a_slot(
     await second.release(later)
 
     assert refused.value.limit == "rate"
-    assert loop.time() - started < 1.5  # its turn was not pushed back by the refused one
+    # Its turn was not pushed back by the refused one (that would be a second more). A busy
+    # machine may wake it past its turn's tolerance: it then takes the next turn, by the
+    # throttle's own rule, and that second is allowed for, counted, not guessed.
+    late = metrics.throttle_late_turns.labels(partner)._value.get()
+    assert loop.time() - started < 1.5 + late * limits.spacing_s
 
 
 async def test_no_free_slot_within_the_budget_is_starved(
