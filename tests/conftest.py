@@ -12,7 +12,6 @@ import os
 import shutil
 import socket
 import sqlite3
-import ssl
 import sys
 import tempfile
 import uuid
@@ -21,7 +20,6 @@ from contextlib import asynccontextmanager, closing
 from pathlib import Path
 from typing import Any
 
-import certifi
 import httpx
 import pytest
 import uvicorn
@@ -54,7 +52,7 @@ write_key_file(KEY_FILE)
 os.environ["HEDUI_KEY_FILE"] = str(KEY_FILE)
 
 
-CLIENT_TLS = ssl.create_default_context(cafile=certifi.where())
+CLIENT_TLS = httpx.create_ssl_context()
 """The TLS context of the suite's own clients, the one httpx would build, built once: a
 client given none loads the CA bundle again (30-45 ms, hundreds of times a run)."""
 
