@@ -5,6 +5,7 @@ import errno
 import json
 import os
 import socket
+import sys
 import time
 from collections.abc import AsyncIterator, Coroutine, Mapping
 from contextlib import asynccontextmanager
@@ -119,6 +120,27 @@ def main(
     directory). Only `serve` and `db upgrade` change the schema; the others refuse a
     database that is behind and say to run `hedui db upgrade`.
     """
+    _log_to_stderr()
+
+
+def _log_to_stderr() -> None:
+    """Whatever a command logs goes to stderr, warnings and worse, in the configured format:
+    stdout is the command's own output (JSON with `--json`), never a log line. structlog
+    left as it comes prints to stdout. A process that set logging up already (`serve`
+    sets it again as it starts; a test run) keeps its own."""
+    if "--help" in sys.argv[1:]:
+        return  # help logs nothing, and stays quick without structlog's import
+    import structlog
+
+    if structlog.is_configured():
+        return
+    from service.logging import configure_logging
+
+    try:
+        fmt = Settings().log_format
+    except ValidationError:
+        fmt = "console"  # the command itself says what is wrong with the settings
+    configure_logging("WARNING", fmt)
 
 
 def _settings(**overrides: Any) -> Settings:
