@@ -34,11 +34,11 @@ from schemas.evidence import HouseholdQuery, MemberQuery, RequestContext
 from schemas.identity import check_character
 from schemas.verification import SourceStatus
 from service.config import Settings
+from service.connector.wiring import source_plan
 from service.crypto.sealed import keyring_of, seal_in
 from service.logging import configure_logging
 from service.models import Member, Recipient, Report, SourceResult, Verification
 from service.models.api_key import ApiKey
-from service.partners import source_plan
 from service.recheck.drive import run_until_done
 from service.report.service import build_report, row_values
 from service.runtime import build_runtime
@@ -187,7 +187,7 @@ async def recheck(settings: Settings, total: int) -> dict[str, Any]:
     samples: dict[str, float] = {}
     done = 0
     async with build_runtime(settings, runs_here=True) as runtime:
-        await runtime.health.start(runtime.registry, runtime.fanout.configs, runtime.http_client)
+        await runtime.health.start(runtime.registry, runtime.fetcher.configs, runtime.http_client)
 
         def progress(n: int) -> None:
             nonlocal done
@@ -236,10 +236,10 @@ async def bare_client(runtime: Any, count: int, concurrency: int) -> tuple[float
 
     async def one(household: HouseholdQuery) -> None:
         async with semaphore:
-            deadline = runtime.fanout.run_deadline()
+            deadline = runtime.fetcher.run_deadline()
             await asyncio.gather(
                 *(
-                    runtime.fanout.fetch(name, household, version, deadline)
+                    runtime.fetcher.fetch(name, household, version, deadline)
                     for name, version in plan
                 )
             )

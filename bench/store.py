@@ -46,7 +46,7 @@ from service.db import WriteGate, create_engine, create_session_factory, migrate
 from service.jobs.workflow import Claimed, Workflow
 from service.policy.catalog import PolicyCatalog
 from service.recheck.effects import RunEnded
-from service.verification.fanout import FanOut, SourceOutcome
+from service.verification.fanout import FetchOutcome, SourceFetcher
 from service.verification.service import verification as verification_service
 
 REGION = "530103"
@@ -99,10 +99,10 @@ def records_of(source: str, members: list[str], index: int) -> list[Record]:
     return []
 
 
-def outcomes_of(members: list[str], index: int) -> list[SourceOutcome]:
+def outcomes_of(members: list[str], index: int) -> list[FetchOutcome]:
     now = datetime.now(UTC)
     return [
-        SourceOutcome(
+        FetchOutcome(
             source=source,
             status=SourceStatus.ok,
             records=records_of(source, members, index),
@@ -197,7 +197,7 @@ async def measure(url: str, households: int, rounds: int, profile_to: str | None
     async with httpx.AsyncClient() as client:
         workflow = Workflow(
             factory,
-            FanOut(ConnectorRegistry(), {}, client),
+            SourceFetcher(ConnectorRegistry(), {}, client),
             PolicyCatalog.load(),
             WriteGate(engine),
             effects=RunEnded(),

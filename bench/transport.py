@@ -8,7 +8,7 @@ Starts `hedui sandbox` as its own process and sends the same one-person pensions
 3. a fetch's metered client (`CallMeter.client`, built per call as a fetch builds it, the
    turn taken from a local throttle) and `connectors.http.request` with the connector's
    own parser;
-4. the whole fetch: `FanOut.fetch("pensions", household)`, as a verification's run asks a
+4. the whole fetch: `SourceFetcher.fetch("pensions", household)`, as a verification's run asks a
    source (bulkhead, budget, connector, metered client, outcome), without a health monitor.
 
 Printed: calls/s, client CPU µs per call and the ratio to the bare client.
@@ -35,9 +35,9 @@ from schemas.evidence import HouseholdQuery, MemberQuery, RequestContext
 from service.config import Settings
 from service.connector.meter import CallMeter, Turns
 from service.connector.throttle import Limits, LocalThrottle
+from service.connector.wiring import build_configs
 from service.http import create_http_client
-from service.partners import build_configs
-from service.verification.fanout import FanOut
+from service.verification.fanout import SourceFetcher
 
 EXAMPLE_ID_NUMBER = "11010519491231002X"
 CONTEXT = RequestContext(consent_id="bench-consent-1", purpose="dibao")
@@ -101,10 +101,10 @@ async def measure(base_url: str, calls: int, concurrency: int) -> dict[str, tupl
                     client, config, "POST", "/batch", partial(_evidence, {1: ""}), json=BODY
                 )
 
-        fanout = FanOut(registry, configs, shared, throttle=throttle)
+        fetcher = SourceFetcher(registry, configs, shared, throttle=throttle)
 
         async def whole() -> object:
-            outcome = await fanout.fetch("pensions", household)
+            outcome = await fetcher.fetch("pensions", household)
             if outcome.status.value not in ("ok", "no_record"):
                 raise RuntimeError(f"pensions answered {outcome.status.value}: {outcome.detail}")
             return outcome
@@ -113,7 +113,7 @@ async def measure(base_url: str, calls: int, concurrency: int) -> dict[str, tupl
             "1 bare aiohttp": bare,
             "2 hedui shared client": client_layer,
             "3 metered client + request": metered,
-            "4 FanOut.fetch": whole,
+            "4 SourceFetcher.fetch": whole,
         }
         # Round after round of every layer in turn, the median kept: the machine's drift
         # (the sandbox shares its cores) falls on every layer alike.

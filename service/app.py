@@ -27,6 +27,7 @@ from service.connector.dashboard import router as dashboard_router
 from service.connector.endpoints import metrics_router
 from service.connector.endpoints import router as connector_router
 from service.connector.registration_endpoints import router as connector_registration_router
+from service.connector.wiring import check_connectors_once_listening
 from service.error_handlers import install_error_handlers
 from service.errors import PROBLEM_BASE, PROBLEM_TYPES, NotFound
 from service.guard import BodyLimit, RequestGuard
@@ -34,7 +35,6 @@ from service.head import HeadAsGet
 from service.logging import configure_logging
 from service.near_relative.endpoints import router as near_relative_router
 from service.openapi import install_openapi
-from service.partners import check_connectors_once_listening
 from service.person.endpoints import router as person_router
 from service.recipient.endpoints import router as recipient_router
 from service.report.endpoints import router as report_router
@@ -155,14 +155,14 @@ def create_app(
                     check_connectors_once_listening(
                         settings,
                         runtime.registry,
-                        runtime.fanout.configs,
+                        runtime.fetcher.configs,
                         runtime.http_client,
-                        runtime.fanout.throttle,
+                        runtime.fetcher.throttle,
                         runtime.health.paused,
                         probe_all=partial(
                             runtime.health.probe_all,
                             runtime.registry,
-                            runtime.fanout.configs,
+                            runtime.fetcher.configs,
                             runtime.http_client,
                         )
                         if probing

@@ -841,12 +841,12 @@ async def _recheck(
         # would ask every partner twice, and could still be asking as this command ends).
         await runtime.health.start(
             runtime.registry,
-            runtime.fanout.configs,
+            runtime.fetcher.configs,
             runtime.http_client,
             first_probes_here=False,
         )
         down, asked = await runtime.health.unanswered(
-            runtime.registry, runtime.fanout.configs, runtime.http_client
+            runtime.registry, runtime.fetcher.configs, runtime.http_client
         )
         if down and len(down) == asked and not even_if_partners_down:
             console.print(

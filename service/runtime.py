@@ -27,6 +27,7 @@ from service.connector.metrics import Metrics
 from service.connector.monitor import HealthMonitor
 from service.connector.refresh import ConnectorRefresher
 from service.connector.throttle import LocalThrottle, SharedThrottle
+from service.connector.wiring import build_configs, source_plan
 from service.crypto.kek import Kek, load_kek
 from service.crypto.keyring import Keyring
 from service.crypto.refresh import KeyRefresher
@@ -40,13 +41,12 @@ from service.jobs.periodic import Periodic
 from service.jobs.pgqueue import PgQueue
 from service.jobs.queue import RunQueue
 from service.jobs.workflow import RunResult, Workflow
-from service.partners import build_configs, source_plan
 from service.policy.catalog import PolicyCatalog
 from service.recheck.effects import RunEnded
 from service.recheck.loop import RecheckLoop
 from service.recheck.scheduler import RecheckScheduler
 from service.retention.job import RetentionJob
-from service.verification.fanout import FanOut
+from service.verification.fanout import SourceFetcher
 from service.webhook.delivery import WebhookDispatcher
 
 log = structlog.get_logger(__name__)
@@ -60,7 +60,7 @@ class Runtime:
     write_gate: db.WriteGate
     http_client: httpx.AsyncClient
     registry: ConnectorRegistry
-    fanout: FanOut
+    fetcher: SourceFetcher
     catalog: PolicyCatalog
     workflow: Workflow
     queue: RunQueue
@@ -95,7 +95,7 @@ class Runtime:
         without `first_probes_here`, its first round of probes is the caller's."""
         await self.health.start(
             self.registry,
-            self.fanout.configs,
+            self.fetcher.configs,
             self.http_client,
             first_probes_here=first_probes_here,
         )
@@ -115,7 +115,7 @@ def _runs(
     engine: AsyncEngine,
     session_factory: async_sessionmaker[AsyncSession],
     write_gate: db.WriteGate,
-    fanout: FanOut,
+    fetcher: SourceFetcher,
     catalog: PolicyCatalog,
     metrics: Metrics,
     *,
@@ -129,7 +129,7 @@ def _runs(
     completions = Completions(session_factory, poll_interval_s=0.02 if sqlite else 0.5)
     workflow = Workflow(
         session_factory,
-        fanout,
+        fetcher,
         catalog,
         write_gate,
         lease_s=settings.run_lease_s,
@@ -174,7 +174,7 @@ def _runs(
         )
     completions.running_here = queue.running
     metrics.runs_in_flight.set_function(queue.in_flight)
-    collector = Collector(workflow, fanout, max_failures=settings.collect_max_failures)
+    collector = Collector(workflow, fetcher, max_failures=settings.collect_max_failures)
     collecting = Periodic("collect", settings.collect_sweep_s, collector.collect_due)
     return workflow, queue, completions, collector, collecting
 
@@ -296,7 +296,7 @@ async def build_runtime(
             metrics,
             throttle=(throttle := _throttle(engine, metrics)),
         )
-        fanout = FanOut(
+        fetcher = SourceFetcher(
             connectors,
             configs,
             client,
@@ -326,7 +326,7 @@ async def build_runtime(
             engine,
             session_factory,
             write_gate,
-            fanout,
+            fetcher,
             catalog,
             metrics,
             runs_here=settings.run_mode == "inline" if runs_here is None else runs_here,
@@ -358,7 +358,7 @@ async def build_runtime(
                 write_gate=write_gate,
                 http_client=client,
                 registry=connectors,
-                fanout=fanout,
+                fetcher=fetcher,
                 catalog=catalog,
                 workflow=workflow,
                 queue=queue,

@@ -19,6 +19,7 @@ from service.batch.service import batch as batch_service
 from service.batch.service import check_reference
 from service.batch.stream import BodyMalformed, JsonHouseholds, Raw, Spool, ndjson_lines
 from service.config import Settings
+from service.connector.wiring import source_plan
 from service.db import WriteGate
 from service.deps import (
     CaseworkerDep,
@@ -42,7 +43,6 @@ from service.errors import (
 )
 from service.jobs.queue import RunQueue
 from service.models import Batch
-from service.partners import source_plan
 from service.policy.catalog import PolicyCatalog
 from service.routing import JSONRoute
 

@@ -636,7 +636,7 @@ async def load_subject(
     """
     from connectors.declarative import validate_spec
     from connectors.registry import load_connectors
-    from service.partners import build_configs
+    from service.connector.wiring import build_configs
 
     recording = _read_recording(recording_file) if recording_file is not None else None
     subject: Subject

@@ -38,10 +38,10 @@ from service.connector.metrics import Metrics
 from service.connector.repository import ConnectorRepository
 from service.connector.stats import BREAKER_FAILURES, BREAKER_NEUTRAL, REFUSED, Bucket
 from service.connector.throttle import Throttle
+from service.connector.wiring import NOT_CHECKED, ask_check, config_of
 from service.db import WriteGate
 from service.models import ConnectorState
 from service.models.base import new_id
-from service.partners import NOT_CHECKED, ask_check, config_of
 
 log = structlog.get_logger(__name__)
 

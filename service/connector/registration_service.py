@@ -46,7 +46,7 @@ from service.models.declarative_connector import StoredConnector, StoredConnecto
 log = structlog.get_logger(__name__)
 
 
-class ConnectorNotFound(NotFound):
+class DeclarativeConnectorNotFound(NotFound):
     def __init__(self, name: str) -> None:
         super().__init__(
             f"No declarative connector is registered as {name!r} (built-in and plugin "
@@ -130,7 +130,7 @@ class ConnectorRegistration:
         repository = RegistrationRepository.from_session(session)
         connector = await repository.get(name, for_update=True)
         if connector is None:
-            raise ConnectorNotFound(name)
+            raise DeclarativeConnectorNotFound(name)
         now = utcnow()
         connector.latest_version += 1
         connector.title = spec.title
@@ -155,7 +155,7 @@ class ConnectorRegistration:
         repository = RegistrationRepository.from_session(session)
         connector = await repository.get(name)
         if connector is None:
-            raise ConnectorNotFound(name)
+            raise DeclarativeConnectorNotFound(name)
         versions = await repository.versions(name)
         return wire.RegisteredConnector(
             name=connector.name,
@@ -184,7 +184,7 @@ class ConnectorRegistration:
         repository = RegistrationRepository.from_session(session)
         connector = await repository.get(name, for_update=True)
         if connector is None:
-            raise ConnectorNotFound(name)
+            raise DeclarativeConnectorNotFound(name)
         if registry.is_code(name):
             # A plugin installed since the registration took its name: the plugin answers
             # under it, and enabling the declarative one would put nothing in force.
@@ -213,7 +213,7 @@ class ConnectorRegistration:
         repository = RegistrationRepository.from_session(session)
         connector = await repository.get(name, for_update=True)
         if connector is None:
-            raise ConnectorNotFound(name)
+            raise DeclarativeConnectorNotFound(name)
         connector.enabled = False
         connector.updated_at = utcnow()
         await session.flush()
@@ -241,7 +241,7 @@ class ConnectorRegistration:
         repository = RegistrationRepository.from_session(session)
         connector_row = await repository.get(name)
         if connector_row is None:
-            raise ConnectorNotFound(name)
+            raise DeclarativeConnectorNotFound(name)
         state = await ConnectorRepository.from_session(session).state(name)
         if state is not None and state.paused:
             # An operator's pause stops every call to the partner: a test read too, of any

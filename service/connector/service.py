@@ -25,10 +25,10 @@ from service.connector.repository import ConnectorRepository, to_bucket
 from service.connector.stats import PARTNER_FAILURES, Bucket, percentile
 from service.connector.status import Signals, Thresholds, assess
 from service.connector.unloadable import UnloadableConnector
+from service.connector.wiring import build_configs
 from service.errors import Conflict, NotFound
 from service.models import ConnectorBucket, ConnectorState, StoredConnector
 from service.pagination import decode_cursor, next_cursor
-from service.partners import build_configs
 
 log = structlog.get_logger(__name__)
 

@@ -36,7 +36,7 @@ from schemas.evidence import HouseholdQuery
 from schemas.verification import SourceStatus
 from service.db import retry_while_unavailable
 from service.jobs.workflow import RunResult, Workflow
-from service.verification.fanout import FanOut, SourceOutcome
+from service.verification.fanout import FetchOutcome, SourceFetcher
 from service.verification.household import household_query
 from service.verification.repository import VerificationRepository
 
@@ -66,7 +66,7 @@ class Collector:
     def __init__(
         self,
         workflow: Workflow,
-        fanout: FanOut,
+        fetcher: SourceFetcher,
         *,
         batch: int = 100,
         concurrency: int = 16,
@@ -75,7 +75,7 @@ class Collector:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.workflow = workflow
-        self.fanout = fanout
+        self.fetcher = fetcher
         self.batch = batch
         self.concurrency = concurrency
         self.lease = timedelta(seconds=lease_s)
@@ -143,7 +143,7 @@ class Collector:
         if due.failures >= self.max_failures:
             await self._settle(
                 due,
-                SourceOutcome(
+                FetchOutcome(
                     source=due.source,
                     status=SourceStatus.error,
                     detail=FAILING_DETAIL.format(failures=due.failures),
@@ -151,7 +151,7 @@ class Collector:
                 ),
             )
             return
-        outcome = await self.fanout.collect(due.source, due.token, due.household, due.version)
+        outcome = await self.fetcher.collect(due.source, due.token, due.household, due.version)
         log.info(
             "source_collected",
             source=due.source,
@@ -166,7 +166,7 @@ class Collector:
         if now >= due.deadline:
             await self._settle(
                 due,
-                SourceOutcome(
+                FetchOutcome(
                     source=due.source,
                     status=SourceStatus.error if failed else SourceStatus.timeout,
                     detail=outcome.detail if failed else DEADLINE_DETAIL,
@@ -183,7 +183,7 @@ class Collector:
             lambda: self._reschedule(due, at, failed=failed), what="reschedule collect"
         )
 
-    def _next_wait(self, due: _Due, outcome: SourceOutcome) -> timedelta:
+    def _next_wait(self, due: _Due, outcome: FetchOutcome) -> timedelta:
         config = self._config(due)
         wait = config.collect_interval_s * 2 ** max(due.collects - 1, 0)
         if outcome.parked is not None:  # the partner's own suggestion, if it asks for more
@@ -192,7 +192,7 @@ class Collector:
 
     def _config(self, due: _Due) -> ParkingConfig:
         try:
-            config: ConnectorConfig = self.fanout.resolve(due.source, due.version)[1]
+            config: ConnectorConfig = self.fetcher.resolve(due.source, due.version)[1]
         except KeyError:
             return _DEFAULTS
         return config if isinstance(config, ParkingConfig) else _DEFAULTS
@@ -204,14 +204,14 @@ class Collector:
             )
             await session.commit()
 
-    async def _settle(self, due: _Due, outcome: SourceOutcome) -> None:
+    async def _settle(self, due: _Due, outcome: FetchOutcome) -> None:
         result = await retry_while_unavailable(
             lambda: self._store(due, outcome), what="store collected"
         )
         if result is not None:
             self.workflow.finished(due.verification_id, result)
 
-    async def _store(self, due: _Due, outcome: SourceOutcome) -> RunResult | None:
+    async def _store(self, due: _Due, outcome: FetchOutcome) -> RunResult | None:
         """One transaction: the source settled and, when it was the last one outstanding,
         the verification finished with its report."""
         workflow = self.workflow

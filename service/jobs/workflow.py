@@ -47,7 +47,7 @@ from service.near_relative.service import (
 )
 from service.policy.catalog import PolicyCatalog
 from service.report.service import assessment_input, build_report, row_values
-from service.verification.fanout import FanOut, SourceOutcome
+from service.verification.fanout import FetchOutcome, SourceFetcher
 from service.verification.household import household_query
 from service.verification.repository import THIS_VERIFICATION, VerificationRepository
 from service.verification.stored import StoredVerification
@@ -78,7 +78,7 @@ class RunResult:
     status: str
     recommendation: str | None
     completed_at: datetime
-    outcomes: tuple[SourceOutcome, ...]
+    outcomes: tuple[FetchOutcome, ...]
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,7 @@ class Workflow:
     def __init__(
         self,
         session_factory: async_sessionmaker[AsyncSession],
-        fanout: FanOut,
+        fetcher: SourceFetcher,
         catalog: PolicyCatalog,
         write_gate: WriteGate,
         *,
@@ -190,7 +190,7 @@ class Workflow:
         settle_window_s: float = SETTLE_WINDOW_S,
     ) -> None:
         self.session_factory = session_factory
-        self.fanout = fanout
+        self.fetcher = fetcher
         self.catalog = catalog
         self.write_gate = write_gate
         self.owner = owner or run_owner_id()
@@ -327,8 +327,8 @@ class Workflow:
 
     async def _verify(self, claimed: Claimed) -> RunResult | None:
         household = claimed.household
-        settled: asyncio.Queue[SourceOutcome] = asyncio.Queue()
-        deadline = self.fanout.run_deadline()
+        settled: asyncio.Queue[FetchOutcome] = asyncio.Queue()
+        deadline = self.fetcher.run_deadline()
         async with asyncio.TaskGroup() as group:
             for source in claimed.pending:
                 group.create_task(
@@ -350,10 +350,10 @@ class Workflow:
         source: str,
         version: str | None,
         household: HouseholdQuery,
-        settled: asyncio.Queue[SourceOutcome],
+        settled: asyncio.Queue[FetchOutcome],
         deadline: float,
     ) -> None:
-        outcome = await self.fanout.fetch(source, household, version, deadline)
+        outcome = await self.fetcher.fetch(source, household, version, deadline)
         log.info(
             "source_settled",
             verification_id=verification_id,
@@ -365,7 +365,7 @@ class Workflow:
         settled.put_nowait(outcome)
 
     async def _record(
-        self, claimed: Claimed, settled: asyncio.Queue[SourceOutcome]
+        self, claimed: Claimed, settled: asyncio.Queue[FetchOutcome]
     ) -> RunResult | None:
         """Commit outcomes as they arrive; the last batch commits together with the report.
 
@@ -375,7 +375,7 @@ class Workflow:
         longer than that window before it is stored, and the window ends when the last
         one arrives.
         """
-        fresh: list[SourceOutcome] = []
+        fresh: list[FetchOutcome] = []
         remaining = len(claimed.pending)
         while True:
             batch = [await settled.get()] if remaining else []
@@ -403,8 +403,8 @@ class Workflow:
     async def _store(
         self,
         claimed: Claimed,
-        batch: list[SourceOutcome],
-        fresh: list[SourceOutcome],
+        batch: list[FetchOutcome],
+        fresh: list[FetchOutcome],
         *,
         last: bool,
     ) -> RunResult | None:
@@ -477,7 +477,7 @@ class Workflow:
     async def _to_score(
         repository: VerificationRepository,
         claimed: Claimed,
-        fresh: list[SourceOutcome],
+        fresh: list[FetchOutcome],
         *,
         raced: bool,
     ) -> tuple[StoredOutcome, ...]:
@@ -521,7 +521,7 @@ class Workflow:
         session: AsyncSession,
         claimed: Claimed,
         inputs: AssessmentInput,
-        fresh: list[SourceOutcome],
+        fresh: list[FetchOutcome],
     ) -> RunResult | None:
         """Score the facts (all in hand already) and finish the verification, unless it has
         finished already (then None, and nothing is written)."""

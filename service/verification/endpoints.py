@@ -10,6 +10,7 @@ from service.admission import AdmittedCaseworkerDep
 from service.audit.recorder import change_event, recorded_with_change
 from service.auth.scope import place
 from service.bulk import Rows
+from service.connector.wiring import source_plan
 from service.db import commit_begun
 from service.deps import (
     CaseworkerDep,
@@ -23,7 +24,6 @@ from service.errors import PROBLEMS, check_idempotency_key
 from service.jobs.completion import Completions
 from service.jobs.queue import RunQueue
 from service.models import Verification
-from service.partners import source_plan
 from service.routing import JSONRoute
 from service.verification.intake import submit
 from service.verification.service import finished_view

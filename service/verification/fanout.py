@@ -40,7 +40,7 @@ from service.connector.meter import CallMeter, Turns
 from service.connector.monitor import HealthMonitor, Refusal
 from service.connector.throttle import Limits, LocalThrottle, Throttle
 from service.connector.unloadable import UnloadableConnector
-from service.partners import config_of
+from service.connector.wiring import config_of
 
 log = structlog.get_logger(__name__)
 
@@ -56,7 +56,7 @@ THROTTLE_DETAIL = (
 
 
 @dataclass(frozen=True)
-class SourceOutcome:
+class FetchOutcome:
     source: str
     status: SourceStatus
     records: list[Record] = field(default_factory=list)
@@ -107,7 +107,7 @@ class SourceOutcome:
         )
 
 
-class FanOut:
+class SourceFetcher:
     def __init__(
         self,
         registry: ConnectorRegistry,
@@ -137,7 +137,7 @@ class FanOut:
 
     def _resolved(
         self, source: str, version: str | None, started_at: datetime
-    ) -> tuple[Connector, ConnectorConfig] | SourceOutcome:
+    ) -> tuple[Connector, ConnectorConfig] | FetchOutcome:
         """`resolve`, or the `error` outcome of a source no connector answers to (or whose
         stored spec no longer loads: the partner is not asked)."""
         try:
@@ -161,7 +161,7 @@ class FanOut:
         household: HouseholdQuery,
         version: str | None = None,
         deadline: float | None = None,
-    ) -> SourceOutcome:
+    ) -> FetchOutcome:
         """One source's outcome; never raises (cancellation aside).
 
         `version` pins a declarative connector to the version the verification planned.
@@ -172,7 +172,7 @@ class FanOut:
         started_at = datetime.now(UTC)
         started = time.perf_counter()
         resolved = self._resolved(source, version, started_at)
-        if isinstance(resolved, SourceOutcome):
+        if isinstance(resolved, FetchOutcome):
             return resolved
         connector, config = resolved
         version = connector.version
@@ -213,7 +213,7 @@ class FanOut:
 
     async def collect(
         self, source: str, token: str, household: HouseholdQuery, version: str | None = None
-    ) -> SourceOutcome:
+    ) -> FetchOutcome:
         """Ask once for the answer to a parked question (`token`); never raises.
 
         The answer settles the source (`ok`, `no_record`, or `error` for a broken answer);
@@ -224,7 +224,7 @@ class FanOut:
         started_at = datetime.now(UTC)
         started = time.perf_counter()
         resolved = self._resolved(source, version, started_at)
-        if isinstance(resolved, SourceOutcome):
+        if isinstance(resolved, FetchOutcome):
             return resolved
         connector, config = resolved
         version = connector.version
@@ -260,7 +260,7 @@ class FanOut:
         started: float,
         capped: bool,
         context: RequestContext,
-    ) -> SourceOutcome:
+    ) -> FetchOutcome:
         """The call within the source's bulkhead: a slot first, out of the same budget."""
         bound = (source, config.max_concurrency)
         semaphore = self._slots.get(bound)
@@ -276,7 +276,7 @@ class FanOut:
                 await semaphore.acquire()
         except TimeoutError:
             # Our own congestion, not the partner's fault: the breaker never hears of it.
-            return SourceOutcome(
+            return FetchOutcome(
                 source=source,
                 status=SourceStatus.timeout,
                 detail=BULKHEAD_DETAIL,
@@ -307,14 +307,14 @@ class FanOut:
         capped: bool,
         queued_s: float,
         context: RequestContext,
-    ) -> SourceOutcome:
+    ) -> FetchOutcome:
         """The fetch itself, once the source holds a slot of its bulkhead. Every request
         it sends carries `context` (the household's consent and purpose headers)."""
         grant = self.health.admit(source) if self.health is not None else None
         if isinstance(grant, Refusal):
             assert self.health is not None  # noqa: S101 - a refusal comes from the monitor
             self.health.record(grant, grant.outcome)
-            return SourceOutcome(
+            return FetchOutcome(
                 source=source,
                 status=SourceStatus.error,
                 detail=grant.detail,
@@ -381,7 +381,7 @@ class FanOut:
                 if isinstance(config, ParkingConfig)
                 else ParkingConfig.model_fields["collect_deadline_s"].default
             )
-            return SourceOutcome(
+            return FetchOutcome(
                 source=source,
                 status=SourceStatus.awaiting,
                 attempts=len(meter.attempts),
@@ -393,7 +393,7 @@ class FanOut:
                 collect_at=fetched_at + timedelta(seconds=parked.collect_after_s),
                 collect_deadline=fetched_at + timedelta(seconds=deadline_s),
             )
-        return SourceOutcome(
+        return FetchOutcome(
             source=source,
             status=_STATUS.get(outcome, SourceStatus.error),
             records=records,
@@ -451,9 +451,9 @@ def _unasked(
     detail: str,
     started_at: datetime,
     version: str | None = None,
-) -> SourceOutcome:
+) -> FetchOutcome:
     """An outcome settled without asking the partner."""
-    return SourceOutcome(
+    return FetchOutcome(
         source=source,
         status=status,
         detail=detail,

@@ -29,7 +29,7 @@ from service.verification.repository import VerificationRepository
 
 if TYPE_CHECKING:
     from service.jobs.workflow import RunResult
-    from service.verification.fanout import SourceOutcome
+    from service.verification.fanout import FetchOutcome
 
 
 def request_hash(session: AsyncSession, body: wire.VerificationCreate) -> str:
@@ -333,7 +333,7 @@ def _view(
     )
 
 
-def _source_state(row: SourceResult | SourceOutcome) -> wire.SourceState:
+def _source_state(row: SourceResult | FetchOutcome) -> wire.SourceState:
     """A source's state as stored, or as a run's outcome says it was stored."""
     return wire.SourceState(
         source=row.source,

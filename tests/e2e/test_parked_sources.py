@@ -196,7 +196,7 @@ async def test_two_collectors_at_once_collect_a_source_once(parked: Parked) -> N
     await parked.client.delete("/sandbox/traffic")
     runtime = parked.runtime
     later = datetime.now(UTC) + timedelta(minutes=6)
-    one, other = (Collector(runtime.workflow, runtime.fanout) for _ in range(2))
+    one, other = (Collector(runtime.workflow, runtime.fetcher) for _ in range(2))
 
     collected = await asyncio.gather(one.collect_due(now=later), other.collect_due(now=later))
 

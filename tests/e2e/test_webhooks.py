@@ -349,7 +349,7 @@ async def test_batch_completed_is_sent_once_for_an_upload_and_for_a_days_recheck
         )
         async with build_runtime(settings, runs_here=True) as runtime:
             await runtime.health.start(
-                runtime.registry, runtime.fanout.configs, runtime.http_client
+                runtime.registry, runtime.fetcher.configs, runtime.http_client
             )
             tally = await run_until_done(runtime.rechecks, add_months(date.today(), 12))
         assert tally.count("queued") == 2

@@ -25,9 +25,9 @@ from schemas.verification import VerificationCreate
 from service.auth.principal import Principal, Role
 from service.auth.service import create_api_key
 from service.config import Settings
+from service.connector.wiring import source_plan
 from service.models import AuditEvent, OutboxEvent, Report, SourceResult, Verification, Webhook
 from service.models.base import new_id, utcnow
-from service.partners import source_plan
 from service.runtime import Runtime, build_runtime
 from service.verification.repository import VerificationRepository
 from service.verification.service import verification as verification_service

@@ -16,9 +16,9 @@ from schemas.evidence import HouseholdQuery, MemberQuery, RequestContext
 from schemas.verification import SourceStatus
 from service.auth.principal import Role
 from service.auth.service import create_api_key
+from service.connector.wiring import build_configs
 from service.db import create_engine, create_session_factory
-from service.partners import build_configs
-from service.verification.fanout import BULKHEAD_DETAIL, FanOut
+from service.verification.fanout import BULKHEAD_DETAIL, SourceFetcher
 from tests.conftest import LiveService, running_service, service_settings
 from tests.connectors.declarative.specs import example
 from tests.factories import make_id_number, member, verification_body
@@ -43,13 +43,13 @@ async def test_a_hung_partner_fills_only_its_own_slots(
     assert (await http.put("/sandbox/faults/bank", json={"mode": "hang"})).status_code == 200
     others = sorted(name for name in registry.names() if name != "bank")
     async with httpx.AsyncClient() as client:
-        fanout = FanOut(registry, configs, client)
-        holder = asyncio.create_task(fanout.fetch("bank", household))
+        fetcher = SourceFetcher(registry, configs, client)
+        holder = asyncio.create_task(fetcher.fetch("bank", household))
         await asyncio.sleep(0)  # the first bank fetch takes the only slot
         # The next one has a shorter budget, spent waiting for that slot.
-        fanout.configs = {**configs, "bank": configs["bank"].model_copy(update={"timeout_s": 0.2})}
+        fetcher.configs = {**configs, "bank": configs["bank"].model_copy(update={"timeout_s": 0.2})}
         queued, *rest = await asyncio.gather(
-            fanout.fetch("bank", household), *(fanout.fetch(name, household) for name in others)
+            fetcher.fetch("bank", household), *(fetcher.fetch(name, household) for name in others)
         )
         held = await holder
 
@@ -173,8 +173,8 @@ async def test_a_new_version_with_more_concurrency_gets_its_slots(
         context=RequestContext(consent_id="AUTH-0001", purpose="dibao"),
     )
     async with httpx.AsyncClient() as client:
-        fanout = FanOut(registry, {}, client)
-        first = await fanout.fetch("tax", household, "1")  # a verification planned with v1
+        fetcher = SourceFetcher(registry, {}, client)
+        first = await fetcher.fetch("tax", household, "1")  # a verification planned with v1
         assert first.status in (SourceStatus.ok, SourceStatus.no_record), first
 
         registry.set_declared({"tax": v2}, {("tax", "1"): v1, ("tax", "2"): v2})
@@ -182,7 +182,7 @@ async def test_a_new_version_with_more_concurrency_gets_its_slots(
         assert (await http.put("/sandbox/faults/tax", json=slow)).status_code == 200
         try:
             outcomes = await asyncio.gather(
-                *(fanout.fetch("tax", household, "2") for _ in range(4))
+                *(fetcher.fetch("tax", household, "2") for _ in range(4))
             )
         finally:
             await http.delete("/sandbox/faults/tax")

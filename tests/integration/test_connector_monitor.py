@@ -24,10 +24,10 @@ from service.connector.meter import Attempt
 from service.connector.metrics import Metrics
 from service.connector.monitor import EARLY_PROBE_GAP_S, HealthMonitor, Refusal, Ticket
 from service.connector.service import connector as connector_service
+from service.connector.wiring import build_configs, check_connectors
 from service.db import WriteGate, create_engine, create_session_factory
 from service.logging import configure_logging
-from service.partners import build_configs, check_connectors
-from service.verification.fanout import FanOut
+from service.verification.fanout import SourceFetcher
 from tests.conftest import LiveService
 from tests.connectors.declarative.specs import example
 from tests.factories import make_id_number
@@ -128,7 +128,7 @@ async def test_a_retry_s_wait_is_not_the_partner_s_latency(
     )
     with retry_testing(False):
         async with httpx.AsyncClient(transport=partner) as client:
-            outcome = await FanOut(registry, {"busy": config}, client, health).fetch(
+            outcome = await SourceFetcher(registry, {"busy": config}, client, health).fetch(
                 "busy", household
             )
 
@@ -259,9 +259,9 @@ async def test_a_connector_bug_is_that_source_error_logged_with_its_type(
         context=RequestContext(consent_id="AUTH-0001", purpose="dibao"),
     )
     async with httpx.AsyncClient() as client:
-        fanout = FanOut(registry, {"buggy": config}, client, health)
-        outcome = await fanout.fetch("buggy", household)
-        unknown = await fanout.fetch("absent", household)
+        fetcher = SourceFetcher(registry, {"buggy": config}, client, health)
+        outcome = await fetcher.fetch("buggy", household)
+        unknown = await fetcher.fetch("absent", household)
 
     assert (outcome.status, outcome.detail) == (SourceStatus.error, "connector failed (KeyError)")
     crash = next(r.msg for r in caplog.records if "connector_crashed" in str(r.msg))
@@ -566,9 +566,9 @@ async def test_an_open_breaker_of_a_declarative_connector_is_tried_by_an_early_p
         try:
             versions = enable_tax(registry, live_service)
             await http.put("/sandbox/faults/tax", json={"mode": "down"})
-            fanout = FanOut(registry, configs, client, health)
+            fetcher = SourceFetcher(registry, configs, client, health)
             for _ in range(settings.breaker_consecutive):
-                outcome = await fanout.fetch("tax", tax_household())
+                outcome = await fetcher.fetch("tax", tax_household())
                 assert outcome.call is CallOutcome.unavailable
             breaker = health.breakers["tax"]
             assert breaker.state is BreakerState.open

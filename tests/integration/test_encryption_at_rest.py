@@ -230,7 +230,7 @@ async def _rechecked_household(office: Office) -> tuple[list[str], list[str]]:
         )
         async with build_runtime(settings, runs_here=True) as runtime:
             await runtime.health.start(
-                runtime.registry, runtime.fanout.configs, runtime.http_client
+                runtime.registry, runtime.fetcher.configs, runtime.http_client
             )
             tally = await run_until_done(runtime.rechecks, add_months(date.today(), 12))
         assert (tally.count("queued"), tally.warnings) == (1, 1)

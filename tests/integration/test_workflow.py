@@ -22,7 +22,7 @@ from service.jobs.workflow import DONE_CHANNEL, SETTLE_WINDOW_S, Claimed, Workfl
 from service.models import Report, SourceResult, Verification
 from service.policy.catalog import PolicyCatalog
 from service.recheck.effects import RunEnded
-from service.verification.fanout import FanOut
+from service.verification.fanout import SourceFetcher
 from service.verification.repository import VerificationRepository
 from service.verification.service import verification as verification_service
 from tests.factories import make_id_number, member, verification_body
@@ -92,7 +92,7 @@ async def test_resume_asks_only_the_sources_still_pending(
         }
         workflow = Workflow(
             session_factory,
-            FanOut(registry, configs, client),
+            SourceFetcher(registry, configs, client),
             PolicyCatalog.load(),
             WriteGate(engine),
         )
@@ -151,7 +151,7 @@ def _workflow(
     configs = {name: ConnectorConfig(base_url="http://127.0.0.1:9") for name in registry.names()}
     return Workflow(
         session_factory,
-        FanOut(registry, configs, client),
+        SourceFetcher(registry, configs, client),
         PolicyCatalog.load(),
         WriteGate(engine),
         owner=owner,
@@ -251,7 +251,7 @@ async def test_a_policy_removed_since_intake_fails_the_run_with_its_reason(
     async with httpx.AsyncClient() as client:
         workflow = Workflow(
             session_factory,
-            FanOut(ConnectorRegistry(), {}, client),
+            SourceFetcher(ConnectorRegistry(), {}, client),
             PolicyCatalog([]),  # the policy file is gone since the verification was stored
             WriteGate(engine),
             effects=RunEnded(),
@@ -541,13 +541,13 @@ async def test_a_claim_reads_what_the_orm_reads_in_every_state_a_run_finds(
     async with httpx.AsyncClient() as client:
         workflow = Workflow(
             session_factory,
-            FanOut(ConnectorRegistry(), {}, client),
+            SourceFetcher(ConnectorRegistry(), {}, client),
             PolicyCatalog.load(),
             WriteGate(engine),
         )
         other = Workflow(
             session_factory,
-            FanOut(ConnectorRegistry(), {}, client),
+            SourceFetcher(ConnectorRegistry(), {}, client),
             PolicyCatalog.load(),
             WriteGate(engine),
         )

@@ -11,8 +11,8 @@ from connectors.base import CheckResult, ConnectorConfig
 from connectors.registry import ConnectorRegistry
 from schemas.evidence import Evidence, HouseholdQuery
 from service.connector.throttle import Limits, LocalThrottle
+from service.connector.wiring import NOT_CHECKED, check_connectors
 from service.logging import configure_logging
-from service.partners import NOT_CHECKED, check_connectors
 
 
 class Probe:
