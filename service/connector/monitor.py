@@ -40,6 +40,7 @@ from service.connector.stats import BREAKER_FAILURES, BREAKER_NEUTRAL, REFUSED, 
 from service.connector.throttle import Throttle
 from service.connector.wiring import NOT_CHECKED, ask_check, config_of
 from service.db import WriteGate
+from service.jobs.periodic import Periodic
 from service.models import ConnectorState
 from service.models.base import new_id
 
@@ -134,7 +135,9 @@ class HealthMonitor:
         self._signals: dict[str, _Signals] = {name: _Signals() for name in self.names}
         self._transitions: list[tuple[str, BreakerState, datetime]] = []
         self._pause_pending: dict[str, datetime] = {}
-        self._loop: asyncio.Task[None] | None = None
+        self._loop: Periodic | None = None
+        self._next_probe = 0.0
+        """When the next round of probes is due (`time.monotonic()`)."""
         self._last_prune = 0.0
         self._lock = asyncio.Lock()
         self._suspects: set[str] = set()
@@ -575,50 +578,48 @@ class HealthMonitor:
         if self._loop is not None:
             return
         await self.sync()
-        self._loop = asyncio.create_task(
-            self.run(registry, configs, client, first_probes_here=first_probes_here),
-            name="connector-health",
+        interval = self.settings.health_probe_interval_s
+        self._next_probe = time.monotonic() + (0 if first_probes_here else interval)
+        self._loop = Periodic(
+            "health_sync",
+            self.settings.health_sync_s,
+            lambda: self.round(registry, configs, client),
+            immediately=True,
         )
+        self._loop.start()
 
     async def close(self) -> None:
         if self._loop is not None:
-            self._loop.cancel()
-            await asyncio.gather(self._loop, return_exceptions=True)
+            await self._loop.close()
             self._loop = None
         for task in [*self._probes, *self._rounds]:
             task.cancel()
         await asyncio.gather(*self._probes, *self._rounds, return_exceptions=True)
 
-    async def run(
+    async def round(
         self,
         registry: ConnectorRegistry,
         configs: dict[str, ConnectorConfig],
         client: httpx.AsyncClient,
-        *,
-        first_probes_here: bool = True,
     ) -> None:
-        """Sync every `health_sync_s`, probe every `health_probe_interval_s` (and early, see
-        `early_probes`), the first round at once unless not `first_probes_here`; until
-        cancelled. With probes off (interval 0), none at all."""
+        """One round of the background work (every `health_sync_s`, scheduled by `start`):
+        follow the connectors in force, start the probes that are due (every
+        `health_probe_interval_s`, and early, see `early_probes`; none with probes off),
+        then sync with the other processes. A round that fails (the database away for a
+        while) is logged, and the next one runs as planned."""
         interval = self.settings.health_probe_interval_s
-        next_probe = time.monotonic() + (0 if first_probes_here else interval)
-        while True:
-            self.follow(registry)  # declarative connectors enabled since the last round
-            if interval > 0 and time.monotonic() >= next_probe:
-                next_probe = time.monotonic() + interval
-                probing = asyncio.create_task(self.probe_all(registry, configs, client))
-                probing.add_done_callback(_log_failure)
-                # Cancelled with the monitor (`close`), as early probes are: a round still
-                # asking as the process ends would call through a closed client.
-                self._rounds.add(probing)
-                probing.add_done_callback(self._rounds.discard)
-            elif interval > 0:
-                self._probe_early(registry, configs, client)
-            try:
-                await self.sync()
-            except Exception as error:  # the database may be away for a while; keep going
-                log.warning("health_sync_failed", error_type=type(error).__name__)
-            await asyncio.sleep(self.settings.health_sync_s)
+        self.follow(registry)  # declarative connectors enabled since the last round
+        if interval > 0 and time.monotonic() >= self._next_probe:
+            self._next_probe = time.monotonic() + interval
+            probing = asyncio.create_task(self.probe_all(registry, configs, client))
+            probing.add_done_callback(_log_failure)
+            # Cancelled with the monitor (`close`), as early probes are: a round still
+            # asking as the process ends would call through a closed client.
+            self._rounds.add(probing)
+            probing.add_done_callback(self._rounds.discard)
+        elif interval > 0:
+            self._probe_early(registry, configs, client)
+        await self.sync()
 
 
 def _in_force(
