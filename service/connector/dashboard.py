@@ -6,7 +6,6 @@ cookie. Scripts send the key as a bearer token instead. Actions from the page (p
 resume) are JSON POSTs, which a cross-site form cannot send.
 """
 
-import json
 import secrets
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -20,7 +19,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas import connector as wire
-from schemas.problem import field_errors
+from schemas.problem import field_errors, unreadable_body_error
 from schemas.problem import summary as problem_summary
 from service.auth.cache import PrincipalCache
 from service.auth.middleware import ONE_AUTHORIZATION, PRINCIPAL_STATE_KEY
@@ -211,16 +210,18 @@ async def _json_reason(request: Request) -> str:
         raise InvalidRequest.at(["header", "content-type"], "must be application/json")
     try:
         body = wire.PauseRequest.model_validate(load_json(await request.body()))
-    except json.JSONDecodeError as error:
-        why = str(error.msg) if isinstance(error, DuplicateMember) else "not valid JSON"
-        raise InvalidRequest.at(["body"], why) from None
-    except UnicodeDecodeError:
-        raise InvalidRequest.at(["body"], "not UTF-8 encoded JSON") from None
+    except DuplicateMember as error:
+        raise InvalidRequest.at(["body"], str(error.msg)) from None
     except ValidationError as error:
         errors = field_errors(error.errors(include_input=False))
         for problem in errors:
             problem.loc = ["body", *problem.loc]
         raise InvalidRequest(problem_summary(errors) or "", errors=errors) from None
+    except (ValueError, RecursionError) as error:
+        # Not JSON, not UTF-8, nested past the decoder's depth, or a number of more digits
+        # than Python converts: named as the API's routes name them, never a 500.
+        problem = unreadable_body_error(error)
+        raise InvalidRequest(problem_summary([problem]) or "", errors=[problem]) from None
     return body.reason
 
 

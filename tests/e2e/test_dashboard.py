@@ -176,8 +176,10 @@ async def test_two_authorization_headers_are_refused(
         ('{"reason": "a", "colour": 1}', ["body", "colour"], "Extra inputs are not permitted"),
         ('{"reason": ""}', ["body", "reason"], None),
         ("{", ["body"], "not valid JSON"),
+        ('{"reason": ' + "[" * 100_000 + "]" * 100_000 + "}", ["body"], "JSON nested too deeply"),
+        ('{"reason": 1' + "0" * 5000 + "}", ["body"], "not valid JSON"),
     ],
-    ids=["duplicate", "stray field", "blank", "not json"],
+    ids=["duplicate", "stray field", "blank", "not json", "nested deep", "a huge number"],
 )
 async def test_a_pause_from_the_page_names_what_is_wrong(
     browser: httpx.AsyncClient,
