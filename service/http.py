@@ -5,7 +5,8 @@ several milliseconds of CPU per call here, aiohttp's a fraction of one (see benc
 Neither layer keeps cookies: partners are APIs, and a jar costs every request a lookup.
 """
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 
 import aiohttp
@@ -37,16 +38,18 @@ class PartnerTransport(AiohttpTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self.proxy is not None or "sni_hostname" in request.extensions:
-            return await super().handle_async_request(request)
+            with _partner_errors():
+                return await super().handle_async_request(request)
         try:
             content = request.content
         except httpx.RequestNotRead:  # a streamed body: httpx-aiohttp's own way
-            return await super().handle_async_request(request)
+            with _partner_errors():
+                return await super().handle_async_request(request)
         client = self.client
         if not isinstance(client, aiohttp.ClientSession):
             client = self.client = self.get_client()
         timeout = request.extensions.get("timeout") or {}
-        with map_aiohttp_exceptions():
+        with _partner_errors():
             answer = await client.request(
                 request.method,
                 _yarl(str(request.url)),
@@ -83,17 +86,31 @@ class _Body(WholeBody):
         self._answer = answer
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        with map_aiohttp_exceptions():
+        with _partner_errors():
             async for chunk in self._answer.content.iter_chunked(_CHUNK_BYTES):
                 yield chunk
 
     async def read_whole(self) -> bytes | None:
-        with map_aiohttp_exceptions():
+        with _partner_errors():
             return await self._answer.read()
 
     async def aclose(self) -> None:
-        with map_aiohttp_exceptions():
+        with _partner_errors():
             await self._answer.__aexit__(None, None, None)
+
+
+@contextmanager
+def _partner_errors() -> Iterator[None]:
+    """aiohttp's errors as httpx's, as httpx-aiohttp maps them, and an answer aiohttp cannot
+    read as HTTP (a negative or doubled `Content-Length`, headers past its limits, no status
+    line: `ClientResponseError`, which that map leaves out) as httpx's own transport says
+    it, a `RemoteProtocolError`: the partner's failure, retried and counted against it, not
+    a bug of the connector's. Nothing of the answer is quoted."""
+    try:
+        with map_aiohttp_exceptions():
+            yield
+    except aiohttp.ClientResponseError:
+        raise httpx.RemoteProtocolError("the answer is not readable HTTP") from None
 
 
 def _headers(raw: Iterable[tuple[bytes, bytes]]) -> httpx.Headers:
