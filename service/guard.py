@@ -218,11 +218,25 @@ def _text_problem(scope: Scope) -> Problem | None:
 
 
 _ENCODED_MESSAGE = "Send the body as it is: a Content-Encoding (gzip, deflate, br) is not read"
+_CHARSET_MESSAGE = (
+    "Send the body in UTF-8 (charset=utf-8, or no charset): JSON is read as UTF-8 only "
+    "(RFC 8259 §8.1), and text in another charset would be stored garbled"
+)
+
+
+def _foreign_charset(value: bytes) -> bool:
+    """A Content-Type naming a charset other than UTF-8 (`; charset=latin-1`)."""
+    for parameter in value.split(b";")[1:]:
+        name, _, given = parameter.partition(b"=")
+        if name.strip().lower() == b"charset":
+            return given.strip().strip(b'"').lower() not in (b"utf-8", b"utf8")
+    return False
 
 
 def _repeated_header(scope: Scope) -> Problem | None:
     """A header that may come once, sent twice; or a body sent compressed (read as it came,
-    it would be taken for malformed JSON, or a batch's lines for invalid ones)."""
+    it would be taken for malformed JSON, or a batch's lines for invalid ones), or in a
+    charset other than UTF-8 (it would be read as UTF-8 all the same)."""
     seen: set[bytes] = set()
     for name, value in scope["headers"]:
         if name == b"content-encoding" and value.strip().lower() not in (b"", b"identity"):
@@ -231,6 +245,12 @@ def _repeated_header(scope: Scope) -> Problem | None:
                 errors=[ProblemError(loc=["header", "content-encoding"], msg=_ENCODED_MESSAGE)],
             )
             return encoded.problem(scope["path"])
+        if name == b"content-type" and b";" in value and _foreign_charset(value):
+            garbled = UnsupportedMediaType(
+                _CHARSET_MESSAGE,
+                errors=[ProblemError(loc=["header", "content-type"], msg=_CHARSET_MESSAGE)],
+            )
+            return garbled.problem(scope["path"])
         if name in SINGLE_HEADERS:
             if name in seen:
                 refused = InvalidRequest.at(["header", SINGLE_HEADERS[name]], _REPEATED_MESSAGE)

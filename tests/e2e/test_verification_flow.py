@@ -3,6 +3,7 @@
 import asyncio
 import gzip
 import json
+import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -301,6 +302,42 @@ async def test_a_compressed_body_is_415_naming_content_encoding_and_nothing_is_s
     assert batches.json()["items"] == []
     listed = await caseworker.get("/v1/verifications", params={"reference": reference})
     assert listed.json()["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("content_type", "refused"),
+    [
+        ("application/json; charset=latin-1", True),
+        ('application/json; charset="UTF-16"', True),
+        ("application/json;charset=utf-7", True),
+        ("application/json; charset=UTF-8", False),
+        ('application/json; charset="utf-8"', False),
+    ],
+)
+async def test_a_body_in_another_charset_than_utf_8_is_415_and_nothing_is_stored(
+    api_client: ClientFactory, content_type: str, refused: bool
+) -> None:
+    """JSON is read as UTF-8 whatever the header says: a title sent in UTF-7 was stored
+    as its encoded text. Another charset is refused, naming the header."""
+    caseworker = await api_client()
+    reference = f"cs-{zlib.crc32(content_type.encode())}"
+    body = verification_body(
+        [member(make_id_number("530103"))], region_code="530103", reference=reference
+    )
+    answer = await caseworker.post(
+        "/v1/verifications",
+        content=json.dumps(body).encode(),
+        headers={"Content-Type": content_type},
+    )
+
+    listed = await caseworker.get("/v1/verifications", params={"reference": reference})
+    if refused:
+        assert answer.status_code == 415, answer.text
+        assert answer.json()["errors"][0]["loc"] == ["header", "content-type"]
+        assert listed.json()["items"] == []
+    else:
+        assert answer.status_code == 202, answer.text
+        assert len(listed.json()["items"]) == 1
 
 
 async def test_no_full_id_number_in_any_response_or_log_line(
