@@ -123,6 +123,9 @@ Expression = Annotated[str, Field(min_length=1, max_length=1000), AfterValidator
 
 
 class _Spec(BaseModel):
+    """Numbers are strict (`strict=True` on each): a count or a limit is a JSON number, never
+    a boolean or a numeric string (`"max_items": true` was taken as 1)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
@@ -335,7 +338,7 @@ class PerMember(_Spec):
 
 class Batch(_Spec):
     type: Literal["batch"]
-    max_items: int = Field(ge=1, le=1000)
+    max_items: int = Field(ge=1, le=1000, strict=True)
     member: Expression = Field(
         description="Evaluated on each record (and each answer): the member's ID number"
     )
@@ -394,7 +397,7 @@ class ResponseSpec(_Spec):
 class ErrorRule(_Spec):
     """How to read one kind of partner answer: by status code, body predicate, or both."""
 
-    status: list[Annotated[int, Field(ge=200, le=599)]] | None = Field(
+    status: list[Annotated[int, Field(ge=200, le=599, strict=True)]] | None = Field(
         default=None, min_length=1, max_length=20, description="Matches these HTTP statuses"
     )
     when: Expression | None = Field(
@@ -439,13 +442,13 @@ class NoPagination(_Spec):
 class _Paged(_Spec):
     param: str = Field(min_length=1, max_length=64, description="Query parameter")
     size_param: str | None = Field(default=None, max_length=64)
-    size: int | None = Field(default=None, ge=1, le=1000)
-    max_pages: int = Field(default=20, ge=1, le=100)
+    size: int | None = Field(default=None, ge=1, le=1000, strict=True)
+    max_pages: int = Field(default=20, ge=1, le=100, strict=True)
 
 
 class PagePagination(_Paged):
     type: Literal["page"]
-    start: int = Field(default=1, ge=0)
+    start: int = Field(default=1, ge=0, strict=True)
     total_pages: Expression | None = Field(
         default=None, description="On the body: how many pages there are (else: until empty)"
     )
@@ -453,14 +456,14 @@ class PagePagination(_Paged):
 
 class OffsetPagination(_Paged):
     type: Literal["offset"]
-    size: int = Field(ge=1, le=1000)  # required for offsets
+    size: int = Field(ge=1, le=1000, strict=True)  # required for offsets
 
 
 class CursorPagination(_Spec):
     type: Literal["cursor"]
     param: str = Field(min_length=1, max_length=64)
     next: Expression = Field(description="On the body: the next cursor; null on the last page")
-    max_pages: int = Field(default=20, ge=1, le=100)
+    max_pages: int = Field(default=20, ge=1, le=100, strict=True)
 
 
 Pagination = Annotated[
@@ -475,13 +478,14 @@ class HealthSpec(_Spec):
 
 
 class Limits(_Spec):
-    timeout_s: float = Field(default=10.0, gt=0, le=120)
-    request_timeout_s: float = Field(default=5.0, gt=0, le=60)
-    max_attempts: int = Field(default=3, ge=1, le=10)
+    timeout_s: float = Field(default=10.0, gt=0, le=120, strict=True)
+    request_timeout_s: float = Field(default=5.0, gt=0, le=60, strict=True)
+    max_attempts: int = Field(default=3, ge=1, le=10, strict=True)
     rate_per_s: float | None = Field(
         default=None,
         gt=0,
         le=1000,
+        strict=True,
         description="Most requests per second to the partner (pages, retries and token "
         "requests included), in total over every process sharing a PostgreSQL database, "
         "per process on SQLite; null: no limit",
@@ -490,6 +494,7 @@ class Limits(_Spec):
         default=32,
         ge=1,
         le=1000,
+        strict=True,
         description="Most requests to the partner in flight at once, in total over every "
         "process sharing a PostgreSQL database (per process on SQLite); also each "
         "process's bound on fetches of this connector in flight",

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from connectors.declarative import SpecInvalid, validate_spec
-from connectors.declarative.spec import SECRETS_DIR_ENV, ConnectorSpec, SecretRef
+from connectors.declarative.spec import SECRETS_DIR_ENV, Batch, ConnectorSpec, SecretRef
 from tests.connectors.declarative.specs import example
 
 
@@ -82,6 +82,38 @@ def test_a_constant_a_record_can_hold_is_taken(field: str, mapping: dict[str, An
     spec = validate_spec(_with(TAX, f"/response/fields/{field}", mapping))
 
     assert spec.response.fields[field].const == mapping["const"]
+
+
+@pytest.mark.parametrize(
+    ("pointer", "value"),
+    [
+        ("/mode/max_items", True),
+        ("/mode/max_items", "20"),
+        ("/mode/max_items", 20.0),
+        ("/limits/max_attempts", True),
+        ("/limits/rate_per_s", True),
+        ("/limits/timeout_s", "5"),
+        ("/limits/max_concurrency", False),
+    ],
+)
+def test_a_number_is_never_a_boolean_or_a_string(pointer: str, value: object) -> None:
+    """`"max_items": true` was stored as 1, `"20"` as 20."""
+    section, name = pointer.strip("/").split("/")
+    spec = (
+        _with(TAX, "/limits", {name: value}) if section == "limits" else _with(TAX, pointer, value)
+    )
+    problems = _problems(spec)
+
+    assert list(problems) == [pointer]
+
+
+def test_numbers_as_json_writes_them_are_taken() -> None:
+    spec = validate_spec(
+        _with(_with(TAX, "/limits", {"rate_per_s": 5, "timeout_s": 2.5}), "/mode/max_items", 50)
+    )
+
+    assert isinstance(spec.mode, Batch)
+    assert (spec.limits.rate_per_s, spec.limits.timeout_s, spec.mode.max_items) == (5.0, 2.5, 50)
 
 
 def test_a_jmespath_syntax_error_is_named() -> None:
