@@ -72,6 +72,20 @@ class Settings(BaseSettings):
         le=60,
         description="How often each process looks for registered or changed declarative connectors",
     )
+    max_declarative_connectors: int = Field(
+        default=100,
+        ge=1,
+        le=10_000,
+        description="Most declarative connectors that may be registered over the API (each "
+        "enabled one is asked in every verification)",
+    )
+    max_connector_versions: int = Field(
+        default=100,
+        ge=1,
+        le=10_000,
+        description="Most versions one declarative connector may have (versions are kept: "
+        "reports name the one they used)",
+    )
     verification_deadline_s: float = Field(
         default=20.0,
         gt=0,

@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from service.models.declarative_connector import StoredConnector, StoredConnectorVersion
 from service.repository import Repository
@@ -28,6 +28,12 @@ class RegistrationRepository(Repository):
             StoredConnectorVersion.name == name, StoredConnectorVersion.version == version
         )
         return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def count(self) -> int:
+        """How many declarative connectors are registered."""
+        return int(
+            await self.session.scalar(select(func.count()).select_from(StoredConnector)) or 0
+        )
 
     async def all_connectors(self) -> Sequence[StoredConnector]:
         statement = select(StoredConnector).order_by(StoredConnector.name)

@@ -97,6 +97,12 @@ class ConnectorRegistration:
         repository = RegistrationRepository.from_session(session)
         if await repository.get(spec.name) is not None:
             raise Conflict(f"{spec.name!r} is registered already: PUT a new version instead")
+        if await repository.count() >= settings.max_declarative_connectors:
+            raise Conflict(
+                f"{settings.max_declarative_connectors} declarative connectors are registered, "
+                "the most this deployment allows (HEDUI_MAX_DECLARATIVE_CONNECTORS): a new "
+                "partner takes a new version of one no longer used, or a higher limit"
+            )
         now = utcnow()
         connector = StoredConnector(
             name=spec.name,
@@ -131,6 +137,12 @@ class ConnectorRegistration:
         connector = await repository.get(name, for_update=True)
         if connector is None:
             raise DeclarativeConnectorNotFound(name)
+        if connector.latest_version >= settings.max_connector_versions:
+            raise Conflict(
+                f"{name} has {connector.latest_version} versions, the most this deployment "
+                "allows (HEDUI_MAX_CONNECTOR_VERSIONS): versions are kept, since reports "
+                "name the version they used"
+            )
         now = utcnow()
         connector.latest_version += 1
         connector.title = spec.title
