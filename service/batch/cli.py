@@ -84,6 +84,16 @@ _STATE_KEYS = frozenset(_fresh_state({}))
 """What a state file hedui wrote holds (one written by hand, or damaged, lacks some)."""
 
 
+def _is_batch_id(value: object) -> bool:
+    """What the server names a batch with: a UUID (it goes into request paths)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        return str(uuid.UUID(value)) == value.lower()
+    except ValueError:
+        return False
+
+
 def _load_state(path: Path, file: Path, restart: bool) -> dict[str, Any]:
     if not file.is_file():
         # A device or a pipe (`/dev/zero`) has no end to count to and no fingerprint.
@@ -93,7 +103,11 @@ def _load_state(path: Path, file: Path, restart: bool) -> dict[str, Any]:
     if path.exists() and not restart:
         try:
             state: dict[str, Any] = json.loads(path.read_text())
-            if not isinstance(state, dict) or not state.keys() >= _STATE_KEYS:
+            if (
+                not isinstance(state, dict)
+                or not state.keys() >= _STATE_KEYS
+                or not (state["batch_id"] is None or _is_batch_id(state["batch_id"]))
+            ):
                 raise ValueError("not a state file")
         except (ValueError, UnicodeDecodeError):
             err.print(
@@ -402,6 +416,13 @@ def status(
     """Counts per status and recommendation, progress, and the first refused lines."""
     import httpx
 
+    if not _is_batch_id(batch_id):
+        err.print(
+            f"{batch_id!r} is not a batch id: a batch's id is the UUID `hedui batch submit` "
+            "printed (and GET /v1/batches lists)",
+            highlight=False,
+        )
+        raise typer.Exit(2)
     server = service_url(server)
     with _client(server, api_key) as client:
         try:

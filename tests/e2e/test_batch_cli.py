@@ -192,7 +192,16 @@ async def test_a_damaged_state_file_says_what_to_do(tmp_path: Path) -> None:
     households = tmp_path / "households.ndjson"
     households.write_text(json.dumps(verification_body([member(make_id_number())])) + "\n")
     env = {"HEDUI_URL": "http://127.0.0.1:9", "HEDUI_TOKEN": "hd_unused", "COLUMNS": "200"}
-    for damaged in ("garbage{", "[]", '{"batch_id": 1}', "\udcff"):
+    edited = json.dumps(
+        {
+            "fingerprint": {},
+            "idempotency_key": "hedui-batch-x",
+            "batch_id": "../../v1/verifications",  # would send the upload elsewhere
+            "lines_sent": 0,
+            "closed": False,
+        }
+    )
+    for damaged in ("garbage{", "[]", '{"batch_id": 1}', "\udcff", edited):
         state = tmp_path / "households.ndjson.hedui-batch.json"
         state.write_bytes(damaged.encode("utf-8", "surrogateescape"))
         run = await _cli("submit", str(households), "--no-wait", env=env)
@@ -201,3 +210,16 @@ async def test_a_damaged_state_file_says_what_to_do(tmp_path: Path) -> None:
         assert run.returncode == 2, text
         assert "--restart" in text
         assert "Traceback" not in text
+
+
+async def test_status_of_what_is_not_a_batch_id_says_so_and_asks_nobody(tmp_path: Path) -> None:
+    """The id goes into the request's path: `../../v1/verifications` printed the
+    verifications as if they were the batch, `?x=1#` a traceback."""
+    env = {"HEDUI_URL": "http://127.0.0.1:9", "HEDUI_TOKEN": "hd_unused", "COLUMNS": "200"}
+    for given in ("../../v1/verifications", "?x=1#", "not-a-uuid"):
+        run = await _cli("status", given, "--json", env=env)
+        output, _ = await asyncio.wait_for(run.communicate(), timeout=60)
+        text = " ".join(output.decode().split())
+        assert run.returncode == 2, text
+        assert "is not a batch id" in text
+        assert "cannot reach" not in text  # nothing was sent
