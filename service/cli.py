@@ -551,6 +551,21 @@ def connector_test(
     console.print(f"[green]all {len(checks)} checks passed[/]")
 
 
+def _request_body(file: Path) -> Any:
+    """FILE's JSON, read as the server reads a body: UTF-8, each member named once (a second
+    one would be silently kept here, and refused there), nested within the decoder's depth."""
+    from service.json_body import DuplicateMember, load_json
+
+    try:
+        return load_json(file.read_bytes())
+    except RecursionError:
+        raise typer.BadParameter(f"{file}: JSON nested too deeply", param_hint="FILE") from None
+    except DuplicateMember as exc:
+        raise typer.BadParameter(f"{file}: {exc.msg}", param_hint="FILE") from None
+    except ValueError as exc:
+        raise typer.BadParameter(f"{file} is not JSON: {exc}", param_hint="FILE") from None
+
+
 @app.command()
 def verify(
     file: Annotated[
@@ -607,11 +622,12 @@ def verify(
         raise typer.BadParameter(
             "an API key is needed (--token or HEDUI_TOKEN)", param_hint="--token"
         )
-    raw = file.read_bytes()
-    try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise typer.BadParameter(f"{file} is not JSON: {exc}", param_hint="FILE") from exc
+    if not (token.isascii() and token.isprintable()):
+        raise typer.BadParameter(
+            "an API key is printable ASCII (hd_…): this one is not a key hedui made",
+            param_hint="--token",
+        )
+    body = _request_body(file)
     language = lang or locale_language()
     url = service_url(url)
     headers = {

@@ -703,7 +703,7 @@ async def _registered_spec(name: str, settings: "Settings") -> tuple[ConnectorSp
 def _read_json(path: Path) -> object:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, RecursionError) as error:
         raise ValueError(f"{path}: not a readable JSON file ({type(error).__name__})") from None
 
 

@@ -123,6 +123,32 @@ async def test_verify_explains_an_unreachable_service(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("content", "token", "said"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "hd_x", "JSON nested too deeply"),
+        ('{"reference": "a", "reference": "b"}', "hd_x", "a member named twice: 'reference'"),
+        ("{", "hd_x", "is not JSON"),
+        ("{}", "hd_密钥", "an API key is printable ASCII"),
+    ],
+    ids=["nested deep", "a member twice", "not json", "a non-ASCII key"],
+)
+async def test_verify_refuses_what_the_server_would_with_a_line_not_a_traceback(
+    tmp_path: Path, content: str, token: str, said: str
+) -> None:
+    """A file the server would refuse is refused here, and nothing is sent: a second member
+    of one name was kept silently, a deep file and a non-ASCII key were tracebacks."""
+    request = tmp_path / "household.json"
+    request.write_text(content, encoding="utf-8")
+    result = await hedui(
+        "verify", str(request), env={"HEDUI_URL": "http://127.0.0.1:9", "HEDUI_TOKEN": token}
+    )
+    assert result.returncode == 2, result.stderr
+    assert said in " ".join(result.stderr.split())
+    assert "cannot reach" not in result.stderr  # refused before anything was sent
+    assert "Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize("command", [("verify",), ("batch", "submit")])
 async def test_without_hedui_url_the_client_commands_call_hedui_port(
     tmp_path: Path, command: tuple[str, ...]

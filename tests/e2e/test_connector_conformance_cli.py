@@ -135,6 +135,19 @@ def test_no_sandbox_agency_to_run_against_is_said_before_any_check(
     assert "checks failed" not in result.output
 
 
+@pytest.mark.parametrize("option", ["--spec", "--recording"])
+def test_a_file_nested_too_deep_is_a_line_not_a_traceback(tmp_path: Path, option: str) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    extra = ("--spec", str(EXAMPLES / "tax.json")) if option == "--recording" else ()
+
+    result = hedui("connector", "test", "tax", *extra, option, str(deep))
+
+    assert result.exit_code == 1, result.output
+    assert "not a readable JSON file (RecursionError)" in result.output
+    assert not isinstance(result.exception, RecursionError)
+
+
 def test_an_unknown_connector_is_an_error() -> None:
     result = hedui("connector", "test", "nope")
 
