@@ -15,11 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas import audit as wire
 from schemas.audit import AuditQuery, AuditSearch
+from service.audit.actions import RECORDED
 from service.audit.chain import GENESIS, checkpoint_message, link_hash
 from service.audit.repository import AUDIT_EVENTS, RECENT_WINDOW, AuditRepository
 from service.audit.signing import Signer, Verifier
 from service.auth.principal import Principal
 from service.bulk import Rows
+from service.errors import InvalidRequest
 from service.models import AuditChainLink, AuditCheckpoint
 from service.models.base import utcnow
 from service.pagination import not_ours
@@ -339,6 +341,14 @@ class AuditReader:
     async def page(
         self, session: AsyncSession, principal: Principal, where: AuditQuery
     ) -> wire.AuditPage:
+        if where.action is not None and where.action not in RECORDED:
+            # Found nowhere, ever: a typo, not an empty page (as every list's enums are).
+            place = "body" if isinstance(where, AuditSearch) else "query"
+            raise InvalidRequest.at(
+                [place, "action"],
+                "is not an action the trail records (e.g. report.read, verification.create; "
+                "docs/audit.md lists them)",
+            )
         object_ids: list[str] | None = None
         if isinstance(where, AuditSearch) and where.id_number is not None:
             object_ids = await VerificationRepository.from_session(session).ids_with_member(

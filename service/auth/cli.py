@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from schemas import apikey as wire
+from service.audit.actions import APIKEY_CREATE, APIKEY_REVOKE
 from service.auth.principal import Role
 from service.command import fatal, sessions
 from service.command import run as run_command
@@ -167,7 +168,7 @@ def create(
             await audit.record(
                 session,
                 Actor.command_line(user),
-                "apikey.create",
+                APIKEY_CREATE,
                 object_type="api_key",
                 object_id=key.id,
                 detail=f"role {key.role}, region {key.region_prefix or 'all'}, "
@@ -331,7 +332,7 @@ def revoke(
             await audit.record(
                 session,
                 Actor.command_line(getpass.getuser()),
-                "apikey.revoke",
+                APIKEY_REVOKE,
                 object_type="api_key",
                 object_id=key.id,
                 # The reason stays with the key: free text has no place in the trail.

@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.audit.actions import RETENTION_PURGE
 from service.audit.service import Actor
 from service.audit.service import audit as audit_service
 from service.models.base import utcnow
@@ -38,7 +39,7 @@ class RetentionService:
         await audit_service.record(
             session,
             actor,
-            "retention.purge",
+            RETENTION_PURGE,
             object_type="verification",
             detail=f"raw partner records of {len(ids)} verifications finished before "
             f"{cutoff.date().isoformat()}",

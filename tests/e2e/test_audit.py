@@ -191,6 +191,23 @@ async def test_only_auditors_read_the_trail(api_client: ClientFactory) -> None:
     assert response.status_code == 403
 
 
+async def test_an_action_the_trail_never_holds_is_422_not_an_empty_page(
+    api_client: ClientFactory,
+) -> None:
+    """A typo in a filter said "nothing happened"; an action recorded only by the command
+    line is a filter all the same."""
+    auditor = await api_client(role="auditor", region="00")
+    typo = await auditor.get("/v1/audit", params={"action": "report.raed"})
+    searched = await auditor.post("/v1/audit/search", json={"action": "bogus"})
+    by_command = await auditor.get("/v1/audit", params={"action": "apikey.create"})
+
+    assert typo.status_code == 422, typo.text
+    assert typo.json()["errors"][0]["loc"] == ["query", "action"]
+    assert searched.status_code == 422, searched.text
+    assert searched.json()["errors"][0]["loc"] == ["body", "action"]
+    assert by_command.status_code == 200, by_command.text
+
+
 async def test_audit_pages_follow_cursors_newest_first(api_client: ClientFactory) -> None:
     auditor = await api_client(role="auditor", region="", name="paging auditor")
     for _ in range(5):
