@@ -7,8 +7,7 @@ import os
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Coroutine, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -20,11 +19,15 @@ from rich.table import Table
 
 from service.audit.cli import audit_app
 from service.auth.cli import apikey_app
-from service.auth.principal import Role
 from service.batch.cli import batch_app
 from service.command import fatal
+from service.command import run as _run
+from service.command import runtime as _runtime
+from service.command import settings as _settings
 from service.config import Settings, service_url
+from service.crypto.cli import keys_app
 from service.retention.cli import retention_app
+from service.simulation.cli import policy_app
 from service.wording import plural
 
 if TYPE_CHECKING:
@@ -33,8 +36,6 @@ if TYPE_CHECKING:
     import httpx
 
     from service.connector.metrics import Metrics
-    from service.crypto.keyring import Keyring
-    from service.runtime import Runtime
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -42,18 +43,12 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
-policy_app = typer.Typer(help="Policy figures: what-if simulations.", no_args_is_help=True)
 connector_app = typer.Typer(
     help="Partner connectors: conformance checks for any of them.", no_args_is_help=True
 )
 app.add_typer(db_app, name="db")
 app.add_typer(connector_app, name="connector")
 app.add_typer(apikey_app, name="apikey")
-keys_app = typer.Typer(
-    help="Encryption keys: the key-encryption key's file, data keys, rotation (docs/privacy.md).",
-    short_help="Encryption keys: the key file, data keys, rotation.",
-    no_args_is_help=True,
-)
 app.add_typer(policy_app, name="policy")
 app.add_typer(batch_app, name="batch")
 app.add_typer(audit_app, name="audit")
@@ -62,17 +57,6 @@ app.add_typer(keys_app, name="keys")
 
 console = Console()
 T = TypeVar("T")
-
-
-class ProgramChoice(StrEnum):
-    dibao = "dibao"
-    tekun = "tekun"
-    linshi = "linshi"
-
-
-class AreaChoice(StrEnum):
-    urban = "urban"
-    rural = "rural"
 
 
 class Language(StrEnum):
@@ -141,44 +125,6 @@ def _log_to_stderr() -> None:
     except ValidationError:
         fmt = "console"  # the command itself says what is wrong with the settings
     configure_logging("WARNING", fmt)
-
-
-def _settings(**overrides: Any) -> Settings:
-    return Settings(**{key: value for key, value in overrides.items() if value is not None})
-
-
-@asynccontextmanager
-async def _runtime(migrate_to: str | None = None) -> AsyncIterator["Runtime"]:
-    """A command's runtime; only `db upgrade` passes `migrate_to`, the others never migrate."""
-    from service.runtime import build_runtime
-
-    async with build_runtime(_settings(), migrate_to=migrate_to) as runtime:
-        yield runtime
-
-
-def _run(work: Coroutine[Any, Any, T]) -> T:
-    """Run a command's async body; a database that is not migrated is a one-line error, and
-    so is a policy file of HEDUI_POLICY_DIR that does not validate (exit status 2; the
-    policy is read where the body builds its runtime)."""
-    import uvloop
-
-    from service.crypto.keyring import KeyringError
-    from service.db import SchemaNotCurrent
-    from service.policy.files import PolicyFileError
-
-    # uvloop, as `hedui serve` runs on (uvicorn's choice): a worker's partner calls and
-    # statements on the standard library's loop spent a quarter of its CPU in the loop
-    # itself (`bench/RESULTS.md`).
-    try:
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            return runner.run(work)
-    except (SchemaNotCurrent, KeyringError) as exc:
-        fatal(str(exc))
-    except PolicyFileError as error:
-        # A deployment's own policy file (HEDUI_POLICY_DIR) that does not validate: the
-        # file and the field, as the policy docs promise, not a traceback.
-        Console(stderr=True).print(f"hedui: policy file {error}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
 
 
 @app.command(short_help="Apply migrations and serve the API (and the sandbox).")
@@ -925,101 +871,6 @@ async def _recheck(
         )
 
 
-@policy_app.command("simulate", short_help="Re-score stored households with changed figures.")
-def policy_simulate(
-    program: Annotated[ProgramChoice, typer.Option(help="The program whose figures change")],
-    area: Annotated[AreaChoice, typer.Option(help="The area whose figures change")],
-    overrides: Annotated[
-        list[str],
-        typer.Option(
-            "--set",
-            metavar="NAME=VALUE",
-            help="A figure to change (repeatable), e.g. monthly_standard=700",
-        ),
-    ],
-    region: Annotated[
-        str,
-        typer.Option(
-            help="Region prefix of the households (53, 5301, …) [default: every region]",
-            show_default=False,
-        ),
-    ] = "",
-    limit: Annotated[int, typer.Option(help="At most this many households")] = 1000,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
-) -> None:
-    """Re-score stored households with changed figures; nothing is stored.
-
-    Reads the verifications in the database of HEDUI_DATABASE_URL (default: ./hedui.db),
-    one per household: a household on the roll by its approved verification, another by
-    its latest with the same members, linshi by every application.
-
-    Example: hedui policy simulate --region 53 --program dibao --area urban
-    --set monthly_standard=700
-    """
-    from pydantic import ValidationError
-
-    from schemas.problem import field_errors
-    from schemas.report import SimulationRequest
-    from service.auth.principal import Principal
-    from service.errors import HeduiError
-    from service.simulation.service import simulate
-
-    figures: dict[str, str] = {}
-    for item in overrides:
-        name, separator, value = item.partition("=")
-        if not separator or not name.strip():
-            raise typer.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--set")
-        if name.strip() in figures:
-            # Which of the two was meant nobody can say (the API refuses it too).
-            raise typer.BadParameter(f"{name.strip()} is given more than once", param_hint="--set")
-        figures[name.strip()] = value.strip()
-    try:
-        request = SimulationRequest(
-            overrides=figures,
-            region_code=region,
-            program=program.value,
-            area=area.value,
-            limit=limit,
-        )
-    except ValidationError as exc:
-        # Each wrong field by the option that gave it, in words; no pydantic dump.
-        hints = {"region_code": "--region", "limit": "--limit", "overrides": "--set"}
-        problem = field_errors(exc.errors(include_url=False, include_input=False))[0]
-        hint = hints.get(str(problem.loc[0]), "--set") if problem.loc else None
-        where = ".".join(map(str, problem.loc[1:])) if hint == "--set" else ""
-        raise typer.BadParameter(
-            f"{where + ': ' if where else ''}{problem.msg}", param_hint=hint
-        ) from exc
-    # The command line speaks for whoever holds the database: every region.
-    operator = Principal(key_id="cli", name="cli", role=Role.admin, region_prefix="")
-
-    async def run() -> Any:
-        async with _runtime() as runtime, runtime.session_factory() as session:
-            return await simulate(session, operator, request)
-
-    try:
-        result = _run(run())
-    except HeduiError as exc:
-        lines = [f"{'.'.join(map(str, e.loc))}: {e.msg}" for e in exc.errors or []]
-        Console(stderr=True).print("\n".join(lines) or str(exc.detail), highlight=False)
-        raise typer.Exit(1) from exc
-    if as_json:
-        print(result.model_dump_json(indent=2))
-        return
-    table = Table(title="Policy simulation", show_header=False)
-    table.add_row(
-        "households re-scored",
-        str(result.verifications) + (" (limit reached)" if result.truncated else ""),
-    )
-    table.add_row("recommendation changed", str(result.changed))
-    table.add_row("newly eligible", str(result.newly_eligible))
-    table.add_row("no longer eligible", str(result.no_longer_eligible))
-    table.add_row("monthly benefits before", f"{result.monthly_benefit_before:.2f}")
-    table.add_row("monthly benefits after", f"{result.monthly_benefit_after:.2f}")
-    table.add_row("monthly delta", f"{result.monthly_benefit_delta:+.2f}")
-    console.print(table)
-
-
 def _fail(response: "httpx.Response") -> None:
     try:
         problem = response.json()
@@ -1032,130 +883,6 @@ def _fail(response: "httpx.Response") -> None:
         table.add_row(".".join(map(str, error.get("loc", []))), error.get("msg", ""))
     Console(stderr=True).print(table)
     raise typer.Exit(1)
-
-
-def _keyring(runtime: "Runtime") -> "Keyring":
-    if runtime.keyring is None:  # only below the schema head, which commands refuse
-        fatal("the database has no data keys yet: run `hedui db upgrade`")
-    return runtime.keyring
-
-
-@keys_app.command("init", short_help="Create a key-encryption key file (never overwrites).")
-def keys_init(
-    path: Annotated[
-        Path | None,
-        typer.Argument(
-            help="Where to write the key file (default: HEDUI_KEY_FILE, else <database>.key "
-            "beside a SQLite database)"
-        ),
-    ] = None,
-) -> None:
-    """Create a key-encryption key file (mode 0600); never overwrites an existing one.
-
-    The key wraps the data keys stored in the database. Without it, every sealed ID
-    number, name, partner record and report is lost: back it up, apart from the
-    database's backups. Point the service at it with HEDUI_KEY_FILE.
-    """
-    from service.crypto.kek import default_key_file, write_key_file
-
-    settings = _settings()
-    target = path or settings.key_file or default_key_file(settings.database_url)
-    if target is None:
-        raise typer.BadParameter("name the file to create", param_hint="PATH")
-    try:
-        write_key_file(target)
-    except FileExistsError:
-        fatal(f"{target} exists already; a key file is never overwritten")
-    console.print(f"created key file {target} (mode 0600)", highlight=False)
-    console.print(
-        "BACK IT UP now, apart from the database's backups: without it the sealed data "
-        f"cannot be read. Use it with HEDUI_KEY_FILE={target}",
-        highlight=False,
-    )
-
-
-@keys_app.command("status", short_help="List the data keys and the latest rotation.")
-def keys_status() -> None:
-    """List the data keys (no key material) and the latest rotation's progress."""
-    from service.crypto.rotation import Rotation
-    from service.crypto.store import KeyRepository
-
-    async def run() -> None:
-        async with _runtime() as runtime:
-            keyring = _keyring(runtime)
-            async with runtime.session_factory() as session:
-                rows = await KeyRepository.from_session(session).all()
-            rotation = Rotation(runtime.engine, runtime.kek, keyring, grace_s=0)
-            status = await rotation.status()
-        table = Table("kid", "purpose", "state", "created")
-        for row in rows:
-            table.add_row(row.kid, row.purpose, row.state, row.created_at.isoformat())
-        console.print(table)
-        if status is not None:
-            console.print(
-                f"rotation to {status.target_kid}: {status.state}, {status.rewritten} rows "
-                f"re-sealed, {status.remaining} left",
-                highlight=False,
-            )
-
-    _run(run())
-
-
-@keys_app.command("rotate", short_help="Seal with a new data key; re-seal stored values.")
-def keys_rotate(
-    batch_size: Annotated[
-        int, typer.Option(min=1, max=10_000, help="Rows re-sealed per transaction")
-    ] = 500,
-    grace_s: Annotated[
-        float | None,
-        typer.Option(
-            min=0,
-            help="How long every process gets to learn of the new key (default: twice "
-            "HEDUI_KEY_REFRESH_S, plus a second)",
-        ),
-    ] = None,
-) -> None:
-    """Seal new values with a new data key and re-seal every stored value with it.
-
-    Runs while the service keeps serving: the new key is announced, made primary, then
-    stored values are re-sealed in batches. Progress is kept in the database: if this is
-    interrupted, run it again and it resumes. The old keys stay (values in backups
-    still need them).
-    """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    from service.crypto.rotation import Rotation, remaining
-
-    settings = _settings()
-    grace = grace_s if grace_s is not None else settings.key_refresh_s * 2 + 1
-
-    async def run() -> None:
-        async with _runtime() as runtime:
-            rotation = Rotation(
-                runtime.engine, runtime.kek, _keyring(runtime), grace_s=grace, batch_size=batch_size
-            )
-            started = await rotation.begin()
-            async with runtime.session_factory() as session:
-                total = await remaining(session, started.target_kid)
-            console.print(
-                f"rotating to data key {started.target_kid}: {total} rows to re-seal "
-                f"(after two waits of {grace:g} s: every process learns of the key, then seals "
-                "with it)",
-                highlight=False,
-            )
-            with Progress(
-                TextColumn("re-sealing"), BarColumn(), MofNCompleteColumn(), console=console
-            ) as bar:
-                task = bar.add_task("re-sealing", total=total or None)
-                status = await rotation.run(lambda done: bar.advance(task, done))
-                bar.update(task, total=max(total, status.rewritten), completed=status.rewritten)
-        console.print(
-            f"done: every value is sealed with {status.target_kid} "
-            f"({status.rewritten} rows re-sealed)",
-            highlight=False,
-        )
-
-    _run(run())
 
 
 def run_cli() -> None:

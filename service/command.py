@@ -12,6 +12,9 @@ from rich.console import Console
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+    from service.config import Settings
+    from service.runtime import Runtime
+
 T = TypeVar("T")
 
 
@@ -37,10 +40,42 @@ async def sessions(database_url: str) -> AsyncIterator["async_sessionmaker[Async
 
 
 def run(work: Coroutine[Any, Any, T], *, status: int = 1) -> T:
-    """A command's async body; a database that is not migrated is a `fatal` line."""
-    from service.db import SchemaNotCurrent
+    """Run a command's async body. A database that is not migrated, or whose data keys the
+    key file cannot open, is a `fatal` line with `status`; a policy file of
+    HEDUI_POLICY_DIR that does not validate is one line too, with status 2 (the policy is
+    read where the body builds its runtime)."""
+    import uvloop
 
+    from service.crypto.keyring import KeyringError
+    from service.db import SchemaNotCurrent
+    from service.policy.files import PolicyFileError
+
+    # uvloop, as `hedui serve` runs on (uvicorn's choice): a worker's partner calls and
+    # statements on the standard library's loop spent a quarter of its CPU in the loop
+    # itself (`bench/RESULTS.md`).
     try:
-        return asyncio.run(work)
-    except SchemaNotCurrent as error:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(work)
+    except (SchemaNotCurrent, KeyringError) as error:
         fatal(str(error), status)
+    except PolicyFileError as error:
+        # A deployment's own policy file (HEDUI_POLICY_DIR) that does not validate: the
+        # file and the field, as the policy docs promise, not a traceback.
+        fatal(f"policy file {error}", 2)
+
+
+def settings(**overrides: Any) -> "Settings":
+    """The settings, with the options a command was given (None: not given)."""
+    from service.config import Settings
+
+    return Settings(**{key: value for key, value in overrides.items() if value is not None})
+
+
+@asynccontextmanager
+async def runtime(migrate_to: str | None = None) -> AsyncIterator["Runtime"]:
+    """A command's runtime; only `db upgrade` passes `migrate_to`, the others never
+    migrate."""
+    from service.runtime import build_runtime
+
+    async with build_runtime(settings(), migrate_to=migrate_to) as built:
+        yield built
