@@ -18,25 +18,17 @@ from connectors.registry import (
     load_connectors,
 )
 from connectors.vehicles import VehiclesConnector
-from schemas.evidence import Evidence, HouseholdQuery
+from schemas.evidence import Evidence
+from tests.connectors.support import PluginDouble
 
 BUILTIN = ["vehicles", "pensions", "housing_fund", "real_estate", "public_payroll", "bank"]
 PLUGINS = "hedui_fake_plugins"
 
 
-class FakeConnector:
+class FakeConnector(PluginDouble):
     name: ClassVar[str] = "fake"
     title: ClassVar[str] = "测试 fake"
     version: ClassVar[str] = "0.1.0"
-    Config: ClassVar[type[ConnectorConfig]] = ConnectorConfig
-
-    async def check(self, config: ConnectorConfig, client: httpx.AsyncClient) -> CheckResult:
-        return CheckResult(ok=True)
-
-    async def fetch(
-        self, household: HouseholdQuery, config: ConnectorConfig, client: httpx.AsyncClient
-    ) -> Evidence:
-        return Evidence(answered=household.id_numbers)
 
 
 class OtherFake(FakeConnector):

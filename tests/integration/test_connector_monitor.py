@@ -30,6 +30,7 @@ from service.logging import configure_logging
 from service.verification.fanout import SourceFetcher
 from tests.conftest import LiveService
 from tests.connectors.declarative.specs import example
+from tests.connectors.support import PluginDouble
 from tests.factories import make_id_number
 
 SETTINGS = Settings(health_sync_s=0.05, breaker_open_s=30.0)
@@ -90,16 +91,10 @@ def test_a_breaker_that_opens_is_a_warning_and_one_that_closes_is_not(
     ]
 
 
-class Busy:
+class Busy(PluginDouble):
     """A plugin whose partner is busy once (503, `Retry-After: 1`), then answers at once."""
 
     name: ClassVar[str] = "busy"
-    title: ClassVar[str] = "busy"
-    version: ClassVar[str] = "1"
-    Config: ClassVar[type[ConnectorConfig]] = ConnectorConfig
-
-    async def check(self, config: ConnectorConfig, client: httpx.AsyncClient) -> CheckResult:
-        return CheckResult(ok=True)
 
     async def fetch(
         self, household: HouseholdQuery, config: ConnectorConfig, client: httpx.AsyncClient
@@ -272,12 +267,8 @@ async def test_a_connector_bug_is_that_source_error_logged_with_its_type(
     assert health.breakers["buggy"].failure_rate() is None
 
 
-class Misbehaving:
+class Misbehaving(PluginDouble):
     """A plugin whose `check` hangs or raises."""
-
-    title: ClassVar[str] = "misbehaving"
-    version: ClassVar[str] = "1"
-    Config: ClassVar[type[ConnectorConfig]] = ConnectorConfig
 
     def __init__(self, name: str) -> None:
         self.name = name  # type: ignore[misc]
@@ -286,11 +277,6 @@ class Misbehaving:
         if self.name == "hangs":
             await asyncio.sleep(3600)
         raise RuntimeError("a bug in the plugin")
-
-    async def fetch(
-        self, household: HouseholdQuery, config: ConnectorConfig, client: httpx.AsyncClient
-    ) -> Evidence:
-        return Evidence(answered=household.id_numbers)
 
 
 async def test_a_probe_and_the_start_up_check_say_the_same_of_a_bad_check(

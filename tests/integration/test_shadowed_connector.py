@@ -5,13 +5,10 @@ plugin answers under the name, start-up says so, and the registration cannot be 
 import logging
 from typing import ClassVar
 
-import httpx
 import pytest
 
-from connectors.base import CheckResult, ConnectorConfig
 from connectors.registry import load_connectors
 from schemas import connector_registration as wire
-from schemas.evidence import Evidence, HouseholdQuery
 from service.auth.principal import Principal, Role
 from service.config import Settings
 from service.connector.registration_service import registration as registration_service
@@ -19,27 +16,18 @@ from service.errors import Conflict
 from service.logging import configure_logging
 from service.runtime import build_runtime
 from tests.connectors.declarative.specs import example
+from tests.connectors.support import PluginDouble
 
 INTEGRATOR = Principal(
     key_id="k-integrator", name="integrator", role=Role.integrator, region_prefix=""
 )
 
 
-class TaxPlugin:
+class TaxPlugin(PluginDouble):
     """A plugin connector that took the name `tax`."""
 
     name: ClassVar[str] = "tax"
     title: ClassVar[str] = "tax, as a plugin"
-    version: ClassVar[str] = "1"
-    Config: ClassVar[type[ConnectorConfig]] = ConnectorConfig
-
-    async def check(self, config: ConnectorConfig, client: httpx.AsyncClient) -> CheckResult:
-        return CheckResult(ok=True)
-
-    async def fetch(
-        self, household: HouseholdQuery, config: ConnectorConfig, client: httpx.AsyncClient
-    ) -> Evidence:
-        return Evidence(answered=household.id_numbers)
 
 
 async def test_a_plugin_that_takes_a_declarative_connector_s_name_is_said_at_start_up(
