@@ -38,16 +38,27 @@ async def events_about(
     return items
 
 
-async def test_auditor_finds_who_read_a_persons_report(
-    http: httpx.AsyncClient, api_client: ClientFactory
-) -> None:
+async def verified_in_530104(
+    http: httpx.AsyncClient, caseworker: httpx.AsyncClient, headers: dict[str, str] = WAIT
+) -> tuple[str, httpx.Response]:
+    """A person of county 530104, seeded at the sandbox, and `caseworker`'s verification of
+    their household (its end waited for): the ID number and the answer."""
     person = make_id_number("530104")
     await http.post("/sandbox/people", json={"id_number": person})
-    caseworker = await api_client(role="caseworker", region="5301", name="王芳 (五华区)")
     created = await caseworker.post(
         "/v1/verifications",
         json=verification_body([member(person)], region_code="530104"),
-        headers={**WAIT, "X-Request-ID": "case-42-submit"},
+        headers=headers,
+    )
+    return person, created
+
+
+async def test_auditor_finds_who_read_a_persons_report(
+    http: httpx.AsyncClient, api_client: ClientFactory
+) -> None:
+    caseworker = await api_client(role="caseworker", region="5301", name="王芳 (五华区)")
+    person, created = await verified_in_530104(
+        http, caseworker, {**WAIT, "X-Request-ID": "case-42-submit"}
     )
     assert created.status_code == 200, created.text
     verification_id = created.json()["id"]
@@ -72,14 +83,8 @@ async def test_auditor_finds_who_read_a_persons_report(
 async def test_refused_read_of_another_regions_household_is_recorded(
     http: httpx.AsyncClient, api_client: ClientFactory
 ) -> None:
-    person = make_id_number("530104")
-    await http.post("/sandbox/people", json={"id_number": person})
     owner = await api_client(role="caseworker", region="5301")
-    created = await owner.post(
-        "/v1/verifications",
-        json=verification_body([member(person)], region_code="530104"),
-        headers=WAIT,
-    )
+    _, created = await verified_in_530104(http, owner)
     verification_id = created.json()["id"]
     neighbour = await api_client(role="caseworker", region="5303", name="邻县 probe")
 
@@ -98,14 +103,8 @@ async def test_refused_read_of_another_regions_household_is_recorded(
 async def test_a_body_refused_by_its_model_is_recorded_as_422(
     http: httpx.AsyncClient, api_client: ClientFactory
 ) -> None:
-    person = make_id_number("530104")
-    await http.post("/sandbox/people", json={"id_number": person})
     caseworker = await api_client(role="caseworker", region="5301")
-    created = await caseworker.post(
-        "/v1/verifications",
-        json=verification_body([member(person)], region_code="530104"),
-        headers=WAIT,
-    )
+    _, created = await verified_in_530104(http, caseworker)
     verification_id = created.json()["id"]
     approver = await api_client(role="approver", region="5301", name="审批 probe")
 
@@ -124,14 +123,8 @@ async def test_a_body_refused_by_its_model_is_recorded_as_422(
 async def test_auditor_sees_only_events_about_their_region(
     http: httpx.AsyncClient, api_client: ClientFactory
 ) -> None:
-    person = make_id_number("530104")
-    await http.post("/sandbox/people", json={"id_number": person})
     caseworker = await api_client(role="caseworker", region="53")
-    created = await caseworker.post(
-        "/v1/verifications",
-        json=verification_body([member(person)], region_code="530104"),
-        headers=WAIT,
-    )
+    _, created = await verified_in_530104(http, caseworker)
     verification_id = created.json()["id"]
     elsewhere = await api_client(role="auditor", region="5302")
     here = await api_client(role="auditor", region="5301")
@@ -149,14 +142,8 @@ async def test_auditors_of_the_households_region_see_what_is_done_to_its_recipie
     """A recipient's events carry its household's place, as a verification's do: a stop by
     a province's admin is seen by the county's auditors (it was stored with no region, so
     only the actor's own region's auditors saw it)."""
-    person = make_id_number("530104")
-    await http.post("/sandbox/people", json={"id_number": person})
     caseworker = await api_client(role="caseworker", region="53")
-    created = await caseworker.post(
-        "/v1/verifications",
-        json=verification_body([member(person)], region_code="530104"),
-        headers=WAIT,
-    )
+    _, created = await verified_in_530104(http, caseworker)
     assert created.json()["recommendation"] == "eligible", created.text
     approver = await api_client(role="approver", region="53")
     decided = await approver.post(
