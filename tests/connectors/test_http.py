@@ -38,6 +38,7 @@ from connectors.testing import retry_testing
 from connectors.wire import describe, load_json, parse_xml, partner_error_code, safe_code
 from schemas.evidence import RequestContext
 from schemas.identity import check_character
+from tests.loopback import loopback_server
 
 BASE = "https://partner.test/x"
 CONTEXT = RequestContext(consent_id="consent-1", purpose="dibao")
@@ -128,15 +129,12 @@ async def silent_server() -> AsyncIterator[str]:
     async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         held.append(writer)
 
-    server = await asyncio.start_server(accept, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        for writer in held:
-            writer.close()
-        server.close()
-        await server.wait_closed()
+    async with loopback_server(accept) as url:
+        try:
+            yield url
+        finally:
+            for writer in held:
+                writer.close()
 
 
 class TestRealTimeouts:

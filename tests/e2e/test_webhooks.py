@@ -24,6 +24,7 @@ from service.recipient.calendar import add_months
 from service.runtime import build_runtime
 from tests.conftest import keyed_session_factory, running_service, service_settings
 from tests.factories import make_id_number, member, verification_body
+from tests.loopback import loopback_server
 from tests.webhook_receiver import Receiver, receiving
 
 SECRET = "whsec_test_0123456789abcdef"
@@ -417,12 +418,8 @@ async def hostile_receiver(answer: str) -> AsyncIterator[tuple[str, list[int]]]:
             sent.append(count)
             writer.close()
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}/hook", sent
-    finally:
-        server.close()
+    async with loopback_server(serve) as url:
+        yield f"{url}/hook", sent
 
 
 # The delivery loop is the same on both databases: once, on SQLite.

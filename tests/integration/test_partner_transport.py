@@ -12,6 +12,7 @@ from connectors.base import ConnectorConfig, PartnerUnavailable
 from connectors.http import PartnerClient, request
 from service.config import Settings
 from service.http import create_http_client
+from tests.loopback import loopback_server
 
 BROKEN = {
     "a negative length": b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n{}",
@@ -37,13 +38,8 @@ async def partner(answer: bytes) -> AsyncIterator[tuple[str, list[int]]]:
         await writer.drain()
         writer.close()
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}", asked
-    finally:
-        server.close()
-        await server.wait_closed()
+    async with loopback_server(serve) as url:
+        yield url, asked
 
 
 @pytest.mark.parametrize("answer", BROKEN.values(), ids=BROKEN.keys())
