@@ -1,12 +1,13 @@
 """`hedui policy`: what-if simulations of changed policy figures over stored households."""
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from schemas.verification import Area, Program
 from service.auth.principal import Role
 from service.command import run as _run
 from service.command import runtime as _runtime
@@ -15,15 +16,10 @@ policy_app = typer.Typer(help="Policy figures: what-if simulations.", no_args_is
 console = Console()
 
 
-class ProgramChoice(StrEnum):
-    dibao = "dibao"
-    tekun = "tekun"
-    linshi = "linshi"
-
-
-class AreaChoice(StrEnum):
-    urban = "urban"
-    rural = "rural"
+# The choices the options offer, made from the request's own types: a program or area
+# added there is offered here too.
+ProgramChoice = StrEnum("ProgramChoice", {value: value for value in get_args(Program)})  # type: ignore[misc]
+AreaChoice = StrEnum("AreaChoice", {value: value for value in get_args(Area)})  # type: ignore[misc]
 
 
 @policy_app.command("simulate", short_help="Re-score stored households with changed figures.")
