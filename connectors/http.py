@@ -487,23 +487,30 @@ async def request(
             return parse(answer)
         return await asyncio.to_thread(parse, answer)
 
-    async def sleep(seconds: float) -> None:
-        if isinstance(client, PartnerClient):
-            client.retry_wait_s += seconds
-        await asyncio.sleep(seconds)
-
     # The first attempt costs no retry machinery: almost every call succeeds at once.
     return await retried_after_first(
         attempt,
         retryable=_is_transient,
         retrying=lambda: AsyncRetrying(
-            sleep=sleep,
+            sleep=_counted_sleep(client),
             stop=_stop(config, retry_budget, granted),
             wait=_wait,
             retry=retry_if_exception(_is_transient),
             reraise=True,
         ),
     )
+
+
+def _counted_sleep(client: httpx.AsyncClient) -> Callable[[float], Awaitable[None]]:
+    """The retry layer's sleep for `client`'s requests: counted on a `PartnerClient`
+    (`retry_wait_s`), so the fetch can leave it out of the partner's latency."""
+
+    async def sleep(seconds: float) -> None:
+        if isinstance(client, PartnerClient):
+            client.retry_wait_s += seconds
+        await asyncio.sleep(seconds)
+
+    return sleep
 
 
 @lru_cache(maxsize=1024)
