@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 
 from service.models.declarative_connector import StoredConnector, StoredConnectorVersion
 from service.repository import Repository
@@ -28,6 +28,18 @@ class RegistrationRepository(Repository):
             StoredConnectorVersion.name == name, StoredConnectorVersion.version == version
         )
         return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def versions_of(
+        self, wanted: Sequence[tuple[str, int]]
+    ) -> dict[tuple[str, int], StoredConnectorVersion]:
+        """The stored versions named by (connector, version), in one statement."""
+        if not wanted:
+            return {}
+        statement = select(StoredConnectorVersion).where(
+            tuple_(StoredConnectorVersion.name, StoredConnectorVersion.version).in_(wanted)
+        )
+        rows = (await self.session.execute(statement)).scalars()
+        return {(row.name, row.version): row for row in rows}
 
     async def count(self) -> int:
         """How many declarative connectors are registered."""

@@ -27,7 +27,7 @@ from service.connector.status import Signals, Thresholds, assess
 from service.connector.unloadable import UnloadableConnector
 from service.connector.wiring import build_configs
 from service.errors import Conflict, NotFound
-from service.models import ConnectorBucket, ConnectorState, StoredConnector
+from service.models import ConnectorBucket, ConnectorState, StoredConnector, StoredConnectorVersion
 from service.pagination import decode_cursor, next_cursor
 
 log = structlog.get_logger(__name__)
@@ -84,16 +84,18 @@ class ConnectorService:
         repository = ConnectorRepository.from_session(session)
         kept = await repository.states(list(stored)) if stored else {}
         read_at = datetime.now(UTC)
+        # Each at the version it would be asked at (the one last in force, else the
+        # latest), with that version's own title and kind: every such version in one read.
+        shown = {idle.name: idle.active_version or idle.latest_version for idle in stored.values()}
+        specs = await RegistrationRepository.from_session(session).versions_of(list(shown.items()))
         for idle in stored.values():
-            # The version it would be asked at (the one last in force, else the latest),
-            # with that version's own title and kind.
-            shown = idle.active_version or idle.latest_version
-            title, kinds = await _stored_title_and_kinds(session, idle.name, shown, idle.title)
+            version = specs.get((idle.name, shown[idle.name]))
+            title, kinds = _title_and_kinds(version, idle.title)
             summaries.append(
                 wire.ConnectorSummary(
                     name=idle.name,
                     title=title,
-                    version=str(shown),
+                    version=str(shown[idle.name]),
                     origin="declarative",
                     enabled=idle.enabled,
                     kinds=kinds,
@@ -399,12 +401,11 @@ def _kinds(connector: object) -> tuple[str, ...]:
     return tuple(kinds) if isinstance(kinds, tuple | list) else ()
 
 
-async def _stored_title_and_kinds(
-    session: AsyncSession, name: str, version: int, fallback_title: str
+def _title_and_kinds(
+    version: StoredConnectorVersion | None, fallback_title: str
 ) -> tuple[str, list[str]]:
     """A stored version's title and record kind, as its spec says."""
-    row = await RegistrationRepository.from_session(session).version(name, version)
-    spec = row.spec if row is not None and isinstance(row.spec, dict) else {}
+    spec = version.spec if version is not None and isinstance(version.spec, dict) else {}
     title = spec.get("title")
     kind = (spec.get("response") or {}).get("kind")
     return (
