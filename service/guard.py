@@ -111,7 +111,7 @@ class RequestGuard:
         limit, setting = self._limit(scope)
         problem = (
             _text_problem(scope)
-            or _repeated_header(scope)
+            or _header_problem(scope)
             or self._declared_too_large(scope, limit, setting)
         )
         if problem is not None:
@@ -233,7 +233,7 @@ def _foreign_charset(value: bytes) -> bool:
     return False
 
 
-def _repeated_header(scope: Scope) -> Problem | None:
+def _header_problem(scope: Scope) -> Problem | None:
     """A header that may come once, sent twice; or a body sent compressed (read as it came,
     it would be taken for malformed JSON, or a batch's lines for invalid ones), or in a
     charset other than UTF-8 (it would be read as UTF-8 all the same)."""
