@@ -10,7 +10,7 @@ import time
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -56,7 +56,6 @@ app.add_typer(retention_app, name="retention")
 app.add_typer(keys_app, name="keys")
 
 console = Console()
-T = TypeVar("T")
 
 
 class Language(StrEnum):

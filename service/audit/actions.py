@@ -129,6 +129,5 @@ RETENTION_PURGE = "retention.purge"
 COMMAND_ACTIONS = frozenset({APIKEY_CREATE, APIKEY_REVOKE, RETENTION_PURGE})
 """Actions recorded by the command line and the scheduled purge, not by a route."""
 
-RECORDED = frozenset({action.name for action in ACTIONS.values() if action is not None})
+RECORDED = COMMAND_ACTIONS | {action.name for action in ACTIONS.values() if action is not None}
 """Every action the trail may hold: what a filter by action can find."""
-RECORDED |= COMMAND_ACTIONS
