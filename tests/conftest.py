@@ -303,8 +303,6 @@ class SessionDialects:
         self._engines: dict[str, AsyncEngine] = {}
         self._session_factories: dict[str, async_sessionmaker[AsyncSession]] = {}
         self._services: dict[str, LiveService] = {}
-        self._sandbox_controls: dict[str, httpx.AsyncClient] = {}
-        """A client of each live service's sandbox, by its base URL, for the reset after a test."""
 
     async def database_url(self, dialect: str) -> str:
         """A freshly migrated database of `dialect`."""
@@ -345,23 +343,10 @@ class SessionDialects:
                 # Nor may one test's retries spend the next one's retry budget.
                 retry_budget_min_retries=1_000_000,
             )
-            service = await self._stack.enter_async_context(running_service(settings))
-            self._sandbox_controls[service.base_url] = await self._stack.enter_async_context(
-                httpx.AsyncClient(base_url=service.base_url, verify=CLIENT_TLS)
+            self._services[database_url] = await self._stack.enter_async_context(
+                running_service(settings)
             )
-            self._services[database_url] = service
         return self._services[database_url]
-
-    async def reset_sandbox(self, service: LiveService) -> None:
-        """No fault on any source, and the sandbox's clock in real time: every source at once,
-        as `DELETE /sandbox/faults/{source}` one by one would, and the clock meanwhile."""
-        client = self._sandbox_controls[service.base_url]
-        faults, clock = await asyncio.gather(
-            client.delete("/sandbox/faults"), client.delete("/sandbox/clock")
-        )
-        assert faults.status_code == 200, faults.text
-        assert set(faults.json()) == set(SANDBOX_SOURCES), faults.text
-        assert clock.status_code == 200, clock.text
 
     async def close(self) -> None:
         """Services stopped, then engines disposed, then databases dropped."""
@@ -461,8 +446,10 @@ async def _reset_sandbox_faults(request: pytest.FixtureRequest) -> AsyncIterator
     yield
     if "live_service" in request.fixturenames:
         live: LiveService = request.getfixturevalue("live_service")
-        dialects: SessionDialects = request.getfixturevalue("session_dialects")
-        await dialects.reset_sandbox(live)
+        async with httpx.AsyncClient(base_url=live.base_url) as client:
+            for source in SANDBOX_SOURCES:
+                await client.delete(f"/sandbox/faults/{source}")
+            await client.delete("/sandbox/clock")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
