@@ -188,6 +188,20 @@ async def migrated_templates(
     await templates.close()
 
 
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """A freshly migrated database of each dialect."""
+    url, drop = await _fresh_database(request.param, tmp_path_factory.mktemp("db"))
+    engine = create_engine(url)
+    await migrate(engine)
+    await engine.dispose()
+    yield url
+    if drop is not None:
+        await drop()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def own_database_url(
     request: pytest.FixtureRequest,
@@ -202,10 +216,22 @@ async def own_database_url(
         await drop()
 
 
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
 async def keyed_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that seal and open as the service does (the run's key file, the database's
     data keys)."""
     return create_session_factory(engine, await open_keyring(engine, read_key_file(KEY_FILE)))
+
+
+@pytest.fixture(scope="session")
+async def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return await keyed_session_factory(engine)
 
 
 def _free_port() -> int:
@@ -287,102 +313,24 @@ async def running_service(settings: Settings) -> AsyncIterator[LiveService]:
         yield LiveService(base_url, settings, app)
 
 
-class SessionDialects:
-    """The run's shared database of each dialect, and what is built on it (an engine, keyed
-    sessions, the live service), made when a test first asks and kept to the end of the run.
-
-    `--dist loadfile` runs a file's SQLite tests, then its PostgreSQL ones, then the next
-    file's: fixtures parametrized by dialect would be torn down and built again at every
-    switch, a migration and a server's start twice a file. Held here, they are built once
-    per dialect and process, as when the whole suite runs in one process."""
-
-    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
-        self._tmp_path_factory = tmp_path_factory
-        self._stack = contextlib.AsyncExitStack()
-        self._urls: dict[str, str] = {}
-        self._engines: dict[str, AsyncEngine] = {}
-        self._session_factories: dict[str, async_sessionmaker[AsyncSession]] = {}
-        self._services: dict[str, LiveService] = {}
-
-    async def database_url(self, dialect: str) -> str:
-        """A freshly migrated database of `dialect`."""
-        if dialect not in self._urls:
-            url, drop = await _fresh_database(dialect, self._tmp_path_factory.mktemp("db"))
-            if drop is not None:
-                self._stack.push_async_callback(drop)
-            await _migrated(url)
-            self._urls[dialect] = url
-        return self._urls[dialect]
-
-    async def engine(self, database_url: str) -> AsyncEngine:
-        if database_url not in self._engines:
-            engine = create_engine(database_url)
-            self._stack.push_async_callback(engine.dispose)
-            self._engines[database_url] = engine
-        return self._engines[database_url]
-
-    async def session_factory(self, database_url: str) -> async_sessionmaker[AsyncSession]:
-        if database_url not in self._session_factories:
-            self._session_factories[database_url] = await keyed_session_factory(
-                await self.engine(database_url)
-            )
-        return self._session_factories[database_url]
-
-    async def live_service(self, database_url: str) -> LiveService:
-        if database_url not in self._services:
-            sandbox_data = Path(self._tmp_path_factory.mktemp("sandbox")) / "sandbox.db"
-            settings = service_settings(
-                database_url,
-                sandbox_data,
-                # Many tests break partners on this shared server: its breakers must not trip
-                # and turn a later test's call into "circuit open" (breakers are tested on
-                # their own).
-                breaker_consecutive=1_000_000,
-                breaker_window=1_000_000,
-                breaker_min_calls=1_000_000,
-                # Nor may one test's retries spend the next one's retry budget.
-                retry_budget_min_retries=1_000_000,
-            )
-            self._services[database_url] = await self._stack.enter_async_context(
-                running_service(settings)
-            )
-        return self._services[database_url]
-
-    async def close(self) -> None:
-        """Services stopped, then engines disposed, then databases dropped."""
-        await self._stack.aclose()
-
-
 @pytest.fixture(scope="session")
-async def session_dialects(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[SessionDialects]:
-    dialects = SessionDialects(tmp_path_factory)
-    yield dialects
-    await dialects.close()
-
-
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-async def database_url(request: pytest.FixtureRequest, session_dialects: SessionDialects) -> str:
-    """A freshly migrated database of each dialect, shared by the run."""
-    return await session_dialects.database_url(request.param)
-
-
-@pytest.fixture(scope="session")
-async def engine(database_url: str, session_dialects: SessionDialects) -> AsyncEngine:
-    return await session_dialects.engine(database_url)
-
-
-@pytest.fixture(scope="session")
-async def session_factory(
-    database_url: str, session_dialects: SessionDialects
-) -> async_sessionmaker[AsyncSession]:
-    return await session_dialects.session_factory(database_url)
-
-
-@pytest.fixture(scope="session")
-async def live_service(database_url: str, session_dialects: SessionDialects) -> LiveService:
-    return await session_dialects.live_service(database_url)
+async def live_service(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[LiveService]:
+    sandbox_data = Path(tmp_path_factory.mktemp("sandbox")) / "sandbox.db"
+    settings = service_settings(
+        database_url,
+        sandbox_data,
+        # Many tests break partners on this shared server: its breakers must not trip and
+        # turn a later test's call into "circuit open" (breakers are tested on their own).
+        breaker_consecutive=1_000_000,
+        breaker_window=1_000_000,
+        breaker_min_calls=1_000_000,
+        # Nor may one test's retries spend the next one's retry budget.
+        retry_budget_min_retries=1_000_000,
+    )
+    async with running_service(settings) as service:
+        yield service
 
 
 @pytest.fixture(scope="module")
