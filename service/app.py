@@ -39,6 +39,7 @@ from service.person.endpoints import router as person_router
 from service.recipient.endpoints import router as recipient_router
 from service.report.endpoints import router as report_router
 from service.request_id import RequestId
+from service.routing import build_routes
 from service.runtime import build_runtime
 from service.simulation.endpoints import router as simulation_router
 from service.state import State
@@ -110,7 +111,7 @@ def create_app(
         )
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[State]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[State]:
         async with build_runtime(
             settings,
             migrate_to="head" if run_migrations else None,
@@ -148,6 +149,10 @@ def create_app(
                 probing = settings.health_probe_interval_s > 0
                 await runtime.start_runs(
                     here=settings.run_mode == "inline", first_probes_here=not probing
+                )
+                # Before the port opens: the first caller is not made to wait for it.
+                await build_routes(
+                    app.router, ("", "/sandbox") if settings.sandbox_enabled else ("",)
                 )
                 # In the background: a partner that is down must not hold up start-up.
                 # After `start_runs`, which has read the pauses: a paused one is not checked.

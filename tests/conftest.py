@@ -266,12 +266,18 @@ async def serving(app: Any, port: int | None = None, *, lifespan: str = "on") ->
         )
     )
     task = asyncio.create_task(server.serve())
-    for _ in range(200):
+    # Bounded, but by far more than a start takes on a busy machine (seconds): a test that
+    # went on before the server listened would fail for the wrong reason.
+    for _ in range(int(START_BOUND_S / 0.02)):
         if server.started:
             break
         if task.done():
             task.result()
+            raise RuntimeError(f"the service on port {port} stopped while starting")
         await asyncio.sleep(0.02)
+    else:
+        server.should_exit = True
+        raise RuntimeError(f"the service on port {port} did not start within {START_BOUND_S} s")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -288,6 +294,7 @@ async def serving(app: Any, port: int | None = None, *, lifespan: str = "on") ->
 
 
 SHUTDOWN_BOUND_S = 60
+START_BOUND_S = 60
 
 
 def service_settings(database_url: str, sandbox_data: Path, **overrides: Any) -> Settings:

@@ -14,6 +14,7 @@ from service.auth.service import create_api_key
 from service.db import create_engine, create_session_factory
 from tests.conftest import running_service, service_settings
 from tests.connectors.declarative.specs import example
+from tests.unit.test_route_building import unbuilt
 
 
 def closed_port() -> int:
@@ -48,6 +49,9 @@ async def test_an_unreachable_connector_is_named_and_hedui_starts_anyway(
         connectors={"pensions": {"base_url": f"http://127.0.0.1:{closed_port()}/pensions"}},
     )
     async with running_service(settings) as service:
+        # Listening means ready: FastAPI's routes were built during start-up, not left to
+        # the first request (which waited seconds for them on a busy machine).
+        assert unbuilt(service.app) == []  # type: ignore[arg-type]
         async with httpx.AsyncClient(base_url=service.base_url) as client:
             assert (await client.get("/healthz")).status_code == 200
         for _ in range(500):  # the checks run in the background; wait for their summary
