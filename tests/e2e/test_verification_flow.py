@@ -368,7 +368,7 @@ async def test_no_full_id_number_in_any_response_or_log_line(
     ]
 
     logged = "".join(capfd.readouterr())
-    assert "source_settled" in logged  # the check below reads real log lines
+    assert "run_finished" in logged  # the check below reads real log lines
     texts = [*(response.text for response in responses), logged]
     for text in texts:
         assert applicant not in text

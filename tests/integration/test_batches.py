@@ -569,7 +569,7 @@ class TestPrivacy:
         await client.get(f"/v1/batches/{created['id']}/errors")
         await client.get(f"/v1/batches/{created['id']}/verifications")
         logged = "".join(capfd.readouterr())
-        assert "source_settled" in logged  # the run's log lines are there to check
+        assert "run_finished" in logged  # the run's log lines are there to check
         for id_number in ids:
             assert id_number not in logged
         assert "欧阳修远" not in logged

@@ -4,6 +4,7 @@ by type and place, never by what their messages quote."""
 import json
 import logging
 import re
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated
 from urllib.parse import unquote
@@ -14,8 +15,11 @@ import structlog
 from fastapi import FastAPI
 from pydantic import BaseModel, Field, ValidationError
 
+from schemas.verification import SourceStatus
 from service.error_handlers import install_error_handlers
+from service.jobs.workflow import RunResult, _log_finished
 from service.logging import LevelFirstLogger, configure_logging
+from service.verification.fanout import FetchOutcome
 
 ID_NUMBER = "11010519491231002X"
 
@@ -200,3 +204,33 @@ async def test_the_500_handler_logs_no_value_of_the_request(
     _assert_nothing_personal(err + response.text)
     assert '"event": "unhandled_error"' in err
     assert "ValueError (message withheld)" in err
+
+
+def test_a_run_is_one_line_at_info_naming_its_failed_sources_not_their_details(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("INFO", "json")
+    outcomes = (
+        FetchOutcome(source="bank", status=SourceStatus.timeout, detail=f"late for {ID_NUMBER}"),
+        FetchOutcome(source="pensions", status=SourceStatus.ok),
+        FetchOutcome(source="vehicles", status=SourceStatus.error, detail="HTTP 500"),
+        FetchOutcome(source="housing_fund", status=SourceStatus.no_record),
+    )
+    result = RunResult("completed", "review", datetime.now(UTC), outcomes)
+    _log_finished("5b0c3f4e-0000-4000-8000-000000000001", result)
+    [line] = capsys.readouterr().err.splitlines()
+    event = json.loads(line)
+    assert event["event"] == "run_finished"
+    assert event["status"] == "completed"
+    assert event["sources"] == {"error": 1, "no_record": 1, "ok": 1, "timeout": 1}
+    assert event["failed"] == ["bank", "vehicles"]
+    assert "recommendation" not in event
+    assert ID_NUMBER not in line
+    assert "HTTP 500" not in line
+
+    _log_finished(
+        "5b0c3f4e-0000-4000-8000-000000000002",
+        RunResult("completed", "eligible", datetime.now(UTC), outcomes[1:2]),
+    )
+    assert "failed" not in json.loads(capsys.readouterr().err)
+    configure_logging("INFO")
