@@ -43,6 +43,7 @@ from typing import Any
 import httpx
 
 from bench._server import (
+    LOG_LEVEL,
     _wait_healthy,
     create_token,
     free_port,
@@ -75,7 +76,7 @@ class Process:
 def _spawn(name: str, args: list[str], env: dict[str, str]) -> Process:
     popen = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
         [sys.executable, "-m", "service.cli", *args],
-        env={**os.environ, "HEDUI_LOG_LEVEL": "WARNING", **env},
+        env={**os.environ, "HEDUI_LOG_LEVEL": os.environ.get("HEDUI_LOG_LEVEL", LOG_LEVEL), **env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
