@@ -162,11 +162,18 @@ def _redact_value(value: Any) -> Any:
     return value
 
 
+_OWN_KEYS = frozenset({"timestamp", "level", "logger"})
+"""Written by the pipeline itself (the time, the level, the logger's name in the code):
+nothing a caller or a partner said can be in them, so they are not searched (the time alone
+has twenty digits to look through)."""
+
+
 def _redact(
     _logger: Any, _method: str, event: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     for key, value in event.items():
-        event[key] = _redact_value(value)
+        if key not in _OWN_KEYS:
+            event[key] = _redact_value(value)
     return event
 
 
@@ -232,6 +239,13 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
             renderer,
         ],
     )
+    # No line says which function, thread or process wrote it: the standard library would
+    # walk the stack for the caller of every line (structlog's logger class, a frame walk
+    # of its own) and look the others up, for fields no renderer here prints.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     root = logging.getLogger()
     root.setLevel(level.upper())
     for handler in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
