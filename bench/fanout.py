@@ -7,7 +7,9 @@ fund once per member, real-estate pages until the last, public payroll, bank sub
 poll), all at once, parsing each answer. hedui is driven over its API with `Prefer: wait`.
 Both run at concurrency 1 and `--concurrency` (32), on SQLite and, with `--database-url`, on
 PostgreSQL; hedui also with more API processes (`--processes 1,2`: `hedui serve --workers
-N`, each running the verifications it accepts) at `--concurrency`. Printed side by side:
+N`, each running the verifications it accepts) at `--concurrency`. Each hedui row is
+compared with a bare run made just before it at the same concurrency (the machine's speed
+drifts within minutes; the first bare rows are printed too). Printed side by side:
 p50/p95 end to end, households/s, the ratios, and CPU milliseconds per household of the
 bare client and of every hedui process, of the partners (the sandbox's process) and of
 everything together, with the households/s the machine's cores could carry at that cost.
@@ -279,6 +281,8 @@ def main() -> None:
             ),
         }
         rows += bare.values()
+        beside: dict[int, Row] = {}
+        """The bare client's run beside each hedui row (by the row's index)."""
         processes = [int(count) for count in args.processes.split(",")]
         offset = 300_000
         for dialect, env in databases:
@@ -302,6 +306,14 @@ def main() -> None:
                         sizes.insert(0, (1, args.sequential))
                     for concurrency, households in sizes:
                         offset += 100_000
+                        # The machine's speed drifts by a third within minutes (other
+                        # tenants of its host): each row is compared with the bare client
+                        # run just before it, at the same concurrency, not with the first.
+                        beside[len(rows)] = asyncio.run(
+                            run_bare(
+                                partners, partners_pid, households, concurrency, offset + 50_000
+                            )
+                        )
                         row = asyncio.run(
                             run_hedui(
                                 name,
@@ -328,16 +340,24 @@ def main() -> None:
     )
     for row in rows:
         print(row.line())
-    for row in rows:
+    print("each hedui row against the bare client run just before it (p50, households/s, CPU):")
+    for index, row in enumerate(rows):
         if row.name.startswith("hedui"):
-            base = bare[row.concurrency]
+            base = beside[index]
             extra_ms = statistics.median(row.e2e_ms) - statistics.median(base.e2e_ms)
             print(
-                f"{row.name} at {row.concurrency:>2}: p50 {extra_ms:+6.1f} ms, "
-                f"households/s {row.per_second / base.per_second:.2f}x bare, "
-                f"CPU/household {row.cpu_ms_per_household / base.cpu_ms_per_household:.1f}x bare"
+                f"{row.name} at {row.concurrency:>2}: p50 {extra_ms:+6.1f} ms "
+                f"({statistics.median(base.e2e_ms):.1f} bare), "
+                f"households/s {row.per_second / base.per_second:.2f}x bare "
+                f"({base.per_second:.1f}), "
+                f"CPU/household {row.cpu_ms_per_household / base.cpu_ms_per_household:.1f}x "
+                f"bare ({base.cpu_ms_per_household:.2f} ms)"
             )
-    top = bare[args.concurrency]
+    top_rate = statistics.median(
+        row.per_second
+        for row in [bare[args.concurrency], *beside.values()]
+        if row.concurrency == args.concurrency
+    )
     others = [row for row in rows if row.name.startswith("hedui") and row.concurrency > 1]
     if others:
         # What 0.8x the bare client's rate leaves hedui, once the partners and the driver
@@ -346,9 +366,10 @@ def main() -> None:
         rest = statistics.median(
             (row.partners_cpu_s + row.driver_cpu_s) * 1000 / row.households for row in others
         )
-        budget = CORES * 1000 / (0.8 * top.per_second) - rest
+        budget = CORES * 1000 / (0.8 * top_rate) - rest
         print(
-            f"0.8x bare at {args.concurrency} is {0.8 * top.per_second:.0f} households/s: on "
+            f"0.8x bare at {args.concurrency} is {0.8 * top_rate:.0f} households/s (median of the "
+            f"bare runs): on "
             f"{CORES} cores shared with the partners and the driver ({rest:.1f} ms/hh), hedui "
             f"may spend at most {budget:.1f} ms of CPU per household"
         )
