@@ -16,7 +16,7 @@ everything together, with the households/s the machine's cores could carry at th
 The cores are shared: the last line says how much CPU per household 0.8x the bare
 client's rate leaves hedui once the partners and the driving client have had theirs.
 
-Run: `python -m bench.fanout [--households 200] [--processes 1,2]
+Run: `python -m bench.fanout [--households 200] [--processes 1,2] [--profile DIR]
 [--database-url postgresql+asyncpg://...]`.
 """
 
@@ -30,6 +30,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import Element, SubElement, tostring
 
@@ -46,6 +47,7 @@ from bench._server import (
     throwaway_postgres,
 )
 from bench.latency import SOURCES, household, percentile, request_body
+from bench.profile import headline, py_spy, sampling
 from connectors.bank import poll_delays
 
 
@@ -264,7 +266,16 @@ def main() -> None:
     parser.add_argument(
         "--database-url", help="also run on this PostgreSQL database (it gets hedui's tables)"
     )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="run each row at --concurrency once more under py-spy, keep its samples in DIR "
+        "and print where the CPU went (bench/profile.py; needs py-spy)",
+    )
     args = parser.parse_args()
+    if args.profile is not None:
+        py_spy()  # before an hour of measuring, not after it
     databases: list[tuple[str, dict[str, str]]] = [("sqlite", {})]
     rows: list[Row] = []
     with contextlib.ExitStack() as stack:
@@ -281,6 +292,7 @@ def main() -> None:
             ),
         }
         rows += bare.values()
+        profiles: dict[str, list[Path]] = {}
         beside: dict[int, Row] = {}
         """The bare client's run beside each hedui row (by the row's index)."""
         processes = [int(count) for count in args.processes.split(",")]
@@ -328,6 +340,37 @@ def main() -> None:
                             )
                         )
                         rows.append(row)
+                        if args.profile is not None and concurrency > 1:
+                            # Again, under py-spy (which slows what it samples): the row
+                            # above was measured without it.
+                            offset += 100_000
+                            with sampling(pids, args.profile, _slug(name)) as files:
+                                asyncio.run(
+                                    run_hedui(
+                                        name,
+                                        base_url,
+                                        token,
+                                        pids,
+                                        partners_pid,
+                                        households,
+                                        concurrency,
+                                        offset,
+                                        warm_up=0,
+                                    )
+                                )
+                            profiles[name] = files
+    report(args, rows, bare, beside, profiles)
+
+
+def report(
+    args: argparse.Namespace,
+    rows: list[Row],
+    bare: dict[int, Row],
+    beside: dict[int, Row],
+    profiles: dict[str, list[Path]],
+) -> None:
+    """The table, each hedui row against the bare run beside it, the CPU budget the
+    throughput target leaves hedui, and the profiles when asked for."""
     print(
         f"3-person households, partners at {args.latency_ms} ms in their own process "
         "(hedui sandbox). CPU ms/hh: the bare client's process, or every hedui process; "
@@ -374,6 +417,13 @@ def main() -> None:
             f"may spend at most {budget:.1f} ms of CPU per household"
         )
     print("targets: p50 within 5 ms at 1; >= 0.8x bare households/s at 32; <= 8 ms CPU/household")
+    for name, files in profiles.items():
+        print(f"\nprofile of {name} at {args.concurrency} (every hedui process; {args.profile}):")
+        print("\n".join(headline(files).lines()))
+
+
+def _slug(name: str) -> str:
+    return name.replace(" ", "-")
 
 
 @contextlib.contextmanager

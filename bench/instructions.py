@@ -31,7 +31,7 @@ from pathlib import Path
 import aiohttp
 import httpx
 
-from bench._server import create_token, free_port, key_file
+from bench._server import LOG_LEVEL, create_token, free_port, key_file
 from bench.fanout import bare_household, running_sandbox_dir, set_latency
 from bench.latency import household, request_body
 
@@ -96,7 +96,7 @@ def hedui_instructions(partners: str, first: int, then: int, concurrency: int) -
             "HEDUI_DATABASE_URL": database_url,
             "HEDUI_SANDBOX": "off",
             "HEDUI_PARTNER_BASE_URL": partners,
-            "HEDUI_LOG_LEVEL": "WARNING",
+            "HEDUI_LOG_LEVEL": os.environ.get("HEDUI_LOG_LEVEL", LOG_LEVEL),
         }
         out = Path(directory) / "hedui.callgrind"
         process = subprocess.Popen(  # noqa: S603 - valgrind and our own CLI, fixed arguments
