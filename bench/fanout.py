@@ -30,6 +30,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import Element, SubElement, tostring
@@ -326,38 +327,23 @@ def main() -> None:
                                 partners, partners_pid, households, concurrency, offset + 50_000
                             )
                         )
-                        row = asyncio.run(
-                            run_hedui(
-                                name,
-                                base_url,
-                                token,
-                                pids,
-                                partners_pid,
-                                households,
-                                concurrency,
-                                offset,
-                                warm_up=8 * count,
-                            )
+                        drive = partial(
+                            run_hedui,
+                            name,
+                            base_url,
+                            token,
+                            pids,
+                            partners_pid,
+                            households,
+                            concurrency,
                         )
-                        rows.append(row)
+                        rows.append(asyncio.run(drive(offset, warm_up=8 * count)))
                         if args.profile is not None and concurrency > 1:
                             # Again, under py-spy (which slows what it samples): the row
                             # above was measured without it.
                             offset += 100_000
                             with sampling(pids, args.profile, _slug(name)) as files:
-                                asyncio.run(
-                                    run_hedui(
-                                        name,
-                                        base_url,
-                                        token,
-                                        pids,
-                                        partners_pid,
-                                        households,
-                                        concurrency,
-                                        offset,
-                                        warm_up=0,
-                                    )
-                                )
+                                asyncio.run(drive(offset, warm_up=0))
                             profiles[name] = files
     report(args, rows, bare, beside, profiles)
 
