@@ -36,13 +36,18 @@ def unbuilt(app: FastAPI) -> list[str]:
     ]
 
 
-async def test_every_router_is_built_and_nothing_is_answered_to_anyone(tmp_path: Path) -> None:
+def with_sandbox(tmp_path: Path) -> FastAPI:
+    """hedui's app with the sandbox mounted, not started (nothing built yet)."""
     settings = Settings(
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'hedui.db'}",
         sandbox="on",
         sandbox_data=tmp_path / "sandbox.db",
     )
-    app = create_app(settings, run_migrations=False)
+    return create_app(settings, run_migrations=False)
+
+
+async def test_every_router_is_built_and_nothing_is_answered_to_anyone(tmp_path: Path) -> None:
+    app = with_sandbox(tmp_path)
     routers = list(included(app))
     assert len(routers) > 10  # hedui's and the sandbox's
     assert unbuilt(app)  # nothing is built before a request
@@ -55,12 +60,7 @@ async def test_every_router_is_built_and_nothing_is_answered_to_anyone(tmp_path:
 async def test_without_the_sandbox_prefix_only_hedui_s_own_routers_are_built(
     tmp_path: Path,
 ) -> None:
-    settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'hedui.db'}",
-        sandbox="on",
-        sandbox_data=tmp_path / "sandbox.db",
-    )
-    app = create_app(settings, run_migrations=False)
+    app = with_sandbox(tmp_path)
 
     await build_routes(app.router)
 
