@@ -154,6 +154,7 @@ class Collector:
         outcome = await self.fetcher.collect(due.source, due.token, due.household, due.version)
         log.info(
             "source_collected",
+            verification_id=due.verification_id,
             source=due.source,
             status=outcome.status.value,
             collects=due.collects,

@@ -80,18 +80,21 @@ class RunResult:
     recommendation: str | None
     completed_at: datetime
     outcomes: tuple[FetchOutcome, ...]
+    settled: tuple[tuple[str, SourceStatus], ...] = ()
+    """Every source of the verification as it was scored, with its status (the run's own
+    outcomes, those stored before it and, finished by a collect, the late answer); empty
+    when it failed unscored."""
 
 
-def _log_finished(verification_id: str, result: RunResult) -> None:
-    """One line a run: how it ended, how many of the sources it asked ended how, and
-    which of them failed (by name: a source's name is no one's data)."""
-    tally = Counter(outcome.status.value for outcome in result.outcomes)
-    failed = sorted(
-        outcome.source for outcome in result.outcomes if outcome.status not in _ANSWERED
-    )
+def _log_finished(verification_id: str, result: RunResult, event: str = "run_finished") -> None:
+    """One line a finished verification: how it ended, how many of its sources ended how,
+    and which of them failed (by name: a source's name is no one's data). `run_finished`
+    when a run ended it, `collect_finished` when the late answer of a parked source did."""
+    tally = Counter(status.value for _, status in result.settled)
+    failed = sorted(source for source, status in result.settled if status not in _ANSWERED)
     named = {"failed": failed} if failed else {}
     log.info(
-        "run_finished",
+        event,
         verification_id=verification_id,
         status=result.status,
         sources=dict(sorted(tally.items())),
@@ -538,6 +541,7 @@ class Workflow:
 
     def finished(self, verification_id: str, result: RunResult) -> None:
         """A verification finished outside a run (by a collect) and was committed."""
+        _log_finished(verification_id, result, "collect_finished")
         if self.on_finished is not None:
             self.on_finished(verification_id, result)
 
@@ -595,7 +599,8 @@ class Workflow:
                     inputs=inputs,
                     looked_up=looked_up,
                 )
-        return RunResult(status, recommendation, now, tuple(fresh))
+        settled = tuple((source.source, source.status) for source in inputs.sources)
+        return RunResult(status, recommendation, now, tuple(fresh), settled)
 
     async def _fail(self, verification_id: str, error: str) -> RunResult | None:
         now = self.clock()

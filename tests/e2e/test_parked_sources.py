@@ -121,7 +121,7 @@ async def _row(parked: Parked, verification_id: str) -> tuple[Verification, Sour
 
 
 async def test_a_bank_answering_after_five_minutes_completes_the_verification(
-    parked: Parked,
+    parked: Parked, capfd: pytest.CaptureFixture[str]
 ) -> None:
     started = datetime.now(UTC)
     accepted = await _submit_to_a_slow_bank(parked)
@@ -147,7 +147,14 @@ async def test_a_bank_answering_after_five_minutes_completes_the_verification(
     moved = await parked.client.post("/sandbox/clock", json={"advance_s": 300})
     assert moved.status_code == 200
     later = datetime.now(UTC) + timedelta(minutes=6)
+    capfd.readouterr()
     assert await collector.collect_due(now=later) == 1
+    # The collect that finished it says so in one line, as a run does (`run_finished`).
+    logged = capfd.readouterr().err.splitlines()
+    [finished] = [line for line in logged if "collect_finished" in line]
+    assert verification_id in finished
+    assert "status=completed" in finished
+    assert "'ok': 1" in finished  # the bank's late answer counted with the run's five
 
     done = await _verification(parked, verification_id)
     assert done["status"] == "completed", done

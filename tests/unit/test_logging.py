@@ -216,13 +216,17 @@ def test_a_run_is_one_line_at_info_naming_its_failed_sources_not_their_details(
         FetchOutcome(source="vehicles", status=SourceStatus.error, detail="HTTP 500"),
         FetchOutcome(source="housing_fund", status=SourceStatus.no_record),
     )
-    result = RunResult("completed", "review", datetime.now(UTC), outcomes)
+    settled = tuple((outcome.source, outcome.status) for outcome in outcomes)
+    stored_before = ("public_payroll", SourceStatus.ok)  # scored, though not this run's
+    result = RunResult(
+        "completed", "review", datetime.now(UTC), outcomes, (*settled, stored_before)
+    )
     _log_finished("5b0c3f4e-0000-4000-8000-000000000001", result)
     [line] = capsys.readouterr().err.splitlines()
     event = json.loads(line)
     assert event["event"] == "run_finished"
     assert event["status"] == "completed"
-    assert event["sources"] == {"error": 1, "no_record": 1, "ok": 1, "timeout": 1}
+    assert event["sources"] == {"error": 1, "no_record": 1, "ok": 2, "timeout": 1}
     assert event["failed"] == ["bank", "vehicles"]
     assert "recommendation" not in event
     assert ID_NUMBER not in line
@@ -230,7 +234,11 @@ def test_a_run_is_one_line_at_info_naming_its_failed_sources_not_their_details(
 
     _log_finished(
         "5b0c3f4e-0000-4000-8000-000000000002",
-        RunResult("completed", "eligible", datetime.now(UTC), outcomes[1:2]),
+        RunResult("completed", "eligible", datetime.now(UTC), (), settled[1:2]),
+        "collect_finished",
     )
-    assert "failed" not in json.loads(capsys.readouterr().err)
+    finished = json.loads(capsys.readouterr().err)
+    assert finished["event"] == "collect_finished"
+    assert finished["sources"] == {"ok": 1}
+    assert "failed" not in finished
     configure_logging("INFO")
