@@ -675,8 +675,9 @@ def recheck(
         bool,
         typer.Option(
             "--even-if-partners-down",
-            help="Start even when no partner answers its health check (every report would "
-            "be incomplete, every household under review)",
+            help="Start even when no partner answers its health check, or none of those "
+            "at HEDUI_PARTNER_BASE_URL (every report would be incomplete, every household "
+            "under review)",
         ),
     ] = False,
 ) -> None:
@@ -700,9 +701,10 @@ def recheck(
     Reads and writes the database of HEDUI_DATABASE_URL (default: ./hedui.db) and asks
     the partners at HEDUI_PARTNER_BASE_URL (default: the sandbox of `hedui serve` on
     HEDUI_PORT): run it where the server runs, with the same settings. Each partner's
-    health check is called first: when none answers (settings other than the server's,
-    or no network), nothing is started; one that does not is named, and its re-checks
-    end incomplete and under review, as they would in the server's own pass.
+    health check is called first: when none answers, or none of those asked at
+    HEDUI_PARTNER_BASE_URL (settings other than the server's, or no network), nothing is
+    started; one that does not is named, and its re-checks end incomplete and under
+    review, as they would in the server's own pass.
 
     \b
     Examples:
@@ -809,13 +811,22 @@ async def _recheck(
         down, asked = await runtime.health.unanswered(
             runtime.registry, runtime.fetcher.configs, runtime.http_client
         )
-        if down and len(down) == asked and not even_if_partners_down:
+        base = settings.resolved_partner_base_url()
+        # The partners asked at HEDUI_PARTNER_BASE_URL (the built-in ones, and any plugin's
+        # left at its default) all failing is these settings being wrong, not an outage:
+        # a partner registered at an address of its own may still answer.
+        at_base = [
+            name for name in asked if runtime.fetcher.configs[name].base_url.startswith(f"{base}/")
+        ]
+        none_at_base = bool(at_base) and set(at_base) <= set(down)
+        if down and (len(down) == len(asked) or none_at_base) and not even_if_partners_down:
+            which = "no partner" if len(down) == len(asked) else f"no partner at {base}"
             console.print(
-                f"Nothing was started: no partner answered its health check ({', '.join(down)}; "
-                f"the built-in ones asked at {settings.resolved_partner_base_url()}), so every "
-                "re-check would end incomplete and under review. Run this where the server "
-                "runs, with its settings (HEDUI_PARTNER_BASE_URL, or HEDUI_PORT for the "
-                "sandbox of `hedui serve`), or add --even-if-partners-down.",
+                f"Nothing was started: {which} answered its health check ({', '.join(down)}; "
+                f"the built-in ones asked at {base}), so every re-check would end incomplete "
+                "and under review. Run this where the server runs, with its settings "
+                "(HEDUI_PARTNER_BASE_URL, or HEDUI_PORT for the sandbox of `hedui serve`), or "
+                "add --even-if-partners-down.",
                 highlight=False,
                 soft_wrap=True,
             )

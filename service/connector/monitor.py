@@ -311,9 +311,9 @@ class HealthMonitor:
         registry: ConnectorRegistry,
         configs: dict[str, ConnectorConfig],
         client: httpx.AsyncClient,
-    ) -> tuple[list[str], int]:
+    ) -> tuple[list[str], list[str]]:
         """Which connectors in force (not paused) fail their health check now, within their
-        timeout, and how many were asked: a look before a run that would store every
+        timeout, and which were asked: a look before a run that would store every
         household's report incomplete. Each check goes through the partner's throttle, as
         a probe does (`_check`); nothing of it is recorded (counts, breakers)."""
         asked = [
@@ -327,7 +327,7 @@ class HealthMonitor:
             for (connector, _), (result, _) in zip(asked, checked, strict=True)
             if not result.ok
         )
-        return failed, len(asked)
+        return failed, sorted(connector.name for connector, _ in asked)
 
     def paused(self, name: str) -> bool:
         """Has an operator paused `name` (as this process last read it)?"""

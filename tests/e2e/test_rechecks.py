@@ -3,6 +3,7 @@ sandbox agencies, with `hedui recheck` as an operator runs it."""
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import subprocess
@@ -315,19 +316,27 @@ async def test_an_unchanged_household_raises_nothing(office: Office) -> None:
     assert (key.revoked_reason or "").startswith("internal:")
 
 
+@pytest.mark.parametrize("own_address", [False, True], ids=["none-answers", "one-of-its-own"])
 async def test_with_no_partner_answering_nothing_is_started_and_the_roll_is_untouched(
-    office: Office,
+    office: Office, own_address: bool
 ) -> None:
     """A shell whose settings are not the server's (another port) reaches no partner:
-    re-checking the roll then would put every household under review for nothing."""
+    re-checking the roll then would put every household under review for nothing. So too
+    when a partner registered at an address of its own answers, but none of those asked at
+    HEDUI_PARTNER_BASE_URL does."""
     await office.approve("530102", {"id_number": make_id_number("530102")})
     [before] = (await office.caseworker.get("/v1/recipients")).json()["items"]
     nowhere = {"HEDUI_PARTNER_BASE_URL": f"http://127.0.0.1:{_free_port()}/sandbox"}
+    if own_address:
+        answering = {"vehicles": {"base_url": f"{office.env['HEDUI_PARTNER_BASE_URL']}/vehicles"}}
+        nowhere["HEDUI_CONNECTORS"] = json.dumps(answering)
 
     ran = await office.recheck("--as-of", a_year_on().isoformat(), env=nowhere)
 
     assert ran.returncode == 1, ran.stdout
-    assert "Nothing was started: no partner answered its health check" in ran.stdout
+    which = "no partner at http://127.0.0.1:" if own_address else "no partner answered"
+    assert f"Nothing was started: {which}" in ran.stdout, ran.stdout
+    assert ("vehicles" in ran.stdout) is not own_address  # it answered; the others are named
     assert "--even-if-partners-down" in ran.stdout
     # Nothing asked on after the answer: no check crashing through a closed client.
     for noise in ("probe_crashed", "throttle_unavailable", "Traceback"):

@@ -306,7 +306,7 @@ async def test_a_probe_and_the_start_up_check_say_the_same_of_a_bad_check(
         "crashes": CheckResult(ok=False, detail="check failed (RuntimeError)"),
     }
     assert probed == started == expected
-    assert (failing, asked) == (["crashes", "hangs"], 2)
+    assert (failing, asked) == (["crashes", "hangs"], ["crashes", "hangs"])
     crashes = [r.msg for r in caplog.records if "probe_crashed" in str(r.msg)]
     assert crashes
     assert all(isinstance(c, dict) and c["error_type"] == "RuntimeError" for c in crashes)
