@@ -351,7 +351,13 @@ async def _migrate(settings: Settings, revision: str) -> None:
 def sandbox(
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8100,
-    data: Annotated[Path | None, typer.Option(help="SQLite file for seeded people")] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="SQLite file for seeded people [default: HEDUI_SANDBOX_DATA, ./hedui-sandbox.db]",
+            show_default=False,
+        ),
+    ] = None,
     synthetic: Annotated[
         bool | None,
         typer.Option(
@@ -764,7 +770,8 @@ async def _recheck(
                     f"the next re-check is due on {following} (--as-of {following} "
                     "to preview or run it now)."
                     if following
-                    else "nobody is on the roll " + ("there." if prefix else "yet.")
+                    else ("nobody on the roll there" if prefix else "nobody on the roll")
+                    + " has a re-check to come (GET /v1/recipients lists who is on it)."
                 ),
                 highlight=False,
                 soft_wrap=True,

@@ -28,6 +28,7 @@ def verify(
         list[Path] | None,
         typer.Option(
             "--public-key",
+            metavar="PEM",
             help="Public key (PEM) that signed checkpoints; repeat for rotated keys. "
             "Default: the signing key file of this deployment",
         ),
