@@ -48,6 +48,11 @@ class RecipientConsent(BaseModel):
     expires_on: date | None = Field(
         default=None, description="null: valid while the household receives the benefit"
     )
+    withdrawn_on: date | None = Field(
+        default=None,
+        description="The day it was withdrawn (its expiry is the day before); a renewal "
+        "(POST /v1/recipients/{id}/consent) is a new document signed on or after it",
+    )
 
 
 class Recipient(BaseModel):

@@ -49,6 +49,12 @@ class Recipient(SealedModel, Base):
     consent_document_id: Mapped[str] = mapped_column(String(64))
     consent_signed_on: Mapped[date] = mapped_column(Date)
     consent_expires_on: Mapped[date | None] = mapped_column(Date, default=None)
+    consent_withdrawn_on: Mapped[date | None] = mapped_column(
+        Date,
+        default=None,
+        doc="When the authorization on record was withdrawn (its expiry is the day before): "
+        "a renewal is signed on or after it",
+    )
     left_on: Mapped[date | None] = mapped_column(Date, default=None)
     left_reason: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

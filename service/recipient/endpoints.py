@@ -75,8 +75,13 @@ async def renew_consent(
     catalog: CatalogDep,
     settings: SettingsDep,
 ) -> wire.Recipient:
-    """A re-check held because the authorization had expired (`needs_new_consent`) runs
-    at the next re-check pass."""
+    """A re-check held because the authorization had expired or was withdrawn
+    (`needs_new_consent`) runs at the next re-check pass.
+
+    A renewal is a newer authorization: signed no earlier than the one on record, and,
+    after a withdrawal, on or after the day of the withdrawal (`consent.withdrawn_on`);
+    the document of an authorization that was withdrawn or has expired is not accepted
+    again (`422` naming `signed_on` or `document_id`)."""
     return await recipient_service.renew_consent(
         session, principal, recipient_id, body, catalog, settings.today()
     )

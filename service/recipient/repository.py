@@ -8,6 +8,7 @@ from sqlalchemy import (
     ColumnElement,
     ScalarSelect,
     Select,
+    case,
     exists,
     func,
     or_,
@@ -367,14 +368,10 @@ class RecipientRepository(Repository):
         if not held:
             return
         await self._due_again(recheck, now)
-        ended = today - timedelta(days=1)
         await self.session.execute(
             update(Recipient)
             .where(Recipient.id == recheck.recipient_id)
-            .where(
-                or_(Recipient.consent_expires_on.is_(None), Recipient.consent_expires_on > ended)
-            )
-            .values(consent_expires_on=ended, updated_at=now)
+            .values(_consent_withdrawn(today, now))
         )
 
     async def return_recheck(self, recheck: Recheck, now: datetime) -> None:
@@ -407,7 +404,6 @@ class RecipientRepository(Repository):
         """A finished verification was withdrawn, perhaps with the household's consent: the
         authorization of the recipient it made, confirmed or re-checked ends (it expired
         yesterday), so that no re-check asks a partner until a new one is recorded."""
-        ended = today - timedelta(days=1)
         rechecked = select(Recheck.recipient_id).where(Recheck.verification_id == verification_id)
         await self.session.execute(
             update(Recipient)
@@ -418,9 +414,8 @@ class RecipientRepository(Repository):
                     Recipient.id.in_(rechecked),
                 ),
                 Recipient.status != "left",
-                or_(Recipient.consent_expires_on.is_(None), Recipient.consent_expires_on > ended),
             )
-            .values(consent_expires_on=ended, updated_at=now)
+            .values(_consent_withdrawn(today, now))
         )
 
     async def end_cancelled_rechecks(self, batch_id: str, now: datetime) -> int:
@@ -534,3 +529,21 @@ def _needs_new_consent(today: date) -> ColumnElement[bool]:
     held = exists().where(Recheck.recipient_id == Recipient.id, Recheck.status == "needs_consent")
     ended = Recipient.consent_expires_on.is_not(None) & (Recipient.consent_expires_on < today)
     return (Recipient.status != "left") & or_(ended, held)
+
+
+def _consent_withdrawn(today: date, now: datetime) -> dict[Any, Any]:
+    """The values of a recipient whose authorization was withdrawn `today`: it ended
+    yesterday (unless it had ended before), and the withdrawal's day is kept, before which
+    no renewal may be signed."""
+    ended = today - timedelta(days=1)
+    return {
+        Recipient.consent_expires_on: case(
+            (
+                or_(Recipient.consent_expires_on.is_(None), Recipient.consent_expires_on > ended),
+                ended,
+            ),
+            else_=Recipient.consent_expires_on,
+        ),
+        Recipient.consent_withdrawn_on: today,
+        Recipient.updated_at: now,
+    }

@@ -295,6 +295,23 @@ class RecipientService:
                 f"is before the authorization on record (signed {recipient.consent_signed_on}): "
                 "a renewal is a newer one",
             )
+        withdrawn_on = recipient.consent_withdrawn_on
+        if withdrawn_on is not None and body.signed_on < withdrawn_on:
+            raise InvalidRequest.at(
+                ["body", "signed_on"],
+                f"is before the authorization on record was withdrawn ({withdrawn_on}): a "
+                "withdrawal revokes what was signed before it",
+            )
+        ended = withdrawn_on is not None or authorization_expired(
+            recipient.consent_expires_on, today
+        )
+        if ended and body.document_id == recipient.consent_document_id:
+            how = "withdrawn" if withdrawn_on is not None else "expired"
+            raise InvalidRequest.at(
+                ["body", "document_id"],
+                f"is the authorization on record, which was {how}: a renewal is a new "
+                "authorization with a document of its own",
+            )
         resolved = policy_for(catalog, recipient, today)
         months = resolved.parameters.consent_valid_months if resolved else None
         repository = RecipientRepository.from_session(session)
@@ -303,6 +320,7 @@ class RecipientService:
             consent_document_id=body.document_id,
             consent_signed_on=body.signed_on,
             consent_expires_on=add_months(body.signed_on, months) if months else None,
+            consent_withdrawn_on=None,
             updated_at=utcnow(),
         )
         await session.refresh(recipient)
@@ -334,6 +352,7 @@ class RecipientService:
                     document_id=r.consent_document_id,
                     signed_on=r.consent_signed_on,
                     expires_on=r.consent_expires_on,
+                    withdrawn_on=r.consent_withdrawn_on,
                 ),
                 # One who left is asked nothing more, a new authorization included.
                 needs_new_consent=r.status != wire.RecipientStatus.left.value

@@ -74,6 +74,10 @@ class Office:
     approver: httpx.AsyncClient
     env: dict[str, str]
 
+    def today(self) -> date:
+        """The service's day (its time zone, not UTC's): withdrawals are dated by it."""
+        return self.service.settings.today()
+
     async def recheck(
         self, *args: str, own_process: bool = False, env: dict[str, str] | None = None
     ) -> Ran:
@@ -603,7 +607,10 @@ async def test_a_withdrawn_recheck_waits_for_a_new_authorization(office: Office)
 
         renewed = await office.caseworker.post(
             f"/v1/recipients/{recipient['id']}/consent",
-            json={"document_id": "AUTH-0003", "signed_on": date.today().isoformat()},
+            json={
+                "document_id": "AUTH-0003",
+                "signed_on": office.today().isoformat(),
+            },
         )
         assert renewed.status_code == 200, renewed.text
         again = await scheduler.run_due(a_year_on())
@@ -887,7 +894,7 @@ async def test_withdrawing_a_finished_verification_ends_the_recipients_authoriza
 
     assert withdrawn.status_code == 200, withdrawn.text
     [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
-    today = office.service.settings.today()  # the service's day (its time zone), not UTC's
+    today = office.today()
     assert recipient["consent"]["expires_on"] == (today - timedelta(days=1)).isoformat()
     settings = office.service.settings.model_copy(
         update={"partner_base_url": f"{office.service.base_url}/sandbox"}
@@ -897,6 +904,50 @@ async def test_withdrawing_a_finished_verification_ends_the_recipients_authoriza
     assert (held.started, dict(held.outcomes)) == ([], {"needs_consent": 1})
     [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
     assert recipient["needs_new_consent"] is True
+
+
+async def test_a_withdrawn_authorization_is_not_renewed_by_itself_or_one_signed_before(
+    office: Office,
+) -> None:
+    """The household took its consent back: the authorization it withdrew, entered again,
+    or one signed before the withdrawal, would let re-checks ask the partners against its
+    will. Only a new document signed on or after the withdrawal's day renews it."""
+    origin = await office.approve("530102", {"id_number": make_id_number("530102")})
+    [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
+    withdrawn_document = recipient["consent"]["document_id"]
+    withdrawn = await office.caseworker.post(
+        f"/v1/verifications/{origin}/withdraw", json={"reason": "授权已撤回"}
+    )
+    assert withdrawn.status_code == 200, withdrawn.text
+    today = office.today()
+    [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
+    assert recipient["consent"]["withdrawn_on"] == today.isoformat()
+    renew = f"/v1/recipients/{recipient['id']}/consent"
+
+    again = await office.caseworker.post(
+        renew, json={"document_id": withdrawn_document, "signed_on": today.isoformat()}
+    )
+    assert again.status_code == 422, again.text
+    assert again.json()["errors"][0]["loc"] == ["body", "document_id"]
+    assert "withdrawn" in again.json()["errors"][0]["msg"]
+    before = (today - timedelta(days=1)).isoformat()
+    earlier = await office.caseworker.post(
+        renew, json={"document_id": "AUTH-0009", "signed_on": before}
+    )
+    assert earlier.status_code == 422, earlier.text
+    assert earlier.json()["errors"][0]["loc"] == ["body", "signed_on"]
+    # Refused twice, nothing changed: still withdrawn, no re-check may ask anyone.
+    [unchanged] = (await office.approver.get("/v1/recipients")).json()["items"]
+    assert unchanged == recipient
+    assert unchanged["needs_new_consent"] is True
+
+    renewed = await office.caseworker.post(
+        renew, json={"document_id": "AUTH-0009", "signed_on": today.isoformat()}
+    )
+    assert renewed.status_code == 200, renewed.text
+    consent = renewed.json()["consent"]
+    assert (consent["document_id"], consent["withdrawn_on"]) == ("AUTH-0009", None)
+    assert renewed.json()["needs_new_consent"] is False
 
 
 PENSIONER = {"status": "receiving", "monthly_amount": 300}
@@ -930,7 +981,7 @@ async def test_withdrawing_a_finished_recheck_nobody_decided_makes_it_due_again(
     assert recipient["needs_new_consent"] is True
     renewed = await office.caseworker.post(
         f"/v1/recipients/{recipient['id']}/consent",
-        json={"document_id": "AUTH-0004", "signed_on": date.today().isoformat()},
+        json={"document_id": "AUTH-0004", "signed_on": office.today().isoformat()},
     )
     assert renewed.status_code == 200, renewed.text
     settings = office.service.settings.model_copy(
@@ -1010,7 +1061,10 @@ async def test_a_recheck_against_purged_records_compares_the_reports_and_says_so
     [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
     renewed = await office.caseworker.post(
         f"/v1/recipients/{recipient['id']}/consent",
-        json={"document_id": "AUTH-RENEWED-1", "signed_on": date.today().isoformat()},
+        json={
+            "document_id": "AUTH-RENEWED-1",
+            "signed_on": office.today().isoformat(),
+        },
     )
     assert renewed.status_code == 200, renewed.text
 

@@ -2,7 +2,7 @@
 
 import asyncio
 import json
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import httpx
@@ -104,6 +104,7 @@ class TestApproval:
             "document_id": "AUTH-0001",
             "signed_on": "2026-11-01",
             "expires_on": None,
+            "withdrawn_on": None,
         }
 
     async def test_a_person_on_the_roll_is_not_approved_onto_it_again(
@@ -461,9 +462,10 @@ class TestRoll:
         others = await roll(approver, needs_new_consent="false")
         assert [r["origin_verification_id"] for r in others] == [kept]
 
+        # Signed on the day of the withdrawal (the service's day): a new authorization.
         renewed = await caseworker.post(
             f"/v1/recipients/{found['id']}/consent",
-            json={"document_id": "AUTH-0009", "signed_on": str(date.today() - timedelta(days=1))},
+            json={"document_id": "AUTH-0009", "signed_on": found["consent"]["withdrawn_on"]},
         )
         assert renewed.status_code == 200, renewed.text
         assert renewed.json()["needs_new_consent"] is False
