@@ -204,6 +204,9 @@ def create_app(
         # records (structlog, Prometheus, the audit trail) and exports nothing else about a
         # request, and the check for a configured provider cost every request 10 µs.
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        # A path with a trailing slash is not found (404, problem+json), not redirected: the
+        # redirect named whatever Host the caller sent, an open redirect behind a cache.
+        redirect_slashes=False,
         # Every route passes the audit trail; `service/audit/actions.py` says what each records.
         dependencies=[Depends(audit_trail, scope="function")],
         openapi_tags=[

@@ -392,3 +392,17 @@ async def test_a_forged_cursor_is_named_where_it_was_sent(
         response = await auditor.get(path, params={"cursor": "forged"})
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["loc"] == [sent_in, "cursor"]
+
+
+@pytest.mark.parametrize("path", ["/healthz/", "/dashboard/", "/v1/verifications/"])
+async def test_a_trailing_slash_is_not_found_not_redirected_to_the_callers_host(
+    api_client: ClientFactory, path: str
+) -> None:
+    """A redirect to the same path without its slash named the Host the caller sent: any
+    host, an open redirect (and a poisoned entry behind a cache). Such a path is not found."""
+    caseworker = await api_client(role="caseworker", region="53")
+    response = await caseworker.get(path, headers={"Host": "evil.example.com"})
+    assert response.status_code == 404, response.text
+    assert "location" not in response.headers
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "evil.example.com" not in response.text
