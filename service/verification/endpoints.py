@@ -1,6 +1,5 @@
 """`/v1/verifications`: intake, reading, listing."""
 
-import re
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Header, Query, Request, Response, status
@@ -37,12 +36,22 @@ FINISHED = (
     wire.VerificationStatus.failed,
     wire.VerificationStatus.withdrawn,
 )
-_PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*([0-9]+)", re.IGNORECASE)
 
 
-def _wait_seconds(prefer: str | None, cap: float) -> float:
-    match = _PREFER_WAIT.search(prefer or "")
-    return min(float(match.group(1)), cap) if match else 0.0
+def wait_seconds(prefer: str | None, cap: float) -> float:
+    """The `wait` preference of a `Prefer` header (RFC 7240: `wait=N`, whole seconds),
+    capped; 0 when there is none. Preferences are comma-separated, each with its own
+    `;`-parameters: `foo;wait=5` is a parameter of `foo`, not a wait. A wait whose value is
+    not whole seconds (`1.5`, `1e3`) is not understood, and so ignored, as the RFC says."""
+    for preference in (prefer or "").split(","):
+        name, _, value = preference.split(";", 1)[0].partition("=")
+        if name.strip().lower() != "wait":
+            continue
+        value = value.strip()
+        if len(value) > 1 and value[0] == value[-1] == '"':
+            value = value[1:-1]  # a quoted-string word
+        return min(float(value), cap) if value.isascii() and value.isdigit() else 0.0
+    return 0.0
 
 
 LOCATION = {"description": "`/v1/verifications/{id}`", "schema": {"type": "string"}}
@@ -125,7 +134,7 @@ async def create_verification(
     """
     check_idempotency_key(idempotency_key)
     parts = admitted.parts
-    wait_s = _wait_seconds(prefer, parts.settings.max_wait_s)
+    wait_s = wait_seconds(prefer, parts.settings.max_wait_s)
 
     def audited(verification: Verification) -> list[Rows]:
         # In the commit that stores it: the request may wait for its run long after.

@@ -14,7 +14,7 @@ from service.error_handlers import problem_response
 from service.errors import PROBLEM_TYPES, HeduiError, InvalidRequest
 from service.pagination import decode_cursor, encode_cursor
 from service.report.endpoints import preferred_language
-from service.verification.endpoints import _wait_seconds
+from service.verification.endpoints import wait_seconds
 
 
 def _all_error_types(base: type[HeduiError]) -> list[type[HeduiError]]:
@@ -55,10 +55,23 @@ def test_preferred_language(header: str | None, language: str) -> None:
         ("wait=600", 60, 60),
         ("wait=abc", 60, 0),
         ("handling=strict", 60, 0),
+        ("WAIT = 7", 60, 7),
+        ('wait="8"', 60, 8),
+        ("wait=3;foo=bar", 60, 3),
+        # Not whole seconds: a wait not understood is ignored, not read in part.
+        ("wait=1e3", 60, 0),
+        ("wait=1.5", 60, 0),
+        ("wait=-5", 60, 0),
+        ("wait=٣", 60, 0),
+        ("wait=", 60, 0),
+        # A parameter of another preference is not a wait.
+        ("foo;wait=5", 60, 0),
+        ("respond-async;wait=5, handling=lenient", 60, 0),
+        ("await=5", 60, 0),
     ],
 )
 def test_prefer_wait(prefer: str | None, cap: float, seconds: float) -> None:
-    assert _wait_seconds(prefer, cap) == seconds
+    assert wait_seconds(prefer, cap) == seconds
 
 
 @given(
