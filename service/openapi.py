@@ -177,7 +177,12 @@ def recipient_example() -> dict[str, Any]:
         "approved_verification_id": EXAMPLE_ID,
         "approved_on": "2026-11-21",
         "next_recheck_on": "2027-05-21",
-        "consent": {"document_id": "AUTH-0001", "signed_on": "2026-11-20", "expires_on": None},
+        "consent": {
+            "document_id": "AUTH-0001",
+            "signed_on": "2026-11-20",
+            "expires_on": None,
+            "withdrawn_on": None,
+        },
         "needs_new_consent": False,
         "members": verification_example()["members"],
         "left_on": None,
