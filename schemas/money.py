@@ -104,13 +104,15 @@ SignedMoney = Annotated[
 
 
 GRANT_MAX = Decimal("1000000")
-_PLAIN_AMOUNT = re.compile(r"[0-9]{1,7}(?:\.[0-9]{1,2})?")
+_PLAIN_AMOUNT = re.compile(r"[0-9]{1,16}(?:\.[0-9]{1,2})?")
+"""Digits enough for any amount, so that one above `GRANT_MAX` is refused for being too
+large (`le`), not for how it is written."""
 
 
 GrantedMoney = Annotated[
     Decimal,
     BeforeValidator(_written_plainly(_PLAIN_AMOUNT)),
-    Field(gt=0, le=GRANT_MAX, decimal_places=2),
+    Field(gt=0, le=int(GRANT_MAX), decimal_places=2),  # an int: said as 1000000
     PlainSerializer(format_money, return_type=str, when_used="json"),
 ]
 """A monthly amount an approver grants: more than nothing, at most a million yuan, written

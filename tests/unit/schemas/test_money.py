@@ -10,7 +10,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError
 
-from schemas.money import _DECIMAL_STRING, CENT, Money, _written_plainly, format_money, to_cents
+from schemas.money import (
+    _DECIMAL_STRING,
+    CENT,
+    GRANT_MAX,
+    GrantedMoney,
+    Money,
+    _written_plainly,
+    format_money,
+    to_cents,
+)
 from schemas.policy import FIGURE_MAX, Figure
 
 MONEY = TypeAdapter(Money)
@@ -150,3 +159,20 @@ def test_the_api_document_gives_money_as_it_always_did() -> None:
     }
     assert MONEY.json_schema(mode="serialization") == {"type": "string", "decimal_places": 2}
     assert FIGURE.json_schema() == AS_FIRST_WRITTEN_FIGURE.json_schema()
+
+
+@pytest.mark.parametrize("granted", ["1000000000000.00", "1000000.01", 1e12, "9999999999999999"])
+def test_a_grant_too_large_is_refused_for_its_size_not_its_writing(granted: object) -> None:
+    """An approver who typed a few zeros too many is told the most that can be granted."""
+    with pytest.raises(ValidationError) as refused:
+        TypeAdapter(GrantedMoney).validate_python(granted)
+    [error] = refused.value.errors()
+    assert error["type"] == "less_than_equal"
+    assert error["ctx"]["le"] == GRANT_MAX
+    assert error["msg"] == "Input should be less than or equal to 1000000"
+
+
+@pytest.mark.parametrize("granted", ["412.555", "1e3", "+5", "１０００"])
+def test_a_grant_written_otherwise_is_refused_for_its_writing(granted: str) -> None:
+    with pytest.raises(ValidationError, match="digits with at most two decimals"):
+        TypeAdapter(GrantedMoney).validate_python(granted)
