@@ -12,7 +12,6 @@ from functools import lru_cache
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
-from httpx_aiohttp.transport import map_aiohttp_exceptions
 from multidict import CIMultiDict
 from yarl import URL
 
@@ -99,18 +98,41 @@ class _Body(WholeBody):
             await self._answer.__aexit__(None, None, None)
 
 
+_ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
+    (aiohttp.ClientProxyConnectionError, httpx.ProxyError),
+    # Refused, unreachable, no such host, a TLS failure: no connection was made.
+    (aiohttp.ClientConnectorError, httpx.ConnectError),
+    (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),
+    (aiohttp.ServerTimeoutError, httpx.ReadTimeout),
+    # The partner closed the connection without an answer: what httpx's own transport says.
+    (aiohttp.ServerDisconnectedError, httpx.RemoteProtocolError),
+    (aiohttp.ClientPayloadError, httpx.ReadError),
+    (aiohttp.NonHttpUrlClientError, httpx.UnsupportedProtocol),
+    (aiohttp.InvalidUrlClientError, httpx.UnsupportedProtocol),
+    # Reset, broken pipe, any other socket error once connected.
+    (aiohttp.ClientConnectionError, httpx.ReadError),
+)
+"""aiohttp's errors and the httpx error each is, the most specific first. httpx-aiohttp's
+own map makes every connection error (refused, reset, closed without an answer) a
+`ConnectTimeout`, which a connector reports as "no answer within N s"."""
+
+
 @contextmanager
 def _partner_errors() -> Iterator[None]:
-    """aiohttp's errors as httpx's, as httpx-aiohttp maps them, and an answer aiohttp cannot
-    read as HTTP (a negative or doubled `Content-Length`, headers past its limits, no status
-    line: `ClientResponseError`, which that map leaves out) as httpx's own transport says
-    it, a `RemoteProtocolError`: the partner's failure, retried and counted against it, not
-    a bug of the connector's. Nothing of the answer is quoted."""
+    """aiohttp's errors as the httpx errors httpx's own transport raises for the same
+    failure (`_ERRORS`), and an answer aiohttp cannot read as HTTP (a negative or doubled
+    `Content-Length`, headers past its limits, no status line: `ClientResponseError`) as a
+    `RemoteProtocolError`: the partner's failure, retried and counted against it, not a bug
+    of the connector's. Nothing of the answer is quoted."""
     try:
-        with map_aiohttp_exceptions():
-            yield
+        yield
     except aiohttp.ClientResponseError:
         raise httpx.RemoteProtocolError("the answer is not readable HTTP") from None
+    except aiohttp.ClientError as error:
+        for aiohttp_error, httpx_error in _ERRORS:
+            if isinstance(error, aiohttp_error):
+                raise httpx_error(str(error)) from error
+        raise httpx.TransportError(str(error)) from error
 
 
 def _headers(raw: Iterable[tuple[bytes, bytes]]) -> httpx.Headers:
