@@ -7,6 +7,7 @@ field with a JSON pointer into the submitted spec (`/response/fields/annual_amou
 """
 
 import ipaddress
+import json
 import math
 import os
 import re
@@ -232,6 +233,11 @@ Auth = Annotated[
 
 MAX_TEMPLATE_DEPTH = 16
 MAX_TEMPLATE_VALUES = 1000
+MAX_TEMPLATE_TEXT = 20_000
+"""The most characters a request body's template takes written out (a JSON template as
+JSON, a form's names and values together): the XML template's bound. A JSON template
+renders its per-member part once per member, so the body of a household's 30 members stays
+well under a megabyte; without it, 1,000 strings of 20,000 characters made 20 MB a member."""
 
 
 def _bounded_template(template: Any) -> Any:
@@ -247,6 +253,14 @@ def _bounded_template(template: Any) -> Any:
         children = value.values() if isinstance(value, dict) else value
         if isinstance(value, dict | list):
             pending.extend((child, depth + 1) for child in children)
+    if len(json.dumps(template, ensure_ascii=False)) > MAX_TEMPLATE_TEXT:
+        raise ValueError(f"more than {MAX_TEMPLATE_TEXT} characters written as JSON")
+    return template
+
+
+def _bounded_form(template: dict[str, str]) -> dict[str, str]:
+    if sum(len(name) + len(value) for name, value in template.items()) > MAX_TEMPLATE_TEXT:
+        raise ValueError(f"more than {MAX_TEMPLATE_TEXT} characters in its names and values")
     return template
 
 
@@ -254,13 +268,18 @@ class JsonBody(_Spec):
     type: Literal["json"]
     template: Annotated[Any, AfterValidator(_bounded_template)] = Field(
         description='JSON with {placeholders}; {"$each_member": T} becomes one T per member '
-        f"(at most {MAX_TEMPLATE_DEPTH} deep, {MAX_TEMPLATE_VALUES} values)"
+        f"(at most {MAX_TEMPLATE_DEPTH} deep, {MAX_TEMPLATE_VALUES} values, "
+        f"{MAX_TEMPLATE_TEXT} characters written as JSON)"
     )
 
 
 class FormBody(_Spec):
     type: Literal["form"]
-    template: dict[str, str] = Field(max_length=50)
+    template: Annotated[dict[str, str], AfterValidator(_bounded_form)] = Field(
+        max_length=50,
+        description=f"Form fields with {{placeholders}} (at most 50, {MAX_TEMPLATE_TEXT} "
+        "characters in all)",
+    )
 
 
 class XmlBody(_Spec):

@@ -616,8 +616,10 @@ def test_text_past_its_size_is_named() -> None:
     [
         (json.loads('{"a":' * 17 + '"x"' + "}" * 17), "nested more than 16 deep"),
         ({f"k{index}": "v" for index in range(1000)}, "more than 1000 values"),
+        # Each string within its own bound, the whole far past: megabytes a member.
+        ({"pad": ["y" * 19_000] * 50}, "more than 20000 characters written as JSON"),
     ],
-    ids=["deep", "wide"],
+    ids=["deep", "wide", "long"],
 )
 def test_a_json_body_template_is_bounded(template: dict[str, Any], message: str) -> None:
     template["taxpayers"] = TAX["request"]["body"]["template"]["taxpayers"]
@@ -633,6 +635,11 @@ def test_a_form_body_template_is_bounded() -> None:
     spec["response"].pop("answers")
 
     assert list(_problems(spec)) == ["/request/body/template"]
+
+    spec["request"]["body"]["template"] = {f"k{i}": "v" * 1_000 for i in range(21)}
+    assert _problems(spec) == {
+        "/request/body/template": "more than 20000 characters in its names and values"
+    }
 
 
 @pytest.mark.parametrize(
