@@ -140,6 +140,30 @@ def require_role(*roles: Role) -> Callable[[Principal], Coroutine[Any, Any, Prin
     return check
 
 
+EVERY_REGION = (
+    "Connectors serve every region: registering, changing, enabling, disabling, pausing or "
+    "resuming one needs a key of every region (--region 00)"
+)
+
+
+def check_every_region(principal: Principal) -> Principal:
+    """`principal`, if its key covers every region; else 403. What a connector asks, and
+    whether it is asked at all, changes the verifications of every region alike."""
+    if principal.region_prefix:
+        raise Forbidden(EVERY_REGION)
+    return principal
+
+
+def require_every_region(*roles: Role) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:
+    """`require_role`, for a key of every region only (`check_every_region`)."""
+    allowed = allowed_roles(*roles)
+
+    async def check(principal: PrincipalDep) -> Principal:
+        return check_every_region(check_role(principal, allowed))
+
+    return check
+
+
 CaseworkerDep = Annotated[Principal, Depends(require_role(Role.caseworker))]
 ApproverDep = Annotated[Principal, Depends(require_role(Role.approver))]
 ReaderDep = Annotated[
@@ -150,6 +174,10 @@ PolicyAnalystDep = Annotated[Principal, Depends(require_role(Role.approver, Role
 AdminDep = Annotated[Principal, Depends(require_role(Role.admin))]
 IntegratorDep = Annotated[Principal, Depends(require_role(Role.integrator))]
 OperatorDep = Annotated[Principal, Depends(require_role(Role.operator))]
+ConnectorOwnerDep = Annotated[Principal, Depends(require_every_region(Role.integrator))]
+"""Who registers, changes, enables and disables a declarative connector."""
+PartnerSwitchDep = Annotated[Principal, Depends(require_every_region(Role.operator))]
+"""Who pauses and resumes a partner."""
 ConnectorReaderDep = Annotated[Principal, Depends(require_role(Role.operator, Role.integrator))]
 """Who reads connectors, their health and their specs: operators and integrators."""
 RegistrarDep = Annotated[Principal, Depends(require_role(Role.auditor))]

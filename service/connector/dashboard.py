@@ -36,7 +36,7 @@ from service.auth.service import (
 from service.connector.repository import ConnectorRepository
 from service.connector.service import ConnectorNotFound
 from service.connector.service import connector as connector_service
-from service.deps import HealthDep, RegistryDep, SessionDep, SettingsDep
+from service.deps import HealthDep, RegistryDep, SessionDep, SettingsDep, check_every_region
 from service.errors import Forbidden, InvalidRequest, Unauthorized
 from service.json_body import DuplicateMember, load_json
 from service.models import DashboardSession
@@ -234,6 +234,7 @@ async def pause(
     health: HealthDep,
     principal: DashboardUser,
 ) -> wire.ConnectorSummary:
+    check_every_region(principal)
     reason = await _json_reason(request)
     return await connector_service.pause(session, registry, health, principal, name, reason)
 
@@ -247,6 +248,7 @@ async def resume(
     health: HealthDep,
     principal: DashboardUser,
 ) -> wire.ConnectorSummary:
+    check_every_region(principal)
     reason = await _json_reason(request)
     return await connector_service.resume(session, registry, health, principal, name, reason)
 

@@ -14,7 +14,7 @@ from service.db import is_database_unavailable
 from service.deps import (
     ConnectorReaderDep,
     HealthDep,
-    OperatorDep,
+    PartnerSwitchDep,
     RegistryDep,
     SessionDep,
     SettingsDep,
@@ -111,7 +111,7 @@ async def pause_connector(
     session: SessionDep,
     registry: RegistryDep,
     health: HealthDep,
-    principal: OperatorDep,
+    principal: PartnerSwitchDep,
 ) -> wire.ConnectorSummary:
     """Every process stops calling it within `HEDUI_HEALTH_SYNC_S`; verifications asking it
     meanwhile are incomplete and `review`, never `eligible`. 409 when already paused."""
@@ -129,7 +129,7 @@ async def resume_connector(
     session: SessionDep,
     registry: RegistryDep,
     health: HealthDep,
-    principal: OperatorDep,
+    principal: PartnerSwitchDep,
     body: wire.ResumeRequest | None = None,
 ) -> wire.ConnectorSummary:
     reason = body.reason if body is not None else ""

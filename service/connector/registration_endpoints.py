@@ -14,6 +14,7 @@ from service.audit.recorder import about
 from service.connector.registration_service import registration as registration_service
 from service.connector.service import connector as connector_service
 from service.deps import (
+    ConnectorOwnerDep,
     ConnectorReaderDep,
     IntegratorDep,
     RegistryDep,
@@ -61,7 +62,7 @@ async def register_connector(
     session: SessionDep,
     registry: RegistryDep,
     settings: SettingsDep,
-    principal: IntegratorDep,
+    principal: ConnectorOwnerDep,
 ) -> wire.RegisteredConnector:
     """Validated fully before anything is stored: a bad spec is a 422 whose `errors` name
     each bad field by JSON `pointer`. Test-read it, then enable it."""
@@ -100,7 +101,7 @@ async def new_connector_version(
     body: SpecBody,
     session: SessionDep,
     settings: SettingsDep,
-    principal: IntegratorDep,
+    principal: ConnectorOwnerDep,
 ) -> wire.RegisteredConnector:
     """The version in force stays until the new one is test-read and enabled; reports keep
     naming the version that produced their facts."""
@@ -142,7 +143,7 @@ async def read_partner_for_test(
 async def enable_connector(
     name: str,
     session: SessionDep,
-    _: IntegratorDep,
+    _: ConnectorOwnerDep,
     registry: RegistryDep,
     body: Annotated[wire.ConnectorEnable | None, Body()] = None,
 ) -> wire.RegisteredConnector:
@@ -161,6 +162,6 @@ async def enable_connector(
     summary="Stop asking this partner in new verifications",
 )
 async def disable_connector(
-    name: str, session: SessionDep, _: IntegratorDep
+    name: str, session: SessionDep, _: ConnectorOwnerDep
 ) -> wire.RegisteredConnector:
     return await registration_service.disable(session, name)

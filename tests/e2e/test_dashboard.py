@@ -154,6 +154,23 @@ async def test_actions_from_the_page_must_be_json(
     assert resumed.json()["paused"] is None
 
 
+async def test_a_county_operator_watches_but_cannot_pause_a_partner_for_everyone(
+    browser: httpx.AsyncClient, api_client: ClientFactory
+) -> None:
+    county = await api_client(role="operator", region="530102")
+    await sign_in(browser, county.headers["Authorization"].split(" ", 1)[1])
+    assert (await browser.get("/dashboard/data")).status_code == 200
+    for action in ("pause", "resume"):
+        refused = await browser.post(
+            f"/dashboard/connectors/real_estate/{action}", json={"reason": "test"}
+        )
+        assert refused.status_code == 403, refused.text
+        assert "key of every region" in refused.json()["detail"]
+    data = (await browser.get("/dashboard/data")).json()
+    [estate] = [i for i in data["connectors"] if i["summary"]["name"] == "real_estate"]
+    assert estate["summary"]["paused"] is None
+
+
 async def test_two_authorization_headers_are_refused(
     http: httpx.AsyncClient, api_client: ClientFactory
 ) -> None:

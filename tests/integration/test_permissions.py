@@ -33,6 +33,7 @@ COUNTY = "530102"
 TOWN_A = "530102011"
 TOWN_B = "530102012"
 ELSEWHERE = "11"  # the role gate's keys: nothing they may create lands near anyone's data
+EVERYWHERE = "00"  # the role gate's keys where only a key of every region may
 ABSENT = "00000000-0000-0000-0000-000000000000"
 
 
@@ -111,7 +112,7 @@ async def world(
     keys: dict[tuple[str, str], httpx.AsyncClient] = {}
     key_ids: dict[tuple[str, str], str] = {}
     for role in ROLES:
-        for region in (TOWN_A, TOWN_B, COUNTY, ELSEWHERE):
+        for region in (TOWN_A, TOWN_B, COUNTY, ELSEWHERE, EVERYWHERE):
             keys[(role, region)], key_ids[(role, region)] = await _key(
                 session_factory, live_service.base_url, role, region
             )
@@ -251,13 +252,28 @@ async def test_each_role_is_let_through_or_refused_as_the_table_says(
     """Every role, on objects that exist nowhere (so nothing changes): `·` is 403, ✓ is
     anything but 401/403."""
     path, body = request_of(row, None)
+    region = EVERYWHERE if row.scope == "every-region" else ELSEWHERE
     for role in ROLES:
-        response = await world.keys[(role, ELSEWHERE)].request(row.method, path, json=body)
+        response = await world.keys[(role, region)].request(row.method, path, json=body)
         if role in row.allowed:
             assert response.status_code not in (401, 403), (role, response.text)
         else:
             assert response.status_code == 403, (role, response.text)
             assert response.json()["type"] == "/problems/forbidden"
+
+
+@pytest.mark.parametrize("row", [row for row in ROWS if row.scope == "every-region"], ids=str)
+async def test_only_a_key_of_every_region_changes_what_every_region_asks(
+    world: World, row: Row
+) -> None:
+    """A connector serves every region: a county's integrator or operator cannot register,
+    change, enable, disable, pause or resume one for the whole deployment."""
+    path, body = request_of(row, None)
+    for role in row.allowed:
+        for region in (ELSEWHERE, COUNTY, TOWN_A):
+            response = await world.keys[(role, region)].request(row.method, path, json=body)
+            assert response.status_code == 403, (role, region, response.text)
+            assert "key of every region" in response.json()["detail"]
 
 
 Check = Callable[[dict[str, Any], dict[str, str]], bool]
