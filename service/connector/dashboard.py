@@ -106,6 +106,8 @@ async def dashboard(request: Request, session: SessionDep, settings: SettingsDep
         role=principal.role.value,
         refresh_ms=int(settings.dashboard_refresh_s * 1000),
         min_calls=settings.health_min_calls,
+        # A pause stops a partner for every region: a key of one region watches only.
+        may_pause=not principal.region_prefix,
     )
     return HTMLResponse(html, headers=_NO_STORE)
 

@@ -54,6 +54,7 @@ async def test_signing_in_sets_a_secure_http_only_session_cookie(
 
     page = await browser.get("/dashboard")
     assert 'id="grid"' in page.text
+    assert 'data-may-pause="yes"' in page.text
     data = (await browser.get("/dashboard/data")).json()
     names = {item["summary"]["name"] for item in data["connectors"]}
     assert names == {
@@ -160,6 +161,8 @@ async def test_a_county_operator_watches_but_cannot_pause_a_partner_for_everyone
     county = await api_client(role="operator", region="530102")
     await sign_in(browser, county.headers["Authorization"].split(" ", 1)[1])
     assert (await browser.get("/dashboard/data")).status_code == 200
+    page = await browser.get("/dashboard")
+    assert 'data-may-pause="no"' in page.text  # the cards show no pause button
     for action in ("pause", "resume"):
         refused = await browser.post(
             f"/dashboard/connectors/real_estate/{action}", json={"reason": "test"}

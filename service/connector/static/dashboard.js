@@ -6,6 +6,8 @@
   // Below this many calls in the window there is no rate to speak of (the status then
   // follows the latest call or check): the card says how many calls went well instead.
   var minCalls = parseInt(grid.getAttribute("data-min-calls"), 10) || 10;
+  // A key of one region watches; pausing a partner (for every region) is not its to do.
+  var mayPause = grid.getAttribute("data-may-pause") === "yes";
   var range = "hour";
   var cards = {};
   var last = null;
@@ -111,7 +113,7 @@
       event.preventDefault();
       toggle(name, input, button, msg);
     });
-    [top, sub, badges, stats, charts, errors, actions].forEach(function (n) { card.appendChild(n); });
+    [top, sub, badges, stats, charts, errors].concat(mayPause ? [actions] : []).forEach(function (n) { card.appendChild(n); });
     grid.appendChild(card);
     return { card: card, title: title, pill: pill, reason: reason, badges: badges, s: s, lat: lat, err: err,
              errors: errors, button: button, input: input, msg: msg, paused: false };
