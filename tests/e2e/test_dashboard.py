@@ -158,11 +158,15 @@ async def test_actions_from_the_page_must_be_json(
 async def test_a_county_operator_watches_but_cannot_pause_a_partner_for_everyone(
     browser: httpx.AsyncClient, api_client: ClientFactory
 ) -> None:
-    county = await api_client(role="operator", region="530102")
+    county = await api_client(
+        role="operator", region="530102", name="operator, region 530102, created by root"
+    )
     await sign_in(browser, county.headers["Authorization"].split(" ", 1)[1])
     assert (await browser.get("/dashboard/data")).status_code == 200
     page = await browser.get("/dashboard")
     assert 'data-may-pause="no"' in page.text  # the cards show no pause button
+    # The name `hedui apikey create` gives says the role already: not said twice.
+    assert '<div class="who">operator, region 530102, created by root</div>' in page.text
     for action in ("pause", "resume"):
         refused = await browser.post(
             f"/dashboard/connectors/real_estate/{action}", json={"reason": "test"}
