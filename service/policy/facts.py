@@ -10,9 +10,13 @@ Counting choices, each a deliberate policy decision:
   it is the same job's wage as a payroll or wage record ("wage", "salary", "工资", ...:
   `WAGE_CATEGORIES`), so it only adds what it
   exceeds those recorded wages by (never double-counted).
-- A member's declared income counts only when no source covers that member's income, i.e.
+- A member's declared income counts whole when no source covers that member's income, i.e.
   no pension being received, payroll, active housing fund or income record exists for them
-  (whatever the amount: coverage depends on which records exist, not on their size).
+  (whatever the amount: coverage depends on which records exist, not on their size). When
+  sources do cover it, what the member declared above what they verify counts too (a
+  `declared` line for the rest): the household's own statement of an income no partner
+  holds (informal work, help from relatives) is never set aside because a smaller one is
+  on record. A member's income is the larger of the two, never the smaller.
 - Financial assets: bank balances and generic assets marked financial. A housing-fund
   balance is NOT a financial asset: it is locked until retirement, purchase or departure
   and cannot pay for living costs; it is reported as information instead.
@@ -26,6 +30,7 @@ Counting choices, each a deliberate policy decision:
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from functools import cache, cached_property
 from typing import TypeVar
@@ -97,6 +102,10 @@ class HouseholdFacts:
     covered: frozenset[int]
     """Members whose income some source covers (their declaration does not count)."""
     near_relatives: tuple[NearRelativeMatch, ...] = ()
+    as_of: date | None = None
+    """The day the household is assessed on (ages are counted to it)."""
+    care_grade: int | None = None
+    """A tekun request's self-care grade (1 unable, 2 partly able, 3 able)."""
 
     @property
     def size(self) -> int:
@@ -179,6 +188,20 @@ def derive_facts(inputs: AssessmentInput, policy: PolicyParameters) -> Household
         if member_lines:
             covered.add(index)
             lines.extend(member_lines)
+            verified = sum((line.amount for line in member_lines), Decimal(0))
+            rest = member.declared_monthly_income - verified
+            if rest > 0:
+                lines.append(
+                    IncomeLine(
+                        index,
+                        DECLARED,
+                        DECLARED,
+                        rest,
+                        f"declared monthly_income={format_money(member.declared_monthly_income)} "
+                        f"verified={format_money(verified)} counted={format_money(rest)} "
+                        "(declared above what the sources verify)",
+                    )
+                )
         elif member.declared_monthly_income > 0:
             amount = member.declared_monthly_income
             lines.append(
@@ -198,6 +221,8 @@ def derive_facts(inputs: AssessmentInput, policy: PolicyParameters) -> Household
         income_lines=tuple(lines),
         covered=frozenset(covered),
         near_relatives=inputs.near_relatives,
+        as_of=inputs.as_of,
+        care_grade=inputs.care_grade,
     )
 
 

@@ -78,6 +78,13 @@ FINDINGS: Mapping[str, Mapping[str, str]] = {
         "en": "Member {member} shows paid work ({sources}: a salary, an active housing fund or "
         "a public payroll job), i.e. work income or a supporter; tekun support requires neither.",
     },
+    "tekun_working_age": {
+        "zh": "成员 {member} 现年 {age} 岁，处于劳动年龄（16 至 59 岁）。特困人员须无劳动能力，"
+        "核对数据无法证明其丧失劳动能力（如残疾），需人工复核。",
+        "en": "Member {member} is {age}, of working age (16 to 59). Tekun support requires no "
+        "ability to work, which no partner's records can show (a disability, for example); "
+        "review.",
+    },
     "tekun_pension_contribution": {
         "zh": "成员 {member} 处于养老保险缴费状态。缴费不是收入，特困人员的城乡居民养老保险费"
         "常由地方政府代缴，不影响认定。",

@@ -18,6 +18,8 @@ alone excludes it is not sent to review for a near-relative warning.
 特困 (tekun), in addition (rules/tekun.py, arrangement.py):
 - a member with paid work (a public payroll job, a wage or salary record, an active
   housing fund) is a working member or supporter: disqualifying;
+- a member of working age (16 to 59) without a self-care grade of 1 or 2: no record can
+  show the inability to work 特困 needs, so a person checks it (review);
 - a pension status of `contributing` is not work and not income (local governments commonly
   pay the resident-pension contribution for the destitute): a note, nothing more;
 - the standard is the one for the request's `support_mode` where the region sets one per
@@ -85,6 +87,7 @@ REVIEW_CODES = frozenset(
         "social_insurance_base_over_standard",
         "declared_income_gap",
         "vehicle_value_unknown",
+        "tekun_working_age",
     }
 )
 """Warnings a person has to look at before the household can be found eligible."""

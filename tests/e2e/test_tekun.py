@@ -77,12 +77,37 @@ async def test_yunnan_concentrated_grade_1_pays_standard_plus_care_subsidy(
     assert dropped.json()["errors"][0]["loc"] == ["body", "overrides", "care_subsidies"]
 
 
+async def test_a_tekun_applicant_of_working_age_goes_to_a_person(
+    http: httpx.AsyncClient, api_client: ClientFactory
+) -> None:
+    """41, no income, nothing on record: 特困 needs no ability to work, which no partner can
+    show. Review, with the age (never the birth date) as evidence; not a benefit."""
+    caseworker = await api_client(region="36")
+    applicant = make_id_number("360102", birth="19850301")
+    await seed(http, applicant)
+    body = verification_body(
+        [member(applicant)], region_code="360102", program="tekun", area="rural"
+    )
+    body["support_mode"] = "concentrated"
+
+    response = await caseworker.post("/v1/verifications", json=body, headers=WAIT)
+
+    assert response.status_code == 200, response.text
+    report = await report_of(caseworker, response.json()["id"])
+    assert report["recommendation"] == "review"
+    assert report["benefit"] is None
+    [finding] = [f for f in report["findings"] if f["code"] == "tekun_working_age"]
+    assert finding["severity"] == "warning"
+    assert finding["evidence"][0]["fact"].startswith("age=41 on ")
+    assert "19850301" not in str(report)
+
+
 async def test_jiangxi_rural_concentrated_applies_505(
     http: httpx.AsyncClient, api_client: ClientFactory
 ) -> None:
-    """Declared 450: below the 505 concentrated standard, top-up 55.00."""
+    """Declared 450: below the 505 concentrated standard, top-up 55.00 (a person of 76)."""
     caseworker = await api_client(region="36")
-    applicant = make_id_number("360102")
+    applicant = make_id_number("360102", birth="19500101")
     await seed(http, applicant)
     body = verification_body(
         [member(applicant, declared=450)], region_code="360102", program="tekun", area="rural"

@@ -23,7 +23,7 @@ from service.policy.rules.relatives import check_near_relatives
 from service.policy.rules.social_insurance import check_social_insurance
 from service.policy.rules.standard import check_placeholder_standard
 from service.policy.rules.tax import check_taxed_income
-from service.policy.rules.tekun import check_tekun_working_member
+from service.policy.rules.tekun import check_tekun_working_age, check_tekun_working_member
 from service.policy.rules.vehicles import check_vehicles
 
 Rule = Callable[[HouseholdFacts, PolicyParameters], list[RuleFinding]]
@@ -43,6 +43,7 @@ RULES: tuple[Rule, ...] = (
     check_taxed_income,
     check_social_insurance,
     check_tekun_working_member,
+    check_tekun_working_age,
     check_near_relatives,
 )
 

@@ -49,7 +49,10 @@ def check_declared_income_gap(facts: HouseholdFacts, policy: PolicyParameters) -
     """
     findings = []
     for member in sorted(facts.covered):
-        lines = [line for line in facts.income_lines if line.member == member]
+        # What the sources verify: the declared rest above it is the declaration itself.
+        lines = [
+            line for line in facts.income_lines if line.member == member and line.source != DECLARED
+        ]
         verified = sum((line.amount for line in lines), Decimal(0))
         declared = facts.members[member].declared_monthly_income
         larger = max(verified, declared)

@@ -8,6 +8,13 @@ signs are:
 - an active housing-fund account (deposits are paid only while employed).
 Any such member is disqualifying (`tekun_working_member`).
 
+Nor can the records show that a member is unable to work: 特困 needs no work ability (the
+old, the young, the severely disabled), and no partner answers about disability. A member
+of working age (16 to 59 on the day assessed, counted from the ID number's birth date) is
+therefore a warning for a person to check (`tekun_working_age`, review), unless the request
+names a self-care grade of 1 or 2 (unable or partly able to care for themselves), which a
+caseworker establishes before asking.
+
 A pension status of `contributing` is NOT a sign of work on its own: a contribution is not
 income, and local governments commonly pay the resident-pension (城乡居民养老保险)
 contribution on behalf of destitute people. It is shown as a note (`tekun_pension_contribution`,
@@ -15,10 +22,48 @@ info) so the approver sees it, and changes nothing else. A pension being receive
 income in the income test like any other income.
 """
 
+from datetime import date
+
 from schemas.evidence import HousingFundRecord, IncomeRecord, PayrollRecord, PensionRecord, Record
 from schemas.policy import PolicyParameters
+from schemas.report import EvidenceRef
 from service.policy.facts import HouseholdFacts, is_wage
 from service.policy.findings import RuleFinding
+
+WORKING_AGE = range(16, 60)
+"""Ages at which a person is presumed able to work (特困人员认定: under 16 and 60 or over are
+not), in whole years."""
+UNABLE_TO_CARE = frozenset({1, 2})
+"""Self-care grades that mean no work ability: unable, or partly able, to care for oneself."""
+ID_NUMBER = "id_number"
+"""Pseudo-source of a fact read from a member's ID number (the age, never the birth date)."""
+
+
+def age_on(id_number: str, day: date) -> int:
+    """Whole years from the birth date an ID number holds (characters 7 to 14) to `day`."""
+    born = date(int(id_number[6:10]), int(id_number[10:12]), int(id_number[12:14]))
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+def check_tekun_working_age(facts: HouseholdFacts, policy: PolicyParameters) -> list[RuleFinding]:
+    """A member of working age, nothing showing an inability to work: a person checks."""
+    if policy.program != "tekun" or facts.as_of is None or facts.care_grade in UNABLE_TO_CARE:
+        return []
+    findings = []
+    for member in range(facts.size):
+        age = age_on(facts.members[member].id_number, facts.as_of)
+        if age not in WORKING_AGE:
+            continue
+        masked = facts.masked(member)
+        findings.append(
+            RuleFinding(
+                "tekun_working_age",
+                "warning",
+                {"member": masked, "age": str(age)},
+                (EvidenceRef(source=ID_NUMBER, member=masked, fact=f"age={age} on {facts.as_of}"),),
+            )
+        )
+    return findings
 
 
 def is_work_evidence(record: Record) -> bool:

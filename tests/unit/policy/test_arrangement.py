@@ -34,7 +34,11 @@ def tekun_case(
     care_grade: CareGrade | None = None,
     program: Program = "tekun",
 ) -> tuple[AssessmentInput, Assessment]:
-    members = [member(person(60 + index), amount) for index, amount in enumerate(declared)]
+    # Past working age: the destitute old (the working-age check has its own tests).
+    members = [
+        member(person(60 + index, birth="19500101"), amount)
+        for index, amount in enumerate(declared)
+    ]
     inputs = household(members, program=program, area=area).model_copy(
         update={"support_mode": support_mode, "care_grade": care_grade}
     )

@@ -209,8 +209,9 @@ class TestIncome:
         )
         assert facts.monthly_income == Decimal("800.50")
 
-    def test_declared_income_counts_only_where_no_source_covers_the_member(self) -> None:
-        """A's pension replaces A's declaration; B's declaration stands."""
+    def test_a_member_s_income_is_the_larger_of_declared_and_verified(self) -> None:
+        """A declared 999 and a pension of 300 is on record: A's income is 999 (the pension,
+        and the 699 no source holds); B's declaration stands alone."""
         facts = facts_of(
             household(
                 [member(A, 999), member(B, 200)],
@@ -223,8 +224,30 @@ class TestIncome:
                 },
             )
         )
-        assert facts.monthly_income == Decimal("500")
-        assert [line.source for line in facts.income_lines] == ["pensions", "declared"]
+        assert facts.monthly_income == Decimal("1199")
+        assert [(line.source, line.amount) for line in facts.income_lines] == [
+            ("pensions", Decimal("300")),
+            ("declared", Decimal("699")),
+            ("declared", Decimal("200")),
+        ]
+        assert facts.covered == {0}
+
+    def test_a_declaration_below_the_records_adds_nothing(self) -> None:
+        """The records show more than declared: they count, and nothing is added."""
+        facts = facts_of(
+            household(
+                [member(A, 100)],
+                {
+                    "pensions": [
+                        PensionRecord(
+                            id_number=A, status="receiving", monthly_amount=Decimal("300")
+                        )
+                    ]
+                },
+            )
+        )
+        assert facts.monthly_income == Decimal("300")
+        assert [line.source for line in facts.income_lines] == ["pensions"]
 
     def test_coverage_does_not_depend_on_the_amount(self) -> None:
         """A zero pension still covers the member: the records, not their size, decide."""
@@ -238,8 +261,9 @@ class TestIncome:
                 },
             )
         )
-        assert facts.monthly_income == Decimal("0")
         assert facts.covered == {0}
+        # Covered, and the declaration above the records still counts.
+        assert facts.monthly_income == Decimal("500")
 
     def test_records_of_non_members_are_ignored(self) -> None:
         facts = facts_of(

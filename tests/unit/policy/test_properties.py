@@ -426,12 +426,17 @@ TEKUN_WITH_CARE = [
 def test_a_care_grade_adds_its_subsidy_and_changes_nothing_else(
     case: tuple[AssessmentInput, PolicyParameters], parameters: PolicyParameters, grade: int
 ) -> None:
-    """The care subsidy is paid on top: same findings, score and recommendation."""
+    """The care subsidy is paid on top: same findings, score and recommendation; but for
+    the working-age check, which a grade of 1 or 2 (no ability to work) lifts, and only it."""
     inputs = case[0].model_copy(
         update={"program": "tekun", "area": parameters.area, "support_mode": "concentrated"}
     )
     without = assess(inputs, parameters)
     with_grade = assess(inputs.model_copy(update={"care_grade": grade}), parameters)
+    lifted = [finding for finding in without.findings if finding.code != "tekun_working_age"]
+    assert with_grade.findings == lifted
+    if len(lifted) != len(without.findings):
+        return
     assert with_grade.findings == without.findings
     assert with_grade.score_breakdown == without.score_breakdown
     assert with_grade.recommendation == without.recommendation

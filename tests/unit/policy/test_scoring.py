@@ -32,7 +32,11 @@ def run(
     as_of: date = date(2026, 11, 20),
 ) -> Assessment:
     """A household of len(declared) members whose income is only declared (no source has any)."""
-    members = [member(person(30 + index), amount) for index, amount in enumerate(declared)]
+    # Tekun's members past working age (the working-age check has its own tests).
+    birth = "19500101" if program == "tekun" else "19800101"
+    members = [
+        member(person(30 + index, birth=birth), amount) for index, amount in enumerate(declared)
+    ]
     inputs = household(members, program=program, area=area)
     return assess(inputs, policy(region, program, area, as_of))
 
@@ -215,8 +219,12 @@ class TestRecommendation:
         )
         assert assess(inputs, policy(program="linshi")).recommendation == "review"
 
-    def test_large_declared_gap_is_review(self) -> None:
-        """Declared 2000, records show 100: the records replace the declaration; a person checks."""
+    def test_a_declaration_above_the_standard_is_not_set_aside_for_smaller_records(
+        self,
+    ) -> None:
+        """Declared 2000, records show 100: the household says it has 2000 a month, which
+        no record contradicts (a record of 100 is not a record of nothing else): its income
+        is 2000, above the standard, and the gap is shown for a person to look at."""
         inputs = household(
             [member(A, 2000)],
             {
@@ -226,8 +234,25 @@ class TestRecommendation:
             },
         )
         assessment = assess(inputs, policy())
-        assert assessment.household.monthly_income == Decimal("100.00")
-        assert assessment.recommendation == "review"
+        assert assessment.household.monthly_income == Decimal("2000.00")
+        assert assessment.recommendation == "ineligible"
+        assert "declared_income_gap" in {finding.code for finding in assessment.findings}
+
+    def test_a_declaration_just_above_a_smaller_pension_decides_the_income_test(self) -> None:
+        """Yunnan urban, 640: a pension of 500 on record, 700 declared. Counting only the
+        pension made the household eligible for 140 a month it does not need."""
+        inputs = household(
+            [member(A, 700)],
+            {
+                "pensions": [
+                    PensionRecord(id_number=A, status="receiving", monthly_amount=Decimal("500"))
+                ]
+            },
+        )
+        assessment = assess(inputs, policy())
+        assert assessment.household.monthly_income == Decimal("700.00")
+        assert assessment.recommendation == "ineligible"
+        assert assessment.benefit is None
 
     def test_placeholder_standard_is_review_never_eligible(self) -> None:
         """A region without figures of its own: the national placeholder needs a person."""
@@ -273,9 +298,12 @@ class TestRecommendation:
         assert "tekun_working_member" in [f.code for f in assessment.findings]
 
     def test_tekun_contributing_to_a_pension_alone_stays_eligible(self) -> None:
-        """Yunnan tekun 832, no income: a contribution is a note; benefit 832.00."""
-        contributing = PensionRecord(id_number=A, status="contributing", monthly_amount=Decimal(0))
-        inputs = household([member(A)], {"pensions": [contributing]}, program="tekun")
+        """Yunnan tekun 832, no income, 76: a contribution is a note; benefit 832.00."""
+        old = person(25, birth="19500101")
+        contributing = PensionRecord(
+            id_number=old, status="contributing", monthly_amount=Decimal(0)
+        )
+        inputs = household([member(old)], {"pensions": [contributing]}, program="tekun")
         assessment = assess(inputs, policy(program="tekun"))
         assert assessment.recommendation == "eligible"
         assert assessment.benefit is not None
@@ -283,6 +311,36 @@ class TestRecommendation:
         note = next(f for f in assessment.findings if f.code == "tekun_pension_contribution")
         assert note.severity == "info"
         assert assessment.score == 100  # 50 + 30 + 10 (margin) + 10 (assets); a note costs 0
+
+    @pytest.mark.parametrize(
+        ("birth", "care_grade", "review"),
+        [
+            ("19800101", None, True),  # 46: of working age, nothing shows otherwise
+            ("19800101", 3, True),  # able to care for themselves
+            ("19800101", 1, False),  # unable to care for themselves: no work ability
+            ("19800101", 2, False),
+            ("19500101", None, False),  # 76
+            ("20150101", None, False),  # 11
+        ],
+    )
+    def test_tekun_of_working_age_needs_a_person_to_check_the_inability_to_work(
+        self, birth: str, care_grade: int | None, review: bool
+    ) -> None:
+        """特困 needs no work ability, which no partner's records show: 16 to 59 years old
+        and no self-care grade of 1 or 2 is a warning, never eligible on its own."""
+        someone = person(26, birth=birth)
+        inputs = household([member(someone)], {}, program="tekun", area="rural").model_copy(
+            update={"support_mode": "concentrated", "care_grade": care_grade}
+        )
+        assessment = assess(inputs, policy(program="tekun", area="rural"))
+        codes = [finding.code for finding in assessment.findings]
+        assert ("tekun_working_age" in codes) is review
+        assert (assessment.recommendation == "review") is review
+        if review:
+            [finding] = [f for f in assessment.findings if f.code == "tekun_working_age"]
+            assert finding.severity == "warning"
+            assert finding.evidence[0].fact.startswith("age=46 on ")
+            assert birth not in str(finding)  # the age, never the birth date
 
     def test_assets_over_limit_is_ineligible(self) -> None:
         inputs = household(
