@@ -89,11 +89,23 @@ def mask_id_number(value: str) -> str:
     return value[:6] + "*" * (len(value) - 10) + value[-4:]
 
 
+_COMPOUND_SURNAMES = (
+    "欧阳 太史 端木 上官 司马 东方 独孤 南宫 万俟 闻人 夏侯 诸葛 尉迟 公羊 赫连 澹台 皇甫 "
+    "宗政 濮阳 公冶 太叔 申屠 公孙 慕容 仲孙 钟离 长孙 宇文 司徒 鲜于 司空 闾丘 子车 亓官 "
+    "司寇 巫马 公西 颛孙 壤驷 公良 漆雕 乐正 宰父 谷梁 拓跋 夹谷 轩辕 令狐 段干 百里 呼延 "
+    "东郭 南门 羊舌 微生 梁丘 左丘 东门 西门 第五 南荣 东里"
+)
+COMPOUND_SURNAMES = frozenset(_COMPOUND_SURNAMES.split())
+"""The two-character family names of the 百家姓 (and a few more in use): `欧阳**`, not `欧***`."""
+
+
 def mask_name(value: str) -> str:
-    """Keep the family name only: `张*`, `张**`."""
+    """Keep the family name only: `张*`, `张**`, `欧阳**` (a compound one whole, when a
+    given name follows it)."""
     if not value:
         return value
-    return value[0] + "*" * max(len(value) - 1, 1)
+    kept = 2 if len(value) > 2 and value[:2] in COMPOUND_SURNAMES else 1
+    return value[:kept] + "*" * max(len(value) - kept, 1)
 
 
 def mask_account(value: str) -> str:

@@ -94,10 +94,29 @@ def test_redaction_leaves_other_numbers_alone() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "masked"), [("张三", "张*"), ("欧阳修文", "欧***"), ("王", "王*")]
+    ("name", "masked"),
+    [
+        ("张三", "张*"),
+        ("王", "王*"),
+        ("欧阳修文", "欧阳**"),  # a compound family name is kept whole
+        ("诸葛亮", "诸葛*"),
+        ("司马", "司*"),  # two characters: the given name is the second, masked
+        ("欧文明", "欧**"),  # 欧 alone, not 欧阳
+    ],
 )
 def test_names_keep_the_family_name(name: str, masked: str) -> None:
     assert mask_name(name) == masked
+
+
+@given(st.text(min_size=2, max_size=12))
+def test_a_masked_name_hides_all_but_its_family_name(name: str) -> None:
+    assume("*" not in name)
+    masked = mask_name(name)
+    assert len(masked) == len(name)
+    kept = len(masked.rstrip("*"))
+    assert kept in (1, 2)
+    assert masked[:kept] == name[:kept]
+    assert masked[kept:] == "*" * (len(name) - kept)
 
 
 def test_birth_in_the_future_is_invalid() -> None:
