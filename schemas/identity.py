@@ -99,6 +99,11 @@ COMPOUND_SURNAMES = frozenset(_COMPOUND_SURNAMES.split())
 """The two-character family names of the 百家姓 (and a few more in use): `欧阳**`, not `欧***`."""
 
 
+def birth_date(id_number: str) -> date:
+    """The birth date a valid ID number holds (its characters 7 to 14)."""
+    return date(int(id_number[6:10]), int(id_number[10:12]), int(id_number[12:14]))
+
+
 def mask_name(value: str) -> str:
     """Keep the family name only: `张*`, `张**`, `欧阳**` (a compound one whole, when a
     given name follows it)."""

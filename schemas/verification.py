@@ -16,7 +16,7 @@ from pydantic import (
 from schemas.additions import OmitWhenNone
 from schemas.dates import IsoDate, IsoDateTime
 from schemas.evidence import CONSENT_ID_MAX, CONSENT_ID_PATTERN
-from schemas.identity import FreeText, IdNumber, OneLine, hides_id_number
+from schemas.identity import FreeText, IdNumber, OneLine, birth_date, hides_id_number
 from schemas.money import GrantedMoney, Money
 from schemas.request import RequestModel
 
@@ -255,7 +255,9 @@ class VerificationCreate(_Strict, OmitWhenNone):
 
     @field_validator("members")
     @classmethod
-    def _members_are_distinct(cls, members: list[MemberCreate]) -> list[MemberCreate]:
+    def _members_are_distinct(
+        cls, members: list[MemberCreate], info: ValidationInfo
+    ) -> list[MemberCreate]:
         seen: set[str] = set()
         for member in members:
             if member.id_number in seen:
@@ -263,6 +265,14 @@ class VerificationCreate(_Strict, OmitWhenNone):
             seen.add(member.id_number)
         if sum(member.relation == "applicant" for member in members) > 1:
             raise ValueError("a household has one applicant at most")
+        as_of = info.data.get("as_of")
+        for position, member in enumerate(members, start=1):
+            if as_of is not None and birth_date(member.id_number) > as_of:
+                # By position: an error message names no ID number, not even masked.
+                raise ValueError(
+                    f"member {position} was born after as_of ({as_of}): the household "
+                    "assessed on that day did not include them"
+                )
         return members
 
 

@@ -141,6 +141,25 @@ class TestValidation:
         assert response.status_code == 422
         assert response.json()["errors"][0]["loc"] == ["body", "as_of"]
 
+    async def test_a_member_born_after_as_of_is_422_and_nothing_is_stored(
+        self, api_client: ClientFactory
+    ) -> None:
+        """Assessed as of 2020-07-01, a child born in 2025 was not of that household: it
+        would count twice in its size and its benefit."""
+        caseworker = await api_client()
+        parent, child = make_id_number("530103"), make_id_number("530103", birth="20250101")
+        body = body_for(parent, as_of="2020-07-01", reference="case-born-later")
+        body["members"].append({"id_number": child, "name": "张小", "relation": "child"})
+        response = await caseworker.post("/v1/verifications", json=body)
+        assert response.status_code == 422, response.text
+        [error] = response.json()["errors"]
+        assert error["loc"] == ["body", "members"]
+        assert "member 2 was born after as_of (2020-07-01)" in error["msg"]
+        assert child not in response.text
+        assert child[:6] + "********" not in response.text
+        listed = await caseworker.get("/v1/verifications", params={"reference": body["reference"]})
+        assert listed.json()["items"] == []
+
     async def test_unknown_province_is_422(self, api_client: ClientFactory) -> None:
         admin = await api_client(role="admin", region="00")
         response = await admin.post(

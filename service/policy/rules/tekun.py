@@ -25,6 +25,7 @@ income in the income test like any other income.
 from datetime import date
 
 from schemas.evidence import HousingFundRecord, IncomeRecord, PayrollRecord, PensionRecord, Record
+from schemas.identity import birth_date
 from schemas.policy import PolicyParameters
 from schemas.report import EvidenceRef
 from service.policy.facts import HouseholdFacts, is_wage
@@ -40,8 +41,8 @@ ID_NUMBER = "id_number"
 
 
 def age_on(id_number: str, day: date) -> int:
-    """Whole years from the birth date an ID number holds (characters 7 to 14) to `day`."""
-    born = date(int(id_number[6:10]), int(id_number[10:12]), int(id_number[12:14]))
+    """Whole years from the birth date an ID number holds to `day`."""
+    born = birth_date(id_number)
     return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
 
 
