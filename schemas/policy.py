@@ -54,6 +54,7 @@ class PolicyParameters(OmitWhenNone):
         {
             "support_mode_standards",
             "care_subsidies",
+            "income_standard",
             "business_stake",
             "taxed_income_ratio",
             "social_insurance_base_ratio",
@@ -107,6 +108,13 @@ class PolicyParameters(OmitWhenNone):
         "one per arrangement (Jiangxi rural: concentrated 505, dispersed 400). A request "
         "naming an arrangement missing here is refused; None: monthly_standard applies to "
         "every arrangement",
+    )
+    income_standard: Figure | None = Field(
+        default=None,
+        description="tekun: the monthly income per member the household must stay below, the "
+        "local dibao standard of the same area on the same day (特困人员认定办法: income "
+        "below the local minimum-living standard); filled in from the dibao figures when a "
+        "tekun version is resolved, unless a file sets it. None: monthly_standard",
     )
     care_subsidies: dict[SupportMode, dict[GradeKey, Figure]] | None = Field(
         default=None,

@@ -5,7 +5,8 @@
   rounding the per-capita figure first: 3 members with 1000 income under 640 get 920.00
   (not (640 − 333.33) × 3 = 920.01).
 - tekun (simplified): tekun standard × members − household income, floored at 0; the same
-  formula with the tekun standard (the one for the request's support arrangement, see
+  formula with the tekun standard (the income test, though, is the dibao one: see
+  rules/income.py) (the one for the request's support arrangement, see
   arrangement.py). When the request names a care grade, the region's care subsidy for it is
   added once, with its own line in the basis: Yunnan rural, concentrated, grade 1, no
   income: 832 × 1 − 0 = 832.00, + 835.00 care subsidy = 1667.00 a month.
@@ -22,7 +23,6 @@ from schemas.report import Benefit
 from service.policy.arrangement import Arrangement
 from service.policy.facts import HouseholdFacts
 from service.policy.messages import text
-from service.policy.rules.income import income_threshold
 
 
 def compute_benefit(
@@ -33,7 +33,9 @@ def compute_benefit(
 ) -> Benefit:
     """`policy` carries the standard applied; `arrangement` the tekun care subsidy, if any."""
     income = facts.monthly_income
-    shortfall = max(Decimal(0), income_threshold(facts, policy) - income)
+    # The program's own standard: for tekun the support standard, not the dibao standard
+    # its income test uses.
+    shortfall = max(Decimal(0), policy.monthly_standard * facts.size - income)
     args = {
         "standard": format_money(policy.monthly_standard),
         "members": str(facts.size),

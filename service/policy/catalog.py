@@ -108,6 +108,11 @@ class PolicyCatalog:
                 placeholder = layer.placeholder
         if "monthly_standard" not in merged:
             return None
+        if program == "tekun" and "income_standard" not in merged:
+            # The destitute's income test is the dibao one of their area, that day.
+            dibao = self._resolved(region_code, "dibao", area, as_of)
+            if dibao is not None:
+                merged["income_standard"] = dibao.parameters.monthly_standard
         top = layers[-1]
         effective_from = max(layer.effective_from for layer in layers)
         parameters = PolicyParameters(

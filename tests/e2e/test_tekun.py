@@ -105,12 +105,13 @@ async def test_a_tekun_applicant_of_working_age_goes_to_a_person(
 async def test_jiangxi_rural_concentrated_applies_505(
     http: httpx.AsyncClient, api_client: ClientFactory
 ) -> None:
-    """Declared 450: below the 505 concentrated standard, top-up 55.00 (a person of 76)."""
+    """Declared 300: below the rural dibao standard (385, the income test), top-up to the 505
+    concentrated standard 205.00 (a person of 76)."""
     caseworker = await api_client(region="36")
     applicant = make_id_number("360102", birth="19500101")
     await seed(http, applicant)
     body = verification_body(
-        [member(applicant, declared=450)], region_code="360102", program="tekun", area="rural"
+        [member(applicant, declared=300)], region_code="360102", program="tekun", area="rural"
     )
     body["support_mode"] = "concentrated"
 
@@ -122,8 +123,8 @@ async def test_jiangxi_rural_concentrated_applies_505(
     assert report["policy"]["support_mode"] == "concentrated"
     assert "care_grade" not in report["policy"]
     assert report["benefit"] == {
-        "monthly_amount": "55.00",
-        "basis": "505.00 元 × 1 人 − 家庭月收入 450.00 元 = 55.00 元",
+        "monthly_amount": "205.00",
+        "basis": "505.00 元 × 1 人 − 家庭月收入 300.00 元 = 205.00 元",
         "one_off_amount": None,
     }
 

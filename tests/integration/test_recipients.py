@@ -435,13 +435,13 @@ class TestRoll:
     async def test_a_case_reference_finds_its_household_and_a_withdrawal_asks_for_consent(
         self, http: httpx.AsyncClient, api_client: ClientFactory
     ) -> None:
-        caseworker = await api_client(role="caseworker", region="530112")
-        approver = await api_client(role="approver", region="530112")
+        caseworker = await api_client(role="caseworker", region="530126")
+        approver = await api_client(role="approver", region="530126")
         kept, _ = await approved_household(
-            http, caseworker, approver, region_code="530112", reference="case-kept"
+            http, caseworker, approver, region_code="530126", reference="case-kept"
         )
         gone, _ = await approved_household(
-            http, caseworker, approver, region_code="530112", reference="case-gone"
+            http, caseworker, approver, region_code="530126", reference="case-gone"
         )
         [found] = await roll(approver, reference="case-gone")
         assert (found["origin_verification_id"], found["needs_new_consent"]) == (gone, False)

@@ -17,9 +17,17 @@ from service.policy.facts import DECLARED, HouseholdFacts, IncomeLine
 from service.policy.findings import RuleFinding
 
 
+def income_test_standard(policy: PolicyParameters) -> Decimal:
+    """The monthly standard per member the income test uses: the program's own, but for
+    tekun the local dibao standard (`income_standard`), below which 特困 income must be."""
+    if policy.income_standard is not None:
+        return policy.income_standard
+    return policy.monthly_standard
+
+
 def income_threshold(facts: HouseholdFacts, policy: PolicyParameters) -> Decimal:
     """Standard × members: the household income the per-capita test allows (exclusive)."""
-    return policy.monthly_standard * facts.size
+    return income_test_standard(policy) * facts.size
 
 
 def passes_income_test(facts: HouseholdFacts, policy: PolicyParameters) -> bool:
@@ -32,7 +40,7 @@ def check_income(facts: HouseholdFacts, policy: PolicyParameters) -> list[RuleFi
         "income": format_money(income),
         "members": str(facts.size),
         "per_capita": format_money(income / facts.size),
-        "standard": format_money(policy.monthly_standard),
+        "standard": format_money(income_test_standard(policy)),
     }
     evidence = tuple(_line_evidence(facts, line) for line in facts.income_lines)
     if passes_income_test(facts, policy):

@@ -54,7 +54,7 @@ BENEFITS = [
     (YUNNAN, "rural", "dispersed", None, ["100"], "732.00", None, "732.00"),
     (YUNNAN, "urban", None, None, ["0"], "832.00", None, "832.00"),
     (JIANGXI, "rural", "concentrated", None, ["0"], "505.00", None, "505.00"),
-    (JIANGXI, "rural", "concentrated", None, ["450"], "55.00", None, "55.00"),  # 505-450
+    (JIANGXI, "rural", "concentrated", None, ["300"], "205.00", None, "205.00"),  # 505-300
     (JIANGXI, "rural", "dispersed", None, ["100"], "300.00", None, "300.00"),  # 400-100
     (JIANGXI, "rural", None, None, ["100"], "300.00", None, "300.00"),  # default: dispersed
     (JIANGXI, "rural", "concentrated", 1, ["105"], "400.00", "1200.00", "1600.00"),  # 505-105
@@ -109,14 +109,21 @@ def test_the_issue_example_reads_as_three_lines_in_english() -> None:
     )
 
 
-def test_the_arrangement_standard_decides_the_income_test() -> None:
-    """Jiangxi rural, income 450: below 505 (concentrated) but not below 400 (dispersed)."""
-    _, concentrated = tekun_case(["450"], region=JIANGXI, area="rural", support_mode="concentrated")
-    _, dispersed = tekun_case(["450"], region=JIANGXI, area="rural", support_mode="dispersed")
-    assert concentrated.recommendation == "eligible"
-    assert "505.00" in concentrated.findings[0].message
-    assert dispersed.recommendation == "ineligible"
-    assert "400.00" in dispersed.findings[0].message
+def test_the_dibao_standard_decides_the_income_test_the_arrangement_the_amount() -> None:
+    """Jiangxi rural: 特困 income must be below the local dibao standard (385), whatever
+    the arrangement's support standard (505 concentrated, 400 dispersed); below it, the
+    arrangement's standard sets the top-up."""
+    for mode in ("concentrated", "dispersed"):
+        _, above = tekun_case(["385"], region=JIANGXI, area="rural", support_mode=mode)
+        assert above.recommendation == "ineligible"
+        assert "385.00" in above.findings[0].message  # the standard the test used
+    _, concentrated = tekun_case(["300"], region=JIANGXI, area="rural", support_mode="concentrated")
+    _, dispersed = tekun_case(["300"], region=JIANGXI, area="rural", support_mode="dispersed")
+    assert (concentrated.recommendation, dispersed.recommendation) == ("eligible", "eligible")
+    assert concentrated.benefit is not None
+    assert dispersed.benefit is not None
+    assert str(concentrated.benefit.monthly_amount) == "205.00"
+    assert str(dispersed.benefit.monthly_amount) == "100.00"
 
 
 def test_the_care_subsidy_is_paid_once_not_per_member() -> None:

@@ -312,6 +312,19 @@ class TestRecommendation:
         assert note.severity == "info"
         assert assessment.score == 100  # 50 + 30 + 10 (margin) + 10 (assets); a note costs 0
 
+    def test_tekun_income_must_be_below_the_dibao_standard_not_the_support_one(self) -> None:
+        """Yunnan urban: a pension of 700 is above the dibao standard (640), though below
+        the tekun support standard (832): not destitute (特困人员认定办法)."""
+        old = person(27, birth="19500101")
+        pension = PensionRecord(id_number=old, status="receiving", monthly_amount=Decimal(700))
+        inputs = household([member(old)], {"pensions": [pension]}, program="tekun")
+        parameters = policy(program="tekun")
+        assert parameters.income_standard == policy(program="dibao").monthly_standard
+        assessment = assess(inputs, parameters)
+        assert assessment.recommendation == "ineligible"
+        assert assessment.benefit is None
+        assert "640.00" in assessment.findings[0].message
+
     @pytest.mark.parametrize(
         ("birth", "care_grade", "review"),
         [
