@@ -61,7 +61,24 @@ from schemas.report import EvidenceRef
 DECLARED = "declared"
 """Pseudo-source name for income the household declared itself."""
 WAGE_CATEGORIES = frozenset(
-    {"wage", "wages", "salary", "工资", "薪金", "薪酬", "工资薪金", "劳动报酬"}
+    {
+        "wage",
+        "wages",
+        "salary",
+        "salaries",
+        "wage income",
+        "wages and salaries",
+        "工资",
+        "工资收入",
+        "工资性收入",  # the statistical term (国家统计局)
+        "工薪",
+        "工薪收入",
+        "薪金",
+        "薪资",
+        "薪酬",
+        "工资薪金",
+        "劳动报酬",
+    }
 )
 """Income categories that are a job's wage, in the words a partner may use (a declarative
 connector passes its partner's category through): compared trimmed and lower-cased."""

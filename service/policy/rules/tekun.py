@@ -4,7 +4,8 @@ hedui's simplification: a household qualifies for tekun only if no member shows 
 paid work, because a working member has an income and is, in a household, a supporter. The
 signs are:
 - a public payroll record (财政供养人员: a salaried public job);
-- a wage or salary income record from any source (a salaried member);
+- a wage or salary income record from any source (a salaried member), or one of work on
+  one's own account (`SELF_EMPLOYMENT_CATEGORIES`);
 - an active housing-fund account (deposits are paid only while employed).
 Any such member is disqualifying (`tekun_working_member`).
 
@@ -67,11 +68,18 @@ def check_tekun_working_age(facts: HouseholdFacts, policy: PolicyParameters) -> 
     return findings
 
 
+SELF_EMPLOYMENT_CATEGORIES = frozenset(
+    {"business", "self-employment", "经营", "经营收入", "经营性收入", "个体经营"}
+)
+"""Income categories of work on one's own account (经营性收入): work, as a wage is."""
+
+
 def is_work_evidence(record: Record) -> bool:
     if isinstance(record, HousingFundRecord):
         return record.status == "active"
     if isinstance(record, IncomeRecord):
-        return is_wage(record.category)
+        category = record.category.strip().lower()
+        return is_wage(category) or category in SELF_EMPLOYMENT_CATEGORIES
     return isinstance(record, PayrollRecord)
 
 

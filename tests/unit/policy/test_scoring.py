@@ -8,6 +8,8 @@ import pytest
 from schemas.assessment import NearRelativeMatch
 from schemas.evidence import (
     BankAccountRecord,
+    HousingFundRecord,
+    IncomeRecord,
     PayrollRecord,
     PensionRecord,
     PropertyRecord,
@@ -296,6 +298,39 @@ class TestRecommendation:
         assessment = assess(inputs, policy(program="tekun"))
         assert assessment.recommendation == "ineligible"
         assert "tekun_working_member" in [f.code for f in assessment.findings]
+
+    @pytest.mark.parametrize(
+        "category", ["工资性收入", "工资收入", "Wage income", " 薪资 ", "经营性收入", "business"]
+    )
+    def test_tekun_work_is_known_by_the_words_partners_use(self, category: str) -> None:
+        """A wage in the statistical term (工资性收入), or work on one's own account: a
+        working member, whatever the words."""
+        old = person(28, birth="19500101")
+        work = IncomeRecord(id_number=old, category=category, monthly_amount=Decimal("100"))
+        inputs = household([member(old)], {"tax": [work]}, program="tekun", sources=["tax"])
+        assessment = assess(inputs, policy(program="tekun"))
+        assert "tekun_working_member" in [f.code for f in assessment.findings]
+        assert assessment.recommendation == "ineligible"
+
+    def test_a_wage_in_the_statistical_term_is_the_housing_fund_s_wage_not_another(
+        self,
+    ) -> None:
+        """工资性收入 700 and a deposit of 168 (700 at the 24 % rate) are one job's wage."""
+        someone = person(29)
+        records = {
+            "tax": [IncomeRecord(id_number=someone, category="工资性收入", monthly_amount=700)],
+            "housing_fund": [
+                HousingFundRecord(
+                    id_number=someone,
+                    status="active",
+                    monthly_deposit=Decimal("168"),
+                    balance=Decimal("1000"),
+                )
+            ],
+        }
+        inputs = household([member(someone), member(person(30))], records)
+        assessment = assess(inputs, policy())
+        assert assessment.household.monthly_income == Decimal("700.00")
 
     def test_tekun_contributing_to_a_pension_alone_stays_eligible(self) -> None:
         """Yunnan tekun 832, no income, 76: a contribution is a note; benefit 832.00."""
