@@ -426,8 +426,10 @@ class TestTekunWorkingMember:
         ]
         assert found[0].args["sources"] == "housing_fund"
 
-    @pytest.mark.parametrize("category", ["rental", "business"])
+    @pytest.mark.parametrize("category", ["rental", "interest", "transfer"])
     def test_income_that_is_not_a_wage_is_not_work(self, category: str) -> None:
+        """Income that needs no work (a rent, interest, a family's help): income, not work.
+        (Work on one's own account, `business`, is work: see test_scoring.)"""
         rent = IncomeRecord(id_number=A, category=category, monthly_amount=Decimal("100"))
         inputs = household([member(A)], {"tax": [rent]}, program="tekun")
         assert check_tekun_working_member(facts_of(inputs), policy(program="tekun")) == []
