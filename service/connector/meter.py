@@ -72,9 +72,14 @@ class Stalls:
             self._since = None
 
 
+class PartnerPaused(Exception):
+    """An operator paused the partner while this fetch was under way: its next request
+    (a poll, a retry, one that waited for its turn) is not sent."""
+
+
 class CallMeter(httpx.AsyncBaseTransport):
     """Counts the requests of one fetch, then passes them to the shared client (each in its
-    turn, when `turns` is given)."""
+    turn, when `turns` is given; none once `paused` says the partner is paused)."""
 
     def __init__(
         self,
@@ -82,7 +87,11 @@ class CallMeter(httpx.AsyncBaseTransport):
         turns: Turns | None = None,
         *,
         retry_budget: RetryBudget | None = None,
+        paused: Callable[[], bool] | None = None,
     ) -> None:
+        self.paused = paused
+        self.stopped = False
+        """A request was not sent because the partner was paused meanwhile."""
         self.shared = shared
         self.transport = shared._transport  # its pool, without the client layer
         self.turns = turns
@@ -107,7 +116,11 @@ class CallMeter(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         retry = request.extensions.get(RETRY_EXTENSION)
         retry = retry if isinstance(retry, Retry) else None
+        self._unless_paused()
         permit = await self._turn() if self.turns is not None else None
+        if permit is not None and self.paused is not None and self.paused():
+            await self._release(permit)  # paused while this request waited for its turn
+            self._unless_paused()
         started = time.perf_counter()
         try:
             # Straight to the shared pool: the fetch's own client has built the request
@@ -124,6 +137,11 @@ class CallMeter(httpx.AsyncBaseTransport):
             # The slot is held until the answer has been read (or abandoned).
             response.stream = _Releasing(response.stream, permit, self._release)
         return response
+
+    def _unless_paused(self) -> None:
+        if self.paused is not None and self.paused():
+            self.stopped = True
+            raise PartnerPaused("paused by operator")
 
     async def _release(self, permit: Permit) -> None:
         assert self.turns is not None  # noqa: S101 - a permit comes from the turns

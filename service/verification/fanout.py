@@ -36,9 +36,9 @@ from schemas.connector import CallOutcome
 from schemas.evidence import Evidence, HouseholdQuery, Record, RequestContext
 from schemas.identity import redact_id_numbers
 from schemas.verification import SourceStatus
-from service.connector.meter import CallMeter, Turns
-from service.connector.monitor import HealthMonitor, Refusal
-from service.connector.throttle import Limits, LocalThrottle, Throttle
+from service.connector.meter import CallMeter, PartnerPaused, Turns
+from service.connector.monitor import PAUSED, HealthMonitor, Refusal, Ticket
+from service.connector.throttle import Limits, LocalThrottle, Starved, Throttle
 from service.connector.unloadable import UnloadableConnector
 from service.connector.wiring import config_of
 
@@ -329,7 +329,15 @@ class SourceFetcher:
             Limits(config.max_concurrency, config.rate_per_s),
             asyncio.get_running_loop().time() + config.timeout_s,
         )
-        meter = CallMeter(self.client, turns, retry_budget=retry_budget)
+        health = self.health
+        meter = CallMeter(
+            self.client,
+            turns,
+            retry_budget=retry_budget,
+            # A pause stops the fetch's later requests too (polls, retries, turns waited
+            # for), not only the fetches that start after it.
+            paused=(lambda: health.paused(source)) if health is not None else None,
+        )
         records: list[Record] = []
         detail: str | None = None
         parked: Parked | None = None
@@ -348,32 +356,16 @@ class SourceFetcher:
         except Exception as exc:
             outcome, detail = _classify(source, exc)
         duration_ms = round((time.perf_counter() - started) * 1000)
-        if meter.starved and outcome not in (CallOutcome.ok, CallOutcome.no_record):
-            # No turn with the partner came in time: hedui's own congestion under the
-            # partner's agreed limits, whatever the connector made of it. Not the partner's
-            # fault, so its health is not charged.
-            outcome, detail = CallOutcome.timeout, THROTTLE_DETAIL
-            if self.health is not None and grant is not None:
-                self.health.cancelled(grant)
-        elif (capped or queued_s > 0.001) and outcome is CallOutcome.timeout:
-            # The run's deadline (or a wait for a bulkhead slot) cut this call short, not the
-            # partner: its health is not charged with a timeout it might not have had within
-            # its own budget.
-            if capped:
-                detail = DEADLINE_DETAIL
-            if self.health is not None and grant is not None:
-                self.health.cancelled(grant, meter.attempts)
-        elif self.health is not None and grant is not None:
-            # The partner's latency is its own time: waits for a turn under its agreed rate
-            # and concurrency, for a slot of this process's bulkhead of fetches, and
-            # between a failed attempt and its retry, are hedui's waiting, and must not
-            # make a partner look slow (the throttle's metrics count the turns; a failing
-            # partner is seen in its failures, not in the backoff hedui chose).
-            queueing_s = meter.stalls.total_s + queued_s + retry_wait_s
-            latency_ms = max(duration_ms - round(queueing_s * 1000), 0)
-            self.health.record(
-                grant, outcome, latency_ms=latency_ms, attempts=meter.attempts, detail=detail
-            )
+        outcome, detail = self._charged(
+            grant,
+            meter,
+            outcome,
+            detail,
+            duration_ms,
+            capped=capped,
+            queued_s=queued_s,
+            retry_wait_s=retry_wait_s,
+        )
         fetched_at = datetime.now(UTC)
         if parked is not None:
             deadline_s = (
@@ -406,6 +398,55 @@ class SourceFetcher:
             call=outcome,
         )
 
+    def _charged(
+        self,
+        grant: Ticket | None,
+        meter: CallMeter,
+        outcome: CallOutcome,
+        detail: str | None,
+        duration_ms: int,
+        *,
+        capped: bool,
+        queued_s: float,
+        retry_wait_s: float,
+    ) -> tuple[CallOutcome, str | None]:
+        """The fetch's outcome as recorded, and the partner's health charged with it only
+        when it was the partner's doing (not a pause, a turn that never came, or hedui's
+        own deadline or queue)."""
+        if meter.stopped and outcome not in (CallOutcome.ok, CallOutcome.no_record):
+            # Paused while under way: as a fetch refused at the start, never the partner's
+            # failure, whatever the connector made of the request it could not send.
+            outcome, detail = CallOutcome.paused, PAUSED
+            if self.health is not None and grant is not None:
+                self.health.cancelled(grant, meter.attempts)
+        elif meter.starved and outcome not in (CallOutcome.ok, CallOutcome.no_record):
+            # No turn with the partner came in time: hedui's own congestion under the
+            # partner's agreed limits, whatever the connector made of it. Not the partner's
+            # fault, so its health is not charged.
+            outcome, detail = CallOutcome.timeout, THROTTLE_DETAIL
+            if self.health is not None and grant is not None:
+                self.health.cancelled(grant)
+        elif (capped or queued_s > 0.001) and outcome is CallOutcome.timeout:
+            # The run's deadline (or a wait for a bulkhead slot) cut this call short, not the
+            # partner: its health is not charged with a timeout it might not have had within
+            # its own budget.
+            if capped:
+                detail = DEADLINE_DETAIL
+            if self.health is not None and grant is not None:
+                self.health.cancelled(grant, meter.attempts)
+        elif self.health is not None and grant is not None:
+            # The partner's latency is its own time: waits for a turn under its agreed rate
+            # and concurrency, for a slot of this process's bulkhead of fetches, and
+            # between a failed attempt and its retry, are hedui's waiting, and must not
+            # make a partner look slow (the throttle's metrics count the turns; a failing
+            # partner is seen in its failures, not in the backoff hedui chose).
+            queueing_s = meter.stalls.total_s + queued_s + retry_wait_s
+            latency_ms = max(duration_ms - round(queueing_s * 1000), 0)
+            self.health.record(
+                grant, outcome, latency_ms=latency_ms, attempts=meter.attempts, detail=detail
+            )
+        return outcome, detail
+
 
 _STATUS = {
     CallOutcome.ok: SourceStatus.ok,
@@ -423,10 +464,21 @@ def _answered(answer: Evidence | Parked) -> tuple[CallOutcome, list[Record], Par
     return (CallOutcome.ok if records else CallOutcome.no_record), records, None
 
 
+_SETTLED_BY_HEDUI: tuple[tuple[type[Exception], CallOutcome, str], ...] = (
+    (TimeoutError, CallOutcome.timeout, "no answer within the source's time budget"),
+    # hedui's own congestion under the partner's agreed limits, not a connector's bug.
+    (Starved, CallOutcome.timeout, THROTTLE_DETAIL),
+    # An operator's pause, met by a request the fetch sent after it.
+    (PartnerPaused, CallOutcome.paused, PAUSED),
+)
+"""Failures hedui's own limits and budgets cause, whatever connector code they pass through."""
+
+
 def _classify(source: str, exc: Exception) -> tuple[CallOutcome, str]:
     """The outcome and detail a failed fetch is recorded with."""
-    if isinstance(exc, TimeoutError):
-        return CallOutcome.timeout, "no answer within the source's time budget"
+    for kind, outcome, detail in _SETTLED_BY_HEDUI:
+        if isinstance(exc, kind):
+            return outcome, detail
     if isinstance(exc, MalformedResponse):
         return CallOutcome.malformed, _detail("malformed response", exc)
     if isinstance(exc, PartnerRejected):

@@ -119,6 +119,10 @@ def source(verification: dict[str, Any], name: str) -> dict[str, Any]:
     return next(s for s in verification["sources"] if s["source"] == name)
 
 
+async def _at_least(count: Any, least: int) -> bool:
+    return bool(await count() >= least)
+
+
 async def eventually(check: Any, tries: int = 200, pause_s: float = 0.05) -> Any:
     """Poll `check()` until it returns something truthy (bounded; never a timing assertion)."""
     for _ in range(tries):
@@ -270,6 +274,41 @@ class TestPause:
             ("connector_resumed", "vehicles", logging.WARNING),
         ]
         assert "operator-00" not in caplog.text
+
+    async def test_a_pause_stops_a_fetch_under_way_at_its_next_request(
+        self, setup: Setup, caseworker: httpx.AsyncClient, operator: httpx.AsyncClient
+    ) -> None:
+        """The bank takes 3 s to process an inquiry and is polled meanwhile: paused after
+        the submit, it gets no poll more than the one in flight, and the source ends as a
+        paused one does, not charged to the bank."""
+        async with httpx.AsyncClient(base_url=setup.service.base_url) as plain:
+
+            async def bank_calls() -> int:
+                traffic = (await plain.get("/sandbox/traffic")).json()
+                return int(traffic.get("bank", {}).get("calls", 0))
+
+            slow = {"mode": "ok", "processing_ms": 3000}
+            assert (await plain.put("/sandbox/faults/bank", json=slow)).status_code == 200
+            await plain.delete("/sandbox/traffic")
+            failures = (await health(operator, "bank"))["failures"]
+            running = asyncio.create_task(verify(caseworker))
+            try:
+                await eventually(lambda: _at_least(bank_calls, 2))  # submitted, polling
+                paused = await operator.post(
+                    "/v1/connectors/bank/pause", json={"reason": "answers stale data"}
+                )
+                assert paused.status_code == 200, paused.text
+                at_pause = await bank_calls()
+                verification = await running
+            finally:
+                await operator.post("/v1/connectors/bank/resume", json={"reason": "done"})
+                await plain.delete("/sandbox/faults/bank")
+
+            bank = source(verification, "bank")
+            assert (bank["status"], bank["detail"]) == ("error", "paused by operator")
+            assert verification["recommendation"] == "review"
+            assert await bank_calls() <= at_pause + 1  # at most the poll already on its way
+            assert (await health(operator, "bank"))["failures"] == failures
 
     @pytest.mark.parametrize("role", ["caseworker", "integrator", "auditor"])
     async def test_only_operators_pause(self, setup: Setup, role: str) -> None:

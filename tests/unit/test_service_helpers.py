@@ -9,12 +9,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import service.near_relative.service  # noqa: F401 - registers its error types
+from schemas.connector import CallOutcome
 from service.audit.service import _decode_cursor as _decode_audit_cursor
+from service.connector.meter import PartnerPaused
+from service.connector.throttle import Starved
 from service.error_handlers import problem_response
 from service.errors import PROBLEM_TYPES, HeduiError, InvalidRequest
+from service.logging import configure_logging
 from service.pagination import decode_cursor, encode_cursor
 from service.report.endpoints import preferred_language
 from service.verification.endpoints import wait_seconds
+from service.verification.fanout import THROTTLE_DETAIL, _classify
 
 
 def _all_error_types(base: type[HeduiError]) -> list[type[HeduiError]]:
@@ -154,3 +159,23 @@ def test_a_member_name_not_in_ascii_is_masked_in_the_location_of_an_unknown_fiel
         Strict.model_validate({"张三丰李四": 1, "typo": 2})
     locations = [problem.loc for problem in field_errors(refused.value.errors())]
     assert locations == [["张****"], ["typo"]]
+
+
+@pytest.mark.parametrize(
+    ("error", "outcome", "detail"),
+    [
+        (Starved("rate"), CallOutcome.timeout, THROTTLE_DETAIL),
+        (PartnerPaused("paused by operator"), CallOutcome.paused, "paused by operator"),
+    ],
+)
+def test_hedui_s_own_limits_are_not_a_connector_crash(
+    error: Exception, outcome: CallOutcome, detail: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A turn that never came, or a pause met mid-fetch, passed up through a connector's
+    code: recorded as what it is, with no `connector_crashed` error and traceback."""
+    configure_logging("INFO", "json")
+    try:
+        assert _classify("bank", error) == (outcome, detail)
+    finally:
+        configure_logging("INFO")
+    assert "connector_crashed" not in capsys.readouterr().err
