@@ -67,6 +67,29 @@ DONE_CHANNEL = "hedui_verification_done"
 """PostgreSQL NOTIFY channel; the payload is the id of a verification that just ended."""
 
 
+LEASE_LOST_GRACE_S = 0.5
+"""How long a run whose heartbeat lost the lease may still return its result (a run that
+committed its end returns within milliseconds; one taken over is cancelled after this)."""
+
+
+def _error_of(task: asyncio.Task[Any]) -> BaseException | None:
+    """A finished task's exception (None while it runs, or when it was cancelled)."""
+    if not task.done() or task.cancelled():
+        return None
+    return task.exception()
+
+
+async def _until_either_ends(verify: asyncio.Task[Any], heartbeat: asyncio.Task[Any]) -> None:
+    """Until the run or its heartbeat ends. When the heartbeat lost the lease, another
+    process took the run over, or this run's own last commit ended the verification (it
+    clears the lease) as the heartbeat renewed it: a run that has committed returns at
+    once, so it gets that long to return its result rather than lose it (its
+    `run_finished` line, its count, its waiting request)."""
+    await asyncio.wait((heartbeat, verify), return_when=asyncio.FIRST_COMPLETED)
+    if not verify.done() and isinstance(_error_of(heartbeat), LeaseLost):
+        await asyncio.wait((verify,), timeout=LEASE_LOST_GRACE_S)
+
+
 def run_owner_id() -> str:
     """Who holds a lease: host, process and a random part (a pid can be reused)."""
     return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -270,7 +293,7 @@ class Workflow:
         heartbeat = asyncio.create_task(self._heartbeat(verification_id))
         verify = asyncio.create_task(self._verify(claimed))
         try:
-            await asyncio.wait((heartbeat, verify), return_when=asyncio.FIRST_COMPLETED)
+            await _until_either_ends(verify, heartbeat)
         finally:
             for task in (heartbeat, verify):
                 task.cancel()
