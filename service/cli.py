@@ -738,6 +738,14 @@ def recheck(
     _run(_recheck(today, prefix, dry_run=dry_run, even_if_partners_down=even_if_partners_down))
 
 
+def started_meanwhile(tally: Any, due: int) -> int:
+    """Of `due` re-checks counted at the start, those the run never met: due when counted,
+    gone when read, because another `hedui recheck` or the server's own pass started them
+    (and moved their next date on) in between. They were started elsewhere."""
+    met = sum(tally.count(outcome) for outcome in (*_RECHECK_OUTCOMES, "failed"))
+    return max(due - met, 0)
+
+
 _RECHECK_OUTCOMES = {
     "queued": "to start",
     "needs_consent": "needs new consent (not queried)",
@@ -859,13 +867,16 @@ async def _recheck(
                 region_prefix=prefix,
                 progress=lambda n: progress.advance(task, n),
             )
+            meanwhile = started_meanwhile(tally, total)
+            progress.advance(task, meanwhile)
+    elsewhere = tally.count("already_scheduled") + meanwhile
     failed, withdrawn = tally.count(FAILED_RUN), tally.count(WITHDRAWN_RUN)
     console.print(
         f"{tally.count('queued') - failed - withdrawn} re-checked, "
         + (f"{failed} failed (started again after a wait; see the log), " if failed else "")
         + (f"{withdrawn} withdrawn while running (they need new consent), " if withdrawn else "")
         + f"{tally.count('needs_consent')} need new consent "
-        f"(not queried), {tally.count('already_scheduled')} already started elsewhere, "
+        f"(not queried), {elsewhere} already started elsewhere, "
         f"{tally.count('failed')} could not be started (see the log)"
         + (
             f", {tally.count('retry_later')} failed before and wait to retry"

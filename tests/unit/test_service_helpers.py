@@ -2,6 +2,7 @@
 
 import base64
 import json
+from collections import Counter
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -11,12 +12,14 @@ from hypothesis import strategies as st
 import service.near_relative.service  # noqa: F401 - registers its error types
 from schemas.connector import CallOutcome
 from service.audit.service import _decode_cursor as _decode_audit_cursor
+from service.cli import started_meanwhile
 from service.connector.meter import PartnerPaused
 from service.connector.throttle import Starved
 from service.error_handlers import problem_response
 from service.errors import PROBLEM_TYPES, HeduiError, InvalidRequest
 from service.logging import configure_logging
 from service.pagination import decode_cursor, encode_cursor
+from service.recheck.drive import Tally
 from service.report.endpoints import preferred_language
 from service.verification.endpoints import wait_seconds
 from service.verification.fanout import THROTTLE_DETAIL, _classify
@@ -179,3 +182,15 @@ def test_hedui_s_own_limits_are_not_a_connector_crash(
     finally:
         configure_logging("INFO")
     assert "connector_crashed" not in capsys.readouterr().err
+
+
+def test_re_checks_gone_before_they_were_read_were_started_elsewhere() -> None:
+    """Twenty due when counted; another `hedui recheck` started all of them first: the
+    one that lost the race says so, not "0 re-checked, 0 already started elsewhere"."""
+    assert started_meanwhile(Tally(), 20) == 20
+    some = Tally(outcomes=Counter({"queued": 5, "already_scheduled": 3, "failed": 1}))
+    assert started_meanwhile(some, 20) == 11
+    assert started_meanwhile(some, 9) == 0
+    # A run's own failures and withdrawals are among those it queued: not counted twice.
+    ran = Tally(outcomes=Counter({"queued": 4, "failed_run": 1, "withdrawn_run": 1}))
+    assert started_meanwhile(ran, 4) == 0
