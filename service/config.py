@@ -64,7 +64,8 @@ class Settings(BaseSettings):
     partner_hosts: str = Field(
         default="127.0.0.1,localhost,::1",
         description="Hosts a declarative connector may call, comma-separated; `*.example.cn` "
-        "admits subdomains. Default: this machine only (the sandbox)",
+        "admits subdomains, `host:port` that port alone. Default: this machine only (the "
+        "sandbox), any port",
     )
     connector_refresh_s: float = Field(
         default=2.0,
@@ -239,7 +240,8 @@ class Settings(BaseSettings):
     webhook_hosts: str = Field(
         default="",
         description="Hosts a webhook may be sent to, comma-separated; `*.example.cn` admits "
-        "subdomains. Default: none (no webhook can be registered until it is set)",
+        "subdomains, `host:port` that port alone. Default: none (no webhook can be "
+        "registered until it is set)",
     )
     webhook_poll_s: float = Field(
         default=1.0, gt=0, description="How often due webhook deliveries are looked for"

@@ -845,11 +845,30 @@ def well_formed_host(host: str) -> bool:
     return True
 
 
-def host_allowed(host: str, allowed: Sequence[str]) -> bool:
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def allow_list_entry(raw: str) -> tuple[str, int | None]:
+    """An allow-list entry's host and port: `partners.example.cn`, `*.example.cn`,
+    `127.0.0.1:8000`, `[::1]:8000` or a bare `::1` (no port: any port)."""
+    entry = raw.strip().lower()
+    if entry.startswith("["):
+        host, _, rest = entry[1:].partition("]")
+        port = rest.removeprefix(":")
+        return host, int(port) if port.isdigit() else None
+    if entry.count(":") == 1:
+        host, _, port = entry.partition(":")
+        return host, int(port) if port.isdigit() else None
+    return entry, None
+
+
+def host_allowed(host: str, allowed: Sequence[str], port: int | None = None) -> bool:
+    """Whether `host` (and `port`, the URL's own or its scheme's) is in the allow-list: an
+    entry naming a port admits that port alone, one without admits any."""
     host = host.lower().strip("[]")
     for raw in allowed:
-        entry = raw.strip().lower().strip("[]")
-        if not entry:
+        entry, entry_port = allow_list_entry(raw)
+        if not entry or (entry_port is not None and entry_port != port):
             continue
         if entry.startswith("*.") and host.endswith(entry[1:]):
             return True
@@ -882,9 +901,13 @@ def _url_problems(  # noqa: PLR0911 - one refusal per way a URL can be wrong
         return [Problem(pointer, "no credentials, query, fragment or placeholders here")]
     if not well_formed_host(host):
         return [Problem(pointer, "its host is not a name or an address")]
-    if not host_allowed(host, allowed):
+    if not host_allowed(host, allowed, parts.port or DEFAULT_PORTS[parts.scheme]):
         return [
-            Problem(pointer, f"host {host} is not in the partner allow-list (HEDUI_PARTNER_HOSTS)")
+            Problem(
+                pointer,
+                f"host {host} (port {parts.port or DEFAULT_PORTS[parts.scheme]}) is not in the "
+                "partner allow-list (HEDUI_PARTNER_HOSTS)",
+            )
         ]
     if leaves_its_path(parts.path):
         return [Problem(pointer, f"its path must hold {_NO_DOT_SEGMENTS}")]

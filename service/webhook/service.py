@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from connectors.declarative.spec import URL_TEXT, host_allowed, well_formed_host
+from connectors.declarative.spec import DEFAULT_PORTS, URL_TEXT, host_allowed, well_formed_host
 from schemas import webhook as wire
 from service.auth.principal import Principal
 from service.errors import Conflict, InvalidRequest, NotFound
@@ -44,7 +44,7 @@ def checked_url(url: str, allowed: list[str]) -> str:
         raise InvalidRequest.at(["body", "url"], "must not carry credentials")
     if not well_formed_host(host):
         raise InvalidRequest.at(["body", "url"], "its host is not a name or an address")
-    if not host_allowed(host, allowed):
+    if not host_allowed(host, allowed, port or DEFAULT_PORTS[parts.scheme]):
         raise InvalidRequest.at(
             ["body", "url"],
             "host is not in the allow-list (HEDUI_WEBHOOK_HOSTS)"

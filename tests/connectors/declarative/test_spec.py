@@ -129,8 +129,35 @@ def test_a_host_outside_the_allow_list_is_refused() -> None:
     problems = _problems(spec)
 
     assert problems == {
-        "/base_url": "host 169.254.169.254 is not in the partner allow-list (HEDUI_PARTNER_HOSTS)"
+        "/base_url": "host 169.254.169.254 (port 80) is not in the partner allow-list "
+        "(HEDUI_PARTNER_HOSTS)"
     }
+
+
+@pytest.mark.parametrize(
+    ("base_url", "allowed"),
+    [
+        ("http://127.0.0.1:8000/tax", True),
+        ("http://127.0.0.1:6379/tax", False),  # another service of the same machine
+        ("http://localhost:8000/tax", True),
+        ("http://[::1]:8000/tax", True),
+        ("https://tax.partners.example.cn/api", True),  # 443, the scheme's
+        ("http://tax.partners.example.cn/api", False),  # 80
+        ("http://10.0.0.7:9000/tax", True),  # an entry without a port: any port
+    ],
+)
+def test_an_allow_list_entry_with_a_port_admits_that_port_alone(
+    base_url: str, allowed: bool
+) -> None:
+    hosts = ["127.0.0.1:8000", "localhost:8000", "[::1]:8000", "*.partners.example.cn:443"]
+    spec = _with(TAX, "/base_url", base_url)
+    try:
+        validate_spec(spec, partner_hosts=[*hosts, "10.0.0.7"])
+    except SpecInvalid as refused:
+        problems = {problem.pointer: problem.message for problem in refused.problems}
+    else:
+        problems = {}
+    assert ("/base_url" not in problems) is allowed, problems
 
 
 ID = "530102199001011231"  # a valid ID number (check character and birth date)
@@ -174,7 +201,8 @@ def test_a_spec_of_the_wrong_shape_names_its_url_problems_too() -> None:
 
     assert problems == {
         "/bogus": "unknown field",
-        "/base_url": "host evil.example.com is not in the partner allow-list (HEDUI_PARTNER_HOSTS)",
+        "/base_url": "host evil.example.com (port 80) is not in the partner allow-list "
+        "(HEDUI_PARTNER_HOSTS)",
     }
 
 

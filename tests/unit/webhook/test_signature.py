@@ -49,6 +49,16 @@ def test_urls_are_checked_against_the_allow_list() -> None:
         assert refused.value.errors[0].loc == ["body", "url"]
 
 
+def test_an_allowed_host_with_a_port_admits_that_port_alone() -> None:
+    """`127.0.0.1:9000`: the receiver on this machine, not every service it runs."""
+    allowed = ["127.0.0.1:9000", "cases.example.cn:443"]
+    assert checked_url("http://127.0.0.1:9000/hook", allowed)
+    assert checked_url("https://cases.example.cn/hook", allowed)  # 443, the scheme's
+    for url in ("http://127.0.0.1:6379/", "http://127.0.0.1/", "http://cases.example.cn/"):
+        with pytest.raises(InvalidRequest):
+            checked_url(url, allowed)
+
+
 def test_with_no_host_allowed_the_refusal_says_how_to_allow_one() -> None:
     for allowed, words in (([], "sets HEDUI_WEBHOOK_HOSTS"), (["x.example.cn"], "allow-list")):
         with pytest.raises(InvalidRequest) as refused:
