@@ -268,6 +268,14 @@ async def build_runtime(
         connectors = registry or load_connectors()
         configs = build_configs(connectors, settings)
         catalog = PolicyCatalog.load(local=settings.policy_dir)
+        for version, standard, province in catalog.below_province() if serving or worker else ():
+            log.warning(
+                "policy_below_province",
+                version=version,
+                monthly_standard=standard,
+                province_standard=province,
+                hint="a prefecture or county sets no less than its province's standard",
+            )
         at_head = migrate_to in (None, "head")
         keyring, keys = await _keys(settings, engine, kek, at_head=at_head)
         session_factory = db.create_session_factory(engine, keyring)

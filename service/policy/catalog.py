@@ -27,6 +27,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,36 @@ class PolicyCatalog:
         for name in sorted(files):
             versions.extend(read_file(files[name]))
         return cls(versions)
+
+    def below_province(self) -> list[tuple[str, str, str]]:
+        """Prefecture and county versions whose monthly standard is below their province's
+        in force on the same day (a province sets the least: 各州(市)按不低于省级指导标准的
+        原则制定): each version's name, its standard and the province's. A loaded file is
+        not refused for it (the law is the province's to enforce), but it is named."""
+        found = []
+        for (code, program, area), versions in self._index.items():
+            if len(code) <= 2:
+                continue
+            for version in versions:
+                standard = dict(version.figures).get("monthly_standard")
+                if standard is None:
+                    continue
+                province = self._province_standard(code[:2], program, area, version.effective_from)
+                if province is not None and Decimal(str(standard)) < province:
+                    name = version_name(code, program, area, version.effective_from)
+                    found.append((name, str(standard), str(province)))
+        return sorted(found)
+
+    def _province_standard(
+        self, province: str, program: str, area: str, day: date
+    ) -> Decimal | None:
+        in_force = [
+            figures["monthly_standard"]
+            for version in self._index.get((province, program, area), ())
+            if version.effective_from <= day
+            and "monthly_standard" in (figures := dict(version.figures))
+        ]
+        return Decimal(str(in_force[-1])) if in_force else None
 
     def resolve(
         self, region_code: str, program: Program, area: Area, as_of: date

@@ -620,3 +620,35 @@ class TestLocalDirectory:
         county = shipped.resolve("530111", "dibao", "urban", date(2026, 1, 1))
         assert county is not None
         assert county.parameters.monthly_standard == Decimal("640")
+
+
+def test_a_county_standard_below_its_province_s_is_named(tmp_path: Path) -> None:
+    """各州(市)按不低于省级指导标准的原则制定: a county file at 600 under the province's 640
+    loads (the law is the province's to enforce), and is named; one above it is not."""
+    write(tmp_path, "national.toml", NATIONAL)
+    write(
+        tmp_path,
+        "53.toml",
+        """
+[[versions]]
+program = "dibao"
+area = "urban"
+effective_from = 2020-06-01
+monthly_standard = 640
+""",
+    )
+    for county, figure in (("530102", 600), ("530103", 700)):
+        write(
+            tmp_path,
+            f"{county}.toml",
+            f"""
+[[versions]]
+program = "dibao"
+area = "urban"
+effective_from = 2021-01-01
+monthly_standard = {figure}
+""",
+        )
+    catalog = PolicyCatalog.load(tmp_path)
+    assert catalog.below_province() == [("530102/dibao/urban@2021-01-01", "600", "640")]
+    assert PolicyCatalog.load().below_province() == []  # the shipped files
