@@ -2,6 +2,7 @@
 one that never answers, answers garbage, or never stops answering."""
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -19,3 +20,11 @@ async def loopback_server(handle: Handler) -> AsyncIterator[str]:
     finally:
         server.close()
         await server.wait_closed()
+
+
+def closed_port() -> int:
+    """A port of 127.0.0.1 that nothing listens on (taken and given back): connecting to it
+    is refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -2,7 +2,6 @@
 
 import asyncio
 import logging
-import socket
 from pathlib import Path
 
 import httpx
@@ -14,13 +13,8 @@ from service.auth.service import create_api_key
 from service.db import create_engine, create_session_factory
 from tests.conftest import running_service, service_settings
 from tests.connectors.declarative.specs import example
+from tests.loopback import closed_port
 from tests.unit.test_route_building import unbuilt
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def unreachable(caplog: pytest.LogCaptureFixture) -> list[str]:

@@ -3,13 +3,13 @@ the errors httpx's own transport would raise for the same failures."""
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from service.http import PartnerTransport, _headers
+from tests.loopback import closed_port, loopback_server
 
 RAWS = [
     [],
@@ -36,24 +36,14 @@ async def _partner(answer: bytes | None, *, hold: bool = False) -> AsyncIterator
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
         if hold:
-            await asyncio.sleep(30)
+            await reader.read()  # until the client gives up and closes
         if answer is not None:
             writer.write(answer)
             await writer.drain()
         writer.close()
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}/api"
-    finally:
-        server.close()
-
-
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    async with loopback_server(serve) as base_url:
+        yield f"{base_url}/api"
 
 
 async def _ask(url: str) -> httpx.Response:
@@ -67,7 +57,7 @@ async def test_a_refused_connection_is_a_connect_error_not_a_timeout() -> None:
     """httpx-aiohttp's own map made it `ConnectTimeout`: "no answer within 5 s", 2 ms after
     the partner refused the connection."""
     with pytest.raises(httpx.ConnectError):
-        await _ask(f"http://127.0.0.1:{_closed_port()}/api")
+        await _ask(f"http://127.0.0.1:{closed_port()}/api")
 
 
 async def test_a_partner_closing_without_an_answer_is_a_protocol_error() -> None:
