@@ -22,6 +22,12 @@ def check_character(first17: str) -> str:
     return _CHECK_CHARS[total % 11]
 
 
+def birth_date(id_number: str) -> date:
+    """The birth date an ID number holds (its characters 7 to 14); ValueError when
+    they are no date."""
+    return date(int(id_number[6:10]), int(id_number[10:12]), int(id_number[12:14]))
+
+
 def id_number_problem(value: str) -> str | None:
     """Why `value` is not a valid resident ID number, or None when it is.
 
@@ -33,7 +39,7 @@ def id_number_problem(value: str) -> str | None:
     if not _SHAPE.match(value):
         return "must be 17 ASCII digits (0-9) followed by a digit or X"
     try:
-        birth = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+        birth = birth_date(value)
     except ValueError:
         return "contains an invalid birth date"
     # A day's grace: a newborn's number is issued on its local birth date, ahead of UTC.
@@ -97,11 +103,6 @@ _COMPOUND_SURNAMES = (
 )
 COMPOUND_SURNAMES = frozenset(_COMPOUND_SURNAMES.split())
 """The two-character family names of the 百家姓 (and a few more in use): `欧阳**`, not `欧***`."""
-
-
-def birth_date(id_number: str) -> date:
-    """The birth date a valid ID number holds (its characters 7 to 14)."""
-    return date(int(id_number[6:10]), int(id_number[10:12]), int(id_number[12:14]))
 
 
 def mask_name(value: str) -> str:
