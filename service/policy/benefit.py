@@ -5,10 +5,10 @@
   rounding the per-capita figure first: 3 members with 1000 income under 640 get 920.00
   (not (640 − 333.33) × 3 = 920.01).
 - tekun (simplified): tekun standard × members − household income, floored at 0; the same
-  formula with the tekun standard (the income test, though, is the dibao one: see
-  rules/income.py) (the one for the request's support arrangement, see
-  arrangement.py). When the request names a care grade, the region's care subsidy for it is
-  added once, with its own line in the basis: Yunnan rural, concentrated, grade 1, no
+  formula with the tekun standard (the one for the request's support arrangement, see
+  arrangement.py), though the income test before it is the dibao one (rules/income.py).
+  When the request names a care grade, the region's care subsidy for it is added once, with
+  its own line in the basis: Yunnan rural, concentrated, grade 1, no
   income: 832 × 1 − 0 = 832.00, + 835.00 care subsidy = 1667.00 a month.
 - linshi (simplified): a one-off, not a monthly payment: the monthly shortfall
   (standard × members − income) times `linshi_benefit_months`, capped at `special_aid_cap`
