@@ -5,7 +5,6 @@ named, every other code is "other".
 """
 
 from datetime import date
-from decimal import Decimal
 from typing import ClassVar, Literal
 from xml.etree.ElementTree import Element
 
@@ -15,7 +14,7 @@ from pydantic import Field
 from connectors.base import ConnectorConfig, MalformedResponse
 from connectors.http import request
 from connectors.partner import PartnerConnector
-from connectors.wire import PartnerIdNumber, WireModel, parse_xml, validate
+from connectors.wire import PartnerIdNumber, WireAmount, WireModel, parse_xml, validate
 from schemas.evidence import Evidence, HouseholdQuery, VehicleRecord
 
 VehicleType = Literal["car", "motorcycle", "truck", "disability", "other"]
@@ -36,7 +35,7 @@ class _Vehicle(WireModel):
     plate: str = Field(min_length=1)
     type: str
     registered_on: date | None = Field(default=None, alias="registeredOn")
-    value: Decimal | None = None
+    value: WireAmount | None = None
     """Absent when the traffic police hold no valuation: unknown, which the rules review."""
 
 
@@ -86,22 +85,31 @@ def _root(body: bytes, tag: str) -> Element:
     return root
 
 
+def _children(element: Element, tag: str) -> list[Element]:
+    """`element`'s children, every one of them a `<tag>`: an element of any other name, a
+    wrapper or a case the format does not have, is not skipped (a vehicle written where the
+    format does not put it would be "no vehicle"), it makes the answer malformed."""
+    children = list(element)
+    if any(child.tag != tag for child in children):
+        raise MalformedResponse(f"<{element.tag}> holds an element other than <{tag}>")
+    return children
+
+
 def _parse_result(body: bytes) -> _Result:
     root = _root(body, "VehicleQueryResult")
     # Attributes become dicts so one pydantic model checks presence and types of all of them.
-    return validate(
-        _Result,
-        {
-            "code": root.get("code"),
-            "people": [
-                {
-                    "idNumber": person.get("idNumber"),
-                    "vehicles": [dict(vehicle.attrib) for vehicle in person.findall("Vehicle")],
-                }
-                for person in root.findall("Person")
-            ],
-        },
-    )
+    people = []
+    for person in _children(root, "Person"):
+        vehicles = _children(person, "Vehicle")
+        if any(len(vehicle) for vehicle in vehicles):
+            raise MalformedResponse("<Vehicle> holds elements")
+        people.append(
+            {
+                "idNumber": person.get("idNumber"),
+                "vehicles": [dict(vehicle.attrib) for vehicle in vehicles],
+            }
+        )
+    return validate(_Result, {"code": root.get("code"), "people": people})
 
 
 class VehiclesConnector(PartnerConnector[ConnectorConfig]):

@@ -186,6 +186,24 @@ class TestHostileXml:
         run = await fetch(VehiclesConnector(), household(A), answer(bomb))
         assert isinstance(run.error, MalformedResponse)
 
+    @pytest.mark.parametrize(
+        "body",
+        [
+            result(person(A), f"<Wrap>{person(B, vehicle())}</Wrap>"),
+            result(person(A, f"<Vehicles>{vehicle()}</Vehicles>"), person(B)),
+            result(person(A, vehicle().replace("<Vehicle", "<vehicle")), person(B)),
+            result(person(A), person(B), vehicle()),
+            result(person(A, vehicle().replace("/>", f">{vehicle()}</Vehicle>")), person(B)),
+        ],
+        ids=["person-wrapped", "vehicles-wrapped", "lower-case-tag", "vehicle-at-root", "nested"],
+    )
+    async def test_a_vehicle_where_the_format_has_none_is_malformed(self, body: str) -> None:
+        """Never skipped: a car written in a place the format does not have would be "no
+        vehicle", and the household's report complete without it."""
+        run = await fetch(VehiclesConnector(), household(A, B), answer(body))
+        assert isinstance(run.error, MalformedResponse)
+        assert run.evidence is None
+
     async def test_error_body_quotes_only_the_partner_code(self) -> None:
         body = f'<Error code="E500">查询 {A} 张三 失败</Error>'
         run = await fetch(VehiclesConnector(), household(A), answer(body, status=500))
