@@ -11,7 +11,6 @@ digits before they enter a record.
 import asyncio
 import re
 from collections.abc import Iterator
-from decimal import Decimal
 from typing import ClassVar, Literal, Self
 
 import httpx
@@ -20,7 +19,7 @@ from pydantic import Field, model_validator
 from connectors.base import ConnectorConfig, MalformedResponse, Parked, ParkingConfig
 from connectors.http import request
 from connectors.partner import PartnerConnector
-from connectors.wire import PartnerIdNumber, WireModel, parse_json
+from connectors.wire import PartnerIdNumber, WireAmount, WireModel, parse_json
 from schemas.evidence import BankAccountRecord, Evidence, HouseholdQuery, Record
 from schemas.identity import mask_account
 
@@ -40,7 +39,7 @@ class _Account(WireModel):
     id_number: PartnerIdNumber
     bank: str = Field(min_length=1)
     account: str = Field(pattern=r"^[0-9A-Za-z]{4,40}$")
-    balance: Decimal
+    balance: WireAmount
 
 
 INQUIRY_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")

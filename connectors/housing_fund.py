@@ -69,6 +69,9 @@ async def _ask(
         client, config, "POST", "/account/query", json_parser(_Answer), data={"zjhm": id_number}
     )
     if answer.ret == NO_ACCOUNT:
+        # "No account" that carries an account contradicts itself: not "no record".
+        if answer.data is not None:
+            raise MalformedResponse(f"ret {NO_ACCOUNT} (no account) with an account's data")
         return None
     if answer.ret != FOUND or answer.data is None:
         raise MalformedResponse(f"unexpected ret {safe_code(answer.ret)} or missing data")

@@ -1,6 +1,5 @@
 """社保 pensions: JSON batches of at most 50 people; larger households go in concurrent chunks."""
 
-from decimal import Decimal
 from functools import partial
 from typing import ClassVar, Literal, Self
 
@@ -10,7 +9,7 @@ from pydantic import Field, StrictBool, StrictInt, model_validator
 from connectors.base import ConnectorConfig, MalformedResponse
 from connectors.http import map_concurrently, request
 from connectors.partner import PartnerConnector
-from connectors.wire import WireModel, parse_json
+from connectors.wire import WireAmount, WireModel, parse_json
 from schemas.evidence import Evidence, HouseholdQuery, PensionRecord
 
 BATCH_LIMIT = 50
@@ -25,12 +24,15 @@ class _Result(WireModel):
     seq: StrictInt
     found: StrictBool
     status: Literal["receiving", "contributing", "none"] | None = None
-    monthly_amount: Decimal | None = None
+    monthly_amount: WireAmount | None = None
 
     @model_validator(mode="after")
     def _found_has_details(self) -> Self:
         if self.found and (self.status is None or self.monthly_amount is None):
             raise ValueError("a found person needs status and monthly_amount")
+        # "Not found" with a pension's details contradicts itself: not "no record".
+        if not self.found and (self.status is not None or self.monthly_amount is not None):
+            raise ValueError("a person not found has no status or monthly_amount")
         return self
 
 

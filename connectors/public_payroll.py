@@ -3,7 +3,6 @@
 Only people on payroll appear in `rows`: an absent member simply has no record.
 """
 
-from decimal import Decimal
 from typing import ClassVar, Literal
 
 import httpx
@@ -12,14 +11,14 @@ from pydantic import Field
 from connectors.base import ConnectorConfig
 from connectors.http import request
 from connectors.partner import PartnerConnector
-from connectors.wire import PartnerIdNumber, WireModel, parse_json
+from connectors.wire import PartnerIdNumber, WireAmount, WireModel, parse_json
 from schemas.evidence import Evidence, HouseholdQuery, PayrollRecord, Record
 
 
 class _Row(WireModel):
     sfzh: PartnerIdNumber  # 身份证号 ID number
     gzdw: str = Field(min_length=1)  # 工作单位 employer
-    yfgz: Decimal  # 应发工资 monthly gross salary
+    yfgz: WireAmount  # 应发工资 monthly gross salary
 
 
 class _Answer(WireModel):

@@ -4,7 +4,6 @@ The client repeats the same body with the partner's `next_page_token` until it i
 A partner that hands out the same token twice or never stops is malformed, not endless.
 """
 
-from decimal import Decimal
 from typing import ClassVar, Literal
 
 import httpx
@@ -13,7 +12,7 @@ from pydantic import Field
 from connectors.base import ConnectorConfig, MalformedResponse, ResponseTooLarge
 from connectors.http import request
 from connectors.partner import PartnerConnector
-from connectors.wire import PartnerIdNumber, WireModel, parse_json
+from connectors.wire import PartnerIdNumber, WireAmount, WireModel, parse_json
 from schemas.evidence import Evidence, HouseholdQuery, PropertyRecord, Record
 
 MAX_PAGE_SIZE = 20
@@ -30,7 +29,7 @@ class _Item(WireModel):
     owner_id_number: PartnerIdNumber
     certificate: str = Field(min_length=1)
     usage: Literal["residential", "commercial", "land"]
-    area_m2: Decimal
+    area_m2: WireAmount
     region_code: str
 
 

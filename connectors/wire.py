@@ -15,7 +15,8 @@ from typing import Annotated, Any, NoReturn, TypeVar, get_args, get_origin
 from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml.ElementTree
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints, ValidationError
+from pydantic_core import PydanticCustomError
 
 from connectors.base import MalformedResponse
 from schemas.identity import hides_id_number, redact_id_numbers
@@ -40,6 +41,31 @@ class WireModel(BaseModel):
 
 PartnerIdNumber = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True)]
 """An ID number as a partner writes it back; "x" and "X" are the same check character."""
+
+
+AMOUNT_STRING = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+"""An amount written as a string: ASCII digits, at most one point, nothing else."""
+
+
+def _plain_amount(value: object) -> object:
+    """An amount as a partner's format writes one: a JSON number (an exact `Decimal` from
+    `load_json`, or an int) or a string of `AMOUNT_STRING`. `Decimal()` would also read
+    full-width digits, spaces, `_` and exponents ("３００", " 300", "1e2"): a partner that
+    writes those is not keeping its format, and an amount misread is a wrong fact."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("decimal_parsing", "not an amount")
+    if isinstance(value, str):
+        if not AMOUNT_STRING.fullmatch(value):
+            raise PydanticCustomError("decimal_parsing", "not a plain decimal amount")
+    elif isinstance(value, Decimal) and value.is_finite():
+        exponent = value.as_tuple().exponent
+        if isinstance(exponent, int) and exponent > 0:  # 1E+2: written with an exponent
+            raise PydanticCustomError("decimal_parsing", "not a plain decimal amount")
+    return value
+
+
+WireAmount = Annotated[Decimal, BeforeValidator(_plain_amount)]
+"""A decimal field of a partner's answer (money, an area): see `_plain_amount`."""
 
 
 def safe_code(value: object) -> str:

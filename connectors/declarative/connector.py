@@ -53,7 +53,7 @@ from connectors.declarative.spec import (
 )
 from connectors.declarative.template import compile_json, fill, render_xml_members, xml_escape
 from connectors.http import budget, map_concurrently, request
-from connectors.wire import describe, load_json, parse_xml
+from connectors.wire import AMOUNT_STRING, describe, load_json, parse_xml
 from schemas.evidence import Evidence, HouseholdQuery, MemberQuery, Record
 from schemas.identity import hides_id_number
 
@@ -62,8 +62,6 @@ _LARGEST_DIGITS = 15
 # An amount sent as a string: ASCII digits, a sign and a decimal point at most. Decimal would
 # also read "1e3", "1_000", " 12 " and other scripts' digits ("１２"), none of which a
 # partner's schema means by an amount.
-_AMOUNT_STRING = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
-"""An amount has at most 16 digits before the point (what hedui stores)."""
 
 TOKEN_MARGIN_S = 30.0
 """A token is fetched anew this long before it expires (or at half its life, if shorter)."""
@@ -434,6 +432,9 @@ class DeclarativeConnector:
         items: list[object] = []
         if not nothing:
             items = _list(compiled.records.search(answer.data, answer), "response.records")
+        elif compiled.records.search(answer.data, answer):
+            # "Nothing found" that lists records contradicts itself: not "no record".
+            raise MalformedResponse("response.not_found matched an answer that lists records")
         if held + len(items) > max_records:
             # Checked as pages come, not once they are all in: a partner that pages on and
             # on must not fill the process's memory first.
@@ -757,7 +758,7 @@ def _list(value: object, where: str) -> list[object]:
 def _money(value: object, unit: str, name: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
         raise MalformedResponse(f"field {name} is not an amount")
-    if isinstance(value, str) and not _AMOUNT_STRING.fullmatch(value):
+    if isinstance(value, str) and not AMOUNT_STRING.fullmatch(value):
         raise MalformedResponse(f"field {name} is not an amount")
     try:
         amount = Decimal(value)

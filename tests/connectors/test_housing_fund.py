@@ -108,6 +108,12 @@ class TestHousingFund(ConnectorConformance):
             expected_error=MalformedResponse,
         ),
         ConnectorTestScenario(
+            id="no account, with an account's data",
+            household=household(A),
+            partner=partner({A: {**NO_ACCOUNT, "data": account()["data"]}}),
+            expected_error=MalformedResponse,
+        ),
+        ConnectorTestScenario(
             id="unknown ret code",
             household=household(A),
             partner=partner({A: {"ret": "1234", "msg": "?"}}),

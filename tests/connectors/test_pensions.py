@@ -79,6 +79,50 @@ class TestPensions(ConnectorConformance):
             expected_error=MalformedResponse,
         ),
         ConnectorTestScenario(
+            id="not found, with a pension",
+            household=household(A),
+            partner=raw(
+                {
+                    "code": 0,
+                    "results": [
+                        {"seq": 1, "found": False, "status": "receiving", "monthly_amount": "9000"}
+                    ],
+                }
+            ),
+            expected_error=MalformedResponse,
+        ),
+        *(
+            ConnectorTestScenario(
+                id=f"amount written {written!r}",
+                household=household(A),
+                partner=partner({A: ("receiving", written)}),
+                expected_error=MalformedResponse,
+            )
+            for written in ("\uff13\uff10\uff10", " 300", "1e2", "1_000", "300 ", "")
+        ),
+        ConnectorTestScenario(
+            id="an amount written with an exponent",
+            household=household(A),
+            partner=lambda router: router.post("/batch").respond(
+                200,
+                content=b'{"code": 0, "results": [{"seq": 1, "found": true,'
+                b' "status": "receiving", "monthly_amount": 3E+2}]}',
+            ),
+            expected_error=MalformedResponse,
+        ),
+        ConnectorTestScenario(
+            id="a plain JSON number is an amount",
+            household=household(A),
+            partner=lambda router: router.post("/batch").respond(
+                200,
+                content=b'{"code": 0, "results": [{"seq": 1, "found": true,'
+                b' "status": "receiving", "monthly_amount": 300.5}]}',
+            ),
+            expected_records=(
+                PensionRecord(id_number=A, status="receiving", monthly_amount=Decimal("300.50")),
+            ),
+        ),
+        ConnectorTestScenario(
             id="unknown status",
             household=household(A),
             partner=raw(

@@ -175,6 +175,31 @@ async def test_an_answer_without_its_list_is_malformed_not_no_record(
                 await fetch_evidence(connector, household(A), config, client)
 
 
+@pytest.mark.parametrize(
+    ("results", "found"), [([], True), (None, True), ([{"sfzh": A, "found": True}], False)]
+)
+async def test_a_not_found_answer_that_lists_records_is_malformed(
+    results: object, found: bool
+) -> None:
+    """`response.not_found` says the partner holds nothing; an answer it matches that lists
+    records anyway contradicts itself: never "no record"."""
+    spec = example("tax")
+    spec["response"]["not_found"] = "retCode == '000404'"
+    spec["response"]["error"] = "retCode != '000000' && retCode != '000404'"
+    connector = build_connector(validate_spec(spec), "1")
+    config = connector.default_config()
+    hit = [{**item, "taxYear": 2025, "taxableIncome": 9_000_000} for item in results or ()]
+    with respx.mock(base_url=config.base_url) as router:
+        router.post("/income/batch").respond(200, json={"retCode": "000404", "results": hit})
+        async with PartnerClient() as client:
+            if found:
+                evidence = await fetch_evidence(connector, household(A), config, client)
+                assert (evidence.records, evidence.answered) == ([], [A])
+            else:
+                with pytest.raises(MalformedResponse, match="not_found matched"):
+                    await fetch_evidence(connector, household(A), config, client)
+
+
 async def test_pages_past_max_records_stop_as_they_come() -> None:
     """A partner that pages on and on: the fetch stops once the records gathered pass
     `max_records`, not after every page has been read into memory."""

@@ -5,7 +5,6 @@ A hedui connector plugin: it implements hedui's `Connector` contract through hed
 through the `hedui.connectors` entry point declared in this package's pyproject.toml.
 """
 
-from decimal import Decimal
 from functools import partial
 from typing import ClassVar, Literal
 
@@ -15,7 +14,7 @@ from pydantic import Field
 from connectors.base import ConnectorConfig, MalformedResponse
 from connectors.http import map_concurrently, request
 from connectors.partner import PartnerConnector
-from connectors.wire import PartnerIdNumber, WireModel, parse_json
+from connectors.wire import PartnerIdNumber, WireAmount, WireModel, parse_json
 from schemas.evidence import Evidence, HouseholdQuery, MemberQuery, SocialInsuranceRecord
 
 __all__ = ["SocialInsuranceConfig", "SocialInsuranceConnector"]
@@ -33,7 +32,7 @@ class SocialInsuranceConfig(ConnectorConfig):
 class _Row(WireModel):
     aab004: str = Field(min_length=1)  # 单位名称 employer
     aac008: Literal["1", "2"]  # 人员参保状态 contribution status
-    aic020: Decimal = Field(ge=0)  # 缴费基数 monthly contribution base, yuan
+    aic020: WireAmount = Field(ge=0)  # 缴费基数 monthly contribution base, yuan
 
 
 class _Data(WireModel):
