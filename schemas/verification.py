@@ -1,5 +1,8 @@
 """Verification requests and their read models (API contract v1)."""
 
+import re
+import unicodedata
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -207,8 +210,9 @@ class VerificationCreate(_Strict, OmitWhenNone):
     reference: OneLine = Field(
         min_length=1,
         max_length=128,
-        description="The caller's case reference; it is shown as given, so it must not "
-        "contain an ID number (nor control characters or line breaks)",
+        description="The caller's case reference; it is shown as given (in lists, webhooks, "
+        "the audit trail), so it must not contain an ID number or a member's name (nor "
+        "control characters or line breaks)",
     )
     program: Program
     region_code: CountyCode
@@ -274,6 +278,25 @@ class VerificationCreate(_Strict, OmitWhenNone):
                     "assessed on that day did not include them"
                 )
         return members
+
+
+_NAME_SEPARATORS = re.compile(r"[\s·・.•_\-]+")
+
+
+def _comparable(text: str) -> str:
+    return _NAME_SEPARATORS.sub("", unicodedata.normalize("NFKC", text).casefold())
+
+
+def member_named_in(reference: str, members: Sequence[MemberCreate]) -> int | None:
+    """The position (from 1) of the first member whose name the reference contains, written
+    apart or in another width or case as well ("张 三丰", "ZHANG san"); None if it names
+    none. A one-character name is not looked for: it would match too much."""
+    written = _comparable(reference)
+    for position, member in enumerate(members, start=1):
+        name = _comparable(member.name)
+        if len(name) >= 2 and name in written:
+            return position
+    return None
 
 
 class WithdrawalCreate(_Strict):

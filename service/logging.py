@@ -46,6 +46,24 @@ def redact_line(text: str) -> str:
     return redacted
 
 
+_FREE_TEXT_QUERY = re.compile(r"(?<=[?&])(reference=)[^&#]*")
+"""A query's `reference=` value: the caller's own text, which may name a person."""
+
+
+class _WithheldReferences(logging.Filter):
+    """An access line quotes the path with its query: a `reference=` value there (a filter
+    of the list endpoints, a batch's reference) is withheld, as it is the caller's text and
+    may name a person (a name cannot be told apart from other text to mask it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) > 2 and isinstance(args[2], str):
+            path = args[2]
+            if "reference=" in path:
+                record.args = (*args[:2], _FREE_TEXT_QUERY.sub(r"\1***", path), *args[3:])
+        return True
+
+
 _INPUT_VALUE = re.compile(r"input_value=.*?(?=, input_type=)", re.DOTALL)
 
 
@@ -265,3 +283,6 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(known, _WithheldReferences) for known in access.filters):
+        access.addFilter(_WithheldReferences())

@@ -419,6 +419,9 @@ class RecheckScheduler:
                 catalog=self.catalog,
                 sources=self.sources(),
                 today=today,
+                # The recipient's reference as approved: one stored before names were
+                # refused in references still re-checks.
+                check_reference=False,
             )
         except HeduiError as error:
             log.warning("recheck_refused", recipient_id=recipient.id, problem=error.detail)

@@ -66,6 +66,7 @@ class VerificationService:
         sources: list[tuple[str, str]],
         today: date,
         idempotency: Idempotency | None = None,
+        check_reference: bool = True,
     ) -> tuple[Verification, bool]:
         """Check a request and build its verification, with one pending row per source.
 
@@ -97,6 +98,12 @@ class VerificationService:
             raise Forbidden(detail, errors=[ProblemError(loc=["body", "township_code"], msg=why)])
         if body.consent.signed_on > today:
             raise InvalidRequest.at(["body", "consent", "signed_on"], "cannot be in the future")
+        if check_reference and (named := wire.member_named_in(body.reference, body.members)):
+            raise InvalidRequest.at(
+                ["body", "reference"],
+                f"contains the name of member {named}: a reference is shown as given (in "
+                "lists, webhooks and the audit trail), so it must name nobody",
+            )
         as_of = body.as_of or today
         resolved = catalog.resolve(body.region_code, body.program, body.area, as_of)
         if resolved is None:

@@ -180,6 +180,28 @@ class TestValidation:
         assert response.json()["errors"][0]["loc"] == ["body", "reference"]
         assert id_number not in response.text
 
+    @pytest.mark.parametrize("reference", ["张三丰的申请", "case 张 三丰", "ZHANG-san-feng 2026"])
+    async def test_reference_naming_a_member_is_refused_and_not_echoed(
+        self, api_client: ClientFactory, reference: str
+    ) -> None:
+        caseworker = await api_client()
+        name = "Zhang San Feng" if reference.isascii() else "张三丰"
+        body = verification_body(
+            [
+                member(make_id_number("530103"), "李四"),
+                member(make_id_number("530103"), name, "spouse"),
+            ],
+            region_code="530103",
+            reference=reference,
+        )
+        response = await caseworker.post("/v1/verifications", json=body)
+        assert response.status_code == 422
+        (error,) = response.json()["errors"]
+        assert error["loc"] == ["body", "reference"]
+        assert "member 2" in error["msg"]
+        assert name not in response.text
+        assert reference not in response.text
+
     async def test_id_numbers_in_paths_and_unknown_fields_are_masked(
         self, api_client: ClientFactory
     ) -> None:

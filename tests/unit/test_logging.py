@@ -7,7 +7,7 @@ import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import httpx
 import pytest
@@ -73,6 +73,30 @@ def test_an_id_number_written_apart_leaves_no_digit_of_it_in_a_line(
     )
     assert "2026-12-04" in second  # dates and counts side by side are left alone
     configure_logging("INFO")
+
+
+def test_an_access_line_withholds_a_reference_in_its_query(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A caller's reference is its own text and may name a person, which no pattern finds
+    to mask: the access line (uvicorn's record, as `hedui serve` renders it) keeps the rest
+    of the query and withholds that value."""
+    configure_logging("INFO")
+    access = logging.getLogger("uvicorn.access")
+    name = quote("张三丰的申请")
+    for path in (
+        f"/v1/verifications?status=completed&reference={name}&limit=5",
+        f"/v1/batches?reference={name}",
+        "/v1/verifications?status=completed",
+    ):
+        access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", path, "1.1", 200)
+    lines = capsys.readouterr().err.splitlines()
+    assert (
+        '"GET /v1/verifications?status=completed&reference=***&limit=5 HTTP/1.1" 200' in (lines[0])
+    )
+    assert '"GET /v1/batches?reference=*** HTTP/1.1" 200' in lines[1]
+    assert '"GET /v1/verifications?status=completed HTTP/1.1" 200' in lines[2]
+    assert name not in "".join(lines)
 
 
 def test_a_made_up_request_id_is_never_cut_by_the_id_number_masking(
