@@ -15,8 +15,9 @@ once (`collect`, through the same bulkhead, breaker and throttle as every call):
   the same transaction (the finish is conditional: at most once);
 - "not yet", or a partner failing for now, collects again later, the wait doubling from
   the connector's `collect_interval_s` up to `collect_max_interval_s`, never past the
-  partner's deadline (`collect_deadline_s`); past it the source settles as `timeout`, and
-  the report says `review`;
+  partner's deadline (`collect_deadline_s`): each collect's budget ends by it, the last
+  one starts early enough to have one, and then the source settles as `timeout` (the
+  report says `review`);
 - a collect that fails on our side (a bug, a crash) is tried again, at most
   `max_failures` times in a row; then the source settles as `error`.
 """
@@ -44,6 +45,10 @@ log = structlog.get_logger(__name__)
 
 DEADLINE_DETAIL = "no answer from the partner before its own deadline"
 FAILING_DETAIL = "collecting the partner's answer kept failing ({failures} times in a row)"
+MIN_COLLECT_S = 1.0
+"""The least time before the partner's deadline a collect is started with: with less left,
+the source settles as `timeout` unasked. A collect's budget never reaches past the
+deadline."""
 SETTLES = frozenset({CallOutcome.malformed, CallOutcome.rejected})
 """A broken answer, or our question refused: asking again will not help."""
 _DEFAULTS = ParkingConfig(base_url="http://defaults.invalid")
@@ -151,7 +156,23 @@ class Collector:
                 ),
             )
             return
-        outcome = await self.fetcher.collect(due.source, due.token, due.household, due.version)
+        remaining_s = (due.deadline - now).total_seconds()
+        if remaining_s < MIN_COLLECT_S:
+            # No collect starts at (or just before) the partner's deadline: it would end
+            # past it.
+            await self._settle(
+                due,
+                FetchOutcome(
+                    source=due.source,
+                    status=SourceStatus.timeout,
+                    detail=DEADLINE_DETAIL,
+                    fetched_at=now,
+                ),
+            )
+            return
+        outcome = await self.fetcher.collect(
+            due.source, due.token, due.household, due.version, within_s=remaining_s
+        )
         log.info(
             "source_collected",
             verification_id=due.verification_id,
@@ -164,7 +185,10 @@ class Collector:
             await self._settle(due, outcome)
             return
         failed = outcome.call is CallOutcome.error
-        if now >= due.deadline:
+        # The next collect starts early enough to end by the deadline (its budget is what
+        # is left then): half of what is left now, or the source's own budget if less.
+        last_budget_s = min(self._config(due).timeout_s, remaining_s / 2)
+        if last_budget_s < MIN_COLLECT_S:  # no time left for another collect
             await self._settle(
                 due,
                 FetchOutcome(
@@ -179,7 +203,7 @@ class Collector:
             return
         # Not answered yet, or the partner failing for now (or our bug: counted).
         after = self._next_wait(due, outcome)
-        at = min(now + after, due.deadline)
+        at = min(now + after, due.deadline - timedelta(seconds=last_budget_s))
         await retry_while_unavailable(
             lambda: self._reschedule(due, at, failed=failed), what="reschedule collect"
         )

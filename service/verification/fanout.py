@@ -212,14 +212,21 @@ class SourceFetcher:
         )
 
     async def collect(
-        self, source: str, token: str, household: HouseholdQuery, version: str | None = None
+        self,
+        source: str,
+        token: str,
+        household: HouseholdQuery,
+        version: str | None = None,
+        *,
+        within_s: float | None = None,
     ) -> FetchOutcome:
         """Ask once for the answer to a parked question (`token`); never raises.
 
         The answer settles the source (`ok`, `no_record`, or `error` for a broken answer);
         `Parked` again comes back as an `awaiting` outcome; a partner that fails for now
         (timeout, 5xx) comes back as `timeout` or `error` with `transient` detail, for the
-        collector to decide. The source's own budget applies, not a run's deadline.
+        collector to decide. The source's own budget applies, not a run's deadline, or
+        `within_s` if that is less (what is left before the partner's own deadline).
         """
         started_at = datetime.now(UTC)
         started = time.perf_counter()
@@ -231,6 +238,9 @@ class SourceFetcher:
         if not is_parking(connector):
             return _unasked(source, SourceStatus.error, NOT_PARKING_DETAIL, started_at, version)
         parking = connector
+        capped = within_s is not None and within_s < config.timeout_s
+        if capped:
+            config = config.model_copy(update={"timeout_s": within_s})
 
         def call(
             client: httpx.AsyncClient, config: ConnectorConfig
@@ -245,7 +255,7 @@ class SourceFetcher:
             call,
             started_at,
             started,
-            False,
+            capped,
             household.context,
         )
 

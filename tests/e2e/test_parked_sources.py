@@ -8,6 +8,7 @@ the passes the tests make collect anything.
 """
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -192,6 +193,37 @@ async def test_no_answer_before_the_partners_deadline_is_timeout_and_review(
     assert await collector.collect_due(now=now + timedelta(seconds=DEADLINE_S + 1)) == 1
     done = await _verification(parked, accepted["id"])
     assert done["status"] == "completed"
+    assert done["recommendation"] == "review"
+    bank_state = next(s for s in done["sources"] if s["source"] == "bank")
+    assert (bank_state["status"], bank_state["detail"]) == ("timeout", DEADLINE_DETAIL)
+
+
+async def test_collects_near_the_partners_deadline_end_by_it(parked: Parked) -> None:
+    """A collect's budget is what is left before the partner's deadline, and none starts
+    with less than `MIN_COLLECT_S` left: the source settles by the deadline, never a
+    source budget or a collect interval past it."""
+    accepted = await _submit_to_a_slow_bank(parked)
+    _, bank, _ = await _row(parked, accepted["id"])
+    assert bank.collect_deadline is not None
+    deadline = bank.collect_deadline
+    hang = await parked.client.put("/sandbox/faults/bank", json={"mode": "hang"})
+    assert hang.status_code == 200, hang.text
+    collector = parked.runtime.collector
+
+    started = time.monotonic()
+    assert await collector.collect_due(now=deadline - timedelta(seconds=2)) == 1
+    assert time.monotonic() - started < 4  # 2 s left: not the source's 5 s budget
+
+    _, bank, _ = await _row(parked, accepted["id"])
+    assert bank.status == "awaiting"
+    # The last collect starts with a budget still left (half of the 2 s), not at the end.
+    assert bank.collect_at == deadline - timedelta(seconds=1)
+
+    await parked.client.delete("/sandbox/traffic")
+    assert await collector.collect_due(now=deadline - timedelta(seconds=0.5)) == 1
+    traffic = await parked.client.get("/sandbox/traffic")
+    assert traffic.json().get("bank", {}).get("calls", 0) == 0  # too late to ask: unasked
+    done = await _verification(parked, accepted["id"])
     assert done["recommendation"] == "review"
     bank_state = next(s for s in done["sources"] if s["source"] == "bank")
     assert (bank_state["status"], bank_state["detail"]) == ("timeout", DEADLINE_DETAIL)
