@@ -42,10 +42,12 @@ async def sessions(database_url: str) -> AsyncIterator["async_sessionmaker[Async
 def run(work: Coroutine[Any, Any, T], *, status: int = 1) -> T:
     """Run a command's async body. A database that is not migrated, or whose data keys the
     key file cannot open, is a `fatal` line with `status`; a policy file of
-    HEDUI_POLICY_DIR that does not validate is one line too, with status 2 (the policy is
-    read where the body builds its runtime)."""
+    HEDUI_POLICY_DIR that does not validate, or an installed connector plugin that breaks
+    the contract, is one line too, with status 2 (both are read where the body builds its
+    runtime)."""
     import uvloop
 
+    from connectors.registry import ConnectorRegistrationError
     from service.crypto.keyring import KeyringError
     from service.db import SchemaNotCurrent
     from service.policy.files import PolicyFileError
@@ -62,6 +64,10 @@ def run(work: Coroutine[Any, Any, T], *, status: int = 1) -> T:
         # A deployment's own policy file (HEDUI_POLICY_DIR) that does not validate: the
         # file and the field, as the policy docs promise, not a traceback.
         fatal(f"policy file {error}", 2)
+    except ConnectorRegistrationError as error:
+        # An installed plugin that breaks the connector contract: its entry point and
+        # why, as docs/connectors.md promises, not a traceback through the loading.
+        fatal(str(error), 2)
 
 
 def settings(**overrides: Any) -> "Settings":

@@ -223,6 +223,38 @@ async def test_a_bad_policy_file_is_one_line_naming_file_and_field(tmp_path: Pat
         ]
 
 
+async def test_a_broken_connector_plugin_is_one_line_naming_its_entry_point(
+    tmp_path: Path,
+) -> None:
+    """An installed plugin whose entry point's name is not its connector's: `serve` and
+    `worker` stop at start-up with the entry point and why, not a traceback."""
+    (tmp_path / "hedui_misnamed.py").write_text(
+        "from connectors.vehicles import VehiclesConnector\n\n\n"
+        "class Misnamed(VehiclesConnector):\n"
+        '    name = "business_registry"\n',
+        encoding="utf-8",
+    )
+    dist = tmp_path / "hedui_misnamed-0.1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: hedui-misnamed\nVersion: 0.1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[hedui.connectors]\nbusiness_reg = hedui_misnamed:Misnamed\n"
+    )
+    env = {
+        "HEDUI_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
+        "HEDUI_PORT": str(_free_port()),
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path]),
+    }
+    for command in (["serve"], ["worker"]):
+        done = await hedui(*command, env=env)
+        assert done.returncode == 2, done.stderr
+        assert "Traceback" not in done.stderr
+        # (A first start on a new database also says where it made the key file.)
+        line = done.stderr.strip().splitlines()[-1]
+        assert line.startswith("hedui: connector entry point 'business_reg': "), line
+        assert "business_registry" in line
+
+
 async def test_policy_simulate_reads_the_database(
     live_service: LiveService, http: httpx.AsyncClient, database_url: str
 ) -> None:
