@@ -212,6 +212,12 @@ class BatchRepository(Repository):
         )
         return list(await self.session.scalars(statement))
 
+    async def all_ended(self, batch_id: str) -> bool:
+        """Has every verification of the batch ended (none queued or running)?"""
+        v = VERIFICATIONS.c
+        running = exists().where(v.batch_id == batch_id, v.status.not_in(ENDED))
+        return not await self.session.scalar(select(running))
+
     async def ended_uncompleted(self, *, limit: int) -> list[Batch]:
         """Closed or cancelled batches not yet completed, with nothing of theirs still
         to run: the ones to complete now."""

@@ -372,13 +372,19 @@ class BatchService:
         recipient due again (the next pass starts it in the day's next batch). Cancelling
         twice changes nothing more; a batch that has finished cannot be (409)."""
         batch = await self.get(session, principal, batch_id)
-        if batch.status != wire.BatchStatus.cancelled.value and batch.completed_at is not None:
-            # Its `batch.completed` event went out: a cancelled one now would say otherwise.
+        repository = BatchRepository.from_session(session)
+        finished = batch.completed_at is not None or (
+            # Closed with everything ended: finished, though the sweep that completes it
+            # (and sends `batch.completed`) has not come by yet.
+            batch.status == wire.BatchStatus.closed.value and await repository.all_ended(batch.id)
+        )
+        if batch.status != wire.BatchStatus.cancelled.value and finished:
+            # Its `batch.completed` event went out, or will: a cancelled one would say
+            # otherwise.
             raise Conflict(
                 "The batch has finished: every verification in it has ended, so nothing is "
                 "left to cancel"
             )
-        repository = BatchRepository.from_session(session)
         now = utcnow()
         if batch.status != wire.BatchStatus.cancelled.value:
             await repository.set_status(

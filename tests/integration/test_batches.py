@@ -231,6 +231,23 @@ class TestRefusedBodies:
         after = (await client.get(f"/v1/batches/{created['id']}")).json()
         assert (after["status"], after["completed_at"]) == ("closed", batch["completed_at"])
 
+    async def test_a_batch_whose_households_all_ended_cannot_be_cancelled_before_its_sweep(
+        self, api_client: ClientFactory
+    ) -> None:
+        """Closed, every verification ended, not yet marked completed (the sweep comes every
+        2 s): finished all the same, and `batch.completed` will say `closed`."""
+        client = await api_client(role="caseworker", region="530102", name="ended")
+        created = (
+            await client.post("/v1/batches", content=ndjson(household("e-1")), headers=NDJSON)
+        ).json()
+        await finished(client, created["id"])
+
+        refused = await client.post(f"/v1/batches/{created['id']}/cancel")
+
+        assert refused.status_code == 409, refused.text
+        after = (await client.get(f"/v1/batches/{created['id']}")).json()
+        assert after["status"] == "closed"
+
     @pytest.mark.parametrize("action", ["cancel", "close"])
     async def test_an_action_that_takes_no_body_refuses_one_and_does_nothing(
         self, api_client: ClientFactory, action: str
