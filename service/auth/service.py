@@ -14,7 +14,7 @@ from service.auth.repository import ApiKeyRepository, KeyFilter
 from service.errors import Conflict, NotFound
 from service.models import ApiKey
 from service.models.base import utcnow
-from service.pagination import decode_cursor, next_cursor
+from service.pagination import decode_cursor, listing, next_cursor
 
 TOKEN_PREFIX = "hd_"  # noqa: S105 - a visible prefix, not a secret
 DEFAULT_LIFETIME = timedelta(days=90)
@@ -166,7 +166,8 @@ async def page_api_keys(
 ) -> wire.ApiKeyPage:
     """Keys inside the caller's region, newest first."""
     now = utcnow()
-    after = decode_cursor(query.cursor) if query.cursor else None
+    listed = listing("apikeys", query)
+    after = decode_cursor(query.cursor, listed) if query.cursor else None
     where = KeyFilter(
         region_prefix=principal.narrowed(query.region),
         status=query.status,
@@ -178,7 +179,7 @@ async def page_api_keys(
     )
     return wire.ApiKeyPage(
         items=[to_wire(key, now) for key in keys[: query.limit]],
-        next_cursor=next_cursor(keys, query.limit, lambda key: (key.created_at, key.id)),
+        next_cursor=next_cursor(keys, query.limit, lambda key: (key.created_at, key.id), listed),
     )
 
 

@@ -23,7 +23,7 @@ from service.errors import BatchClosed, BatchNotFound, Conflict, HeduiError, Inv
 from service.json_body import DuplicateMember, load_json
 from service.models import Batch, Verification
 from service.models.base import new_id, utcnow
-from service.pagination import decode_cursor, next_cursor
+from service.pagination import decode_cursor, listing, next_cursor
 from service.policy.catalog import PolicyCatalog
 from service.recipient.repository import RecipientRepository
 from service.verification.service import verification as verification_service
@@ -291,6 +291,7 @@ class BatchService:
         self, session: AsyncSession, principal: Principal, where: wire.BatchFilter
     ) -> wire.BatchPage:
         repository = BatchRepository.from_session(session)
+        listed = listing("batches", where)
         rows = await repository.page(
             scope=principal,
             status=where.status.value if where.status else None,
@@ -298,12 +299,14 @@ class BatchService:
             kind=where.kind.value if where.kind else None,
             reference=where.reference,
             limit=where.limit + 1,
-            after=decode_cursor(where.cursor) if where.cursor else None,
+            after=decode_cursor(where.cursor, listed) if where.cursor else None,
         )
         page = rows[: where.limit]
         return wire.BatchPage(
             items=[await self.view(session, batch) for batch in page],
-            next_cursor=next_cursor(rows, where.limit, lambda row: (row.created_at, row.id)),
+            next_cursor=next_cursor(
+                rows, where.limit, lambda row: (row.created_at, row.id), listed
+            ),
         )
 
     async def errors(

@@ -28,7 +28,7 @@ from service.connector.unloadable import UnloadableConnector
 from service.connector.wiring import build_configs
 from service.errors import Conflict, NotFound
 from service.models import ConnectorBucket, ConnectorState, StoredConnector, StoredConnectorVersion
-from service.pagination import decode_cursor, next_cursor
+from service.pagination import decode_cursor, listing, next_cursor
 
 log = structlog.get_logger(__name__)
 
@@ -331,11 +331,12 @@ class ConnectorService:
             await RegistrationRepository.from_session(session).get(name) is None
         ):
             raise ConnectorNotFound()
+        listed = listing(f"connectors/{name}/events", where)
         rows = await ConnectorRepository.from_session(session).events(
             name,
             actions=(where.action,) if where.action else ("pause", "resume", *_BREAKER_ACTIONS),
             limit=where.limit + 1,
-            after=decode_cursor(where.cursor) if where.cursor else None,
+            after=decode_cursor(where.cursor, listed) if where.cursor else None,
         )
         return wire.ConnectorEventPage(
             items=[
@@ -348,7 +349,7 @@ class ConnectorService:
                 )
                 for row in rows[: where.limit]
             ],
-            next_cursor=next_cursor(rows, where.limit, lambda row: (row.at, row.id)),
+            next_cursor=next_cursor(rows, where.limit, lambda row: (row.at, row.id), listed),
         )
 
     async def _summary(

@@ -15,7 +15,7 @@ from service.errors import Conflict, Forbidden, NotFound
 from service.models import NearRelative
 from service.models.base import new_id, utcnow
 from service.near_relative.repository import NearRelativeRepository
-from service.pagination import decode_cursor, next_cursor
+from service.pagination import decode_cursor, listing, next_cursor
 
 log = structlog.get_logger(__name__)
 
@@ -96,15 +96,16 @@ class NearRelativeService:
         region_code: str | None = None,
         revoked: bool | None = None,
     ) -> wire.NearRelativePage:
+        listed = listing("near-relatives", {"region_code": region_code, "revoked": revoked})
         rows = await NearRelativeRepository.from_session(session).page(
             scope=principal.narrowed(region_code),
             revoked=revoked,
             limit=limit + 1,
-            after=decode_cursor(cursor) if cursor else None,
+            after=decode_cursor(cursor, listed) if cursor else None,
         )
         return wire.NearRelativePage(
             items=[to_wire(row) for row in rows[:limit]],
-            next_cursor=next_cursor(rows, limit, lambda row: (row.registered_at, row.id)),
+            next_cursor=next_cursor(rows, limit, lambda row: (row.registered_at, row.id), listed),
         )
 
     async def revoke(

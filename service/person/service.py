@@ -6,7 +6,7 @@ from schemas import person as wire
 from schemas import verification as verification_wire
 from service.auth.principal import Principal
 from service.crypto.sealed import keyring_of
-from service.pagination import decode_cursor, next_cursor
+from service.pagination import decode_cursor, listing, next_cursor
 from service.verification.repository import VerificationRepository
 from service.verification.service import to_wire
 
@@ -21,14 +21,17 @@ class PersonService:
             scope=principal,
             where=verification_wire.VerificationFilter(),
             limit=body.limit + 1,
-            after=decode_cursor(body.cursor, "body") if body.cursor else None,
+            # The people searched for: the ID number is not in the cursor, even digested.
+            after=decode_cursor(body.cursor, listing("people"), "body") if body.cursor else None,
             member_blind=keyring_of(session).blind(body.id_number),
         )
         page = rows[: body.limit]
         decisions = await repository.decisions([row.id for row in page])
         return verification_wire.VerificationPage(
             items=[to_wire(row, decisions.get(row.id, [])) for row in page],
-            next_cursor=next_cursor(rows, body.limit, lambda row: (row.created_at, row.id)),
+            next_cursor=next_cursor(
+                rows, body.limit, lambda row: (row.created_at, row.id), listing("people")
+            ),
         )
 
 

@@ -23,7 +23,7 @@ from service.errors import (
 )
 from service.models import Decision, Recipient, Report, Verification
 from service.models.base import new_id, utcnow
-from service.pagination import decode_cursor, next_cursor
+from service.pagination import decode_cursor, listing, next_cursor
 from service.policy.catalog import PolicyCatalog
 from service.recipient.calendar import add_months, authorization_expired, next_after
 from service.recipient.repository import RecipientRepository
@@ -222,17 +222,20 @@ class RecipientService:
         today: date,
     ) -> wire.RecipientPage:
         repository = RecipientRepository.from_session(session)
+        listed = listing("recipients", where)
         rows = await repository.page(
             scope=narrow(principal.narrowed(where.region_code), where.township_code),
             where=where,
             limit=where.limit + 1,
-            after=decode_cursor(where.cursor) if where.cursor else None,
+            after=decode_cursor(where.cursor, listed) if where.cursor else None,
             today=today,
         )
         page = rows[: where.limit]
         return wire.RecipientPage(
             items=await self._views(repository, page, today),
-            next_cursor=next_cursor(rows, where.limit, lambda row: (row.created_at, row.id)),
+            next_cursor=next_cursor(
+                rows, where.limit, lambda row: (row.created_at, row.id), listed
+            ),
         )
 
     async def read(

@@ -22,7 +22,7 @@ from service.crypto.sealed import keyring_of
 from service.errors import Forbidden, InvalidRequest, VerificationNotFound
 from service.models import Decision, Member, SourceResult, Verification
 from service.models.base import new_id, transient, utcnow
-from service.pagination import decode_cursor, next_cursor
+from service.pagination import decode_cursor, listing, next_cursor
 from service.policy.arrangement import ArrangementError, arrangement
 from service.policy.catalog import PolicyCatalog
 from service.verification.repository import VerificationRepository
@@ -242,13 +242,17 @@ class VerificationService:
             scope=narrow(principal.narrowed(where.region_code), where.township_code),
             where=where,
             limit=limit + 1,
-            after=decode_cursor(where.cursor) if where.cursor else None,
+            after=decode_cursor(where.cursor, listing("verifications", where))
+            if where.cursor
+            else None,
         )
         page = rows[:limit]
         decisions = await repository.decisions([row.id for row in page])
         return wire.VerificationPage(
             items=[to_wire(row, decisions.get(row.id, [])) for row in page],
-            next_cursor=next_cursor(rows, limit, lambda row: (row.created_at, row.id)),
+            next_cursor=next_cursor(
+                rows, limit, lambda row: (row.created_at, row.id), listing("verifications", where)
+            ),
         )
 
 

@@ -17,7 +17,7 @@ from service.auth.scope import narrow
 from service.errors import Conflict, NotFound
 from service.models import ChangeWarning, Recheck, Recipient, Webhook
 from service.models.base import utcnow
-from service.pagination import decode_cursor, next_cursor
+from service.pagination import decode_cursor, listing, next_cursor
 from service.recipient.repository import RecipientRepository
 from service.report.service import assessment_input
 from service.verification.repository import VerificationRepository
@@ -195,15 +195,18 @@ class WarningService:
     async def page(
         self, session: AsyncSession, principal: Principal, where: wire.WarningFilter
     ) -> wire.WarningPage:
+        listed = listing("warnings", where)
         rows = await WarningRepository.from_session(session).page(
             scope=narrow(principal.narrowed(where.region_code), where.township_code),
             where=where,
             limit=where.limit + 1,
-            after=decode_cursor(where.cursor) if where.cursor else None,
+            after=decode_cursor(where.cursor, listed) if where.cursor else None,
         )
         return wire.WarningPage(
             items=[to_wire(row) for row in rows[: where.limit]],
-            next_cursor=next_cursor(rows, where.limit, lambda row: (row.created_at, row.id)),
+            next_cursor=next_cursor(
+                rows, where.limit, lambda row: (row.created_at, row.id), listed
+            ),
         )
 
     async def read(

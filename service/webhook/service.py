@@ -11,7 +11,7 @@ from service.auth.principal import Principal
 from service.errors import Conflict, InvalidRequest, NotFound
 from service.models import Webhook, WebhookDelivery
 from service.models.base import utcnow
-from service.pagination import decode_cursor, next_cursor
+from service.pagination import decode_cursor, listing, next_cursor
 from service.webhook.repository import WebhookRepository
 
 
@@ -95,15 +95,18 @@ class WebhookService:
     async def listed(
         self, session: AsyncSession, principal: Principal, where: wire.WebhookFilter
     ) -> wire.WebhookPage:
+        listed = listing("webhooks", where)
         hooks = await WebhookRepository.from_session(session).listed(
             scope=principal,
             active=where.active,
             limit=where.limit + 1,
-            after=decode_cursor(where.cursor) if where.cursor else None,
+            after=decode_cursor(where.cursor, listed) if where.cursor else None,
         )
         return wire.WebhookPage(
             items=[to_wire(hook) for hook in hooks[: where.limit]],
-            next_cursor=next_cursor(hooks, where.limit, lambda hook: (hook.created_at, hook.id)),
+            next_cursor=next_cursor(
+                hooks, where.limit, lambda hook: (hook.created_at, hook.id), listed
+            ),
         )
 
     async def get(self, session: AsyncSession, principal: Principal, webhook_id: str) -> Webhook:
@@ -120,15 +123,18 @@ class WebhookService:
         where: wire.DeliveryFilter,
     ) -> wire.DeliveryPage:
         hook = await self.get(session, principal, webhook_id)
+        listed = listing(f"webhooks/{hook.id}/deliveries", where)
         rows = await WebhookRepository.from_session(session).deliveries(
             hook.id,
             status=where.status.value if where.status else None,
             limit=where.limit + 1,
-            after=decode_cursor(where.cursor) if where.cursor else None,
+            after=decode_cursor(where.cursor, listed) if where.cursor else None,
         )
         return wire.DeliveryPage(
             items=[delivery_to_wire(d, t) for d, t in rows[: where.limit]],
-            next_cursor=next_cursor(rows, where.limit, lambda r: (r[0].created_at, r[0].id)),
+            next_cursor=next_cursor(
+                rows, where.limit, lambda r: (r[0].created_at, r[0].id), listed
+            ),
         )
 
     async def redeliver(

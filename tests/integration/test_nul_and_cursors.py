@@ -148,6 +148,31 @@ async def test_a_cursor_the_service_never_issued_is_422(
     assert response.json()["errors"][0]["loc"] == ["query", "cursor"]
 
 
+async def test_a_cursor_pages_only_the_list_and_filters_it_came_from(
+    api_client: ClientFactory,
+) -> None:
+    """A cursor mixed up with another list's, or kept after the filters changed, is 422:
+    taken as a position elsewhere it would start a list at a point it never had."""
+    caseworker = await api_client(region="530103")
+    for _ in range(2):
+        assert (await caseworker.post("/v1/verifications", json=body())).status_code == 202
+    first = await caseworker.get("/v1/verifications", params={"limit": 1})
+    issued = first.json()["next_cursor"]
+    assert issued is not None
+
+    on = await caseworker.get("/v1/verifications", params={"limit": 5, "cursor": issued})
+    assert on.status_code == 200, on.text
+    for path, params in (
+        ("/v1/batches", {}),
+        ("/v1/recipients", {}),
+        ("/v1/warnings", {}),
+        ("/v1/verifications", {"status": "completed"}),
+    ):
+        refused = await caseworker.get(path, params={**params, "cursor": issued})
+        assert refused.status_code == 422, (path, refused.text)
+        assert refused.json()["errors"][0]["loc"] == ["query", "cursor"]
+
+
 @pytest.mark.postgres_only
 async def test_text_postgresql_cannot_store_is_422_even_past_the_models(
     database_url: str,

@@ -18,7 +18,7 @@ from service.connector.throttle import Starved
 from service.error_handlers import problem_response
 from service.errors import PROBLEM_TYPES, HeduiError, InvalidRequest
 from service.logging import configure_logging
-from service.pagination import decode_cursor, encode_cursor
+from service.pagination import decode_cursor, encode_cursor, listing
 from service.recheck.drive import Tally
 from service.report.endpoints import preferred_language
 from service.verification.endpoints import wait_seconds
@@ -89,13 +89,35 @@ def test_prefer_wait(prefer: str | None, cap: float, seconds: float) -> None:
     st.uuids().map(str),
 )
 def test_cursor_round_trips(created_at: datetime, item_id: str) -> None:
-    assert decode_cursor(encode_cursor(created_at, item_id)) == (created_at, item_id)
+    listed = listing("verifications", {"status": "completed"})
+    assert decode_cursor(encode_cursor(created_at, item_id, listed), listed) == (
+        created_at,
+        item_id,
+    )
+
+
+def test_a_cursor_pages_only_the_list_and_filters_it_was_issued_for() -> None:
+    at = datetime(2026, 12, 7, tzinfo=UTC)
+    issued = encode_cursor(at, "a", listing("verifications", {"status": "completed"}))
+    # The cursor and page size are not filters: another page size pages on.
+    same = listing("verifications", {"status": "completed", "limit": 5, "cursor": issued})
+    assert decode_cursor(issued, same) == (at, "a")
+    for other in (
+        listing("batches", {"status": "completed"}),
+        listing("verifications", {"status": "failed"}),
+        listing("verifications"),
+    ):
+        with pytest.raises(InvalidRequest) as raised:
+            decode_cursor(issued, other)
+        assert raised.value.errors is not None
+        assert raised.value.errors[0].loc == ["query", "cursor"]
+        assert "another list" in raised.value.errors[0].msg
 
 
 @pytest.mark.parametrize("cursor", ["!!", "bm90IGpzb24", "WzFd", "e30"])
 def test_foreign_cursor_is_a_422(cursor: str) -> None:
     with pytest.raises(InvalidRequest) as raised:
-        decode_cursor(cursor)
+        decode_cursor(cursor, listing("verifications"))
     assert raised.value.errors is not None
     assert raised.value.errors[0].loc == ["query", "cursor"]
 
@@ -104,17 +126,19 @@ def test_foreign_cursor_is_a_422(cursor: str) -> None:
     "timestamp", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "2026-01-01T00:00:00"]
 )
 def test_a_cursor_with_a_timestamp_of_no_database_is_a_422(timestamp: str) -> None:
-    raw = json.dumps([timestamp, "f325e0e6-15e6-40e7-ad64-5f2e8e950282"]).encode()
+    listed = listing("verifications")
+    raw = json.dumps([timestamp, "f325e0e6-15e6-40e7-ad64-5f2e8e950282", listed]).encode()
     cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
     with pytest.raises(InvalidRequest):
-        decode_cursor(cursor)
+        decode_cursor(cursor, listed)
 
 
 def test_a_cursor_names_its_position_in_utc() -> None:
     shanghai = datetime(2026, 12, 5, 8, 0, tzinfo=timezone(timedelta(hours=8)))
 
-    decoded, _ = decode_cursor(encode_cursor(shanghai, "a"))
+    listed = listing("verifications")
+    decoded, _ = decode_cursor(encode_cursor(shanghai, "a", listed), listed)
 
     assert decoded == shanghai
     assert decoded.utcoffset() == timedelta(0)
