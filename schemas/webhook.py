@@ -75,10 +75,18 @@ class WebhookDelivery(BaseModel):
     event_id: str = Field(description="Also the `id` of the delivered body: de-duplicate on it")
     event_type: EventType
     status: DeliveryStatus
-    attempts: int
+    attempts: int = Field(
+        description="Attempts since it was queued, or since its last redelivery (which "
+        "starts a new round of up to HEDUI_WEBHOOK_MAX_ATTEMPTS)"
+    )
     next_attempt_at: datetime | None = Field(description="When pending: the next attempt")
-    last_status: int | None = Field(description="HTTP status of the last attempt")
-    last_error: str | None = None
+    last_status: int | None = Field(
+        description="HTTP status of the last attempt (kept through a redelivery until the "
+        "next attempt)"
+    )
+    last_error: str | None = Field(
+        default=None, description="Why the last attempt failed (kept through a redelivery)"
+    )
     delivered_at: datetime | None = None
     created_at: datetime
 

@@ -152,5 +152,7 @@ class WebhookRepository(Repository):
         await self.session.execute(
             update(WebhookDelivery)
             .where(WebhookDelivery.id == delivery_id)
-            .values(status="pending", attempts=0, next_attempt_at=now, last_error=None)
+            # A new round of attempts, due now; the last attempt's status and error stay
+            # until the next attempt replaces them (why it was dead, or is retried).
+            .values(status="pending", attempts=0, next_attempt_at=now)
         )

@@ -188,7 +188,9 @@ async def test_a_receiver_that_always_fails_ends_dead_and_can_be_retried(
         setup.receiver.failures = 0
         retried = await integrator.post(f"{path}/{dead[0]['id']}/redeliver")
         assert retried.status_code == 202, retried.text
-        assert retried.json()["status"] == "pending"
+        # A new round, due now; why the last round ended stays shown until it is replaced.
+        assert (retried.json()["status"], retried.json()["attempts"]) == ("pending", 0)
+        assert retried.json()["last_status"] == 503
 
         async def delivered() -> bool:
             return len(setup.receiver.accepted) == 1
