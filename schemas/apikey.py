@@ -36,7 +36,7 @@ class ApiKey(BaseModel):
     id: str
     name: str = Field(description="The person or system the key belongs to")
     role: str
-    region: str = Field(description="GB/T 2260 prefix the key is scoped to; empty: every region")
+    region: str = Field(description="GB/T 2260 prefix the key is scoped to; 00: every region")
     status: KeyStatus
     created_at: datetime
     expires_at: datetime | None = Field(description="null: never (internal keys only)")

@@ -276,7 +276,7 @@ def list_keys(
             key.id[:ID_PREFIX],
             holder,
             key.role,
-            key.region or "all",
+            "all" if key.region == "00" else key.region,
             _local(key.created_at, zone)[:10],
             expiry,
             _local(key.last_used_at, zone, "never"),

@@ -151,7 +151,8 @@ def to_wire(key: ApiKey, now: datetime) -> wire.ApiKey:
         id=key.id,
         name=key.name,
         role=key.role,
-        region=key.region_prefix,
+        # Every region as it is given (`--region 00`), not the empty prefix it is stored as.
+        region=key.region_prefix or "00",
         status=key_status(key, now),
         created_at=key.created_at,
         expires_at=key.expires_at,

@@ -112,6 +112,26 @@ async def test_apikey_lifecycle_create_list_revoke(
         assert token not in output
 
 
+async def test_an_every_region_key_lists_as_it_was_given(database_url: str) -> None:
+    """`--region 00` is listed as `00` (`--json`, as `GET /v1/apikeys`), `all` in the
+    table: never the empty prefix it is stored as."""
+    env = {"HEDUI_DATABASE_URL": database_url, "COLUMNS": "160"}
+    holder = f"provincial admin {os.getpid()}"
+    created = await hedui(
+        "apikey", "create", "--role", "admin", "--region", "00", "--name", holder, env=env
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+
+    listed = await hedui("apikey", "list", "--json", "--name", holder, env=env)
+    table = await hedui("apikey", "list", "--name", holder, env=env)
+
+    assert listed.returncode == 0, listed.stderr
+    (key,) = (json.loads(line) for line in listed.stdout.splitlines())
+    assert key["region"] == "00"
+    row = next(line for line in table.stdout.splitlines() if holder in line)
+    assert " all " in row
+
+
 async def test_verify_explains_an_unreachable_service(tmp_path: Path) -> None:
     request = tmp_path / "household.json"
     request.write_text(json.dumps(verification_body([member(make_id_number())])), encoding="utf-8")
