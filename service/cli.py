@@ -605,10 +605,16 @@ def verify(
         )
         raise typer.Exit(2) from exc
     if report.status_code == 409:
+        again = (
+            "running this again with the same --idempotency-key continues with it"
+            if idempotency_key
+            else "running this again starts another verification, asking every partner "
+            "again; with --idempotency-key, a repeat continues with the first"
+        )
         Console(stderr=True).print(
             f"verification {verification_id} is still running; its report will be at "
-            f"{url}/v1/verifications/{verification_id}/report (with --idempotency-key, running "
-            "this again continues with it instead of starting anew)"
+            f"{url}/v1/verifications/{verification_id}/report ({again})",
+            soft_wrap=True,
         )
         raise typer.Exit(3)
     if report.status_code >= 400:

@@ -76,6 +76,41 @@ async def test_apikey_then_verify_prints_the_report(
     assert applicant not in verified.stdout + verified.stderr
 
 
+@pytest.mark.parametrize("key", [None, "k-slow"])
+async def test_verify_that_outlasts_its_timeout_says_what_running_it_again_does(
+    live_service: LiveService,
+    http: httpx.AsyncClient,
+    database_url: str,
+    tmp_path: Path,
+    key: str | None,
+) -> None:
+    """Without an idempotency key a repeat is a new verification, asking every partner
+    again: the hint says so, and how a key would have made it continue."""
+    token = await new_token(database_url, "caseworker", "53")
+    applicant = make_id_number("530103")
+    request = tmp_path / "household.json"
+    request.write_text(
+        json.dumps(verification_body([member(applicant)], region_code="530103")),
+        encoding="utf-8",
+    )
+    env = {"HEDUI_URL": live_service.base_url, "HEDUI_TOKEN": token}
+    keyed = ["--idempotency-key", key] if key else []
+    slow = await http.put("/sandbox/faults/bank", json={"mode": "ok", "processing_ms": 40_000})
+    assert slow.status_code == 200, slow.text
+    try:
+        done = await hedui("verify", str(request), "--timeout", "1", *keyed, env=env)
+    finally:
+        await http.delete("/sandbox/faults/bank")
+
+    assert done.returncode == 3, done.stderr
+    said = " ".join(done.stderr.split())
+    assert "is still running" in said
+    if key:
+        assert "running this again with the same --idempotency-key continues with it" in said
+    else:
+        assert "running this again starts another verification" in said
+
+
 async def test_apikey_lifecycle_create_list_revoke(
     live_service: LiveService, database_url: str
 ) -> None:
