@@ -181,6 +181,7 @@ _SLUG_BY_STATUS = {
     401: "unauthorized",
     403: "forbidden",
     404: "not-found",
+    405: "method-not-allowed",
     409: "conflict",
     408: "body-timeout",
     413: "too-large",

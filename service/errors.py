@@ -23,6 +23,8 @@ PROBLEM_TYPES: dict[str, str] = {
     "not-found": "No such resource in the caller's region. Resources of other regions are "
     "reported exactly like absent ones.",
     "conflict": "The resource is not in a state that allows this.",
+    "method-not-allowed": "The path exists, but not with this method: the `Allow` header "
+    "lists the ones it takes (the API reference at /docs shows each).",
     "unavailable": "The service cannot reach its database right now (a restart or an outage). "
     "Nothing was changed by this request; try again after `Retry-After` seconds.",
     "overloaded": "This process runs as many verifications as it may at once "

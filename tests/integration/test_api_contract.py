@@ -589,6 +589,9 @@ async def test_a_method_a_path_does_not_take_is_405_naming_every_one_it_does(
     assert response.status_code == 405, response.text
     assert response.headers["allow"] == allowed
     assert response.headers["content-type"] == "application/problem+json"
+    problem_type = response.json()["type"]
+    assert problem_type == "/problems/method-not-allowed"
+    assert (await admin.get(problem_type)).status_code == 200  # served, as every type is
 
 
 async def test_head_is_answered_wherever_get_is_without_a_body(

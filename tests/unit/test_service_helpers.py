@@ -15,7 +15,7 @@ from service.audit.service import _decode_cursor as _decode_audit_cursor
 from service.cli import started_meanwhile
 from service.connector.meter import PartnerPaused
 from service.connector.throttle import Starved
-from service.error_handlers import problem_response
+from service.error_handlers import _SLUG_BY_STATUS, problem_response
 from service.errors import PROBLEM_TYPES, HeduiError, InvalidRequest
 from service.logging import configure_logging
 from service.pagination import decode_cursor, encode_cursor, listing
@@ -35,6 +35,8 @@ def _all_error_types(base: type[HeduiError]) -> list[type[HeduiError]]:
 def test_every_problem_type_is_described() -> None:
     slugs = {error.slug for error in [HeduiError, *_all_error_types(HeduiError)]}
     assert slugs <= set(PROBLEM_TYPES)
+    # And those of the statuses the framework raises (405, 413, ...).
+    assert set(_SLUG_BY_STATUS.values()) <= set(PROBLEM_TYPES)
 
 
 @pytest.mark.parametrize(
