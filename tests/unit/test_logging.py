@@ -83,13 +83,21 @@ def test_an_access_line_withholds_a_reference_in_its_query(
     of the query and withholds that value."""
     configure_logging("INFO")
     access = logging.getLogger("uvicorn.access")
+    # As `hedui serve` leaves it (a test server's own uvicorn set-up may have quietened it).
+    level, disabled = access.level, access.disabled
+    access.setLevel(logging.INFO)
+    access.disabled = False
     name = quote("张三丰的申请")
-    for path in (
-        f"/v1/verifications?status=completed&reference={name}&limit=5",
-        f"/v1/batches?reference={name}",
-        "/v1/verifications?status=completed",
-    ):
-        access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", path, "1.1", 200)
+    try:
+        for path in (
+            f"/v1/verifications?status=completed&reference={name}&limit=5",
+            f"/v1/batches?reference={name}",
+            "/v1/verifications?status=completed",
+        ):
+            access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", path, "1.1", 200)
+    finally:
+        access.setLevel(level)
+        access.disabled = disabled
     lines = capsys.readouterr().err.splitlines()
     assert (
         '"GET /v1/verifications?status=completed&reference=***&limit=5 HTTP/1.1" 200' in (lines[0])
