@@ -419,9 +419,10 @@ class RecheckScheduler:
                 catalog=self.catalog,
                 sources=self.sources(),
                 today=today,
-                # The recipient's reference as approved: one stored before names were
-                # refused in references still re-checks.
-                check_reference=False,
+                # The recipient's reference as approved (one stored before names were
+                # refused in references still re-checks), and its authorization held to the
+                # recipient's own dates (an expired one holds the re-check: needs_consent).
+                submitted=False,
             )
         except HeduiError as error:
             log.warning("recheck_refused", recipient_id=recipient.id, problem=error.detail)

@@ -25,6 +25,7 @@ from service.models.base import new_id, transient, utcnow
 from service.pagination import decode_cursor, listing, next_cursor
 from service.policy.arrangement import ArrangementError, arrangement
 from service.policy.catalog import PolicyCatalog
+from service.recipient.calendar import add_months, authorization_expired
 from service.verification.repository import VerificationRepository
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ class VerificationService:
         sources: list[tuple[str, str]],
         today: date,
         idempotency: Idempotency | None = None,
-        check_reference: bool = True,
+        submitted: bool = True,
     ) -> tuple[Verification, bool]:
         """Check a request and build its verification, with one pending row per source.
 
@@ -98,7 +99,7 @@ class VerificationService:
             raise Forbidden(detail, errors=[ProblemError(loc=["body", "township_code"], msg=why)])
         if body.consent.signed_on > today:
             raise InvalidRequest.at(["body", "consent", "signed_on"], "cannot be in the future")
-        if check_reference and (named := wire.member_named_in(body.reference, body.members)):
+        if submitted and (named := wire.member_named_in(body.reference, body.members)):
             raise InvalidRequest.at(
                 ["body", "reference"],
                 f"contains the name of member {named}: a reference is shown as given (in "
@@ -115,6 +116,18 @@ class VerificationService:
             arrangement(resolved.parameters, body.support_mode, body.care_grade)
         except ArrangementError as error:
             raise InvalidRequest.at(["body", error.field], error.problem) from error
+        months = resolved.parameters.consent_valid_months
+        if submitted and months:
+            # No query without an authorization in force today (the partners are asked
+            # now, whatever `as_of`).
+            expires_on = add_months(body.consent.signed_on, months)
+            if authorization_expired(expires_on, today):
+                raise InvalidRequest.at(
+                    ["body", "consent", "signed_on"],
+                    f"the authorization ran out on {expires_on}: this region's policy holds "
+                    f"one good for {months} months, and no partner is asked without one in "
+                    "force (have the household sign a new one)",
+                )
 
         verification = transient(
             Verification,

@@ -412,6 +412,31 @@ async def test_an_expired_authorization_is_listed_not_queried(office: Office) ->
         ], (source, told[source])
 
 
+async def test_a_first_verification_on_an_expired_authorization_asks_no_partner(
+    office: Office,
+) -> None:
+    """The region holds an authorization good for 12 months: one signed 13 months ago is
+    refused at submission, before any partner is asked; one signed within is not."""
+    person = make_id_number(CONSENT_LIMITED)
+    await office.sandbox.delete("/sandbox/queries/consent")
+    signed = add_months(date.today(), -13)
+    body = verification_body([member(person)], region_code=CONSENT_LIMITED, as_of=None) | {
+        "consent": {"document_id": "AUTH-OLD-1", "signed_on": signed.isoformat()}
+    }
+
+    refused = await office.caseworker.post("/v1/verifications", json=body, headers=WAIT)
+
+    assert refused.status_code == 422, refused.text
+    (error,) = refused.json()["errors"]
+    assert error["loc"] == ["body", "consent", "signed_on"]
+    assert f"ran out on {add_months(signed, 12)}" in error["msg"]
+    told = (await office.sandbox.get("/sandbox/queries/consent")).json()["agencies"]
+    assert all(agency["calls"] == 0 for agency in told.values()), told
+    body["consent"]["signed_on"] = add_months(date.today(), -11).isoformat()
+    accepted = await office.caseworker.post("/v1/verifications", json=body, headers=WAIT)
+    assert accepted.status_code == 200, accepted.text
+
+
 async def test_two_schedulers_at_once_start_each_recheck_once(office: Office) -> None:
     for _ in range(3):
         await office.approve("530102", {"id_number": make_id_number("530102")})
