@@ -50,6 +50,7 @@ from connectors.declarative.spec import (
     PagePagination,
     XmlBody,
     is_unavailable,
+    uncounted_pages,
 )
 from connectors.declarative.template import compile_json, fill, render_xml_members, xml_escape
 from connectors.http import budget, map_concurrently, request
@@ -179,6 +180,14 @@ class _Compiled:
             for name, mapping in response.fields.items()
         ]
         pagination = spec.pagination
+        self.rows = (
+            _Expr(pagination.rows, "pagination.rows")
+            if isinstance(pagination, PagePagination | OffsetPagination) and pagination.rows
+            else None
+        )
+        # A spec stored before `pagination.rows` was required where records filter: its
+        # last page cannot be told, so it answers nothing rather than stop early.
+        self.uncounted_pages = uncounted_pages(spec)
         self.total_pages = (
             _Expr(pagination.total_pages, "pagination.total_pages")
             if isinstance(pagination, PagePagination) and pagination.total_pages
@@ -696,6 +705,12 @@ class _Pages:
             return None
         if self.fetched == self.max_pages:
             raise ResponseTooLarge(f"response too large (more than {self.max_pages} pages)")
+        if self.compiled.uncounted_pages:
+            # Nothing is asked: the pages could not be read to their end.
+            raise MalformedResponse(
+                "the spec tells its last page by counting rows its response.records may "
+                "filter: set pagination.rows (PUT a new version)"
+            )
         pagination = self.pagination
         query: dict[str, str] = {}
         if isinstance(pagination, PagePagination):
@@ -711,8 +726,13 @@ class _Pages:
         return query
 
     def advance(self, answer: _Answer, items: int) -> None:
+        """After a page of `items` records: where the next is, or that it was the last."""
         self.fetched += 1
         pagination = self.pagination
+        if self.compiled.rows is not None:
+            # The page's own rows, not the records picked from them (offset and page only).
+            rows = self.compiled.rows.search(answer.data, answer)
+            items = len(_list(rows, "pagination.rows"))
         if isinstance(pagination, PagePagination):
             total = (
                 self.compiled.total_pages.search(answer.data, answer)

@@ -64,6 +64,18 @@ def check_expression(value: str) -> str:
     return value
 
 
+def is_path(value: str) -> bool:
+    """Is `value` a plain path to a value (`data.rows`), with no projection, filter,
+    function or operator that could drop, add or reorder the items it selects?"""
+
+    def plain(node: dict[str, Any]) -> bool:
+        if node["type"] == "field":
+            return True
+        return node["type"] == "subexpression" and all(map(plain, node["children"]))
+
+    return plain(jmespath.compile(value).parsed)
+
+
 def _bracket_depth(text: str) -> int:
     """How deeply brackets nest in `text` (quotes not told apart: a literal with dozens of
     open brackets is no expression a partner's answer needs)."""

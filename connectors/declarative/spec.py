@@ -29,7 +29,7 @@ from pydantic import (
     model_validator,
 )
 
-from connectors.declarative.expression import check_expression
+from connectors.declarative.expression import check_expression, is_path
 from connectors.declarative.template import (
     EACH_MEMBER,
     HOUSEHOLD_NAMES,
@@ -463,6 +463,18 @@ class _Paged(_Spec):
     size_param: str | None = Field(default=None, max_length=64)
     size: int | None = Field(default=None, ge=1, le=1000, strict=True)
     max_pages: int = Field(default=20, ge=1, le=100, strict=True)
+    rows: Expression | None = Field(
+        default=None,
+        description="On the body: the page's rows as the partner sent them, before "
+        "response.records picks from them; their count tells a short or empty page, the "
+        "last. Required when response.records is more than a path to a list (a filter, a "
+        "projection) and the last page is told by counting (offset; page without "
+        "total_pages)",
+    )
+
+    def counts_rows(self) -> bool:
+        """Is the last page told by counting the rows a page holds?"""
+        return True
 
 
 class PagePagination(_Paged):
@@ -471,6 +483,9 @@ class PagePagination(_Paged):
     total_pages: Expression | None = Field(
         default=None, description="On the body: how many pages there are (else: until empty)"
     )
+
+    def counts_rows(self) -> bool:
+        return self.total_pages is None
 
 
 class OffsetPagination(_Paged):
@@ -593,12 +608,39 @@ def validate_spec(
         *_host_problems(spec, tuple(partner_hosts)),
         *_field_problems(spec),
         *_mode_problems(spec),
+        *_paging_problems(spec),
     ]
     if check_secrets:
         problems += _secret_problems(spec)
     if problems:
         raise SpecInvalid(problems)
     return spec
+
+
+def uncounted_pages(spec: ConnectorSpec) -> bool:
+    """Does the spec tell its last page by counting rows it cannot count? Its records
+    expression may drop rows (a filter), so a full page could look short or empty, and the
+    pages after it (with their records) would never be read."""
+    pagination = spec.pagination
+    return (
+        isinstance(pagination, _Paged)
+        and pagination.counts_rows()
+        and pagination.rows is None
+        and not is_path(spec.response.records)
+    )
+
+
+def _paging_problems(spec: ConnectorSpec) -> list[Problem]:
+    if not uncounted_pages(spec):
+        return []
+    return [
+        Problem(
+            "/pagination/rows",
+            "required: response.records is more than a path to a list (it may filter or "
+            "reshape the page's rows), so counting its records cannot tell a short or empty "
+            "page; give the path to the page's rows as the partner sends them",
+        )
+    ]
 
 
 MAX_TEXT = 20_000

@@ -2,13 +2,14 @@
 
 import json
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
 import respx
 
 from connectors.base import MalformedResponse, ResponseTooLarge, fetch_evidence
-from connectors.declarative import build_connector, validate_spec
+from connectors.declarative import ConnectorSpec, SpecInvalid, build_connector, validate_spec
 from connectors.http import PartnerClient
 from connectors.testing import ConnectorConformance, ConnectorTestScenario, PartnerSetup
 from schemas.evidence import TaxedIncomeRecord
@@ -295,3 +296,98 @@ async def test_a_large_answers_expressions_run_off_the_event_loop(
             evidence = await fetch_evidence(connector, household(A), config, client)
     assert len(evidence.records) == 1
     assert (threads[0] != threading.get_ident()) is off_loop
+
+
+def _securities(pagination: dict[str, object]) -> dict[str, object]:
+    """A securities register that lists every holding of the members asked, page by page,
+    sold ones too: `records` keeps the held ones."""
+    spec = example("tax")
+    spec["mode"]["lists"] = "hits_only"
+    del spec["response"]["answers"]
+    spec["response"]["records"] = "results[?status=='held']"
+    spec["pagination"] = pagination
+    return spec
+
+
+HOLDINGS = [
+    {"sfzh": A, "found": True, "taxYear": 2025, "taxableIncome": amount, "status": status}
+    for amount, status in ((1_000_000, "held"), (5, "sold"), (6, "sold"), (2_500_000, "held"))
+]
+
+
+@pytest.mark.parametrize(
+    "pagination",
+    [
+        {"type": "offset", "param": "offset", "size_param": "limit", "size": 2},
+        {"type": "page", "param": "page", "size_param": "size", "size": 2},
+    ],
+)
+def test_paging_by_count_needs_the_pages_rows_when_records_filter_them(
+    pagination: dict[str, object],
+) -> None:
+    """Counting the held records would take a page of sold ones for the last: the pages
+    after it, and what they hold, would never be read."""
+    with pytest.raises(SpecInvalid) as refused:
+        validate_spec(_securities(pagination))
+    assert [problem.pointer for problem in refused.value.problems] == ["/pagination/rows"]
+
+    assert validate_spec(_securities({**pagination, "rows": "results"}))
+    plain = _securities(pagination)
+    plain["response"]["records"] = "results"
+    assert validate_spec(plain)  # a plain path: its records are the page's rows
+
+
+@pytest.mark.parametrize(
+    ("pagination", "page_of", "calls"),
+    [
+        (
+            {"type": "offset", "param": "offset", "size_param": "limit", "size": 2},
+            lambda query: int(query["offset"]) // 2,
+            3,  # the third page is short: the last
+        ),
+        (
+            {"type": "page", "param": "page", "size_param": "size", "size": 2, "start": 0},
+            lambda query: int(query["page"]),
+            4,  # with no total_pages, until a page holds no row
+        ),
+    ],
+    ids=["offset", "page"],
+)
+async def test_pages_are_read_to_the_end_whatever_records_filter(
+    pagination: dict[str, object], page_of: Any, calls: int
+) -> None:
+    """Page 2 holds only sold shares: no record, and still not the last page."""
+    spec = _securities({**pagination, "rows": "results"})
+    connector = build_connector(validate_spec(spec), "1")
+    config = connector.default_config()
+    pages = [HOLDINGS[0:2], HOLDINGS[1:3], HOLDINGS[3:4], []]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        page = page_of(dict(request.url.params))
+        return httpx.Response(200, json={"retCode": "000000", "results": pages[page]})
+
+    with respx.mock(base_url=config.base_url) as router:
+        route = router.post("/income/batch").mock(side_effect=answer)
+        async with PartnerClient() as client:
+            evidence = await fetch_evidence(connector, household(A), config, client)
+    assert [record.annual_amount for record in evidence.records] == [  # type: ignore[attr-defined]
+        Decimal("10000.00"),
+        Decimal("25000.00"),
+    ]
+    assert route.call_count == calls
+
+
+async def test_a_stored_spec_that_cannot_count_its_pages_asks_nothing() -> None:
+    """Stored before `pagination.rows` was required: its source is an error (the report
+    `review`), never the first page's records taken for all of them."""
+    spec = ConnectorSpec.model_validate(
+        _securities({"type": "offset", "param": "offset", "size": 2})
+    )
+    connector = build_connector(spec, "1")
+    config = connector.default_config()
+    with respx.mock(base_url=config.base_url, assert_all_called=False) as router:
+        route = router.post("/income/batch").respond(200, json={"retCode": "000000"})
+        async with PartnerClient() as client:
+            with pytest.raises(MalformedResponse, match=r"set pagination\.rows"):
+                await fetch_evidence(connector, household(A), config, client)
+    assert route.call_count == 0
