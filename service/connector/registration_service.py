@@ -12,7 +12,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, unquote_plus
 
 import httpx
 import structlog
@@ -443,6 +443,11 @@ class _Recorder(httpx.AsyncBaseTransport):
         plain = _unescaped(text)
         if plain != text and (any(name in plain for name in self.names) or hides_id_number(plain)):
             text = plain
+        # So is one percent-encoded (a form body, a query): `xm=%E5%BC%A0%E4%B8%89`.
+        if "%" in text:
+            decoded = unquote_plus(text)
+            if any(name in decoded for name in self.names) or hides_id_number(decoded):
+                text = decoded
         for name in self.names:
             text = text.replace(name, mask_name(name))
         # Every ID-number run masked; one written apart leaves no digit of the text.

@@ -36,6 +36,20 @@ def test_text_a_partner_wrote_is_masked_in_the_records_shown() -> None:
     assert shown.monthly_salary == Decimal("3000.00")
 
 
+@pytest.mark.parametrize("encode", [quote, lambda text: text], ids=["encoded", "plain"])
+def test_a_form_body_shows_its_names_and_id_numbers_masked(encode: object) -> None:
+    """A form body percent-encodes what it sends: the name is masked as in JSON and XML."""
+    person = make_id_number("530102")
+    body = f"sfzh={person}&xm={encode('欧阳娜娜')}"  # type: ignore[operator]
+
+    shown = _Recorder(secrets=[], names=["欧阳娜娜"]).mask(body)
+
+    assert "欧阳娜娜" not in shown
+    assert quote("欧阳娜娜") not in shown
+    assert "欧阳**" in shown
+    assert person not in shown
+
+
 TOKEN = "eyJhbGciOi.J9-x_y+z/w=="
 
 
