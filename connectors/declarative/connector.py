@@ -12,7 +12,7 @@ import base64
 import re
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import partial
@@ -337,6 +337,7 @@ class DeclarativeConnector:
                     {},
                     {},
                     about_people=False,
+                    decode=self._decode_health,
                 )
             answer = reply if isinstance(reply, _Answer) else _Answer.of(None, 0)
             healthy = self._compiled.healthy
@@ -487,10 +488,13 @@ class DeclarativeConnector:
         body: dict[str, Any],
         *,
         about_people: bool = True,
+        decode: Callable[[bytes], "_Answer | _Nothing"] | None = None,
     ) -> _Answer | _Nothing:
         """One request with the spec's auth, pace and error rules; a refused access token
-        is fetched anew once. `about_people=False`: a health check, without consent headers."""
+        is fetched anew once. `about_people=False`: a health check, without consent headers.
+        `decode` reads a 2xx body (default: as `response.format`, with the error rules)."""
         pace = self._gate.wait if self._gate is not None else None
+        decode = decode or self._decode
         if not isinstance(self.spec.auth, OAuth2ClientCredentials):
             kwargs = self._auth(headers, query) | body
             return await request(
@@ -498,7 +502,7 @@ class DeclarativeConnector:
                 config,
                 method,
                 path,
-                self._decode,
+                decode,
                 on_error_status=self._on_error_status,
                 pace=pace,
                 about_people=about_people,
@@ -513,7 +517,7 @@ class DeclarativeConnector:
                     config,
                     method,
                     path,
-                    self._decode,
+                    decode,
                     on_error_status=self._on_error_status,
                     pace=pace,
                     about_people=about_people,
@@ -671,8 +675,18 @@ class DeclarativeConnector:
                 return _act(*matched)
         return answer
 
-    def _parse(self, body: bytes) -> object:
-        if self.spec.response.format == "xml":
+    def _decode_health(self, body: bytes) -> _Answer | _Nothing:
+        """A health answer: read as `health.format` (default: `response.format`, then with
+        the error rules too); without `health.expect`, a 2xx answer is healthy unread."""
+        health = self.spec.health
+        if health.format in (None, self.spec.response.format):
+            return self._decode(body) if health.expect is not None else _Answer.of(None, 0)
+        if health.expect is None:
+            return _Answer.of(None, 0)
+        return _Answer.of(self._parse(body, health.format), len(body))
+
+    def _parse(self, body: bytes, format_: str | None = None) -> object:
+        if (format_ or self.spec.response.format) == "xml":
             root = parse_xml(body)
             return {root.tag: xml_data(root)}
         return load_json(body)

@@ -508,7 +508,14 @@ Pagination = Annotated[
 
 class HealthSpec(_Spec):
     path: PartnerPath = Field(max_length=500)
-    expect: Expression | None = Field(default=None, description="True on a healthy body")
+    expect: Expression | None = Field(
+        default=None, description="True on a healthy body; none: any 2xx answer is healthy"
+    )
+    format: Literal["json", "xml"] | None = Field(
+        default=None,
+        description="How the health answer is written, when not as response.format (an XML "
+        "partner's JSON status page)",
+    )
 
 
 class Limits(_Spec):

@@ -391,3 +391,63 @@ async def test_a_stored_spec_that_cannot_count_its_pages_asks_nothing() -> None:
             with pytest.raises(MalformedResponse, match=r"set pagination\.rows"):
                 await fetch_evidence(connector, household(A), config, client)
     assert route.call_count == 0
+
+
+def _xml_partner(health: dict[str, object]) -> Any:
+    spec = example("tax")
+    spec["response"]["format"] = "xml"
+    spec["response"]["error"] = "Result.code != '0'"
+    spec["health"] = health
+    return build_connector(validate_spec(spec), "1")
+
+
+@pytest.mark.parametrize(
+    ("health", "body", "ok"),
+    [
+        ({"path": "/health", "format": "json", "expect": "status == 'up'"}, b'{"status":"up"}', 1),
+        ({"path": "/health", "format": "json", "expect": "status == 'up'"}, b'{"status":"x"}', 0),
+        ({"path": "/health"}, b'{"status": "up"}', 1),  # no expect: any 2xx, unread
+        ({"path": "/health", "expect": "Pong"}, b'{"status": "up"}', 0),  # read as XML
+        ({"path": "/health", "expect": "Pong.\"@status\" == 'up'"}, b'<Pong status="up"/>', 1),
+    ],
+)
+async def test_an_xml_partners_health_is_read_as_its_health_format(
+    health: dict[str, object], body: bytes, ok: int
+) -> None:
+    """A partner answering in XML whose status page is JSON is not `down` for it."""
+    connector = _xml_partner(health)
+    config = connector.default_config()
+    with respx.mock(base_url=config.base_url) as router:
+        router.get("/health").respond(200, content=body)
+        async with PartnerClient() as client:
+            checked = await connector.check(config, client)
+    assert checked.ok is bool(ok), checked.detail
+
+
+@pytest.mark.parametrize(
+    ("body", "found"),
+    [(b'<Result code="0"/>', True), (b"<Result/>", True), (b"<Notice>down</Notice>", False)],
+)
+async def test_the_documented_xml_records_expression_tells_no_hits_from_another_answer(
+    body: bytes, found: bool
+) -> None:
+    """docs/connectors.md: an XML answer with no hits has no child list at all."""
+    spec = example("tax")
+    spec["mode"] = {"type": "batch", "max_items": 20, "member": '"@sfzh"', "lists": "hits_only"}
+    spec["response"] = {
+        "format": "xml",
+        "records": "Result != `null` && (Result.Item || `[]`)",
+        "kind": "taxed_income",
+        "fields": {"year": {"expr": '"@year"'}, "annual_amount": {"expr": '"@amount"'}},
+    }
+    connector = build_connector(validate_spec(spec), "1")
+    config = connector.default_config()
+    with respx.mock(base_url=config.base_url) as router:
+        router.post("/income/batch").respond(200, content=body)
+        async with PartnerClient() as client:
+            if found:
+                evidence = await fetch_evidence(connector, household(A), config, client)
+                assert (evidence.records, evidence.answered) == ([], [A])
+            else:
+                with pytest.raises(MalformedResponse, match="did not select a list"):
+                    await fetch_evidence(connector, household(A), config, client)
