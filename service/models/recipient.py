@@ -3,7 +3,16 @@
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.crypto.sealed import Sealed, SealedModel, SealedText
@@ -46,6 +55,13 @@ class Recipient(SealedModel, Base):
     )
     approved_on: Mapped[date] = mapped_column(Date)
     next_recheck_on: Mapped[date] = mapped_column(Date)
+    recheck_day: Mapped[int | None] = mapped_column(
+        SmallInteger,
+        default=None,
+        doc="The day of the month the re-check schedule keeps to (the approval's): a due "
+        "date clamped to a shorter month's end is followed by this day again; None: the "
+        "due date's own day (recipients approved before it was kept)",
+    )
     consent_document_id: Mapped[str] = mapped_column(String(64))
     consent_signed_on: Mapped[date] = mapped_column(Date)
     consent_expires_on: Mapped[date | None] = mapped_column(Date, default=None)

@@ -334,7 +334,10 @@ class RecheckScheduler:
             )
             due_on = recipient.next_recheck_on
             await repository.advance(
-                recipient.id, due_on, next_after(due_on, months, today), utcnow()
+                recipient.id,
+                due_on,
+                next_after(due_on, months, today, recipient.recheck_day),
+                utcnow(),
             )
         done.outcomes[RecheckStatus.queued.value] += len(started)
         return started

@@ -4,11 +4,13 @@ import calendar
 from datetime import date
 
 
-def add_months(day: date, months: int) -> date:
-    """The same day `months` later, clamped to the month's last day (31 Jan + 1 = 28/29 Feb)."""
+def add_months(day: date, months: int, keep_day: int | None = None) -> date:
+    """The same day `months` later, clamped to the month's last day (31 Jan + 1 = 28/29 Feb).
+    With `keep_day`, that day of the month instead of `day`'s (a schedule anchored on the
+    31st whose last date was clamped to 28 Feb goes on to 31 Aug, not 28 Aug)."""
     index = day.month - 1 + months
     year, month = day.year + index // 12, index % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+    return date(year, month, min(keep_day or day.day, calendar.monthrange(year, month)[1]))
 
 
 def authorization_expired(expires_on: date | None, today: date) -> bool:
@@ -17,12 +19,13 @@ def authorization_expired(expires_on: date | None, today: date) -> bool:
     return expires_on is not None and expires_on < today
 
 
-def next_after(due_on: date, months: int, today: date) -> date:
+def next_after(due_on: date, months: int, today: date, keep_day: int | None = None) -> date:
     """The first date of the schedule `due_on, due_on + months, ...` that is after `today`:
-    a re-check run late catches up with one re-check, not one per missed period."""
+    a re-check run late catches up with one re-check, not one per missed period. Each date
+    falls on `keep_day` (the approval's day of the month), clamped to its month's end."""
     step = 1
-    following = add_months(due_on, months)
+    following = add_months(due_on, months, keep_day)
     while following <= today:
         step += 1
-        following = add_months(due_on, months * step)
+        following = add_months(due_on, months * step, keep_day)
     return following

@@ -150,7 +150,9 @@ class RecipientService:
                         if resolved
                         else 12
                     )
-                    changes["next_recheck_on"] = next_after(recheck.due_on, months, today)
+                    changes["next_recheck_on"] = next_after(
+                        recheck.due_on, months, today, recipient.recheck_day
+                    )
                 await repository.update(
                     recipient.id,
                     status=wire.RecipientStatus.active.value,
@@ -203,6 +205,7 @@ class RecipientService:
             approved_verification_id=verification.id,
             approved_on=today,
             next_recheck_on=add_months(today, months),
+            recheck_day=today.day,
             consent_document_id=verification.consent_document_id,
             consent_signed_on=verification.consent_signed_on,
             consent_expires_on=(

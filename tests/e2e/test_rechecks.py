@@ -320,6 +320,26 @@ async def test_an_unchanged_household_raises_nothing(office: Office) -> None:
     assert (key.revoked_reason or "").startswith("internal:")
 
 
+async def test_a_schedule_approved_on_a_months_last_day_keeps_to_it(office: Office) -> None:
+    """Approved on 31 August, due on 28 February: the re-check after it is due on 31 August
+    again, not the 28th (the recipient's day is kept; here set as if so approved)."""
+    await office.approve("530102", {"id_number": make_id_number("530102")})
+    [listed] = (await office.approver.get("/v1/recipients")).json()["items"]
+    months = 12 if listed["recheck_class"] == "regular" else 6
+    due = date(2027, 2, 28)
+    engine = create_engine(office.env["HEDUI_DATABASE_URL"])
+    async with create_session_factory(engine)() as session:
+        await session.execute(update(Recipient).values(next_recheck_on=due, recheck_day=31))
+        await session.commit()
+    await engine.dispose()
+
+    ran = await office.recheck("--as-of", due.isoformat())
+
+    assert "1 re-checked" in ran.stdout, ran.stdout
+    [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
+    assert recipient["next_recheck_on"] == add_months(date(2026, 8, 31), 6 + months).isoformat()
+
+
 @pytest.mark.parametrize("own_address", [False, True], ids=["none-answers", "one-of-its-own"])
 async def test_with_no_partner_answering_nothing_is_started_and_the_roll_is_untouched(
     office: Office, own_address: bool
