@@ -130,7 +130,16 @@ def detect(before: Side, after: Side) -> list[Change]:
     """Every change from `before` (the approved report) to `after` (the re-check)."""
     changes: list[Change] = []
     changes += _members(before, after)
-    changes += _keyed(before, after, VehicleRecord, "new_vehicle", lambda r: r.plate)
+    exempt = _exempt_vehicles(after)
+    changes += _keyed(
+        before,
+        after,
+        VehicleRecord,
+        "new_vehicle",
+        lambda r: r.plate,
+        # An exempt vehicle (a motorcycle) is noted, not a change that can end a benefit.
+        weight=lambda r: "low" if r.type in exempt else None,
+    )
     changes += _keyed(before, after, PropertyRecord, "new_property", lambda r: r.certificate)
     changes += _keyed(before, after, PayrollRecord, "payroll_job", lambda r: r.employer)
     changes += _pensions(before, after)
@@ -248,14 +257,21 @@ def _member_fact(masked: str, fact: str) -> Evidence:
     return Evidence("household", masked, fact)
 
 
+def _exempt_vehicles(side: Side) -> tuple[str, ...]:
+    parameters = side.report.policy.parameters
+    return tuple(parameters.vehicle_exempt_types) if parameters else DEFAULT_EXEMPT_VEHICLES
+
+
 def _keyed(
     before: Side,
     after: Side,
     kind: type[Record],
     added_code: str,
     key: Callable[..., str],
+    weight: Callable[..., str | None] = lambda _: None,
 ) -> list[Change]:
-    """Records identified by a key per member (a plate, a certificate, an employer)."""
+    """Records identified by a key per member (a plate, a certificate, an employer);
+    `weight` gives a record's own severity where its code's is not it."""
     changes: list[Change] = []
     sources = before.sources_of(kind) | after.sources_of(kind)
     sources |= {s.source for s in before.inputs.sources} & {s.source for s in after.inputs.sources}
@@ -280,7 +296,16 @@ def _keyed(
             if owner in common:  # otherwise the member came: that is the change
                 masked = after.members[owner]
                 added = (Evidence(source, masked, describe(new[(owner, item)])),)
-                changes.append(Change(added_code, source, masked, held(old, owner), added))
+                changes.append(
+                    Change(
+                        added_code,
+                        source,
+                        masked,
+                        held(old, owner),
+                        added,
+                        weight=weight(new[(owner, item)]),
+                    )
+                )
         for owner, item in sorted(old.keys() - new.keys()):
             if owner in common:
                 masked = before.members[owner]
@@ -342,19 +367,25 @@ def _crossing(
     strict: bool,
     over: Callable[[Side], bool] | None = None,
 ) -> list[Change]:
-    """A household figure crossing its limit, either way. Only when both reports rest on
-    complete facts: an incomplete report's totals are missing what a failed source holds.
-    `over` decides, when the figure shown is not exactly what is compared."""
-    if not (before.report.complete and after.report.complete):
-        return []
+    """A household figure crossing its limit, either way, where both sides tell: an
+    incomplete report's totals miss what a failed source holds, so one tells that a
+    figure is over its limit, never that it is under. `over` decides, when the figure
+    shown is not exactly what is compared."""
 
     def compared(side: Side) -> bool:
         return value(side) > limit(side) if strict else value(side) >= limit(side)
 
     over = over or compared
 
-    was, now = over(before), over(after)
-    if was == now:
+    def state(side: Side) -> bool | None:
+        """Over the limit, under it, or not known: an incomplete report's figure lacks what
+        a failed source holds, and only adds up with it, so it tells "over" (conclusive)
+        but never "under"."""
+        above = over(side)
+        return above if above or side.report.complete else None
+
+    was, now = state(before), state(after)
+    if was is None or now is None or was == now:
         return []
 
     def evidence(side: Side) -> tuple[Evidence, ...]:
