@@ -282,6 +282,8 @@ class BatchService:
                     "by_status": {str(k): n for k, n in view.by_status.items()},
                     "by_recommendation": {str(k): n for k, n in view.by_recommendation.items()},
                 },
+                # A township key's batch: its township's webhooks get it too.
+                township_code=batch.region_prefix if len(batch.region_prefix) == 9 else None,
                 now=now,
             )
             completed.append(batch.id)

@@ -49,6 +49,9 @@ async def record(
         return None
     now = now or utcnow()
     event_id = new_id()
+    if township_code is not None:
+        # Said in the event too: a county's receiver routes it to the township's office.
+        data = {**data, "township_code": township_code}
     payload = {"id": event_id, "type": event_type, "created_at": now.isoformat(), "data": data}
     session.add(
         OutboxEvent(

@@ -340,7 +340,8 @@ async def test_a_township_key_files_only_in_its_township(world: World, role: str
 
 @pytest.mark.parametrize("role", ["auditor", "admin"])
 async def test_a_township_key_cannot_register_near_relatives(world: World, role: str) -> None:
-    """Registrations are kept per county (docs/permissions.md)."""
+    """Registrations are kept by the region of a post, a county at the narrowest
+    (docs/permissions.md)."""
     response = await world.keys[(role, TOWN_A)].post(
         "/v1/near-relatives",
         json={

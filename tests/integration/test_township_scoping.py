@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.auth.principal import Role, normalise_region_prefix
 from service.auth.service import create_api_key
-from service.models import ApiKey, Webhook, WebhookDelivery
+from service.models import ApiKey, OutboxEvent, Webhook, WebhookDelivery
 from service.models.base import utcnow
 from service.webhook import outbox
 from tests.conftest import LiveService
@@ -297,5 +297,10 @@ async def test_webhook_events_reach_the_households_township_only(
                 select(WebhookDelivery.webhook_id).where(WebhookDelivery.event_id == event)
             )
         )
+        stored = await session.get(OutboxEvent, event)
+        assert stored is not None
+        payload = stored.payload
         await session.rollback()
     assert receivers == {hooks[TOWN_A].id, hooks[COUNTY].id}
+    # The event says its township, as the docs promise: a county's receiver routes by it.
+    assert payload["data"] == {"verification_id": "x", "township_code": TOWN_A}
