@@ -27,6 +27,7 @@ from service.pagination import decode_cursor, listing, next_cursor
 from service.policy.catalog import PolicyCatalog
 from service.recipient.calendar import add_months, authorization_expired, next_after
 from service.recipient.repository import RecipientRepository
+from service.warning.repository import WarningRepository
 
 ROLL_PROGRAMS = frozenset({"dibao", "tekun"})
 """Programs paid every month, so re-checked; linshi is a one-off and has no roll."""
@@ -87,6 +88,24 @@ def granted_benefit(
             "an approval states the monthly benefit granted, in yuan",
         )
     return given
+
+
+async def _resolve_warnings_of_leaver(
+    session: AsyncSession, by: tuple[str, str], recipient_id: str, how: str
+) -> None:
+    """A household off the roll leaves nothing to act on: its warnings still open or
+    acknowledged are resolved with it, by whoever took it off, and say so (they would
+    otherwise count in every summary's open and high figures for ever). `by`: the key id
+    and name of whoever did."""
+    await WarningRepository.from_session(session).resolve_of_recipient(
+        recipient_id,
+        values={
+            "resolved_by": by[0],
+            "resolved_by_name": by[1],
+            "resolved_at": utcnow(),
+            "resolved_note": f"the household left the roll ({how})",
+        },
+    )
 
 
 def policy_for(
@@ -171,6 +190,8 @@ class RecipientService:
                     left_reason=f"rejected at the re-check due {recheck.due_on}: {body.reason}",
                     updated_at=now,
                 )
+                decider = (decision.decided_by, decision.decided_by_name or "")
+                await _resolve_warnings_of_leaver(session, decider, recipient.id, "rejected")
             return recipient
         if body.decision != "approve" or verification.program not in ROLL_PROGRAMS:
             return None
@@ -276,6 +297,9 @@ class RecipientService:
             left_on=today,
             left_reason=f"stopped: {body.reason}",
             updated_at=utcnow(),
+        )
+        await _resolve_warnings_of_leaver(
+            session, (principal.key_id, principal.name), recipient.id, "stopped"
         )
         await session.refresh(recipient)
         return (await self._views(repository, [recipient], today))[0]

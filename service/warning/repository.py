@@ -103,6 +103,18 @@ class WarningRepository(Repository):
         )
         return bool(getattr(result, "rowcount", 0))
 
+    async def resolve_of_recipient(self, recipient_id: str, *, values: dict[str, Any]) -> int:
+        """Resolve every warning of the recipient not resolved yet; how many."""
+        result = await self.session.execute(
+            update(ChangeWarning)
+            .where(
+                ChangeWarning.recipient_id == recipient_id,
+                ChangeWarning.status.in_(("open", "acknowledged")),
+            )
+            .values(status="resolved", **values)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
     async def summary(self, *, scope: Principal | str) -> list[tuple[str, int, int, int, int]]:
         def count(condition: Any) -> Any:
             return func.sum(case((condition, 1), else_=0))

@@ -320,6 +320,42 @@ async def test_an_unchanged_household_raises_nothing(office: Office) -> None:
     assert (key.revoked_reason or "").startswith("internal:")
 
 
+@pytest.mark.parametrize("leaves_by", ["stop", "reject"])
+async def test_a_household_leaving_the_roll_resolves_its_warnings(
+    office: Office, leaves_by: str
+) -> None:
+    """Nothing is left to act on: the open warning is resolved by whoever took the
+    household off, saying so, and the summary counts it no more."""
+    parent = make_id_number("530102")
+    await office.approve("530102", {"id_number": parent})
+    car = {"plate": "云A8K124", "type": "car", "registered_on": "2027-03-01", "value": 85000}
+    await office.sandbox.post("/sandbox/people", json={"id_number": parent, "vehicles": [car]})
+    ran = await office.recheck("--as-of", a_year_on().isoformat())
+    assert "1 warning raised" in ran.stdout, ran.stdout
+    [warning] = (await office.caseworker.get("/v1/warnings")).json()["items"]
+    [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
+
+    if leaves_by == "stop":
+        left = await office.approver.post(
+            f"/v1/recipients/{recipient['id']}/stop", json={"reason": "owns a car"}
+        )
+        assert left.status_code == 200, left.text
+    else:
+        left = await office.approver.post(
+            f"/v1/verifications/{warning['review_verification_id']}/decision",
+            json={"decision": "reject", "reason": "owns a car"},
+        )
+        assert left.status_code == 201, left.text
+
+    read = (await office.caseworker.get(f"/v1/warnings/{warning['id']}")).json()
+    assert read["status"] == "resolved"
+    expected = "stopped" if leaves_by == "stop" else "rejected"
+    assert read["resolved_note"] == f"the household left the roll ({expected})"
+    assert read["resolved_by"] == "Panlong approver"
+    [region] = (await office.caseworker.get("/v1/warnings/summary")).json()["regions"]
+    assert (region["open"], region["high"], region["resolved"]) == (0, 0, 1)
+
+
 async def test_a_schedule_approved_on_a_months_last_day_keeps_to_it(office: Office) -> None:
     """Approved on 31 August, due on 28 February: the re-check after it is due on 31 August
     again, not the 28th (the recipient's day is kept; here set as if so approved)."""
