@@ -281,20 +281,41 @@ class VerificationCreate(_Strict, OmitWhenNone):
 
 
 _NAME_SEPARATORS = re.compile(r"[\s·・.•_\-]+")
+_WORD = re.compile(r"[^\W_]+")
 
 
 def _comparable(text: str) -> str:
     return _NAME_SEPARATORS.sub("", unicodedata.normalize("NFKC", text).casefold())
 
 
+def _names(reference: str, name: str) -> bool:
+    """Does `reference` hold `name`? A name in Chinese characters anywhere in it (they are
+    written without spaces, so no word boundary tells them apart): "张三丰的申请", "张 三丰".
+    A name in Latin letters as whole words, written apart or together ("ZHANG-san-feng",
+    "zhangsanfeng"), so that "Li Na" is not found in "carolina-2026"."""
+    wanted = _comparable(name)
+    if len(wanted) < 2:  # one character would match too much
+        return False
+    if not wanted.isascii():
+        return wanted in _comparable(reference)
+    words = _WORD.findall(unicodedata.normalize("NFKC", reference).casefold())
+    for first in range(len(words)):
+        joined = ""
+        for word in words[first:]:
+            joined += word
+            if joined == wanted:
+                return True
+            if len(joined) >= len(wanted):
+                break
+    return False
+
+
 def member_named_in(reference: str, members: Sequence[MemberCreate]) -> int | None:
-    """The position (from 1) of the first member whose name the reference contains, written
+    """The position (from 1) of the first member whose name the reference holds, written
     apart or in another width or case as well ("张 三丰", "ZHANG san"); None if it names
-    none. A one-character name is not looked for: it would match too much."""
-    written = _comparable(reference)
+    none."""
     for position, member in enumerate(members, start=1):
-        name = _comparable(member.name)
-        if len(name) >= 2 and name in written:
+        if _names(reference, member.name):
             return position
     return None
 

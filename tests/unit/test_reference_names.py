@@ -1,0 +1,51 @@
+"""A case reference that names a member is refused (it is shown as given): which do."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from schemas.verification import MemberCreate, member_named_in
+from tests.factories import make_id_number
+
+
+def members(*names: str) -> list[MemberCreate]:
+    return [
+        MemberCreate(id_number=make_id_number("530102"), name=name, relation="applicant")
+        if position == 0
+        else MemberCreate(id_number=make_id_number("530102"), name=name, relation="child")
+        for position, name in enumerate(names)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("reference", "names", "named"),
+    [
+        ("张三丰的申请", ("李四", "张三丰"), 2),
+        ("case 张 三丰", ("张三丰",), 1),
+        ("ＣＡＳＥ－张三丰", ("张三丰",), 1),  # full width
+        ("ZHANG-san-feng 2026", ("Zhang San Feng",), 1),
+        ("zhangsanfeng-1", ("Zhang San Feng",), 1),
+        ("case-li-2026", ("Li",), 1),
+        ("阿依古丽买买提-1", ("阿依古丽·买买提",), 1),
+        # Not names: a Latin name is found as whole words only, a one-character one never.
+        ("carolina-2026", ("Li Na",), None),
+        ("client-2026", ("Li",), None),
+        ("王府井-001", ("王",), None),
+        ("case-2026-000123", ("张三", "李四"), None),
+    ],
+)
+def test_a_reference_names_a_member(
+    reference: str, names: tuple[str, ...], named: int | None
+) -> None:
+    assert member_named_in(reference, members(*names)) == named
+
+
+@given(
+    st.text(alphabet="张王李赵刘陈杨黄三四五丰娜丽", min_size=2, max_size=4),
+    st.text(alphabet="abc-_ 0123", max_size=10),
+    st.text(alphabet="abc-_ 0123", max_size=10),
+)
+def test_a_chinese_name_anywhere_in_a_reference_is_found(
+    name: str, before: str, after: str
+) -> None:
+    assert member_named_in(f"{before}{name}{after}", members(name)) == 1
