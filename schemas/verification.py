@@ -282,6 +282,8 @@ class VerificationCreate(_Strict, OmitWhenNone):
 
 _NAME_SEPARATORS = re.compile(r"[\s·・.•_\-]+")
 _WORD = re.compile(r"[^\W_]+")
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
+"""Chinese characters: a name in them is written without spaces between words."""
 
 
 def _comparable(text: str) -> str:
@@ -291,12 +293,13 @@ def _comparable(text: str) -> str:
 def _names(reference: str, name: str) -> bool:
     """Does `reference` hold `name`? A name in Chinese characters anywhere in it (they are
     written without spaces, so no word boundary tells them apart): "张三丰的申请", "张 三丰".
-    A name in Latin letters as whole words, written apart or together ("ZHANG-san-feng",
-    "zhangsanfeng"), so that "Li Na" is not found in "carolina-2026"."""
+    A name in any other script as whole words, written apart or together ("ZHANG-san-feng",
+    "zhangsanfeng"), so that "Li Na" is not found in "carolina-2026", nor "Müller" in
+    "Sammüller-7"."""
     wanted = _comparable(name)
     if len(wanted) < 2:  # one character would match too much
         return False
-    if not wanted.isascii():
+    if _HAN.search(wanted):
         return wanted in _comparable(reference)
     words = _WORD.findall(unicodedata.normalize("NFKC", reference).casefold())
     for first in range(len(words)):

@@ -64,7 +64,7 @@ class Webhook(BaseModel):
     id: str
     url: str
     events: list[EventType]
-    region_prefix: str = Field(description="Events of this region ('' = all) are sent")
+    region_prefix: str = Field(description="Events of this region ('00' = all) are sent")
     active: bool
     created_at: datetime
 

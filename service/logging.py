@@ -18,7 +18,7 @@ import traceback
 from collections.abc import MutableMapping
 from types import TracebackType
 from typing import Any, TextIO
-from urllib.parse import unquote
+from urllib.parse import unquote, unquote_plus
 
 import structlog
 from pydantic import ValidationError
@@ -46,8 +46,16 @@ def redact_line(text: str) -> str:
     return redacted
 
 
-_FREE_TEXT_QUERY = re.compile(r"(?<=[?&])(reference=)[^&#]*")
-"""A query's `reference=` value: the caller's own text, which may name a person."""
+_QUERY_PAIR = re.compile(r"(?<=[?&])([^=&#]*)=([^&#]*)")
+_WITHHELD_PARAMETERS = frozenset({"reference"})
+"""Query parameters whose value is the caller's own text, which may name a person."""
+
+
+def _withheld(match: re.Match[str]) -> str:
+    # By the name the application reads (`re%66erence` is `reference` to it).
+    if unquote_plus(match.group(1)).strip() in _WITHHELD_PARAMETERS:
+        return f"{match.group(1)}=***"
+    return match.group(0)
 
 
 class _WithheldReferences(logging.Filter):
@@ -59,8 +67,8 @@ class _WithheldReferences(logging.Filter):
         args = record.args
         if isinstance(args, tuple) and len(args) > 2 and isinstance(args[2], str):
             path = args[2]
-            if "reference=" in path:
-                record.args = (*args[:2], _FREE_TEXT_QUERY.sub(r"\1***", path), *args[3:])
+            if "?" in path:
+                record.args = (*args[:2], _QUERY_PAIR.sub(_withheld, path), *args[3:])
         return True
 
 

@@ -29,11 +29,19 @@ def listing(name: str, filters: BaseModel | Mapping[str, object] | None = None) 
     short digest of it, so one from another list, or from the same list filtered
     otherwise, is refused rather than quietly starting another list at its position."""
     if isinstance(filters, BaseModel):
-        values: object = filters.model_dump(mode="json", exclude=set(_PAGING))
+        values: object = filters.model_dump(exclude=set(_PAGING))
     else:
         values = {key: value for key, value in (filters or {}).items() if key not in _PAGING}
-    text = json.dumps([name, values], sort_keys=True, separators=(",", ":"), default=str)
+    text = json.dumps([name, values], sort_keys=True, separators=(",", ":"), default=_same)
     return hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
+
+
+def _same(value: object) -> str:
+    """A filter value as the list reads it: a moment in UTC, whatever offset it was written
+    with (`2026-12-05T00:00:00+08:00` is `2026-12-04T16:00:00Z`), an enum by its value."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).isoformat()
+    return str(getattr(value, "value", value))
 
 
 def encode_cursor(created_at: datetime, item_id: str, listed: str) -> str:

@@ -54,8 +54,9 @@ def covers(prefix: str, region_code: str, township_code: str | None = None) -> b
 
 
 def narrow(prefix: str, requested: str | None) -> str:
-    """`requested` (a filter's region or township code), kept inside `prefix`."""
-    if not requested or prefix.startswith(requested):
+    """`requested` (a filter's region or township code), kept inside `prefix`; `00`, every
+    region, as it is given and shown, narrows nothing."""
+    if not requested or requested in ALL_REGIONS or prefix.startswith(requested):
         return prefix
     if requested.startswith(prefix):
         return requested

@@ -116,10 +116,11 @@ class VerificationService:
             arrangement(resolved.parameters, body.support_mode, body.care_grade)
         except ArrangementError as error:
             raise InvalidRequest.at(["body", error.field], error.problem) from error
-        months = resolved.parameters.consent_valid_months
+        # No query without an authorization in force today, by today's policy (the
+        # partners are asked now, whatever `as_of` the household is scored under).
+        in_force = catalog.resolve(body.region_code, body.program, body.area, today) or resolved
+        months = in_force.parameters.consent_valid_months
         if submitted and months:
-            # No query without an authorization in force today (the partners are asked
-            # now, whatever `as_of`).
             expires_on = add_months(body.consent.signed_on, months)
             if authorization_expired(expires_on, today):
                 raise InvalidRequest.at(

@@ -157,7 +157,7 @@ def to_wire(hook: Webhook) -> wire.Webhook:
         id=hook.id,
         url=hook.url,
         events=hook.events,
-        region_prefix=hook.region_prefix,
+        region_prefix=hook.region_prefix or "00",  # every region, as a key's is shown
         active=hook.active,
         created_at=hook.created_at,
     )

@@ -165,6 +165,10 @@ async def test_an_every_region_key_lists_as_it_was_given(database_url: str) -> N
     assert key["region"] == "00"
     row = next(line for line in table.stdout.splitlines() if holder in line)
     assert " all " in row
+    # And as shown, so filtered: --region 00 lists it (every region narrows nothing).
+    filtered = await hedui("apikey", "list", "--json", "--region", "00", "--name", holder, env=env)
+    assert filtered.returncode == 0, filtered.stderr
+    assert [json.loads(line)["region"] for line in filtered.stdout.splitlines()] == ["00"]
 
 
 async def test_verify_explains_an_unreachable_service(tmp_path: Path) -> None:

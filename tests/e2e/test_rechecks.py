@@ -152,6 +152,8 @@ async def office(own_database_url: str, tmp_path: Path) -> AsyncIterator[Office]
     policies = tmp_path / "policy"
     policies.mkdir()
     (policies / f"{CONSENT_LIMITED}.toml").write_text(
+        '[[versions]]\nprogram = "dibao"\narea = "urban"\neffective_from = 2019-01-01\n'
+        "consent_valid_months = 3\n"
         '[[versions]]\nprogram = "dibao"\narea = "urban"\neffective_from = 2020-06-01\n'
         "consent_valid_months = 12\n",
         encoding="utf-8",
@@ -491,6 +493,11 @@ async def test_a_first_verification_on_an_expired_authorization_asks_no_partner(
     body["consent"]["signed_on"] = add_months(date.today(), -11).isoformat()
     accepted = await office.caseworker.post("/v1/verifications", json=body, headers=WAIT)
     assert accepted.status_code == 200, accepted.text
+    # Scored under a past policy (3 months then): the authorization is held to today's.
+    past = body | {"reference": "case-past", "as_of": "2020-01-01"}
+    past["members"] = [member(make_id_number(CONSENT_LIMITED))]
+    scored_then = await office.caseworker.post("/v1/verifications", json=past, headers=WAIT)
+    assert scored_then.status_code == 200, scored_then.text
 
 
 async def test_two_schedulers_at_once_start_each_recheck_once(office: Office) -> None:

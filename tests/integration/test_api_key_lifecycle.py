@@ -147,6 +147,9 @@ async def test_admins_list_and_revoke_keys_of_their_region(
         assert outside.json()["items"] == []  # another province's: never widened to it
         assert (await admin.get("/v1/apikeys", params={"region": "5"})).status_code == 422
         assert (await held.get("/v1/apikeys")).status_code == 403
+        # 00, every region, as such a key is shown: narrows nothing, widens nothing.
+        every = await admin.get("/v1/apikeys", params={"region": "00", "limit": 200})
+        assert {item["id"] for item in every.json()["items"]} == set(items)
 
         revoked = await admin.post(
             f"/v1/apikeys/{held_id}/revoke", json={"reason": "moved to another county"}

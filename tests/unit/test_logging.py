@@ -93,6 +93,7 @@ def test_an_access_line_withholds_a_reference_in_its_query(
             f"/v1/verifications?status=completed&reference={name}&limit=5",
             f"/v1/batches?reference={name}",
             "/v1/verifications?status=completed",
+            f"/v1/verifications?re%66erence={name}&referenced=1",  # as the application reads it
         ):
             access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", path, "1.1", 200)
     finally:
@@ -104,6 +105,7 @@ def test_an_access_line_withholds_a_reference_in_its_query(
     )
     assert '"GET /v1/batches?reference=*** HTTP/1.1" 200' in lines[1]
     assert '"GET /v1/verifications?status=completed HTTP/1.1" 200' in lines[2]
+    assert '"GET /v1/verifications?re%66erence=***&referenced=1 HTTP/1.1" 200' in lines[3]
     assert name not in "".join(lines)
 
 

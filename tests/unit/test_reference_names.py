@@ -30,6 +30,8 @@ def members(*names: str) -> list[MemberCreate]:
         # Not names: a Latin name is found as whole words only, a one-character one never.
         ("carolina-2026", ("Li Na",), None),
         ("client-2026", ("Li",), None),
+        ("Sammüller-7", ("Müller",), None),
+        ("case-müller-7", ("Müller",), 1),
         ("王府井-001", ("王",), None),
         ("case-2026-000123", ("张三", "李四"), None),
     ],

@@ -104,6 +104,11 @@ def test_a_cursor_pages_only_the_list_and_filters_it_was_issued_for() -> None:
     # The cursor and page size are not filters: another page size pages on.
     same = listing("verifications", {"status": "completed", "limit": 5, "cursor": issued})
     assert decode_cursor(issued, same) == (at, "a")
+    # The same moment written with another offset is the same filter.
+    moment = datetime(2026, 12, 5, tzinfo=timezone(timedelta(hours=8)))
+    assert listing("verifications", {"created_from": moment}) == listing(
+        "verifications", {"created_from": moment.astimezone(UTC)}
+    )
     for other in (
         listing("batches", {"status": "completed"}),
         listing("verifications", {"status": "failed"}),
