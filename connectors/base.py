@@ -164,6 +164,11 @@ class MalformedResponse(ConnectorError):
     """The partner answered, but the body does not follow its documented format."""
 
 
+class PartnerReportedError(MalformedResponse):
+    """The partner answered in its format, saying it failed (a business error code): no
+    records, and no retry. Told apart from a garbled answer only in what it is called."""
+
+
 class ResponseTooLarge(ConnectorError):
     """The partner's answer is larger than the connector's configured limits allow."""
 

@@ -30,6 +30,7 @@ from connectors.base import (
     ConnectorError,
     MalformedResponse,
     PartnerRejected,
+    PartnerReportedError,
     PartnerUnavailable,
     ResponseTooLarge,
 )
@@ -435,7 +436,7 @@ class DeclarativeConnector:
         evaluates the spec's expressions on `answer` (no I/O): it may run in a thread."""
         compiled = self._compiled
         if compiled.error is not None and compiled.error.search(answer.data, answer):
-            raise MalformedResponse("partner reported an error in its answer (response.error)")
+            raise PartnerReportedError("partner reported an error in its answer (response.error)")
         nothing = compiled.not_found is not None and bool(
             compiled.not_found.search(answer.data, answer)
         )
@@ -698,7 +699,7 @@ def _act(index: int, action: str) -> _Nothing:
         return NOTHING
     if action == "retry":
         raise PartnerUnavailable(f"partner asked for a retry (errors/{index})")
-    raise MalformedResponse(f"partner reported an error (errors/{index})")
+    raise PartnerReportedError(f"partner reported an error (errors/{index})")
 
 
 class _Pages:

@@ -24,6 +24,7 @@ from connectors.base import (
     Parked,
     ParkingConfig,
     PartnerRejected,
+    PartnerReportedError,
     collect_evidence,
     fetch_evidence,
     is_parking,
@@ -489,6 +490,8 @@ def _classify(source: str, exc: Exception) -> tuple[CallOutcome, str]:
     for kind, outcome, detail in _SETTLED_BY_HEDUI:
         if isinstance(exc, kind):
             return outcome, detail
+    if isinstance(exc, PartnerReportedError):  # said in its own format: not garbled
+        return CallOutcome.malformed, _detail("partner error", exc)
     if isinstance(exc, MalformedResponse):
         return CallOutcome.malformed, _detail("malformed response", exc)
     if isinstance(exc, PartnerRejected):

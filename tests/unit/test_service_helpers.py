@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import service.near_relative.service  # noqa: F401 - registers its error types
+from connectors.base import MalformedResponse, PartnerReportedError
 from schemas.connector import CallOutcome
 from service.audit.service import _decode_cursor as _decode_audit_cursor
 from service.cli import started_meanwhile
@@ -193,6 +194,23 @@ def test_a_member_name_not_in_ascii_is_masked_in_the_location_of_an_unknown_fiel
         Strict.model_validate({"张三丰李四": 1, "typo": 2})
     locations = [problem.loc for problem in field_errors(refused.value.errors())]
     assert locations == [["张****"], ["typo"]]
+
+
+@pytest.mark.parametrize(
+    ("error", "detail"),
+    [
+        (PartnerReportedError("partner reported an error (errors/2)"), "partner error: "),
+        (MalformedResponse("expected <Result> as the root element"), "malformed response: "),
+    ],
+)
+def test_a_partner_s_own_error_code_is_not_called_a_malformed_answer(
+    error: Exception, detail: str
+) -> None:
+    """Both settle the source as an error; a business error code the partner answered with,
+    in its format, is said to be the partner's error, not a garbled answer."""
+    outcome, said = _classify("tax", error)
+    assert outcome is CallOutcome.malformed
+    assert said == detail + str(error)
 
 
 @pytest.mark.parametrize(
