@@ -19,7 +19,7 @@ from rich.table import Table
 
 from schemas import apikey as wire
 from service.audit.actions import APIKEY_CREATE, APIKEY_REVOKE
-from service.auth.principal import Role
+from service.auth.principal import EVERY_REGION_CODE, Role
 from service.command import fatal, sessions
 from service.command import run as run_command
 from service.config import Settings
@@ -276,7 +276,7 @@ def list_keys(
             key.id[:ID_PREFIX],
             holder,
             key.role,
-            "all" if key.region == "00" else key.region,
+            "all" if key.region == EVERY_REGION_CODE else key.region,
             _local(key.created_at, zone)[:10],
             expiry,
             _local(key.last_used_at, zone, "never"),

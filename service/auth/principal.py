@@ -30,6 +30,15 @@ def normalise_region_prefix(value: str) -> str:
     return value
 
 
+EVERY_REGION_CODE = "00"
+"""How every region is shown (a stored prefix of ""), as it is given: `--region 00`."""
+
+
+def shown_region(prefix: str) -> str:
+    """A stored region prefix as the API shows it: `normalise_region_prefix`'s inverse."""
+    return prefix or EVERY_REGION_CODE
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     key_id: str

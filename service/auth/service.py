@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas import apikey as wire
-from service.auth.principal import Principal, Role, normalise_region_prefix
+from service.auth.principal import Principal, Role, normalise_region_prefix, shown_region
 from service.auth.repository import ApiKeyRepository, KeyFilter
 from service.errors import Conflict, NotFound
 from service.models import ApiKey
@@ -151,8 +151,7 @@ def to_wire(key: ApiKey, now: datetime) -> wire.ApiKey:
         id=key.id,
         name=key.name,
         role=key.role,
-        # Every region as it is given (`--region 00`), not the empty prefix it is stored as.
-        region=key.region_prefix or "00",
+        region=shown_region(key.region_prefix),
         status=key_status(key, now),
         created_at=key.created_at,
         expires_at=key.expires_at,

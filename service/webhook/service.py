@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.declarative.spec import DEFAULT_PORTS, URL_TEXT, host_allowed, well_formed_host
 from schemas import webhook as wire
-from service.auth.principal import Principal
+from service.auth.principal import Principal, shown_region
 from service.errors import Conflict, InvalidRequest, NotFound
 from service.models import Webhook, WebhookDelivery
 from service.models.base import utcnow
@@ -157,7 +157,7 @@ def to_wire(hook: Webhook) -> wire.Webhook:
         id=hook.id,
         url=hook.url,
         events=hook.events,
-        region_prefix=hook.region_prefix or "00",  # every region, as a key's is shown
+        region_prefix=shown_region(hook.region_prefix),
         active=hook.active,
         created_at=hook.created_at,
     )
