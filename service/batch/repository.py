@@ -4,8 +4,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, exists, func, insert, literal, select, update
+from sqlalchemy import ColumnElement, Exists, Table, exists, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import InstrumentedAttribute
 
 from schemas.verification import VerificationStatus
 from service.auth.principal import Principal
@@ -214,15 +215,12 @@ class BatchRepository(Repository):
 
     async def all_ended(self, batch_id: str) -> bool:
         """Has every verification of the batch ended (none queued or running)?"""
-        v = VERIFICATIONS.c
-        running = exists().where(v.batch_id == batch_id, v.status.not_in(ENDED))
-        return not await self.session.scalar(select(running))
+        return not await self.session.scalar(select(_running(batch_id)))
 
     async def ended_uncompleted(self, *, limit: int) -> list[Batch]:
         """Closed or cancelled batches not yet completed, with nothing of theirs still
         to run: the ones to complete now."""
-        v = VERIFICATIONS.c
-        running = exists().where(v.batch_id == Batch.id, v.status.not_in(ENDED))
+        running = _running(Batch.id)
         statement = (
             select(Batch)
             .where(
@@ -283,3 +281,10 @@ class BatchRepository(Repository):
             (int(row[0]), row[1], row[2], row[3], row[4])
             for row in await self.session.execute(statement)
         ]
+
+
+def _running(batch_id: str | ColumnElement[str] | InstrumentedAttribute[str]) -> Exists:
+    """Whether a verification of the batch (an id, or a batch row's in a query) has not
+    ended yet."""
+    v = VERIFICATIONS.c
+    return exists().where(v.batch_id == batch_id, v.status.not_in(ENDED))
