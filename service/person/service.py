@@ -17,21 +17,20 @@ class PersonService:
     ) -> verification_wire.VerificationPage:
         """Newest first, within the caller's region, members masked as everywhere."""
         repository = VerificationRepository.from_session(session)
+        # The people searched for: the ID number is not in the cursor, even digested.
+        listed = listing("people")
         rows = await repository.page(
             scope=principal,
             where=verification_wire.VerificationFilter(),
             limit=body.limit + 1,
-            # The people searched for: the ID number is not in the cursor, even digested.
-            after=decode_cursor(body.cursor, listing("people"), "body") if body.cursor else None,
+            after=decode_cursor(body.cursor, listed, "body") if body.cursor else None,
             member_blind=keyring_of(session).blind(body.id_number),
         )
         page = rows[: body.limit]
         decisions = await repository.decisions([row.id for row in page])
         return verification_wire.VerificationPage(
             items=[to_wire(row, decisions.get(row.id, [])) for row in page],
-            next_cursor=next_cursor(
-                rows, body.limit, lambda row: (row.created_at, row.id), listing("people")
-            ),
+            next_cursor=next_cursor(rows, body.limit, lambda row: (row.created_at, row.id), listed),
         )
 
 

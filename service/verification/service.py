@@ -118,7 +118,11 @@ class VerificationService:
             raise InvalidRequest.at(["body", error.field], error.problem) from error
         # No query without an authorization in force today, by today's policy (the
         # partners are asked now, whatever `as_of` the household is scored under).
-        in_force = catalog.resolve(body.region_code, body.program, body.area, today) or resolved
+        in_force = (
+            resolved
+            if as_of == today
+            else catalog.resolve(body.region_code, body.program, body.area, today) or resolved
+        )
         months = in_force.parameters.consent_valid_months
         if submitted and months:
             expires_on = add_months(body.consent.signed_on, months)
@@ -252,21 +256,18 @@ class VerificationService:
     ) -> wire.VerificationPage:
         repository = VerificationRepository.from_session(session)
         limit = where.limit
+        listed = listing("verifications", where)
         rows = await repository.page(
             scope=narrow(principal.narrowed(where.region_code), where.township_code),
             where=where,
             limit=limit + 1,
-            after=decode_cursor(where.cursor, listing("verifications", where))
-            if where.cursor
-            else None,
+            after=decode_cursor(where.cursor, listed) if where.cursor else None,
         )
         page = rows[:limit]
         decisions = await repository.decisions([row.id for row in page])
         return wire.VerificationPage(
             items=[to_wire(row, decisions.get(row.id, [])) for row in page],
-            next_cursor=next_cursor(
-                rows, limit, lambda row: (row.created_at, row.id), listing("verifications", where)
-            ),
+            next_cursor=next_cursor(rows, limit, lambda row: (row.created_at, row.id), listed),
         )
 
 
