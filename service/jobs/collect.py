@@ -187,7 +187,8 @@ class Collector:
         failed = outcome.call is CallOutcome.error
         # The next collect starts early enough to end by the deadline (its budget is what
         # is left then): half of what is left now, or the source's own budget if less.
-        last_budget_s = min(self._config(due).timeout_s, remaining_s / 2)
+        config = self._config(due)
+        last_budget_s = min(config.timeout_s, remaining_s / 2)
         if last_budget_s < MIN_COLLECT_S:  # no time left for another collect
             await self._settle(
                 due,
@@ -202,14 +203,13 @@ class Collector:
             )
             return
         # Not answered yet, or the partner failing for now (or our bug: counted).
-        after = self._next_wait(due, outcome)
+        after = self._next_wait(due, outcome, config)
         at = min(now + after, due.deadline - timedelta(seconds=last_budget_s))
         await retry_while_unavailable(
             lambda: self._reschedule(due, at, failed=failed), what="reschedule collect"
         )
 
-    def _next_wait(self, due: _Due, outcome: FetchOutcome) -> timedelta:
-        config = self._config(due)
+    def _next_wait(self, due: _Due, outcome: FetchOutcome, config: ParkingConfig) -> timedelta:
         wait = config.collect_interval_s * 2 ** max(due.collects - 1, 0)
         if outcome.parked is not None:  # the partner's own suggestion, if it asks for more
             wait = max(wait, outcome.parked.collect_after_s)
