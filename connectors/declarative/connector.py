@@ -680,10 +680,10 @@ class DeclarativeConnector:
         """A health answer: read as `health.format` (default: `response.format`, then with
         the error rules too); without `health.expect`, a 2xx answer is healthy unread."""
         health = self.spec.health
-        if health.format in (None, self.spec.response.format):
-            return self._decode(body) if health.expect is not None else _Answer.of(None, 0)
         if health.expect is None:
             return _Answer.of(None, 0)
+        if health.format in (None, self.spec.response.format):
+            return self._decode(body)
         return _Answer.of(self._parse(body, health.format), len(body))
 
     def _parse(self, body: bytes, format_: str | None = None) -> object:
