@@ -12,7 +12,7 @@ from connectors.base import MalformedResponse, ResponseTooLarge, fetch_evidence
 from connectors.declarative import ConnectorSpec, SpecInvalid, build_connector, validate_spec
 from connectors.http import PartnerClient
 from connectors.testing import ConnectorConformance, ConnectorTestScenario, PartnerSetup
-from schemas.evidence import TaxedIncomeRecord
+from schemas.evidence import Evidence, TaxedIncomeRecord
 from tests.connectors.declarative.specs import example
 from tests.connectors.support import FOREIGN, A, B, household
 
@@ -36,6 +36,16 @@ def partner(known: dict[str, int], *, drop: int = 0, repeat: bool = False) -> Pa
 
 def raw(body: object) -> PartnerSetup:
     return lambda router: router.post("/income/batch").respond(200, json=body)
+
+
+async def fetch_one_answer(spec: dict[str, Any], answer: PartnerSetup) -> Evidence:
+    """What the connector of `spec` makes of one household member's answer `answer`."""
+    connector = build_connector(validate_spec(spec), "1")
+    config = connector.default_config()
+    with respx.mock(base_url=config.base_url) as router:
+        answer(router)
+        async with PartnerClient() as client:
+            return await fetch_evidence(connector, household(A), config, client)
 
 
 class TestDeclarativeTax(ConnectorConformance):
@@ -187,18 +197,14 @@ async def test_a_not_found_answer_that_lists_records_is_malformed(
     spec = example("tax")
     spec["response"]["not_found"] = "retCode == '000404'"
     spec["response"]["error"] = "retCode != '000000' && retCode != '000404'"
-    connector = build_connector(validate_spec(spec), "1")
-    config = connector.default_config()
     hit = [{**item, "taxYear": 2025, "taxableIncome": 9_000_000} for item in results or ()]
-    with respx.mock(base_url=config.base_url) as router:
-        router.post("/income/batch").respond(200, json={"retCode": "000404", "results": hit})
-        async with PartnerClient() as client:
-            if found:
-                evidence = await fetch_evidence(connector, household(A), config, client)
-                assert (evidence.records, evidence.answered) == ([], [A])
-            else:
-                with pytest.raises(MalformedResponse, match="not_found matched"):
-                    await fetch_evidence(connector, household(A), config, client)
+    answer = raw({"retCode": "000404", "results": hit})
+    if found:
+        evidence = await fetch_one_answer(spec, answer)
+        assert (evidence.records, evidence.answered) == ([], [A])
+    else:
+        with pytest.raises(MalformedResponse, match="not_found matched"):
+            await fetch_one_answer(spec, answer)
 
 
 async def test_pages_past_max_records_stop_as_they_come() -> None:
@@ -440,14 +446,13 @@ async def test_the_documented_xml_records_expression_tells_no_hits_from_another_
         "kind": "taxed_income",
         "fields": {"year": {"expr": '"@year"'}, "annual_amount": {"expr": '"@amount"'}},
     }
-    connector = build_connector(validate_spec(spec), "1")
-    config = connector.default_config()
-    with respx.mock(base_url=config.base_url) as router:
+
+    def answer(router: respx.MockRouter) -> None:
         router.post("/income/batch").respond(200, content=body)
-        async with PartnerClient() as client:
-            if found:
-                evidence = await fetch_evidence(connector, household(A), config, client)
-                assert (evidence.records, evidence.answered) == ([], [A])
-            else:
-                with pytest.raises(MalformedResponse, match="did not select a list"):
-                    await fetch_evidence(connector, household(A), config, client)
+
+    if found:
+        evidence = await fetch_one_answer(spec, answer)
+        assert (evidence.records, evidence.answered) == ([], [A])
+    else:
+        with pytest.raises(MalformedResponse, match="did not select a list"):
+            await fetch_one_answer(spec, answer)
