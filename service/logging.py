@@ -29,12 +29,29 @@ _DIGITS_APART = re.compile(r"\d(?:[^\w]*\d){16}")
 """Seventeen digits or more with nothing but separators between them: the shape of an ID
 number written apart (`530102-1990-0101-1231`), checked further by `hides_id_number`."""
 _DIGIT = re.compile(r"\d")
+_ESCAPED_BYTES = re.compile(r"(?:\\x[0-9a-fA-F]{2})+")
+"""A run of bytes written as `\\xNN` escapes (how a `bytes` value's repr shows non-ASCII)."""
+
+
+def _as_text(match: re.Match[str]) -> str:
+    escaped = match.group(0)
+    raw = bytes(int(escaped[index + 2 : index + 4], 16) for index in range(0, len(escaped), 4))
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        return escaped
 
 
 def redact_line(text: str) -> str:
     """`text` with every ID-number shape masked, percent-encoded ones included: an access
     line quotes the path, so digits outside ASCII arrive as `%EF%BC%95...`. One written
-    apart has no run to mask: every digit of the text is."""
+    apart has no run to mask: every digit of the text is. Bytes a line quotes as Python
+    writes them (`b'\\xef\\xbc\\x95...'`, a library's debug line) are read as the UTF-8
+    text they are first, so full-width digits there are masked too."""
+    if "\\x" in text:
+        unescaped = _ESCAPED_BYTES.sub(_as_text, text)
+        if unescaped != text and redact_line(unescaped) != unescaped:
+            return redact_line(unescaped)
     redacted = redact_id_numbers(text)
     decoded = unquote(text) if "%" in text else text
     plain = redacted if decoded is text else redact_id_numbers(decoded)
@@ -45,6 +62,9 @@ def redact_line(text: str) -> str:
         return _DIGIT.sub("*", plain)
     return redacted
 
+
+_WIRE_LOGGERS = ("httpcore", "h11", "h2", "hpack", "aiohttp.client", "aiohttp.internal")
+"""Libraries whose debug lines quote raw partner traffic: WARNING and above only."""
 
 _QUERY_PAIR = re.compile(r"(?<=[?&])([^=&#]*)=([^&#]*)")
 _WITHHELD_PARAMETERS = frozenset({"reference"})
@@ -284,6 +304,11 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     logging.getLogger("httpx").setLevel(
         logging.DEBUG if level.upper() == "DEBUG" else logging.WARNING
     )
+    # Below httpx, the wire: httpcore's, h11's and hpack's debug lines quote every header
+    # and event of a partner's answer as bytes (a balance, a name in a header), which no
+    # mask recognises. Nothing an operator acts on is said there.
+    for name in _WIRE_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     # alembic's plugin set-up says nothing an operator acts on (its migrations it runs do).
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     # uvicorn's loggers propagate to ours instead of printing in their own format.

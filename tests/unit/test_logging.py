@@ -49,6 +49,39 @@ def test_at_the_level_lines_are_written_and_redacted(capsys: pytest.CaptureFixtu
     configure_logging("INFO")
 
 
+def test_at_debug_the_wire_libraries_quote_no_partner_traffic(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """httpcore's debug lines quote a partner's headers as bytes (a balance, a name): even
+    at DEBUG they are not written; httpx's one line a request is."""
+    configure_logging("DEBUG", "json")
+    for name in ("httpcore.http11", "h11", "hpack.hpack", "aiohttp.client"):
+        logging.getLogger(name).debug("receive_response_headers %r", [(b"X-Balance", b"87654.32")])
+    logging.getLogger("httpx").debug("HTTP Request: POST http://partner/q")
+    err = capsys.readouterr().err
+    assert "87654.32" not in err
+    assert "HTTP Request" in err
+    configure_logging("INFO")
+
+
+def test_an_id_number_in_escaped_bytes_is_masked(capsys: pytest.CaptureFixture[str]) -> None:
+    """A `bytes` value in a line shows full-width digits as `\\xef\\xbc\\x95...`: read as
+    the text they are, they are masked like any other ID number; other bytes stay as
+    they were written."""
+    full_width = ID_NUMBER.translate({ord(c): ord(c) + 0xFEE0 for c in "0123456789"})
+    configure_logging("INFO", "json")
+    log = structlog.get_logger("hedui.test")
+    log.info("raw", value=repr(full_width.encode()))
+    log.info("raw", value=repr("欧阳".encode()))
+    first, second = (json.loads(line)["value"] for line in capsys.readouterr().err.splitlines())
+    assert first.startswith("b'")
+    assert "*" * 8 in first
+    assert full_width not in first
+    assert full_width[6:14] not in first
+    assert second == repr("欧阳".encode())
+    configure_logging("INFO")
+
+
 @pytest.mark.parametrize(
     "written",
     [
