@@ -150,6 +150,7 @@ class Upload:
                 catalog=self.catalog,
                 sources=self.sources,
                 today=self.today,
+                batch_reference=self.batch.reference,
             )
             if isinstance(prepared, dict):
                 self._problems.append((line, prepared))

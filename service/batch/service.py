@@ -14,7 +14,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from schemas import batch as wire
 from schemas.identity import OneLine, redact_id_numbers
 from schemas.problem import ProblemError, field_errors, summary, unreadable_body_error
-from schemas.verification import VerificationCreate, VerificationStatus
+from schemas.verification import VerificationCreate, VerificationStatus, member_named_in
 from service.auth.principal import Principal
 from service.batch.repository import ENDED, BatchRepository
 from service.batch.stream import Raw, TooLong
@@ -188,8 +188,23 @@ class BatchService:
         catalog: PolicyCatalog,
         sources: list[tuple[str, str]],
         today: date,
+        batch_reference: str | None = None,
     ) -> Verification | dict[str, Any]:
-        """The verification of a valid line (not stored), or why the line is refused."""
+        """The verification of a valid line (not stored), or why the line is refused: as
+        a single verification would be, and when the batch's own reference names one of
+        its members (it is shown as given in lists and webhooks, as a reference is)."""
+        if batch_reference is not None and (
+            named := member_named_in(batch_reference, body.members)
+        ):
+            errors = [
+                ProblemError(
+                    loc=["batch", "reference"],
+                    msg=f"contains the name of member {named} of this household: a batch's "
+                    "reference is shown as given (in lists and webhooks), so it must name "
+                    "nobody",
+                )
+            ]
+            return line_problem(422, "Invalid request", summary(errors), errors)
         try:
             verification, _ = await verification_service.prepare(
                 session,

@@ -348,3 +348,37 @@ class TestALoneSurrogate:
             [error] = (await client.get(path)).json()["items"]
             assert error["errors"][0]["loc"] == ["body", "members", 0, "name"], error
         assert await verifications_named(client, "surrogate-1") == []
+
+
+@pytest.mark.parametrize("sent_as", ["query", "body"])
+async def test_a_household_whose_member_the_batch_reference_names_is_refused(
+    api_client: ClientFactory, sent_as: str
+) -> None:
+    """A batch's reference is shown as given (lists, webhooks), as a verification's is: a
+    household with a member it names is a refused line, the others go on."""
+    client = await api_client(role="caseworker", region="53")
+    tag = make_id_number()[-6:]
+    named = verification_body([member(make_id_number(), name="皇甫嵩")], reference=f"hf-{tag}-1")
+    other = verification_body([member(make_id_number(), name="李四")], reference=f"hf-{tag}-2")
+    if sent_as == "query":
+        answer = await client.post(
+            "/v1/batches",
+            params={"reference": "皇甫 嵩的批次"},
+            content=(text(named) + "\n" + text(other) + "\n").encode(),
+            headers=NDJSON,
+        )
+    else:
+        answer = await client.post(
+            "/v1/batches", json={"reference": "皇甫 嵩的批次", "households": [named, other]}
+        )
+    assert answer.status_code == 201, answer.text
+    batch = answer.json()
+    assert (batch["households"], batch["invalid_lines"]) == (1, 1)
+    errors = (await client.get(f"/v1/batches/{batch['id']}/errors")).json()["items"]
+    assert [(error["line"], error["errors"][0]["loc"]) for error in errors] == [
+        (1, ["batch", "reference"])
+    ]
+    assert "member 1" in errors[0]["errors"][0]["msg"]
+    assert "皇甫" not in json.dumps(errors, ensure_ascii=False)
+    assert await verifications_named(client, f"hf-{tag}-1") == []
+    assert len(await verifications_named(client, f"hf-{tag}-2")) == 1
