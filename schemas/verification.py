@@ -317,8 +317,14 @@ def member_named_in(reference: str, members: Sequence[MemberCreate]) -> int | No
     """The position (from 1) of the first member whose name the reference holds, written
     apart or in another width or case as well ("张 三丰", "ZHANG san"); None if it names
     none."""
-    for position, member in enumerate(members, start=1):
-        if _names(reference, member.name):
+    return name_in(reference, [member.name for member in members])
+
+
+def name_in(text: str, names: Sequence[str]) -> int | None:
+    """The position (from 1) of the first of `names` that `text` holds, as
+    `member_named_in` finds them; None if it holds none."""
+    for position, name in enumerate(names, start=1):
+        if _names(text, name):
             return position
     return None
 
@@ -337,7 +343,7 @@ class WithdrawalCreate(_Strict):
         max_length=500,
         description="Why, as the caseworker records it (the household withdrew its consent, "
         "the application was withdrawn). Stored as given and shown with the verification: "
-        "write no names; an ID number is refused",
+        "write no names; an ID number or a member's name is refused",
     )
 
 
@@ -420,7 +426,12 @@ class DecisionCreate(_Strict):
         "a re-check's report returned is started again by the next re-check pass instead (a "
         "household on the roll is not verified anew), and its new verification is decided"
     )
-    reason: FreeText = Field(min_length=1, max_length=2000)
+    reason: FreeText = Field(
+        min_length=1,
+        max_length=2000,
+        description="Why, as the approver records it; shown as written: an ID number or a "
+        "member's name is refused",
+    )
     recheck_class: Literal["regular", "other"] | None = Field(
         default=None,
         description="approve only: how often the recipient is re-checked. `regular` "

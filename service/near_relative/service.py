@@ -10,8 +10,9 @@ from schemas import near_relative as wire
 from schemas.assessment import NearRelativeMatch
 from schemas.identity import mask_id_number, mask_name, redact_id_numbers
 from schemas.problem import ProblemError
+from schemas.verification import name_in
 from service.auth.principal import Principal
-from service.errors import Conflict, Forbidden, NotFound
+from service.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from service.models import NearRelative
 from service.models.base import new_id, utcnow
 from service.near_relative.repository import NearRelativeRepository
@@ -50,6 +51,7 @@ class NearRelativeService:
                 "region_code is outside the region of this API key",
                 errors=[ProblemError(loc=["body", "region_code"], msg="outside the key's region")],
             )
+        _no_name_in(body.staff_position, body.staff_name, body.relative_name, "staff_position")
         registration = NearRelative(
             id=new_id(),
             registered_at=utcnow(),
@@ -119,6 +121,7 @@ class NearRelativeService:
         registration = await self.get(session, principal, registration_id)
         if registration.revoked_at is not None:
             raise NearRelativeRevoked()
+        _no_name_in(body.reason, registration.staff_name, registration.relative_name, "reason")
         repository = NearRelativeRepository.from_session(session)
         revoked = await repository.revoke(
             registration.id,
@@ -133,6 +136,18 @@ class NearRelativeService:
             "near_relative_revoked", registration_id=registration.id, revoked_by=principal.key_id
         )
         return to_wire(await self.get(session, principal, registration.id))
+
+
+def _no_name_in(text: str, staff_name: str, relative_name: str, field: str) -> None:
+    """422 when the free text of a registration names its staff member or the relative:
+    names are sealed and shown masked, the text as written."""
+    named = name_in(text, [staff_name, relative_name])
+    if named is not None:
+        whose = "the staff member" if named == 1 else "the relative"
+        raise InvalidRequest.at(
+            ["body", field],
+            f"contains the name of {whose}: it is shown as written, so it must name nobody",
+        )
 
 
 async def near_relative_matches(

@@ -27,6 +27,8 @@ from service.pagination import decode_cursor, listing, next_cursor
 from service.policy.catalog import PolicyCatalog
 from service.recipient.calendar import add_months, authorization_expired, next_after
 from service.recipient.repository import RecipientRepository
+from service.verification.repository import VerificationRepository
+from service.verification.service import refuse_member_names
 from service.warning.repository import WarningRepository
 
 ROLL_PROGRAMS = frozenset({"dibao", "tekun"})
@@ -290,6 +292,10 @@ class RecipientService:
         recipient = await self.get(session, principal, recipient_id)
         if recipient.status == wire.RecipientStatus.left.value:
             raise Conflict("The household is off the roll already")
+        names = await VerificationRepository.from_session(session).member_names(
+            recipient.approved_verification_id
+        )
+        refuse_member_names(body.reason, names, ["body", "reason"])
         repository = RecipientRepository.from_session(session)
         await repository.update(
             recipient.id,

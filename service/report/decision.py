@@ -27,7 +27,7 @@ from service.recipient.service import granted_benefit
 from service.recipient.service import recipient as recipient_service
 from service.report.repository import ReportRepository
 from service.verification.repository import VerificationRepository
-from service.verification.service import decision_to_wire
+from service.verification.service import decision_to_wire, refuse_member_names
 from service.webhook import outbox
 
 
@@ -108,6 +108,9 @@ async def decide(
         raise DecisionExists()
     report = await reports.get(verification.id)
     # Refused before anything is written.
+    refuse_member_names(
+        body.reason, [member.name for member in verification.members], ["body", "reason"]
+    )
     granted = granted_benefit(verification, report, body)
     one_off = granted_one_off(verification, report, body)
     if body.decision == "approve":

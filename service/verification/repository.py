@@ -88,6 +88,15 @@ class VerificationRepository(Repository):
         stay unloaded): for what reads its columns alone, in a transaction that writes."""
         return await self.session.get(Verification, verification_id)
 
+    async def member_names(self, verification_id: str) -> list[str]:
+        """The names of the verification's members, in their order (opened)."""
+        found = await self.session.scalars(
+            select(Member)
+            .where(Member.verification_id == verification_id)
+            .order_by(Member.position)
+        )
+        return [member.name for member in found]
+
     def _detailed(self) -> Select[Any]:
         return select(Verification).options(
             selectinload(Verification.members), selectinload(Verification.sources)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -54,6 +54,21 @@ class Idempotency:
         cls, session: AsyncSession, key: str | None, body: wire.VerificationCreate
     ) -> Idempotency | None:
         return None if key is None else cls(key, request_hash(session, body))
+
+
+def refuse_member_names(
+    text: str | None, names: Sequence[str], loc: list[str | int], *, whose: str = "member"
+) -> None:
+    """422 at `loc` when `text`, the caller's own words stored and shown as written (a
+    reason, a note), holds the name of one of `names`: a household's names are sealed
+    wherever hedui stores them, and free text is not. Only the names hedui knows can be
+    found; the field's description asks for none at all."""
+    if text and (named := wire.name_in(text, names)):
+        raise InvalidRequest.at(
+            loc,
+            f"contains the name of {whose} {named}: it is stored and shown as written, so "
+            "it must name nobody (write the member's relation or position instead)",
+        )
 
 
 class VerificationService:

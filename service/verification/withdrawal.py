@@ -36,6 +36,7 @@ from service.models.base import utcnow
 from service.recipient.repository import RecipientRepository
 from service.retention.repository import RetentionRepository
 from service.verification.repository import VerificationRepository
+from service.verification.service import refuse_member_names
 from service.verification.service import verification as verification_service
 from service.webhook import outbox
 
@@ -52,6 +53,9 @@ async def withdraw(
     verification = await verification_service.get(session, principal, verification_id)
     if verification.status == wire.VerificationStatus.withdrawn.value:
         raise VerificationWithdrawn(VerificationWithdrawn.ALREADY)
+    refuse_member_names(
+        body.reason, [member.name for member in verification.members], ["body", "reason"]
+    )
     now = utcnow()
     was = await VerificationRepository.from_session(session).withdraw(
         verification.id,

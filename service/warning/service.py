@@ -21,6 +21,7 @@ from service.pagination import decode_cursor, listing, next_cursor
 from service.recipient.repository import RecipientRepository
 from service.report.service import assessment_input
 from service.verification.repository import VerificationRepository
+from service.verification.service import refuse_member_names
 from service.warning.changes import (
     Side,
     changes_eligibility,
@@ -287,6 +288,7 @@ class WarningService:
         # refusal is recorded (SQLite has one writer at a time).
         if warning.status not in from_statuses:
             raise Conflict(f"The warning is {warning.status}")
+        await _no_member_named(session, warning, str(values["note"]))
         moved = await WarningRepository.from_session(session).transition(
             warning.id, from_statuses=from_statuses, values=values
         )
@@ -294,6 +296,19 @@ class WarningService:
             raise Conflict(f"The warning is {warning.status}")
         await session.refresh(warning)
         return to_wire(warning)
+
+
+async def _no_member_named(session: AsyncSession, warning: ChangeWarning, note: str) -> None:
+    """422 when the note names a member of the household the warning is about (as the
+    re-check and the verification before it knew it)."""
+    verifications = VerificationRepository.from_session(session)
+    names: list[str] = []
+    for verification_id in (warning.verification_id, warning.previous_verification_id):
+        if verification_id is not None:
+            names += [
+                n for n in await verifications.member_names(verification_id) if n not in names
+            ]
+    refuse_member_names(note, names, ["body", "note"])
 
 
 def to_wire(warning: ChangeWarning) -> wire.Warning:

@@ -262,6 +262,12 @@ async def test_a_new_car_a_year_on_raises_one_warning_and_opens_a_review(office:
     assert county.json() == summary
     elsewhere = await office.caseworker.get("/v1/warnings/summary?region_code=530103")
     assert elsewhere.json() == {"regions": []}
+    naming = await office.caseworker.post(
+        f"/v1/warnings/{warning['id']}/acknowledge", json={"note": "visiting 张 三 on Monday"}
+    )
+    assert naming.status_code == 422, naming.text
+    assert naming.json()["errors"][0]["loc"] == ["body", "note"]
+    assert "张" not in naming.text
     acknowledged = await office.caseworker.post(
         f"/v1/warnings/{warning['id']}/acknowledge", json={"note": "visiting on Monday"}
     )
