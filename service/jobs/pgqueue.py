@@ -69,6 +69,12 @@ class PgQueue:
         self._manager: object | None = None
         self.analyze_every = analyze_every
         self._since_analyze = 0
+        self._taken: set[str] = set()
+        """Verifications whose job this process took and whose run has not ended here:
+        handed back at close, since their jobs end with this process however their runs
+        were interrupted (pgqueuer drops a job it cancels at shutdown, and a run stopped
+        before its claim leaves the verification unclaimed)."""
+        self._closing = False
 
     def claim_at_insert(self) -> Mapping[str, Any]:
         return {}  # a worker claims it when it takes the job
@@ -132,10 +138,18 @@ class PgQueue:
         """Take no more jobs, interrupt the runs in flight and hand them back at once (the
         sweeper's close), then stop the consumer. In the other order, the queue's own
         shutdown waited for every run in flight to finish first."""
+        self._closing = True
         manager = self._manager
         if manager is not None:
             manager.shutdown.set()  # type: ignore[attr-defined]
         await self.sweeper.close()
+        if self._taken:
+            # The runs that had claimed theirs were released by the sweeper's close.
+            taken, self._taken = sorted(self._taken), set()
+            with contextlib.suppress(Exception):
+                handed = await self.workflow.hand_back(taken)
+                if handed:
+                    log.info("verifications_handed_back", count=handed)
         if self._consumer is not None:
             self._consumer.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -185,6 +199,14 @@ class PgQueue:
             return
         verification_id = job.payload.decode()
         # Tracked with the sweeper's runs, so the two never run one verification at once.
+        if self._closing:
+            self._taken.add(verification_id)  # not run now: handed back by `close`
+            return
         if self.sweeper.running(verification_id):
             return
-        await self.sweeper.run_now(verification_id)
+        self._taken.add(verification_id)
+        try:
+            await self.sweeper.run_now(verification_id)
+        finally:
+            if not self._closing:
+                self._taken.discard(verification_id)

@@ -342,6 +342,16 @@ class Workflow:
             )
             await session.commit()
 
+    async def hand_back(self, verification_ids: Sequence[str]) -> int:
+        """Give back verifications this process was given to run but never claimed
+        (shutting down): see `VerificationRepository.hand_back_unclaimed`."""
+        async with self.write_gate, self.session_factory() as session:
+            handed = await VerificationRepository.from_session(session).hand_back_unclaimed(
+                verification_ids, self.clock()
+            )
+            await session.commit()
+        return handed
+
     async def _claim(self, verification_id: str) -> Claimed | None:
         now = self.clock()
         async with self.write_gate, self.session_factory() as session:

@@ -401,6 +401,26 @@ class VerificationRepository(Repository):
             .values(lease_owner=None, lease_expires_at=literal(now, lease.type))
         )
 
+    async def hand_back_unclaimed(self, verification_ids: Sequence[str], now: datetime) -> int:
+        """Give back verifications whose queue job this process took but never claimed
+        (shutting down): as a lease that lapsed now, which every sweep resumes. Their job
+        has ended with the process that took it, so nothing else would run them; one
+        claimed meanwhile, or ended, is left alone. How many were handed back."""
+        if not verification_ids:
+            return 0
+        lease = VERIFICATIONS.c.lease_expires_at
+        result = await self.session.execute(
+            update(VERIFICATIONS)
+            .where(
+                VERIFICATIONS.c.id.in_(list(verification_ids)),
+                VERIFICATIONS.c.status.in_(UNFINISHED),
+                lease.is_(None),
+                VERIFICATIONS.c.awaiting == 0,
+            )
+            .values(lease_expires_at=literal(now, lease.type))
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
     async def count_awaiting(self, verification_id: str, change: int = 0) -> int:
         """Add `change` to the verification's count of awaiting sources; the new count.
 

@@ -581,3 +581,43 @@ async def test_a_claim_reads_what_the_orm_reads_in_every_state_a_run_finds(
     assert tekun is not None
     assert (tekun.inputs.support_mode, tekun.inputs.care_grade) == ("dispersed", 2)
     assert tekun.household.context.consent_id != "授权书 第12号"  # made fit for a header
+
+
+async def test_a_queue_job_taken_but_never_claimed_is_handed_back_at_shutdown(
+    engine: AsyncEngine, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """A worker stopped (SIGTERM) while its runs had not claimed their verifications yet:
+    pgqueuer drops the jobs it cancels, so nothing would ever run them. The queue hands
+    them back as lapsed leases, which every worker's sweep resumes."""
+    from pgqueuer.models import Job
+
+    from service.jobs.pgqueue import PgQueue
+
+    registry = ConnectorRegistry()
+    registry.add(CountingConnector("handed_src"), origin="plugin")
+    verification_id = await _stored(session_factory, [("handed_src", "1")])
+    async with httpx.AsyncClient() as client:
+        workflow = _workflow(engine, session_factory, registry, client, "stopping-worker")
+        started = asyncio.Event()
+
+        async def never_claims(_verification_id: str, _claimed: Claimed | None = None) -> None:
+            started.set()
+            await asyncio.Event().wait()  # still before its claim when the worker stops
+
+        workflow.run = never_claims  # type: ignore[method-assign]
+        sweeper = LeaseQueue(workflow, session_factory, runs_here=False, sweep_unclaimed=False)
+        queue = PgQueue(workflow, engine, sweeper)
+        job = Job.model_construct(payload=verification_id.encode())
+        taken = asyncio.create_task(queue._run_job(job))
+        await started.wait()
+        await queue.close()
+        await taken  # pgqueuer would log it done (or cancelled): either way it is gone
+    later = datetime.now(UTC) + timedelta(seconds=1)
+    async with session_factory() as session:
+        due = await VerificationRepository.from_session(session).due_ids(
+            later, unclaimed_before=None, limit=10_000
+        )
+        stored = await session.get(Verification, verification_id)
+    assert verification_id in due  # a worker's sweep (lapsed leases only) takes it up
+    assert stored is not None
+    assert (stored.status, stored.lease_owner) == ("queued", None)
