@@ -7,6 +7,7 @@ import os
 import socket
 import sys
 import time
+import uuid
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
@@ -562,7 +563,10 @@ def verify(
     """Submit a verification, wait for it, and print its report.
 
     Every run is a new verification (a re-check asks the partners again), unless
-    --idempotency-key names an earlier submission to continue.
+    --idempotency-key names an earlier submission to continue. A service that restarts
+    meanwhile is waited for (the submission is sent under an Idempotency-Key of its own,
+    so it is never made twice); one that stays away names the verification and the key
+    to continue with.
     """
     # Imported by the commands that call the API, not by every command at start-up.
     import httpx
@@ -585,35 +589,46 @@ def verify(
         "Authorization": f"Bearer {token}",
         "Accept-Language": language.value,
     }
-    if idempotency_key:
-        headers["Idempotency-Key"] = idempotency_key
+    # Always sent: a submission whose answer was lost (an API process restarting) is
+    # sent again under the same key and returns the one verification it made.
+    key = idempotency_key or f"cli-{uuid.uuid4()}"
+    headers["Idempotency-Key"] = key
     deadline = time.monotonic() + timeout
+    verification_id: str | None = None
     try:
         with httpx.Client(base_url=url, headers=headers, timeout=timeout + 5) as client:
-            response = client.post("/v1/verifications", json=body)
+            # A service that cannot be reached at all is said at once; one restarting is
+            # given a few seconds (the polls below wait for it until the deadline).
+            submit_by = min(deadline, time.monotonic() + SUBMIT_PATIENCE_S)
+            response = _patiently(client, "POST", "/v1/verifications", submit_by, json=body)
             if response.status_code >= 400:
                 _fail(response)
             verification_id = response.json()["id"]
-            report = client.get(f"/v1/verifications/{verification_id}/report")
+            report = _patiently(
+                client, "GET", f"/v1/verifications/{verification_id}/report", deadline
+            )
             if report.status_code == 409:
                 report = _wait_for_report(client, verification_id, deadline)
     except httpx.TransportError as exc:
+        where = (
+            f"; verification {verification_id} was submitted: its report will be at "
+            f"{url}/v1/verifications/{verification_id}/report, and running this again with "
+            f"--idempotency-key {key} continues with it"
+            if verification_id
+            else ""
+        )
         Console(stderr=True).print(
             f"cannot reach {url}: {exc} (is `hedui serve` running there? Name the service "
-            "with --url or HEDUI_URL, or its port with HEDUI_PORT)",
+            f"with --url or HEDUI_URL, or its port with HEDUI_PORT){where}",
             soft_wrap=True,
         )
         raise typer.Exit(2) from exc
     if report.status_code == 409:
-        again = (
-            "running this again with the same --idempotency-key continues with it"
-            if idempotency_key
-            else "running this again starts another verification, asking every partner "
-            "again; with --idempotency-key, a repeat continues with the first"
-        )
         Console(stderr=True).print(
             f"verification {verification_id} is still running; its report will be at "
-            f"{url}/v1/verifications/{verification_id}/report ({again})",
+            f"{url}/v1/verifications/{verification_id}/report (running this again with "
+            f"--idempotency-key {key} continues with it; without it, a new verification "
+            "asks every partner again)",
             soft_wrap=True,
         )
         raise typer.Exit(3)
@@ -625,6 +640,43 @@ def verify(
         render_report(console, report.json(), language.value)
 
 
+SUBMIT_PATIENCE_S = 5.0
+"""How long `hedui verify` sends its submission again while the service is away."""
+_PASSING = frozenset({502, 503, 504})
+"""Answers of a service that is restarting or overloaded for a moment: asked again."""
+
+
+def _patiently(
+    client: "httpx.Client", method: str, path: str, deadline: float, **kwargs: Any
+) -> "httpx.Response":
+    """The request, sent again while the service cannot be reached or answers 502-504
+    for a moment (an API process restarting), after its `Retry-After` or half a second,
+    until `deadline`; the last answer, or the last error once the time is up."""
+    import httpx
+
+    while True:
+        try:
+            response = client.request(method, path, **kwargs)
+        except httpx.TransportError:
+            if time.monotonic() + 0.5 >= deadline:
+                raise
+            time.sleep(0.5)
+            continue
+        if response.status_code not in _PASSING:
+            return response
+        wait = _retry_after(response.headers.get("retry-after"))
+        if time.monotonic() + wait >= deadline:
+            return response
+        time.sleep(wait)
+
+
+def _retry_after(value: str | None) -> float:
+    try:
+        return min(max(float(value or 0.5), 0.1), 10.0)
+    except ValueError:
+        return 0.5
+
+
 def _wait_for_report(
     client: "httpx.Client", verification_id: str, deadline: float
 ) -> "httpx.Response":
@@ -634,7 +686,7 @@ def _wait_for_report(
     status = Console(stderr=True).status("waiting for the partners")
     with status:
         while True:
-            read = client.get(f"/v1/verifications/{verification_id}")
+            read = _patiently(client, "GET", f"/v1/verifications/{verification_id}", deadline)
             if read.status_code == 200:
                 sources = read.json().get("sources") or []
                 waiting = [s["source"] for s in sources if s["status"] in ("pending", "awaiting")]
@@ -642,7 +694,9 @@ def _wait_for_report(
                     f"{len(sources) - len(waiting)} of {len(sources)} partners answered; "
                     f"waiting for {', '.join(waiting) or 'the report'}"
                 )
-            report = client.get(f"/v1/verifications/{verification_id}/report")
+            report = _patiently(
+                client, "GET", f"/v1/verifications/{verification_id}/report", deadline
+            )
             if report.status_code != 409 or time.monotonic() >= deadline:
                 return report
             time.sleep(0.2)

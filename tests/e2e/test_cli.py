@@ -18,6 +18,7 @@ from rich.cells import cell_len
 
 from tests.conftest import LiveService, _free_port
 from tests.factories import make_id_number, member, verification_body
+from tests.loopback import loopback_server
 
 
 async def hedui(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -105,10 +106,14 @@ async def test_verify_that_outlasts_its_timeout_says_what_running_it_again_does(
     assert done.returncode == 3, done.stderr
     said = " ".join(done.stderr.split())
     assert "is still running" in said
+    assert "without it, a new verification asks every partner again" in said
+    # The key to continue with: the one given, or the one the command sent of its own.
+    named = re.search(r"--idempotency-key (\S+) continues with it", said)
+    assert named is not None, said
     if key:
-        assert "running this again with the same --idempotency-key continues with it" in said
+        assert named.group(1) == key
     else:
-        assert "running this again starts another verification" in said
+        assert named.group(1).startswith("cli-")
 
 
 async def test_apikey_lifecycle_create_list_revoke(
@@ -632,3 +637,54 @@ async def test_with_json_logs_every_line_of_a_first_start_is_json(tmp_path: Path
     assert any("key_file_created" in line for line in lines), lines
     for line in lines:
         assert isinstance(json.loads(line), dict), line
+
+
+async def test_verify_waits_for_a_service_restarting_and_submits_once(
+    live_service: LiveService, database_url: str, tmp_path: Path
+) -> None:
+    """The service answers the submission 503 for a moment (an API process restarting),
+    then serves again: `verify` sends it again under the same Idempotency-Key, after the
+    `Retry-After`, and prints the report of the one verification made."""
+    token = await new_token(database_url, "caseworker", "53")
+    request = tmp_path / "household.json"
+    request.write_text(
+        json.dumps(verification_body([member(make_id_number("530103"))], region_code="530103")),
+        encoding="utf-8",
+    )
+    keys: list[str] = []
+
+    async def restarting(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        method, path, _ = head[0].split(" ", 2)
+        headers = dict(line.split(": ", 1) for line in head[1:] if line)
+        lowered = {name.lower(): value for name, value in headers.items()}
+        body = await reader.readexactly(int(lowered.get("content-length", "0")))
+        if method == "POST":
+            keys.append(lowered.get("idempotency-key", ""))
+        if method == "POST" and len(keys) == 1:
+            writer.write(
+                b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 0.2\r\n"
+                b"Content-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+        else:
+            async with httpx.AsyncClient(base_url=live_service.base_url) as client:
+                forwarded = {k: v for k, v in headers.items() if k.lower() not in ("host",)}
+                answer = await client.request(method, path, headers=forwarded, content=body)
+            writer.write(
+                f"HTTP/1.1 {answer.status_code} X\r\nContent-Type: "
+                f"{answer.headers.get('content-type', 'application/json')}\r\n"
+                f"Content-Length: {len(answer.content)}\r\nConnection: close\r\n\r\n".encode()
+                + answer.content
+            )
+        await writer.drain()
+        writer.close()
+
+    async with loopback_server(restarting) as url:
+        done = await hedui(
+            "verify", str(request), "--json", env={"HEDUI_URL": url, "HEDUI_TOKEN": token}
+        )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["verification_id"]
+    assert len(keys) == 2
+    assert keys[0] == keys[1]
+    assert keys[0].startswith("cli-")
