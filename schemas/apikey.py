@@ -69,6 +69,10 @@ class ApiKeyQuery(RequestModel):
 
 
 class ApiKeyRevoke(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "staff member left the county office"}]}
+    )
+
     reason: FreeText | None = Field(
         default=None,
         min_length=1,

@@ -19,16 +19,18 @@ class AuditEvent(BaseModel):
                     "id": 1042,
                     "at": "2026-12-04T09:30:12.123456Z",
                     "actor_key_id": "0b6a2f6e-3f7e-4c1b-9d7a-5f0c8a1e2d34",
-                    "actor_name": "王芳 (五华区民政局)",
-                    "role": "caseworker",
-                    "region": "530102",
-                    "action": "report.read",
-                    "object_type": "verification",
-                    "object_id": "9d1c7a52-8f0e-4b8e-a1f4-2c4d1e6b7a90",
+                    "actor_name": "赵磊 (云南省民政厅信息中心)",
+                    "role": "integrator",
+                    "region": "53",
+                    "action": "connector.test",
+                    "object_type": "connector",
+                    "object_id": "city_pensions",
                     "object_region": "530102",
                     "request_id": "5f2b1c0e9a7d4e3f8b6a1c2d3e4f5a6b",
                     "outcome": "ok",
-                    "detail": None,
+                    # A null would be dropped from the document's examples (FastAPI leaves
+                    # out None values), and `detail` is required: an event that has one.
+                    "detail": "members 530102********1231",
                 }
             ]
         },

@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.identity import FreeText
 from schemas.request import RequestModel
@@ -153,6 +153,10 @@ class ConnectorHistory(BaseModel):
 
 
 class PauseRequest(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "partner maintenance 02:00-04:00"}]}
+    )
+
     reason: FreeText = Field(
         min_length=1,
         max_length=500,
@@ -162,6 +166,8 @@ class PauseRequest(RequestModel):
 
 
 class ResumeRequest(RequestModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "maintenance over"}]})
+
     reason: FreeText = Field(
         default="",
         max_length=500,

@@ -51,6 +51,8 @@ class NearRelativeCreate(RequestModel):
 
 
 class NearRelativeRevoke(RequestModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "任职结束"}]})
+
     reason: FreeText = Field(min_length=1, max_length=2000, examples=["任职结束"])
 
 

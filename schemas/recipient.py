@@ -133,6 +133,10 @@ class RecipientPage(BaseModel):
 class RecipientStop(RequestModel):
     """An approver takes a household off the roll."""
 
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "moved out of the county"}]}
+    )
+
     reason: FreeText = Field(min_length=1, max_length=2000, examples=["moved out of the county"])
 
 
@@ -141,7 +145,8 @@ class ConsentRenewal(Consent):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"document_id": "AUTH-0200-2", "signed_on": "2027-11-28"}]},
+        # Signed in the past: a renewal signed after today is refused (422).
+        json_schema_extra={"examples": [{"document_id": "AUTH-0200-2", "signed_on": "2026-11-28"}]},
     )
 
 

@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.identity import FreeText
 from schemas.money import Money
@@ -123,6 +123,10 @@ class WarningPage(BaseModel):
 
 
 class WarningNote(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"note": "visited; the car is a relative's"}]}
+    )
+
     note: FreeText = Field(
         min_length=1, max_length=2000, examples=["visited; the car is a relative's"]
     )
