@@ -30,7 +30,7 @@ from service.auth.principal import Principal, Role
 from service.auth.service import bearer_token
 from service.config import Settings
 from service.connector.metrics import Metrics
-from service.deps import IntakeParts, PrincipalDep, allowed_roles, check_role
+from service.deps import ROLE_CHECKS, IntakeParts, PrincipalDep, allowed_roles, check_role
 from service.error_handlers import problem_response
 from service.errors import Overloaded, RateLimited
 from service.jobs.depth import QueueDepth
@@ -245,6 +245,7 @@ async def admit(
         seat.release()
 
 
+ROLE_CHECKS[admit] = (CASEWORKERS, False)
 AdmittedCaseworkerDep = Annotated[Admitted, Depends(admit, scope="function")]
 
 

@@ -13,7 +13,6 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
 
 from connectors.registry import ConnectorRegistry
-from schemas.problem import Problem
 from service import __version__, heap
 from service.admission import Intake, RateLimiter, ShedFirst
 from service.audit.endpoints import router as audit_router
@@ -36,6 +35,7 @@ from service.logging import configure_logging
 from service.near_relative.endpoints import router as near_relative_router
 from service.openapi import install_openapi
 from service.person.endpoints import router as person_router
+from service.problem_docs import problems
 from service.recipient.endpoints import router as recipient_router
 from service.report.endpoints import router as report_router
 from service.request_id import RequestId
@@ -59,6 +59,9 @@ Every `/v1` call needs `Authorization: Bearer <token>` (`hedui apikey create`). 
 RFC 9457 `application/problem+json`. ID numbers never appear unmasked in any response.
 """
 
+
+HEALTHY = {"status": "ok", "database": "up"}
+UNHEALTHY = {"status": "unavailable", "database": "down"}
 
 BATCH_UPLOAD_PATHS = re.compile(r"/v1/batches(/[^/]+/households)?")
 
@@ -231,6 +234,8 @@ def create_app(
         ],
     )
     install_error_handlers(app)
+    # Batches are read as streams, a chunk at a time: their bound is their own.
+    larger = (BodyLimit(BATCH_UPLOAD_PATHS, settings.max_batch_bytes, "HEDUI_MAX_BATCH_BYTES"),)
     # Added last is outermost: sizes and NUL characters first, then who is calling, and only
     # then does anything read the body.
     app.add_middleware(AuthenticateFirst)
@@ -239,8 +244,7 @@ def create_app(
     app.add_middleware(
         RequestGuard,
         max_body_bytes=settings.max_body_bytes,
-        # Batches are read as streams, a chunk at a time: their bound is their own.
-        larger=(BodyLimit(BATCH_UPLOAD_PATHS, settings.max_batch_bytes, "HEDUI_MAX_BATCH_BYTES"),),
+        larger=larger,
         body_timeout_s=settings.body_timeout_s,
         body_min_rate=settings.body_min_rate,
     )
@@ -249,20 +253,43 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router)
 
-    @app.get("/healthz", tags=["health"], summary="Service and database are up")
+    @app.get(
+        "/healthz",
+        tags=["health"],
+        summary="Service and database are up",
+        responses={
+            200: {"content": {"application/json": {"example": HEALTHY}}},
+            503: {
+                "description": "The database is down (a load balancer takes this process out)",
+                "content": {"application/json": {"example": UNHEALTHY}},
+            },
+        },
+    )
     async def healthz(request: Request) -> JSONResponse:
         try:
             async with request.state.engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
         except Exception:  # any database failure means "not ready", whatever its type
-            return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
-        return JSONResponse({"status": "ok", "database": "up"})
+            return JSONResponse(UNHEALTHY, status_code=503)
+        return JSONResponse(HEALTHY)
 
     @app.get(
         "/problems/{slug}",
         tags=["health"],
         summary="What a problem type means",
-        responses={404: {"model": Problem, "content": {"application/problem+json": {}}}},
+        responses={
+            200: {
+                "content": {
+                    "application/json": {
+                        "example": {
+                            "type": PROBLEM_BASE + "decision-exists",
+                            "description": PROBLEM_TYPES["decision-exists"],
+                        }
+                    }
+                }
+            },
+            **problems(NotFound("No such problem type")),
+        },
     )
     async def problem_type(slug: str) -> JSONResponse:
         if slug not in PROBLEM_TYPES:
@@ -276,7 +303,7 @@ def create_app(
             "/sandbox",
             create_sandbox_app(settings.sandbox_data, synthetic=settings.sandbox_synthetic),
         )
-    install_openapi(app, sandbox_mounted=settings.sandbox_enabled)
+    install_openapi(app, settings, larger=larger)
     return app
 
 

@@ -117,11 +117,20 @@ async def get_principal(
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
+ROLE_CHECKS: dict[Callable[..., Any], tuple[frozenset[Role], bool]] = {}
+"""Each dependency that checks the caller's role: the roles it admits, and whether it asks
+for a key of every region. The API document's 403s are derived from it (`service.openapi`)."""
+
+
+def role_refusal(allowed: frozenset[Role]) -> Forbidden:
+    names = ", ".join(sorted(role.value for role in allowed))
+    return Forbidden(f"This needs one of the roles: {names}")
+
+
 def check_role(principal: Principal, allowed: frozenset[Role]) -> Principal:
     """`principal`, if its role is one of `allowed` (see `require_role`); else 403."""
     if principal.role not in allowed:
-        names = ", ".join(sorted(role.value for role in allowed))
-        raise Forbidden(f"This needs one of the roles: {names}")
+        raise role_refusal(allowed)
     return principal
 
 
@@ -137,6 +146,7 @@ def require_role(*roles: Role) -> Callable[[Principal], Coroutine[Any, Any, Prin
     async def check(principal: PrincipalDep) -> Principal:
         return check_role(principal, allowed)
 
+    ROLE_CHECKS[check] = (allowed, False)
     return check
 
 
@@ -161,6 +171,7 @@ def require_every_region(*roles: Role) -> Callable[[Principal], Coroutine[Any, A
     async def check(principal: PrincipalDep) -> Principal:
         return check_every_region(check_role(principal, allowed))
 
+    ROLE_CHECKS[check] = (allowed, True)
     return check
 
 

@@ -86,18 +86,6 @@ PROBLEM_TYPES: dict[str, str] = {
 }
 
 
-# The problem responses every /v1 operation documents in OpenAPI.
-PROBLEMS: dict[int | str, dict[str, object]] = {
-    code: {
-        "model": Problem,
-        "content": {
-            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
-        },
-    }
-    for code in (400, 401, 403, 404, 409, 422)
-}
-
-
 class HeduiError(Exception):
     """An error a caller can act on; carries its HTTP status and a stable problem type."""
 
@@ -139,6 +127,16 @@ class Unauthorized(HeduiError):
 
 class Forbidden(HeduiError):
     status, title, slug = 403, "Forbidden", "forbidden"
+
+
+class OutsideRegion(Forbidden):
+    """A body naming a region the caller's key does not cover."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "region_code is outside the region of this API key",
+            errors=[ProblemError(loc=["body", "region_code"], msg="outside the key's region")],
+        )
 
 
 class NotFound(HeduiError):

@@ -57,6 +57,16 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, too_large_detail(limit, setting))
 
 
+def body_limit(
+    method: str, path: str, max_body_bytes: int, larger: tuple[BodyLimit, ...]
+) -> tuple[int, str]:
+    """The body limit of a request, and the setting that says it."""
+    for limit in larger:
+        if method == "POST" and limit.paths.fullmatch(path):
+            return limit.max_bytes, limit.setting
+    return max_body_bytes, "HEDUI_MAX_BODY_BYTES"
+
+
 def too_large_detail(limit: int, setting: str = "HEDUI_MAX_BODY_BYTES") -> str:
     return f"The request body is larger than {limit} bytes ({setting})"
 
@@ -99,10 +109,7 @@ class RequestGuard:
         self.body_min_rate = body_min_rate
 
     def _limit(self, scope: Scope) -> tuple[int, str]:
-        for limit in self.larger:
-            if scope.get("method") == "POST" and limit.paths.fullmatch(scope["path"]):
-                return limit.max_bytes, limit.setting
-        return self.max_body_bytes, "HEDUI_MAX_BODY_BYTES"
+        return body_limit(scope.get("method", ""), scope["path"], self.max_body_bytes, self.larger)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -159,36 +166,38 @@ class RequestGuard:
             # Read outside FastAPI's handlers (a raw `request.body()` in a mounted app):
             # answer here, unless an answer has begun, which then stands.
             if not started:
-                await problem_response(_too_large(scope, limit, setting))(scope, receive, send)
+                await problem_response(too_large(scope["path"], limit, setting))(
+                    scope, receive, send
+                )
         except BodyTimeout:
             if not started:
-                problem = _late(scope, self.body_timeout_s)
+                problem = late(scope["path"], self.body_timeout_s)
                 await problem_response(problem, dict(CLOSE))(scope, receive, send)
 
     def _declared_too_large(self, scope: Scope, limit: int, setting: str) -> Problem | None:
         declared = Headers(scope=scope).get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            return _too_large(scope, limit, setting)
+            return too_large(scope["path"], limit, setting)
         return None
 
 
-def _too_large(scope: Scope, limit: int, setting: str) -> Problem:
+def too_large(path: str, limit: int, setting: str) -> Problem:
     return Problem(
         type=PROBLEM_BASE + "too-large",
         title=HTTPStatus(413).phrase,
         status=413,
         detail=too_large_detail(limit, setting),
-        instance=scope["path"],
+        instance=path,
     )
 
 
-def _late(scope: Scope, timeout_s: float) -> Problem:
+def late(path: str, timeout_s: float) -> Problem:
     return Problem(
         type=PROBLEM_BASE + "body-timeout",
         title=HTTPStatus(408).phrase,
         status=408,
         detail=body_timeout_detail(timeout_s),
-        instance=scope["path"],
+        instance=path,
     )
 
 

@@ -1,31 +1,42 @@
-"""The OpenAPI document: response examples, and the link to the sandbox's own document.
+"""The OpenAPI document: examples, the problems each operation can answer, and the link to
+the sandbox's own document.
 
-Examples are added when the document is first built (not at import): the report example is
-what hedui's own scorer makes of the documented household under the shipped policy files,
-so its figures cannot drift from the rules. Tests validate every example against the
-response model of its operation.
+Examples are added when the document is first built (not at import; see
+`service.openapi_examples`). Each route names the problems it raises itself
+(`service.problem_docs.problems`); those every operation of a kind can answer are derived
+here from the route: what authentication and the database answer any `/v1` call (401,
+503), what a role dependency refuses (403), what the request guard answers a body (408,
+413) and what a body that is not JSON is (415). Every problem response is
+`application/problem+json` with the Problem schema, and its examples are the problems the
+service sends, `instance` included.
 """
 
-from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
 
-from schemas.assessment import AssessmentInput, HouseholdMember, SourceOutcome
-from schemas.evidence import PensionRecord
-from schemas.identity import mask_id_number
-from schemas.verification import SourceStatus
-from service.policy.catalog import PolicyCatalog
-from service.report.service import build_report
-
-EXAMPLE_ID = "5b0e3c1a-7f43-4d5e-9a51-2f9c7f1e8d20"
-APPLICANT = "530102199001011231"
-CHILD = "530102201001011223"
-SUBMITTED = datetime(2026, 11, 20, 8, 0, 11, tzinfo=UTC)
-FINISHED = datetime(2026, 11, 20, 8, 0, 12, tzinfo=UTC)
-SOURCES = ("bank", "housing_fund", "pensions", "public_payroll", "real_estate", "vehicles")
+from schemas.problem import Problem
+from service.audit.recorder import audit_trail
+from service.auth.middleware import ONE_AUTHORIZATION
+from service.config import Settings
+from service.deps import EVERY_REGION, ROLE_CHECKS, get_principal, get_session, role_refusal
+from service.error_handlers import NOT_JSON
+from service.errors import (
+    PROBLEM_MEDIA_TYPE,
+    Forbidden,
+    InvalidRequest,
+    ServiceUnavailable,
+    Unauthorized,
+    UnsupportedMediaType,
+)
+from service.guard import BodyLimit, body_limit, late, too_large
+from service.openapi_examples import PATH_EXAMPLES, RESPONSE_EXAMPLES
+from service.problem_docs import add_problem
+from service.routing import BODY_METHODS, STRICT_QUERY_PREFIX
 
 SANDBOX_DOCS = """
 
@@ -34,252 +45,22 @@ SANDBOX_DOCS = """
 document: [/sandbox/docs](/sandbox/docs) (`/sandbox/openapi.json`).
 """
 
-
-def accepted_example() -> dict[str, Any]:
-    return {
-        "id": EXAMPLE_ID,
-        "reference": "case-2026-000123",
-        "status": "queued",
-        "created_at": _iso(SUBMITTED),
-    }
+UNKNOWN_PARAMETER = InvalidRequest.at(
+    ["query", "colour"], "is not a parameter of this endpoint (it takes: cursor, limit)"
+)
+NO_BODY = InvalidRequest.at(["body"], "this endpoint takes no body: send none (or {})")
+UNKNOWN_MEMBER = InvalidRequest.at(["body", "colour"], "Extra inputs are not permitted")
 
 
-def verification_example() -> dict[str, Any]:
-    """The documented household after its run: every member masked."""
-    return {
-        "id": EXAMPLE_ID,
-        "reference": "case-2026-000123",
-        "program": "dibao",
-        "region_code": "530102",
-        "township_code": None,
-        "area": "urban",
-        "as_of": "2026-11-20",
-        "status": "completed",
-        "created_at": _iso(SUBMITTED),
-        "completed_at": _iso(FINISHED),
-        "support_mode": None,
-        "care_grade": None,
-        "members": [
-            {
-                "id_number": mask_id_number(APPLICANT),
-                "name": "张*",
-                "relation": "applicant",
-                "declared_monthly_income": "300.00",
-            },
-            {
-                "id_number": mask_id_number(CHILD),
-                "name": "张**",
-                "relation": "child",
-                "declared_monthly_income": "200.00",
-            },
-        ],
-        "sources": [
-            {
-                "source": source,
-                "status": "ok" if source == "pensions" else "no_record",
-                "detail": None,
-                "fetched_at": _iso(FINISHED),
-                "duration_ms": 38,
-                "attempts": 1,
-            }
-            for source in SOURCES
-        ],
-        "recommendation": "eligible",
-        "decisions": [],
-        "withdrawal": None,
-    }
-
-
-def withdrawn_example() -> dict[str, Any]:
-    """The documented household after its consent was withdrawn, a week after its report:
-    the report stays, the partner records are gone."""
-    withdrawn_at = _iso(FINISHED + timedelta(days=7))
-    return {
-        **verification_example(),
-        "status": "withdrawn",
-        "withdrawal": {
-            "withdrawn_at": withdrawn_at,
-            "withdrawn_by": "李娜 (五华区民政局)",
-            "withdrawn_by_key_id": "5b0e7c1a-6f2d-4e8b-9a13-2c4d6e8f0a21",
-            "reason": "授权已撤回 (consent withdrawn in writing)",
-            "status_before": "completed",
-        },
-    }
-
-
-def page_example() -> dict[str, Any]:
-    return {"items": [verification_example()], "next_cursor": None}
-
-
-def report_example() -> dict[str, Any]:
-    """The documented household scored by hedui itself: pension 300 received by the applicant
-    and 200 declared for the child, under Yunnan's urban dibao standard 640:
-    (640 − 250) × 2 = 780.00."""
-    inputs = AssessmentInput(
-        program="dibao",
-        area="urban",
-        as_of=date(2026, 11, 20),
-        members=(
-            HouseholdMember(
-                id_number=APPLICANT,
-                name="张三",
-                relation="applicant",
-                declared_monthly_income=Decimal(300),
-            ),
-            HouseholdMember(
-                id_number=CHILD,
-                name="张小明",
-                relation="child",
-                declared_monthly_income=Decimal(200),
-            ),
-        ),
-        sources=tuple(
-            SourceOutcome(
-                source=source,
-                status=SourceStatus.ok if source == "pensions" else SourceStatus.no_record,
-                records=(
-                    (
-                        PensionRecord(
-                            id_number=APPLICANT, status="receiving", monthly_amount=Decimal(300)
-                        ),
-                    )
-                    if source == "pensions"
-                    else ()
-                ),
-                fetched_at=FINISHED,
-            )
-            for source in SOURCES
-        ),
-    )
-    policy = PolicyCatalog.load().resolve("530102", "dibao", "urban", inputs.as_of)
-    if policy is None:
-        raise RuntimeError("the shipped policy files no longer cover the documented example")
-    report = build_report(EXAMPLE_ID, "530102", inputs, policy, generated_at=FINISHED).report
-    return report.model_dump(mode="json")
-
-
-RECIPIENT_ID = "0c6f2d8e-52b1-4f0a-8d59-7a4e1c3b9f10"
-
-
-def recipient_example() -> dict[str, Any]:
-    """The documented household on the roll, approved on 2026-11-21."""
-    return {
-        "id": RECIPIENT_ID,
-        "reference": "case-2026-000123",
-        "program": "dibao",
-        "area": "urban",
-        "region_code": "530102",
-        "township_code": None,
-        "status": "active",
-        "recheck_class": "other",
-        "monthly_benefit": "780.00",
-        "origin_verification_id": EXAMPLE_ID,
-        "approved_verification_id": EXAMPLE_ID,
-        "approved_on": "2026-11-21",
-        "next_recheck_on": "2027-05-21",
-        "consent": {
-            "document_id": "AUTH-0001",
-            "signed_on": "2026-11-20",
-            "expires_on": None,
-            "withdrawn_on": None,
-        },
-        "needs_new_consent": False,
-        "members": verification_example()["members"],
-        "left_on": None,
-        "left_reason": None,
-        "created_at": _iso(FINISHED + timedelta(days=1)),
-    }
-
-
-def recipient_page_example() -> dict[str, Any]:
-    return {"items": [recipient_example()], "next_cursor": None}
-
-
-WARNING_ID = "7d3a9c52-1e84-4b6f-a0d2-5c9e8f714b33"
-RECHECK_ID = "e41b7f09-8c2d-4a35-b6e1-93f0d2a7c5e8"
-
-
-def warning_example() -> dict[str, Any]:
-    """A year on, the son of the documented household owns a car."""
-    child = mask_id_number(CHILD)
-    return {
-        "id": WARNING_ID,
-        "code": "new_vehicle",
-        "severity": "high",
-        "status": "open",
-        "recipient_id": RECIPIENT_ID,
-        "region_code": "530102",
-        "township_code": None,
-        "source": "vehicles",
-        "member": child,
-        "before": [],
-        "after": [
-            {
-                "source": "vehicles",
-                "member": child,
-                "fact": "vehicle plate=云A8K123 type=car registered_on=2027-03-01 value=85000.00",
-            }
-        ],
-        "proposed_action": "stop",
-        "benefit_before": "780.00",
-        "benefit_after": None,
-        "changes_eligibility": True,
-        "verification_id": RECHECK_ID,
-        "previous_verification_id": EXAMPLE_ID,
-        "review_verification_id": RECHECK_ID,
-        "note": None,
-        "acknowledged_note": None,
-        "resolved_note": None,
-        "acknowledged_at": None,
-        "acknowledged_by": None,
-        "acknowledged_by_key_id": None,
-        "resolved_at": None,
-        "resolved_by": None,
-        "resolved_by_key_id": None,
-        "created_at": _iso(FINISHED + timedelta(days=366)),
-    }
-
-
-def warning_page_example() -> dict[str, Any]:
-    return {"items": [warning_example()], "next_cursor": None}
-
-
-def webhook_example() -> dict[str, Any]:
-    return {
-        "id": "3f6b2a10-9d4e-4c7b-8e21-0a5d6c9b7f42",
-        "url": "https://cases.example.cn/hedui/events",
-        "events": ["warning.raised", "decision.recorded"],
-        "region_prefix": "5301",
-        "active": True,
-        "created_at": _iso(SUBMITTED),
-    }
-
-
-RESPONSE_EXAMPLES: dict[tuple[str, str, str], Callable[[], dict[str, Any]]] = {
-    ("/v1/verifications", "post", "202"): accepted_example,
-    ("/v1/verifications", "post", "200"): verification_example,
-    ("/v1/verifications", "get", "200"): page_example,
-    ("/v1/verifications/{verification_id}", "get", "200"): verification_example,
-    ("/v1/verifications/{verification_id}/report", "get", "200"): report_example,
-    ("/v1/verifications/{verification_id}/withdraw", "post", "200"): withdrawn_example,
-    ("/v1/recipients", "get", "200"): recipient_page_example,
-    ("/v1/recipients/{recipient_id}", "get", "200"): recipient_example,
-    ("/v1/warnings", "get", "200"): warning_page_example,
-    ("/v1/warnings/{warning_id}", "get", "200"): warning_example,
-    ("/v1/webhooks", "post", "201"): webhook_example,
-}
-"""(path, method, status) → its example, as `application/json` of that response."""
-
-
-UNSUPPORTED_MEDIA_TYPE: dict[str, Any] = {
-    "description": "The body was not sent as JSON (Content-Type: application/json)",
-    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
-}
-
-
-def install_openapi(app: FastAPI, *, sandbox_mounted: bool) -> None:
-    """Build the document once, with response examples and (when mounted) the sandbox link."""
-    if sandbox_mounted:
+def install_openapi(
+    app: FastAPI,
+    settings: Settings,
+    *,
+    larger: tuple[BodyLimit, ...] = (),
+) -> None:
+    """Build the document once: examples, derived problem responses, the sandbox link
+    (when mounted). `larger`: the request guard's larger body limits (batches)."""
+    if settings.sandbox_enabled:
         app.description += SANDBOX_DOCS
     build = app.openapi
 
@@ -287,20 +68,160 @@ def install_openapi(app: FastAPI, *, sandbox_mounted: bool) -> None:
         if app.openapi_schema is not None:
             return app.openapi_schema
         schema = build()
-        for (path, method, status), example in RESPONSE_EXAMPLES.items():
-            response = schema["paths"][path][method]["responses"][status]
-            response.setdefault("content", {}).setdefault("application/json", {})
-            response["content"]["application/json"]["example"] = example()
-        for operations in schema["paths"].values():
-            for operation in operations.values():
-                # A JSON body sent as something else is 415 (`service.error_handlers.not_json`).
-                content = operation.get("requestBody", {}).get("content", {})
-                if "application/json" in content:
-                    operation["responses"].setdefault("415", UNSUPPORTED_MEDIA_TYPE)
+        routes = {
+            (route.path, method.lower()): route
+            for route in _api_routes(app.routes)
+            for method in route.methods or ()
+        }
+        for path, operations in schema["paths"].items():
+            for method, operation in operations.items():
+                route = routes.get((path, method))
+                _only_problem_json(operation)
+                if route is not None:
+                    _add_problems(operation, route, path, method, settings, larger)
+                _fill_instances(operation, path)
+                _add_examples(schema, operation, path, method)
+        _problem_components(schema)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
+def _add_problems(
+    operation: dict[str, Any],
+    route: APIRoute,
+    path: str,
+    method: str,
+    settings: Settings,
+    larger: tuple[BodyLimit, ...],
+) -> None:
+    """The problems any operation like this one can answer, from its route."""
+    responses = operation["responses"]
+    calls = set(_calls(route.dependant))
+    api = path.startswith(STRICT_QUERY_PREFIX)
+    if api or get_principal in calls:
+        # `service.auth.middleware` answers before the route, the dependency after.
+        for error in (
+            Unauthorized(),
+            Unauthorized("The bearer token is unknown, expired or revoked"),
+            Unauthorized(ONE_AUTHORIZATION),
+        ):
+            _add(responses, error.problem().to_body())
+    for call in calls:
+        if call in ROLE_CHECKS:
+            allowed, every_region = ROLE_CHECKS[call]
+            _add(responses, role_refusal(allowed).problem().to_body())
+            if every_region:
+                _add(responses, Forbidden(EVERY_REGION).problem().to_body())
+    body = "requestBody" in operation
+    if body:
+        limit, setting = body_limit(method.upper(), path, settings.max_body_bytes, larger)
+        _add(responses, too_large(path, limit, setting).to_body())
+        _add(responses, late(path, settings.body_timeout_s).to_body())
+        if "application/json" in operation["requestBody"].get("content", {}):
+            # A JSON body sent as something else (`service.error_handlers.not_json`).
+            _add(responses, UnsupportedMediaType(NOT_JSON).problem().to_body())
+    if api:
+        # Every `/v1` query is checked (`service.routing`); a body is checked against its
+        # model, and an operation that takes none refuses one that says anything.
+        if "422" not in responses:
+            _add(responses, UNKNOWN_PARAMETER.problem().to_body())
+        if body and _json_model(operation):
+            _add(responses, UNKNOWN_MEMBER.problem().to_body())
+        if not body and method.upper() in BODY_METHODS:
+            _add(responses, NO_BODY.problem().to_body())
+    if api or get_session in calls:
+        # The key is looked up, the session opened: a database away is 503.
+        _add(responses, ServiceUnavailable().problem().to_body())
+
+
+def _api_routes(routes: Iterable[BaseRoute]) -> Iterator[APIRoute]:
+    """The API routes, those of included routers too (FastAPI keeps an included router
+    whole, as a route of its own that holds it: `original_router`)."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from _api_routes(included.routes)
+
+
+def _add(responses: dict[str, Any], problem: dict[str, Any]) -> None:
+    add_problem(responses, problem, as_text=True)
+
+
+def _calls(dependant: Dependant) -> Iterator[Any]:
+    """The dependencies a route's answer comes through; not the audit trail's own session,
+    which every route has and which only the routes it records use."""
+    for dependency in dependant.dependencies:
+        if dependency.call is audit_trail:
+            continue
+        if dependency.call is not None:
+            yield dependency.call
+        yield from _calls(dependency)
+
+
+def _json_model(operation: dict[str, Any]) -> bool:
+    media = operation["requestBody"].get("content", {}).get("application/json", {})
+    schema = media.get("schema", {})
+    return any("$ref" in s for s in [schema, *schema.get("anyOf", [])])
+
+
+def _only_problem_json(operation: dict[str, Any]) -> None:
+    """Errors are answered as `application/problem+json` only: FastAPI's default 422
+    (`application/json`, HTTPValidationError) is not what the service sends, nor is a
+    Problem model's `application/json`. A 422 FastAPI adds to an operation whose
+    parameters cannot fail validation (`/problems/{slug}`) goes."""
+    responses = operation["responses"]
+    for status, response in list(responses.items()):
+        content = response.get("content", {})
+        json_schema = content.get("application/json", {}).get("schema", {})
+        if status >= "400" and (
+            PROBLEM_MEDIA_TYPE in content or json_schema.get("$ref", "").endswith("ValidationError")
+        ):
+            content.pop("application/json", None)
+            if not content:
+                del responses[status]
+
+
+def _fill_instances(operation: dict[str, Any], path: str) -> None:
+    """Each problem example's `instance` is the path it was asked at, as the service sends."""
+    instance = path
+    for name, value in PATH_EXAMPLES.items():
+        instance = instance.replace("{" + name + "}", value)
+    for status, response in operation["responses"].items():
+        media = response.get("content", {}).get(PROBLEM_MEDIA_TYPE)
+        if status < "400" or media is None:
+            continue
+        for example in media.get("examples", {}).values():
+            example["value"]["instance"] = instance
+
+
+def _add_examples(
+    schema: dict[str, Any], operation: dict[str, Any], path: str, method: str
+) -> None:
+    """Each JSON 2xx answer's example: the one written for it, else its schema's own."""
+    components = schema["components"]["schemas"]
+    for status, response in operation["responses"].items():
+        media = response.get("content", {}).get("application/json")
+        if not status.startswith("2") or media is None:
+            continue
+        written = RESPONSE_EXAMPLES.get((path, method, status))
+        if written is not None:
+            media["example"] = written()
+            continue
+        ref = media.get("schema", {}).get("$ref", "")
+        component = components.get(ref.rsplit("/", 1)[-1], {})
+        if "example" not in media and component.get("examples"):
+            media["example"] = component["examples"][0]
+
+
+def _problem_components(schema: dict[str, Any]) -> None:
+    """Problem and ProblemError, which every problem response names; FastAPI's validation
+    error models, which no response names any more."""
+    components = schema["components"]["schemas"]
+    problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    components.update(problem.pop("$defs", {}))
+    components["Problem"] = problem
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)

@@ -44,7 +44,7 @@ class JSONRoute(APIRoute):
         # its OpenAPI extra; the others with no body parameter take none.
         bodiless = (
             strict
-            and bool((self.methods or set()) & _BODY_METHODS)
+            and bool((self.methods or set()) & BODY_METHODS)
             and not self.dependant.body_params
             and "requestBody" not in (self.openapi_extra or {})
         )
@@ -60,7 +60,7 @@ class JSONRoute(APIRoute):
         return route
 
 
-_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def _may_carry_a_body(request: Request) -> bool:

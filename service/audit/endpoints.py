@@ -7,7 +7,6 @@ from fastapi import APIRouter, Query
 from schemas import audit as wire
 from service.audit.service import audit_reader
 from service.deps import AuditorDep, SessionDep
-from service.errors import PROBLEMS
 from service.routing import JSONRoute
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=JSONRoute)
@@ -16,7 +15,6 @@ router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=JSONRoute)
 @router.get(
     "",
     response_model=wire.AuditPage,
-    responses=PROBLEMS,
     summary="Audit events in the caller's region, newest first",
 )
 async def list_audit_events(
@@ -33,7 +31,6 @@ async def list_audit_events(
 @router.post(
     "/search",
     response_model=wire.AuditPage,
-    responses=PROBLEMS,
     summary="Audit events about a person, or by any other filter",
 )
 async def search_audit_events(

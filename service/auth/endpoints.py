@@ -1,16 +1,23 @@
 """`/v1/apikeys`: list and revoke API keys (admin). Keys are created where the server runs,
 with `hedui apikey create`, which prints the token once."""
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Body, Query, Request
 
 from schemas import apikey as wire
 from service.auth.cache import PrincipalCache
-from service.auth.service import page_api_keys, revoke_api_key, to_wire
+from service.auth.service import (
+    ApiKeyNotFound,
+    ApiKeyRevoked,
+    page_api_keys,
+    revoke_api_key,
+    to_wire,
+)
 from service.deps import AdminDep, SessionDep
-from service.errors import PROBLEMS
 from service.models.base import utcnow
+from service.problem_docs import problems
 from service.routing import JSONRoute
 
 router = APIRouter(prefix="/v1/apikeys", tags=["apikeys"], route_class=JSONRoute)
@@ -19,7 +26,6 @@ router = APIRouter(prefix="/v1/apikeys", tags=["apikeys"], route_class=JSONRoute
 @router.get(
     "",
     response_model=wire.ApiKeyPage,
-    responses=PROBLEMS,
     summary="API keys in the caller's region, newest first",
 )
 async def list_api_keys(
@@ -33,7 +39,7 @@ async def list_api_keys(
 @router.post(
     "/{key_id}/revoke",
     response_model=wire.ApiKey,
-    responses=PROBLEMS,
+    responses=problems(ApiKeyNotFound(), ApiKeyRevoked(datetime(2026, 12, 1, 9, 30, tzinfo=UTC))),
     summary="Revoke an API key (it is kept, with when and why)",
 )
 async def revoke(

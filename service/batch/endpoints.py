@@ -16,7 +16,7 @@ from schemas.verification import VerificationCreate
 from service.auth.principal import Principal
 from service.batch.intake import Upload
 from service.batch.service import batch as batch_service
-from service.batch.service import check_reference
+from service.batch.service import check_reference, different_body
 from service.batch.stream import BodyMalformed, JsonHouseholds, Raw, Spool, ndjson_lines
 from service.config import Settings
 from service.connector.wiring import source_plan
@@ -32,9 +32,10 @@ from service.deps import (
     WriteGateDep,
 )
 from service.errors import (
-    PROBLEMS,
     BatchClosed,
+    BatchNotFound,
     BatchTooLarge,
+    Conflict,
     Forbidden,
     HeduiError,
     InvalidRequest,
@@ -44,6 +45,7 @@ from service.errors import (
 from service.jobs.queue import RunQueue
 from service.models import Batch
 from service.policy.catalog import PolicyCatalog
+from service.problem_docs import problems
 from service.routing import JSONRoute
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"], route_class=JSONRoute)
@@ -99,16 +101,16 @@ IDEMPOTENCY_KEY = Header(
     "batch received under the key, before any new ones; otherwise 422. At most 255 "
     "characters of printable ASCII, not blank.",
 )
-BATCH_RESPONSES: dict[int | str, dict[str, Any]] = {
-    **PROBLEMS,
-    413: {
-        **PROBLEMS[422],
-        "description": "Body over HEDUI_MAX_BATCH_BYTES, or the batch "
-        "over HEDUI_MAX_BATCH_HOUSEHOLDS lines (NDJSON: the lines before the limit are "
-        "stored; JSON: nothing is)",
-    },
-    415: {**PROBLEMS[422], "description": "Neither JSON nor NDJSON"},
-}
+NOT_BATCH_MEDIA_TYPE = "Send households as application/x-ndjson (one per line) or application/json"
+BATCH_RESPONSES: dict[int | str, dict[str, Any]] = problems(
+    BatchTooLarge(100_000, 100_000, batch_id="9a2c4e6f-1b3d-4f5a-8c7e-0d2f4a6b8c1e"),
+    BatchTooLarge(100_000, 0, sent=100_001),
+    different_body(),
+    UnsupportedMediaType(NOT_BATCH_MEDIA_TYPE),
+)
+"""Body over HEDUI_MAX_BATCH_BYTES (413 `too-large`), or the batch over
+HEDUI_MAX_BATCH_HOUSEHOLDS lines (413 `batch-too-large`: NDJSON, the lines before the limit
+are stored; JSON, nothing is)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,9 +131,7 @@ async def _body(request: Request, max_line_bytes: int, max_households: int) -> A
         yield _Body(ndjson_lines(request.stream(), max_line_bytes=max_line_bytes), {})
         return
     if media_type != "application/json":
-        raise UnsupportedMediaType(
-            "Send households as application/x-ndjson (one per line) or application/json"
-        )
+        raise UnsupportedMediaType(NOT_BATCH_MEDIA_TYPE)
     reader = JsonHouseholds(max_line_bytes=max_line_bytes)
     with Spool() as spool:
         try:
@@ -290,7 +290,14 @@ FIRST_LINE = Query(
 @router.post(
     "/{batch_id}/households",
     response_model=wire.BatchAccepted,
-    responses=BATCH_RESPONSES,
+    responses={
+        **BATCH_RESPONSES,
+        **problems(
+            BatchNotFound(),
+            Forbidden("Only the key that created a batch adds households to it"),
+            BatchClosed("closed"),
+        ),
+    },
     openapi_extra=UPLOAD_BODY,
     summary="Add households to an open batch (resumable: lines are numbered)",
 )
@@ -340,7 +347,7 @@ async def add_households(
 @router.post(
     "/{batch_id}/close",
     response_model=wire.Batch,
-    responses=PROBLEMS,
+    responses=problems(BatchNotFound(), BatchClosed("cancelled")),
     summary="No more households: the batch's verifications run to the end",
 )
 async def close_batch(batch_id: str, principal: CaseworkerDep, session: SessionDep) -> wire.Batch:
@@ -351,7 +358,13 @@ async def close_batch(batch_id: str, principal: CaseworkerDep, session: SessionD
 @router.post(
     "/{batch_id}/cancel",
     response_model=wire.Batch,
-    responses=PROBLEMS,
+    responses=problems(
+        BatchNotFound(),
+        Conflict(
+            "The batch has finished: every verification in it has ended, so nothing is "
+            "left to cancel"
+        ),
+    ),
     summary="Cancel a batch: verifications not yet started become `cancelled`",
 )
 async def cancel_batch(batch_id: str, principal: CaseworkerDep, session: SessionDep) -> wire.Batch:
@@ -367,7 +380,6 @@ async def cancel_batch(batch_id: str, principal: CaseworkerDep, session: Session
 @router.get(
     "",
     response_model=wire.BatchPage,
-    responses=PROBLEMS,
     summary="Batches of the caller's region, newest first",
 )
 async def list_batches(
@@ -379,7 +391,7 @@ async def list_batches(
 @router.get(
     "/{batch_id}",
     response_model=wire.Batch,
-    responses=PROBLEMS,
+    responses=problems(BatchNotFound()),
     summary="A batch: counts per status and recommendation, progress and ETA",
 )
 async def get_batch(batch_id: str, session: SessionDep, principal: ReaderDep) -> wire.Batch:
@@ -390,7 +402,7 @@ async def get_batch(batch_id: str, session: SessionDep, principal: ReaderDep) ->
 @router.get(
     "/{batch_id}/errors",
     response_model=wire.BatchErrorPage,
-    responses=PROBLEMS,
+    responses=problems(BatchNotFound()),
     summary="The batch's refused lines, by line number",
 )
 async def batch_errors(
@@ -405,7 +417,7 @@ async def batch_errors(
 @router.get(
     "/{batch_id}/verifications",
     response_model=wire.BatchVerificationPage,
-    responses=PROBLEMS,
+    responses=problems(BatchNotFound()),
     summary="The batch's verifications by line, filterable by status and recommendation",
 )
 async def batch_verifications(

@@ -9,6 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from schemas import connector as wire
 from service.connector.metrics import Metrics
+from service.connector.service import ConnectorNotFound
 from service.connector.service import connector as connector_service
 from service.db import is_database_unavailable
 from service.deps import (
@@ -19,7 +20,8 @@ from service.deps import (
     SessionDep,
     SettingsDep,
 )
-from service.errors import PROBLEMS
+from service.errors import Conflict
+from service.problem_docs import problems
 from service.routing import JSONRoute
 
 log = structlog.get_logger(__name__)
@@ -31,7 +33,6 @@ metrics_router = APIRouter(tags=["health"], route_class=JSONRoute)
 @router.get(
     "",
     response_model=list[wire.ConnectorSummary],
-    responses=PROBLEMS,
     summary="Every connector with its health status",
 )
 async def list_connectors(
@@ -48,7 +49,7 @@ async def list_connectors(
 @router.get(
     "/{name}/health",
     response_model=wire.ConnectorHealth,
-    responses=PROBLEMS,
+    responses=problems(ConnectorNotFound()),
     summary="A connector's health model: success rate, latency, breaker, last error",
 )
 async def connector_health(
@@ -67,7 +68,7 @@ async def connector_health(
 @router.get(
     "/{name}/history",
     response_model=wire.ConnectorHistory,
-    responses=PROBLEMS,
+    responses=problems(ConnectorNotFound()),
     summary="Calls, error rate and p95 latency per time bucket over the last hour and day",
 )
 async def connector_history(
@@ -83,7 +84,7 @@ async def connector_history(
 @router.get(
     "/{name}/events",
     response_model=wire.ConnectorEventPage,
-    responses=PROBLEMS,
+    responses=problems(ConnectorNotFound()),
     summary="Pauses, resumptions (who and why) and breaker transitions, newest first",
 )
 async def connector_events(
@@ -102,7 +103,10 @@ async def connector_events(
 @router.post(
     "/{name}/pause",
     response_model=wire.ConnectorSummary,
-    responses=PROBLEMS,
+    responses=problems(
+        ConnectorNotFound(),
+        Conflict("bank is already paused (王芳: partner maintenance 02:00-04:00)"),
+    ),
     summary='Stop calling a partner: its sources become `error`, "paused by operator"',
 )
 async def pause_connector(
@@ -121,7 +125,7 @@ async def pause_connector(
 @router.post(
     "/{name}/resume",
     response_model=wire.ConnectorSummary,
-    responses=PROBLEMS,
+    responses=problems(ConnectorNotFound(), Conflict("bank is not paused")),
     summary="Call a paused partner again",
 )
 async def resume_connector(

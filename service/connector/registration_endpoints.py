@@ -10,7 +10,9 @@ from connectors.declarative.spec import record_kinds_schema
 from schemas import connector_registration as wire
 from schemas.connector import CodeConnector
 from schemas.identity import mask_id_number
+from schemas.problem import ProblemError
 from service.audit.recorder import about
+from service.connector.registration_service import DeclarativeConnectorNotFound
 from service.connector.registration_service import registration as registration_service
 from service.connector.service import connector as connector_service
 from service.deps import (
@@ -21,7 +23,8 @@ from service.deps import (
     SessionDep,
     SettingsDep,
 )
-from service.errors import PROBLEMS
+from service.errors import Conflict, InvalidRequest, OutsideRegion
+from service.problem_docs import problems
 from service.routing import JSONRoute
 
 router = APIRouter(prefix="/v1/connectors", tags=["connectors"], route_class=JSONRoute)
@@ -40,7 +43,7 @@ SpecBody = Annotated[
 ]
 
 
-@router.get("/schema", responses=PROBLEMS, summary="The declarative connector spec's JSON Schema")
+@router.get("/schema", summary="The declarative connector spec's JSON Schema")
 async def spec_schema(_: ConnectorReaderDep) -> dict[str, Any]:
     """With `x-record-kinds`: for each `response.kind`, the fields `response.fields` must
     map (`required`), may map (`optional`), and which are amounts (they take `unit`)."""
@@ -54,7 +57,19 @@ async def spec_schema(_: ConnectorReaderDep) -> dict[str, Any]:
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=wire.RegisteredConnector,
-    responses=PROBLEMS,
+    responses=problems(
+        InvalidRequest(
+            "The connector spec is invalid: /request/url must be an http or https URL",
+            errors=[
+                ProblemError(
+                    loc=["body", "request", "url"],
+                    msg="must be an http or https URL",
+                    pointer="/request/url",
+                )
+            ],
+        ),
+        Conflict("'city_pensions' is registered already: PUT a new version instead"),
+    ),
     summary="Register a declarative HTTP connector (version 1, not yet in force)",
 )
 async def register_connector(
@@ -72,7 +87,7 @@ async def register_connector(
 @router.get(
     "/{name}",
     response_model=wire.RegisteredConnector | CodeConnector,
-    responses=PROBLEMS,
+    responses=problems(DeclarativeConnectorNotFound("city_pensions")),
     summary="One connector: a declarative one's latest spec and versions, a built-in or "
     "plugin one's config (secrets masked)",
 )
@@ -93,7 +108,15 @@ async def read_connector(
 @router.put(
     "/{name}",
     response_model=wire.RegisteredConnector,
-    responses=PROBLEMS,
+    responses=problems(
+        DeclarativeConnectorNotFound("city_pensions"),
+        InvalidRequest.at(["body", "name"], "differs from the URL"),
+        Conflict(
+            "city_pensions has 50 versions, the most this deployment allows "
+            "(HEDUI_MAX_CONNECTOR_VERSIONS): versions are kept, since reports name the "
+            "version they used"
+        ),
+    ),
     summary="Store a new version of a declarative connector's spec",
 )
 async def new_connector_version(
@@ -111,7 +134,16 @@ async def new_connector_version(
 @router.post(
     "/{name}/test",
     response_model=wire.ConnectorTestResult,
-    responses=PROBLEMS,
+    responses=problems(
+        DeclarativeConnectorNotFound("city_pensions"),
+        OutsideRegion(),
+        InvalidRequest.at(["body", "version"], "no version 3"),
+        Conflict(
+            "city_pensions is paused by an operator (王芳: partner maintenance): a test read "
+            "would call its partner; an operator resumes it first "
+            "(POST /v1/connectors/city_pensions/resume)"
+        ),
+    ),
     summary="Test-read the partner for a household of the key's region (at most 5 pages, "
     "100 records)",
 )
@@ -137,7 +169,14 @@ async def read_partner_for_test(
 @router.post(
     "/{name}/enable",
     response_model=wire.RegisteredConnector,
-    responses=PROBLEMS,
+    responses=problems(
+        DeclarativeConnectorNotFound("city_pensions"),
+        InvalidRequest.at(["body", "version"], "no version 3"),
+        Conflict(
+            "Version 2 has no successful test read: POST /v1/connectors/city_pensions/test "
+            'first, or enable it untested with the body {"force": true}'
+        ),
+    ),
     summary="Put a version in force (it needs a successful test read, or force)",
 )
 async def enable_connector(
@@ -158,7 +197,7 @@ async def enable_connector(
 @router.post(
     "/{name}/disable",
     response_model=wire.RegisteredConnector,
-    responses=PROBLEMS,
+    responses=problems(DeclarativeConnectorNotFound("city_pensions")),
     summary="Stop asking this partner in new verifications",
 )
 async def disable_connector(

@@ -38,7 +38,7 @@ from service.auth.principal import Principal
 from service.config import Settings
 from service.connector.registration_repository import RegistrationRepository
 from service.connector.repository import ConnectorRepository
-from service.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from service.errors import Conflict, InvalidRequest, NotFound, OutsideRegion
 from service.logging import redact_line
 from service.models.base import utcnow
 from service.models.declarative_connector import StoredConnector, StoredConnectorVersion
@@ -246,10 +246,7 @@ class ConnectorRegistration:
         if not principal.covers(body.region_code):
             # A township key names no township here: it test-reads nobody (as it registers
             # no near relative), rather than anyone of its county.
-            raise Forbidden(
-                "region_code is outside the region of this API key",
-                errors=[ProblemError(loc=["body", "region_code"], msg="outside the key's region")],
-            )
+            raise OutsideRegion()
         repository = RegistrationRepository.from_session(session)
         connector_row = await repository.get(name)
         if connector_row is None:

@@ -7,8 +7,14 @@ from fastapi import APIRouter, Query, status
 from schemas import near_relative as wire
 from schemas.verification import REGION_PREFIX
 from service.deps import RegistrarDep, RegistryReaderDep, SessionDep
-from service.errors import PROBLEMS
+from service.errors import OutsideRegion
+from service.near_relative.service import (
+    NearRelativeDuplicate,
+    NearRelativeNotFound,
+    NearRelativeRevoked,
+)
 from service.near_relative.service import near_relative as near_relative_service
+from service.problem_docs import problems
 from service.routing import JSONRoute
 
 router = APIRouter(prefix="/v1/near-relatives", tags=["near-relatives"], route_class=JSONRoute)
@@ -18,7 +24,9 @@ router = APIRouter(prefix="/v1/near-relatives", tags=["near-relatives"], route_c
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=wire.NearRelative,
-    responses=PROBLEMS,
+    responses=problems(
+        OutsideRegion(), NearRelativeDuplicate("2b7e4f1c-93a0-4d6e-8c15-6f0a9d3e7b42")
+    ),
     summary="Register a staff member's near relative",
 )
 async def create_near_relative(
@@ -35,7 +43,6 @@ async def create_near_relative(
 @router.get(
     "",
     response_model=wire.NearRelativePage,
-    responses=PROBLEMS,
     summary="List registrations in the caller's region, newest first",
 )
 async def list_near_relatives(
@@ -63,7 +70,7 @@ async def list_near_relatives(
 @router.post(
     "/{registration_id}/revoke",
     response_model=wire.NearRelative,
-    responses=PROBLEMS,
+    responses=problems(NearRelativeNotFound(), NearRelativeRevoked()),
     summary="Revoke a registration (it is kept, with who revoked it, when and why)",
 )
 async def revoke_near_relative(

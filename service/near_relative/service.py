@@ -9,10 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from schemas import near_relative as wire
 from schemas.assessment import NearRelativeMatch
 from schemas.identity import mask_id_number, mask_name, redact_id_numbers
-from schemas.problem import ProblemError
 from schemas.verification import name_in
 from service.auth.principal import Principal
-from service.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from service.errors import Conflict, InvalidRequest, NotFound, OutsideRegion
 from service.models import NearRelative
 from service.models.base import new_id, utcnow
 from service.near_relative.repository import NearRelativeRepository
@@ -47,10 +46,7 @@ class NearRelativeService:
         self, session: AsyncSession, principal: Principal, body: wire.NearRelativeCreate
     ) -> wire.NearRelative:
         if not principal.covers(body.region_code):
-            raise Forbidden(
-                "region_code is outside the region of this API key",
-                errors=[ProblemError(loc=["body", "region_code"], msg="outside the key's region")],
-            )
+            raise OutsideRegion()
         _no_name_in(body.staff_position, body.staff_name, body.relative_name, "staff_position")
         registration = NearRelative(
             id=new_id(),

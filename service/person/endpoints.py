@@ -5,7 +5,6 @@ from fastapi import APIRouter
 from schemas import person as wire
 from schemas import verification as verification_wire
 from service.deps import AuditorDep, SessionDep
-from service.errors import PROBLEMS
 from service.person.service import person as person_service
 from service.routing import JSONRoute
 
@@ -15,7 +14,6 @@ router = APIRouter(prefix="/v1/people", tags=["people"], route_class=JSONRoute)
 @router.post(
     "/search",
     response_model=verification_wire.VerificationPage,
-    responses=PROBLEMS,
     summary="The verifications a person appears in (auditor)",
 )
 async def search_person(

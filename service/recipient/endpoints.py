@@ -6,7 +6,9 @@ from fastapi import APIRouter, Query
 
 from schemas import recipient as wire
 from service.deps import ApproverDep, CaseworkerDep, CatalogDep, ReaderDep, SessionDep, SettingsDep
-from service.errors import PROBLEMS
+from service.errors import Conflict, InvalidRequest
+from service.problem_docs import problems
+from service.recipient.service import RecipientNotFound
 from service.recipient.service import recipient as recipient_service
 from service.routing import JSONRoute
 
@@ -16,7 +18,6 @@ router = APIRouter(prefix="/v1/recipients", tags=["recipients"], route_class=JSO
 @router.get(
     "",
     response_model=wire.RecipientPage,
-    responses=PROBLEMS,
     summary="The roll of recipients in the caller's region, newest first",
 )
 async def list_recipients(
@@ -34,7 +35,7 @@ async def list_recipients(
 @router.get(
     "/{recipient_id}",
     response_model=wire.Recipient,
-    responses=PROBLEMS,
+    responses=problems(RecipientNotFound()),
     summary="One recipient",
 )
 async def get_recipient(
@@ -46,7 +47,7 @@ async def get_recipient(
 @router.post(
     "/{recipient_id}/stop",
     response_model=wire.Recipient,
-    responses=PROBLEMS,
+    responses=problems(RecipientNotFound(), Conflict("The household is off the roll already")),
     summary="Take a household off the roll, with the reason",
 )
 async def stop_recipient(
@@ -64,7 +65,11 @@ async def stop_recipient(
 @router.post(
     "/{recipient_id}/consent",
     response_model=wire.Recipient,
-    responses=PROBLEMS,
+    responses=problems(
+        RecipientNotFound(),
+        Conflict("The household is off the roll"),
+        InvalidRequest.at(["body", "signed_on"], "cannot be in the future"),
+    ),
     summary="Record a new signed authorization (授权书)",
 )
 async def renew_consent(

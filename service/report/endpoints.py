@@ -7,9 +7,21 @@ from fastapi import APIRouter, Header, Response, status
 from schemas import report as report_wire
 from schemas import verification as wire
 from service.deps import ApproverDep, CatalogDep, ReaderDep, SessionDep, SettingsDep
-from service.errors import PROBLEMS
+from service.errors import (
+    AlreadyOnTheRoll,
+    DecisionExists,
+    Forbidden,
+    InvalidRequest,
+    NearRelativeRegisteredSince,
+    RecheckSuperseded,
+    RecipientLeft,
+    ReportNotReady,
+    VerificationNotFound,
+    VerificationWithdrawn,
+)
+from service.problem_docs import problems
 from service.report.decision import decide
-from service.report.rescore import rendered, rescore
+from service.report.rescore import RecordsPurged, rendered, rescore
 from service.routing import JSONRoute
 from service.verification.service import verification as verification_service
 
@@ -40,7 +52,11 @@ def preferred_language(accept_language: str | None) -> str:
 @router.get(
     "/{verification_id}/report",
     response_model=report_wire.Report,
-    responses=PROBLEMS,
+    responses=problems(
+        VerificationNotFound(),
+        ReportNotReady("running"),
+        VerificationWithdrawn(VerificationWithdrawn.NO_REPORT),
+    ),
     summary="The scored, explainable report (409 until completed)",
 )
 async def get_report(
@@ -64,7 +80,13 @@ async def get_report(
 @router.post(
     "/{verification_id}/rescore",
     response_model=report_wire.Rescore,
-    responses=PROBLEMS,
+    responses=problems(
+        VerificationNotFound(),
+        ReportNotReady("running"),
+        VerificationWithdrawn(VerificationWithdrawn.NOT_RESCORED),
+        RecordsPurged("2027-11-20"),
+        InvalidRequest.at(["body", "as_of"], "no policy in force on 2019-01-01"),
+    ),
     summary="Rebuild the report from stored facts, under the original or another policy",
 )
 async def rescore_verification(
@@ -93,7 +115,17 @@ async def rescore_verification(
     "/{verification_id}/decision",
     status_code=status.HTTP_201_CREATED,
     response_model=wire.Decision,
-    responses=PROBLEMS,
+    responses=problems(
+        VerificationNotFound(),
+        Forbidden("Whoever submitted a verification cannot decide it (separation of duties)"),
+        ReportNotReady("running"),
+        DecisionExists(),
+        VerificationWithdrawn(VerificationWithdrawn.NOT_DECIDED),
+        AlreadyOnTheRoll("530102********1231", "dibao"),
+        NearRelativeRegisteredSince("530102********1223", 0),
+        RecipientLeft("2027-06-30"),
+        RecheckSuperseded(),
+    ),
     summary="Record the approver's decision on a completed verification",
 )
 async def create_decision(

@@ -4,7 +4,8 @@ from fastapi import APIRouter
 
 from schemas import report as wire
 from service.deps import PolicyAnalystDep, SessionDep
-from service.errors import PROBLEMS
+from service.errors import InvalidRequest
+from service.problem_docs import problems
 from service.routing import JSONRoute
 from service.simulation.service import simulate
 
@@ -14,7 +15,11 @@ router = APIRouter(prefix="/v1/policy", tags=["policy"], route_class=JSONRoute)
 @router.post(
     "/simulate",
     response_model=wire.SimulationResult,
-    responses=PROBLEMS,
+    responses=problems(
+        InvalidRequest.at(
+            ["body", "overrides", "colour"], "is not a figure and cannot be overridden"
+        )
+    ),
     summary="Re-score stored households under changed policy figures",
 )
 async def simulate_policy(

@@ -19,10 +19,19 @@ from service.deps import (
     SessionDep,
     SettingsDep,
 )
-from service.errors import PROBLEMS, check_idempotency_key
+from service.errors import (
+    InvalidRequest,
+    OutsideRegion,
+    Overloaded,
+    RateLimited,
+    VerificationNotFound,
+    VerificationWithdrawn,
+    check_idempotency_key,
+)
 from service.jobs.completion import Completions
 from service.jobs.queue import RunQueue
 from service.models import Verification
+from service.problem_docs import problems
 from service.routing import JSONRoute
 from service.verification.intake import submit
 from service.verification.service import finished_view
@@ -103,17 +112,15 @@ PREFER = Header(
                 "Preference-Applied": APPLIED,
             },
         },
-        **PROBLEMS,
-        429: {
-            **PROBLEMS[422],
-            "description": "This API key's per-minute quota is used up (`Retry-After`)",
-        },
-        503: {
-            **PROBLEMS[422],
-            "description": "Too many verifications running here, too many waiting for a "
-            "worker (queue mode), or the database is unavailable (`Retry-After`); nothing "
-            "was stored",
-        },
+        **problems(
+            OutsideRegion(),
+            InvalidRequest.at(["body", "consent", "signed_on"], "cannot be in the future"),
+            RateLimited(
+                42, {"RateLimit-Policy": '"default";q=60;w=60', "RateLimit": '"default";r=0;t=42'}
+            ),
+            Overloaded(Overloaded.RUNNING),
+            Overloaded(Overloaded.QUEUED),
+        ),
     },
     summary="Submit a household for verification",
 )
@@ -195,7 +202,6 @@ async def create_verification(
 @router.get(
     "",
     response_model=wire.VerificationPage,
-    responses=PROBLEMS,
     summary="List verifications in the caller's region, newest first",
 )
 async def list_verifications(
@@ -211,7 +217,7 @@ async def list_verifications(
 @router.get(
     "/{verification_id}",
     response_model=wire.Verification,
-    responses=PROBLEMS,
+    responses=problems(VerificationNotFound()),
     summary="A verification and the state of each source",
 )
 async def get_verification(
@@ -223,7 +229,9 @@ async def get_verification(
 @router.post(
     "/{verification_id}/withdraw",
     response_model=wire.Verification,
-    responses=PROBLEMS,
+    responses=problems(
+        VerificationNotFound(), VerificationWithdrawn(VerificationWithdrawn.ALREADY)
+    ),
     summary="Withdraw a verification: the household's consent, or the application",
 )
 async def withdraw_verification(

@@ -19,7 +19,7 @@ from service.auth.principal import Principal
 from service.auth.scope import county_in_scope, narrow
 from service.bulk import Rows, insert_together
 from service.crypto.sealed import keyring_of
-from service.errors import Forbidden, InvalidRequest, VerificationNotFound
+from service.errors import Forbidden, InvalidRequest, OutsideRegion, VerificationNotFound
 from service.models import Decision, Member, SourceResult, Verification
 from service.models.base import new_id, transient, utcnow
 from service.pagination import decode_cursor, listing, next_cursor
@@ -96,10 +96,7 @@ class VerificationService:
                 return earlier, False
 
         if not county_in_scope(principal, body.region_code):
-            raise Forbidden(
-                "region_code is outside the region of this API key",
-                errors=[ProblemError(loc=["body", "region_code"], msg="outside the key's region")],
-            )
+            raise OutsideRegion()
         if not principal.covers(body.region_code, body.township_code):
             # A township key files for its own township only, and names it.
             if body.township_code is None:

@@ -7,8 +7,10 @@ from fastapi import APIRouter, Query
 from schemas import warning as wire
 from schemas.verification import REGION_PREFIX
 from service.deps import ReaderDep, SessionDep
-from service.errors import PROBLEMS
+from service.errors import Conflict
+from service.problem_docs import problems
 from service.routing import JSONRoute
+from service.warning.service import WarningNotFound
 from service.warning.service import warning as warning_service
 
 router = APIRouter(prefix="/v1/warnings", tags=["warnings"], route_class=JSONRoute)
@@ -17,7 +19,6 @@ router = APIRouter(prefix="/v1/warnings", tags=["warnings"], route_class=JSONRou
 @router.get(
     "",
     response_model=wire.WarningPage,
-    responses=PROBLEMS,
     summary="Warnings raised by re-checks in the caller's region, newest first",
 )
 async def list_warnings(
@@ -34,7 +35,6 @@ async def list_warnings(
 @router.get(
     "/summary",
     response_model=wire.WarningSummary,
-    responses=PROBLEMS,
     summary="Counts of warnings per county, for a county-level overview",
 )
 async def warning_summary(
@@ -51,7 +51,12 @@ async def warning_summary(
     return await warning_service.summary(session, principal, region_code)
 
 
-@router.get("/{warning_id}", response_model=wire.Warning, responses=PROBLEMS, summary="One warning")
+@router.get(
+    "/{warning_id}",
+    response_model=wire.Warning,
+    responses=problems(WarningNotFound()),
+    summary="One warning",
+)
 async def get_warning(warning_id: str, session: SessionDep, principal: ReaderDep) -> wire.Warning:
     return await warning_service.read(session, principal, warning_id)
 
@@ -59,7 +64,7 @@ async def get_warning(warning_id: str, session: SessionDep, principal: ReaderDep
 @router.post(
     "/{warning_id}/acknowledge",
     response_model=wire.Warning,
-    responses=PROBLEMS,
+    responses=problems(WarningNotFound(), Conflict("The warning is resolved")),
     summary="Say the warning is being looked into, with a note",
 )
 async def acknowledge_warning(
@@ -72,7 +77,7 @@ async def acknowledge_warning(
 @router.post(
     "/{warning_id}/resolve",
     response_model=wire.Warning,
-    responses=PROBLEMS,
+    responses=problems(WarningNotFound(), Conflict("The warning is resolved")),
     summary="Close the warning, with a note saying what was done",
 )
 async def resolve_warning(

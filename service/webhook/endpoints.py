@@ -6,9 +6,10 @@ from fastapi import APIRouter, Query, Response, status
 
 from schemas import webhook as wire
 from service.deps import IntegratorDep, SessionDep, SettingsDep
-from service.errors import PROBLEMS
+from service.errors import Conflict, InvalidRequest
+from service.problem_docs import problems
 from service.routing import JSONRoute
-from service.webhook.service import to_wire
+from service.webhook.service import MAX_ACTIVE_PER_REGION, WebhookNotFound, to_wire
 from service.webhook.service import webhook as webhook_service
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], route_class=JSONRoute)
@@ -28,7 +29,13 @@ after HEDUI_WEBHOOK_MAX_ATTEMPTS. Bodies carry ids, codes and masked identifiers
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=wire.Webhook,
-    responses=PROBLEMS,
+    responses=problems(
+        InvalidRequest.at(["body", "url"], "its host is not in HEDUI_WEBHOOK_HOSTS"),
+        Conflict(
+            f"The region has {MAX_ACTIVE_PER_REGION} active webhooks, the most it may: "
+            "remove one (DELETE /v1/webhooks/{id}) first"
+        ),
+    ),
     summary="Subscribe a URL to events of the caller's region (at most 20 active per region)",
     description=SIGNING,
 )
@@ -44,7 +51,6 @@ async def create_webhook(
 @router.get(
     "",
     response_model=wire.WebhookPage,
-    responses=PROBLEMS,
     summary="Webhooks, newest first (`active=true` for those events are sent to)",
 )
 async def list_webhooks(
@@ -55,7 +61,12 @@ async def list_webhooks(
     return await webhook_service.listed(session, principal, where)
 
 
-@router.get("/{webhook_id}", response_model=wire.Webhook, responses=PROBLEMS, summary="One webhook")
+@router.get(
+    "/{webhook_id}",
+    response_model=wire.Webhook,
+    responses=problems(WebhookNotFound()),
+    summary="One webhook",
+)
 async def get_webhook(
     webhook_id: str, session: SessionDep, principal: IntegratorDep
 ) -> wire.Webhook:
@@ -67,7 +78,7 @@ async def get_webhook(
     status_code=status.HTTP_204_NO_CONTENT,
     # No body, so no Content-Type: not the JSON response class of the other routes.
     response_class=Response,
-    responses=PROBLEMS,
+    responses=problems(WebhookNotFound()),
     summary="Remove a webhook: no event is sent to it any more",
 )
 async def remove_webhook(webhook_id: str, session: SessionDep, principal: IntegratorDep) -> None:
@@ -79,7 +90,7 @@ async def remove_webhook(webhook_id: str, session: SessionDep, principal: Integr
 @router.get(
     "/{webhook_id}/deliveries",
     response_model=wire.DeliveryPage,
-    responses=PROBLEMS,
+    responses=problems(WebhookNotFound()),
     summary="Deliveries of a webhook, newest first (filter `status=dead` for the failed)",
 )
 async def list_deliveries(
@@ -95,7 +106,11 @@ async def list_deliveries(
     "/{webhook_id}/deliveries/{delivery_id}/redeliver",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=wire.WebhookDelivery,
-    responses=PROBLEMS,
+    responses=problems(
+        WebhookNotFound(),
+        WebhookNotFound("delivery"),
+        Conflict("The webhook was removed: nothing is sent to it any more"),
+    ),
     summary="Send a delivery again (a dead one, or a delivered one the receiver lost)",
 )
 async def redeliver(

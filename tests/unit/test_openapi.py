@@ -18,7 +18,7 @@ from schemas import warning as warning_wire
 from schemas import webhook as webhook_wire
 from service.app import create_app
 from service.config import Settings
-from service.openapi import APPLICANT, CHILD
+from service.openapi_examples import APPLICANT, CHILD
 
 FULL_ID = re.compile(r"\d{17}[\dX]")
 
