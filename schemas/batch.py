@@ -93,7 +93,10 @@ class Batch(BaseModel):
     households: int = Field(description="Valid lines: each made one verification")
     invalid_lines: int = Field(description="Lines refused: see `GET /v1/batches/{id}/errors`")
     by_status: dict[VerificationStatus, int]
-    by_recommendation: dict[Recommendation, int]
+    by_recommendation: dict[Recommendation, int] = Field(
+        description="The recommendations of its completed verifications (a withdrawn one's "
+        "is not counted)"
+    )
     progress: BatchProgress
 
 

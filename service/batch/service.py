@@ -238,7 +238,9 @@ class BatchService:
         for status, recommendation, count in await repository.counts(batch.id):
             key = VerificationStatus(status)
             by_status[key] = by_status.get(key, 0) + count
-            if recommendation is not None:
+            # A withdrawn verification's report stands no more: its recommendation is
+            # not the batch's (its status says what became of it).
+            if recommendation is not None and key is not VerificationStatus.withdrawn:
                 by_recommendation[recommendation] = by_recommendation.get(recommendation, 0) + count
         total = sum(by_status.values())
         done = sum(count for status, count in by_status.items() if status.value in ENDED)

@@ -231,6 +231,26 @@ class TestRefusedBodies:
         after = (await client.get(f"/v1/batches/{created['id']}")).json()
         assert (after["status"], after["completed_at"]) == ("closed", batch["completed_at"])
 
+    async def test_a_withdrawn_households_recommendation_is_not_the_batchs(
+        self, api_client: ClientFactory
+    ) -> None:
+        client = await api_client(role="caseworker", region="530102", name="withdrawing")
+        created = (
+            await client.post(
+                "/v1/batches", content=ndjson(household("w-1"), household("w-2")), headers=NDJSON
+            )
+        ).json()
+        batch = await finished(client, created["id"])
+        assert sum(batch["by_recommendation"].values()) == 2
+        listed = await client.get(f"/v1/batches/{created['id']}/verifications")
+        first = listed.json()["items"][0]["id"]
+        withdrawn = await client.post(f"/v1/verifications/{first}/withdraw", json={})
+        assert withdrawn.status_code == 200, withdrawn.text
+
+        after = (await client.get(f"/v1/batches/{created['id']}")).json()
+        assert after["by_status"] == {"completed": 1, "withdrawn": 1}
+        assert sum(after["by_recommendation"].values()) == 1
+
     async def test_a_batch_whose_households_all_ended_cannot_be_cancelled_before_its_sweep(
         self, api_client: ClientFactory
     ) -> None:
