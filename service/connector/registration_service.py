@@ -32,7 +32,13 @@ from schemas.evidence import (
     Record,
     RequestContext,
 )
-from schemas.identity import hides_id_number, mask_id_number, mask_name, redact_id_numbers
+from schemas.identity import (
+    hides_id_number,
+    mask_account,
+    mask_id_number,
+    mask_name,
+    redact_id_numbers,
+)
 from schemas.problem import ProblemError
 from service.auth.principal import Principal
 from service.config import Settings
@@ -293,6 +299,13 @@ class ConnectorRegistration:
         try:
             async with PartnerClient(transport=recorder, context=household.context) as client:
                 evidence = await fetch_evidence(connector, household, config, client)
+            # Account numbers the records hold are shown by their last 4 digits, in the
+            # records and wherever the exchanges quote them.
+            recorder.accounts = sorted(
+                {account for record in evidence.records if (account := _account_of(record))},
+                key=len,
+                reverse=True,
+            )
             records = [_shown(record, recorder.mask) for record in evidence.records]
             answered = len(evidence.answered)
         except ConnectorError as failure:
@@ -326,6 +339,14 @@ def _shown(record: Record, mask: Callable[[str], str]) -> Record:
         if isinstance(value, str) and field not in ("id_number", "kind"):
             update[field] = mask(value)
     return record.model_copy(update=update)
+
+
+def _account_of(record: Record) -> str | None:
+    """The account number a record holds, unless it shows no more than its last 4."""
+    account = getattr(record, "account", None)
+    if isinstance(account, str) and account != mask_account(account):
+        return account
+    return None
 
 
 def _capped(spec: ConnectorSpec) -> ConnectorSpec:
@@ -409,6 +430,8 @@ class _Recorder(httpx.AsyncBaseTransport):
         self.inner = httpx.AsyncHTTPTransport()
         self.secrets = secrets
         self.names = names
+        self.accounts: list[str] = []
+        """Account numbers the read's records hold (the longest first)."""
         self._log: list[tuple[httpx.Request, int | None, bytearray, float]] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -447,6 +470,8 @@ class _Recorder(httpx.AsyncBaseTransport):
                 text = decoded
         for name in self.names:
             text = text.replace(name, mask_name(name))
+        for account in self.accounts:
+            text = text.replace(account, mask_account(account))
         # Every ID-number run masked; one written apart leaves no digit of the text.
         text = redact_line(text)
         return text if len(text) <= wire.TEST_BODY_CHARS else text[: wire.TEST_BODY_CHARS] + "…"
