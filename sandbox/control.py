@@ -99,12 +99,21 @@ async def set_faults(
         ProblemError(loc=["body", source], msg="unknown source")
         for source in settings
         if source not in faults
+    ] + [
+        ProblemError(loc=["body", source, "processing_ms"], msg=_PROCESSING_BANK_ONLY)
+        for source, setting in settings.items()
+        if setting.processing_ms is not None and source != PROCESSING_SOURCE
     ]
     if unknown:  # validate everything before changing anything
         return validation_problem(request, unknown)
     for source, setting in settings.items():
         faults.set(source, setting)
     return faults.snapshot()
+
+
+PROCESSING_SOURCE = "bank"
+"""The one agency that answers later (an inquiry submitted, then polled)."""
+_PROCESSING_BANK_ONLY = "only the bank answers later: processing_ms is the bank's alone"
 
 
 @router.delete("/faults")
@@ -119,9 +128,15 @@ async def get_fault(request: Request, source: str) -> FaultSetting:
     return _faults(request, source).get(source)
 
 
-@router.put("/faults/{source}")
-async def set_fault(request: Request, source: str, setting: FaultSetting) -> FaultSetting:
-    _faults(request, source).set(source, setting)
+@router.put("/faults/{source}", response_model=FaultSetting)
+async def set_fault(
+    request: Request, source: str, setting: FaultSetting
+) -> FaultSetting | JSONResponse:
+    faults = _faults(request, source)
+    if setting.processing_ms is not None and source != PROCESSING_SOURCE:
+        error = ProblemError(loc=["body", "processing_ms"], msg=_PROCESSING_BANK_ONLY)
+        return validation_problem(request, [error])
+    faults.set(source, setting)
     return setting
 
 

@@ -206,3 +206,16 @@ class TestInquiries:
             True,
             True,
         ]
+
+
+async def test_processing_time_is_the_bank_s_alone(client: httpx.AsyncClient) -> None:
+    """The other agencies answer at once or never: a processing time for one of them
+    would change nothing, so it is refused rather than echoed back."""
+    one = await client.put("/faults/vehicles", json={"mode": "ok", "processing_ms": 5})
+    many = await client.put("/faults", json={"pensions": {"processing_ms": 5}})
+
+    assert one.status_code == 422, one.text
+    assert one.json()["errors"][0]["loc"] == ["body", "processing_ms"]
+    assert many.status_code == 422, many.text
+    assert many.json()["errors"][0]["loc"] == ["body", "pensions", "processing_ms"]
+    assert (await client.get("/faults/vehicles")).json()["processing_ms"] is None
