@@ -164,9 +164,7 @@ class _Compiled:
             _Expr(response.not_found, "response.not_found") if response.not_found else None
         )
         self.error = _Expr(response.error, "response.error") if response.error else None
-        self.member = (
-            _Expr(spec.mode.member, "mode.member") if isinstance(spec.mode, Batch) else None
-        )
+        self.member = _Expr(spec.mode.member, "mode.member") if spec.mode.member else None
         self.fields: list[tuple[str, _Expr | None, object, str | None]] = [
             (
                 name,
@@ -606,6 +604,9 @@ class DeclarativeConnector:
     ) -> Record:
         if self._compiled.member is not None:
             id_number = self._member_of(item, answer)
+            if len(members) == 1 and id_number != members[0].id_number.upper():
+                # Per member (or a batch of one): the answer is about that member alone.
+                raise MalformedResponse(f"record {index} is about someone not asked (mode.member)")
         else:
             id_number = members[0].id_number
         values: dict[str, object] = {"kind": self.spec.response.kind, "id_number": id_number}

@@ -353,6 +353,12 @@ class RequestSpec(_Spec):
 
 class PerMember(_Spec):
     type: Literal["per_member"]
+    member: Expression | None = Field(
+        default=None,
+        description="Evaluated on each record: the ID number it is about, when the partner "
+        "says; given, a record about anyone but the member asked makes the answer malformed "
+        "(without it, every record of an answer is taken to be the asked member's)",
+    )
 
 
 class Batch(_Spec):

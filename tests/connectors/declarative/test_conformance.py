@@ -456,3 +456,41 @@ async def test_the_documented_xml_records_expression_tells_no_hits_from_another_
     else:
         with pytest.raises(MalformedResponse, match="did not select a list"):
             await fetch_one_answer(spec, answer)
+
+
+def _per_member_tax(member: str | None) -> dict[str, Any]:
+    spec = example("tax")
+    spec["request"]["body"] = {"type": "json", "template": {"taxpayers": [{"sfzh": "{id_number}"}]}}
+    spec["mode"] = {"type": "per_member"} | ({"member": member} if member else {})
+    del spec["response"]["answers"]
+    return spec
+
+
+@pytest.mark.parametrize("member", [None, "sfzh"], ids=["no member expression", "mode.member"])
+async def test_per_member_a_record_about_someone_not_asked_is_malformed_given_mode_member(
+    member: str | None,
+) -> None:
+    """A partner asked about A answers with B's income: with `mode.member` the answer is
+    malformed (the source `error`, the report incomplete); without it, the connector cannot
+    tell, and the record is taken as A's, as the docs say."""
+    answer = raw(
+        {
+            "retCode": "000000",
+            "results": [{"sfzh": B, "found": True, "taxYear": 2025, "taxableIncome": 100}],
+        }
+    )
+    spec = _per_member_tax(member)
+    if member is None:
+        evidence = await fetch_one_answer(spec, answer)
+        assert [record.id_number for record in evidence.records] == [A]
+    else:
+        with pytest.raises(MalformedResponse, match="someone not asked"):
+            await fetch_one_answer(spec, answer)
+        own = raw(
+            {
+                "retCode": "000000",
+                "results": [{"sfzh": A, "found": True, "taxYear": 2025, "taxableIncome": 100}],
+            }
+        )
+        evidence = await fetch_one_answer(spec, own)
+        assert [record.id_number for record in evidence.records] == [A]
