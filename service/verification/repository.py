@@ -674,9 +674,9 @@ class VerificationRepository(Repository):
         by: str,
         by_name: str | None,
         reason: str | None,
-    ) -> str | None:
+    ) -> tuple[str, datetime] | None:
         """Withdraw the verification, unless it was withdrawn already (then None); the
-        status it had. No partner is asked for it from here on: its unanswered sources
+        status it had and when it was withdrawn (`now`, or its completion if later). No partner is asked for it from here on: its unanswered sources
         become `withdrawn`, so that a run's or a collect's late answer stores nothing
         (they settle only `WHERE status = 'pending'` / `'awaiting'`), and no run can claim,
         park or finish it (those need it `queued` or `running`).
@@ -702,14 +702,18 @@ class VerificationRepository(Repository):
             .values(**parked)
         )
         ended = VERIFICATIONS.c.completed_at
-        was = await self.session.scalar(
+        was = await self.session.execute(
             update(VERIFICATIONS)
             .where(VERIFICATIONS.c.id == verification_id, VERIFICATIONS.c.status != WITHDRAWN)
             .values(
                 status=WITHDRAWN,
                 # The right-hand side is the row as it was: the status it is withdrawn from.
                 withdrawn_from=VERIFICATIONS.c.status,
-                withdrawn_at=now,
+                # Never before the completion it withdraws: a run that completed while
+                # this waited for the row (PostgreSQL) ended after `now` was read.
+                withdrawn_at=case(
+                    (ended > literal(now, ended.type), ended), else_=literal(now, ended.type)
+                ),
                 withdrawn_by=by,
                 withdrawn_by_name=by_name,
                 withdrawal_reason=reason,
@@ -718,9 +722,10 @@ class VerificationRepository(Repository):
                 lease_expires_at=None,
                 awaiting=0,
             )
-            .returning(VERIFICATIONS.c.withdrawn_from)
+            .returning(VERIFICATIONS.c.withdrawn_from, VERIFICATIONS.c.withdrawn_at)
         )
-        if was is None:
+        row = was.one_or_none()
+        if row is None:
             return None
         await self.session.execute(
             update(SOURCE_RESULTS)
@@ -730,7 +735,7 @@ class VerificationRepository(Repository):
             )
             .values(status=WITHDRAWN, detail=WITHDRAWN_DETAIL)
         )
-        return str(was)
+        return str(row[0]), row[1]
 
     async def still_completed(self, verification_id: str) -> bool:
         """Whether the verification is still `completed`, holding its row (on PostgreSQL)

@@ -57,15 +57,16 @@ async def withdraw(
         body.reason, [member.name for member in verification.members], ["body", "reason"]
     )
     now = utcnow()
-    was = await VerificationRepository.from_session(session).withdraw(
+    withdrawn = await VerificationRepository.from_session(session).withdraw(
         verification.id,
         now=now,
         by=principal.key_id,
         by_name=principal.name,
         reason=body.reason,
     )
-    if was is None:  # a concurrent withdrawal committed first
+    if withdrawn is None:  # a concurrent withdrawal committed first
         raise VerificationWithdrawn(VerificationWithdrawn.ALREADY)
+    was, now = withdrawn
     await RetentionRepository.from_session(session).purge([verification.id], now)
     recipients = RecipientRepository.from_session(session)
     found = await recipients.recheck_of(verification.id)
