@@ -11,7 +11,6 @@ head, naming the command that brings it there.
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
 
 import httpx
 import structlog
@@ -19,8 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from connectors.registry import ConnectorRegistry, load_connectors
 from service import db
-from service.audit.chainer import AuditChainer, open_signer
-from service.audit.service import CheckpointPolicy
+from service.audit.chainer import AuditChainer, checkpoint_policy, open_signer
 from service.batch.job import BatchCompletion
 from service.config import Settings
 from service.connector.metrics import Metrics
@@ -317,10 +315,7 @@ async def build_runtime(
         chainer = AuditChainer(
             session_factory,
             interval_s=settings.audit_chain_interval_s,
-            policy=CheckpointPolicy(
-                every_links=settings.audit_checkpoint_links,
-                every=timedelta(minutes=settings.audit_checkpoint_minutes),
-            ),
+            policy=checkpoint_policy(settings),
         )
         retention = RetentionJob(
             session_factory,

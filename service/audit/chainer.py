@@ -2,6 +2,7 @@
 since and sign a checkpoint when due. Runs in every API and worker process; on PostgreSQL
 an advisory lock makes one of them do each round (the others find nothing to do)."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import structlog
@@ -9,7 +10,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from service.audit.service import CheckpointPolicy
+from service.audit.service import ChainRound, CheckpointPolicy
 from service.audit.service import audit as audit_service
 from service.audit.signing import Signer, SigningKeyError, create_key_file, load_signer
 from service.config import Settings
@@ -60,6 +61,13 @@ def open_signer(settings: Settings, *, create: bool) -> Signer | None:
         raise SystemExit(str(error)) from None
 
 
+def checkpoint_policy(settings: Settings) -> CheckpointPolicy:
+    return CheckpointPolicy(
+        every_links=settings.audit_checkpoint_links,
+        every=timedelta(minutes=settings.audit_checkpoint_minutes),
+    )
+
+
 class AuditChainer:
     def __init__(
         self,
@@ -76,21 +84,46 @@ class AuditChainer:
         self._periodic = Periodic(
             "audit_chain_round", interval_s, self.run_once, errors=(SQLAlchemyError, OSError)
         )
+        self._held_back: set[int] = set()
+        self._unsigned: str | None = None
 
-    async def run_once(self) -> int:
-        """Chain everything pending now; the number of events linked."""
+    async def run_once(self, *, final: bool = False) -> int:
+        """Chain everything pending now; the number of events linked. `final`: sign what
+        is unsigned too, checkpoint due or not (a process stopping)."""
         linked_total = 0
         while True:
             try:
                 async for session in session_scope(self.session_factory):
-                    linked = await audit_service.chain_pending(
-                        session, signer=self.signer, policy=self.policy
+                    done = await audit_service.chain_pending(
+                        session, signer=self.signer, policy=self.policy, final=final
                     )
             except IntegrityError:
                 return linked_total  # another process linked the same events first
-            linked_total += linked
-            if linked < 1000:
+            linked_total += done.linked
+            self._report(done)
+            if done.pending < 1000 or not done.linked:
                 return linked_total
+
+    def _report(self, done: ChainRound) -> None:
+        """Say once (not every round) what the chain would not take or sign."""
+        for event_id in done.held_back:
+            if event_id not in self._held_back:
+                self._held_back.add(event_id)
+                log.error(
+                    "audit_event_back_dated",
+                    event_id=event_id,
+                    hint="recorded well before the newest event on the chain: left unlinked "
+                    "(`hedui audit verify` reports it)",
+                )
+        if done.unsigned is not None and done.unsigned != self._unsigned:
+            log.error(
+                "audit_checkpoint_refused",
+                problem=done.unsigned,
+                hint="nothing is signed over links that fail their check: run `hedui audit "
+                "verify`; a deployment that ran without its signing key signs its chain once "
+                "with `hedui audit verify --sign-unsigned`",
+            )
+        self._unsigned = done.unsigned
 
     def start(self, signer: Signer | None) -> None:
         """Chain in the background from now on, signing checkpoints with `signer`."""
@@ -99,3 +132,10 @@ class AuditChainer:
 
     async def close(self) -> None:
         await self._periodic.close()
+        if self.signer is None:
+            return
+        # Stopping: the newest links get their checkpoint now, not at the next start.
+        try:
+            await self.run_once(final=True)
+        except (SQLAlchemyError, OSError) as error:
+            log.warning("audit_final_checkpoint_failed", error=type(error).__name__)

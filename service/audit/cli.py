@@ -11,7 +11,9 @@ from service.command import sessions
 from service.config import Settings
 
 if TYPE_CHECKING:  # SQLAlchemy loads when a command opens the database, not at start-up
-    pass
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from service.audit.service import ChainReport
 
 audit_app = typer.Typer(
     help="The tamper-evident audit trail: verify the hash chain and its signed checkpoints.",
@@ -35,21 +37,34 @@ def verify(
     ] = None,
     chain_first: Annotated[
         bool,
-        typer.Option(help="Link pending events first (as the running service would)"),
+        typer.Option(
+            help="Link pending events first (as the running service would), once the chain "
+            "as it stands has been checked"
+        ),
     ] = True,
+    sign_unsigned: Annotated[
+        bool,
+        typer.Option(
+            "--sign-unsigned",
+            help="Sign the chain once its links are checked, when the only problem found is "
+            "links no checkpoint covers: for a deployment that ran without its signing key",
+        ),
+    ] = False,
 ) -> None:
     """Recompute the hash chain from every event and check every signed checkpoint.
 
     Exits 0 when the trail is intact; 1 naming the first event or link that was modified,
-    deleted or reordered; 2 when the links are intact but no public key was given to check
-    the checkpoints' signatures with.
+    deleted or reordered, or the links no signed checkpoint covers although one should; 2
+    when the links are intact but no public key was given to check the checkpoints'
+    signatures with. Nothing is linked or signed before the chain as it stands is checked,
+    and nothing at all when that check fails.
     """
-    from service.audit.chainer import AuditChainer, open_signer, signing_key_path
-    from service.audit.service import CheckpointPolicy
+    from service.audit.chainer import AuditChainer, checkpoint_policy, open_signer, signing_key_path
     from service.audit.service import audit as audit_service
     from service.audit.signing import SigningKeyError, load_verifier
 
     settings = Settings()
+    policy = checkpoint_policy(settings)
     paths = public_key or [path for path in [signing_key_path(settings)] if path is not None]
     try:
         verifiers = [load_verifier(path) for path in paths if path.exists()]
@@ -59,10 +74,29 @@ def verify(
     if not verifiers:
         err.print("warning: no public key: checkpoint signatures cannot be checked", style="yellow")
 
+    async def check(factory: "async_sessionmaker[AsyncSession]") -> "ChainReport":
+        async with factory() as session:
+            return await audit_service.verify(session, verifiers=verifiers, policy=policy)
+
     async def run() -> int:
         async with sessions(settings.database_url) as factory:
+            report = await check(factory)
             key = signing_key_path(settings)
-            if chain_first and key is not None and not key.exists():
+            signer = open_signer(settings, create=False) if key and key.exists() else None
+            if sign_unsigned and signer is None:
+                err.print("error: --sign-unsigned needs this deployment's signing key")
+                return 2
+            adopt = sign_unsigned and report.uncovered and len(report.problems) == 1
+            if not (report.ok or adopt):
+                if chain_first:
+                    err.print("nothing was linked or signed: the chain as it stands failed")
+                return _said(report)
+            if adopt and signer is not None:
+                async with factory() as session:
+                    signed = await audit_service.sign_head(session, signer=signer)
+                    await session.commit()
+                err.print(f"signed the chain's first {signed} links, checked", highlight=False)
+            if chain_first and key is not None and signer is None:
                 # An auditor's machine has no signing key: the running service links and
                 # signs pending events; what is linked already is checked.
                 err.print(
@@ -71,47 +105,49 @@ def verify(
                     highlight=False,
                 )
             elif chain_first:
-                signer = open_signer(settings, create=False) if key else None
-                await AuditChainer(
-                    factory, signer, interval_s=0, policy=CheckpointPolicy()
-                ).run_once()
-            async with factory() as session:
-                report = await audit_service.verify(session, verifiers=verifiers)
-        if report.ok and report.unverified:
-            err.print(
-                f"audit trail links intact ({report.links} links), but its {report.unverified} "
-                "signed checkpoints were not checked: no public key. Give --public-key "
-                "(`hedui audit public-key` prints it where the signing key is) or set "
-                "HEDUI_AUDIT_SIGNING_KEY_FILE",
-                style="yellow",
-                highlight=False,
-            )
-            return 2
-        if report.ok:
-            console.print(
-                f"audit trail intact: {report.links} links, {report.checkpoints} signed "
-                "checkpoints verified",
-                highlight=False,
-            )
-            unsigned = report.links - report.signed_through
-            if unsigned:
-                console.print(
-                    f"the newest {unsigned} links ({report.signed_through + 1}-{report.links}) "
-                    "come after the last signed checkpoint: until the next one signs them, "
-                    "deleting them together with their events would leave no trace",
-                    highlight=False,
-                )
-            return 0
-        err.print(f"audit trail BROKEN: {report.problems[0]}", style="bold red", highlight=False)
-        if report.first_bad_event is not None:
-            err.print(f"first bad event: {report.first_bad_event}", highlight=False)
-        if report.first_bad_seq is not None:
-            err.print(f"first bad link: {report.first_bad_seq}", highlight=False)
-        for problem in report.problems[1:5]:
-            err.print(f"  also: {problem}", highlight=False)
-        return 1
+                await AuditChainer(factory, signer, interval_s=0, policy=policy).run_once()
+            if adopt or chain_first:
+                report = await check(factory)
+        return _said(report)
 
     raise typer.Exit(run_command(run(), status=2))
+
+
+def _said(report: "ChainReport") -> int:
+    """Print what `verify` found; the exit status."""
+    if report.ok and report.unverified:
+        err.print(
+            f"audit trail links intact ({report.links} links), but its {report.unverified} "
+            "signed checkpoints were not checked: no public key. Give --public-key "
+            "(`hedui audit public-key` prints it where the signing key is) or set "
+            "HEDUI_AUDIT_SIGNING_KEY_FILE",
+            style="yellow",
+            highlight=False,
+        )
+        return 2
+    if report.ok:
+        console.print(
+            f"audit trail intact: {report.links} links, {report.checkpoints} signed "
+            "checkpoints verified",
+            highlight=False,
+        )
+        unsigned = report.links - report.signed_through
+        if unsigned:
+            console.print(
+                f"the newest {unsigned} links ({report.signed_through + 1}-{report.links}) "
+                "come after the last signed checkpoint: until the next one signs them, "
+                "deleting them together with their events would leave no trace",
+                highlight=False,
+            )
+        return 0
+    err.print(f"audit trail BROKEN: {report.problems[0]}", style="bold red", highlight=False)
+    if report.first_bad_event is not None:
+        err.print(f"first bad event: {report.first_bad_event}", highlight=False)
+    if report.first_bad_seq is not None:
+        err.print(f"first bad link: {report.first_bad_seq}", highlight=False)
+    for problem in report.problems[1:5]:
+        err.print(f"  also: {problem}", highlight=False)
+    return 1
 
 
 @audit_app.command("keygen", short_help="Create a checkpoint signing key.")

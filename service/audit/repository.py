@@ -59,6 +59,12 @@ class AuditRepository(Repository):
             select(AuditChainLink).order_by(AuditChainLink.seq.desc()).limit(1)
         )
 
+    async def link(self, seq: int) -> AuditChainLink | None:
+        return await self.session.get(AuditChainLink, seq)
+
+    async def event_at(self, event_id: int) -> datetime | None:
+        return await self.session.scalar(select(AuditEvent.at).where(AuditEvent.id == event_id))
+
     async def unchained(self, *, after_event_id: int, limit: int) -> Sequence[AuditEvent]:
         statement = (
             select(AuditEvent)
