@@ -2,6 +2,7 @@
 
 import asyncio
 import errno
+import getpass
 import json
 import os
 import socket
@@ -819,6 +820,7 @@ async def _recheck(
 ) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
+    from service.audit.service import Actor
     from service.logging import configure_logging
     from service.recheck.drive import FAILED_RUN, WITHDRAWN_RUN, run_until_done
     from service.runtime import build_runtime
@@ -926,6 +928,7 @@ async def _recheck(
                 today,
                 region_prefix=prefix,
                 progress=lambda n: progress.advance(task, n),
+                actor=Actor.command_line(getpass.getuser()),
             )
             meanwhile = started_meanwhile(tally, total)
             progress.advance(task, meanwhile)

@@ -20,6 +20,7 @@ class Action:
 
 V = "verification"
 C = "connector"
+POLICY_SIMULATE = "policy.simulate"
 
 ACTIONS: dict[tuple[str, str], Action | None] = {
     # Verifications and reports: every create and every read of a household's data.
@@ -40,7 +41,7 @@ ACTIONS: dict[tuple[str, str], Action | None] = {
     ("POST", "/v1/verifications/{verification_id}/withdraw"): Action(
         "verification.withdraw", V, "verification_id"
     ),
-    ("POST", "/v1/policy/simulate"): Action("policy.simulate", "simulation"),
+    ("POST", "/v1/policy/simulate"): Action(POLICY_SIMULATE, "simulation"),
     # Batches: each upload creates verifications; reads list households' outcomes.
     ("POST", "/v1/batches"): Action("batch.create", "batch"),
     ("GET", "/v1/batches"): Action("batch.list", "batch"),
@@ -126,8 +127,10 @@ ACTIONS: dict[tuple[str, str], Action | None] = {
 APIKEY_CREATE = "apikey.create"
 APIKEY_REVOKE = "apikey.revoke"
 RETENTION_PURGE = "retention.purge"
-COMMAND_ACTIONS = frozenset({APIKEY_CREATE, APIKEY_REVOKE, RETENTION_PURGE})
-"""Actions recorded by the command line and the scheduled purge, not by a route."""
+RECHECK_RUN = "recheck.run"
+COMMAND_ACTIONS = frozenset({APIKEY_CREATE, APIKEY_REVOKE, RETENTION_PURGE, RECHECK_RUN})
+"""Actions recorded by the command line and by hedui's own passes (the scheduled purge,
+the re-check scheduler), not by a route (`policy.simulate` is both)."""
 
 RECORDED = COMMAND_ACTIONS | {action.name for action in ACTIONS.values() if action is not None}
 """Every action the trail may hold: what a filter by action can find."""

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
+from service.audit.service import Actor
 from service.models.base import utcnow
 from service.recheck.scheduler import RecheckScheduler
 from service.verification.repository import VerificationRepository
@@ -43,6 +44,7 @@ async def run_until_done(
     region_prefix: str = "",
     progress: Callable[[int], None] = lambda _: None,
     poll_s: float = 0.2,
+    actor: Actor | None = None,
 ) -> Tally:
     """Start due re-checks (as many at once as the scheduler allows) and wait for each to
     end; `progress(n)` is told of every n recipients settled (ended, or not queried)."""
@@ -55,7 +57,9 @@ async def run_until_done(
     exhausted = False
     while True:
         if not exhausted:
-            done = await scheduler.run_due(today, region_prefix=region_prefix, after=after)
+            done = await scheduler.run_due(
+                today, region_prefix=region_prefix, after=after, actor=actor
+            )
             after, exhausted = done.after, done.exhausted
             tally.batches.update(done.batches)
             tally.outcomes.update(done.outcomes)

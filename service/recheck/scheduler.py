@@ -40,6 +40,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from schemas import batch as batch_wire
 from schemas import verification as verification_wire
 from schemas.recipient import RecheckPlanItem, RecheckRun, RecheckStatus
+from service.audit.actions import APIKEY_CREATE, RECHECK_RUN
+from service.audit.service import Actor
+from service.audit.service import audit as audit_service
 from service.auth.principal import Principal, Role
 from service.auth.repository import ApiKeyRepository
 from service.batch.repository import BatchRepository
@@ -175,11 +178,13 @@ class RecheckScheduler:
         region_prefix: str = "",
         limit: int | None = None,
         after: str | None = None,
+        actor: Actor | None = None,
     ) -> Pass:
         """Start the due re-checks this pass has room for (`max_in_flight` minus those
         running), going through the due recipients by id from just after `after`; their
         runs start when each chunk has committed. A pass that reaches the end of the
-        recipients due closes that day's batches."""
+        recipients due closes that day's batches. Each re-check started is an audit event
+        `recheck.run` by `actor` (an operator at the command line; None: the scheduler)."""
         done = Pass(after=after)
         async with self.session_factory() as session:
             running = await RecipientRepository.from_session(session).unfinished_rechecks()
@@ -198,7 +203,7 @@ class RecheckScheduler:
                     done.exhausted = True
                     break
                 done.after = due[-1].id
-                started = await self._start_chunk(session, due, today, done)
+                started = await self._start_chunk(session, due, today, done, actor)
                 await session.commit()
             for verification in started:
                 self.queue.committed(verification)
@@ -214,10 +219,14 @@ class RecheckScheduler:
         """Everything due on `today` in `region_prefix` has been through a pass: that
         day's re-check batches there take no more, and complete when their runs end."""
         async with self.write_gate, self.session_factory() as session:
-            scheduler = await self._scheduler(session)
+            # No scheduler key yet: no re-check was ever started, no batch is open (and a
+            # pass with nothing to do makes no key).
+            scheduler = await ApiKeyRepository.from_session(session).named(SCHEDULER_KEY_NAME)
+            if scheduler is None:
+                return
             repository = BatchRepository.from_session(session)
             ids = await repository.open_of(
-                scheduler.key_id, f"recheck:{region_prefix}", f":{today.isoformat()}"
+                scheduler.id, f"recheck:{region_prefix}", f":{today.isoformat()}"
             )
             await repository.close_open(ids, utcnow())
             await session.commit()
@@ -230,7 +239,7 @@ class RecheckScheduler:
         batches are all closed, cancelled or completed, a new one. Each is keyed by region,
         day and how many that day had before it, so every process makes the same next one
         (the unique key decides who inserts it)."""
-        scheduler = await self._scheduler(session)
+        scheduler = await self._scheduler(session, None)
         repository = BatchRepository.from_session(session)
         day = today.isoformat()
         for _ in range(_JOIN_ATTEMPTS):
@@ -276,7 +285,12 @@ class RecheckScheduler:
         )
 
     async def _start_chunk(
-        self, session: AsyncSession, due: list[Recipient], today: date, done: Pass
+        self,
+        session: AsyncSession,
+        due: list[Recipient],
+        today: date,
+        done: Pass,
+        actor: Actor | None,
     ) -> list[Verification]:
         """Start the re-checks of a chunk of due recipients (the caller commits): each
         re-check row decides, then the chunk's verifications are stored together, each
@@ -292,7 +306,7 @@ class RecheckScheduler:
                 done.outcomes[outcome] += 1
                 continue
             verification = await self._verification(
-                session, recipient, approved.get(recipient.approved_verification_id), today
+                session, recipient, approved.get(recipient.approved_verification_id), today, actor
             )
             if verification is None:
                 # Refused at intake: nobody was asked, so the next pass tries again at once
@@ -328,6 +342,16 @@ class RecheckScheduler:
                 raise RuntimeError("re-check taken by another scheduler")
             if not claim:
                 await self.queue.enqueue(session, verification)
+            # It asks partners about the household's members: the trail says who started it.
+            await audit_service.record(
+                session,
+                actor or await self._actor(session),
+                RECHECK_RUN,
+                object_type="verification",
+                object_id=verification.id,
+                object_region=verification.township_code or verification.region_code,
+                detail=f"recipient {recipient.id}, due {recipient.next_recheck_on}",
+            )
             parameters = policy_for(self.catalog, recipient, today)
             months = (
                 parameters.parameters.recheck_months(recipient.recheck_class) if parameters else 12
@@ -409,6 +433,7 @@ class RecheckScheduler:
         recipient: Recipient,
         approved: Verification | None,
         today: date,
+        actor: Actor | None,
     ) -> Verification | None:
         """A new verification of the household as approved, under today's policy (not
         stored yet)."""
@@ -417,7 +442,7 @@ class RecheckScheduler:
         try:
             verification, _ = await verification_service.prepare(
                 session,
-                principal=await self._scheduler(session),
+                principal=await self._scheduler(session, actor),
                 body=self._verification_body(recipient, approved, today),
                 catalog=self.catalog,
                 sources=self.sources(),
@@ -432,8 +457,14 @@ class RecheckScheduler:
             return None
         return verification
 
-    async def _scheduler(self, session: AsyncSession) -> Principal:
-        """The principal re-check verifications are created by (made on first need)."""
+    async def _actor(self, session: AsyncSession) -> Actor:
+        """The scheduler itself, as the trail names it."""
+        principal = await self._scheduler(session, None)
+        return Actor(key_id=principal.key_id, name=principal.name, role="system", region="")
+
+    async def _scheduler(self, session: AsyncSession, actor: Actor | None) -> Principal:
+        """The principal re-check verifications are created by (made on first need, an
+        audit event `apikey.create` by `actor`, else by the scheduler itself)."""
         if self._principal is None:
             keys = ApiKeyRepository.from_session(session)
             key = await keys.named(SCHEDULER_KEY_NAME)
@@ -451,6 +482,14 @@ class RecheckScheduler:
                     revoked_reason=SCHEDULER_KEY_REASON,
                 )
                 await keys.insert(key)
+                await audit_service.record(
+                    session,
+                    actor or Actor(key_id=key.id, name=key.name, role="system", region=""),
+                    APIKEY_CREATE,
+                    object_type="api_key",
+                    object_id=key.id,
+                    detail=f"role {key.role}, region all, no token (internal: re-checks)",
+                )
             self._principal = Principal(
                 key_id=key.id, name=key.name, role=Role.caseworker, region_prefix=""
             )

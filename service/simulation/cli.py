@@ -1,5 +1,6 @@
 """`hedui policy`: what-if simulations of changed policy figures over stored households."""
 
+import getpass
 from enum import StrEnum
 from typing import Annotated, Any, get_args
 
@@ -57,6 +58,8 @@ def policy_simulate(
 
     from schemas.problem import field_errors
     from schemas.report import SimulationRequest
+    from service.audit.actions import POLICY_SIMULATE
+    from service.audit.service import Actor, audit
     from service.auth.principal import Principal
     from service.errors import HeduiError
     from service.simulation.service import simulate
@@ -92,7 +95,18 @@ def policy_simulate(
 
     async def run() -> Any:
         async with _runtime() as runtime, runtime.session_factory() as session:
-            return await simulate(session, operator, request)
+            result = await simulate(session, operator, request)
+            # It opened every stored report of the region: recorded as the API's is.
+            await audit.record(
+                session,
+                Actor.command_line(getpass.getuser()),
+                POLICY_SIMULATE,
+                object_type="simulation",
+                detail=f"region {request.region_code}, {request.program} {request.area}, "
+                f"{result.verifications} households re-scored",
+            )
+            await session.commit()
+            return result
 
     try:
         result = _run(run())

@@ -2,6 +2,7 @@
 
 import asyncio
 import datetime as dt
+import getpass
 import json
 import os
 import re
@@ -688,3 +689,22 @@ async def test_verify_waits_for_a_service_restarting_and_submits_once(
     assert len(keys) == 2
     assert keys[0] == keys[1]
     assert keys[0].startswith("cli-")
+
+
+async def test_policy_simulate_is_recorded_in_the_audit_trail(tmp_path: Path) -> None:
+    """It reads every stored report of the region, as `POST /v1/policy/simulate` does."""
+    env = {"HEDUI_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'hedui.db'}"}
+    assert (await hedui("db", "upgrade", env=env)).returncode == 0
+    simulated = await hedui(
+        "policy", "simulate", "--program", "dibao", "--area", "urban", "--region", "5301",
+        "--set", "monthly_standard=700", env=env,
+    )  # fmt: skip
+    assert simulated.returncode == 0, simulated.stderr
+    with sqlite3.connect(tmp_path / "hedui.db") as db:
+        rows = db.execute(
+            "SELECT actor_name, object_type, detail FROM audit_events "
+            "WHERE action = 'policy.simulate'"
+        ).fetchall()
+    [(actor, object_type, detail)] = rows
+    assert (actor, object_type) == (f"cli:{getpass.getuser()}", "simulation")
+    assert detail.startswith("region 5301, dibao urban, 0 households")

@@ -3,6 +3,7 @@ sandbox agencies, with `hedui recheck` as an operator runs it."""
 
 import asyncio
 import contextlib
+import getpass
 import json
 import logging
 import os
@@ -25,7 +26,7 @@ from service import cli
 from service.auth.principal import Role
 from service.auth.service import create_api_key
 from service.db import create_engine, create_session_factory
-from service.models import ApiKey, Recheck, Recipient, Verification
+from service.models import ApiKey, AuditEvent, Recheck, Recipient, Verification
 from service.models.base import utcnow
 from service.policy.catalog import PolicyCatalog
 from service.recheck.drive import run_until_done
@@ -1465,3 +1466,58 @@ async def test_a_later_recheck_withdrawn_before_its_decision_supersedes_nothing(
     assert decided.status_code == 201, decided.text
     [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
     assert recipient["status"] == "left"
+
+
+async def _events(database_url: str, action: str) -> list[AuditEvent]:
+    engine = create_engine(database_url)
+    try:
+        async with create_session_factory(engine)() as session:
+            return list(
+                await session.scalars(
+                    select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
+                )
+            )
+    finally:
+        await engine.dispose()
+
+
+async def test_a_recheck_from_the_command_line_is_in_the_audit_trail(office: Office) -> None:
+    """It asks partners about a household: an auditor searching for a member finds who
+    started it, and the scheduler's identity made on the way is recorded too."""
+    person = make_id_number("530102")
+    await office.approve("530102", {"id_number": person})
+
+    ran = await office.recheck("--as-of", a_year_on().isoformat())
+
+    assert "1 re-checked" in ran.stdout, ran.stdout
+    url = office.env["HEDUI_DATABASE_URL"]
+    [run] = await _events(url, "recheck.run")
+    [key] = await _events(url, "apikey.create")
+    user = f"cli:{getpass.getuser()}"
+    assert (run.actor_name, run.object_type, run.object_region) == (user, "verification", "530102")
+    assert run.detail is not None
+    assert run.detail.startswith("recipient ")
+    assert (key.actor_name, key.object_type) == (user, "api_key")
+    auditor_token = (await _tokens(url, "auditor"))["auditor"]
+    async with _client(office.service.base_url, auditor_token) as auditor:
+        found = await auditor.post(
+            "/v1/audit/search", json={"id_number": person, "action": "recheck.run"}
+        )
+    assert [event["object_id"] for event in found.json()["items"]] == [run.object_id]
+
+
+async def test_the_periodic_pass_records_its_rechecks_as_the_scheduler(office: Office) -> None:
+    await office.approve("530102", {"id_number": make_id_number("530102")})
+    settings = office.service.settings.model_copy(
+        update={"partner_base_url": f"{office.service.base_url}/sandbox"}
+    )
+    async with build_runtime(settings, runs_here=False) as runtime:
+        done = await runtime.rechecks.run_due(a_year_on())
+
+    url = office.env["HEDUI_DATABASE_URL"]
+    [run] = await _events(url, "recheck.run")
+    [key] = await _events(url, "apikey.create")
+    assert run.object_id == done.started[0].id
+    assert (run.actor_name, run.role) == ("re-check scheduler", "system")
+    assert run.actor_key_id == key.object_id  # its own key, whose creation is recorded
+    assert (key.actor_name, key.role) == ("re-check scheduler", "system")
