@@ -26,6 +26,7 @@ from service.errors import (
     UnsupportedMediaType,
 )
 from service.logging import redact_line
+from service.path_params import shown_path
 from service.routing import allowed_methods
 
 log = structlog.get_logger(__name__)
@@ -76,7 +77,7 @@ def _redacted(value: Any) -> Any:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HeduiError)
     async def _hedui_error(request: Request, exc: HeduiError) -> JSONResponse:
-        return problem_response(exc.problem(request.url.path), exc.headers)
+        return problem_response(exc.problem(shown_path(request)), exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -85,7 +86,7 @@ def install_error_handlers(app: FastAPI) -> None:
                 NOT_JSON,
                 errors=[ProblemError(loc=["header", "content-type"], msg=NOT_JSON)],
             )
-            return problem_response(refused.problem(request.url.path))
+            return problem_response(refused.problem(shown_path(request)))
         errors = field_errors(exc.errors())
         return problem_response(
             Problem(
@@ -93,7 +94,7 @@ def install_error_handlers(app: FastAPI) -> None:
                 title="Invalid request",
                 status=422,
                 detail=summary(errors),
-                instance=request.url.path,
+                instance=shown_path(request),
                 errors=errors,
             )
         )
@@ -104,10 +105,10 @@ def install_error_handlers(app: FastAPI) -> None:
                 "database_unavailable", path=request.url.path, error_type=type(exc).__name__
             )
             unavailable = ServiceUnavailable()
-            return problem_response(unavailable.problem(request.url.path), unavailable.headers)
+            return problem_response(unavailable.problem(shown_path(request)), unavailable.headers)
         if is_text_refused(exc):
             refused = InvalidRequest.at(["body"], NUL_MESSAGE)
-            return problem_response(refused.problem(request.url.path))
+            return problem_response(refused.problem(shown_path(request)))
         return await _unexpected(request, exc)
 
     # Registered by type (not only as the catch-all) so that Starlette's exception
@@ -140,7 +141,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         unreadable = _unreadable_body(exc)
         if unreadable is not None:
-            return problem_response(unreadable.problem(request.url.path))
+            return problem_response(unreadable.problem(shown_path(request)))
         headers: dict[str, Any] | None = getattr(exc, "headers", None)
         if exc.status_code == 405:
             allowed = allowed_methods(request.app.router.routes, request.scope)
@@ -152,7 +153,7 @@ def install_error_handlers(app: FastAPI) -> None:
                 title=_reason(exc.status_code),
                 status=exc.status_code,
                 detail=str(exc.detail) if exc.detail else None,
-                instance=request.url.path,
+                instance=shown_path(request),
             ),
             headers,
         )
@@ -161,7 +162,7 @@ def install_error_handlers(app: FastAPI) -> None:
 def _server_error(request: Request, title: str, detail: str) -> JSONResponse:
     """A 500 problem: what failed, in words, and that it was logged; nothing of internals."""
     return problem_response(
-        Problem(title=title, status=500, instance=request.url.path, detail=detail)
+        Problem(title=title, status=500, instance=shown_path(request), detail=detail)
     )
 
 

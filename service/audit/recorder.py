@@ -28,7 +28,6 @@ from sqlalchemy import ColumnElement
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schemas.identity import redact_id_numbers
 from service.audit.actions import ACTIONS, Action
 from service.audit.service import Actor
 from service.audit.service import audit as audit_service
@@ -38,6 +37,7 @@ from service.bulk import Rows
 from service.db import session_scope
 from service.deps import SessionDep
 from service.error_handlers import not_json
+from service.path_params import shown
 from service.recipient.repository import RecipientRepository
 from service.request_id import STATE_KEY as REQUEST_ID_KEY
 from service.verification.repository import VerificationRepository
@@ -86,10 +86,9 @@ def action_for(request: Request) -> Action | None:
 def _object_id(request: Request, action: Action, response: Response | None) -> str | None:
     if action.object_param is not None:
         value = request.path_params.get(action.object_param)
-        # A path names an object by its id; a caller who put an ID number there (looking a
-        # person up by it, say) gets the 404 an unknown id gets, and the trail keeps it
-        # masked, as the logs do.
-        return redact_id_numbers(str(value))[:64] if value is not None else None
+        # A path names an object by its id; whatever else a caller put there (a name, an
+        # amount, an ID number) gets the 404 an unknown id gets, and is not kept for ever.
+        return shown(action.object_param, value) if value is not None else None
     location = response.headers.get("location") if response is not None else None
     if location:
         return location.rstrip("/").rsplit("/", 1)[-1]

@@ -7,6 +7,7 @@ lines; and exception tracebacks carried SQL parameters (names, incomes, balances
 
 import logging
 import re
+import uuid
 from collections.abc import Iterator
 from urllib.parse import quote
 
@@ -76,7 +77,7 @@ async def test_path_values_and_unknown_fields_never_echo_an_attached_id_number(
     wide = await caseworker.get(f"/v1/verifications/{full_width(id_number)}")
 
     assert missing.status_code == 404
-    assert missing.json()["instance"] == f"/v1/verifications/A{masked(id_number)}"
+    assert missing.json()["instance"] == "/v1/verifications/<invalid>"
     assert unrouted.status_code == 404
     assert unknown.status_code == 422
     assert unknown.json()["errors"][0]["loc"] == ["body", f"x{masked(id_number)}"]
@@ -84,6 +85,50 @@ async def test_path_values_and_unknown_fields_never_echo_an_attached_id_number(
     for response in (missing, unrouted, unknown, wide):
         assert id_number not in response.text
         assert full_width(id_number) not in response.text
+
+
+async def test_path_values_that_are_no_id_of_ours_are_neither_echoed_nor_kept(
+    api_client: ClientFactory,
+) -> None:
+    """A name or an amount in a path is answered with the 404 an unknown id gets; neither
+    the problem's `instance` nor the audit trail (kept for ever) repeats it. An id of the
+    right shape, and a connector's name, are kept: who asked for what."""
+    actor = f"path probe {uuid.uuid4()}"
+    caseworker = await api_client(role="caseworker", region="53", name=actor)
+    admin = await api_client(role="admin", region="00", name=actor)
+    unknown_id = str(uuid.uuid4())
+
+    name = await caseworker.get("/v1/verifications/%E6%AC%A7%E9%98%B3%E5%A8%9C%E5%A8%9C")
+    amount = await caseworker.get("/v1/warnings/87654.32")
+    unrouted = await caseworker.get("/v1/nowhere/87654.32/Li%20Na")
+    absent = await caseworker.get(f"/v1/verifications/{unknown_id}")
+    connector = await admin.post("/v1/connectors/no_such_partner/disable")
+    odd_connector = await admin.post("/v1/connectors/%E6%AC%A7%E9%98%B3/disable")
+
+    assert name.status_code == amount.status_code == absent.status_code == 404
+    assert name.json()["instance"] == "/v1/verifications/<invalid>"
+    assert amount.json()["instance"] == "/v1/warnings/<invalid>"
+    assert unrouted.json()["instance"] == "/v1/nowhere/<invalid>/<invalid>"
+    assert absent.json()["instance"] == f"/v1/verifications/{unknown_id}"
+    assert odd_connector.json()["instance"] == "/v1/connectors/<invalid>/disable"
+    auditor = await api_client(role="auditor", region="00")
+    listed = await auditor.get("/v1/audit", params={"limit": 200})
+    mine = [
+        (event["action"], event["object_id"])
+        for event in listed.json()["items"]
+        if event["actor_name"] == actor
+    ]
+    assert sorted(mine) == sorted(
+        [
+            ("verification.read", "<invalid>"),
+            ("warning.read", "<invalid>"),
+            ("verification.read", unknown_id),
+            ("connector.disable", "no_such_partner"),
+            ("connector.disable", "<invalid>"),
+        ]
+    ), (connector.status_code, mine)
+    assert "87654" not in listed.text
+    assert "欧阳" not in listed.text
 
 
 @pytest.mark.parametrize("separator", ["-", ".", " "])
