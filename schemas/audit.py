@@ -75,7 +75,7 @@ class AuditQuery(RequestModel):
     since: IsoDateTime | None = Field(default=None, description="From this time (inclusive)")
     until: IsoDateTime | None = Field(default=None, description="Before this time")
     limit: int = Field(default=50, ge=1, le=500)
-    cursor: str | None = Field(default=None, max_length=32, description="`next_cursor` of a page")
+    cursor: str | None = Field(default=None, max_length=512, description="`next_cursor` of a page")
 
 
 class AuditSearch(AuditQuery):

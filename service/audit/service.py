@@ -21,10 +21,11 @@ from service.audit.repository import AUDIT_EVENTS, RECENT_WINDOW, AuditRepositor
 from service.audit.signing import Signer, Verifier
 from service.auth.principal import Principal
 from service.bulk import Rows
+from service.crypto.sealed import keyring_of
 from service.errors import InvalidRequest
 from service.models import AuditChainLink, AuditCheckpoint, AuditEvent
 from service.models.base import utcnow
-from service.pagination import not_ours
+from service.pagination import decode_cursor, listing, next_cursor, not_ours
 from service.verification.repository import VerificationRepository
 
 
@@ -585,7 +586,18 @@ class AuditReader:
                 "is not an action the trail records (e.g. report.read, verification.create; "
                 "docs/audit.md lists them)",
             )
+        sent_in = "body" if isinstance(where, AuditSearch) else "query"
+        blind: str | None = None
         object_ids: list[str] | None = None
+        if isinstance(where, AuditSearch) and where.id_number is not None:
+            blind = keyring_of(session).blind(where.id_number)
+        # The list and its filters (the person by the blind index of their ID number, keyed:
+        # nothing a cursor carries tells who was searched for).
+        listed = listing(
+            "audit.search" if isinstance(where, AuditSearch) else "audit",
+            {**where.model_dump(exclude={"id_number"}), "member": blind},
+        )
+        before_id = _decode_cursor(where.cursor, listed, sent_in)
         if isinstance(where, AuditSearch) and where.id_number is not None:
             object_ids = await VerificationRepository.from_session(session).ids_with_member(
                 where.id_number, scope=principal
@@ -600,23 +612,27 @@ class AuditReader:
             object_id=where.object_id,
             since=where.since,
             until=where.until,
-            before_id=_decode_cursor(
-                where.cursor, "body" if isinstance(where, wire.AuditSearch) else "query"
-            ),
+            before_id=before_id,
             limit=where.limit + 1,
         )
         items = [wire.AuditEvent.model_validate(row) for row in rows[: where.limit]]
-        more = len(rows) > where.limit
-        return wire.AuditPage(items=items, next_cursor=str(items[-1].id) if more else None)
+        return wire.AuditPage(
+            items=items,
+            next_cursor=next_cursor(rows, where.limit, lambda row: (row.at, str(row.id)), listed),
+        )
 
 
-def _decode_cursor(cursor: str | None, sent_in: str) -> int | None:
+def _decode_cursor(cursor: str | None, listed: str, sent_in: str) -> int | None:
+    """The id of the last event a cursor of the list `listed` has shown."""
     if cursor is None:
         return None
+    _, event_id = decode_cursor(cursor, listed, sent_in)
     # An event's id is a 32-bit integer on every database.
-    if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 10 or int(cursor) >= 2**31:
+    if not (event_id.isascii() and event_id.isdigit()) or len(event_id) > 10:
         raise not_ours(sent_in)
-    return int(cursor)
+    if int(event_id) >= 2**31:
+        raise not_ours(sent_in)
+    return int(event_id)
 
 
 audit = AuditService()

@@ -17,14 +17,16 @@ class PersonService:
     ) -> verification_wire.VerificationPage:
         """Newest first, within the caller's region, members masked as everywhere."""
         repository = VerificationRepository.from_session(session)
-        # The people searched for: the ID number is not in the cursor, even digested.
-        listed = listing("people")
+        blind = keyring_of(session).blind(body.id_number)
+        # The person searched for by the blind index of their ID number (keyed): a cursor
+        # is bound to its person, and says nothing of who that is to whoever lacks the key.
+        listed = listing("people", {"member": blind})
         rows = await repository.page(
             scope=principal,
             where=verification_wire.VerificationFilter(),
             limit=body.limit + 1,
             after=decode_cursor(body.cursor, listed, "body") if body.cursor else None,
-            member_blind=keyring_of(session).blind(body.id_number),
+            member_blind=blind,
         )
         page = rows[: body.limit]
         decisions = await repository.decisions([row.id for row in page])

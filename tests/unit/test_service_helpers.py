@@ -152,11 +152,16 @@ def test_a_cursor_names_its_position_in_utc() -> None:
     assert decoded.utcoffset() == timedelta(0)
 
 
-@pytest.mark.parametrize("cursor", ["2147483648", "99999999999", "-1", "1e3"])
-def test_an_audit_cursor_beyond_an_event_id_is_a_422(cursor: str) -> None:
+@pytest.mark.parametrize("event_id", ["2147483648", "99999999999", "-1", "1e3"])
+def test_an_audit_cursor_beyond_an_event_id_is_a_422(event_id: str) -> None:
+    listed = listing("audit", {"action": None})
+    at = datetime(2026, 1, 1, tzinfo=UTC)
     with pytest.raises(InvalidRequest):
-        _decode_audit_cursor(cursor, "query")
-    assert _decode_audit_cursor("2147483647", "query") == 2147483647
+        _decode_audit_cursor(encode_cursor(at, event_id, listed), listed, "query")
+    with pytest.raises(InvalidRequest):
+        _decode_audit_cursor(event_id, listed, "query")  # not even a cursor
+    last = encode_cursor(at, "2147483647", listed)
+    assert _decode_audit_cursor(last, listed, "query") == 2147483647
 
 
 def test_a_problem_echoing_a_lone_surrogate_is_still_sent() -> None:
