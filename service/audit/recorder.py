@@ -48,6 +48,7 @@ log = structlog.get_logger(__name__)
 LOAD_REFUSALS = frozenset({"429", "503"})
 RECORDED_STATE_KEY = "audit_recorded"
 SUBJECT_STATE_KEY = "audit_subject"
+CREATED_STATE_KEY = "audit_created"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,12 @@ class Subject:
 def about(request: Request, *, region: str, detail: str) -> None:
     """The request reads these people: its event, success or refusal, names them."""
     setattr(request.state, SUBJECT_STATE_KEY, Subject(region, detail))
+
+
+def created(request: Request, object_id: str) -> None:
+    """The request created this object (a route answering without `Location`): its event
+    names it."""
+    setattr(request.state, CREATED_STATE_KEY, object_id)
 
 
 def _subject(request: Request) -> Subject | None:
@@ -92,7 +99,8 @@ def _object_id(request: Request, action: Action, response: Response | None) -> s
     location = response.headers.get("location") if response is not None else None
     if location:
         return location.rstrip("/").rsplit("/", 1)[-1]
-    return None
+    made = getattr(request.state, CREATED_STATE_KEY, None) if response is not None else None
+    return made if isinstance(made, str) else None
 
 
 async def audit_trail(

@@ -11,7 +11,7 @@ from schemas import connector_registration as wire
 from schemas.connector import CodeConnector
 from schemas.identity import mask_id_number
 from schemas.problem import ProblemError
-from service.audit.recorder import about
+from service.audit.recorder import about, created
 from service.connector.registration_service import DeclarativeConnectorNotFound
 from service.connector.registration_service import registration as registration_service
 from service.connector.service import connector as connector_service
@@ -73,6 +73,7 @@ async def spec_schema(_: ConnectorReaderDep) -> dict[str, Any]:
     summary="Register a declarative HTTP connector (version 1, not yet in force)",
 )
 async def register_connector(
+    request: Request,
     body: SpecBody,
     session: SessionDep,
     registry: RegistryDep,
@@ -81,7 +82,9 @@ async def register_connector(
 ) -> wire.RegisteredConnector:
     """Validated fully before anything is stored: a bad spec is a 422 whose `errors` name
     each bad field by JSON `pointer`. Test-read it, then enable it."""
-    return await registration_service.register(session, principal, body, registry, settings)
+    registered = await registration_service.register(session, principal, body, registry, settings)
+    created(request, registered.name)
+    return registered
 
 
 @router.get(

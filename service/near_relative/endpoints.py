@@ -2,10 +2,11 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 
 from schemas import near_relative as wire
 from schemas.verification import REGION_PREFIX
+from service.audit.recorder import created
 from service.deps import RegistrarDep, RegistryReaderDep, SessionDep
 from service.errors import OutsideRegion
 from service.near_relative.service import (
@@ -30,14 +31,16 @@ router = APIRouter(prefix="/v1/near-relatives", tags=["near-relatives"], route_c
     summary="Register a staff member's near relative",
 )
 async def create_near_relative(
-    body: wire.NearRelativeCreate, session: SessionDep, principal: RegistrarDep
+    request: Request, body: wire.NearRelativeCreate, session: SessionDep, principal: RegistrarDep
 ) -> wire.NearRelative:
     """Verifications whose household includes this person get a finding the approver sees.
 
     `region_code` must lie inside the caller's region. The answer masks the ID number and
     the names.
     """
-    return await near_relative_service.create(session, principal, body)
+    registered = await near_relative_service.create(session, principal, body)
+    created(request, registered.id)
+    return registered
 
 
 @router.get(

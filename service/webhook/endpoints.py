@@ -2,9 +2,10 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from schemas import webhook as wire
+from service.audit.recorder import created
 from service.deps import IntegratorDep, SessionDep, SettingsDep
 from service.errors import Conflict, InvalidRequest
 from service.problem_docs import problems
@@ -40,12 +41,15 @@ after HEDUI_WEBHOOK_MAX_ATTEMPTS. Bodies carry ids, codes and masked identifiers
     description=SIGNING,
 )
 async def create_webhook(
+    request: Request,
     body: wire.WebhookCreate,
     session: SessionDep,
     principal: IntegratorDep,
     settings: SettingsDep,
 ) -> wire.Webhook:
-    return await webhook_service.create(session, principal, body, settings.webhook_host_list())
+    webhook = await webhook_service.create(session, principal, body, settings.webhook_host_list())
+    created(request, webhook.id)
+    return webhook
 
 
 @router.get(

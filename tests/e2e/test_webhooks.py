@@ -18,7 +18,7 @@ from service.auth.principal import Role
 from service.auth.service import create_api_key
 from service.config import Settings
 from service.db import create_engine, create_session_factory
-from service.models import ApiKey, Webhook
+from service.models import ApiKey, AuditEvent, Webhook
 from service.recheck.drive import run_until_done
 from service.recipient.calendar import add_months
 from service.runtime import build_runtime
@@ -467,3 +467,17 @@ async def test_a_hostile_receiver_holds_up_no_other_delivery_and_its_body_is_nev
         else:
             assert item["status"] == "delivered"  # its 200 counts; its body is never read
     assert sum(sent) < 50_000_000, sent  # the flood was cut off, not read to its end
+
+
+async def test_a_subscriptions_audit_event_names_the_webhook(
+    setup_factory: Callable[[int | None], Any],
+) -> None:
+    async with setup_factory(None) as setup:
+        webhook_id = await subscribe(setup)
+    engine = create_engine(setup.settings.database_url)
+    async with create_session_factory(engine)() as session:
+        created = await session.scalars(
+            select(AuditEvent.object_id).where(AuditEvent.action == "webhook.create")
+        )
+        assert list(created) == [webhook_id]
+    await engine.dispose()
