@@ -55,13 +55,15 @@ CREATED_STATE_KEY = "audit_created"
 class Subject:
     """Whom a request reads when no verification names them."""
 
-    region: str
-    """Their household's region: the auditors of that region find the event."""
+    region: str | None
+    """Their household's region: the auditors of that region find the event (None: not
+    known, e.g. a person looked up anywhere in the caller's region; the event is then the
+    actor's region's)."""
     detail: str
     """Who they are, ID numbers masked (`mask_id_number`), never a name or an amount."""
 
 
-def about(request: Request, *, region: str, detail: str) -> None:
+def about(request: Request, *, region: str | None, detail: str) -> None:
     """The request reads these people: its event, success or refusal, names them."""
     setattr(request.state, SUBJECT_STATE_KEY, Subject(region, detail))
 

@@ -119,3 +119,17 @@ async def test_no_person_route_takes_an_id_number_in_the_url(http: httpx.AsyncCl
     people = [path for path in schema["paths"] if path.startswith("/v1/people")]
     assert people == ["/v1/people/search"]
     assert list(schema["paths"]["/v1/people/search"]) == ["post"]
+
+
+async def test_a_person_search_names_whom_it_looked_up_masked(api_client: ClientFactory) -> None:
+    person = make_id_number("530102")
+    auditor = await api_client(role="auditor", region="53", name="person search probe")
+    assert (await auditor.post(PATH, json={"id_number": person})).status_code == 200
+
+    admin = await api_client(role="auditor", region="00")
+    listed = await admin.get("/v1/audit", params={"action": "person.search", "limit": 500})
+    [event] = [
+        item for item in listed.json()["items"] if item["actor_name"] == "person search probe"
+    ]
+    assert event["detail"] == f"person {person[:6]}********{person[-4:]}"
+    assert person not in listed.text
