@@ -676,10 +676,11 @@ class VerificationRepository(Repository):
         reason: str | None,
     ) -> tuple[str, datetime] | None:
         """Withdraw the verification, unless it was withdrawn already (then None); the
-        status it had and when it was withdrawn (`now`, or its completion if later). No partner is asked for it from here on: its unanswered sources
-        become `withdrawn`, so that a run's or a collect's late answer stores nothing
-        (they settle only `WHERE status = 'pending'` / `'awaiting'`), and no run can claim,
-        park or finish it (those need it `queued` or `running`).
+        status it had and when it was withdrawn (`now`, or its completion if later). No
+        partner is asked for it from here on: its unanswered sources become `withdrawn`,
+        so that a run's or a collect's late answer stores nothing (they settle only
+        `WHERE status = 'pending'` / `'awaiting'`), and no run can claim, park or finish
+        it (those need it `queued` or `running`).
 
         The statements go in the order every run and collect takes the same rows, so that
         on PostgreSQL none of them can deadlock with it: awaiting sources first (a collect
