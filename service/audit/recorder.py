@@ -61,11 +61,14 @@ class Subject:
     actor's region's)."""
     detail: str
     """Who they are, ID numbers masked (`mask_id_number`), never a name or an amount."""
+    blind: str | None = None
+    """The one person it is about, by the blind index of their ID number: what
+    `POST /v1/audit/search` finds them by."""
 
 
-def about(request: Request, *, region: str | None, detail: str) -> None:
+def about(request: Request, *, region: str | None, detail: str, blind: str | None = None) -> None:
     """The request reads these people: its event, success or refusal, names them."""
-    setattr(request.state, SUBJECT_STATE_KEY, Subject(region, detail))
+    setattr(request.state, SUBJECT_STATE_KEY, Subject(region, detail, blind))
 
 
 def created(request: Request, object_id: str) -> None:
@@ -128,7 +131,13 @@ async def audit_trail(
     subject = _subject(request)
     if subject is not None:
         await _record_success(
-            request, session, action, object_id, subject.region, detail=subject.detail
+            request,
+            session,
+            action,
+            object_id,
+            subject.region,
+            detail=subject.detail,
+            subject_blind=subject.blind,
         )
     else:
         await _record_success(request, session, action, object_id, _region_of(action, object_id))
@@ -152,12 +161,13 @@ async def _record_success(
     object_region: str | ColumnElement[str] | None,
     *,
     detail: str | None = None,
+    subject_blind: str | None = None,
 ) -> None:
     """The event of a route that did what it was asked, by whoever authenticated (nothing
     without a principal: nobody to attribute it to)."""
     event = _success(request, action, object_id, object_region)
     if event is not None:
-        await audit_service.record(session, **event, detail=detail)
+        await audit_service.record(session, **event, detail=detail, subject_blind=subject_blind)
 
 
 def _success(
@@ -230,6 +240,7 @@ async def _record_refusal(request: Request, action: Action, outcome: str) -> Non
                 # Whom a refused read named (a probe of another region's person): the
                 # event stays the actor's region's, as every refusal's.
                 detail=subject.detail if (subject := _subject(request)) is not None else None,
+                subject_blind=subject.blind if subject is not None else None,
             )
     except (SQLAlchemyError, OSError) as error:
         # The refusal stands; the database that could not store its record is the same

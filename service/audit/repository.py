@@ -134,6 +134,7 @@ class AuditRepository(Repository):
         until: datetime | None,
         before_id: int | None,
         limit: int,
+        subject_blind: str | None = None,
     ) -> Sequence[AuditEvent]:
         """Newest first; `before_id` is the last id already seen. In `region_prefix`: events
         about a household there (`object_region` holds its township code, else its county's
@@ -149,7 +150,15 @@ class AuditRepository(Repository):
             statement = statement.where(AuditEvent.actor_key_id == actor_key_id)
         if action is not None:
             statement = statement.where(AuditEvent.action == action)
-        if object_ids is not None:
+        if subject_blind is not None:
+            # About one of `object_ids` (their households), or about the person themself.
+            statement = statement.where(
+                or_(
+                    AuditEvent.object_id.in_(object_ids or ()),
+                    AuditEvent.subject_blind == subject_blind,
+                )
+            )
+        elif object_ids is not None:
             statement = statement.where(AuditEvent.object_id.in_(object_ids))
         if object_id is not None:
             statement = statement.where(AuditEvent.object_id == object_id)

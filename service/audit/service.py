@@ -140,19 +140,21 @@ class AuditService:
         request_id: str | None = None,
         outcome: str = "ok",
         detail: str | None = None,
+        subject_blind: str | None = None,
     ) -> None:
-        await AuditRepository.from_session(session).insert(
-            **self._values(
-                actor,
-                action,
-                object_type=object_type,
-                object_id=object_id,
-                object_region=object_region,
-                request_id=request_id,
-                outcome=outcome,
-                detail=detail,
-            )
+        values = self._values(
+            actor,
+            action,
+            object_type=object_type,
+            object_id=object_id,
+            object_region=object_region,
+            request_id=request_id,
+            outcome=outcome,
+            detail=detail,
         )
+        if subject_blind is not None:
+            values["subject_blind"] = subject_blind
+        await AuditRepository.from_session(session).insert(**values)
 
     def event_rows(
         self,
@@ -599,16 +601,16 @@ class AuditReader:
         )
         before_id = _decode_cursor(where.cursor, listed, sent_in)
         if isinstance(where, AuditSearch) and where.id_number is not None:
+            # The events about their households, and those that looked them up by name.
             object_ids = await VerificationRepository.from_session(session).ids_with_member(
                 where.id_number, scope=principal
             )
-            if not object_ids:
-                return wire.AuditPage(items=[])
         rows = await AuditRepository.from_session(session).page(
             region_prefix=principal.region_prefix,
             actor_key_id=where.actor_key_id,
             action=where.action,
             object_ids=object_ids,
+            subject_blind=blind,
             object_id=where.object_id,
             since=where.since,
             until=where.until,

@@ -41,6 +41,13 @@ class AuditEvent(Base):
     detail: Mapped[str | None] = mapped_column(
         Text, default=None, doc="never personal data in clear (ID numbers masked)"
     )
+    subject_blind: Mapped[str | None] = mapped_column(
+        String(64),
+        default=None,
+        index=True,
+        doc="the person a request looked up, by the keyed blind index of their ID number "
+        "(not hashed into the chain)",
+    )
 
 
 class AuditChainLink(Base):

@@ -25,5 +25,10 @@ async def search_person(
     first; members are masked. The ID number goes in the body (POST) so that it never
     appears in a URL or an access log. Follow `next_cursor` until it is null. The audit
     trail records whom was looked up, the ID number masked."""
-    about(request, region=None, detail=f"person {mask_id_number(body.id_number)}")
+    about(
+        request,
+        region=None,
+        detail=f"person {mask_id_number(body.id_number)}",
+        blind=person_service.blind(session, body.id_number),
+    )
     return await person_service.verifications(session, principal, body)

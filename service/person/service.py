@@ -12,6 +12,11 @@ from service.verification.service import to_wire
 
 
 class PersonService:
+    def blind(self, session: AsyncSession, id_number: str) -> str:
+        """The person by the keyed blind index of their ID number (what the audit trail
+        finds a lookup of them by)."""
+        return keyring_of(session).blind(id_number)
+
     async def verifications(
         self, session: AsyncSession, principal: Principal, body: wire.PersonSearch
     ) -> verification_wire.VerificationPage:

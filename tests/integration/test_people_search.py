@@ -133,3 +133,25 @@ async def test_a_person_search_names_whom_it_looked_up_masked(api_client: Client
     ]
     assert event["detail"] == f"person {person[:6]}********{person[-4:]}"
     assert person not in listed.text
+
+
+async def test_who_looked_a_person_up_is_found_by_their_id_number(
+    api_client: ClientFactory,
+) -> None:
+    """The snooping case the trail exists for: an auditor asks who looked this person up,
+    and finds the lookup (not a lookup of someone else), the person in no household yet."""
+    person, other = make_id_number("530102"), make_id_number("530102")
+    snoop = await api_client(role="auditor", region="53", name="curious auditor")
+    assert (await snoop.post(PATH, json={"id_number": person})).status_code == 200
+    assert (await snoop.post(PATH, json={"id_number": other})).status_code == 200
+
+    auditor = await api_client(role="auditor", region="00")
+    found = await auditor.post(
+        "/v1/audit/search", json={"id_number": person, "action": "person.search"}
+    )
+
+    assert found.status_code == 200, found.text
+    [event] = found.json()["items"]
+    assert event["actor_name"] == "curious auditor"
+    assert event["detail"] == f"person {person[:6]}********{person[-4:]}"
+    assert person not in found.text
