@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 
-from schemas.connector import BreakerState
+from schemas.connector import BreakerState, Pause
 from service.connector.stats import Bucket
 from service.models import ConnectorBucket, ConnectorEvent, ConnectorState, DashboardSession
 from service.pagination import newer_first_after
@@ -61,6 +61,29 @@ class ConnectorRepository(Repository):
                 breaker_until=until,
                 breaker_open_s=open_s,
                 breaker_version=expected_version + 1,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def set_pause(self, name: str, pause: Pause | None, now: datetime) -> bool:
+        """Pause (`pause` given) or resume `name` unless it already is: one conditional
+        UPDATE, so of two operators at the same moment exactly one changes it (the other's
+        UPDATE waits for the first's row lock, then finds nothing to change). False when
+        nothing changed."""
+        paused = pause is not None
+        result = await self.session.execute(
+            update(ConnectorState)
+            .where(
+                ConnectorState.name == name,
+                ConnectorState.paused.is_not(True) if paused else ConnectorState.paused.is_(True),
+            )
+            .values(
+                paused=paused,
+                paused_by=pause.paused_by if pause else None,
+                paused_reason=pause.reason if pause else None,
+                paused_at=pause.paused_at if pause else None,
                 updated_at=now,
             )
             .execution_options(synchronize_session=False)

@@ -292,20 +292,17 @@ class ConnectorService:
         monitor.track(name)
         now = datetime.now(UTC)
         state = (await repository.ensure([name], now))[name]
-        if state.paused == paused:
+        pause = (
+            wire.Pause(paused_by=principal.name, reason=reason, paused_at=now) if paused else None
+        )
+        changed = await repository.set_pause(name, pause, now)
+        await repository.session.refresh(state)  # as written, by this request or another
+        if not changed:
             raise Conflict(
                 f"{name} is already paused (by {state.paused_by}: {state.paused_reason})"
                 if paused
                 else f"{name} is not paused"
             )
-        pause = (
-            wire.Pause(paused_by=principal.name, reason=reason, paused_at=now) if paused else None
-        )
-        state.paused = paused
-        state.paused_by = pause.paused_by if pause else None
-        state.paused_reason = pause.reason if pause else None
-        state.paused_at = pause.paused_at if pause else None
-        state.updated_at = now
         await repository.add_event(
             name, "pause" if paused else "resume", now, principal.name, reason or None
         )

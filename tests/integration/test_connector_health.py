@@ -310,6 +310,38 @@ class TestPause:
             assert await bank_calls() <= at_pause + 1  # at most the poll already on its way
             assert (await health(operator, "bank"))["failures"] == failures
 
+    async def test_of_operators_pausing_at_once_exactly_one_pauses(
+        self, setup: Setup, operator: httpx.AsyncClient
+    ) -> None:
+        """Four pauses at the same moment: one 200, three 409 "already paused", one event;
+        the same for four resumptions."""
+
+        async def events(action: str) -> int:
+            page = await operator.get(
+                "/v1/connectors/public_payroll/events", params={"action": action, "limit": 200}
+            )
+            return len(page.json()["items"])
+
+        before = {action: await events(action) for action in ("pause", "resume")}
+        for action, body in (("pause", {"reason": "at once"}), ("resume", {"reason": "back"})):
+            clients = [setup.client("operator") for _ in range(4)]
+            try:
+                answers = await asyncio.gather(
+                    *(
+                        client.post(f"/v1/connectors/public_payroll/{action}", json=body)
+                        for client in clients
+                    )
+                )
+            finally:
+                for client in clients:
+                    await client.aclose()
+            statuses = sorted(answer.status_code for answer in answers)
+            assert statuses == [200, 409, 409, 409], [answer.text for answer in answers]
+            refused = [answer.json() for answer in answers if answer.status_code == 409]
+            expected = "already paused" if action == "pause" else "not paused"
+            assert all(expected in problem["detail"] for problem in refused), refused
+            assert await events(action) == before[action] + 1
+
     @pytest.mark.parametrize("role", ["caseworker", "integrator", "auditor"])
     async def test_only_operators_pause(self, setup: Setup, role: str) -> None:
         async with setup.client(role) as client:
