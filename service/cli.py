@@ -27,6 +27,7 @@ from service.command import run as _run
 from service.command import runtime as _runtime
 from service.command import settings as _settings
 from service.config import Settings, service_url
+from service.connector.cli import connector_app
 from service.crypto.cli import keys_app
 from service.retention.cli import retention_app
 from service.simulation.cli import policy_app
@@ -45,9 +46,6 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
-connector_app = typer.Typer(
-    help="Partner connectors: conformance checks for any of them.", no_args_is_help=True
-)
 app.add_typer(db_app, name="db")
 app.add_typer(connector_app, name="connector")
 app.add_typer(apikey_app, name="apikey")

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from schemas import connector as wire
 from schemas.problem import field_errors, unreadable_body_error
 from schemas.problem import summary as problem_summary
+from service.audit.service import Actor
 from service.auth.cache import PrincipalCache
 from service.auth.middleware import ONE_AUTHORIZATION, PRINCIPAL_STATE_KEY
 from service.auth.principal import Principal, Role
@@ -238,7 +239,9 @@ async def pause(
 ) -> wire.ConnectorSummary:
     check_every_region(principal)
     reason = await _json_reason(request)
-    return await connector_service.pause(session, registry, health, principal, name, reason)
+    return await connector_service.pause(
+        session, registry, health, Actor.of(principal), name, reason
+    )
 
 
 @router.post("/connectors/{name}/resume")
@@ -252,7 +255,9 @@ async def resume(
 ) -> wire.ConnectorSummary:
     check_every_region(principal)
     reason = await _json_reason(request)
-    return await connector_service.resume(session, registry, health, principal, name, reason)
+    return await connector_service.resume(
+        session, registry, health, Actor.of(principal), name, reason
+    )
 
 
 _NO_STORE = {"Cache-Control": "no-store"}

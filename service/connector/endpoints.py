@@ -8,6 +8,7 @@ from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from schemas import connector as wire
+from service.audit.service import Actor
 from service.connector.metrics import Metrics
 from service.connector.service import ConnectorNotFound
 from service.connector.service import connector as connector_service
@@ -119,7 +120,9 @@ async def pause_connector(
 ) -> wire.ConnectorSummary:
     """Every process stops calling it within `HEDUI_HEALTH_SYNC_S`; verifications asking it
     meanwhile are incomplete and `review`, never `eligible`. 409 when already paused."""
-    return await connector_service.pause(session, registry, health, principal, name, body.reason)
+    return await connector_service.pause(
+        session, registry, health, Actor.of(principal), name, body.reason
+    )
 
 
 @router.post(
@@ -137,7 +140,9 @@ async def resume_connector(
     body: wire.ResumeRequest | None = None,
 ) -> wire.ConnectorSummary:
     reason = body.reason if body is not None else ""
-    return await connector_service.resume(session, registry, health, principal, name, reason)
+    return await connector_service.resume(
+        session, registry, health, Actor.of(principal), name, reason
+    )
 
 
 @metrics_router.get(

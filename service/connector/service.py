@@ -17,7 +17,7 @@ from connectors.declarative import ConnectorSpec
 from connectors.registry import ConnectorRegistry
 from schemas import connector as wire
 from schemas.connector import BreakerState, CallOutcome, HealthStatus
-from service.auth.principal import Principal
+from service.audit.service import Actor
 from service.config import Settings
 from service.connector.monitor import HealthMonitor, pause_of
 from service.connector.registration_repository import RegistrationRepository
@@ -243,40 +243,36 @@ class ConnectorService:
         session: AsyncSession,
         registry: ConnectorRegistry,
         monitor: HealthMonitor,
-        principal: Principal,
+        actor: Actor,
         name: str,
         reason: str,
     ) -> wire.ConnectorSummary:
-        return await self._set_paused(
-            session, registry, monitor, principal, name, reason, paused=True
-        )
+        return await self._set_paused(session, registry, monitor, actor, name, reason, paused=True)
 
     async def resume(
         self,
         session: AsyncSession,
         registry: ConnectorRegistry,
         monitor: HealthMonitor,
-        principal: Principal,
+        actor: Actor,
         name: str,
         reason: str,
     ) -> wire.ConnectorSummary:
-        return await self._set_paused(
-            session, registry, monitor, principal, name, reason, paused=False
-        )
+        return await self._set_paused(session, registry, monitor, actor, name, reason, paused=False)
 
     async def _set_paused(
         self,
         session: AsyncSession,
         registry: ConnectorRegistry,
         monitor: HealthMonitor,
-        principal: Principal,
+        actor: Actor,
         name: str,
         reason: str,
         *,
         paused: bool,
     ) -> wire.ConnectorSummary:
-        """Pause or resume `name`, recording who and why; asking for its current state is a
-        conflict."""
+        """Pause or resume `name`, recording who (an API key's holder, or `cli:<user>` at the
+        command line) and why; asking for its current state is a conflict."""
         idle = await _idle(session, registry, name)
         repository = ConnectorRepository.from_session(session)
         if idle is not None:
@@ -292,9 +288,7 @@ class ConnectorService:
         monitor.track(name)
         now = datetime.now(UTC)
         state = (await repository.ensure([name], now))[name]
-        pause = (
-            wire.Pause(paused_by=principal.name, reason=reason, paused_at=now) if paused else None
-        )
+        pause = wire.Pause(paused_by=actor.name, reason=reason, paused_at=now) if paused else None
         changed = await repository.set_pause(name, pause, now)
         await repository.session.refresh(state)  # as written, by this request or another
         if not changed:
@@ -304,15 +298,16 @@ class ConnectorService:
                 else f"{name} is not paused"
             )
         await repository.add_event(
-            name, "pause" if paused else "resume", now, principal.name, reason or None
+            name, "pause" if paused else "resume", now, actor.name, reason or None
         )
         monitor.set_pause(name, pause, now)
         # Every call to the partner stops or starts again: seen whatever the log level. The
-        # key, not its holder's name (a person's, perhaps); the reason is in the events.
+        # key, not its holder's name (a person's, perhaps); the reason is in the events. At
+        # the command line there is no key: the events and the audit trail say who.
         log.warning(
             "connector_paused" if paused else "connector_resumed",
             connector=name,
-            key_id=principal.key_id,
+            key_id=actor.key_id or "command line",
         )
         return await self._summary(session, registry, monitor, name)
 

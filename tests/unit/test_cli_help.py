@@ -18,6 +18,8 @@ from service.cli import app
         ["apikey", "revoke"],
         ["serve"],
         ["connector", "test"],
+        ["connector", "pause"],
+        ["connector", "status"],
         ["recheck"],
     ],
 )
@@ -41,6 +43,9 @@ def test_flags_show_no_value_placeholder(command: list[str]) -> None:
         ["policy", "simulate"],
         ["db", "upgrade"],
         ["recheck"],
+        ["connector", "pause"],
+        ["connector", "resume"],
+        ["connector", "status"],
     ],
 )
 def test_commands_that_use_the_database_name_its_setting(command: list[str]) -> None:

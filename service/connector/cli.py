@@ -1,0 +1,175 @@
+"""`hedui connector pause|resume|status`: stop or start calling a partner, and see every
+connector's state, from the command line.
+
+Run where the server runs, with its settings: the commands read and write the database of
+HEDUI_DATABASE_URL, as `POST /v1/connectors/{name}/pause` does, through the same service
+(so the same 409s, the same events), and record the change in the audit trail as
+`cli:<user>`. Every server process follows within HEDUI_HEALTH_SYNC_S.
+"""
+
+import getpass
+from typing import TYPE_CHECKING, Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from service.command import fatal
+from service.command import run as run_command
+from service.command import runtime as command_runtime
+from service.command import settings as command_settings
+
+if TYPE_CHECKING:  # SQLAlchemy loads when a command opens the database, not at start-up
+    from schemas.connector import ConnectorSummary, HealthStatus
+
+connector_app = typer.Typer(
+    help="Partner connectors: pause, resume, status (HEDUI_DATABASE_URL), and conformance "
+    "checks for any of them.",
+    short_help="Partner connectors: pause, resume, status, conformance checks.",
+    no_args_is_help=True,
+)
+console = Console()
+
+REASON_MAX = 500
+"""As `POST /v1/connectors/{name}/pause` takes it."""
+
+
+@connector_app.command("pause", short_help="Stop calling a partner (every process, within 1 s).")
+def pause(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The connector's name, e.g. bank")],
+    reason: Annotated[
+        str,
+        typer.Option(
+            help='Why (kept in its events, shown by `hedui connector status`), e.g. "partner '
+            'maintenance 02:00-04:00"'
+        ),
+    ],
+) -> None:
+    """Pause a connector of HEDUI_DATABASE_URL: every server process stops calling its
+    partner within HEDUI_HEALTH_SYNC_S (health probes included). Its source is `error`,
+    "paused by operator", and reports asking it are `review`, never `eligible`, until
+    `hedui connector resume NAME`. Exits 1 when it is already paused (saying by whom and
+    why) or is no connector. Recorded in the audit trail as cli:<user>."""
+    _change(name, _reason(reason, required=True), paused=True)
+
+
+@connector_app.command("resume", short_help="Call a paused partner again.")
+def resume(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The connector's name, e.g. bank")],
+    reason: Annotated[
+        str | None, typer.Option(help='Why (kept in its events), e.g. "maintenance over"')
+    ] = None,
+) -> None:
+    """Resume a paused connector of HEDUI_DATABASE_URL: every server process calls its
+    partner again within HEDUI_HEALTH_SYNC_S. Exits 1 when it is not paused. Recorded in the
+    audit trail as cli:<user>."""
+    _change(name, _reason(reason, required=False), paused=False)
+
+
+@connector_app.command("status", short_help="Every connector: enabled, paused, health, breaker.")
+def status(
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="One JSON object per line, one line per connector (JSON Lines)"
+        ),
+    ] = False,
+) -> None:
+    """Every connector of HEDUI_DATABASE_URL as `GET /v1/connectors` lists it: whether it
+    is enabled, who paused it, why and since when, its health (every process's calls over
+    the last HEDUI_HEALTH_WINDOW_S) and its breaker."""
+    from service.connector.service import connector as connector_service
+
+    async def run() -> list["ConnectorSummary"]:
+        async with command_runtime() as runtime:
+            await runtime.health.sync()  # the shared breakers and pauses, as servers see them
+            async with runtime.session_factory() as session:
+                return await connector_service.summaries(
+                    session, runtime.registry, runtime.health, runtime.settings
+                )
+
+    summaries = run_command(run())
+    if as_json:
+        for summary in summaries:
+            print(summary.model_dump_json())
+        return
+    zone = ZoneInfo(command_settings().timezone)
+    table = Table(
+        title=f"connectors ({len(summaries)}), times in {zone.key}",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        padding=(0, 1),
+    )
+    table.add_column("Connector", no_wrap=True)
+    table.add_column("Enabled", no_wrap=True)
+    table.add_column("Health", no_wrap=True)
+    table.add_column("Breaker", no_wrap=True)
+    table.add_column("Paused", min_width=12, overflow="fold")
+    for summary in summaries:
+        pause = summary.paused
+        paused = (
+            f"[bold yellow]paused[/] {pause.paused_at.astimezone(zone):%Y-%m-%d %H:%M} by "
+            f"{escape(pause.paused_by)}: {escape(pause.reason)}"
+            if pause is not None
+            else "no"
+        )
+        table.add_row(
+            summary.name,
+            "yes" if summary.enabled else "[dim]no[/]",
+            _health(summary.health),
+            summary.breaker.value.replace("_", "-"),
+            paused,
+        )
+    console.print(table)
+
+
+def _health(health: "HealthStatus") -> str:
+    style = {"operational": "green", "degraded": "yellow", "down": "bold red"}.get(health.value)
+    return f"[{style}]{health.value}[/]" if style else health.value
+
+
+def _reason(reason: str | None, *, required: bool) -> str:
+    text = (reason or "").strip()
+    if (required and not text) or len(text) > REASON_MAX:
+        raise typer.BadParameter(f"1 to {REASON_MAX} characters", param_hint="--reason")
+    return text
+
+
+def _change(name: str, reason: str, *, paused: bool) -> None:
+    """Pause or resume `name` through the service the API uses, audited as cli:<user>."""
+    from service.audit.service import Actor, audit
+    from service.connector.service import connector as connector_service
+    from service.errors import HeduiError
+
+    actor = Actor.command_line(getpass.getuser())
+    change = connector_service.pause if paused else connector_service.resume
+
+    async def run() -> float:
+        async with command_runtime() as runtime:
+            await runtime.health.sync()  # breakers and pauses as the servers last wrote them
+            async with runtime.session_factory() as session:
+                try:
+                    await change(session, runtime.registry, runtime.health, actor, name, reason)
+                except HeduiError as error:
+                    fatal(f"{name}: {error.detail or error.title}")
+                await audit.record(
+                    session,
+                    actor,
+                    "connector.pause" if paused else "connector.resume",
+                    object_type="connector",
+                    object_id=name,
+                )
+                await session.commit()
+            return runtime.settings.health_sync_s
+
+    sync_s = run_command(run())
+    told = (
+        f"paused {name}: every process stops calling it within {sync_s:g} s "
+        f"(hedui connector resume {name} undoes it)"
+        if paused
+        else f"resumed {name}: every process calls it again within {sync_s:g} s"
+    )
+    console.print(told, highlight=False, markup=False, soft_wrap=True)
