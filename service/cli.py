@@ -368,7 +368,14 @@ def sandbox(
         ),
     ] = None,
 ) -> None:
-    """Run the sandbox partner agencies alone, as a separate process (see docs/partners.md)."""
+    """Run the sandbox partner agencies alone, as a separate process (see docs/partners.md).
+
+    Faults can be injected to see how hedui copes with a partner in trouble: `PUT
+    /faults/SOURCE {"mode": "slow|error|hang|garbage|down", "latency_ms": 0, "error_rate":
+    0.0}` makes one agency misbehave (bank: `"processing_ms": N` too), `GET /faults` lists
+    them, `DELETE /faults/SOURCE` (or `DELETE /faults`, all) makes it answer normally again.
+    The same paths are under /sandbox/ on `hedui serve`'s sandbox.
+    """
     from sandbox.server import run
 
     settings = _settings()

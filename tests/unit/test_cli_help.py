@@ -79,3 +79,11 @@ def test_recheck_help_explains_itself() -> None:
     ):
         assert phrase in result.output, phrase
     assert max(len(line) for line in result.output.splitlines()) <= 80
+
+
+def test_sandbox_help_tells_how_to_inject_faults() -> None:
+    result = CliRunner().invoke(app, ["sandbox", "--help"], terminal_width=100)
+
+    assert result.exit_code == 0, result.output
+    assert "/faults" in result.output
+    assert "down" in result.output
