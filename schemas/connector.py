@@ -128,6 +128,15 @@ class ConnectorHealth(BaseModel):
     status: HealthStatus
     reason: str = Field(description="Why the status is what it is, in a few words")
     window_s: int
+    window_from: datetime = Field(
+        description="Where the figures below start: `window_s` ago, or later when the breaker "
+        "closed since (the window restarts then: the outage's failures no longer count)"
+    )
+    window_restarted: bool = Field(
+        default=False,
+        description="Whether `window_from` is when the breaker closed (the window is shorter "
+        "than `window_s`)",
+    )
     calls: int = Field(description="Fetches that reached the partner within the window")
     failures: int = Field(description="Partner-attributable failures within the window")
     refused: int = Field(description="Fetches refused by the breaker or a pause")

@@ -62,7 +62,8 @@ async def connector_health(
     _: ConnectorReaderDep,
 ) -> wire.ConnectorHealth:
     """Numbers cover the last `window_s` seconds (`HEDUI_HEALTH_WINDOW_S`), every process
-    together; partner-attributable failures only lower the success rate."""
+    together, from `window_from`: later than `window_s` ago when the breaker closed since
+    (`window_restarted`). Partner-attributable failures only lower the success rate."""
     return await connector_service.health(session, registry, health, settings, name)
 
 

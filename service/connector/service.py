@@ -122,7 +122,7 @@ class ConnectorService:
         names = registry.names()
         unloadable = {name for name in names if isinstance(registry.get(name), UnloadableConnector)}
         states = await repository.states(names)
-        window = await _windows(repository, monitor, None, now, settings)
+        window, _ = await _windows(repository, monitor, None, now, settings)
         statuses = {}
         for name in names:
             monitor.track(name)  # a declarative connector nothing has asked yet
@@ -161,7 +161,13 @@ class ConnectorService:
         now = now or datetime.now(UTC)
         repository = ConnectorRepository.from_session(session)
         state = await repository.state(name)
-        window = (await _windows(repository, monitor, name, now, settings))[name]
+        windows, closed = await _windows(repository, monitor, name, now, settings)
+        window = windows[name]
+        # Where the counts start: the window's length ago, or later, when the breaker
+        # closed since (the outage's failures are history from then on).
+        window_from = now - timedelta(seconds=settings.health_window_s)
+        if name in closed and closed[name] > window_from:
+            window_from = closed[name]
         if isinstance(connector, StoredConnector):
             # Registered over the API, not in force: nothing calls it, so nothing to assess
             # (what it did while it was in force is still counted above and below).
@@ -199,6 +205,8 @@ class ConnectorService:
             status=status,
             reason=reason,
             window_s=settings.health_window_s,
+            window_from=window_from,
+            window_restarted=name in closed and closed[name] == window_from,
             calls=window.calls,
             failures=window.failures,
             refused=window.refused,
@@ -455,12 +463,13 @@ async def _windows(
     name: str | None,
     now: datetime,
     settings: Settings,
-) -> defaultdict[str, Bucket]:
+) -> tuple[defaultdict[str, Bucket], dict[str, datetime]]:
     """Each connector's counts over the status window, from the buckets that started after
     its breaker last closed: once the partner is back, the outage's failures are history
     (charts still show them), not a reason to keep it degraded for the rest of the window.
     Every process's stored counts, and this one's not stored yet: a failure just seen here
-    shows at once, not at the next sync."""
+    shows at once, not at the next sync. With them, when the breaker closed of each that
+    closed within the window (where its window restarted)."""
     since = _window_start(now, settings)
     closed = await repository.last_events(f"breaker_{BreakerState.closed.value}", since)
     window: defaultdict[str, Bucket] = defaultdict(Bucket)
@@ -470,7 +479,7 @@ async def _windows(
         closed_at = closed.get(connector)
         if closed_at is None or start >= closed_at:
             window[connector].merge(bucket)
-    return window
+    return window, closed
 
 
 def _rate(bucket: Bucket) -> float | None:

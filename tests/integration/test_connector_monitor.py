@@ -4,7 +4,7 @@ the sandbox over HTTP, and a connector's own bug kept to its source."""
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import ClassVar
 
 import httpx
@@ -16,13 +16,14 @@ from connectors.declarative import build_connector, validate_spec
 from connectors.http import Retry, request
 from connectors.registry import ConnectorRegistry, load_connectors
 from connectors.testing import retry_testing
-from schemas.connector import BreakerState, CallOutcome
+from schemas.connector import BreakerState, CallOutcome, ConnectorHealth
 from schemas.evidence import Evidence, HouseholdQuery, MemberQuery, RequestContext
 from schemas.verification import SourceStatus
 from service.config import Settings
 from service.connector.meter import Attempt
 from service.connector.metrics import Metrics
 from service.connector.monitor import EARLY_PROBE_GAP_S, HealthMonitor, Refusal, Ticket
+from service.connector.repository import ConnectorRepository
 from service.connector.service import connector as connector_service
 from service.connector.wiring import build_configs, check_connectors
 from service.db import WriteGate, create_engine, create_session_factory
@@ -444,6 +445,43 @@ async def test_once_the_breaker_closes_the_outage_no_longer_holds_the_status_dow
     fail(health, "mended", 1)
     await health.sync()
     assert await status() == ("degraded", "the latest call failed")
+
+
+async def test_the_health_model_says_where_its_window_starts_once_the_breaker_closed(
+    factory: async_sessionmaker[AsyncSession], own_engine: AsyncEngine
+) -> None:
+    """Before the close the figures cover `window_s`; after it they start at the close
+    (`window_from`, `window_restarted`), beside the outage's errors still listed."""
+    registry = ConnectorRegistry()
+    registry.add(Quiet("restarted"))
+    settings = SETTINGS.model_copy(update={"health_bucket_s": 1, "health_window_s": 300})
+    health = HealthMonitor(["restarted"], settings, factory, WriteGate(own_engine), Metrics())
+    fail(health, "restarted", 5)
+    await health.sync()
+
+    async def read() -> ConnectorHealth:
+        async with factory() as session:
+            return await connector_service.health(session, registry, health, settings, "restarted")
+
+    before = datetime.now(UTC)
+    outage = await read()
+    assert (outage.window_restarted, outage.calls, outage.failures) == (False, 5, 5)
+    assert abs((before - outage.window_from) - timedelta(seconds=300)) < timedelta(seconds=5)
+
+    health.breakers["restarted"].open_until = 0.0  # its open period is over
+    async with httpx.AsyncClient() as client:
+        config = ConnectorConfig(base_url="http://127.0.0.1:9")
+        assert await health.probe(registry.get("restarted"), config, client)
+    await health.sync()
+    async with factory() as session:
+        events = await ConnectorRepository.from_session(session).events("restarted")
+    closed_at = next(event.at for event in events if event.action == "breaker_closed")
+
+    mended = await read()
+    assert mended.window_restarted
+    assert mended.window_from == closed_at
+    assert (mended.calls, mended.failures) == (0, 0)
+    assert mended.recent_errors  # the outage's, still shown
 
 
 # -- declarative connectors ------------------------------------------------------------------

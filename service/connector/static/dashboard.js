@@ -43,19 +43,23 @@
     return { box: box, value: value, label: small };
   }
   // The success rate, or with too few calls for one, how many of them went well.
+  // After an outage the window restarts when the breaker closes: the figures count from
+  // then, and the card says so rather than "no calls yet" beside the outage's errors.
   function success(s, h) {
+    var since = h.window_restarted ? " since the breaker closed at " + clock(h.window_from) : "";
     if (h.calls === 0) {
       s.value.textContent = "—";
-      s.label.textContent = "no calls yet";
-      s.box.title = "No calls to this partner in the last " + Math.round(h.window_s / 60) + " min";
+      s.label.textContent = since ? "no calls" + since : "no calls yet";
+      s.box.title = since ? "No calls to this partner" + since + " (the window restarts then)"
+        : "No calls to this partner in the last " + Math.round(h.window_s / 60) + " min";
     } else if (h.calls < minCalls) {
       s.value.textContent = (h.calls - h.failures) + " of " + h.calls;
       s.label.textContent = "calls ok";
-      s.box.title = "Too few calls for a success rate (" + minCalls + " needed)";
+      s.box.title = "Too few calls for a success rate (" + minCalls + " needed)" + since;
     } else {
       s.value.textContent = pct(h.success_rate);
       s.label.textContent = "success rate";
-      s.box.title = h.failures + " of " + h.calls + " calls failed";
+      s.box.title = h.failures + " of " + h.calls + " calls failed" + since;
     }
   }
 
@@ -177,6 +181,7 @@
 
   function render(item) {
     var sum = item.summary, h = item.health, hist = item.history;
+    var generatedAt = last ? last.generated_at : new Date().toISOString();
     var c = cards[sum.name] || (cards[sum.name] = build(sum.name));
     c.title.textContent = sum.title;
     c.card.setAttribute("data-status", h.status);
@@ -196,8 +201,12 @@
     success(c.s.rate, h);
     c.s.p95.value.textContent = ms(h.latency.p95_ms);
     var points = hist[range];
-    var perMin = (h.calls + h.refused) * 60 / h.window_s;
+    // Over the window the figures cover: shorter than window_s once the breaker closed in
+    // it (and at least a minute, so one call just after the close is not 60 a minute).
+    var spanS = (Date.parse(generatedAt) - Date.parse(h.window_from)) / 1000;
+    var perMin = (h.calls + h.refused) * 60 / Math.max(60, Math.min(h.window_s, spanS));
     c.s.cpm.value.textContent = perMin >= 10 ? Math.round(perMin) : perMin.toFixed(1);
+    c.s.cpm.box.title = h.window_restarted ? "Since the breaker closed at " + clock(h.window_from) : "";
     c.s.ok.value.textContent = h.last_success_at ? ago(h.last_success_at) : "—";
     var span = range === "hour" ? "last hour" : "24 h";
     c.lat.title.textContent = "p95 latency · " + span;
