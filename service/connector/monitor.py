@@ -38,7 +38,7 @@ from service.connector.metrics import Metrics
 from service.connector.repository import ConnectorRepository
 from service.connector.stats import BREAKER_FAILURES, BREAKER_NEUTRAL, REFUSED, Bucket
 from service.connector.throttle import Throttle
-from service.connector.wiring import NOT_CHECKED, ask_check, config_of
+from service.connector.wiring import NOT_CHECKED, PAUSED_NOT_CALLED, ask_check, config_of
 from service.db import WriteGate
 from service.jobs.periodic import Periodic
 from service.models import ConnectorState
@@ -382,7 +382,7 @@ class HealthMonitor:
         name = connector.name
         self.track(name)
         if self.paused(name):
-            return CheckResult(ok=False, detail="paused by operator: not called")
+            return CheckResult(ok=False, detail=PAUSED_NOT_CALLED)
         self._probing.add(name)
         self._probed_at[name] = self.clock()
         self._suspects.discard(name)
@@ -395,8 +395,17 @@ class HealthMonitor:
         self, connector: Connector, config: ConnectorConfig, client: httpx.AsyncClient
     ) -> tuple[CheckResult, bool]:
         """`connector`'s `check()` within its time budget and through the partner's shared
-        throttle, as every call to it is (`ask_check`). Nothing is recorded here."""
-        return await ask_check(connector, config, client, config.timeout_s, self.throttle)
+        throttle, as every call to it is (`ask_check`); a pause that lands meanwhile stops
+        it at its next request (a retry). Nothing is recorded here."""
+        name = connector.name
+        return await ask_check(
+            connector,
+            config,
+            client,
+            config.timeout_s,
+            self.throttle,
+            paused=lambda: self.paused(name),
+        )
 
     async def _probe(
         self, connector: Connector, config: ConnectorConfig, client: httpx.AsyncClient
@@ -413,12 +422,14 @@ class HealthMonitor:
         ok, detail = result.ok, result.detail
         latency_ms = round((time.perf_counter() - started) * 1000, 1)
         now = self.clock()
-        if starved:
-            # The partner's agreed limits were used up by real calls: this probe says
-            # nothing of its health.
+        if starved or self.paused(name):
+            # The partner's agreed limits were used up by real calls, or an operator paused
+            # it while the probe ran: this probe says nothing of its health, and a pause
+            # leaves the partner's breaker and health as they were.
             if admission is Admission.trial:
                 breaker.record(admission, failed=None, now=now)
-            return CheckResult(ok=False, detail=NOT_CHECKED)
+            detail = PAUSED_NOT_CALLED if self.paused(name) else NOT_CHECKED
+            return CheckResult(ok=False, detail=detail)
         if admission is Admission.trial:
             was: BreakerState = breaker.state
             breaker.record(admission, failed=not ok, now=now)

@@ -14,7 +14,7 @@ from connectors.base import CheckResult, Connector, ConnectorConfig
 from connectors.declarative import DeclarativeConnector
 from connectors.registry import ConnectorRegistry
 from service.config import Settings
-from service.connector.meter import CallMeter, Turns
+from service.connector.meter import CallMeter, PartnerPaused, Turns
 from service.connector.throttle import Limits, Throttle
 from service.connector.unloadable import UnloadableConnector
 
@@ -27,6 +27,8 @@ NOT_CHECKED = (
     "check's time (other calls were using them), so the partner was not asked"
 )
 """The start-up check's detail when it found no turn: says nothing of the partner."""
+PAUSED_NOT_CALLED = "paused by operator: not called"
+"""A check's detail when the partner was paused before it, or while it ran."""
 LISTEN_WAIT_S = 5.0
 """How long the checks wait for this server to listen when the sandbox is served in it."""
 
@@ -143,29 +145,37 @@ async def ask_check(
     client: httpx.AsyncClient,
     timeout_s: float,
     throttle: Throttle | None = None,
+    paused: Callable[[], bool] | None = None,
 ) -> tuple[CheckResult, bool]:
     """`connector`'s `check()`, cut off after `timeout_s` and, with `throttle`, through
-    the partner's agreed limits as every call to it is: its result, and whether no turn
-    under those limits came in time (then the partner was never asked, and the result is
-    `NOT_CHECKED`). Never raises: a check that crashes is a failing check. What the
-    start-up check and the health monitor's probes both ask; neither records anything
-    here."""
+    the partner's agreed limits as every call to it is: its result, and whether it says
+    nothing of the partner's health: no turn under those limits came in time (the result
+    is `NOT_CHECKED`), or `paused` said an operator paused the partner meanwhile (its next
+    request, a retry say, is not sent; the result is `PAUSED_NOT_CALLED`). Never raises: a
+    check that crashes is a failing check. What the start-up check and the health
+    monitor's probes both ask; neither records anything here."""
     meter: CallMeter | None = None
     try:
         async with asyncio.timeout(timeout_s):
-            if throttle is None:
+            if throttle is None and paused is None:
                 result = await connector.check(config, client)
             else:
                 deadline = asyncio.get_running_loop().time() + timeout_s
                 limits = Limits(config.max_concurrency, config.rate_per_s)
-                meter = CallMeter(client, Turns(throttle, connector.name, limits, deadline))
+                turns = Turns(throttle, connector.name, limits, deadline) if throttle else None
+                meter = CallMeter(client, turns, paused=paused)
                 async with meter.client() as turned:
                     result = await connector.check(config, turned)
     except TimeoutError:
         result = CheckResult(ok=False, detail=f"no answer within {timeout_s:g} s")
+    except PartnerPaused:
+        result = CheckResult(ok=False, detail=PAUSED_NOT_CALLED)
     except Exception as error:  # a plugin's broken check must not stop start-up or probes
         log.warning("probe_crashed", source=connector.name, error_type=type(error).__name__)
         result = CheckResult(ok=False, detail=f"check failed ({type(error).__name__})")
+    if meter is not None and meter.stopped:
+        # Paused while it ran: whatever the connector made of the request not sent.
+        return CheckResult(ok=False, detail=PAUSED_NOT_CALLED), True
     if meter is not None and meter.starved:
         # No turn came under the partner's limits: it was never asked, whatever error the
         # connector made of that.

@@ -16,7 +16,7 @@ from connectors.declarative import build_connector, validate_spec
 from connectors.http import Retry, request
 from connectors.registry import ConnectorRegistry, load_connectors
 from connectors.testing import retry_testing
-from schemas.connector import BreakerState, CallOutcome, ConnectorHealth
+from schemas.connector import BreakerState, CallOutcome, ConnectorHealth, Pause
 from schemas.evidence import Evidence, HouseholdQuery, MemberQuery, RequestContext
 from schemas.verification import SourceStatus
 from service.config import Settings
@@ -482,6 +482,50 @@ async def test_the_health_model_says_where_its_window_starts_once_the_breaker_cl
     assert mended.window_from == closed_at
     assert (mended.calls, mended.failures) == (0, 0)
     assert mended.recent_errors  # the outage's, still shown
+
+
+class PausedMidCheck(Quiet):
+    """Its check fails once, and the operator pauses it before the check's retry."""
+
+    def __init__(self, name: str, pause: Callable[[], None]) -> None:
+        super().__init__(name)
+        self.pause = pause
+
+    async def check(self, config: ConnectorConfig, client: httpx.AsyncClient) -> CheckResult:
+        first = await client.get("http://partner.test/health")
+        self.pause()  # the pause lands while the probe is under way
+        retried = await client.get("http://partner.test/health")
+        return CheckResult(ok=first.is_success and retried.is_success, detail="HTTP 503")
+
+
+async def test_a_pause_that_lands_during_a_probe_stops_its_retry_and_its_result(
+    factory: async_sessionmaker[AsyncSession], own_engine: AsyncEngine
+) -> None:
+    """The probe sends no request after the pause, and records nothing: no probe result,
+    no failure for the breaker, no probe count."""
+    sent: list[str] = []
+
+    def partner(request: httpx.Request) -> httpx.Response:
+        sent.append(str(request.url))
+        return httpx.Response(503)
+
+    health = HealthMonitor(["stopped"], SETTINGS, factory, WriteGate(own_engine), Metrics())
+    now = datetime.now(UTC)
+    connector = PausedMidCheck(
+        "stopped",
+        lambda: health.set_pause("stopped", Pause(paused_by="ops", reason="x", paused_at=now), now),
+    )
+    async with httpx.AsyncClient(transport=httpx.MockTransport(partner)) as client:
+        passed = await health.probe(
+            connector, ConnectorConfig(base_url="http://partner.test"), client
+        )
+
+    assert not passed
+    assert len(sent) == 1  # the retry was never sent
+    assert probes(health, "stopped", "failed") == probes(health, "stopped", "ok") == 0
+    assert "stopped" not in health.early_probes()  # not a suspect: nothing was learnt
+    assert health.unsynced("stopped", now - timedelta(minutes=5)) == []
+    assert health._signals["stopped"].probe is None
 
 
 # -- declarative connectors ------------------------------------------------------------------
