@@ -13,6 +13,8 @@ once (`collect`, through the same bulkhead, breaker and throttle as every call):
 - an answer settles the source (`WHERE status = 'awaiting'`), and the collect that settles
   the last awaiting source of a verification with nothing pending builds its report, in
   the same transaction (the finish is conditional: at most once);
+- a partner an operator paused is not asked: that collect is not counted, and the next is
+  one `collect_interval_s` later (the wait does not grow while it is paused);
 - "not yet", or a partner failing for now, collects again later, the wait doubling from
   the connector's `collect_interval_s` up to `collect_max_interval_s`, never past the
   partner's deadline (`collect_deadline_s`): each collect's budget ends by it, the last
@@ -173,14 +175,25 @@ class Collector:
         outcome = await self.fetcher.collect(
             due.source, due.token, due.household, due.version, within_s=remaining_s
         )
-        log.info(
-            "source_collected",
-            verification_id=due.verification_id,
-            source=due.source,
-            status=outcome.status.value,
-            collects=due.collects,
-            duration_ms=outcome.duration_ms,
-        )
+        # Refused unasked, the partner paused by an operator: not a collect (the partner
+        # was not asked), so it is not counted, and the wait does not grow with the pause.
+        paused = outcome.call is CallOutcome.paused
+        if paused:
+            log.info(
+                "source_collect_paused",
+                verification_id=due.verification_id,
+                source=due.source,
+                collects=due.collects - 1,
+            )
+        else:
+            log.info(
+                "source_collected",
+                verification_id=due.verification_id,
+                source=due.source,
+                status=outcome.status.value,
+                collects=due.collects,
+                duration_ms=outcome.duration_ms,
+            )
         if outcome.status in (SourceStatus.ok, SourceStatus.no_record) or outcome.call in SETTLES:
             await self._settle(due, outcome)
             return
@@ -202,11 +215,17 @@ class Collector:
                 ),
             )
             return
-        # Not answered yet, or the partner failing for now (or our bug: counted).
-        after = self._next_wait(due, outcome, config)
+        # Not answered yet, or the partner failing for now (or our bug: counted). Paused:
+        # asked again at the first interval, so it is collected soon after the resume.
+        after = (
+            timedelta(seconds=config.collect_interval_s)
+            if paused
+            else self._next_wait(due, outcome, config)
+        )
         at = min(now + after, due.deadline - timedelta(seconds=last_budget_s))
         await retry_while_unavailable(
-            lambda: self._reschedule(due, at, failed=failed), what="reschedule collect"
+            lambda: self._reschedule(due, at, failed=failed, counted=not paused),
+            what="reschedule collect",
         )
 
     def _next_wait(self, due: _Due, outcome: FetchOutcome, config: ParkingConfig) -> timedelta:
@@ -222,10 +241,12 @@ class Collector:
             return _DEFAULTS
         return config if isinstance(config, ParkingConfig) else _DEFAULTS
 
-    async def _reschedule(self, due: _Due, at: datetime, *, failed: bool) -> None:
+    async def _reschedule(
+        self, due: _Due, at: datetime, *, failed: bool, counted: bool = True
+    ) -> None:
         async with self.workflow.write_gate, self.workflow.session_factory() as session:
             await VerificationRepository.from_session(session).reschedule_collect(
-                due.verification_id, due.source, at, failed=failed
+                due.verification_id, due.source, at, failed=failed, counted=counted
             )
             await session.commit()
 

@@ -74,7 +74,8 @@ class FetchOutcome:
     collect_deadline: datetime | None = None
     """With status `awaiting`: the partner's own deadline (past it: `timeout`)."""
     call: CallOutcome | None = None
-    """How the call to the partner ended, when it was made (not kept with the row)."""
+    """How the call to the partner ended, or why it was refused unasked (paused, circuit
+    open); not kept with the row."""
 
     def row_values(self) -> dict[str, Any]:
         """Column values of the stored source row."""
@@ -332,6 +333,7 @@ class SourceFetcher:
                 started_at=started_at,
                 fetched_at=datetime.now(UTC),
                 connector_version=version,
+                call=grant.outcome,  # refused unasked: paused, or the circuit open
             )
         retry_budget = self.health.retry_budget(source) if self.health is not None else None
         turns = Turns(

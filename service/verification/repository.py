@@ -534,13 +534,23 @@ class VerificationRepository(Repository):
         return await self.session.scalar(statement.execution_options(populate_existing=True))
 
     async def reschedule_collect(
-        self, verification_id: str, source: str, at: datetime, *, failed: bool
+        self,
+        verification_id: str,
+        source: str,
+        at: datetime,
+        *,
+        failed: bool,
+        counted: bool = True,
     ) -> bool:
         """Collect an awaiting source again at `at`; unless the collect `failed` (our
-        side), it ended cleanly and the failures in a row start again from 0."""
+        side), it ended cleanly and the failures in a row start again from 0. A collect
+        not `counted` (the partner was not asked: paused) is taken off `collects` again,
+        so the wait after it does not grow."""
         values: dict[str, Any] = {"collect_at": at}
         if not failed:
             values["collect_failures"] = 0
+        if not counted:
+            values["collects"] = SOURCE_RESULTS.c.collects - 1
         result = await self.session.execute(
             update(SOURCE_RESULTS)
             .where(

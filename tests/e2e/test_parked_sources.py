@@ -19,6 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
+from schemas.connector import Pause
 from service.auth.principal import Role
 from service.auth.service import create_api_key
 from service.config import Settings
@@ -271,3 +272,36 @@ async def test_a_collect_failing_on_our_side_stops_after_the_cap(parked: Parked)
     assert bank_state["detail"] == FAILING_DETAIL.format(failures=5)
     traffic = await parked.client.get("/sandbox/traffic")
     assert traffic.json()["bank"]["calls"] == 0  # given up without asking the bank again
+
+
+async def test_collects_while_the_bank_is_paused_are_paused_not_counted_and_do_not_back_off(
+    parked: Parked, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Paused, the bank is not asked: each collect logs `source_collect_paused`, is not
+    counted and comes back one `collect_interval_s` (30 s) later; resumed, the first
+    collect asks the bank, and the wait after it is the first interval, not one grown
+    with every refused collect."""
+    accepted = await _submit_to_a_slow_bank(parked)
+    health = parked.runtime.health  # the collecting process's view of the pause
+    now = datetime.now(UTC)
+    health.set_pause("bank", Pause(paused_by="ops", reason="maintenance", paused_at=now), now)
+    at = now + timedelta(seconds=31)
+    try:
+        capfd.readouterr()
+        for _ in range(4):
+            assert await parked.runtime.collector.collect_due(now=at) == 1
+            _, bank, _ = await _row(parked, accepted["id"])
+            assert (bank.status, bank.collects) == ("awaiting", 0)
+            assert bank.collect_at == at + timedelta(seconds=30)
+            at = bank.collect_at
+        logged = capfd.readouterr().err
+        assert logged.count("source_collect_paused") == 4
+        assert "source_collected" not in logged
+    finally:
+        health.set_pause("bank", None, datetime.now(UTC))
+
+    assert await parked.runtime.collector.collect_due(now=at) == 1
+    _, bank, _ = await _row(parked, accepted["id"])
+    assert (bank.status, bank.collects) == ("awaiting", 1)  # still processing at the bank
+    assert bank.collect_at == at + timedelta(seconds=30)
+    assert "source_collected" in capfd.readouterr().err
