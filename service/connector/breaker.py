@@ -75,12 +75,15 @@ class Breaker:
     """Version of the shared copy this state was last written to or read from."""
     changed: bool = False
     """A transition happened here since; the shared copy must be updated."""
+    reason: str | None = None
+    """Why the last transition here happened ("5 failures in a row", "trial call
+    failed"), for the breaker's events."""
 
     def admit(self, now: float) -> Admission:
         if self.state is BreakerState.open:
             if self.open_until is not None and now < self.open_until:
                 return Admission.refused
-            self._transition(BreakerState.half_open)
+            self._transition(BreakerState.half_open, "open period over: trial calls go through")
         if self.state is BreakerState.half_open:
             if self.trials >= self.policy.half_open_calls:
                 return Admission.refused
@@ -102,9 +105,9 @@ class Breaker:
             if self.state is not BreakerState.half_open or failed is None:
                 return
             if failed:
-                self._open(now, self.open_s * 2)
+                self._open(now, self.open_s * 2, "trial call failed")
             else:
-                self._close()
+                self._close("trial call succeeded")
             return
         if self.state is not BreakerState.closed or failed is None:
             return
@@ -112,8 +115,9 @@ class Breaker:
         while len(self.outcomes) > self.policy.window:
             self.outcomes.popleft()
         self.consecutive_failures = self.consecutive_failures + 1 if failed else 0
-        if self._should_open():
-            self._open(now, self.policy.open_s)
+        reason = self._why_open()
+        if reason is not None:
+            self._open(now, self.policy.open_s, reason)
 
     def failure_rate(self) -> float | None:
         if not self.outcomes:
@@ -133,28 +137,30 @@ class Breaker:
         self.changed = False
 
     def reset(self) -> None:
-        self._close()
+        self._close("reset")
 
-    def _should_open(self) -> bool:
+    def _why_open(self) -> str | None:
+        """Why the breaker must open now, in a few words; None while it need not."""
         if self.consecutive_failures >= self.policy.consecutive:
-            return True
+            return f"{self.consecutive_failures} failures in a row"
         calls = len(self.outcomes)
-        return (
-            calls >= self.policy.min_calls
-            and sum(self.outcomes) >= self.policy.failure_rate * calls
-        )
+        failures = sum(self.outcomes)
+        if calls >= self.policy.min_calls and failures >= self.policy.failure_rate * calls:
+            return f"failure rate {round(100 * failures / calls)} % of the last {calls} calls"
+        return None
 
-    def _open(self, now: float, duration: float) -> None:
+    def _open(self, now: float, duration: float, reason: str) -> None:
         self.open_s = min(max(duration, self.policy.open_s), self.policy.open_max_s)
         self.open_until = now + self.open_s
-        self._transition(BreakerState.open)
+        self._transition(BreakerState.open, reason)
 
-    def _close(self) -> None:
+    def _close(self, reason: str) -> None:
         self.open_until = None
         self.open_s = 0.0
-        self._transition(BreakerState.closed)
+        self._transition(BreakerState.closed, reason)
 
-    def _transition(self, state: BreakerState) -> None:
+    def _transition(self, state: BreakerState, reason: str | None = None) -> None:
+        self.reason = reason
         self.outcomes.clear()
         self.consecutive_failures = 0
         if state is not BreakerState.half_open:

@@ -133,7 +133,7 @@ class HealthMonitor:
         self._buckets: dict[tuple[str, datetime], Bucket] = {}
         self._bucket_start: tuple[float, datetime] = (math.nan, datetime.min.replace(tzinfo=UTC))
         self._signals: dict[str, _Signals] = {name: _Signals() for name in self.names}
-        self._transitions: list[tuple[str, BreakerState, datetime]] = []
+        self._transitions: list[tuple[str, BreakerState, datetime, str | None]] = []
         self._pause_pending: dict[str, datetime] = {}
         self._loop: Periodic | None = None
         self._next_probe = 0.0
@@ -273,14 +273,22 @@ class HealthMonitor:
         return bucket
 
     def _noticed(self, name: str, before: BreakerState) -> None:
-        state = self.breakers[name].state
+        breaker = self.breakers[name]
+        state = breaker.state
         if state is not before:
-            self._transitions.append((name, state, datetime.fromtimestamp(self.clock(), UTC)))
+            at = datetime.fromtimestamp(self.clock(), UTC)
+            self._transitions.append((name, state, at, breaker.reason))
             self.metrics.set_breaker(name, state)
             # An opening is an outage an operator should see whatever the log level (a
             # warning); the breaker closing again is news, not trouble.
             level = log.info if state is BreakerState.closed else log.warning
-            level("breaker_changed", source=name, state=state.value, was=before.value)
+            level(
+                "breaker_changed",
+                source=name,
+                state=state.value,
+                was=before.value,
+                reason=breaker.reason,
+            )
 
     # -- probes ----------------------------------------------------------------------------
 
@@ -473,8 +481,8 @@ class HealthMonitor:
                     await repository.add_to_bucket(name, start, self.process, delta)
                 for name, news in signals.items():
                     await self._write_signals(repository, name, news)
-                for name, state, when in transitions:
-                    await repository.add_event(name, f"breaker_{state.value}", when, None, None)
+                for name, state, when, reason in transitions:
+                    await repository.add_event(name, f"breaker_{state.value}", when, None, reason)
                 for name in names:
                     await self._share_breaker(repository, name, rows[name], at)
                 if now - self._last_prune > 600:

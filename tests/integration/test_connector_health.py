@@ -192,15 +192,16 @@ class TestBreaker:
         await eventually(bank_answers)
         assert await setup.queries("bank") > reached
 
-        async def transitions() -> list[str]:
+        async def transitions() -> list[tuple[str, str | None]]:
             events = (await operator.get("/v1/connectors/bank/events")).json()["items"]
-            actions = [e["action"] for e in reversed(events)]
-            return actions if actions[-1:] == ["breaker_closed"] else []
+            actions = [(e["action"], e["reason"]) for e in reversed(events)]
+            return actions if actions[-1][0] == "breaker_closed" else []
 
+        # Each transition says why.
         assert (await eventually(transitions))[-3:] == [
-            "breaker_open",
-            "breaker_half_open",
-            "breaker_closed",
+            ("breaker_open", "5 failures in a row"),
+            ("breaker_half_open", "open period over: trial calls go through"),
+            ("breaker_closed", "trial call succeeded"),
         ]
 
         async def operational() -> bool:

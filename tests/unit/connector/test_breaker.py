@@ -154,3 +154,27 @@ def test_invariants_hold_whatever_happens(steps: list[tuple[str, float]]) -> Non
             assert POLICY.open_s <= breaker.open_s <= POLICY.open_max_s
         if breaker.state is BreakerState.closed:
             assert breaker.consecutive_failures < POLICY.consecutive
+
+
+class TestReasons:
+    """Each transition says why, for the breaker's events."""
+
+    def test_failures_in_a_row(self) -> None:
+        assert opened().reason == "5 failures in a row"
+
+    def test_failure_rate(self) -> None:
+        breaker = Breaker(POLICY)
+        calls(breaker, "FFFFSFFFFS")  # 8 of 10 (the least to judge a rate), never 5 in a row
+        assert breaker.state is BreakerState.open
+        assert breaker.reason == "failure rate 80 % of the last 10 calls"
+
+    def test_trials(self) -> None:
+        breaker = opened()
+        trial = breaker.admit(31.0)
+        assert breaker.state is BreakerState.half_open
+        assert breaker.reason == "open period over: trial calls go through"
+        breaker.record(trial, failed=True, now=31.0)
+        assert (breaker.state, breaker.reason) == (BreakerState.open, "trial call failed")
+        trial = breaker.admit(200.0)
+        breaker.record(trial, failed=False, now=200.0)
+        assert (breaker.state, breaker.reason) == (BreakerState.closed, "trial call succeeded")
