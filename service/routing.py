@@ -23,9 +23,14 @@ from schemas.problem import shown_name
 from service.errors import InvalidRequest
 from service.json_body import load_json
 
-STRICT_QUERY_PREFIX = "/v1/"
-"""Routes whose query strings are checked: the API's. (`/metrics` and `/healthz` are read
-by scrapers and load balancers, some of which add parameters of their own.)"""
+STRICT_QUERY_PREFIXES = ("/v1/", "/dashboard/")
+"""Routes whose query strings are checked: the API's and the dashboard's data and actions
+(the page itself, `/dashboard`, takes what a browser or a link adds). (`/metrics` and
+`/healthz` are read by scrapers and load balancers, some of which add parameters of their
+own.)"""
+BODILESS_PREFIX = "/v1/"
+"""Routes without a body parameter that refuse a body: the API's (the dashboard's actions
+read theirs themselves)."""
 
 
 class JSONRequest(Request):
@@ -38,12 +43,12 @@ class JSONRequest(Request):
 class JSONRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
-        strict = self.path.startswith(STRICT_QUERY_PREFIX)
+        strict = self.path.startswith(STRICT_QUERY_PREFIXES)
         taken = query_parameters(self.dependant) if strict else None
         # An endpoint that reads its body as a stream itself (a batch upload) says so in
         # its OpenAPI extra; the others with no body parameter take none.
         bodiless = (
-            strict
+            self.path.startswith(BODILESS_PREFIX)
             and bool((self.methods or set()) & BODY_METHODS)
             and not self.dependant.body_params
             and "requestBody" not in (self.openapi_extra or {})

@@ -136,6 +136,23 @@ async def test_scripts_use_the_key_as_a_bearer_token(
     assert "refresh" in script.text
 
 
+async def test_an_unknown_query_parameter_is_422_as_on_the_api(
+    http: httpx.AsyncClient, api_client: ClientFactory
+) -> None:
+    key = await token_for(api_client, "operator")
+    bearer = {"Authorization": f"Bearer {key}"}
+    response = await http.get("/dashboard/data", params={"x": "1"}, headers=bearer)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"][0]["loc"] == ["query", "x"]
+    paused = await http.post(
+        "/dashboard/connectors/real_estate/pause", params={"x": "1"}, json={"reason": "no"}
+    )
+    assert paused.status_code == 422, paused.text
+    # The page itself takes what a link adds.
+    assert (await http.get("/dashboard", params={"utm_source": "mail"})).status_code == 200
+
+
 async def test_actions_from_the_page_must_be_json(
     browser: httpx.AsyncClient, api_client: ClientFactory
 ) -> None:
