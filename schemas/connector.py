@@ -95,6 +95,9 @@ class CodeConnector(BaseModel):
         "secret values appear as ***"
     )
     config_schema: dict[str, Any] = Field(description="JSON Schema of its settings")
+    paused: Pause | None = Field(
+        default=None, description="An operator's pause (who, why, since when), if any"
+    )
 
 
 class RecentError(BaseModel):

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
+from schemas.connector import Pause
 from schemas.dates import IsoDate
 from schemas.evidence import CONSENT_ID_MAX, CONSENT_ID_PATTERN, Record
 from schemas.identity import IdNumber, hides_id_number
@@ -44,6 +45,11 @@ class RegisteredConnector(BaseModel):
     versions: list[ConnectorVersionInfo]
     spec: dict[str, Any]
     updated_at: datetime
+    paused: Pause | None = Field(
+        default=None,
+        description="An operator's pause (who, why, since when): it outlives a disable and "
+        "holds again the moment the connector is enabled, until an operator resumes it",
+    )
 
 
 class TestMember(RequestModel):

@@ -104,7 +104,7 @@ async def read_connector(
     """Declarative specs hold secret references only (`{"env": "HEDUI_SECRET_TAX_API_KEY"}`); a code
     connector's secret-like settings are shown as `***`."""
     if registry.is_code(name):
-        return connector_service.detail(registry, settings, name)
+        return await connector_service.detail(session, registry, settings, name)
     return await registration_service.read(session, name)
 
 

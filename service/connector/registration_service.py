@@ -42,6 +42,7 @@ from schemas.identity import (
 from schemas.problem import ProblemError
 from service.auth.principal import Principal
 from service.config import Settings
+from service.connector.monitor import pause_of
 from service.connector.registration_repository import RegistrationRepository
 from service.connector.repository import ConnectorRepository
 from service.errors import Conflict, InvalidRequest, NotFound, OutsideRegion
@@ -175,6 +176,9 @@ class ConnectorRegistration:
         if connector is None:
             raise DeclarativeConnectorNotFound(name)
         versions = await repository.versions(name)
+        # Kept from when it was in force, and shown: an integrator enabling it sees it is
+        # paused (it holds again at once) rather than wondering why nothing is asked.
+        state = await ConnectorRepository.from_session(session).state(name)
         return wire.RegisteredConnector(
             name=connector.name,
             title=connector.title,
@@ -190,6 +194,7 @@ class ConnectorRegistration:
             # Stored specs hold secret references only; there is nothing in clear to mask.
             spec=versions[-1].spec,
             updated_at=connector.updated_at,
+            paused=pause_of(state, utcnow()) if state is not None else None,
         )
 
     async def enable(

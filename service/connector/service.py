@@ -131,12 +131,14 @@ class ConnectorService:
                 statuses[name] = HealthStatus.down  # its spec no longer loads: never asked
         return statuses
 
-    def detail(
-        self, registry: ConnectorRegistry, settings: Settings, name: str
+    async def detail(
+        self, session: AsyncSession, registry: ConnectorRegistry, settings: Settings, name: str
     ) -> wire.CodeConnector:
-        """A built-in or plugin connector with the config this process gives it, masked."""
+        """A built-in or plugin connector with the config this process gives it, masked,
+        and an operator's pause of it."""
         connector = registry.get(name)
         config = build_configs(registry, settings)[name]
+        state = await ConnectorRepository.from_session(session).state(name)
         return wire.CodeConnector(
             name=name,
             title=connector.title,
@@ -146,6 +148,7 @@ class ConnectorService:
             package=registry.package(name),
             config=masked_config(config),
             config_schema=type(config).model_json_schema(),
+            paused=pause_of(state, datetime.now(UTC)) if state is not None else None,
         )
 
     async def health(

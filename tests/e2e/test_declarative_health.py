@@ -238,16 +238,26 @@ async def test_a_paused_partner_gets_no_test_read_and_its_pause_outlives_a_disab
 
     disabled = await office.integrator.post("/v1/connectors/tax/disable")
     assert disabled.status_code == 200, disabled.text
+    assert disabled.json()["paused"]["reason"] == "asked to"
     listed = await _tax_listed(office)
     assert listed["enabled"] is False
     assert listed["paused"]["reason"] == "asked to"
     again = await office.operator.post("/v1/connectors/tax/pause", json={"reason": "twice"})
     assert again.status_code == 409, again.text
+    # The integrator sees the pause on the connector's own resource, and enabling it
+    # again says it is paused (it holds again at once).
+    resource = await office.integrator.get("/v1/connectors/tax")
+    assert resource.json()["paused"]["reason"] == "asked to", resource.text
+    enabled = await office.integrator.post("/v1/connectors/tax/enable", json={"force": True})
+    assert enabled.status_code == 200, enabled.text
+    assert enabled.json()["enabled"] is True
+    assert enabled.json()["paused"]["reason"] == "asked to"
 
     resumed = await office.operator.post("/v1/connectors/tax/resume", json={"reason": "done"})
     assert resumed.status_code == 200, resumed.text
     assert resumed.json()["paused"] is None
     assert (await _tax_listed(office))["paused"] is None
+    assert (await office.integrator.get("/v1/connectors/tax")).json()["paused"] is None
     tested = await office.integrator.post(
         "/v1/connectors/tax/test", json={"region_code": "530102", "members": [person]}
     )

@@ -237,6 +237,9 @@ class TestPause:
         )
         assert response.status_code == 200, response.text
         assert response.json()["paused"]["reason"] == "agency maintenance window"
+        async with setup.client("integrator") as integrator:
+            resource = await integrator.get("/v1/connectors/vehicles")
+        assert resource.json()["paused"]["paused_by"] == "operator-00", resource.text
         reached = await setup.queries("vehicles")
 
         verification = await verify(caseworker)
@@ -254,6 +257,7 @@ class TestPause:
         resumed = await operator.post("/v1/connectors/vehicles/resume", json={"reason": "done"})
         assert resumed.status_code == 200
         assert resumed.json()["paused"] is None
+        assert (await operator.get("/v1/connectors/vehicles")).json()["paused"] is None
         assert source(await verify(caseworker), "vehicles")["status"] in ("ok", "no_record")
         assert await setup.queries("vehicles") > reached
 
