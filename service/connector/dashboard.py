@@ -34,6 +34,7 @@ from service.auth.service import (
     principal_of,
     refusal_of,
 )
+from service.config import Settings
 from service.connector.repository import ConnectorRepository
 from service.connector.service import ConnectorNotFound
 from service.connector.service import connector as connector_service
@@ -99,7 +100,7 @@ DashboardUser = Annotated[Principal, Depends(_operator)]
 async def dashboard(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     principal = await _principal(request, session)
     if principal is None:
-        return _login_page()
+        return _login_page(warning=_cookie_refused(request, settings))
     if principal.role not in ALLOWED:
         return _login_page("That key's role may not see the dashboard (operator or admin).", 403)
     html = _templates.get_template("dashboard.html").render(
@@ -275,6 +276,24 @@ def _cross_site(request: Request) -> bool:
     return urlsplit(origin).netloc.lower() != host.lower()
 
 
-def _login_page(error: str | None = None, status: int = 200) -> HTMLResponse:
-    html = _templates.get_template("login.html").render(error=error)
+def _cookie_refused(request: Request, settings: Settings) -> str | None:
+    """Why this browser will not keep the session cookie, if it will not: a Secure cookie
+    comes back over plain HTTP from `localhost` alone, so signing in would silently lead
+    back to this page."""
+    host = (request.url.hostname or "").lower()
+    loopback = host == "localhost" or host.endswith(".localhost")
+    if request.url.scheme != "http" or not settings.dashboard_secure_cookie or loopback:
+        return None
+    return (
+        "This page was reached over plain HTTP, and the sign-in cookie is Secure: the "
+        "browser will not send it back, so signing in would bring you back here. Open the "
+        "dashboard over HTTPS (or at http://localhost on this machine), or, on a trusted "
+        "network only, set HEDUI_DASHBOARD_SECURE_COOKIE=off."
+    )
+
+
+def _login_page(
+    error: str | None = None, status: int = 200, *, warning: str | None = None
+) -> HTMLResponse:
+    html = _templates.get_template("login.html").render(error=error, warning=warning)
     return HTMLResponse(html, status_code=status, headers=_NO_STORE)

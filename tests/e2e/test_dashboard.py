@@ -41,6 +41,25 @@ async def test_without_a_session_the_page_is_a_sign_in_form(browser: httpx.Async
     assert (await browser.get("/dashboard/data")).status_code == 401
 
 
+async def test_over_plain_http_from_another_host_the_sign_in_page_says_the_cookie_wont_stick(
+    browser: httpx.AsyncClient, live_service: LiveService
+) -> None:
+    """Browsers keep a Secure cookie over plain HTTP for localhost alone: reached at
+    127.0.0.1 (or a host name), the page says so before anyone signs in and loops."""
+    page = await browser.get("/dashboard")
+    assert 'id="insecure"' in page.text
+    assert "HTTPS" in page.text
+    assert "HEDUI_DASHBOARD_SECURE_COOKIE=off" in page.text
+    port = live_service.base_url.rsplit(":", 1)[1]
+    local = await browser.get("/dashboard", headers={"Host": f"localhost:{port}"})
+    assert local.status_code == 200
+    assert 'id="insecure"' not in local.text
+    forwarded = await browser.get(
+        "/dashboard", headers={"Host": f"hedui.example:{port}", "X-Forwarded-Proto": "http"}
+    )
+    assert 'id="insecure"' in forwarded.text
+
+
 async def test_signing_in_sets_a_secure_http_only_session_cookie(
     browser: httpx.AsyncClient, api_client: ClientFactory
 ) -> None:
