@@ -110,6 +110,7 @@ async def dashboard(request: Request, session: SessionDep, settings: SettingsDep
         min_calls=settings.health_min_calls,
         # A pause stops a partner for every region: a key of one region watches only.
         may_pause=not principal.region_prefix,
+        region=principal.region_prefix,
     )
     return HTMLResponse(html, headers=_NO_STORE)
 

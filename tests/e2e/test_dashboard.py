@@ -74,6 +74,7 @@ async def test_signing_in_sets_a_secure_http_only_session_cookie(
     page = await browser.get("/dashboard")
     assert 'id="grid"' in page.text
     assert 'data-may-pause="yes"' in page.text
+    assert 'id="no-pause"' not in page.text
     data = (await browser.get("/dashboard/data")).json()
     names = {item["summary"]["name"] for item in data["connectors"]}
     assert names == {
@@ -201,6 +202,9 @@ async def test_a_county_operator_watches_but_cannot_pause_a_partner_for_everyone
     assert (await browser.get("/dashboard/data")).status_code == 200
     page = await browser.get("/dashboard")
     assert 'data-may-pause="no"' in page.text  # the cards show no pause button
+    assert 'id="no-pause"' in page.text  # and the page says why, and what would
+    assert "covers region 530102 only" in page.text
+    assert "--region 00" in page.text
     # The name `hedui apikey create` gives says the role already: not said twice.
     assert '<div class="who">operator, region 530102, created by root</div>' in page.text
     for action in ("pause", "resume"):

@@ -35,7 +35,7 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(os.environ.get("HEDUI_TEST_ARTIFACTS", "test-artifacts"))
 WITHIN_MS = 30_000  # the issue's promise: a broken partner shows as down within 30 s
 CUT_OFF_TEXT = """() => [...document.querySelectorAll(
-    "section[data-connector] h2, .chart-title, .stat, .pill, .sub .name, .badge")]
+    "section[data-connector] h2, .chart-title, .stat, .pill, .sub .name, .badge, .errors li")]
   .filter(e => e.scrollWidth > e.clientWidth + 1)
   .map(e => e.className + ": " + e.textContent.trim())"""
 """Card texts wider than their box (cut off, or hidden by an ellipsis)."""
@@ -187,6 +187,17 @@ async def test_operator_watches_the_bank_go_down_and_come_back_and_pauses_a_sour
             await page.wait_for_selector(chip, state="detached", timeout=WITHIN_MS)
             listed = await http.get("/v1/connectors", headers={"Authorization": f"Bearer {token}"})
             assert next(c for c in listed.json() if c["name"] == "vehicles")["paused"] is None
+
+            # A refresh that fails greys the cards out under a banner saying so, until the
+            # next one succeeds.
+            await page.route("**/dashboard/data", lambda route: route.abort())
+            await page.wait_for_selector("#stale.shown", timeout=WITHIN_MS)
+            assert "cannot reach hedui" in await page.inner_text("#stale")
+            assert await page.get_attribute("#grid", "class") == "grid stale"
+            await page.screenshot(path=str(artifacts / "dashboard-stale.png"), full_page=True)
+            await page.unroute("**/dashboard/data")
+            await page.wait_for_selector("#stale.shown", state="detached", timeout=WITHIN_MS)
+            assert await page.get_attribute("#grid", "class") == "grid"
 
             # Laptop screens: three cards a row, every title whole, nothing cut off.
             await page.click("button[data-range=day]")

@@ -2,6 +2,7 @@
 (function () {
   "use strict";
   var grid = document.getElementById("grid");
+  var banner = document.getElementById("stale");
   var refreshMs = parseInt(grid.getAttribute("data-refresh-ms"), 10) || 5000;
   // Below this many calls in the window there is no rate to speak of (the status then
   // follows the latest call or check): the card says how many calls went well instead.
@@ -251,21 +252,32 @@
     fetch("/dashboard/data", { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (r) {
         if (r.status === 401 || r.status === 403) { window.location.assign("/dashboard"); throw new Error("signed out"); }
+        if (!r.ok) throw new Error("HTTP " + r.status);
         return r.json();
       })
       .then(function (data) {
         last = data;
         data.connectors.forEach(render);
         renderSummary(data);
+        grid.classList.remove("stale");
+        banner.classList.remove("shown");
       })
-      .catch(function () {
-        // The next poll tries again; meanwhile the page says its figures are not fresh.
+      .catch(function (error) {
+        if (error && error.message === "signed out") return;
+        // The next poll tries again; meanwhile the page says its figures are not fresh:
+        // the cards are greyed out and a banner says since when they are.
+        var at = clock(new Date().toISOString());
+        var said = "Could not refresh at " + at + (last ? " · showing " + clock(last.generated_at) : "") + " · trying again";
         var updated = document.getElementById("updated");
         if (updated) {
-          updated.textContent = "Could not refresh at " + clock(new Date().toISOString()) +
-            (last ? " · showing " + clock(last.generated_at) : "") + " · trying again";
+          updated.textContent = said;
           updated.className = "updated stale";
         }
+        grid.classList.add("stale");
+        banner.textContent = "The dashboard cannot reach hedui (" + at + "): " +
+          (last ? "the cards show the figures of " + clock(last.generated_at) + ", not now" : "no figures yet") +
+          ". Trying again every " + Math.round(refreshMs / 1000) + " s.";
+        banner.classList.add("shown");
       })
       .finally(function () { window.setTimeout(refresh, refreshMs); });
   }
