@@ -36,7 +36,7 @@ from service.errors import (
 from service.guard import BodyLimit, body_limit, late, too_large
 from service.openapi_examples import PATH_EXAMPLES, RESPONSE_EXAMPLES
 from service.problem_docs import add_problem
-from service.routing import BODY_METHODS, STRICT_QUERY_PREFIX
+from service.routing import API_PREFIX, BODY_METHODS
 
 SANDBOX_DOCS = """
 
@@ -98,7 +98,7 @@ def _add_problems(
     """The problems any operation like this one can answer, from its route."""
     responses = operation["responses"]
     calls = set(_calls(route.dependant))
-    api = path.startswith(STRICT_QUERY_PREFIX)
+    api = path.startswith(API_PREFIX)
     if api or get_principal in calls:
         # `service.auth.middleware` answers before the route, the dependency after.
         for error in (

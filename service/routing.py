@@ -23,12 +23,14 @@ from schemas.problem import shown_name
 from service.errors import InvalidRequest
 from service.json_body import load_json
 
-STRICT_QUERY_PREFIXES = ("/v1/", "/dashboard/")
+API_PREFIX = "/v1/"
+"""The API's routes (what the OpenAPI document describes as the API)."""
+STRICT_QUERY_PREFIXES = (API_PREFIX, "/dashboard/")
 """Routes whose query strings are checked: the API's and the dashboard's data and actions
 (the page itself, `/dashboard`, takes what a browser or a link adds). (`/metrics` and
 `/healthz` are read by scrapers and load balancers, some of which add parameters of their
 own.)"""
-BODILESS_PREFIX = "/v1/"
+BODILESS_PREFIX = API_PREFIX
 """Routes without a body parameter that refuse a body: the API's (the dashboard's actions
 read theirs themselves)."""
 
