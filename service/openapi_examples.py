@@ -605,6 +605,8 @@ def connector_health_example() -> dict[str, Any]:
         "status": "operational",
         "reason": "success rate 99.2% and p95 840 ms over the last 5 minutes",
         "window_s": 300,
+        "window_from": "2026-12-04T09:55:00Z",
+        "window_restarted": False,
         "calls": 1250,
         "failures": 10,
         "refused": 0,
