@@ -185,9 +185,15 @@ async def data(
     now = datetime.now(UTC)
     summaries = await connector_service.summaries(session, registry, health, settings, now)
     connectors: list[dict[str, Any]] = []
+    held: list[dict[str, Any]] = []
     in_force = set(registry.names())
     for summary in summaries:
         if summary.name not in in_force:  # registered but not enabled: nothing to chart
+            if summary.paused is not None:
+                # Its pause holds and applies again once it is enabled: say so.
+                held.append(
+                    {"name": summary.name, "paused": summary.paused.model_dump(mode="json")}
+                )
             continue
         try:
             detail = await connector_service.health(
@@ -206,7 +212,8 @@ async def data(
             }
         )
     return JSONResponse(
-        {"generated_at": now.isoformat(), "connectors": connectors}, headers=_NO_STORE
+        {"generated_at": now.isoformat(), "connectors": connectors, "paused_disabled": held},
+        headers=_NO_STORE,
     )
 
 

@@ -1,5 +1,6 @@
 """The operators' dashboard over HTTP: signing in, the data it polls, actions from it."""
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -279,3 +280,39 @@ async def test_an_empty_or_unknown_key_is_told_apart(browser: httpx.AsyncClient)
     unknown = await sign_in(browser, "not-a-key")
     assert unknown.status_code == 401
     assert "unknown or revoked" in unknown.text
+
+
+async def test_a_connector_paused_then_disabled_is_named_on_the_page_with_its_pause(
+    browser: httpx.AsyncClient, api_client: ClientFactory, live_service: LiveService
+) -> None:
+    """No card (it is not enabled), but its pause holds: enabled again it refuses every
+    call until resumed, so the page says it is held."""
+    import uuid
+
+    from tests.connectors.declarative.specs import example
+
+    integrator = await api_client(role="integrator", region="00")
+    operator = await api_client(role="operator", region="00")
+    name = f"held_{uuid.uuid4().hex[:8]}"
+    spec = example("tax", f"{live_service.base_url}/sandbox") | {"name": name}
+    assert (await integrator.post("/v1/connectors", json=spec)).status_code == 201
+    enabled = await integrator.post(f"/v1/connectors/{name}/enable", json={"force": True})
+    assert enabled.status_code == 200, enabled.text
+    for _ in range(400):  # in force once this process has refreshed its connectors
+        paused = await operator.post(f"/v1/connectors/{name}/pause", json={"reason": "tax outage"})
+        if paused.status_code != 409:
+            break
+        await asyncio.sleep(0.025)
+    assert paused.status_code == 200, paused.text
+    assert (await integrator.post(f"/v1/connectors/{name}/disable")).status_code == 200
+
+    await sign_in(browser, await token_for(api_client, "operator"))
+    for _ in range(400):  # out of force once this process has refreshed its connectors
+        data = (await browser.get("/dashboard/data")).json()
+        if name not in [item["summary"]["name"] for item in data["connectors"]]:
+            break
+        await asyncio.sleep(0.025)
+
+    assert name not in [item["summary"]["name"] for item in data["connectors"]]
+    [held] = [item for item in data["paused_disabled"] if item["name"] == name]
+    assert held["paused"]["reason"] == "tax outage"

@@ -241,6 +241,15 @@
       chip.setAttribute("data-count", k);
       box.appendChild(chip);
     });
+    (data.paused_disabled || []).forEach(function (held) {
+      // Not enabled, so no card; its pause holds and applies again once it is enabled.
+      var chip = el("span", "chip paused held", held.name + " paused while disabled (" +
+        held.paused.reason + ")");
+      chip.setAttribute("data-held", held.name);
+      chip.title = "Paused by " + held.paused.paused_by + " at " + clock(held.paused.paused_at) +
+        ": enabled again, it stays paused until resumed";
+      box.appendChild(chip);
+    });
     var windowS = data.connectors.length ? data.connectors[0].health.window_s : 300;
     var updated = el("span", "updated", "Rates over the last " + (windowS >= 120 ? Math.round(windowS / 60) + " min" : windowS + " s") +
       " · updated " + clock(data.generated_at) + " · every " + Math.round(refreshMs / 1000) + " s");
