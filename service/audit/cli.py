@@ -22,6 +22,9 @@ audit_app = typer.Typer(
 )
 console = Console()
 err = Console(stderr=True)
+CANNOT_CHECK = 3
+"""`hedui audit verify`'s status when it could not check at all (no database, a key file it
+cannot read): not 2, which says the links were checked and found intact."""
 
 
 @audit_app.command("verify", short_help="Check the hash chain and the signed checkpoints.")
@@ -56,7 +59,8 @@ def verify(
     Exits 0 when the trail is intact; 1 naming the first event or link that was modified,
     deleted or reordered, or the links no signed checkpoint covers although one should; 2
     when the links are intact but no public key was given to check the checkpoints'
-    signatures with. Nothing is linked or signed before the chain as it stands is checked,
+    signatures with; 3 when nothing could be checked (no database there, a key file it
+    cannot read). Nothing is linked or signed before the chain as it stands is checked,
     and nothing at all when that check fails.
     """
     from service.audit.chainer import AuditChainer, checkpoint_policy, open_signer, signing_key_path
@@ -70,7 +74,7 @@ def verify(
         verifiers = [load_verifier(path) for path in paths if path.exists()]
     except SigningKeyError as error:
         err.print(f"error: {error}", highlight=False)
-        raise typer.Exit(2) from None
+        raise typer.Exit(CANNOT_CHECK) from None
     if not verifiers:
         err.print("warning: no public key: checkpoint signatures cannot be checked", style="yellow")
 
@@ -85,7 +89,7 @@ def verify(
             signer = open_signer(settings, create=False) if key and key.exists() else None
             if sign_unsigned and signer is None:
                 err.print("error: --sign-unsigned needs this deployment's signing key")
-                return 2
+                return CANNOT_CHECK
             adopt = sign_unsigned and report.uncovered and len(report.problems) == 1
             if not (report.ok or adopt):
                 if chain_first:
@@ -110,7 +114,7 @@ def verify(
                 report = await check(factory)
         return _said(report)
 
-    raise typer.Exit(run_command(run(), status=2))
+    raise typer.Exit(run_command(run(), status=CANNOT_CHECK))
 
 
 def _said(report: "ChainReport") -> int:
@@ -186,4 +190,4 @@ def public_key(
         print(load_verifier(path).public_pem(), end="")
     except SigningKeyError as error:
         err.print(f"error: {error}", highlight=False)
-        raise typer.Exit(2) from None
+        raise typer.Exit(CANNOT_CHECK) from None

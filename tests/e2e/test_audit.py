@@ -593,3 +593,13 @@ async def test_verify_says_how_many_of_the_newest_links_no_checkpoint_signs_yet(
     done = await _cli_verify(own_database_url, key_file)
     assert done.returncode == 0, done.stderr
     assert "the newest 2 links (11-12) come after the last signed checkpoint" in done.stdout
+
+
+async def test_with_no_database_there_verify_says_it_could_not_check_not_intact(
+    tmp_path: Path,
+) -> None:
+    """Run from the wrong directory by a scheduled check: 3, never 2 (links intact)."""
+    run = await _cli_verify(f"sqlite+aiosqlite:///{tmp_path / 'nowhere.db'}", None)
+    assert run.returncode == 3, run.stdout + run.stderr
+    assert "there is no database" in run.stderr
+    assert not (tmp_path / "nowhere.db").exists()
