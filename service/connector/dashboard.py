@@ -6,6 +6,7 @@ cookie. Scripts send the key as a bearer token instead. Actions from the page (p
 resume) are JSON POSTs, which a cross-site form cannot send.
 """
 
+import ipaddress
 import secrets
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -286,18 +287,26 @@ def _cross_site(request: Request) -> bool:
 
 def _cookie_refused(request: Request, settings: Settings) -> str | None:
     """Why this browser will not keep the session cookie, if it will not: a Secure cookie
-    comes back over plain HTTP from `localhost` alone, so signing in would silently lead
-    back to this page."""
-    host = (request.url.hostname or "").lower()
-    loopback = host == "localhost" or host.endswith(".localhost")
+    comes back over plain HTTP from the loopback alone (`localhost`, 127.0.0.1, [::1]:
+    browsers hold them trustworthy), so signing in elsewhere would silently lead back to
+    this page."""
+    host = (request.url.hostname or "").lower().strip("[]")
+    loopback = host == "localhost" or host.endswith(".localhost") or _is_loopback_ip(host)
     if request.url.scheme != "http" or not settings.dashboard_secure_cookie or loopback:
         return None
     return (
         "This page was reached over plain HTTP, and the sign-in cookie is Secure: the "
         "browser will not send it back, so signing in would bring you back here. Open the "
-        "dashboard over HTTPS (or at http://localhost on this machine), or, on a trusted "
-        "network only, set HEDUI_DASHBOARD_SECURE_COOKIE=off."
+        "dashboard over HTTPS (or at http://localhost or 127.0.0.1 on this machine), or, "
+        "on a trusted network only, set HEDUI_DASHBOARD_SECURE_COOKIE=off."
     )
+
+
+def _is_loopback_ip(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _login_page(

@@ -45,16 +45,18 @@ async def test_without_a_session_the_page_is_a_sign_in_form(browser: httpx.Async
 async def test_over_plain_http_from_another_host_the_sign_in_page_says_the_cookie_wont_stick(
     browser: httpx.AsyncClient, live_service: LiveService
 ) -> None:
-    """Browsers keep a Secure cookie over plain HTTP for localhost alone: reached at
-    127.0.0.1 (or a host name), the page says so before anyone signs in and loops."""
-    page = await browser.get("/dashboard")
+    """Browsers keep a Secure cookie over plain HTTP for the loopback alone (localhost,
+    127.0.0.1, [::1]): reached at another address or a host name, the page says so before
+    anyone signs in and loops."""
+    port = live_service.base_url.rsplit(":", 1)[1]
+    page = await browser.get("/dashboard", headers={"Host": f"192.0.2.2:{port}"})
     assert 'id="insecure"' in page.text
     assert "HTTPS" in page.text
     assert "HEDUI_DASHBOARD_SECURE_COOKIE=off" in page.text
-    port = live_service.base_url.rsplit(":", 1)[1]
-    local = await browser.get("/dashboard", headers={"Host": f"localhost:{port}"})
-    assert local.status_code == 200
-    assert 'id="insecure"' not in local.text
+    for loopback in (f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}"):
+        local = await browser.get("/dashboard", headers={"Host": loopback})
+        assert local.status_code == 200
+        assert 'id="insecure"' not in local.text, loopback
     forwarded = await browser.get(
         "/dashboard", headers={"Host": f"hedui.example:{port}", "X-Forwarded-Proto": "http"}
     )
