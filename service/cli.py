@@ -610,11 +610,7 @@ def verify(
             if response.status_code >= 400:
                 _fail(response)
             verification_id = response.json()["id"]
-            report = _patiently(
-                client, "GET", f"/v1/verifications/{verification_id}/report", deadline
-            )
-            if report.status_code == 409:
-                report = _wait_for_report(client, verification_id, deadline)
+            report = _wait_for_report(client, verification_id, deadline)
     except httpx.TransportError as exc:
         where = (
             f"; verification {verification_id} was submitted: its report will be at "
@@ -629,6 +625,8 @@ def verify(
             soft_wrap=True,
         )
         raise typer.Exit(2) from exc
+    if report.status_code == 409 and "retry-after" not in report.headers:
+        _fail(report)  # it ended without a report (failed, cancelled): what the service says
     if report.status_code == 409:
         Console(stderr=True).print(
             f"verification {verification_id} is still running; its report will be at "
@@ -686,26 +684,30 @@ def _retry_after(value: str | None) -> float:
 def _wait_for_report(
     client: "httpx.Client", verification_id: str, deadline: float
 ) -> "httpx.Response":
-    """Poll until the report is there or `deadline`, saying on standard error which
-    partners have answered meanwhile (a slow partner, a parked bank answer that takes a
-    minute): the submission does not wait, so that there is something to say."""
+    """Follow the verification until it has ended or `deadline`, saying on standard error
+    which partners have answered meanwhile (a slow partner, a parked bank answer that takes
+    a minute): the submission does not wait, so that there is something to say. The
+    report is read once, at the end: every read is an event of the audit trail, and a
+    trail full of a command's polling hides who read a household's report."""
     status = Console(stderr=True).status("waiting for the partners")
+    pause = 0.25
     with status:
-        while True:
+        while time.monotonic() < deadline:
             read = _patiently(client, "GET", f"/v1/verifications/{verification_id}", deadline)
-            if read.status_code == 200:
-                sources = read.json().get("sources") or []
-                waiting = [s["source"] for s in sources if s["status"] in ("pending", "awaiting")]
-                status.update(
-                    f"{len(sources) - len(waiting)} of {len(sources)} partners answered; "
-                    f"waiting for {', '.join(waiting) or 'the report'}"
-                )
-            report = _patiently(
-                client, "GET", f"/v1/verifications/{verification_id}/report", deadline
+            if read.status_code != 200:
+                break  # refused or gone: the report's answer says how
+            current = read.json()
+            if current.get("status") not in ("queued", "running"):
+                break
+            sources = current.get("sources") or []
+            waiting = [s["source"] for s in sources if s["status"] in ("pending", "awaiting")]
+            status.update(
+                f"{len(sources) - len(waiting)} of {len(sources)} partners answered; "
+                f"waiting for {', '.join(waiting) or 'the report'}"
             )
-            if report.status_code != 409 or time.monotonic() >= deadline:
-                return report
-            time.sleep(0.2)
+            time.sleep(max(0.0, min(pause, deadline - time.monotonic())))
+            pause = min(pause * 1.5, 2.0)
+    return _patiently(client, "GET", f"/v1/verifications/{verification_id}/report", deadline)
 
 
 @app.command(short_help="Start the re-checks that are due and wait for their results.")

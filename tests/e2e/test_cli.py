@@ -115,6 +115,17 @@ async def test_verify_that_outlasts_its_timeout_says_what_running_it_again_does(
         assert named.group(1) == key
     else:
         assert named.group(1).startswith("cli-")
+    # Its polling is not the trail's business: the report was read once, at the end.
+    verification = re.search(r"verification (\S+) is still running", said)
+    assert verification is not None
+    auditor = await new_token(database_url, "auditor", "53")
+    trail = await http.get(
+        "/v1/audit",
+        params={"object_id": verification.group(1), "action": "report.read"},
+        headers={"Authorization": f"Bearer {auditor}"},
+    )
+    assert trail.status_code == 200, trail.text
+    assert len(trail.json()["items"]) == 1
 
 
 async def test_apikey_lifecycle_create_list_revoke(
