@@ -416,7 +416,10 @@ class Conformance:
                 members = len({record.id_number for record in found})
                 return (
                     Check(
-                        name, "pass", f"{len(found)} records for {members} of {len(asked.members)}"
+                        name,
+                        "pass",
+                        f"{len(found)} record{'s' if len(found) != 1 else ''} for {members} of "
+                        f"{len(asked.members)} members asked",
                     ),
                     asked,
                 )
