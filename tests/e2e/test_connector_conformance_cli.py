@@ -107,7 +107,7 @@ def test_a_recorded_exchange_stands_in_for_the_partner(tmp_path: Path) -> None:
     )
 
     assert result.exit_code == 0, result.output
-    assert "1 record for 1 of 1 members asked" in " ".join(result.output.split())
+    assert "1 record for 1 of 1" in result.output
     assert "skip" in result.output  # comparing per-member answers needs the sandbox
     assert "9 checks passed, 1 skipped" in " ".join(result.output.split())
     assert "all 10 checks passed" not in result.output
