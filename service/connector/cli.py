@@ -154,7 +154,7 @@ def _change(name: str, reason: str, *, paused: bool) -> None:
                 try:
                     await change(session, runtime.registry, runtime.health, actor, name, reason)
                 except HeduiError as error:
-                    fatal(f"{name}: {error.detail or error.title}")
+                    fatal(error.detail or f"{name}: {error.title}")
                 await audit.record(
                     session,
                     actor,
