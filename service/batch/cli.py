@@ -56,8 +56,8 @@ ApiKey = Annotated[
         "--api-key",
         "--token",
         envvar="HEDUI_TOKEN",
-        help="API key (bearer token): a caseworker's submits; a caseworker's, approver's or "
-        "auditor's reads a batch's status",
+        help="API key (bearer token): a caseworker's key submits a batch; a caseworker's, "
+        "approver's or auditor's key reads its status",
     ),
 ]
 
