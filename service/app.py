@@ -167,8 +167,8 @@ def create_app(
                         runtime.http_client,
                         runtime.fetcher.throttle,
                         runtime.health.paused,
-                        probe_all=partial(
-                            runtime.health.probe_all,
+                        probe_round=partial(
+                            runtime.health.probe_round,
                             runtime.registry,
                             runtime.fetcher.configs,
                             runtime.http_client,

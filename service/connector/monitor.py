@@ -8,7 +8,10 @@ process wrote, so all processes (API, workers, the dashboard) agree within that 
   loses the race adopts the winner's state. Each process judges the failure window from the
   calls it made itself; the open/half-open/closed state itself is shared.
 - pauses are written by the operator's request and read back by every process;
-- counts go to per-process rows of `connector_buckets`, summed by readers.
+- counts go to per-process rows of `connector_buckets`, summed by readers;
+- probe turns: a process probes a connector only after taking its turn in the database
+  (`take_probe_turn`, one conditional UPDATE), so the deployment as a whole, not each
+  process, asks a partner once per `health_probe_interval_s`; the others read the result.
 """
 
 from __future__ import annotations
@@ -136,8 +139,12 @@ class HealthMonitor:
         self._transitions: list[tuple[str, BreakerState, datetime, str | None]] = []
         self._pause_pending: dict[str, datetime] = {}
         self._loop: Periodic | None = None
-        self._next_probe = 0.0
-        """When the next round of probes is due (`time.monotonic()`)."""
+        self._probes_from = 0.0
+        """Before this (`clock()`), the loop starts no round of probes (`start`)."""
+        self._last_probe_started: dict[str, datetime] = {}
+        """When a probe of each connector last started in any process, as this process last
+        read or wrote it: a connector probed elsewhere within the interval is not asked
+        for its turn again (the database decides; this only spares it the UPDATE)."""
         self._last_prune = 0.0
         self._lock = asyncio.Lock()
         self._suspects: set[str] = set()
@@ -145,7 +152,6 @@ class HealthMonitor:
         failed."""
         self._probing: set[str] = set()
         self._probed_at: dict[str, float] = {}
-        self._probes: set[asyncio.Task[bool]] = set()
         self._rounds: set[asyncio.Task[dict[str, CheckResult]]] = set()
         for name in self.names:
             metrics.connector(name)
@@ -292,27 +298,94 @@ class HealthMonitor:
 
     # -- probes ----------------------------------------------------------------------------
 
-    async def probe_all(
+    async def probe_round(
         self,
         registry: ConnectorRegistry,
         configs: dict[str, ConnectorConfig],
         client: httpx.AsyncClient,
     ) -> dict[str, CheckResult]:
-        """Call the `check()` of every connector in force: built-in, plugin and enabled
-        declarative alike, as `registry` holds them now (one enabled since start-up is
-        probed, one disabled since is not). An open breaker whose time is up uses the probe
-        as its trial call, so a quiet connector recovers without waiting for traffic. A
-        paused connector is not probed: a pause stops every call to its partner, health
-        checks included. What each probed connector's check found, by name."""
-        probed = [
-            (connector, config)
-            for connector, config in _in_force(registry, configs, registry.names())
-            if connector.name not in self._probing and not self.paused(connector.name)
-        ]
+        """One round of probes: call the `check()` of every connector in force (built-in,
+        plugin and enabled declarative alike, as `registry` holds them now: one enabled
+        since start-up is probed, one disabled since is not) whose probe is due, that is
+        no process on this database started one within `health_probe_interval_s`, and
+        whose turn this process takes (`_take_turns`): the deployment asks each partner
+        once per interval, however many processes it runs. An open breaker whose time is
+        up uses the probe as its trial call, so a quiet connector recovers without waiting
+        for traffic. A paused connector is not probed: a pause stops every call to its
+        partner, health checks included. What each check this process made found, by
+        name (a connector probed elsewhere is not in it: its result is shared at sync)."""
+        latest = self.clock() - self.settings.health_probe_interval_s
+        return await self._probe_turns(
+            registry, configs, client, dict.fromkeys(registry.names(), latest)
+        )
+
+    async def _probe_turns(
+        self,
+        registry: ConnectorRegistry,
+        configs: dict[str, ConnectorConfig],
+        client: httpx.AsyncClient,
+        latest: dict[str, float],
+    ) -> dict[str, CheckResult]:
+        """Probe each connector of `latest` in force, not paused and not being probed here,
+        whose last probe (in any process) started at `latest[name]` or before, once this
+        process has taken its turn."""
+        candidates = self._askable(registry, configs, latest)
+        won = await self._take_turns({c.name: latest[c.name] for c, _ in candidates})
+        probed = [(connector, config) for connector, config in candidates if connector.name in won]
         found = await asyncio.gather(*(self._probed(c, config, client) for c, config in probed))
         return {
             connector.name: result for (connector, _), result in zip(probed, found, strict=True)
         }
+
+    def _askable(
+        self,
+        registry: ConnectorRegistry,
+        configs: dict[str, ConnectorConfig],
+        latest: dict[str, float],
+    ) -> list[tuple[Connector, ConnectorConfig]]:
+        """Those of `latest`'s connectors in force, not paused, not being probed here and
+        not probed by any process (as far as this one knows) since `latest[name]`."""
+        return [
+            (connector, config)
+            for connector, config in _in_force(registry, configs, latest)
+            if connector.name not in self._probing
+            and not self.paused(connector.name)
+            and self._turn_free(connector.name, latest[connector.name])
+        ]
+
+    def _turn_free(self, name: str, latest: float) -> bool:
+        """No probe of `name` started after `latest`, as far as this process knows."""
+        started = self._last_probe_started.get(name)
+        return started is None or started.timestamp() <= latest
+
+    async def _take_turns(self, latest: dict[str, float]) -> set[str]:
+        """Of `latest`'s connectors, those whose probe turn this process takes now: one
+        conditional UPDATE each, which only one process can win while no probe started
+        after `latest[name]` (`ConnectorRepository.take_probe_turn`). A paused connector
+        (by any process, read or not) is never won."""
+        if not latest:
+            return set()
+        at = datetime.fromtimestamp(self.clock(), UTC)
+        for attempt in range(2):
+            try:
+                async with self.write_gate, self.session_factory() as session:
+                    repository = ConnectorRepository.from_session(session)
+                    await repository.ensure(list(latest), at)
+                    won = {
+                        name
+                        for name, last in latest.items()
+                        if await repository.take_probe_turn(
+                            name, at, datetime.fromtimestamp(last, UTC)
+                        )
+                    }
+                    await session.commit()
+                break
+            except IntegrityError:
+                if attempt:  # two processes creating the same rows at once: retry once
+                    raise
+        for name in won:
+            self._last_probe_started[name] = at
+        return won
 
     async def unanswered(
         self,
@@ -347,41 +420,46 @@ class HealthMonitor:
         probe is its trial call, so a partner that is back closes it without waiting for
         traffic), and a connector whose real calls failed since its last probe (at most
         every `EARLY_PROBE_GAP_S`), so a failing partner is confirmed down at once; a failed
-        probe is repeated as often, so it is seen to be back as soon. Never a paused one."""
-        now = self.clock()
-        due = []
+        probe is repeated as often, so it is seen to be back as soon. Never a paused one,
+        nor one another process has already probed that early."""
+        return list(self._early(self.clock()))
+
+    def _early(self, now: float) -> dict[str, float]:
+        """`early_probes`, each with the latest start of the last probe (in any process)
+        that leaves it due: the open period's end for a breaker's trial (one trial per
+        open period, whichever process makes it), `EARLY_PROBE_GAP_S` ago for a suspect."""
+        due = {}
         for name in self.names:
             if name in self._probing or self.paused(name):
                 continue
             breaker = self.breakers[name]
             if breaker.state is BreakerState.open:
                 if breaker.open_until is not None and now >= breaker.open_until:
-                    due.append(name)
+                    due[name] = breaker.open_until
             elif (
                 name in self._suspects
                 and now - self._probed_at.get(name, -EARLY_PROBE_GAP_S) >= EARLY_PROBE_GAP_S
             ):
-                due.append(name)
-        return due
+                due[name] = now - EARLY_PROBE_GAP_S
+        return {name: latest for name, latest in due.items() if self._turn_free(name, latest)}
 
-    def _probe_early(
-        self,
-        registry: ConnectorRegistry,
-        configs: dict[str, ConnectorConfig],
-        client: httpx.AsyncClient,
-    ) -> None:
-        # A declarative connector disabled since keeps its breaker here, but is not probed.
-        for connector, config in _in_force(registry, configs, self.early_probes()):
-            task = asyncio.create_task(self.probe(connector, config, client))
-            self._probes.add(task)
-            task.add_done_callback(self._probes.discard)
+    def _due(self, interval: float) -> dict[str, float]:
+        """The connectors a round of the loop asks a turn for, each with the latest start
+        of the last probe that leaves it due: every one at its interval (once `start` lets
+        the loop probe), and the early ones sooner."""
+        now = self.clock()
+        due = dict.fromkeys(self.names, now - interval) if now >= self._probes_from else {}
+        for name, latest in self._early(now).items():
+            due[name] = max(due.get(name, latest), latest)
+        return due
 
     async def probe(
         self, connector: Connector, config: ConnectorConfig, client: httpx.AsyncClient
     ) -> bool:
-        """Call `connector`'s `check()` with `config` and account for it (counts, breaker,
-        last probe); True when the check passed. A paused connector's partner is not
-        called and nothing of it changes: False at once."""
+        """Call `connector`'s `check()` with `config` now, whatever the schedule and the
+        other processes' turns, and account for it (counts, breaker, last probe); True
+        when the check passed. A paused connector's partner is not called and nothing of
+        it changes: False at once."""
         return (await self._probed(connector, config, client)).ok
 
     async def _probed(
@@ -485,6 +563,7 @@ class HealthMonitor:
                     await repository.add_event(name, f"breaker_{state.value}", when, None, reason)
                 for name in names:
                     await self._share_breaker(repository, name, rows[name], at)
+                    self._read_turn(name, rows[name])
                 if now - self._last_prune > 600:
                     await repository.prune(at - BUCKETS_KEPT, at - ERRORS_KEPT)
                     self._last_prune = now
@@ -559,6 +638,12 @@ class HealthMonitor:
         self.pauses[name] = pause_of(row, at)
         self.metrics.set_paused(name, row.paused)
 
+    def _read_turn(self, name: str, row: ConnectorState) -> None:
+        started = row.last_probe_started_at
+        known = self._last_probe_started.get(name)
+        if started is not None and (known is None or started > known):
+            self._last_probe_started[name] = started
+
     def _adopt(self, name: str, row: ConnectorState) -> None:
         breaker = self.breakers[name]
         before = breaker.state
@@ -598,7 +683,7 @@ class HealthMonitor:
             return
         await self.sync()
         interval = self.settings.health_probe_interval_s
-        self._next_probe = time.monotonic() + (0 if first_probes_here else interval)
+        self._probes_from = self.clock() + (0 if first_probes_here else interval)
         self._loop = Periodic(
             "health_sync",
             self.settings.health_sync_s,
@@ -611,9 +696,9 @@ class HealthMonitor:
         if self._loop is not None:
             await self._loop.close()
             self._loop = None
-        for task in [*self._probes, *self._rounds]:
+        for task in self._rounds:
             task.cancel()
-        await asyncio.gather(*self._probes, *self._rounds, return_exceptions=True)
+        await asyncio.gather(*self._rounds, return_exceptions=True)
 
     async def round(
         self,
@@ -622,22 +707,22 @@ class HealthMonitor:
         client: httpx.AsyncClient,
     ) -> None:
         """One round of the background work (every `health_sync_s`, scheduled by `start`):
-        follow the connectors in force, start the probes that are due (every
-        `health_probe_interval_s`, and early, see `early_probes`; none with probes off),
-        then sync with the other processes. A round that fails (the database away for a
-        while) is logged, and the next one runs as planned."""
+        follow the connectors in force, start the probes that are due (one per
+        `health_probe_interval_s` over every process on the database, and early, see
+        `early_probes`; none with probes off), then sync with the other processes, which
+        brings their probes' results and turns. A round that fails (the database away for
+        a while) is logged, and the next one runs as planned."""
         interval = self.settings.health_probe_interval_s
         self.follow(registry)  # declarative connectors enabled since the last round
-        if interval > 0 and time.monotonic() >= self._next_probe:
-            self._next_probe = time.monotonic() + interval
-            probing = asyncio.create_task(self.probe_all(registry, configs, client))
+        due = self._due(interval) if interval > 0 else {}
+        # A declarative connector disabled since keeps its breaker here, but is not probed.
+        if self._askable(registry, configs, due):
+            probing = asyncio.create_task(self._probe_turns(registry, configs, client, due))
             probing.add_done_callback(_log_failure)
-            # Cancelled with the monitor (`close`), as early probes are: a round still
-            # asking as the process ends would call through a closed client.
+            # Cancelled with the monitor (`close`): a round still asking as the process
+            # ends would call through a closed client.
             self._rounds.add(probing)
             probing.add_done_callback(self._rounds.discard)
-        elif interval > 0:
-            self._probe_early(registry, configs, client)
         await self.sync()
 
 

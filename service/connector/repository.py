@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 
 from schemas.connector import BreakerState, Pause
 from service.connector.stats import Bucket
@@ -86,6 +86,25 @@ class ConnectorRepository(Repository):
                 paused_at=pause.paused_at if pause else None,
                 updated_at=now,
             )
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def take_probe_turn(self, name: str, now: datetime, last_started_by: datetime) -> bool:
+        """Take `name`'s probe turn unless a probe of it started after `last_started_by` (in
+        any process) or it is paused: one conditional UPDATE, so of processes asking at the
+        same moment exactly one gets it (on PostgreSQL the others' UPDATEs wait for its row
+        lock, then find the condition false; SQLite has one writer at a time). False when
+        another process has the turn, or the row is missing."""
+        started = ConnectorState.last_probe_started_at
+        result = await self.session.execute(
+            update(ConnectorState)
+            .where(
+                ConnectorState.name == name,
+                ConnectorState.paused.is_not(True),
+                or_(started.is_(None), started <= last_started_by),
+            )
+            .values(last_probe_started_at=now)
             .execution_options(synchronize_session=False)
         )
         return bool(getattr(result, "rowcount", 0))

@@ -190,23 +190,25 @@ async def check_connectors_once_listening(
     client: httpx.AsyncClient,
     throttle: Throttle | None = None,
     paused: Callable[[str], bool] = lambda _name: False,
-    probe_all: Callable[[], Awaitable[dict[str, CheckResult]]] | None = None,
+    probe_round: Callable[[], Awaitable[dict[str, CheckResult]]] | None = None,
 ) -> None:
     """The start-up check, run in the background once this server accepts connections;
-    a connector for which `paused` is true then is not checked. With `probe_all` (the
+    a connector for which `paused` is true then is not checked. With `probe_round` (the
     connector health monitor's round of probes, recorded as probes are), that round is the
-    check, and the monitor's own first round is left to it: a partner is asked once.
+    check, and the monitor's own first round is left to it: a partner is asked once. A
+    partner another process probed within the interval is not asked again (nor logged
+    here): that process's round took its turn.
 
     With the sandbox served by this very process, its agencies answer only once the server
     listens, which is after the lifespan has started: so wait for that first.
     """
     if settings.sandbox_enabled:
         await _until_listening(settings)
-    if probe_all is None:
+    if probe_round is None:
         await check_connectors(registry, configs, client, throttle=throttle, paused=paused)
     else:
         _unpaused(registry, paused)  # logs the paused ones, which the probes leave out
-        report_checks(await probe_all())
+        report_checks(await probe_round())
 
 
 async def _until_listening(settings: Settings) -> None:

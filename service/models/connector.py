@@ -41,6 +41,9 @@ class ConnectorState(Base):
     last_probe_ok: Mapped[bool | None] = mapped_column(Boolean, default=None)
     last_probe_latency_ms: Mapped[float | None] = mapped_column(Float, default=None)
     last_probe_detail: Mapped[str | None] = mapped_column(Text, default=None)
+    last_probe_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    """When a process last took this connector's probe turn (`take_probe_turn`): of all
+    processes on the database one probes a partner at a time."""
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -6,11 +6,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from connectors.registry import load_connectors
 from service.auth.principal import Role
 from service.auth.service import create_api_key
 from service.db import create_engine, create_session_factory
+from service.models import ConnectorState
 from tests.conftest import running_service, service_settings
 from tests.connectors.declarative.specs import example
 from tests.loopback import closed_port
@@ -35,10 +37,12 @@ def checked(caplog: pytest.LogCaptureFixture) -> bool:
 
 
 async def test_an_unreachable_connector_is_named_and_hedui_starts_anyway(
-    database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    own_database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # A database of its own: a process sharing it (the session's live service) may have
+    # probed pensions within the interval, and then this one would leave it to that one.
     settings = service_settings(
-        database_url,
+        own_database_url,
         tmp_path / "sandbox.db",
         connectors={"pensions": {"base_url": f"http://127.0.0.1:{closed_port()}/pensions"}},
     )
@@ -80,6 +84,12 @@ async def test_an_enabled_declarative_connector_is_checked_too(
         enabled = await integrator.post("/v1/connectors/tax/enable", json={"force": True})
         assert enabled.status_code == 200, enabled.text
     caplog.clear()
+    # The next start comes an interval after this one's probes: each partner's turn is free.
+    engine = create_engine(own_database_url)
+    async with create_session_factory(engine)() as session:
+        await session.execute(update(ConnectorState).values(last_probe_started_at=None))
+        await session.commit()
+    await engine.dispose()
 
     async with running_service(settings):
         for _ in range(500):  # the checks run in the background; wait for their summary
@@ -98,11 +108,12 @@ async def test_an_enabled_declarative_connector_is_checked_too(
 
 
 async def test_at_start_up_each_partner_is_asked_once_and_the_check_counts_as_a_probe(
-    database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    own_database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The start-up check is the health monitor's first round of probes, not a second
-    round beside it: each agency counts one call, and the probes' metric counts it."""
-    settings = service_settings(database_url, tmp_path / "sandbox.db", health_sync_s=0.05)
+    round beside it: each agency counts one call, and the probes' metric counts it. (A
+    database of its own: no other process there has probed the partners already.)"""
+    settings = service_settings(own_database_url, tmp_path / "sandbox.db", health_sync_s=0.05)
     async with (
         running_service(settings) as service,
         httpx.AsyncClient(base_url=service.base_url) as client,

@@ -3,6 +3,7 @@ the sandbox over HTTP, and a connector's own bug kept to its source."""
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import ClassVar
@@ -298,7 +299,7 @@ async def test_a_probe_and_the_start_up_check_say_the_same_of_a_bad_check(
     }
     health = monitor(factory, own_engine, registry.names())
     async with httpx.AsyncClient() as client:
-        probed = await health.probe_all(registry, configs, client)
+        probed = await health.probe_round(registry, configs, client)
         failing, asked = await health.unanswered(registry, configs, client)
         started = await check_connectors(registry, configs, client, timeout_s=0.05)
 
@@ -324,7 +325,7 @@ async def test_probes_give_a_quiet_connector_a_status_and_recover_an_open_breake
     configs = build_configs(registry, settings)
     health = monitor(factory, own_engine, registry.names())
     async with httpx.AsyncClient() as client:
-        await health.probe_all(registry, configs, client)
+        await health.probe_round(registry, configs, client)
         await health.sync()
         async with factory() as session:
             listed = await connector_service.summaries(session, registry, health, settings)
@@ -585,7 +586,15 @@ async def test_probes_check_every_declarative_connector_in_force_and_no_other(
     registry = load_connectors()
     settings = live_service.settings
     configs = build_configs(registry, settings)
-    health = monitor(factory, own_engine, registry.names())  # before `tax` was enabled
+    # Before `tax` was enabled; its rounds back to back, as if an interval apart (each
+    # round probes only the partners no process probed within the interval).
+    health = HealthMonitor(
+        registry.names(),
+        SETTINGS.model_copy(update={"health_probe_interval_s": 0.001}),
+        factory,
+        WriteGate(own_engine),
+        Metrics(),
+    )
     versions = enable_tax(registry, live_service)
     queries = await tax_queries(http)
 
@@ -597,18 +606,18 @@ async def test_probes_check_every_declarative_connector_in_force_and_no_other(
 
     async with httpx.AsyncClient() as client:
         await http.put("/sandbox/faults/tax", json={"mode": "down"})
-        await health.probe_all(registry, configs, client)
+        await health.probe_round(registry, configs, client)
         assert await tax_health() == ("down", "health check failing", False)
         assert probes(health, "tax", "failed") == 1
 
         await http.delete("/sandbox/faults/tax")
-        await health.probe_all(registry, configs, client)
+        await health.probe_round(registry, configs, client)
         assert await tax_health() == ("operational", "health check passing", True)
         assert probes(health, "tax", "ok") == 1
         assert await tax_queries(http) == queries  # no household was asked about
 
         registry.set_declared({}, versions)  # disabled
-        await health.probe_all(registry, configs, client)
+        await health.probe_round(registry, configs, client)
     assert (probes(health, "tax", "ok"), probes(health, "tax", "failed")) == (1, 1)
     assert probes(health, "bank", "ok") == 3  # the round did run
 
@@ -652,7 +661,8 @@ async def test_an_open_breaker_of_a_declarative_connector_is_tried_by_an_early_p
             for name, opened in (("tax", breaker), ("steady", steady)):
                 fail(health, name, settings.breaker_consecutive)
                 assert opened.state is BreakerState.open
-                opened.open_until = 0.0  # its open period is over: a trial is due
+                # Its open period is over just now (after the last probe): a trial is due.
+                opened.open_until = time.time()
             await until(lambda: steady.state is BreakerState.closed)  # tried in that round
             assert breaker.state is BreakerState.open  # `tax` was not
             assert "tax" in health.early_probes()
