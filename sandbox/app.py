@@ -26,6 +26,7 @@ from sandbox.clock import SandboxClock
 from sandbox.consent import ConsentLog
 from sandbox.faults import FaultBoard, FaultGate
 from sandbox.inquiries import Inquiries
+from sandbox.openapi import install_openapi
 from sandbox.people import People
 from sandbox.problems import install_problems
 from sandbox.state import SandboxState
@@ -93,4 +94,5 @@ def create_sandbox_app(data_path: str | Path | None = None, *, synthetic: bool =
     app.include_router(control.router)
     app.add_middleware(FaultGate, board=state.faults, formats=WIRE_FORMATS, consent=state.consent)
     install_problems(app)
+    install_openapi(app)
     return app

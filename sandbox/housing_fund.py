@@ -5,6 +5,7 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request, Response
 
+from sandbox.openapi import request_body
 from sandbox.state import sandbox_state
 from sandbox.wire import WireFormat, dump_json, json_response, media_type
 
@@ -38,7 +39,31 @@ def fen(amount: Decimal) -> int:
 router = APIRouter(prefix=f"/{SOURCE}")
 
 
-@router.post("/account/query")
+QUERY_FORM = {
+    "type": "object",
+    "properties": {"zjhm": {"type": "string", "description": "证件号码: the person's ID number"}},
+    "required": ["zjhm"],
+}
+
+
+@router.post(
+    "/account/query",
+    summary="One person's housing fund account (form in, JSON out, amounts in fen)",
+    openapi_extra=request_body(_FORM, {"zjhm": "530102199001011231"}, QUERY_FORM),
+    responses={
+        200: {
+            "content": {
+                "application/json": {
+                    "example": {
+                        "ret": "0000",
+                        "msg": "success",
+                        "data": {"zhzt": "01", "ye": 1250000, "yjce": 80000},
+                    }
+                }
+            }
+        }
+    },
+)
 async def account_query(request: Request) -> Response:
     if media_type(request) != _FORM:
         return WIRE.error(415, f"expected {_FORM}")

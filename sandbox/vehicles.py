@@ -6,6 +6,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
 from fastapi import APIRouter, Request, Response
 
+from sandbox.openapi import XMLResponse, request_body
 from sandbox.people import People
 from sandbox.state import sandbox_state
 from sandbox.wire import WireFormat, media_type
@@ -54,7 +55,25 @@ def _person_xml(people: People, id_number: str) -> str:
 router = APIRouter(prefix=f"/{SOURCE}")
 
 
-@router.post("/query")
+QUERY_EXAMPLE = (
+    f"{_PROLOG}<VehicleQuery>"
+    '<Person idNumber="530102199001011231"/><Person idNumber="530102199001012031"/>'
+    "</VehicleQuery>"
+)
+ANSWER_EXAMPLE = (
+    f'{_PROLOG}<VehicleQueryResult code="0"><Person idNumber="530102199001011231">'
+    '<Vehicle plate="云A12345" type="K33" registeredOn="2019-05-01" value="85000.00"/>'
+    '</Person><Person idNumber="530102199001012031"/></VehicleQueryResult>'
+)
+
+
+@router.post(
+    "/query",
+    response_class=XMLResponse,
+    summary="Vehicles registered to each person (XML in, XML out)",
+    openapi_extra=request_body("application/xml", QUERY_EXAMPLE),
+    responses={200: {"content": {"application/xml": {"example": ANSWER_EXAMPLE}}}},
+)
 async def query(request: Request) -> Response:
     if media_type(request) not in _XML_MEDIA_TYPES:
         return WIRE.error(415, "expected application/xml")
@@ -76,6 +95,10 @@ async def query(request: Request) -> Response:
     )
 
 
-@router.get("/ping")
+@router.get(
+    "/ping",
+    response_class=XMLResponse,
+    responses={200: {"content": {"application/xml": {"example": f"{_PROLOG}<Pong/>"}}}},
+)
 async def ping() -> Response:
     return Response(f"{_PROLOG}<Pong/>".encode(), media_type=WIRE.media_type)
