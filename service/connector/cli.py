@@ -154,7 +154,8 @@ def _change(name: str, reason: str, *, paused: bool) -> None:
                 try:
                     await change(session, runtime.registry, runtime.health, actor, name, reason)
                 except HeduiError as error:
-                    fatal(error.detail or f"{name}: {error.title}")
+                    said = error.detail or error.title
+                    fatal(said if said.startswith(name) else f"{name}: {said}")
                 await audit.record(
                     session,
                     actor,
