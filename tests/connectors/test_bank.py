@@ -180,10 +180,13 @@ class TestPolling:
         assert time.perf_counter() - started < 1
 
     async def test_never_done_ends_at_the_time_budget(self) -> None:
-        run = await fetch(BankConnector(), household(A), bank(), timeout_s=0.1, **FAST)
+        # A budget of 75 polls' worth: on a loaded machine (the suite's other workers) a
+        # poll may wait for the event loop far longer than its 4 ms, so only "polled
+        # again, and stopped at the budget" is asserted, not how many times.
+        run = await fetch(BankConnector(), household(A), bank(), timeout_s=0.3, **FAST)
         assert isinstance(run.error, PartnerTimeout)
-        assert run.elapsed_s < 0.6
-        assert run.attempts > 3  # it kept polling until the budget ran out
+        assert run.elapsed_s < 1.2
+        assert run.attempts >= 3  # submitted, then kept polling until the budget ran out
 
     async def test_unknown_inquiry_is_rejected(self) -> None:
         def setup(router: respx.MockRouter) -> None:
