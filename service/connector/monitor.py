@@ -551,6 +551,7 @@ class HealthMonitor:
         signals = self._signals
         self._signals = {name: _Signals() for name in names}
         transitions, self._transitions = self._transitions, []
+        shared: list[str] = []  # the breakers this sync wrote (bumping their versions)
         try:
             async with self.write_gate, self.session_factory() as session:
                 repository = ConnectorRepository.from_session(session)
@@ -562,7 +563,8 @@ class HealthMonitor:
                 for name, state, when, reason in transitions:
                     await repository.add_event(name, f"breaker_{state.value}", when, None, reason)
                 for name in names:
-                    await self._share_breaker(repository, name, rows[name], at)
+                    if await self._share_breaker(repository, name, rows[name], at):
+                        shared.append(name)
                     self._read_turn(name, rows[name])
                 if now - self._last_prune > 600:
                     await repository.prune(at - BUCKETS_KEPT, at - ERRORS_KEPT)
@@ -570,6 +572,11 @@ class HealthMonitor:
                 await session.commit()
         except BaseException:
             # Nothing is lost: what was taken out goes back for the next attempt.
+            for name in shared:
+                # Not stored after all: this process's state is still news to write, not
+                # a version ahead of the database's (which it would then take for newer).
+                self.breakers[name].version -= 1
+                self.breakers[name].changed = True
             for key, delta in buckets.items():
                 self._buckets.setdefault(key, Bucket()).merge(delta)
             self._transitions[:0] = transitions
@@ -604,8 +611,11 @@ class HealthMonitor:
 
     async def _share_breaker(
         self, repository: ConnectorRepository, name: str, row: ConnectorState, at: datetime
-    ) -> None:
+    ) -> bool:
+        """Write this process's breaker change, or adopt the shared state; whether it
+        wrote (its version bumped, for the transaction's commit to make true)."""
         breaker = self.breakers[name]
+        wrote = False
         if breaker.changed:
             until = (
                 datetime.fromtimestamp(breaker.open_until, UTC)
@@ -623,6 +633,7 @@ class HealthMonitor:
             if written:
                 breaker.version += 1
                 breaker.changed = False
+                wrote = True
             else:
                 await repository.session.refresh(row)
                 self._adopt(name, row)
@@ -633,10 +644,11 @@ class HealthMonitor:
             # This process stored a pause or resume itself; a read older than that write
             # must not undo it here (the write may commit just after this read).
             if row.updated_at < pending and at - pending < PAUSE_GRACE:
-                return
+                return wrote
             del self._pause_pending[name]
         self.pauses[name] = pause_of(row, at)
         self.metrics.set_paused(name, row.paused)
+        return wrote
 
     def _read_turn(self, name: str, row: ConnectorState) -> None:
         started = row.last_probe_started_at

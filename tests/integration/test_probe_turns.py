@@ -233,3 +233,48 @@ async def test_a_partner_paused_by_another_process_is_not_probed_before_its_paus
         await prober.sync()
         assert PARTNER in await prober.probe_round(registry, configs, client)
     assert await calls_at(partners) == 1
+
+
+async def test_a_breaker_change_whose_sync_failed_to_commit_is_shared_at_the_next(
+    factory: async_sessionmaker[AsyncSession],
+    own_engine: AsyncEngine,
+    registry: ConnectorRegistry,
+) -> None:
+    """The breaker opened here; the sync that wrote it failed at its commit (the database
+    away for a moment): the next sync writes it again, rather than taking the database's
+    older state for newer news and closing the breaker it had just opened."""
+    settings = Settings(health_probe_interval_s=3600, health_sync_s=3600)
+    api = process(factory, own_engine, registry, settings)
+    await api.sync()
+    for _ in range(settings.breaker_consecutive):
+        grant = api.admit(PARTNER)
+        assert isinstance(grant, Ticket)
+        api.record(grant, CallOutcome.unavailable, latency_ms=20, detail="HTTP 503")
+    assert api.breakers[PARTNER].state is BreakerState.open
+
+    class CommitFails(Exception):
+        pass
+
+    healthy = api.session_factory
+
+    def failing() -> AsyncSession:
+        session = healthy()
+
+        async def commit() -> None:
+            raise CommitFails
+
+        session.commit = commit  # type: ignore[method-assign]
+        return session
+
+    api.session_factory = failing  # type: ignore[assignment]
+    with pytest.raises(CommitFails):
+        await api.sync()
+    api.session_factory = healthy
+    await api.sync()
+
+    assert api.breakers[PARTNER].state is BreakerState.open
+    async with factory() as session:
+        rows = await ConnectorRepository.from_session(session).ensure([PARTNER], datetime.now(UTC))
+    row = rows[PARTNER]
+    assert row.breaker == BreakerState.open.value
+    assert row.breaker_version == api.breakers[PARTNER].version
