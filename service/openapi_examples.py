@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from schemas.apikey import ApiKey
 from schemas.assessment import AssessmentInput, HouseholdMember, SourceOutcome
 from schemas.batch import Batch
 from schemas.evidence import PensionRecord
@@ -697,23 +698,8 @@ def audit_page_example() -> dict[str, Any]:
 
 
 def apikey_page_example() -> dict[str, Any]:
-    return {
-        "items": [
-            {
-                "id": "0b6a2f6e-3f7e-4c1b-9d7a-5f0c8a1e2d34",
-                "name": "王芳 (五华区民政局)",
-                "role": "caseworker",
-                "region": "530102",
-                "status": "active",
-                "created_at": "2026-12-04T06:00:00Z",
-                "expires_at": "2027-03-04T06:00:00Z",
-                "last_used_at": "2026-12-04T07:31:00Z",
-                "revoked_at": None,
-                "revoked_reason": None,
-            }
-        ],
-        "next_cursor": None,
-    }
+    examples: list[dict[str, Any]] = ApiKey.model_config["json_schema_extra"]["examples"]  # type: ignore[index,assignment]
+    return {"items": examples, "next_cursor": None}
 
 
 def batch_page_example() -> dict[str, Any]:
