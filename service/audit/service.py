@@ -142,19 +142,19 @@ class AuditService:
         detail: str | None = None,
         subject_blind: str | None = None,
     ) -> None:
-        values = self._values(
-            actor,
-            action,
-            object_type=object_type,
-            object_id=object_id,
-            object_region=object_region,
-            request_id=request_id,
-            outcome=outcome,
-            detail=detail,
+        await AuditRepository.from_session(session).insert(
+            **self._values(
+                actor,
+                action,
+                object_type=object_type,
+                object_id=object_id,
+                object_region=object_region,
+                request_id=request_id,
+                outcome=outcome,
+                detail=detail,
+                subject_blind=subject_blind,
+            )
         )
-        if subject_blind is not None:
-            values["subject_blind"] = subject_blind
-        await AuditRepository.from_session(session).insert(**values)
 
     def event_rows(
         self,
@@ -193,6 +193,7 @@ class AuditService:
         request_id: str | None,
         outcome: str = "ok",
         detail: str | None = None,
+        subject_blind: str | None = None,
     ) -> dict[str, Any]:
         return {
             "at": utcnow(),
@@ -207,6 +208,7 @@ class AuditService:
             "request_id": request_id,
             "outcome": outcome,
             "detail": detail,
+            "subject_blind": subject_blind,
         }
 
     async def chain_pending(
