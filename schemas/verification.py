@@ -313,16 +313,9 @@ def _names(reference: str, name: str) -> bool:
     return False
 
 
-def member_named_in(reference: str, members: Sequence[MemberCreate]) -> int | None:
-    """The position (from 1) of the first member whose name the reference holds, written
-    apart or in another width or case as well ("张 三丰", "ZHANG san"); None if it names
-    none."""
-    return name_in(reference, [member.name for member in members])
-
-
 def name_in(text: str, names: Sequence[str]) -> int | None:
-    """The position (from 1) of the first of `names` that `text` holds, as
-    `member_named_in` finds them; None if it holds none."""
+    """The position (from 1) of the first of `names` that `text` holds, written apart or in
+    another width or case as well ("张 三丰", "ZHANG san"); None if it holds none."""
     for position, name in enumerate(names, start=1):
         if _names(text, name):
             return position

@@ -14,7 +14,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from schemas import batch as wire
 from schemas.identity import OneLine, redact_id_numbers
 from schemas.problem import ProblemError, field_errors, summary, unreadable_body_error
-from schemas.verification import VerificationCreate, VerificationStatus, member_named_in
+from schemas.verification import VerificationCreate, VerificationStatus
 from service.auth.principal import Principal
 from service.batch.repository import ENDED, BatchRepository
 from service.batch.stream import Raw, TooLong
@@ -26,6 +26,7 @@ from service.models.base import new_id, utcnow
 from service.pagination import decode_cursor, listing, next_cursor
 from service.policy.catalog import PolicyCatalog
 from service.recipient.repository import RecipientRepository
+from service.verification.service import refuse_member_names
 from service.verification.service import verification as verification_service
 from service.webhook import outbox
 
@@ -193,19 +194,9 @@ class BatchService:
         """The verification of a valid line (not stored), or why the line is refused: as
         a single verification would be, and when the batch's own reference names one of
         its members (it is shown as given in lists and webhooks, as a reference is)."""
-        if batch_reference is not None and (
-            named := member_named_in(batch_reference, body.members)
-        ):
-            errors = [
-                ProblemError(
-                    loc=["batch", "reference"],
-                    msg=f"contains the name of member {named} of this household: a batch's "
-                    "reference is shown as given (in lists and webhooks), so it must name "
-                    "nobody",
-                )
-            ]
-            return line_problem(422, "Invalid request", summary(errors), errors)
         try:
+            names = [member.name for member in body.members]
+            refuse_member_names(batch_reference, names, ["batch", "reference"])
             verification, _ = await verification_service.prepare(
                 session,
                 principal=principal,

@@ -56,18 +56,17 @@ class Idempotency:
         return None if key is None else cls(key, request_hash(session, body))
 
 
-def refuse_member_names(
-    text: str | None, names: Sequence[str], loc: list[str | int], *, whose: str = "member"
-) -> None:
+def refuse_member_names(text: str | None, names: Sequence[str], loc: list[str | int]) -> None:
     """422 at `loc` when `text`, the caller's own words stored and shown as written (a
-    reason, a note), holds the name of one of `names`: a household's names are sealed
-    wherever hedui stores them, and free text is not. Only the names hedui knows can be
-    found; the field's description asks for none at all."""
+    reference, a reason, a note), holds the name of one of `names`: a household's names
+    are sealed wherever hedui stores them, and free text is not. Only the names hedui
+    knows can be found; the field's description asks for none at all."""
     if text and (named := wire.name_in(text, names)):
         raise InvalidRequest.at(
             loc,
-            f"contains the name of {whose} {named}: it is stored and shown as written, so "
-            "it must name nobody (write the member's relation or position instead)",
+            f"contains the name of member {named}: it is stored and shown as written (in "
+            "lists, webhooks or the audit trail), so it must name nobody (refer to a member "
+            "by relation)",
         )
 
 
@@ -111,12 +110,9 @@ class VerificationService:
             raise Forbidden(detail, errors=[ProblemError(loc=["body", "township_code"], msg=why)])
         if body.consent.signed_on > today:
             raise InvalidRequest.at(["body", "consent", "signed_on"], "cannot be in the future")
-        if submitted and (named := wire.member_named_in(body.reference, body.members)):
-            raise InvalidRequest.at(
-                ["body", "reference"],
-                f"contains the name of member {named}: a reference is shown as given (in "
-                "lists, webhooks and the audit trail), so it must name nobody",
-            )
+        if submitted:
+            names = [member.name for member in body.members]
+            refuse_member_names(body.reference, names, ["body", "reference"])
         as_of = body.as_of or today
         resolved = catalog.resolve(body.region_code, body.program, body.area, as_of)
         if resolved is None:
