@@ -50,8 +50,8 @@ def redact_line(text: str) -> str:
     text they are first, so full-width digits there are masked too."""
     if "\\x" in text:
         unescaped = _ESCAPED_BYTES.sub(_as_text, text)
-        if unescaped != text and redact_line(unescaped) != unescaped:
-            return redact_line(unescaped)
+        if unescaped != text and (masked := redact_line(unescaped)) != unescaped:
+            return masked
     redacted = redact_id_numbers(text)
     decoded = unquote(text) if "%" in text else text
     plain = redacted if decoded is text else redact_id_numbers(decoded)
