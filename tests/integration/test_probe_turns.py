@@ -74,6 +74,14 @@ def process(
     )
 
 
+def fail_until_open(monitor: HealthMonitor, settings: Settings) -> None:
+    """Calls to the partner that fail, one after another, until its breaker opens here."""
+    for _ in range(settings.breaker_consecutive):
+        grant = monitor.admit(PARTNER)
+        assert isinstance(grant, Ticket)
+        monitor.record(grant, CallOutcome.unavailable, latency_ms=20, detail="HTTP 503")
+
+
 async def calls_at(partners: str, name: str = PARTNER) -> int:
     """Requests the partner `name` received (no verification runs here: all are checks)."""
     async with httpx.AsyncClient() as client:
@@ -176,10 +184,7 @@ async def test_an_open_breaker_seen_by_two_processes_is_tried_once(
     )
     api, worker = (process(factory, own_engine, registry, settings) for _ in range(2))
     await api.sync()
-    for _ in range(settings.breaker_consecutive):
-        grant = api.admit(PARTNER)
-        assert isinstance(grant, Ticket)
-        api.record(grant, CallOutcome.unavailable, latency_ms=20, detail="HTTP 503")
+    fail_until_open(api, settings)
     await api.sync()
     await worker.sync()
     breakers = [api.breakers[PARTNER], worker.breakers[PARTNER]]
@@ -246,10 +251,7 @@ async def test_a_breaker_change_whose_sync_failed_to_commit_is_shared_at_the_nex
     settings = Settings(health_probe_interval_s=3600, health_sync_s=3600)
     api = process(factory, own_engine, registry, settings)
     await api.sync()
-    for _ in range(settings.breaker_consecutive):
-        grant = api.admit(PARTNER)
-        assert isinstance(grant, Ticket)
-        api.record(grant, CallOutcome.unavailable, latency_ms=20, detail="HTTP 503")
+    fail_until_open(api, settings)
     assert api.breakers[PARTNER].state is BreakerState.open
 
     class CommitFails(Exception):
