@@ -19,10 +19,10 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import structlog
@@ -366,23 +366,20 @@ class HealthMonitor:
         if not latest:
             return set()
         at = datetime.fromtimestamp(self.clock(), UTC)
-        for attempt in range(2):
-            try:
-                async with self.write_gate, self.session_factory() as session:
-                    repository = ConnectorRepository.from_session(session)
-                    await repository.ensure(list(latest), at)
-                    won = {
-                        name
-                        for name, last in latest.items()
-                        if await repository.take_probe_turn(
-                            name, at, datetime.fromtimestamp(last, UTC)
-                        )
-                    }
-                    await session.commit()
-                break
-            except IntegrityError:
-                if attempt:  # two processes creating the same rows at once: retry once
-                    raise
+
+        async def take() -> set[str]:
+            async with self.write_gate, self.session_factory() as session:
+                repository = ConnectorRepository.from_session(session)
+                await repository.ensure(list(latest), at)
+                won = {
+                    name
+                    for name, last in latest.items()
+                    if await repository.take_probe_turn(name, at, datetime.fromtimestamp(last, UTC))
+                }
+                await session.commit()
+            return won
+
+        won = await _once_more_if_rows_collide(take)
         for name in won:
             self._last_probe_started[name] = at
         return won
@@ -533,13 +530,7 @@ class HealthMonitor:
     async def sync(self) -> None:
         """Write this process's news, read everyone's shared state."""
         async with self._lock:
-            for attempt in range(2):
-                try:
-                    await self._sync()
-                    return
-                except IntegrityError:
-                    if attempt:  # two processes creating the same rows at once: retry once
-                        raise
+            await _once_more_if_rows_collide(self._sync)
 
     async def _sync(self) -> None:
         now = self.clock()
@@ -769,3 +760,15 @@ def _status_class(attempt: Attempt) -> str:
 def _masked(text: str) -> str:
     text = redact_id_numbers(text)
     return text if len(text) <= DETAIL_LIMIT else text[: DETAIL_LIMIT - 1] + "…"
+
+
+T = TypeVar("T")
+
+
+async def _once_more_if_rows_collide(work: Callable[[], Awaitable[T]]) -> T:
+    """`work()`, once more if it failed on a unique key: two processes creating the same
+    connectors' rows at once (`ConnectorRepository.ensure`); the second time they exist."""
+    try:
+        return await work()
+    except IntegrityError:
+        return await work()
