@@ -15,13 +15,20 @@ head over `MAX_HEAD_BYTES`, or with more than `MAX_HEADERS` header lines, is ans
 A request the HTTP parser cannot read at all (a garbled request line, a bad header line,
 a chunk size that is not hex) is answered `400` problem+json, as every other refusal is,
 not with uvicorn's plain-text line.
+
+And an answer of declared length goes out in one write, its head with its body: uvicorn
+writes the head as the app starts the answer and the body as it sends it, two system
+calls and two segments, the first of which wakes the caller to wait for the second
+(`_one_write`).
 """
 
 import asyncio
 import json
-from typing import Any
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any, cast
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn._types import ASGI3Application, ASGISendEvent
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from service.config import get_settings
 from service.errors import PROBLEM_BASE
@@ -152,6 +159,11 @@ class TimedHeadersProtocol(HttpToolsProtocol):
         self._headers_in()
         super().connection_lost(exc)
 
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
+        # Before the task starts: the app is handed `cycle.send` when it first runs.
+        cycle.send = _one_write(cycle)  # type: ignore[method-assign,assignment]
+        super()._start_asgi_task(cycle, app)
+
     def _expect_headers(self) -> None:
         self._headers_in()
         self._headers_due = self.loop.call_later(self._timeout_s, self._headers_late)
@@ -165,3 +177,67 @@ class TimedHeadersProtocol(HttpToolsProtocol):
         self._headers_due = None
         if not self.transport.is_closing():
             self.transport.close()
+
+
+class _Written:
+    """What uvicorn writes while an answer's head and first body part are sent together:
+    kept, to go out in one write; a close asked for meanwhile comes after it."""
+
+    __slots__ = ("closing", "parts")
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.closing = False
+
+    def write(self, data: bytes) -> None:
+        self.parts.append(data)
+
+    def close(self) -> None:
+        self.closing = True
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+
+def _one_write(
+    cycle: RequestResponseCycle,
+) -> Callable[[ASGISendEvent], Coroutine[Any, Any, None]]:
+    """`cycle.send`, holding back an answer's start (its status and headers) until its
+    first body part, when the answer declares its length (so a body follows at once) and
+    is not to a HEAD: both are then written in one call. A streamed answer (chunked, an
+    event stream) starts at once, as uvicorn starts it. Should the app fail after
+    starting an answer that was held back, nothing of it has been sent, and uvicorn
+    answers 500 instead of closing a half-sent answer."""
+    send = cycle.send
+    held: list[ASGISendEvent] = []
+
+    async def send_in_one_write(message: ASGISendEvent) -> None:
+        kind = message["type"]
+        if kind == "http.response.start" and _length_declared(message, cycle):
+            held[:] = [message]  # uvicorn's own 500, should the app fail, replaces it
+            return
+        if not held or kind != "http.response.body":
+            await send(message)
+            return
+        start = held.pop()
+        transport = cycle.transport
+        written = _Written()
+        cycle.transport = written  # type: ignore[assignment]
+        try:
+            await send(start)
+            await send(message)
+        finally:
+            cycle.transport = transport
+            if written.parts:
+                transport.write(b"".join(written.parts))
+            if written.closing:
+                transport.close()
+
+    return send_in_one_write
+
+
+def _length_declared(message: ASGISendEvent, cycle: RequestResponseCycle) -> bool:
+    if cycle.response_started or cycle.scope["method"] == "HEAD":
+        return False
+    headers = cast(Iterable[tuple[bytes, bytes]], message.get("headers", ()))
+    return any(name.lower() == b"content-length" for name, _ in headers)
