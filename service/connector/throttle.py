@@ -33,7 +33,11 @@ Two implementations behind one interface:
   being given back, or about to be taken by a statement on its way) does not ask the
   database for one: none can be free there. Its requests wait for one of its own. And an
   answer that no slot was free stands for `POLL_S`, until a slot of this process goes
-  back: the requests that arrive meanwhile wait in line without asking again.
+  back: the requests that arrive meanwhile wait in line without asking again. The takes
+  of partners without a rate asked for in one turn of the event loop go to the database
+  in one statement (`_take_many`), and the slots going back in one turn, or while the
+  statement before them is on its way, in one more (`_give_backs`), as a database
+  commits a group.
 - `LocalThrottle` (SQLite, and whenever there is no database to share): the same rules in
   this process's memory. SQLite deployments run one process; the limits hold per process.
 
@@ -58,9 +62,9 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import asyncpg
 import structlog
@@ -253,6 +257,16 @@ class Lease(NamedTuple):
     taken); otherwise it only goes to a request already waiting."""
 
 
+@dataclass(slots=True)
+class _Wanted:
+    """Requests for slots of one partner without a rate, gathered for one statement."""
+
+    concurrency: int
+    lease_s: float
+    """The longest of their leases: every slot taken gets it."""
+    answers: list[asyncio.Future[Taken]]
+
+
 class Taken(NamedTuple):
     """One attempt at a slot and a turn."""
 
@@ -304,6 +318,43 @@ SELECT
     (SELECT CAST(EXTRACT(EPOCH FROM next_at) AS double precision) FROM paced) AS next_at,
     CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS double precision) AS db_now
 """
+# Free slots for the requests of several partners that have no agreed rate, in one
+# statement: up to `wanted` of each partner's, with the count of its free slots before.
+# Parameters: $1 connectors, $2 their concurrencies, $3 slots wanted of each, $4 each one's
+# lease (s), $5 holder.
+_TAKE_MANY = """
+WITH wanted AS (
+    SELECT * FROM unnest($1::text[], $2::int[], $3::int[], $4::double precision[])
+        AS w(connector, concurrency, wanted, lease_s)
+), free AS (
+    SELECT w.connector, f.slot, w.lease_s
+    FROM wanted AS w
+    CROSS JOIN LATERAL (
+        SELECT s.slot FROM connector_throttle_slots AS s
+        WHERE s.connector = w.connector AND s.slot < w.concurrency
+          AND (s.holder IS NULL OR s.held_until < clock_timestamp())
+        ORDER BY s.slot
+        LIMIT w.wanted
+        FOR UPDATE SKIP LOCKED
+    ) AS f
+), taken AS (
+    UPDATE connector_throttle_slots AS s
+    SET holder = $5,
+        held_until = clock_timestamp() + free.lease_s * interval '1 second'
+    FROM free
+    WHERE s.connector = free.connector AND s.slot = free.slot
+    RETURNING s.connector, s.slot
+)
+SELECT
+    w.connector,
+    ARRAY(SELECT t.slot FROM taken AS t WHERE t.connector = w.connector ORDER BY t.slot)
+        AS slots,
+    (SELECT count(*) FROM connector_throttle_slots AS s
+     WHERE s.connector = w.connector AND s.slot < w.concurrency
+       AND (s.holder IS NULL OR s.held_until < clock_timestamp())) AS free_before,
+    CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS double precision) AS db_now
+FROM wanted AS w
+"""
 # A new turn for a request that holds its slot but woke too late for its turn.
 # $1 connector, $2 spacing (s), $3 longest wait for the turn (s).
 _RETAKE = """
@@ -319,10 +370,11 @@ SELECT
     (SELECT CAST(EXTRACT(EPOCH FROM next_at) AS double precision) FROM paced) AS next_at,
     CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS double precision) AS db_now
 """
-# $1 connector, $2 slot, $3 holder.
+# $1 connectors, $2 their slots (pairwise), $3 holder.
 _GIVE_BACK = """
-UPDATE connector_throttle_slots SET holder = NULL, held_until = NULL
-WHERE connector = $1 AND slot = $2 AND holder = $3
+UPDATE connector_throttle_slots AS s SET holder = NULL, held_until = NULL
+FROM unnest($1::text[], $2::int[]) AS g(connector, slot)
+WHERE s.connector = g.connector AND s.slot = g.slot AND s.holder = $3
 """
 # $1 holder: every slot a closing process still holds.
 _GIVE_BACK_ALL = """
@@ -419,6 +471,16 @@ class SharedThrottle(_Accounting):
         """Takes on their way to the database, per partner."""
         self._found_none: dict[str, float] = {}
         """When a take last found no free slot, per partner (loop clock)."""
+        self._wanted: dict[str, _Wanted] = {}
+        """Takes of partners without a rate asked for in this turn of the event loop: they
+        go to the database together, in one statement, at its end (`_take_many`)."""
+        self._to_give_back: list[tuple[str, int]] = []
+        self._given_back: asyncio.Future[None] | None = None
+        """When the slots in `_to_give_back` are back in the database."""
+        self._statements: set[asyncio.Task[None]] = set()
+        """Statements of several requests' slots on their way (their takes, give-backs)."""
+        self._giving = False
+        """A statement giving slots back is on its way: the next ones wait for it."""
 
     @classmethod
     def connect(cls, url: URL, metrics: Metrics | None = None) -> SharedThrottle:
@@ -435,6 +497,7 @@ class SharedThrottle(_Accounting):
                 *self._giving_back,
                 *(self._give_back(connector, slot) for connector, slot in kept),
             )
+            await asyncio.gather(*self._statements, return_exceptions=True)
             # Whatever this process still holds in the database (a request cancelled as
             # the server stopped, whose give-back had not run): nothing of this process
             # calls a partner any more, and a server started next should not wait for
@@ -483,6 +546,20 @@ class SharedThrottle(_Accounting):
         assert row is not None  # noqa: S101 - both statements select one row without FROM
         self.clock.observe(sent, received, row["db_now"])
         return row
+
+    async def _execute(self, statement: str, *arguments: object) -> None:
+        async with self._connection() as connection:
+            await connection.execute(statement, *arguments)
+
+    async def _fetch_all(self, statement: str, *arguments: object) -> list[asyncpg.Record]:
+        """One statement's rows (each with `db_now`), its round trip read into the clock."""
+        async with self._connection() as connection:
+            sent = time.time()
+            rows = await connection.fetch(statement, *arguments)
+            received = time.time()
+        if rows:
+            self.clock.observe(sent, received, rows[0]["db_now"])
+        return rows
 
     async def acquire(self, connector: str, limits: Limits, deadline: float) -> Permit:
         loop = asyncio.get_running_loop()
@@ -688,17 +765,52 @@ class SharedThrottle(_Accounting):
             # Still held in the database until the statement below has run.
             returning.add(slot)
         try:
-            async with self._connection() as connection:
-                await connection.execute(_GIVE_BACK, connector, slot, self.holder)
-        except Exception as error:
-            # The slot comes free when its `held_until` passes.
-            log.warning("throttle_release_failed", error_type=type(error).__name__)
+            await self._gone_back(connector, slot)
         finally:
             returning.discard(slot)
             self._found_none.pop(connector, None)
             released = self._released.get(connector)
             if released is not None:
                 released.set()
+
+    def _gone_back(self, connector: str, slot: int) -> asyncio.Future[None]:
+        """The slot back in the database: given back with every other slot of this process
+        going back in this turn of the event loop, or while the statement before was on its
+        way (one statement for all of them, as a database commits a group)."""
+        self._to_give_back.append((connector, slot))
+        if self._given_back is None:
+            loop = asyncio.get_running_loop()
+            self._given_back = loop.create_future()
+            if not self._giving:
+                loop.call_soon(self._start, self._give_backs())
+        return self._given_back
+
+    def _start(self, statement: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(statement)
+        self._statements.add(task)
+        task.add_done_callback(self._statements.discard)
+
+    async def _give_backs(self) -> None:
+        self._giving = True
+        try:
+            while self._to_give_back:
+                slots, done = self._to_give_back, self._given_back
+                self._to_give_back, self._given_back = [], None
+                try:
+                    await self._execute(
+                        _GIVE_BACK,
+                        [connector for connector, _ in slots],
+                        [slot for _, slot in slots],
+                        self.holder,
+                    )
+                except Exception as error:
+                    # The slots come free when their `held_until` passes.
+                    log.warning("throttle_release_failed", error_type=type(error).__name__)
+                finally:
+                    if done is not None and not done.done():
+                        done.set_result(None)
+        finally:
+            self._giving = False
 
     async def _take(
         self, connector: str, limits: Limits, max_wait: float, remaining: float
@@ -710,6 +822,10 @@ class SharedThrottle(_Accounting):
                 if limits.rate_per_s:
                     await connection.execute(_ENSURE_RATE, connector)
             self._ensured.add(key)
+        lease_s = max(remaining, 0.0) + LEASE_GRACE_S
+        wanted = self._wanted.get(connector)
+        if not limits.rate_per_s and (wanted is None or wanted.concurrency == limits.concurrency):
+            return await self._take_together(connector, limits.concurrency, lease_s)
         sent = asyncio.get_running_loop().time()
         self._taking[connector] = self._taking.get(connector, 0) + 1
         try:
@@ -720,7 +836,7 @@ class SharedThrottle(_Accounting):
                 limits.spacing_s,
                 max_wait,
                 self.holder,
-                max(remaining, 0.0) + LEASE_GRACE_S,
+                lease_s,
             )
         finally:
             self._taking[connector] -= 1
@@ -731,11 +847,79 @@ class SharedThrottle(_Accounting):
             # Another slot was free too: this one may be kept idle for this process's next
             # requests; otherwise only handed to one already waiting.
             self._leases[(connector, row["slot"])] = Lease(
-                sent + max(remaining, 0.0) + LEASE_GRACE_S,
-                sent + KEEP_FOR_S,
-                idle=row["free_before"] > 1,
+                sent + lease_s, sent + KEEP_FOR_S, idle=row["free_before"] > 1
             )
         return Taken(row["slot"], bool(row["any_free"]), turn_at)
+
+    async def _take_together(self, connector: str, concurrency: int, lease_s: float) -> Taken:
+        """A free slot of a partner without a rate, asked for with every other such take of
+        this process in this turn of the event loop, in one statement (`_take_many`): the
+        first requests of a household's sources, of every household starting at once."""
+        loop = asyncio.get_running_loop()
+        wanted = self._wanted.get(connector)
+        if wanted is None:
+            if not self._wanted:
+                loop.call_soon(self._take_wanted)
+            wanted = self._wanted[connector] = _Wanted(concurrency, lease_s, [])
+        wanted.lease_s = max(wanted.lease_s, lease_s)
+        answer: asyncio.Future[Taken] = loop.create_future()
+        wanted.answers.append(answer)
+        self._taking[connector] = self._taking.get(connector, 0) + 1
+        try:
+            return await answer
+        finally:
+            self._taking[connector] -= 1
+
+    def _take_wanted(self) -> None:
+        wanted, self._wanted = self._wanted, {}
+        self._start(self._take_many(wanted))
+
+    async def _take_many(self, wanted: dict[str, _Wanted]) -> None:
+        """One statement for the slots `wanted`; each request is answered with a slot, or
+        with none when its partner had no more free, or with the statement's error."""
+        connectors = list(wanted)
+        sent = asyncio.get_running_loop().time()
+        try:
+            rows = await self._fetch_all(
+                _TAKE_MANY,
+                connectors,
+                [wanted[connector].concurrency for connector in connectors],
+                [len(wanted[connector].answers) for connector in connectors],
+                [wanted[connector].lease_s for connector in connectors],
+                self.holder,
+            )
+        except BaseException as error:
+            # Each request has the error as its own (the database unavailable: it waits
+            # and asks again, as after a take of its own); the statement's task ends.
+            for answer in (answer for each in wanted.values() for answer in each.answers):
+                if answer.done():
+                    continue
+                if isinstance(error, Exception):
+                    answer.set_exception(error)
+                else:
+                    answer.cancel()
+            if isinstance(error, Exception):
+                return
+            raise
+        for row in rows:
+            connector = row["connector"]
+            each = wanted[connector]
+            slots = list(row["slots"])
+            # As `_take`: kept idle only if other slots were free besides those taken.
+            idle = row["free_before"] > len(slots)
+            for slot in slots:
+                self._leases[(connector, slot)] = Lease(
+                    sent + each.lease_s, sent + KEEP_FOR_S, idle=idle
+                )
+            for answer in each.answers:
+                if answer.done():  # its request was cancelled meanwhile
+                    continue
+                answer.set_result(Taken(slots.pop(0), True, None) if slots else _NONE_FREE)
+            for slot in slots:  # taken for requests cancelled meanwhile
+                self._start(self._give_back(connector, slot))
+
+
+_NONE_FREE = Taken(None, False, None)
 
 
 async def _nothing_to_reset(_connection: asyncpg.Connection) -> None:

@@ -254,13 +254,18 @@ class TestKeptSlots:
     @staticmethod
     def statements(monkeypatch: pytest.MonkeyPatch, throttle: SharedThrottle) -> list[str]:
         sent: list[str] = []
-        fetch = throttle._fetch
+        fetch, fetch_all = throttle._fetch, throttle._fetch_all
 
         async def counting(statement: str, *arguments: object) -> Any:
             sent.append(statement)
             return await fetch(statement, *arguments)
 
+        async def counting_all(statement: str, *arguments: object) -> Any:
+            sent.append(statement)
+            return await fetch_all(statement, *arguments)
+
         monkeypatch.setattr(throttle, "_fetch", counting)
+        monkeypatch.setattr(throttle, "_fetch_all", counting_all)
         return sent
 
     async def test_the_next_request_takes_the_kept_slot_without_a_statement(
@@ -374,9 +379,9 @@ class TestKeptSlots:
             return permit.slot
 
         slots = await asyncio.gather(*(one() for _ in range(6)))
-        # Two takes on their way cover both slots: the other four wait for them here
-        # instead of asking the database for a slot it cannot have.
-        assert len(sent) == 2
+        # Two takes on their way cover both slots, in one statement: the other four wait
+        # for them here instead of asking the database for a slot it cannot have.
+        assert len(sent) == 1
         assert set(slots) == {0, 1}
 
     async def test_that_no_slot_was_free_stands_for_the_polling_interval(
@@ -388,13 +393,13 @@ class TestKeptSlots:
         loop = asyncio.get_running_loop()
         held = await other.acquire(partner, limits, loop.time() + 10)
         sent = self.statements(monkeypatch, shared)
-        looked, counted = asyncio.Event(), shared._fetch
+        looked, counted = asyncio.Event(), shared._fetch_all
 
         async def noting(statement: str, *arguments: object) -> Any:
             looked.set()
             return await counted(statement, *arguments)
 
-        monkeypatch.setattr(shared, "_fetch", noting)
+        monkeypatch.setattr(shared, "_fetch_all", noting)
         waiting = asyncio.create_task(shared.acquire(partner, limits, loop.time() + 10))
         # Its first look (however long a loaded machine takes to make it) finds the slot
         # held elsewhere; waiting in line it does not ask again at once, only when the
@@ -457,3 +462,96 @@ class TestKeptSlots:
             await shared.release(permit)
         await shared.aclose()
         assert set((await self.holders(engine, partner)).values()) == {None}
+
+
+@pytest.mark.postgres_only
+class TestStatementsTogether:
+    """A process's takes of partners without a rate asked for in one turn of its event
+    loop go to the database in one statement, and its give-backs in one each turn (or
+    while the one before is on its way)."""
+
+    @pytest.fixture
+    def shared(self, throttles: Throttles) -> SharedThrottle:
+        throttle, _ = throttles()
+        assert isinstance(throttle, SharedThrottle)
+        return throttle
+
+    async def test_takes_of_several_partners_arriving_together_are_one_statement(
+        self, engine: AsyncEngine, shared: SharedThrottle, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        first, second, limits = _partner(), _partner(), Limits(concurrency=4)
+        deadline = asyncio.get_running_loop().time() + 10
+        # Each partner's slots exist: the first take of a partner makes them, one by one.
+        for partner in (first, second):
+            await shared.release(await shared.acquire(partner, limits, deadline))
+        await asyncio.sleep(throttle_module.KEEP_S + 0.2)  # back in the database
+        sent = TestKeptSlots.statements(monkeypatch, shared)
+
+        permits = await asyncio.gather(
+            shared.acquire(first, limits, deadline),
+            shared.acquire(second, limits, deadline),
+            shared.acquire(first, limits, deadline),
+        )
+
+        assert len(sent) == 1
+        assert [permit.connector for permit in permits] == [first, second, first]
+        assert permits[0].slot != permits[2].slot
+        for partner in (first, second):
+            held = await TestKeptSlots.holders(engine, partner)
+            mine = {p.slot for p in permits if p.connector == partner}
+            assert {slot for slot, holder in held.items() if holder == shared.holder} == mine
+        for permit in permits:
+            await shared.release(permit)
+
+    async def test_slots_given_back_together_are_one_statement(
+        self, engine: AsyncEngine, shared: SharedThrottle, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        partner, limits = _partner(), Limits(concurrency=3)
+        deadline = asyncio.get_running_loop().time() + 10
+        await shared.release(await shared.acquire(partner, limits, deadline))
+        await asyncio.sleep(throttle_module.KEEP_S + 0.2)  # back in the database
+        # Every slot taken together (none was left free): none is kept, each goes back.
+        permits = await asyncio.gather(*(shared.acquire(partner, limits, deadline) for _ in "abc"))
+        given: list[tuple[object, ...]] = []
+        execute = shared._execute
+
+        async def counting(statement: str, *arguments: object) -> None:
+            given.append(arguments)
+            await execute(statement, *arguments)
+
+        monkeypatch.setattr(shared, "_execute", counting)
+        await asyncio.gather(*(shared.release(permit) for permit in permits))
+
+        assert len(given) == 1
+        assert sorted(given[0][1]) == sorted(permit.slot for permit in permits)  # type: ignore[call-overload]
+        assert set((await TestKeptSlots.holders(engine, partner)).values()) == {None}
+
+    async def test_a_take_cancelled_on_its_way_gives_its_slot_back(
+        self, engine: AsyncEngine, shared: SharedThrottle, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        partner, limits = _partner(), Limits(concurrency=4)
+        deadline = asyncio.get_running_loop().time() + 10
+        await shared.release(await shared.acquire(partner, limits, deadline))
+        await asyncio.sleep(throttle_module.KEEP_S + 0.2)  # back in the database
+        on_its_way, go_on = asyncio.Event(), asyncio.Event()
+        fetch_all = shared._fetch_all
+
+        async def held_up(statement: str, *arguments: object) -> Any:
+            on_its_way.set()
+            await go_on.wait()
+            return await fetch_all(statement, *arguments)
+
+        monkeypatch.setattr(shared, "_fetch_all", held_up)
+        request = asyncio.create_task(shared.acquire(partner, limits, deadline))
+        await asyncio.wait_for(on_its_way.wait(), 5)
+        request.cancel()
+        go_on.set()
+        with pytest.raises(asyncio.CancelledError):
+            await request
+
+        for _ in range(100):  # its slot, taken for nobody, goes back at once
+            if set((await TestKeptSlots.holders(engine, partner)).values()) == {None}:
+                break
+            await asyncio.sleep(0.02)
+        assert set((await TestKeptSlots.holders(engine, partner)).values()) == {None}
+        assert not shared._leases
