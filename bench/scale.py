@@ -45,15 +45,17 @@ import httpx
 from bench._server import (
     LOG_LEVEL,
     _wait_healthy,
+    cpu_seconds,
     create_token,
     free_port,
     key_file,
-    running_sandbox,
+    running_sandbox_process,
     throwaway_postgres,
 )
 from bench.latency import SOURCES, request_body
 
 MAX_CONCURRENCY = 32  # the connectors' default bulkhead (max_concurrency)
+NOT_HEDUI = frozenset({"partners", "PostgreSQL"})
 
 
 @dataclass
@@ -71,6 +73,23 @@ class Process:
         except OSError:
             pass
         return float("nan")
+
+
+def postgres_cpu() -> dict[int, float]:
+    """CPU seconds of every PostgreSQL server process on this machine, by pid."""
+    used: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if Path(f"/proc/{entry}/comm").read_text().strip() == "postgres":
+                used[int(entry)] = cpu_seconds(int(entry))
+    return used
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds used between two readings (a process started meanwhile: all of its)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
 def _spawn(name: str, args: list[str], env: dict[str, str]) -> Process:
@@ -178,10 +197,13 @@ async def bare_upload(total: int) -> float:
 
 
 async def run_batch(
-    base_url: str, token: str, total: int, offset: int, procs: list[Process]
+    base_url: str, token: str, total: int, offset: int, procs: list[Process], partners: Partners
 ) -> dict[str, object]:
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=3600) as client:
+        cpu_before = {p.name: cpu_seconds(p.popen.pid) for p in procs}
+        partners_before = {pid: cpu_seconds(pid) for pid in partners.pids}
+        postgres_before = postgres_cpu()
         started = time.perf_counter()
         answer = await client.post(
             "/v1/batches?reference=scale",
@@ -203,7 +225,13 @@ async def run_batch(
                 break
             await asyncio.sleep(2.0)  # the progress count reads every row of the batch
         wall = time.perf_counter() - started
+        cpu = {p.name: cpu_seconds(p.popen.pid) - cpu_before[p.name] for p in procs}
+        cpu["partners"] = cpu_used(
+            partners_before, {pid: cpu_seconds(pid) for pid in partners.pids}
+        )
+        cpu["PostgreSQL"] = cpu_used(postgres_before, postgres_cpu())
     return {
+        "cpu_s": cpu,
         "upload_s": uploaded,
         "wall_s": wall,
         "batch": batch,
@@ -217,10 +245,8 @@ def agreed(limits: dict[str, dict[str, Any]], source: str) -> str:
     mine = limits.get(source, {})
     rate = mine.get("rate_per_s")
     concurrency = mine.get("max_concurrency")
-    at_once = (
-        f"{concurrency:g} at once in total"
-        if concurrency
-        else f"{MAX_CONCURRENCY} at once per process"
+    at_once = f"{concurrency or MAX_CONCURRENCY:g} at once in total" + (
+        "" if concurrency else " (the default)"
     )
     return f"agreed {f'{rate:g}/s' if rate else 'no rate'}, {at_once}"
 
@@ -232,6 +258,8 @@ class Partners:
     everyone: str
     limited: str | None
     limits: dict[str, dict[str, Any]]
+    pids: tuple[int, ...] = ()
+    """The sandboxes' processes (to count the partners' CPU)."""
 
     @staticmethod
     def agreed_with(limits: dict[str, dict[str, Any]]) -> set[str]:
@@ -288,7 +316,7 @@ def one_setup(
         ) as (base_url, procs):
             token = create_token(database_url)
             partners.reset()
-            result = asyncio.run(run_batch(base_url, token, total, offset, procs))
+            result = asyncio.run(run_batch(base_url, token, total, offset, procs, partners))
             queries = partners.counted("queries")
             traffic = partners.counted("traffic")
             size = database_bytes(database_url, directory)
@@ -303,6 +331,17 @@ def one_setup(
         f"by recommendation {batch['by_recommendation']}"
     )
     print(f"database: {size / total:.0f} bytes per household ({size / 1e6:.1f} MB)")
+    cpu: dict[str, float] = result["cpu_s"]  # type: ignore[assignment]
+    hedui = sum(seconds for name, seconds in cpu.items() if name not in NOT_HEDUI)
+    cores = os.cpu_count() or 1
+    every = sum(cpu.values())
+    print(
+        "CPU ms per household: "
+        + ", ".join(f"{name} {seconds * 1000 / total:.2f}" for name, seconds in cpu.items())
+        + f"; hedui in all {hedui * 1000 / total:.2f}, everything {every * 1000 / total:.2f} "
+        f"(the machine's {cores} cores carry {cores / every * total:.0f} households/s at "
+        "that cost, every core busy)"
+    )
     print(f"peak RSS (MB) after {result['checkpoint']} / after {total}:")
     for name, mb in result["rss_checkpoint"].items():  # type: ignore[attr-defined]
         print(f"  {name:10} {mb:8.1f} / {result['rss_end'][name]:8.1f}")  # type: ignore[index]
@@ -350,11 +389,16 @@ def main() -> None:
     with (
         tempfile.TemporaryDirectory() as directory,
         tempfile.TemporaryDirectory() as own,
-        running_sandbox(directory) as everyone,
-        running_sandbox(own) if limited else contextlib.nullcontext() as alone,
+        running_sandbox_process(directory) as (everyone, everyone_pid),
+        running_sandbox_process(own) if limited else contextlib.nullcontext() as alone,
         key_file(),
     ):
-        partners = Partners(everyone, alone, limits)
+        partners = Partners(
+            everyone,
+            alone[0] if alone else None,
+            limits,
+            (everyone_pid, *((alone[1],) if alone else ())),
+        )
         for sandbox in partners.sandboxes():
             for source in SOURCES:
                 httpx.put(

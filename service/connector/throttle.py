@@ -456,7 +456,9 @@ class SharedThrottle(_Accounting):
         self.clock = DatabaseClock()
         self._pool: asyncpg.Pool | None = None
         self._opening = asyncio.Lock()
-        self._ensured: set[tuple[str, int, bool]] = set()
+        self._ensured: dict[tuple[str, int, bool], asyncio.Future[None]] = {}
+        """Each partner's rows made (or being made: the first takes at start-up wait for
+        one statement, not each for its own)."""
         self._queues: dict[str, asyncio.Lock] = {}
         self._released: dict[str, asyncio.Event] = {}
         self._leases: dict[tuple[str, int], Lease] = {}
@@ -812,16 +814,30 @@ class SharedThrottle(_Accounting):
         finally:
             self._giving = False
 
+    async def _ensure(self, connector: str, limits: Limits) -> None:
+        async with self._connection() as connection:
+            await connection.execute(_ENSURE_SLOTS, connector, limits.concurrency)
+            if limits.rate_per_s:
+                await connection.execute(_ENSURE_RATE, connector)
+
     async def _take(
         self, connector: str, limits: Limits, max_wait: float, remaining: float
     ) -> Taken:
         key = (connector, limits.concurrency, bool(limits.rate_per_s))
-        if key not in self._ensured:
-            async with self._connection() as connection:
-                await connection.execute(_ENSURE_SLOTS, connector, limits.concurrency)
-                if limits.rate_per_s:
-                    await connection.execute(_ENSURE_RATE, connector)
-            self._ensured.add(key)
+        ensured = self._ensured.get(key)
+        if ensured is None:
+            ensured = self._ensured[key] = asyncio.ensure_future(self._ensure(connector, limits))
+
+            def forget_failed(made: asyncio.Future[None], key: tuple[str, int, bool] = key) -> None:
+                # The database unavailable, or closing: the next take makes them.
+                if made.cancelled() or made.exception() is not None:
+                    self._ensured.pop(key, None)
+
+            ensured.add_done_callback(forget_failed)
+        if not ensured.done():
+            await asyncio.shield(ensured)
+        else:
+            ensured.result()  # its error, should it have failed a moment ago
         lease_s = max(remaining, 0.0) + LEASE_GRACE_S
         wanted = self._wanted.get(connector)
         if not limits.rate_per_s and (wanted is None or wanted.concurrency == limits.concurrency):

@@ -555,3 +555,25 @@ class TestStatementsTogether:
             await asyncio.sleep(0.02)
         assert set((await TestKeptSlots.holders(engine, partner)).values()) == {None}
         assert not shared._leases
+
+    async def test_the_first_takes_of_a_partner_make_its_rows_once(
+        self, shared: SharedThrottle, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        partner, limits = _partner(), Limits(concurrency=8)
+        deadline = asyncio.get_running_loop().time() + 10
+        made: list[str] = []
+        ensure = shared._ensure
+
+        async def counting(connector: str, limits: Limits) -> None:
+            made.append(connector)
+            await ensure(connector, limits)
+
+        monkeypatch.setattr(shared, "_ensure", counting)
+        permits = await asyncio.gather(
+            *(shared.acquire(partner, limits, deadline) for _ in "abcde")
+        )
+
+        assert made == [partner]
+        assert len({permit.slot for permit in permits}) == 5
+        for permit in permits:
+            await shared.release(permit)
