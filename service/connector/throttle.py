@@ -918,21 +918,33 @@ class SharedThrottle(_Accounting):
                 return
             raise
         for row in rows:
-            connector = row["connector"]
-            each = wanted[connector]
-            slots = list(row["slots"])
-            # As `_take`: kept idle only if other slots were free besides those taken.
-            idle = row["free_before"] > len(slots)
-            for slot in slots:
-                self._leases[(connector, slot)] = Lease(
-                    sent + each.lease_s, sent + KEEP_FOR_S, idle=idle
-                )
-            for answer in each.answers:
-                if answer.done():  # its request was cancelled meanwhile
-                    continue
-                answer.set_result(Taken(slots.pop(0), True, None) if slots else _NONE_FREE)
-            for slot in slots:  # taken for requests cancelled meanwhile
-                self._start(self._give_back(connector, slot))
+            self._hand_out(
+                row["connector"],
+                wanted[row["connector"]],
+                list(row["slots"]),
+                idle=row["free_before"] > len(row["slots"]),
+                sent=sent,
+            )
+        for answer in (answer for each in wanted.values() for answer in each.answers):
+            if not answer.done():  # a partner the statement said nothing of: none taken
+                answer.set_result(_NONE_FREE)
+
+    def _hand_out(
+        self, connector: str, wanted: _Wanted, slots: list[int], *, idle: bool, sent: float
+    ) -> None:
+        """The slots one statement took of `connector`, one to each request still waiting
+        for one, in order (none left: none for it); `idle` as `_take`'s (other slots were
+        free besides those taken)."""
+        for slot in slots:
+            self._leases[(connector, slot)] = Lease(
+                sent + wanted.lease_s, sent + KEEP_FOR_S, idle=idle
+            )
+        for answer in wanted.answers:
+            if answer.done():  # its request was cancelled meanwhile
+                continue
+            answer.set_result(Taken(slots.pop(0), True, None) if slots else _NONE_FREE)
+        for slot in slots:  # taken for requests cancelled meanwhile
+            self._start(self._give_back(connector, slot))
 
 
 _NONE_FREE = Taken(None, False, None)
