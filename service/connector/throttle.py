@@ -813,6 +813,14 @@ class SharedThrottle(_Accounting):
                         done.set_result(None)
         finally:
             self._giving = False
+            if self._to_give_back:
+                # Cancelled (the process is closing) with slots still to go: nobody waits
+                # for a statement that will not be sent. They come free with `aclose`'s
+                # give-back of everything this process holds, or when their leases end.
+                self._to_give_back = []
+                left, self._given_back = self._given_back, None
+                if left is not None and not left.done():
+                    left.set_result(None)
 
     async def _ensure(self, connector: str, limits: Limits) -> None:
         async with self._connection() as connection:

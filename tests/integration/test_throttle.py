@@ -577,3 +577,29 @@ class TestStatementsTogether:
         assert len({permit.slot for permit in permits}) == 5
         for permit in permits:
             await shared.release(permit)
+
+    async def test_give_backs_left_when_their_statement_is_cancelled_do_not_hang(
+        self, shared: SharedThrottle, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        partner, limits = _partner(), Limits(concurrency=2)
+        deadline = asyncio.get_running_loop().time() + 10
+        await shared.release(await shared.acquire(partner, limits, deadline))
+        await asyncio.sleep(throttle_module.KEEP_S + 0.2)  # back in the database
+        first, second = await asyncio.gather(
+            shared.acquire(partner, limits, deadline), shared.acquire(partner, limits, deadline)
+        )
+        on_its_way = asyncio.Event()
+
+        async def never_answered(statement: str, *arguments: object) -> None:
+            on_its_way.set()
+            await asyncio.Event().wait()
+
+        monkeypatch.setattr(shared, "_execute", never_answered)
+        releasing = asyncio.create_task(shared.release(first))
+        await asyncio.wait_for(on_its_way.wait(), 5)
+        waiting = asyncio.create_task(shared.release(second))  # behind the one on its way
+        await asyncio.sleep(0.01)
+        for statement in list(shared._statements):
+            statement.cancel()  # as the process closing does
+
+        await asyncio.wait_for(asyncio.gather(releasing, waiting), 2)
