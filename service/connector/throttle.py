@@ -483,6 +483,8 @@ class SharedThrottle(_Accounting):
         """Statements of several requests' slots on their way (their takes, give-backs)."""
         self._giving = False
         """A statement giving slots back is on its way: the next ones wait for it."""
+        self._closing = False
+        """`aclose` has begun: no slot is taken any more, and no pool opened again."""
 
     @classmethod
     def connect(cls, url: URL, metrics: Metrics | None = None) -> SharedThrottle:
@@ -491,6 +493,13 @@ class SharedThrottle(_Accounting):
         return cls(url, metrics)
 
     async def aclose(self) -> None:
+        self._closing = True
+        # Takes asked for in this turn of the loop are not sent: nothing of this process
+        # calls a partner any more.
+        wanted, self._wanted = self._wanted, {}
+        for answer in (answer for each in wanted.values() for answer in each.answers):
+            if not answer.done():
+                answer.set_result(_NONE_FREE)
         kept = [(connector, slot) for connector, slots in self._kept.items() for slot in slots]
         for connector, slot in kept:
             self._unkeep(connector, slot).cancel()
@@ -499,7 +508,8 @@ class SharedThrottle(_Accounting):
                 *self._giving_back,
                 *(self._give_back(connector, slot) for connector, slot in kept),
             )
-            await asyncio.gather(*self._statements, return_exceptions=True)
+            while self._statements:  # and those started while waiting for them
+                await asyncio.gather(*self._statements, return_exceptions=True)
             # Whatever this process still holds in the database (a request cancelled as
             # the server stopped, whose give-back had not run): nothing of this process
             # calls a partner any more, and a server started next should not wait for
@@ -524,6 +534,8 @@ class SharedThrottle(_Accounting):
         crash of the server, and waiting for each commit to be flushed would cost far more
         than the statement itself."""
         if self._pool is None:
+            if self._closing:
+                raise ConnectionError("the partner throttle is closed")
             async with self._opening:
                 if self._pool is None:
                     self._pool = await asyncpg.create_pool(
@@ -767,7 +779,9 @@ class SharedThrottle(_Accounting):
             # Still held in the database until the statement below has run.
             returning.add(slot)
         try:
-            await self._gone_back(connector, slot)
+            # Shielded: the group's future is every give-back's in the group, and one of
+            # them cancelled (a closing cut short) must not cancel the others.
+            await asyncio.shield(self._gone_back(connector, slot))
         finally:
             returning.discard(slot)
             self._found_none.pop(connector, None)
@@ -879,6 +893,8 @@ class SharedThrottle(_Accounting):
         """A free slot of a partner without a rate, asked for with every other such take of
         this process in this turn of the event loop, in one statement (`_take_many`): the
         first requests of a household's sources, of every household starting at once."""
+        if self._closing:
+            return _NONE_FREE
         loop = asyncio.get_running_loop()
         wanted = self._wanted.get(connector)
         if wanted is None:
@@ -891,24 +907,41 @@ class SharedThrottle(_Accounting):
         self._taking[connector] = self._taking.get(connector, 0) + 1
         try:
             return await answer
+        except BaseException:
+            # Cancelled as the statement answered, before this request ran again: the
+            # slot it was handed goes back, or it would be held for nobody till its lease
+            # ends (and, with a concurrency of one, shut every request out till then).
+            if answer.done() and not answer.cancelled() and answer.exception() is None:
+                taken = answer.result()
+                if taken.slot is not None:
+                    self._start(self._give_back(connector, taken.slot))
+            raise
         finally:
             self._taking[connector] -= 1
 
     def _take_wanted(self) -> None:
         wanted, self._wanted = self._wanted, {}
-        self._start(self._take_many(wanted))
+        if wanted:  # not answered by a closing meanwhile
+            self._start(self._take_many(wanted))
 
     async def _take_many(self, wanted: dict[str, _Wanted]) -> None:
         """One statement for the slots `wanted`; each request is answered with a slot, or
         with none when its partner had no more free, or with the statement's error."""
-        connectors = list(wanted)
+        # Slots for the requests still waiting (not one cancelled since it asked).
+        counts = {
+            connector: sum(not answer.done() for answer in each.answers)
+            for connector, each in wanted.items()
+        }
+        connectors = [connector for connector, count in counts.items() if count]
+        if not connectors:
+            return
         sent = asyncio.get_running_loop().time()
         try:
             rows = await self._fetch_all(
                 _TAKE_MANY,
                 connectors,
                 [wanted[connector].concurrency for connector in connectors],
-                [len(wanted[connector].answers) for connector in connectors],
+                [counts[connector] for connector in connectors],
                 [wanted[connector].lease_s for connector in connectors],
                 self.holder,
             )

@@ -3,7 +3,9 @@ throttles sharing one PostgreSQL database (as several processes do); on SQLite, 
 one process's own."""
 
 import asyncio
+import contextlib
 import itertools
+import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -603,3 +605,167 @@ class TestStatementsTogether:
             statement.cancel()  # as the process closing does
 
         await asyncio.wait_for(asyncio.gather(releasing, waiting), 2)
+
+    async def test_a_take_cancelled_as_its_answer_arrives_gives_its_slot_back(
+        self, engine: AsyncEngine, shared: SharedThrottle, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The request's budget ends in the very turn of the loop in which the statement
+        answers it (its timeout's callback runs before it does)."""
+        partner, limits = _partner(), Limits(concurrency=2)
+        loop = asyncio.get_running_loop()
+        await shared.release(await shared.acquire(partner, limits, loop.time() + 10))
+        await asyncio.sleep(throttle_module.KEEP_S + 0.2)  # back in the database
+        fetch_all = shared._fetch_all
+        victim: list[asyncio.Task[Permit]] = []
+
+        async def answered(statement: str, *arguments: object) -> Any:
+            rows = await fetch_all(statement, *arguments)
+            loop.call_soon(victim[0].cancel)
+            return rows
+
+        monkeypatch.setattr(shared, "_fetch_all", answered)
+        victim.append(asyncio.create_task(shared.acquire(partner, limits, loop.time() + 10)))
+        with pytest.raises(asyncio.CancelledError):
+            await victim[0]
+
+        for _ in range(100):
+            if set((await TestKeptSlots.holders(engine, partner)).values()) == {None}:
+                break
+            await asyncio.sleep(0.02)
+        assert set((await TestKeptSlots.holders(engine, partner)).values()) == {None}
+        assert not shared._leases
+
+    async def test_a_cancelled_give_back_does_not_cancel_the_others_in_its_group(
+        self, shared: SharedThrottle, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Closing is cut short while its kept slot waits in one group with a slot a
+        request gives back: that request was not cancelled, and its release ends."""
+        partner, limits = _partner(), Limits(concurrency=4)
+        loop = asyncio.get_running_loop()
+        first, second, third = [
+            await shared.acquire(partner, limits, loop.time() + 10) for _ in "abc"
+        ]
+        await shared.release(first)  # kept
+        for permit in (second, third):  # these go back as they are released
+            key = (partner, permit.slot)
+            assert permit.slot is not None
+            shared._leases[key] = shared._leases[key]._replace(idle=False)
+        execute, go_on = shared._execute, asyncio.Event()
+
+        async def held_up(statement: str, *arguments: object) -> None:
+            await go_on.wait()
+            await execute(statement, *arguments)
+
+        monkeypatch.setattr(shared, "_execute", held_up)
+        on_its_way = asyncio.create_task(shared.release(third))  # a group on its way
+        await asyncio.sleep(0.01)
+        closing = asyncio.create_task(shared.aclose())  # the kept slot: the next group
+        releasing = asyncio.create_task(shared.release(second))  # the same group
+        await asyncio.sleep(0.01)
+        closing.cancel()
+        go_on.set()
+
+        await asyncio.wait_for(asyncio.gather(on_its_way, releasing), 5)
+
+    async def test_closing_as_a_batched_take_is_about_to_go_leaves_nothing_held(
+        self, engine: AsyncEngine, shared: SharedThrottle, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A request asks for a slot and is cancelled (the server stopping) in the turn in
+        which the throttle closes: nothing of this process stays held, no pool open."""
+        partner, limits = _partner(), Limits(concurrency=2)
+        loop = asyncio.get_running_loop()
+        await shared.release(await shared.acquire(partner, limits, loop.time() + 10))
+        await asyncio.sleep(throttle_module.KEEP_S + 0.2)  # back in the database
+        fetch_all = shared._fetch_all
+
+        async def slow(statement: str, *arguments: object) -> Any:
+            await asyncio.sleep(0.1)  # a loaded database: the take lands after the close
+            return await fetch_all(statement, *arguments)
+
+        monkeypatch.setattr(shared, "_fetch_all", slow)
+        request = asyncio.create_task(shared.acquire(partner, limits, loop.time() + 10))
+        await asyncio.sleep(0)  # it waits for its take, about to go
+        request.cancel()
+        await shared.aclose()
+        await asyncio.sleep(0.3)
+
+        assert set((await TestKeptSlots.holders(engine, partner)).values()) == {None}
+        assert shared._pool is None
+
+    async def test_a_take_together_while_the_database_is_away_tries_again(
+        self, shared: SharedThrottle, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        partners, limits = [_partner(), _partner()], Limits(concurrency=2)
+        loop = asyncio.get_running_loop()
+        for partner in partners:
+            await shared.release(await shared.acquire(partner, limits, loop.time() + 10))
+        await asyncio.sleep(throttle_module.KEEP_S + 0.2)
+        fetch_all, failures = shared._fetch_all, [0]
+
+        async def flaky(statement: str, *arguments: object) -> Any:
+            if failures[0] < 2:
+                failures[0] += 1
+                raise ConnectionResetError("gone")
+            return await fetch_all(statement, *arguments)
+
+        monkeypatch.setattr(shared, "_fetch_all", flaky)
+
+        async def one(partner: str) -> Permit:
+            permit = await shared.acquire(partner, limits, loop.time() + 5)
+            await asyncio.sleep(0.01)
+            await shared.release(permit)
+            return permit
+
+        permits = await asyncio.gather(*(one(partner) for partner in partners * 3))
+
+        assert failures == [2]
+        assert {permit.connector for permit in permits} == set(partners)
+        await asyncio.sleep(throttle_module.KEEP_S + 0.2)
+        assert not shared._leases
+
+    async def test_requests_cut_short_at_random_leave_nothing_held(
+        self, engine: AsyncEngine, throttles: Throttles
+    ) -> None:
+        """Two processes, four partners, 1,500 requests whose budgets run out at random
+        moments (before, during and after their takes and give-backs): never more in
+        flight than agreed, and nothing held once they are over."""
+        first, second = throttles()
+        assert isinstance(first, SharedThrottle)
+        assert isinstance(second, SharedThrottle)
+        partners = [_partner() for _ in range(4)]
+        limits = {partner: Limits(c) for partner, c in zip(partners, (1, 2, 3, 5), strict=True)}
+        in_flight = dict.fromkeys(partners, 0)
+        peak = dict.fromkeys(partners, 0)
+        chance = random.Random(7)  # noqa: S311 - timings for a test, not secrets
+        loop = asyncio.get_running_loop()
+
+        async def call(throttle: SharedThrottle, partner: str) -> None:
+            permit = await throttle.acquire(partner, limits[partner], loop.time() + 5)
+            in_flight[partner] += 1
+            peak[partner] = max(peak[partner], in_flight[partner])
+            try:
+                await asyncio.sleep(chance.random() * 0.01)
+            finally:
+                in_flight[partner] -= 1
+                await throttle.release(permit)
+
+        async def one(n: int) -> None:
+            with contextlib.suppress(TimeoutError, Starved):
+                async with asyncio.timeout(chance.random() * 0.05):
+                    await call(first if n % 2 else second, chance.choice(partners))
+
+        for _ in range(5):
+            await asyncio.gather(*(one(n) for n in range(300)))
+        await asyncio.sleep(throttle_module.KEEP_S + 0.3)
+
+        assert all(peak[partner] <= limits[partner].concurrency for partner in partners)
+        for partner in partners:
+            held = await TestKeptSlots.holders(engine, partner)
+            assert set(held.values()) == {None}, (partner, held)
+        for throttle in (first, second):
+            assert not throttle._leases
+            assert (throttle._to_give_back, throttle._giving, throttle._given_back) == (
+                [],
+                False,
+                None,
+            )
