@@ -197,7 +197,14 @@ async def bare_upload(total: int) -> float:
 
 
 async def run_batch(
-    base_url: str, token: str, total: int, offset: int, procs: list[Process], partners: Partners
+    base_url: str,
+    token: str,
+    total: int,
+    offset: int,
+    procs: list[Process],
+    partners: Partners,
+    *,
+    on_sqlite: bool = False,
 ) -> dict[str, object]:
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=3600) as client:
@@ -229,7 +236,8 @@ async def run_batch(
         cpu["partners"] = cpu_used(
             partners_before, {pid: cpu_seconds(pid) for pid in partners.pids}
         )
-        cpu["PostgreSQL"] = cpu_used(postgres_before, postgres_cpu())
+        if not on_sqlite:
+            cpu["PostgreSQL"] = cpu_used(postgres_before, postgres_cpu())
     return {
         "cpu_s": cpu,
         "upload_s": uploaded,
@@ -316,7 +324,17 @@ def one_setup(
         ) as (base_url, procs):
             token = create_token(database_url)
             partners.reset()
-            result = asyncio.run(run_batch(base_url, token, total, offset, procs, partners))
+            result = asyncio.run(
+                run_batch(
+                    base_url,
+                    token,
+                    total,
+                    offset,
+                    procs,
+                    partners,
+                    on_sqlite=database_url.startswith("sqlite"),
+                )
+            )
             queries = partners.counted("queries")
             traffic = partners.counted("traffic")
             size = database_bytes(database_url, directory)
