@@ -62,7 +62,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
@@ -466,7 +466,6 @@ class SharedThrottle(_Accounting):
         until when they may be kept, and whether idle."""
         self._kept: dict[str, dict[int, asyncio.TimerHandle]] = {}
         """Slots given back by their request and kept here a moment (see `KEEP_S`)."""
-        self._giving_back: set[asyncio.Task[None]] = set()
         self._returning: dict[str, set[int]] = {}
         """Slots being given back: held in the database until their statement has run."""
         self._taking: dict[str, int] = {}
@@ -480,7 +479,8 @@ class SharedThrottle(_Accounting):
         self._given_back: asyncio.Future[None] | None = None
         """When the slots in `_to_give_back` are back in the database."""
         self._statements: set[asyncio.Task[None]] = set()
-        """Statements of several requests' slots on their way (their takes, give-backs)."""
+        """Statements on their way that no request awaits: takes and give-backs of several
+        requests' slots, and the give-backs of slots let go (`_let_go`)."""
         self._giving = False
         """A statement giving slots back is on its way: the next ones wait for it."""
         self._closing = False
@@ -497,17 +497,13 @@ class SharedThrottle(_Accounting):
         # Takes asked for in this turn of the loop are not sent: nothing of this process
         # calls a partner any more.
         wanted, self._wanted = self._wanted, {}
-        for answer in (answer for each in wanted.values() for answer in each.answers):
-            if not answer.done():
-                answer.set_result(_NONE_FREE)
+        for answer in _unanswered(wanted.values()):
+            answer.set_result(_NONE_FREE)
         kept = [(connector, slot) for connector, slots in self._kept.items() for slot in slots]
         for connector, slot in kept:
             self._unkeep(connector, slot).cancel()
         if self._pool is not None:
-            await asyncio.gather(
-                *self._giving_back,
-                *(self._give_back(connector, slot) for connector, slot in kept),
-            )
+            await asyncio.gather(*(self._give_back(connector, slot) for connector, slot in kept))
             while self._statements:  # and those started while waiting for them
                 await asyncio.gather(*self._statements, return_exceptions=True)
             # Whatever this process still holds in the database (a request cancelled as
@@ -769,9 +765,7 @@ class SharedThrottle(_Accounting):
     def _let_go(self, connector: str, slot: int) -> None:
         """A kept slot nobody here took in time goes back to the database."""
         self._unkeep(connector, slot)
-        task = asyncio.get_running_loop().create_task(self._give_back(connector, slot))
-        self._giving_back.add(task)
-        task.add_done_callback(self._giving_back.discard)
+        self._start(self._give_back(connector, slot))
 
     async def _give_back(self, connector: str, slot: int) -> None:
         returning = self._returning.setdefault(connector, set())
@@ -928,10 +922,7 @@ class SharedThrottle(_Accounting):
         """One statement for the slots `wanted`; each request is answered with a slot, or
         with none when its partner had no more free, or with the statement's error."""
         # Slots for the requests still waiting (not one cancelled since it asked).
-        counts = {
-            connector: sum(not answer.done() for answer in each.answers)
-            for connector, each in wanted.items()
-        }
+        counts = {connector: len(_unanswered([each])) for connector, each in wanted.items()}
         connectors = [connector for connector, count in counts.items() if count]
         if not connectors:
             return
@@ -948,9 +939,7 @@ class SharedThrottle(_Accounting):
         except BaseException as error:
             # Each request has the error as its own (the database unavailable: it waits
             # and asks again, as after a take of its own); the statement's task ends.
-            for answer in (answer for each in wanted.values() for answer in each.answers):
-                if answer.done():
-                    continue
+            for answer in _unanswered(wanted.values()):
                 if isinstance(error, Exception):
                     answer.set_exception(error)
                 else:
@@ -966,9 +955,8 @@ class SharedThrottle(_Accounting):
                 idle=row["free_before"] > len(row["slots"]),
                 sent=sent,
             )
-        for answer in (answer for each in wanted.values() for answer in each.answers):
-            if not answer.done():  # a partner the statement said nothing of: none taken
-                answer.set_result(_NONE_FREE)
+        for answer in _unanswered(wanted.values()):  # of a partner the statement left out
+            answer.set_result(_NONE_FREE)
 
     def _hand_out(
         self, connector: str, wanted: _Wanted, slots: list[int], *, idle: bool, sent: float
@@ -980,15 +968,18 @@ class SharedThrottle(_Accounting):
             self._leases[(connector, slot)] = Lease(
                 sent + wanted.lease_s, sent + KEEP_FOR_S, idle=idle
             )
-        for answer in wanted.answers:
-            if answer.done():  # its request was cancelled meanwhile
-                continue
+        for answer in _unanswered([wanted]):  # not those cancelled meanwhile
             answer.set_result(Taken(slots.pop(0), True, None) if slots else _NONE_FREE)
         for slot in slots:  # taken for requests cancelled meanwhile
             self._start(self._give_back(connector, slot))
 
 
 _NONE_FREE = Taken(None, False, None)
+
+
+def _unanswered(wanted: Iterable[_Wanted]) -> list[asyncio.Future[Taken]]:
+    """The requests of `wanted` still waiting for their answer (not cancelled since)."""
+    return [answer for each in wanted for answer in each.answers if not answer.done()]
 
 
 async def _nothing_to_reset(_connection: asyncpg.Connection) -> None:
