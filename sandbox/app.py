@@ -74,6 +74,10 @@ def create_sandbox_app(data_path: str | Path | None = None, *, synthetic: bool =
         title="hedui sandbox agencies",
         description=DESCRIPTION,
         version="1",
+        # FastAPI's own OpenTelemetry off, as in hedui's app: nobody reads a test partner's
+        # spans, and the check for a configured provider was 8 % of its CPU per call
+        # (py-spy, a batch's load: it reads the environment at every request).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         openapi_tags=[
             {"name": "control", "description": "Seed people and inject faults (test set-up)"},
             *({"name": agency.SOURCE, "description": agency.__doc__} for agency in AGENCIES),

@@ -394,6 +394,29 @@ async def api_client(
         await client.aclose()
 
 
+class ConfiguredProvider:
+    """An OpenTelemetry provider as an SDK's would be: FastAPI's own telemetry, when on,
+    exports through it. Any use fails the test."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        self.asked.append(name)
+        raise AssertionError(f"the app asked its OpenTelemetry provider for {name}")
+
+
+@pytest.fixture
+def otel_providers(monkeypatch: pytest.MonkeyPatch) -> list[ConfiguredProvider]:
+    """A tracer and a meter provider configured in this process (restored afterwards)."""
+    from opentelemetry import metrics, trace
+
+    tracer, meter = ConfiguredProvider(), ConfiguredProvider()
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: tracer)
+    monkeypatch.setattr(metrics, "get_meter_provider", lambda: meter)
+    return [tracer, meter]
+
+
 @pytest.fixture(autouse=True)
 async def _reset_sandbox_faults(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     """Fault injection and the sandbox clock are global to the sandbox: every test starts and
