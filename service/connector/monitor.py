@@ -8,7 +8,10 @@ process wrote, so all processes (API, workers, the dashboard) agree within that 
   loses the race adopts the winner's state. Each process judges the failure window from the
   calls it made itself; the open/half-open/closed state itself is shared.
 - pauses are written by the operator's request and read back by every process;
-- counts go to per-process rows of `connector_buckets`, summed by readers;
+- counts go to per-process rows of `connector_buckets`, summed by readers; a process alone
+  writes its rows and remembers what they hold, so a sync writes every connector's counts,
+  signals and events in one statement each, whatever the number of connectors (it was a
+  read and a write per connector and bucket, every `health_sync_s`, in every process);
 - probe turns: a process probes a connector only after taking its turn in the database
   (`take_probe_turn`, one conditional UPDATE), so the deployment as a whole, not each
   process, asks a partner once per `health_probe_interval_s`; the others read the result.
@@ -39,7 +42,7 @@ from service.connector.breaker import Admission, Breaker, BreakerPolicy
 from service.connector.meter import Attempt
 from service.connector.metrics import Metrics
 from service.connector.repository import ConnectorRepository
-from service.connector.stats import BREAKER_FAILURES, BREAKER_NEUTRAL, REFUSED, Bucket
+from service.connector.stats import BREAKER_FAILURES, BREAKER_NEUTRAL, REFUSED, Bucket, merged
 from service.connector.throttle import Throttle
 from service.connector.wiring import NOT_CHECKED, PAUSED_NOT_CALLED, ask_check, config_of
 from service.db import WriteGate
@@ -56,6 +59,9 @@ ERRORS_KEPT_PER_SYNC = 3
 BUCKETS_KEPT = timedelta(hours=25)
 ERRORS_KEPT = timedelta(days=7)
 PAUSE_GRACE = timedelta(seconds=10)
+TOTALS_KEPT = timedelta(minutes=10)
+"""How long a process remembers what it stored in a bucket's row: counts of a bucket it
+remembers are written whole, without reading the row first (`_sync`)."""
 EARLY_PROBE_GAP_S = 10.0
 """A connector whose real calls fail is probed at once, then at most this often; so is
 one whose last probe failed (a partner that is down is watched closely until it is back)."""
@@ -134,6 +140,11 @@ class HealthMonitor:
         self.retry_budgets = {name: self._retry_budget(name) for name in self.names}
         self.pauses: dict[str, Pause | None] = dict.fromkeys(self.names)
         self._buckets: dict[tuple[str, datetime], Bucket] = {}
+        """Counts not written yet, by connector and bucket start."""
+        self._stored: dict[tuple[str, datetime], Bucket] = {}
+        """What this process's rows of `connector_buckets` hold (it alone writes them), for
+        the buckets that started at `_forgotten_before` or later."""
+        self._forgotten_before = datetime.min.replace(tzinfo=UTC)
         self._bucket_start: tuple[float, datetime] = (math.nan, datetime.min.replace(tzinfo=UTC))
         self._signals: dict[str, _Signals] = {name: _Signals() for name in self.names}
         self._transitions: list[tuple[str, BreakerState, datetime, str | None]] = []
@@ -547,12 +558,21 @@ class HealthMonitor:
             async with self.write_gate, self.session_factory() as session:
                 repository = ConnectorRepository.from_session(session)
                 rows = await repository.ensure(names, at)
-                for (name, start), delta in buckets.items():
-                    await repository.add_to_bucket(name, start, self.process, delta)
-                for name, news in signals.items():
-                    await self._write_signals(repository, name, news)
-                for name, state, when, reason in transitions:
-                    await repository.add_event(name, f"breaker_{state.value}", when, None, reason)
+                stored = await self._store_buckets(repository, buckets)
+                await repository.set_signals(
+                    {name: _signal_columns(news) for name, news in signals.items()}
+                )
+                await repository.add_events(
+                    [
+                        (name, f"error:{outcome.value}", when, None, detail)
+                        for name, news in signals.items()
+                        for when, outcome, detail in news.errors
+                    ]
+                    + [
+                        (name, f"breaker_{state.value}", when, None, reason)
+                        for name, state, when, reason in transitions
+                    ]
+                )
                 for name in names:
                     if await self._share_breaker(repository, name, rows[name], at):
                         shared.append(name)
@@ -561,6 +581,7 @@ class HealthMonitor:
                     await repository.prune(at - BUCKETS_KEPT, at - ERRORS_KEPT)
                     self._last_prune = now
                 await session.commit()
+            self._remember(stored, at)
         except BaseException:
             # Nothing is lost: what was taken out goes back for the next attempt.
             for name in shared:
@@ -578,27 +599,34 @@ class HealthMonitor:
                 current.probe = current.probe or news.probe
             raise
 
-    async def _write_signals(
-        self, repository: ConnectorRepository, name: str, news: _Signals
-    ) -> None:
-        values: dict[str, object] = {}
-        if news.last_success_at is not None:
-            values["last_success_at"] = news.last_success_at
-        if news.errors:
-            when, outcome, detail = news.errors[-1]
-            values.update(last_error_at=when, last_error_outcome=outcome.value, last_error=detail)
-            for when, outcome, detail in news.errors:
-                await repository.add_event(name, f"error:{outcome.value}", when, None, detail)
-        if news.probe is not None:
-            probed_at, ok, latency, probe_detail = news.probe
-            values.update(
-                last_probe_at=probed_at,
-                last_probe_ok=ok,
-                last_probe_latency_ms=latency,
-                last_probe_detail=probe_detail,
-            )
-        if values:
-            await repository.set_signals(name, values)
+    async def _store_buckets(
+        self, repository: ConnectorRepository, buckets: dict[tuple[str, datetime], Bucket]
+    ) -> dict[tuple[str, datetime], Bucket]:
+        """Each bucket's new total in this process's row: written whole, in one statement,
+        where the process knows what its row holds (it stored it, or the row cannot exist
+        yet); read and added to otherwise (a bucket it stored too long ago, counted again
+        after the database was away that long). The totals stored."""
+        totals: dict[tuple[str, datetime], Bucket] = {}
+        for key, delta in buckets.items():
+            before = self._stored.get(key)
+            if before is not None:
+                totals[key] = merged((before, delta))
+            elif key[1] >= self._forgotten_before:
+                totals[key] = merged((delta,))  # nothing stored before: no row
+        await repository.store_buckets(self.process, totals)
+        for key, delta in buckets.items():
+            if key not in totals:
+                totals[key] = await repository.add_to_bucket(key[0], key[1], self.process, delta)
+        return totals
+
+    def _remember(self, stored: dict[tuple[str, datetime], Bucket], at: datetime) -> None:
+        """The totals just committed; those of buckets older than `TOTALS_KEPT` forgotten."""
+        self._stored.update(stored)
+        cutoff = at - TOTALS_KEPT
+        if cutoff > self._forgotten_before:
+            self._forgotten_before = cutoff
+            for key in [key for key in self._stored if key[1] < cutoff]:
+                del self._stored[key]
 
     async def _share_breaker(
         self, repository: ConnectorRepository, name: str, row: ConnectorState, at: datetime
@@ -760,6 +788,26 @@ def _status_class(attempt: Attempt) -> str:
 def _masked(text: str) -> str:
     text = redact_id_numbers(text)
     return text if len(text) <= DETAIL_LIMIT else text[: DETAIL_LIMIT - 1] + "…"
+
+
+def _signal_columns(news: _Signals) -> dict[str, object]:
+    """The columns of a connector's state that `news` changes (its last success, error,
+    probe)."""
+    values: dict[str, object] = {}
+    if news.last_success_at is not None:
+        values["last_success_at"] = news.last_success_at
+    if news.errors:
+        when, outcome, detail = news.errors[-1]
+        values.update(last_error_at=when, last_error_outcome=outcome.value, last_error=detail)
+    if news.probe is not None:
+        probed_at, ok, latency, probe_detail = news.probe
+        values.update(
+            last_probe_at=probed_at,
+            last_probe_ok=ok,
+            last_probe_latency_ms=latency,
+            last_probe_detail=probe_detail,
+        )
+    return values
 
 
 T = TypeVar("T")

@@ -1,16 +1,20 @@
 """All SQL about connector state, events, call buckets and dashboard sessions."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Table, bindparam, delete, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from schemas.connector import BreakerState, Pause
 from service.connector.stats import Bucket
 from service.models import ConnectorBucket, ConnectorEvent, ConnectorState, DashboardSession
 from service.pagination import newer_first_after
 from service.repository import Repository
+
+STATES = cast(Table, ConnectorState.__table__)
+BUCKETS = cast(Table, ConnectorBucket.__table__)
 
 
 class ConnectorRepository(Repository):
@@ -109,19 +113,37 @@ class ConnectorRepository(Repository):
         )
         return bool(getattr(result, "rowcount", 0))
 
-    async def set_signals(self, name: str, values: dict[str, Any]) -> None:
-        await self.session.execute(
-            update(ConnectorState)
-            .where(ConnectorState.name == name)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
+    async def set_signals(self, values: Mapping[str, dict[str, Any]]) -> None:
+        """Each connector's new signal columns (`values` by connector): one statement per set
+        of columns written,
+        sent as one batch (on PostgreSQL one round trip for them all)."""
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for name, changed in values.items():
+            if changed:
+                rows = by_columns.setdefault(tuple(sorted(changed)), [])
+                rows.append({"_name": name, **{f"_set_{key}": v for key, v in changed.items()}})
+        for columns, rows in by_columns.items():
+            statement = (
+                update(STATES)
+                .where(STATES.c.name == bindparam("_name"))
+                .values({column: bindparam(f"_set_{column}") for column in columns})
+            )
+            await self.session.execute(statement, rows)
 
     async def add_event(
         self, connector: str, action: str, at: datetime, actor: str | None, reason: str | None
     ) -> None:
-        self.session.add(
+        await self.add_events([(connector, action, at, actor, reason)])
+
+    async def add_events(
+        self, events: Sequence[tuple[str, str, datetime, str | None, str | None]]
+    ) -> None:
+        """Events (connector, action, at, actor, reason), inserted together: one statement."""
+        if not events:
+            return
+        self.session.add_all(
             ConnectorEvent(connector=connector, action=action, at=at, actor=actor, reason=reason)
+            for connector, action, at, actor, reason in events
         )
         await self.session.flush()
 
@@ -155,8 +177,9 @@ class ConnectorRepository(Repository):
 
     async def add_to_bucket(
         self, connector: str, start: datetime, process: str, delta: Bucket
-    ) -> None:
-        """Add this process's counts to its own row (no other process writes it)."""
+    ) -> Bucket:
+        """Add this process's counts to its own row (no other process writes it), read
+        first: for a row whose total this process no longer remembers. The new total."""
         row = await self.session.get(ConnectorBucket, (connector, start, process))
         if row is None:
             row = ConnectorBucket(
@@ -181,6 +204,29 @@ class ConnectorRepository(Repository):
         row.latency_ms_sum, row.latency = total.latency_ms_sum, total.latency
         row.probes, row.probe_failures = total.probes, total.probe_failures
         await self.session.flush()
+        return total
+
+    async def store_buckets(
+        self, process: str, totals: Mapping[tuple[str, datetime], Bucket]
+    ) -> None:
+        """This process's totals of its buckets (by connector and start): each row inserted,
+        or overwritten if it is there (no other process writes a process's rows). One
+        statement for them all and nothing read, where `add_to_bucket` read and wrote each
+        row: two round trips a connector, every `health_sync_s`, in every process."""
+        if not totals:
+            return
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = insert(BUCKETS)
+        statement = statement.on_conflict_do_update(
+            index_elements=["connector", "start", "process"],
+            set_={column: statement.excluded[column] for column in _BUCKET_COUNTS},
+        )
+        rows = [
+            {"connector": connector, "start": start, "process": process, **_counts_of(bucket)}
+            for (connector, start), bucket in totals.items()
+        ]
+        await self.session.execute(statement, rows)
 
     async def buckets(self, connector: str | None, since: datetime) -> list[ConnectorBucket]:
         statement = select(ConnectorBucket).where(ConnectorBucket.start >= since)
@@ -212,6 +258,23 @@ class ConnectorRepository(Repository):
         await self.session.execute(
             delete(DashboardSession).where(DashboardSession.token_hash == token_hash)
         )
+
+
+_BUCKET_COUNTS = (
+    "calls",
+    "failures",
+    "errors",
+    "refused",
+    "attempts",
+    "latency_ms_sum",
+    "latency",
+    "probes",
+    "probe_failures",
+)
+
+
+def _counts_of(bucket: Bucket) -> dict[str, Any]:
+    return {column: getattr(bucket, column) for column in _BUCKET_COUNTS}
 
 
 def to_bucket(row: ConnectorBucket) -> Bucket:

@@ -10,6 +10,7 @@ from typing import ClassVar
 
 import httpx
 import pytest
+from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from connectors.base import CheckResult, Connector, ConnectorConfig
@@ -23,7 +24,13 @@ from schemas.verification import SourceStatus
 from service.config import Settings
 from service.connector.meter import Attempt
 from service.connector.metrics import Metrics
-from service.connector.monitor import EARLY_PROBE_GAP_S, HealthMonitor, Refusal, Ticket
+from service.connector.monitor import (
+    EARLY_PROBE_GAP_S,
+    TOTALS_KEPT,
+    HealthMonitor,
+    Refusal,
+    Ticket,
+)
 from service.connector.repository import ConnectorRepository
 from service.connector.service import connector as connector_service
 from service.connector.wiring import build_configs, check_connectors
@@ -195,6 +202,66 @@ class TestSharedState:
         await one.sync()
         assert await counted(one) == (3, 3)
         assert await counted(two) == (3, 3)
+
+    async def test_a_sync_costs_the_same_statements_for_six_connectors_as_for_one(
+        self, factory: async_sessionmaker[AsyncSession], own_engine: AsyncEngine
+    ) -> None:
+        """Every process writes its counts and signals every `health_sync_s`: the rows of
+        all its connectors in one statement each (not a read and a write per connector),
+        and what they hold adds up over syncs."""
+        names = [f"many_{index}" for index in range(6)]
+        statements: list[str] = []
+
+        def note(_conn: Connection, _cursor: object, statement: str, *_: object) -> None:
+            statements.append(statement)
+
+        counts = []
+        for connectors in (names[:1], names):
+            process = monitor(factory, own_engine, connectors)
+            await process.sync()  # the rows of its connectors exist from here on
+            event.listen(own_engine.sync_engine, "before_cursor_execute", note)
+            try:
+                for times in (2, 3):
+                    for name in connectors:
+                        process.record(process.admit(name), CallOutcome.ok, latency_ms=40)
+                        fail(process, name, times)
+                    statements.clear()
+                    await process.sync()
+                    counts.append(len(statements))
+            finally:
+                event.remove(own_engine.sync_engine, "before_cursor_execute", note)
+            async with factory() as session:
+                rows = await ConnectorRepository.from_session(session).buckets(
+                    None, datetime.now(UTC) - timedelta(hours=1)
+                )
+            mine = [row for row in rows if row.process == process.process]
+            assert sorted(row.connector for row in mine) == sorted(connectors)
+            assert {(row.calls, row.failures, sum(row.latency)) for row in mine} == {(7, 5, 7)}
+        assert counts[0] == counts[2], counts
+        assert counts[1] == counts[3], counts
+
+    async def test_counts_of_a_bucket_it_no_longer_remembers_are_added_to_its_row(
+        self, factory: async_sessionmaker[AsyncSession], own_engine: AsyncEngine
+    ) -> None:
+        """A process writes a bucket's total whole while it remembers what it stored there
+        (`TOTALS_KEPT`); in a bucket wider than that, the row is read and added to, never
+        overwritten with the latest sync's counts alone."""
+        hour = 3600.0
+        now = [1_800_000_000.0 - 1_800_000_000.0 % hour + TOTALS_KEPT.total_seconds() + 60]
+        settings = SETTINGS.model_copy(update={"health_bucket_s": int(hour)})
+        process = HealthMonitor(
+            ["wide"], settings, factory, WriteGate(own_engine), Metrics(), clock=lambda: now[0]
+        )
+        fail(process, "wide", 2)
+        await process.sync()
+        now[0] += 1
+        fail(process, "wide", 3)
+        await process.sync()
+        async with factory() as session:
+            rows = await ConnectorRepository.from_session(session).buckets(
+                "wide", datetime.fromtimestamp(now[0] - hour, UTC)
+            )
+        assert [(row.calls, row.failures) for row in rows] == [(5, 5)]
 
     async def test_when_two_processes_change_a_breaker_at_once_one_wins(
         self, factory: async_sessionmaker[AsyncSession], own_engine: AsyncEngine
