@@ -835,6 +835,7 @@ async def _recheck(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from service.audit.service import Actor
+    from service.connector.wiring import config_of
     from service.logging import configure_logging
     from service.recheck.drive import FAILED_RUN, WITHDRAWN_RUN, run_until_done
     from service.runtime import build_runtime
@@ -906,8 +907,14 @@ async def _recheck(
         # The partners asked at HEDUI_PARTNER_BASE_URL (the built-in ones, and any plugin's
         # left at its default) all failing is these settings being wrong, not an outage:
         # a partner registered at an address of its own may still answer.
+        # A connector registered over the API has its own config (its spec's), not the
+        # settings': every connector's is looked up as its calls are made.
         at_base = [
-            name for name in asked if runtime.fetcher.configs[name].base_url.startswith(f"{base}/")
+            name
+            for name in asked
+            if config_of(runtime.registry.get(name), runtime.fetcher.configs).base_url.startswith(
+                f"{base}/"
+            )
         ]
         none_at_base = bool(at_base) and set(at_base) <= set(down)
         if down and (len(down) == len(asked) or none_at_base) and not even_if_partners_down:

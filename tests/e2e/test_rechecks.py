@@ -35,6 +35,7 @@ from service.recipient.repository import RecipientRepository
 from service.retention.service import RetentionService
 from service.runtime import build_runtime
 from tests.conftest import LiveService, _free_port, running_service, service_settings
+from tests.connectors.declarative.specs import example
 from tests.factories import make_id_number, member, near_relative_body, verification_body
 
 WAIT = {"Prefer": "wait=15"}
@@ -419,6 +420,34 @@ async def test_with_no_partner_answering_nothing_is_started_and_the_roll_is_unto
             assert (await session.scalars(select(Recheck))).all() == []
     finally:
         await engine.dispose()
+
+
+async def test_a_connector_registered_over_the_api_is_asked_with_the_others(
+    office: Office,
+) -> None:
+    """The look at the partners before the pass asks the connectors registered over the
+    API too (their base URL is their spec's, not a setting's): it ran into a KeyError on
+    the first one, and no re-check started while one was enabled."""
+    await office.approve("530102", {"id_number": make_id_number("530102")})
+    engine = create_engine(office.env["HEDUI_DATABASE_URL"])
+    try:
+        async with create_session_factory(engine)() as session:
+            # Connectors serve every region: an integrator's key is of all of them.
+            _, token = await create_api_key(session, role=Role.integrator, region="00")
+            await session.commit()
+    finally:
+        await engine.dispose()
+    async with _client(office.service.base_url, token) as integrator:
+        spec = example("tax", f"{office.service.base_url}/sandbox")
+        created = await integrator.post("/v1/connectors", json=spec)
+        assert created.status_code == 201, created.text
+        enabled = await integrator.post("/v1/connectors/tax/enable", json={"force": True})
+        assert enabled.status_code == 200, enabled.text
+
+    ran = await office.recheck("--as-of", a_year_on().isoformat())
+
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "1 re-checked" in ran.stdout, ran.stdout
 
 
 async def test_a_partner_down_at_the_recheck_opens_a_review_not_another_year(
