@@ -346,6 +346,7 @@ async def build_runtime(
         webhooks = WebhookDispatcher(
             session_factory,
             client,
+            allowed_hosts=settings.webhook_host_list(),
             poll_s=settings.webhook_poll_s,
             backoff_s=settings.webhook_backoff_s,
             max_attempts=settings.webhook_max_attempts,

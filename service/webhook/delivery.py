@@ -7,18 +7,25 @@ least once, and receivers de-duplicate on the event id. A failed attempt (no ans
 not 2xx) is retried after `backoff_s × 2^(attempts-1)` (capped at an hour); after
 `max_attempts` the delivery is dead, visible in `GET /v1/webhooks/{id}/deliveries` and
 sent again by `.../redeliver`.
+
+The allow-list (`HEDUI_WEBHOOK_HOSTS`) is read at every attempt as well as at registration:
+a host the operator took off it is sent nothing more. Its deliveries fail with that reason,
+and are sent once it is allowed again (or `.../redeliver`).
 """
 
 import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import httpx
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from connectors.declarative.spec import DEFAULT_PORTS, host_allowed
 from service.db import is_database_unavailable
 from service.models import OutboxEvent, Webhook, WebhookDelivery
 from service.webhook.repository import WebhookRepository
@@ -28,6 +35,8 @@ log = structlog.get_logger(__name__)
 
 CLAIM_S = 60.0
 MAX_BACKOFF_S = 3600.0
+NOT_ALLOWED = "host not in HEDUI_WEBHOOK_HOSTS"
+"""Why an attempt to a host taken off the allow-list failed (nothing was sent)."""
 
 
 def body_of(event: OutboxEvent) -> bytes:
@@ -40,6 +49,7 @@ class WebhookDispatcher:
         session_factory: async_sessionmaker[AsyncSession],
         client: httpx.AsyncClient,
         *,
+        allowed_hosts: Sequence[str],
         poll_s: float = 1.0,
         backoff_s: float = 5.0,
         max_attempts: int = 8,
@@ -48,6 +58,7 @@ class WebhookDispatcher:
     ) -> None:
         self.session_factory = session_factory
         self.client = client
+        self.allowed_hosts = list(allowed_hosts)
         self.poll_s = poll_s
         self.backoff_s = backoff_s
         self.max_attempts = max_attempts
@@ -139,7 +150,19 @@ class WebhookDispatcher:
             )
             await session.commit()
 
+    def _allowed(self, url: str) -> bool:
+        """Is `url`'s host (and port) still in the allow-list?"""
+        try:
+            parts = urlsplit(url)
+            port = parts.port or DEFAULT_PORTS.get(parts.scheme)
+        except ValueError:
+            return False
+        return host_allowed(parts.hostname or "", self.allowed_hosts, port)
+
     async def _send(self, hook: Webhook, event: OutboxEvent) -> tuple[int | None, str | None]:
+        if not self._allowed(hook.url):
+            log.warning("webhook_host_not_allowed", webhook_id=hook.id, event_type=event.type)
+            return None, NOT_ALLOWED
         body = body_of(event)
         headers = {
             "Content-Type": "application/json",

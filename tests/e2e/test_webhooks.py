@@ -22,6 +22,7 @@ from service.models import ApiKey, AuditEvent, Webhook
 from service.recheck.drive import run_until_done
 from service.recipient.calendar import add_months
 from service.runtime import build_runtime
+from service.webhook.delivery import NOT_ALLOWED
 from tests.conftest import keyed_session_factory, running_service, service_settings
 from tests.factories import make_id_number, member, verification_body
 from tests.loopback import loopback_server
@@ -296,6 +297,50 @@ async def test_a_receiver_the_client_cannot_send_to_fails_alone(
             return [d["status"] for d in items] == ["delivered", "delivered"]
 
         await eventually(settled, timeout_s=5)  # not left claimed, to be sent again
+        assert len(setup.receiver.accepted) == 2
+        assert all(count == 1 for count in setup.receiver.attempts.values())
+
+
+async def test_a_host_taken_off_the_allow_list_is_sent_nothing_more(
+    setup_factory: Callable[[int | None], Any],
+) -> None:
+    """The allow-list is read at every attempt, not only at registration: a webhook stored
+    while its host was allowed (here `localhost`, which the list no longer names) is sent
+    nothing; its deliveries fail saying why, and every other receiver gets each event."""
+    async with setup_factory(0) as setup:
+        good = await subscribe(setup)
+        engine = create_engine(setup.settings.database_url)
+        try:
+            sessions = await keyed_session_factory(engine)
+            async with sessions() as session:
+                creator = (await session.scalars(select(ApiKey.id).limit(1))).first()
+                narrowed = Webhook(
+                    url=setup.receiver_url.replace("127.0.0.1", "localhost"),
+                    events=["verification.completed", "decision.recorded"],
+                    secret=SECRET,
+                    region_prefix="53",
+                    active=True,
+                    created_by=creator,
+                )
+                session.add(narrowed)
+                await session.commit()
+                narrowed_id = narrowed.id
+        finally:
+            await engine.dispose()
+
+        await approved_verification(setup)
+        integrator = setup.client("integrator")
+
+        async def settled(webhook_id: str, status: str) -> bool:
+            path = f"/v1/webhooks/{webhook_id}/deliveries"
+            items = (await integrator.get(path, params={"status": status})).json()["items"]
+            return len(items) == 2
+
+        await eventually(lambda: settled(good, "delivered"))
+        await eventually(lambda: settled(narrowed_id, "dead"))
+        path = f"/v1/webhooks/{narrowed_id}/deliveries"
+        dead = (await integrator.get(path)).json()["items"]
+        assert {(d["last_error"], d["last_status"]) for d in dead} == {(NOT_ALLOWED, None)}
         assert len(setup.receiver.accepted) == 2
         assert all(count == 1 for count in setup.receiver.attempts.values())
 
