@@ -291,10 +291,16 @@ class ConnectorService:
             # it would be paused again the moment it is enabled), never newly paused.
             kept = await repository.state(name)
             if paused or kept is None or not kept.paused:
+                then = (
+                    "it is in force within HEDUI_CONNECTOR_REFRESH_S of its enabling: try "
+                    "again in a few seconds"
+                    if idle.enabled
+                    else f"an integrator enables it (POST /v1/connectors/{name}/enable), "
+                    "then it can be paused"
+                )
                 raise Conflict(
                     f"{name} is not in force ({_IDLE_REASON[idle.enabled]}): nothing calls "
-                    "it, so there is nothing to pause or resume; an integrator enables it "
-                    f"(POST /v1/connectors/{name}/enable), then it can be paused"
+                    f"it, so there is nothing to pause or resume; {then}"
                 )
         monitor.track(name)
         now = datetime.now(UTC)

@@ -632,3 +632,36 @@ async def test_a_connector_out_of_force_is_listed_as_the_version_it_would_be_ask
         "1",
         ["taxed_income"],
     )
+
+
+async def test_a_pause_just_after_enabling_says_to_try_again_not_to_enable(
+    own_database_url: str, tmp_path: Path
+) -> None:
+    """Enabled, but not read yet by the process asked (within HEDUI_CONNECTOR_REFRESH_S):
+    the conflict says to try again shortly, not to enable what is enabled."""
+    engine = create_engine(own_database_url)
+    tokens = {}
+    async with create_session_factory(engine)() as session:
+        for role in ("integrator", "operator"):
+            _, tokens[role] = await create_api_key(session, role=Role(role), region="00")
+        await session.commit()
+    await engine.dispose()
+    settings = service_settings(own_database_url, tmp_path / "sandbox.db", connector_refresh_s=60)
+    async with running_service(settings) as service:
+        headers = {role: {"Authorization": f"Bearer {token}"} for role, token in tokens.items()}
+        async with (
+            httpx.AsyncClient(base_url=service.base_url, headers=headers["integrator"]) as api,
+            httpx.AsyncClient(base_url=service.base_url, headers=headers["operator"]) as ops,
+        ):
+            created = await api.post("/v1/connectors", json=_tax_spec(service))
+            assert created.status_code == 201, created.text
+            enabled = await api.post("/v1/connectors/tax/enable", json={"force": True})
+            assert enabled.status_code == 200, enabled.text
+
+            paused = await ops.post("/v1/connectors/tax/pause", json={"reason": "maintenance"})
+
+    assert paused.status_code == 409, paused.text
+    detail = paused.json()["detail"]
+    assert "enabled, not yet in force in this process" in detail
+    assert "try again in a few seconds" in detail
+    assert "/enable" not in detail
