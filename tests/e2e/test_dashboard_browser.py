@@ -199,8 +199,25 @@ async def test_operator_watches_the_bank_go_down_and_come_back_and_pauses_a_sour
             await page.wait_for_selector("#stale.shown", state="detached", timeout=WITHIN_MS)
             assert await page.get_attribute("#grid", "class") == "grid"
 
-            # Laptop screens: three cards a row, every title whole, nothing cut off.
+            # Each chart has a time axis: when it starts, its middle, now; the day's starts
+            # a day back, the hour's an hour back.
+            hour_axis = await chart_axes(page, bank)
             await page.click("button[data-range=day]")
+            day_axis = await chart_axes(page, bank)
+            for axes in (hour_axis, day_axis):
+                assert len(axes) == 2, axes  # latency and errors, the same times
+                assert axes[0] == axes[1], axes
+                start, middle, now = axes[0]
+                assert re.fullmatch(r"\d\d:\d\d", start), axes
+                assert re.fullmatch(r"\d\d:\d\d", middle), axes
+                assert now == "now", axes
+            assert minutes_between(day_axis[0][0], hour_axis[0][0]) in range(22 * 60, 24 * 60), (
+                day_axis,
+                hour_axis,
+            )
+            assert minutes_between(hour_axis[0][0], hour_axis[0][1]) in range(25, 35), hour_axis
+
+            # Laptop screens: three cards a row, every title whole, nothing cut off.
             for width, height in ((1366, 768), (1280, 800), (1024, 768)):
                 await page.set_viewport_size({"width": width, "height": height})
                 cut = await page.evaluate(CUT_OFF_TEXT)
@@ -213,6 +230,21 @@ async def test_operator_watches_the_bank_go_down_and_come_back_and_pauses_a_sour
                     await page.screenshot(path=str(artifacts / f"dashboard-{width}x{height}.png"))
         finally:
             await browser.close()
+
+
+async def chart_axes(page: Any, card: str) -> list[list[str]]:
+    """The time axis under each of a card's charts, its labels left to right."""
+    axes: list[list[str]] = await page.eval_on_selector_all(
+        f"{card} .chart-axis",
+        "axes => axes.map(a => [...a.children].map(s => s.textContent))",
+    )
+    return axes
+
+
+def minutes_between(earlier: str, later: str) -> int:
+    """Minutes from one HH:MM to the next time the clock shows another (across midnight)."""
+    (h1, m1), (h2, m2) = (map(int, t.split(":")) for t in (earlier, later))
+    return ((h2 * 60 + m2) - (h1 * 60 + m1)) % (24 * 60)
 
 
 async def status_metric(http: httpx.AsyncClient, connector: str) -> str:

@@ -34,6 +34,17 @@
     return Math.round(s / 3600) + " h ago";
   }
   function clock(iso) { return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" }); }
+  function hhmm(iso) { return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23" }); }
+
+  // The chart's time axis: its first bucket's start at the left, the middle bucket's under
+  // the middle (the buckets are evenly spaced), and now at the right (the last bucket is
+  // the one being counted).
+  function timeAxis(c, points) {
+    c.axis.textContent = "";
+    if (!points.length) return;
+    [hhmm(points[0].start), hhmm(points[Math.floor((points.length - 1) / 2)].start), "now"]
+      .forEach(function (t) { c.axis.appendChild(el("span", "", t)); });
+  }
 
   function stat(label) {
     var box = el("div", "stat");
@@ -72,7 +83,11 @@
     var svg = svgEl("svg", { viewBox: "0 0 300 64", preserveAspectRatio: "none", role: "img", "aria-label": label });
     box.appendChild(title);
     box.appendChild(svg);
-    return { box: box, svg: svg, title: title, label: label };
+    // When the chart starts, its middle, and now: under the plot, as a time axis.
+    var axis = el("div", "chart-axis");
+    axis.setAttribute("aria-hidden", "true");
+    box.appendChild(axis);
+    return { box: box, svg: svg, title: title, label: label, axis: axis };
   }
   function axisLabel(svg, x, y, text, anchor, colour) {
     var t = svgEl("text", { x: x, y: y, "text-anchor": anchor || "start", fill: colour || "#8a96a3", "font-size": 10 });
@@ -215,6 +230,8 @@
     c.err.svg.setAttribute("aria-label", c.err.title.textContent);
     drawLatency(c.lat, points, h.slo_p95_ms);
     drawErrors(c.err, points);
+    timeAxis(c.lat, points);
+    timeAxis(c.err, points);
     c.errors.textContent = "";
     if (!h.recent_errors.length) c.errors.appendChild(el("li", "none", "No recent errors"));
     h.recent_errors.slice(0, 5).forEach(function (e) {
