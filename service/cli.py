@@ -835,7 +835,6 @@ async def _recheck(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from service.audit.service import Actor
-    from service.connector.wiring import config_of
     from service.logging import configure_logging
     from service.recheck.drive import FAILED_RUN, WITHDRAWN_RUN, run_until_done
     from service.runtime import build_runtime
@@ -907,15 +906,9 @@ async def _recheck(
         # The partners asked at HEDUI_PARTNER_BASE_URL (the built-in ones, and any plugin's
         # left at its default) all failing is these settings being wrong, not an outage:
         # a partner registered at an address of its own may still answer.
-        # A connector registered over the API has its own config (its spec's), not the
-        # settings': every connector's is looked up as its calls are made.
-        at_base = [
-            name
-            for name in asked
-            if config_of(runtime.registry.get(name), runtime.fetcher.configs).base_url.startswith(
-                f"{base}/"
-            )
-        ]
+        # Each with the config it was asked with: a connector registered over the API has
+        # its spec's, not the settings' (and may be disabled, out of the registry, by now).
+        at_base = [name for name, config in asked.items() if config.base_url.startswith(f"{base}/")]
         none_at_base = bool(at_base) and set(at_base) <= set(down)
         if down and (len(down) == len(asked) or none_at_base) and not even_if_partners_down:
             which = "no partner" if len(down) == len(asked) else f"no partner at {base}"

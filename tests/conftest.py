@@ -408,13 +408,25 @@ class ConfiguredProvider:
 
 @pytest.fixture
 def otel_providers(monkeypatch: pytest.MonkeyPatch) -> list[ConfiguredProvider]:
-    """A tracer and a meter provider configured in this process (restored afterwards)."""
-    from opentelemetry import metrics, trace
+    """A tracer, a meter and a logger provider configured in this process (restored
+    afterwards)."""
+    from opentelemetry import _logs, metrics, trace
 
-    tracer, meter = ConfiguredProvider(), ConfiguredProvider()
-    monkeypatch.setattr(trace, "get_tracer_provider", lambda: tracer)
-    monkeypatch.setattr(metrics, "get_meter_provider", lambda: meter)
-    return [tracer, meter]
+    providers = []
+    for module, getter in (
+        (trace, "get_tracer_provider"),
+        (metrics, "get_meter_provider"),
+        (_logs, "get_logger_provider"),
+    ):
+        provider = ConfiguredProvider()
+
+        def get(provider: ConfiguredProvider = provider, getter: str = getter) -> Any:
+            provider.asked.append(getter)  # looked up at all: the app checks for it
+            return provider
+
+        monkeypatch.setattr(module, getter, get)
+        providers.append(provider)
+    return providers
 
 
 @pytest.fixture(autouse=True)

@@ -60,8 +60,9 @@ BUCKETS_KEPT = timedelta(hours=25)
 ERRORS_KEPT = timedelta(days=7)
 PAUSE_GRACE = timedelta(seconds=10)
 TOTALS_KEPT = timedelta(minutes=10)
-"""How long a process remembers what it stored in a bucket's row: counts of a bucket it
-remembers are written whole, without reading the row first (`_sync`)."""
+"""How long a process remembers what it stored in a bucket's row (at least two buckets'
+width): counts of a bucket it remembers are written whole, without reading the row first
+(`_sync`); only the clock stepping back that far brings counts for one it has forgotten."""
 EARLY_PROBE_GAP_S = 10.0
 """A connector whose real calls fail is probed at once, then at most this often; so is
 one whose last probe failed (a partner that is down is watched closely until it is back)."""
@@ -400,11 +401,12 @@ class HealthMonitor:
         registry: ConnectorRegistry,
         configs: dict[str, ConnectorConfig],
         client: httpx.AsyncClient,
-    ) -> tuple[list[str], list[str]]:
+    ) -> tuple[list[str], dict[str, ConnectorConfig]]:
         """Which connectors in force (not paused) fail their health check now, within their
-        timeout, and which were asked: a look before a run that would store every
-        household's report incomplete. Each check goes through the partner's throttle, as
-        a probe does (`_check`); nothing of it is recorded (counts, breakers)."""
+        timeout, and which were asked, with the config each was asked with (a connector
+        disabled meanwhile is in no registry any more): a look before a run that would
+        store every household's report incomplete. Each check goes through the partner's
+        throttle, as a probe does (`_check`); nothing of it is recorded (counts, breakers)."""
         asked = [
             (connector, config)
             for connector, config in _in_force(registry, configs, registry.names())
@@ -416,7 +418,10 @@ class HealthMonitor:
             for (connector, _), (result, _) in zip(asked, checked, strict=True)
             if not result.ok
         )
-        return failed, sorted(connector.name for connector, _ in asked)
+        return failed, {
+            connector.name: config
+            for connector, config in sorted(asked, key=lambda pair: pair[0].name)
+        }
 
     def paused(self, name: str) -> bool:
         """Has an operator paused `name` (as this process last read it)?"""
@@ -604,8 +609,8 @@ class HealthMonitor:
     ) -> dict[tuple[str, datetime], Bucket]:
         """Each bucket's new total in this process's row: written whole, in one statement,
         where the process knows what its row holds (it stored it, or the row cannot exist
-        yet); read and added to otherwise (a bucket it stored too long ago, counted again
-        after the database was away that long). The totals stored."""
+        yet); read and added to otherwise (a bucket it stored too long ago: the clock
+        stepped back). The totals stored."""
         totals: dict[tuple[str, datetime], Bucket] = {}
         for key, delta in buckets.items():
             before = self._stored.get(key)
@@ -620,9 +625,10 @@ class HealthMonitor:
         return totals
 
     def _remember(self, stored: dict[tuple[str, datetime], Bucket], at: datetime) -> None:
-        """The totals just committed; those of buckets older than `TOTALS_KEPT` forgotten."""
+        """The totals just committed; those of buckets older than `TOTALS_KEPT` (or two
+        buckets) forgotten."""
         self._stored.update(stored)
-        cutoff = at - TOTALS_KEPT
+        cutoff = at - max(TOTALS_KEPT, timedelta(seconds=2 * self.settings.health_bucket_s))
         if cutoff > self._forgotten_before:
             self._forgotten_before = cutoff
             for key in [key for key in self._stored if key[1] < cutoff]:

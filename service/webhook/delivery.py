@@ -9,8 +9,9 @@ not 2xx) is retried after `backoff_s × 2^(attempts-1)` (capped at an hour); aft
 sent again by `.../redeliver`.
 
 The allow-list (`HEDUI_WEBHOOK_HOSTS`) is read at every attempt as well as at registration:
-a host the operator took off it is sent nothing more. Its deliveries fail with that reason,
-and are sent once it is allowed again (or `.../redeliver`).
+a host the operator took off it is sent nothing more. Its deliveries fail with that reason
+(`NOT_ALLOWED`) and end dead as any failing delivery does; redelivering one is refused
+while the host is off the list, and accepted once it is back.
 """
 
 import asyncio
@@ -19,16 +20,15 @@ import json
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
 
 import httpx
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from connectors.declarative.spec import DEFAULT_PORTS, host_allowed
 from service.db import is_database_unavailable
 from service.models import OutboxEvent, Webhook, WebhookDelivery
 from service.webhook.repository import WebhookRepository
+from service.webhook.service import still_allowed
 from service.webhook.signature import sign
 
 log = structlog.get_logger(__name__)
@@ -150,17 +150,8 @@ class WebhookDispatcher:
             )
             await session.commit()
 
-    def _allowed(self, url: str) -> bool:
-        """Is `url`'s host (and port) still in the allow-list?"""
-        try:
-            parts = urlsplit(url)
-            port = parts.port or DEFAULT_PORTS.get(parts.scheme)
-        except ValueError:
-            return False
-        return host_allowed(parts.hostname or "", self.allowed_hosts, port)
-
     async def _send(self, hook: Webhook, event: OutboxEvent) -> tuple[int | None, str | None]:
-        if not self._allowed(hook.url):
+        if not still_allowed(hook.url, self.allowed_hosts):
             log.warning("webhook_host_not_allowed", webhook_id=hook.id, event_type=event.type)
             return None, NOT_ALLOWED
         body = body_of(event)

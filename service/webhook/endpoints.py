@@ -10,7 +10,12 @@ from service.deps import IntegratorDep, SessionDep, SettingsDep
 from service.errors import Conflict, InvalidRequest
 from service.problem_docs import problems
 from service.routing import JSONRoute
-from service.webhook.service import MAX_ACTIVE_PER_REGION, WebhookNotFound, to_wire
+from service.webhook.service import (
+    MAX_ACTIVE_PER_REGION,
+    NOT_ALLOWED_ANY_MORE,
+    WebhookNotFound,
+    to_wire,
+)
 from service.webhook.service import webhook as webhook_service
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], route_class=JSONRoute)
@@ -114,11 +119,19 @@ async def list_deliveries(
         WebhookNotFound(),
         WebhookNotFound("delivery"),
         Conflict("The webhook was removed: nothing is sent to it any more"),
+        Conflict(NOT_ALLOWED_ANY_MORE),
     ),
     summary="Send a delivery again (a dead one, or a delivered one the receiver lost)",
 )
 async def redeliver(
-    webhook_id: str, delivery_id: str, session: SessionDep, principal: IntegratorDep
+    webhook_id: str,
+    delivery_id: str,
+    session: SessionDep,
+    principal: IntegratorDep,
+    settings: SettingsDep,
 ) -> wire.WebhookDelivery:
-    """The same event (same id) is sent again, with its attempts counted afresh."""
-    return await webhook_service.redeliver(session, principal, webhook_id, delivery_id)
+    """The same event (same id) is sent again, with its attempts counted afresh; `409` if
+    its host is no longer in the allow-list."""
+    return await webhook_service.redeliver(
+        session, principal, webhook_id, delivery_id, settings.webhook_host_list()
+    )

@@ -55,6 +55,22 @@ def checked_url(url: str, allowed: list[str]) -> str:
     return url
 
 
+def still_allowed(url: str, allowed: list[str]) -> bool:
+    """Would `url` be registered now (`checked_url`): read again at every delivery and
+    redelivery, so a host taken off the allow-list is sent nothing more."""
+    try:
+        checked_url(url, allowed)
+    except InvalidRequest:
+        return False
+    return True
+
+
+NOT_ALLOWED_ANY_MORE = (
+    "The webhook's host is not in the allow-list (HEDUI_WEBHOOK_HOSTS) any more: nothing is "
+    "sent to it; once the operator allows it again (and restarts hedui), redeliver"
+)
+
+
 MAX_ACTIVE_PER_REGION = 20
 """Active webhooks the keys of one region may have: every event is sent to each of them."""
 
@@ -138,7 +154,12 @@ class WebhookService:
         )
 
     async def redeliver(
-        self, session: AsyncSession, principal: Principal, webhook_id: str, delivery_id: str
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        webhook_id: str,
+        delivery_id: str,
+        allowed_hosts: list[str],
     ) -> wire.WebhookDelivery:
         hook = await self.get(session, principal, webhook_id)
         repository = WebhookRepository.from_session(session)
@@ -147,6 +168,8 @@ class WebhookService:
             raise WebhookNotFound("delivery")
         if not hook.active:
             raise Conflict("The webhook was removed: nothing is sent to it any more")
+        if not still_allowed(hook.url, allowed_hosts):
+            raise Conflict(NOT_ALLOWED_ANY_MORE)
         await repository.redeliver(delivery_id, utcnow())
         await session.refresh(found[0])
         return delivery_to_wire(*found)

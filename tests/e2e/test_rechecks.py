@@ -22,9 +22,11 @@ from sqlalchemy import event, select, update
 from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
+from connectors.registry import ConnectorRegistry
 from service import cli
 from service.auth.principal import Role
 from service.auth.service import create_api_key
+from service.connector.monitor import HealthMonitor
 from service.db import create_engine, create_session_factory
 from service.models import ApiKey, AuditEvent, Recheck, Recipient, Verification
 from service.models.base import utcnow
@@ -422,12 +424,14 @@ async def test_with_no_partner_answering_nothing_is_started_and_the_roll_is_unto
         await engine.dispose()
 
 
+@pytest.mark.parametrize("disabled_during_the_look", [False, True])
 async def test_a_connector_registered_over_the_api_is_asked_with_the_others(
-    office: Office,
+    office: Office, monkeypatch: pytest.MonkeyPatch, disabled_during_the_look: bool
 ) -> None:
     """The look at the partners before the pass asks the connectors registered over the
     API too (their base URL is their spec's, not a setting's): it ran into a KeyError on
-    the first one, and no re-check started while one was enabled."""
+    the first one, and no re-check started while one was enabled. Nor does one disabled
+    while the look waits for the partners' answers stop the pass."""
     await office.approve("530102", {"id_number": make_id_number("530102")})
     engine = create_engine(office.env["HEDUI_DATABASE_URL"])
     try:
@@ -443,8 +447,27 @@ async def test_a_connector_registered_over_the_api_is_asked_with_the_others(
         assert created.status_code == 201, created.text
         enabled = await integrator.post("/v1/connectors/tax/enable", json={"force": True})
         assert enabled.status_code == 200, enabled.text
+    if disabled_during_the_look:
+        look = HealthMonitor.unanswered
 
-    ran = await office.recheck("--as-of", a_year_on().isoformat())
+        async def then_disabled(
+            monitor: HealthMonitor, registry: ConnectorRegistry, *args: Any
+        ) -> Any:
+            answer = await look(monitor, registry, *args)
+            async with _client(office.service.base_url, token) as integrator:
+                disabled = await integrator.post("/v1/connectors/tax/disable")
+                assert disabled.status_code == 200, disabled.text
+            for _ in range(200):  # until the command's registry has dropped it
+                if "tax" not in registry.names():
+                    return answer
+                await asyncio.sleep(0.05)
+            raise AssertionError("the command never read that tax was disabled")
+
+        monkeypatch.setattr(HealthMonitor, "unanswered", then_disabled)
+
+    ran = await office.recheck(
+        "--as-of", a_year_on().isoformat(), env={"HEDUI_CONNECTOR_REFRESH_S": "0.2"}
+    )
 
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert "1 re-checked" in ran.stdout, ran.stdout

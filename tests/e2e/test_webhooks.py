@@ -343,6 +343,11 @@ async def test_a_host_taken_off_the_allow_list_is_sent_nothing_more(
         assert {(d["last_error"], d["last_status"]) for d in dead} == {(NOT_ALLOWED, None)}
         assert len(setup.receiver.accepted) == 2
         assert all(count == 1 for count in setup.receiver.attempts.values())
+        # Nor is it sent again on request while its host is off the list.
+        again = await integrator.post(f"{path}/{dead[0]['id']}/redeliver")
+        assert again.status_code == 409, again.text
+        assert "HEDUI_WEBHOOK_HOSTS" in again.json()["detail"]
+        assert (await integrator.get(path, params={"status": "dead"})).json()["items"] == dead
 
 
 async def test_a_url_outside_the_allow_list_is_422_naming_url(

@@ -64,6 +64,11 @@ def monitor(
     return HealthMonitor(names, SETTINGS, factory, WriteGate(engine), Metrics())
 
 
+def succeed(process: HealthMonitor, name: str, times: int) -> None:
+    for _ in range(times):
+        process.record(process.admit(name), CallOutcome.ok, latency_ms=40)
+
+
 def fail(process: HealthMonitor, name: str, times: int) -> None:
     for _ in range(times):
         grant = process.admit(name)
@@ -240,28 +245,41 @@ class TestSharedState:
         assert counts[0] == counts[2], counts
         assert counts[1] == counts[3], counts
 
+    @pytest.mark.parametrize("bucket_s", [60, 3600])
     async def test_counts_of_a_bucket_it_no_longer_remembers_are_added_to_its_row(
-        self, factory: async_sessionmaker[AsyncSession], own_engine: AsyncEngine
+        self,
+        factory: async_sessionmaker[AsyncSession],
+        own_engine: AsyncEngine,
+        bucket_s: int,
     ) -> None:
         """A process writes a bucket's total whole while it remembers what it stored there
-        (`TOTALS_KEPT`); in a bucket wider than that, the row is read and added to, never
-        overwritten with the latest sync's counts alone."""
-        hour = 3600.0
-        now = [1_800_000_000.0 - 1_800_000_000.0 % hour + TOTALS_KEPT.total_seconds() + 60]
-        settings = SETTINGS.model_copy(update={"health_bucket_s": int(hour)})
+        (`TOTALS_KEPT`, and at least two buckets, so a wide bucket is remembered while it
+        is counted in); counts for one it has forgotten (the clock stepped back that far)
+        are added to its row, never written over it."""
+        start = 1_800_000_000.0 - 1_800_000_000.0 % bucket_s
+        now = [start + 1]
+        settings = SETTINGS.model_copy(update={"health_bucket_s": bucket_s})
         process = HealthMonitor(
             ["wide"], settings, factory, WriteGate(own_engine), Metrics(), clock=lambda: now[0]
         )
-        fail(process, "wide", 2)
+        succeed(process, "wide", 2)
         await process.sync()
-        now[0] += 1
-        fail(process, "wide", 3)
+        now[0] += bucket_s / 2  # the same bucket, half of it later: written whole
+        succeed(process, "wide", 1)
+        await process.sync()
+        assert ("wide", datetime.fromtimestamp(start, UTC)) in process._stored  # still
+        now[0] = start + 3 * bucket_s + TOTALS_KEPT.total_seconds()  # forgotten past this
+        succeed(process, "wide", 1)
+        await process.sync()
+        now[0] = start + 2  # the clock steps back into the first bucket
+        succeed(process, "wide", 4)
         await process.sync()
         async with factory() as session:
             rows = await ConnectorRepository.from_session(session).buckets(
-                "wide", datetime.fromtimestamp(now[0] - hour, UTC)
+                "wide", datetime.fromtimestamp(start, UTC)
             )
-        assert [(row.calls, row.failures) for row in rows] == [(5, 5)]
+        mine = [(row.calls, row.failures) for row in rows if row.process == process.process]
+        assert mine == [(7, 0), (1, 0)]
 
     async def test_when_two_processes_change_a_breaker_at_once_one_wins(
         self, factory: async_sessionmaker[AsyncSession], own_engine: AsyncEngine
@@ -375,7 +393,8 @@ async def test_a_probe_and_the_start_up_check_say_the_same_of_a_bad_check(
         "crashes": CheckResult(ok=False, detail="check failed (RuntimeError)"),
     }
     assert probed == started == expected
-    assert (failing, asked) == (["crashes", "hangs"], ["crashes", "hangs"])
+    assert (failing, list(asked)) == (["crashes", "hangs"], ["crashes", "hangs"])
+    assert all(config is configs[name] for name, config in asked.items())
     crashes = [r.msg for r in caplog.records if "probe_crashed" in str(r.msg)]
     assert crashes
     assert all(isinstance(c, dict) and c["error_type"] == "RuntimeError" for c in crashes)

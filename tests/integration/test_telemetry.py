@@ -13,4 +13,4 @@ async def test_a_request_exports_nothing(
     response = await http.get("/healthz")
 
     assert response.status_code == 200
-    assert [provider.asked for provider in otel_providers] == [[], []]
+    assert [provider.asked for provider in otel_providers] == [[], [], []]

@@ -1,5 +1,5 @@
-"""FastAPI's own OpenTelemetry stays off in the sandbox, as in hedui's app: with a tracer or
-meter provider configured in the process, a partner call consults neither (the check alone
+"""FastAPI's own OpenTelemetry stays off in the sandbox, as in hedui's app: with a tracer, meter or
+logger provider configured in the process, a partner call consults neither (the check alone
 read the environment at every call)."""
 
 import httpx
@@ -14,4 +14,4 @@ async def test_a_partner_call_exports_nothing(
     response = await client.post("/housing_fund/account/query", data={"zjhm": ALICE})
 
     assert response.status_code == 200
-    assert [provider.asked for provider in otel_providers] == [[], []]
+    assert [provider.asked for provider in otel_providers] == [[], [], []]
