@@ -607,21 +607,17 @@ class HealthMonitor:
     async def _store_buckets(
         self, repository: ConnectorRepository, buckets: dict[tuple[str, datetime], Bucket]
     ) -> dict[tuple[str, datetime], Bucket]:
-        """Each bucket's new total in this process's row: written whole, in one statement,
-        where the process knows what its row holds (it stored it, or the row cannot exist
-        yet); read and added to otherwise (a bucket it stored too long ago: the clock
-        stepped back). The totals stored."""
+        """Each bucket's new total in this process's row, all written whole in one statement:
+        what the process remembers its row holds (it stored it, or the row cannot exist
+        yet), else what the row is read to hold (a bucket it stored too long ago: the clock
+        stepped back), and the counts since. The totals stored."""
         totals: dict[tuple[str, datetime], Bucket] = {}
         for key, delta in buckets.items():
             before = self._stored.get(key)
-            if before is not None:
-                totals[key] = merged((before, delta))
-            elif key[1] >= self._forgotten_before:
-                totals[key] = merged((delta,))  # nothing stored before: no row
+            if before is None and key[1] < self._forgotten_before:
+                before = await repository.bucket_total(key[0], key[1], self.process)
+            totals[key] = merged((delta,) if before is None else (before, delta))
         await repository.store_buckets(self.process, totals)
-        for key, delta in buckets.items():
-            if key not in totals:
-                totals[key] = await repository.add_to_bucket(key[0], key[1], self.process, delta)
         return totals
 
     def _remember(self, stored: dict[tuple[str, datetime], Bucket], at: datetime) -> None:

@@ -115,8 +115,7 @@ class ConnectorRepository(Repository):
 
     async def set_signals(self, values: Mapping[str, dict[str, Any]]) -> None:
         """Each connector's new signal columns (`values` by connector): one statement per set
-        of columns written,
-        sent as one batch (on PostgreSQL one round trip for them all)."""
+        of columns written, sent as one batch (on PostgreSQL one round trip for them all)."""
         by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for name, changed in values.items():
             if changed:
@@ -175,44 +174,18 @@ class ConnectorRepository(Repository):
         )
         return {row[0]: row[1] for row in await self.session.execute(statement)}
 
-    async def add_to_bucket(
-        self, connector: str, start: datetime, process: str, delta: Bucket
-    ) -> Bucket:
-        """Add this process's counts to its own row (no other process writes it), read
-        first: for a row whose total this process no longer remembers. The new total."""
+    async def bucket_total(self, connector: str, start: datetime, process: str) -> Bucket | None:
+        """What `process`'s row of `connector`'s bucket at `start` holds, if there is one."""
         row = await self.session.get(ConnectorBucket, (connector, start, process))
-        if row is None:
-            row = ConnectorBucket(
-                connector=connector,
-                start=start,
-                process=process,
-                calls=0,
-                failures=0,
-                errors=0,
-                refused=0,
-                attempts=0,
-                latency_ms_sum=0.0,
-                latency=[],
-                probes=0,
-                probe_failures=0,
-            )
-            self.session.add(row)
-        total = to_bucket(row)
-        total.merge(delta)
-        row.calls, row.failures, row.errors = total.calls, total.failures, total.errors
-        row.refused, row.attempts = total.refused, total.attempts
-        row.latency_ms_sum, row.latency = total.latency_ms_sum, total.latency
-        row.probes, row.probe_failures = total.probes, total.probe_failures
-        await self.session.flush()
-        return total
+        return None if row is None else to_bucket(row)
 
     async def store_buckets(
         self, process: str, totals: Mapping[tuple[str, datetime], Bucket]
     ) -> None:
         """This process's totals of its buckets (by connector and start): each row inserted,
         or overwritten if it is there (no other process writes a process's rows). One
-        statement for them all and nothing read, where `add_to_bucket` read and wrote each
-        row: two round trips a connector, every `health_sync_s`, in every process."""
+        statement for them all and nothing read (it was a read and a write a connector, every
+        `health_sync_s`, in every process)."""
         if not totals:
             return
         dialect = self.session.get_bind().dialect.name
