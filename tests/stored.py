@@ -15,16 +15,24 @@ from service.verification.service import verification as verification_service
 from tests.factories import make_id_number, member, verification_body
 
 
-async def caseworker_token(database_url: str) -> str:
-    """A new caseworker key for province 53, committed in the database at `database_url`."""
+async def api_tokens(database_url: str, *roles: str, region: str = "53") -> dict[str, str]:
+    """A new key of `region` for each role, committed in the database at `database_url`:
+    its token by role."""
     engine = create_engine(database_url)
+    tokens = {}
     try:
         async with create_session_factory(engine)() as session:
-            _, token = await create_api_key(session, role=Role.caseworker, region="53")
+            for role in roles:
+                _, tokens[role] = await create_api_key(session, role=Role(role), region=region)
             await session.commit()
     finally:
         await engine.dispose()
-    return token
+    return tokens
+
+
+async def caseworker_token(database_url: str) -> str:
+    """A new caseworker key for province 53, committed in the database at `database_url`."""
+    return (await api_tokens(database_url, "caseworker"))["caseworker"]
 
 
 async def store_verification(

@@ -22,6 +22,7 @@ from tests.conftest import ClientFactory, LiveService, running_service, service_
 from tests.connectors.declarative.specs import example
 from tests.e2e.hostile import Answer, HostilePartner
 from tests.factories import make_id_number, member, verification_body
+from tests.stored import api_tokens
 
 TAX_SECRET_ENV = "HEDUI_SECRET_TEST_E2E_TAX_KEY"
 
@@ -639,13 +640,7 @@ async def test_a_pause_just_after_enabling_says_to_try_again_not_to_enable(
 ) -> None:
     """Enabled, but not read yet by the process asked (within HEDUI_CONNECTOR_REFRESH_S):
     the conflict says to try again shortly, not to enable what is enabled."""
-    engine = create_engine(own_database_url)
-    tokens = {}
-    async with create_session_factory(engine)() as session:
-        for role in ("integrator", "operator"):
-            _, tokens[role] = await create_api_key(session, role=Role(role), region="00")
-        await session.commit()
-    await engine.dispose()
+    tokens = await api_tokens(own_database_url, "integrator", "operator", region="00")
     settings = service_settings(own_database_url, tmp_path / "sandbox.db", connector_refresh_s=60)
     async with running_service(settings) as service:
         headers = {role: {"Authorization": f"Bearer {token}"} for role, token in tokens.items()}

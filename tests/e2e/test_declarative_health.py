@@ -15,12 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from service.auth.principal import Role
-from service.auth.service import create_api_key
-from service.db import create_engine, create_session_factory
 from tests.conftest import LiveService, running_service, service_settings
 from tests.connectors.declarative.specs import example
 from tests.factories import make_id_number
+from tests.stored import api_tokens
 
 PROBE_INTERVAL_S = 0.2
 
@@ -35,13 +33,7 @@ class Office:
 
 @pytest.fixture
 async def office(own_database_url: str, tmp_path: Path) -> AsyncIterator[Office]:
-    engine = create_engine(own_database_url)
-    tokens = {}
-    async with create_session_factory(engine)() as session:
-        for role in ("integrator", "operator"):
-            _, tokens[role] = await create_api_key(session, role=Role(role), region="00")
-        await session.commit()
-    await engine.dispose()
+    tokens = await api_tokens(own_database_url, "integrator", "operator", region="00")
     settings = service_settings(
         own_database_url,
         tmp_path / "sandbox.db",

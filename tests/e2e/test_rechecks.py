@@ -39,6 +39,7 @@ from service.runtime import build_runtime
 from tests.conftest import LiveService, _free_port, running_service, service_settings
 from tests.connectors.declarative.specs import example
 from tests.factories import make_id_number, member, near_relative_body, verification_body
+from tests.stored import api_tokens
 
 WAIT = {"Prefer": "wait=15"}
 CONSENT_LIMITED = "530125"
@@ -433,14 +434,9 @@ async def test_a_connector_registered_over_the_api_is_asked_with_the_others(
     the first one, and no re-check started while one was enabled. Nor does one disabled
     while the look waits for the partners' answers stop the pass."""
     await office.approve("530102", {"id_number": make_id_number("530102")})
-    engine = create_engine(office.env["HEDUI_DATABASE_URL"])
-    try:
-        async with create_session_factory(engine)() as session:
-            # Connectors serve every region: an integrator's key is of all of them.
-            _, token = await create_api_key(session, role=Role.integrator, region="00")
-            await session.commit()
-    finally:
-        await engine.dispose()
+    # Connectors serve every region: an integrator's key is of all of them.
+    tokens = await api_tokens(office.env["HEDUI_DATABASE_URL"], "integrator", region="00")
+    token = tokens["integrator"]
     async with _client(office.service.base_url, token) as integrator:
         spec = example("tax", f"{office.service.base_url}/sandbox")
         created = await integrator.post("/v1/connectors", json=spec)

@@ -14,8 +14,6 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from service.auth.principal import Role
-from service.auth.service import create_api_key
 from service.config import Settings
 from service.db import create_engine, create_session_factory
 from service.models import ApiKey, AuditEvent, Webhook
@@ -26,6 +24,7 @@ from service.webhook.delivery import NOT_ALLOWED
 from tests.conftest import keyed_session_factory, running_service, service_settings
 from tests.factories import make_id_number, member, verification_body
 from tests.loopback import loopback_server
+from tests.stored import api_tokens
 from tests.webhook_receiver import Receiver, receiving
 
 SECRET = "whsec_test_0123456789abcdef"
@@ -49,22 +48,11 @@ def setup_factory(own_database_url: str, tmp_path: Path) -> Callable[[int | None
     return make
 
 
-async def _tokens(database_url: str) -> dict[str, str]:
-    engine = create_engine(database_url)
-    tokens = {}
-    async with create_session_factory(engine)() as session:
-        for role in ("caseworker", "approver", "integrator"):
-            _, tokens[role] = await create_api_key(session, role=Role(role), region="53")
-        await session.commit()
-    await engine.dispose()
-    return tokens
-
-
 @asynccontextmanager
 async def _setup(
     database_url: str, tmp_path: Path, receiver: Receiver, **overrides: Any
 ) -> AsyncIterator[Setup]:
-    tokens = await _tokens(database_url)
+    tokens = await api_tokens(database_url, "caseworker", "approver", "integrator")
     settings = service_settings(
         database_url,
         tmp_path / "sandbox.db",
@@ -132,6 +120,29 @@ async def subscribe(
     assert "secret" not in created.json()
     webhook_id: str = created.json()["id"]
     return webhook_id
+
+
+async def stored_webhook(setup: Setup, url: str) -> str:
+    """A webhook of region 53 for both events, stored as is (the URL unchecked, as one
+    registered before today's checks, or while its host was allowed); its id."""
+    engine = create_engine(setup.settings.database_url)
+    try:
+        sessions = await keyed_session_factory(engine)
+        async with sessions() as session:
+            creator = (await session.scalars(select(ApiKey.id).limit(1))).first()
+            hook = Webhook(
+                url=url,
+                events=["verification.completed", "decision.recorded"],
+                secret=SECRET,
+                region_prefix="53",
+                active=True,
+                created_by=creator,
+            )
+            session.add(hook)
+            await session.commit()
+            return hook.id
+    finally:
+        await engine.dispose()
 
 
 async def test_a_receiver_failing_twice_gets_each_event_once_signed(
@@ -265,24 +276,7 @@ async def test_a_receiver_the_client_cannot_send_to_fails_alone(
     receiver gets each event once."""
     async with setup_factory(0) as setup:
         good = await subscribe(setup)
-        engine = create_engine(setup.settings.database_url)
-        try:
-            sessions = await keyed_session_factory(engine)
-            async with sessions() as session:
-                creator = (await session.scalars(select(ApiKey.id).limit(1))).first()
-                session.add(
-                    Webhook(
-                        url="http://127.0.0.1\t:9/",
-                        events=["verification.completed", "decision.recorded"],
-                        secret=SECRET,
-                        region_prefix="53",
-                        active=True,
-                        created_by=creator,
-                    )
-                )
-                await session.commit()
-        finally:
-            await engine.dispose()
+        await stored_webhook(setup, "http://127.0.0.1\t:9/")
 
         await approved_verification(setup)
 
@@ -309,24 +303,9 @@ async def test_a_host_taken_off_the_allow_list_is_sent_nothing_more(
     nothing; its deliveries fail saying why, and every other receiver gets each event."""
     async with setup_factory(0) as setup:
         good = await subscribe(setup)
-        engine = create_engine(setup.settings.database_url)
-        try:
-            sessions = await keyed_session_factory(engine)
-            async with sessions() as session:
-                creator = (await session.scalars(select(ApiKey.id).limit(1))).first()
-                narrowed = Webhook(
-                    url=setup.receiver_url.replace("127.0.0.1", "localhost"),
-                    events=["verification.completed", "decision.recorded"],
-                    secret=SECRET,
-                    region_prefix="53",
-                    active=True,
-                    created_by=creator,
-                )
-                session.add(narrowed)
-                await session.commit()
-                narrowed_id = narrowed.id
-        finally:
-            await engine.dispose()
+        narrowed_id = await stored_webhook(
+            setup, setup.receiver_url.replace("127.0.0.1", "localhost")
+        )
 
         await approved_verification(setup)
         integrator = setup.client("integrator")

@@ -254,6 +254,17 @@ class TestKeptSlots:
             return {row.slot: row.holder for row in rows}
 
     @staticmethod
+    async def all_given_back(engine: AsyncEngine, partner: str, *, within_s: float) -> None:
+        """Wait up to `within_s` until no slot of `partner` is held (a slot taken for nobody
+        goes back at once, long before its lease would free it: a budget of 10 s and the
+        grace), then hold the test to it."""
+        for _ in range(round(within_s / 0.02)):
+            if set((await TestKeptSlots.holders(engine, partner)).values()) == {None}:
+                return
+            await asyncio.sleep(0.02)
+        assert set((await TestKeptSlots.holders(engine, partner)).values()) == {None}
+
+    @staticmethod
     def statements(monkeypatch: pytest.MonkeyPatch, throttle: SharedThrottle) -> list[str]:
         sent: list[str] = []
         fetch, fetch_all = throttle._fetch, throttle._fetch_all
@@ -551,14 +562,8 @@ class TestStatementsTogether:
         with pytest.raises(asyncio.CancelledError):
             await request
 
-        # Its slot, taken for nobody, goes back at once: well within 5 s on a loaded
-        # machine (2 s was once too short in a CI run sharing its cores), long before its
-        # lease would have freed it (its budget of 10 s and the grace).
-        for _ in range(250):
-            if set((await TestKeptSlots.holders(engine, partner)).values()) == {None}:
-                break
-            await asyncio.sleep(0.02)
-        assert set((await TestKeptSlots.holders(engine, partner)).values()) == {None}
+        # Its slot, taken for nobody: 2 s was once too short in a CI run sharing its cores.
+        await TestKeptSlots.all_given_back(engine, partner, within_s=5)
         assert not shared._leases
 
     async def test_the_first_takes_of_a_partner_make_its_rows_once(
@@ -631,11 +636,7 @@ class TestStatementsTogether:
         with pytest.raises(asyncio.CancelledError):
             await victim[0]
 
-        for _ in range(100):
-            if set((await TestKeptSlots.holders(engine, partner)).values()) == {None}:
-                break
-            await asyncio.sleep(0.02)
-        assert set((await TestKeptSlots.holders(engine, partner)).values()) == {None}
+        await TestKeptSlots.all_given_back(engine, partner, within_s=2)
         assert not shared._leases
 
     async def test_a_cancelled_give_back_does_not_cancel_the_others_in_its_group(
