@@ -136,7 +136,10 @@ class FaultBoard:
 
     def set(self, source: str, setting: FaultSetting) -> None:
         # A setting equal to NORMAL is stored as NORMAL itself: the gate's fast path is `is`.
-        self._settings[source] = NORMAL if setting == NORMAL else setting
+        setting = NORMAL if setting == NORMAL else setting
+        if setting == self._settings[source]:
+            return  # nothing changed, nothing to say (a reset of healthy sources, say)
+        self._settings[source] = setting
         logger.info(
             "fault on %s: mode=%s latency_ms=%d error_rate=%.2f processing_ms=%s",
             source,

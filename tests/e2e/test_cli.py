@@ -20,6 +20,7 @@ from rich.cells import cell_len
 from tests.conftest import LiveService, _free_port
 from tests.factories import make_id_number, member, verification_body
 from tests.loopback import loopback_server
+from tests.stored import api_tokens
 
 
 async def hedui(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -36,6 +37,7 @@ async def hedui(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[
 
 
 async def new_token(database_url: str, role: str, region: str) -> str:
+    """A key made as an operator makes one: `hedui apikey create`, in a process of its own."""
     created = await hedui(
         "apikey",
         "create",
@@ -47,6 +49,12 @@ async def new_token(database_url: str, role: str, region: str) -> str:
     )
     assert created.returncode == 0, created.stderr
     return created.stdout.strip().splitlines()[-1]
+
+
+async def stored_token(database_url: str, role: str, region: str) -> str:
+    """A key for a test about something else: stored directly, without starting the CLI
+    (a second or more each time, dozens of times a run)."""
+    return (await api_tokens(database_url, role, region=region))[role]
 
 
 async def test_apikey_then_verify_prints_the_report(
@@ -88,7 +96,7 @@ async def test_verify_that_outlasts_its_timeout_says_what_running_it_again_does(
 ) -> None:
     """Without an idempotency key a repeat is a new verification, asking every partner
     again: the hint says so, and how a key would have made it continue."""
-    token = await new_token(database_url, "caseworker", "53")
+    token = await stored_token(database_url, "caseworker", "53")
     applicant = make_id_number("530103")
     request = tmp_path / "household.json"
     request.write_text(
@@ -118,7 +126,7 @@ async def test_verify_that_outlasts_its_timeout_says_what_running_it_again_does(
     # Its polling is not the trail's business: the report was read once, at the end.
     verification = re.search(r"verification (\S+) is still running", said)
     assert verification is not None
-    auditor = await new_token(database_url, "auditor", "53")
+    auditor = await stored_token(database_url, "auditor", "53")
     trail = await http.get(
         "/v1/audit",
         params={"object_id": verification.group(1), "action": "report.read"},
@@ -336,7 +344,7 @@ async def test_policy_simulate_reads_the_database(
 ) -> None:
     """Re-scores what the service stored; the region is this test's own, so counts are exact."""
     region = "530113"
-    token = await new_token(database_url, "caseworker", region)
+    token = await stored_token(database_url, "caseworker", region)
     applicant = make_id_number(region)
     await http.post("/sandbox/people", json={"id_number": applicant})
     async with httpx.AsyncClient(
@@ -547,7 +555,7 @@ async def test_verify_shows_a_linshi_one_off_payment_at_80_columns_in_either_lan
     live_service: LiveService, http: httpx.AsyncClient, database_url: str, tmp_path: Path
 ) -> None:
     """临时救助, 2 members, 200 income: (640 × 2 − 200) × 3 months = 3240.00, paid once."""
-    token = await new_token(database_url, "caseworker", "53")
+    token = await stored_token(database_url, "caseworker", "53")
     applicant, spouse = make_id_number("530103"), make_id_number("530103")
     for person in (applicant, spouse):
         await http.post("/sandbox/people", json={"id_number": person})
@@ -587,7 +595,7 @@ async def test_verify_says_which_partners_it_waits_for(
 ) -> None:
     """A slow partner: while the report is not there, standard error says who has answered
     and whom it waits for (the report itself still goes to standard output)."""
-    token = await new_token(database_url, "caseworker", "53")
+    token = await stored_token(database_url, "caseworker", "53")
     applicant = make_id_number("530103")
     await http.post("/sandbox/people", json={"id_number": applicant})
     request = tmp_path / "household.json"
@@ -657,7 +665,7 @@ async def test_verify_waits_for_a_service_restarting_and_submits_once(
     """The service answers the submission 503 for a moment (an API process restarting),
     then serves again: `verify` sends it again under the same Idempotency-Key, after the
     `Retry-After`, and prints the report of the one verification made."""
-    token = await new_token(database_url, "caseworker", "53")
+    token = await stored_token(database_url, "caseworker", "53")
     request = tmp_path / "household.json"
     request.write_text(
         json.dumps(verification_body([member(make_id_number("530103"))], region_code="530103")),

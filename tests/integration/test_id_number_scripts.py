@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import ClientFactory, LiveService
-from tests.e2e.test_cli import hedui, new_token
+from tests.e2e.test_cli import hedui, stored_token
 from tests.factories import make_id_number, member, verification_body
 
 SCRIPTS = {
@@ -139,7 +139,7 @@ async def test_region_codes_in_other_digits_are_refused(api_client: ClientFactor
 async def test_cli_verify_reports_the_member_field(
     live_service: LiveService, database_url: str, tmp_path: Path
 ) -> None:
-    token = await new_token(database_url, "caseworker", "53")
+    token = await stored_token(database_url, "caseworker", "53")
     request = tmp_path / "household.json"
     body = verification_body([member(in_script(make_id_number("530103"), "０"))])
     request.write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")

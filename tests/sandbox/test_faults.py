@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ import httpx
 import pytest
 from defusedxml.ElementTree import ParseError, fromstring
 
-from sandbox.faults import NORMAL, FaultSetting
+from sandbox.faults import NORMAL, FaultBoard, FaultSetting
 from sandbox.state import SandboxState
 from tests.sandbox.helpers import ALICE
 
@@ -355,3 +356,24 @@ class TestControl:
         await client.put("/faults/bank", json={"mode": "ok", "latency_ms": 0})
 
         assert state.faults.get("bank") is NORMAL
+
+
+def test_the_board_logs_a_change_of_fault_and_nothing_else(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Resetting healthy sources, or setting a fault a source already has, says nothing:
+    the log shows when a partner's behaviour changed, not every test's clean-up."""
+    board = FaultBoard(["bank", "vehicles"])
+    slow = FaultSetting(mode="ok", latency_ms=200)
+    with caplog.at_level(logging.INFO, logger="sandbox.faults"):
+        board.reset()
+        board.set("bank", slow)
+        board.set("bank", FaultSetting(mode="ok", latency_ms=200))
+        board.reset()
+
+    said = [record.getMessage() for record in caplog.records]
+    assert said == [
+        "fault on bank: mode=ok latency_ms=200 error_rate=0.00 processing_ms=None",
+        "fault on bank: mode=ok latency_ms=0 error_rate=0.00 processing_ms=None",
+    ]
+    assert board.get("bank") is NORMAL
