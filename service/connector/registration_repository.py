@@ -7,6 +7,8 @@ from sqlalchemy import func, select, tuple_
 from service.models.declarative_connector import StoredConnector, StoredConnectorVersion
 from service.repository import Repository
 
+REGISTRATION_LOCK = 0x68656463  # "hedc": the lock on registering connectors
+
 
 class RegistrationRepository(Repository):
     async def get(self, name: str, *, for_update: bool = False) -> StoredConnector | None:
@@ -40,6 +42,12 @@ class RegistrationRepository(Repository):
         )
         rows = (await self.session.execute(statement)).scalars()
         return {(row.name, row.version): row for row in rows}
+
+    async def hold_registrations(self) -> None:
+        """Until this transaction ends, no other registers a connector: the count and the
+        one registered are one step (the deployment's limit holds when many register at
+        once)."""
+        await self._one_at_a_time(REGISTRATION_LOCK, "", StoredConnector)
 
     async def count(self) -> int:
         """How many declarative connectors are registered."""

@@ -102,6 +102,7 @@ class ConnectorRegistration:
         if registry.is_code(spec.name):
             raise Conflict(f"{spec.name!r} is a built-in or plugin connector's name")
         repository = RegistrationRepository.from_session(session)
+        await repository.hold_registrations()
         if await repository.get(spec.name) is not None:
             raise Conflict(f"{spec.name!r} is registered already: PUT a new version instead")
         if await repository.count() >= settings.max_declarative_connectors:

@@ -11,6 +11,8 @@ from service.models import OutboxEvent, Webhook, WebhookDelivery
 from service.pagination import newer_first_after
 from service.repository import Repository
 
+WEBHOOK_LOCK = 0x68656477  # "hedw": with a region's hash, the lock on its webhooks
+
 
 class WebhookRepository(Repository):
     async def add(self, item: Webhook | OutboxEvent) -> None:
@@ -33,6 +35,12 @@ class WebhookRepository(Repository):
         return await self.session.scalar(
             scoped(select(Webhook).where(Webhook.id == webhook_id), scope, Webhook.region_prefix)
         )
+
+    async def hold_region(self, region_prefix: str) -> None:
+        """Until this transaction ends, no other adds a webhook for `region_prefix`: its
+        count of active ones and the one it adds are one step (the limit holds when many
+        are added at once)."""
+        await self._one_at_a_time(WEBHOOK_LOCK, region_prefix, Webhook)
 
     async def active_count(self, region_prefix: str) -> int:
         """Active webhooks subscribed by keys of exactly this region."""

@@ -84,6 +84,7 @@ class WebhookService:
         allowed_hosts: list[str],
     ) -> wire.Webhook:
         repository = WebhookRepository.from_session(session)
+        await repository.hold_region(principal.region_prefix)
         if await repository.active_count(principal.region_prefix) >= MAX_ACTIVE_PER_REGION:
             raise Conflict(
                 f"The region has {MAX_ACTIVE_PER_REGION} active webhooks, the most it may: "
