@@ -1,6 +1,5 @@
 """All SQL about recipients and their re-checks."""
 
-import zlib
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
@@ -13,7 +12,6 @@ from sqlalchemy import (
     func,
     or_,
     select,
-    text,
     tuple_,
     update,
 )
@@ -86,15 +84,9 @@ class RecipientRepository(Repository):
     async def hold_the_roll(self, program: str) -> None:
         """Until this transaction ends, no other can put a household on `program`'s roll:
         the look for a member on it (`member_on_the_roll`) and the new recipient are one
-        step. On PostgreSQL a transaction-scoped advisory lock per program (approvals are
-        people's decisions, a few a minute: waiting for one another costs nothing); on
-        SQLite the decision's own insert, before the look, holds the database's only
-        write lock already."""
-        if self.session.get_bind().dialect.name == "postgresql":
-            await self.session.execute(
-                text("SELECT pg_advisory_xact_lock(:kind, :program)"),
-                {"kind": ROLL_LOCK, "program": zlib.crc32(program.encode()) - 2**31},
-            )
+        step (approvals are people's decisions, a few a minute: waiting for one another
+        costs nothing)."""
+        await self._one_at_a_time(ROLL_LOCK, program, Recipient)
 
     async def member_on_the_roll(
         self, verification_id: str, program: str
