@@ -234,11 +234,16 @@ _CHARSET_MESSAGE = (
 
 
 def _foreign_charset(value: bytes) -> bool:
-    """A Content-Type naming a charset other than UTF-8 (`; charset=latin-1`)."""
+    """A Content-Type naming a charset other than UTF-8 (`; charset=latin-1`), in any of
+    its charset parameters (one sent twice, `charset=utf-8; charset=utf-16`, is read by
+    some parsers by its first and by others by its last)."""
     for parameter in value.split(b";")[1:]:
         name, _, given = parameter.partition(b"=")
-        if name.strip().lower() == b"charset":
-            return given.strip().strip(b'"').lower() not in (b"utf-8", b"utf8")
+        if name.strip().lower() == b"charset" and given.strip().strip(b'"').lower() not in (
+            b"utf-8",
+            b"utf8",
+        ):
+            return True
     return False
 
 

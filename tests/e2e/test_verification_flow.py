@@ -312,6 +312,7 @@ async def test_a_compressed_body_is_415_naming_content_encoding_and_nothing_is_s
         ("application/json;charset=utf-7", True),
         ("application/json; charset=UTF-8", False),
         ('application/json; charset="utf-8"', False),
+        ("application/json; charset=utf-8; charset=utf-16", True),
     ],
 )
 async def test_a_body_in_another_charset_than_utf_8_is_415_and_nothing_is_stored(
