@@ -3,6 +3,8 @@
 from dataclasses import dataclass
 from enum import StrEnum
 
+from schemas.verification import PROVINCE_CODES
+
 
 class Role(StrEnum):
     caseworker = "caseworker"
@@ -14,18 +16,31 @@ class Role(StrEnum):
 
 
 ALL_REGIONS = ("", "00", "*")
+"""A filter's region that narrows nothing: none given, `00` or `*`."""
+EVERY_REGION = ("00", "*")
+"""How a key of every region is asked for: said in so many words, never by an empty value
+(a script's unset variable, `--region "$REGION"`, would otherwise make one)."""
 
 
 def normalise_region_prefix(value: str) -> str:
     """'00' and '*' mean every region; otherwise a 2-, 4- or 6-digit GB/T 2260 prefix, or a
-    9-digit township (乡镇/街道) code."""
+    9-digit township (乡镇/街道) code, of a province that exists (a key of another would
+    see nothing, ever)."""
     value = value.strip()
-    if value in ALL_REGIONS:
+    if value in EVERY_REGION:
         return ""
+    if not value:
+        raise ValueError("region is empty: give a region code, or 00 / * for all regions")
     if not (value.isascii() and value.isdigit()) or len(value) not in (2, 4, 6, 9):
         raise ValueError(
             "region must be a 2-, 4- or 6-digit code, a 9-digit township code, "
             "or 00 / * for all regions"
+        )
+    if value[:2] not in PROVINCE_CODES:
+        raise ValueError(
+            f"region {value} does not start with a GB/T 2260 province code (11 Beijing to "
+            "65 Xinjiang, 71 Taiwan, 81 Hong Kong, 82 Macao), so no household is in it; "
+            "00 / * for all regions"
         )
     return value
 

@@ -91,7 +91,7 @@ async def test_refused_read_of_another_regions_household_is_recorded(
     refused = await neighbour.get(f"/v1/verifications/{verification_id}/report")
 
     assert refused.status_code == 404
-    auditor = await api_client(role="auditor", region="")
+    auditor = await api_client(role="auditor", region="00")
     response = await auditor.get("/v1/audit", params={"object_id": verification_id})
     assert response.status_code == 200
     refusals = [event for event in response.json()["items"] if event["outcome"] == "404"]
@@ -114,7 +114,7 @@ async def test_a_body_refused_by_its_model_is_recorded_as_422(
     )
 
     assert refused.status_code == 422
-    auditor = await api_client(role="auditor", region="")
+    auditor = await api_client(role="auditor", region="00")
     response = await auditor.get("/v1/audit", params={"object_id": verification_id})
     decisions = [e for e in response.json()["items"] if e["action"] == "decision.record"]
     assert [(e["actor_name"], e["outcome"]) for e in decisions] == [("审批 probe", "422")]
@@ -196,7 +196,7 @@ async def test_an_action_the_trail_never_holds_is_422_not_an_empty_page(
 
 
 async def test_audit_pages_follow_cursors_newest_first(api_client: ClientFactory) -> None:
-    auditor = await api_client(role="auditor", region="", name="paging auditor")
+    auditor = await api_client(role="auditor", region="00", name="paging auditor")
     for _ in range(5):
         await auditor.get("/v1/audit", params={"limit": 1})
     response = await auditor.get(
@@ -446,7 +446,7 @@ async def test_service_chains_events_in_the_background(
         engine = create_engine(own_database_url)
         sessions = create_session_factory(engine)
         async with sessions() as session:
-            _, token = await create_api_key(session, role=Role.auditor, region="")
+            _, token = await create_api_key(session, role=Role.auditor, region="00")
             await session.commit()
         async with httpx.AsyncClient(
             base_url=service.base_url, headers={"Authorization": f"Bearer {token}"}

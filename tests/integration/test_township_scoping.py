@@ -99,6 +99,21 @@ class TestKeyRegion:
         with pytest.raises(ValueError, match="township"):
             normalise_region_prefix(value)
 
+    @pytest.mark.parametrize(("value", "said"), [("", "empty"), ("  ", "empty")])
+    def test_every_region_is_said_in_so_many_words_never_by_nothing(
+        self, value: str, said: str
+    ) -> None:
+        """An unset variable in a script (`--region "$REGION"`) is not a key of every
+        region: that takes 00 or *."""
+        with pytest.raises(ValueError, match=said):
+            normalise_region_prefix(value)
+        assert normalise_region_prefix("00") == normalise_region_prefix(" * ") == ""
+
+    @pytest.mark.parametrize("value", ["99", "000000", "100000", "9901"])
+    def test_a_region_of_no_province_is_refused(self, value: str) -> None:
+        with pytest.raises(ValueError, match="GB/T 2260 province"):
+            normalise_region_prefix(value)
+
 
 class TestCreate:
     async def test_the_township_is_stored_and_shown(self, world: World) -> None:

@@ -73,3 +73,18 @@ def test_create_refuses_a_wrong_option_before_opening_the_database(
     )
     assert result.exit_code == 2, result.output
     assert complaint in result.output
+
+
+@pytest.mark.parametrize(("region", "complaint"), [("", "empty"), ("99", "province")])
+def test_create_refuses_a_region_no_household_is_in(region: str, complaint: str) -> None:
+    """An empty region (a script's unset variable) is not every region, and a region of
+    no province is nobody's: both refused, naming the option, before the database."""
+    result = CliRunner().invoke(
+        app,
+        ["apikey", "create", "--role", "caseworker", "--region", region],
+        env={"HEDUI_DATABASE_URL": "sqlite+aiosqlite:////nonexistent/dir/hedui.db"},
+        terminal_width=200,
+    )
+    assert result.exit_code == 2, result.output
+    assert "--region" in result.output
+    assert complaint in result.output
