@@ -223,7 +223,9 @@ class VerificationCreate(_Strict, OmitWhenNone):
     )
     area: Area
     as_of: IsoDate | None = Field(
-        default=None, description="Date whose policy applies; default today"
+        default=None,
+        description="Date whose policy applies; default today. Not after today (a "
+        "standard yet to take effect: POST /v1/policy/simulate)",
     )
     consent: Consent
     members: list[MemberCreate] = Field(min_length=1, max_length=30)

@@ -32,6 +32,11 @@ if TYPE_CHECKING:
     from service.jobs.workflow import RunResult
     from service.verification.fanout import FetchOutcome
 
+FUTURE_AS_OF = (
+    "cannot be in the future: a household is scored by the policy in force today or on a "
+    "past date; a standard yet to take effect is what POST /v1/policy/simulate is for"
+)
+
 
 def request_hash(session: AsyncSession, body: wire.VerificationCreate) -> str:
     """The request's fingerprint, keyed: HMAC-SHA256 (blind-index key) of the SHA-256 of the
@@ -68,6 +73,15 @@ def refuse_member_names(text: str | None, names: Sequence[str], loc: list[str | 
             "lists, webhooks or the audit trail), so it must name nobody (refer to a member "
             "by relation)",
         )
+
+
+def _refuse_future_dates(body: wire.VerificationCreate, today: date) -> None:
+    if body.consent.signed_on > today:
+        raise InvalidRequest.at(["body", "consent", "signed_on"], "cannot be in the future")
+    if body.as_of is not None and body.as_of > today:
+        # A typo (2062 for 2026) would otherwise be scored by whatever policy is the
+        # latest, silently; a standard yet to come is what a simulation is for.
+        raise InvalidRequest.at(["body", "as_of"], FUTURE_AS_OF)
 
 
 class VerificationService:
@@ -108,8 +122,7 @@ class VerificationService:
                 detail = "township_code is outside the township of this API key"
                 why = "outside the key's township"
             raise Forbidden(detail, errors=[ProblemError(loc=["body", "township_code"], msg=why)])
-        if body.consent.signed_on > today:
-            raise InvalidRequest.at(["body", "consent", "signed_on"], "cannot be in the future")
+        _refuse_future_dates(body, today)
         if submitted:
             names = [member.name for member in body.members]
             refuse_member_names(body.reference, names, ["body", "reference"])

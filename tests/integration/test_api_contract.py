@@ -1,11 +1,12 @@
 """The parts of the API contract that are about requests, not partner data."""
 
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import ClientFactory
+from tests.conftest import ClientFactory, LiveService
 from tests.factories import make_id_number, member, verification_body
 
 WAIT = {"Prefer": "wait=10"}
@@ -226,6 +227,24 @@ class TestValidation:
         response = await caseworker.post("/v1/verifications", json=body)
         assert response.status_code == 422
         assert response.json()["errors"][0]["loc"] == ["body", "consent", "signed_on"]
+
+    async def test_a_policy_date_after_today_is_422_and_today_is_not(
+        self, api_client: ClientFactory, live_service: LiveService
+    ) -> None:
+        """A typo (2062 for 2026) would be scored by the latest policy, silently."""
+        caseworker = await api_client()
+        today = live_service.settings.today()
+        later = {**body_for(make_id_number("530103")), "as_of": str(today + timedelta(days=1))}
+        now = {**body_for(make_id_number("530103")), "as_of": str(today)}
+
+        refused = await caseworker.post("/v1/verifications", json=later)
+        accepted = await caseworker.post("/v1/verifications", json=now)
+
+        assert refused.status_code == 422, refused.text
+        error = refused.json()["errors"][0]
+        assert error["loc"] == ["body", "as_of"]
+        assert "simulate" in error["msg"]
+        assert accepted.status_code in (200, 202), accepted.text
 
 
 class TestListing:
