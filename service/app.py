@@ -186,7 +186,7 @@ def create_app(
                     partners=settings.resolved_partner_base_url(),
                     connectors=len(runtime.registry.names()),
                     run_mode=settings.run_mode,
-                    docs=f"http://{settings.host}:{settings.port}/docs",
+                    docs=f"{settings.local_service_url()}/docs",
                     first_key="hedui apikey create --role caseworker --region 53",
                 )
                 yield state
