@@ -630,7 +630,9 @@ async def test_with_json_logs_every_line_of_a_first_start_is_json(tmp_path: Path
         **os.environ,
         "HEDUI_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'first.db'}",
         "HEDUI_LOG_FORMAT": "json",
-        "HEDUI_PORT": str(_free_port()),
+        "HEDUI_PORT": str(port := _free_port()),
+        # As the image serves: on every interface (the sandbox off, and said so).
+        "HEDUI_HOST": "0.0.0.0",  # noqa: S104 - the test's own server, stopped at its end
     }
     env.pop("HEDUI_KEY_FILE")  # the key file beside a new database: created, and said so
     process = await asyncio.create_subprocess_exec(
@@ -653,10 +655,12 @@ async def test_with_json_logs_every_line_of_a_first_start_is_json(tmp_path: Path
     finally:
         process.terminate()
         await process.wait()
-    assert any("hedui_ready" in line for line in lines), lines
     assert any("key_file_created" in line for line in lines), lines
     for line in lines:
         assert isinstance(json.loads(line), dict), line
+    ready = next(json.loads(line) for line in lines if "hedui_ready" in line)
+    # Where to open the docs from this machine, not the address it binds.
+    assert ready["docs"] == f"http://127.0.0.1:{port}/docs"
 
 
 async def test_verify_waits_for_a_service_restarting_and_submits_once(
