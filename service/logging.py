@@ -78,17 +78,28 @@ def _withheld(match: re.Match[str]) -> str:
     return match.group(0)
 
 
-class _WithheldReferences(logging.Filter):
+_NON_ASCII = re.compile(r"(?:%[89a-fA-F][0-9a-fA-F])+|[^\x00-\x7f]+")
+"""Text outside ASCII in a path, percent-encoded (`%E5%BC%A0`) or not: no path or query
+value of hedui's is (ids, codes, dates), so what a caller puts there may be a name."""
+
+
+class _WithheldFromAccessLines(logging.Filter):
     """An access line quotes the path with its query: a `reference=` value there (a filter
     of the list endpoints, a batch's reference) is withheld, as it is the caller's text and
-    may name a person (a name cannot be told apart from other text to mask it)."""
+    may name a person (a name cannot be told apart from other text to mask it); so is any
+    text outside ASCII (`/v1/verifications/张三`, percent-encoded), which no id of hedui's
+    has."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
         if isinstance(args, tuple) and len(args) > 2 and isinstance(args[2], str):
             path = args[2]
             if "?" in path:
-                record.args = (*args[:2], _QUERY_PAIR.sub(_withheld, path), *args[3:])
+                path = _QUERY_PAIR.sub(_withheld, path)
+            if "%" in path or not path.isascii():
+                path = _NON_ASCII.sub("***", path)
+            if path is not args[2]:
+                record.args = (*args[:2], path, *args[3:])
         return True
 
 
@@ -317,5 +328,5 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
         logger.handlers.clear()
         logger.propagate = True
     access = logging.getLogger("uvicorn.access")
-    if not any(isinstance(known, _WithheldReferences) for known in access.filters):
-        access.addFilter(_WithheldReferences())
+    if not any(isinstance(known, _WithheldFromAccessLines) for known in access.filters):
+        access.addFilter(_WithheldFromAccessLines())

@@ -127,6 +127,9 @@ def test_an_access_line_withholds_a_reference_in_its_query(
             f"/v1/batches?reference={name}",
             "/v1/verifications?status=completed",
             f"/v1/verifications?re%66erence={name}&referenced=1",  # as the application reads it
+            f"/v1/verifications/{name}",  # a name where an id goes
+            f"/v1/warnings?code={name}&status=open%20x",
+            "/v1/verifications/张三",
         ):
             access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", path, "1.1", 200)
     finally:
@@ -139,7 +142,12 @@ def test_an_access_line_withholds_a_reference_in_its_query(
     assert '"GET /v1/batches?reference=*** HTTP/1.1" 200' in lines[1]
     assert '"GET /v1/verifications?status=completed HTTP/1.1" 200' in lines[2]
     assert '"GET /v1/verifications?re%66erence=***&referenced=1 HTTP/1.1" 200' in lines[3]
+    # Text outside ASCII, which no id or code of hedui's has, is withheld wherever it is.
+    assert '"GET /v1/verifications/*** HTTP/1.1" 200' in lines[4]
+    assert '"GET /v1/warnings?code=***&status=open%20x HTTP/1.1" 200' in lines[5]
+    assert '"GET /v1/verifications/*** HTTP/1.1" 200' in lines[6]
     assert name not in "".join(lines)
+    assert "张" not in "".join(lines)
 
 
 def test_a_made_up_request_id_is_never_cut_by_the_id_number_masking(
