@@ -57,16 +57,24 @@ def assess(signals: Signals, thresholds: Thresholds) -> tuple[HealthStatus, str]
     if signals.calls < thresholds.min_calls:
         return _latest_signal(signals, thresholds)
     rate = 1 - signals.failures / signals.calls
+    said = f"success rate {_percent(signals.calls - signals.failures, signals.calls)}"
     if rate < thresholds.degraded_rate:
-        return HealthStatus.down, f"success rate {rate:.0%}"
+        return HealthStatus.down, said
     if rate < thresholds.operational_rate:
-        return HealthStatus.degraded, f"success rate {rate:.0%}"
+        return HealthStatus.degraded, said
     if signals.p95_ms is not None and signals.p95_ms > signals.slo_p95_ms:
         return (
             HealthStatus.degraded,
             f"p95 {signals.p95_ms:g} ms over the {signals.slo_p95_ms:g} ms SLO",
         )
-    return HealthStatus.operational, f"success rate {rate:.0%}"
+    return HealthStatus.operational, said
+
+
+def _percent(part: int, whole: int) -> str:
+    """`part` of `whole` in per cent, to a tenth, rounded down: a partner that failed a
+    call is never shown at 100 % (`99.6%`), and a whole number is written whole (`95%`)."""
+    tenths = part * 1000 // whole
+    return f"{tenths // 10}%" if tenths % 10 == 0 else f"{tenths // 10}.{tenths % 10}%"
 
 
 def _latest_signal(signals: Signals, thresholds: Thresholds) -> tuple[HealthStatus, str]:

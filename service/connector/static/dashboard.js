@@ -24,7 +24,12 @@
     Object.keys(attrs).forEach(function (k) { node.setAttribute(k, attrs[k]); });
     return node;
   }
-  function pct(v) { return v === null || v === undefined ? "—" : (v * 100).toFixed(v >= 0.999 || v === 0 ? 0 : 1) + " %"; }
+  // To a tenth, rounded down: a partner that failed a call never shows 100 %.
+  function pct(v) {
+    if (v === null || v === undefined) return "—";
+    var tenths = Math.floor(Math.round(v * 1e6) / 1e3);
+    return (tenths % 10 === 0 ? String(tenths / 10) : (tenths / 10).toFixed(1)) + " %";
+  }
   function ms(v) { return v === null || v === undefined ? "—" : (v >= 1000 ? (v / 1000).toFixed(1) + " s" : Math.round(v) + " ms"); }
   function ago(iso) {
     if (!iso) return "never";

@@ -113,3 +113,20 @@ def test_an_open_breaker_is_down_whatever_the_latest_signal() -> None:
         Thresholds(),
     )
     assert (status, reason) == (HealthStatus.down, "circuit open")
+
+
+@pytest.mark.parametrize(
+    ("calls", "failures", "said"),
+    [
+        (100, 0, "success rate 100%"),
+        (250, 1, "success rate 99.6%"),  # 99.6 %, not rounded up to 100
+        (10_000, 1, "success rate 99.9%"),  # 99.99 %: still short of 100
+        (100, 5, "success rate 95%"),
+        (30, 20, "success rate 33.3%"),
+        (100, 100, "success rate 0%"),
+    ],
+)
+def test_a_rate_is_said_to_a_tenth_rounded_down(calls: int, failures: int, said: str) -> None:
+    """A partner that failed a call is never said to succeed at 100 %."""
+    _, reason = assess(signals(calls=calls, failures=failures), Thresholds())
+    assert reason == said
