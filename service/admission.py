@@ -27,10 +27,11 @@ from fastapi import Depends, Request, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.auth.principal import Principal, Role
+from service.auth.roles import ROLE_CHECKS, allowed_roles, check_role
 from service.auth.service import bearer_token
 from service.config import Settings
 from service.connector.metrics import Metrics
-from service.deps import ROLE_CHECKS, IntakeParts, PrincipalDep, allowed_roles, check_role
+from service.deps import IntakeParts, PrincipalDep
 from service.error_handlers import problem_response
 from service.errors import Overloaded, RateLimited
 from service.jobs.depth import QueueDepth

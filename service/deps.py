@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from connectors.registry import ConnectorRegistry
 from service.auth.middleware import PRINCIPAL_STATE_KEY
 from service.auth.principal import Principal, Role
+from service.auth.roles import ROLE_CHECKS, allowed_roles, check_role
 from service.auth.service import principal_for
 from service.config import Settings
 from service.connector.monitor import HealthMonitor
@@ -115,28 +116,6 @@ async def get_principal(
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
-
-
-ROLE_CHECKS: dict[Callable[..., Any], tuple[frozenset[Role], bool]] = {}
-"""Each dependency that checks the caller's role: the roles it admits, and whether it asks
-for a key of every region. The API document's 403s are derived from it (`service.openapi`)."""
-
-
-def role_refusal(allowed: frozenset[Role]) -> Forbidden:
-    names = ", ".join(sorted(role.value for role in allowed))
-    return Forbidden(f"This needs one of the roles: {names}")
-
-
-def check_role(principal: Principal, allowed: frozenset[Role]) -> Principal:
-    """`principal`, if its role is one of `allowed` (see `require_role`); else 403."""
-    if principal.role not in allowed:
-        raise role_refusal(allowed)
-    return principal
-
-
-def allowed_roles(*roles: Role) -> frozenset[Role]:
-    """The given roles and admin, who may do everything."""
-    return frozenset({*roles, Role.admin})
 
 
 def require_role(*roles: Role) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:

@@ -22,8 +22,9 @@ from starlette.routing import BaseRoute
 from schemas.problem import Problem
 from service.audit.recorder import audit_trail
 from service.auth.middleware import ONE_AUTHORIZATION
+from service.auth.roles import ROLE_CHECKS, role_refusal
 from service.config import Settings
-from service.deps import EVERY_REGION, ROLE_CHECKS, get_principal, get_session, role_refusal
+from service.deps import EVERY_REGION, get_principal, get_session
 from service.error_handlers import NOT_JSON
 from service.errors import (
     PROBLEM_MEDIA_TYPE,

@@ -20,6 +20,8 @@ from starlette.types import ASGIApp, Message, Scope
 
 from schemas.identity import redact_id_numbers
 from schemas.problem import shown_name
+from service.auth.principal import PRINCIPAL_STATE_KEY, Principal, Role
+from service.auth.roles import ROLE_CHECKS, check_role
 from service.errors import InvalidRequest
 from service.json_body import load_json
 
@@ -56,15 +58,41 @@ class JSONRoute(APIRoute):
             and "requestBody" not in (self.openapi_extra or {})
         )
 
+        admitted = _admitted_roles(self.dependant)
+
         async def route(request: Request) -> Response:
             if taken is not None and request.scope.get("query_string"):
-                check_query(request.scope["query_string"], taken)
+                try:
+                    check_query(request.scope["query_string"], taken)
+                except InvalidRequest:
+                    # A caller this endpoint refuses learns that, not its parameters.
+                    refuse_a_role_not_admitted(request, admitted)
+                    raise
             request = JSONRequest(request.scope, request.receive)
             if bodiless and _may_carry_a_body(request):
                 check_no_body(await request.body())
             return await handler(request)
 
         return route
+
+
+def _admitted_roles(dependant: Dependant) -> frozenset[Role] | None:
+    """The roles the endpoint's role check admits (None: it has none)."""
+    pending = [dependant]
+    while pending:
+        current = pending.pop()
+        if current.call in ROLE_CHECKS:
+            return ROLE_CHECKS[current.call][0]
+        pending.extend(current.dependencies)
+    return None
+
+
+def refuse_a_role_not_admitted(request: Request, admitted: frozenset[Role] | None) -> None:
+    """403 when the caller, as the authentication ahead of the route resolved it, has a
+    role the endpoint does not admit."""
+    principal = getattr(request.state, PRINCIPAL_STATE_KEY, None)
+    if admitted is not None and isinstance(principal, Principal):
+        check_role(principal, admitted)
 
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})

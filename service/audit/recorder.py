@@ -31,8 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.audit.actions import ACTIONS, Action
 from service.audit.service import Actor
 from service.audit.service import audit as audit_service
-from service.auth.middleware import PRINCIPAL_STATE_KEY
-from service.auth.principal import Principal
+from service.auth.principal import PRINCIPAL_STATE_KEY, Principal
 from service.bulk import Rows
 from service.db import session_scope
 from service.deps import SessionDep

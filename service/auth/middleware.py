@@ -14,11 +14,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.auth.cache import PrincipalCache
+from service.auth.principal import PRINCIPAL_STATE_KEY
 from service.auth.service import Lookup, bearer_token, principal_for
 from service.error_handlers import problem_response
 from service.errors import Unauthorized
 
-PRINCIPAL_STATE_KEY = "principal"
 ONE_AUTHORIZATION = "Send one Authorization header, not several"
 
 

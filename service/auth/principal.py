@@ -15,6 +15,9 @@ class Role(StrEnum):
     admin = "admin"
 
 
+PRINCIPAL_STATE_KEY = "principal"
+"""Where a request's caller, once authenticated, is kept (`request.state`)."""
+
 ALL_REGIONS = ("", "00", "*")
 """A filter's region that narrows nothing: none given, `00` or `*`."""
 EVERY_REGION = ("00", "*")

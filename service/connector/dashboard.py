@@ -24,8 +24,8 @@ from schemas.problem import field_errors, unreadable_body_error
 from schemas.problem import summary as problem_summary
 from service.audit.service import Actor
 from service.auth.cache import PrincipalCache
-from service.auth.middleware import ONE_AUTHORIZATION, PRINCIPAL_STATE_KEY
-from service.auth.principal import Principal, Role
+from service.auth.middleware import ONE_AUTHORIZATION
+from service.auth.principal import PRINCIPAL_STATE_KEY, Principal, Role
 from service.auth.repository import ApiKeyRepository
 from service.auth.service import (
     Lookup,

@@ -262,6 +262,26 @@ async def test_each_role_is_let_through_or_refused_as_the_table_says(
             assert response.json()["type"] == "/problems/forbidden"
 
 
+@pytest.mark.parametrize("row", [row for row in ROWS if set(ROLES) - row.allowed], ids=str)
+async def test_a_role_refused_learns_that_before_what_parameters_the_endpoint_takes(
+    world: World, row: Row
+) -> None:
+    """With a query parameter the endpoint does not take, a role it refuses gets its 403,
+    not the 422 that lists the parameters; a role it admits gets that 422."""
+    path, body = request_of(row, None)
+    region = EVERYWHERE if row.scope == "every-region" else ELSEWHERE
+    refused = sorted(set(ROLES) - row.allowed)[0]
+    admitted = sorted(row.allowed)[0]
+    asked = {"params": {"colour": "red"}, "json": body}
+
+    refusal = await world.keys[(refused, region)].request(row.method, path, **asked)
+    answer = await world.keys[(admitted, region)].request(row.method, path, **asked)
+
+    assert refusal.status_code == 403, refusal.text
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["errors"][0]["loc"] == ["query", "colour"]
+
+
 @pytest.mark.parametrize("row", [row for row in ROWS if row.scope == "every-region"], ids=str)
 async def test_only_a_key_of_every_region_changes_what_every_region_asks(
     world: World, row: Row
