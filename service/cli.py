@@ -617,7 +617,9 @@ def verify(
             if response.status_code >= 400:
                 _fail(response)
             verification_id = response.json()["id"]
-            report = _wait_for_report(client, verification_id, deadline)
+            report, status = _wait_for_report(
+                client, verification_id, deadline, response.json().get("status")
+            )
     except httpx.TransportError as exc:
         where = (
             f"; verification {verification_id} was submitted: its report will be at "
@@ -635,8 +637,14 @@ def verify(
     if report.status_code == 409 and "retry-after" not in report.headers:
         _fail(report)  # it ended without a report (failed, cancelled): what the service says
     if report.status_code == 409:
+        # Queued at the end: no process has taken it up (HEDUI_RUN_MODE=queue and no worker).
+        state = (
+            "is still queued: no worker has taken it yet (is `hedui worker` running?)"
+            if status == "queued"
+            else "is still running"
+        )
         Console(stderr=True).print(
-            f"verification {verification_id} is still running; its report will be at "
+            f"verification {verification_id} {state}; its report will be at "
             f"{url}/v1/verifications/{verification_id}/report (running this again with "
             f"--idempotency-key {key} continues with it; without it, a new verification "
             "asks every partner again)",
@@ -689,32 +697,37 @@ def _retry_after(value: str | None) -> float:
 
 
 def _wait_for_report(
-    client: "httpx.Client", verification_id: str, deadline: float
-) -> "httpx.Response":
+    client: "httpx.Client", verification_id: str, deadline: float, status: str | None
+) -> tuple["httpx.Response", str | None]:
     """Follow the verification until it has ended or `deadline`, saying on standard error
     which partners have answered meanwhile (a slow partner, a parked bank answer that takes
     a minute): the submission does not wait, so that there is something to say. The
     report is read once, at the end: every read is an event of the audit trail, and a
-    trail full of a command's polling hides who read a household's report."""
-    status = Console(stderr=True).status("waiting for the partners")
+    trail full of a command's polling hides who read a household's report. Returns the
+    report's answer and the verification's status as last read (`status`: as submitted)."""
+    spinner = Console(stderr=True).status("waiting for the partners")
     pause = 0.25
-    with status:
+    with spinner:
         while time.monotonic() < deadline:
             read = _patiently(client, "GET", f"/v1/verifications/{verification_id}", deadline)
             if read.status_code != 200:
                 break  # refused or gone: the report's answer says how
             current = read.json()
-            if current.get("status") not in ("queued", "running"):
+            status = current.get("status")
+            if status not in ("queued", "running"):
                 break
             sources = current.get("sources") or []
             waiting = [s["source"] for s in sources if s["status"] in ("pending", "awaiting")]
-            status.update(
-                f"{len(sources) - len(waiting)} of {len(sources)} partners answered; "
+            spinner.update(
+                "queued: waiting for a worker to take it"
+                if status == "queued"
+                else f"{len(sources) - len(waiting)} of {len(sources)} partners answered; "
                 f"waiting for {', '.join(waiting) or 'the report'}"
             )
             time.sleep(max(0.0, min(pause, deadline - time.monotonic())))
             pause = min(pause * 1.5, 2.0)
-    return _patiently(client, "GET", f"/v1/verifications/{verification_id}/report", deadline)
+    report = _patiently(client, "GET", f"/v1/verifications/{verification_id}/report", deadline)
+    return report, status
 
 
 @app.command(short_help="Start the re-checks that are due and wait for their results.")

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from rich.cells import cell_len
 
-from tests.conftest import LiveService, _free_port
+from tests.conftest import LiveService, _free_port, running_service, service_settings
 from tests.factories import make_id_number, member, verification_body
 from tests.loopback import loopback_server
 from tests.stored import api_tokens
@@ -134,6 +134,37 @@ async def test_verify_that_outlasts_its_timeout_says_what_running_it_again_does(
     )
     assert trail.status_code == 200, trail.text
     assert len(trail.json()["items"]) == 1
+
+
+async def test_verify_queued_for_no_worker_says_so_not_still_running(
+    own_database_url: str, tmp_path: Path
+) -> None:
+    """HEDUI_RUN_MODE=queue with no `hedui worker`: nothing runs it, and "still running"
+    sent the reader looking at the partners."""
+    settings = service_settings(own_database_url, tmp_path / "sandbox.db", run_mode="queue")
+    token = await stored_token(own_database_url, "caseworker", "53")
+    request = tmp_path / "household.json"
+    request.write_text(
+        json.dumps(verification_body([member(make_id_number("530103"))], region_code="530103")),
+        encoding="utf-8",
+    )
+    async with running_service(settings) as service:
+        env = {"HEDUI_URL": service.base_url, "HEDUI_TOKEN": token, "COLUMNS": "80"}
+        done = await hedui("verify", str(request), "--timeout", "2", env=env)
+        said = " ".join(done.stderr.split())
+        verification = re.search(r"verification (\S+) is still queued", said)
+        assert verification is not None, said
+        async with httpx.AsyncClient(
+            base_url=service.base_url, headers={"Authorization": f"Bearer {token}"}
+        ) as client:
+            read = await client.get(f"/v1/verifications/{verification.group(1)}")
+
+    assert done.returncode == 3, done.stderr
+    assert read.json()["status"] == "queued"
+    assert "no worker has taken it yet (is `hedui worker` running?)" in said
+    assert "still running" not in said
+    assert re.search(r"--idempotency-key cli-\S+ continues with it", said), said
+    assert "Traceback" not in said
 
 
 async def test_apikey_lifecycle_create_list_revoke(
@@ -393,6 +424,20 @@ async def test_policy_simulate_names_a_wrong_figure(database_url: str) -> None:
     )
     assert result.returncode == 1
     assert "monthly_standrad" in result.stderr
+
+
+async def test_policy_simulate_names_a_wrong_value_by_the_option_typed(database_url: str) -> None:
+    """The service's place for it (`body.overrides.monthly_standard`) is not what was typed."""
+    result = await hedui(
+        "policy", "simulate", "--program", "dibao", "--area", "urban",
+        "--set", "monthly_standard=abc",
+        env={"HEDUI_DATABASE_URL": database_url, "COLUMNS": "80"},
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    said = result.stderr.splitlines()
+    assert len(said) == 1, said
+    assert said[0].startswith("--set monthly_standard: an amount in yuan"), said
+    assert "body" not in said[0]
 
 
 @pytest.mark.parametrize(
