@@ -1,6 +1,7 @@
 """`hedui policy`: what-if simulations of changed policy figures over stored households."""
 
 import getpass
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Annotated, Any, get_args
 
@@ -83,12 +84,10 @@ def policy_simulate(
         )
     except ValidationError as exc:
         # Each wrong field by the option that gave it, in words; no pydantic dump.
-        hints = {"region_code": "--region", "limit": "--limit", "overrides": "--set"}
         problem = field_errors(exc.errors(include_url=False, include_input=False))[0]
-        hint = hints.get(str(problem.loc[0]), "--set") if problem.loc else None
-        where = ".".join(map(str, problem.loc[1:])) if hint == "--set" else ""
+        hint, _, where = _option(problem.loc).partition(" ")
         raise typer.BadParameter(
-            f"{where + ': ' if where else ''}{problem.msg}", param_hint=hint
+            f"{where + ': ' if where else ''}{problem.msg}", param_hint=hint or None
         ) from exc
     # The command line speaks for whoever holds the database: every region.
     operator = Principal(key_id="cli", name="cli", role=Role.admin, region_prefix="")
@@ -111,8 +110,13 @@ def policy_simulate(
     try:
         result = _run(run())
     except HeduiError as exc:
-        lines = [f"{'.'.join(map(str, e.loc))}: {e.msg}" for e in exc.errors or []]
-        Console(stderr=True).print("\n".join(lines) or str(exc.detail), highlight=False)
+        # Named by the option typed (`--set monthly_standard`), not the API's `body.overrides`.
+        lines = [
+            f"{option}: {e.msg}" if (option := _option(e.loc)) else e.msg for e in exc.errors or []
+        ]
+        Console(stderr=True).print(
+            "\n".join(lines) or str(exc.detail), highlight=False, soft_wrap=True
+        )
         raise typer.Exit(1) from exc
     if as_json:
         print(result.model_dump_json(indent=2))
@@ -129,3 +133,27 @@ def policy_simulate(
     table.add_row("monthly benefits after", f"{result.monthly_benefit_after:.2f}")
     table.add_row("monthly delta", f"{result.monthly_benefit_delta:+.2f}")
     console.print(table)
+
+
+_OPTIONS = {
+    "overrides": "--set",
+    "region_code": "--region",
+    "program": "--program",
+    "area": "--area",
+    "limit": "--limit",
+}
+"""The request's fields by the option of `policy simulate` that gives each."""
+
+
+def _option(loc: Sequence[str | int]) -> str:
+    """Where a request error is (`body.overrides.monthly_standard`, as the API names it, or
+    `overrides.monthly_standard`, as the request model does) by the option that gave it:
+    `--set monthly_standard`, `--region`; "" when no option did."""
+    fields = list(loc)
+    if fields[:1] == ["body"]:
+        del fields[0]
+    option = _OPTIONS.get(str(fields[0])) if fields else None
+    if option is None:
+        return ""
+    figure = ".".join(map(str, fields[1:])) if option == "--set" else ""
+    return f"{option} {figure}" if figure else option
