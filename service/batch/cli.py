@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -38,6 +38,7 @@ err = Console(stderr=True)
 
 STATE_SUFFIX = ".hedui-batch.json"
 NDJSON = "application/x-ndjson"
+BOM = b"\xef\xbb\xbf"
 
 Server = Annotated[
     str | None,
@@ -159,6 +160,46 @@ def _count_lines(file: Path) -> int:
     return count + (last != b"\n")
 
 
+def _blank(raw: bytes, number: int) -> bool:
+    """Whether line `number` holds nothing, as the service reads lines: it skips blank ones,
+    and the byte-order mark a Windows editor puts first."""
+    return not (raw.removeprefix(BOM) if number == 1 else raw).strip()
+
+
+def _has_households(file: Path) -> bool:
+    """Whether FILE has a line that is not blank: an empty file is no batch at all."""
+    with file.open("rb") as handle:
+        return any(not _blank(raw, number) for number, raw in enumerate(handle, start=1))
+
+
+def _line_naming(file: Path, reference: str) -> int | None:
+    """The first line whose household has a member `reference` names (the service refuses
+    every such line: a reference is shown as written, so it must name nobody), or None.
+    Lines that are not JSON are left to the service to refuse."""
+    from schemas.verification import name_in
+
+    with file.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if _blank(raw, number):
+                continue
+            try:
+                body = json.loads(raw.removeprefix(BOM).decode("utf-8"))
+            except ValueError:
+                continue
+            members = body.get("members") if isinstance(body, dict) else None
+            names = [
+                member["name"]
+                for member in (members if isinstance(members, list) else [])
+                if isinstance(member, dict) and isinstance(member.get("name"), str)
+            ]
+            if name_in(reference, names):
+                return number
+    return None
+
+
+FROM_FILE_NAME = "the batch's reference comes from the file's name (no --reference given)"
+
+
 def _problem(response: httpx.Response) -> None:
     try:
         problem = response.json()
@@ -220,31 +261,68 @@ def submit(
     """Submit FILE as one batch, with a progress bar for the upload, then for completion.
 
     Safe to run again: the state file (next to FILE unless --state) records the batch and
-    how far the upload got; running the same command after an interruption continues that
-    batch from the line the service received last, so no household is submitted twice.
-    Refused lines are listed by line number at the end (hedui batch status ID shows them
-    again); the valid ones proceed. Exits 1 when every line was refused.
+    how far the upload got; running the same command after an interruption (Ctrl-C, a lost
+    connection, a crash) continues that batch from the line the service received last, so
+    no household is submitted twice. Refused lines are listed by line number at the end
+    (hedui batch status ID shows them again); the valid ones proceed.
+
+    Exits 1 when FILE has no households (empty, or blank lines only) or the service
+    refuses the batch or every line of it; 2 when FILE or the state file cannot be used,
+    or the service cannot be reached; 130 when interrupted (Ctrl-C). After the last two,
+    running the same command again continues the batch.
     """
     import httpx
 
     state_path = state or file.with_name(file.name + STATE_SUFFIX)
     progress_state = _load_state(state_path, file, restart)
+    if not _has_households(file):
+        # Refused before any batch is made: an empty batch, closed at once, helps nobody.
+        err.print(
+            f"{file} has no households (it is empty or its lines are blank): one JSON "
+            "object per line, each the body of POST /v1/verifications",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
+    from_file_name = reference is None
+    reference = reference or file.name[:128]
+    if from_file_name and progress_state["batch_id"] is None:
+        line = _line_naming(file, reference)
+        if line is not None:
+            # Neither the name nor the file's name is repeated: they are the household's.
+            err.print(
+                f"{FROM_FILE_NAME} and holds the name of a member of the household on line "
+                f"{line}; a reference is shown as written, so it must name nobody: "
+                "--reference TEXT sets another (nothing was sent)",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(1)
     total_lines = _count_lines(file)
     server = service_url(server)
     with _client(server, api_key) as client:
         try:
             batch = _upload(
-                client, file, state_path, progress_state, total_lines, reference, lines_per_request
+                client,
+                file,
+                state_path,
+                progress_state,
+                total_lines,
+                reference,
+                lines_per_request,
+                from_file_name=from_file_name,
             )
             if wait:
                 batch = _follow(client, batch)
+            _summary(client, batch)
         except httpx.TransportError as error:
             err.print(
                 f"cannot reach {server}: {error}. Run the same command again to continue "
                 f"(progress is kept in {state_path})"
             )
             raise typer.Exit(2) from error
-        _summary(client, batch)
+        except KeyboardInterrupt:
+            _interrupted(state_path, progress_state)
     if batch["households"] == 0 and batch["invalid_lines"]:
         err.print(
             f"every line of {file} was refused: nothing is verified (one JSON object per "
@@ -259,8 +337,10 @@ def _upload(
     state_path: Path,
     state: dict[str, Any],
     total_lines: int,
-    reference: str | None,
+    reference: str,
     lines_per_request: int,
+    *,
+    from_file_name: bool,
 ) -> dict[str, Any]:
     received = 0
     batch: dict[str, Any] | None = None
@@ -300,10 +380,12 @@ def _upload(
                 # a crash before the answer arrived) continue it rather than make another.
                 answer = client.post(
                     "/v1/batches",
-                    params={"close": "false", "reference": reference or file.name[:128]},
+                    params={"close": "false", "reference": reference},
                     content=body,
                     headers={"content-type": NDJSON, "Idempotency-Key": state["idempotency_key"]},
                 )
+                if from_file_name:
+                    _refused_file_name(answer)
             else:
                 answer = client.post(
                     f"/v1/batches/{state['batch_id']}/households",
@@ -319,16 +401,6 @@ def _upload(
             _save_state(state_path, state)
             progress.update(task, completed=batch["lines_received"])
         progress.update(task, completed=total_lines)
-    if state["batch_id"] is None:  # an empty file: an empty batch, closed at once
-        answer = client.post(
-            "/v1/batches",
-            params={"reference": reference or file.name[:128]},
-            content=b"",
-            headers={"content-type": NDJSON, "Idempotency-Key": state["idempotency_key"]},
-        )
-        if answer.status_code >= 400:
-            _problem(answer)
-        state["batch_id"] = answer.json()["id"]
     answer = client.post(f"/v1/batches/{state['batch_id']}/close")
     if answer.status_code >= 400:
         _problem(answer)
@@ -340,6 +412,43 @@ def _upload(
         f"{plural(closed['invalid_lines'], 'line')} refused"
     )
     return closed
+
+
+def _refused_file_name(answer: httpx.Response) -> None:
+    """A reference taken from the file's name that the service refuses (an ID number in
+    it): said as such, with the option that sets another, rather than as `query.reference`.
+    The service's reason never repeats what it refused."""
+    if answer.status_code != 422:
+        return
+    try:
+        errors = answer.json().get("errors") or []
+    except (ValueError, AttributeError):
+        return
+    for error in errors:
+        if isinstance(error, dict) and error.get("loc") == ["query", "reference"]:
+            err.print(
+                f"{FROM_FILE_NAME} and the service refuses it: {error.get('msg')}; "
+                "--reference TEXT sets another",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(1)
+
+
+def _interrupted(state_path: Path, state: dict[str, Any]) -> NoReturn:
+    """Ctrl-C: one line on what is kept and how to go on, and exit status 130."""
+    if state["closed"]:
+        said = (
+            f"interrupted: batch {state['batch_id']} was sent whole and its households are "
+            "verified all the same; running the same command again follows it"
+        )
+    else:
+        said = (
+            f"interrupted: the upload so far is saved ({state_path}); running the same "
+            "command again continues it"
+        )
+    err.print(said, highlight=False, soft_wrap=True)
+    raise typer.Exit(130)
 
 
 def _follow(client: httpx.Client, batch: dict[str, Any], interval_s: float = 1.0) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from schemas.problem import ProblemError, field_errors, summary, unreadable_body
 from schemas.verification import VerificationCreate, VerificationStatus
 from service.auth.principal import Principal
 from service.batch.repository import ENDED, BatchRepository
-from service.batch.stream import Raw, TooLong
+from service.batch.stream import SAVE_AS_UTF8, Raw, TooLong
 from service.crypto.keyring import Keyring
 from service.errors import BatchClosed, BatchNotFound, Conflict, HeduiError, InvalidRequest
 from service.json_body import DuplicateMember, load_json
@@ -60,6 +60,15 @@ def _validation_problem(error: ValidationError) -> dict[str, Any]:
 
 
 _ONE_LINE: TypeAdapter[str] = TypeAdapter(OneLine)
+
+
+def _unreadable_line(cause: BaseException) -> ProblemError:
+    """Why a line could not even be decoded, as a body's would be (`unreadable_body_error`);
+    for bytes that are not UTF-8, with what to do about it."""
+    problem = unreadable_body_error(cause)
+    if isinstance(cause, UnicodeDecodeError):
+        return problem.model_copy(update={"msg": f"{problem.msg} ({SAVE_AS_UTF8})"})
+    return problem
 
 
 def check_reference(reference: object, loc: list[str | int]) -> str | None:
@@ -166,12 +175,15 @@ class BatchService:
             duplicate = [ProblemError(loc=["body"], msg=error.msg)]
             return line_problem(422, "Invalid request", summary(duplicate), duplicate)
         except (ValueError, RecursionError) as unreadable:
-            try:
-                VerificationCreate.model_validate_json(raw)  # not JSON: pydantic says where
-            except ValidationError as error:
-                return _validation_problem(error)
+            # Bytes that are not UTF-8 are said as a single request's body's are (pydantic
+            # says "invalid unicode code point", which sends nobody to the file's encoding).
+            if not isinstance(unreadable, UnicodeDecodeError):
+                try:
+                    VerificationCreate.model_validate_json(raw)  # not JSON: pydantic says where
+                except ValidationError as error:
+                    return _validation_problem(error)
             # What the decoder refuses and pydantic would read (a constant such as NaN).
-            problems = [unreadable_body_error(unreadable)]
+            problems = [_unreadable_line(unreadable)]
             return line_problem(422, "Invalid request", summary(problems), problems)
         try:
             return VerificationCreate.model_validate(loaded)

@@ -239,8 +239,14 @@ def _decoded(raw: bytes, what: str) -> Any:
         return load_json(raw)
     except DuplicateMember as error:
         raise BodyMalformed(error.msg) from error
+    except UnicodeDecodeError as error:
+        raise BodyMalformed(f"{what} is not UTF-8 ({SAVE_AS_UTF8})") from error
     except (ValueError, RecursionError) as error:
         raise BodyMalformed(f"{what} is not valid JSON") from error
+
+
+SAVE_AS_UTF8 = "a file exported from Excel on Chinese Windows is GBK: save it as UTF-8"
+"""What to do about a batch whose bytes are not UTF-8: a batch is a file someone saved."""
 
 
 _CLOSING = {b"{": b"}", b"[": b"]"}

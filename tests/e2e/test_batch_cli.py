@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from service.auth.principal import Role
 from service.auth.service import create_api_key
@@ -223,3 +224,142 @@ async def test_status_of_what_is_not_a_batch_id_says_so_and_asks_nobody(tmp_path
         assert run.returncode == 2, text
         assert "is not a batch id" in text
         assert "cannot reach" not in text  # nothing was sent
+
+
+async def _caseworker(database_url: str) -> str:
+    engine = create_engine(database_url)
+    async with create_session_factory(engine)() as session:
+        _, token = await create_api_key(session, role=Role.caseworker, region="53")
+        await session.commit()
+    await engine.dispose()
+    return token
+
+
+async def _batches(base_url: str, token: str) -> list[dict[str, object]]:
+    async with httpx.AsyncClient(
+        base_url=base_url, headers={"Authorization": f"Bearer {token}"}
+    ) as client:
+        items: list[dict[str, object]] = (await client.get("/v1/batches")).json()["items"]
+        return items
+
+
+async def test_submit_interrupted_says_its_upload_is_kept_and_a_rerun_continues(
+    own_database_url: str, tmp_path: Path
+) -> None:
+    """Ctrl-C (SIGINT) ended it with status 130 and not a word."""
+    settings = service_settings(own_database_url, tmp_path / "sandbox.db", run_mode="queue")
+    households = tmp_path / "households.ndjson"
+    with households.open("w") as out:
+        for n in range(LINES):
+            body = verification_body([member(make_id_number())], reference=f"i-{n}")
+            out.write(json.dumps(body, ensure_ascii=False) + "\n")
+    state = tmp_path / "households.ndjson.hedui-batch.json"
+
+    async with running_service(settings) as service:
+        token = await _caseworker(own_database_url)
+        env = {"HEDUI_URL": service.base_url, "HEDUI_TOKEN": token, "COLUMNS": "80"}
+        args = (str(households), "--lines-per-request", "5", "--no-wait")
+
+        first = await _cli("submit", *args, env=env)
+        for _ in range(3000):
+            if state.exists() and json.loads(state.read_text())["lines_sent"] >= 10:
+                break
+            await asyncio.sleep(0.005)
+        first.send_signal(signal.SIGINT)
+        output, _ = await asyncio.wait_for(first.communicate(), timeout=60)
+        said = output.decode()
+        interrupted = json.loads(state.read_text())
+
+        second = await _cli("submit", *args, env=env)
+        again, _ = await asyncio.wait_for(second.communicate(), timeout=120)
+        batches = await _batches(service.base_url, token)
+
+    assert first.returncode == 130, said
+    assert interrupted["closed"] is False
+    last = said.strip().splitlines()[-1]
+    assert last == (
+        f"interrupted: the upload so far is saved ({state}); running the same command "
+        "again continues it"
+    ), said
+    assert "Traceback" not in said
+    assert second.returncode == 0, again.decode()
+    assert f"resuming batch {interrupted['batch_id']}" in again.decode()
+    assert [(batch["id"], batch["households"]) for batch in batches] == [
+        (interrupted["batch_id"], LINES)
+    ]
+
+
+@pytest.mark.parametrize(
+    "content", [b"", b"\n\n  \n", b"\xef\xbb\xbf\r\n\t\n"], ids=["empty", "blank", "bom-blank"]
+)
+async def test_a_file_without_households_is_refused_before_any_batch_is_made(
+    own_database_url: str, tmp_path: Path, content: bytes
+) -> None:
+    """It made an empty batch, closed at once (batch.completed to every webhook), exit 0."""
+    settings = service_settings(own_database_url, tmp_path / "sandbox.db", run_mode="queue")
+    empty = tmp_path / "empty.ndjson"
+    empty.write_bytes(content)
+    async with running_service(settings) as service:
+        token = await _caseworker(own_database_url)
+        env = {"HEDUI_URL": service.base_url, "HEDUI_TOKEN": token, "COLUMNS": "80"}
+        run = await _cli("submit", str(empty), env=env)
+        output, _ = await asyncio.wait_for(run.communicate(), timeout=60)
+        batches = await _batches(service.base_url, token)
+
+    said = output.decode()
+    assert run.returncode == 1, said
+    assert said.splitlines() == [
+        f"{empty} has no households (it is empty or its lines are blank): one JSON object "
+        "per line, each the body of POST /v1/verifications"
+    ]
+    assert batches == []
+    assert not (tmp_path / "empty.ndjson.hedui-batch.json").exists()
+
+
+async def test_a_reference_from_the_file_name_that_is_refused_says_so_and_how_to_set_one(
+    own_database_url: str, tmp_path: Path
+) -> None:
+    """The file's name is the default reference: one holding an ID number was `422
+    query.reference`, one holding a member's name refused every line at batch.reference;
+    neither said where the reference came from. The ID number and the name are not said."""
+    settings = service_settings(own_database_url, tmp_path / "sandbox.db", run_mode="queue")
+    id_number = "11010519491231002X"
+    by_id = tmp_path / f"{id_number}.ndjson"
+    by_name = tmp_path / "低保-张三.ndjson"
+    for file in (by_id, by_name):
+        with file.open("w") as out:
+            for n in range(3):
+                body = verification_body([member(make_id_number(), name="张三")], reference=f"n{n}")
+                out.write(json.dumps(body, ensure_ascii=False) + "\n")
+
+    async with running_service(settings) as service:
+        token = await _caseworker(own_database_url)
+        env = {"HEDUI_URL": service.base_url, "HEDUI_TOKEN": token, "COLUMNS": "80"}
+        refused = {}
+        for file in (by_id, by_name):
+            run = await _cli("submit", str(file), "--no-wait", env=env)
+            output, _ = await asyncio.wait_for(run.communicate(), timeout=60)
+            refused[file] = (run.returncode, output.decode())
+        none_made = await _batches(service.base_url, token)
+        given = []
+        for file in (by_id, by_name):
+            run = await _cli("submit", str(file), "--no-wait", "--reference", "h2", env=env)
+            output, _ = await asyncio.wait_for(run.communicate(), timeout=60)
+            given.append((run.returncode, output.decode()))
+        made = await _batches(service.base_url, token)
+
+    for code, said in refused.values():
+        assert code == 1, said
+        assert "the batch's reference comes from the file's name (no --reference given)" in said
+        assert "--reference TEXT sets another" in said
+        assert id_number not in said
+        assert "张三" not in said
+        assert "Traceback" not in said
+    assert "the service refuses it: must not contain an ID number" in refused[by_id][1]
+    assert "holds the name of a member of the household on line 1" in refused[by_name][1]
+    assert none_made == []
+    assert [code for code, _ in given] == [0, 0], given
+    assert sorted((batch["reference"], batch["households"]) for batch in made) == [
+        ("h2", 3),
+        ("h2", 3),
+    ]

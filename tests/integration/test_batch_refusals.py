@@ -147,6 +147,28 @@ class TestUndecodableText:
             "nd-ok"
         ]
 
+    async def test_a_line_in_gbk_is_refused_as_not_utf8_and_says_to_save_as_utf8(
+        self, api_client: ClientFactory
+    ) -> None:
+        """As a single request's body is: `not UTF-8 encoded JSON`, at the byte; it said
+        `Invalid JSON: invalid unicode code point at line 1 column 214` (pydantic's)."""
+        client = await api_client(role="caseworker", region="53")
+        good = text(household("gbk-ok")).encode()
+        gbk = text(household("gbk-1")).encode("gbk")  # its member's name, 张三, in GBK
+        answer = await client.post(
+            "/v1/batches", content=good + b"\n" + gbk + b"\n", headers=NDJSON
+        )
+        assert answer.status_code == 201, answer.text
+        batch = answer.json()
+        assert (batch["households"], batch["invalid_lines"]) == (1, 1)
+        errors = (await client.get(f"/v1/batches/{batch['id']}/errors")).json()["items"]
+        assert [error["line"] for error in errors] == [2]
+        first = errors[0]["errors"][0]
+        assert first["loc"] == ["body", gbk.index("张三".encode("gbk"))]
+        assert first["msg"].startswith("not UTF-8 encoded JSON")
+        assert "save it as UTF-8" in first["msg"]
+        assert "invalid unicode" not in json.dumps(errors)
+
 
 class TestAJsonBodyIsOneDocument:
     """The JSON shape is checked to its last byte before any household is stored: a fault

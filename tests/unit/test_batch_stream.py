@@ -134,6 +134,18 @@ def test_a_member_name_is_repeated_masked_and_short(body: str, said: str) -> Non
     assert str(refused.value) == said
 
 
+def test_a_reference_in_gbk_is_said_to_be_no_utf8() -> None:
+    """A body saved from Excel on Chinese Windows: "not valid JSON" sent nobody to the
+    file's encoding."""
+    body = '{"reference": "低保复核", "households": []}'.encode("gbk")
+    with pytest.raises(BodyMalformed) as refused:
+        asyncio.run(JsonHouseholds(max_line_bytes=100).check(chunked(body, 5)))
+    assert str(refused.value) == (
+        "reference is not UTF-8 (a file exported from Excel on Chinese Windows is GBK: "
+        "save it as UTF-8)"
+    )
+
+
 @pytest.mark.parametrize(
     "tail",
     [b', "reference": "ok"} x', b', "other": 1}', b', "reference": "\\x"}', b"", b"]}"],
