@@ -546,13 +546,15 @@ class TestStatementsTogether:
         deadline = asyncio.get_running_loop().time() + 10
         await shared.release(await shared.acquire(partner, limits, deadline))
         await asyncio.sleep(throttle_module.KEEP_S + 0.2)  # back in the database
-        on_its_way, go_on = asyncio.Event(), asyncio.Event()
+        on_its_way, go_on, answered = asyncio.Event(), asyncio.Event(), asyncio.Event()
         fetch_all = shared._fetch_all
 
         async def held_up(statement: str, *arguments: object) -> Any:
             on_its_way.set()
             await go_on.wait()
-            return await fetch_all(statement, *arguments)
+            rows = await fetch_all(statement, *arguments)
+            answered.set()
+            return rows
 
         monkeypatch.setattr(shared, "_fetch_all", held_up)
         request = asyncio.create_task(shared.acquire(partner, limits, deadline))
@@ -561,6 +563,9 @@ class TestStatementsTogether:
         go_on.set()
         with pytest.raises(asyncio.CancelledError):
             await request
+        # The request ends at once; the statement it sent goes on and takes the slot. Looked
+        # for before it landed, every slot is free and no lease made yet (a CI run did).
+        await asyncio.wait_for(answered.wait(), 5)
 
         # Its slot, taken for nobody: 2 s was once too short in a CI run sharing its cores.
         await TestKeptSlots.all_given_back(engine, partner, within_s=5)
