@@ -20,6 +20,24 @@ from tests.factories import make_id_number, member, verification_body
 LINES = 400
 
 
+async def _part_sent(
+    args: tuple[str, ...], env: dict[str, str], state: Path
+) -> asyncio.subprocess.Process:
+    """`hedui batch submit` with `args`, once its state file says ten lines were sent (or
+    after 15 s, for the test to fail on what it finds)."""
+    process = await _cli("submit", *args, env=env)
+    for _ in range(3000):
+        if _lines_sent(state) >= 10:
+            break
+        await asyncio.sleep(0.005)
+    return process
+
+
+def _lines_sent(state: Path) -> int:
+    sent: int = json.loads(state.read_text())["lines_sent"] if state.exists() else 0
+    return sent
+
+
 async def _cli(*args: str, env: dict[str, str]) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
@@ -53,12 +71,8 @@ async def test_submit_resumes_after_being_killed(own_database_url: str, tmp_path
         env = {"HEDUI_URL": service.base_url, "HEDUI_TOKEN": token, "COLUMNS": "100"}
         args = (str(households), "--lines-per-request", "5", "--no-wait")
 
-        first = await _cli("submit", *args, env=env)
+        first = await _part_sent(args, env, state)
         # Killed (SIGKILL: no clean-up) as soon as a few pieces are acknowledged.
-        for _ in range(3000):
-            if state.exists() and json.loads(state.read_text())["lines_sent"] >= 10:
-                break
-            await asyncio.sleep(0.005)
         first.send_signal(signal.SIGKILL)
         await first.wait()
         interrupted = json.loads(state.read_text())
@@ -260,11 +274,7 @@ async def test_submit_interrupted_says_its_upload_is_kept_and_a_rerun_continues(
         env = {"HEDUI_URL": service.base_url, "HEDUI_TOKEN": token, "COLUMNS": "80"}
         args = (str(households), "--lines-per-request", "5", "--no-wait")
 
-        first = await _cli("submit", *args, env=env)
-        for _ in range(3000):
-            if state.exists() and json.loads(state.read_text())["lines_sent"] >= 10:
-                break
-            await asyncio.sleep(0.005)
+        first = await _part_sent(args, env, state)
         first.send_signal(signal.SIGINT)
         output, _ = await asyncio.wait_for(first.communicate(), timeout=60)
         said = output.decode()
