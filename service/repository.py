@@ -4,9 +4,10 @@ A repository runs statements and never commits: the unit of work that opened the
 (a request, a job) does (see `service.db.session_scope`)."""
 
 import zlib
-from typing import Self
+from typing import Any, Self
 
 from sqlalchemy import false, inspect, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
@@ -20,6 +21,13 @@ class Repository:
     @classmethod
     def from_session(cls, session: AsyncSession) -> Self:
         return cls(session)
+
+    def _insert(self, target: Any) -> postgresql.Insert | sqlite.Insert:
+        """An INSERT into `target` (a model or a table) in the session's dialect, which can
+        say what a row already there does to it (`on_conflict_do_nothing`, `..._update`)."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            return postgresql.insert(target)
+        return sqlite.insert(target)
 
     async def _one_at_a_time(self, lock: int, key: str, model: type[DeclarativeBase]) -> None:
         """Until this transaction ends, no other transaction gets past this point with the

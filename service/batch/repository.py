@@ -5,7 +5,6 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Exists, Table, exists, func, insert, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstrumentedAttribute
 
 from schemas.verification import VerificationStatus
@@ -151,10 +150,8 @@ class BatchRepository(Repository):
     async def get_or_add(self, values: dict[str, Any]) -> str:
         """The id of the batch `values` would make, keyed by its creator and idempotency
         key: inserted unless there is one (concurrent callers wait at the unique key)."""
-        dialect = self.session.get_bind().dialect.name
-        insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
         await self.session.execute(
-            insert_(BATCHES)
+            self._insert(BATCHES)
             .values(**values)
             .on_conflict_do_nothing(index_elements=["created_by", "idempotency_key"])
         )

@@ -5,7 +5,6 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from schemas.connector import BreakerState, Pause
 from service.connector.stats import Bucket
@@ -188,9 +187,7 @@ class ConnectorRepository(Repository):
         `health_sync_s`, in every process)."""
         if not totals:
             return
-        dialect = self.session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = insert(BUCKETS)
+        statement = self._insert(BUCKETS)
         statement = statement.on_conflict_do_update(
             index_elements=["connector", "start", "process"],
             set_={column: statement.excluded[column] for column in _BUCKET_COUNTS},

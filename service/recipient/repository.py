@@ -15,7 +15,6 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstrumentedAttribute, aliased, selectinload
 
 from schemas.recipient import RecipientFilter
@@ -211,9 +210,7 @@ class RecipientRepository(Repository):
         `hold` (the authorization on record has expired), an existing one that failed or
         was returned is held for a new one (`needs_consent`) by the same statement; a
         running or finished one is left as it is."""
-        dialect = self.session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = insert(Recheck).values(**values)
+        statement = self._insert(Recheck).values(**values)
         keys = ["recipient_id", "due_on"]
         if hold:
             upsert = statement.on_conflict_do_update(
