@@ -9,8 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.registry import ConnectorRegistry
-from service.auth.middleware import PRINCIPAL_STATE_KEY
-from service.auth.principal import Principal, Role
+from service.auth.principal import PRINCIPAL_STATE_KEY, Principal, Role
 from service.auth.roles import ROLE_CHECKS, allowed_roles, check_role
 from service.auth.service import principal_for
 from service.config import Settings
