@@ -15,15 +15,23 @@ from service.verification.service import verification as verification_service
 from tests.factories import make_id_number, member, verification_body
 
 
-async def api_tokens(database_url: str, *roles: str, region: str = "53") -> dict[str, str]:
+async def api_tokens(
+    database_url: str, *roles: str, region: str = "53", named: str | None = None
+) -> dict[str, str]:
     """A new key of `region` for each role, committed in the database at `database_url`:
-    its token by role."""
+    its token by role. `named`: each key's holder is `named` and the role ("Panlong
+    approver"); else the key's default name."""
     engine = create_engine(database_url)
     tokens = {}
     try:
         async with create_session_factory(engine)() as session:
             for role in roles:
-                _, tokens[role] = await create_api_key(session, role=Role(role), region=region)
+                _, tokens[role] = await create_api_key(
+                    session,
+                    role=Role(role),
+                    region=region,
+                    name=None if named is None else f"{named} {role}",
+                )
             await session.commit()
     finally:
         await engine.dispose()

@@ -11,11 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.auth.principal import Role
-from service.auth.service import create_api_key
-from service.db import create_engine, create_session_factory
 from tests.conftest import running_service, service_settings
 from tests.factories import make_id_number, member, verification_body
+from tests.stored import caseworker_token
 
 LINES = 400
 
@@ -63,11 +61,7 @@ async def test_submit_resumes_after_being_killed(own_database_url: str, tmp_path
     state = tmp_path / "recheck.ndjson.hedui-batch.json"
 
     async with running_service(settings) as service:
-        engine = create_engine(own_database_url)
-        async with create_session_factory(engine)() as session:
-            _, token = await create_api_key(session, role=Role.caseworker, region="53")
-            await session.commit()
-        await engine.dispose()
+        token = await caseworker_token(own_database_url)
         env = {"HEDUI_URL": service.base_url, "HEDUI_TOKEN": token, "COLUMNS": "100"}
         args = (str(households), "--lines-per-request", "5", "--no-wait")
 
@@ -138,11 +132,7 @@ async def test_submit_killed_during_its_first_request_sends_nothing_twice(
             out.write(json.dumps(body, ensure_ascii=False) + "\n")
 
     async with running_service(settings) as service:
-        engine = create_engine(own_database_url)
-        async with create_session_factory(engine)() as session:
-            _, token = await create_api_key(session, role=Role.caseworker, region="53")
-            await session.commit()
-        await engine.dispose()
+        token = await caseworker_token(own_database_url)
         env = {"HEDUI_URL": service.base_url, "HEDUI_TOKEN": token, "COLUMNS": "100"}
         args = (str(households), "--lines-per-request", str(LINES), "--no-wait")
         async with httpx.AsyncClient(
@@ -180,11 +170,7 @@ async def test_a_file_whose_every_line_is_refused_exits_1(
     pretty = tmp_path / "household.json"  # pretty-printed: no line is a household
     pretty.write_text(json.dumps(verification_body([member(make_id_number())]), indent=2))
     async with running_service(settings) as service:
-        engine = create_engine(own_database_url)
-        async with create_session_factory(engine)() as session:
-            _, token = await create_api_key(session, role=Role.caseworker, region="53")
-            await session.commit()
-        await engine.dispose()
+        token = await caseworker_token(own_database_url)
         env = {"HEDUI_URL": service.base_url, "HEDUI_TOKEN": token, "COLUMNS": "100"}
 
         run = await _cli("submit", str(pretty), "--no-wait", env=env)
@@ -240,15 +226,6 @@ async def test_status_of_what_is_not_a_batch_id_says_so_and_asks_nobody(tmp_path
         assert "cannot reach" not in text  # nothing was sent
 
 
-async def _caseworker(database_url: str) -> str:
-    engine = create_engine(database_url)
-    async with create_session_factory(engine)() as session:
-        _, token = await create_api_key(session, role=Role.caseworker, region="53")
-        await session.commit()
-    await engine.dispose()
-    return token
-
-
 async def _batches(base_url: str, token: str) -> list[dict[str, object]]:
     async with httpx.AsyncClient(
         base_url=base_url, headers={"Authorization": f"Bearer {token}"}
@@ -270,7 +247,7 @@ async def test_submit_interrupted_says_its_upload_is_kept_and_a_rerun_continues(
     state = tmp_path / "households.ndjson.hedui-batch.json"
 
     async with running_service(settings) as service:
-        token = await _caseworker(own_database_url)
+        token = await caseworker_token(own_database_url)
         env = {"HEDUI_URL": service.base_url, "HEDUI_TOKEN": token, "COLUMNS": "80"}
         args = (str(households), "--lines-per-request", "5", "--no-wait")
 
@@ -310,7 +287,7 @@ async def test_a_file_without_households_is_refused_before_any_batch_is_made(
     empty = tmp_path / "empty.ndjson"
     empty.write_bytes(content)
     async with running_service(settings) as service:
-        token = await _caseworker(own_database_url)
+        token = await caseworker_token(own_database_url)
         env = {"HEDUI_URL": service.base_url, "HEDUI_TOKEN": token, "COLUMNS": "80"}
         run = await _cli("submit", str(empty), env=env)
         output, _ = await asyncio.wait_for(run.communicate(), timeout=60)
@@ -343,7 +320,7 @@ async def test_a_reference_from_the_file_name_that_is_refused_says_so_and_how_to
                 out.write(json.dumps(body, ensure_ascii=False) + "\n")
 
     async with running_service(settings) as service:
-        token = await _caseworker(own_database_url)
+        token = await caseworker_token(own_database_url)
         env = {"HEDUI_URL": service.base_url, "HEDUI_TOKEN": token, "COLUMNS": "80"}
         refused = {}
         for file in (by_id, by_name):

@@ -24,8 +24,6 @@ from typer.testing import CliRunner
 
 from connectors.registry import ConnectorRegistry
 from service import cli
-from service.auth.principal import Role
-from service.auth.service import create_api_key
 from service.connector.monitor import HealthMonitor
 from service.db import create_engine, create_session_factory
 from service.models import ApiKey, AuditEvent, Recheck, Recipient, Verification
@@ -166,7 +164,7 @@ async def office(own_database_url: str, tmp_path: Path) -> AsyncIterator[Office]
     settings = service_settings(
         own_database_url, tmp_path / "sandbox.db", policy_dir=policies, recheck_interval_s=0
     )
-    tokens = await _tokens(own_database_url, "caseworker", "approver")
+    tokens = await api_tokens(own_database_url, "caseworker", "approver", named="Panlong")
     async with running_service(settings) as service:
         env = {
             "HEDUI_DATABASE_URL": own_database_url,
@@ -181,22 +179,6 @@ async def office(own_database_url: str, tmp_path: Path) -> AsyncIterator[Office]
             _client(service.base_url, tokens["approver"]) as approver,
         ):
             yield Office(service, sandbox, caseworker, approver, env)
-
-
-async def _tokens(database_url: str, *roles: str) -> dict[str, str]:
-    """An API key of the county office (region 53) for each role, by role."""
-    engine = create_engine(database_url)
-    tokens = {}
-    try:
-        async with create_session_factory(engine)() as session:
-            for role in roles:
-                _, tokens[role] = await create_api_key(
-                    session, role=Role(role), region="53", name=f"Panlong {role}"
-                )
-            await session.commit()
-    finally:
-        await engine.dispose()
-    return tokens
 
 
 def _client(base_url: str, token: str) -> httpx.AsyncClient:
@@ -1233,7 +1215,7 @@ async def test_a_recheck_against_purged_records_compares_the_reports_and_says_so
 
 
 async def _auditor(office: Office) -> httpx.AsyncClient:
-    tokens = await _tokens(office.env["HEDUI_DATABASE_URL"], "auditor")
+    tokens = await api_tokens(office.env["HEDUI_DATABASE_URL"], "auditor", named="Panlong")
     return _client(office.service.base_url, tokens["auditor"])
 
 
@@ -1546,7 +1528,7 @@ async def test_a_recheck_from_the_command_line_is_in_the_audit_trail(office: Off
     assert run.detail is not None
     assert run.detail.startswith("recipient ")
     assert (key.actor_name, key.object_type) == (user, "api_key")
-    auditor_token = (await _tokens(url, "auditor"))["auditor"]
+    auditor_token = (await api_tokens(url, "auditor", named="Panlong"))["auditor"]
     async with _client(office.service.base_url, auditor_token) as auditor:
         found = await auditor.post(
             "/v1/audit/search", json={"id_number": person, "action": "recheck.run"}
