@@ -49,15 +49,21 @@ async def _cli(*args: str, env: dict[str, str]) -> asyncio.subprocess.Process:
     )
 
 
+def _households(path: Path, prefix: str, refused_line: int | None = None) -> Path:
+    """`LINES` one-member households at `path`, referenced `prefix-0`, `prefix-1`...; the
+    one on `refused_line` (counted from 1) of a program there is none of."""
+    with path.open("w") as out:
+        for n in range(LINES):
+            body = verification_body([member(make_id_number())], reference=f"{prefix}-{n}")
+            if n + 1 == refused_line:
+                body["program"] = "unknown"
+            out.write(json.dumps(body, ensure_ascii=False) + "\n")
+    return path
+
+
 async def test_submit_resumes_after_being_killed(own_database_url: str, tmp_path: Path) -> None:
     settings = service_settings(own_database_url, tmp_path / "sandbox.db", run_mode="queue")
-    households = tmp_path / "recheck.ndjson"
-    with households.open("w") as out:
-        for n in range(LINES):
-            body = verification_body([member(make_id_number())], reference=f"k-{n}")
-            if n == 7:
-                body["program"] = "unknown"  # refused, reported as line 8
-            out.write(json.dumps(body, ensure_ascii=False) + "\n")
+    households = _households(tmp_path / "recheck.ndjson", "k", refused_line=8)
     state = tmp_path / "recheck.ndjson.hedui-batch.json"
 
     async with running_service(settings) as service:
@@ -125,11 +131,7 @@ async def test_submit_killed_during_its_first_request_sends_nothing_twice(
     settings = service_settings(
         own_database_url, tmp_path / "sandbox.db", run_mode="queue", batch_chunk=20
     )
-    households = tmp_path / "first.ndjson"
-    with households.open("w") as out:
-        for n in range(LINES):
-            body = verification_body([member(make_id_number())], reference=f"f-{n}")
-            out.write(json.dumps(body, ensure_ascii=False) + "\n")
+    households = _households(tmp_path / "first.ndjson", "f")
 
     async with running_service(settings) as service:
         token = await caseworker_token(own_database_url)
@@ -239,11 +241,7 @@ async def test_submit_interrupted_says_its_upload_is_kept_and_a_rerun_continues(
 ) -> None:
     """Ctrl-C (SIGINT) ended it with status 130 and not a word."""
     settings = service_settings(own_database_url, tmp_path / "sandbox.db", run_mode="queue")
-    households = tmp_path / "households.ndjson"
-    with households.open("w") as out:
-        for n in range(LINES):
-            body = verification_body([member(make_id_number())], reference=f"i-{n}")
-            out.write(json.dumps(body, ensure_ascii=False) + "\n")
+    households = _households(tmp_path / "households.ndjson", "i")
     state = tmp_path / "households.ndjson.hedui-batch.json"
 
     async with running_service(settings) as service:
