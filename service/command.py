@@ -2,6 +2,7 @@
 whose schema is current (the commands never migrate; `hedui db upgrade` and `serve` do)."""
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -47,27 +48,34 @@ def run(work: Coroutine[Any, Any, T], *, status: int = 1) -> T:
     runtime)."""
     import uvloop
 
-    from connectors.registry import ConnectorRegistrationError
-    from service.crypto.keyring import KeyringError
-    from service.db import SchemaNotCurrent
-    from service.policy.files import PolicyFileError
-
     # uvloop, as `hedui serve` runs on (uvicorn's choice): a worker's partner calls and
     # statements on the standard library's loop spent a quarter of its CPU in the loop
     # itself (`bench/RESULTS.md`).
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             return runner.run(work)
-    except (SchemaNotCurrent, KeyringError) as error:
-        fatal(str(error), status)
-    except PolicyFileError as error:
-        # A deployment's own policy file (HEDUI_POLICY_DIR) that does not validate: the
-        # file and the field, as the policy docs promise, not a traceback.
-        fatal(f"policy file {error}", 2)
-    except ConnectorRegistrationError as error:
-        # An installed plugin that breaks the connector contract: its entry point and
-        # why, as docs/connectors.md promises, not a traceback through the loading.
-        fatal(str(error), 2)
+    except Exception as error:
+        if _raised(error, "service.db", "SchemaNotCurrent") or _raised(
+            error, "service.crypto.keyring", "KeyringError"
+        ):
+            fatal(str(error), status)
+        if _raised(error, "service.policy.files", "PolicyFileError"):
+            # A deployment's own policy file (HEDUI_POLICY_DIR) that does not validate: the
+            # file and the field, as the policy docs promise, not a traceback.
+            fatal(f"policy file {error}", 2)
+        if _raised(error, "connectors.registry", "ConnectorRegistrationError"):
+            # An installed plugin that breaks the connector contract: its entry point and
+            # why, as docs/connectors.md promises, not a traceback through the loading.
+            fatal(str(error), 2)
+        raise
+
+
+def _raised(error: Exception, module: str, name: str) -> bool:
+    """Whether `error` is `module.name`'s kind. A module the command never imported cannot
+    have raised it, so nothing is imported to ask (the connectors' registry alone is a
+    tenth of a command's start)."""
+    loaded = sys.modules.get(module)
+    return loaded is not None and isinstance(error, getattr(loaded, name))
 
 
 def settings(**overrides: Any) -> "Settings":
