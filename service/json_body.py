@@ -18,6 +18,10 @@ class DuplicateMember(json.JSONDecodeError):
     body, whose `ctx.error` is this message."""
 
 
+_DECODER = json.JSONDecoder(object_pairs_hook=unique_members)
+"""Made once: `json.loads` with any option builds a new decoder (and its scanner) a call."""
+
+
 def named_twice(name: str) -> str:
     """Why a JSON object is refused that names `name` twice (shown as `shown_name` says)."""
     return f"{DUPLICATE_MEMBER}{shown_name(name)!r}"
@@ -31,6 +35,6 @@ def load_json(body: bytes) -> Any:
     part. `UnicodeDecodeError` for bytes that are not UTF-8."""
     text = body.decode("utf-8")
     try:
-        return json.loads(text, object_pairs_hook=unique_members)
+        return _DECODER.decode(text)
     except RepeatedMember as repeated:
         raise DuplicateMember(named_twice(repeated.name), "", 0) from None
