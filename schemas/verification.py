@@ -7,6 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, ClassVar, Literal
+from uuid import UUID
 
 from pydantic import (
     BaseModel,
@@ -453,17 +454,33 @@ class DecisionCreate(_Strict):
         "is granted), and for dibao and tekun, which pay a monthly benefit",
         examples=["1920.00"],
     )
+    recipient_id: UUID | None = Field(
+        default=None,
+        description="approve only, dibao and tekun: the recipient whose household this "
+        "verification found changed (a member born or married in, one who died or moved "
+        "out). The approval makes this verification's household the recipient's, in place "
+        "of the one approved before: its members are the ones on the roll from now on, its "
+        "benefit is paid, its authorization is the one on record, and the next re-check is "
+        "scheduled from today. The recipient must be on the roll in this verification's "
+        "county, for its program; its members may be in the verification, no other "
+        "recipient's may. Without it, an approval of a household with a member on the roll "
+        "is 409 (`already-on-the-roll`). A re-check begun before the change is decided no "
+        "more (`recheck-superseded`).",
+        examples=["3f2b1c9e-5a47-4d2e-9c1b-8e7f6a5d4c3b"],
+    )
 
-    @field_validator("recheck_class", "monthly_benefit", "one_off_amount")
+    @field_validator("recheck_class", "monthly_benefit", "one_off_amount", "recipient_id")
     @classmethod
     def _with_an_approval_only(
-        cls, value: str | Decimal | None, info: ValidationInfo
-    ) -> str | Decimal | None:
+        cls, value: str | Decimal | UUID | None, info: ValidationInfo
+    ) -> str | Decimal | UUID | None:
         # A decision that failed its own check is the one error to report.
         decision = info.data.get("decision")
         if value is not None and decision is not None and decision != "approve":
             if info.field_name == "one_off_amount":
                 raise ValueError("only an approval grants temporary aid")
+            if info.field_name == "recipient_id":
+                raise ValueError("only an approval changes the household on the roll")
             what = "class" if info.field_name == "recheck_class" else "benefit"
             raise ValueError(f"only an approval puts a household on the roll, with its {what}")
         return value
@@ -493,6 +510,11 @@ class Decision(BaseModel):
         description="A linshi approval: the one-off amount of temporary aid it granted, the "
         "report's or, when the report computed none, the approver's",
         examples=["1920.00"],
+    )
+    recipient_id: str | None = Field(
+        default=None,
+        description="An approval of a changed household: the recipient whose household it "
+        "replaced (the decision's `recipient_id`); null for any other decision",
     )
 
 

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 MIGRATIONS = "hedui_migrations"
 """The installed name of the top-level `alembic/` directory (see setup.py)."""
 MIGRATION_LOCK = 0x6865647569  # "hedui": PostgreSQL advisory lock taken while migrating
-SCHEMA_HEAD = "0035"
+SCHEMA_HEAD = "0036"
 """The newest migration's revision, the schema this version of hedui is written for: a
 command that finds the database there checks nothing more and needs none of alembic
 (about 120 ms of a command's start). `tests/integration/test_migrations.py` holds it to

@@ -218,14 +218,22 @@ class AlreadyOnTheRoll(Conflict):
         else:
             super().__init__(
                 f"Member {member} is on the {program} roll already, with another household: "
-                "a person is paid once"
+                "a person is paid once (a household on the roll whose members changed is "
+                "approved with recipient_id, the recipient whose household it replaces)"
             )
 
 
 class RecipientLeft(Conflict):
     slug = "recipient-left"
 
-    def __init__(self, left_on: object) -> None:
+    def __init__(self, left_on: object, *, change: bool = False) -> None:
+        if change:
+            super().__init__(
+                f"The recipient left the roll on {left_on}: there is no household on it to "
+                "change (approve this verification without recipient_id, as a new "
+                "application)"
+            )
+            return
         super().__init__(
             f"The recipient this re-check is about left the roll on {left_on}: an approval "
             "cannot put them back (submit a new verification for a new application); a "
@@ -236,7 +244,14 @@ class RecipientLeft(Conflict):
 class RecheckSuperseded(Conflict):
     slug = "recheck-superseded"
 
-    def __init__(self) -> None:
+    def __init__(self, *, household_changed: bool = False) -> None:
+        if household_changed:
+            super().__init__(
+                "The recipient's household changed after this re-check began (an approval "
+                "with its members as they now are): that decision, not this one's, says "
+                "what the roll pays (return this one)"
+            )
+            return
         super().__init__(
             "A later re-check of this recipient has its report: its decision, not this one's, "
             "says what the roll pays (return this one)"

@@ -299,6 +299,7 @@ def decision_example() -> dict[str, Any]:
         "policy_version": "53/dibao/urban@2020-06-01",
         "monthly_benefit": "780.00",
         "one_off_amount": None,
+        "recipient_id": None,
     }
 
 

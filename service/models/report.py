@@ -54,6 +54,12 @@ class Decision(SealedModel, Base):
     policy_version: Mapped[str | None] = mapped_column(String(128))
     monthly_benefit_sealed: Mapped[str | None] = mapped_column(SealedText, default=None)
     one_off_amount_sealed: Mapped[str | None] = mapped_column(SealedText, default=None)
+    recipient_id: Mapped[str | None] = mapped_column(
+        String(36),
+        default=None,
+        index=True,
+        doc="An approval of a changed household: the recipient whose household it replaced",
+    )
 
     monthly_benefit = Sealed[Decimal | None]("monthly_benefit_sealed", "money")
     one_off_amount = Sealed[Decimal | None]("one_off_amount_sealed", "money")

@@ -21,7 +21,7 @@ from schemas.recipient import RecipientFilter
 from service.auth.principal import Principal
 from service.auth.scope import Statement, scoped
 from service.crypto.sealed import keyring_of, seal_in
-from service.models import Member, Recheck, Recipient, Verification
+from service.models import Decision, Member, Recheck, Recipient, Verification
 from service.pagination import newer_first_after
 from service.repository import Repository
 
@@ -88,15 +88,27 @@ class RecipientRepository(Repository):
         await self._one_at_a_time(ROLL_LOCK, program, Recipient)
 
     async def member_on_the_roll(
-        self, verification_id: str, program: str
+        self, verification_id: str, program: str, *, besides: str | None = None
     ) -> tuple[Member, Recipient] | None:
         """A member of `verification_id` who is in the approved household of a recipient of
         `program` still on the roll (active or under review), in any region, with that
-        recipient; None if none is (the usual case: one indexed lookup per member)."""
-        row = (
-            await self.session.execute(members_on_the_roll(verification_id, program).limit(1))
-        ).first()
+        recipient; None if none is (the usual case: one indexed lookup per member).
+        `besides`: a recipient whose household does not count (the one a change replaces)."""
+        statement = members_on_the_roll(verification_id, program)
+        if besides is not None:
+            statement = statement.where(Recipient.id != besides)
+        row = (await self.session.execute(statement.limit(1))).first()
         return None if row is None else (row[0], row[1])
+
+    async def household_changed_since(self, recipient_id: str, since: datetime) -> bool:
+        """Whether an approval replaced the recipient's household (its members changed)
+        after `since`."""
+        changed = select(Decision.id).where(
+            Decision.recipient_id == recipient_id,
+            Decision.decision == "approve",
+            Decision.decided_at > since,
+        )
+        return bool(await self.session.scalar(select(changed.exists())))
 
     async def add(self, recipient: Recipient) -> None:
         self.session.add(recipient)

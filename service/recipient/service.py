@@ -21,7 +21,7 @@ from service.errors import (
     RecheckSuperseded,
     RecipientLeft,
 )
-from service.models import Decision, Recipient, Report, Verification
+from service.models import Decision, Recheck, Recipient, Report, Verification
 from service.models.base import new_id, utcnow
 from service.pagination import decode_cursor, listing, next_cursor
 from service.policy.catalog import PolicyCatalog
@@ -119,11 +119,31 @@ def policy_for(
     )
 
 
+def _schedule(
+    catalog: PolicyCatalog,
+    verification: Verification,
+    recheck_class: wire.RecheckClass,
+    today: date,
+) -> tuple[int, date | None]:
+    """For a household approved `today`: months to its first re-check in `recheck_class`,
+    and when the verification's authorization ends (None: the region sets no limit)."""
+    resolved = policy_for(catalog, verification, today) or policy_for(
+        catalog, verification, verification.as_of
+    )
+    months = resolved.parameters.recheck_months(recheck_class) if resolved else 12
+    consent_months = resolved.parameters.consent_valid_months if resolved else None
+    expires_on = (
+        add_months(verification.consent_signed_on, consent_months) if consent_months else None
+    )
+    return months, expires_on
+
+
 class RecipientService:
     async def record_decision(
         self,
         session: AsyncSession,
         *,
+        principal: Principal,
         verification: Verification,
         decision: Decision,
         body: DecisionCreate,
@@ -139,62 +159,39 @@ class RecipientService:
         (under review still, if it was) is due again on the date it was due, and the next
         pass starts the re-check again, whose report the approver then decides on. (A
         household on the roll is re-checked, not verified anew: a new verification of it
-        cannot be approved, `AlreadyOnTheRoll`.)"""
+        cannot be approved, `AlreadyOnTheRoll`, unless the approval names it as a
+        household whose members changed: `body.recipient_id`, `_change_household`.)"""
         repository = RecipientRepository.from_session(session)
         found = await repository.recheck_of(verification.id)
+        if found is not None and body.recipient_id is not None:
+            raise InvalidRequest.at(
+                ["body", "recipient_id"],
+                "this is a re-check of its recipient's household already: leave it out",
+            )
+        if body.recipient_id is not None:
+            return await self._change_household(
+                repository,
+                principal=principal,
+                verification=verification,
+                body=body,
+                report=report,
+                catalog=catalog,
+                today=today,
+            )
         if found is not None:
             recheck, recipient = found
-            if recipient.status == wire.RecipientStatus.left.value:
-                # Stopped (or rejected) since the re-check began: an approval would say the
-                # household is paid while the roll says it is not.
-                if body.decision == "approve":
-                    raise RecipientLeft(recipient.left_on)
-                return recipient
-            now = utcnow()
-            if body.decision == "return":
-                # Superseded, it is not started again: the later re-check's report decides.
-                if not await repository.later_recheck_started(recipient.id, recheck.due_on):
-                    await repository.return_recheck(recheck, now)
-                return recipient
-            # Only a later report supersedes this one: a later re-check that failed, or
-            # waits for a new authorization, has nothing for the approver to decide instead.
-            if await repository.later_recheck_started(recipient.id, recheck.due_on, reported=True):
-                raise RecheckSuperseded()
-            if body.decision == "approve":
-                changes: dict[str, Any] = {}
-                if body.recheck_class and body.recheck_class != recipient.recheck_class:
-                    # Another class, another interval: the schedule from this re-check's due
-                    # date on, as the scheduler set the one it replaces.
-                    resolved = policy_for(catalog, recipient, today)
-                    months = (
-                        resolved.parameters.recheck_months(wire.RecheckClass(body.recheck_class))
-                        if resolved
-                        else 12
-                    )
-                    changes["next_recheck_on"] = next_after(
-                        recheck.due_on, months, today, recipient.recheck_day
-                    )
-                await repository.update(
-                    recipient.id,
-                    status=wire.RecipientStatus.active.value,
-                    approved_verification_id=verification.id,
-                    approved_on=today,
-                    monthly_benefit=granted_benefit(verification, report, body),
-                    recheck_class=body.recheck_class or recipient.recheck_class,
-                    updated_at=now,
-                    **changes,
-                )
-            elif body.decision == "reject":
-                await repository.update(
-                    recipient.id,
-                    status=wire.RecipientStatus.left.value,
-                    left_on=today,
-                    left_reason=f"rejected at the re-check due {recheck.due_on}: {body.reason}",
-                    updated_at=now,
-                )
-                decider = (decision.decided_by, decision.decided_by_name or "")
-                await _resolve_warnings_of_leaver(session, decider, recipient.id, "rejected")
-            return recipient
+            return await self._decide_recheck(
+                session,
+                repository,
+                recheck,
+                recipient,
+                verification=verification,
+                decision=decision,
+                body=body,
+                report=report,
+                catalog=catalog,
+                today=today,
+            )
         if body.decision != "approve" or verification.program not in ROLL_PROGRAMS:
             return None
         await repository.hold_the_roll(verification.program)
@@ -209,11 +206,7 @@ class RecipientService:
                 and on_the_roll.status == wire.RecipientStatus.under_review.value,
             )
         recheck_class = wire.RecheckClass(body.recheck_class or default_class(verification.program))
-        resolved = policy_for(catalog, verification, today) or policy_for(
-            catalog, verification, verification.as_of
-        )
-        months = resolved.parameters.recheck_months(recheck_class) if resolved else 12
-        consent_months = resolved.parameters.consent_valid_months if resolved else None
+        months, consent_expires_on = _schedule(catalog, verification, recheck_class, today)
         recipient = Recipient(
             id=new_id(),
             reference=verification.reference,
@@ -231,13 +224,148 @@ class RecipientService:
             recheck_day=today.day,
             consent_document_id=verification.consent_document_id,
             consent_signed_on=verification.consent_signed_on,
-            consent_expires_on=(
-                add_months(verification.consent_signed_on, consent_months)
-                if consent_months
-                else None
-            ),
+            consent_expires_on=consent_expires_on,
         )
         await repository.add(recipient)
+        return recipient
+
+    async def _decide_recheck(
+        self,
+        session: AsyncSession,
+        repository: RecipientRepository,
+        recheck: Recheck,
+        recipient: Recipient,
+        *,
+        verification: Verification,
+        decision: Decision,
+        body: DecisionCreate,
+        report: Report | None,
+        catalog: PolicyCatalog,
+        today: date,
+    ) -> Recipient:
+        """A decision on a re-check's verification (see `record_decision`)."""
+        if recipient.status == wire.RecipientStatus.left.value:
+            # Stopped (or rejected) since the re-check began: an approval would say the
+            # household is paid while the roll says it is not.
+            if body.decision == "approve":
+                raise RecipientLeft(recipient.left_on)
+            return recipient
+        now = utcnow()
+        if body.decision == "return":
+            # Superseded, it is not started again: the later re-check's report decides.
+            if not await repository.later_recheck_started(recipient.id, recheck.due_on):
+                await repository.return_recheck(recheck, now)
+            return recipient
+        # Only a later report supersedes this one: a later re-check that failed, or
+        # waits for a new authorization, has nothing for the approver to decide instead.
+        if await repository.later_recheck_started(recipient.id, recheck.due_on, reported=True):
+            raise RecheckSuperseded()
+        if await repository.household_changed_since(
+            recipient.id, recheck.started_at or recheck.created_at
+        ):
+            # The re-check compared the household approved before; the roll has the
+            # new one, whose report an approver has decided on since.
+            raise RecheckSuperseded(household_changed=True)
+        if body.decision == "approve":
+            changes: dict[str, Any] = {}
+            if body.recheck_class and body.recheck_class != recipient.recheck_class:
+                # Another class, another interval: the schedule from this re-check's due
+                # date on, as the scheduler set the one it replaces.
+                resolved = policy_for(catalog, recipient, today)
+                months = (
+                    resolved.parameters.recheck_months(wire.RecheckClass(body.recheck_class))
+                    if resolved
+                    else 12
+                )
+                changes["next_recheck_on"] = next_after(
+                    recheck.due_on, months, today, recipient.recheck_day
+                )
+            await repository.update(
+                recipient.id,
+                status=wire.RecipientStatus.active.value,
+                approved_verification_id=verification.id,
+                approved_on=today,
+                monthly_benefit=granted_benefit(verification, report, body),
+                recheck_class=body.recheck_class or recipient.recheck_class,
+                updated_at=now,
+                **changes,
+            )
+        elif body.decision == "reject":
+            await repository.update(
+                recipient.id,
+                status=wire.RecipientStatus.left.value,
+                left_on=today,
+                left_reason=f"rejected at the re-check due {recheck.due_on}: {body.reason}",
+                updated_at=now,
+            )
+            decider = (decision.decided_by, decision.decided_by_name or "")
+            await _resolve_warnings_of_leaver(session, decider, recipient.id, "rejected")
+        return recipient
+
+    async def _change_household(
+        self,
+        repository: RecipientRepository,
+        *,
+        principal: Principal,
+        verification: Verification,
+        body: DecisionCreate,
+        report: Report | None,
+        catalog: PolicyCatalog,
+        today: date,
+    ) -> Recipient:
+        """An approval of a household on the roll whose members changed (a birth, a death,
+        a marriage, a member moving out): the verification becomes the recipient's
+        approved one, as a first approval's would, in place of the household approved
+        before. The recipient is the same one (its id, its origin, its history); its
+        members, benefit, authorization and schedule are this verification's from today.
+        A re-check begun before is decided no more (`RecheckSuperseded`)."""
+        where: list[str | int] = ["body", "recipient_id"]
+        if verification.program not in ROLL_PROGRAMS:
+            raise InvalidRequest.at(
+                where, f"{verification.program} puts nobody on the roll: no household to change"
+            )
+        recipient = await repository.get(str(body.recipient_id), scope=principal)
+        if recipient is None:
+            raise InvalidRequest.at(where, "no recipient with this id in this API key's region")
+        if recipient.region_code != verification.region_code:
+            raise InvalidRequest.at(
+                where,
+                f"the recipient is on county {recipient.region_code}'s roll, this household "
+                f"in county {verification.region_code}: a household that moved is stopped "
+                "there and approved here as a new application",
+            )
+        if recipient.program != verification.program:
+            raise InvalidRequest.at(
+                where, f"the recipient receives {recipient.program}, not {verification.program}"
+            )
+        if recipient.status == wire.RecipientStatus.left.value:
+            raise RecipientLeft(recipient.left_on, change=True)
+        await repository.hold_the_roll(verification.program)
+        paid = await repository.member_on_the_roll(
+            verification.id, verification.program, besides=recipient.id
+        )
+        if paid is not None:
+            member, _ = paid
+            raise AlreadyOnTheRoll(mask_id_number(member.id_number), verification.program)
+        recheck_class = wire.RecheckClass(body.recheck_class or recipient.recheck_class)
+        months, consent_expires_on = _schedule(catalog, verification, recheck_class, today)
+        await repository.update(
+            recipient.id,
+            status=wire.RecipientStatus.active.value,
+            area=verification.area,
+            township_code=verification.township_code,
+            approved_verification_id=verification.id,
+            approved_on=today,
+            monthly_benefit=granted_benefit(verification, report, body),
+            recheck_class=recheck_class.value,
+            next_recheck_on=add_months(today, months),
+            recheck_day=today.day,
+            consent_document_id=verification.consent_document_id,
+            consent_signed_on=verification.consent_signed_on,
+            consent_expires_on=consent_expires_on,
+            consent_withdrawn_on=None,
+            updated_at=utcnow(),
+        )
         return recipient
 
     async def page(

@@ -124,6 +124,7 @@ async def decide(
         decided_by_name=principal.name,
         report_hash=report.report_hash if report else None,
         policy_version=report.policy_version if report else None,
+        recipient_id=str(body.recipient_id) if body.recipient_id else None,
     )
     if granted is not None:
         decision.monthly_benefit = granted
@@ -139,6 +140,7 @@ async def decide(
         raise VerificationWithdrawn(VerificationWithdrawn.NOT_DECIDED)
     recipient = await recipient_service.record_decision(
         session,
+        principal=principal,
         verification=verification,
         decision=decision,
         body=body,

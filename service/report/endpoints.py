@@ -125,6 +125,7 @@ async def rescore_verification(
         NearRelativeRegisteredSince("530102********1223", 0),
         RecipientLeft("2027-06-30"),
         RecheckSuperseded(),
+        RecheckSuperseded(household_changed=True),
     ),
     summary="Record the approver's decision on a completed verification",
 )
@@ -144,7 +145,13 @@ async def create_decision(
     report's, or, when the report computed none (`review`, `ineligible`), the one the
     approver states (`monthly_benefit`, required then). On a re-check's verification, an
     approval keeps the recipient with that benefit and a rejection takes it off the roll
-    with the reason. The decision records the benefit granted."""
+    with the reason. The decision records the benefit granted.
+
+    A household on the roll whose members changed (a birth, a death, a marriage, a member
+    moving out) is verified with its members as they now are, and approved with
+    `recipient_id`: the recipient keeps its id and history, and its household, benefit,
+    authorization and re-check schedule are this verification's from today. A re-check
+    begun before the change is decided no more (`recheck-superseded`)."""
     verification = await verification_service.get(session, principal, verification_id)
     return await decide(
         session, principal, verification, body, catalog=catalog, today=settings.today()

@@ -417,6 +417,7 @@ def decision_to_wire(decision: Decision) -> wire.Decision:
         policy_version=decision.policy_version,
         monthly_benefit=decision.monthly_benefit,
         one_off_amount=decision.one_off_amount,
+        recipient_id=decision.recipient_id,
     )
 
 
