@@ -132,10 +132,22 @@ def _health(health: "HealthStatus") -> str:
 
 
 def _reason(reason: str | None, *, required: bool) -> str:
+    """The reason as the API takes it (`PauseRequest`, `ResumeRequest`): the same refusals,
+    an ID number among them, said without quoting what was given."""
+    from pydantic import ValidationError
+
+    from schemas.connector import PauseRequest, ResumeRequest
+
     text = (reason or "").strip()
     if (required and not text) or len(text) > REASON_MAX:
         raise typer.BadParameter(f"1 to {REASON_MAX} characters", param_hint="--reason")
-    return text
+    try:
+        if required:
+            return PauseRequest(reason=text).reason
+        return ResumeRequest(reason=text).reason if text else ""
+    except ValidationError as error:
+        said = str(error.errors(include_input=False)[0]["msg"]).removeprefix("Value error, ")
+        raise typer.BadParameter(said, param_hint="--reason") from None
 
 
 def _change(name: str, reason: str, *, paused: bool) -> None:
@@ -155,6 +167,8 @@ def _change(name: str, reason: str, *, paused: bool) -> None:
                     await change(session, runtime.registry, runtime.health, actor, name, reason)
                 except HeduiError as error:
                     said = error.detail or error.title
+                    if name not in runtime.registry.names():
+                        said += f" (registered: {', '.join(sorted(runtime.registry.names()))})"
                     fatal(said if said.startswith(name) else f"{name}: {said}")
                 await audit.record(
                     session,

@@ -148,7 +148,27 @@ async def test_an_unknown_connector_or_no_reason_is_one_line(served: Served) -> 
     unknown = await hedui("connector", "pause", "nope", "--reason", "x", env=env)
     assert unknown.returncode == 1
     assert "nope: No connector is registered under this name" in unknown.stderr
+    assert "(registered: bank, housing_fund, pensions, public_payroll" in unknown.stderr
     assert "Traceback" not in unknown.stderr
     blank = await hedui("connector", "pause", "bank", "--reason", "  ", env=env)
     assert blank.returncode == 2
     assert "--reason" in blank.stderr
+
+
+async def test_a_reason_is_refused_as_the_api_refuses_it(served: Served) -> None:
+    """An ID number in a pause or resume reason would be shown, in full, by the events API,
+    the dashboard and `connector status`: the command refuses it as the API does, without
+    quoting it, and nothing is paused."""
+    env = {"HEDUI_DATABASE_URL": served.database_url}
+    person = "11010519491231002X"
+    for command in ("pause", "resume"):
+        refused = await hedui(
+            "connector", command, "vehicles", "--reason", f"complaint about {person}", env=env
+        )
+        assert refused.returncode == 2, refused.stderr
+        assert "must not contain an ID number" in refused.stderr
+        assert person not in refused.stderr + refused.stdout
+    status = await hedui("connector", "status", "--json", env=env)
+    assert status.returncode == 0, status.stderr
+    listed = {line["name"]: line for line in map(json.loads, status.stdout.splitlines())}
+    assert listed["vehicles"]["paused"] is None
