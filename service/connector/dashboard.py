@@ -218,11 +218,15 @@ async def data(
     )
 
 
-async def _json_reason(request: Request) -> str:
+async def _json_reason(
+    request: Request, model: type[wire.PauseRequest | wire.ResumeRequest] = wire.PauseRequest
+) -> str:
+    """The reason of a pause (required) or a resume (`ResumeRequest`: optional), as the
+    API's routes read it."""
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         raise InvalidRequest.at(["header", "content-type"], "must be application/json")
     try:
-        body = wire.PauseRequest.model_validate(load_json(await request.body()))
+        body = model.model_validate(load_json(await request.body()))
     except DuplicateMember as error:
         raise InvalidRequest.at(["body"], str(error.msg)) from None
     except ValidationError as error:
@@ -264,7 +268,7 @@ async def resume(
     principal: DashboardUser,
 ) -> wire.ConnectorSummary:
     check_every_region(principal)
-    reason = await _json_reason(request)
+    reason = await _json_reason(request, wire.ResumeRequest)
     return await connector_service.resume(
         session, registry, health, Actor.of(principal), name, reason
     )

@@ -42,7 +42,14 @@ from service.connector.breaker import Admission, Breaker, BreakerPolicy
 from service.connector.meter import Attempt
 from service.connector.metrics import Metrics
 from service.connector.repository import ConnectorRepository
-from service.connector.stats import BREAKER_FAILURES, BREAKER_NEUTRAL, REFUSED, Bucket, merged
+from service.connector.stats import (
+    BREAKER_FAILURES,
+    BREAKER_NEUTRAL,
+    PARTNER_FAILURES,
+    REFUSED,
+    Bucket,
+    merged,
+)
 from service.connector.throttle import Throttle
 from service.connector.wiring import NOT_CHECKED, PAUSED_NOT_CALLED, ask_check, config_of
 from service.db import WriteGate
@@ -246,7 +253,8 @@ class HealthMonitor:
         elif outcome not in REFUSED:
             signals.errors.append((at, outcome, _masked(detail or outcome.value)))
             del signals.errors[:-ERRORS_KEPT_PER_SYNC]
-        if outcome in BREAKER_FAILURES:
+        if outcome in PARTNER_FAILURES:
+            # Garbage too: fast, so not the breaker's business, but the partner's failure.
             self._suspects.add(name)
 
     def cancelled(self, grant: Ticket, attempts: Sequence[Attempt] = ()) -> None:

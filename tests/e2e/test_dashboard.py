@@ -193,6 +193,16 @@ async def test_actions_from_the_page_must_be_json(
         "/dashboard/connectors/real_estate/resume", json={"reason": "test over"}
     )
     assert resumed.json()["paused"] is None
+    # A pause says why; a resume may, as on the API and the command line.
+    assert (
+        await browser.post("/dashboard/connectors/real_estate/pause", json={})
+    ).status_code == 422
+    assert (
+        await browser.post("/dashboard/connectors/real_estate/pause", json={"reason": "again"})
+    ).status_code == 200
+    unexplained = await browser.post("/dashboard/connectors/real_estate/resume", json={})
+    assert unexplained.status_code == 200, unexplained.text
+    assert unexplained.json()["paused"] is None
 
 
 async def test_a_county_operator_watches_but_cannot_pause_a_partner_for_everyone(

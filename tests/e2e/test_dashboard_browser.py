@@ -155,6 +155,8 @@ async def test_operator_watches_the_bank_go_down_and_come_back_and_pauses_a_sour
             assert (bank_source["status"], failed["recommendation"]) == ("error", "review")
             await page.wait_for_selector(f'{bank}[data-status="down"]', timeout=WITHIN_MS)
             assert "health check failing" in await page.inner_text(f"{bank} .reason")
+            # The failing check says why: it may be the only sign there is.
+            assert "HTTP 503" in await page.inner_text(f"{bank} .badge.probe")
             assert await status_metric(http, "bank") == "down"  # `curl /metrics` agrees
             assert await success_stat(page, bank) == ("0 of 1", "calls ok")  # too few for a rate
             await page.screenshot(path=str(artifacts / "dashboard-bank-down.png"), full_page=True)
@@ -169,6 +171,11 @@ async def test_operator_watches_the_bank_go_down_and_come_back_and_pauses_a_sour
             await page.click(f"{vehicles} button.toggle")
             await page.wait_for_selector(f"{vehicles} .badge.paused", timeout=WITHIN_MS)
             assert await page.inner_text(f"{vehicles} button.toggle") == "Resume"
+            assert await page.get_attribute(f"{vehicles} button.toggle", "class") == "toggle resume"
+            held = await page.inner_text(f"{vehicles} .badge.paused")
+            assert re.fullmatch(
+                r"paused by ops-desk at \d\d:\d\d:\d\d: partner maintenance 02:00-04:00", held
+            ), held
             listed = await http.get("/v1/connectors", headers={"Authorization": f"Bearer {token}"})
             paused = next(c for c in listed.json() if c["name"] == "vehicles")["paused"]
             assert paused["paused_by"] == "ops-desk"
@@ -228,6 +235,11 @@ async def test_operator_watches_the_bank_go_down_and_come_back_and_pauses_a_sour
                     )
                     assert tops.count(tops[0]) == 3, f"not three cards a row at {width} px"
                     await page.screenshot(path=str(artifacts / f"dashboard-{width}x{height}.png"))
+            # A phone: nothing runs past the screen's edge.
+            await page.set_viewport_size({"width": 360, "height": 780})
+            wide = await page.evaluate("document.documentElement.scrollWidth")
+            assert wide <= 360, f"the page is {wide} px wide on a 360 px screen"
+            await page.screenshot(path=str(artifacts / "dashboard-360.png"), full_page=True)
         finally:
             await browser.close()
 

@@ -492,7 +492,16 @@ async def test_failing_calls_and_an_open_period_that_is_over_ask_for_a_probe_at_
         now[0] += EARLY_PROBE_GAP_S
         assert health.early_probes() == ["early"]
 
-        fail(health, "early", 3)  # five in a row: open
+        # An answer that is garbage is the partner's failure too (not the breaker's).
+        now[0] += EARLY_PROBE_GAP_S
+        assert await health.probe(registry.get("early"), config, client)
+        grant = health.admit("early")
+        assert isinstance(grant, Ticket)
+        health.record(grant, CallOutcome.malformed, latency_ms=20, detail="body is not JSON")
+        now[0] += EARLY_PROBE_GAP_S
+        assert health.early_probes() == ["early"]
+
+        fail(health, "early", 5)  # five in a row: open
         breaker = health.breakers["early"]
         assert breaker.state is BreakerState.open
         assert breaker.open_until is not None

@@ -38,7 +38,9 @@
     if (s < 3600) return Math.round(s / 60) + " min ago";
     return Math.round(s / 3600) + " h ago";
   }
-  function clock(iso) { return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" }); }
+  // Times of day on the 24-hour clock, as the charts' axes show them (the browser's zone).
+  function clock(iso) { return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" }); }
+  function clip(text, n) { return text.length > n ? text.slice(0, n - 1) + "…" : text; }
   function hhmm(iso) { return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23" }); }
 
   // The chart's time axis: its first bucket's start at the left, the middle bucket's under
@@ -192,10 +194,17 @@
       any = true;
       var rate = p.error_rate === null ? 1 : p.error_rate;
       var h = Math.max(2, rate * 50);
-      svg.appendChild(svgEl("rect", {
+      var onlyRefused = p.refused && p.error_rate === null;
+      var bar = svgEl("rect", {
         x: (i * w + w * 0.15).toFixed(2), y: (60 - h).toFixed(1), width: Math.max(0.8, w * 0.7).toFixed(2), height: h.toFixed(1),
-        fill: rate > 0 ? (p.refused && p.error_rate === null ? "#8c6bd1" : "#c62828") : "#cbd5e1"
-      }));
+        fill: rate > 0 ? (onlyRefused ? "#8c6bd1" : "#c62828") : "#cbd5e1"
+      });
+      // Each bar says what it is on hover: a purple one is calls refused, not errors.
+      var tip = svgEl("title", {});
+      tip.textContent = hhmm(p.start) + ": " + (onlyRefused ? p.refused + " refused (paused or breaker open), no call made"
+        : Math.round(rate * 100) + " % errors" + (p.refused ? ", " + p.refused + " refused" : ""));
+      bar.appendChild(tip);
+      svg.appendChild(bar);
     });
     if (!any) empty(svg, W);
   }
@@ -211,12 +220,29 @@
     c.reason.textContent = h.reason;
     c.badges.textContent = "";
     var breaker = el("span", "badge breaker " + h.breaker, "breaker " + h.breaker.replace("_", "-"));
-    if (h.breaker_until) breaker.textContent += " until " + clock(h.breaker_until);
+    // An end already past (a partner paused while its breaker was open is not called, so
+    // the breaker waits for the next call to try it) is not shown as if still ahead.
+    if (h.breaker_until && Date.parse(h.breaker_until) > Date.parse(generatedAt)) {
+      breaker.textContent += " until " + clock(h.breaker_until);
+    } else if (h.breaker === "open") {
+      breaker.title = "Tried again at the next call" + (sum.paused ? ", once resumed" : "");
+    }
     c.badges.appendChild(breaker);
     c.badges.appendChild(el("span", "badge", sum.origin + " · v" + sum.version));
-    if (h.last_probe) c.badges.appendChild(el("span", "badge" + (h.last_probe.ok ? "" : " open"), "check " + (h.last_probe.ok ? "ok" : "failing") + " " + ago(h.last_probe.at)));
+    if (h.last_probe) {
+      // A failing check says why (it may be the only sign: no calls, nothing in the errors).
+      var p = h.last_probe;
+      var why = !p.ok && p.detail ? ": " + clip(p.detail, 60) : "";
+      var check = el("span", "badge probe" + (p.ok ? "" : " open"), "check " + (p.ok ? "ok" : "failing") + " " + ago(p.at) + why);
+      check.title = "Health check at " + clock(p.at) + (p.latency_ms != null ? ", " + Math.round(p.latency_ms) + " ms" : "") + (p.detail ? ": " + p.detail : "");
+      c.badges.appendChild(check);
+    }
     c.paused = !!sum.paused;
-    if (sum.paused) c.badges.appendChild(el("span", "badge paused", "paused by " + sum.paused.paused_by + ": " + sum.paused.reason));
+    if (sum.paused) {
+      var held = el("span", "badge paused", "paused by " + sum.paused.paused_by + " at " + clock(sum.paused.paused_at) + ": " + clip(sum.paused.reason, 80));
+      held.title = "Paused " + new Date(sum.paused.paused_at).toLocaleString([], { hourCycle: "h23" }) + " by " + sum.paused.paused_by + ": " + sum.paused.reason;
+      c.badges.appendChild(held);
+    }
     c.button.textContent = c.paused ? "Resume" : "Pause";
     c.button.className = "toggle " + (c.paused ? "resume" : "pause");
     success(c.s.rate, h);
@@ -225,9 +251,12 @@
     // Over the window the figures cover: shorter than window_s once the breaker closed in
     // it (and at least a minute, so one call just after the close is not 60 a minute).
     var spanS = (Date.parse(generatedAt) - Date.parse(h.window_from)) / 1000;
-    var perMin = (h.calls + h.refused) * 60 / Math.max(60, Math.min(h.window_s, spanS));
+    // Calls the partner received: those refused before reaching it (paused, breaker open)
+    // are not calls to it, and the success figure beside this leaves them out too.
+    var perMin = h.calls * 60 / Math.max(60, Math.min(h.window_s, spanS));
     c.s.cpm.value.textContent = perMin >= 10 ? Math.round(perMin) : perMin.toFixed(1);
-    c.s.cpm.box.title = h.window_restarted ? "Since the breaker closed at " + clock(h.window_from) : "";
+    c.s.cpm.box.title = (h.window_restarted ? "Since the breaker closed at " + clock(h.window_from) + ". " : "") +
+      (h.refused ? h.refused + " more refused before reaching the partner (paused or breaker open)" : "");
     c.s.ok.value.textContent = h.last_success_at ? ago(h.last_success_at) : "—";
     var span = range === "hour" ? "last hour" : "24 h";
     c.lat.title.textContent = "p95 latency · " + span;
@@ -279,8 +308,10 @@
     box.appendChild(updated);
   }
 
-  function refresh() {
-    fetch("/dashboard/data", { credentials: "same-origin", headers: { Accept: "application/json" } })
+  // One fetch of the figures, drawn; `refresh` repeats it every refreshMs, and a pause or
+  // resume draws at once what it changed (the badge, the count of paused partners).
+  function load() {
+    return fetch("/dashboard/data", { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (r) {
         if (r.status === 401 || r.status === 403) { window.location.assign("/dashboard"); throw new Error("signed out"); }
         if (!r.ok) throw new Error("HTTP " + r.status);
@@ -309,26 +340,32 @@
           (last ? "the cards show the figures of " + clock(last.generated_at) + ", not now" : "no figures yet") +
           ". Trying again every " + Math.round(refreshMs / 1000) + " s.";
         banner.classList.add("shown");
-      })
-      .finally(function () { window.setTimeout(refresh, refreshMs); });
+      });
+  }
+
+  function refresh() {
+    load().finally(function () { window.setTimeout(refresh, refreshMs); });
   }
 
   function toggle(name, input, button, msg) {
     var c = cards[name];
     var reason = input.value.trim();
-    if (!reason) { msg.textContent = "Give a reason"; input.focus(); return; }
+    // A pause says why (kept in the record); a resume may, as the API and the CLI allow.
+    if (!reason && !c.paused) { msg.textContent = "Give a reason"; input.focus(); return; }
     msg.textContent = "";
     button.disabled = true;
     fetch("/dashboard/connectors/" + encodeURIComponent(name) + (c.paused ? "/resume" : "/pause"), {
       method: "POST", credentials: "same-origin",
       headers: { "Content-Type": "application/json", Accept: "application/json" },
-      body: JSON.stringify({ reason: reason })
+      body: JSON.stringify(reason ? { reason: reason } : {})
     }).then(function (r) {
       return r.json().then(function (body) {
         if (!r.ok) throw new Error(body.detail || "failed");
         input.value = "";
         c.paused = !!body.paused;
         c.button.textContent = c.paused ? "Resume" : "Pause";
+        c.button.className = "toggle " + (c.paused ? "resume" : "pause");
+        load();
       });
     }).catch(function (e) { msg.textContent = e.message; })
       .finally(function () { button.disabled = false; });
