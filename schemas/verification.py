@@ -462,10 +462,11 @@ class DecisionCreate(_Strict):
         "of the one approved before: its members are the ones on the roll from now on, its "
         "benefit is paid, its authorization is the one on record, and the next re-check is "
         "scheduled from today. The recipient must be on the roll in this verification's "
-        "county, for its program; its members may be in the verification, no other "
-        "recipient's may. Without it, an approval of a household with a member on the roll "
-        "is 409 (`already-on-the-roll`). A re-check begun before the change is decided no "
-        "more (`recheck-superseded`).",
+        "county, for its program, and one of its members at least must be in the "
+        "verification (a household whose members all differ is a new application); no "
+        "other recipient's member may. Without it, an approval of a household with a "
+        "member on the roll is 409 (`already-on-the-roll`). A re-check begun before the "
+        "change is decided no more (`recheck-superseded`).",
         examples=["3f2b1c9e-5a47-4d2e-9c1b-8e7f6a5d4c3b"],
     )
 

@@ -100,6 +100,17 @@ class RecipientRepository(Repository):
         row = (await self.session.execute(statement.limit(1))).first()
         return None if row is None else (row[0], row[1])
 
+    async def shares_a_member(self, verification_id: str, other_id: str) -> bool:
+        """Whether a member of `verification_id` is a member of `other_id` too (by the
+        blind index of their ID numbers)."""
+        ours, theirs = aliased(Member), aliased(Member)
+        shared = (
+            select(ours.id)
+            .join(theirs, theirs.id_number_blind == ours.id_number_blind)
+            .where(ours.verification_id == verification_id, theirs.verification_id == other_id)
+        )
+        return bool(await self.session.scalar(select(shared.exists())))
+
     async def household_changed_since(self, recipient_id: str, since: datetime) -> bool:
         """Whether an approval replaced the recipient's household (its members changed)
         after `since`."""

@@ -340,6 +340,16 @@ class RecipientService:
             )
         if recipient.status == wire.RecipientStatus.left.value:
             raise RecipientLeft(recipient.left_on, change=True)
+        if not await repository.shares_a_member(
+            verification.id, recipient.approved_verification_id
+        ):
+            # Nobody of the household on the roll: another household, which is a new
+            # application, not a change (and a recipient's history is not handed over).
+            raise InvalidRequest.at(
+                where,
+                "no member of this household is in the recipient's: a household whose "
+                "members all differ is a new application (approve it without recipient_id)",
+            )
         await repository.hold_the_roll(verification.program)
         paid = await repository.member_on_the_roll(
             verification.id, verification.program, besides=recipient.id

@@ -1644,6 +1644,13 @@ async def test_a_change_is_refused_where_it_names_no_household_of_the_roll_to_ch
         for item in (await office.approver.get("/v1/recipients")).json()["items"]
         if item["region_code"] == "530103"
     )
+    kept = make_id_number("530102")
+    await office.approve("530102", {"id_number": kept})
+    [strangers_to] = [
+        item["id"]
+        for item in (await office.approver.get("/v1/recipients")).json()["items"]
+        if item["status"] == "active" and item["region_code"] == "530102"
+    ]
     roll_before = (await office.approver.get("/v1/recipients")).json()
     household = await office.verify("530102", {"id_number": make_id_number("530102")})
 
@@ -1653,6 +1660,7 @@ async def test_a_change_is_refused_where_it_names_no_household_of_the_roll_to_ch
         (_changed(household, other_county), 422, "county 530103's roll"),
         ({**_changed(household, other_county), "decision": "reject"}, 422, "only an approval"),
         (_changed(household, stopped["id"]), 409, "left the roll on"),
+        (_changed(household, strangers_to), 422, "no member of this household"),
     ):
         refused = await _decided(office, household, body)
         assert refused.status_code == status, refused.text
