@@ -4,10 +4,11 @@
   and no call has succeeded since), or fewer than `degraded_rate` of the calls succeeded.
 - `degraded`: the breaker is half-open, or the success rate is below `operational_rate`,
   or p95 latency is over the connector's SLO; with fewer than `min_calls` calls, when the
-  latest call failed (and nothing has succeeded since).
+  latest call failed (and nothing has succeeded since), or when the calls' p95 is over the
+  SLO (a partner that answers, slowly, is not said to be operational beside the figure).
 - `operational`: at least `min_calls` calls with a success rate of at least
   `operational_rate` and p95 within the SLO; or, with fewer calls, when the latest signal
-  (a probe or a call) was a success.
+  (a probe or a call) was a success and the calls were within the SLO.
 - `unknown`: fewer than `min_calls` calls and no probe yet.
 
 Success rate counts partner-attributable failures only (timeouts, transport errors,
@@ -85,6 +86,11 @@ def _latest_signal(signals: Signals, thresholds: Thresholds) -> tuple[HealthStat
         return HealthStatus.degraded, "the latest call failed"
     if success is None:
         return HealthStatus.unknown, f"fewer than {thresholds.min_calls} calls and no check yet"
+    if signals.calls and signals.p95_ms is not None and signals.p95_ms > signals.slo_p95_ms:
+        return (
+            HealthStatus.degraded,
+            f"answering, slowly: p95 {signals.p95_ms:g} ms over the {signals.slo_p95_ms:g} ms SLO",
+        )
     if success == signals.last_success_at:
         return HealthStatus.operational, "the latest call succeeded"
     return HealthStatus.operational, "health check passing"

@@ -101,6 +101,32 @@ def test_with_few_calls_the_latest_signal_decides(
     assert assess(signals(calls=3, failures=1, **moments), Thresholds()) == expected
 
 
+@pytest.mark.parametrize(
+    "moments",
+    [
+        {"last_success_at": T0},
+        {"last_probe_ok": True, "last_probe_at": T0},
+        {"last_failure_at": T0, "last_success_at": T0 + timedelta(seconds=1)},
+    ],
+)
+def test_with_few_calls_a_slow_partner_is_degraded_not_operational(
+    moments: dict[str, object],
+) -> None:
+    """Three calls of 3 s each against a 2 s SLO: the partner answers, but the card must not
+    say operational beside a p95 over the SLO."""
+    status, reason = assess(signals(calls=3, failures=0, p95_ms=5000.0, **moments), Thresholds())
+    assert status is HealthStatus.degraded
+    assert reason == "answering, slowly: p95 5000 ms over the 2000 ms SLO"
+
+
+def test_with_no_calls_a_passing_check_is_operational_whatever_the_window_held() -> None:
+    """No call to judge latency by: a passing health check speaks for the partner."""
+    status, _ = assess(
+        signals(calls=0, p95_ms=None, last_probe_ok=True, last_probe_at=T0), Thresholds()
+    )
+    assert status is HealthStatus.operational
+
+
 def test_an_open_breaker_is_down_whatever_the_latest_signal() -> None:
     later = T0 + timedelta(seconds=1)
     status, reason = assess(
