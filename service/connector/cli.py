@@ -23,7 +23,9 @@ from service.command import runtime as command_runtime
 from service.command import settings as command_settings
 
 if TYPE_CHECKING:  # SQLAlchemy loads when a command opens the database, not at start-up
-    from schemas.connector import ConnectorSummary, HealthStatus
+    from datetime import datetime
+
+    from schemas.connector import ConnectorHealth, ConnectorSummary, HealthStatus
 
 connector_app = typer.Typer(
     help="Partner connectors: pause, resume, status (HEDUI_DATABASE_URL), and conformance "
@@ -71,32 +73,64 @@ def resume(
 
 @connector_app.command("status", short_help="Every connector: enabled, paused, health, breaker.")
 def status(
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            help="One connector, in detail: why its status is what it is, its window's "
+            "figures, its breaker, its latest health check and its recent errors",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[
         bool,
         typer.Option(
-            "--json", help="One JSON object per line, one line per connector (JSON Lines)"
+            "--json",
+            help="One JSON object per line, one line per connector (JSON Lines); with NAME, "
+            "its health as `GET /v1/connectors/{name}/health` gives it",
         ),
     ] = False,
 ) -> None:
     """Every connector of HEDUI_DATABASE_URL as `GET /v1/connectors` lists it: whether it
     is enabled, who paused it, why and since when, its health (every process's calls over
-    the last HEDUI_HEALTH_WINDOW_S) and its breaker."""
+    the last HEDUI_HEALTH_WINDOW_S) and why, and its breaker. With NAME, that connector in
+    detail."""
+    from service.connector.service import ConnectorNotFound
     from service.connector.service import connector as connector_service
 
-    async def run() -> list["ConnectorSummary"]:
+    async def run() -> tuple[list["ConnectorSummary"], dict[str, "ConnectorHealth"]]:
         async with command_runtime() as runtime:
             await runtime.health.sync()  # the shared breakers and pauses, as servers see them
             async with runtime.session_factory() as session:
-                return await connector_service.summaries(
+                summaries = await connector_service.summaries(
                     session, runtime.registry, runtime.health, runtime.settings
                 )
+                healths = {}
+                for summary in summaries:
+                    if name is not None and summary.name != name:
+                        continue
+                    try:
+                        healths[summary.name] = await connector_service.health(
+                            session, runtime.registry, runtime.health, runtime.settings,
+                            summary.name,
+                        )  # fmt: skip
+                    except ConnectorNotFound:
+                        continue  # disabled while this ran
+                if name is not None and name not in healths:
+                    names = ", ".join(sorted(runtime.registry.names()))
+                    fatal(
+                        f"{name}: No connector is registered under this name (registered: {names})"
+                    )
+                return summaries, healths
 
-    summaries = run_command(run())
+    summaries, healths = run_command(run())
+    zone = ZoneInfo(command_settings().timezone)
+    if name is not None:
+        _detail(healths[name], zone, as_json=as_json)
+        return
     if as_json:
         for summary in summaries:
             print(summary.model_dump_json())
         return
-    zone = ZoneInfo(command_settings().timezone)
     table = Table(
         title=f"connectors ({len(summaries)}), times in {zone.key}",
         box=box.SIMPLE_HEAD,
@@ -106,6 +140,7 @@ def status(
     table.add_column("Connector", no_wrap=True)
     table.add_column("Enabled", no_wrap=True)
     table.add_column("Health", no_wrap=True)
+    table.add_column("Why", overflow="fold")
     table.add_column("Breaker", no_wrap=True)
     table.add_column("Paused", min_width=12, overflow="fold")
     for summary in summaries:
@@ -116,14 +151,88 @@ def status(
             if pause is not None
             else "no"
         )
+        health = healths.get(summary.name)
         table.add_row(
             summary.name,
             "yes" if summary.enabled else "[dim]no[/]",
             _health(summary.health),
+            escape(health.reason) if health is not None else "",
             summary.breaker.value.replace("_", "-"),
             paused,
         )
     console.print(table)
+    if summaries:
+        console.print(f"[dim]One in detail: hedui connector status {summaries[0].name}[/]")
+
+
+def _detail(health: "ConnectorHealth", zone: ZoneInfo, *, as_json: bool) -> None:
+    """One connector's health, as `GET /v1/connectors/{name}/health` has it, for a person."""
+    if as_json:
+        print(health.model_dump_json())
+        return
+
+    def at(moment: "datetime | None") -> str:
+        return f"{moment.astimezone(zone):%Y-%m-%d %H:%M:%S}" if moment else "never"
+
+    def ms(value: float | None) -> str:
+        return f"{value:g} ms" if value is not None else "-"
+
+    console.print(
+        f"[bold]{health.name}[/]: {_health(health.status)}: {escape(health.reason)}  "
+        f"[dim](times in {zone.key})[/]"
+    )
+    since = (
+        f"since the breaker closed at {at(health.window_from)}"
+        if health.window_restarted
+        else f"the last {health.window_s // 60} min"
+        if health.window_s >= 120
+        else f"the last {health.window_s} s"
+    )
+    rate = f", success {health.success_rate * 100:.1f}%" if health.success_rate is not None else ""
+    rows = [
+        ("window", f"{since}: {health.calls} calls, {health.failures} failed, "
+         f"{health.refused} refused before reaching the partner{rate}"),
+        ("latency", f"p50 {ms(health.latency.p50_ms)}, p95 {ms(health.latency.p95_ms)}, "
+         f"p99 {ms(health.latency.p99_ms)} (SLO: p95 {health.slo_p95_ms:g} ms)"),
+        ("breaker", health.breaker.value.replace("_", "-")
+         + (f" until {at(health.breaker_until)}" if health.breaker_until else "")),
+    ]  # fmt: skip
+    probe = health.last_probe
+    if probe is not None:
+        rows.append(
+            (
+                "check",
+                f"{'ok' if probe.ok else '[bold red]failing[/]'} at {at(probe.at)}"
+                + (f" ({probe.latency_ms:.0f} ms)" if probe.latency_ms is not None else "")
+                + (f": {escape(probe.detail)}" if probe.detail else ""),
+            )
+        )
+    else:
+        rows.append(("check", "none yet"))
+    rows.append(("last success", at(health.last_success_at)))
+    pause = health.paused
+    rows.append(
+        (
+            "paused",
+            f"[bold yellow]yes[/], {at(pause.paused_at)} by {escape(pause.paused_by)}: "
+            f"{escape(pause.reason)}"
+            if pause is not None
+            else "no",
+        )
+    )
+    table = Table(box=None, show_header=False, padding=(0, 2, 0, 2))
+    table.add_column(style="dim", no_wrap=True)
+    table.add_column(overflow="fold")
+    for label, value in rows:
+        table.add_row(label, value)
+    console.print(table)
+    if health.recent_errors:
+        console.print("  recent errors:")
+        for error in health.recent_errors[:10]:
+            detail = f": {escape(error.detail)}" if error.detail else ""
+            console.print(f"    {at(error.at)}  {error.outcome.value}{detail}", highlight=False)
+    else:
+        console.print("  [dim]no recent errors[/]")
 
 
 def _health(health: "HealthStatus") -> str:

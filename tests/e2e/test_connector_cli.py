@@ -172,3 +172,36 @@ async def test_a_reason_is_refused_as_the_api_refuses_it(served: Served) -> None
     assert status.returncode == 0, status.stderr
     listed = {line["name"]: line for line in map(json.loads, status.stdout.splitlines())}
     assert listed["vehicles"]["paused"] is None
+
+
+async def test_status_of_one_connector_says_why_and_what_it_has_seen(served: Served) -> None:
+    """`hedui connector status NAME`: the health model for a person (its --json is the API's
+    health of it); the table says why each status is what it is."""
+    env = {"HEDUI_DATABASE_URL": served.database_url}
+    paused = await hedui(
+        "connector", "pause", "pensions", "--reason", "partner maintenance", env=env
+    )
+    assert paused.returncode == 0, paused.stderr
+    try:
+        table = await hedui("connector", "status", env={**env, "COLUMNS": "200"})
+        one = await hedui("connector", "status", "pensions", env={**env, "COLUMNS": "200"})
+        as_json = await hedui("connector", "status", "pensions", "--json", env=env)
+        unknown = await hedui("connector", "status", "nope", env=env)
+    finally:
+        await hedui("connector", "resume", "pensions", env=env)
+
+    assert table.returncode == 0, table.stderr
+    assert "Why" in table.stdout
+    assert "hedui connector status bank" in table.stdout
+    assert one.returncode == 0, one.stderr
+    first = one.stdout.splitlines()[0]
+    assert first.startswith("pensions: ")
+    for label in ("window", "latency", "breaker", "check", "last success", "paused"):
+        assert any(line.split()[:1] == [label.split()[0]] for line in one.stdout.splitlines())
+    assert "partner maintenance" in one.stdout
+    health = json.loads(as_json.stdout)
+    assert health["name"] == "pensions"
+    assert health["paused"]["reason"] == "partner maintenance"
+    assert health["reason"] in first
+    assert unknown.returncode == 1
+    assert "nope: No connector is registered under this name" in unknown.stderr
