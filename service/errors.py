@@ -5,6 +5,8 @@ module imports no web framework, so the command line and the jobs can raise and 
 them without loading one.
 """
 
+from datetime import datetime
+
 from schemas.identity import hides_id_number
 from schemas.problem import Problem, ProblemError, summary
 
@@ -238,6 +240,22 @@ class RecipientLeft(Conflict):
             f"The recipient this re-check is about left the roll on {left_on}: an approval "
             "cannot put them back (submit a new verification for a new application); a "
             "rejection or a return is still recorded"
+        )
+
+
+class StaleChange(Conflict):
+    slug = "stale-change"
+
+    def __init__(self, settled_at: datetime | str) -> None:
+        when = (
+            settled_at.isoformat(timespec="seconds")
+            if isinstance(settled_at, datetime)
+            else settled_at
+        )
+        super().__init__(
+            f"This verification was made before the household on the roll was last approved "
+            f"or re-checked ({when}): its facts are older than the roll's, and approving "
+            "it would undo what was decided or found since. Verify the household anew"
         )
 
 

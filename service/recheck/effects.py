@@ -81,6 +81,13 @@ class RunEnded:
             return
         if recipient.status == RecipientStatus.left.value:
             return
+        if await repository.household_changed_since(
+            recipient.id, recheck.started_at or recheck.created_at
+        ):
+            # The household on the roll changed while this ran (a birth, a death...): it
+            # compared the members approved before, and the change's report, decided since,
+            # is what the roll pays on. Nothing to warn of, no review to open.
+            return
         await warning_service.raise_for_recheck(
             session,
             recheck=recheck,

@@ -111,6 +111,33 @@ class RecipientRepository(Repository):
         )
         return bool(await self.session.scalar(select(shared.exists())))
 
+    async def members_alike(self, verification_id: str, other_id: str) -> bool:
+        """Whether the two verifications have the same members (by their ID numbers' blind
+        index)."""
+        rows = await self.session.execute(
+            select(Member.verification_id, Member.id_number_blind).where(
+                Member.verification_id.in_((verification_id, other_id))
+            )
+        )
+        members: dict[str, set[str]] = {verification_id: set(), other_id: set()}
+        for owner, blind in rows:
+            members[owner].add(blind)
+        return members[verification_id] == members[other_id]
+
+    async def household_settled_at(self, recipient: Recipient) -> datetime | None:
+        """When the household on the roll was last looked at: its approval's decision, or a
+        re-check of it started since, whichever is later. A verification made before then
+        holds older facts than the roll's."""
+        decided = select(func.max(Decision.decided_at)).where(
+            Decision.verification_id == recipient.approved_verification_id
+        )
+        started = select(func.max(Recheck.started_at)).where(Recheck.recipient_id == recipient.id)
+        moments = (
+            await self.session.execute(select(decided.scalar_subquery(), started.scalar_subquery()))
+        ).one()
+        known = [moment for moment in moments if moment is not None]
+        return max(known) if known else None
+
     async def household_changed_since(self, recipient_id: str, since: datetime) -> bool:
         """Whether an approval replaced the recipient's household (its members changed)
         after `since`."""

@@ -20,6 +20,7 @@ from service.errors import (
     NotFound,
     RecheckSuperseded,
     RecipientLeft,
+    StaleChange,
 )
 from service.models import Decision, Recheck, Recipient, Report, Verification
 from service.models.base import new_id, utcnow
@@ -138,6 +139,37 @@ def _schedule(
     return months, expires_on
 
 
+def consent_problem(
+    recipient: Recipient, document_id: str, signed_on: date, today: date
+) -> tuple[str, str] | None:
+    """Why an authorization cannot replace the recipient's on record (the field, `signed_on`
+    or `document_id`, and why), or None: it must be signed no earlier than the one on
+    record, after a withdrawal on or after its day, and be a document of its own once the
+    one on record was withdrawn or expired."""
+    if recipient.consent_signed_on is not None and signed_on < recipient.consent_signed_on:
+        return (
+            "signed_on",
+            f"is before the authorization on record (signed {recipient.consent_signed_on}): "
+            "a renewal is a newer one",
+        )
+    withdrawn_on = recipient.consent_withdrawn_on
+    if withdrawn_on is not None and signed_on < withdrawn_on:
+        return (
+            "signed_on",
+            f"is before the authorization on record was withdrawn ({withdrawn_on}): a "
+            "withdrawal revokes what was signed before it",
+        )
+    ended = withdrawn_on is not None or authorization_expired(recipient.consent_expires_on, today)
+    if ended and document_id == recipient.consent_document_id:
+        how = "withdrawn" if withdrawn_on is not None else "expired"
+        return (
+            "document_id",
+            f"is the authorization on record, which was {how}: a renewal is a new "
+            "authorization with a document of its own",
+        )
+    return None
+
+
 class RecipientService:
     async def record_decision(
         self,
@@ -229,6 +261,20 @@ class RecipientService:
         await repository.add(recipient)
         return recipient
 
+    async def household_names(
+        self, session: AsyncSession, principal: Principal, recipient_id: str
+    ) -> list[str]:
+        """The names of the members on the roll with the recipient (none if the caller
+        cannot see it): a change's reason is written about them ("... died")."""
+        recipient = await RecipientRepository.from_session(session).get(
+            recipient_id, scope=principal
+        )
+        if recipient is None:
+            return []
+        return await VerificationRepository.from_session(session).member_names(
+            recipient.approved_verification_id
+        )
+
     async def _decide_recheck(
         self,
         session: AsyncSession,
@@ -253,7 +299,11 @@ class RecipientService:
         now = utcnow()
         if body.decision == "return":
             # Superseded, it is not started again: the later re-check's report decides.
-            if not await repository.later_recheck_started(recipient.id, recheck.due_on):
+            if not await repository.later_recheck_started(
+                recipient.id, recheck.due_on
+            ) and not await repository.household_changed_since(
+                recipient.id, recheck.started_at or recheck.created_at
+            ):
                 await repository.return_recheck(recheck, now)
             return recipient
         # Only a later report supersedes this one: a later re-check that failed, or
@@ -324,6 +374,9 @@ class RecipientService:
             raise InvalidRequest.at(
                 where, f"{verification.program} puts nobody on the roll: no household to change"
             )
+        # Before anything is read: two changes of one household, or a change and another's
+        # approval of one of its members, are one after the other.
+        await repository.hold_the_roll(verification.program)
         recipient = await repository.get(str(body.recipient_id), scope=principal)
         if recipient is None:
             raise InvalidRequest.at(where, "no recipient with this id in this API key's region")
@@ -350,7 +403,28 @@ class RecipientService:
                 "no member of this household is in the recipient's: a household whose "
                 "members all differ is a new application (approve it without recipient_id)",
             )
-        await repository.hold_the_roll(verification.program)
+        if await repository.members_alike(verification.id, recipient.approved_verification_id):
+            raise InvalidRequest.at(
+                where,
+                "these are the members on the roll already: a change of the household's "
+                "circumstances is decided on its re-check, not as a change of members",
+            )
+        settled_at = await repository.household_settled_at(recipient)
+        if settled_at is not None and verification.created_at <= settled_at:
+            # Older facts than the roll's: an approval would undo a later change, or what a
+            # re-check found.
+            raise StaleChange(settled_at)
+        problem = consent_problem(
+            recipient,
+            verification.consent_document_id,
+            verification.consent_signed_on,
+            today,
+        )
+        if problem is not None:
+            raise Conflict(
+                f"This verification's authorization {problem[1]}: verify the household "
+                "anew with the authorization it has signed since"
+            )
         paid = await repository.member_on_the_roll(
             verification.id, verification.program, besides=recipient.id
         )
@@ -463,29 +537,10 @@ class RecipientService:
             raise Conflict("The household is off the roll")
         if body.signed_on > today:
             raise InvalidRequest.at(["body", "signed_on"], "cannot be in the future")
-        if recipient.consent_signed_on is not None and body.signed_on < recipient.consent_signed_on:
-            raise InvalidRequest.at(
-                ["body", "signed_on"],
-                f"is before the authorization on record (signed {recipient.consent_signed_on}): "
-                "a renewal is a newer one",
-            )
-        withdrawn_on = recipient.consent_withdrawn_on
-        if withdrawn_on is not None and body.signed_on < withdrawn_on:
-            raise InvalidRequest.at(
-                ["body", "signed_on"],
-                f"is before the authorization on record was withdrawn ({withdrawn_on}): a "
-                "withdrawal revokes what was signed before it",
-            )
-        ended = withdrawn_on is not None or authorization_expired(
-            recipient.consent_expires_on, today
-        )
-        if ended and body.document_id == recipient.consent_document_id:
-            how = "withdrawn" if withdrawn_on is not None else "expired"
-            raise InvalidRequest.at(
-                ["body", "document_id"],
-                f"is the authorization on record, which was {how}: a renewal is a new "
-                "authorization with a document of its own",
-            )
+        problem = consent_problem(recipient, body.document_id, body.signed_on, today)
+        if problem is not None:
+            field, why = problem
+            raise InvalidRequest.at(["body", field], why)
         resolved = policy_for(catalog, recipient, today)
         months = resolved.parameters.consent_valid_months if resolved else None
         repository = RecipientRepository.from_session(session)

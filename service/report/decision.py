@@ -107,10 +107,12 @@ async def decide(
     if await reports.decision_id(verification.id) is not None:
         raise DecisionExists()
     report = await reports.get(verification.id)
-    # Refused before anything is written.
-    refuse_member_names(
-        body.reason, [member.name for member in verification.members], ["body", "reason"]
-    )
+    # Refused before anything is written; a change's reason names no member of the
+    # household it replaces either (the one who died or moved out is in that one only).
+    names = [member.name for member in verification.members]
+    if body.recipient_id is not None:
+        names += await recipient_service.household_names(session, principal, str(body.recipient_id))
+    refuse_member_names(body.reason, names, ["body", "reason"])
     granted = granted_benefit(verification, report, body)
     one_off = granted_one_off(verification, report, body)
     if body.decision == "approve":

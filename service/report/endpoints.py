@@ -16,6 +16,7 @@ from service.errors import (
     RecheckSuperseded,
     RecipientLeft,
     ReportNotReady,
+    StaleChange,
     VerificationNotFound,
     VerificationWithdrawn,
 )
@@ -126,6 +127,7 @@ async def rescore_verification(
         RecipientLeft("2027-06-30"),
         RecheckSuperseded(),
         RecheckSuperseded(household_changed=True),
+        StaleChange("2026-12-01T09:30:00+00:00"),
     ),
     summary="Record the approver's decision on a completed verification",
 )
