@@ -1,5 +1,6 @@
 """All SQL about recipients and their re-checks."""
 
+from collections.abc import Collection
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
@@ -80,21 +81,21 @@ class RecipientRepository(Repository):
             select(Recipient).where(Recipient.origin_verification_id == verification_id)
         )
 
-    async def hold_the_roll(self, program: str) -> None:
-        """Until this transaction ends, no other can put a household on `program`'s roll:
-        the look for a member on it (`member_on_the_roll`) and the new recipient are one
-        step (approvals are people's decisions, a few a minute: waiting for one another
-        costs nothing)."""
-        await self._one_at_a_time(ROLL_LOCK, program, Recipient)
+    async def hold_the_roll(self) -> None:
+        """Until this transaction ends, no other can put a household on a roll (dibao's or
+        tekun's: a person is on one of them at most): the look for a member on them
+        (`member_on_the_roll`) and the new recipient are one step (approvals are people's
+        decisions, a few a minute: waiting for one another costs nothing)."""
+        await self._one_at_a_time(ROLL_LOCK, "roll", Recipient)
 
     async def member_on_the_roll(
-        self, verification_id: str, program: str, *, besides: str | None = None
+        self, verification_id: str, programs: Collection[str], *, besides: str | None = None
     ) -> tuple[Member, Recipient] | None:
         """A member of `verification_id` who is in the approved household of a recipient of
-        `program` still on the roll (active or under review), in any region, with that
-        recipient; None if none is (the usual case: one indexed lookup per member).
+        one of `programs` still on the roll (active or under review), in any region, with
+        that recipient; None if none is (the usual case: one indexed lookup per member).
         `besides`: a recipient whose household does not count (the one a change replaces)."""
-        statement = members_on_the_roll(verification_id, program)
+        statement = members_on_the_roll(verification_id, programs)
         if besides is not None:
             statement = statement.where(Recipient.id != besides)
         row = (await self.session.execute(statement.limit(1))).first()
@@ -532,7 +533,8 @@ def _later_started(recipient_id: str, due_on: date) -> Select[str]:
 
 
 def members_on_the_roll(
-    verification_id: str | ColumnElement[str] | InstrumentedAttribute[str], program: str
+    verification_id: str | ColumnElement[str] | InstrumentedAttribute[str],
+    program: str | Collection[str],
 ) -> Select[Member, Recipient]:
     """The members of the verification who are in the approved household of a recipient
     of `program` still on the roll, in any region, with that recipient: one indexed lookup
@@ -545,7 +547,9 @@ def members_on_the_roll(
         .join(Recipient, Recipient.approved_verification_id == theirs.verification_id)
         .where(
             ours.verification_id == verification_id,
-            Recipient.program == program,
+            Recipient.program == program
+            if isinstance(program, str)
+            else Recipient.program.in_(sorted(program)),
             Recipient.status != "left",
         )
     )

@@ -226,15 +226,17 @@ class RecipientService:
             )
         if body.decision != "approve" or verification.program not in ROLL_PROGRAMS:
             return None
-        await repository.hold_the_roll(verification.program)
-        paid = await repository.member_on_the_roll(verification.id, verification.program)
+        await repository.hold_the_roll()
+        # On either roll: 特困 and 低保 exclude each other, and a person is paid once.
+        paid = await repository.member_on_the_roll(verification.id, ROLL_PROGRAMS)
         if paid is not None:
             member, on_the_roll = paid
             raise AlreadyOnTheRoll(
                 mask_id_number(member.id_number),
-                verification.program,
-                # Said of a household of the verification's own county only.
+                on_the_roll.program,
+                # Said of a household of the verification's own county and program only.
                 under_review=on_the_roll.region_code == verification.region_code
+                and on_the_roll.program == verification.program
                 and on_the_roll.status == wire.RecipientStatus.under_review.value,
             )
         recheck_class = wire.RecheckClass(body.recheck_class or default_class(verification.program))
@@ -376,7 +378,7 @@ class RecipientService:
             )
         # Before anything is read: two changes of one household, or a change and another's
         # approval of one of its members, are one after the other.
-        await repository.hold_the_roll(verification.program)
+        await repository.hold_the_roll()
         recipient = await repository.get(str(body.recipient_id), scope=principal)
         if recipient is None:
             raise InvalidRequest.at(where, "no recipient with this id in this API key's region")
@@ -426,11 +428,11 @@ class RecipientService:
                 "anew with the authorization it has signed since"
             )
         paid = await repository.member_on_the_roll(
-            verification.id, verification.program, besides=recipient.id
+            verification.id, ROLL_PROGRAMS, besides=recipient.id
         )
         if paid is not None:
-            member, _ = paid
-            raise AlreadyOnTheRoll(mask_id_number(member.id_number), verification.program)
+            member, on_the_roll = paid
+            raise AlreadyOnTheRoll(mask_id_number(member.id_number), on_the_roll.program)
         recheck_class = wire.RecheckClass(body.recheck_class or recipient.recheck_class)
         months, consent_expires_on = _schedule(catalog, verification, recheck_class, today)
         await repository.update(

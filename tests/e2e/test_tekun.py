@@ -157,3 +157,46 @@ async def test_undefined_combinations_are_422_naming_the_field_and_store_nothing
 
     listed = await caseworker.get("/v1/verifications", params={"reference": reference})
     assert listed.json()["items"] == []
+
+
+async def test_a_person_on_the_tekun_roll_is_not_put_on_the_dibao_roll_too(
+    http: httpx.AsyncClient, api_client: ClientFactory
+) -> None:
+    """特困 and 低保 exclude each other: a person supported as tekun is paid once, so an
+    approval of a dibao household with them in it is 409, naming the roll they are on."""
+    caseworker = await api_client(region="53")
+    approver = await api_client(role="approver", region="53")
+    applicant = make_id_number("530103")
+    await seed(http, applicant, pension={"status": "contributing", "monthly_amount": 0})
+    tekun = verification_body(
+        [member(applicant)], region_code="530103", program="tekun", area="rural"
+    )
+    tekun |= {"support_mode": "concentrated", "care_grade": 1}
+    supported = await caseworker.post("/v1/verifications", json=tekun, headers=WAIT)
+    assert supported.status_code == 200, supported.text
+    approved = await approver.post(
+        f"/v1/verifications/{supported.json()['id']}/decision",
+        json={"decision": "approve", "reason": "documents checked"},
+    )
+    assert approved.status_code == 201, approved.text
+    child = make_id_number("530103", birth="20150101")
+    await seed(http, child)
+    dibao = verification_body(
+        [member(applicant), member(child, relation="child")],
+        region_code="530103",
+        program="dibao",
+        area="rural",
+    )
+    household = await caseworker.post("/v1/verifications", json=dibao, headers=WAIT)
+    assert household.status_code == 200, household.text
+    assert household.json()["recommendation"] == "eligible", household.text
+
+    refused = await approver.post(
+        f"/v1/verifications/{household.json()['id']}/decision",
+        json={"decision": "approve", "reason": "documents checked"},
+    )
+
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["type"].endswith("/already-on-the-roll")
+    assert "on the tekun roll already" in refused.json()["detail"]
+    assert applicant not in refused.text
