@@ -2,10 +2,11 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Response, status
+from fastapi import APIRouter, Header, Request, Response, status
 
 from schemas import report as report_wire
 from schemas import verification as wire
+from service.audit.recorder import about
 from service.deps import ApproverDep, CatalogDep, ReaderDep, SessionDep, SettingsDep
 from service.errors import (
     AlreadyOnTheRoll,
@@ -134,6 +135,7 @@ async def rescore_verification(
 async def create_decision(
     verification_id: str,
     body: wire.DecisionCreate,
+    request: Request,
     session: SessionDep,
     principal: ApproverDep,
     catalog: CatalogDep,
@@ -155,6 +157,13 @@ async def create_decision(
     authorization and re-check schedule are this verification's from today. A re-check
     begun before the change is decided no more (`recheck-superseded`)."""
     verification = await verification_service.get(session, principal, verification_id)
+    if body.recipient_id is not None:
+        # The trail says which household on the roll the decision is about, refused or not.
+        about(
+            request,
+            region=verification.region_code,
+            detail=f"change of the household of recipient {body.recipient_id}",
+        )
     return await decide(
         session, principal, verification, body, catalog=catalog, today=settings.today()
     )

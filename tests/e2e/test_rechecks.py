@@ -1599,6 +1599,14 @@ async def test_a_household_whose_members_changed_is_approved_in_its_place(office
     assert after["next_recheck_on"] == add_months(office.today(), 6).isoformat()
     read = (await office.approver.get(f"/v1/verifications/{grown}")).json()
     assert read["decisions"][0]["recipient_id"] == recipient["id"]
+    # The trail says which household on the roll each decision about a change was about.
+    decided = {
+        event.object_id: (event.outcome, event.detail)
+        for event in await _events(office.env["HEDUI_DATABASE_URL"], "decision.record")
+    }
+    about = f"change of the household of recipient {recipient['id']}"
+    assert decided[grown] == ("ok", about)
+    assert decided[origin] == ("ok", None)
 
     ran = await office.recheck("--as-of", a_year_on().isoformat())
     assert ran.returncode == 0, ran.stderr
