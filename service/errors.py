@@ -58,11 +58,17 @@ PROBLEM_TYPES: dict[str, str] = {
     "it again) for a report that shows the registration.",
     "recipient-left": "The recipient this re-check is about has left the roll (stopped, or "
     "rejected) since the re-check began: approving it would record a benefit the roll does not "
-    "pay. Reject or return it; a household applying again is a new verification.",
+    "pay. Reject or return it; a household applying again is a new verification. (Said too of "
+    "an approval of a changed household, `recipient_id`, whose recipient is off the roll.)",
     "recheck-superseded": "A later re-check of the same recipient has its report since this one "
-    "(one that failed, or waits for a new authorization, has none and supersedes nothing): "
-    "an approval or rejection of the older report would overwrite what the newer one decides. "
-    "Decide the newer re-check; this one can only be returned.",
+    "(one that failed, or waits for a new authorization, has none and supersedes nothing), or "
+    "the recipient's household changed since it began (an approval with `recipient_id`): an "
+    "approval or rejection of the older report would overwrite what the newer one decides. "
+    "Decide the newer one; this one can only be returned.",
+    "stale-change": "An approval of a changed household (`recipient_id`) whose verification "
+    "was made before the household on the roll was last approved or re-checked: its facts "
+    "are older than the roll's, and approving it would undo what was decided or found since. "
+    "Verify the household anew and decide that verification.",
     "too-large": "The request body is larger than this service accepts (HEDUI_MAX_BODY_BYTES, "
     "1 MiB unless configured); nothing of it was read. Send less, or ask the operator.",
     "body-timeout": "The request body did not arrive in time (HEDUI_BODY_TIMEOUT_S, 10 s unless "
