@@ -107,6 +107,20 @@ async def test_pause_status_resume_from_the_command_line(served: Served) -> None
     assert listed["vehicles"]["paused"]["paused_by"] == actor
     assert listed["bank"]["paused"] is None
     assert {"enabled", "health", "breaker"} <= set(listed["bank"])
+    # The table says why each status is what it is, and how to see one in detail: the
+    # health model for a person (its --json is the API's health of the connector).
+    assert "Why" in table.stdout
+    assert "hedui connector status bank" in table.stdout
+    one = await hedui("connector", "status", "vehicles", env=env)
+    assert one.returncode == 0, one.stderr
+    first, *rest = one.stdout.splitlines()
+    assert first.startswith("vehicles: ")
+    labels = {line.split()[0] for line in rest if line.strip()}
+    assert {"window", "latency", "breaker", "check", "last", "paused"} <= labels
+    assert "agency asked" in one.stdout
+    health = json.loads((await hedui("connector", "status", "vehicles", "--json", env=env)).stdout)
+    assert (health["name"], health["paused"]["reason"]) == ("vehicles", "agency asked")
+    assert health["reason"] in first
 
     resumed = await hedui("connector", "resume", "vehicles", "--reason", "done", env=env)
     assert resumed.returncode == 0, resumed.stderr
@@ -149,6 +163,9 @@ async def test_an_unknown_connector_or_no_reason_is_one_line(served: Served) -> 
     assert unknown.returncode == 1
     assert "nope: No connector is registered under this name" in unknown.stderr
     assert "(registered: bank, housing_fund, pensions, public_payroll" in unknown.stderr
+    no_such = await hedui("connector", "status", "nope", env=env)
+    assert no_such.returncode == 1
+    assert "nope: No connector is registered under this name" in no_such.stderr
     assert "Traceback" not in unknown.stderr
     blank = await hedui("connector", "pause", "bank", "--reason", "  ", env=env)
     assert blank.returncode == 2
@@ -172,36 +189,3 @@ async def test_a_reason_is_refused_as_the_api_refuses_it(served: Served) -> None
     assert status.returncode == 0, status.stderr
     listed = {line["name"]: line for line in map(json.loads, status.stdout.splitlines())}
     assert listed["vehicles"]["paused"] is None
-
-
-async def test_status_of_one_connector_says_why_and_what_it_has_seen(served: Served) -> None:
-    """`hedui connector status NAME`: the health model for a person (its --json is the API's
-    health of it); the table says why each status is what it is."""
-    env = {"HEDUI_DATABASE_URL": served.database_url}
-    paused = await hedui(
-        "connector", "pause", "pensions", "--reason", "partner maintenance", env=env
-    )
-    assert paused.returncode == 0, paused.stderr
-    try:
-        table = await hedui("connector", "status", env={**env, "COLUMNS": "200"})
-        one = await hedui("connector", "status", "pensions", env={**env, "COLUMNS": "200"})
-        as_json = await hedui("connector", "status", "pensions", "--json", env=env)
-        unknown = await hedui("connector", "status", "nope", env=env)
-    finally:
-        await hedui("connector", "resume", "pensions", env=env)
-
-    assert table.returncode == 0, table.stderr
-    assert "Why" in table.stdout
-    assert "hedui connector status bank" in table.stdout
-    assert one.returncode == 0, one.stderr
-    first = one.stdout.splitlines()[0]
-    assert first.startswith("pensions: ")
-    for label in ("window", "latency", "breaker", "check", "last success", "paused"):
-        assert any(line.split()[:1] == [label.split()[0]] for line in one.stdout.splitlines())
-    assert "partner maintenance" in one.stdout
-    health = json.loads(as_json.stdout)
-    assert health["name"] == "pensions"
-    assert health["paused"]["reason"] == "partner maintenance"
-    assert health["reason"] in first
-    assert unknown.returncode == 1
-    assert "nope: No connector is registered under this name" in unknown.stderr
