@@ -2,31 +2,21 @@
 sandbox agencies, with `hedui recheck` as an operator runs it."""
 
 import asyncio
-import contextlib
 import getpass
 import json
-import logging
-import os
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import structlog
 from sqlalchemy import event, select, update
 from sqlalchemy.engine import Engine
-from typer.testing import CliRunner
 
 from connectors.registry import ConnectorRegistry
-from service import cli
 from service.connector.monitor import HealthMonitor
 from service.db import create_engine, create_session_factory
-from service.models import ApiKey, AuditEvent, Recheck, Recipient, Verification
+from service.models import ApiKey, Recheck, Recipient, Verification
 from service.models.base import utcnow
 from service.policy.catalog import PolicyCatalog
 from service.recheck.drive import run_until_done
@@ -34,164 +24,19 @@ from service.recipient.calendar import add_months
 from service.recipient.repository import RecipientRepository
 from service.retention.service import RetentionService
 from service.runtime import build_runtime
-from tests.conftest import LiveService, _free_port, running_service, service_settings
+from tests.conftest import _free_port
 from tests.connectors.declarative.specs import example
+from tests.e2e.office import (
+    CONSENT_LIMITED,
+    WAIT,
+    Office,
+    a_year_on,
+    audit_events,
+    bearer_client,
+    rechecks_of,
+)
 from tests.factories import make_id_number, member, near_relative_body, verification_body
 from tests.stored import api_tokens
-
-WAIT = {"Prefer": "wait=15"}
-CONSENT_LIMITED = "530125"
-"""A county whose (test) policy file limits an authorization to 12 months."""
-
-
-@dataclass(frozen=True)
-class Ran:
-    """What a run of the command line ended with and printed."""
-
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-@contextlib.contextmanager
-def _logging_kept() -> Iterator[None]:
-    """The logging of this process as it was before: a command configures its own (warnings
-    only, meanwhile), and the service under test goes on in this process."""
-    root = logging.getLogger()
-    level, handlers, config = root.level, list(root.handlers), structlog.get_config()
-    try:
-        yield
-    finally:
-        root.setLevel(level)
-        root.handlers[:] = handlers
-        structlog.configure(**config)
-
-
-@dataclass
-class Office:
-    """A county office: its service, and a caseworker's and an approver's clients."""
-
-    service: LiveService
-    sandbox: httpx.AsyncClient
-    caseworker: httpx.AsyncClient
-    approver: httpx.AsyncClient
-    env: dict[str, str]
-
-    def today(self) -> date:
-        """The service's day (its time zone, not UTC's): withdrawals are dated by it."""
-        return self.service.settings.today()
-
-    async def recheck(
-        self, *args: str, own_process: bool = False, env: dict[str, str] | None = None
-    ) -> Ran:
-        """`hedui recheck --due *args` with the office's settings: in a process of its own
-        when `own_process`, else through the same command-line app in a thread of this one
-        (its own event loop; a second of start-up less a call), as the operator's output."""
-        command = ["recheck", "--due", *args]
-        if own_process:
-            done = await asyncio.to_thread(
-                subprocess.run,
-                [sys.executable, "-m", "service.cli", *command],
-                env={**os.environ, **self.env, **(env or {})},
-                capture_output=True,
-                text=True,
-                timeout=120,
-                check=False,
-            )
-            return Ran(done.returncode, done.stdout, done.stderr)
-        with _logging_kept():
-            result = await asyncio.to_thread(
-                CliRunner().invoke,
-                cli.app,
-                command,
-                env={**self.env, **(env or {})},
-                catch_exceptions=False,
-            )
-        return Ran(result.exit_code, result.stdout, result.stderr)
-
-    async def approve(self, region: str, *people: dict[str, Any]) -> str:
-        """Verify `people`'s household (see `verify`) and approve it."""
-        verification_id = await self.verify(region, *people)
-        decided = await self.decide(verification_id, "approve")
-        assert decided.status_code == 201, decided.text
-        return verification_id
-
-    async def verify(self, region: str, *people: dict[str, Any], program: str = "dibao") -> str:
-        """Seed `people` with the partners (a person's `declared` income is the
-        application's, not a partner's) and verify their household, found eligible."""
-        for person in people:
-            partners_know = {
-                key: value for key, value in person.items() if key not in ("declared", "name")
-            }
-            seeded = await self.sandbox.post("/sandbox/people", json=partners_know)
-            assert seeded.status_code < 300, seeded.text
-        body = verification_body(
-            [
-                member(
-                    p["id_number"],
-                    name=p.get("name", "张三"),
-                    relation="applicant" if i == 0 else "child",
-                    declared=p.get("declared", 0),
-                )
-                for i, p in enumerate(people)
-            ],
-            region_code=region,
-            program=program,
-            as_of=None,
-        )
-        created = await self.caseworker.post("/v1/verifications", json=body, headers=WAIT)
-        assert created.status_code == 200, created.text
-        assert created.json()["recommendation"] == "eligible"
-        verification_id: str = created.json()["id"]
-        return verification_id
-
-    async def decide(self, verification_id: str, decision: str) -> httpx.Response:
-        """The approver's `decision` (approve, reject, return) on the verification."""
-        return await self.approver.post(
-            f"/v1/verifications/{verification_id}/decision",
-            json={"decision": decision, "reason": "documents checked"},
-        )
-
-
-@pytest.fixture
-async def office(own_database_url: str, tmp_path: Path) -> AsyncIterator[Office]:
-    policies = tmp_path / "policy"
-    policies.mkdir()
-    (policies / f"{CONSENT_LIMITED}.toml").write_text(
-        '[[versions]]\nprogram = "dibao"\narea = "urban"\neffective_from = 2019-01-01\n'
-        "consent_valid_months = 3\n"
-        '[[versions]]\nprogram = "dibao"\narea = "urban"\neffective_from = 2020-06-01\n'
-        "consent_valid_months = 12\n",
-        encoding="utf-8",
-    )
-    settings = service_settings(
-        own_database_url, tmp_path / "sandbox.db", policy_dir=policies, recheck_interval_s=0
-    )
-    tokens = await api_tokens(own_database_url, "caseworker", "approver", named="Panlong")
-    async with running_service(settings) as service:
-        env = {
-            "HEDUI_DATABASE_URL": own_database_url,
-            "HEDUI_PARTNER_BASE_URL": f"{service.base_url}/sandbox",
-            "HEDUI_POLICY_DIR": str(policies),
-            "HEDUI_CONNECTOR_TIMEOUT_S": "5",
-        }
-
-        async with (
-            httpx.AsyncClient(base_url=service.base_url, timeout=30) as sandbox,
-            _client(service.base_url, tokens["caseworker"]) as caseworker,
-            _client(service.base_url, tokens["approver"]) as approver,
-        ):
-            yield Office(service, sandbox, caseworker, approver, env)
-
-
-def _client(base_url: str, token: str) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
-    )
-
-
-def a_year_on() -> date:
-    return add_months(date.today(), 12)
 
 
 async def test_a_new_car_a_year_on_raises_one_warning_and_opens_a_review(office: Office) -> None:
@@ -422,7 +267,7 @@ async def test_a_connector_registered_over_the_api_is_asked_with_the_others(
     # Connectors serve every region: an integrator's key is of all of them.
     tokens = await api_tokens(office.env["HEDUI_DATABASE_URL"], "integrator", region="00")
     token = tokens["integrator"]
-    async with _client(office.service.base_url, token) as integrator:
+    async with bearer_client(office.service.base_url, token) as integrator:
         spec = example("tax", f"{office.service.base_url}/sandbox")
         created = await integrator.post("/v1/connectors", json=spec)
         assert created.status_code == 201, created.text
@@ -435,7 +280,7 @@ async def test_a_connector_registered_over_the_api_is_asked_with_the_others(
             monitor: HealthMonitor, registry: ConnectorRegistry, *args: Any
         ) -> Any:
             answer = await look(monitor, registry, *args)
-            async with _client(office.service.base_url, token) as integrator:
+            async with bearer_client(office.service.base_url, token) as integrator:
                 disabled = await integrator.post("/v1/connectors/tax/disable")
                 assert disabled.status_code == 200, disabled.text
             for _ in range(200):  # until the command's registry has dropped it
@@ -939,14 +784,6 @@ async def test_a_recheck_of_a_recipient_stopped_meanwhile_cannot_be_approved(
     assert rejected.status_code == 201, rejected.text
 
 
-async def _rechecks_of(office: Office, origin: str) -> list[dict[str, Any]]:
-    """The re-check verifications of the household first verified as `origin`, oldest first."""
-    listed = (await office.caseworker.get("/v1/verifications", params={"limit": 200})).json()
-    ids = [item["id"] for item in listed["items"] if item["id"] != origin]
-    read = [(await office.caseworker.get(f"/v1/verifications/{i}")).json() for i in ids]
-    return sorted(read, key=lambda verification: verification["created_at"])
-
-
 async def test_a_recheck_a_later_one_superseded_is_decided_no_more(office: Office) -> None:
     """Two re-checks started, the older undecided: deciding it after the newer one would
     put the older report's benefit back (or take off a household the newer one kept)."""
@@ -954,7 +791,7 @@ async def test_a_recheck_a_later_one_superseded_is_decided_no_more(office: Offic
     for as_of in (a_year_on(), add_months(a_year_on(), 12)):
         ran = await office.recheck("--as-of", as_of.isoformat())
         assert ran.returncode == 0, ran.stderr
-    older, newer = await _rechecks_of(office, origin)
+    older, newer = await rechecks_of(office, origin)
 
     kept = await office.approver.post(
         f"/v1/verifications/{newer['id']}/decision", json={"decision": "approve", "reason": "ok"}
@@ -986,7 +823,7 @@ async def test_approving_a_recheck_in_another_class_reschedules_the_next(office:
     due = date.fromisoformat(approved["next_recheck_on"])
     ran = await office.recheck("--as-of", due.isoformat())
     assert ran.returncode == 0, ran.stderr
-    [recheck] = await _rechecks_of(office, origin)
+    [recheck] = await rechecks_of(office, origin)
     [before] = (await office.approver.get("/v1/recipients")).json()["items"]
     assert before["recheck_class"] == "other"
     assert before["next_recheck_on"] == add_months(due, 6).isoformat()
@@ -1013,7 +850,7 @@ async def test_withdrawing_a_finished_verification_ends_the_recipients_authoriza
     if which == "a finished re-check":
         ran = await office.recheck("--as-of", a_year_on().isoformat())
         assert ran.returncode == 0, ran.stderr
-        [recheck] = await _rechecks_of(office, origin)
+        [recheck] = await rechecks_of(office, origin)
         withdrawn_id = recheck["id"]
 
     withdrawn = await office.caseworker.post(
@@ -1094,7 +931,7 @@ async def test_withdrawing_a_finished_recheck_nobody_decided_makes_it_due_again(
     await office.sandbox.post("/sandbox/people", json={"id_number": person, "pension": PENSIONER})
     ran = await office.recheck("--as-of", a_year_on().isoformat())
     assert ran.returncode == 0, ran.stderr
-    [recheck] = await _rechecks_of(office, origin)
+    [recheck] = await rechecks_of(office, origin)
     [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
     assert recipient["status"] == "under_review"
     assert date.fromisoformat(recipient["next_recheck_on"]) > a_year_on()
@@ -1219,7 +1056,7 @@ async def test_a_recheck_against_purged_records_compares_the_reports_and_says_so
 
 async def _auditor(office: Office) -> httpx.AsyncClient:
     tokens = await api_tokens(office.env["HEDUI_DATABASE_URL"], "auditor", named="Panlong")
-    return _client(office.service.base_url, tokens["auditor"])
+    return bearer_client(office.service.base_url, tokens["auditor"])
 
 
 async def test_a_near_relative_registered_since_the_approval_is_a_warning(
@@ -1485,7 +1322,7 @@ async def test_a_later_recheck_withdrawn_before_its_decision_supersedes_nothing(
     for as_of in (a_year_on(), add_months(a_year_on(), 12)):
         ran = await office.recheck("--as-of", as_of.isoformat())
         assert ran.returncode == 0, ran.stderr
-    older, newer = await _rechecks_of(office, origin)
+    older, newer = await rechecks_of(office, origin)
     withdrawn = await office.caseworker.post(
         f"/v1/verifications/{newer['id']}/withdraw", json={"reason": "授权已撤回"}
     )
@@ -1501,19 +1338,6 @@ async def test_a_later_recheck_withdrawn_before_its_decision_supersedes_nothing(
     assert recipient["status"] == "left"
 
 
-async def _events(database_url: str, action: str) -> list[AuditEvent]:
-    engine = create_engine(database_url)
-    try:
-        async with create_session_factory(engine)() as session:
-            return list(
-                await session.scalars(
-                    select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
-                )
-            )
-    finally:
-        await engine.dispose()
-
-
 async def test_a_recheck_from_the_command_line_is_in_the_audit_trail(office: Office) -> None:
     """It asks partners about a household: an auditor searching for a member finds who
     started it, and the scheduler's identity made on the way is recorded too."""
@@ -1524,15 +1348,15 @@ async def test_a_recheck_from_the_command_line_is_in_the_audit_trail(office: Off
 
     assert "1 re-checked" in ran.stdout, ran.stdout
     url = office.env["HEDUI_DATABASE_URL"]
-    [run] = await _events(url, "recheck.run")
-    [key] = await _events(url, "apikey.create")
+    [run] = await audit_events(url, "recheck.run")
+    [key] = await audit_events(url, "apikey.create")
     user = f"cli:{getpass.getuser()}"
     assert (run.actor_name, run.object_type, run.object_region) == (user, "verification", "530102")
     assert run.detail is not None
     assert run.detail.startswith("recipient ")
     assert (key.actor_name, key.object_type) == (user, "api_key")
     auditor_token = (await api_tokens(url, "auditor", named="Panlong"))["auditor"]
-    async with _client(office.service.base_url, auditor_token) as auditor:
+    async with bearer_client(office.service.base_url, auditor_token) as auditor:
         found = await auditor.post(
             "/v1/audit/search", json={"id_number": person, "action": "recheck.run"}
         )
@@ -1548,315 +1372,9 @@ async def test_the_periodic_pass_records_its_rechecks_as_the_scheduler(office: O
         done = await runtime.rechecks.run_due(a_year_on())
 
     url = office.env["HEDUI_DATABASE_URL"]
-    [run] = await _events(url, "recheck.run")
-    [key] = await _events(url, "apikey.create")
+    [run] = await audit_events(url, "recheck.run")
+    [key] = await audit_events(url, "apikey.create")
     assert run.object_id == done.started[0].id
     assert (run.actor_name, run.role) == ("re-check scheduler", "system")
     assert run.actor_key_id == key.object_id  # its own key, whose creation is recorded
     assert (key.actor_name, key.role) == ("re-check scheduler", "system")
-
-
-def _changed(verification_id: str, recipient_id: str, **more: Any) -> dict[str, Any]:
-    """An approval of a household on the roll whose members changed."""
-    return {
-        "decision": "approve",
-        "reason": "a child born",
-        "recipient_id": recipient_id,
-        **more,
-    }
-
-
-async def _decided(office: Office, verification_id: str, body: dict[str, Any]) -> httpx.Response:
-    return await office.approver.post(f"/v1/verifications/{verification_id}/decision", json=body)
-
-
-async def test_a_household_whose_members_changed_is_approved_in_its_place(office: Office) -> None:
-    """A child born: the household is verified with its three members and the approval
-    names the recipient. The roll keeps one recipient (its id, its origin) whose household
-    is now the new one: the next re-check asks about three people."""
-    parent, child = make_id_number("530102"), make_id_number("530102", birth="20100101")
-    origin = await office.approve("530102", {"id_number": parent}, {"id_number": child})
-    [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
-    baby = make_id_number("530102", birth="20260301")
-    grown = await office.verify(
-        "530102", {"id_number": parent}, {"id_number": child}, {"id_number": baby}
-    )
-
-    unnamed = await office.decide(grown, "approve")
-    assert unnamed.status_code == 409, unnamed.text
-    assert unnamed.json()["type"].endswith("/already-on-the-roll")
-    assert "recipient_id" in unnamed.json()["detail"]
-    approved = await _decided(office, grown, _changed(grown, recipient["id"]))
-
-    assert approved.status_code == 201, approved.text
-    assert approved.json()["recipient_id"] == recipient["id"]
-    [after] = (await office.approver.get("/v1/recipients")).json()["items"]
-    assert after["id"] == recipient["id"]
-    assert after["origin_verification_id"] == origin
-    assert after["approved_verification_id"] == grown
-    assert after["status"] == "active"
-    assert after["approved_on"] == office.today().isoformat()
-    assert after["next_recheck_on"] == add_months(office.today(), 6).isoformat()
-    read = (await office.approver.get(f"/v1/verifications/{grown}")).json()
-    assert read["decisions"][0]["recipient_id"] == recipient["id"]
-    # The trail says which household on the roll each decision about a change was about.
-    decided = {
-        event.object_id: (event.outcome, event.detail)
-        for event in await _events(office.env["HEDUI_DATABASE_URL"], "decision.record")
-    }
-    about = f"change of the household of recipient {recipient['id']}"
-    assert decided[grown] == ("ok", about)
-    assert decided[origin] == ("ok", None)
-
-    ran = await office.recheck("--as-of", a_year_on().isoformat())
-    assert ran.returncode == 0, ran.stderr
-    listed = (await office.caseworker.get("/v1/verifications", params={"limit": 200})).json()
-    [recheck] = [item for item in listed["items"] if item["id"] not in (origin, grown)]
-    assert len(recheck["members"]) == 3
-
-
-async def test_a_member_who_moved_out_may_be_approved_in_a_household_of_their_own(
-    office: Office,
-) -> None:
-    """The household without its grown child is the recipient's from the change on; the
-    child, on no household of the roll any more, is approved with their own."""
-    parent, child = make_id_number("530102"), make_id_number("530102", birth="20000101")
-    await office.approve("530102", {"id_number": parent}, {"id_number": child})
-    [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
-    own = await office.verify("530102", {"id_number": child})
-    assert (await office.decide(own, "approve")).status_code == 409  # paid with their parent
-
-    alone = await office.verify("530102", {"id_number": parent})
-    changed = await _decided(office, alone, _changed(alone, recipient["id"]))
-    assert changed.status_code == 201, changed.text
-    moved = await office.decide(own, "approve")
-
-    assert moved.status_code == 201, moved.text
-    listed = (await office.approver.get("/v1/recipients")).json()["items"]
-    assert sorted(item["approved_verification_id"] for item in listed) == sorted([alone, own])
-
-
-async def test_a_change_is_refused_where_it_names_no_household_of_the_roll_to_change(
-    office: Office,
-) -> None:
-    """Each refusal names `recipient_id` (or is 409 for a recipient off the roll) and
-    records nothing: the verification stays undecided and the recipients as they were."""
-    here = make_id_number("530102")
-    await office.approve("530102", {"id_number": here})
-    [stopped] = (await office.approver.get("/v1/recipients")).json()["items"]
-    assert (
-        await office.approver.post(
-            f"/v1/recipients/{stopped['id']}/stop", json={"reason": "moved away"}
-        )
-    ).status_code == 200
-    await office.approve("530103", {"id_number": make_id_number("530103")})
-    other_county = next(
-        item["id"]
-        for item in (await office.approver.get("/v1/recipients")).json()["items"]
-        if item["region_code"] == "530103"
-    )
-    kept = make_id_number("530102")
-    await office.approve("530102", {"id_number": kept})
-    [strangers_to] = [
-        item["id"]
-        for item in (await office.approver.get("/v1/recipients")).json()["items"]
-        if item["status"] == "active" and item["region_code"] == "530102"
-    ]
-    roll_before = (await office.approver.get("/v1/recipients")).json()
-    household = await office.verify("530102", {"id_number": make_id_number("530102")})
-
-    for body, status, said in (
-        (_changed(household, "not-a-uuid"), 422, "UUID"),
-        (_changed(household, "3f2b1c9e-5a47-4d2e-9c1b-8e7f6a5d4c3b"), 422, "no recipient"),
-        (_changed(household, other_county), 422, "county 530103's roll"),
-        ({**_changed(household, other_county), "decision": "reject"}, 422, "only an approval"),
-        (_changed(household, stopped["id"]), 409, "left the roll on"),
-        (_changed(household, strangers_to), 422, "no member of this household"),
-    ):
-        refused = await _decided(office, household, body)
-        assert refused.status_code == status, refused.text
-        assert said in refused.text
-        if status == 422:
-            assert refused.json()["errors"][0]["loc"] == ["body", "recipient_id"]
-        assert here not in refused.text
-
-    read = (await office.approver.get(f"/v1/verifications/{household}")).json()
-    assert read["decisions"] == []
-    alike = await office.verify("530102", {"id_number": kept})
-    same_members = await _decided(office, alike, _changed(alike, strangers_to))
-    assert same_members.status_code == 422, same_members.text
-    assert "the members on the roll already" in same_members.text
-    assert (await office.approver.get("/v1/recipients")).json() == roll_before
-
-
-async def test_a_change_cannot_take_a_member_of_another_household_of_the_roll(
-    office: Office,
-) -> None:
-    mine, theirs = make_id_number("530102"), make_id_number("530102")
-    my_origin = await office.approve("530102", {"id_number": mine})
-    await office.approve("530102", {"id_number": theirs})
-    [mine_on_the_roll] = [
-        item
-        for item in (await office.approver.get("/v1/recipients")).json()["items"]
-        if item["origin_verification_id"] == my_origin
-    ]
-    both = await office.verify("530102", {"id_number": mine}, {"id_number": theirs})
-
-    refused = await _decided(office, both, _changed(both, mine_on_the_roll["id"]))
-
-    assert refused.status_code == 409, refused.text
-    assert refused.json()["type"].endswith("/already-on-the-roll")
-    assert theirs[-4:] in refused.json()["detail"]
-
-
-async def test_a_recheck_begun_before_the_household_changed_is_decided_no_more(
-    office: Office,
-) -> None:
-    """The re-check compared the household approved before; after the change the roll pays
-    the new one, and deciding the old comparison would undo it (approve) or take the new
-    household off on stale facts (reject). Returning it is still recorded."""
-    parent = make_id_number("530102")
-    origin = await office.approve("530102", {"id_number": parent})
-    [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
-    ran = await office.recheck("--as-of", a_year_on().isoformat())
-    assert ran.returncode == 0, ran.stderr
-    [recheck] = await _rechecks_of(office, origin)
-
-    with_baby = await office.verify(
-        "530102", {"id_number": parent}, {"id_number": make_id_number("530102", birth="20260301")}
-    )
-    refused_on_a_recheck = await _decided(
-        office, recheck["id"], _changed(recheck["id"], recipient["id"])
-    )
-    assert refused_on_a_recheck.status_code == 422, refused_on_a_recheck.text
-    assert refused_on_a_recheck.json()["errors"][0]["loc"] == ["body", "recipient_id"]
-    changed = await _decided(office, with_baby, _changed(with_baby, recipient["id"]))
-    assert changed.status_code == 201, changed.text
-
-    for decision in ("approve", "reject"):
-        stale = await _decided(office, recheck["id"], {"decision": decision, "reason": "stale"})
-        assert stale.status_code == 409, stale.text
-        assert stale.json()["type"].endswith("/recheck-superseded")
-        assert "household changed" in stale.json()["detail"]
-    after = (await office.approver.get(f"/v1/recipients/{recipient['id']}")).json()
-    assert (after["status"], after["approved_verification_id"]) == ("active", with_baby)
-    returned = await _decided(office, recheck["id"], {"decision": "return", "reason": "old"})
-    assert returned.status_code == 201, returned.text
-    # Not due again on the old re-check's date: the change set the schedule.
-    kept = (await office.approver.get(f"/v1/recipients/{recipient['id']}")).json()
-    assert kept["next_recheck_on"] == after["next_recheck_on"]
-    assert kept["next_recheck_on"] == add_months(office.today(), 6).isoformat()
-
-
-async def test_a_change_made_before_the_roll_last_looked_at_the_household_is_stale(
-    office: Office,
-) -> None:
-    """A verification older than the approval of the household on the roll (or than a
-    re-check of it) holds older facts: approving it as a change would undo what was
-    decided or found since."""
-    parent, child = make_id_number("530102"), make_id_number("530102", birth="20100101")
-    older = await office.verify("530102", {"id_number": parent}, {"id_number": child})
-    await office.approve("530102", {"id_number": parent})
-    [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
-
-    stale = await _decided(office, older, _changed(older, recipient["id"]))
-    assert stale.status_code == 409, stale.text
-    assert stale.json()["type"].endswith("/stale-change")
-
-    newer = await office.verify("530102", {"id_number": parent}, {"id_number": child})
-    ran = await office.recheck("--as-of", a_year_on().isoformat())
-    assert ran.returncode == 0, ran.stderr
-    overtaken = await _decided(office, newer, _changed(newer, recipient["id"]))
-    assert overtaken.status_code == 409, overtaken.text
-    assert overtaken.json()["type"].endswith("/stale-change")
-    after = (await office.approver.get(f"/v1/recipients/{recipient['id']}")).json()
-    assert after["approved_verification_id"] == recipient["approved_verification_id"]
-
-
-async def test_a_withdrawn_authorization_does_not_come_back_with_a_change(office: Office) -> None:
-    """The household took its consent back: a change whose verification was made under the
-    authorization withdrawn (signed before the withdrawal) would ask partners under it."""
-    parent = make_id_number("530102")
-    origin = await office.approve("530102", {"id_number": parent})
-    [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
-    withdrawn = await office.caseworker.post(
-        f"/v1/verifications/{origin}/withdraw", json={"reason": "授权已撤回"}
-    )
-    assert withdrawn.status_code == 200, withdrawn.text
-    with_baby = await office.verify(
-        "530102", {"id_number": parent}, {"id_number": make_id_number("530102", birth="20260301")}
-    )
-
-    refused = await _decided(office, with_baby, _changed(with_baby, recipient["id"]))
-
-    assert refused.status_code == 409, refused.text
-    assert "authorization on record was withdrawn" in refused.json()["detail"]
-    after = (await office.approver.get(f"/v1/recipients/{recipient['id']}")).json()
-    assert after["needs_new_consent"] is True
-    assert after["approved_verification_id"] == origin
-
-
-async def test_a_changes_reason_names_no_member_of_the_household_it_replaces(
-    office: Office,
-) -> None:
-    """ "王秀英 died" is what an approver would write, about a member who is in the household
-    on the roll and not in the new one: refused as a name in any free text is."""
-    parent = make_id_number("530102")
-    spouse = make_id_number("530102", birth="19500101")
-    await office.approve(
-        "530102", {"id_number": parent, "name": "李建华"}, {"id_number": spouse, "name": "王秀英"}
-    )
-    [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
-    alone = await office.verify("530102", {"id_number": parent, "name": "李建华"})
-
-    named = await _decided(
-        office, alone, _changed(alone, recipient["id"], reason="王秀英 died 2026-11-30")
-    )
-
-    assert named.status_code == 422, named.text
-    assert named.json()["errors"][0]["loc"] == ["body", "reason"]
-    assert "王秀英" not in named.text
-    unnamed = await _decided(
-        office, alone, _changed(alone, recipient["id"], reason="the spouse died 2026-11-30")
-    )
-    assert unnamed.status_code == 201, unnamed.text
-
-
-async def test_a_recheck_running_when_the_household_changes_warns_of_nothing(
-    office: Office,
-) -> None:
-    """The re-check asked about the household approved before; the change, approved while it
-    ran, is what the roll pays on: comparing the two would raise `member_added` and reopen
-    a review of a household nobody re-checked. It ends raising nothing."""
-    parent = make_id_number("530102")
-    await office.approve("530102", {"id_number": parent})
-    [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
-    slow = await office.sandbox.put(
-        "/sandbox/faults/vehicles", json={"mode": "slow", "latency_ms": 4000}
-    )
-    assert slow.status_code < 300, slow.text
-    rechecking = asyncio.create_task(office.recheck("--as-of", a_year_on().isoformat()))
-    try:
-        for _ in range(100):
-            listed = (await office.caseworker.get("/v1/verifications", params={"limit": 10})).json()
-            if len(listed["items"]) == 2:
-                break
-            await asyncio.sleep(0.05)
-        else:
-            pytest.fail("the re-check did not start")
-        await office.sandbox.delete("/sandbox/faults/vehicles")  # its call is on its way
-        with_baby = await office.verify(
-            "530102",
-            {"id_number": parent},
-            {"id_number": make_id_number("530102", birth="20260301")},
-        )
-        changed = await _decided(office, with_baby, _changed(with_baby, recipient["id"]))
-        assert changed.status_code == 201, changed.text
-        assert not rechecking.done()  # the change came while the re-check ran
-    finally:
-        ran = await rechecking
-    assert ran.returncode == 0, ran.stderr
-
-    assert (await office.caseworker.get("/v1/warnings")).json()["items"] == []
-    after = (await office.approver.get(f"/v1/recipients/{recipient['id']}")).json()
-    assert (after["status"], after["approved_verification_id"]) == ("active", with_baby)
