@@ -7,11 +7,7 @@ import httpx
 import pytest
 
 from tests.conftest import ClientFactory
-from tests.e2e.test_rechecks import (
-    Office,
-    a_year_on,
-    office,  # noqa: F401 - a fixture, used by name
-)
+from tests.e2e.office import Office, a_year_on
 from tests.e2e.test_verification_flow import WAIT, report_of, seed
 from tests.factories import make_id_number, member, near_relative_body, verification_body
 
@@ -355,7 +351,7 @@ async def _rechecked(county: Office, *known: str) -> str:
 
 
 async def test_a_household_rechecked_is_simulated_once(
-    office: Office,  # noqa: F811 - the fixture imported above
+    office: Office,
 ) -> None:
     """On the roll, re-checked once with nothing changed: the approver reads the cost of
     one household, 640.00 → 700.00, not of one per verification stored (1280.00, +120.00)."""
@@ -373,7 +369,7 @@ async def test_a_household_rechecked_is_simulated_once(
 
 
 async def test_a_household_on_the_roll_counts_by_its_approved_verification(
-    office: Office,  # noqa: F811 - the fixture imported above
+    office: Office,
 ) -> None:
     """Its earlier applications (returned with a member fewer, rejected) and the
     verification that first put it on the roll are no further households: only the
@@ -397,7 +393,7 @@ async def test_a_household_on_the_roll_counts_by_its_approved_verification(
 
 
 async def test_a_household_off_the_roll_counts_by_its_latest_verification(
-    office: Office,  # noqa: F811 - the fixture imported above
+    office: Office,
 ) -> None:
     """Verified again with the same members (an application sent again; a household
     rejected at its re-check), a household counts once, by its latest verification. One
