@@ -101,20 +101,9 @@ class RecipientRepository(Repository):
         row = (await self.session.execute(statement.limit(1))).first()
         return None if row is None else (row[0], row[1])
 
-    async def shares_a_member(self, verification_id: str, other_id: str) -> bool:
-        """Whether a member of `verification_id` is a member of `other_id` too (by the
-        blind index of their ID numbers)."""
-        ours, theirs = aliased(Member), aliased(Member)
-        shared = (
-            select(ours.id)
-            .join(theirs, theirs.id_number_blind == ours.id_number_blind)
-            .where(ours.verification_id == verification_id, theirs.verification_id == other_id)
-        )
-        return bool(await self.session.scalar(select(shared.exists())))
-
-    async def members_alike(self, verification_id: str, other_id: str) -> bool:
-        """Whether the two verifications have the same members (by their ID numbers' blind
-        index)."""
+    async def households(self, verification_id: str, other_id: str) -> tuple[set[str], set[str]]:
+        """The members of each verification, by the blind index of their ID numbers: one
+        read for both."""
         rows = await self.session.execute(
             select(Member.verification_id, Member.id_number_blind).where(
                 Member.verification_id.in_((verification_id, other_id))
@@ -123,7 +112,7 @@ class RecipientRepository(Repository):
         members: dict[str, set[str]] = {verification_id: set(), other_id: set()}
         for owner, blind in rows:
             members[owner].add(blind)
-        return members[verification_id] == members[other_id]
+        return members[verification_id], members[other_id]
 
     async def household_settled_at(self, recipient: Recipient) -> datetime | None:
         """When the household on the roll was last looked at: its approval's decision, or a
@@ -534,12 +523,12 @@ def _later_started(recipient_id: str, due_on: date) -> Select[str]:
 
 def members_on_the_roll(
     verification_id: str | ColumnElement[str] | InstrumentedAttribute[str],
-    program: str | Collection[str],
+    programs: Collection[str],
 ) -> Select[Member, Recipient]:
     """The members of the verification who are in the approved household of a recipient
-    of `program` still on the roll, in any region, with that recipient: one indexed lookup
-    per member (blind index, then `approved_verification_id`). `verification_id` may be a
-    column of an enclosing statement (correlated)."""
+    of one of `programs` still on the roll, in any region, with that recipient: one indexed
+    lookup per member (blind index, then `approved_verification_id`). `verification_id`
+    may be a column of an enclosing statement (correlated)."""
     ours, theirs = aliased(Member), aliased(Member)
     return (
         select(ours, Recipient)
@@ -547,9 +536,7 @@ def members_on_the_roll(
         .join(Recipient, Recipient.approved_verification_id == theirs.verification_id)
         .where(
             ours.verification_id == verification_id,
-            Recipient.program == program
-            if isinstance(program, str)
-            else Recipient.program.in_(sorted(program)),
+            Recipient.program.in_(sorted(programs)),
             Recipient.status != "left",
         )
     )

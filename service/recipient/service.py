@@ -395,9 +395,10 @@ class RecipientService:
             )
         if recipient.status == wire.RecipientStatus.left.value:
             raise RecipientLeft(recipient.left_on, change=True)
-        if not await repository.shares_a_member(
+        ours, theirs = await repository.households(
             verification.id, recipient.approved_verification_id
-        ):
+        )
+        if not ours & theirs:
             # Nobody of the household on the roll: another household, which is a new
             # application, not a change (and a recipient's history is not handed over).
             raise InvalidRequest.at(
@@ -405,7 +406,7 @@ class RecipientService:
                 "no member of this household is in the recipient's: a household whose "
                 "members all differ is a new application (approve it without recipient_id)",
             )
-        if await repository.members_alike(verification.id, recipient.approved_verification_id):
+        if ours == theirs:
             raise InvalidRequest.at(
                 where,
                 "these are the members on the roll already: a change of the household's "

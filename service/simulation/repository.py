@@ -72,7 +72,7 @@ class SimulationRepository(Repository):
             statement = statement.where(Verification.completed_at >= completed_from)
         if completed_to is not None:
             statement = statement.where(Verification.completed_at <= completed_to)
-        off_the_roll = ~exists(members_on_the_roll(Verification.id, program))
+        off_the_roll = ~exists(members_on_the_roll(Verification.id, (program,)))
         if same_people_once:
             off_the_roll = and_(off_the_roll, ~_same_people_later(scope))
         statement = (
