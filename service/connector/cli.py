@@ -25,7 +25,9 @@ from service.command import settings as command_settings
 if TYPE_CHECKING:  # SQLAlchemy loads when a command opens the database, not at start-up
     from datetime import datetime
 
+    from connectors.registry import ConnectorRegistry
     from schemas.connector import ConnectorHealth, ConnectorSummary, HealthStatus
+    from service.errors import HeduiError
 
 connector_app = typer.Typer(
     help="Partner connectors: pause, resume, status (HEDUI_DATABASE_URL), and conformance "
@@ -97,36 +99,27 @@ def status(
     from service.connector.service import ConnectorNotFound
     from service.connector.service import connector as connector_service
 
-    async def run() -> tuple[list["ConnectorSummary"], dict[str, "ConnectorHealth"]]:
+    async def run() -> "tuple[list[ConnectorSummary], dict[str, str]] | ConnectorHealth":
         async with command_runtime() as runtime:
             await runtime.health.sync()  # the shared breakers and pauses, as servers see them
+            args = (runtime.registry, runtime.health, runtime.settings)
             async with runtime.session_factory() as session:
-                summaries = await connector_service.summaries(
-                    session, runtime.registry, runtime.health, runtime.settings
-                )
-                healths = {}
-                for summary in summaries:
-                    if name is not None and summary.name != name:
-                        continue
+                if name is not None:
                     try:
-                        healths[summary.name] = await connector_service.health(
-                            session, runtime.registry, runtime.health, runtime.settings,
-                            summary.name,
-                        )  # fmt: skip
-                    except ConnectorNotFound:
-                        continue  # disabled while this ran
-                if name is not None and name not in healths:
-                    names = ", ".join(sorted(runtime.registry.names()))
-                    fatal(
-                        f"{name}: No connector is registered under this name (registered: {names})"
-                    )
-                return summaries, healths
+                        return await connector_service.health(session, *args, name)
+                    except ConnectorNotFound as error:
+                        fatal(_not_registered(name, error, runtime.registry))
+                summaries = await connector_service.summaries(session, *args)
+                # Why each status is what it is: one more read of the window, for them all.
+                assessed = await connector_service.assessments(session, *args)
+                return summaries, {each: why for each, (_, why) in assessed.items()}
 
-    summaries, healths = run_command(run())
+    ran = run_command(run())
     zone = ZoneInfo(command_settings().timezone)
-    if name is not None:
-        _detail(healths[name], zone, as_json=as_json)
+    if not isinstance(ran, tuple):
+        _detail(ran, zone, as_json=as_json)
         return
+    summaries, reasons = ran
     if as_json:
         for summary in summaries:
             print(summary.model_dump_json())
@@ -151,18 +144,25 @@ def status(
             if pause is not None
             else "no"
         )
-        health = healths.get(summary.name)
         table.add_row(
             summary.name,
             "yes" if summary.enabled else "[dim]no[/]",
             _health(summary.health),
-            escape(health.reason) if health is not None else "",
+            escape(reasons.get(summary.name, "")),
             summary.breaker.value.replace("_", "-"),
             paused,
         )
     console.print(table)
     if summaries:
         console.print(f"[dim]One in detail: hedui connector status {summaries[0].name}[/]")
+
+
+def _not_registered(name: str, error: "HeduiError", registry: "ConnectorRegistry") -> str:
+    """The refusal about `name`, one line, with the registered names when it is not one."""
+    said = error.detail or error.title
+    if name not in registry.names():
+        said += f" (registered: {', '.join(sorted(registry.names()))})"
+    return said if said.startswith(name) else f"{name}: {said}"
 
 
 def _detail(health: "ConnectorHealth", zone: ZoneInfo, *, as_json: bool) -> None:
@@ -275,10 +275,7 @@ def _change(name: str, reason: str, *, paused: bool) -> None:
                 try:
                     await change(session, runtime.registry, runtime.health, actor, name, reason)
                 except HeduiError as error:
-                    said = error.detail or error.title
-                    if name not in runtime.registry.names():
-                        said += f" (registered: {', '.join(sorted(runtime.registry.names()))})"
-                    fatal(said if said.startswith(name) else f"{name}: {said}")
+                    fatal(_not_registered(name, error, runtime.registry))
                 await audit.record(
                     session,
                     actor,

@@ -115,21 +115,38 @@ class ConnectorService:
         now: datetime | None = None,
     ) -> dict[str, HealthStatus]:
         """Every connector's status now (every process's calls, the shared breaker)."""
+        assessed = await self.assessments(session, registry, monitor, settings, now)
+        return {name: status for name, (status, _) in assessed.items()}
+
+    async def assessments(
+        self,
+        session: AsyncSession,
+        registry: ConnectorRegistry,
+        monitor: HealthMonitor,
+        settings: Settings,
+        now: datetime | None = None,
+    ) -> dict[str, tuple[HealthStatus, str]]:
+        """`statuses`, each with why it is what it is (in a few words), from one read."""
         now = now or datetime.now(UTC)
         repository = ConnectorRepository.from_session(session)
         # One list of names throughout: the registry may gain a declarative connector
         # while this awaits the database.
         names = registry.names()
-        unloadable = {name for name in names if isinstance(registry.get(name), UnloadableConnector)}
+        unloadable = {
+            name: connector
+            for name in names
+            if isinstance(connector := registry.get(name), UnloadableConnector)
+        }
         states = await repository.states(names)
         window, _ = await _windows(repository, monitor, None, now, settings)
-        statuses = {}
+        assessed = {}
         for name in names:
             monitor.track(name)  # a declarative connector nothing has asked yet
-            statuses[name], _ = _assess(name, window[name], states.get(name), monitor, settings)
+            assessed[name] = _assess(name, window[name], states.get(name), monitor, settings)
             if name in unloadable:
-                statuses[name] = HealthStatus.down  # its spec no longer loads: never asked
-        return statuses
+                # Its spec no longer loads: never asked. Said as `health` says it.
+                assessed[name] = (HealthStatus.down, unloadable[name].detail)
+        return assessed
 
     async def detail(
         self, session: AsyncSession, registry: ConnectorRegistry, settings: Settings, name: str
