@@ -2,6 +2,7 @@
 
 import json
 import uuid
+from typing import Any
 
 import httpx
 
@@ -10,18 +11,23 @@ from tests.e2e.test_verification_flow import WAIT, report_of, seed
 from tests.factories import make_id_number, member, verification_body
 
 
+async def _concentrated_grade_1(http: httpx.AsyncClient, applicant: str) -> dict[str, Any]:
+    """A tekun application for `applicant` alone, Yunnan rural, concentrated, grade 1, with
+    no income and contributing to the resident pension (seeded with the partners)."""
+    await seed(http, applicant, pension={"status": "contributing", "monthly_amount": 0})
+    body = verification_body(
+        [member(applicant)], region_code="530103", program="tekun", area="rural"
+    )
+    return body | {"support_mode": "concentrated", "care_grade": 1}
+
+
 async def test_yunnan_concentrated_grade_1_pays_standard_plus_care_subsidy(
     http: httpx.AsyncClient, api_client: ClientFactory
 ) -> None:
     """Yunnan rural, concentrated, grade 1, no income, contributing to the resident pension:
     832.00 + 835.00 = 1667.00, and the report is reproduced byte for byte."""
     caseworker = await api_client(region="53")
-    applicant = make_id_number("530103")
-    await seed(http, applicant, pension={"status": "contributing", "monthly_amount": 0})
-    body = verification_body(
-        [member(applicant)], region_code="530103", program="tekun", area="rural"
-    )
-    body |= {"support_mode": "concentrated", "care_grade": 1}
+    body = await _concentrated_grade_1(http, make_id_number("530103"))
 
     response = await caseworker.post("/v1/verifications", json=body, headers=WAIT)
 
@@ -167,11 +173,7 @@ async def test_a_person_on_the_tekun_roll_is_not_put_on_the_dibao_roll_too(
     caseworker = await api_client(region="53")
     approver = await api_client(role="approver", region="53")
     applicant = make_id_number("530103")
-    await seed(http, applicant, pension={"status": "contributing", "monthly_amount": 0})
-    tekun = verification_body(
-        [member(applicant)], region_code="530103", program="tekun", area="rural"
-    )
-    tekun |= {"support_mode": "concentrated", "care_grade": 1}
+    tekun = await _concentrated_grade_1(http, applicant)
     supported = await caseworker.post("/v1/verifications", json=tekun, headers=WAIT)
     assert supported.status_code == 200, supported.text
     approved = await approver.post(
