@@ -2,6 +2,7 @@
 registrations."""
 
 import itertools
+import re
 from datetime import date, timedelta
 from typing import Any
 
@@ -24,6 +25,19 @@ def make_id_number(
         ).strftime("%Y%m%d")
     first17 = f"{region}{birth}{number % 1000:03d}"
     return first17 + check_character(first17)
+
+
+_OWN_IDENTIFIERS = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32}", re.IGNORECASE
+)
+
+
+def traces_of_id_number(id_number: str, text: str) -> list[str]:
+    """Where `text` shows any part of `id_number` a mask keeps (its last four, which
+    the masked form shows too), once hedui's own identifiers (UUIDs, request ids), whose
+    random hex digits may spell those four by chance, are taken out."""
+    scrubbed = _OWN_IDENTIFIERS.sub("<id>", text)
+    return [part for part in (id_number, id_number[-4:]) if part in scrubbed]
 
 
 def verification_body(
