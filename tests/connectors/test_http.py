@@ -38,6 +38,7 @@ from connectors.testing import retry_testing
 from connectors.wire import describe, load_json, parse_xml, partner_error_code, safe_code
 from schemas.evidence import RequestContext
 from schemas.identity import check_character
+from tests.conftest import CLIENT_TLS
 from tests.loopback import loopback_server
 
 BASE = "https://partner.test/x"
@@ -153,7 +154,7 @@ class TestRealTimeouts:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(verify=CLIENT_TLS) as client:
             cfg = ConnectorConfig(base_url=f"http://127.0.0.1:{port}", max_attempts=2)
             with pytest.raises(PartnerUnavailable, match="ConnectError"):
                 await request(client, cfg, "GET", "/ping", text)

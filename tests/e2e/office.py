@@ -24,7 +24,7 @@ from service import cli
 from service.db import create_engine, create_session_factory
 from service.models import AuditEvent
 from service.recipient.calendar import add_months
-from tests.conftest import LiveService, running_service, service_settings
+from tests.conftest import CLIENT_TLS, LiveService, running_service, service_settings
 from tests.factories import member, verification_body
 from tests.stored import api_tokens
 
@@ -166,7 +166,7 @@ async def office(own_database_url: str, tmp_path: Path) -> AsyncIterator[Office]
         }
 
         async with (
-            httpx.AsyncClient(base_url=service.base_url, timeout=30) as sandbox,
+            httpx.AsyncClient(base_url=service.base_url, timeout=30, verify=CLIENT_TLS) as sandbox,
             bearer_client(service.base_url, tokens["caseworker"]) as caseworker,
             bearer_client(service.base_url, tokens["approver"]) as approver,
         ):
@@ -175,7 +175,10 @@ async def office(own_database_url: str, tmp_path: Path) -> AsyncIterator[Office]
 
 def bearer_client(base_url: str, token: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(
-        base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        base_url=base_url,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+        verify=CLIENT_TLS,
     )
 
 

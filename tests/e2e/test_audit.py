@@ -23,7 +23,7 @@ from service.auth.principal import Role
 from service.auth.service import create_api_key
 from service.db import create_engine, create_session_factory
 from service.models import AuditCheckpoint, AuditEvent
-from tests.conftest import ClientFactory, running_service, service_settings
+from tests.conftest import CLIENT_TLS, ClientFactory, running_service, service_settings
 from tests.factories import make_id_number, member, verification_body
 
 WAIT = {"Prefer": "wait=10"}
@@ -449,7 +449,9 @@ async def test_service_chains_events_in_the_background(
             _, token = await create_api_key(session, role=Role.auditor, region="00")
             await session.commit()
         async with httpx.AsyncClient(
-            base_url=service.base_url, headers={"Authorization": f"Bearer {token}"}
+            base_url=service.base_url,
+            headers={"Authorization": f"Bearer {token}"},
+            verify=CLIENT_TLS,
         ) as auditor:
             for _ in range(3):
                 assert (await auditor.get("/v1/audit")).status_code == 200
@@ -524,7 +526,10 @@ async def test_log_lines_carry_the_request_and_verification_ids(
     async with (
         running_service(settings) as service,
         httpx.AsyncClient(
-            base_url=service.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+            base_url=service.base_url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+            verify=CLIENT_TLS,
         ) as caseworker,
     ):
         await caseworker.put("/sandbox/faults/pensions", json={"mode": "garbage"})

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import running_service, service_settings
+from tests.conftest import CLIENT_TLS, running_service, service_settings
 from tests.factories import make_id_number, member, verification_body
 from tests.stored import caseworker_token
 
@@ -86,7 +86,9 @@ async def test_submit_resumes_after_being_killed(own_database_url: str, tmp_path
         assert f"resuming batch {interrupted['batch_id']}" in text
 
         async with httpx.AsyncClient(
-            base_url=service.base_url, headers={"Authorization": f"Bearer {token}"}
+            base_url=service.base_url,
+            headers={"Authorization": f"Bearer {token}"},
+            verify=CLIENT_TLS,
         ) as client:
             batches = (await client.get("/v1/batches")).json()["items"]
             assert [batch["id"] for batch in batches] == [interrupted["batch_id"]]
@@ -138,7 +140,9 @@ async def test_submit_killed_during_its_first_request_sends_nothing_twice(
         env = {"HEDUI_URL": service.base_url, "HEDUI_TOKEN": token, "COLUMNS": "100"}
         args = (str(households), "--lines-per-request", str(LINES), "--no-wait")
         async with httpx.AsyncClient(
-            base_url=service.base_url, headers={"Authorization": f"Bearer {token}"}
+            base_url=service.base_url,
+            headers={"Authorization": f"Bearer {token}"},
+            verify=CLIENT_TLS,
         ) as client:
             first = await _cli("submit", *args, env=env)
             # Killed while the one request is under way: some chunks stored, no answer yet.
@@ -230,7 +234,7 @@ async def test_status_of_what_is_not_a_batch_id_says_so_and_asks_nobody(tmp_path
 
 async def _batches(base_url: str, token: str) -> list[dict[str, object]]:
     async with httpx.AsyncClient(
-        base_url=base_url, headers={"Authorization": f"Bearer {token}"}
+        base_url=base_url, headers={"Authorization": f"Bearer {token}"}, verify=CLIENT_TLS
     ) as client:
         items: list[dict[str, object]] = (await client.get("/v1/batches")).json()["items"]
         return items

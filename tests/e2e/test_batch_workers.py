@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.conftest import CLIENT_TLS
 from tests.e2e.test_scale_out import (  # fresh_postgres: the fixture
     SOURCES,
     fresh_postgres,  # noqa: F401 - a fixture, used by name
@@ -35,7 +36,9 @@ async def test_two_workers_run_a_batch_asking_each_source_once(
             group.start(f"worker{n}", "worker", "--concurrency", "8")
         body = "".join(json.dumps(household()) + "\n" for _ in range(count))
         headers = {"Authorization": f"Bearer {token(group)}"}
-        async with httpx.AsyncClient(base_url=api, headers=headers, timeout=60) as client:
+        async with httpx.AsyncClient(
+            base_url=api, headers=headers, timeout=60, verify=CLIENT_TLS
+        ) as client:
             created = await client.post(
                 "/v1/batches", content=body, headers={"content-type": "application/x-ndjson"}
             )

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from rich.cells import cell_len
 
-from tests.conftest import LiveService, _free_port, running_service, service_settings
+from tests.conftest import CLIENT_TLS, LiveService, _free_port, running_service, service_settings
 from tests.factories import make_id_number, member, verification_body
 from tests.loopback import loopback_server
 from tests.stored import api_tokens
@@ -155,7 +155,9 @@ async def test_verify_queued_for_no_worker_says_so_not_still_running(
         verification = re.search(r"verification (\S+) is still queued", said)
         assert verification is not None, said
         async with httpx.AsyncClient(
-            base_url=service.base_url, headers={"Authorization": f"Bearer {token}"}
+            base_url=service.base_url,
+            headers={"Authorization": f"Bearer {token}"},
+            verify=CLIENT_TLS,
         ) as client:
             read = await client.get(f"/v1/verifications/{verification.group(1)}")
 
@@ -183,7 +185,9 @@ async def test_apikey_lifecycle_create_list_revoke(
     key_id = created.stdout.split()[2]
     assert f"for '{holder}'" in created.stdout
     async with httpx.AsyncClient(
-        base_url=live_service.base_url, headers={"Authorization": f"Bearer {token}"}
+        base_url=live_service.base_url,
+        headers={"Authorization": f"Bearer {token}"},
+        verify=CLIENT_TLS,
     ) as client:
         assert (await client.get("/v1/verifications")).status_code == 200
 
@@ -379,7 +383,9 @@ async def test_policy_simulate_reads_the_database(
     applicant = make_id_number(region)
     await http.post("/sandbox/people", json={"id_number": applicant})
     async with httpx.AsyncClient(
-        base_url=live_service.base_url, headers={"Authorization": f"Bearer {token}"}
+        base_url=live_service.base_url,
+        headers={"Authorization": f"Bearer {token}"},
+        verify=CLIENT_TLS,
     ) as client:
         response = await client.post(
             "/v1/verifications",
@@ -736,7 +742,9 @@ async def test_verify_waits_for_a_service_restarting_and_submits_once(
                 b"Content-Length: 0\r\nConnection: close\r\n\r\n"
             )
         else:
-            async with httpx.AsyncClient(base_url=live_service.base_url) as client:
+            async with httpx.AsyncClient(
+                base_url=live_service.base_url, verify=CLIENT_TLS
+            ) as client:
                 forwarded = {k: v for k, v in headers.items() if k.lower() not in ("host",)}
                 answer = await client.request(method, path, headers=forwarded, content=body)
             writer.write(

@@ -18,7 +18,7 @@ from service.auth.service import create_api_key
 from service.config import Settings
 from service.db import create_engine, create_session_factory
 from service.models import AuditEvent
-from tests.conftest import LiveService, _free_port, running_service
+from tests.conftest import CLIENT_TLS, LiveService, _free_port, running_service
 from tests.e2e.test_cli import hedui
 
 
@@ -33,6 +33,7 @@ class Served:
             base_url=self.service.base_url,
             headers={"Authorization": f"Bearer {self.operator}"},
             timeout=30,
+            verify=CLIENT_TLS,
         )
 
 

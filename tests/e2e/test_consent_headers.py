@@ -20,7 +20,7 @@ import pytest
 from service.auth.principal import Role
 from service.auth.service import create_api_key
 from service.runtime import Runtime, build_runtime
-from tests.conftest import LiveService, running_service, service_settings
+from tests.conftest import CLIENT_TLS, LiveService, running_service, service_settings
 from tests.connectors.declarative.specs import example
 from tests.factories import make_id_number, member, verification_body
 
@@ -55,10 +55,14 @@ async def service(
             await session.commit()
         async with (
             httpx.AsyncClient(
-                base_url=live.base_url, headers={"Authorization": f"Bearer {caseworker}"}
+                base_url=live.base_url,
+                headers={"Authorization": f"Bearer {caseworker}"},
+                verify=CLIENT_TLS,
             ) as caseworker_client,
             httpx.AsyncClient(
-                base_url=live.base_url, headers={"Authorization": f"Bearer {integrator}"}
+                base_url=live.base_url,
+                headers={"Authorization": f"Bearer {integrator}"},
+                verify=CLIENT_TLS,
             ) as integrator_client,
         ):
             yield Service(live, caseworker_client, integrator_client, runtime)
@@ -212,7 +216,7 @@ async def test_an_agency_requiring_consent_refuses_a_query_without_it(service: S
     required = await service.caseworker.put("/sandbox/queries/consent", json={"require": True})
     assert required.status_code == 200, required.text
     try:
-        async with httpx.AsyncClient(base_url=service.live.base_url) as bare:
+        async with httpx.AsyncClient(base_url=service.live.base_url, verify=CLIENT_TLS) as bare:
             refused = await bare.post("/sandbox/pensions/batch", json={"requests": []})
             health = await bare.get("/sandbox/pensions/health")
         done = await _submit(service, _consent_id())

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from tests.conftest import ClientFactory, LiveService
+from tests.conftest import CLIENT_TLS, ClientFactory, LiveService
 
 
 async def token_for(api_client: ClientFactory, role: str) -> str:
@@ -18,7 +18,9 @@ async def token_for(api_client: ClientFactory, role: str) -> str:
 async def browser(live_service: LiveService) -> AsyncIterator[httpx.AsyncClient]:
     """A client that keeps cookies, as a browser does (the service runs on plain HTTP here,
     so the Secure cookie is carried over by hand below)."""
-    async with httpx.AsyncClient(base_url=live_service.base_url, timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=live_service.base_url, timeout=30, verify=CLIENT_TLS
+    ) as client:
         yield client
 
 

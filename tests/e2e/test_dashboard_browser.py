@@ -19,7 +19,13 @@ import pytest
 from service.auth.principal import Role
 from service.auth.service import create_api_key
 from service.db import create_engine, create_session_factory
-from tests.conftest import LiveService, MigratedTemplates, running_service, service_settings
+from tests.conftest import (
+    CLIENT_TLS,
+    LiveService,
+    MigratedTemplates,
+    running_service,
+    service_settings,
+)
 from tests.factories import make_id_number, member, verification_body
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -95,7 +101,7 @@ async def service(migrated_templates: MigratedTemplates, tmp_path: Path) -> Asyn
     assert settings.health_probe_interval_s == 60
     async with running_service(settings) as live:
         yield Desk(live, token, caseworker)
-        async with httpx.AsyncClient(base_url=live.base_url) as plain:
+        async with httpx.AsyncClient(base_url=live.base_url, verify=CLIENT_TLS) as plain:
             await plain.delete("/sandbox/faults/bank")
 
 
@@ -123,7 +129,7 @@ async def test_operator_watches_the_bank_go_down_and_come_back_and_pauses_a_sour
     page_url = live.base_url.replace("127.0.0.1", "localhost") + "/dashboard"
     async with (
         async_playwright() as playwright,
-        httpx.AsyncClient(base_url=live.base_url, timeout=30) as http,
+        httpx.AsyncClient(base_url=live.base_url, timeout=30, verify=CLIENT_TLS) as http,
     ):
         browser = await playwright.chromium.launch(
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS

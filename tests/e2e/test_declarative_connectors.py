@@ -18,7 +18,14 @@ from service.auth.principal import Role
 from service.auth.service import create_api_key
 from service.db import create_engine, create_session_factory
 from service.models.declarative_connector import StoredConnectorVersion
-from tests.conftest import ClientFactory, LiveService, running_service, service_settings, serving
+from tests.conftest import (
+    CLIENT_TLS,
+    ClientFactory,
+    LiveService,
+    running_service,
+    service_settings,
+    serving,
+)
 from tests.connectors.declarative.specs import example
 from tests.e2e.hostile import Answer, HostilePartner
 from tests.factories import make_id_number, member, verification_body
@@ -417,7 +424,9 @@ async def upgraded(own_database_url: str, tmp_path: Path) -> AsyncIterator[Upgra
 
     def client(service: LiveService, role: str) -> httpx.AsyncClient:
         headers = {"Authorization": f"Bearer {tokens[role]}"}
-        return httpx.AsyncClient(base_url=service.base_url, headers=headers, timeout=30)
+        return httpx.AsyncClient(
+            base_url=service.base_url, headers=headers, timeout=30, verify=CLIENT_TLS
+        )
 
     settings = service_settings(own_database_url, tmp_path / "sandbox.db")
     async with running_service(settings) as service, client(service, "integrator") as api:
@@ -645,8 +654,12 @@ async def test_a_pause_just_after_enabling_says_to_try_again_not_to_enable(
     async with running_service(settings) as service:
         headers = {role: {"Authorization": f"Bearer {token}"} for role, token in tokens.items()}
         async with (
-            httpx.AsyncClient(base_url=service.base_url, headers=headers["integrator"]) as api,
-            httpx.AsyncClient(base_url=service.base_url, headers=headers["operator"]) as ops,
+            httpx.AsyncClient(
+                base_url=service.base_url, headers=headers["integrator"], verify=CLIENT_TLS
+            ) as api,
+            httpx.AsyncClient(
+                base_url=service.base_url, headers=headers["operator"], verify=CLIENT_TLS
+            ) as ops,
         ):
             created = await api.post("/v1/connectors", json=_tax_spec(service))
             assert created.status_code == 201, created.text

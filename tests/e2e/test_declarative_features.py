@@ -23,7 +23,7 @@ from connectors.declarative.connector import CONFIG_HAS_RATE
 from connectors.http import PartnerClient
 from sandbox.tokens import TOKEN_LIFE_S
 from schemas.evidence import HouseholdQuery, MemberQuery, RequestContext
-from tests.conftest import ClientFactory, LiveService
+from tests.conftest import CLIENT_TLS, ClientFactory, LiveService
 from tests.connectors.declarative.specs import example
 from tests.factories import make_id_number
 
@@ -39,7 +39,9 @@ def _client_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 async def plain(live_service: LiveService) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=live_service.base_url, timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=live_service.base_url, timeout=30, verify=CLIENT_TLS
+    ) as client:
         yield client
 
 
@@ -111,7 +113,7 @@ class TestOAuth2ClientCredentials:
 
     async def test_check_carries_the_token(self, live_service: LiveService) -> None:
         connector = build_connector(validate_spec(_oauth_spec(live_service)), "1")
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(verify=CLIENT_TLS) as client:
             result = await connector.check(connector.default_config(), client)
         assert result.ok, result.detail
 

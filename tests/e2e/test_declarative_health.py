@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import LiveService, running_service, service_settings
+from tests.conftest import CLIENT_TLS, LiveService, running_service, service_settings
 from tests.connectors.declarative.specs import example
 from tests.factories import make_id_number
 from tests.stored import api_tokens
@@ -44,7 +44,9 @@ async def office(own_database_url: str, tmp_path: Path) -> AsyncIterator[Office]
 
         def client(token: str | None = None) -> httpx.AsyncClient:
             headers = {"Authorization": f"Bearer {token}"} if token else None
-            return httpx.AsyncClient(base_url=service.base_url, headers=headers, timeout=30)
+            return httpx.AsyncClient(
+                base_url=service.base_url, headers=headers, timeout=30, verify=CLIENT_TLS
+            )
 
         async with (
             client(tokens["integrator"]) as integrator,

@@ -6,7 +6,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ClientFactory, LiveService
+from tests.conftest import CLIENT_TLS, ClientFactory, LiveService
 from tests.connectors.declarative.specs import example
 from tests.factories import make_id_number, member, verification_body
 
@@ -263,7 +263,7 @@ async def test_two_authorization_headers_are_401_whatever_their_order(
     tokens = [admin.headers["Authorization"], caseworker.headers["Authorization"]]
     if order != "admin first":
         tokens.reverse()
-    async with httpx.AsyncClient(base_url=live_service.base_url) as anyone:
+    async with httpx.AsyncClient(base_url=live_service.base_url, verify=CLIENT_TLS) as anyone:
         response = await anyone.get(
             "/v1/apikeys", headers=[("Authorization", token) for token in tokens]
         )

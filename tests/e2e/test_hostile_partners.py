@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.conftest import (
+    CLIENT_TLS,
     ClientFactory,
     LiveService,
     running_service,
@@ -66,7 +67,7 @@ def partner(hostile: tuple[HostilePartner, str]) -> HostilePartner:
 
 async def _verify_two_people(service: LiveService, caseworker: httpx.AsyncClient) -> dict:
     applicant, spouse = make_id_number("530103"), make_id_number("530103")
-    async with httpx.AsyncClient(base_url=service.base_url) as plain:
+    async with httpx.AsyncClient(base_url=service.base_url, verify=CLIENT_TLS) as plain:
         await seed(plain, applicant)  # nothing anywhere: eligible if every source answered
         await seed(plain, spouse)
     body = verification_body(

@@ -26,7 +26,7 @@ from service.config import Settings
 from service.jobs.collect import DEADLINE_DETAIL, FAILING_DETAIL, Collector
 from service.models import Report, SourceResult, Verification
 from service.runtime import Runtime, build_runtime
-from tests.conftest import LiveService, _free_port, running_service
+from tests.conftest import CLIENT_TLS, LiveService, _free_port, running_service
 from tests.factories import make_id_number, member, verification_body
 
 FIVE_MINUTES_MS = 300_000
@@ -66,7 +66,10 @@ async def parked(
             _, token = await create_api_key(session, role=Role.caseworker, region="53")
             await session.commit()
         async with httpx.AsyncClient(
-            base_url=live.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+            base_url=live.base_url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+            verify=CLIENT_TLS,
         ) as client:
             yield Parked(live, client, runtime)
             await client.delete("/sandbox/faults/bank")

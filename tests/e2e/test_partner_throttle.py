@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from tests.conftest import CLIENT_TLS
 from tests.e2e.test_scale_out import (
     fresh_postgres,  # noqa: F401 - a fixture
     processes,
@@ -60,7 +61,7 @@ async def test_two_workers_keep_a_partner_s_agreed_rate_and_concurrency(
         for n in range(2):
             group.start(f"worker{n}", "worker", "--concurrency", "2")
         auth = {"Authorization": f"Bearer {token(group)}", "Prefer": "wait=60"}
-        async with httpx.AsyncClient(timeout=90) as client:
+        async with httpx.AsyncClient(timeout=90, verify=CLIENT_TLS) as client:
             await client.put(f"{sandbox}/faults/{LIMITED}", json={"mode": "ok", "latency_ms": 150})
             await asyncio.sleep(1)  # the workers' start-up checks are not what is measured
             await client.delete(f"{sandbox}/traffic")

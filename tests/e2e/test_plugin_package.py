@@ -18,7 +18,7 @@ from service.auth.principal import Role
 from service.auth.service import create_api_key
 from service.cli import app
 from service.db import create_engine, create_session_factory
-from tests.conftest import LiveService, running_service, service_settings
+from tests.conftest import CLIENT_TLS, LiveService, running_service, service_settings
 from tests.factories import make_id_number, member, verification_body
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hedui-connector-social-insurance"
@@ -81,7 +81,10 @@ async def _client(live: LiveService, role: Role, region: str) -> httpx.AsyncClie
     finally:
         await engine.dispose()
     return httpx.AsyncClient(
-        base_url=live.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        base_url=live.base_url,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+        verify=CLIENT_TLS,
     )
 
 
@@ -106,7 +109,7 @@ async def test_a_verification_asks_it_and_its_records_become_findings(
     service: LiveService,
 ) -> None:
     insured = make_id_number()
-    async with httpx.AsyncClient(base_url=service.base_url) as plain:
+    async with httpx.AsyncClient(base_url=service.base_url, verify=CLIENT_TLS) as plain:
         seeded = await plain.post(
             "/sandbox/people",
             json={

@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 
 from service.app import create_app
 from service.config import Settings
-from tests.conftest import ClientFactory, _free_port, serving
+from tests.conftest import CLIENT_TLS, ClientFactory, _free_port, serving
 from tests.e2e.gates import GatePartner, gated_registry, proxied
 from tests.factories import make_id_number, member, verification_body
 from tests.stored import caseworker_token
@@ -86,7 +86,10 @@ async def test_waiting_replays_hold_no_database_connection(
     token = await caseworker_token(database_url)
     body = verification_body([member(make_id_number("530103"))], region_code="530103")
     headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "crowd", "Prefer": "wait=60"}
-    async with serving(app) as url, httpx.AsyncClient(base_url=url, timeout=90) as client:
+    async with (
+        serving(app) as url,
+        httpx.AsyncClient(base_url=url, timeout=90, verify=CLIENT_TLS) as client,
+    ):
         first = asyncio.create_task(client.post("/v1/verifications", json=body, headers=headers))
         await asyncio.wait_for(partner.arrived.wait(), 30)
         replays = [
@@ -130,7 +133,7 @@ async def test_database_outage_is_503_and_runs_finish_once_it_is_back(
         body = verification_body([member(make_id_number("530103"))], region_code="530103")
         async with (
             serving(app, _free_port()) as base,
-            httpx.AsyncClient(base_url=base, headers=auth, timeout=30) as client,
+            httpx.AsyncClient(base_url=base, headers=auth, timeout=30, verify=CLIENT_TLS) as client,
         ):
             accepted = await client.post("/v1/verifications", json=body)
             assert accepted.status_code == 202, accepted.text

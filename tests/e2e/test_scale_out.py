@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.conftest import (
+    CLIENT_TLS,
     POSTGRES_URL,
     REQUIRE_POSTGRES,
     _create_postgres_database,
@@ -104,7 +105,7 @@ async def processes(directory: Path, env: dict[str, str]) -> AsyncIterator[Proce
 
 async def healthy(url: str, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 60
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=CLIENT_TLS) as client:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise RuntimeError(f"the process for {url} exited: {process.returncode}")
@@ -147,7 +148,7 @@ def token(group: Processes) -> str:
 
 
 async def queries(sandbox: str) -> dict[str, int]:
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=CLIENT_TLS) as client:
         counts: dict[str, int] = (await client.get(f"{sandbox}/queries")).json()
     return counts
 
@@ -206,7 +207,7 @@ async def test_two_apis_and_two_workers_ask_each_source_of_each_verification_onc
                     f"{apis[index % 2]}/v1/verifications", json=household(), headers=auth
                 )
 
-        async with httpx.AsyncClient(timeout=90) as client:
+        async with httpx.AsyncClient(timeout=90, verify=CLIENT_TLS) as client:
             answers = await asyncio.gather(*(submit(client, n) for n in range(count)))
             scraped = [
                 (await client.get(f"http://127.0.0.1:{port}/metrics")).text
@@ -245,7 +246,7 @@ async def test_a_killed_worker_s_run_completes_on_another_without_asking_stored_
         sandbox = await queue_mode_with_partners(group)
         api = await start_api(group, "api")
         auth = {"Authorization": f"Bearer {token(group)}"}
-        async with httpx.AsyncClient(timeout=30) as client:
+        async with httpx.AsyncClient(timeout=30, verify=CLIENT_TLS) as client:
             first, location = await held_by_a_hanging_bank(client, group, sandbox, api, auth)
 
             async def sources() -> dict[str, str]:
@@ -287,7 +288,7 @@ async def test_a_worker_stopped_with_sigterm_hands_its_run_back_at_once(
         sandbox = await queue_mode_with_partners(group)
         api = await start_api(group, "api")
         auth = {"Authorization": f"Bearer {token(group)}"}
-        async with httpx.AsyncClient(timeout=30) as client:
+        async with httpx.AsyncClient(timeout=30, verify=CLIENT_TLS) as client:
             first, location = await held_by_a_hanging_bank(client, group, sandbox, api, auth)
             for _ in range(300):  # the worker is waiting on the bank
                 if (await queries(sandbox))["bank"] == 1:
@@ -333,7 +334,7 @@ async def test_a_database_restart_under_load_is_survived_and_every_verification_
             api = await start_api(group, "api")
             for n in range(2):
                 group.start(f"worker{n}", "worker", "--concurrency", "4")
-            async with httpx.AsyncClient(timeout=30) as client:
+            async with httpx.AsyncClient(timeout=30, verify=CLIENT_TLS) as client:
                 await client.put(f"{sandbox}/faults/pensions", json={"latency_ms": 100})
                 accepted = [
                     await client.post(f"{api}/v1/verifications", json=household(), headers=auth)
@@ -383,7 +384,7 @@ async def test_an_api_and_two_workers_on_one_sqlite_file_ask_each_source_once(
         for n in range(2):
             group.start(f"worker{n}", "worker", "--concurrency", "4")
         auth = {"Authorization": f"Bearer {token(group)}", "Prefer": "wait=60"}
-        async with httpx.AsyncClient(timeout=90) as client:
+        async with httpx.AsyncClient(timeout=90, verify=CLIENT_TLS) as client:
             answers = await asyncio.gather(
                 *(
                     client.post(f"{api}/v1/verifications", json=household(), headers=auth)

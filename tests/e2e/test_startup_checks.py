@@ -13,7 +13,7 @@ from service.auth.principal import Role
 from service.auth.service import create_api_key
 from service.db import create_engine, create_session_factory
 from service.models import ConnectorState
-from tests.conftest import running_service, service_settings
+from tests.conftest import CLIENT_TLS, running_service, service_settings
 from tests.connectors.declarative.specs import example
 from tests.loopback import closed_port
 from tests.unit.test_route_building import unbuilt
@@ -50,7 +50,7 @@ async def test_an_unreachable_connector_is_named_and_hedui_starts_anyway(
         # Listening means ready: FastAPI's routes were built during start-up, not left to
         # the first request (which waited seconds for them on a busy machine).
         assert unbuilt(service.app) == []  # type: ignore[arg-type]
-        async with httpx.AsyncClient(base_url=service.base_url) as client:
+        async with httpx.AsyncClient(base_url=service.base_url, verify=CLIENT_TLS) as client:
             assert (await client.get("/healthz")).status_code == 200
         for _ in range(500):  # the checks run in the background; wait for their summary
             if checked(caplog):
@@ -75,7 +75,9 @@ async def test_an_enabled_declarative_connector_is_checked_too(
     async with (
         running_service(settings) as service,
         httpx.AsyncClient(
-            base_url=service.base_url, headers={"Authorization": f"Bearer {token}"}
+            base_url=service.base_url,
+            headers={"Authorization": f"Bearer {token}"},
+            verify=CLIENT_TLS,
         ) as integrator,
     ):
         spec = example("tax", f"{service.base_url}/sandbox")
@@ -116,7 +118,7 @@ async def test_at_start_up_each_partner_is_asked_once_and_the_check_counts_as_a_
     settings = service_settings(own_database_url, tmp_path / "sandbox.db", health_sync_s=0.05)
     async with (
         running_service(settings) as service,
-        httpx.AsyncClient(base_url=service.base_url) as client,
+        httpx.AsyncClient(base_url=service.base_url, verify=CLIENT_TLS) as client,
     ):
         for _ in range(500):
             if checked(caplog):

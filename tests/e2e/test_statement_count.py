@@ -25,7 +25,7 @@ import structlog
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from tests.conftest import running_service, service_settings
+from tests.conftest import CLIENT_TLS, running_service, service_settings
 from tests.factories import make_id_number, member, verification_body
 from tests.stored import caseworker_token
 
@@ -102,7 +102,9 @@ async def test_one_verification_costs_few_statements(own_database_url: str, tmp_
     headers = {"Authorization": f"Bearer {token}", "Prefer": "wait=30"}
     async with (
         running_service(settings) as service,
-        httpx.AsyncClient(base_url=service.base_url, headers=headers, timeout=60) as client,
+        httpx.AsyncClient(
+            base_url=service.base_url, headers=headers, timeout=60, verify=CLIENT_TLS
+        ) as client,
     ):
         # The first request reads the API key, the connectors' configuration, ...: caches
         # every later request shares.

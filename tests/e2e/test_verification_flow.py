@@ -14,7 +14,7 @@ import pytest
 from service.auth.principal import Role
 from service.auth.service import create_api_key
 from service.db import create_engine, create_session_factory
-from tests.conftest import ClientFactory, running_service, service_settings
+from tests.conftest import CLIENT_TLS, ClientFactory, running_service, service_settings
 from tests.factories import make_id_number, member, verification_body
 
 WAIT = {"Prefer": "wait=10"}
@@ -150,7 +150,10 @@ async def impatient(
     async with (
         running_service(settings) as live,
         httpx.AsyncClient(
-            base_url=live.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+            base_url=live.base_url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+            verify=CLIENT_TLS,
         ) as client,
     ):
         yield client

@@ -21,7 +21,7 @@ from service.recheck.drive import run_until_done
 from service.recipient.calendar import add_months
 from service.runtime import build_runtime
 from service.webhook.delivery import NOT_ALLOWED
-from tests.conftest import keyed_session_factory, running_service, service_settings
+from tests.conftest import CLIENT_TLS, keyed_session_factory, running_service, service_settings
 from tests.factories import make_id_number, member, verification_body
 from tests.loopback import loopback_server
 from tests.stored import api_tokens
@@ -72,6 +72,7 @@ async def _setup(
                 base_url=service.base_url,
                 headers={"Authorization": f"Bearer {tokens[role]}"},
                 timeout=30,
+                verify=CLIENT_TLS,
             )
             clients.append(made)
             return made
@@ -92,7 +93,7 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 20
 
 async def approved_verification(setup: Setup) -> str:
     person = make_id_number("530102")
-    async with httpx.AsyncClient(base_url=setup.base_url) as sandbox:
+    async with httpx.AsyncClient(base_url=setup.base_url, verify=CLIENT_TLS) as sandbox:
         await sandbox.post("/sandbox/people", json={"id_number": person})
     created = await setup.client("caseworker").post(
         "/v1/verifications",

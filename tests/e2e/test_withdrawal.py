@@ -31,7 +31,7 @@ from service.models.base import new_id, utcnow
 from service.runtime import Runtime, build_runtime
 from service.verification.repository import VerificationRepository
 from service.verification.service import verification as verification_service
-from tests.conftest import LiveService, _free_port, running_service
+from tests.conftest import CLIENT_TLS, LiveService, _free_port, running_service
 from tests.factories import make_id_number, member, verification_body
 
 COUNTY = "530102"
@@ -64,7 +64,10 @@ async def _client(
         key, token = await create_api_key(session, role=role, region=region, name=name)
         await session.commit()
     client = httpx.AsyncClient(
-        base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        base_url=base_url,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+        verify=CLIENT_TLS,
     )
     return client, Principal(key.id, name, role, region)
 
@@ -96,7 +99,7 @@ async def world(
         approver, _ = await _client(runtime, base, Role.approver, "53", "王芳")
         town_a, _ = await _client(runtime, base, Role.caseworker, TOWN_A, "甲镇")
         town_b, _ = await _client(runtime, base, Role.caseworker, TOWN_B, "乙镇")
-        async with httpx.AsyncClient(base_url=base, timeout=30) as sandbox:
+        async with httpx.AsyncClient(base_url=base, timeout=30, verify=CLIENT_TLS) as sandbox:
             yield World(
                 live, runtime, worker, caseworker, caseworker_key, approver, town_a, town_b, sandbox
             )

@@ -21,7 +21,13 @@ from service.auth.principal import Role
 from service.auth.service import create_api_key, hash_token, revoke_api_key
 from service.db import create_engine, create_session_factory, migrate
 from service.models import ApiKey, AuditEvent
-from tests.conftest import LiveService, _fresh_database, running_service, service_settings
+from tests.conftest import (
+    CLIENT_TLS,
+    LiveService,
+    _fresh_database,
+    running_service,
+    service_settings,
+)
 
 TTL_S = 0.3
 
@@ -64,7 +70,10 @@ async def _key(
 
 def _client(live: LiveService, token: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(
-        base_url=live.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        base_url=live.base_url,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+        verify=CLIENT_TLS,
     )
 
 
@@ -110,7 +119,7 @@ async def test_an_expired_key_is_refused_and_says_so(
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == "Bearer"
     assert response.json()["detail"].startswith("This API key expired at ")
-    async with httpx.AsyncClient(base_url=short_cache.base_url) as anonymous:
+    async with httpx.AsyncClient(base_url=short_cache.base_url, verify=CLIENT_TLS) as anonymous:
         unknown = await anonymous.get(
             "/v1/verifications", headers={"Authorization": "Bearer hd_nobody"}
         )

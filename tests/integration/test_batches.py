@@ -16,7 +16,7 @@ from service.auth.principal import Role
 from service.auth.service import create_api_key
 from service.db import create_engine, create_session_factory
 from service.models import Member, Verification
-from tests.conftest import ClientFactory, LiveService, running_service, service_settings
+from tests.conftest import CLIENT_TLS, ClientFactory, LiveService, running_service, service_settings
 from tests.factories import make_id_number, member, verification_body
 
 NDJSON = {"content-type": "application/x-ndjson"}
@@ -363,7 +363,10 @@ async def own_service(
             await session.commit()
         await engine.dispose()
         async with httpx.AsyncClient(
-            base_url=service.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+            base_url=service.base_url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+            verify=CLIENT_TLS,
         ) as client:
             yield service, client
 

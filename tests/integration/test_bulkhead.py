@@ -19,7 +19,7 @@ from service.auth.service import create_api_key
 from service.connector.wiring import build_configs
 from service.db import create_engine, create_session_factory
 from service.verification.fanout import BULKHEAD_DETAIL, SourceFetcher
-from tests.conftest import LiveService, running_service, service_settings
+from tests.conftest import CLIENT_TLS, LiveService, running_service, service_settings
 from tests.connectors.declarative.specs import example
 from tests.factories import make_id_number, member, verification_body
 
@@ -42,7 +42,7 @@ async def test_a_hung_partner_fills_only_its_own_slots(
     )
     assert (await http.put("/sandbox/faults/bank", json={"mode": "hang"})).status_code == 200
     others = sorted(name for name in registry.names() if name != "bank")
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=CLIENT_TLS) as client:
         fetcher = SourceFetcher(registry, configs, client)
         holder = asyncio.create_task(fetcher.fetch("bank", household))
         await asyncio.sleep(0)  # the first bank fetch takes the only slot
@@ -94,7 +94,7 @@ async def narrow_bank(
     await engine.dispose()
     async with running_service(settings) as live:
         yield live, token
-        async with httpx.AsyncClient(base_url=live.base_url) as plain:
+        async with httpx.AsyncClient(base_url=live.base_url, verify=CLIENT_TLS) as plain:
             await plain.delete("/sandbox/faults/bank")
 
 
@@ -106,7 +106,10 @@ async def test_the_other_sources_answer_while_a_hung_partner_holds_every_slot(
     partner, four for a slot), so the hang costs the others nothing."""
     live, token = narrow_bank
     async with httpx.AsyncClient(
-        base_url=live.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        base_url=live.base_url,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+        verify=CLIENT_TLS,
     ) as client:
         assert (await client.put("/sandbox/faults/bank", json={"mode": "hang"})).status_code == 200
         bodies = [
@@ -172,7 +175,7 @@ async def test_a_new_version_with_more_concurrency_gets_its_slots(
         members=(MemberQuery(id_number=make_id_number(birth="19660609", sequence=7)),),
         context=RequestContext(consent_id="AUTH-0001", purpose="dibao"),
     )
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=CLIENT_TLS) as client:
         fetcher = SourceFetcher(registry, {}, client)
         first = await fetcher.fetch("tax", household, "1")  # a verification planned with v1
         assert first.status in (SourceStatus.ok, SourceStatus.no_record), first
@@ -212,7 +215,7 @@ async def test_a_wait_for_a_bulkhead_slot_is_not_the_partners_latency(
     await engine.dispose()
     async with (
         running_service(settings) as live,
-        httpx.AsyncClient(base_url=live.base_url, timeout=30) as client,
+        httpx.AsyncClient(base_url=live.base_url, timeout=30, verify=CLIENT_TLS) as client,
     ):
         slow = {"mode": "slow", "latency_ms": 300}
         assert (await client.put("/sandbox/faults/pensions", json=slow)).status_code == 200

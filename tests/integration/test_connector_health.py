@@ -22,7 +22,7 @@ from service.auth.principal import Role
 from service.auth.service import create_api_key
 from service.config import Settings
 from service.db import create_engine, create_session_factory
-from tests.conftest import LiveService, MigratedTemplates, _free_port, running_service
+from tests.conftest import CLIENT_TLS, LiveService, MigratedTemplates, _free_port, running_service
 from tests.factories import make_id_number, member, verification_body
 
 WAIT = {"Prefer": "wait=10"}
@@ -37,7 +37,7 @@ class Setup:
 
     async def queries(self, agency: str) -> int:
         """Household queries the agency itself received (the sandbox counts them)."""
-        async with httpx.AsyncClient(base_url=self.service.base_url) as plain:
+        async with httpx.AsyncClient(base_url=self.service.base_url, verify=CLIENT_TLS) as plain:
             counts: dict[str, int] = (await plain.get("/sandbox/queries")).json()
         return counts[agency]
 
@@ -46,6 +46,7 @@ class Setup:
             base_url=self.service.base_url,
             headers={"Authorization": f"Bearer {self.tokens[role]}"},
             timeout=30,
+            verify=CLIENT_TLS,
         )
 
 
@@ -75,7 +76,7 @@ async def setup(
     await engine.dispose()
     async with running_service(settings) as service:
         yield Setup(service, tokens)
-        async with httpx.AsyncClient(base_url=service.base_url) as plain:
+        async with httpx.AsyncClient(base_url=service.base_url, verify=CLIENT_TLS) as plain:
             for source in SOURCES:
                 await plain.delete(f"/sandbox/faults/{source}")
 
@@ -93,7 +94,7 @@ async def operator(setup: Setup) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def fault(setup: Setup, source: str, mode: str | None) -> None:
-    async with httpx.AsyncClient(base_url=setup.service.base_url) as plain:
+    async with httpx.AsyncClient(base_url=setup.service.base_url, verify=CLIENT_TLS) as plain:
         if mode is None:
             response = await plain.delete(f"/sandbox/faults/{source}")
         else:
@@ -170,7 +171,7 @@ class TestBreaker:
             assert not bank.get("attempts")
             assert verification["recommendation"] == "review"
         assert await setup.queries("bank") == reached  # nothing reached the partner
-        async with httpx.AsyncClient(base_url=setup.service.base_url) as plain:
+        async with httpx.AsyncClient(base_url=setup.service.base_url, verify=CLIENT_TLS) as plain:
             text = (await plain.get("/metrics")).text
         refused = re.search(
             r'hedui_connector_calls_total\{connector="bank",outcome="circuit_open"\} (\S+)', text
@@ -286,7 +287,7 @@ class TestPause:
         """The bank takes 3 s to process an inquiry and is polled meanwhile: paused after
         the submit, it gets no poll more than the one in flight, and the source ends as a
         paused one does, not charged to the bank."""
-        async with httpx.AsyncClient(base_url=setup.service.base_url) as plain:
+        async with httpx.AsyncClient(base_url=setup.service.base_url, verify=CLIENT_TLS) as plain:
 
             async def bank_calls() -> int:
                 traffic = (await plain.get("/sandbox/traffic")).json()
@@ -376,6 +377,7 @@ class Probed:
             base_url=self.service.base_url,
             headers={"Authorization": f"Bearer {self.operator}"},
             timeout=30,
+            verify=CLIENT_TLS,
         )
 
 
@@ -522,7 +524,7 @@ class TestReading:
         self, setup: Setup, caseworker: httpx.AsyncClient
     ) -> None:
         verification = await verify(caseworker)
-        async with httpx.AsyncClient(base_url=setup.service.base_url) as plain:
+        async with httpx.AsyncClient(base_url=setup.service.base_url, verify=CLIENT_TLS) as plain:
             response = await plain.get("/metrics")
         assert response.status_code == 200
         text = response.text
@@ -549,7 +551,7 @@ class TestReading:
         async def same_story() -> bool:
             async with (
                 setup.client("operator") as operator,
-                httpx.AsyncClient(base_url=setup.service.base_url) as plain,
+                httpx.AsyncClient(base_url=setup.service.base_url, verify=CLIENT_TLS) as plain,
             ):
                 current = statuses((await plain.get("/metrics")).text)
                 listed = (await operator.get("/v1/connectors")).json()
@@ -575,7 +577,7 @@ class TestReading:
         # A slow bank's inquiry is PROCESSING at first and polled until DONE: its polls are
         # calls, not retries.
         before = await retries(setup, "bank")
-        async with httpx.AsyncClient(base_url=setup.service.base_url) as plain:
+        async with httpx.AsyncClient(base_url=setup.service.base_url, verify=CLIENT_TLS) as plain:
             slow = await plain.put("/sandbox/faults/bank", json={"mode": "slow", "latency_ms": 100})
             assert slow.status_code == 200
         try:
@@ -589,7 +591,7 @@ class TestReading:
 
 async def retries(setup: Setup, connector: str) -> int:
     """`hedui_connector_retries_total` of one connector, from `/metrics`."""
-    async with httpx.AsyncClient(base_url=setup.service.base_url) as plain:
+    async with httpx.AsyncClient(base_url=setup.service.base_url, verify=CLIENT_TLS) as plain:
         text = (await plain.get("/metrics")).text
     found = re.search(rf'hedui_connector_retries_total\{{connector="{connector}"\}} (\S+)', text)
     assert found is not None

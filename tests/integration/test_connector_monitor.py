@@ -37,7 +37,7 @@ from service.connector.wiring import build_configs, check_connectors
 from service.db import WriteGate, create_engine, create_session_factory
 from service.logging import configure_logging
 from service.verification.fanout import SourceFetcher
-from tests.conftest import LiveService
+from tests.conftest import CLIENT_TLS, LiveService
 from tests.connectors.declarative.specs import example
 from tests.connectors.support import PluginDouble
 from tests.factories import make_id_number
@@ -340,7 +340,7 @@ async def test_a_connector_bug_is_that_source_error_logged_with_its_type(
         members=(MemberQuery(id_number=make_id_number(birth="19660607", sequence=1), name="张三"),),
         context=RequestContext(consent_id="AUTH-0001", purpose="dibao"),
     )
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=CLIENT_TLS) as client:
         fetcher = SourceFetcher(registry, {"buggy": config}, client, health)
         outcome = await fetcher.fetch("buggy", household)
         unknown = await fetcher.fetch("absent", household)
@@ -383,7 +383,7 @@ async def test_a_probe_and_the_start_up_check_say_the_same_of_a_bad_check(
         for name in registry.names()
     }
     health = monitor(factory, own_engine, registry.names())
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=CLIENT_TLS) as client:
         probed = await health.probe_round(registry, configs, client)
         failing, asked = await health.unanswered(registry, configs, client)
         started = await check_connectors(registry, configs, client, timeout_s=0.05)
@@ -410,7 +410,7 @@ async def test_probes_give_a_quiet_connector_a_status_and_recover_an_open_breake
     settings = live_service.settings
     configs = build_configs(registry, settings)
     health = monitor(factory, own_engine, registry.names())
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=CLIENT_TLS) as client:
         await health.probe_round(registry, configs, client)
         await health.sync()
         async with factory() as session:
@@ -484,7 +484,7 @@ async def test_failing_calls_and_an_open_period_that_is_over_ask_for_a_probe_at_
     assert health.early_probes() == []
     fail(health, "early", 1)
     assert health.early_probes() == ["early"]
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=CLIENT_TLS) as client:
         assert await health.probe(registry.get("early"), config, client)
         assert health.early_probes() == []  # answered by the probe
         fail(health, "early", 1)
@@ -531,7 +531,7 @@ async def test_once_the_breaker_closes_the_outage_no_longer_holds_the_status_dow
 
     assert await status() == ("down", "circuit open")
     health.breakers["mended"].open_until = 0.0  # its open period is over
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=CLIENT_TLS) as client:
         config = ConnectorConfig(base_url="http://127.0.0.1:9")
         assert await health.probe(registry.get("mended"), config, client)
     await health.sync()
@@ -565,7 +565,7 @@ async def test_the_health_model_says_where_its_window_starts_once_the_breaker_cl
     assert abs((before - outage.window_from) - timedelta(seconds=300)) < timedelta(seconds=5)
 
     health.breakers["restarted"].open_until = 0.0  # its open period is over
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=CLIENT_TLS) as client:
         config = ConnectorConfig(base_url="http://127.0.0.1:9")
         assert await health.probe(registry.get("restarted"), config, client)
     await health.sync()
@@ -699,7 +699,7 @@ async def test_probes_check_every_declarative_connector_in_force_and_no_other(
             tax = await connector_service.health(session, registry, health, settings, "tax")
         return tax.status.value, tax.reason, tax.last_probe.ok if tax.last_probe else None
 
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=CLIENT_TLS) as client:
         await http.put("/sandbox/faults/tax", json={"mode": "down"})
         await health.probe_round(registry, configs, client)
         assert await tax_health() == ("down", "health check failing", False)
@@ -733,7 +733,7 @@ async def test_an_open_breaker_of_a_declarative_connector_is_tried_by_an_early_p
     registry.add(Quiet("steady"))
     configs = {"steady": ConnectorConfig(base_url="http://127.0.0.1:9")}
     health = HealthMonitor(["steady"], settings, factory, WriteGate(own_engine), Metrics())
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=CLIENT_TLS) as client:
         await health.start(registry, configs, client)  # its probe round: before `tax` existed
         try:
             versions = enable_tax(registry, live_service)

@@ -32,6 +32,7 @@ from service.recipient.calendar import add_months
 from service.runtime import build_runtime
 from service.verification.repository import VerificationRepository
 from tests.conftest import (
+    CLIENT_TLS,
     LiveService,
     keyed_session_factory,
     running_service,
@@ -74,7 +75,10 @@ async def _client(
         await session.commit()
     await engine.dispose()
     return httpx.AsyncClient(
-        base_url=service.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        base_url=service.base_url,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+        verify=CLIENT_TLS,
     )
 
 
@@ -184,7 +188,7 @@ async def _rechecked_household(office: Office) -> tuple[list[str], list[str]]:
         caseworker,
         approver,
         integrator,
-        httpx.AsyncClient(base_url=service.base_url, timeout=30) as sandbox,
+        httpx.AsyncClient(base_url=service.base_url, timeout=30, verify=CLIENT_TLS) as sandbox,
     ):
         subscribed = await integrator.post(
             "/v1/webhooks",

@@ -25,6 +25,7 @@ from service.db import create_engine
 from service.models import ApiKey, ChangeWarning, Decision, Recheck, Recipient, Webhook
 from service.models.base import utcnow
 from tests.conftest import (
+    CLIENT_TLS,
     KEY_FILE,
     LiveService,
     keyed_session_factory,
@@ -51,7 +52,10 @@ async def _caseworker(service: LiveService) -> httpx.AsyncClient:
         await session.commit()
     await engine.dispose()
     return httpx.AsyncClient(
-        base_url=service.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        base_url=service.base_url,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+        verify=CLIENT_TLS,
     )
 
 

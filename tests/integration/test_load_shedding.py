@@ -16,7 +16,7 @@ from service.auth.principal import Role
 from service.auth.service import create_api_key
 from service.db import create_engine, create_session_factory
 from service.models import AuditEvent
-from tests.conftest import LiveService, running_service, service_settings
+from tests.conftest import CLIENT_TLS, LiveService, running_service, service_settings
 from tests.factories import make_id_number, member, verification_body
 
 QUOTA = 2
@@ -38,7 +38,10 @@ async def _tokens(database_url: str, count: int) -> list[str]:
 
 def _client(live: LiveService, token: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(
-        base_url=live.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        base_url=live.base_url,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+        verify=CLIENT_TLS,
     )
 
 
@@ -54,7 +57,7 @@ def _body(sequence: int) -> dict[str, object]:
 
 
 async def _metric(live: LiveService, series: str) -> float:
-    async with httpx.AsyncClient(base_url=live.base_url) as plain:
+    async with httpx.AsyncClient(base_url=live.base_url, verify=CLIENT_TLS) as plain:
         text = (await plain.get("/metrics")).text
     return float(next(row for row in text.splitlines() if row.startswith(series + " ")).split()[-1])
 
@@ -89,7 +92,7 @@ async def saturating(
     (token,) = await _tokens(fresh_database_url, 1)
     async with running_service(settings) as live:
         yield live, token
-        async with httpx.AsyncClient(base_url=live.base_url) as plain:
+        async with httpx.AsyncClient(base_url=live.base_url, verify=CLIENT_TLS) as plain:
             await plain.delete("/sandbox/faults/bank")
 
 
@@ -107,7 +110,7 @@ async def crowded(
     (token,) = await _tokens(fresh_database_url, 1)
     async with running_service(settings) as live:
         yield live, token
-        async with httpx.AsyncClient(base_url=live.base_url) as plain:
+        async with httpx.AsyncClient(base_url=live.base_url, verify=CLIENT_TLS) as plain:
             await plain.delete("/sandbox/faults/bank")
 
 
@@ -163,7 +166,7 @@ async def test_a_saturated_process_sheds_with_503_and_stores_nothing(
         assert await _stored(client) == stored
         assert await _shed_count(live, "saturated") == shed_before + 1
         # Refused at the door, before the caller is even looked up: it says only "busy".
-        async with httpx.AsyncClient(base_url=live.base_url) as anonymous:
+        async with httpx.AsyncClient(base_url=live.base_url, verify=CLIENT_TLS) as anonymous:
             unknown = await anonymous.post("/v1/verifications", json=_body(3))
         assert unknown.status_code == 503
         assert await _shed_count(live, "saturated") == shed_before + 2

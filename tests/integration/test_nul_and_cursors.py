@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from service.db import create_engine
 from service.error_handlers import install_error_handlers
-from tests.conftest import ClientFactory
+from tests.conftest import CLIENT_TLS, ClientFactory
 from tests.factories import make_id_number, member, verification_body
 from tests.integration.test_request_limits import serving_app
 
@@ -194,7 +194,7 @@ async def test_text_postgresql_cannot_store_is_422_even_past_the_models(
     try:
         async with (
             serving_app(app) as base_url,
-            httpx.AsyncClient(base_url=base_url) as client,
+            httpx.AsyncClient(base_url=base_url, verify=CLIENT_TLS) as client,
         ):
             refused = await client.post("/store", json={"v": f"a{NUL}b"})
             stored = await client.post("/store", json={"v": "ab"})

@@ -23,7 +23,7 @@ from service.auth.service import create_api_key
 from service.config import Settings
 from service.models import ChangeWarning, Recheck, Webhook
 from service.models.base import new_id, utcnow
-from tests.conftest import LiveService
+from tests.conftest import CLIENT_TLS, LiveService
 from tests.factories import make_id_number, member, verification_body
 
 DOC = Path(__file__).parents[2] / "docs" / "permissions.md"
@@ -98,7 +98,10 @@ async def _key(
         key, token = await create_api_key(session, role=Role(role), region=region, name=role)
         await session.commit()
     client = httpx.AsyncClient(
-        base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        base_url=base_url,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+        verify=CLIENT_TLS,
     )
     return client, key.id
 
@@ -117,7 +120,7 @@ async def world(
                 session_factory, live_service.base_url, role, region
             )
     person = make_id_number(COUNTY)
-    async with httpx.AsyncClient(base_url=live_service.base_url) as http:
+    async with httpx.AsyncClient(base_url=live_service.base_url, verify=CLIENT_TLS) as http:
         assert (await http.post("/sandbox/people", json={"id_number": person})).status_code < 300
     body = verification_body([member(person)], township_code=TOWN_A, as_of=None)
     created = await keys[("caseworker", TOWN_A)].post(

@@ -25,7 +25,7 @@ from service.connector.monitor import HealthMonitor, Ticket
 from service.connector.repository import ConnectorRepository
 from service.connector.wiring import build_configs
 from service.db import WriteGate, create_engine, create_session_factory
-from tests.conftest import serving
+from tests.conftest import CLIENT_TLS, serving
 
 INTERVAL_S = 60.0
 PARTNER = "vehicles"
@@ -84,7 +84,7 @@ def fail_until_open(monitor: HealthMonitor, settings: Settings) -> None:
 
 async def calls_at(partners: str, name: str = PARTNER) -> int:
     """Requests the partner `name` received (no verification runs here: all are checks)."""
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=CLIENT_TLS) as client:
         seen: dict[str, dict[str, int]] = (await client.get(f"{partners}/traffic")).json()
     return seen[name]["calls"]
 
@@ -107,7 +107,7 @@ async def test_two_processes_probe_each_partner_once_per_interval(
     await api.sync()
     await worker.sync()
 
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=CLIENT_TLS) as client:
 
         async def both_rounds() -> tuple[set[str], set[str]]:
             here, there = await asyncio.gather(
@@ -155,7 +155,7 @@ async def test_background_loops_of_two_processes_probe_once_per_interval_between
     settings = Settings(health_probe_interval_s=interval, health_sync_s=0.05)
     started = time.monotonic()
     monitors = [process(factory, own_engine, registry, settings) for _ in range(2)]
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=CLIENT_TLS) as client:
         try:
             for monitor in monitors:
                 await monitor.start(registry, configs, client)
@@ -190,7 +190,7 @@ async def test_an_open_breaker_seen_by_two_processes_is_tried_once(
     breakers = [api.breakers[PARTNER], worker.breakers[PARTNER]]
     assert [b.state for b in breakers] == [BreakerState.open] * 2
 
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=CLIENT_TLS) as client:
         try:
             for monitor in (api, worker):
                 # No scheduled round for an hour: only the breaker's trial is due.
@@ -226,7 +226,7 @@ async def test_a_partner_paused_by_another_process_is_not_probed_before_its_paus
         await session.commit()
     assert not prober.paused(PARTNER)  # not read yet
 
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=CLIENT_TLS) as client:
         probed = await prober.probe_round(registry, configs, client)
         assert PARTNER not in probed
         assert set(probed) == set(registry.names()) - {PARTNER}

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp
 
 from service.app import create_app
 from service.config import Settings
-from tests.conftest import ClientFactory, LiveService
+from tests.conftest import CLIENT_TLS, ClientFactory, LiveService
 from tests.factories import make_id_number, member, verification_body
 
 FORTY_NINE_MB = 49 * 1024 * 1024
@@ -160,7 +160,9 @@ async def test_the_limit_is_configurable(
     large = {**small, "members": [member(make_id_number("530103"), "张" + "三" * 60)] * 30}
     async with serving(settings) as base_url:
         headers = {"Authorization": caseworker.headers["Authorization"]}
-        async with httpx.AsyncClient(base_url=base_url, headers=headers) as client:
+        async with httpx.AsyncClient(
+            base_url=base_url, headers=headers, verify=CLIENT_TLS
+        ) as client:
             accepted = await client.post("/v1/verifications", json=small)
             refused = await client.post("/v1/verifications", json=large)
             seeding = await client.post(

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from service.config import Settings, is_loopback
+from tests.conftest import CLIENT_TLS
 from tests.factories import make_id_number
 from tests.integration.test_request_limits import free_port, serving
 
@@ -29,7 +30,7 @@ def settings_for(database_url: str, tmp_path: Path, **changes: Any) -> Settings:
 
 
 async def sandbox_answers(base_url: str) -> list[int]:
-    async with httpx.AsyncClient(base_url=base_url) as client:
+    async with httpx.AsyncClient(base_url=base_url, verify=CLIENT_TLS) as client:
         seeded = await client.post("/sandbox/people", json={"id_number": make_id_number()})
         faulted = await client.put("/sandbox/faults/bank", json={"mode": "down"})
         healthy = await client.get("/healthz")
@@ -93,7 +94,7 @@ async def test_hedui_serve_on_every_interface_serves_no_sandbox(tmp_path: Path) 
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        async with httpx.AsyncClient(base_url=base_url) as client:
+        async with httpx.AsyncClient(base_url=base_url, verify=CLIENT_TLS) as client:
             for _ in range(300):
                 assert process.poll() is None, "hedui serve exited during start-up"
                 try:

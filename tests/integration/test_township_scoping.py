@@ -15,7 +15,7 @@ from service.auth.service import create_api_key
 from service.models import ApiKey, OutboxEvent, Webhook, WebhookDelivery
 from service.models.base import utcnow
 from service.webhook import outbox
-from tests.conftest import LiveService
+from tests.conftest import CLIENT_TLS, LiveService
 from tests.factories import make_id_number, member, verification_body
 
 COUNTY = "530102"
@@ -69,8 +69,11 @@ async def world(
                 base_url=live_service.base_url,
                 headers={"Authorization": f"Bearer {token}"},
                 timeout=30,
+                verify=CLIENT_TLS,
             )
-    async with httpx.AsyncClient(base_url=live_service.base_url, timeout=30) as http:
+    async with httpx.AsyncClient(
+        base_url=live_service.base_url, timeout=30, verify=CLIENT_TLS
+    ) as http:
         in_a, person_in_a = await household(
             clients[("caseworker", TOWN_A)], http, township_code=TOWN_A, reference="in-a"
         )

@@ -13,7 +13,7 @@ from service.auth.principal import Role
 from service.auth.service import create_api_key
 from service.config import Settings
 from service.db import create_engine, create_session_factory
-from tests.conftest import LiveService, _free_port, running_service
+from tests.conftest import CLIENT_TLS, LiveService, _free_port, running_service
 from tests.factories import make_id_number, member, verification_body
 
 DEADLINE_S = 3.0  # room for the others to answer on a busy machine: only the bank must reach it
@@ -39,7 +39,7 @@ async def service(
     await engine.dispose()
     async with running_service(settings) as live:
         yield live, token
-        async with httpx.AsyncClient(base_url=live.base_url) as plain:
+        async with httpx.AsyncClient(base_url=live.base_url, verify=CLIENT_TLS) as plain:
             await plain.delete("/sandbox/faults/bank")
 
 
@@ -48,7 +48,10 @@ async def test_a_hung_partner_is_settled_as_timeout_at_the_run_deadline(
 ) -> None:
     live, token = service
     async with httpx.AsyncClient(
-        base_url=live.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+        base_url=live.base_url,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=60,
+        verify=CLIENT_TLS,
     ) as client:
         person = make_id_number("530103", birth="19660606", sequence=1)
         assert (await client.post("/sandbox/people", json={"id_number": person})).status_code == 200

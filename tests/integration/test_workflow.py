@@ -25,6 +25,7 @@ from service.recheck.effects import RunEnded
 from service.verification.fanout import SourceFetcher
 from service.verification.repository import VerificationRepository
 from service.verification.service import verification as verification_service
+from tests.conftest import CLIENT_TLS
 from tests.factories import make_id_number, member, verification_body
 from tests.stored import store_verification
 
@@ -86,7 +87,7 @@ async def test_resume_asks_only_the_sources_still_pending(
         )
         await session.commit()
 
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=CLIENT_TLS) as client:
         configs = {
             name: ConnectorConfig(base_url="http://127.0.0.1:9") for name in registry.names()
         }
@@ -175,7 +176,7 @@ async def test_a_live_lease_keeps_other_runs_away_and_an_expired_one_does_not(
         await session.commit()
     assert claimed
 
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=CLIENT_TLS) as client:
         other = _workflow(engine, session_factory, registry, client, "other")
         while_live = await other.run(verification_id)
         later = now + timedelta(minutes=2)
@@ -206,7 +207,7 @@ async def test_the_sweep_resumes_a_run_whose_lease_expired(
         )
         await session.commit()
 
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=CLIENT_TLS) as client:
         workflow = _workflow(engine, session_factory, registry, client, "sweeper")
         later = now + timedelta(minutes=2)
         workflow.clock = lambda: later
@@ -248,7 +249,7 @@ async def test_a_policy_removed_since_intake_fails_the_run_with_its_reason(
     engine: AsyncEngine, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
     verification_id = await _stored(session_factory, [])
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=CLIENT_TLS) as client:
         workflow = Workflow(
             session_factory,
             SourceFetcher(ConnectorRegistry(), {}, client),
@@ -279,7 +280,7 @@ async def test_the_end_of_a_run_is_announced_once_on_postgresql(
     listener = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql", 1))
     await listener.add_listener(DONE_CHANNEL, lambda *args: heard.put_nowait(args[3]))
     try:
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(verify=CLIENT_TLS) as client:
             workflow = _workflow(engine, session_factory, ConnectorRegistry(), client, "one")
             first = await workflow.run(verification_id)
             assert await asyncio.wait_for(heard.get(), 5) == verification_id
@@ -335,7 +336,7 @@ async def test_answers_a_few_ms_apart_are_stored_together_and_none_waits_for_a_s
 
     event.listen(engine.sync_engine, "before_cursor_execute", count)
     try:
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(verify=CLIENT_TLS) as client:
             workflow = _workflow(engine, session_factory, registry, client, settle_window_s=0.3)
             run = asyncio.create_task(workflow.run(verification_id))
             await asyncio.sleep(0.05)
@@ -370,7 +371,7 @@ async def test_the_window_ends_when_the_last_answer_arrives(
 ) -> None:
     first, last = TimedConnector("window_first"), TimedConnector("window_last")
     registry, verification_id = await _timed(session_factory, first, last)
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=CLIENT_TLS) as client:
         workflow = _workflow(engine, session_factory, registry, client, settle_window_s=30.0)
         run = asyncio.create_task(workflow.run(verification_id))
         await asyncio.sleep(0.05)
@@ -538,7 +539,7 @@ async def test_a_claim_reads_what_the_orm_reads_in_every_state_a_run_finds(
                 )
         await session.commit()
 
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=CLIENT_TLS) as client:
         workflow = Workflow(
             session_factory,
             SourceFetcher(ConnectorRegistry(), {}, client),
@@ -596,7 +597,7 @@ async def test_a_queue_job_taken_but_never_claimed_is_handed_back_at_shutdown(
     registry = ConnectorRegistry()
     registry.add(CountingConnector("handed_src"), origin="plugin")
     verification_id = await _stored(session_factory, [("handed_src", "1")])
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=CLIENT_TLS) as client:
         workflow = _workflow(engine, session_factory, registry, client, "stopping-worker")
         started = asyncio.Event()
 

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from sandbox import create_sandbox_app, server
 from sandbox.state import SandboxState
+from tests.conftest import CLIENT_TLS
 from tests.sandbox.helpers import ALICE
 
 PENSION = {"status": "receiving", "monthly_amount": "1200.00"}
@@ -39,7 +40,7 @@ async def live_sandbox(app: FastAPI) -> AsyncIterator[str]:
 async def test_a_hung_call_is_released_when_the_client_times_out(
     live_sandbox: str, state: SandboxState
 ) -> None:
-    async with httpx.AsyncClient(base_url=live_sandbox, timeout=0.2) as client:
+    async with httpx.AsyncClient(base_url=live_sandbox, timeout=0.2, verify=CLIENT_TLS) as client:
         await client.put("/faults/pensions", json={"mode": "hang"})
 
         with pytest.raises(httpx.ReadTimeout):
@@ -54,7 +55,7 @@ async def test_a_hung_call_is_released_when_the_client_times_out(
 
 
 async def test_agencies_answer_over_http(live_sandbox: str) -> None:
-    async with httpx.AsyncClient(base_url=live_sandbox, timeout=2) as client:
+    async with httpx.AsyncClient(base_url=live_sandbox, timeout=2, verify=CLIENT_TLS) as client:
         response = await client.post("/housing_fund/account/query", data={"zjhm": ALICE})
 
     assert response.status_code == 200

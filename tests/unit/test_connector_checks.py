@@ -13,6 +13,7 @@ from schemas.evidence import Evidence, HouseholdQuery
 from service.connector.throttle import Limits, LocalThrottle
 from service.connector.wiring import NOT_CHECKED, check_connectors
 from service.logging import configure_logging
+from tests.conftest import CLIENT_TLS
 
 
 class Probe:
@@ -68,7 +69,7 @@ async def test_each_connector_that_is_not_ok_is_named_in_a_warning(
         registry.add(Probe(name, behaviour), origin="plugin")
     configs = {name: ConnectorConfig(base_url="http://partner.test") for name in registry.names()}
 
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=CLIENT_TLS) as client:
         results = await check_connectors(registry, configs, client, timeout_s=0.05)
 
     assert {name: result.ok for name, result in results.items()} == {
@@ -97,7 +98,7 @@ async def test_a_check_that_gets_no_turn_says_it_did_not_ask_the_partner(
     loop = asyncio.get_running_loop()
     held = await throttle.acquire("busy", Limits(concurrency=1), loop.time() + 10)
 
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=CLIENT_TLS) as client:
         results = await check_connectors(
             registry, configs, client, timeout_s=0.05, throttle=throttle
         )

@@ -11,7 +11,7 @@ from connectors.base import MalformedResponse, PartnerUnavailable, ResponseTooLa
 from connectors.declarative import DeclarativeConnector, build_connector, validate_spec
 from sandbox import create_sandbox_app
 from schemas.evidence import BusinessRecord, TaxedIncomeRecord
-from tests.conftest import serving
+from tests.conftest import CLIENT_TLS, serving
 from tests.connectors.declarative.specs import example
 from tests.connectors.support import A, B, household
 from tests.factories import make_id_number
@@ -25,7 +25,7 @@ async def sandbox_url() -> AsyncIterator[str]:
 
 @pytest.fixture
 async def client(sandbox_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=CLIENT_TLS) as client:
         await client.delete(f"{sandbox_url}/people")
         await client.delete(f"{sandbox_url}/faults")
         await client.delete(f"{sandbox_url}/queries")
