@@ -5,11 +5,10 @@ several milliseconds of CPU per call here, aiohttp's a fraction of one (see benc
 Neither layer keeps cookies: partners are APIs, and a jar costs every request a lookup.
 """
 
+import ssl
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
-
-import ssl
 
 import aiohttp
 import httpx

@@ -161,6 +161,8 @@ async def decide(
             "region_code": verification.region_code,
             "decision": decision.decision,
             "recipient_id": recipient.id if recipient else None,
+            # The approval of a household on the roll whose members changed, in its place.
+            "household_change": body.recipient_id is not None,
         },
         township_code=verification.township_code,
     )

@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from service import cli
 from service.db import create_engine, create_session_factory
-from service.models import AuditEvent
+from service.models import AuditEvent, OutboxEvent
 from service.recipient.calendar import add_months
 from tests.conftest import CLIENT_TLS, LiveService, running_service, service_settings
 from tests.factories import member, verification_body
@@ -154,7 +154,11 @@ async def office(own_database_url: str, tmp_path: Path) -> AsyncIterator[Office]
         encoding="utf-8",
     )
     settings = service_settings(
-        own_database_url, tmp_path / "sandbox.db", policy_dir=policies, recheck_interval_s=0
+        own_database_url,
+        tmp_path / "sandbox.db",
+        policy_dir=policies,
+        recheck_interval_s=0,
+        webhook_hosts="127.0.0.1",  # a test may subscribe, to read what would be sent
     )
     tokens = await api_tokens(own_database_url, "caseworker", "approver", named="Panlong")
     async with running_service(settings) as service:
@@ -203,5 +207,23 @@ async def audit_events(database_url: str, action: str) -> list[AuditEvent]:
                     select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
                 )
             )
+    finally:
+        await engine.dispose()
+
+
+async def outbox_data(database_url: str, event_type: str) -> list[dict[str, Any]]:
+    """The `data` the webhooks subscribed to `event_type` were (or will be) sent, oldest
+    first."""
+    engine = create_engine(database_url)
+    try:
+        async with create_session_factory(engine)() as session:
+            return [
+                payload["data"]
+                for payload in await session.scalars(
+                    select(OutboxEvent.payload)
+                    .where(OutboxEvent.type == event_type)
+                    .order_by(OutboxEvent.created_at, OutboxEvent.id)
+                )
+            ]
     finally:
         await engine.dispose()

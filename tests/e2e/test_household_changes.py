@@ -9,8 +9,16 @@ import httpx
 import pytest
 
 from service.recipient.calendar import add_months
-from tests.e2e.office import Office, a_year_on, audit_events, rechecks_of
+from tests.e2e.office import (
+    Office,
+    a_year_on,
+    audit_events,
+    bearer_client,
+    outbox_data,
+    rechecks_of,
+)
 from tests.factories import make_id_number
+from tests.stored import api_tokens
 
 
 def _changed(verification_id: str, recipient_id: str, **more: Any) -> dict[str, Any]:
@@ -32,6 +40,18 @@ async def test_a_household_whose_members_changed_is_approved_in_its_place(office
     names the recipient. The roll keeps one recipient (its id, its origin) whose household
     is now the new one: the next re-check asks about three people."""
     parent, child = make_id_number("530102"), make_id_number("530102", birth="20100101")
+    database_url = office.env["HEDUI_DATABASE_URL"]
+    integrator = (await api_tokens(database_url, "integrator"))["integrator"]
+    async with bearer_client(office.service.base_url, integrator) as client:
+        subscribed = await client.post(
+            "/v1/webhooks",
+            json={
+                "url": "http://127.0.0.1:9/cases",
+                "events": ["decision.recorded"],
+                "secret": "sixteen-characters-at-least",
+            },
+        )
+        assert subscribed.status_code == 201, subscribed.text
     origin = await office.approve("530102", {"id_number": parent}, {"id_number": child})
     [recipient] = (await office.approver.get("/v1/recipients")).json()["items"]
     baby = make_id_number("530102", birth="20260301")
@@ -59,11 +79,17 @@ async def test_a_household_whose_members_changed_is_approved_in_its_place(office
     # The trail says which household on the roll each decision about a change was about.
     decided = {
         event.object_id: (event.outcome, event.detail)
-        for event in await audit_events(office.env["HEDUI_DATABASE_URL"], "decision.record")
+        for event in await audit_events(database_url, "decision.record")
     }
     about = f"change of the household of recipient {recipient['id']}"
     assert decided[grown] == ("ok", about)
     assert decided[origin] == ("ok", None)
+    # A receiver of the webhook can tell a change from a household new to the roll.
+    recorded = {
+        data["verification_id"]: (data["recipient_id"], data["household_change"])
+        for data in await outbox_data(database_url, "decision.recorded")
+    }
+    assert recorded == {origin: (recipient["id"], False), grown: (recipient["id"], True)}
 
     ran = await office.recheck("--as-of", a_year_on().isoformat())
     assert ran.returncode == 0, ran.stderr
