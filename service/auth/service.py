@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas import apikey as wire
+from schemas.identity import hides_id_number
 from service.auth.principal import Principal, Role, normalise_region_prefix, shown_region
 from service.auth.repository import ApiKeyRepository, KeyFilter
 from service.errors import Conflict, NotFound
@@ -41,7 +42,7 @@ def hash_token(token: str) -> str:
 
 
 def clean_name(name: str) -> str:
-    """A key's holder as stored: trimmed, 1 to 128 printable characters."""
+    """A key's holder as stored: trimmed, 1 to 128 printable characters, no ID number."""
     name = " ".join(name.split())
     if not name:
         raise ValueError("the name must say whom the key belongs to; it cannot be blank")
@@ -49,6 +50,9 @@ def clean_name(name: str) -> str:
         raise ValueError(f"the name is longer than {NAME_MAX} characters")
     if not name.isprintable():
         raise ValueError("the name holds a control character")
+    if hides_id_number(name):
+        # Shown in key lists, on every decision the key records and in the audit trail.
+        raise ValueError("the name must not hold an ID number: say whom the key is for")
     return name
 
 

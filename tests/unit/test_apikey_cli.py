@@ -46,7 +46,13 @@ def test_an_expiry_date_is_the_start_of_that_day_in_the_deployments_zone() -> No
 
 def test_names_are_trimmed_and_must_say_something() -> None:
     assert clean_name("  Zhang   caseworker,\tWuhua ") == "Zhang caseworker, Wuhua"
-    for wrong in ("   ", "x" * 129, "a\x07b"):
+    for wrong in (
+        "   ",
+        "x" * 129,
+        "a\x07b",
+        "张三 11010519491231002X",
+        "李四 4405 2418 8001 0100 14",
+    ):
         with pytest.raises(ValueError, match="name"):
             clean_name(wrong)
 
@@ -58,6 +64,7 @@ def test_names_are_trimmed_and_must_say_something() -> None:
         (["--expires", "2001-01-01"], "has passed"),
         (["--expires-in", "3d", "--expires", "2099-01-01"], "not both"),
         (["--name", "   "], "--name"),
+        (["--name", "张三 11010519491231002X"], "must not hold an ID number"),
         (["--expires", "9999-12-31"], "5 years at most"),
         (["--expires-in", "2000d"], "5 years at most"),
     ],
