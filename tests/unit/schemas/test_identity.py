@@ -260,6 +260,10 @@ VALID = "530102199001011231"
         "".join(f"%25{ord(c):02X}" for c in VALID),  # percent-encoded twice
         "".join(f"&#{ord(c)};" for c in VALID),  # HTML character references
         "五三〇一〇二一九九〇〇一〇一一二三一",  # Chinese numerals
+        "伍叁零壹零贰壹玖玖零零壹零壹壹贰叁壹",  # their financial forms (大写)
+        "身份证 伍參〇壹〇貳壹玖玖〇〇壹〇壹壹貳叁壹",  # traditional financial forms
+        "〥〣〇〡〇〢〡〩〩〇〇〡〇〡〡〢〣〡",  # Suzhou numerals (not decimal digits to Unicode)
+        "五三〇幺〇二 幺九九〇〇幺〇幺 幺二三幺",  # 幺, a 1 read out among digits
         "٥٣٠١٠٢ ١٩٩٠٠١٠١ ١٢٣١",  # Arabic-Indic digits, apart
         "५३०१०२-१९९००१०१-१२३१",  # Devanagari digits, apart
         # A check character X, and a digit not far after it: the X is no glue.
@@ -287,6 +291,7 @@ def test_an_id_number_written_apart_or_encoded_is_found(text: str) -> None:
         "income 640 yuan since 2026-03, rent 1200, 3 people, car worth 85000 (2019)",
         "批次 2026-H2，第 12 户，户主 1949 年生，月收入 300 元",
         "二〇二六年十一月二十日走访，第一户三人，月收入三百元",
+        "人民币壹仟贰佰叁拾元整，2026-11-20 核对，3 口人",
     ],
 )
 def test_dates_and_phone_numbers_side_by_side_are_not_taken_for_one(text: str) -> None:
@@ -343,7 +348,7 @@ def _is_glue(text: str) -> bool:
     return len(plain) <= 12 and not any(c.isdigit() or c in NOT_GLUE for c in plain)
 
 
-NOT_GLUE = "〇零一二三四五六七八九Xx%&"  # read as digits, a check character, escapes
+NOT_GLUE = "".join(_CHINESE_NUMERALS) + "Xx%&"  # read as digits, a check character, escapes
 
 
 _GLUE_TEXT = st.text(min_size=1, max_size=12).filter(_is_glue)
