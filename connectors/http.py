@@ -661,12 +661,39 @@ async def _send(
             reason="timeout",
         ) from None
     except httpx.TransportError as error:
-        # httpx messages may quote the URL; the error type says enough.
-        raise PartnerUnavailable(
-            f"transport error ({type(error).__name__})", reason="transport_error"
-        ) from None
+        raise PartnerUnavailable(_transport_problem(error), reason="transport_error") from None
     except httpx.DecodingError:
         raise MalformedResponse("body could not be decoded") from None
+
+
+_TRANSPORT_PROBLEMS: tuple[tuple[type[httpx.TransportError], str], ...] = (
+    (httpx.ConnectError, "could not connect to {host}"),
+    (
+        httpx.RemoteProtocolError,
+        "{host} closed the connection before a whole answer, or "
+        "answered something that is not HTTP",
+    ),
+    (httpx.ReadError, "the connection to {host} broke while the answer was read"),
+    (httpx.WriteError, "the connection to {host} broke while the request was sent"),
+    (httpx.UnsupportedProtocol, "the URL's scheme is not http or https"),
+)
+
+
+def _transport_problem(error: httpx.TransportError) -> str:
+    """What went wrong, for a person reading a report or a test read: the partner's host and
+    port, never the URL (httpx's own message quotes it, and a path or a query may hold what
+    the partner was asked about)."""
+    said = f"transport error ({type(error).__name__})"
+    try:
+        url = error.request.url
+    except RuntimeError:  # raised without its request
+        return said
+    port = url.port or {"https": 443, "http": 80}.get(url.scheme)
+    host = f"{url.host}:{port}" if port else url.host or "the partner"
+    for kind, problem in _TRANSPORT_PROBLEMS:
+        if isinstance(error, kind):
+            return f"transport error: {problem.format(host=host)} ({type(error).__name__})"
+    return said
 
 
 async def _read(response: httpx.Response, limit: int, *, truncate: bool = False) -> bytes:

@@ -158,10 +158,11 @@ def status(
 
 
 def _not_registered(name: str, error: "HeduiError", registry: "ConnectorRegistry") -> str:
-    """The refusal about `name`, one line, with the registered names when it is not one."""
+    """The refusal about `name`, one line, with the names of the connectors in force (the
+    registered ones enabled) when it is not one of them."""
     said = error.detail or error.title
     if name not in registry.names():
-        said += f" (registered: {', '.join(sorted(registry.names()))})"
+        said += f" (in force: {', '.join(sorted(registry.names()))})"
     return said if said.startswith(name) else f"{name}: {said}"
 
 

@@ -337,12 +337,14 @@ class ConnectorService:
         monitor.set_pause(name, pause, now)
         # Every call to the partner stops or starts again: seen whatever the log level. The
         # key, not its holder's name (a person's, perhaps); the reason is in the events. At
-        # the command line there is no key: the events and the audit trail say who.
-        log.warning(
-            "connector_paused" if paused else "connector_resumed",
-            connector=name,
-            key_id=actor.key_id or "command line",
-        )
+        # the command line there is no key, and no server's log: the command says what it
+        # did, and the events and the audit trail say who.
+        if actor.key_id is not None:
+            log.warning(
+                "connector_paused" if paused else "connector_resumed",
+                connector=name,
+                key_id=actor.key_id,
+            )
         return await self._summary(session, registry, monitor, name)
 
     async def events(

@@ -156,8 +156,12 @@ class TestRealTimeouts:
             port = probe.getsockname()[1]
         async with httpx.AsyncClient(verify=CLIENT_TLS) as client:
             cfg = ConnectorConfig(base_url=f"http://127.0.0.1:{port}", max_attempts=2)
-            with pytest.raises(PartnerUnavailable, match="ConnectError"):
-                await request(client, cfg, "GET", "/ping", text)
+            with pytest.raises(PartnerUnavailable, match="ConnectError") as refused:
+                await request(client, cfg, "GET", "/ping?id=530102199001011231", text)
+        # Where it could not connect, for a person to act on; never the path or the query.
+        assert f"could not connect to 127.0.0.1:{port}" in str(refused.value)
+        assert "ping" not in str(refused.value)
+        assert "530102" not in str(refused.value)
 
 
 async def chunks(total: int, size: int = 1024) -> AsyncIterator[bytes]:

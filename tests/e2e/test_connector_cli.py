@@ -82,6 +82,7 @@ async def test_pause_status_resume_from_the_command_line(served: Served) -> None
     paused = await hedui("connector", "pause", "vehicles", "--reason", "agency asked", env=env)
     assert paused.returncode == 0, paused.stderr
     assert "paused vehicles" in paused.stdout
+    assert paused.stderr == ""  # what it did, said once: no log line besides
 
     async def server_sees_the_pause() -> dict[str, Any] | None:
         pause: dict[str, Any] | None = (await _listed(served, "vehicles"))["paused"]
@@ -125,6 +126,7 @@ async def test_pause_status_resume_from_the_command_line(served: Served) -> None
 
     resumed = await hedui("connector", "resume", "vehicles", "--reason", "done", env=env)
     assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stderr == ""
     not_paused = await hedui("connector", "resume", "vehicles", env=env)
     assert not_paused.returncode == 1
     assert "vehicles is not paused" in not_paused.stderr
@@ -163,7 +165,7 @@ async def test_an_unknown_connector_or_no_reason_is_one_line(served: Served) -> 
     unknown = await hedui("connector", "pause", "nope", "--reason", "x", env=env)
     assert unknown.returncode == 1
     assert "nope: No connector is registered under this name" in unknown.stderr
-    assert "(registered: bank, housing_fund, pensions, public_payroll" in unknown.stderr
+    assert "(in force: bank, housing_fund, pensions, public_payroll" in unknown.stderr
     no_such = await hedui("connector", "status", "nope", env=env)
     assert no_such.returncode == 1
     assert "nope: No connector is registered under this name" in no_such.stderr
