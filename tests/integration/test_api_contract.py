@@ -553,7 +553,7 @@ async def test_validation_messages_carry_no_library_prefix(api_client: ClientFac
     [
         (b'{"reference": "case-\xff"}', ["body", 20], "not UTF-8 encoded JSON"),
         (b"[" * 100_000 + b"]" * 100_000, ["body"], "JSON nested too deeply"),
-        (b'{"reference": ', ["body", 14], "JSON decode error"),
+        (b'{"reference": ', ["body", 14], "not valid JSON: Expecting value, at character 14"),
         # JSON is UTF-8 (RFC 8259): no guessing of UTF-16 or UTF-32 from NUL bytes.
         ('{"reference": "x"}'.encode("utf-16"), ["body", 0], "not UTF-8 encoded JSON"),
         ('{"reference": "x"}'.encode("utf-32"), ["body", 0], "not UTF-8 encoded JSON"),
