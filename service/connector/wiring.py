@@ -207,8 +207,17 @@ async def check_connectors_once_listening(
     if probe_round is None:
         await check_connectors(registry, configs, client, throttle=throttle, paused=paused)
     else:
-        _unpaused(registry, paused)  # logs the paused ones, which the probes leave out
-        report_checks(await probe_round())
+        unpaused = _unpaused(registry, paused)  # logs the paused ones, which probes leave out
+        outcome = await probe_round()
+        if outcome or not unpaused:
+            report_checks(outcome)
+        else:  # not "0 of 0 ok", which reads as if there were no connectors
+            log.info(
+                "connectors_checked_elsewhere",
+                connectors=len(unpaused),
+                hint="another process asked every partner moments ago: its log, the "
+                "dashboard and GET /v1/connectors say how they answered",
+            )
 
 
 async def _until_listening(settings: Settings) -> None:
