@@ -165,6 +165,8 @@ _CHINESE_NUMERALS |= {"幺": "1"} | {chr(0x3020 + n): str(n) for n in range(1, 1
 # `str.translate` table resolving characters as they came raised a KeyError in Python for
 # every character that is not a digit: 3.8 µs a text field, now 1.0).
 _OTHER_DIGIT = re.compile(f"(?![0-9])\\d|[{''.join(_CHINESE_NUMERALS)}]")
+DIGIT_LIKE = re.compile(f"\\d|[{''.join(_CHINESE_NUMERALS)}]")
+"""A digit of any script, or a Chinese numeral: what an ID number may be written in."""
 
 
 def _as_ascii_digit(match: re.Match[str]) -> str:

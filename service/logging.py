@@ -23,12 +23,13 @@ from urllib.parse import unquote, unquote_plus
 import structlog
 from pydantic import ValidationError
 
-from schemas.identity import hides_id_number, redact_id_numbers
+from schemas.identity import DIGIT_LIKE, hides_id_number, redact_id_numbers
 
-_DIGITS_APART = re.compile(r"\d(?:[^\w]*\d){16}")
-"""Seventeen digits or more with nothing but separators between them: the shape of an ID
-number written apart (`530102-1990-0101-1231`), checked further by `hides_id_number`."""
-_DIGIT = re.compile(r"\d")
+_ID_NUMBER_DIGITS = 18
+_OWN_IDENTIFIERS = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|\b[0-9a-f]{32}\b"
+)
+"""hedui's own identifiers (UUIDs, request ids): their digits are no ID number's pieces."""
 _ESCAPED_BYTES = re.compile(r"(?:\\x[0-9a-fA-F]{2})+")
 """A run of bytes written as `\\xNN` escapes (how a `bytes` value's repr shows non-ASCII)."""
 
@@ -57,10 +58,20 @@ def redact_line(text: str) -> str:
     plain = redacted if decoded is text else redact_id_numbers(decoded)
     if decoded is not text and plain != decoded:
         redacted = plain
-    # What is left once every run is masked may still hide one, written apart.
-    if _DIGITS_APART.search(plain) and hides_id_number(plain):
-        return _DIGIT.sub("*", plain)
+    # What is left once every run is masked may still hide one, written apart (with words
+    # between its pieces, in Chinese numerals): then no digit or numeral of it is left. A
+    # count first, as most lines have too few digits to hold one (a check costs more).
+    if _may_hide_one(plain):
+        return DIGIT_LIKE.sub("*", plain)
     return redacted
+
+
+def _may_hide_one(text: str) -> bool:
+    """Whether `text` hides an ID number written apart, hedui's own identifiers aside."""
+    if "-" in text or len(text) >= 32:
+        text = _OWN_IDENTIFIERS.sub(" ", text)
+    # The X of one may be a letter, so 17 digits are enough to look further.
+    return len(DIGIT_LIKE.findall(text)) >= _ID_NUMBER_DIGITS - 1 and hides_id_number(text)
 
 
 _WIRE_LOGGERS = ("httpcore", "h11", "h2", "hpack", "aiohttp.client", "aiohttp.internal")

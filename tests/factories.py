@@ -32,11 +32,16 @@ _OWN_IDENTIFIERS = re.compile(
 )
 
 
+def without_identifiers(text: str) -> str:
+    """`text` with hedui's own identifiers (UUIDs, request ids) taken out: their random hex
+    digits may spell any few digits a test looks for, by chance."""
+    return _OWN_IDENTIFIERS.sub("<id>", text)
+
+
 def traces_of_id_number(id_number: str, text: str) -> list[str]:
     """Where `text` shows any part of `id_number` a mask keeps (its last four, which
-    the masked form shows too), once hedui's own identifiers (UUIDs, request ids), whose
-    random hex digits may spell those four by chance, are taken out."""
-    scrubbed = _OWN_IDENTIFIERS.sub("<id>", text)
+    the masked form shows too), hedui's own identifiers aside."""
+    scrubbed = without_identifiers(text)
     return [part for part in (id_number, id_number[-4:]) if part in scrubbed]
 
 

@@ -436,6 +436,13 @@ class _Recorder(httpx.AsyncBaseTransport):
         self.inner = httpx.AsyncHTTPTransport()
         self.secrets = secrets
         self.names = names
+        # A name as a partner may write it back: with anything but letters and digits
+        # between its characters (`吴、大伟`, `吴 大伟`), as free text refuses it too.
+        self._named = [
+            (re.compile(r"[\W_]{0,3}".join(map(re.escape, name))), mask_name(name))
+            for name in names
+            if name
+        ]
         self.accounts: list[str] = []
         """Account numbers the read's records hold (the longest first)."""
         self._log: list[tuple[httpx.Request, int | None, bytearray, float]] = []
@@ -474,8 +481,8 @@ class _Recorder(httpx.AsyncBaseTransport):
             decoded = unquote_plus(text)
             if any(name in decoded for name in self.names) or hides_id_number(decoded):
                 text = decoded
-        for name in self.names:
-            text = text.replace(name, mask_name(name))
+        for named, masked in self._named:
+            text = named.sub(masked, text)
         for account in self.accounts:
             text = text.replace(account, mask_account(account))
         # Every ID-number run masked; one written apart leaves no digit of the text.

@@ -108,6 +108,29 @@ def test_an_id_number_written_apart_leaves_no_digit_of_it_in_a_line(
     configure_logging("INFO")
 
 
+@pytest.mark.parametrize(
+    "written",
+    [
+        "ID 530102 born 19900101 seq 1231",  # words between its pieces
+        "伍叁零壹零贰壹玖玖零零壹零壹壹贰叁壹",  # Chinese numerals, financial forms
+    ],
+)
+def test_an_id_number_written_in_words_or_numerals_leaves_nothing_of_it_in_a_line(
+    written: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A line's own identifiers beside it keep their digits only when it holds none."""
+    configure_logging("INFO", "json")
+    log = structlog.get_logger("hedui.test")
+    request = "7d0e0d8a-b123-4aa7-9d0e-0d8ab1239aa0"
+    log.info("note", text=f"{written} ({request})")
+    log.info("note", text=f"verification {request}, 2026-12-04, 3 members")
+    first, second = (json.loads(line)["text"] for line in capsys.readouterr().err.splitlines())
+    assert "0101" not in first
+    assert "壹零" not in first
+    assert second == f"verification {request}, 2026-12-04, 3 members"
+    configure_logging("INFO")
+
+
 def test_an_access_line_withholds_a_reference_in_its_query(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

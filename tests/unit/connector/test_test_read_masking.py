@@ -50,6 +50,22 @@ def test_a_form_body_shows_its_names_and_id_numbers_masked(encode: object) -> No
     assert person not in shown
 
 
+def test_a_name_or_an_id_number_written_apart_by_the_partner_is_masked() -> None:
+    """A partner may echo what it was asked in its own way: a name with punctuation
+    between its characters, an ID number in Chinese numerals or with words between its
+    pieces."""
+    recorder = _Recorder(secrets=[], names=["吴大伟"])
+    shown = recorder.mask(
+        '{"msg": "吴、大伟", "who": "吴 大伟", "id": "伍叁零壹零贰壹玖玖零零壹零壹壹贰叁壹", '
+        '"also": "530102 born 19900101 seq 1231"}'
+    )
+
+    assert "大伟" not in shown
+    assert shown.count("吴**") == 2
+    assert "伍叁零壹" not in shown
+    assert "19900101" not in shown
+
+
 TOKEN = "eyJhbGciOi.J9-x_y+z/w=="
 
 
