@@ -311,18 +311,18 @@ def _han_comparable(text: str) -> str:
     return _to_simplified()("".join(character for character in plain if character.isalnum()))
 
 
-def _names(reference: str, name: str) -> bool:
+def _names(reference: str, name: str, han_reference: Callable[[], str]) -> bool:
     """Does `reference` hold `name`? A name in Chinese characters anywhere in it (they are
     written without spaces, so no word boundary tells them apart): "张三丰的申请", "张 三丰",
     "张、三丰", "張三豐".
     A name in any other script as whole words, written apart or together ("ZHANG-san-feng",
     "zhangsanfeng"), so that "Li Na" is not found in "carolina-2026", nor "Müller" in
-    "Sammüller-7"."""
+    "Sammüller-7". `han_reference`: `reference` as a Chinese name in it is compared."""
     wanted = _comparable(name)
     if len(wanted) < 2:  # one character would match too much
         return False
     if _HAN.search(wanted):
-        return _han_comparable(name) in _han_comparable(reference)
+        return _han_comparable(name) in han_reference()
     words = _WORD.findall(unicodedata.normalize("NFKC", reference).casefold())
     for first in range(len(words)):
         joined = ""
@@ -338,8 +338,15 @@ def _names(reference: str, name: str) -> bool:
 def name_in(text: str, names: Sequence[str]) -> int | None:
     """The position (from 1) of the first of `names` that `text` holds, written apart or in
     another width or case as well ("张 三丰", "ZHANG san"); None if it holds none."""
+    han_text: list[str] = []
+
+    def han_reference() -> str:  # once for every name, and only for a name in Chinese
+        if not han_text:
+            han_text.append(_han_comparable(text) if _HAN.search(text) else "")
+        return han_text[0]
+
     for position, name in enumerate(names, start=1):
-        if _names(text, name):
+        if _names(text, name, han_reference):
             return position
     return None
 
