@@ -220,6 +220,8 @@ def _decoded(text: str) -> str:
 
 
 _LINE_BREAKS = frozenset("\t\n\r")
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+"""Letters (to Unicode) that show nothing: the Hangul fillers and the blank braille cell."""
 
 
 def _no_id_number(text: str) -> str:
@@ -238,6 +240,8 @@ def _no_id_number(text: str) -> str:
         # hyphens) change how the text reads where it is shown; line breaks and tabs stay.
         if category in ("Cc", "Cf") and character not in _LINE_BREAKS:
             raise ValueError(f"must not contain control characters (U+{ord(character):04X})")
+        if character in _BLANK_LETTERS:
+            raise ValueError(f"must not contain invisible characters (U+{ord(character):04X})")
     return text
 
 

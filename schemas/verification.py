@@ -303,12 +303,19 @@ def _to_simplified() -> Callable[[str], str]:
     return cast(Callable[[str], str], opencc.OpenCC("t2s").convert)
 
 
+_BETWEEN_CHARACTERS = re.compile("[\\s·・.•‧∙⋅ꞏᐧㆍ_\\-‐‑‒–—ーǀˉʼ、/|\u115f\u1160\u3164\uffa0]+")
+"""What may stand between the characters of a Chinese name written apart: spaces, dots
+and dashes of every kind (and the letters that look like them), 、, / and |, and the blank
+Hangul fillers. Not a clause's punctuation (，。；：！？, brackets): a name read across it
+is two words of two clauses ("收入不高，平时" is no 高平), which ordinary notes hold."""
+
+
 def _han_comparable(text: str) -> str:
-    """Chinese text as a name in it is compared: its letters and digits alone, whatever
-    stands between them (spaces, 、，/|() and the like: "张、三丰", "张(三)丰"), in
-    simplified characters ("張三豐" is 张三丰)."""
+    """Chinese text as a name in it is compared: without what may stand between a name's
+    characters ("张、三丰", "张 三丰", "张·三丰"), in simplified characters ("張三豐" is
+    张三丰)."""
     plain = unicodedata.normalize("NFKC", text).casefold()
-    return _to_simplified()("".join(character for character in plain if character.isalnum()))
+    return _to_simplified()(_BETWEEN_CHARACTERS.sub("", plain))
 
 
 def _names(reference: str, name: str, han_reference: Callable[[], str]) -> bool:

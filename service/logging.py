@@ -67,11 +67,17 @@ def redact_line(text: str) -> str:
 
 
 def _may_hide_one(text: str) -> bool:
-    """Whether `text` hides an ID number written apart, hedui's own identifiers aside."""
+    """Whether `text` hides an ID number written apart, hedui's own identifiers aside
+    (unless one of them, made up by a caller in their shape, hides one itself)."""
     if "-" in text or len(text) >= 32:
-        text = _OWN_IDENTIFIERS.sub(" ", text)
+        text = _OWN_IDENTIFIERS.sub(_set_aside, text)
     # The X of one may be a letter, so 17 digits are enough to look further.
     return len(DIGIT_LIKE.findall(text)) >= _ID_NUMBER_DIGITS - 1 and hides_id_number(text)
+
+
+def _set_aside(identifier: re.Match[str]) -> str:
+    token = identifier.group()
+    return token if hides_id_number(token) else " "
 
 
 _WIRE_LOGGERS = ("httpcore", "h11", "h2", "hpack", "aiohttp.client", "aiohttp.internal")

@@ -131,6 +131,21 @@ def test_an_id_number_written_in_words_or_numerals_leaves_nothing_of_it_in_a_lin
     configure_logging("INFO")
 
 
+@pytest.mark.parametrize(
+    "made_up",
+    ["53010219-8005-0100-12aa-aaaaaaaaaaaa", "5301a0219b8005c010012aaaaaaaaaaa"],
+)
+def test_an_id_number_in_the_shape_of_one_of_hedui_s_identifiers_is_masked(
+    made_up: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging("INFO", "json")
+    structlog.get_logger("hedui.test").info("access", line=f"GET /v1/verifications/{made_up}")
+    line = json.loads(capsys.readouterr().err)["line"]
+    assert "8005" not in line
+    assert "0219" not in line
+    configure_logging("INFO")
+
+
 def test_an_access_line_withholds_a_reference_in_its_query(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

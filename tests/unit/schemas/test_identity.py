@@ -306,6 +306,8 @@ def test_dates_and_phone_numbers_side_by_side_are_not_taken_for_one(text: str) -
         "a\u0085b",  # a C1 control
         "abc\u202edcba",  # a right-to-left override
         "530102\u00ad19900101\u00ad124X",  # soft hyphens, invisible
+        "张\u3164三丰",  # a Hangul filler: a letter to Unicode, shown as nothing
+        "note\u2800",  # a blank braille cell
     ],
 )
 def test_free_text_refuses_blank_and_control_characters(text: str) -> None:
