@@ -158,6 +158,16 @@ _CHINESE_NUMERALS |= {"五": "5", "六": "6", "七": "7", "八": "8", "九": "9"
 _CHINESE_NUMERALS |= {"壹": "1", "贰": "2", "貳": "2", "叁": "3", "參": "3", "肆": "4"}
 _CHINESE_NUMERALS |= {"伍": "5", "陆": "6", "陸": "6", "柒": "7", "捌": "8", "玖": "9"}
 _CHINESE_NUMERALS |= {"幺": "1"} | {chr(0x3020 + n): str(n) for n in range(1, 10)}
+_CHINESE_NUMERALS |= {"参": "3", "弐": "2", "貮": "2"}  # 参 as 叁 is written day to day
+# Digits NFKC leaves as they are and Unicode does not count as decimal: the dingbat and
+# double-circled ones (❺ ➀ ➊ ⓵ ⓿) and the counting rods' units (𝍠 to 𝍨).
+_CHINESE_NUMERALS |= {
+    character: str(int(value))
+    for first, last in ((0x24EA, 0x24FF), (0x2776, 0x2793), (0x1D360, 0x1D368))
+    for character in map(chr, range(first, last + 1))
+    if (value := unicodedata.numeric(character, -1)) in range(10)
+    and unicodedata.normalize("NFKC", character) == character
+}
 
 
 # A digit of another script (`\d` is any Unicode decimal digit here) or a Chinese numeral.
@@ -175,6 +185,40 @@ def _as_ascii_digit(match: re.Match[str]) -> str:
 
 
 _RUN = re.compile(r"[0-9]{17,}[0-9Xx]")
+_SEVENTEEN = re.compile(r"(?<![0-9])[0-9]{17}(?![0-9])")
+_ZERO_LETTERS = "Oo◯"
+_AMONG_DIGITS = re.compile(f"[0-9{''.join(_CHINESE_NUMERALS)}{_ZERO_LETTERS}]+")
+_PROVINCES = frozenset(
+    "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 "  # noqa: SIM905 - 2 lines, not 36
+    "44 45 46 50 51 52 53 54 61 62 63 64 65 71 81 82 83 91".split()
+)
+"""The first two digits an ID number may have (provinces, Hong Kong, Macao, Taiwan, and
+residence permits): unchanged since 1997, unlike the county codes after them."""
+
+
+def _zeros_read(run: re.Match[str]) -> str:
+    """An O among digits or numerals read as the zero it stands for (二O二六, 5301O2)."""
+    text = run.group()
+    if text.strip(_ZERO_LETTERS) == "":
+        return text
+    return text.translate({ord(letter): "0" for letter in _ZERO_LETTERS})
+
+
+def _seventeen_of_one(digits: str) -> bool:
+    """Whether `digits` holds the first 17 characters of an ID number as a run of their
+    own (the 18th, the check character, follows from them: one left off, or written as a
+    letter that looks like X, hides nothing)."""
+    return any(
+        run[:2] in _PROVINCES and _birth_date_valid(run[6:14]) for run in _SEVENTEEN.findall(digits)
+    )
+
+
+def _birth_date_valid(yyyymmdd: str) -> bool:
+    try:
+        born = date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:]))
+    except ValueError:
+        return False
+    return born.year >= 1900 and born <= date.today()
 
 
 def hides_id_number(text: str) -> bool:
@@ -189,7 +233,19 @@ def hides_id_number(text: str) -> bool:
         return True
     # Digits of every script (`٥٣٠`, `५३०`) and Chinese numerals (`五三〇`) as ASCII, so
     # that a number written in them and apart is joined like one written in 0-9.
-    digits = _OTHER_DIGIT.sub(_as_ascii_digit, plain)
+    # An O among them is read both ways: as the zero it may stand for (二O二六), and as the
+    # letter that may stand between two pieces (530102O19900101...).
+    zeros = _AMONG_DIGITS.sub(_zeros_read, plain)
+    for readable in (plain, zeros) if zeros != plain else (plain,):
+        if _hides_in_digits(_OTHER_DIGIT.sub(_as_ascii_digit, readable)):
+            return True
+    return False
+
+
+def _hides_in_digits(digits: str) -> bool:
+    """`hides_id_number` of text whose digits are all ASCII digits."""
+    if _seventeen_of_one(digits):
+        return True
     glues = (_GLUE, _GLUE_KEEPING_X) if "X" in digits or "x" in digits else (_GLUE,)
     for glue in glues:
         joined = glue.sub("", digits)
@@ -200,9 +256,11 @@ def hides_id_number(text: str) -> bool:
 
 def _holds_valid(joined: str) -> bool:
     """Whether a run of `joined` holds a valid ID number: only what a glue hid counts once
-    it is checked to be a real number (its birth date and check character)."""
+    it is checked to be a real number (its province, birth date and check character)."""
     for run in _RUN.findall(joined):
         for start in range(len(run) - 17):
+            if run[start : start + 2] not in _PROVINCES:
+                continue
             if id_number_problem(run[start : start + 17] + run[start + 17].upper()) is None:
                 return True
     return False
