@@ -91,9 +91,12 @@ def _message(error: Mapping[str, Any]) -> str:
     if kind == "json_invalid":
         # The decoder's own words (`Expecting ',' delimiter`), which never quote the body,
         # and where: FastAPI's message alone says "JSON decode error" at a bare number.
-        why = str((error.get("ctx") or {}).get("error", "")).strip()
-        at = f", at character {loc[1]}" if len(loc) > 1 and isinstance(loc[1], int) else ""
-        return f"not valid JSON: {why}{at}" if why else "not valid JSON"
+        why = str((error.get("ctx") or {}).get("error", "")).strip().removesuffix(" at")
+        if not why:
+            return "not valid JSON"
+        # The offset counts from 0, as `loc` does: its last member, named.
+        at = f" at offset {loc[1]}" if len(loc) > 1 and isinstance(loc[1], int) else ""
+        return f"not valid JSON: {why}{at}"
     if kind == "timezone_aware":
         return "must give its UTC offset: 2026-12-04T10:00:00+08:00, or Z for UTC"
     if kind == "string_pattern_mismatch":

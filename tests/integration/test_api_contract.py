@@ -553,12 +553,17 @@ async def test_validation_messages_carry_no_library_prefix(api_client: ClientFac
     [
         (b'{"reference": "case-\xff"}', ["body", 20], "not UTF-8 encoded JSON"),
         (b"[" * 100_000 + b"]" * 100_000, ["body"], "JSON nested too deeply"),
-        (b'{"reference": ', ["body", 14], "not valid JSON: Expecting value, at character 14"),
+        (b'{"reference": ', ["body", 14], "not valid JSON: Expecting value at offset 14"),
+        (
+            b'{"reference": "c1',
+            ["body", 14],
+            "not valid JSON: Unterminated string starting at offset 14",
+        ),
         # JSON is UTF-8 (RFC 8259): no guessing of UTF-16 or UTF-32 from NUL bytes.
         ('{"reference": "x"}'.encode("utf-16"), ["body", 0], "not UTF-8 encoded JSON"),
         ('{"reference": "x"}'.encode("utf-32"), ["body", 0], "not UTF-8 encoded JSON"),
     ],
-    ids=["not-utf8", "too-deep", "cut-short", "utf-16", "utf-32"],
+    ids=["not-utf8", "too-deep", "cut-short", "unterminated", "utf-16", "utf-32"],
 )
 async def test_a_body_that_is_not_json_is_a_validation_problem_naming_the_body(
     api_client: ClientFactory, body: bytes, loc: list[str | int], msg: str

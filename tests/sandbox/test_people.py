@@ -100,7 +100,7 @@ class TestSeed:
         ("body", "loc", "msg"),
         [
             (b'{"id_number": "\xff"}', ["body", 15], "not UTF-8 encoded JSON"),
-            (b'{"id_number": ', ["body", 14], "not valid JSON: Expecting value, at character 14"),
+            (b'{"id_number": ', ["body", 14], "not valid JSON: Expecting value at offset 14"),
         ],
         ids=["not-utf8", "cut-short"],
     )
