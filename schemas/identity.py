@@ -175,7 +175,9 @@ _CHINESE_NUMERALS |= {
 # `str.translate` table resolving characters as they came raised a KeyError in Python for
 # every character that is not a digit: 3.8 µs a text field, now 1.0).
 _OTHER_DIGIT = re.compile(f"(?![0-9])\\d|[{''.join(_CHINESE_NUMERALS)}]")
-DIGIT_LIKE = re.compile(f"\\d|[{''.join(_CHINESE_NUMERALS)}]")
+NUMERALS = "".join(_CHINESE_NUMERALS)
+"""Every character read as a digit that is not a decimal digit to Unicode."""
+DIGIT_LIKE = re.compile(f"\\d|[{NUMERALS}]")
 """A digit of any script, or a Chinese numeral: what an ID number may be written in."""
 
 
@@ -196,12 +198,15 @@ _PROVINCES = frozenset(
 residence permits): unchanged since 1997, unlike the county codes after them."""
 
 
+_AS_ZEROS = str.maketrans(dict.fromkeys(_ZERO_LETTERS, "0"))
+
+
 def _zeros_read(run: re.Match[str]) -> str:
     """An O among digits or numerals read as the zero it stands for (二O二六, 5301O2)."""
     text = run.group()
     if text.strip(_ZERO_LETTERS) == "":
         return text
-    return text.translate({ord(letter): "0" for letter in _ZERO_LETTERS})
+    return text.translate(_AS_ZEROS)
 
 
 def _seventeen_of_one(digits: str) -> bool:
@@ -235,26 +240,31 @@ def hides_id_number(text: str) -> bool:
     # that a number written in them and apart is joined like one written in 0-9.
     # An O among them is read both ways: as the zero it may stand for (二O二六), and as the
     # letter that may stand between two pieces (530102O19900101...).
-    zeros = _AMONG_DIGITS.sub(_zeros_read, plain)
+    zeros = _AMONG_DIGITS.sub(_zeros_read, plain) if _has_zero_letter(plain) else plain
     for readable in (plain, zeros) if zeros != plain else (plain,):
         if _hides_in_digits(_OTHER_DIGIT.sub(_as_ascii_digit, readable)):
             return True
     return False
 
 
+def _has_zero_letter(text: str) -> bool:
+    return any(letter in text for letter in _ZERO_LETTERS)
+
+
 def _hides_in_digits(digits: str) -> bool:
-    """`hides_id_number` of text whose digits are all ASCII digits."""
+    """`hides_id_number` of text whose digits are all ASCII digits already (no encoding,
+    no other script, no numeral): cheaper, for text that is known to be such."""
     if _seventeen_of_one(digits):
         return True
     glues = (_GLUE, _GLUE_KEEPING_X) if "X" in digits or "x" in digits else (_GLUE,)
     for glue in glues:
         joined = glue.sub("", digits)
-        if contains_id_number(joined) and _holds_valid(joined):
+        if contains_id_number(joined) and holds_valid_id_number(joined):
             return True
     return False
 
 
-def _holds_valid(joined: str) -> bool:
+def holds_valid_id_number(joined: str) -> bool:
     """Whether a run of `joined` holds a valid ID number: only what a glue hid counts once
     it is checked to be a real number (its province, birth date and check character)."""
     for run in _RUN.findall(joined):

@@ -23,13 +23,28 @@ from urllib.parse import unquote, unquote_plus
 import structlog
 from pydantic import ValidationError
 
-from schemas.identity import DIGIT_LIKE, hides_id_number, redact_id_numbers
+from schemas.identity import (
+    DIGIT_LIKE,
+    NUMERALS,
+    hides_id_number,
+    holds_valid_id_number,
+    redact_id_numbers,
+)
 
 _ID_NUMBER_DIGITS = 18
+_DIGITS_APART = re.compile(r"\d(?:[^\w]*\d){16}")
+_NUMERAL = re.compile(f"[{NUMERALS}]")
+_NUMERALS_APART = re.compile(f"(?:{DIGIT_LIKE.pattern})(?:[^\\w]*(?:{DIGIT_LIKE.pattern})){{16}}")
+"""Seventeen digits (or numerals) or more with nothing but separators between them: the
+shape of an ID number written apart (`530102-1990-0101-1231`, `五三〇一〇二…`), checked
+further by `hides_id_number`. Not with words between its pieces: free text holding one is
+refused before it is stored or logged, and looking further in every line (an access line
+has 17 digits of its address, port, version and status) would double a line's cost."""
 _OWN_IDENTIFIERS = re.compile(
     r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|\b[0-9a-f]{32}\b"
 )
-"""hedui's own identifiers (UUIDs, request ids): their digits are no ID number's pieces."""
+"""Identifiers in hedui's shapes (UUIDs, request ids): a caller may make one up whose digits,
+letters between them, hide an ID number (`5301a0219b8005c0…`)."""
 _ESCAPED_BYTES = re.compile(r"(?:\\x[0-9a-fA-F]{2})+")
 """A run of bytes written as `\\xNN` escapes (how a `bytes` value's repr shows non-ASCII)."""
 
@@ -67,17 +82,23 @@ def redact_line(text: str) -> str:
 
 
 def _may_hide_one(text: str) -> bool:
-    """Whether `text` hides an ID number written apart, hedui's own identifiers aside
-    (unless one of them, made up by a caller in their shape, hides one itself)."""
+    """Whether `text` hides an ID number written apart, or inside the shape of one of
+    hedui's identifiers."""
+    # Digits first (one fast search), numerals only in the rare line that has one.
+    apart = _DIGITS_APART.search(text) or (_NUMERAL.search(text) and _NUMERALS_APART.search(text))
+    if apart and hides_id_number(text):
+        return True
     if "-" in text or len(text) >= 32:
-        text = _OWN_IDENTIFIERS.sub(_set_aside, text)
-    # The X of one may be a letter, so 17 digits are enough to look further.
-    return len(DIGIT_LIKE.findall(text)) >= _ID_NUMBER_DIGITS - 1 and hides_id_number(text)
+        for token in _OWN_IDENTIFIERS.findall(text):
+            # ASCII hex and dashes: its digits alone, whole numbers only (valid, under a
+            # province's code), or one random id in a few thousand would read as one.
+            digits = _NOT_DIGIT.sub("", token)
+            if len(digits) >= _ID_NUMBER_DIGITS and holds_valid_id_number(digits):
+                return True
+    return False
 
 
-def _set_aside(identifier: re.Match[str]) -> str:
-    token = identifier.group()
-    return token if hides_id_number(token) else " "
+_NOT_DIGIT = re.compile(r"[^0-9]")
 
 
 _WIRE_LOGGERS = ("httpcore", "h11", "h2", "hpack", "aiohttp.client", "aiohttp.internal")
