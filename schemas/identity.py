@@ -137,19 +137,17 @@ def contains_id_number(text: str) -> bool:
     return _ID_IN_TEXT.search(text) is not None
 
 
-# Between two digits of an ID number written apart: anything but a digit, up to 12
+# Between two pieces of an ID number written apart: anything but a digit, up to 12
 # characters of it (spaces of every kind, dashes, dots, commas, brackets, a word or two:
-# `530102 born 19800101 seq 1231`). Only a valid number counts once joined (its birth date
-# and check character), so numbers that merely stand near each other are not taken for one.
-# Not further: text with dates, amounts and phone numbers between words joins into a valid
-# number by chance in 0.7 % of texts with glue up to 12 characters, 6.5 % up to 40 and 7.4
-# % with any (20,000 generated notes of two to eight numbers among words); a number taken
-# apart by whole sentences is written to hide, which no check of text can stop.
-_GLUE = re.compile(r"(?<=[0-9])[^0-9]{1,12}(?=[0-9Xx])")
-# The same, but never across an X: the glue above takes a check character X for the text
-# between two numbers (`... 002X 1` would join as `...0021`), so text with an X is joined
-# both ways.
-_GLUE_KEEPING_X = re.compile(r"(?<=[0-9])[^0-9Xx]{1,12}(?=[0-9Xx])")
+# `530102 born 19800101 seq 1231`; `_GLUE_MOST`). Only a valid number counts once joined
+# (its province, birth date and check character), made of whole pieces (the first digit of
+# one to the last of another), so numbers that merely stand near each other are not taken
+# for one: a phone number's last digits, a date and an amount after it are no number.
+# Not further apart: notes with dates, amounts and phone numbers among words joined into a
+# valid number by chance in 0.7 % of them with glue up to 12 characters, 6.5 % up to 40
+# and 7.4 % at any distance (20,000 generated notes of two to eight numbers among words,
+# before pieces and provinces counted); a number taken apart by whole sentences is written
+# to hide, which no check of text can stop.
 _CHINESE_NUMERALS = {"〇": "0", "○": "0", "零": "0", "一": "1", "二": "2", "三": "3", "四": "4"}
 _CHINESE_NUMERALS |= {"五": "5", "六": "6", "七": "7", "八": "8", "九": "9"}
 # The financial forms (大写, as on cheques and forms, simplified and traditional), 幺 as a
@@ -256,12 +254,39 @@ def _hides_in_digits(digits: str) -> bool:
     no other script, no numeral): cheaper, for text that is known to be such."""
     if _seventeen_of_one(digits):
         return True
-    glues = (_GLUE, _GLUE_KEEPING_X) if "X" in digits or "x" in digits else (_GLUE,)
-    for glue in glues:
-        joined = glue.sub("", digits)
-        if contains_id_number(joined) and holds_valid_id_number(joined):
+    pieces = [(piece.start(), piece.end(), piece.group()) for piece in _PIECE.finditer(digits)]
+    for first, (_, _, piece) in enumerate(pieces):
+        number = piece
+        if len(number) >= _ID_LENGTH:  # a run of its own (of numerals, say): anywhere in it
+            if holds_valid_id_number(number):
+                return True
+            continue
+        if number in ("X", "x"):
+            continue
+        end = pieces[first][1]
+        for start, stop, more in pieces[first + 1 :]:
+            if len(more) == 1 and more in "Xx" and len(number) != _ID_LENGTH - 1:
+                continue  # an x of a word between two pieces, not a check character
+            if not 0 < start - end <= _GLUE_MOST:
+                break
+            number += more
+            end = stop
+            if len(number) >= _ID_LENGTH:
+                break
+        if len(number) == _ID_LENGTH and _valid_under_a_province(number):
             return True
     return False
+
+
+_ID_LENGTH = 18
+_GLUE_MOST = 12
+_PIECE = re.compile(r"[0-9]+(?:[Xx](?![0-9]))?|[Xx]")
+"""A piece of a number written apart: digits, perhaps ending in its check character X, or
+an X alone (a check character written apart, or an x of a word between two pieces)."""
+
+
+def _valid_under_a_province(number: str) -> bool:
+    return number[:2] in _PROVINCES and id_number_problem(number[:17] + number[17].upper()) is None
 
 
 def holds_valid_id_number(joined: str) -> bool:

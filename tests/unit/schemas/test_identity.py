@@ -301,7 +301,10 @@ def test_an_id_number_written_apart_or_encoded_is_found(text: str) -> None:
         "批次 2026-H2，第 12 户，户主 1949 年生，月收入 300 元",
         "二〇二六年十一月二十日走访，第一户三人，月收入三百元",
         "人民币壹仟贰佰叁拾元整，2026-11-20 核对，3 口人",
-        "申请人手机13562297631，2020年11月27日核实，存款302.46元。",  # no province 29
+        # A phone number's last digits, a date and an amount are no number's pieces.
+        "申请人手机13562297631，2020年11月27日核实，存款302.46元。",
+        "电话13932789488（2016.10.01登记），养老金9512.25元。",
+        "12301.16元，1955-02-05，2014-04-13，案号7523号，16531483616，2001年2月16日",
         "订单号 12345678901234567",  # seventeen digits, no birth date in them
         "二O二六年十一月二十日走访，Ode to joy",
     ],
