@@ -227,8 +227,8 @@ def _birth_date_valid(yyyymmdd: str) -> bool:
 def hides_id_number(text: str) -> bool:
     """Whether `text` holds an ID number, as is (`contains_id_number`) or written apart or
     percent-encoded (`5301 0219 9001 0112 31`, `%35%33...`). Written apart, only a valid
-    number counts (its check character and birth date), so that dates and phone numbers
-    side by side are not taken for one."""
+    number of whole pieces counts (its province, birth date and check character), so that
+    dates and phone numbers side by side are not taken for one."""
     # Full-width digits, letters and dashes read as their plain forms (`Ｘ`, `－`); an ID
     # number as is stays one (decoding and NFKC leave a run of digits alone).
     plain = unicodedata.normalize("NFKC", _decoded(text))
