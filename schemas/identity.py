@@ -156,12 +156,21 @@ _CHINESE_NUMERALS |= {"五": "5", "六": "6", "七": "7", "八": "8", "九": "9"
 _CHINESE_NUMERALS |= {"壹": "1", "贰": "2", "貳": "2", "叁": "3", "參": "3", "肆": "4"}
 _CHINESE_NUMERALS |= {"伍": "5", "陆": "6", "陸": "6", "柒": "7", "捌": "8", "玖": "9"}
 _CHINESE_NUMERALS |= {"幺": "1"} | {chr(0x3020 + n): str(n) for n in range(1, 10)}
-_CHINESE_NUMERALS |= {"参": "3", "弐": "2", "貮": "2"}  # 参 as 叁 is written day to day
+_CHINESE_NUMERALS |= {"参": "3", "叄": "3", "弐": "2", "貮": "2"}  # 参 as 叁 is written day to day
 # Digits NFKC leaves as they are and Unicode does not count as decimal: the dingbat and
-# double-circled ones (❺ ➀ ➊ ⓵ ⓿) and the counting rods' units (𝍠 to 𝍨).
+# double-circled ones (❺ ➀ ➊ ⓵ ⓿ 🄋), the counting rods' units (𝍠 to 𝍨), and the digits of
+# a few scripts that are numbers but not decimal digits to Unicode.
 _CHINESE_NUMERALS |= {
     character: str(int(value))
-    for first, last in ((0x24EA, 0x24FF), (0x2776, 0x2793), (0x1D360, 0x1D368))
+    for first, last in (
+        (0x1369, 0x1371),  # Ethiopic (1 to 9)
+        (0x17F0, 0x17F9),  # Khmer's Lek Attak
+        (0x24EA, 0x24FF),
+        (0x2776, 0x2793),
+        (0x1D2E0, 0x1D2E9),  # Mayan
+        (0x1D360, 0x1D368),
+        (0x1F10B, 0x1F10C),  # the dingbat zeros of ➀ to ➉
+    )
     for character in map(chr, range(first, last + 1))
     if (value := unicodedata.numeric(character, -1)) in range(10)
     and unicodedata.normalize("NFKC", character) == character
@@ -231,7 +240,7 @@ def hides_id_number(text: str) -> bool:
     dates and phone numbers side by side are not taken for one."""
     # Full-width digits, letters and dashes read as their plain forms (`Ｘ`, `－`); an ID
     # number as is stays one (decoding and NFKC leave a run of digits alone).
-    plain = unicodedata.normalize("NFKC", _decoded(text))
+    plain = unicodedata.normalize("NFKC", _LIGATURES.sub(" ", _decoded(text)))
     if contains_id_number(plain):
         return True
     # Digits of every script (`٥٣٠`, `५३०`) and Chinese numerals (`五三〇`) as ASCII, so
@@ -240,49 +249,73 @@ def hides_id_number(text: str) -> bool:
     # letter that may stand between two pieces (530102O19900101...).
     zeros = _AMONG_DIGITS.sub(_zeros_read, plain) if _has_zero_letter(plain) else plain
     for readable in (plain, zeros) if zeros != plain else (plain,):
-        if _hides_in_digits(_OTHER_DIGIT.sub(_as_ascii_digit, readable)):
+        if hides_in_pieces(_OTHER_DIGIT.sub(_as_ascii_digit, readable)):
             return True
     return False
+
+
+_LIGATURES = re.compile("[\ufb50-\ufdff\ufe70-\ufeff]")
+"""Arabic presentation forms, which NFKC writes out in up to 18 letters (ﷺ): one character
+between two pieces of a number is one character of text between them, not eighteen."""
 
 
 def _has_zero_letter(text: str) -> bool:
     return any(letter in text for letter in _ZERO_LETTERS)
 
 
-def _hides_in_digits(digits: str) -> bool:
+def hides_in_pieces(digits: str) -> bool:
     """`hides_id_number` of text whose digits are all ASCII digits already (no encoding,
-    no other script, no numeral): cheaper, for text that is known to be such."""
+    no other script, no numeral): cheaper, for text that is known to be such (an
+    identifier of hex digits and dashes, say)."""
     if _seventeen_of_one(digits):
         return True
     pieces = [(piece.start(), piece.end(), piece.group()) for piece in _PIECE.finditer(digits)]
-    for first, (_, _, piece) in enumerate(pieces):
-        number = piece
-        if len(number) >= _ID_LENGTH:  # a run of its own (of numerals, say): anywhere in it
-            if holds_valid_id_number(number):
+    for first, (_, first_end, first_piece) in enumerate(pieces):
+        if len(first_piece) >= _ID_LENGTH:  # a run of its own (of numerals): anywhere in it
+            if holds_valid_id_number(first_piece):
                 return True
             continue
-        if number in ("X", "x"):
-            continue
-        end = pieces[first][1]
-        for start, stop, more in pieces[first + 1 :]:
-            if len(more) == 1 and more in "Xx" and len(number) != _ID_LENGTH - 1:
-                continue  # an x of a word between two pieces, not a check character
-            if not 0 < start - end <= _GLUE_MOST:
-                break
-            number += more
-            end = stop
-            if len(number) >= _ID_LENGTH:
-                break
-        if len(number) == _ID_LENGTH and _valid_under_a_province(number):
+        if _joined_from(digits, pieces, first, first_end, first_piece):
             return True
     return False
 
 
+def _joined_from(
+    digits: str, pieces: list[tuple[int, int, str]], first: int, end: int, number: str
+) -> bool:
+    """Whether the pieces from `first` on, joined while no more than `_GLUE_MOST`
+    characters stand between two, make a valid number of whole pieces."""
+    grouped = [len(number)]
+    for start, stop, more in [*pieces[first + 1 :], (-1, -1, "")]:
+        if len(number) == _ID_LENGTH - 1 and _seventeen_complete(digits, end, number, grouped):
+            return True
+        if len(number) >= _ID_LENGTH:
+            return len(number) == _ID_LENGTH and _valid_under_a_province(number)
+        if not more or not 0 < start - end <= _GLUE_MOST:
+            return False
+        number += more
+        grouped.append(len(more))
+        end = stop
+    return False  # pragma: no cover - the sentinel piece above ends the loop
+
+
+def _seventeen_complete(digits: str, end: int, number: str, grouped: list[int]) -> bool:
+    """17 digits of whole pieces: a number with its check character X after them (right
+    after, or after a few characters), or grouped as a number is (place, birth date,
+    sequence) with the check character left off or written as a look-alike of X: it
+    follows from the 17."""
+    if _CHECK_X.match(digits, end) is not None and _valid_under_a_province(number + "X"):
+        return True
+    return grouped == [6, 8, 3] and number[:2] in _PROVINCES and _birth_date_valid(number[6:14])
+
+
 _ID_LENGTH = 18
 _GLUE_MOST = 12
-_PIECE = re.compile(r"[0-9]+(?:[Xx](?![0-9]))?|[Xx]")
-"""A piece of a number written apart: digits, perhaps ending in its check character X, or
-an X alone (a check character written apart, or an x of a word between two pieces)."""
+_PIECE = re.compile(r"[0-9]+")
+"""A piece of a number written apart: digits (an x between two is text between them)."""
+_CHECK_X = re.compile(r"[^0-9]{0,12}?[Xx](?![0-9A-Za-z])")
+"""A check character X after the 17th digit of a number: right after it, or after text
+between (a letter X of a word, `Xu`, is no check character)."""
 
 
 def _valid_under_a_province(number: str) -> bool:

@@ -303,11 +303,17 @@ def _to_simplified() -> Callable[[str], str]:
     return cast(Callable[[str], str], opencc.OpenCC("t2s").convert)
 
 
-_BETWEEN_CHARACTERS = re.compile("[\\s·・.•‧∙⋅ꞏᐧㆍ_\\-‐‑‒–—ーǀˉʼ、/|\u115f\u1160\u3164\uffa0]+")
-"""What may stand between the characters of a Chinese name written apart: spaces, dots
-and dashes of every kind (and the letters that look like them), 、, / and |, and the blank
-Hangul fillers. Not a clause's punctuation (，。；：！？, brackets): a name read across it
-is two words of two clauses ("收入不高，平时" is no 高平), which ordinary notes hold."""
+_BETWEEN_CHARACTERS = re.compile(
+    "[^\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134fA-Za-z0-9"
+    ",;:!?()\\[\\]<>\"'。《》「」『』“”‘’【】〔〕]+"
+)
+"""What may stand between the characters of a Chinese name written apart: anything but
+Chinese characters, ASCII letters and digits, and a clause's punctuation (spaces, dots,
+dashes, bars and slashes of every kind, 、, other scripts' letters that look like them,
+marks and selectors that show nothing; and `.`, a name's dot as often as a sentence's end).
+Not a clause's punctuation (，。；：！？, brackets, quotes): a name read across it is two
+words of two clauses ("收入不高，平时" is no 高平), which ordinary notes hold. (Full-width
+punctuation is compared as NFKC writes it.)"""
 
 
 def _han_comparable(text: str) -> str:

@@ -27,24 +27,27 @@ from schemas.identity import (
     DIGIT_LIKE,
     NUMERALS,
     hides_id_number,
-    holds_valid_id_number,
+    hides_in_pieces,
     redact_id_numbers,
 )
 
-_ID_NUMBER_DIGITS = 18
-_DIGITS_APART = re.compile(r"\d(?:[^\w]*\d){16}")
+_DIGITS_APART = re.compile(r"\d(?:[\W_]*\d){16,}(?:[\W_]*[Xx](?![0-9A-Za-z]))?")
 _NUMERAL = re.compile(f"[{NUMERALS}]")
-_NUMERALS_APART = re.compile(f"(?:{DIGIT_LIKE.pattern})(?:[^\\w]*(?:{DIGIT_LIKE.pattern})){{16}}")
+_NUMERALS_APART = re.compile(f"(?:{DIGIT_LIKE.pattern})(?:[\\W_]*(?:{DIGIT_LIKE.pattern})){{16,}}")
 """Seventeen digits (or numerals) or more with nothing but separators between them: the
-shape of an ID number written apart (`530102-1990-0101-1231`, `五三〇一〇二…`), checked
-further by `hides_id_number`. Not with words between its pieces: free text holding one is
-refused before it is stored or logged, and looking further in every line (an access line
-has 17 digits of its address, port, version and status) would double a line's cost."""
+shape of an ID number written apart (`530102-1990-0101-1231`, `530102_19900101_1231`,
+`五三〇一〇二…`), each such stretch checked further by `hides_id_number`. Not with words
+between its pieces: free text holding one is refused before it is stored or logged, and
+looking further in every line (an access line has 17 digits of its address, port,
+version and status) would double a line's cost and take a time's digits after a figure's
+for a number (`p99=349.005 at 2026-01-09 03:25:24`)."""
 _OWN_IDENTIFIERS = re.compile(
-    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|\b[0-9a-f]{32}\b"
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    r"|(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])",
+    re.IGNORECASE,
 )
-"""Identifiers in hedui's shapes (UUIDs, request ids): a caller may make one up whose digits,
-letters between them, hide an ID number (`5301a0219b8005c0…`)."""
+"""Identifiers in hedui's shapes (UUIDs, request ids), of either case: a caller may make
+one up whose digits, letters between them, hide an ID number (`5301a0219b8005c0…`)."""
 _ESCAPED_BYTES = re.compile(r"(?:\\x[0-9a-fA-F]{2})+")
 """A run of bytes written as `\\xNN` escapes (how a `bytes` value's repr shows non-ASCII)."""
 
@@ -85,20 +88,16 @@ def _may_hide_one(text: str) -> bool:
     """Whether `text` hides an ID number written apart, or inside the shape of one of
     hedui's identifiers."""
     # Digits first (one fast search), numerals only in the rare line that has one.
-    apart = _DIGITS_APART.search(text) or (_NUMERAL.search(text) and _NUMERALS_APART.search(text))
-    if apart and hides_id_number(text):
+    stretches = _DIGITS_APART.findall(text)
+    if _NUMERAL.search(text):
+        stretches += _NUMERALS_APART.findall(text)
+    if any(hides_id_number(stretch) for stretch in stretches):
         return True
     if "-" in text or len(text) >= 32:
-        for token in _OWN_IDENTIFIERS.findall(text):
-            # ASCII hex and dashes: its digits alone, whole numbers only (valid, under a
-            # province's code), or one random id in a few thousand would read as one.
-            digits = _NOT_DIGIT.sub("", token)
-            if len(digits) >= _ID_NUMBER_DIGITS and holds_valid_id_number(digits):
-                return True
+        # ASCII hex and dashes: its digits as whole pieces (the letters between them as
+        # text between pieces), or one random id in a few thousand would read as one.
+        return any(hides_in_pieces(token) for token in _OWN_IDENTIFIERS.findall(text))
     return False
-
-
-_NOT_DIGIT = re.compile(r"[^0-9]")
 
 
 _WIRE_LOGGERS = ("httpcore", "h11", "h2", "hpack", "aiohttp.client", "aiohttp.internal")

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, ValidationError
 from schemas.verification import SourceStatus
 from service.error_handlers import install_error_handlers
 from service.jobs.workflow import RunResult, _log_finished
-from service.logging import LevelFirstLogger, configure_logging
+from service.logging import LevelFirstLogger, configure_logging, redact_line
 from service.verification.fanout import FetchOutcome
 
 ID_NUMBER = "11010519491231002X"
@@ -133,7 +133,13 @@ def test_an_id_number_written_in_numerals_leaves_nothing_of_it_in_a_line(
 
 @pytest.mark.parametrize(
     "made_up",
-    ["53010219-8005-0100-12aa-aaaaaaaaaaaa", "5301a0219b8005c010012aaaaaaaaaaa"],
+    [
+        "53010219-8005-0100-12aa-aaaaaaaaaaaa",
+        "5301a0219b8005c010012aaaaaaaaaaa",
+        "5301A021-9800-5010-A012-CCCCCCCCCCCC",  # upper case
+        "req_5301A0219800A5010A012CCCCCCCCCCC",  # a prefix of word characters before it
+        "530102_19800501_0012",  # underscores between its pieces
+    ],
 )
 def test_an_id_number_in_the_shape_of_one_of_hedui_s_identifiers_is_masked(
     made_up: str, capsys: pytest.CaptureFixture[str]
@@ -143,7 +149,24 @@ def test_an_id_number_in_the_shape_of_one_of_hedui_s_identifiers_is_masked(
     line = json.loads(capsys.readouterr().err)["line"]
     assert "8005" not in line
     assert "0219" not in line
+    assert "0102" not in line
     configure_logging("INFO")
+
+
+@pytest.mark.parametrize(
+    "ordinary",
+    [
+        "p99=349.005 at 2026-01-09 03:25:24,483",  # a figure, then a date and a time
+        "[generated in 0.07390s] (91405, '12ae21a2-452c-4e3d-9999-33d1ca4e8614', "
+        "'2026-06-06 07:08:37,970', 6354.37)",
+        '234.135.185.102:24967 - "GET /v1/verifications/c466111a-c02b-4a93-9381-2ce64ba9c675'
+        '/report HTTP/1.1" 200',
+    ],
+)
+def test_ordinary_lines_with_many_digits_keep_them(ordinary: str) -> None:
+    """Digits that stand apart with words between, or inside an id, whole pieces of
+    which make no number: left as they are."""
+    assert redact_line(ordinary) == ordinary
 
 
 def test_an_access_line_withholds_a_reference_in_its_query(
@@ -206,6 +229,22 @@ def test_a_made_up_request_id_is_never_cut_by_the_id_number_masking(
 
     assert made == UUID("abcdefab1234abcd5678abcdef901234").hex
     assert redact_id_numbers(made) == made
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        ("case-42.retry-1", True),
+        ("5301A021-9800-5010-A012-CCCCCCCCCCCC", False),  # an ID number in pieces
+        ("530102199001011231", False),
+    ],
+)
+def test_a_caller_s_request_id_is_kept_unless_it_holds_an_id_number(sent: str, kept: bool) -> None:
+    """It is logged, echoed and kept in the audit trail: one holding an ID number, whole
+    or in pieces, is replaced by a fresh one."""
+    from service import request_id
+
+    assert (request_id.request_id_from(sent) == sent) is kept
 
 
 AMOUNT = "199999999998765.42"

@@ -22,6 +22,9 @@ from schemas.verification import name_in
         ("张/三丰", ("张三丰",), 1),
         ("张ꞏ三丰 张ー三丰", ("张三丰",), 1),
         ("张\u3164三丰", ("张三丰",), 1),  # a blank Hangul filler
+        ("户主张−三│丰 ㅡ", ("张三丰",), 1),  # a minus, a box-drawing bar
+        ("张ㅡ三ꓸ丰", ("张三丰",), 1),  # letters of other scripts that look like a dash, a dot
+        ("张\u034f三\ufe00丰", ("张三丰",), 1),  # a joiner and a selector, which show nothing
         ("張三豐的申请", ("张三丰",), 1),
         ("张三丰的申请", ("張三豐",), 1),
         ("陳、小明 bought a car", ("陈小明",), 1),

@@ -273,6 +273,13 @@ VALID = "530102199001011231"
         "❺❸⓿❶⓿❷❶❾❾⓿⓿❶⓿❶❶❷❸❶",  # dingbat digits, not decimal to Unicode
         "53010219900101123",  # seventeen digits: the check character follows from them
         "53010219900101123Х",  # a Cyrillic Х for the X: seventeen digits and a letter
+        "530102x 19900101 1231",  # an x stuck to a piece
+        "530102 19900101x 1231",
+        "530102\ufdfa19900101\ufdfa1231",  # a ligature NFKC writes out in 18 letters
+        "5叄0102199001011231",  # 叄, the traditional 叁
+        "➄➂🄋➀🄋➁➀➈➈🄋🄋➀🄋➀➀➁➂➀",  # dingbat digits with their zero
+        "530102 19900101 123",  # grouped as a number is, the check character left off
+        "530102 19900101 124Х",  # the same, with a Cyrillic Х for its X
         "٥٣٠١٠٢ ١٩٩٠٠١٠١ ١٢٣١",  # Arabic-Indic digits, apart
         "५३०१०२-१९९००१०१-१२३१",  # Devanagari digits, apart
         # A check character X, and a digit not far after it: the X is no glue.
