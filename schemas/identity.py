@@ -270,14 +270,26 @@ def hides_in_pieces(digits: str) -> bool:
     if _seventeen_of_one(digits):
         return True
     pieces = [(piece.start(), piece.end(), piece.group()) for piece in _PIECE.finditer(digits)]
+    left = sum(len(piece) for _, _, piece in pieces)
     for first, (_, first_end, first_piece) in enumerate(pieces):
+        if left < _ID_LENGTH - 1:  # too few digits from here on for any number
+            return False
+        left -= len(first_piece)
         if len(first_piece) >= _ID_LENGTH:  # a run of its own (of numerals): anywhere in it
             if holds_valid_id_number(first_piece):
                 return True
             continue
-        if _joined_from(digits, pieces, first, first_end, first_piece):
+        # A number begins with a province's code: most pieces do not (a cheap test first).
+        opening = first_piece[:2] if len(first_piece) > 1 else _opening(pieces, first)
+        if opening in _PROVINCES and _joined_from(digits, pieces, first, first_end, first_piece):
             return True
     return False
+
+
+def _opening(pieces: list[tuple[int, int, str]], first: int) -> str:
+    """The first two digits of a number beginning with a one-digit piece."""
+    following = pieces[first + 1][2][:1] if first + 1 < len(pieces) else ""
+    return pieces[first][2] + following
 
 
 def _joined_from(
