@@ -181,9 +181,9 @@ _CHINESE_NUMERALS |= {
 # Most text has none: one regex pass finds them, with no Python call per character (a
 # `str.translate` table resolving characters as they came raised a KeyError in Python for
 # every character that is not a digit: 3.8 µs a text field, now 1.0).
-_OTHER_DIGIT = re.compile(f"(?![0-9])\\d|[{''.join(_CHINESE_NUMERALS)}]")
 NUMERALS = "".join(_CHINESE_NUMERALS)
 """Every character read as a digit that is not a decimal digit to Unicode."""
+_OTHER_DIGIT = re.compile(f"(?![0-9])\\d|[{NUMERALS}]")
 DIGIT_LIKE = re.compile(f"\\d|[{NUMERALS}]")
 """A digit of any script, or a Chinese numeral: what an ID number may be written in."""
 
@@ -196,7 +196,7 @@ def _as_ascii_digit(match: re.Match[str]) -> str:
 _RUN = re.compile(r"[0-9]{17,}[0-9Xx]")
 _SEVENTEEN = re.compile(r"(?<![0-9])[0-9]{17}(?![0-9])")
 _ZERO_LETTERS = "Oo◯"
-_AMONG_DIGITS = re.compile(f"[0-9{''.join(_CHINESE_NUMERALS)}{_ZERO_LETTERS}]+")
+_AMONG_DIGITS = re.compile(f"[0-9{NUMERALS}{_ZERO_LETTERS}]+")
 _PROVINCES = frozenset(
     "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 "  # noqa: SIM905 - 2 lines, not 36
     "44 45 46 50 51 52 53 54 61 62 63 64 65 71 81 82 83 91".split()
@@ -220,14 +220,16 @@ def _seventeen_of_one(digits: str) -> bool:
     """Whether `digits` holds the first 17 characters of an ID number as a run of their
     own (the 18th, the check character, follows from them: one left off, or written as a
     letter that looks like X, hides nothing)."""
-    return any(
-        run[:2] in _PROVINCES and _birth_date_valid(run[6:14]) for run in _SEVENTEEN.findall(digits)
-    )
+    return any(_opens_a_number(run) for run in _SEVENTEEN.findall(digits))
 
 
-def _birth_date_valid(yyyymmdd: str) -> bool:
+def _opens_a_number(first17: str) -> bool:
+    """Whether 17 digits are how an ID number opens: a province's code, then (after the
+    county's) a birth date since 1900."""
+    if first17[:2] not in _PROVINCES:
+        return False
     try:
-        born = date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:]))
+        born = birth_date(first17)
     except ValueError:
         return False
     return born.year >= 1900 and born <= date.today()
@@ -318,7 +320,7 @@ def _seventeen_complete(digits: str, end: int, number: str, grouped: list[int]) 
     follows from the 17."""
     if _CHECK_X.match(digits, end) is not None and _valid_under_a_province(number + "X"):
         return True
-    return grouped == [6, 8, 3] and number[:2] in _PROVINCES and _birth_date_valid(number[6:14])
+    return grouped == [6, 8, 3] and _opens_a_number(number)
 
 
 _ID_LENGTH = 18
@@ -337,13 +339,11 @@ def _valid_under_a_province(number: str) -> bool:
 def holds_valid_id_number(joined: str) -> bool:
     """Whether a run of `joined` holds a valid ID number: only what a glue hid counts once
     it is checked to be a real number (its province, birth date and check character)."""
-    for run in _RUN.findall(joined):
-        for start in range(len(run) - 17):
-            if run[start : start + 2] not in _PROVINCES:
-                continue
-            if id_number_problem(run[start : start + 17] + run[start + 17].upper()) is None:
-                return True
-    return False
+    return any(
+        _valid_under_a_province(run[start : start + _ID_LENGTH])
+        for run in _RUN.findall(joined)
+        for start in range(len(run) - _ID_LENGTH + 1)
+    )
 
 
 def _decoded(text: str) -> str:

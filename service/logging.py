@@ -76,9 +76,9 @@ def redact_line(text: str) -> str:
     plain = redacted if decoded is text else redact_id_numbers(decoded)
     if decoded is not text and plain != decoded:
         redacted = plain
-    # What is left once every run is masked may still hide one, written apart (with words
-    # between its pieces, in Chinese numerals): then no digit or numeral of it is left. A
-    # count first, as most lines have too few digits to hold one (a check costs more).
+    # What is left once every run is masked may still hide one: written apart with nothing
+    # but separators between its pieces, in Chinese numerals, or inside the shape of an id
+    # of hedui's. Then no digit or numeral of the line is left.
     if _may_hide_one(plain):
         return DIGIT_LIKE.sub("*", plain)
     return redacted
